@@ -1,0 +1,1 @@
+"""MVT estimation, crowdMOS statistics, worker screening, reports and MTurk operations."""

@@ -1,0 +1,1 @@
+"""mvt-server: the experiment server (FastAPI over HTTPS, Redis storage)."""

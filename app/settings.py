@@ -1,0 +1,62 @@
+"""Settings, read from the environment or `.env` with the prefix ``MVT_``.
+
+Every field is listed, with a comment, in ``.env.example``. Unsafe values stop start-up
+with a sentence naming the variable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Typed configuration of one mvt-server installation."""
+
+    model_config = SettingsConfigDict(env_prefix="MVT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("mvt-data")
+    redis_url: str | None = None
+    admin_token: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    allotted_minutes: int = Field(default=60, ge=1)
+    max_tasks_per_worker: int = Field(default=4, ge=1)
+    mturk_sandbox: bool = True
+    video_base_url: str | None = None
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("MVT_ADMIN_TOKEN must be at least 16 characters (or unset to disable admin routes)")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("MVT_SECRET_KEY must be at least 32 characters (or unset to generate one in MVT_DATA_DIR)")
+        return value
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The HMAC key for assignment tokens and completion codes.
+
+        ``MVT_SECRET_KEY`` when set; otherwise a random key generated once into
+        ``MVT_DATA_DIR/secret.key`` so that restarts keep issued tokens valid.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip().encode()

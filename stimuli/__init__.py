@@ -1,0 +1,1 @@
+"""Stimulus videos and the balanced experimental design for MVT experiments."""
