@@ -10,6 +10,7 @@ import typer
 from analysis import commands as analysis_commands
 from analysis import mturk_commands
 from app import commands as server_commands
+from app.simulate_command import simulate_command
 from stimuli import commands as stimuli_commands
 
 cli = typer.Typer(
@@ -23,6 +24,7 @@ stimuli_commands.register(cli)
 server_commands.register(cli)
 analysis_commands.register(cli)
 mturk_commands.register(cli)
+cli.command("simulate")(simulate_command)
 
 
 def main() -> None:

@@ -1,0 +1,302 @@
+"""Simulated workers that drive the real HTTP API like MTurk workers would.
+
+Each image gets a true recognition threshold; a simulated worker answers correctly with the
+psychometric probability
+
+    p(d) = g + (1 - g - lapse) * Phi((log10 d - log10 T_image) / slope)
+
+where ``g = 1 / n_choices`` is the guess rate and ``d`` the duration in ms. When it does not
+answer correctly it picks a wrong option uniformly, so ``p(d)`` is exactly the probability of a
+correct answer. Workers think, reload mid-task, abandon, and retry requests, as configured.
+The ground truth (thresholds, true accuracies, true MVT under the "stable" rule) is returned
+and can be written next to the analysis for comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+from scipy.stats import norm
+
+FPS = 60
+
+
+@dataclass(frozen=True)
+class WorkerModel:
+    """How simulated workers behave. Probabilities are per trial, except ``p_abandon`` (per task)."""
+
+    lapse_rate: float = 0.02
+    slope_log10: float = 0.15
+    think_ms: float = 0.0
+    p_reload: float = 0.05
+    p_abandon: float = 0.0
+    p_retry: float = 0.05
+    tasks_per_worker: int = 1
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """True thresholds and accuracies of every image at every duration."""
+
+    frame_counts: tuple[int, ...]
+    labels: dict[str, str]
+    threshold_ms: dict[str, float]
+    p_correct: dict[str, tuple[float, ...]]
+
+    def true_mvt_frames(self, image_id: str, theta: float = 0.5) -> int | None:
+        """Shortest duration (frames) from which the true accuracy stays above ``theta``."""
+        mvt = None
+        for frames, p in zip(reversed(self.frame_counts), reversed(self.p_correct[image_id])):
+            if p <= theta:
+                break
+            mvt = frames
+        return mvt
+
+    def write_csv(self, path: Path) -> None:
+        """One row per image: threshold, true MVT, true accuracy at each duration."""
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["image_id", "label", "threshold_ms", "true_mvt_frames",
+                             *(f"p_{n}" for n in self.frame_counts)])
+            for image_id, label in sorted(self.labels.items()):
+                mvt = self.true_mvt_frames(image_id)
+                writer.writerow([image_id, label, f"{self.threshold_ms[image_id]:.3f}",
+                                 "" if mvt is None else mvt,
+                                 *(f"{p:.6f}" for p in self.p_correct[image_id])])
+
+
+@dataclass
+class SimulationResult:
+    """What the simulated workers did and what the server answered."""
+
+    truth: GroundTruth
+    acknowledged: int = 0
+    duplicates_acknowledged: int = 0
+    completed: int = 0
+    abandoned: int = 0
+    reloads: int = 0
+    resume_mismatches: int = 0
+    refusals: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+    latencies_ms: dict[str, list[float]] = field(default_factory=dict)
+    assignments: dict[str, tuple[str, str]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def record_latency(self, route: str, ms: float) -> None:
+        self.latencies_ms.setdefault(route, []).append(ms)
+
+    def summary(self) -> dict:
+        """Counts and per-route latency percentiles, JSON-ready."""
+        routes = {
+            route: {"n": len(v), "p50_ms": round(float(np.percentile(v, 50)), 2),
+                    "p99_ms": round(float(np.percentile(v, 99)), 2)}
+            for route, v in sorted(self.latencies_ms.items()) if v
+        }
+        n_requests = sum(len(v) for v in self.latencies_ms.values())
+        return {
+            "acknowledged_responses": self.acknowledged,
+            "duplicates_acknowledged": self.duplicates_acknowledged,
+            "completed_assignments": self.completed,
+            "abandoned_assignments": self.abandoned,
+            "reloads": self.reloads,
+            "resume_mismatches": self.resume_mismatches,
+            "refusals": dict(self.refusals),
+            "errors": dict(self.errors),
+            "requests": n_requests,
+            "seconds": round(self.seconds, 2),
+            "requests_per_s": round(n_requests / self.seconds, 1) if self.seconds else None,
+            "routes": routes,
+        }
+
+
+def draw_truth(exp_dir: Path, *, model: WorkerModel = WorkerModel(), rng=None,
+               median_threshold_ms: float = 60.0, spread_log10: float = 0.5) -> GroundTruth:
+    """Draw a true threshold per image (log-normal) and derive true accuracies.
+
+    Parameters
+    ----------
+    exp_dir : Path
+        A built experiment (``design.json``, ``stimuli.json``).
+    model : WorkerModel
+        Lapse rate and slope of the psychometric function.
+    rng : seed or numpy Generator
+    median_threshold_ms : float
+        Median threshold over images, in ms.
+    spread_log10 : float
+        Standard deviation of log10 thresholds over images.
+    """
+    rng = np.random.default_rng(rng)
+    design = json.loads((Path(exp_dir) / "design.json").read_text())
+    stimuli = json.loads((Path(exp_dir) / "stimuli.json").read_text())
+    frame_counts = tuple(sorted(design["frame_counts"]))
+    guess = 1.0 / len(design["classes"])
+    labels = {image_id: info["label"] for image_id, info in sorted(stimuli["images"].items())}
+    log_t = rng.normal(math.log10(median_threshold_ms), spread_log10, size=len(labels))
+    thresholds = dict(zip(labels, 10.0 ** log_t))
+    durations = np.log10(np.array(frame_counts) * 1000.0 / FPS)
+    p_correct = {
+        image_id: tuple(float(p) for p in guess + (1 - guess - model.lapse_rate)
+                        * norm.cdf((durations - math.log10(t)) / model.slope_log10))
+        for image_id, t in thresholds.items()
+    }
+    return GroundTruth(frame_counts, labels, thresholds, p_correct)
+
+
+class _Worker:
+    """One simulated worker doing up to ``model.tasks_per_worker`` tasks."""
+
+    def __init__(self, sim: "_Simulation", worker_id: str, rng: np.random.Generator):
+        self.sim, self.worker_id, self.rng = sim, worker_id, rng
+
+    async def post(self, route: str, payload: dict) -> httpx.Response | None:
+        """POST with retries on network errors and 5xx (as the browser runner does)."""
+        for attempt in range(6):
+            t0 = time.perf_counter()
+            try:
+                response = await self.sim.client.post(route, json=payload)
+            except httpx.TransportError as exc:
+                self.sim.result.errors[f"{route}: {type(exc).__name__}"] += 1
+            else:
+                self.sim.result.record_latency(route, (time.perf_counter() - t0) * 1000)
+                if response.status_code < 500:
+                    return response
+                self.sim.result.errors[f"{route}: HTTP {response.status_code}"] += 1
+            await asyncio.sleep(min(0.05 * 2 ** attempt, 2.0))
+        return None
+
+    async def run(self, links: list[str]) -> None:
+        tasks_done = 0
+        for link in self.rng.permutation(links):
+            if tasks_done >= self.sim.model.tasks_per_worker:
+                return
+            outcome = await self.do_task(str(link))
+            if outcome == "cap_reached" or outcome == "blocked":
+                return
+            if outcome in ("complete", "abandoned"):
+                tasks_done += 1
+
+    async def start(self, link: str, assignment_id: str) -> dict | str:
+        response = await self.post("/api/assignments", {
+            "link": link, "worker_id": self.worker_id,
+            "assignment_id": assignment_id, "hit_id": f"HIT{link}"[:64].replace("-", "_")})
+        if response is None:
+            return "error"
+        if response.status_code == 409:
+            reason = response.json().get("reason", "unknown")
+            self.sim.result.refusals[reason] += 1
+            return reason
+        if response.status_code != 200:
+            self.sim.result.errors[f"/api/assignments: HTTP {response.status_code}"] += 1
+            return "error"
+        return response.json()
+
+    async def do_task(self, link: str) -> str:
+        sim, model = self.sim, self.sim.model
+        assignment_id = f"A{self.worker_id}{link}".replace("-", "")[:64]
+        task = await self.start(link, assignment_id)
+        if isinstance(task, str):
+            return task
+        sim.result.assignments[assignment_id] = (self.worker_id, link)
+        trials = task["trials"]
+        abandon_at = (int(self.rng.integers(0, len(trials)))
+                      if self.rng.random() < model.p_abandon else None)
+        trial = task["resume_from"]
+        while trial < len(trials):
+            if abandon_at is not None and trial >= abandon_at:
+                sim.result.abandoned += 1
+                return "abandoned"
+            if self.rng.random() < model.p_reload:
+                sim.result.reloads += 1
+                again = await self.start(link, assignment_id)
+                if isinstance(again, str):
+                    return again
+                if again["resume_from"] != trial:
+                    sim.result.resume_mismatches += 1
+                task, trials = again, again["trials"]
+                trial = again["resume_from"]
+                continue
+            if model.think_ms:
+                await asyncio.sleep(self.rng.exponential(model.think_ms) / 1000.0)
+            payload = {"assignment_token": task["assignment_token"], "trial": trial,
+                       "response": self.answer(trials[trial]), "response_time_ms": 800.0,
+                       "presented_frames": None, "dropped_frames": None,
+                       "refresh_interval_ms": 1000.0 / FPS, "hidden_during_video": False,
+                       "blurred_during_video": False, "timing_source": "none"}
+            sends = 2 if self.rng.random() < model.p_retry else 1
+            for _ in range(sends):
+                response = await self.post("/api/responses", payload)
+                if response is None or response.status_code != 200:
+                    sim.result.errors["/api/responses: not recorded"] += 1
+                    return "error"
+                body = response.json()
+                if body.get("duplicate"):
+                    sim.result.duplicates_acknowledged += 1
+                else:
+                    sim.result.acknowledged += 1
+            trial += 1
+        response = await self.post("/api/complete", {"assignment_token": task["assignment_token"]})
+        if response is not None and response.status_code == 200:
+            sim.result.completed += 1
+            return "complete"
+        sim.result.errors["/api/complete: refused"] += 1
+        return "error"
+
+    def answer(self, trial: dict) -> str:
+        video_id = trial["video_url"].rsplit("/", 1)[-1].split(".", 1)[0]
+        video = self.sim.videos[video_id]
+        truth = self.sim.result.truth
+        p = truth.p_correct[video["image_id"]][truth.frame_counts.index(video["frames"])]
+        if self.rng.random() < p:
+            return video["label"]
+        wrong = [option for option in trial["options"] if option != video["label"]]
+        return str(self.rng.choice(wrong)) if wrong else video["label"]
+
+
+class _Simulation:
+    def __init__(self, client, model, result, videos):
+        self.client, self.model, self.result, self.videos = client, model, result, videos
+
+
+async def simulate_async(base_url: str, exp_dir: Path, *, n_workers: int, concurrency: int,
+                         model: WorkerModel = WorkerModel(), rng=None,
+                         truth: GroundTruth | None = None, verify: bool = False,
+                         worker_prefix: str = "SIM") -> SimulationResult:
+    """Run ``n_workers`` simulated workers, at most ``concurrency`` at a time, against a server."""
+    if n_workers < 1 or concurrency < 1:
+        raise ValueError(f"n_workers ({n_workers}) and concurrency ({concurrency}) must be >= 1")
+    rng = np.random.default_rng(rng)
+    exp_dir = Path(exp_dir)
+    truth = truth or draw_truth(exp_dir, model=model, rng=rng)
+    design = json.loads((exp_dir / "design.json").read_text())
+    videos = json.loads((exp_dir / "stimuli.json").read_text())["videos"]
+    links = [link["link_id"] for link in design["links"]]
+    result = SimulationResult(truth=truth)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    seeds = rng.spawn(n_workers)
+    semaphore = asyncio.Semaphore(concurrency)
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base_url, verify=verify, limits=limits,
+                                 timeout=30.0) as client:
+        sim = _Simulation(client, model, result, videos)
+
+        async def one(i: int) -> None:
+            async with semaphore:
+                await _Worker(sim, f"{worker_prefix}{i:05d}", seeds[i]).run(links)
+
+        await asyncio.gather(*(one(i) for i in range(n_workers)))
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def simulate(base_url: str, exp_dir: Path, **kwargs) -> SimulationResult:
+    """Synchronous wrapper of `simulate_async`."""
+    return asyncio.run(simulate_async(base_url, exp_dir, **kwargs))
