@@ -30,3 +30,7 @@ cli.command("simulate")(simulate_command)
 def main() -> None:
     """Entry point of the ``mvt`` console script."""
     cli()
+
+
+if __name__ == "__main__":
+    main()
