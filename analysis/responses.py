@@ -1,0 +1,173 @@
+"""The responses table: read from a CSV (``mvt export``) or from Redis, typed and annotated.
+
+`prepare_responses` returns one row per response with the INTERFACES.md columns typed
+(``frames`` int, ``duration_ms`` float, ``correct`` bool, ``presented_frames`` nullable int)
+plus two columns analysis relies on:
+
+``timing_ok`` (nullable bool)
+    as recorded by the server when present; otherwise ``presented_frames == frames`` where
+    the browser measured presented frames, missing where it did not.
+``assignment_status``
+    ``complete``, ``in_progress``, ``replaced`` or ``expired`` as recorded by the server; for a
+    CSV without the column, an assignment is ``complete`` when it answered as many distinct
+    trials as the most any assignment answered on its link, else ``in_progress``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from app.errors import ResponsesInvalid
+
+REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label",
+                    "frames", "duration_ms", "response", "correct", "response_time_ms",
+                    "presented_frames", "submitted_at")
+"""Columns every responses table must have (INTERFACES.md)."""
+
+STATUSES = ("complete", "in_progress", "replaced", "expired")
+FPS = 60
+
+_TRUE = {"true", "1", "yes", "t", "y", "1.0"}
+_FALSE = {"false", "0", "no", "f", "n", "0.0"}
+
+
+def _to_bool(series: pd.Series, column: str) -> pd.Series:
+    """Nullable booleans from bools, 0/1 or true/false strings; empty means missing."""
+    if series.dtype == bool:
+        return series.astype("boolean")
+    text = series.astype("string").str.strip().str.lower()
+    out = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    out[text.isin(_TRUE).fillna(False).to_numpy(dtype=bool)] = True
+    out[text.isin(_FALSE).fillna(False).to_numpy(dtype=bool)] = False
+    bad = text.notna() & (text != "") & out.isna()
+    if bad.any():
+        example = series[bad].iloc[0]
+        raise ResponsesInvalid(f"column {column!r} has {example!r}; expected true/false or 1/0")
+    return out
+
+
+def _to_int(series: pd.Series, column: str, *, nullable: bool) -> pd.Series:
+    values = pd.to_numeric(series.replace("", np.nan), errors="coerce")
+    bad = values.isna() & series.notna() & (series.astype("string").str.strip() != "")
+    if bad.any():
+        raise ResponsesInvalid(f"column {column!r} has {series[bad].iloc[0]!r}; expected a whole number")
+    if not nullable and values.isna().any():
+        raise ResponsesInvalid(f"column {column!r} has an empty value; every response needs one")
+    if (values.dropna() != values.dropna().round()).any():
+        raise ResponsesInvalid(f"column {column!r} has a fractional value; expected whole numbers")
+    return values.astype("Int64") if nullable else values.astype(np.int64)
+
+
+def prepare_responses(raw: pd.DataFrame, *, fps: int = FPS) -> pd.DataFrame:
+    """Type and annotate a raw responses table (see the module docstring).
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        Responses as read from a CSV (strings) or built from Redis rows.
+    fps : int, optional
+        Frame rate used to fill ``duration_ms`` where it is empty, default 60.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new table; the input is not modified.
+
+    Raises
+    ------
+    ResponsesInvalid
+        If a required column is missing or a value cannot be read.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    if missing:
+        raise ResponsesInvalid(f"the responses table lacks column(s) {', '.join(missing)}; "
+                               f"expected at least {','.join(REQUIRED_COLUMNS)}")
+    df = raw.copy()
+    for col in ("link_id", "assignment_id", "worker_id", "hit_id", "image_id", "label", "response"):
+        df[col] = df[col].astype("string").fillna("").astype(object)
+    df["trial"] = _to_int(df["trial"], "trial", nullable=False)
+    df["frames"] = _to_int(df["frames"], "frames", nullable=False)
+    if (df["frames"] <= 0).any():
+        raise ResponsesInvalid(f"column 'frames' has {int(df['frames'].min())}; expected positive frame counts")
+    duration = pd.to_numeric(df["duration_ms"].replace("", np.nan), errors="coerce")
+    df["duration_ms"] = duration.fillna(df["frames"] * 1000.0 / fps).astype(float)
+    correct = _to_bool(df["correct"], "correct")
+    if correct.isna().any():
+        raise ResponsesInvalid("column 'correct' has an empty value; every response must be marked true or false")
+    df["correct"] = correct.astype(bool)
+    df["presented_frames"] = _to_int(df["presented_frames"], "presented_frames", nullable=True)
+    df["response_time_ms"] = pd.to_numeric(df["response_time_ms"].replace("", np.nan), errors="coerce")
+
+    measured = df["presented_frames"].astype("Float64") == df["frames"].astype("Float64")
+    if "timing_ok" in df.columns:
+        recorded = _to_bool(df["timing_ok"], "timing_ok")
+        df["timing_ok"] = recorded.fillna(measured)
+    else:
+        df["timing_ok"] = measured.astype("boolean")
+    for col in ("hidden_during_video", "blurred_during_video"):
+        if col in df.columns:
+            df[col] = _to_bool(df[col], col)
+    if "dropped_frames" in df.columns:
+        df["dropped_frames"] = pd.to_numeric(df["dropped_frames"].replace("", np.nan), errors="coerce")
+
+    if "assignment_status" in df.columns and df["assignment_status"].astype("string").fillna("").ne("").all():
+        status = df["assignment_status"].astype(str).str.strip()
+        unknown = sorted(set(status) - set(STATUSES))
+        if unknown:
+            raise ResponsesInvalid(f"column 'assignment_status' has {unknown[0]!r}; expected one of {', '.join(STATUSES)}")
+        df["assignment_status"] = status
+    else:
+        df["assignment_status"] = infer_assignment_status(df)
+    return df.reset_index(drop=True)
+
+
+def infer_assignment_status(df: pd.DataFrame) -> pd.Series:
+    """``complete`` for assignments that answered as many distinct trials as their link's
+    fullest assignment, else ``in_progress`` (for CSVs that do not say)."""
+    answered = df.groupby("assignment_id")["trial"].transform("nunique")
+    fullest = answered.groupby(df["link_id"]).transform("max")
+    return pd.Series(np.where(answered >= fullest, "complete", "in_progress"), index=df.index, dtype=object)
+
+
+def read_responses_csv(path: Path | str) -> pd.DataFrame:
+    """Read and prepare a responses CSV written by ``mvt export``.
+
+    Raises
+    ------
+    ResponsesInvalid
+        If the file is missing, empty, or not a responses table.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResponsesInvalid(f"responses file {str(path)!r} does not exist")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[])
+    except pd.errors.EmptyDataError:
+        raise ResponsesInvalid(f"responses file {str(path)!r} is empty; expected a header row "
+                               f"{','.join(REQUIRED_COLUMNS)}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ResponsesInvalid(f"responses file {str(path)!r} is not a readable CSV ({exc})") from None
+    return prepare_responses(raw)
+
+
+def responses_from_rows(rows: Iterable[dict]) -> pd.DataFrame:
+    """Prepare a responses table from dicts such as ``app.export.iter_response_rows`` yields."""
+    rows = list(rows)
+    if not rows:
+        return prepare_responses(pd.DataFrame({c: pd.Series(dtype=object) for c in REQUIRED_COLUMNS}))
+    raw = pd.DataFrame.from_records(rows)
+    for col in raw.columns:
+        if raw[col].dtype == object:
+            raw[col] = raw[col].where(raw[col].notna(), "")
+    return prepare_responses(raw)
+
+
+def read_responses_redis(r) -> pd.DataFrame:
+    """Every recorded response in Redis (``app.export.iter_response_rows``), prepared."""
+    from app.export import iter_response_rows
+
+    return responses_from_rows(iter_response_rows(r))
