@@ -1,5 +1,197 @@
-"""Pages for workers: the trial runner and the local MTurk landing-page preview (being written)."""
+"""Pages for workers: the trial runner, and local stand-ins for MTurk's side.
 
-from fastapi import APIRouter
+- ``GET /experiment.html`` — the trial runner (``static/runner.js``), or in MTurk's preview
+  (``assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE``) the instructions only.
+- ``GET /mturk/landing`` — ``mturk_landing/landing.html`` with ``${HIT_Link}`` filled in, so
+  the layout an experimenter pastes into MTurk can be tried locally with fake MTurk
+  parameters in the query.
+- ``POST /mturk/externalSubmit`` — shows the fields MTurk's ``externalSubmit`` would receive.
+
+Query values are checked against a charset and reach the page only through Jinja2's
+autoescaping or a ``|tojson`` JSON block, never inlined into script.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import escape
 
 router = APIRouter()
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+LANDING_FILE = ROOT / "mturk_landing" / "landing.html"
+
+ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"
+MTURK_SUBMIT_ORIGINS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
+# Where MTurk shows a HIT: the worker site, and the content domain of Design Layout projects.
+MTURK_FRAME_ANCESTORS = "https://*.mturk.com https://*.mturkcontent.com https://mturkcontent.com"
+VIDEO_CSS_PX = 512
+
+
+def _origin(url: str | None) -> str | None:
+    """``scheme://host[:port]`` of an absolute http(s) URL, else None."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _own_origin(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _video_origin(request: Request) -> str | None:
+    settings = getattr(request.app.state, "settings", None)
+    return _origin(getattr(settings, "video_base_url", None))
+
+
+def _security_headers(csp: str) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": csp,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+        "Cache-Control": "no-store",
+    }
+
+
+def _runner_csp(request: Request) -> str:
+    video = _video_origin(request) or ""
+    own = _own_origin(request)
+    return "; ".join([
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        f"media-src 'self' blob: {video}".strip(),
+        f"connect-src 'self' {video}".strip(),
+        f"form-action 'self' {own} {' '.join(MTURK_SUBMIT_ORIGINS)}",
+        f"frame-ancestors 'self' {MTURK_FRAME_ANCESTORS}",
+        "base-uri 'none'",
+    ])
+
+
+def _error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "error.html", {"title": title, "message": message},
+        status_code=status_code, headers=_security_headers(_runner_csp(request)),
+    )
+
+
+def _pick(query, *names: str) -> str | None:
+    for name in names:
+        value = query.get(name)
+        if value:
+            return value
+    return None
+
+
+@router.get("/experiment.html", response_class=HTMLResponse, include_in_schema=False)
+def experiment_page(request: Request) -> HTMLResponse:
+    """The worker's page: ``?link=L&b=ASSIGNMENT_ID&c=HIT_ID&d=WORKER_ID`` (or MTurk's names)."""
+    q = request.query_params
+    link = q.get("link")
+    assignment_id = _pick(q, "b", "assignmentId")
+    hit_id = _pick(q, "c", "hitId")
+    worker_id = _pick(q, "d", "workerId")
+    turk_submit_to = q.get("turkSubmitTo")
+
+    if not link or not ID_RE.fullmatch(link):
+        return _error_page(request, 400, "This task link is incomplete",
+                           "The address of this page has no valid task link (link=…). "
+                           "Please open the task from its MTurk page.")
+    preview = assignment_id == PREVIEW_ASSIGNMENT or (assignment_id is None and worker_id is None)
+    if preview:
+        return templates.TemplateResponse(
+            request, "preview.html", {"video_css_px": VIDEO_CSS_PX},
+            headers=_security_headers(_runner_csp(request)),
+        )
+    for name, value in (("assignment id", assignment_id), ("worker id", worker_id)):
+        if not value or not ID_RE.fullmatch(value):
+            return _error_page(request, 400, "This task link is incomplete",
+                               f"The {name} in the address of this page is missing or not valid. "
+                               "Please open the task from its MTurk page.")
+    if hit_id is not None and not ID_RE.fullmatch(hit_id):
+        return _error_page(request, 400, "This task link is incomplete",
+                           "The HIT id in the address of this page is not valid. "
+                           "Please open the task from its MTurk page.")
+    own = _own_origin(request)
+    submit_origin = _origin(turk_submit_to)
+    if submit_origin not in (*MTURK_SUBMIT_ORIGINS, own):
+        submit_origin = None  # unknown targets are dropped: the worker still sees the code
+
+    config = {
+        "link": link,
+        "assignment_id": assignment_id,
+        "hit_id": hit_id or "",
+        "worker_id": worker_id,
+        "turk_submit_to": submit_origin,
+        "api_base": "",
+        "video_css_px": VIDEO_CSS_PX,
+        "expected_hz": 60,
+    }
+    return templates.TemplateResponse(
+        request, "experiment.html", {"config": config, "video_css_px": VIDEO_CSS_PX},
+        headers=_security_headers(_runner_csp(request)),
+    )
+
+
+def render_landing(hit_link: str) -> str:
+    """``landing.html`` as MTurk would render it for the CSV row ``HIT_Link=hit_link``."""
+    return LANDING_FILE.read_text(encoding="utf-8").replace("${HIT_Link}", str(escape(hit_link)))
+
+
+@router.get("/mturk/landing", response_class=HTMLResponse, include_in_schema=False)
+def landing_preview(request: Request) -> HTMLResponse:
+    """The MTurk layout with ``${HIT_Link}`` = ``{this server}/experiment.html?link=L``.
+
+    Add MTurk's parameters to try it: ``?link=L&assignmentId=A&workerId=W&hitId=H&turkSubmitTo=…``
+    (``turkSubmitTo`` set to this server's address submits to the local stand-in).
+    """
+    link = request.query_params.get("link")
+    if not link or not ID_RE.fullmatch(link):
+        return _error_page(request, 400, "No task link",
+                           "Add ?link=LINK_ID (a link id from links.csv) to the address.")
+    own = _own_origin(request)
+    nonce = secrets.token_urlsafe(16)
+    snippet = render_landing(f"{own}/experiment.html?link={link}")
+    snippet = snippet.replace("<script>", f'<script nonce="{nonce}">')
+    snippet = snippet.replace("<style>", f'<style nonce="{nonce}">')
+    csp = "; ".join([
+        "default-src 'none'",
+        f"script-src 'nonce-{nonce}'",
+        f"style-src 'nonce-{nonce}'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "frame-src 'self'",
+        f"form-action 'self' {own} {' '.join(MTURK_SUBMIT_ORIGINS)}",
+        "frame-ancestors 'self'",
+        "base-uri 'none'",
+    ])
+    return templates.TemplateResponse(
+        request, "landing_preview.html", {"snippet": snippet},
+        headers=_security_headers(csp),
+    )
+
+
+@router.post("/mturk/externalSubmit", response_class=HTMLResponse, include_in_schema=False)
+async def external_submit(request: Request) -> HTMLResponse:
+    """Local stand-in for MTurk's ``externalSubmit``: lists the fields it received."""
+    body = (await request.body())[:64 * 1024].decode("utf-8", errors="replace")
+    fields = parse_qsl(body, keep_blank_values=True)
+    fields += [(k, v) for k, v in request.query_params.multi_items()]
+    return templates.TemplateResponse(
+        request, "external_submit.html", {"fields": fields},
+        headers=_security_headers(_runner_csp(request)),
+    )

@@ -1,0 +1,134 @@
+"""Worker pages (app/routes/pages.py) through HTTP, without a browser."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.testclient import TestClient
+
+from app.routes import pages
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def client() -> TestClient:
+    app = FastAPI()
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    return TestClient(app, base_url="https://testserver")
+
+
+def config_of(html: str) -> dict:
+    m = re.search(r'<script type="application/json" id="mvt-config">(.*?)</script>', html, re.S)
+    assert m, "no config block"
+    return json.loads(m.group(1))
+
+
+def test_runner_page_carries_ids_in_a_json_block(client):
+    r = client.get("/experiment.html", params={"link": "exp1-001", "b": "A1", "c": "H1", "d": "W1"})
+    assert r.status_code == 200
+    cfg = config_of(r.text)
+    assert cfg["link"] == "exp1-001"
+    assert (cfg["assignment_id"], cfg["hit_id"], cfg["worker_id"]) == ("A1", "H1", "W1")
+    assert cfg["turk_submit_to"] is None
+    assert '<script src="/static/runner.js" defer></script>' in r.text
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'self' https://*.mturk.com" in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_runner_page_accepts_mturk_parameter_names(client):
+    r = client.get("/experiment.html", params={
+        "link": "exp1-001", "assignmentId": "A2", "hitId": "H2", "workerId": "W2",
+        "turkSubmitTo": "https://workersandbox.mturk.com"})
+    cfg = config_of(r.text)
+    assert (cfg["assignment_id"], cfg["hit_id"], cfg["worker_id"]) == ("A2", "H2", "W2")
+    assert cfg["turk_submit_to"] == "https://workersandbox.mturk.com"
+
+
+@pytest.mark.parametrize("target, kept", [
+    ("https://www.mturk.com", "https://www.mturk.com"),
+    ("https://www.mturk.com/some/path", "https://www.mturk.com"),
+    ("https://testserver", "https://testserver"),
+    ("https://evil.example", None),
+    ("javascript:alert(1)", None),
+])
+def test_only_known_submit_targets_are_kept(client, target, kept):
+    r = client.get("/experiment.html", params={"link": "L", "b": "A", "d": "W", "turkSubmitTo": target})
+    assert config_of(r.text)["turk_submit_to"] == kept
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"b": "A", "d": "W"}, "no valid task link"),
+    ({"link": "<script>alert(1)</script>", "b": "A", "d": "W"}, "no valid task link"),
+    ({"link": "L", "b": "A\"><img src=x onerror=alert(1)>", "d": "W"}, "The assignment id in the address"),
+    ({"link": "L", "b": "A", "d": "x" * 65}, "The worker id in the address"),
+    ({"link": "L", "b": "A", "d": "W", "c": "H H"}, "The HIT id in the address"),
+])
+def test_bad_query_values_are_refused_without_echoing_them(client, params, message):
+    r = client.get("/experiment.html", params=params)
+    assert r.status_code == 400
+    assert message in r.text
+    assert "<script>alert" not in r.text and "onerror" not in r.text
+
+
+@pytest.mark.parametrize("params", [
+    {"link": "exp1-001", "assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE", "hitId": "H"},
+    {"link": "exp1-001"},
+])
+def test_preview_shows_instructions_and_nothing_that_starts_the_task(client, params):
+    r = client.get("/experiment.html", params=params)
+    assert r.status_code == 200
+    assert "Accept the HIT" in r.text
+    assert "Photosensitivity warning" in r.text
+    assert "/static/example.png" in r.text
+    assert "runner.js" not in r.text and "mvt-config" not in r.text
+
+
+def test_landing_preview_fills_hit_link_and_runs_its_script_under_a_nonce(client):
+    r = client.get("/mturk/landing", params={"link": "exp1-002", "assignmentId": "A"})
+    assert r.status_code == 200
+    assert 'data-hit-link="https://testserver/experiment.html?link=exp1-002"' in r.text
+    assert "${HIT_Link}" not in r.text
+    nonce = re.search(r"<script nonce=\"([^\"]+)\">", r.text).group(1)
+    assert f"script-src 'nonce-{nonce}'" in r.headers["content-security-policy"]
+    assert f'<style nonce="{nonce}">' in r.text
+
+
+def test_landing_layout_file_is_a_pasteable_snippet():
+    text = (ROOT / "mturk_landing" / "landing.html").read_text()
+    assert text.count("${HIT_Link}") == 1
+    assert "<form" not in text  # MTurk wraps layouts in its own form; forms must not nest
+    assert "<html" not in text.lower() and "<body" not in text.lower()
+
+
+def test_landing_escapes_the_hit_link():
+    html = pages.render_landing('https://h/experiment.html?link=a"><script>x</script>')
+    assert "<script>x" not in html
+    assert "&#34;&gt;&lt;script&gt;" in html
+
+
+def test_landing_without_link_says_what_to_add(client):
+    r = client.get("/mturk/landing")
+    assert r.status_code == 400
+    assert "Add ?link=LINK_ID" in r.text
+
+
+def test_external_submit_stand_in_shows_the_posted_fields_escaped(client):
+    r = client.post("/mturk/externalSubmit", content="assignmentId=A1&completion_code=%3Cb%3Ecode",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200
+    assert "<td>assignmentId</td><td>A1</td>" in r.text
+    assert "<td>completion_code</td><td>&lt;b&gt;code</td>" in r.text
+
+
+def test_static_runner_assets_are_served(client):
+    for path in ("/static/runner.js", "/static/runner.css", "/static/example.png"):
+        assert client.get(path).status_code == 200, path
