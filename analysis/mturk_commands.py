@@ -1,7 +1,333 @@
-"""Commands of this part of the system (being written; see the open issue)."""
+"""``mvt mturk …``: MTurk operations through boto3, safe by default and never twice.
+
+A thin layer over `analysis.mturk`: each command parses options, calls one library function
+with the boto3 client and the Redis client, and prints what it did. Commands that change
+anything on MTurk only say what they would do unless given ``--commit``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
+from analysis.mturk.account import account_summary
+from analysis.mturk.assignments import ReviewPolicy, fetch_assignments, review
+from analysis.mturk.bonus import BonusScheme, pay_bonuses
+from analysis.mturk.client import Retry, environment_of, make_client, target_line, worker_site
+from analysis.mturk.hits import (HITSettings, account_hit_ids, create_hits, expire_hits,
+                                 extend_hits, read_ids, read_links, read_repost, remember_hits,
+                                 select_hits)
+from analysis.mturk.ledger import Report
+from analysis.mturk.workers import Screening, block_workers, notify_workers, unblock_workers
+from app.errors import MVTError
+
+mturk_app = typer.Typer(
+    name="mturk",
+    help="MTurk operations (sandbox unless MVT_MTURK_SANDBOX=false); nothing changes without --commit.",
+    no_args_is_help=True,
+)
+
+RETRY = Retry()
+"""The retry policy of every command (tests replace it with one that does not sleep)."""
+
+CommitOption = Annotated[bool, typer.Option("--commit", help="Do it (without: only show what would be done).")]
+HitIdsOption = Annotated[Optional[list[str]], typer.Option("--hit-id", help="A HIT id (repeatable).")]
+HitsFileOption = Annotated[Optional[Path], typer.Option(
+    "--hits-file", exists=True, dir_okay=False,
+    help="HIT ids, one per line, or a CSV with a HITId column (the web UI's batch results).")]
+WorkersCsvOption = Annotated[Optional[Path], typer.Option(
+    "--workers", exists=True, dir_okay=False,
+    help="Screening from `mvt analyze`: workers.csv (worker_id, flagged, reasons, correlation).")]
+
 
 def register(app: typer.Typer) -> None:
-    """Add this part's commands to the ``mvt`` CLI."""
+    """Add the ``mturk`` command group to the ``mvt`` CLI."""
+    app.add_typer(mturk_app, name="mturk")
+
+
+@mturk_app.callback()
+def _group(ctx: typer.Context,
+           endpoint_url: Annotated[Optional[str], typer.Option(hidden=True)] = None) -> None:
+    ctx.obj = {"endpoint_url": endpoint_url}
+
+
+@contextlib.contextmanager
+def _session(ctx: typer.Context):
+    """The boto3 client and the Redis client; prints the target first; errors → one line."""
+    from app.redis_server import open_redis
+    from app.settings import Settings
+
+    try:
+        settings = Settings()
+        client = make_client(settings.mturk_sandbox, endpoint_url=(ctx.obj or {}).get("endpoint_url"))
+        typer.echo(target_line(client))
+        with open_redis(settings) as r:
+            yield client, r
+    except (MVTError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+_LABEL = {"planned": "would", "succeeded": "done", "skipped": "skip", "failed": "FAILED", "held": "HOLD"}
+
+
+def _print_report(report: Report, *, money: bool = False) -> None:
+    """Each outcome on a line, then the summary; exits 1 when something failed."""
+    for note in report.notes:
+        typer.echo(note)
+    for o in report.outcomes:
+        detail = f" — {o.detail}" if o.detail else ""
+        typer.echo(f"{_LABEL[o.status]:>6}  {o.description}{detail}")
+    n = {s: len(report.having(s)) for s in _LABEL}
+    held = f", {n['held']} held for your decision" if n["held"] else ""
+    if not report.committed:
+        cost = f" (${report.total('planned')})" if money else ""
+        typer.echo(f"Dry run: {n['planned']} to do{cost}, {n['skipped']} skipped (already done)"
+                   f"{held}, {n['failed']} failed. Nothing was changed on MTurk; "
+                   "add --commit to do it.")
+    else:
+        paid = f" (${report.total('succeeded')})" if money else ""
+        typer.echo(f"Summary: {n['succeeded']} succeeded{paid}, {n['skipped']} skipped "
+                   f"(already done), {n['failed']} failed{held}.")
+    if n["failed"]:
+        typer.echo(f"Re-run the same command to retry the {n['failed']} failed "
+                   "(nothing already done is repeated).")
+        raise typer.Exit(1)
+
+
+def _hit_ids(r, client, hit_ids, hits_file, all_hits: bool = False) -> list[str] | None:
+    ids = list(hit_ids or [])
+    if hits_file:
+        ids += read_ids(hits_file, "HITId")
+    if all_hits:
+        ids += account_hit_ids(client, retry=RETRY)
+    return ids or None
+
+
+def _worker_ids(worker_ids, workers_file, flagged_from=None) -> list[str]:
+    ids = list(worker_ids or [])
+    if workers_file:
+        ids += read_ids(workers_file, "worker_id")
+    if flagged_from:
+        ids += sorted(Screening.from_csv(flagged_from).flagged)
+    if not ids:
+        raise typer.BadParameter("give worker ids, --workers-file, or --flagged-from")
+    return ids
+
+
+@mturk_app.command()
+def balance(ctx: typer.Context) -> None:
+    """Account balance, and the HITs, assignments, bonuses and blocks we have recorded.
+
+    Example: mvt mturk balance
+    """
+    with _session(ctx) as (client, r):
+        s = account_summary(client, r, retry=RETRY)
+        typer.echo(f"Available balance: ${s.available}"
+                   + (f" (on hold: ${s.on_hold})" if s.on_hold is not None else ""))
+        statuses = ", ".join(f"{n} {k.lower()}" for k, n in s.assignments.items()) or "none stored"
+        typer.echo(f"Our HITs: {s.n_hits}; assignments: {statuses}; bonuses paid: {s.n_bonuses} "
+                   f"(${s.bonus_total}); workers blocked: {s.n_blocked}.")
+
+
+@mturk_app.command()
+def assignments(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: HitsFileOption = None,
+                all_hits: Annotated[bool, typer.Option("--all", help="Every HIT of the account (list_hits).")] = False) -> None:
+    """List the assignments of our HITs and store them for review and bonus (changes nothing).
+
+    Our HITs are those `create-hits` made plus any given here (remembered from then on).
+    Example: mvt mturk assignments --hits-file Batch_123_batch_results.csv
+    """
+    with _session(ctx) as (client, r):
+        env = environment_of(client)
+        report = fetch_assignments(client, r, select_hits(r, env, _hit_ids(r, client, hit_id, hits_file, all_hits)),
+                                   retry=RETRY)
+        report.committed = True
+        _print_report(report)
+        typer.echo("Stored; next: `mvt mturk review`.")
+
+
+class Mismatched(str, Enum):
+    hold = "hold"
+    reject = "reject"
+
+
+class Flagged(str, Enum):
+    hold = "hold"
+    approve = "approve"
+    reject = "reject"
+
+
+@mturk_app.command(name="review")
+def review_command(
+        ctx: typer.Context, commit: CommitOption = False, workers: WorkersCsvOption = None,
+        mismatched: Annotated[Mismatched, typer.Option(help="Assignments whose completion does not match the server's.")] = Mismatched.hold,
+        flagged: Annotated[Flagged, typer.Option(help="Matching assignments of workers flagged in --workers.")] = Flagged.hold,
+        approve: Annotated[Optional[list[str]], typer.Option("--approve", help="Approve this assignment id whatever the checks say (repeatable).")] = None,
+        reject: Annotated[Optional[list[str]], typer.Option("--reject", help="Reject this assignment id (repeatable).")] = None,
+        reject_message: Annotated[Optional[str], typer.Option(help="Message to rejected workers (default: says why).")] = None) -> None:
+    """Approve submitted assignments whose completion code matches the server's record.
+
+    Others are held for your decision (or rejected with --mismatched reject / --flagged reject).
+    Works on the assignments stored by `mvt mturk assignments`.
+    Example: mvt mturk review --workers results/workers.csv --commit
+    """
+    with _session(ctx) as (client, r):
+        extra = {"mismatch_message": reject_message, "flagged_message": reject_message} if reject_message else {}
+        policy = ReviewPolicy(mismatched=mismatched.value, flagged=flagged.value,
+                              approve=frozenset(approve or ()), reject=frozenset(reject or ()), **extra)
+        screening = Screening.from_csv(workers) if workers else None
+        _print_report(review(client, r, policy=policy, screening=screening, commit=commit, retry=RETRY))
+
+
+@mturk_app.command()
+def bonus(ctx: typer.Context, commit: CommitOption = False,
+          per_hit: Annotated[str, typer.Option(help="Dollars per approved assignment for workers with at least --min-assignments.")] = "0.00",
+          top50: Annotated[str, typer.Option(help="Extra dollars per assignment for the top 50% by correlation.")] = "0.00",
+          top10: Annotated[str, typer.Option(help="Extra dollars per assignment for the top 10% (on top of --top50).")] = "0.00",
+          min_assignments: Annotated[int, typer.Option(min=1, help="Approved assignments needed for any bonus.")] = 1,
+          workers: WorkersCsvOption = None,
+          reason: Annotated[Optional[str], typer.Option(help="Message workers see with every bonus (default: one per kind).")] = None) -> None:
+    """Pay crowdMOS bonuses for approved assignments; states the total before paying anything.
+
+    Example: mvt mturk bonus --per-hit 0.10 --top50 0.05 --top10 0.10 --min-assignments 2 --workers results/workers.csv
+    """
+    with _session(ctx) as (client, r):
+        extra = {"reason_base": reason, "reason_top50": reason, "reason_top10": reason} if reason else {}
+        scheme = BonusScheme(per_hit=per_hit, top50=top50, top10=top10,
+                             min_assignments=min_assignments, **extra)
+        screening = Screening.from_csv(workers) if workers else None
+        plan = pay_bonuses(client, r, scheme, screening=screening, commit=False, retry=RETRY)
+        typer.echo(f"Total payout to do: ${plan.total('planned')} in {len(plan.having('planned'))} "
+                   f"bonuses (MTurk adds its fee); already paid: ${plan.total('skipped')}.")
+        report = pay_bonuses(client, r, scheme, screening=screening, commit=True, retry=RETRY) if commit else plan
+        _print_report(report, money=True)
+
+
+@mturk_app.command()
+def block(ctx: typer.Context, worker_ids: Annotated[Optional[list[str]], typer.Argument(help="Worker ids.")] = None,
+          reason: Annotated[str, typer.Option(help="Why (kept on MTurk's record of the block).")] = "",
+          workers_file: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Worker ids, one per line or a worker_id column.")] = None,
+          flagged_from: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Block every worker flagged in this workers.csv.")] = None,
+          commit: CommitOption = False) -> None:
+    """Block workers on MTurk and on our server together.
+
+    Example: mvt mturk block A1B2C3D4E5 --reason "random answers" --commit
+    """
+    ids = _worker_ids(worker_ids, workers_file, flagged_from)
+    with _session(ctx) as (client, r):
+        _print_report(block_workers(client, r, ids, reason=reason, commit=commit, retry=RETRY))
+
+
+@mturk_app.command()
+def unblock(ctx: typer.Context, worker_ids: Annotated[Optional[list[str]], typer.Argument(help="Worker ids.")] = None,
+            workers_file: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Worker ids, one per line or a worker_id column.")] = None,
+            reason: Annotated[str, typer.Option(help="Why (optional).")] = "",
+            commit: CommitOption = False) -> None:
+    """Lift MTurk blocks and ours together.
+
+    Example: mvt mturk unblock A1B2C3D4E5 --commit
+    """
+    ids = _worker_ids(worker_ids, workers_file)
+    with _session(ctx) as (client, r):
+        _print_report(unblock_workers(client, r, ids, reason=reason, commit=commit, retry=RETRY))
+
+
+@mturk_app.command()
+def notify(ctx: typer.Context, worker_ids: Annotated[Optional[list[str]], typer.Argument(help="Worker ids.")] = None,
+           subject: Annotated[str, typer.Option(help="Subject (up to 200 characters).")] = "",
+           message: Annotated[str, typer.Option(help="Text (up to 4096 characters).")] = "",
+           message_file: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Read the text from this file.")] = None,
+           workers_file: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Worker ids, one per line or a worker_id column.")] = None,
+           commit: CommitOption = False) -> None:
+    """Email workers through MTurk (100 per call); each worker gets a given message once.
+
+    Example: mvt mturk notify --workers-file returning.txt --subject "New HITs" --message-file msg.txt --commit
+    """
+    ids = _worker_ids(worker_ids, workers_file)
+    text = message_file.read_text() if message_file else message
+    with _session(ctx) as (client, r):
+        _print_report(notify_workers(client, r, ids, subject=subject, message=text, commit=commit, retry=RETRY))
+
+
+@mturk_app.command(name="create-hits")
+def create_hits_command(
+        ctx: typer.Context,
+        source: Annotated[Path, typer.Argument(exists=True, help="Experiment folder, its design.json, or links.csv.")],
+        reward: Annotated[str, typer.Option(help="Dollars per assignment, e.g. 1.50.")],
+        max_assignments: Annotated[Optional[int], typer.Option(min=1, help="Assignments per HIT (default from design.json: workers x durations).")] = None,
+        title: Annotated[str, typer.Option()] = HITSettings.title,
+        description: Annotated[str, typer.Option()] = HITSettings.description,
+        keywords: Annotated[str, typer.Option()] = HITSettings.keywords,
+        minutes: Annotated[Optional[int], typer.Option(help="Time a worker has per assignment (default MVT_ALLOTTED_MINUTES).")] = None,
+        lifetime_days: Annotated[float, typer.Option(help="How long the HITs stay on MTurk.")] = HITSettings.lifetime_days,
+        auto_approve_days: Annotated[float, typer.Option(help="Submitted work is approved automatically after this.")] = HITSettings.auto_approval_days,
+        min_approval_rate: Annotated[int, typer.Option(help="Worker approval rate at least this %% (0: any).")] = HITSettings.min_approval_rate,
+        min_approved: Annotated[int, typer.Option(help="Worker's approved HITs at least this (0: any).")] = HITSettings.min_approved,
+        country: Annotated[Optional[list[str]], typer.Option(help="Only workers in this country (ISO code; repeatable).")] = None,
+        frame_height: Annotated[int, typer.Option(help="Height of MTurk's frame in pixels (0: whole window).")] = 0,
+        batch: Annotated[str, typer.Option(help="Name a new batch to publish the same links again.")] = "",
+        commit: CommitOption = False) -> None:
+    """Publish one HIT per experiment link (ExternalQuestion) and record the HIT ids.
+
+    An alternative to the web UI with links.csv. Links that already have a HIT are skipped.
+    Example: mvt mturk create-hits exp1 --reward 1.50 --country US --commit
+    """
+    from app.settings import Settings
+
+    with _session(ctx) as (client, r):
+        settings = HITSettings(reward=reward, title=title, description=description, keywords=keywords,
+                               assignment_minutes=minutes or Settings().allotted_minutes,
+                               lifetime_days=lifetime_days, auto_approval_days=auto_approve_days,
+                               min_approval_rate=min_approval_rate, min_approved=min_approved,
+                               countries=tuple(country or ()), frame_height=frame_height)
+        links = read_links(source, max_assignments)
+        report = create_hits(client, r, links, settings, commit=commit, retry=RETRY, batch=batch)
+        _print_report(report, money=True)
+        if commit and report.having("succeeded"):
+            typer.echo(f"Workers find them at {worker_site(client)}; "
+                       "then `mvt mturk assignments` to follow them.")
+
+
+@mturk_app.command()
+def expire(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: HitsFileOption = None,
+           commit: CommitOption = False) -> None:
+    """Expire HITs now (default: all of ours); accepted assignments can still be finished.
+
+    Example: mvt mturk expire --hit-id 3XYZ… --commit
+    """
+    with _session(ctx) as (client, r):
+        _print_report(expire_hits(client, r, _hit_ids(r, client, hit_id, hits_file), commit=commit, retry=RETRY))
+
+
+@mturk_app.command()
+def extend(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: HitsFileOption = None,
+           days: Annotated[Optional[float], typer.Option(help="Keep the HITs up this many days from now.")] = None,
+           assignments: Annotated[Optional[int], typer.Option("--assignments", min=1, help="Add this many assignments to each HIT given.")] = None,
+           repost: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="repost.csv from `mvt analyze` (HIT_Link,count).")] = None,
+           batch: Annotated[Optional[str], typer.Option(help="Name to repeat an extension on purpose (default: derived from the request).")] = None,
+           commit: CommitOption = False) -> None:
+    """More time and/or more assignments, e.g. to repost replaced assignments; each batch once.
+
+    Example: mvt mturk extend --repost results/repost.csv --days 3 --commit
+    """
+    with _session(ctx) as (client, r):
+        env = environment_of(client)
+        ids = _hit_ids(r, client, hit_id, hits_file)
+        additional: dict[str, int] = {}
+        if assignments:
+            if not ids:
+                raise typer.BadParameter("--assignments needs --hit-id or --hits-file")
+            additional = {h: assignments for h in ids}
+        if repost:
+            for h, n in read_repost(repost, r, env).items():
+                additional[h] = additional.get(h, 0) + n
+        if ids:
+            remember_hits(r, env, ids, "given")
+        _print_report(extend_hits(client, r, additional=additional,
+                                  hit_ids=ids if days is not None else None, days=days,
+                                  commit=commit, retry=RETRY, batch=batch))
