@@ -26,3 +26,132 @@ def exit_on_error() -> Iterator[None]:
     except MVTError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+class RedisUnavailable(MVTError):
+    """Redis could not be reached or started."""
+
+    reason = "redis_unavailable"
+    status_code = 503
+
+
+class UnknownLink(MVTError):
+    """No experiment link with this id is loaded."""
+
+    reason = "unknown_link"
+    status_code = 409
+
+
+class WorkerBlocked(MVTError):
+    """The worker is blocked from this experiment."""
+
+    reason = "blocked"
+    status_code = 409
+
+
+class SeenLink(MVTError):
+    """The worker already holds (or held) another list of this link and so has seen its images."""
+
+    reason = "seen_link"
+    status_code = 409
+
+
+class CapReached(MVTError):
+    """The worker has done as many tasks as MVT_MAX_TASKS_PER_WORKER allows."""
+
+    reason = "cap_reached"
+    status_code = 409
+
+
+class LinkFull(MVTError):
+    """Every list of the link is held by an active or finished assignment."""
+
+    reason = "link_full"
+    status_code = 409
+
+
+class AssignmentExpired(MVTError):
+    """The assignment was idle too long and its list went to another worker."""
+
+    reason = "expired"
+    status_code = 409
+
+
+class AssignmentReplaced(MVTError):
+    """The assignment was marked for replacement and its list went to another worker."""
+
+    reason = "replaced"
+    status_code = 409
+
+
+class WrongWorker(MVTError):
+    """The assignment id is already used by another worker."""
+
+    reason = "wrong_worker"
+    status_code = 409
+
+
+class BadToken(MVTError):
+    """The assignment token is malformed or not signed by this server."""
+
+    reason = "bad_token"
+    status_code = 403
+
+
+class BadTrial(MVTError):
+    """The trial number is outside the assignment's trials."""
+
+    reason = "bad_trial"
+    status_code = 422
+
+
+class Incomplete(MVTError):
+    """Completion was asked for while some trials have no recorded response."""
+
+    reason = "incomplete"
+    status_code = 409
+
+
+class BadExperiment(MVTError):
+    """A built experiment folder is missing files or does not follow the build contract."""
+
+    reason = "bad_experiment"
+    status_code = 400
+
+
+class UnknownAssignment(MVTError):
+    """No assignment with this id was ever allocated."""
+
+    reason = "unknown_assignment"
+    status_code = 404
+
+
+class NotAuthorized(MVTError):
+    """The admin bearer token is missing, wrong, or admin routes are disabled."""
+
+    reason = "not_authorized"
+    status_code = 401
+
+
+class ImageFolderError(MVTError):
+    """The image folder given to `mvt build` is missing, empty or holds a file that is not a usable image."""
+
+
+class BuildOptionError(MVTError):
+    """An option of `mvt build` has a value the builder cannot use."""
+
+
+class EncodeError(MVTError):
+    """ffmpeg/x264 failed or produced a stream the stimulus builder cannot splice."""
+
+
+class ResponsesInvalid(MVTError):
+    """A responses table (CSV or Redis export) lacks required columns or holds values analysis cannot read."""
+
+
+class NoResponses(MVTError):
+    """There are no usable responses to analyse (none recorded, or all excluded by screening)."""
+
+
+class ReplaceNeedsRedis(MVTError):
+    """`mvt analyze --replace/--block` was asked to change assignments but is reading a CSV, not Redis."""

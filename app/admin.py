@@ -1,0 +1,80 @@
+"""Analyst actions: replace assignments, block and unblock workers, progress per link (sync client)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+import redis as redis_py
+
+from app import keys
+from app.assignments import assignment_link
+from app.scripts import scripts_for
+
+
+@dataclass(frozen=True)
+class LinkProgress:
+    """How far one link is: lists complete, in progress, marked for replacement, never used."""
+
+    link_id: str
+    n_lists: int
+    complete: int
+    in_progress: int
+    to_replace: int
+    free: int
+
+
+def mark_for_replacement(r: redis_py.Redis, assignment_ids) -> list[str]:
+    """Mark assignments so that the next new worker on their link takes their list over.
+
+    Returns the ids marked by this call; unknown ids, ids already marked, and ids whose list
+    already went to someone else are left out.
+    """
+    marked = []
+    for assignment_id in assignment_ids:
+        link_id = assignment_link(r, assignment_id)
+        if link_id is None:
+            continue
+        outcome = scripts_for(r).replace(
+            keys=[keys.link_assignments(link_id), keys.link_slots(link_id), keys.link_activity(link_id),
+                  keys.link_replace(link_id)],
+            args=[assignment_id])
+        if outcome == "marked":
+            marked.append(assignment_id)
+    return marked
+
+
+def block_workers(r: redis_py.Redis, worker_ids) -> None:
+    """Block workers: they get no new list and cannot resume one."""
+    for worker_id in worker_ids:
+        r.set(keys.worker_blocked(worker_id), "1")
+        r.sadd(keys.blocked_index(), worker_id)
+
+
+def unblock_workers(r: redis_py.Redis, worker_ids) -> None:
+    """Lift a block."""
+    for worker_id in worker_ids:
+        r.delete(keys.worker_blocked(worker_id))
+        r.srem(keys.blocked_index(), worker_id)
+
+
+def blocked_workers(r: redis_py.Redis) -> list[str]:
+    """Blocked worker ids, sorted."""
+    return sorted(r.smembers(keys.blocked_index()))
+
+
+def link_progress(r: redis_py.Redis) -> list[LinkProgress]:
+    """One `LinkProgress` per loaded link, sorted by link id."""
+    progress = []
+    for link_id in sorted(r.smembers(keys.links_index())):
+        n_lists = int(r.hget(keys.link_meta(link_id), "n_lists") or 0)
+        holders = r.hgetall(keys.link_slots(link_id))
+        records = r.hmget(keys.link_assignments(link_id), list(holders.values())) if holders else []
+        counts = {"complete": 0, "in_progress": 0, "to_replace": 0}
+        for raw in records:
+            status = orjson.loads(raw)["status"] if raw else None
+            if status in counts:
+                counts[status] += 1
+        progress.append(LinkProgress(link_id, n_lists, counts["complete"], counts["in_progress"],
+                                     counts["to_replace"], int(r.llen(keys.link_free(link_id)))))
+    return progress

@@ -1,0 +1,178 @@
+"""Who gets which list: allocation, the eligibility check, and completion records.
+
+Allocation is two Lua scripts, each atomic within one hash slot (valid on Redis Cluster):
+
+1. ``reserve.lua`` on the worker's keys: refuse a blocked worker; a link already in the
+   worker's set passes (resume, or refusal below); otherwise add it unless the set already
+   holds ``MVT_MAX_TASKS_PER_WORKER`` links.
+2. ``allocate.lua`` on the link's keys: the same assignment gets the same list; a worker who
+   ever held a list of the link is refused (``seen_link``); then a never-used list, else a list
+   marked for replacement, else the unfinished list idle longest if idle more than
+   ``MVT_ALLOTTED_MINUTES``; else ``link_full``.
+
+When step 2 refuses a link that step 1 had just added, the link is removed from the worker's
+set again. The set may thus briefly hold a link the worker did not get, which can only make a
+concurrent request of the same worker see the cap early: never exceed it.
+
+The hot-path functions take a ``redis.asyncio.Redis``; `completion_record` a ``redis.Redis``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import orjson
+
+from app import keys
+from app.errors import UnknownAssignment
+from app.scripts import refusal, scripts_for
+
+
+def now_ms() -> int:
+    """Server time in milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A list given to (or resumed by) an assignment."""
+
+    assignment_id: str
+    link_id: str
+    worker_id: str
+    list_index: int
+    new: bool
+    video_ids: list[str]
+    next_trial: int
+    completed: bool
+    completion_code: str | None
+    n_trials: int
+    options: list[str]
+
+
+def _message(reason: str, link_id: str, worker_id: str, assignment_id: str, cap: int) -> str:
+    return {
+        "blocked": f"worker {worker_id} is blocked from this experiment",
+        "cap_reached": f"worker {worker_id} has already done the maximum of {cap} tasks of this experiment",
+        "unknown_link": f"link {link_id!r} is not part of any loaded experiment; check the HIT's link",
+        "seen_link": f"worker {worker_id} has already seen the images of link {link_id}; "
+                     "each worker may do one task per link",
+        "link_full": f"every list of link {link_id} is taken; return this HIT and try another one",
+        "wrong_worker": f"assignment {assignment_id} belongs to another worker",
+        "expired": f"assignment {assignment_id} was idle too long and its task went to another worker; "
+                   "please return this HIT",
+        "replaced": f"assignment {assignment_id} was replaced and its task went to another worker; "
+                    "please return this HIT",
+    }.get(reason, f"allocation refused ({reason})")
+
+
+async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: str, *,
+                   cap: int, allotted_ms: int, now: int | None = None) -> Allocation:
+    """Give ``assignment_id`` a list of ``link_id`` (or the one it already has).
+
+    Raises `WorkerBlocked`, `CapReached`, `UnknownLink`, `SeenLink`, `LinkFull`, `WrongWorker`,
+    `AssignmentExpired` or `AssignmentReplaced`.
+    """
+    scripts = scripts_for(r)
+    now = now_ms() if now is None else now
+    reserved = await scripts.reserve(keys=[keys.worker_links(worker_id), keys.worker_blocked(worker_id)],
+                                     args=[link_id, cap])
+    if reserved in ("blocked", "cap_reached"):
+        raise refusal(reserved, _message(reserved, link_id, worker_id, assignment_id, cap))
+    result = await scripts.allocate(
+        keys=[keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id), keys.link_slots(link_id),
+              keys.link_assignments(link_id), keys.link_workers(link_id), keys.link_activity(link_id),
+              keys.link_replace(link_id)],
+        args=[worker_id, assignment_id, hit_id, now, allotted_ms])
+    outcome = result[0]
+    if outcome == "refused":
+        if reserved == "added":
+            await r.srem(keys.worker_links(worker_id), link_id)
+        raise refusal(result[1], _message(result[1], link_id, worker_id, assignment_id, cap))
+    if outcome == "new":
+        pipe = r.pipeline(transaction=False)
+        pipe.hsetnx(keys.assignment_links(), assignment_id, link_id)
+        if reserved == "seen":
+            # A concurrent request of this worker may have removed the link after its own refusal.
+            pipe.sadd(keys.worker_links(worker_id), link_id)
+        await pipe.execute()
+    _, index, video_ids, next_trial, done, code, n_trials, options = result
+    return Allocation(assignment_id, link_id, worker_id, int(index), outcome == "new", orjson.loads(video_ids),
+                      int(next_trial), bool(done), code or None, int(n_trials), orjson.loads(options))
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Whether a worker could start (or resume) a task on a link now."""
+
+    eligible: bool
+    reason: str | None
+
+
+async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None = None, *,
+                      cap: int, allotted_ms: int, now: int | None = None) -> Eligibility:
+    """The landing page's check, mirroring `allocate` without changing anything (one round trip).
+
+    Reasons: ``blocked``, ``cap_reached``, ``unknown_link``, ``seen_link``, ``link_full``.
+    """
+    now = now_ms() if now is None else now
+    pipe = r.pipeline(transaction=False)
+    pipe.exists(keys.worker_blocked(worker_id))
+    pipe.sismember(keys.worker_links(worker_id), link_id)
+    pipe.scard(keys.worker_links(worker_id))
+    pipe.exists(keys.link_meta(link_id))
+    pipe.hget(keys.link_workers(link_id), worker_id)
+    pipe.llen(keys.link_free(link_id))
+    pipe.scard(keys.link_replace(link_id))
+    pipe.zrange(keys.link_activity(link_id), 0, 0, withscores=True)
+    blocked, member, n_links, exists, held, n_free, n_replace, oldest = await pipe.execute()
+    if blocked:
+        return Eligibility(False, "blocked")
+    if not member and n_links >= cap:
+        return Eligibility(False, "cap_reached")
+    if not exists:
+        return Eligibility(False, "unknown_link")
+    if held is not None:
+        if held == assignment_id:
+            raw = await r.hget(keys.link_assignments(link_id), held)
+            status = orjson.loads(raw)["status"] if raw else None
+            if status in ("in_progress", "complete", "to_replace"):
+                return Eligibility(True, None)
+        return Eligibility(False, "seen_link")
+    if n_free or n_replace or (oldest and oldest[0][1] <= now - allotted_ms):
+        return Eligibility(True, None)
+    return Eligibility(False, "link_full")
+
+
+def assignment_link(r, assignment_id: str) -> str | None:
+    """The link an assignment id was allocated on, or None (sync client)."""
+    return r.hget(keys.assignment_links(), assignment_id)
+
+
+def assignment_record(r, assignment_id: str) -> tuple[str, dict]:
+    """``(link_id, record)`` of an allocated assignment (sync client); raises `UnknownAssignment`."""
+    link_id = assignment_link(r, assignment_id)
+    raw = r.hget(keys.link_assignments(link_id), assignment_id) if link_id else None
+    if raw is None:
+        raise UnknownAssignment(f"assignment {assignment_id!r} was never given a list by this server")
+    return link_id, orjson.loads(raw)
+
+
+def completion_record(r, assignment_id: str) -> dict | None:
+    """``{assignment_id, worker_id, hit_id, link_id, completion_code, completed_at}`` when the
+    server recorded the assignment's completion, else None. ``completed_at`` is ISO 8601 UTC."""
+    try:
+        link_id, rec = assignment_record(r, assignment_id)
+    except UnknownAssignment:
+        return None
+    if not rec.get("completed_ms"):
+        return None
+    return {"assignment_id": assignment_id, "worker_id": rec["worker"], "hit_id": rec["hit"], "link_id": link_id,
+            "completion_code": rec["code"], "completed_at": iso_ms(rec["completed_ms"])}
+
+
+def iso_ms(ms: int | float) -> str:
+    """ISO 8601 UTC with milliseconds for a time in ms since the epoch."""
+    seconds, millis = divmod(int(ms), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"

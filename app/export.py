@@ -1,0 +1,104 @@
+"""Every recorded response, one row each: ``mvt export``, ``GET /admin/export.csv``, analysis."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import redis as redis_py
+
+from app import keys
+from app.assignments import iso_ms
+
+RESPONSE_COLUMNS = (
+    "link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label", "frames", "duration_ms",
+    "response", "correct", "response_time_ms", "presented_frames", "submitted_at", "dropped_frames",
+    "refresh_interval_ms", "hidden_during_video", "blurred_during_video", "timing_ok", "assignment_status",
+    "video_id", "list_index", "timing_source", "frames_presented_total", "frame_log",
+)
+"""Columns of the responses CSV, in order (INTERFACES.md's, then docs/contracts.md's, then extras)."""
+
+_STATUS = {"in_progress": "in_progress", "complete": "complete", "to_replace": "replaced",
+           "replaced": "replaced", "expired": "expired"}
+
+
+def _link_rows(r: redis_py.Redis, link_id: str) -> list[dict]:
+    fps = float(r.hget(keys.link_meta(link_id), "fps") or 60)
+    assignments = {a: orjson.loads(raw) for a, raw in r.hgetall(keys.link_assignments(link_id)).items()}
+    if not assignments:
+        return []
+    answers = r.hgetall(keys.link_answers(link_id))
+    rows = []
+    for field, raw in r.hscan_iter(keys.link_responses(link_id), count=1000):
+        assignment_id, trial = field.rsplit(":", 1)
+        rec = assignments.get(assignment_id)
+        if rec is None:
+            continue
+        resp = orjson.loads(raw)
+        label, frames, image_id, video_id, *_ = orjson.loads(answers[f"{rec['list']}:{trial}"])
+        rows.append({
+            "link_id": link_id, "assignment_id": assignment_id, "worker_id": rec["worker"], "hit_id": rec["hit"],
+            "trial": int(trial), "image_id": image_id, "label": label, "frames": frames,
+            "duration_ms": round(frames * 1000.0 / fps, 3), "response": resp["response"],
+            "correct": resp["correct"], "response_time_ms": resp.get("response_time_ms"),
+            "presented_frames": resp.get("presented_frames"), "submitted_at": iso_ms(resp["received_ms"]),
+            "dropped_frames": resp.get("dropped_frames"), "refresh_interval_ms": resp.get("refresh_interval_ms"),
+            "hidden_during_video": resp.get("hidden_during_video"),
+            "blurred_during_video": resp.get("blurred_during_video"), "timing_ok": resp.get("timing_ok"),
+            "assignment_status": _STATUS.get(rec["status"], rec["status"]), "video_id": video_id,
+            "list_index": rec["list"], "timing_source": resp.get("timing_source"),
+            "frames_presented_total": resp.get("frames_presented_total"), "frame_log": resp.get("frame_log"),
+        })
+    rows.sort(key=lambda row: (row["assignment_id"], row["trial"]))
+    return rows
+
+
+def iter_response_rows(r: redis_py.Redis) -> Iterator[dict]:
+    """One dict per recorded response, keys `RESPONSE_COLUMNS`, links in sorted order.
+
+    Missing values are None; ``correct``, ``timing_ok`` and the ``*_during_video`` flags are
+    bools (or None); ``submitted_at`` is ISO 8601 UTC (server time of receipt).
+    """
+    for link_id in sorted(r.smembers(keys.links_index())):
+        yield from _link_rows(r, link_id)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def write_rows(rows, out) -> int:
+    """Write ``rows`` as CSV with a header to the text stream ``out``; return the row count."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RESPONSE_COLUMNS)
+    n = 0
+    for row in rows:
+        writer.writerow([_cell(row[c]) for c in RESPONSE_COLUMNS])
+        n += 1
+    return n
+
+
+def write_csv(r: redis_py.Redis, path: Path | str) -> int:
+    """Write every recorded response to ``path`` (CSV, header row); return the number of rows."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        n = write_rows(iter_response_rows(r), f)
+    tmp.replace(path)
+    return n
+
+
+def csv_text(r: redis_py.Redis) -> str:
+    """The responses CSV as one string."""
+    out = io.StringIO()
+    write_rows(iter_response_rows(r), out)
+    return out.getvalue()

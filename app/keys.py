@@ -1,0 +1,146 @@
+"""Every Redis key mvt-server uses, built by the functions below; this docstring is the schema.
+
+Keys start with ``mvt:`` and are ``:``-separated. Keys of one link share the hash tag
+``{<link_id>}`` and keys of one worker the tag ``{w:<worker_id>}``, so each Lua script touches
+one hash slot and stays valid on Redis Cluster. Ids match ``[A-Za-z0-9_-]{1,64}``, so they
+cannot contain ``{``, ``}`` or ``:``. No key has a TTL: an experiment's data is kept until an
+operator deletes it.
+
+Experiment server section (writers: loader = ``app/loader.py`` via ``mvt load``,
+allocate = ``app/lua/allocate.lua``, reserve = ``app/lua/reserve.lua``,
+record = ``app/lua/record.lua``, complete = ``app/lua/complete.lua``,
+replace = ``app/lua/replace.lua``, admin = ``app/admin.py``, api = ``app/routes/api.py``):
+
+=======================================  ======  ============================================  ====  ==================
+key (builder)                            type    contents                                      TTL   writer
+=======================================  ======  ============================================  ====  ==================
+``mvt:links`` (links_index)              set     every loaded link id                          none  loader
+``mvt:video-dirs`` (video_dirs)          set     absolute ``videos/`` folders of loaded        none  loader
+                                                 experiments, searched by ``/videos/<id>.mp4``
+``mvt:blocked`` (blocked_index)          set     blocked worker ids (for listing)              none  admin
+``mvt:assignment-links``                 hash    assignment id → link id of its first          none  api
+(assignment_links)                               allocation (lookup for replace/completion)
+``mvt:link:{L}:meta`` (link_meta)        hash    experiment_id, n_lists, n_trials, fps,        none  loader
+                                                 options (JSON list), design_hash, videos_dir
+``mvt:link:{L}:lists`` (link_lists)      hash    list index → JSON list of video ids, in       none  loader
+                                                 trial order (what the browser may know)
+``mvt:link:{L}:answers``                 hash    ``<list>:<trial>`` → JSON ``[label, frames,   none  loader
+(link_answers)                                   image_id, video_id]`` (never sent out)
+``mvt:link:{L}:free`` (link_free)        list    list indices never handed out                 none  loader, allocate
+``mvt:link:{L}:slots`` (link_slots)      hash    list index → assignment id holding it now     none  allocate
+``mvt:link:{L}:assignments``             hash    assignment id → JSON {worker, hit, list,      none  allocate, record,
+(link_assignments)                               status, started_ms, active_ms, next,                complete, replace
+                                                 n_done, completed_ms, code}; status ∈
+                                                 in_progress, complete, to_replace,
+                                                 replaced, expired
+``mvt:link:{L}:workers``                 hash    worker id → their assignment id on this link  none  allocate
+(link_workers)                                   (kept after expiry/replacement: seen is seen)
+``mvt:link:{L}:activity``                zset    assignment id → last activity (ms since       none  allocate, record,
+(link_activity)                                  epoch), unfinished slot holders only                complete, replace
+``mvt:link:{L}:replace``                 set     list indices whose holder is marked for       none  replace, allocate
+(link_replace)                                   replacement and not yet taken over
+``mvt:link:{L}:responses``               hash    ``<assignment>:<trial>`` → JSON response      none  record
+(link_responses)                                 (client fields + received_ms, correct,
+                                                 timing_ok); first write wins
+``mvt:worker:{w:W}:links``               set     link ids this worker was ever given (or is    none  reserve
+(worker_links)                                   being given) a list of; its size is the cap
+``mvt:worker:{w:W}:blocked``             string  ``1`` while the worker is blocked             none  admin
+(worker_blocked)
+=======================================  ======  ============================================  ====  ==================
+
+A second section, for MTurk bookkeeping, may follow at the end of this module with its own
+table in that section's comment block and builders below it.
+"""
+
+from __future__ import annotations
+
+PREFIX = "mvt"
+
+
+def links_index() -> str:
+    """Set of every loaded link id."""
+    return f"{PREFIX}:links"
+
+
+def video_dirs() -> str:
+    """Set of the ``videos/`` folders of loaded experiments."""
+    return f"{PREFIX}:video-dirs"
+
+
+def blocked_index() -> str:
+    """Set of blocked worker ids, for listing."""
+    return f"{PREFIX}:blocked"
+
+
+def assignment_links() -> str:
+    """Hash assignment id → link id."""
+    return f"{PREFIX}:assignment-links"
+
+
+def _link(link_id: str, part: str) -> str:
+    return f"{PREFIX}:link:{{{link_id}}}:{part}"
+
+
+def link_meta(link_id: str) -> str:
+    """Hash of a link's metadata."""
+    return _link(link_id, "meta")
+
+
+def link_lists(link_id: str) -> str:
+    """Hash list index → JSON list of video ids."""
+    return _link(link_id, "lists")
+
+
+def link_answers(link_id: str) -> str:
+    """Hash ``<list>:<trial>`` → JSON ``[label, frames, image_id, video_id]``."""
+    return _link(link_id, "answers")
+
+
+def link_free(link_id: str) -> str:
+    """List of list indices never handed out."""
+    return _link(link_id, "free")
+
+
+def link_slots(link_id: str) -> str:
+    """Hash list index → assignment id holding it."""
+    return _link(link_id, "slots")
+
+
+def link_assignments(link_id: str) -> str:
+    """Hash assignment id → JSON assignment record."""
+    return _link(link_id, "assignments")
+
+
+def link_workers(link_id: str) -> str:
+    """Hash worker id → assignment id on this link."""
+    return _link(link_id, "workers")
+
+
+def link_activity(link_id: str) -> str:
+    """Sorted set assignment id → last activity in ms, unfinished holders only."""
+    return _link(link_id, "activity")
+
+
+def link_replace(link_id: str) -> str:
+    """Set of list indices marked for replacement."""
+    return _link(link_id, "replace")
+
+
+def link_responses(link_id: str) -> str:
+    """Hash ``<assignment>:<trial>`` → JSON response."""
+    return _link(link_id, "responses")
+
+
+def worker_links(worker_id: str) -> str:
+    """Set of link ids a worker was given a list of."""
+    return f"{PREFIX}:worker:{{w:{worker_id}}}:links"
+
+
+def worker_blocked(worker_id: str) -> str:
+    """String ``1`` while the worker is blocked."""
+    return f"{PREFIX}:worker:{{w:{worker_id}}}:blocked"
+
+
+LINK_KEY_BUILDERS = (link_meta, link_lists, link_answers, link_free, link_slots, link_assignments,
+                     link_workers, link_activity, link_replace, link_responses)
+"""Every per-link key builder (the loader deletes these when it reloads a link)."""

@@ -1,0 +1,78 @@
+-- Give an assignment a list of a link, atomically (link hash slot). O(log n) in the link's history.
+-- KEYS[1] = keys.link_meta(L)         hash: n_trials, options
+-- KEYS[2] = keys.link_lists(L)        hash: list index -> JSON video ids
+-- KEYS[3] = keys.link_free(L)         list of never-used list indices
+-- KEYS[4] = keys.link_slots(L)        hash: list index -> holding assignment id
+-- KEYS[5] = keys.link_assignments(L)  hash: assignment id -> JSON record
+-- KEYS[6] = keys.link_workers(L)      hash: worker id -> assignment id
+-- KEYS[7] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
+-- KEYS[8] = keys.link_replace(L)      set of list indices marked for replacement
+-- ARGV[1] = worker id, ARGV[2] = assignment id, ARGV[3] = hit id
+-- ARGV[4] = now (ms since epoch, server clock), ARGV[5] = allotted time (ms)
+-- returns {outcome, list index, list JSON, next trial, completed 0/1, code or "", n_trials, options JSON}
+--         with outcome "new" or "resume"; or {"refused", reason} with reason one of
+--         unknown_link, wrong_worker, expired, replaced, seen_link, link_full
+local worker, asg, now = ARGV[1], ARGV[2], tonumber(ARGV[4])
+local meta = redis.call('HMGET', KEYS[1], 'n_trials', 'options')
+if not meta[1] then
+  return {'refused', 'unknown_link'}
+end
+
+local function answer(outcome, rec)
+  local list = redis.call('HGET', KEYS[2], tostring(rec.list))
+  local done = 0
+  if rec.status == 'complete' or rec.completed_ms then done = 1 end
+  return {outcome, rec.list, list, rec.next, done, rec.code or '', tonumber(meta[1]), meta[2]}
+end
+
+local raw = redis.call('HGET', KEYS[5], asg)
+if raw then
+  local rec = cjson.decode(raw)
+  if rec.worker ~= worker then
+    return {'refused', 'wrong_worker'}
+  end
+  if rec.status == 'expired' or rec.status == 'replaced' then
+    return {'refused', rec.status}
+  end
+  if rec.status == 'in_progress' then
+    redis.call('ZADD', KEYS[7], 'XX', now, asg)
+  end
+  return answer('resume', rec)
+end
+
+if redis.call('HEXISTS', KEYS[6], worker) == 1 then
+  return {'refused', 'seen_link'}
+end
+
+local function take_over(old_asg, new_status)
+  local old = cjson.decode(redis.call('HGET', KEYS[5], old_asg))
+  old.status = new_status
+  redis.call('HSET', KEYS[5], old_asg, cjson.encode(old))
+end
+
+local index = redis.call('LPOP', KEYS[3])
+if not index then
+  index = redis.call('SPOP', KEYS[8])
+  if index then
+    take_over(redis.call('HGET', KEYS[4], index), 'replaced')
+  else
+    local oldest = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
+    if oldest[1] and tonumber(oldest[2]) <= now - tonumber(ARGV[5]) then
+      redis.call('ZREM', KEYS[7], oldest[1])
+      local old = cjson.decode(redis.call('HGET', KEYS[5], oldest[1]))
+      index = tostring(old.list)
+      old.status = 'expired'
+      redis.call('HSET', KEYS[5], oldest[1], cjson.encode(old))
+    else
+      return {'refused', 'link_full'}
+    end
+  end
+end
+
+local rec = {worker = worker, hit = ARGV[3], list = tonumber(index), status = 'in_progress',
+             started_ms = now, next = 0, n_done = 0}
+redis.call('HSET', KEYS[4], index, asg)
+redis.call('HSET', KEYS[5], asg, cjson.encode(rec))
+redis.call('HSET', KEYS[6], worker, asg)
+redis.call('ZADD', KEYS[7], now, asg)
+return answer('new', rec)

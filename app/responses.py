@@ -1,0 +1,91 @@
+"""Recording trial responses and completing assignments (async client, hot path).
+
+A response is stored once per (assignment, trial): the first write wins and repeats are
+reported as duplicates, so retries and double clicks are harmless. ``correct`` is computed
+in Redis from the hidden answer; so are ``presented_frames`` (the image frames the browser
+confirmed in its ``frame_log``) and ``timing_ok`` (exactly the intended frames, page visible and
+focused; null without a frame log).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from app import keys
+from app.assignments import now_ms
+from app.scripts import refusal, scripts_for
+from app.tokens import TokenData
+
+TIMING_FIELDS = ("response_time_ms", "dropped_frames", "refresh_interval_ms", "hidden_during_video",
+                 "blurred_during_video", "timing_source", "frames_presented_total", "frame_log")
+"""Client fields stored with a response; ``presented_frames`` is computed from ``frame_log``."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The outcome of one response write."""
+
+    duplicate: bool
+    next_trial: int
+    timing_ok: bool | None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A completed assignment."""
+
+    assignment_id: str
+    completion_code: str
+    n_trials: int
+    completed_ms: int
+
+
+def _refused(reason: str, token: TokenData, trial: int | None = None, n_done: int = 0, n_trials: int = 0):
+    messages = {
+        "unknown_assignment": f"assignment {token.assignment_id} has no list on link {token.link_id}; "
+                              "reload the task page",
+        "expired": f"assignment {token.assignment_id} was idle too long and its task went to another worker",
+        "replaced": f"assignment {token.assignment_id} was replaced and its task went to another worker",
+        "bad_trial": f"trial {trial} does not exist in this task",
+        "incomplete": f"only {n_done} of {n_trials} trials are recorded; finish every trial first",
+    }
+    return refusal(reason, messages.get(reason, f"refused ({reason})"))
+
+
+async def record_response(r, token: TokenData, trial: int, response: str, timing: dict,
+                          now: int | None = None) -> Recorded:
+    """Store ``response`` to ``trial`` of the token's assignment with the client's ``timing``.
+
+    Raises `BadTrial`, `AssignmentExpired`, `AssignmentReplaced` or `UnknownAssignment`.
+    """
+    now = now_ms() if now is None else now
+    record = {"trial": trial, "response": response, **{k: timing.get(k) for k in TIMING_FIELDS},
+              "received_ms": now}
+    frame_log = timing.get("frame_log")
+    distracted = bool(timing.get("hidden_during_video")) or bool(timing.get("blurred_during_video"))
+    result = await scripts_for(r).record(
+        keys=[keys.link_assignments(token.link_id), keys.link_answers(token.link_id),
+              keys.link_responses(token.link_id), keys.link_activity(token.link_id)],
+        args=[token.assignment_id, token.list_index, trial, orjson.dumps(record), response,
+              frame_log or "", now, int(distracted)])
+    if result[0] == "refused":
+        raise _refused(result[1], token, trial)
+    flag = int(result[2])
+    return Recorded(result[0] == "duplicate", int(result[1]), None if flag < 0 else bool(flag))
+
+
+async def complete(r, token: TokenData, code: str, now: int | None = None) -> Completion:
+    """Mark the token's assignment complete with ``code`` (idempotent: the first code stays).
+
+    Raises `Incomplete` while a trial has no response, or `AssignmentExpired`,
+    `AssignmentReplaced`, `UnknownAssignment`.
+    """
+    now = now_ms() if now is None else now
+    result = await scripts_for(r).complete(
+        keys=[keys.link_meta(token.link_id), keys.link_assignments(token.link_id), keys.link_activity(token.link_id)],
+        args=[token.assignment_id, token.list_index, now, code])
+    if result[0] == "refused":
+        raise _refused(result[1], token, n_done=int(result[2]), n_trials=int(result[3]))
+    return Completion(token.assignment_id, result[1], int(result[2]), int(result[3]))

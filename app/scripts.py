@@ -1,0 +1,61 @@
+"""The Lua scripts in ``app/lua/``, registered once per client, and their refusal codes.
+
+Each script touches the keys of one hash slot only (a link's, or a worker's), so they stay
+valid on Redis Cluster. Time comes from the server process as an argument, so every server
+sharing a Redis must keep its clock synchronised (NTP); scripts never call ``TIME``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from app import errors
+
+SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace")
+
+
+def script_source(name: str) -> str:
+    """The text of ``app/lua/<name>.lua``."""
+    return resources.files("app.lua").joinpath(f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True)
+class Scripts:
+    """Registered scripts of one client (sync ``redis.Redis`` or ``redis.asyncio.Redis``)."""
+
+    reserve: Any
+    allocate: Any
+    record: Any
+    complete: Any
+    replace: Any
+
+
+def scripts_for(r) -> Scripts:
+    """The scripts registered on client ``r``, registering them on first use."""
+    found = getattr(r, "_mvt_scripts", None)
+    if found is None:
+        found = Scripts(**{name: r.register_script(script_source(name)) for name in SCRIPT_NAMES})
+        r._mvt_scripts = found
+    return found
+
+
+REFUSALS: dict[str, type[errors.MVTError]] = {
+    "blocked": errors.WorkerBlocked,
+    "cap_reached": errors.CapReached,
+    "unknown_link": errors.UnknownLink,
+    "seen_link": errors.SeenLink,
+    "link_full": errors.LinkFull,
+    "wrong_worker": errors.WrongWorker,
+    "expired": errors.AssignmentExpired,
+    "replaced": errors.AssignmentReplaced,
+    "unknown_assignment": errors.UnknownAssignment,
+    "bad_trial": errors.BadTrial,
+    "incomplete": errors.Incomplete,
+}
+
+
+def refusal(reason: str, message: str) -> errors.MVTError:
+    """The domain exception for a script's refusal code ``reason``."""
+    return REFUSALS.get(reason, errors.MVTError)(message)

@@ -1,0 +1,66 @@
+"""Assignment tokens and completion codes: HMAC-SHA256 with ``Settings.signing_key``.
+
+A token is ``<assignment>.<link>.<worker>.<list>.<signature>``; ids never contain ``.``.
+Whoever does not know the key cannot make a token for someone else's assignment, nor the
+completion code of an assignment that did not finish.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+from app.errors import BadToken
+
+_TOKEN_RE = re.compile(r"^([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{1,64})\.(\d{1,6})\.([A-Za-z0-9_-]{43})$")
+
+
+@dataclass(frozen=True)
+class TokenData:
+    """What a valid assignment token vouches for."""
+
+    assignment_id: str
+    link_id: str
+    worker_id: str
+    list_index: int
+
+
+def _mac(key: bytes, purpose: str, assignment_id: str, link_id: str, worker_id: str, list_index: int) -> bytes:
+    message = f"{purpose}|{assignment_id}|{link_id}|{worker_id}|{list_index}".encode()
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def make_token(key: bytes, assignment_id: str, link_id: str, worker_id: str, list_index: int) -> str:
+    """The signed token for one assignment's list."""
+    sig = base64.urlsafe_b64encode(_mac(key, "token", assignment_id, link_id, worker_id, list_index))
+    return f"{assignment_id}.{link_id}.{worker_id}.{list_index}.{sig.decode().rstrip('=')}"
+
+
+def read_token(key: bytes, token: str) -> TokenData:
+    """Check ``token``'s signature (constant time) and return what it vouches for.
+
+    Raises `BadToken` when it is malformed or not signed with ``key``.
+    """
+    match = _TOKEN_RE.match(token) if isinstance(token, str) else None
+    if match is None:
+        raise BadToken("the assignment_token is malformed; reload the task page to get a new one")
+    assignment_id, link_id, worker_id, index, sig = match.groups()
+    expected = make_token(key, assignment_id, link_id, worker_id, int(index)).rsplit(".", 1)[1]
+    if not hmac.compare_digest(sig, expected):
+        raise BadToken("the assignment_token was not issued by this server; reload the task page")
+    return TokenData(assignment_id, link_id, worker_id, int(index))
+
+
+def completion_code(key: bytes, data: TokenData) -> str:
+    """The completion code of a finished assignment: 16 characters, ``MVT-XXXX-XXXX-XXXX-XXXX``."""
+    raw = base64.b32encode(_mac(key, "complete", data.assignment_id, data.link_id, data.worker_id,
+                                data.list_index)).decode()[:16]
+    return "MVT-" + "-".join(raw[i:i + 4] for i in range(0, 16, 4))
+
+
+def check_completion_code(key: bytes, data: TokenData, code: str) -> bool:
+    """Whether ``code`` is the completion code of ``data``'s assignment (constant time)."""
+    return hmac.compare_digest(completion_code(key, data).encode(), str(code).encode())

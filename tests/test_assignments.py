@@ -1,0 +1,144 @@
+"""Allocation, eligibility, responses and completion at the library level, on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aredis
+
+from app import admin, export, keys
+from app.assignments import allocate, completion_record, eligibility
+from app.errors import (AssignmentExpired, AssignmentReplaced, BadTrial, CapReached, Incomplete, LinkFull,
+                        SeenLink, UnknownLink, WorkerBlocked, WrongWorker)
+from app.loader import load_experiment
+from app.responses import complete, record_response
+from app.tokens import TokenData, completion_code
+from tests.fixtures.server import write_experiment
+
+KEY = b"k" * 32
+CAP, ALLOTTED = 2, 60_000
+
+
+def run(redis_url, scenario):
+    async def main():
+        r = aredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            return await scenario(r)
+        finally:
+            await r.aclose()
+    return asyncio.run(main())
+
+
+def alloc(r, link, worker, asg, now=1_000_000):
+    return allocate(r, link, worker, asg, "H1", cap=CAP, allotted_ms=ALLOTTED, now=now)
+
+
+def token(a):
+    return TokenData(a.assignment_id, a.link_id, a.worker_id, a.list_index)
+
+
+@pytest.fixture
+def exp(redis, tmp_path):
+    load_experiment(redis, write_experiment(tmp_path / "e", n_links=3, n_lists=2, n_trials=3))
+    return redis
+
+
+def test_lists_are_handed_out_once_then_the_link_is_full(exp, redis_url):
+    async def scenario(r):
+        a = await alloc(r, "synth-001", "W1", "A1")
+        b = await alloc(r, "synth-001", "W2", "A2")
+        assert {a.list_index, b.list_index} == {0, 1} and a.new and b.new
+        again = await alloc(r, "synth-001", "W1", "A1")
+        assert (again.list_index, again.new, again.next_trial) == (a.list_index, False, 0)
+        with pytest.raises(LinkFull, match=r"every list of link synth-001 is taken"):
+            await alloc(r, "synth-001", "W3", "A3")
+        with pytest.raises(SeenLink, match=r"worker W1 has already seen the images of link synth-001"):
+            await alloc(r, "synth-001", "W1", "A9")
+        with pytest.raises(WrongWorker, match=r"assignment A1 belongs to another worker"):
+            await alloc(r, "synth-001", "W2", "A1")
+        with pytest.raises(UnknownLink, match=r"link 'nope' is not part of any loaded experiment"):
+            await alloc(r, "nope", "W5", "A5")
+        assert await r.smembers(keys.worker_links("W3")) == set()  # refused: not counted
+        assert await r.smembers(keys.worker_links("W5")) == set()
+    run(redis_url, scenario)
+
+
+def test_cap_and_block(exp, redis_url):
+    async def scenario(r):
+        await alloc(r, "synth-001", "W1", "A1")
+        await alloc(r, "synth-002", "W1", "A2")
+        with pytest.raises(CapReached, match=r"worker W1 has already done the maximum of 2 tasks"):
+            await alloc(r, "synth-003", "W1", "A3")
+        assert (await eligibility(r, "synth-003", "W1", cap=CAP, allotted_ms=ALLOTTED)).reason == "cap_reached"
+        assert (await eligibility(r, "synth-001", "W1", "A1", cap=CAP, allotted_ms=ALLOTTED)).eligible
+        assert (await eligibility(r, "synth-001", "W1", cap=CAP, allotted_ms=ALLOTTED)).reason == "seen_link"
+        admin.block_workers(exp, ["W1"])
+        with pytest.raises(WorkerBlocked, match=r"worker W1 is blocked"):
+            await alloc(r, "synth-001", "W1", "A1")
+        assert (await eligibility(r, "synth-001", "W1", cap=CAP, allotted_ms=ALLOTTED)).reason == "blocked"
+        admin.unblock_workers(exp, ["W1"])
+        assert (await alloc(r, "synth-001", "W1", "A1")).assignment_id == "A1"
+    run(redis_url, scenario)
+
+
+def test_expired_slot_is_taken_over_and_the_old_worker_refused(exp, redis_url):
+    async def scenario(r):
+        a = await alloc(r, "synth-001", "W1", "A1", now=0)
+        await alloc(r, "synth-001", "W2", "A2", now=50_000)
+        assert (await eligibility(r, "synth-001", "W3", cap=CAP, allotted_ms=ALLOTTED, now=59_999)).reason == "link_full"
+        assert (await eligibility(r, "synth-001", "W3", cap=CAP, allotted_ms=ALLOTTED, now=60_000)).eligible
+        c = await alloc(r, "synth-001", "W3", "A3", now=60_000)
+        assert c.list_index == a.list_index
+        with pytest.raises(AssignmentExpired, match=r"assignment A1 was idle too long"):
+            await alloc(r, "synth-001", "W1", "A1", now=60_001)
+        with pytest.raises(AssignmentExpired):
+            await record_response(r, token(a), 0, "cat", {})
+        with pytest.raises(SeenLink):
+            await alloc(r, "synth-001", "W1", "A7", now=60_001)
+    run(redis_url, scenario)
+
+
+def test_responses_resume_complete_replace_and_export(exp, redis_url):
+    async def scenario(r):
+        a = await alloc(r, "synth-001", "W1", "A1")
+        t = token(a)
+        rec = await record_response(r, t, 1, "dog", {"frame_log": "0-100", "timing_source": "rvfc"})
+        assert (rec.duplicate, rec.next_trial) == (False, 0)
+        rec = await record_response(r, t, 0, "dog", {"frame_log": "0-29,31-100"})
+        assert (rec.duplicate, rec.next_trial, rec.timing_ok) == (False, 2, False)
+        dup = await record_response(r, t, 0, "cat", {})
+        assert (dup.duplicate, dup.next_trial, dup.timing_ok) == (True, 2, False)
+        assert (await alloc(r, "synth-001", "W1", "A1")).next_trial == 2
+        with pytest.raises(BadTrial, match="trial 3 does not exist"):
+            await record_response(r, t, 3, "cat", {})
+        with pytest.raises(Incomplete, match="only 2 of 3 trials are recorded"):
+            await complete(r, t, completion_code(KEY, t))
+        await record_response(r, t, 2, "cat", {"hidden_during_video": True, "frame_log": "0-100"})
+        done = await complete(r, t, completion_code(KEY, t))
+        assert done.completion_code == completion_code(KEY, t) and done.n_trials == 3
+        assert (await complete(r, t, "other")).completion_code == done.completion_code
+        return a
+    a = run(redis_url, scenario)
+    record = completion_record(exp, "A1")
+    assert record["completion_code"] == completion_code(KEY, token(a)) and record["worker_id"] == "W1"
+    rows = list(export.iter_response_rows(exp))
+    assert [(x["trial"], x["response"], x["correct"], x["presented_frames"], x["timing_ok"]) for x in rows] == [
+        (0, "dog", False, rows[0]["frames"] - 1, False),
+        (1, "dog", True, rows[1]["frames"], True),
+        (2, "cat", True, rows[2]["frames"], False),
+    ]
+    assert rows[0]["assignment_status"] == "complete"
+    assert [p.__dict__ for p in admin.link_progress(exp)][0] == {
+        "link_id": "synth-001", "n_lists": 2, "complete": 1, "in_progress": 0, "to_replace": 0, "free": 1}
+    assert admin.mark_for_replacement(exp, ["A1", "nope"]) == ["A1"]
+    assert admin.mark_for_replacement(exp, ["A1"]) == []
+
+    async def takeover(r):
+        await alloc(r, "synth-001", "W2", "A2")
+        b = await alloc(r, "synth-001", "W3", "A3")
+        assert b.list_index == a.list_index
+        with pytest.raises(AssignmentReplaced):
+            await alloc(r, "synth-001", "W1", "A1")
+    run(redis_url, takeover)
+    assert {x["assignment_status"] for x in export.iter_response_rows(exp)} == {"replaced"}

@@ -1,0 +1,29 @@
+"""Every key builder in app/keys.py is documented in the module's schema table."""
+
+import inspect
+import re
+
+from app import keys
+
+
+def _builders():
+    return [f for name, f in inspect.getmembers(keys, inspect.isfunction)
+            if f.__module__ == keys.__name__ and not name.startswith("_")]
+
+
+def test_every_builder_is_in_the_schema_table():
+    doc = keys.__doc__
+    missing = [f.__name__ for f in _builders() if f"({f.__name__})" not in doc]
+    assert missing == []
+
+
+def test_every_key_has_the_prefix_and_link_keys_share_the_hash_tag():
+    for f in _builders():
+        args = ["L1"] * len(inspect.signature(f).parameters)
+        key = f(*args)
+        assert key.startswith("mvt:"), key
+        assert "::" not in key, key
+    tags = {re.search(r"\{([^}]*)\}", b("exp-001")).group(1) for b in keys.LINK_KEY_BUILDERS}
+    assert tags == {"exp-001"}
+    assert re.search(r"\{([^}]*)\}", keys.worker_links("W1")).group(1) == \
+        re.search(r"\{([^}]*)\}", keys.worker_blocked("W1")).group(1)
