@@ -1,7 +1,90 @@
-"""Commands of this part of the system (being written; see the open issue)."""
+"""`mvt build`: the stimulus builder's command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
+
+from app.errors import BuildOptionError, exit_on_error
+
+
+def build(
+    ctx: typer.Context,
+    image_dir: Annotated[Path, typer.Argument(help="ImageFolder: <class>/<image> files.")],
+    exp_dir: Annotated[Path, typer.Argument(help="Output folder (created; re-runs resume).")],
+    frame_counts: Annotated[list[int], typer.Option(
+        help="Image durations in frames at 60 fps, e.g. 1 3 6 9 15 600 (after IMAGE_DIR EXP_DIR).")],
+    images_per_task: Annotated[int, typer.Option(help="Images per link (HIT).")],
+    workers: Annotated[int, typer.Option(help="Workers per link.")],
+    base_url: Annotated[str, typer.Option(help="Server URL for links.csv, https://HOST:PORT.")],
+    size: Annotated[int, typer.Option(help="Side of the square video in pixels.")] = 512,
+    fixation_ms: Annotated[float, typer.Option(help="Fixation cross duration (ms).")] = 500,
+    mask_ms: Annotated[float, typer.Option(help="Mask duration (ms).")] = 500,
+    seed: Annotated[int, typer.Option(help="Seeds masks and design; same seed, same files.")] = 0,
+    jobs: Annotated[int | None, typer.Option(help="Encoding processes [default: CPU count].")] = None,
+    name: Annotated[str | None, typer.Option(
+        help="Experiment id, [A-Za-z0-9_-]{1,64} [default: EXP_DIR's name].")] = None,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="Fully decode already finished videos before keeping them.")] = False,
+) -> None:
+    """Build stimulus videos, the balanced design and links.csv.
+
+    Example:
+
+        mvt build images/ exp1 --frame-counts 1 3 6 9 15 600 --images-per-task 50
+        --workers 7 --base-url https://mvt.example.org:8443
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from stimuli.build import build_experiment
+
+    with exit_on_error():
+        frame_counts = [*frame_counts, *_extra_frame_counts(ctx.args)]
+        show = sys.stderr.isatty()
+        # No auto-refresh thread: the builder forks its encoder processes while this runs.
+        bar = Progress(TextColumn("videos"), BarColumn(), MofNCompleteColumn(),
+                       TimeRemainingColumn(), auto_refresh=False, disable=not show,
+                       transient=True, console=None)
+        task = bar.add_task("videos", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+            bar.refresh()
+
+        with bar:
+            result = build_experiment(
+                image_dir, exp_dir, frame_counts=frame_counts, images_per_task=images_per_task,
+                workers=workers, base_url=base_url, size=size, fixation_ms=fixation_ms,
+                mask_ms=mask_ms, seed=seed, jobs=jobs, name=name,
+                progress=progress if show else None, verify=verify)
+    typer.echo(
+        f"{result.n_videos} videos for {result.n_images} images ({result.n_encoded} built, "
+        f"{result.n_skipped} already there) in {result.seconds:.1f} s; "
+        f"{result.n_links} links in {exp_dir / 'links.csv'}")
+    if result.last_link_images is not None:
+        typer.echo(f"note: the last link has {result.last_link_images} images "
+                   f"(fewer than --images-per-task {result.images_per_task})")
+
+
+def _extra_frame_counts(args: list[str]) -> list[int]:
+    """The values after the first of ``--frame-counts 1 3 6`` (Click takes one value per option)."""
+    counts = []
+    for arg in args:
+        if arg.startswith("-") and not arg.lstrip("-").isdigit():
+            raise BuildOptionError(f"no such option: {arg}")
+        try:
+            counts.append(int(arg))
+        except ValueError:
+            raise BuildOptionError(
+                f"frame count {arg!r} is not a whole number (give IMAGE_DIR EXP_DIR before the options)"
+            ) from None
+    return counts
 
 
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the ``mvt`` CLI."""
+    app.command("build", context_settings={"allow_extra_args": True,
+                                           "ignore_unknown_options": True})(build)
