@@ -155,3 +155,31 @@ class NoResponses(MVTError):
 
 class ReplaceNeedsRedis(MVTError):
     """`mvt analyze --replace/--block` was asked to change assignments but is reading a CSV, not Redis."""
+
+
+class AdminDisabled(MVTError):
+    """Admin routes are off because MVT_ADMIN_TOKEN is unset."""
+
+    reason = "admin_disabled"
+    status_code = 403
+
+
+class NotFound(MVTError):
+    """No such resource (e.g. a video id that no loaded experiment has)."""
+
+    reason = "not_found"
+    status_code = 404
+
+
+class PreviewAssignment(MVTError):
+    """MTurk's preview (ASSIGNMENT_ID_NOT_AVAILABLE) cannot be given a list."""
+
+    reason = "preview"
+    status_code = 409
+
+
+class BadResponse(MVTError):
+    """The chosen answer is not one of the trial's options."""
+
+    reason = "bad_response"
+    status_code = 422

@@ -42,13 +42,15 @@ class Completion:
     completed_ms: int
 
 
-def _refused(reason: str, token: TokenData, trial: int | None = None, n_done: int = 0, n_trials: int = 0):
+def _refused(reason: str, token: TokenData, trial: int | None = None, n_done: int = 0, n_trials: int = 0,
+             response: str | None = None):
     messages = {
         "unknown_assignment": f"assignment {token.assignment_id} has no list on link {token.link_id}; "
                               "reload the task page",
         "expired": f"assignment {token.assignment_id} was idle too long and its task went to another worker",
         "replaced": f"assignment {token.assignment_id} was replaced and its task went to another worker",
         "bad_trial": f"trial {trial} does not exist in this task",
+        "bad_response": f"response {response!r} is not one of this task's answer options",
         "incomplete": f"only {n_done} of {n_trials} trials are recorded; finish every trial first",
     }
     return refusal(reason, messages.get(reason, f"refused ({reason})"))
@@ -67,11 +69,12 @@ async def record_response(r, token: TokenData, trial: int, response: str, timing
     distracted = bool(timing.get("hidden_during_video")) or bool(timing.get("blurred_during_video"))
     result = await scripts_for(r).record(
         keys=[keys.link_assignments(token.link_id), keys.link_answers(token.link_id),
-              keys.link_responses(token.link_id), keys.link_activity(token.link_id)],
+              keys.link_responses(token.link_id), keys.link_activity(token.link_id),
+              keys.link_meta(token.link_id)],
         args=[token.assignment_id, token.list_index, trial, orjson.dumps(record), response,
               frame_log or "", now, int(distracted)])
     if result[0] == "refused":
-        raise _refused(result[1], token, trial)
+        raise _refused(result[1], token, trial, response=response)
     flag = int(result[2])
     return Recorded(result[0] == "duplicate", int(result[1]), None if flag < 0 else bool(flag))
 

@@ -52,6 +52,7 @@ REFUSALS: dict[str, type[errors.MVTError]] = {
     "replaced": errors.AssignmentReplaced,
     "unknown_assignment": errors.UnknownAssignment,
     "bad_trial": errors.BadTrial,
+    "bad_response": errors.BadResponse,
     "incomplete": errors.Incomplete,
 }
 

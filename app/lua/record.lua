@@ -4,6 +4,7 @@
 --                                     fixation_frames]
 -- KEYS[3] = keys.link_responses(L)    hash: "<assignment>:<trial>" -> JSON response
 -- KEYS[4] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
+-- KEYS[5] = keys.link_meta(L)         hash: options (JSON list of the answer options)
 -- ARGV[1] = assignment id, ARGV[2] = list index (from the signed token), ARGV[3] = trial
 -- ARGV[4] = the response JSON object without correct/timing_ok/presented_frames (app/responses.py)
 -- ARGV[5] = the chosen option
@@ -14,7 +15,7 @@
 -- timing_ok = presented_frames == frames and ARGV[8] == "0" (null without a frame_log)
 -- returns {outcome, next trial, timing_ok (1, 0, or -1 for unknown)} with outcome
 --         "recorded" or "duplicate"; or {"refused", reason, n_trials} with reason one of
---         unknown_assignment, expired, replaced, bad_trial
+--         unknown_assignment, expired, replaced, bad_trial, bad_response
 local asg, trial = ARGV[1], ARGV[3]
 local raw = redis.call('HGET', KEYS[1], asg)
 if not raw then
@@ -35,6 +36,13 @@ if stored then
   local flag = -1
   if ok == 'true' then flag = 1 elseif ok == 'false' then flag = 0 end
   return {'duplicate', rec.next, flag}
+end
+local valid = false
+for _, option in ipairs(cjson.decode(redis.call('HGET', KEYS[5], 'options'))) do
+  if option == ARGV[5] then valid = true; break end
+end
+if not valid then
+  return {'refused', 'bad_response', 0}
 end
 local answer = cjson.decode(answer_raw)
 local correct = 'false'

@@ -1,0 +1,170 @@
+"""The FastAPI application: ``create_app(settings)``, its error translation and body limit."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import redis as redis_py
+import redis.asyncio as aredis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import MVTError
+from app.routes import admin as admin_routes
+from app.routes import api, pages
+from app.routes.api import json_response
+from app.settings import Settings
+
+log = logging.getLogger("mvt")
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+class BodyTooLarge(Exception):
+    """Raised inside `BodyLimit` when a streamed body passes the limit."""
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413 (declared length or counted while streaming)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_bytes:
+                    return await self._refuse(send)
+                break
+        else:
+            if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+                return await self.app(scope, receive, send)
+        seen, started = 0, False
+
+        async def counting_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send):
+        body = (b'{"detail":"the request body is larger than the limit of %d bytes (MVT_MAX_BODY_BYTES)",'
+                b'"reason":"too_large"}' % self.max_bytes)
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def validation_sentence(errors) -> str:
+    """One sentence for pydantic/FastAPI validation errors, naming the field and the problem."""
+    if not errors:
+        return "the request is invalid"
+    first = errors[0]
+    loc = [str(x) for x in first.get("loc", ())]
+    where, field = (loc[0] if loc else "request"), ".".join(loc[1:])
+    kind = first.get("type", "")
+    if kind == "json_invalid":
+        sentence = "the request body is not valid JSON"
+    elif where == "body" and not field and kind == "missing":
+        sentence = "the request body is missing: send a JSON object (see /docs)"
+    elif where == "body" and not field:
+        sentence = "the request body must be a JSON object (see /docs)"
+    else:
+        what = "query parameter" if where == "query" else f"{where} field"
+        sentence = f"{what} {field!r}: {first.get('msg', 'is invalid')}"
+        if kind != "missing" and "input" in first and isinstance(first["input"], (str, int, float, bool)):
+            sentence += f" (got {str(first['input'])[:60]!r})"
+    if len(errors) > 1:
+        sentence += f"; and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''}"
+    return sentence
+
+
+def _async_client_like(client: redis_py.Redis) -> aredis.Redis:
+    kwargs = dict(client.connection_pool.connection_kwargs)
+    classes = {redis_py.UnixDomainSocketConnection: aredis.UnixDomainSocketConnection,
+               redis_py.SSLConnection: aredis.SSLConnection}
+    cls = classes.get(client.connection_pool.connection_class, aredis.Connection)
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("retry", "redis_connect_func")}
+    return aredis.Redis(connection_pool=aredis.ConnectionPool(connection_class=cls, **kwargs))
+
+
+def create_app(settings: Settings, redis: redis_py.Redis | None = None) -> FastAPI:
+    """The mvt-server ASGI app for ``settings``; ``redis`` (sync) instead of ``MVT_REDIS_URL`` if given."""
+    if redis is None and not settings.redis_url:
+        raise MVTError("the server needs MVT_REDIS_URL (or `mvt serve`, which starts the embedded Redis)")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if redis is not None:
+            app.state.sync_redis, app.state.redis = redis, _async_client_like(redis)
+        else:
+            app.state.sync_redis = redis_py.Redis.from_url(settings.redis_url, decode_responses=True)
+            app.state.redis = aredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        settings.signing_key  # noqa: B018 - create the key file now, not inside a request
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            if redis is None:
+                app.state.sync_redis.close()
+
+    app = FastAPI(title="mvt-server", version="0.1.0", lifespan=lifespan,
+                  description="Minimum Viewing Time experiments on Amazon Mechanical Turk.")
+    app.state.settings = settings
+    app.state.video_dirs = None
+
+    @app.exception_handler(MVTError)
+    async def _domain_error(request: Request, exc: MVTError):
+        return json_response({"detail": str(exc), "reason": exc.reason}, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        return json_response({"detail": validation_sentence(exc.errors()), "reason": "invalid"}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        detail = exc.detail
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"there is nothing at {request.url.path[:100]}"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path[:100]}"
+        return json_response({"detail": detail, "reason": "http"}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(redis_py.RedisError)
+    async def _redis_down(request: Request, exc: redis_py.RedisError):
+        log.error("redis error: %s", exc)
+        return json_response({"detail": "the database is unavailable right now; try again in a minute",
+                              "reason": "redis_unavailable"}, 503)
+
+    app.include_router(api.router)
+    app.include_router(admin_routes.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (``mvt serve --workers N``): settings from the environment."""
+    return create_app(Settings())

@@ -1,0 +1,95 @@
+"""Admin routes for the experimenter: ``Authorization: Bearer $MVT_ADMIN_TOKEN``, refused when unset."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+
+from app import admin, export
+from app.deps import get_sync_redis, require_admin
+from app.routes.api import ID_PATTERN
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)], tags=["admin"])
+
+Ids = Annotated[list[Annotated[str, Field(pattern=ID_PATTERN)]], Field(min_length=1, max_length=1000)]
+
+
+class LinkProgressOut(BaseModel):
+    """Lists of one link by state."""
+
+    link_id: str
+    n_lists: int
+    complete: int
+    in_progress: int
+    to_replace: int
+    free: int
+
+
+class ProgressOut(BaseModel):
+    """Progress of every link, and the blocked workers."""
+
+    links: list[LinkProgressOut]
+    blocked: list[str]
+
+
+class ReplaceIn(BaseModel):
+    """Assignments whose lists should be done again by new workers."""
+
+    assignment_ids: Ids
+
+
+class ReplaceOut(BaseModel):
+    """Which assignments were marked now, and which not (unknown, already marked, or already taken over)."""
+
+    marked: list[str]
+    not_marked: list[str]
+
+
+class WorkersIn(BaseModel):
+    """Worker ids to block or unblock."""
+
+    worker_ids: Ids
+
+
+class WorkersOut(BaseModel):
+    """Every blocked worker after the change."""
+
+    blocked: list[str]
+
+
+@router.get("/progress", response_model=ProgressOut)
+def get_progress(r=Depends(get_sync_redis)):
+    """Lists complete, in progress, marked for replacement and never used, per link."""
+    return {"links": [asdict(p) for p in admin.link_progress(r)], "blocked": admin.blocked_workers(r)}
+
+
+@router.post("/replace", response_model=ReplaceOut)
+def post_replace(body: ReplaceIn, r=Depends(get_sync_redis)):
+    """Mark assignments for replacement: the next new worker on each link takes the list over."""
+    marked = admin.mark_for_replacement(r, body.assignment_ids)
+    return {"marked": marked, "not_marked": [a for a in body.assignment_ids if a not in marked]}
+
+
+@router.post("/block", response_model=WorkersOut)
+def post_block(body: WorkersIn, r=Depends(get_sync_redis)):
+    """Block workers from new and unfinished tasks."""
+    admin.block_workers(r, body.worker_ids)
+    return {"blocked": admin.blocked_workers(r)}
+
+
+@router.post("/unblock", response_model=WorkersOut)
+def post_unblock(body: WorkersIn, r=Depends(get_sync_redis)):
+    """Lift blocks."""
+    admin.unblock_workers(r, body.worker_ids)
+    return {"blocked": admin.blocked_workers(r)}
+
+
+@router.get("/export.csv", response_class=PlainTextResponse)
+def get_export(r=Depends(get_sync_redis)):
+    """Every recorded response as CSV (the `mvt export` columns)."""
+    return PlainTextResponse(export.csv_text(r), media_type="text/csv",
+                             headers={"Content-Disposition": 'attachment; filename="responses.csv"'})
