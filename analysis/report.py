@@ -1,0 +1,223 @@
+"""``report.html``: one self-contained page (plots embedded as base64 PNG, no external files).
+
+Every piece of text that comes from data (worker ids, labels, link ids, reasons) is
+HTML-escaped: ids and class names are user-controlled.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from datetime import datetime, timezone
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+MAX_CLASS_PANELS = 24
+MAX_TABLE_ROWS = 500
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f3f3f3}td.t,th.t{text-align:left}
+img{max-width:100%;height:auto}.note{color:#555;font-size:.9em}
+.kv td:first-child{text-align:left;font-weight:600}
+"""
+
+
+def _e(value) -> str:
+    """Escaped text of a value; empty for missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        return "" if np.isnan(value) else f"{value:.{digits}g}"
+    return _e(value)
+
+
+def _table(df: pd.DataFrame, text_columns=(), max_rows: int = MAX_TABLE_ROWS) -> str:
+    head = "".join(f'<th class="{"t" if c in text_columns else ""}">{_e(c)}</th>' for c in df.columns)
+    body = []
+    for row in df.head(max_rows).itertuples(index=False, name=None):
+        cells = "".join(f'<td class="{"t" if c in text_columns else ""}">{_fmt(v)}</td>'
+                        for c, v in zip(df.columns, row))
+        body.append(f"<tr>{cells}</tr>")
+    more = (f'<p class="note">{len(df) - max_rows} more rows not shown (see the CSV files).</p>'
+            if len(df) > max_rows else "")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+
+
+def _duration_labels(frame_counts) -> list[str]:
+    return [f"{f * 1000 / 60:.0f} ms\n({f} fr)" for f in frame_counts]
+
+
+def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str) -> None:
+    labels = _duration_labels(frame_counts) + ["unrec.", "insuff."]
+    ok = table[table["status"] == "ok"]["mvt_frames"].astype(int)
+    counts = [int((ok == f).sum()) for f in frame_counts]
+    counts += [int((table["status"] == "unrecognised").sum()), int((table["status"] == "insufficient").sum())]
+    colors = ["#4477aa"] * len(frame_counts) + ["#cc6677", "#bbbbbb"]
+    x = np.arange(len(labels)) + np.r_[np.zeros(len(frame_counts)), [0.5, 0.5]]
+    ax.bar(x, counts, color=colors)
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("images")
+    ax.set_title(title, fontsize=10)
+
+
+def _mvt_figures(analysis) -> str:
+    mvt = analysis.mvt
+    table, grid = mvt.table, mvt.frame_counts
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    _mvt_histogram(table, grid, ax, f"MVT of {len(table)} images (all classes)")
+    parts = [_png(fig)]
+    labels = sorted(table["label"].unique())
+    if 1 < len(labels) <= MAX_CLASS_PANELS:
+        cols = min(4, len(labels))
+        rows = -(-len(labels) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharey=True)
+        for ax, label in zip(axes.ravel(), labels):
+            _mvt_histogram(table[table["label"] == label], grid, ax, str(label))
+            ax.tick_params(axis="x", labelsize=6)
+        for ax in axes.ravel()[len(labels):]:
+            ax.set_visible(False)
+        fig.tight_layout()
+        parts.append(_png(fig))
+    # Per-class counts as a table too (also when there are too many classes to plot).
+    ok = table[table["status"] == "ok"]
+    cross = pd.crosstab(ok["label"], ok["mvt_frames"].astype(int)).reindex(columns=list(grid), fill_value=0)
+    cross = cross.reindex(labels, fill_value=0)
+    cross.columns = [f"{f * 1000 / 60:.0f} ms" for f in grid]
+    cross["unrecognised"] = table[table["status"] == "unrecognised"].groupby("label").size().reindex(labels, fill_value=0)
+    cross["insufficient"] = table[table["status"] == "insufficient"].groupby("label").size().reindex(labels, fill_value=0)
+    cross.insert(0, "class", cross.index)
+    parts.append(_table(cross.reset_index(drop=True), text_columns=("class",)))
+    return "".join(parts)
+
+
+def _accuracy_figure(accuracy: pd.DataFrame) -> str:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    classes = accuracy[accuracy["scope"] == "class"]
+    labels = sorted(classes["label"].unique())
+    if len(labels) <= 12:
+        for label in labels:
+            g = classes[(classes["label"] == label) & (classes["n_responses"] > 0)]
+            ax.plot(g["duration_ms"], g["accuracy"], marker=".", lw=1, alpha=0.7, label=str(label))
+    overall = accuracy[(accuracy["scope"] == "overall") & (accuracy["n_responses"] > 0)]
+    yerr = np.vstack([overall["accuracy"] - overall["ci_low"], overall["ci_high"] - overall["accuracy"]])
+    ax.errorbar(overall["duration_ms"], overall["accuracy"], yerr=np.nan_to_num(yerr), color="k", lw=2.2,
+                marker="o", capsize=4, label="all classes (95% crowdMOS CI)")
+    ax.set_xscale("log")
+    ax.set_xticks(overall["duration_ms"], [f"{d:.0f}" for d in overall["duration_ms"]])
+    ax.minorticks_off()
+    ax.set_xlabel("presentation duration (ms)")
+    ax.set_ylabel("proportion correct")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
+    return _png(fig)
+
+
+def _timing_figure(timing: pd.DataFrame) -> str:
+    if timing["n_measured"].sum() == 0:
+        return '<p class="note">No trial had a measured presented-frame count.</p>'
+    fig, ax = plt.subplots(figsize=(7, 3))
+    x = np.arange(len(timing))
+    ax.bar(x, timing["share_ok"].fillna(0), color="#228833")
+    ax.set_xticks(x, [f"{f} fr" for f in timing["frames"]])
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("share presented as intended")
+    ax.set_title("timing fidelity (measured trials)", fontsize=10)
+    return _png(fig)
+
+
+def render_report(analysis) -> str:
+    """The report of an `analysis.analyze.Analysis` as one HTML string."""
+    mvt = analysis.mvt
+    s = analysis.screening.summary()
+    status = mvt.status_counts()
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    overview = pd.DataFrame([
+        ("responses source", analysis.source or "table"),
+        ("MVT rule", mvt.describe_rule()),
+        ("bootstrap", f"{mvt.n_bootstrap} resamples of each (image, duration) cell; 95% intervals on the ordered "
+                      "duration scale" if mvt.n_bootstrap else "not run"),
+        ("durations (frames at 60 fps)", ", ".join(str(f) for f in mvt.frame_counts)),
+        ("images", f"{len(mvt.table)}: {status['ok']} with an MVT, {status['unrecognised']} unrecognised, "
+                   f"{status['insufficient']} insufficient"),
+        ("responses", f"{s['responses']} recorded, {s['used']} used"),
+        ("workers", f"{s['workers']}, {s['flagged']} flagged"),
+    ], columns=["item", "value"])
+    overview_html = "<table class='kv'>" + "".join(
+        f"<tr><td>{_e(k)}</td><td class='t'>{_e(v)}</td></tr>" for k, v in overview.itertuples(index=False)
+    ) + "</table>"
+
+    unrec = mvt.table[mvt.table["status"] != "ok"][["image_id", "label", "status", "n_responses"]]
+    unrec_html = (_table(unrec, text_columns=("image_id", "label", "status")) if len(unrec)
+                  else "<p>Every image has an MVT.</p>")
+
+    acc = analysis.accuracy
+    acc_overall = acc[acc["scope"] == "overall"][["frames", "duration_ms", "n_responses", "accuracy", "ci_low",
+                                                  "ci_high", "n_workers", "n_images"]]
+
+    screening_counts = pd.DataFrame([
+        ("workers", s["workers"]), ("flagged (any rule)", s["flagged"]),
+        (f"flagged: control accuracy below {analysis.screening.control_threshold:g}", s["flag_control"]),
+        (f"flagged: profile correlation below {analysis.screening.min_r:g} or undefined", s["flag_correlation"]),
+        ("responses excluded: incomplete, replaced or expired assignment", s["incomplete_excluded"]),
+        ("responses excluded: presented frames differ from intended", s["timing_excluded"]),
+        ("responses excluded: from flagged workers", s["flagged_excluded"]),
+        ("responses used for estimates", s["used"]),
+    ], columns=["item", "count"])
+    w = analysis.screening.workers
+    flagged = w[w["flagged"]][["worker_id", "reason", "control_accuracy", "profile_r", "n_complete_assignments"]]
+    flagged_html = (_table(flagged, text_columns=("worker_id", "reason")) if len(flagged)
+                    else "<p>No worker is flagged.</p>")
+
+    progress_note = ("from the server (Redis)" if analysis.progress["free"].notna().any()
+                     else "counted from the responses CSV (lists never started and marks for replacement are not in it)")
+    sections = [
+        f"<h1>MVT analysis</h1><p class='note'>Generated {_e(generated)}.</p>{overview_html}",
+        f"<h2>Minimum viewing time</h2><p>{_e(mvt.describe_rule())}.</p>{_mvt_figures(analysis)}",
+        f"<h3>Images without an MVT</h3>{unrec_html}",
+        "<h2>Accuracy versus duration</h2><p>Proportion correct with 95% crowdMOS intervals "
+        "(workers × images variance components).</p>" + _accuracy_figure(acc) + _table(acc_overall),
+        f"<h2>Progress per link</h2><p class='note'>{_e(progress_note)}; <em>flagged</em> counts complete "
+        "assignments of flagged workers (to repost).</p>" + _table(analysis.progress, text_columns=("link_id",)),
+        "<h2>Screening</h2>" + _table(screening_counts, text_columns=("item",)) + "<h3>Flagged workers</h3>" + flagged_html,
+        "<h2>Timing fidelity</h2><p>Trials of complete assignments per intended duration; a trial whose measured "
+        "presented frames differ from the intended count is excluded.</p>"
+        + _timing_figure(analysis.timing) + _table(analysis.timing),
+    ]
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>MVT analysis</title>"
+            f"<style>{_CSS}</style></head><body>{''.join(sections)}</body></html>")
+
+
+def write_report(analysis, path: Path | str) -> Path:
+    """Write `render_report` output to `path` (UTF-8)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(render_report(analysis), encoding="utf-8")
+    tmp.replace(path)
+    return path
