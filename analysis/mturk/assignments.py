@@ -146,7 +146,7 @@ def review(client, r, *, policy: ReviewPolicy = ReviewPolicy(), screening: Scree
                                        f"assignment {unknown}: not among the stored assignments "
                                        "(run `mvt mturk assignments`)"))
     actions = []
-    for assignment_id, summary in sorted(stored.items(), key=lambda kv: kv[1].get("submitted_at") or ""):
+    for assignment_id, summary in sorted(stored.items(), key=lambda kv: (kv[1].get("submitted_at") or "", kv[0])):
         who = f"assignment {assignment_id} (worker {summary['worker_id']}, HIT {summary['hit_id']})"
         if summary["status"] != "Submitted":
             report.outcomes.append(Outcome("skipped", f"review {who}",

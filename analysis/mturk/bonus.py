@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
+from analysis.mturk._errors import MTurkBadInput
 from analysis.mturk.assignments import stored_assignments
 from analysis.mturk.client import Retry, environment_of
 from analysis.mturk.hits import parse_amount, token
@@ -33,6 +34,12 @@ class BonusScheme:
     reason_base: str = "Thank you for completing {n} of our image recognition HITs."
     reason_top50: str = "Extra bonus: your answers were among the most consistent half of all workers."
     reason_top10: str = "Extra bonus: your answers were among the most consistent 10% of all workers."
+
+    def __post_init__(self):
+        for kind in KINDS:
+            self.amount(kind)
+        if self.min_assignments < 1:
+            raise MTurkBadInput(f"min_assignments ({self.min_assignments}) must be at least 1")
 
     def amount(self, kind: str) -> Decimal:
         """The amount per assignment of one kind of bonus."""
@@ -68,8 +75,6 @@ def plan_bonuses(approved: dict[str, list[str]], screening: Screening | None,
     approved : dict
         Worker id → their approved assignment ids on our HITs.
     """
-    if scheme.min_assignments < 1:
-        raise ValueError(f"min_assignments ({scheme.min_assignments}) must be at least 1")
     screening = screening or Screening()
     eligible = {w: sorted(a) for w, a in approved.items()
                 if len(a) >= scheme.min_assignments and w not in screening.flagged}
