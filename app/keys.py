@@ -48,8 +48,32 @@ key (builder)                            type    contents                       
 (worker_blocked)
 =======================================  ======  ============================================  ====  ==================
 
-A second section, for MTurk bookkeeping, may follow at the end of this module with its own
-table in that section's comment block and builders below it.
+MTurk bookkeeping section (writer: ``analysis/mturk/`` via ``mvt mturk …``; builders at the end of
+this module). ``E`` is the MTurk environment, ``sandbox`` or ``production``, so that trying a study
+in the sandbox never marks production work as done. ``A`` is an action: ``create``, ``approve``,
+``reject``, ``bonus``, ``block``, ``unblock``, ``notify``, ``expire``, ``extend``.
+
+=======================================  ======  ============================================  ====  ==================
+key (builder)                            type    contents                                      TTL   writer
+=======================================  ======  ============================================  ====  ==================
+``mvt:mturk:E:hits`` (mturk_hits)        hash    HIT id → JSON {hit_id, link_id, url,          none  create-hits,
+                                                 max_assignments, created_at, source}: the           ids given to any
+                                                 HITs the commands work on                           command
+``mvt:mturk:E:link-hits``                hash    link id → HIT id ``create-hits`` made for it  none  create-hits
+(mturk_link_hits)
+``mvt:mturk:E:assignments``              hash    assignment id → JSON {assignment_id,          none  assignments,
+(mturk_assignments)                              worker_id, hit_id, status, submitted_at,            review
+                                                 completion_code, fetched_at} as last listed
+``mvt:mturk:E:done:A`` (mturk_done)      hash    item → JSON {at, token?, amount?, …}: the     none  every changing
+                                                 action succeeded on MTurk, re-runs skip it.         command
+                                                 Items: assignment id (approve, reject),
+                                                 ``<assignment>:<kind>`` (bonus), worker id
+                                                 (block, unblock), ``<digest>:<worker>``
+                                                 (notify), link id (create), HIT id (expire),
+                                                 ``<hit>:<batch>:<time|assignments>`` (extend)
+``mvt:mturk:E:failed:A`` (mturk_failed)  hash    item → JSON {at, error, attempts}: the last   none  every changing
+                                                 try failed; cleared when a re-run succeeds          command
+=======================================  ======  ============================================  ====  ==================
 """
 
 from __future__ import annotations
@@ -144,3 +168,34 @@ def worker_blocked(worker_id: str) -> str:
 LINK_KEY_BUILDERS = (link_meta, link_lists, link_answers, link_free, link_slots, link_assignments,
                      link_workers, link_activity, link_replace, link_responses)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
+
+
+# --- MTurk bookkeeping (analysis/mturk/) --------------------------------------------------------
+
+def _mturk(env: str, part: str) -> str:
+    return f"{PREFIX}:mturk:{env}:{part}"
+
+
+def mturk_hits(env: str) -> str:
+    """Hash HIT id → JSON record of one of our HITs in MTurk environment ``env``."""
+    return _mturk(env, "hits")
+
+
+def mturk_link_hits(env: str) -> str:
+    """Hash link id → the HIT id ``create-hits`` made for it."""
+    return _mturk(env, "link-hits")
+
+
+def mturk_assignments(env: str) -> str:
+    """Hash assignment id → JSON summary of the assignment as MTurk last listed it."""
+    return _mturk(env, "assignments")
+
+
+def mturk_done(env: str, action: str) -> str:
+    """Hash item → JSON record of an MTurk ``action`` that succeeded (re-runs skip it)."""
+    return _mturk(env, f"done:{action}")
+
+
+def mturk_failed(env: str, action: str) -> str:
+    """Hash item → JSON record of the last failed try of an MTurk ``action``."""
+    return _mturk(env, f"failed:{action}")

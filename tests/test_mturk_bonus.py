@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from analysis.mturk import _keys as keys
 from analysis.mturk.bonus import BonusScheme, pay_bonuses, plan_bonuses, top_workers
 from analysis.mturk.hits import token
 from analysis.mturk.testing import no_sleep_retry, stubbed_client
 from analysis.mturk.workers import Screening
+from app import keys
 
 SCHEME = BonusScheme(per_hit="0.10", top50="0.05", top10="0.10", min_assignments=2)
 
@@ -95,7 +95,7 @@ def test_bonus_whose_token_mturk_already_processed_counts_as_paid(redis):
 
 
 def test_bad_amount_is_refused_with_its_value():
-    from analysis.mturk._errors import MTurkBadInput
+    from app.errors import MTurkBadInput
 
     with pytest.raises(MTurkBadInput, match=r"top50 bonus \('0.055'\) must be a non-negative dollar amount"):
         BonusScheme(per_hit="0.10", top50="0.055")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.mturk._errors import MTurkCallFailed
 from analysis.mturk.client import (PRODUCTION_ENDPOINT, SANDBOX_ENDPOINT, call, environment_of,
                                    make_client, paginate, target_line)
 from analysis.mturk.testing import no_sleep_retry, stubbed_client
+from app.errors import MTurkCallFailed
 
 
 @pytest.mark.parametrize("sandbox, endpoint, env", [(True, SANDBOX_ENDPOINT, "sandbox"),

@@ -7,11 +7,11 @@ import json
 import pytest
 from botocore.stub import ANY
 
-from analysis.mturk import _keys as keys
-from analysis.mturk._errors import MTurkBadInput
 from analysis.mturk.hits import (HITSettings, create_hits, expire_hits, extend_hits, our_hits,
                                  read_links, read_repost, token)
 from analysis.mturk.testing import no_sleep_retry, stubbed_client
+from app import keys
+from app.errors import MTurkBadInput
 
 QUESTION_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.mturk._errors import MTurkBadInput
 from analysis.mturk.testing import no_sleep_retry, stubbed_client
 from analysis.mturk.workers import Screening, block_workers, notify_workers, unblock_workers
 from app.admin import blocked_workers
+from app.errors import MTurkBadInput
 
 
 def test_block_dry_run_changes_nothing(redis):

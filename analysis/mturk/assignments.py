@@ -12,11 +12,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from analysis.mturk import _keys as keys
-from analysis.mturk._errors import MTurkCallFailed
 from analysis.mturk.client import Retry, environment_of, paginate
 from analysis.mturk.ledger import Action, Outcome, Report, execute, now_iso
 from analysis.mturk.workers import Screening
+from app import keys
+from app.errors import MTurkCallFailed
 
 COMPLETION_FIELD = "completion_code"
 STATUSES = ("Submitted", "Approved", "Rejected")

@@ -13,12 +13,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from analysis.mturk._errors import MTurkBadInput
 from analysis.mturk.assignments import stored_assignments
 from analysis.mturk.client import Retry, environment_of
 from analysis.mturk.hits import parse_amount, token
 from analysis.mturk.ledger import Action, Report, execute
 from analysis.mturk.workers import Screening
+from app.errors import MTurkBadInput
 
 KINDS = ("base", "top50", "top10")
 

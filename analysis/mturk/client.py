@@ -22,7 +22,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from analysis.mturk._errors import MTurkCallFailed, MTurkNoCredentials
+from app.errors import MTurkCallFailed, MTurkNoCredentials
 
 REGION = "us-east-1"
 SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"

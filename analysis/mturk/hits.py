@@ -12,10 +12,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
-from analysis.mturk import _keys as keys
-from analysis.mturk._errors import MTurkBadInput, NoHITs
 from analysis.mturk.client import Retry, environment_of, paginate
 from analysis.mturk.ledger import Action, Report, execute, forget_done, now_iso
+from app import keys
+from app.errors import MTurkBadInput, NoHITs
 
 EXTERNAL_QUESTION_NS = ("http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/"
                         "2006-07-14/ExternalQuestion.xsd")

@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from analysis.mturk import _keys as keys
-from analysis.mturk._errors import MTurkCallFailed
 from analysis.mturk.client import Retry, call, environment_of
+from app import keys
+from app.errors import MTurkCallFailed
 
 
 def now_iso() -> str:

@@ -9,10 +9,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analysis.mturk._errors import MTurkBadInput, MTurkCallFailed
 from analysis.mturk.client import Retry, call, environment_of
 from analysis.mturk.ledger import (Action, Outcome, Report, done_record, execute, forget_done,
                                    record_done, record_failed)
+from app.errors import MTurkBadInput, MTurkCallFailed
 
 WORKER_ID = re.compile(r"^A[A-Z0-9]{1,63}$")
 NOTIFY_BATCH = 100

@@ -1,0 +1,155 @@
+"""``mvt mturk …`` as the user sees it: target line, dry run vs --commit, summary, exit code."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from analysis import mturk_commands
+from analysis.mturk.testing import assignment, no_sleep_retry, stubbed_client
+from app import keys
+from app.cli import cli
+
+SANDBOX_LINE = ("MTurk SANDBOX (https://mturk-requester-sandbox.us-east-1.amazonaws.com): "
+                "no real money moves.")
+
+
+@pytest.fixture
+def mturk(redis, monkeypatch, tmp_path):
+    """Runs ``mvt mturk …`` with a stubbed boto3 client and the test Redis; returns the stubber."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MVT_MTURK_SANDBOX", raising=False)
+    made = {}
+
+    def fake_make_client(sandbox, endpoint_url=None):
+        made["client"], made["stubber"] = stubbed_client(sandbox)
+        for method, args in made.pop("queued", []):
+            getattr(made["stubber"], method)(*args[0], **args[1])
+        return made["client"]
+
+    @contextlib.contextmanager
+    def fake_open_redis(settings):
+        yield redis
+
+    monkeypatch.setattr(mturk_commands, "make_client", fake_make_client)
+    monkeypatch.setattr("app.redis_server.open_redis", fake_open_redis)
+    monkeypatch.setattr(mturk_commands, "RETRY", no_sleep_retry(attempts=2))
+
+    class Runner:
+        redis_client = redis
+
+        def queue(self, method, *args, **kwargs):
+            made.setdefault("queued", []).append((method, (args, kwargs)))
+
+        def __call__(self, *args):
+            result = CliRunner().invoke(cli, ["mturk", *args])
+            if "stubber" in made:
+                made["stubber"].assert_no_pending_responses()
+            return result
+
+    return Runner()
+
+
+def test_balance_prints_target_and_totals(mturk):
+    mturk.queue("add_response", "get_account_balance", {"AvailableBalance": "10000.00"}, {})
+    result = mturk("balance")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        SANDBOX_LINE, "Available balance: $10000.00",
+        "Our HITs: 0; assignments: none stored; bonuses paid: 0 ($0.00); workers blocked: 0."]
+
+
+def test_production_is_shown_when_chosen(mturk, monkeypatch):
+    monkeypatch.setenv("MVT_MTURK_SANDBOX", "false")
+    mturk.queue("add_response", "get_account_balance", {"AvailableBalance": "5.00"}, {})
+    result = mturk("balance")
+    assert result.stdout.splitlines()[0] == ("MTurk PRODUCTION (https://mturk-requester.us-east-1"
+                                             ".amazonaws.com): real workers, real money.")
+
+
+def test_expire_dry_run_then_commit_then_rerun(mturk):
+    dry = mturk("expire", "--hit-id", "HIT1")
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout.splitlines() == [
+        SANDBOX_LINE, " would  expire HIT HIT1 now",
+        "Dry run: 1 to do, 0 skipped (already done), 0 failed. Nothing was changed on MTurk; "
+        "add --commit to do it."]
+
+    from botocore.stub import ANY
+    mturk.queue("add_response", "update_expiration_for_hit", {}, {"HITId": "HIT1", "ExpireAt": ANY})
+    done = mturk("expire", "--commit")
+    assert done.exit_code == 0, done.output
+    assert done.stdout.splitlines()[1:] == [
+        "  done  expire HIT HIT1 now",
+        "Summary: 1 succeeded, 0 skipped (already done), 0 failed."]
+
+    again = mturk("expire", "--commit")
+    assert again.stdout.splitlines()[-1] == "Summary: 0 succeeded, 1 skipped (already done), 0 failed."
+
+
+def test_failed_call_is_summarised_with_what_to_rerun_and_exit_1(mturk):
+    for _ in range(2):
+        mturk.queue("add_client_error", "create_worker_block", service_error_code="ThrottlingException",
+                    service_message="Rate exceeded", http_status_code=400)
+    result = mturk("block", "AW1", "--reason", "random answers", "--commit")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[1:] == [
+        "FAILED  block worker AW1 — worker AW1: still throttled after 2 tries "
+        "(ThrottlingException: Rate exceeded)",
+        "Summary: 0 succeeded, 0 skipped (already done), 1 failed.",
+        "Re-run the same command to retry the 1 failed (nothing already done is repeated)."]
+
+
+def test_assignments_with_unknown_hit_names_it(mturk):
+    mturk.queue("add_client_error", "list_assignments_for_hit", service_error_code="RequestError",
+                service_message="Hit NOSUCH does not exist. (1700000000000)", http_status_code=400)
+    result = mturk("assignments", "--hit-id", "NOSUCH")
+    assert result.exit_code == 1
+    assert ("FAILED  list assignments of HIT NOSUCH — HIT NOSUCH: Hit NOSUCH does not exist. "
+            "(1700000000000) (RequestError)") in result.stdout.splitlines()
+
+
+def test_no_hits_is_one_error_line(mturk):
+    result = mturk("assignments")
+    assert result.exit_code == 1
+    assert result.stderr == ("error: no sandbox HITs recorded: create them with `mvt mturk create-hits`, "
+                             "or give --hit-id / --hits-file (e.g. the web UI's batch results CSV)\n")
+
+
+def test_bonus_states_total_before_paying(mturk):
+    for a in ("ASG1", "ASG2"):
+        mturk.redis_client.hset(keys.mturk_assignments("sandbox"), a, json.dumps(
+            {"assignment_id": a, "worker_id": "AW1", "hit_id": "HIT1", "status": "Approved"}))
+    result = mturk("bonus", "--per-hit", "0.20", "--min-assignments", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1] == "Total payout to do: $0.40 in 2 bonuses (MTurk adds its fee); already paid: $0.00."
+    assert lines[-1] == ("Dry run: 2 to do ($0.40), 0 skipped (already done), 0 failed. Nothing was "
+                         "changed on MTurk; add --commit to do it.")
+
+
+def test_create_hits_from_links_csv_needs_max_assignments(mturk, tmp_path):
+    (tmp_path / "links.csv").write_text("HIT_Link\nhttps://h.example/experiment.html?link=exp1-001\n")
+    result = mturk("create-hits", str(tmp_path / "links.csv"), "--reward", "1.00")
+    assert result.exit_code == 1
+    assert "pass --max-assignments (workers x durations) or give design.json" in result.stderr
+    ok = mturk("create-hits", str(tmp_path / "links.csv"), "--reward", "1.00", "--max-assignments", "14")
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.splitlines()[1] == (" would  create HIT for link exp1-001: 14 assignments at $1.00, "
+                                         "https://h.example/experiment.html?link=exp1-001")
+
+
+def test_review_cli_holds_for_manual_decision(mturk):
+    mturk.queue("add_response", "list_assignments_for_hit",
+                {"Assignments": [assignment("ASG1", "AW1", "HIT1", completion_code="WRONG")], "NumResults": 1},
+                {"HITId": "HIT1", "AssignmentStatuses": ["Submitted", "Approved", "Rejected"], "MaxResults": 100})
+    assert mturk("assignments", "--hit-id", "HIT1").exit_code == 0
+    result = mturk("review")
+    assert result.stdout.splitlines()[1:] == [
+        "  HOLD  assignment ASG1 (worker AW1, HIT HIT1): the server recorded no finished task for "
+        "this assignment — decide with --approve or --reject ASSIGNMENT_ID",
+        "Dry run: 0 to do, 0 skipped (already done), 1 held for your decision, 0 failed. Nothing was "
+        "changed on MTurk; add --commit to do it."]
