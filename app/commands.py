@@ -1,7 +1,142 @@
-"""Commands of this part of the system (being written; see the open issue)."""
+"""Commands of the experiment server: serve, load, export, replace, block, unblock, demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
+
+from app.errors import exit_on_error
+from app.settings import Settings
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8443,
+    certfile: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="TLS certificate (PEM).")] = None,
+    keyfile: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="TLS private key (PEM).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (one per core is fastest).")] = 1,
+    plain_http: Annotated[bool, typer.Option("--plain-http", help="No TLS: only behind an HTTPS proxy.")] = False,
+    proxy_headers: Annotated[bool, typer.Option("--proxy-headers", help="Trust X-Forwarded-* headers.")] = False,
+) -> None:
+    """Serve the experiment over HTTPS (self-signed certificate in MVT_DATA_DIR unless given).
+
+    Example: mvt serve --host 0.0.0.0 --port 8443 --workers 2
+    """
+    from app.serve import run_server
+
+    with exit_on_error():
+        settings = Settings()
+
+        def ready(url: str, scheme: str) -> None:
+            typer.echo(f"serving {scheme}://{host}:{port} (Redis: {url.split('@')[-1]}); Ctrl-C stops")
+
+        run_server(settings, host=host, port=port, certfile=certfile, keyfile=keyfile, workers=workers,
+                   plain_http=plain_http, proxy_headers=proxy_headers, on_ready=ready)
+
+
+def load(exp_dir: Annotated[Path, typer.Argument(help="A folder written by `mvt build`.")]) -> None:
+    """Put a built experiment into Redis (idempotent).
+
+    Example: mvt load exp1
+    """
+    from app.loader import load_experiment
+    from app.redis_server import open_redis
+
+    with exit_on_error(), open_redis(Settings()) as r:
+        typer.echo(load_experiment(r, exp_dir).summary())
+
+
+def export(out: Annotated[Path, typer.Argument(help="CSV file to write.")]) -> None:
+    """Write every recorded response to a CSV file, one row per trial.
+
+    Example: mvt export responses.csv
+    """
+    from app.export import write_csv
+    from app.redis_server import open_redis
+
+    with exit_on_error(), open_redis(Settings()) as r:
+        n = write_csv(r, out)
+        typer.echo(f"wrote {n} responses to {out}")
+
+
+def replace(assignment_ids: Annotated[list[str], typer.Argument(help="Assignment ids.")]) -> None:
+    """Mark assignments for replacement: new workers redo their lists.
+
+    Example: mvt replace 3ABC... 3DEF...
+    """
+    from app.admin import mark_for_replacement
+    from app.redis_server import open_redis
+
+    with exit_on_error(), open_redis(Settings()) as r:
+        marked = mark_for_replacement(r, assignment_ids)
+        typer.echo(f"marked {len(marked)} of {len(assignment_ids)} assignments for replacement")
+        for assignment_id in assignment_ids:
+            if assignment_id not in marked:
+                typer.echo(f"not marked: {assignment_id} (unknown, already marked, or already taken over)")
+
+
+def block(worker_ids: Annotated[list[str], typer.Argument(help="Worker ids.")]) -> None:
+    """Block workers from new and unfinished tasks.
+
+    Example: mvt block A1B2C3D4E5
+    """
+    from app.admin import blocked_workers, block_workers
+    from app.redis_server import open_redis
+
+    with exit_on_error(), open_redis(Settings()) as r:
+        block_workers(r, worker_ids)
+        typer.echo(f"blocked {len(worker_ids)} workers; {len(blocked_workers(r))} blocked in total")
+
+
+def unblock(worker_ids: Annotated[list[str], typer.Argument(help="Worker ids.")]) -> None:
+    """Lift blocks.
+
+    Example: mvt unblock A1B2C3D4E5
+    """
+    from app.admin import blocked_workers, unblock_workers
+    from app.redis_server import open_redis
+
+    with exit_on_error(), open_redis(Settings()) as r:
+        unblock_workers(r, worker_ids)
+        typer.echo(f"unblocked {len(worker_ids)} workers; {len(blocked_workers(r))} blocked in total")
+
+
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8443,
+) -> None:
+    """Build a small experiment from the bundled sample images, load it, serve it, print the URLs.
+
+    Example: mvt demo --port 8443
+    """
+    from app.loader import load_experiment
+    from app.redis_server import client_from_url
+    from app.serve import build_demo, run_server
+
+    with exit_on_error():
+        settings = Settings()
+        base = f"https://{host}:{port}"
+        exp_dir = build_demo(settings, base)
+        link = json.loads((exp_dir / "design.json").read_text())["links"][0]["link_id"]
+
+        def ready(url: str, scheme: str) -> None:
+            client = client_from_url(url)
+            try:
+                typer.echo(load_experiment(client, exp_dir).summary())
+            finally:
+                client.close()
+            typer.echo(f"worker page:     {base}/experiment.html?link={link}&b=DEMO_A1&c=DEMO_H1&d=DEMO_W1")
+            typer.echo(f"landing preview: {base}/mturk/landing?link={link}&assignmentId=DEMO_A1&hitId=DEMO_H1"
+                       f"&workerId=DEMO_W1&turkSubmitTo={base}")
+            typer.echo("the certificate is self-signed: accept it in the browser once. Ctrl-C stops.")
+
+        run_server(settings, host=host, port=port, on_ready=ready)
 
 
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the ``mvt`` CLI."""
+    for command in (serve, load, export, replace, block, unblock, demo):
+        app.command(command.__name__)(command)

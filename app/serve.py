@@ -1,0 +1,53 @@
+"""``mvt serve`` and ``mvt demo``: uvicorn over HTTPS, with the embedded Redis when needed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from app.errors import MVTError
+from app.redis_server import embedded_redis_url
+from app.settings import Settings
+from app.tls import ensure_self_signed
+
+DEMO_FRAME_COUNTS = (2, 4, 8, 30, 60)
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "stimuli" / "samples"
+
+
+def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443, certfile: Path | None = None,
+               keyfile: Path | None = None, workers: int = 1, plain_http: bool = False,
+               proxy_headers: bool = False, on_ready=None) -> None:
+    """Serve the app until interrupted. Starts (and stops) the embedded Redis unless MVT_REDIS_URL is set.
+
+    ``on_ready(redis_url, scheme)`` runs once Redis is up, before uvicorn starts.
+    """
+    import uvicorn
+
+    if (certfile is None) != (keyfile is None):
+        raise MVTError("give both --certfile and --keyfile, or neither (for a self-signed certificate)")
+    if plain_http and certfile:
+        raise MVTError("--plain-http serves without TLS; drop --certfile/--keyfile or --plain-http")
+    if not plain_http and certfile is None:
+        certfile, keyfile = ensure_self_signed(settings.data_dir, hosts=[host])
+    settings.signing_key  # noqa: B018 - make the key file before worker processes race to
+    with embedded_redis_url(settings) as url:
+        os.environ["MVT_REDIS_URL"] = url
+        os.environ["MVT_DATA_DIR"] = str(settings.data_dir.resolve())
+        if on_ready is not None:
+            on_ready(url, "http" if plain_http else "https")
+        tls = {} if plain_http else {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
+        uvicorn.run("app.main:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                    loop="uvloop", http="httptools", proxy_headers=proxy_headers,
+                    forwarded_allow_ips="*" if proxy_headers else None, access_log=False,
+                    log_level="warning", timeout_keep_alive=30, backlog=4096, **tls)
+
+
+def build_demo(settings: Settings, base_url: str) -> Path:
+    """Build the demo experiment from the bundled samples into ``MVT_DATA_DIR/demo-exp`` (once)."""
+    from stimuli.build import build_experiment
+
+    exp_dir = settings.data_dir.resolve() / "demo-exp"
+    if not (exp_dir / "design.json").exists():
+        build_experiment(SAMPLES_DIR, exp_dir, frame_counts=list(DEMO_FRAME_COUNTS), images_per_task=8,
+                         workers=1, base_url=base_url, size=384, name="demo")
+    return exp_dir
