@@ -1,7 +1,8 @@
 """assignments (paged listing, stored) and review (approve/reject/hold, once) against the Stubber.
 
-The server's completion records are given to `review` through its ``completion_lookup``
-argument (a dict here), in the shape of ``app.assignments.completion_record``.
+Most tests give `review` the server's completion records through its ``completion_lookup``
+argument, in the shape of ``app.assignments.completion_record``; the last one writes them
+through the server library (allocate, record, complete) and lets `review` read them itself.
 """
 
 from __future__ import annotations
@@ -150,3 +151,44 @@ def test_throttled_approval_is_recorded_failed_and_retried_on_rerun(redis):
 def test_review_policy_refuses_contradictions():
     with pytest.raises(ValueError, match=r"\['A1'\] are both to approve and to reject"):
         ReviewPolicy(approve=frozenset({"A1"}), reject=frozenset({"A1"}))
+
+
+def test_review_checks_codes_against_the_server_library(redis, redis_url, tmp_path):
+    """End to end on the server side: a finished and an unfinished assignment, real records."""
+    import asyncio
+
+    import redis.asyncio as aredis
+
+    from app.assignments import allocate
+    from app.loader import load_experiment
+    from app.responses import complete, record_response
+    from app.tokens import TokenData, completion_code
+    from tests.fixtures.server import write_experiment
+
+    load_experiment(redis, write_experiment(tmp_path / "e", n_links=1, n_lists=2, n_trials=2))
+    key = b"k" * 32
+
+    async def work():
+        r = aredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            done = await allocate(r, "synth-001", "AW1", "ASGDONE", "HIT1", cap=4, allotted_ms=60_000)
+            await allocate(r, "synth-001", "AW2", "ASGHALF", "HIT1", cap=4, allotted_ms=60_000)
+            t = TokenData("ASGDONE", "synth-001", "AW1", done.list_index)
+            for trial in range(2):
+                await record_response(r, t, trial, "cat", {})
+            return (await complete(r, t, completion_code(key, t))).completion_code
+        finally:
+            await r.aclose()
+
+    code = asyncio.run(work())
+    fetch(redis, assignment("ASGDONE", "AW1", "HIT1", completion_code=code),
+          assignment("ASGHALF", "AW2", "HIT1", completion_code=code))
+    client, stubber = stubbed_client()
+    stubber.add_response("approve_assignment", {}, {"AssignmentId": "ASGDONE"})
+    report = review(client, redis, commit=True, retry=no_sleep_retry())
+    stubber.assert_no_pending_responses()
+    assert sorted((o.status, o.description) for o in report.outcomes) == [
+        ("held", "assignment ASGHALF (worker AW2, HIT HIT1): the server recorded no finished task "
+                 "for this assignment"),
+        ("succeeded", "approve assignment ASGDONE (worker AW1, HIT HIT1): completion code matches "
+                      "the server's record")]
