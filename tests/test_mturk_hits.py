@@ -127,9 +127,12 @@ def test_expire_retries_failed_on_rerun_and_skips_done(redis):
 def test_extend_from_repost_csv_adds_assignments_once_per_batch(redis, exp_dir, tmp_path):
     client, stubber = stubbed_client()
     redis.hset(keys.mturk_link_hits("sandbox"), mapping={"exp1-001": "HIT001", "exp1-002": "HIT002"})
-    repost = tmp_path / "repost.csv"
-    repost.write_text("HIT_Link,count\nhttps://mvt.example.org:8443/experiment.html?link=exp1-001,2\n"
-                      "https://mvt.example.org:8443/experiment.html?link=exp1-002,0\n")
+    from analysis.analyze import repost_table, write_repost
+    from app.admin import LinkProgress
+
+    progress = [LinkProgress("exp1-001", 6, 4, 0, 2, 0), LinkProgress("exp1-002", 6, 6, 0, 0, 0)]
+    repost = write_repost(repost_table(progress, base_url="https://mvt.example.org:8443"),
+                          tmp_path / "repost.csv")
     additional = read_repost(repost, redis, "sandbox")
     assert additional == {"HIT001": 2}
 
@@ -159,8 +162,10 @@ def test_extend_from_repost_csv_adds_assignments_once_per_batch(redis, exp_dir, 
     stubber.assert_no_pending_responses()
 
 
-def test_repost_of_a_link_without_hit_names_it(redis, tmp_path):
+@pytest.mark.parametrize("text", ["HIT_Link,count\nhttps://h/experiment.html?link=exp9-001,1\n",
+                                  "HIT_Link,n_assignments,link_id\nexp9-001,1,exp9-001\n"])
+def test_repost_of_a_link_without_hit_names_it(redis, tmp_path, text):
     repost = tmp_path / "repost.csv"
-    repost.write_text("HIT_Link,count\nhttps://h/experiment.html?link=exp9-001,1\n")
+    repost.write_text(text)
     with pytest.raises(MTurkBadInput, match="link exp9-001 has no HIT recorded in the sandbox"):
         read_repost(repost, redis, "sandbox")

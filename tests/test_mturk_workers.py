@@ -77,10 +77,23 @@ def test_notify_sends_batches_of_100_and_each_worker_once(redis):
     stubber.assert_no_pending_responses()
 
 
-def test_screening_reads_flags_and_correlations(tmp_path):
-    path = tmp_path / "workers.csv"
-    path.write_text("worker_id,flagged,reasons,correlation\nAW1,True,random answers,0.1\n"
-                    "AW2,False,,0.8\nAW3,0,,\n")
-    screening = Screening.from_csv(path)
+def test_screening_reads_analysis_workers_csv(tmp_path):
+    import pandas as pd
+
+    from analysis.analyze import _write_csv
+    from analysis.screening import WORKER_COLUMNS
+
+    rows = [{"worker_id": "AW1", "flagged": True, "reason": "random answers", "profile_r": 0.1},
+            {"worker_id": "AW2", "flagged": False, "reason": "", "profile_r": 0.8},
+            {"worker_id": "AW3", "flagged": False, "reason": "", "profile_r": float("nan")}]
+    _write_csv(pd.DataFrame(rows).reindex(columns=WORKER_COLUMNS), tmp_path / "workers.csv")
+    screening = Screening.from_csv(tmp_path / "workers.csv")
     assert screening.flagged == {"AW1": "random answers"}
     assert screening.correlation == {"AW1": 0.1, "AW2": 0.8}
+
+
+def test_screening_reads_the_short_column_names_too(tmp_path):
+    path = tmp_path / "workers.csv"
+    path.write_text("worker_id,flagged,reasons,correlation\nAW1,1,slow,0.5\nAW2,0,,\n")
+    screening = Screening.from_csv(path)
+    assert (screening.flagged, screening.correlation) == ({"AW1": "slow"}, {"AW1": 0.5})

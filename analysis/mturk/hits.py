@@ -260,21 +260,28 @@ def expire_hits(client, r, hit_ids: list[str] | None, *, commit: bool,
 
 
 def read_repost(path: Path, r, env: str) -> dict[str, int]:
-    """HIT id → additional assignments, from analysis's repost.csv (``HIT_Link,count``)."""
+    """HIT id → additional assignments, from analysis's repost.csv.
+
+    Columns ``HIT_Link`` (an experiment URL or a link id), ``n_assignments`` (or ``count``) and
+    optionally ``link_id``.
+    """
     link_hits = r.hgetall(keys.mturk_link_hits(env))
     wanted: dict[str, int] = {}
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        if not {"HIT_Link", "count"} <= set(reader.fieldnames or []):
-            raise MTurkBadInput(f"{path} must have the columns HIT_Link,count "
+        columns = set(reader.fieldnames or [])
+        count_column = "n_assignments" if "n_assignments" in columns else "count"
+        if not {"HIT_Link", count_column} <= columns:
+            raise MTurkBadInput(f"{path} must have the columns HIT_Link,n_assignments "
                                 f"(it has {reader.fieldnames})")
         for row in reader:
-            link_id = link_id_of(row["HIT_Link"])
+            url = row["HIT_Link"].strip()
+            link_id = (row.get("link_id") or "").strip() or (link_id_of(url) if "?" in url else url)
             try:
-                count = int(row["count"])
+                count = int(row[count_column])
             except ValueError:
-                raise MTurkBadInput(f"{path}: count ({row['count']!r}) for link {link_id} must "
-                                    "be a whole number") from None
+                raise MTurkBadInput(f"{path}: {count_column} ({row[count_column]!r}) for link "
+                                    f"{link_id} must be a whole number") from None
             if count <= 0:
                 continue
             if link_id not in link_hits:

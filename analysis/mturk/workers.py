@@ -30,9 +30,10 @@ def check_worker_ids(worker_ids: list[str]) -> list[str]:
 
 @dataclass
 class Screening:
-    """Per-worker screening from analysis's workers.csv (``worker_id, flagged, reasons,
-    correlation``): ``flagged`` maps flagged workers to their reasons; ``correlation`` holds
-    each worker's correlation with the others (where analysis computed one)."""
+    """Per-worker screening from analysis's workers.csv (``worker_id, flagged, reason,
+    profile_r``; ``reasons`` and ``correlation`` are read too): ``flagged`` maps flagged workers
+    to their reasons; ``correlation`` holds each worker's correlation with the others (where
+    analysis computed one)."""
 
     flagged: dict[str, str] = field(default_factory=dict)
     correlation: dict[str, float] = field(default_factory=dict)
@@ -52,8 +53,8 @@ class Screening:
             for row in reader:
                 worker_id = row["worker_id"].strip()
                 if (row.get("flagged") or "").strip().lower() in _TRUE:
-                    screening.flagged[worker_id] = (row.get("reasons") or "").strip()
-                text = (row.get("correlation") or "").strip()
+                    screening.flagged[worker_id] = (row.get("reason") or row.get("reasons") or "").strip()
+                text = (row.get("profile_r") or row.get("correlation") or "").strip()
                 if text:
                     try:
                         value = float(text)
