@@ -23,10 +23,6 @@ log = logging.getLogger("mvt")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
-class BodyTooLarge(Exception):
-    """Raised inside `BodyLimit` when a streamed body passes the limit."""
-
-
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413 (declared length or counted while streaming)."""
 
@@ -44,28 +40,27 @@ class BodyLimit:
         else:
             if scope["method"] in ("GET", "HEAD", "OPTIONS"):
                 return await self.app(scope, receive, send)
-        seen, started = 0, False
-
-        async def counting_receive():
-            nonlocal seen
+        # Streamed (chunked) body: read it whole, up to the limit, then replay it to the app.
+        chunks, seen, more = [], 0, True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                return
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.max_bytes:
+                return await self._refuse(send)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
 
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send):
         body = (b'{"detail":"the request body is larger than the limit of %d bytes (MVT_MAX_BODY_BYTES)",'

@@ -1,0 +1,238 @@
+"""The worker-facing HTTP API against the real HTTPS server and Redis: what a browser sees."""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+
+import httpx
+import pytest
+
+from app import keys
+from app.assignments import completion_record
+
+ORIGIN = "https://worker.mturk.com"
+
+
+@pytest.fixture
+def client(synthetic_server):
+    ctx = ssl.create_default_context(cafile=str(synthetic_server.certfile))
+    with httpx.Client(base_url=synthetic_server.base_url, verify=ctx, timeout=10) as c:
+        yield c
+
+
+def start(client, worker="W1", assignment="A1", link="synth-001"):
+    return client.post("/api/assignments", json={"link": link, "worker_id": worker, "assignment_id": assignment,
+                                                 "hit_id": "H1"})
+
+
+def answer(client, token, trial, response="cat", **timing):
+    return client.post("/api/responses", json={"assignment_token": token, "trial": trial, "response": response,
+                                               **timing})
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("origin, allowed", [
+    ("https://worker.mturk.com", True), ("https://workersandbox.mturk.com", True),
+    ("https://www.mturk.com", True), ("https://evil.example.org", False), (None, False)])
+def test_eligibility_cors_is_open_to_mturk_only(client, origin, allowed):
+    headers = {"Origin": origin} if origin else {}
+    r = client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W1"}, headers=headers)
+    assert r.status_code == 200 and r.json() == {"eligible": True, "reason": None}
+    assert r.headers.get("access-control-allow-origin") == (origin if allowed else None)
+    pre = client.options("/api/eligibility", headers={**headers, "Access-Control-Request-Method": "GET"})
+    assert pre.status_code == 204
+    assert pre.headers.get("access-control-allow-origin") == (origin if allowed else None)
+
+
+def test_eligibility_reasons(client, synthetic_server):
+    r = synthetic_server.redis
+    assert client.get("/api/eligibility", params={"link": "nope", "worker_id": "W1"}).json() == \
+        {"eligible": False, "reason": "unknown_link"}
+    start(client)
+    assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W1"}).json() == \
+        {"eligible": False, "reason": "seen_link"}
+    assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W1",
+                                                  "assignment_id": "A1"}).json() == {"eligible": True, "reason": None}
+    r.set(keys.worker_blocked("W9"), "1")
+    assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W9"}).json() == \
+        {"eligible": False, "reason": "blocked"}
+    for i in range(2, 5):
+        assert start(client, f"W{i}", f"A{i}").status_code == 200
+    assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W5"}).json() == \
+        {"eligible": False, "reason": "link_full"}
+    r.sadd(keys.worker_links("W6"), "x1", "x2", "x3", "x4")
+    assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W6"}).json() == \
+        {"eligible": False, "reason": "cap_reached"}
+
+
+def test_eligibility_validates_its_query(client):
+    r = client.get("/api/eligibility", params={"link": "a b", "worker_id": "W1"})
+    assert r.status_code == 422
+    assert r.json() == {"detail": "query parameter 'link': String should match pattern '^[A-Za-z0-9_-]{1,64}$' "
+                                  "(got 'a b')", "reason": "invalid"}
+    r = client.get("/api/eligibility", params={"link": "x"})
+    assert (r.status_code, r.json()["detail"]) == (422, "query parameter 'worker_id': Field required")
+
+
+def test_assignment_gives_opaque_trials_and_the_same_list_every_time(client, synthetic_server):
+    first = start(client)
+    assert first.status_code == 200
+    body = first.json()
+    assert (body["assignment_id"], body["link"], body["n_trials"], body["resume_from"], body["completed"],
+            body["completion_code"], body["options"]) == ("A1", "synth-001", 3, 0, False, None, ["cat", "dog"])
+    for i, trial in enumerate(body["trials"]):
+        assert set(trial) == {"trial", "video_url", "options"} and trial["trial"] == i
+        assert re.fullmatch(r"/videos/[0-9a-f]{16}\.mp4", trial["video_url"])
+    design = json.loads((synthetic_server.exp_dir / "design.json").read_text())
+    secrets = {t["image_id"] for link in design["links"] for lst in link["lists"] for t in lst}
+    assert not any(s in first.text for s in secrets) and "frames" not in first.text
+    again = start(client)
+    assert again.json() == body
+
+
+@pytest.mark.parametrize("payload, detail", [
+    ({"link": "synth-001", "worker_id": "W1", "assignment_id": "ASSIGNMENT_ID_NOT_AVAILABLE"},
+     "this is MTurk's preview: accept the HIT to start the task"),
+    ({"link": "nope", "worker_id": "W1", "assignment_id": "A1"},
+     "link 'nope' is not part of any loaded experiment; check the HIT's link"),
+])
+def test_assignment_refusals(client, payload, detail):
+    r = client.post("/api/assignments", json=payload)
+    assert r.status_code == 409 and r.json()["detail"] == detail
+
+
+def test_assignment_refusal_reasons(client, synthetic_server):
+    start(client)
+    r = start(client, "W1", "A2")
+    assert r.status_code == 409
+    assert r.json() == {"detail": "worker W1 has already seen the images of link synth-001; each worker may do "
+                                  "one task per link", "reason": "seen_link"}
+    r = start(client, "W2", "A1")
+    assert r.json() == {"detail": "assignment A1 belongs to another worker", "reason": "wrong_worker"}
+    for i in range(3, 6):
+        start(client, f"W{i}", f"A{i}")
+    r = start(client, "W7", "A7")
+    assert (r.status_code, r.json()) == (409, {
+        "detail": "every list of link synth-001 is taken; return this HIT and try another one", "reason": "link_full"})
+    synthetic_server.redis.set(keys.worker_blocked("W8"), "1")
+    r = start(client, "W8", "A8")
+    assert r.json() == {"detail": "worker W8 is blocked from this experiment", "reason": "blocked"}
+
+
+def test_responses_resume_and_complete(client, synthetic_server):
+    token = start(client).json()["assignment_token"]
+    r = answer(client, token, 0, frame_log="0-80", timing_source="rvfc", response_time_ms=512.5,
+               dropped_frames=0, refresh_interval_ms=16.7, hidden_during_video=False, blurred_during_video=False,
+               frames_presented_total=66)
+    assert r.status_code == 200 and r.json() == {"recorded": True, "duplicate": False, "next_trial": 1,
+                                                 "timing_ok": True}
+    assert answer(client, token, 0, "dog").json() == {"recorded": True, "duplicate": True, "next_trial": 1,
+                                                      "timing_ok": True}
+    assert start(client).json()["resume_from"] == 1
+    r = client.post("/api/complete", json={"assignment_token": token})
+    assert (r.status_code, r.json()) == (409, {"detail": "only 1 of 3 trials are recorded; finish every trial first",
+                                               "reason": "incomplete"})
+    assert answer(client, token, 2, "dog").json()["next_trial"] == 1
+    assert answer(client, token, 1, "dog").json() == {"recorded": True, "duplicate": False, "next_trial": 3,
+                                                      "timing_ok": None}
+    r = client.post("/api/complete", json={"assignment_token": token})
+    assert r.status_code == 200
+    code = r.json()["completion_code"]
+    assert r.json() == {"completion_code": code, "assignment_id": "A1", "n_trials": 3}
+    assert re.fullmatch(r"MVT-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}", code)
+    assert client.post("/api/complete", json={"assignment_token": token}).json()["completion_code"] == code
+    again = start(client).json()
+    assert (again["completed"], again["completion_code"], again["resume_from"]) == (True, code, 3)
+    assert completion_record(synthetic_server.redis, "A1")["completion_code"] == code
+
+
+@pytest.mark.parametrize("change, status, detail", [
+    (lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), 403,
+     "the assignment_token was not issued by this server; reload the task page"),
+    (lambda t: t.replace("A1.", "A2.", 1), 403, "the assignment_token was not issued by this server; reload the task page"),
+    (lambda t: "garbage", 403, "the assignment_token is malformed; reload the task page to get a new one"),
+])
+def test_forged_tokens_are_refused(client, change, status, detail):
+    token = start(client).json()["assignment_token"]
+    r = answer(client, change(token), 0)
+    assert (r.status_code, r.json()["detail"], r.json()["reason"]) == (status, detail, "bad_token")
+    r = client.post("/api/complete", json={"assignment_token": change(token)})
+    assert (r.status_code, r.json()["detail"]) == (status, detail)
+
+
+@pytest.mark.parametrize("body, status, detail", [
+    (b"", 422, "the request body is missing: send a JSON object (see /docs)"),
+    (b"{", 422, "the request body is not valid JSON"),
+    (b"[1, 2]", 422, "the request body must be a JSON object (see /docs)"),
+    (b'{"trial": 0, "response": "cat"}', 422, "body field 'assignment_token': Field required"),
+    (b'{"assignment_token": "x", "trial": -1, "response": "cat"}', 422,
+     "body field 'trial': Input should be greater than or equal to 0 (got '-1')"),
+    (b'{"assignment_token": "x", "trial": 0, "response": "cat", "frame_log": "5-3"}', 422,
+     "body field 'frame_log': Value error, frame_log range '5-3' must be ascending and not overlap the one before "
+     "(got '5-3')"),
+    (b'{"assignment_token": "x", "trial": 0, "response": "cat", "timing_source": "sundial"}', 422,
+     "body field 'timing_source': Input should be 'rvfc', 'playback_quality' or 'none' (got 'sundial')"),
+])
+def test_bad_response_bodies_get_a_sentence(client, body, status, detail):
+    r = client.post("/api/responses", content=body, headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()["detail"]) == (status, detail)
+
+
+def test_trial_and_option_checks(client):
+    token = start(client).json()["assignment_token"]
+    r = answer(client, token, 3)
+    assert (r.status_code, r.json()) == (422, {"detail": "trial 3 does not exist in this task", "reason": "bad_trial"})
+    r = answer(client, token, 0, "zebra")
+    assert (r.status_code, r.json()) == (422, {"detail": "response 'zebra' is not one of this task's answer options",
+                                               "reason": "bad_response"})
+
+
+def test_bodies_over_the_limit_get_413(client):
+    r = client.post("/api/responses", content=b"x" * 70_000, headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()["detail"]) == (
+        413, "the request body is larger than the limit of 65536 bytes (MVT_MAX_BODY_BYTES)")
+
+    def chunks():
+        for _ in range(40):
+            yield b"y" * 2048
+    r = client.post("/api/responses", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_videos_are_served_with_ranges_and_strict_names(client):
+    url = start(client).json()["trials"][0]["video_url"]
+    full = client.get(url)
+    assert full.status_code == 200 and full.headers["content-type"] == "video/mp4"
+    part = client.get(url, headers={"Range": "bytes=4-11"})
+    assert part.status_code == 206 and part.content == full.content[4:12]
+    assert part.headers["content-range"] == f"bytes 4-11/{len(full.content)}"
+    r = client.get("/videos/..%2F..%2Fdesign.json")
+    assert r.status_code == 404
+    r = client.get("/videos/0123456789abcdef.mp4")
+    assert (r.status_code, r.json()["detail"]) == (404, "no loaded experiment has video 0123456789abcdef")
+    r = client.get("/videos/XYZ.mp4")
+    assert r.json()["detail"] == "video name 'XYZ.mp4' must be 16 lowercase hex characters followed by .mp4"
+
+
+def test_unknown_route_and_method(client):
+    assert client.get("/nothing").json() == {"detail": "there is nothing at /nothing", "reason": "http"}
+    r = client.get("/api/responses")
+    assert (r.status_code, r.json()["detail"]) == (405, "GET is not allowed on /api/responses")
+
+
+def test_the_bundled_small_experiment_end_to_end(live_server):
+    ctx = ssl.create_default_context(cafile=str(live_server.certfile))
+    design = json.loads((live_server.exp_dir / "design.json").read_text())
+    link = design["links"][0]["link_id"]
+    with httpx.Client(base_url=live_server.base_url, verify=ctx, timeout=10) as c:
+        body = start(c, link=link).json()
+        video = c.get(body["trials"][0]["video_url"], headers={"Range": "bytes=0-7"})
+        assert video.status_code == 206 and video.content[4:8] == b"ftyp"
+        for trial in body["trials"]:
+            assert answer(c, body["assignment_token"], trial["trial"], body["options"][0]).status_code == 200
+        assert c.post("/api/complete", json={"assignment_token": body["assignment_token"]}).status_code == 200
