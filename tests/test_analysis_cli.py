@@ -1,0 +1,236 @@
+"""`mvt analyze` end to end: from a responses CSV, and from Redis with --replace/--block."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import redis.asyncio as aredis
+from typer.testing import CliRunner
+
+from analysis.accuracy import ACCURACY_COLUMNS
+from analysis.mvt import MVT_COLUMNS
+from analysis.responses import REQUIRED_COLUMNS
+from analysis.screening import WORKER_COLUMNS
+from app.cli import cli
+
+EVIL_LABEL = "<img src=x onerror=alert(1)>"
+EVIL_WORKER = "<script>alert('w')</script>"
+
+# image -> {frames: correct?} for honest workers; None = never shown at that duration
+PROFILES = {
+    "a": {1: False, 6: True, 60: True},      # MVT 6 frames
+    "b": {1: True, 6: True, 60: True},       # MVT 1 frame
+    "c": {1: False, 6: False, 60: False},    # unrecognised
+    "d": {1: False, 6: None, 60: True},      # insufficient: the 6-frame cell decides
+    "e": {1: False, 6: False, 60: True},     # MVT 60 frames
+}
+
+
+def write_responses(path: Path) -> int:
+    rows = []
+    workers = ["W1", "W2", "W3", "W4", EVIL_WORKER]
+    for w, worker in enumerate(workers):
+        trial = 0
+        for image, profile in PROFILES.items():
+            for frames, correct in profile.items():
+                if correct is None:
+                    continue
+                if worker == EVIL_WORKER:
+                    correct = frames == 1   # right only when it is hardest: flagged twice
+                label = EVIL_LABEL if image == "c" else ("cat" if image in "ab" else "dog")
+                rows.append([f"L{1 + w % 2}", f"A{w}", worker, "H1", trial, image, label, frames,
+                             round(frames * 1000 / 60, 3), label if correct else "other", str(correct).lower(),
+                             900, frames, "2026-01-01T00:00:00.000Z"])
+                trial += 1
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(REQUIRED_COLUMNS)
+        writer.writerows(rows)
+    return len(rows)
+
+
+def header(path: Path) -> list[str]:
+    return path.read_text().splitlines()[0].split(",")
+
+
+@pytest.fixture
+def responses_csv(tmp_path):
+    path = tmp_path / "responses.csv"
+    write_responses(path)
+    return path
+
+
+def test_analyze_from_csv_writes_every_output(tmp_path, responses_csv):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(responses_csv),
+                                      "--bootstrap", "200", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "70 responses, 56 used; 5 workers, 1 flagged; 5 images: 3 with an MVT, 1 unrecognised, 1 insufficient "
+        "(rule stable)",
+        f"wrote {out / 'mvt.csv'}, {out / 'accuracy.csv'}, {out / 'workers.csv'}, {out / 'report.html'}",
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["accuracy.csv", "mvt.csv", "report.html", "workers.csv"]
+    assert header(out / "mvt.csv") == MVT_COLUMNS + ["p_mvt_f1", "p_mvt_f6", "p_mvt_f60", "threshold_ms"]
+    assert header(out / "accuracy.csv") == ACCURACY_COLUMNS
+    assert header(out / "workers.csv") == WORKER_COLUMNS
+
+    mvt = pd.read_csv(out / "mvt.csv", keep_default_na=False, dtype=str).set_index("image_id")
+    assert mvt.loc[:, ["mvt_ms", "mvt_frames", "status", "n_responses"]].to_dict("index") == {
+        "a": {"mvt_ms": "100", "mvt_frames": "6", "status": "ok", "n_responses": "12"},
+        "b": {"mvt_ms": "16.6667", "mvt_frames": "1", "status": "ok", "n_responses": "12"},
+        "c": {"mvt_ms": "", "mvt_frames": "", "status": "unrecognised", "n_responses": "12"},
+        "d": {"mvt_ms": "", "mvt_frames": "", "status": "insufficient", "n_responses": "8"},
+        "e": {"mvt_ms": "1000", "mvt_frames": "60", "status": "ok", "n_responses": "12"},
+    }
+    assert mvt.loc["c", "label"] == EVIL_LABEL
+    # unanimous cells resample to themselves
+    assert mvt.loc["a", ["mvt_ms_ci_low", "mvt_ms_ci_high", "p_mvt_f6", "ci_high_unrecognised"]].tolist() == [
+        "100", "100", "1", "false"]
+    assert mvt.loc["c", ["mvt_ms_ci_low", "p_unrecognised", "ci_high_unrecognised"]].tolist() == ["", "1", "true"]
+    assert mvt.loc["d", "p_insufficient"] == "1"
+
+    acc = pd.read_csv(out / "accuracy.csv", keep_default_na=False)
+    overall = acc[acc["scope"] == "overall"].set_index("frames")
+    assert overall["n_responses"].to_dict() == {1: 20, 6: 16, 60: 20}
+    assert overall["accuracy"].to_dict() == {1: 0.2, 6: 0.5, 60: 0.8}
+    assert sorted(acc.loc[acc["scope"] == "class", "label"].unique()) == [EVIL_LABEL, "cat", "dog"]
+
+    workers = pd.read_csv(out / "workers.csv", keep_default_na=False).set_index("worker_id")
+    assert workers["flagged"].to_dict() == {"W1": False, "W2": False, "W3": False, "W4": False, EVIL_WORKER: True}
+    assert workers.loc[EVIL_WORKER, "reason"] == (
+        "control accuracy 0.00 at 60 frames (0/5) is below 0.6; profile correlation r = -0.87 is below 0.25")
+
+    report = (out / "report.html").read_text()
+    for raw in (EVIL_LABEL, EVIL_WORKER):
+        assert raw not in report
+    assert "&lt;script&gt;alert(&#x27;w&#x27;)&lt;/script&gt;" in report
+    assert "&lt;img src=x onerror=alert(1)&gt;" in report
+    assert "rule &#x27;stable&#x27;: MVT is the shortest duration recognised there and at every longer duration" in report
+    assert report.count("data:image/png;base64,") >= 3
+    assert "<script" not in report and 'src="http' not in report
+
+
+def test_bootstrap_output_is_reproducible_by_seed(tmp_path, responses_csv):
+    outputs = []
+    for run, seed in enumerate([7, 7, 8]):
+        out = tmp_path / f"out{run}"
+        result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(responses_csv),
+                                          "--bootstrap", "300", "--seed", str(seed), "--min-r", "-1",
+                                          "--control-threshold", "0"])
+        assert result.exit_code == 0, result.output
+        outputs.append((out / "mvt.csv").read_text())
+    assert outputs[0] == outputs[1]
+    assert outputs[0] != outputs[2]
+
+
+@pytest.mark.parametrize(("rule", "expected_a"), [("first", "100"), ("isotonic", "100")])
+def test_rules_and_inclusive_option(tmp_path, responses_csv, rule, expected_a):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(responses_csv),
+                                      "--rule", rule, "--theta", "0.5", "--inclusive", "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].endswith(f"(rule {rule})")
+    mvt = pd.read_csv(out / "mvt.csv", keep_default_na=False, dtype=str).set_index("image_id")
+    assert mvt.loc["a", "mvt_ms"] == expected_a
+    assert mvt.loc["a", "mvt_ms_ci_low"] == ""
+    assert f"rule &#x27;{rule}&#x27;" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("option", ["--replace", "--block"])
+def test_replace_is_refused_for_a_csv(tmp_path, responses_csv, option):
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(responses_csv),
+                                      option])
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: --replace and --block change assignments in Redis, but --responses reads a CSV; run mvt analyze "
+        "without --responses, with MVT_REDIS_URL (or MVT_DATA_DIR) pointing at the server\n")
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_csv_and_bad_theta(tmp_path):
+    missing = tmp_path / "none.csv"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(missing)])
+    assert (result.exit_code, result.output) == (1, f"error: responses file {str(missing)!r} does not exist\n")
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--theta", "1.5"])
+    assert result.exit_code == 2 and "theta (1.5) must be a proportion in [0, 1)" in result.output
+
+
+# --- from Redis, through the server's library functions -------------------------------------------
+
+def _run(redis_url, scenario):
+    async def main():
+        r = aredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            return await scenario(r)
+        finally:
+            await r.aclose()
+    return asyncio.run(main())
+
+
+def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url, tmp_path, monkeypatch):
+    from app import admin
+    from app.assignments import allocate
+    from app.loader import load_experiment
+    from app.responses import complete, record_response
+    from app.tokens import TokenData
+    from tests.fixtures.server import write_experiment
+
+    exp_dir = write_experiment(tmp_path / "exp", n_links=2, n_lists=5, n_trials=4, classes=("cat", "dog"),
+                               frame_counts=(1, 6))
+    load_experiment(redis, exp_dir)
+    design = json.loads((exp_dir / "design.json").read_text())
+    lists = {link["link_id"]: link["lists"] for link in design["links"]}
+
+    async def scenario(r):
+        for link_id in sorted(lists):
+            for w, worker in enumerate(["W1", "W2", "W3", "BAD", "SLOW"]):
+                a = await allocate(r, link_id, worker, f"{link_id}-{worker}", "H1", cap=4, allotted_ms=3_600_000)
+                token = TokenData(a.assignment_id, a.link_id, a.worker_id, a.list_index)
+                trials = lists[link_id][a.list_index]
+                for t, trial in enumerate(trials):
+                    if worker == "SLOW" and t == 2:
+                        break           # never finishes
+                    right = trial["frames"] == 6 if worker != "BAD" else trial["frames"] == 1
+                    answer = trial["label"] if right else ("dog" if trial["label"] == "cat" else "cat")
+                    await record_response(r, token, t, answer, {})
+                if worker != "SLOW":
+                    await complete(r, token, f"code-{worker}")
+
+    _run(redis_url, scenario)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--replace", "--block",
+                                      "--base-url", "https://mvt.example.org:8443/", "--bootstrap", "100"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "36 responses, 24 used; 5 workers, 1 flagged; 8 images: 8 with an MVT, 0 unrecognised, 0 insufficient "
+        "(rule stable)",
+        f"wrote {out / 'mvt.csv'}, {out / 'accuracy.csv'}, {out / 'workers.csv'}, {out / 'report.html'}",
+        f"marked 2 assignment(s) of 1 flagged worker(s) for replacement; 2 assignment(s) to repost on 2 link(s) "
+        f"({out / 'repost.csv'})",
+        "blocked 1 flagged worker(s)",
+    ]
+    assert (out / "repost.csv").read_text() == (
+        "HIT_Link,n_assignments,link_id\n"
+        "https://mvt.example.org:8443/experiment.html?link=synth-001,1,synth-001\n"
+        "https://mvt.example.org:8443/experiment.html?link=synth-002,1,synth-002\n")
+    assert admin.blocked_workers(redis) == ["BAD"]
+    assert [p.to_replace for p in admin.link_progress(redis)] == [1, 1]
+    workers = pd.read_csv(out / "workers.csv", keep_default_na=False).set_index("worker_id")
+    assert workers.loc["SLOW", "n_incomplete_excluded"] == 4 and not workers.loc["SLOW", "flagged"]
+    assert workers.loc["BAD", "complete_assignment_ids"] == "synth-001-BAD synth-002-BAD"
+    mvt = pd.read_csv(out / "mvt.csv", keep_default_na=False, dtype=str)
+    assert set(mvt["mvt_frames"]) == {"6"}
+    report = (out / "report.html").read_text()
+    assert "from the server (Redis)" in report
+    # a second run finds the marks already made and marks nothing new
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--replace", "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    assert "marked 0 assignment(s)" in result.output
