@@ -153,3 +153,43 @@ def test_review_cli_holds_for_manual_decision(mturk):
         "this assignment — decide with --approve or --reject ASSIGNMENT_ID",
         "Dry run: 0 to do, 0 skipped (already done), 1 held for your decision, 0 failed. Nothing was "
         "changed on MTurk; add --commit to do it."]
+
+
+def test_assignments_all_pages_through_the_accounts_hits(mturk):
+    mturk.queue("add_response", "list_hits", {"HITs": [{"HITId": "HITA"}], "NextToken": "n2", "NumResults": 1},
+                {"MaxResults": 100})
+    mturk.queue("add_response", "list_hits", {"HITs": [{"HITId": "HITB"}], "NumResults": 1},
+                {"MaxResults": 100, "NextToken": "n2"})
+    for hit in ("HITA", "HITB"):
+        mturk.queue("add_response", "list_assignments_for_hit",
+                    {"Assignments": [assignment(f"ASG{hit}", "AW1", hit, completion_code="C")], "NumResults": 1},
+                    {"HITId": hit, "AssignmentStatuses": ["Submitted", "Approved", "Rejected"], "MaxResults": 100})
+    result = mturk("assignments", "--all")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [
+        "  done  HIT HITA: 1 assignment — 1 submitted",
+        "  done  HIT HITB: 1 assignment — 1 submitted",
+        "Summary: 2 succeeded, 0 skipped (already done), 0 failed.",
+        "Stored; next: `mvt mturk review`."]
+
+
+def test_missing_aws_credentials_is_one_error_line(redis, monkeypatch, tmp_path):
+    from analysis.mturk.client import make_client
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.chdir(tmp_path)
+
+    @contextlib.contextmanager
+    def fake_open_redis(settings):
+        yield redis
+
+    monkeypatch.setattr("app.redis_server.open_redis", fake_open_redis)
+    monkeypatch.setattr(mturk_commands, "make_client", lambda sandbox, endpoint_url=None: make_client(sandbox))
+    result = CliRunner().invoke(cli, ["mturk", "balance"])
+    assert result.exit_code == 1
+    assert result.stderr == ("error: no AWS credentials found: set AWS_ACCESS_KEY_ID and "
+                             "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (see `aws configure`)\n")

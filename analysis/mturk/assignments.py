@@ -78,8 +78,9 @@ def fetch_assignments(client, r, hit_ids: list[str], *, retry: Retry = Retry()) 
             report.outcomes.append(Outcome("failed", f"list assignments of HIT {hit_id}", str(exc)))
             continue
         detail = ", ".join(f"{counts[s]} {s.lower()}" for s in STATUSES if counts[s]) or "none yet"
-        report.outcomes.append(Outcome("succeeded", f"HIT {hit_id}: {sum(counts.values())} "
-                                       "assignments", detail))
+        n = sum(counts.values())
+        report.outcomes.append(Outcome("succeeded", f"HIT {hit_id}: {n} assignment{'s' * (n != 1)}",
+                                       detail))
     return report
 
 
