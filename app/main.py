@@ -20,6 +20,7 @@ from app.routes.api import json_response
 from app.settings import Settings
 
 log = logging.getLogger("mvt")
+REDIS_POOL_SIZE = 64
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -101,7 +102,8 @@ def _async_client_like(client: redis_py.Redis) -> aredis.Redis:
                redis_py.SSLConnection: aredis.SSLConnection}
     cls = classes.get(client.connection_pool.connection_class, aredis.Connection)
     kwargs = {k: v for k, v in kwargs.items() if k not in ("retry", "redis_connect_func")}
-    return aredis.Redis(connection_pool=aredis.ConnectionPool(connection_class=cls, **kwargs))
+    pool = aredis.BlockingConnectionPool(connection_class=cls, max_connections=REDIS_POOL_SIZE, timeout=20, **kwargs)
+    return aredis.Redis(connection_pool=pool)
 
 
 def create_app(settings: Settings, redis: redis_py.Redis | None = None) -> FastAPI:
@@ -115,7 +117,10 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None) -> FastA
             app.state.sync_redis, app.state.redis = redis, _async_client_like(redis)
         else:
             app.state.sync_redis = redis_py.Redis.from_url(settings.redis_url, decode_responses=True)
-            app.state.redis = aredis.Redis.from_url(settings.redis_url, decode_responses=True)
+            # A bounded pool that waits for a free connection instead of failing under bursts.
+            pool = aredis.BlockingConnectionPool.from_url(settings.redis_url, decode_responses=True,
+                                                          max_connections=REDIS_POOL_SIZE, timeout=20)
+            app.state.redis = aredis.Redis(connection_pool=pool)
         settings.signing_key  # noqa: B018 - create the key file now, not inside a request
         try:
             yield

@@ -1,0 +1,118 @@
+"""Admin routes (bearer MVT_ADMIN_TOKEN) and the analyst's CLI commands, on the real server and Redis."""
+
+from __future__ import annotations
+
+import csv
+import io
+import ssl
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from app.export import RESPONSE_COLUMNS
+from app.main import create_app
+from app.settings import Settings
+from tests.fixtures.server import ADMIN_TOKEN
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def client(synthetic_server):
+    ctx = ssl.create_default_context(cafile=str(synthetic_server.certfile))
+    with httpx.Client(base_url=synthetic_server.base_url, verify=ctx, timeout=10) as c:
+        yield c
+
+
+def do_task(client, worker, assignment, link="synth-001", complete=True):
+    body = client.post("/api/assignments", json={"link": link, "worker_id": worker, "assignment_id": assignment,
+                                                 "hit_id": "H1"}).json()
+    for trial in body["trials"]:
+        client.post("/api/responses", json={"assignment_token": body["assignment_token"], "trial": trial["trial"],
+                                            "response": "cat", "frame_log": "0-100"})
+    if complete:
+        client.post("/api/complete", json={"assignment_token": body["assignment_token"]})
+    return body
+
+
+@pytest.mark.parametrize("headers, status, detail", [
+    ({}, 401, "this route needs the header 'Authorization: Bearer <MVT_ADMIN_TOKEN>'"),
+    ({"Authorization": "Bearer wrong-token-wrong-token"}, 401, "the bearer token is not MVT_ADMIN_TOKEN"),
+    ({"Authorization": "Basic YTpi"}, 401, "this route needs the header 'Authorization: Bearer <MVT_ADMIN_TOKEN>'"),
+])
+def test_admin_routes_refuse_without_the_token(client, headers, status, detail):
+    for method, path in [("GET", "/admin/progress"), ("GET", "/admin/export.csv"), ("POST", "/admin/block")]:
+        r = client.request(method, path, headers=headers, json={"worker_ids": ["W1"]})
+        assert (r.status_code, r.json()) == (status, {"detail": detail, "reason": "not_authorized"})
+
+
+def test_admin_routes_are_disabled_without_MVT_ADMIN_TOKEN(redis_url, tmp_path):
+    settings = Settings(_env_file=None, data_dir=tmp_path, redis_url=redis_url, admin_token=None)
+    with TestClient(create_app(settings)) as c:
+        r = c.get("/admin/progress", headers=AUTH)
+    assert (r.status_code, r.json()) == (403, {
+        "detail": "admin routes are disabled: set MVT_ADMIN_TOKEN (at least 16 characters) and restart the server",
+        "reason": "admin_disabled"})
+
+
+def test_progress_replace_block_and_export(client):
+    do_task(client, "W1", "A1")
+    do_task(client, "W2", "A2", complete=False)
+    r = client.get("/admin/progress", headers=AUTH)
+    assert r.json() == {"links": [
+        {"link_id": "synth-001", "n_lists": 4, "complete": 1, "in_progress": 1, "to_replace": 0, "free": 2},
+        {"link_id": "synth-002", "n_lists": 4, "complete": 0, "in_progress": 0, "to_replace": 0, "free": 4}],
+        "blocked": []}
+    r = client.post("/admin/replace", headers=AUTH, json={"assignment_ids": ["A1", "A9"]})
+    assert r.json() == {"marked": ["A1"], "not_marked": ["A9"]}
+    assert client.get("/admin/progress", headers=AUTH).json()["links"][0]["to_replace"] == 1
+    assert client.post("/admin/block", headers=AUTH, json={"worker_ids": ["W3", "W4"]}).json() == \
+        {"blocked": ["W3", "W4"]}
+    assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W3"}).json()["reason"] == "blocked"
+    assert client.post("/admin/unblock", headers=AUTH, json={"worker_ids": ["W3"]}).json() == {"blocked": ["W4"]}
+    r = client.post("/admin/block", headers=AUTH, json={"worker_ids": ["bad id"]})
+    assert r.status_code == 422 and r.json()["detail"].startswith("body field 'worker_ids.0': String should match")
+    r = client.get("/admin/export.csv", headers=AUTH)
+    assert r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert tuple(rows[0]) == RESPONSE_COLUMNS
+    assert [(x["assignment_id"], x["trial"], x["assignment_status"]) for x in rows] == [
+        ("A1", "0", "replaced"), ("A1", "1", "replaced"), ("A1", "2", "replaced"),
+        ("A2", "0", "in_progress"), ("A2", "1", "in_progress"), ("A2", "2", "in_progress")]
+    assert {x["correct"] for x in rows} == {"true", "false"}
+    assert all(x["submitted_at"].endswith("Z") and x["presented_frames"] for x in rows)
+
+
+def cli(args, redis_url):
+    import typer
+
+    from app import commands
+
+    app = typer.Typer()
+    commands.register(app)
+    return CliRunner().invoke(app, args, env={"MVT_REDIS_URL": redis_url})
+
+
+def test_cli_load_export_replace_block_unblock(redis, redis_url, synthetic_experiment, client, tmp_path):
+    result = cli(["load", str(synthetic_experiment)], redis_url)
+    assert (result.exit_code, result.output) == (
+        0, "experiment synth: 2 links, 8 lists; 0 loaded, 2 already loaded\n")
+    do_task(client, "W1", "A1")
+    out = tmp_path / "responses.csv"
+    result = cli(["export", str(out)], redis_url)
+    assert (result.exit_code, result.output) == (0, f"wrote 3 responses to {out}\n")
+    assert out.read_text().splitlines()[0] == ",".join(RESPONSE_COLUMNS)
+    result = cli(["replace", "A1", "A7"], redis_url)
+    assert result.output == ("marked 1 of 2 assignments for replacement\n"
+                             "not marked: A7 (unknown, already marked, or already taken over)\n")
+    assert cli(["block", "W5", "W6"], redis_url).output == "blocked 2 workers; 2 blocked in total\n"
+    assert cli(["unblock", "W5"], redis_url).output == "unblocked 1 workers; 1 blocked in total\n"
+
+
+def test_cli_load_of_a_missing_folder_is_one_line(redis_url, tmp_path):
+    result = cli(["load", str(tmp_path / "nope")], redis_url)
+    assert result.exit_code == 1
+    assert result.output == f"error: {tmp_path / 'nope' / 'design.json'} is missing; build the experiment first " \
+                            "with `mvt build`\n"
