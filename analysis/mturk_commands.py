@@ -19,8 +19,8 @@ from analysis.mturk.assignments import ReviewPolicy, fetch_assignments, review
 from analysis.mturk.bonus import BonusScheme, pay_bonuses
 from analysis.mturk.client import Retry, environment_of, make_client, target_line, worker_site
 from analysis.mturk.hits import (HITSettings, account_hit_ids, create_hits, expire_hits,
-                                 extend_hits, read_ids, read_links, read_repost, remember_hits,
-                                 select_hits)
+                                 extend_hits, remember_hits, select_hits)
+from analysis.mturk.inputs import read_ids, read_links, read_repost
 from analysis.mturk.ledger import Report
 from analysis.mturk.workers import Screening, block_workers, notify_workers, unblock_workers
 from app.errors import MVTError
@@ -99,7 +99,7 @@ def _print_report(report: Report, *, money: bool = False) -> None:
         raise typer.Exit(1)
 
 
-def _hit_ids(r, client, hit_ids, hits_file, all_hits: bool = False) -> list[str] | None:
+def _hit_ids(client, hit_ids, hits_file, all_hits: bool = False) -> list[str] | None:
     ids = list(hit_ids or [])
     if hits_file:
         ids += read_ids(hits_file, "HITId")
@@ -144,7 +144,7 @@ def assignments(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: Hits
     """
     with _session(ctx) as (client, r):
         env = environment_of(client)
-        report = fetch_assignments(client, r, select_hits(r, env, _hit_ids(r, client, hit_id, hits_file, all_hits)),
+        report = fetch_assignments(client, r, select_hits(r, env, _hit_ids(client, hit_id, hits_file, all_hits)),
                                    retry=RETRY)
         report.committed = True
         _print_report(report)
@@ -301,7 +301,7 @@ def expire(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: HitsFileO
     Example: mvt mturk expire --hit-id 3XYZ… --commit
     """
     with _session(ctx) as (client, r):
-        _print_report(expire_hits(client, r, _hit_ids(r, client, hit_id, hits_file), commit=commit, retry=RETRY))
+        _print_report(expire_hits(client, r, _hit_ids(client, hit_id, hits_file), commit=commit, retry=RETRY))
 
 
 @mturk_app.command()
@@ -317,7 +317,7 @@ def extend(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: HitsFileO
     """
     with _session(ctx) as (client, r):
         env = environment_of(client)
-        ids = _hit_ids(r, client, hit_id, hits_file)
+        ids = _hit_ids(client, hit_id, hits_file)
         additional: dict[str, int] = {}
         if assignments:
             if not ids:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from analysis.mturk.bonus import BonusScheme, pay_bonuses, plan_bonuses, top_workers
-from analysis.mturk.hits import token
+from analysis.mturk.ledger import token
 from analysis.mturk.testing import no_sleep_retry, stubbed_client
 from analysis.mturk.workers import Screening
 from app import keys

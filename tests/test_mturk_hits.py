@@ -7,8 +7,9 @@ import json
 import pytest
 from botocore.stub import ANY
 
-from analysis.mturk.hits import (HITSettings, create_hits, expire_hits, extend_hits, our_hits,
-                                 read_links, read_repost, token)
+from analysis.mturk.hits import HITSettings, create_hits, expire_hits, extend_hits, our_hits
+from analysis.mturk.inputs import read_links, read_repost
+from analysis.mturk.ledger import token
 from analysis.mturk.testing import no_sleep_retry, stubbed_client
 from app import keys
 from app.errors import MTurkBadInput

@@ -15,8 +15,8 @@ from decimal import Decimal
 
 from analysis.mturk.assignments import stored_assignments
 from analysis.mturk.client import Retry, environment_of
-from analysis.mturk.hits import parse_amount, token
-from analysis.mturk.ledger import Action, Report, execute
+from analysis.mturk.inputs import parse_amount
+from analysis.mturk.ledger import Action, Report, execute, token
 from analysis.mturk.workers import Screening
 from app.errors import MTurkBadInput
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from decimal import Decimal
 from xml.sax.saxutils import escape
 
 from analysis.mturk.client import Retry, environment_of, paginate
-from analysis.mturk.ledger import Action, Report, execute, forget_done, now_iso
+from analysis.mturk.inputs import HITLink, parse_amount
+from analysis.mturk.ledger import Action, Report, execute, forget_done, now_iso, token
 from app import keys
 from app.errors import MTurkBadInput, NoHITs
 
@@ -22,15 +20,6 @@ EXTERNAL_QUESTION_NS = ("http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDa
 APPROVAL_RATE_QUALIFICATION = "000000000000000000L0"
 NUMBER_APPROVED_QUALIFICATION = "00000000000000000040"
 LOCALE_QUALIFICATION = "00000000000000000071"
-
-
-@dataclass(frozen=True)
-class HITLink:
-    """One experiment link to publish as a HIT."""
-
-    link_id: str
-    url: str
-    max_assignments: int
 
 
 @dataclass(frozen=True)
@@ -88,18 +77,6 @@ class HITSettings:
         return requirements
 
 
-def parse_amount(text: str, what: str) -> Decimal:
-    """A dollar amount such as ``"0.50"``: non-negative, at most two decimals."""
-    try:
-        value = Decimal(str(text))
-    except InvalidOperation:
-        raise MTurkBadInput(f"{what} ({text!r}) must be a dollar amount such as 0.50") from None
-    if value < 0 or value != value.quantize(Decimal("0.01")):
-        raise MTurkBadInput(f"{what} ({text!r}) must be a non-negative dollar amount with at "
-                            "most two decimals, such as 0.50")
-    return value.quantize(Decimal("0.01"))
-
-
 def external_question(url: str, frame_height: int = 0) -> str:
     """The ExternalQuestion XML that shows ``url`` in MTurk's frame (height 0: full window)."""
     if not url.startswith("https://"):
@@ -108,64 +85,6 @@ def external_question(url: str, frame_height: int = 0) -> str:
     return (f'<ExternalQuestion xmlns="{EXTERNAL_QUESTION_NS}">'
             f"<ExternalURL>{escape(url)}</ExternalURL>"
             f"<FrameHeight>{int(frame_height)}</FrameHeight></ExternalQuestion>")
-
-
-def link_id_of(url: str) -> str:
-    """The ``link`` query parameter of an experiment URL from links.csv."""
-    values = parse_qs(urlsplit(url).query).get("link")
-    if not values:
-        raise MTurkBadInput(f"experiment URL ({url!r}) has no ?link= parameter")
-    return values[0]
-
-
-def read_links(source: Path, max_assignments: int | None = None) -> list[HITLink]:
-    """The links to publish, from an experiment folder, its design.json, or a links.csv.
-
-    With design.json each HIT gets W x D assignments (the number of lists of its link). A
-    links.csv does not say that, so ``max_assignments`` is then required.
-    """
-    source = Path(source)
-    if source.is_dir():
-        source = source / "design.json"
-    if not source.exists():
-        raise MTurkBadInput(f"{source} does not exist; give an experiment folder, its "
-                            "design.json, or a links.csv")
-    if source.suffix == ".json":
-        design = json.loads(source.read_text())
-        base = design["base_url"].rstrip("/")
-        links = []
-        for link in design["links"]:
-            n_lists = len(link.get("lists", [])) or design["workers"] * len(design["frame_counts"])
-            links.append(HITLink(link["link_id"], f"{base}/experiment.html?link={link['link_id']}",
-                                 max_assignments or n_lists))
-        return links
-    if max_assignments is None:
-        raise MTurkBadInput(f"{source} does not say how many assignments each HIT needs: pass "
-                            "--max-assignments (workers x durations) or give design.json")
-    return [HITLink(link_id_of(url), url, max_assignments) for url in read_column(source, "HIT_Link")]
-
-
-def read_column(path: Path, column: str) -> list[str]:
-    """The non-empty values of ``column`` in a CSV file."""
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if column not in (reader.fieldnames or []):
-            raise MTurkBadInput(f"{path} has no {column} column (columns: {reader.fieldnames})")
-        return [row[column].strip() for row in reader if row[column] and row[column].strip()]
-
-
-def read_ids(path: Path, column: str) -> list[str]:
-    """Ids from a file: one per line, or a CSV column ``column`` (e.g. MTurk's batch results)."""
-    text = Path(path).read_text()
-    first = text.splitlines()[0] if text.strip() else ""
-    if "," in first or first.strip().strip('"') == column:
-        return read_column(Path(path), column)
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def token(*parts: str) -> str:
-    """A UniqueRequestToken (at most 64 characters) determined by ``parts``."""
-    return "mvt-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
 
 
 def our_hits(r, env: str) -> dict[str, dict]:
@@ -257,38 +176,6 @@ def expire_hits(client, r, hit_ids: list[str] | None, *, commit: bool,
                       subject=f"HIT {hit_id}")
                for hit_id in select_hits(r, env, hit_ids)]
     return execute(client, r, actions, commit=commit, retry=retry, report=report)
-
-
-def read_repost(path: Path, r, env: str) -> dict[str, int]:
-    """HIT id → additional assignments, from analysis's repost.csv.
-
-    Columns ``HIT_Link`` (an experiment URL or a link id), ``n_assignments`` (or ``count``) and
-    optionally ``link_id``.
-    """
-    link_hits = r.hgetall(keys.mturk_link_hits(env))
-    wanted: dict[str, int] = {}
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        columns = set(reader.fieldnames or [])
-        count_column = "n_assignments" if "n_assignments" in columns else "count"
-        if not {"HIT_Link", count_column} <= columns:
-            raise MTurkBadInput(f"{path} must have the columns HIT_Link,n_assignments "
-                                f"(it has {reader.fieldnames})")
-        for row in reader:
-            url = row["HIT_Link"].strip()
-            link_id = (row.get("link_id") or "").strip() or (link_id_of(url) if "?" in url else url)
-            try:
-                count = int(row[count_column])
-            except ValueError:
-                raise MTurkBadInput(f"{path}: {count_column} ({row[count_column]!r}) for link "
-                                    f"{link_id} must be a whole number") from None
-            if count <= 0:
-                continue
-            if link_id not in link_hits:
-                raise MTurkBadInput(f"{path}: link {link_id} has no HIT recorded in the {env} "
-                                    "(create it with `mvt mturk create-hits`, or use --hit-id)")
-            wanted[link_hits[link_id]] = wanted.get(link_hits[link_id], 0) + count
-    return wanted
 
 
 def extend_hits(client, r, *, additional: dict[str, int], hit_ids: list[str] | None = None,

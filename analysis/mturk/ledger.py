@@ -8,6 +8,7 @@ again). The result is a `Report` the CLI prints.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,11 @@ from app.errors import MTurkCallFailed
 def now_iso() -> str:
     """The current UTC time, ISO 8601 with seconds."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def token(*parts: str) -> str:
+    """A UniqueRequestToken (at most 64 characters) determined by ``parts``."""
+    return "mvt-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
 
 
 def done_record(r, env: str, action: str, item: str) -> dict | None:
