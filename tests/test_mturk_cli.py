@@ -138,7 +138,7 @@ def test_create_hits_from_links_csv_needs_max_assignments(mturk, tmp_path):
     assert "pass --max-assignments (workers x durations) or give design.json" in result.stderr
     ok = mturk("create-hits", str(tmp_path / "links.csv"), "--reward", "1.00", "--max-assignments", "14")
     assert ok.exit_code == 0, ok.output
-    assert ok.stdout.splitlines()[1] == (" would  create HIT for link exp1-001: 14 assignments at $1.00, "
+    assert ok.stdout.splitlines()[2] == (" would  create HIT for link exp1-001: 14 assignments at $1.00, "
                                          "https://h.example/experiment.html?link=exp1-001")
 
 

@@ -70,6 +70,9 @@ def test_create_hits_dry_run_makes_no_call(redis, exp_dir):
     stubber.assert_no_pending_responses()
     assert [o.status for o in report.outcomes] == ["planned", "planned"]
     assert report.total("planned") == 18  # 2 HITs x 6 assignments x $1.50
+    assert report.notes[0] == ("Each HIT: 'Recognise briefly shown images', $1.50 per assignment, 60 min "
+                               "to do it, listed 7 days, auto-approved after 3 days; workers: approval "
+                               "rate >= 97%, >= 500 approved HITs, in US, CA.")
     assert our_hits(redis, "sandbox") == {}
 
 

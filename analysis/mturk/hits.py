@@ -56,6 +56,16 @@ class HITSettings:
                 raise MTurkBadInput(f"country ({country!r}) must be a two-letter ISO 3166 code "
                                     "such as US")
 
+    def summary(self) -> str:
+        """One sentence saying what each HIT offers and who may take it."""
+        who = [f"approval rate >= {self.min_approval_rate}%" if self.min_approval_rate else "",
+               f">= {self.min_approved} approved HITs" if self.min_approved else "",
+               f"in {', '.join(self.countries)}" if self.countries else ""]
+        return (f"Each HIT: {self.title!r}, ${parse_amount(self.reward, 'reward')} per assignment, "
+                f"{self.assignment_minutes} min to do it, listed {self.lifetime_days:g} days, "
+                f"auto-approved after {self.auto_approval_days:g} days; workers: "
+                f"{', '.join(w for w in who if w) or 'anyone'}.")
+
     def qualification_requirements(self) -> list[dict]:
         """MTurk QualificationRequirements: approval rate, number approved, location."""
         requirements = []
@@ -121,7 +131,7 @@ def create_hits(client, r, links: list[HITLink], settings: HITSettings, *, commi
                 retry: Retry = Retry(), batch: str = "") -> Report:
     """Create one HIT per link (skipping links that already have one) and record their ids."""
     env = environment_of(client)
-    report = Report("create-hits", env, commit)
+    report = Report("create-hits", env, commit, notes=[settings.summary()])
     question_params = {
         "Reward": str(parse_amount(settings.reward, "reward")),
         "Title": settings.title,
