@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from analysis import mturk_commands
+from analysis.mturk.ledger import token
 from analysis.mturk.testing import assignment, no_sleep_retry, stubbed_client
 from app import keys
 from app.cli import cli
@@ -193,3 +194,22 @@ def test_missing_aws_credentials_is_one_error_line(redis, monkeypatch, tmp_path)
     assert result.exit_code == 1
     assert result.stderr == ("error: no AWS credentials found: set AWS_ACCESS_KEY_ID and "
                              "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (see `aws configure`)\n")
+
+
+def test_bonus_commit_pays_once(mturk):
+    mturk.redis_client.hset(keys.mturk_assignments("sandbox"), "ASG1", json.dumps(
+        {"assignment_id": "ASG1", "worker_id": "AW1", "hit_id": "HIT1", "status": "Approved"}))
+    mturk.queue("add_response", "send_bonus", {}, {
+        "WorkerId": "AW1", "AssignmentId": "ASG1", "BonusAmount": "0.30", "Reason": "Thanks.",
+        "UniqueRequestToken": token("sandbox", "bonus", "AW1", "ASG1", "base")})
+    paid = mturk("bonus", "--per-hit", "0.30", "--reason", "Thanks.", "--commit")
+    assert paid.exit_code == 0, paid.output
+    assert paid.stdout.splitlines()[1:] == [
+        "Total payout to do: $0.30 in 1 bonuses (MTurk adds its fee); already paid: $0.00.",
+        "worker AW1: 1 approved, base: $0.30",
+        "  done  pay $0.30 base bonus to worker AW1 for assignment ASG1",
+        "Summary: 1 succeeded ($0.30), 0 skipped (already done), 0 failed."]
+    again = mturk("bonus", "--per-hit", "0.30", "--reason", "Thanks.", "--commit")
+    assert again.stdout.splitlines()[1] == ("Total payout to do: $0.00 in 0 bonuses (MTurk adds its fee); "
+                                            "already paid: $0.30.")
+    assert again.stdout.splitlines()[-1] == "Summary: 0 succeeded ($0.00), 1 skipped (already done), 0 failed."
