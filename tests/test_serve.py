@@ -1,0 +1,98 @@
+"""`mvt serve` and `mvt demo` really start (subprocess), answer over HTTPS, and stop their Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.redis_server import EmbeddedRedis
+from app.tls import ensure_self_signed
+from tests.fixtures.redis import free_port
+
+MVT = str(Path(sys.executable).parent / "mvt")
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> httpx.Response:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            return httpx.get(url, verify=False, timeout=2)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"no answer from {url}")
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out
+
+
+def run_mvt(args, data_dir: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MVT_")}
+    env["MVT_DATA_DIR"] = str(data_dir)
+    return subprocess.Popen([MVT, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=data_dir.parent)
+
+
+def test_demo_serves_the_built_experiment_and_prints_the_urls(tmp_path, small_experiment):
+    data_dir = tmp_path / "data"
+    # A demo built earlier is reused; the real build is the stimuli part's and tested there.
+    shutil.copytree(small_experiment, data_dir / "demo-exp")
+    port = free_port()
+    proc = run_mvt(["demo", "--port", str(port)], data_dir)
+    try:
+        r = wait_healthy(f"https://127.0.0.1:{port}/healthz", proc)
+        assert r.json() == {"status": "ok"}
+        link = httpx.get(f"https://127.0.0.1:{port}/api/eligibility", verify=False,
+                         params={"link": "small-001", "worker_id": "DEMO_W1"}).json()
+        assert link == {"eligible": True, "reason": None}
+    finally:
+        out = stop(proc)
+    base = f"https://127.0.0.1:{port}"
+    assert f"worker page:     {base}/experiment.html?link=small-001&b=DEMO_A1&c=DEMO_H1&d=DEMO_W1" in out
+    assert (f"landing preview: {base}/mturk/landing?link=small-001&assignmentId=DEMO_A1&hitId=DEMO_H1"
+            f"&workerId=DEMO_W1&turkSubmitTo={base}") in out
+    assert not EmbeddedRedis(data_dir).running()
+    assert (data_dir / "redis" / "appendonly.aof").exists()
+
+
+def test_serve_with_given_certificate_and_two_workers(tmp_path):
+    data_dir = tmp_path / "data"
+    certfile, keyfile = ensure_self_signed(tmp_path / "certs", hosts=["127.0.0.1"])
+    port = free_port()
+    proc = run_mvt(["serve", "--port", str(port), "--certfile", str(certfile), "--keyfile", str(keyfile),
+                    "--workers", "2"], data_dir)
+    try:
+        r = wait_healthy(f"https://127.0.0.1:{port}/healthz", proc)
+        assert r.json() == {"status": "ok"}
+        ctx_ok = httpx.get(f"https://127.0.0.1:{port}/healthz", verify=ssl.create_default_context(cafile=certfile))
+        assert ctx_ok.status_code == 200
+    finally:
+        out = stop(proc)
+    assert f"serving https://127.0.0.1:{port}" in out
+    assert not EmbeddedRedis(data_dir).running()
+
+
+def test_serve_refuses_half_a_certificate(tmp_path):
+    certfile, _ = ensure_self_signed(tmp_path / "certs")
+    proc = run_mvt(["serve", "--certfile", str(certfile)], tmp_path / "data")
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert out.strip().splitlines()[-1] == ("error: give both --certfile and --keyfile, or neither "
+                                            "(for a self-signed certificate)")
