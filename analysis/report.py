@@ -53,7 +53,9 @@ def _fmt(value, digits: int = 3) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, (float, np.floating)):
-        return "" if np.isnan(value) else f"{value:.{digits}g}"
+        if np.isnan(value):
+            return ""
+        return f"{value:.0f}" if abs(value) >= 10 ** digits else f"{value:.{digits}g}"
     return _e(value)
 
 
@@ -73,8 +75,8 @@ def _duration_labels(frame_counts) -> list[str]:
     return [f"{f * 1000 / 60:.0f} ms\n({f} fr)" for f in frame_counts]
 
 
-def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str) -> None:
-    labels = _duration_labels(frame_counts) + ["unrec.", "insuff."]
+def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str, short: bool = False) -> None:
+    labels = ([str(f) for f in frame_counts] if short else _duration_labels(frame_counts)) + ["unrec.", "insuff."]
     ok = table[table["status"] == "ok"]["mvt_frames"].astype(int)
     counts = [int((ok == f).sum()) for f in frame_counts]
     counts += [int((table["status"] == "unrecognised").sum()), int((table["status"] == "insufficient").sum())]
@@ -98,8 +100,10 @@ def _mvt_figures(analysis) -> str:
         rows = -(-len(labels) // cols)
         fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharey=True)
         for ax, label in zip(axes.ravel(), labels):
-            _mvt_histogram(table[table["label"] == label], grid, ax, str(label))
-            ax.tick_params(axis="x", labelsize=6)
+            _mvt_histogram(table[table["label"] == label], grid, ax, str(label), short=True)
+            ax.tick_params(axis="x", labelsize=7)
+            ax.set_xlabel("MVT (frames)", fontsize=8)
+        fig.suptitle("MVT per class", fontsize=11)
         for ax in axes.ravel()[len(labels):]:
             ax.set_visible(False)
         fig.tight_layout()

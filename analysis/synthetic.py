@@ -30,7 +30,7 @@ def synthetic_responses(*, n_images: int = 200, frame_counts=(1, 3, 6, 9, 15, 60
     images_per_task : int, optional
         Images per link, default 50.
     share_random_workers : float, optional
-        Share of assignments done by a guessing worker, default 0.05.
+        Share of workers who always guess, default 0.05.
     rng : {None, int, numpy.random.Generator}, optional
         Seed or generator.
     fps : int, optional
@@ -64,13 +64,12 @@ def synthetic_responses(*, n_images: int = 200, frame_counts=(1, 3, 6, 9, 15, 60
     dur = (lst + pos[img]) % d
     n_links = int(link.max()) + 1 if n_images else 0
     assignment = link[img] * n_lists + lst
-    n_assignments = n_links * n_lists
-    random_worker = rng.random(n_assignments) < share_random_workers
     # Workers each take up to 4 assignments, never two on the same link.
     worker = (assignment % n_lists) * 1000 + (link[img] // 4)
+    random_worker = rng.random(int(worker.max()) + 1 if worker.size else 0) < share_random_workers
     guess = 1.0 / n_classes
     p = guess + (1 - guess - 0.02) / (1 + np.exp(-(np.log(duration_ms[dur]) - np.log(threshold_ms[img])) / 0.25))
-    p = np.where(random_worker[assignment], guess, p)
+    p = np.where(random_worker[worker], guess, p)
     correct = rng.random(img.size) < p
     wrong_label = (label[img] + rng.integers(1, max(n_classes, 2), img.size)) % n_classes
     response = np.where(correct, label[img], wrong_label)
