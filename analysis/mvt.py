@@ -26,6 +26,7 @@ Rules (``p = k / n``; "recognised" is ``p > theta``, or ``p >= theta`` when incl
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -57,18 +58,89 @@ def _check_rule(rule: str, theta: float) -> None:
         raise ValueError(f"theta ({theta!r}) must be a proportion in [0, 1)")
 
 
-def _recognised(p: np.ndarray, theta: float, inclusive: bool) -> np.ndarray:
-    return p >= theta if inclusive else p > theta
+def _theta_ratio(theta: float) -> tuple[int, int]:
+    """``theta`` as a ratio of integers ``(num, den)``, so that recognition is decided exactly.
+
+    ``k / n > theta`` becomes ``den * k > num * n``: no rounding, so a proportion equal to theta
+    (e.g. 7 of 10 at theta 0.7) is never recognised under the strict rule by accident.
+    """
+    ratio = Fraction(theta).limit_denominator(1_000_000)
+    return ratio.numerator, ratio.denominator
 
 
-def _index_from_recognition(rec: np.ndarray, rule: str) -> np.ndarray:
-    """MVT index from a boolean recognition array (..., D); D means unrecognised."""
-    d = rec.shape[-1]
+def _excess(k, n, theta: float) -> np.ndarray:
+    """``den * k - num * n``: positive exactly when ``k / n > theta`` (int64)."""
+    num, den = _theta_ratio(theta)
+    return den * np.asarray(k, dtype=np.int64) - num * np.asarray(n, dtype=np.int64)
+
+
+def _above(excess: np.ndarray, inclusive: bool) -> np.ndarray:
+    return excess >= 0 if inclusive else excess > 0
+
+
+def _index_dfirst(rec: np.ndarray, rule: str) -> np.ndarray:
+    """MVT index from recognition laid out durations first, shape (D, ...); D = unrecognised."""
+    d = rec.shape[0]
     if rule == "stable":
-        trailing = np.cumprod(rec[..., ::-1], axis=-1, dtype=np.int8).sum(axis=-1, dtype=np.int64)
-        return d - trailing
-    first = np.argmax(rec, axis=-1)
-    return np.where(rec[..., -1], first, d)
+        # d minus the length of the trailing run of recognised durations
+        alive = rec[-1].copy()
+        index = np.where(alive, d - 1, d)
+        for j in range(d - 2, -1, -1):
+            alive &= rec[j]
+            index[alive] = j
+        return index
+    index = np.full(rec.shape[1:], d, dtype=np.int64)
+    for j in range(d - 1, -1, -1):
+        index[rec[j]] = j
+    return np.where(rec[-1], index, d)
+
+
+def _isotonic_recognition_dfirst(k: np.ndarray, n: np.ndarray, theta: float, inclusive: bool):
+    """Whether the weighted isotonic fit exceeds theta, per duration, without fitting.
+
+    With ``c_j = den * k_j - num * n_j`` and prefix sums ``P``, the fit at an observed ``i``
+    exceeds theta iff some ``a <= i`` has ``P[b+1] - P[a] > 0`` for every ``b >= i`` (max-min
+    formula), i.e. iff ``min_{b>=i} P[b+1] > min_{a<=i} P[a]``. Exact integer arithmetic.
+    Returns (optimistic, pessimistic) recognition: a missing cell's fit lies between its
+    observed neighbours' fits, so it takes the next observed cell's answer at best (True when
+    none follows) and the previous one's at worst (False when none precedes).
+    """
+    d = k.shape[0]
+    observed = n > 0
+    c = np.where(observed, _excess(k, n, theta), 0)
+    prefix = np.zeros((d + 1,) + k.shape[1:], dtype=np.int64)
+    np.cumsum(c, axis=0, out=prefix[1:])
+    premin = np.minimum.accumulate(prefix[:-1], axis=0)
+    sufmin = np.minimum.accumulate(prefix[:0:-1], axis=0)[::-1]
+    rec = (sufmin >= premin) if inclusive else (sufmin > premin)
+    optimistic = rec.copy()
+    pessimistic = rec.copy()
+    nxt = np.ones(k.shape[1:], dtype=bool)
+    for j in range(d - 1, -1, -1):
+        nxt = np.where(observed[j], rec[j], nxt)
+        optimistic[j] = nxt
+    prev = np.zeros(k.shape[1:], dtype=bool)
+    for j in range(d):
+        prev = np.where(observed[j], rec[j], prev)
+        pessimistic[j] = prev
+    return optimistic, pessimistic
+
+
+def _mvt_index_dfirst(k: np.ndarray, n: np.ndarray, rule: str, theta: float, inclusive: bool) -> np.ndarray:
+    """`mvt_index` on arrays laid out durations first, shape (D, ...)."""
+    d = k.shape[0]
+    if rule == "isotonic":
+        optimistic, pessimistic = _isotonic_recognition_dfirst(k, n, theta, inclusive)
+        rule = "first"  # the fit is monotone: first recognised == stable
+    else:
+        observed = n > 0
+        pessimistic = _above(_excess(k, n, theta), inclusive) & observed
+        optimistic = pessimistic | ~observed
+    # Every rule's answer moves monotonically with recognition, so the two extreme fillings
+    # of the missing cells bound every possible answer.
+    best = _index_dfirst(optimistic, rule)
+    worst = _index_dfirst(pessimistic, rule)
+    return np.where(best == worst, best, d + 1)
 
 
 def isotonic_fit(k, n) -> np.ndarray:
@@ -143,68 +215,62 @@ def mvt_index(k, n, *, rule: str = "stable", theta: float = 0.5, inclusive: bool
     [6]
     """
     _check_rule(rule, theta)
-    k = np.asarray(k)
-    n = np.asarray(n)
-    d = k.shape[-1]
-    observed = n > 0
-    if rule == "isotonic":
-        fit = isotonic_fit(k, n)
-        # Bounds of what a missing cell's fitted value could be: between its neighbours' fits.
-        lower = np.maximum.accumulate(np.where(observed, fit, 0.0), axis=-1)
-        upper = np.minimum.accumulate(np.where(observed, fit, 1.0)[..., ::-1], axis=-1)[..., ::-1]
-        rec_optimistic = _recognised(np.where(observed, fit, upper), theta, inclusive)
-        rec_pessimistic = _recognised(np.where(observed, fit, lower), theta, inclusive)
-        rule_for_fit = "first"
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rec = _recognised(k / np.where(observed, n, 1), theta, inclusive) & observed
-        rec_optimistic = rec | ~observed
-        rec_pessimistic = rec
-        rule_for_fit = rule
-    # Every rule's answer moves monotonically with recognition, so the two extreme fillings
-    # of the missing cells bound every possible answer.
-    best = _index_from_recognition(rec_optimistic, rule_for_fit)
-    worst = _index_from_recognition(rec_pessimistic, rule_for_fit)
-    return np.where(best == worst, best, d + 1)
+    k = np.asarray(k, dtype=np.int64)
+    n = np.asarray(n, dtype=np.int64)
+    return _mvt_index_dfirst(np.moveaxis(k, -1, 0), np.moveaxis(n, -1, 0), rule, theta, inclusive)
 
 
 def _recognition_probability(k, n, theta: float, inclusive: bool) -> np.ndarray:
-    """P(a resample of the cell's n responses is recognised), i.e. P(Binomial(n, k/n) >= c)."""
+    """P(a resample of the cell's n responses is recognised) = P(Binomial(n, k/n) >= c)."""
     n = np.asarray(n, dtype=np.int64)
     k = np.asarray(k, dtype=np.int64)
-    base = np.floor(theta * n).astype(np.int64)
-    # The smallest count c with rec(c / n); checked around floor(theta*n) to be exact under
-    # the same floating comparison the point estimate uses.
-    c = base + 2
+    num, den = _theta_ratio(theta)
+    # c: the smallest count recognised, den * c > num * n (or >= when inclusive)
+    c = -((-num * n) // den) if inclusive else (num * n) // den + 1
     with np.errstate(divide="ignore", invalid="ignore"):
-        for cand in (base + 1, base, base - 1):
-            c = np.where((cand >= 0) & _recognised(cand / n, theta, inclusive), cand, c)
         p = np.where(n > 0, k / np.where(n > 0, n, 1), 0.0)
     q = stats.binom.sf(c - 1, n, p)
     return np.where(n > 0, q, 0.0)
 
 
+# Cells with at most this many responses are resampled by inverting their binomial CDF with
+# one float32 uniform each (a few comparisons), larger ones by numpy's binomial sampler.
+_INVERSION_MAX_N = 32
+
+
+def _resample_counts(k: np.ndarray, n: np.ndarray, n_bootstrap: int, rng) -> np.ndarray:
+    """Binomial(n, k/n) draws for cells (D, I), shape (D, I, n_bootstrap)."""
+    p = np.where(n > 0, k / np.where(n > 0, n, 1), 0.0)
+    n_max = int(n.max()) if n.size else 0
+    if n_max > _INVERSION_MAX_N:
+        return rng.binomial(n[..., None], p[..., None], size=n.shape + (n_bootstrap,))
+    u = rng.random(n.shape + (n_bootstrap,), dtype=np.float32)
+    out = np.zeros(u.shape, dtype=np.int64)
+    for j in range(n_max):
+        cdf = np.where(j < n, stats.binom.cdf(j, n, p), 1.0).astype(np.float32)
+        out += u > cdf[..., None]
+    return out
+
+
 def _bootstrap_chunk(k, n, rule, theta, inclusive, n_bootstrap, rng) -> np.ndarray:
-    d = k.shape[-1]
-    observed = n > 0
+    """Bootstrap counts (rows, D + 2) of one chunk of images; works durations first."""
+    rows, d = k.shape
+    kd, nd = k.T, n.T
+    observed = nd > 0
     if rule == "isotonic":
-        p = np.where(observed, k / np.where(observed, n, 1), 0.0)
-        kb = rng.binomial(n[:, None, :], p[:, None, :], size=(k.shape[0], n_bootstrap, d))
-        idx = mvt_index(kb, np.broadcast_to(n[:, None, :], kb.shape), rule=rule, theta=theta,
-                        inclusive=inclusive)
+        kb = _resample_counts(kd, nd, n_bootstrap, rng)
+        nb = np.broadcast_to(nd[..., None], kb.shape)
+        idx = _mvt_index_dfirst(kb, nb, rule, theta, inclusive)
     else:
         # For these rules only whether a resampled cell is recognised matters, and that is
-        # Bernoulli(q) with q = P(Binomial(n, k/n) > theta*n): the same bootstrap, drawn directly.
-        q = _recognition_probability(k, n, theta, inclusive).astype(np.float32)
-        u = rng.random((k.shape[0], n_bootstrap, d), dtype=np.float32)
-        rec = u < q[:, None, :]
-        obs = np.broadcast_to(observed[:, None, :], rec.shape)
-        best = _index_from_recognition(rec | ~obs, rule)
-        worst = _index_from_recognition(rec, rule)
+        # Bernoulli(q) with q = P(Binomial(n, k/n) recognised): the same bootstrap, drawn directly.
+        q = _recognition_probability(kd, nd, theta, inclusive).astype(np.float32)
+        rec = rng.random((d, rows, n_bootstrap), dtype=np.float32) < q[..., None]
+        best = _index_dfirst(rec | ~observed[..., None], rule)
+        worst = _index_dfirst(rec, rule)
         idx = np.where(best == worst, best, d + 1)
-    flat = (np.arange(k.shape[0])[:, None] * (d + 2) + idx).ravel()
-    counts = np.bincount(flat, minlength=k.shape[0] * (d + 2)).reshape(k.shape[0], d + 2)
-    return counts
+    flat = (np.arange(rows)[:, None] * (d + 2) + idx).ravel()
+    return np.bincount(flat, minlength=rows * (d + 2)).reshape(rows, d + 2)
 
 
 def bootstrap_mvt(k, n, *, rule: str = "stable", theta: float = 0.5, inclusive: bool = False,
@@ -586,7 +652,7 @@ def estimate_mvt(responses: pd.DataFrame, *, frame_counts=None, rule: str = "sta
         "n": n.ravel(), "k": k.ravel(), "p": p.ravel(),
         "wilson_low": wilson.low.ravel(), "wilson_high": wilson.high.ravel(),
         "cp_low": cp.low.ravel(), "cp_high": cp.high.ravel(),
-        "recognised": (_recognised(p, theta, inclusive) & (n > 0)).ravel(),
+        "recognised": (_above(_excess(k, n, theta), inclusive) & (n > 0)).ravel(),
     })
     return MVTResult(table=table, cells=cells, frame_counts=tuple(int(f) for f in grid), rule=rule,
                      theta=theta, inclusive=inclusive, n_bootstrap=n_bootstrap)

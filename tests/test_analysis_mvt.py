@@ -259,3 +259,44 @@ def test_estimate_mvt_design_grid_marks_missing_duration():
     assert estimate_mvt(df, n_bootstrap=0).table.loc[0, "status"] == "ok"
     # with the design's longest duration never answered the MVT is undecided
     assert estimate_mvt(df, frame_counts=[1, 6, 600], n_bootstrap=0).table.loc[0, "status"] == "insufficient"
+
+
+def _isotonic_reference(k, n, theta=0.5):
+    """Isotonic MVT from the explicit fit, missing cells bounded by their neighbours' fits."""
+    fit = isotonic_fit(k, n)
+    observed = np.asarray(n) > 0
+    d = len(k)
+    answers = set()
+    for pick in ("optimistic", "pessimistic"):
+        values = []
+        for j in range(d):
+            if observed[j]:
+                values.append(fit[j])
+            elif pick == "optimistic":
+                values.append(next((fit[i] for i in range(j + 1, d) if observed[i]), 1.0))
+            else:
+                values.append(next((fit[i] for i in range(j - 1, -1, -1) if observed[i]), 0.0))
+        rec = [v > theta for v in values]
+        answers.add(rec.index(True) if rec[-1] else d)
+    return answers.pop() if len(answers) == 1 else d + 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells)
+def test_isotonic_index_matches_explicit_fit(pairs):
+    n = [a for a, _ in pairs]
+    k = [min(b, a) for a, b in pairs]
+    assert mvt_index([k], [n], rule="isotonic").tolist() == [_isotonic_reference(k, n)]
+
+
+@pytest.mark.parametrize("rule", ["stable", "first", "isotonic"])
+def test_proportion_equal_to_theta_is_exact(rule):
+    # 7 of 10 is exactly 0.7: not recognised strictly, recognised inclusively (no float slop)
+    k, n = [[0, 7, 7]], [[10, 10, 10]]
+    assert mvt_index(k, n, rule=rule, theta=0.7).tolist() == [3]
+    assert mvt_index(k, n, rule=rule, theta=0.7, inclusive=True).tolist() == [1]
+    if rule == "isotonic":
+        return  # pooling with the middle cell changes the unrecognised probability
+    counts = bootstrap_mvt(k, n, rule=rule, theta=0.7, inclusive=True, n_bootstrap=2000, rng=0)[0]
+    # unrecognised iff the last cell's resample has < 7 of 10 correct
+    assert counts[3] / 2000 == pytest.approx(stats.binom.cdf(6, 10, 0.7), abs=0.04)
