@@ -1,7 +1,7 @@
 """The whole analysis of one responses table: screening, MVT, accuracy, progress, timing.
 
 `analyze` computes everything as an `Analysis`; `write_outputs` writes ``mvt.csv``,
-``accuracy.csv``, ``workers.csv`` and ``report.html``; `repost_table` lists the links that
+``accuracy.csv``, ``workers.csv``, ``cells.csv`` and ``report.html``; `repost_table` lists the links that
 need assignments again (``repost.csv``).
 """
 
@@ -174,7 +174,11 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def write_outputs(analysis: Analysis, out_dir: Path | str) -> dict[str, Path]:
-    """Write ``mvt.csv``, ``accuracy.csv``, ``workers.csv`` and ``report.html`` into `out_dir`.
+    """Write ``mvt.csv``, ``accuracy.csv``, ``workers.csv``, ``cells.csv`` and ``report.html`` into `out_dir`.
+
+    ``cells.csv`` has one row per (image, duration): ``image_id, label, frames, duration_ms, n,
+    k, p, wilson_low, wilson_high, cp_low, cp_high, recognised`` (95 % Wilson and
+    Clopper-Pearson intervals of the proportion correct).
 
     Returns
     -------
@@ -185,11 +189,12 @@ def write_outputs(analysis: Analysis, out_dir: Path | str) -> dict[str, Path]:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in ("mvt.csv", "accuracy.csv", "workers.csv", "report.html")}
+    paths = {name: out / name for name in ("mvt.csv", "accuracy.csv", "workers.csv", "cells.csv", "report.html")}
     mvt_cols = MVT_COLUMNS + [c for c in analysis.mvt.table.columns if c not in MVT_COLUMNS]
     _write_csv(analysis.mvt.table[mvt_cols], paths["mvt.csv"])
     _write_csv(analysis.accuracy, paths["accuracy.csv"])
     _write_csv(analysis.screening.workers[WORKER_COLUMNS], paths["workers.csv"])
+    _write_csv(analysis.mvt.cells, paths["cells.csv"])
     write_report(analysis, paths["report.html"])
     return paths
 

@@ -156,6 +156,14 @@ def _timing_figure(timing: pd.DataFrame) -> str:
     return _png(fig)
 
 
+def _psychometric_line(table: pd.DataFrame) -> list[tuple[str, str]]:
+    thresholds = table["threshold_ms"].astype("Float64").dropna()
+    if thresholds.empty:
+        return []
+    return [("psychometric thresholds", f"fitted for {len(thresholds)} images; median {float(thresholds.median()):.0f} ms "
+                                        "(cumulative normal on log duration, guess rate 1/number of classes, lapse)")]
+
+
 def render_report(analysis) -> str:
     """The report of an `analysis.analyze.Analysis` as one HTML string."""
     mvt = analysis.mvt
@@ -172,7 +180,7 @@ def render_report(analysis) -> str:
                    f"{status['insufficient']} insufficient"),
         ("responses", f"{s['responses']} recorded, {s['used']} used"),
         ("workers", f"{s['workers']}, {s['flagged']} flagged"),
-    ], columns=["item", "value"])
+    ] + _psychometric_line(mvt.table), columns=["item", "value"])
     overview_html = "<table class='kv'>" + "".join(
         f"<tr><td>{_e(k)}</td><td class='t'>{_e(v)}</td></tr>" for k, v in overview.itertuples(index=False)
     ) + "</table>"
@@ -199,8 +207,10 @@ def render_report(analysis) -> str:
     flagged_html = (_table(flagged, text_columns=("worker_id", "reason")) if len(flagged)
                     else "<p>No worker is flagged.</p>")
 
-    progress_note = ("from the server (Redis)" if analysis.progress["free"].notna().any()
+    progress_note = ("lists per link from the server (Redis)" if analysis.progress["free"].notna().any()
                      else "counted from the responses CSV (lists never started and marks for replacement are not in it)")
+    progress_note += ("; replaced and expired count assignments with responses that were marked for replacement "
+                      "(or taken over) or expired")
     sections = [
         f"<h1>MVT analysis</h1><p class='note'>Generated {_e(generated)}.</p>{overview_html}",
         f"<h2>Minimum viewing time</h2><p>{_e(mvt.describe_rule())}.</p>{_mvt_figures(analysis)}",

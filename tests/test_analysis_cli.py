@@ -73,12 +73,19 @@ def test_analyze_from_csv_writes_every_output(tmp_path, responses_csv):
     assert result.output.splitlines() == [
         "70 responses, 56 used; 5 workers, 1 flagged; 5 images: 3 with an MVT, 1 unrecognised, 1 insufficient "
         "(rule stable)",
-        f"wrote {out / 'mvt.csv'}, {out / 'accuracy.csv'}, {out / 'workers.csv'}, {out / 'report.html'}",
+        f"wrote {out / 'mvt.csv'}, {out / 'accuracy.csv'}, {out / 'workers.csv'}, {out / 'cells.csv'}, "
+        f"{out / 'report.html'}",
     ]
-    assert sorted(p.name for p in out.iterdir()) == ["accuracy.csv", "mvt.csv", "report.html", "workers.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["accuracy.csv", "cells.csv", "mvt.csv", "report.html",
+                                                     "workers.csv"]
     assert header(out / "mvt.csv") == MVT_COLUMNS + ["p_mvt_f1", "p_mvt_f6", "p_mvt_f60", "threshold_ms"]
     assert header(out / "accuracy.csv") == ACCURACY_COLUMNS
     assert header(out / "workers.csv") == WORKER_COLUMNS
+    assert header(out / "cells.csv") == ["image_id", "label", "frames", "duration_ms", "n", "k", "p", "wilson_low",
+                                         "wilson_high", "cp_low", "cp_high", "recognised"]
+    cells = pd.read_csv(out / "cells.csv", keep_default_na=False, dtype=str)
+    assert len(cells) == 15   # 5 images x 3 durations, the never-shown cell included with n = 0
+    assert cells[(cells["image_id"] == "d") & (cells["frames"] == "6")][["n", "wilson_low"]].values.tolist() == [["0", ""]]
 
     mvt = pd.read_csv(out / "mvt.csv", keep_default_na=False, dtype=str).set_index("image_id")
     assert mvt.loc[:, ["mvt_ms", "mvt_frames", "status", "n_responses"]].to_dict("index") == {
@@ -212,7 +219,8 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
     assert result.output.splitlines() == [
         "36 responses, 24 used; 5 workers, 1 flagged; 8 images: 8 with an MVT, 0 unrecognised, 0 insufficient "
         "(rule stable)",
-        f"wrote {out / 'mvt.csv'}, {out / 'accuracy.csv'}, {out / 'workers.csv'}, {out / 'report.html'}",
+        f"wrote {out / 'mvt.csv'}, {out / 'accuracy.csv'}, {out / 'workers.csv'}, {out / 'cells.csv'}, "
+        f"{out / 'report.html'}",
         f"marked 2 assignment(s) of 1 flagged worker(s) for replacement; 2 assignment(s) to repost on 2 link(s) "
         f"({out / 'repost.csv'})",
         "blocked 1 flagged worker(s)",
@@ -229,7 +237,17 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
     mvt = pd.read_csv(out / "mvt.csv", keep_default_na=False, dtype=str)
     assert set(mvt["mvt_frames"]) == {"6"}
     report = (out / "report.html").read_text()
-    assert "from the server (Redis)" in report
+    assert "lists per link from the server (Redis)" in report
+    # `mvt export`'s CSV gives the same estimates as reading Redis (the marked assignments now
+    # show as replaced, so re-analyse both ways after marking)
+    from app.export import write_csv
+
+    write_csv(redis, tmp_path / "export.csv")
+    for args, name in [([], "redis"), (["--responses", str(tmp_path / "export.csv")], "csv")]:
+        result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / name), "--bootstrap", "50", *args])
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "redis" / "mvt.csv").read_text() == (tmp_path / "csv" / "mvt.csv").read_text()
+    assert (tmp_path / "redis" / "workers.csv").read_text() == (tmp_path / "csv" / "workers.csv").read_text()
     # a second run finds the marks already made and marks nothing new
     result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--replace", "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
