@@ -252,3 +252,20 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
     result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--replace", "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
     assert "marked 0 assignment(s)" in result.output
+
+
+def test_psychometric_option_fills_threshold(tmp_path):
+    from analysis.synthetic import synthetic_responses
+
+    path = tmp_path / "syn.csv"
+    synthetic_responses(n_images=60, n_classes=4, rng=3).to_csv(path, index=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(path), "--psychometric",
+                                      "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    mvt = pd.read_csv(out / "mvt.csv")
+    assert mvt["threshold_ms"].notna().mean() > 0.9
+    # the threshold and the MVT estimate the same thing on the same scale
+    ok = mvt[mvt["status"] == "ok"]
+    assert abs(float(pd.Series(ok["threshold_ms"] / ok["mvt_ms"]).apply("log").median())) < 0.7
+    assert "psychometric thresholds" in (out / "report.html").read_text()

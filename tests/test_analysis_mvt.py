@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, stats
 
-from analysis.mvt import (MVT_COLUMNS, bootstrap_mvt, estimate_mvt, fit_psychometric, isotonic_fit, mvt_index,
-                          ordered_interval)
+from analysis.mvt import (MVT_COLUMNS, bootstrap_mvt, count_cells, estimate_mvt, fit_psychometric, isotonic_fit,
+                          mvt_index, ordered_interval, psychometric_thresholds)
+from analysis.synthetic import synthetic_responses
 
 D = 5
 UNREC, INSUFF = D, D + 1
@@ -210,6 +211,19 @@ def test_psychometric_fit_recovers_threshold():
     assert fit.converged
     assert fit.threshold_ms == pytest.approx(true_threshold, rel=0.03)
     assert fit.lapse == pytest.approx(lapse, abs=0.01)
+    bulk = psychometric_thresholds(durations, [np.round(p * n), np.zeros(7)], [n, np.zeros(7)], n_choices=10)
+    assert bulk[0] == pytest.approx(true_threshold, rel=0.05)
+    assert np.isnan(bulk[1])   # no responses, no threshold
+
+
+def test_bulk_psychometric_thresholds_agree_with_single_fits():
+    df = synthetic_responses(n_images=20, rng=4)
+    _, grid, k, n = count_cells(df)
+    duration_ms = grid * 1000 / 60
+    bulk = psychometric_thresholds(duration_ms, k, n, n_choices=10)
+    single = np.array([fit_psychometric(duration_ms, k[i], n[i], n_choices=10).threshold_ms for i in range(len(k))])
+    assert np.median(np.abs(np.log(bulk / single))) < 0.02
+    assert np.mean(np.abs(np.log(bulk / single)) < 0.1) >= 0.9
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
