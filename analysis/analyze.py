@@ -152,7 +152,7 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
         raise NoResponses(
             f"no responses are left after screening ({s['responses']} recorded: {s['incomplete_excluded']} in "
             f"incomplete/replaced/expired assignments, {s['timing_excluded']} with wrong timing, "
-            f"{s['flagged']} of {s['workers']} workers flagged); see the flags with a lower threshold")
+            f"{s['flagged']} of {s['workers']} workers flagged); lower --control-threshold or --min-r to keep more workers")
     mvt = estimate_mvt(used, frame_counts=grid, rule=rule, theta=theta, inclusive=inclusive,
                        n_bootstrap=n_bootstrap, rng=rng, psychometric=psychometric,
                        n_choices=n_choices or max(2, responses["label"].nunique()))

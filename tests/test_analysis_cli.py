@@ -269,3 +269,29 @@ def test_psychometric_option_fills_threshold(tmp_path):
     ok = mvt[mvt["status"] == "ok"]
     assert abs(float(pd.Series(ok["threshold_ms"] / ok["mvt_ms"]).apply("log").median())) < 0.7
     assert "psychometric thresholds" in (out / "report.html").read_text()
+
+
+def test_no_responses_and_unreachable_redis(tmp_path, monkeypatch):
+    empty = tmp_path / "empty.csv"
+    empty.write_text(",".join(REQUIRED_COLUMNS) + "\n")
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(empty)])
+    assert (result.exit_code, result.output) == (
+        1, "error: there are no responses to analyse; run the experiment (or pass a non-empty --responses CSV)\n")
+    from tests.fixtures.redis import free_port
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MVT_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: cannot reach Redis at redis://127.0.0.1:")
+
+
+def test_everyone_screened_out_is_explained(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(",".join(REQUIRED_COLUMNS) + "\n"
+                    "L1,A1,W1,H1,0,img1,cat,1,16.667,cat,true,500,,x\n"
+                    "L1,A1,W1,H1,1,img2,cat,6,100,cat,true,500,,x\n")
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(path)])
+    assert (result.exit_code, result.output) == (1, (
+        "error: no responses are left after screening (2 recorded: 0 in incomplete/replaced/expired assignments, "
+        "0 with wrong timing, 1 of 1 workers flagged); lower --control-threshold or --min-r to keep more workers\n"))
