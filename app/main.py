@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import MVTError
+from app.fastpath import HotPaths
+from app.fastredis import FastRedis
 from app.routes import admin as admin_routes
 from app.routes import api, pages
 from app.routes.api import json_response
@@ -106,8 +109,11 @@ def _async_client_like(client: redis_py.Redis) -> aredis.Redis:
     return aredis.Redis(connection_pool=pool)
 
 
-def create_app(settings: Settings, redis: redis_py.Redis | None = None) -> FastAPI:
-    """The mvt-server ASGI app for ``settings``; ``redis`` (sync) instead of ``MVT_REDIS_URL`` if given."""
+def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_paths: bool = True) -> FastAPI:
+    """The mvt-server ASGI app for ``settings``; ``redis`` (sync) instead of ``MVT_REDIS_URL`` if given.
+
+    ``hot_paths=False`` leaves every request to FastAPI's routes (`app.fastpath` explains why not).
+    """
     if redis is None and not settings.redis_url:
         raise MVTError("the server needs MVT_REDIS_URL (or `mvt serve`, which starts the embedded Redis)")
 
@@ -117,11 +123,12 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None) -> FastA
             app.state.sync_redis, app.state.redis = redis, _async_client_like(redis)
         else:
             app.state.sync_redis = redis_py.Redis.from_url(settings.redis_url, decode_responses=True)
-            # A bounded pool that waits for a free connection instead of failing under bursts.
-            pool = aredis.BlockingConnectionPool.from_url(settings.redis_url, decode_responses=True,
-                                                          max_connections=REDIS_POOL_SIZE, timeout=20)
-            app.state.redis = aredis.Redis(connection_pool=pool)
+            app.state.redis = FastRedis(settings.redis_url)
         settings.signing_key  # noqa: B018 - create the key file now, not inside a request
+        # Keep start-up objects out of garbage collection: full collections then stay short,
+        # which keeps the tail latency of busy servers low.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -161,6 +168,8 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None) -> FastA
     app.include_router(admin_routes.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    if hot_paths:
+        app.add_middleware(HotPaths, state=app.state)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 

@@ -236,3 +236,28 @@ def test_the_bundled_small_experiment_end_to_end(live_server):
         for trial in body["trials"]:
             assert answer(c, body["assignment_token"], trial["trial"], body["options"][0]).status_code == 200
         assert c.post("/api/complete", json={"assignment_token": body["assignment_token"]}).status_code == 200
+
+
+def test_fastapi_routes_answer_like_the_hot_paths(redis, redis_url, synthetic_experiment, tmp_path):
+    """With hot paths off, FastAPI's own routes serve the same answers (they are the fallback)."""
+    from fastapi.testclient import TestClient
+
+    from app.loader import load_experiment
+    from app.main import create_app
+    from app.settings import Settings
+
+    load_experiment(redis, synthetic_experiment)
+    settings = Settings(_env_file=None, data_dir=tmp_path, redis_url=redis_url, secret_key="k" * 32)
+    with TestClient(create_app(settings, hot_paths=False), base_url="https://testserver") as c:
+        assert c.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W1"},
+                     headers={"Origin": ORIGIN}).headers["access-control-allow-origin"] == ORIGIN
+        body = start(c).json()
+        assert body["n_trials"] == 3 and start(c).json() == body
+        for trial in range(3):
+            assert answer(c, body["assignment_token"], trial, frame_log="0-80").json()["next_trial"] == trial + 1
+        assert answer(c, body["assignment_token"], 0).json()["duplicate"] is True
+        done = c.post("/api/complete", json={"assignment_token": body["assignment_token"]})
+        assert done.status_code == 200 and done.json()["n_trials"] == 3
+        r = start(c, "W2", "A1")
+        assert (r.status_code, r.json()) == (409, {"detail": "assignment A1 belongs to another worker",
+                                                   "reason": "wrong_worker"})

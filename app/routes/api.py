@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app import keys
-from app.assignments import allocate, eligibility
+from app.assignments import Allocation, allocate, eligibility
 from app.deps import get_redis, get_settings
 from app.errors import NotFound, PreviewAssignment
 from app.responses import complete, record_response
@@ -153,13 +153,6 @@ REFUSALS = {409: {"model": Refusal, "description": "not eligible (see reason)"},
             422: {"model": Refusal, "description": "invalid request"}}
 
 
-def _cors(request: Request) -> dict:
-    origin = request.headers.get("origin")
-    if origin in MTURK_ORIGINS:
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-    return {"Vary": "Origin"}
-
-
 @router.get("/api/eligibility", response_model=EligibilityOut, responses={422: REFUSALS[422]})
 async def get_eligibility(
     request: Request,
@@ -171,13 +164,14 @@ async def get_eligibility(
     """May this worker start this link's task now? CORS open to MTurk's worker and sandbox sites."""
     result = await eligibility(r, link, worker_id, assignment_id, cap=settings.max_tasks_per_worker,
                                allotted_ms=settings.allotted_minutes * 60_000)
-    return json_response({"eligible": result.eligible, "reason": result.reason}, headers=_cors(request))
+    return json_response({"eligible": result.eligible, "reason": result.reason},
+                         headers=cors_headers(request.headers.get("origin")))
 
 
 @router.options("/api/eligibility", include_in_schema=False)
 async def eligibility_preflight(request: Request):
     """CORS preflight for MTurk's origins."""
-    headers = _cors(request)
+    headers = cors_headers(request.headers.get("origin"))
     if "Access-Control-Allow-Origin" in headers:
         headers.update({"Access-Control-Allow-Methods": "GET", "Access-Control-Max-Age": "600",
                         "Access-Control-Allow-Headers": "Content-Type"})
@@ -189,44 +183,69 @@ def _video_url(settings: Settings, video_id: str) -> str:
     return f"{base}/{video_id}.mp4"
 
 
-@router.post("/api/assignments", response_model=AssignmentOut, responses=REFUSALS)
-async def post_assignment(body: AssignmentIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
-    """Give the assignment its list of the link (the same one every time), with a signed token."""
-    if body.assignment_id == PREVIEW_ASSIGNMENT:
-        raise PreviewAssignment("this is MTurk's preview: accept the HIT to start the task")
-    a = await allocate(r, body.link, body.worker_id, body.assignment_id, body.hit_id or "",
-                       cap=settings.max_tasks_per_worker, allotted_ms=settings.allotted_minutes * 60_000)
+def assignment_payload(a: Allocation, settings: Settings) -> dict:
+    """The JSON of `AssignmentOut` for an allocation."""
     options = a.options
-    return json_response({
+    return {
         "assignment_token": make_token(settings.signing_key, a.assignment_id, a.link_id, a.worker_id, a.list_index),
         "assignment_id": a.assignment_id, "link": a.link_id, "n_trials": a.n_trials,
         "resume_from": a.next_trial, "completed": a.completed, "completion_code": a.completion_code,
         "options": options,
         "trials": [{"trial": i, "video_url": _video_url(settings, v), "options": options}
                    for i, v in enumerate(a.video_ids)],
-    })
+    }
 
 
-@router.post("/api/responses", response_model=ResponseOut, responses=REFUSALS)
-async def post_response(body: ResponseIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
-    """Record one trial's answer; repeating it is harmless (first write wins)."""
+def check_preview(assignment_id: str) -> None:
+    """Refuse MTurk's preview assignment id."""
+    if assignment_id == PREVIEW_ASSIGNMENT:
+        raise PreviewAssignment("this is MTurk's preview: accept the HIT to start the task")
+
+
+async def record(r, settings: Settings, body: ResponseIn) -> dict:
+    """Check the token, record the response; the JSON of `ResponseOut`."""
     token = read_token(settings.signing_key, body.assignment_token)
     timing = {"response_time_ms": body.response_time_ms, "dropped_frames": body.dropped_frames,
               "refresh_interval_ms": body.refresh_interval_ms, "hidden_during_video": body.hidden_during_video,
               "blurred_during_video": body.blurred_during_video, "timing_source": body.timing_source,
               "frames_presented_total": body.frames_presented_total, "frame_log": body.frame_log}
     rec = await record_response(r, token, body.trial, body.response, timing)
-    return json_response({"recorded": True, "duplicate": rec.duplicate, "next_trial": rec.next_trial,
-                          "timing_ok": rec.timing_ok})
+    return {"recorded": True, "duplicate": rec.duplicate, "next_trial": rec.next_trial, "timing_ok": rec.timing_ok}
+
+
+async def finish(r, settings: Settings, body: CompleteIn) -> dict:
+    """Check the token, complete the assignment; the JSON of `CompleteOut`."""
+    token = read_token(settings.signing_key, body.assignment_token)
+    done = await complete(r, token, completion_code(settings.signing_key, token))
+    return {"completion_code": done.completion_code, "assignment_id": done.assignment_id, "n_trials": done.n_trials}
+
+
+def cors_headers(origin: str | None) -> dict:
+    """CORS headers for the eligibility answer: the origin echoed only for MTurk's sites."""
+    if origin in MTURK_ORIGINS:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {"Vary": "Origin"}
+
+
+@router.post("/api/assignments", response_model=AssignmentOut, responses=REFUSALS)
+async def post_assignment(body: AssignmentIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
+    """Give the assignment its list of the link (the same one every time), with a signed token."""
+    check_preview(body.assignment_id)
+    a = await allocate(r, body.link, body.worker_id, body.assignment_id, body.hit_id or "",
+                       cap=settings.max_tasks_per_worker, allotted_ms=settings.allotted_minutes * 60_000)
+    return json_response(assignment_payload(a, settings))
+
+
+@router.post("/api/responses", response_model=ResponseOut, responses=REFUSALS)
+async def post_response(body: ResponseIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
+    """Record one trial's answer; repeating it is harmless (first write wins)."""
+    return json_response(await record(r, settings, body))
 
 
 @router.post("/api/complete", response_model=CompleteOut, responses=REFUSALS)
 async def post_complete(body: CompleteIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
     """The completion code, once every trial has a recorded response."""
-    token = read_token(settings.signing_key, body.assignment_token)
-    done = await complete(r, token, completion_code(settings.signing_key, token))
-    return json_response({"completion_code": done.completion_code, "assignment_id": done.assignment_id,
-                          "n_trials": done.n_trials})
+    return json_response(await finish(r, settings, body))
 
 
 @router.get("/videos/{name}", response_class=FileResponse, responses={404: {"model": Refusal}})

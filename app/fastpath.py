@@ -1,0 +1,127 @@
+"""The four hot routes served before FastAPI's routing, for throughput.
+
+FastAPI's dependency injection and routing cost more CPU per request than the Redis work of
+the hot routes. `HotPaths` answers well-formed requests to ``GET /api/eligibility`` and
+``POST /api/assignments|responses|complete`` itself, with the same request models, library
+functions and payload builders as the FastAPI routes in ``app/routes/api.py``. Anything it does
+not accept as well-formed goes on to FastAPI unchanged, so every error sentence and the OpenAPI
+schema come from one place.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl
+
+import orjson
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from app.assignments import allocate, eligibility
+from app.errors import MVTError
+from app.routes.api import (AssignmentIn, CompleteIn, ResponseIn, assignment_payload, check_preview, cors_headers,
+                            finish, record)
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_JSON = (b"content-type", b"application/json")
+
+
+async def _send_json(send, status: int, payload, headers: dict | None = None) -> None:
+    body = orjson.dumps(payload)
+    raw = [_JSON, (b"content-length", b"%d" % len(body))]
+    if headers:
+        raw.extend((k.lower().encode(), v.encode()) for k, v in headers.items())
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class HotPaths:
+    """Pure ASGI middleware: serve the hot routes directly, pass everything else to ``app``."""
+
+    def __init__(self, app, state):
+        self.app, self.state = app, state
+        self.posts = {"/api/assignments": (AssignmentIn, self._assignment), "/api/responses": (ResponseIn, self._response),
+                      "/api/complete": (CompleteIn, self._complete)}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            path, method = scope["path"], scope["method"]
+            if method == "GET" and path == "/api/eligibility":
+                query = self._eligibility_query(scope)
+                if query is not None:
+                    return await self._answer(send, self._eligibility(scope, *query))
+            elif method == "POST" and path in self.posts:
+                return await self._post(scope, receive, send, *self.posts[path])
+        return await self.app(scope, receive, send)
+
+    async def _answer(self, send, work) -> None:
+        try:
+            status, payload, headers = 200, *(await work)
+        except MVTError as exc:
+            status, payload, headers = exc.status_code, {"detail": str(exc), "reason": exc.reason}, None
+        except RedisError:
+            status, headers = 503, None
+            payload = {"detail": "the database is unavailable right now; try again in a minute",
+                       "reason": "redis_unavailable"}
+        await _send_json(send, status, payload, headers)
+
+    @staticmethod
+    def _eligibility_query(scope):
+        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        query = dict(pairs)
+        if len(query) != len(pairs):
+            return None
+        link, worker, assignment = query.get("link"), query.get("worker_id"), query.get("assignment_id")
+        if link is None or worker is None or not _ID.fullmatch(link) or not _ID.fullmatch(worker):
+            return None
+        if assignment is not None and not _ID.fullmatch(assignment):
+            return None
+        return link, worker, assignment
+
+    async def _eligibility(self, scope, link, worker, assignment):
+        settings = self.state.settings
+        result = await eligibility(self.state.redis, link, worker, assignment, cap=settings.max_tasks_per_worker,
+                                   allotted_ms=settings.allotted_minutes * 60_000)
+        origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
+        return {"eligible": result.eligible, "reason": result.reason}, cors_headers(origin)
+
+    async def _post(self, scope, receive, send, model, handler):
+        for name, value in scope["headers"]:
+            if name == b"content-type" and not value.startswith(b"application/json"):
+                return await self.app(scope, receive, send)
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            parsed = model.model_validate_json(body) if body else None
+        except ValidationError:
+            parsed = None
+        if parsed is None:
+            replayed = False
+
+            async def replay():
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+            return await self.app(scope, replay, send)
+        return await self._answer(send, handler(parsed))
+
+    async def _assignment(self, body: AssignmentIn):
+        check_preview(body.assignment_id)
+        settings = self.state.settings
+        a = await allocate(self.state.redis, body.link, body.worker_id, body.assignment_id, body.hit_id or "",
+                           cap=settings.max_tasks_per_worker, allotted_ms=settings.allotted_minutes * 60_000)
+        return assignment_payload(a, settings), None
+
+    async def _response(self, body: ResponseIn):
+        return await record(self.state.redis, self.state.settings, body), None
+
+    async def _complete(self, body: CompleteIn):
+        return await finish(self.state.redis, self.state.settings, body), None

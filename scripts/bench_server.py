@@ -1,0 +1,219 @@
+"""Load test of the experiment server over HTTPS on 127.0.0.1 with wrk (run via scripts/bench_server).
+
+Starts ``mvt serve --workers N`` on a throw-away data dir with its embedded Redis and a synthetic
+experiment, then runs wrk for each scenario (eligibility, first-time assignment, returning
+assignment, response writes) at each connection count, bounded by ``--duration`` per run, and
+prints req/s, p50 and p99 latency, and non-2xx counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.assignments import allocate  # noqa: E402
+from app.loader import load_experiment  # noqa: E402
+from app.redis_server import client_from_url, socket_path  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from app.tokens import make_token  # noqa: E402
+from tests.fixtures.server import write_experiment  # noqa: E402
+
+N_LINKS, N_LISTS, N_TRIALS = 200, 100, 10
+N_RETURNING = 3000
+
+WRK_COMMON = """
+local counter = 0
+local threads_n = 1
+local next_tid = 0
+function setup(thread)
+  thread:set("tid", next_tid)
+  next_tid = next_tid + 1
+end
+function init(args)
+  threads_n = tonumber(args[1] or "1")
+end
+local function next_k()
+  local k = counter * threads_n + (tid or 0)
+  counter = counter + 1
+  return k
+end
+"""
+
+
+def wrk_script(kind: str, run_tag: str, data: dict) -> str:
+    """The wrk Lua script for one scenario."""
+    if kind == "eligibility":
+        body = """
+function request()
+  local k = next_k()
+  return wrk.format("GET", "/api/eligibility?link=bench-" .. string.format("%03d", (k % LINKS) + 1)
+    .. "&worker_id=EW" .. k)
+end
+"""
+    elif kind == "first_assignment":
+        body = """
+function request()
+  local k = next_k()
+  local link = "bench-" .. string.format("%03d", (k % LINKS) + 1)
+  local b = '{"link":"' .. link .. '","worker_id":"RUN' .. (tid or 0) .. 'W' .. k .. '","assignment_id":"RUN'
+    .. (tid or 0) .. 'A' .. k .. '","hit_id":"H1"}'
+  return wrk.format("POST", "/api/assignments", {["Content-Type"] = "application/json"}, b)
+end
+"""
+        body = body.replace("RUN", run_tag)
+    elif kind == "returning_assignment":
+        body = "BODIES = " + lua_list(data["returning"]) + """
+function request()
+  local k = next_k()
+  return wrk.format("POST", "/api/assignments", {["Content-Type"] = "application/json"}, BODIES[(k % #BODIES) + 1])
+end
+"""
+    else:
+        body = "TOKENS = " + lua_list(data["tokens"]) + """
+function request()
+  local k = next_k()
+  local n = #TOKENS
+  local trial = math.floor(k / n) % TRIALS
+  local b = '{"assignment_token":"' .. TOKENS[(k % n) + 1] .. '","trial":' .. trial .. ',"response":"cat",'
+    .. '"response_time_ms":612.5,"presented_frames":null,"dropped_frames":0,"refresh_interval_ms":16.7,'
+    .. '"hidden_during_video":false,"blurred_during_video":false,"timing_source":"rvfc",'
+    .. '"frame_log":"0-65","frames_presented_total":66}'
+  return wrk.format("POST", "/api/responses", {["Content-Type"] = "application/json"}, b)
+end
+"""
+    return f"LINKS = {N_LINKS}\nTRIALS = {N_TRIALS}\n" + WRK_COMMON + body
+
+
+def lua_list(items) -> str:
+    return "{" + ",".join(json.dumps(x) for x in items) + "}"
+
+
+def parse_wrk(out: str) -> dict:
+    """req/s, p50/p99 (ms), requests and non-2xx from wrk --latency output."""
+    def ms(text: str) -> float:
+        value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": total, "non_2xx": int(bad.group(1)) if bad else 0,
+            "socket_errors": errors.group(1).strip() if errors else ""}
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL)
+        return shutil.which("wrk")
+    raise SystemExit("wrk is needed: apt-get install -y wrk")
+
+
+def prepare(settings: Settings, url: str, tag: str) -> dict:
+    """Flush, load the bench experiment, pre-allocate returning assignments; tokens for response writes."""
+    r = client_from_url(url)
+    r.flushdb()
+    load_experiment(r, settings.data_dir / "bench-exp")
+
+    async def allocate_many():
+        from app.fastredis import FastRedis
+
+        ar = FastRedis(url)
+        out = []
+        for start in range(0, N_RETURNING, 100):
+            out.extend(await asyncio.gather(*(
+                allocate(ar, f"bench-{(i % N_LINKS) + 1:03d}", f"{tag}RW{i}", f"{tag}RA{i}", "H1", cap=4,
+                         allotted_ms=3_600_000) for i in range(start, min(start + 100, N_RETURNING)))))
+        await ar.aclose()
+        return out
+    allocations = asyncio.run(allocate_many())
+    r.close()
+    return {
+        "returning": [json.dumps({"link": a.link_id, "worker_id": a.worker_id, "assignment_id": a.assignment_id,
+                                  "hit_id": "H1"}, separators=(",", ":")) for a in allocations],
+        "tokens": [make_token(settings.signing_key, a.assignment_id, a.link_id, a.worker_id, a.list_index)
+                   for a in allocations],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per run (max 30)")
+    parser.add_argument("--connections", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--scenarios", nargs="+", default=["eligibility", "first_assignment",
+                                                            "returning_assignment", "responses"])
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    duration = max(1, min(args.duration, 30))
+    wrk = ensure_wrk()
+
+    tmp = Path(tempfile.mkdtemp(prefix="mvt-bench-"))
+    settings = Settings(_env_file=None, data_dir=tmp / "data")
+    write_experiment(settings.data_dir / "bench-exp", experiment_id="bench", n_links=N_LINKS, n_lists=N_LISTS,
+                     n_trials=N_TRIALS)
+    port = 18000 + os.getpid() % 1000
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MVT_")}
+    env["MVT_DATA_DIR"] = str(settings.data_dir)
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "mvt"), "serve", "--host", "127.0.0.1", "--port",
+                               str(port), "--workers", str(args.workers)], env=env, cwd=tmp,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"https://127.0.0.1:{port}"
+    results = []
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", verify=False, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit(f"server did not start: {server.stdout.read() if server.poll() is not None else ''}")
+        url = f"unix://{socket_path(settings.data_dir)}?db=0"
+        for n_conn in args.connections:
+            for run, scenario in enumerate(args.scenarios):
+                tag = f"C{n_conn}S{run}"
+                data = prepare(settings, url, tag)
+                script = tmp / f"{scenario}.lua"
+                script.write_text(wrk_script(scenario, tag, data))
+                cmd = [wrk, f"-t{args.wrk_threads}", f"-c{n_conn}", f"-d{duration}s", "--latency", "--timeout", "10s",
+                       "-s", str(script), base, "--", str(args.wrk_threads)]
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+                row = {"scenario": scenario, "connections": n_conn, **parse_wrk(out)}
+                results.append(row)
+                print(f"{scenario:22s} c={n_conn:<4d} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  "
+                      f"p99 {row['p99_ms']:6.1f} ms  requests {row['requests']:6d}  non-2xx {row['non_2xx']}"
+                      + (f"  socket errors: {row['socket_errors']}" if row["socket_errors"] else ""), flush=True)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The hot-path Redis client: same replies as redis-py, script reloading, reconnection, errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from app.fastredis import FastRedis, pack
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_pack_is_resp():
+    assert pack("SET", "k", 5, b"v") == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n5\r\n$1\r\nv\r\n"
+
+
+def test_pipeline_replies_match_redis_py(redis, redis_url):
+    redis.sadd("s", "a", "b")
+    redis.hset("h", "f", "v")
+    redis.zadd("z", {"m1": 5, "m2": 7})
+    redis.rpush("l", 1, 2, 3)
+
+    async def scenario():
+        r = FastRedis(redis_url)
+        p = r.pipeline()
+        p.exists("s").sismember("s", "a").sismember("s", "x").scard("s").hget("h", "f").hget("h", "nope")
+        p.llen("l").zrange("z", 0, 0, withscores=True).hsetnx("h", "f", "w").sadd("s", "c")
+        got = await p.execute()
+        await r.aclose()
+        return got
+    assert run(scenario()) == [1, True, False, 2, "v", None, 3, [("m1", 5.0)], False, 1]
+
+
+def test_scripts_load_themselves_and_errors_are_redis_py_errors(redis, redis_url):
+    async def scenario():
+        r = FastRedis(redis_url)
+        script = r.register_script("return {KEYS[1], ARGV[1], 3}")
+        redis.script_flush()
+        assert await script(keys=["k"], args=["a"]) == ["k", "a", 3]
+        with pytest.raises(ResponseError, match="WRONGTYPE"):
+            redis.set("str", "x")
+            await r.execute_command("SADD", "str", "m")
+        assert await r.ping()  # the connection survives a command error
+        await r.aclose()
+    run(scenario())
+
+
+def test_it_reconnects_after_the_connection_is_killed(redis, redis_url):
+    async def scenario():
+        r = FastRedis(redis_url)
+        await r.execute_command("CLIENT", "SETNAME", "fast")
+        clients = [c for c in redis.client_list() if c["name"] == "fast"]
+        redis.client_kill_filter(_id=clients[0]["id"])
+        await asyncio.sleep(0.05)
+        assert await r.ping()
+        await r.aclose()
+    run(scenario())
+
+
+def test_an_unreachable_server_is_a_connection_error():
+    async def scenario():
+        r = FastRedis("redis://127.0.0.1:1/0")
+        with pytest.raises(RedisConnectionError, match="cannot connect to Redis"):
+            await r.ping()
+    run(scenario())
+
+
+def test_urls_with_password_and_db(redis_url, redis):
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    redis.config_set("requirepass", "s3cret")
+    try:
+        async def scenario():
+            r = FastRedis(f"redis://:s3cret@127.0.0.1:{port}/3")
+            await r.execute_command("SET", "in-db-3", "yes")
+            await r.aclose()
+        run(scenario())
+        redis.execute_command("AUTH", "s3cret")
+        redis.execute_command("SELECT", "3")
+        assert redis.get("in-db-3") == "yes"
+        redis.flushdb()
+    finally:
+        redis.config_set("requirepass", "")
