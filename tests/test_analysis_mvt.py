@@ -1,4 +1,5 @@
-"""MVT rules on crafted profiles, isotonic fit, bootstrap, psychometric fit, estimate_mvt."""
+"""MVT rules on crafted profiles, isotonic fit, bootstrap, psychometric fit, estimate_mvt
+(analysis.rules, analysis.bootstrap, analysis.psychometric, analysis.mvt)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, stats
 
-from analysis.mvt import (MVT_COLUMNS, bootstrap_mvt, count_cells, estimate_mvt, fit_psychometric, isotonic_fit,
-                          mvt_index, ordered_interval, psychometric_thresholds)
+from analysis.bootstrap import bootstrap_mvt, ordered_interval
+from analysis.mvt import MVT_COLUMNS, count_cells, estimate_mvt
+from analysis.psychometric import fit_psychometric, psychometric_thresholds
+from analysis.rules import isotonic_fit, mvt_index
 from analysis.synthetic import synthetic_responses
 
 D = 5
