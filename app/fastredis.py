@@ -92,6 +92,13 @@ class FastRedis:
         if db is None and parts.scheme != "unix" and parts.path.strip("/"):
             db = parts.path.strip("/")
         self.db = int(db or 0)
+        self.ssl_context = None
+        if parts.scheme == "rediss":
+            # The redis-py URL options for TLS: ssl_ca_certs=PATH, ssl_cert_reqs=none|optional|required.
+            self.ssl_context = ssl.create_default_context(cafile=query.get("ssl_ca_certs", [None])[0])
+            if query.get("ssl_cert_reqs", ["required"])[0] in ("none", "optional"):
+                self.ssl_context.check_hostname = False
+                self.ssl_context.verify_mode = ssl.CERT_NONE
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future | None = None
         self._waiting: deque[asyncio.Future] = deque()
@@ -103,8 +110,7 @@ class FastRedis:
             if self.path:
                 _, protocol = await loop.create_unix_connection(factory, self.path)
             else:
-                context = ssl.create_default_context() if self.scheme == "rediss" else None
-                _, protocol = await loop.create_connection(factory, self.host, self.port, ssl=context)
+                _, protocol = await loop.create_connection(factory, self.host, self.port, ssl=self.ssl_context)
         except OSError as exc:
             raise RedisConnectionError(f"cannot connect to Redis: {exc}") from None
         self._protocol = protocol

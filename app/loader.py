@@ -48,7 +48,7 @@ def _read_json(path: Path) -> dict:
         raise BadExperiment(f"{path} is not valid JSON ({exc})") from None
 
 
-def _check_link(link: dict, fps: int, videos: dict, videos_dir: Path) -> tuple[str, int]:
+def _check_link(link: dict, videos: dict, videos_dir: Path, checked: set) -> tuple[str, int]:
     """Validate one link of design.json; return its id and number of trials per list."""
     link_id = link.get("link_id")
     if not isinstance(link_id, str) or not ID_RE.match(link_id):
@@ -67,8 +67,10 @@ def _check_link(link: dict, fps: int, videos: dict, videos_dir: Path) -> tuple[s
                 raise BadExperiment(f"video_id {video_id!r} in link {link_id} must be 16 lowercase hex characters")
             if video_id not in videos:
                 raise BadExperiment(f"video {video_id} of link {link_id} is not in stimuli.json")
-            if not (videos_dir / f"{video_id}.mp4").is_file():
-                raise BadExperiment(f"video file {videos_dir / f'{video_id}.mp4'} is missing")
+            if video_id not in checked:
+                if not (videos_dir / f"{video_id}.mp4").is_file():
+                    raise BadExperiment(f"video file {videos_dir / f'{video_id}.mp4'} is missing")
+                checked.add(video_id)
             if not isinstance(trial.get("frames"), int) or trial["frames"] < 1:
                 raise BadExperiment(f"frames {trial.get('frames')!r} of video {video_id} must be a positive integer")
     return link_id, n_trials
@@ -97,9 +99,9 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
     videos = stimuli.get("videos", {})
     fixation_frames = stimuli.get("fixation_frames", 30)
 
-    loaded, unchanged, n_lists = [], [], 0
+    loaded, unchanged, n_lists, checked = [], [], 0, set()
     for link in links:
-        link_id, n_trials = _check_link(link, fps, videos, videos_dir)
+        link_id, n_trials = _check_link(link, videos, videos_dir, checked)
         n_lists += len(link["lists"])
         canonical = json.dumps({"link": link, "fps": fps, "classes": classes, "fixation_frames": fixation_frames}, sort_keys=True)
         design_hash = hashlib.sha256(canonical.encode()).hexdigest()

@@ -33,7 +33,7 @@ from app.settings import Settings  # noqa: E402
 from app.tokens import make_token  # noqa: E402
 from tests.fixtures.server import write_experiment  # noqa: E402
 
-N_LINKS, N_LISTS, N_TRIALS = 200, 100, 10
+N_LINKS, N_LISTS, N_TRIALS = 200, 150, 10
 N_RETURNING = 3000
 
 WRK_COMMON = """
@@ -191,9 +191,9 @@ def main() -> None:
             raise SystemExit(f"server did not start: {server.stdout.read() if server.poll() is not None else ''}")
         url = f"unix://{socket_path(settings.data_dir)}?db=0"
         for n_conn in args.connections:
+            data = prepare(settings, url, f"C{n_conn}")
             for run, scenario in enumerate(args.scenarios):
                 tag = f"C{n_conn}S{run}"
-                data = prepare(settings, url, tag)
                 script = tmp / f"{scenario}.lua"
                 script.write_text(wrk_script(scenario, tag, data))
                 cmd = [wrk, f"-t{args.wrk_threads}", f"-c{n_conn}", f"-d{duration}s", "--latency", "--timeout", "10s",

@@ -261,3 +261,15 @@ def test_fastapi_routes_answer_like_the_hot_paths(redis, redis_url, synthetic_ex
         r = start(c, "W2", "A1")
         assert (r.status_code, r.json()) == (409, {"detail": "assignment A1 belongs to another worker",
                                                    "reason": "wrong_worker"})
+
+
+def test_video_urls_use_MVT_VIDEO_BASE_URL_when_set(tmp_path):
+    from app.assignments import Allocation
+    from app.routes.api import assignment_payload
+    from app.settings import Settings
+
+    a = Allocation("A1", "L1", "W1", 0, True, ["0123456789abcdef"], 0, False, None, 1, ["cat"])
+    settings = Settings(_env_file=None, data_dir=tmp_path, secret_key="k" * 32,
+                        video_base_url="https://cdn.example.org/exp1/videos/")
+    assert assignment_payload(a, settings)["trials"] == [
+        {"trial": 0, "video_url": "https://cdn.example.org/exp1/videos/0123456789abcdef.mp4", "options": ["cat"]}]
