@@ -41,8 +41,13 @@ def accuracy_table(responses: pd.DataFrame, *, frame_counts=None, confidence: fl
         Columns `ACCURACY_COLUMNS`, overall rows first, then classes sorted by label.
     """
     grid = np.unique(np.asarray(frame_counts if frame_counts is not None else responses["frames"], dtype=np.int64))
-    groups = {key: g for key, g in responses.groupby(["label", "frames"], sort=True)}
-    by_frames = {f: g for f, g in responses.groupby("frames", sort=True)}
+    # Integer codes once, so that each crowdMOS call factorizes small integers, not strings.
+    slim = pd.DataFrame({"label": responses["label"], "frames": responses["frames"],
+                         "correct": responses["correct"].to_numpy(dtype=float),
+                         "worker_id": pd.factorize(responses["worker_id"])[0],
+                         "image_id": pd.factorize(responses["image_id"])[0]})
+    groups = {key: g for key, g in slim.groupby(["label", "frames"], sort=True)}
+    by_frames = {f: g for f, g in slim.groupby("frames", sort=True)}
     labels = sorted(responses["label"].unique())
     rows = []
     for scope, label in [("overall", "")] + [("class", lab) for lab in labels]:
