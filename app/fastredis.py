@@ -23,22 +23,20 @@ from redis.exceptions import NoScriptError, ResponseError
 
 
 def _encode(arg) -> bytes:
-    if isinstance(arg, bytes):
-        return arg
-    if isinstance(arg, str):
+    kind = type(arg)
+    if kind is str:
         return arg.encode()
-    if isinstance(arg, (int, float)):
+    if kind is bytes:
+        return arg
+    if kind is int or kind is float:
         return repr(arg).encode()
-    raise TypeError(f"cannot send {type(arg).__name__} to Redis")
+    raise TypeError(f"cannot send {kind.__name__} to Redis")
 
 
 def pack(*args) -> bytes:
     """One command in RESP."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = _encode(arg)
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+    encoded = [_encode(arg) for arg in args]
+    return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(d), d) for d in encoded)
 
 
 class _Protocol(asyncio.Protocol):
@@ -102,6 +100,7 @@ class FastRedis:
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future | None = None
         self._waiting: deque[asyncio.Future] = deque()
+        self._outgoing: list[bytes] = []
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
@@ -135,11 +134,19 @@ class FastRedis:
                 self._connecting = None
 
     def _send(self, packed: list[bytes], protocol: _Protocol) -> list[asyncio.Future]:
+        # Commands issued during one event-loop turn leave in one write (one system call).
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in packed]
         self._waiting.extend(futures)
-        protocol.transport.write(b"".join(packed))
+        if not self._outgoing:
+            loop.call_soon(self._flush, protocol)
+        self._outgoing.extend(packed)
         return futures
+
+    def _flush(self, protocol: _Protocol) -> None:
+        data, self._outgoing = b"".join(self._outgoing), []
+        if protocol.transport is not None and not protocol.transport.is_closing():
+            protocol.transport.write(data)
 
     def _fail(self, exc: Exception) -> None:
         while self._waiting:
