@@ -8,6 +8,7 @@ need assignments again (``repost.csv``).
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,16 +205,16 @@ REPOST_COLUMNS = ["HIT_Link", "n_assignments", "link_id"]
 known), how many assignments it needs again, and the link id."""
 
 
-def repost_table(link_progress, *, base_url: str | None = None) -> pd.DataFrame:
+def repost_table(link_progress, *, base_url: str | Mapping[str, str] | None = None) -> pd.DataFrame:
     """Links with assignments marked for replacement, and how many, for ``repost.csv``.
 
     Parameters
     ----------
     link_progress : list of app.admin.LinkProgress
         Progress per link after marking (``to_replace`` counts lists awaiting a new worker).
-    base_url : str, optional
-        The experiment's base URL (``design.json``); links become
-        ``{base_url}/experiment.html?link={link_id}``. Without it ``HIT_Link`` is the link id.
+    base_url : str or mapping of str to str, optional
+        The experiment's base URL (``design.json``), or one per link id; links become
+        ``{base_url}/experiment.html?link={link_id}``. Without one ``HIT_Link`` is the link id.
 
     Returns
     -------
@@ -223,7 +224,8 @@ def repost_table(link_progress, *, base_url: str | None = None) -> pd.DataFrame:
     rows = []
     for p in link_progress:
         if p.to_replace > 0:
-            url = f"{base_url.rstrip('/')}/experiment.html?link={p.link_id}" if base_url else p.link_id
+            base = base_url.get(p.link_id) if isinstance(base_url, Mapping) else base_url
+            url = f"{base.rstrip('/')}/experiment.html?link={p.link_id}" if base else p.link_id
             rows.append({"HIT_Link": url, "n_assignments": int(p.to_replace), "link_id": p.link_id})
     return pd.DataFrame(rows, columns=REPOST_COLUMNS)
 

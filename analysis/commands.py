@@ -30,14 +30,29 @@ Example: mvt analyze --out results --responses responses.csv --rule stable --boo
 """
 
 
-def _n_choices_from_redis(r) -> int | None:
+def designs_from_redis(r) -> dict[str, dict]:
+    """The ``design.json`` of every loaded link's experiment, by link id.
+
+    The loader records each link's ``videos`` folder; ``design.json`` sits next to it. Links
+    whose experiment folder is gone are left out.
+    """
     from app import keys
 
-    for link_id in sorted(r.smembers(keys.links_index()))[:1]:
-        options = r.hget(keys.link_meta(link_id), "options")
-        if options:
-            return len(json.loads(options))
-    return None
+    designs: dict[str, dict] = {}
+    cache: dict[str, dict | None] = {}
+    for link_id in sorted(r.smembers(keys.links_index())):
+        videos_dir = r.hget(keys.link_meta(link_id), "videos_dir")
+        if not videos_dir:
+            continue
+        if videos_dir not in cache:
+            path = Path(videos_dir).parent / "design.json"
+            try:
+                cache[videos_dir] = json.loads(path.read_text())
+            except (OSError, ValueError):
+                cache[videos_dir] = None
+        if cache[videos_dir] is not None:
+            designs[link_id] = cache[videos_dir]
+    return designs
 
 
 def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, inclusive: bool, bootstrap: int,
@@ -62,15 +77,19 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
         from app.settings import Settings
 
         with open_redis(Settings()) as r:
+            designs = designs_from_redis(r)
+            frame_counts = sorted({int(f) for d in designs.values() for f in d.get("frame_counts", [])}) or None
+            classes = {c for d in designs.values() for c in d.get("classes", [])}
             result = analyze(read_responses_redis(r), link_progress=admin.link_progress(r), source="redis",
-                             n_choices=_n_choices_from_redis(r), **options)
+                             frame_counts=frame_counts, n_choices=len(classes) or None, **options)
             flagged_workers = result.screening.workers.loc[result.screening.workers["flagged"], "worker_id"].tolist()
             if replace:
                 marked = admin.mark_for_replacement(r, result.screening.flagged_assignments())
                 progress = admin.link_progress(r)
                 result = dataclasses.replace(
                     result, progress=progress_from_responses(result.responses, result.screening, progress))
-                table = repost_table(progress, base_url=base_url)
+                urls = base_url or {link: d["base_url"] for link, d in designs.items() if d.get("base_url")}
+                table = repost_table(progress, base_url=urls)
                 Path(out).mkdir(parents=True, exist_ok=True)
                 write_repost(table, Path(out) / "repost.csv")
                 lines.append(f"marked {len(marked)} assignment(s) of {len(flagged_workers)} flagged worker(s) for "

@@ -248,6 +248,12 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
         assert result.exit_code == 0, result.output
     assert (tmp_path / "redis" / "mvt.csv").read_text() == (tmp_path / "csv" / "mvt.csv").read_text()
     assert (tmp_path / "redis" / "workers.csv").read_text() == (tmp_path / "csv" / "workers.csv").read_text()
+    # without --base-url the links come from design.json next to the loaded videos
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "again"), "--replace", "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "again" / "repost.csv").read_text().splitlines()[1:] == [
+        "https://127.0.0.1:8443/experiment.html?link=synth-001,1,synth-001",
+        "https://127.0.0.1:8443/experiment.html?link=synth-002,1,synth-002"]
     # a second run finds the marks already made and marks nothing new
     result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--replace", "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
