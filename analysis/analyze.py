@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,6 @@ class Analysis:
     progress: pd.DataFrame
     timing: pd.DataFrame
     source: str = ""
-    notes: tuple[str, ...] = field(default=())
 
 
 def timing_summary(responses: pd.DataFrame, *, fps: int = 60) -> pd.DataFrame:

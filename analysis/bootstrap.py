@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy import stats
 
-from analysis.rules import above_theta, check_rule, excess_over_theta, index_from_recognition, mvt_index_durations_first, theta_ratio
+from analysis.rules import check_rule, index_from_recognition, mvt_index_durations_first, theta_ratio
 
 # Bootstrap work is split into chunks of about this many (cell x resample) elements: small
 # enough to stay in cache-friendly memory, fixed so that results do not depend on threads.

@@ -82,7 +82,10 @@ def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str, short: boo
     counts += [int((table["status"] == "unrecognised").sum()), int((table["status"] == "insufficient").sum())]
     colors = ["#4477aa"] * len(frame_counts) + ["#cc6677", "#bbbbbb"]
     x = np.arange(len(labels)) + np.r_[np.zeros(len(frame_counts)), [0.5, 0.5]]
-    ax.bar(x, counts, color=colors)
+    bars = ax.bar(x, counts, color=colors)
+    if not short:
+        ax.bar_label(bars, fontsize=8, padding=2)
+        ax.margins(y=0.12)
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("images")
     ax.set_title(title, fontsize=10)
