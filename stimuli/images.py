@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.errors import ImageFolderError
 
@@ -87,16 +89,32 @@ def scan_image_folder(image_dir: str | os.PathLike) -> list[SourceImage]:
 
 
 def check_image(path: Path) -> None:
-    """Raise `ImageFolderError` unless ``path`` is a file PIL can decode."""
+    """Raise `ImageFolderError` unless ``path`` is a file PIL can decode completely.
+
+    JPEGs are decoded at reduced scale (``draft``), which still reads the whole file, so a
+    truncated file is caught here rather than half-way through a build.
+    """
+    if path.is_symlink() and not path.exists():
+        raise ImageFolderError(f"{str(path)!r} is a broken link")
     if not path.is_file():
         raise ImageFolderError(f"{str(path)!r} is not an image file")
-    try:
+    with _readable(path):
         with Image.open(path) as im:
-            im.verify()
+            im.draft("RGB", (64, 64))
+            im.load()
+
+
+@contextlib.contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    try:
+        yield
     except PermissionError:
         raise ImageFolderError(f"{str(path)!r} is not readable (permission denied)") from None
+    except UnidentifiedImageError:
+        raise ImageFolderError(f"{str(path)!r} is not an image (unknown file format)") from None
     except Exception as exc:  # PIL raises many types for broken or foreign files
-        raise ImageFolderError(f"{str(path)!r} is not a readable image ({type(exc).__name__})") from None
+        detail = str(exc).split(" (")[0] if isinstance(exc, OSError) and str(exc) else type(exc).__name__
+        raise ImageFolderError(f"{str(path)!r} is not a readable image ({detail})") from None
 
 
 def load_padded(path: str | os.PathLike, size: int) -> np.ndarray:
@@ -122,7 +140,7 @@ def load_padded(path: str | os.PathLike, size: int) -> np.ndarray:
     >>> load_padded(Path(__file__).parent / "samples/circle/circle_1.png", 64).shape
     (64, 64, 3)
     """
-    with Image.open(path) as im:
+    with _readable(Path(path)), Image.open(path) as im:
         im = ImageOps.exif_transpose(im)
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
             rgba = im.convert("RGBA")
