@@ -130,7 +130,9 @@ def _accuracy_figure(accuracy: pd.DataFrame) -> str:
     if len(labels) <= 12:
         for label in labels:
             g = classes[(classes["label"] == label) & (classes["n_responses"] > 0)]
-            ax.plot(g["duration_ms"], g["accuracy"], marker=".", lw=1, alpha=0.7, label=str(label))
+            (line,) = ax.plot(g["duration_ms"], g["accuracy"], marker=".", lw=1, alpha=0.7, label=str(label))
+            ax.fill_between(g["duration_ms"], g["ci_low"].astype(float), g["ci_high"].astype(float),
+                            color=line.get_color(), alpha=0.08, lw=0)
     overall = accuracy[(accuracy["scope"] == "overall") & (accuracy["n_responses"] > 0)]
     yerr = np.vstack([overall["accuracy"] - overall["ci_low"], overall["ci_high"] - overall["accuracy"]])
     ax.errorbar(overall["duration_ms"], overall["accuracy"], yerr=np.nan_to_num(yerr), color="k", lw=2.2,
@@ -159,6 +161,18 @@ def _timing_figure(timing: pd.DataFrame) -> str:
     return _png(fig)
 
 
+def _bootstrap_line(mvt) -> list[tuple[str, str]]:
+    t = mvt.table[mvt.table["status"] == "ok"]
+    if not mvt.n_bootstrap or t.empty:
+        return []
+    single = (t["mvt_frames_ci_low"] == t["mvt_frames_ci_high"]).fillna(False).mean()
+    probs = t[[f"p_mvt_f{f}" for f in mvt.frame_counts]].to_numpy(dtype=float)
+    column = np.searchsorted(np.asarray(mvt.frame_counts), t["mvt_frames"].to_numpy(dtype=np.int64))
+    p_estimate = np.take_along_axis(probs, column[:, None], axis=1)[:, 0]
+    return [("MVT certainty", f"{single:.0%} of images with an MVT have a 95% interval of one duration; median "
+                              f"bootstrap probability of the estimated MVT {np.median(p_estimate):.2f}")]
+
+
 def _psychometric_line(table: pd.DataFrame) -> list[tuple[str, str]]:
     thresholds = table["threshold_ms"].astype("Float64").dropna()
     if thresholds.empty:
@@ -183,7 +197,7 @@ def render_report(analysis) -> str:
                    f"{status['insufficient']} insufficient"),
         ("responses", f"{s['responses']} recorded, {s['used']} used"),
         ("workers", f"{s['workers']}, {s['flagged']} flagged"),
-    ] + _psychometric_line(mvt.table), columns=["item", "value"])
+    ] + _bootstrap_line(mvt) + _psychometric_line(mvt.table), columns=["item", "value"])
     overview_html = "<table class='kv'>" + "".join(
         f"<tr><td>{_e(k)}</td><td class='t'>{_e(v)}</td></tr>" for k, v in overview.itertuples(index=False)
     ) + "</table>"
@@ -219,7 +233,7 @@ def render_report(analysis) -> str:
         f"<h2>Minimum viewing time</h2><p>{_e(mvt.describe_rule())}.</p>{_mvt_figures(analysis)}",
         f"<h3>Images without an MVT</h3>{unrec_html}",
         "<h2>Accuracy versus duration</h2><p>Proportion correct with 95% crowdMOS intervals "
-        "(workers × images variance components).</p>" + _accuracy_figure(acc) + _table(acc_overall),
+        "(workers × images variance components): bars for all classes, shaded bands per class.</p>" + _accuracy_figure(acc) + _table(acc_overall),
         f"<h2>Progress per link</h2><p class='note'>{_e(progress_note)}; <em>flagged</em> counts complete "
         "assignments of flagged workers (to repost).</p>" + _table(analysis.progress, text_columns=("link_id",)),
         "<h2>Screening</h2>" + _table(screening_counts, text_columns=("item",)) + "<h3>Flagged workers</h3>" + flagged_html,
