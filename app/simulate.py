@@ -153,6 +153,36 @@ def draw_truth(exp_dir: Path, *, model: WorkerModel = WorkerModel(), rng=None,
     return GroundTruth(frame_counts, labels, thresholds, p_correct)
 
 
+def draw_answer(truth: GroundTruth, video: dict, options, rng: np.random.Generator) -> str:
+    """The option a simulated worker picks for ``video`` (a ``stimuli.json`` entry)."""
+    p = truth.p_correct[video["image_id"]][truth.frame_counts.index(video["frames"])]
+    if rng.random() < p:
+        return video["label"]
+    wrong = [option for option in options if option != video["label"]]
+    return str(rng.choice(wrong)) if wrong else video["label"]
+
+
+def offline_responses(exp_dir: Path, truth: GroundTruth, rng=None) -> list[dict]:
+    """Every list of the design answered once by its own simulated worker, without a server.
+
+    The same answer model as the HTTP simulation, for studies of the analysis itself (e.g. the
+    coverage of its intervals over many seeded runs) where going through HTTP adds nothing.
+    """
+    rng = np.random.default_rng(rng)
+    design = json.loads((Path(exp_dir) / "design.json").read_text())
+    rows = []
+    for link in design["links"]:
+        for list_index, trials in enumerate(link["lists"]):
+            worker = f"W{link['link_id']}_{list_index}"
+            for trial_index, trial in enumerate(trials):
+                response = draw_answer(truth, trial, design["classes"], rng)
+                rows.append({"link_id": link["link_id"], "assignment_id": f"A{worker}", "worker_id": worker,
+                             "trial": trial_index, "image_id": trial["image_id"], "label": trial["label"],
+                             "frames": trial["frames"], "response": response,
+                             "correct": response == trial["label"]})
+    return rows
+
+
 class _Worker:
     """One simulated worker doing up to ``model.tasks_per_worker`` tasks."""
 
@@ -263,13 +293,7 @@ class _Worker:
 
     def answer(self, trial: dict) -> str:
         video_id = trial["video_url"].rsplit("/", 1)[-1].split(".", 1)[0]
-        video = self.sim.videos[video_id]
-        truth = self.sim.result.truth
-        p = truth.p_correct[video["image_id"]][truth.frame_counts.index(video["frames"])]
-        if self.rng.random() < p:
-            return video["label"]
-        wrong = [option for option in trial["options"] if option != video["label"]]
-        return str(self.rng.choice(wrong)) if wrong else video["label"]
+        return draw_answer(self.sim.result.truth, self.sim.videos[video_id], trial["options"], self.rng)
 
 
 class _Simulation:

@@ -1,0 +1,142 @@
+"""Simulated workers: a whole study through the real server, and the analysis recovers the truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.accuracy import accuracy_table
+from analysis.analyze import analyze
+from analysis.responses import read_responses_redis
+from app.audit import audit
+from app.simulate import GroundTruth, WorkerModel, draw_truth, offline_responses, simulate
+from app.stack import RedisProcess, ServerProcess
+from tests.fixtures.experiment import SAMPLES
+
+FRAME_COUNTS = [1, 3, 6, 30]
+W = 10
+
+
+@pytest.fixture(scope="module")
+def study_experiment(tmp_path_factory):
+    """All 16 sample images in one link; 10 workers per image per duration (40 lists of 16 trials)."""
+    from stimuli.build import build_experiment
+
+    exp_dir = tmp_path_factory.mktemp("sim") / "study"
+    build_experiment(SAMPLES, exp_dir, frame_counts=FRAME_COUNTS, images_per_task=16, workers=W,
+                     base_url="https://127.0.0.1:1", size=64, name="study", jobs=1)
+    return exp_dir
+
+
+def step_truth(exp_dir) -> GroundTruth:
+    """Clearly separated images: accuracy 0.15 below their MVT, 0.95 from it on (or never)."""
+    images = json.loads((exp_dir / "stimuli.json").read_text())["images"]
+    labels = {image_id: info["label"] for image_id, info in sorted(images.items())}
+    choices = [1, 3, 6, 30, None]
+    p_correct, thresholds = {}, {}
+    for i, image_id in enumerate(labels):
+        mvt = choices[i % len(choices)]
+        p_correct[image_id] = tuple(0.95 if mvt is not None and n >= mvt else 0.15 for n in FRAME_COUNTS)
+        thresholds[image_id] = float("inf") if mvt is None else mvt * 1000 / 60
+    return GroundTruth(tuple(FRAME_COUNTS), labels, thresholds, p_correct)
+
+
+def test_a_simulated_study_keeps_every_promise_and_recovers_the_mvts(live_server, study_experiment):
+    live_server.load(study_experiment)
+    truth = step_truth(study_experiment)
+    model = WorkerModel(p_reload=0.1, p_retry=0.1)
+    result = simulate(live_server.base_url, study_experiment, n_workers=4 * W, concurrency=12,
+                      model=model, truth=truth, rng=7, worker_prefix="STUDY")
+
+    assert result.errors == {}
+    assert result.completed == 4 * W and result.resume_mismatches == 0
+    assert result.reloads > 0 and result.duplicates_acknowledged > 0
+    report = audit(live_server.redis, max_tasks_per_worker=4, acked_keys=result.acked_keys)
+    assert report.ok, report.violations
+    responses = read_responses_redis(live_server.redis)
+    study = responses[responses["link_id"].str.startswith("study-")]
+    assert len(study) == len(result.acked_keys) == 4 * W * 16
+
+    estimate = analyze(study, frame_counts=FRAME_COUNTS, n_bootstrap=200, rng=0).mvt.table
+    estimate = estimate.set_index("image_id")
+    agree = 0
+    for image_id in truth.labels:
+        true_mvt = truth.true_mvt_frames(image_id)
+        row = estimate.loc[image_id]
+        if true_mvt is None:
+            agree += row["status"] == "unrecognised"
+        else:
+            agree += row["status"] == "ok" and int(row["mvt_frames"]) == true_mvt
+    # Each cell has 10 answers at p = 0.15 or 0.95, so a wrong cell has probability < 0.2 %.
+    assert agree >= 15, estimate[["status", "mvt_frames"]]
+
+
+def test_accuracy_intervals_cover_the_truth_at_about_their_nominal_rate(study_experiment):
+    truth = draw_truth(study_experiment, rng=1, median_threshold_ms=60, spread_log10=0.4)
+    true_accuracy = {n: np.mean([p[i] for p in truth.p_correct.values()]) for i, n in enumerate(FRAME_COUNTS)}
+    rng = np.random.default_rng(2)
+    covered = total = 0
+    for _ in range(150):
+        table = accuracy_table(pd.DataFrame(offline_responses(study_experiment, truth, rng)),
+                               frame_counts=FRAME_COUNTS)
+        overall = table[table["scope"] == "overall"]
+        for row in overall.itertuples():
+            total += 1
+            covered += row.ci_low <= true_accuracy[row.frames] <= row.ci_high
+    # 600 intervals at 95 %: a binomial 95 % range is about 0.93-0.97; allow for the t approximation.
+    assert 0.90 <= covered / total <= 0.99, covered / total
+
+
+def test_responses_survive_kill_9_of_the_server_and_of_redis(tmp_path, study_experiment):
+    """A study runs while the server and then Redis are killed and restarted; nothing acknowledged is lost."""
+    import asyncio
+    import threading
+    import time
+
+    import redis as redis_py
+
+    from app.loader import load_experiment
+    from app.simulate import simulate_async
+
+    redis_proc = RedisProcess(tmp_path / "redis").start()
+    r = redis_py.Redis.from_url(redis_proc.url, decode_responses=True)
+    load_experiment(r, study_experiment)
+    server = ServerProcess(tmp_path / "data", redis_proc.url, workers=1).start()
+    killed = []
+
+    def faults():
+        from app import keys
+
+        for target in ("server", "redis"):
+            deadline = time.monotonic() + 60
+            goal = 150 * (len(killed) + 1)
+            while time.monotonic() < deadline:
+                try:
+                    if r.hlen(keys.link_responses("study-001")) >= goal:
+                        break
+                except redis_py.RedisError:
+                    pass
+                time.sleep(0.02)
+            (server if target == "server" else redis_proc).kill()
+            time.sleep(0.3)
+            (server if target == "server" else redis_proc).start()
+            killed.append(target)
+
+    thread = threading.Thread(target=faults, daemon=True)
+    try:
+        thread.start()
+        model = WorkerModel(p_reload=0.05, p_retry=0.05, think_ms=5, retry_budget_s=60)
+        result = asyncio.run(simulate_async(server.base_url, study_experiment, n_workers=40, concurrency=10,
+                                            model=model, rng=3))
+        thread.join(timeout=60)
+        assert killed == ["server", "redis"]
+        assert result.completed == 40
+        report = audit(r, max_tasks_per_worker=4, acked_keys=result.acked_keys)
+        assert report.ok, report.violations
+        assert report.stored_responses == len(result.acked_keys) == 640
+    finally:
+        server.stop()
+        redis_proc.stop()
