@@ -130,3 +130,26 @@ def test_interval_covers_true_mean_on_unbalanced_data():
         res = crowdmos(x, w, s)
         hits += res.ci_low <= 3 <= res.ci_high
     assert 0.89 <= hits / reps <= 0.995
+
+
+def test_matches_statsmodels_crossed_random_effects_reml():
+    import warnings
+
+    n_w, n_s = 20, 16
+    x, w, s = _simulate(n_w, n_s, 0.5, 0.8, 0.6, 11)
+    df = pd.DataFrame({"score": x, "worker": w, "item": s, "all": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = smf.mixedlm("score ~ 1", df, groups="all", re_formula="0",
+                          vc_formula={"worker": "0 + C(worker)", "item": "0 + C(item)"}).fit(reml=True)
+    reml = dict(zip(fit.model.exog_vc.names, fit.vcomp))
+    reml_w, reml_s, reml_u = reml["worker"], reml["item"], fit.scale
+    res = crowdmos(x, w, s)
+    # On complete balanced data REML equals the ANOVA moments, so the sums match crowdMOS ...
+    assert res.sigma_w2 + res.sigma_u2 == pytest.approx(reml_w + reml_u, rel=1e-3)
+    assert res.sigma_s2 + res.sigma_u2 == pytest.approx(reml_s + reml_u, rel=1e-3)
+    # ... and the variance of the mean agrees up to the bias of crowdMOS's total variance, whose
+    # expectation weights sigma_w^2 by M(N-1)/(NM-1) and sigma_s^2 by N(M-1)/(NM-1) (about 0.95 here).
+    reml_var_mean = reml_w / n_w + reml_s / n_s + reml_u / (n_w * n_s)
+    assert res.var_mean == pytest.approx(reml_var_mean, rel=0.2)
+    assert res.var_mean < reml_var_mean
