@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -302,7 +303,7 @@ def build_experiment(
         progress(n_skipped, n_videos)
     if jobs_todo:
         video_bytes += _encode_all(jobs_todo, size, seed, fixation_frames, mask_frames,
-                                   jobs or os.cpu_count() or 1, progress, n_skipped, n_videos)
+                                   jobs or _cpu_count(), progress, n_skipped, n_videos)
 
     stimuli = {
         "version": 1, "fps": FPS, "size": size, "fixation_frames": fixation_frames,
@@ -348,6 +349,13 @@ def build_experiment(
         video_bytes=video_bytes, seconds=time.perf_counter() - started)
 
 
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _finished(path: Path, total_frames: int, verify: bool) -> bool:
     if not mp4.looks_complete(path):
         return False
@@ -376,7 +384,9 @@ def _encode_all(jobs_todo: list[_Job], size: int, seed: int, fixation_frames: in
             if progress:
                 progress(done, total)
         return written
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    # Forking is fastest (no re-imports) but unsafe once the caller runs threads.
+    forkable = sys.platform.startswith("linux") and threading.active_count() == 1
+    method = "fork" if forkable else "spawn"
     with ProcessPoolExecutor(n_procs, mp_context=multiprocessing.get_context(method),
                              initializer=_init_worker, initargs=(plan,)) as pool:
         pending = {pool.submit(_make_videos, job): job for job in jobs_todo}

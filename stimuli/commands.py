@@ -37,6 +37,7 @@ def build(
         mvt build images/ exp1 --frame-counts 1 3 6 9 15 600 --images-per-task 50
         --workers 7 --base-url https://mvt.example.org:8443
     """
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from stimuli.build import build_experiment
@@ -47,7 +48,7 @@ def build(
         # No auto-refresh thread: the builder forks its encoder processes while this runs.
         bar = Progress(TextColumn("videos"), BarColumn(), MofNCompleteColumn(),
                        TimeRemainingColumn(), auto_refresh=False, disable=not show,
-                       transient=True, console=None)
+                       transient=True, console=Console(stderr=True))
         task = bar.add_task("videos", total=None)
 
         def progress(done: int, total: int) -> None:
