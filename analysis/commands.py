@@ -22,7 +22,7 @@ class Rule(str, enum.Enum):
 
 ANALYZE_HELP = """Analyse responses: MVT per image, accuracy per duration, worker screening, report.
 
-Reads every response from Redis (MVT_REDIS_URL, else the embedded server in MVT_DATA_DIR), or from a CSV written by `mvt export` with --responses. Writes DIR/mvt.csv, DIR/accuracy.csv, DIR/workers.csv and DIR/report.html.
+Reads every response from Redis (MVT_REDIS_URL, else the embedded server in MVT_DATA_DIR), or from a CSV written by `mvt export` with --responses. Writes DIR/mvt.csv (MVT per image with bootstrap intervals), DIR/accuracy.csv, DIR/workers.csv (screening flags and reasons), DIR/cells.csv (per image and duration) and DIR/report.html.
 
 With --replace (Redis only) the flagged workers' assignments are marked for replacement and DIR/repost.csv lists the links that need assignments again.
 
@@ -113,7 +113,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("analyze", help=ANALYZE_HELP)
     def analyze_command(
-        out: Path = typer.Option(..., "--out", help="Folder for mvt.csv, accuracy.csv, workers.csv, report.html."),
+        out: Path = typer.Option(..., "--out", help="Folder for the output files."),
         responses: Path | None = typer.Option(None, "--responses", help="Read this responses CSV instead of Redis."),
         rule: Rule = typer.Option(Rule.stable, "--rule", help="MVT rule: stable, first or isotonic."),
         theta: float = typer.Option(0.5, "--theta", help="Recognised means proportion correct > theta."),
@@ -122,9 +122,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
         replace: bool = typer.Option(False, "--replace", help="Mark flagged workers' assignments for replacement "
                                      "(Redis only) and write repost.csv."),
-        block: bool = typer.Option(False, "--block", help="Also block the flagged workers (Redis only)."),
-        base_url: str | None = typer.Option(None, "--base-url", help="Experiment base URL for repost.csv links "
-                                            "(design.json's base_url); without it HIT_Link holds link ids."),
+        block: bool = typer.Option(False, "--block", help="Block the flagged workers (Redis only)."),
+        base_url: str | None = typer.Option(None, "--base-url", help="Base URL of the repost.csv links; default "
+                                            "each link's design.json base_url, else HIT_Link holds link ids."),
         psychometric: bool = typer.Option(False, "--psychometric", help="Also fit a psychometric function per "
                                           "image (threshold_ms column)."),
         control_threshold: float = typer.Option(0.6, "--control-threshold", help="Flag workers whose accuracy "
