@@ -1,0 +1,57 @@
+"""report.html: self-contained, escaped, and showing the numbers the analysis computed."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from analysis.analyze import analyze
+from analysis.report import render_report
+from analysis.synthetic import synthetic_responses
+
+
+@pytest.fixture(scope="module")
+def report_and_analysis():
+    df = synthetic_responses(n_images=100, n_classes=3, rng=5)
+    df.loc[df.index[:7], "timing_ok"] = False
+    df.loc[df.index[:7], "presented_frames"] = df.loc[df.index[:7], "frames"] + 1
+    df.loc[df["assignment_id"] == "A1", "assignment_status"] = "in_progress"
+    df.loc[df["link_id"] == "syn-001", "link_id"] = "<b>syn-001</b>"
+    result = analyze(df, n_bootstrap=100, rng=0)
+    return render_report(result), result
+
+
+def cell_after(html: str, label: str) -> str:
+    match = re.search(re.escape(label) + r"</td><td[^>]*>([^<]*)</td>", html)
+    assert match, label
+    return match.group(1)
+
+
+def test_report_is_self_contained(report_and_analysis):
+    html, _ = report_and_analysis
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert len(sources) >= 4 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<link" not in html and "<script" not in html and "http://" not in html and "https://" not in html
+
+
+def test_report_numbers_match_the_analysis(report_and_analysis):
+    html, result = report_and_analysis
+    s = result.screening.summary()
+    assert s["timing_excluded"] == 7 - int(result.responses.loc[:6, "assignment_status"].ne("complete").sum())
+    assert cell_after(html, "responses excluded: presented frames differ from intended") == str(s["timing_excluded"])
+    assert cell_after(html, "responses excluded: incomplete, replaced or expired assignment") == str(
+        s["incomplete_excluded"])
+    assert cell_after(html, "responses used for estimates") == str(s["used"])
+    counts = result.mvt.status_counts()
+    assert f"{len(result.mvt.table)}: {counts['ok']} with an MVT" in html
+    timing = result.timing.set_index("frames")
+    assert int(timing["n_timing_wrong"].sum()) == s["timing_excluded"]
+    assert np.all(timing["n_measured"] == timing["n_trials"])
+
+
+def test_report_escapes_link_ids(report_and_analysis):
+    html, _ = report_and_analysis
+    assert "<b>syn-001</b>" not in html
+    assert "&lt;b&gt;syn-001&lt;/b&gt;" in html
