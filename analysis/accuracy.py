@@ -18,7 +18,7 @@ responses as independent, for comparison."""
 
 
 def accuracy_table(responses: pd.DataFrame, *, frame_counts=None, confidence: float = 0.95,
-                   ddof: float = 1, fps: int = 60) -> pd.DataFrame:
+                   ddof: float = 1, fps: float = 60) -> pd.DataFrame:
     """Accuracy per duration, overall and per class, with crowdMOS intervals.
 
     Parameters
@@ -32,7 +32,7 @@ def accuracy_table(responses: pd.DataFrame, *, frame_counts=None, confidence: fl
         Interval level, default 0.95.
     ddof : float, optional
         Variance normalisation passed to `analysis.crowdmos.crowdmos`, default 1.
-    fps : int, optional
+    fps : float, optional
         Frame rate for ``duration_ms``, default 60.
 
     Returns

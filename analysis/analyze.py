@@ -61,7 +61,15 @@ class Analysis:
     source: str = ""
 
 
-def timing_summary(responses: pd.DataFrame, *, fps: int = 60) -> pd.DataFrame:
+def infer_fps(responses: pd.DataFrame, default: float = 60.0) -> float:
+    """The videos' frame rate from ``frames * 1000 / duration_ms`` (median, rounded), else `default`."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = responses["frames"].to_numpy(dtype=float) * 1000.0 / responses["duration_ms"].to_numpy(dtype=float)
+    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+    return float(np.round(np.median(ratio), 3)) if ratio.size else default
+
+
+def timing_summary(responses: pd.DataFrame, *, fps: float = 60) -> pd.DataFrame:
     """Timing fidelity per intended frame count, over trials of complete assignments."""
     df = responses[responses["assignment_status"] == "complete"]
     rows = []
@@ -115,7 +123,7 @@ def progress_from_responses(responses: pd.DataFrame, screening: ScreeningResult,
 def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5, inclusive: bool = False,
             n_bootstrap: int = 1000, rng=0, control_threshold: float = 0.6, min_r: float = 0.25,
             frame_counts=None, psychometric: bool = False, n_choices: int | None = None,
-            link_progress=None, source: str = "") -> Analysis:
+            link_progress=None, source: str = "", fps: float | None = None) -> Analysis:
     """Screen workers, estimate MVTs and accuracies, and summarise progress and timing.
 
     Parameters
@@ -132,6 +140,9 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
         Progress per link from Redis; without it progress is counted from the responses.
     source : str, optional
         Where the responses came from, for the report.
+    fps : float, optional
+        Frame rate of the videos; default inferred from ``frames`` and ``duration_ms``
+        (60 when that is not possible).
 
     Returns
     -------
@@ -145,6 +156,7 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
     if len(responses) == 0:
         raise NoResponses("there are no responses to analyse; run the experiment (or pass a non-empty --responses CSV)")
     grid = np.unique(np.asarray(frame_counts if frame_counts is not None else responses["frames"], dtype=np.int64))
+    fps = fps or infer_fps(responses)
     screening = screen_workers(responses, control_threshold=control_threshold, min_r=min_r, frame_counts=grid)
     used = screening.used
     if len(used) == 0:
@@ -155,11 +167,11 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             f"{s['flagged']} of {s['workers']} workers flagged); lower --control-threshold or --min-r to keep more workers")
     mvt = estimate_mvt(used, frame_counts=grid, rule=rule, theta=theta, inclusive=inclusive,
                        n_bootstrap=n_bootstrap, rng=rng, psychometric=psychometric,
-                       n_choices=n_choices or max(2, responses["label"].nunique()))
-    accuracy = accuracy_table(used, frame_counts=grid)
+                       n_choices=n_choices or max(2, responses["label"].nunique()), fps=fps)
+    accuracy = accuracy_table(used, frame_counts=grid, fps=fps)
     progress = progress_from_responses(responses, screening, link_progress)
     return Analysis(responses=responses, screening=screening, mvt=mvt, accuracy=accuracy, progress=progress,
-                    timing=timing_summary(responses), source=source)
+                    timing=timing_summary(responses, fps=fps), source=source)
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:

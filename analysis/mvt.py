@@ -46,6 +46,8 @@ class MVTResult:
         wilson_low, wilson_high, cp_low, cp_high, recognised``.
     frame_counts : tuple of int
         The duration grid, ascending.
+    fps : float
+        Frames per second that turned frame counts into milliseconds.
     rule : str
     theta : float
     inclusive : bool
@@ -59,6 +61,7 @@ class MVTResult:
     theta: float
     inclusive: bool
     n_bootstrap: int
+    fps: float = FPS
 
     def status_counts(self) -> dict[str, int]:
         """How many images are ``ok``, ``unrecognised`` and ``insufficient``."""
@@ -119,7 +122,7 @@ def count_cells(responses: pd.DataFrame, frame_counts=None):
 def estimate_mvt(responses: pd.DataFrame, *, frame_counts=None, rule: str = "stable",
                  theta: float = 0.5, inclusive: bool = False, n_bootstrap: int = 1000, rng=None,
                  confidence: float = 0.95, psychometric: bool = False,
-                 n_choices: int | None = None, fps: int = FPS) -> MVTResult:
+                 n_choices: int | None = None, fps: float = FPS) -> MVTResult:
     """MVT of every image in a (screened) responses table, with bootstrap uncertainty.
 
     Parameters
@@ -141,7 +144,7 @@ def estimate_mvt(responses: pd.DataFrame, *, frame_counts=None, rule: str = "sta
         Also fit a psychometric function per image (``threshold_ms`` column).
     n_choices : int, optional
         Answer options for the psychometric guess rate; default the number of labels.
-    fps : int, optional
+    fps : float, optional
         Frames per second of the videos, default 60.
 
     Returns
@@ -217,4 +220,4 @@ def estimate_mvt(responses: pd.DataFrame, *, frame_counts=None, rule: str = "sta
         "recognised": (above_theta(excess_over_theta(k, n, theta), inclusive) & (n > 0)).ravel(),
     })
     return MVTResult(table=table, cells=cells, frame_counts=tuple(int(f) for f in grid), rule=rule,
-                     theta=theta, inclusive=inclusive, n_bootstrap=n_bootstrap)
+                     theta=theta, inclusive=inclusive, n_bootstrap=n_bootstrap, fps=fps)

@@ -71,12 +71,12 @@ def _table(df: pd.DataFrame, text_columns=(), max_rows: int = MAX_TABLE_ROWS) ->
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
 
 
-def _duration_labels(frame_counts) -> list[str]:
-    return [f"{f * 1000 / 60:.0f} ms\n({f} fr)" for f in frame_counts]
+def _duration_labels(frame_counts, fps: float) -> list[str]:
+    return [f"{f * 1000 / fps:.0f} ms\n({f} fr)" for f in frame_counts]
 
 
-def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str, short: bool = False) -> None:
-    labels = ([str(f) for f in frame_counts] if short else _duration_labels(frame_counts)) + ["unrec.", "insuff."]
+def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str, short: bool = False, fps: float = 60) -> None:
+    labels = ([str(f) for f in frame_counts] if short else _duration_labels(frame_counts, fps)) + ["unrec.", "insuff."]
     ok = table[table["status"] == "ok"]["mvt_frames"].astype(int)
     counts = [int((ok == f).sum()) for f in frame_counts]
     counts += [int((table["status"] == "unrecognised").sum()), int((table["status"] == "insufficient").sum())]
@@ -95,7 +95,7 @@ def _mvt_figures(analysis) -> str:
     mvt = analysis.mvt
     table, grid = mvt.table, mvt.frame_counts
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    _mvt_histogram(table, grid, ax, f"MVT of {len(table)} images (all classes)")
+    _mvt_histogram(table, grid, ax, f"MVT of {len(table)} images (all classes)", fps=mvt.fps)
     parts = [_png(fig)]
     labels = sorted(table["label"].unique())
     if 1 < len(labels) <= MAX_CLASS_PANELS:
@@ -115,7 +115,7 @@ def _mvt_figures(analysis) -> str:
     ok = table[table["status"] == "ok"]
     cross = pd.crosstab(ok["label"], ok["mvt_frames"].astype(int)).reindex(columns=list(grid), fill_value=0)
     cross = cross.reindex(labels, fill_value=0)
-    cross.columns = [f"{f * 1000 / 60:.0f} ms" for f in grid]
+    cross.columns = [f"{f * 1000 / mvt.fps:.0f} ms" for f in grid]
     cross["unrecognised"] = table[table["status"] == "unrecognised"].groupby("label").size().reindex(labels, fill_value=0)
     cross["insufficient"] = table[table["status"] == "insufficient"].groupby("label").size().reindex(labels, fill_value=0)
     cross.insert(0, "class", cross.index)
@@ -192,7 +192,8 @@ def render_report(analysis) -> str:
         ("MVT rule", mvt.describe_rule()),
         ("bootstrap", f"{mvt.n_bootstrap} resamples of each (image, duration) cell; 95% intervals on the ordered "
                       "duration scale" if mvt.n_bootstrap else "not run"),
-        ("durations (frames at 60 fps)", ", ".join(str(f) for f in mvt.frame_counts)),
+        (f"durations (frames at {mvt.fps:g} fps)", ", ".join(f"{f} ({f * 1000 / mvt.fps:.0f} ms)"
+                                                              for f in mvt.frame_counts)),
         ("images", f"{len(mvt.table)}: {status['ok']} with an MVT, {status['unrecognised']} unrecognised, "
                    f"{status['insufficient']} insufficient"),
         ("responses", f"{s['responses']} recorded, {s['used']} used"),

@@ -55,3 +55,14 @@ def test_report_escapes_link_ids(report_and_analysis):
     html, _ = report_and_analysis
     assert "<b>syn-001</b>" not in html
     assert "&lt;b&gt;syn-001&lt;/b&gt;" in html
+
+
+@pytest.mark.parametrize("fps", [60, 30, 144])
+def test_frame_rate_is_inferred_from_durations(fps):
+    df = synthetic_responses(n_images=20, frame_counts=(1, 3, 30), workers_per_link=3, rng=1, fps=fps)
+    result = analyze(df, n_bootstrap=0)
+    assert result.mvt.fps == fps
+    ok = result.mvt.table[result.mvt.table["status"] == "ok"]
+    np.testing.assert_allclose(ok["mvt_ms"].astype(float), ok["mvt_frames"].astype(float) * 1000 / fps)
+    assert result.accuracy["duration_ms"].iloc[-1] == pytest.approx(30_000 / fps)
+    assert f"durations (frames at {fps} fps)" in render_report(result)
