@@ -126,13 +126,12 @@
 
   function pump() {
     if (pumping) return pumping;
-    pumping = (async function () {
+    var run = (async function () {
       while (queue.length) {
         try {
           await api("/api/responses", queue[0]);
         } catch (err) {
           if (err.status === 409 || err.status === 403 || err.status === 410) {
-            pumping = null;
             stop((REASONS[err.reason] || err.message) + " Please return the HIT.");
             throw err;
           }
@@ -142,9 +141,11 @@
         queue.shift();
         persistQueue();
       }
-      pumping = null;
     })();
-    return pumping;
+    pumping = run;
+    var clear = function () { if (pumping === run) pumping = null; };
+    run.then(clear, clear);
+    return run;
   }
 
   // ---------------------------------------------------------------- videos
