@@ -44,7 +44,7 @@ def _resample_counts(k: np.ndarray, n: np.ndarray, n_bootstrap: int, rng) -> np.
     if n_max > _INVERSION_MAX_N:
         return rng.binomial(n[..., None], p[..., None], size=n.shape + (n_bootstrap,))
     u = rng.random(n.shape + (n_bootstrap,), dtype=np.float32)
-    out = np.zeros(u.shape, dtype=np.int64)
+    out = np.zeros(u.shape, dtype=np.int16)
     for j in range(n_max):
         cdf = np.where(j < n, stats.binom.cdf(j, n, p), 1.0).astype(np.float32)
         out += u > cdf[..., None]
@@ -58,16 +58,19 @@ def _bootstrap_chunk(k, n, rule, theta, inclusive, n_bootstrap, rng) -> np.ndarr
     observed = nd > 0
     if rule == "isotonic":
         kb = _resample_counts(kd, nd, n_bootstrap, rng)
-        nb = np.broadcast_to(nd[..., None], kb.shape)
+        nb = np.broadcast_to(nd[..., None].astype(kb.dtype), kb.shape)
         idx = mvt_index_durations_first(kb, nb, rule, theta, inclusive)
     else:
         # For these rules only whether a resampled cell is recognised matters, and that is
         # Bernoulli(q) with q = P(Binomial(n, k/n) recognised): the same bootstrap, drawn directly.
         q = _recognition_probability(kd, nd, theta, inclusive).astype(np.float32)
         rec = rng.random((d, rows, n_bootstrap), dtype=np.float32) < q[..., None]
-        best = index_from_recognition(rec | ~observed[..., None], rule)
-        worst = index_from_recognition(rec, rule)
-        idx = np.where(best == worst, best, d + 1)
+        if observed.all():
+            idx = index_from_recognition(rec, rule)
+        else:
+            best = index_from_recognition(rec | ~observed[..., None], rule)
+            worst = index_from_recognition(rec, rule)
+            idx = np.where(best == worst, best, d + 1)
     flat = (np.arange(rows)[:, None] * (d + 2) + idx).ravel()
     return np.bincount(flat, minlength=rows * (d + 2)).reshape(rows, d + 2)
 

@@ -66,15 +66,15 @@ def index_from_recognition(rec: np.ndarray, rule: str) -> np.ndarray:
     d = rec.shape[0]
     if rule == "stable":
         # d minus the length of the trailing run of recognised durations
-        alive = rec[-1].copy()
+        alive = rec[-1]
         index = np.where(alive, d - 1, d)
         for j in range(d - 2, -1, -1):
-            alive &= rec[j]
-            index[alive] = j
+            alive = alive & rec[j]
+            index = np.where(alive, j, index)
         return index
     index = np.full(rec.shape[1:], d, dtype=np.int64)
     for j in range(d - 1, -1, -1):
-        index[rec[j]] = j
+        index = np.where(rec[j], j, index)
     return np.where(rec[-1], index, d)
 
 
@@ -90,12 +90,24 @@ def isotonic_recognition(k: np.ndarray, n: np.ndarray, theta: float, inclusive: 
     """
     d = k.shape[0]
     observed = n > 0
-    c = np.where(observed, excess_over_theta(k, n, theta), 0)
-    prefix = np.zeros((d + 1,) + k.shape[1:], dtype=np.int64)
-    np.cumsum(c, axis=0, out=prefix[1:])
-    premin = np.minimum.accumulate(prefix[:-1], axis=0)
-    sufmin = np.minimum.accumulate(prefix[:0:-1], axis=0)[::-1]
-    rec = (sufmin >= premin) if inclusive else (sufmin > premin)
+    num, den = theta_ratio(theta)
+    # Row by row (durations are few, cells many): cheaper than accumulate along axis 0. int32
+    # suffices while no partial sum can reach 2**31.
+    n_max = int(np.max(n)) if n.size else 0
+    dtype = np.int32 if d * max(num, den, 1) * max(n_max, 1) < 2**31 else np.int64
+    prefix = [np.zeros(k.shape[1:], dtype=dtype)]
+    for j in range(d):
+        prefix.append(prefix[-1] + (den * k[j].astype(dtype) - num * n[j].astype(dtype)))
+    premin = [prefix[0]]
+    for j in range(1, d):
+        premin.append(np.minimum(premin[-1], prefix[j]))
+    sufmin = [prefix[d]]
+    for j in range(d - 1, 0, -1):
+        sufmin.append(np.minimum(sufmin[-1], prefix[j]))
+    sufmin.reverse()
+    rec = np.stack([(sufmin[j] >= premin[j]) if inclusive else (sufmin[j] > premin[j]) for j in range(d)])
+    if observed.all():
+        return rec, rec
     optimistic = rec.copy()
     pessimistic = rec.copy()
     nxt = np.ones(k.shape[1:], dtype=bool)
@@ -119,6 +131,8 @@ def mvt_index_durations_first(k: np.ndarray, n: np.ndarray, rule: str, theta: fl
         observed = n > 0
         pessimistic = above_theta(excess_over_theta(k, n, theta), inclusive) & observed
         optimistic = pessimistic | ~observed
+    if optimistic is pessimistic:
+        return index_from_recognition(optimistic, rule)
     # Every rule's answer moves monotonically with recognition, so the two extreme fillings
     # of the missing cells bound every possible answer.
     best = index_from_recognition(optimistic, rule)
