@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import multiprocessing
+import numbers
 import os
 import re
 import subprocess
@@ -92,7 +93,7 @@ def video_id(seed: int, image_id: str, frames: int, size: int, fixation_frames: 
 
 def _check_options(frame_counts: Sequence[int], images_per_task: int, workers: int,
                    base_url: str, size: int, jobs: int | None) -> tuple[list[int], str]:
-    counts = list(frame_counts)
+    counts = [int(n) if isinstance(n, numbers.Integral) else n for n in frame_counts]
     if not counts:
         raise BuildOptionError("--frame-counts is empty: give one or more frame counts, e.g. 1 3 6")
     bad = [n for n in counts if isinstance(n, bool) or not isinstance(n, int) or n <= 0]
@@ -345,7 +346,7 @@ def build_experiment(
         exp_dir=exp_dir, experiment_id=experiment_id, n_images=len(images), n_videos=n_videos,
         n_encoded=n_encoded, n_skipped=n_skipped, n_links=len(links),
         images_per_task=images_per_task,
-        last_link_images=last if last < images_per_task and len(images) > 0 else None,
+        last_link_images=last if last < images_per_task else None,
         video_bytes=video_bytes, seconds=time.perf_counter() - started)
 
 

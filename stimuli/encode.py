@@ -138,22 +138,26 @@ class SkipFrames:
 
     Encodes one grey picture repeated over ``MaxFrameNum`` + 1 frames and keeps the P access
     units, indexed by ``frame_num``; `segment` then serves any length by cycling them, as the
-    frame number wraps in a real stream.
+    frame number wraps in a real stream. On creation it proves, by decoding, that the units
+    copy a white-noise picture exactly.
     """
 
     def __init__(self, settings: EncoderSettings) -> None:
         self.settings = settings
         grey = np.full((settings.size, settings.size, 3), 128, np.uint8)
-        probe = _x264([grey], settings, every_frame_idr=False)
-        self.sps, self.pps = _parameter_sets(probe[0])
-        info = h264.parse_sps(self.sps)
+        n_frames = 17  # x264's MaxFrameNum is 16 for these settings; re-run if it is not
+        while True:
+            run = _x264([grey] * n_frames, settings, every_frame_idr=False)
+            self.sps, self.pps = _parameter_sets(run[0])
+            info = h264.parse_sps(self.sps)
+            self.max_frame_num = 1 << info.log2_max_frame_num
+            if n_frames > self.max_frame_num:
+                break
+            n_frames = self.max_frame_num + 1
         if info.pic_order_cnt_type != 2 or info.max_num_ref_frames != 1:
             raise EncodeError(
                 f"x264 chose picture order type {info.pic_order_cnt_type} and "
                 f"{info.max_num_ref_frames} reference frames; segment reuse needs 2 and 1")
-        self.max_frame_num = 1 << info.log2_max_frame_num
-        run = _x264([grey] * (self.max_frame_num + 1), settings, every_frame_idr=False)
-        self._check_parameter_sets(run[0])
         by_frame_num: dict[int, list[bytes]] = {}
         for unit in run[1:]:
             header = h264.parse_slice_header(unit[-1], info)
@@ -164,6 +168,26 @@ class SkipFrames:
             raise EncodeError("x264's repeated-picture run does not cover every frame_num")
         self.units = by_frame_num
         self.info = info
+        self._check_copies_exactly()
+
+    def _check_copies_exactly(self) -> None:
+        """Decode a noise IDR plus every skip unit once: every frame must equal the first.
+
+        Guards against an x264 build that codes the repeated grey picture with anything but
+        P_Skip (the reuse would then add residual or motion to other pictures).
+        """
+        size = self.settings.size
+        noise = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+        units = self.segment(self.encode_stills([noise])[0], self.max_frame_num + 1)
+        proc = subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-f", "h264", "-i", "-",
+             "-f", "framecrc", "-"],
+            input=b"".join(h264.annex_b(u) for u in units), capture_output=True)
+        crcs = [line.rsplit(b",", 1)[-1] for line in proc.stdout.splitlines()
+                if line and not line.startswith(b"#")]
+        if proc.returncode or len(crcs) != len(units) or len(set(crcs)) != 1:
+            raise EncodeError("x264's repeated-picture P-frames do not copy their reference "
+                              "exactly; segment reuse is not possible with this ffmpeg")
 
     def _check_parameter_sets(self, unit: list[bytes]) -> None:
         if _parameter_sets(unit) != (self.sps, self.pps):
