@@ -1,0 +1,20 @@
+"""scripts/bench_analysis runs (on a small size) and prints its timings."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_analysis_smoke():
+    out = subprocess.run([str(ROOT / "scripts" / "bench_analysis"), "--responses", "20000", "--bootstrap", "50",
+                          "--from-csv", "--outputs"], capture_output=True, text=True, timeout=120, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0] == "19,992 synthetic responses: 476 images x 6 durations x 7 workers"
+    assert re.fullmatch(r"screening [\d.]+ s; MVT \(stable\) \+ 50 bootstrap resamples [\d.]+ s; "
+                        r"accuracy \+ crowdMOS [\d.]+ s", lines[1])
+    assert lines[2].startswith("total ") and "for 19,992 responses" in lines[2]
+    assert [line.split(" ")[0] for line in lines[3:]] == ["reading", "analyze()", "writing"]
