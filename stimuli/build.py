@@ -215,8 +215,9 @@ def build_experiment(
     """Build the stimulus videos, the balanced design and the MTurk links of an experiment.
 
     Each video is the fixation screen for ``fixation_ms``, the image for N frames (N from
-    ``frame_counts``) and the image's phase-scrambled mask for ``mask_ms``, at 60 fps; the mask
-    is one still picture. Finished videos in ``exp_dir/videos`` are kept (quick check: the MP4
+    ``frame_counts``) and the image's phase-scrambled mask for ``mask_ms``, at 60 fps. The mask
+    is one still picture, scrambled from the padded frame so that it covers the whole square
+    (a dynamic mask would need one encode per frame and would differ between durations). Finished videos in ``exp_dir/videos`` are kept (quick check: the MP4
     boxes are complete; with ``verify``, also a full decode with the right frame count).
 
     Parameters
