@@ -7,6 +7,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -277,3 +279,15 @@ def test_videos_are_written_under_temporary_names(tmp_path, monkeypatch):
     video_renames = [(s, d) for s, d in renames if d.endswith(".mp4")]
     assert len(video_renames) == 2
     assert all(s == f".{d}.tmp-{os.getpid()}" for s, d in video_renames)
+
+
+def test_installed_mvt_command_reports_bad_input(tmp_path):
+    """Through the real console script (app/cli.py registers `build`)."""
+    mvt_exe = Path(sys.executable).parent / "mvt"
+    if not mvt_exe.exists():
+        pytest.skip("the mvt console script is not installed next to this Python")
+    (tmp_path / "images" / "a").mkdir(parents=True)
+    proc = subprocess.run([str(mvt_exe), "build", str(tmp_path / "images"), str(tmp_path / "exp"),
+                           *OPTIONS], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        1, "", f"error: class folder '{tmp_path / 'images' / 'a'}' has no images\n")
