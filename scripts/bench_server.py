@@ -33,8 +33,8 @@ from app.settings import Settings  # noqa: E402
 from app.tokens import make_token  # noqa: E402
 from tests.fixtures.server import write_experiment  # noqa: E402
 
-N_LINKS, N_LISTS, N_TRIALS = 200, 150, 10
-N_RETURNING = 3000
+N_LINKS, N_LISTS, N_TRIALS = 300, 200, 8
+N_RETURNING = 5000
 
 WRK_COMMON = """
 local counter = 0
@@ -146,6 +146,12 @@ def prepare(settings: Settings, url: str, tag: str) -> dict:
         await ar.aclose()
         return out
     allocations = asyncio.run(allocate_many())
+    # Let an AOF rewrite triggered by the load finish: it forks and would skew the first run.
+    for _ in range(600):
+        info = r.info("persistence")
+        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+            break
+        time.sleep(0.1)
     r.close()
     return {
         "returning": [json.dumps({"link": a.link_id, "worker_id": a.worker_id, "assignment_id": a.assignment_id,
@@ -170,8 +176,10 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="mvt-bench-"))
     settings = Settings(_env_file=None, data_dir=tmp / "data")
+    started = time.monotonic()
     write_experiment(settings.data_dir / "bench-exp", experiment_id="bench", n_links=N_LINKS, n_lists=N_LISTS,
                      n_trials=N_TRIALS)
+    print(f"(wrote the synthetic experiment in {time.monotonic() - started:.1f} s)", flush=True)
     port = 18000 + os.getpid() % 1000
     env = {k: v for k, v in os.environ.items() if not k.startswith("MVT_")}
     env["MVT_DATA_DIR"] = str(settings.data_dir)
@@ -191,7 +199,10 @@ def main() -> None:
             raise SystemExit(f"server did not start: {server.stdout.read() if server.poll() is not None else ''}")
         url = f"unix://{socket_path(settings.data_dir)}?db=0"
         for n_conn in args.connections:
+            started = time.monotonic()
             data = prepare(settings, url, f"C{n_conn}")
+            print(f"(loaded {N_LINKS} links x {N_LISTS} lists, {N_RETURNING} assignments for returning/responses "
+                  f"in {time.monotonic() - started:.1f} s)", flush=True)
             for run, scenario in enumerate(args.scenarios):
                 tag = f"C{n_conn}S{run}"
                 script = tmp / f"{scenario}.lua"
