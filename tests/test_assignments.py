@@ -142,3 +142,57 @@ def test_responses_resume_complete_replace_and_export(exp, redis_url):
             await alloc(r, "synth-001", "W1", "A1")
     run(redis_url, takeover)
     assert {x["assignment_status"] for x in export.iter_response_rows(exp)} == {"replaced"}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_histories_never_show_a_worker_an_image_twice(redis, redis_url, tmp_path, seed):
+    """Random allocations, reloads, replacements and expiries; the invariants hold after each step."""
+    import json
+    import random
+
+    load_experiment(redis, write_experiment(tmp_path / "e", n_links=4, n_lists=3, n_trials=3))
+    rng = random.Random(seed)
+    links = [f"synth-{k:03d}" for k in range(1, 5)]
+    workers = [f"W{i}" for i in range(10)]
+
+    def images_of(link, index):
+        return {json.loads(redis.hget(keys.link_answers(link), f"{index}:{t}"))[2] for t in range(3)}
+
+    async def scenario(r):
+        now, issued = 0, []
+        for step in range(300):
+            now += rng.choice([1_000, 10_000, 30_000])
+            action = rng.random()
+            if action < 0.7 or not issued:
+                worker, link = rng.choice(workers), rng.choice(links)
+                asg = rng.choice([a for w, lk, a in issued if w == worker and lk == link] or [f"A{step}"])
+                try:
+                    a = await allocate(r, link, worker, asg, "H", cap=CAP, allotted_ms=ALLOTTED, now=now)
+                    if a.new:
+                        issued.append((worker, link, asg))
+                except (LinkFull, SeenLink, CapReached, AssignmentExpired, AssignmentReplaced):
+                    pass
+            elif action < 0.85:
+                admin.mark_for_replacement(exp_client, [rng.choice(issued)[2]])
+            else:
+                worker, link, asg = rng.choice(issued)
+                try:
+                    await record_response(r, TokenData(asg, link, worker, json.loads(
+                        redis.hget(keys.link_assignments(link), asg))["list"]), rng.randrange(3), "cat", {}, now=now)
+                except (AssignmentExpired, AssignmentReplaced):
+                    pass
+            for worker in workers:
+                held = [(lk, json.loads(redis.hget(keys.link_assignments(lk), a))["list"])
+                        for w, lk, a in issued if w == worker]
+                seen = [img for lk, index in held for img in images_of(lk, index)]
+                assert len(seen) == len(set(seen)), (step, worker, held)
+                assert len({lk for lk, _ in held}) == len(held) <= CAP
+            for link in links:
+                holders = redis.hgetall(keys.link_slots(link))
+                assert len(set(holders.values())) == len(holders) <= 3
+                assert redis.llen(keys.link_free(link)) + len(holders) == 3
+        return issued
+
+    exp_client = redis
+    issued = run(redis_url, scenario)
+    assert len(issued) > 10

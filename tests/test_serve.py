@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from app.redis_server import EmbeddedRedis
 from app.tls import ensure_self_signed
