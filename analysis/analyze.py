@@ -28,8 +28,12 @@ from a CSV ``n_lists``, ``to_replace`` and ``free`` are unknown (empty). ``flagg
 complete assignments of flagged workers (what ``--replace`` would mark)."""
 
 TIMING_COLUMNS = ["frames", "duration_ms", "n_trials", "n_measured", "n_timing_ok", "n_timing_wrong",
-                  "share_ok", "mean_abs_frame_error", "n_hidden", "n_blurred"]
-"""Columns of `Analysis.timing`, one row per intended frame count, over complete assignments."""
+                  "share_ok", "n_fewer_frames", "n_more_frames", "mean_abs_frame_error", "n_hidden", "n_blurred"]
+"""Columns of `Analysis.timing`, one row per intended frame count, over complete assignments:
+trials, trials whose presented frames were measured, ``timing_ok`` true / false (the server
+also counts a hidden or blurred page as wrong), share of true among known, measured trials
+that showed fewer / more frames than intended, mean absolute difference in frames, trials
+with the page hidden or blurred during the video."""
 
 
 @dataclass(frozen=True)
@@ -78,11 +82,13 @@ def timing_summary(responses: pd.DataFrame, *, fps: float = 60) -> pd.DataFrame:
         measured = presented.notna()
         ok = (g["timing_ok"] == True).fillna(False)  # noqa: E712
         wrong = (g["timing_ok"] == False).fillna(False)  # noqa: E712
-        err = (presented[measured] - f).abs()
+        diff = presented[measured] - f
+        err = diff.abs()
         rows.append({
             "frames": int(f), "duration_ms": f * 1000.0 / fps, "n_trials": len(g), "n_measured": int(measured.sum()),
             "n_timing_ok": int(ok.sum()), "n_timing_wrong": int(wrong.sum()),
             "share_ok": float(ok.sum() / (ok.sum() + wrong.sum())) if (ok.sum() + wrong.sum()) else np.nan,
+            "n_fewer_frames": int((diff < 0).sum()), "n_more_frames": int((diff > 0).sum()),
             "mean_abs_frame_error": float(err.mean()) if len(err) else np.nan,
             "n_hidden": int(g["hidden_during_video"].fillna(False).sum()) if "hidden_during_video" in g else 0,
             "n_blurred": int(g["blurred_during_video"].fillna(False).sum()) if "blurred_during_video" in g else 0,

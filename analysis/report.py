@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -27,7 +28,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-th{background:#f3f3f3}td.t,th.t{text-align:left}
+th{background:#f3f3f3;font-size:.85em}td.t,th.t{text-align:left}
+.scroll{overflow-x:auto;max-width:100%}
 img{max-width:100%;height:auto}.note{color:#555;font-size:.9em}
 .kv td:first-child{text-align:left;font-weight:600}
 """
@@ -60,7 +62,9 @@ def _fmt(value, digits: int = 3) -> str:
 
 
 def _table(df: pd.DataFrame, text_columns=(), max_rows: int = MAX_TABLE_ROWS) -> str:
-    head = "".join(f'<th class="{"t" if c in text_columns else ""}">{_e(c)}</th>' for c in df.columns)
+    # Underscores become spaces so that long column names can wrap.
+    head = "".join(f'<th class="{"t" if c in text_columns else ""}">{_e(str(c).replace("_", " "))}</th>'
+                   for c in df.columns)
     body = []
     for row in df.head(max_rows).itertuples(index=False, name=None):
         cells = "".join(f'<td class="{"t" if c in text_columns else ""}">{_fmt(v)}</td>'
@@ -68,7 +72,8 @@ def _table(df: pd.DataFrame, text_columns=(), max_rows: int = MAX_TABLE_ROWS) ->
         body.append(f"<tr>{cells}</tr>")
     more = (f'<p class="note">{len(df) - max_rows} more rows not shown (see the CSV files).</p>'
             if len(df) > max_rows else "")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+    return (f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+            f"{more}")
 
 
 def _duration_labels(frame_counts, fps: float) -> list[str]:
@@ -145,6 +150,27 @@ def _accuracy_figure(accuracy: pd.DataFrame) -> str:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right", ncol=2)
+    return _png(fig)
+
+
+def _progress_figure(progress: pd.DataFrame) -> str:
+    if len(progress) < 2:
+        return ""
+    fig, ax = plt.subplots(figsize=(9, 3))
+    x = np.arange(1, len(progress) + 1)
+    bottom = np.zeros(len(progress))
+    parts = [("complete", "#228833"), ("in_progress", "#ccbb44"), ("to_replace", "#ee6677"), ("free", "#dddddd")]
+    for column, color in parts:
+        values = progress[column].astype("Float64").fillna(0).to_numpy(dtype=float)
+        if values.any():
+            ax.bar(x, values, bottom=bottom, color=color, width=1.0 if len(progress) > 60 else 0.8,
+                   label=column.replace("_", " "))
+            bottom += values
+    ax.set_xlabel(f"link (1 to {len(progress)}, sorted by id)")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_ylabel("lists")
+    ax.legend(fontsize=8, ncol=4, loc="lower right")
+    ax.set_title("progress per link", fontsize=10)
     return _png(fig)
 
 
@@ -236,7 +262,8 @@ def render_report(analysis) -> str:
         "<h2>Accuracy versus duration</h2><p>Proportion correct with 95% crowdMOS intervals "
         "(workers × images variance components): bars for all classes, shaded bands per class.</p>" + _accuracy_figure(acc) + _table(acc_overall),
         f"<h2>Progress per link</h2><p class='note'>{_e(progress_note)}; <em>flagged</em> counts complete "
-        "assignments of flagged workers (to repost).</p>" + _table(analysis.progress, text_columns=("link_id",)),
+        "assignments of flagged workers (to repost).</p>" + _progress_figure(analysis.progress)
+        + _table(analysis.progress, text_columns=("link_id",)),
         "<h2>Screening</h2>" + _table(screening_counts, text_columns=("item",)) + "<h3>Flagged workers</h3>" + flagged_html,
         "<h2>Timing fidelity</h2><p>Trials of complete assignments per intended duration; a trial whose measured "
         "presented frames differ from the intended count is excluded.</p>"
