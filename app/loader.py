@@ -51,7 +51,7 @@ def _read_json(path: Path) -> dict:
 def _check_link(link: dict, videos: dict, videos_dir: Path, checked: set) -> tuple[str, int]:
     """Validate one link of design.json; return its id and number of trials per list."""
     link_id = link.get("link_id")
-    if not isinstance(link_id, str) or not ID_RE.match(link_id):
+    if not isinstance(link_id, str) or not ID_RE.fullmatch(link_id):
         raise BadExperiment(f"link_id {link_id!r} must match [A-Za-z0-9_-]{{1,64}}")
     lists = link.get("lists")
     if not isinstance(lists, list) or not lists:
@@ -63,7 +63,7 @@ def _check_link(link: dict, videos: dict, videos_dir: Path, checked: set) -> tup
                                 f"trials, expected {n_trials} like list 0")
         for trial in trials:
             video_id = trial.get("video_id") if isinstance(trial, dict) else None
-            if not isinstance(video_id, str) or not VIDEO_ID_RE.match(video_id):
+            if not isinstance(video_id, str) or not VIDEO_ID_RE.fullmatch(video_id):
                 raise BadExperiment(f"video_id {video_id!r} in link {link_id} must be 16 lowercase hex characters")
             if video_id not in videos:
                 raise BadExperiment(f"video {video_id} of link {link_id} is not in stimuli.json")
@@ -87,7 +87,7 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
     stimuli = _read_json(exp_dir / "stimuli.json")
     videos_dir = exp_dir / "videos"
     experiment_id = design.get("experiment_id")
-    if not isinstance(experiment_id, str) or not ID_RE.match(experiment_id):
+    if not isinstance(experiment_id, str) or not ID_RE.fullmatch(experiment_id):
         raise BadExperiment(f"experiment_id {experiment_id!r} must match [A-Za-z0-9_-]{{1,64}}")
     fps = design.get("fps", stimuli.get("fps", 60))
     classes = design.get("classes")

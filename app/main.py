@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.errors import MVTError
 from app.fastpath import HotPaths
 from app.fastredis import FastRedis
+from app.scripts import scripts_for
 from app.routes import admin as admin_routes
 from app.routes import api, pages
 from app.routes.api import json_response
@@ -125,6 +126,8 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
             app.state.sync_redis = redis_py.Redis.from_url(settings.redis_url, decode_responses=True)
             app.state.redis = FastRedis(settings.redis_url)
         settings.signing_key  # noqa: B018 - create the key file now, not inside a request
+        scripts_for(app.state.redis)
+        scripts_for(app.state.sync_redis)
         # Keep start-up objects out of garbage collection: full collections then stay short,
         # which keeps the tail latency of busy servers low.
         gc.collect()

@@ -44,7 +44,7 @@ def read_token(key: bytes, token: str) -> TokenData:
 
     Raises `BadToken` when it is malformed or not signed with ``key``.
     """
-    match = _TOKEN_RE.match(token) if isinstance(token, str) else None
+    match = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
     if match is None:
         raise BadToken("the assignment_token is malformed; reload the task page to get a new one")
     assignment_id, link_id, worker_id, index, sig = match.groups()

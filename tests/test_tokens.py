@@ -50,3 +50,8 @@ def test_self_signed_certificate_names_the_hosts_and_is_reused(tmp_path):
     assert ensure_self_signed(tmp_path, hosts=["mvt.example.org"]) == (cert, key)
     assert cert.read_bytes() == before
     assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_trailing_newline_is_not_a_valid_token():
+    with pytest.raises(BadToken, match="malformed"):
+        read_token(KEY, make_token(KEY, "A1", "exp-001", "W1", 3) + "\n")

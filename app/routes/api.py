@@ -113,7 +113,7 @@ class ResponseIn(BaseModel):
     def _ranges_ascending(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        if not FRAME_LOG_RE.match(value):
+        if not FRAME_LOG_RE.fullmatch(value):
             raise ValueError(f"frame_log ({value[:40]!r}) must look like '0-30,32-65'")
         previous = -1
         for part in value.split(","):
@@ -251,7 +251,7 @@ async def post_complete(body: CompleteIn, r=Depends(get_redis), settings: Settin
 @router.get("/videos/{name}", response_class=FileResponse, responses={404: {"model": Refusal}})
 async def get_video(name: str, request: Request, r=Depends(get_redis)):
     """A stimulus video by its opaque id (range requests supported)."""
-    match = VIDEO_NAME_RE.match(name)
+    match = VIDEO_NAME_RE.fullmatch(name)
     if match is None:
         raise NotFound(f"video name {name[:80]!r} must be 16 lowercase hex characters followed by .mp4")
     path = await _find_video(request, r, match.group(1))
