@@ -146,3 +146,13 @@ def test_bad_csv_is_refused_with_a_clear_message(tmp_path, content, match):
 def test_missing_csv_file(tmp_path):
     with pytest.raises(ResponsesInvalid, match="does not exist"):
         read_responses_csv(tmp_path / "nope.csv")
+
+
+def test_csv_keeps_labels_that_look_like_missing_values(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(CSV_HEADER + "\n"
+                    "L1,A1,W1,H1,0,img1,NA,1,16.667,null,false,500,1,x\n"
+                    "L1,A1,W1,H1,1,img2,null,6,100,null,True,500,6,x\n")
+    df = read_responses_csv(path)
+    assert df["label"].tolist() == ["NA", "null"] and df["response"].tolist() == ["null", "null"]
+    assert df["correct"].tolist() == [False, True]
