@@ -118,8 +118,9 @@ class FastRedis:
             setup.append(("AUTH", self.username, self.password) if self.username else ("AUTH", self.password))
         if self.db:
             setup.append(("SELECT", self.db))
-        for command in setup:
-            await self._send([pack(*command)], protocol)[0]
+        # Queued before anything else can be, so every later command runs authenticated, in the db.
+        for future in self._send([pack(*command) for command in setup], protocol):
+            await future
         return protocol
 
     async def _ensure(self) -> _Protocol:
@@ -139,13 +140,14 @@ class FastRedis:
         futures = [loop.create_future() for _ in packed]
         self._waiting.extend(futures)
         if not self._outgoing:
-            loop.call_soon(self._flush, protocol)
+            loop.call_soon(self._flush)
         self._outgoing.extend(packed)
         return futures
 
-    def _flush(self, protocol: _Protocol) -> None:
+    def _flush(self) -> None:
         data, self._outgoing = b"".join(self._outgoing), []
-        if protocol.transport is not None and not protocol.transport.is_closing():
+        protocol = self._protocol
+        if data and protocol is not None and not protocol.transport.is_closing():
             protocol.transport.write(data)
 
     def _fail(self, exc: Exception) -> None:
@@ -157,6 +159,7 @@ class FastRedis:
     def _lost(self, protocol: _Protocol) -> None:
         if self._protocol is protocol:
             self._protocol = None
+        self._outgoing = []
         self._fail(RedisConnectionError("the connection to Redis was lost"))
 
     async def execute_many(self, commands: list[tuple]) -> list:

@@ -118,6 +118,25 @@ def parse_wrk(out: str) -> dict:
             "socket_errors": errors.group(1).strip() if errors else ""}
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """User+system CPU seconds of ``root`` and all its descendants (Linux /proc)."""
+    parents, times = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    family, grew = {root}, True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in family} - family
+        family |= more
+        grew = bool(more)
+    return sum(times.get(pid, 0.0) for pid in family)
+
+
 def ensure_wrk() -> str:
     found = shutil.which("wrk")
     if found:
@@ -209,11 +228,15 @@ def main() -> None:
                 script.write_text(wrk_script(scenario, tag, data))
                 cmd = [wrk, f"-t{args.wrk_threads}", f"-c{n_conn}", f"-d{duration}s", "--latency", "--timeout", "10s",
                        "-s", str(script), base, "--", str(args.wrk_threads)]
+                cpu_before = tree_cpu_seconds(server.pid)
                 out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+                cpu = tree_cpu_seconds(server.pid) - cpu_before
                 row = {"scenario": scenario, "connections": n_conn, **parse_wrk(out)}
+                row["server_cpu_us_per_request"] = round(cpu / max(row["requests"], 1) * 1e6, 1)
                 results.append(row)
                 print(f"{scenario:22s} c={n_conn:<4d} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  "
-                      f"p99 {row['p99_ms']:6.1f} ms  requests {row['requests']:6d}  non-2xx {row['non_2xx']}"
+                      f"p99 {row['p99_ms']:6.1f} ms  requests {row['requests']:6d}  non-2xx {row['non_2xx']}  "
+                      f"server CPU {row['server_cpu_us_per_request']:5.0f} us/req"
                       + (f"  socket errors: {row['socket_errors']}" if row["socket_errors"] else ""), flush=True)
     finally:
         server.send_signal(signal.SIGINT)
@@ -222,6 +245,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+    print(f"load average after the runs (other processes included): {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
