@@ -76,12 +76,13 @@ def test_urls_with_password_and_db(redis_url, redis):
     try:
         async def scenario():
             r = FastRedis(f"redis://:s3cret@127.0.0.1:{port}/3")
-            await r.execute_command("SET", "in-db-3", "yes")
+            # Concurrent first commands: all wait for the one connection, all run after AUTH/SELECT.
+            await asyncio.gather(*(r.execute_command("SADD", "in-db-3", i) for i in range(20)))
             await r.aclose()
         run(scenario())
         redis.execute_command("AUTH", "s3cret")
         redis.execute_command("SELECT", "3")
-        assert redis.get("in-db-3") == "yes"
+        assert redis.scard("in-db-3") == 20
         redis.flushdb()
     finally:
         redis.config_set("requirepass", "")
