@@ -100,6 +100,7 @@ end
 
 
 def lua_list(items) -> str:
+    """A Lua table literal of strings."""
     return "{" + ",".join(json.dumps(x) for x in items) + "}"
 
 
@@ -138,6 +139,7 @@ def tree_cpu_seconds(root: int) -> float:
 
 
 def ensure_wrk() -> str:
+    """Path of wrk, installed from Debian when missing and running as root."""
     found = shutil.which("wrk")
     if found:
         return found
@@ -181,6 +183,7 @@ def prepare(settings: Settings, url: str, tag: str) -> dict:
 
 
 def main() -> None:
+    """Run every scenario at every connection count and print one line each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per run (max 30)")
     parser.add_argument("--connections", type=int, nargs="+", default=[50, 200])
