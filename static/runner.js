@@ -407,7 +407,7 @@
       $("submit-code").value = code;
       form.hidden = false;
       $("done-status").textContent = "Submitting your HIT to MTurk…";
-      setTimeout(function () { form.submit(); }, 800);
+      setTimeout(function () { form.submit(); }, 1500);
       return;
     }
     $("done-status").textContent = "Copy this code into the HIT page on MTurk to get paid.";
