@@ -1,5 +1,6 @@
 """The embedded redis-server: started on a unix socket with AOF, stopped by whoever started it."""
 
+from app import keys
 from app.redis_server import EmbeddedRedis, open_redis, socket_path
 from app.settings import Settings
 
@@ -22,3 +23,15 @@ def test_open_redis_uses_the_url_when_set(redis_url, redis):
     redis.set("here", "1")
     with open_redis(Settings(_env_file=None, redis_url=redis_url)) as r:
         assert r.get("here") == "1"
+
+
+def test_acknowledged_writes_survive_kill_9(tmp_path):
+    server = EmbeddedRedis(tmp_path / "data")
+    server.start()
+    with open_redis(Settings(_env_file=None, data_dir=tmp_path / "data", redis_url=None)) as r:
+        r.hset(keys.link_responses("L"), "A1:0", '{"response":"cat"}')
+    server.process.kill()
+    server.process.wait()
+    server.process = None
+    with open_redis(Settings(_env_file=None, data_dir=tmp_path / "data", redis_url=None)) as r:
+        assert r.hget(keys.link_responses("L"), "A1:0") == '{"response":"cat"}'
