@@ -393,13 +393,10 @@
     });
   }
 
+  /* With turkSubmitTo (top level, or MTurk's own frame for an ExternalQuestion HIT) the runner
+   * submits the HIT itself; inside the landing layout's iframe (no turkSubmitTo) it hands the
+   * code to the layout, which submits. */
   function submitToMTurk(code) {
-    if (window.parent && window.parent !== window) {
-      window.parent.postMessage({ type: "mvt-complete", assignmentId: cfg.assignment_id, completionCode: code }, "*");
-      $("done-status").textContent = "Your code has been passed to the HIT page; it submits the HIT for you. " +
-        "If nothing happens, copy the code into the HIT page and press its Submit button.";
-      return;
-    }
     if (cfg.turk_submit_to) {
       var form = $("submit-form");
       form.action = cfg.turk_submit_to + "/mturk/externalSubmit";
@@ -408,6 +405,12 @@
       form.hidden = false;
       $("done-status").textContent = "Submitting your HIT to MTurk…";
       setTimeout(function () { form.submit(); }, 1500);
+      return;
+    }
+    if (window.parent && window.parent !== window) {
+      window.parent.postMessage({ type: "mvt-complete", assignmentId: cfg.assignment_id, completionCode: code }, "*");
+      $("done-status").textContent = "Your code has been passed to the HIT page; it submits the HIT for you. " +
+        "If nothing happens, copy the code into the HIT page and press its Submit button.";
       return;
     }
     $("done-status").textContent = "Copy this code into the HIT page on MTurk to get paid.";

@@ -223,16 +223,28 @@ def test_full_task_through_the_landing_page_with_a_reload(live_server, page, sho
     check_timing(rows)
 
 
-def test_full_task_top_level_by_keyboard_posts_to_external_submit(live_server, page, shots):
-    """Without the landing page: keyboard only, the runner posts the form to turkSubmitTo itself."""
+MTURK_FRAME_PAGE = """<!doctype html><html><body style="margin:0">
+<iframe id="hit" src="{src}" style="border:0;width:100vw;height:100vh"></iframe></body></html>"""
+
+
+def test_full_task_in_mturks_frame_by_keyboard_posts_to_external_submit(live_server, page, shots):
+    """An ExternalQuestion HIT: MTurk frames the runner with turkSubmitTo; it submits itself.
+
+    Keyboard only, and the first answers are lost on the network and must be retried.
+    """
     from playwright.sync_api import expect
 
     link = links_of(live_server.exp_dir)[1]
     assignment = "ASSIGN-KEYS"
+    runner_url = f"{live_server.base_url}/experiment.html?" + urlencode(
+        {"link": link, **mturk_params(assignment, "WORKER-KEYS", live_server)})
+    # MTurk's worker site, played by Playwright: the runner's CSP must allow this ancestor.
+    mturk_page = "https://workersandbox.mturk.com/projects/P/tasks/T"
+    page.route(mturk_page, lambda route: route.fulfill(
+        content_type="text/html", body=MTURK_FRAME_PAGE.format(src=runner_url.replace("&", "&amp;"))))
     failures = {"left": 3}
 
     def flaky_network(route):
-        # The first answers are lost on the way; the runner must retry them, nothing lost.
         if failures["left"] > 0:
             failures["left"] -= 1
             route.abort("connectionreset")
@@ -240,45 +252,50 @@ def test_full_task_top_level_by_keyboard_posts_to_external_submit(live_server, p
             route.continue_()
 
     page.route("**/api/responses", flaky_network)
-    page.goto(f"{live_server.base_url}/experiment.html?" + urlencode(
-        {"link": link, **mturk_params(assignment, "WORKER-KEYS", live_server)}))
-    expect(page.get_by_role("heading", name="Picture recognition task")).to_be_focused()
+    # A public site framing 127.0.0.1 needs Chromium's local-network permission (a real server is public).
+    page.context.grant_permissions(["local-network-access"])
+    page.goto(mturk_page)
+    hit = page.frame_locator("#hit")
+    heading = hit.get_by_role("heading", name="Picture recognition task")
+    heading.click()  # the worker clicks into MTurk's frame once; from here on only keys
+    expect(heading).to_be_focused()
     page.screenshot(path=shots / "consent.png", full_page=True)
     page.keyboard.press("Tab")
-    expect(page.get_by_role("button", name="I agree — continue")).to_be_focused()
+    expect(hit.get_by_role("button", name="I agree — continue")).to_be_focused()
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Instructions")).to_be_focused()
+    expect(hit.get_by_role("heading", name="Instructions")).to_be_focused()
     page.screenshot(path=shots / "instructions.png", full_page=True)
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
-    start = page.get_by_role("button", name="Start the task")
+    start = hit.get_by_role("button", name="Start the task")
     expect(start).to_be_focused(timeout=10000)
     page.screenshot(path=shots / "display_check.png", full_page=True)
     page.keyboard.press("Enter")
 
     chosen = []
     for t in range(8):
-        expect(page.get_by_role("button", name="Play")).to_be_focused(timeout=20000)
+        expect(hit.get_by_role("button", name="Play")).to_be_focused(timeout=20000)
         if t == 0:
             page.screenshot(path=shots / "trial.png", full_page=True)
         page.keyboard.press("Space")
-        expect(page.get_by_text("What did the picture show?")).to_be_visible(timeout=10000)
-        options = page.locator(".choice-text").all_inner_texts()
+        expect(hit.get_by_text("What did the picture show?")).to_be_visible(timeout=10000)
+        options = hit.locator(".choice-text").all_inner_texts()
         k = (t * 3) % len(options)
         page.keyboard.press(str(k + 1))
-        expect(page.get_by_role("radio", name=options[k], exact=True)).to_be_checked()
+        expect(hit.get_by_role("radio", name=options[k], exact=True)).to_be_checked()
         if t == 0:
             page.screenshot(path=shots / "answer.png", full_page=True)
         page.keyboard.press("Enter")
         chosen.append(options[k])
 
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible(timeout=15000)
+    expect(hit.get_by_role("heading", name="Thank you — you are done")).to_be_visible(timeout=15000)
     page.screenshot(path=shots / "done.png", full_page=True)
-    page.wait_for_url("**/mturk/externalSubmit", timeout=15000)
+    submitted = hit.locator("#submitted-fields")
+    expect(submitted).to_be_visible(timeout=15000)
     page.screenshot(path=shots / "external_submit.png", full_page=True)
     code = completion_record(live_server.redis, assignment)["completion_code"]
-    fields = dict(zip(page.locator("#submitted-fields td:nth-child(1)").all_inner_texts(),
-                      page.locator("#submitted-fields td:nth-child(2)").all_inner_texts()))
+    fields = dict(zip(submitted.locator("td:nth-child(1)").all_inner_texts(),
+                      submitted.locator("td:nth-child(2)").all_inner_texts()))
     assert fields == {"assignmentId": assignment, "completion_code": code}
     assert failures["left"] == 0
     rows = recorded(live_server, assignment)
