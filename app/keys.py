@@ -21,11 +21,15 @@ key (builder)                            type    contents                       
 ``mvt:assignment-links``                 hash    assignment id → link id of its first          none  api
 (assignment_links)                               allocation (lookup for replace/completion)
 ``mvt:link:{L}:meta`` (link_meta)        hash    experiment_id, n_lists, n_trials, fps,        none  loader
-                                                 options (JSON list), design_hash, videos_dir
+                                                 fixation_frames, options (JSON list),
+                                                 design_hash, videos_dir
+``mvt:link:{L}:options``                 set     the answer options (class names)              none  loader
+(link_options)
 ``mvt:link:{L}:lists`` (link_lists)      hash    list index → JSON list of video ids, in       none  loader
                                                  trial order (what the browser may know)
 ``mvt:link:{L}:answers``                 hash    ``<list>:<trial>`` → JSON ``[label, frames,   none  loader
-(link_answers)                                   image_id, video_id]`` (never sent out)
+(link_answers)                                   image_id, video_id, fixation_frames]``
+                                                 (never sent out)
 ``mvt:link:{L}:free`` (link_free)        list    list indices never handed out                 none  loader, allocate
 ``mvt:link:{L}:slots`` (link_slots)      hash    list index → assignment id holding it now     none  allocate
 ``mvt:link:{L}:assignments``             hash    assignment id → JSON {worker, hit, list,      none  allocate, record,
@@ -110,13 +114,18 @@ def link_meta(link_id: str) -> str:
     return _link(link_id, "meta")
 
 
+def link_options(link_id: str) -> str:
+    """Set of the link's answer options."""
+    return _link(link_id, "options")
+
+
 def link_lists(link_id: str) -> str:
     """Hash list index → JSON list of video ids."""
     return _link(link_id, "lists")
 
 
 def link_answers(link_id: str) -> str:
-    """Hash ``<list>:<trial>`` → JSON ``[label, frames, image_id, video_id]``."""
+    """Hash ``<list>:<trial>`` → JSON ``[label, frames, image_id, video_id, fixation_frames]``."""
     return _link(link_id, "answers")
 
 
@@ -165,7 +174,7 @@ def worker_blocked(worker_id: str) -> str:
     return f"{PREFIX}:worker:{{w:{worker_id}}}:blocked"
 
 
-LINK_KEY_BUILDERS = (link_meta, link_lists, link_answers, link_free, link_slots, link_assignments,
+LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
                      link_workers, link_activity, link_replace, link_responses)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
 

@@ -108,6 +108,7 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
         meta_key = keys.link_meta(link_id)
         if r.hget(meta_key, "design_hash") == design_hash:
             r.hset(meta_key, "videos_dir", str(videos_dir))
+            r.sadd(keys.link_options(link_id), *classes)  # links loaded before this key existed
             unchanged.append(link_id)
             continue
         held = r.hlen(keys.link_assignments(link_id))
@@ -121,6 +122,7 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
             "fps": fps, "fixation_frames": fixation_frames, "options": json.dumps(classes), "design_hash": design_hash,
             "videos_dir": str(videos_dir),
         })
+        pipe.sadd(keys.link_options(link_id), *classes)
         pipe.hset(keys.link_lists(link_id), mapping={
             str(i): json.dumps([t["video_id"] for t in trials]) for i, trials in enumerate(link["lists"])
         })

@@ -70,7 +70,7 @@ async def record_response(r, token: TokenData, trial: int, response: str, timing
     result = await scripts_for(r).record(
         keys=[keys.link_assignments(token.link_id), keys.link_answers(token.link_id),
               keys.link_responses(token.link_id), keys.link_activity(token.link_id),
-              keys.link_meta(token.link_id)],
+              keys.link_options(token.link_id)],
         args=[token.assignment_id, token.list_index, trial, orjson.dumps(record), response,
               frame_log or "", now, int(distracted)])
     if result[0] == "refused":

@@ -6,7 +6,7 @@ import re
 from app import keys
 
 
-SERVER_BUILDERS = {"links_index", "video_dirs", "blocked_index", "assignment_links", "link_meta", "link_lists",
+SERVER_BUILDERS = {"links_index", "video_dirs", "blocked_index", "assignment_links", "link_meta", "link_options", "link_lists",
                    "link_answers", "link_free", "link_slots", "link_assignments", "link_workers", "link_activity",
                    "link_replace", "link_responses", "worker_links", "worker_blocked"}
 

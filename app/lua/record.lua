@@ -4,7 +4,7 @@
 --                                     fixation_frames]
 -- KEYS[3] = keys.link_responses(L)    hash: "<assignment>:<trial>" -> JSON response
 -- KEYS[4] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
--- KEYS[5] = keys.link_meta(L)         hash: options (JSON list of the answer options)
+-- KEYS[5] = keys.link_options(L)      set of the answer options
 -- ARGV[1] = assignment id, ARGV[2] = list index (from the signed token), ARGV[3] = trial
 -- ARGV[4] = the response JSON object without correct/timing_ok/presented_frames (app/responses.py)
 -- ARGV[5] = the chosen option
@@ -37,11 +37,7 @@ if stored then
   if ok == 'true' then flag = 1 elseif ok == 'false' then flag = 0 end
   return {'duplicate', rec.next, flag}
 end
-local valid = false
-for _, option in ipairs(cjson.decode(redis.call('HGET', KEYS[5], 'options'))) do
-  if option == ARGV[5] then valid = true; break end
-end
-if not valid then
+if redis.call('SISMEMBER', KEYS[5], ARGV[5]) == 0 then
   return {'refused', 'bad_response', 0}
 end
 local answer = cjson.decode(answer_raw)
