@@ -257,26 +257,27 @@ def test_full_task_in_mturks_frame_by_keyboard_posts_to_external_submit(live_ser
     page.goto(mturk_page)
     hit = page.frame_locator("#hit")
     heading = hit.get_by_role("heading", name="Picture recognition task")
+    # (Screenshots here are viewport-sized: full-page ones of a cross-site frame come out blank.)
     heading.click()  # the worker clicks into MTurk's frame once; from here on only keys
     expect(heading).to_be_focused()
-    page.screenshot(path=shots / "consent.png", full_page=True)
+    page.screenshot(path=shots / "consent.png")
     page.keyboard.press("Tab")
     expect(hit.get_by_role("button", name="I agree — continue")).to_be_focused()
     page.keyboard.press("Enter")
     expect(hit.get_by_role("heading", name="Instructions")).to_be_focused()
-    page.screenshot(path=shots / "instructions.png", full_page=True)
+    page.screenshot(path=shots / "instructions.png")
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     start = hit.get_by_role("button", name="Start the task")
     expect(start).to_be_focused(timeout=10000)
-    page.screenshot(path=shots / "display_check.png", full_page=True)
+    page.screenshot(path=shots / "display_check.png")
     page.keyboard.press("Enter")
 
     chosen = []
     for t in range(8):
         expect(hit.get_by_role("button", name="Play")).to_be_focused(timeout=20000)
         if t == 0:
-            page.screenshot(path=shots / "trial.png", full_page=True)
+            page.screenshot(path=shots / "trial.png")
         page.keyboard.press("Space")
         expect(hit.get_by_text("What did the picture show?")).to_be_visible(timeout=10000)
         options = hit.locator(".choice-text").all_inner_texts()
@@ -284,15 +285,15 @@ def test_full_task_in_mturks_frame_by_keyboard_posts_to_external_submit(live_ser
         page.keyboard.press(str(k + 1))
         expect(hit.get_by_role("radio", name=options[k], exact=True)).to_be_checked()
         if t == 0:
-            page.screenshot(path=shots / "answer.png", full_page=True)
+            page.screenshot(path=shots / "answer.png")
         page.keyboard.press("Enter")
         chosen.append(options[k])
 
     expect(hit.get_by_role("heading", name="Thank you — you are done")).to_be_visible(timeout=15000)
-    page.screenshot(path=shots / "done.png", full_page=True)
+    page.screenshot(path=shots / "done.png")
     submitted = hit.locator("#submitted-fields")
     expect(submitted).to_be_visible(timeout=15000)
-    page.screenshot(path=shots / "external_submit.png", full_page=True)
+    page.screenshot(path=shots / "external_submit.png")
     code = completion_record(live_server.redis, assignment)["completion_code"]
     fields = dict(zip(submitted.locator("td:nth-child(1)").all_inner_texts(),
                       submitted.locator("td:nth-child(2)").all_inner_texts()))
