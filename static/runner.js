@@ -342,6 +342,8 @@
       });
       var many = options.length > 12;
       $("answer-filter-row").hidden = !many;
+      $("answer-hint").hidden = many;
+      $("answer-hint-many").hidden = !many;
       filter.value = "";
       function visible() { return inputs.filter(function (x) { return !x.parentNode.hidden; }); }
       function numberKeys() {

@@ -128,6 +128,45 @@ def test_landing_preview_shows_instructions_only(live_server, page, shots):
     page.screenshot(path=shots / "runner_preview.png", full_page=True)
 
 
+def test_answer_screen_shows_any_class_names_as_text_and_filters_long_lists(live_server, page, shots):
+    """Many classes with markup, quotes and non-Latin names: text only, filter, keyboard."""
+    from playwright.sync_api import expect
+
+    names = [f"class {i:02d}" for i in range(20)] + ['<img src=x onerror="document.title=1">', 'Zoë & "quotes"', "右"]
+
+    def with_names(route):
+        response = route.fetch()
+        data = response.json()
+        data["options"] = names
+        for trial in data["trials"]:
+            trial["options"] = names
+        route.fulfill(response=response, json=data)
+
+    page.route("**/api/assignments", with_names)
+    link = links_of(live_server.exp_dir)[0]
+    page.goto(f"{live_server.base_url}/experiment.html?link={link}&b=ASSIGN-NAMES&c=HIT1&d=WORKER-NAMES")
+    page.get_by_role("button", name="I agree — continue").click()
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="Start the task").click()
+    page.get_by_role("button", name="Play").click()
+    expect(page.locator(".choice")).to_have_count(len(names))
+    expect(page.get_by_role("radio", name=names[20], exact=True)).to_be_attached()
+    assert page.locator("#answer-options img").count() == 0
+    filter_box = page.get_by_label("Filter the list:")
+    expect(filter_box).to_be_focused()
+    page.screenshot(path=shots / "answer_many.png", full_page=True)
+    filter_box.fill("zo")
+    expect(page.locator(".choice:visible")).to_have_count(1)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("radio", name='Zoë & "quotes"')).to_be_checked()
+    filter_box.fill("class")
+    expect(page.locator(".choice:visible")).to_have_count(20)
+    filter_box.press("Tab")
+    page.keyboard.press("3")
+    expect(page.get_by_role("radio", name="class 02")).to_be_checked()
+    assert page.title() != "1"
+
+
 # ---------------------------------------------------------------------------- whole tasks
 
 def answer_trial(scope, t: int, shots: Path | None = None, page=None) -> str:

@@ -41,6 +41,7 @@ def test_runner_page_carries_ids_in_a_json_block(client):
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert "frame-ancestors 'self' https://*.mturk.com" in csp
+    assert "form-action 'self' https://testserver https://*.mturk.com" in csp
     assert r.headers["x-content-type-options"] == "nosniff"
 
 

@@ -34,6 +34,8 @@ PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"
 MTURK_SUBMIT_ORIGINS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
 # Where MTurk shows a HIT: the worker site, and the content domain of Design Layout projects.
 MTURK_FRAME_ANCESTORS = "https://*.mturk.com https://*.mturkcontent.com https://mturkcontent.com"
+# externalSubmit may redirect within MTurk's sites, and form-action applies to redirects too.
+MTURK_FORM_ACTION = "https://*.mturk.com"
 VIDEO_CSS_PX = 512
 
 
@@ -76,7 +78,7 @@ def _runner_csp(request: Request) -> str:
         "img-src 'self' data: blob:",
         f"media-src 'self' blob: {video}".strip(),
         f"connect-src 'self' {video}".strip(),
-        f"form-action 'self' {own} {' '.join(MTURK_SUBMIT_ORIGINS)}",
+        f"form-action 'self' {own} {MTURK_FORM_ACTION}",
         f"frame-ancestors 'self' {MTURK_FRAME_ANCESTORS}",
         "base-uri 'none'",
     ])
@@ -175,7 +177,7 @@ def landing_preview(request: Request) -> HTMLResponse:
         "img-src 'self' data:",
         "connect-src 'self'",
         "frame-src 'self'",
-        f"form-action 'self' {own} {' '.join(MTURK_SUBMIT_ORIGINS)}",
+        f"form-action 'self' {own} {MTURK_FORM_ACTION}",
         "frame-ancestors 'self'",
         "base-uri 'none'",
     ])
