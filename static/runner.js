@@ -465,7 +465,7 @@
       store("consented", true);
     }
     var assignmentP = api("/api/assignments", {
-      link: cfg.link, worker_id: cfg.worker_id, assignment_id: cfg.assignment_id, hit_id: cfg.hit_id
+      link: cfg.link, worker_id: cfg.worker_id, assignment_id: cfg.assignment_id, hit_id: cfg.hit_id || null
     });
     assignmentP.catch(function () { /* handled below */ });
     if (!store("instructed")) {

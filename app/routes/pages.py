@@ -136,7 +136,7 @@ def experiment_page(request: Request) -> HTMLResponse:
     config = {
         "link": link,
         "assignment_id": assignment_id,
-        "hit_id": hit_id or "",
+        "hit_id": hit_id,
         "worker_id": worker_id,
         "turk_submit_to": submit_origin,
         "api_base": "",
