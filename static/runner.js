@@ -502,11 +502,18 @@
     result.hidden = false;
     result.textContent = hz ? "Your screen refreshes about " + Math.round(hz) + " times per second." :
       "Your screen's refresh rate could not be measured.";
+    var warnings = [];
     if (!hz || Math.abs(hz - cfg.expected_hz) > 3) {
-      var warn = $("check-warning");
-      warn.hidden = false;
-      warn.textContent = "This task is designed for a 60 Hz display; on yours the shortest pictures may be " +
-        "shown for a different time. If you can, set your display to 60 Hz; otherwise you may still continue.";
+      warnings.push("This task is designed for a 60 Hz display; on yours the shortest pictures may be " +
+        "shown for a different time. If you can, set your display to 60 Hz; otherwise you may still continue.");
+    }
+    if (Math.min(window.innerWidth, window.innerHeight - 170) < cfg.video_css_px * 0.75) {
+      warnings.push("Your window is small, so the videos will be shown smaller than intended. " +
+        "Please make the window larger (or zoom out) if you can.");
+    }
+    if (warnings.length) {
+      $("check-warning").hidden = false;
+      $("check-warning").textContent = warnings.join(" ");
     }
     if (start > 0) result.textContent += " Welcome back: you continue at trial " + (start + 1) + " of " + n + ".";
     $("check-continue").disabled = false;

@@ -167,6 +167,22 @@ def test_answer_screen_shows_any_class_names_as_text_and_filters_long_lists(live
     assert page.title() != "1"
 
 
+def test_display_check_warns_about_a_small_window(live_server, page, shots):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 420, "height": 480})
+    link = links_of(live_server.exp_dir)[0]
+    page.goto(f"{live_server.base_url}/experiment.html?link={link}&b=ASSIGN-SMALL&c=HIT1&d=WORKER-SMALL")
+    page.get_by_role("button", name="I agree — continue").click()
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("button", name="Start the task")).to_be_enabled(timeout=10000)
+    expect(page.locator("#check-warning")).to_contain_text("Your window is small")
+    page.screenshot(path=shots / "display_check_small_window.png", full_page=True)
+    page.get_by_role("button", name="Start the task").click()
+    box = page.locator("#video-box").bounding_box()
+    assert box["width"] == box["height"] <= 420
+
+
 # ---------------------------------------------------------------------------- whole tasks
 
 def answer_trial(scope, t: int, shots: Path | None = None, page=None) -> str:

@@ -105,7 +105,7 @@ def test_landing_preview_fills_hit_link_and_runs_its_script_under_a_nonce(client
 
 def test_landing_layout_file_is_a_pasteable_snippet():
     text = (ROOT / "mturk_landing" / "landing.html").read_text()
-    assert text.count("${HIT_Link}") == 1
+    assert text.count("${HIT_Link}") == 1 and text.count("${") == 1  # MTurk substitutes every ${…}
     assert "<form" not in text  # MTurk wraps layouts in its own form; forms must not nest
     assert "<html" not in text.lower() and "<body" not in text.lower()
 
