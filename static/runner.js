@@ -529,8 +529,6 @@
       $("trial-status").textContent = "Loading video…";
       show("trial");
       var src = await preload(trials, t);
-      preload(trials, t + 1);
-      preload(trials, t + 2);
       var timing;
       for (;;) {
         try {
@@ -549,6 +547,9 @@
           src = await preload(trials, t);
         }
       }
+      // Download the next videos while the worker answers, not while this one plays.
+      preload(trials, t + 1);
+      preload(trials, t + 2);
       var answer = await askAnswer(trials[t].options && trials[t].options.length ? trials[t].options : a.options);
       release(t);
       timing.refresh_interval_ms = interval === null ? null : Math.round(interval * 1000) / 1000;
