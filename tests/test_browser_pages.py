@@ -183,6 +183,66 @@ def test_display_check_warns_about_a_small_window(live_server, page, shots):
     assert box["width"] == box["height"] <= 420
 
 
+MTURK_LAYOUT_PAGE = """<!doctype html><html><head><meta charset="utf-8"></head><body>
+<form name="mturk_form" method="post" id="mturk_form" action="https://workersandbox.mturk.com/mturk/externalSubmit">
+<input type="hidden" value="" name="assignmentId" id="assignmentId">
+{layout}
+<p><input type="submit" id="submitButton" value="Submit"></p>
+</form></body></html>"""
+
+
+def test_landing_inside_mturks_layout_wrapper_submits_mturks_form(live_server, page):
+    """As MTurk serves a Design Layout: from www.mturkcontent.com, inside MTurk's own form.
+
+    The eligibility request is cross-origin (CORS), MTurk's Submit button waits for the code,
+    and the code from the task frame is submitted through MTurk's form.
+    """
+    from playwright.sync_api import expect
+
+    from app.routes.pages import render_landing
+
+    link = links_of(live_server.exp_dir)[0]
+    layout = render_landing(f"{live_server.base_url}/experiment.html?link={link}")
+    hit_page = ("https://www.mturkcontent.com/dynamic/hit?assignmentId=ASSIGN-WRAP&hitId=HIT1"
+                "&workerId=WORKER-WRAP&turkSubmitTo=https%3A%2F%2Fworkersandbox.mturk.com")
+    page.route(hit_page, lambda route: route.fulfill(
+        content_type="text/html", body=MTURK_LAYOUT_PAGE.format(layout=layout)))
+    submitted = []
+
+    def external_submit(route):
+        submitted.append(route.request.post_data)
+        route.fulfill(content_type="text/html", body="<p>HIT submitted</p>")
+
+    page.route("https://workersandbox.mturk.com/mturk/externalSubmit", external_submit)
+    page.context.grant_permissions(["local-network-access"])
+    page.goto(hit_page)
+    expect(page.get_by_role("status")).to_have_text("You can take part. The task is below.")
+    expect(page.locator("#submitButton")).to_be_disabled()
+    task = page.frame_locator("#mvt-frame")
+    expect(task.get_by_role("heading", name="Picture recognition task")).to_be_visible()
+
+    runner = next(f for f in page.frames if f.url.startswith(live_server.base_url))
+    runner.evaluate("""() => window.parent.postMessage(
+        {type: "mvt-complete", assignmentId: "ASSIGN-WRAP", completionCode: "MVT-TEST-CODE"}, "*")""")
+    expect(page.get_by_text("HIT submitted")).to_be_visible(timeout=10000)
+    fields = dict(part.split("=", 1) for part in submitted[0].split("&"))
+    assert fields == {"assignmentId": "ASSIGN-WRAP", "completion_code": "MVT-TEST-CODE"}
+
+
+def test_landing_ignores_messages_from_other_origins(live_server, page):
+    from playwright.sync_api import expect
+
+    link = links_of(live_server.exp_dir)[0]
+    page.goto(landing_url(live_server, link, **mturk_params("ASSIGN-MSG", "WORKER-MSG", live_server)))
+    expect(page.get_by_role("status")).to_have_text("You can take part. The task is below.")
+    # The landing page itself (not the task frame) posts a forged completion: ignored.
+    page.evaluate("""() => window.postMessage(
+        {type: "mvt-complete", assignmentId: "ASSIGN-MSG", completionCode: "FORGED"}, "*")""")
+    page.wait_for_timeout(300)
+    expect(page.locator("#mvt-code")).to_have_value("")
+    expect(page.get_by_role("button", name="Submit HIT")).to_be_disabled()
+
+
 # ---------------------------------------------------------------------------- whole tasks
 
 def answer_trial(scope, t: int, shots: Path | None = None, page=None) -> str:
