@@ -19,7 +19,10 @@
     link_full: "This task has already been done by enough workers.",
     unknown_link: "This task link is not known to the server.",
     expired: "The time allowed for this task has run out.",
-    replaced: "This assignment was withdrawn by the requester."
+    replaced: "This assignment was withdrawn by the requester.",
+    wrong_worker: "This assignment belongs to another worker ID.",
+    bad_token: "This page's task session is not valid any more; please reload the page.",
+    preview: "This is MTurk's preview: accept the HIT to start the task."
   };
 
   // ---------------------------------------------------------------- small helpers
