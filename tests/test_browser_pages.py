@@ -293,7 +293,7 @@ def check_timing(rows: list[dict]) -> None:
 
 
 def test_full_task_through_the_landing_page_with_a_reload(live_server, page, shots):
-    """Consent → … → 8 trials (reload after 3) → completion → externalSubmit stand-in."""
+    """Consent → … → 8 trials (reload after 3, the last unsent) → completion → externalSubmit stand-in."""
     from playwright.sync_api import expect
 
     link = links_of(live_server.exp_dir)[0]
@@ -309,9 +309,14 @@ def test_full_task_through_the_landing_page_with_a_reload(live_server, page, sho
     start.click()
 
     clicked = []
-    for t in range(3):
+    for t in range(2):
         clicked.append(answer_trial(task, t))
+    # The third answer never reaches the server before the reload: it waits in localStorage.
+    page.route("**/api/responses", lambda route: route.abort("internetdisconnected"))
+    clicked.append(answer_trial(task, 2))
     expect(task.get_by_role("heading", name="Trial 4 of 8")).to_be_visible()
+    expect(task.locator("#net-status")).to_contain_text("Connection problem — retrying", timeout=10000)
+    page.unroute("**/api/responses")
 
     page.reload()  # the landing page asks again (own assignment: eligible) and the runner resumes
     task = page.frame_locator("#mvt-frame")
