@@ -183,6 +183,22 @@ def test_display_check_warns_about_a_small_window(live_server, page, shots):
     assert box["width"] == box["height"] <= 420
 
 
+@pytest.mark.parametrize("query, text", [
+    ("", "Accept the HIT to start the task."),
+    ("?assignmentId=A&workerId=W&hitId=H", "This HIT is set up wrongly: it has no task link. Please return it."),
+])
+def test_layout_without_a_hit_link(page, query, text):
+    """The project editor's preview shows the layout before any CSV row fills ``${HIT_Link}``."""
+    from playwright.sync_api import expect
+
+    raw = (Path(__file__).resolve().parent.parent / "mturk_landing" / "landing.html").read_text()
+    url = "https://requester.mturk.com/create/preview"
+    page.route(url + "*", lambda route: route.fulfill(content_type="text/html", body=raw))
+    page.goto(url + query)
+    expect(page.get_by_text(text)).to_be_visible()
+    expect(page.locator("#mvt-task")).to_be_hidden()
+
+
 MTURK_LAYOUT_PAGE = """<!doctype html><html><head><meta charset="utf-8"></head><body>
 <form name="mturk_form" method="post" id="mturk_form" action="https://workersandbox.mturk.com/mturk/externalSubmit">
 <input type="hidden" value="" name="assignmentId" id="assignmentId">
