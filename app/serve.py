@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 from app.errors import MVTError
@@ -30,6 +31,9 @@ def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443,
     if not plain_http and certfile is None:
         certfile, keyfile = ensure_self_signed(settings.data_dir, hosts=[host])
     settings.signing_key  # noqa: B018 - make the key file before worker processes race to
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that would
+    # end the process before the embedded Redis is stopped, so turn it into SystemExit.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with embedded_redis_url(settings) as url:
         os.environ["MVT_REDIS_URL"] = url
         os.environ["MVT_DATA_DIR"] = str(settings.data_dir.resolve())
@@ -40,6 +44,10 @@ def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443,
                     loop="uvloop", http="httptools", proxy_headers=proxy_headers,
                     forwarded_allow_ips="*" if proxy_headers else None, access_log=False,
                     log_level="warning", timeout_keep_alive=30, backlog=4096, **tls)
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def build_demo(settings: Settings, base_url: str) -> Path:

@@ -32,8 +32,8 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> htt
     raise AssertionError(f"no answer from {url}")
 
 
-def stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGINT)
+def stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> str:
+    proc.send_signal(sig)
     try:
         out, _ = proc.communicate(timeout=20)
     except subprocess.TimeoutExpired:
@@ -85,6 +85,19 @@ def test_serve_with_given_certificate_and_two_workers(tmp_path):
     finally:
         out = stop(proc)
     assert f"serving https://127.0.0.1:{port}" in out
+    assert not EmbeddedRedis(data_dir).running()
+
+
+def test_sigterm_stops_the_server_and_its_embedded_redis(tmp_path):
+    data_dir = tmp_path / "data"
+    port = free_port()
+    proc = run_mvt(["serve", "--port", str(port)], data_dir)
+    try:
+        wait_healthy(f"https://127.0.0.1:{port}/healthz", proc)
+        assert EmbeddedRedis(data_dir).running()
+    finally:
+        stop(proc, signal.SIGTERM)
+    assert proc.returncode is not None
     assert not EmbeddedRedis(data_dir).running()
 
 
