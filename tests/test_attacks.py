@@ -1,0 +1,64 @@
+"""Hand-written attacks on the real HTTPS server (schemathesis fuzzing is in test_fuzz.py)."""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from app import keys
+
+
+def raw_get(base_url: str, path: str) -> tuple[int, bytes]:
+    """GET ``path`` exactly as written (no client-side normalisation of ``..``)."""
+    url = urlsplit(base_url)
+    conn = http.client.HTTPSConnection(url.hostname, url.port, context=ssl._create_unverified_context(), timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("path", [
+    "/static/../app/settings.py",
+    "/static/..%2fapp%2fsettings.py",
+    "/static/%2e%2e/%2e%2e/etc/passwd",
+    "/videos/../design.json",
+    "/videos/..%2f..%2fstimuli.json",
+    "/videos/%2e%2e%2fdesign.json",
+    "/mturk/../app/settings.py",
+])
+def test_path_traversal_reaches_no_file(synthetic_server, path):
+    status, body = raw_get(synthetic_server.base_url, path)
+    assert status in (400, 404)
+    assert b"SecretStr" not in body and b"root:" not in body and b"link_id" not in body
+
+
+@pytest.mark.parametrize("worker_id", ["a:b", "{synth-001}", "w*", "w\r\nFLUSHALL", "x" * 65, "", "ü"])
+def test_redis_key_characters_in_ids_are_refused_and_write_nothing(synthetic_server, worker_id):
+    before = set(synthetic_server.redis.keys("*"))
+    with httpx.Client(base_url=synthetic_server.base_url, verify=False, timeout=10) as client:
+        r = client.post("/api/assignments", json={"link": "synth-001", "worker_id": worker_id,
+                                                  "assignment_id": "A1", "hit_id": "H1"})
+        e = client.get("/api/eligibility", params={"link": "synth-001", "worker_id": worker_id})
+    assert r.status_code == 422 and "worker_id" in r.json()["detail"]
+    assert e.status_code == 422
+    assert set(synthetic_server.redis.keys("*")) == before
+
+
+def test_a_token_cannot_write_into_another_workers_assignment(synthetic_server):
+    with httpx.Client(base_url=synthetic_server.base_url, verify=False, timeout=10) as client:
+        mine = client.post("/api/assignments", json={"link": "synth-001", "worker_id": "W1",
+                                                     "assignment_id": "A1", "hit_id": "H1"}).json()
+        client.post("/api/assignments", json={"link": "synth-002", "worker_id": "W2",
+                                              "assignment_id": "A2", "hit_id": "H2"})
+        # W1's valid token, aimed at W2's assignment by editing the token's visible part.
+        token = mine["assignment_token"].replace("A1", "A2", 1).replace("W1", "W2", 1)
+        r = client.post("/api/responses", json={"assignment_token": token, "trial": 0, "response": "cat"})
+    assert r.status_code == 403 and r.json()["reason"] == "bad_token"
+    assert all(synthetic_server.redis.hlen(keys.link_responses(link)) == 0 for link in ("synth-001", "synth-002"))
