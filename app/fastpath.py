@@ -26,6 +26,19 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _JSON = (b"content-type", b"application/json")
 
 
+def replay_body(body: bytes, receive):
+    """An ASGI ``receive`` that yields the already-read ``body`` once, then defers to ``receive``."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+    return replay
+
+
 async def _send_json(send, status: int, payload, headers: dict | None = None) -> None:
     body = orjson.dumps(payload)
     raw = [_JSON, (b"content-length", b"%d" % len(body))]
@@ -102,15 +115,7 @@ class HotPaths:
         except ValidationError:
             parsed = None
         if parsed is None:
-            replayed = False
-
-            async def replay():
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-            return await self.app(scope, replay, send)
+            return await self.app(scope, replay_body(body, receive), send)
         return await self._answer(send, handler(parsed))
 
     async def _assignment(self, body: AssignmentIn):

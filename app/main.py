@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import MVTError
-from app.fastpath import HotPaths
+from app.fastpath import HotPaths, replay_body
 from app.fastredis import FastRedis
 from app.scripts import scripts_for
 from app.routes import admin as admin_routes
@@ -56,16 +56,7 @@ class BodyLimit:
             if seen > self.max_bytes:
                 return await self._refuse(send)
             more = message.get("more_body", False)
-        body, replayed = b"".join(chunks), False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
     async def _refuse(self, send):
         body = (b'{"detail":"the request body is larger than the limit of %d bytes (MVT_MAX_BODY_BYTES)",'

@@ -55,7 +55,10 @@ def read_token(key: bytes, token: str) -> TokenData:
 
 
 def completion_code(key: bytes, data: TokenData) -> str:
-    """The completion code of a finished assignment: 16 characters, ``MVT-XXXX-XXXX-XXXX-XXXX``."""
+    """The completion code of a finished assignment.
+
+    ``MVT-`` followed by four dash-separated groups of four base32 characters.
+    """
     raw = base64.b32encode(_mac(key, "complete", data.assignment_id, data.link_id, data.worker_id,
                                 data.list_index)).decode()[:16]
     return "MVT-" + "-".join(raw[i:i + 4] for i in range(0, 16, 4))
