@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,16 @@ def test_compose_has_a_server_on_a_redis_with_aof():
     assert server["depends_on"]["redis"]["condition"] == "service_healthy"
     named = {v.split(":")[0] for v in server["volumes"] + redis["volumes"]}
     assert {"redis-data", "server-data"} <= named <= set(compose["volumes"]) | {"./experiments"}
+
+
+def test_the_image_healthcheck_command_passes_against_a_running_server(synthetic_server):
+    rows = dockerfile_instructions()
+    check = [rest for w, rest in rows if w == "HEALTHCHECK"][-1]
+    argv = shlex.split(check.split(" CMD ", 1)[1])
+    assert argv[:2] == ["python", "-c"] and "https://127.0.0.1:8443/healthz" in argv[2]
+    port = synthetic_server.base_url.rsplit(":", 1)[1]
+    code = argv[2].replace("127.0.0.1:8443", f"127.0.0.1:{port}")
+    assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 0
+    # and it fails when nothing listens there
+    dead = argv[2].replace("127.0.0.1:8443", "127.0.0.1:9")
+    assert subprocess.run([sys.executable, "-c", dead], capture_output=True, timeout=30).returncode != 0
