@@ -38,7 +38,10 @@ def test_healthz(client):
 
 @pytest.mark.parametrize("origin, allowed", [
     ("https://worker.mturk.com", True), ("https://workersandbox.mturk.com", True),
-    ("https://www.mturk.com", True), ("https://evil.example.org", False), (None, False)])
+    ("https://www.mturk.com", True), ("https://www.mturkcontent.com", True),
+    ("https://sandbox.mturkcontent.com", True), ("https://mturkcontent.com.evil.org", False),
+    ("https://evilmturkcontent.com", False), ("http://www.mturkcontent.com", False),
+    ("https://evil.example.org", False), (None, False)])
 def test_eligibility_cors_is_open_to_mturk_only(client, origin, allowed):
     headers = {"Origin": origin} if origin else {}
     r = client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W1"}, headers=headers)

@@ -37,6 +37,9 @@ MTURK_ORIGINS = frozenset({
     "https://worker.mturk.com", "https://workersandbox.mturk.com", "https://www.mturk.com",
     "https://www.mturkcontent.com",
 })
+# Design-Layout (HTMLQuestion) pages are served from MTurk's content domain; which host the
+# sandbox uses is not documented, so any host of that domain (which only Amazon controls) is allowed.
+_MTURK_CONTENT_ORIGIN = re.compile(r"https://([a-z0-9-]+\.)*mturkcontent\.com")
 
 
 def json_response(payload, status_code: int = 200, headers: dict | None = None) -> Response:
@@ -222,7 +225,7 @@ async def finish(r, settings: Settings, body: CompleteIn) -> dict:
 
 def cors_headers(origin: str | None) -> dict:
     """CORS headers for the eligibility answer: the origin echoed only for MTurk's sites."""
-    if origin in MTURK_ORIGINS:
+    if origin in MTURK_ORIGINS or (origin and _MTURK_CONTENT_ORIGIN.fullmatch(origin)):
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
     return {"Vary": "Origin"}
 
