@@ -11,8 +11,10 @@ Allocation is two Lua scripts, each atomic within one hash slot (valid on Redis 
    ``MVT_ALLOTTED_MINUTES``; else ``link_full``.
 
 When step 2 refuses a link that step 1 had just added, the link is removed from the worker's
-set again. The set may thus briefly hold a link the worker did not get, which can only make a
-concurrent request of the same worker see the cap early: never exceed it.
+set again, unless the worker holds a list of it (won meanwhile by a concurrent request of
+theirs: removing it then would let them exceed the cap). The set may thus briefly hold a link
+the worker did not get, which can only make a concurrent request of the same worker see the
+cap early: never exceed it.
 
 The hot-path functions take a ``redis.asyncio.Redis``; `completion_record` a ``redis.Redis``.
 """
@@ -87,8 +89,15 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         args=[worker_id, assignment_id, hit_id, now, allotted_ms])
     outcome = result[0]
     if outcome == "refused":
-        if reserved == "added":
+        # seen_link: the worker holds a list of the link (maybe won just now by a concurrent
+        # request of theirs), so the link stays in their set.
+        if reserved == "added" and result[1] != "seen_link":
             await r.srem(keys.worker_links(worker_id), link_id)
+            if await r.hget(keys.link_workers(link_id), worker_id) is not None:
+                # A concurrent request of this worker won the link before the SREM: put it back.
+                pipe = r.pipeline(transaction=False)
+                pipe.sadd(keys.worker_links(worker_id), link_id)
+                await pipe.execute()
         raise refusal(result[1], _message(result[1], link_id, worker_id, assignment_id, cap))
     if outcome == "new":
         pipe = r.pipeline(transaction=False)

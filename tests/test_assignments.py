@@ -196,3 +196,42 @@ def test_random_histories_never_show_a_worker_an_image_twice(redis, redis_url, t
     exp_client = redis
     issued = run(redis_url, scenario)
     assert len(issued) > 10
+
+
+@pytest.mark.parametrize("a_assignment, refused", [("A1", SeenLink), ("AX", WrongWorker)])
+def test_a_refused_concurrent_request_does_not_drop_a_link_the_worker_holds(exp, redis_url, a_assignment, refused):
+    """Request A (reserved first) is refused after request B of the same worker won the link.
+
+    A's clean-up must not take the link out of the worker's set, or the worker could exceed
+    the cap: A reserves ("added"), B reserves ("seen"), B allocates and finishes, then A is
+    refused (``seen_link``; ``wrong_worker`` for another worker's assignment id) and removes
+    its reservation.
+    """
+    from dataclasses import replace
+
+    from app.scripts import scripts_for
+
+    async def scenario(r):
+        await alloc(r, "synth-001", "W9", "AX")
+        real = scripts_for(r)
+        b_done = asyncio.Event()
+
+        async def allocate_script(keys=(), args=()):
+            if args[1] == a_assignment:
+                await b_done.wait()
+            return await real.allocate(keys=keys, args=args)
+        r._mvt_scripts = replace(real, allocate=allocate_script)
+
+        async def b():
+            await asyncio.sleep(0.05)  # after A's reservation
+            won = await alloc(r, "synth-001", "W1", "A2")
+            b_done.set()
+            return won
+        a_result, b_result = await asyncio.gather(alloc(r, "synth-001", "W1", a_assignment), b(),
+                                                  return_exceptions=True)
+        assert isinstance(a_result, refused) and b_result.assignment_id == "A2"
+        assert await r.smembers(keys.worker_links("W1")) == {"synth-001"}
+        await alloc(r, "synth-002", "W1", "A3")
+        with pytest.raises(CapReached):  # W1 holds two links: the cap (2) is reached
+            await alloc(r, "synth-003", "W1", "A4")
+    run(redis_url, scenario)
