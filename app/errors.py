@@ -20,12 +20,31 @@ class MVTError(Exception):
 
 @contextlib.contextmanager
 def exit_on_error() -> Iterator[None]:
-    """In CLI commands: turn an `MVTError` into one stderr line and exit code 1."""
+    """In CLI commands: turn an `MVTError` (or a bad ``MVT_`` setting) into one stderr line and exit code 1."""
+    from pydantic import ValidationError
+
     try:
         yield
     except MVTError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        print(f"error: {settings_sentence(exc)}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def settings_sentence(exc) -> str:
+    """One sentence for a `Settings` validation error, naming the ``MVT_`` variable (never its secret value)."""
+    first = exc.errors()[0]
+    name = "MVT_" + "_".join(str(x) for x in first.get("loc", ())).upper()
+    message = first.get("msg", "is invalid").removeprefix("Value error, ")
+    if message.startswith(name):
+        return message
+    value = first.get("input")
+    shown = f" ({str(value)[:60]!r})" if isinstance(value, str) and not name.endswith(("TOKEN", "KEY")) else ""
+    return f"{name}{shown}: {message}"
 
 
 class RedisUnavailable(MVTError):

@@ -8,6 +8,7 @@ import ssl
 
 import httpx
 import pytest
+import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -86,8 +87,6 @@ def test_progress_replace_block_and_export(client):
 
 
 def cli(args, redis_url):
-    import typer
-
     from app import commands
 
     app = typer.Typer()
@@ -116,3 +115,20 @@ def test_cli_load_of_a_missing_folder_is_one_line(redis_url, tmp_path):
     assert result.exit_code == 1
     assert result.output == f"error: {tmp_path / 'nope' / 'design.json'} is missing; build the experiment first " \
                             "with `mvt build`\n"
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"MVT_ALLOTTED_MINUTES": "abc"},
+     "error: MVT_ALLOTTED_MINUTES ('abc'): Input should be a valid integer, unable to parse string as an integer\n"),
+    ({"MVT_MAX_TASKS_PER_WORKER": "0"},
+     "error: MVT_MAX_TASKS_PER_WORKER ('0'): Input should be greater than or equal to 1\n"),
+    ({"MVT_ADMIN_TOKEN": "short"},
+     "error: MVT_ADMIN_TOKEN must be at least 16 characters (or unset to disable admin routes)\n"),
+])
+def test_cli_bad_settings_are_one_line_naming_the_variable(redis_url, tmp_path, env, message):
+    from app import commands
+
+    app = typer.Typer()
+    commands.register(app)
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "x.csv")], env={"MVT_REDIS_URL": redis_url, **env})
+    assert (result.exit_code, result.output) == (1, message)
