@@ -240,16 +240,52 @@
     return text;
   }
 
+  // A video that has not ended this long after its natural end is treated as stalled.
+  var STALL_GRACE_MS = 2000;
+
   function playAndMeasure(video) {
     return new Promise(function (resolve, reject) {
       var samples = [];
       var ended = false;
+      var settled = false;
+      var watchdog = null;
       var rvfc = typeof video.requestVideoFrameCallback === "function";
       var q0 = quality(video);
       function onFrame(now, meta) {
+        if (settled) return;
         samples.push({ mediaTime: meta.mediaTime, presentedFrames: meta.presentedFrames });
         if (!ended) video.requestVideoFrameCallback(onFrame);
       }
+      function finish(stalled) {
+        if (settled) return;
+        settled = true;
+        ended = true;
+        playing = false;
+        clearTimeout(watchdog);
+        video.removeEventListener("error", onError);
+        if (stalled) {
+          video.pause();
+          // The last frame shown stayed on screen (for seconds, not one refresh): it does not
+          // count as presented, so a stall inside the image segment fails the timing check.
+          samples.pop();
+        }
+        var q1 = quality(video);
+        var dropped = q0 && q1 ? q1.dropped - q0.dropped : null;
+        var log = rvfc ? frameLog(samples) : null;
+        var total = null;
+        if (rvfc && samples.length) total = samples[samples.length - 1].presentedFrames - samples[0].presentedFrames + 1;
+        else if (q0 && q1) total = (q1.total - q0.total) - dropped;
+        resolve({
+          presented_frames: null,
+          frame_log: stalled && !rvfc ? null : log,
+          frames_presented_total: total,
+          dropped_frames: dropped,
+          hidden_during_video: hiddenDuring,
+          blurred_during_video: blurredDuring,
+          timing_source: log !== null ? "rvfc" : (q0 && !stalled ? "playback_quality" : "none")
+        });
+      }
+      function onError() { finish(true); }
       // Registered before play(): otherwise the first frames may get no callback (FACTS.md).
       if (rvfc) video.requestVideoFrameCallback(onFrame);
       hiddenDuring = document.hidden;
@@ -257,28 +293,24 @@
       playing = true;
       video.addEventListener("ended", function () {
         // The last frame's callback can arrive just after "ended".
-        setTimeout(function () {
+        setTimeout(function () { finish(false); }, 60);
+      }, { once: true });
+      // A decode error or a stall mid-video must not leave the worker stuck on a dead screen.
+      video.addEventListener("error", onError);
+      var limitMs = (isFinite(video.duration) && video.duration > 0 ? video.duration * 1000 : 15000) + STALL_GRACE_MS;
+      watchdog = setTimeout(function () { finish(true); }, limitMs);
+      var p = video.play();
+      if (p && p.catch) {
+        p.catch(function (err) {
+          if (settled) return;
+          settled = true;
           ended = true;
           playing = false;
-          var q1 = quality(video);
-          var dropped = q0 && q1 ? q1.dropped - q0.dropped : null;
-          var log = rvfc ? frameLog(samples) : null;
-          var total = null;
-          if (rvfc && samples.length) total = samples[samples.length - 1].presentedFrames - samples[0].presentedFrames + 1;
-          else if (q0 && q1) total = (q1.total - q0.total) - dropped;
-          resolve({
-            presented_frames: null,
-            frame_log: log,
-            frames_presented_total: total,
-            dropped_frames: dropped,
-            hidden_during_video: hiddenDuring,
-            blurred_during_video: blurredDuring,
-            timing_source: log !== null ? "rvfc" : (q0 ? "playback_quality" : "none")
-          });
-        }, 60);
-      }, { once: true });
-      var p = video.play();
-      if (p && p.catch) p.catch(function (err) { playing = false; reject(err); });
+          clearTimeout(watchdog);
+          video.removeEventListener("error", onError);
+          reject(err);
+        });
+      }
     });
   }
 

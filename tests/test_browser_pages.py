@@ -438,3 +438,58 @@ def test_full_task_in_mturks_frame_by_keyboard_posts_to_external_submit(live_ser
     rows = recorded(live_server, assignment)
     assert [row["response"] for row in rows] == chosen
     check_timing(rows)
+
+
+STALL_AT_FRAME = """(() => {
+  // Playback stops at frame index %d and never reaches "ended", as when a video stalls.
+  const play = HTMLMediaElement.prototype.play;
+  HTMLMediaElement.prototype.play = function () {
+    const video = this;
+    const watch = (now, meta) => {
+      if (Math.round(meta.mediaTime * 60) >= %d) video.pause();
+      else video.requestVideoFrameCallback(watch);
+    };
+    video.requestVideoFrameCallback(watch);
+    return play.call(this);
+  };
+})()"""
+
+
+def test_a_video_that_stalls_mid_image_goes_on_to_the_answer_and_fails_the_timing_check(live_server, page):
+    """Playback stops inside the image segment (``ended`` never fires): the worker is not stuck,
+    and the held image does not pass as correctly timed."""
+    from playwright.sync_api import expect
+
+    stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
+    fixation = stimuli["fixation_frames"]
+
+    def longest_first(route):
+        response = route.fetch()
+        data = response.json()
+        frames = lambda trial: stimuli["videos"][trial["video_url"].rsplit("/", 1)[1].split(".")[0]]["frames"]
+        data["trials"].sort(key=lambda trial: -frames(trial))
+        route.fulfill(response=response, json=data)
+
+    page.route("**/api/assignments", longest_first)
+    page.add_init_script(STALL_AT_FRAME % (fixation + 10, fixation + 10))
+    link = links_of(live_server.exp_dir)[0]
+    assignment = "ASSIGN-STALL"
+    page.goto(f"{live_server.base_url}/experiment.html?link={link}&b={assignment}&c=HIT1&d=WORKER-STALL")
+    page.get_by_role("button", name="I agree — continue").click()
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="Start the task").click()
+    page.get_by_role("button", name="Play").click()
+    expect(page.get_by_text("What did the picture show?")).to_be_visible(timeout=15000)
+    page.locator(".choice").first.click()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Trial 2 of 8")).to_be_visible()
+
+    for _ in range(50):
+        rows = recorded(live_server, assignment)
+        if rows:
+            break
+        page.wait_for_timeout(100)
+    (row,) = rows
+    assert int(row["frames"]) == max(stimuli["frame_counts"])
+    assert row["presented_frames"] not in (None, "") and int(row["presented_frames"]) < int(row["frames"]), row
+    assert row["timing_ok"] in (False, "false", "False", 0, "0"), row
