@@ -76,6 +76,13 @@ def _table(df: pd.DataFrame, text_columns=(), max_rows: int = MAX_TABLE_ROWS) ->
             f"{more}")
 
 
+def _plot_text(value) -> str:
+    """A data string as literal matplotlib text: ``$`` would start mathtext (and an unknown
+    command in it stops the whole report), a leading ``_`` hides a legend entry."""
+    text = str(value).replace("$", r"\$")
+    return " " + text if text.startswith("_") else text
+
+
 def _duration_labels(frame_counts, fps: float) -> list[str]:
     return [f"{f * 1000 / fps:.0f} ms\n({f} fr)" for f in frame_counts]
 
@@ -108,7 +115,7 @@ def _mvt_figures(analysis) -> str:
         rows = -(-len(labels) // cols)
         fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharey=True)
         for ax, label in zip(axes.ravel(), labels):
-            _mvt_histogram(table[table["label"] == label], grid, ax, str(label), short=True)
+            _mvt_histogram(table[table["label"] == label], grid, ax, _plot_text(label), short=True)
             ax.tick_params(axis="x", labelsize=7)
             ax.set_xlabel("MVT (frames)", fontsize=8)
         fig.suptitle("MVT per class", fontsize=11)
@@ -135,7 +142,7 @@ def _accuracy_figure(accuracy: pd.DataFrame) -> str:
     if len(labels) <= 12:
         for label in labels:
             g = classes[(classes["label"] == label) & (classes["n_responses"] > 0)]
-            (line,) = ax.plot(g["duration_ms"], g["accuracy"], marker=".", lw=1, alpha=0.7, label=str(label))
+            (line,) = ax.plot(g["duration_ms"], g["accuracy"], marker=".", lw=1, alpha=0.7, label=_plot_text(label))
             ax.fill_between(g["duration_ms"], g["ci_low"].astype(float), g["ci_high"].astype(float),
                             color=line.get_color(), alpha=0.08, lw=0)
     overall = accuracy[(accuracy["scope"] == "overall") & (accuracy["n_responses"] > 0)]

@@ -66,3 +66,25 @@ def test_frame_rate_is_inferred_from_durations(fps):
     np.testing.assert_allclose(ok["mvt_ms"].astype(float), ok["mvt_frames"].astype(float) * 1000 / fps)
     assert result.accuracy["duration_ms"].iloc[-1] == pytest.approx(30_000 / fps)
     assert f"durations (frames at {fps} fps)" in render_report(result)
+
+
+def test_class_names_are_plotted_as_plain_text(monkeypatch):
+    """A ``$`` in a class name is not matplotlib mathtext (an unknown command in it used to stop
+    the report), and a leading ``_`` does not hide the class from the legend."""
+    import matplotlib.pyplot as plt
+
+    from analysis import report
+
+    df = synthetic_responses(n_images=40, n_classes=3, rng=2)
+    names = dict(zip(sorted(df["label"].unique()), [r"a$\foo$ b", "_background", "$5 & up"]))
+    df["label"] = df["label"].map(names)
+    result = analyze(df, n_bootstrap=0)
+    assert "a$\\foo$ b" in render_report(result)
+
+    figures = []
+    monkeypatch.setattr(report, "_png", lambda fig: figures.append(fig) or "")
+    report._accuracy_figure(result.accuracy)
+    legend = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    plt.close(figures[0])
+    assert len(legend) == 4  # three classes and "all classes"
+    assert any("background" in t for t in legend)
