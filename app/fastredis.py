@@ -119,8 +119,14 @@ class FastRedis:
         if self.db:
             setup.append(("SELECT", self.db))
         # Queued before anything else can be, so every later command runs authenticated, in the db.
-        for future in self._send([pack(*command) for command in setup], protocol):
-            await future
+        try:
+            for future in self._send([pack(*command) for command in setup], protocol):
+                await future
+        except Exception:
+            # Not kept: every later command would fail (NOAUTH) on it; the next one reconnects.
+            self._lost(protocol)
+            protocol.transport.close()
+            raise
         return protocol
 
     async def _ensure(self) -> _Protocol:
@@ -157,8 +163,9 @@ class FastRedis:
                 future.set_exception(exc)
 
     def _lost(self, protocol: _Protocol) -> None:
-        if self._protocol is protocol:
-            self._protocol = None
+        if self._protocol is not None and self._protocol is not protocol:
+            return  # an earlier connection, dropped before this one was made: its commands failed then
+        self._protocol = None
         self._outgoing = []
         self._fail(RedisConnectionError("the connection to Redis was lost"))
 

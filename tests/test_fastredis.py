@@ -86,3 +86,23 @@ def test_urls_with_password_and_db(redis_url, redis):
         redis.flushdb()
     finally:
         redis.config_set("requirepass", "")
+
+
+def test_a_failed_auth_is_retried_on_the_next_command(redis_url, redis):
+    """A connection whose AUTH failed is dropped, not kept unauthenticated for every later command."""
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    redis.config_set("requirepass", "old-password")
+    try:
+        async def scenario():
+            r = FastRedis(f"redis://:new-password@127.0.0.1:{port}/0")
+            with pytest.raises(ResponseError, match="WRONGPASS|invalid password"):
+                await r.ping()
+            admin = FastRedis(f"redis://:old-password@127.0.0.1:{port}/0")
+            await admin.execute_command("CONFIG", "SET", "requirepass", "new-password")  # e.g. a rotation
+            await admin.aclose()
+            assert await r.ping()
+            await r.aclose()
+        run(scenario())
+    finally:
+        redis.execute_command("AUTH", "new-password")
+        redis.config_set("requirepass", "")
