@@ -142,6 +142,9 @@ class FastRedis:
 
     def _send(self, packed: list[bytes], protocol: _Protocol) -> list[asyncio.Future]:
         # Commands issued during one event-loop turn leave in one write (one system call).
+        if protocol is not self._protocol:
+            # Lost since the caller got it: queued, its futures would take a new connection's replies.
+            raise RedisConnectionError("the connection to Redis was lost")
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in packed]
         self._waiting.extend(futures)

@@ -106,3 +106,18 @@ def test_a_failed_auth_is_retried_on_the_next_command(redis_url, redis):
     finally:
         redis.execute_command("AUTH", "new-password")
         redis.config_set("requirepass", "")
+
+
+def test_a_command_issued_on_a_connection_lost_meanwhile_fails_and_later_replies_stay_matched(redis, redis_url):
+    """The window between a connect finishing and its waiter sending: replies must not shift by one."""
+    async def scenario():
+        r = FastRedis(redis_url)
+        await r.execute_command("CLIENT", "SETNAME", "fast")
+        old = r._protocol  # what a coroutine resuming from the connect holds
+        redis.client_kill_filter(_id=[c for c in redis.client_list() if c["name"] == "fast"][0]["id"])
+        await asyncio.sleep(0.05)
+        with pytest.raises(RedisConnectionError):
+            await asyncio.wait_for(r._send([pack("ECHO", "stale")], old)[0], 2)
+        assert await asyncio.wait_for(r.execute_command("ECHO", "fresh"), 2) == "fresh"
+        await r.aclose()
+    run(scenario())
