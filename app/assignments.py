@@ -155,8 +155,25 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
 
 
 def assignment_link(r, assignment_id: str) -> str | None:
-    """The link an assignment id was allocated on, or None (sync client)."""
-    return r.hget(keys.assignment_links(), assignment_id)
+    """The link an assignment id was allocated on, or None (sync client).
+
+    The index is written after the allocation script; when that write was lost (Redis or the
+    server went away in between, and the client's retry was a resume), the links are searched
+    and the index repaired.
+    """
+    link_id = r.hget(keys.assignment_links(), assignment_id)
+    if link_id is not None:
+        return link_id
+    links = sorted(r.smembers(keys.links_index()))
+    pipe = r.pipeline(transaction=False)
+    for link in links:
+        pipe.hget(keys.link_assignments(link), assignment_id)
+    held = [(orjson.loads(raw).get("started_ms", 0), link) for link, raw in zip(links, pipe.execute()) if raw]
+    if not held:
+        return None
+    link_id = min(held)[1]
+    r.hsetnx(keys.assignment_links(), assignment_id, link_id)
+    return link_id
 
 
 def assignment_record(r, assignment_id: str) -> tuple[str, dict]:

@@ -235,3 +235,34 @@ def test_a_refused_concurrent_request_does_not_drop_a_link_the_worker_holds(exp,
         with pytest.raises(CapReached):  # W1 holds two links: the cap (2) is reached
             await alloc(r, "synth-003", "W1", "A4")
     run(redis_url, scenario)
+
+
+def test_an_assignment_whose_link_index_write_was_lost_is_still_found(exp, redis_url):
+    """The Lua allocation succeeded but the follow-up write (assignment → link) failed, e.g. Redis
+    went away: the client retries (a resume), finishes, and the completion record and
+    ``mvt replace`` must still find the assignment."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    async def scenario(r):
+        real_pipeline = r.pipeline
+
+        class Failing:
+            def __getattr__(self, name):
+                return lambda *a, **k: self
+
+            async def execute(self):
+                raise RedisConnectionError("the connection to Redis was lost")
+        r.pipeline = lambda transaction=True: Failing()
+        with pytest.raises(RedisConnectionError):
+            await alloc(r, "synth-001", "W1", "A1")
+        r.pipeline = real_pipeline
+        a = await alloc(r, "synth-001", "W1", "A1")
+        assert not a.new
+        for trial in range(3):
+            await record_response(r, token(a), trial, "cat", {})
+        await complete(r, token(a), completion_code(KEY, token(a)))
+        return a
+    a = run(redis_url, scenario)
+    record = completion_record(exp, "A1")
+    assert record is not None and record["completion_code"] == completion_code(KEY, token(a))
+    assert admin.mark_for_replacement(exp, ["A1"]) == ["A1"]
