@@ -232,7 +232,18 @@
       var pf = samples[i].presentedFrames;
       if (prev && idx <= prev.idx) continue;
       if (prev && pf - prev.pf === idx - prev.idx) runs[runs.length - 1][1] = idx;
-      else runs.push([idx, idx]);
+      else {
+        // Fewer presentations than frames: something after prev.idx was dropped, so the frame
+        // at prev.idx stayed on screen longer than one frame and is not confirmed either.
+        if (prev && pf - prev.pf < idx - prev.idx) {
+          var last = runs[runs.length - 1];
+          if (last[1] === prev.idx) {
+            if (last[0] === last[1]) runs.pop();
+            else last[1] -= 1;
+          }
+        }
+        runs.push([idx, idx]);
+      }
       prev = { idx: idx, pf: pf };
     }
     var text = runs.map(function (r) { return r[0] + "-" + r[1]; }).join(",");

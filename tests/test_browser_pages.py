@@ -493,3 +493,58 @@ def test_a_video_that_stalls_mid_image_goes_on_to_the_answer_and_fails_the_timin
     assert int(row["frames"]) == max(stimuli["frame_counts"])
     assert row["presented_frames"] not in (None, "") and int(row["presented_frames"]) < int(row["frames"]), row
     assert row["timing_ok"] in (False, "false", "False", 0, "0"), row
+
+
+DROP_FRAME = """(() => {
+  // The browser drops video frame %d: no callback for it, and presentedFrames skips it.
+  const drop = %d;
+  const request = HTMLVideoElement.prototype.requestVideoFrameCallback;
+  HTMLVideoElement.prototype.requestVideoFrameCallback = function (callback) {
+    const video = this;
+    const wrapped = (now, meta) => {
+      const idx = Math.round(meta.mediaTime * 60);
+      if (idx === drop) { request.call(video, wrapped); return; }
+      callback(now, {mediaTime: meta.mediaTime,
+                     presentedFrames: meta.presentedFrames - (idx > drop ? 1 : 0)});
+    };
+    return request.call(video, wrapped);
+  };
+})()"""
+
+
+def test_a_dropped_first_mask_frame_means_the_image_was_held_and_fails_the_timing_check(live_server, page):
+    """When the frame after the image is dropped, the last image frame stays on screen for two
+    refreshes: the image was shown longer than intended, so its frame is not confirmed."""
+    from playwright.sync_api import expect
+
+    stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
+    fixation, frames = stimuli["fixation_frames"], 6
+
+    def six_frames_first(route):
+        response = route.fetch()
+        data = response.json()
+        n_frames = lambda trial: stimuli["videos"][trial["video_url"].rsplit("/", 1)[1].split(".")[0]]["frames"]
+        data["trials"].sort(key=lambda trial: n_frames(trial) != frames)
+        route.fulfill(response=response, json=data)
+
+    page.route("**/api/assignments", six_frames_first)
+    page.add_init_script(DROP_FRAME % (fixation + frames, fixation + frames))
+    link = links_of(live_server.exp_dir)[0]
+    assignment = "ASSIGN-DROP"
+    page.goto(f"{live_server.base_url}/experiment.html?link={link}&b={assignment}&c=HIT1&d=WORKER-DROP")
+    page.get_by_role("button", name="I agree — continue").click()
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="Start the task").click()
+    answer_trial(page, 0)
+    expect(page.get_by_role("heading", name="Trial 2 of 8")).to_be_visible()
+
+    for _ in range(50):
+        rows = recorded(live_server, assignment)
+        if rows:
+            break
+        page.wait_for_timeout(100)
+    (row,) = rows
+    assert int(row["frames"]) == frames
+    assert str(fixation + frames) not in row["frame_log"].replace("-", ",").split(","), row
+    assert int(row["presented_frames"]) < frames, row
+    assert row["timing_ok"] in (False, "false", "False", 0, "0"), row
