@@ -92,16 +92,26 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "serve.log"
+
     def start(self, timeout_s: float = 60) -> "ServerProcess":
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(self.workers)],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # A file, not a pipe: nobody reads the server's log while it runs, and a full pipe would stall it.
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--workers", str(self.workers)],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            log.close()
         context = ssl._create_unverified_context()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mvt serve exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"mvt serve exited: {self.log_path.read_text(errors='replace')[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{self.base_url}/healthz", context=context, timeout=2) as r:
                     if r.status == 200:

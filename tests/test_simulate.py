@@ -140,3 +140,34 @@ def test_responses_survive_kill_9_of_the_server_and_of_redis(tmp_path, study_exp
     finally:
         server.stop()
         redis_proc.stop()
+
+
+def test_abandoned_tasks_are_excluded_then_replaced_by_new_simulated_workers(live_server, study_experiment):
+    from app import keys
+    from app.admin import mark_for_replacement
+
+    live_server.load(study_experiment)
+    truth = step_truth(study_experiment)
+    first = simulate(live_server.base_url, study_experiment, n_workers=4 * W, concurrency=10,
+                     model=WorkerModel(p_abandon=0.5, p_reload=0.05), truth=truth, rng=11, worker_prefix="FIRST")
+    assert first.abandoned > 0 and first.abandoned + first.completed == 4 * W
+
+    statuses = {a: json.loads(v)["status"] for a, v in live_server.redis.hgetall(keys.link_assignments("study-001")).items()}
+    unfinished = sorted(a for a, status in statuses.items() if status == "in_progress")
+    assert len(unfinished) == first.abandoned
+    responses = read_responses_redis(live_server.redis)
+    study = responses[responses["link_id"] == "study-001"]
+    analysis = analyze(study, frame_counts=FRAME_COUNTS, n_bootstrap=50, rng=0)
+    partial = int(study["assignment_id"].isin(unfinished).sum())
+    assert analysis.screening.summary()["incomplete_excluded"] == partial
+    assert not set(analysis.screening.used["assignment_id"]) & set(unfinished)
+
+    assert mark_for_replacement(live_server.redis, unfinished) == unfinished
+    second = simulate(live_server.base_url, study_experiment, n_workers=first.abandoned, concurrency=10,
+                      model=WorkerModel(p_abandon=0.0), truth=truth, rng=12, worker_prefix="SECOND")
+    assert second.completed == first.abandoned and not second.refusals and not second.errors
+    statuses = {a: json.loads(v)["status"] for a, v in live_server.redis.hgetall(keys.link_assignments("study-001")).items()}
+    assert sorted(statuses.values()).count("complete") == 4 * W
+    assert sorted(a for a, s in statuses.items() if s == "replaced") == unfinished
+    report = audit(live_server.redis, max_tasks_per_worker=4, acked_keys=first.acked_keys | second.acked_keys)
+    assert report.ok, report.violations
