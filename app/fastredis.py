@@ -22,6 +22,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 
+#: A Redis that cannot be reached within this time gets a 503 rather than a hanging request.
+CONNECT_TIMEOUT_S = 5.0
+
+
 def _encode(arg) -> bytes:
     kind = type(arg)
     if kind is str:
@@ -107,11 +111,12 @@ class FastRedis:
         factory = lambda: _Protocol(self)  # noqa: E731
         try:
             if self.path:
-                _, protocol = await loop.create_unix_connection(factory, self.path)
+                connecting = loop.create_unix_connection(factory, self.path)
             else:
-                _, protocol = await loop.create_connection(factory, self.host, self.port, ssl=self.ssl_context)
-        except OSError as exc:
-            raise RedisConnectionError(f"cannot connect to Redis: {exc}") from None
+                connecting = loop.create_connection(factory, self.host, self.port, ssl=self.ssl_context)
+            _, protocol = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_S)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise RedisConnectionError(f"cannot connect to Redis: {exc or 'timed out'}") from None
         self._protocol = protocol
         setup = []
         if self.password:

@@ -121,3 +121,28 @@ def test_a_command_issued_on_a_connection_lost_meanwhile_fails_and_later_replies
         assert await asyncio.wait_for(r.execute_command("ECHO", "fresh"), 2) == "fresh"
         await r.aclose()
     run(scenario())
+
+
+def test_a_redis_that_never_answers_the_handshake_fails_fast(monkeypatch):
+    import time
+
+    import app.fastredis
+
+    monkeypatch.setattr(app.fastredis, "CONNECT_TIMEOUT_S", 0.3)
+
+    async def scenario():
+        async def silent(reader, writer):
+            await asyncio.sleep(30)
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        r = FastRedis(f"rediss://127.0.0.1:{port}/0")
+        t0 = time.monotonic()
+        with pytest.raises(RedisConnectionError, match="cannot connect to Redis"):
+            await r.ping()
+        elapsed = time.monotonic() - t0
+        server.close()
+        await r.aclose()
+        return elapsed
+
+    assert run(scenario()) < 5
