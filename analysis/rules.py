@@ -19,8 +19,10 @@ Rules (``p = k / n``; "recognised" is ``p > theta``, or ``p >= theta`` when incl
     longest duration, else it is unrecognised).
 ``isotonic``
     a weighted (by ``n``) pool-adjacent-violators fit of ``p`` over duration, then the shortest
-    duration whose fitted value is recognised. A missing cell's fitted value can lie anywhere
-    between its observed neighbours' fits (0 before the first, 1 after the last).
+    duration whose fitted value is recognised. Responses in a missing cell would also move its
+    observed neighbours' fits (pooling), so the answer is "insufficient" unless no content of
+    the missing cells (with up to as many responses as the image's fullest cell) could
+    change it.
 """
 
 from __future__ import annotations
@@ -78,15 +80,34 @@ def index_from_recognition(rec: np.ndarray, rule: str) -> np.ndarray:
     return np.where(rec[-1], index, d)
 
 
+def _isotonic_rec_from_excess(c: np.ndarray, inclusive: bool) -> np.ndarray:
+    """Recognition per duration of the isotonic fit, from per-cell excesses ``c`` (D, ...)."""
+    d = c.shape[0]
+    prefix = [np.zeros(c.shape[1:], dtype=c.dtype)]
+    for j in range(d):
+        prefix.append(prefix[-1] + c[j])
+    premin = [prefix[0]]
+    for j in range(1, d):
+        premin.append(np.minimum(premin[-1], prefix[j]))
+    sufmin = [prefix[d]]
+    for j in range(d - 1, 0, -1):
+        sufmin.append(np.minimum(sufmin[-1], prefix[j]))
+    sufmin.reverse()
+    return np.stack([(sufmin[j] >= premin[j]) if inclusive else (sufmin[j] > premin[j]) for j in range(d)])
+
+
 def isotonic_recognition(k: np.ndarray, n: np.ndarray, theta: float, inclusive: bool):
     """Whether the weighted isotonic fit exceeds theta, per duration, without fitting.
 
     With ``c_j = den * k_j - num * n_j`` and prefix sums ``P``, the fit at an observed ``i``
     exceeds theta iff some ``a <= i`` has ``P[b+1] - P[a] > 0`` for every ``b >= i`` (max-min
     formula), i.e. iff ``min_{b>=i} P[b+1] > min_{a<=i} P[a]``. Exact integer arithmetic.
-    Returns (optimistic, pessimistic) recognition: a missing cell's fit lies between its
-    observed neighbours' fits, so it takes the next observed cell's answer at best (True when
-    none follows) and the previous one's at worst (False when none precedes).
+    Returns (optimistic, pessimistic) recognition over every content of the missing cells with
+    at most as many responses as the image's fullest cell. Responses there would move the fit
+    of observed neighbours too (pooling), so the bounds come from the extremes: each missing
+    cell all correct, or all wrong, with that many responses. The fit only grows with a cell's
+    proportion correct, and with the weight of an all-correct cell (shrinks with an all-wrong
+    one), so every such filling lies between the two.
     """
     d = k.shape[0]
     observed = n > 0
@@ -95,29 +116,14 @@ def isotonic_recognition(k: np.ndarray, n: np.ndarray, theta: float, inclusive: 
     # suffices while no partial sum can reach 2**31.
     n_max = int(np.max(n)) if n.size else 0
     dtype = np.int32 if d * max(num, den, 1) * max(n_max, 1) < 2**31 else np.int64
-    prefix = [np.zeros(k.shape[1:], dtype=dtype)]
-    for j in range(d):
-        prefix.append(prefix[-1] + (den * k[j].astype(dtype) - num * n[j].astype(dtype)))
-    premin = [prefix[0]]
-    for j in range(1, d):
-        premin.append(np.minimum(premin[-1], prefix[j]))
-    sufmin = [prefix[d]]
-    for j in range(d - 1, 0, -1):
-        sufmin.append(np.minimum(sufmin[-1], prefix[j]))
-    sufmin.reverse()
-    rec = np.stack([(sufmin[j] >= premin[j]) if inclusive else (sufmin[j] > premin[j]) for j in range(d)])
+    c = den * k.astype(dtype) - num * n.astype(dtype)
     if observed.all():
+        rec = _isotonic_rec_from_excess(c, inclusive)
         return rec, rec
-    optimistic = rec.copy()
-    pessimistic = rec.copy()
-    nxt = np.ones(k.shape[1:], dtype=bool)
-    for j in range(d - 1, -1, -1):
-        nxt = np.where(observed[j], rec[j], nxt)
-        optimistic[j] = nxt
-    prev = np.zeros(k.shape[1:], dtype=bool)
-    for j in range(d):
-        prev = np.where(observed[j], rec[j], prev)
-        pessimistic[j] = prev
+    c = c.astype(np.int64)
+    weight = np.maximum(n.max(axis=0), 1).astype(np.int64)
+    optimistic = _isotonic_rec_from_excess(np.where(observed, c, (den - num) * weight), inclusive)
+    pessimistic = _isotonic_rec_from_excess(np.where(observed, c, -num * weight), inclusive)
     return optimistic, pessimistic
 
 

@@ -52,8 +52,14 @@ TEN = [10] * D
     ([1, 0, 2, 9, 10], [10, 0, 10, 10, 10], "stable", False, 3),
     # ... but "first" could stop at d1
     ([1, 0, 2, 9, 10], [10, 0, 10, 10, 10], "first", False, INSUFF),
-    # isotonic: the missing cell's fit lies in [0.6, 0.8], recognised either way
-    ([6, 0, 8, 9, 10], [10, 0, 10, 10, 10], "isotonic", False, 0),
+    # isotonic: responses at d1 would pool with d0 (0 of 10 there: 6 of 20, not recognised)
+    ([6, 0, 8, 9, 10], [10, 0, 10, 10, 10], "isotonic", False, INSUFF),
+    # ... and a missing cell before a not-recognised longest duration could still pool it up
+    ([10, 0, 0, 8, 5], [10, 10, 0, 10, 10], "isotonic", False, INSUFF),
+    # ... but not when even all-correct responses there could not lift it past theta
+    ([0, 0, 0, 0, 0], [0, 10, 10, 10, 10], "isotonic", False, UNREC),
+    # ... nor when all-wrong ones after the MVT would still leave it above theta (16 of 30)
+    ([6, 10, 0, 10, 10], [10, 10, 0, 10, 10], "isotonic", False, 0),
     # a missing cell before the MVT of an already recognised run
     ([0, 8, 9, 10, 10], [0, 10, 10, 10, 10], "stable", False, INSUFF),
     # missing longest duration: recognised-or-not there decides everything
@@ -119,6 +125,32 @@ def test_mvt_index_matches_brute_force(pairs, rule):
     n = [a for a, _ in pairs]
     k = [min(b, a) for a, b in pairs]
     assert mvt_index([k], [n], rule=rule).tolist() == [_brute_force(k, n, rule)]
+
+
+def _brute_force_isotonic(k, n, theta=0.5):
+    """Isotonic MVT by enumerating every content of the missing cells (up to the fullest cell's n)."""
+    d = len(k)
+    missing = [j for j in range(d) if n[j] == 0]
+    fullest = max(max(n), 1)
+    answers = set()
+    for sizes in itertools.product(range(1, fullest + 1), repeat=len(missing)):
+        for correct in itertools.product(*[range(m + 1) for m in sizes]):
+            kk, nn = list(k), list(n)
+            for j, m, c in zip(missing, sizes, correct):
+                kk[j], nn[j] = c, m
+            answers.add(int(mvt_index([kk], [nn], rule="isotonic", theta=theta)[0]))
+    return answers.pop() if len(answers) == 1 else d + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=4),
+       st.sampled_from([0.0, 0.3, 0.5]))
+def test_isotonic_missing_cells_match_brute_force(pairs, theta):
+    """A missing cell's responses would pool with its neighbours: insufficient unless no
+    content of it could change the answer."""
+    n = [a for a, _ in pairs]
+    k = [min(b, a) for a, b in pairs]
+    assert mvt_index([k], [n], rule="isotonic", theta=theta).tolist() == [_brute_force_isotonic(k, n, theta)]
 
 
 @settings(max_examples=200, deadline=None)
@@ -279,21 +311,15 @@ def test_estimate_mvt_design_grid_marks_missing_duration():
 
 
 def _isotonic_reference(k, n, theta=0.5):
-    """Isotonic MVT from the explicit fit, missing cells bounded by their neighbours' fits."""
-    fit = isotonic_fit(k, n)
-    observed = np.asarray(n) > 0
+    """Isotonic MVT from the explicit fit, with the missing cells filled with the extremes:
+    all correct or all wrong, as many responses as the fullest cell."""
     d = len(k)
+    fullest = max(max(n), 1)
     answers = set()
-    for pick in ("optimistic", "pessimistic"):
-        values = []
-        for j in range(d):
-            if observed[j]:
-                values.append(fit[j])
-            elif pick == "optimistic":
-                values.append(next((fit[i] for i in range(j + 1, d) if observed[i]), 1.0))
-            else:
-                values.append(next((fit[i] for i in range(j - 1, -1, -1) if observed[i]), 0.0))
-        rec = [v > theta for v in values]
+    for fill in (fullest, 0):
+        kk = [k[j] if n[j] else fill for j in range(d)]
+        nn = [n[j] if n[j] else fullest for j in range(d)]
+        rec = [v > theta for v in isotonic_fit(kk, nn)]
         answers.add(rec.index(True) if rec[-1] else d)
     return answers.pop() if len(answers) == 1 else d + 1
 
