@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import redis.asyncio as aredis
 from typer.testing import CliRunner
 
 from analysis.accuracy import ACCURACY_COLUMNS
@@ -17,6 +15,7 @@ from analysis.mvt import MVT_COLUMNS
 from analysis.responses import REQUIRED_COLUMNS
 from analysis.screening import WORKER_COLUMNS
 from app.cli import cli
+from tests.fixtures.redis import run_with_async_redis
 
 EVIL_LABEL = "<img src=x onerror=alert(1)>"
 EVIL_WORKER = "<script>alert('w')</script>"
@@ -170,16 +169,6 @@ def test_missing_csv_and_bad_theta(tmp_path):
 
 # --- from Redis, through the server's library functions -------------------------------------------
 
-def _run(redis_url, scenario):
-    async def main():
-        r = aredis.Redis.from_url(redis_url, decode_responses=True)
-        try:
-            return await scenario(r)
-        finally:
-            await r.aclose()
-    return asyncio.run(main())
-
-
 def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url, tmp_path, monkeypatch):
     from app import admin
     from app.assignments import allocate
@@ -209,7 +198,7 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
                 if worker != "SLOW":
                     await complete(r, token, f"code-{worker}")
 
-    _run(redis_url, scenario)
+    run_with_async_redis(redis_url, scenario)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MVT_REDIS_URL", redis_url)
     out = tmp_path / "out"

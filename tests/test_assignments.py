@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import redis.asyncio as aredis
 
 from app import admin, export, keys
 from app.assignments import allocate, completion_record, eligibility
@@ -14,20 +13,11 @@ from app.errors import (AssignmentExpired, AssignmentReplaced, BadTrial, CapReac
 from app.loader import load_experiment
 from app.responses import complete, record_response
 from app.tokens import TokenData, completion_code
+from tests.fixtures.redis import run_with_async_redis
 from tests.fixtures.server import write_experiment
 
 KEY = b"k" * 32
 CAP, ALLOTTED = 2, 60_000
-
-
-def run(redis_url, scenario):
-    async def main():
-        r = aredis.Redis.from_url(redis_url, decode_responses=True)
-        try:
-            return await scenario(r)
-        finally:
-            await r.aclose()
-    return asyncio.run(main())
 
 
 def alloc(r, link, worker, asg, now=1_000_000):
@@ -61,7 +51,7 @@ def test_lists_are_handed_out_once_then_the_link_is_full(exp, redis_url):
             await alloc(r, "nope", "W5", "A5")
         assert await r.smembers(keys.worker_links("W3")) == set()  # refused: not counted
         assert await r.smembers(keys.worker_links("W5")) == set()
-    run(redis_url, scenario)
+    run_with_async_redis(redis_url, scenario)
 
 
 def test_cap_and_block(exp, redis_url):
@@ -79,7 +69,7 @@ def test_cap_and_block(exp, redis_url):
         assert (await eligibility(r, "synth-001", "W1", cap=CAP, allotted_ms=ALLOTTED)).reason == "blocked"
         admin.unblock_workers(exp, ["W1"])
         assert (await alloc(r, "synth-001", "W1", "A1")).assignment_id == "A1"
-    run(redis_url, scenario)
+    run_with_async_redis(redis_url, scenario)
 
 
 def test_expired_slot_is_taken_over_and_the_old_worker_refused(exp, redis_url):
@@ -96,7 +86,7 @@ def test_expired_slot_is_taken_over_and_the_old_worker_refused(exp, redis_url):
             await record_response(r, token(a), 0, "cat", {})
         with pytest.raises(SeenLink):
             await alloc(r, "synth-001", "W1", "A7", now=60_001)
-    run(redis_url, scenario)
+    run_with_async_redis(redis_url, scenario)
 
 
 def test_responses_resume_complete_replace_and_export(exp, redis_url):
@@ -119,7 +109,7 @@ def test_responses_resume_complete_replace_and_export(exp, redis_url):
         assert done.completion_code == completion_code(KEY, t) and done.n_trials == 3
         assert (await complete(r, t, "other")).completion_code == done.completion_code
         return a
-    a = run(redis_url, scenario)
+    a = run_with_async_redis(redis_url, scenario)
     record = completion_record(exp, "A1")
     assert record["completion_code"] == completion_code(KEY, token(a)) and record["worker_id"] == "W1"
     rows = list(export.iter_response_rows(exp))
@@ -140,7 +130,7 @@ def test_responses_resume_complete_replace_and_export(exp, redis_url):
         assert b.list_index == a.list_index
         with pytest.raises(AssignmentReplaced):
             await alloc(r, "synth-001", "W1", "A1")
-    run(redis_url, takeover)
+    run_with_async_redis(redis_url, takeover)
     assert {x["assignment_status"] for x in export.iter_response_rows(exp)} == {"replaced"}
 
 
@@ -194,7 +184,7 @@ def test_random_histories_never_show_a_worker_an_image_twice(redis, redis_url, t
         return issued
 
     exp_client = redis
-    issued = run(redis_url, scenario)
+    issued = run_with_async_redis(redis_url, scenario)
     assert len(issued) > 10
 
 
@@ -234,7 +224,7 @@ def test_a_refused_concurrent_request_does_not_drop_a_link_the_worker_holds(exp,
         await alloc(r, "synth-002", "W1", "A3")
         with pytest.raises(CapReached):  # W1 holds two links: the cap (2) is reached
             await alloc(r, "synth-003", "W1", "A4")
-    run(redis_url, scenario)
+    run_with_async_redis(redis_url, scenario)
 
 
 def test_an_assignment_whose_link_index_write_was_lost_is_still_found(exp, redis_url):
@@ -262,7 +252,7 @@ def test_an_assignment_whose_link_index_write_was_lost_is_still_found(exp, redis
             await record_response(r, token(a), trial, "cat", {})
         await complete(r, token(a), completion_code(KEY, token(a)))
         return a
-    a = run(redis_url, scenario)
+    a = run_with_async_redis(redis_url, scenario)
     record = completion_record(exp, "A1")
     assert record is not None and record["completion_code"] == completion_code(KEY, token(a))
     assert admin.mark_for_replacement(exp, ["A1"]) == ["A1"]

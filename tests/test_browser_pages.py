@@ -285,6 +285,16 @@ def recorded(server, assignment_id: str) -> list[dict]:
     return sorted(rows, key=lambda row: int(row["trial"]))
 
 
+def wait_recorded(page, server, assignment_id: str) -> list[dict]:
+    """The assignment's recorded rows, waiting up to 5 s for the first to arrive."""
+    for _ in range(50):
+        rows = recorded(server, assignment_id)
+        if rows:
+            return rows
+        page.wait_for_timeout(100)
+    return []
+
+
 def check_timing(rows: list[dict]) -> None:
     """Every trial measured with requestVideoFrameCallback, and the image frames as intended.
 
@@ -484,12 +494,7 @@ def test_a_video_that_stalls_mid_image_goes_on_to_the_answer_and_fails_the_timin
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_role("heading", name="Trial 2 of 8")).to_be_visible()
 
-    for _ in range(50):
-        rows = recorded(live_server, assignment)
-        if rows:
-            break
-        page.wait_for_timeout(100)
-    (row,) = rows
+    (row,) = wait_recorded(page, live_server, assignment)
     assert int(row["frames"]) == max(stimuli["frame_counts"])
     assert row["presented_frames"] not in (None, "") and int(row["presented_frames"]) < int(row["frames"]), row
     assert row["timing_ok"] in (False, "false", "False", 0, "0"), row
@@ -538,12 +543,7 @@ def test_a_dropped_first_mask_frame_means_the_image_was_held_and_fails_the_timin
     answer_trial(page, 0)
     expect(page.get_by_role("heading", name="Trial 2 of 8")).to_be_visible()
 
-    for _ in range(50):
-        rows = recorded(live_server, assignment)
-        if rows:
-            break
-        page.wait_for_timeout(100)
-    (row,) = rows
+    (row,) = wait_recorded(page, live_server, assignment)
     assert int(row["frames"]) == frames
     assert str(fixation + frames) not in row["frame_log"].replace("-", ",").split(","), row
     assert int(row["presented_frames"]) < frames, row

@@ -15,6 +15,7 @@ from analysis.mturk.assignments import (ReviewPolicy, completion_code_of, fetch_
                                         stored_assignments)
 from analysis.mturk.testing import answer_xml, assignment, no_sleep_retry, stubbed_client
 from analysis.mturk.workers import Screening
+from tests.fixtures.redis import run_with_async_redis
 
 STATUSES = ["Submitted", "Approved", "Rejected"]
 
@@ -155,10 +156,6 @@ def test_review_policy_refuses_contradictions():
 
 def test_review_checks_codes_against_the_server_library(redis, redis_url, tmp_path):
     """End to end on the server side: a finished and an unfinished assignment, real records."""
-    import asyncio
-
-    import redis.asyncio as aredis
-
     from app.assignments import allocate
     from app.loader import load_experiment
     from app.responses import complete, record_response
@@ -168,19 +165,15 @@ def test_review_checks_codes_against_the_server_library(redis, redis_url, tmp_pa
     load_experiment(redis, write_experiment(tmp_path / "e", n_links=1, n_lists=2, n_trials=2))
     key = b"k" * 32
 
-    async def work():
-        r = aredis.Redis.from_url(redis_url, decode_responses=True)
-        try:
-            done = await allocate(r, "synth-001", "AW1", "ASGDONE", "HIT1", cap=4, allotted_ms=60_000)
-            await allocate(r, "synth-001", "AW2", "ASGHALF", "HIT1", cap=4, allotted_ms=60_000)
-            t = TokenData("ASGDONE", "synth-001", "AW1", done.list_index)
-            for trial in range(2):
-                await record_response(r, t, trial, "cat", {})
-            return (await complete(r, t, completion_code(key, t))).completion_code
-        finally:
-            await r.aclose()
+    async def work(r):
+        done = await allocate(r, "synth-001", "AW1", "ASGDONE", "HIT1", cap=4, allotted_ms=60_000)
+        await allocate(r, "synth-001", "AW2", "ASGHALF", "HIT1", cap=4, allotted_ms=60_000)
+        t = TokenData("ASGDONE", "synth-001", "AW1", done.list_index)
+        for trial in range(2):
+            await record_response(r, t, trial, "cat", {})
+        return (await complete(r, t, completion_code(key, t))).completion_code
 
-    code = asyncio.run(work())
+    code = run_with_async_redis(redis_url, work)
     fetch(redis, assignment("ASGDONE", "AW1", "HIT1", completion_code=code),
           assignment("ASGHALF", "AW2", "HIT1", completion_code=code))
     client, stubber = stubbed_client()
