@@ -135,6 +135,35 @@ class ServerProcess:
                 self.kill()
 
 
+def stored_responses(r) -> int:
+    """Responses stored over every loaded link; -1 while Redis cannot be reached."""
+    from app import keys
+
+    try:
+        return sum(r.hlen(keys.link_responses(link)) for link in r.smembers(keys.links_index()))
+    except redis_py.RedisError:
+        return -1
+
+
+def wait_for_stored(r, goal: int, *, timeout_s: float, stop=None) -> bool:
+    """Wait until ``goal`` responses are stored; False on timeout or when ``stop`` is set."""
+    deadline = time.monotonic() + timeout_s
+    while stored_responses(r) < goal:
+        if time.monotonic() > deadline or (stop is not None and stop.is_set()):
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def kill_and_restart(process: "RedisProcess | ServerProcess", pause_s: float = 0.5) -> float:
+    """kill -9 ``process``, wait ``pause_s``, start it again; seconds until it answered again."""
+    t0 = time.perf_counter()
+    process.kill()
+    time.sleep(pause_s)
+    process.start()
+    return time.perf_counter() - t0
+
+
 def build_load_experiment(exp_dir: Path, *, n_lists: int, images_per_task: int = 8,
                           frame_counts=(1, 3, 6, 30)) -> Path:
     """Build the bundled samples at 64x64 with enough workers per image for ``n_lists`` lists."""

@@ -15,41 +15,25 @@ import redis as redis_py
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import keys  # noqa: E402
 from app.audit import audit  # noqa: E402
 from app.loader import load_experiment  # noqa: E402
 from app.simulate import WorkerModel, simulate_async  # noqa: E402
-from app.stack import RedisProcess, ServerProcess, build_load_experiment  # noqa: E402
+from app.stack import (RedisProcess, ServerProcess, build_load_experiment, kill_and_restart,  # noqa: E402
+                       stored_responses, wait_for_stored)
 
 CAP = 4
 
 
 def faults(server: ServerProcess, redis_proc: RedisProcess, r, events: list, stop: threading.Event,
            every_responses: int) -> None:
-    """Kill -9 the server, wait, restart it; later the same for Redis; each after some progress."""
-    def stored() -> int:
-        try:
-            return sum(r.hlen(keys.link_responses(link)) for link in r.smembers(keys.links_index()))
-        except redis_py.RedisError:
-            return -1
-
-    for target in ("server", "redis", "server"):
-        start = stored()
-        while not stop.is_set() and stored() < start + every_responses:
-            time.sleep(0.05)
-        if stop.is_set():
+    """Kill -9 the server, then Redis, then the server again, each after ``every_responses`` more are stored."""
+    for target in (server, redis_proc, server):
+        goal = stored_responses(r) + every_responses
+        if not wait_for_stored(r, goal, timeout_s=600, stop=stop):
             return
-        t0 = time.perf_counter()
-        if target == "server":
-            server.kill()
-            time.sleep(0.5)
-            server.start()
-        else:
-            redis_proc.kill()
-            time.sleep(0.5)
-            redis_proc.start()
-        events.append({"killed": target, "at_stored_responses": start + every_responses,
-                       "down_and_restart_s": round(time.perf_counter() - t0, 2)})
+        seconds = kill_and_restart(target)
+        events.append({"killed": "server" if target is server else "redis", "at_stored_responses": goal,
+                       "down_and_restart_s": round(seconds, 2)})
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from analysis.analyze import analyze
 from analysis.responses import read_responses_redis
 from app.audit import audit
 from app.simulate import GroundTruth, WorkerModel, draw_truth, offline_responses, simulate
-from app.stack import RedisProcess, ServerProcess
+from app.stack import RedisProcess, ServerProcess, kill_and_restart, wait_for_stored
 from tests.fixtures.experiment import SAMPLES
 
 FRAME_COUNTS = [1, 3, 6, 30]
@@ -94,7 +94,6 @@ def test_responses_survive_kill_9_of_the_server_and_of_redis(tmp_path, study_exp
     """A study runs while the server and then Redis are killed and restarted; nothing acknowledged is lost."""
     import asyncio
     import threading
-    import time
 
     import redis as redis_py
 
@@ -108,22 +107,10 @@ def test_responses_survive_kill_9_of_the_server_and_of_redis(tmp_path, study_exp
     killed = []
 
     def faults():
-        from app import keys
-
-        for target in ("server", "redis"):
-            deadline = time.monotonic() + 60
-            goal = 150 * (len(killed) + 1)
-            while time.monotonic() < deadline:
-                try:
-                    if r.hlen(keys.link_responses("study-001")) >= goal:
-                        break
-                except redis_py.RedisError:
-                    pass
-                time.sleep(0.02)
-            (server if target == "server" else redis_proc).kill()
-            time.sleep(0.3)
-            (server if target == "server" else redis_proc).start()
-            killed.append(target)
+        for target in (server, redis_proc):
+            wait_for_stored(r, 150 * (len(killed) + 1), timeout_s=60)
+            kill_and_restart(target, pause_s=0.3)
+            killed.append("server" if target is server else "redis")
 
     thread = threading.Thread(target=faults, daemon=True)
     try:
