@@ -267,13 +267,18 @@
         samples.push({ mediaTime: meta.mediaTime, presentedFrames: meta.presentedFrames });
         if (!ended) video.requestVideoFrameCallback(onFrame);
       }
-      function finish(stalled) {
-        if (settled) return;
+      function settle() {
+        // Ends playback bookkeeping once; false when it already ended.
+        if (settled) return false;
         settled = true;
         ended = true;
         playing = false;
         clearTimeout(watchdog);
         video.removeEventListener("error", onError);
+        return true;
+      }
+      function finish(stalled) {
+        if (!settle()) return;
         if (stalled) {
           video.pause();
           // The last frame shown stayed on screen (for seconds, not one refresh): it does not
@@ -313,13 +318,7 @@
       var p = video.play();
       if (p && p.catch) {
         p.catch(function (err) {
-          if (settled) return;
-          settled = true;
-          ended = true;
-          playing = false;
-          clearTimeout(watchdog);
-          video.removeEventListener("error", onError);
-          reject(err);
+          if (settle()) reject(err);
         });
       }
     });
