@@ -36,7 +36,7 @@ def designs_from_redis(r) -> dict[str, dict]:
     The loader records each link's ``videos`` folder; ``design.json`` sits next to it. Links
     whose experiment folder is gone are left out.
     """
-    from app import keys
+    from app.store import keys
 
     designs: dict[str, dict] = {}
     cache: dict[str, dict | None] = {}
@@ -73,7 +73,7 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
         result = analyze(read_responses_csv(responses), source=str(responses), **options)
     else:
         from app import admin
-        from app.redis_server import open_redis
+        from app.store.redis_server import open_redis
         from app.settings import Settings
 
         with open_redis(Settings()) as r:

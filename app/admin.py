@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import orjson
 import redis as redis_py
 
-from app import keys
+from app.store import keys
 from app.assignments import assignment_link
-from app.scripts import scripts_for
+from app.store.scripts import scripts_for
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from app import keys
+from app.store import keys
 from app.errors import UnknownAssignment
-from app.scripts import refusal, scripts_for
+from app.store.scripts import refusal, scripts_for
 
 
 def now_ms() -> int:
@@ -51,6 +51,7 @@ class Allocation:
     completion_code: str | None
     n_trials: int
     options: list[str]
+    kind: str = "mvt"
 
 
 def _message(reason: str, link_id: str, worker_id: str, assignment_id: str, cap: int) -> str:
@@ -106,9 +107,9 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
             # A concurrent request of this worker may have removed the link after its own refusal.
             pipe.sadd(keys.worker_links(worker_id), link_id)
         await pipe.execute()
-    _, index, video_ids, next_trial, done, code, n_trials, options = result
+    _, index, video_ids, next_trial, done, code, n_trials, options, kind = result
     return Allocation(assignment_id, link_id, worker_id, int(index), outcome == "new", orjson.loads(video_ids),
-                      int(next_trial), bool(done), code or None, int(n_trials), orjson.loads(options))
+                      int(next_trial), bool(done), code or None, int(n_trials), orjson.loads(options), kind or "mvt")
 
 
 @dataclass(frozen=True)

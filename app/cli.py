@@ -8,9 +8,9 @@ from __future__ import annotations
 import typer
 
 from analysis import commands as analysis_commands
-from analysis import mturk_commands
+from platforms.mturk import commands as mturk_commands
 from app import commands as server_commands
-from app.simulate_command import simulate_command
+from simulation.commands import simulate_command
 from stimuli import commands as stimuli_commands
 
 cli = typer.Typer(

@@ -43,7 +43,7 @@ def load(exp_dir: Annotated[Path, typer.Argument(help="A folder written by `mvt 
     Example: mvt load exp1
     """
     from app.loader import load_experiment
-    from app.redis_server import open_redis
+    from app.store.redis_server import open_redis
 
     with exit_on_error(), open_redis(Settings()) as r:
         typer.echo(load_experiment(r, exp_dir).summary())
@@ -55,7 +55,7 @@ def export(out: Annotated[Path, typer.Argument(help="CSV file to write.")]) -> N
     Example: mvt export responses.csv
     """
     from app.export import write_csv
-    from app.redis_server import open_redis
+    from app.store.redis_server import open_redis
 
     with exit_on_error(), open_redis(Settings()) as r:
         n = write_csv(r, out)
@@ -68,7 +68,7 @@ def replace(assignment_ids: Annotated[list[str], typer.Argument(help="Assignment
     Example: mvt replace 3ABC... 3DEF...
     """
     from app.admin import mark_for_replacement
-    from app.redis_server import open_redis
+    from app.store.redis_server import open_redis
 
     with exit_on_error(), open_redis(Settings()) as r:
         marked = mark_for_replacement(r, assignment_ids)
@@ -84,7 +84,7 @@ def block(worker_ids: Annotated[list[str], typer.Argument(help="Worker ids.")]) 
     Example: mvt block A1B2C3D4E5
     """
     from app.admin import blocked_workers, block_workers
-    from app.redis_server import open_redis
+    from app.store.redis_server import open_redis
 
     with exit_on_error(), open_redis(Settings()) as r:
         block_workers(r, worker_ids)
@@ -97,7 +97,7 @@ def unblock(worker_ids: Annotated[list[str], typer.Argument(help="Worker ids.")]
     Example: mvt unblock A1B2C3D4E5
     """
     from app.admin import blocked_workers, unblock_workers
-    from app.redis_server import open_redis
+    from app.store.redis_server import open_redis
 
     with exit_on_error(), open_redis(Settings()) as r:
         unblock_workers(r, worker_ids)
@@ -113,7 +113,7 @@ def demo(
     Example: mvt demo --port 8443
     """
     from app.loader import load_experiment
-    from app.redis_server import client_from_url
+    from app.store.redis_server import client_from_url
     from app.serve import build_demo, run_server
 
     with exit_on_error():

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import redis as redis_py
 
-from app import keys
+from app.store import keys
 from app.assignments import iso_ms
 
 RESPONSE_COLUMNS = (

@@ -2,27 +2,25 @@
 
 FastAPI's dependency injection and routing cost more CPU per request than the Redis work of
 the hot routes. `HotPaths` answers well-formed requests to ``GET /api/eligibility`` and
-``POST /api/assignments|responses|complete`` itself, with the same request models, library
-functions and payload builders as the FastAPI routes in ``app/routes/api.py``. Anything it does
-not accept as well-formed goes on to FastAPI unchanged, so every error sentence and the OpenAPI
-schema come from one place.
+``POST /api/assignments|responses|complete`` itself, validating with the same models
+(`app.validation`) and calling the same operations (`app.service`) as the FastAPI routes in
+`app.routes.api`. Anything it does not accept as well-formed goes on to FastAPI unchanged, so
+every error sentence and the OpenAPI schema come from one place.
 """
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qsl
 
 import orjson
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from app.assignments import allocate, eligibility
+from app import service
 from app.errors import MVTError
-from app.routes.api import (AssignmentIn, CompleteIn, ResponseIn, assignment_payload, check_preview, cors_headers,
-                            finish, record)
+from app.ids import ID_RE
+from app.validation import AssignmentIn, CompleteIn, ResponseIn
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _JSON = (b"content-type", b"application/json")
 
 
@@ -73,9 +71,7 @@ class HotPaths:
         except MVTError as exc:
             status, payload, headers = exc.status_code, {"detail": str(exc), "reason": exc.reason}, None
         except RedisError:
-            status, headers = 503, None
-            payload = {"detail": "the database is unavailable right now; try again in a minute",
-                       "reason": "redis_unavailable"}
+            status, payload, headers = 503, service.UNAVAILABLE, None
         await _send_json(send, status, payload, headers)
 
     @staticmethod
@@ -85,18 +81,15 @@ class HotPaths:
         if len(query) != len(pairs):
             return None
         link, worker, assignment = query.get("link"), query.get("worker_id"), query.get("assignment_id")
-        if link is None or worker is None or not _ID.fullmatch(link) or not _ID.fullmatch(worker):
+        if link is None or worker is None or not ID_RE.fullmatch(link) or not ID_RE.fullmatch(worker):
             return None
-        if assignment is not None and not _ID.fullmatch(assignment):
+        if assignment is not None and not ID_RE.fullmatch(assignment):
             return None
         return link, worker, assignment
 
     async def _eligibility(self, scope, link, worker, assignment):
-        settings = self.state.settings
-        result = await eligibility(self.state.redis, link, worker, assignment, cap=settings.max_tasks_per_worker,
-                                   allotted_ms=settings.allotted_minutes * 60_000)
         origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
-        return {"eligible": result.eligible, "reason": result.reason}, cors_headers(origin)
+        return await service.eligibility_answer(self.state.redis, self.state.settings, link, worker, assignment, origin)
 
     async def _post(self, scope, receive, send, model, handler):
         for name, value in scope["headers"]:
@@ -119,14 +112,11 @@ class HotPaths:
         return await self._answer(send, handler(parsed))
 
     async def _assignment(self, body: AssignmentIn):
-        check_preview(body.assignment_id)
-        settings = self.state.settings
-        a = await allocate(self.state.redis, body.link, body.worker_id, body.assignment_id, body.hit_id or "",
-                           cap=settings.max_tasks_per_worker, allotted_ms=settings.allotted_minutes * 60_000)
-        return assignment_payload(a, settings), None
+        return await service.start_assignment(self.state.redis, self.state.settings, body.link, body.worker_id,
+                                              body.assignment_id, body.hit_id), None
 
     async def _response(self, body: ResponseIn):
-        return await record(self.state.redis, self.state.settings, body), None
+        return await service.record(self.state.redis, self.state.settings, body), None
 
     async def _complete(self, body: CompleteIn):
-        return await finish(self.state.redis, self.state.settings, body), None
+        return await service.finish(self.state.redis, self.state.settings, body), None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from pathlib import Path
 
 import redis as redis_py
 import redis.asyncio as aredis
@@ -14,10 +13,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app import service
+from app.assets import STATIC_DIR
 from app.errors import MVTError
 from app.fastpath import HotPaths, replay_body
-from app.fastredis import FastRedis
-from app.scripts import scripts_for
+from app.store.fastredis import FastRedis
+from app.store.scripts import scripts_for
 from app.routes import admin as admin_routes
 from app.routes import api, pages
 from app.routes.api import json_response
@@ -25,7 +26,6 @@ from app.settings import Settings
 
 log = logging.getLogger("mvt")
 REDIS_POOL_SIZE = 64
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 class BodyLimit:
@@ -155,8 +155,7 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
     @app.exception_handler(redis_py.RedisError)
     async def _redis_down(request: Request, exc: redis_py.RedisError):
         log.error("redis error: %s", exc)
-        return json_response({"detail": "the database is unavailable right now; try again in a minute",
-                              "reason": "redis_unavailable"}, 503)
+        return json_response(service.UNAVAILABLE, 503)
 
     app.include_router(api.router)
     app.include_router(admin_routes.router)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from app import keys
+from app.store import keys
 from app.assignments import now_ms
-from app.scripts import refusal, scripts_for
+from app.store.scripts import refusal, scripts_for
 from app.tokens import TokenData
 
 TIMING_FIELDS = ("response_time_ms", "dropped_frames", "refresh_interval_ms", "hidden_during_video",

@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 from app.errors import MVTError
-from app.redis_server import embedded_redis_url
+from app.store.redis_server import embedded_redis_url
 from app.settings import Settings
 from app.tls import ensure_self_signed
 

@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 
 from app.errors import BadToken
+from app.ids import ID_CHARS
 
-_TOKEN_RE = re.compile(r"^([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{1,64})\.(\d{1,6})\.([A-Za-z0-9_-]{43})$")
+_TOKEN_RE = re.compile(rf"^({ID_CHARS})\.({ID_CHARS})\.({ID_CHARS})\.(\d{{1,6}})\.([A-Za-z0-9_-]{{43}})$")
 
 
 @dataclass(frozen=True)

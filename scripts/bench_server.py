@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.assignments import allocate  # noqa: E402
 from app.loader import load_experiment  # noqa: E402
-from app.redis_server import client_from_url, socket_path  # noqa: E402
+from app.store.redis_server import client_from_url, socket_path  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.tokens import make_token  # noqa: E402
 from tests.fixtures.server import write_experiment  # noqa: E402
@@ -156,7 +156,7 @@ def prepare(settings: Settings, url: str, tag: str) -> dict:
     load_experiment(r, settings.data_dir / "bench-exp")
 
     async def allocate_many():
-        from app.fastredis import FastRedis
+        from app.store.fastredis import FastRedis
 
         ar = FastRedis(url)
         out = []

@@ -31,13 +31,14 @@ import imageio_ffmpeg
 import numpy as np
 
 from app.errors import BuildOptionError, EncodeError
+from app.ids import ID_CHARS, is_id
 from stimuli import design, mp4
 from stimuli.encode import EncoderSettings, SkipFrames, splice
 from stimuli.images import SourceImage, fixation_frame, load_padded, scan_image_folder
 from stimuli.mask import mask_rng, phase_scramble
 
 FPS = 60
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
 OUTPUT_FILES = ("design.json", "links.csv", "stimuli.json")
 
 ProgressCallback = Callable[[int, int], None]
@@ -119,10 +120,10 @@ def _check_options(frame_counts: Sequence[int], images_per_task: int, workers: i
 
 def _experiment_id(exp_dir: Path, name: str | None) -> str:
     experiment_id = name if name is not None else exp_dir.resolve().name
-    if not NAME_PATTERN.fullmatch(experiment_id):
+    if not is_id(experiment_id):
         source = "--name" if name is not None else f"the folder name of EXP_DIR ({str(exp_dir)!r})"
         raise BuildOptionError(
-            f"experiment id {experiment_id!r} from {source} must match [A-Za-z0-9_-]{{1,64}}; "
+            f"experiment id {experiment_id!r} from {source} must match {ID_CHARS}; "
             "choose one with --name")
     return experiment_id
 

@@ -26,7 +26,7 @@ def build(
     seed: Annotated[int, typer.Option(help="Seeds masks and design; same seed, same files.")] = 0,
     jobs: Annotated[int | None, typer.Option(help="Encoding processes [default: CPU count].")] = None,
     name: Annotated[str | None, typer.Option(
-        help="Experiment id, [A-Za-z0-9_-]{1,64} [default: EXP_DIR's name].")] = None,
+        help="Experiment id of 1–64 letters, digits, _ or - [default: EXP_DIR's name].")] = None,
     verify: Annotated[bool, typer.Option(
         "--verify", help="Fully decode already finished videos before keeping them.")] = False,
 ) -> None:

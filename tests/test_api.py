@@ -9,7 +9,7 @@ import ssl
 import httpx
 import pytest
 
-from app import keys
+from app.store import keys
 from app.assignments import completion_record
 
 ORIGIN = "https://worker.mturk.com"
@@ -268,7 +268,7 @@ def test_fastapi_routes_answer_like_the_hot_paths(redis, redis_url, synthetic_ex
 
 def test_video_urls_use_MVT_VIDEO_BASE_URL_when_set(tmp_path):
     from app.assignments import Allocation
-    from app.routes.api import assignment_payload
+    from app.service import assignment_payload
     from app.settings import Settings
 
     a = Allocation("A1", "L1", "W1", 0, True, ["0123456789abcdef"], 0, False, None, 1, ["cat"])

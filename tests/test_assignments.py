@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from app import admin, export, keys
+from app import admin, export
+from app.store import keys
 from app.assignments import allocate, completion_record, eligibility
 from app.errors import (AssignmentExpired, AssignmentReplaced, BadTrial, CapReached, Incomplete, LinkFull,
                         SeenLink, UnknownLink, WorkerBlocked, WrongWorker)
@@ -199,7 +200,7 @@ def test_a_refused_concurrent_request_does_not_drop_a_link_the_worker_holds(exp,
     """
     from dataclasses import replace
 
-    from app.scripts import scripts_for
+    from app.store.scripts import scripts_for
 
     async def scenario(r):
         await alloc(r, "synth-001", "W9", "AX")

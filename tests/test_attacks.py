@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from app import keys
+from app.store import keys
 
 
 def raw_get(base_url: str, path: str) -> tuple[int, bytes]:

@@ -8,7 +8,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from app.fastredis import FastRedis, pack
+from app.store.fastredis import FastRedis, pack
 
 
 def run(coro):
@@ -126,9 +126,9 @@ def test_a_command_issued_on_a_connection_lost_meanwhile_fails_and_later_replies
 def test_a_redis_that_never_answers_the_handshake_fails_fast(monkeypatch):
     import time
 
-    import app.fastredis
+    import app.store.fastredis
 
-    monkeypatch.setattr(app.fastredis, "CONNECT_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(app.store.fastredis, "CONNECT_TIMEOUT_S", 0.3)
 
     async def scenario():
         async def silent(reader, writer):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from app import keys
+from app.store import keys
 from app.errors import BadExperiment
 from app.loader import load_experiment
 from tests.fixtures.server import write_experiment

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from analysis.mturk.bonus import BonusScheme, pay_bonuses, plan_bonuses, top_workers
-from analysis.mturk.ledger import token
-from analysis.mturk.testing import no_sleep_retry, stubbed_client
-from analysis.mturk.workers import Screening
-from app import keys
+from platforms.mturk.bonus import BonusScheme, pay_bonuses, plan_bonuses, top_workers
+from platforms.mturk.ledger import token
+from tests.fixtures.mturk import no_sleep_retry, stubbed_client
+from platforms.mturk.workers import Screening
+from app.store import keys
 
 SCHEME = BonusScheme(per_hit="0.10", top50="0.05", top10="0.10", min_assignments=2)
 

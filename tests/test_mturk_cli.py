@@ -8,10 +8,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from analysis import mturk_commands
-from analysis.mturk.ledger import token
-from analysis.mturk.testing import assignment, no_sleep_retry, stubbed_client
-from app import keys
+from platforms.mturk import commands as mturk_commands
+from platforms.mturk.ledger import token
+from tests.fixtures.mturk import assignment, no_sleep_retry, stubbed_client
+from app.store import keys
 from app.cli import cli
 
 SANDBOX_LINE = ("MTurk SANDBOX (https://mturk-requester-sandbox.us-east-1.amazonaws.com): "
@@ -36,7 +36,7 @@ def mturk(redis, monkeypatch, tmp_path):
         yield redis
 
     monkeypatch.setattr(mturk_commands, "make_client", fake_make_client)
-    monkeypatch.setattr("app.redis_server.open_redis", fake_open_redis)
+    monkeypatch.setattr("app.store.redis_server.open_redis", fake_open_redis)
     monkeypatch.setattr(mturk_commands, "RETRY", no_sleep_retry(attempts=2))
 
     class Runner:
@@ -175,7 +175,7 @@ def test_assignments_all_pages_through_the_accounts_hits(mturk):
 
 
 def test_missing_aws_credentials_is_one_error_line(redis, monkeypatch, tmp_path):
-    from analysis.mturk.client import make_client
+    from platforms.mturk.client import make_client
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -188,7 +188,7 @@ def test_missing_aws_credentials_is_one_error_line(redis, monkeypatch, tmp_path)
     def fake_open_redis(settings):
         yield redis
 
-    monkeypatch.setattr("app.redis_server.open_redis", fake_open_redis)
+    monkeypatch.setattr("app.store.redis_server.open_redis", fake_open_redis)
     monkeypatch.setattr(mturk_commands, "make_client", lambda sandbox, endpoint_url=None: make_client(sandbox))
     result = CliRunner().invoke(cli, ["mturk", "balance"])
     assert result.exit_code == 1

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.mturk.client import (PRODUCTION_ENDPOINT, SANDBOX_ENDPOINT, call, environment_of,
+from platforms.mturk.client import (PRODUCTION_ENDPOINT, SANDBOX_ENDPOINT, call, environment_of,
                                    make_client, paginate, target_line)
-from analysis.mturk.testing import no_sleep_retry, stubbed_client
+from tests.fixtures.mturk import no_sleep_retry, stubbed_client
 from app.errors import MTurkCallFailed
 
 

@@ -7,11 +7,11 @@ import json
 import pytest
 from botocore.stub import ANY
 
-from analysis.mturk.hits import HITSettings, create_hits, expire_hits, extend_hits, our_hits
-from analysis.mturk.inputs import read_links, read_repost
-from analysis.mturk.ledger import token
-from analysis.mturk.testing import no_sleep_retry, stubbed_client
-from app import keys
+from platforms.mturk.hits import HITSettings, create_hits, expire_hits, extend_hits, our_hits
+from platforms.mturk.inputs import read_links, read_repost
+from platforms.mturk.ledger import token
+from tests.fixtures.mturk import no_sleep_retry, stubbed_client
+from app.store import keys
 from app.errors import MTurkBadInput
 
 QUESTION_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"
@@ -94,7 +94,7 @@ def test_create_hits_sends_external_question_and_records_hits_once(redis, exp_di
 
 
 def test_external_question_escapes_the_url_and_refuses_http():
-    from analysis.mturk.hits import external_question
+    from platforms.mturk.hits import external_question
 
     assert "<ExternalURL>https://h/experiment.html?link=a&amp;x=1</ExternalURL>" in \
         external_question("https://h/experiment.html?link=a&x=1")

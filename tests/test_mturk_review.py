@@ -11,10 +11,10 @@ import re
 
 import pytest
 
-from analysis.mturk.assignments import (ReviewPolicy, completion_code_of, fetch_assignments, review,
+from platforms.mturk.assignments import (ReviewPolicy, completion_code_of, fetch_assignments, review,
                                         stored_assignments)
-from analysis.mturk.testing import answer_xml, assignment, no_sleep_retry, stubbed_client
-from analysis.mturk.workers import Screening
+from tests.fixtures.mturk import answer_xml, assignment, no_sleep_retry, stubbed_client
+from platforms.mturk.workers import Screening
 from tests.fixtures.redis import run_with_async_redis
 
 STATUSES = ["Submitted", "Approved", "Rejected"]

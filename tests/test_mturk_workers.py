@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.mturk.testing import no_sleep_retry, stubbed_client
-from analysis.mturk.workers import Screening, block_workers, notify_workers, unblock_workers
+from tests.fixtures.mturk import no_sleep_retry, stubbed_client
+from platforms.mturk.workers import Screening, block_workers, notify_workers, unblock_workers
 from app.admin import blocked_workers
 from app.errors import MTurkBadInput
 

@@ -9,7 +9,8 @@ from collections import Counter
 import httpx
 import pytest
 
-from app import admin, keys
+from app import admin
+from app.store import keys
 from app.loader import load_experiment
 from tests.fixtures.server import write_experiment
 

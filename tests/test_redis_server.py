@@ -1,7 +1,7 @@
 """The embedded redis-server: started on a unix socket with AOF, stopped by whoever started it."""
 
-from app import keys
-from app.redis_server import EmbeddedRedis, open_redis, socket_path
+from app.store import keys
+from app.store.redis_server import EmbeddedRedis, open_redis, socket_path
 from app.settings import Settings
 
 

@@ -11,9 +11,9 @@ import pytest
 from analysis.accuracy import accuracy_table
 from analysis.analyze import analyze
 from analysis.responses import read_responses_redis
-from app.audit import audit
-from app.simulate import GroundTruth, WorkerModel, draw_truth, offline_responses, simulate
-from app.stack import RedisProcess, ServerProcess, kill_and_restart, wait_for_stored
+from simulation.audit import audit
+from simulation.workers import GroundTruth, WorkerModel, draw_truth, offline_responses, simulate
+from simulation.stack import RedisProcess, ServerProcess, kill_and_restart, wait_for_stored
 from tests.fixtures.experiment import SAMPLES
 
 FRAME_COUNTS = [1, 3, 6, 30]
@@ -98,7 +98,7 @@ def test_responses_survive_kill_9_of_the_server_and_of_redis(tmp_path, study_exp
     import redis as redis_py
 
     from app.loader import load_experiment
-    from app.simulate import simulate_async
+    from simulation.workers import simulate_async
 
     redis_proc = RedisProcess(tmp_path / "redis").start()
     r = redis_py.Redis.from_url(redis_proc.url, decode_responses=True)
@@ -130,7 +130,7 @@ def test_responses_survive_kill_9_of_the_server_and_of_redis(tmp_path, study_exp
 
 
 def test_abandoned_tasks_are_excluded_then_replaced_by_new_simulated_workers(live_server, study_experiment):
-    from app import keys
+    from app.store import keys
     from app.admin import mark_for_replacement
 
     live_server.load(study_experiment)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from app import admin, export
 from app.deps import get_sync_redis, require_admin
-from app.routes.api import ID_PATTERN
+from app.ids import ID_PATTERN
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)], tags=["admin"])
 

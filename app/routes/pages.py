@@ -13,9 +13,7 @@ autoescaping or a ``|tojson`` JSON block, never inlined into script.
 
 from __future__ import annotations
 
-import re
 import secrets
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Request
@@ -23,14 +21,13 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import escape
 
+from app.assets import LANDING_FILE, TEMPLATES_DIR
+from app.ids import ID_RE
+from app.service import PREVIEW_ASSIGNMENT
+
 router = APIRouter()
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
-LANDING_FILE = ROOT / "mturk_landing" / "landing.html"
-
-ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"
+templates = Jinja2Templates(directory=TEMPLATES_DIR)
 MTURK_SUBMIT_ORIGINS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
 # Where MTurk shows a HIT: the worker site, and the content domain of Design Layout projects.
 MTURK_FRAME_ANCESTORS = "https://*.mturk.com https://*.mturkcontent.com https://mturkcontent.com"

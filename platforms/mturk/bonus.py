@@ -13,11 +13,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from analysis.mturk.assignments import stored_assignments
-from analysis.mturk.client import Retry, environment_of
-from analysis.mturk.inputs import parse_amount
-from analysis.mturk.ledger import Action, Report, execute, token
-from analysis.mturk.workers import Screening
+from platforms.mturk.assignments import stored_assignments
+from platforms.mturk.client import Retry, environment_of
+from platforms.mturk.inputs import parse_amount
+from platforms.mturk.ledger import Action, Report, execute, token
+from platforms.mturk.workers import Screening
 from app.errors import MTurkBadInput
 
 KINDS = ("base", "top50", "top10")

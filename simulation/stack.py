@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis as redis_py
 
-from app.redis_server import redis_server_executable
+from app.store.redis_server import redis_server_executable
 
 SECRET_KEY = "stack-secret-key-0123456789abcdef0123456789"
 
@@ -132,7 +132,7 @@ class ServerProcess:
 
 def stored_responses(r) -> int:
     """Responses stored over every loaded link; -1 while Redis cannot be reached."""
-    from app import keys
+    from app.store import keys
 
     try:
         return sum(r.hlen(keys.link_responses(link)) for link in r.smembers(keys.links_index()))

@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analysis.mturk.client import Retry, call, environment_of
-from analysis.mturk.ledger import (Action, Outcome, Report, done_record, execute, forget_done,
+from platforms.mturk.client import Retry, call, environment_of
+from platforms.mturk.ledger import (Action, Outcome, Report, done_record, execute, forget_done,
                                    record_done, record_failed)
 from app.errors import MTurkBadInput, MTurkCallFailed
 

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
-from analysis.mturk.client import Retry, environment_of, paginate
-from analysis.mturk.inputs import HITLink, parse_amount
-from analysis.mturk.ledger import Action, Report, execute, forget_done, now_iso, token
-from app import keys
+from platforms.mturk.client import Retry, environment_of, paginate
+from platforms.mturk.inputs import HITLink, parse_amount
+from platforms.mturk.ledger import Action, Report, execute, forget_done, now_iso, token
+from app.store import keys
 from app.errors import MTurkBadInput, NoHITs
 
 EXTERNAL_QUESTION_NS = ("http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/"

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from app import keys
+from app.store import keys
 from app.export import iter_response_rows
 
 LIVE = ("in_progress", "complete", "to_replace")

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from app.errors import exit_on_error
-from app.simulate import WorkerModel, simulate
+from simulation.workers import WorkerModel, simulate
 
 
 def simulate_command(

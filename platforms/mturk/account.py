@@ -6,10 +6,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from analysis.mturk.assignments import stored_assignments
-from analysis.mturk.client import Retry, call, environment_of
-from analysis.mturk.hits import our_hits
-from analysis.mturk.ledger import done_items
+from platforms.mturk.assignments import stored_assignments
+from platforms.mturk.client import Retry, call, environment_of
+from platforms.mturk.hits import our_hits
+from platforms.mturk.ledger import done_items
 
 
 @dataclass(frozen=True)

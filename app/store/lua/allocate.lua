@@ -1,5 +1,5 @@
 -- Give an assignment a list of a link, atomically (link hash slot). O(log n) in the link's history.
--- KEYS[1] = keys.link_meta(L)         hash: n_trials, options
+-- KEYS[1] = keys.link_meta(L)         hash: n_trials, options, kind
 -- KEYS[2] = keys.link_lists(L)        hash: list index -> JSON video ids
 -- KEYS[3] = keys.link_free(L)         list of never-used list indices
 -- KEYS[4] = keys.link_slots(L)        hash: list index -> holding assignment id
@@ -9,11 +9,12 @@
 -- KEYS[8] = keys.link_replace(L)      set of list indices marked for replacement
 -- ARGV[1] = worker id, ARGV[2] = assignment id, ARGV[3] = hit id
 -- ARGV[4] = now (ms since epoch, server clock), ARGV[5] = allotted time (ms)
--- returns {outcome, list index, list JSON, next trial, completed 0/1, code or "", n_trials, options JSON}
+-- returns {outcome, list index, list JSON, next trial, completed 0/1, code or "", n_trials, options JSON,
+--          study kind or ""}
 --         with outcome "new" or "resume"; or {"refused", reason} with reason one of
 --         unknown_link, wrong_worker, expired, replaced, seen_link, link_full
 local worker, asg, now = ARGV[1], ARGV[2], tonumber(ARGV[4])
-local meta = redis.call('HMGET', KEYS[1], 'n_trials', 'options')
+local meta = redis.call('HMGET', KEYS[1], 'n_trials', 'options', 'kind')
 if not meta[1] then
   return {'refused', 'unknown_link'}
 end
@@ -22,7 +23,7 @@ local function answer(outcome, rec)
   local list = redis.call('HGET', KEYS[2], tostring(rec.list))
   local done = 0
   if rec.status == 'complete' or rec.completed_ms then done = 1 end
-  return {outcome, rec.list, list, rec.next, done, rec.code or '', tonumber(meta[1]), meta[2]}
+  return {outcome, rec.list, list, rec.next, done, rec.code or '', tonumber(meta[1]), meta[2], meta[3] or ''}
 end
 
 local raw = redis.call('HGET', KEYS[5], asg)

@@ -12,10 +12,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from analysis.mturk.client import Retry, environment_of, paginate
-from analysis.mturk.ledger import Action, Outcome, Report, execute, now_iso
-from analysis.mturk.workers import Screening
-from app import keys
+from platforms.mturk.client import Retry, environment_of, paginate
+from platforms.mturk.ledger import Action, Outcome, Report, execute, now_iso
+from platforms.mturk.workers import Screening
+from app.store import keys
 from app.errors import MTurkCallFailed
 
 COMPLETION_FIELD = "completion_code"

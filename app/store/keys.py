@@ -7,9 +7,10 @@ cannot contain ``{``, ``}`` or ``:``. No key has a TTL: an experiment's data is 
 operator deletes it.
 
 Experiment server section (writers: loader = ``app/loader.py`` via ``mvt load``,
-allocate = ``app/lua/allocate.lua``, reserve = ``app/lua/reserve.lua``,
-record = ``app/lua/record.lua``, complete = ``app/lua/complete.lua``,
-replace = ``app/lua/replace.lua``, admin = ``app/admin.py``, api = ``app/routes/api.py``):
+allocate = ``app/store/lua/allocate.lua``, reserve = ``app/store/lua/reserve.lua``,
+record = ``app/store/lua/record.lua``, complete = ``app/store/lua/complete.lua``,
+replace = ``app/store/lua/replace.lua``, admin = ``app/admin.py``,
+assignments = ``app/assignments.py`` after allocate.lua):
 
 =======================================  ======  ============================================  ====  ==================
 key (builder)                            type    contents                                      TTL   writer
@@ -18,11 +19,12 @@ key (builder)                            type    contents                       
 ``mvt:video-dirs`` (video_dirs)          set     absolute ``videos/`` folders of loaded        none  loader
                                                  experiments, searched by ``/videos/<id>.mp4``
 ``mvt:blocked`` (blocked_index)          set     blocked worker ids (for listing)              none  admin
-``mvt:assignment-links``                 hash    assignment id → link id of its first          none  api
+``mvt:assignment-links``                 hash    assignment id → link id of its first          none  assignments
 (assignment_links)                               allocation (lookup for replace/completion)
-``mvt:link:{L}:meta`` (link_meta)        hash    experiment_id, n_lists, n_trials, fps,        none  loader
-                                                 fixation_frames, options (JSON list),
-                                                 design_hash, videos_dir
+``mvt:link:{L}:meta`` (link_meta)        hash    experiment_id, kind (study kind, ``mvt``      none  loader
+                                                 when absent), n_lists, n_trials, the kind's
+                                                 meta (MVT: fps, fixation_frames), options
+                                                 (JSON list), design_hash, videos_dir
 ``mvt:link:{L}:options``                 set     the answer options (class names)              none  loader
 (link_options)
 ``mvt:link:{L}:lists`` (link_lists)      hash    list index → JSON list of video ids, in       none  loader
@@ -52,7 +54,7 @@ key (builder)                            type    contents                       
 (worker_blocked)
 =======================================  ======  ============================================  ====  ==================
 
-MTurk bookkeeping section (writer: ``analysis/mturk/`` via ``mvt mturk …``; builders at the end of
+MTurk bookkeeping section (writer: ``platforms/mturk/`` via ``mvt mturk …``; builders at the end of
 this module). ``E`` is the MTurk environment, ``sandbox`` or ``production``, so that trying a study
 in the sandbox never marks production work as done. ``A`` is an action: ``create``, ``approve``,
 ``reject``, ``bonus``, ``block``, ``unblock``, ``notify``, ``expire``, ``extend``.
@@ -179,7 +181,7 @@ LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_fre
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
 
 
-# --- MTurk bookkeeping (analysis/mturk/) --------------------------------------------------------
+# --- MTurk bookkeeping (platforms/mturk/) --------------------------------------------------------
 
 def _mturk(env: str, part: str) -> str:
     return f"{PREFIX}:mturk:{env}:{part}"

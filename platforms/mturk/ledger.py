@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from analysis.mturk.client import Retry, call, environment_of
-from app import keys
+from platforms.mturk.client import Retry, call, environment_of
+from app.store import keys
 from app.errors import MTurkCallFailed
 
 

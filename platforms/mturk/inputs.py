@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from app import keys
+from app.store import keys
 from app.errors import MTurkBadInput
 
 

@@ -1,6 +1,6 @@
 """``mvt mturk …``: MTurk operations through boto3, safe by default and never twice.
 
-A thin layer over `analysis.mturk`: each command parses options, calls one library function
+A thin layer over `platforms.mturk`: each command parses options, calls one library function
 with the boto3 client and the Redis client, and prints what it did. Commands that change
 anything on MTurk only say what they would do unless given ``--commit``.
 """
@@ -14,15 +14,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from analysis.mturk.account import account_summary
-from analysis.mturk.assignments import ReviewPolicy, fetch_assignments, review
-from analysis.mturk.bonus import BonusScheme, pay_bonuses
-from analysis.mturk.client import Retry, environment_of, make_client, target_line, worker_site
-from analysis.mturk.hits import (HITSettings, account_hit_ids, create_hits, expire_hits,
+from platforms.mturk.account import account_summary
+from platforms.mturk.assignments import ReviewPolicy, fetch_assignments, review
+from platforms.mturk.bonus import BonusScheme, pay_bonuses
+from platforms.mturk.client import Retry, environment_of, make_client, target_line, worker_site
+from platforms.mturk.hits import (HITSettings, account_hit_ids, create_hits, expire_hits,
                                  extend_hits, remember_hits, select_hits)
-from analysis.mturk.inputs import read_ids, read_links, read_repost
-from analysis.mturk.ledger import Report
-from analysis.mturk.workers import Screening, block_workers, notify_workers, unblock_workers
+from platforms.mturk.inputs import read_ids, read_links, read_repost
+from platforms.mturk.ledger import Report
+from platforms.mturk.workers import Screening, block_workers, notify_workers, unblock_workers
 from app.errors import MVTError
 
 mturk_app = typer.Typer(
@@ -58,7 +58,7 @@ def _group(ctx: typer.Context,
 @contextlib.contextmanager
 def _session(ctx: typer.Context):
     """The boto3 client and the Redis client; prints the target first; errors → one line."""
-    from app.redis_server import open_redis
+    from app.store.redis_server import open_redis
     from app.settings import Settings
 
     try:

@@ -1,0 +1,128 @@
+"""What the worker-facing API accepts and returns: the request and reply models.
+
+One module for payload validation: the FastAPI routes (`app.routes.api`) declare these models,
+so ``/docs`` is exact, and the hot paths (`app.fastpath`) validate the same bodies with them.
+Ids follow `app.ids`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.ids import ID_PATTERN
+
+Id = Annotated[str, Field(pattern=ID_PATTERN, description="1–64 characters from A–Z, a–z, 0–9, _ and -")]
+FRAME_LOG_RE = re.compile(r"^[0-9]{1,7}-[0-9]{1,7}(,[0-9]{1,7}-[0-9]{1,7})*$")
+VIDEO_NAME_RE = re.compile(r"^([0-9a-f]{16})\.mp4$")
+
+
+class EligibilityOut(BaseModel):
+    """Whether the worker may start (or resume) a task on the link."""
+
+    eligible: bool
+    reason: Literal["blocked", "seen_link", "cap_reached", "link_full", "unknown_link"] | None
+
+
+class Refusal(BaseModel):
+    """A refusal: a sentence for people and a reason word for programs."""
+
+    detail: str
+    reason: str
+
+
+class AssignmentIn(BaseModel):
+    """A worker asks for (or back) the list of their assignment on a link."""
+
+    model_config = ConfigDict(extra="ignore")
+    link: Id
+    worker_id: Id
+    assignment_id: Id
+    hit_id: Id | None = None
+
+
+class TrialOut(BaseModel):
+    """One trial as the browser sees it."""
+
+    trial: int
+    video_url: str
+    options: list[str]
+
+
+class AssignmentOut(BaseModel):
+    """The assignment's list, and where to resume."""
+
+    assignment_token: str
+    assignment_id: str
+    link: str
+    n_trials: int
+    resume_from: int
+    completed: bool
+    completion_code: str | None
+    options: list[str]
+    trials: list[TrialOut]
+
+
+class ResponseIn(BaseModel):
+    """One trial's answer with the browser's timing measurements (all timing fields nullable)."""
+
+    model_config = ConfigDict(extra="ignore")
+    assignment_token: str = Field(max_length=300)
+    trial: int = Field(ge=0, le=100_000)
+    response: str = Field(min_length=1, max_length=200)
+    response_time_ms: float | None = Field(default=None, ge=0, le=86_400_000)
+    presented_frames: int | None = Field(default=None, description="ignored: computed from frame_log")
+    dropped_frames: int | None = Field(default=None, ge=0, le=10_000_000)
+    refresh_interval_ms: float | None = Field(default=None, ge=0, le=10_000)
+    hidden_during_video: bool | None = None
+    blurred_during_video: bool | None = None
+    timing_source: Literal["rvfc", "playback_quality", "none"] | None = None
+    frame_log: str | None = Field(default=None, max_length=4000,
+                                  description="ascending, disjoint inclusive ranges of confirmed frame indices")
+    frames_presented_total: int | None = Field(default=None, ge=0, le=10_000_000)
+
+    @field_validator("frame_log")
+    @classmethod
+    def _ranges_ascending(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not FRAME_LOG_RE.fullmatch(value):
+            raise ValueError(f"frame_log ({value[:40]!r}) must look like '0-30,32-65'")
+        previous = -1
+        for part in value.split(","):
+            a, b = (int(x) for x in part.split("-"))
+            if a > b or a <= previous:
+                raise ValueError(f"frame_log range {part!r} must be ascending and not overlap the one before")
+            previous = b
+        return value
+
+
+class ResponseOut(BaseModel):
+    """The outcome of a response write."""
+
+    recorded: bool
+    duplicate: bool
+    next_trial: int
+    timing_ok: bool | None
+
+
+class CompleteIn(BaseModel):
+    """Ask for the completion code once every trial is recorded."""
+
+    model_config = ConfigDict(extra="ignore")
+    assignment_token: str = Field(max_length=300)
+
+
+class CompleteOut(BaseModel):
+    """The server-issued completion code."""
+
+    completion_code: str
+    assignment_id: str
+    n_trials: int
+
+
+REFUSALS = {409: {"model": Refusal, "description": "not eligible (see reason)"},
+            403: {"model": Refusal, "description": "bad assignment token"},
+            422: {"model": Refusal, "description": "invalid request"}}

@@ -1,0 +1,55 @@
+"""The interface a study kind implements (docs/contracts.md, "Study kinds")."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LinkData:
+    """What ``mvt load`` stores for one link, in the kind-neutral shape the store knows.
+
+    ``lists[i]`` is list ``i``'s item ids in trial order (the only per-trial data the browser
+    may know: opaque media ids). ``answers[(i, j)]`` is trial ``j`` of list ``i``'s hidden record
+    ``[correct_option or None, frames, item_id (e.g. image id), media_id, fixation_frames]``,
+    read by ``record.lua`` to compute ``correct`` and ``presented_frames`` and never sent out.
+    ``options`` are the answers a worker may give (``record.lua`` refuses any other).
+    """
+
+    link_id: str
+    lists: list[list[str]]
+    answers: dict[tuple[int, int], list]
+    options: list[str]
+    meta: dict[str, Any]
+
+
+class StudyKind(ABC):
+    """One kind of study (MVT recognition, rating, ...): the parts the rest of the system calls."""
+
+    #: the kind's name, stored in each link's meta as ``kind``
+    name: str
+
+    @abstractmethod
+    def register_commands(self, cli) -> None:
+        """Add the kind's build command(s) to the ``mvt`` CLI (e.g. ``mvt build``)."""
+
+    @abstractmethod
+    def link_data(self, design: dict, stimuli: dict, exp_dir: Path) -> list[LinkData]:
+        """Validate a built experiment (its ``design.json`` and ``stimuli.json``) and give each
+        link's data for the store; raises `app.errors.BadExperiment` naming what is wrong."""
+
+    @abstractmethod
+    def trials(self, item_ids: list[str], options: list[str], media_url: Callable[[str], str]) -> list[dict]:
+        """The browser's view of an allocated list: one JSON object per trial, in order.
+
+        ``media_url(item_id)`` gives the URL the server (or CDN) serves an item under. Never
+        include a correct answer, a label, or anything that gives the condition away.
+        """
+
+    @abstractmethod
+    def analyze(self, responses, out_dir: Path, **options):
+        """Analyse the kind's responses table and write its result files into ``out_dir``."""

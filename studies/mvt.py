@@ -1,0 +1,96 @@
+"""The MVT study kind: recognise a picture shown for N frames, then masked.
+
+Build: `stimuli.build` (``mvt build``). Load: each trial's hidden record carries the correct
+label and the image's frame count, so ``record.lua`` computes ``correct`` and
+``presented_frames``. Trials: an opaque video URL and the answer options. Analysis:
+`analysis.analyze`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from app.errors import BadExperiment
+from app.ids import ID_CHARS, is_id
+from studies.base import LinkData, StudyKind
+
+VIDEO_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+
+
+class MVTKind(StudyKind):
+    """Minimum Viewing Time: fixation, the image for N frames, a mask; name what you saw."""
+
+    name = "mvt"
+
+    def register_commands(self, cli) -> None:
+        """``mvt build``."""
+        from stimuli import commands
+
+        commands.register(cli)
+
+    def link_data(self, design: dict, stimuli: dict, exp_dir: Path) -> list[LinkData]:
+        """Each link's lists of video ids and hidden answers ``[label, frames, image_id, video_id,
+        fixation_frames]``; checks every video id is in ``stimuli.json`` and on disk."""
+        classes = design.get("classes")
+        if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
+            raise BadExperiment(f"classes ({classes!r}) in design.json must be a non-empty list of class names")
+        links = design.get("links")
+        if not isinstance(links, list) or not links:
+            raise BadExperiment(f"design.json of {exp_dir} has no links")
+        videos = stimuli.get("videos", {})
+        fixation_frames = stimuli.get("fixation_frames", 30)
+        fps = design.get("fps", stimuli.get("fps", 60))
+        checked: set[str] = set()
+        out = []
+        for link in links:
+            link_id = _check_link(link, videos, exp_dir / "videos", checked)
+            answers = {
+                (i, j): [t.get("label", videos[t["video_id"]].get("label")), t["frames"],
+                         t.get("image_id", videos[t["video_id"]].get("image_id")), t["video_id"], fixation_frames]
+                for i, trials in enumerate(link["lists"]) for j, t in enumerate(trials)
+            }
+            out.append(LinkData(link_id, [[t["video_id"] for t in trials] for trials in link["lists"]], answers,
+                                list(classes), {"fps": fps, "fixation_frames": fixation_frames}))
+        return out
+
+    def trials(self, item_ids: list[str], options: list[str], media_url: Callable[[str], str]) -> list[dict]:
+        """``{"trial", "video_url", "options"}`` per trial (options per trial: the contract keeps them)."""
+        return [{"trial": i, "video_url": media_url(v), "options": options} for i, v in enumerate(item_ids)]
+
+    def analyze(self, responses, out_dir: Path, **options):
+        """`analysis.analyze.analyze` on the responses, written by `analysis.analyze.write_outputs`."""
+        from analysis.analyze import analyze, write_outputs
+
+        result = analyze(responses, **options)
+        write_outputs(result, out_dir)
+        return result
+
+
+def _check_link(link: dict, videos: dict, videos_dir: Path, checked: set) -> str:
+    """Validate one link of design.json; return its id."""
+    link_id = link.get("link_id")
+    if not is_id(link_id):
+        raise BadExperiment(f"link_id {link_id!r} must match {ID_CHARS}")
+    lists = link.get("lists")
+    if not isinstance(lists, list) or not lists:
+        raise BadExperiment(f"link {link_id} has no lists")
+    n_trials = len(lists[0])
+    for i, trials in enumerate(lists):
+        if not isinstance(trials, list) or len(trials) != n_trials or n_trials == 0:
+            raise BadExperiment(f"list {i} of link {link_id} has {len(trials) if isinstance(trials, list) else 0} "
+                                f"trials, expected {n_trials} like list 0")
+        for trial in trials:
+            video_id = trial.get("video_id") if isinstance(trial, dict) else None
+            if not isinstance(video_id, str) or not VIDEO_ID_RE.fullmatch(video_id):
+                raise BadExperiment(f"video_id {video_id!r} in link {link_id} must be 16 lowercase hex characters")
+            if video_id not in videos:
+                raise BadExperiment(f"video {video_id} of link {link_id} is not in stimuli.json")
+            if video_id not in checked:
+                if not (videos_dir / f"{video_id}.mp4").is_file():
+                    raise BadExperiment(f"video file {videos_dir / f'{video_id}.mp4'} is missing")
+                checked.add(video_id)
+            if not isinstance(trial.get("frames"), int) or trial["frames"] < 1:
+                raise BadExperiment(f"frames {trial.get('frames')!r} of video {video_id} must be a positive integer")
+    return link_id
