@@ -1,6 +1,8 @@
 """The ``mvt`` command line: a thin layer over library functions.
 
-Each part of the system registers its own commands from its ``commands`` module.
+Each part of the system registers its own commands from its ``commands`` module; each study
+kind registers its build command. Command modules import their heavy libraries (numpy, pandas,
+boto3, uvicorn) inside the commands, so ``mvt --help`` starts fast (tests/test_cli.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from analysis import commands as analysis_commands
 from platforms.mturk import commands as mturk_commands
 from app import commands as server_commands
 from simulation.commands import simulate_command
-from stimuli import commands as stimuli_commands
+from studies import KINDS
 
 cli = typer.Typer(
     name="mvt",
@@ -20,7 +22,8 @@ cli = typer.Typer(
     add_completion=False,
 )
 
-stimuli_commands.register(cli)
+for kind in KINDS.values():
+    kind.register_commands(cli)
 server_commands.register(cli)
 analysis_commands.register(cli)
 mturk_commands.register(cli)

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from app.errors import exit_on_error
-from app.settings import Settings
 
 
 def serve(
@@ -25,6 +24,8 @@ def serve(
 
     Example: mvt serve --host 0.0.0.0 --port 8443 --workers 2
     """
+    from app.settings import Settings
+
     from app.serve import run_server
 
     with exit_on_error():
@@ -42,6 +43,8 @@ def load(exp_dir: Annotated[Path, typer.Argument(help="A folder written by `mvt 
 
     Example: mvt load exp1
     """
+    from app.settings import Settings
+
     from app.loader import load_experiment
     from app.store.redis_server import open_redis
 
@@ -54,6 +57,8 @@ def export(out: Annotated[Path, typer.Argument(help="CSV file to write.")]) -> N
 
     Example: mvt export responses.csv
     """
+    from app.settings import Settings
+
     from app.export import write_csv
     from app.store.redis_server import open_redis
 
@@ -67,6 +72,8 @@ def replace(assignment_ids: Annotated[list[str], typer.Argument(help="Assignment
 
     Example: mvt replace 3ABC... 3DEF...
     """
+    from app.settings import Settings
+
     from app.admin import mark_for_replacement
     from app.store.redis_server import open_redis
 
@@ -83,6 +90,8 @@ def block(worker_ids: Annotated[list[str], typer.Argument(help="Worker ids.")]) 
 
     Example: mvt block A1B2C3D4E5
     """
+    from app.settings import Settings
+
     from app.admin import blocked_workers, block_workers
     from app.store.redis_server import open_redis
 
@@ -96,6 +105,8 @@ def unblock(worker_ids: Annotated[list[str], typer.Argument(help="Worker ids.")]
 
     Example: mvt unblock A1B2C3D4E5
     """
+    from app.settings import Settings
+
     from app.admin import blocked_workers, unblock_workers
     from app.store.redis_server import open_redis
 
@@ -112,6 +123,8 @@ def demo(
 
     Example: mvt demo --port 8443
     """
+    from app.settings import Settings
+
     from app.loader import load_experiment
     from app.store.redis_server import client_from_url
     from app.serve import build_demo, run_server

@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from app.errors import exit_on_error
-from simulation.workers import WorkerModel, simulate
 
 
 def simulate_command(
@@ -29,6 +28,8 @@ def simulate_command(
 
     Example: mvt simulate exp1 --workers 200 --concurrency 50 --out sim/
     """
+    from simulation.workers import WorkerModel, simulate
+
     with exit_on_error():
         design = json.loads((exp_dir / "design.json").read_text())
         model = WorkerModel(think_ms=think_ms, p_reload=p_reload, p_abandon=p_abandon,
