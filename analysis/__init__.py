@@ -1,4 +1,7 @@
-"""MVT estimation, crowdMOS statistics, worker screening, reports and MTurk operations.
+"""MVT estimation, crowdMOS statistics, worker screening and reports (``mvt analyze``).
+
+May import `app` (the store, export, admin actions for ``--replace``); never `platforms`,
+which reads its screening results instead.
 
 ``mvt analyze`` (`analysis.commands`) runs `analysis.analyze.analyze` on the responses table
 (`analysis.responses`, from Redis or a CSV) and writes:

@@ -1,6 +1,6 @@
 """The responses table: read from a CSV (``mvt export``) or from Redis, typed and annotated.
 
-`prepare_responses` returns one row per response with the INTERFACES.md columns typed
+`prepare_responses` returns one row per response with the docs/interfaces.md columns typed
 (``frames`` int, ``duration_ms`` float, ``correct`` bool, ``presented_frames`` nullable int)
 plus two columns analysis relies on:
 
@@ -26,7 +26,7 @@ from app.errors import ResponsesInvalid
 REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label",
                     "frames", "duration_ms", "response", "correct", "response_time_ms",
                     "presented_frames", "submitted_at")
-"""Columns every responses table must have (INTERFACES.md)."""
+"""Columns every responses table must have (docs/interfaces.md)."""
 
 TEXT_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "image_id", "label", "response", "submitted_at",
                 "assignment_status", "timing_source", "video_id", "frame_log")

@@ -39,7 +39,7 @@ def synthetic_responses(*, n_images: int = 200, frame_counts=(1, 3, 6, 9, 15, 60
     Returns
     -------
     pandas.DataFrame
-        Responses with the INTERFACES.md columns plus ``timing_ok`` and ``assignment_status``
+        Responses with the docs/interfaces.md columns plus ``timing_ok`` and ``assignment_status``
         (all complete), about ``n_images x D x workers_per_link`` rows.
 
     Examples

@@ -1,7 +1,7 @@
 """The ``mvt`` command line: a thin layer over library functions.
 
 Each part of the system registers its own commands from its ``commands`` module; each study
-kind registers its build command. Command modules import their heavy libraries (numpy, pandas,
+kind its build command and each recruitment platform its operations. Command modules import their heavy libraries (numpy, pandas,
 boto3, uvicorn) inside the commands, so ``mvt --help`` starts fast (tests/test_cli.py).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from analysis import commands as analysis_commands
-from platforms.mturk import commands as mturk_commands
+from platforms import PLATFORMS
 from app import commands as server_commands
 from simulation.commands import simulate_command
 from studies import KINDS
@@ -26,7 +26,8 @@ for kind in KINDS.values():
     kind.register_commands(cli)
 server_commands.register(cli)
 analysis_commands.register(cli)
-mturk_commands.register(cli)
+for platform in PLATFORMS.values():
+    platform.register_commands(cli)
 cli.command("simulate")(simulate_command)
 
 

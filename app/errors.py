@@ -1,7 +1,7 @@
 """Domain exceptions. Library code raises them; the HTTP layer and the CLI translate them.
 
 Each class's docstring is its meaning. ``reason`` is the machine-readable word the HTTP API
-returns (see INTERFACES.md); ``status_code`` the HTTP status it maps to.
+returns (see docs/interfaces.md); ``status_code`` the HTTP status it maps to.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ RESPONSE_COLUMNS = (
     "refresh_interval_ms", "hidden_during_video", "blurred_during_video", "timing_ok", "assignment_status",
     "video_id", "list_index", "timing_source", "frames_presented_total", "frame_log",
 )
-"""Columns of the responses CSV, in order (INTERFACES.md's, then docs/contracts.md's, then extras)."""
+"""Columns of the responses CSV, in order (docs/interfaces.md's, then docs/contracts.md's, then extras)."""
 
 _STATUS = {"in_progress": "in_progress", "complete": "complete", "to_replace": "replaced",
            "replaced": "replaced", "expired": "expired"}

@@ -16,9 +16,9 @@ from app.responses import complete, record_response
 from app.settings import Settings
 from app.tokens import completion_code, make_token, read_token
 from app.validation import CompleteIn, ResponseIn
+from platforms.mturk.platform import PREVIEW_ASSIGNMENT
 from studies import get_kind
 
-PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"
 UNAVAILABLE = {"detail": "the database is unavailable right now; try again in a minute",
                "reason": "redis_unavailable"}
 

@@ -1,7 +1,16 @@
 """Recruitment platforms: how participants arrive, how they finish, and the platform's operations.
 
 One subpackage per platform (`platforms.mturk`); each implements `platforms.base.Platform`
-(see docs/contracts.md). May import `app` (settings, errors, the store) and `analysis`
-(screening results for review and bonuses); the server imports only `platforms.base` and the
-registry, never a platform's operations.
+(see docs/contracts.md). May import `app` (settings, errors, ids, the store, admin) and
+`analysis` (screening results for review and bonuses). The server's pages use only the
+`Platform` interface from `PLATFORMS`; a platform's operations are imported by its commands.
 """
+
+from __future__ import annotations
+
+from platforms.base import Arrival, ArrivalError, Platform
+from platforms.mturk.platform import MTurkPlatform
+
+PLATFORMS: dict[str, Platform] = {platform.name: platform for platform in (MTurkPlatform(),)}
+
+__all__ = ["PLATFORMS", "Arrival", "ArrivalError", "Platform"]

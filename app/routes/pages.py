@@ -23,7 +23,7 @@ from markupsafe import escape
 
 from app.assets import LANDING_FILE, TEMPLATES_DIR
 from app.ids import ID_RE
-from app.service import PREVIEW_ASSIGNMENT
+from platforms.mturk.platform import PREVIEW_ASSIGNMENT
 
 router = APIRouter()
 

@@ -1,0 +1,75 @@
+"""MTurk as a `platforms.base.Platform`: arrival through the HIT's URL, finish by externalSubmit.
+
+Workers arrive at ``/experiment.html?link=L&b=ASSIGNMENT_ID&c=HIT_ID&d=WORKER_ID`` (the landing
+layout's form) or with MTurk's own names ``assignmentId``, ``hitId``, ``workerId``,
+``turkSubmitTo`` (an ExternalQuestion HIT). ``assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE`` is the
+preview of a HIT not yet accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from app.ids import is_id
+from platforms.base import Arrival, ArrivalError, Platform
+
+PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"
+SUBMIT_ORIGINS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
+
+
+def _pick(query: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = query.get(name)
+        if value:
+            return value
+    return None
+
+
+def origin_of(url: str | None) -> str | None:
+    """``scheme://host[:port]`` of an absolute http(s) URL, else None."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class MTurkPlatform(Platform):
+    """Amazon Mechanical Turk: one HIT per link, the completion code through externalSubmit."""
+
+    name = "mturk"
+
+    def arrival(self, query: Mapping[str, str]) -> Arrival:
+        """The link and ids from MTurk's parameters; a preview when MTurk says so or sends none."""
+        link = query.get("link")
+        if not is_id(link):
+            raise ArrivalError("The address of this page has no valid task link (link=…). "
+                               "Please open the task from its MTurk page.")
+        assignment_id = _pick(query, "b", "assignmentId")
+        hit_id = _pick(query, "c", "hitId")
+        worker_id = _pick(query, "d", "workerId")
+        if assignment_id == PREVIEW_ASSIGNMENT or (assignment_id is None and worker_id is None):
+            return Arrival(link, None, None, None, preview=True)
+        for name, value in (("assignment id", assignment_id), ("worker id", worker_id)):
+            if not is_id(value):
+                raise ArrivalError(f"The {name} in the address of this page is missing or not valid. "
+                                   "Please open the task from its MTurk page.")
+        if hit_id is not None and not is_id(hit_id):
+            raise ArrivalError("The HIT id in the address of this page is not valid. "
+                               "Please open the task from its MTurk page.")
+        return Arrival(link, worker_id, assignment_id, hit_id)
+
+    def finish(self, query: Mapping[str, str], own_origin: str) -> dict:
+        """externalSubmit to ``turkSubmitTo`` when it is MTurk's (or this server's stand-in)."""
+        submit_origin = origin_of(query.get("turkSubmitTo"))
+        if submit_origin not in (*SUBMIT_ORIGINS, own_origin):
+            submit_origin = None  # unknown targets are dropped: the worker still sees the code
+        return {"method": "mturk_submit", "submit_to": submit_origin}
+
+    def register_commands(self, cli) -> None:
+        """``mvt mturk …``."""
+        from platforms.mturk import commands
+
+        commands.register(cli)
