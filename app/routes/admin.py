@@ -18,21 +18,10 @@ router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)], tags=
 Ids = Annotated[list[Annotated[str, Field(pattern=ID_PATTERN)]], Field(min_length=1, max_length=1000)]
 
 
-class LinkProgressOut(BaseModel):
-    """Lists of one link by state."""
-
-    link_id: str
-    n_lists: int
-    complete: int
-    in_progress: int
-    to_replace: int
-    free: int
-
-
 class ProgressOut(BaseModel):
     """Progress of every link, and the blocked workers."""
 
-    links: list[LinkProgressOut]
+    links: list[admin.LinkProgress]
     blocked: list[str]
 
 
