@@ -35,8 +35,12 @@ END = "/* reasons:end */"
 
 
 def landing_block() -> str:
-    """The JavaScript the landing layout carries between its markers, markers included."""
-    sentences = json.dumps(WORKER_SENTENCES, indent=4, ensure_ascii=False).replace("\n}", "\n  }")
+    """The JavaScript the landing layout carries between its markers, markers included.
+
+    One line: the readable copy is the dict above, and a second one-sentence-a-line copy would
+    be a duplicated block in the layout.
+    """
+    sentences = json.dumps(WORKER_SENTENCES, ensure_ascii=False)
     fallback = json.dumps(FALLBACK_SENTENCE, ensure_ascii=False)
     return f"{BEGIN}\n  var REASONS = {sentences};\n  var REASON_FALLBACK = {fallback};\n  {END}"
 

@@ -42,7 +42,7 @@ def test_landing_copy_is_rewritten_from_the_python_source():
     html = f"<script>\n  var ID = 1;\n  {stale}\n  go();\n</script>"
     fixed = reasons.with_landing_block(html)
     assert "Old wording." not in fixed
-    assert f'"blocked": "{WORKER_SENTENCES["blocked"]}",' in fixed
+    assert f'"blocked": "{WORKER_SENTENCES["blocked"]}", ' in fixed
     assert fixed.startswith("<script>\n  var ID = 1;\n  /* reasons:begin") and fixed.endswith("/* reasons:end */\n  go();\n</script>")
 
 
@@ -51,7 +51,17 @@ def test_layout_without_markers_is_refused():
         reasons.with_landing_block("<script>var REASONS = {};</script>")
 
 
-def test_write_landing_reports_an_up_to_date_copy():
-    out = subprocess.run([sys.executable, "-m", "app.reasons", "--write-landing"], capture_output=True,
-                         text=True, check=True, cwd=reasons.LANDING_FILE.parent.parent)
-    assert out.stdout == f"{reasons.LANDING_FILE}: already up to date\n"
+def test_write_landing_rewrites_a_stale_copy_once(tmp_path, monkeypatch, capsys):
+    layout = tmp_path / "landing.html"
+    layout.write_text(f"<script>\n  {BEGIN}\n  var REASONS = {{}};\n  {END}\n</script>\n", encoding="utf-8")
+    monkeypatch.setattr(reasons, "LANDING_FILE", layout)
+    assert reasons.main(["--write-landing"]) == 0
+    assert layout.read_text(encoding="utf-8") == f"<script>\n  {reasons.landing_block()}\n</script>\n"
+    assert reasons.main(["--write-landing"]) == 0
+    assert capsys.readouterr().out == f"{layout}: updated\n{layout}: already up to date\n"
+
+
+def test_without_option_the_block_is_printed():
+    out = subprocess.run([sys.executable, "-m", "app.reasons"], capture_output=True, text=True, check=True,
+                         cwd=reasons.LANDING_FILE.parent.parent)
+    assert out.stdout == reasons.landing_block() + "\n"
