@@ -128,6 +128,27 @@ def test_landing_preview_shows_instructions_only(live_server, page, shots):
     page.screenshot(path=shots / "runner_preview.png", full_page=True)
 
 
+@pytest.mark.parametrize("case, expected", [
+    ("blocked", "Sorry, your worker ID cannot take part in this study. Please return the HIT."),
+    ("no_reason", "Sorry, you cannot take part in this task. Please return the HIT."),
+])
+def test_runner_tells_a_refused_worker_the_servers_sentence(live_server, page, case, expected):
+    """The sentences come from app/reasons.py through the page's config, not from the runner."""
+    from playwright.sync_api import expect
+
+    worker = f"WORKER-REFUSED-{case.upper()}"
+    if case == "blocked":
+        block_workers(live_server.redis, [worker])
+    else:
+        page.route("**/api/assignments", lambda route: route.fulfill(status=409, json={}))
+    link = links_of(live_server.exp_dir)[0]
+    page.goto(f"{live_server.base_url}/experiment.html?link={link}&b=ASSIGN-{case.upper()}&c=HIT1&d={worker}")
+    page.get_by_role("button", name="I agree — continue").click()
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Sorry")).to_be_visible()
+    expect(page.locator("#stop-message")).to_have_text(expected)
+
+
 def test_answer_screen_shows_any_class_names_as_text_and_filters_long_lists(live_server, page, shots):
     """Many classes with markup, quotes and non-Latin names: text only, filter, keyboard."""
     from playwright.sync_api import expect

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 
+from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
 from app.routes import pages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +38,8 @@ def test_runner_page_carries_ids_in_a_json_block(client):
     assert cfg["link"] == "exp1-001"
     assert (cfg["assignment_id"], cfg["hit_id"], cfg["worker_id"]) == ("A1", "H1", "W1")
     assert cfg["turk_submit_to"] is None
-    assert '<script src="/static/runner.js" defer></script>' in r.text
+    assert '<script type="module" src="/static/runner/main.js"></script>' in r.text
+    assert (cfg["reasons"], cfg["reason_fallback"]) == (WORKER_SENTENCES, FALLBACK_SENTENCE)
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert "frame-ancestors 'self' https://*.mturk.com" in csp
@@ -90,7 +92,7 @@ def test_preview_shows_instructions_and_nothing_that_starts_the_task(client, par
     assert "Accept the HIT" in r.text
     assert "Photosensitivity warning" in r.text
     assert "/static/example.png" in r.text
-    assert "runner.js" not in r.text and "mvt-config" not in r.text
+    assert "/static/runner/" not in r.text and "mvt-config" not in r.text
 
 
 def test_landing_preview_fills_hit_link_and_runs_its_script_under_a_nonce(client):
@@ -131,5 +133,19 @@ def test_external_submit_stand_in_shows_the_posted_fields_escaped(client):
 
 
 def test_static_runner_assets_are_served(client):
-    for path in ("/static/runner.js", "/static/runner.css", "/static/example.png"):
+    for path in ("/static/runner.css", "/static/example.png"):
         assert client.get(path).status_code == 200, path
+
+
+def test_runner_modules_are_served_as_javascript_and_every_import_resolves(client):
+    """Browsers refuse a module script served with a non-JavaScript type; a bad import path
+    stops the whole runner."""
+    todo, seen = ["main.js"], set()
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        r = client.get(f"/static/runner/{name}")
+        assert r.status_code == 200, name
+        assert r.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript"), name
+        todo += [m for m in re.findall(r'from "\./([a-z]+\.js)"', r.text) if m not in seen]
+    assert seen == {p.name for p in (ROOT / "static" / "runner").glob("*.js")}

@@ -1,6 +1,6 @@
 """Pages for workers: the trial runner, and local stand-ins for MTurk's side.
 
-- ``GET /experiment.html`` — the trial runner (``static/runner.js``), or in MTurk's preview
+- ``GET /experiment.html`` — the trial runner (``static/runner/main.js`` and its modules), or in MTurk's preview
   (``assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE``) the instructions only.
 - ``GET /mturk/landing`` — ``mturk_landing/landing.html`` with ``${HIT_Link}`` filled in, so
   the layout an experimenter pastes into MTurk can be tried locally with fake MTurk
@@ -23,6 +23,7 @@ from markupsafe import escape
 
 from app.assets import LANDING_FILE, TEMPLATES_DIR
 from app.ids import ID_RE
+from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
 from platforms.mturk.platform import PREVIEW_ASSIGNMENT
 
 router = APIRouter()
@@ -139,6 +140,8 @@ def experiment_page(request: Request) -> HTMLResponse:
         "api_base": "",
         "video_css_px": VIDEO_CSS_PX,
         "expected_hz": 60,
+        "reasons": WORKER_SENTENCES,
+        "reason_fallback": FALLBACK_SENTENCE,
     }
     return templates.TemplateResponse(
         request, "experiment.html", {"config": config, "video_css_px": VIDEO_CSS_PX},

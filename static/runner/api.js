@@ -1,0 +1,135 @@
+/*
+ * Talking to the server: POSTs retried with backoff until the server answers, the queue that
+ * keeps answers (memory + localStorage) until the server has them, completion, and the
+ * sentence a refusal shows. No DOM here: callers pass what to do with status text.
+ */
+
+export function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+
+// Exponential backoff with jitter; network errors, 5xx and 429 are retried without limit.
+export function backoffMs(attempt, random = Math.random) {
+  return Math.min(500 * Math.pow(2, attempt), 15000) * (0.75 + random() * 0.5);
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const data = body || {};
+    super(typeof data.detail === "string" ? data.detail : "HTTP " + status);
+    this.status = status;
+    this.body = data;
+    this.reason = data.reason || null;
+  }
+}
+
+/**
+ * What the worker is told about a refused request: the server's sentence for its reason
+ * (config.reasons, from app/reasons.py), else the server's own detail, else the fallback.
+ */
+export function refusalSentence(err, reasons, fallback) {
+  const known = err && err.reason && Object.prototype.hasOwnProperty.call(reasons, err.reason);
+  if (known) return reasons[err.reason];
+  if (err && err.body && typeof err.body.detail === "string") return err.body.detail;
+  return fallback;
+}
+
+/** api(path, body): POST JSON to base + path; resolves with the answer, throws ApiError on 4xx. */
+export function createApi(base, onNetProblem) {
+  return async function api(path, body) {
+    for (let attempt = 0; ; attempt++) {
+      let res = null;
+      try {
+        res = await fetch(base + path, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+          credentials: "same-origin",
+          cache: "no-store",
+        });
+      } catch (e) { res = null; }
+      if (res && res.ok) {
+        onNetProblem(null);
+        return res.json();
+      }
+      if (res && res.status < 500 && res.status !== 429) {
+        let data = null;
+        try { data = await res.json(); } catch (e) { data = null; }
+        onNetProblem(null);
+        throw new ApiError(res.status, data);
+      }
+      const wait = backoffMs(attempt);
+      onNetProblem("Connection problem — retrying in " + Math.ceil(wait / 1000) +
+        " s. Nothing is lost: your answers are kept until the server has them.");
+      await sleep(wait);
+    }
+  };
+}
+
+/**
+ * Answers wait here until the server confirms them. onRefused(err) is called (and pump
+ * rejects) when the server refuses the assignment itself (409, 403, 410).
+ */
+export function createQueue(api, store, onRefused) {
+  const queue = store("queue") || [];
+  const answered = store("answered") || [];
+  let pumping = null;
+
+  function persist() { store("queue", queue); }
+
+  function pump() {
+    if (pumping) return pumping;
+    const run = (async () => {
+      while (queue.length) {
+        try {
+          await api("/api/responses", queue[0]);
+        } catch (err) {
+          if (err.status === 409 || err.status === 403 || err.status === 410) {
+            onRefused(err);
+            throw err;
+          }
+          // A payload the server can never accept: keep a copy for the record, go on.
+          store("rejected", (store("rejected") || []).concat([{ payload: queue[0], error: err.message }]));
+        }
+        queue.shift();
+        persist();
+      }
+    })();
+    pumping = run;
+    const clear = () => { if (pumping === run) pumping = null; };
+    run.then(clear, clear);
+    return run;
+  }
+
+  return {
+    pump,
+    isAnswered(trial) { return answered.indexOf(trial) >= 0; },
+    enqueue(payload) {
+      queue.push(payload);
+      persist();
+      if (answered.indexOf(payload.trial) < 0) answered.push(payload.trial);
+      store("answered", answered);
+      return pump();
+    },
+    // Answers still queued from before a reload belong to this assignment's new token.
+    retoken(token) {
+      queue.forEach((p) => { p.assignment_token = token; });
+      persist();
+    },
+    forget() { store("queue", []); },
+  };
+}
+
+/** POST /api/complete once the queue is empty; "incomplete" is retried a few times. */
+export async function complete(api, queue, token) {
+  for (let attempt = 0; ; attempt++) {
+    await queue.pump();
+    try {
+      return await api("/api/complete", { assignment_token: token });
+    } catch (err) {
+      if (err.status === 409 && err.reason === "incomplete" && attempt < 5) {
+        await sleep(backoffMs(attempt));
+        continue;
+      }
+      throw err;
+    }
+  }
+}

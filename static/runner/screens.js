@@ -1,0 +1,163 @@
+/*
+ * What the worker sees: one screen at a time, the stop message, status lines, progress, the
+ * display check's result and the answer form (its rules come from choices.js).
+ */
+import { MANY_OPTIONS, keyIndex, keyLabel, matchesFilter } from "./choices.js";
+
+export function $(id) { return document.getElementById(id); }
+
+let stopped = false;
+
+export function isStopped() { return stopped; }
+
+export function show(name) {
+  if (stopped && name !== "stop") return;
+  const screens = document.querySelectorAll("[data-screen]");
+  for (const screen of screens) screen.hidden = screen.id !== "screen-" + name;
+  const heading = $("screen-" + name).querySelector("h1[tabindex], legend[tabindex]");
+  if (heading) heading.focus({ preventScroll: true });
+}
+
+/** The stop screen with this message; no other screen shows after it. */
+export function stop(message) {
+  $("stop-message").textContent = message;
+  show("stop");
+  stopped = true;
+}
+
+/** Resolves on the element's next click. */
+export function clicked(el) {
+  return new Promise((resolve) => {
+    el.addEventListener("click", function handler(ev) {
+      ev.preventDefault();
+      el.removeEventListener("click", handler);
+      resolve(ev);
+    });
+  });
+}
+
+export function setNetProblem(text) {
+  const netStatus = $("net-status");
+  netStatus.textContent = text || "";
+  netStatus.hidden = !text;
+}
+
+export function setTrialStatus(text) { $("trial-status").textContent = text; }
+
+export function setProgress(done, n) {
+  for (const el of document.querySelectorAll("[data-trial-no]")) el.textContent = String(Math.min(done + 1, n));
+  for (const el of document.querySelectorAll("[data-trial-n]")) el.textContent = String(n);
+  for (const bar of document.querySelectorAll("[data-progress]")) {
+    bar.max = n;
+    bar.value = done;
+    bar.setAttribute("aria-label", done + " of " + n + " trials done");
+  }
+}
+
+/** Fills the display check with the measured refresh rate and any warnings; enables Start. */
+export function showCheckResult(intervalMs, cfg, start, n) {
+  const hz = intervalMs ? 1000 / intervalMs : null;
+  $("check-status").hidden = true;
+  const result = $("check-result");
+  result.hidden = false;
+  result.textContent = hz ? "Your screen refreshes about " + Math.round(hz) + " times per second." :
+    "Your screen's refresh rate could not be measured.";
+  const warnings = [];
+  if (!hz || Math.abs(hz - cfg.expected_hz) > 3) {
+    warnings.push("This task is designed for a 60 Hz display; on yours the shortest pictures may be " +
+      "shown for a different time. If you can, set your display to 60 Hz; otherwise you may still continue.");
+  }
+  if (Math.min(window.innerWidth, window.innerHeight - 170) < cfg.video_css_px * 0.75) {
+    warnings.push("Your window is small, so the videos will be shown smaller than intended. " +
+      "Please make the window larger (or zoom out) if you can.");
+  }
+  if (warnings.length) {
+    $("check-warning").hidden = false;
+    $("check-warning").textContent = warnings.join(" ");
+  }
+  if (start > 0) result.textContent += " Welcome back: you continue at trial " + (start + 1) + " of " + n + ".";
+  $("check-continue").disabled = false;
+  $("check-continue").focus();
+}
+
+function optionInput(name, i) {
+  const label = document.createElement("label");
+  label.className = "choice";
+  const input = document.createElement("input");
+  input.type = "radio";
+  input.name = "answer";
+  input.value = String(i);
+  const key = document.createElement("span");
+  key.className = "key";
+  key.setAttribute("aria-hidden", "true");
+  const text = document.createElement("span");
+  text.className = "choice-text";
+  text.textContent = name;
+  label.append(input, key, text);
+  return label;
+}
+
+/** Shows the answer form; resolves with {response, response_time_ms} when one is confirmed. */
+export function askAnswer(options) {
+  return new Promise((resolve) => {
+    const box = $("answer-options");
+    const next = $("answer-next");
+    const form = $("answer-form");
+    const filter = $("answer-filter");
+    const inputs = [];
+    box.textContent = "";
+    next.disabled = true;
+    options.forEach((name, i) => {
+      const label = optionInput(name, i);
+      box.appendChild(label);
+      const input = label.querySelector("input");
+      inputs.push(input);
+      input.addEventListener("change", () => { next.disabled = false; });
+    });
+    const many = options.length > MANY_OPTIONS;
+    $("answer-filter-row").hidden = !many;
+    $("answer-hint").hidden = many;
+    $("answer-hint-many").hidden = !many;
+    filter.value = "";
+    const visible = () => inputs.filter((x) => !x.parentNode.hidden);
+    function numberKeys() {
+      visible().forEach((x, k) => { x.parentNode.querySelector(".key").textContent = keyLabel(k); });
+      for (const x of inputs) if (x.parentNode.hidden) x.parentNode.querySelector(".key").textContent = "";
+    }
+    filter.oninput = () => {
+      inputs.forEach((x, i) => { x.parentNode.hidden = !matchesFilter(options[i], filter.value); });
+      numberKeys();
+    };
+    numberKeys();
+    const shownAt = performance.now();
+    function choose(input) {
+      input.checked = true;
+      input.focus();
+      next.disabled = false;
+    }
+    function finish() {
+      const picked = inputs.filter((x) => x.checked)[0];
+      if (!picked) return;
+      document.removeEventListener("keydown", onKey);
+      form.onsubmit = null;
+      resolve({ response: options[Number(picked.value)], response_time_ms: Math.round(performance.now() - shownAt) });
+    }
+    function onKey(ev) {
+      if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+      const inText = ev.target === filter;
+      const k = inText ? null : keyIndex(ev.key);
+      if (k !== null) {
+        const v = visible();
+        if (k < v.length) { choose(v[k]); ev.preventDefault(); }
+      } else if (ev.key === "Enter") {
+        ev.preventDefault();
+        if (!next.disabled) finish();
+        else if (inText && visible().length === 1) choose(visible()[0]);
+      }
+    }
+    form.onsubmit = (ev) => { ev.preventDefault(); finish(); };
+    document.addEventListener("keydown", onKey);
+    show("answer");
+    if (many) filter.focus();
+  });
+}

@@ -1,0 +1,27 @@
+/*
+ * Handing the completion code to the recruitment platform (MTurk today). With turkSubmitTo
+ * (top level, or MTurk's own frame for an ExternalQuestion HIT) the runner submits the HIT
+ * itself; inside the landing layout's iframe (no turkSubmitTo) it hands the code to the
+ * layout, which submits.
+ */
+import { $ } from "./screens.js";
+
+export function submitToPlatform(cfg, code) {
+  if (cfg.turk_submit_to) {
+    const form = $("submit-form");
+    form.action = cfg.turk_submit_to + "/mturk/externalSubmit";
+    $("submit-assignment").value = cfg.assignment_id;
+    $("submit-code").value = code;
+    form.hidden = false;
+    $("done-status").textContent = "Submitting your HIT to MTurk…";
+    setTimeout(() => { form.submit(); }, 1500);
+    return;
+  }
+  if (window.parent && window.parent !== window) {
+    window.parent.postMessage({ type: "mvt-complete", assignmentId: cfg.assignment_id, completionCode: code }, "*");
+    $("done-status").textContent = "Your code has been passed to the HIT page; it submits the HIT for you. " +
+      "If nothing happens, copy the code into the HIT page and press its Submit button.";
+    return;
+  }
+  $("done-status").textContent = "Copy this code into the HIT page on MTurk to get paid.";
+}

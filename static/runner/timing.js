@@ -1,0 +1,88 @@
+/*
+ * Timing measurement, pure: playback samples → the fields of a response's timing
+ * (frame_log, frames_presented_total, dropped_frames, timing_source), and rAF stamps → the
+ * refresh interval. No DOM here, so Node's test runner imports it (tests/js/timing.test.mjs).
+ */
+
+export const FPS = 60;
+export const FRAME_LOG_MAX = 4000;
+// A video that has not ended this long after its natural end is treated as stalled.
+export const STALL_GRACE_MS = 2000;
+
+/** Video frame index of a requestVideoFrameCallback mediaTime (WebM/MP4 times are rounded). */
+export function frameIndex(mediaTime, fps = FPS) {
+  return Math.round(mediaTime * fps);
+}
+
+/*
+ * Ranges of frame indices confirmed as presented: a range grows while consecutive
+ * callbacks advance presentedFrames by as much as the frame index (FACTS: callbacks skip
+ * frames, the counter does not). Returns "a-b,c-d" or null (nothing confirmed, or too long).
+ */
+export function frameLog(samples, fps = FPS) {
+  const runs = [];
+  let prev = null;
+  for (const sample of samples) {
+    const idx = frameIndex(sample.mediaTime, fps);
+    const pf = sample.presentedFrames;
+    if (prev && idx <= prev.idx) continue;
+    if (prev && pf - prev.pf === idx - prev.idx) runs[runs.length - 1][1] = idx;
+    else {
+      // Fewer presentations than frames: something after prev.idx was dropped, so the frame
+      // at prev.idx stayed on screen longer than one frame and is not confirmed either.
+      if (prev && pf - prev.pf < idx - prev.idx) {
+        const last = runs[runs.length - 1];
+        if (last[1] === prev.idx) {
+          if (last[0] === last[1]) runs.pop();
+          else last[1] -= 1;
+        }
+      }
+      runs.push([idx, idx]);
+    }
+    prev = { idx, pf };
+  }
+  const text = runs.map((r) => r[0] + "-" + r[1]).join(",");
+  if (!text || text.length > FRAME_LOG_MAX) return null;
+  return text;
+}
+
+/**
+ * The timing fields of one playback. samples: [{mediaTime, presentedFrames}] from
+ * requestVideoFrameCallback (rvfc true); q0/q1: {total, dropped} from
+ * getVideoPlaybackQuality before and after, or null; stalled: playback never ended.
+ */
+export function playbackTiming({ samples, q0, q1, rvfc, stalled }) {
+  // A stalled video's last frame stayed on screen (for seconds, not one refresh): it does not
+  // count as presented, so a stall inside the image segment fails the timing check.
+  const shown = stalled ? samples.slice(0, -1) : samples;
+  const dropped = q0 && q1 ? q1.dropped - q0.dropped : null;
+  const log = rvfc ? frameLog(shown) : null;
+  let total = null;
+  if (rvfc && shown.length) total = shown[shown.length - 1].presentedFrames - shown[0].presentedFrames + 1;
+  else if (q0 && q1) total = (q1.total - q0.total) - dropped;
+  return {
+    presented_frames: null,
+    frame_log: log,
+    frames_presented_total: total,
+    dropped_frames: dropped,
+    timing_source: log !== null ? "rvfc" : (q0 && !stalled ? "playback_quality" : "none"),
+  };
+}
+
+/** How long to wait for "ended" before calling a video stalled, from its duration in seconds. */
+export function stallLimitMs(durationS) {
+  return (isFinite(durationS) && durationS > 0 ? durationS * 1000 : 15000) + STALL_GRACE_MS;
+}
+
+/** Median interval between requestAnimationFrame timestamps (ms), or null with fewer than two. */
+export function medianInterval(stamps) {
+  const d = [];
+  for (let i = 1; i < stamps.length; i++) d.push(stamps[i] - stamps[i - 1]);
+  d.sort((a, b) => a - b);
+  return d.length ? d[Math.floor(d.length / 2)] : null;
+}
+
+/** The refresh interval as sent with each response: ms to three decimals, or null. */
+export function roundedInterval(intervalMs) {
+  return intervalMs === null ? null : Math.round(intervalMs * 1000) / 1000;
+}

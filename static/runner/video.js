@@ -1,0 +1,142 @@
+/*
+ * Videos: downloading them whole before a trial (blob URLs, retried), loading one into the
+ * <video>, playing it while recording requestVideoFrameCallback samples, and measuring the
+ * display's refresh. The arithmetic on what was recorded is in timing.js.
+ */
+import { backoffMs, sleep } from "./api.js";
+import { medianInterval, playbackTiming, stallLimitMs } from "./timing.js";
+
+async function fetchBlobUrl(url, onRetry) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await fetch(url, { credentials: "same-origin", mode: "cors" });
+      if (res.ok) {
+        const blob = await res.blob();
+        if (blob.size > 0) return URL.createObjectURL(blob);
+      } else if (res.status === 404 && attempt >= 3) {
+        throw new Error("video not found: " + url);
+      }
+    } catch (e) {
+      if (attempt >= 3 && /not found/.test(String(e && e.message))) throw e;
+    }
+    const wait = backoffMs(attempt);
+    onRetry("Downloading the video failed — retrying in " + Math.ceil(wait / 1000) + " s…");
+    await sleep(wait);
+  }
+}
+
+/** preload(i) starts (once) the download of trial i's video; release(i) frees it. */
+export function createPreloader(trials, onRetry) {
+  const blobs = {};
+  return {
+    preload(i) {
+      if (i >= trials.length) return null;
+      if (!blobs[i]) blobs[i] = fetchBlobUrl(trials[i].video_url, onRetry);
+      return blobs[i];
+    },
+    release(i) {
+      const p = blobs[i];
+      delete blobs[i];
+      if (p) p.then((u) => { setTimeout(() => { URL.revokeObjectURL(u); }, 1000); });
+    },
+  };
+}
+
+export function loadVideo(video, src) {
+  return new Promise((resolve, reject) => {
+    function ready() {
+      cleanup();
+      resolve();
+    }
+    function failed() {
+      cleanup();
+      reject(new Error("the video could not be decoded"));
+    }
+    function cleanup() {
+      video.removeEventListener("canplaythrough", ready);
+      video.removeEventListener("error", failed);
+    }
+    video.addEventListener("canplaythrough", ready);
+    video.addEventListener("error", failed);
+    video.src = src;
+    video.load();
+  });
+}
+
+function quality(video) {
+  if (typeof video.getVideoPlaybackQuality !== "function") return null;
+  const q = video.getVideoPlaybackQuality();
+  return { total: q.totalVideoFrames, dropped: q.droppedVideoFrames };
+}
+
+/**
+ * Plays the loaded video once; resolves with the response's timing fields when it ends, or
+ * when it stalls or errors (then its held frame does not count). Rejects if play() fails.
+ */
+export function playAndMeasure(video) {
+  return new Promise((resolve, reject) => {
+    const samples = [];
+    let ended = false;
+    let settled = false;
+    let watchdog = null;
+    let hiddenDuring = document.hidden;
+    let blurredDuring = !document.hasFocus();
+    const rvfc = typeof video.requestVideoFrameCallback === "function";
+    const q0 = quality(video);
+    function onFrame(now, meta) {
+      if (settled) return;
+      samples.push({ mediaTime: meta.mediaTime, presentedFrames: meta.presentedFrames });
+      if (!ended) video.requestVideoFrameCallback(onFrame);
+    }
+    function onVisibility() { if (document.hidden) hiddenDuring = true; }
+    function onBlur() { blurredDuring = true; }
+    function onError() { finish(true); }
+    function settle() {
+      // Ends playback bookkeeping once; false when it already ended.
+      if (settled) return false;
+      settled = true;
+      ended = true;
+      clearTimeout(watchdog);
+      video.removeEventListener("error", onError);
+      document.removeEventListener("visibilitychange", onVisibility);
+      window.removeEventListener("blur", onBlur);
+      return true;
+    }
+    function finish(stalled) {
+      if (!settle()) return;
+      if (stalled) video.pause();
+      const timing = playbackTiming({ samples, q0, q1: quality(video), rvfc, stalled });
+      resolve(Object.assign(timing, { hidden_during_video: hiddenDuring, blurred_during_video: blurredDuring }));
+    }
+    // Registered before play(): otherwise the first frames may get no callback (FACTS.md).
+    if (rvfc) video.requestVideoFrameCallback(onFrame);
+    document.addEventListener("visibilitychange", onVisibility);
+    window.addEventListener("blur", onBlur);
+    video.addEventListener("ended", () => {
+      // The last frame's callback can arrive just after "ended".
+      setTimeout(() => { finish(false); }, 60);
+    }, { once: true });
+    // A decode error or a stall mid-video must not leave the worker stuck on a dead screen.
+    video.addEventListener("error", onError);
+    watchdog = setTimeout(() => { finish(true); }, stallLimitMs(video.duration));
+    const p = video.play();
+    if (p && p.catch) {
+      p.catch((err) => {
+        if (settle()) reject(err);
+      });
+    }
+  });
+}
+
+/** Median requestAnimationFrame interval over one second (ms), or null. */
+export function measureRefresh() {
+  return new Promise((resolve) => {
+    const stamps = [];
+    function tick(t) {
+      stamps.push(t);
+      if (t - stamps[0] < 1000) requestAnimationFrame(tick);
+      else resolve(medianInterval(stamps));
+    }
+    requestAnimationFrame(tick);
+  });
+}

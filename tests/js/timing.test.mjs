@@ -1,0 +1,118 @@
+// static/runner/timing.js: frame log → confirmed ranges, drops, stalls, refresh (node --test tests/js/).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  FRAME_LOG_MAX, frameIndex, frameLog, medianInterval, playbackTiming, roundedInterval, stallLimitMs,
+} from "../../static/runner/timing.js";
+
+// [frame index, presentedFrames] pairs → requestVideoFrameCallback samples at 60 fps.
+const at = (pairs) => pairs.map(([idx, pf]) => ({ mediaTime: idx / 60, presentedFrames: pf }));
+const run = (from, to, pf0) => Array.from({ length: to - from + 1 }, (_, k) => [from + k, pf0 + k]);
+
+test("a perfectly played 6-frame stimulus (fixation 30, mask 30) is one range", () => {
+  assert.equal(frameLog(at(run(0, 65, 1))), "0-65");
+});
+
+test("skipped callbacks do not break a range while presentedFrames keeps pace", () => {
+  assert.equal(frameLog(at([[0, 10], [1, 11], [4, 14], [5, 15], [9, 19]])), "0-9");
+});
+
+test("a frame between two samples that presentedFrames cannot vouch for is left out", () => {
+  // 30 → 32 took three presentations for two frames: frame 31 is not confirmed.
+  assert.equal(frameLog(at([...run(0, 30, 1), ...run(32, 65, 34)])), "0-30,32-65");
+});
+
+test("a dropped frame also unconfirms the frame before it, which stayed on screen longer", () => {
+  // Frame 36 dropped: no callback, and presentedFrames goes up by one from 35 to 37.
+  assert.equal(frameLog(at([...run(0, 35, 1), ...run(37, 65, 37)])), "0-34,37-65");
+});
+
+test("a single-frame range followed by a drop disappears", () => {
+  assert.equal(frameLog(at([[0, 0], [1, 5], [3, 6], [4, 7]])), "0-0,3-4");
+});
+
+test("several drops in a row leave out the frame before the gap only", () => {
+  assert.equal(frameLog(at([...run(0, 10, 0), [14, 11], [15, 12]])), "0-9,14-15");
+});
+
+test("a repeated or earlier mediaTime is ignored", () => {
+  assert.equal(frameLog(at([[0, 1], [1, 2], [1, 3], [0, 4], [2, 3]])), "0-2");
+});
+
+test("WebM media times (rounded to the millisecond) map to the nearest frame", () => {
+  assert.equal(frameIndex(0.016), 1);
+  assert.equal(frameIndex(0.983), 59);
+  assert.equal(frameIndex(1.0), 60);
+  assert.equal(frameIndex(0.5, 30), 15);
+  const webm = run(0, 65, 1).map(([idx, pf]) => ({ mediaTime: Math.floor(idx * 1000 / 60) / 1000, presentedFrames: pf }));
+  assert.equal(frameLog(webm), "0-65");
+});
+
+test("nothing to log gives null", () => {
+  assert.equal(frameLog([]), null);
+});
+
+test("a log longer than the server accepts gives null", () => {
+  // Every second frame presented twice: one range per sample, thousands of characters.
+  const samples = at(Array.from({ length: 700 }, (_, k) => [2 * k, 3 * k]));
+  assert.ok(samples.map((s) => frameIndex(s.mediaTime)).join("-x,").length > FRAME_LOG_MAX);
+  assert.equal(frameLog(samples), null);
+  assert.equal(frameLog(samples.slice(0, 20)), "0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14,16-16,18-18,20-20," +
+    "22-22,24-24,26-26,28-28,30-30,32-32,34-34,36-36,38-38");
+});
+
+test("a finished playback reports its log, its presentations and the drops counted by the browser", () => {
+  const timing = playbackTiming({
+    samples: at(run(0, 65, 101)), q0: { total: 10, dropped: 1 }, q1: { total: 77, dropped: 2 }, rvfc: true, stalled: false,
+  });
+  assert.deepEqual(timing, {
+    presented_frames: null, frame_log: "0-65", frames_presented_total: 66, dropped_frames: 1, timing_source: "rvfc",
+  });
+});
+
+test("a stalled playback does not count the frame it was stuck on", () => {
+  const samples = at(run(0, 40, 1));
+  const timing = playbackTiming({ samples, q0: null, q1: null, rvfc: true, stalled: true });
+  assert.deepEqual(timing, {
+    presented_frames: null, frame_log: "0-39", frames_presented_total: 40, dropped_frames: null, timing_source: "rvfc",
+  });
+  assert.equal(samples.length, 41, "the caller's samples are left as they were");
+});
+
+test("a stall on the very first frame confirms nothing", () => {
+  const timing = playbackTiming({ samples: at([[0, 1]]), q0: null, q1: null, rvfc: true, stalled: true });
+  assert.equal(timing.frame_log, null);
+  assert.equal(timing.frames_presented_total, null);
+  assert.equal(timing.timing_source, "none");
+});
+
+test("without requestVideoFrameCallback the playback-quality counters are used, unless it stalled", () => {
+  const q0 = { total: 5, dropped: 0 };
+  const q1 = { total: 71, dropped: 3 };
+  assert.deepEqual(playbackTiming({ samples: [], q0, q1, rvfc: false, stalled: false }), {
+    presented_frames: null, frame_log: null, frames_presented_total: 63, dropped_frames: 3,
+    timing_source: "playback_quality",
+  });
+  assert.equal(playbackTiming({ samples: [], q0, q1, rvfc: false, stalled: true }).timing_source, "none");
+  assert.deepEqual(playbackTiming({ samples: [], q0: null, q1: null, rvfc: false, stalled: false }), {
+    presented_frames: null, frame_log: null, frames_presented_total: null, dropped_frames: null, timing_source: "none",
+  });
+});
+
+test("a video is called stalled 2 s after its natural end (15 s when its duration is unknown)", () => {
+  assert.equal(stallLimitMs(1.1), 3100);
+  assert.equal(stallLimitMs(NaN), 17000);
+  assert.equal(stallLimitMs(Infinity), 17000);
+  assert.equal(stallLimitMs(0), 17000);
+});
+
+test("the refresh interval is the median of the animation-frame intervals", () => {
+  assert.equal(medianInterval([0, 16, 33, 50, 66.5]), 17);  // 16, 16.5, 17, 17: the upper middle
+  assert.equal(medianInterval([0, 10, 30]), 20);
+  assert.equal(medianInterval([0, 16.5, 100, 116.5]), 16.5);  // one late frame does not move it
+  assert.equal(medianInterval([5]), null);
+  assert.equal(medianInterval([]), null);
+  assert.equal(roundedInterval(16.66666), 16.667);
+  assert.equal(roundedInterval(null), null);
+});
