@@ -13,7 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
 from app.assets import LANDING_FILE
+from app.ids import ID_PATTERN
+from platforms.mturk.platform import PREVIEW_ASSIGNMENT, SUBMIT_ORIGINS
 
 WORKER_SENTENCES: dict[str, str] = {
     "blocked": "Sorry, your worker ID cannot take part in this study.",
@@ -34,14 +37,18 @@ END = "/* reasons:end */"
 
 
 def landing_block() -> str:
-    """The JavaScript the landing layout carries between its markers, markers included.
+    """The JavaScript the landing layout carries between its markers, markers included: the id
+    rule (`app.ids`), MTurk's preview id and submit origins (`platforms.mturk.platform`) and
+    the refusal sentences.
 
     One line: the readable copy is the dict above, and a second one-sentence-a-line copy would
     be a duplicated block in the layout.
     """
     sentences = json.dumps(WORKER_SENTENCES, ensure_ascii=False)
     fallback = json.dumps(FALLBACK_SENTENCE, ensure_ascii=False)
-    return f"{BEGIN}\n  var REASONS = {sentences};\n  var REASON_FALLBACK = {fallback};\n  {END}"
+    return (f"{BEGIN}\n  var ID = /{ID_PATTERN}/;\n  var PREVIEW = {json.dumps(PREVIEW_ASSIGNMENT)};\n"
+            f"  var SUBMIT_ORIGINS = {json.dumps(list(SUBMIT_ORIGINS))};\n  var REASONS = {sentences};\n"
+            f"  var REASON_FALLBACK = {fallback};\n  {END}")
 
 
 def with_landing_block(html: str) -> str:

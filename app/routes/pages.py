@@ -14,7 +14,7 @@ autoescaping or a ``|tojson`` JSON block, never inlined into script.
 from __future__ import annotations
 
 import secrets
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -24,27 +24,17 @@ from markupsafe import escape
 from app.assets import LANDING_FILE, TEMPLATES_DIR
 from app.ids import ID_RE
 from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
-from platforms.mturk.platform import PREVIEW_ASSIGNMENT
+from platforms import PLATFORMS, ArrivalError
+from platforms.mturk.platform import origin_of
 
 router = APIRouter()
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
-MTURK_SUBMIT_ORIGINS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
 # Where MTurk shows a HIT: the worker site, and the content domain of Design Layout projects.
 MTURK_FRAME_ANCESTORS = "https://*.mturk.com https://*.mturkcontent.com https://mturkcontent.com"
 # externalSubmit may redirect within MTurk's sites, and form-action applies to redirects too.
 MTURK_FORM_ACTION = "https://*.mturk.com"
 VIDEO_CSS_PX = 512
-
-
-def _origin(url: str | None) -> str | None:
-    """``scheme://host[:port]`` of an absolute http(s) URL, else None."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _own_origin(request: Request) -> str:
@@ -53,7 +43,7 @@ def _own_origin(request: Request) -> str:
 
 def _video_origin(request: Request) -> str | None:
     settings = getattr(request.app.state, "settings", None)
-    return _origin(getattr(settings, "video_base_url", None))
+    return origin_of(getattr(settings, "video_base_url", None))
 
 
 def _security_headers(csp: str) -> dict[str, str]:
@@ -89,54 +79,27 @@ def _error_page(request: Request, status_code: int, title: str, message: str) ->
     )
 
 
-def _pick(query, *names: str) -> str | None:
-    for name in names:
-        value = query.get(name)
-        if value:
-            return value
-    return None
-
-
 @router.get("/experiment.html", response_class=HTMLResponse, include_in_schema=False)
 def experiment_page(request: Request) -> HTMLResponse:
     """The worker's page: ``?link=L&b=ASSIGNMENT_ID&c=HIT_ID&d=WORKER_ID`` (or MTurk's names)."""
-    q = request.query_params
-    link = q.get("link")
-    assignment_id = _pick(q, "b", "assignmentId")
-    hit_id = _pick(q, "c", "hitId")
-    worker_id = _pick(q, "d", "workerId")
-    turk_submit_to = q.get("turkSubmitTo")
-
-    if not link or not ID_RE.fullmatch(link):
-        return _error_page(request, 400, "This task link is incomplete",
-                           "The address of this page has no valid task link (link=…). "
-                           "Please open the task from its MTurk page.")
-    preview = assignment_id == PREVIEW_ASSIGNMENT or (assignment_id is None and worker_id is None)
-    if preview:
+    platform = PLATFORMS["mturk"]
+    try:
+        arrival = platform.arrival(request.query_params)
+    except ArrivalError as exc:
+        return _error_page(request, 400, "This task link is incomplete", str(exc))
+    if arrival.preview:
         return templates.TemplateResponse(
             request, "preview.html", {"video_css_px": VIDEO_CSS_PX},
             headers=_security_headers(_runner_csp(request)),
         )
-    for name, value in (("assignment id", assignment_id), ("worker id", worker_id)):
-        if not value or not ID_RE.fullmatch(value):
-            return _error_page(request, 400, "This task link is incomplete",
-                               f"The {name} in the address of this page is missing or not valid. "
-                               "Please open the task from its MTurk page.")
-    if hit_id is not None and not ID_RE.fullmatch(hit_id):
-        return _error_page(request, 400, "This task link is incomplete",
-                           "The HIT id in the address of this page is not valid. "
-                           "Please open the task from its MTurk page.")
-    own = _own_origin(request)
-    submit_origin = _origin(turk_submit_to)
-    if submit_origin not in (*MTURK_SUBMIT_ORIGINS, own):
-        submit_origin = None  # unknown targets are dropped: the worker still sees the code
-
+    finish = platform.finish(request.query_params, _own_origin(request))
     config = {
-        "link": link,
-        "assignment_id": assignment_id,
-        "hit_id": hit_id,
-        "worker_id": worker_id,
-        "turk_submit_to": submit_origin,
+        "link": arrival.link,
+        "assignment_id": arrival.assignment_id,
+        "hit_id": arrival.hit_id,
+        "worker_id": arrival.worker_id,
+        "finish": finish,
+        "turk_submit_to": finish.get("submit_to"),
         "api_base": "",
         "video_css_px": VIDEO_CSS_PX,
         "expected_hz": 60,
