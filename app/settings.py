@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     mturk_sandbox: bool = True
     video_base_url: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    prolific_experiment: str | None = None
+    prolific_completion_code: str | None = None
+    prolific_completion_url: str = "https://app.prolific.com/submissions/complete?cc={code}"
 
     @field_validator("admin_token")
     @classmethod

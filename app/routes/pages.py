@@ -22,10 +22,13 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import escape
 
 from app.assets import LANDING_FILE, TEMPLATES_DIR
-from app.ids import ID_RE
+from app.errors import MVTError
+from app.ids import ID_RE, is_id
+from app.placement import place
 from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
-from platforms import PLATFORMS, ArrivalError
+from platforms import PLATFORMS, Arrival, ArrivalError
 from platforms.mturk.platform import origin_of
+from platforms.prolific.platform import ProlificPlatform
 
 router = APIRouter()
 
@@ -92,7 +95,11 @@ def experiment_page(request: Request) -> HTMLResponse:
             request, "preview.html", {"video_css_px": VIDEO_CSS_PX},
             headers=_security_headers(_runner_csp(request)),
         )
-    finish = platform.finish(request.query_params, _own_origin(request))
+    return runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))
+
+
+def runner_page(request: Request, arrival: Arrival, finish: dict) -> HTMLResponse:
+    """The trial runner for a participant who arrived (``arrival``) and finishes by ``finish``."""
     config = {
         "link": arrival.link,
         "assignment_id": arrival.assignment_id,
@@ -160,3 +167,29 @@ async def external_submit(request: Request) -> HTMLResponse:
         request, "external_submit.html", {"fields": fields},
         headers=_security_headers(_runner_csp(request)),
     )
+
+
+@router.get("/prolific", response_class=HTMLResponse, include_in_schema=False)
+async def prolific_page(request: Request) -> HTMLResponse:
+    """A Prolific participant's page: placed on a link of ``experiment`` (`app.placement`), or asked
+    to return the study when no link can take them (nothing is allocated then)."""
+    settings = request.app.state.settings
+    platform = ProlificPlatform(settings.prolific_completion_url, settings.prolific_completion_code)
+    try:
+        arrival = platform.arrival(request.query_params)
+    except ArrivalError as exc:
+        return _error_page(request, 400, "This study link is incomplete", str(exc))
+    experiment = request.query_params.get("experiment") or settings.prolific_experiment
+    if not is_id(experiment):
+        return _error_page(request, 400, "This study link is incomplete",
+                           "The study's address names no experiment (experiment=…); please tell the researcher.")
+    try:
+        placed = await place(request.app.state.redis, settings, experiment, arrival.worker_id,
+                             arrival.assignment_id, arrival.hit_id)
+    except MVTError as exc:
+        sentence = WORKER_SENTENCES.get(exc.reason, FALLBACK_SENTENCE)
+        return _error_page(request, 409, "Please return this study",
+                           f"{sentence} Nothing was recorded for you: please return the study on Prolific "
+                           "(\u201cStop without completing\u201d).")
+    arrival = Arrival(placed.link_id, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
+    return runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))
