@@ -14,6 +14,11 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+# field -> (minimum length, what leaving it unset does)
+_SECRET_RULES = {"admin_token": (16, "to disable admin routes"),
+                 "secret_key": (32, "to generate one in MVT_DATA_DIR")}
+
+
 class Settings(BaseSettings):
     """Typed configuration of one mvt-server installation."""
 
@@ -32,18 +37,12 @@ class Settings(BaseSettings):
     prolific_completion_code: str | None = None
     prolific_completion_url: str = "https://app.prolific.com/submissions/complete?cc={code}"
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "secret_key")
     @classmethod
-    def _admin_token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("MVT_ADMIN_TOKEN must be at least 16 characters (or unset to disable admin routes)")
-        return value
-
-    @field_validator("secret_key")
-    @classmethod
-    def _secret_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 32:
-            raise ValueError("MVT_SECRET_KEY must be at least 32 characters (or unset to generate one in MVT_DATA_DIR)")
+    def _long_enough(cls, value: SecretStr | None, info) -> SecretStr | None:
+        minimum, unset = _SECRET_RULES[info.field_name]
+        if value is not None and len(value.get_secret_value()) < minimum:
+            raise ValueError(f"MVT_{info.field_name.upper()} must be at least {minimum} characters (or unset {unset})")
         return value
 
     @cached_property
