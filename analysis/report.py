@@ -1,17 +1,21 @@
 """``report.html``: one self-contained page (plots embedded as base64 PNG, no external files).
 
-Every piece of text that comes from data (worker ids, labels, link ids, reasons) is
-HTML-escaped: ids and class names are user-controlled.
+The page is rendered from the Jinja2 template ``analysis/templates/report.html`` with
+autoescape on: every piece of text that comes from data (worker ids, labels, link ids,
+reasons) is HTML-escaped by the template engine, since ids and class names are
+user-controlled. Python builds the context (sections of paragraphs, key-value lists, tables
+of formatted cells and figures); the template only lays it out.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import jinja2
 import matplotlib
 
 matplotlib.use("Agg")
@@ -23,33 +27,54 @@ import pandas as pd  # noqa: E402
 MAX_CLASS_PANELS = 24
 MAX_TABLE_ROWS = 500
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-th{background:#f3f3f3;font-size:.85em}td.t,th.t{text-align:left}
-.scroll{overflow-x:auto;max-width:100%}
-img{max-width:100%;height:auto}.note{color:#555;font-size:.9em}
-.kv td:first-child{text-align:left;font-weight:600}
-"""
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("analysis", "templates"),
+                          autoescape=jinja2.select_autoescape(), keep_trailing_newline=True)
+_ENV.globals["zip"] = zip
 
 
-def _e(value) -> str:
-    """Escaped text of a value; empty for missing."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return ""
-    return html.escape(str(value), quote=True)
+@dataclass(frozen=True)
+class Column:
+    """A table column: its heading and whether it holds text (left-aligned)."""
+
+    title: str
+    text: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table for the template: columns, rows of formatted cells, and how many rows were left out."""
+
+    columns: list[Column]
+    rows: list[list[str]]
+    hidden: int = 0
+
+
+@dataclass
+class Section:
+    """A heading (level 1-3, or none) and its blocks: ``(kind, value)`` with kind ``p``, ``note``,
+    ``kv`` (pairs), ``table`` (`Table`) or ``figure`` (base64 PNG)."""
+
+    title: str = ""
+    level: int = 2
+    blocks: list[dict] = field(default_factory=list)
+
+    def add(self, kind: str, value) -> Section:
+        """Append a block (empty figures and texts are skipped); return self."""
+        if value or kind == "table":
+            self.blocks.append({"kind": kind, "value": value})
+        return self
 
 
 def _png(fig) -> str:
+    """The figure as base64 PNG text (the template embeds it), and close it."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 def _fmt(value, digits: int = 3) -> str:
+    """A cell's text: empty for missing, yes/no for booleans, floats to `digits` significant digits."""
     if value is None or value is pd.NA:
         return ""
     if isinstance(value, (bool, np.bool_)):
@@ -58,22 +83,15 @@ def _fmt(value, digits: int = 3) -> str:
         if np.isnan(value):
             return ""
         return f"{value:.0f}" if abs(value) >= 10 ** digits else f"{value:.{digits}g}"
-    return _e(value)
+    return str(value)
 
 
-def _table(df: pd.DataFrame, text_columns=(), max_rows: int = MAX_TABLE_ROWS) -> str:
-    # Underscores become spaces so that long column names can wrap.
-    head = "".join(f'<th class="{"t" if c in text_columns else ""}">{_e(str(c).replace("_", " "))}</th>'
-                   for c in df.columns)
-    body = []
-    for row in df.head(max_rows).itertuples(index=False, name=None):
-        cells = "".join(f'<td class="{"t" if c in text_columns else ""}">{_fmt(v)}</td>'
-                        for c, v in zip(df.columns, row))
-        body.append(f"<tr>{cells}</tr>")
-    more = (f'<p class="note">{len(df) - max_rows} more rows not shown (see the CSV files).</p>'
-            if len(df) > max_rows else "")
-    return (f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-            f"{more}")
+def _table(df: pd.DataFrame, text_columns=(), max_rows: int = MAX_TABLE_ROWS) -> Table:
+    """A `Table` of the first `max_rows` rows; underscores in headings become spaces so that
+    long column names can wrap."""
+    columns = [Column(str(c).replace("_", " "), c in text_columns) for c in df.columns]
+    rows = [[_fmt(v) for v in row] for row in df.head(max_rows).itertuples(index=False, name=None)]
+    return Table(columns, rows, max(0, len(df) - max_rows))
 
 
 def _plot_text(value) -> str:
@@ -103,12 +121,12 @@ def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str, short: boo
     ax.set_title(title, fontsize=10)
 
 
-def _mvt_figures(analysis) -> str:
+def _mvt_figures(analysis, section: Section) -> None:
     mvt = analysis.mvt
     table, grid = mvt.table, mvt.frame_counts
     fig, ax = plt.subplots(figsize=(8, 3.6))
     _mvt_histogram(table, grid, ax, f"MVT of {len(table)} images (all classes)", fps=mvt.fps)
-    parts = [_png(fig)]
+    section.add("figure", _png(fig))
     labels = sorted(table["label"].unique())
     if 1 < len(labels) <= MAX_CLASS_PANELS:
         cols = min(4, len(labels))
@@ -122,7 +140,7 @@ def _mvt_figures(analysis) -> str:
         for ax in axes.ravel()[len(labels):]:
             ax.set_visible(False)
         fig.tight_layout()
-        parts.append(_png(fig))
+        section.add("figure", _png(fig))
     # Per-class counts as a table too (also when there are too many classes to plot).
     ok = table[table["status"] == "ok"]
     cross = pd.crosstab(ok["label"], ok["mvt_frames"].astype(int)).reindex(columns=list(grid), fill_value=0)
@@ -131,8 +149,7 @@ def _mvt_figures(analysis) -> str:
     cross["unrecognised"] = table[table["status"] == "unrecognised"].groupby("label").size().reindex(labels, fill_value=0)
     cross["insufficient"] = table[table["status"] == "insufficient"].groupby("label").size().reindex(labels, fill_value=0)
     cross.insert(0, "class", cross.index)
-    parts.append(_table(cross.reset_index(drop=True), text_columns=("class",)))
-    return "".join(parts)
+    section.add("table", _table(cross.reset_index(drop=True), text_columns=("class",)))
 
 
 def _accuracy_figure(accuracy: pd.DataFrame) -> str:
@@ -183,7 +200,7 @@ def _progress_figure(progress: pd.DataFrame) -> str:
 
 def _timing_figure(timing: pd.DataFrame) -> str:
     if timing["n_measured"].sum() == 0:
-        return '<p class="note">No trial had a measured presented-frame count.</p>'
+        return ""
     fig, ax = plt.subplots(figsize=(7, 3))
     x = np.arange(len(timing))
     ax.bar(x, timing["share_ok"].fillna(0), color="#228833")
@@ -232,14 +249,7 @@ def render_report(analysis) -> str:
         ("responses", f"{s['responses']} recorded, {s['used']} used"),
         ("workers", f"{s['workers']}, {s['flagged']} flagged"),
     ] + _bootstrap_line(mvt) + _psychometric_line(mvt.table), columns=["item", "value"])
-    overview_html = "<table class='kv'>" + "".join(
-        f"<tr><td>{_e(k)}</td><td class='t'>{_e(v)}</td></tr>" for k, v in overview.itertuples(index=False)
-    ) + "</table>"
-
     unrec = mvt.table[mvt.table["status"] != "ok"][["image_id", "label", "status", "n_responses"]]
-    unrec_html = (_table(unrec, text_columns=("image_id", "label", "status")) if len(unrec)
-                  else "<p>Every image has an MVT.</p>")
-
     acc = analysis.accuracy
     acc_overall = acc[acc["scope"] == "overall"][["frames", "duration_ms", "n_responses", "accuracy", "ci_low",
                                                   "ci_high", "n_workers", "n_images"]]
@@ -255,29 +265,36 @@ def render_report(analysis) -> str:
     ], columns=["item", "count"])
     w = analysis.screening.workers
     flagged = w[w["flagged"]][["worker_id", "reason", "control_accuracy", "profile_r", "n_complete_assignments"]]
-    flagged_html = (_table(flagged, text_columns=("worker_id", "reason")) if len(flagged)
-                    else "<p>No worker is flagged.</p>")
 
     progress_note = ("lists per link from the server (Redis)" if analysis.progress["free"].notna().any()
                      else "counted from the responses CSV (lists never started and marks for replacement are not in it)")
     progress_note += ("; replaced and expired count assignments with responses that were marked for replacement "
-                      "(or taken over) or expired")
+                      "(or taken over) or expired; flagged counts complete assignments of flagged workers (to repost).")
+    mvt_section = Section("Minimum viewing time").add("p", f"{mvt.describe_rule()}.")
+    _mvt_figures(analysis, mvt_section)
+    timing_section = Section("Timing fidelity").add(
+        "p", "Trials of complete assignments per intended duration; a trial whose measured presented frames differ "
+             "from the intended count is excluded.")
+    timing_png = _timing_figure(analysis.timing)
+    timing_section.add("figure", timing_png) if timing_png else timing_section.add(
+        "note", "No trial had a measured presented-frame count.")
     sections = [
-        f"<h1>MVT analysis</h1><p class='note'>Generated {_e(generated)}.</p>{overview_html}",
-        f"<h2>Minimum viewing time</h2><p>{_e(mvt.describe_rule())}.</p>{_mvt_figures(analysis)}",
-        f"<h3>Images without an MVT</h3>{unrec_html}",
-        "<h2>Accuracy versus duration</h2><p>Proportion correct with 95% crowdMOS intervals "
-        "(workers × images variance components): bars for all classes, shaded bands per class.</p>" + _accuracy_figure(acc) + _table(acc_overall),
-        f"<h2>Progress per link</h2><p class='note'>{_e(progress_note)}; <em>flagged</em> counts complete "
-        "assignments of flagged workers (to repost).</p>" + _progress_figure(analysis.progress)
-        + _table(analysis.progress, text_columns=("link_id",)),
-        "<h2>Screening</h2>" + _table(screening_counts, text_columns=("item",)) + "<h3>Flagged workers</h3>" + flagged_html,
-        "<h2>Timing fidelity</h2><p>Trials of complete assignments per intended duration; a trial whose measured "
-        "presented frames differ from the intended count is excluded.</p>"
-        + _timing_figure(analysis.timing) + _table(analysis.timing),
+        Section("MVT analysis", 1).add("note", f"Generated {generated}.").add(
+            "kv", list(overview.itertuples(index=False, name=None))),
+        mvt_section,
+        Section("Images without an MVT", 3).add(*(("table", _table(unrec, text_columns=("image_id", "label", "status")))
+                                                 if len(unrec) else ("p", "Every image has an MVT."))),
+        Section("Accuracy versus duration").add(
+            "p", "Proportion correct with 95% crowdMOS intervals (workers × images variance components): bars for all "
+                 "classes, shaded bands per class.").add("figure", _accuracy_figure(acc)).add("table", _table(acc_overall)),
+        Section("Progress per link").add("note", progress_note).add("figure", _progress_figure(analysis.progress)).add(
+            "table", _table(analysis.progress, text_columns=("link_id",))),
+        Section("Screening").add("table", _table(screening_counts, text_columns=("item",))),
+        Section("Flagged workers", 3).add(*(("table", _table(flagged, text_columns=("worker_id", "reason")))
+                                           if len(flagged) else ("p", "No worker is flagged."))),
+        timing_section.add("table", _table(analysis.timing)),
     ]
-    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>MVT analysis</title>"
-            f"<style>{_CSS}</style></head><body>{''.join(sections)}</body></html>")
+    return _ENV.get_template("report.html").render(sections=sections)
 
 
 def write_report(analysis, path: Path | str) -> Path:

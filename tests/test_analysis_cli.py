@@ -115,9 +115,9 @@ def test_analyze_from_csv_writes_every_output(tmp_path, responses_csv):
     report = (out / "report.html").read_text()
     for raw in (EVIL_LABEL, EVIL_WORKER):
         assert raw not in report
-    assert "&lt;script&gt;alert(&#x27;w&#x27;)&lt;/script&gt;" in report
+    assert "&lt;script&gt;alert(&#39;w&#39;)&lt;/script&gt;" in report
     assert "&lt;img src=x onerror=alert(1)&gt;" in report
-    assert "rule &#x27;stable&#x27;: MVT is the shortest duration recognised there and at every longer duration" in report
+    assert "rule &#39;stable&#39;: MVT is the shortest duration recognised there and at every longer duration" in report
     assert report.count("data:image/png;base64,") >= 3
     assert "<script" not in report and 'src="http' not in report
 
@@ -145,7 +145,7 @@ def test_rules_and_inclusive_option(tmp_path, responses_csv, rule, expected_a):
     mvt = pd.read_csv(out / "mvt.csv", keep_default_na=False, dtype=str).set_index("image_id")
     assert mvt.loc["a", "mvt_ms"] == expected_a
     assert mvt.loc["a", "mvt_ms_ci_low"] == ""
-    assert f"rule &#x27;{rule}&#x27;" in (out / "report.html").read_text()
+    assert f"rule &#39;{rule}&#39;" in (out / "report.html").read_text()
 
 
 @pytest.mark.parametrize("option", ["--replace", "--block"])
