@@ -223,14 +223,10 @@ def psychometric_fits(duration_ms, k, n, *, guess: float, theta: float = 0.5, ma
 
     Parameters
     ----------
-    duration_ms : array_like of float, shape (D,)
-        Durations in milliseconds (positive), shared by all images.
-    k, n : array_like of int, shape (I, D)
-        Correct responses and responses per image and duration.
+    duration_ms, k, n, theta, max_lapse, n_mu, n_sigma, chunk
+        As in `psychometric_thresholds` (durations shared by all images; counts (I, D)).
     guess : float
         Guess rate in (0, 1), usually 1 / number of options shown per trial.
-    theta, max_lapse, n_mu, n_sigma, chunk
-        As in `psychometric_thresholds`.
 
     Returns
     -------

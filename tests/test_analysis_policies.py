@@ -16,6 +16,7 @@ from analysis.psychometric import threshold_status
 from analysis.rules import mvt_index
 from analysis.screening import screen_workers
 from analysis.synthetic import synthetic_responses
+from tests.test_analysis_mvt import _responses
 
 
 def test_durations_are_written_as_papers_write_them():
@@ -37,16 +38,8 @@ def test_first_is_plain_first_passage():
     assert mvt_index(k, n, rule="stable").tolist() == [3]
 
 
-def _cells(profiles: dict) -> pd.DataFrame:
-    rows = []
-    for image, cells in profiles.items():
-        for frames, n, k in cells:
-            rows += [{"image_id": image, "label": "cat", "frames": frames, "correct": i < k} for i in range(n)]
-    return pd.DataFrame(rows)
-
-
 def test_psychometric_threshold_follows_control_policy_and_range():
-    df = _cells({"fails": [(1, 10, 1), (6, 10, 9), (60, 10, 4)],       # control 4/10: unrecognised
+    df = _responses({"fails": [(1, 10, 1), (6, 10, 9), (60, 10, 4)],       # control 4/10: unrecognised
                  "good": [(1, 10, 1), (6, 10, 8), (60, 10, 10)]})
     t = estimate_mvt(df, n_bootstrap=0, psychometric=True, guess_rate=0.1, fps=60).table.set_index("image_id")
     assert t.loc["fails", "threshold_status"] == "unrecognised" and pd.isna(t.loc["fails", "threshold_ms"])
