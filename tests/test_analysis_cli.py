@@ -126,6 +126,7 @@ def test_analyze_from_csv_writes_every_output(tmp_path, responses_csv):
     assert "<script" not in report and 'src="http' not in report
 
 
+@pytest.mark.slow  # several full analyses, each rendering the report
 def test_bootstrap_output_is_reproducible_by_seed(tmp_path, responses_csv):
     outputs = []
     for run, seed in enumerate([7, 7, 8]):
@@ -173,6 +174,7 @@ def test_missing_csv_and_bad_theta(tmp_path):
 
 # --- from Redis, through the server's library functions -------------------------------------------
 
+@pytest.mark.slow  # several full analyses, each rendering the report
 def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url, tmp_path, monkeypatch):
     from app import admin
     from app.assignments import allocate

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -40,6 +41,7 @@ def _load(redis, exp_dir):
     return {link["link_id"]: link["lists"] for link in design["links"]}
 
 
+@pytest.mark.slow  # several full analyses, each rendering the report
 def test_two_experiments_in_one_redis(redis, redis_url, tmp_path, monkeypatch):
     from tests.fixtures.server import write_experiment
 
