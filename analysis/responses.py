@@ -29,7 +29,7 @@ REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", 
 """Columns every responses table must have (docs/interfaces.md)."""
 
 TEXT_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "image_id", "label", "response", "submitted_at",
-                "assignment_status", "timing_source", "video_id", "frame_log")
+                "assignment_status", "timing_source", "video_id", "frame_log", "experiment")
 
 STATUSES = ("complete", "in_progress", "replaced", "expired")
 FPS = 60
@@ -180,8 +180,9 @@ def responses_from_rows(rows: Iterable[dict]) -> pd.DataFrame:
     return prepare_responses(raw)
 
 
-def read_responses_redis(r) -> pd.DataFrame:
-    """Every recorded response in Redis (``app.export.iter_response_rows``), prepared."""
+def read_responses_redis(r, experiments=None) -> pd.DataFrame:
+    """Every recorded response in Redis (``app.export.iter_response_rows``), of `experiments`
+    (ids) when given, prepared."""
     from app.export import iter_response_rows
 
-    return responses_from_rows(iter_response_rows(r))
+    return responses_from_rows(iter_response_rows(r, experiments))

@@ -230,3 +230,8 @@ class NoHITs(MVTError):
 
     reason = "mturk_no_hits"
     status_code = 400
+
+
+class ExperimentChoice(MVTError):
+    """The experiments to analyse or export are ambiguous (several in the store, none named), unknown, or
+    too different to pool (other durations or answer options)."""
