@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from platforms.mturk.assignments import stored_assignments
-from platforms.mturk.client import Retry, environment_of
+from platforms.mturk.client import environment_of
 from platforms.mturk.inputs import parse_amount
 from platforms.mturk.ledger import Action, Report, execute, token
 from platforms.mturk.workers import Screening
@@ -114,7 +114,7 @@ def approved_by_worker(r, env: str) -> dict[str, list[str]]:
 
 
 def pay_bonuses(client, r, scheme: BonusScheme, *, screening: Screening | None = None,
-                commit: bool, retry: Retry = Retry()) -> Report:
+                commit: bool) -> Report:
     """Pay the crowdMOS bonuses for the approved assignments stored by ``mvt mturk assignments``.
 
     Each payment's UniqueRequestToken is fixed by (worker, assignment, kind), and the ledger
@@ -135,4 +135,4 @@ def pay_bonuses(client, r, scheme: BonusScheme, *, screening: Screening | None =
                            "UniqueRequestToken": unique},
             subject=f"worker {p.worker_id}, assignment {p.assignment_id}", amount=p.amount,
             info={"token": unique, "amount": str(p.amount), "worker_id": p.worker_id}))
-    return execute(client, r, actions, commit=commit, retry=retry, report=report)
+    return execute(client, r, actions, commit=commit, report=report)

@@ -17,7 +17,7 @@ import typer
 from platforms.mturk.account import account_summary
 from platforms.mturk.assignments import ReviewPolicy, fetch_assignments, review
 from platforms.mturk.bonus import BonusScheme, pay_bonuses
-from platforms.mturk.client import Retry, environment_of, make_client, target_line, worker_site
+from platforms.mturk.client import environment_of, make_client, target_line, worker_site
 from platforms.mturk.hits import (HITSettings, account_hit_ids, create_hits, expire_hits,
                                  extend_hits, remember_hits, select_hits)
 from platforms.mturk.inputs import read_ids, read_links, read_repost
@@ -30,9 +30,6 @@ mturk_app = typer.Typer(
     help="MTurk operations (sandbox unless MVT_MTURK_SANDBOX=false); nothing changes without --commit.",
     no_args_is_help=True,
 )
-
-RETRY = Retry()
-"""The retry policy of every command (tests replace it with one that does not sleep)."""
 
 CommitOption = Annotated[bool, typer.Option("--commit", help="Do it (without: only show what would be done).")]
 HitIdsOption = Annotated[Optional[list[str]], typer.Option("--hit-id", help="A HIT id (repeatable).")]
@@ -104,7 +101,7 @@ def _hit_ids(client, hit_ids, hits_file, all_hits: bool = False) -> list[str] | 
     if hits_file:
         ids += read_ids(hits_file, "HITId")
     if all_hits:
-        ids += account_hit_ids(client, retry=RETRY)
+        ids += account_hit_ids(client)
     return ids or None
 
 
@@ -126,7 +123,7 @@ def balance(ctx: typer.Context) -> None:
     Example: mvt mturk balance
     """
     with _session(ctx) as (client, r):
-        s = account_summary(client, r, retry=RETRY)
+        s = account_summary(client, r)
         typer.echo(f"Available balance: ${s.available}"
                    + (f" (on hold: ${s.on_hold})" if s.on_hold is not None else ""))
         statuses = ", ".join(f"{n} {k.lower()}" for k, n in s.assignments.items()) or "none stored"
@@ -144,8 +141,7 @@ def assignments(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: Hits
     """
     with _session(ctx) as (client, r):
         env = environment_of(client)
-        report = fetch_assignments(client, r, select_hits(r, env, _hit_ids(client, hit_id, hits_file, all_hits)),
-                                   retry=RETRY)
+        report = fetch_assignments(client, r, select_hits(r, env, _hit_ids(client, hit_id, hits_file, all_hits)))
         report.committed = True
         _print_report(report)
         typer.echo("Stored; next: `mvt mturk review`.")
@@ -181,7 +177,7 @@ def review_command(
         policy = ReviewPolicy(mismatched=mismatched.value, flagged=flagged.value,
                               approve=frozenset(approve or ()), reject=frozenset(reject or ()), **extra)
         screening = Screening.from_csv(workers) if workers else None
-        _print_report(review(client, r, policy=policy, screening=screening, commit=commit, retry=RETRY))
+        _print_report(review(client, r, policy=policy, screening=screening, commit=commit))
 
 
 @mturk_app.command()
@@ -201,10 +197,10 @@ def bonus(ctx: typer.Context, commit: CommitOption = False,
         scheme = BonusScheme(per_hit=per_hit, top50=top50, top10=top10,
                              min_assignments=min_assignments, **extra)
         screening = Screening.from_csv(workers) if workers else None
-        plan = pay_bonuses(client, r, scheme, screening=screening, commit=False, retry=RETRY)
+        plan = pay_bonuses(client, r, scheme, screening=screening, commit=False)
         typer.echo(f"Total payout to do: ${plan.total('planned')} in {len(plan.having('planned'))} "
                    f"bonuses (MTurk adds its fee); already paid: ${plan.total('skipped')}.")
-        report = pay_bonuses(client, r, scheme, screening=screening, commit=True, retry=RETRY) if commit else plan
+        report = pay_bonuses(client, r, scheme, screening=screening, commit=True) if commit else plan
         _print_report(report, money=True)
 
 
@@ -220,7 +216,7 @@ def block(ctx: typer.Context, worker_ids: Annotated[Optional[list[str]], typer.A
     """
     ids = _worker_ids(worker_ids, workers_file, flagged_from)
     with _session(ctx) as (client, r):
-        _print_report(block_workers(client, r, ids, reason=reason, commit=commit, retry=RETRY))
+        _print_report(block_workers(client, r, ids, reason=reason, commit=commit))
 
 
 @mturk_app.command()
@@ -234,7 +230,7 @@ def unblock(ctx: typer.Context, worker_ids: Annotated[Optional[list[str]], typer
     """
     ids = _worker_ids(worker_ids, workers_file)
     with _session(ctx) as (client, r):
-        _print_report(unblock_workers(client, r, ids, reason=reason, commit=commit, retry=RETRY))
+        _print_report(unblock_workers(client, r, ids, reason=reason, commit=commit))
 
 
 @mturk_app.command()
@@ -251,7 +247,7 @@ def notify(ctx: typer.Context, worker_ids: Annotated[Optional[list[str]], typer.
     ids = _worker_ids(worker_ids, workers_file)
     text = message_file.read_text() if message_file else message
     with _session(ctx) as (client, r):
-        _print_report(notify_workers(client, r, ids, subject=subject, message=text, commit=commit, retry=RETRY))
+        _print_report(notify_workers(client, r, ids, subject=subject, message=text, commit=commit))
 
 
 @mturk_app.command(name="create-hits")
@@ -286,7 +282,7 @@ def create_hits_command(
                                min_approval_rate=min_approval_rate, min_approved=min_approved,
                                countries=tuple(country or ()), frame_height=frame_height)
         links = read_links(source, max_assignments)
-        report = create_hits(client, r, links, settings, commit=commit, retry=RETRY, batch=batch)
+        report = create_hits(client, r, links, settings, commit=commit, batch=batch)
         _print_report(report, money=True)
         if commit and report.having("succeeded"):
             typer.echo(f"Workers find them at {worker_site(client)}; "
@@ -301,7 +297,7 @@ def expire(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: HitsFileO
     Example: mvt mturk expire --hit-id 3XYZ… --commit
     """
     with _session(ctx) as (client, r):
-        _print_report(expire_hits(client, r, _hit_ids(client, hit_id, hits_file), commit=commit, retry=RETRY))
+        _print_report(expire_hits(client, r, _hit_ids(client, hit_id, hits_file), commit=commit))
 
 
 @mturk_app.command()
@@ -330,4 +326,4 @@ def extend(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: HitsFileO
             remember_hits(r, env, ids, "given")
         _print_report(extend_hits(client, r, additional=additional,
                                   hit_ids=ids if days is not None else None, days=days,
-                                  commit=commit, retry=RETRY, batch=batch))
+                                  commit=commit, batch=batch))

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from platforms.mturk.client import Retry, call, environment_of
+from platforms.mturk.client import call, environment_of
 from app.store import keys
 from app.errors import MTurkCallFailed
 
@@ -117,7 +117,7 @@ class Report:
         return not self.having("failed")
 
 
-def execute(client, r, actions: Iterable[Action], *, commit: bool, retry: Retry,
+def execute(client, r, actions: Iterable[Action], *, commit: bool,
             report: Report) -> Report:
     """Run ``actions`` once each: skip the done, list the rest (dry run) or do them (commit).
 
@@ -137,7 +137,7 @@ def execute(client, r, actions: Iterable[Action], *, commit: bool, retry: Retry,
             report.outcomes.append(Outcome("planned", act.description, retrying, act.amount))
             continue
         try:
-            response = call(client, act.method, act.params, subject=act.subject, retry=retry)
+            response = call(client, act.method, act.params, subject=act.subject)
         except MTurkCallFailed as exc:
             if not exc.already_processed:
                 record_failed(r, env, act.action, act.item, str(exc), exc.attempts)

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from platforms.mturk.client import Retry, call, environment_of
+from platforms.mturk.client import call, environment_of
 from platforms.mturk.ledger import (Action, Outcome, Report, done_record, execute, forget_done,
                                    record_done, record_failed)
 from app.errors import MTurkBadInput, MTurkCallFailed
@@ -66,8 +66,7 @@ class Screening:
         return screening
 
 
-def block_workers(client, r, worker_ids: list[str], *, reason: str, commit: bool,
-                  retry: Retry = Retry()) -> Report:
+def block_workers(client, r, worker_ids: list[str], *, reason: str, commit: bool) -> Report:
     """Block workers on MTurk and on our server together (each once until unblocked)."""
     from app.admin import block_workers as block_on_server
 
@@ -84,11 +83,10 @@ def block_workers(client, r, worker_ids: list[str], *, reason: str, commit: bool
                       {"WorkerId": w, "Reason": reason}, subject=f"worker {w}",
                       on_success=lambda _resp, w=w: blocked(w))
                for w in check_worker_ids(worker_ids)]
-    return execute(client, r, actions, commit=commit, retry=retry, report=report)
+    return execute(client, r, actions, commit=commit, report=report)
 
 
-def unblock_workers(client, r, worker_ids: list[str], *, reason: str = "", commit: bool,
-                    retry: Retry = Retry()) -> Report:
+def unblock_workers(client, r, worker_ids: list[str], *, reason: str = "", commit: bool) -> Report:
     """Lift MTurk blocks and ours together (each once until blocked again)."""
     from app.admin import unblock_workers as unblock_on_server
 
@@ -104,11 +102,10 @@ def unblock_workers(client, r, worker_ids: list[str], *, reason: str = "", commi
         params = {"WorkerId": w, **({"Reason": reason} if reason else {})}
         actions.append(Action("unblock", w, f"unblock worker {w}", "delete_worker_block", params,
                               subject=f"worker {w}", on_success=lambda _resp, w=w: unblocked(w)))
-    return execute(client, r, actions, commit=commit, retry=retry, report=report)
+    return execute(client, r, actions, commit=commit, report=report)
 
 
-def notify_workers(client, r, worker_ids: list[str], *, subject: str, message: str, commit: bool,
-                   retry: Retry = Retry()) -> Report:
+def notify_workers(client, r, worker_ids: list[str], *, subject: str, message: str, commit: bool) -> Report:
     """Email workers through MTurk, 100 per call; each worker gets one message once."""
     env = environment_of(client)
     report = Report("notify", env, commit)
@@ -131,7 +128,7 @@ def notify_workers(client, r, worker_ids: list[str], *, subject: str, message: s
         try:
             response = call(client, "notify_workers",
                             {"Subject": subject, "MessageText": message, "WorkerIds": batch},
-                            subject=f"workers {batch[0]}…{batch[-1]}", retry=retry)
+                            subject=f"workers {batch[0]}…{batch[-1]}")
         except MTurkCallFailed as exc:
             for w in batch:
                 record_failed(r, env, "notify", f"{digest}:{w}", str(exc), exc.attempts)
