@@ -220,3 +220,14 @@ def test_bonus_commit_pays_once(mturk):
     assert again.stdout.splitlines()[1] == ("Total payout to do: $0.00 in 0 bonuses (MTurk adds its fee); "
                                             "already paid: $0.30.")
     assert again.stdout.splitlines()[-1] == "Summary: 0 succeeded ($0.00), 1 skipped (already done), 0 failed."
+
+
+def test_importing_the_mturk_commands_loads_no_boto3():
+    """``mvt --help`` stays fast: boto3/botocore load only when an ``mvt mturk`` command runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys, platforms.mturk.commands; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "[]\n"

@@ -10,20 +10,15 @@ from __future__ import annotations
 import contextlib
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from platforms.mturk.account import account_summary
-from platforms.mturk.assignments import ReviewPolicy, fetch_assignments, review
-from platforms.mturk.bonus import BonusScheme, pay_bonuses
-from platforms.mturk.client import environment_of, make_client, target_line, worker_site
-from platforms.mturk.hits import (HITSettings, account_hit_ids, create_hits, expire_hits,
-                                 extend_hits, remember_hits, select_hits)
-from platforms.mturk.inputs import read_ids, read_links, read_repost
-from platforms.mturk.ledger import Report
-from platforms.mturk.workers import Screening, block_workers, notify_workers, unblock_workers
-from app.errors import MVTError
+# Its defaults are the create-hits options' defaults shown by --help; hits.py imports no boto3.
+from platforms.mturk.hits import HITSettings
+
+if TYPE_CHECKING:
+    from platforms.mturk.ledger import Report
 
 mturk_app = typer.Typer(
     name="mturk",
@@ -52,9 +47,18 @@ def _group(ctx: typer.Context,
     ctx.obj = {"endpoint_url": endpoint_url}
 
 
+def make_client(sandbox: bool, endpoint_url: str | None = None):
+    """The boto3 MTurk client (boto3 is imported here, when a command runs, not at start-up)."""
+    from platforms.mturk.client import make_client as make
+
+    return make(sandbox, endpoint_url=endpoint_url)
+
+
 @contextlib.contextmanager
 def _session(ctx: typer.Context):
     """The boto3 client and the Redis client; prints the target first; errors → one line."""
+    from platforms.mturk.client import target_line
+    from app.errors import MVTError
     from app.store.redis_server import open_redis
     from app.settings import Settings
 
@@ -97,6 +101,9 @@ def _print_report(report: Report, *, money: bool = False) -> None:
 
 
 def _hit_ids(client, hit_ids, hits_file, all_hits: bool = False) -> list[str] | None:
+    from platforms.mturk.hits import account_hit_ids
+    from platforms.mturk.inputs import read_ids
+
     ids = list(hit_ids or [])
     if hits_file:
         ids += read_ids(hits_file, "HITId")
@@ -106,6 +113,9 @@ def _hit_ids(client, hit_ids, hits_file, all_hits: bool = False) -> list[str] | 
 
 
 def _worker_ids(worker_ids, workers_file, flagged_from=None) -> list[str]:
+    from platforms.mturk.inputs import read_ids
+    from platforms.mturk.workers import Screening
+
     ids = list(worker_ids or [])
     if workers_file:
         ids += read_ids(workers_file, "worker_id")
@@ -122,6 +132,8 @@ def balance(ctx: typer.Context) -> None:
 
     Example: mvt mturk balance
     """
+    from platforms.mturk.account import account_summary
+
     with _session(ctx) as (client, r):
         s = account_summary(client, r)
         typer.echo(f"Available balance: ${s.available}"
@@ -139,6 +151,10 @@ def assignments(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: Hits
     Our HITs are those `create-hits` made plus any given here (remembered from then on).
     Example: mvt mturk assignments --hits-file Batch_123_batch_results.csv
     """
+    from platforms.mturk.assignments import fetch_assignments
+    from platforms.mturk.client import environment_of
+    from platforms.mturk.hits import select_hits
+
     with _session(ctx) as (client, r):
         env = environment_of(client)
         report = fetch_assignments(client, r, select_hits(r, env, _hit_ids(client, hit_id, hits_file, all_hits)))
@@ -172,6 +188,9 @@ def review_command(
     Works on the assignments stored by `mvt mturk assignments`.
     Example: mvt mturk review --workers results/workers.csv --commit
     """
+    from platforms.mturk.assignments import ReviewPolicy, review
+    from platforms.mturk.workers import Screening
+
     with _session(ctx) as (client, r):
         extra = {"mismatch_message": reject_message, "flagged_message": reject_message} if reject_message else {}
         policy = ReviewPolicy(mismatched=mismatched.value, flagged=flagged.value,
@@ -192,6 +211,9 @@ def bonus(ctx: typer.Context, commit: CommitOption = False,
 
     Example: mvt mturk bonus --per-hit 0.10 --top50 0.05 --top10 0.10 --min-assignments 2 --workers results/workers.csv
     """
+    from platforms.mturk.bonus import BonusScheme, pay_bonuses
+    from platforms.mturk.workers import Screening
+
     with _session(ctx) as (client, r):
         extra = {"reason_base": reason, "reason_top50": reason, "reason_top10": reason} if reason else {}
         scheme = BonusScheme(per_hit=per_hit, top50=top50, top10=top10,
@@ -214,6 +236,8 @@ def block(ctx: typer.Context, worker_ids: Annotated[Optional[list[str]], typer.A
 
     Example: mvt mturk block A1B2C3D4E5 --reason "random answers" --commit
     """
+    from platforms.mturk.workers import block_workers
+
     ids = _worker_ids(worker_ids, workers_file, flagged_from)
     with _session(ctx) as (client, r):
         _print_report(block_workers(client, r, ids, reason=reason, commit=commit))
@@ -228,6 +252,8 @@ def unblock(ctx: typer.Context, worker_ids: Annotated[Optional[list[str]], typer
 
     Example: mvt mturk unblock A1B2C3D4E5 --commit
     """
+    from platforms.mturk.workers import unblock_workers
+
     ids = _worker_ids(worker_ids, workers_file)
     with _session(ctx) as (client, r):
         _print_report(unblock_workers(client, r, ids, reason=reason, commit=commit))
@@ -244,6 +270,8 @@ def notify(ctx: typer.Context, worker_ids: Annotated[Optional[list[str]], typer.
 
     Example: mvt mturk notify --workers-file returning.txt --subject "New HITs" --message-file msg.txt --commit
     """
+    from platforms.mturk.workers import notify_workers
+
     ids = _worker_ids(worker_ids, workers_file)
     text = message_file.read_text() if message_file else message
     with _session(ctx) as (client, r):
@@ -273,6 +301,10 @@ def create_hits_command(
     An alternative to the web UI with links.csv. Links that already have a HIT are skipped.
     Example: mvt mturk create-hits exp1 --reward 1.50 --country US --commit
     """
+    from platforms.mturk.client import worker_site
+    from platforms.mturk.hits import create_hits
+    from platforms.mturk.inputs import read_links
+
     from app.settings import Settings
 
     with _session(ctx) as (client, r):
@@ -296,6 +328,8 @@ def expire(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: HitsFileO
 
     Example: mvt mturk expire --hit-id 3XYZ… --commit
     """
+    from platforms.mturk.hits import expire_hits
+
     with _session(ctx) as (client, r):
         _print_report(expire_hits(client, r, _hit_ids(client, hit_id, hits_file), commit=commit))
 
@@ -311,6 +345,10 @@ def extend(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: HitsFileO
 
     Example: mvt mturk extend --repost results/repost.csv --days 3 --commit
     """
+    from platforms.mturk.client import environment_of
+    from platforms.mturk.hits import extend_hits, remember_hits
+    from platforms.mturk.inputs import read_repost
+
     with _session(ctx) as (client, r):
         env = environment_of(client)
         ids = _hit_ids(client, hit_id, hits_file)
