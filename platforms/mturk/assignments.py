@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from platforms.mturk.client import environment_of, paginate
 from platforms.mturk.ledger import Action, Outcome, Report, execute, now_iso
-from platforms.mturk.workers import Screening
+from platforms.screening import Screening
 from app.store import keys
 from app.errors import MTurkCallFailed
 
