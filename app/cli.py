@@ -9,6 +9,7 @@ import typer
 
 from analysis import commands as analysis_commands
 from platforms.mturk import commands as mturk_commands
+from platforms.prolific import commands as prolific_commands
 from app import commands as server_commands
 from simulation.commands import simulate_command
 from stimuli import commands as stimuli_commands
@@ -24,6 +25,7 @@ stimuli_commands.register(cli)
 server_commands.register(cli)
 analysis_commands.register(cli)
 mturk_commands.register(cli)
+prolific_commands.register(cli)
 cli.command("simulate")(simulate_command)
 
 
