@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from platforms.ids import checked_ids
 from platforms.mturk.client import call, environment_of
 from platforms.screening import Screening
 from platforms.mturk.ledger import (Action, Outcome, Report, done_record, execute, forget_done,
@@ -17,11 +18,8 @@ NOTIFY_BATCH = 100
 
 def check_worker_ids(worker_ids: list[str]) -> list[str]:
     """The ids, de-duplicated in order; a malformed one stops with a message naming it."""
-    for worker_id in worker_ids:
-        if not WORKER_ID.match(worker_id):
-            raise MTurkBadInput(f"worker id {worker_id!r} is not an MTurk worker id "
-                                "(A followed by capital letters and digits)")
-    return list(dict.fromkeys(worker_ids))
+    return checked_ids(worker_ids, WORKER_ID, MTurkBadInput, "worker",
+                       "an MTurk worker id (A followed by capital letters and digits)")
 
 
 def block_workers(client, r, worker_ids: list[str], *, reason: str, commit: bool) -> Report:

@@ -92,47 +92,24 @@ def create_study_command(
             typer.echo(f"Draft study id {study_id}; next: `mvt prolific publish`.")
 
 
-def _transition(verb: str, study_id: str | None, commit: bool) -> None:
-    from platforms.prolific.studies import transition_study
+def _transition_command(verb: str, doc: str) -> None:
+    """Register ``mvt prolific <verb>``: one study transition (publish, pause, resume, stop)."""
 
-    with _session() as (client, r):
-        print_report(transition_study(client, r, study_id, verb, commit=commit))
+    def command(study_id: StudyOption = None, commit: CommitOption = False) -> None:
+        from platforms.prolific.studies import transition_study
 
+        with _session() as (client, r):
+            print_report(transition_study(client, r, study_id, verb, commit=commit))
 
-@prolific_app.command()
-def publish(study_id: StudyOption = None, commit: CommitOption = False) -> None:
-    """Publish the draft study: participants can take it from now on.
-
-    Example: mvt prolific publish --commit
-    """
-    _transition("publish", study_id, commit)
+    command.__doc__ = f"{doc}\n\n    Example: mvt prolific {verb} --commit\n    "
+    prolific_app.command(name=verb)(command)
 
 
-@prolific_app.command()
-def pause(study_id: StudyOption = None, commit: CommitOption = False) -> None:
-    """Pause the study: no new participants until `resume`.
-
-    Example: mvt prolific pause --commit
-    """
-    _transition("pause", study_id, commit)
-
-
-@prolific_app.command()
-def resume(study_id: StudyOption = None, commit: CommitOption = False) -> None:
-    """Resume a paused study.
-
-    Example: mvt prolific resume --commit
-    """
-    _transition("resume", study_id, commit)
-
-
-@prolific_app.command()
-def stop(study_id: StudyOption = None, commit: CommitOption = False) -> None:
-    """Stop the study for good: no new participants; submissions can still be reviewed.
-
-    Example: mvt prolific stop --commit
-    """
-    _transition("stop", study_id, commit)
+for _verb, _doc in [("publish", "Publish the draft study: participants can take it from now on."),
+                    ("pause", "Pause the study: no new participants until `resume`."),
+                    ("resume", "Resume a paused study."),
+                    ("stop", "Stop the study for good: no new participants; submissions can still be reviewed.")]:
+    _transition_command(_verb, _doc)
 
 
 @prolific_app.command()

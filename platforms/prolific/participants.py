@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from platforms.ids import checked_ids
 from platforms.ledger import Action, Report
 from platforms.prolific.client import ProlificBadInput, ProlificClient
 from platforms.prolific.records import execute, new_report, select_study
@@ -21,11 +22,8 @@ PARTICIPANT_ID = re.compile(r"^[0-9a-f]{24}$")
 
 def check_participant_ids(participant_ids: list[str]) -> list[str]:
     """The ids, de-duplicated in order; a malformed one stops with a message naming it."""
-    for pid in participant_ids:
-        if not PARTICIPANT_ID.match(pid):
-            raise ProlificBadInput(f"participant id {pid!r} is not a Prolific id (24 hexadecimal "
-                                   "characters, the PROLIFIC_PID)")
-    return list(dict.fromkeys(participant_ids))
+    return checked_ids(participant_ids, PARTICIPANT_ID, ProlificBadInput, "participant",
+                       "a Prolific id (24 hexadecimal characters, the PROLIFIC_PID)")
 
 
 def block_participants(client: ProlificClient, r, participant_ids: list[str], *, group_id: str,
