@@ -9,6 +9,7 @@ screening correlation get ``top50`` more per assignment and the top 10 % ``top10
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -63,13 +64,19 @@ def top_workers(correlation: dict[str, float], fraction: float) -> set[str]:
 
 
 def plan_bonuses(approved: dict[str, list[str]], screening: Screening | None,
-                 scheme: BonusScheme) -> tuple[list[BonusPayment], list[str]]:
+                 scheme: BonusScheme, *, who: str = "worker",
+                 price: Callable[[Decimal], str] = lambda amount: f"${amount}",
+                 ) -> tuple[list[BonusPayment], list[str]]:
     """The bonuses to pay and one line per worker explaining them.
 
     Parameters
     ----------
     approved : dict
-        Worker id → their approved assignment ids on our HITs.
+        Worker id → their approved assignment ids (Prolific: submission ids).
+    who : str
+        What the explanation lines call a worker (``participant`` on Prolific).
+    price : callable
+        Formats an amount in the explanation lines (``$0.25`` on MTurk).
     """
     screening = screening or Screening()
     eligible = {w: sorted(a) for w, a in approved.items()
@@ -81,16 +88,16 @@ def plan_bonuses(approved: dict[str, list[str]], screening: Screening | None,
     for worker_id in sorted(approved):
         n = len(approved[worker_id])
         if worker_id in screening.flagged:
-            lines.append(f"worker {worker_id}: {n} approved, flagged by screening: no bonus")
+            lines.append(f"{who} {worker_id}: {n} approved, flagged by screening: no bonus")
             continue
         if worker_id not in eligible:
-            lines.append(f"worker {worker_id}: {n} approved, fewer than {scheme.min_assignments}: "
+            lines.append(f"{who} {worker_id}: {n} approved, fewer than {scheme.min_assignments}: "
                          "no bonus")
             continue
         kinds = [k for k in KINDS if worker_id in tiers[k] and scheme.amount(k) > 0]
         total = sum((scheme.amount(k) * n for k in kinds), Decimal("0.00"))
         corr = f", correlation {correlated[worker_id]:.3f}" if worker_id in correlated else ""
-        lines.append(f"worker {worker_id}: {n} approved{corr}, {' + '.join(kinds) or 'nothing'}: ${total}")
+        lines.append(f"{who} {worker_id}: {n} approved{corr}, {' + '.join(kinds) or 'nothing'}: {price(total)}")
         reasons = {"base": scheme.reason_base.format(n=n), "top50": scheme.reason_top50,
                    "top10": scheme.reason_top10}
         for assignment_id in eligible[worker_id]:

@@ -145,7 +145,7 @@ def test_whole_study_review_and_bonus(prolific, tmp_path):
     assert bonus.exit_code == 0, bonus.output
     assert bonus.stdout.splitlines()[1:] == [
         "Total bonus to pay: 0.25 (study currency) in 1 bonuses (Prolific adds its fee); already paid: 0.00.",
-        f"participant {P1}: 1 approved, base: $0.25",
+        f"participant {P1}: 1 approved, base: 0.25",
         f"  done  pay base bonus 0.25 to participant {P1} for submission {s1} — bulk bonus "
         f"{next(iter(prolific.fake.bulk_bonuses))}",
         "Summary: 1 succeeded (0.25 (study currency)), 0 skipped (already done), 0 failed."]

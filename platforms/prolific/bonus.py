@@ -48,8 +48,9 @@ def pay_bonuses(client: ProlificClient, r, study_id: str | None, scheme: BonusSc
     env, where = client.environment, scope(client)
     sid = select_study(r, env, study_id)["study_id"]
     report = new_report(client, "bonus", commit)
-    payments, lines = plan_bonuses(approved_by_participant(r, env, sid), screening, scheme)
-    report.notes.extend(line.replace("worker ", "participant ", 1) for line in lines)
+    payments, lines = plan_bonuses(approved_by_participant(r, env, sid), screening, scheme,
+                                   who="participant", price=str)
+    report.notes.extend(lines)
     pending = []
     for p in payments:
         what = f"{p.kind} bonus {p.amount} to participant {p.worker_id} for submission {p.assignment_id}"
