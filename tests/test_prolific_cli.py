@@ -243,3 +243,14 @@ def test_no_study_recorded_names_what_to_do(prolific):
     assert result.exit_code == 1
     assert result.stderr == ("error: no test Prolific study recorded: create one with "
                              "`mvt prolific create-study`, or give --study-id\n")
+
+
+def test_importing_the_prolific_commands_loads_no_http_or_aws_library():
+    """``mvt --help`` stays fast: httpx loads only when an ``mvt prolific`` command runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys, platforms.prolific.commands; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'boto3', 'botocore')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "[]\n"
