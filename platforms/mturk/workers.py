@@ -7,7 +7,7 @@ import re
 
 from platforms.ids import checked_ids
 from platforms.mturk.client import call, environment_of
-from platforms.screening import Screening
+from platforms.screening import Screening  # noqa: F401  (re-exported: scripts import it from here)
 from platforms.mturk.ledger import (Action, Outcome, Report, done_record, execute, forget_done,
                                    record_done, record_failed)
 from app.errors import MTurkBadInput, MTurkCallFailed
