@@ -80,6 +80,26 @@ key (builder)                            type    contents                       
 ``mvt:mturk:E:failed:A`` (mturk_failed)  hash    item → JSON {at, error, attempts}: the last   none  every changing
                                                  try failed; cleared when a re-run succeeds          command
 =======================================  ======  ============================================  ====  ==================
+
+Platform ledger section (writer: ``platforms/ledger.py`` for every platform's operations, e.g.
+``mvt prolific …``). ``P`` is the platform (``mturk``, ``prolific``), ``E`` its environment
+(MTurk: ``sandbox``/``production``; Prolific: ``production`` for api.prolific.com, ``test`` for
+any other API address). For ``P`` = ``mturk`` these are exactly the MTurk keys above. ``K`` is
+a kind of record the platform keeps: Prolific's ``studies`` (experiment name → JSON {study_id,
+name, places, reward_cents, …}), ``submissions`` (submission id → JSON {submission_id,
+participant_id, study_id, status, study_code, started_at, completed_at, fetched_at}) and
+``bulk-bonuses`` (``<study>:<digest>`` → JSON {bulk_id, total_amount, csv}).
+
+=======================================  ======  ============================================  ====  ==================
+key (builder)                            type    contents                                      TTL   writer
+=======================================  ======  ============================================  ====  ==================
+``mvt:P:E:done:A`` (platform_done)       hash    item → JSON {at, …}: the action succeeded     none  every changing
+                                                 on the platform; re-runs skip it                    command
+``mvt:P:E:failed:A`` (platform_failed)   hash    item → JSON {at, error, attempts, …}: the     none  every changing
+                                                 last try failed; cleared on success                 command
+``mvt:P:E:K`` (platform_records)         hash    id → JSON record of kind ``K`` (above)        none  the platform's
+                                                                                                     commands
+=======================================  ======  ============================================  ====  ==================
 """
 
 from __future__ import annotations
@@ -210,3 +230,20 @@ def mturk_done(env: str, action: str) -> str:
 def mturk_failed(env: str, action: str) -> str:
     """Hash item → JSON record of the last failed try of an MTurk ``action``."""
     return _mturk(env, f"failed:{action}")
+
+
+# --- Platform ledgers (platforms/ledger.py) --------------------------------------------------------
+
+def platform_done(platform: str, env: str, action: str) -> str:
+    """Hash item → JSON record of a platform ``action`` that succeeded (re-runs skip it)."""
+    return f"{PREFIX}:{platform}:{env}:done:{action}"
+
+
+def platform_failed(platform: str, env: str, action: str) -> str:
+    """Hash item → JSON record of the last failed try of a platform ``action``."""
+    return f"{PREFIX}:{platform}:{env}:failed:{action}"
+
+
+def platform_records(platform: str, env: str, kind: str) -> str:
+    """Hash id → JSON record of ``kind`` (e.g. Prolific ``studies``, ``submissions``)."""
+    return f"{PREFIX}:{platform}:{env}:{kind}"

@@ -46,9 +46,7 @@ class ProlificPlatform(Platform):
         return {"method": "redirect", "url": self.completion_url.replace("{code}", self.completion_code)}
 
     def register_commands(self, cli) -> None:
-        """``mvt prolific …`` (operations; registered when present)."""
-        try:
-            from platforms.prolific import commands
-        except ImportError:
-            return
+        """``mvt prolific …``."""
+        from platforms.prolific import commands
+
         commands.register(cli)
