@@ -12,6 +12,7 @@ import httpx
 
 from app import admin
 from app.store import keys
+from platforms.prolific.studies import default_completion_code
 
 
 def arrive(server, pid: str, session: str | None = None, **extra) -> httpx.Response:
@@ -71,11 +72,18 @@ def test_missing_prolific_ids_or_experiment_get_a_clear_page(synthetic_server):
     assert page.status_code == 409 and "Please return this study" in page.text
 
 
-def test_the_finish_config_redirects_to_prolific_with_the_studys_code(synthetic_server, monkeypatch):
+def finish_of(page: httpx.Response) -> dict:
+    return json.loads(re.search(r'id="mvt-config">(.*?)</script>', page.text, re.S).group(1))["finish"]
+
+
+def test_the_finish_redirects_to_prolific_with_the_studys_code(synthetic_server, monkeypatch):
+    complete = "https://app.prolific.com/submissions/complete?cc="
+    # No setting and no recorded study: the code create-study derives from the experiment's name.
+    assert finish_of(arrive(synthetic_server, "PF")) == {"method": "redirect",
+                                                       "url": complete + default_completion_code("synth")}
+    # The code create-study recorded for this STUDY_ID.
+    synthetic_server.redis.hset(keys.platform_records("prolific", "production", "studies"), "STUDY1",
+                                json.dumps({"study_id": "STUDY1", "completion_code": "REC0RDED"}))
+    assert finish_of(arrive(synthetic_server, "PG"))["url"] == complete + "REC0RDED"
     monkeypatch.setattr(synthetic_server.settings, "prolific_completion_code", "C0DE42")
-    page = arrive(synthetic_server, "PF")
-    config = json.loads(re.search(r'id="mvt-config">(.*?)</script>', page.text, re.S).group(1))
-    assert config["finish"] == {"method": "redirect", "url": "https://app.prolific.com/submissions/complete?cc=C0DE42"}
-    monkeypatch.setattr(synthetic_server.settings, "prolific_completion_code", None)
-    config = json.loads(re.search(r'id="mvt-config">(.*?)</script>', arrive(synthetic_server, "PG").text, re.S).group(1))
-    assert config["finish"] == {"method": "show_code"}
+    assert finish_of(arrive(synthetic_server, "PH"))["url"] == complete + "C0DE42"

@@ -32,7 +32,7 @@ def test_create_study_dry_run_then_commit_then_rerun(prolific, tmp_path):
             "--country-id", "1", "--exclude-group", "f" * 24]
     dry = prolific(*args)
     assert dry.exit_code == 0, dry.output
-    url = ("https://mvt.example:8443/prolific?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}"
+    url = ("https://mvt.example:8443/prolific?experiment=exp1&PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}"
            "&SESSION_ID={{%SESSION_ID%}}")
     assert dry.stdout.splitlines() == [
         target(prolific.fake),
@@ -230,7 +230,7 @@ def test_wrong_token_is_refused_and_never_stored(prolific, monkeypatch, tmp_path
     result = prolific("create-study", str(tmp_path / "exp1"), "--reward", "1", "--minutes", "5", "--commit")
     assert result.exit_code == 1
     assert result.stdout.splitlines()[-3] == ("FAILED  create draft study 'Recognise briefly shown images': "
-                                              "6 places at 1.00, https://mvt.example:8443/prolific?PROLIFIC_PID="
+                                              "6 places at 1.00, https://mvt.example:8443/prolific?experiment=exp1&PROLIFIC_PID="
                                               "{{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}} "
                                               "— experiment exp1: Invalid token. (HTTP 401)")
     dump = [v for k in prolific.redis_client.keys("*") for v in

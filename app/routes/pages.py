@@ -28,7 +28,7 @@ from app.placement import place
 from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
 from platforms import PLATFORMS, Arrival, ArrivalError
 from platforms.mturk.platform import origin_of
-from platforms.prolific.platform import ProlificPlatform
+from platforms.prolific.platform import ProlificPlatform, study_completion_code
 
 router = APIRouter()
 
@@ -174,7 +174,7 @@ async def prolific_page(request: Request) -> HTMLResponse:
     """A Prolific participant's page: placed on a link of ``experiment`` (`app.placement`), or asked
     to return the study when no link can take them (nothing is allocated then)."""
     settings = request.app.state.settings
-    platform = ProlificPlatform(settings.prolific_completion_url, settings.prolific_completion_code)
+    platform = ProlificPlatform(settings.prolific_completion_url)
     try:
         arrival = platform.arrival(request.query_params)
     except ArrivalError as exc:
@@ -192,4 +192,6 @@ async def prolific_page(request: Request) -> HTMLResponse:
                            f"{sentence} Nothing was recorded for you: please return the study on Prolific "
                            "(\u201cStop without completing\u201d).")
     arrival = Arrival(placed.link_id, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
+    code = await study_completion_code(request.app.state.redis, settings, arrival.hit_id, experiment)
+    platform = ProlificPlatform(settings.prolific_completion_url, code)
     return runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))

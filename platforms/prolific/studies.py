@@ -42,7 +42,7 @@ class Experiment:
     @property
     def study_url(self) -> str:
         """Where Prolific sends participants: the server's Prolific arrival page."""
-        return f"{self.base_url}{ARRIVAL_PATH}?{ARRIVAL_QUERY}"
+        return f"{self.base_url}{ARRIVAL_PATH}?experiment={self.name}&{ARRIVAL_QUERY}"
 
     @classmethod
     def from_folder(cls, source: Path) -> Experiment:
@@ -53,7 +53,7 @@ class Experiment:
         design = json.loads(path.read_text())
         per_link = design.get("workers", 0) * len(design.get("frame_counts", []))
         n_lists = sum(len(link.get("lists", [])) or per_link for link in design["links"])
-        name = design.get("name") or path.parent.name
+        name = design.get("experiment_id") or design.get("name") or path.parent.name
         return cls(name, design["base_url"].rstrip("/"), n_lists)
 
 

@@ -15,10 +15,6 @@ export function submitToPlatform(cfg, code) {
     setTimeout(() => { window.location.assign(finish.url); }, 1500);
     return;
   }
-  if (finish.method === "show_code") {
-    $("done-status").textContent = "Copy this code into the study's page to record your completion.";
-    return;
-  }
   if (cfg.turk_submit_to) {
     const form = $("submit-form");
     form.action = cfg.turk_submit_to + "/mturk/externalSubmit";
