@@ -12,6 +12,7 @@ from pathlib import Path
 from platforms.mturk.client import Retry, call, environment_of
 from platforms.mturk.ledger import (Action, Outcome, Report, done_record, execute, forget_done,
                                    record_done, record_failed)
+from app.csvsafe import restore
 from app.errors import MTurkBadInput, MTurkCallFailed
 
 WORKER_ID = re.compile(r"^A[A-Z0-9]{1,63}$")
@@ -51,7 +52,7 @@ class Screening:
                 raise MTurkBadInput(f"{path} has no worker_id column (columns: {reader.fieldnames})")
             screening = cls()
             for row in reader:
-                worker_id = row["worker_id"].strip()
+                worker_id = restore(row["worker_id"].strip())
                 if (row.get("flagged") or "").strip().lower() in _TRUE:
                     screening.flagged[worker_id] = (row.get("reason") or row.get("reasons") or "").strip()
                 text = (row.get("profile_r") or row.get("correlation") or "").strip()
