@@ -8,10 +8,12 @@ kind's `trials` shapes the trial payload (`studies`).
 
 from __future__ import annotations
 
+import asyncio
 import re
 
-from app.assignments import Allocation, allocate, eligibility
-from app.errors import PreviewAssignment
+from app import limits
+from app.assignments import Allocation, allocate, eligibility, now_ms
+from app.errors import MVTError, PreviewAssignment, RateLimited
 from app.responses import complete, record_response
 from app.settings import Settings
 from app.tokens import completion_code, make_token, read_token
@@ -40,10 +42,25 @@ def cors_headers(origin: str | None) -> dict:
 
 
 async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, assignment_id: str | None,
-                             origin: str | None) -> tuple[dict, dict]:
-    """The JSON of `EligibilityOut` and its CORS headers."""
-    result = await eligibility(r, link, worker_id, assignment_id, cap=settings.max_tasks_per_worker,
-                               allotted_ms=settings.allotted_minutes * 60_000)
+                             origin: str | None, client: str | None = None) -> tuple[dict, dict]:
+    """The JSON of `EligibilityOut` and its CORS headers.
+
+    With a ``client`` address the question is charged to it (`app.limits`); raises `RateLimited`
+    (carrying the CORS headers, so that MTurk's page can read the refusal).
+    """
+    now = now_ms()
+    check = eligibility(r, link, worker_id, assignment_id, cap=settings.max_tasks_per_worker,
+                        allotted_ms=settings.allotted_minutes * 60_000, now=now)
+    if client is None:
+        result = await check
+    else:
+        admitted, result = await asyncio.gather(limits.admit_eligibility(r, settings, client, worker_id, now), check,
+                                                return_exceptions=True)
+        for outcome in (admitted, result):
+            if isinstance(outcome, RateLimited):
+                outcome.headers.update(cors_headers(origin))
+            if isinstance(outcome, BaseException):
+                raise outcome
     return {"eligible": result.eligible, "reason": result.reason}, cors_headers(origin)
 
 
@@ -65,15 +82,27 @@ def assignment_payload(a: Allocation, settings: Settings) -> dict:
 
 
 async def start_assignment(r, settings: Settings, link: str, worker_id: str, assignment_id: str,
-                           hit_id: str | None) -> dict:
+                           hit_id: str | None, client: str | None = None) -> dict:
     """Allocate (or resume) the assignment's list; the JSON of `AssignmentOut`.
 
-    Refuses MTurk's preview assignment id, then whatever `allocate` refuses.
+    Refuses MTurk's preview assignment id, then, with a ``client`` address, a client over its
+    limits (`app.limits`, `RateLimited`), then whatever `allocate` refuses.
     """
     if assignment_id == PREVIEW_ASSIGNMENT:
         raise PreviewAssignment("this is MTurk's preview: accept the HIT to start the task")
-    a = await allocate(r, link, worker_id, assignment_id, hit_id or "",
-                       cap=settings.max_tasks_per_worker, allotted_ms=settings.allotted_minutes * 60_000)
+    now = now_ms()
+    admit = None if client is None else limits.admit_assignment(r, settings, client, worker_id, assignment_id, now)
+    try:
+        a = await allocate(r, link, worker_id, assignment_id, hit_id or "", cap=settings.max_tasks_per_worker,
+                           allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit)
+    except RateLimited:
+        raise
+    except MVTError:
+        if client is not None:
+            await limits.release(r, settings, client, assignment_id)
+        raise
+    if a.completed and client is not None:
+        await limits.release(r, settings, client, assignment_id)
     return assignment_payload(a, settings)
 
 
@@ -88,8 +117,10 @@ async def record(r, settings: Settings, body: ResponseIn) -> dict:
     return {"recorded": True, "duplicate": rec.duplicate, "next_trial": rec.next_trial, "timing_ok": rec.timing_ok}
 
 
-async def finish(r, settings: Settings, body: CompleteIn) -> dict:
-    """Check the token, complete the assignment; the JSON of `CompleteOut`."""
+async def finish(r, settings: Settings, body: CompleteIn, client: str | None = None) -> dict:
+    """Check the token, complete the assignment; the JSON of `CompleteOut`. The ``client`` no longer holds it."""
     token = read_token(settings.signing_key, body.assignment_token)
     done = await complete(r, token, completion_code(settings.signing_key, token))
+    if client is not None:
+        await limits.release(r, settings, client, done.assignment_id)
     return {"completion_code": done.completion_code, "assignment_id": done.assignment_id, "n_trials": done.n_trials}
