@@ -55,7 +55,8 @@ class Allocation:
     kind: str = "mvt"
 
 
-def _message(reason: str, link_id: str, worker_id: str, assignment_id: str, cap: int) -> str:
+def refusal_message(reason: str, link_id: str, worker_id: str, assignment_id: str, cap: int) -> str:
+    """The sentence of a refusal ``reason`` (the ``detail`` of the HTTP answer)."""
     return {
         "blocked": f"worker {worker_id} is blocked from this experiment",
         "cap_reached": f"worker {worker_id} has already done the maximum of {cap} tasks of this experiment",
@@ -106,7 +107,7 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
                 await _unreserve(r, link_id, worker_id)
             raise admitted
     if reserved in ("blocked", "cap_reached"):
-        raise refusal(reserved, _message(reserved, link_id, worker_id, assignment_id, cap))
+        raise refusal(reserved, refusal_message(reserved, link_id, worker_id, assignment_id, cap))
     result = await scripts.allocate(
         keys=[keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id), keys.link_slots(link_id),
               keys.link_assignments(link_id), keys.link_workers(link_id), keys.link_activity(link_id),
@@ -118,7 +119,7 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         # request of theirs), so the link stays in their set.
         if reserved == "added" and result[1] != "seen_link":
             await _unreserve(r, link_id, worker_id)
-        raise refusal(result[1], _message(result[1], link_id, worker_id, assignment_id, cap))
+        raise refusal(result[1], refusal_message(result[1], link_id, worker_id, assignment_id, cap))
     if outcome == "new":
         pipe = r.pipeline(transaction=False)
         pipe.hsetnx(keys.assignment_links(), assignment_id, link_id)

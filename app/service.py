@@ -12,8 +12,8 @@ import asyncio
 import re
 
 from app import limits
-from app.assignments import Allocation, allocate, eligibility, now_ms
-from app.errors import MVTError, PreviewAssignment, RateLimited
+from app.assignments import Allocation, allocate, eligibility, now_ms, refusal_message
+from app.errors import LinkFull, MVTError, PreviewAssignment, RateLimited, UnknownLink
 from app.responses import complete, record_response
 from app.settings import Settings
 from app.tokens import completion_code, make_token, read_token
@@ -61,7 +61,10 @@ async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, a
                 outcome.headers.update(cors_headers(origin))
             if isinstance(outcome, BaseException):
                 raise outcome
-    return {"eligible": result.eligible, "reason": result.reason}, cors_headers(origin)
+    # A client can tell an unknown link from a full one only by holding an assignment on it (which
+    # eligibility then answers eligible): link ids are guessable, so the study's links are not listed.
+    reason = "link_full" if result.reason == "unknown_link" else result.reason
+    return {"eligible": result.eligible, "reason": reason}, cors_headers(origin)
 
 
 def media_url(settings: Settings, video_id: str) -> str:
@@ -97,9 +100,11 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
                            allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit)
     except RateLimited:
         raise
-    except MVTError:
+    except MVTError as exc:
         if client is not None:
             await limits.release(r, settings, client, assignment_id)
+        if isinstance(exc, UnknownLink):
+            raise LinkFull(refusal_message("link_full", link, worker_id, assignment_id, 0)) from None
         raise
     if a.completed and client is not None:
         await limits.release(r, settings, client, assignment_id)

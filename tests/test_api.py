@@ -55,7 +55,7 @@ def test_eligibility_cors_is_open_to_mturk_only(client, origin, allowed):
 def test_eligibility_reasons(client, synthetic_server):
     r = synthetic_server.redis
     assert client.get("/api/eligibility", params={"link": "nope", "worker_id": "W1"}).json() == \
-        {"eligible": False, "reason": "unknown_link"}
+        {"eligible": False, "reason": "link_full"}, "an unknown link must answer as a full one"
     start(client)
     assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W1"}).json() == \
         {"eligible": False, "reason": "seen_link"}
@@ -102,7 +102,7 @@ def test_assignment_gives_opaque_trials_and_the_same_list_every_time(client, syn
     ({"link": "synth-001", "worker_id": "W1", "assignment_id": "ASSIGNMENT_ID_NOT_AVAILABLE"},
      "this is MTurk's preview: accept the HIT to start the task"),
     ({"link": "nope", "worker_id": "W1", "assignment_id": "A1"},
-     "link 'nope' is not part of any loaded experiment; check the HIT's link"),
+     "every list of link nope is taken; return this HIT and try another one"),
 ])
 def test_assignment_refusals(client, payload, detail):
     r = client.post("/api/assignments", json=payload)
