@@ -242,3 +242,10 @@ class RateLimited(MVTError):
         super().__init__(message)
         self.retry_after_s = retry_after_s
         self.headers = {"Retry-After": str(retry_after_s), **(headers or {})}
+
+
+class BadVideoLink(MVTError):
+    """A video URL lacks its signature, was signed for another assignment or video, or has expired."""
+
+    reason = "bad_video_link"
+    status_code = 403

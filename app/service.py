@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
-from app import limits
+from app import limits, videourls
 from app.assignments import Allocation, allocate, eligibility, now_ms, refusal_message
 from app.errors import LinkFull, MVTError, PreviewAssignment, RateLimited, UnknownLink
 from app.responses import complete, record_response
@@ -67,20 +68,28 @@ async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, a
     return {"eligible": result.eligible, "reason": reason}, cors_headers(origin)
 
 
-def media_url(settings: Settings, video_id: str) -> str:
-    """Where the browser fetches a stimulus: this server's ``/videos/`` or ``MVT_VIDEO_BASE_URL``."""
+def media_url(settings: Settings, video_id: str, assignment_id: str, expiry_s: int) -> str:
+    """Where the browser fetches a stimulus: this server's ``/videos/`` or ``MVT_VIDEO_BASE_URL``,
+    with the query that lets only ``assignment_id`` fetch it until ``expiry_s`` (`app.videourls`)."""
     base = settings.video_base_url.rstrip("/") if settings.video_base_url else "/videos"
-    return f"{base}/{video_id}.mp4"
+    return f"{base}/{video_id}.mp4?{videourls.signed_query(settings.signing_key, video_id, assignment_id, expiry_s)}"
 
 
-def assignment_payload(a: Allocation, settings: Settings) -> dict:
-    """The JSON of `AssignmentOut` for an allocation; the trials come from the link's study kind."""
+def assignment_payload(a: Allocation, settings: Settings, now_s: int | None = None) -> dict:
+    """The JSON of `AssignmentOut` for an allocation; the trials come from the link's study kind.
+
+    Video URLs are signed for this assignment and expire 0–10 minutes after the allotted time:
+    rounded up to 10 minutes, so that a resume within those minutes gets the same payload.
+    """
+    end_s = (int(time.time()) if now_s is None else now_s) + settings.allotted_minutes * 60
+    expiry_s = (end_s // 600 + 1) * 600
     return {
         "assignment_token": make_token(settings.signing_key, a.assignment_id, a.link_id, a.worker_id, a.list_index),
         "assignment_id": a.assignment_id, "link": a.link_id, "n_trials": a.n_trials,
         "resume_from": a.next_trial, "completed": a.completed, "completion_code": a.completion_code,
         "options": a.options,
-        "trials": get_kind(a.kind).trials(a.video_ids, a.options, lambda v: media_url(settings, v)),
+        "trials": get_kind(a.kind).trials(a.video_ids, a.options,
+                                          lambda v: media_url(settings, v, a.assignment_id, expiry_s)),
     }
 
 

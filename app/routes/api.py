@@ -14,7 +14,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from app import service
+from app import service, videourls
 from app.deps import get_redis, get_settings
 from app.errors import NotFound
 from app.ids import ID_PATTERN
@@ -77,14 +77,18 @@ async def post_complete(body: CompleteIn, request: Request, r=Depends(get_redis)
     return json_response(await service.finish(r, settings, body, client_ip(request.scope)))
 
 
-@router.get("/videos/{name}", response_class=FileResponse, responses={404: {"model": Refusal}})
-async def get_video(name: str, request: Request, r=Depends(get_redis)):
-    """A stimulus video by its opaque id (range requests supported)."""
+@router.get("/videos/{name}", response_class=FileResponse,
+            responses={404: {"model": Refusal}, 403: {"model": Refusal, "description": "unsigned, foreign or expired"}})
+async def get_video(name: str, request: Request, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
+    """A stimulus video by its opaque id, with the query its assignment was given (``a``, ``e``, ``s``;
+    range requests supported)."""
     match = VIDEO_NAME_RE.fullmatch(name)
     if match is None:
         raise NotFound(f"video name {name[:80]!r} must be 16 lowercase hex characters followed by .mp4")
+    videourls.check(settings.signing_key, match.group(1), request.query_params)
     path = await _find_video(request, r, match.group(1))
-    return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "public, max-age=86400"})
+    # private: a shared cache would hand one assignment's file to a request signed for another
+    return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
 
 
 async def _find_video(request: Request, r, video_id: str) -> Path:
