@@ -21,6 +21,7 @@ from analysis.accuracy import accuracy_table
 from analysis.durations import duration_ms
 from analysis.mvt import MVT_COLUMNS, MVTResult, estimate_mvt
 from analysis.screening import WORKER_COLUMNS, ScreeningResult, screen_workers
+from app.csvsafe import safe_frame, safe_row
 from app.errors import ExperimentChoice, NoResponses, ResponsesInvalid
 
 PROGRESS_COLUMNS = ["link_id", "n_lists", "complete", "in_progress", "to_replace", "free", "replaced",
@@ -343,7 +344,7 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
     """Write a table as CSV: empty fields for missing values, booleans as true/false (as `mvt export`)."""
-    df = df.copy()
+    df = safe_frame(df)
     for col in df.columns:
         if df[col].dtype == bool or str(df[col].dtype) == "boolean":
             df[col] = df[col].map({True: "true", False: "false"}).astype(object)
@@ -443,5 +444,5 @@ def write_repost(table: pd.DataFrame, path: Path | str) -> Path:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(REPOST_COLUMNS)
-        writer.writerows(table[REPOST_COLUMNS].itertuples(index=False, name=None))
+        writer.writerows(map(safe_row, table[REPOST_COLUMNS].itertuples(index=False, name=None)))
     return path

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from app.csvsafe import restore_frame
 from app.errors import ResponsesInvalid
 
 REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label",
@@ -165,7 +166,7 @@ def read_responses_csv(path: Path | str) -> pd.DataFrame:
                                f"{','.join(REQUIRED_COLUMNS)}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ResponsesInvalid(f"responses file {str(path)!r} is not a readable CSV ({exc})") from None
-    return prepare_responses(raw)
+    return prepare_responses(restore_frame(raw, TEXT_COLUMNS))
 
 
 def responses_from_rows(rows: Iterable[dict]) -> pd.DataFrame:

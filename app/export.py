@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import redis as redis_py
 
+from app.csvsafe import safe_row
 from app.store import keys
 from app.assignments import iso_ms
 from app.errors import ExperimentChoice
@@ -122,7 +123,7 @@ def write_rows(rows, out) -> int:
     writer.writerow(RESPONSE_COLUMNS)
     n = 0
     for row in rows:
-        writer.writerow([_cell(row[c]) for c in RESPONSE_COLUMNS])
+        writer.writerow(safe_row(_cell(row[c]) for c in RESPONSE_COLUMNS))
         n += 1
     return n
 

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.csvsafe import restore
 from app.errors import MTurkBadInput
 
 _TRUE = {"1", "true", "yes", "y", "t"}
@@ -38,7 +39,7 @@ class Screening:
                 raise MTurkBadInput(f"{path} has no worker_id column (columns: {reader.fieldnames})")
             screening = cls()
             for row in reader:
-                worker_id = row["worker_id"].strip()
+                worker_id = restore(row["worker_id"].strip())
                 if (row.get("flagged") or "").strip().lower() in _TRUE:
                     screening.flagged[worker_id] = (row.get("reason") or row.get("reasons") or "").strip()
                 text = (row.get("profile_r") or row.get("correlation") or "").strip()

@@ -87,3 +87,13 @@ def test_the_finish_redirects_to_prolific_with_the_studys_code(synthetic_server,
     assert finish_of(arrive(synthetic_server, "PG"))["url"] == complete + "REC0RDED"
     monkeypatch.setattr(synthetic_server.settings, "prolific_completion_code", "C0DE42")
     assert finish_of(arrive(synthetic_server, "PH"))["url"] == complete + "C0DE42"
+
+
+def test_placing_is_charged_to_the_client_like_a_task_request(synthetic_server, monkeypatch):
+    # One address inventing participant ids holds at most MVT_LIMIT_HELD_PER_CLIENT unfinished tasks.
+    monkeypatch.setattr(synthetic_server.settings, "limit_held_per_client", 3)
+    pages = [arrive(synthetic_server, f"G{i}") for i in range(5)]
+    assert [p.status_code for p in pages] == [200, 200, 200, 429, 429]
+    assert "Too many requests came from your network" in pages[3].text and pages[3].headers["Retry-After"]
+    r = synthetic_server.redis
+    assert sum(r.hlen(keys.link_slots(link)) for link in ("synth-001", "synth-002")) == 3

@@ -22,7 +22,9 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import escape
 
 from app.assets import LANDING_FILE, TEMPLATES_DIR
-from app.errors import MVTError
+from app import limits
+from app.assignments import now_ms
+from app.errors import MVTError, RateLimited
 from app.ids import ID_RE, is_id
 from app.placement import place
 from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
@@ -183,15 +185,23 @@ async def prolific_page(request: Request) -> HTMLResponse:
     if not is_id(experiment):
         return _error_page(request, 400, "This study link is incomplete",
                            "The study's address names no experiment (experiment=…); please tell the researcher.")
+    r, client = request.app.state.redis, limits.client_ip(request.scope)
     try:
-        placed = await place(request.app.state.redis, settings, experiment, arrival.worker_id,
-                             arrival.assignment_id, arrival.hit_id)
+        # Placing allocates, so it is charged to the client like POST /api/assignments.
+        await limits.admit_assignment(r, settings, client, arrival.worker_id, arrival.assignment_id, now_ms())
+    except RateLimited as exc:
+        response = _error_page(request, 429, "Too many requests", f"{WORKER_SENTENCES['rate_limited']} ({exc})")
+        response.headers.update(exc.headers)
+        return response
+    try:
+        placed = await place(r, settings, experiment, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
     except MVTError as exc:
+        await limits.release(r, settings, client, arrival.assignment_id)
         sentence = WORKER_SENTENCES.get(exc.reason, FALLBACK_SENTENCE)
         return _error_page(request, 409, "Please return this study",
                            f"{sentence} Nothing was recorded for you: please return the study on Prolific "
                            "(\u201cStop without completing\u201d).")
     arrival = Arrival(placed.link_id, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
-    code = await study_completion_code(request.app.state.redis, settings, arrival.hit_id, experiment)
+    code = await study_completion_code(r, settings, arrival.hit_id, experiment)
     platform = ProlificPlatform(settings.prolific_completion_url, code)
     return runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))

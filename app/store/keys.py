@@ -4,7 +4,7 @@ Keys start with ``mvt:`` and are ``:``-separated. Keys of one link share the has
 ``{<link_id>}`` and keys of one worker the tag ``{w:<worker_id>}``, so each Lua script touches
 one hash slot and stays valid on Redis Cluster. Ids match ``[A-Za-z0-9_-]{1,64}``, so they
 cannot contain ``{``, ``}`` or ``:``. No key has a TTL: an experiment's data is kept until an
-operator deletes it.
+operator deletes it (the client limits below excepted).
 
 Experiment server section (writers: loader = ``app/loader.py`` via ``mvt load``,
 allocate = ``app/store/lua/allocate.lua``, reserve = ``app/store/lua/reserve.lua``,
@@ -53,6 +53,25 @@ key (builder)                            type    contents                       
 ``mvt:worker:{w:W}:blocked``             string  ``1`` while the worker is blocked             none  admin
 (worker_blocked)
 =======================================  ======  ============================================  ====  ==================
+
+Client limits section (writer: ``app/store/lua/ratelimit.lua`` via ``app/limits.py``; removal of a
+held assignment: ``app/limits.py``). ``IP`` is the client address as the server sees it (IPv6
+addresses keep their colons); every key of one client shares the hash tag ``{ip:<IP>}``. Unlike
+the keys above these expire by themselves: a missing bucket is a full one.
+
+=======================================  ======  ============================================  =======  ==================
+key (builder)                            type    contents                                      TTL      writer
+=======================================  ======  ============================================  =======  ==================
+``mvt:limit:{ip:IP}:N`` (limit_bucket)   hash    tokens (float), at (ms of last charge): the   refill   ratelimit
+                                                 token bucket ``N`` (``assignments``,          time
+                                                 ``eligibility``) of one client                + 1 s
+``mvt:limit:{ip:IP}:N:w:W``              hash    the same for one worker id from that client   refill   ratelimit
+(limit_worker_bucket)                                                                          time
+                                                                                               + 1 s
+``mvt:limit:{ip:IP}:held``               zset    assignment id → ms first admitted: the        allotted ratelimit,
+(limit_held)                                     client's unfinished assignments (removed on   time     limits
+                                                 completion, pruned after the allotted time)
+=======================================  ======  ============================================  =======  ==================
 
 MTurk bookkeeping section (writer: ``platforms/mturk/`` via ``mvt mturk …``; builders at the end of
 this module). ``E`` is the MTurk environment, ``sandbox`` or ``production``, so that trying a study
@@ -194,6 +213,25 @@ def worker_links(worker_id: str) -> str:
 def worker_blocked(worker_id: str) -> str:
     """String ``1`` while the worker is blocked."""
     return f"{PREFIX}:worker:{{w:{worker_id}}}:blocked"
+
+
+def _limit(ip: str, part: str) -> str:
+    return f"{PREFIX}:limit:{{ip:{ip}}}:{part}"
+
+
+def limit_bucket(ip: str, name: str) -> str:
+    """Hash: token bucket ``name`` of client ``ip`` (tokens, at)."""
+    return _limit(ip, name)
+
+
+def limit_worker_bucket(ip: str, name: str, worker_id: str) -> str:
+    """Hash: token bucket ``name`` of one worker id from client ``ip``."""
+    return _limit(ip, f"{name}:w:{worker_id}")
+
+
+def limit_held(ip: str) -> str:
+    """Sorted set assignment id → ms first admitted: unfinished assignments of client ``ip``."""
+    return _limit(ip, "held")
 
 
 LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
