@@ -21,6 +21,7 @@ from analysis.accuracy import accuracy_table
 from analysis.durations import duration_ms
 from analysis.mvt import MVT_COLUMNS, MVTResult, estimate_mvt
 from analysis.screening import WORKER_COLUMNS, ScreeningResult, screen_workers
+from analysis.suspicion import suspicious_workers
 from app.csvsafe import safe_frame, safe_row
 from app.errors import ExperimentChoice, NoResponses, ResponsesInvalid
 
@@ -354,7 +355,8 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 OUTPUT_FILES = ("mvt.csv", "accuracy.csv", "workers.csv", "cells.csv", "report.html", "worker_profiles.csv",
-                "psychometric.csv", "rules.csv", "mvt_histogram.csv", "summary.csv", "progress.csv", "timing.csv")
+                "psychometric.csv", "rules.csv", "mvt_histogram.csv", "summary.csv", "progress.csv", "timing.csv",
+                "suspicion.csv")
 """What `write_outputs` writes: the first five as before, then every other number the report shows."""
 
 
@@ -394,6 +396,7 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
     _write_csv(mvt.table[mvt_cols], paths["mvt.csv"])
     _write_csv(analysis.accuracy, paths["accuracy.csv"])
     _write_csv(analysis.screening.workers[WORKER_COLUMNS], paths["workers.csv"])
+    _write_csv(suspicious_workers(analysis.responses), paths["suspicion.csv"])
     _write_csv(mvt.cells, paths["cells.csv"])
     _write_csv(analysis.screening.profiles, paths["worker_profiles.csv"])
     _write_csv(mvt.psychometric, paths["psychometric.csv"])

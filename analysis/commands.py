@@ -84,7 +84,8 @@ def _pooled_design(designs: dict[str, dict]) -> tuple[list[int] | None, int | No
 def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, inclusive: bool, bootstrap: int,
                 seed: int, replace: bool, block: bool, base_url: str | None, psychometric: bool,
                 control_threshold: float, min_r: float, experiments=None, metadata: Path | None = None,
-                by: str | None = None, guess_rate: float | None = None, draws: bool = False) -> list[str]:
+                by: str | None = None, guess_rate: float | None = None, draws: bool = False,
+                verified_only: bool | None = None) -> list[str]:
     """Run the analysis behind ``mvt analyze`` and return the summary lines it prints."""
     from analysis.analyze import (add_metadata, analyze, progress_from_responses, read_metadata, repost_table,
                                   select_experiments, write_outputs, write_repost)
@@ -105,8 +106,9 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
     else:
         from app import admin
         from app.export import choose_experiments, experiment_links
-        from app.store.redis_server import open_redis
+        from analysis.verified import verify_responses
         from app.settings import Settings
+        from app.store.redis_server import open_redis
 
         with open_redis(Settings()) as r:
             by_experiment = experiment_links(r)
@@ -114,7 +116,11 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
             links = {link for name in chosen for link in by_experiment[name]}
             designs = {link: d for link, d in designs_from_redis(r).items() if link in links}
             frame_counts, n_options = _pooled_design(designs)
-            table = add_metadata(read_responses_redis(r, chosen), meta, by)
+            settings = Settings()
+            verification = verify_responses(read_responses_redis(r, chosen), r,
+                                            "sandbox" if settings.mturk_sandbox else "production")
+            lines.append(verification.summary(verified_only))
+            table = add_metadata(verification.kept(verified_only).drop(columns=["verified"]), meta, by)
             progress = [p for p in admin.link_progress(r) if p.link_id in links]
             result = analyze(table, link_progress=progress, source="redis", frame_counts=frame_counts,
                              n_choices=n_options, experiments=tuple(chosen), **options)
@@ -179,6 +185,9 @@ def register(app: typer.Typer) -> None:
                                                 "at the longest duration is below this."),
         min_r: float = typer.Option(0.25, "--min-r", help="Flag workers whose accuracy profile correlates "
                                     "with everybody else's below this."),
+        verified_only: bool | None = typer.Option(None, "--verified-only/--all-work", help="Keep only work the "
+                                                  "platform's records confirm (mvt mturk assignments, mvt prolific "
+                                                  "submissions) [default: on when such records exist]."),
     ) -> None:
         if not 0 <= theta < 1:
             raise typer.BadParameter(f"theta ({theta!r}) must be a proportion in [0, 1)", param_hint="--theta")
@@ -191,5 +200,6 @@ def register(app: typer.Typer) -> None:
             for line in run_analyze(out=out, responses=responses, rule=rule.value, theta=theta, inclusive=inclusive,
                                     bootstrap=bootstrap, seed=seed, replace=replace, block=block, base_url=base_url,
                                     psychometric=psychometric, control_threshold=control_threshold, min_r=min_r,
-                                    experiments=names, metadata=metadata, by=by, guess_rate=guess_rate, draws=draws):
+                                    experiments=names, metadata=metadata, by=by, guess_rate=guess_rate, draws=draws,
+                                    verified_only=verified_only):
                 typer.echo(line)

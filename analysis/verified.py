@@ -5,7 +5,10 @@ Anyone can call the API with invented worker and assignment ids and answer every
 does: for MTurk, ``mvt mturk assignments`` stores every assignment MTurk lists under
 ``keys.mturk_assignments(env)`` (``env`` = ``sandbox`` or ``production``); an assignment is
 confirmed when MTurk has it as ``Submitted`` or ``Approved`` with the same assignment id **and**
-worker id.
+worker id. For Prolific, ``mvt prolific submissions`` stores each submission (its id is the
+SESSION_ID the server stored as the assignment id) under
+``keys.platform_records("prolific", env, "submissions")``; a submission confirms the work when
+its participant is the worker and its status is ``APPROVED`` or ``AWAITING REVIEW``.
 
 ``--verified-only`` semantics (for ``mvt analyze``): when platform records exist for the
 environment (at least one stored assignment), keep only ``verified`` rows, by default; with no
@@ -23,8 +26,10 @@ import pandas as pd
 
 from app.store import keys
 
-CONFIRMED = frozenset({"Submitted", "Approved"})
-"""MTurk assignment statuses that confirm a worker did the work (Rejected work is not used)."""
+CONFIRMED = frozenset({"Submitted", "Approved", "APPROVED", "AWAITING REVIEW"})
+"""MTurk and Prolific statuses that confirm a worker did the work (rejected work is not used)."""
+REJECTED = frozenset({"Rejected", "REJECTED"})
+PROLIFIC_ENVS = ("production", "test")
 
 REASONS = ("no_platform_record", "other_worker", "rejected", "not_submitted")
 """Why a row is unverified: MTurk has no such assignment; it has it for another worker id; it was
@@ -80,9 +85,13 @@ def verify_responses(responses: pd.DataFrame, r, env: str) -> Verification:
     missing = [c for c in ("assignment_id", "worker_id") if c not in responses.columns]
     if missing:
         raise ValueError(f"responses lack the columns {missing} (have {list(responses.columns)})")
-    records = r.hgetall(keys.mturk_assignments(env))
+    records = {a: orjson.loads(raw) for a, raw in r.hgetall(keys.mturk_assignments(env)).items()}
+    for prolific_env in PROLIFIC_ENVS:
+        for session, raw in r.hgetall(keys.platform_records("prolific", prolific_env, "submissions")).items():
+            sub = orjson.loads(raw)
+            records[session] = {"worker_id": sub.get("participant_id"), "status": sub.get("status")}
     ids = sorted(set(responses["assignment_id"].astype(str)))
-    found = {a: orjson.loads(records[a]) for a in ids if a in records}
+    found = {a: records[a] for a in ids if a in records}
 
     def why(assignment_id: str, worker_id: str) -> str:
         rec = found.get(assignment_id)
@@ -93,7 +102,7 @@ def verify_responses(responses: pd.DataFrame, r, env: str) -> Verification:
         status = rec.get("status")
         if status in CONFIRMED:
             return "verified"
-        return "rejected" if status == "Rejected" else "not_submitted"
+        return "rejected" if status in REJECTED else "not_submitted"
 
     out = responses.copy()
     out["verification"] = [why(str(a), str(w)) for a, w in zip(out["assignment_id"], out["worker_id"])]

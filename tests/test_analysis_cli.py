@@ -215,6 +215,7 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
         "experiment(s): synth",
         "36 responses, 24 used; 5 workers, 1 flagged; 8 images: 8 with an MVT, 0 unrecognised, 0 insufficient "
         "(rule stable)",
+        "no platform records: all 36 responses unverified, all kept",
         "wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES),
         f"marked 2 assignment(s) of 1 flagged worker(s) for replacement; 2 assignment(s) to repost on 2 link(s) "
         f"({out / 'repost.csv'})",
