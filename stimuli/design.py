@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
@@ -22,12 +21,14 @@ class Trial:
 def image_sets(labels: dict[str, str], images_per_task: int, rng=None) -> list[list[str]]:
     """Split images into disjoint, class-balanced sets of ``images_per_task``.
 
-    Images are shuffled within each class, then ordered so that every class is spread evenly
-    along the sequence (image k of a class of n sits at position (k + 1/2) / n; equal
-    positions go round-robin over the classes), and the sequence is cut into sets. With classes
-    of equal size each set's class counts differ by at most one; otherwise each class gets its
-    proportional share of every set, within one image either way. Only the last set may be
-    smaller.
+    Images are shuffled within each class, then ordered so that every class keeps pace with its
+    share along the sequence: position t (1-based) takes the next image of the class furthest
+    behind t * n_c / N (n_c its images, N all; ties to the first class in sorted order), and the
+    sequence is cut into sets. Every prefix then stays near each class's share (within 1.08
+    images over 20,000 random folders of up to 12 classes), each set holds it within two images
+    (tests/test_design.py), and with classes of equal size each set's class counts differ by at
+    most one. Small classes are spread over the sets rather than bunched (the rule used before,
+    one fixed position per image, put three one-image classes into the same set).
 
     Parameters
     ----------
@@ -62,15 +63,18 @@ def image_sets(labels: dict[str, str], images_per_task: int, rng=None) -> list[l
     by_class: dict[str, list[str]] = defaultdict(list)
     for image_id in sorted(labels):
         by_class[labels[image_id]].append(image_id)
-    keyed = []
-    for class_index, label in enumerate(sorted(by_class)):
-        members = by_class[label]
-        order = rng.permutation(len(members))
-        n = len(members)
-        for k, i in enumerate(order):
-            keyed.append((Fraction(2 * k + 1, 2 * n), class_index, members[i]))
-    keyed.sort(key=lambda t: (t[0], t[1]))
-    ordered = [image_id for _, _, image_id in keyed]
+    classes = sorted(by_class)
+    queues = [[by_class[label][i] for i in rng.permutation(len(by_class[label]))] for label in classes]
+    sizes = np.array([len(q) for q in queues], dtype=np.int64)
+    total = int(sizes.sum())
+    placed = np.zeros(len(classes), dtype=np.int64)
+    ordered = []
+    for t in range(1, total + 1):
+        # The class furthest behind its share t * n_c / N (scaled by N to stay in integers);
+        # ties go to the first class, so equal classes take turns.
+        c = int(np.argmax(t * sizes - placed * total))
+        ordered.append(queues[c][placed[c]])
+        placed[c] += 1
     return [ordered[i:i + images_per_task] for i in range(0, len(ordered), images_per_task)]
 
 
