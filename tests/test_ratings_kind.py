@@ -1,0 +1,145 @@
+"""The ratings study kind through ``mvt load`` and the real HTTPS API: trials, media, answers, gate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+
+import httpx
+import pytest
+
+from app.errors import BadExperiment
+from app.export import iter_response_rows
+from app.loader import load_experiment
+from app.store import keys
+from studies import get_kind
+from studies.ratings import LABELS
+
+
+@pytest.fixture
+def server(redis, _running_server):
+    base_url, settings, certfile = _running_server
+    ctx = ssl.create_default_context(cafile=str(certfile))
+    with httpx.Client(base_url=base_url, verify=ctx, timeout=10) as c:
+        yield c
+
+
+def start(client, link, worker="W1", assignment="A1"):
+    return client.post("/api/assignments", json={"link": link, "worker_id": worker, "assignment_id": assignment,
+                                                 "hit_id": "H1"})
+
+
+def answer(client, token, trial, response):
+    return client.post("/api/responses", json={"assignment_token": token, "trial": trial, "response": response,
+                                               "response_time_ms": 2500.0})
+
+
+def test_load_stores_items_hidden_answers_and_the_scale(redis, ratings_acr):
+    result = load_experiment(redis, ratings_acr)
+    assert (result.n_links, result.n_lists, len(result.loaded)) == (4, 12, 4)
+    meta = redis.hgetall(keys.link_meta("acr-001"))
+    assert (meta["kind"], meta["n_lists"], meta["n_trials"], json.loads(meta["options"])) == (
+        "ratings", "3", "4", ["1", "2", "3", "4", "5"])
+    design = json.loads((ratings_acr / "design.json").read_text())
+    first = design["links"][0]["lists"][0][0]
+    assert json.loads(redis.hget(keys.link_answers("acr-001"), "0:0")) == [None, 0, first["sample_id"],
+                                                                          first["media_id"], 0]
+    assert json.loads(redis.hget(keys.link_lists("acr-001"), "0"))[0] == f"acr~{first['screen']}~{first['media_id']}.m4a"
+    assert load_experiment(redis, ratings_acr).unchanged == tuple(f"acr-{k:03d}" for k in range(1, 5))
+
+
+def test_acr_assignment_rate_and_complete_through_the_api(server, redis, ratings_acr):
+    load_experiment(redis, ratings_acr)
+    body = start(server, "acr-001").json()
+    assert body["n_trials"] == 4 and body["options"] == ["1", "2", "3", "4", "5"]
+    text = json.dumps(body["trials"])
+    assert not any(word in text for word in ("speech", "REF", "ANC", "noise", "lowpass"))  # nothing gives it away
+    for i, trial in enumerate(body["trials"]):
+        assert trial["trial"] == i and trial["media_type"] == "audio" and trial["scale"] == "acr"
+        assert trial["labels"] == ["Excellent", "Good", "Fair", "Poor", "Bad"] and "reference_url" not in trial
+        assert trial["media_url"].startswith("/videos/") and trial["media_url"].endswith(".m4a")
+    media = server.get(body["trials"][0]["media_url"])
+    assert (media.status_code, media.headers["content-type"]) == (200, "audio/mp4")
+    assert media.content == (ratings_acr / "videos" / body["trials"][0]["media_url"].split("/")[-1]).read_bytes()
+    token = body["assignment_token"]
+    r = answer(server, token, 0, "Excellent")
+    assert (r.status_code, r.json()["reason"]) == (422, "bad_response")
+    assert answer(server, token, 0, "6").json()["reason"] == "bad_response"
+    for i, score in enumerate(["5", "4", "1", "3"]):
+        assert answer(server, token, i, score).json()["recorded"] is True
+    done = server.post("/api/complete", json={"assignment_token": token})
+    assert done.status_code == 200 and done.json()["n_trials"] == 4
+    rows = [row for row in iter_response_rows(redis) if row["assignment_id"] == "A1"]
+    design = json.loads((ratings_acr / "design.json").read_text())
+    list_index = rows[0]["list_index"]
+    expected = [t["sample_id"] for t in design["links"][0]["lists"][list_index]]
+    assert [(row["image_id"], row["response"], row["correct"], row["frames"]) for row in rows] == [
+        (sample, score, False, 0) for sample, score in zip(expected, ["5", "4", "1", "3"])]
+
+
+def test_no_worker_rates_a_sample_twice(server, redis, ratings_acr):
+    load_experiment(redis, ratings_acr)
+    assert start(server, "acr-001").status_code == 200
+    again = start(server, "acr-001", assignment="A2")
+    assert (again.status_code, again.json()["reason"]) == (409, "seen_link")
+    assert start(server, "acr-002", assignment="A3").status_code == 200  # another link: other samples
+    for k in (2, 3):
+        assert start(server, "acr-001", worker=f"W{k}", assignment=f"B{k}").status_code == 200
+    full = start(server, "acr-001", worker="W4", assignment="B4")
+    assert (full.status_code, full.json()["reason"]) == (409, "link_full")  # R = 3 ratings per sample
+
+
+def test_mushra_trials_carry_the_reference_and_the_0_to_100_scale(server, redis, ratings_mushra):
+    load_experiment(redis, ratings_mushra)
+    body = start(server, "mushra-001").json()
+    assert len(body["options"]) == 101
+    trials = body["trials"]
+    assert len(trials) == 4 and {t["screen"] for t in trials} == {trials[0]["screen"]}
+    assert {t["scale"] for t in trials} == {"mushra"} and len({t["reference_url"] for t in trials}) == 1
+    assert trials[0]["reference_url"] not in {t["media_url"] for t in trials}  # hidden reference has its own name
+    assert server.get(trials[0]["reference_url"]).status_code == 200
+    assert answer(server, body["assignment_token"], 0, "100").json()["recorded"] is True
+    assert answer(server, body["assignment_token"], 1, "101").json()["reason"] == "bad_response"
+
+
+def test_dsis_images_are_served_as_png_with_the_dcr_labels(server, redis, ratings_dsis_images):
+    load_experiment(redis, ratings_dsis_images)
+    trial = start(server, "dsis-001").json()["trials"][0]
+    assert (trial["media_type"], trial["scale"]) == ("image", "dcr")
+    assert trial["labels"] == ["Imperceptible", "Perceptible but not annoying", "Slightly annoying", "Annoying",
+                               "Very annoying"]
+    for url in (trial["media_url"], trial["reference_url"]):
+        r = server.get(url)
+        assert (r.status_code, r.headers["content-type"], r.content[:8]) == (200, "image/png", b"\x89PNG\r\n\x1a\n")
+
+
+def test_media_names_stay_strict(server, redis, ratings_acr):
+    load_experiment(redis, ratings_acr)
+    assert server.get("/videos/0123456789abcdef.m4a").json()["detail"] == \
+        "no loaded experiment has video 0123456789abcdef"
+    assert server.get("/videos/0123456789abcdef.wav").json()["detail"] == (
+        "video name '0123456789abcdef.wav' must be 16 lowercase hex characters followed by .mp4, .m4a or .png")
+
+
+def test_broken_rating_experiments_are_refused(redis, ratings_acr, tmp_path):
+    exp = tmp_path / "acr"
+    shutil.copytree(ratings_acr, exp)
+    design = json.loads((exp / "design.json").read_text())
+    victim = design["links"][1]["lists"][0][2]["media_id"]
+    (exp / "videos" / f"{victim}.m4a").unlink()
+    with pytest.raises(BadExperiment, match=rf"media file .*{victim}.m4a is missing"):
+        load_experiment(redis, exp)
+    design["scale"] = "stars"
+    (exp / "design.json").write_text(json.dumps(design))
+    with pytest.raises(BadExperiment, match=r"scale \('stars'\) in design.json must be one of acr, dcr, mushra"):
+        load_experiment(redis, exp)
+
+
+def test_trials_keep_the_extension_when_a_cdn_serves_the_media():
+    kind = get_kind("ratings")
+    trials = kind.trials(["dcr~0~00000000000000aa.png~00000000000000bb.png"], ["1", "2"],
+                         lambda media_id: f"https://cdn.example.org/s/{media_id}.mp4")
+    assert trials == [{"trial": 0, "screen": 0, "media_url": "https://cdn.example.org/s/00000000000000aa.png",
+                       "media_type": "image", "scale": "dcr", "labels": LABELS["dcr"], "options": ["1", "2"],
+                       "reference_url": "https://cdn.example.org/s/00000000000000bb.png"}]
