@@ -183,15 +183,7 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
     reference_ids = ({s: make((s, REF), "reference") for s in sorted({s for s, _ in samples})}
                      if design in ("mushra", "dsis") else {})
     scale = SCALE_OF[design]
-    links = []
-    for k, task in enumerate(tasks, start=1):
-        link_id = f"{experiment_id}-{k:03d}"
-        links.append({
-            "link_id": link_id,
-            "sample_ids": [f"{s}/{a}" for s, a in task.samples],
-            "lists": [[_trial(sample, screen, sample_ids, reference_ids, design) for screen, sample in trials]
-                      for trials in task.lists],
-        })
+    links = design_links(tasks, experiment_id, sample_ids, reference_ids, design)
     stimuli = {
         "version": 1, "kind": "ratings", "media_kind": kind, "ext": ext, "seed": seed, "loudnorm": bool(loudnorm),
         "samples": {f"{s}/{a}": {"source": s, "algorithm": a, "media_id": sample_ids[s, a],
@@ -222,6 +214,18 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         last_link_samples=last if last < samples_per_task else None,
         media_bytes=sum(f.n_bytes for f in files.values()),
         media_seconds=sum(f.duration_s for f in files.values()), seconds=time.perf_counter() - started)
+
+
+def design_links(tasks, experiment_id: str, sample_ids: dict, reference_ids: dict, design: str) -> list[dict]:
+    """The ``links`` of design.json: per task its link id, sample ids and lists of trials.
+
+    ``sample_ids`` maps (source, algorithm) to the sample's media id, ``reference_ids`` a source
+    to its reference's media id (MUSHRA and DSIS).
+    """
+    return [{"link_id": f"{experiment_id}-{k:03d}", "sample_ids": [f"{s}/{a}" for s, a in task.samples],
+             "lists": [[_trial(sample, screen, sample_ids, reference_ids, design) for screen, sample in trials]
+                       for trials in task.lists]}
+            for k, task in enumerate(tasks, start=1)]
 
 
 def _trial(sample, screen: int, sample_ids: dict, reference_ids: dict, design: str) -> dict:
