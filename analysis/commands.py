@@ -26,6 +26,8 @@ Reads every response from Redis (MVT_REDIS_URL, else the embedded server in MVT_
 
 With --replace (Redis only) the flagged workers' assignments are marked for replacement and DIR/repost.csv lists the links that need assignments again.
 
+Rating studies (mvt build-ratings) are analysed as such: from Redis when a loaded experiment is one, from a CSV with --ratings EXP_DIR. They write DIR/mos_by_algorithm.csv, DIR/mos_by_sample.csv, DIR/workers.csv and DIR/report.html (analysis.ratings).
+
 Example: mvt analyze --out results --responses responses.csv --rule stable --bootstrap 1000
 """
 
@@ -57,8 +59,13 @@ def designs_from_redis(r) -> dict[str, dict]:
 
 def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, inclusive: bool, bootstrap: int,
                 seed: int, replace: bool, block: bool, base_url: str | None, psychometric: bool,
-                control_threshold: float, min_r: float) -> list[str]:
+                control_threshold: float, min_r: float, ratings: Path | None = None) -> list[str]:
     """Run the analysis behind ``mvt analyze`` and return the summary lines it prints."""
+    if ratings is not None and responses is not None:
+        from analysis.ratings_commands import run_ratings_csv
+
+        return run_ratings_csv(out=out, responses=responses, exp_dir=ratings, replace=replace, block=block,
+                               min_r=min_r)
     from analysis.analyze import analyze, progress_from_responses, repost_table, write_outputs, write_repost
     from analysis.responses import read_responses_csv, read_responses_redis
 
@@ -78,6 +85,10 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
 
         with open_redis(Settings()) as r:
             designs = designs_from_redis(r)
+            if any(d.get("kind") == "ratings" for d in designs.values()):
+                from analysis.ratings_commands import run_ratings_redis
+
+                return run_ratings_redis(r, designs, out=out, replace=replace, block=block, min_r=min_r)
             frame_counts = sorted({int(f) for d in designs.values() for f in d.get("frame_counts", [])}) or None
             classes = {c for d in designs.values() for c in d.get("classes", [])}
             result = analyze(read_responses_redis(r), link_progress=admin.link_progress(r), source="redis",
@@ -131,11 +142,14 @@ def register(app: typer.Typer) -> None:
                                                 "at the longest duration is below this."),
         min_r: float = typer.Option(0.25, "--min-r", help="Flag workers whose accuracy profile correlates "
                                     "with everybody else's below this."),
+        ratings: Path | None = typer.Option(None, "--ratings", help="With --responses: the EXP_DIR of the rating "
+                                            "study they belong to (from Redis, rating studies are found by kind)."),
     ) -> None:
         if not 0 <= theta < 1:
             raise typer.BadParameter(f"theta ({theta!r}) must be a proportion in [0, 1)", param_hint="--theta")
         with exit_on_error():
             for line in run_analyze(out=out, responses=responses, rule=rule.value, theta=theta, inclusive=inclusive,
                                     bootstrap=bootstrap, seed=seed, replace=replace, block=block, base_url=base_url,
-                                    psychometric=psychometric, control_threshold=control_threshold, min_r=min_r):
+                                    psychometric=psychometric, control_threshold=control_threshold, min_r=min_r,
+                                    ratings=ratings):
                 typer.echo(line)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import ssl
 
-import httpx
 import pytest
 
 from app.errors import BadExperiment
@@ -18,11 +16,8 @@ from studies.ratings import LABELS
 
 
 @pytest.fixture
-def server(redis, _running_server):
-    base_url, settings, certfile = _running_server
-    ctx = ssl.create_default_context(cafile=str(certfile))
-    with httpx.Client(base_url=base_url, verify=ctx, timeout=10) as c:
-        yield c
+def server(ratings_client):
+    return ratings_client
 
 
 def start(client, link, worker="W1", assignment="A1"):
