@@ -24,6 +24,7 @@ from markupsafe import escape
 from app.assets import LANDING_FILE, TEMPLATES_DIR
 from app.ids import ID_RE
 from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
+from app.store import keys
 from platforms import PLATFORMS, ArrivalError
 from platforms.mturk.platform import origin_of
 
@@ -107,9 +108,16 @@ def experiment_page(request: Request) -> HTMLResponse:
         "reason_fallback": FALLBACK_SENTENCE,
     }
     return templates.TemplateResponse(
-        request, "experiment.html", {"config": config, "video_css_px": VIDEO_CSS_PX},
+        request, _runner_template(request, arrival.link), {"config": config, "video_css_px": VIDEO_CSS_PX},
         headers=_security_headers(_runner_csp(request)),
     )
+
+
+def _runner_template(request: Request, link: str | None) -> str:
+    """The page of the link's study kind: ``ratings.html`` for rating studies, else the MVT runner."""
+    redis = getattr(request.app.state, "sync_redis", None)
+    kind = redis.hget(keys.link_meta(link), "kind") if link and redis is not None else None
+    return "ratings.html" if kind == "ratings" else "experiment.html"
 
 
 def render_landing(hit_link: str) -> str:
