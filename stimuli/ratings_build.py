@@ -216,6 +216,18 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         media_seconds=sum(f.duration_s for f in files.values()), seconds=time.perf_counter() - started)
 
 
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples_ratings"
+"""The bundled CC0 rating samples: ``audio.tsv`` (4 sources x REF, lowpass, noise, ANC), ``images.tsv``."""
+
+
+def build_ratings_demo(exp_dir: Path, base_url: str) -> Path:
+    """The ``mvt demo --ratings`` study: ACR (``random``) of the bundled speech, K = 4, R = 2 (built once)."""
+    if not (exp_dir / "design.json").exists():
+        build_ratings(SAMPLES_DIR / "audio.tsv", exp_dir, design="random", samples_per_task=4, ratings_per_sample=2,
+                      base_url=base_url, name="demo-ratings")
+    return exp_dir
+
+
 def design_links(tasks, experiment_id: str, sample_ids: dict, reference_ids: dict, design: str) -> list[dict]:
     """The ``links`` of design.json: per task its link id, sample ids and lists of trials.
 

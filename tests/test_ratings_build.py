@@ -171,3 +171,27 @@ def test_study_file_is_checked_and_kept(tmp_path):
         build_ratings(tsv, tmp_path / "exp", design="random", samples_per_task=2, ratings_per_sample=1,
                       base_url=BASE_URL, study=study)
     shutil.rmtree(tmp_path / "exp")
+
+
+def test_video_is_transcoded_to_h264_mp4(tmp_path):
+    for k, color in enumerate(("red", "blue")):
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                        f"color=c={color}:s=64x48:d=0.5:r=25", "-c:v", "mpeg4", str(tmp_path / f"v{k}.avi")],
+                       check=True)
+    tsv = write_input(tmp_path, ["clip\tA\tv0.avi", "clip\tB\tv1.avi"])
+    result = build_ratings(tsv, tmp_path / "exp", design="random", samples_per_task=2, ratings_per_sample=1,
+                           base_url=BASE_URL)
+    assert (result.media_kind, result.n_files) == ("video", 2)
+    assert result.media_seconds == pytest.approx(1.0, abs=0.1)
+    for f in (tmp_path / "exp" / "videos").iterdir():
+        assert f.suffix == ".mp4"
+        proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(f)], capture_output=True)
+        assert b"Video: h264" in proc.stderr and b"yuv420p" in proc.stderr
+
+
+def test_demo_study_is_built_from_the_bundled_samples(tmp_path):
+    from stimuli.ratings_build import build_ratings_demo
+
+    exp_dir = build_ratings_demo(tmp_path / "demo", BASE_URL)
+    design = json.loads((exp_dir / "design.json").read_text())
+    assert (design["experiment_id"], design["design"], len(design["links"])) == ("demo-ratings", "random", 4)
