@@ -20,7 +20,7 @@ from pathlib import Path
 
 from app.errors import BadExperiment
 from app.ids import ID_CHARS, is_id
-from studies.base import LinkData, StudyKind
+from studies.base import LinkData, StudyKind, checked_links, checked_strings
 
 MEDIA_RE = re.compile(r"^[0-9a-f]{16}\.(m4a|png|mp4)$")
 MEDIA_TYPES = {"m4a": "audio", "png": "image", "mp4": "video"}
@@ -61,12 +61,8 @@ class RatingsKind(StudyKind):
         scale = design.get("scale")
         if scale not in LABELS:
             raise BadExperiment(f"scale ({scale!r}) in design.json must be one of {', '.join(LABELS)}")
-        options = design.get("options")
-        if not isinstance(options, list) or not options or not all(isinstance(o, str) and o for o in options):
-            raise BadExperiment(f"options ({options!r}) in design.json must be a non-empty list of scale points")
-        links = design.get("links")
-        if not isinstance(links, list) or not links:
-            raise BadExperiment(f"design.json of {exp_dir} has no links")
+        options = checked_strings(design, "options", "scale points")
+        links = checked_links(design, exp_dir)
         samples = stimuli.get("samples", {})
         ext = stimuli.get("ext")
         checked: set[str] = set()

@@ -10,36 +10,14 @@ import pytest
 from app.export import iter_response_rows
 from app.loader import load_experiment
 
-CHROMIUM = "/usr/bin/chromium"
+# The browser and page fixtures (Debian's Chromium; a page that fails on script errors and CSP
+# violations) are the worker-page tests' own.
+from tests.test_browser_pages import CHROMIUM, browser, page  # noqa: E402,F401
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"),
 ]
-ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--ignore-certificate-errors"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    """A fresh page; fails the test on script errors and Content-Security-Policy violations."""
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1000, "height": 1000})
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    pg.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    yield pg
-    context.close()
-    assert problems == []
 
 
 def open_task(page, base_url: str, link: str, worker: str = "W1") -> None:
