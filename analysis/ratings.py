@@ -46,7 +46,7 @@ from analysis.crowdmos import crowdmos
 from app.errors import NoResponses, ResponsesInvalid
 
 WORKER_COLUMNS = ["worker_id", "flagged", "reason", "flag_correlation", "flag_outliers", "flag_mushra_reference",
-                  "r_item_means", "n_r_items", "outlier_share", "hidden_ref_below_share", "n_ratings", "n_used",
+                  "correlation", "n_r_items", "outlier_share", "hidden_ref_below_share", "n_ratings", "n_used",
                   "n_slow_excluded", "n_incomplete_excluded", "complete_assignment_ids"]
 """Columns of ``workers.csv``, in order."""
 
@@ -134,19 +134,19 @@ def _screen(df: pd.DataFrame, design: dict, min_r: float, z_limit: float, max_ou
     eps = 1e-12 * n  # constant scores leave round-off only
     r = (sxy / np.sqrt(sxx * syy)).where((n >= 3) & (sxx > eps) & (syy > eps))
     workers = pd.DataFrame(index=pd.Index(sorted(df["worker_id"].unique()), name="worker_id"))
-    workers["r_item_means"] = r
+    workers["correlation"] = r
     workers["n_r_items"] = n.reindex(workers.index).fillna(0).astype(int)
     workers["outlier_share"] = (z.abs() > z_limit).groupby(df["worker_id"]).mean()
     ref = df[df["algorithm"] == "REF"]
     below = (ref["score"] < mushra_ref_min).groupby(ref["worker_id"]).mean()
     workers["hidden_ref_below_share"] = below if design["design"] == "mushra" else np.nan
-    workers["flag_correlation"] = workers["r_item_means"] < min_r
+    workers["flag_correlation"] = workers["correlation"] < min_r
     workers["flag_outliers"] = workers["outlier_share"] > max_outlier_share
     workers["flag_mushra_reference"] = workers["hidden_ref_below_share"] > mushra_ref_share
     workers["flagged"] = workers[["flag_correlation", "flag_outliers", "flag_mushra_reference"]].any(axis=1)
     workers["reason"] = [
         "; ".join(text for flag, text in (
-            (w.flag_correlation, f"scores correlate with the other workers' item means at r = {w.r_item_means:.2f} "
+            (w.flag_correlation, f"scores correlate with the other workers' item means at r = {w.correlation:.2f} "
                                  f"< {min_r}"),
             (w.flag_outliers, f"{w.outlier_share:.0%} of ratings are z-score outliers (|z| > {z_limit}), "
                               f"more than {max_outlier_share:.0%}"),

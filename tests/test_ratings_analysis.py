@@ -60,7 +60,7 @@ def test_correlation_rule_flags_a_worker_who_inverts_the_scale():
     rows += [("inv", s, 6 - x) for s, x in zip(items, truth)]
     res = analyze_ratings(table(rows), hand_design(n_sources=5))
     w = res.workers.set_index("worker_id")
-    assert w.loc["inv", "flagged"] and w.loc["inv", "r_item_means"] == pytest.approx(-1.0)
+    assert w.loc["inv", "flagged"] and w.loc["inv", "correlation"] == pytest.approx(-1.0)
     assert w.loc["inv", "reason"] == "scores correlate with the other workers' item means at r = -1.00 < 0.25"
     assert not w.loc[["h1", "h2", "h3"], "flagged"].any()
     assert res.flagged_assignments() == ["as-inv"]
@@ -184,3 +184,15 @@ def test_outputs_are_written_and_the_report_escapes_ids(tmp_path):
     by_alg = pd.read_csv(paths["by_algorithm"])
     assert list(by_alg["algorithm"]) == sorted(ALGS) and by_alg["mushra_mean"].between(0, 100).all()
     assert len(pd.read_csv(paths["by_sample"])) == 32 and len(pd.read_csv(paths["workers"])) == 12
+
+
+def test_workers_csv_feeds_mturk_review_and_bonus_unchanged(tmp_path):
+    from platforms.mturk.workers import Screening
+
+    design = synthetic_design(16, ALGS, "random", 8, 8, seed=0)
+    raw = simulate_ratings(design, Population(ACR_POP.mu, n_workers=30, n_spammers=3), rng=3)
+    result = analyze_ratings(raw, design)
+    screening = Screening.from_csv(write_outputs(result, tmp_path)["workers"])
+    workers = result.workers.set_index("worker_id")
+    assert set(screening.flagged) == set(workers.index[workers["flagged"]])
+    assert screening.correlation == pytest.approx(workers["correlation"].dropna().to_dict())
