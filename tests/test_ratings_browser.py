@@ -116,3 +116,29 @@ def test_dsis_images_side_by_side_with_flip(page, redis, _running_server, rating
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_role("heading", name="Sample 2 of 3")).to_be_visible()
     assert [row["response"] for row in rows_of(redis, "W3")] == ["4"]
+
+
+def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running_server, tmp_path):
+    from playwright.sync_api import expect
+
+    from stimuli.ratings_build import build_ratings
+    from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
+
+    exp_dir = tmp_path / "same"
+    build_ratings(RATINGS_SAMPLES / "audio.tsv", exp_dir, design="same-source", samples_per_task=4,
+                  ratings_per_sample=1, base_url=BASE_URL)
+    load_experiment(redis, exp_dir)
+    open_task(page, _running_server[0], "same-001", worker="W4")
+    expect(page.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
+    next_button = page.get_by_role("button", name="Next")
+    for k, value in enumerate(["5", "4", "3", "1"]):
+        menu = page.get_by_role("combobox", name=f"Rating of Sample {'ABCD'[k]}")
+        expect(menu).to_be_disabled()
+        play_to_end(page, f".mushra-row:nth-child({k + 1}) audio")
+        menu.select_option(value)
+    expect(next_button).to_be_enabled()
+    next_button.click()
+    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    rows = rows_of(redis, "W4")
+    assert sorted(row["response"] for row in rows) == ["1", "3", "4", "5"]
+    assert len({row["image_id"].split("/")[0] for row in rows}) == 1  # one source on the screen
