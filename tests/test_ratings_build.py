@@ -195,3 +195,26 @@ def test_demo_study_is_built_from_the_bundled_samples(tmp_path):
     exp_dir = build_ratings_demo(tmp_path / "demo", BASE_URL)
     design = json.loads((exp_dir / "design.json").read_text())
     assert (design["experiment_id"], design["design"], len(design["links"])) == ("demo-ratings", "random", 4)
+
+
+def test_urls_are_downloaded_once_and_a_missing_url_names_its_line(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    shutil.copy(AUDIO / "speech1_REF.flac", tmp_path / "a.flac")
+    shutil.copy(AUDIO / "speech1_noise.flac", tmp_path / "b.flac")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        tsv = write_input(tmp_path, [f"s1\tA\t{url}/a.flac", f"s1\tB\t{url}/b.flac"])
+        result = build_ratings(tsv, tmp_path / "exp", design="random", samples_per_task=2, ratings_per_sample=1,
+                               base_url=BASE_URL)
+        assert (result.n_files, len(list((tmp_path / "exp" / ".downloads").iterdir()))) == (2, 2)
+        tsv = write_input(tmp_path, [f"s1\tA\t{url}/a.flac", f"s1\tB\t{url}/gone.flac"])
+        with pytest.raises(RatingsInputError, match=rf"line 2: cannot download {url}/gone.flac \(HTTP Error 404"):
+            build_ratings(tsv, tmp_path / "exp2", design="random", samples_per_task=2, ratings_per_sample=1,
+                          base_url=BASE_URL)
+        httpd.shutdown()
