@@ -22,6 +22,8 @@ enough assignments)
     - MUSHRA post-screening (ITU-R BS.1534-3, 4.1.2): a worker who rates the hidden reference
       below ``mushra_ref_min`` (90) for more than ``mushra_ref_share`` (15 %) of the items
       (sources) they rated is excluded.
+    - trapping (ITU-T P.808): a worker who did not choose the asked-for score on a trapping trial
+      (sample id ``trap/<score>``) is flagged. Traps never enter an estimate.
 
 Estimates
     - per algorithm: the crowdMOS mean and interval (`analysis.crowdmos.crowdmos`, workers x
@@ -46,7 +48,8 @@ from analysis.crowdmos import crowdmos
 from app.errors import NoResponses, ResponsesInvalid
 
 WORKER_COLUMNS = ["worker_id", "flagged", "reason", "flag_correlation", "flag_outliers", "flag_mushra_reference",
-                  "correlation", "n_r_items", "outlier_share", "hidden_ref_below_share", "n_ratings", "n_used",
+                  "flag_trap", "correlation", "n_r_items", "outlier_share", "hidden_ref_below_share", "n_traps",
+                  "n_traps_failed", "n_ratings", "n_used",
                   "n_slow_excluded", "n_incomplete_excluded", "complete_assignment_ids"]
 """Columns of ``workers.csv``, in order."""
 
@@ -88,7 +91,10 @@ def ratings_table(raw: pd.DataFrame, design: dict) -> pd.DataFrame:
         raise ResponsesInvalid(f"response {df.loc[bad, 'response'].iloc[0]!r} is not a point of the "
                                f"{design['scale']} scale ({design['options'][0]}..{design['options'][-1]})")
     df["score"] = score.astype(float)
-    samples = {t["sample_id"] for link in design["links"] for trials in link["lists"] for t in trials}
+    df["trap"] = df["image_id"].str.startswith("trap/")
+    samples = {t["sample_id"] for link in design["links"] for trials in link["lists"] for t in trials
+               if t.get("trap") is None}
+    samples |= set(df.loc[df["trap"], "image_id"])
     unknown = ~df["image_id"].isin(samples)
     if unknown.any():
         raise ResponsesInvalid(f"sample {df.loc[unknown, 'image_id'].iloc[0]!r} is not in the design")
@@ -204,6 +210,13 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     df = ratings_table(raw, design)
     if min_sample_ms is None:
         min_sample_ms = float(design.get("study", {}).get("min_sample_ms", 0))
+    traps = df[df["trap"] & (df["assignment_status"] == "complete")]
+    failed = traps["score"] != traps["image_id"].str.split("/").str[1].astype(float)
+    trap_counts = pd.DataFrame({"n_traps": traps.groupby("worker_id").size(),
+                                "n_traps_failed": failed.groupby(traps["worker_id"]).sum()})
+    df = df[~df["trap"]]
+    if df.empty:
+        raise NoResponses("there are no ratings to analyse (only trapping trials)")
     complete = df[df["assignment_status"] == "complete"]
     per_assignment = complete.groupby("assignment_id")["response_time_ms"].mean()
     slow = sorted(per_assignment.index[per_assignment < min_sample_ms]) if min_sample_ms > 0 else []
@@ -211,7 +224,8 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     if usable.empty:
         raise NoResponses("no complete assignment is left to analyse")
     workers = _screen(usable, design, min_r, z_limit, max_outlier_share, mushra_ref_min, mushra_ref_share)
-    flagged = set(workers.loc[workers["flagged"], "worker_id"])
+    trapped = set(trap_counts.index[trap_counts["n_traps_failed"] > 0])
+    flagged = set(workers.loc[workers["flagged"], "worker_id"]) | trapped
     used = usable[~usable["worker_id"].isin(flagged)]
     if used.empty:
         raise NoResponses("every worker was flagged by screening; nothing is left to estimate from")
@@ -223,7 +237,15 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     counts["complete_assignment_ids"] = complete.groupby("worker_id")["assignment_id"].agg(
         lambda s: " ".join(sorted(set(s))))
     workers = workers.merge(counts.reset_index(), on="worker_id", how="right")
-    workers["flagged"] = workers["flagged"].astype("boolean").fillna(False).astype(bool)
+    workers = workers.merge(trap_counts.rename_axis("worker_id").reset_index(), on="worker_id", how="left")
+    workers[["n_traps", "n_traps_failed"]] = workers[["n_traps", "n_traps_failed"]].fillna(0).astype(int)
+    workers["flag_trap"] = workers["n_traps_failed"] > 0
+    workers["reason"] = workers["reason"].fillna("")
+    trap_reason = [f"chose another score than asked on {n} of {m} trapping trial(s)"
+                   for n, m in zip(workers["n_traps_failed"], workers["n_traps"])]
+    workers["reason"] = ["; ".join(filter(None, [r, t if flag else ""]))
+                         for r, t, flag in zip(workers["reason"], trap_reason, workers["flag_trap"])]
+    workers["flagged"] = workers["flagged"].astype("boolean").fillna(False).astype(bool) | workers["flag_trap"]
     for col in ("flag_correlation", "flag_outliers", "flag_mushra_reference"):
         workers[col] = workers[col].astype("boolean").fillna(False).astype(bool)
     workers["reason"] = workers["reason"].fillna("")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 import tomllib
 from dataclasses import dataclass
@@ -21,12 +22,13 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from stimuli.build import OUTPUT_FILES, _experiment_id, _write_atomic
-from stimuli.ratings_design import plan_tasks
+from stimuli.ratings_design import SINGLE_STIMULUS, plan_tasks
 from stimuli.ratings_input import REF, InputLine, RatingsInputError, read_ratings_input
 from stimuli.ratings_media import OUTPUT_EXT, MediaFile, convert, decoded_seconds, fetch, file_digest, media_kind
 
 SCALE_OF = {"random": "acr", "diff-source": "acr", "same-source": "acr", "mushra": "mushra", "dsis": "dcr"}
-STUDY_KEYS = {"title": str, "instructions": str, "min_sample_ms": int, "loudnorm": bool, "headphone_check": bool}
+STUDY_KEYS = {"title": str, "instructions": str, "min_sample_ms": int, "loudnorm": bool, "headphone_check": bool,
+              "traps_per_task": int}
 """Keys a ``--study`` file may set under ``[ratings]``, with their types."""
 
 
@@ -184,6 +186,13 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
                      if design in ("mushra", "dsis") else {})
     scale = SCALE_OF[design]
     links = design_links(tasks, experiment_id, sample_ids, reference_ids, design)
+    traps = {}
+    if settings.get("traps_per_task"):
+        if design not in SINGLE_STIMULUS:
+            raise RatingsInputError(f"{study}: [ratings] traps_per_task works with the single-stimulus designs "
+                                    f"({', '.join(SINGLE_STIMULUS)}), not {design}")
+        traps = add_traps(links, settings["traps_per_task"], files, ext, np.random.default_rng([seed, 7]),
+                          lambda sample, role: media_id(seed, *sample, role, file_digest(locals_[sample]), conv))
     stimuli = {
         "version": 1, "kind": "ratings", "media_kind": kind, "ext": ext, "seed": seed, "loudnorm": bool(loudnorm),
         "samples": {f"{s}/{a}": {"source": s, "algorithm": a, "media_id": sample_ids[s, a],
@@ -193,6 +202,7 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
                     for s, a in samples},
         "references": {source: {"media_id": mid, "file": f"videos/{mid}.{ext}"}
                        for source, mid in reference_ids.items()},
+        "traps": traps,
     }
     design_doc = {
         "version": 1, "kind": "ratings", "experiment_id": experiment_id, "base_url": base_url,
@@ -226,6 +236,33 @@ def build_ratings_demo(exp_dir: Path, base_url: str) -> Path:
         build_ratings(SAMPLES_DIR / "audio.tsv", exp_dir, design="random", samples_per_task=4, ratings_per_sample=2,
                       base_url=base_url, name="demo-ratings")
     return exp_dir
+
+
+def add_traps(links: list[dict], per_task: int, files: dict, ext: str, rng, trap_id) -> dict:
+    """Put ``per_task`` trapping trials (P.808: "please choose N for this sample") into every list.
+
+    A trap shows one of the task's samples again under a new opaque name, at a random position
+    of each list (the same trap in every list of the link), with a random score 1..5 to choose.
+    Its sample id is ``trap/<score>``; `analysis.ratings` checks the answers and leaves traps
+    out of every estimate. Returns stimuli.json's ``traps``: media id -> shown sample and score.
+    """
+    out = {}
+    for link in links:
+        for t in range(per_task):
+            shown = link["lists"][0][int(rng.integers(len(link["lists"][0])))]
+            source, algorithm = shown["sample_id"].rsplit("/", 1)
+            mid = trap_id((source, algorithm), f"trap|{link['link_id']}|{t}")
+            src, dest = files[shown["media_id"]].path, files[shown["media_id"]].path.with_name(f"{mid}.{ext}")
+            if not dest.is_file():
+                shutil.copyfile(src, dest)
+            files[mid] = MediaFile(dest, dest.stat().st_size, files[shown["media_id"]].duration_s)
+            score = int(rng.integers(1, 6))
+            trap = {"sample_id": f"trap/{score}", "media_id": mid, "screen": 10_000 + t, "trap": score,
+                    **({"reference_id": shown["reference_id"]} if "reference_id" in shown else {})}
+            for trials in link["lists"]:
+                trials.insert(int(rng.integers(len(trials) + 1)), dict(trap))
+            out[mid] = {"shows": shown["sample_id"], "score": score, "file": f"videos/{mid}.{ext}"}
+    return out
 
 
 def design_links(tasks, experiment_id: str, sample_ids: dict, reference_ids: dict, design: str) -> list[dict]:

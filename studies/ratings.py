@@ -8,8 +8,10 @@ anything else. Trials: the sample's URL, its media type, its scale and labels, i
 Analysis: `analysis.ratings`.
 
 A list item (what the store keeps per trial, and all the server gives back to `trials`) is
-``"<scale>~<screen>~<media_id>.<ext>[~<reference_id>.<ext>]"``: opaque ids only. The
-reference shown labelled and the hidden reference of MUSHRA have different ids.
+``"<scale>~<screen>~<media_id>.<ext>[~<reference_id>.<ext>][~a=<score>]"``: opaque ids only.
+The reference shown labelled and the hidden reference of MUSHRA have different ids. ``a=`` marks
+a trapping trial (the worker is asked to choose that score; its hidden record holds it as the
+correct option, so ``correct`` says whether they did).
 """
 
 from __future__ import annotations
@@ -79,7 +81,10 @@ class RatingsKind(StudyKind):
                 row = []
                 for j, trial in enumerate(trials):
                     sample_id = trial.get("sample_id") if isinstance(trial, dict) else None
-                    if sample_id not in samples:
+                    trap = trial.get("trap") if isinstance(trial, dict) else None
+                    if trap is not None and (sample_id != f"trap/{trap}" or str(trap) not in options):
+                        raise BadExperiment(f"trap {sample_id!r} of link {link_id} must be trap/<scale point>")
+                    if trap is None and sample_id not in samples:
                         raise BadExperiment(f"sample {sample_id!r} of link {link_id} is not in stimuli.json")
                     names = [f"{trial.get('media_id')}.{ext}"]
                     if trial.get("reference_id") is not None:
@@ -94,8 +99,9 @@ class RatingsKind(StudyKind):
                             checked.add(name)
                     if not isinstance(trial.get("screen"), int) or trial["screen"] < 0:
                         raise BadExperiment(f"screen {trial.get('screen')!r} of link {link_id} must be an integer >= 0")
-                    row.append(item_key(scale, trial["screen"], *names))
-                    answers[i, j] = [None, 0, sample_id, trial["media_id"], 0]
+                    key = item_key(scale, trial["screen"], *names)
+                    row.append(f"{key}~a={trap}" if trap is not None else key)
+                    answers[i, j] = [None if trap is None else str(trap), 0, sample_id, trial["media_id"], 0]
                 items.append(row)
             out.append(LinkData(link_id, items, answers, list(options),
                                 {"fps": 60, "fixation_frames": 0, "design": design.get("design", "")}))
@@ -103,15 +109,19 @@ class RatingsKind(StudyKind):
 
     def trials(self, item_ids: list[str], options: list[str], media_url: Callable[[str], str]) -> list[dict]:
         """Per trial ``{"trial", "screen", "media_url", "media_type", "scale", "labels", "options"}`` and
-        ``"reference_url"`` when the design shows a reference (MUSHRA, DSIS)."""
+        ``"reference_url"`` when the design shows a reference (MUSHRA, DSIS), ``"attention"`` (the score
+        to choose) on a trapping trial."""
         out = []
         for i, item in enumerate(item_ids):
-            scale, screen, media, *reference = item.split("~")
+            scale, screen, media, *rest = item.split("~")
             trial = {"trial": i, "screen": int(screen), "media_url": _url(media_url, media),
                      "media_type": MEDIA_TYPES[media.rsplit(".", 1)[1]], "scale": scale,
                      "labels": LABELS[scale], "options": options}
-            if reference:
-                trial["reference_url"] = _url(media_url, reference[0])
+            for part in rest:
+                if part.startswith("a="):
+                    trial["attention"] = part[2:]
+                else:
+                    trial["reference_url"] = _url(media_url, part)
             out.append(trial)
         return out
 

@@ -196,3 +196,13 @@ def test_workers_csv_feeds_mturk_review_and_bonus_unchanged(tmp_path):
     workers = result.workers.set_index("worker_id")
     assert set(screening.flagged) == set(workers.index[workers["flagged"]])
     assert screening.correlation == pytest.approx(workers["correlation"].dropna().to_dict())
+
+
+def test_a_failed_trap_flags_the_worker_and_traps_stay_out_of_the_estimates():
+    rows = [(w, f"src{i}/A", 3 + (i % 2)) for w in ("a", "b", "c") for i in range(3)]
+    rows += [("a", "trap/2", 2), ("b", "trap/2", 2), ("c", "trap/2", 5)]
+    res = analyze_ratings(table(rows), hand_design(), min_r=-2)
+    w = res.workers.set_index("worker_id")
+    assert w.loc["c", "flag_trap"] and w.loc["c", "reason"] == "chose another score than asked on 1 of 1 trapping trial(s)"
+    assert not w.loc[["a", "b"], "flagged"].any() and (w["n_traps"] == 1).all()
+    assert res.by_algorithm.iloc[0].n_ratings == 6 and "trap/2" not in set(res.by_sample["sample_id"])

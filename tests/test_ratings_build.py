@@ -218,3 +218,25 @@ def test_urls_are_downloaded_once_and_a_missing_url_names_its_line(tmp_path):
             build_ratings(tsv, tmp_path / "exp2", design="random", samples_per_task=2, ratings_per_sample=1,
                           base_url=BASE_URL)
         httpd.shutdown()
+
+
+def test_trapping_trials_join_every_list_of_single_stimulus_designs(tmp_path):
+    tsv = write_input(tmp_path, audio_rows(sources=(1, 2), algorithms=("REF", "noise")))
+    study = tmp_path / "study.toml"
+    study.write_text("[ratings]\ntraps_per_task = 1\n")
+    build_ratings(tsv, tmp_path / "exp", design="random", samples_per_task=2, ratings_per_sample=3,
+                  base_url=BASE_URL, study=study, seed=2)
+    design = json.loads((tmp_path / "exp" / "design.json").read_text())
+    stimuli = json.loads((tmp_path / "exp" / "stimuli.json").read_text())
+    for link in design["links"]:
+        traps = [[t for t in trials if "trap" in t] for trials in link["lists"]]
+        assert all(len(trials) == 3 for trials in link["lists"]) and all(len(t) == 1 for t in traps)
+        assert len({t[0]["media_id"] for t in traps}) == 1
+        trap = traps[0][0]
+        assert trap["sample_id"] == f"trap/{trap['trap']}" and 1 <= trap["trap"] <= 5
+        shown = stimuli["samples"][stimuli["traps"][trap["media_id"]]["shows"]]
+        assert (tmp_path / "exp" / stimuli["traps"][trap["media_id"]]["file"]).read_bytes() == (
+            tmp_path / "exp" / shown["file"]).read_bytes()
+    with pytest.raises(RatingsInputError, match=r"traps_per_task works with the single-stimulus designs"):
+        build_ratings(tsv, tmp_path / "exp2", design="same-source", samples_per_task=2, ratings_per_sample=1,
+                      base_url=BASE_URL, study=study)

@@ -138,3 +138,23 @@ def test_trials_keep_the_extension_when_a_cdn_serves_the_media():
     assert trials == [{"trial": 0, "screen": 0, "media_url": "https://cdn.example.org/s/00000000000000aa.png",
                        "media_type": "image", "scale": "dcr", "labels": LABELS["dcr"], "options": ["1", "2"],
                        "reference_url": "https://cdn.example.org/s/00000000000000bb.png"}]
+
+
+def test_trapping_trial_asks_for_a_score_and_the_server_marks_it_correct(server, redis, tmp_path):
+    from stimuli.ratings_build import build_ratings
+    from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
+
+    study = tmp_path / "study.toml"
+    study.write_text("[ratings]\ntraps_per_task = 1\n")
+    build_ratings(RATINGS_SAMPLES / "images.tsv", tmp_path / "trap", design="dsis", samples_per_task=3,
+                  ratings_per_sample=1, base_url=BASE_URL, study=study)
+    load_experiment(redis, tmp_path / "trap")
+    body = start(server, "trap-001").json()
+    asked = [t for t in body["trials"] if "attention" in t]
+    assert len(body["trials"]) == 4 and len(asked) == 1 and "reference_url" in asked[0]
+    trap = asked[0]
+    wrong = "1" if trap["attention"] != "1" else "2"
+    for t in body["trials"]:
+        assert answer(server, body["assignment_token"], t["trial"], wrong if t is trap else "3").json()["recorded"]
+    rows = {row["trial"]: row for row in iter_response_rows(redis)}
+    assert (rows[trap["trial"]]["image_id"], rows[trap["trial"]]["correct"]) == (f"trap/{trap['attention']}", False)

@@ -106,6 +106,11 @@ async function singleScreen(trial, token) {
   } else {
     stimuli.append(panel("Sample", sample));
   }
+  if (trial.attention) {
+    const asked = scaleButtons(trial).find((b) => b.value === trial.attention);
+    stimuli.append(el("p", { class: "warning", role: "note", id: "attention" }, "Attention check: please choose " +
+      trial.attention + (asked ? " (" + asked.label + ")" : "") + " for this sample."));
+  }
   $("rate-question").textContent = trial.scale === "dcr" ? "How annoying is the degradation?" :
     "How good is the quality of the sample?";
   $("rate-hint").textContent = "Number keys 1–5 choose, Enter confirms.";
