@@ -3,7 +3,8 @@
 May import `app` (the store, export, admin actions for ``--replace``); never `platforms`,
 which reads its screening results instead.
 
-``mvt analyze`` (`analysis.commands`) runs `analysis.analyze.analyze` on the responses table
+Policies (screening, control, intervals, durations as whole ms via `analysis.durations`) are
+stated in ``docs/analysis.md``. ``mvt analyze`` (`analysis.commands`) runs `analysis.analyze.analyze` on the responses table
 (`analysis.responses`, from Redis or a CSV) and writes:
 
 ``mvt.csv``
@@ -19,7 +20,11 @@ which reads its screening results instead.
     one row per (image, duration) with Wilson and Clopper-Pearson intervals
     (`analysis.intervals`);
 ``report.html``
-    the self-contained report (`analysis.report`);
+    the self-contained report (`analysis.report`, Jinja2 template in ``analysis/templates``;
+    figures in `analysis.figures`);
+``worker_profiles.csv``, ``psychometric.csv``, ``rules.csv``, ``mvt_histogram.csv``, ``summary.csv``, ``progress.csv``, ``timing.csv``
+    every other number the report shows (`analysis.analyze.OUTPUT_FILES`); with ``--draws``
+    ``bootstrap_draws.csv``;
 ``repost.csv``
     with ``--replace``: the links whose marked assignments need reposting.
 """

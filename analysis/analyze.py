@@ -1,8 +1,10 @@
 """The whole analysis of one responses table: screening, MVT, accuracy, progress, timing.
 
 `analyze` computes everything as an `Analysis`; `write_outputs` writes ``mvt.csv``,
-``accuracy.csv``, ``workers.csv``, ``cells.csv`` and ``report.html``; `repost_table` lists the links that
-need assignments again (``repost.csv``).
+``accuracy.csv``, ``workers.csv``, ``cells.csv`` and ``report.html`` and, beside them, every other
+number the report shows (`OUTPUT_FILES`); `repost_table` lists the links that need assignments
+again (``repost.csv``). `select_experiments`, `read_metadata` and `add_metadata` prepare the
+responses (one or more experiments; image metadata for ``--by``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.accuracy import accuracy_table
+from analysis.durations import duration_ms
 from analysis.mvt import MVT_COLUMNS, MVTResult, estimate_mvt
 from analysis.screening import WORKER_COLUMNS, ScreeningResult, screen_workers
-from app.errors import NoResponses
+from analysis.suspicion import suspicious_workers
+from app.csvsafe import safe_frame, safe_row
+from app.errors import ExperimentChoice, NoResponses, ResponsesInvalid
 
 PROGRESS_COLUMNS = ["link_id", "n_lists", "complete", "in_progress", "to_replace", "free", "replaced",
                     "expired", "flagged"]
@@ -54,6 +59,14 @@ class Analysis:
         `TIMING_COLUMNS`.
     source : str
         Where the responses came from (``redis`` or the CSV path), for the report.
+    by : str or None
+        The grouping column (``--by``), when given.
+    histogram : pandas.DataFrame
+        `HISTOGRAM_COLUMNS`: images per MVT bin, with bootstrap intervals, overall and per group.
+    guess_source : str
+        Where the psychometric guess rate came from, for the report.
+    experiments : tuple of str
+        The experiments analysed (empty when the responses do not say).
     """
 
     responses: pd.DataFrame
@@ -63,6 +76,10 @@ class Analysis:
     progress: pd.DataFrame
     timing: pd.DataFrame
     source: str = ""
+    by: str | None = None
+    histogram: pd.DataFrame | None = None
+    guess_source: str = ""
+    experiments: tuple[str, ...] = ()
 
 
 def infer_fps(responses: pd.DataFrame, default: float = 60.0) -> float:
@@ -85,7 +102,7 @@ def timing_summary(responses: pd.DataFrame, *, fps: float = 60) -> pd.DataFrame:
         diff = presented[measured] - f
         err = diff.abs()
         rows.append({
-            "frames": int(f), "duration_ms": f * 1000.0 / fps, "n_trials": len(g), "n_measured": int(measured.sum()),
+            "frames": int(f), "duration_ms": int(duration_ms(f, fps)), "n_trials": len(g), "n_measured": int(measured.sum()),
             "n_timing_ok": int(ok.sum()), "n_timing_wrong": int(wrong.sum()),
             "share_ok": float(ok.sum() / (ok.sum() + wrong.sum())) if (ok.sum() + wrong.sum()) else np.nan,
             "n_fewer_frames": int((diff < 0).sum()), "n_more_frames": int((diff > 0).sum()),
@@ -126,22 +143,154 @@ def progress_from_responses(responses: pd.DataFrame, screening: ScreeningResult,
     return out
 
 
+HISTOGRAM_COLUMNS = ["group", "bin", "frames", "duration_ms", "n_images", "ci_low", "ci_high", "n_bootstrap"]
+"""Columns of ``mvt_histogram.csv``: per group (empty: all images) and MVT bin (a duration,
+``unrecognised`` or ``insufficient``) the number of images, and the equal-tailed 95 % bootstrap
+interval of that number (each bootstrap replicate resamples every cell of every image once;
+`analysis.bootstrap.bootstrap_mvt` draws), empty without a bootstrap."""
+
+
+def select_experiments(responses: pd.DataFrame, names=None) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Keep the responses of the named experiments (column ``experiment``).
+
+    With no names: all responses when they hold one experiment (or do not say), else
+    `ExperimentChoice` listing them. Returns the selected rows and the experiment ids.
+    """
+    from app.export import choose_experiments
+
+    if "experiment" not in responses.columns or responses["experiment"].fillna("").eq("").all():
+        if names:
+            raise ExperimentChoice(f"the responses do not say which experiment they belong to (no 'experiment' "
+                                   f"column), so --experiment {names[0]} cannot be applied; export them again "
+                                   f"with mvt export")
+        return responses, ()
+    available = sorted(set(responses["experiment"].fillna("").astype(str)) - {""})
+    chosen = choose_experiments(available, names, where="the responses")
+    keep = responses["experiment"].isin(chosen)
+    return responses[keep].reset_index(drop=True), tuple(chosen)
+
+
+def read_metadata(path: Path | str) -> pd.DataFrame:
+    """Image metadata for ``--metadata``: a CSV with ``image_id`` and any other columns (text).
+
+    Raises
+    ------
+    ResponsesInvalid
+        If the file is missing, has no ``image_id`` column or lists an image twice.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResponsesInvalid(f"metadata file {str(path)!r} does not exist")
+    meta = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "image_id" not in meta.columns:
+        raise ResponsesInvalid(f"metadata file {str(path)!r} has columns {', '.join(meta.columns)}; "
+                               f"expected image_id and any others (image_id,<column>,...)")
+    twice = meta["image_id"][meta["image_id"].duplicated()]
+    if len(twice):
+        raise ResponsesInvalid(f"metadata file {str(path)!r} lists image {twice.iloc[0]!r} more than once")
+    return meta
+
+
+def add_metadata(responses: pd.DataFrame, metadata: pd.DataFrame | None, by: str | None) -> pd.DataFrame:
+    """Join image metadata onto the responses (images it lacks get empty values) and check `by`.
+
+    A metadata column that the responses already have is refused (it would be ambiguous);
+    `by` must name a column of the result, e.g. ``experiment``, ``label`` or a metadata column.
+    """
+    out = responses
+    if metadata is not None:
+        clash = [c for c in metadata.columns if c != "image_id" and c in responses.columns]
+        if clash:
+            raise ResponsesInvalid(f"metadata column {clash[0]!r} is also a responses column; rename it")
+        out = responses.merge(metadata, on="image_id", how="left")
+        for col in metadata.columns:
+            out[col] = out[col].fillna("")
+    if by is not None and by not in out.columns:
+        extra = [c for c in (metadata.columns if metadata is not None else []) if c != "image_id"]
+        raise ResponsesInvalid(f"--by {by!r} is not a column; use one of {', '.join(extra + ['experiment', 'label'])}"
+                               f"{'' if metadata is not None else ' (or give --metadata FILE)'}")
+    return out
+
+
+def mvt_histogram(mvt: MVTResult, groups: pd.Series | None = None, confidence: float = 0.95) -> pd.DataFrame:
+    """Images per MVT bin with bootstrap intervals, overall and per group (`HISTOGRAM_COLUMNS`).
+
+    The count of a bin in bootstrap replicate ``b`` is the number of images whose draw ``b``
+    falls in it; the interval is the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2``
+    quantiles (inverted CDF, so whole numbers) of those counts.
+    """
+    grid = np.asarray(mvt.frame_counts)
+    d = grid.size
+    index = np.where(mvt.table["status"] == "ok",
+                     np.searchsorted(grid, mvt.table["mvt_frames"].fillna(grid[0] if d else 0).to_numpy(dtype=np.int64)),
+                     np.where(mvt.table["status"] == "unrecognised", d, d + 1))
+    bins = [str(f) for f in grid] + ["unrecognised", "insufficient"]
+    shown = list(duration_ms(grid, mvt.fps)) + [pd.NA, pd.NA]
+    frames = list(grid) + [pd.NA, pd.NA]
+    parts = [("", np.ones(len(index), bool))]
+    if groups is not None:
+        parts += [(str(v), (groups == v).to_numpy()) for v in sorted(groups.unique())]
+    rows = []
+    draws = mvt.draws if mvt.draws is not None else np.zeros((len(index), 0), dtype=np.int16)
+    tail = (1 - confidence) / 2
+    for name, mask in parts:
+        est = np.bincount(index[mask], minlength=d + 2)
+        if draws.shape[1]:
+            sub = draws[mask]
+            per_draw = np.stack([(sub == j).sum(axis=0) for j in range(d + 2)], axis=1)   # (B, D + 2)
+            low = np.quantile(per_draw, tail, axis=0, method="inverted_cdf")
+            high = np.quantile(per_draw, 1 - tail, axis=0, method="inverted_cdf")
+        else:
+            low = high = [pd.NA] * (d + 2)
+        for j in range(d + 2):
+            rows.append({"group": name, "bin": bins[j], "frames": frames[j], "duration_ms": shown[j],
+                         "n_images": int(est[j]), "ci_low": low[j], "ci_high": high[j],
+                         "n_bootstrap": int(draws.shape[1])})
+    out = pd.DataFrame(rows, columns=HISTOGRAM_COLUMNS)
+    for col in ("frames", "duration_ms", "ci_low", "ci_high"):
+        out[col] = out[col].astype("Int64")
+    return out
+
+
+def guess_rate_for(responses: pd.DataFrame, n_options: int | None, guess_rate: float | None) -> tuple[float, str]:
+    """The psychometric guess rate and a sentence saying where it came from.
+
+    Precedence: `guess_rate` (``--guess-rate``); ``1 / n_options`` with the number of answer
+    options shown per trial from the design (``design.json`` classes: every trial shows them
+    all); else ``1 / m`` with ``m`` the distinct labels and responses in the data (the options
+    that were shown and either correct or chosen: a lower bound of the options shown).
+    """
+    if guess_rate is not None:
+        if not 0 < guess_rate < 1:
+            raise ValueError(f"guess_rate ({guess_rate!r}) must be a rate in (0, 1)")
+        return guess_rate, f"guess rate {guess_rate:g} (--guess-rate)"
+    if n_options:
+        return 1.0 / n_options, f"guess rate 1/{n_options} (answer options shown per trial, from the design)"
+    m = max(2, len(set(responses["label"]) | set(responses["response"])))
+    return 1.0 / m, (f"guess rate 1/{m} (distinct labels and answers in the responses; the design was not "
+                     "available — set --guess-rate if more options were shown)")
+
+
 def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5, inclusive: bool = False,
             n_bootstrap: int = 1000, rng=0, control_threshold: float = 0.6, min_r: float = 0.25,
-            frame_counts=None, psychometric: bool = False, n_choices: int | None = None,
-            link_progress=None, source: str = "", fps: float | None = None) -> Analysis:
+            frame_counts=None, psychometric: bool = True, n_choices: int | None = None,
+            link_progress=None, source: str = "", fps: float | None = None, guess_rate: float | None = None,
+            by: str | None = None, experiments: tuple[str, ...] = ()) -> Analysis:
     """Screen workers, estimate MVTs and accuracies, and summarise progress and timing.
 
     Parameters
     ----------
     responses : pandas.DataFrame
-        A prepared responses table (`analysis.responses`).
-    rule, theta, inclusive, n_bootstrap, rng, psychometric, n_choices
-        As in `analysis.mvt.estimate_mvt`.
+        A prepared responses table (`analysis.responses`), one experiment or several with the
+        same durations (`select_experiments`), with image metadata joined when grouping.
+    rule, theta, inclusive, n_bootstrap, rng, psychometric
+        As in `analysis.mvt.estimate_mvt` (the psychometric fit runs by default).
     control_threshold, min_r
         As in `analysis.screening.screen_workers`.
     frame_counts : sequence of int, optional
         The design's duration grid; default the frame counts present.
+    n_choices : int, optional
+        Answer options shown per trial (the design's classes), for the guess rate.
     link_progress : list of app.admin.LinkProgress, optional
         Progress per link from Redis; without it progress is counted from the responses.
     source : str, optional
@@ -149,6 +298,12 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
     fps : float, optional
         Frame rate of the videos; default inferred from ``frames`` and ``duration_ms``
         (60 when that is not possible).
+    guess_rate : float, optional
+        Psychometric guess rate, overriding `n_choices` (`guess_rate_for`).
+    by : str, optional
+        Column of `responses` that splits tables and figures (``--by``).
+    experiments : tuple of str, optional
+        The experiments the responses belong to, for the report.
 
     Returns
     -------
@@ -163,7 +318,8 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
         raise NoResponses("there are no responses to analyse; run the experiment (or pass a non-empty --responses CSV)")
     grid = np.unique(np.asarray(frame_counts if frame_counts is not None else responses["frames"], dtype=np.int64))
     fps = fps or infer_fps(responses)
-    screening = screen_workers(responses, control_threshold=control_threshold, min_r=min_r, frame_counts=grid)
+    screening = screen_workers(responses, control_threshold=control_threshold, min_r=min_r, frame_counts=grid,
+                               fps=fps)
     used = screening.used
     if len(used) == 0:
         s = screening.summary()
@@ -171,18 +327,25 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             f"no responses are left after screening ({s['responses']} recorded: {s['incomplete_excluded']} in "
             f"incomplete/replaced/expired assignments, {s['timing_excluded']} with wrong timing, "
             f"{s['flagged']} of {s['workers']} workers flagged); lower --control-threshold or --min-r to keep more workers")
+    guess, guess_source = guess_rate_for(responses, n_choices, guess_rate)
     mvt = estimate_mvt(used, frame_counts=grid, rule=rule, theta=theta, inclusive=inclusive,
-                       n_bootstrap=n_bootstrap, rng=rng, psychometric=psychometric,
-                       n_choices=n_choices or max(2, responses["label"].nunique()), fps=fps)
-    accuracy = accuracy_table(used, frame_counts=grid, fps=fps)
+                       n_bootstrap=n_bootstrap, rng=rng, psychometric=psychometric, guess_rate=guess, fps=fps)
+    groups = None
+    if by is not None:
+        per_image = used.groupby("image_id", sort=True)[by].first().astype(str)
+        groups = per_image.reindex(mvt.table["image_id"]).reset_index(drop=True)
+        for frame in (mvt.table, mvt.rules, mvt.psychometric):
+            frame.insert(2, by, groups.to_numpy()) if by not in frame.columns else None
+    accuracy = accuracy_table(used, frame_counts=grid, fps=fps, by=by)
     progress = progress_from_responses(responses, screening, link_progress)
     return Analysis(responses=responses, screening=screening, mvt=mvt, accuracy=accuracy, progress=progress,
-                    timing=timing_summary(responses, fps=fps), source=source)
+                    timing=timing_summary(responses, fps=fps), source=source, by=by,
+                    histogram=mvt_histogram(mvt, groups), guess_source=guess_source, experiments=tuple(experiments))
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
     """Write a table as CSV: empty fields for missing values, booleans as true/false (as `mvt export`)."""
-    df = df.copy()
+    df = safe_frame(df)
     for col in df.columns:
         if df[col].dtype == bool or str(df[col].dtype) == "boolean":
             df[col] = df[col].map({True: "true", False: "false"}).astype(object)
@@ -191,28 +354,59 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-def write_outputs(analysis: Analysis, out_dir: Path | str) -> dict[str, Path]:
-    """Write ``mvt.csv``, ``accuracy.csv``, ``workers.csv``, ``cells.csv`` and ``report.html`` into `out_dir`.
+OUTPUT_FILES = ("mvt.csv", "accuracy.csv", "workers.csv", "cells.csv", "report.html", "worker_profiles.csv",
+                "psychometric.csv", "rules.csv", "mvt_histogram.csv", "summary.csv", "progress.csv", "timing.csv",
+                "suspicion.csv")
+"""What `write_outputs` writes: the first five as before, then every other number the report shows."""
+
+
+def bootstrap_table(mvt: MVTResult) -> pd.DataFrame:
+    """Every bootstrap draw, one row per image: ``image_id`` then ``b1 .. bB``, each the MVT of
+    that resample in frames, or ``unrecognised`` / ``insufficient`` (``bootstrap_draws.csv``)."""
+    d = len(mvt.frame_counts)
+    codes = np.array([str(f) for f in mvt.frame_counts] + ["unrecognised", "insufficient"], dtype=object)
+    draws = mvt.draws if mvt.draws is not None else np.zeros((len(mvt.table), 0), dtype=np.int16)
+    table = pd.DataFrame(codes[np.clip(draws, 0, d + 1)], columns=[f"b{b + 1}" for b in range(draws.shape[1])])
+    table.insert(0, "image_id", mvt.table["image_id"].to_numpy())
+    return table
+
+
+def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = False) -> dict[str, Path]:
+    """Write `OUTPUT_FILES` (and ``bootstrap_draws.csv`` with `draws`) into `out_dir`.
 
     ``cells.csv`` has one row per (image, duration): ``image_id, label, frames, duration_ms, n,
     k, p, wilson_low, wilson_high, cp_low, cp_high, recognised`` (95 % Wilson and
-    Clopper-Pearson intervals of the proportion correct).
+    Clopper-Pearson intervals of the proportion correct), then ``duration_ms_exact``,
+    ``isotonic_p`` and ``fitted_p``. ``summary.csv`` holds the report's overview and screening
+    counts as ``item,value``; ``progress.csv`` and ``timing.csv`` its progress and timing tables.
 
     Returns
     -------
     dict
         File name → path written.
     """
-    from analysis.report import write_report
+    from analysis.report import summary_table, write_report
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in ("mvt.csv", "accuracy.csv", "workers.csv", "cells.csv", "report.html")}
-    mvt_cols = MVT_COLUMNS + [c for c in analysis.mvt.table.columns if c not in MVT_COLUMNS]
-    _write_csv(analysis.mvt.table[mvt_cols], paths["mvt.csv"])
+    names = OUTPUT_FILES + (("bootstrap_draws.csv",) if draws else ())
+    paths = {name: out / name for name in names}
+    mvt = analysis.mvt
+    mvt_cols = MVT_COLUMNS + [c for c in mvt.table.columns if c not in MVT_COLUMNS]
+    _write_csv(mvt.table[mvt_cols], paths["mvt.csv"])
     _write_csv(analysis.accuracy, paths["accuracy.csv"])
     _write_csv(analysis.screening.workers[WORKER_COLUMNS], paths["workers.csv"])
-    _write_csv(analysis.mvt.cells, paths["cells.csv"])
+    _write_csv(suspicious_workers(analysis.responses), paths["suspicion.csv"])
+    _write_csv(mvt.cells, paths["cells.csv"])
+    _write_csv(analysis.screening.profiles, paths["worker_profiles.csv"])
+    _write_csv(mvt.psychometric, paths["psychometric.csv"])
+    _write_csv(mvt.rules, paths["rules.csv"])
+    _write_csv(analysis.histogram, paths["mvt_histogram.csv"])
+    _write_csv(summary_table(analysis), paths["summary.csv"])
+    _write_csv(analysis.progress, paths["progress.csv"])
+    _write_csv(analysis.timing, paths["timing.csv"])
+    if draws:
+        _write_csv(bootstrap_table(mvt), paths["bootstrap_draws.csv"])
     write_report(analysis, paths["report.html"])
     return paths
 
@@ -253,5 +447,5 @@ def write_repost(table: pd.DataFrame, path: Path | str) -> Path:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(REPOST_COLUMNS)
-        writer.writerows(table[REPOST_COLUMNS].itertuples(index=False, name=None))
+        writer.writerows(map(safe_row, table[REPOST_COLUMNS].itertuples(index=False, name=None)))
     return path

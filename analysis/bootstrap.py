@@ -52,7 +52,7 @@ def _resample_counts(k: np.ndarray, n: np.ndarray, n_bootstrap: int, rng) -> np.
 
 
 def _bootstrap_chunk(k, n, rule, theta, inclusive, n_bootstrap, rng) -> np.ndarray:
-    """Bootstrap counts (rows, D + 2) of one chunk of images; works durations first."""
+    """Bootstrap MVT indices (rows, n_bootstrap) of one chunk of images; works durations first."""
     rows, d = k.shape
     kd, nd = k.T, n.T
     observed = nd > 0
@@ -71,12 +71,11 @@ def _bootstrap_chunk(k, n, rule, theta, inclusive, n_bootstrap, rng) -> np.ndarr
             best = index_from_recognition(rec | ~observed[..., None], rule)
             worst = index_from_recognition(rec, rule)
             idx = np.where(best == worst, best, d + 1)
-    flat = (np.arange(rows)[:, None] * (d + 2) + idx).ravel()
-    return np.bincount(flat, minlength=rows * (d + 2)).reshape(rows, d + 2)
+    return idx.astype(np.int16)
 
 
 def bootstrap_mvt(k, n, *, rule: str = "stable", theta: float = 0.5, inclusive: bool = False,
-                  n_bootstrap: int = 1000, rng=None, n_threads: int = 2) -> np.ndarray:
+                  n_bootstrap: int = 1000, rng=None, n_threads: int = 2, return_draws: bool = False):
     """Bootstrap distribution of the MVT index: resample each cell's responses with replacement.
 
     A resample of a cell with ``k`` correct out of ``n`` has ``Binomial(n, k/n)`` correct; all
@@ -95,12 +94,19 @@ def bootstrap_mvt(k, n, *, rule: str = "stable", theta: float = 0.5, inclusive: 
         Seed or generator, passed to `numpy.random.default_rng`.
     n_threads : int, optional
         Threads to spread the chunks over (does not change results), default 2.
+    return_draws : bool, optional
+        Also return every resample's MVT index per image.
 
     Returns
     -------
-    ndarray of int, shape (I, D + 2)
+    counts : ndarray of int, shape (I, D + 2)
         Per image, how many resamples gave each MVT index (``D`` unrecognised,
         ``D + 1`` insufficient); each row sums to `n_bootstrap`.
+    draws : ndarray of int16, shape (I, n_bootstrap)
+        Only with `return_draws`: the MVT index of every image in every resample. Resample
+        ``b`` of all images together is one bootstrap replicate of the whole study (cells are
+        resampled independently), so statistics over images, such as the MVT histogram, get
+        their bootstrap distribution from the columns.
 
     Examples
     --------
@@ -127,9 +133,10 @@ def bootstrap_mvt(k, n, *, rule: str = "stable", theta: float = 0.5, inclusive: 
             parts = list(pool.map(run, range(len(starts))))
     else:
         parts = [run(i) for i in range(len(starts))]
-    if not parts:
-        return np.zeros((0, d + 2), dtype=np.int64)
-    return np.concatenate(parts, axis=0)
+    draws = np.concatenate(parts, axis=0) if parts else np.zeros((0, n_bootstrap), dtype=np.int16)
+    flat = (np.arange(n_images)[:, None] * (d + 2) + draws).ravel()
+    counts = np.bincount(flat, minlength=n_images * (d + 2)).reshape(n_images, d + 2)
+    return (counts, draws) if return_draws else counts
 
 
 def ordered_interval(counts: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

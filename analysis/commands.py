@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from app.errors import ReplaceNeedsRedis, exit_on_error
+from app.errors import ExperimentChoice, ReplaceNeedsRedis, exit_on_error
 
 
 class Rule(str, enum.Enum):
@@ -22,13 +22,15 @@ class Rule(str, enum.Enum):
 
 ANALYZE_HELP = """Analyse responses: MVT per image, accuracy per duration, worker screening, report.
 
-Reads every response from Redis (MVT_REDIS_URL, else the embedded server in MVT_DATA_DIR), or from a CSV written by `mvt export` with --responses. Writes DIR/mvt.csv (MVT per image with bootstrap intervals), DIR/accuracy.csv, DIR/workers.csv (screening flags and reasons), DIR/cells.csv (per image and duration) and DIR/report.html.
+Reads the responses from Redis (MVT_REDIS_URL, else the embedded server in MVT_DATA_DIR), or from a CSV written by `mvt export` with --responses. With several experiments there, name the ones to analyse: --experiment NAME [NAME ...] (several are pooled; they must share durations and answer options). Writes DIR/mvt.csv (MVT per image with bootstrap intervals), DIR/accuracy.csv, DIR/workers.csv (screening flags and reasons), DIR/cells.csv (per image and duration), DIR/report.html, and every other number of the report as CSV (worker_profiles, psychometric, rules, mvt_histogram, summary, progress, timing).
+
+--metadata FILE joins image metadata (image_id,<columns>); --by COLUMN splits tables and figures by it (a metadata column, experiment or label).
 
 With --replace (Redis only) the flagged workers' assignments are marked for replacement and DIR/repost.csv lists the links that need assignments again.
 
-Rating studies (mvt build-ratings) are analysed as such: from Redis when a loaded experiment is one, from a CSV with --ratings EXP_DIR. They write DIR/mos_by_algorithm.csv, DIR/mos_by_sample.csv, DIR/workers.csv and DIR/report.html (analysis.ratings).
+Rating studies (mvt build-ratings) are analysed as such: from Redis when the chosen experiment is one, from a CSV with --ratings EXP_DIR. They write DIR/mos_by_algorithm.csv, DIR/mos_by_sample.csv, DIR/workers.csv and DIR/report.html (analysis.ratings).
 
-Example: mvt analyze --out results --responses responses.csv --rule stable --bootstrap 1000
+Example: mvt analyze --out results --experiment exp1 --metadata images.csv --by source --bootstrap 1000
 """
 
 
@@ -57,74 +59,126 @@ def designs_from_redis(r) -> dict[str, dict]:
     return designs
 
 
+def _pooled_design(designs: dict[str, dict]) -> tuple[list[int] | None, int | None]:
+    """Frame counts and number of answer options shared by the designs of the selected links.
+
+    Raises
+    ------
+    ExperimentChoice
+        If the experiments differ in durations or options (pooling them would mark images
+        insufficient at durations they were never shown at, and mix guess rates).
+    """
+    shapes = {}
+    for d in designs.values():
+        shapes.setdefault((tuple(sorted(int(f) for f in d.get("frame_counts", []))), len(d.get("classes", []))),
+                          set()).add(d.get("experiment_id", "?"))
+    if len(shapes) > 1:
+        described = "; ".join(f"{', '.join(sorted(names))}: frames {' '.join(map(str, grid))}, {n} options"
+                              for (grid, n), names in sorted(shapes.items()))
+        raise ExperimentChoice(f"the experiments differ in durations or answer options ({described}); "
+                               f"analyse them separately")
+    if not shapes:
+        return None, None
+    (grid, n_options), = shapes
+    return list(grid) or None, n_options or None
+
+
 def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, inclusive: bool, bootstrap: int,
                 seed: int, replace: bool, block: bool, base_url: str | None, psychometric: bool,
-                control_threshold: float, min_r: float, ratings: Path | None = None) -> list[str]:
+                control_threshold: float, min_r: float, experiments=None, metadata: Path | None = None,
+                by: str | None = None, guess_rate: float | None = None, draws: bool = False,
+                verified_only: bool | None = None, ratings: Path | None = None) -> list[str]:
     """Run the analysis behind ``mvt analyze`` and return the summary lines it prints."""
     if ratings is not None and responses is not None:
         from analysis.ratings_commands import run_ratings_csv
 
         return run_ratings_csv(out=out, responses=responses, exp_dir=ratings, replace=replace, block=block,
                                min_r=min_r)
-    from analysis.analyze import analyze, progress_from_responses, repost_table, write_outputs, write_repost
+    from analysis.analyze import (add_metadata, analyze, progress_from_responses, read_metadata, repost_table,
+                                  select_experiments, write_outputs, write_repost)
     from analysis.responses import read_responses_csv, read_responses_redis
 
     options = dict(rule=rule, theta=theta, inclusive=inclusive, n_bootstrap=bootstrap, rng=seed,
-                   control_threshold=control_threshold, min_r=min_r, psychometric=psychometric)
+                   control_threshold=control_threshold, min_r=min_r, psychometric=True, guess_rate=guess_rate,
+                   by=by)
+    meta = read_metadata(metadata) if metadata is not None else None
     lines = []
     if responses is not None:
         if replace or block:
             raise ReplaceNeedsRedis(
                 "--replace and --block change assignments in Redis, but --responses reads a CSV; "
                 "run mvt analyze without --responses, with MVT_REDIS_URL (or MVT_DATA_DIR) pointing at the server")
-        result = analyze(read_responses_csv(responses), source=str(responses), **options)
+        table, chosen = select_experiments(read_responses_csv(responses), experiments)
+        result = analyze(add_metadata(table, meta, by), source=str(responses), experiments=chosen, **options)
     else:
         from app import admin
-        from app.store.redis_server import open_redis
+        from app.export import choose_experiments, experiment_links
+        from analysis.verified import verify_responses
         from app.settings import Settings
+        from app.store.redis_server import open_redis
 
         with open_redis(Settings()) as r:
-            designs = designs_from_redis(r)
+            by_experiment = experiment_links(r)
+            chosen = choose_experiments(by_experiment, experiments)
+            links = {link for name in chosen for link in by_experiment[name]}
+            designs = {link: d for link, d in designs_from_redis(r).items() if link in links}
             if any(d.get("kind") == "ratings" for d in designs.values()):
                 from analysis.ratings_commands import run_ratings_redis
 
                 return run_ratings_redis(r, designs, out=out, replace=replace, block=block, min_r=min_r)
-            frame_counts = sorted({int(f) for d in designs.values() for f in d.get("frame_counts", [])}) or None
-            classes = {c for d in designs.values() for c in d.get("classes", [])}
-            result = analyze(read_responses_redis(r), link_progress=admin.link_progress(r), source="redis",
-                             frame_counts=frame_counts, n_choices=len(classes) or None, **options)
+            frame_counts, n_options = _pooled_design(designs)
+            settings = Settings()
+            verification = verify_responses(read_responses_redis(r, chosen), r,
+                                            "sandbox" if settings.mturk_sandbox else "production")
+            lines.append(verification.summary(verified_only))
+            table = add_metadata(verification.kept(verified_only).drop(columns=["verified"]), meta, by)
+            progress = [p for p in admin.link_progress(r) if p.link_id in links]
+            result = analyze(table, link_progress=progress, source="redis", frame_counts=frame_counts,
+                             n_choices=n_options, experiments=tuple(chosen), **options)
             flagged_workers = result.screening.workers.loc[result.screening.workers["flagged"], "worker_id"].tolist()
             if replace:
                 marked = admin.mark_for_replacement(r, result.screening.flagged_assignments())
-                progress = admin.link_progress(r)
+                progress = [p for p in admin.link_progress(r) if p.link_id in links]
                 result = dataclasses.replace(
                     result, progress=progress_from_responses(result.responses, result.screening, progress))
                 urls = base_url or {link: d["base_url"] for link, d in designs.items() if d.get("base_url")}
-                table = repost_table(progress, base_url=urls)
+                repost = repost_table(progress, base_url=urls)
                 Path(out).mkdir(parents=True, exist_ok=True)
-                write_repost(table, Path(out) / "repost.csv")
+                write_repost(repost, Path(out) / "repost.csv")
                 lines.append(f"marked {len(marked)} assignment(s) of {len(flagged_workers)} flagged worker(s) for "
-                             f"replacement; {int(table['n_assignments'].sum())} assignment(s) to repost on "
-                             f"{len(table)} link(s) ({Path(out) / 'repost.csv'})")
+                             f"replacement; {int(repost['n_assignments'].sum())} assignment(s) to repost on "
+                             f"{len(repost)} link(s) ({Path(out) / 'repost.csv'})")
             if block:
                 admin.block_workers(r, flagged_workers)
                 lines.append(f"blocked {len(flagged_workers)} flagged worker(s)")
-    paths = write_outputs(result, out)
+    paths = write_outputs(result, out, draws=draws)
     s = result.screening.summary()
     c = result.mvt.status_counts()
     lines.insert(0, f"{s['responses']} responses, {s['used']} used; {s['workers']} workers, {s['flagged']} flagged; "
                     f"{len(result.mvt.table)} images: {c['ok']} with an MVT, {c['unrecognised']} unrecognised, "
                     f"{c['insufficient']} insufficient (rule {rule})")
-    lines.insert(1, "wrote " + ", ".join(str(p) for p in paths.values()))
+    if result.experiments:
+        lines.insert(0, f"experiment(s): {', '.join(result.experiments)}")
+    lines.insert(len(lines) - (2 if replace and block else 1 if replace or block else 0),
+                 "wrote " + ", ".join(str(p) for p in paths.values()))
     return lines
 
 
 def register(app: typer.Typer) -> None:
     """Add ``mvt analyze`` to the ``mvt`` CLI."""
 
-    @app.command("analyze", help=ANALYZE_HELP)
+    @app.command("analyze", help=ANALYZE_HELP, context_settings={"allow_extra_args": True})
     def analyze_command(
+        ctx: typer.Context,
         out: Path = typer.Option(..., "--out", help="Folder for the output files."),
+        experiment: list[str] | None = typer.Option(None, "--experiment", help="Experiment id(s) to analyse "
+                                                    "(--experiment A B, or repeated); needed when there are several."),
+        metadata: Path | None = typer.Option(None, "--metadata", help="Image metadata CSV: image_id,<any columns>."),
+        by: str | None = typer.Option(None, "--by", help="Split tables and figures by this column (metadata, "
+                                      "experiment or label)."),
+        guess_rate: float | None = typer.Option(None, "--guess-rate", help="Psychometric guess rate; default 1 / "
+                                                "answer options shown per trial."),
+        draws: bool = typer.Option(False, "--draws", help="Also write every bootstrap draw (bootstrap_draws.csv)."),
         responses: Path | None = typer.Option(None, "--responses", help="Read this responses CSV instead of Redis."),
         rule: Rule = typer.Option(Rule.stable, "--rule", help="MVT rule: stable, first or isotonic."),
         theta: float = typer.Option(0.5, "--theta", help="Recognised means proportion correct > theta."),
@@ -136,20 +190,29 @@ def register(app: typer.Typer) -> None:
         block: bool = typer.Option(False, "--block", help="Block the flagged workers (Redis only)."),
         base_url: str | None = typer.Option(None, "--base-url", help="Base URL of the repost.csv links; default "
                                             "each link's design.json base_url, else HIT_Link holds link ids."),
-        psychometric: bool = typer.Option(False, "--psychometric", help="Also fit a psychometric function per "
-                                          "image (threshold_ms column)."),
+        psychometric: bool = typer.Option(False, "--psychometric", help="Kept for scripts: the psychometric fit "
+                                          "(threshold_ms, psychometric.csv) now always runs."),
         control_threshold: float = typer.Option(0.6, "--control-threshold", help="Flag workers whose accuracy "
                                                 "at the longest duration is below this."),
         min_r: float = typer.Option(0.25, "--min-r", help="Flag workers whose accuracy profile correlates "
                                     "with everybody else's below this."),
+        verified_only: bool | None = typer.Option(None, "--verified-only/--all-work", help="Keep only work the "
+                                                  "platform's records confirm (mvt mturk assignments, mvt prolific "
+                                                  "submissions) [default: on when such records exist]."),
         ratings: Path | None = typer.Option(None, "--ratings", help="With --responses: the EXP_DIR of the rating "
                                             "study they belong to (from Redis, rating studies are found by kind)."),
     ) -> None:
         if not 0 <= theta < 1:
             raise typer.BadParameter(f"theta ({theta!r}) must be a proportion in [0, 1)", param_hint="--theta")
+        if guess_rate is not None and not 0 < guess_rate < 1:
+            raise typer.BadParameter(f"guess rate ({guess_rate!r}) must be in (0, 1)", param_hint="--guess-rate")
+        if ctx.args and not experiment:
+            raise typer.BadParameter(f"unexpected argument(s) {' '.join(ctx.args)}", param_hint="--experiment")
+        names = [*(experiment or []), *ctx.args] or None
         with exit_on_error():
             for line in run_analyze(out=out, responses=responses, rule=rule.value, theta=theta, inclusive=inclusive,
                                     bootstrap=bootstrap, seed=seed, replace=replace, block=block, base_url=base_url,
                                     psychometric=psychometric, control_threshold=control_threshold, min_r=min_r,
-                                    ratings=ratings):
+                                    experiments=names, metadata=metadata, by=by, guess_rate=guess_rate, draws=draws,
+                                    verified_only=verified_only, ratings=ratings):
                 typer.echo(line)

@@ -1,8 +1,19 @@
 """Psychometric function fits: a threshold duration as another MVT estimate.
 
-Model: ``P(correct | d) = guess + (1 - guess - lapse) * Phi((ln d - mu) / sigma)`` with the guess
-rate fixed at ``1 / number of answer choices``. `psychometric_thresholds` fits every image at
-once on a parameter grid; `fit_psychometric` fits one profile and polishes with L-BFGS-B.
+Model (cumulative normal on log duration): ``P(correct | d) = guess + (1 - guess - lapse) *
+Phi((ln d - mu) / sigma)`` with ``Phi`` the standard normal CDF, the guess rate fixed at
+``1 / number of answer options shown per trial`` (overridable: ``mvt analyze --guess-rate``),
+the lapse rate fitted in ``[0, max_lapse]``. Three free parameters per image (mu, sigma,
+lapse), fitted by maximum likelihood on the binomial counts.
+
+The threshold is the duration where the fitted ``P`` equals theta:
+``exp(mu + sigma * Phi^-1((theta - guess) / (1 - guess - lapse)))``; it is undefined (NaN)
+when theta is not strictly between ``guess`` and ``1 - lapse``. A threshold outside the
+tested durations is an extrapolation and is flagged (`threshold_status`), not dropped.
+
+`psychometric_fits` fits every image at once on a parameter grid (all parameters);
+`psychometric_thresholds` returns only the thresholds; `fit_psychometric` fits one profile and
+polishes with L-BFGS-B.
 """
 
 from __future__ import annotations
@@ -154,9 +165,96 @@ def psychometric_thresholds(duration_ms, k, n, *, n_choices: int, theta: float =
         raise ValueError(f"durations ({duration_ms.tolist()!r}) must be positive milliseconds")
     if n_choices < 2:
         raise ValueError(f"n_choices ({n_choices!r}) must be at least 2")
-    mu, sigma, lapse = _grid_search(np.log(duration_ms), k, n, 1.0 / n_choices, max_lapse, n_mu, n_sigma, chunk)
-    out = _threshold_ms(mu, sigma, lapse, 1.0 / n_choices, theta)
-    return np.where(n.sum(axis=1) > 0, out, np.nan)
+    fits = psychometric_fits(duration_ms, k, n, guess=1.0 / n_choices, theta=theta, max_lapse=max_lapse,
+                             n_mu=n_mu, n_sigma=n_sigma, chunk=chunk)
+    return fits.threshold_ms
+
+
+@dataclass(frozen=True)
+class PsychometricFits:
+    """Grid maximum-likelihood fits of many images (`psychometric_fits`).
+
+    Attributes
+    ----------
+    mu_log_ms, sigma_log, lapse, threshold_ms : ndarray of float, shape (I,)
+        As in `PsychometricFit`; NaN for images without responses.
+    status : ndarray of str, shape (I,)
+        `threshold_status` of each threshold: ``ok``, ``below_range``, ``above_range``,
+        ``not_reached`` or ``no_data``.
+    guess : float
+        The fixed guess rate.
+    """
+
+    mu_log_ms: np.ndarray
+    sigma_log: np.ndarray
+    lapse: np.ndarray
+    threshold_ms: np.ndarray
+    status: np.ndarray
+    guess: float
+
+    def predict(self, duration_ms) -> np.ndarray:
+        """Fitted proportion correct of every image at `duration_ms`, shape (I, len(duration_ms))."""
+        x = np.log(np.asarray(duration_ms, dtype=float))[None, :]
+        z = (x - self.mu_log_ms[:, None]) / self.sigma_log[:, None]
+        return self.guess + (1 - self.guess - self.lapse[:, None]) * stats.norm.cdf(z)
+
+
+def threshold_status(threshold_ms, min_ms: float, max_ms: float, has_data=True) -> np.ndarray:
+    """Where a threshold lies relative to the tested durations ``[min_ms, max_ms]``.
+
+    ``below_range`` / ``above_range`` (an extrapolation: the data do not pin it down),
+    ``not_reached`` (NaN: the fit never crosses theta), ``no_data`` (no responses), else ``ok``.
+
+    Examples
+    --------
+    >>> threshold_status([10.0, 60.0, 20000.0, np.nan], 17, 10000).tolist()
+    ['below_range', 'ok', 'above_range', 'not_reached']
+    """
+    t = np.asarray(threshold_ms, dtype=float)
+    has_data = np.broadcast_to(np.asarray(has_data, dtype=bool), t.shape)
+    out = np.where(np.isnan(t), "not_reached",
+                   np.where(t < min_ms, "below_range", np.where(t > max_ms, "above_range", "ok")))
+    return np.where(has_data, out, "no_data").astype(object)
+
+
+def psychometric_fits(duration_ms, k, n, *, guess: float, theta: float = 0.5, max_lapse: float = 0.1,
+                      n_mu: int = 160, n_sigma: int = 32, chunk: int = 512) -> PsychometricFits:
+    """Fitted parameters and thresholds of many images at once (grid maximum likelihood).
+
+    Parameters
+    ----------
+    duration_ms, k, n, theta, max_lapse, n_mu, n_sigma, chunk
+        As in `psychometric_thresholds` (durations shared by all images; counts (I, D)).
+    guess : float
+        Guess rate in (0, 1), usually 1 / number of options shown per trial.
+
+    Returns
+    -------
+    PsychometricFits
+
+    Examples
+    --------
+    >>> d = np.array([16.7, 50, 100, 150, 250, 10000])
+    >>> fits = psychometric_fits(d, [[1, 3, 8, 10, 10, 10], [0, 0, 0, 0, 0, 9]], [[10] * 6] * 2, guess=0.1)
+    >>> fits.status.tolist()
+    ['ok', 'ok']
+    """
+    duration_ms = np.asarray(duration_ms, dtype=float)
+    k = np.atleast_2d(np.asarray(k, dtype=float))
+    n = np.atleast_2d(np.asarray(n, dtype=float))
+    if np.any(duration_ms <= 0):
+        raise ValueError(f"durations ({duration_ms.tolist()!r}) must be positive milliseconds")
+    if not 0 < guess < 1:
+        raise ValueError(f"guess ({guess!r}) must be a rate in (0, 1)")
+    has_data = n.sum(axis=1) > 0
+    if k.shape[0] == 0:
+        empty = np.zeros(0)
+        return PsychometricFits(empty, empty, empty, empty, np.zeros(0, dtype=object), guess)
+    mu, sigma, lapse = _grid_search(np.log(duration_ms), k, n, guess, max_lapse, n_mu, n_sigma, chunk)
+    threshold = np.where(has_data, _threshold_ms(mu, sigma, lapse, guess, theta), np.nan)
+    nan = np.where(has_data, 1.0, np.nan)
+    return PsychometricFits(mu * nan, sigma * nan, lapse * nan, threshold,
+                            threshold_status(threshold, duration_ms.min(), duration_ms.max(), has_data), guess)
 
 
 def _threshold_ms(mu, sigma, lapse, guess: float, theta: float):

@@ -1,17 +1,21 @@
 """``report.html``: one self-contained page (plots embedded as base64 PNG, no external files).
 
-Every piece of text that comes from data (worker ids, labels, link ids, reasons) is
-HTML-escaped: ids and class names are user-controlled.
+The page is rendered from the Jinja2 template ``analysis/templates/report.html`` with
+autoescape on: every piece of text that comes from data (worker ids, labels, link ids,
+reasons) is HTML-escaped by the template engine, since ids and class names are
+user-controlled. Python builds the context (sections of paragraphs, key-value lists, tables
+of formatted cells and figures); the template only lays it out.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import jinja2
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,36 +24,62 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analysis import figures  # noqa: E402
+from analysis.durations import duration_ms  # noqa: E402
+from analysis.figures import plot_text as _plot_text  # noqa: E402
+from analysis.rules import RULES  # noqa: E402
+
 MAX_CLASS_PANELS = 24
 MAX_TABLE_ROWS = 500
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-th{background:#f3f3f3;font-size:.85em}td.t,th.t{text-align:left}
-.scroll{overflow-x:auto;max-width:100%}
-img{max-width:100%;height:auto}.note{color:#555;font-size:.9em}
-.kv td:first-child{text-align:left;font-weight:600}
-"""
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("analysis", "templates"),
+                          autoescape=jinja2.select_autoescape(), keep_trailing_newline=True)
+_ENV.globals["zip"] = zip
 
 
-def _e(value) -> str:
-    """Escaped text of a value; empty for missing."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return ""
-    return html.escape(str(value), quote=True)
+@dataclass(frozen=True)
+class Column:
+    """A table column: its heading and whether it holds text (left-aligned)."""
+
+    title: str
+    text: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table for the template: columns, rows of formatted cells, and how many rows were left out."""
+
+    columns: list[Column]
+    rows: list[list[str]]
+    hidden: int = 0
+
+
+@dataclass
+class Section:
+    """A heading (level 1-3, or none) and its blocks: ``(kind, value)`` with kind ``p``, ``note``,
+    ``kv`` (pairs), ``table`` (`Table`) or ``figure`` (base64 PNG)."""
+
+    title: str = ""
+    level: int = 2
+    blocks: list[dict] = field(default_factory=list)
+
+    def add(self, kind: str, value) -> Section:
+        """Append a block (empty figures and texts are skipped); return self."""
+        if value or kind == "table":
+            self.blocks.append({"kind": kind, "value": value})
+        return self
 
 
 def _png(fig) -> str:
+    """The figure as base64 PNG text (the template embeds it), and close it."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 def _fmt(value, digits: int = 3) -> str:
+    """A cell's text: empty for missing, yes/no for booleans, floats to `digits` significant digits."""
     if value is None or value is pd.NA:
         return ""
     if isinstance(value, (bool, np.bool_)):
@@ -58,33 +88,19 @@ def _fmt(value, digits: int = 3) -> str:
         if np.isnan(value):
             return ""
         return f"{value:.0f}" if abs(value) >= 10 ** digits else f"{value:.{digits}g}"
-    return _e(value)
+    return str(value)
 
 
-def _table(df: pd.DataFrame, text_columns=(), max_rows: int = MAX_TABLE_ROWS) -> str:
-    # Underscores become spaces so that long column names can wrap.
-    head = "".join(f'<th class="{"t" if c in text_columns else ""}">{_e(str(c).replace("_", " "))}</th>'
-                   for c in df.columns)
-    body = []
-    for row in df.head(max_rows).itertuples(index=False, name=None):
-        cells = "".join(f'<td class="{"t" if c in text_columns else ""}">{_fmt(v)}</td>'
-                        for c, v in zip(df.columns, row))
-        body.append(f"<tr>{cells}</tr>")
-    more = (f'<p class="note">{len(df) - max_rows} more rows not shown (see the CSV files).</p>'
-            if len(df) > max_rows else "")
-    return (f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-            f"{more}")
-
-
-def _plot_text(value) -> str:
-    """A data string as literal matplotlib text: ``$`` would start mathtext (and an unknown
-    command in it stops the whole report), a leading ``_`` hides a legend entry."""
-    text = str(value).replace("$", r"\$")
-    return " " + text if text.startswith("_") else text
+def _table(df: pd.DataFrame, text_columns=(), max_rows: int = MAX_TABLE_ROWS) -> Table:
+    """A `Table` of the first `max_rows` rows; underscores in headings become spaces so that
+    long column names can wrap."""
+    columns = [Column(str(c).replace("_", " "), c in text_columns) for c in df.columns]
+    rows = [[_fmt(v) for v in row] for row in df.head(max_rows).itertuples(index=False, name=None)]
+    return Table(columns, rows, max(0, len(df) - max_rows))
 
 
 def _duration_labels(frame_counts, fps: float) -> list[str]:
-    return [f"{f * 1000 / fps:.0f} ms\n({f} fr)" for f in frame_counts]
+    return [f"{duration_ms(f, fps)} ms\n({f} fr)" for f in frame_counts]
 
 
 def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str, short: bool = False, fps: float = 60) -> None:
@@ -103,12 +119,10 @@ def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str, short: boo
     ax.set_title(title, fontsize=10)
 
 
-def _mvt_figures(analysis) -> str:
+def _mvt_figures(analysis, section: Section) -> None:
     mvt = analysis.mvt
     table, grid = mvt.table, mvt.frame_counts
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    _mvt_histogram(table, grid, ax, f"MVT of {len(table)} images (all classes)", fps=mvt.fps)
-    parts = [_png(fig)]
+    section.add("figure", _png(figures.histogram_figure(analysis.histogram, mvt.fps)))
     labels = sorted(table["label"].unique())
     if 1 < len(labels) <= MAX_CLASS_PANELS:
         cols = min(4, len(labels))
@@ -122,42 +136,20 @@ def _mvt_figures(analysis) -> str:
         for ax in axes.ravel()[len(labels):]:
             ax.set_visible(False)
         fig.tight_layout()
-        parts.append(_png(fig))
+        section.add("figure", _png(fig))
     # Per-class counts as a table too (also when there are too many classes to plot).
     ok = table[table["status"] == "ok"]
     cross = pd.crosstab(ok["label"], ok["mvt_frames"].astype(int)).reindex(columns=list(grid), fill_value=0)
     cross = cross.reindex(labels, fill_value=0)
-    cross.columns = [f"{f * 1000 / mvt.fps:.0f} ms" for f in grid]
+    cross.columns = [f"{duration_ms(f, mvt.fps)} ms" for f in grid]
     cross["unrecognised"] = table[table["status"] == "unrecognised"].groupby("label").size().reindex(labels, fill_value=0)
     cross["insufficient"] = table[table["status"] == "insufficient"].groupby("label").size().reindex(labels, fill_value=0)
     cross.insert(0, "class", cross.index)
-    parts.append(_table(cross.reset_index(drop=True), text_columns=("class",)))
-    return "".join(parts)
+    section.add("table", _table(cross.reset_index(drop=True), text_columns=("class",)))
 
 
-def _accuracy_figure(accuracy: pd.DataFrame) -> str:
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    classes = accuracy[accuracy["scope"] == "class"]
-    labels = sorted(classes["label"].unique())
-    if len(labels) <= 12:
-        for label in labels:
-            g = classes[(classes["label"] == label) & (classes["n_responses"] > 0)]
-            (line,) = ax.plot(g["duration_ms"], g["accuracy"], marker=".", lw=1, alpha=0.7, label=_plot_text(label))
-            ax.fill_between(g["duration_ms"], g["ci_low"].astype(float), g["ci_high"].astype(float),
-                            color=line.get_color(), alpha=0.08, lw=0)
-    overall = accuracy[(accuracy["scope"] == "overall") & (accuracy["n_responses"] > 0)]
-    yerr = np.vstack([overall["accuracy"] - overall["ci_low"], overall["ci_high"] - overall["accuracy"]])
-    ax.errorbar(overall["duration_ms"], overall["accuracy"], yerr=np.nan_to_num(yerr), color="k", lw=2.2,
-                marker="o", capsize=4, label="all classes (95% crowdMOS CI)")
-    ax.set_xscale("log")
-    ax.set_xticks(overall["duration_ms"], [f"{d:.0f}" for d in overall["duration_ms"]])
-    ax.minorticks_off()
-    ax.set_xlabel("presentation duration (ms)")
-    ax.set_ylabel("proportion correct")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right", ncol=2)
-    return _png(fig)
+def _accuracy_figure(accuracy: pd.DataFrame, guess: float = float("nan"), by: str | None = None) -> str:
+    return _png(figures.accuracy_figure(accuracy, guess, by))
 
 
 def _progress_figure(progress: pd.DataFrame) -> str:
@@ -183,7 +175,7 @@ def _progress_figure(progress: pd.DataFrame) -> str:
 
 def _timing_figure(timing: pd.DataFrame) -> str:
     if timing["n_measured"].sum() == 0:
-        return '<p class="note">No trial had a measured presented-frame count.</p>'
+        return ""
     fig, ax = plt.subplots(figsize=(7, 3))
     x = np.arange(len(timing))
     ax.bar(x, timing["share_ok"].fillna(0), color="#228833")
@@ -206,78 +198,176 @@ def _bootstrap_line(mvt) -> list[tuple[str, str]]:
                               f"bootstrap probability of the estimated MVT {np.median(p_estimate):.2f}")]
 
 
-def _psychometric_line(table: pd.DataFrame) -> list[tuple[str, str]]:
+def _psychometric_line(analysis) -> list[tuple[str, str]]:
+    table = analysis.mvt.table
     thresholds = table["threshold_ms"].astype("Float64").dropna()
     if thresholds.empty:
         return []
-    return [("psychometric thresholds", f"fitted for {len(thresholds)} images; median {float(thresholds.median()):.0f} ms "
-                                        "(cumulative normal on log duration, guess rate 1/number of classes, lapse)")]
+    status = table["threshold_status"].value_counts()
+    return [("psychometric thresholds",
+             f"{len(thresholds)} images; median {float(thresholds.median()):.0f} ms; outside the tested durations "
+             f"(flagged): {int(status.get('below_range', 0))} below, {int(status.get('above_range', 0))} above; "
+             f"cumulative normal on log duration with lapse, {analysis.guess_source}")]
 
 
-def render_report(analysis) -> str:
-    """The report of an `analysis.analyze.Analysis` as one HTML string."""
+def rules_comparison(mvt) -> pd.DataFrame:
+    """How the rules compare: per rule the images ``ok``/``unrecognised``/``insufficient`` and
+    how many images get another answer (status or MVT) than under the rule used; the
+    psychometric threshold counts as agreeing when it falls within (previous duration, MVT]."""
+    r = mvt.rules
+    chosen = r[f"status_{mvt.rule}"].astype(str) + ":" + r[f"mvt_frames_{mvt.rule}"].astype(str)
+    rows = []
+    for rule in RULES:
+        answer = r[f"status_{rule}"].astype(str) + ":" + r[f"mvt_frames_{rule}"].astype(str)
+        counts = r[f"status_{rule}"].value_counts()
+        rows.append({"rule": rule, "ok": int(counts.get("ok", 0)), "unrecognised": int(counts.get("unrecognised", 0)),
+                     "insufficient": int(counts.get("insufficient", 0)), "differ_from_used": int((answer != chosen).sum())})
+    grid = np.asarray(mvt.frame_counts) * 1000.0 / mvt.fps
+    t = r["threshold_ms"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    # the shortest tested duration at or above the threshold: the grid's reading of the threshold
+    j = np.searchsorted(grid, t - 1e-9)
+    t_status = np.where(np.isnan(t), r["threshold_status"].map({"unrecognised": "unrecognised"}).fillna("other"),
+                        np.where(j < grid.size, "ok", "unrecognised"))
+    t_answer = pd.Series(t_status, dtype=object) + ":" + pd.Series(
+        np.where((~np.isnan(t)) & (j < grid.size), np.asarray(mvt.frame_counts)[np.minimum(j, grid.size - 1)], -1)
+    ).astype(str).replace("-1", "<NA>")
+    st = r["threshold_status"].value_counts()
+    rows.append({"rule": "psychometric", "ok": int((~np.isnan(t)).sum()),
+                 "unrecognised": int(st.get("unrecognised", 0)),
+                 "insufficient": int(st.get("insufficient", 0) + st.get("not_reached", 0) + st.get("no_data", 0)),
+                 "differ_from_used": int((t_answer.to_numpy() != chosen.to_numpy()).sum())})
+    return pd.DataFrame(rows, columns=["rule", "ok", "unrecognised", "insufficient", "differ_from_used"])
+
+
+def _interval_line(accuracy: pd.DataFrame) -> str:
+    rows = accuracy[accuracy["n_responses"] > 0]
+    fallback = int(rows["ci_method"].str.startswith("wilson").sum())
+    clipped = int(rows["ci_clipped"].fillna(False).astype(bool).sum())
+    dfs = rows["df"].dropna().astype(int)
+    span = f"ν from {dfs.min()} to {dfs.max()}" if len(dfs) else "no rows"
+    return (f"crowdMOS (workers × images variance components, ddof = {rows['ddof'].iloc[0] if len(rows) else 1:g}, "
+            f"t quantile with ν = min(workers, images) − 1; {span}). {fallback} of {len(rows)} rows have ν < 2 or "
+            f"fewer than 3 workers: too few for crowdMOS, Wilson interval instead; {clipped} crowdMOS intervals "
+            f"left [0, 1] and were clipped (see ci_method, crowdmos_low/high in accuracy.csv)")
+
+
+def summary_table(analysis) -> pd.DataFrame:
+    """The report's loose numbers and sentences as ``item, value`` rows (``summary.csv``)."""
     mvt = analysis.mvt
     s = analysis.screening.summary()
     status = mvt.status_counts()
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    overview = pd.DataFrame([
+    rows = [
         ("responses source", analysis.source or "table"),
+        ("experiments", ", ".join(analysis.experiments) or "(not recorded in the responses)"),
         ("MVT rule", mvt.describe_rule()),
+        ("control policy", mvt.describe_control()),
         ("bootstrap", f"{mvt.n_bootstrap} resamples of each (image, duration) cell; 95% intervals on the ordered "
                       "duration scale" if mvt.n_bootstrap else "not run"),
-        (f"durations (frames at {mvt.fps:g} fps)", ", ".join(f"{f} ({f * 1000 / mvt.fps:.0f} ms)"
+        (f"durations (frames at {mvt.fps:g} fps)", ", ".join(f"{f} ({duration_ms(f, mvt.fps)} ms)"
                                                               for f in mvt.frame_counts)),
         ("images", f"{len(mvt.table)}: {status['ok']} with an MVT, {status['unrecognised']} unrecognised, "
                    f"{status['insufficient']} insufficient"),
         ("responses", f"{s['responses']} recorded, {s['used']} used"),
         ("workers", f"{s['workers']}, {s['flagged']} flagged"),
-    ] + _bootstrap_line(mvt) + _psychometric_line(mvt.table), columns=["item", "value"])
-    overview_html = "<table class='kv'>" + "".join(
-        f"<tr><td>{_e(k)}</td><td class='t'>{_e(v)}</td></tr>" for k, v in overview.itertuples(index=False)
-    ) + "</table>"
+        ("intervals", _interval_line(analysis.accuracy)),
+    ] + _bootstrap_line(mvt) + _psychometric_line(analysis)
+    rows += [(f"screening: {k}", v) for k, v in _screening_counts(analysis)]
+    rows += [(f"rules: {row.rule}", f"{row.ok} ok, {row.unrecognised} unrecognised, {row.insufficient} "
+                                    f"insufficient; {row.differ_from_used} differ from rule '{mvt.rule}'")
+             for row in rules_comparison(mvt).itertuples()]
+    return pd.DataFrame(rows, columns=["item", "value"])
 
-    unrec = mvt.table[mvt.table["status"] != "ok"][["image_id", "label", "status", "n_responses"]]
-    unrec_html = (_table(unrec, text_columns=("image_id", "label", "status")) if len(unrec)
-                  else "<p>Every image has an MVT.</p>")
 
-    acc = analysis.accuracy
-    acc_overall = acc[acc["scope"] == "overall"][["frames", "duration_ms", "n_responses", "accuracy", "ci_low",
-                                                  "ci_high", "n_workers", "n_images"]]
-
-    screening_counts = pd.DataFrame([
+def _screening_counts(analysis) -> list[tuple[str, int]]:
+    s = analysis.screening.summary()
+    sc = analysis.screening
+    return [
         ("workers", s["workers"]), ("flagged (any rule)", s["flagged"]),
-        (f"flagged: control accuracy below {analysis.screening.control_threshold:g}", s["flag_control"]),
-        (f"flagged: profile correlation below {analysis.screening.min_r:g} or undefined", s["flag_correlation"]),
+        (f"flagged: control accuracy below {sc.control_threshold:g}", s["flag_control"]),
+        (f"flagged: profile correlation below {sc.min_r:g}", s["flag_correlation"]),
+        ("control rule not applicable (never saw the control duration)", s["control_not_applicable"]),
+        ("correlation rule not applicable (fewer than 3 durations, or a constant profile)",
+         s["correlation_not_applicable"]),
         ("responses excluded: incomplete, replaced or expired assignment", s["incomplete_excluded"]),
         ("responses excluded: presented frames differ from intended", s["timing_excluded"]),
         ("responses excluded: from flagged workers", s["flagged_excluded"]),
         ("responses used for estimates", s["used"]),
-    ], columns=["item", "count"])
+    ]
+
+
+SCREENING_POLICY = (
+    "Control rule: uses the longest duration the worker saw; it applies when that is the control (longest) "
+    "duration and flags accuracy there below the threshold. Correlation rule: Pearson r of the worker's accuracy "
+    "per duration with everybody else's; it applies only where the worker saw at least 3 durations and both "
+    "profiles vary, otherwise it is not applicable (never a flag). A worker right on every trial is never flagged.")
+
+
+def render_report(analysis) -> str:
+    """The report of an `analysis.analyze.Analysis` as one HTML string."""
+    mvt = analysis.mvt
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    summary = summary_table(analysis)
+    overview = summary[~summary["item"].str.startswith(("screening: ", "rules: "))]
+    unrec = mvt.table[mvt.table["status"] != "ok"][["image_id", "label", "status", "n_responses"]]
+    acc = analysis.accuracy
+    by = analysis.by
+    acc_cols = ["frames", "duration_ms", "n_responses", "accuracy", "ci_low", "ci_high", "ci_method", "df",
+                "n_workers", "n_images"]
+    acc_shown = acc[acc["scope"].isin(["overall", "group"])][["group"] + acc_cols] if by else \
+        acc[acc["scope"] == "overall"][acc_cols]
+
+    screening_counts = pd.DataFrame(_screening_counts(analysis), columns=["item", "count"])
     w = analysis.screening.workers
     flagged = w[w["flagged"]][["worker_id", "reason", "control_accuracy", "profile_r", "n_complete_assignments"]]
-    flagged_html = (_table(flagged, text_columns=("worker_id", "reason")) if len(flagged)
-                    else "<p>No worker is flagged.</p>")
 
     progress_note = ("lists per link from the server (Redis)" if analysis.progress["free"].notna().any()
                      else "counted from the responses CSV (lists never started and marks for replacement are not in it)")
     progress_note += ("; replaced and expired count assignments with responses that were marked for replacement "
-                      "(or taken over) or expired")
+                      "(or taken over) or expired; flagged counts complete assignments of flagged workers (to repost).")
+    mvt_section = Section("Minimum viewing time").add("p", f"{mvt.describe_rule()}; {mvt.describe_control()}.")
+    _mvt_figures(analysis, mvt_section)
+    mvt_section.add("note", "Histogram numbers with their bootstrap intervals: mvt_histogram.csv; every image: "
+                            "mvt.csv; bootstrap draws: mvt analyze --draws (bootstrap_draws.csv).")
+    if by:
+        mvt_section.add("table", _table(analysis.histogram[analysis.histogram["group"] != ""],
+                                        text_columns=("group", "bin")))
+    timing_section = Section("Timing fidelity").add(
+        "p", "Trials of complete assignments per intended duration; a trial whose measured presented frames differ "
+             "from the intended count is excluded.")
+    timing_png = _timing_figure(analysis.timing)
+    timing_section.add("figure", timing_png) if timing_png else timing_section.add(
+        "note", "No trial had a measured presented-frame count.")
+    sample = figures.profile_sample(mvt.table)
     sections = [
-        f"<h1>MVT analysis</h1><p class='note'>Generated {_e(generated)}.</p>{overview_html}",
-        f"<h2>Minimum viewing time</h2><p>{_e(mvt.describe_rule())}.</p>{_mvt_figures(analysis)}",
-        f"<h3>Images without an MVT</h3>{unrec_html}",
-        "<h2>Accuracy versus duration</h2><p>Proportion correct with 95% crowdMOS intervals "
-        "(workers × images variance components): bars for all classes, shaded bands per class.</p>" + _accuracy_figure(acc) + _table(acc_overall),
-        f"<h2>Progress per link</h2><p class='note'>{_e(progress_note)}; <em>flagged</em> counts complete "
-        "assignments of flagged workers (to repost).</p>" + _progress_figure(analysis.progress)
-        + _table(analysis.progress, text_columns=("link_id",)),
-        "<h2>Screening</h2>" + _table(screening_counts, text_columns=("item",)) + "<h3>Flagged workers</h3>" + flagged_html,
-        "<h2>Timing fidelity</h2><p>Trials of complete assignments per intended duration; a trial whose measured "
-        "presented frames differ from the intended count is excluded.</p>"
-        + _timing_figure(analysis.timing) + _table(analysis.timing),
+        Section("MVT analysis", 1).add("note", f"Generated {generated}.").add(
+            "kv", list(overview.itertuples(index=False, name=None))),
+        mvt_section,
+        Section("Images without an MVT", 3).add(*(("table", _table(unrec, text_columns=("image_id", "label", "status")))
+                                                 if len(unrec) else ("p", "Every image has an MVT."))),
+        Section("Comparison of rules").add(
+            "p", f"Every rule on the same counts, with the same control policy; 'differ' counts images whose status "
+                 f"or MVT differs from rule '{mvt.rule}' (per image: rules.csv). The psychometric threshold is read "
+                 f"as the shortest tested duration at or above it.").add(
+            "table", _table(rules_comparison(mvt), text_columns=("rule",))),
+        Section("Accuracy versus duration").add(
+            "p", "Proportion correct with 95% intervals; dashed line: chance (the psychometric guess rate). "
+                 + _interval_line(acc) + ".").add("figure", _accuracy_figure(acc, mvt.guess_rate, by)).add(
+            "table", _table(acc_shown, text_columns=("group", "ci_method"))),
+        Section("Accuracy profiles of images").add(
+            "p", f"A random sample of {len(sample)} of {len(mvt.table)} images; every image's counts, intervals and "
+                 f"fitted values are in cells.csv, the fitted parameters in psychometric.csv.").add(
+            "figure", _png(figures.profiles_figure(mvt, sample)) if sample else ""),
+        Section("Progress per link").add("note", progress_note).add("figure", _progress_figure(analysis.progress)).add(
+            "table", _table(analysis.progress, text_columns=("link_id",))),
+        Section("Screening").add("p", SCREENING_POLICY).add(
+            "figure", _png(figures.workers_figure(analysis.screening, mvt.fps))
+            if len(analysis.screening.profiles) else "").add(
+            "table", _table(screening_counts, text_columns=("item",))),
+        Section("Flagged workers", 3).add(*(("table", _table(flagged, text_columns=("worker_id", "reason")))
+                                           if len(flagged) else ("p", "No worker is flagged."))),
+        timing_section.add("table", _table(analysis.timing)),
     ]
-    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>MVT analysis</title>"
-            f"<style>{_CSS}</style></head><body>{''.join(sections)}</body></html>")
+    return _ENV.get_template("report.html").render(sections=sections)
 
 
 def write_report(analysis, path: Path | str) -> Path:

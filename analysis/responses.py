@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from app.csvsafe import restore_frame
 from app.errors import ResponsesInvalid
 
 REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label",
@@ -29,7 +30,7 @@ REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", 
 """Columns every responses table must have (docs/interfaces.md)."""
 
 TEXT_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "image_id", "label", "response", "submitted_at",
-                "assignment_status", "timing_source", "video_id", "frame_log")
+                "assignment_status", "timing_source", "video_id", "frame_log", "experiment")
 
 STATUSES = ("complete", "in_progress", "replaced", "expired")
 FPS = 60
@@ -165,7 +166,7 @@ def read_responses_csv(path: Path | str) -> pd.DataFrame:
                                f"{','.join(REQUIRED_COLUMNS)}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ResponsesInvalid(f"responses file {str(path)!r} is not a readable CSV ({exc})") from None
-    return prepare_responses(raw)
+    return prepare_responses(restore_frame(raw, TEXT_COLUMNS))
 
 
 def responses_from_rows(rows: Iterable[dict]) -> pd.DataFrame:
@@ -180,8 +181,9 @@ def responses_from_rows(rows: Iterable[dict]) -> pd.DataFrame:
     return prepare_responses(raw)
 
 
-def read_responses_redis(r) -> pd.DataFrame:
-    """Every recorded response in Redis (``app.export.iter_response_rows``), prepared."""
+def read_responses_redis(r, experiments=None) -> pd.DataFrame:
+    """Every recorded response in Redis (``app.export.iter_response_rows``), of `experiments`
+    (ids) when given, prepared."""
     from app.export import iter_response_rows
 
-    return responses_from_rows(iter_response_rows(r))
+    return responses_from_rows(iter_response_rows(r, experiments))

@@ -10,19 +10,27 @@ when a missing cell (``n == 0``) could change the answer ("insufficient"). On th
 scale "unrecognised" sits just above the longest duration, which is what the bootstrap
 interval uses.
 
-Rules (``p = k / n``; "recognised" is ``p > theta``, or ``p >= theta`` when inclusive):
+Control policy, the same for every rule (and for the psychometric threshold,
+`analysis.psychometric`): the longest duration is the control. An image whose observed
+proportion correct there is not recognised is ``unrecognised`` under every rule, whatever
+the shorter durations or a fit say. Otherwise (``p = k / n``; "recognised" is
+``p > theta``, or ``p >= theta`` when inclusive):
 
 ``stable`` (default)
     the shortest duration recognised there and at every longer duration.
 ``first``
-    the shortest duration recognised at all (the image must still be recognised at the
-    longest duration, else it is unrecognised).
+    plain first passage: the shortest duration recognised at all.
 ``isotonic``
     a weighted (by ``n``) pool-adjacent-violators fit of ``p`` over duration, then the shortest
     duration whose fitted value is recognised. Responses in a missing cell would also move its
     observed neighbours' fits (pooling), so the answer is "insufficient" unless no content of
     the missing cells (with up to as many responses as the image's fullest cell) could
-    change it.
+    change it. (Without the control policy a failed control could be pooled up into
+    "recognised", e.g. 9/10 then 4/10 pools to 13/20; under the policy that image is
+    unrecognised, as under the other rules.)
+
+A missing control cell (``n == 0`` at the longest duration) makes every rule's answer
+"insufficient" unless the answer is "unrecognised" anyway.
 """
 
 from __future__ import annotations
@@ -132,6 +140,16 @@ def mvt_index_durations_first(k: np.ndarray, n: np.ndarray, rule: str, theta: fl
     d = k.shape[0]
     if rule == "isotonic":
         optimistic, pessimistic = isotonic_recognition(k, n, theta, inclusive)
+        # Control policy: the observed longest cell decides "unrecognised". Where it is
+        # recognised the fit there is too (the fit at the last duration is the largest mean of
+        # a suffix), so only the last row changes; "first" then reads d for a failed control.
+        last_seen = n[-1] > 0
+        control = above_theta(excess_over_theta(k[-1], n[-1], theta), inclusive) & last_seen
+        if optimistic is pessimistic and last_seen.all():
+            optimistic = pessimistic = np.concatenate([optimistic[:-1], (optimistic[-1] & control)[None]])
+        else:
+            optimistic = np.concatenate([optimistic[:-1], (optimistic[-1] & (control | ~last_seen))[None]])
+            pessimistic = np.concatenate([pessimistic[:-1], (pessimistic[-1] & control)[None]])
         rule = "first"  # the fit is monotone: first recognised == stable
     else:
         observed = n > 0

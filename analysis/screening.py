@@ -2,16 +2,29 @@
 
 Responses used for estimates are those of ``complete`` assignments whose timing was not found
 wrong (``timing_ok`` false: the browser measured a presented frame count that differs from the
-intended one; unmeasured trials are kept), from workers who are not flagged. A worker is
-flagged when
+intended one; unmeasured trials are kept), from workers who are not flagged. Both rules look
+at the worker's usable trials only, and each says per worker whether it applied
+(``control_status``, ``correlation_status``: ``applied`` or ``not applicable: <why>``). A
+worker is flagged only by a rule that applied:
 
-- control rule: their accuracy at the longest (control) duration is below
-  `control_threshold` (default 0.6), or
-- correlation rule (crowdMOS): the Pearson r between their per-duration accuracy and the
-  per-duration accuracy of everybody else (leave-one-out) is below `min_r` (default 0.25), or
-  undefined (fewer than two durations, or a constant profile).
+control rule
+    The control duration is the longest duration of the design (of the duration grid). The
+    rule uses the longest duration the worker saw; it applies when that is the control
+    duration, and flags the worker when their accuracy there, ``k/n``, is below
+    `control_threshold` (default 0.6; strict: 0.6 itself passes). A worker who saw only shorter
+    durations (between-subjects designs) is "not applicable": low accuracy at a short
+    duration is what the experiment measures, not inattention.
+correlation rule (crowdMOS)
+    Pearson r between the worker's accuracy per duration and everybody else's
+    (leave-one-out: ``(K_d - k_d) / (N_d - n_d)``) over the durations the worker saw. It
+    applies only where the worker saw at least 3 durations (r from 2 points is always ±1) and
+    both profiles vary; otherwise it is "not applicable", never flagged. So a constant
+    profile — e.g. right on every trial — is not flagged by it (and passes the control rule);
+    a constant wrong profile is caught by the control rule. It flags when ``r < min_r``
+    (default 0.25).
 
-Both rules look at the worker's usable trials (complete assignments, timing not wrong).
+Every flag's ``reason`` names the rule and its numbers, e.g. ``control rule: accuracy 0.40
+(2/5) at 600 frames (10000 ms), the longest duration seen, is below 0.6``.
 """
 
 from __future__ import annotations
@@ -21,11 +34,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.durations import duration_ms
+
+MIN_CORRELATION_DURATIONS = 3
+"""The correlation rule needs at least this many durations seen by the worker."""
+
 WORKER_COLUMNS = ["worker_id", "flagged", "reason", "flag_control", "flag_correlation",
                   "control_frames", "control_n", "control_accuracy", "profile_r", "profile_n_durations",
                   "n_responses", "n_used", "n_incomplete_excluded", "n_timing_excluded",
-                  "n_assignments", "n_complete_assignments", "complete_assignment_ids"]
-"""Columns of ``workers.csv``, in order."""
+                  "n_assignments", "n_complete_assignments", "complete_assignment_ids",
+                  "control_status", "correlation_status", "n_durations_seen"]
+"""Columns of ``workers.csv``, in order. ``control_frames`` is the longest duration the worker
+saw (``control_n``/``control_accuracy`` there); ``*_status`` say whether each rule applied."""
+
+PROFILE_COLUMNS = ["worker_id", "frames", "duration_ms", "n", "k", "accuracy", "others_accuracy"]
+"""Columns of ``worker_profiles.csv``: each worker's accuracy per duration seen, and everybody
+else's there (the leave-one-out profile the correlation rule uses)."""
 
 
 @dataclass(frozen=True)
@@ -45,12 +69,18 @@ class ScreeningResult:
         The responses that feed the estimates.
     control_threshold, min_r : float
         The thresholds applied.
+    profiles : pandas.DataFrame
+        `PROFILE_COLUMNS`: accuracy per worker and duration seen (usable trials).
+    control_frames : int
+        The control (longest design) duration in frames.
     """
 
     workers: pd.DataFrame
     used: pd.DataFrame
     control_threshold: float
     min_r: float
+    profiles: pd.DataFrame | None = None
+    control_frames: int = 0
 
     def flagged_assignments(self) -> list[str]:
         """Complete assignment ids of flagged workers (what ``--replace`` marks), sorted."""
@@ -63,6 +93,8 @@ class ScreeningResult:
         return {
             "workers": len(w), "flagged": int(w["flagged"].sum()),
             "flag_control": int(w["flag_control"].sum()), "flag_correlation": int(w["flag_correlation"].sum()),
+            "control_not_applicable": int(w["control_status"].str.startswith("not applicable").sum()),
+            "correlation_not_applicable": int(w["correlation_status"].str.startswith("not applicable").sum()),
             "responses": int(w["n_responses"].sum()), "used": int(w["n_used"].sum()),
             "incomplete_excluded": int(w["n_incomplete_excluded"].sum()),
             "timing_excluded": int(w["n_timing_excluded"].sum()),
@@ -71,8 +103,12 @@ class ScreeningResult:
         }
 
 
-def _rowwise_pearson(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pearson r of x and y per row over the masked columns; NaN when undefined."""
+def _rowwise_pearson(x: np.ndarray, y: np.ndarray, mask: np.ndarray):
+    """Pearson r of x and y per row over the masked columns; NaN when undefined.
+
+    Returns r, the number of columns used, and whether x and y vary there (a profile that is
+    constant up to rounding has no correlation).
+    """
     m = mask.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         mx = np.where(mask, x, 0).sum(axis=1) / m
@@ -81,13 +117,13 @@ def _rowwise_pearson(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[np
         dy = np.where(mask, y - my[:, None], 0)
         sxx, syy = (dx**2).sum(axis=1), (dy**2).sum(axis=1)
         r = (dx * dy).sum(axis=1) / np.sqrt(sxx * syy)
-    # Constant profiles (up to rounding) have no correlation.
-    degenerate = (m < 2) | (sxx <= 1e-12) | (syy <= 1e-12)
-    return np.where(degenerate, np.nan, np.clip(r, -1, 1)), m
+    x_varies, y_varies = sxx > 1e-12, syy > 1e-12
+    degenerate = (m < 2) | ~x_varies | ~y_varies
+    return np.where(degenerate, np.nan, np.clip(r, -1, 1)), m, x_varies, y_varies
 
 
 def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, min_r: float = 0.25,
-                   frame_counts=None) -> ScreeningResult:
+                   frame_counts=None, fps: float = 60) -> ScreeningResult:
     """Flag workers and select the responses that feed the estimates (module docstring).
 
     Parameters
@@ -95,11 +131,13 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
     responses : pandas.DataFrame
         A prepared responses table (`analysis.responses.prepare_responses`).
     control_threshold : float, optional
-        Minimum accuracy at the longest duration, default 0.6.
+        Minimum accuracy at the control duration, default 0.6.
     min_r : float, optional
         Minimum Pearson r of the accuracy profile against everybody else's, default 0.25.
     frame_counts : sequence of int, optional
         The duration grid; the longest is the control duration. Default: frame counts present.
+    fps : float, optional
+        Frame rate, for the milliseconds in reasons, default 60.
 
     Returns
     -------
@@ -131,31 +169,52 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
     n = np.bincount(flat, minlength=n_workers * d).reshape(n_workers, d).astype(float)
     k = np.bincount(flat, weights=correct, minlength=n_workers * d).reshape(n_workers, d)
 
+    seen = n > 0
+    has_data = seen.any(axis=1)
+    longest = np.where(has_data, d - 1 - np.argmax(seen[:, ::-1], axis=1), d - 1)
+    rows = np.arange(n_workers)
     with np.errstate(divide="ignore", invalid="ignore"):
         acc = k / n
         n_rest = n.sum(axis=0)[None, :] - n
         loo = (k.sum(axis=0)[None, :] - k) / n_rest
-        control_acc = acc[:, -1]
-    r, m = _rowwise_pearson(acc, loo, (n > 0) & (n_rest > 0))
-    has_data = n.sum(axis=1) > 0
-    control_n = n[:, -1].astype(np.int64)
-    flag_control = has_data & (control_n > 0) & (control_acc < control_threshold)
-    flag_corr = has_data & ~(r >= min_r)
+        control_acc = acc[rows, longest]
+    control_n = n[rows, longest].astype(np.int64)
+    control_k = k[rows, longest].astype(np.int64)
+    control_applies = has_data & (longest == d - 1)
+    flag_control = control_applies & (control_acc < control_threshold)
+    r, m, own_varies, rest_varies = _rowwise_pearson(acc, loo, seen & (n_rest > 0))
+    corr_applies = has_data & (m >= MIN_CORRELATION_DURATIONS) & own_varies & rest_varies
+    flag_corr = corr_applies & (r < min_r)
     control_frames = int(grid[-1]) if grid.size else 0
+    grid_ms = duration_ms(grid, fps) if grid.size else np.zeros(1, dtype=np.int64)
 
-    reasons = []
+    reasons, control_status, corr_status = [], [], []
     for i in range(n_workers):
+        f, ms = int(grid[longest[i]]) if grid.size else 0, int(grid_ms[longest[i]])
+        if not has_data[i]:
+            control_status.append("not applicable: no usable trials")
+        elif control_applies[i]:
+            control_status.append("applied")
+        else:
+            control_status.append(f"not applicable: the longest duration seen, {f} frames ({ms} ms), is shorter "
+                                  f"than the control duration {control_frames} frames ({int(grid_ms[-1])} ms)")
+        if not has_data[i]:
+            corr_status.append("not applicable: no usable trials")
+        elif m[i] < MIN_CORRELATION_DURATIONS:
+            corr_status.append(f"not applicable: {m[i]} duration(s) seen, the rule needs "
+                               f"{MIN_CORRELATION_DURATIONS}")
+        elif not own_varies[i]:
+            corr_status.append(f"not applicable: accuracy is the same ({acc[i, seen[i]][0]:.2f}) at every duration")
+        elif not rest_varies[i]:
+            corr_status.append("not applicable: everybody else's accuracy is the same at these durations")
+        else:
+            corr_status.append("applied")
         parts = []
         if flag_control[i]:
-            parts.append(f"control accuracy {control_acc[i]:.2f} at {control_frames} frames "
-                         f"({int(k[i, -1])}/{control_n[i]}) is below {control_threshold:g}")
+            parts.append(f"control rule: accuracy {control_acc[i]:.2f} ({control_k[i]}/{control_n[i]}) at {f} frames "
+                         f"({ms} ms), the longest duration seen, is below {control_threshold:g}")
         if flag_corr[i]:
-            if np.isnan(r[i]):
-                why = ("fewer than two durations to correlate" if m[i] < 2
-                       else "accuracy profile is constant, so r is undefined")
-                parts.append(f"profile correlation undefined: {why}")
-            else:
-                parts.append(f"profile correlation r = {r[i]:.2f} is below {min_r:g}")
+            parts.append(f"correlation rule: r = {r[i]:.2f} over {m[i]} durations is below {min_r:g}")
         reasons.append("; ".join(parts))
 
     def per_worker(mask: np.ndarray) -> np.ndarray:
@@ -173,7 +232,8 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
     workers = pd.DataFrame({
         "worker_id": np.asarray(worker_ids, dtype=object),
         "flagged": flagged, "reason": reasons, "flag_control": flag_control, "flag_correlation": flag_corr,
-        "control_frames": control_frames, "control_n": control_n,
+        "control_frames": np.where(has_data, grid[longest] if grid.size else 0, control_frames).astype(np.int64),
+        "control_n": control_n,
         "control_accuracy": np.where(control_n > 0, control_acc, np.nan),
         "profile_r": r, "profile_n_durations": m.astype(np.int64),
         "n_responses": per_worker(np.ones(len(codes), bool)),
@@ -182,6 +242,15 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
         "n_timing_excluded": per_worker(complete & timing_bad),
         "n_assignments": n_assign.to_numpy(), "n_complete_assignments": n_done.to_numpy(),
         "complete_assignment_ids": done_ids.to_numpy(dtype=object),
+        "control_status": control_status, "correlation_status": corr_status,
+        "n_durations_seen": seen.sum(axis=1).astype(np.int64),
     }, columns=WORKER_COLUMNS)
     used = responses[used_mask].reset_index(drop=True)
-    return ScreeningResult(workers=workers, used=used, control_threshold=control_threshold, min_r=min_r)
+    wi, di = np.nonzero(seen)
+    profiles = pd.DataFrame({
+        "worker_id": np.asarray(worker_ids, dtype=object)[wi], "frames": grid[di] if grid.size else di,
+        "duration_ms": grid_ms[di], "n": n[wi, di].astype(np.int64), "k": k[wi, di].astype(np.int64),
+        "accuracy": acc[wi, di], "others_accuracy": loo[wi, di],
+    }, columns=PROFILE_COLUMNS)
+    return ScreeningResult(workers=workers, used=used, control_threshold=control_threshold, min_r=min_r,
+                           profiles=profiles, control_frames=control_frames)

@@ -14,8 +14,11 @@ def synthetic_responses(*, n_images: int = 200, frame_counts=(1, 3, 6, 9, 15, 60
     Each link holds `images_per_task` images and has ``workers_per_link x D`` lists (D durations);
     list ``l`` shows image ``m`` of the link at duration ``(l + m) mod D`` (a Latin square), so every
     (image, duration) cell gets `workers_per_link` responses. Each image has a true threshold
-    (log-normal around 60 ms); honest workers answer correctly with a cumulative-normal
-    probability of log duration (guess rate 1 / `n_classes`), random workers always guess.
+    (log-normal around 60 ms); honest workers answer correctly with probability
+    ``g + (1 - g - 0.02) / (1 + exp(-(ln d - ln t) / 0.25))`` — a *logistic* function of log
+    duration ``d`` around the image's threshold ``t``, guess rate ``g = 1 / n_classes``, lapse
+    0.02 (so the cumulative-normal fit of `analysis.psychometric` is not the generating model);
+    random workers always guess.
 
     Parameters
     ----------

@@ -21,6 +21,7 @@ The hot-path functions take a ``redis.asyncio.Redis``; `completion_record` a ``r
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -54,7 +55,8 @@ class Allocation:
     kind: str = "mvt"
 
 
-def _message(reason: str, link_id: str, worker_id: str, assignment_id: str, cap: int) -> str:
+def refusal_message(reason: str, link_id: str, worker_id: str, assignment_id: str, cap: int) -> str:
+    """The sentence of a refusal ``reason`` (the ``detail`` of the HTTP answer)."""
     return {
         "blocked": f"worker {worker_id} is blocked from this experiment",
         "cap_reached": f"worker {worker_id} has already done the maximum of {cap} tasks of this experiment",
@@ -70,19 +72,42 @@ def _message(reason: str, link_id: str, worker_id: str, assignment_id: str, cap:
     }.get(reason, f"allocation refused ({reason})")
 
 
+async def _unreserve(r, link_id: str, worker_id: str) -> None:
+    """Take ``link_id`` out of the worker's set again after a refusal, unless they hold a list of it."""
+    await r.srem(keys.worker_links(worker_id), link_id)
+    if await r.hget(keys.link_workers(link_id), worker_id) is not None:
+        # A concurrent request of this worker won the link before the SREM: put it back.
+        pipe = r.pipeline(transaction=False)
+        pipe.sadd(keys.worker_links(worker_id), link_id)
+        await pipe.execute()
+
+
 async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: str, *,
-                   cap: int, allotted_ms: int, now: int | None = None) -> Allocation:
+                   cap: int, allotted_ms: int, now: int | None = None, admit=None) -> Allocation:
     """Give ``assignment_id`` a list of ``link_id`` (or the one it already has).
+
+    ``admit``, an awaitable such as `app.limits.admit_assignment`, runs together with the first
+    script (one write to Redis); when it raises, nothing is allocated and the exception propagates.
 
     Raises `WorkerBlocked`, `CapReached`, `UnknownLink`, `SeenLink`, `LinkFull`, `WrongWorker`,
     `AssignmentExpired` or `AssignmentReplaced`.
     """
     scripts = scripts_for(r)
     now = now_ms() if now is None else now
-    reserved = await scripts.reserve(keys=[keys.worker_links(worker_id), keys.worker_blocked(worker_id)],
-                                     args=[link_id, cap])
+    reserve = scripts.reserve(keys=[keys.worker_links(worker_id), keys.worker_blocked(worker_id)],
+                              args=[link_id, cap])
+    if admit is None:
+        reserved = await reserve
+    else:
+        admitted, reserved = await asyncio.gather(admit, reserve, return_exceptions=True)
+        if isinstance(reserved, BaseException):
+            raise reserved
+        if isinstance(admitted, BaseException):
+            if reserved == "added":
+                await _unreserve(r, link_id, worker_id)
+            raise admitted
     if reserved in ("blocked", "cap_reached"):
-        raise refusal(reserved, _message(reserved, link_id, worker_id, assignment_id, cap))
+        raise refusal(reserved, refusal_message(reserved, link_id, worker_id, assignment_id, cap))
     result = await scripts.allocate(
         keys=[keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id), keys.link_slots(link_id),
               keys.link_assignments(link_id), keys.link_workers(link_id), keys.link_activity(link_id),
@@ -93,13 +118,8 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         # seen_link: the worker holds a list of the link (maybe won just now by a concurrent
         # request of theirs), so the link stays in their set.
         if reserved == "added" and result[1] != "seen_link":
-            await r.srem(keys.worker_links(worker_id), link_id)
-            if await r.hget(keys.link_workers(link_id), worker_id) is not None:
-                # A concurrent request of this worker won the link before the SREM: put it back.
-                pipe = r.pipeline(transaction=False)
-                pipe.sadd(keys.worker_links(worker_id), link_id)
-                await pipe.execute()
-        raise refusal(result[1], _message(result[1], link_id, worker_id, assignment_id, cap))
+            await _unreserve(r, link_id, worker_id)
+        raise refusal(result[1], refusal_message(result[1], link_id, worker_id, assignment_id, cap))
     if outcome == "new":
         pipe = r.pipeline(transaction=False)
         pipe.hsetnx(keys.assignment_links(), assignment_id, link_id)

@@ -52,18 +52,24 @@ def load(exp_dir: Annotated[Path, typer.Argument(help="A folder written by `mvt 
         typer.echo(load_experiment(r, exp_dir).summary())
 
 
-def export(out: Annotated[Path, typer.Argument(help="CSV file to write.")]) -> None:
-    """Write every recorded response to a CSV file, one row per trial.
+def export(
+    out: Annotated[Path, typer.Argument(help="CSV file to write.")],
+    experiment: Annotated[list[str] | None, typer.Option(
+        "--experiment", help="Experiment id(s) to export; needed when the store holds several.")] = None,
+) -> None:
+    """Write every recorded response to a CSV file, one row per trial, with its experiment id.
 
-    Example: mvt export responses.csv
+    With several experiments in the store, name them: --experiment NAME (repeatable).
+
+    Example: mvt export responses.csv --experiment exp1
     """
+    from app.export import choose_experiments, experiment_links, write_csv
     from app.settings import Settings
-
-    from app.export import write_csv
     from app.store.redis_server import open_redis
 
     with exit_on_error(), open_redis(Settings()) as r:
-        n = write_csv(r, out)
+        chosen = choose_experiments(experiment_links(r), experiment)
+        n = write_csv(r, out, chosen)
         typer.echo(f"wrote {n} responses to {out}")
 
 

@@ -230,3 +230,27 @@ class NoHITs(MVTError):
 
     reason = "mturk_no_hits"
     status_code = 400
+
+
+class ExperimentChoice(MVTError):
+    """The experiments to analyse or export are ambiguous (several in the store, none named), unknown, or
+    too different to pool (other durations or answer options)."""
+
+
+class RateLimited(MVTError):
+    """One client (IP address) asked for more than the MVT_LIMIT_* settings allow; it may retry after ``retry_after_s``."""
+
+    reason = "rate_limited"
+    status_code = 429
+
+    def __init__(self, message: str, retry_after_s: int, headers: dict | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.headers = {"Retry-After": str(retry_after_s), **(headers or {})}
+
+
+class BadVideoLink(MVTError):
+    """A video URL lacks its signature, was signed for another assignment or video, or has expired."""
+
+    reason = "bad_video_link"
+    status_code = 403

@@ -10,22 +10,56 @@ from pathlib import Path
 import orjson
 import redis as redis_py
 
+from app.csvsafe import safe_row
 from app.store import keys
 from app.assignments import iso_ms
+from app.errors import ExperimentChoice
 
 RESPONSE_COLUMNS = (
     "link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label", "frames", "duration_ms",
     "response", "correct", "response_time_ms", "presented_frames", "submitted_at", "dropped_frames",
     "refresh_interval_ms", "hidden_during_video", "blurred_during_video", "timing_ok", "assignment_status",
-    "video_id", "list_index", "timing_source", "frames_presented_total", "frame_log",
+    "video_id", "list_index", "timing_source", "frames_presented_total", "frame_log", "experiment",
 )
-"""Columns of the responses CSV, in order (docs/interfaces.md's, then docs/contracts.md's, then extras)."""
+"""Columns of the responses CSV, in order (docs/interfaces.md's, then docs/contracts.md's, then
+extras; ``experiment`` is the link's ``experiment_id``)."""
 
 _STATUS = {"in_progress": "in_progress", "complete": "complete", "to_replace": "replaced",
            "replaced": "replaced", "expired": "expired"}
 
 
+def experiment_links(r: redis_py.Redis) -> dict[str, list[str]]:
+    """Every loaded experiment id with its link ids (sorted), from the links' metadata."""
+    out: dict[str, list[str]] = {}
+    for link_id in sorted(r.smembers(keys.links_index())):
+        experiment = r.hget(keys.link_meta(link_id), "experiment_id") or ""
+        out.setdefault(experiment, []).append(link_id)
+    return dict(sorted(out.items()))
+
+
+def choose_experiments(available, names=None, *, where: str = "the store") -> list[str]:
+    """The experiments to work on: all of `available` when there is one, else the `names` given.
+
+    Raises
+    ------
+    ExperimentChoice
+        If several experiments are available and none is named, or a name is not available.
+    """
+    available = sorted(available)
+    listing = ", ".join(available) or "none"
+    if names:
+        unknown = [name for name in names if name not in available]
+        if unknown:
+            raise ExperimentChoice(f"no experiment named {unknown[0]!r} in {where}; it holds {listing}")
+        return sorted(set(names))
+    if len(available) > 1:
+        raise ExperimentChoice(f"{where} holds {len(available)} experiments ({listing}); "
+                               f"name one or more with --experiment NAME")
+    return available
+
+
 def _link_rows(r: redis_py.Redis, link_id: str) -> list[dict]:
+    experiment = r.hget(keys.link_meta(link_id), "experiment_id") or ""
     fps = float(r.hget(keys.link_meta(link_id), "fps") or 60)
     assignments = {a: orjson.loads(raw) for a, raw in r.hgetall(keys.link_assignments(link_id)).items()}
     if not assignments:
@@ -51,18 +85,25 @@ def _link_rows(r: redis_py.Redis, link_id: str) -> list[dict]:
             "assignment_status": _STATUS.get(rec["status"], rec["status"]), "video_id": video_id,
             "list_index": rec["list"], "timing_source": resp.get("timing_source"),
             "frames_presented_total": resp.get("frames_presented_total"), "frame_log": resp.get("frame_log"),
+            "experiment": experiment,
         })
     rows.sort(key=lambda row: (row["assignment_id"], row["trial"]))
     return rows
 
 
-def iter_response_rows(r: redis_py.Redis) -> Iterator[dict]:
+def iter_response_rows(r: redis_py.Redis, experiments=None) -> Iterator[dict]:
     """One dict per recorded response, keys `RESPONSE_COLUMNS`, links in sorted order.
 
     Missing values are None; ``correct``, ``timing_ok`` and the ``*_during_video`` flags are
-    bools (or None); ``submitted_at`` is ISO 8601 UTC (server time of receipt).
+    bools (or None); ``submitted_at`` is ISO 8601 UTC (server time of receipt). With
+    `experiments` (ids), only their links' responses.
     """
-    for link_id in sorted(r.smembers(keys.links_index())):
+    if experiments is None:
+        links = sorted(r.smembers(keys.links_index()))
+    else:
+        by_experiment = experiment_links(r)
+        links = sorted(link for name in experiments for link in by_experiment.get(name, []))
+    for link_id in links:
         yield from _link_rows(r, link_id)
 
 
@@ -82,17 +123,18 @@ def write_rows(rows, out) -> int:
     writer.writerow(RESPONSE_COLUMNS)
     n = 0
     for row in rows:
-        writer.writerow([_cell(row[c]) for c in RESPONSE_COLUMNS])
+        writer.writerow(safe_row(_cell(row[c]) for c in RESPONSE_COLUMNS))
         n += 1
     return n
 
 
-def write_csv(r: redis_py.Redis, path: Path | str) -> int:
-    """Write every recorded response to ``path`` (CSV, header row); return the number of rows."""
+def write_csv(r: redis_py.Redis, path: Path | str, experiments=None) -> int:
+    """Write every recorded response (of `experiments`, when given) to ``path`` (CSV, header
+    row); return the number of rows."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
-        n = write_rows(iter_response_rows(r), f)
+        n = write_rows(iter_response_rows(r, experiments), f)
     tmp.replace(path)
     return n
 

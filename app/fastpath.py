@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from app import service
 from app.errors import MVTError
 from app.ids import ID_RE
+from app.limits import client_ip
 from app.validation import AssignmentIn, CompleteIn, ResponseIn
 
 _JSON = (b"content-type", b"application/json")
@@ -69,7 +70,7 @@ class HotPaths:
         try:
             status, payload, headers = 200, *(await work)
         except MVTError as exc:
-            status, payload, headers = exc.status_code, {"detail": str(exc), "reason": exc.reason}, None
+            status, payload, headers = exc.status_code, {"detail": str(exc), "reason": exc.reason}, getattr(exc, "headers", None)
         except RedisError:
             status, payload, headers = 503, service.UNAVAILABLE, None
         await _send_json(send, status, payload, headers)
@@ -89,7 +90,8 @@ class HotPaths:
 
     async def _eligibility(self, scope, link, worker, assignment):
         origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
-        return await service.eligibility_answer(self.state.redis, self.state.settings, link, worker, assignment, origin)
+        return await service.eligibility_answer(self.state.redis, self.state.settings, link, worker, assignment, origin,
+                                                client_ip(scope))
 
     async def _post(self, scope, receive, send, model, handler):
         for name, value in scope["headers"]:
@@ -109,14 +111,14 @@ class HotPaths:
             parsed = None
         if parsed is None:
             return await self.app(scope, replay_body(body, receive), send)
-        return await self._answer(send, handler(parsed))
+        return await self._answer(send, handler(parsed, client_ip(scope)))
 
-    async def _assignment(self, body: AssignmentIn):
+    async def _assignment(self, body: AssignmentIn, client: str):
         return await service.start_assignment(self.state.redis, self.state.settings, body.link, body.worker_id,
-                                              body.assignment_id, body.hit_id), None
+                                              body.assignment_id, body.hit_id, client), None
 
-    async def _response(self, body: ResponseIn):
+    async def _response(self, body: ResponseIn, client: str):
         return await service.record(self.state.redis, self.state.settings, body), None
 
-    async def _complete(self, body: CompleteIn):
-        return await service.finish(self.state.redis, self.state.settings, body), None
+    async def _complete(self, body: CompleteIn, client: str):
+        return await service.finish(self.state.redis, self.state.settings, body, client), None

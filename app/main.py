@@ -137,7 +137,7 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
 
     @app.exception_handler(MVTError)
     async def _domain_error(request: Request, exc: MVTError):
-        return json_response({"detail": str(exc), "reason": exc.reason}, exc.status_code)
+        return json_response({"detail": str(exc), "reason": exc.reason}, exc.status_code, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

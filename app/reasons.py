@@ -29,6 +29,7 @@ WORKER_SENTENCES: dict[str, str] = {
     "wrong_worker": "This assignment belongs to another worker ID.",
     "bad_token": "This page's task session is not valid any more; please reload the page.",
     "preview": "This is MTurk's preview: accept the HIT to start the task.",
+    "rate_limited": "Too many requests came from your network in a short time; please wait a moment.",
 }
 FALLBACK_SENTENCE = "Sorry, you cannot take part in this task."
 

@@ -8,10 +8,13 @@ kind's `trials` shapes the trial payload (`studies`).
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 
-from app.assignments import Allocation, allocate, eligibility
-from app.errors import PreviewAssignment
+from app import limits, videourls
+from app.assignments import Allocation, allocate, eligibility, now_ms, refusal_message
+from app.errors import LinkFull, MVTError, PreviewAssignment, RateLimited, UnknownLink
 from app.responses import complete, record_response
 from app.settings import Settings
 from app.tokens import completion_code, make_token, read_token
@@ -40,40 +43,80 @@ def cors_headers(origin: str | None) -> dict:
 
 
 async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, assignment_id: str | None,
-                             origin: str | None) -> tuple[dict, dict]:
-    """The JSON of `EligibilityOut` and its CORS headers."""
-    result = await eligibility(r, link, worker_id, assignment_id, cap=settings.max_tasks_per_worker,
-                               allotted_ms=settings.allotted_minutes * 60_000)
-    return {"eligible": result.eligible, "reason": result.reason}, cors_headers(origin)
+                             origin: str | None, client: str | None = None) -> tuple[dict, dict]:
+    """The JSON of `EligibilityOut` and its CORS headers.
+
+    With a ``client`` address the question is charged to it (`app.limits`); raises `RateLimited`
+    (carrying the CORS headers, so that MTurk's page can read the refusal).
+    """
+    now = now_ms()
+    check = eligibility(r, link, worker_id, assignment_id, cap=settings.max_tasks_per_worker,
+                        allotted_ms=settings.allotted_minutes * 60_000, now=now)
+    if client is None:
+        result = await check
+    else:
+        admitted, result = await asyncio.gather(limits.admit_eligibility(r, settings, client, worker_id, now), check,
+                                                return_exceptions=True)
+        for outcome in (admitted, result):
+            if isinstance(outcome, RateLimited):
+                outcome.headers.update(cors_headers(origin))
+            if isinstance(outcome, BaseException):
+                raise outcome
+    # A client can tell an unknown link from a full one only by holding an assignment on it (which
+    # eligibility then answers eligible): link ids are guessable, so the study's links are not listed.
+    reason = "link_full" if result.reason == "unknown_link" else result.reason
+    return {"eligible": result.eligible, "reason": reason}, cors_headers(origin)
 
 
-def media_url(settings: Settings, video_id: str) -> str:
-    """Where the browser fetches a stimulus: this server's ``/videos/`` or ``MVT_VIDEO_BASE_URL``."""
+def media_url(settings: Settings, video_id: str, assignment_id: str, expiry_s: int) -> str:
+    """Where the browser fetches a stimulus: this server's ``/videos/`` or ``MVT_VIDEO_BASE_URL``,
+    with the query that lets only ``assignment_id`` fetch it until ``expiry_s`` (`app.videourls`)."""
     base = settings.video_base_url.rstrip("/") if settings.video_base_url else "/videos"
-    return f"{base}/{video_id}.mp4"
+    return f"{base}/{video_id}.mp4?{videourls.signed_query(settings.signing_key, video_id, assignment_id, expiry_s)}"
 
 
-def assignment_payload(a: Allocation, settings: Settings) -> dict:
-    """The JSON of `AssignmentOut` for an allocation; the trials come from the link's study kind."""
+def assignment_payload(a: Allocation, settings: Settings, now_s: int | None = None) -> dict:
+    """The JSON of `AssignmentOut` for an allocation; the trials come from the link's study kind.
+
+    Video URLs are signed for this assignment and expire 0–10 minutes after the allotted time:
+    rounded up to 10 minutes, so that a resume within those minutes gets the same payload.
+    """
+    end_s = (int(time.time()) if now_s is None else now_s) + settings.allotted_minutes * 60
+    expiry_s = (end_s // 600 + 1) * 600
     return {
         "assignment_token": make_token(settings.signing_key, a.assignment_id, a.link_id, a.worker_id, a.list_index),
         "assignment_id": a.assignment_id, "link": a.link_id, "n_trials": a.n_trials,
         "resume_from": a.next_trial, "completed": a.completed, "completion_code": a.completion_code,
         "options": a.options,
-        "trials": get_kind(a.kind).trials(a.video_ids, a.options, lambda v: media_url(settings, v)),
+        "trials": get_kind(a.kind).trials(a.video_ids, a.options,
+                                          lambda v: media_url(settings, v, a.assignment_id, expiry_s)),
     }
 
 
 async def start_assignment(r, settings: Settings, link: str, worker_id: str, assignment_id: str,
-                           hit_id: str | None) -> dict:
+                           hit_id: str | None, client: str | None = None) -> dict:
     """Allocate (or resume) the assignment's list; the JSON of `AssignmentOut`.
 
-    Refuses MTurk's preview assignment id, then whatever `allocate` refuses.
+    Refuses MTurk's preview assignment id, then, with a ``client`` address, a client over its
+    limits (`app.limits`, `RateLimited`), then whatever `allocate` refuses.
     """
     if assignment_id == PREVIEW_ASSIGNMENT:
         raise PreviewAssignment("this is MTurk's preview: accept the HIT to start the task")
-    a = await allocate(r, link, worker_id, assignment_id, hit_id or "",
-                       cap=settings.max_tasks_per_worker, allotted_ms=settings.allotted_minutes * 60_000)
+    now = now_ms()
+    admit = None if client is None else limits.admit_assignment(r, settings, client, worker_id, assignment_id, now)
+    try:
+        a = await allocate(r, link, worker_id, assignment_id, hit_id or "", cap=settings.max_tasks_per_worker,
+                           allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit)
+    except RateLimited:
+        raise
+    except MVTError as exc:
+        if client is not None:
+            await limits.release(r, settings, client, assignment_id)
+        if isinstance(exc, UnknownLink):
+            raise LinkFull(refusal_message("link_full", link, worker_id, assignment_id, 0)) from None
+        raise
+    if a.completed and client is not None:
+        await limits.release(r, settings, client, assignment_id)
     return assignment_payload(a, settings)
 
 
@@ -88,8 +131,10 @@ async def record(r, settings: Settings, body: ResponseIn) -> dict:
     return {"recorded": True, "duplicate": rec.duplicate, "next_trial": rec.next_trial, "timing_ok": rec.timing_ok}
 
 
-async def finish(r, settings: Settings, body: CompleteIn) -> dict:
-    """Check the token, complete the assignment; the JSON of `CompleteOut`."""
+async def finish(r, settings: Settings, body: CompleteIn, client: str | None = None) -> dict:
+    """Check the token, complete the assignment; the JSON of `CompleteOut`. The ``client`` no longer holds it."""
     token = read_token(settings.signing_key, body.assignment_token)
     done = await complete(r, token, completion_code(settings.signing_key, token))
+    if client is not None:
+        await limits.release(r, settings, client, done.assignment_id)
     return {"completion_code": done.completion_code, "assignment_id": done.assignment_id, "n_trials": done.n_trials}

@@ -14,6 +14,11 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+# field -> (minimum length, what leaving it unset does)
+_SECRET_RULES = {"admin_token": (16, "to disable admin routes"),
+                 "secret_key": (32, "to generate one in MVT_DATA_DIR")}
+
+
 class Settings(BaseSettings):
     """Typed configuration of one mvt-server installation."""
 
@@ -28,19 +33,16 @@ class Settings(BaseSettings):
     mturk_sandbox: bool = True
     video_base_url: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    prolific_experiment: str | None = None
+    prolific_completion_code: str | None = None
+    prolific_completion_url: str = "https://app.prolific.com/submissions/complete?cc={code}"
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "secret_key")
     @classmethod
-    def _admin_token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("MVT_ADMIN_TOKEN must be at least 16 characters (or unset to disable admin routes)")
-        return value
-
-    @field_validator("secret_key")
-    @classmethod
-    def _secret_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 32:
-            raise ValueError("MVT_SECRET_KEY must be at least 32 characters (or unset to generate one in MVT_DATA_DIR)")
+    def _long_enough(cls, value: SecretStr | None, info) -> SecretStr | None:
+        minimum, unset = _SECRET_RULES[info.field_name]
+        if value is not None and len(value.get_secret_value()) < minimum:
+            raise ValueError(f"MVT_{info.field_name.upper()} must be at least {minimum} characters (or unset {unset})")
         return value
 
     @cached_property
@@ -60,3 +62,10 @@ class Settings(BaseSettings):
             tmp.chmod(0o600)
             tmp.replace(path)
         return path.read_text().strip().encode()
+
+    # Per-client limits (app/limits.py); 0 turns one off. Appended here: see .env.example.
+    limit_assignments_per_minute: int = Field(default=60, ge=0)
+    limit_assignments_per_worker_per_minute: int = Field(default=10, ge=0)
+    limit_held_per_client: int = Field(default=100, ge=0)
+    limit_eligibility_per_minute: int = Field(default=600, ge=0)
+    limit_eligibility_per_worker_per_minute: int = Field(default=60, ge=0)

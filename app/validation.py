@@ -127,4 +127,5 @@ class CompleteOut(BaseModel):
 
 REFUSALS = {409: {"model": Refusal, "description": "not eligible (see reason)"},
             403: {"model": Refusal, "description": "bad assignment token"},
-            422: {"model": Refusal, "description": "invalid request"}}
+            422: {"model": Refusal, "description": "invalid request"},
+            429: {"model": Refusal, "description": "too many requests from this client; retry after Retry-After s"}}

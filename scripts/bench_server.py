@@ -192,6 +192,9 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="+", default=["eligibility", "first_assignment",
                                                             "returning_assignment", "responses"])
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--limits", choices=["on", "off"], default="on",
+                        help="per-client limits (app/limits.py): on = checked on every request but set too high to "
+                             "refuse wrk's single address, so the figures include their cost; off = not checked")
     args = parser.parse_args()
     duration = max(1, min(args.duration, 30))
     wrk = ensure_wrk()
@@ -205,6 +208,9 @@ def main() -> None:
     port = 18000 + os.getpid() % 1000
     env = {k: v for k, v in os.environ.items() if not k.startswith("MVT_")}
     env["MVT_DATA_DIR"] = str(settings.data_dir)
+    for name in ("ASSIGNMENTS_PER_MINUTE", "ASSIGNMENTS_PER_WORKER_PER_MINUTE", "HELD_PER_CLIENT",
+                 "ELIGIBILITY_PER_MINUTE", "ELIGIBILITY_PER_WORKER_PER_MINUTE"):
+        env[f"MVT_LIMIT_{name}"] = "1000000000" if args.limits == "on" else "0"
     server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "mvt"), "serve", "--host", "127.0.0.1", "--port",
                                str(port), "--workers", str(args.workers)], env=env, cwd=tmp,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

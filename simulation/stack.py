@@ -71,6 +71,12 @@ class RedisProcess:
             self.proc.wait(timeout=20)
 
 
+# Simulated workers all come from 127.0.0.1: the per-client limits (app/limits.py) would refuse them.
+SIMULATION_LIMITS = {f"MVT_LIMIT_{name}": "0" for name in (
+    "ASSIGNMENTS_PER_MINUTE", "ASSIGNMENTS_PER_WORKER_PER_MINUTE", "HELD_PER_CLIENT", "ELIGIBILITY_PER_MINUTE",
+    "ELIGIBILITY_PER_WORKER_PER_MINUTE")}
+
+
 class ServerProcess:
     """``mvt serve`` over HTTPS with ``workers`` processes, in its own process group."""
 
@@ -80,7 +86,7 @@ class ServerProcess:
         self.port, self.workers = port or free_port(), workers
         self.env = {**os.environ, "MVT_DATA_DIR": str(self.data_dir), "MVT_REDIS_URL": redis_url,
                     "MVT_SECRET_KEY": SECRET_KEY, "MVT_MAX_TASKS_PER_WORKER": str(max_tasks_per_worker),
-                    "MVT_ALLOTTED_MINUTES": str(allotted_minutes)}
+                    "MVT_ALLOTTED_MINUTES": str(allotted_minutes), **SIMULATION_LIMITS}
         self.proc: subprocess.Popen | None = None
 
     @property

@@ -27,6 +27,8 @@ import aiohttp
 import numpy as np
 from scipy.stats import norm
 
+from app.csvsafe import safe_row
+
 FPS = 60
 
 
@@ -70,9 +72,9 @@ class GroundTruth:
                              *(f"p_{n}" for n in self.frame_counts)])
             for image_id, label in sorted(self.labels.items()):
                 mvt = self.true_mvt_frames(image_id)
-                writer.writerow([image_id, label, f"{self.threshold_ms[image_id]:.3f}",
+                writer.writerow(safe_row([image_id, label, f"{self.threshold_ms[image_id]:.3f}",
                                  "" if mvt is None else mvt,
-                                 *(f"{p:.6f}" for p in self.p_correct[image_id])])
+                                 *(f"{p:.6f}" for p in self.p_correct[image_id])]))
 
 
 @dataclass

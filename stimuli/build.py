@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import imageio_ffmpeg
 import numpy as np
 
+from app.csvsafe import safe_row
 from app.errors import BuildOptionError, EncodeError
 from app.ids import ID_CHARS, is_id
 from stimuli import design, mp4
@@ -337,7 +338,7 @@ def build_experiment(
     writer = csv.writer(links_csv, lineterminator="\n")
     writer.writerow(["HIT_Link"])
     for link_id, _, _ in links:
-        writer.writerow([f"{base_url}/experiment.html?link={link_id}"])
+        writer.writerow(safe_row([f"{base_url}/experiment.html?link={link_id}"]))
 
     _write_atomic(exp_dir / "stimuli.json", json.dumps(stimuli, indent=1) + "\n")
     _write_atomic(exp_dir / "links.csv", links_csv.getvalue())

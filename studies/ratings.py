@@ -41,9 +41,11 @@ def item_key(scale: str, screen: int, media: str, reference: str | None = None) 
 
 
 def _url(media_url: Callable[[str], str], name: str) -> str:
-    """``media_url`` gives ``<base>/<id>.mp4``; rating media keep their own extension."""
+    """``media_url`` gives ``<base>/<id>.mp4[?<signed query>]``; rating media keep their own extension
+    (the signature covers the id, not the extension)."""
     media_id, ext = name.split(".")
-    return f"{media_url(media_id).removesuffix('.mp4')}.{ext}"
+    path, sep, query = media_url(media_id).partition("?")
+    return f"{path.removesuffix('.mp4')}.{ext}{sep}{query}"
 
 
 class RatingsKind(StudyKind):

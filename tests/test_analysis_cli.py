@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from analysis.accuracy import ACCURACY_COLUMNS
+from analysis.analyze import OUTPUT_FILES
 from analysis.mvt import MVT_COLUMNS
 from analysis.responses import REQUIRED_COLUMNS
 from analysis.screening import WORKER_COLUMNS
@@ -72,16 +73,17 @@ def test_analyze_from_csv_writes_every_output(tmp_path, responses_csv):
     assert result.output.splitlines() == [
         "70 responses, 56 used; 5 workers, 1 flagged; 5 images: 3 with an MVT, 1 unrecognised, 1 insufficient "
         "(rule stable)",
-        f"wrote {out / 'mvt.csv'}, {out / 'accuracy.csv'}, {out / 'workers.csv'}, {out / 'cells.csv'}, "
-        f"{out / 'report.html'}",
+        "wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES),
     ]
-    assert sorted(p.name for p in out.iterdir()) == ["accuracy.csv", "cells.csv", "mvt.csv", "report.html",
-                                                     "workers.csv"]
-    assert header(out / "mvt.csv") == MVT_COLUMNS + ["p_mvt_f1", "p_mvt_f6", "p_mvt_f60", "threshold_ms"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert OUTPUT_FILES[:5] == ("mvt.csv", "accuracy.csv", "workers.csv", "cells.csv", "report.html")
+    assert header(out / "mvt.csv") == MVT_COLUMNS + ["p_mvt_f1", "p_mvt_f6", "p_mvt_f60", "threshold_ms",
+                                                     "threshold_status"]
     assert header(out / "accuracy.csv") == ACCURACY_COLUMNS
     assert header(out / "workers.csv") == WORKER_COLUMNS
     assert header(out / "cells.csv") == ["image_id", "label", "frames", "duration_ms", "n", "k", "p", "wilson_low",
-                                         "wilson_high", "cp_low", "cp_high", "recognised"]
+                                         "wilson_high", "cp_low", "cp_high", "recognised", "duration_ms_exact",
+                                         "isotonic_p", "fitted_p"]
     cells = pd.read_csv(out / "cells.csv", keep_default_na=False, dtype=str)
     assert len(cells) == 15   # 5 images x 3 durations, the never-shown cell included with n = 0
     assert cells[(cells["image_id"] == "d") & (cells["frames"] == "6")][["n", "wilson_low"]].values.tolist() == [["0", ""]]
@@ -89,12 +91,13 @@ def test_analyze_from_csv_writes_every_output(tmp_path, responses_csv):
     mvt = pd.read_csv(out / "mvt.csv", keep_default_na=False, dtype=str).set_index("image_id")
     assert mvt.loc[:, ["mvt_ms", "mvt_frames", "status", "n_responses"]].to_dict("index") == {
         "a": {"mvt_ms": "100", "mvt_frames": "6", "status": "ok", "n_responses": "12"},
-        "b": {"mvt_ms": "16.6667", "mvt_frames": "1", "status": "ok", "n_responses": "12"},
+        "b": {"mvt_ms": "17", "mvt_frames": "1", "status": "ok", "n_responses": "12"},
         "c": {"mvt_ms": "", "mvt_frames": "", "status": "unrecognised", "n_responses": "12"},
         "d": {"mvt_ms": "", "mvt_frames": "", "status": "insufficient", "n_responses": "8"},
         "e": {"mvt_ms": "1000", "mvt_frames": "60", "status": "ok", "n_responses": "12"},
     }
     assert mvt.loc["c", "label"] == EVIL_LABEL
+    assert mvt.loc["b", "mvt_ms_exact"] == "16.6667"
     # unanimous cells resample to themselves
     assert mvt.loc["a", ["mvt_ms_ci_low", "mvt_ms_ci_high", "p_mvt_f6", "ci_high_unrecognised"]].tolist() == [
         "100", "100", "1", "false"]
@@ -110,18 +113,20 @@ def test_analyze_from_csv_writes_every_output(tmp_path, responses_csv):
     workers = pd.read_csv(out / "workers.csv", keep_default_na=False).set_index("worker_id")
     assert workers["flagged"].to_dict() == {"W1": False, "W2": False, "W3": False, "W4": False, EVIL_WORKER: True}
     assert workers.loc[EVIL_WORKER, "reason"] == (
-        "control accuracy 0.00 at 60 frames (0/5) is below 0.6; profile correlation r = -0.87 is below 0.25")
+        "control rule: accuracy 0.00 (0/5) at 60 frames (1000 ms), the longest duration seen, is below 0.6; "
+        "correlation rule: r = -0.87 over 3 durations is below 0.25")
 
     report = (out / "report.html").read_text()
     for raw in (EVIL_LABEL, EVIL_WORKER):
         assert raw not in report
-    assert "&lt;script&gt;alert(&#x27;w&#x27;)&lt;/script&gt;" in report
+    assert "&lt;script&gt;alert(&#39;w&#39;)&lt;/script&gt;" in report
     assert "&lt;img src=x onerror=alert(1)&gt;" in report
-    assert "rule &#x27;stable&#x27;: MVT is the shortest duration recognised there and at every longer duration" in report
+    assert "rule &#39;stable&#39;: MVT is the shortest duration recognised there and at every longer duration" in report
     assert report.count("data:image/png;base64,") >= 3
     assert "<script" not in report and 'src="http' not in report
 
 
+@pytest.mark.slow  # several full analyses, each rendering the report
 def test_bootstrap_output_is_reproducible_by_seed(tmp_path, responses_csv):
     outputs = []
     for run, seed in enumerate([7, 7, 8]):
@@ -145,7 +150,7 @@ def test_rules_and_inclusive_option(tmp_path, responses_csv, rule, expected_a):
     mvt = pd.read_csv(out / "mvt.csv", keep_default_na=False, dtype=str).set_index("image_id")
     assert mvt.loc["a", "mvt_ms"] == expected_a
     assert mvt.loc["a", "mvt_ms_ci_low"] == ""
-    assert f"rule &#x27;{rule}&#x27;" in (out / "report.html").read_text()
+    assert f"rule &#39;{rule}&#39;" in (out / "report.html").read_text()
 
 
 @pytest.mark.parametrize("option", ["--replace", "--block"])
@@ -169,6 +174,7 @@ def test_missing_csv_and_bad_theta(tmp_path):
 
 # --- from Redis, through the server's library functions -------------------------------------------
 
+@pytest.mark.slow  # several full analyses, each rendering the report
 def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url, tmp_path, monkeypatch):
     from app import admin
     from app.assignments import allocate
@@ -206,10 +212,11 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
                                       "--base-url", "https://mvt.example.org:8443/", "--bootstrap", "100"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
+        "experiment(s): synth",
         "36 responses, 24 used; 5 workers, 1 flagged; 8 images: 8 with an MVT, 0 unrecognised, 0 insufficient "
         "(rule stable)",
-        f"wrote {out / 'mvt.csv'}, {out / 'accuracy.csv'}, {out / 'workers.csv'}, {out / 'cells.csv'}, "
-        f"{out / 'report.html'}",
+        "no platform records: all 36 responses unverified, all kept",
+        "wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES),
         f"marked 2 assignment(s) of 1 flagged worker(s) for replacement; 2 assignment(s) to repost on 2 link(s) "
         f"({out / 'repost.csv'})",
         "blocked 1 flagged worker(s)",
@@ -285,7 +292,7 @@ def test_everyone_screened_out_is_explained(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text(",".join(REQUIRED_COLUMNS) + "\n"
                     "L1,A1,W1,H1,0,img1,cat,1,16.667,cat,true,500,,x\n"
-                    "L1,A1,W1,H1,1,img2,cat,6,100,cat,true,500,,x\n")
+                    "L1,A1,W1,H1,1,img2,cat,6,100,dog,false,500,,x\n")
     result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(path)])
     assert (result.exit_code, result.output) == (1, (
         "error: no responses are left after screening (2 recorded: 0 in incomplete/replaced/expired assignments, "

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["analysis.intervals", "analysis.rules", "analysis.bootstrap", "analysis.psychometric", "analysis.mvt",
-           "analysis.crowdmos", "analysis.synthetic"]
+           "analysis.crowdmos", "analysis.synthetic", "analysis.durations", "analysis.accuracy"]
 
 
 @pytest.mark.parametrize("name", MODULES)

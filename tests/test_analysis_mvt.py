@@ -37,8 +37,9 @@ TEN = [10] * D
     # not recognised at the longest duration
     ([1, 2, 3, 9, 4], TEN, "stable", False, UNREC),
     ([1, 2, 3, 9, 4], TEN, "first", False, UNREC),
-    # ... but the isotonic fit pools 0.9 and 0.4 into 0.65
-    ([1, 2, 3, 9, 4], TEN, "isotonic", False, 3),
+    # the isotonic fit pools 0.9 and 0.4 into 0.65, but the control policy (the observed
+    # longest cell, 4/10 = 0.4, is not > 0.5) makes it unrecognised under every rule
+    ([1, 2, 3, 9, 4], TEN, "isotonic", False, UNREC),
     ([0, 0, 0, 0, 0], TEN, "isotonic", False, UNREC),
     # exactly theta everywhere: strict says never, inclusive says from the first
     ([5, 5, 5, 5, 5], TEN, "stable", False, UNREC),
@@ -54,8 +55,11 @@ TEN = [10] * D
     ([1, 0, 2, 9, 10], [10, 0, 10, 10, 10], "first", False, INSUFF),
     # isotonic: responses at d1 would pool with d0 (0 of 10 there: 6 of 20, not recognised)
     ([6, 0, 8, 9, 10], [10, 0, 10, 10, 10], "isotonic", False, INSUFF),
-    # ... and a missing cell before a not-recognised longest duration could still pool it up
-    ([10, 0, 0, 8, 5], [10, 10, 0, 10, 10], "isotonic", False, INSUFF),
+    # ... a missing cell before a failed control (5/10 is not > 0.5) cannot rescue it
+    ([10, 0, 0, 8, 5], [10, 10, 0, 10, 10], "isotonic", False, UNREC),
+    # ... and a missing control cell leaves an otherwise recognised image undecided
+    ([10, 10, 10, 10, 0], [10, 10, 10, 10, 0], "isotonic", False, INSUFF),
+    ([10, 10, 10, 10, 0], [10, 10, 10, 10, 0], "first", False, INSUFF),
     # ... but not when even all-correct responses there could not lift it past theta
     ([0, 0, 0, 0, 0], [0, 10, 10, 10, 10], "isotonic", False, UNREC),
     # ... nor when all-wrong ones after the MVT would still leave it above theta (16 of 30)
@@ -320,7 +324,8 @@ def _isotonic_reference(k, n, theta=0.5):
         kk = [k[j] if n[j] else fill for j in range(d)]
         nn = [n[j] if n[j] else fullest for j in range(d)]
         rec = [v > theta for v in isotonic_fit(kk, nn)]
-        answers.add(rec.index(True) if rec[-1] else d)
+        control = kk[-1] / nn[-1] > theta   # control policy: the observed longest cell decides
+        answers.add(rec.index(True) if rec[-1] and control else d)
     return answers.pop() if len(answers) == 1 else d + 1
 
 

@@ -63,8 +63,11 @@ def test_frame_rate_is_inferred_from_durations(fps):
     result = analyze(df, n_bootstrap=0)
     assert result.mvt.fps == fps
     ok = result.mvt.table[result.mvt.table["status"] == "ok"]
-    np.testing.assert_allclose(ok["mvt_ms"].astype(float), ok["mvt_frames"].astype(float) * 1000 / fps)
-    assert result.accuracy["duration_ms"].iloc[-1] == pytest.approx(30_000 / fps)
+    # mvt_ms is whole ms half up (1 frame at 30 fps = 33.33 -> 33, at 144 fps 6.94 -> 7); exact beside it
+    np.testing.assert_allclose(ok["mvt_ms_exact"].astype(float), ok["mvt_frames"].astype(float) * 1000 / fps)
+    np.testing.assert_array_equal(ok["mvt_ms"].astype(int), np.floor(ok["mvt_frames"].astype(float) * 1000 / fps + 0.5))
+    assert result.accuracy["duration_ms_exact"].iloc[-1] == pytest.approx(30_000 / fps)
+    assert result.accuracy["duration_ms"].iloc[-1] == round(30_000 / fps)
     assert f"durations (frames at {fps} fps)" in render_report(result)
 
 

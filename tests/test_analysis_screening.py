@@ -51,14 +51,21 @@ def test_flags_and_reasons(panel):
     w = screen_workers(panel).workers.set_index("worker_id")
     assert list(screen_workers(panel).workers.columns) == WORKER_COLUMNS
     assert w["flagged"].to_dict() == {"W1": False, "W2": False, "W3": False, "W4": True, "W5": True,
-                                      "W6": True, "W7": True, "W8": False}
+                                      "W6": False, "W7": False, "W8": False}
     assert w.loc["W4", "flag_control"] and not w.loc["W4", "flag_correlation"]
-    assert w.loc["W4", "reason"] == "control accuracy 0.50 at 60 frames (2/4) is below 0.6"
+    # W4 at 60 frames: 2 of 4 correct = 0.50 < 0.6
+    assert w.loc["W4", "reason"] == ("control rule: accuracy 0.50 (2/4) at 60 frames (1000 ms), the longest duration "
+                                     "seen, is below 0.6")
     assert w.loc["W5", "flag_correlation"] and not w.loc["W5", "flag_control"]
-    assert w.loc["W5", "reason"].startswith("profile correlation r = -")
-    assert w.loc["W6", "reason"] == "profile correlation undefined: accuracy profile is constant, so r is undefined"
-    assert w.loc["W7", "reason"] == "profile correlation undefined: fewer than two durations to correlate"
+    assert w.loc["W5", "reason"].startswith("correlation rule: r = -") and w.loc["W5", "reason"].endswith(
+        " over 3 durations is below 0.25")
+    # a constant perfect profile is never flagged: correlation not applicable, control 2/2 = 1.0
+    assert w.loc["W6", "reason"] == "" and w.loc["W6", "control_accuracy"] == 1.0
+    assert w.loc["W6", "correlation_status"] == "not applicable: accuracy is the same (1.00) at every duration"
+    assert w.loc["W7", "correlation_status"] == "not applicable: 1 duration(s) seen, the rule needs 3"
+    assert w.loc["W7", "control_status"] == "applied" and w.loc["W7", "control_accuracy"] == 1.0
     assert w.loc["W8", "reason"] == "" and w.loc["W8", "n_incomplete_excluded"] == 2 and w.loc["W8", "n_used"] == 0
+    assert w.loc["W8", "control_status"] == "not applicable: no usable trials"
 
 
 def test_profile_r_is_pearson_against_leave_one_out_profile(panel):
@@ -77,13 +84,13 @@ def test_exclusions_and_used_responses(panel):
     w = result.workers.set_index("worker_id")
     assert w.loc["W1", "n_timing_excluded"] == 1 and w.loc["W1", "n_used"] == 12 and w.loc["W1", "n_responses"] == 13
     assert w.loc["W1", "n_assignments"] == 2 and w.loc["W1", "complete_assignment_ids"] == "A-W1 A-W1-late"
-    assert set(result.used["worker_id"]) == {"W1", "W2", "W3"}
-    assert len(result.used) == 36
-    assert result.flagged_assignments() == ["A-W4", "A-W5", "A-W6", "A-W7"]
+    assert set(result.used["worker_id"]) == {"W1", "W2", "W3", "W6", "W7"}
+    assert len(result.used) == 36 + 6 + 3
+    assert result.flagged_assignments() == ["A-W4", "A-W5"]
     s = result.summary()
-    assert (s["workers"], s["flagged"], s["flag_control"], s["flag_correlation"]) == (8, 4, 1, 3)
+    assert (s["workers"], s["flagged"], s["flag_control"], s["flag_correlation"]) == (8, 2, 1, 1)
     assert (s["responses"], s["used"], s["incomplete_excluded"], s["timing_excluded"], s["flagged_excluded"]) == (
-        len(PANEL), 36, 2, 1, len(PANEL) - 36 - 3)
+        len(PANEL), 45, 2, 1, len(PANEL) - 45 - 3)
 
 
 @pytest.mark.parametrize(("threshold", "flag_w4"), [(0.5, False), (0.51, True)])

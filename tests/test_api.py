@@ -55,7 +55,7 @@ def test_eligibility_cors_is_open_to_mturk_only(client, origin, allowed):
 def test_eligibility_reasons(client, synthetic_server):
     r = synthetic_server.redis
     assert client.get("/api/eligibility", params={"link": "nope", "worker_id": "W1"}).json() == \
-        {"eligible": False, "reason": "unknown_link"}
+        {"eligible": False, "reason": "link_full"}, "an unknown link must answer as a full one"
     start(client)
     assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W1"}).json() == \
         {"eligible": False, "reason": "seen_link"}
@@ -90,7 +90,7 @@ def test_assignment_gives_opaque_trials_and_the_same_list_every_time(client, syn
             body["completion_code"], body["options"]) == ("A1", "synth-001", 3, 0, False, None, ["cat", "dog"])
     for i, trial in enumerate(body["trials"]):
         assert set(trial) == {"trial", "video_url", "options"} and trial["trial"] == i
-        assert re.fullmatch(r"/videos/[0-9a-f]{16}\.mp4", trial["video_url"])
+        assert re.fullmatch(r"/videos/[0-9a-f]{16}\.mp4\?a=A1&e=[0-9]+&s=[A-Za-z0-9_-]{24}", trial["video_url"])
     design = json.loads((synthetic_server.exp_dir / "design.json").read_text())
     secrets = {t["image_id"] for link in design["links"] for lst in link["lists"] for t in lst}
     assert not any(s in first.text for s in secrets) and "frames" not in first.text
@@ -102,7 +102,7 @@ def test_assignment_gives_opaque_trials_and_the_same_list_every_time(client, syn
     ({"link": "synth-001", "worker_id": "W1", "assignment_id": "ASSIGNMENT_ID_NOT_AVAILABLE"},
      "this is MTurk's preview: accept the HIT to start the task"),
     ({"link": "nope", "worker_id": "W1", "assignment_id": "A1"},
-     "link 'nope' is not part of any loaded experiment; check the HIT's link"),
+     "every list of link nope is taken; return this HIT and try another one"),
 ])
 def test_assignment_refusals(client, payload, detail):
     r = client.post("/api/assignments", json=payload)
@@ -207,7 +207,7 @@ def test_bodies_over_the_limit_get_413(client):
     assert r.status_code == 413
 
 
-def test_videos_are_served_with_ranges_and_strict_names(client):
+def test_videos_are_served_with_ranges_and_strict_names(client, synthetic_server):
     url = start(client).json()["trials"][0]["video_url"]
     full = client.get(url)
     assert full.status_code == 200 and full.headers["content-type"] == "video/mp4"
@@ -216,7 +216,10 @@ def test_videos_are_served_with_ranges_and_strict_names(client):
     assert part.headers["content-range"] == f"bytes 4-11/{len(full.content)}"
     r = client.get("/videos/..%2F..%2Fdesign.json")
     assert r.status_code == 404
-    r = client.get("/videos/0123456789abcdef.mp4")
+    from app.videourls import signed_query
+
+    query = signed_query(synthetic_server.settings.signing_key, "0123456789abcdef", "A1", 4_000_000_000)
+    r = client.get(f"/videos/0123456789abcdef.mp4?{query}")
     assert (r.status_code, r.json()["detail"]) == (404, "no loaded experiment has video 0123456789abcdef")
     r = client.get("/videos/XYZ.mp4")
     assert r.json()["detail"] == "video name 'XYZ.mp4' must be 16 lowercase hex characters followed by .mp4, .m4a or .png"
@@ -274,5 +277,6 @@ def test_video_urls_use_MVT_VIDEO_BASE_URL_when_set(tmp_path):
     a = Allocation("A1", "L1", "W1", 0, True, ["0123456789abcdef"], 0, False, None, 1, ["cat"])
     settings = Settings(_env_file=None, data_dir=tmp_path, secret_key="k" * 32,
                         video_base_url="https://cdn.example.org/exp1/videos/")
-    assert assignment_payload(a, settings)["trials"] == [
-        {"trial": 0, "video_url": "https://cdn.example.org/exp1/videos/0123456789abcdef.mp4", "options": ["cat"]}]
+    trials = assignment_payload(a, settings, now_s=1_800_000_000)["trials"]
+    assert [t["video_url"].split("?")[0] for t in trials] == ["https://cdn.example.org/exp1/videos/0123456789abcdef.mp4"]
+    assert trials[0]["video_url"].split("?")[1].startswith("a=A1&e=1800004200&s=")

@@ -9,7 +9,7 @@ import pytest
 
 from platforms.mturk.bonus import BonusScheme, pay_bonuses, plan_bonuses, top_workers
 from platforms.mturk.ledger import token
-from tests.fixtures.mturk import no_sleep_retry, stubbed_client
+from tests.fixtures.mturk import stubbed_client
 from platforms.mturk.workers import Screening
 from app.store import keys
 
@@ -53,7 +53,7 @@ def test_bonus_dry_run_states_total_and_calls_nothing(redis):
     store_approved(redis, AW1=2, AW2=2)
     client, stubber = stubbed_client()
     report = pay_bonuses(client, redis, SCHEME, screening=Screening(correlation={"AW1": 0.9, "AW2": 0.1}),
-                         commit=False, retry=no_sleep_retry())
+                         commit=False)
     stubber.assert_no_pending_responses()
     # AW1: 2 x (0.10 + 0.05 + 0.10); AW2: 2 x 0.10
     assert report.total("planned") == Decimal("0.70")
@@ -70,12 +70,12 @@ def test_bonus_commit_sends_one_token_per_worker_assignment_kind_and_never_twice
             stubber.add_response("send_bonus", {}, {
                 "WorkerId": "AW1", "AssignmentId": a, "BonusAmount": amount, "Reason": reason,
                 "UniqueRequestToken": token("sandbox", "bonus", "AW1", a, kind)})
-    report = pay_bonuses(client, redis, scheme, screening=screening, commit=True, retry=no_sleep_retry())
+    report = pay_bonuses(client, redis, scheme, screening=screening, commit=True)
     stubber.assert_no_pending_responses()
     assert report.total("succeeded") == Decimal("0.70")
     assert len({json.loads(v)["token"] for v in redis.hvals(keys.mturk_done("sandbox", "bonus"))}) == 4
 
-    again = pay_bonuses(client, redis, scheme, screening=screening, commit=True, retry=no_sleep_retry())
+    again = pay_bonuses(client, redis, scheme, screening=screening, commit=True)
     assert [o.status for o in again.outcomes] == ["skipped"] * 4
     assert again.total("skipped") == Decimal("0.70")
     stubber.assert_no_pending_responses()
@@ -86,10 +86,10 @@ def test_bonus_whose_token_mturk_already_processed_counts_as_paid(redis):
     client, stubber = stubbed_client()
     stubber.add_client_error("send_bonus", service_error_code="RequestError", http_status_code=400,
                              service_message='The idempotency token "mvt-abc" has already been processed. (1)')
-    report = pay_bonuses(client, redis, BonusScheme(per_hit="0.50"), commit=True, retry=no_sleep_retry())
+    report = pay_bonuses(client, redis, BonusScheme(per_hit="0.50"), commit=True)
     assert [(o.status, o.detail) for o in report.outcomes] == [
         ("succeeded", "MTurk had already done it (same UniqueRequestToken)")]
-    again = pay_bonuses(client, redis, BonusScheme(per_hit="0.50"), commit=True, retry=no_sleep_retry())
+    again = pay_bonuses(client, redis, BonusScheme(per_hit="0.50"), commit=True)
     assert [o.status for o in again.outcomes] == ["skipped"]
     stubber.assert_no_pending_responses()
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from platforms.mturk import commands as mturk_commands
 from platforms.mturk.ledger import token
-from tests.fixtures.mturk import assignment, no_sleep_retry, stubbed_client
+from tests.fixtures.mturk import assignment, http_client, record_backoff, stubbed_client
 from app.store import keys
 from app.cli import cli
 
@@ -26,6 +26,10 @@ def mturk(redis, monkeypatch, tmp_path):
     made = {}
 
     def fake_make_client(sandbox, endpoint_url=None):
+        if "http" in made:
+            made["client"], answers = http_client(sandbox, attempts=2)
+            answers.answers.extend(made.pop("http"))
+            return made["client"]
         made["client"], made["stubber"] = stubbed_client(sandbox)
         for method, args in made.pop("queued", []):
             getattr(made["stubber"], method)(*args[0], **args[1])
@@ -37,13 +41,17 @@ def mturk(redis, monkeypatch, tmp_path):
 
     monkeypatch.setattr(mturk_commands, "make_client", fake_make_client)
     monkeypatch.setattr("app.store.redis_server.open_redis", fake_open_redis)
-    monkeypatch.setattr(mturk_commands, "RETRY", no_sleep_retry(attempts=2))
+    record_backoff(monkeypatch)
 
     class Runner:
         redis_client = redis
 
         def queue(self, method, *args, **kwargs):
             made.setdefault("queued", []).append((method, (args, kwargs)))
+
+        def queue_http(self, status, body):
+            """Answer over botocore's HTTP layer (so its retries run); the client tries twice."""
+            made.setdefault("http", []).append((status, body))
 
         def __call__(self, *args):
             result = CliRunner().invoke(cli, ["mturk", *args])
@@ -93,8 +101,7 @@ def test_expire_dry_run_then_commit_then_rerun(mturk):
 
 def test_failed_call_is_summarised_with_what_to_rerun_and_exit_1(mturk):
     for _ in range(2):
-        mturk.queue("add_client_error", "create_worker_block", service_error_code="ThrottlingException",
-                    service_message="Rate exceeded", http_status_code=400)
+        mturk.queue_http(400, {"__type": "ThrottlingException", "Message": "Rate exceeded"})
     result = mturk("block", "AW1", "--reason", "random answers", "--commit")
     assert result.exit_code == 1
     assert result.stdout.splitlines()[1:] == [
@@ -213,3 +220,14 @@ def test_bonus_commit_pays_once(mturk):
     assert again.stdout.splitlines()[1] == ("Total payout to do: $0.00 in 0 bonuses (MTurk adds its fee); "
                                             "already paid: $0.30.")
     assert again.stdout.splitlines()[-1] == "Summary: 0 succeeded ($0.00), 1 skipped (already done), 0 failed."
+
+
+def test_importing_the_mturk_commands_loads_no_boto3():
+    """``mvt --help`` stays fast: boto3/botocore load only when an ``mvt mturk`` command runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys, platforms.mturk.commands; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "[]\n"

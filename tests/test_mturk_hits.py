@@ -10,7 +10,7 @@ from botocore.stub import ANY
 from platforms.mturk.hits import HITSettings, create_hits, expire_hits, extend_hits, our_hits
 from platforms.mturk.inputs import read_links, read_repost
 from platforms.mturk.ledger import token
-from tests.fixtures.mturk import no_sleep_retry, stubbed_client
+from tests.fixtures.mturk import stubbed_client
 from app.store import keys
 from app.errors import MTurkBadInput
 
@@ -66,7 +66,7 @@ def test_read_links_takes_w_times_d_from_design_and_needs_it_for_links_csv(exp_d
 
 def test_create_hits_dry_run_makes_no_call(redis, exp_dir):
     client, stubber = stubbed_client()
-    report = create_hits(client, redis, read_links(exp_dir), SETTINGS, commit=False, retry=no_sleep_retry())
+    report = create_hits(client, redis, read_links(exp_dir), SETTINGS, commit=False)
     stubber.assert_no_pending_responses()
     assert [o.status for o in report.outcomes] == ["planned", "planned"]
     assert report.total("planned") == 18  # 2 HITs x 6 assignments x $1.50
@@ -81,14 +81,14 @@ def test_create_hits_sends_external_question_and_records_hits_once(redis, exp_di
     for k in (1, 2):
         stubber.add_response("create_hit", {"HIT": {"HITId": f"HIT00{k}", "HITTypeId": "TYPE1"}},
                              expected_create(f"exp1-00{k}"))
-    report = create_hits(client, redis, read_links(exp_dir), SETTINGS, commit=True, retry=no_sleep_retry())
+    report = create_hits(client, redis, read_links(exp_dir), SETTINGS, commit=True)
     stubber.assert_no_pending_responses()
     assert [o.status for o in report.outcomes] == ["succeeded", "succeeded"]
     hits = our_hits(redis, "sandbox")
     assert sorted(hits) == ["HIT001", "HIT002"]
     assert hits["HIT001"]["link_id"] == "exp1-001" and hits["HIT001"]["max_assignments"] == 6
 
-    again = create_hits(client, redis, read_links(exp_dir), SETTINGS, commit=True, retry=no_sleep_retry())
+    again = create_hits(client, redis, read_links(exp_dir), SETTINGS, commit=True)
     assert [o.status for o in again.outcomes] == ["skipped", "skipped"]
     stubber.assert_no_pending_responses()
 
@@ -117,12 +117,12 @@ def test_expire_retries_failed_on_rerun_and_skips_done(redis):
     stubber.add_client_error("update_expiration_for_hit", service_error_code="RequestError",
                              service_message="Hit HITBAD does not exist.", http_status_code=400,
                              expected_params={"HITId": "HITBAD", "ExpireAt": ANY})
-    report = expire_hits(client, redis, ["HITGOOD", "HITBAD"], commit=True, retry=no_sleep_retry())
+    report = expire_hits(client, redis, ["HITGOOD", "HITBAD"], commit=True)
     assert [(o.status, o.detail) for o in report.outcomes] == [
         ("succeeded", ""), ("failed", "HIT HITBAD: Hit HITBAD does not exist. (RequestError)")]
 
     stubber.add_response("update_expiration_for_hit", {}, {"HITId": "HITBAD", "ExpireAt": ANY})
-    rerun = expire_hits(client, redis, None, commit=True, retry=no_sleep_retry())
+    rerun = expire_hits(client, redis, None, commit=True)
     assert [(o.status, o.description) for o in rerun.outcomes] == [
         ("succeeded", "expire HIT HITBAD now"), ("skipped", "expire HIT HITGOOD now")]
     stubber.assert_no_pending_responses()
@@ -140,7 +140,7 @@ def test_extend_from_repost_csv_adds_assignments_once_per_batch(redis, exp_dir, 
     additional = read_repost(repost, redis, "sandbox")
     assert additional == {"HIT001": 2}
 
-    dry = extend_hits(client, redis, additional=additional, days=2, commit=False, retry=no_sleep_retry())
+    dry = extend_hits(client, redis, additional=additional, days=2, commit=False)
     stubber.assert_no_pending_responses()
     assert [o.description.split(" until")[0] for o in dry.outcomes] == [
         "extend HIT HIT001", "add 2 assignments to HIT HIT001"]
@@ -150,18 +150,17 @@ def test_extend_from_repost_csv_adds_assignments_once_per_batch(redis, exp_dir, 
     stubber.add_response("create_additional_assignments_for_hit", {},
                          {"HITId": "HIT001", "NumberOfAdditionalAssignments": 2,
                           "UniqueRequestToken": token("sandbox", "extend", "HIT001", batch)})
-    done = extend_hits(client, redis, additional=additional, days=2, commit=True, retry=no_sleep_retry())
+    done = extend_hits(client, redis, additional=additional, days=2, commit=True)
     assert [o.status for o in done.outcomes] == ["succeeded", "succeeded"]
     stubber.assert_no_pending_responses()
 
-    again = extend_hits(client, redis, additional=additional, days=2, commit=True, retry=no_sleep_retry())
+    again = extend_hits(client, redis, additional=additional, days=2, commit=True)
     assert [o.status for o in again.outcomes] == ["skipped", "skipped"]
 
     stubber.add_response("create_additional_assignments_for_hit", {},
                          {"HITId": "HIT001", "NumberOfAdditionalAssignments": 2,
                           "UniqueRequestToken": token("sandbox", "extend", "HIT001", "second")})
-    second = extend_hits(client, redis, additional=additional, commit=True, batch="second",
-                         retry=no_sleep_retry())
+    second = extend_hits(client, redis, additional=additional, commit=True, batch="second")
     assert [o.status for o in second.outcomes] == ["succeeded"]
     stubber.assert_no_pending_responses()
 

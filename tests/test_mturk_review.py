@@ -13,7 +13,7 @@ import pytest
 
 from platforms.mturk.assignments import (ReviewPolicy, completion_code_of, fetch_assignments, review,
                                         stored_assignments)
-from tests.fixtures.mturk import answer_xml, assignment, no_sleep_retry, stubbed_client
+from tests.fixtures.mturk import answer_xml, assignment, http_client, record_backoff, stubbed_client
 from platforms.mturk.workers import Screening
 from tests.fixtures.redis import run_with_async_redis
 
@@ -33,7 +33,7 @@ def fetch(redis, *assignments_):
     stubber.add_response("list_assignments_for_hit",
                          {"Assignments": list(assignments_), "NumResults": len(assignments_)},
                          {"HITId": "HIT1", "AssignmentStatuses": STATUSES, "MaxResults": 100})
-    fetch_assignments(client, redis, ["HIT1"], retry=no_sleep_retry())
+    fetch_assignments(client, redis, ["HIT1"])
     stubber.assert_no_pending_responses()
 
 
@@ -56,7 +56,7 @@ def test_assignments_pages_through_next_token_and_stores_them(redis):
                           "NextToken": "page2"})
     stubber.add_client_error("list_assignments_for_hit", service_error_code="RequestError",
                              service_message="Hit NOHIT does not exist.", http_status_code=400)
-    report = fetch_assignments(client, redis, ["HIT1", "NOHIT"], retry=no_sleep_retry())
+    report = fetch_assignments(client, redis, ["HIT1", "NOHIT"])
     stubber.assert_no_pending_responses()
     assert [(o.status, o.description, o.detail) for o in report.outcomes] == [
         ("succeeded", "HIT HIT1: 2 assignments", "1 submitted, 1 approved"),
@@ -76,7 +76,7 @@ def test_review_dry_run_decides_without_calls(redis):
                             ("ASGFLAG", "AW4", "GOOD4"), ("ASGOLD", "AW5", "GOOD5"))
     client, stubber = stubbed_client()
     screening = Screening(flagged={"AW4": "low accuracy at 600 frames"})
-    report = review(client, redis, screening=screening, commit=False, retry=no_sleep_retry(),
+    report = review(client, redis, screening=screening, commit=False,
                     completion_lookup=lookup)
     stubber.assert_no_pending_responses()
     got = {re.search(r"ASG\w+", o.description)[0]: (o.status, o.description) for o in report.outcomes}
@@ -99,7 +99,7 @@ def test_review_commit_approves_rejects_and_rerun_skips(redis):
     stubber.add_response("reject_assignment", {}, {"AssignmentId": "ASGBAD",
                                                    "RequesterFeedback": policy.mismatch_message})
     stubber.add_response("approve_assignment", {}, {"AssignmentId": "ASGOK"})
-    report = review(client, redis, policy=policy, commit=True, retry=no_sleep_retry(),
+    report = review(client, redis, policy=policy, commit=True,
                     completion_lookup=lookup)
     stubber.assert_no_pending_responses()
     assert sorted(o.status for o in report.outcomes) == ["succeeded", "succeeded"]
@@ -109,7 +109,7 @@ def test_review_commit_approves_rejects_and_rerun_skips(redis):
     # Even if the stored copy is refreshed to Submitted again, the ledger prevents a second call.
     fetch(redis, assignment("ASGOK", "AW1", "HIT1", completion_code="GOOD1"),
           assignment("ASGBAD", "AW2", "HIT1", completion_code="FORGED"))
-    again = review(client, redis, policy=policy, commit=True, retry=no_sleep_retry(),
+    again = review(client, redis, policy=policy, commit=True,
                    completion_lookup=lookup)
     assert [o.status for o in again.outcomes] == ["skipped", "skipped"]
     stubber.assert_no_pending_responses()
@@ -120,33 +120,31 @@ def test_manual_decision_overrides_and_unknown_ids_are_named(redis):
     client, stubber = stubbed_client()
     stubber.add_response("approve_assignment", {}, {"AssignmentId": "ASGBAD"})
     report = review(client, redis, policy=ReviewPolicy(approve=frozenset({"ASGBAD", "ASGTYPO"})),
-                    commit=True, retry=no_sleep_retry(), completion_lookup=server_records())
+                    commit=True, completion_lookup=server_records())
     assert [(o.status, o.detail) for o in report.outcomes] == [
         ("failed", "assignment ASGTYPO: not among the stored assignments (run `mvt mturk assignments`)"),
         ("succeeded", "")]
     stubber.assert_no_pending_responses()
 
 
-def test_throttled_approval_is_recorded_failed_and_retried_on_rerun(redis):
+def test_throttled_approval_is_recorded_failed_and_retried_on_rerun(redis, monkeypatch):
     fetch(redis, assignment("ASGOK", "AW1", "HIT1", completion_code="GOOD1"))
     lookup = server_records(("ASGOK", "AW1", "GOOD1"))
-    client, stubber = stubbed_client()
-    for _ in range(2):
-        stubber.add_client_error("approve_assignment", service_error_code="ThrottlingException",
-                                 service_message="Rate exceeded", http_status_code=400)
-    retry = no_sleep_retry(attempts=2)
-    first = review(client, redis, commit=True, retry=retry, completion_lookup=lookup)
+    delays = record_backoff(monkeypatch)
+    client, answers = http_client(attempts=2)
+    answers.throttle(2)
+    first = review(client, redis, commit=True, completion_lookup=lookup)
     assert [(o.status, o.detail) for o in first.outcomes] == [
         ("failed", "assignment ASGOK: still throttled after 2 tries (ThrottlingException: Rate exceeded)")]
-    assert retry.sleep.delays == [1.0]
+    assert len(delays) == 1
 
-    dry = review(client, redis, commit=False, retry=retry, completion_lookup=lookup)
+    dry = review(client, redis, commit=False, completion_lookup=lookup)
     assert dry.outcomes[0].status == "planned" and dry.outcomes[0].detail.startswith("retrying; last try failed")
 
-    stubber.add_response("approve_assignment", {}, {"AssignmentId": "ASGOK"})
-    second = review(client, redis, commit=True, retry=retry, completion_lookup=lookup)
+    answers.add(200, {})
+    second = review(client, redis, commit=True, completion_lookup=lookup)
     assert [o.status for o in second.outcomes] == ["succeeded"]
-    stubber.assert_no_pending_responses()
+    assert answers.requests == [{"AssignmentId": "ASGOK"}] * 3 and answers.answers == []
 
 
 def test_review_policy_refuses_contradictions():
@@ -178,7 +176,7 @@ def test_review_checks_codes_against_the_server_library(redis, redis_url, tmp_pa
           assignment("ASGHALF", "AW2", "HIT1", completion_code=code))
     client, stubber = stubbed_client()
     stubber.add_response("approve_assignment", {}, {"AssignmentId": "ASGDONE"})
-    report = review(client, redis, commit=True, retry=no_sleep_retry())
+    report = review(client, redis, commit=True)
     stubber.assert_no_pending_responses()
     assert sorted((o.status, o.description) for o in report.outcomes) == [
         ("held", "assignment ASGHALF (worker AW2, HIT HIT1): the server recorded no finished task "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.mturk import no_sleep_retry, stubbed_client
+from tests.fixtures.mturk import stubbed_client
 from platforms.mturk.workers import Screening, block_workers, notify_workers, unblock_workers
 from app.admin import blocked_workers
 from app.errors import MTurkBadInput
@@ -12,8 +12,7 @@ from app.errors import MTurkBadInput
 
 def test_block_dry_run_changes_nothing(redis):
     client, stubber = stubbed_client()
-    report = block_workers(client, redis, ["AW1"], reason="random answers", commit=False,
-                           retry=no_sleep_retry())
+    report = block_workers(client, redis, ["AW1"], reason="random answers", commit=False)
     stubber.assert_no_pending_responses()
     assert [(o.status, o.description) for o in report.outcomes] == [("planned", "block worker AW1")]
     assert blocked_workers(redis) == []
@@ -26,22 +25,22 @@ def test_block_then_unblock_on_mturk_and_server_each_once(redis):
                              service_message="Worker AWGONE does not exist.",
                              expected_params={"WorkerId": "AWGONE", "Reason": "random answers"})
     report = block_workers(client, redis, ["AW1", "AWGONE", "AW1"], reason="random answers",
-                           commit=True, retry=no_sleep_retry())
+                           commit=True)
     assert [(o.status, o.detail) for o in report.outcomes] == [
         ("succeeded", ""), ("failed", "worker AWGONE: Worker AWGONE does not exist. (RequestError)")]
     assert blocked_workers(redis) == ["AW1"]
 
-    again = block_workers(client, redis, ["AW1"], reason="random answers", commit=True, retry=no_sleep_retry())
+    again = block_workers(client, redis, ["AW1"], reason="random answers", commit=True)
     assert [o.status for o in again.outcomes] == ["skipped"]
 
     stubber.add_response("delete_worker_block", {}, {"WorkerId": "AW1"})
-    unblocked = unblock_workers(client, redis, ["AW1"], commit=True, retry=no_sleep_retry())
+    unblocked = unblock_workers(client, redis, ["AW1"], commit=True)
     assert [o.status for o in unblocked.outcomes] == ["succeeded"]
     assert blocked_workers(redis) == []
 
     # Unblocking lifts the "already blocked" record, so the worker can be blocked again.
     stubber.add_response("create_worker_block", {}, {"WorkerId": "AW1", "Reason": "again"})
-    reblocked = block_workers(client, redis, ["AW1"], reason="again", commit=True, retry=no_sleep_retry())
+    reblocked = block_workers(client, redis, ["AW1"], reason="again", commit=True)
     assert [o.status for o in reblocked.outcomes] == ["succeeded"]
     stubber.assert_no_pending_responses()
 
@@ -62,8 +61,7 @@ def test_notify_sends_batches_of_100_and_each_worker_once(redis):
         {"Subject": "New HITs", "MessageText": "Hello", "WorkerIds": workers[:100]})
     stubber.add_response("notify_workers", {"NotifyWorkersFailureStatuses": []},
                          {"Subject": "New HITs", "MessageText": "Hello", "WorkerIds": workers[100:]})
-    report = notify_workers(client, redis, workers, subject="New HITs", message="Hello", commit=True,
-                            retry=no_sleep_retry())
+    report = notify_workers(client, redis, workers, subject="New HITs", message="Hello", commit=True)
     stubber.assert_no_pending_responses()
     assert len(report.having("succeeded")) == 149
     assert [(o.description, o.detail) for o in report.having("failed")] == [
@@ -71,8 +69,7 @@ def test_notify_sends_batches_of_100_and_each_worker_once(redis):
 
     stubber.add_response("notify_workers", {"NotifyWorkersFailureStatuses": []},
                          {"Subject": "New HITs", "MessageText": "Hello", "WorkerIds": ["AW007"]})
-    again = notify_workers(client, redis, workers, subject="New HITs", message="Hello", commit=True,
-                           retry=no_sleep_retry())
+    again = notify_workers(client, redis, workers, subject="New HITs", message="Hello", commit=True)
     assert len(again.having("skipped")) == 149 and len(again.having("succeeded")) == 1
     stubber.assert_no_pending_responses()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -53,10 +54,13 @@ def test_acr_assignment_rate_and_complete_through_the_api(server, redis, ratings
     for i, trial in enumerate(body["trials"]):
         assert trial["trial"] == i and trial["media_type"] == "audio" and trial["scale"] == "acr"
         assert trial["labels"] == ["Excellent", "Good", "Fair", "Poor", "Bad"] and "reference_url" not in trial
-        assert trial["media_url"].startswith("/videos/") and trial["media_url"].endswith(".m4a")
+        assert re.fullmatch(r"/videos/[0-9a-f]{16}\.m4a\?a=A1&e=\d+&s=[\w-]+", trial["media_url"])
     media = server.get(body["trials"][0]["media_url"])
     assert (media.status_code, media.headers["content-type"]) == (200, "audio/mp4")
-    assert media.content == (ratings_acr / "videos" / body["trials"][0]["media_url"].split("/")[-1]).read_bytes()
+    name = body["trials"][0]["media_url"].split("/")[-1].split("?")[0]
+    assert media.content == (ratings_acr / "videos" / name).read_bytes()
+    unsigned = server.get(f"/videos/{name}")  # signed per assignment, as MVT videos are
+    assert (unsigned.status_code, unsigned.json()["reason"]) == (403, "bad_video_link")
     token = body["assignment_token"]
     r = answer(server, token, 0, "Excellent")
     assert (r.status_code, r.json()["reason"]) == (422, "bad_response")
@@ -111,8 +115,6 @@ def test_dsis_images_are_served_as_png_with_the_dcr_labels(server, redis, rating
 
 def test_media_names_stay_strict(server, redis, ratings_acr):
     load_experiment(redis, ratings_acr)
-    assert server.get("/videos/0123456789abcdef.m4a").json()["detail"] == \
-        "no loaded experiment has video 0123456789abcdef"
     assert server.get("/videos/0123456789abcdef.wav").json()["detail"] == (
         "video name '0123456789abcdef.wav' must be 16 lowercase hex characters followed by .mp4, .m4a or .png")
 
@@ -134,10 +136,10 @@ def test_broken_rating_experiments_are_refused(redis, ratings_acr, tmp_path):
 def test_trials_keep_the_extension_when_a_cdn_serves_the_media():
     kind = get_kind("ratings")
     trials = kind.trials(["dcr~0~00000000000000aa.png~00000000000000bb.png"], ["1", "2"],
-                         lambda media_id: f"https://cdn.example.org/s/{media_id}.mp4")
-    assert trials == [{"trial": 0, "screen": 0, "media_url": "https://cdn.example.org/s/00000000000000aa.png",
+                         lambda media_id: f"https://cdn.example.org/s/{media_id}.mp4?a=A1&s=x.mp4")
+    assert trials == [{"trial": 0, "screen": 0, "media_url": "https://cdn.example.org/s/00000000000000aa.png?a=A1&s=x.mp4",
                        "media_type": "image", "scale": "dcr", "labels": LABELS["dcr"], "options": ["1", "2"],
-                       "reference_url": "https://cdn.example.org/s/00000000000000bb.png"}]
+                       "reference_url": "https://cdn.example.org/s/00000000000000bb.png?a=A1&s=x.mp4"}]
 
 
 def test_trapping_trial_asks_for_a_score_and_the_server_marks_it_correct(server, redis, tmp_path):

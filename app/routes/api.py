@@ -14,10 +14,11 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from app import service
+from app import service, videourls
 from app.deps import get_redis, get_settings
 from app.errors import NotFound
 from app.ids import ID_PATTERN
+from app.limits import client_ip
 from app.settings import Settings
 from app.store import keys
 from app.validation import (MEDIA_TYPES, REFUSALS, VIDEO_NAME_RE, AssignmentIn, AssignmentOut, CompleteIn,
@@ -31,7 +32,7 @@ def json_response(payload, status_code: int = 200, headers: dict | None = None) 
     return Response(orjson.dumps(payload), status_code=status_code, media_type="application/json", headers=headers)
 
 
-@router.get("/api/eligibility", response_model=EligibilityOut, responses={422: REFUSALS[422]})
+@router.get("/api/eligibility", response_model=EligibilityOut, responses={422: REFUSALS[422], 429: REFUSALS[429]})
 async def get_eligibility(
     request: Request,
     link: Annotated[str, Query(pattern=ID_PATTERN, description="the HIT's link id")],
@@ -41,7 +42,7 @@ async def get_eligibility(
 ):
     """May this worker start this link's task now? CORS open to MTurk's worker and sandbox sites."""
     payload, headers = await service.eligibility_answer(r, settings, link, worker_id, assignment_id,
-                                                        request.headers.get("origin"))
+                                                        request.headers.get("origin"), client_ip(request.scope))
     return json_response(payload, headers=headers)
 
 
@@ -56,10 +57,11 @@ async def eligibility_preflight(request: Request):
 
 
 @router.post("/api/assignments", response_model=AssignmentOut, responses=REFUSALS)
-async def post_assignment(body: AssignmentIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
+async def post_assignment(body: AssignmentIn, request: Request, r=Depends(get_redis),
+                          settings: Settings = Depends(get_settings)):
     """Give the assignment its list of the link (the same one every time), with a signed token."""
     return json_response(await service.start_assignment(r, settings, body.link, body.worker_id, body.assignment_id,
-                                                        body.hit_id))
+                                                        body.hit_id, client_ip(request.scope)))
 
 
 @router.post("/api/responses", response_model=ResponseOut, responses=REFUSALS)
@@ -69,21 +71,26 @@ async def post_response(body: ResponseIn, r=Depends(get_redis), settings: Settin
 
 
 @router.post("/api/complete", response_model=CompleteOut, responses=REFUSALS)
-async def post_complete(body: CompleteIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
+async def post_complete(body: CompleteIn, request: Request, r=Depends(get_redis),
+                        settings: Settings = Depends(get_settings)):
     """The completion code, once every trial has a recorded response."""
-    return json_response(await service.finish(r, settings, body))
+    return json_response(await service.finish(r, settings, body, client_ip(request.scope)))
 
 
-@router.get("/videos/{name}", response_class=FileResponse, responses={404: {"model": Refusal}})
-async def get_video(name: str, request: Request, r=Depends(get_redis)):
-    """A stimulus by its opaque id: an MVT video, or a rating study's .m4a/.png (range requests supported)."""
+@router.get("/videos/{name}", response_class=FileResponse,
+            responses={404: {"model": Refusal}, 403: {"model": Refusal, "description": "unsigned, foreign or expired"}})
+async def get_video(name: str, request: Request, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
+    """A stimulus by its opaque id (an MVT video, or a rating study's .m4a/.png), with the query its
+    assignment was given (``a``, ``e``, ``s``; range requests supported)."""
     match = VIDEO_NAME_RE.fullmatch(name)
     if match is None:
         raise NotFound(f"video name {name[:80]!r} must be 16 lowercase hex characters followed by "
                        ".mp4, .m4a or .png")
+    videourls.check(settings.signing_key, match.group(1), request.query_params)
     path = await _find_video(request, r, match.group(1), match.group(2))
+    # private: a shared cache would hand one assignment's file to a request signed for another
     return FileResponse(path, media_type=MEDIA_TYPES[match.group(2)],
-                        headers={"Cache-Control": "public, max-age=86400"})
+                        headers={"Cache-Control": "private, max-age=3600"})
 
 
 async def _find_video(request: Request, r, video_id: str, ext: str = "mp4") -> Path:

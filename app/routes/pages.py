@@ -22,11 +22,16 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import escape
 
 from app.assets import LANDING_FILE, TEMPLATES_DIR
-from app.ids import ID_RE
+from app import limits
+from app.assignments import now_ms
+from app.errors import MVTError, RateLimited
+from app.ids import ID_RE, is_id
+from app.placement import place
 from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
 from app.store import keys
-from platforms import PLATFORMS, ArrivalError
+from platforms import PLATFORMS, Arrival, ArrivalError
 from platforms.mturk.platform import origin_of
+from platforms.prolific.platform import ProlificPlatform, study_completion_code
 
 router = APIRouter()
 
@@ -93,7 +98,11 @@ def experiment_page(request: Request) -> HTMLResponse:
             request, "preview.html", {"video_css_px": VIDEO_CSS_PX},
             headers=_security_headers(_runner_csp(request)),
         )
-    finish = platform.finish(request.query_params, _own_origin(request))
+    return runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))
+
+
+def runner_page(request: Request, arrival: Arrival, finish: dict) -> HTMLResponse:
+    """The trial runner for a participant who arrived (``arrival``) and finishes by ``finish``."""
     config = {
         "link": arrival.link,
         "assignment_id": arrival.assignment_id,
@@ -168,3 +177,39 @@ async def external_submit(request: Request) -> HTMLResponse:
         request, "external_submit.html", {"fields": fields},
         headers=_security_headers(_runner_csp(request)),
     )
+
+
+@router.get("/prolific", response_class=HTMLResponse, include_in_schema=False)
+async def prolific_page(request: Request) -> HTMLResponse:
+    """A Prolific participant's page: placed on a link of ``experiment`` (`app.placement`), or asked
+    to return the study when no link can take them (nothing is allocated then)."""
+    settings = request.app.state.settings
+    platform = ProlificPlatform(settings.prolific_completion_url)
+    try:
+        arrival = platform.arrival(request.query_params)
+    except ArrivalError as exc:
+        return _error_page(request, 400, "This study link is incomplete", str(exc))
+    experiment = request.query_params.get("experiment") or settings.prolific_experiment
+    if not is_id(experiment):
+        return _error_page(request, 400, "This study link is incomplete",
+                           "The study's address names no experiment (experiment=…); please tell the researcher.")
+    r, client = request.app.state.redis, limits.client_ip(request.scope)
+    try:
+        # Placing allocates, so it is charged to the client like POST /api/assignments.
+        await limits.admit_assignment(r, settings, client, arrival.worker_id, arrival.assignment_id, now_ms())
+    except RateLimited as exc:
+        response = _error_page(request, 429, "Too many requests", f"{WORKER_SENTENCES['rate_limited']} ({exc})")
+        response.headers.update(exc.headers)
+        return response
+    try:
+        placed = await place(r, settings, experiment, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
+    except MVTError as exc:
+        await limits.release(r, settings, client, arrival.assignment_id)
+        sentence = WORKER_SENTENCES.get(exc.reason, FALLBACK_SENTENCE)
+        return _error_page(request, 409, "Please return this study",
+                           f"{sentence} Nothing was recorded for you: please return the study on Prolific "
+                           "(\u201cStop without completing\u201d).")
+    arrival = Arrival(placed.link_id, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
+    code = await study_completion_code(r, settings, arrival.hit_id, experiment)
+    platform = ProlificPlatform(settings.prolific_completion_url, code)
+    return runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))

@@ -4,7 +4,7 @@ Keys start with ``mvt:`` and are ``:``-separated. Keys of one link share the has
 ``{<link_id>}`` and keys of one worker the tag ``{w:<worker_id>}``, so each Lua script touches
 one hash slot and stays valid on Redis Cluster. Ids match ``[A-Za-z0-9_-]{1,64}``, so they
 cannot contain ``{``, ``}`` or ``:``. No key has a TTL: an experiment's data is kept until an
-operator deletes it.
+operator deletes it (the client limits below excepted).
 
 Experiment server section (writers: loader = ``app/loader.py`` via ``mvt load``,
 allocate = ``app/store/lua/allocate.lua``, reserve = ``app/store/lua/reserve.lua``,
@@ -54,6 +54,25 @@ key (builder)                            type    contents                       
 (worker_blocked)
 =======================================  ======  ============================================  ====  ==================
 
+Client limits section (writer: ``app/store/lua/ratelimit.lua`` via ``app/limits.py``; removal of a
+held assignment: ``app/limits.py``). ``IP`` is the client address as the server sees it (IPv6
+addresses keep their colons); every key of one client shares the hash tag ``{ip:<IP>}``. Unlike
+the keys above these expire by themselves: a missing bucket is a full one.
+
+=======================================  ======  ============================================  =======  ==================
+key (builder)                            type    contents                                      TTL      writer
+=======================================  ======  ============================================  =======  ==================
+``mvt:limit:{ip:IP}:N`` (limit_bucket)   hash    tokens (float), at (ms of last charge): the   refill   ratelimit
+                                                 token bucket ``N`` (``assignments``,          time
+                                                 ``eligibility``) of one client                + 1 s
+``mvt:limit:{ip:IP}:N:w:W``              hash    the same for one worker id from that client   refill   ratelimit
+(limit_worker_bucket)                                                                          time
+                                                                                               + 1 s
+``mvt:limit:{ip:IP}:held``               zset    assignment id → ms first admitted: the        allotted ratelimit,
+(limit_held)                                     client's unfinished assignments (removed on   time     limits
+                                                 completion, pruned after the allotted time)
+=======================================  ======  ============================================  =======  ==================
+
 MTurk bookkeeping section (writer: ``platforms/mturk/`` via ``mvt mturk …``; builders at the end of
 this module). ``E`` is the MTurk environment, ``sandbox`` or ``production``, so that trying a study
 in the sandbox never marks production work as done. ``A`` is an action: ``create``, ``approve``,
@@ -79,6 +98,26 @@ key (builder)                            type    contents                       
                                                  ``<hit>:<batch>:<time|assignments>`` (extend)
 ``mvt:mturk:E:failed:A`` (mturk_failed)  hash    item → JSON {at, error, attempts}: the last   none  every changing
                                                  try failed; cleared when a re-run succeeds          command
+=======================================  ======  ============================================  ====  ==================
+
+Platform ledger section (writer: ``platforms/ledger.py`` for every platform's operations, e.g.
+``mvt prolific …``). ``P`` is the platform (``mturk``, ``prolific``), ``E`` its environment
+(MTurk: ``sandbox``/``production``; Prolific: ``production`` for api.prolific.com, ``test`` for
+any other API address). For ``P`` = ``mturk`` these are exactly the MTurk keys above. ``K`` is
+a kind of record the platform keeps: Prolific's ``studies`` (experiment name → JSON {study_id,
+name, places, reward_cents, …}), ``submissions`` (submission id → JSON {submission_id,
+participant_id, study_id, status, study_code, started_at, completed_at, fetched_at}) and
+``bulk-bonuses`` (``<study>:<digest>`` → JSON {bulk_id, total_amount, csv}).
+
+=======================================  ======  ============================================  ====  ==================
+key (builder)                            type    contents                                      TTL   writer
+=======================================  ======  ============================================  ====  ==================
+``mvt:P:E:done:A`` (platform_done)       hash    item → JSON {at, …}: the action succeeded     none  every changing
+                                                 on the platform; re-runs skip it                    command
+``mvt:P:E:failed:A`` (platform_failed)   hash    item → JSON {at, error, attempts, …}: the     none  every changing
+                                                 last try failed; cleared on success                 command
+``mvt:P:E:K`` (platform_records)         hash    id → JSON record of kind ``K`` (above)        none  the platform's
+                                                                                                     commands
 =======================================  ======  ============================================  ====  ==================
 """
 
@@ -176,6 +215,25 @@ def worker_blocked(worker_id: str) -> str:
     return f"{PREFIX}:worker:{{w:{worker_id}}}:blocked"
 
 
+def _limit(ip: str, part: str) -> str:
+    return f"{PREFIX}:limit:{{ip:{ip}}}:{part}"
+
+
+def limit_bucket(ip: str, name: str) -> str:
+    """Hash: token bucket ``name`` of client ``ip`` (tokens, at)."""
+    return _limit(ip, name)
+
+
+def limit_worker_bucket(ip: str, name: str, worker_id: str) -> str:
+    """Hash: token bucket ``name`` of one worker id from client ``ip``."""
+    return _limit(ip, f"{name}:w:{worker_id}")
+
+
+def limit_held(ip: str) -> str:
+    """Sorted set assignment id → ms first admitted: unfinished assignments of client ``ip``."""
+    return _limit(ip, "held")
+
+
 LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
                      link_workers, link_activity, link_replace, link_responses)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
@@ -210,3 +268,20 @@ def mturk_done(env: str, action: str) -> str:
 def mturk_failed(env: str, action: str) -> str:
     """Hash item → JSON record of the last failed try of an MTurk ``action``."""
     return _mturk(env, f"failed:{action}")
+
+
+# --- Platform ledgers (platforms/ledger.py) --------------------------------------------------------
+
+def platform_done(platform: str, env: str, action: str) -> str:
+    """Hash item → JSON record of a platform ``action`` that succeeded (re-runs skip it)."""
+    return f"{PREFIX}:{platform}:{env}:done:{action}"
+
+
+def platform_failed(platform: str, env: str, action: str) -> str:
+    """Hash item → JSON record of the last failed try of a platform ``action``."""
+    return f"{PREFIX}:{platform}:{env}:failed:{action}"
+
+
+def platform_records(platform: str, env: str, kind: str) -> str:
+    """Hash id → JSON record of ``kind`` (e.g. Prolific ``studies``, ``submissions``)."""
+    return f"{PREFIX}:{platform}:{env}:{kind}"

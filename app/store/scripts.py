@@ -13,7 +13,7 @@ from typing import Any
 
 from app import errors
 
-SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace")
+SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace", "ratelimit")
 
 
 def script_source(name: str) -> str:
@@ -30,6 +30,7 @@ class Scripts:
     record: Any
     complete: Any
     replace: Any
+    ratelimit: Any
 
 
 def scripts_for(r) -> Scripts:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from platforms.mturk.assignments import stored_assignments
-from platforms.mturk.client import Retry, call, environment_of
+from platforms.mturk.client import call, environment_of
 from platforms.mturk.hits import our_hits
 from platforms.mturk.ledger import done_items
 
@@ -26,10 +26,10 @@ class AccountSummary:
     n_blocked: int = 0
 
 
-def account_summary(client, r, *, retry: Retry = Retry()) -> AccountSummary:
+def account_summary(client, r) -> AccountSummary:
     """The account balance (``get_account_balance``) and our totals in this environment."""
     env = environment_of(client)
-    balance = call(client, "get_account_balance", {}, subject="account balance", retry=retry)
+    balance = call(client, "get_account_balance", {}, subject="account balance")
     bonuses = done_items(r, env, "bonus")
     statuses = Counter(a["status"] for a in stored_assignments(r, env).values())
     return AccountSummary(

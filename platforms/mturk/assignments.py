@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from platforms.mturk.client import Retry, environment_of, paginate
+from platforms.mturk.client import environment_of, paginate
 from platforms.mturk.ledger import Action, Outcome, Report, execute, now_iso
-from platforms.mturk.workers import Screening
+from platforms.screening import Screening
 from app.store import keys
 from app.errors import MTurkCallFailed
 
@@ -57,7 +57,7 @@ def _set_status(r, env: str, assignment_id: str, status: str) -> None:
         r.hset(keys.mturk_assignments(env), assignment_id, json.dumps(summary))
 
 
-def fetch_assignments(client, r, hit_ids: list[str], *, retry: Retry = Retry()) -> Report:
+def fetch_assignments(client, r, hit_ids: list[str]) -> Report:
     """List every assignment of ``hit_ids`` (paged) and store them; one outcome per HIT."""
     env = environment_of(client)
     report = Report("assignments", env, committed=False)
@@ -66,7 +66,7 @@ def fetch_assignments(client, r, hit_ids: list[str], *, retry: Retry = Retry()) 
         try:
             for a in paginate(client, "list_assignments_for_hit",
                               {"HITId": hit_id, "AssignmentStatuses": list(STATUSES)},
-                              "Assignments", subject=f"HIT {hit_id}", retry=retry):
+                              subject=f"HIT {hit_id}"):
                 summary = {"assignment_id": a["AssignmentId"], "worker_id": a["WorkerId"],
                            "hit_id": a["HITId"], "status": a["AssignmentStatus"],
                            "submitted_at": a["SubmitTime"].isoformat() if a.get("SubmitTime") else None,
@@ -131,7 +131,7 @@ def check_completion(summary: dict, record: dict | None) -> str | None:
 
 
 def review(client, r, *, policy: ReviewPolicy = ReviewPolicy(), screening: Screening | None = None,
-           commit: bool, retry: Retry = Retry(),
+           commit: bool,
            completion_lookup: Callable[[object, str], dict | None] = _server_completion) -> Report:
     """Approve submitted assignments whose completion matches the server; reject or hold others.
 
@@ -183,4 +183,4 @@ def review(client, r, *, policy: ReviewPolicy = ReviewPolicy(), screening: Scree
                                   {"AssignmentId": assignment_id, "RequesterFeedback": message},
                                   subject=f"assignment {assignment_id}",
                                   on_success=lambda _r, a=assignment_id: _set_status(r, env, a, "Rejected")))
-    return execute(client, r, actions, commit=commit, retry=retry, report=report)
+    return execute(client, r, actions, commit=commit, report=report)

@@ -7,23 +7,15 @@ anything on MTurk only say what they would do unless given ``--commit``.
 
 from __future__ import annotations
 
-import contextlib
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from platforms.mturk.account import account_summary
-from platforms.mturk.assignments import ReviewPolicy, fetch_assignments, review
-from platforms.mturk.bonus import BonusScheme, pay_bonuses
-from platforms.mturk.client import Retry, environment_of, make_client, target_line, worker_site
-from platforms.mturk.hits import (HITSettings, account_hit_ids, create_hits, expire_hits,
-                                 extend_hits, remember_hits, select_hits)
-from platforms.mturk.inputs import read_ids, read_links, read_repost
-from platforms.mturk.ledger import Report
-from platforms.mturk.workers import Screening, block_workers, notify_workers, unblock_workers
-from app.errors import MVTError
+from platforms.cli import CommitOption, WorkersCsvOption, given_ids, print_report, session
+# Its defaults are the create-hits options' defaults shown by --help; hits.py imports no boto3.
+from platforms.mturk.hits import HITSettings
 
 mturk_app = typer.Typer(
     name="mturk",
@@ -31,17 +23,10 @@ mturk_app = typer.Typer(
     no_args_is_help=True,
 )
 
-RETRY = Retry()
-"""The retry policy of every command (tests replace it with one that does not sleep)."""
-
-CommitOption = Annotated[bool, typer.Option("--commit", help="Do it (without: only show what would be done).")]
 HitIdsOption = Annotated[Optional[list[str]], typer.Option("--hit-id", help="A HIT id (repeatable).")]
 HitsFileOption = Annotated[Optional[Path], typer.Option(
     "--hits-file", exists=True, dir_okay=False,
     help="HIT ids, one per line, or a CSV with a HITId column (the web UI's batch results).")]
-WorkersCsvOption = Annotated[Optional[Path], typer.Option(
-    "--workers", exists=True, dir_okay=False,
-    help="Screening from `mvt analyze`: workers.csv (worker_id, flagged, reasons, correlation).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -55,68 +40,32 @@ def _group(ctx: typer.Context,
     ctx.obj = {"endpoint_url": endpoint_url}
 
 
-@contextlib.contextmanager
+def make_client(sandbox: bool, endpoint_url: str | None = None):
+    """The boto3 MTurk client (boto3 is imported here, when a command runs, not at start-up)."""
+    from platforms.mturk.client import make_client as make
+
+    return make(sandbox, endpoint_url=endpoint_url)
+
+
 def _session(ctx: typer.Context):
     """The boto3 client and the Redis client; prints the target first; errors → one line."""
-    from app.store.redis_server import open_redis
-    from app.settings import Settings
+    from platforms.mturk.client import target_line
 
-    try:
-        settings = Settings()
-        client = make_client(settings.mturk_sandbox, endpoint_url=(ctx.obj or {}).get("endpoint_url"))
-        typer.echo(target_line(client))
-        with open_redis(settings) as r:
-            yield client, r
-    except (MVTError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-
-
-_LABEL = {"planned": "would", "succeeded": "done", "skipped": "skip", "failed": "FAILED", "held": "HOLD"}
-
-
-def _print_report(report: Report, *, money: bool = False) -> None:
-    """Each outcome on a line, then the summary; exits 1 when something failed."""
-    for note in report.notes:
-        typer.echo(note)
-    for o in report.outcomes:
-        detail = f" — {o.detail}" if o.detail else ""
-        typer.echo(f"{_LABEL[o.status]:>6}  {o.description}{detail}")
-    n = {s: len(report.having(s)) for s in _LABEL}
-    held = f", {n['held']} held for your decision" if n["held"] else ""
-    if not report.committed:
-        cost = f" (${report.total('planned')})" if money else ""
-        typer.echo(f"Dry run: {n['planned']} to do{cost}, {n['skipped']} skipped (already done)"
-                   f"{held}, {n['failed']} failed. Nothing was changed on MTurk; "
-                   "add --commit to do it.")
-    else:
-        paid = f" (${report.total('succeeded')})" if money else ""
-        typer.echo(f"Summary: {n['succeeded']} succeeded{paid}, {n['skipped']} skipped "
-                   f"(already done), {n['failed']} failed{held}.")
-    if n["failed"]:
-        typer.echo(f"Re-run the same command to retry the {n['failed']} failed "
-                   "(nothing already done is repeated).")
-        raise typer.Exit(1)
+    endpoint_url = (ctx.obj or {}).get("endpoint_url")
+    return session(lambda settings: make_client(settings.mturk_sandbox, endpoint_url=endpoint_url),
+                   target_line)
 
 
 def _hit_ids(client, hit_ids, hits_file, all_hits: bool = False) -> list[str] | None:
+    from platforms.mturk.hits import account_hit_ids
+    from platforms.mturk.inputs import read_ids
+
     ids = list(hit_ids or [])
     if hits_file:
         ids += read_ids(hits_file, "HITId")
     if all_hits:
-        ids += account_hit_ids(client, retry=RETRY)
+        ids += account_hit_ids(client)
     return ids or None
-
-
-def _worker_ids(worker_ids, workers_file, flagged_from=None) -> list[str]:
-    ids = list(worker_ids or [])
-    if workers_file:
-        ids += read_ids(workers_file, "worker_id")
-    if flagged_from:
-        ids += sorted(Screening.from_csv(flagged_from).flagged)
-    if not ids:
-        raise typer.BadParameter("give worker ids, --workers-file, or --flagged-from")
-    return ids
 
 
 @mturk_app.command()
@@ -125,8 +74,10 @@ def balance(ctx: typer.Context) -> None:
 
     Example: mvt mturk balance
     """
+    from platforms.mturk.account import account_summary
+
     with _session(ctx) as (client, r):
-        s = account_summary(client, r, retry=RETRY)
+        s = account_summary(client, r)
         typer.echo(f"Available balance: ${s.available}"
                    + (f" (on hold: ${s.on_hold})" if s.on_hold is not None else ""))
         statuses = ", ".join(f"{n} {k.lower()}" for k, n in s.assignments.items()) or "none stored"
@@ -142,12 +93,15 @@ def assignments(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: Hits
     Our HITs are those `create-hits` made plus any given here (remembered from then on).
     Example: mvt mturk assignments --hits-file Batch_123_batch_results.csv
     """
+    from platforms.mturk.assignments import fetch_assignments
+    from platforms.mturk.client import environment_of
+    from platforms.mturk.hits import select_hits
+
     with _session(ctx) as (client, r):
         env = environment_of(client)
-        report = fetch_assignments(client, r, select_hits(r, env, _hit_ids(client, hit_id, hits_file, all_hits)),
-                                   retry=RETRY)
+        report = fetch_assignments(client, r, select_hits(r, env, _hit_ids(client, hit_id, hits_file, all_hits)))
         report.committed = True
-        _print_report(report)
+        print_report(report)
         typer.echo("Stored; next: `mvt mturk review`.")
 
 
@@ -176,12 +130,15 @@ def review_command(
     Works on the assignments stored by `mvt mturk assignments`.
     Example: mvt mturk review --workers results/workers.csv --commit
     """
+    from platforms.mturk.assignments import ReviewPolicy, review
+    from platforms.screening import Screening
+
     with _session(ctx) as (client, r):
         extra = {"mismatch_message": reject_message, "flagged_message": reject_message} if reject_message else {}
         policy = ReviewPolicy(mismatched=mismatched.value, flagged=flagged.value,
                               approve=frozenset(approve or ()), reject=frozenset(reject or ()), **extra)
         screening = Screening.from_csv(workers) if workers else None
-        _print_report(review(client, r, policy=policy, screening=screening, commit=commit, retry=RETRY))
+        print_report(review(client, r, policy=policy, screening=screening, commit=commit))
 
 
 @mturk_app.command()
@@ -196,16 +153,19 @@ def bonus(ctx: typer.Context, commit: CommitOption = False,
 
     Example: mvt mturk bonus --per-hit 0.10 --top50 0.05 --top10 0.10 --min-assignments 2 --workers results/workers.csv
     """
+    from platforms.mturk.bonus import BonusScheme, pay_bonuses
+    from platforms.screening import Screening
+
     with _session(ctx) as (client, r):
         extra = {"reason_base": reason, "reason_top50": reason, "reason_top10": reason} if reason else {}
         scheme = BonusScheme(per_hit=per_hit, top50=top50, top10=top10,
                              min_assignments=min_assignments, **extra)
         screening = Screening.from_csv(workers) if workers else None
-        plan = pay_bonuses(client, r, scheme, screening=screening, commit=False, retry=RETRY)
+        plan = pay_bonuses(client, r, scheme, screening=screening, commit=False)
         typer.echo(f"Total payout to do: ${plan.total('planned')} in {len(plan.having('planned'))} "
                    f"bonuses (MTurk adds its fee); already paid: ${plan.total('skipped')}.")
-        report = pay_bonuses(client, r, scheme, screening=screening, commit=True, retry=RETRY) if commit else plan
-        _print_report(report, money=True)
+        report = pay_bonuses(client, r, scheme, screening=screening, commit=True) if commit else plan
+        print_report(report, money=True)
 
 
 @mturk_app.command()
@@ -218,9 +178,11 @@ def block(ctx: typer.Context, worker_ids: Annotated[Optional[list[str]], typer.A
 
     Example: mvt mturk block A1B2C3D4E5 --reason "random answers" --commit
     """
-    ids = _worker_ids(worker_ids, workers_file, flagged_from)
+    from platforms.mturk.workers import block_workers
+
+    ids = given_ids(worker_ids, workers_file, flagged_from)
     with _session(ctx) as (client, r):
-        _print_report(block_workers(client, r, ids, reason=reason, commit=commit, retry=RETRY))
+        print_report(block_workers(client, r, ids, reason=reason, commit=commit))
 
 
 @mturk_app.command()
@@ -232,9 +194,11 @@ def unblock(ctx: typer.Context, worker_ids: Annotated[Optional[list[str]], typer
 
     Example: mvt mturk unblock A1B2C3D4E5 --commit
     """
-    ids = _worker_ids(worker_ids, workers_file)
+    from platforms.mturk.workers import unblock_workers
+
+    ids = given_ids(worker_ids, workers_file)
     with _session(ctx) as (client, r):
-        _print_report(unblock_workers(client, r, ids, reason=reason, commit=commit, retry=RETRY))
+        print_report(unblock_workers(client, r, ids, reason=reason, commit=commit))
 
 
 @mturk_app.command()
@@ -248,10 +212,12 @@ def notify(ctx: typer.Context, worker_ids: Annotated[Optional[list[str]], typer.
 
     Example: mvt mturk notify --workers-file returning.txt --subject "New HITs" --message-file msg.txt --commit
     """
-    ids = _worker_ids(worker_ids, workers_file)
+    from platforms.mturk.workers import notify_workers
+
+    ids = given_ids(worker_ids, workers_file)
     text = message_file.read_text() if message_file else message
     with _session(ctx) as (client, r):
-        _print_report(notify_workers(client, r, ids, subject=subject, message=text, commit=commit, retry=RETRY))
+        print_report(notify_workers(client, r, ids, subject=subject, message=text, commit=commit))
 
 
 @mturk_app.command(name="create-hits")
@@ -277,6 +243,10 @@ def create_hits_command(
     An alternative to the web UI with links.csv. Links that already have a HIT are skipped.
     Example: mvt mturk create-hits exp1 --reward 1.50 --country US --commit
     """
+    from platforms.mturk.client import worker_site
+    from platforms.mturk.hits import create_hits
+    from platforms.mturk.inputs import read_links
+
     from app.settings import Settings
 
     with _session(ctx) as (client, r):
@@ -286,8 +256,8 @@ def create_hits_command(
                                min_approval_rate=min_approval_rate, min_approved=min_approved,
                                countries=tuple(country or ()), frame_height=frame_height)
         links = read_links(source, max_assignments)
-        report = create_hits(client, r, links, settings, commit=commit, retry=RETRY, batch=batch)
-        _print_report(report, money=True)
+        report = create_hits(client, r, links, settings, commit=commit, batch=batch)
+        print_report(report, money=True)
         if commit and report.having("succeeded"):
             typer.echo(f"Workers find them at {worker_site(client)}; "
                        "then `mvt mturk assignments` to follow them.")
@@ -300,8 +270,10 @@ def expire(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: HitsFileO
 
     Example: mvt mturk expire --hit-id 3XYZ… --commit
     """
+    from platforms.mturk.hits import expire_hits
+
     with _session(ctx) as (client, r):
-        _print_report(expire_hits(client, r, _hit_ids(client, hit_id, hits_file), commit=commit, retry=RETRY))
+        print_report(expire_hits(client, r, _hit_ids(client, hit_id, hits_file), commit=commit))
 
 
 @mturk_app.command()
@@ -315,6 +287,10 @@ def extend(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: HitsFileO
 
     Example: mvt mturk extend --repost results/repost.csv --days 3 --commit
     """
+    from platforms.mturk.client import environment_of
+    from platforms.mturk.hits import extend_hits, remember_hits
+    from platforms.mturk.inputs import read_repost
+
     with _session(ctx) as (client, r):
         env = environment_of(client)
         ids = _hit_ids(client, hit_id, hits_file)
@@ -328,6 +304,6 @@ def extend(ctx: typer.Context, hit_id: HitIdsOption = None, hits_file: HitsFileO
                 additional[h] = additional.get(h, 0) + n
         if ids:
             remember_hits(r, env, ids, "given")
-        _print_report(extend_hits(client, r, additional=additional,
+        print_report(extend_hits(client, r, additional=additional,
                                   hit_ids=ids if days is not None else None, days=days,
-                                  commit=commit, retry=RETRY, batch=batch))
+                                  commit=commit, batch=batch))

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
-from platforms.mturk.client import Retry, environment_of, paginate
+from platforms.mturk.client import environment_of, paginate
 from platforms.mturk.inputs import HITLink, parse_amount
 from platforms.mturk.ledger import Action, Report, execute, forget_done, now_iso, token
 from app.store import keys
@@ -109,10 +109,10 @@ def remember_hits(r, env: str, hit_ids: list[str], source: str) -> None:
                  json.dumps({"hit_id": hit_id, "source": source, "created_at": None}))
 
 
-def account_hit_ids(client, *, retry: Retry = Retry()) -> list[str]:
+def account_hit_ids(client) -> list[str]:
     """Every HIT id of the requester account (``list_hits``, paged)."""
-    return [hit["HITId"] for hit in paginate(client, "list_hits", {}, "HITs",
-                                              subject="listing the account's HITs", retry=retry)]
+    return [hit["HITId"] for hit in paginate(client, "list_hits", {},
+                                              subject="listing the account's HITs")]
 
 
 def select_hits(r, env: str, hit_ids: list[str] | None) -> list[str]:
@@ -127,8 +127,7 @@ def select_hits(r, env: str, hit_ids: list[str] | None) -> list[str]:
     return known
 
 
-def create_hits(client, r, links: list[HITLink], settings: HITSettings, *, commit: bool,
-                retry: Retry = Retry(), batch: str = "") -> Report:
+def create_hits(client, r, links: list[HITLink], settings: HITSettings, *, commit: bool, batch: str = "") -> Report:
     """Create one HIT per link (skipping links that already have one) and record their ids."""
     env = environment_of(client)
     report = Report("create-hits", env, commit, notes=[settings.summary()])
@@ -170,14 +169,13 @@ def create_hits(client, r, links: list[HITLink], settings: HITSettings, *, commi
             "create_hit", params, subject=f"link {link.link_id}",
             amount=Decimal(question_params["Reward"]) * link.max_assignments,
             on_success=on_success))
-    execute(client, r, actions, commit=commit, retry=retry, report=report)
+    execute(client, r, actions, commit=commit, report=report)
     if commit and report.having("succeeded"):
         report.notes.append("HIT ids are recorded; `mvt mturk assignments` lists their work.")
     return report
 
 
-def expire_hits(client, r, hit_ids: list[str] | None, *, commit: bool,
-                retry: Retry = Retry()) -> Report:
+def expire_hits(client, r, hit_ids: list[str] | None, *, commit: bool) -> Report:
     """Expire HITs now (workers can no longer accept them; accepted work can still finish)."""
     env = environment_of(client)
     report = Report("expire", env, commit)
@@ -185,11 +183,11 @@ def expire_hits(client, r, hit_ids: list[str] | None, *, commit: bool,
                       {"HITId": hit_id, "ExpireAt": datetime.now(timezone.utc)},
                       subject=f"HIT {hit_id}")
                for hit_id in select_hits(r, env, hit_ids)]
-    return execute(client, r, actions, commit=commit, retry=retry, report=report)
+    return execute(client, r, actions, commit=commit, report=report)
 
 
 def extend_hits(client, r, *, additional: dict[str, int], hit_ids: list[str] | None = None,
-                days: float | None = None, commit: bool, retry: Retry = Retry(),
+                days: float | None = None, commit: bool,
                 batch: str | None = None) -> Report:
     """Give HITs more time (``days`` from now) and/or more assignments (``additional``).
 
@@ -237,4 +235,4 @@ def extend_hits(client, r, *, additional: dict[str, int], hit_ids: list[str] | N
                 subject=f"HIT {hit_id}", info={"n": n}))
     report.notes.append(f"batch {batch}: running this again skips what it did; "
                         "--batch NAME repeats it on purpose.")
-    return execute(client, r, actions, commit=commit, retry=retry, report=report)
+    return execute(client, r, actions, commit=commit, report=report)

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from app.csvsafe import restore
 from app.store import keys
 from app.errors import MTurkBadInput
 
@@ -103,8 +104,8 @@ def read_repost(path: Path, r, env: str) -> dict[str, int]:
             raise MTurkBadInput(f"{path} must have the columns HIT_Link,n_assignments "
                                 f"(it has {reader.fieldnames})")
         for row in reader:
-            url = row["HIT_Link"].strip()
-            link_id = (row.get("link_id") or "").strip() or (link_id_of(url) if "?" in url else url)
+            url = restore(row["HIT_Link"].strip())
+            link_id = restore((row.get("link_id") or "").strip()) or (link_id_of(url) if "?" in url else url)
             try:
                 count = int(row[count_column])
             except ValueError:

@@ -2,72 +2,27 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import math
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from platforms.mturk.client import Retry, call, environment_of
+from platforms.ids import checked_ids
+from platforms.mturk.client import call, environment_of
+from platforms.screening import Screening  # noqa: F401  (re-exported: scripts import it from here)
 from platforms.mturk.ledger import (Action, Outcome, Report, done_record, execute, forget_done,
                                    record_done, record_failed)
 from app.errors import MTurkBadInput, MTurkCallFailed
 
 WORKER_ID = re.compile(r"^A[A-Z0-9]{1,63}$")
 NOTIFY_BATCH = 100
-_TRUE = {"1", "true", "yes", "y", "t"}
 
 
 def check_worker_ids(worker_ids: list[str]) -> list[str]:
     """The ids, de-duplicated in order; a malformed one stops with a message naming it."""
-    for worker_id in worker_ids:
-        if not WORKER_ID.match(worker_id):
-            raise MTurkBadInput(f"worker id {worker_id!r} is not an MTurk worker id "
-                                "(A followed by capital letters and digits)")
-    return list(dict.fromkeys(worker_ids))
+    return checked_ids(worker_ids, WORKER_ID, MTurkBadInput, "worker",
+                       "an MTurk worker id (A followed by capital letters and digits)")
 
 
-@dataclass
-class Screening:
-    """Per-worker screening from analysis's workers.csv (``worker_id, flagged, reason,
-    profile_r``; ``reasons`` and ``correlation`` are read too): ``flagged`` maps flagged workers
-    to their reasons; ``correlation`` holds each worker's correlation with the others (where
-    analysis computed one)."""
-
-    flagged: dict[str, str] = field(default_factory=dict)
-    correlation: dict[str, float] = field(default_factory=dict)
-
-    def flag_reasons(self, worker_id: str) -> str | None:
-        """The reasons the worker was flagged ("" if none given), or None when not flagged."""
-        return self.flagged.get(worker_id)
-
-    @classmethod
-    def from_csv(cls, path: Path) -> Screening:
-        """Read analysis's workers.csv."""
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            if "worker_id" not in (reader.fieldnames or []):
-                raise MTurkBadInput(f"{path} has no worker_id column (columns: {reader.fieldnames})")
-            screening = cls()
-            for row in reader:
-                worker_id = row["worker_id"].strip()
-                if (row.get("flagged") or "").strip().lower() in _TRUE:
-                    screening.flagged[worker_id] = (row.get("reason") or row.get("reasons") or "").strip()
-                text = (row.get("profile_r") or row.get("correlation") or "").strip()
-                if text:
-                    try:
-                        value = float(text)
-                    except ValueError:
-                        raise MTurkBadInput(f"{path}: correlation ({text!r}) of worker {worker_id} "
-                                            "is not a number") from None
-                    if not math.isnan(value):
-                        screening.correlation[worker_id] = value
-        return screening
-
-
-def block_workers(client, r, worker_ids: list[str], *, reason: str, commit: bool,
-                  retry: Retry = Retry()) -> Report:
+def block_workers(client, r, worker_ids: list[str], *, reason: str, commit: bool) -> Report:
     """Block workers on MTurk and on our server together (each once until unblocked)."""
     from app.admin import block_workers as block_on_server
 
@@ -84,11 +39,10 @@ def block_workers(client, r, worker_ids: list[str], *, reason: str, commit: bool
                       {"WorkerId": w, "Reason": reason}, subject=f"worker {w}",
                       on_success=lambda _resp, w=w: blocked(w))
                for w in check_worker_ids(worker_ids)]
-    return execute(client, r, actions, commit=commit, retry=retry, report=report)
+    return execute(client, r, actions, commit=commit, report=report)
 
 
-def unblock_workers(client, r, worker_ids: list[str], *, reason: str = "", commit: bool,
-                    retry: Retry = Retry()) -> Report:
+def unblock_workers(client, r, worker_ids: list[str], *, reason: str = "", commit: bool) -> Report:
     """Lift MTurk blocks and ours together (each once until blocked again)."""
     from app.admin import unblock_workers as unblock_on_server
 
@@ -104,11 +58,10 @@ def unblock_workers(client, r, worker_ids: list[str], *, reason: str = "", commi
         params = {"WorkerId": w, **({"Reason": reason} if reason else {})}
         actions.append(Action("unblock", w, f"unblock worker {w}", "delete_worker_block", params,
                               subject=f"worker {w}", on_success=lambda _resp, w=w: unblocked(w)))
-    return execute(client, r, actions, commit=commit, retry=retry, report=report)
+    return execute(client, r, actions, commit=commit, report=report)
 
 
-def notify_workers(client, r, worker_ids: list[str], *, subject: str, message: str, commit: bool,
-                   retry: Retry = Retry()) -> Report:
+def notify_workers(client, r, worker_ids: list[str], *, subject: str, message: str, commit: bool) -> Report:
     """Email workers through MTurk, 100 per call; each worker gets one message once."""
     env = environment_of(client)
     report = Report("notify", env, commit)
@@ -131,7 +84,7 @@ def notify_workers(client, r, worker_ids: list[str], *, subject: str, message: s
         try:
             response = call(client, "notify_workers",
                             {"Subject": subject, "MessageText": message, "WorkerIds": batch},
-                            subject=f"workers {batch[0]}…{batch[-1]}", retry=retry)
+                            subject=f"workers {batch[0]}…{batch[-1]}")
         except MTurkCallFailed as exc:
             for w in batch:
                 record_failed(r, env, "notify", f"{digest}:{w}", str(exc), exc.attempts)

@@ -32,8 +32,18 @@ export function refusalSentence(err, reasons, fallback) {
   return fallback;
 }
 
-/** api(path, body): POST JSON to base + path; resolves with the answer, throws ApiError on 4xx. */
-export function createApi(base, onNetProblem) {
+/** How long to wait before retrying: the backoff, or longer when a 429 says so in Retry-After (seconds). */
+export function retryWaitMs(res, attempt, random = Math.random) {
+  const wait = backoffMs(attempt, random);
+  const after = res && res.status === 429 ? Number(res.headers.get("Retry-After")) : NaN;
+  return after > 0 ? Math.max(wait, after * 1000) : wait;
+}
+
+/**
+ * api(path, body): POST JSON to base + path; resolves with the answer, throws ApiError on 4xx
+ * other than 429. reasons (config.reasons) gives the sentence shown while a 429 waits.
+ */
+export function createApi(base, onNetProblem, reasons = {}) {
   return async function api(path, body) {
     for (let attempt = 0; ; attempt++) {
       let res = null;
@@ -56,9 +66,10 @@ export function createApi(base, onNetProblem) {
         onNetProblem(null);
         throw new ApiError(res.status, data);
       }
-      const wait = backoffMs(attempt);
-      onNetProblem("Connection problem — retrying in " + Math.ceil(wait / 1000) +
-        " s. Nothing is lost: your answers are kept until the server has them.");
+      const wait = retryWaitMs(res, attempt);
+      const busy = res && res.status === 429 && reasons.rate_limited;
+      onNetProblem((busy ? reasons.rate_limited + " Retrying" : "Connection problem — retrying") + " in " +
+        Math.ceil(wait / 1000) + " s. Nothing is lost: your answers are kept until the server has them.");
       await sleep(wait);
     }
   };

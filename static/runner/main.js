@@ -18,7 +18,7 @@ import { createPreloader, loadVideo, measureRefresh, playAndMeasure } from "./vi
 
 const cfg = JSON.parse($("mvt-config").textContent);
 const store = makeStore("mvt:" + cfg.link + ":" + cfg.assignment_id + ":");
-const api = createApi(cfg.api_base, setNetProblem);
+const api = createApi(cfg.api_base, setNetProblem, cfg.reasons);
 
 function refuse(err) {
   stop(refusalSentence(err, cfg.reasons, cfg.reason_fallback) + " Please return the HIT.");

@@ -1,5 +1,7 @@
 /*
- * Handing the completion code to the recruitment platform (MTurk today). With turkSubmitTo
+ * Handing the completion code to the recruitment platform, as the server's `finish` config
+ * says (platforms/base.py). A redirecting platform (Prolific) gets the participant back with
+ * the study's code. For MTurk: with turkSubmitTo
  * (top level, or MTurk's own frame for an ExternalQuestion HIT) the runner submits the HIT
  * itself; inside the landing layout's iframe (no turkSubmitTo) it hands the code to the
  * layout, which submits.
@@ -7,6 +9,12 @@
 import { $ } from "./screens.js";
 
 export function submitToPlatform(cfg, code) {
+  const finish = cfg.finish || {};
+  if (finish.method === "redirect") {
+    $("done-status").textContent = "Taking you back to Prolific to record your completion…";
+    setTimeout(() => { window.location.assign(finish.url); }, 1500);
+    return;
+  }
   if (cfg.turk_submit_to) {
     const form = $("submit-form");
     form.action = cfg.turk_submit_to + "/mturk/externalSubmit";

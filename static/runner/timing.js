@@ -16,7 +16,7 @@ export function frameIndex(mediaTime, fps = FPS) {
 
 /*
  * Ranges of frame indices confirmed as presented: a range grows while consecutive
- * callbacks advance presentedFrames by as much as the frame index (FACTS: callbacks skip
+ * callbacks advance presentedFrames by as much as the frame index (in Chromium callbacks skip
  * frames, the counter does not). Returns "a-b,c-d" or null (nothing confirmed, or too long).
  */
 export function frameLog(samples, fps = FPS) {

@@ -108,7 +108,8 @@ export function playAndMeasure(video) {
       const timing = playbackTiming({ samples, q0, q1: quality(video), rvfc, stalled });
       resolve(Object.assign(timing, { hidden_during_video: hiddenDuring, blurred_during_video: blurredDuring }));
     }
-    // Registered before play(): otherwise the first frames may get no callback (FACTS.md).
+    // Registered before play(): otherwise the first frames may get no callback (checked in
+    // headless Chromium; docs/contracts.md, frame_log).
     if (rvfc) video.requestVideoFrameCallback(onFrame);
     document.addEventListener("visibilitychange", onVisibility);
     window.addEventListener("blur", onBlur);

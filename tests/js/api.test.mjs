@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 
-import { ApiError, backoffMs, createApi, createQueue, refusalSentence } from "../../static/runner/api.js";
+import { ApiError, backoffMs, createApi, createQueue, refusalSentence, retryWaitMs } from "../../static/runner/api.js";
 
 test("backoff doubles from 0.5 s up to 15 s, with ±25 % jitter", () => {
   const middle = () => 0.5;
@@ -79,4 +79,22 @@ test("a 5xx is retried after telling the worker; a 4xx is thrown with its reason
     ["https://h/api/y", "POST", "{}"]]);
   assert.deepEqual(problems, ["Connection problem — retrying in 1 s. Nothing is lost: your answers are kept " +
     "until the server has them.", null, null]);
+});
+
+test("a 429 waits for its Retry-After (at least the backoff) and says why", async () => {
+  const limited = (after) => new Response('{"reason":"rate_limited","detail":"too many"}',
+    { status: 429, headers: after === null ? {} : { "Retry-After": after } });
+  assert.equal(retryWaitMs(limited("30"), 0, () => 0.5), 30000);
+  assert.equal(retryWaitMs(limited("30"), 10, () => 0.5), 30000);
+  assert.equal(retryWaitMs(limited(null), 1, () => 0.5), 1000);
+  assert.equal(retryWaitMs(new Response("", { status: 503, headers: { "Retry-After": "30" } }), 0, () => 0.5), 500);
+  const statuses = [429, 200];
+  globalThis.fetch = async () => (statuses.shift() === 429 ? limited("1") : new Response('{"ok":1}', { status: 200 }));
+  const problems = [];
+  const api = createApi("https://h", (text) => problems.push(text), { rate_limited: "Too many requests." });
+  const started = Date.now();
+  assert.deepEqual(await api("/api/assignments", {}), { ok: 1 });
+  assert.ok(Date.now() - started >= 1000, `retried after ${Date.now() - started} ms, expected Retry-After 1 s`);
+  assert.deepEqual(problems, ["Too many requests. Retrying in 1 s. Nothing is lost: your answers are kept " +
+    "until the server has them.", null]);
 });

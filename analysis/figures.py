@@ -1,0 +1,183 @@
+"""Figures of the report that papers show: MVT histogram with bootstrap intervals, accuracy
+profiles with fitted curves, workers' profiles and screening statistics.
+
+Each function takes the `analysis.analyze.Analysis` parts it draws and returns a matplotlib
+figure (the caller embeds and closes it); every number drawn is in a CSV
+(`analysis.analyze.OUTPUT_FILES`).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis.durations import duration_ms  # noqa: E402
+
+MAX_PROFILE_PANELS = 16
+"""Images drawn in the grid of accuracy profiles (a seeded random sample; all are in cells.csv)."""
+
+
+def plot_text(value) -> str:
+    """A data string as literal matplotlib text: ``$`` would start mathtext (and an unknown
+    command in it stops the whole report), a leading ``_`` hides a legend entry."""
+    text = str(value).replace("$", r"\$")
+    return " " + text if text.startswith("_") else text
+
+
+def histogram_figure(histogram: pd.DataFrame, fps: float):
+    """Images per MVT bin with 95 % bootstrap intervals (error bars), one bar per group."""
+    groups = list(dict.fromkeys(histogram["group"]))
+    groups = [g for g in groups if g] or [""]
+    bins = list(dict.fromkeys(histogram["bin"]))
+    labels = [f"{duration_ms(int(b), fps)} ms\n({b} fr)" if b.isdigit() else b[:5] + "." for b in bins]
+    fig, ax = plt.subplots(figsize=(8.5, 3.8))
+    width = 0.8 / len(groups)
+    x = np.arange(len(bins)) + np.r_[np.zeros(len(bins) - 2), [0.4, 0.4]]
+    for i, g in enumerate(groups):
+        h = histogram[histogram["group"] == g].set_index("bin").reindex(bins)
+        est = h["n_images"].to_numpy(dtype=float)
+        pos = x - 0.4 + width * (i + 0.5)
+        ax.bar(pos, est, width=width * 0.95, label=plot_text(g) if g else None,
+               color=None if g else ["#4477aa"] * (len(bins) - 2) + ["#cc6677", "#bbbbbb"])
+        low, high = h["ci_low"].astype("Float64").to_numpy(dtype=float, na_value=np.nan), \
+            h["ci_high"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        if np.isfinite(low).any():
+            # A segment, not an error bar around the estimate: the bootstrap interval of a bin's
+            # count need not contain the point estimate (rules are thresholds, so biased).
+            ax.vlines(pos, low, high, color="k", lw=1.2)
+            ax.plot(np.r_[pos, pos], np.r_[low, high], "_", color="k", ms=6)
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("images")
+    n_boot = int(histogram["n_bootstrap"].iloc[0]) if len(histogram) else 0
+    ax.set_title("MVT histogram" + (f" (bars: 95% bootstrap interval, {n_boot} resamples)" if n_boot else ""),
+                 fontsize=10)
+    if groups != [""]:
+        ax.legend(fontsize=8, title="group")
+    return fig
+
+
+def accuracy_figure(accuracy: pd.DataFrame, guess: float, by: str | None = None):
+    """Proportion correct versus duration (log axis) with intervals, per class (<= 12) or per
+    group, and the chance line at the guess rate."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    scope = "group" if by else "class"
+    part = accuracy[accuracy["scope"] == scope]
+    key = "group" if by else "label"
+    names = sorted(part[key].unique())
+    if len(names) <= 12:
+        for name in names:
+            g = part[(part[key] == name) & (part["n_responses"] > 0)]
+            (line,) = ax.plot(g["duration_ms_exact"], g["accuracy"], marker=".", lw=1.4 if by else 1,
+                              alpha=0.8, label=plot_text(name))
+            ax.fill_between(g["duration_ms_exact"], g["ci_low"].astype(float), g["ci_high"].astype(float),
+                            color=line.get_color(), alpha=0.1, lw=0)
+    overall = accuracy[(accuracy["scope"] == "overall") & (accuracy["n_responses"] > 0)]
+    yerr = np.vstack([overall["accuracy"] - overall["ci_low"], overall["ci_high"] - overall["accuracy"]])
+    ax.errorbar(overall["duration_ms_exact"], overall["accuracy"], yerr=np.nan_to_num(yerr.astype(float)),
+                color="k", lw=2.2, marker="o", capsize=4, label="all images (95% CI, see accuracy.csv)")
+    if np.isfinite(guess):
+        ax.axhline(guess, color="#888", ls="--", lw=1, label=f"chance ({guess:.3g})")
+    ax.set_xscale("log")
+    ax.set_xticks(overall["duration_ms_exact"], [str(d) for d in overall["duration_ms"]])
+    ax.minorticks_off()
+    ax.set_xlabel("presentation duration (ms)")
+    ax.set_ylabel("proportion correct")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
+    return fig
+
+
+def profile_sample(table: pd.DataFrame, rng=0, k: int = MAX_PROFILE_PANELS) -> list[str]:
+    """Up to `k` image ids drawn at random (seeded) for the profile grid, sorted."""
+    ids = table["image_id"].to_numpy()
+    if len(ids) <= k:
+        return sorted(ids)
+    return sorted(np.random.default_rng(rng).choice(ids, size=k, replace=False))
+
+
+def profiles_figure(mvt, image_ids: list[str]):
+    """A grid of per-image accuracy profiles: k/n per duration with Wilson intervals, the
+    isotonic fit, the psychometric curve, theta and chance lines, the MVT as a vertical line."""
+    cols = 4
+    rows = max(1, -(-len(image_ids) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.5 * rows), squeeze=False, sharex=True, sharey=True)
+    cells = mvt.cells.set_index("image_id")
+    table = mvt.table.set_index("image_id")
+    psy = mvt.psychometric.set_index("image_id")
+    x_all = np.asarray(mvt.frame_counts) * 1000.0 / mvt.fps
+    curve_x = np.geomspace(x_all.min() * 0.8, x_all.max() * 1.2, 120) if len(x_all) else np.zeros(0)
+    for ax, image in zip(axes.ravel(), image_ids):
+        c = cells.loc[[image]]
+        seen = c["n"] > 0
+        p = c["p"].to_numpy(dtype=float)
+        # clip: at k = 0 or k = n the Wilson limit equals p up to rounding
+        err = np.clip(np.vstack([p - c["wilson_low"].to_numpy(float), c["wilson_high"].to_numpy(float) - p]), 0, None)
+        ax.errorbar(c["duration_ms_exact"][seen], p[seen], yerr=err[:, seen.to_numpy()], fmt="o", ms=3, color="k",
+                    capsize=2, lw=0.8)
+        ax.plot(c["duration_ms_exact"][seen], c["isotonic_p"][seen], color="#4477aa", lw=0.8, ls=":")
+        fit = psy.loc[image]
+        if np.isfinite(fit["mu_log_ms"]):
+            z = (np.log(curve_x) - fit["mu_log_ms"]) / fit["sigma_log"]
+            from scipy import stats
+
+            ax.plot(curve_x, fit["guess"] + (1 - fit["guess"] - fit["lapse"]) * stats.norm.cdf(z), color="#cc6677",
+                    lw=1.2)
+            ax.axhline(fit["guess"], color="#888", ls="--", lw=0.7)
+        ax.axhline(mvt.theta, color="#228833", lw=0.7)
+        row = table.loc[image]
+        if row["status"] == "ok":
+            ax.axvline(float(row["mvt_ms_exact"]), color="#4477aa", lw=1)
+        status = f"MVT {row['mvt_ms']} ms" if row["status"] == "ok" else str(row["status"])
+        ax.set_title(plot_text(f"{image} ({row['label']}): {status}")[:48], fontsize=7)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.03, 1.03)
+    for ax in axes.ravel()[len(image_ids):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xticks(x_all, [str(v) for v in duration_ms(mvt.frame_counts, mvt.fps)], fontsize=6, rotation=45)
+        ax.minorticks_off()
+        ax.set_xlabel("ms", fontsize=7)
+    fig.suptitle("accuracy profiles (points: k/n with 95% Wilson; dotted: isotonic; red: psychometric fit; "
+                 "green: theta; dashed: chance)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def workers_figure(screening, fps: float):
+    """Left: every worker's accuracy per duration seen (flagged in red). Middle and right: the
+    distributions of the screening statistics where the rule applied, with the thresholds."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    prof = screening.profiles
+    w = screening.workers.set_index("worker_id")
+    flagged = set(w.index[w["flagged"]])
+    ax = axes[0]
+    for worker, g in prof.groupby("worker_id", sort=True):
+        bad = worker in flagged
+        ax.plot(g["frames"] * 1000.0 / fps, g["accuracy"], marker="." if len(g) == 1 else None,
+                color="#cc3311" if bad else "#999", alpha=0.9 if bad else 0.35, lw=1.2 if bad else 0.7,
+                zorder=3 if bad else 2)
+    ax.set_xscale("log")
+    frames = sorted(prof["frames"].unique())
+    ax.set_xticks([f * 1000.0 / fps for f in frames], [str(duration_ms(f, fps)) for f in frames], fontsize=7)
+    ax.minorticks_off()
+    ax.set_xlabel("duration (ms)")
+    ax.set_ylabel("worker's proportion correct")
+    ax.set_title(f"workers' profiles ({len(flagged)} flagged, red)", fontsize=9)
+    ax.set_ylim(-0.03, 1.03)
+    applied = w["control_status"] == "applied"
+    axes[1].hist(w.loc[applied, "control_accuracy"].dropna(), bins=np.linspace(0, 1, 21), color="#4477aa")
+    axes[1].axvline(screening.control_threshold, color="#cc3311", ls="--")
+    axes[1].set_title(f"control accuracy ({int(applied.sum())} workers; rule applied)", fontsize=9)
+    axes[1].set_xlabel("accuracy at the control duration")
+    applied = w["correlation_status"] == "applied"
+    axes[2].hist(w.loc[applied, "profile_r"].dropna(), bins=np.linspace(-1, 1, 21), color="#4477aa")
+    axes[2].axvline(screening.min_r, color="#cc3311", ls="--")
+    axes[2].set_title(f"profile r ({int(applied.sum())} workers; rule applied)", fontsize=9)
+    axes[2].set_xlabel("r with everybody else's profile")
+    fig.tight_layout()
+    return fig

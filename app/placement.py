@@ -1,0 +1,62 @@
+"""Choosing the link for a participant who arrives without one (Prolific, URL-parameter panels).
+
+MTurk fixes the link per HIT; a panel sends every participant to one study URL, so the server
+places them: `place` tries the experiment's links, most free lists first (ties in random
+order, so concurrent arrivals spread), skipping links the participant already holds or held,
+and allocates with the same atomic `app.assignments.allocate` as MTurk (no-repeat gate, cap,
+blocks, expiry, replacement). A participant who already has an assignment is put back on its
+link (resume). Nothing is allocated when no link can take them.
+"""
+
+from __future__ import annotations
+
+import random
+
+from app.assignments import Allocation, allocate
+from app.errors import LinkFull, SeenLink, UnknownLink
+from app.settings import Settings
+from app.store import keys
+
+
+async def experiment_links(r, experiment_id: str) -> list[str]:
+    """The loaded links of ``experiment_id`` (read from each link's meta; once per arrival)."""
+    links = sorted(await r.smembers(keys.links_index()))
+    pipe = r.pipeline(transaction=False)
+    for link in links:
+        pipe.hget(keys.link_meta(link), "experiment_id")
+    return [link for link, owner in zip(links, await pipe.execute()) if owner == experiment_id]
+
+
+async def place(r, settings: Settings, experiment_id: str, worker_id: str, assignment_id: str,
+                group_id: str | None = None, *, rng: random.Random | None = None) -> Allocation:
+    """Allocate (or resume) a list for the participant on some link of ``experiment_id``.
+
+    Raises `UnknownLink` when the experiment has no loaded link, `LinkFull` when no link can
+    take the participant (every list taken, or every link already seen), and whatever
+    `allocate` raises for the participant (`WorkerBlocked`, `CapReached`, `WrongWorker`, ...).
+    """
+    rng = rng or random.Random()
+    allotted_ms = settings.allotted_minutes * 60_000
+    held = await r.hget(keys.assignment_links(), assignment_id)
+    if held is not None:
+        return await allocate(r, held, worker_id, assignment_id, group_id or "",
+                              cap=settings.max_tasks_per_worker, allotted_ms=allotted_ms)
+    links = await experiment_links(r, experiment_id)
+    if not links:
+        raise UnknownLink(f"experiment {experiment_id!r} has no loaded links; load it with `mvt load`")
+    pipe = r.pipeline(transaction=False)
+    for link in links:
+        pipe.llen(keys.link_free(link))
+        pipe.scard(keys.link_replace(link))
+        pipe.hget(keys.link_workers(link), worker_id)
+    counts = await pipe.execute()
+    order = sorted(((-(counts[3 * i] + counts[3 * i + 1]), rng.random(), link)
+                    for i, link in enumerate(links) if counts[3 * i + 2] is None))
+    for _, _, link in order:
+        try:
+            return await allocate(r, link, worker_id, assignment_id, group_id or "",
+                                  cap=settings.max_tasks_per_worker, allotted_ms=allotted_ms)
+        except (LinkFull, SeenLink):
+            continue
+    raise LinkFull(f"every list of experiment {experiment_id} is taken or was seen by participant {worker_id}")
+

@@ -1,0 +1,68 @@
+"""Prolific as a `platforms.base.Platform`.
+
+Arrival: the study URL set on Prolific is
+``https://HOST/prolific?experiment=EXP&PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}``
+(Prolific fills in the ``{{%…%}}`` placeholders; ``experiment`` may be left out when one
+experiment is loaded). The participant id is the worker id, the session id the assignment id
+(a new session is a new attempt), the study id the group id. There is no link in the URL: the
+server chooses one (`app.placement`).
+
+Finish: a redirect to ``MVT_PROLIFIC_COMPLETION_URL`` with ``{code}`` replaced by the study's
+completion code (`study_completion_code`: ``MVT_PROLIFIC_COMPLETION_CODE``, else the code
+``mvt prolific create-study`` recorded for the STUDY_ID, else the experiment's default code);
+the server's own signed completion code stays in the assignment's record for review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import json
+
+from app.ids import is_id
+from app.store import keys
+from platforms.base import Arrival, ArrivalError, Platform
+
+ID_PARAMS = (("participant id", "PROLIFIC_PID"), ("session id", "SESSION_ID"), ("study id", "STUDY_ID"))
+
+
+class ProlificPlatform(Platform):
+    """Prolific: one study URL for everyone, the server places each participant on a link."""
+
+    name = "prolific"
+
+    def __init__(self, completion_url: str = "https://app.prolific.com/submissions/complete?cc={code}",
+                 completion_code: str = ""):
+        self.completion_url, self.completion_code = completion_url, completion_code
+
+    def arrival(self, query: Mapping[str, str]) -> Arrival:
+        """``PROLIFIC_PID`` → worker, ``SESSION_ID`` → assignment, ``STUDY_ID`` → group; no link."""
+        for name, param in ID_PARAMS:
+            if not is_id(query.get(param)):
+                raise ArrivalError(f"The {name} ({param}) in the address of this page is missing or not valid. "
+                                   "Please open the study from Prolific.")
+        return Arrival(None, query["PROLIFIC_PID"], query["SESSION_ID"], query["STUDY_ID"])
+
+    def finish(self, query: Mapping[str, str], own_origin: str) -> dict:
+        """Back to Prolific with the study's completion code."""
+        return {"method": "redirect", "url": self.completion_url.replace("{code}", self.completion_code)}
+
+    def register_commands(self, cli) -> None:
+        """``mvt prolific …``."""
+        from platforms.prolific import commands
+
+        commands.register(cli)
+
+
+async def study_completion_code(r, settings, study_id: str, experiment: str) -> str:
+    """The code Prolific expects for ``study_id``: the setting, the one ``create-study`` recorded,
+    or the experiment's default (the same rule ``create-study`` uses when given none)."""
+    from platforms.prolific.studies import default_completion_code
+
+    if settings.prolific_completion_code:
+        return settings.prolific_completion_code
+    for env in ("production", "test"):
+        raw = await r.hget(keys.platform_records("prolific", env, "studies"), study_id)
+        if raw and json.loads(raw).get("completion_code"):
+            return json.loads(raw)["completion_code"]
+    return default_completion_code(experiment)

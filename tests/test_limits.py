@@ -1,0 +1,146 @@
+"""Per-client limits: token buckets and the held cap in real Redis, and a greedy client against honest
+workers over real concurrent HTTPS connections from distinct loopback addresses."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import httpx
+import pytest
+
+from app import limits
+from app.errors import RateLimited
+from app.settings import Settings
+from app.store import keys
+from tests.fixtures.redis import run_with_async_redis
+from tests.fixtures.server import write_experiment
+
+DEFAULTS = {name: field.default for name, field in Settings.model_fields.items() if name.startswith("limit_")}
+T0 = 1_800_000_000_000
+
+
+def settings(**overrides) -> Settings:
+    off = {name: 0 for name in DEFAULTS}
+    return Settings(_env_file=None, allotted_minutes=60, **{**off, **overrides})
+
+
+def outcomes(redis_url, calls):
+    """Run ``calls`` (functions of an async client returning a coroutine) one after another; 'ok' or the
+    RateLimited's retry_after_s for each."""
+    async def scenario(r):
+        found = []
+        for call in calls:
+            try:
+                await call(r)
+                found.append("ok")
+            except RateLimited as exc:
+                found.append(exc.retry_after_s)
+        return found
+    return run_with_async_redis(redis_url, scenario)
+
+
+def test_bucket_admits_its_size_then_one_a_refill_interval(redis, redis_url):
+    s = settings(limit_assignments_per_minute=30)          # bucket of 60, one token every 2 s
+    ask = lambda at, n: lambda r: limits.admit_assignment(r, s, "10.0.0.1", f"W{n}", f"A{n}", at)  # noqa: E731
+    got = outcomes(redis_url, [ask(T0, n) for n in range(61)] + [ask(T0 + 1999, 61), ask(T0 + 2000, 62),
+                                                                   ask(T0 + 2000, 63)])
+    assert got == ["ok"] * 60 + [2, 1, "ok", 2], f"expected 60 admitted, then waits; got {got[58:]}"
+    ttl = redis.pttl(keys.limit_bucket("10.0.0.1", "assignments"))
+    assert 0 < ttl <= 121_000, f"bucket TTL {ttl} ms should be the 120 s refill time + 1 s"
+    # another address has its own bucket
+    assert outcomes(redis_url, [lambda r: limits.admit_assignment(r, s, "10.0.0.2", "W", "A", T0)]) == ["ok"]
+
+
+def test_worker_bucket_refuses_one_worker_before_the_address(redis, redis_url):
+    s = settings(limit_assignments_per_minute=60, limit_assignments_per_worker_per_minute=5)
+    ask = lambda w, n: lambda r: limits.admit_assignment(r, s, "10.0.0.1", w, f"A{n}", T0)  # noqa: E731
+    got = outcomes(redis_url, [ask("W1", n) for n in range(11)] + [ask("W2", 99)])
+    assert got == ["ok"] * 10 + [12, "ok"], got
+    assert outcomes(redis_url, [ask("W1", n) for n in range(1)]) == [12], "a refusal must not charge anything"
+
+
+def test_held_cap_counts_distinct_unfinished_assignments(redis, redis_url):
+    s = settings(limit_held_per_client=3)
+    ask = lambda a, at=T0: lambda r: limits.admit_assignment(r, s, "10.0.0.1", "W", a, at)  # noqa: E731
+    got = outcomes(redis_url, [ask("A1"), ask("A2"), ask("A3"), ask("A4"), ask("A1"),
+                               lambda r: limits.release(r, s, "10.0.0.1", "A2"), ask("A4"), ask("A5", T0 + 1000)])
+    assert got == ["ok", "ok", "ok", 3600, "ok", "ok", "ok", 3599], got
+    assert sorted(redis.zrange(keys.limit_held("10.0.0.1"), 0, -1)) == ["A1", "A3", "A4"]
+    # after the allotted time the oldest no longer count
+    assert outcomes(redis_url, [ask("A6", T0 + 3_600_001)]) == ["ok"]
+
+
+def test_eligibility_buckets(redis, redis_url):
+    s = settings(limit_eligibility_per_minute=5, limit_eligibility_per_worker_per_minute=2)
+    ask = lambda w: lambda r: limits.admit_eligibility(r, s, "10.0.0.1", w, T0)  # noqa: E731
+    assert outcomes(redis_url, [ask("W1")] * 5 + [ask(f"X{n}") for n in range(7)]) == \
+        ["ok"] * 4 + [30] + ["ok"] * 6 + [12]
+
+
+# --- live server ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def limited_server(live_server, tmp_path, monkeypatch):
+    """The live server with the default limits on and 10 links × 42 lists (420 lists) loaded."""
+    for name, value in DEFAULTS.items():
+        monkeypatch.setattr(live_server.settings, name, value)
+    live_server.load(write_experiment(tmp_path / "exp", experiment_id="lim", n_links=10, n_lists=42, n_trials=2))
+    return live_server
+
+
+def client_for(server, address: str) -> httpx.AsyncClient:
+    ctx = ssl.create_default_context(cafile=str(server.certfile))
+    transport = httpx.AsyncHTTPTransport(verify=ctx, local_address=address, limits=httpx.Limits(max_connections=50))
+    return httpx.AsyncClient(base_url=server.base_url, transport=transport, timeout=60)
+
+
+def post_assignment(client, link, worker, asg):
+    return client.post("/api/assignments", json={"link": link, "worker_id": worker, "assignment_id": asg,
+                                                  "hit_id": "H"})
+
+
+def test_a_lab_of_30_workers_behind_one_address_is_never_refused(limited_server):
+    async def worker(client, n):
+        link = f"lim-{n % 10 + 1:03d}"
+        checks = [await client.get("/api/eligibility", params={"link": link, "worker_id": f"LAB{n}"})
+                  for _ in range(3)]
+        starts = [await post_assignment(client, link, f"LAB{n}", f"LABA{n}") for _ in range(3)]  # start, 2 reloads
+        return [r.status_code for r in checks + starts]
+
+    async def main():
+        async with client_for(limited_server, "127.0.0.1") as client:
+            return await asyncio.gather(*(worker(client, n) for n in range(30)))
+    statuses = asyncio.run(main())
+    assert statuses == [[200] * 6] * 30, f"a lab behind one NAT was refused: {statuses}"
+
+
+def test_a_greedy_client_gets_its_share_while_honest_workers_are_served(limited_server):
+    async def greedy():
+        async with client_for(limited_server, "127.0.0.1") as client:
+            return await asyncio.gather(*(post_assignment(client, f"lim-{n % 10 + 1:03d}", f"G{n}", f"GA{n}")
+                                          for n in range(300)))
+
+    async def honest(n):
+        async with client_for(limited_server, f"127.0.0.{n + 2}") as client:
+            link = f"lim-{n % 10 + 1:03d}"
+            await asyncio.sleep(0.01 * n)
+            eligible = await client.get("/api/eligibility", params={"link": link, "worker_id": f"H{n}"})
+            started = await post_assignment(client, link, f"H{n}", f"HA{n}")
+            return eligible, started
+
+    async def main():
+        return await asyncio.gather(greedy(), *(honest(n) for n in range(30)))
+    greedy_replies, *honest_replies = asyncio.run(main())
+    won = [r for r in greedy_replies if r.status_code == 200]
+    refused = [r for r in greedy_replies if r.status_code != 200]
+    assert len(won) == 100, f"the greedy client got {len(won)} lists, expected exactly the held cap 100"
+    assert {r.status_code for r in refused} == {429} and {r.json()["reason"] for r in refused} == {"rate_limited"}
+    assert refused[0].json()["detail"].startswith("this address already holds 100 unfinished tasks")
+    assert all(1 <= int(r.headers["retry-after"]) <= 3600 for r in refused), refused[0].headers
+    assert [(e.status_code, e.json(), s.status_code) for e, s in honest_replies] == \
+        [(200, {"eligible": True, "reason": None}, 200)] * 30
+    assert sum(limited_server.redis.hlen(keys.link_assignments(f"lim-{k:03d}")) for k in range(1, 11)) == 130
+    # nothing is left reserved for the refused invented workers
+    assert not any(limited_server.redis.exists(keys.worker_links(f"G{n}")) for n in range(300)
+                   if f"GA{n}" not in {r.json()["assignment_id"] for r in won})

@@ -1,0 +1,55 @@
+"""Video URLs are signed per assignment and expire: one assignment's URL is refused for another."""
+
+from __future__ import annotations
+
+import ssl
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from app.videourls import signed_query
+
+
+@pytest.fixture
+def client(synthetic_server):
+    ctx = ssl.create_default_context(cafile=str(synthetic_server.certfile))
+    with httpx.Client(base_url=synthetic_server.base_url, verify=ctx, timeout=10) as c:
+        yield c
+
+
+def video_urls(client, worker, assignment):
+    r = client.post("/api/assignments", json={"link": "synth-001", "worker_id": worker, "assignment_id": assignment,
+                                              "hit_id": "H"})
+    assert r.status_code == 200, r.text
+    return [t["video_url"] for t in r.json()["trials"]]
+
+
+def refusal(response):
+    return response.status_code, response.json()
+
+
+def test_a_url_signed_for_one_assignment_is_refused_for_another(client, synthetic_server):
+    mine, theirs = video_urls(client, "W1", "A1"), video_urls(client, "W2", "A2")
+    assert client.get(mine[0]).status_code == 200
+    path, query = mine[0].split("?")
+    assert parse_qs(query)["a"] == ["A1"]
+    foreign = {"detail": "this video link was not issued for this task; reload the task page",
+               "reason": "bad_video_link"}
+    # the same video under another assignment's id, or another video under this signature
+    assert refusal(client.get(f"{path}?{query.replace('a=A1', 'a=A2')}")) == (403, foreign)
+    other_video = next(u for u in theirs if u.split("?")[0] != path).split("?")[0]
+    assert refusal(client.get(f"{other_video}?{query}")) == (403, foreign)
+    e = parse_qs(query)["e"][0]
+    assert refusal(client.get(f"{path}?{query.replace(f'e={e}', f'e={int(e) + 600}')}")) == (403, foreign)
+    assert refusal(client.get(path)) == (403, {
+        "detail": "this video link is incomplete: videos are fetched only through the task page",
+        "reason": "bad_video_link"})
+
+
+def test_an_expired_url_is_refused(client, synthetic_server):
+    path = urlsplit(video_urls(client, "W1", "A1")[0]).path
+    video_id = path.rsplit("/", 1)[1].removesuffix(".mp4")
+    expired = signed_query(synthetic_server.settings.signing_key, video_id, "A1", 1_000_000_000)
+    assert refusal(client.get(f"{path}?{expired}")) == (403, {
+        "detail": "this video link has expired; reload the task page to continue", "reason": "bad_video_link"})
