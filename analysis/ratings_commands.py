@@ -60,8 +60,9 @@ def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, 
 
     experiments = ratings_designs(designs)
     if len(experiments) > 1:
-        raise BadExperiment(f"the store holds {len(experiments)} rating experiments ({', '.join(sorted(experiments))}); "
-                            f"export one with mvt export and analyse it with --responses and --ratings EXP_DIR")
+        names = ", ".join(sorted(experiments))
+        raise BadExperiment(f"the store holds {len(experiments)} rating experiments ({names}); "
+                            f"analyse one at a time with --experiment NAME")
     (experiment_id, design), = experiments.items()
     links = {link["link_id"] for link in design["links"]}
     raw = pd.DataFrame([row for row in iter_response_rows(r) if row["link_id"] in links])

@@ -203,6 +203,7 @@ def test_a_failed_trap_flags_the_worker_and_traps_stay_out_of_the_estimates():
     rows += [("a", "trap/2", 2), ("b", "trap/2", 2), ("c", "trap/2", 5)]
     res = analyze_ratings(table(rows), hand_design(), min_r=-2)
     w = res.workers.set_index("worker_id")
-    assert w.loc["c", "flag_trap"] and w.loc["c", "reason"] == "chose another score than asked on 1 of 1 trapping trial(s)"
+    assert w.loc["c", "flag_trap"]
+    assert w.loc["c", "reason"] == "chose another score than asked on 1 of 1 trapping trial(s)"
     assert not w.loc[["a", "b"], "flagged"].any() and (w["n_traps"] == 1).all()
     assert res.by_algorithm.iloc[0].n_ratings == 6 and "trap/2" not in set(res.by_sample["sample_id"])

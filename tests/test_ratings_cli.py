@@ -67,5 +67,6 @@ def test_ratings_option_needs_a_rating_study(tmp_path, synthetic_experiment):
     result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(tmp_path / "r.csv"),
                                       "--ratings", str(synthetic_experiment)])
     assert result.exit_code == 1
-    assert result.output == (f"error: --ratings {synthetic_experiment}: {synthetic_experiment / 'design.json'} is not a "
+    design = synthetic_experiment / "design.json"
+    assert result.output == (f"error: --ratings {synthetic_experiment}: {design} is not a "
                              f"rating study (kind None)\n")

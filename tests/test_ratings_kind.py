@@ -41,7 +41,8 @@ def test_load_stores_items_hidden_answers_and_the_scale(redis, ratings_acr):
     first = design["links"][0]["lists"][0][0]
     assert json.loads(redis.hget(keys.link_answers("acr-001"), "0:0")) == [None, 0, first["sample_id"],
                                                                           first["media_id"], 0]
-    assert json.loads(redis.hget(keys.link_lists("acr-001"), "0"))[0] == f"acr~{first['screen']}~{first['media_id']}.m4a"
+    first_item = json.loads(redis.hget(keys.link_lists("acr-001"), "0"))[0]
+    assert first_item == f"acr~{first['screen']}~{first['media_id']}.m4a"
     assert load_experiment(redis, ratings_acr).unchanged == tuple(f"acr-{k:03d}" for k in range(1, 5))
 
 
@@ -137,9 +138,10 @@ def test_trials_keep_the_extension_when_a_cdn_serves_the_media():
     kind = get_kind("ratings")
     trials = kind.trials(["dcr~0~00000000000000aa.png~00000000000000bb.png"], ["1", "2"],
                          lambda media_id: f"https://cdn.example.org/s/{media_id}.mp4?a=A1&s=x.mp4")
-    assert trials == [{"trial": 0, "screen": 0, "media_url": "https://cdn.example.org/s/00000000000000aa.png?a=A1&s=x.mp4",
+    cdn = "https://cdn.example.org/s/"
+    assert trials == [{"trial": 0, "screen": 0, "media_url": f"{cdn}00000000000000aa.png?a=A1&s=x.mp4",
                        "media_type": "image", "scale": "dcr", "labels": LABELS["dcr"], "options": ["1", "2"],
-                       "reference_url": "https://cdn.example.org/s/00000000000000bb.png?a=A1&s=x.mp4"}]
+                       "reference_url": f"{cdn}00000000000000bb.png?a=A1&s=x.mp4"}]
 
 
 def test_trapping_trial_asks_for_a_score_and_the_server_marks_it_correct(server, redis, tmp_path):
@@ -160,3 +162,14 @@ def test_trapping_trial_asks_for_a_score_and_the_server_marks_it_correct(server,
         assert answer(server, body["assignment_token"], t["trial"], wrong if t is trap else "3").json()["recorded"]
     rows = {row["trial"]: row for row in iter_response_rows(redis)}
     assert (rows[trap["trial"]]["image_id"], rows[trap["trial"]]["correct"]) == (f"trap/{trap['attention']}", False)
+
+
+def test_worker_page_and_mturk_preview_follow_the_links_kind(server, redis, ratings_acr, synthetic_experiment):
+    load_experiment(redis, ratings_acr)
+    load_experiment(redis, synthetic_experiment)
+    page = server.get("/experiment.html?link=acr-001&assignmentId=A1&workerId=W1&hitId=H1").text
+    assert "/static/ratings/main.js" in page and "/static/runner/main.js" not in page
+    mvt = server.get("/experiment.html?link=synth-001&assignmentId=A1&workerId=W1&hitId=H1").text
+    assert "/static/runner/main.js" in mvt and "/static/ratings/main.js" not in mvt
+    preview = server.get("/experiment.html?link=acr-001&assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1").text
+    assert "Quality rating task (preview)" in preview and "Photosensitivity" not in preview

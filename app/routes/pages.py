@@ -94,8 +94,10 @@ def experiment_page(request: Request) -> HTMLResponse:
     except ArrivalError as exc:
         return _error_page(request, 400, "This task link is incomplete", str(exc))
     if arrival.preview:
+        ratings = _runner_template(request, arrival.link) == "ratings.html"
+        preview = "ratings_preview.html" if ratings else "preview.html"
         return templates.TemplateResponse(
-            request, "preview.html", {"video_css_px": VIDEO_CSS_PX},
+            request, preview, {"video_css_px": VIDEO_CSS_PX},
             headers=_security_headers(_runner_csp(request)),
         )
     return runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))
