@@ -28,6 +28,8 @@ Reads the responses from Redis (MVT_REDIS_URL, else the embedded server in MVT_D
 
 With --replace (Redis only) the flagged workers' assignments are marked for replacement and DIR/repost.csv lists the links that need assignments again.
 
+Rating studies (mvt build-ratings) are analysed as such: from Redis when the chosen experiment is one, from a CSV with --ratings EXP_DIR. They write DIR/mos_by_algorithm.csv, DIR/mos_by_sample.csv, DIR/workers.csv and DIR/report.html (analysis.ratings).
+
 Example: mvt analyze --out results --experiment exp1 --metadata images.csv --by source --bootstrap 1000
 """
 
@@ -85,8 +87,13 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
                 seed: int, replace: bool, block: bool, base_url: str | None, psychometric: bool,
                 control_threshold: float, min_r: float, experiments=None, metadata: Path | None = None,
                 by: str | None = None, guess_rate: float | None = None, draws: bool = False,
-                verified_only: bool | None = None) -> list[str]:
+                verified_only: bool | None = None, ratings: Path | None = None) -> list[str]:
     """Run the analysis behind ``mvt analyze`` and return the summary lines it prints."""
+    if ratings is not None and responses is not None:
+        from analysis.ratings_commands import run_ratings_csv
+
+        return run_ratings_csv(out=out, responses=responses, exp_dir=ratings, replace=replace, block=block,
+                               min_r=min_r)
     from analysis.analyze import (add_metadata, analyze, progress_from_responses, read_metadata, repost_table,
                                   select_experiments, write_outputs, write_repost)
     from analysis.responses import read_responses_csv, read_responses_redis
@@ -115,6 +122,10 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
             chosen = choose_experiments(by_experiment, experiments)
             links = {link for name in chosen for link in by_experiment[name]}
             designs = {link: d for link, d in designs_from_redis(r).items() if link in links}
+            if any(d.get("kind") == "ratings" for d in designs.values()):
+                from analysis.ratings_commands import run_ratings_redis
+
+                return run_ratings_redis(r, designs, out=out, replace=replace, block=block, min_r=min_r)
             frame_counts, n_options = _pooled_design(designs)
             settings = Settings()
             verification = verify_responses(read_responses_redis(r, chosen), r,
@@ -188,6 +199,8 @@ def register(app: typer.Typer) -> None:
         verified_only: bool | None = typer.Option(None, "--verified-only/--all-work", help="Keep only work the "
                                                   "platform's records confirm (mvt mturk assignments, mvt prolific "
                                                   "submissions) [default: on when such records exist]."),
+        ratings: Path | None = typer.Option(None, "--ratings", help="With --responses: the EXP_DIR of the rating "
+                                            "study they belong to (from Redis, rating studies are found by kind)."),
     ) -> None:
         if not 0 <= theta < 1:
             raise typer.BadParameter(f"theta ({theta!r}) must be a proportion in [0, 1)", param_hint="--theta")
@@ -201,5 +214,5 @@ def register(app: typer.Typer) -> None:
                                     bootstrap=bootstrap, seed=seed, replace=replace, block=block, base_url=base_url,
                                     psychometric=psychometric, control_threshold=control_threshold, min_r=min_r,
                                     experiments=names, metadata=metadata, by=by, guess_rate=guess_rate, draws=draws,
-                                    verified_only=verified_only):
+                                    verified_only=verified_only, ratings=ratings):
                 typer.echo(line)

@@ -124,6 +124,8 @@ def unblock(worker_ids: Annotated[list[str], typer.Argument(help="Worker ids.")]
 def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8443,
+    ratings: Annotated[bool, typer.Option(
+        "--ratings", help="Serve a rating study (ACR of the bundled speech samples) instead.")] = False,
 ) -> None:
     """Build a small experiment from the bundled sample images, load it, serve it, print the URLs.
 
@@ -138,7 +140,12 @@ def demo(
     with exit_on_error():
         settings = Settings()
         base = f"https://{host}:{port}"
-        exp_dir = build_demo(settings, base)
+        if ratings:
+            from stimuli.ratings_build import build_ratings_demo
+
+            exp_dir = build_ratings_demo(settings.data_dir.resolve() / "demo-ratings", base)
+        else:
+            exp_dir = build_demo(settings, base)
         link = json.loads((exp_dir / "design.json").read_text())["links"][0]["link_id"]
 
         def ready(url: str, scheme: str) -> None:

@@ -16,7 +16,9 @@ from app.ids import ID_PATTERN
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="1–64 characters from A–Z, a–z, 0–9, _ and -")]
 FRAME_LOG_RE = re.compile(r"^[0-9]{1,7}-[0-9]{1,7}(,[0-9]{1,7}-[0-9]{1,7})*$")
-VIDEO_NAME_RE = re.compile(r"^([0-9a-f]{16})\.mp4$")
+VIDEO_NAME_RE = re.compile(r"^([0-9a-f]{16})\.(mp4|m4a|png)$")
+MEDIA_TYPES = {"mp4": "video/mp4", "m4a": "audio/mp4", "png": "image/png"}
+"""Media type of each stimulus extension (MVT videos; rating studies' audio and images)."""
 
 
 class EligibilityOut(BaseModel):

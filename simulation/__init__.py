@@ -2,5 +2,6 @@
 statistics runs (``mvt simulate``, ``scripts/bench_load``, ``scripts/fault_test``).
 
 Drives the server only from outside (HTTP, processes) and reads the store to audit it. May
-import `app` (settings, the store, export) and `analysis`; nothing in `app` imports this.
+import `app` (settings, the store, export), `analysis`, and `stimuli` (rating designs without
+media, `simulation.ratings`); nothing in `app` imports this.
 """

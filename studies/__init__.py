@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from studies.base import LinkData, StudyKind
 from studies.mvt import MVTKind
+from studies.ratings import RatingsKind
 
-KINDS: dict[str, StudyKind] = {kind.name: kind for kind in (MVTKind(),)}
+KINDS: dict[str, StudyKind] = {kind.name: kind for kind in (MVTKind(), RatingsKind())}
 
 
 def get_kind(name: str | None) -> StudyKind:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.errors import BadExperiment
+
 
 @dataclass(frozen=True)
 class LinkData:
@@ -53,3 +55,19 @@ class StudyKind(ABC):
     @abstractmethod
     def analyze(self, responses, out_dir: Path, **options):
         """Analyse the kind's responses table and write its result files into ``out_dir``."""
+
+
+def checked_strings(design: dict, key: str, what: str) -> list[str]:
+    """``design[key]`` as a non-empty list of non-empty strings, else `BadExperiment` naming it."""
+    value = design.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise BadExperiment(f"{key} ({value!r}) in design.json must be a non-empty list of {what}")
+    return value
+
+
+def checked_links(design: dict, exp_dir: Path) -> list:
+    """``design["links"]`` when it is a non-empty list, else `BadExperiment`."""
+    links = design.get("links")
+    if not isinstance(links, list) or not links:
+        raise BadExperiment(f"design.json of {exp_dir} has no links")
+    return links

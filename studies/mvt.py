@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app.errors import BadExperiment
 from app.ids import ID_CHARS, is_id
-from studies.base import LinkData, StudyKind
+from studies.base import LinkData, StudyKind, checked_links, checked_strings
 
 VIDEO_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 
@@ -33,12 +33,8 @@ class MVTKind(StudyKind):
     def link_data(self, design: dict, stimuli: dict, exp_dir: Path) -> list[LinkData]:
         """Each link's lists of video ids and hidden answers ``[label, frames, image_id, video_id,
         fixation_frames]``; checks every video id is in ``stimuli.json`` and on disk."""
-        classes = design.get("classes")
-        if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
-            raise BadExperiment(f"classes ({classes!r}) in design.json must be a non-empty list of class names")
-        links = design.get("links")
-        if not isinstance(links, list) or not links:
-            raise BadExperiment(f"design.json of {exp_dir} has no links")
+        classes = checked_strings(design, "classes", "class names")
+        links = checked_links(design, exp_dir)
         videos = stimuli.get("videos", {})
         fixation_frames = stimuli.get("fixation_frames", 30)
         fps = design.get("fps", stimuli.get("fps", 60))

@@ -222,7 +222,7 @@ def test_videos_are_served_with_ranges_and_strict_names(client, synthetic_server
     r = client.get(f"/videos/0123456789abcdef.mp4?{query}")
     assert (r.status_code, r.json()["detail"]) == (404, "no loaded experiment has video 0123456789abcdef")
     r = client.get("/videos/XYZ.mp4")
-    assert r.json()["detail"] == "video name 'XYZ.mp4' must be 16 lowercase hex characters followed by .mp4"
+    assert r.json()["detail"] == "video name 'XYZ.mp4' must be 16 lowercase hex characters followed by .mp4, .m4a or .png"
 
 
 def test_unknown_route_and_method(client):

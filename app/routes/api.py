@@ -21,8 +21,8 @@ from app.ids import ID_PATTERN
 from app.limits import client_ip
 from app.settings import Settings
 from app.store import keys
-from app.validation import (REFUSALS, VIDEO_NAME_RE, AssignmentIn, AssignmentOut, CompleteIn, CompleteOut,
-                            EligibilityOut, Refusal, ResponseIn, ResponseOut)
+from app.validation import (MEDIA_TYPES, REFUSALS, VIDEO_NAME_RE, AssignmentIn, AssignmentOut, CompleteIn,
+                            CompleteOut, EligibilityOut, Refusal, ResponseIn, ResponseOut)
 
 router = APIRouter()
 
@@ -80,24 +80,26 @@ async def post_complete(body: CompleteIn, request: Request, r=Depends(get_redis)
 @router.get("/videos/{name}", response_class=FileResponse,
             responses={404: {"model": Refusal}, 403: {"model": Refusal, "description": "unsigned, foreign or expired"}})
 async def get_video(name: str, request: Request, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
-    """A stimulus video by its opaque id, with the query its assignment was given (``a``, ``e``, ``s``;
-    range requests supported)."""
+    """A stimulus by its opaque id (an MVT video, or a rating study's .m4a/.png), with the query its
+    assignment was given (``a``, ``e``, ``s``; range requests supported)."""
     match = VIDEO_NAME_RE.fullmatch(name)
     if match is None:
-        raise NotFound(f"video name {name[:80]!r} must be 16 lowercase hex characters followed by .mp4")
+        raise NotFound(f"video name {name[:80]!r} must be 16 lowercase hex characters followed by "
+                       ".mp4, .m4a or .png")
     videourls.check(settings.signing_key, match.group(1), request.query_params)
-    path = await _find_video(request, r, match.group(1))
+    path = await _find_video(request, r, match.group(1), match.group(2))
     # private: a shared cache would hand one assignment's file to a request signed for another
-    return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
+    return FileResponse(path, media_type=MEDIA_TYPES[match.group(2)],
+                        headers={"Cache-Control": "private, max-age=3600"})
 
 
-async def _find_video(request: Request, r, video_id: str) -> Path:
+async def _find_video(request: Request, r, video_id: str, ext: str = "mp4") -> Path:
     state = request.app.state
     for refresh in (False, True):
         if refresh or state.video_dirs is None:
             state.video_dirs = [Path(d) for d in sorted(await r.smembers(keys.video_dirs()))]
         for directory in state.video_dirs:
-            path = directory / f"{video_id}.mp4"
+            path = directory / f"{video_id}.{ext}"
             if path.is_file():
                 return path
     raise NotFound(f"no loaded experiment has video {video_id}")

@@ -28,6 +28,7 @@ from app.errors import MVTError, RateLimited
 from app.ids import ID_RE, is_id
 from app.placement import place
 from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
+from app.store import keys
 from platforms import PLATFORMS, Arrival, ArrivalError
 from platforms.mturk.platform import origin_of
 from platforms.prolific.platform import ProlificPlatform, study_completion_code
@@ -93,8 +94,10 @@ def experiment_page(request: Request) -> HTMLResponse:
     except ArrivalError as exc:
         return _error_page(request, 400, "This task link is incomplete", str(exc))
     if arrival.preview:
+        ratings = _runner_template(request, arrival.link) == "ratings.html"
+        preview = "ratings_preview.html" if ratings else "preview.html"
         return templates.TemplateResponse(
-            request, "preview.html", {"video_css_px": VIDEO_CSS_PX},
+            request, preview, {"video_css_px": VIDEO_CSS_PX},
             headers=_security_headers(_runner_csp(request)),
         )
     return runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))
@@ -116,9 +119,16 @@ def runner_page(request: Request, arrival: Arrival, finish: dict) -> HTMLRespons
         "reason_fallback": FALLBACK_SENTENCE,
     }
     return templates.TemplateResponse(
-        request, "experiment.html", {"config": config, "video_css_px": VIDEO_CSS_PX},
+        request, _runner_template(request, arrival.link), {"config": config, "video_css_px": VIDEO_CSS_PX},
         headers=_security_headers(_runner_csp(request)),
     )
+
+
+def _runner_template(request: Request, link: str | None) -> str:
+    """The page of the link's study kind: ``ratings.html`` for rating studies, else the MVT runner."""
+    redis = getattr(request.app.state, "sync_redis", None)
+    kind = redis.hget(keys.link_meta(link), "kind") if link and redis is not None else None
+    return "ratings.html" if kind == "ratings" else "experiment.html"
 
 
 def render_landing(hit_link: str) -> str:

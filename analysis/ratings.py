@@ -1,0 +1,283 @@
+"""Rating studies: MOS (ACR, DCR) and MUSHRA statistics with worker screening.
+
+Inputs are the responses of a ``ratings`` experiment (``image_id`` holds the sample id
+``source/algorithm``, ``response`` the scale point) and the study's ``design.json``.
+
+Which ratings are used
+    Ratings of ``complete`` assignments, from assignments whose mean time per sample is at least
+    ``min_sample_ms`` (crowdMOS's MinSampleWorkingTime; ``response_time_ms`` per trial), from
+    workers not flagged by a screening rule.
+
+Screening (a worker is flagged by any rule; the rules look at the ratings of complete, fast
+enough assignments)
+    - correlation (crowdMOS): Pearson r between the worker's scores and the leave-one-out item
+      means (the mean of the other workers' ratings of the same sample) over the worker's items
+      that others rated too; flagged when r < ``min_r`` (0.25). Undefined r (fewer than 3 such
+      items, or constant scores on either side) does not flag.
+    - z-score outliers: each rating's ``z = (x - m_a) / s_a``, with ``m_a`` and ``s_a`` (ddof 1)
+      the mean and standard deviation of all ratings of the same algorithm (the condition, whose
+      items the crowdMOS model treats as exchangeable); |z| > ``z_limit`` (2.5) is an outlier,
+      and a worker with more than ``max_outlier_share`` (5 %) outliers is flagged. (Per sample
+      this rule could never fire with few ratings: with n ratings |z| <= (n - 1) / sqrt(n).)
+    - MUSHRA post-screening (ITU-R BS.1534-3, 4.1.2): a worker who rates the hidden reference
+      below ``mushra_ref_min`` (90) for more than ``mushra_ref_share`` (15 %) of the items
+      (sources) they rated is excluded.
+    - trapping (ITU-T P.808): a worker who did not choose the asked-for score on a trapping trial
+      (sample id ``trap/<score>``) is flagged. Traps never enter an estimate.
+
+Estimates
+    - per algorithm: the crowdMOS mean and interval (`analysis.crowdmos.crowdmos`, workers x
+      samples, df = min(N workers, M samples) - 1);
+    - per (source, algorithm), i.e. one sample: the mean and the Student interval
+      ``mean +- t_{n-1} s / sqrt(n)`` over its n ratings (the crowdMOS interval's one-item case,
+      where only the worker and noise terms vary; NaN for n < 2);
+    - MUSHRA per algorithm: mean and 95 % interval ``mean +- t_{n-1} s / sqrt(n)`` over the
+      algorithm's n ratings (BS.1534-3, 9.3), next to the crowdMOS interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.crowdmos import crowdmos
+from app.errors import NoResponses, ResponsesInvalid
+
+WORKER_COLUMNS = ["worker_id", "flagged", "reason", "flag_correlation", "flag_outliers", "flag_mushra_reference",
+                  "flag_trap", "correlation", "n_r_items", "outlier_share", "hidden_ref_below_share", "n_traps",
+                  "n_traps_failed", "n_ratings", "n_used",
+                  "n_slow_excluded", "n_incomplete_excluded", "complete_assignment_ids"]
+"""Columns of ``workers.csv``, in order."""
+
+
+@dataclass(frozen=True)
+class RatingsResult:
+    """Everything `analyze_ratings` found; `write_outputs` writes each table as CSV."""
+
+    design: str
+    scale: str
+    by_algorithm: pd.DataFrame
+    by_sample: pd.DataFrame
+    workers: pd.DataFrame
+    used: pd.DataFrame
+    slow_assignments: list[str]
+    settings: dict = field(default_factory=dict)
+
+    def flagged_assignments(self) -> list[str]:
+        """Complete assignments of flagged workers and too-fast assignments (what ``--replace`` marks), sorted."""
+        ids = self.workers.loc[self.workers["flagged"], "complete_assignment_ids"]
+        return sorted({a for text in ids for a in text.split()} | set(self.slow_assignments))
+
+
+def ratings_table(raw: pd.DataFrame, design: dict) -> pd.DataFrame:
+    """Typed ratings: the response columns plus ``score`` (float), ``source`` and ``algorithm``.
+
+    Raises `ResponsesInvalid` for a response that is not a number of the scale or a sample id
+    the design does not know.
+    """
+    if raw.empty:
+        raise NoResponses("there are no responses to analyse")
+    df = raw.copy()
+    for col in ("worker_id", "assignment_id", "image_id", "link_id"):
+        df[col] = df[col].astype(str)
+    score = pd.to_numeric(df["response"], errors="coerce")
+    points = {float(o) for o in design["options"]}
+    bad = ~score.isin(points)
+    if bad.any():
+        raise ResponsesInvalid(f"response {df.loc[bad, 'response'].iloc[0]!r} is not a point of the "
+                               f"{design['scale']} scale ({design['options'][0]}..{design['options'][-1]})")
+    df["score"] = score.astype(float)
+    df["trap"] = df["image_id"].str.startswith("trap/")
+    samples = {t["sample_id"] for link in design["links"] for trials in link["lists"] for t in trials
+               if t.get("trap") is None}
+    samples |= set(df.loc[df["trap"], "image_id"])
+    unknown = ~df["image_id"].isin(samples)
+    if unknown.any():
+        raise ResponsesInvalid(f"sample {df.loc[unknown, 'image_id'].iloc[0]!r} is not in the design")
+    df[["source", "algorithm"]] = df["image_id"].str.rsplit("/", n=1, expand=True)
+    if "assignment_status" not in df.columns or df["assignment_status"].isna().all():
+        from analysis.responses import infer_assignment_status
+
+        df["assignment_status"] = infer_assignment_status(df)
+    df["response_time_ms"] = pd.to_numeric(df.get("response_time_ms"), errors="coerce")
+    return df
+
+
+def t_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval ``mean +- t_{n-1} s / sqrt(n)`` (s with ddof 1); NaN limits for n < 2.
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in t_interval(np.array([60.0, 70, 80]))]
+    [70.0, 45.159, 94.841]
+    """
+    x = np.asarray(x, dtype=float)
+    mean = float(x.mean()) if x.size else np.nan
+    if x.size < 2:
+        return mean, np.nan, np.nan
+    half = stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+    return mean, float(mean - half), float(mean + half)
+
+
+def _screen(df: pd.DataFrame, design: dict, min_r: float, z_limit: float, max_outlier_share: float,
+            mushra_ref_min: float, mushra_ref_share: float) -> pd.DataFrame:
+    """One row per worker with each rule's statistic and flag (`WORKER_COLUMNS` minus the counts)."""
+    item = df.groupby("image_id")["score"]
+    item_n = item.transform("count")
+    others = (item.transform("sum") - df["score"]) / (item_n - 1).where(item_n > 1)
+    alg = df.groupby("algorithm")["score"]
+    z = (df["score"] - alg.transform("mean")) / alg.transform("std")
+    pair = pd.DataFrame({"worker_id": df["worker_id"], "x": df["score"], "y": others}).dropna()
+    pair = pair.assign(xx=pair["x"] ** 2, yy=pair["y"] ** 2, xy=pair["x"] * pair["y"])
+    sums = pair.groupby("worker_id")[["x", "y", "xx", "yy", "xy"]].sum()
+    n = pair.groupby("worker_id").size()
+    sxx, syy = sums["xx"] - sums["x"] ** 2 / n, sums["yy"] - sums["y"] ** 2 / n
+    sxy = sums["xy"] - sums["x"] * sums["y"] / n
+    eps = 1e-12 * n  # constant scores leave round-off only
+    r = (sxy / np.sqrt(sxx * syy)).where((n >= 3) & (sxx > eps) & (syy > eps))
+    workers = pd.DataFrame(index=pd.Index(sorted(df["worker_id"].unique()), name="worker_id"))
+    workers["correlation"] = r
+    workers["n_r_items"] = n.reindex(workers.index).fillna(0).astype(int)
+    workers["outlier_share"] = (z.abs() > z_limit).groupby(df["worker_id"]).mean()
+    ref = df[df["algorithm"] == "REF"]
+    below = (ref["score"] < mushra_ref_min).groupby(ref["worker_id"]).mean()
+    workers["hidden_ref_below_share"] = below if design["design"] == "mushra" else np.nan
+    workers["flag_correlation"] = workers["correlation"] < min_r
+    workers["flag_outliers"] = workers["outlier_share"] > max_outlier_share
+    workers["flag_mushra_reference"] = workers["hidden_ref_below_share"] > mushra_ref_share
+    workers["flagged"] = workers[["flag_correlation", "flag_outliers", "flag_mushra_reference"]].any(axis=1)
+    workers["reason"] = [
+        "; ".join(text for flag, text in (
+            (w.flag_correlation, f"scores correlate with the other workers' item means at r = {w.correlation:.2f} "
+                                 f"< {min_r}"),
+            (w.flag_outliers, f"{w.outlier_share:.0%} of ratings are z-score outliers (|z| > {z_limit}), "
+                              f"more than {max_outlier_share:.0%}"),
+            (w.flag_mushra_reference, f"rated the hidden reference below {mushra_ref_min:g} for "
+                                      f"{w.hidden_ref_below_share:.0%} of items, more than {mushra_ref_share:.0%}"))
+                  if flag)
+        for w in workers.itertuples()]
+    return workers.reset_index()
+
+
+def _t_table(used: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    """`t_interval` of every sample at once."""
+    g = used.groupby("image_id", sort=True)
+    out = g.agg(source=("source", "first"), algorithm=("algorithm", "first"), mos=("score", "mean"),
+                sd=("score", "std"), n_ratings=("score", "size"))
+    t = stats.t.ppf(0.5 + confidence / 2, np.maximum(out["n_ratings"] - 1, 1))
+    half = (t * out["sd"] / np.sqrt(out["n_ratings"])).where(out["n_ratings"] >= 2)
+    out["ci_low"], out["ci_high"] = out["mos"] - half, out["mos"] + half
+    return out.reset_index().rename(columns={"image_id": "sample_id"})[
+        ["sample_id", "source", "algorithm", "mos", "ci_low", "ci_high", "n_ratings"]]
+
+
+def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_limit: float = 2.5,
+                    max_outlier_share: float = 0.05, mushra_ref_min: float = 90, mushra_ref_share: float = 0.15,
+                    min_sample_ms: float | None = None, confidence: float = 0.95) -> RatingsResult:
+    """Screen workers and estimate MOS (or MUSHRA means) per algorithm and per sample.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        Responses (`app.export.RESPONSE_COLUMNS`, or a CSV of ``mvt export``).
+    design : dict
+        The study's ``design.json`` (``kind`` ``ratings``).
+    min_r, z_limit, max_outlier_share, mushra_ref_min, mushra_ref_share : float
+        Screening thresholds (module docstring).
+    min_sample_ms : float, optional
+        Minimum mean working time per sample in ms; default the study file's ``min_sample_ms``, else 0.
+    confidence : float
+        Level of every interval, default 0.95.
+
+    Returns
+    -------
+    RatingsResult
+        ``by_algorithm`` (``algorithm, mos, ci_low, ci_high, df, n_workers, n_samples, n_ratings,
+        sigma_w2, sigma_s2, sigma_u2`` and for MUSHRA ``mushra_mean, mushra_ci_low, mushra_ci_high``),
+        ``by_sample`` (``sample_id, source, algorithm, mos, ci_low, ci_high, n_ratings``), ``workers``.
+
+    Raises
+    ------
+    NoResponses
+        If no rating survives the exclusions.
+    ResponsesInvalid
+        For a response off the scale or an unknown sample.
+    """
+    df = ratings_table(raw, design)
+    if min_sample_ms is None:
+        min_sample_ms = float(design.get("study", {}).get("min_sample_ms", 0))
+    traps = df[df["trap"] & (df["assignment_status"] == "complete")]
+    failed = traps["score"] != traps["image_id"].str.split("/").str[1].astype(float)
+    trap_counts = pd.DataFrame({"n_traps": traps.groupby("worker_id").size(),
+                                "n_traps_failed": failed.groupby(traps["worker_id"]).sum()})
+    df = df[~df["trap"]]
+    if df.empty:
+        raise NoResponses("there are no ratings to analyse (only trapping trials)")
+    complete = df[df["assignment_status"] == "complete"]
+    per_assignment = complete.groupby("assignment_id")["response_time_ms"].mean()
+    slow = sorted(per_assignment.index[per_assignment < min_sample_ms]) if min_sample_ms > 0 else []
+    usable = complete[~complete["assignment_id"].isin(slow)]
+    if usable.empty:
+        raise NoResponses("no complete assignment is left to analyse")
+    workers = _screen(usable, design, min_r, z_limit, max_outlier_share, mushra_ref_min, mushra_ref_share)
+    trapped = set(trap_counts.index[trap_counts["n_traps_failed"] > 0])
+    flagged = set(workers.loc[workers["flagged"], "worker_id"]) | trapped
+    used = usable[~usable["worker_id"].isin(flagged)]
+    if used.empty:
+        raise NoResponses("every worker was flagged by screening; nothing is left to estimate from")
+    counts = df.groupby("worker_id").agg(n_ratings=("score", "size"))
+    counts["n_used"] = used.groupby("worker_id").size()
+    counts["n_slow_excluded"] = complete[complete["assignment_id"].isin(slow)].groupby("worker_id").size()
+    counts["n_incomplete_excluded"] = df[df["assignment_status"] != "complete"].groupby("worker_id").size()
+    counts = counts.fillna(0).astype(int)
+    counts["complete_assignment_ids"] = complete.groupby("worker_id")["assignment_id"].agg(
+        lambda s: " ".join(sorted(set(s))))
+    workers = workers.merge(counts.reset_index(), on="worker_id", how="right")
+    workers = workers.merge(trap_counts.rename_axis("worker_id").reset_index(), on="worker_id", how="left")
+    workers[["n_traps", "n_traps_failed"]] = workers[["n_traps", "n_traps_failed"]].fillna(0).astype(int)
+    workers["flag_trap"] = workers["n_traps_failed"] > 0
+    workers["reason"] = workers["reason"].fillna("")
+    trap_reason = [f"chose another score than asked on {n} of {m} trapping trial(s)"
+                   for n, m in zip(workers["n_traps_failed"], workers["n_traps"])]
+    workers["reason"] = ["; ".join(filter(None, [r, t if flag else ""]))
+                         for r, t, flag in zip(workers["reason"], trap_reason, workers["flag_trap"])]
+    workers["flagged"] = workers["flagged"].astype("boolean").fillna(False).astype(bool) | workers["flag_trap"]
+    for col in ("flag_correlation", "flag_outliers", "flag_mushra_reference"):
+        workers[col] = workers[col].astype("boolean").fillna(False).astype(bool)
+    workers["reason"] = workers["reason"].fillna("")
+    workers["complete_assignment_ids"] = workers["complete_assignment_ids"].fillna("")
+
+    rows = []
+    for algorithm, g in used.groupby("algorithm", sort=True):
+        res = crowdmos(g["score"], g["worker_id"], g["image_id"], confidence=confidence)
+        row = {"algorithm": algorithm, "mos": res.mean, "ci_low": res.ci_low, "ci_high": res.ci_high, "df": res.df,
+               "n_workers": res.n_workers, "n_samples": res.n_items, "n_ratings": res.n_scores,
+               "sigma_w2": res.sigma_w2, "sigma_s2": res.sigma_s2, "sigma_u2": res.sigma_u2}
+        if design["design"] == "mushra":
+            row["mushra_mean"], row["mushra_ci_low"], row["mushra_ci_high"] = t_interval(g["score"], confidence)
+        rows.append(row)
+    by_sample = _t_table(used, confidence)
+    return RatingsResult(design["design"], design["scale"], pd.DataFrame(rows), by_sample,
+                         workers[WORKER_COLUMNS], used, slow,
+                         {"min_r": min_r, "z_limit": z_limit, "max_outlier_share": max_outlier_share,
+                          "mushra_ref_min": mushra_ref_min, "mushra_ref_share": mushra_ref_share,
+                          "min_sample_ms": min_sample_ms, "confidence": confidence})
+
+
+def write_outputs(result: RatingsResult, out_dir: Path | str, *, source: str = "") -> dict[str, Path]:
+    """Write ``mos_by_algorithm.csv``, ``mos_by_sample.csv``, ``workers.csv`` and ``report.html``."""
+    from analysis.ratings_report import render_report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"by_algorithm": out / "mos_by_algorithm.csv", "by_sample": out / "mos_by_sample.csv",
+             "workers": out / "workers.csv", "report": out / "report.html"}
+    result.by_algorithm.to_csv(paths["by_algorithm"], index=False)
+    result.by_sample.to_csv(paths["by_sample"], index=False)
+    result.workers.to_csv(paths["workers"], index=False)
+    paths["report"].write_text(render_report(result, source=source), encoding="utf-8")
+    return paths

@@ -1,0 +1,78 @@
+"""``mvt analyze`` for rating studies: read the responses and the design, analyse, write, summarise.
+
+`analysis.commands` hands over here when the responses belong to a ``ratings`` experiment
+(from Redis: a loaded link's design.json says ``"kind": "ratings"``; from a CSV: ``--ratings
+EXP_DIR`` names the built study).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from app.errors import BadExperiment, ReplaceNeedsRedis
+
+
+def ratings_designs(designs: dict[str, dict]) -> dict[str, dict]:
+    """The rating experiments among loaded links' designs, by experiment id."""
+    return {d["experiment_id"]: d for d in designs.values() if d.get("kind") == "ratings"}
+
+
+def _summary(result, paths) -> list[str]:
+    w = result.workers
+    best = result.by_algorithm.sort_values("mos", ascending=False)
+    scores = ", ".join(f"{r.algorithm} {r.mos:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]" for r in best.itertuples())
+    return [f"{len(result.used)} ratings used; {len(w)} workers, {int(w['flagged'].sum())} flagged; "
+            f"{len(result.slow_assignments)} assignment(s) too fast; design {result.design} ({result.scale})",
+            f"per algorithm: {scores}",
+            "wrote " + ", ".join(str(p) for p in paths.values())]
+
+
+def run_ratings_csv(*, out: Path, responses: Path, exp_dir: Path, replace: bool, block: bool,
+                    min_r: float) -> list[str]:
+    """Analyse a responses CSV of the rating study built in ``exp_dir``."""
+    from analysis.ratings import analyze_ratings, write_outputs
+
+    if replace or block:
+        raise ReplaceNeedsRedis(
+            "--replace and --block change assignments in Redis, but --responses reads a CSV; "
+            "run mvt analyze without --responses, with MVT_REDIS_URL (or MVT_DATA_DIR) pointing at the server")
+    path = Path(exp_dir) / "design.json"
+    try:
+        design = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BadExperiment(f"--ratings {exp_dir}: cannot read {path} ({exc})") from None
+    if design.get("kind") != "ratings":
+        raise BadExperiment(f"--ratings {exp_dir}: {path} is not a rating study (kind {design.get('kind')!r})")
+    raw = pd.read_csv(responses, dtype=str, keep_default_na=False, na_values=[""])
+    result = analyze_ratings(raw, design, min_r=min_r)
+    return _summary(result, write_outputs(result, out, source=str(responses)))
+
+
+def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, block: bool,
+                      min_r: float) -> list[str]:
+    """Analyse the one rating experiment loaded in Redis; ``--replace``/``--block`` act on flagged workers."""
+    from analysis.ratings import analyze_ratings, write_outputs
+    from app import admin
+    from app.export import iter_response_rows
+
+    experiments = ratings_designs(designs)
+    if len(experiments) > 1:
+        names = ", ".join(sorted(experiments))
+        raise BadExperiment(f"the store holds {len(experiments)} rating experiments ({names}); "
+                            f"analyse one at a time with --experiment NAME")
+    (experiment_id, design), = experiments.items()
+    links = {link["link_id"] for link in design["links"]}
+    raw = pd.DataFrame([row for row in iter_response_rows(r) if row["link_id"] in links])
+    result = analyze_ratings(raw, design, min_r=min_r)
+    lines = _summary(result, write_outputs(result, out, source=f"redis (experiment {experiment_id})"))
+    if replace:
+        marked = admin.mark_for_replacement(r, result.flagged_assignments())
+        lines.append(f"marked {len(marked)} assignment(s) of flagged or too fast workers for replacement")
+    if block:
+        flagged = result.workers.loc[result.workers["flagged"], "worker_id"].tolist()
+        admin.block_workers(r, flagged)
+        lines.append(f"blocked {len(flagged)} flagged worker(s)")
+    return lines

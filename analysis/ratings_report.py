@@ -1,0 +1,59 @@
+"""``report.html`` of a rating study: a Jinja2 template (autoescaped) with one embedded chart.
+
+Ids, sources and algorithm names come from the experimenter's input and the workers; the
+template escapes every one of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+SCALE_RANGE = {"acr": (1, 5), "dcr": (1, 5), "mushra": (0, 100)}
+
+
+def bar_chart(table, scale: str, title: str) -> str:
+    """PNG (base64) of one bar per algorithm with its interval as error bars."""
+    low, high = SCALE_RANGE[scale]
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(table) + 2), 3.4))
+    means = table["mos"].to_numpy(float)
+    err = np.vstack([means - table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float) - means])
+    ax.bar(table["algorithm"].astype(str), means - low, bottom=low, yerr=np.nan_to_num(err), capsize=5,
+           color="#4c78a8")
+    ax.set_ylim(low, high)
+    ax.set_ylabel("MUSHRA score" if scale == "mushra" else "MOS")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def render_report(result, *, source: str = "") -> str:
+    """The report's HTML for a `analysis.ratings.RatingsResult`."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined)
+    # The crowdMOS interval also for MUSHRA: BS.1534's t interval ignores worker and sample
+    # variance and under-covers (tests/test_ratings_analysis.py); both are in the table.
+    table = result.by_algorithm
+    pivot = result.by_sample.pivot(index="source", columns="algorithm", values="mos")
+    return env.get_template("ratings_report.html").render(
+        result=result, source=source, generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        chart=bar_chart(table, result.scale,
+                        f"mean per algorithm, crowdMOS {result.settings['confidence']:.0%} intervals"),
+        algorithms=result.by_algorithm.to_dict("records"), samples=result.by_sample.to_dict("records"),
+        per_source=pivot.reset_index().to_dict("records"), per_source_columns=list(pivot.columns),
+        workers=result.workers.to_dict("records"), n_flagged=int(result.workers["flagged"].sum()),
+        fmt=lambda v, d=2: "" if v is None or (isinstance(v, float) and np.isnan(v)) else
+        (f"{v:.{d}f}" if isinstance(v, (float, np.floating)) else str(v)))

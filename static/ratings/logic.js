@@ -1,0 +1,83 @@
+/*
+ * The rating runner's rules, without the DOM (unit-tested in tests/js/ratings.test.mjs):
+ * which trials share a screen, the scale's buttons and keys, when a sample may be rated, and
+ * what a rating reports about how the sample was presented.
+ */
+
+/**
+ * Consecutive trials with the same `screen` form one screen (MUSHRA, same-source). Single-stimulus
+ * designs give every sample of a task its own screen number, so each of their trials stands alone.
+ */
+export function groupScreens(trials) {
+  const screens = [];
+  for (const trial of trials) {
+    const last = screens[screens.length - 1];
+    if (last && last.screen === trial.screen) {
+      last.trials.push(trial);
+    } else {
+      screens.push({ screen: trial.screen, trials: [trial] });
+    }
+  }
+  return screens;
+}
+
+/** The index of the screen holding trial `resumeFrom` (the first unanswered trial). */
+export function screenOfTrial(screens, resumeFrom) {
+  let seen = 0;
+  for (let i = 0; i < screens.length; i++) {
+    seen += screens[i].trials.length;
+    if (resumeFrom < seen) return i;
+  }
+  return screens.length;
+}
+
+/** Buttons of a 5-point scale, best first: [{value: "5", label: "Excellent", key: "5"}, ...]. */
+export function scaleButtons(trial) {
+  if (trial.scale === "mushra") return [];
+  return trial.labels.map((label, i) => ({ value: String(5 - i), label, key: String(5 - i) }));
+}
+
+/** The scale point a key press chooses ("1".."5"), or null. */
+export function keyToScore(key, scale) {
+  if (scale === "mushra") return null;
+  return /^[1-5]$/.test(key) ? key : null;
+}
+
+/** The BS.1534 band a MUSHRA score falls in (80–100 Excellent, ..., 0–20 Bad). */
+export function mushraBand(value, labels) {
+  const v = Number(value);
+  const index = v >= 80 ? 0 : v >= 60 ? 1 : v >= 40 ? 2 : v >= 20 ? 3 : 4;
+  return labels[index];
+}
+
+/**
+ * Counts what happens to one audio or video sample: plays, whether it played to the end,
+ * replays (plays after the first), and the time from showing it to rating it.
+ */
+export class Playback {
+  constructor(now = () => performance.now()) {
+    this.now = now;
+    this.shownAt = now();
+    this.plays = 0;
+    this.completed = false;
+  }
+
+  onPlay() { this.plays += 1; }
+
+  onEnded() { this.completed = true; }
+
+  get replays() { return Math.max(0, this.plays - 1); }
+
+  /** Audio and video must have played to the end before they may be rated; images at once. */
+  mayRate(mediaType) { return mediaType === "image" || this.completed; }
+
+  /** The presentation fields sent with a rating. */
+  report() {
+    return {
+      response_time_ms: Math.max(0, Math.round(this.now() - this.shownAt)),
+      plays: this.plays,
+      replays: this.replays,
+      playback_completed: this.completed,
+    };
+  }
+}

@@ -1,0 +1,136 @@
+"""The rating study kind: ACR, DCR/DSIS and MUSHRA opinion scores of audio, images or video.
+
+Build: `stimuli.ratings_build` (``mvt build-ratings``). Load: each trial's hidden record is
+``[null, 0, sample_id, media_id, 0]`` (no correct answer, no frames); the options are the
+scale's points (``"1"``..``"5"``, or ``"0"``..``"100"`` for MUSHRA), so ``record.lua`` refuses
+anything else. Trials: the sample's URL, its media type, its scale and labels, its screen
+(trials of one screen are shown together), and the reference's URL where the design shows one.
+Analysis: `analysis.ratings`.
+
+A list item (what the store keeps per trial, and all the server gives back to `trials`) is
+``"<scale>~<screen>~<media_id>.<ext>[~<reference_id>.<ext>][~a=<score>]"``: opaque ids only.
+The reference shown labelled and the hidden reference of MUSHRA have different ids. ``a=`` marks
+a trapping trial (the worker is asked to choose that score; its hidden record holds it as the
+correct option, so ``correct`` says whether they did).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from app.errors import BadExperiment
+from app.ids import ID_CHARS, is_id
+from studies.base import LinkData, StudyKind, checked_links, checked_strings
+
+MEDIA_RE = re.compile(r"^[0-9a-f]{16}\.(m4a|png|mp4)$")
+MEDIA_TYPES = {"m4a": "audio", "png": "image", "mp4": "video"}
+LABELS = {
+    "acr": ["Excellent", "Good", "Fair", "Poor", "Bad"],
+    "dcr": ["Imperceptible", "Perceptible but not annoying", "Slightly annoying", "Annoying", "Very annoying"],
+    "mushra": ["Excellent", "Good", "Fair", "Poor", "Bad"],
+}
+"""What the worker reads, best first: P.800 ACR (5..1), P.800 DCR / BT.500 DSIS impairment
+scale (5..1), and the five BS.1534 bands of the 0–100 MUSHRA scale (100–80 Excellent, ...)."""
+
+
+def item_key(scale: str, screen: int, media: str, reference: str | None = None) -> str:
+    """The list item of one trial (see the module docstring)."""
+    return "~".join([scale, str(screen), media, *([reference] if reference else [])])
+
+
+def _url(media_url: Callable[[str], str], name: str) -> str:
+    """``media_url`` gives ``<base>/<id>.mp4[?<signed query>]``; rating media keep their own extension
+    (the signature covers the id, not the extension)."""
+    media_id, ext = name.split(".")
+    path, sep, query = media_url(media_id).partition("?")
+    return f"{path.removesuffix('.mp4')}.{ext}{sep}{query}"
+
+
+class RatingsKind(StudyKind):
+    """Mean Opinion Score studies: rate each sample on an ACR, DCR or MUSHRA scale."""
+
+    name = "ratings"
+
+    def register_commands(self, cli) -> None:
+        """``mvt build-ratings``."""
+        from stimuli import ratings_commands
+
+        ratings_commands.register(cli)
+
+    def link_data(self, design: dict, stimuli: dict, exp_dir: Path) -> list[LinkData]:
+        """Each link's lists of items and hidden answers ``[None, 0, sample_id, media_id, 0]``; checks every
+        sample is in ``stimuli.json`` and every file (references too) is in ``EXP_DIR/videos``."""
+        scale = design.get("scale")
+        if scale not in LABELS:
+            raise BadExperiment(f"scale ({scale!r}) in design.json must be one of {', '.join(LABELS)}")
+        options = checked_strings(design, "options", "scale points")
+        links = checked_links(design, exp_dir)
+        samples = stimuli.get("samples", {})
+        ext = stimuli.get("ext")
+        checked: set[str] = set()
+        out = []
+        for link in links:
+            link_id = link.get("link_id") if isinstance(link, dict) else None
+            if not is_id(link_id):
+                raise BadExperiment(f"link_id {link_id!r} must match {ID_CHARS}")
+            lists = link.get("lists")
+            if not isinstance(lists, list) or not lists or not all(isinstance(t, list) and t for t in lists):
+                raise BadExperiment(f"link {link_id} has no lists, or an empty one")
+            items, answers = [], {}
+            for i, trials in enumerate(lists):
+                row = []
+                for j, trial in enumerate(trials):
+                    sample_id = trial.get("sample_id") if isinstance(trial, dict) else None
+                    trap = trial.get("trap") if isinstance(trial, dict) else None
+                    if trap is not None and (sample_id != f"trap/{trap}" or str(trap) not in options):
+                        raise BadExperiment(f"trap {sample_id!r} of link {link_id} must be trap/<scale point>")
+                    if trap is None and sample_id not in samples:
+                        raise BadExperiment(f"sample {sample_id!r} of link {link_id} is not in stimuli.json")
+                    names = [f"{trial.get('media_id')}.{ext}"]
+                    if trial.get("reference_id") is not None:
+                        names.append(f"{trial['reference_id']}.{ext}")
+                    for name in names:
+                        if not MEDIA_RE.fullmatch(name):
+                            raise BadExperiment(f"media {name!r} of link {link_id} must be 16 lowercase hex "
+                                                f"characters and .m4a, .png or .mp4")
+                        if name not in checked:
+                            if not (exp_dir / "videos" / name).is_file():
+                                raise BadExperiment(f"media file {exp_dir / 'videos' / name} is missing")
+                            checked.add(name)
+                    if not isinstance(trial.get("screen"), int) or trial["screen"] < 0:
+                        raise BadExperiment(f"screen {trial.get('screen')!r} of link {link_id} must be an integer >= 0")
+                    key = item_key(scale, trial["screen"], *names)
+                    row.append(f"{key}~a={trap}" if trap is not None else key)
+                    answers[i, j] = [None if trap is None else str(trap), 0, sample_id, trial["media_id"], 0]
+                items.append(row)
+            out.append(LinkData(link_id, items, answers, list(options),
+                                {"fps": 60, "fixation_frames": 0, "design": design.get("design", "")}))
+        return out
+
+    def trials(self, item_ids: list[str], options: list[str], media_url: Callable[[str], str]) -> list[dict]:
+        """Per trial ``{"trial", "screen", "media_url", "media_type", "scale", "labels", "options"}`` and
+        ``"reference_url"`` when the design shows a reference (MUSHRA, DSIS), ``"attention"`` (the score
+        to choose) on a trapping trial."""
+        out = []
+        for i, item in enumerate(item_ids):
+            scale, screen, media, *rest = item.split("~")
+            trial = {"trial": i, "screen": int(screen), "media_url": _url(media_url, media),
+                     "media_type": MEDIA_TYPES[media.rsplit(".", 1)[1]], "scale": scale,
+                     "labels": LABELS[scale], "options": options}
+            for part in rest:
+                if part.startswith("a="):
+                    trial["attention"] = part[2:]
+                else:
+                    trial["reference_url"] = _url(media_url, part)
+            out.append(trial)
+        return out
+
+    def analyze(self, responses, out_dir: Path, **options):
+        """`analysis.ratings.analyze_ratings` on the responses, written by `analysis.ratings.write_outputs`."""
+        from analysis.ratings import analyze_ratings, write_outputs
+
+        result = analyze_ratings(responses, **options)
+        write_outputs(result, out_dir)
+        return result

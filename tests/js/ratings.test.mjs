@@ -1,0 +1,47 @@
+// static/ratings/logic.js: screens, scale buttons and keys, MUSHRA bands, playback rules.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { Playback, groupScreens, keyToScore, mushraBand, scaleButtons, screenOfTrial } from "../../static/ratings/logic.js";
+
+const ACR = ["Excellent", "Good", "Fair", "Poor", "Bad"];
+
+test("trials sharing a screen number in a row form one screen; single-stimulus trials stand alone", () => {
+  const trials = [0, 0, 0, 2, 2, 1, 1].map((screen, trial) => ({ trial, screen, scale: "mushra" }));
+  assert.deepEqual(groupScreens(trials).map((s) => s.trials.map((t) => t.trial)), [[0, 1, 2], [3, 4], [5, 6]]);
+  const single = [3, 0, 2, 1].map((screen, trial) => ({ trial, screen, scale: "acr" }));
+  assert.equal(groupScreens(single).length, 4);
+});
+
+test("resuming starts at the screen holding the first unanswered trial", () => {
+  const screens = groupScreens([0, 0, 1, 1, 2, 2].map((screen, trial) => ({ trial, screen })));
+  assert.deepEqual([0, 1, 2, 3, 5, 6].map((t) => screenOfTrial(screens, t)), [0, 0, 1, 1, 2, 3]);
+});
+
+test("the 5-point scale reads best first, 5 Excellent ... 1 Bad, and digits 1-5 choose", () => {
+  assert.deepEqual(scaleButtons({ scale: "acr", labels: ACR }).map((b) => b.value + " " + b.label),
+    ["5 Excellent", "4 Good", "3 Fair", "2 Poor", "1 Bad"]);
+  assert.deepEqual(scaleButtons({ scale: "mushra", labels: ACR }), []);
+  assert.deepEqual(["1", "5", "0", "6", "a", "Enter"].map((k) => keyToScore(k, "acr")), ["1", "5", null, null, null, null]);
+  assert.equal(keyToScore("3", "mushra"), null);
+});
+
+test("MUSHRA bands follow BS.1534: 80-100 Excellent ... 0-20 Bad", () => {
+  assert.deepEqual([100, 80, 79, 60, 40, 20, 19, 0].map((v) => mushraBand(v, ACR)),
+    ["Excellent", "Excellent", "Good", "Good", "Fair", "Poor", "Bad", "Bad"]);
+});
+
+test("audio may be rated only after playing to the end; replays and time are reported", () => {
+  let now = 1000;
+  const p = new Playback(() => now);
+  assert.equal(p.mayRate("audio"), false);
+  assert.equal(p.mayRate("image"), true);
+  p.onPlay();
+  assert.equal(p.mayRate("audio"), false);
+  p.onEnded();
+  p.onPlay();
+  p.onEnded();
+  now = 4500;
+  assert.equal(p.mayRate("audio"), true);
+  assert.deepEqual(p.report(), { response_time_ms: 3500, plays: 2, replays: 1, playback_completed: true });
+});

@@ -1,0 +1,209 @@
+"""Rating analysis: crowdMOS per algorithm, t intervals per sample and for MUSHRA, screening, coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analysis.ratings import analyze_ratings, t_interval, write_outputs
+from app.errors import NoResponses, ResponsesInvalid
+from simulation.ratings import Population, simulate_ratings, synthetic_design
+
+ALGS = ["ANC", "REF", "lowpass", "noise"]
+ACR_POP = Population({"REF": 4.3, "lowpass": 3.6, "noise": 2.9, "ANC": 1.8}, n_workers=30)
+
+
+def hand_design(algorithms=("A",), n_sources=3, design="random"):
+    """A design that knows samples src0/A ... (lists do not matter to the analysis)."""
+    scale = "mushra" if design == "mushra" else "acr"
+    trials = [{"sample_id": f"src{i}/{a}"} for i in range(n_sources) for a in algorithms]
+    return {"design": design, "scale": scale, "links": [{"lists": [trials]}], "study": {},
+            "options": [str(v) for v in (range(101) if scale == "mushra" else range(1, 6))]}
+
+
+def table(rows) -> pd.DataFrame:
+    """Responses from (worker, sample, score[, response_time_ms]) tuples, one assignment per worker."""
+    return pd.DataFrame([{"link_id": "L", "assignment_id": f"as-{w}", "worker_id": w, "image_id": s,
+                          "response": str(x), "assignment_status": "complete",
+                          "response_time_ms": rest[0] if rest else 3000.0} for w, s, x, *rest in rows])
+
+
+def test_per_algorithm_is_the_crowdmos_hand_computed_case():
+    # tests/test_analysis_crowdmos.py: workers a (4 5 3), b (4 2 3) on items 1..3: mean 3.5,
+    # sigma_w^2 0.1, sigma_s^2 0, sigma_u^2 1.4, var of the mean 0.1 * 18/36 + 1.4/6, df 1.
+    rows = [(w, f"src{i}/A", x) for w, xs in (("a", (4, 5, 3)), ("b", (4, 2, 3))) for i, x in enumerate(xs)]
+    res = analyze_ratings(table(rows), hand_design(), min_r=-2)
+    row = res.by_algorithm.iloc[0]
+    half = stats.t.ppf(0.975, 1) * np.sqrt(0.1 * 18 / 36 + 1.4 / 6)
+    assert (row.algorithm, row.mos, row.df, row.n_workers, row.n_samples, row.n_ratings) == ("A", 3.5, 1, 2, 3, 6)
+    assert (row.ci_low, row.ci_high) == pytest.approx((3.5 - half, 3.5 + half))
+    assert (row.sigma_w2, row.sigma_s2, row.sigma_u2) == pytest.approx((0.1, 0.0, 1.4))
+    sample = res.by_sample.set_index("sample_id").loc["src1/A"]  # ratings 5 and 2
+    assert (sample.mos, sample.n_ratings) == (3.5, 2)
+    assert sample.ci_high - 3.5 == pytest.approx(stats.t.ppf(0.975, 1) * np.std([5, 2], ddof=1) / np.sqrt(2))
+
+
+def test_t_interval_edges():
+    assert t_interval(np.array([60.0, 70, 80]))[1:] == pytest.approx((70 - 4.302653 * 10 / np.sqrt(3),
+                                                                    70 + 4.302653 * 10 / np.sqrt(3)), rel=1e-6)
+    mean, low, high = t_interval(np.array([50.0]))
+    assert mean == 50 and np.isnan(low) and np.isnan(high)
+    assert t_interval(np.array([4.0, 4.0]))[1:] == (4.0, 4.0)
+
+
+def test_correlation_rule_flags_a_worker_who_inverts_the_scale():
+    items = [f"src{i}/A" for i in range(5)]
+    truth = [1, 2, 3, 4, 5]
+    rows = [(w, s, x) for w in ("h1", "h2", "h3") for s, x in zip(items, truth)]
+    rows += [("inv", s, 6 - x) for s, x in zip(items, truth)]
+    res = analyze_ratings(table(rows), hand_design(n_sources=5))
+    w = res.workers.set_index("worker_id")
+    assert w.loc["inv", "flagged"] and w.loc["inv", "correlation"] == pytest.approx(-1.0)
+    assert w.loc["inv", "reason"] == "scores correlate with the other workers' item means at r = -1.00 < 0.25"
+    assert not w.loc[["h1", "h2", "h3"], "flagged"].any()
+    assert res.flagged_assignments() == ["as-inv"]
+    assert res.by_algorithm.iloc[0].n_workers == 3  # the flagged worker's ratings are not used
+
+
+def test_z_rule_flags_more_than_5_percent_outliers():
+    # 20 honest workers rate 4 on 20 items of A; "odd" rates 4 except 2 of 20 (10 %) at 1.
+    items = [f"src{i}/A" for i in range(20)]
+    rows = [(f"h{k}", s, 4 if (k + i) % 4 else 5) for k in range(20) for i, s in enumerate(items)]
+    rows += [("odd", s, 1 if i < 2 else 4) for i, s in enumerate(items)]
+    res = analyze_ratings(table(rows), hand_design(n_sources=20), min_r=-2)
+    w = res.workers.set_index("worker_id")
+    assert w.loc["odd", "outlier_share"] == pytest.approx(0.10) and w.loc["odd", "flag_outliers"]
+    assert w["flag_outliers"].sum() == 1
+
+
+def test_mushra_post_screening_bs1534():
+    algs = ("REF", "ANC", "B")
+    design = hand_design(algs, n_sources=8, design="mushra")
+    rows = []
+    for w, ref_scores in (("good", [100] * 7 + [85]), ("bad", [100] * 6 + [70, 60]), ("ok", [95] * 8)):
+        for i in range(8):
+            rows += [(w, f"src{i}/REF", ref_scores[i]), (w, f"src{i}/ANC", 20 + i), (w, f"src{i}/B", 60 + i)]
+    res = analyze_ratings(table(rows), design, min_r=-2)
+    w = res.workers.set_index("worker_id")
+    assert w.loc["good", "hidden_ref_below_share"] == 0.125 and not w.loc["good", "flagged"]  # 12.5 % <= 15 %
+    assert w.loc["bad", "hidden_ref_below_share"] == 0.25 and w.loc["bad", "flag_mushra_reference"]
+    assert w.loc["bad", "reason"] == ("rated the hidden reference below 90 for 25% of items, more than 15%")
+    b = res.by_algorithm.set_index("algorithm").loc["B"]
+    mean, low, high = t_interval(np.array([60 + i for i in range(8)] * 2, float))
+    assert (b.mushra_mean, b.mushra_ci_low, b.mushra_ci_high) == pytest.approx((mean, low, high))
+
+
+def test_minimum_working_time_excludes_fast_assignments():
+    rows = [(w, f"src{i}/A", 3 + (i % 2), ms) for w, ms in (("fast", 400.0), ("a", 3000.0), ("b", 2500.0))
+            for i in range(3)]
+    design = hand_design()
+    design["study"] = {"min_sample_ms": 1000}
+    res = analyze_ratings(table(rows), design, min_r=-2)
+    assert res.slow_assignments == ["as-fast"] and "as-fast" in res.flagged_assignments()
+    assert res.workers.set_index("worker_id").loc["fast", "n_slow_excluded"] == 3
+    assert res.by_algorithm.iloc[0].n_workers == 2
+
+
+@pytest.mark.parametrize(("response", "sample", "error", "message"), [
+    ("6", "src0/A", ResponsesInvalid, r"response '6' is not a point of the acr scale \(1..5\)"),
+    ("Good", "src0/A", ResponsesInvalid, r"response 'Good' is not a point"),
+    ("3", "src9/A", ResponsesInvalid, r"sample 'src9/A' is not in the design"),
+])
+def test_bad_responses_are_refused(response, sample, error, message):
+    with pytest.raises(error, match=message):
+        analyze_ratings(table([("a", sample, response)]), hand_design())
+
+
+def test_nothing_left_is_refused():
+    with pytest.raises(NoResponses, match="there are no responses to analyse"):
+        analyze_ratings(table([]).reindex(columns=["worker_id", "assignment_id", "image_id", "link_id",
+                                                   "response"]), hand_design())
+
+
+def test_simulated_study_recovers_mos_and_flags_spammers():
+    design = synthetic_design(16, ALGS, "random", 8, 8, seed=0)
+    pop = Population(ACR_POP.mu, n_workers=40, n_spammers=4)
+    raw = simulate_ratings(design, pop, rng=7)
+    res = analyze_ratings(raw, design)
+    truth = pop.true_mos("acr")
+    for row in res.by_algorithm.itertuples():
+        assert row.ci_low <= truth[row.algorithm] <= row.ci_high
+    spammers = set(raw.loc[raw["spammer"], "worker_id"])
+    flagged = set(res.workers.loc[res.workers["flagged"], "worker_id"])
+    assert len(spammers & flagged) >= 3 and len(flagged - spammers) <= 4
+
+
+def coverage(design, pop, scale, n_studies, algorithms=ALGS, **options):
+    """Share of intervals (crowdMOS, and the t interval for MUSHRA) that hold the true MOS."""
+    truth = pop.true_mos(scale)
+    crowd, t = [], []
+    for rep in range(n_studies):
+        res = analyze_ratings(simulate_ratings(design, pop, rng=rep), design, **options)
+        for r in res.by_algorithm.itertuples():
+            if r.algorithm in algorithms:
+                crowd.append(r.ci_low <= truth[r.algorithm] <= r.ci_high)
+                if scale == "mushra":
+                    t.append(r.mushra_ci_low <= truth[r.algorithm] <= r.mushra_ci_high)
+    return float(np.mean(crowd)), float(np.mean(t)) if t else None, len(crowd)
+
+
+@pytest.mark.slow
+def test_acr_crowdmos_intervals_have_nominal_coverage():
+    # Measured: 0.950 of 800 intervals (200 studies x 4 algorithms) without screening, nominal 0.95.
+    # With the default screening 0.931: the correlation rule also drops ~2 of 30 honest workers
+    # (r over 8 items is noisy), a selection the interval does not know about.
+    rate, _, n = coverage(synthetic_design(16, ALGS, "random", 8, 8, seed=0), ACR_POP, "acr", 200,
+                          min_r=-2, z_limit=99)
+    assert n == 800 and 0.93 <= rate <= 0.97, rate
+
+
+@pytest.mark.slow
+def test_mushra_crowdmos_intervals_cover_and_the_bs1534_t_interval_does_not():
+    # The simulated hidden reference spreads like any condition (sd 7), so the BS.1534 rule would
+    # exclude honest workers: it is off here (tested on its own above), and REF, clipped at 100,
+    # is left out of the claim. Measured: crowdMOS 0.929, t interval 0.682 of 450 intervals. The
+    # t interval treats all ratings of a condition as independent; workers and samples vary.
+    pop = Population({"REF": 99, "lowpass": 72, "noise": 55, "ANC": 30}, sd_worker=4, sd_item=3, sd_noise=5,
+                     n_workers=30)
+    rate, t_rate, n = coverage(synthetic_design(16, ALGS, "mushra", 4, 8, seed=0), pop, "mushra", 150,
+                               algorithms=("ANC", "lowpass", "noise"), mushra_ref_share=1.0)
+    assert n == 450 and 0.92 <= rate <= 0.975 and t_rate < 0.8, (rate, t_rate)
+
+
+def test_outputs_are_written_and_the_report_escapes_ids(tmp_path):
+    design = synthetic_design(8, ALGS, "mushra", 4, 6, seed=1)
+    raw = simulate_ratings(design, Population({"REF": 99, "lowpass": 72, "noise": 55, "ANC": 30}, sd_worker=4,
+                                              sd_item=3, sd_noise=5, n_workers=12), rng=0)
+    raw.loc[raw["worker_id"] == raw["worker_id"].iloc[0], "worker_id"] = "<script>alert(1)</script>"
+    paths = write_outputs(analyze_ratings(raw, design), tmp_path, source="test")
+    html = paths["report"].read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'src="data:image/png;base64,' in html and "Per source" in html and "MUSHRA mean" in html
+    by_alg = pd.read_csv(paths["by_algorithm"])
+    assert list(by_alg["algorithm"]) == sorted(ALGS) and by_alg["mushra_mean"].between(0, 100).all()
+    assert len(pd.read_csv(paths["by_sample"])) == 32 and len(pd.read_csv(paths["workers"])) == 12
+
+
+def test_workers_csv_feeds_mturk_review_and_bonus_unchanged(tmp_path):
+    from platforms.mturk.workers import Screening
+
+    design = synthetic_design(16, ALGS, "random", 8, 8, seed=0)
+    raw = simulate_ratings(design, Population(ACR_POP.mu, n_workers=30, n_spammers=3), rng=3)
+    result = analyze_ratings(raw, design)
+    screening = Screening.from_csv(write_outputs(result, tmp_path)["workers"])
+    workers = result.workers.set_index("worker_id")
+    assert set(screening.flagged) == set(workers.index[workers["flagged"]])
+    assert screening.correlation == pytest.approx(workers["correlation"].dropna().to_dict())
+
+
+def test_a_failed_trap_flags_the_worker_and_traps_stay_out_of_the_estimates():
+    rows = [(w, f"src{i}/A", 3 + (i % 2)) for w in ("a", "b", "c") for i in range(3)]
+    rows += [("a", "trap/2", 2), ("b", "trap/2", 2), ("c", "trap/2", 5)]
+    res = analyze_ratings(table(rows), hand_design(), min_r=-2)
+    w = res.workers.set_index("worker_id")
+    assert w.loc["c", "flag_trap"]
+    assert w.loc["c", "reason"] == "chose another score than asked on 1 of 1 trapping trial(s)"
+    assert not w.loc[["a", "b"], "flagged"].any() and (w["n_traps"] == 1).all()
+    assert res.by_algorithm.iloc[0].n_ratings == 6 and "trap/2" not in set(res.by_sample["sample_id"])

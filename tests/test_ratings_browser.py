@@ -1,0 +1,144 @@
+"""Rating tasks in Debian's Chromium against the real HTTPS server: ACR audio, MUSHRA, DSIS images."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from app.export import iter_response_rows
+from app.loader import load_experiment
+
+# The browser and page fixtures (Debian's Chromium; a page that fails on script errors and CSP
+# violations) are the worker-page tests' own.
+from tests.test_browser_pages import CHROMIUM, browser, page  # noqa: E402,F401
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"),
+]
+
+
+def open_task(page, base_url: str, link: str, worker: str = "W1") -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{base_url}/experiment.html?link={link}&assignmentId=A-{worker}&workerId={worker}&hitId=H1")
+    page.get_by_role("button", name="I agree — continue").click()
+    expect(page.get_by_role("heading", name="Instructions")).to_be_visible()
+    page.get_by_role("button", name="Start").click()
+
+
+def play_to_end(page, selector: str) -> None:
+    """Play a media element fast (8x) and wait for its ``ended`` event: proof the browser decoded it."""
+    ended = page.eval_on_selector(selector, """m => new Promise((resolve) => {
+        m.addEventListener("ended", () => resolve(m.ended), { once: true });
+        m.addEventListener("error", () => resolve("error " + (m.error && m.error.code)), { once: true });
+        m.currentTime = 0;
+        m.playbackRate = 8;
+        m.play().catch((e) => resolve(String(e)));
+    })""")
+    assert ended is True
+
+
+def rows_of(redis, worker: str) -> list[dict]:
+    return [row for row in iter_response_rows(redis) if row["worker_id"] == worker]
+
+
+def test_acr_audio_must_play_to_the_end_and_is_keyboard_usable(page, redis, _running_server, ratings_acr):
+    from playwright.sync_api import expect
+
+    base_url = _running_server[0]
+    load_experiment(redis, ratings_acr)
+    open_task(page, base_url, "acr-001")
+    scores = ["5", "4", "2", "1"]
+    for k, score in enumerate(scores):
+        expect(page.get_by_role("heading", name=f"Sample {k + 1} of 4")).to_be_visible()
+        excellent = page.get_by_role("radio", name="5 Excellent")
+        expect(excellent).to_be_disabled()
+        expect(page.locator("#rate-status")).to_have_text("Play the sample to the end before rating.")
+        play_to_end(page, "#stimuli audio")
+        if k == 1:
+            play_to_end(page, "#stimuli audio")  # a replay
+        expect(excellent).to_be_enabled()
+        page.keyboard.press(score)
+        expect(page.locator(f'[role=radio][data-value="{score}"]')).to_have_attribute("aria-checked", "true")
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    expect(page.locator("#completion-code")).to_have_text(re.compile(r"^MVT(-[A-Z2-7]{4}){4}$"))
+    expect(page.locator("#done-status")).to_have_text("Copy this code into the HIT page on MTurk to get paid.")
+    rows = rows_of(redis, "W1")
+    assert [row["response"] for row in rows] == scores
+    assert all(row["response_time_ms"] >= 200 and row["hidden_during_video"] is False for row in rows)
+
+
+def test_mushra_sliders_with_the_reference(page, redis, _running_server, ratings_mushra):
+    from playwright.sync_api import expect
+
+    base_url = _running_server[0]
+    load_experiment(redis, ratings_mushra)
+    open_task(page, base_url, "mushra-001", worker="W2")
+    expect(page.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
+    play_to_end(page, ".stimulus audio")  # the reference, playable at any time
+    next_button = page.get_by_role("button", name="Next")
+    values = ["100", "20", "65", "80"]
+    for k, value in enumerate(values):
+        slider = page.get_by_role("slider", name=f"Score of Sample {'ABCD'[k]}")
+        expect(slider).to_be_disabled()
+        play_to_end(page, f".mushra-row:nth-child({k + 1}) audio")
+        expect(slider).to_be_enabled()
+        if k < 3:
+            expect(next_button).to_be_disabled()
+        slider.fill(value)
+    expect(page.locator(".mushra-row:nth-child(2) output")).to_have_text("20 Poor")
+    next_button.click()
+    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    assert sorted(row["response"] for row in rows_of(redis, "W2")) == sorted(values)
+
+
+def test_dsis_images_side_by_side_with_flip(page, redis, _running_server, ratings_dsis_images):
+    from playwright.sync_api import expect
+
+    base_url = _running_server[0]
+    load_experiment(redis, ratings_dsis_images)
+    open_task(page, base_url, "dsis-001", worker="W3")
+    expect(page.get_by_role("img", name="Reference", exact=True)).to_be_visible()
+    sample = page.get_by_role("img", name="Sample")
+    src = sample.get_attribute("src")
+    assert page.eval_on_selector_all("#stimuli img", """imgs => Promise.all(imgs.map((i) => i.decode()))
+        .then(() => imgs.map((i) => i.naturalWidth))""") == [192, 192]
+    page.keyboard.press("f")
+    expect(page.get_by_role("img", name="Reference (flipped)")).to_have_attribute(
+        "src", page.get_by_role("img", name="Reference", exact=True).get_attribute("src"))
+    page.get_by_role("button", name="Flip back to the sample (F)").click()
+    expect(page.get_by_role("img", name="Sample")).to_have_attribute("src", src)
+    page.get_by_role("radio", name="4 Perceptible but not annoying").click()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Sample 2 of 3")).to_be_visible()
+    assert [row["response"] for row in rows_of(redis, "W3")] == ["4"]
+
+
+def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running_server, tmp_path):
+    from playwright.sync_api import expect
+
+    from stimuli.ratings_build import build_ratings
+    from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
+
+    exp_dir = tmp_path / "same"
+    build_ratings(RATINGS_SAMPLES / "audio.tsv", exp_dir, design="same-source", samples_per_task=4,
+                  ratings_per_sample=1, base_url=BASE_URL)
+    load_experiment(redis, exp_dir)
+    open_task(page, _running_server[0], "same-001", worker="W4")
+    expect(page.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
+    next_button = page.get_by_role("button", name="Next")
+    for k, value in enumerate(["5", "4", "3", "1"]):
+        menu = page.get_by_role("combobox", name=f"Rating of Sample {'ABCD'[k]}")
+        expect(menu).to_be_disabled()
+        play_to_end(page, f".mushra-row:nth-child({k + 1}) audio")
+        menu.select_option(value)
+    expect(next_button).to_be_enabled()
+    next_button.click()
+    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    rows = rows_of(redis, "W4")
+    assert sorted(row["response"] for row in rows) == ["1", "3", "4", "5"]
+    assert len({row["image_id"].split("/")[0] for row in rows}) == 1  # one source on the screen

@@ -1,0 +1,242 @@
+"""``mvt build-ratings``: input checks naming the line, output files, media conversion."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from app.cli import cli
+from stimuli.ratings_build import build_ratings
+from stimuli.ratings_input import RatingsInputError, read_ratings_input
+from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
+
+AUDIO = RATINGS_SAMPLES / "audio"
+
+
+def write_input(tmp_path: Path, rows: list[str]) -> Path:
+    path = tmp_path / "in.tsv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def audio_rows(sources=(1, 2), algorithms=("REF", "lowpass", "noise", "ANC")) -> list[str]:
+    return [f"speech{s}\t{a}\t{AUDIO / f'speech{s}_{a}.flac'}" for s in sources for a in algorithms]
+
+
+@pytest.mark.parametrize(("rows", "design", "message"), [
+    (audio_rows() + [f"speech1\tnoise\t{AUDIO / 'speech2_noise.flac'}"], "random",
+     r"line 9: source 'speech1' with algorithm 'noise' is repeated \(first on line 3\)"),
+    (audio_rows()[:-1], "random", r"line 4: algorithm 'ANC' has no file for source\(s\) 'speech2'"),
+    (audio_rows(algorithms=("REF", "noise")), "mushra", r"line 1: source 'speech1' has no ANC line; "
+                                                       r"--design mushra needs algorithm ANC"),
+    (audio_rows(algorithms=("lowpass", "noise")), "dsis", r"line 1: source 'speech1' has no REF line"),
+    (["speech1\tREF"], "random", r"line 1 \('speech1\\tREF'\) must be <source> TAB <algorithm> TAB"),
+    (["s\tA\tnowhere.wav", "s\tB\tnowhere.wav"], "random", r"line 1: file 'nowhere.wav' does not exist"),
+    (audio_rows(sources=(1,), algorithms=("REF",)), "random", r"lists 1 file\(s\); a rating study needs at least two"),
+])
+def test_bad_input_is_refused_naming_the_line(tmp_path, rows, design, message):
+    with pytest.raises(RatingsInputError, match=message):
+        read_ratings_input(write_input(tmp_path, rows), design)
+
+
+def test_undecodable_and_mixed_files_are_refused_naming_the_line(tmp_path):
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really a wave file" * 10)
+    rows = [f"s1\tA\t{AUDIO / 'speech1_REF.flac'}", "s1\tB\tbroken.wav"]
+    with pytest.raises(RatingsInputError, match=r"line 2 \(.*broken.wav\): ffmpeg cannot decode this audio file"):
+        build_ratings(write_input(tmp_path, rows), tmp_path / "e1", design="random", samples_per_task=2,
+                      ratings_per_sample=1, base_url=BASE_URL)
+    rows = [f"s1\tA\t{AUDIO / 'speech1_REF.flac'}", f"s1\tB\t{RATINGS_SAMPLES / 'images' / 'picture1_REF.png'}"]
+    with pytest.raises(RatingsInputError, match=r"line 2 \(.*picture1_REF.png\) is image but line 1 is audio"):
+        build_ratings(write_input(tmp_path, rows), tmp_path / "e2", design="random", samples_per_task=2,
+                      ratings_per_sample=1, base_url=BASE_URL)
+    assert not (tmp_path / "e1" / "design.json").exists()
+
+
+def decode_seconds(path: Path) -> float:
+    proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-xerror", "-i", str(path),
+                           "-f", "s16le", "-ac", "1", "-ar", "8000", "-"], capture_output=True)
+    assert proc.returncode == 0 and not proc.stderr
+    return len(proc.stdout) / 2 / 8000
+
+
+def test_acr_build_writes_the_contract_files(ratings_acr):
+    design = json.loads((ratings_acr / "design.json").read_text())
+    stimuli = json.loads((ratings_acr / "stimuli.json").read_text())
+    assert (design["kind"], design["design"], design["scale"], design["options"]) == (
+        "ratings", "random", "acr", ["1", "2", "3", "4", "5"])
+    assert len(design["links"]) == 4 and all(len(link["lists"]) == 3 for link in design["links"])
+    rated = Counter(t["sample_id"] for link in design["links"] for trials in link["lists"] for t in trials)
+    assert set(rated) == set(stimuli["samples"]) and set(rated.values()) == {3}
+    names = sorted(p.name for p in (ratings_acr / "videos").iterdir())
+    assert len(names) == 16 and all(re.fullmatch(r"[0-9a-f]{16}\.m4a", n) for n in names)
+    for sample in stimuli["samples"].values():  # 2 s of speech each, still 2 s after AAC
+        assert decode_seconds(ratings_acr / sample["file"]) == pytest.approx(2.0, abs=0.05)
+        assert sample["duration_s"] == pytest.approx(2.0, abs=0.05)
+    assert (ratings_acr / "links.csv").read_text().splitlines() == [
+        "HIT_Link", *(f"{BASE_URL}/experiment.html?link=acr-{k:03d}" for k in range(1, 5))]
+
+
+def test_mushra_reference_and_hidden_reference_have_different_names(ratings_mushra):
+    design = json.loads((ratings_mushra / "design.json").read_text())
+    stimuli = json.loads((ratings_mushra / "stimuli.json").read_text())
+    assert design["scale"] == "mushra" and design["options"] == [str(v) for v in range(101)]
+    for link in design["links"]:
+        for trials in link["lists"]:
+            assert {t["sample_id"].split("/")[1] for t in trials} == {"REF", "ANC", "lowpass", "noise"}
+            for t in trials:
+                source = t["sample_id"].split("/")[0]
+                assert t["reference_id"] == stimuli["references"][source]["media_id"] != t["media_id"]
+    hidden = stimuli["samples"]["speech1/REF"]
+    assert (ratings_mushra / hidden["file"]).read_bytes() == (
+        ratings_mushra / stimuli["references"]["speech1"]["file"]).read_bytes()
+
+
+def test_images_are_png_pixel_for_pixel(ratings_dsis_images):
+    stimuli = json.loads((ratings_dsis_images / "stimuli.json").read_text())
+    sample = stimuli["samples"]["picture2/jpeg20"]
+    with Image.open(ratings_dsis_images / sample["file"]) as served, Image.open(sample["input"]) as original:
+        assert served.format == "PNG"
+        assert np.array_equal(np.asarray(served), np.asarray(original.convert("RGB")))
+        assert not served.info.get("exif")
+
+
+def test_rebuild_keeps_converted_files_and_reports_totals(tmp_path):
+    rows = audio_rows(sources=(1, 2), algorithms=("REF", "noise"))
+    tsv = write_input(tmp_path, rows)
+    first = build_ratings(tsv, tmp_path / "exp", design="diff-source", samples_per_task=2, ratings_per_sample=2,
+                          base_url=BASE_URL, seed=3)
+    again = build_ratings(tsv, tmp_path / "exp", design="diff-source", samples_per_task=2, ratings_per_sample=2,
+                          base_url=BASE_URL, seed=3)
+    assert (first.n_converted, again.n_converted, again.n_files) == (4, 0, 4)
+    assert again.media_bytes == first.media_bytes == sum(p.stat().st_size for p in (tmp_path / "exp/videos").iterdir())
+    assert again.media_seconds == pytest.approx(8.0, abs=0.1)
+
+
+def test_loudnorm_brings_quiet_and_loud_files_to_one_level(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for k, gain in enumerate((0.02, 0.6)):
+        pcm = (gain * np.sin(2 * np.pi * 440 * np.arange(16000 * 2) / 16000) * (1 + 0.1 * rng.normal(size=32000)))
+        path = tmp_path / f"tone{k}.raw"
+        path.write_bytes((np.clip(pcm, -1, 1) * 32767).astype("<i2").tobytes())
+        wav = tmp_path / f"tone{k}.wav"
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "s16le", "-ar", "16000", "-ac", "1",
+                        "-i", str(path), str(wav)], check=True)
+        rows.append(f"s1\tA{k}\t{wav}")
+    result = build_ratings(write_input(tmp_path, rows), tmp_path / "exp", design="random", samples_per_task=2,
+                           ratings_per_sample=1, base_url=BASE_URL, loudnorm=True)
+    levels = []
+    for f in (tmp_path / "exp" / "videos").iterdir():
+        proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(f), "-f", "s16le", "-ac", "1", "-"],
+                              capture_output=True)
+        x = np.frombuffer(proc.stdout, "<i2").astype(float) / 32767
+        levels.append(20 * np.log10(np.sqrt(np.mean(x**2))))
+    assert result.n_files == 2 and abs(levels[0] - levels[1]) < 1.0  # 29.5 dB apart before
+
+
+def test_cli_builds_and_reports(tmp_path):
+    tsv = write_input(tmp_path, audio_rows(sources=(1, 2, 3), algorithms=("REF", "noise")))
+    result = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp1"), "--design", "diff-source",
+                                      "--samples-per-task", "3", "--ratings-per-sample", "2",
+                                      "--base-url", BASE_URL])
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(r"6 audio samples \(6 files, 6 converted, 0\.\d MB, 12\.0 s of media\) in [\d.]+ s; "
+                        r"2 links x 2 lists in .*links.csv \(design diff-source\)\n", result.output)
+    bad = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp2"), "--design", "mushra",
+                                   "--samples-per-task", "3", "--ratings-per-sample", "2", "--base-url", BASE_URL])
+    assert bad.exit_code == 1
+    assert f"error: {tsv}, line 1: source 'speech1' has no ANC line" in bad.output
+
+
+def test_study_file_is_checked_and_kept(tmp_path):
+    tsv = write_input(tmp_path, audio_rows(sources=(1,), algorithms=("REF", "noise")))
+    study = tmp_path / "study.toml"
+    study.write_text('[ratings]\ntitle = "Speech quality"\nmin_sample_ms = 1500\n')
+    build_ratings(tsv, tmp_path / "exp", design="random", samples_per_task=2, ratings_per_sample=1,
+                  base_url=BASE_URL, study=study)
+    design = json.loads((tmp_path / "exp" / "design.json").read_text())
+    assert design["study"] == {"title": "Speech quality", "min_sample_ms": 1500}
+    study.write_text("[ratings]\nmin_sample_ms = -1\n")
+    with pytest.raises(RatingsInputError, match=r"\[ratings\] min_sample_ms \(-1\) must be a int >= 0"):
+        build_ratings(tsv, tmp_path / "exp", design="random", samples_per_task=2, ratings_per_sample=1,
+                      base_url=BASE_URL, study=study)
+    shutil.rmtree(tmp_path / "exp")
+
+
+def test_video_is_transcoded_to_h264_mp4(tmp_path):
+    for k, color in enumerate(("red", "blue")):
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                        f"color=c={color}:s=64x48:d=0.5:r=25", "-c:v", "mpeg4", str(tmp_path / f"v{k}.avi")],
+                       check=True)
+    tsv = write_input(tmp_path, ["clip\tA\tv0.avi", "clip\tB\tv1.avi"])
+    result = build_ratings(tsv, tmp_path / "exp", design="random", samples_per_task=2, ratings_per_sample=1,
+                           base_url=BASE_URL)
+    assert (result.media_kind, result.n_files) == ("video", 2)
+    assert result.media_seconds == pytest.approx(1.0, abs=0.1)
+    for f in (tmp_path / "exp" / "videos").iterdir():
+        assert f.suffix == ".mp4"
+        proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(f)], capture_output=True)
+        assert b"Video: h264" in proc.stderr and b"yuv420p" in proc.stderr
+
+
+def test_demo_study_is_built_from_the_bundled_samples(tmp_path):
+    from stimuli.ratings_build import build_ratings_demo
+
+    exp_dir = build_ratings_demo(tmp_path / "demo", BASE_URL)
+    design = json.loads((exp_dir / "design.json").read_text())
+    assert (design["experiment_id"], design["design"], len(design["links"])) == ("demo-ratings", "random", 4)
+
+
+def test_urls_are_downloaded_once_and_a_missing_url_names_its_line(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    shutil.copy(AUDIO / "speech1_REF.flac", tmp_path / "a.flac")
+    shutil.copy(AUDIO / "speech1_noise.flac", tmp_path / "b.flac")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        tsv = write_input(tmp_path, [f"s1\tA\t{url}/a.flac", f"s1\tB\t{url}/b.flac"])
+        result = build_ratings(tsv, tmp_path / "exp", design="random", samples_per_task=2, ratings_per_sample=1,
+                               base_url=BASE_URL)
+        assert (result.n_files, len(list((tmp_path / "exp" / ".downloads").iterdir()))) == (2, 2)
+        tsv = write_input(tmp_path, [f"s1\tA\t{url}/a.flac", f"s1\tB\t{url}/gone.flac"])
+        with pytest.raises(RatingsInputError, match=rf"line 2: cannot download {url}/gone.flac \(HTTP Error 404"):
+            build_ratings(tsv, tmp_path / "exp2", design="random", samples_per_task=2, ratings_per_sample=1,
+                          base_url=BASE_URL)
+        httpd.shutdown()
+
+
+def test_trapping_trials_join_every_list_of_single_stimulus_designs(tmp_path):
+    tsv = write_input(tmp_path, audio_rows(sources=(1, 2), algorithms=("REF", "noise")))
+    study = tmp_path / "study.toml"
+    study.write_text("[ratings]\ntraps_per_task = 1\n")
+    build_ratings(tsv, tmp_path / "exp", design="random", samples_per_task=2, ratings_per_sample=3,
+                  base_url=BASE_URL, study=study, seed=2)
+    design = json.loads((tmp_path / "exp" / "design.json").read_text())
+    stimuli = json.loads((tmp_path / "exp" / "stimuli.json").read_text())
+    for link in design["links"]:
+        traps = [[t for t in trials if "trap" in t] for trials in link["lists"]]
+        assert all(len(trials) == 3 for trials in link["lists"]) and all(len(t) == 1 for t in traps)
+        assert len({t[0]["media_id"] for t in traps}) == 1
+        trap = traps[0][0]
+        assert trap["sample_id"] == f"trap/{trap['trap']}" and 1 <= trap["trap"] <= 5
+        shown = stimuli["samples"][stimuli["traps"][trap["media_id"]]["shows"]]
+        assert (tmp_path / "exp" / stimuli["traps"][trap["media_id"]]["file"]).read_bytes() == (
+            tmp_path / "exp" / shown["file"]).read_bytes()
+    with pytest.raises(RatingsInputError, match=r"traps_per_task works with the single-stimulus designs"):
+        build_ratings(tsv, tmp_path / "exp2", design="same-source", samples_per_task=2, ratings_per_sample=1,
+                      base_url=BASE_URL, study=study)

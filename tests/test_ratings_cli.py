@@ -1,0 +1,72 @@
+"""``mvt analyze`` on a rating study taken through the real API: from Redis (with --replace) and from a CSV."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.export import write_csv
+from app.loader import load_experiment
+
+SCORE = {"REF": 5, "lowpass": 4, "noise": 3, "ANC": 1}
+
+
+def take_every_list(client, design):
+    """W1 and W2 rate by algorithm, INV inverts the scale (with R = 3 these are every list of the 4 links).
+
+    With only three raters, each honest worker's leave-one-out item means are 3 everywhere (the
+    other honest worker and the inverter cancel): r is undefined and does not flag them.
+    """
+    for link in design["links"]:
+        for worker in ("W1", "W2", "INV"):
+            body = client.post("/api/assignments", json={"link": link["link_id"], "worker_id": worker,
+                                                         "assignment_id": f"{link['link_id']}-{worker}",
+                                                         "hit_id": "H"}).json()
+            row = next(i for i, trials in enumerate(link["lists"])
+                       if [t["media_id"] for t in trials] == [t["media_url"][8:24] for t in body["trials"]])
+            for k, t in enumerate(link["lists"][row]):
+                score = SCORE[t["sample_id"].split("/")[1]]
+                score = 6 - score if worker == "INV" else score
+                r = client.post("/api/responses", json={"assignment_token": body["assignment_token"], "trial": k,
+                                                        "response": str(score), "response_time_ms": 3000})
+                assert r.json()["recorded"], r.json()
+            assert client.post("/api/complete", json={"assignment_token": body["assignment_token"]}).status_code == 200
+
+
+def test_analyze_a_rating_study_from_redis_and_from_its_csv(ratings_client, redis, redis_url, ratings_acr, tmp_path,
+                                                            monkeypatch):
+    load_experiment(redis, ratings_acr)
+    design = json.loads((ratings_acr / "design.json").read_text())
+    take_every_list(ratings_client, design)
+    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--replace"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "32 ratings used; 3 workers, 1 flagged; 0 assignment(s) too fast; design random (acr)"
+    assert lines[1].startswith("per algorithm: REF 5.00 [") and "lowpass 4.00 [" in lines[1]
+    assert lines[3] == "marked 4 assignment(s) of flagged or too fast workers for replacement"
+    workers = pd.read_csv(out / "workers.csv").set_index("worker_id")
+    assert workers.loc["INV", "reason"] == "scores correlate with the other workers' item means at r = -1.00 < 0.25"
+    by_alg = pd.read_csv(out / "mos_by_algorithm.csv").set_index("algorithm")
+    assert by_alg.loc[["ANC", "REF"], "mos"].tolist() == [1.0, 5.0] and by_alg["n_workers"].eq(2).all()
+
+    write_csv(redis, tmp_path / "responses.csv")
+    csv_out = tmp_path / "csv_out"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(csv_out), "--responses", str(tmp_path / "responses.csv"),
+                                      "--ratings", str(ratings_acr)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(csv_out / "mos_by_algorithm.csv").equals(pd.read_csv(out / "mos_by_algorithm.csv"))
+
+
+def test_ratings_option_needs_a_rating_study(tmp_path, synthetic_experiment):
+    (tmp_path / "r.csv").write_text("worker_id\n")
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(tmp_path / "r.csv"),
+                                      "--ratings", str(synthetic_experiment)])
+    assert result.exit_code == 1
+    design = synthetic_experiment / "design.json"
+    assert result.output == (f"error: --ratings {synthetic_experiment}: {design} is not a "
+                             f"rating study (kind None)\n")

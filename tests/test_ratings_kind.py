@@ -1,0 +1,175 @@
+"""The ratings study kind through ``mvt load`` and the real HTTPS API: trials, media, answers, gate."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from app.errors import BadExperiment
+from app.export import iter_response_rows
+from app.loader import load_experiment
+from app.store import keys
+from studies import get_kind
+from studies.ratings import LABELS
+
+
+@pytest.fixture
+def server(ratings_client):
+    return ratings_client
+
+
+def start(client, link, worker="W1", assignment="A1"):
+    return client.post("/api/assignments", json={"link": link, "worker_id": worker, "assignment_id": assignment,
+                                                 "hit_id": "H1"})
+
+
+def answer(client, token, trial, response):
+    return client.post("/api/responses", json={"assignment_token": token, "trial": trial, "response": response,
+                                               "response_time_ms": 2500.0})
+
+
+def test_load_stores_items_hidden_answers_and_the_scale(redis, ratings_acr):
+    result = load_experiment(redis, ratings_acr)
+    assert (result.n_links, result.n_lists, len(result.loaded)) == (4, 12, 4)
+    meta = redis.hgetall(keys.link_meta("acr-001"))
+    assert (meta["kind"], meta["n_lists"], meta["n_trials"], json.loads(meta["options"])) == (
+        "ratings", "3", "4", ["1", "2", "3", "4", "5"])
+    design = json.loads((ratings_acr / "design.json").read_text())
+    first = design["links"][0]["lists"][0][0]
+    assert json.loads(redis.hget(keys.link_answers("acr-001"), "0:0")) == [None, 0, first["sample_id"],
+                                                                          first["media_id"], 0]
+    first_item = json.loads(redis.hget(keys.link_lists("acr-001"), "0"))[0]
+    assert first_item == f"acr~{first['screen']}~{first['media_id']}.m4a"
+    assert load_experiment(redis, ratings_acr).unchanged == tuple(f"acr-{k:03d}" for k in range(1, 5))
+
+
+def test_acr_assignment_rate_and_complete_through_the_api(server, redis, ratings_acr):
+    load_experiment(redis, ratings_acr)
+    body = start(server, "acr-001").json()
+    assert body["n_trials"] == 4 and body["options"] == ["1", "2", "3", "4", "5"]
+    text = json.dumps(body["trials"])
+    assert not any(word in text for word in ("speech", "REF", "ANC", "noise", "lowpass"))  # nothing gives it away
+    for i, trial in enumerate(body["trials"]):
+        assert trial["trial"] == i and trial["media_type"] == "audio" and trial["scale"] == "acr"
+        assert trial["labels"] == ["Excellent", "Good", "Fair", "Poor", "Bad"] and "reference_url" not in trial
+        assert re.fullmatch(r"/videos/[0-9a-f]{16}\.m4a\?a=A1&e=\d+&s=[\w-]+", trial["media_url"])
+    media = server.get(body["trials"][0]["media_url"])
+    assert (media.status_code, media.headers["content-type"]) == (200, "audio/mp4")
+    name = body["trials"][0]["media_url"].split("/")[-1].split("?")[0]
+    assert media.content == (ratings_acr / "videos" / name).read_bytes()
+    unsigned = server.get(f"/videos/{name}")  # signed per assignment, as MVT videos are
+    assert (unsigned.status_code, unsigned.json()["reason"]) == (403, "bad_video_link")
+    token = body["assignment_token"]
+    r = answer(server, token, 0, "Excellent")
+    assert (r.status_code, r.json()["reason"]) == (422, "bad_response")
+    assert answer(server, token, 0, "6").json()["reason"] == "bad_response"
+    for i, score in enumerate(["5", "4", "1", "3"]):
+        assert answer(server, token, i, score).json()["recorded"] is True
+    done = server.post("/api/complete", json={"assignment_token": token})
+    assert done.status_code == 200 and done.json()["n_trials"] == 4
+    rows = [row for row in iter_response_rows(redis) if row["assignment_id"] == "A1"]
+    design = json.loads((ratings_acr / "design.json").read_text())
+    list_index = rows[0]["list_index"]
+    expected = [t["sample_id"] for t in design["links"][0]["lists"][list_index]]
+    assert [(row["image_id"], row["response"], row["correct"], row["frames"]) for row in rows] == [
+        (sample, score, False, 0) for sample, score in zip(expected, ["5", "4", "1", "3"])]
+
+
+def test_no_worker_rates_a_sample_twice(server, redis, ratings_acr):
+    load_experiment(redis, ratings_acr)
+    assert start(server, "acr-001").status_code == 200
+    again = start(server, "acr-001", assignment="A2")
+    assert (again.status_code, again.json()["reason"]) == (409, "seen_link")
+    assert start(server, "acr-002", assignment="A3").status_code == 200  # another link: other samples
+    for k in (2, 3):
+        assert start(server, "acr-001", worker=f"W{k}", assignment=f"B{k}").status_code == 200
+    full = start(server, "acr-001", worker="W4", assignment="B4")
+    assert (full.status_code, full.json()["reason"]) == (409, "link_full")  # R = 3 ratings per sample
+
+
+def test_mushra_trials_carry_the_reference_and_the_0_to_100_scale(server, redis, ratings_mushra):
+    load_experiment(redis, ratings_mushra)
+    body = start(server, "mushra-001").json()
+    assert len(body["options"]) == 101
+    trials = body["trials"]
+    assert len(trials) == 4 and {t["screen"] for t in trials} == {trials[0]["screen"]}
+    assert {t["scale"] for t in trials} == {"mushra"} and len({t["reference_url"] for t in trials}) == 1
+    assert trials[0]["reference_url"] not in {t["media_url"] for t in trials}  # hidden reference has its own name
+    assert server.get(trials[0]["reference_url"]).status_code == 200
+    assert answer(server, body["assignment_token"], 0, "100").json()["recorded"] is True
+    assert answer(server, body["assignment_token"], 1, "101").json()["reason"] == "bad_response"
+
+
+def test_dsis_images_are_served_as_png_with_the_dcr_labels(server, redis, ratings_dsis_images):
+    load_experiment(redis, ratings_dsis_images)
+    trial = start(server, "dsis-001").json()["trials"][0]
+    assert (trial["media_type"], trial["scale"]) == ("image", "dcr")
+    assert trial["labels"] == ["Imperceptible", "Perceptible but not annoying", "Slightly annoying", "Annoying",
+                               "Very annoying"]
+    for url in (trial["media_url"], trial["reference_url"]):
+        r = server.get(url)
+        assert (r.status_code, r.headers["content-type"], r.content[:8]) == (200, "image/png", b"\x89PNG\r\n\x1a\n")
+
+
+def test_media_names_stay_strict(server, redis, ratings_acr):
+    load_experiment(redis, ratings_acr)
+    assert server.get("/videos/0123456789abcdef.wav").json()["detail"] == (
+        "video name '0123456789abcdef.wav' must be 16 lowercase hex characters followed by .mp4, .m4a or .png")
+
+
+def test_broken_rating_experiments_are_refused(redis, ratings_acr, tmp_path):
+    exp = tmp_path / "acr"
+    shutil.copytree(ratings_acr, exp)
+    design = json.loads((exp / "design.json").read_text())
+    victim = design["links"][1]["lists"][0][2]["media_id"]
+    (exp / "videos" / f"{victim}.m4a").unlink()
+    with pytest.raises(BadExperiment, match=rf"media file .*{victim}.m4a is missing"):
+        load_experiment(redis, exp)
+    design["scale"] = "stars"
+    (exp / "design.json").write_text(json.dumps(design))
+    with pytest.raises(BadExperiment, match=r"scale \('stars'\) in design.json must be one of acr, dcr, mushra"):
+        load_experiment(redis, exp)
+
+
+def test_trials_keep_the_extension_when_a_cdn_serves_the_media():
+    kind = get_kind("ratings")
+    trials = kind.trials(["dcr~0~00000000000000aa.png~00000000000000bb.png"], ["1", "2"],
+                         lambda media_id: f"https://cdn.example.org/s/{media_id}.mp4?a=A1&s=x.mp4")
+    cdn = "https://cdn.example.org/s/"
+    assert trials == [{"trial": 0, "screen": 0, "media_url": f"{cdn}00000000000000aa.png?a=A1&s=x.mp4",
+                       "media_type": "image", "scale": "dcr", "labels": LABELS["dcr"], "options": ["1", "2"],
+                       "reference_url": f"{cdn}00000000000000bb.png?a=A1&s=x.mp4"}]
+
+
+def test_trapping_trial_asks_for_a_score_and_the_server_marks_it_correct(server, redis, tmp_path):
+    from stimuli.ratings_build import build_ratings
+    from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
+
+    study = tmp_path / "study.toml"
+    study.write_text("[ratings]\ntraps_per_task = 1\n")
+    build_ratings(RATINGS_SAMPLES / "images.tsv", tmp_path / "trap", design="dsis", samples_per_task=3,
+                  ratings_per_sample=1, base_url=BASE_URL, study=study)
+    load_experiment(redis, tmp_path / "trap")
+    body = start(server, "trap-001").json()
+    asked = [t for t in body["trials"] if "attention" in t]
+    assert len(body["trials"]) == 4 and len(asked) == 1 and "reference_url" in asked[0]
+    trap = asked[0]
+    wrong = "1" if trap["attention"] != "1" else "2"
+    for t in body["trials"]:
+        assert answer(server, body["assignment_token"], t["trial"], wrong if t is trap else "3").json()["recorded"]
+    rows = {row["trial"]: row for row in iter_response_rows(redis)}
+    assert (rows[trap["trial"]]["image_id"], rows[trap["trial"]]["correct"]) == (f"trap/{trap['attention']}", False)
+
+
+def test_worker_page_and_mturk_preview_follow_the_links_kind(server, redis, ratings_acr, synthetic_experiment):
+    load_experiment(redis, ratings_acr)
+    load_experiment(redis, synthetic_experiment)
+    page = server.get("/experiment.html?link=acr-001&assignmentId=A1&workerId=W1&hitId=H1").text
+    assert "/static/ratings/main.js" in page and "/static/runner/main.js" not in page
+    mvt = server.get("/experiment.html?link=synth-001&assignmentId=A1&workerId=W1&hitId=H1").text
+    assert "/static/runner/main.js" in mvt and "/static/ratings/main.js" not in mvt
+    preview = server.get("/experiment.html?link=acr-001&assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1").text
+    assert "Quality rating task (preview)" in preview and "Photosensitivity" not in preview
