@@ -12,10 +12,10 @@ import re
 
 from app.assignments import Allocation, allocate, eligibility
 from app.errors import PreviewAssignment
-from app.responses import complete, record_response
+from app.responses import PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response
 from app.settings import Settings
 from app.tokens import completion_code, make_token, read_token
-from app.validation import CompleteIn, ResponseIn
+from app.validation import CompleteIn, FailureIn, ResponseIn
 from platforms.mturk.platform import PREVIEW_ASSIGNMENT
 from studies import get_kind
 
@@ -80,10 +80,7 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
 async def record(r, settings: Settings, body: ResponseIn) -> dict:
     """Check the token, record the response; the JSON of `ResponseOut`."""
     token = read_token(settings.signing_key, body.assignment_token)
-    timing = {"response_time_ms": body.response_time_ms, "dropped_frames": body.dropped_frames,
-              "refresh_interval_ms": body.refresh_interval_ms, "hidden_during_video": body.hidden_during_video,
-              "blurred_during_video": body.blurred_during_video, "timing_source": body.timing_source,
-              "frames_presented_total": body.frames_presented_total, "frame_log": body.frame_log}
+    timing = {name: getattr(body, name) for name in TIMING_FIELDS + PRESENTATION_FIELDS}
     rec = await record_response(r, token, body.trial, body.response, timing)
     return {"recorded": True, "duplicate": rec.duplicate, "next_trial": rec.next_trial, "timing_ok": rec.timing_ok}
 
@@ -91,5 +88,12 @@ async def record(r, settings: Settings, body: ResponseIn) -> dict:
 async def finish(r, settings: Settings, body: CompleteIn) -> dict:
     """Check the token, complete the assignment; the JSON of `CompleteOut`."""
     token = read_token(settings.signing_key, body.assignment_token)
-    done = await complete(r, token, completion_code(settings.signing_key, token))
+    done = await complete(r, token, completion_code(settings.signing_key, token), comment=body.comment)
     return {"completion_code": done.completion_code, "assignment_id": done.assignment_id, "n_trials": done.n_trials}
+
+
+async def report_failure(r, settings: Settings, body: FailureIn) -> dict:
+    """Check the token, keep why the page gave up (``POST /api/failure``); ``{"recorded": true}``."""
+    token = read_token(settings.signing_key, body.assignment_token)
+    await record_failure(r, token, body.trial, body.reason)
+    return {"recorded": True}

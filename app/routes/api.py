@@ -21,7 +21,7 @@ from app.ids import ID_PATTERN
 from app.settings import Settings
 from app.store import keys
 from app.validation import (REFUSALS, VIDEO_NAME_RE, AssignmentIn, AssignmentOut, CompleteIn, CompleteOut,
-                            EligibilityOut, Refusal, ResponseIn, ResponseOut)
+                            EligibilityOut, FailureIn, Refusal, ResponseIn, ResponseOut)
 
 router = APIRouter()
 
@@ -72,6 +72,15 @@ async def post_response(body: ResponseIn, r=Depends(get_redis), settings: Settin
 async def post_complete(body: CompleteIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
     """The completion code, once every trial has a recorded response."""
     return json_response(await service.finish(r, settings, body))
+
+
+@router.post("/api/failure", responses=REFUSALS)
+async def post_failure(body: FailureIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
+    """The page gave up on this assignment (a video that cannot be downloaded or played): why.
+
+    Kept per assignment (the last one wins) so the experimenter can see why a HIT was returned.
+    """
+    return json_response(await service.report_failure(r, settings, body))
 
 
 @router.get("/videos/{name}", response_class=FileResponse, responses={404: {"model": Refusal}})

@@ -13,6 +13,7 @@ autoescaping or a ``|tojson`` JSON block, never inlined into script.
 
 from __future__ import annotations
 
+import json
 import secrets
 from urllib.parse import parse_qsl
 
@@ -24,6 +25,8 @@ from markupsafe import escape
 from app.assets import LANDING_FILE, TEMPLATES_DIR
 from app.ids import ID_RE
 from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
+from app.store import keys
+from stimuli.study import DEFAULT_STUDY
 from platforms import PLATFORMS, ArrivalError
 from platforms.mturk.platform import origin_of
 
@@ -79,8 +82,24 @@ def _error_page(request: Request, status_code: int, title: str, message: str) ->
     )
 
 
+async def study_of(request: Request, link: str | None) -> dict:
+    """The link's experiment's study settings (``study.json`` as loaded), else `DEFAULT_STUDY`."""
+    r = getattr(request.app.state, "redis", None)
+    study = None
+    if link and r is not None:
+        experiment_id = await r.execute_command("HGET", keys.link_meta(link), "experiment_id")
+        if experiment_id:
+            raw = await r.execute_command("GET", keys.experiment_study(_text(experiment_id)))
+            study = json.loads(raw) if raw else None
+    return study or {**DEFAULT_STUDY, "n_trials": None, "practice": [], "example": None}
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 @router.get("/experiment.html", response_class=HTMLResponse, include_in_schema=False)
-def experiment_page(request: Request) -> HTMLResponse:
+async def experiment_page(request: Request) -> HTMLResponse:
     """The worker's page: ``?link=L&b=ASSIGNMENT_ID&c=HIT_ID&d=WORKER_ID`` (or MTurk's names)."""
     platform = PLATFORMS["mturk"]
     try:
@@ -93,6 +112,7 @@ def experiment_page(request: Request) -> HTMLResponse:
             headers=_security_headers(_runner_csp(request)),
         )
     finish = platform.finish(request.query_params, _own_origin(request))
+    study = await study_of(request, arrival.link)
     config = {
         "link": arrival.link,
         "assignment_id": arrival.assignment_id,
@@ -105,9 +125,10 @@ def experiment_page(request: Request) -> HTMLResponse:
         "expected_hz": 60,
         "reasons": WORKER_SENTENCES,
         "reason_fallback": FALLBACK_SENTENCE,
+        "study": study,
     }
     return templates.TemplateResponse(
-        request, "experiment.html", {"config": config, "video_css_px": VIDEO_CSS_PX},
+        request, "experiment.html", {"config": config, "video_css_px": VIDEO_CSS_PX, "study": study},
         headers=_security_headers(_runner_csp(request)),
     )
 

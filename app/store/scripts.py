@@ -54,6 +54,7 @@ REFUSALS: dict[str, type[errors.MVTError]] = {
     "bad_trial": errors.BadTrial,
     "bad_response": errors.BadResponse,
     "incomplete": errors.Incomplete,
+    "other_tab": errors.AnsweredElsewhere,
 }
 
 

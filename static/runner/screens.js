@@ -2,7 +2,7 @@
  * What the worker sees: one screen at a time, the stop message, status lines, progress, the
  * display check's result and the answer form (its rules come from choices.js).
  */
-import { MANY_OPTIONS, keyIndex, keyLabel, matchesFilter } from "./choices.js";
+import { MANY_OPTIONS, filterNote, keyIndex, keyLabel, matchesFilter, sortOptions } from "./choices.js";
 
 export function $(id) { return document.getElementById(id); }
 
@@ -77,7 +77,7 @@ export function showCheckResult(intervalMs, cfg, start, n) {
   }
   if (start > 0) result.textContent += " Welcome back: you continue at trial " + (start + 1) + " of " + n + ".";
   $("check-continue").disabled = false;
-  $("check-continue").focus();
+  $("check-continue").focus({ preventScroll: true });
 }
 
 function optionInput(name, i) {
@@ -97,8 +97,12 @@ function optionInput(name, i) {
   return label;
 }
 
-/** Shows the answer form; resolves with {response, response_time_ms} when one is confirmed. */
-export function askAnswer(options) {
+/**
+ * Shows the answer form, options in natural order; resolves with {response, response_time_ms}
+ * when one is confirmed. The filter box takes focus only where typing is cheap (touch: false).
+ */
+export function askAnswer(unsorted, touch = false) {
+  const options = sortOptions(unsorted);
   return new Promise((resolve) => {
     const box = $("answer-options");
     const next = $("answer-next");
@@ -115,6 +119,9 @@ export function askAnswer(options) {
       input.addEventListener("change", () => { next.disabled = false; });
     });
     const many = options.length > MANY_OPTIONS;
+    const note = $("answer-filter-note");
+    note.textContent = "";
+    form.classList.toggle("many", many);
     $("answer-filter-row").hidden = !many;
     $("answer-hint").hidden = many;
     $("answer-hint-many").hidden = !many;
@@ -125,6 +132,7 @@ export function askAnswer(options) {
       for (const x of inputs) if (x.parentNode.hidden) x.parentNode.querySelector(".key").textContent = "";
     }
     filter.oninput = () => {
+      note.textContent = "";
       inputs.forEach((x, i) => { x.parentNode.hidden = !matchesFilter(options[i], filter.value); });
       numberKeys();
     };
@@ -153,11 +161,12 @@ export function askAnswer(options) {
         ev.preventDefault();
         if (!next.disabled) finish();
         else if (inText && visible().length === 1) choose(visible()[0]);
+        else if (inText) note.textContent = filterNote(visible().length);
       }
     }
     form.onsubmit = (ev) => { ev.preventDefault(); finish(); };
     document.addEventListener("keydown", onKey);
     show("answer");
-    if (many) filter.focus();
+    if (many && !touch) filter.focus({ preventScroll: true });
   });
 }
