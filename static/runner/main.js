@@ -178,7 +178,8 @@ async function playTrial(video, videos, t, key) {
       continue;
     }
     const fit = await fitStage($("screen-trial"), video, rules.min_stimulus_px, cfg.video_css_px);
-    setTrialStatus(fit.fits ? "Look at the cross in the middle, then press Play (or the space bar)." :
+    setTrialStatus(fit.fits ? (touch ? "Look at the cross in the middle, then tap Play." :
+      "Look at the cross in the middle, then press Play (or the space bar).") :
       "The whole video does not fit on your screen: make the window larger or zoom out (Ctrl and −), then press Play.");
     const how = await playPressed();
     setTrialStatus("");

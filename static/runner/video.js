@@ -71,7 +71,7 @@ export function loadVideo(video, src) {
     }
     function failed() {
       cleanup();
-      reject(new Error("the video could not be decoded"));
+      reject(new Error("your browser cannot decode it"));
     }
     function cleanup() {
       clearTimeout(timer);
