@@ -365,3 +365,71 @@ def test_fifty_options_fit_with_next_in_view_at_1366x650(live_server, browser, s
         "11 options match — type more, or pick one with the mouse or a number key.")
     assert problems == []
     page.context.close()
+
+
+@pytest.fixture(scope="module")
+def practice_experiment(tmp_path_factory) -> Path:
+    """Circles and squares from the samples, built with a study file; practice uses the other shapes."""
+    import shutil
+
+    from stimuli.build import build_experiment
+    from tests.fixtures.experiment import SAMPLES
+
+    root = tmp_path_factory.mktemp("practice")
+    for shape in ("circle", "square"):
+        shutil.copytree(SAMPLES / shape, root / "images" / shape)
+    (root / "study.toml").write_text('title = "Shapes at a glance"\npay = "$0.50"\ncontact = "lab@example.org"\n'
+                                     'practice_trials = 2\n')
+    build_experiment(root / "images", root / "exp", frame_counts=[1, 6, 30], images_per_task=4, workers=1,
+                     base_url="https://127.0.0.1:8443", size=128, jobs=1, name="shapes", study=root / "study.toml")
+    return root / "exp"
+
+
+def test_the_study_speaks_its_own_words_and_practice_is_never_recorded(live_server, browser, shots,
+                                                                       practice_experiment):
+    from playwright.sync_api import expect
+
+    live_server.load(practice_experiment)
+    study = json.loads((practice_experiment / "study.json").read_text())
+    page, problems = new_page(browser, 1280, 720)
+    page.goto(landing(live_server, "shapes-001", "ASSIGN-PRACTICE", "WORKER-PRACTICE"))
+    task = page.frame_locator("#mvt-frame")
+    expect(task.get_by_role("heading", name="Shapes at a glance")).to_be_visible(timeout=10000)
+    expect(task.get_by_text(f"It takes about {study['minutes']} minutes")).to_be_visible()
+    expect(task.get_by_text("Pay: $0.50.")).to_be_visible()
+    task.get_by_role("button", name="I agree — continue").click()
+    example = task.get_by_role("img", name="Example of one trial")
+    expect(example).to_have_attribute("src", "/example.png?link=shapes-001")
+    assert page.evaluate("""() => document.getElementById('mvt-frame').contentDocument
+        .querySelector('.example img').naturalWidth""") == 496  # the build's strip, not the generic one
+    expect(task.get_by_text("You start with 2 practice videos")).to_be_visible()
+    page.screenshot(path=shots / "1280x720_study_instructions.png")
+    task.get_by_role("button", name="Continue").click()
+    for p in range(2):
+        expect(task.get_by_role("heading", name=f"Practice {p + 1} of 2")).to_be_visible()
+        play = task.get_by_role("button", name="Play")
+        expect(play).to_be_enabled(timeout=20000)
+        if p == 0:
+            page.screenshot(path=shots / "1280x720_practice_trial.png")
+        play.click()
+        expect(task.get_by_role("radio", name="triangle")).to_be_visible(timeout=10000)
+        task.get_by_role("radio", name="star").check()
+        task.get_by_role("button", name="Next").click()
+        expect(task.locator("#feedback-text")).to_contain_text(study["practice"][p]["label"])
+        if p == 0:
+            page.screenshot(path=shots / "1280x720_practice_feedback.png")
+        task.get_by_role("button", name="Next practice video" if p == 0 else "Continue").click()
+    start = task.get_by_role("button", name="Start the task")
+    expect(start).to_be_enabled(timeout=10000)
+    start.click()
+    expect(task.get_by_role("heading", name="Trial 1 of 4")).to_be_visible()
+    play_and_answer(page, task, 0)
+    expect(task.get_by_role("heading", name="Trial 2 of 4")).to_be_visible()
+
+    rows = rows_of(live_server, "ASSIGN-PRACTICE", 1, page)
+    practice_ids = {p["video_id"] for p in study["practice"]}
+    assert [row["trial"] for row in rows] == [0]
+    assert not practice_ids & {row["video_id"] for row in rows}
+    assert {row["label"] for row in rows} <= {"circle", "square"}
+    assert problems == []
+    page.context.close()

@@ -6,6 +6,10 @@
   the layout an experimenter pastes into MTurk can be tried locally with fake MTurk
   parameters in the query.
 - ``POST /mturk/externalSubmit`` — shows the fields MTurk's ``externalSubmit`` would receive.
+- ``GET /example.png?link=L`` — the instructions' example picture of the link's experiment.
+
+The runner's config carries the experiment's ``study`` (``study.json`` as ``mvt load`` stored it:
+its words, practice trials and device rules; `stimuli.study.DEFAULT_STUDY` without one).
 
 Query values are checked against a charset and reach the page only through Jinja2's
 autoescaping or a ``|tojson`` JSON block, never inlined into script.
@@ -15,16 +19,18 @@ from __future__ import annotations
 
 import json
 import secrets
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import escape
 
-from app.assets import LANDING_FILE, TEMPLATES_DIR
+from app.assets import LANDING_FILE, STATIC_DIR, TEMPLATES_DIR
 from app.ids import ID_RE
 from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
+from app.service import media_url
 from app.store import keys
 from stimuli.study import DEFAULT_STUDY
 from platforms import PLATFORMS, ArrivalError
@@ -83,15 +89,20 @@ def _error_page(request: Request, status_code: int, title: str, message: str) ->
 
 
 async def study_of(request: Request, link: str | None) -> dict:
-    """The link's experiment's study settings (``study.json`` as loaded), else `DEFAULT_STUDY`."""
+    """The link's experiment's study settings (``study.json`` as loaded), else `DEFAULT_STUDY`;
+    practice trials get their ``video_url``, and ``example_url`` says where the example is."""
     r = getattr(request.app.state, "redis", None)
     study = None
-    if link and r is not None:
+    if link and r is not None and ID_RE.fullmatch(link):
         experiment_id = await r.execute_command("HGET", keys.link_meta(link), "experiment_id")
         if experiment_id:
             raw = await r.execute_command("GET", keys.experiment_study(_text(experiment_id)))
             study = json.loads(raw) if raw else None
-    return study or {**DEFAULT_STUDY, "n_trials": None, "practice": [], "example": None}
+    study = study or {**DEFAULT_STUDY, "n_trials": None, "practice": [], "example": None}
+    settings = request.app.state.settings
+    study["practice"] = [{**p, "video_url": media_url(settings, p["video_id"])} for p in study.get("practice", [])]
+    study["example_url"] = f"/example.png?link={link}" if study.get("example") else "/static/example.png"
+    return study
 
 
 def _text(value) -> str:
@@ -108,7 +119,7 @@ async def experiment_page(request: Request) -> HTMLResponse:
         return _error_page(request, 400, "This task link is incomplete", str(exc))
     if arrival.preview:
         return templates.TemplateResponse(
-            request, "preview.html", {"video_css_px": VIDEO_CSS_PX},
+            request, "preview.html", {"video_css_px": VIDEO_CSS_PX, "study": await study_of(request, arrival.link)},
             headers=_security_headers(_runner_csp(request)),
         )
     finish = platform.finish(request.query_params, _own_origin(request))
@@ -131,6 +142,20 @@ async def experiment_page(request: Request) -> HTMLResponse:
         request, "experiment.html", {"config": config, "video_css_px": VIDEO_CSS_PX, "study": study},
         headers=_security_headers(_runner_csp(request)),
     )
+
+
+@router.get("/example.png", include_in_schema=False)
+async def example_image(request: Request) -> FileResponse:
+    """The instructions' example of the link's experiment (cross → picture → its real mask, made by
+    ``mvt build``), or the generic one."""
+    link = request.query_params.get("link") or ""
+    r = request.app.state.redis
+    videos_dir = await r.execute_command("HGET", keys.link_meta(link), "videos_dir") if ID_RE.fullmatch(link) else None
+    path = Path(_text(videos_dir)).parent / "example.png" if videos_dir else None
+    if path is None or not path.is_file():
+        path = STATIC_DIR / "example.png"
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "public, max-age=3600",
+                                                               "X-Content-Type-Options": "nosniff"})
 
 
 def render_landing(hit_link: str) -> str:

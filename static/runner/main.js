@@ -12,7 +12,7 @@ import { trialOptions } from "./choices.js";
 import { PLAY_ARM_MS, clickStartsPlay, inputType, isPlayKey, keyStartsPlay } from "./input.js";
 import { deviceInfo, fitStage, fullyInside, isTouchDevice, measureVisible, watchVisible } from "./layout.js";
 import {
-  $, askAnswer, clicked, isStopped, setNetProblem, setProgress, setTrialStatus, show, showCheckResult, stop,
+  $, askAnswer, clicked, isStopped, setNetProblem, setPhase, setProgress, setTrialStatus, show, showCheckResult, stop,
 } from "./screens.js";
 import {
   TAB_HEARTBEAT_MS, claimTab, keepTiming, makeStore, markPlayed, playedTrial, releaseTab, unmarkPlayed,
@@ -158,7 +158,8 @@ async function consent() {
 
 /**
  * Plays trial `key`'s video (downloaded by videos.preload(t)) once and measures it; retries a
- * failed load or play a few times with a countdown, then throws VideoFailure.
+ * failed load or play a few times with a countdown, then throws VideoFailure. Practice trials
+ * (key null) are not remembered as played.
  */
 async function playTrial(video, videos, t, key) {
   const rules = study.device;
@@ -185,13 +186,13 @@ async function playTrial(video, videos, t, key) {
     setTrialStatus("");
     const before = await measureVisible(video);
     const watch = watchVisible(video);
-    markPlayed(store, key);
+    if (key !== null) markPlayed(store, key);
     let timing;
     try {
       timing = await playAndMeasure(video);
     } catch (err) {
       watch.stop();
-      unmarkPlayed(store, key);
+      if (key !== null) unmarkPlayed(store, key);
       why = err && err.message;
       continue;
     }
@@ -201,7 +202,7 @@ async function playTrial(video, videos, t, key) {
       input_type: how,
       video_px: Math.round(video.getBoundingClientRect().width),
     });
-    keepTiming(store, key, timing);
+    if (key !== null) keepTiming(store, key, timing);
     return timing;
   }
   throw new VideoFailure("the video could not be played (" + why + ")");
@@ -213,8 +214,44 @@ function giveUp(token, trial, err) {
     method: "POST", headers: { "Content-Type": "application/json" }, keepalive: true, cache: "no-store",
     body: JSON.stringify({ assignment_token: token, trial, reason: String(err.message).slice(0, 300) }),
   }).catch(() => {});
-  stop("Trial " + (trial + 1) + " cannot be shown in your browser: " + err.message + ". Please return this HIT. " +
+  stop((trial === null ? "A practice video" : "Trial " + (trial + 1)) + " cannot be shown in your browser: " + err.message + ". Please return this HIT. " +
     "The problem has been recorded; the answers you gave are kept.");
+}
+
+/**
+ * Practice trials (study.json): played and answered like trials, with feedback; never sent to
+ * the server. Resolves false when the page gave up on a practice video.
+ */
+async function practise(token) {
+  const practice = study.practice || [];
+  if (!practice.length || store("practiced")) return true;
+  const videos = createPreloader(practice, setTrialStatus);
+  setPhase("Practice");
+  for (let p = 0; p < practice.length; p++) {
+    setProgress(p, practice.length);
+    $("play").disabled = true;
+    show("trial");
+    try {
+      await playTrial($("video"), videos, p, null);
+    } catch (err) {
+      if (!(err instanceof VideoFailure)) throw err;
+      giveUp(token, null, err);
+      return false;
+    }
+    videos.preload(p + 1);
+    const answer = await askAnswer(practice[p].options, touch);
+    videos.release(p);
+    const label = practice[p].label;
+    $("feedback-text").textContent = answer.response === label ?
+      "Correct: it was " + label + "." :
+      "It was " + label + " (you chose " + answer.response + "). Short pictures are hard; in the task, just give your best guess.";
+    $("feedback-continue").textContent = p + 1 < practice.length ? "Next practice video" : "Continue";
+    show("feedback");
+    await clicked($("feedback-continue"));
+  }
+  store("practiced", true);
+  setPhase("Trial");
+  return true;
 }
 
 /** The answer of a trial whose video was started before a reload: measured, or null timing. */
@@ -255,6 +292,7 @@ async function main() {
     return;
   }
   if (a.completed && a.completion_code) { finishScreen(a.completion_code); return; }
+  if (!(await practise(a.assignment_token))) return;
   const trials = a.trials;
   const n = trials.length;
   queue.retoken(a.assignment_token);

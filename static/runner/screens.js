@@ -44,6 +44,11 @@ export function setNetProblem(text) {
 
 export function setTrialStatus(text) { $("trial-status").textContent = text; }
 
+/** "Practice" or "Trial" before the progress numbers. */
+export function setPhase(name) {
+  for (const el of document.querySelectorAll("[data-phase]")) el.textContent = name;
+}
+
 export function setProgress(done, n) {
   for (const el of document.querySelectorAll("[data-trial-no]")) el.textContent = String(Math.min(done + 1, n));
   for (const el of document.querySelectorAll("[data-trial-n]")) el.textContent = String(n);
