@@ -48,7 +48,8 @@ class TrialOut(BaseModel):
 
     trial: int
     video_url: str
-    options: list[str]
+    options: list[str] | None = Field(default=None, description="this trial's own options, when they differ from "
+                                                               "the assignment's (MVT: never sent)")
 
 
 class AssignmentOut(BaseModel):

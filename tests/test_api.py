@@ -89,7 +89,7 @@ def test_assignment_gives_opaque_trials_and_the_same_list_every_time(client, syn
     assert (body["assignment_id"], body["link"], body["n_trials"], body["resume_from"], body["completed"],
             body["completion_code"], body["options"]) == ("A1", "synth-001", 3, 0, False, None, ["cat", "dog"])
     for i, trial in enumerate(body["trials"]):
-        assert set(trial) == {"trial", "video_url", "options"} and trial["trial"] == i
+        assert set(trial) == {"trial", "video_url"} and trial["trial"] == i  # options once, above
         assert re.fullmatch(r"/videos/[0-9a-f]{16}\.mp4", trial["video_url"])
     design = json.loads((synthetic_server.exp_dir / "design.json").read_text())
     secrets = {t["image_id"] for link in design["links"] for lst in link["lists"] for t in lst}
@@ -275,4 +275,4 @@ def test_video_urls_use_MVT_VIDEO_BASE_URL_when_set(tmp_path):
     settings = Settings(_env_file=None, data_dir=tmp_path, secret_key="k" * 32,
                         video_base_url="https://cdn.example.org/exp1/videos/")
     assert assignment_payload(a, settings)["trials"] == [
-        {"trial": 0, "video_url": "https://cdn.example.org/exp1/videos/0123456789abcdef.mp4", "options": ["cat"]}]
+        {"trial": 0, "video_url": "https://cdn.example.org/exp1/videos/0123456789abcdef.mp4"}]

@@ -102,3 +102,31 @@ def test_the_page_reports_why_it_gave_up(client, synthetic_server):
     assert saved["trial"] == 2 and saved["reason"] == "the video could not be downloaded (HTTP 404)"
     forged = client.post("/api/failure", json={"assignment_token": "x" * 40, "reason": "nope"})
     assert forged.status_code == 403
+
+
+@pytest.mark.parametrize("value, ok", [("gzip, deflate, br", True), ("br;q=1, gzip;q=0.5", True), ("*", True),
+                                       ("gzip;q=0", False), ("identity", False), ("", False), (None, False)])
+def test_accept_encoding_is_read_as_browsers_send_it(value, ok):
+    from app.fastpath import accepts_gzip
+
+    assert accepts_gzip(value) is ok
+
+
+@pytest.mark.parametrize("hot_path", [True, False])
+def test_a_long_assignment_is_gzipped_when_the_browser_accepts_it(client, synthetic_server, tmp_path, hot_path):
+    import gzip
+
+    from tests.fixtures.server import write_experiment
+
+    synthetic_server.load(write_experiment(tmp_path / "long", experiment_id="long", n_links=1, n_lists=2,
+                                           n_trials=40, classes=tuple(f"class {i}" for i in range(30))))
+    body = {"link": "long-001", "worker_id": "W1", "assignment_id": "A1"}
+    # A body the hot path does not take (a charset in the content type) goes to the FastAPI route.
+    headers = {} if hot_path else {"Content-Type": "application/json; charset=utf-8"}
+    raw = client.post("/api/assignments", json=body, headers={**headers, "Accept-Encoding": "identity"})
+    packed = client.post("/api/assignments", json=body, headers={**headers, "Accept-Encoding": "gzip"})
+    assert raw.status_code == packed.status_code == 200
+    assert "content-encoding" not in raw.headers and packed.headers["content-encoding"] == "gzip"
+    assert packed.json() == raw.json()  # httpx decompresses
+    assert int(packed.headers["content-length"]) == len(gzip.compress(raw.content, 6, mtime=0))  # as sent
+    assert all("options" not in trial for trial in raw.json()["trials"])  # named once per task

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse
 from app import service
 from app.deps import get_redis, get_settings
 from app.errors import NotFound
+from app.fastpath import accepts_gzip, encode_json
 from app.ids import ID_PATTERN
 from app.settings import Settings
 from app.store import keys
@@ -56,10 +57,15 @@ async def eligibility_preflight(request: Request):
 
 
 @router.post("/api/assignments", response_model=AssignmentOut, responses=REFUSALS)
-async def post_assignment(body: AssignmentIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
-    """Give the assignment its list of the link (the same one every time), with a signed token."""
-    return json_response(await service.start_assignment(r, settings, body.link, body.worker_id, body.assignment_id,
-                                                        body.hit_id))
+async def post_assignment(body: AssignmentIn, request: Request, r=Depends(get_redis),
+                          settings: Settings = Depends(get_settings)):
+    """Give the assignment its list of the link (the same one every time), with a signed token.
+
+    gzip-compressed when the client accepts it (as the hot path does).
+    """
+    payload = await service.start_assignment(r, settings, body.link, body.worker_id, body.assignment_id, body.hit_id)
+    data, extra = encode_json(payload, accepts_gzip(request.headers.get("accept-encoding")))
+    return Response(data, media_type="application/json", headers={k.decode(): v.decode() for k, v in extra})
 
 
 @router.post("/api/responses", response_model=ResponseOut, responses=REFUSALS)
