@@ -68,7 +68,8 @@ export function showCheckResult(intervalMs, cfg, start, n) {
   result.textContent = hz ? "Your screen refreshes about " + Math.round(hz) + " times per second." :
     "Your screen's refresh rate could not be measured.";
   const warnings = [];
-  if (!hz || Math.abs(hz - cfg.expected_hz) > 3) {
+  const tolerance = cfg.study ? cfg.study.device.refresh_tolerance_hz : 3;
+  if (!hz || Math.abs(hz - cfg.expected_hz) > tolerance) {
     warnings.push("This task is designed for a 60 Hz display; on yours the shortest pictures may be " +
       "shown for a different time. If you can, set your display to 60 Hz; otherwise you may still continue.");
   }
@@ -80,7 +81,7 @@ export function showCheckResult(intervalMs, cfg, start, n) {
     $("check-warning").hidden = false;
     $("check-warning").textContent = warnings.join(" ");
   }
-  if (start > 0) result.textContent += " Welcome back: you continue at trial " + (start + 1) + " of " + n + ".";
+  if (start > 0 && start < n) result.textContent += " Welcome back: you continue at trial " + (start + 1) + " of " + n + ".";
   $("check-continue").disabled = false;
   $("check-continue").focus({ preventScroll: true });
 }
