@@ -150,21 +150,24 @@ def test_runner_tells_a_refused_worker_the_servers_sentence(live_server, page, c
     expect(page.locator("#stop-message")).to_have_text(expected)
 
 
-def test_answer_screen_shows_any_class_names_as_text_and_filters_long_lists(live_server, page, shots):
-    """Many classes with markup, quotes and non-Latin names: text only, filter, keyboard."""
-    from playwright.sync_api import expect
-
-    names = [f"class {i:02d}" for i in range(20)] + ['<img src=x onerror="document.title=1">', 'Zoë & "quotes"', "右"]
-
-    def with_names(route):
+def with_options(names: list[str]):
+    """A route handler giving the assignment (and each trial) these answer options."""
+    def handler(route):
         response = route.fetch()
         data = response.json()
         data["options"] = names
         for trial in data["trials"]:
             trial["options"] = names
         route.fulfill(response=response, json=data)
+    return handler
 
-    page.route("**/api/assignments", with_names)
+
+def test_answer_screen_shows_any_class_names_as_text_and_filters_long_lists(live_server, page, shots):
+    """Many classes with markup, quotes and non-Latin names: text only, filter, keyboard."""
+    from playwright.sync_api import expect
+
+    names = [f"class {i:02d}" for i in range(20)] + ['<img src=x onerror="document.title=1">', 'Zoë & "quotes"', "右"]
+    page.route("**/api/assignments", with_options(names))
     link = links_of(live_server.exp_dir)[0]
     page.goto(f"{live_server.base_url}/experiment.html?link={link}&b=ASSIGN-NAMES&c=HIT1&d=WORKER-NAMES")
     page.get_by_role("button", name="I agree — continue").click()

@@ -19,23 +19,14 @@ import pytest
 from app.admin import block_workers
 from app.export import iter_response_rows
 from app.store import keys
-from tests.test_browser_pages import ARGS, CHROMIUM, links_of, mturk_params
+from tests.test_browser_pages import (CHROMIUM, browser, links_of, mturk_params,  # noqa: F401 (browser: fixture)
+                                      with_options)
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"),
 ]
-SIZES = {"1366x650": (1366, 650), "1280x720": (1280, 720)}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+SIZES = {"1366x650": (1366, 650), "1280x720": (1280, 720), "1280x600": (1280, 600)}
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +218,22 @@ def test_a_phone_is_told_before_consent_and_nothing_is_allocated(live_server, br
     page.context.close()
 
 
+def test_a_direct_link_to_a_full_link_says_so_before_consent(live_server, browser, shots):
+    from playwright.sync_api import expect
+
+    page, problems = new_page(browser, 1280, 720)
+    page.route("**/api/eligibility*", lambda route: route.fulfill(json={"eligible": False, "reason": "link_full"}))
+    link = links_of(live_server.exp_dir)[0]
+    page.goto(f"{live_server.base_url}/experiment.html?link={link}&b=ASSIGN-FULLLINK&c=HIT1&d=WORKER-FULLLINK")
+    expect(page.locator("#stop-message")).to_have_text(
+        "This task is full: enough workers have already done it. Please return the HIT.")
+    expect(page.get_by_role("button", name="I agree — continue")).to_be_hidden()
+    page.screenshot(path=shots / "1280x720_link_full.png")
+    assert live_server.redis.keys("*WORKER-FULLLINK*") == []
+    assert problems == []
+    page.context.close()
+
+
 def test_a_second_tab_of_the_assignment_does_nothing(live_server, browser, shots):
     from playwright.sync_api import expect
 
@@ -335,17 +342,8 @@ def test_fifty_options_fit_with_next_in_view_at_1366x650(live_server, browser, s
     from playwright.sync_api import expect
 
     names = [f"Class {i}" for i in range(50, 0, -2)] + [f"class {i}" for i in range(49, 0, -2)]
-
-    def with_names(route):
-        response = route.fetch()
-        data = response.json()
-        data["options"] = names
-        for trial in data["trials"]:
-            trial["options"] = names
-        route.fulfill(response=response, json=data)
-
     page, problems = new_page(browser, 1366, 650)
-    page.route("**/api/assignments", with_names)
+    page.route("**/api/assignments", with_options(names))
     link = links_of(live_server.exp_dir)[1]
     page.goto(landing(live_server, link, "ASSIGN-FIFTY", "WORKER-FIFTY"))
     task = page.frame_locator("#mvt-frame")

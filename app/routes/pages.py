@@ -99,8 +99,9 @@ async def study_of(request: Request, link: str | None) -> dict:
             raw = await r.execute_command("GET", keys.experiment_study(_text(experiment_id)))
             study = json.loads(raw) if raw else None
     study = study or {**DEFAULT_STUDY, "n_trials": None, "practice": [], "example": None}
-    settings = request.app.state.settings
-    study["practice"] = [{**p, "video_url": media_url(settings, p["video_id"])} for p in study.get("practice", [])]
+    settings = getattr(request.app.state, "settings", None)
+    url = (lambda v: media_url(settings, v)) if settings else (lambda v: f"/videos/{v}.mp4")
+    study["practice"] = [{**p, "video_url": url(p["video_id"])} for p in study.get("practice", [])]
     study["example_url"] = f"/example.png?link={link}" if study.get("example") else "/static/example.png"
     return study
 
