@@ -33,7 +33,8 @@ export function measureVisible(el) {
     const io = new IntersectionObserver((entries) => {
       io.disconnect();
       const e = entries[entries.length - 1];
-      resolve({ box: e.boundingClientRect, visible: e.isIntersecting ? e.intersectionRect : null, ratio: e.intersectionRatio });
+      const visible = e.isIntersecting ? e.intersectionRect : null;
+      resolve({ box: e.boundingClientRect, visible, ratio: e.intersectionRatio });
     }, { threshold: THRESHOLDS });
     io.observe(el);
   });
@@ -77,7 +78,8 @@ function setVideoSize(px) {
 export async function fitStage(stage, video, minPx, maxPx) {
   const box = stage.getBoundingClientRect();
   const chromeY = box.height - video.getBoundingClientRect().height;
-  let size = Math.max(minPx, Math.min(maxPx, Math.floor(window.innerWidth - 32), Math.floor(window.innerHeight - chromeY - 8)));
+  const room = Math.min(Math.floor(window.innerWidth - 32), Math.floor(window.innerHeight - chromeY - 8));
+  let size = Math.max(minPx, Math.min(maxPx, room));
   setVideoSize(size);
   let fits = false;
   for (let i = 0; i < 3 && !fits; i++) {

@@ -91,7 +91,9 @@ function offerFullscreen() {
     document.documentElement.requestFullscreen().then(() => {
       $("fullscreen").hidden = true;
       $("fullscreen-offer").hidden = true;
-    }, () => { $("fullscreen-offer").textContent = "Your browser did not allow full screen; you can go on without it."; });
+    }, () => {
+      $("fullscreen-offer").textContent = "Your browser did not allow full screen; you can go on without it.";
+    });
   });
 }
 
@@ -181,7 +183,8 @@ async function playTrial(video, videos, t, key) {
     const fit = await fitStage($("screen-trial"), video, rules.min_stimulus_px, cfg.video_css_px);
     setTrialStatus(fit.fits ? (touch ? "Look at the cross in the middle, then tap Play." :
       "Look at the cross in the middle, then press Play (or the space bar).") :
-      "The whole video does not fit on your screen: make the window larger or zoom out (Ctrl and −), then press Play.");
+      "The whole video does not fit on your screen: make the window larger or zoom out (Ctrl and −), " +
+      "then press Play.");
     const how = await playPressed();
     setTrialStatus("");
     const before = await measureVisible(video);
@@ -214,7 +217,8 @@ function giveUp(token, trial, err) {
     method: "POST", headers: { "Content-Type": "application/json" }, keepalive: true, cache: "no-store",
     body: JSON.stringify({ assignment_token: token, trial, reason: String(err.message).slice(0, 300) }),
   }).catch(() => {});
-  stop((trial === null ? "A practice video" : "Trial " + (trial + 1)) + " cannot be shown in your browser: " + err.message + ". Please return this HIT. " +
+  const which = trial === null ? "A practice video" : "Trial " + (trial + 1);
+  stop(which + " cannot be shown in your browser: " + err.message + ". Please return this HIT. " +
     "The problem has been recorded; the answers you gave are kept.");
 }
 
@@ -244,7 +248,8 @@ async function practise(token) {
     const label = practice[p].label;
     $("feedback-text").textContent = answer.response === label ?
       "Correct: it was " + label + "." :
-      "It was " + label + " (you chose " + answer.response + "). Short pictures are hard; in the task, just give your best guess.";
+      "It was " + label + " (you chose " + answer.response + "). Short pictures are hard; " +
+      "in the task, just give your best guess.";
     $("feedback-continue").textContent = p + 1 < practice.length ? "Next practice video" : "Continue";
     show("feedback");
     await clicked($("feedback-continue"));

@@ -81,7 +81,9 @@ export function showCheckResult(intervalMs, cfg, start, n) {
     $("check-warning").hidden = false;
     $("check-warning").textContent = warnings.join(" ");
   }
-  if (start > 0 && start < n) result.textContent += " Welcome back: you continue at trial " + (start + 1) + " of " + n + ".";
+  if (start > 0 && start < n) {
+    result.textContent += " Welcome back: you continue at trial " + (start + 1) + " of " + n + ".";
+  }
   $("check-continue").disabled = false;
   $("check-continue").focus({ preventScroll: true });
 }
