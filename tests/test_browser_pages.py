@@ -380,6 +380,7 @@ def test_full_task_through_the_landing_page_with_a_reload(live_server, page, sho
 
     expect(task.get_by_role("heading", name="Thank you — one last, optional question")).to_be_visible()
     task.get_by_label("Anything you want to tell us about the task (optional):").fill("The videos were quick.")
+    page.screenshot(path=shots / "debrief.png")
     task.get_by_role("button", name="Finish and get my code").click()
     expect(task.get_by_role("heading", name="Thank you — you are done")).to_be_visible(timeout=15000)
     code = completion_record(live_server.redis, assignment)["completion_code"]

@@ -131,8 +131,9 @@ export function askAnswer(unsorted, touch = false) {
     note.textContent = "";
     form.classList.toggle("many", many);
     $("answer-filter-row").hidden = !many;
-    $("answer-hint").hidden = many;
-    $("answer-hint-many").hidden = !many;
+    // Key hints are for keyboards; a phone's worker taps.
+    $("answer-hint").hidden = many || touch;
+    $("answer-hint-many").hidden = !many || touch;
     filter.value = "";
     const visible = () => inputs.filter((x) => !x.parentNode.hidden);
     function numberKeys() {
