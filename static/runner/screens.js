@@ -14,8 +14,14 @@ export function show(name) {
   if (stopped && name !== "stop") return;
   const screens = document.querySelectorAll("[data-screen]");
   for (const screen of screens) screen.hidden = screen.id !== "screen-" + name;
-  const heading = $("screen-" + name).querySelector("h1[tabindex], legend[tabindex]");
+  const screen = $("screen-" + name);
+  const heading = screen.querySelector("h1[tabindex], legend[tabindex]");
   if (heading) heading.focus({ preventScroll: true });
+  // A new text screen starts at its top (the worker may have scrolled the HIT page down while
+  // reading the last one); the trial and answer screens place themselves (layout.js).
+  if (name !== "trial" && name !== "answer" && screen.getBoundingClientRect().top < 0) {
+    screen.scrollIntoView({ block: "start" });
+  }
 }
 
 /** The stop screen with this message; no other screen shows after it. */
