@@ -131,6 +131,13 @@ class Incomplete(MVTError):
     status_code = 409
 
 
+class AnsweredElsewhere(MVTError):
+    """The trial was already answered by another tab or window of the same assignment."""
+
+    reason = "other_tab"
+    status_code = 409
+
+
 class BadExperiment(MVTError):
     """A built experiment folder is missing files or does not follow the build contract."""
 

@@ -14,15 +14,18 @@ from app.csvsafe import safe_row
 from app.store import keys
 from app.assignments import iso_ms
 from app.errors import ExperimentChoice
+from app.responses import PRESENTATION_FIELDS
 
 RESPONSE_COLUMNS = (
     "link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label", "frames", "duration_ms",
     "response", "correct", "response_time_ms", "presented_frames", "submitted_at", "dropped_frames",
     "refresh_interval_ms", "hidden_during_video", "blurred_during_video", "timing_ok", "assignment_status",
     "video_id", "list_index", "timing_source", "frames_presented_total", "frame_log", "experiment",
+    *PRESENTATION_FIELDS, "comment",
 )
 """Columns of the responses CSV, in order (docs/interfaces.md's, then docs/contracts.md's, then
-extras; ``experiment`` is the link's ``experiment_id``)."""
+extras: ``experiment`` (the link's ``experiment_id``), the presentation fields of
+`app.responses.PRESENTATION_FIELDS` and the assignment's debrief ``comment``)."""
 
 _STATUS = {"in_progress": "in_progress", "complete": "complete", "to_replace": "replaced",
            "replaced": "replaced", "expired": "expired"}
@@ -86,6 +89,7 @@ def _link_rows(r: redis_py.Redis, link_id: str) -> list[dict]:
             "list_index": rec["list"], "timing_source": resp.get("timing_source"),
             "frames_presented_total": resp.get("frames_presented_total"), "frame_log": resp.get("frame_log"),
             "experiment": experiment,
+            **{name: resp.get(name) for name in PRESENTATION_FIELDS}, "comment": rec.get("comment"),
         })
     rows.sort(key=lambda row: (row["assignment_id"], row["trial"]))
     return rows

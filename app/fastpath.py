@@ -10,6 +10,7 @@ every error sentence and the OpenAPI schema come from one place.
 
 from __future__ import annotations
 
+import gzip
 from urllib.parse import parse_qsl
 
 import orjson
@@ -23,6 +24,29 @@ from app.limits import client_ip
 from app.validation import AssignmentIn, CompleteIn, ResponseIn
 
 _JSON = (b"content-type", b"application/json")
+GZIP_MIN_BYTES = 1024
+"""JSON answers at least this long are gzip-compressed for clients that accept it (an assignment's)."""
+
+
+def accepts_gzip(accept_encoding: str | bytes | None) -> bool:
+    """Whether an ``Accept-Encoding`` value allows gzip (``q=0`` refusals are taken at their word)."""
+    if not accept_encoding:
+        return False
+    text = accept_encoding.decode("latin-1") if isinstance(accept_encoding, bytes) else accept_encoding
+    for part in text.lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def encode_json(payload, gzip_ok: bool) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The JSON body and its extra headers: gzip-compressed when allowed and long enough."""
+    body = orjson.dumps(payload)
+    if gzip_ok and len(body) >= GZIP_MIN_BYTES:
+        return gzip.compress(body, compresslevel=6, mtime=0), [(b"content-encoding", b"gzip"),
+                                                              (b"vary", b"Accept-Encoding")]
+    return body, []
 
 
 def replay_body(body: bytes, receive):
@@ -38,9 +62,9 @@ def replay_body(body: bytes, receive):
     return replay
 
 
-async def _send_json(send, status: int, payload, headers: dict | None = None) -> None:
-    body = orjson.dumps(payload)
-    raw = [_JSON, (b"content-length", b"%d" % len(body))]
+async def _send_json(send, status: int, payload, headers: dict | None = None, gzip_ok: bool = False) -> None:
+    body, extra = encode_json(payload, gzip_ok)
+    raw = [_JSON, (b"content-length", b"%d" % len(body)), *extra]
     if headers:
         raw.extend((k.lower().encode(), v.encode()) for k, v in headers.items())
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -66,14 +90,14 @@ class HotPaths:
                 return await self._post(scope, receive, send, *self.posts[path])
         return await self.app(scope, receive, send)
 
-    async def _answer(self, send, work) -> None:
+    async def _answer(self, send, work, gzip_ok: bool = False) -> None:
         try:
             status, payload, headers = 200, *(await work)
         except MVTError as exc:
             status, payload, headers = exc.status_code, {"detail": str(exc), "reason": exc.reason}, getattr(exc, "headers", None)
         except RedisError:
             status, payload, headers = 503, service.UNAVAILABLE, None
-        await _send_json(send, status, payload, headers)
+        await _send_json(send, status, payload, headers, gzip_ok)
 
     @staticmethod
     def _eligibility_query(scope):
@@ -111,7 +135,8 @@ class HotPaths:
             parsed = None
         if parsed is None:
             return await self.app(scope, replay_body(body, receive), send)
-        return await self._answer(send, handler(parsed, client_ip(scope)))
+        gzip_ok = accepts_gzip(next((v for k, v in scope["headers"] if k == b"accept-encoding"), None))
+        return await self._answer(send, handler(parsed, client_ip(scope)), gzip_ok)
 
     async def _assignment(self, body: AssignmentIn, client: str):
         return await service.start_assignment(self.state.redis, self.state.settings, body.link, body.worker_id,

@@ -97,4 +97,9 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
         loaded.append(link_id)
     r.sadd(keys.links_index(), *(link.link_id for link in link_data))
     r.sadd(keys.video_dirs(), str(videos_dir))
+    study = exp_dir / "study.json"
+    if study.is_file():  # the study's words and device rules (stimuli/study.py), served to the page
+        r.set(keys.experiment_study(experiment_id), json.dumps(_read_json(study)))
+    else:
+        r.delete(keys.experiment_study(experiment_id))
     return LoadResult(experiment_id, len(link_data), n_lists, tuple(loaded), tuple(unchanged))

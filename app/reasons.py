@@ -30,6 +30,8 @@ WORKER_SENTENCES: dict[str, str] = {
     "bad_token": "This page's task session is not valid any more; please reload the page.",
     "preview": "This is MTurk's preview: accept the HIT to start the task.",
     "rate_limited": "Too many requests came from your network in a short time; please wait a moment.",
+    "other_tab": "This trial was already answered in another tab or window. Please close this one and "
+                 "continue in the other.",
 }
 FALLBACK_SENTENCE = "Sorry, you cannot take part in this task."
 

@@ -15,12 +15,26 @@ import orjson
 
 from app.store import keys
 from app.assignments import now_ms
+from app.errors import WorkerBlocked
 from app.store.scripts import refusal, scripts_for
 from app.tokens import TokenData
 
 TIMING_FIELDS = ("response_time_ms", "dropped_frames", "refresh_interval_ms", "hidden_during_video",
                  "blurred_during_video", "timing_source", "frames_presented_total", "frame_log")
 """Client fields stored with a response; ``presented_frames`` is computed from ``frame_log``."""
+
+PRESENTATION_FIELDS = ("stimulus_visible", "plays", "viewport_w", "viewport_h", "screen_w", "screen_h", "video_px",
+                       "dpr", "fullscreen", "input_type", "tab_id")
+"""How the stimulus was presented (client fields, stored and exported as they came)."""
+
+
+def presentation_failed(fields: dict) -> bool:
+    """Whether the stimulus was not seen as designed: not wholly on screen, or played more than once.
+
+    Such a trial gets ``timing_ok`` false even without a frame log, so analysis excludes it
+    like a trial with a dropped frame.
+    """
+    return fields.get("stimulus_visible") is False or (fields.get("plays") or 0) > 1
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,7 @@ def _refused(reason: str, token: TokenData, trial: int | None = None, n_done: in
         "bad_trial": f"trial {trial} does not exist in this task",
         "bad_response": f"response {response!r} is not one of this task's answer options",
         "incomplete": f"only {n_done} of {n_trials} trials are recorded; finish every trial first",
+        "other_tab": f"trial {trial} was already answered in another tab or window of this task",
     }
     return refusal(reason, messages.get(reason, f"refused ({reason})"))
 
@@ -60,11 +75,13 @@ async def record_response(r, token: TokenData, trial: int, response: str, timing
                           now: int | None = None) -> Recorded:
     """Store ``response`` to ``trial`` of the token's assignment with the client's ``timing``.
 
-    Raises `BadTrial`, `AssignmentExpired`, `AssignmentReplaced` or `UnknownAssignment`.
+    Raises `WorkerBlocked`, `BadTrial`, `AnsweredElsewhere`, `AssignmentExpired`, `AssignmentReplaced`
+    or `UnknownAssignment`.
     """
     now = now_ms() if now is None else now
+    await refuse_blocked(r, token)
     record = {"trial": trial, "response": response, **{k: timing.get(k) for k in TIMING_FIELDS},
-              "received_ms": now}
+              **{k: timing.get(k) for k in PRESENTATION_FIELDS}, "received_ms": now}
     frame_log = timing.get("frame_log")
     distracted = bool(timing.get("hidden_during_video")) or bool(timing.get("blurred_during_video"))
     result = await scripts_for(r).record(
@@ -72,23 +89,42 @@ async def record_response(r, token: TokenData, trial: int, response: str, timing
               keys.link_responses(token.link_id), keys.link_activity(token.link_id),
               keys.link_options(token.link_id)],
         args=[token.assignment_id, token.list_index, trial, orjson.dumps(record), response,
-              frame_log or "", now, int(distracted)])
+              frame_log or "", now, int(distracted), int(presentation_failed(timing)), timing.get("tab_id") or ""])
     if result[0] == "refused":
         raise _refused(result[1], token, trial, response=response)
     flag = int(result[2])
     return Recorded(result[0] == "duplicate", int(result[1]), None if flag < 0 else bool(flag))
 
 
-async def complete(r, token: TokenData, code: str, now: int | None = None) -> Completion:
+async def refuse_blocked(r, token: TokenData) -> None:
+    """Raise `WorkerBlocked` when the token's worker is blocked now (a block takes effect mid-task).
+
+    A separate read: the worker's key is in another hash slot than the link's, and each script
+    stays in one slot (Redis Cluster).
+    """
+    if await r.execute_command("EXISTS", keys.worker_blocked(token.worker_id)):
+        raise WorkerBlocked(f"worker {token.worker_id} is blocked from this experiment")
+
+
+async def complete(r, token: TokenData, code: str, now: int | None = None, comment: str | None = None) -> Completion:
     """Mark the token's assignment complete with ``code`` (idempotent: the first code stays).
 
-    Raises `Incomplete` while a trial has no response, or `AssignmentExpired`,
-    `AssignmentReplaced`, `UnknownAssignment`.
+    ``comment`` (the worker's debrief text) is kept with the assignment when it is first
+    completed. Raises `WorkerBlocked`, `Incomplete` while a trial has no response, or
+    `AssignmentExpired`, `AssignmentReplaced`, `UnknownAssignment`.
     """
     now = now_ms() if now is None else now
+    await refuse_blocked(r, token)
     result = await scripts_for(r).complete(
         keys=[keys.link_meta(token.link_id), keys.link_assignments(token.link_id), keys.link_activity(token.link_id)],
-        args=[token.assignment_id, token.list_index, now, code])
+        args=[token.assignment_id, token.list_index, now, code, comment or ""])
     if result[0] == "refused":
         raise _refused(result[1], token, n_done=int(result[2]), n_trials=int(result[3]))
     return Completion(token.assignment_id, result[1], int(result[2]), int(result[3]))
+
+
+async def record_failure(r, token: TokenData, trial: int | None, reason: str, now: int | None = None) -> None:
+    """Keep the page's last reason for giving up on the token's assignment (``keys.link_failures``)."""
+    now = now_ms() if now is None else now
+    await r.execute_command("HSET", keys.link_failures(token.link_id), token.assignment_id,
+                            orjson.dumps({"trial": trial, "reason": reason, "at_ms": now}))

@@ -15,10 +15,10 @@ import time
 from app import limits, videourls
 from app.assignments import Allocation, allocate, eligibility, now_ms, refusal_message
 from app.errors import LinkFull, MVTError, PreviewAssignment, RateLimited, UnknownLink
-from app.responses import complete, record_response
+from app.responses import PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response
 from app.settings import Settings
 from app.tokens import completion_code, make_token, read_token
-from app.validation import CompleteIn, ResponseIn
+from app.validation import CompleteIn, FailureIn, ResponseIn
 from platforms.mturk.platform import PREVIEW_ASSIGNMENT
 from studies import get_kind
 
@@ -75,14 +75,19 @@ def media_url(settings: Settings, video_id: str, assignment_id: str, expiry_s: i
     return f"{base}/{video_id}.mp4?{videourls.signed_query(settings.signing_key, video_id, assignment_id, expiry_s)}"
 
 
+def url_expiry_s(settings: Settings, now_s: int | None = None) -> int:
+    """When video URLs issued now expire: 0–10 minutes after the allotted time, rounded up to
+    10 minutes so that a resume within those minutes gets the same payload."""
+    end_s = (int(time.time()) if now_s is None else now_s) + settings.allotted_minutes * 60
+    return (end_s // 600 + 1) * 600
+
+
 def assignment_payload(a: Allocation, settings: Settings, now_s: int | None = None) -> dict:
     """The JSON of `AssignmentOut` for an allocation; the trials come from the link's study kind.
 
-    Video URLs are signed for this assignment and expire 0–10 minutes after the allotted time:
-    rounded up to 10 minutes, so that a resume within those minutes gets the same payload.
+    Video URLs are signed for this assignment and expire with `url_expiry_s`.
     """
-    end_s = (int(time.time()) if now_s is None else now_s) + settings.allotted_minutes * 60
-    expiry_s = (end_s // 600 + 1) * 600
+    expiry_s = url_expiry_s(settings, now_s)
     return {
         "assignment_token": make_token(settings.signing_key, a.assignment_id, a.link_id, a.worker_id, a.list_index),
         "assignment_id": a.assignment_id, "link": a.link_id, "n_trials": a.n_trials,
@@ -123,10 +128,7 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
 async def record(r, settings: Settings, body: ResponseIn) -> dict:
     """Check the token, record the response; the JSON of `ResponseOut`."""
     token = read_token(settings.signing_key, body.assignment_token)
-    timing = {"response_time_ms": body.response_time_ms, "dropped_frames": body.dropped_frames,
-              "refresh_interval_ms": body.refresh_interval_ms, "hidden_during_video": body.hidden_during_video,
-              "blurred_during_video": body.blurred_during_video, "timing_source": body.timing_source,
-              "frames_presented_total": body.frames_presented_total, "frame_log": body.frame_log}
+    timing = {name: getattr(body, name) for name in TIMING_FIELDS + PRESENTATION_FIELDS}
     rec = await record_response(r, token, body.trial, body.response, timing)
     return {"recorded": True, "duplicate": rec.duplicate, "next_trial": rec.next_trial, "timing_ok": rec.timing_ok}
 
@@ -134,7 +136,14 @@ async def record(r, settings: Settings, body: ResponseIn) -> dict:
 async def finish(r, settings: Settings, body: CompleteIn, client: str | None = None) -> dict:
     """Check the token, complete the assignment; the JSON of `CompleteOut`. The ``client`` no longer holds it."""
     token = read_token(settings.signing_key, body.assignment_token)
-    done = await complete(r, token, completion_code(settings.signing_key, token))
+    done = await complete(r, token, completion_code(settings.signing_key, token), comment=body.comment)
     if client is not None:
         await limits.release(r, settings, client, done.assignment_id)
     return {"completion_code": done.completion_code, "assignment_id": done.assignment_id, "n_trials": done.n_trials}
+
+
+async def report_failure(r, settings: Settings, body: FailureIn) -> dict:
+    """Check the token, keep why the page gave up (``POST /api/failure``); ``{"recorded": true}``."""
+    token = read_token(settings.signing_key, body.assignment_token)
+    await record_failure(r, token, body.trial, body.reason)
+    return {"recorded": True}

@@ -50,7 +50,8 @@ class TrialOut(BaseModel):
 
     trial: int
     video_url: str
-    options: list[str]
+    options: list[str] | None = Field(default=None, description="this trial's own options, when they differ from "
+                                                               "the assignment's (MVT: never sent)")
 
 
 class AssignmentOut(BaseModel):
@@ -84,6 +85,20 @@ class ResponseIn(BaseModel):
     frame_log: str | None = Field(default=None, max_length=4000,
                                   description="ascending, disjoint inclusive ranges of confirmed frame indices")
     frames_presented_total: int | None = Field(default=None, ge=0, le=10_000_000)
+    # How the stimulus was presented (docs/contracts.md): all nullable, all stored and exported.
+    stimulus_visible: bool | None = Field(
+        default=None, description="the whole video was inside the worker's visible viewport for the whole stimulus")
+    plays: int | None = Field(default=None, ge=0, le=1000, description="times this trial's video was started")
+    viewport_w: int | None = Field(default=None, ge=0, le=100_000, description="the page's viewport, CSS px")
+    viewport_h: int | None = Field(default=None, ge=0, le=100_000)
+    screen_w: int | None = Field(default=None, ge=0, le=100_000, description="the screen, CSS px")
+    screen_h: int | None = Field(default=None, ge=0, le=100_000)
+    video_px: int | None = Field(default=None, ge=0, le=100_000, description="the video's side as shown, CSS px")
+    dpr: float | None = Field(default=None, gt=0, le=100, description="devicePixelRatio")
+    fullscreen: bool | None = None
+    input_type: Literal["mouse", "touch", "pen", "keyboard"] | None = Field(
+        default=None, description="what started the video")
+    tab_id: Id | None = Field(default=None, description="the answering tab; another tab's late answer is refused")
 
     @field_validator("frame_log")
     @classmethod
@@ -115,6 +130,16 @@ class CompleteIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     assignment_token: str = Field(max_length=300)
+    comment: str | None = Field(default=None, max_length=2000, description="the worker's optional debrief comment")
+
+
+class FailureIn(BaseModel):
+    """The page gave up (a video that cannot be downloaded or played): why, for the record."""
+
+    model_config = ConfigDict(extra="ignore")
+    assignment_token: str = Field(max_length=300)
+    trial: int | None = Field(default=None, ge=0, le=100_000)
+    reason: str = Field(min_length=1, max_length=300)
 
 
 class CompleteOut(BaseModel):

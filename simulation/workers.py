@@ -282,7 +282,7 @@ class _Worker:
             if model.think_ms:
                 await asyncio.sleep(self.rng.exponential(model.think_ms) / 1000.0)
             payload = {"assignment_token": task["assignment_token"], "trial": trial,
-                       "response": self.answer(trials[trial]), "response_time_ms": 800.0,
+                       "response": self.answer(trials[trial], task["options"]), "response_time_ms": 800.0,
                        "presented_frames": None, "dropped_frames": None,
                        "refresh_interval_ms": 1000.0 / FPS, "hidden_during_video": False,
                        "blurred_during_video": False, "timing_source": "none"}
@@ -306,9 +306,10 @@ class _Worker:
         sim.result.errors["/api/complete: refused"] += 1
         return "error"
 
-    def answer(self, trial: dict) -> str:
+    def answer(self, trial: dict, options: list[str]) -> str:
+        """A drawn answer among the trial's own options, else the task's (named once per task)."""
         video_id = trial["video_url"].rsplit("/", 1)[-1].split(".", 1)[0]
-        return draw_answer(self.sim.result.truth, self.sim.videos[video_id], trial["options"], self.rng)
+        return draw_answer(self.sim.result.truth, self.sim.videos[video_id], trial.get("options") or options, self.rng)
 
 
 class _Simulation:

@@ -37,10 +37,12 @@ from stimuli import design, mp4
 from stimuli.encode import EncoderSettings, SkipFrames, splice
 from stimuli.images import SourceImage, fixation_frame, load_padded, scan_image_folder
 from stimuli.mask import mask_rng, phase_scramble
+from stimuli.practice import example_strip, practice_frames, practice_images
+from stimuli.study import DEFAULT_STUDY, read_study_file, study_config
 
 FPS = 60
 
-OUTPUT_FILES = ("design.json", "links.csv", "stimuli.json")
+OUTPUT_FILES = ("design.json", "links.csv", "stimuli.json", "study.json", "example.png")
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -213,6 +215,8 @@ def build_experiment(
     name: str | None = None,
     progress: ProgressCallback | None = None,
     verify: bool = False,
+    study: str | os.PathLike | None = None,
+    practice_dir: str | os.PathLike | None = None,
 ) -> BuildResult:
     """Build the stimulus videos, the balanced design and the MTurk links of an experiment.
 
@@ -240,6 +244,12 @@ def build_experiment(
         Side of the square frames in pixels (even).
     fixation_ms, mask_ms : float
         Durations of the fixation cross and of the mask in milliseconds (at least one frame).
+    study : path, optional
+        ``study.toml``: the study's words, practice trial count and device rules
+        (`stimuli.study`); written with the derived defaults to ``exp_dir/study.json``.
+    practice_dir : path, optional
+        ImageFolder of practice images (default: the bundled samples); images also in the
+        study set are skipped (`stimuli.practice`).
     seed : int
         Seeds the masks and the design; equal seeds give bit-identical output.
     jobs : int, optional
@@ -264,6 +274,7 @@ def build_experiment(
     """
     started = time.perf_counter()
     counts, base_url = _check_options(frame_counts, images_per_task, workers, base_url, size, jobs)
+    study_raw = read_study_file(study)
     fixation_frames = frames_from_ms(fixation_ms, what="--fixation-ms")
     mask_frames = frames_from_ms(mask_ms, what="--mask-ms")
     exp_dir = Path(exp_dir)
@@ -309,6 +320,27 @@ def build_experiment(
         video_bytes += _encode_all(jobs_todo, size, seed, fixation_frames, mask_frames,
                                    jobs or _cpu_count(), progress, n_skipped, n_videos)
 
+    practice = practice_images(practice_dir, images, study_raw.get("practice_trials", DEFAULT_STUDY["practice_trials"]),
+                               rng=seed)
+    practice_doc, practice_jobs = [], []
+    for im, frames in zip(practice, practice_frames(counts, len(practice))):
+        key = f"practice-{im.image_id}"
+        dest = videos_dir / f"{vid(key, frames)}.mp4"
+        if not _finished(dest, fixation_frames + frames + mask_frames, verify):
+            practice_jobs.append(_Job(key, im.path, ((frames, dest),)))
+        practice_doc.append({"video_id": vid(key, frames), "label": im.label, "frames": frames})
+    if practice_jobs:
+        video_bytes += _encode_all(practice_jobs, size, seed, fixation_frames, mask_frames, 1, None, 0, 0)
+    for trial in practice_doc:
+        trial["options"] = sorted({t["label"] for t in practice_doc})
+    shown = practice[0] if practice else images[0]
+    example_strip(shown, size, seed, f"practice-{shown.image_id}" if practice else shown.image_id).save(
+        exp_dir / "example.png")
+    mean_video_s = (fixation_frames + float(np.mean(counts)) + mask_frames) / FPS
+    study_doc = study_config(study_raw, n_trials=min(images_per_task, len(images)), mean_video_s=mean_video_s,
+                             example="example.png", practice=practice_doc)
+    study_doc.update(fixation_ms=round(fixation_frames * 1000 / FPS), mask_ms=round(mask_frames * 1000 / FPS))
+
     stimuli = {
         "version": 1, "fps": FPS, "size": size, "fixation_frames": fixation_frames,
         "mask_frames": mask_frames, "frame_counts": counts, "seed": seed,
@@ -342,6 +374,7 @@ def build_experiment(
 
     _write_atomic(exp_dir / "stimuli.json", json.dumps(stimuli, indent=1) + "\n")
     _write_atomic(exp_dir / "links.csv", links_csv.getvalue())
+    _write_atomic(exp_dir / "study.json", json.dumps(study_doc, indent=1, ensure_ascii=False) + "\n")
     _write_atomic(exp_dir / "design.json", json.dumps(design_doc, indent=1) + "\n")
 
     last = len(sets[-1])

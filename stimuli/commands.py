@@ -29,13 +29,18 @@ def build(
         help="Experiment id of 1–64 letters, digits, _ or - [default: EXP_DIR's name].")] = None,
     verify: Annotated[bool, typer.Option(
         "--verify", help="Fully decode already finished videos before keeping them.")] = False,
+    study: Annotated[Path | None, typer.Option(
+        help="study.toml: title, description, pay, contact, consent, practice_trials, [device] rules "
+             "(see README); what it leaves out is derived from the design.")] = None,
+    practice_dir: Annotated[Path | None, typer.Option(
+        help="ImageFolder of practice images [default: the bundled samples].")] = None,
 ) -> None:
     """Build stimulus videos, the balanced design and links.csv.
 
     Example:
 
         mvt build images/ exp1 --frame-counts 1 3 6 9 15 600 --images-per-task 50
-        --workers 7 --base-url https://mvt.example.org:8443
+        --workers 7 --base-url https://mvt.example.org:8443 --study study.toml
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -60,7 +65,7 @@ def build(
                 image_dir, exp_dir, frame_counts=frame_counts, images_per_task=images_per_task,
                 workers=workers, base_url=base_url, size=size, fixation_ms=fixation_ms,
                 mask_ms=mask_ms, seed=seed, jobs=jobs, name=name,
-                progress=progress if show else None, verify=verify)
+                progress=progress if show else None, verify=verify, study=study, practice_dir=practice_dir)
     typer.echo(
         f"{result.n_videos} videos for {result.n_images} images ({result.n_encoded} built, "
         f"{result.n_skipped} already there) in {result.seconds:.1f} s; "

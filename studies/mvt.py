@@ -52,8 +52,9 @@ class MVTKind(StudyKind):
         return out
 
     def trials(self, item_ids: list[str], options: list[str], media_url: Callable[[str], str]) -> list[dict]:
-        """``{"trial", "video_url", "options"}`` per trial (options per trial: the contract keeps them)."""
-        return [{"trial": i, "video_url": media_url(v), "options": options} for i, v in enumerate(item_ids)]
+        """``{"trial", "video_url"}`` per trial: the options are named once, in the assignment's
+        ``options`` (the runner reads a trial's own ``options`` only when a kind sends them)."""
+        return [{"trial": i, "video_url": media_url(v)} for i, v in enumerate(item_ids)]
 
     def analyze(self, responses, out_dir: Path, **options):
         """`analysis.analyze.analyze` on the responses, written by `analysis.analyze.write_outputs`."""

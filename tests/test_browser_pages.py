@@ -143,10 +143,23 @@ def test_runner_tells_a_refused_worker_the_servers_sentence(live_server, page, c
         page.route("**/api/assignments", lambda route: route.fulfill(status=409, json={}))
     link = links_of(live_server.exp_dir)[0]
     page.goto(f"{live_server.base_url}/experiment.html?link={link}&b=ASSIGN-{case.upper()}&c=HIT1&d={worker}")
-    page.get_by_role("button", name="I agree — continue").click()
-    page.get_by_role("button", name="Continue").click()
+    if case != "blocked":  # a blocked worker is told before consent (eligibility is asked first)
+        page.get_by_role("button", name="I agree — continue").click()
+        page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", name="Sorry")).to_be_visible()
     expect(page.locator("#stop-message")).to_have_text(expected)
+
+
+def with_options(names: list[str]):
+    """A route handler giving the assignment (and each trial) these answer options."""
+    def handler(route):
+        response = route.fetch()
+        data = response.json()
+        data["options"] = names
+        for trial in data["trials"]:
+            trial["options"] = names
+        route.fulfill(response=response, json=data)
+    return handler
 
 
 def test_answer_screen_shows_any_class_names_as_text_and_filters_long_lists(live_server, page, shots):
@@ -154,16 +167,7 @@ def test_answer_screen_shows_any_class_names_as_text_and_filters_long_lists(live
     from playwright.sync_api import expect
 
     names = [f"class {i:02d}" for i in range(20)] + ['<img src=x onerror="document.title=1">', 'Zoë & "quotes"', "右"]
-
-    def with_names(route):
-        response = route.fetch()
-        data = response.json()
-        data["options"] = names
-        for trial in data["trials"]:
-            trial["options"] = names
-        route.fulfill(response=response, json=data)
-
-    page.route("**/api/assignments", with_names)
+    page.route("**/api/assignments", with_options(names))
     link = links_of(live_server.exp_dir)[0]
     page.goto(f"{live_server.base_url}/experiment.html?link={link}&b=ASSIGN-NAMES&c=HIT1&d=WORKER-NAMES")
     page.get_by_role("button", name="I agree — continue").click()
@@ -374,6 +378,10 @@ def test_full_task_through_the_landing_page_with_a_reload(live_server, page, sho
     for t in range(3, 8):
         clicked.append(answer_trial(task, t))
 
+    expect(task.get_by_role("heading", name="Thank you — one last, optional question")).to_be_visible()
+    task.get_by_label("Anything you want to tell us about the task (optional):").fill("The videos were quick.")
+    page.screenshot(path=shots / "debrief.png")
+    task.get_by_role("button", name="Finish and get my code").click()
     expect(task.get_by_role("heading", name="Thank you — you are done")).to_be_visible(timeout=15000)
     code = completion_record(live_server.redis, assignment)["completion_code"]
     expect(task.locator("#completion-code")).to_have_text(code)
@@ -387,6 +395,7 @@ def test_full_task_through_the_landing_page_with_a_reload(live_server, page, sho
     assert [row["response"] for row in rows] == clicked
     assert [int(row["trial"]) for row in rows] == list(range(8))
     assert {row["assignment_status"] for row in rows} == {"complete"}
+    assert {row["comment"] for row in rows} == {"The videos were quick."}
     check_timing(rows)
 
 
@@ -456,6 +465,10 @@ def test_full_task_in_mturks_frame_by_keyboard_posts_to_external_submit(live_ser
         page.keyboard.press("Enter")
         chosen.append(options[k])
 
+    expect(hit.get_by_role("heading", name="Thank you — one last, optional question")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
     expect(hit.get_by_role("heading", name="Thank you — you are done")).to_be_visible(timeout=15000)
     page.screenshot(path=shots / "done.png")
     submitted = hit.locator("#submitted-fields")

@@ -11,7 +11,7 @@ from app import errors, reasons
 from app.reasons import BEGIN, END, FALLBACK_SENTENCE, WORKER_SENTENCES
 
 REFUSALS = ["blocked", "seen_link", "cap_reached", "link_full", "unknown_link", "expired", "replaced",
-            "wrong_worker", "preview", "bad_token", "rate_limited"]
+            "wrong_worker", "preview", "bad_token", "rate_limited", "other_tab"]
 
 
 def error_reasons() -> set[str]:

@@ -83,8 +83,14 @@ def test_build_writes_the_contracted_files(mvt, tmp_path):
     assert stimuli["videos"][vid] == {"image_id": "a0", "label": "a", "frames": 3,
                                       "file": f"videos/{vid}.mp4", "total_frames": 63}
     files = sorted(p.name for p in (exp / "videos").iterdir())
-    assert files == sorted(f"{v}.mp4" for v in stimuli["videos"])
+    study = json.loads((exp / "study.json").read_text())
+    practice = [p["video_id"] for p in study["practice"]]
+    assert len(practice) == 2 and not set(practice) & set(stimuli["videos"])  # default 2, from the samples
+    assert files == sorted(f"{v}.mp4" for v in [*stimuli["videos"], *practice])
     assert all(re.fullmatch(r"[0-9a-f]{16}\.mp4", f) for f in files)
+    assert (study["title"], study["n_trials"], study["minutes"], study["example"]) == (
+        "Picture recognition task", 2, 3, "example.png")
+    assert (exp / "example.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     design = json.loads((exp / "design.json").read_text())
     assert {k: design[k] for k in ("version", "experiment_id", "base_url", "fps", "frame_counts",
                                    "classes", "workers", "seed", "images_per_task")} == {
@@ -131,7 +137,7 @@ def test_rebuild_is_bit_identical_and_seed_changes_it(tmp_path):
     build_experiment(images, tmp_path / "three", jobs=1, seed=1, **options)
     one, three = tree(tmp_path / "one"), tree(tmp_path / "three")
     videos = lambda t: {h for name, h in t.items() if name.startswith("videos/")}  # noqa: E731
-    assert len(videos(three)) == 8 and not videos(one) & videos(three)
+    assert len(videos(three)) == 8 + 2 and not videos(one) & videos(three)  # and 2 practice videos
     assert one["design.json"] != three["design.json"]
 
 
@@ -277,7 +283,7 @@ def test_videos_are_written_under_temporary_names(tmp_path, monkeypatch):
     build_experiment(images, tmp_path / "exp", frame_counts=[1], images_per_task=2, workers=1,
                      base_url="http://localhost:8000", size=32, jobs=1)
     video_renames = [(s, d) for s, d in renames if d.endswith(".mp4")]
-    assert len(video_renames) == 2
+    assert len(video_renames) == 2 + 2  # and the 2 practice videos
     assert all(s == f".{d}.tmp-{os.getpid()}" for s, d in video_renames)
 
 

@@ -17,12 +17,13 @@ from fastapi.responses import FileResponse
 from app import service, videourls
 from app.deps import get_redis, get_settings
 from app.errors import NotFound
+from app.fastpath import accepts_gzip, encode_json
 from app.ids import ID_PATTERN
 from app.limits import client_ip
 from app.settings import Settings
 from app.store import keys
 from app.validation import (MEDIA_TYPES, REFUSALS, VIDEO_NAME_RE, AssignmentIn, AssignmentOut, CompleteIn,
-                            CompleteOut, EligibilityOut, Refusal, ResponseIn, ResponseOut)
+                            CompleteOut, EligibilityOut, FailureIn, Refusal, ResponseIn, ResponseOut)
 
 router = APIRouter()
 
@@ -59,9 +60,14 @@ async def eligibility_preflight(request: Request):
 @router.post("/api/assignments", response_model=AssignmentOut, responses=REFUSALS)
 async def post_assignment(body: AssignmentIn, request: Request, r=Depends(get_redis),
                           settings: Settings = Depends(get_settings)):
-    """Give the assignment its list of the link (the same one every time), with a signed token."""
-    return json_response(await service.start_assignment(r, settings, body.link, body.worker_id, body.assignment_id,
-                                                        body.hit_id, client_ip(request.scope)))
+    """Give the assignment its list of the link (the same one every time), with a signed token.
+
+    gzip-compressed when the client accepts it (as the hot path does).
+    """
+    payload = await service.start_assignment(r, settings, body.link, body.worker_id, body.assignment_id, body.hit_id,
+                                             client_ip(request.scope))
+    data, extra = encode_json(payload, accepts_gzip(request.headers.get("accept-encoding")))
+    return Response(data, media_type="application/json", headers={k.decode(): v.decode() for k, v in extra})
 
 
 @router.post("/api/responses", response_model=ResponseOut, responses=REFUSALS)
@@ -75,6 +81,15 @@ async def post_complete(body: CompleteIn, request: Request, r=Depends(get_redis)
                         settings: Settings = Depends(get_settings)):
     """The completion code, once every trial has a recorded response."""
     return json_response(await service.finish(r, settings, body, client_ip(request.scope)))
+
+
+@router.post("/api/failure", responses=REFUSALS)
+async def post_failure(body: FailureIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
+    """The page gave up on this assignment (a video that cannot be downloaded or played): why.
+
+    Kept per assignment (the last one wins) so the experimenter can see why a HIT was returned.
+    """
+    return json_response(await service.report_failure(r, settings, body))
 
 
 @router.get("/videos/{name}", response_class=FileResponse,

@@ -6,6 +6,10 @@
   the layout an experimenter pastes into MTurk can be tried locally with fake MTurk
   parameters in the query.
 - ``POST /mturk/externalSubmit`` — shows the fields MTurk's ``externalSubmit`` would receive.
+- ``GET /example.png?link=L`` — the instructions' example picture of the link's experiment.
+
+The runner's config carries the experiment's ``study`` (``study.json`` as ``mvt load`` stored it:
+its words, practice trials and device rules; `stimuli.study.DEFAULT_STUDY` without one).
 
 Query values are checked against a charset and reach the page only through Jinja2's
 autoescaping or a ``|tojson`` JSON block, never inlined into script.
@@ -13,22 +17,26 @@ autoescaping or a ``|tojson`` JSON block, never inlined into script.
 
 from __future__ import annotations
 
+import json
 import secrets
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import escape
 
-from app.assets import LANDING_FILE, TEMPLATES_DIR
 from app import limits
+from app.assets import LANDING_FILE, STATIC_DIR, TEMPLATES_DIR
 from app.assignments import now_ms
 from app.errors import MVTError, RateLimited
 from app.ids import ID_RE, is_id
 from app.placement import place
 from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
+from app.service import media_url, url_expiry_s
 from app.store import keys
+from stimuli.study import DEFAULT_STUDY
 from platforms import PLATFORMS, Arrival, ArrivalError
 from platforms.mturk.platform import origin_of
 from platforms.prolific.platform import ProlificPlatform, study_completion_code
@@ -85,8 +93,33 @@ def _error_page(request: Request, status_code: int, title: str, message: str) ->
     )
 
 
+async def study_of(request: Request, link: str | None, assignment_id: str | None = None) -> dict:
+    """The link's experiment's study settings (``study.json`` as loaded), else `DEFAULT_STUDY`;
+    practice trials get their ``video_url`` (signed for ``assignment_id``), and ``example_url``
+    says where the example is."""
+    r = getattr(request.app.state, "redis", None)
+    study = None
+    if link and r is not None and ID_RE.fullmatch(link):
+        experiment_id = await r.execute_command("HGET", keys.link_meta(link), "experiment_id")
+        if experiment_id:
+            raw = await r.execute_command("GET", keys.experiment_study(_text(experiment_id)))
+            study = json.loads(raw) if raw else None
+    study = study or {**DEFAULT_STUDY, "n_trials": None, "practice": [], "example": None}
+    settings = getattr(request.app.state, "settings", None)  # a bare router in page tests has none
+    if settings is not None:
+        expiry_s = url_expiry_s(settings)
+        study["practice"] = [{**p, "video_url": media_url(settings, p["video_id"], assignment_id or "preview",
+                                                          expiry_s)} for p in study.get("practice", [])]
+    study["example_url"] = f"/example.png?link={link}" if study.get("example") else "/static/example.png"
+    return study
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 @router.get("/experiment.html", response_class=HTMLResponse, include_in_schema=False)
-def experiment_page(request: Request) -> HTMLResponse:
+async def experiment_page(request: Request) -> HTMLResponse:
     """The worker's page: ``?link=L&b=ASSIGNMENT_ID&c=HIT_ID&d=WORKER_ID`` (or MTurk's names)."""
     platform = PLATFORMS["mturk"]
     try:
@@ -94,17 +127,18 @@ def experiment_page(request: Request) -> HTMLResponse:
     except ArrivalError as exc:
         return _error_page(request, 400, "This task link is incomplete", str(exc))
     if arrival.preview:
-        ratings = _runner_template(request, arrival.link) == "ratings.html"
+        ratings = await _runner_template(request, arrival.link) == "ratings.html"
         preview = "ratings_preview.html" if ratings else "preview.html"
         return templates.TemplateResponse(
-            request, preview, {"video_css_px": VIDEO_CSS_PX},
+            request, preview, {"video_css_px": VIDEO_CSS_PX, "study": await study_of(request, arrival.link)},
             headers=_security_headers(_runner_csp(request)),
         )
-    return runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))
+    return await runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))
 
 
-def runner_page(request: Request, arrival: Arrival, finish: dict) -> HTMLResponse:
+async def runner_page(request: Request, arrival: Arrival, finish: dict) -> HTMLResponse:
     """The trial runner for a participant who arrived (``arrival``) and finishes by ``finish``."""
+    study = await study_of(request, arrival.link, arrival.assignment_id)
     config = {
         "link": arrival.link,
         "assignment_id": arrival.assignment_id,
@@ -117,18 +151,35 @@ def runner_page(request: Request, arrival: Arrival, finish: dict) -> HTMLRespons
         "expected_hz": 60,
         "reasons": WORKER_SENTENCES,
         "reason_fallback": FALLBACK_SENTENCE,
+        "study": study,
     }
     return templates.TemplateResponse(
-        request, _runner_template(request, arrival.link), {"config": config, "video_css_px": VIDEO_CSS_PX},
+        request, await _runner_template(request, arrival.link),
+        {"config": config, "video_css_px": VIDEO_CSS_PX, "study": study},
         headers=_security_headers(_runner_csp(request)),
     )
 
 
-def _runner_template(request: Request, link: str | None) -> str:
+async def _runner_template(request: Request, link: str | None) -> str:
     """The page of the link's study kind: ``ratings.html`` for rating studies, else the MVT runner."""
-    redis = getattr(request.app.state, "sync_redis", None)
-    kind = redis.hget(keys.link_meta(link), "kind") if link and redis is not None else None
+    r, kind = getattr(request.app.state, "redis", None), None
+    if r is not None and link and ID_RE.fullmatch(link):
+        kind = _text(await r.execute_command("HGET", keys.link_meta(link), "kind"))
     return "ratings.html" if kind == "ratings" else "experiment.html"
+
+
+@router.get("/example.png", include_in_schema=False)
+async def example_image(request: Request) -> FileResponse:
+    """The instructions' example of the link's experiment (cross → picture → its real mask, made by
+    ``mvt build``), or the generic one."""
+    link = request.query_params.get("link") or ""
+    r = request.app.state.redis
+    videos_dir = await r.execute_command("HGET", keys.link_meta(link), "videos_dir") if ID_RE.fullmatch(link) else None
+    path = Path(_text(videos_dir)).parent / "example.png" if videos_dir else None
+    if path is None or not path.is_file():
+        path = STATIC_DIR / "example.png"
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "public, max-age=3600",
+                                                               "X-Content-Type-Options": "nosniff"})
 
 
 def render_landing(hit_link: str) -> str:
@@ -214,4 +265,4 @@ async def prolific_page(request: Request) -> HTMLResponse:
     arrival = Arrival(placed.link_id, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
     code = await study_completion_code(r, settings, arrival.hit_id, experiment)
     platform = ProlificPlatform(settings.prolific_completion_url, code)
-    return runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))
+    return await runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))

@@ -9,7 +9,8 @@ operator deletes it (the client limits below excepted).
 Experiment server section (writers: loader = ``app/loader.py`` via ``mvt load``,
 allocate = ``app/store/lua/allocate.lua``, reserve = ``app/store/lua/reserve.lua``,
 record = ``app/store/lua/record.lua``, complete = ``app/store/lua/complete.lua``,
-replace = ``app/store/lua/replace.lua``, admin = ``app/admin.py``,
+replace = ``app/store/lua/replace.lua``, admin = ``app/admin.py``, service = ``app/responses.py``
+(``POST /api/failure``),
 assignments = ``app/assignments.py`` after allocate.lua):
 
 =======================================  ======  ============================================  ====  ==================
@@ -48,6 +49,11 @@ key (builder)                            type    contents                       
 ``mvt:link:{L}:responses``               hash    ``<assignment>:<trial>`` → JSON response      none  record
 (link_responses)                                 (client fields + received_ms, correct,
                                                  timing_ok); first write wins
+``mvt:experiment:E:study``               string  JSON of the experiment's ``study.json``       none  loader
+(experiment_study)                               (``stimuli/study.py``): its words and device
+                                                 rules, served in the worker page's config
+``mvt:link:{L}:failures``                hash    assignment id → JSON {trial, reason, at_ms}:  none  service
+(link_failures)                                  why the page gave up (``POST /api/failure``)
 ``mvt:worker:{w:W}:links``               set     link ids this worker was ever given (or is    none  reserve
 (worker_links)                                   being given) a list of; its size is the cap
 ``mvt:worker:{w:W}:blocked``             string  ``1`` while the worker is blocked             none  admin
@@ -146,6 +152,11 @@ def assignment_links() -> str:
     return f"{PREFIX}:assignment-links"
 
 
+def experiment_study(experiment_id: str) -> str:
+    """String: JSON of an experiment's ``study.json``."""
+    return f"{PREFIX}:experiment:{experiment_id}:study"
+
+
 def _link(link_id: str, part: str) -> str:
     return f"{PREFIX}:link:{{{link_id}}}:{part}"
 
@@ -205,6 +216,11 @@ def link_responses(link_id: str) -> str:
     return _link(link_id, "responses")
 
 
+def link_failures(link_id: str) -> str:
+    """Hash assignment id → JSON {trial, reason, at_ms} of the page giving up."""
+    return _link(link_id, "failures")
+
+
 def worker_links(worker_id: str) -> str:
     """Set of link ids a worker was given a list of."""
     return f"{PREFIX}:worker:{{w:{worker_id}}}:links"
@@ -235,7 +251,7 @@ def limit_held(ip: str) -> str:
 
 
 LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
-                     link_workers, link_activity, link_replace, link_responses)
+                     link_workers, link_activity, link_replace, link_responses, link_failures)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
 
 

@@ -55,6 +55,7 @@ REFUSALS: dict[str, type[errors.MVTError]] = {
     "bad_trial": errors.BadTrial,
     "bad_response": errors.BadResponse,
     "incomplete": errors.Incomplete,
+    "other_tab": errors.AnsweredElsewhere,
 }
 
 

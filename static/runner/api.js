@@ -6,6 +6,15 @@
 
 export function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
 
+/** Waits ms, calling tick(seconds left) now and once a second, so a status line counts down. */
+export async function countdown(ms, tick) {
+  const end = Date.now() + ms;
+  for (let left = ms; left > 0; left = end - Date.now()) {
+    tick(Math.ceil(left / 1000));
+    await sleep(Math.min(left, 1000));
+  }
+}
+
 // Exponential backoff with jitter; network errors, 5xx and 429 are retried without limit.
 export function backoffMs(attempt, random = Math.random) {
   return Math.min(500 * Math.pow(2, attempt), 15000) * (0.75 + random() * 0.5);
@@ -68,9 +77,8 @@ export function createApi(base, onNetProblem, reasons = {}) {
       }
       const wait = retryWaitMs(res, attempt);
       const busy = res && res.status === 429 && reasons.rate_limited;
-      onNetProblem((busy ? reasons.rate_limited + " Retrying" : "Connection problem — retrying") + " in " +
-        Math.ceil(wait / 1000) + " s. Nothing is lost: your answers are kept until the server has them.");
-      await sleep(wait);
+      await countdown(wait, (s) => onNetProblem((busy ? reasons.rate_limited + " Retrying" : "Connection problem — retrying") +
+        " in " + s + " s. Nothing is lost: your answers are kept until the server has them."));
     }
   };
 }
@@ -129,12 +137,12 @@ export function createQueue(api, store, onRefused) {
   };
 }
 
-/** POST /api/complete once the queue is empty; "incomplete" is retried a few times. */
-export async function complete(api, queue, token) {
+/** POST /api/complete (with the debrief comment) once the queue is empty; "incomplete" is retried a few times. */
+export async function complete(api, queue, token, comment = null) {
   for (let attempt = 0; ; attempt++) {
     await queue.pump();
     try {
-      return await api("/api/complete", { assignment_token: token });
+      return await api("/api/complete", { assignment_token: token, comment: comment || null });
     } catch (err) {
       if (err.status === 409 && err.reason === "incomplete" && attempt < 5) {
         await sleep(backoffMs(attempt));

@@ -6,6 +6,20 @@
 // Above this many options the answer screen offers a filter box.
 export const MANY_OPTIONS = 12;
 
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+
+/** Options in natural, case-insensitive order ("a2" before "A10", "bee" before "Cat"). */
+export function sortOptions(names) {
+  return names.slice().sort((x, y) => collator.compare(x, y) || (x < y ? -1 : x > y ? 1 : 0));
+}
+
+/** What Enter in the filter box says when it cannot pick: "" for exactly one match. */
+export function filterNote(nMatches) {
+  if (nMatches === 1) return "";
+  if (nMatches === 0) return "No option matches what you typed.";
+  return nMatches + " options match — type more, or pick one with the mouse or a number key.";
+}
+
 /** The trial's own options when it has any, else the assignment's. */
 export function trialOptions(trial, assignmentOptions) {
   return trial.options && trial.options.length ? trial.options : assignmentOptions;

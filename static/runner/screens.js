@@ -2,7 +2,7 @@
  * What the worker sees: one screen at a time, the stop message, status lines, progress, the
  * display check's result and the answer form (its rules come from choices.js).
  */
-import { MANY_OPTIONS, keyIndex, keyLabel, matchesFilter } from "./choices.js";
+import { MANY_OPTIONS, filterNote, keyIndex, keyLabel, matchesFilter, sortOptions } from "./choices.js";
 
 export function $(id) { return document.getElementById(id); }
 
@@ -14,8 +14,14 @@ export function show(name) {
   if (stopped && name !== "stop") return;
   const screens = document.querySelectorAll("[data-screen]");
   for (const screen of screens) screen.hidden = screen.id !== "screen-" + name;
-  const heading = $("screen-" + name).querySelector("h1[tabindex], legend[tabindex]");
+  const screen = $("screen-" + name);
+  const heading = screen.querySelector("h1[tabindex], legend[tabindex]");
   if (heading) heading.focus({ preventScroll: true });
+  // A new text screen starts at its top (the worker may have scrolled the HIT page down while
+  // reading the last one); the trial and answer screens place themselves (layout.js).
+  if (name !== "trial" && name !== "answer" && screen.getBoundingClientRect().top < 0) {
+    screen.scrollIntoView({ block: "start" });
+  }
 }
 
 /** The stop screen with this message; no other screen shows after it. */
@@ -44,6 +50,11 @@ export function setNetProblem(text) {
 
 export function setTrialStatus(text) { $("trial-status").textContent = text; }
 
+/** "Practice" or "Trial" before the progress numbers. */
+export function setPhase(name) {
+  for (const el of document.querySelectorAll("[data-phase]")) el.textContent = name;
+}
+
 export function setProgress(done, n) {
   for (const el of document.querySelectorAll("[data-trial-no]")) el.textContent = String(Math.min(done + 1, n));
   for (const el of document.querySelectorAll("[data-trial-n]")) el.textContent = String(n);
@@ -63,7 +74,8 @@ export function showCheckResult(intervalMs, cfg, start, n) {
   result.textContent = hz ? "Your screen refreshes about " + Math.round(hz) + " times per second." :
     "Your screen's refresh rate could not be measured.";
   const warnings = [];
-  if (!hz || Math.abs(hz - cfg.expected_hz) > 3) {
+  const tolerance = cfg.study ? cfg.study.device.refresh_tolerance_hz : 3;
+  if (!hz || Math.abs(hz - cfg.expected_hz) > tolerance) {
     warnings.push("This task is designed for a 60 Hz display; on yours the shortest pictures may be " +
       "shown for a different time. If you can, set your display to 60 Hz; otherwise you may still continue.");
   }
@@ -75,9 +87,11 @@ export function showCheckResult(intervalMs, cfg, start, n) {
     $("check-warning").hidden = false;
     $("check-warning").textContent = warnings.join(" ");
   }
-  if (start > 0) result.textContent += " Welcome back: you continue at trial " + (start + 1) + " of " + n + ".";
+  if (start > 0 && start < n) {
+    result.textContent += " Welcome back: you continue at trial " + (start + 1) + " of " + n + ".";
+  }
   $("check-continue").disabled = false;
-  $("check-continue").focus();
+  $("check-continue").focus({ preventScroll: true });
 }
 
 function optionInput(name, i) {
@@ -97,8 +111,12 @@ function optionInput(name, i) {
   return label;
 }
 
-/** Shows the answer form; resolves with {response, response_time_ms} when one is confirmed. */
-export function askAnswer(options) {
+/**
+ * Shows the answer form, options in natural order; resolves with {response, response_time_ms}
+ * when one is confirmed. The filter box takes focus only where typing is cheap (touch: false).
+ */
+export function askAnswer(unsorted, touch = false) {
+  const options = sortOptions(unsorted);
   return new Promise((resolve) => {
     const box = $("answer-options");
     const next = $("answer-next");
@@ -115,9 +133,13 @@ export function askAnswer(options) {
       input.addEventListener("change", () => { next.disabled = false; });
     });
     const many = options.length > MANY_OPTIONS;
+    const note = $("answer-filter-note");
+    note.textContent = "";
+    form.classList.toggle("many", many);
     $("answer-filter-row").hidden = !many;
-    $("answer-hint").hidden = many;
-    $("answer-hint-many").hidden = !many;
+    // Key hints are for keyboards; a phone's worker taps.
+    $("answer-hint").hidden = many || touch;
+    $("answer-hint-many").hidden = !many || touch;
     filter.value = "";
     const visible = () => inputs.filter((x) => !x.parentNode.hidden);
     function numberKeys() {
@@ -125,6 +147,7 @@ export function askAnswer(options) {
       for (const x of inputs) if (x.parentNode.hidden) x.parentNode.querySelector(".key").textContent = "";
     }
     filter.oninput = () => {
+      note.textContent = "";
       inputs.forEach((x, i) => { x.parentNode.hidden = !matchesFilter(options[i], filter.value); });
       numberKeys();
     };
@@ -153,11 +176,12 @@ export function askAnswer(options) {
         ev.preventDefault();
         if (!next.disabled) finish();
         else if (inText && visible().length === 1) choose(visible()[0]);
+        else if (inText) note.textContent = filterNote(visible().length);
       }
     }
     form.onsubmit = (ev) => { ev.preventDefault(); finish(); };
     document.addEventListener("keydown", onKey);
     show("answer");
-    if (many) filter.focus();
+    if (many && !touch) filter.focus({ preventScroll: true });
   });
 }

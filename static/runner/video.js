@@ -3,26 +3,39 @@
  * <video>, playing it while recording requestVideoFrameCallback samples, and measuring the
  * display's refresh. The arithmetic on what was recorded is in timing.js.
  */
-import { backoffMs, sleep } from "./api.js";
+import { backoffMs, countdown } from "./api.js";
 import { medianInterval, playbackTiming, stallLimitMs } from "./timing.js";
 
+// Requests per video before the page gives up and asks the worker to return the HIT.
+export const MAX_DOWNLOADS = 4;
+
+/** The page gave up on a video; `message` says why in words for the worker. */
+export class VideoFailure extends Error {}
+
 async function fetchBlobUrl(url, onRetry) {
-  for (let attempt = 0; ; attempt++) {
+  let why = "";
+  for (let attempt = 0; attempt < MAX_DOWNLOADS; attempt++) {
+    if (attempt > 0) {
+      await countdown(backoffMs(attempt - 1), (s) => onRetry("Downloading the video failed (" + why +
+        ") — trying again in " + s + " s (attempt " + (attempt + 1) + " of " + MAX_DOWNLOADS + ")…"));
+      onRetry("Loading video…");
+    }
     try {
       const res = await fetch(url, { credentials: "same-origin", mode: "cors" });
       if (res.ok) {
         const blob = await res.blob();
         if (blob.size > 0) return URL.createObjectURL(blob);
-      } else if (res.status === 404 && attempt >= 3) {
-        throw new Error("video not found: " + url);
+        why = "the file was empty";
+      } else {
+        why = "HTTP " + res.status;
+        // A missing video stays missing: one retry in case of a passing fault, then give up.
+        if (res.status === 404 && attempt >= 1) break;
       }
     } catch (e) {
-      if (attempt >= 3 && /not found/.test(String(e && e.message))) throw e;
+      why = "no connection";
     }
-    const wait = backoffMs(attempt);
-    onRetry("Downloading the video failed — retrying in " + Math.ceil(wait / 1000) + " s…");
-    await sleep(wait);
   }
+  throw new VideoFailure("the video could not be downloaded (" + why + ")");
 }
 
 /** preload(i) starts (once) the download of trial i's video; release(i) frees it. */
@@ -31,28 +44,37 @@ export function createPreloader(trials, onRetry) {
   return {
     preload(i) {
       if (i >= trials.length) return null;
-      if (!blobs[i]) blobs[i] = fetchBlobUrl(trials[i].video_url, onRetry);
+      if (!blobs[i]) {
+        blobs[i] = fetchBlobUrl(trials[i].video_url, onRetry);
+        blobs[i].catch(() => { /* reported where the trial awaits it */ });
+      }
       return blobs[i];
     },
     release(i) {
       const p = blobs[i];
       delete blobs[i];
-      if (p) p.then((u) => { setTimeout(() => { URL.revokeObjectURL(u); }, 1000); });
+      if (p) p.then((u) => { setTimeout(() => { URL.revokeObjectURL(u); }, 1000); }, () => {});
     },
   };
 }
 
+// A downloaded video that is not ready to play this long after loading counts as broken.
+const LOAD_LIMIT_MS = 15000;
+
+/** Loads src into the video; rejects when it cannot be decoded or is not ready in time. */
 export function loadVideo(video, src) {
   return new Promise((resolve, reject) => {
+    const timer = setTimeout(failed, LOAD_LIMIT_MS);
     function ready() {
       cleanup();
       resolve();
     }
     function failed() {
       cleanup();
-      reject(new Error("the video could not be decoded"));
+      reject(new Error("your browser cannot decode it"));
     }
     function cleanup() {
+      clearTimeout(timer);
       video.removeEventListener("canplaythrough", ready);
       video.removeEventListener("error", failed);
     }

@@ -24,3 +24,19 @@ test("number keys 1–9 then 0 pick the first ten shown options", () => {
   assert.deepEqual(["1", "2", "9", "0"].map(keyIndex), [0, 1, 8, 9]);
   assert.deepEqual(["a", "Enter", " ", "10", ""].map(keyIndex), [null, null, null, null, null]);
 });
+
+test("options sort naturally and ignore case", async () => {
+  const { sortOptions } = await import("../../static/runner/choices.js");
+  assert.deepEqual(sortOptions(["class 10", "Class 2", "bee", "Cat", "class 1", "ant"]),
+    ["ant", "bee", "Cat", "class 1", "Class 2", "class 10"]);
+  const names = ["b", "a"];
+  sortOptions(names);
+  assert.deepEqual(names, ["b", "a"]);  // the caller's list is left alone
+});
+
+test("Enter in the filter says why it picked nothing", async () => {
+  const { filterNote } = await import("../../static/runner/choices.js");
+  assert.equal(filterNote(1), "");
+  assert.equal(filterNote(0), "No option matches what you typed.");
+  assert.equal(filterNote(3), "3 options match — type more, or pick one with the mouse or a number key.");
+});

@@ -4,6 +4,7 @@
 -- KEYS[3] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
 -- ARGV[1] = assignment id, ARGV[2] = list index (from the signed token)
 -- ARGV[3] = now (ms since epoch), ARGV[4] = completion code (server-derived)
+-- ARGV[5] = the worker's debrief comment ("" for none), kept as the record's comment
 -- returns {"complete", code, n_trials, completed_ms}; or {"refused", reason, n_done, n_trials}
 --         with reason one of unknown_assignment, expired, replaced, incomplete
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
@@ -23,6 +24,7 @@ if rec.next < n_trials then
 end
 rec.completed_ms = tonumber(ARGV[3])
 rec.code = ARGV[4]
+if ARGV[5] ~= '' then rec.comment = ARGV[5] end
 if rec.status == 'in_progress' then
   rec.status = 'complete'
 end

@@ -11,11 +11,16 @@
 -- ARGV[6] = frame_log: ascending, disjoint "a-b" ranges of confirmed frame indices ("" when null)
 -- ARGV[7] = now (ms since epoch)
 -- ARGV[8] = "1" when the page was hidden or blurred during the video, else "0"
+-- ARGV[9] = "1" when the stimulus was not wholly on screen or was played more than once, else "0"
+-- ARGV[10] = the answering tab's id ("" when unknown)
 -- presented_frames = confirmed indices in [fixation_frames, fixation_frames + frames);
--- timing_ok = presented_frames == frames and ARGV[8] == "0" (null without a frame_log)
+-- timing_ok = presented_frames == frames and ARGV[8] == "0" (null without a frame_log), and
+-- false whenever ARGV[9] == "1"
+-- A repeat of a recorded trial is a duplicate (a retry), unless both carry a tab id and they
+-- differ: then it is another tab's late answer, refused with other_tab.
 -- returns {outcome, next trial, timing_ok (1, 0, or -1 for unknown)} with outcome
 --         "recorded" or "duplicate"; or {"refused", reason, n_trials} with reason one of
---         unknown_assignment, expired, replaced, bad_trial, bad_response
+--         unknown_assignment, expired, replaced, bad_trial, bad_response, other_tab
 local asg, trial = ARGV[1], ARGV[3]
 local raw = redis.call('HGET', KEYS[1], asg)
 if not raw then
@@ -32,6 +37,10 @@ end
 local field = asg .. ':' .. trial
 local stored = redis.call('HGET', KEYS[3], field)
 if stored then
+  local tab = string.match(stored, '"tab_id":"([%w_-]+)"')
+  if tab and ARGV[10] ~= '' and tab ~= ARGV[10] then
+    return {'refused', 'other_tab', 0}
+  end
   local ok = string.match(stored, '"timing_ok":(%a+)')
   local flag = -1
   if ok == 'true' then flag = 1 elseif ok == 'false' then flag = 0 end
@@ -56,6 +65,7 @@ if ARGV[6] ~= '' then
   presented = tostring(count)
   if count == frames and ARGV[8] == '0' then timing_ok, flag = 'true', 1 else timing_ok, flag = 'false', 0 end
 end
+if ARGV[9] == '1' then timing_ok, flag = 'false', 0 end
 redis.call('HSET', KEYS[3], field, '{"correct":' .. correct .. ',"timing_ok":' .. timing_ok ..
   ',"presented_frames":' .. presented .. ',' .. string.sub(ARGV[4], 2))
 rec.n_done = rec.n_done + 1

@@ -1,0 +1,108 @@
+"""The study's own words and rules: ``mvt build --study study.toml`` → ``EXP_DIR/study.json``.
+
+Everything a worker reads about the study (title, description, estimated time, pay, contact,
+consent text) and the rules their device must meet come from the study file; what it leaves
+out is derived from the design. ``mvt load`` stores the result per experiment
+(``keys.experiment_study``) and the worker page gets it in its config (``study``).
+
+Example ``study.toml`` (every key optional)::
+
+    title = "Picture recognition"
+    description = "Watch short videos and say what each one showed."
+    pay = "$1.20"
+    contact = "lab@example.org"
+    consent = "This is a research study of the Example Lab ..."
+    minutes = 8                    # estimated; default computed from the design
+    practice_trials = 2            # from images outside the study set (the bundled samples)
+
+    [device]
+    min_stimulus_px = 256          # smallest video side the worker's window must show, CSS px
+    touch_allowed = false          # phones and tablets
+    refresh_tolerance_hz = 3       # how far from 60 Hz the display may be before a warning
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+
+from app.errors import BuildOptionError
+
+# Per trial beyond the video: pressing Play, answering, loading (s); and once per task (min).
+ANSWER_S = 4.0
+OVERHEAD_MIN = 2.0
+
+DEFAULT_DEVICE = {"min_stimulus_px": 256, "touch_allowed": False, "refresh_tolerance_hz": 3.0}
+DEFAULT_CONSENT = (
+    "This is a research study about how quickly people recognise pictures. We record your worker ID, "
+    "your answers, how long you took to answer and how the videos played in your browser (e.g. whether "
+    "frames were skipped, your window size). We use them only for this research and for paying you. "
+    "Taking part is voluntary; you may stop at any time by returning the HIT.")
+DEFAULT_STUDY = {
+    "title": "Picture recognition task",
+    "description": "You will watch short videos and say what each one showed.",
+    "minutes": None, "pay": None, "contact": None, "consent": DEFAULT_CONSENT, "practice_trials": 2,
+    "device": DEFAULT_DEVICE,
+}
+"""What the page says and checks when an experiment was built without a study file."""
+
+_TEXT_KEYS = ("title", "description", "pay", "contact", "consent")
+
+
+def estimated_minutes(n_trials: int, mean_video_s: float, n_practice: int = 0) -> int:
+    """Minutes a task takes: trials × (mean video length + answering) + overhead, rounded up.
+
+    >>> estimated_minutes(50, 1.05, 2)
+    7
+    """
+    per_trial_s = mean_video_s + ANSWER_S
+    return math.ceil((n_trials + n_practice) * per_trial_s / 60 + OVERHEAD_MIN)
+
+
+def read_study_file(path: Path | str | None) -> dict:
+    """The study file's settings (empty without a file); raises `BuildOptionError` naming a bad key."""
+    if path is None:
+        return {}
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BuildOptionError(f"study file {path} cannot be read ({exc})") from None
+    known = set(DEFAULT_STUDY)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise BuildOptionError(f"study file {path}: unknown keys {unknown}; expected some of {sorted(known)}")
+    for key in _TEXT_KEYS:
+        if key in raw and not (isinstance(raw[key], str) and raw[key].strip()):
+            raise BuildOptionError(f"study file {path}: {key} ({raw[key]!r}) must be non-empty text")
+    for key, kind in (("minutes", (int, float)), ("practice_trials", int)):
+        if key in raw and (not isinstance(raw[key], kind) or isinstance(raw[key], bool) or raw[key] < 0):
+            raise BuildOptionError(f"study file {path}: {key} ({raw[key]!r}) must be a number ≥ 0")
+    device = raw.get("device", {})
+    if not isinstance(device, dict) or set(device) - set(DEFAULT_DEVICE):
+        raise BuildOptionError(f"study file {path}: [device] may hold only {sorted(DEFAULT_DEVICE)}")
+    if "touch_allowed" in device and not isinstance(device["touch_allowed"], bool):
+        raise BuildOptionError(f"study file {path}: device.touch_allowed must be true or false")
+    for key in ("min_stimulus_px", "refresh_tolerance_hz"):
+        if key in device and (isinstance(device[key], bool) or not isinstance(device[key], (int, float))
+                              or device[key] < 0):
+            raise BuildOptionError(f"study file {path}: device.{key} ({device[key]!r}) must be a number ≥ 0")
+    return raw
+
+
+def study_config(raw: dict, *, n_trials: int, mean_video_s: float, example: str | None = None,
+                 practice: list[dict] | None = None) -> dict:
+    """The ``study.json`` written by the build: the file's values over `DEFAULT_STUDY`.
+
+    ``minutes`` defaults to `estimated_minutes`; ``practice`` is the list of practice trials
+    ``{"video": file name, "label": class, "options": [...]}``; ``example`` the example image.
+    """
+    study = {**DEFAULT_STUDY, **raw, "device": {**DEFAULT_DEVICE, **raw.get("device", {})}}
+    n_practice = len(practice or [])
+    if study["minutes"] is None:
+        study["minutes"] = estimated_minutes(n_trials, mean_video_s, n_practice)
+    study["n_trials"] = n_trials
+    study["practice"] = practice or []
+    study["example"] = example
+    return {"version": 1, **study}

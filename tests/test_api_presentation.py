@@ -1,0 +1,132 @@
+"""The response path's additions: presentation fields, other tabs' late answers, blocks mid-task,
+the page's failure report and the debrief comment, against the real HTTPS server and Redis."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.admin import block_workers
+from app.export import RESPONSE_COLUMNS, iter_response_rows
+from app.store import keys
+from tests.test_api import answer, client, start  # noqa: F401 (client is a fixture)
+
+SEEN = {"stimulus_visible": True, "plays": 1, "viewport_w": 1366, "viewport_h": 650, "screen_w": 1366,
+        "screen_h": 768, "video_px": 452, "dpr": 1.25, "fullscreen": False, "input_type": "keyboard",
+        "tab_id": "tab-a"}
+
+
+def token_of(client, worker="W1", assignment="A1"):
+    r = start(client, worker, assignment)
+    assert r.status_code == 200, r.text
+    return r.json()["assignment_token"]
+
+
+def rows(server, assignment="A1"):
+    return [row for row in iter_response_rows(server.redis) if row["assignment_id"] == assignment]
+
+
+def test_presentation_fields_are_stored_and_exported(client, synthetic_server):
+    token = token_of(client)
+    r = answer(client, token, 0, frame_log="0-40", timing_source="rvfc", **SEEN)
+    assert r.status_code == 200, r.text
+    (row,) = rows(synthetic_server)
+    assert {name: row[name] for name in SEEN} == SEEN
+    assert list(RESPONSE_COLUMNS[-12:]) == [*SEEN, "comment"]
+
+
+@pytest.mark.parametrize("change, timing_ok", [
+    ({}, None), ({"stimulus_visible": False}, False), ({"plays": 2}, False), ({"stimulus_visible": None}, None)])
+def test_a_stimulus_not_wholly_seen_or_played_twice_fails_timing_even_without_a_frame_log(
+        client, synthetic_server, change, timing_ok):
+    token = token_of(client)
+    r = answer(client, token, 0, **{**SEEN, **change})
+    assert r.status_code == 200 and r.json()["timing_ok"] is timing_ok
+    assert rows(synthetic_server)[0]["timing_ok"] is timing_ok
+
+
+def test_a_not_wholly_seen_stimulus_fails_timing_with_a_perfect_frame_log(client, synthetic_server):
+    token = token_of(client)
+    fixation = 30
+    r = answer(client, token, 0, frame_log=f"0-{2 * fixation + 10}", **{**SEEN, "stimulus_visible": False})
+    assert r.json()["timing_ok"] is False
+    assert rows(synthetic_server)[0]["presented_frames"] is not None
+
+
+def test_another_tabs_late_answer_is_refused_and_a_retry_is_a_duplicate(client, synthetic_server):
+    token = token_of(client)
+    assert answer(client, token, 0, **SEEN).json()["duplicate"] is False
+    assert answer(client, token, 0, **SEEN).json()["duplicate"] is True  # the same tab's retry
+    late = answer(client, token, 0, response="dog", **{**SEEN, "tab_id": "tab-b"})
+    assert late.status_code == 409
+    assert late.json() == {"detail": "trial 0 was already answered in another tab or window of this task",
+                           "reason": "other_tab"}
+    assert rows(synthetic_server)[0]["response"] == "cat"
+
+
+def test_a_worker_blocked_mid_task_is_refused_at_the_next_response_and_at_completion(client, synthetic_server):
+    token = token_of(client)
+    n = json.loads(synthetic_server.redis.hget(keys.link_meta("synth-001"), "n_trials"))
+    for t in range(n - 1):
+        assert answer(client, token, t).status_code == 200
+    block_workers(synthetic_server.redis, ["W1"])
+    refused = answer(client, token, n - 1)
+    assert refused.status_code == 409
+    assert refused.json() == {"detail": "worker W1 is blocked from this experiment", "reason": "blocked"}
+    synthetic_server.redis.delete(keys.worker_blocked("W1"))
+    assert answer(client, token, n - 1).status_code == 200
+    block_workers(synthetic_server.redis, ["W1"])
+    done = client.post("/api/complete", json={"assignment_token": token})
+    assert done.status_code == 409 and done.json()["reason"] == "blocked"
+
+
+def test_completion_keeps_the_debrief_comment(client, synthetic_server):
+    token = token_of(client)
+    n = int(synthetic_server.redis.hget(keys.link_meta("synth-001"), "n_trials"))
+    for t in range(n):
+        answer(client, token, t)
+    done = client.post("/api/complete", json={"assignment_token": token, "comment": "Fast pictures!"})
+    assert done.status_code == 200, done.text
+    again = client.post("/api/complete", json={"assignment_token": token, "comment": "changed"})
+    assert again.json()["completion_code"] == done.json()["completion_code"]
+    assert {row["comment"] for row in rows(synthetic_server)} == {"Fast pictures!"}
+
+
+def test_the_page_reports_why_it_gave_up(client, synthetic_server):
+    token = token_of(client)
+    r = client.post("/api/failure", json={"assignment_token": token, "trial": 2,
+                                          "reason": "the video could not be downloaded (HTTP 404)"})
+    assert r.status_code == 200 and r.json() == {"recorded": True}
+    saved = json.loads(synthetic_server.redis.hget(keys.link_failures("synth-001"), "A1"))
+    assert saved["trial"] == 2 and saved["reason"] == "the video could not be downloaded (HTTP 404)"
+    forged = client.post("/api/failure", json={"assignment_token": "x" * 40, "reason": "nope"})
+    assert forged.status_code == 403
+
+
+@pytest.mark.parametrize("value, ok", [("gzip, deflate, br", True), ("br;q=1, gzip;q=0.5", True), ("*", True),
+                                       ("gzip;q=0", False), ("identity", False), ("", False), (None, False)])
+def test_accept_encoding_is_read_as_browsers_send_it(value, ok):
+    from app.fastpath import accepts_gzip
+
+    assert accepts_gzip(value) is ok
+
+
+@pytest.mark.parametrize("hot_path", [True, False])
+def test_a_long_assignment_is_gzipped_when_the_browser_accepts_it(client, synthetic_server, tmp_path, hot_path):
+    import gzip
+
+    from tests.fixtures.server import write_experiment
+
+    synthetic_server.load(write_experiment(tmp_path / "long", experiment_id="long", n_links=1, n_lists=2,
+                                           n_trials=40, classes=tuple(f"class {i}" for i in range(30))))
+    body = {"link": "long-001", "worker_id": "W1", "assignment_id": "A1"}
+    # A body the hot path does not take (a charset in the content type) goes to the FastAPI route.
+    headers = {} if hot_path else {"Content-Type": "application/json; charset=utf-8"}
+    raw = client.post("/api/assignments", json=body, headers={**headers, "Accept-Encoding": "identity"})
+    packed = client.post("/api/assignments", json=body, headers={**headers, "Accept-Encoding": "gzip"})
+    assert raw.status_code == packed.status_code == 200
+    assert "content-encoding" not in raw.headers and packed.headers["content-encoding"] == "gzip"
+    assert packed.json() == raw.json()  # httpx decompresses
+    assert int(packed.headers["content-length"]) == len(gzip.compress(raw.content, 6, mtime=0))  # as sent
+    assert all("options" not in trial for trial in raw.json()["trials"])  # named once per task
