@@ -1,0 +1,55 @@
+"""A Prolific participant in Chromium: placed by the server, through the task, back to Prolific."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from app.store import keys
+from tests.test_browser_pages import CHROMIUM, answer_trial, browser, page  # noqa: F401 (fixtures)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"),
+]
+
+
+def prolific_url(server, pid: str, session: str) -> str:
+    return f"{server.base_url}/prolific?" + urlencode(
+        {"experiment": "small", "PROLIFIC_PID": pid, "STUDY_ID": "STUDY-B", "SESSION_ID": session})
+
+
+def test_a_participant_is_placed_takes_the_task_and_is_sent_back_with_the_code(live_server, page, monkeypatch):
+    from playwright.sync_api import expect
+
+    # Prolific's completion page, played by this server's health route.
+    monkeypatch.setattr(live_server.settings, "prolific_completion_url", f"{live_server.base_url}/healthz?cc={{code}}")
+    monkeypatch.setattr(live_server.settings, "prolific_completion_code", "CDONE123")
+    page.goto(prolific_url(live_server, "PPID-BROWSER", "SESSION-BROWSER"))
+    link = live_server.redis.hget(keys.assignment_links(), "SESSION-BROWSER")
+    assert link is not None, "the participant was not placed on a link"
+    page.get_by_role("button", name="I agree — continue").click()
+    page.get_by_role("button", name="Continue").click()
+    start = page.get_by_role("button", name="Start the task")
+    expect(start).to_be_enabled(timeout=10000)
+    start.click()
+    for t in range(8):
+        answer_trial(page, t)
+    page.get_by_role("button", name="Finish and get my code").click()
+    page.wait_for_url(f"{live_server.base_url}/healthz?cc=CDONE123", timeout=15000)
+    record = live_server.redis.hget(keys.link_assignments(link), "SESSION-BROWSER")
+    assert '"status":"complete"' in record and '"worker":"PPID-BROWSER"' in record
+
+
+def test_a_participant_who_cannot_be_placed_is_asked_to_return_the_study(live_server, page):
+    from playwright.sync_api import expect
+
+    from app.admin import block_workers
+
+    block_workers(live_server.redis, ["PPID-BLOCKED"])
+    page.goto(prolific_url(live_server, "PPID-BLOCKED", "SESSION-BLOCKED"))
+    expect(page.get_by_role("heading", name="Please return this study")).to_be_visible()
+    expect(page.get_by_text("return the study on Prolific")).to_be_visible()
+    assert live_server.redis.hget(keys.assignment_links(), "SESSION-BLOCKED") is None
