@@ -19,6 +19,12 @@ Example ``study.toml`` (every key optional)::
     min_stimulus_px = 256          # smallest video side the worker's window must show, CSS px
     touch_allowed = false          # phones and tablets
     refresh_tolerance_hz = 3       # how far from 60 Hz the display may be before a warning
+
+    [panel]                        # any panel that passes an id in the URL (SONA, Connect, ...)
+    id_param = "participant"       # /panel?experiment=EXP&participant=ID
+    completion_url = "https://panel.example.org/done?code={code}&id={id}"
+    completion_code = "A1B2C3"
+    screened_out_code = "SCREENED" # optional: sent instead when device rules turn them away
 """
 
 from __future__ import annotations
@@ -28,12 +34,15 @@ import tomllib
 from pathlib import Path
 
 from app.errors import BuildOptionError
+from app.ids import is_id
 
 # Per trial beyond the video: pressing Play, answering, loading (s); and once per task (min).
 ANSWER_S = 4.0
 OVERHEAD_MIN = 2.0
 
 DEFAULT_DEVICE = {"min_stimulus_px": 256, "touch_allowed": False, "refresh_tolerance_hz": 3.0}
+PANEL_KEYS = {"id_param": True, "completion_url": True, "completion_code": True, "screened_out_code": False}
+"""The ``[panel]`` table: key → required."""
 DEFAULT_CONSENT = (
     "This is a research study about how quickly people recognise pictures. We record your worker ID, "
     "your answers, how long you took to answer and how the videos played in your browser (e.g. whether "
@@ -43,7 +52,7 @@ DEFAULT_STUDY = {
     "title": "Picture recognition task",
     "description": "You will watch short videos and say what each one showed.",
     "minutes": None, "pay": None, "contact": None, "consent": DEFAULT_CONSENT, "practice_trials": 2,
-    "device": DEFAULT_DEVICE,
+    "device": DEFAULT_DEVICE, "panel": None,
 }
 """What the page says and checks when an experiment was built without a study file."""
 
@@ -88,7 +97,27 @@ def read_study_file(path: Path | str | None) -> dict:
         if key in device and (isinstance(device[key], bool) or not isinstance(device[key], (int, float))
                               or device[key] < 0):
             raise BuildOptionError(f"study file {path}: device.{key} ({device[key]!r}) must be a number ≥ 0")
+    panel = raw.get("panel")
+    if panel is not None:
+        _check_panel(path, panel)
     return raw
+
+
+def _check_panel(path: Path, panel) -> None:
+    if not isinstance(panel, dict) or set(panel) - set(PANEL_KEYS):
+        raise BuildOptionError(f"study file {path}: [panel] may hold only {sorted(PANEL_KEYS)}")
+    for key, required in PANEL_KEYS.items():
+        value = panel.get(key)
+        if value is None and not required:
+            continue
+        if not (isinstance(value, str) and value.strip()):
+            raise BuildOptionError(f"study file {path}: panel.{key} ({value!r}) must be non-empty text")
+    if not panel["completion_url"].startswith(("https://", "http://")) or "{code}" not in panel["completion_url"]:
+        raise BuildOptionError(f"study file {path}: panel.completion_url ({panel['completion_url']!r}) must be "
+                               "an http(s) URL holding {code} (and optionally {id})")
+    if not is_id(panel["id_param"]) or panel["id_param"] in ("experiment", "link"):
+        raise BuildOptionError(f"study file {path}: panel.id_param ({panel['id_param']!r}) must be a plain "
+                               "parameter name other than experiment and link")
 
 
 def study_config(raw: dict, *, n_trials: int, mean_video_s: float, example: str | None = None,

@@ -53,3 +53,25 @@ def test_a_participant_who_cannot_be_placed_is_asked_to_return_the_study(live_se
     expect(page.get_by_role("heading", name="Please return this study")).to_be_visible()
     expect(page.get_by_text("return the study on Prolific")).to_be_visible()
     assert live_server.redis.hget(keys.assignment_links(), "SESSION-BLOCKED") is None
+
+
+def test_a_participant_screened_out_by_the_device_rules_is_sent_back_with_the_screened_out_code(live_server, browser):
+    import json
+
+    from playwright.sync_api import expect
+
+    live_server.redis.hset(keys.platform_records("prolific", "production", "studies"), "STUDY-B", json.dumps(
+        {"study_id": "STUDY-B", "completion_code": "CDONE123", "screened_out_code": "CSCREEN9"}))
+    monkey_url = f"{live_server.base_url}/healthz?cc={{code}}"
+    live_server.settings.prolific_completion_url, saved = monkey_url, live_server.settings.prolific_completion_url
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 390, "height": 844},
+                                  is_mobile=True, has_touch=True, device_scale_factor=3)
+    try:
+        page = context.new_page()
+        page.goto(prolific_url(live_server, "PPID-PHONE", "SESSION-PHONE"))
+        expect(page.locator("#stop-message")).to_contain_text("cannot be done on a phone or tablet")
+        expect(page.locator("#stop-message")).to_contain_text("Please return the study on Prolific")
+        page.wait_for_url(f"{live_server.base_url}/healthz?cc=CSCREEN9", timeout=15000)
+    finally:
+        live_server.settings.prolific_completion_url = saved
+        context.close()

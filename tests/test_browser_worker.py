@@ -189,7 +189,7 @@ def test_a_phone_is_told_before_consent_and_nothing_is_allocated(live_server, br
     task = page.frame_locator("#mvt-frame")
     expect(task.locator("#stop-message")).to_have_text(
         "This task needs a computer with a mouse or keyboard; it cannot be done on a phone or tablet. "
-        "Please return the HIT; nothing has been recorded.")
+        "Please return the HIT. Nothing has been recorded.")
     page.screenshot(path=shots / "390x844_refused.png")
     assert live_server.redis.keys("*WORKER-PHONE*") == []
 
@@ -277,7 +277,7 @@ def test_a_broken_video_makes_a_bounded_number_of_requests_and_ends_on_the_retur
     page.goto(f"{live_server.base_url}/experiment.html?link={link}&b={assignment}&c=HIT1&d=WORKER-{failure}")
     start_task(page, page)
     stop = page.locator("#stop-message")
-    expect(stop).to_contain_text("Please return this HIT.", timeout=30000)
+    expect(stop).to_contain_text("Please return the HIT.", timeout=30000)
     expect(stop).to_contain_text("Trial 1 cannot be shown in your browser")
     page.screenshot(path=shots / f"1280x720_video_{failure}.png")
     n = len(requests)

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 
 from app import admin
 from app.store import keys
@@ -79,12 +80,14 @@ def finish_of(page: httpx.Response) -> dict:
 def test_the_finish_redirects_to_prolific_with_the_studys_code(synthetic_server, monkeypatch):
     complete = "https://app.prolific.com/submissions/complete?cc="
     # No setting and no recorded study: the code create-study derives from the experiment's name.
-    assert finish_of(arrive(synthetic_server, "PF")) == {"method": "redirect",
-                                                       "url": complete + default_completion_code("synth")}
+    finish = finish_of(arrive(synthetic_server, "PF"))
+    assert (finish["method"], finish["url"]) == ("redirect", complete + default_completion_code("synth"))
+    assert "screened_out_url" not in finish and "return the study on Prolific" in finish["return_sentence"]
     # The code create-study recorded for this STUDY_ID.
-    synthetic_server.redis.hset(keys.platform_records("prolific", "production", "studies"), "STUDY1",
-                                json.dumps({"study_id": "STUDY1", "completion_code": "REC0RDED"}))
-    assert finish_of(arrive(synthetic_server, "PG"))["url"] == complete + "REC0RDED"
+    synthetic_server.redis.hset(keys.platform_records("prolific", "production", "studies"), "STUDY1", json.dumps(
+        {"study_id": "STUDY1", "completion_code": "REC0RDED", "screened_out_code": "SCR33N"}))
+    finish = finish_of(arrive(synthetic_server, "PG"))
+    assert (finish["url"], finish["screened_out_url"]) == (complete + "REC0RDED", complete + "SCR33N")
     monkeypatch.setattr(synthetic_server.settings, "prolific_completion_code", "C0DE42")
     assert finish_of(arrive(synthetic_server, "PH"))["url"] == complete + "C0DE42"
 
@@ -97,3 +100,50 @@ def test_placing_is_charged_to_the_client_like_a_task_request(synthetic_server, 
     assert "Too many requests came from your network" in pages[3].text and pages[3].headers["Retry-After"]
     r = synthetic_server.redis
     assert sum(r.hlen(keys.link_slots(link)) for link in ("synth-001", "synth-002")) == 3
+
+
+def test_a_url_parameter_panel_is_configured_by_the_study_file(synthetic_server, tmp_path):
+    from stimuli.study import read_study_file, study_config
+    from tests.fixtures.server import write_experiment
+
+    exp_dir = write_experiment(tmp_path / "sona", experiment_id="sona", n_links=1, n_lists=2)
+    (tmp_path / "study.toml").write_text(
+        '[panel]\nid_param = "survey_code"\ncompletion_url = "https://sona.example.edu/done?c={code}&id={id}"\n'
+        'completion_code = "OK1"\nscreened_out_code = "OUT1"\n')
+    study = study_config(read_study_file(tmp_path / "study.toml"), n_trials=3, mean_video_s=1.0)
+    (exp_dir / "study.json").write_text(json.dumps(study))
+    synthetic_server.load(exp_dir)
+
+    def visit(**query):
+        return httpx.get(f"{synthetic_server.base_url}/panel?{urlencode(query)}", verify=False, timeout=30)
+
+    first = visit(experiment="sona", survey_code="S-17")
+    assert first.status_code == 200 and placed_link(first) == "sona-001"
+    assert finish_of(first) == {"method": "redirect", "url": "https://sona.example.edu/done?c=OK1&id=S-17",
+                                "screened_out_url": "https://sona.example.edu/done?c=OUT1&id=S-17",
+                                "return_sentence": "Please close this page and tell the researcher."}
+    assert placed_link(visit(experiment="sona", survey_code="S-17")) == "sona-001"   # the same list again
+    assert placed_link(visit(experiment="sona", survey_code="S-18")) == "sona-001"
+    full = visit(experiment="sona", survey_code="S-19")
+    assert full.status_code == 409 and "This task is full" in full.text
+    assert visit(experiment="sona", participant="S-20").status_code == 400          # wrong parameter name
+    assert "no experiment set up for a panel" in visit(experiment="synth", survey_code="S-21").text
+    r = synthetic_server.redis
+    assert r.hlen(keys.link_slots("sona-001")) == 2
+
+
+@pytest.mark.parametrize("panel, message", [
+    ('id_param = "x"\ncompletion_url = "https://p.example/done"\ncompletion_code = "C"',
+     "must be an http(s) URL holding {code}"),
+    ('id_param = "x"\ncompletion_url = "https://p.example/{code}"', "panel.completion_code (None) must be non-empty"),
+    ('id_param = "link"\ncompletion_url = "https://p.example/{code}"\ncompletion_code = "C"',
+     "must be a plain parameter name other than experiment and link"),
+    ('id_param = "x"\ncolour = "red"', "[panel] may hold only"),
+])
+def test_a_bad_panel_table_is_refused_naming_the_key(tmp_path, panel, message):
+    from app.errors import BuildOptionError
+    from stimuli.study import read_study_file
+
+    (tmp_path / "study.toml").write_text("[panel]\n" + panel + "\n")
+    with pytest.raises(BuildOptionError, match=re.escape(message)):
+        read_study_file(tmp_path / "study.toml")

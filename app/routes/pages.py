@@ -39,7 +39,8 @@ from app.store import keys
 from stimuli.study import DEFAULT_STUDY
 from platforms import PLATFORMS, Arrival, ArrivalError
 from platforms.mturk.platform import origin_of
-from platforms.prolific.platform import ProlificPlatform, study_completion_code
+from platforms.panel import PanelPlatform
+from platforms.prolific.platform import ProlificPlatform, study_codes
 
 router = APIRouter()
 
@@ -237,15 +238,47 @@ async def prolific_page(request: Request) -> HTMLResponse:
     """A Prolific participant's page: placed on a link of ``experiment`` (`app.placement`), or asked
     to return the study when no link can take them (nothing is allocated then)."""
     settings = request.app.state.settings
-    platform = ProlificPlatform(settings.prolific_completion_url)
+    experiment = request.query_params.get("experiment") or settings.prolific_experiment
+    try:
+        arrival = ProlificPlatform().arrival(request.query_params)
+    except ArrivalError as exc:
+        return _error_page(request, 400, "This study link is incomplete", str(exc))
+    if not is_id(experiment):
+        return _error_page(request, 400, "This study link is incomplete",
+                           "The study's address names no experiment (experiment=…); please tell the researcher.")
+    code, screened_out = await study_codes(request.app.state.redis, settings, arrival.hit_id, experiment)
+    platform = ProlificPlatform(settings.prolific_completion_url, code, screened_out)
+    return await _place_and_run(request, platform, arrival, experiment,
+                                "Nothing was recorded for you: please return the study on Prolific "
+                                "(\u201cStop without completing\u201d).")
+
+
+@router.get("/panel", response_class=HTMLResponse, include_in_schema=False)
+async def panel_page(request: Request) -> HTMLResponse:
+    """A URL-parameter panel's participant (``[panel]`` of the experiment's study file), placed
+    like a Prolific participant."""
+    experiment = request.query_params.get("experiment")
+    study = None
+    if is_id(experiment):
+        raw = await request.app.state.redis.execute_command("GET", keys.experiment_study(experiment))
+        study = json.loads(raw) if raw else None
+    if not study or not study.get("panel"):
+        return _error_page(request, 400, "This study link is incomplete",
+                           "The study's address names no experiment set up for a panel (experiment=…, with "
+                           "[panel] in its study file); please tell the researcher.")
+    platform = PanelPlatform(experiment, study["panel"])
     try:
         arrival = platform.arrival(request.query_params)
     except ArrivalError as exc:
         return _error_page(request, 400, "This study link is incomplete", str(exc))
-    experiment = request.query_params.get("experiment") or settings.prolific_experiment
-    if not is_id(experiment):
-        return _error_page(request, 400, "This study link is incomplete",
-                           "The study's address names no experiment (experiment=…); please tell the researcher.")
+    return await _place_and_run(request, platform, arrival, experiment,
+                                "Nothing was recorded for you: please close this page and tell the researcher.")
+
+
+async def _place_and_run(request: Request, platform, arrival: Arrival, experiment: str, unplaced: str) -> HTMLResponse:
+    """Place a participant who arrived without a link, charged to their client like a task
+    request; the runner page, or a page that says why not (``unplaced`` ends it)."""
+    settings = request.app.state.settings
     r, client = request.app.state.redis, limits.client_ip(request.scope)
     try:
         # Placing allocates, so it is charged to the client like POST /api/assignments.
@@ -259,10 +292,6 @@ async def prolific_page(request: Request) -> HTMLResponse:
     except MVTError as exc:
         await limits.release(r, settings, client, arrival.assignment_id)
         sentence = WORKER_SENTENCES.get(exc.reason, FALLBACK_SENTENCE)
-        return _error_page(request, 409, "Please return this study",
-                           f"{sentence} Nothing was recorded for you: please return the study on Prolific "
-                           "(\u201cStop without completing\u201d).")
+        return _error_page(request, 409, "Please return this study", f"{sentence} {unplaced}")
     arrival = Arrival(placed.link_id, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
-    code = await study_completion_code(r, settings, arrival.hit_id, experiment)
-    platform = ProlificPlatform(settings.prolific_completion_url, code)
     return await runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))

@@ -8,7 +8,7 @@ experiment is loaded). The participant id is the worker id, the session id the a
 server chooses one (`app.placement`).
 
 Finish: a redirect to ``MVT_PROLIFIC_COMPLETION_URL`` with ``{code}`` replaced by the study's
-completion code (`study_completion_code`: ``MVT_PROLIFIC_COMPLETION_CODE``, else the code
+completion code (`study_codes`: ``MVT_PROLIFIC_COMPLETION_CODE``, else the code
 ``mvt prolific create-study`` recorded for the STUDY_ID, else the experiment's default code);
 the server's own signed completion code stays in the assignment's record for review.
 """
@@ -32,8 +32,9 @@ class ProlificPlatform(Platform):
     name = "prolific"
 
     def __init__(self, completion_url: str = "https://app.prolific.com/submissions/complete?cc={code}",
-                 completion_code: str = ""):
+                 completion_code: str = "", screened_out_code: str | None = None):
         self.completion_url, self.completion_code = completion_url, completion_code
+        self.screened_out_code = screened_out_code
 
     def arrival(self, query: Mapping[str, str]) -> Arrival:
         """``PROLIFIC_PID`` → worker, ``SESSION_ID`` → assignment, ``STUDY_ID`` → group; no link."""
@@ -44,8 +45,12 @@ class ProlificPlatform(Platform):
         return Arrival(None, query["PROLIFIC_PID"], query["SESSION_ID"], query["STUDY_ID"])
 
     def finish(self, query: Mapping[str, str], own_origin: str) -> dict:
-        """Back to Prolific with the study's completion code."""
-        return {"method": "redirect", "url": self.completion_url.replace("{code}", self.completion_code)}
+        """Back to Prolific with the study's completion code (or its screened-out code, when set)."""
+        finish = {"method": "redirect", "url": self.completion_url.replace("{code}", self.completion_code),
+                  "return_sentence": "Please return the study on Prolific (\u201cStop without completing\u201d)."}
+        if self.screened_out_code:
+            finish["screened_out_url"] = self.completion_url.replace("{code}", self.screened_out_code)
+        return finish
 
     def register_commands(self, cli) -> None:
         """``mvt prolific …``."""
@@ -54,15 +59,17 @@ class ProlificPlatform(Platform):
         commands.register(cli)
 
 
-async def study_completion_code(r, settings, study_id: str, experiment: str) -> str:
-    """The code Prolific expects for ``study_id``: the setting, the one ``create-study`` recorded,
-    or the experiment's default (the same rule ``create-study`` uses when given none)."""
+async def study_codes(r, settings, study_id: str, experiment: str) -> tuple[str, str | None]:
+    """The completion and screened-out codes Prolific expects for ``study_id``: the setting, else
+    what ``create-study`` recorded, else the experiment's default completion code (the same rule
+    ``create-study`` uses when given none) and no screened-out code."""
     from platforms.prolific.studies import default_completion_code
 
-    if settings.prolific_completion_code:
-        return settings.prolific_completion_code
+    recorded = {}
     for env in ("production", "test"):
         raw = await r.hget(keys.platform_records("prolific", env, "studies"), study_id)
-        if raw and json.loads(raw).get("completion_code"):
-            return json.loads(raw)["completion_code"]
-    return default_completion_code(experiment)
+        if raw:
+            recorded = json.loads(raw)
+            break
+    code = settings.prolific_completion_code or recorded.get("completion_code") or default_completion_code(experiment)
+    return code, recorded.get("screened_out_code")

@@ -30,9 +30,12 @@ const touch = isTouchDevice();
 // Load, decode or play failures of one video before the page asks the worker to return the HIT.
 const MAX_PLAY_TRIES = 3;
 
+/** How this platform's participant gives the task back (MTurk: return the HIT). */
+const RETURN = (cfg.finish && cfg.finish.return_sentence) || "Please return the HIT.";
+
 function refuse(err) {
   const sentence = refusalSentence(err, cfg.reasons, cfg.reason_fallback);
-  stop(err && err.reason === "other_tab" ? sentence : sentence + " Please return the HIT.");
+  stop(err && err.reason === "other_tab" ? sentence : sentence + " " + RETURN);
 }
 
 const queue = createQueue(api, store, refuse);
@@ -151,7 +154,7 @@ async function consent() {
     clicked($("consent-decline")).then(() => "decline"),
   ]);
   if (choice === "decline") {
-    stop("You did not agree to take part. Please return the HIT; nothing has been recorded.");
+    stop("You did not agree to take part. " + RETURN + " Nothing has been recorded.");
     return false;
   }
   store("consented", true);
@@ -218,7 +221,7 @@ function giveUp(token, trial, err) {
     body: JSON.stringify({ assignment_token: token, trial, reason: String(err.message).slice(0, 300) }),
   }).catch(() => {});
   const which = trial === null ? "A practice video" : "Trial " + (trial + 1);
-  stop(which + " cannot be shown in your browser: " + err.message + ". Please return this HIT. " +
+  stop(which + " cannot be shown in your browser: " + err.message + ". " + RETURN + " " +
     "The problem has been recorded; the answers you gave are kept.");
 }
 
@@ -273,7 +276,10 @@ async function main() {
     if (!(await eligible())) return;
     const problem = deviceProblem(study.device);
     if (problem) {
-      stop(problem + " Please return the HIT; nothing has been recorded.");
+      stop(problem + " " + RETURN + " Nothing has been recorded.");
+      // A platform with a screened-out code takes the participant back with it (no pay, no penalty).
+      const out = cfg.finish && cfg.finish.screened_out_url;
+      if (out) setTimeout(() => { window.location.assign(out); }, 4000);
       return;
     }
   }

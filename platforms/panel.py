@@ -1,0 +1,54 @@
+"""Any URL-parameter panel (SONA, CloudResearch Connect, a lab's own) as a `platforms.base.Platform`.
+
+No platform API: the experimenter's study file says it all (``[panel]`` in ``study.toml``,
+`stimuli.study`): the name of the parameter that carries the participant's id, the completion
+URL template (``{code}``, and optionally ``{id}``) and the codes. Participants arrive at
+``/panel?experiment=EXP&<id_param>=ID``; the server places them like Prolific's (`app.placement`).
+A panel gives no session id, so the assignment id is derived from the experiment and the
+participant: one attempt per participant and experiment, and a return visit resumes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from app.ids import is_id
+from platforms.base import Arrival, ArrivalError, Platform
+
+
+def _url(template: str, code: str, participant: str) -> str:
+    return template.replace("{code}", quote(code, safe="")).replace("{id}", quote(participant, safe=""))
+
+
+class PanelPlatform(Platform):
+    """A panel configured by the study file's ``[panel]`` table."""
+
+    name = "panel"
+
+    def __init__(self, experiment: str = "", panel: dict | None = None):
+        self.experiment, self.panel = experiment, panel or {}
+
+    def arrival(self, query: Mapping[str, str]) -> Arrival:
+        """The participant id from ``panel.id_param``; the assignment id derived from it."""
+        param = self.panel.get("id_param", "")
+        participant = query.get(param)
+        if not is_id(participant):
+            raise ArrivalError(f"The participant id ({param}) in the address of this page is missing or not valid. "
+                               "Please open the study from the panel's page.")
+        digest = hashlib.sha256(f"{self.experiment}|{participant}".encode()).hexdigest()[:32]
+        return Arrival(None, participant, f"panel-{digest}", self.experiment)
+
+    def finish(self, query: Mapping[str, str], own_origin: str) -> dict:
+        """Back to the panel with the completion code (and the screened-out code when set)."""
+        participant = query.get(self.panel.get("id_param", ""), "")
+        finish = {"method": "redirect", "return_sentence": "Please close this page and tell the researcher.",
+                  "url": _url(self.panel["completion_url"], self.panel["completion_code"], participant)}
+        if self.panel.get("screened_out_code"):
+            finish["screened_out_url"] = _url(self.panel["completion_url"], self.panel["screened_out_code"],
+                                              participant)
+        return finish
+
+    def register_commands(self, cli) -> None:
+        """None: a panel has no API."""
