@@ -71,7 +71,7 @@ class HotPaths:
         except MVTError as exc:
             status, payload, headers = exc.status_code, {"detail": str(exc), "reason": exc.reason}, None
         except RedisError:
-            status, payload, headers = 503, service.UNAVAILABLE, None
+            status, payload, headers = 503, service.UNAVAILABLE, service.RETRY_AFTER
         await _send_json(send, status, payload, headers)
 
     @staticmethod

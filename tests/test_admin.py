@@ -17,6 +17,8 @@ from app.main import create_app
 from app.settings import Settings
 from tests.fixtures.server import ADMIN_TOKEN
 
+pytestmark = pytest.mark.both_stores
+
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 

@@ -169,6 +169,7 @@ def test_missing_csv_and_bad_theta(tmp_path):
 
 # --- from Redis, through the server's library functions -------------------------------------------
 
+@pytest.mark.both_stores
 def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url, tmp_path, monkeypatch):
     from app import admin
     from app.assignments import allocate

@@ -20,6 +20,7 @@ from pathlib import Path
 import redis as redis_py
 
 from app.errors import RedisUnavailable
+from app.store.connect import client_from_url, redact as _redact, upgrade_legacy_keys
 from app.settings import Settings
 
 # Unix socket paths are limited to 107 bytes on Linux.
@@ -113,11 +114,6 @@ class EmbeddedRedis:
         self.process = None
 
 
-def client_from_url(url: str, **kwargs) -> redis_py.Redis:
-    """A ``redis.Redis`` (decode_responses=True) for ``url``."""
-    return redis_py.Redis.from_url(url, decode_responses=True, **kwargs)
-
-
 @contextlib.contextmanager
 def embedded_redis_url(settings: Settings) -> Iterator[str]:
     """The URL to use: ``MVT_REDIS_URL``, or the embedded server's (started, and stopped after, if needed)."""
@@ -140,11 +136,11 @@ def open_redis(settings: Settings) -> Iterator[redis_py.Redis]:
     stopped on exit only when this call started it.
     """
     with embedded_redis_url(settings) as url:
-        client = client_from_url(url)
         try:
+            client = client_from_url(url, timeout_s=settings.redis_timeout_s)
             client.ping()
+            upgrade_legacy_keys(client)
         except redis_py.RedisError as exc:
-            client.close()
             raise RedisUnavailable(f"cannot reach Redis at {_redact(url)}: {exc}") from None
         try:
             yield client
@@ -152,9 +148,3 @@ def open_redis(settings: Settings) -> Iterator[redis_py.Redis]:
             client.close()
 
 
-def _redact(url: str) -> str:
-    """``url`` without its password."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
