@@ -536,14 +536,19 @@ async def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> FastRedis |
     client = FastRedis(url, timeout_s)
     if client.path:
         return client
+    db, client.db = client.db, 0  # a cluster refuses SELECT: ask before choosing the database
     try:
         info = await client.execute_command("CLUSTER", "INFO")
     except ResponseError:
-        return client  # "cluster support disabled": a single Redis
+        info = "cluster_enabled:0"  # "cluster support disabled": a single Redis
     if "cluster_enabled:0" in info:
+        if db:
+            await client.aclose()
+            client.db = db
         return client
-    if client.db:
-        raise ValueError(f"Redis URL {url!r} names database {client.db}; a Redis Cluster has only database 0")
+    if db:
+        await client.aclose()
+        raise ValueError(f"Redis URL {url!r} names database {db}; a Redis Cluster has only database 0")
     cluster = FastRedisCluster(url, timeout_s, seed=client)
     await cluster.refresh()
     return cluster
