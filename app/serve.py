@@ -7,10 +7,13 @@ import signal
 from pathlib import Path
 
 from app.errors import MVTError
+from app.protocol import GuardedHttpToolsProtocol, raise_open_file_limit
 from app.store.redis_server import embedded_redis_url
 from app.settings import Settings
 from app.tls import ensure_self_signed
 
+KEEP_ALIVE_S = 10
+"""Idle seconds before a kept-alive connection is closed: a worker's page asks every few seconds."""
 DEMO_FRAME_COUNTS = (2, 4, 8, 30, 60)
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "stimuli" / "samples"
 
@@ -30,6 +33,7 @@ def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443,
         raise MVTError("--plain-http serves without TLS; drop --certfile/--keyfile or --plain-http")
     if not plain_http and certfile is None:
         certfile, keyfile = ensure_self_signed(settings.data_dir, hosts=[host])
+    raise_open_file_limit()
     settings.signing_key  # noqa: B018 - make the key file before worker processes race to
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that would
     # end the process before the embedded Redis is stopped, so turn it into SystemExit.
@@ -41,9 +45,10 @@ def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443,
             on_ready(url, "http" if plain_http else "https")
         tls = {} if plain_http else {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
         uvicorn.run("app.main:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                    loop="uvloop", http="httptools", proxy_headers=proxy_headers,
+                    loop="uvloop", http=GuardedHttpToolsProtocol, proxy_headers=proxy_headers,
                     forwarded_allow_ips="*" if proxy_headers else None, access_log=False,
-                    log_level="warning", timeout_keep_alive=30, backlog=4096, **tls)
+                    log_level="warning", timeout_keep_alive=KEEP_ALIVE_S, backlog=4096,
+                    limit_concurrency=settings.max_connections, **tls)
 
 
 def _exit_on_sigterm(signum, frame) -> None:

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     mturk_sandbox: bool = True
     video_base_url: str | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    read_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_connections: int = Field(default=1000, ge=10)
 
     @field_validator("admin_token")
     @classmethod

@@ -75,17 +75,26 @@ class ServerProcess:
     """``mvt serve`` over HTTPS with ``workers`` processes, in its own process group."""
 
     def __init__(self, data_dir: Path, redis_url: str, *, port: int | None = None, workers: int = 2,
-                 max_tasks_per_worker: int = 4, allotted_minutes: int = 60):
+                 max_tasks_per_worker: int = 4, allotted_minutes: int = 60, open_files: tuple[int, int | None] | None = None,
+                 env: dict | None = None):
         self.data_dir, self.redis_url = Path(data_dir), redis_url
         self.port, self.workers = port or free_port(), workers
         self.env = {**os.environ, "MVT_DATA_DIR": str(self.data_dir), "MVT_REDIS_URL": redis_url,
                     "MVT_SECRET_KEY": SECRET_KEY, "MVT_MAX_TASKS_PER_WORKER": str(max_tasks_per_worker),
-                    "MVT_ALLOTTED_MINUTES": str(allotted_minutes)}
+                    "MVT_ALLOTTED_MINUTES": str(allotted_minutes), **(env or {})}
+        self.open_files = open_files
         self.proc: subprocess.Popen | None = None
 
     @property
     def base_url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+    def _limit_files(self) -> None:
+        """Apply ``open_files`` = (soft, hard) limits on open files; a hard limit of None is left as is."""
+        import resource
+
+        soft, hard = self.open_files
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard or resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
     @property
     def log_path(self) -> Path:
@@ -99,7 +108,8 @@ class ServerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                  "--workers", str(self.workers)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=self._limit_files if self.open_files else None)
         finally:
             log.close()
         context = ssl._create_unverified_context()
