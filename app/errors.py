@@ -230,3 +230,10 @@ class NoHITs(MVTError):
 
     reason = "mturk_no_hits"
     status_code = 400
+
+
+class DataDirInUse(MVTError):
+    """Another process owns the embedded Redis of this data folder."""
+
+    reason = "data_dir_in_use"
+    status_code = 503

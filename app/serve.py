@@ -8,7 +8,7 @@ from pathlib import Path
 
 from app.errors import MVTError
 from app.protocol import GuardedHttpToolsProtocol, raise_open_file_limit
-from app.store.redis_server import embedded_redis_url
+from app.store.redis_server import embedded_store, registered_server
 from app.settings import Settings
 from app.tls import ensure_self_signed
 
@@ -21,9 +21,10 @@ SAMPLES_DIR = Path(__file__).resolve().parent.parent / "stimuli" / "samples"
 def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443, certfile: Path | None = None,
                keyfile: Path | None = None, workers: int = 1, plain_http: bool = False,
                proxy_headers: bool = False, on_ready=None) -> None:
-    """Serve the app until interrupted. Starts (and stops) the embedded Redis unless MVT_REDIS_URL is set.
+    """Serve the app until interrupted. Starts (and stops) the embedded Redis unless MVT_REDIS_URL is set,
+    holding its data folder and restarting it if it exits (`app.store.redis_server`).
 
-    ``on_ready(redis_url, scheme)`` runs once Redis is up, before uvicorn starts.
+    ``on_ready(store, scheme)`` runs once Redis is up, before uvicorn starts.
     """
     import uvicorn
 
@@ -38,11 +39,13 @@ def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443,
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that would
     # end the process before the embedded Redis is stopped, so turn it into SystemExit.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    with embedded_redis_url(settings) as url:
+    scheme = "http" if plain_http else "https"
+    with embedded_store(settings, role="serve") as store, registered_server(store, f"{scheme}://{host}:{port}"):
+        url = store.url
         os.environ["MVT_REDIS_URL"] = url
         os.environ["MVT_DATA_DIR"] = str(settings.data_dir.resolve())
         if on_ready is not None:
-            on_ready(url, "http" if plain_http else "https")
+            on_ready(store, scheme)
         tls = {} if plain_http else {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
         uvicorn.run("app.main:app_from_environment", factory=True, host=host, port=port, workers=workers,
                     loop="uvloop", http=GuardedHttpToolsProtocol, proxy_headers=proxy_headers,

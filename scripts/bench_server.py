@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.assignments import allocate  # noqa: E402
 from app.loader import load_experiment  # noqa: E402
-from app.store.redis_server import client_from_url, socket_path  # noqa: E402
+from app.store.connect import client_from_url  # noqa: E402
+from app.store.redis_server import socket_path  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.tokens import make_token  # noqa: E402
 from tests.fixtures.server import write_experiment  # noqa: E402
