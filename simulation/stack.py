@@ -74,13 +74,15 @@ class RedisProcess:
 class ServerProcess:
     """``mvt serve`` over HTTPS with ``workers`` processes, in its own process group."""
 
-    def __init__(self, data_dir: Path, redis_url: str, *, port: int | None = None, workers: int = 2,
-                 max_tasks_per_worker: int = 4, allotted_minutes: int = 60, open_files: tuple[int, int | None] | None = None,
-                 env: dict | None = None):
+    def __init__(self, data_dir: Path, redis_url: str | None, *, port: int | None = None, workers: int = 2,
+                 max_tasks_per_worker: int = 4, allotted_minutes: int = 60,
+                 open_files: tuple[int, int | None] | None = None, env: dict | None = None):
         self.data_dir, self.redis_url = Path(data_dir), redis_url
         self.port, self.workers = port or free_port(), workers
-        self.env = {**os.environ, "MVT_DATA_DIR": str(self.data_dir), "MVT_REDIS_URL": redis_url,
-                    "MVT_SECRET_KEY": SECRET_KEY, "MVT_MAX_TASKS_PER_WORKER": str(max_tasks_per_worker),
+        # redis_url None: `mvt serve` starts the embedded Redis in data_dir.
+        inherited = {k: v for k, v in os.environ.items() if k != "MVT_REDIS_URL"}
+        self.env = {**inherited, "MVT_DATA_DIR": str(self.data_dir),
+                    **({"MVT_REDIS_URL": redis_url} if redis_url else {}), "MVT_SECRET_KEY": SECRET_KEY, "MVT_MAX_TASKS_PER_WORKER": str(max_tasks_per_worker),
                     "MVT_ALLOTTED_MINUTES": str(allotted_minutes), **(env or {})}
         self.open_files = open_files
         self.proc: subprocess.Popen | None = None

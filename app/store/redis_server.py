@@ -226,10 +226,11 @@ class DataDirLock:
 
 
 def _command_line() -> str:
-    argv = [Path(sys.argv[0]).name, *sys.argv[1:3]] if sys.argv and sys.argv[0] else ["python"]
-    if argv[0] in ("cli.py", "__main__.py", "-m", "-c"):
-        argv[0] = "mvt"
-    return " ".join(argv)
+    """``mvt serve``, ``mvt load`` …: the program and its subcommand."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if program in ("cli.py", "__main__.py", "-m", "-c"):
+        program = "mvt"
+    return " ".join([program, *sys.argv[1:2]])
 
 
 @dataclass
