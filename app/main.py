@@ -118,7 +118,8 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
             try:
                 app.state.sync_redis = client_from_url(settings.redis_url, timeout_s=settings.redis_timeout_s)
                 upgrade_legacy_keys(app.state.sync_redis)
-                app.state.redis = await connect_fast(settings.redis_url, settings.redis_timeout_s)
+                app.state.redis = await connect_fast(settings.redis_url, settings.redis_timeout_s,
+                                                     settings.redis_wait_replicas)
             except redis_py.RedisError as exc:
                 raise RedisUnavailable(f"cannot reach Redis at {redact(settings.redis_url)}: {exc}") from None
         settings.signing_key  # noqa: B018 - create the key file now, not inside a request

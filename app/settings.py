@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("mvt-data")
     redis_url: str | None = None
     redis_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    redis_wait_replicas: int = Field(default=0, ge=0, le=10)
     admin_token: SecretStr | None = None
     secret_key: SecretStr | None = None
     allotted_minutes: int = Field(default=60, ge=1)

@@ -26,7 +26,8 @@ N_SLOTS = 16384
 def cluster_ports(n: int) -> list[int]:
     """``n`` distinct ports on 127.0.0.1 that are free with their cluster-bus ports (port + 10000)."""
     ports: list[int] = []
-    for port in random.Random().sample(range(20000, 45000), 200):
+    # Data ports 10000-19999, bus ports 20000-29999: below the ephemeral range (32768-), never each other.
+    for port in random.Random().sample(range(10000, 20000), 200):
         with contextlib.ExitStack() as stack:
             try:
                 for p in (port, port + 10000):
@@ -135,6 +136,11 @@ class LocalCluster:
         """kill -9 one node."""
         self.procs[port].send_signal(signal.SIGKILL)
         self.procs[port].wait()
+
+    def restart(self, port: int, timeout_s: float = 20) -> None:
+        """Start a stopped node again; its nodes.conf makes it rejoin (a killed master comes back as a replica)."""
+        self._spawn(port)
+        self._until(time.monotonic() + timeout_s, lambda: self.client(port).ping(), f"node {port} did not restart")
 
     def flush(self) -> None:
         """Empty every master."""

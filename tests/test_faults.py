@@ -5,6 +5,7 @@ Each test starts its own redis-server (or cluster), so stopping or killing it di
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import ssl
@@ -124,3 +125,75 @@ def test_a_stalled_redis_gives_503_with_retry_after_in_time_and_everything_resum
         assert stored(redis_proc.url) == 1 + 2 * len(tokens)
     finally:
         redis_proc.stop()
+
+
+def test_a_master_killed_during_load_fails_over_and_every_acknowledged_response_is_stored_once(tmp_path):
+    """kill -9 of the master of a busy link; its replica is promoted after the node timeout (1 s), the
+    server follows the new slot map, and with MVT_REDIS_WAIT_REPLICAS=1 nothing acknowledged is lost."""
+    import threading
+
+    from app.main import create_app
+    from simulation.cluster import LocalCluster
+    from tests.fixtures.server import write_experiment
+
+    cluster = LocalCluster(tmp_path / "cluster", node_timeout_ms=1000, appendfsync="everysec").start()
+    certfile, keyfile = make_certificate(tmp_path / "tls")
+    exp = write_experiment(tmp_path / "exp", n_links=6, n_lists=8, n_trials=5)
+    load_experiment(client_from_url(cluster.url), exp)
+    settings = Settings(_env_file=None, data_dir=tmp_path, redis_url=cluster.url, secret_key=SECRET_KEY,
+                        redis_timeout_s=TIMEOUT_S, redis_wait_replicas=1, max_tasks_per_worker=6)
+    port = free_port()
+    server = _ThreadServer(create_app(settings), port, certfile, keyfile)
+    server.start()
+    acknowledged, lock = {}, threading.Lock()
+    victim = cluster.master_of(keys.link_meta("synth-001"))
+    try:
+        client = httpx.Client(base_url=f"https://127.0.0.1:{port}", timeout=30,
+                              verify=ssl.create_default_context(cafile=str(certfile)))
+        tokens = []
+        for link in range(1, 7):
+            for i in range(8):
+                got = client.post("/api/assignments", json={"link": f"synth-00{link}", "worker_id": f"W{i}",
+                                                             "assignment_id": f"A{link}-{i}", "hit_id": "H1"})
+                assert got.status_code == 200, got.text
+                tokens.append((f"A{link}-{i}", got.json()["assignment_token"]))
+
+        def worker(batch):
+            for assignment, token in batch:
+                for trial in range(5):
+                    ack = answer_until_acknowledged(client, token, trial, within_s=30)
+                    with lock:
+                        acknowledged[(assignment, trial)] = ack
+
+        threads = [threading.Thread(target=worker, args=(tokens[k::12],)) for k in range(12)]
+        for t in threads:
+            t.start()
+        while len(acknowledged) < 60:
+            time.sleep(0.01)
+        cluster.kill(victim)
+        killed_at, before = time.monotonic(), len(acknowledged)
+        promoted = None
+        while promoted is None and time.monotonic() - killed_at < 15:
+            with contextlib.suppress(Exception):
+                port_now = cluster.master_of(keys.link_meta("synth-001"))
+                promoted = port_now if port_now != victim else None
+            time.sleep(0.1)
+        assert promoted, "no replica took over the killed master's slots within 15 s"
+        failover_s = time.monotonic() - killed_at
+        cluster.restart(victim)  # back as a replica of the promoted one: WAIT 1 succeeds again
+        for t in threads:
+            t.join(timeout=60)
+        client.close()
+    finally:
+        server.stop()
+    try:
+        r = client_from_url(cluster.url)
+        stored_fields = {(link, field) for link in (f"synth-00{k}" for k in range(1, 7))
+                         for field in r.hkeys(keys.link_responses(link))}
+        expected = {(f"synth-00{a.split('-')[0][1:]}", f"{a}:{trial}") for a, trial in acknowledged}
+        print(f"failover after {failover_s:.1f} s; {before} responses acknowledged before the kill, "
+              f"{len(acknowledged)} in all, {sum(a['duplicate'] for a in acknowledged.values())} reported duplicate")
+    finally:
+        cluster.stop()
+    assert len(acknowledged) == len(tokens) * 5
+    assert stored_fields == expected  # every acknowledged response stored, nothing else

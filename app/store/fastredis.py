@@ -108,8 +108,8 @@ class _Protocol(asyncio.Protocol):
 class FastRedis:
     """Auto-pipelining client for ``redis://``, ``rediss://`` and ``unix://`` URLs (password, db)."""
 
-    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S):
-        self.url, self.timeout_s = url, timeout_s
+    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S, wait_replicas: int = 0):
+        self.url, self.timeout_s, self.wait_replicas = url, timeout_s, wait_replicas
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         self.scheme = parts.scheme
@@ -258,13 +258,29 @@ class FastRedis:
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
             if asking:
-                return (await self.execute_many([("ASKING",), command]))[1]
-            return await self.execute_command(*command)
+                reply = (await self.execute_many([("ASKING",), command]))[1]
+            else:
+                reply = await self.execute_command(*command)
         except NoScriptError:
             await self.execute_command("SCRIPT", "LOAD", script.source)
             if asking:
-                return (await self.execute_many([("ASKING",), command]))[1]
-            return await self.execute_command(*command)
+                reply = (await self.execute_many([("ASKING",), command]))[1]
+            else:
+                reply = await self.execute_command(*command)
+        if self.wait_replicas:
+            await self.wait_for_replicas()
+        return reply
+
+    async def wait_for_replicas(self) -> None:
+        """``WAIT``: return once ``wait_replicas`` replicas hold every write sent on this connection so far.
+
+        Raises redis-py's ``TimeoutError`` when fewer acknowledge within half the command timeout
+        (the write is then not acknowledged to the client, which retries; every script is idempotent).
+        """
+        acked = await self.execute_command("WAIT", self.wait_replicas, int(self.timeout_s * 500))
+        if acked < self.wait_replicas:
+            raise RedisTimeoutError(f"only {acked} of {self.wait_replicas} replicas of {self.where} acknowledged "
+                                    "the write (MVT_REDIS_WAIT_REPLICAS)")
 
     async def ping(self) -> bool:
         """True when Redis answers."""
@@ -368,12 +384,13 @@ def command_slot(args: tuple) -> int | None:
 class FastRedisCluster:
     """`FastRedis` for Redis Cluster: one connection per master, commands routed by hash slot."""
 
-    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S, seed: FastRedis | None = None):
-        self.url, self.timeout_s = url, timeout_s
+    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S, seed: FastRedis | None = None,
+                 wait_replicas: int = 0):
+        self.url, self.timeout_s, self.wait_replicas = url, timeout_s, wait_replicas
         parts = urlsplit(url)
         self._netloc_auth = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
         self._scheme, self._query = parts.scheme, parts.query
-        seed = seed or FastRedis(url, timeout_s)
+        seed = seed or FastRedis(url, timeout_s, wait_replicas)
         self.nodes: dict[str, FastRedis] = {f"{seed.host}:{seed.port}": seed}
         self.slots: list[FastRedis | None] = [None] * 16384
         self._refreshing: asyncio.Future | None = None
@@ -385,7 +402,7 @@ class FastRedisCluster:
         if found is None:
             query = f"?{self._query}" if self._query else ""
             found = self.nodes[address] = FastRedis(f"{self._scheme}://{self._netloc_auth}{address}{query}",
-                                                    self.timeout_s)
+                                                    self.timeout_s, self.wait_replicas)
         return found
 
     async def refresh(self) -> None:
@@ -528,12 +545,16 @@ class FastRedisCluster:
             await client.aclose()
 
 
-async def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> FastRedis | FastRedisCluster:
+async def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+                  wait_replicas: int = 0) -> FastRedis | FastRedisCluster:
     """The hot-path client for ``url``: a `FastRedisCluster` when it names a node of a cluster.
+
+    ``wait_replicas`` > 0: every script's writes are acknowledged by that many replicas (``WAIT``)
+    before the script's reply is returned.
 
     Raises redis-py's ``ConnectionError`` when Redis cannot be reached.
     """
-    client = FastRedis(url, timeout_s)
+    client = FastRedis(url, timeout_s, wait_replicas)
     if client.path:
         return client
     db, client.db = client.db, 0  # a cluster refuses SELECT: ask before choosing the database
@@ -549,6 +570,6 @@ async def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> FastRedis |
     if db:
         await client.aclose()
         raise ValueError(f"Redis URL {url!r} names database {db}; a Redis Cluster has only database 0")
-    cluster = FastRedisCluster(url, timeout_s, seed=client)
+    cluster = FastRedisCluster(url, timeout_s, seed=client, wait_replicas=wait_replicas)
     await cluster.refresh()
     return cluster
