@@ -42,12 +42,19 @@ def raise_open_file_limit() -> int:
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """`HttpToolsProtocol` closing connections whose request is not read in time or whose headers are too large."""
+    """`HttpToolsProtocol` closing connections whose request is not read in time or whose headers are too large.
+
+    Costs per request one ``loop.time()`` and two Python calls: deadlines are checked by one timer
+    per process sweeping the connections every `SWEEP_S`, not by a timer per request, so a request
+    may take up to ``MVT_READ_TIMEOUT_S`` + `SWEEP_S` to be cut off.
+    """
 
     read_timeout_s: float | None = None
     """Seconds a request may take to arrive; ``MVT_READ_TIMEOUT_S`` unless set on a subclass."""
     max_open: int | None = None
     """`open_connections_cap` of ``MVT_MAX_CONNECTIONS`` unless set on a subclass."""
+    SWEEP_S = 0.5
+    _sweeping: dict = {}  # event loop -> its sweep timer (one per process in practice)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -58,55 +65,43 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             settings = Settings()
             cls.read_timeout_s = cls.read_timeout_s or settings.read_timeout_s
             cls.max_open = cls.max_open or open_connections_cap(settings.max_connections)
-        self._read_timer = None
-        self._header_bytes = -1  # -1: not reading headers
-        self._reading_since = 0.0
+        self._reading_since: float | None = None  # None: no request being read
+        self._header_bytes = 0
 
     def connection_made(self, transport) -> None:
         if len(self.connections) >= self.max_open:
             self._evict_slowest()
         super().connection_made(transport)
-        self._start_reading()
+        self._reading_since, self._header_bytes = self.loop.time(), 0
+        if self.loop not in self._sweeping:
+            self._sweeping[self.loop] = self.loop.call_later(self.SWEEP_S, self._sweep, self.loop, self.connections)
 
     def _evict_slowest(self) -> None:
-        waiting = [c for c in self.connections if c.cycle is None or c.cycle.response_complete]
-        if waiting:
-            victim = min(waiting, key=lambda c: c._reading_since)
+        idle = [c for c in self.connections if c.cycle is None or c.cycle.response_complete]
+        if idle:
+            victim = min(idle, key=lambda c: c._reading_since or 0.0)
             victim.transport.close()
             self.connections.discard(victim)
 
-    def _start_reading(self) -> None:
-        self._reading_since = self.loop.time()
-        self._header_bytes = 0
-        self._read_timer = self.loop.call_later(self.read_timeout_s, self._read_timed_out)
-
-    def _read_timed_out(self) -> None:
-        self._read_timer = None
-        if not self.transport.is_closing():
-            self.transport.close()
+    @classmethod
+    def _sweep(cls, loop, connections) -> None:
+        too_old = loop.time() - cls.read_timeout_s
+        for c in [c for c in connections if c._reading_since is not None and c._reading_since < too_old]:
+            if not c.transport.is_closing():
+                c.transport.close()
+        cls._sweeping[loop] = loop.call_later(cls.SWEEP_S, cls._sweep, loop, connections)
 
     def data_received(self, data: bytes) -> None:
-        if self._read_timer is None and (self.cycle is None or self.cycle.response_complete):
-            self._start_reading()  # the next request on a kept-alive connection
-        if self._header_bytes >= 0:
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:  # reading a request's headers
+            if self._reading_since is None:
+                self._reading_since, self._header_bytes = self.loop.time(), 0
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES:
                 self.transport.close()
                 return
         super().data_received(data)
 
-    def on_headers_complete(self) -> None:
-        self._header_bytes = -1
-        super().on_headers_complete()
-
     def on_message_complete(self) -> None:
-        if self._read_timer is not None:
-            self._read_timer.cancel()
-            self._read_timer = None
+        self._reading_since = None  # read in full: answering it (a video to a slow phone) has no deadline here
         super().on_message_complete()
-
-    def connection_lost(self, exc) -> None:
-        if self._read_timer is not None:
-            self._read_timer.cancel()
-            self._read_timer = None
-        super().connection_lost(exc)

@@ -31,10 +31,10 @@ def free_port() -> int:
 
 
 class RedisProcess:
-    """A redis-server with AOF (``appendfsync always``: an acknowledged write survives kill -9)."""
+    """A redis-server with AOF (``appendfsync always`` by default: an acknowledged write survives power loss)."""
 
-    def __init__(self, workdir: Path, port: int | None = None):
-        self.workdir, self.port = Path(workdir), port or free_port()
+    def __init__(self, workdir: Path, port: int | None = None, appendfsync: str = "always"):
+        self.workdir, self.port, self.appendfsync = Path(workdir), port or free_port(), appendfsync
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen | None = None
 
@@ -45,7 +45,7 @@ class RedisProcess:
     def start(self) -> "RedisProcess":
         self.proc = subprocess.Popen(
             [redis_server_executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no"],
+             "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis_py.Redis.from_url(self.url)
         deadline = time.monotonic() + 20
