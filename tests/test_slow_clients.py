@@ -69,7 +69,7 @@ async def normal_workers(base_url: str, context, stop_at: float, tries: int) -> 
     ((256, None), 1),  # a soft limit of 256 (a shell's ulimit -n): `mvt serve` raises it to the hard one
     # A hard limit of 256 below the 300 attackers: their TLS handshakes alone can exhaust the
     # descriptors, and libuv then resets what waits in the backlog; the runner's retries get through.
-    ((256, 256), 4),
+    ((256, 256), 6),
 ], ids=["default-files", "soft-256-files", "hard-256-files"])
 def test_hundreds_of_slowloris_connections_do_not_starve_normal_requests(tmp_path, synthetic_experiment,
                                                                          open_files, tries):
