@@ -44,7 +44,7 @@ def raise_open_file_limit() -> int:
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """`HttpToolsProtocol` closing connections whose request is not read in time or whose headers are too large.
 
-    Costs per request one ``loop.time()`` and two Python calls: deadlines are checked by one timer
+    Costs per request one ``loop.time()`` and four Python calls: deadlines are checked by one timer
     per process sweeping the connections every `SWEEP_S`, not by a timer per request, so a request
     may take up to ``MVT_READ_TIMEOUT_S`` + `SWEEP_S` to be cut off.
     """
@@ -66,13 +66,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             cls.read_timeout_s = cls.read_timeout_s or settings.read_timeout_s
             cls.max_open = cls.max_open or open_connections_cap(settings.max_connections)
         self._reading_since: float | None = None  # None: no request being read
-        self._header_bytes = 0
+        self._in_headers, self._header_bytes = False, 0
 
     def connection_made(self, transport) -> None:
         if len(self.connections) >= self.max_open:
             self._evict_slowest()
         super().connection_made(transport)
-        self._reading_since, self._header_bytes = self.loop.time(), 0
+        self._reading_since = self.loop.time()
         if self.loop not in self._sweeping:
             self._sweeping[self.loop] = self.loop.call_later(self.SWEEP_S, self._sweep, self.loop, self.connections)
 
@@ -93,14 +93,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         cycle = self.cycle
-        if cycle is None or cycle.response_complete:  # reading a request's headers
-            if self._reading_since is None:
-                self._reading_since, self._header_bytes = self.loop.time(), 0
+        if self._reading_since is None and (cycle is None or cycle.response_complete):
+            self._reading_since = self.loop.time()  # the next request on a kept-alive connection
+        if self._in_headers:
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES:
                 self.transport.close()
                 return
         super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        self._in_headers, self._header_bytes = True, 0
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._reading_since = None  # read in full: answering it (a video to a slow phone) has no deadline here
