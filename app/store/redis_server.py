@@ -356,7 +356,11 @@ def other_servers(url: str) -> list[dict]:
     for entry in sorted(_servers_dir().glob("*.json")) if _servers_dir().is_dir() else []:
         with contextlib.suppress(OSError, ValueError):
             info = json.loads(entry.read_text())
-            os.kill(info["pid"], 0)
+            try:
+                os.kill(info["pid"], 0)
+            except ProcessLookupError:
+                entry.unlink(missing_ok=True)  # a server killed before it could remove its entry
+                continue
             if info["url"] != url:
                 found.append(info)
     return found
