@@ -31,8 +31,9 @@ def serve(
     with exit_on_error():
         settings = Settings()
 
-        def ready(url: str, scheme: str) -> None:
-            typer.echo(f"serving {scheme}://{host}:{port} (Redis: {url.split('@')[-1]}); Ctrl-C stops")
+        def ready(store, scheme: str) -> None:
+            typer.echo(f"store: {store_line(store, settings)}")
+            typer.echo(f"serving {scheme}://{host}:{port}; Ctrl-C stops")
 
         run_server(settings, host=host, port=port, certfile=certfile, keyfile=keyfile, workers=workers,
                    plain_http=plain_http, proxy_headers=proxy_headers, on_ready=ready)
@@ -46,10 +47,14 @@ def load(exp_dir: Annotated[Path, typer.Argument(help="A folder written by `mvt 
     from app.settings import Settings
 
     from app.loader import load_experiment
-    from app.store.redis_server import open_redis
+    from app.store.redis_server import empty_store_warning, open_redis
 
-    with exit_on_error(), open_redis(Settings()) as r:
+    settings = Settings()
+    with exit_on_error(), open_redis(settings) as r:
+        warning = empty_store_warning(r, r.mvt_store_url)
         typer.echo(load_experiment(r, exp_dir).summary())
+        if warning:
+            typer.echo(warning, err=True)
 
 
 def export(
@@ -134,7 +139,7 @@ def demo(
     from app.settings import Settings
 
     from app.loader import load_experiment
-    from app.store.redis_server import client_from_url
+    from app.store.connect import client_from_url
     from app.serve import build_demo, run_server
 
     with exit_on_error():
@@ -148,8 +153,9 @@ def demo(
             exp_dir = build_demo(settings, base)
         link = json.loads((exp_dir / "design.json").read_text())["links"][0]["link_id"]
 
-        def ready(url: str, scheme: str) -> None:
-            client = client_from_url(url)
+        def ready(store, scheme: str) -> None:
+            typer.echo(f"store: {store_line(store, settings)}")
+            client = client_from_url(store.url)
             try:
                 typer.echo(load_experiment(client, exp_dir).summary())
             finally:
@@ -160,6 +166,19 @@ def demo(
             typer.echo("the certificate is self-signed: accept it in the browser once. Ctrl-C stops.")
 
         run_server(settings, host=host, port=port, on_ready=ready)
+
+
+def store_line(store, settings: Settings) -> str:
+    """What ``mvt serve`` prints after ``store:``: the embedded Redis's folder, or the URL and its kind."""
+    if not settings.redis_url:
+        return store.description
+    from app.store.connect import client_from_url, describe
+
+    client = client_from_url(store.url, timeout_s=settings.redis_timeout_s)
+    try:
+        return describe(client, store.url)
+    finally:
+        client.close()
 
 
 def register(app: typer.Typer) -> None:

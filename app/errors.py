@@ -261,3 +261,10 @@ class BadVideoLink(MVTError):
 
     reason = "bad_video_link"
     status_code = 403
+
+
+class DataDirInUse(MVTError):
+    """Another process owns the embedded Redis of this data folder."""
+
+    reason = "data_dir_in_use"
+    status_code = 503

@@ -96,7 +96,7 @@ class HotPaths:
         except MVTError as exc:
             status, payload, headers = exc.status_code, {"detail": str(exc), "reason": exc.reason}, getattr(exc, "headers", None)
         except RedisError:
-            status, payload, headers = 503, service.UNAVAILABLE, None
+            status, payload, headers = 503, service.UNAVAILABLE, service.RETRY_AFTER
         await _send_json(send, status, payload, headers, gzip_ok)
 
     @staticmethod

@@ -15,9 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import service
 from app.assets import STATIC_DIR
-from app.errors import MVTError
+from app.errors import MVTError, RedisUnavailable
 from app.fastpath import HotPaths, replay_body
-from app.store.fastredis import FastRedis
+from app.store.connect import client_from_url, redact, upgrade_legacy_keys
+from app.store.fastredis import connect as connect_fast
 from app.store.scripts import scripts_for
 from app.routes import admin as admin_routes
 from app.routes import api, pages
@@ -114,8 +115,13 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
         if redis is not None:
             app.state.sync_redis, app.state.redis = redis, _async_client_like(redis)
         else:
-            app.state.sync_redis = redis_py.Redis.from_url(settings.redis_url, decode_responses=True)
-            app.state.redis = FastRedis(settings.redis_url)
+            try:
+                app.state.sync_redis = client_from_url(settings.redis_url, timeout_s=settings.redis_timeout_s)
+                upgrade_legacy_keys(app.state.sync_redis)
+                app.state.redis = await connect_fast(settings.redis_url, settings.redis_timeout_s,
+                                                     settings.redis_wait_replicas)
+            except redis_py.RedisError as exc:
+                raise RedisUnavailable(f"cannot reach Redis at {redact(settings.redis_url)}: {exc}") from None
         settings.signing_key  # noqa: B018 - create the key file now, not inside a request
         scripts_for(app.state.redis)
         scripts_for(app.state.sync_redis)
@@ -155,7 +161,7 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
     @app.exception_handler(redis_py.RedisError)
     async def _redis_down(request: Request, exc: redis_py.RedisError):
         log.error("redis error: %s", exc)
-        return json_response(service.UNAVAILABLE, 503)
+        return json_response(service.UNAVAILABLE, 503, headers=service.RETRY_AFTER)
 
     app.include_router(api.router)
     app.include_router(admin_routes.router)

@@ -7,10 +7,13 @@ import signal
 from pathlib import Path
 
 from app.errors import MVTError
-from app.store.redis_server import embedded_redis_url
+from app.protocol import GuardedHttpToolsProtocol, raise_open_file_limit
+from app.store.redis_server import embedded_store, registered_server
 from app.settings import Settings
 from app.tls import ensure_self_signed
 
+KEEP_ALIVE_S = 10
+"""Idle seconds before a kept-alive connection is closed: a worker's page asks every few seconds."""
 DEMO_FRAME_COUNTS = (2, 4, 8, 30, 60)
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "stimuli" / "samples"
 
@@ -18,9 +21,10 @@ SAMPLES_DIR = Path(__file__).resolve().parent.parent / "stimuli" / "samples"
 def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443, certfile: Path | None = None,
                keyfile: Path | None = None, workers: int = 1, plain_http: bool = False,
                proxy_headers: bool = False, on_ready=None) -> None:
-    """Serve the app until interrupted. Starts (and stops) the embedded Redis unless MVT_REDIS_URL is set.
+    """Serve the app until interrupted. Starts (and stops) the embedded Redis unless MVT_REDIS_URL is set,
+    holding its data folder and restarting it if it exits (`app.store.redis_server`).
 
-    ``on_ready(redis_url, scheme)`` runs once Redis is up, before uvicorn starts.
+    ``on_ready(store, scheme)`` runs once Redis is up, before uvicorn starts.
     """
     import uvicorn
 
@@ -30,20 +34,24 @@ def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443,
         raise MVTError("--plain-http serves without TLS; drop --certfile/--keyfile or --plain-http")
     if not plain_http and certfile is None:
         certfile, keyfile = ensure_self_signed(settings.data_dir, hosts=[host])
+    raise_open_file_limit()
     settings.signing_key  # noqa: B018 - make the key file before worker processes race to
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that would
     # end the process before the embedded Redis is stopped, so turn it into SystemExit.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    with embedded_redis_url(settings) as url:
+    scheme = "http" if plain_http else "https"
+    with embedded_store(settings, role="serve") as store, registered_server(store, f"{scheme}://{host}:{port}"):
+        url = store.url
         os.environ["MVT_REDIS_URL"] = url
         os.environ["MVT_DATA_DIR"] = str(settings.data_dir.resolve())
         if on_ready is not None:
-            on_ready(url, "http" if plain_http else "https")
+            on_ready(store, scheme)
         tls = {} if plain_http else {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
         uvicorn.run("app.main:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                    loop="uvloop", http="httptools", proxy_headers=proxy_headers,
+                    loop="uvloop", http=GuardedHttpToolsProtocol, proxy_headers=proxy_headers,
                     forwarded_allow_ips="*" if proxy_headers else None, access_log=False,
-                    log_level="warning", timeout_keep_alive=30, backlog=4096, **tls)
+                    log_level="warning", timeout_keep_alive=KEEP_ALIVE_S, backlog=4096,
+                    limit_concurrency=settings.max_connections, **tls)
 
 
 def _exit_on_sigterm(signum, frame) -> None:

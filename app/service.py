@@ -24,6 +24,8 @@ from studies import get_kind
 
 UNAVAILABLE = {"detail": "the database is unavailable right now; try again in a minute",
                "reason": "redis_unavailable"}
+RETRY_AFTER = {"Retry-After": "1"}
+"""Sent with `UNAVAILABLE`: a stalled or failing-over Redis is usually back within seconds."""
 
 # Where MTurk shows the landing layout (worker site, sandbox, legacy sites, layout content domain).
 MTURK_ORIGINS = frozenset({

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("mvt-data")
     redis_url: str | None = None
+    redis_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    redis_wait_replicas: int = Field(default=0, ge=0, le=10)
     admin_token: SecretStr | None = None
     secret_key: SecretStr | None = None
     allotted_minutes: int = Field(default=60, ge=1)
@@ -36,6 +38,8 @@ class Settings(BaseSettings):
     prolific_experiment: str | None = None
     prolific_completion_code: str | None = None
     prolific_completion_url: str = "https://app.prolific.com/submissions/complete?cc={code}"
+    read_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_connections: int = Field(default=1000, ge=10)
 
     @field_validator("admin_token", "secret_key")
     @classmethod

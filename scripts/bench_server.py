@@ -3,7 +3,12 @@
 Starts ``mvt serve --workers N`` on a throw-away data dir with its embedded Redis and a synthetic
 experiment, then runs wrk for each scenario (eligibility, first-time assignment, returning
 assignment, response writes) at each connection count, bounded by ``--duration`` per run, and
-prints req/s, p50 and p99 latency, and non-2xx counts.
+prints req/s, p50 and p99 latency, non-2xx counts and the servers' CPU per request.
+
+``--store single`` uses a redis-server on TCP, ``--store cluster`` (or ``--cluster``) a local
+Redis Cluster of 3 masters + 3 replicas (both AOF ``everysec``, like the embedded one);
+``--servers N`` starts N ``mvt serve`` processes on different ports, one store and one secret,
+and runs one wrk per server at the same time (connections split between them; req/s summed).
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 from app.assignments import allocate  # noqa: E402
 from app.loader import load_experiment  # noqa: E402
-from app.store.redis_server import client_from_url, socket_path  # noqa: E402
+from app.store.connect import client_from_url  # noqa: E402
+from app.store.redis_server import socket_path  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from simulation.cluster import LocalCluster  # noqa: E402
+from simulation.stack import RedisProcess, free_port  # noqa: E402
 from app.tokens import make_token  # noqa: E402
 from tests.fixtures.server import write_experiment  # noqa: E402
 
@@ -156,9 +164,9 @@ def prepare(settings: Settings, url: str, tag: str) -> dict:
     load_experiment(r, settings.data_dir / "bench-exp")
 
     async def allocate_many():
-        from app.store.fastredis import FastRedis
+        from app.store.fastredis import connect
 
-        ar = FastRedis(url)
+        ar = await connect(url)
         out = []
         for start in range(0, N_RETURNING, 100):
             out.extend(await asyncio.gather(*(
@@ -170,7 +178,8 @@ def prepare(settings: Settings, url: str, tag: str) -> dict:
     # Let an AOF rewrite triggered by the load finish: it forks and would skew the first run.
     for _ in range(600):
         info = r.info("persistence")
-        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+        nodes = info.values() if "aof_enabled" not in info else [info]  # RedisCluster: one dict per node
+        if not any(n.get("aof_rewrite_in_progress") or n.get("aof_rewrite_scheduled") for n in nodes):
             break
         time.sleep(0.1)
     r.close()
@@ -182,12 +191,32 @@ def prepare(settings: Settings, url: str, tag: str) -> dict:
     }
 
 
+SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789"
+
+
+def run_wrk(wrk: str, bases: list[str], script: Path, n_conn: int, threads: int, duration: int) -> dict:
+    """One wrk per server base URL at once, connections split between them; summed req/s, worst latencies."""
+    share = max(1, n_conn // len(bases))
+    runs = [subprocess.Popen([wrk, f"-t{threads}", f"-c{share}", f"-d{duration}s", "--latency", "--timeout", "10s",
+                              "-s", str(script), base, "--", str(threads)], stdout=subprocess.PIPE, text=True)
+            for base in bases]
+    parsed = [parse_wrk(run.communicate(timeout=duration + 60)[0]) for run in runs]
+    return {"rps": sum(p["rps"] for p in parsed), "p50_ms": max(p["p50_ms"] for p in parsed),
+            "p99_ms": max(p["p99_ms"] for p in parsed), "requests": sum(p["requests"] for p in parsed),
+            "non_2xx": sum(p["non_2xx"] for p in parsed),
+            "socket_errors": "; ".join(p["socket_errors"] for p in parsed if p["socket_errors"])}
+
+
 def main() -> None:
     """Run every scenario at every connection count and print one line each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per run (max 30)")
     parser.add_argument("--connections", type=int, nargs="+", default=[50, 200])
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes per server")
+    parser.add_argument("--servers", type=int, default=1, help="mvt serve processes (different ports)")
+    parser.add_argument("--store", choices=["embedded", "single", "cluster"], default="embedded")
+    parser.add_argument("--cluster", action="store_const", const="cluster", dest="store",
+                        help="same as --store cluster")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--scenarios", nargs="+", default=["eligibility", "first_assignment",
                                                             "returning_assignment", "responses"])
@@ -196,36 +225,53 @@ def main() -> None:
                         help="per-client limits (app/limits.py): on = checked on every request but set too high to "
                              "refuse wrk's single address, so the figures include their cost; off = not checked")
     args = parser.parse_args()
+    if args.store == "embedded" and args.servers > 1:
+        parser.error("--servers > 1 needs --store single or cluster (the embedded Redis belongs to one server)")
     duration = max(1, min(args.duration, 30))
     wrk = ensure_wrk()
 
     tmp = Path(tempfile.mkdtemp(prefix="mvt-bench-"))
-    settings = Settings(_env_file=None, data_dir=tmp / "data")
+    settings = Settings(_env_file=None, data_dir=tmp / "data", secret_key=SECRET_KEY)
     started = time.monotonic()
     write_experiment(settings.data_dir / "bench-exp", experiment_id="bench", n_links=N_LINKS, n_lists=N_LISTS,
                      n_trials=N_TRIALS)
     print(f"(wrote the synthetic experiment in {time.monotonic() - started:.1f} s)", flush=True)
-    port = 18000 + os.getpid() % 1000
     env = {k: v for k, v in os.environ.items() if not k.startswith("MVT_")}
-    env["MVT_DATA_DIR"] = str(settings.data_dir)
+    env["MVT_SECRET_KEY"] = SECRET_KEY
     for name in ("ASSIGNMENTS_PER_MINUTE", "ASSIGNMENTS_PER_WORKER_PER_MINUTE", "HELD_PER_CLIENT",
                  "ELIGIBILITY_PER_MINUTE", "ELIGIBILITY_PER_WORKER_PER_MINUTE"):
         env[f"MVT_LIMIT_{name}"] = "1000000000" if args.limits == "on" else "0"
-    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "mvt"), "serve", "--host", "127.0.0.1", "--port",
-                               str(port), "--workers", str(args.workers)], env=env, cwd=tmp,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"https://127.0.0.1:{port}"
+    store = None
+    if args.store == "single":
+        store = RedisProcess(tmp / "redis", appendfsync="everysec").start()
+        url = store.url
+    elif args.store == "cluster":
+        store = LocalCluster(tmp / "cluster", appendfsync="everysec").start()
+        url = store.url
+    else:
+        url = f"unix://{socket_path(settings.data_dir)}?db=0"
+    servers, bases = [], []
+    for i in range(args.servers):
+        port = free_port()
+        server_env = {**env, "MVT_DATA_DIR": str(settings.data_dir if i == 0 else tmp / f"data{i}")}
+        if args.store != "embedded":
+            server_env["MVT_REDIS_URL"] = url
+        servers.append(subprocess.Popen([str(ROOT / ".venv" / "bin" / "mvt"), "serve", "--host", "127.0.0.1",
+                                         "--port", str(port), "--workers", str(args.workers)], env=server_env,
+                                        cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        bases.append(f"https://127.0.0.1:{port}")
+    print(f"(store: {args.store}; {args.servers} server(s) x {args.workers} worker process(es))", flush=True)
     results = []
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", verify=False, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"server did not start: {server.stdout.read() if server.poll() is not None else ''}")
-        url = f"unix://{socket_path(settings.data_dir)}?db=0"
+        for server, base in zip(servers, bases):
+            for _ in range(300):
+                try:
+                    if httpx.get(f"{base}/healthz", verify=False, timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            else:
+                raise SystemExit(f"server did not start: {server.stdout.read() if server.poll() is not None else ''}")
         for n_conn in args.connections:
             started = time.monotonic()
             data = prepare(settings, url, f"C{n_conn}")
@@ -235,12 +281,10 @@ def main() -> None:
                 tag = f"C{n_conn}S{run}"
                 script = tmp / f"{scenario}.lua"
                 script.write_text(wrk_script(scenario, tag, data))
-                cmd = [wrk, f"-t{args.wrk_threads}", f"-c{n_conn}", f"-d{duration}s", "--latency", "--timeout", "10s",
-                       "-s", str(script), base, "--", str(args.wrk_threads)]
-                cpu_before = tree_cpu_seconds(server.pid)
-                out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
-                cpu = tree_cpu_seconds(server.pid) - cpu_before
-                row = {"scenario": scenario, "connections": n_conn, **parse_wrk(out)}
+                cpu_before = sum(tree_cpu_seconds(s.pid) for s in servers)
+                row = {"scenario": scenario, "connections": n_conn, "store": args.store, "servers": args.servers,
+                       **run_wrk(wrk, bases, script, n_conn, args.wrk_threads, duration)}
+                cpu = sum(tree_cpu_seconds(s.pid) for s in servers) - cpu_before
                 row["server_cpu_us_per_request"] = round(cpu / max(row["requests"], 1) * 1e6, 1)
                 results.append(row)
                 print(f"{scenario:22s} c={n_conn:<4d} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  "
@@ -248,11 +292,15 @@ def main() -> None:
                       f"server CPU {row['server_cpu_us_per_request']:5.0f} us/req"
                       + (f"  socket errors: {row['socket_errors']}" if row["socket_errors"] else ""), flush=True)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for server in servers:
+            server.send_signal(signal.SIGINT)
+        for server in servers:
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if store is not None:
+            store.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"load average after the runs (other processes included): {os.getloadavg()[0]:.2f}")
     if args.json:

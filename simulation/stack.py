@@ -31,10 +31,10 @@ def free_port() -> int:
 
 
 class RedisProcess:
-    """A redis-server with AOF (``appendfsync always``: an acknowledged write survives kill -9)."""
+    """A redis-server with AOF (``appendfsync always`` by default: an acknowledged write survives power loss)."""
 
-    def __init__(self, workdir: Path, port: int | None = None):
-        self.workdir, self.port = Path(workdir), port or free_port()
+    def __init__(self, workdir: Path, port: int | None = None, appendfsync: str = "always"):
+        self.workdir, self.port, self.appendfsync = Path(workdir), port or free_port(), appendfsync
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen | None = None
 
@@ -45,7 +45,7 @@ class RedisProcess:
     def start(self) -> "RedisProcess":
         self.proc = subprocess.Popen(
             [redis_server_executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no"],
+             "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis_py.Redis.from_url(self.url)
         deadline = time.monotonic() + 20
@@ -80,18 +80,29 @@ SIMULATION_LIMITS = {f"MVT_LIMIT_{name}": "0" for name in (
 class ServerProcess:
     """``mvt serve`` over HTTPS with ``workers`` processes, in its own process group."""
 
-    def __init__(self, data_dir: Path, redis_url: str, *, port: int | None = None, workers: int = 2,
-                 max_tasks_per_worker: int = 4, allotted_minutes: int = 60):
+    def __init__(self, data_dir: Path, redis_url: str | None, *, port: int | None = None, workers: int = 2,
+                 max_tasks_per_worker: int = 4, allotted_minutes: int = 60,
+                 open_files: tuple[int, int | None] | None = None, env: dict | None = None):
         self.data_dir, self.redis_url = Path(data_dir), redis_url
         self.port, self.workers = port or free_port(), workers
-        self.env = {**os.environ, "MVT_DATA_DIR": str(self.data_dir), "MVT_REDIS_URL": redis_url,
-                    "MVT_SECRET_KEY": SECRET_KEY, "MVT_MAX_TASKS_PER_WORKER": str(max_tasks_per_worker),
-                    "MVT_ALLOTTED_MINUTES": str(allotted_minutes), **SIMULATION_LIMITS}
+        # redis_url None: `mvt serve` starts the embedded Redis in data_dir.
+        inherited = {k: v for k, v in os.environ.items() if k != "MVT_REDIS_URL"}
+        self.env = {**inherited, "MVT_DATA_DIR": str(self.data_dir),
+                    **({"MVT_REDIS_URL": redis_url} if redis_url else {}), "MVT_SECRET_KEY": SECRET_KEY, "MVT_MAX_TASKS_PER_WORKER": str(max_tasks_per_worker),
+                    "MVT_ALLOTTED_MINUTES": str(allotted_minutes), **SIMULATION_LIMITS, **(env or {})}
+        self.open_files = open_files
         self.proc: subprocess.Popen | None = None
 
     @property
     def base_url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+    def _limit_files(self) -> None:
+        """Apply ``open_files`` = (soft, hard) limits on open files; a hard limit of None is left as is."""
+        import resource
+
+        soft, hard = self.open_files
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard or resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
     @property
     def log_path(self) -> Path:
@@ -105,7 +116,8 @@ class ServerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                  "--workers", str(self.workers)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=self._limit_files if self.open_files else None)
         finally:
             log.close()
         context = ssl._create_unverified_context()

@@ -17,6 +17,8 @@ from app.main import create_app
 from app.settings import Settings
 from tests.fixtures.server import ADMIN_TOKEN
 
+pytestmark = pytest.mark.both_stores
+
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -94,27 +96,34 @@ def cli(args, redis_url):
     return CliRunner().invoke(app, args, env={"MVT_REDIS_URL": redis_url})
 
 
-def test_cli_load_export_replace_block_unblock(redis, redis_url, synthetic_experiment, client, tmp_path):
+def store_line(redis_url: str, store_kind: str) -> str:
+    """The first line of every command that touches the store."""
+    return f"store: {redis_url} ({'Redis Cluster, 3 masters' if store_kind == 'cluster' else 'single Redis'})\n"
+
+
+def test_cli_load_export_replace_block_unblock(redis, redis_url, store_kind, synthetic_experiment, client,
+                                               tmp_path):
+    first = store_line(redis_url, store_kind)
     result = cli(["load", str(synthetic_experiment)], redis_url)
     assert (result.exit_code, result.output) == (
-        0, "experiment synth: 2 links, 8 lists; 0 loaded, 2 already loaded\n")
+        0, first + "experiment synth: 2 links, 8 lists; 0 loaded, 2 already loaded\n")
     do_task(client, "W1", "A1")
     out = tmp_path / "responses.csv"
     result = cli(["export", str(out)], redis_url)
-    assert (result.exit_code, result.output) == (0, f"wrote 3 responses to {out}\n")
+    assert (result.exit_code, result.output) == (0, first + f"wrote 3 responses to {out}\n")
     assert out.read_text().splitlines()[0] == ",".join(RESPONSE_COLUMNS)
     result = cli(["replace", "A1", "A7"], redis_url)
-    assert result.output == ("marked 1 of 2 assignments for replacement\n"
+    assert result.output == (first + "marked 1 of 2 assignments for replacement\n"
                              "not marked: A7 (unknown, already marked, or already taken over)\n")
-    assert cli(["block", "W5", "W6"], redis_url).output == "blocked 2 workers; 2 blocked in total\n"
-    assert cli(["unblock", "W5"], redis_url).output == "unblocked 1 workers; 1 blocked in total\n"
+    assert cli(["block", "W5", "W6"], redis_url).output == first + "blocked 2 workers; 2 blocked in total\n"
+    assert cli(["unblock", "W5"], redis_url).output == first + "unblocked 1 workers; 1 blocked in total\n"
 
 
-def test_cli_load_of_a_missing_folder_is_one_line(redis_url, tmp_path):
+def test_cli_load_of_a_missing_folder_is_one_line_after_the_store(redis_url, store_kind, tmp_path):
     result = cli(["load", str(tmp_path / "nope")], redis_url)
     assert result.exit_code == 1
-    assert result.output == f"error: {tmp_path / 'nope' / 'design.json'} is missing; build the experiment first " \
-                            "with `mvt build`\n"
+    assert result.output == store_line(redis_url, store_kind) + \
+        f"error: {tmp_path / 'nope' / 'design.json'} is missing; build the experiment first with `mvt build`\n"
 
 
 @pytest.mark.parametrize("env, message", [

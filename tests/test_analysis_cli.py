@@ -175,7 +175,8 @@ def test_missing_csv_and_bad_theta(tmp_path):
 # --- from Redis, through the server's library functions -------------------------------------------
 
 @pytest.mark.slow  # several full analyses, each rendering the report
-def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url, tmp_path, monkeypatch):
+@pytest.mark.both_stores
+def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url, store_kind, tmp_path, monkeypatch):
     from app import admin
     from app.assignments import allocate
     from app.loader import load_experiment
@@ -211,7 +212,9 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
     result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--replace", "--block",
                                       "--base-url", "https://mvt.example.org:8443/", "--bootstrap", "100"])
     assert result.exit_code == 0, result.output
+    kind = "Redis Cluster, 3 masters" if store_kind == "cluster" else "single Redis"
     assert result.output.splitlines() == [
+        f"store: {redis_url} ({kind})",
         "experiment(s): synth",
         "36 responses, 24 used; 5 workers, 1 flagged; 8 images: 8 with an MVT, 0 unrecognised, 0 insufficient "
         "(rule stable)",

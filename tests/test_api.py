@@ -12,6 +12,8 @@ import pytest
 from app.store import keys
 from app.assignments import completion_record
 
+pytestmark = pytest.mark.both_stores
+
 ORIGIN = "https://worker.mturk.com"
 
 

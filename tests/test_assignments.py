@@ -17,6 +17,8 @@ from app.tokens import TokenData, completion_code
 from tests.fixtures.redis import run_with_async_redis
 from tests.fixtures.server import write_experiment
 
+pytestmark = pytest.mark.both_stores
+
 KEY = b"k" * 32
 CAP, ALLOTTED = 2, 60_000
 

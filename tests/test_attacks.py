@@ -62,3 +62,23 @@ def test_a_token_cannot_write_into_another_workers_assignment(synthetic_server):
         r = client.post("/api/responses", json={"assignment_token": token, "trial": 0, "response": "cat"})
     assert r.status_code == 403 and r.json()["reason"] == "bad_token"
     assert all(synthetic_server.redis.hlen(keys.link_responses(link)) == 0 for link in ("synth-001", "synth-002"))
+
+
+@pytest.mark.parametrize("n_header_bytes, answered", [(60_000, True), (200_000, False)])
+def test_headers_over_64_kib_close_the_connection(synthetic_server, n_header_bytes, answered):
+    """httptools has no header size limit of its own; app.protocol closes the connection past 64 KiB."""
+    import socket
+
+    url = urlsplit(synthetic_server.base_url)
+    context = ssl._create_unverified_context()
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=url.hostname) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        try:
+            for _ in range(n_header_bytes // 1000):
+                s.sendall(b"X-Pad: " + b"p" * 991 + b"\r\n")
+            s.sendall(b"\r\n")
+            reply = s.recv(100)
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+            reply = b""
+    assert reply.startswith(b"HTTP/1.1 200") == answered, reply

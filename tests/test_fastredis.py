@@ -146,3 +146,88 @@ def test_a_redis_that_never_answers_the_handshake_fails_fast(monkeypatch):
         return elapsed
 
     assert run(scenario()) < 5
+
+
+# --- Redis Cluster -------------------------------------------------------------------------------
+
+def test_connect_detects_a_cluster_from_any_node_even_a_replica(local_cluster, redis_url):
+    from app.store.fastredis import FastRedisCluster, connect
+
+    async def kinds():
+        found = []
+        for url in (redis_url, local_cluster.url, f"redis://127.0.0.1:{local_cluster.ports[-1]}"):
+            client = await connect(url)
+            found.append((type(client).__name__, await client.ping()))
+            await client.aclose()
+        return found
+    assert run(kinds()) == [("FastRedis", True), ("FastRedisCluster", True), ("FastRedisCluster", True)]
+    with pytest.raises(ValueError, match="names database 3; a Redis Cluster has only database 0"):
+        run(connect(local_cluster.url + "/3"))
+    assert FastRedisCluster.__doc__
+
+
+def test_a_wrong_slot_map_is_repaired_by_moved_replies(local_cluster):
+    from app.store.fastredis import connect
+
+    async def scenario():
+        r = await connect(local_cluster.url)
+        wrong = r.slots[0]
+        r.slots = [wrong] * 16384  # as if every slot had moved away from where the client thinks
+        keys_ = [f"{{t{i}}}:k" for i in range(30)]
+        await asyncio.gather(*(r.execute_command("SET", k, i) for i, k in enumerate(keys_)))
+        p = r.pipeline()
+        for k in keys_:
+            p.hget("{t0}:h", "f").exists(k)
+        replies = await p.execute()
+        await asyncio.sleep(0.05)  # the background refresh a MOVED triggers
+        masters = {n.port for n in r.slots}
+        await r.aclose()
+        return replies, masters, r.refreshes
+    replies, masters, refreshes = run(scenario())
+    assert replies == [None, 1] * 30
+    assert len(masters) == 3 and refreshes >= 2, (masters, refreshes)
+    assert local_cluster.client(local_cluster.master_of("{t7}:k")).get("{t7}:k") == "7"
+
+
+def test_scripts_are_loaded_on_each_node_that_lacks_them(local_cluster):
+    from app.store.fastredis import connect
+
+    for port in local_cluster.ports:
+        local_cluster.client(port).script_flush()
+
+    async def scenario():
+        r = await connect(local_cluster.url)
+        script = r.register_script("return redis.call('INCR', KEYS[1])")
+        got = await asyncio.gather(*(script(keys=[f"{{s{i}}}:n"]) for i in range(20)))
+        await r.aclose()
+        return got
+    assert run(scenario()) == [1] * 20
+
+
+def test_ask_during_a_slot_migration_is_followed(local_cluster):
+    """A slot half-way between two masters: keys already moved are answered by the target after ASKING."""
+    from app.store.connect import client_from_url
+    from app.store.fastredis import connect
+
+    key = "{ask-test}:k"
+    source = local_cluster.master_of(key)
+    target = next(p for p in local_cluster.ports[:3] if p != source)
+    src, dst = local_cluster.client(source), local_cluster.client(target)
+    slot = src.execute_command("CLUSTER", "KEYSLOT", key)
+    src_id, dst_id = src.execute_command("CLUSTER", "MYID"), dst.execute_command("CLUSTER", "MYID")
+    client_from_url(local_cluster.url).set(key, "moved-value")
+    dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+    src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+    try:
+        src.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", key)
+
+        async def scenario():
+            r = await connect(local_cluster.url)
+            got = await r.execute_command("GET", key), await r.pipeline().hget(key + "x", "f").execute()
+            await r.aclose()
+            return got
+        assert run(scenario()) == ("moved-value", [None])
+    finally:
+        for port in local_cluster.ports[:3]:  # finish the migration everywhere: the target owns the slot
+            local_cluster.client(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+    assert local_cluster.master_of(key) == target

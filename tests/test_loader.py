@@ -9,6 +9,8 @@ from app.errors import BadExperiment
 from app.loader import load_experiment
 from tests.fixtures.server import write_experiment
 
+pytestmark = pytest.mark.both_stores
+
 
 def test_load_puts_every_link_and_list_into_redis(redis, tmp_path):
     exp = write_experiment(tmp_path / "e", n_links=3, n_lists=5, n_trials=4)

@@ -27,6 +27,7 @@ def placed_link(page: httpx.Response) -> str:
     return json.loads(config.group(1))["link"]
 
 
+@pytest.mark.both_stores
 def test_simultaneous_arrivals_fill_every_list_exactly_once_then_are_asked_to_return(synthetic_server):
     # synth: 2 links x 4 lists
     with ThreadPoolExecutor(8) as pool:
@@ -102,6 +103,7 @@ def test_placing_is_charged_to_the_client_like_a_task_request(synthetic_server, 
     assert sum(r.hlen(keys.link_slots(link)) for link in ("synth-001", "synth-002")) == 3
 
 
+@pytest.mark.both_stores
 def test_a_url_parameter_panel_is_configured_by_the_study_file(synthetic_server, tmp_path):
     from stimuli.study import read_study_file, study_config
     from tests.fixtures.server import write_experiment

@@ -14,6 +14,8 @@ from app.store import keys
 from app.loader import load_experiment
 from tests.fixtures.server import write_experiment
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture(scope="module")
 def race_experiment(tmp_path_factory):

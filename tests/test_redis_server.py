@@ -1,5 +1,7 @@
 """The embedded redis-server: started on a unix socket with AOF, stopped by whoever started it."""
 
+import redis as redis_py
+
 from app.store import keys
 from app.store.redis_server import EmbeddedRedis, open_redis, socket_path
 from app.settings import Settings
@@ -28,8 +30,9 @@ def test_open_redis_uses_the_url_when_set(redis_url, redis):
 def test_acknowledged_writes_survive_kill_9(tmp_path):
     server = EmbeddedRedis(tmp_path / "data")
     server.start()
-    with open_redis(Settings(_env_file=None, data_dir=tmp_path / "data", redis_url=None)) as r:
-        r.hset(keys.link_responses("L"), "A1:0", '{"response":"cat"}')
+    client = redis_py.Redis.from_url(server.url, decode_responses=True)
+    client.hset(keys.link_responses("L"), "A1:0", '{"response":"cat"}')
+    client.close()
     server.process.kill()
     server.process.wait()
     server.process = None

@@ -7,23 +7,47 @@ futures in order (hiredis parses them), so concurrent requests share round trips
 subset of the ``redis.asyncio.Redis`` interface the hot paths use: ``register_script``,
 ``pipeline``, and a few commands. Errors are redis-py's exception classes, so the app's error
 handling is the same. Admin and CLI code use redis-py.
+
+redis.asyncio was measured to cost 5–7x more CPU per request than this client; that is why the
+hot path keeps its own (``scripts/bench_server`` reports the server's CPU per request).
+
+Every command has a deadline (``MVT_REDIS_TIMEOUT_S``): a connection with commands outstanding
+that receives nothing for that long is declared stalled, its commands fail with redis-py's
+``TimeoutError`` (the app answers 503) and the next command opens a new connection. The check
+is a timer ticking eight times per timeout, not a timer per command, so it costs nothing per
+request.
+
+`FastRedisCluster` speaks the Cluster protocol with one `FastRedis` per master: the slot map
+comes from ``CLUSTER SLOTS``, ``MOVED`` updates it (and refreshes the whole map), ``ASK`` is
+followed once with ``ASKING``, scripts are loaded on the node that answered ``NOSCRIPT``, and a
+pipeline is split by node and its parts sent concurrently. `connect` picks the client: any
+node of a cluster named in the URL gives a `FastRedisCluster` (detected with ``CLUSTER INFO``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import ssl
 from collections import deque
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
+from redis.crc import key_slot
+from redis.exceptions import ClusterError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
-
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 #: A Redis that cannot be reached within this time gets a 503 rather than a hanging request.
 CONNECT_TIMEOUT_S = 5.0
+#: The default of ``MVT_REDIS_TIMEOUT_S``.
+DEFAULT_TIMEOUT_S = 2.0
+_TICKS_PER_TIMEOUT = 8
+
+
+class ConnectFailed(RedisConnectionError):
+    """No connection could be made: nothing was sent, so the command may be sent elsewhere."""
 
 
 def _encode(arg) -> bytes:
@@ -53,8 +77,12 @@ class _Protocol(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes):
+        client = self.client
+        if client._protocol is not self:
+            return  # a connection declared stalled: its commands have failed already
+        client._received += 1
         self.reader.feed(data)
-        waiting = self.client._waiting
+        waiting = client._waiting
         while True:
             try:
                 reply = self.reader.gets()
@@ -77,10 +105,35 @@ class _Protocol(asyncio.Protocol):
         self.client._lost(self)
 
 
-class FastRedis:
+class _Commands:
+    """The commands the hot paths use, over ``execute_command`` (one node, or routed by slot)."""
+
+    async def hget(self, key: str, field: str):
+        """HGET."""
+        return await self.execute_command("HGET", key, field)
+
+    async def srem(self, key: str, *members) -> int:
+        """SREM."""
+        return await self.execute_command("SREM", key, *members)
+
+    async def smembers(self, key: str) -> set:
+        """SMEMBERS as a set."""
+        return set(await self.execute_command("SMEMBERS", key))
+
+    def register_script(self, source: str) -> _Script:
+        """A script called by EVALSHA on its keys' node (loaded there on NOSCRIPT)."""
+        return _Script(self, source)
+
+    def pipeline(self, transaction: bool = False) -> _Pipeline:
+        """Commands sent together without MULTI (split by node on a cluster)."""
+        return _Pipeline(self)
+
+
+class FastRedis(_Commands):
     """Auto-pipelining client for ``redis://``, ``rediss://`` and ``unix://`` URLs (password, db)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S, wait_replicas: int = 0):
+        self.url, self.timeout_s, self.wait_replicas = url, timeout_s, wait_replicas
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         self.scheme = parts.scheme
@@ -105,6 +158,29 @@ class FastRedis:
         self._connecting: asyncio.Future | None = None
         self._waiting: deque[asyncio.Future] = deque()
         self._outgoing: list[bytes] = []
+        self._received = 0
+        self._watch: asyncio.TimerHandle | None = None
+
+    def _tick(self, protocol: _Protocol, seen: int, quiet: int) -> None:
+        if protocol is not self._protocol:
+            return
+        quiet = quiet + 1 if self._waiting and self._received == seen else 0
+        if quiet >= _TICKS_PER_TIMEOUT:
+            self._stalled(protocol)
+            return
+        self._watch = asyncio.get_running_loop().call_later(
+            self.timeout_s / _TICKS_PER_TIMEOUT, self._tick, protocol, self._received, quiet)
+
+    def _stalled(self, protocol: _Protocol) -> None:
+        self._protocol, self._outgoing = None, []
+        self._fail(RedisTimeoutError(f"Redis at {self.where} sent nothing for {self.timeout_s:g} s "
+                                     "(MVT_REDIS_TIMEOUT_S); the connection was dropped"))
+        protocol.transport.abort()
+
+    @property
+    def where(self) -> str:
+        """The server's address, without credentials."""
+        return self.path or f"{self.host}:{self.port}"
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
@@ -114,10 +190,11 @@ class FastRedis:
                 connecting = loop.create_unix_connection(factory, self.path)
             else:
                 connecting = loop.create_connection(factory, self.host, self.port, ssl=self.ssl_context)
-            _, protocol = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_S)
+            _, protocol = await asyncio.wait_for(connecting, min(CONNECT_TIMEOUT_S, self.timeout_s))
         except (OSError, asyncio.TimeoutError) as exc:
-            raise RedisConnectionError(f"cannot connect to Redis: {exc or 'timed out'}") from None
+            raise ConnectFailed(f"cannot connect to Redis at {self.where}: {exc or 'timed out'}") from None
         self._protocol = protocol
+        self._tick(protocol, self._received, 0)
         setup = []
         if self.password:
             setup.append(("AUTH", self.username, self.password) if self.username else ("AUTH", self.password))
@@ -171,8 +248,8 @@ class FastRedis:
                 future.set_exception(exc)
 
     def _lost(self, protocol: _Protocol) -> None:
-        if self._protocol is not None and self._protocol is not protocol:
-            return  # an earlier connection, dropped before this one was made: its commands failed then
+        if self._protocol is not protocol:
+            return  # an earlier connection (dropped, or declared stalled): its commands failed then
         self._protocol = None
         self._outgoing = []
         self._fail(RedisConnectionError("the connection to Redis was lost"))
@@ -183,37 +260,60 @@ class FastRedis:
         futures = self._send([pack(*c) for c in commands], protocol)
         return [await f for f in futures]
 
+    async def execute_settled(self, commands: list[tuple]) -> list:
+        """Send several commands at once; their replies in order, an error reply as its exception."""
+        protocol = self._protocol or await self._ensure()
+        futures = self._send([pack(*c) for c in commands], protocol)
+        replies = []
+        for future in futures:
+            try:
+                replies.append(await future)
+            except (ResponseError, RedisConnectionError, RedisTimeoutError) as exc:
+                replies.append(exc)
+        return replies
+
     async def execute_command(self, *args):
         """One command's reply."""
         protocol = self._protocol or await self._ensure()
         return await self._send([pack(*args)], protocol)[0]
 
+    async def evalsha(self, script: _Script, keys, args, asking: bool = False):
+        """Run ``script`` by EVALSHA, loading it on NOSCRIPT (``asking``: after ASKING, in a cluster)."""
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            if asking:
+                reply = (await self.execute_many([("ASKING",), command]))[1]
+            else:
+                reply = await self.execute_command(*command)
+        except NoScriptError:
+            await self.execute_command("SCRIPT", "LOAD", script.source)
+            if asking:
+                reply = (await self.execute_many([("ASKING",), command]))[1]
+            else:
+                reply = await self.execute_command(*command)
+        if self.wait_replicas:
+            await self.wait_for_replicas()
+        return reply
+
+    async def wait_for_replicas(self) -> None:
+        """``WAIT``: return once ``wait_replicas`` replicas hold every write sent on this connection so far.
+
+        Raises redis-py's ``TimeoutError`` when fewer acknowledge within half the command timeout
+        (the write is then not acknowledged to the client, which retries; every script is idempotent).
+        """
+        acked = await self.execute_command("WAIT", self.wait_replicas, int(self.timeout_s * 500))
+        if acked < self.wait_replicas:
+            raise RedisTimeoutError(f"only {acked} of {self.wait_replicas} replicas of {self.where} acknowledged "
+                                    "the write (MVT_REDIS_WAIT_REPLICAS)")
+
     async def ping(self) -> bool:
         """True when Redis answers."""
         return await self.execute_command("PING") == "PONG"
 
-    async def hget(self, key: str, field: str):
-        """HGET."""
-        return await self.execute_command("HGET", key, field)
-
-    async def srem(self, key: str, *members) -> int:
-        """SREM."""
-        return await self.execute_command("SREM", key, *members)
-
-    async def smembers(self, key: str) -> set:
-        """SMEMBERS as a set."""
-        return set(await self.execute_command("SMEMBERS", key))
-
-    def register_script(self, source: str) -> _Script:
-        """A script called by EVALSHA (loaded on NOSCRIPT)."""
-        return _Script(self, source)
-
-    def pipeline(self, transaction: bool = False) -> _Pipeline:
-        """Commands sent together, without MULTI."""
-        return _Pipeline(self)
-
     async def aclose(self) -> None:
         """Close the connection."""
+        if self._watch is not None:
+            self._watch.cancel()
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
         self._protocol = None
@@ -225,17 +325,13 @@ class _Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
     async def __call__(self, keys=(), args=()):
-        try:
-            return await self.client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await self.client.execute_command("SCRIPT", "LOAD", self.source)
-            return await self.client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        return await self.client.evalsha(self, keys, args)
 
 
 class _Pipeline:
     """The pipeline methods the hot paths use, with redis-py's reply conversions."""
 
-    def __init__(self, client: FastRedis):
+    def __init__(self, client):
         self.client, self.commands, self.convert = client, [], []
 
     def _add(self, convert, *command):
@@ -273,3 +369,197 @@ class _Pipeline:
     async def execute(self) -> list:
         replies = await self.client.execute_many(self.commands)
         return [c(reply) if c else reply for c, reply in zip(self.convert, replies)]
+
+
+_KEYLESS = frozenset({"PING", "SCRIPT", "CLUSTER", "INFO", "ECHO", "CLIENT", "CONFIG", "TIME"})
+_MAX_REDIRECTS = 5
+
+
+def command_slot(args: tuple) -> int | None:
+    """The hash slot of a command's first key, None for commands without keys."""
+    name = args[0].upper() if type(args[0]) is str else args[0].decode().upper()
+    if name in ("EVALSHA", "EVAL"):
+        return key_slot(_encode(args[3])) if int(args[2]) else None
+    if name in _KEYLESS or len(args) < 2:
+        return None
+    return key_slot(_encode(args[1]))
+
+
+class FastRedisCluster(_Commands):
+    """`FastRedis` for Redis Cluster: one connection per master, commands routed by hash slot."""
+
+    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S, seed: FastRedis | None = None,
+                 wait_replicas: int = 0):
+        self.url, self.timeout_s, self.wait_replicas = url, timeout_s, wait_replicas
+        parts = urlsplit(url)
+        self._netloc_auth = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        self._scheme, self._query = parts.scheme, parts.query
+        seed = seed or FastRedis(url, timeout_s, wait_replicas)
+        self.nodes: dict[str, FastRedis] = {f"{seed.host}:{seed.port}": seed}
+        self.slots: list[FastRedis | None] = [None] * 16384
+        self._refreshing: asyncio.Future | None = None
+        self.refreshes = 0
+
+    def node(self, address: str) -> FastRedis:
+        """The client of the node at ``host:port`` (made on first use)."""
+        found = self.nodes.get(address)
+        if found is None:
+            query = f"?{self._query}" if self._query else ""
+            found = self.nodes[address] = FastRedis(f"{self._scheme}://{self._netloc_auth}{address}{query}",
+                                                    self.timeout_s, self.wait_replicas)
+        return found
+
+    async def refresh(self) -> None:
+        """Reload the slot map from the first node that answers ``CLUSTER SLOTS`` (one at a time)."""
+        if self._refreshing is None:
+            self._refreshing = asyncio.ensure_future(self._load_slots())
+        try:
+            await asyncio.shield(self._refreshing)
+        finally:
+            if self._refreshing is not None and self._refreshing.done():
+                self._refreshing = None
+
+    async def _refresh_later(self) -> None:
+        # After a MOVED: other slots probably moved too. A failure here is met again by the next command.
+        with contextlib.suppress(RedisConnectionError, RedisTimeoutError, ClusterError):
+            await self.refresh()
+
+    async def _load_slots(self) -> None:
+        problems = []
+        for address, client in list(self.nodes.items()):
+            try:
+                ranges = await client.execute_command("CLUSTER", "SLOTS")
+            except (RedisConnectionError, RedisTimeoutError, ResponseError) as exc:
+                problems.append(f"{address}: {exc}")
+                continue
+            slots = [None] * 16384
+            for start, end, master, *_ in ranges:
+                host = master[0] or client.host
+                slots[start:end + 1] = [self.node(f"{host}:{master[1]}")] * (end - start + 1)
+            self.slots = slots
+            self.refreshes += 1
+            return
+        raise ConnectFailed(f"no node of the Redis Cluster answered CLUSTER SLOTS: {'; '.join(problems)}")
+
+    async def _for_slot(self, slot: int | None) -> FastRedis:
+        if slot is None:
+            return next((n for n in self.slots if n is not None), None) or next(iter(self.nodes.values()))
+        node = self.slots[slot]
+        if node is None:
+            await self.refresh()
+            node = self.slots[slot]
+            if node is None:
+                raise ClusterError(f"hash slot {slot} is not served by any node of the Redis Cluster")
+        return node
+
+    async def _routed(self, slot: int | None, call):
+        """``await call(node, asking)`` on the slot's node, following MOVED/ASK and riding out failovers."""
+        node, asking = await self._for_slot(slot), False
+        for attempt in range(_MAX_REDIRECTS + 1):
+            try:
+                return await call(node, asking)
+            except ResponseError as exc:
+                kind, _, rest = str(exc).partition(" ")
+                if kind == "MOVED":
+                    moved_slot, address = rest.split()
+                    node, asking = self.node(address), False
+                    self.slots[int(moved_slot)] = node
+                    asyncio.ensure_future(self._refresh_later())
+                elif kind == "ASK":
+                    node, asking = self.node(rest.split()[1]), True
+                elif kind in ("TRYAGAIN", "CLUSTERDOWN"):
+                    await asyncio.sleep(0.05 * (attempt + 1))
+                    node, asking = await self._for_slot(slot), False
+                else:
+                    raise
+            except ConnectFailed:
+                # The node is gone (killed master): a replica takes its slots after the failover.
+                await asyncio.sleep(0.05 * attempt)
+                await self.refresh()
+                node, asking = await self._for_slot(slot), False
+        raise ClusterError(f"the Redis Cluster kept redirecting hash slot {slot} ({_MAX_REDIRECTS} times)")
+
+    async def execute_command(self, *args):
+        """One command's reply, from the node serving its key."""
+        async def call(node, asking):
+            if asking:
+                return (await node.execute_many([("ASKING",), args]))[1]
+            return await node.execute_command(*args)
+        return await self._routed(command_slot(args), call)
+
+    async def evalsha(self, script: _Script, keys, args):
+        """Run ``script`` on the node serving ``keys`` (all in one slot), loading it there if needed."""
+        slot = key_slot(_encode(keys[0])) if keys else None
+        return await self._routed(slot, lambda node, asking: node.evalsha(script, keys, args, asking))
+
+    async def execute_many(self, commands: list[tuple]) -> list:
+        """The commands split by node and sent concurrently; replies in order (exceptions raised)."""
+        groups: dict[FastRedis, list[int]] = {}
+        for i, command in enumerate(commands):
+            groups.setdefault(await self._for_slot(command_slot(command)), []).append(i)
+        replies = [None] * len(commands)
+
+        async def run(node, indices):
+            try:
+                got = await node.execute_settled([commands[i] for i in indices])
+            except ConnectFailed:
+                got = [None] * len(indices)
+                for j, i in enumerate(indices):
+                    got[j] = await self.execute_command(*commands[i])
+            for i, reply in zip(indices, got):
+                if isinstance(reply, ResponseError) and str(reply).startswith(("MOVED", "ASK", "TRYAGAIN",
+                                                                               "CLUSTERDOWN")):
+                    reply = await self.execute_command(*commands[i])
+                replies[i] = reply
+
+        if len(groups) == 1:
+            await run(*next(iter(groups.items())))
+        else:
+            await asyncio.gather(*(run(node, indices) for node, indices in groups.items()))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def ping(self) -> bool:
+        """True when every master answers."""
+        if all(n is None for n in self.slots):
+            await self.refresh()
+        masters = {n for n in self.slots if n is not None}
+        return all(await asyncio.gather(*(m.ping() for m in masters)))
+
+
+    async def aclose(self) -> None:
+        """Close every node's connection."""
+        for client in self.nodes.values():
+            await client.aclose()
+
+
+async def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+                  wait_replicas: int = 0) -> FastRedis | FastRedisCluster:
+    """The hot-path client for ``url``: a `FastRedisCluster` when it names a node of a cluster.
+
+    ``wait_replicas`` > 0: every script's writes are acknowledged by that many replicas (``WAIT``)
+    before the script's reply is returned.
+
+    Raises redis-py's ``ConnectionError`` when Redis cannot be reached.
+    """
+    client = FastRedis(url, timeout_s, wait_replicas)
+    if client.path:
+        return client
+    db, client.db = client.db, 0  # a cluster refuses SELECT: ask before choosing the database
+    try:
+        info = await client.execute_command("CLUSTER", "INFO")
+    except ResponseError:
+        info = "cluster_enabled:0"  # "cluster support disabled": a single Redis
+    if "cluster_enabled:0" in info:
+        if db:
+            await client.aclose()
+            client.db = db
+        return client
+    if db:
+        await client.aclose()
+        raise ValueError(f"Redis URL {url!r} names database {db}; a Redis Cluster has only database 0")
+    cluster = FastRedisCluster(url, timeout_s, seed=client, wait_replicas=wait_replicas)
+    await cluster.refresh()
+    return cluster

@@ -1,8 +1,10 @@
 """Every Redis key mvt-server uses, built by the functions below; this docstring is the schema.
 
 Keys start with ``mvt:`` and are ``:``-separated. Keys of one link share the hash tag
-``{<link_id>}`` and keys of one worker the tag ``{w:<worker_id>}``, so each Lua script touches
-one hash slot and stays valid on Redis Cluster. Ids match ``[A-Za-z0-9_-]{1,64}``, so they
+``{<link_id>}``, keys of one worker the tag ``{w:<worker_id>}`` and the global indexes the tag
+``{g}``, so each Lua script touches one hash slot and stays valid on Redis Cluster; a pipeline
+that mixes tags is split by slot by the client (``app/store/fastredis.py``, redis-py's
+``RedisCluster``). Ids match ``[A-Za-z0-9_-]{1,64}``, so they
 cannot contain ``{``, ``}`` or ``:``. No key has a TTL: an experiment's data is kept until an
 operator deletes it (the client limits below excepted).
 
@@ -16,11 +18,11 @@ assignments = ``app/assignments.py`` after allocate.lua):
 =======================================  ======  ============================================  ====  ==================
 key (builder)                            type    contents                                      TTL   writer
 =======================================  ======  ============================================  ====  ==================
-``mvt:links`` (links_index)              set     every loaded link id                          none  loader
-``mvt:video-dirs`` (video_dirs)          set     absolute ``videos/`` folders of loaded        none  loader
+``mvt:{g}:links`` (links_index)          set     every loaded link id                          none  loader
+``mvt:{g}:video-dirs`` (video_dirs)      set     absolute ``videos/`` folders of loaded        none  loader
                                                  experiments, searched by ``/videos/<id>.mp4``
-``mvt:blocked`` (blocked_index)          set     blocked worker ids (for listing)              none  admin
-``mvt:assignment-links``                 hash    assignment id → link id of its first          none  assignments
+``mvt:{g}:blocked`` (blocked_index)      set     blocked worker ids (for listing)              none  admin
+``mvt:{g}:assignment-links``             hash    assignment id → link id of its first          none  assignments
 (assignment_links)                               allocation (lookup for replace/completion)
 ``mvt:link:{L}:meta`` (link_meta)        hash    experiment_id, kind (study kind, ``mvt``      none  loader
                                                  when absent), n_lists, n_trials, the kind's
@@ -65,7 +67,7 @@ held assignment: ``app/limits.py``). ``IP`` is the client address as the server 
 addresses keep their colons); every key of one client shares the hash tag ``{ip:<IP>}``. Unlike
 the keys above these expire by themselves: a missing bucket is a full one.
 
-=======================================  ======  ============================================  =======  ==================
+=======================================  ======  ============================================  =======  ===========
 key (builder)                            type    contents                                      TTL      writer
 =======================================  ======  ============================================  =======  ==================
 ``mvt:limit:{ip:IP}:N`` (limit_bucket)   hash    tokens (float), at (ms of last charge): the   refill   ratelimit
@@ -78,6 +80,10 @@ key (builder)                            type    contents                       
 (limit_held)                                     client's unfinished assignments (removed on   time     limits
                                                  completion, pruned after the allotted time)
 =======================================  ======  ============================================  =======  ==================
+=======
+Before version 0.2 the four global keys had no hash tag (``mvt:links``, ``mvt:video-dirs``,
+``mvt:blocked``, ``mvt:assignment-links``: `LEGACY_GLOBAL_KEYS`); the server and every command
+that opens the store move them to the names above (``app/store/connect.py``).
 
 MTurk bookkeeping section (writer: ``platforms/mturk/`` via ``mvt mturk …``; builders at the end of
 this module). ``E`` is the MTurk environment, ``sandbox`` or ``production``, so that trying a study
@@ -132,24 +138,28 @@ from __future__ import annotations
 PREFIX = "mvt"
 
 
+def _global(part: str) -> str:
+    return f"{PREFIX}:{{g}}:{part}"
+
+
 def links_index() -> str:
     """Set of every loaded link id."""
-    return f"{PREFIX}:links"
+    return _global("links")
 
 
 def video_dirs() -> str:
     """Set of the ``videos/`` folders of loaded experiments."""
-    return f"{PREFIX}:video-dirs"
+    return _global("video-dirs")
 
 
 def blocked_index() -> str:
     """Set of blocked worker ids, for listing."""
-    return f"{PREFIX}:blocked"
+    return _global("blocked")
 
 
 def assignment_links() -> str:
     """Hash assignment id → link id."""
-    return f"{PREFIX}:assignment-links"
+    return _global("assignment-links")
 
 
 def experiment_study(experiment_id: str) -> str:
@@ -249,6 +259,10 @@ def limit_held(ip: str) -> str:
     """Sorted set assignment id → ms first admitted: unfinished assignments of client ``ip``."""
     return _limit(ip, "held")
 
+
+LEGACY_GLOBAL_KEYS = {f"{PREFIX}:links": links_index(), f"{PREFIX}:video-dirs": video_dirs(),
+                      f"{PREFIX}:blocked": blocked_index(), f"{PREFIX}:assignment-links": assignment_links()}
+"""Old name → current name of each global key (the old names had no hash tag)."""
 
 LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
                      link_workers, link_activity, link_replace, link_responses, link_failures)

