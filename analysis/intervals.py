@@ -87,25 +87,8 @@ def wilson_interval(k, n, confidence: float = 0.95) -> ProportionInterval:
 def clopper_pearson_interval(k, n, confidence: float = 0.95) -> ProportionInterval:
     """Clopper-Pearson ("exact") interval for a binomial proportion, from beta quantiles.
 
-    Parameters
-    ----------
-    k : array_like of int
-        Successes (correct responses) per cell.
-    n : array_like of int
-        Trials (responses) per cell; broadcasts against `k`.
-    confidence : float, optional
-        Confidence level, default 0.95.
-
-    Returns
-    -------
-    ProportionInterval
-        Limits with the broadcast shape of `k` and `n`; NaN where ``n == 0``. The lower
-        limit is 0 when ``k == 0`` and the upper limit 1 when ``k == n``.
-
-    Raises
-    ------
-    ValueError
-        If ``k`` is outside ``[0, n]``, not whole, or `confidence` is not in (0, 1).
+    Parameters, return value and errors as for `wilson_interval`; here the lower limit is 0
+    when ``k == 0`` and the upper limit 1 when ``k == n``.
 
     Examples
     --------
