@@ -13,6 +13,12 @@ from app.cli import cli
 from tests.fixtures.redis import run_with_async_redis
 
 
+def without_store(output: str) -> str:
+    """The command's output after its first line, ``store: …`` (which store it used)."""
+    first, _, rest = output.partition("\n")
+    return rest if first.startswith("store: ") else output
+
+
 def _run_workers(redis_url, lists_by_link, answer):
     """Every list of every link done by its own worker; answer(trial) says right or wrong."""
     from app.assignments import allocate
@@ -54,14 +60,14 @@ def test_two_experiments_in_one_redis(redis, redis_url, tmp_path, monkeypatch):
     monkeypatch.setenv("MVT_REDIS_URL", redis_url)
     runner = CliRunner()
     result = runner.invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--bootstrap", "0"])
-    assert (result.exit_code, result.output) == (
+    assert (result.exit_code, without_store(result.output)) == (
         1, "error: the store holds 2 experiments (expA, expB); name one or more with --experiment NAME\n")
     result = runner.invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--experiment", "expC"])
-    assert (result.exit_code, result.output) == (1, "error: no experiment named 'expC' in the store; it holds "
+    assert (result.exit_code, without_store(result.output)) == (1, "error: no experiment named 'expC' in the store; it holds "
                                                     "expA, expB\n")
     result = runner.invoke(cli, ["analyze", "--out", str(tmp_path / "a"), "--experiment", "expA", "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0] == "experiment(s): expA"
+    assert without_store(result.output).splitlines()[0] == "experiment(s): expA"
     mvt = pd.read_csv(tmp_path / "a" / "mvt.csv", dtype=str, keep_default_na=False)
     assert sorted(mvt["image_id"]) == ["img1_0", "img1_1", "img1_2"] and set(mvt["mvt_ms"]) == {"100"}
     result = runner.invoke(cli, ["analyze", "--out", str(tmp_path / "ab"), "--experiment", "expA", "expB",
@@ -71,15 +77,15 @@ def test_two_experiments_in_one_redis(redis, redis_url, tmp_path, monkeypatch):
     assert sorted(acc.loc[acc["scope"] == "group", "group"].unique()) == ["experiment=expA", "experiment=expB"]
 
     result = runner.invoke(cli, ["export", str(tmp_path / "all.csv")])
-    assert result.exit_code == 1 and result.output.startswith("error: the store holds 2 experiments (expA, expB)")
+    assert result.exit_code == 1 and without_store(result.output).startswith("error: the store holds 2 experiments (expA, expB)")
     result = runner.invoke(cli, ["export", str(tmp_path / "b.csv"), "--experiment", "expB"])
-    assert (result.exit_code, result.output) == (0, f"wrote 9 responses to {tmp_path / 'b.csv'}\n")
+    assert (result.exit_code, without_store(result.output)) == (0, f"wrote 9 responses to {tmp_path / 'b.csv'}\n")
     exported = pd.read_csv(tmp_path / "b.csv", dtype=str)
     assert set(exported["experiment"]) == {"expB"} and set(exported["link_id"]) == {"expB-001"}
     # the CSV can be analysed by name too
     result = runner.invoke(cli, ["analyze", "--out", str(tmp_path / "c"), "--responses", str(tmp_path / "b.csv"),
                                  "--experiment", "expA"])
-    assert (result.exit_code, result.output) == (1, "error: no experiment named 'expA' in the responses; it holds "
+    assert (result.exit_code, without_store(result.output)) == (1, "error: no experiment named 'expA' in the responses; it holds "
                                                     "expB\n")
 
 
@@ -91,7 +97,7 @@ def test_experiments_with_other_durations_are_not_pooled(redis, redis_url, tmp_p
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MVT_REDIS_URL", redis_url)
     result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--experiment", "expA", "expB"])
-    assert (result.exit_code, result.output) == (1, (
+    assert (result.exit_code, without_store(result.output)) == (1, (
         "error: the experiments differ in durations or answer options (expA: frames 1 6, 2 options; "
         "expB: frames 1 60, 2 options); analyse them separately\n"))
 
@@ -118,7 +124,7 @@ def test_between_subjects_study_with_replace_marks_nothing(redis, redis_url, tmp
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--replace", "--bootstrap", "100"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[1] == ("54 responses, 54 used; 9 workers, 0 flagged; 6 images: 6 with an MVT, "
+    assert without_store(result.output).splitlines()[1] == ("54 responses, 54 used; 9 workers, 0 flagged; 6 images: 6 with an MVT, "
                                              "0 unrecognised, 0 insufficient (rule stable)")
     assert "marked 0 assignment(s) of 0 flagged worker(s) for replacement" in result.output
     workers = pd.read_csv(out / "workers.csv", keep_default_na=False)

@@ -271,7 +271,7 @@ def test_a_broken_video_makes_a_bounded_number_of_requests_and_ends_on_the_retur
         else:
             route.abort("connectionreset")
 
-    page.route("**/videos/*.mp4", broken)
+    page.route("**/videos/*.mp4?*", broken)  # trial URLs carry their signature in the query
     link = links_of(live_server.exp_dir)[0]
     assignment = f"ASSIGN-BROKEN-{failure}"
     page.goto(f"{live_server.base_url}/experiment.html?link={link}&b={assignment}&c=HIT1&d=WORKER-{failure}")

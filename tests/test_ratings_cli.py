@@ -45,7 +45,8 @@ def test_analyze_a_rating_study_from_redis_and_from_its_csv(ratings_client, redi
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--replace"])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    store, *lines = result.output.splitlines()
+    assert store == f"store: {redis_url} (single Redis)"
     assert lines[0] == "32 ratings used; 3 workers, 1 flagged; 0 assignment(s) too fast; design random (acr)"
     assert lines[1].startswith("per algorithm: REF 5.00 [") and "lowpass 4.00 [" in lines[1]
     assert lines[3] == "marked 4 assignment(s) of flagged or too fast workers for replacement"
