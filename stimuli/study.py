@@ -18,7 +18,7 @@ Example ``study.toml`` (every key optional)::
     [device]
     min_stimulus_px = 256          # smallest video side the worker's window must show, CSS px
     touch_allowed = false          # phones and tablets
-    refresh_tolerance_hz = 3       # how far from 60 Hz the display may be before a warning
+    refresh_tolerance_hz = 3       # how far from 60 Hz (or a multiple) the display may be
 
     [panel]                        # any panel that passes an id in the URL (SONA, Connect, ...)
     id_param = "participant"       # /panel?experiment=EXP&participant=ID

@@ -218,6 +218,25 @@ def test_a_phone_is_told_before_consent_and_nothing_is_allocated(live_server, br
     page.context.close()
 
 
+def test_a_30_hz_display_is_told_before_consent_and_nothing_is_allocated(live_server, browser, shots):
+    """At 30 Hz every other video frame is never shown: the default refresh rule turns it away."""
+    from playwright.sync_api import expect
+
+    page, problems = new_page(browser, 1280, 720)
+    # A display refreshing 30 times a second, as requestAnimationFrame sees it (every frame).
+    page.add_init_script("window.requestAnimationFrame = (cb) => setTimeout(() => cb(performance.now()), 1000 / 30);")
+    link = links_of(live_server.exp_dir)[0]
+    page.goto(landing(live_server, link, "ASSIGN-30HZ", "WORKER-30HZ"))
+    task = page.frame_locator("#mvt-frame")
+    expect(task.locator("#stop-message")).to_contain_text("Your screen refreshes about 30 times per second; this "
+                                                          "task needs a display at 60 Hz", timeout=10000)
+    expect(task.locator("#stop-message")).to_contain_text("Please return the HIT. Nothing has been recorded.")
+    page.screenshot(path=shots / "1280x720_refused_30hz.png")
+    assert live_server.redis.keys("*WORKER-30HZ*") == []
+    assert problems == []
+    page.context.close()
+
+
 def test_a_direct_link_to_a_full_link_says_so_before_consent(live_server, browser, shots):
     from playwright.sync_api import expect
 

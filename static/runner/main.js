@@ -18,7 +18,7 @@ import {
   TAB_HEARTBEAT_MS, claimTab, keepTiming, makeStore, markPlayed, playedTrial, releaseTab, unmarkPlayed,
 } from "./store.js";
 import { submitToPlatform } from "./submit.js";
-import { roundedInterval } from "./timing.js";
+import { refreshFits, roundedInterval } from "./timing.js";
 import { VideoFailure, createPreloader, loadVideo, measureRefresh, playAndMeasure } from "./video.js";
 
 const cfg = JSON.parse($("mvt-config").textContent);
@@ -133,7 +133,7 @@ async function eligible() {
 }
 
 /** The study's device rules (study.json): a sentence when this device cannot meet them. */
-function deviceProblem(rules) {
+async function deviceProblem(rules) {
   if (touch && !rules.touch_allowed) {
     return "This task needs a computer with a mouse or keyboard; it cannot be done on a phone or tablet.";
   }
@@ -142,6 +142,12 @@ function deviceProblem(rules) {
   if (room < rules.min_stimulus_px) {
     return "Your screen is too small for this task: the videos need at least " + rules.min_stimulus_px +
       " by " + rules.min_stimulus_px + " pixels.";
+  }
+  const interval = await measureRefresh();
+  const hz = interval ? 1000 / interval : null;
+  if (!refreshFits(hz, rules.refresh_tolerance_hz)) {
+    return "Your screen refreshes about " + Math.round(hz) + " times per second; this task needs a display at " +
+      "60 Hz (or 120 Hz), so that the pictures are shown for the intended time.";
   }
   return null;
 }
@@ -274,7 +280,7 @@ async function main() {
   }
   if (!store("consented")) {
     if (!(await eligible())) return;
-    const problem = deviceProblem(study.device);
+    const problem = await deviceProblem(study.device);
     if (problem) {
       stop(problem + " " + RETURN + " Nothing has been recorded.");
       // A platform with a screened-out code takes the participant back with it (no pay, no penalty).

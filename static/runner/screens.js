@@ -3,6 +3,7 @@
  * display check's result and the answer form (its rules come from choices.js).
  */
 import { MANY_OPTIONS, filterNote, keyIndex, keyLabel, matchesFilter, sortOptions } from "./choices.js";
+import { refreshFits } from "./timing.js";
 
 export function $(id) { return document.getElementById(id); }
 
@@ -75,7 +76,7 @@ export function showCheckResult(intervalMs, cfg, start, n) {
     "Your screen's refresh rate could not be measured.";
   const warnings = [];
   const tolerance = cfg.study ? cfg.study.device.refresh_tolerance_hz : 3;
-  if (!hz || Math.abs(hz - cfg.expected_hz) > tolerance) {
+  if (!hz || !refreshFits(hz, tolerance)) {
     warnings.push("This task is designed for a 60 Hz display; on yours the shortest pictures may be " +
       "shown for a different time. If you can, set your display to 60 Hz; otherwise you may still continue.");
   }

@@ -86,3 +86,14 @@ export function medianInterval(stamps) {
 export function roundedInterval(intervalMs) {
   return intervalMs === null ? null : Math.round(intervalMs * 1000) / 1000;
 }
+
+/**
+ * Whether a display refreshing `hz` times a second shows 60 fps video frames for whole, equal
+ * numbers of refreshes: within `toleranceHz` of 60 or a multiple of it (120, 180, 240). An
+ * unmeasured rate (null) passes: the display check warns instead.
+ */
+export function refreshFits(hz, toleranceHz, fps = FPS) {
+  if (!hz) return true;
+  const multiple = Math.max(1, Math.round(hz / fps));
+  return Math.abs(hz - multiple * fps) <= toleranceHz;
+}

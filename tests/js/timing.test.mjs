@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  FRAME_LOG_MAX, frameIndex, frameLog, medianInterval, playbackTiming, roundedInterval, stallLimitMs,
+  FRAME_LOG_MAX, frameIndex, frameLog, medianInterval, playbackTiming, refreshFits, roundedInterval, stallLimitMs,
 } from "../../static/runner/timing.js";
 
 // [frame index, presentedFrames] pairs → requestVideoFrameCallback samples at 60 fps.
@@ -115,4 +115,16 @@ test("the refresh interval is the median of the animation-frame intervals", () =
   assert.equal(medianInterval([]), null);
   assert.equal(roundedInterval(16.66666), 16.667);
   assert.equal(roundedInterval(null), null);
+});
+
+test("refreshFits: 60 Hz and its multiples within the tolerance pass, others fail, unmeasured passes", () => {
+  assert.equal(refreshFits(60.2, 3), true);
+  assert.equal(refreshFits(59.94, 3), true);
+  assert.equal(refreshFits(119.5, 3), true);
+  assert.equal(refreshFits(144, 3), false);   // 144 = 2.4 x 60: frames shown for 2 or 3 refreshes
+  assert.equal(refreshFits(75, 3), false);
+  assert.equal(refreshFits(30, 3), false);    // every other video frame never shown
+  assert.equal(refreshFits(50, 3), false);
+  assert.equal(refreshFits(null, 3), true);
+  assert.equal(refreshFits(64, 5), true);
 });
