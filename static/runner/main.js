@@ -143,7 +143,7 @@ async function deviceProblem(rules) {
     return "Your screen is too small for this task: the videos need at least " + rules.min_stimulus_px +
       " by " + rules.min_stimulus_px + " pixels.";
   }
-  const interval = await measureRefresh();
+  const interval = await measureRefresh(0.25);  // a busy computer's skipped frames are not the display's
   const hz = interval ? 1000 / interval : null;
   if (!refreshFits(hz, rules.refresh_tolerance_hz)) {
     return "Your screen refreshes about " + Math.round(hz) + " times per second; this task needs a display at " +

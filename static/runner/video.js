@@ -152,13 +152,13 @@ export function playAndMeasure(video) {
 }
 
 /** Median requestAnimationFrame interval over one second (ms), or null. */
-export function measureRefresh() {
+export function measureRefresh(q = 0.5) {
   return new Promise((resolve) => {
     const stamps = [];
     function tick(t) {
       stamps.push(t);
       if (t - stamps[0] < 1000) requestAnimationFrame(tick);
-      else resolve(medianInterval(stamps));
+      else resolve(medianInterval(stamps, q));
     }
     requestAnimationFrame(tick);
   });

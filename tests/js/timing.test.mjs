@@ -128,3 +128,14 @@ test("refreshFits: 60 Hz and its multiples within the tolerance pass, others fai
   assert.equal(refreshFits(null, 3), true);
   assert.equal(refreshFits(64, 5), true);
 });
+
+test("medianInterval with q = 0.25 finds a 60 Hz display through skipped frames", () => {
+  // 60 Hz with 60 % of the frames skipped by a busy computer (33.3 ms gaps).
+  const stamps = [0];
+  for (let i = 1; i <= 60; i++) stamps.push(stamps[i - 1] + (i % 5 < 3 ? 1000 / 30 : 1000 / 60));
+  assert.ok(Math.abs(medianInterval(stamps, 0.25) - 1000 / 60) < 1e-9);
+  assert.ok(medianInterval(stamps) > 16.7);  // the median would not
+  // A true 30 Hz display stays at 33.3 ms in every quantile.
+  const slow = Array.from({ length: 31 }, (_, i) => i * 1000 / 30);
+  assert.ok(Math.abs(medianInterval(slow, 0.25) - 1000 / 30) < 1e-9);
+});
