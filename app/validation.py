@@ -89,6 +89,10 @@ class ResponseIn(BaseModel):
     stimulus_visible: bool | None = Field(
         default=None, description="the whole video was inside the worker's visible viewport for the whole stimulus")
     plays: int | None = Field(default=None, ge=0, le=1000, description="times this trial's video was started")
+    replays: int | None = Field(default=None, ge=0, le=1000,
+                                description="rating studies: times the sample was played again (replays allowed)")
+    playback_completed: bool | None = Field(
+        default=None, description="rating studies: the audio or video sample played to its end before the rating")
     viewport_w: int | None = Field(default=None, ge=0, le=100_000, description="the page's viewport, CSS px")
     viewport_h: int | None = Field(default=None, ge=0, le=100_000)
     screen_w: int | None = Field(default=None, ge=0, le=100_000, description="the screen, CSS px")

@@ -26,9 +26,9 @@ def start(client, link, worker="W1", assignment="A1"):
                                                  "hit_id": "H1"})
 
 
-def answer(client, token, trial, response):
+def answer(client, token, trial, response, **presentation):
     return client.post("/api/responses", json={"assignment_token": token, "trial": trial, "response": response,
-                                               "response_time_ms": 2500.0})
+                                               "response_time_ms": 2500.0, **presentation})
 
 
 def test_load_stores_items_hidden_answers_and_the_scale(redis, ratings_acr):
@@ -67,7 +67,7 @@ def test_acr_assignment_rate_and_complete_through_the_api(server, redis, ratings
     assert (r.status_code, r.json()["reason"]) == (422, "bad_response")
     assert answer(server, token, 0, "6").json()["reason"] == "bad_response"
     for i, score in enumerate(["5", "4", "1", "3"]):
-        assert answer(server, token, i, score).json()["recorded"] is True
+        assert answer(server, token, i, score, replays=i, playback_completed=True).json()["recorded"] is True
     done = server.post("/api/complete", json={"assignment_token": token})
     assert done.status_code == 200 and done.json()["n_trials"] == 4
     rows = [row for row in iter_response_rows(redis) if row["assignment_id"] == "A1"]
@@ -76,6 +76,9 @@ def test_acr_assignment_rate_and_complete_through_the_api(server, redis, ratings
     expected = [t["sample_id"] for t in design["links"][0]["lists"][list_index]]
     assert [(row["image_id"], row["response"], row["correct"], row["frames"]) for row in rows] == [
         (sample, score, False, 0) for sample, score in zip(expected, ["5", "4", "1", "3"])]
+    # Replays of a rated sample are recorded and, unlike a replayed MVT stimulus, fail nothing.
+    assert [(row["replays"], row["playback_completed"], row["timing_ok"]) for row in rows] == [
+        (i, True, None) for i in range(4)]
 
 
 def test_no_worker_rates_a_sample_twice(server, redis, ratings_acr):

@@ -75,7 +75,8 @@ export class Playback {
   report() {
     return {
       response_time_ms: Math.max(0, Math.round(this.now() - this.shownAt)),
-      plays: this.plays,
+      // Not `plays`: that counts replays of a stimulus that must be seen once (MVT), a failed
+      // presentation; a rated sample may be played again.
       replays: this.replays,
       playback_completed: this.completed,
     };
