@@ -24,7 +24,7 @@ stated in ``docs/analysis.md``. ``mvt analyze`` (`analysis.commands`) runs `anal
     figures in `analysis.figures`);
 ``worker_profiles.csv``, ``psychometric.csv``, ``rules.csv``, ``mvt_histogram.csv``, ``summary.csv``, ``progress.csv``, ``timing.csv``
     every other number the report shows (`analysis.analyze.OUTPUT_FILES`); with ``--draws``
-    ``bootstrap_draws.csv``;
+    ``bootstrap_draws.csv``, with ``--by`` ``worker_profiles_by_group.csv``;
 ``repost.csv``
     with ``--replace``: the links whose marked assignments need reposting.
 """

@@ -80,6 +80,7 @@ class Analysis:
     histogram: pd.DataFrame | None = None
     guess_source: str = ""
     experiments: tuple[str, ...] = ()
+    worker_groups: pd.DataFrame | None = None
 
 
 def infer_fps(responses: pd.DataFrame, default: float = 60.0) -> float:
@@ -148,6 +149,33 @@ HISTOGRAM_COLUMNS = ["group", "bin", "frames", "duration_ms", "n_images", "ci_lo
 ``unrecognised`` or ``insufficient``) the number of images, and the equal-tailed 95 % bootstrap
 interval of that number (each bootstrap replicate resamples every cell of every image once;
 `analysis.bootstrap.bootstrap_mvt` draws), empty without a bootstrap."""
+
+
+WORKER_GROUP_COLUMNS = ["group", "worker_id", "flagged", "frames", "duration_ms", "n", "k", "accuracy"]
+"""Columns of ``worker_profiles_by_group.csv`` (written with ``--by``): each worker's accuracy
+per group and duration, over the same usable trials as ``worker_profiles.csv`` (complete
+assignments, timing not measured wrong, durations of the grid); a worker who saw images of
+several groups has rows in each."""
+
+
+def worker_group_profiles(responses: pd.DataFrame, screening: ScreeningResult, by: str, frame_counts,
+                          fps: float = 60) -> pd.DataFrame:
+    """Each worker's ``k/n`` per group of `by` and duration (`WORKER_GROUP_COLUMNS`), sorted."""
+    grid = np.asarray(frame_counts, dtype=np.int64)
+    usable = ((responses["assignment_status"] == "complete").to_numpy()
+              & ~(responses["timing_ok"] == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
+              & responses["frames"].isin(grid).to_numpy())
+    df = pd.DataFrame({"group": responses[by].astype(str), "worker_id": responses["worker_id"],
+                       "frames": responses["frames"].astype(np.int64),
+                       "correct": responses["correct"].astype(bool).astype(int)})[usable]
+    out = df.groupby(["group", "worker_id", "frames"], sort=True)["correct"].agg(n="size", k="sum").reset_index()
+    flagged = set(screening.workers.loc[screening.workers["flagged"], "worker_id"])
+    out["flagged"] = out["worker_id"].isin(flagged)
+    out["duration_ms"] = np.asarray(duration_ms(out["frames"].to_numpy(), fps), dtype=np.int64)
+    out["n"] = out["n"].astype(np.int64)
+    out["k"] = out["k"].astype(np.int64)
+    out["accuracy"] = out["k"] / out["n"]
+    return out[WORKER_GROUP_COLUMNS].reset_index(drop=True)
 
 
 def select_experiments(responses: pd.DataFrame, names=None) -> tuple[pd.DataFrame, tuple[str, ...]]:
@@ -330,8 +358,9 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
     guess, guess_source = guess_rate_for(responses, n_choices, guess_rate)
     mvt = estimate_mvt(used, frame_counts=grid, rule=rule, theta=theta, inclusive=inclusive,
                        n_bootstrap=n_bootstrap, rng=rng, psychometric=psychometric, guess_rate=guess, fps=fps)
-    groups = None
+    groups = worker_groups = None
     if by is not None:
+        worker_groups = worker_group_profiles(responses, screening, by, grid, fps)
         per_image = used.groupby("image_id", sort=True)[by].first().astype(str)
         groups = per_image.reindex(mvt.table["image_id"]).reset_index(drop=True)
         for frame in (mvt.table, mvt.rules, mvt.psychometric):
@@ -340,7 +369,8 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
     progress = progress_from_responses(responses, screening, link_progress)
     return Analysis(responses=responses, screening=screening, mvt=mvt, accuracy=accuracy, progress=progress,
                     timing=timing_summary(responses, fps=fps), source=source, by=by,
-                    histogram=mvt_histogram(mvt, groups), guess_source=guess_source, experiments=tuple(experiments))
+                    histogram=mvt_histogram(mvt, groups), guess_source=guess_source, experiments=tuple(experiments),
+                    worker_groups=worker_groups)
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -359,6 +389,10 @@ OUTPUT_FILES = ("mvt.csv", "accuracy.csv", "workers.csv", "cells.csv", "report.h
                 "suspicion.csv")
 """What `write_outputs` writes: the first five as before, then every other number the report shows."""
 
+BY_OUTPUT_FILES = ("worker_profiles_by_group.csv",)
+"""Written besides `OUTPUT_FILES` only with ``--by`` (the per-group figures' numbers that no
+other file holds), so the output without ``--by`` is unchanged."""
+
 
 def bootstrap_table(mvt: MVTResult) -> pd.DataFrame:
     """Every bootstrap draw, one row per image: ``image_id`` then ``b1 .. bB``, each the MVT of
@@ -372,7 +406,8 @@ def bootstrap_table(mvt: MVTResult) -> pd.DataFrame:
 
 
 def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = False) -> dict[str, Path]:
-    """Write `OUTPUT_FILES` (and ``bootstrap_draws.csv`` with `draws`) into `out_dir`.
+    """Write `OUTPUT_FILES` (and `BY_OUTPUT_FILES` with a `by` column, ``bootstrap_draws.csv``
+    with `draws`) into `out_dir`.
 
     ``cells.csv`` has one row per (image, duration): ``image_id, label, frames, duration_ms, n,
     k, p, wilson_low, wilson_high, cp_low, cp_high, recognised`` (95 % Wilson and
@@ -389,7 +424,8 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names = OUTPUT_FILES + (("bootstrap_draws.csv",) if draws else ())
+    names = OUTPUT_FILES + (BY_OUTPUT_FILES if analysis.worker_groups is not None else ()) + (
+        ("bootstrap_draws.csv",) if draws else ())
     paths = {name: out / name for name in names}
     mvt = analysis.mvt
     mvt_cols = MVT_COLUMNS + [c for c in mvt.table.columns if c not in MVT_COLUMNS]
@@ -405,6 +441,8 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
     _write_csv(summary_table(analysis), paths["summary.csv"])
     _write_csv(analysis.progress, paths["progress.csv"])
     _write_csv(analysis.timing, paths["timing.csv"])
+    if analysis.worker_groups is not None:
+        _write_csv(analysis.worker_groups, paths["worker_profiles_by_group.csv"])
     if draws:
         _write_csv(bootstrap_table(mvt), paths["bootstrap_draws.csv"])
     write_report(analysis, paths["report.html"])

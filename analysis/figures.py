@@ -100,9 +100,11 @@ def profile_sample(table: pd.DataFrame, rng=0, k: int = MAX_PROFILE_PANELS) -> l
     return sorted(np.random.default_rng(rng).choice(ids, size=k, replace=False))
 
 
-def profiles_figure(mvt, image_ids: list[str]):
+def profiles_figure(mvt, image_ids: list[str], image_group: dict[str, str] | None = None):
     """A grid of per-image accuracy profiles: k/n per duration with Wilson intervals, the
-    isotonic fit, the psychometric curve, theta and chance lines, the MVT as a vertical line."""
+    isotonic fit, the psychometric curve, theta and chance lines, the MVT as a vertical line.
+    With `image_group` (image id → group name) each panel's title gets a second line naming
+    the image's group."""
     cols = 4
     rows = max(1, -(-len(image_ids) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.5 * rows), squeeze=False, sharex=True, sharey=True)
@@ -133,7 +135,10 @@ def profiles_figure(mvt, image_ids: list[str]):
         if row["status"] == "ok":
             ax.axvline(float(row["mvt_ms_exact"]), color="#4477aa", lw=1)
         status = f"MVT {row['mvt_ms']} ms" if row["status"] == "ok" else str(row["status"])
-        ax.set_title(plot_text(f"{image} ({row['label']}): {status}")[:48], fontsize=7)
+        title = plot_text(f"{image} ({row['label']}): {status}")[:48]
+        if image_group is not None:
+            title += "\n" + plot_text(image_group[image])[:48]
+        ax.set_title(title, fontsize=7)
         ax.set_xscale("log")
         ax.set_ylim(-0.03, 1.03)
     for ax in axes.ravel()[len(image_ids):]:
@@ -148,16 +153,11 @@ def profiles_figure(mvt, image_ids: list[str]):
     return fig
 
 
-def workers_figure(screening, fps: float):
-    """Left: every worker's accuracy per duration seen (flagged in red). Middle and right: the
-    distributions of the screening statistics where the rule applied, with the thresholds."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-    prof = screening.profiles
-    w = screening.workers.set_index("worker_id")
-    flagged = set(w.index[w["flagged"]])
-    ax = axes[0]
-    for worker, g in prof.groupby("worker_id", sort=True):
-        bad = worker in flagged
+def _worker_lines(ax, prof: pd.DataFrame, fps: float) -> None:
+    """Each worker's accuracy per duration (rows of ``worker_id, frames, accuracy, flagged``),
+    flagged workers in red, on a log duration axis."""
+    for _, g in prof.groupby("worker_id", sort=True):
+        bad = bool(g["flagged"].iloc[0])
         ax.plot(g["frames"] * 1000.0 / fps, g["accuracy"], marker="." if len(g) == 1 else None,
                 color="#cc3311" if bad else "#999", alpha=0.9 if bad else 0.35, lw=1.2 if bad else 0.7,
                 zorder=3 if bad else 2)
@@ -167,8 +167,37 @@ def workers_figure(screening, fps: float):
     ax.minorticks_off()
     ax.set_xlabel("duration (ms)")
     ax.set_ylabel("worker's proportion correct")
-    ax.set_title(f"workers' profiles ({len(flagged)} flagged, red)", fontsize=9)
     ax.set_ylim(-0.03, 1.03)
+
+
+def workers_figure(screening, fps: float, group_profiles: pd.DataFrame | None = None, by: str | None = None):
+    """Left: every worker's accuracy per duration seen (flagged in red). Middle and right: the
+    distributions of the screening statistics where the rule applied, with the thresholds.
+
+    With `group_profiles` (`analysis.analyze.WORKER_GROUP_COLUMNS`) further rows below hold one
+    panel per group of `by`: each worker's accuracy within that group.
+    """
+    groups = sorted(group_profiles["group"].unique()) if group_profiles is not None else []
+    if not groups:
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    else:
+        extra = -(-len(groups) // 3)
+        fig, grid_axes = plt.subplots(1 + extra, 3, figsize=(12, 3.4 * (1 + extra)), squeeze=False)
+        axes = grid_axes[0]
+        for ax, g in zip(grid_axes[1:].ravel(), groups):
+            _worker_lines(ax, group_profiles[group_profiles["group"] == g], fps)
+            part = group_profiles[group_profiles["group"] == g]
+            n_flagged = part.loc[part["flagged"], "worker_id"].nunique()
+            ax.set_title(plot_text(f"{by} = {g if g else '(none)'}: {part['worker_id'].nunique()} workers, "
+                                   f"{n_flagged} flagged (red)")[:70], fontsize=9)
+        for ax in grid_axes[1:].ravel()[len(groups):]:
+            ax.set_visible(False)
+    w = screening.workers.set_index("worker_id")
+    flagged = set(w.index[w["flagged"]])
+    prof = screening.profiles.assign(flagged=screening.profiles["worker_id"].isin(flagged))
+    ax = axes[0]
+    _worker_lines(ax, prof, fps)
+    ax.set_title(f"workers' profiles ({len(flagged)} flagged, red)", fontsize=9)
     applied = w["control_status"] == "applied"
     axes[1].hist(w.loc[applied, "control_accuracy"].dropna(), bins=np.linspace(0, 1, 21), color="#4477aa")
     axes[1].axvline(screening.control_threshold, color="#cc3311", ls="--")

@@ -31,6 +31,8 @@ from analysis.rules import RULES  # noqa: E402
 
 MAX_CLASS_PANELS = 24
 MAX_TABLE_ROWS = 500
+MAX_WORKER_GROUP_PANELS = 12
+"""Groups (``--by``) up to which the workers' figure gets one panel per group."""
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("analysis", "templates"),
                           autoescape=jinja2.select_autoescape(), keep_trailing_newline=True)
@@ -63,10 +65,11 @@ class Section:
     level: int = 2
     blocks: list[dict] = field(default_factory=list)
 
-    def add(self, kind: str, value) -> Section:
-        """Append a block (empty figures and texts are skipped); return self."""
+    def add(self, kind: str, value, alt: str = "") -> Section:
+        """Append a block (empty figures and texts are skipped); return self. `alt`: a figure's
+        alternative text (default ``plot``)."""
         if value or kind == "table":
-            self.blocks.append({"kind": kind, "value": value})
+            self.blocks.append({"kind": kind, "value": value, **({"alt": alt} if alt else {})})
         return self
 
 
@@ -119,33 +122,67 @@ def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str, short: boo
     ax.set_title(title, fontsize=10)
 
 
+def _group_name(by: str, group: str) -> str:
+    """A group as figure titles and alt texts name it: ``column = value``."""
+    return f"{by} = {group if group else '(none)'}"
+
+
+def _class_panels(table: pd.DataFrame, grid, panels: list[tuple[str, pd.DataFrame]], title: str) -> str:
+    """Per-class MVT histograms, one small panel per ``(title, rows)``, as base64 PNG."""
+    cols = min(4, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharey=True)
+    for ax, (name, part) in zip(axes.ravel(), panels):
+        _mvt_histogram(part, grid, ax, _plot_text(name), short=True)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_xlabel("MVT (frames)", fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _class_cross(table: pd.DataFrame, labels, grid, fps: float) -> pd.DataFrame:
+    ok = table[table["status"] == "ok"]
+    cross = pd.crosstab(ok["label"], ok["mvt_frames"].astype(int)).reindex(columns=list(grid), fill_value=0)
+    cross = cross.reindex(labels, fill_value=0)
+    cross.columns = [f"{duration_ms(f, fps)} ms" for f in grid]
+    cross["unrecognised"] = table[table["status"] == "unrecognised"].groupby("label").size().reindex(labels, fill_value=0)
+    cross["insufficient"] = table[table["status"] == "insufficient"].groupby("label").size().reindex(labels, fill_value=0)
+    cross.insert(0, "class", cross.index)
+    return cross.reset_index(drop=True)
+
+
 def _mvt_figures(analysis, section: Section) -> None:
     mvt = analysis.mvt
     table, grid = mvt.table, mvt.frame_counts
     section.add("figure", _png(figures.histogram_figure(analysis.histogram, mvt.fps)))
     labels = sorted(table["label"].unique())
-    if 1 < len(labels) <= MAX_CLASS_PANELS:
-        cols = min(4, len(labels))
-        rows = -(-len(labels) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharey=True)
-        for ax, label in zip(axes.ravel(), labels):
-            _mvt_histogram(table[table["label"] == label], grid, ax, _plot_text(label), short=True)
-            ax.tick_params(axis="x", labelsize=7)
-            ax.set_xlabel("MVT (frames)", fontsize=8)
-        fig.suptitle("MVT per class", fontsize=11)
-        for ax in axes.ravel()[len(labels):]:
-            ax.set_visible(False)
-        fig.tight_layout()
-        section.add("figure", _png(fig))
-    # Per-class counts as a table too (also when there are too many classes to plot).
-    ok = table[table["status"] == "ok"]
-    cross = pd.crosstab(ok["label"], ok["mvt_frames"].astype(int)).reindex(columns=list(grid), fill_value=0)
-    cross = cross.reindex(labels, fill_value=0)
-    cross.columns = [f"{duration_ms(f, mvt.fps)} ms" for f in grid]
-    cross["unrecognised"] = table[table["status"] == "unrecognised"].groupby("label").size().reindex(labels, fill_value=0)
-    cross["insufficient"] = table[table["status"] == "insufficient"].groupby("label").size().reindex(labels, fill_value=0)
-    cross.insert(0, "class", cross.index)
-    section.add("table", _table(cross.reset_index(drop=True), text_columns=("class",)))
+    by = analysis.by
+    if not by:
+        if 1 < len(labels) <= MAX_CLASS_PANELS:
+            section.add("figure", _class_panels(table, grid, [(label, table[table["label"] == label])
+                                                              for label in labels], "MVT per class"))
+        # Per-class counts as a table too (also when there are too many classes to plot).
+        section.add("table", _table(_class_cross(table, labels, grid, mvt.fps), text_columns=("class",)))
+        return
+    # Split by group: one panel set per group (class x group), every panel titled with its group,
+    # and the cross-table with a group column (the counts are those of mvt.csv's by column).
+    group_of = table[by].astype(str)
+    groups = sorted(group_of.unique())
+    panels = [(f"{label}\n{_group_name(by, g)}", table[(group_of == g) & (table["label"] == label)])
+              for g in groups for label in sorted(table.loc[group_of == g, "label"].unique())]
+    if 1 < len(panels) <= MAX_CLASS_PANELS:
+        section.add("figure", _class_panels(table, grid, panels, f"MVT per class and {by}"),
+                    alt=f"MVT per class, split by {by}: " + "; ".join(_group_name(by, g) for g in groups))
+    crosses = []
+    for g in groups:
+        part = table[group_of == g]
+        cross = _class_cross(part, sorted(part["label"].unique()), grid, mvt.fps)
+        cross.insert(0, "group", g)
+        crosses.append(cross)
+    section.add("table", _table(pd.concat(crosses, ignore_index=True), text_columns=("group", "class")))
 
 
 def _accuracy_figure(accuracy: pd.DataFrame, guess: float = float("nan"), by: str | None = None) -> str:
@@ -337,7 +374,35 @@ def render_report(analysis) -> str:
     timing_png = _timing_figure(analysis.timing)
     timing_section.add("figure", timing_png) if timing_png else timing_section.add(
         "note", "No trial had a measured presented-frame count.")
-    sample = figures.profile_sample(mvt.table)
+    if by:
+        group_of = mvt.table[by].astype(str)
+        groups = sorted(group_of.unique())
+        per_group = max(1, figures.MAX_PROFILE_PANELS // len(groups))
+        # more groups than panels: one image from each of the first MAX_PROFILE_PANELS groups
+        samples = {g: figures.profile_sample(mvt.table[group_of == g], k=per_group)
+                   if i < figures.MAX_PROFILE_PANELS else [] for i, g in enumerate(groups)}
+        sample = [image for g in groups for image in samples[g]]
+        image_group = {image: _group_name(by, g) for g in groups for image in samples[g]}
+        sample_text = (f"A random sample of {len(sample)} of {len(mvt.table)} images, up to {per_group} per {by} "
+                       f"({', '.join(f'{len(samples[g])} of {int((group_of == g).sum())} {_group_name(by, g)}' for g in groups)})")
+        profiles_alt = f"accuracy profiles of sampled images, split by {by}: " + "; ".join(
+            _group_name(by, g) for g in groups)
+        workers_alt = f"workers' profiles, split by {by}: " + "; ".join(_group_name(by, g) for g in groups)
+    else:
+        sample = figures.profile_sample(mvt.table)
+        image_group = None
+        sample_text = f"A random sample of {len(sample)} of {len(mvt.table)} images"
+        profiles_alt = workers_alt = ""
+    n_groups = analysis.worker_groups["group"].nunique() if by else 0
+    plot_worker_groups = 0 < n_groups <= MAX_WORKER_GROUP_PANELS
+    workers_note = ("" if not by or not len(analysis.screening.profiles) else
+                    "Below the screening panels: each worker's proportion correct within each group "
+                    "(worker_profiles_by_group.csv); a worker who saw several groups has a line in each."
+                    if plot_worker_groups else
+                    f"{n_groups} groups are too many to plot the workers per group (at most "
+                    f"{MAX_WORKER_GROUP_PANELS}); each worker's accuracy per group is in worker_profiles_by_group.csv.")
+    if not plot_worker_groups:
+        workers_alt = ""
     sections = [
         Section("MVT analysis", 1).add("note", f"Generated {generated}.").add(
             "kv", list(overview.itertuples(index=False, name=None))),
@@ -354,14 +419,15 @@ def render_report(analysis) -> str:
                  + _interval_line(acc) + ".").add("figure", _accuracy_figure(acc, mvt.guess_rate, by)).add(
             "table", _table(acc_shown, text_columns=("group", "ci_method"))),
         Section("Accuracy profiles of images").add(
-            "p", f"A random sample of {len(sample)} of {len(mvt.table)} images; every image's counts, intervals and "
+            "p", f"{sample_text}; every image's counts, intervals and "
                  f"fitted values are in cells.csv, the fitted parameters in psychometric.csv.").add(
-            "figure", _png(figures.profiles_figure(mvt, sample)) if sample else ""),
+            "figure", _png(figures.profiles_figure(mvt, sample, image_group)) if sample else "", alt=profiles_alt),
         Section("Progress per link").add("note", progress_note).add("figure", _progress_figure(analysis.progress)).add(
             "table", _table(analysis.progress, text_columns=("link_id",))),
-        Section("Screening").add("p", SCREENING_POLICY).add(
-            "figure", _png(figures.workers_figure(analysis.screening, mvt.fps))
-            if len(analysis.screening.profiles) else "").add(
+        Section("Screening").add("p", SCREENING_POLICY).add("note", workers_note).add(
+            "figure", _png(figures.workers_figure(analysis.screening, mvt.fps,
+                                                  analysis.worker_groups if plot_worker_groups else None, by))
+            if len(analysis.screening.profiles) else "", alt=workers_alt).add(
             "table", _table(screening_counts, text_columns=("item",))),
         Section("Flagged workers", 3).add(*(("table", _table(flagged, text_columns=("worker_id", "reason")))
                                            if len(flagged) else ("p", "No worker is flagged."))),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import json
 from pathlib import Path
 
@@ -300,3 +301,43 @@ def test_everyone_screened_out_is_explained(tmp_path):
     assert (result.exit_code, result.output) == (1, (
         "error: no responses are left after screening (2 recorded: 0 in incomplete/replaced/expired assignments, "
         "0 with wrong timing, 1 of 1 workers flagged); lower --control-threshold or --min-r to keep more workers\n"))
+
+
+def test_by_splits_class_panels_profiles_and_workers(tmp_path, responses_csv):
+    """--by source (a, b ImageNet; c, d, e ObjectNet): the per-class panels, the profile grid and
+    the workers' figure are split by group (named in their alt text), the class table has a
+    group column, and worker_profiles_by_group.csv holds each worker's k/n within each group."""
+    from analysis.analyze import BY_OUTPUT_FILES
+
+    meta = tmp_path / "meta.csv"
+    meta.write_text("image_id,source\na,ImageNet\nb,ImageNet\nc,ObjectNet\nd,ObjectNet\ne,ObjectNet\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(responses_csv),
+                                      "--metadata", str(meta), "--by", "source", "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES + BY_OUTPUT_FILES)
+    html = (out / "report.html").read_text()
+    groups = "source = ImageNet; source = ObjectNet"
+    alts = re.findall(r'<img alt="([^"]*)"', html)
+    assert alts == ["plot", f"MVT per class, split by source: {groups}", "plot",
+                    f"accuracy profiles of sampled images, split by source: {groups}", "plot",
+                    f"workers&#39; profiles, split by source: {groups}", "plot"]
+    assert "A random sample of 5 of 5 images, up to 8 per source (2 of 2 source = ImageNet, " \
+           "3 of 3 source = ObjectNet)" in html
+    # the class table: one row per (group, class); cat in ImageNet: a at 6 frames, b at 1 frame
+    row = re.search(r"<td class=\"t\">ImageNet</td><td class=\"t\">cat</td>((?:<td class=\"\">\d+</td>)+)", html)
+    assert row and re.findall(r">(\d+)<", row.group(1)) == ["1", "1", "0", "0", "0"]
+    by_group = pd.read_csv(out / "worker_profiles_by_group.csv", keep_default_na=False)
+    assert list(by_group.columns) == ["group", "worker_id", "flagged", "frames", "duration_ms", "n", "k", "accuracy"]
+    w1 = by_group[by_group["worker_id"] == "W1"].set_index(["group", "frames"])
+    # W1 (honest): ImageNet a wrong and b right at 1 frame, both right later; ObjectNet c, e
+    # wrong at 1 and 6 frames (d not shown at 6), d and e right at 60
+    assert w1[["n", "k"]].to_dict("index") == {
+        ("ImageNet", 1): {"n": 2, "k": 1}, ("ImageNet", 6): {"n": 2, "k": 2}, ("ImageNet", 60): {"n": 2, "k": 2},
+        ("ObjectNet", 1): {"n": 3, "k": 0}, ("ObjectNet", 6): {"n": 2, "k": 0}, ("ObjectNet", 60): {"n": 3, "k": 2}}
+    assert w1.loc[("ObjectNet", 60), "accuracy"] == pytest.approx(2 / 3, abs=1e-6)
+    evil = by_group[by_group["worker_id"] == EVIL_WORKER]
+    assert evil["flagged"].all() and not w1["flagged"].any() and evil.groupby("group")["k"].sum().to_dict() == {"ImageNet": 2,
+                                                                                                "ObjectNet": 3}
+    # per group the n of every worker add up to the usable responses (70 recorded, all usable)
+    assert by_group["n"].sum() == 70
