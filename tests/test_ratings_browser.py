@@ -91,6 +91,14 @@ def test_mushra_sliders_with_the_reference(page, redis, _running_server, ratings
             expect(next_button).to_be_disabled()
         slider.fill(value)
     expect(page.locator(".mushra-row:nth-child(2) output")).to_have_text("20 Poor")
+    # BS.1534: the hidden reference is among the samples, so one of them must be rated 100.
+    first = page.get_by_role("slider", name="Score of Sample A")
+    first.fill("90")
+    expect(next_button).to_be_disabled()
+    expect(page.locator("#rate-hint")).to_have_text(
+        "Rate at least one sample 100: the reference is hidden among the samples.")
+    first.fill("100")
+    expect(next_button).to_be_enabled()
     next_button.click()
     expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
     assert sorted(row["response"] for row in rows_of(redis, "W2")) == sorted(values)

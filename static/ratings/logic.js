@@ -51,6 +51,19 @@ export function mushraBand(value, labels) {
 }
 
 /**
+ * Why a MUSHRA screen cannot be sent yet, or null: every sample rated, and (BS.1534) at least
+ * one rated 100, since the hidden reference is among the samples. `scores` holds each slider's
+ * value, null while it has not been moved.
+ */
+export function mushraIncomplete(scores) {
+  if (scores.some((v) => v === null)) return "Rate every sample.";
+  if (!scores.some((v) => Number(v) === 100)) {
+    return "Rate at least one sample 100: the reference is hidden among the samples.";
+  }
+  return null;
+}
+
+/**
  * Counts what happens to one audio or video sample: plays, whether it played to the end,
  * replays (plays after the first), and the time from showing it to rating it.
  */

@@ -10,7 +10,7 @@ import { complete, createApi, createQueue, refusalSentence } from "../runner/api
 import { $, clicked, setNetProblem, show, stop } from "../runner/screens.js";
 import { makeStore } from "../runner/store.js";
 import { submitToPlatform } from "../runner/submit.js";
-import { Playback, groupScreens, keyToScore, mushraBand, scaleButtons, screenOfTrial } from "./logic.js";
+import { Playback, groupScreens, keyToScore, mushraBand, mushraIncomplete, scaleButtons, screenOfTrial } from "./logic.js";
 
 const cfg = JSON.parse($("mvt-config").textContent);
 const store = makeStore("mvt:" + cfg.link + ":" + cfg.assignment_id + ":");
@@ -193,7 +193,14 @@ async function multiScreen(trials, token) {
     scale.append(row);
     return state;
   });
-  function update() { next.disabled = !rows.every((r) => r.touched); }
+  const hint = $("rate-hint").textContent;
+  function update() {
+    const missing = first.scale === "mushra" ? mushraIncomplete(rows.map((r) => (r.touched ? r.input.value : null)))
+      : (rows.every((r) => r.touched) ? null : "Rate every sample.");
+    next.disabled = missing !== null;
+    // Once every sample has a score, say what still stops Next (MUSHRA: no sample at 100).
+    $("rate-hint").textContent = missing && rows.every((r) => r.touched) ? missing : hint;
+  }
   update();
   await new Promise((resolve) => {
     $("rate-form").onsubmit = (ev) => { ev.preventDefault(); if (!next.disabled) resolve(); };

@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Playback, groupScreens, keyToScore, mushraBand, scaleButtons, screenOfTrial } from "../../static/ratings/logic.js";
+import {
+  Playback, groupScreens, keyToScore, mushraBand, mushraIncomplete, scaleButtons, screenOfTrial,
+} from "../../static/ratings/logic.js";
 
 const ACR = ["Excellent", "Good", "Fair", "Poor", "Bad"];
 
@@ -44,4 +46,11 @@ test("audio may be rated only after playing to the end; replays and time are rep
   now = 4500;
   assert.equal(p.mayRate("audio"), true);
   assert.deepEqual(p.report(), { response_time_ms: 3500, replays: 1, playback_completed: true });
+});
+
+test("a MUSHRA screen needs every sample rated and one at 100 (the hidden reference)", () => {
+  assert.equal(mushraIncomplete(["100", null, "40"]), "Rate every sample.");
+  assert.equal(mushraIncomplete(["90", "20", "40"]),
+    "Rate at least one sample 100: the reference is hidden among the samples.");
+  assert.equal(mushraIncomplete(["90", "100", "0"]), null);
 });
