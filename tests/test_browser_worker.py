@@ -82,6 +82,9 @@ def start_task(page, task, shots: Path | None = None, prefix: str = "") -> None:
     task.get_by_role("button", name="Continue").click()
     start = task.get_by_role("button", name="Start the task")
     expect(start).to_be_enabled(timeout=10000)
+    # The worker scrolled the HIT page down to Continue; the check's result must come into view.
+    for part in (task.get_by_role("heading", name="Display check"), task.locator("#check-result")):
+        assert in_viewport(page, part), "the display check's top is outside the window"
     if shots:
         page.screenshot(path=shots / f"{prefix}3_display_check.png")
     start.click()

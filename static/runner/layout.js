@@ -3,7 +3,7 @@
  * the worker can see, and watching that the whole video stays there while it plays.
  *
  * IntersectionObserver with the implicit root reports against the top-level viewport even in
- * a cross-origin frame (FACTS.md), so inside MTurk's layout this measures the worker's window,
+ * a cross-origin frame (checked in Chromium), so inside MTurk's layout this measures the worker's window,
  * not the frame. The arithmetic is pure (fullyInside, fittedSize) for Node's tests.
  */
 

@@ -3,6 +3,7 @@
  * display check's result and the answer form (its rules come from choices.js).
  */
 import { MANY_OPTIONS, filterNote, keyIndex, keyLabel, matchesFilter, sortOptions } from "./choices.js";
+import { measureVisible } from "./layout.js";
 import { refreshFits } from "./timing.js";
 
 export function $(id) { return document.getElementById(id); }
@@ -19,9 +20,15 @@ export function show(name) {
   const heading = screen.querySelector("h1[tabindex], legend[tabindex]");
   if (heading) heading.focus({ preventScroll: true });
   // A new text screen starts at its top (the worker may have scrolled the HIT page down while
-  // reading the last one); the trial and answer screens place themselves (layout.js).
-  if (name !== "trial" && name !== "answer" && screen.getBoundingClientRect().top < 0) {
-    screen.scrollIntoView({ block: "start" });
+  // reading the last one); the trial and answer screens place themselves (layout.js). Measured
+  // against the worker's window, not this page: inside the landing layout's frame the frame
+  // does not scroll, the HIT page around it does.
+  if (name !== "trial" && name !== "answer") {
+    measureVisible(screen).then((m) => {
+      if (!screen.hidden && (m.visible === null || m.visible.top > m.box.top + 1)) {
+        screen.scrollIntoView({ block: "start" });
+      }
+    });
   }
 }
 
