@@ -67,7 +67,7 @@ held assignment: ``app/limits.py``). ``IP`` is the client address as the server 
 addresses keep their colons); every key of one client shares the hash tag ``{ip:<IP>}``. Unlike
 the keys above these expire by themselves: a missing bucket is a full one.
 
-=======================================  ======  ============================================  =======  ===========
+=======================================  ======  ============================================  =======  ==================
 key (builder)                            type    contents                                      TTL      writer
 =======================================  ======  ============================================  =======  ==================
 ``mvt:limit:{ip:IP}:N`` (limit_bucket)   hash    tokens (float), at (ms of last charge): the   refill   ratelimit
@@ -80,7 +80,7 @@ key (builder)                            type    contents                       
 (limit_held)                                     client's unfinished assignments (removed on   time     limits
                                                  completion, pruned after the allotted time)
 =======================================  ======  ============================================  =======  ==================
-=======
+
 Before version 0.2 the four global keys had no hash tag (``mvt:links``, ``mvt:video-dirs``,
 ``mvt:blocked``, ``mvt:assignment-links``: `LEGACY_GLOBAL_KEYS`); the server and every command
 that opens the store move them to the names above (``app/store/connect.py``).
