@@ -94,16 +94,17 @@ def _error_page(request: Request, status_code: int, title: str, message: str) ->
     )
 
 
-async def study_of(request: Request, link: str | None, assignment_id: str | None = None) -> dict:
-    """The link's experiment's study settings (``study.json`` as loaded), else `DEFAULT_STUDY`;
-    practice trials get their ``video_url`` (signed for ``assignment_id``), and ``example_url``
-    says where the example is."""
+async def link_page(request: Request, link: str | None, assignment_id: str | None = None) -> tuple[dict, bool]:
+    """What the page of ``link`` needs from the store, in one read of the link's meta: its
+    experiment's study settings (``study.json`` as loaded, else `DEFAULT_STUDY`; practice trials
+    get their ``video_url`` signed for ``assignment_id``, ``example_url`` says where the example
+    is) and whether the link is a rating study's (its own pages)."""
     r = getattr(request.app.state, "redis", None)
-    study = None
+    study, kind = None, None
     if link and r is not None and ID_RE.fullmatch(link):
-        experiment_id = await r.execute_command("HGET", keys.link_meta(link), "experiment_id")
+        experiment_id, kind = await r.execute_command("HMGET", keys.link_meta(link), "experiment_id", "kind")
         if experiment_id:
-            raw = await r.execute_command("GET", keys.experiment_study(_text(experiment_id)))
+            raw = await r.execute_command("GET", keys.experiment_study(experiment_id))
             study = json.loads(raw) if raw else None
     study = study or {**DEFAULT_STUDY, "n_trials": None, "practice": [], "example": None}
     settings = getattr(request.app.state, "settings", None)  # a bare router in page tests has none
@@ -112,11 +113,7 @@ async def study_of(request: Request, link: str | None, assignment_id: str | None
         study["practice"] = [{**p, "video_url": media_url(settings, p["video_id"], assignment_id or "preview",
                                                           expiry_s)} for p in study.get("practice", [])]
     study["example_url"] = f"/example.png?link={link}" if study.get("example") else "/static/example.png"
-    return study
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return study, kind == "ratings"
 
 
 @router.get("/experiment.html", response_class=HTMLResponse, include_in_schema=False)
@@ -128,10 +125,10 @@ async def experiment_page(request: Request) -> HTMLResponse:
     except ArrivalError as exc:
         return _error_page(request, 400, "This task link is incomplete", str(exc))
     if arrival.preview:
-        ratings = await _runner_template(request, arrival.link) == "ratings.html"
-        preview = "ratings_preview.html" if ratings else "preview.html"
+        study, ratings = await link_page(request, arrival.link)
         return templates.TemplateResponse(
-            request, preview, {"video_css_px": VIDEO_CSS_PX, "study": await study_of(request, arrival.link)},
+            request, "ratings_preview.html" if ratings else "preview.html",
+            {"video_css_px": VIDEO_CSS_PX, "study": study},
             headers=_security_headers(_runner_csp(request)),
         )
     return await runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))
@@ -139,7 +136,7 @@ async def experiment_page(request: Request) -> HTMLResponse:
 
 async def runner_page(request: Request, arrival: Arrival, finish: dict) -> HTMLResponse:
     """The trial runner for a participant who arrived (``arrival``) and finishes by ``finish``."""
-    study = await study_of(request, arrival.link, arrival.assignment_id)
+    study, ratings = await link_page(request, arrival.link, arrival.assignment_id)
     config = {
         "link": arrival.link,
         "assignment_id": arrival.assignment_id,
@@ -155,18 +152,10 @@ async def runner_page(request: Request, arrival: Arrival, finish: dict) -> HTMLR
         "study": study,
     }
     return templates.TemplateResponse(
-        request, await _runner_template(request, arrival.link),
+        request, "ratings.html" if ratings else "experiment.html",
         {"config": config, "video_css_px": VIDEO_CSS_PX, "study": study},
         headers=_security_headers(_runner_csp(request)),
     )
-
-
-async def _runner_template(request: Request, link: str | None) -> str:
-    """The page of the link's study kind: ``ratings.html`` for rating studies, else the MVT runner."""
-    r, kind = getattr(request.app.state, "redis", None), None
-    if r is not None and link and ID_RE.fullmatch(link):
-        kind = _text(await r.execute_command("HGET", keys.link_meta(link), "kind"))
-    return "ratings.html" if kind == "ratings" else "experiment.html"
 
 
 @router.get("/example.png", include_in_schema=False)
@@ -176,7 +165,7 @@ async def example_image(request: Request) -> FileResponse:
     link = request.query_params.get("link") or ""
     r = request.app.state.redis
     videos_dir = await r.execute_command("HGET", keys.link_meta(link), "videos_dir") if ID_RE.fullmatch(link) else None
-    path = Path(_text(videos_dir)).parent / "example.png" if videos_dir else None
+    path = Path(videos_dir).parent / "example.png" if videos_dir else None
     if path is None or not path.is_file():
         path = STATIC_DIR / "example.png"
     return FileResponse(path, media_type="image/png", headers={"Cache-Control": "public, max-age=3600",
