@@ -10,10 +10,8 @@ every error sentence and the OpenAPI schema come from one place.
 
 from __future__ import annotations
 
-import gzip
 from urllib.parse import parse_qsl
 
-import orjson
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
@@ -24,29 +22,6 @@ from app.limits import client_ip
 from app.validation import AssignmentIn, CompleteIn, ResponseIn
 
 _JSON = (b"content-type", b"application/json")
-GZIP_MIN_BYTES = 1024
-"""JSON answers at least this long are gzip-compressed for clients that accept it (an assignment's)."""
-
-
-def accepts_gzip(accept_encoding: str | bytes | None) -> bool:
-    """Whether an ``Accept-Encoding`` value allows gzip (``q=0`` refusals are taken at their word)."""
-    if not accept_encoding:
-        return False
-    text = accept_encoding.decode("latin-1") if isinstance(accept_encoding, bytes) else accept_encoding
-    for part in text.lower().split(","):
-        name, _, params = part.strip().partition(";")
-        if name.strip() in ("gzip", "*"):
-            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
-    return False
-
-
-def encode_json(payload, gzip_ok: bool) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    """The JSON body and its extra headers: gzip-compressed when allowed and long enough."""
-    body = orjson.dumps(payload)
-    if gzip_ok and len(body) >= GZIP_MIN_BYTES:
-        return gzip.compress(body, compresslevel=6, mtime=0), [(b"content-encoding", b"gzip"),
-                                                              (b"vary", b"Accept-Encoding")]
-    return body, []
 
 
 def replay_body(body: bytes, receive):
@@ -63,7 +38,7 @@ def replay_body(body: bytes, receive):
 
 
 async def _send_json(send, status: int, payload, headers: dict | None = None, gzip_ok: bool = False) -> None:
-    body, extra = encode_json(payload, gzip_ok)
+    body, extra = service.encode_json(payload, gzip_ok)
     raw = [_JSON, (b"content-length", b"%d" % len(body)), *extra]
     if headers:
         raw.extend((k.lower().encode(), v.encode()) for k, v in headers.items())
@@ -76,8 +51,10 @@ class HotPaths:
 
     def __init__(self, app, state):
         self.app, self.state = app, state
-        self.posts = {"/api/assignments": (AssignmentIn, self._assignment), "/api/responses": (ResponseIn, self._response),
-                      "/api/complete": (CompleteIn, self._complete)}
+        # path -> (model, handler, whether the answer may be gzip-compressed: only a task's list is long)
+        self.posts = {"/api/assignments": (AssignmentIn, self._assignment, True),
+                      "/api/responses": (ResponseIn, self._response, False),
+                      "/api/complete": (CompleteIn, self._complete, False)}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
@@ -117,7 +94,7 @@ class HotPaths:
         return await service.eligibility_answer(self.state.redis, self.state.settings, link, worker, assignment, origin,
                                                 client_ip(scope))
 
-    async def _post(self, scope, receive, send, model, handler):
+    async def _post(self, scope, receive, send, model, handler, compress):
         for name, value in scope["headers"]:
             if name == b"content-type" and not value.startswith(b"application/json"):
                 return await self.app(scope, receive, send)
@@ -135,7 +112,8 @@ class HotPaths:
             parsed = None
         if parsed is None:
             return await self.app(scope, replay_body(body, receive), send)
-        gzip_ok = accepts_gzip(next((v for k, v in scope["headers"] if k == b"accept-encoding"), None))
+        gzip_ok = compress and service.accepts_gzip(
+            next((v for k, v in scope["headers"] if k == b"accept-encoding"), None))
         return await self._answer(send, handler(parsed, client_ip(scope)), gzip_ok)
 
     async def _assignment(self, body: AssignmentIn, client: str):

@@ -3,14 +3,18 @@
 `app.routes.api` (FastAPI, OpenAPI) and `app.fastpath` (the same routes served before
 FastAPI's routing, for throughput) parse requests with the models of `app.validation`, then
 call one function here each; every business rule and payload lives here once. The study
-kind's `trials` shapes the trial payload (`studies`).
+kind's `trials` shapes the trial payload (`studies`); the JSON encoding both paths answer with
+(gzip for a task's list when the client accepts it) is here too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import re
 import time
+
+import orjson
 
 from app import limits, videourls
 from app.assignments import Allocation, allocate, eligibility, now_ms, refusal_message
@@ -26,6 +30,32 @@ UNAVAILABLE = {"detail": "the database is unavailable right now; try again in a 
                "reason": "redis_unavailable"}
 RETRY_AFTER = {"Retry-After": "1"}
 """Sent with `UNAVAILABLE`: a stalled or failing-over Redis is usually back within seconds."""
+
+GZIP_MIN_BYTES = 1024
+"""JSON answers at least this long are gzip-compressed for clients that accept it (an assignment's)."""
+
+
+def accepts_gzip(accept_encoding: str | bytes | None) -> bool:
+    """Whether an ``Accept-Encoding`` value allows gzip (``q=0`` refusals are taken at their word)."""
+    if not accept_encoding:
+        return False
+    text = accept_encoding.decode("latin-1") if isinstance(accept_encoding, bytes) else accept_encoding
+    for part in text.lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def encode_json(payload, gzip_ok: bool) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The JSON body and its extra headers: gzip-compressed when allowed and long enough."""
+    body = orjson.dumps(payload)
+    if gzip_ok and len(body) >= GZIP_MIN_BYTES:
+        return gzip.compress(body, compresslevel=6, mtime=0), [(b"content-encoding", b"gzip"),
+                                                              (b"vary", b"Accept-Encoding")]
+    return body, []
+
+
 
 # Where MTurk shows the landing layout (worker site, sandbox, legacy sites, layout content domain).
 MTURK_ORIGINS = frozenset({

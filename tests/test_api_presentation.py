@@ -107,7 +107,7 @@ def test_the_page_reports_why_it_gave_up(client, synthetic_server):
 @pytest.mark.parametrize("value, ok", [("gzip, deflate, br", True), ("br;q=1, gzip;q=0.5", True), ("*", True),
                                        ("gzip;q=0", False), ("identity", False), ("", False), (None, False)])
 def test_accept_encoding_is_read_as_browsers_send_it(value, ok):
-    from app.fastpath import accepts_gzip
+    from app.service import accepts_gzip
 
     assert accepts_gzip(value) is ok
 

@@ -17,7 +17,6 @@ from fastapi.responses import FileResponse
 from app import service, videourls
 from app.deps import get_redis, get_settings
 from app.errors import NotFound
-from app.fastpath import accepts_gzip, encode_json
 from app.ids import ID_PATTERN
 from app.limits import client_ip
 from app.settings import Settings
@@ -66,7 +65,7 @@ async def post_assignment(body: AssignmentIn, request: Request, r=Depends(get_re
     """
     payload = await service.start_assignment(r, settings, body.link, body.worker_id, body.assignment_id, body.hit_id,
                                              client_ip(request.scope))
-    data, extra = encode_json(payload, accepts_gzip(request.headers.get("accept-encoding")))
+    data, extra = service.encode_json(payload, service.accepts_gzip(request.headers.get("accept-encoding")))
     return Response(data, media_type="application/json", headers={k.decode(): v.decode() for k, v in extra})
 
 

@@ -298,13 +298,6 @@ def embedded_store(settings: Settings, role: str = "command") -> Iterator[Store]
         lock.release()
 
 
-@contextlib.contextmanager
-def embedded_redis_url(settings: Settings) -> Iterator[str]:
-    """The URL to use: ``MVT_REDIS_URL``, or the embedded server's (`embedded_store`)."""
-    with embedded_store(settings) as store:
-        yield store.url
-
-
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
