@@ -89,11 +89,14 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
                 by: str | None = None, guess_rate: float | None = None, draws: bool = False,
                 verified_only: bool | None = None, ratings: Path | None = None) -> list[str]:
     """Run the analysis behind ``mvt analyze`` and return the summary lines it prints."""
+    if responses is not None and (replace or block):
+        raise ReplaceNeedsRedis(
+            "--replace and --block change assignments in Redis, but --responses reads a CSV; "
+            "run mvt analyze without --responses, with MVT_REDIS_URL (or MVT_DATA_DIR) pointing at the server")
     if ratings is not None and responses is not None:
         from analysis.ratings_commands import run_ratings_csv
 
-        return run_ratings_csv(out=out, responses=responses, exp_dir=ratings, replace=replace, block=block,
-                               min_r=min_r)
+        return run_ratings_csv(out=out, responses=responses, exp_dir=ratings, min_r=min_r)
     from analysis.analyze import (add_metadata, analyze, progress_from_responses, read_metadata, repost_table,
                                   select_experiments, write_outputs, write_repost)
     from analysis.responses import read_responses_csv, read_responses_redis
@@ -104,10 +107,6 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
     meta = read_metadata(metadata) if metadata is not None else None
     lines = []
     if responses is not None:
-        if replace or block:
-            raise ReplaceNeedsRedis(
-                "--replace and --block change assignments in Redis, but --responses reads a CSV; "
-                "run mvt analyze without --responses, with MVT_REDIS_URL (or MVT_DATA_DIR) pointing at the server")
         table, chosen = select_experiments(read_responses_csv(responses), experiments)
         result = analyze(add_metadata(table, meta, by), source=str(responses), experiments=chosen, **options)
     else:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from app.errors import BadExperiment, ReplaceNeedsRedis
+from app.errors import BadExperiment
 
 
 def ratings_designs(designs: dict[str, dict]) -> dict[str, dict]:
@@ -30,15 +30,11 @@ def _summary(result, paths) -> list[str]:
             "wrote " + ", ".join(str(p) for p in paths.values())]
 
 
-def run_ratings_csv(*, out: Path, responses: Path, exp_dir: Path, replace: bool, block: bool,
-                    min_r: float) -> list[str]:
-    """Analyse a responses CSV of the rating study built in ``exp_dir``."""
+def run_ratings_csv(*, out: Path, responses: Path, exp_dir: Path, min_r: float) -> list[str]:
+    """Analyse a responses CSV of the rating study built in ``exp_dir`` (``--replace`` and
+    ``--block`` were refused before: a CSV changes nothing in Redis)."""
     from analysis.ratings import analyze_ratings, write_outputs
 
-    if replace or block:
-        raise ReplaceNeedsRedis(
-            "--replace and --block change assignments in Redis, but --responses reads a CSV; "
-            "run mvt analyze without --responses, with MVT_REDIS_URL (or MVT_DATA_DIR) pointing at the server")
     path = Path(exp_dir) / "design.json"
     try:
         design = json.loads(path.read_text())
@@ -64,8 +60,7 @@ def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, 
         raise BadExperiment(f"the store holds {len(experiments)} rating experiments ({names}); "
                             f"analyse one at a time with --experiment NAME")
     (experiment_id, design), = experiments.items()
-    links = {link["link_id"] for link in design["links"]}
-    raw = pd.DataFrame([row for row in iter_response_rows(r) if row["link_id"] in links])
+    raw = pd.DataFrame(list(iter_response_rows(r, [experiment_id])))
     result = analyze_ratings(raw, design, min_r=min_r)
     lines = _summary(result, write_outputs(result, out, source=f"redis (experiment {experiment_id})"))
     if replace:

@@ -15,10 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from stimuli.ratings_build import design_links, options_for
+from stimuli.ratings_build import SCALE_OF, design_links, options_for
 from stimuli.ratings_design import plan_tasks
-
-SCALE_OF = {"random": "acr", "diff-source": "acr", "same-source": "acr", "mushra": "mushra", "dsis": "dcr"}
 
 
 @dataclass(frozen=True)
