@@ -9,15 +9,16 @@
 import { complete, createApi, createQueue, refusalSentence } from "../runner/api.js";
 import { $, clicked, setNetProblem, show, stop } from "../runner/screens.js";
 import { makeStore } from "../runner/store.js";
-import { submitToPlatform } from "../runner/submit.js";
+import { returnSentence, submitToPlatform } from "../runner/submit.js";
 import { Playback, groupScreens, keyToScore, mushraBand, mushraIncomplete, scaleButtons, screenOfTrial } from "./logic.js";
 
 const cfg = JSON.parse($("mvt-config").textContent);
 const store = makeStore("mvt:" + cfg.link + ":" + cfg.assignment_id + ":");
-const api = createApi(cfg.api_base, setNetProblem);
+const api = createApi(cfg.api_base, setNetProblem, cfg.reasons);
+const RETURN = returnSentence(cfg);
 
 function refuse(err) {
-  stop(refusalSentence(err, cfg.reasons, cfg.reason_fallback) + " Please return the HIT.");
+  stop(refusalSentence(err, cfg.reasons, cfg.reason_fallback) + " " + RETURN);
 }
 
 const queue = createQueue(api, store, refuse);
@@ -245,7 +246,7 @@ async function main() {
     const choice = await Promise.race([clicked($("consent-agree")).then(() => "agree"),
       clicked($("consent-decline")).then(() => "decline")]);
     if (choice === "decline") {
-      stop("You did not agree to take part. Please return the HIT; nothing has been recorded.");
+      stop("You did not agree to take part. " + RETURN + " Nothing has been recorded.");
       return;
     }
     store("consented", true);

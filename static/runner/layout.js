@@ -47,19 +47,17 @@ export function measureVisible(el) {
 export function watchVisible(el) {
   let seen = false;
   let inside = true;
-  const io = new IntersectionObserver((entries) => {
+  function note(entries) {
     for (const e of entries) {
       seen = true;
       if (!e.isIntersecting || !fullyInside(e.boundingClientRect, e.intersectionRect)) inside = false;
     }
-  }, { threshold: THRESHOLDS });
+  }
+  const io = new IntersectionObserver(note, { threshold: THRESHOLDS });
   io.observe(el);
   return {
     stop() {
-      for (const e of io.takeRecords()) {
-        seen = true;
-        if (!e.isIntersecting || !fullyInside(e.boundingClientRect, e.intersectionRect)) inside = false;
-      }
+      note(io.takeRecords());
       io.disconnect();
       return seen ? inside : null;
     },

@@ -17,7 +17,7 @@ import {
 import {
   TAB_HEARTBEAT_MS, claimTab, keepTiming, makeStore, markPlayed, playedTrial, releaseTab, unmarkPlayed,
 } from "./store.js";
-import { submitToPlatform } from "./submit.js";
+import { returnSentence, submitToPlatform } from "./submit.js";
 import { refreshFits, roundedInterval } from "./timing.js";
 import { VideoFailure, createPreloader, loadVideo, measureRefresh, playAndMeasure } from "./video.js";
 
@@ -30,8 +30,7 @@ const touch = isTouchDevice();
 // Load, decode or play failures of one video before the page asks the worker to return the HIT.
 const MAX_PLAY_TRIES = 3;
 
-/** How this platform's participant gives the task back (MTurk: return the HIT). */
-const RETURN = (cfg.finish && cfg.finish.return_sentence) || "Please return the HIT.";
+const RETURN = returnSentence(cfg);
 
 function refuse(err) {
   const sentence = refusalSentence(err, cfg.reasons, cfg.reason_fallback);

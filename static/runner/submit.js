@@ -8,6 +8,11 @@
  */
 import { $ } from "./screens.js";
 
+/** How this platform's participant gives the task back (MTurk: return the HIT). */
+export function returnSentence(cfg) {
+  return (cfg.finish && cfg.finish.return_sentence) || "Please return the HIT.";
+}
+
 export function submitToPlatform(cfg, code) {
   const finish = cfg.finish || {};
   if (finish.method === "redirect") {

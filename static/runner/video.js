@@ -98,7 +98,6 @@ function quality(video) {
 export function playAndMeasure(video) {
   return new Promise((resolve, reject) => {
     const samples = [];
-    let ended = false;
     let settled = false;
     let watchdog = null;
     let hiddenDuring = document.hidden;
@@ -108,7 +107,7 @@ export function playAndMeasure(video) {
     function onFrame(now, meta) {
       if (settled) return;
       samples.push({ mediaTime: meta.mediaTime, presentedFrames: meta.presentedFrames });
-      if (!ended) video.requestVideoFrameCallback(onFrame);
+      video.requestVideoFrameCallback(onFrame);
     }
     function onVisibility() { if (document.hidden) hiddenDuring = true; }
     function onBlur() { blurredDuring = true; }
@@ -117,7 +116,6 @@ export function playAndMeasure(video) {
       // Ends playback bookkeeping once; false when it already ended.
       if (settled) return false;
       settled = true;
-      ended = true;
       clearTimeout(watchdog);
       video.removeEventListener("error", onError);
       document.removeEventListener("visibilitychange", onVisibility);
