@@ -241,6 +241,7 @@ async function main() {
   } catch (err) { refuse(err); return; }
   if (a.completed) { finish(a.completion_code); return; }
   queue.retoken(a.assignment_token);
+  queue.pump().catch(() => {});  // ratings kept from before a reload go out now, as in the MVT runner
   if (!store("consented")) {
     show("consent");
     const choice = await Promise.race([clicked($("consent-agree")).then(() => "agree"),
