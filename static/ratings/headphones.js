@@ -64,8 +64,8 @@ export function toneGain(kind) {
 /**
  * One trial's stereo samples at `sampleRate` Hz: the three tones of `order`, each TONE_MS long
  * with RAMP_MS raised-cosine onset and offset, GAP_MS of silence between them. The antiphase
- * tone's right channel is its left channel negated. Returns `{left, right}` Float32Arrays and
- * `starts` (each tone's first sample).
+ * tone's right channel is its left channel negated. Returns `{left, right}` Float32Arrays,
+ * `starts` (each tone's first sample) and `toneLength` (samples per tone).
  */
 export function trialSamples(order, sampleRate) {
   const tone = Math.round((TONE_MS / 1000) * sampleRate);
@@ -88,7 +88,7 @@ export function trialSamples(order, sampleRate) {
       right[start + i] = sign * v;
     }
   });
-  return { left, right, starts };
+  return { left, right, starts, toneLength: tone };
 }
 
 /**
