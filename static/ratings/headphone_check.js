@@ -95,7 +95,7 @@ async function trialScreen(ctx, trial, t, n) {
       (k) => choices.forEach((b, i) => b.classList.toggle("playing", i === k)));
     heard = true;
     choices.forEach((b) => { b.disabled = false; });
-    $("hp-status").textContent = "Which tone was the quietest? Choose 1, 2 or 3, then Next.";
+    $("hp-status").textContent = "Choose 1, 2 or 3, then Next.";
     choices[0].focus({ preventScroll: true });
   }
   playButton.onclick = (ev) => { ev.preventDefault(); start(); };
