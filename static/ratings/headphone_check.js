@@ -23,11 +23,12 @@ function play(ctx, samples, onTone = () => {}) {
   source.connect(ctx.destination);
   return new Promise((resolve) => {
     const timers = [];
-    source.onended = () => {
+    const done = () => {
       timers.forEach(clearTimeout);
       onTone(null);
       resolve();
     };
+    source.onended = done;
     source.start();
     // Marks follow the buffer's own rate, so they stay in step if it plays faster.
     const rate = source.playbackRate.value || 1;
@@ -36,6 +37,8 @@ function play(ctx, samples, onTone = () => {}) {
       timers.push(setTimeout(() => onTone(k), ms(start)));
       timers.push(setTimeout(() => onTone(null), ms(start + samples.toneLength)));
     });
+    // A context that never runs (no audio device) sends no 'ended': the worker is not left waiting.
+    timers.push(setTimeout(done, ms(samples.left.length) + 1500));
   });
 }
 
