@@ -97,9 +97,12 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
         loaded.append(link_id)
     r.sadd(keys.links_index(), *(link.link_id for link in link_data))
     r.sadd(keys.video_dirs(), str(videos_dir))
-    study = exp_dir / "study.json"
-    if study.is_file():  # the study's words and device rules (stimuli/study.py), served to the page
-        r.set(keys.experiment_study(experiment_id), json.dumps(_read_json(study)))
+    study_file = exp_dir / "study.json"
+    # The study's words and device rules (stimuli/study.py), else what the kind's page needs
+    # before allocation (a rating study's headphone check); served to the page.
+    study = _read_json(study_file) if study_file.is_file() else kind.page_study(design)
+    if study:
+        r.set(keys.experiment_study(experiment_id), json.dumps(study))
     else:
         r.delete(keys.experiment_study(experiment_id))
     return LoadResult(experiment_id, len(link_data), n_lists, tuple(loaded), tuple(unchanged))

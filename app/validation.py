@@ -16,6 +16,7 @@ from app.ids import ID_PATTERN
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="1–64 characters from A–Z, a–z, 0–9, _ and -")]
 FRAME_LOG_RE = re.compile(r"^[0-9]{1,7}-[0-9]{1,7}(,[0-9]{1,7}-[0-9]{1,7})*$")
+HEADPHONE_RE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})$")
 VIDEO_NAME_RE = re.compile(r"^([0-9a-f]{16})\.(mp4|m4a|png)$")
 MEDIA_TYPES = {"mp4": "video/mp4", "m4a": "audio/mp4", "png": "image/png"}
 """Media type of each stimulus extension (MVT videos; rating studies' audio and images)."""
@@ -103,6 +104,21 @@ class ResponseIn(BaseModel):
     input_type: Literal["mouse", "touch", "pen", "keyboard"] | None = Field(
         default=None, description="what started the video")
     tab_id: Id | None = Field(default=None, description="the answering tab; another tab's late answer is refused")
+    headphone_check: str | None = Field(
+        default=None,
+        description="rating studies: the headphone screening's outcome, correct/trials (e.g. '5/6'), sent with "
+                    "every rating of the assignment; null when the study runs no check")
+
+    @field_validator("headphone_check")
+    @classmethod
+    def _correct_of_trials(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        match = HEADPHONE_RE.fullmatch(value)
+        if not match or int(match[1]) > int(match[2]) or int(match[2]) == 0:
+            raise ValueError(f"headphone_check ({value[:20]!r}) must be correct/trials with 0 <= correct <= "
+                             f"trials, e.g. '5/6'")
+        return value
 
     @field_validator("frame_log")
     @classmethod

@@ -52,6 +52,13 @@ class StudyKind(ABC):
         include a correct answer, a label, or anything that gives the condition away.
         """
 
+    def page_study(self, design: dict) -> dict | None:
+        """What the kind's worker page needs before a list is allocated, for an experiment whose
+        build wrote no ``study.json``: stored as the experiment's study and served as the page
+        config's ``study``. None (the default): the page gets `stimuli.study.DEFAULT_STUDY`.
+        Never anything that gives a sample or condition away."""
+        return None
+
     @abstractmethod
     def analyze(self, responses, out_dir: Path, **options):
         """Analyse the kind's responses table and write its result files into ``out_dir``."""

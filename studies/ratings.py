@@ -127,6 +127,14 @@ class RatingsKind(StudyKind):
             out.append(trial)
         return out
 
+    def page_study(self, design: dict) -> dict:
+        """``{"kind": "ratings", "media_kind", "headphone_check"}``: the page runs the headphone
+        screening (``static/ratings/headphone_check.js``) before consent when the study file's
+        ``[ratings] headphone_check`` is true and the media are audio."""
+        media = design.get("media_kind")
+        wanted = (design.get("study") or {}).get("headphone_check") is True
+        return {"kind": self.name, "media_kind": media, "headphone_check": wanted and media == "audio"}
+
     def analyze(self, responses, out_dir: Path, **options):
         """`analysis.ratings.analyze_ratings` on the responses, written by `analysis.ratings.write_outputs`."""
         from analysis.ratings import analyze_ratings, write_outputs

@@ -150,3 +150,116 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
     rows = rows_of(redis, "W4")
     assert sorted(row["response"] for row in rows) == ["1", "3", "4", "5"]
     assert len({row["image_id"].split("/")[0] for row in rows}) == 1  # one source on the screen
+
+
+# The test's ears: records each stereo buffer the page makes (per third of it, which tone is quietest
+# in the left channel and which is in antiphase) and plays buffers 8x fast. The page itself never
+# says which tone was quieter.
+LISTEN = """
+window.__tones = [];
+const copy = AudioBuffer.prototype.copyToChannel;
+AudioBuffer.prototype.copyToChannel = function (data, channel, ...rest) {
+  this.__channels = this.__channels || [];
+  this.__channels[channel] = Float32Array.from(data);
+  const [left, right] = this.__channels;
+  if (left && right) {
+    const third = Math.floor(left.length / 3), peaks = [], dots = [];
+    for (let k = 0; k < 3; k++) {
+      let peak = 0, dot = 0;
+      for (let i = k * third; i < (k + 1) * third; i++) { peak = Math.max(peak, Math.abs(left[i])); dot += left[i] * right[i]; }
+      peaks.push(peak); dots.push(dot);
+    }
+    window.__tones.push({ quiet: peaks.indexOf(Math.min(...peaks)) + 1, antiphase: dots.findIndex((d) => d < 0) + 1 });
+  }
+  return copy.call(this, data, channel, ...rest);
+};
+const start = AudioBufferSourceNode.prototype.start;
+AudioBufferSourceNode.prototype.start = function (...args) { this.playbackRate.value = 8; return start.apply(this, args); };
+"""
+
+
+def with_headphone_check(exp_dir: Path, tmp_path: Path, wanted: bool | None = True) -> Path:
+    """A copy of a built rating study whose study file sets ``[ratings] headphone_check`` (None: unset)."""
+    import json
+    import shutil
+
+    exp = tmp_path / exp_dir.name
+    shutil.copytree(exp_dir, exp)
+    design = json.loads((exp / "design.json").read_text())
+    design["study"] = {} if wanted is None else {"headphone_check": wanted}
+    (exp / "design.json").write_text(json.dumps(design))
+    return exp
+
+
+def screen_once(page, choose) -> str:
+    """Set the volume, then answer the six screening trials with ``choose(tones, t)`` (1..3) by keyboard."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name="Headphone check: set your volume")).to_be_visible()
+    page.get_by_role("button", name="Play", exact=True).click()
+    expect(page.get_by_role("button", name="Play again")).to_be_enabled()
+    page.get_by_role("button", name="Continue").click()
+    for t in range(6):
+        expect(page.get_by_role("heading", name=f"Headphone check: sound {t + 1} of 6")).to_be_visible()
+        expect(page.get_by_role("radio", name="1 First")).to_be_disabled()  # not before the tones were heard
+        page.keyboard.press("p")
+        expect(page.get_by_role("radio", name="1 First")).to_be_enabled()
+        tones = page.evaluate("window.__tones[window.__tones.length - 1]")
+        page.keyboard.press(str(choose(tones, t)))
+        page.keyboard.press("Enter")
+
+
+def test_a_worker_with_headphones_passes_the_check_and_every_rating_carries_it(
+        page, redis, _running_server, ratings_acr, tmp_path):
+    from playwright.sync_api import expect
+
+    load_experiment(redis, with_headphone_check(ratings_acr, tmp_path))
+    page.add_init_script(LISTEN)
+    page.goto(f"{_running_server[0]}/experiment.html?link=acr-001&assignmentId=A-W5&workerId=W5&hitId=H1")
+    # One slip: five of six right still passes (Woods et al. 2017).
+    screen_once(page, lambda tones, t: tones["antiphase"] if t == 2 else tones["quiet"])
+    expect(page.get_by_role("heading", name="Headphone check passed")).to_be_visible()
+    expect(page.locator("#hp-passed-score")).to_have_text("5 of 6")
+    assert redis.keys("*W5*") == []  # nothing allocated before consent
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="I agree — continue").click()
+    page.get_by_role("button", name="Start").click()
+    for k in range(4):
+        expect(page.get_by_role("heading", name=f"Sample {k + 1} of 4")).to_be_visible()
+        play_to_end(page, "#stimuli audio")
+        page.keyboard.press("4")
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    assert [row["headphone_check"] for row in rows_of(redis, "W5")] == ["5/6"] * 4
+
+
+def test_a_worker_on_loudspeakers_is_turned_away_before_consent_holding_nothing(
+        page, redis, _running_server, ratings_acr, tmp_path):
+    from playwright.sync_api import expect
+
+    load_experiment(redis, with_headphone_check(ratings_acr, tmp_path))
+    page.add_init_script(LISTEN)
+    url = f"{_running_server[0]}/experiment.html?link=acr-001&assignmentId=A-W6&workerId=W6&hitId=H1"
+    page.goto(url)
+    # Through loudspeakers the antiphase tone cancels in the air and sounds quietest.
+    screen_once(page, lambda tones, t: tones["quiet"] if t == 0 else tones["antiphase"])
+    refusal = ("This study needs headphones, and the headphone check did not confirm that you are wearing them "
+               "(1 of 6 answers right). Please return the HIT. Nothing has been recorded.")
+    expect(page.locator("#stop-message")).to_have_text(refusal)
+    assert redis.keys("*W6*") == []
+    page.reload()  # no second try by reloading
+    expect(page.locator("#stop-message")).to_have_text(refusal)
+    expect(page.get_by_role("heading", name="Headphone check: set your volume")).to_be_hidden()
+    assert redis.keys("*W6*") == []
+
+
+@pytest.mark.parametrize("fixture, link, wanted", [("ratings_acr", "acr-001", None),
+                                                   ("ratings_dsis_images", "dsis-001", True)])
+def test_no_check_without_headphone_check_or_for_images(page, redis, _running_server, request, tmp_path,
+                                                        fixture, link, wanted):
+    from playwright.sync_api import expect
+
+    load_experiment(redis, with_headphone_check(request.getfixturevalue(fixture), tmp_path, wanted))
+    page.goto(f"{_running_server[0]}/experiment.html?link={link}&assignmentId=A-W7&workerId=W7&hitId=H1")
+    expect(page.get_by_role("button", name="I agree — continue")).to_be_visible()
+    expect(page.get_by_role("heading", name="Headphone check: set your volume")).to_be_hidden()

@@ -176,3 +176,48 @@ def test_worker_page_and_mturk_preview_follow_the_links_kind(server, redis, rati
     assert "/static/runner/main.js" in mvt and "/static/ratings/main.js" not in mvt
     preview = server.get("/experiment.html?link=acr-001&assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1").text
     assert "Quality rating task (preview)" in preview and "Photosensitivity" not in preview
+
+
+def page_config(client, link: str) -> dict:
+    """The worker page's config, as the page's script reads it."""
+    html = client.get(f"/experiment.html?link={link}&assignmentId=A1&workerId=W1&hitId=H1").text
+    return json.loads(re.search(r'<script type="application/json" id="mvt-config">(.*?)</script>', html, re.S)[1])
+
+
+@pytest.mark.parametrize("fixture, link, wanted, shown", [
+    ("ratings_acr", "acr-001", True, True), ("ratings_acr", "acr-001", None, False),
+    ("ratings_dsis_images", "dsis-001", True, False)])
+def test_the_page_is_told_to_run_the_headphone_check_only_for_audio_that_asks_for_it(
+        server, redis, request, tmp_path, fixture, link, wanted, shown):
+    exp = tmp_path / "exp"
+    shutil.copytree(request.getfixturevalue(fixture), exp)
+    design = json.loads((exp / "design.json").read_text())
+    design["study"] = {} if wanted is None else {"headphone_check": wanted}
+    (exp / "design.json").write_text(json.dumps(design))
+    load_experiment(redis, exp)
+    study = page_config(server, link)["study"]
+    assert (study["kind"], study["headphone_check"]) == ("ratings", shown)
+    assert study["media_kind"] == design["media_kind"]
+
+
+def test_the_headphone_check_outcome_is_stored_and_exported_with_every_rating(server, redis, ratings_acr):
+    load_experiment(redis, ratings_acr)
+    token = start(server, "acr-001").json()["assignment_token"]
+    assert answer(server, token, 0, "4", headphone_check="5/6").json()["recorded"] is True
+    assert answer(server, token, 1, "3").json()["recorded"] is True  # a study without the check sends none
+    rows = sorted((row for row in iter_response_rows(redis) if row["assignment_id"] == "A1"), key=lambda r: r["trial"])
+    assert [row["headphone_check"] for row in rows] == ["5/6", None]
+
+
+@pytest.mark.parametrize("value", ["7/6", "5 of 6", "0/0", "/6", 5])
+def test_a_malformed_headphone_check_outcome_is_refused_by_name(server, redis, ratings_acr, value):
+    load_experiment(redis, ratings_acr)
+    token = start(server, "acr-001").json()["assignment_token"]
+    r = answer(server, token, 0, "4", headphone_check=value)
+    assert r.status_code == 422
+    if isinstance(value, str):
+        assert r.json()["detail"] == (f"body field 'headphone_check': Value error, headphone_check ({value!r}) must "
+                                      f"be correct/trials with 0 <= correct <= trials, e.g. '5/6' (got {value!r})")
+    else:
+        assert r.json()["detail"].startswith("body field 'headphone_check': Input should be a valid string")
+    assert not any(row["assignment_id"] == "A1" for row in iter_response_rows(redis))  # nothing recorded

@@ -53,7 +53,9 @@ key (builder)                            type    contents                       
                                                  timing_ok); first write wins
 ``mvt:experiment:E:study``               string  JSON of the experiment's ``study.json``       none  loader
 (experiment_study)                               (``stimuli/study.py``): its words and device
-                                                 rules, served in the worker page's config
+                                                 rules, served in the worker page's config;
+                                                 without one the kind's ``page_study`` (rating
+                                                 studies: media kind, headphone check)
 ``mvt:link:{L}:failures``                hash    assignment id → JSON {trial, reason, at_ms}:  none  service
 (link_failures)                                  why the page gave up (``POST /api/failure``)
 ``mvt:worker:{w:W}:links``               set     link ids this worker was ever given (or is    none  reserve
@@ -163,7 +165,7 @@ def assignment_links() -> str:
 
 
 def experiment_study(experiment_id: str) -> str:
-    """String: JSON of an experiment's ``study.json``."""
+    """String: JSON of an experiment's ``study.json`` (or its kind's ``page_study``)."""
     return f"{PREFIX}:experiment:{experiment_id}:study"
 
 

@@ -10,6 +10,7 @@ import { complete, createApi, createQueue, refusalSentence } from "../runner/api
 import { $, clicked, setNetProblem, show, stop } from "../runner/screens.js";
 import { makeStore } from "../runner/store.js";
 import { returnSentence, submitToPlatform } from "../runner/submit.js";
+import { headphoneCheck } from "./headphone_check.js";
 import { Playback, groupScreens, keyToScore, mushraBand, mushraIncomplete, scaleButtons, screenOfTrial } from "./logic.js";
 
 const cfg = JSON.parse($("mvt-config").textContent);
@@ -24,6 +25,7 @@ function refuse(err) {
 const queue = createQueue(api, store, refuse);
 const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 let visibility = { hidden: false, blurred: false };
+let headphone = null;  // the headphone check's "correct/trials", sent with every rating
 document.addEventListener("visibilitychange", () => { if (document.hidden) visibility.hidden = true; });
 window.addEventListener("blur", () => { visibility.blurred = true; });
 
@@ -81,7 +83,7 @@ function setProgress(first, count, total) {
 
 function send(token, trial, response, report) {
   return queue.enqueue({ assignment_token: token, trial: trial.trial, response, ...report,
-    hidden_during_video: visibility.hidden, blurred_during_video: visibility.blurred });
+    hidden_during_video: visibility.hidden, blurred_during_video: visibility.blurred, headphone_check: headphone });
 }
 
 /** One sample (with its reference for DCR) and the 5-point scale; resolves once rated. */
@@ -234,6 +236,8 @@ function finish(code) {
 }
 
 async function main() {
+  headphone = await headphoneCheck(cfg, store, RETURN);  // before allocation: a worker turned away holds no list
+  if (headphone === false) return;
   let a;
   try {
     a = await api("/api/assignments", { link: cfg.link, worker_id: cfg.worker_id,
