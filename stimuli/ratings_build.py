@@ -208,7 +208,8 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
     gold = {}
     if golds:  # after the traps: a trap repeats one of the link's samples, never a gold file
         converted, n_gold_converted = convert_gold(
-            golds, kind, ext, exp_dir, conv, lambda name, role, digest: media_id(seed, "gold", name, role, digest, conv))
+            golds, kind, ext, exp_dir, conv,
+            lambda name, role, digest: media_id(seed, "gold", name, role, digest, conv))
         n_converted += n_gold_converted
         gold = add_gold(links, converted, settings["gold_per_task"], files, videos_dir, ext,
                         np.random.default_rng([seed, 8]),

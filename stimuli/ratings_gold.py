@@ -127,15 +127,14 @@ def read_gold(settings: dict, study: str | Path | None, design: str) -> list[Gol
         if name in seen:
             raise RatingsInputError(f"{where}: name {name!r} is repeated (entry {seen[name]}); set name = \"...\"")
         seen[name] = k
-        item, reference = (_locate(entry[key], name, k, where, folder, key) if key in entry else None
-                           for key in ("file", "reference"))
-        golds.append(GoldSample(name, entry["score"], item, reference))
+        reference = _locate(entry["reference"], name, k, f"{where} reference", folder) if "reference" in entry else None
+        golds.append(GoldSample(name, entry["score"], _locate(entry["file"], name, k, where, folder), reference))
     return golds
 
 
-def _locate(location: str, name: str, k: int, where: str, folder: Path, key: str) -> InputLine:
-    """The entry's file as an `InputLine` whose messages name the entry."""
-    item = InputLine("gold", name, location, k, label=where if key == "file" else f"{where} reference")
+def _locate(location: str, name: str, k: int, where: str, folder: Path) -> InputLine:
+    """A gold entry's file as an `InputLine` whose messages name the entry (``where``)."""
+    item = InputLine("gold", name, location, k, label=where)
     if item.is_url:
         return item
     local = (folder / location).resolve()

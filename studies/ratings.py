@@ -73,7 +73,8 @@ class RatingsKind(StudyKind):
 
     def link_data(self, design: dict, stimuli: dict, exp_dir: Path) -> list[LinkData]:
         """Each link's lists of items and hidden answers ``[None, 0, sample_id, media_id, 0]`` (the asked-for
-        or known score first for traps and gold); checks every sample and gold trial is in ``stimuli.json`` and every file (references too) is in ``EXP_DIR/videos``."""
+        or known score first for traps and gold); checks every sample and gold trial is in ``stimuli.json``
+        and every file (references too) is in ``EXP_DIR/videos``."""
         scale = design.get("scale")
         if scale not in LABELS:
             raise BadExperiment(f"scale ({scale!r}) in design.json must be one of {', '.join(LABELS)}")
