@@ -316,3 +316,14 @@ def test_gold_joins_every_list_under_new_names_and_screens(ratings_gold):
         ratings_gold / "videos" / f"{clean[1]}.m4a").read_bytes()
     assert decode_seconds(ratings_gold / "videos" / f"{clean[0]}.m4a") == pytest.approx(2.0, abs=0.05)
     assert design["study"]["gold_per_task"] == 1
+
+
+def test_the_bundled_gold_example_builds_as_the_readme_says(tmp_path):
+    result = CliRunner().invoke(cli, ["build-ratings", str(RATINGS_SAMPLES / "audio.tsv"), str(tmp_path / "gold1"),
+                                      "--design", "random", "--samples-per-task", "4", "--ratings-per-sample", "5",
+                                      "--study", str(RATINGS_SAMPLES / "study_gold.toml"), "--base-url", BASE_URL])
+    assert result.exit_code == 0, result.output
+    # 16 samples + 2 gold converted; 4 links x 1 gold copy each
+    assert re.fullmatch(r"16 audio samples \(20 files, 18 converted, [\d.]+ MB, 40\.0 s of media\) in [\d.]+ s; "
+                        r"4 links x 5 lists in .*links.csv \(design random\)\n"
+                        r"gold: 1 of the 2 gold sample\(s\) in every list\n", result.output)
