@@ -24,6 +24,14 @@ enough assignments)
       (sources) they rated is excluded.
     - trapping (ITU-T P.808): a worker who did not choose the asked-for score on a trapping trial
       (sample id ``trap/<score>``) is flagged. Traps never enter an estimate.
+    - gold samples (ITU-T P.808 gold-standard questions; `stimuli.ratings_gold`): a gold answer is
+      missed when ``|rating - known score| > GOLD_TOLERANCE`` (1 point), the rule of the P.808
+      reference implementation (microsoft/P.808 ``acr_result_parser``: ``variance: 1``). A worker
+      with ``n_gold_missed / n_gold > max_gold_miss_share`` is flagged; the default 0 flags any
+      miss, as P.808's implementation uses a session only when its gold answer is right
+      (``gold_standard_bigger_equal: 1`` with one gold clip per session). Workers who met no gold
+      trial are not judged by this rule. Gold trials (sample id ``gold/<name>``) never enter an
+      estimate.
 
 Estimates
     - per algorithm: the crowdMOS mean and interval (`analysis.crowdmos.crowdmos`, workers x
@@ -48,10 +56,19 @@ from analysis.crowdmos import crowdmos
 from app.errors import NoResponses, ResponsesInvalid
 
 WORKER_COLUMNS = ["worker_id", "flagged", "reason", "flag_correlation", "flag_outliers", "flag_mushra_reference",
-                  "flag_trap", "correlation", "n_r_items", "outlier_share", "hidden_ref_below_share", "n_traps",
-                  "n_traps_failed", "n_ratings", "n_used",
+                  "flag_trap", "flag_gold", "correlation", "n_r_items", "outlier_share", "hidden_ref_below_share",
+                  "n_traps", "n_traps_failed", "n_gold", "n_gold_missed", "n_ratings", "n_used",
                   "n_slow_excluded", "n_incomplete_excluded", "complete_assignment_ids"]
 """Columns of ``workers.csv``, in order."""
+
+GOLD_TOLERANCE = 1
+"""How far (scale points) a gold answer may be from the known score and still count (P.808)."""
+
+
+def gold_scores(design: dict) -> dict[str, int]:
+    """The known score of every gold sample id (``gold/<name>``) of a design."""
+    return {t["sample_id"]: t["gold"] for link in design["links"] for trials in link["lists"] for t in trials
+            if t.get("gold") is not None}
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,7 @@ def ratings_table(raw: pd.DataFrame, design: dict) -> pd.DataFrame:
                                f"{design['scale']} scale ({design['options'][0]}..{design['options'][-1]})")
     df["score"] = score.astype(float)
     df["trap"] = df["image_id"].str.startswith("trap/")
+    df["gold"] = df["image_id"].isin(gold_scores(design))
     samples = {t["sample_id"] for link in design["links"] for trials in link["lists"] for t in trials
                if t.get("trap") is None}
     samples |= set(df.loc[df["trap"], "image_id"])
@@ -177,7 +195,8 @@ def _t_table(used: pd.DataFrame, confidence: float) -> pd.DataFrame:
 
 def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_limit: float = 2.5,
                     max_outlier_share: float = 0.05, mushra_ref_min: float = 90, mushra_ref_share: float = 0.15,
-                    min_sample_ms: float | None = None, confidence: float = 0.95) -> RatingsResult:
+                    min_sample_ms: float | None = None, max_gold_miss_share: float | None = None,
+                    confidence: float = 0.95) -> RatingsResult:
     """Screen workers and estimate MOS (or MUSHRA means) per algorithm and per sample.
 
     Parameters
@@ -190,6 +209,10 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
         Screening thresholds (module docstring).
     min_sample_ms : float, optional
         Minimum mean working time per sample in ms; default the study file's ``min_sample_ms``, else 0.
+    max_gold_miss_share : float, optional
+        Largest share (0..1) of a worker's gold trials that may be missed (more than
+        `GOLD_TOLERANCE` from the known score) without a flag; default the study file's
+        ``max_gold_miss_share``, else 0 (any miss flags).
     confidence : float
         Level of every interval, default 0.95.
 
@@ -198,7 +221,8 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     RatingsResult
         ``by_algorithm`` (``algorithm, mos, ci_low, ci_high, df, n_workers, n_samples, n_ratings,
         sigma_w2, sigma_s2, sigma_u2`` and for MUSHRA ``mushra_mean, mushra_ci_low, mushra_ci_high``),
-        ``by_sample`` (``sample_id, source, algorithm, mos, ci_low, ci_high, n_ratings``), ``workers``.
+        ``by_sample`` (``sample_id, source, algorithm, mos, ci_low, ci_high, n_ratings``), ``workers``
+        (`WORKER_COLUMNS`).
 
     Raises
     ------
@@ -206,17 +230,27 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
         If no rating survives the exclusions.
     ResponsesInvalid
         For a response off the scale or an unknown sample.
+    ValueError
+        For a ``max_gold_miss_share`` outside 0..1.
     """
     df = ratings_table(raw, design)
     if min_sample_ms is None:
         min_sample_ms = float(design.get("study", {}).get("min_sample_ms", 0))
+    if max_gold_miss_share is None:
+        max_gold_miss_share = float(design.get("study", {}).get("max_gold_miss_share", 0))
+    if not 0 <= max_gold_miss_share <= 1:
+        raise ValueError(f"max_gold_miss_share ({max_gold_miss_share!r}) must be a share from 0 to 1")
     traps = df[df["trap"] & (df["assignment_status"] == "complete")]
     failed = traps["score"] != traps["image_id"].str.split("/").str[1].astype(float)
     trap_counts = pd.DataFrame({"n_traps": traps.groupby("worker_id").size(),
                                 "n_traps_failed": failed.groupby(traps["worker_id"]).sum()})
-    df = df[~df["trap"]]
+    gold = df[df["gold"] & (df["assignment_status"] == "complete")]
+    missed = (gold["score"] - gold["image_id"].map(gold_scores(design))).abs() > GOLD_TOLERANCE
+    gold_counts = pd.DataFrame({"n_gold": gold.groupby("worker_id").size(),
+                                "n_gold_missed": missed.groupby(gold["worker_id"]).sum()})
+    df = df[~df["trap"] & ~df["gold"]]
     if df.empty:
-        raise NoResponses("there are no ratings to analyse (only trapping trials)")
+        raise NoResponses("there are no ratings to analyse (only trapping and gold trials)")
     complete = df[df["assignment_status"] == "complete"]
     per_assignment = complete.groupby("assignment_id")["response_time_ms"].mean()
     slow = sorted(per_assignment.index[per_assignment < min_sample_ms]) if min_sample_ms > 0 else []
@@ -225,7 +259,8 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
         raise NoResponses("no complete assignment is left to analyse")
     workers = _screen(usable, design, min_r, z_limit, max_outlier_share, mushra_ref_min, mushra_ref_share)
     trapped = set(trap_counts.index[trap_counts["n_traps_failed"] > 0])
-    flagged = set(workers.loc[workers["flagged"], "worker_id"]) | trapped
+    gold_flagged = set(gold_counts.index[gold_counts["n_gold_missed"] > max_gold_miss_share * gold_counts["n_gold"]])
+    flagged = set(workers.loc[workers["flagged"], "worker_id"]) | trapped | gold_flagged
     used = usable[~usable["worker_id"].isin(flagged)]
     if used.empty:
         raise NoResponses("every worker was flagged by screening; nothing is left to estimate from")
@@ -238,14 +273,22 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
         lambda s: " ".join(sorted(set(s))))
     workers = workers.merge(counts.reset_index(), on="worker_id", how="right")
     workers = workers.merge(trap_counts.rename_axis("worker_id").reset_index(), on="worker_id", how="left")
-    workers[["n_traps", "n_traps_failed"]] = workers[["n_traps", "n_traps_failed"]].fillna(0).astype(int)
+    workers = workers.merge(gold_counts.rename_axis("worker_id").reset_index(), on="worker_id", how="left")
+    counted = ["n_traps", "n_traps_failed", "n_gold", "n_gold_missed"]
+    workers[counted] = workers[counted].fillna(0).astype(int)
     workers["flag_trap"] = workers["n_traps_failed"] > 0
+    workers["flag_gold"] = workers["worker_id"].isin(gold_flagged)
     workers["reason"] = workers["reason"].fillna("")
     trap_reason = [f"chose another score than asked on {n} of {m} trapping trial(s)"
                    for n, m in zip(workers["n_traps_failed"], workers["n_traps"])]
-    workers["reason"] = ["; ".join(filter(None, [r, t if flag else ""]))
-                         for r, t, flag in zip(workers["reason"], trap_reason, workers["flag_trap"])]
-    workers["flagged"] = workers["flagged"].astype("boolean").fillna(False).astype(bool) | workers["flag_trap"]
+    gold_reason = [f"rated {n} of {m} gold sample(s) more than {GOLD_TOLERANCE} point from the known score "
+                   f"({n / max(m, 1):.0%}, more than {max_gold_miss_share:.0%})"
+                   for n, m in zip(workers["n_gold_missed"], workers["n_gold"])]
+    workers["reason"] = ["; ".join(filter(None, [r, t if by_trap else "", g if by_gold else ""]))
+                         for r, t, by_trap, g, by_gold in zip(workers["reason"], trap_reason, workers["flag_trap"],
+                                                              gold_reason, workers["flag_gold"])]
+    workers["flagged"] = (workers["flagged"].astype("boolean").fillna(False).astype(bool) | workers["flag_trap"]
+                          | workers["flag_gold"])
     for col in ("flag_correlation", "flag_outliers", "flag_mushra_reference"):
         workers[col] = workers[col].astype("boolean").fillna(False).astype(bool)
     workers["reason"] = workers["reason"].fillna("")
@@ -265,7 +308,9 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
                          workers[WORKER_COLUMNS], used, slow,
                          {"min_r": min_r, "z_limit": z_limit, "max_outlier_share": max_outlier_share,
                           "mushra_ref_min": mushra_ref_min, "mushra_ref_share": mushra_ref_share,
-                          "min_sample_ms": min_sample_ms, "confidence": confidence})
+                          "min_sample_ms": min_sample_ms, "max_gold_miss_share": max_gold_miss_share,
+                          "gold_tolerance": GOLD_TOLERANCE, "n_gold_trials": int(len(gold)),
+                          "confidence": confidence})
 
 
 def write_outputs(result: RatingsResult, out_dir: Path | str, *, source: str = "") -> dict[str, Path]:

@@ -4,7 +4,8 @@ Worker ``i`` rating sample ``j`` of algorithm ``a`` gives ``clip(round(mu_a + w_
 with ``w ~ N(0, sd_worker^2)``, ``s ~ N(0, sd_item^2)``, ``u ~ N(0, sd_noise^2)``: the crowdMOS
 model, rounded to the scale's points. The true MOS of an algorithm is the expected rating of a
 random worker on a random sample of it, `true_mos`, computed exactly from the normal CDF.
-Spammers rate uniformly at random.
+Spammers rate uniformly at random. An honest worker rates a gold trial (``"gold"`` in the
+design's trial: its known score k) as ``clip(round(k + w_i + u))``.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ def simulate_ratings(design: dict, population: Population, rng=None) -> pd.DataF
                 algorithm = t["sample_id"].rsplit("/", 1)[1]
                 if spammer[worker]:
                     score = rng.integers(lo, hi + 1)
+                elif "gold" in t:  # a gold sample's true score is known: no item effect
+                    score = int(np.clip(np.round(t["gold"] + bias[worker] + rng.normal(0, population.sd_noise)),
+                                        lo, hi))
                 else:
                     latent = population.mu[algorithm] + bias[worker] + item[t["sample_id"]] + \
                         rng.normal(0, population.sd_noise)

@@ -23,13 +23,15 @@ import numpy as np
 
 from stimuli.build import OUTPUT_FILES, _experiment_id, _write_atomic
 from stimuli.ratings_design import SINGLE_STIMULUS, plan_tasks
+from stimuli.ratings_gold import add_gold, convert_gold, read_gold
 from stimuli.ratings_input import REF, InputLine, RatingsInputError, read_ratings_input
 from stimuli.ratings_media import OUTPUT_EXT, MediaFile, convert, decoded_seconds, fetch, file_digest, media_kind
 
 SCALE_OF = {"random": "acr", "diff-source": "acr", "same-source": "acr", "mushra": "mushra", "dsis": "dcr"}
 STUDY_KEYS = {"title": str, "instructions": str, "min_sample_ms": int, "loudnorm": bool, "headphone_check": bool,
-              "traps_per_task": int}
-"""Keys a ``--study`` file may set under ``[ratings]``, with their types."""
+              "traps_per_task": int, "gold_per_task": int, "max_gold_miss_share": float, "gold": list}
+"""Keys a ``--study`` file may set under ``[ratings]``, with their types (``gold``: the
+``[[ratings.gold]]`` entries, checked by `stimuli.ratings_gold.read_gold`)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class RatingsBuildResult:
     media_bytes: int
     media_seconds: float
     seconds: float
+    n_gold: int = 0
+    gold_per_task: int = 0
 
     def summary(self) -> str:
         """Lines the CLI prints."""
@@ -61,6 +65,8 @@ class RatingsBuildResult:
         if self.last_link_samples is not None:
             lines.append(f"note: the last link has {self.last_link_samples} samples "
                          f"(fewer than --samples-per-task {self.samples_per_task})")
+        if self.gold_per_task:
+            lines.append(f"gold: {self.gold_per_task} of the {self.n_gold} gold sample(s) in every list")
         return "\n".join(lines)
 
 
@@ -87,7 +93,10 @@ def read_study(path: str | os.PathLike | None) -> dict:
         expected = STUDY_KEYS.get(key)
         if expected is None:
             raise RatingsInputError(f"{path}: [ratings] key {key!r} is not one of {', '.join(STUDY_KEYS)}")
-        if not isinstance(value, expected) or (expected is int and (isinstance(value, bool) or value < 0)):
+        if expected is float:  # a share: TOML writes 0 and 1 as integers
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise RatingsInputError(f"{path}: [ratings] {key} ({value!r}) must be a share from 0 to 1")
+        elif not isinstance(value, expected) or (expected is int and (isinstance(value, bool) or value < 0)):
             raise RatingsInputError(f"{path}: [ratings] {key} ({value!r}) must be a {expected.__name__}"
                                     + (" >= 0" if expected is int else ""))
     return dict(table)
@@ -115,7 +124,8 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
     base_url : str
         ``http(s)://host[:port]`` of the server, for ``links.csv``.
     study : path, optional
-        TOML file with a ``[ratings]`` table (`STUDY_KEYS`).
+        TOML file with a ``[ratings]`` table (`STUDY_KEYS`), and its gold samples
+        (`stimuli.ratings_gold`).
     seed : int
         Seeds the design and the opaque names.
     name : str, optional
@@ -130,7 +140,8 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
     Raises
     ------
     RatingsInputError
-        Bad input lines (named), mixed media kinds, undecodable files, bad options.
+        Bad input lines (named), mixed media kinds, undecodable files, bad options, bad gold
+        entries (named).
     """
     started = time.perf_counter()
     parts = urlsplit(base_url)
@@ -141,6 +152,7 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
     experiment_id = _experiment_id(exp_dir, name)
     lines = read_ratings_input(input_tsv, design)
     settings = read_study(study)
+    golds = read_gold(settings, study, design)
     loudnorm = settings.get("loudnorm", False) if loudnorm is None else loudnorm
     samples = [(item.source, item.algorithm) for item in lines]
     try:
@@ -193,6 +205,16 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
                                     f"({', '.join(SINGLE_STIMULUS)}), not {design}")
         traps = add_traps(links, settings["traps_per_task"], files, ext, np.random.default_rng([seed, 7]),
                           lambda sample, role: media_id(seed, *sample, role, file_digest(locals_[sample]), conv))
+    gold = {}
+    if golds:  # after the traps: a trap repeats one of the link's samples, never a gold file
+        converted, n_gold_converted = convert_gold(
+            golds, kind, ext, exp_dir, conv,
+            lambda name, role, digest: media_id(seed, "gold", name, role, digest, conv))
+        n_converted += n_gold_converted
+        gold = add_gold(links, converted, settings["gold_per_task"], files, videos_dir, ext,
+                        np.random.default_rng([seed, 8]),
+                        lambda g, role, link_id, t: media_id(seed, "gold", g.gold.name, f"{role}|{link_id}|{t}",
+                                                             g.digest, conv))
     stimuli = {
         "version": 1, "kind": "ratings", "media_kind": kind, "ext": ext, "seed": seed, "loudnorm": bool(loudnorm),
         "samples": {f"{s}/{a}": {"source": s, "algorithm": a, "media_id": sample_ids[s, a],
@@ -203,6 +225,7 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         "references": {source: {"media_id": mid, "file": f"videos/{mid}.{ext}"}
                        for source, mid in reference_ids.items()},
         "traps": traps,
+        "gold": gold,
     }
     design_doc = {
         "version": 1, "kind": "ratings", "experiment_id": experiment_id, "base_url": base_url,
@@ -223,7 +246,8 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         n_lists=sum(len(link["lists"]) for link in links), samples_per_task=samples_per_task,
         last_link_samples=last if last < samples_per_task else None,
         media_bytes=sum(f.n_bytes for f in files.values()),
-        media_seconds=sum(f.duration_s for f in files.values()), seconds=time.perf_counter() - started)
+        media_seconds=sum(f.duration_s for f in files.values()), seconds=time.perf_counter() - started,
+        n_gold=len(golds), gold_per_task=settings.get("gold_per_task", 0) if golds else 0)
 
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples_ratings"

@@ -28,12 +28,21 @@ class RatingsInputError(BuildOptionError):
 
 @dataclass(frozen=True)
 class InputLine:
-    """One file to rate: ``source`` processed by ``algorithm``, at ``location`` (path or URL)."""
+    """One file to rate: ``source`` processed by ``algorithm``, at ``location`` (path or URL).
+
+    ``label`` names where a file that is not an input line came from (a study file's gold entry).
+    """
 
     source: str
     algorithm: str
     location: str
     line_no: int
+    label: str = ""
+
+    @property
+    def where(self) -> str:
+        """What an error message names: ``line N``, or the ``label``."""
+        return self.label or f"line {self.line_no}"
 
     @property
     def is_url(self) -> bool:

@@ -10,7 +10,7 @@
 - video -> H.264 (``yuv420p``, CRF 12, near transparent) in MP4 with the audio as AAC, ``+faststart``.
 
 Files that cannot be read or decoded raise `stimuli.ratings_input.RatingsInputError` naming
-their input line.
+their input line (or gold entry: `InputLine.where`).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def media_kind(item: InputLine, local: Path) -> str:
         with Image.open(local) as im:
             im.verify()
     except Exception as exc:  # Pillow raises many types for undecodable files
-        raise RatingsInputError(f"line {item.line_no} ({item.location}): not an audio, video or image file "
+        raise RatingsInputError(f"{item.where} ({item.location}): not an audio, video or image file "
                                 f"Pillow or ffmpeg can read ({type(exc).__name__}: {exc})") from None
     return "image"
 
@@ -75,7 +75,7 @@ def fetch(item: InputLine, cache_dir: Path) -> Path:
             with urllib.request.urlopen(item.location, timeout=60) as response, tmp.open("wb") as f:
                 shutil.copyfileobj(response, f)
         except OSError as exc:
-            raise RatingsInputError(f"line {item.line_no}: cannot download {item.location} ({exc})") from None
+            raise RatingsInputError(f"{item.where}: cannot download {item.location} ({exc})") from None
         tmp.replace(dest)
     return dest
 
@@ -105,7 +105,7 @@ def convert(item: InputLine, local: Path, kind: str, dest: Path, *, loudnorm: bo
                 im.convert(mode).save(tmp, format="PNG", optimize=False)
         except Exception as exc:
             tmp.unlink(missing_ok=True)
-            raise RatingsInputError(f"line {item.line_no} ({item.location}): image does not decode "
+            raise RatingsInputError(f"{item.where} ({item.location}): image does not decode "
                                     f"({type(exc).__name__}: {exc})") from None
         tmp.replace(dest)
         return MediaFile(dest, dest.stat().st_size, 0.0)
@@ -121,12 +121,12 @@ def convert(item: InputLine, local: Path, kind: str, dest: Path, *, loudnorm: bo
     if proc.returncode or not tmp.is_file() or tmp.stat().st_size == 0:
         tmp.unlink(missing_ok=True)
         message = proc.stderr.decode(errors="replace").strip().splitlines()[:1] or ["no output"]
-        raise RatingsInputError(f"line {item.line_no} ({item.location}): ffmpeg cannot decode this {kind} "
+        raise RatingsInputError(f"{item.where} ({item.location}): ffmpeg cannot decode this {kind} "
                                 f"file ({message[0]})")
     duration = decoded_seconds(tmp)
     if duration <= 0:
         tmp.unlink(missing_ok=True)
-        raise RatingsInputError(f"line {item.line_no} ({item.location}): the {kind} has no decodable content")
+        raise RatingsInputError(f"{item.where} ({item.location}): the {kind} has no decodable content")
     tmp.replace(dest)
     return MediaFile(dest, dest.stat().st_size, duration)
 

@@ -11,7 +11,10 @@ A list item (what the store keeps per trial, and all the server gives back to `t
 ``"<scale>~<screen>~<media_id>.<ext>[~<reference_id>.<ext>][~a=<score>]"``: opaque ids only.
 The reference shown labelled and the hidden reference of MUSHRA have different ids. ``a=`` marks
 a trapping trial (the worker is asked to choose that score; its hidden record holds it as the
-correct option, so ``correct`` says whether they did).
+correct option, so ``correct`` says whether they did). A gold trial (`stimuli.ratings_gold`) has
+no marker: its item is a sample's; only its hidden record differs, with sample id ``gold/<name>``
+and the known score as the correct option (``correct`` is exact agreement; `analysis.ratings`
+applies the tolerance).
 """
 
 from __future__ import annotations
@@ -48,6 +51,15 @@ def _url(media_url: Callable[[str], str], name: str) -> str:
     return f"{path.removesuffix('.mp4')}.{ext}{sep}{query}"
 
 
+def _check_gold(trial: dict, gold: dict, options: list[str], link_id: str) -> None:
+    """A gold trial must be the one stimuli.json's ``gold`` lists under its media id, scored on the scale."""
+    known = gold.get(trial.get("media_id"))
+    if (known is None or trial.get("sample_id") != f"gold/{known['name']}" or trial["gold"] != known["score"]
+            or str(trial["gold"]) not in options):
+        raise BadExperiment(f"gold trial {trial.get('sample_id')!r} (media {trial.get('media_id')!r}) of link "
+                            f"{link_id} must be a gold sample of stimuli.json with its score on the scale")
+
+
 class RatingsKind(StudyKind):
     """Mean Opinion Score studies: rate each sample on an ACR, DCR or MUSHRA scale."""
 
@@ -60,8 +72,9 @@ class RatingsKind(StudyKind):
         ratings_commands.register(cli)
 
     def link_data(self, design: dict, stimuli: dict, exp_dir: Path) -> list[LinkData]:
-        """Each link's lists of items and hidden answers ``[None, 0, sample_id, media_id, 0]``; checks every
-        sample is in ``stimuli.json`` and every file (references too) is in ``EXP_DIR/videos``."""
+        """Each link's lists of items and hidden answers ``[None, 0, sample_id, media_id, 0]`` (the asked-for
+        or known score first for traps and gold); checks every sample and gold trial is in ``stimuli.json``
+        and every file (references too) is in ``EXP_DIR/videos``."""
         scale = design.get("scale")
         if scale not in LABELS:
             raise BadExperiment(f"scale ({scale!r}) in design.json must be one of {', '.join(LABELS)}")
@@ -84,9 +97,12 @@ class RatingsKind(StudyKind):
                 for j, trial in enumerate(trials):
                     sample_id = trial.get("sample_id") if isinstance(trial, dict) else None
                     trap = trial.get("trap") if isinstance(trial, dict) else None
+                    gold = trial.get("gold") if isinstance(trial, dict) else None
                     if trap is not None and (sample_id != f"trap/{trap}" or str(trap) not in options):
                         raise BadExperiment(f"trap {sample_id!r} of link {link_id} must be trap/<scale point>")
-                    if trap is None and sample_id not in samples:
+                    if gold is not None:
+                        _check_gold(trial, stimuli.get("gold", {}), options, link_id)
+                    elif trap is None and sample_id not in samples:
                         raise BadExperiment(f"sample {sample_id!r} of link {link_id} is not in stimuli.json")
                     names = [f"{trial.get('media_id')}.{ext}"]
                     if trial.get("reference_id") is not None:
@@ -103,7 +119,8 @@ class RatingsKind(StudyKind):
                         raise BadExperiment(f"screen {trial.get('screen')!r} of link {link_id} must be an integer >= 0")
                     key = item_key(scale, trial["screen"], *names)
                     row.append(f"{key}~a={trap}" if trap is not None else key)
-                    answers[i, j] = [None if trap is None else str(trap), 0, sample_id, trial["media_id"], 0]
+                    known = trap if trap is not None else gold
+                    answers[i, j] = [None if known is None else str(known), 0, sample_id, trial["media_id"], 0]
                 items.append(row)
             out.append(LinkData(link_id, items, answers, list(options),
                                 {"fps": 60, "fixation_frames": 0, "design": design.get("design", "")}))

@@ -207,3 +207,77 @@ def test_a_failed_trap_flags_the_worker_and_traps_stay_out_of_the_estimates():
     assert w.loc["c", "reason"] == "chose another score than asked on 1 of 1 trapping trial(s)"
     assert not w.loc[["a", "b"], "flagged"].any() and (w["n_traps"] == 1).all()
     assert res.by_algorithm.iloc[0].n_ratings == 6 and "trap/2" not in set(res.by_sample["sample_id"])
+
+
+def gold_design(scores=(5,)):
+    """`hand_design` with gold samples gold/g0, gold/g1, ... of known ``scores``."""
+    design = hand_design()
+    design["links"][0]["lists"][0] += [{"sample_id": f"gold/g{k}", "gold": s} for k, s in enumerate(scores)]
+    return design
+
+
+@pytest.mark.parametrize(("answers", "limit", "flagged"), [
+    ((5, 1), 0.0, False),       # always the known score: never flagged
+    ((4, 2), 0.0, False),       # one point off is within P.808's tolerance
+    ((1, 1), 0.0, True),        # 1 on a 5-gold: 4 points off
+    ((3, 1), 0.0, True),        # two points off on one of two
+    ((3, 1), 0.5, False),       # 1 of 2 missed is not more than half
+    ((3, 4), 0.5, True),        # 2 of 2
+])
+def test_gold_flags_a_worker_by_definition(answers, limit, flagged):
+    rows = [(w, f"src{i}/A", 3 + (i % 2)) for w in ("a", "b", "x") for i in range(3)]
+    rows += [(w, f"gold/g{k}", s) for w in ("a", "b") for k, s in enumerate((5, 1))]
+    rows += [("x", f"gold/g{k}", s) for k, s in enumerate(answers)]
+    res = analyze_ratings(table(rows), gold_design((5, 1)), min_r=-2, max_gold_miss_share=limit)
+    w = res.workers.set_index("worker_id")
+    missed = sum(abs(a - s) > 1 for a, s in zip(answers, (5, 1)))
+    assert (w.loc["x", "flag_gold"], w.loc["x", "flagged"], w.loc["x", "n_gold_missed"]) == (flagged, flagged, missed)
+    if flagged:
+        assert w.loc["x", "reason"] == (f"rated {missed} of 2 gold sample(s) more than 1 point from the known score "
+                                        f"({missed / 2:.0%}, more than {limit:.0%})")
+        assert res.flagged_assignments() == ["as-x"]
+    assert not w.loc[["a", "b"], "flagged"].any() and (w["n_gold"] == 2).all()
+    assert res.by_algorithm.iloc[0].n_ratings == (9 if not flagged else 6)
+    assert not res.by_sample["sample_id"].str.startswith("gold/").any()
+
+
+def test_gold_limit_comes_from_the_study_file_and_is_checked():
+    rows = [(w, f"src{i}/A", 3 + (i % 2)) for w in ("a", "b") for i in range(3)] + [("a", "gold/g0", 3)]
+    design = gold_design()
+    design["study"] = {"max_gold_miss_share": 1}
+    res = analyze_ratings(table(rows), design, min_r=-2)
+    assert res.settings["max_gold_miss_share"] == 1 and not res.workers["flagged"].any()
+    with pytest.raises(ValueError, match=r"max_gold_miss_share \(1.5\) must be a share from 0 to 1"):
+        analyze_ratings(table(rows), design, max_gold_miss_share=1.5)
+    with pytest.raises(ResponsesInvalid, match=r"sample 'gold/g9' is not in the design"):
+        analyze_ratings(table(rows + [("b", "gold/g9", 5)]), design)
+
+
+def with_gold(design, scores, per_task, rng=0):
+    """Add ``per_task`` gold trials (known ``scores``, taken in turn) to every list, at random positions."""
+    rng = np.random.default_rng(rng)
+    for k, link in enumerate(design["links"]):
+        for t in range(per_task):
+            g = (k * per_task + t) % len(scores)
+            trial = {"sample_id": f"gold/g{g}", "media_id": f"{900 + g:016x}", "screen": 500 + t, "gold": scores[g]}
+            for trials in link["lists"]:
+                trials.insert(int(rng.integers(len(trials) + 1)), dict(trial))
+    return design
+
+
+def test_gold_flags_simulated_random_raters_and_passes_honest_ones():
+    # 8 links x 8 lists, 2 gold (known 5 and 1) per list; 40 workers, 8 rate uniformly at random.
+    # A random rater misses a gold with p = 3/5, an honest one (bias sd 0.4, noise sd 0.6) with
+    # p = P(N(0, 0.72^2) < -1.5) = 0.019 per gold; a worker takes ~1.6 lists (3.2 gold). Measured
+    # over 50 simulated studies (rng 0..49): 92 % of random raters and 5.1 % of honest ones
+    # flagged; with rng=1 here, 8 of 8 and 3.6 %.
+    design = with_gold(synthetic_design(16, ALGS, "random", 8, 8, seed=0), [5, 1], 2)
+    raw = simulate_ratings(design, Population(ACR_POP.mu, n_workers=40, n_spammers=8), rng=1)
+    res = analyze_ratings(raw, design, min_r=-2, z_limit=99)  # the gold rule alone
+    w = res.workers.set_index("worker_id")
+    gold = raw[raw["image_id"].str.startswith("gold/")]
+    missed = (gold["response"].astype(int) - gold["image_id"].map({"gold/g0": 5, "gold/g1": 1})).abs() > 1
+    assert w["flag_gold"].to_dict() == (missed.groupby(gold["worker_id"]).sum() > 0).to_dict()
+    spammers = set(raw.loc[raw["spammer"], "worker_id"])
+    assert w.loc[sorted(spammers), "flag_gold"].sum() >= 6
+    assert w.loc[~w.index.isin(spammers), "flag_gold"].mean() <= 0.1

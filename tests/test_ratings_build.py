@@ -258,3 +258,90 @@ def test_trapping_trials_join_every_list_of_single_stimulus_designs(tmp_path):
     with pytest.raises(RatingsInputError, match=r"traps_per_task works with the single-stimulus designs"):
         build_ratings(tsv, tmp_path / "exp2", design="same-source", samples_per_task=2, ratings_per_sample=1,
                       base_url=BASE_URL, study=study)
+
+
+GOLD = f'[[ratings.gold]]\nfile = "{AUDIO / "speech1_REF.flac"}"\nscore = 5\n'
+
+
+@pytest.mark.parametrize(("study", "design", "message"), [
+    ("gold_per_task = 1\n", "random",
+     r"gold_per_task is 1 but there is no \[\[ratings.gold\]\] entry \(a file and its known score\)"),
+    (GOLD, "random", r"1 \[\[ratings.gold\]\] entries but gold_per_task is 0; set gold_per_task"),
+    ("gold_per_task = 1\n" + GOLD, "mushra", r"gold samples work with the single-stimulus designs \(random, "
+     r"diff-source, dsis\), not mushra; MUSHRA's hidden reference and anchor are its built-in checks"),
+    ("gold_per_task = 1\n" + GOLD, "same-source", r"not same-source; a screen of one source's samples side by side"),
+    ("gold_per_task = 2\n" + GOLD, "random", r"gold_per_task \(2\) must be at most the 1 \[\[ratings.gold\]\] "
+     r"entries: a task never shows one gold sample twice"),
+    ("gold_per_task = 1\n" + GOLD.replace("5", "6"), "random",
+     r"\[\[ratings.gold\]\] entry 1 \(.*speech1_REF.flac\): score \(6\) must be a point of the 5-point scale, 1..5"),
+    ("gold_per_task = 1\n" + GOLD.replace("5", "4.5"), "random", r"entry 1: score \(4.5\) must be a whole number"),
+    ("gold_per_task = 1\n" + GOLD.replace("score = 5", "answer = 5"), "random",
+     r"entry 1: key 'answer' is not one of file, score, name, reference"),
+    ("gold_per_task = 1\n[[ratings.gold]]\nfile = \"nowhere.wav\"\nscore = 1\n", "random",
+     r"entry 1: file 'nowhere.wav' does not exist \(looked at .*nowhere.wav\)"),
+    ("gold_per_task = 1\n" + GOLD + GOLD, "random", r"entry 2: name 'speech1_REF' is repeated \(entry 1\)"),
+    ("gold_per_task = 1\n" + GOLD, "dsis", r"entry 1 \(.*\): --design dsis shows every sample beside its reference; "
+     r"add reference = "),
+    ("gold_per_task = 1\n" + GOLD + 'reference = "x.wav"\n', "random",
+     r"entry 1 \(.*\): reference is only for --design dsis, not random"),
+    ("max_gold_miss_share = 1.5\n", "random", r"\[ratings\] max_gold_miss_share \(1.5\) must be a share from 0 to 1"),
+])
+def test_bad_gold_entries_are_refused_naming_the_entry(tmp_path, study, design, message):
+    tsv = write_input(tmp_path, audio_rows(sources=(1, 2), algorithms=("REF", "ANC")))
+    (tmp_path / "study.toml").write_text("[ratings]\n" + study)
+    with pytest.raises(RatingsInputError, match=message):
+        build_ratings(tsv, tmp_path / "exp", design=design, samples_per_task=2, ratings_per_sample=1,
+                      base_url=BASE_URL, study=tmp_path / "study.toml")
+    assert not (tmp_path / "exp" / "design.json").exists()
+
+
+@pytest.mark.parametrize(("gold_file", "message"), [
+    ("broken.wav", r"entry 1 \(.*broken.wav\): ffmpeg cannot decode this audio file"),
+    (str(RATINGS_SAMPLES / "images" / "picture1_REF.png"),
+     r"entry 1 \(.*picture1_REF.png\) is image but the study's samples are audio; gold samples must be the same"),
+])
+def test_undecodable_or_other_media_gold_is_refused_naming_the_entry(tmp_path, gold_file, message):
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really a wave file" * 10)
+    tsv = write_input(tmp_path, audio_rows(sources=(1,), algorithms=("REF", "noise")))
+    (tmp_path / "study.toml").write_text(f'[ratings]\ngold_per_task = 1\n[[ratings.gold]]\nfile = "{gold_file}"\n'
+                                         f'score = 2\n')
+    with pytest.raises(RatingsInputError, match=message):
+        build_ratings(tsv, tmp_path / "exp", design="random", samples_per_task=2, ratings_per_sample=1,
+                      base_url=BASE_URL, study=tmp_path / "study.toml")
+    assert not (tmp_path / "exp" / "design.json").exists()
+
+
+def test_gold_joins_every_list_under_new_names_and_screens(ratings_gold):
+    design = json.loads((ratings_gold / "design.json").read_text())
+    stimuli = json.loads((ratings_gold / "stimuli.json").read_text())
+    served = {}
+    for link in design["links"]:
+        gold = [[t for t in trials if "gold" in t] for trials in link["lists"]]
+        assert all(len(g) == 1 for g in gold) and len({g[0]["media_id"] for g in gold}) == 1
+        trial = gold[0][0]
+        assert stimuli["gold"][trial["media_id"]] | {"input": None} == {
+            "name": trial["sample_id"].removeprefix("gold/"), "score": trial["gold"], "input": None,
+            "file": f"videos/{trial['media_id']}.m4a"}
+        served[trial["media_id"]] = trial["sample_id"]
+        for trials in link["lists"]:  # the gold's screen is one of 0..K like the samples'
+            assert sorted(t["screen"] for t in trials) == list(range(len(trials)))
+    # 4 links, each with its own copy: no file recurs from task to task; both entries used twice
+    assert len(served) == 4 and Counter(served.values()) == {"gold/clean": 2, "gold/bad": 2}
+    sample_ids = {s["media_id"] for s in stimuli["samples"].values()}
+    assert not sample_ids & set(served)
+    clean = [m for m, s in served.items() if s == "gold/clean"]
+    assert (ratings_gold / "videos" / f"{clean[0]}.m4a").read_bytes() == (
+        ratings_gold / "videos" / f"{clean[1]}.m4a").read_bytes()
+    assert decode_seconds(ratings_gold / "videos" / f"{clean[0]}.m4a") == pytest.approx(2.0, abs=0.05)
+    assert design["study"]["gold_per_task"] == 1
+
+
+def test_the_bundled_gold_example_builds_as_the_readme_says(tmp_path):
+    result = CliRunner().invoke(cli, ["build-ratings", str(RATINGS_SAMPLES / "audio.tsv"), str(tmp_path / "gold1"),
+                                      "--design", "random", "--samples-per-task", "4", "--ratings-per-sample", "5",
+                                      "--study", str(RATINGS_SAMPLES / "study_gold.toml"), "--base-url", BASE_URL])
+    assert result.exit_code == 0, result.output
+    # 16 samples + 2 gold converted; 4 links x 1 gold copy each
+    assert re.fullmatch(r"16 audio samples \(20 files, 18 converted, [\d.]+ MB, 40\.0 s of media\) in [\d.]+ s; "
+                        r"4 links x 5 lists in .*links.csv \(design random\)\n"
+                        r"gold: 1 of the 2 gold sample\(s\) in every list\n", result.output)

@@ -14,22 +14,28 @@ from app.loader import load_experiment
 SCORE = {"REF": 5, "lowpass": 4, "noise": 3, "ANC": 1}
 
 
-def take_every_list(client, design):
-    """W1 and W2 rate by algorithm, INV inverts the scale (with R = 3 these are every list of the 4 links).
+def inverter(worker: str, trial: dict) -> int:
+    """W1 and W2 rate by algorithm, INV inverts the scale."""
+    score = SCORE[trial["sample_id"].split("/")[1]]
+    return 6 - score if worker == "INV" else score
 
-    With only three raters, each honest worker's leave-one-out item means are 3 everywhere (the
+
+def take_every_list(client, design, workers=("W1", "W2", "INV"), score_of=inverter):
+    """Each of three workers takes one list of every link (with R = 3 these are all lists) and
+    answers ``score_of(worker, trial)``.
+
+    With the `inverter`, each honest worker's leave-one-out item means are 3 everywhere (the
     other honest worker and the inverter cancel): r is undefined and does not flag them.
     """
     for link in design["links"]:
-        for worker in ("W1", "W2", "INV"):
+        for worker in workers:
             body = client.post("/api/assignments", json={"link": link["link_id"], "worker_id": worker,
                                                          "assignment_id": f"{link['link_id']}-{worker}",
                                                          "hit_id": "H"}).json()
             row = next(i for i, trials in enumerate(link["lists"])
                        if [t["media_id"] for t in trials] == [t["media_url"][8:24] for t in body["trials"]])
             for k, t in enumerate(link["lists"][row]):
-                score = SCORE[t["sample_id"].split("/")[1]]
-                score = 6 - score if worker == "INV" else score
+                score = score_of(worker, t)
                 r = client.post("/api/responses", json={"assignment_token": body["assignment_token"], "trial": k,
                                                         "response": str(score), "response_time_ms": 3000})
                 assert r.json()["recorded"], r.json()
@@ -71,3 +77,46 @@ def test_ratings_option_needs_a_rating_study(tmp_path, synthetic_experiment):
     design = synthetic_experiment / "design.json"
     assert result.output == (f"error: --ratings {synthetic_experiment}: {design} is not a "
                              f"rating study (kind None)\n")
+
+
+def gold_misser(worker: str, trial: dict) -> int:
+    """Everyone rates the samples by algorithm; on gold, W1 and W2 answer the known score, W3 one
+    point off (within P.808's tolerance) and MISS the far end of the scale."""
+    if "gold" not in trial:
+        return SCORE[trial["sample_id"].split("/")[1]]
+    known = trial["gold"]
+    return {"MISS": 6 - known, "W3": known - 1 if known > 1 else known + 1}.get(worker, known)
+
+
+def test_gold_flags_from_redis_with_replace_and_the_same_from_the_exported_csv(
+        ratings_client, redis, redis_url, ratings_gold, tmp_path, monkeypatch):
+    load_experiment(redis, ratings_gold)
+    design = json.loads((ratings_gold / "design.json").read_text())
+    take_every_list(ratings_client, design, workers=("W1", "W3", "MISS"), score_of=gold_misser)
+    write_csv(redis, tmp_path / "responses.csv")  # before --replace marks MISS's assignments
+    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--replace"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1] == "32 ratings used; 3 workers, 1 flagged; 0 assignment(s) too fast; design random (acr)"
+    assert lines[4] == "marked 4 assignment(s) of flagged or too fast workers for replacement"
+    workers = pd.read_csv(out / "workers.csv", keep_default_na=False).set_index("worker_id")
+    assert workers.loc["MISS", "reason"] == ("rated 4 of 4 gold sample(s) more than 1 point from the known score "
+                                             "(100%, more than 0%)")
+    assert workers["flag_gold"].tolist() == [True, False, False] and workers["n_gold"].eq(4).all()
+    assert workers["n_gold_missed"].tolist() == [4, 0, 0]  # MISS, W1, W3
+    by_sample = pd.read_csv(out / "mos_by_sample.csv")
+    assert len(by_sample) == 16 and not by_sample["sample_id"].str.startswith("gold/").any()
+    report = (out / "report.html").read_text()
+    assert "<th>gold missed</th>" in report and "<td>4 of 4</td>" in report
+
+    exported = pd.read_csv(tmp_path / "responses.csv")
+    gold_rows = exported[exported["image_id"].str.startswith("gold/")]
+    assert len(gold_rows) == 12 and gold_rows.groupby("worker_id")["correct"].all().to_dict() == {
+        "MISS": False, "W1": True, "W3": False}  # exact agreement; the tolerance is the analysis'
+    csv_out = tmp_path / "csv_out"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(csv_out), "--responses", str(tmp_path / "responses.csv"),
+                                      "--ratings", str(ratings_gold)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(csv_out / "workers.csv", keep_default_na=False).set_index("worker_id").equals(workers)

@@ -221,3 +221,44 @@ def test_a_malformed_headphone_check_outcome_is_refused_by_name(server, redis, r
     else:
         assert r.json()["detail"].startswith("body field 'headphone_check': Input should be a valid string")
     assert not any(row["assignment_id"] == "A1" for row in iter_response_rows(redis))  # nothing recorded
+
+
+def dsis_gold_study(tmp_path):
+    """DSIS of the bundled pictures with one gold entry (a picture beside its own reference)."""
+    from stimuli.ratings_build import build_ratings
+    from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
+
+    study = tmp_path / "study.toml"
+    picture = RATINGS_SAMPLES / "images" / "picture1_REF.png"
+    study.write_text(f'[ratings]\ngold_per_task = 1\n[[ratings.gold]]\nname = "same"\nfile = "{picture}"\n'
+                     f'reference = "{picture}"\nscore = 5\n')
+    build_ratings(RATINGS_SAMPLES / "images.tsv", tmp_path / "dsisgold", design="dsis", samples_per_task=3,
+                  ratings_per_sample=1, base_url=BASE_URL, study=study)
+    return tmp_path / "dsisgold"
+
+
+@pytest.mark.parametrize("case", ["acr", "dsis"])
+def test_a_gold_trial_is_served_like_a_sample_and_its_known_score_is_the_correct_answer(
+        server, redis, ratings_gold, tmp_path, case):
+    exp_dir = ratings_gold if case == "acr" else dsis_gold_study(tmp_path)
+    load_experiment(redis, exp_dir)
+    link = json.loads((exp_dir / "design.json").read_text())["links"][0]
+    body = start(server, link["link_id"]).json()
+    served = [t["media_url"][8:24] for t in body["trials"]]
+    trials = next(trials for trials in link["lists"] if [t["media_id"] for t in trials] == served)
+    k = next(k for k, t in enumerate(trials) if "gold" in t)
+    gold, others = body["trials"][k], body["trials"][:k] + body["trials"][k + 1:]
+    assert all(set(t) == set(gold) for t in others)  # no key tells the gold trial apart
+    assert ("reference_url" in gold) == (case == "dsis") and "attention" not in gold
+    def shape(trial):  # what is left with the ids, signatures and positions taken out
+        return {key: re.sub(r"[0-9a-f]{16}|(?<=s=)[\w-]+", "X", str(v)) for key, v in trial.items()
+                if key not in ("trial", "screen")}
+
+    assert all(shape(t) == shape(gold) for t in others)
+    assert server.get(gold["media_url"]).status_code == 200
+    known = str(trials[k]["gold"])
+    for t in body["trials"]:
+        assert answer(server, body["assignment_token"], t["trial"], known if t is gold else "3").json()["recorded"]
+    rows = {row["trial"]: row for row in iter_response_rows(redis)}
+    assert (rows[k]["image_id"], rows[k]["correct"]) == (trials[k]["sample_id"], True)
+    assert not any(rows[j]["correct"] for j in rows if j != k)
