@@ -24,7 +24,8 @@ TIMING_FIELDS = ("response_time_ms", "dropped_frames", "refresh_interval_ms", "h
 """Client fields stored with a response; ``presented_frames`` is computed from ``frame_log``."""
 
 PRESENTATION_FIELDS = ("stimulus_visible", "plays", "viewport_w", "viewport_h", "screen_w", "screen_h", "video_px",
-                       "dpr", "fullscreen", "input_type", "tab_id", "replays", "playback_completed")
+                       "dpr", "fullscreen", "input_type", "tab_id", "replays", "playback_completed",
+                       "view_ms")
 """How the stimulus was presented (client fields, stored and exported as they came)."""
 
 

@@ -33,7 +33,7 @@ def test_presentation_fields_are_stored_and_exported(client, synthetic_server):
     assert r.status_code == 200, r.text
     (row,) = rows(synthetic_server)
     assert {name: row[name] for name in SEEN} == SEEN
-    assert list(RESPONSE_COLUMNS[-14:]) == [*SEEN, "replays", "playback_completed", "comment"]
+    assert list(RESPONSE_COLUMNS[-15:]) == [*SEEN, "replays", "playback_completed", "view_ms", "comment"]
 
 
 @pytest.mark.parametrize("change, timing_ok", [
