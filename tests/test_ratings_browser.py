@@ -1,9 +1,12 @@
-"""Rating tasks in Debian's Chromium against the real HTTPS server: ACR audio, MUSHRA, DSIS images."""
+"""Rating tasks in Debian's Chromium against the real HTTPS server: ACR audio and video, MUSHRA, DSIS
+images, and flip-compare on same-source and MUSHRA image screens."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -12,7 +15,8 @@ from app.loader import load_experiment
 
 # The browser and page fixtures (Debian's Chromium; a page that fails on script errors and CSP
 # violations) are the worker-page tests' own.
-from tests.test_browser_pages import CHROMIUM, browser, page  # noqa: E402,F401
+from tests.test_browser_pages import CHROMIUM, browser, page, shots  # noqa: E402,F401
+from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
 
 pytestmark = [
     pytest.mark.browser,
@@ -130,7 +134,6 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
     from playwright.sync_api import expect
 
     from stimuli.ratings_build import build_ratings
-    from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
 
     exp_dir = tmp_path / "same"
     build_ratings(RATINGS_SAMPLES / "audio.tsv", exp_dir, design="same-source", samples_per_task=4,
@@ -150,3 +153,88 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
     rows = rows_of(redis, "W4")
     assert sorted(row["response"] for row in rows) == ["1", "3", "4", "5"]
     assert len({row["image_id"].split("/")[0] for row in rows}) == 1  # one source on the screen
+
+
+# ---------------------------------------------------------------------------- flip-compare images
+
+def image_study(tmp_path: Path, design: str) -> tuple[Path, str]:
+    """Same-source (REF, jpeg90, jpeg20) or MUSHRA (those and an ANC: the jpeg20 file again) of the
+    bundled pictures, one rating per sample; returns the experiment folder and its first link."""
+    from stimuli.ratings_build import build_ratings
+
+    lines = (RATINGS_SAMPLES / "images.tsv").read_text().splitlines()
+    if design == "mushra":
+        lines += [line.replace("\tjpeg20\t", "\tANC\t") for line in lines if "\tjpeg20\t" in line]
+    tsv = tmp_path / "images.tsv"
+    tsv.write_text("".join("\t".join([*line.split("\t")[:2], str(RATINGS_SAMPLES / line.split("\t")[2])]) + "\n"
+                           for line in lines))
+    exp_dir = tmp_path / design  # links are named after the folder
+    k = 4 if design == "mushra" else 3
+    build_ratings(tsv, exp_dir, design=design, samples_per_task=k, ratings_per_sample=1, base_url=BASE_URL)
+    return exp_dir, design + "-001"
+
+
+def shown(page) -> tuple[str, str, dict]:
+    """The viewing area's image once decoded: (alt, src, bounding box)."""
+    image = page.locator("#flip-image")
+    image.evaluate("i => i.decode()")
+    return image.get_attribute("alt"), image.get_attribute("src"), image.bounding_box()
+
+
+@pytest.mark.parametrize("design", ["same-source", "mushra"])
+def test_image_screens_flip_between_samples_in_place(page, redis, _running_server, tmp_path, design):
+    from playwright.sync_api import expect
+
+    exp_dir, link = image_study(tmp_path, design)
+    load_experiment(redis, exp_dir)
+    open_task(page, _running_server[0], link, worker="W5")
+    n = 4 if design == "mushra" else 3
+    expect(page.get_by_role("heading", name=f"Sample 1–{n} of {n}")).to_be_visible()
+    first = "Reference" if design == "mushra" else "Sample A"
+    expect(page.locator("#flip-caption")).to_have_text("Showing: " + first)
+    alt, src, box = shown(page)
+    assert alt == first and len(page.locator("#stimuli img").all()) == 1  # one viewing area
+    control = "slider" if design == "mushra" else "combobox"
+    name = "Score of Sample" if design == "mushra" else "Rating of Sample"
+    expect(page.get_by_role(control, name=f"{name} B")).to_be_disabled()  # not rated before it was seen
+
+    page.keyboard.press("2")
+    seen = [shown(page)[0]]
+    page.wait_for_timeout(300)  # Sample B stays on view at least 300 ms
+    for action in ["f", "click C", " ", "1"] + (["r", "f"] if design == "mushra" else []):
+        if action == "click C":
+            page.get_by_role("button", name="C (3)").click()
+        else:
+            page.keyboard.press(action)
+        seen.append(shown(page)[0])
+    expected = ["Sample B", first, "Sample C", first, "Sample A"] + (["Reference", "Sample A"] if design == "mushra"
+                                                                    else [])
+    assert seen == expected
+    page.keyboard.press("2")
+    alt_b, src_b, box_b = shown(page)
+    assert (alt_b, box_b) == ("Sample B", box) and src_b != src  # another picture, in the same place
+    expect(page.get_by_role("button", name="B (2)")).to_have_attribute("aria-pressed", "true")
+
+    next_button = page.get_by_role("button", name="Next")
+    values = ["100", "40", "70", "10"][:n] if design == "mushra" else ["5", "3", "1"]
+    for k, value in enumerate(values):
+        if k == 3:
+            page.keyboard.press("4")  # D is rated once it has been on view
+        widget = page.get_by_role(control, name=f"{name} {'ABCD'[k]}")
+        expect(widget).to_be_enabled()
+        widget.fill(value) if design == "mushra" else widget.select_option(value)
+        if k < n - 1:
+            expect(next_button).to_be_disabled()
+    expect(next_button).to_be_enabled()
+    next_button.click()
+    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    rows = sorted(rows_of(redis, "W5"), key=lambda row: row["trial"])
+    assert [row["response"] for row in rows] == values
+    # Times each sample was put on view above ("1" on the shown Sample A counts nothing).
+    views = {"mushra": [2, 2, 1, 1], "same-source": [3, 2, 1]}[design]
+    assert [row["replays"] for row in rows] == [v - 1 for v in views]
+    assert rows[1]["view_ms"] >= 300
+    assert all(0 < row["view_ms"] <= row["response_time_ms"] for row in rows)
+    assert sum(row["view_ms"] for row in rows) <= rows[0]["response_time_ms"]
+    assert {(row["stimulus_visible"], row["playback_completed"], row["viewport_w"]) for row in rows} == {
+        (True, None, 1000)}
