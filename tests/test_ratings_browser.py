@@ -157,21 +157,30 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
 
 # ---------------------------------------------------------------------------- flip-compare images
 
-def image_study(tmp_path: Path, design: str) -> tuple[Path, str]:
-    """Same-source (REF, jpeg90, jpeg20) or MUSHRA (those and an ANC: the jpeg20 file again) of the
-    bundled pictures, one rating per sample; returns the experiment folder and its first link."""
+@pytest.fixture(scope="module")
+def image_study(tmp_path_factory):
+    """``image_study(design)``: same-source (REF, jpeg90, jpeg20) or MUSHRA (those and an ANC: the
+    jpeg20 file again) of the bundled pictures, one rating per sample, built once per module;
+    returns the experiment folder and its first link."""
     from stimuli.ratings_build import build_ratings
 
-    lines = (RATINGS_SAMPLES / "images.tsv").read_text().splitlines()
-    if design == "mushra":
-        lines += [line.replace("\tjpeg20\t", "\tANC\t") for line in lines if "\tjpeg20\t" in line]
-    tsv = tmp_path / "images.tsv"
-    tsv.write_text("".join("\t".join([*line.split("\t")[:2], str(RATINGS_SAMPLES / line.split("\t")[2])]) + "\n"
-                           for line in lines))
-    exp_dir = tmp_path / design  # links are named after the folder
-    k = 4 if design == "mushra" else 3
-    build_ratings(tsv, exp_dir, design=design, samples_per_task=k, ratings_per_sample=1, base_url=BASE_URL)
-    return exp_dir, design + "-001"
+    built = {}
+
+    def build(design: str) -> tuple[Path, str]:
+        if design not in built:
+            lines = (RATINGS_SAMPLES / "images.tsv").read_text().splitlines()
+            if design == "mushra":
+                lines += [line.replace("\tjpeg20\t", "\tANC\t") for line in lines if "\tjpeg20\t" in line]
+            tsv = tmp_path_factory.mktemp("input") / "images.tsv"
+            tsv.write_text("".join("\t".join([*line.split("\t")[:2], str(RATINGS_SAMPLES / line.split("\t")[2])])
+                                   + "\n" for line in lines))
+            exp_dir = tmp_path_factory.mktemp("flip") / design  # links are named after the folder
+            build_ratings(tsv, exp_dir, design=design, samples_per_task=4 if design == "mushra" else 3,
+                          ratings_per_sample=1, base_url=BASE_URL)
+            built[design] = (exp_dir, design + "-001")
+        return built[design]
+
+    return build
 
 
 def shown(page) -> tuple[str, str, dict]:
@@ -182,10 +191,10 @@ def shown(page) -> tuple[str, str, dict]:
 
 
 @pytest.mark.parametrize("design", ["same-source", "mushra"])
-def test_image_screens_flip_between_samples_in_place(page, redis, _running_server, tmp_path, design):
+def test_image_screens_flip_between_samples_in_place(page, redis, _running_server, image_study, design):
     from playwright.sync_api import expect
 
-    exp_dir, link = image_study(tmp_path, design)
+    exp_dir, link = image_study(design)
     load_experiment(redis, exp_dir)
     open_task(page, _running_server[0], link, worker="W5")
     n = 4 if design == "mushra" else 3
@@ -238,3 +247,41 @@ def test_image_screens_flip_between_samples_in_place(page, redis, _running_serve
     assert sum(row["view_ms"] for row in rows) <= rows[0]["response_time_ms"]
     assert {(row["stimulus_visible"], row["playback_completed"], row["viewport_w"]) for row in rows} == {
         (True, None, 1000)}
+
+
+@pytest.mark.parametrize("width, height", [(1366, 650), (1280, 720), (390, 844)])
+def test_flip_screen_fits_the_landing_layout_without_sideways_scrolling(
+        page, redis, _running_server, image_study, shots, width, height):
+    """Inside the MTurk landing layout the picture, every control and Next are usable: no sideways
+    scrolling, the picture wholly inside the window, Next reachable (screenshots in ``shots``)."""
+    from playwright.sync_api import expect
+
+    exp_dir, link = image_study("mushra")
+    load_experiment(redis, exp_dir)
+    page.set_viewport_size({"width": width, "height": height})
+    base_url = _running_server[0]
+    page.goto(f"{base_url}/mturk/landing?" + urlencode({"link": link, "assignmentId": f"A-{width}",
+                                                       "workerId": f"W{width}", "hitId": "H1",
+                                                       "turkSubmitTo": base_url}))
+    task = page.frame_locator("#mvt-frame")
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    expect(task.locator("#flip-caption")).to_have_text("Showing: Reference")
+    task.locator("#flip-image").evaluate("i => i.decode()")
+    task.locator("#flip-image").scroll_into_view_if_needed()
+    page.screenshot(path=shots / f"flip_mushra_{width}x{height}.png")
+    frame = page.frame(url=re.compile(r"/experiment\.html"))
+    for doc in (page, frame):
+        assert doc.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    image = task.locator("#flip-image").bounding_box()
+    frame_box = page.locator("#mvt-frame").bounding_box()
+    assert 0 <= frame_box["x"] + image["x"] and frame_box["x"] + image["x"] + image["width"] <= width
+    for k, value in enumerate(["100", "60", "30", "10"]):
+        task.get_by_role("button", name=f"{'ABCD'[k]} ({k + 1})").click()
+        task.get_by_role("slider", name=f"Score of Sample {'ABCD'[k]}").fill(value)
+    page.screenshot(path=shots / f"flip_mushra_{width}x{height}_rated.png")
+    next_button = task.get_by_role("button", name="Next")
+    next_button.scroll_into_view_if_needed()
+    expect(next_button).to_be_in_viewport()
+    next_button.click()
+    expect(task.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
