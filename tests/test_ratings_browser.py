@@ -285,3 +285,58 @@ def test_flip_screen_fits_the_landing_layout_without_sideways_scrolling(
     expect(next_button).to_be_in_viewport()
     next_button.click()
     expect(task.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+
+
+# ---------------------------------------------------------------------------- video
+
+def video_study(tmp_path: Path) -> Path:
+    """ACR of 2 sources x 2 algorithms of 1 s 64x64 clips made with the bundled ffmpeg, 2 per task."""
+    import imageio_ffmpeg
+
+    from stimuli.ratings_build import build_ratings
+
+    lines = []
+    for source in ("testsrc", "testsrc2"):
+        for algorithm, chain in (("orig", "null"), ("blur", "boxblur=4")):
+            clip = tmp_path / f"{source}_{algorithm}.mp4"
+            subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                            f"{source}=size=64x64:rate=25:duration=1", "-vf", chain, "-pix_fmt", "yuv420p",
+                            str(clip)], check=True)
+            lines.append(f"{source}\t{algorithm}\t{clip.name}\n")
+    (tmp_path / "video.tsv").write_text("".join(lines))
+    exp_dir = tmp_path / "vid"
+    build_ratings(tmp_path / "video.tsv", exp_dir, design="random", samples_per_task=2, ratings_per_sample=1,
+                  base_url=BASE_URL)
+    return exp_dir
+
+
+def test_acr_video_unlocks_the_scale_only_after_playing_to_the_end(page, redis, _running_server, tmp_path):
+    from playwright.sync_api import expect
+
+    load_experiment(redis, video_study(tmp_path))
+    open_task(page, _running_server[0], "vid-001", worker="W6")
+    for k, score in enumerate(["4", "2"]):
+        expect(page.get_by_role("heading", name=f"Sample {k + 1} of 2")).to_be_visible()
+        excellent = page.get_by_role("radio", name="5 Excellent")
+        expect(excellent).to_be_disabled()
+        expect(page.locator("#rate-status")).to_have_text("Play the sample to the end before rating.")
+        if k == 0:  # played part of the way, then paused: still locked
+            assert page.eval_on_selector("#stimuli video", """v => new Promise((resolve) => {
+                v.addEventListener("timeupdate", function t() {
+                    if (v.currentTime > 0.3) { v.removeEventListener("timeupdate", t); v.pause(); resolve(v.ended); }
+                });
+                v.play();
+            })""") is False
+            expect(excellent).to_be_disabled()
+        play_to_end(page, "#stimuli video")
+        if k == 0:
+            play_to_end(page, "#stimuli video")  # a replay
+        expect(excellent).to_be_enabled()
+        page.keyboard.press(score)
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    rows = sorted(rows_of(redis, "W6"), key=lambda row: row["trial"])
+    # The first sample was started three times (part way, to the end, again): two replays.
+    assert [(row["response"], row["playback_completed"], row["replays"]) for row in rows] == [
+        ("4", True, 2), ("2", True, 0)]
+    assert all(row["response_time_ms"] >= 1000 / 8 for row in rows)
