@@ -255,14 +255,15 @@ def test_image_screens_flip_between_samples_in_place(page, redis, _running_serve
         (True, None, 1000)}
 
 
-@pytest.mark.parametrize("width, height", [(1366, 650), (1280, 720), (390, 844)])
+@pytest.mark.parametrize("design, width, height", [
+    ("mushra", 1366, 650), ("mushra", 1280, 720), ("mushra", 390, 844), ("same-source", 390, 844)])
 def test_flip_screen_fits_the_landing_layout_without_sideways_scrolling(
-        page, redis, _running_server, image_study, shots, width, height):
+        page, redis, _running_server, image_study, shots, design, width, height):
     """Inside the MTurk landing layout the picture, every control and Next are usable: no sideways
     scrolling, the picture wholly inside the window, Next reachable (screenshots in ``shots``)."""
     from playwright.sync_api import expect
 
-    exp_dir, link = image_study("mushra")
+    exp_dir, link = image_study(design)
     load_experiment(redis, exp_dir)
     page.set_viewport_size({"width": width, "height": height})
     base_url = _running_server[0]
@@ -272,20 +273,24 @@ def test_flip_screen_fits_the_landing_layout_without_sideways_scrolling(
     task = page.frame_locator("#mvt-frame")
     task.get_by_role("button", name="I agree — continue").click()
     task.get_by_role("button", name="Start").click()
-    expect(task.locator("#flip-caption")).to_have_text("Showing: Reference")
+    expect(task.locator("#flip-caption")).to_have_text(
+        "Showing: " + ("Reference" if design == "mushra" else "Sample A"))
     task.locator("#flip-image").evaluate("i => i.decode()")
     task.locator("#flip-image").scroll_into_view_if_needed()
-    page.screenshot(path=shots / f"flip_mushra_{width}x{height}.png")
+    page.screenshot(path=shots / f"flip_{design}_{width}x{height}.png")
     frame = page.frame(url=re.compile(r"/experiment\.html"))
     for doc in (page, frame):
         assert doc.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
     image = task.locator("#flip-image").bounding_box()
     frame_box = page.locator("#mvt-frame").bounding_box()
     assert 0 <= frame_box["x"] + image["x"] and frame_box["x"] + image["x"] + image["width"] <= width
-    for k, value in enumerate(["100", "60", "30", "10"]):
+    for k, value in enumerate(["100", "60", "30", "10"] if design == "mushra" else ["5", "3", "2"]):
         task.get_by_role("button", name=f"{'ABCD'[k]} ({k + 1})").click()
-        task.get_by_role("slider", name=f"Score of Sample {'ABCD'[k]}").fill(value)
-    page.screenshot(path=shots / f"flip_mushra_{width}x{height}_rated.png")
+        if design == "mushra":
+            task.get_by_role("slider", name=f"Score of Sample {'ABCD'[k]}").fill(value)
+        else:
+            task.get_by_role("combobox", name=f"Rating of Sample {'ABCD'[k]}").select_option(value)
+    page.screenshot(path=shots / f"flip_{design}_{width}x{height}_rated.png")
     next_button = task.get_by_role("button", name="Next")
     next_button.scroll_into_view_if_needed()
     expect(next_button).to_be_in_viewport()
