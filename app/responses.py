@@ -25,7 +25,7 @@ TIMING_FIELDS = ("response_time_ms", "dropped_frames", "refresh_interval_ms", "h
 
 PRESENTATION_FIELDS = ("stimulus_visible", "plays", "viewport_w", "viewport_h", "screen_w", "screen_h", "video_px",
                        "dpr", "fullscreen", "input_type", "tab_id", "replays", "playback_completed",
-                       "headphone_check")
+                       "view_ms", "headphone_check")
 """How the stimulus was presented (client fields, stored and exported as they came)."""
 
 

@@ -94,6 +94,10 @@ class ResponseIn(BaseModel):
                                 description="rating studies: times the sample was played again (replays allowed)")
     playback_completed: bool | None = Field(
         default=None, description="rating studies: the audio or video sample played to its end before the rating")
+    view_ms: int | None = Field(
+        default=None, ge=0, le=86_400_000,
+        description="rating studies, flip-compare images: time the sample was the shown image while the page was "
+                    "visible, ms")
     viewport_w: int | None = Field(default=None, ge=0, le=100_000, description="the page's viewport, CSS px")
     viewport_h: int | None = Field(default=None, ge=0, le=100_000)
     screen_w: int | None = Field(default=None, ge=0, le=100_000, description="the screen, CSS px")

@@ -182,6 +182,8 @@ def test_forged_tokens_are_refused(client, change, status, detail):
      "(got '5-3')"),
     (b'{"assignment_token": "x", "trial": 0, "response": "cat", "timing_source": "sundial"}', 422,
      "body field 'timing_source': Input should be 'rvfc', 'playback_quality' or 'none' (got 'sundial')"),
+    (b'{"assignment_token": "x", "trial": 0, "response": "cat", "view_ms": -5}', 422,
+     "body field 'view_ms': Input should be greater than or equal to 0 (got '-5')"),
 ])
 def test_bad_response_bodies_get_a_sentence(client, body, status, detail):
     r = client.post("/api/responses", content=body, headers={"Content-Type": "application/json"})

@@ -33,7 +33,7 @@ def test_presentation_fields_are_stored_and_exported(client, synthetic_server):
     assert r.status_code == 200, r.text
     (row,) = rows(synthetic_server)
     assert {name: row[name] for name in SEEN} == SEEN
-    assert list(RESPONSE_COLUMNS[-15:]) == [*SEEN, "replays", "playback_completed", "headphone_check", "comment"]
+    assert list(RESPONSE_COLUMNS[-16:]) == [*SEEN, "replays", "playback_completed", "view_ms", "headphone_check", "comment"]
 
 
 @pytest.mark.parametrize("change, timing_ok", [

@@ -1,9 +1,12 @@
-"""Rating tasks in Debian's Chromium against the real HTTPS server: ACR audio, MUSHRA, DSIS images."""
+"""Rating tasks in Debian's Chromium against the real HTTPS server: ACR audio and video, MUSHRA, DSIS
+images, and flip-compare on same-source and MUSHRA image screens."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -12,7 +15,8 @@ from app.loader import load_experiment
 
 # The browser and page fixtures (Debian's Chromium; a page that fails on script errors and CSP
 # violations) are the worker-page tests' own.
-from tests.test_browser_pages import CHROMIUM, browser, page  # noqa: E402,F401
+from tests.test_browser_pages import CHROMIUM, browser, page, shots  # noqa: E402,F401
+from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
 
 pytestmark = [
     pytest.mark.browser,
@@ -130,7 +134,6 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
     from playwright.sync_api import expect
 
     from stimuli.ratings_build import build_ratings
-    from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
 
     exp_dir = tmp_path / "same"
     build_ratings(RATINGS_SAMPLES / "audio.tsv", exp_dir, design="same-source", samples_per_task=4,
@@ -263,3 +266,201 @@ def test_no_check_without_headphone_check_or_for_images(page, redis, _running_se
     page.goto(f"{_running_server[0]}/experiment.html?link={link}&assignmentId=A-W7&workerId=W7&hitId=H1")
     expect(page.get_by_role("button", name="I agree — continue")).to_be_visible()
     expect(page.get_by_role("heading", name="Headphone check: set your volume")).to_be_hidden()
+
+
+# ---------------------------------------------------------------------------- flip-compare images
+
+@pytest.fixture(scope="module")
+def image_study(tmp_path_factory):
+    """``image_study(design)``: same-source (REF, jpeg90, jpeg20) or MUSHRA (those and an ANC: the
+    jpeg20 file again) of the bundled pictures, one rating per sample, built once per module;
+    returns the experiment folder and its first link."""
+    from stimuli.ratings_build import build_ratings
+
+    built = {}
+
+    def build(design: str) -> tuple[Path, str]:
+        if design not in built:
+            lines = (RATINGS_SAMPLES / "images.tsv").read_text().splitlines()
+            if design == "mushra":
+                lines += [line.replace("\tjpeg20\t", "\tANC\t") for line in lines if "\tjpeg20\t" in line]
+            tsv = tmp_path_factory.mktemp("input") / "images.tsv"
+            tsv.write_text("".join("\t".join([*line.split("\t")[:2], str(RATINGS_SAMPLES / line.split("\t")[2])])
+                                   + "\n" for line in lines))
+            exp_dir = tmp_path_factory.mktemp("flip") / design  # links are named after the folder
+            build_ratings(tsv, exp_dir, design=design, samples_per_task=4 if design == "mushra" else 3,
+                          ratings_per_sample=1, base_url=BASE_URL)
+            built[design] = (exp_dir, design + "-001")
+        return built[design]
+
+    return build
+
+
+def shown(page) -> tuple[str, str, dict]:
+    """The viewing area's image once decoded: (alt, src, bounding box)."""
+    image = page.locator("#flip-image")
+    image.evaluate("i => i.decode()")
+    return image.get_attribute("alt"), image.get_attribute("src"), image.bounding_box()
+
+
+@pytest.mark.parametrize("design", ["same-source", "mushra"])
+def test_image_screens_flip_between_samples_in_place(page, redis, _running_server, image_study, design):
+    from playwright.sync_api import expect
+
+    exp_dir, link = image_study(design)
+    load_experiment(redis, exp_dir)
+    open_task(page, _running_server[0], link, worker="W5")
+    n = 4 if design == "mushra" else 3
+    expect(page.get_by_role("heading", name=f"Sample 1–{n} of {n}")).to_be_visible()
+    first = "Reference" if design == "mushra" else "Sample A"
+    expect(page.locator("#flip-caption")).to_have_text("Showing: " + first)
+    alt, src, box = shown(page)
+    assert alt == first and len(page.locator("#stimuli img").all()) == 1  # one viewing area
+    control = "slider" if design == "mushra" else "combobox"
+    name = "Score of Sample" if design == "mushra" else "Rating of Sample"
+    expect(page.get_by_role(control, name=f"{name} B")).to_be_disabled()  # not rated before it was seen
+
+    page.keyboard.press("2")
+    seen = [shown(page)[0]]
+    page.wait_for_timeout(300)  # Sample B stays on view at least 300 ms
+    for action in ["f", "click C", " ", "1"] + (["r", "f"] if design == "mushra" else []):
+        if action == "click C":
+            page.get_by_role("button", name="C (3)").click()
+        else:
+            page.keyboard.press(action)
+        seen.append(shown(page)[0])
+    expected = ["Sample B", first, "Sample C", first, "Sample A"] + (["Reference", "Sample A"] if design == "mushra"
+                                                                    else [])
+    assert seen == expected
+    page.keyboard.press("2")
+    alt_b, src_b, box_b = shown(page)
+    assert (alt_b, box_b) == ("Sample B", box) and src_b != src  # another picture, in the same place
+    expect(page.get_by_role("button", name="B (2)")).to_have_attribute("aria-pressed", "true")
+
+    next_button = page.get_by_role("button", name="Next")
+    values = ["100", "40", "70", "10"][:n] if design == "mushra" else ["5", "3", "1"]
+    for k, value in enumerate(values):
+        if k == 3:
+            page.keyboard.press("4")  # D is rated once it has been on view
+        widget = page.get_by_role(control, name=f"{name} {'ABCD'[k]}")
+        expect(widget).to_be_enabled()
+        widget.fill(value) if design == "mushra" else widget.select_option(value)
+        if k < n - 1:
+            expect(next_button).to_be_disabled()
+    if design == "mushra":  # still BS.1534: Next waits for a sample at 100
+        page.get_by_role("slider", name="Score of Sample A").fill("95")
+        expect(next_button).to_be_disabled()
+        expect(page.locator("#rate-hint")).to_have_text(
+            "Rate at least one sample 100: the reference is hidden among the samples.")
+        page.get_by_role("slider", name="Score of Sample A").fill("100")
+    expect(next_button).to_be_enabled()
+    next_button.click()
+    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    rows = sorted(rows_of(redis, "W5"), key=lambda row: row["trial"])
+    assert [row["response"] for row in rows] == values
+    # Times each sample was put on view above ("1" on the shown Sample A counts nothing).
+    views = {"mushra": [2, 2, 1, 1], "same-source": [3, 2, 1]}[design]
+    assert [row["replays"] for row in rows] == [v - 1 for v in views]
+    assert rows[1]["view_ms"] >= 300
+    assert all(0 < row["view_ms"] <= row["response_time_ms"] for row in rows)
+    assert sum(row["view_ms"] for row in rows) <= rows[0]["response_time_ms"]
+    assert {(row["stimulus_visible"], row["playback_completed"], row["viewport_w"]) for row in rows} == {
+        (True, None, 1000)}
+
+
+@pytest.mark.parametrize("design, width, height", [
+    ("mushra", 1366, 650), ("mushra", 1280, 720), ("mushra", 390, 844), ("same-source", 390, 844)])
+def test_flip_screen_fits_the_landing_layout_without_sideways_scrolling(
+        page, redis, _running_server, image_study, shots, design, width, height):
+    """Inside the MTurk landing layout the picture, every control and Next are usable: no sideways
+    scrolling, the picture wholly inside the window, Next reachable (screenshots in ``shots``)."""
+    from playwright.sync_api import expect
+
+    exp_dir, link = image_study(design)
+    load_experiment(redis, exp_dir)
+    page.set_viewport_size({"width": width, "height": height})
+    base_url = _running_server[0]
+    page.goto(f"{base_url}/mturk/landing?" + urlencode({"link": link, "assignmentId": f"A-{width}",
+                                                       "workerId": f"W{width}", "hitId": "H1",
+                                                       "turkSubmitTo": base_url}))
+    task = page.frame_locator("#mvt-frame")
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    expect(task.locator("#flip-caption")).to_have_text(
+        "Showing: " + ("Reference" if design == "mushra" else "Sample A"))
+    task.locator("#flip-image").evaluate("i => i.decode()")
+    task.locator("#flip-image").scroll_into_view_if_needed()
+    page.screenshot(path=shots / f"flip_{design}_{width}x{height}.png")
+    frame = page.frame(url=re.compile(r"/experiment\.html"))
+    for doc in (page, frame):
+        assert doc.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    image = task.locator("#flip-image").bounding_box()
+    frame_box = page.locator("#mvt-frame").bounding_box()
+    assert 0 <= frame_box["x"] + image["x"] and frame_box["x"] + image["x"] + image["width"] <= width
+    for k, value in enumerate(["100", "60", "30", "10"] if design == "mushra" else ["5", "3", "2"]):
+        task.get_by_role("button", name=f"{'ABCD'[k]} ({k + 1})").click()
+        if design == "mushra":
+            task.get_by_role("slider", name=f"Score of Sample {'ABCD'[k]}").fill(value)
+        else:
+            task.get_by_role("combobox", name=f"Rating of Sample {'ABCD'[k]}").select_option(value)
+    page.screenshot(path=shots / f"flip_{design}_{width}x{height}_rated.png")
+    next_button = task.get_by_role("button", name="Next")
+    next_button.scroll_into_view_if_needed()
+    expect(next_button).to_be_in_viewport()
+    next_button.click()
+    expect(task.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+
+
+# ---------------------------------------------------------------------------- video
+
+def video_study(tmp_path: Path) -> Path:
+    """ACR of 2 sources x 2 algorithms of 1 s 64x64 clips made with the bundled ffmpeg, 2 per task."""
+    import imageio_ffmpeg
+
+    from stimuli.ratings_build import build_ratings
+
+    lines = []
+    for source in ("testsrc", "testsrc2"):
+        for algorithm, chain in (("orig", "null"), ("blur", "boxblur=4")):
+            clip = tmp_path / f"{source}_{algorithm}.mp4"
+            subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                            f"{source}=size=64x64:rate=25:duration=1", "-vf", chain, "-pix_fmt", "yuv420p",
+                            str(clip)], check=True)
+            lines.append(f"{source}\t{algorithm}\t{clip.name}\n")
+    (tmp_path / "video.tsv").write_text("".join(lines))
+    exp_dir = tmp_path / "vid"
+    build_ratings(tmp_path / "video.tsv", exp_dir, design="random", samples_per_task=2, ratings_per_sample=1,
+                  base_url=BASE_URL)
+    return exp_dir
+
+
+def test_acr_video_unlocks_the_scale_only_after_playing_to_the_end(page, redis, _running_server, tmp_path):
+    from playwright.sync_api import expect
+
+    load_experiment(redis, video_study(tmp_path))
+    open_task(page, _running_server[0], "vid-001", worker="W6")
+    for k, score in enumerate(["4", "2"]):
+        expect(page.get_by_role("heading", name=f"Sample {k + 1} of 2")).to_be_visible()
+        excellent = page.get_by_role("radio", name="5 Excellent")
+        expect(excellent).to_be_disabled()
+        expect(page.locator("#rate-status")).to_have_text("Play the sample to the end before rating.")
+        if k == 0:  # played part of the way, then paused: still locked
+            assert page.eval_on_selector("#stimuli video", """v => new Promise((resolve) => {
+                v.addEventListener("timeupdate", function t() {
+                    if (v.currentTime > 0.3) { v.removeEventListener("timeupdate", t); v.pause(); resolve(v.ended); }
+                });
+                v.play();
+            })""") is False
+            expect(excellent).to_be_disabled()
+        play_to_end(page, "#stimuli video")
+        if k == 0:
+            play_to_end(page, "#stimuli video")  # a replay
+        expect(excellent).to_be_enabled()
+        page.keyboard.press(score)
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    rows = sorted(rows_of(redis, "W6"), key=lambda row: row["trial"])
+    # The first sample was started three times (part way, to the end, again): two replays.
+    assert [(row["response"], row["playback_completed"], row["replays"]) for row in rows] == [
+        ("4", True, 2), ("2", True, 0)]
+    assert all(row["response_time_ms"] >= 1000 / 8 for row in rows)

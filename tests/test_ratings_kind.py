@@ -67,7 +67,8 @@ def test_acr_assignment_rate_and_complete_through_the_api(server, redis, ratings
     assert (r.status_code, r.json()["reason"]) == (422, "bad_response")
     assert answer(server, token, 0, "6").json()["reason"] == "bad_response"
     for i, score in enumerate(["5", "4", "1", "3"]):
-        assert answer(server, token, i, score, replays=i, playback_completed=True).json()["recorded"] is True
+        assert answer(server, token, i, score, replays=i, playback_completed=True,
+                      view_ms=1000 * i).json()["recorded"] is True
     done = server.post("/api/complete", json={"assignment_token": token})
     assert done.status_code == 200 and done.json()["n_trials"] == 4
     rows = [row for row in iter_response_rows(redis) if row["assignment_id"] == "A1"]
@@ -77,8 +78,8 @@ def test_acr_assignment_rate_and_complete_through_the_api(server, redis, ratings
     assert [(row["image_id"], row["response"], row["correct"], row["frames"]) for row in rows] == [
         (sample, score, False, 0) for sample, score in zip(expected, ["5", "4", "1", "3"])]
     # Replays of a rated sample are recorded and, unlike a replayed MVT stimulus, fail nothing.
-    assert [(row["replays"], row["playback_completed"], row["timing_ok"]) for row in rows] == [
-        (i, True, None) for i in range(4)]
+    assert [(row["replays"], row["playback_completed"], row["view_ms"], row["timing_ok"]) for row in rows] == [
+        (i, True, 1000 * i, None) for i in range(4)]
 
 
 def test_no_worker_rates_a_sample_twice(server, redis, ratings_acr):

@@ -2,10 +2,14 @@
  * The rating runner (rating studies' /experiment.html): consent → instructions → screens →
  * completion. A screen is one sample with the 5-point scale (ACR, or DCR beside its
  * reference), or several samples of one source with sliders 0–100 (MUSHRA) or 5-point menus
- * (same-source). Sounds and videos must play to the end before a single-stimulus rating;
+ * (same-source); several images are compared in place by flipping between them (flipscreen.js).
+ * Sounds and videos must play to the end before a single-stimulus rating;
  * plays, replays, time and visibility go with every rating. Talking to the server, the answer
  * queue and handing the code to MTurk are the MVT runner's modules (static/runner/).
  */
+import { deviceInfo } from "../runner/layout.js";
+import { el } from "./dom.js";
+import { flipScreen } from "./flipscreen.js";
 import { complete, createApi, createQueue, refusalSentence } from "../runner/api.js";
 import { $, clicked, setNetProblem, show, stop } from "../runner/screens.js";
 import { makeStore } from "../runner/store.js";
@@ -28,16 +32,6 @@ let visibility = { hidden: false, blurred: false };
 let headphone = null;  // the headphone check's "correct/trials", sent with every rating
 document.addEventListener("visibilitychange", () => { if (document.hidden) visibility.hidden = true; });
 window.addEventListener("blur", () => { visibility.blurred = true; });
-
-function el(tag, attrs = {}, text = "") {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === true) node.setAttribute(k, "");
-    else if (v !== false && v !== null && v !== undefined) node.setAttribute(k, String(v));
-  }
-  if (text) node.textContent = text;
-  return node;
-}
 
 /** A player (audio, video) or picture for `url`, with its Playback counter. */
 function mediaElement(type, url, label) {
@@ -82,7 +76,7 @@ function setProgress(first, count, total) {
 }
 
 function send(token, trial, response, report) {
-  return queue.enqueue({ assignment_token: token, trial: trial.trial, response, ...report,
+  return queue.enqueue({ assignment_token: token, trial: trial.trial, response, ...report, ...deviceInfo(),
     hidden_during_video: visibility.hidden, blurred_during_video: visibility.blurred, headphone_check: headphone });
 }
 
@@ -223,6 +217,10 @@ async function runScreen(screen, index, total, token) {
   show("rate");
   if (screen.trials.length === 1 && screen.trials[0].scale !== "mushra") {
     await singleScreen(screen.trials[0], token);
+  } else if (screen.trials[0].media_type === "image") {
+    for (const rated of await flipScreen(screen.trials)) {
+      await send(token, rated.trial, rated.response, rated.report).catch(() => {});
+    }
   } else {
     await multiScreen(screen.trials, token);
   }
