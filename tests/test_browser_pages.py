@@ -115,10 +115,14 @@ def test_landing_preview_shows_instructions_only(live_server, page, shots):
     link = links_of(live_server.exp_dir)[0]
     page.goto(landing_url(live_server, link, assignmentId="ASSIGNMENT_ID_NOT_AVAILABLE", hitId="HIT1"))
     expect(page.get_by_text("Accept the HIT to start the task.")).to_be_visible()
-    expect(page.get_by_text("Photosensitivity warning:")).to_be_visible()
-    expect(page.get_by_role("img", name="Example of one trial")).to_be_visible()
-    expect(page.locator("#mvt-task")).to_be_hidden()
-    assert page.locator("#mvt-frame").get_attribute("src") is None
+    # The server's preview of this study, in the task's place; no code box, nothing to press.
+    preview = page.frame_locator("#mvt-frame")
+    expect(preview.get_by_role("heading", name="Photosensitivity warning")).to_be_visible()
+    expect(preview.get_by_role("heading", name="Picture recognition task (preview)")).to_be_visible()
+    expect(page.locator("#mvt-code")).to_be_hidden()
+    expect(preview.get_by_role("button")).to_have_count(0)
+    assert page.locator("#mvt-frame").get_attribute("src") == (
+        f"{live_server.base_url}/experiment.html?link={link}&assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE")
     assert live_server.redis.keys("*worker*") == []  # nothing was asked of the server for a worker
     page.screenshot(path=shots / "landing_preview.png", full_page=True)
 

@@ -464,3 +464,28 @@ def test_acr_video_unlocks_the_scale_only_after_playing_to_the_end(page, redis, 
     assert [(row["response"], row["playback_completed"], row["replays"]) for row in rows] == [
         ("4", True, 2), ("2", True, 0)]
     assert all(row["response_time_ms"] >= 1000 / 8 for row in rows)
+
+
+# ---------------------------------------------------------------------------- MTurk preview
+
+@pytest.mark.parametrize("fixture, link, sentence", [
+    ("ratings_acr", "acr-001", "You will rate the quality of short sounds on a scale"),
+    ("ratings_dsis_images", "dsis-001", "You will rate the quality of short pictures on a scale"),
+])
+def test_the_landing_layouts_preview_describes_the_rating_study(page, redis, _running_server, request, shots,
+                                                                  fixture, link, sentence):
+    """The one landing layout, in MTurk's preview of a rating HIT, shows the server's rating preview
+    (not the MVT task's description and photosensitivity warning) and allocates nothing."""
+    from playwright.sync_api import expect
+
+    load_experiment(redis, request.getfixturevalue(fixture))
+    page.set_viewport_size({"width": 1366, "height": 650})
+    page.goto(f"{_running_server[0]}/mturk/landing?" + urlencode(
+        {"link": link, "assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE", "hitId": "H1"}))
+    preview = page.frame_locator("#mvt-frame")
+    expect(preview.get_by_role("heading", name="Quality rating task (preview)")).to_be_visible()
+    expect(preview.get_by_text(sentence)).to_be_visible()
+    page.screenshot(path=shots / f"landing_preview_{link}.png")
+    assert "Photosensitivity" not in page.content() + preview.locator("body").inner_text()
+    assert "picture recognition" not in page.locator("#mvt-landing").inner_text().lower()
+    assert redis.keys("*W1*") == [] and redis.keys("*assignment*") == []
