@@ -126,11 +126,3 @@ class RatingsKind(StudyKind):
                     trial["reference_url"] = _url(media_url, part)
             out.append(trial)
         return out
-
-    def analyze(self, responses, out_dir: Path, **options):
-        """`analysis.ratings.analyze_ratings` on the responses, written by `analysis.ratings.write_outputs`."""
-        from analysis.ratings import analyze_ratings, write_outputs
-
-        result = analyze_ratings(responses, **options)
-        write_outputs(result, out_dir)
-        return result
