@@ -438,14 +438,15 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
     _write_csv(mvt.psychometric, paths["psychometric.csv"])
     _write_csv(mvt.rules, paths["rules.csv"])
     _write_csv(analysis.histogram, paths["mvt_histogram.csv"])
-    _write_csv(summary_table(analysis), paths["summary.csv"])
+    summary = summary_table(analysis)
+    _write_csv(summary, paths["summary.csv"])
     _write_csv(analysis.progress, paths["progress.csv"])
     _write_csv(analysis.timing, paths["timing.csv"])
     if analysis.worker_groups is not None:
         _write_csv(analysis.worker_groups, paths["worker_profiles_by_group.csv"])
     if draws:
         _write_csv(bootstrap_table(mvt), paths["bootstrap_draws.csv"])
-    write_report(analysis, paths["report.html"])
+    write_report(analysis, paths["report.html"], summary)
     return paths
 
 

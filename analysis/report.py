@@ -102,21 +102,15 @@ def _table(df: pd.DataFrame, text_columns=(), max_rows: int = MAX_TABLE_ROWS) ->
     return Table(columns, rows, max(0, len(df) - max_rows))
 
 
-def _duration_labels(frame_counts, fps: float) -> list[str]:
-    return [f"{duration_ms(f, fps)} ms\n({f} fr)" for f in frame_counts]
-
-
-def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str, short: bool = False, fps: float = 60) -> None:
-    labels = ([str(f) for f in frame_counts] if short else _duration_labels(frame_counts, fps)) + ["unrec.", "insuff."]
+def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str) -> None:
+    """One small panel: images per MVT (frames), then unrecognised and insufficient."""
+    labels = [str(f) for f in frame_counts] + ["unrec.", "insuff."]
     ok = table[table["status"] == "ok"]["mvt_frames"].astype(int)
     counts = [int((ok == f).sum()) for f in frame_counts]
     counts += [int((table["status"] == "unrecognised").sum()), int((table["status"] == "insufficient").sum())]
     colors = ["#4477aa"] * len(frame_counts) + ["#cc6677", "#bbbbbb"]
     x = np.arange(len(labels)) + np.r_[np.zeros(len(frame_counts)), [0.5, 0.5]]
-    bars = ax.bar(x, counts, color=colors)
-    if not short:
-        ax.bar_label(bars, fontsize=8, padding=2)
-        ax.margins(y=0.12)
+    ax.bar(x, counts, color=colors)
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("images")
     ax.set_title(title, fontsize=10)
@@ -127,13 +121,13 @@ def _group_name(by: str, group: str) -> str:
     return f"{by} = {group if group else '(none)'}"
 
 
-def _class_panels(table: pd.DataFrame, grid, panels: list[tuple[str, pd.DataFrame]], title: str) -> str:
+def _class_panels(grid, panels: list[tuple[str, pd.DataFrame]], title: str) -> str:
     """Per-class MVT histograms, one small panel per ``(title, rows)``, as base64 PNG."""
     cols = min(4, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharey=True)
     for ax, (name, part) in zip(axes.ravel(), panels):
-        _mvt_histogram(part, grid, ax, _plot_text(name), short=True)
+        _mvt_histogram(part, grid, ax, _plot_text(name))
         ax.tick_params(axis="x", labelsize=7)
         ax.set_xlabel("MVT (frames)", fontsize=8)
     fig.suptitle(title, fontsize=11)
@@ -162,7 +156,7 @@ def _mvt_figures(analysis, section: Section) -> None:
     by = analysis.by
     if not by:
         if 1 < len(labels) <= MAX_CLASS_PANELS:
-            section.add("figure", _class_panels(table, grid, [(label, table[table["label"] == label])
+            section.add("figure", _class_panels(grid, [(label, table[table["label"] == label])
                                                               for label in labels], "MVT per class"))
         # Per-class counts as a table too (also when there are too many classes to plot).
         section.add("table", _table(_class_cross(table, labels, grid, mvt.fps), text_columns=("class",)))
@@ -174,7 +168,7 @@ def _mvt_figures(analysis, section: Section) -> None:
     panels = [(f"{label}\n{_group_name(by, g)}", table[(group_of == g) & (table["label"] == label)])
               for g in groups for label in sorted(table.loc[group_of == g, "label"].unique())]
     if 1 < len(panels) <= MAX_CLASS_PANELS:
-        section.add("figure", _class_panels(table, grid, panels, f"MVT per class and {by}"),
+        section.add("figure", _class_panels(grid, panels, f"MVT per class and {by}"),
                     alt=f"MVT per class, split by {by}: " + "; ".join(_group_name(by, g) for g in groups))
     crosses = []
     for g in groups:
@@ -288,8 +282,9 @@ def _interval_line(accuracy: pd.DataFrame) -> str:
             f"left [0, 1] and were clipped (see ci_method, crowdmos_low/high in accuracy.csv)")
 
 
-def summary_table(analysis) -> pd.DataFrame:
-    """The report's loose numbers and sentences as ``item, value`` rows (``summary.csv``)."""
+def summary_table(analysis, rules: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The report's loose numbers and sentences as ``item, value`` rows (``summary.csv``);
+    ``rules`` is `rules_comparison` when the caller has it already."""
     mvt = analysis.mvt
     s = analysis.screening.summary()
     status = mvt.status_counts()
@@ -311,7 +306,7 @@ def summary_table(analysis) -> pd.DataFrame:
     rows += [(f"screening: {k}", v) for k, v in _screening_counts(analysis)]
     rows += [(f"rules: {row.rule}", f"{row.ok} ok, {row.unrecognised} unrecognised, {row.insufficient} "
                                     f"insufficient; {row.differ_from_used} differ from rule '{mvt.rule}'")
-             for row in rules_comparison(mvt).itertuples()]
+             for row in (rules_comparison(mvt) if rules is None else rules).itertuples()]
     return pd.DataFrame(rows, columns=["item", "value"])
 
 
@@ -339,11 +334,13 @@ SCREENING_POLICY = (
     "profiles vary, otherwise it is not applicable (never a flag). A worker right on every trial is never flagged.")
 
 
-def render_report(analysis) -> str:
-    """The report of an `analysis.analyze.Analysis` as one HTML string."""
+def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
+    """The report of an `analysis.analyze.Analysis` as one HTML string (``summary``: `summary_table`'s,
+    when the caller has written it already)."""
     mvt = analysis.mvt
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    summary = summary_table(analysis)
+    rules = rules_comparison(mvt)
+    summary = summary_table(analysis, rules) if summary is None else summary
     overview = summary[~summary["item"].str.startswith(("screening: ", "rules: "))]
     unrec = mvt.table[mvt.table["status"] != "ok"][["image_id", "label", "status", "n_responses"]]
     acc = analysis.accuracy
@@ -413,7 +410,7 @@ def render_report(analysis) -> str:
             "p", f"Every rule on the same counts, with the same control policy; 'differ' counts images whose status "
                  f"or MVT differs from rule '{mvt.rule}' (per image: rules.csv). The psychometric threshold is read "
                  f"as the shortest tested duration at or above it.").add(
-            "table", _table(rules_comparison(mvt), text_columns=("rule",))),
+            "table", _table(rules, text_columns=("rule",))),
         Section("Accuracy versus duration").add(
             "p", "Proportion correct with 95% intervals; dashed line: chance (the psychometric guess rate). "
                  + _interval_line(acc) + ".").add("figure", _accuracy_figure(acc, mvt.guess_rate, by)).add(
@@ -436,10 +433,10 @@ def render_report(analysis) -> str:
     return _ENV.get_template("report.html").render(sections=sections)
 
 
-def write_report(analysis, path: Path | str) -> Path:
+def write_report(analysis, path: Path | str, summary: pd.DataFrame | None = None) -> Path:
     """Write `render_report` output to `path` (UTF-8)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_report(analysis), encoding="utf-8")
+    tmp.write_text(render_report(analysis, summary), encoding="utf-8")
     tmp.replace(path)
     return path

@@ -131,10 +131,13 @@ def demo(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8443,
     ratings: Annotated[bool, typer.Option(
         "--ratings", help="Serve a rating study (ACR of the bundled speech samples) instead.")] = False,
+    design: Annotated[str, typer.Option(
+        help="With --ratings: random, diff-source, same-source, mushra or dsis.")] = "random",
+    media: Annotated[str, typer.Option(help="With --ratings: the bundled audio or images.")] = "audio",
 ) -> None:
     """Build a small experiment from the bundled sample images, load it, serve it, print the URLs.
 
-    Example: mvt demo --port 8443
+    Example: mvt demo --port 8443; mvt demo --ratings --design mushra
     """
     from app.settings import Settings
 
@@ -148,7 +151,9 @@ def demo(
         if ratings:
             from stimuli.ratings_build import build_ratings_demo
 
-            exp_dir = build_ratings_demo(settings.data_dir.resolve() / "demo-ratings", base)
+            exp_dir = build_ratings_demo(settings.data_dir.resolve(), base, design, media)
+        elif (design, media) != ("random", "audio"):
+            raise typer.BadParameter("--design and --media choose a rating demo: add --ratings")
         else:
             exp_dir = build_demo(settings, base)
         link = json.loads((exp_dir / "design.json").read_text())["links"][0]["link_id"]

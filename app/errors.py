@@ -225,11 +225,17 @@ class MTurkNoCredentials(MVTError):
     status_code = 500
 
 
-class MTurkBadInput(MVTError):
+class PlatformBadInput(MVTError):
+    """An amount or input file given to a platform command (``mvt mturk``, ``mvt prolific``) is malformed."""
+
+    reason = "platform_bad_input"
+    status_code = 400
+
+
+class MTurkBadInput(PlatformBadInput):
     """An id, amount or input file given to an ``mvt mturk`` command is malformed."""
 
     reason = "mturk_bad_input"
-    status_code = 400
 
 
 class NoHITs(MVTError):

@@ -13,16 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from platforms.mturk.inputs import parse_amount
+from platforms.inputs import parse_amount
 from platforms.screening import Screening
-from app.errors import MTurkBadInput
+from app.errors import PlatformBadInput
 
 KINDS = ("base", "top50", "top10")
 
 
 @dataclass(frozen=True)
 class BonusScheme:
-    """The amounts (US dollars per assignment) and the messages workers see with them."""
+    """The amounts per assignment (MTurk: US dollars; Prolific: the workspace currency) and the messages workers see with them."""
 
     per_hit: str = "0.00"
     top50: str = "0.00"
@@ -36,7 +36,7 @@ class BonusScheme:
         for kind in KINDS:
             self.amount(kind)
         if self.min_assignments < 1:
-            raise MTurkBadInput(f"min_assignments ({self.min_assignments}) must be at least 1")
+            raise PlatformBadInput(f"min_assignments ({self.min_assignments}) must be at least 1")
 
     def amount(self, kind: str) -> Decimal:
         """The amount per assignment of one kind of bonus."""

@@ -82,7 +82,7 @@ def given_ids(ids: list[str] | None, ids_file: Path | None, flagged_from: Path |
                what: str = "worker") -> list[str]:
     """Ids given as arguments, in a file (one per line or a ``worker_id`` column), or flagged
     in a workers.csv; at least one is needed."""
-    from platforms.mturk.inputs import read_ids
+    from platforms.inputs import read_ids
     from platforms.screening import Screening
 
     found = list(ids or [])

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.csvsafe import restore
-from app.errors import MTurkBadInput
+from app.errors import PlatformBadInput
 
 _TRUE = {"1", "true", "yes", "y", "t"}
 
@@ -36,7 +36,7 @@ class Screening:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
             if "worker_id" not in (reader.fieldnames or []):
-                raise MTurkBadInput(f"{path} has no worker_id column (columns: {reader.fieldnames})")
+                raise PlatformBadInput(f"{path} has no worker_id column (columns: {reader.fieldnames})")
             screening = cls()
             for row in reader:
                 worker_id = restore(row["worker_id"].strip())
@@ -47,7 +47,7 @@ class Screening:
                     try:
                         value = float(text)
                     except ValueError:
-                        raise MTurkBadInput(f"{path}: correlation ({text!r}) of worker {worker_id} "
+                        raise PlatformBadInput(f"{path}: correlation ({text!r}) of worker {worker_id} "
                                             "is not a number") from None
                     if not math.isnan(value):
                         screening.correlation[worker_id] = value

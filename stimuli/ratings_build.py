@@ -230,11 +230,29 @@ SAMPLES_DIR = Path(__file__).resolve().parent / "samples_ratings"
 """The bundled CC0 rating samples: ``audio.tsv`` (4 sources x REF, lowpass, noise, ANC), ``images.tsv``."""
 
 
-def build_ratings_demo(exp_dir: Path, base_url: str) -> Path:
-    """The ``mvt demo --ratings`` study: ACR (``random``) of the bundled speech, K = 4, R = 2 (built once)."""
+DEMO_MEDIA = ("audio", "images")
+"""The bundled sets ``mvt demo --ratings --media`` can serve (``SAMPLES_DIR/<media>.tsv``)."""
+
+
+def build_ratings_demo(data_dir: Path, base_url: str, design: str = "random", media: str = "audio") -> Path:
+    """The ``mvt demo --ratings`` study of the bundled ``media`` in ``design`` (built once), R = 2.
+
+    K is 4 for the single-stimulus designs and one screen of all algorithms for ``same-source``
+    and ``mushra``. The experiment is ``demo-ratings`` (ACR of the speech, the default) or
+    ``demo-ratings-<design>-<media>``, in ``data_dir`` under that name. The build's own
+    refusals apply (the bundled images have no ``ANC``, so MUSHRA needs the audio).
+    """
+    if media not in DEMO_MEDIA:
+        raise RatingsInputError(f"--media ({media!r}) must be one of {', '.join(DEMO_MEDIA)}")
+    if design not in SCALE_OF:
+        raise RatingsInputError(f"--design ({design!r}) must be one of {', '.join(SCALE_OF)}")
+    name = "demo-ratings" if (design, media) == ("random", "audio") else f"demo-ratings-{design}-{media}"
+    exp_dir = Path(data_dir) / name
     if not (exp_dir / "design.json").exists():
-        build_ratings(SAMPLES_DIR / "audio.tsv", exp_dir, design="random", samples_per_task=4, ratings_per_sample=2,
-                      base_url=base_url, name="demo-ratings")
+        tsv = SAMPLES_DIR / f"{media}.tsv"
+        n_algorithms = len({line.split("\t")[1] for line in tsv.read_text().splitlines() if line.strip()})
+        build_ratings(tsv, exp_dir, design=design, ratings_per_sample=2, base_url=base_url, name=name,
+                      samples_per_task=n_algorithms if design in ("same-source", "mushra") else 4)
     return exp_dir
 
 

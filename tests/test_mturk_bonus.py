@@ -95,7 +95,7 @@ def test_bonus_whose_token_mturk_already_processed_counts_as_paid(redis):
 
 
 def test_bad_amount_is_refused_with_its_value():
-    from app.errors import MTurkBadInput
+    from app.errors import PlatformBadInput
 
-    with pytest.raises(MTurkBadInput, match=r"top50 bonus \('0.055'\) must be a non-negative dollar amount"):
+    with pytest.raises(PlatformBadInput, match=r"top50 bonus \('0.055'\) must be a non-negative amount with at most two decimals"):
         BonusScheme(per_hit="0.10", top50="0.055")

@@ -103,11 +103,14 @@ def test_external_question_escapes_the_url_and_refuses_http():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("reward", "1.505", "at most two decimals"), ("reward", "one", "dollar amount"),
+    ("reward", "1.505", "at most two decimals"), ("reward", "one", "amount such as 0.50"),
+    ("reward", "nan", "non-negative amount"), ("reward", "-1", "non-negative amount"),
     ("countries", ("usa",), "two-letter ISO"), ("min_approval_rate", 101, "percentage"),
 ])
 def test_hit_settings_refuse_bad_values(field, value, message):
-    with pytest.raises(MTurkBadInput, match=message):
+    from app.errors import PlatformBadInput
+
+    with pytest.raises(PlatformBadInput, match=message):
         HITSettings(**{"reward": "1.00", field: value})
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from app.store import keys
 from platforms.prolific.studies import default_completion_code
 from tests.fixtures.prolific import finish_on_server, prolific, prolific_fake, write_design  # noqa: F401
@@ -254,3 +256,16 @@ def test_importing_the_prolific_commands_loads_no_http_or_aws_library():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'boto3', 'botocore')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "[]\n"
+
+
+@pytest.mark.parametrize("reward, sentence", [
+    ("1.505", "reward ('1.505') must be a non-negative amount with at most two decimals, such as 0.50"),
+    ("nan", "reward ('nan') must be a non-negative amount with at most two decimals, such as 0.50"),
+    ("£1", "reward ('£1') must be an amount such as 0.50"),
+])
+def test_bad_reward_is_one_line_without_dollars_and_creates_nothing(prolific, tmp_path, reward, sentence):
+    write_design(tmp_path / "exp1")
+    result = prolific("create-study", str(tmp_path / "exp1"), "--reward", reward, "--minutes", "5", "--commit")
+    assert result.exit_code == 1
+    assert sentence in result.output and "dollar" not in result.output
+    assert prolific.fake.studies == {}

@@ -189,12 +189,30 @@ def test_video_is_transcoded_to_h264_mp4(tmp_path):
         assert b"Video: h264" in proc.stderr and b"yuv420p" in proc.stderr
 
 
-def test_demo_study_is_built_from_the_bundled_samples(tmp_path):
+@pytest.mark.parametrize("design, media, name, n_links, n_per_link", [
+    ("random", "audio", "demo-ratings", 4, 4),
+    ("mushra", "audio", "demo-ratings-mushra-audio", 4, 4),
+    ("dsis", "images", "demo-ratings-dsis-images", 3, 4),
+])
+def test_demo_study_is_built_from_the_bundled_samples(tmp_path, design, media, name, n_links, n_per_link):
     from stimuli.ratings_build import build_ratings_demo
 
-    exp_dir = build_ratings_demo(tmp_path / "demo", BASE_URL)
-    design = json.loads((exp_dir / "design.json").read_text())
-    assert (design["experiment_id"], design["design"], len(design["links"])) == ("demo-ratings", "random", 4)
+    exp_dir = build_ratings_demo(tmp_path, BASE_URL, design, media)
+    assert exp_dir == tmp_path / name
+    built = json.loads((exp_dir / "design.json").read_text())
+    assert (built["experiment_id"], built["design"], built["media_kind"]) == (name, design, {"audio": "audio", "images": "image"}[media])
+    assert [len(link["sample_ids"]) for link in built["links"]][0] == n_per_link and len(built["links"]) == n_links
+
+
+@pytest.mark.parametrize("design, media, message", [
+    ("mushra", "images", "ANC"), ("acr", "audio", r"--design \('acr'\) must be one of random, diff-source"),
+    ("random", "video", r"--media \('video'\) must be one of audio, images"),
+])
+def test_demo_refuses_what_the_bundled_samples_cannot_do(tmp_path, design, media, message):
+    from stimuli.ratings_build import build_ratings_demo
+
+    with pytest.raises(RatingsInputError, match=message):
+        build_ratings_demo(tmp_path, BASE_URL, design, media)
 
 
 def test_urls_are_downloaded_once_and_a_missing_url_names_its_line(tmp_path):

@@ -108,3 +108,29 @@ def test_serve_refuses_half_a_certificate(tmp_path):
     assert proc.returncode == 1
     assert out.strip().splitlines()[-1] == ("error: give both --certfile and --keyfile, or neither "
                                             "(for a self-signed certificate)")
+
+
+def test_rating_demo_serves_the_chosen_design(tmp_path):
+    data_dir = tmp_path / "data"
+    port = free_port()
+    base = f"https://127.0.0.1:{port}"
+    proc = run_mvt(["demo", "--ratings", "--design", "mushra", "--port", str(port)], data_dir)
+    try:
+        wait_healthy(f"{base}/healthz", proc, timeout_s=120)
+        page = httpx.get(f"{base}/experiment.html?link=demo-ratings-mushra-audio-001&b=DEMO_A1&c=DEMO_H1&d=DEMO_W1",
+                         verify=False)
+        task = httpx.post(f"{base}/api/assignments", verify=False, json={
+            "link": "demo-ratings-mushra-audio-001", "worker_id": "DEMO_W1", "assignment_id": "DEMO_A1",
+            "hit_id": "DEMO_H1"}).json()
+    finally:
+        out = stop(proc)
+    assert page.status_code == 200
+    assert [t["scale"] for t in task["trials"]] == ["mushra"] * 4 and all("reference_url" in t for t in task["trials"])
+    assert f"worker page:     {base}/experiment.html?link=demo-ratings-mushra-audio-001&b=DEMO_A1" in out
+
+
+def test_demo_design_without_ratings_is_refused(tmp_path):
+    proc = run_mvt(["demo", "--design", "mushra"], tmp_path / "data")
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "--design and --media choose a rating demo: add --ratings" in out

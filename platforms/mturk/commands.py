@@ -58,7 +58,7 @@ def _session(ctx: typer.Context):
 
 def _hit_ids(client, hit_ids, hits_file, all_hits: bool = False) -> list[str] | None:
     from platforms.mturk.hits import account_hit_ids
-    from platforms.mturk.inputs import read_ids
+    from platforms.inputs import read_ids
 
     ids = list(hit_ids or [])
     if hits_file:

@@ -10,7 +10,8 @@ from decimal import Decimal
 from xml.sax.saxutils import escape
 
 from platforms.mturk.client import environment_of, paginate
-from platforms.mturk.inputs import HITLink, parse_amount
+from platforms.inputs import parse_amount
+from platforms.mturk.inputs import HITLink
 from platforms.mturk.ledger import Action, Report, execute, forget_done, now_iso, token
 from app.store import keys
 from app.errors import MTurkBadInput, NoHITs

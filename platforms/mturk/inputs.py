@@ -1,17 +1,17 @@
-"""Input files of the MTurk commands: links to publish, HIT and worker ids, reposts, amounts."""
+"""Input files of the MTurk commands: links to publish and reposts (amounts and id files: `platforms.inputs`)."""
 
 from __future__ import annotations
 
 import csv
 import json
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from app.csvsafe import restore
 from app.store import keys
 from app.errors import MTurkBadInput
+from platforms.inputs import read_column
 
 
 @dataclass(frozen=True)
@@ -21,18 +21,6 @@ class HITLink:
     link_id: str
     url: str
     max_assignments: int
-
-
-def parse_amount(text: str, what: str) -> Decimal:
-    """A dollar amount such as ``"0.50"``: non-negative, at most two decimals."""
-    try:
-        value = Decimal(str(text))
-    except InvalidOperation:
-        raise MTurkBadInput(f"{what} ({text!r}) must be a dollar amount such as 0.50") from None
-    if value < 0 or value != value.quantize(Decimal("0.01")):
-        raise MTurkBadInput(f"{what} ({text!r}) must be a non-negative dollar amount with at "
-                            "most two decimals, such as 0.50")
-    return value.quantize(Decimal("0.01"))
 
 
 def link_id_of(url: str) -> str:
@@ -68,24 +56,6 @@ def read_links(source: Path, max_assignments: int | None = None) -> list[HITLink
         raise MTurkBadInput(f"{source} does not say how many assignments each HIT needs: pass "
                             "--max-assignments (workers x durations) or give design.json")
     return [HITLink(link_id_of(url), url, max_assignments) for url in read_column(source, "HIT_Link")]
-
-
-def read_column(path: Path, column: str) -> list[str]:
-    """The non-empty values of ``column`` in a CSV file."""
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if column not in (reader.fieldnames or []):
-            raise MTurkBadInput(f"{path} has no {column} column (columns: {reader.fieldnames})")
-        return [row[column].strip() for row in reader if row[column] and row[column].strip()]
-
-
-def read_ids(path: Path, column: str) -> list[str]:
-    """Ids from a file: one per line, or a CSV column ``column`` (e.g. MTurk's batch results)."""
-    text = Path(path).read_text()
-    first = text.splitlines()[0] if text.strip() else ""
-    if "," in first or first.strip().strip('"') == column:
-        return read_column(Path(path), column)
-    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def read_repost(path: Path, r, env: str) -> dict[str, int]:

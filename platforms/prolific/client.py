@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app.errors import MVTError
+from app.errors import MVTError, PlatformBadInput
 
 PRODUCTION_URL = "https://api.prolific.com"
 API_PREFIX = "/api/v1"
@@ -57,7 +57,7 @@ class ProlificCallFailed(MVTError):
         self.already_processed = False
 
 
-class ProlificBadInput(MVTError):
+class ProlificBadInput(PlatformBadInput):
     """An option or input file given to an ``mvt prolific`` command is malformed."""
 
     reason = "prolific_bad_input"

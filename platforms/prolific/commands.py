@@ -70,7 +70,7 @@ def create_study_command(
 
     Example: mvt prolific create-study exp1 --reward 1.50 --minutes 12 --exclude-earlier --commit
     """
-    from platforms.mturk.inputs import read_ids
+    from platforms.inputs import read_ids
     from platforms.prolific.studies import (Experiment, StudySettings, create_study, created_study,
                                             default_completion_code, earlier_participants)
 

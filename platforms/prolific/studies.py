@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from platforms.ledger import Action, Report, forget_done, now_iso, token
-from platforms.mturk.inputs import parse_amount
+from platforms.inputs import parse_amount
 from platforms.prolific.client import ProlificBadInput, ProlificClient
 from platforms.prolific.records import execute, new_report, scope, select_study, store, stored
 

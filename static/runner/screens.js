@@ -151,8 +151,8 @@ export function askAnswer(unsorted, touch = false) {
     filter.value = "";
     const visible = () => inputs.filter((x) => !x.parentNode.hidden);
     function numberKeys() {
-      visible().forEach((x, k) => { x.parentNode.querySelector(".key").textContent = keyLabel(k); });
-      for (const x of inputs) if (x.parentNode.hidden) x.parentNode.querySelector(".key").textContent = "";
+      let k = 0;
+      for (const x of inputs) x.parentNode.querySelector(".key").textContent = x.parentNode.hidden ? "" : keyLabel(k++);
     }
     filter.oninput = () => {
       note.textContent = "";

@@ -1,0 +1,44 @@
+"""Inputs every platform command shares: money amounts and files of ids.
+
+Errors are `app.errors.PlatformBadInput` (``MTurkBadInput`` and ``ProlificBadInput`` are its
+kinds), so one message serves both platforms: MTurk pays in US dollars, Prolific in the
+workspace's currency.
+"""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from app.errors import PlatformBadInput
+
+
+def parse_amount(text: str, what: str) -> Decimal:
+    """An amount of money such as ``"0.50"``: non-negative, at most two decimals (cents or pence)."""
+    try:
+        value = Decimal(str(text))
+    except InvalidOperation:
+        raise PlatformBadInput(f"{what} ({text!r}) must be an amount such as 0.50") from None
+    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
+        raise PlatformBadInput(f"{what} ({text!r}) must be a non-negative amount with at most two "
+                               "decimals, such as 0.50")
+    return value.quantize(Decimal("0.01"))
+
+
+def read_column(path: Path, column: str) -> list[str]:
+    """The non-empty values of ``column`` in a CSV file."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if column not in (reader.fieldnames or []):
+            raise PlatformBadInput(f"{path} has no {column} column (columns: {reader.fieldnames})")
+        return [row[column].strip() for row in reader if row[column] and row[column].strip()]
+
+
+def read_ids(path: Path, column: str) -> list[str]:
+    """Ids from a file: one per line, or a CSV column ``column`` (e.g. MTurk's batch results)."""
+    text = Path(path).read_text()
+    first = text.splitlines()[0] if text.strip() else ""
+    if "," in first or first.strip().strip('"') == column:
+        return read_column(Path(path), column)
+    return [line.strip() for line in text.splitlines() if line.strip()]
