@@ -1,4 +1,4 @@
-"""``mvt simulate``: simulated workers against a running server."""
+"""``mvt simulate``: simulated workers (MVT) or raters (rating studies) against a running server."""
 
 from __future__ import annotations
 
@@ -23,22 +23,58 @@ def simulate_command(
     p_retry: float = typer.Option(0.05, "--p-retry", min=0, max=1),
     tasks_per_worker: int = typer.Option(1, "--tasks-per-worker", min=1),
     verify: bool = typer.Option(False, "--verify/--no-verify", help="Verify the TLS certificate."),
+    careless: float = typer.Option(0.0, "--careless", min=0, max=1, help="Rating studies: share of careless "
+                                   "raters (random scores, traps failed but by chance)."),
+    mu: list[str] = typer.Option(None, "--mu", help="Rating studies: an algorithm's latent mean, ALG=VALUE in "
+                                 "scale points (repeat for every algorithm); default drawn from the seed."),
 ) -> None:
     """Drive the real HTTP API with simulated workers and write the ground truth.
 
+    The experiment's kind (design.json) decides how they answer: MVT workers recognise images
+    from a psychometric model; raters of a rating study score samples from a population with
+    known MOS per algorithm (simulation/raters.py). truth.csv holds the true MVT per image, or
+    the true MOS per algorithm and per sample.
+
     Example: mvt simulate exp1 --workers 200 --concurrency 50 --out sim/
     """
-    from simulation.workers import WorkerModel, simulate
+    from simulation.workers import WorkerModel, answers_for, simulate
 
     with exit_on_error():
         design = json.loads((exp_dir / "design.json").read_text())
         model = WorkerModel(think_ms=think_ms, p_reload=p_reload, p_abandon=p_abandon,
                             p_retry=p_retry, tasks_per_worker=tasks_per_worker)
+        if design.get("kind") == "ratings":
+            from simulation.raters import RatingAnswers
+
+            try:
+                answers = RatingAnswers.draw(exp_dir, rng=seed, mu=_latent_means(mu), p_careless=careless)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--mu") from None
+        elif careless or mu:
+            raise typer.BadParameter(f"--careless and --mu are for rating studies; {exp_dir} is an MVT study")
+        else:
+            answers = answers_for(exp_dir, model=model, rng=seed)
         result = simulate(base_url or design["base_url"], exp_dir, n_workers=workers,
-                          concurrency=concurrency, model=model, rng=seed, verify=verify)
+                          concurrency=concurrency, model=model, rng=seed, verify=verify, answers=answers)
         summary = result.summary()
         if out:
             out.mkdir(parents=True, exist_ok=True)
             result.truth.write_csv(out / "truth.csv")
             (out / "simulation.json").write_text(json.dumps(summary, indent=2))
         typer.echo(json.dumps(summary, indent=2))
+
+
+def _latent_means(pairs: list[str] | None) -> dict[str, float] | None:
+    """``["REF=4.5", "noise=2"]`` as ``{"REF": 4.5, "noise": 2.0}``; None when none are given."""
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise typer.BadParameter(f"{pair!r} must be ALGORITHM=NUMBER, e.g. REF=4.5", param_hint="--mu")
+    return out

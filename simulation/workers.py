@@ -1,6 +1,13 @@
 """Simulated workers that drive the real HTTP API like MTurk workers would.
 
-Each image gets a true recognition threshold; a simulated worker answers correctly with the
+The HTTP client and its concurrency are shared by every study kind: a worker asks
+``GET /api/eligibility`` (as the MTurk landing page does), takes a list with ``POST
+/api/assignments``, answers trial after trial with ``POST /api/responses``, reloads and resumes,
+and completes. What a worker *answers* is a kind's `Answers` strategy: recognition of MVT videos
+here (`RecognitionAnswers`), opinion scores in `simulation.raters`; `answers_for` picks one by
+``design.json``'s ``kind``.
+
+MVT: each image gets a true recognition threshold; a simulated worker answers correctly with the
 psychometric probability
 
     p(d) = g + (1 - g - lapse) * Phi((log10 d - log10 T_image) / slope)
@@ -22,6 +29,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import aiohttp
 import numpy as np
@@ -64,6 +72,10 @@ class GroundTruth:
             mvt = frames
         return mvt
 
+    def summary(self) -> dict:
+        """The truth's size, JSON-ready (``simulation.json``)."""
+        return {"images": len(self.labels), "frame_counts": list(self.frame_counts)}
+
     def write_csv(self, path: Path) -> None:
         """One row per image: threshold, true MVT, true accuracy at each duration."""
         with open(path, "w", newline="") as f:
@@ -81,7 +93,7 @@ class GroundTruth:
 class SimulationResult:
     """What the simulated workers did and what the server answered."""
 
-    truth: GroundTruth
+    truth: "Truth"
     acknowledged: int = 0
     duplicates_acknowledged: int = 0
     completed: int = 0
@@ -119,6 +131,7 @@ class SimulationResult:
             "seconds": round(self.seconds, 2),
             "requests_per_s": round(n_requests / self.seconds, 1) if self.seconds else None,
             "routes": routes,
+            "truth": self.truth.summary(),
         }
 
 
@@ -185,6 +198,91 @@ def offline_responses(exp_dir: Path, truth: GroundTruth, rng=None) -> list[dict]
     return rows
 
 
+class Truth(Protocol):
+    """What a simulation knew: written next to the analysis to compare with it."""
+
+    def summary(self) -> dict:
+        """JSON-ready headline figures (``simulation.json``)."""
+
+    def write_csv(self, path: Path) -> None:
+        """The whole truth as one CSV (``truth.csv``)."""
+
+
+class Answers(Protocol):
+    """A study kind's answering strategy: how a simulated worker answers the trials of a task.
+
+    ``screens`` says which trials a page shows together (answered at once, and restarted as a
+    whole after a reload, as the page does); ``answer`` gives, per trial of one screen, the
+    fields of ``POST /api/responses`` other than ``assignment_token`` and ``trial``.
+    """
+
+    truth: Truth
+
+    def new_worker(self, rng: np.random.Generator) -> object:
+        """The per-worker state (e.g. a rater's bias), drawn once per simulated worker."""
+
+    def screens(self, trials: list[dict]) -> list[range]:
+        """The trial indices of each screen, in order, covering every trial once."""
+
+    def answer(self, trials: list[dict], options: list[str], worker: object,
+               rng: np.random.Generator) -> list[dict]:
+        """The response fields of each trial of one screen."""
+
+
+class RecognitionAnswers:
+    """MVT: one video per screen, an option drawn from the psychometric model (`draw_answer`),
+    and the presentation fields of a runner without frame timing (``timing_source`` "none")."""
+
+    def __init__(self, truth: GroundTruth, videos: dict):
+        self.truth, self.videos = truth, videos
+
+    def new_worker(self, rng: np.random.Generator) -> None:
+        """MVT workers differ only through the draws (the model has no worker effect)."""
+        return None
+
+    def screens(self, trials: list[dict]) -> list[range]:
+        """Each trial is its own screen."""
+        return [range(i, i + 1) for i in range(len(trials))]
+
+    def answer(self, trials: list[dict], options: list[str], worker: None, rng: np.random.Generator) -> list[dict]:
+        """A drawn answer among the trial's own options, else the task's (named once per task)."""
+        out = []
+        for trial in trials:
+            video_id = trial["video_url"].rsplit("/", 1)[-1].split(".", 1)[0]
+            response = draw_answer(self.truth, self.videos[video_id], trial.get("options") or options, rng)
+            out.append({"response": response, "response_time_ms": 800.0, "presented_frames": None,
+                        "dropped_frames": None, "refresh_interval_ms": 1000.0 / FPS, "hidden_during_video": False,
+                        "blurred_during_video": False, "timing_source": "none"})
+        return out
+
+
+def answers_for(exp_dir: Path, *, model: WorkerModel = WorkerModel(), rng=None,
+                truth: GroundTruth | None = None) -> Answers:
+    """The answering strategy of the experiment's kind (``design.json``'s ``kind``, absent = ``mvt``).
+
+    MVT: `RecognitionAnswers` with ``truth``, else thresholds drawn by `draw_truth`. Ratings:
+    `simulation.raters.RatingAnswers.draw` (a known-MOS population); ``truth`` must be None.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind, or a ``truth`` given for a rating study.
+    """
+    exp_dir = Path(exp_dir)
+    design = json.loads((exp_dir / "design.json").read_text())
+    kind = design.get("kind", "mvt")
+    if kind == "ratings":
+        from simulation.raters import RatingAnswers
+
+        if truth is not None:
+            raise ValueError(f"truth ({type(truth).__name__}) is for MVT studies; {exp_dir} is a rating study")
+        return RatingAnswers.draw(exp_dir, rng=rng)
+    if kind != "mvt":
+        raise ValueError(f"kind ({kind!r}) in {exp_dir / 'design.json'} must be mvt or ratings")
+    videos = json.loads((exp_dir / "stimuli.json").read_text())["videos"]
+    return RecognitionAnswers(truth or draw_truth(exp_dir, model=model, rng=rng), videos)
+
+
 @dataclass(frozen=True)
 class _Reply:
     """Status and decoded JSON body of one answered request."""
@@ -201,19 +299,24 @@ class _Worker:
 
     def __init__(self, sim: "_Simulation", worker_id: str, rng: np.random.Generator):
         self.sim, self.worker_id, self.rng = sim, worker_id, rng
+        self.state = sim.answers.new_worker(rng)
 
-    async def post(self, route: str, payload: dict) -> _Reply | None:
-        """POST with retries on network errors and 5xx (as the browser runner does).
+    async def request(self, route: str, payload: dict, method: str = "POST") -> _Reply | None:
+        """POST ``payload`` (GET: as the query) with retries on network errors and 5xx (as the
+        browser runner does).
 
         Retries with doubling waits until ``model.retry_budget_s`` has passed, so a client
         rides out a server or Redis restart shorter than that.
         """
         deadline = time.monotonic() + self.sim.model.retry_budget_s
         attempt = 0
+        url = self.sim.base_url + route
         while True:
             t0 = time.perf_counter()
             try:
-                async with self.sim.client.post(self.sim.base_url + route, json=payload) as answer:
+                sent = (self.sim.client.get(url, params=payload) if method == "GET"
+                        else self.sim.client.post(url, json=payload))
+                async with sent as answer:
                     body = await answer.json(content_type=None) if answer.status < 500 else None
                     response = _Reply(answer.status, body)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -228,6 +331,10 @@ class _Worker:
             await asyncio.sleep(min(0.05 * 2 ** attempt, 1.0))
             attempt += 1
 
+    async def post(self, route: str, payload: dict) -> _Reply | None:
+        """`request` with POST."""
+        return await self.request(route, payload)
+
     async def run(self, links: list[str]) -> None:
         tasks_done = 0
         for link in self.rng.permutation(links):
@@ -238,6 +345,20 @@ class _Worker:
                 return
             if outcome in ("complete", "abandoned"):
                 tasks_done += 1
+
+    async def eligible(self, link: str, assignment_id: str) -> str | None:
+        """The landing page's check before Accept: None when eligible, else the refusal reason."""
+        response = await self.request("/api/eligibility", {"link": link, "worker_id": self.worker_id,
+                                                           "assignment_id": assignment_id}, method="GET")
+        if response is None or response.status_code != 200:
+            self.sim.result.errors["/api/eligibility: not answered"] += 1
+            return "error"
+        answer = response.json()
+        if answer.get("eligible"):
+            return None
+        reason = answer.get("reason") or "unknown"
+        self.sim.result.refusals[reason] += 1
+        return reason
 
     async def start(self, link: str, assignment_id: str) -> dict | str:
         response = await self.post("/api/assignments", {
@@ -255,16 +376,30 @@ class _Worker:
         return response.json()
 
     async def do_task(self, link: str) -> str:
+        """Check, take, answer and complete one task; returns "complete", "abandoned", "error" or a refusal reason.
+
+        Trials go out one by one in order; a screen's answers are drawn when its first trial is
+        reached. A reload (before any trial, probability ``p_reload``) asks for the assignment
+        again and restarts the screen holding ``resume_from``, as the pages do, so a screen's
+        trials sent before the reload are sent again and acknowledged as duplicates.
+        """
         sim, model = self.sim, self.sim.model
         assignment_id = f"A{self.worker_id}{link}".replace("-", "")[:64]
+        refused = await self.eligible(link, assignment_id)
+        if refused is not None:
+            return refused
         task = await self.start(link, assignment_id)
         if isinstance(task, str):
             return task
         sim.result.assignments[assignment_id] = (self.worker_id, link)
         trials = task["trials"]
+        screens = sim.answers.screens(trials)
+        screen_of = {i: screen for screen in screens for i in screen}
         abandon_at = (int(self.rng.integers(0, len(trials)))
                       if self.rng.random() < model.p_abandon else None)
-        trial = task["resume_from"]
+        trial = acked_upto = task["resume_from"]
+        trial = screen_of[trial][0] if trial < len(trials) else trial
+        drawn: dict[int, dict] = {}
         while trial < len(trials):
             if abandon_at is not None and trial >= abandon_at:
                 sim.result.abandoned += 1
@@ -274,18 +409,20 @@ class _Worker:
                 again = await self.start(link, assignment_id)
                 if isinstance(again, str):
                     return again
-                if again["resume_from"] != trial:
+                if again["resume_from"] != acked_upto:
                     sim.result.resume_mismatches += 1
                 task, trials = again, again["trials"]
-                trial = again["resume_from"]
+                resume = again["resume_from"]
+                trial = screen_of[resume][0] if resume < len(trials) else resume
+                drawn = {}
                 continue
-            if model.think_ms:
-                await asyncio.sleep(self.rng.exponential(model.think_ms) / 1000.0)
-            payload = {"assignment_token": task["assignment_token"], "trial": trial,
-                       "response": self.answer(trials[trial], task["options"]), "response_time_ms": 800.0,
-                       "presented_frames": None, "dropped_frames": None,
-                       "refresh_interval_ms": 1000.0 / FPS, "hidden_during_video": False,
-                       "blurred_during_video": False, "timing_source": "none"}
+            if trial not in drawn:
+                if model.think_ms:
+                    await asyncio.sleep(self.rng.exponential(model.think_ms) / 1000.0)
+                screen = screen_of[trial]
+                fields = sim.answers.answer([trials[i] for i in screen], task["options"], self.state, self.rng)
+                drawn = dict(zip(screen, fields))
+            payload = {"assignment_token": task["assignment_token"], "trial": trial, **drawn[trial]}
             sends = 2 if self.rng.random() < model.p_retry else 1
             for _ in range(sends):
                 response = await self.post("/api/responses", payload)
@@ -298,6 +435,7 @@ class _Worker:
                 else:
                     sim.result.acknowledged += 1
                 sim.result.acked_keys.add((assignment_id, trial))
+            acked_upto = max(acked_upto, trial + 1)
             trial += 1
         response = await self.post("/api/complete", {"assignment_token": task["assignment_token"]})
         if response is not None and response.status_code == 200:
@@ -306,32 +444,30 @@ class _Worker:
         sim.result.errors["/api/complete: refused"] += 1
         return "error"
 
-    def answer(self, trial: dict, options: list[str]) -> str:
-        """A drawn answer among the trial's own options, else the task's (named once per task)."""
-        video_id = trial["video_url"].rsplit("/", 1)[-1].split(".", 1)[0]
-        return draw_answer(self.sim.result.truth, self.sim.videos[video_id], trial.get("options") or options, self.rng)
-
 
 class _Simulation:
-    def __init__(self, client, base_url, model, result, videos):
+    def __init__(self, client, base_url, model, result, answers):
         self.client, self.base_url = client, base_url.rstrip("/")
-        self.model, self.result, self.videos = model, result, videos
+        self.model, self.result, self.answers = model, result, answers
 
 
 async def simulate_async(base_url: str, exp_dir: Path, *, n_workers: int, concurrency: int,
                          model: WorkerModel = WorkerModel(), rng=None,
-                         truth: GroundTruth | None = None, verify: bool = False,
-                         worker_prefix: str = "SIM") -> SimulationResult:
-    """Run ``n_workers`` simulated workers, at most ``concurrency`` at a time, against a server."""
+                         truth: GroundTruth | None = None, answers: Answers | None = None,
+                         verify: bool = False, worker_prefix: str = "SIM") -> SimulationResult:
+    """Run ``n_workers`` simulated workers, at most ``concurrency`` at a time, against a server.
+
+    ``answers`` is the answering strategy; default `answers_for` the experiment (with ``truth``
+    for an MVT study). The result's ``truth`` is the strategy's.
+    """
     if n_workers < 1 or concurrency < 1:
         raise ValueError(f"n_workers ({n_workers}) and concurrency ({concurrency}) must be >= 1")
     rng = np.random.default_rng(rng)
     exp_dir = Path(exp_dir)
-    truth = truth or draw_truth(exp_dir, model=model, rng=rng)
+    answers = answers or answers_for(exp_dir, model=model, rng=rng, truth=truth)
     design = json.loads((exp_dir / "design.json").read_text())
-    videos = json.loads((exp_dir / "stimuli.json").read_text())["videos"]
     links = [link["link_id"] for link in design["links"]]
-    result = SimulationResult(truth=truth)
+    result = SimulationResult(truth=answers.truth)
     # aiohttp, not httpx: on this 2-core machine httpx's client costs 10-20x more CPU per
     # request than aiohttp's (162 vs 3,383 req/s at 200 connections), which would make the
     # simulator, not the server, the bottleneck of a load run.
@@ -341,7 +477,7 @@ async def simulate_async(base_url: str, exp_dir: Path, *, n_workers: int, concur
     semaphore = asyncio.Semaphore(concurrency)
     t0 = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as client:
-        sim = _Simulation(client, base_url, model, result, videos)
+        sim = _Simulation(client, base_url, model, result, answers)
 
         async def one(i: int) -> None:
             async with semaphore:

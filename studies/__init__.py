@@ -1,7 +1,8 @@
 """Study kinds: what differs between kinds of study, behind one small interface.
 
 A kind (`studies.base.StudyKind`) supplies its build step, what ``mvt load`` stores per link,
-the trial payload the browser gets, and its analysis. Allocation, gating, tokens, storage and
+and the trial payload the browser gets; ``mvt analyze`` picks the kind's analysis by the
+design's ``kind`` (`analysis.commands`). Allocation, gating, tokens, storage and
 the recruitment platforms never look inside a kind: they carry its name (``kind`` in the
 link's meta) and call the kind found here. The contract is written down in docs/contracts.md.
 

@@ -30,7 +30,12 @@ class LinkData:
 
 
 class StudyKind(ABC):
-    """One kind of study (MVT recognition, rating, ...): the parts the rest of the system calls."""
+    """One kind of study (MVT recognition, rating, ...): the parts the rest of the system calls.
+
+    Its analysis is not a method: ``mvt analyze`` (`analysis.commands`) reads each experiment's
+    ``design.json`` ``kind`` and runs that kind's analysis, which needs the design, the store (for
+    ``--replace``/``--block``) and options no common signature would share.
+    """
 
     #: the kind's name, stored in each link's meta as ``kind``
     name: str
@@ -58,10 +63,6 @@ class StudyKind(ABC):
         config's ``study``. None (the default): the page gets `stimuli.study.DEFAULT_STUDY`.
         Never anything that gives a sample or condition away."""
         return None
-
-    @abstractmethod
-    def analyze(self, responses, out_dir: Path, **options):
-        """Analyse the kind's responses table and write its result files into ``out_dir``."""
 
 
 def checked_strings(design: dict, key: str, what: str) -> list[str]:

@@ -56,14 +56,6 @@ class MVTKind(StudyKind):
         ``options`` (the runner reads a trial's own ``options`` only when a kind sends them)."""
         return [{"trial": i, "video_url": media_url(v)} for i, v in enumerate(item_ids)]
 
-    def analyze(self, responses, out_dir: Path, **options):
-        """`analysis.analyze.analyze` on the responses, written by `analysis.analyze.write_outputs`."""
-        from analysis.analyze import analyze, write_outputs
-
-        result = analyze(responses, **options)
-        write_outputs(result, out_dir)
-        return result
-
 
 def _check_link(link: dict, videos: dict, videos_dir: Path, checked: set) -> str:
     """Validate one link of design.json; return its id."""

@@ -151,11 +151,3 @@ class RatingsKind(StudyKind):
         media = design.get("media_kind")
         wanted = (design.get("study") or {}).get("headphone_check") is True
         return {"kind": self.name, "media_kind": media, "headphone_check": wanted and media == "audio"}
-
-    def analyze(self, responses, out_dir: Path, **options):
-        """`analysis.ratings.analyze_ratings` on the responses, written by `analysis.ratings.write_outputs`."""
-        from analysis.ratings import analyze_ratings, write_outputs
-
-        result = analyze_ratings(responses, **options)
-        write_outputs(result, out_dir)
-        return result

@@ -1,0 +1,182 @@
+"""Simulated raters for ``mvt simulate`` on a rating study: the known-MOS population of
+`simulation.ratings` answering the rating pages through the real HTTP API.
+
+A careful rater ``i`` rating sample ``j`` of algorithm ``a`` gives
+``clip(round(mu_a + w_i + s_j + u))`` on the scale's points, with ``w_i ~ N(0, sd_worker^2)``
+drawn once per rater, ``s_j ~ N(0, sd_item^2)`` once per sample (shared by every rater) and
+``u ~ N(0, sd_noise^2)`` per rating: the model of `simulation.ratings.Population`. Exceptions,
+each what the page asks of a person:
+
+- MUSHRA: a careful rater gives the hidden reference (algorithm ``REF``) 100, as the page's
+  instructions say ("One of the samples is the reference itself: give it 100"), so every screen
+  has a 100 and Next unlocks; the true mean of ``REF`` is therefore 100.
+- Trapping trials: a careful rater chooses the score asked for.
+- Careless raters (each rater with probability ``p_careless``) choose every score uniformly
+  among the trial's options, traps included (passing one by chance); on a MUSHRA screen with
+  no 100 they move their highest score to 100, because Next waits for one.
+
+Truth (careful raters only, since screening is meant to remove the others): per algorithm
+`Population.true_mos`, the expected rating of a random rater on a random sample of the
+algorithm; per sample the expected rating of a random rater on that sample, i.e. the same
+formula with ``mu = mu_a + s_j`` and no sample spread.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.csvsafe import safe_row
+from simulation.ratings import Population
+
+SPREADS = {"five_point": (0.4, 0.3, 0.6), "mushra": (5.0, 4.0, 8.0)}
+"""(sd_worker, sd_item, sd_noise) in scale points: 5-point scales (ACR, DCR) and MUSHRA (0-100)."""
+DRAWN_MU = {"five_point": (1.5, 4.2, 4.5), "mushra": (20.0, 85.0, 100.0)}
+"""Default latent means: (low, high) of the uniform draw per algorithm, and the value for ``REF``."""
+
+
+@dataclass(frozen=True)
+class RatingTruth:
+    """True MOS per algorithm and per sample of the simulated careful raters, and the model behind them."""
+
+    scale: str
+    population: Population
+    sample_effects: dict[str, float]
+    by_algorithm: dict[str, float]
+    by_sample: dict[str, float]
+    p_careless: float
+
+    def summary(self) -> dict:
+        """True MOS per algorithm and the model's parameters, JSON-ready (``simulation.json``)."""
+        p = self.population
+        return {"scale": self.scale, "true_mos_by_algorithm": {a: round(v, 4) for a, v in self.by_algorithm.items()},
+                "latent_mu": p.mu, "sd_worker": p.sd_worker, "sd_item": p.sd_item, "sd_noise": p.sd_noise,
+                "p_careless": self.p_careless, "samples": len(self.by_sample)}
+
+    def write_csv(self, path: Path) -> None:
+        """``scope,algorithm,sample_id,latent_mu,true_mos``: a row per algorithm, then one per sample."""
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["scope", "algorithm", "sample_id", "latent_mu", "true_mos"])
+            for algorithm, mos in sorted(self.by_algorithm.items()):
+                writer.writerow(safe_row(["algorithm", algorithm, "", f"{self.population.mu[algorithm]:.4f}",
+                                          f"{mos:.6f}"]))
+            for sample_id, mos in sorted(self.by_sample.items()):
+                algorithm = sample_id.rsplit("/", 1)[1]
+                latent = self.population.mu[algorithm] + self.sample_effects[sample_id]
+                writer.writerow(safe_row(["sample", algorithm, sample_id, f"{latent:.4f}", f"{mos:.6f}"]))
+
+
+@dataclass(frozen=True)
+class Rater:
+    """One simulated rater: their bias ``w_i`` (scale points) and whether they answer carelessly."""
+
+    bias: float
+    careless: bool
+
+
+def _bounds(scale: str) -> tuple[int, int]:
+    return (0, 100) if scale == "mushra" else (1, 5)
+
+
+def _media_id(url: str) -> str:
+    """The 16-hex media id of ``/videos/<id>.<ext>[?query]``."""
+    return url.split("?", 1)[0].rsplit("/", 1)[-1].split(".", 1)[0]
+
+
+def rating_truth(design: dict, population: Population, sample_effects: dict[str, float],
+                 p_careless: float = 0.0) -> RatingTruth:
+    """The true MOS per algorithm and per sample of ``population`` (module docstring); MUSHRA ``REF`` is 100."""
+    scale = design["scale"]
+    by_algorithm = population.true_mos(scale)
+    per_sample = Population({s: population.mu[s.rsplit("/", 1)[1]] + e for s, e in sample_effects.items()},
+                            sd_worker=population.sd_worker, sd_item=0.0, sd_noise=population.sd_noise)
+    by_sample = per_sample.true_mos(scale)
+    if scale == "mushra":
+        by_algorithm["REF"] = 100.0
+        by_sample.update({s: 100.0 for s in by_sample if s.endswith("/REF")})
+    return RatingTruth(scale, population, dict(sample_effects), by_algorithm, by_sample, p_careless)
+
+
+class RatingAnswers:
+    """The `simulation.workers.Answers` strategy of rating studies: screens as the page groups them
+    (consecutive trials of one ``screen``), scores from the population model."""
+
+    def __init__(self, design: dict, stimuli: dict, population: Population, sample_effects: dict[str, float],
+                 p_careless: float = 0.0):
+        if not 0 <= p_careless <= 1:
+            raise ValueError(f"p_careless ({p_careless!r}) must be a probability in [0, 1]")
+        self.scale = design["scale"]
+        self.population, self.sample_effects, self.p_careless = population, sample_effects, p_careless
+        self.sample_of = {info["media_id"]: sample_id for sample_id, info in stimuli["samples"].items()}
+        self.truth = rating_truth(design, population, sample_effects, p_careless)
+
+    @classmethod
+    def draw(cls, exp_dir: Path, *, rng=None, mu: dict[str, float] | None = None,
+             p_careless: float = 0.0) -> "RatingAnswers":
+        """A population for the built study in ``exp_dir``: latent means ``mu`` (default drawn, see
+        `DRAWN_MU`), the scale's `SPREADS`, and one effect per sample.
+
+        Raises
+        ------
+        ValueError
+            If ``mu`` names an algorithm the study does not have, or leaves one out.
+        """
+        rng = np.random.default_rng(rng)
+        design = json.loads((Path(exp_dir) / "design.json").read_text())
+        stimuli = json.loads((Path(exp_dir) / "stimuli.json").read_text())
+        samples = sorted(stimuli["samples"])
+        algorithms = sorted({s.rsplit("/", 1)[1] for s in samples})
+        family = "mushra" if design["scale"] == "mushra" else "five_point"
+        low, high, ref = DRAWN_MU[family]
+        drawn = {a: ref if a == "REF" else float(rng.uniform(low, high)) for a in algorithms}
+        if mu is not None and set(mu) != set(algorithms):
+            raise ValueError(f"latent means for {sorted(mu)} must name exactly the study's algorithms {algorithms}")
+        sd_worker, sd_item, sd_noise = SPREADS[family]
+        population = Population(mu or drawn, sd_worker=sd_worker, sd_item=sd_item, sd_noise=sd_noise)
+        effects = dict(zip(samples, (float(e) for e in rng.normal(0, sd_item, len(samples)))))
+        return cls(design, stimuli, population, effects, p_careless)
+
+    def new_worker(self, rng: np.random.Generator) -> Rater:
+        """A rater with a drawn bias, careless with probability ``p_careless``."""
+        return Rater(float(rng.normal(0, self.population.sd_worker)), bool(rng.random() < self.p_careless))
+
+    def screens(self, trials: list[dict]) -> list[range]:
+        """Runs of consecutive trials with the same ``screen`` (the page's ``groupScreens``)."""
+        out: list[range] = []
+        for i, trial in enumerate(trials):
+            if out and trials[out[-1][0]]["screen"] == trial["screen"]:
+                out[-1] = range(out[-1].start, i + 1)
+            else:
+                out.append(range(i, i + 1))
+        return out
+
+    def answer(self, trials: list[dict], options: list[str], worker: Rater, rng: np.random.Generator) -> list[dict]:
+        """Scores for one screen and the fields the rating page sends with each (its ``Playback.report``)."""
+        lo, hi = _bounds(self.scale)
+        scores = []
+        for trial in trials:
+            choices = trial.get("options") or options
+            if worker.careless:
+                scores.append(int(rng.choice([int(o) for o in choices])))
+            elif "attention" in trial:
+                scores.append(int(trial["attention"]))
+            else:
+                sample_id = self.sample_of[_media_id(trial["media_url"])]
+                algorithm = sample_id.rsplit("/", 1)[1]
+                if self.scale == "mushra" and algorithm == "REF":
+                    scores.append(hi)
+                else:
+                    latent = (self.population.mu[algorithm] + worker.bias + self.sample_effects[sample_id]
+                              + rng.normal(0, self.population.sd_noise))
+                    scores.append(int(np.clip(np.round(latent), lo, hi)))
+        if self.scale == "mushra" and hi not in scores:
+            scores[int(np.argmax(scores))] = hi
+        return [{"response": str(score), "response_time_ms": float(rng.uniform(2500, 6000)),
+                 "replays": int(rng.random() < 0.1), "playback_completed": trial["media_type"] != "image",
+                 "hidden_during_video": False, "blurred_during_video": False}
+                for trial, score in zip(trials, scores)]
