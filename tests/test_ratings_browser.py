@@ -24,13 +24,16 @@ pytestmark = [
 ]
 
 
-def open_task(page, base_url: str, link: str, worker: str = "W1") -> None:
+def open_task(page, base_url: str, link: str, worker: str = "W1") -> str:
+    """Consent and start the task; returns the instructions the worker read."""
     from playwright.sync_api import expect
 
     page.goto(f"{base_url}/experiment.html?link={link}&assignmentId=A-{worker}&workerId={worker}&hitId=H1")
     page.get_by_role("button", name="I agree — continue").click()
     expect(page.get_by_role("heading", name="Instructions")).to_be_visible()
+    text = page.locator("#instructions-text").inner_text()
     page.get_by_role("button", name="Start").click()
+    return text
 
 
 def play_to_end(page, selector: str) -> None:
@@ -54,7 +57,7 @@ def test_acr_audio_must_play_to_the_end_and_is_keyboard_usable(page, redis, _run
 
     base_url = _running_server[0]
     load_experiment(redis, ratings_acr)
-    open_task(page, base_url, "acr-001")
+    assert open_task(page, base_url, "acr-001").endswith("Number keys 1–5 choose, Enter confirms.")
     scores = ["5", "4", "2", "1"]
     for k, score in enumerate(scores):
         expect(page.get_by_role("heading", name=f"Sample {k + 1} of 4")).to_be_visible()
@@ -139,7 +142,9 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
     build_ratings(RATINGS_SAMPLES / "audio.tsv", exp_dir, design="same-source", samples_per_task=4,
                   ratings_per_sample=1, base_url=BASE_URL)
     load_experiment(redis, exp_dir)
-    open_task(page, _running_server[0], "same-001", worker="W4")
+    assert open_task(page, _running_server[0], "same-001", worker="W4") == (
+        "Listen to every sample on each screen to the end, then rate the overall quality of each one from "
+        "Excellent (5) to Bad (1).")  # no single-sample keys: each sample has its own menu
     expect(page.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
     next_button = page.get_by_role("button", name="Next")
     for k, value in enumerate(["5", "4", "3", "1"]):

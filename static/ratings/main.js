@@ -54,7 +54,7 @@ function panel(title, media) {
   return box;
 }
 
-function instructions(trial) {
+function instructions(trial, multi) {
   const verb = trial.media_type === "audio" ? "Listen to" : "Look at";
   if (trial.scale === "mushra") {
     return verb + " the reference and every sample on each screen, then rate each sample from 0 (bad) to 100 " +
@@ -64,8 +64,13 @@ function instructions(trial) {
     return verb + " the reference and the test sample. Rate how much the test sample is degraded compared " +
       "with the reference, from Imperceptible (5) to Very annoying (1). Play both to the end.";
   }
-  return verb + " each sample" + (trial.media_type === "image" ? "" : " to the end") +
-    ", then rate its overall quality from Excellent (5) to Bad (1). Number keys 1–5 choose, Enter confirms.";
+  const toEnd = trial.media_type === "image" ? "" : " to the end";
+  if (multi) {  // same-source: several samples of one source side by side; each has its own menu
+    return verb + " every sample on each screen" + toEnd + ", then rate the overall quality of each one " +
+      "from Excellent (5) to Bad (1).";
+  }
+  return verb + " each sample" + toEnd + ", then rate its overall quality from Excellent (5) to Bad (1). " +
+    "Number keys 1–5 choose, Enter confirms.";
 }
 
 function setProgress(first, count, total) {
@@ -244,6 +249,7 @@ async function main() {
   if (a.completed) { finish(a.completion_code); return; }
   queue.retoken(a.assignment_token);
   queue.pump().catch(() => {});  // ratings kept from before a reload go out now, as in the MVT runner
+  const screens = groupScreens(a.trials);
   if (!store("consented")) {
     show("consent");
     const choice = await Promise.race([clicked($("consent-agree")).then(() => "agree"),
@@ -253,11 +259,10 @@ async function main() {
       return;
     }
     store("consented", true);
-    $("instructions-text").textContent = instructions(a.trials[0]);
+    $("instructions-text").textContent = instructions(a.trials[0], screens.some((s) => s.trials.length > 1));
     show("instructions");
     await clicked($("instructions-continue"));
   }
-  const screens = groupScreens(a.trials);
   let index = screens.slice(0, screenOfTrial(screens, a.resume_from)).reduce((n, s) => n + s.trials.length, 0);
   for (let i = screenOfTrial(screens, a.resume_from); i < screens.length; i++) {
     await runScreen(screens[i], index, a.trials.length, a.assignment_token);
