@@ -35,6 +35,7 @@ from app.errors import BuildOptionError, EncodeError
 from app.ids import ID_CHARS, is_id
 from stimuli import design, mp4
 from stimuli.encode import EncoderSettings, SkipFrames, splice
+from stimuli.files import experiment_id as checked_experiment_id, write_atomic
 from stimuli.images import SourceImage, fixation_frame, load_padded, scan_image_folder
 from stimuli.mask import mask_rng, phase_scramble
 from stimuli.practice import example_strip, practice_frames, practice_images
@@ -121,29 +122,6 @@ def _check_options(frame_counts: Sequence[int], images_per_task: int, workers: i
     return sorted(counts), base_url.rstrip("/")
 
 
-def _experiment_id(exp_dir: Path, name: str | None) -> str:
-    experiment_id = name if name is not None else exp_dir.resolve().name
-    if not is_id(experiment_id):
-        source = "--name" if name is not None else f"the folder name of EXP_DIR ({str(exp_dir)!r})"
-        raise BuildOptionError(
-            f"experiment id {experiment_id!r} from {source} must match {ID_CHARS}; "
-            "choose one with --name")
-    return experiment_id
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 @dataclass(frozen=True)
 class _Job:
     image_id: str
@@ -183,7 +161,7 @@ def _make_videos(job: _Job, plan: _Plan | None = None) -> int:
         units = splice(plan.skips, [(plan.fixation_idr, plan.fixation_frames), (image_idr, frames),
                                     (mask_idr, plan.mask_frames)])
         data = mp4.mp4_bytes(units, FPS)
-        _write_bytes_atomic(dest, data)
+        write_atomic(dest, data)
         written += len(data)
     return written
 
@@ -278,7 +256,7 @@ def build_experiment(
     fixation_frames = frames_from_ms(fixation_ms, what="--fixation-ms")
     mask_frames = frames_from_ms(mask_ms, what="--mask-ms")
     exp_dir = Path(exp_dir)
-    experiment_id = _experiment_id(exp_dir, name)
+    experiment_id = checked_experiment_id(exp_dir, name)
     images = scan_image_folder(image_dir)
     labels = {im.image_id: im.label for im in images}
 
@@ -372,10 +350,10 @@ def build_experiment(
     for link_id, _, _ in links:
         writer.writerow(safe_row([f"{base_url}/experiment.html?link={link_id}"]))
 
-    _write_atomic(exp_dir / "stimuli.json", json.dumps(stimuli, indent=1) + "\n")
-    _write_atomic(exp_dir / "links.csv", links_csv.getvalue())
-    _write_atomic(exp_dir / "study.json", json.dumps(study_doc, indent=1, ensure_ascii=False) + "\n")
-    _write_atomic(exp_dir / "design.json", json.dumps(design_doc, indent=1) + "\n")
+    write_atomic(exp_dir / "stimuli.json", json.dumps(stimuli, indent=1) + "\n")
+    write_atomic(exp_dir / "links.csv", links_csv.getvalue())
+    write_atomic(exp_dir / "study.json", json.dumps(study_doc, indent=1, ensure_ascii=False) + "\n")
+    write_atomic(exp_dir / "design.json", json.dumps(design_doc, indent=1) + "\n")
 
     last = len(sets[-1])
     return BuildResult(

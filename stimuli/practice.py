@@ -11,13 +11,13 @@ when no practice image is left.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from stimuli.files import file_digest
 from stimuli.images import GREY, SourceImage, fixation_frame, load_padded, scan_image_folder
 from stimuli.mask import mask_rng, phase_scramble
 
@@ -25,10 +25,6 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 EXAMPLE_PANEL_PX = 160
 EXAMPLE_GAP_PX = 8
 PRACTICE_MAX_FRAMES = 30
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def practice_images(practice_dir: Path | str | None, study: Sequence[SourceImage], n: int,
@@ -41,8 +37,8 @@ def practice_images(practice_dir: Path | str | None, study: Sequence[SourceImage
     """
     if n <= 0:
         return []
-    taken = {_digest(im.path) for im in study}
-    pool = [im for im in scan_image_folder(practice_dir or SAMPLES) if _digest(im.path) not in taken]
+    taken = {file_digest(im.path) for im in study}
+    pool = [im for im in scan_image_folder(practice_dir or SAMPLES) if file_digest(im.path) not in taken]
     rng = np.random.default_rng(rng)
     by_label: dict[str, list[SourceImage]] = {}
     for im in pool:

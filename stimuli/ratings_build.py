@@ -21,11 +21,12 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from stimuli.build import OUTPUT_FILES, _experiment_id, _write_atomic
+from stimuli.build import OUTPUT_FILES
+from stimuli.files import experiment_id as checked_experiment_id, file_digest, write_atomic
 from stimuli.ratings_design import SINGLE_STIMULUS, plan_tasks
 from stimuli.ratings_gold import add_gold, convert_gold, read_gold
 from stimuli.ratings_input import REF, InputLine, RatingsInputError, read_ratings_input
-from stimuli.ratings_media import OUTPUT_EXT, MediaFile, convert, decoded_seconds, fetch, file_digest, media_kind
+from stimuli.ratings_media import OUTPUT_EXT, MediaFile, convert, decoded_seconds, fetch, media_kind
 
 SCALE_OF = {"random": "acr", "diff-source": "acr", "same-source": "acr", "mushra": "mushra", "dsis": "dcr"}
 STUDY_KEYS = {"title": str, "instructions": str, "min_sample_ms": int, "loudnorm": bool, "headphone_check": bool,
@@ -149,7 +150,7 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         raise RatingsInputError(f"--base-url ({base_url!r}) must be an http(s) URL like https://host:8443")
     base_url = base_url.rstrip("/")
     exp_dir = Path(exp_dir)
-    experiment_id = _experiment_id(exp_dir, name)
+    experiment_id = checked_experiment_id(exp_dir, name)
     lines = read_ratings_input(input_tsv, design)
     settings = read_study(study)
     golds = read_gold(settings, study, design)
@@ -176,6 +177,7 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
     ext = OUTPUT_EXT[kind]
     conv = f"{kind}|loudnorm={bool(loudnorm) and kind == 'audio'}"
     by_sample = {(item.source, item.algorithm): item for item in lines}
+    digests = {sample: file_digest(local) for sample, local in locals_.items()}  # each input read once
     files: dict[str, MediaFile] = {}
     n_converted = 0
 
@@ -183,7 +185,7 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         nonlocal n_converted
         item = by_sample[sample]
         local = locals_[sample]
-        mid = media_id(seed, sample[0], sample[1], role, file_digest(local), conv)
+        mid = media_id(seed, sample[0], sample[1], role, digests[sample], conv)
         dest = videos_dir / f"{mid}.{ext}"
         if mid not in files:
             if dest.is_file() and dest.stat().st_size:
@@ -204,7 +206,7 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
             raise RatingsInputError(f"{study}: [ratings] traps_per_task works with the single-stimulus designs "
                                     f"({', '.join(SINGLE_STIMULUS)}), not {design}")
         traps = add_traps(links, settings["traps_per_task"], files, ext, np.random.default_rng([seed, 7]),
-                          lambda sample, role: media_id(seed, *sample, role, file_digest(locals_[sample]), conv))
+                          lambda sample, role: media_id(seed, *sample, role, digests[sample], conv))
     gold = {}
     if golds:  # after the traps: a trap repeats one of the link's samples, never a gold file
         converted, n_gold_converted = convert_gold(
@@ -235,10 +237,10 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         "sources": sorted({s for s, _ in samples}), "algorithms": sorted({a for _, a in samples}),
         "links": links,
     }
-    _write_atomic(exp_dir / "stimuli.json", json.dumps(stimuli, indent=1) + "\n")
-    _write_atomic(exp_dir / "links.csv", "HIT_Link\n" + "".join(
+    write_atomic(exp_dir / "stimuli.json", json.dumps(stimuli, indent=1) + "\n")
+    write_atomic(exp_dir / "links.csv", "HIT_Link\n" + "".join(
         f"{base_url}/experiment.html?link={link['link_id']}\n" for link in links))
-    _write_atomic(exp_dir / "design.json", json.dumps(design_doc, indent=1) + "\n")
+    write_atomic(exp_dir / "design.json", json.dumps(design_doc, indent=1) + "\n")
     last = len(tasks[-1].samples)
     return RatingsBuildResult(
         exp_dir=exp_dir, experiment_id=experiment_id, design=design, media_kind=kind, n_samples=len(samples),

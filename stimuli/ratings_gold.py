@@ -35,7 +35,8 @@ from urllib.parse import urlsplit
 
 from stimuli.ratings_design import SINGLE_STIMULUS
 from stimuli.ratings_input import InputLine, RatingsInputError
-from stimuli.ratings_media import MediaFile, convert, decoded_seconds, fetch, file_digest, media_kind
+from stimuli.files import file_digest
+from stimuli.ratings_media import MediaFile, convert, decoded_seconds, fetch, media_kind
 
 GOLD_KEYS = {"file": str, "score": int, "name": str, "reference": str}
 """Keys of one ``[[ratings.gold]]`` entry, with their types (``file`` and ``score`` required)."""

@@ -80,15 +80,6 @@ def fetch(item: InputLine, cache_dir: Path) -> Path:
     return dest
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes (hex); part of the opaque name, so a changed input is rebuilt."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def convert(item: InputLine, local: Path, kind: str, dest: Path, *, loudnorm: bool = False) -> MediaFile:
     """Write the browser-safe copy of ``local`` to ``dest`` (atomically) and measure it.
 
