@@ -11,6 +11,8 @@ each what the page asks of a person:
   instructions say ("One of the samples is the reference itself: give it 100"), so every screen
   has a 100 and Next unlocks; the true mean of ``REF`` is therefore 100.
 - Trapping trials: a careful rater chooses the score asked for.
+- Gold trials (``stimuli.json``'s ``gold``): a careful rater gives ``clip(round(known + w_i + u))``,
+  as in `simulation.ratings.simulate_ratings`.
 - Careless raters (each rater with probability ``p_careless``) choose every score uniformly
   among the trial's options, traps included (passing one by chance); on a MUSHRA screen with
   no 100 they move their highest score to 100, because Next waits for one.
@@ -31,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from app.csvsafe import safe_row
-from simulation.ratings import Population
+from simulation.ratings import Population, careful_score
 
 SPREADS = {"five_point": (0.4, 0.3, 0.6), "mushra": (5.0, 4.0, 8.0)}
 """(sd_worker, sd_item, sd_noise) in scale points: 5-point scales (ACR, DCR) and MUSHRA (0-100)."""
@@ -113,6 +115,7 @@ class RatingAnswers:
         self.scale = design["scale"]
         self.population, self.sample_effects, self.p_careless = population, sample_effects, p_careless
         self.sample_of = {info["media_id"]: sample_id for sample_id, info in stimuli["samples"].items()}
+        self.gold_of = {media_id: info["score"] for media_id, info in stimuli.get("gold", {}).items()}
         self.truth = rating_truth(design, population, sample_effects, p_careless)
 
     @classmethod
@@ -165,15 +168,17 @@ class RatingAnswers:
                 scores.append(int(rng.choice([int(o) for o in choices])))
             elif "attention" in trial:
                 scores.append(int(trial["attention"]))
+            elif _media_id(trial["media_url"]) in self.gold_of:
+                scores.append(careful_score(self.population, self.scale, rng, worker.bias,
+                                            known=self.gold_of[_media_id(trial["media_url"])]))
             else:
                 sample_id = self.sample_of[_media_id(trial["media_url"])]
                 algorithm = sample_id.rsplit("/", 1)[1]
                 if self.scale == "mushra" and algorithm == "REF":
                     scores.append(hi)
                 else:
-                    latent = (self.population.mu[algorithm] + worker.bias + self.sample_effects[sample_id]
-                              + rng.normal(0, self.population.sd_noise))
-                    scores.append(int(np.clip(np.round(latent), lo, hi)))
+                    scores.append(careful_score(self.population, self.scale, rng, worker.bias, algorithm=algorithm,
+                                                item_effect=self.sample_effects[sample_id]))
         if self.scale == "mushra" and hi not in scores:
             scores[int(np.argmax(scores))] = hi
         return [{"response": str(score), "response_time_ms": float(rng.uniform(2500, 6000)),

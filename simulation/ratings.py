@@ -45,6 +45,15 @@ class Population:
         return out
 
 
+def careful_score(population: Population, scale: str, rng: np.random.Generator, bias: float, *,
+                  algorithm: str | None = None, item_effect: float = 0.0, known: int | None = None) -> int:
+    """One honest rating: ``clip(round(mu_a + w_i + s_j + u))`` on the scale's points, or for a gold
+    trial (``known``: its score) ``clip(round(known + w_i + u))``, with ``u ~ N(0, sd_noise^2)``."""
+    lo, hi = (0, 100) if scale == "mushra" else (1, 5)
+    centre = known if known is not None else population.mu[algorithm] + item_effect
+    return int(np.clip(np.round(centre + bias + rng.normal(0, population.sd_noise)), lo, hi))
+
+
 def synthetic_design(n_sources: int, algorithms: list[str], design: str, samples_per_task: int,
                      ratings_per_sample: int, seed: int = 0, experiment_id: str = "sim") -> dict:
     """A ``design.json`` for ``n_sources`` x ``algorithms`` without media (fake media ids)."""
@@ -84,12 +93,10 @@ def simulate_ratings(design: dict, population: Population, rng=None) -> pd.DataF
                 if spammer[worker]:
                     score = rng.integers(lo, hi + 1)
                 elif "gold" in t:  # a gold sample's true score is known: no item effect
-                    score = int(np.clip(np.round(t["gold"] + bias[worker] + rng.normal(0, population.sd_noise)),
-                                        lo, hi))
+                    score = careful_score(population, design["scale"], rng, bias[worker], known=t["gold"])
                 else:
-                    latent = population.mu[algorithm] + bias[worker] + item[t["sample_id"]] + \
-                        rng.normal(0, population.sd_noise)
-                    score = int(np.clip(np.round(latent), lo, hi))
+                    score = careful_score(population, design["scale"], rng, bias[worker], algorithm=algorithm,
+                                          item_effect=item[t["sample_id"]])
                 rows.append({"link_id": link["link_id"], "assignment_id": f"{link['link_id']}-a{list_index}",
                              "worker_id": f"W{worker:03d}", "hit_id": link["link_id"], "trial": trial,
                              "image_id": t["sample_id"], "response": str(score), "assignment_status": "complete",

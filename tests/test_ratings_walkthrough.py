@@ -22,6 +22,8 @@ from tests.fixtures.ratings import RATINGS_SAMPLES
 # images.tsv"; K = 4 is every source (diff-source) and every algorithm (same-source) of audio.tsv.
 DESIGNS = {"random": ("audio.tsv", 4), "diff-source": ("audio.tsv", 4), "same-source": ("audio.tsv", 4),
            "mushra": ("audio.tsv", 4), "dsis": ("images.tsv", 3)}
+# "random+gold": the README's gold example (stimuli/samples_ratings/study_gold.toml) in the random design.
+STUDIES = {"random+gold": ("random", "study_gold.toml")}
 # R = 8 ratings per sample: 4 links x 8 lists = 32 raters per design, a few seconds each. R does not
 # buy degrees of freedom here: the crowdMOS interval has min(raters, samples) - 1 = 3 of them, the
 # bundled sets having 4 samples (sources) per algorithm.
@@ -36,15 +38,15 @@ def mvt(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.fixture(scope="module", params=sorted(DESIGNS))
+@pytest.fixture(scope="module", params=sorted(DESIGNS) + sorted(STUDIES))
 def walk(request, tmp_path_factory, single_redis_url, _servers) -> dict:
     """The walk-through of one design: every command's (exit code, output) and the folders it wrote."""
     import redis as redis_py
 
-    design = request.param
+    design, study = STUDIES.get(request.param, (request.param, None))
     tsv, k = DESIGNS[design]
     base_url, _, _ = _servers(single_redis_url)
-    tmp = tmp_path_factory.mktemp(f"walk-{design}")
+    tmp = tmp_path_factory.mktemp(f"walk-{request.param}")
     exp, sim, results, again = (str(tmp / name) for name in ("mos1", "sim", "mos-results", "again"))
     responses = str(tmp / "responses.csv")
     redis_py.Redis.from_url(single_redis_url).flushall()
@@ -52,7 +54,8 @@ def walk(request, tmp_path_factory, single_redis_url, _servers) -> dict:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MVT_REDIS_URL", single_redis_url)
         runs["build"] = mvt("build-ratings", str(RATINGS_SAMPLES / tsv), exp, "--design", design,
-                            "--samples-per-task", str(k), "--ratings-per-sample", str(R), "--base-url", base_url)
+                            "--samples-per-task", str(k), "--ratings-per-sample", str(R), "--base-url", base_url,
+                            *(["--study", str(RATINGS_SAMPLES / study)] if study else []))
         n_lists = sum(len(link["lists"]) for link in json.loads((tmp / "mos1" / "design.json").read_text())["links"])
         runs["load"] = mvt("load", exp)
         # One rater per list: each takes one task, so every list is taken exactly once.
@@ -60,7 +63,7 @@ def walk(request, tmp_path_factory, single_redis_url, _servers) -> dict:
         runs["analyze"] = mvt("analyze", "--out", results)
         runs["export"] = mvt("export", responses)
         runs["analyze_csv"] = mvt("analyze", "--out", again, "--responses", responses, "--ratings", exp)
-    return {"design": design, "runs": runs, "n_lists": n_lists, "tmp": tmp}
+    return {"design": design, "study": study, "runs": runs, "n_lists": n_lists, "tmp": tmp}
 
 
 def test_every_command_of_the_walk_through_succeeds(walk):
@@ -80,6 +83,10 @@ def test_every_command_of_the_walk_through_succeeds(walk):
 def test_every_sample_is_rated_exactly_r_times_by_r_raters_in_the_export(walk):
     export = pd.read_csv(walk["tmp"] / "responses.csv", dtype=str, keep_default_na=False)
     stimuli = json.loads((walk["tmp"] / "mos1" / "stimuli.json").read_text())
+    gold = export["image_id"].str.startswith("gold/")
+    if walk["study"]:  # one gold trial in every list, answered like any sample
+        assert gold.sum() == walk["n_lists"] and export.loc[gold, "assignment_id"].nunique() == walk["n_lists"]
+    export = export[~gold]
     per_sample = export.groupby("image_id")["worker_id"].agg(["size", "nunique"])
     assert sorted(per_sample.index) == sorted(stimuli["samples"])
     assert (per_sample["size"] == R).all() and (per_sample["nunique"] == R).all(), per_sample
@@ -116,3 +123,16 @@ def test_the_true_mos_of_nearly_every_algorithm_is_inside_its_interval(walk):
         true = truth.loc[table.index, "true_mos"]
         outside = table.index[(true < table["ci_low"]) | (true > table["ci_high"])].tolist()
         assert len(outside) <= 1, pd.concat([table[["mos", "ci_low", "ci_high"]], true], axis=1)
+
+
+@pytest.mark.parametrize("walk", sorted(STUDIES), indirect=True)
+def test_gold_is_counted_for_every_rater_and_flags_only_misses_of_more_than_one_point(walk):
+    """The gold example: each rater rated one gold sample; a flag names a miss, and only misses flag."""
+    export = pd.read_csv(walk["tmp"] / "responses.csv", dtype=str, keep_default_na=False)
+    gold = export[export["image_id"].str.startswith("gold/")]
+    known = {"gold/clean": 5, "gold/bad": 1}
+    missed = {row.worker_id for row in gold.itertuples() if abs(int(row.response) - known[row.image_id]) > 1}
+    for folder in ("mos-results", "again"):
+        workers = pd.read_csv(walk["tmp"] / folder / "workers.csv")
+        assert (workers["n_gold"] == 1).all()
+        assert set(workers.loc[workers["flag_gold"], "worker_id"]) == missed
