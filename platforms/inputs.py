@@ -14,16 +14,21 @@ from pathlib import Path
 from app.errors import PlatformBadInput
 
 
+MAX_AMOUNT = Decimal("100000")
+"""The largest amount a command takes (a reward or bonus above it is a typo, not a payment)."""
+
+
 def parse_amount(text: str, what: str) -> Decimal:
-    """An amount of money such as ``"0.50"``: non-negative, at most two decimals (cents or pence)."""
+    """An amount of money such as ``"0.50"``: from 0 to `MAX_AMOUNT`, at most two decimals (cents or pence)."""
     try:
-        value = Decimal(str(text))
+        value = Decimal(str(text).strip())
     except InvalidOperation:
         raise PlatformBadInput(f"{what} ({text!r}) must be an amount such as 0.50") from None
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
+    # Range first: quantize itself fails on values beyond the context's precision (1e30).
+    if not (value.is_finite() and 0 <= value <= MAX_AMOUNT and value == value.quantize(Decimal("0.01"))):
         raise PlatformBadInput(f"{what} ({text!r}) must be a non-negative amount with at most two "
-                               "decimals, such as 0.50")
-    return value.quantize(Decimal("0.01"))
+                               f"decimals, such as 0.50, and at most {MAX_AMOUNT}")
+    return abs(value.quantize(Decimal("0.01")))  # abs: "-0" is 0.00, not -0.00
 
 
 def read_column(path: Path, column: str) -> list[str]:

@@ -105,6 +105,7 @@ def test_external_question_escapes_the_url_and_refuses_http():
 @pytest.mark.parametrize("field, value, message", [
     ("reward", "1.505", "at most two decimals"), ("reward", "one", "amount such as 0.50"),
     ("reward", "nan", "non-negative amount"), ("reward", "-1", "non-negative amount"),
+    ("reward", "1e30", "at most 100000"), ("reward", "9" * 29, "at most 100000"),
     ("countries", ("usa",), "two-letter ISO"), ("min_approval_rate", 101, "percentage"),
 ])
 def test_hit_settings_refuse_bad_values(field, value, message):

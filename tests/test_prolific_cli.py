@@ -259,8 +259,9 @@ def test_importing_the_prolific_commands_loads_no_http_or_aws_library():
 
 
 @pytest.mark.parametrize("reward, sentence", [
-    ("1.505", "reward ('1.505') must be a non-negative amount with at most two decimals, such as 0.50"),
-    ("nan", "reward ('nan') must be a non-negative amount with at most two decimals, such as 0.50"),
+    ("1.505", "reward ('1.505') must be a non-negative amount with at most two decimals, such as 0.50, and at most 100000"),
+    ("nan", "reward ('nan') must be a non-negative amount with at most two decimals, such as 0.50, and at most 100000"),
+    ("1e30", "reward ('1e30') must be a non-negative amount with at most two decimals, such as 0.50, and at most 100000"),
     ("£1", "reward ('£1') must be an amount such as 0.50"),
 ])
 def test_bad_reward_is_one_line_without_dollars_and_creates_nothing(prolific, tmp_path, reward, sentence):
