@@ -457,6 +457,13 @@ def test_acr_video_unlocks_the_scale_only_after_playing_to_the_end(page, redis, 
                 v.play();
             })""") is False
             expect(excellent).to_be_disabled()
+            # dragged to the end: the element fires `ended` after a moment of playing, still locked
+            assert page.eval_on_selector("#stimuli video", """v => new Promise((resolve) => {
+                v.addEventListener("ended", () => resolve(v.ended), { once: true });
+                v.currentTime = v.duration - 0.05;
+                v.play();
+            })""") is True
+            expect(excellent).to_be_disabled()
         play_to_end(page, "#stimuli video")
         if k == 0:
             play_to_end(page, "#stimuli video")  # a replay
@@ -465,9 +472,9 @@ def test_acr_video_unlocks_the_scale_only_after_playing_to_the_end(page, redis, 
         page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
     rows = sorted(rows_of(redis, "W6"), key=lambda row: row["trial"])
-    # The first sample was started three times (part way, to the end, again): two replays.
+    # The first sample was started four times (part way, from near the end, to the end, again): three replays.
     assert [(row["response"], row["playback_completed"], row["replays"]) for row in rows] == [
-        ("4", True, 2), ("2", True, 0)]
+        ("4", True, 3), ("2", True, 0)]
     assert all(row["response_time_ms"] >= 1000 / 8 for row in rows)
 
 

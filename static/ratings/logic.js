@@ -67,6 +67,18 @@ export function mushraIncomplete(scores) {
  * Counts what happens to one audio or video sample: plays, whether it played to the end,
  * replays (plays after the first), and the time from showing it to rating it.
  */
+/** Share of a sample that must have been played, as the union of the played ranges, for "played to
+ * the end": a seek to the last moment fires `ended` too, after a few milliseconds of sound. */
+export const PLAYED_SHARE = 0.95;
+
+/** Seconds covered by a TimeRanges-like `{length, start(i), end(i)}` (the element's `played`: its
+ * ranges are already merged, so their lengths add up). */
+export function playedSeconds(ranges) {
+  let total = 0;
+  for (let i = 0; i < ranges.length; i++) total += Math.max(0, ranges.end(i) - ranges.start(i));
+  return total;
+}
+
 export class Playback {
   constructor(now = () => performance.now()) {
     this.now = now;
@@ -77,7 +89,12 @@ export class Playback {
 
   onPlay() { this.plays += 1; }
 
-  onEnded() { this.completed = true; }
+  /** At `ended`: complete once `PLAYED_SHARE` of the `duration` (s) has been played (`played`: the element's ranges). */
+  onEnded(played, duration) {
+    if (Number.isFinite(duration) && duration > 0 && playedSeconds(played) >= PLAYED_SHARE * duration) {
+      this.completed = true;
+    }
+  }
 
   get replays() { return Math.max(0, this.plays - 1); }
 

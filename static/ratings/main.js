@@ -43,7 +43,7 @@ function mediaElement(type, url, label) {
     node = el(type === "audio" ? "audio" : "video", { src: url, controls: true, preload: "auto", "aria-label": label,
       playsinline: type === "video", controlslist: "nodownload noplaybackrate" });
     node.addEventListener("play", () => playback.onPlay());
-    node.addEventListener("ended", () => playback.onEnded());
+    node.addEventListener("ended", () => playback.onEnded(node.played, node.duration));
   }
   return { node, playback };
 }

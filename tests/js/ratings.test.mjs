@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  Playback, groupScreens, keyToScore, mushraBand, mushraIncomplete, scaleButtons, screenOfTrial,
+  PLAYED_SHARE, Playback, groupScreens, playedSeconds, keyToScore, mushraBand, mushraIncomplete, scaleButtons, screenOfTrial,
 } from "../../static/ratings/logic.js";
 
 const ACR = ["Excellent", "Good", "Fair", "Poor", "Bad"];
@@ -40,12 +40,34 @@ test("audio may be rated only after playing to the end; replays and time are rep
   assert.equal(p.mayRate("image"), true);
   p.onPlay();
   assert.equal(p.mayRate("audio"), false);
-  p.onEnded();
+  p.onEnded(ranges([0, 2]), 2);
   p.onPlay();
-  p.onEnded();
+  p.onEnded(ranges([0, 2]), 2);
   now = 4500;
   assert.equal(p.mayRate("audio"), true);
   assert.deepEqual(p.report(), { response_time_ms: 3500, replays: 1, playback_completed: true });
+});
+
+/** A TimeRanges stand-in: `ranges([0, 1], [1.5, 2])`. */
+function ranges(...spans) {
+  return { length: spans.length, start: (i) => spans[i][0], end: (i) => spans[i][1] };
+}
+
+test("an ended sample counts as played to the end only when most of it was played, not after a seek", () => {
+  assert.equal(playedSeconds(ranges([0, 0.5], [1.5, 2])), 1);
+  assert.equal(PLAYED_SHARE, 0.95);
+  const seeked = new Playback();
+  seeked.onPlay();
+  seeked.onEnded(ranges([1.95, 2]), 2);  // dragged to the end: 50 ms heard, then `ended`
+  assert.equal(seeked.mayRate("audio"), false);
+  assert.equal(seeked.report().playback_completed, false);
+  seeked.onEnded(ranges([0, 0.2], [1.95, 2]), 2);  // the start too: still not most of it
+  assert.equal(seeked.mayRate("audio"), false);
+  seeked.onEnded(ranges([0, 1.86], [1.95, 2]), 2);  // a skip of 0.09 s (< 5 %) is forgiven
+  assert.equal(seeked.mayRate("audio"), true);
+  const unknown = new Playback();
+  unknown.onEnded(ranges([0, 2]), NaN);  // no duration known: never complete
+  assert.equal(unknown.mayRate("video"), false);
 });
 
 test("a MUSHRA screen needs every sample rated and one at 100 (the hidden reference)", () => {
