@@ -4,9 +4,9 @@ Inputs are the responses of a ``ratings`` experiment (``image_id`` holds the sam
 ``source/algorithm``, ``response`` the scale point) and the study's ``design.json``.
 
 Which ratings are used
-    Ratings of ``complete`` assignments, from assignments whose mean time per sample is at least
-    ``min_sample_ms`` (crowdMOS's MinSampleWorkingTime; ``response_time_ms`` per trial), from
-    workers not flagged by a screening rule.
+    Ratings of ``complete`` assignments, from assignments whose working time per sample is at
+    least ``min_sample_ms`` (crowdMOS's MinSampleWorkingTime; `time_per_sample`), from workers not
+    flagged by a screening rule.
 
 Screening (a worker is flagged by any rule; the rules look at the ratings of complete, fast
 enough assignments)
@@ -123,6 +123,25 @@ def ratings_table(raw: pd.DataFrame, design: dict) -> pd.DataFrame:
         df["assignment_status"] = infer_assignment_status(df)
     df["response_time_ms"] = pd.to_numeric(df.get("response_time_ms"), errors="coerce")
     return df
+
+
+def time_per_sample(ratings: pd.DataFrame, design: dict) -> pd.Series:
+    """Working time per sample of each assignment (ms): the sum of its screens' times over its samples.
+
+    ``response_time_ms`` is the time from a screen shown to its Next, and every sample of a
+    multi-stimulus screen (same-source, MUSHRA) carries that one screen time; so a screen counts
+    once (its longest time), and the sum is divided by the number of samples rated. For
+    single-stimulus designs (one sample a screen) this is the mean ``response_time_ms``.
+    """
+    screen_of = {(link.get("link_id"), t["sample_id"]): t["screen"] for link in design.get("links", [])
+                 for trials in link["lists"][:1] for t in trials if "screen" in t}
+    # a sample the design does not place on a screen is a screen of its own
+    screens = pd.Series([screen_of.get(key, f"row{i}") for i, key in enumerate(zip(ratings["link_id"],
+                                                                                    ratings["image_id"]))],
+                        index=ratings.index, dtype=object)
+    per_screen = ratings.groupby([ratings["assignment_id"], screens])["response_time_ms"].max()
+    total = per_screen.groupby(level=0).sum(min_count=1)
+    return total / ratings.groupby("assignment_id").size()
 
 
 def t_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
@@ -252,7 +271,7 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     if df.empty:
         raise NoResponses("there are no ratings to analyse (only trapping and gold trials)")
     complete = df[df["assignment_status"] == "complete"]
-    per_assignment = complete.groupby("assignment_id")["response_time_ms"].mean()
+    per_assignment = time_per_sample(complete, design)
     slow = sorted(per_assignment.index[per_assignment < min_sample_ms]) if min_sample_ms > 0 else []
     usable = complete[~complete["assignment_id"].isin(slow)]
     if usable.empty:

@@ -79,6 +79,7 @@ class Rater:
 
     bias: float
     careless: bool
+    headphones: str = "6/6"
 
 
 def _bounds(scale: str) -> tuple[int, int]:
@@ -116,6 +117,8 @@ class RatingAnswers:
         self.population, self.sample_effects, self.p_careless = population, sample_effects, p_careless
         self.sample_of = {info["media_id"]: sample_id for sample_id, info in stimuli["samples"].items()}
         self.gold_of = {media_id: info["score"] for media_id, info in stimuli.get("gold", {}).items()}
+        study = design.get("study") or {}
+        self.headphone_check = study.get("headphone_check") is True and stimuli.get("media_kind") == "audio"
         self.truth = rating_truth(design, population, sample_effects, p_careless)
 
     @classmethod
@@ -145,8 +148,10 @@ class RatingAnswers:
         return cls(design, stimuli, population, effects, p_careless)
 
     def new_worker(self, rng: np.random.Generator) -> Rater:
-        """A rater with a drawn bias, careless with probability ``p_careless``."""
-        return Rater(float(rng.normal(0, self.population.sd_worker)), bool(rng.random() < self.p_careless))
+        """A rater with a drawn bias, careless with probability ``p_careless``, and the headphone
+        screening's outcome they passed with (5 or 6 of 6; only sent when the study runs it)."""
+        return Rater(float(rng.normal(0, self.population.sd_worker)), bool(rng.random() < self.p_careless),
+                     f"{int(rng.integers(5, 7))}/6" if self.headphone_check else "6/6")
 
     def screens(self, trials: list[dict]) -> list[range]:
         """Runs of consecutive trials with the same ``screen`` (the page's ``groupScreens``)."""
@@ -181,7 +186,18 @@ class RatingAnswers:
                                                 item_effect=self.sample_effects[sample_id]))
         if self.scale == "mushra" and hi not in scores:
             scores[int(np.argmax(scores))] = hi
-        return [{"response": str(score), "response_time_ms": float(rng.uniform(2500, 6000)),
-                 "replays": int(rng.random() < 0.1), "playback_completed": trial["media_type"] != "image",
-                 "hidden_during_video": False, "blurred_during_video": False}
-                for trial, score in zip(trials, scores)]
+        # As the page: one screen time for every sample of a screen; audio and video say whether they
+        # were played to the end, images not; flip-compare images (several on a screen) add view_ms.
+        screen_ms = float(rng.uniform(2500, 6000) * len(trials))
+        flip = len(trials) > 1 and trials[0]["media_type"] == "image"
+        out = []
+        for trial, score in zip(trials, scores):
+            fields = {"response": str(score), "response_time_ms": screen_ms, "replays": int(rng.random() < 0.1),
+                      "playback_completed": None if trial["media_type"] == "image" else True,
+                      "hidden_during_video": False, "blurred_during_video": False}
+            if flip:
+                fields.update(view_ms=round(screen_ms / (len(trials) + 1)), stimulus_visible=True)
+            if self.headphone_check:
+                fields["headphone_check"] = worker.headphones
+            out.append(fields)
+        return out

@@ -106,6 +106,18 @@ def test_minimum_working_time_excludes_fast_assignments():
     assert res.by_algorithm.iloc[0].n_workers == 2
 
 
+def test_working_time_per_sample_counts_a_multi_stimulus_screen_once():
+    """A screen of 4 samples rated in 6 s: every row says 6000 ms, the time per sample is 1500 ms."""
+    from analysis.ratings import time_per_sample
+
+    design = {"links": [{"link_id": "L", "lists": [[{"sample_id": f"src0/{a}", "screen": 0} for a in "ABCD"] +
+                                                   [{"sample_id": f"src1/{a}", "screen": 1} for a in "ABCD"]]}]}
+    rows = table([("w", f"src{i}/{a}", 3, ms) for i, ms in ((0, 6000.0), (1, 2000.0)) for a in "ABCD"])
+    assert time_per_sample(rows, design).to_dict() == {"as-w": (6000 + 2000) / 8}
+    single = table([("w", f"src{i}/A", 3, ms) for i, ms in enumerate((1000.0, 2000.0, 6000.0))])
+    assert time_per_sample(single, hand_design()).to_dict() == {"as-w": 3000.0}  # one sample a screen: the mean
+
+
 @pytest.mark.parametrize(("response", "sample", "error", "message"), [
     ("6", "src0/A", ResponsesInvalid, r"response '6' is not a point of the acr scale \(1..5\)"),
     ("Good", "src0/A", ResponsesInvalid, r"response 'Good' is not a point"),

@@ -81,3 +81,21 @@ def test_simulate_refuses_rating_options_for_an_mvt_study(synthetic_experiment):
     result = CliRunner().invoke(cli, ["simulate", str(synthetic_experiment), "--careless", "0.1"])
     assert result.exit_code == 2
     assert "--careless and --mu are for rating studies" in " ".join(result.output.replace("│", " ").split())
+
+
+@pytest.mark.parametrize("media_type, n, headphones", [("image", 3, False), ("audio", 3, True), ("image", 1, True)])
+def test_answers_carry_the_fields_the_rating_page_sends(media_type, n, headphones):
+    """One screen time for every sample of a screen; playback_completed null for images; view_ms and
+    stimulus_visible for flip-compare images; headphone_check only for an audio study that runs it."""
+    stimuli = {"samples": {s: {"media_id": m} for s, m in IDS.items()}, "media_kind": media_type}
+    design = {"scale": "acr", "study": {"headphone_check": headphones}}
+    answers = RatingAnswers(design, stimuli, Population({"A": 3.2, "REF": 4.6}), dict.fromkeys(IDS, 0.0))
+    rng = np.random.default_rng(3)
+    screen = [{**trial(s), "media_type": media_type} for s in list(IDS)[:n]]
+    fields = answers.answer(screen, [], answers.new_worker(rng), rng)
+    assert len({f["response_time_ms"] for f in fields}) == 1
+    assert {f["playback_completed"] for f in fields} == {None if media_type == "image" else True}
+    flip = media_type == "image" and n > 1
+    assert all(("view_ms" in f and f["stimulus_visible"] is True) == flip for f in fields)
+    sent = {f.get("headphone_check") for f in fields}
+    assert sent <= {"5/6", "6/6"} if headphones and media_type == "audio" else sent == {None}

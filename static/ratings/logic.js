@@ -101,14 +101,14 @@ export class Playback {
   /** Audio and video must have played to the end before they may be rated; images at once. */
   mayRate(mediaType) { return mediaType === "image" || this.completed; }
 
-  /** The presentation fields sent with a rating. */
-  report() {
+  /** The presentation fields sent with a rating (`playback_completed` null for an image: nothing to play). */
+  report(mediaType) {
     return {
       response_time_ms: Math.max(0, Math.round(this.now() - this.shownAt)),
       // Not `plays`: that counts replays of a stimulus that must be seen once (MVT), a failed
       // presentation; a rated sample may be played again.
       replays: this.replays,
-      playback_completed: this.completed,
+      playback_completed: mediaType === "image" ? null : this.completed,
     };
   }
 }

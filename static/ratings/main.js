@@ -154,7 +154,7 @@ async function singleScreen(trial, token) {
   });
   document.removeEventListener("keydown", onKey);
   players.forEach((p) => { if (p.node.pause) p.node.pause(); });
-  await send(token, trial, chosen, sample.playback.report()).catch(() => {});
+  await send(token, trial, chosen, sample.playback.report(trial.media_type)).catch(() => {});
 }
 
 /** Several samples of one source: MUSHRA sliders (with the reference) or 5-point menus. */
@@ -209,7 +209,7 @@ async function multiScreen(trials, token) {
   });
   for (const r of rows) {
     if (r.media.node.pause) r.media.node.pause();
-    await send(token, r.trial, String(r.input.value), r.media.playback.report()).catch(() => {});
+    await send(token, r.trial, String(r.input.value), r.media.playback.report(r.trial.media_type)).catch(() => {});
   }
 }
 

@@ -45,7 +45,7 @@ test("audio may be rated only after playing to the end; replays and time are rep
   p.onEnded(ranges([0, 2]), 2);
   now = 4500;
   assert.equal(p.mayRate("audio"), true);
-  assert.deepEqual(p.report(), { response_time_ms: 3500, replays: 1, playback_completed: true });
+  assert.deepEqual(p.report("audio"), { response_time_ms: 3500, replays: 1, playback_completed: true });
 });
 
 /** A TimeRanges stand-in: `ranges([0, 1], [1.5, 2])`. */
@@ -60,7 +60,8 @@ test("an ended sample counts as played to the end only when most of it was playe
   seeked.onPlay();
   seeked.onEnded(ranges([1.95, 2]), 2);  // dragged to the end: 50 ms heard, then `ended`
   assert.equal(seeked.mayRate("audio"), false);
-  assert.equal(seeked.report().playback_completed, false);
+  assert.equal(seeked.report("audio").playback_completed, false);
+  assert.equal(new Playback().report("image").playback_completed, null);  // nothing to play
   seeked.onEnded(ranges([0, 0.2], [1.95, 2]), 2);  // the start too: still not most of it
   assert.equal(seeked.mayRate("audio"), false);
   seeked.onEnded(ranges([0, 1.86], [1.95, 2]), 2);  // a skip of 0.09 s (< 5 %) is forgiven
