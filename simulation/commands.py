@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -75,6 +76,6 @@ def _latent_means(pairs: list[str] | None) -> dict[str, float] | None:
             out[name] = float(value)
         except ValueError:
             sep = ""
-        if not sep or not name:
+        if not sep or not name or not math.isfinite(out.get(name, 0.0)):
             raise typer.BadParameter(f"{pair!r} must be ALGORITHM=NUMBER, e.g. REF=4.5", param_hint="--mu")
     return out

@@ -175,7 +175,8 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
                                     f"kind of media")
     kind = kinds[samples[0]]
     ext = OUTPUT_EXT[kind]
-    conv = f"{kind}|loudnorm={bool(loudnorm) and kind == 'audio'}"
+    normalise = bool(loudnorm) and kind == "audio"
+    conv = f"{kind}|loudnorm={normalise}"  # part of every media id: other settings, other files
     by_sample = {(item.source, item.algorithm): item for item in lines}
     digests = {sample: file_digest(local) for sample, local in locals_.items()}  # each input read once
     files: dict[str, MediaFile] = {}
@@ -191,7 +192,7 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
             if dest.is_file() and dest.stat().st_size:
                 files[mid] = MediaFile(dest, dest.stat().st_size, decoded_seconds(dest) if kind != "image" else 0.0)
             else:
-                files[mid] = convert(item, local, kind, dest, loudnorm=conv.endswith("True"))
+                files[mid] = convert(item, local, kind, dest, loudnorm=normalise)
                 n_converted += 1
         return mid
 
@@ -210,7 +211,7 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
     gold = {}
     if golds:  # after the traps: a trap repeats one of the link's samples, never a gold file
         converted, n_gold_converted = convert_gold(
-            golds, kind, ext, exp_dir, conv,
+            golds, kind, ext, exp_dir, normalise,
             lambda name, role, digest: media_id(seed, "gold", name, role, digest, conv))
         n_converted += n_gold_converted
         gold = add_gold(links, converted, settings["gold_per_task"], files, videos_dir, ext,
@@ -276,7 +277,7 @@ def build_ratings_demo(data_dir: Path, base_url: str, design: str = "random", me
     exp_dir = Path(data_dir) / name
     if not (exp_dir / "design.json").exists():
         tsv = SAMPLES_DIR / f"{media}.tsv"
-        n_algorithms = len({line.split("\t")[1] for line in tsv.read_text().splitlines() if line.strip()})
+        n_algorithms = len({line.algorithm for line in read_ratings_input(tsv, design)})
         build_ratings(tsv, exp_dir, design=design, ratings_per_sample=2, base_url=base_url, name=name,
                       samples_per_task=n_algorithms if design in ("same-source", "mushra") else 4)
     return exp_dir

@@ -13,8 +13,10 @@ A study file lists them and says how many each task shows::
 
 Unlike a trapping trial ("please choose 2"), a gold trial looks exactly like a sample to the
 browser: its file is converted like the samples and copied under a new opaque name in every
-link (so no file recurs from task to task), its item key carries no marker and its screen
-number is drawn like the samples' own. `analysis.ratings` counts a gold answer as missed when
+link (so no file name recurs from task to task), its item key carries no marker and its screen
+number is drawn like the samples' own. Its bytes do recur: a worker who takes several tasks and
+compares sizes or durations can tell that a file came back under a new name, which no sample
+does (each sample is in one link). `analysis.ratings` counts a gold answer as missed when
 it is more than ``GOLD_TOLERANCE`` (1) from the known score, the rule of the P.808 reference
 implementation (microsoft/P.808, ``Scripts/acr_result_parser.py``: ``[gold_question]
 variance: 1``, an answer in ``known - 1 .. known + 1`` is correct).
@@ -154,9 +156,9 @@ class ConvertedGold:
     digest: str
 
 
-def convert_gold(golds: list[GoldSample], kind: str, ext: str, exp_dir: Path, conv: str,
+def convert_gold(golds: list[GoldSample], kind: str, ext: str, exp_dir: Path, loudnorm: bool,
                  media_id) -> tuple[list[ConvertedGold], int]:
-    """Convert every gold file like the samples (``conv`` names the settings); returns them and how
+    """Convert every gold file like the samples (``loudnorm``: as theirs); returns them and how
     many were converted now. ``media_id(name, role, digest)`` names a cached file."""
     cache = exp_dir / ".gold"
     cache.mkdir(parents=True, exist_ok=True)
@@ -178,7 +180,7 @@ def convert_gold(golds: list[GoldSample], kind: str, ext: str, exp_dir: Path, co
                 made.append((MediaFile(dest, dest.stat().st_size, decoded_seconds(dest) if kind != "image" else 0.0),
                              digest))
             else:
-                made.append((convert(item, local, kind, dest, loudnorm=conv.endswith("True")), digest))
+                made.append((convert(item, local, kind, dest, loudnorm=loudnorm), digest))
                 n_converted += 1
         out.append(ConvertedGold(gold, made[0][0], made[1][0], made[0][1]))
     return out, n_converted

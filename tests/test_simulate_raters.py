@@ -70,6 +70,7 @@ def test_screens_are_runs_of_one_screen_number():
     (["--mu", "REF=4.5"], "latent means for ['REF'] must name exactly the study's algorithms "
                           "['ANC', 'REF', 'lowpass', 'noise']"),
     (["--mu", "REF"], "'REF' must be ALGORITHM=NUMBER, e.g. REF=4.5"),
+    (["--mu", "REF=nan"], "'REF=nan' must be ALGORITHM=NUMBER, e.g. REF=4.5"),
 ])
 def test_simulate_refuses_latent_means_that_do_not_fit_the_study(ratings_acr, args, message):
     result = CliRunner().invoke(cli, ["simulate", str(ratings_acr), *args])
