@@ -501,3 +501,19 @@ def test_the_landing_layouts_preview_describes_the_rating_study(page, redis, _ru
     assert "Photosensitivity" not in page.content() + preview.locator("body").inner_text()
     assert "picture recognition" not in page.locator("#mvt-landing").inner_text().lower()
     assert redis.keys("*W1*") == [] and redis.keys("*assignment*") == []
+
+
+def test_a_flip_picture_that_does_not_load_cannot_be_rated(page, redis, _running_server, image_study):
+    from playwright.sync_api import expect
+
+    exp_dir, link = image_study("same-source")
+    load_experiment(redis, exp_dir)
+    page.route("**/videos/**", lambda route: route.abort("connectionreset"))
+    open_task(page, _running_server[0], link, worker="W8")
+    expect(page.locator("#flip-caption")).to_have_text(
+        "Showing: Sample A — it did not load: show another picture, then this one again.")
+    page.keyboard.press("2")
+    expect(page.locator("#flip-caption")).to_contain_text("Sample B — it did not load")
+    for name in "ABC":
+        expect(page.get_by_role("combobox", name=f"Rating of Sample {name}")).to_be_disabled()
+    expect(page.get_by_role("button", name="Next")).to_be_disabled()

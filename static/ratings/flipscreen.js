@@ -94,11 +94,17 @@ export async function flipScreen(trials) {
     const mine = ++turn;
     image.src = urls.get(view);
     image.alt = viewName(view);
-    // Watched once decoded: a box still empty while loading would read as not visible.
-    image.decode().then(() => { if (mine === turn) watch = watchVisible(image); }).catch(() => {});
+    // Watched, and its control unlocked, once decoded: a box still empty while loading would read
+    // as not visible, and a picture that never loads was never seen.
+    image.decode().then(() => {
+      if (mine !== turn) return;
+      watch = watchVisible(image);
+      if (view !== REFERENCE) rows[view].input.disabled = false;
+    }).catch(() => {
+      if (mine === turn) caption.textContent = "Showing: " + viewName(view) + " — it did not load: show another picture, then this one again.";
+    });
     caption.textContent = "Showing: " + viewName(view);
     buttons.forEach((b, v) => b.setAttribute("aria-pressed", String(v === view)));
-    if (view !== REFERENCE) rows[view].input.disabled = false;
     back.disabled = views.previous === null;
   }
   back.addEventListener("click", () => { if (views.previous !== null) display(views.previous); });
