@@ -22,6 +22,8 @@ enough assignments)
     - MUSHRA post-screening (ITU-R BS.1534-3, 4.1.2): a worker who rates the hidden reference
       below ``mushra_ref_min`` (90) for more than ``mushra_ref_share`` (15 %) of the items
       (sources) they rated is excluded.
+    - headphones: in an audio study that requires the headphone check, a worker with a rating that
+      carries no passed check (`without_headphones`).
     - trapping (ITU-T P.808): a worker who did not choose the asked-for score on a trapping trial
       (sample id ``trap/<score>``) is flagged. Traps never enter an estimate.
     - gold samples (ITU-T P.808 gold-standard questions; `stimuli.ratings_gold`): a gold answer is
@@ -56,7 +58,7 @@ from analysis.crowdmos import crowdmos
 from app.errors import NoResponses, ResponsesInvalid
 
 WORKER_COLUMNS = ["worker_id", "flagged", "reason", "flag_correlation", "flag_outliers", "flag_mushra_reference",
-                  "flag_trap", "flag_gold", "correlation", "n_r_items", "outlier_share", "hidden_ref_below_share",
+                  "flag_trap", "flag_gold", "flag_headphones", "correlation", "n_r_items", "outlier_share", "hidden_ref_below_share",
                   "n_traps", "n_traps_failed", "n_gold", "n_gold_missed", "n_ratings", "n_used",
                   "n_slow_excluded", "n_incomplete_excluded", "complete_assignment_ids"]
 """Columns of ``workers.csv``, in order."""
@@ -123,6 +125,26 @@ def ratings_table(raw: pd.DataFrame, design: dict) -> pd.DataFrame:
         df["assignment_status"] = infer_assignment_status(df)
     df["response_time_ms"] = pd.to_numeric(df.get("response_time_ms"), errors="coerce")
     return df
+
+
+HEADPHONE_PASS = 5 / 6
+"""Share of the headphone screening's trials a worker must get right (Woods et al. 2017: 5 of 6)."""
+
+
+def without_headphones(ratings: pd.DataFrame, design: dict) -> set[str]:
+    """Workers with a rating that carries no passed headphone check, in a study that requires one.
+
+    An audio study whose study file sets ``headphone_check`` runs the screening before the task
+    (``static/ratings/headphone_check.js``) and sends its outcome, ``"correct/trials"``, with every
+    rating; the page lets only a pass (`HEADPHONE_PASS`) through. A rating without a passing
+    outcome did not come through that page. Other studies: nobody.
+    """
+    if not ((design.get("study") or {}).get("headphone_check") is True and design.get("media_kind") == "audio"):
+        return set()
+    outcome = ratings.get("headphone_check", pd.Series(None, index=ratings.index, dtype=object))
+    parts = outcome.astype("string").str.extract(r"^(\d+)/(\d+)$").astype(float)
+    passed = (parts[1] > 0) & (parts[0] >= HEADPHONE_PASS * parts[1] - 1e-9)
+    return set(ratings.loc[~passed.fillna(False).astype(bool), "worker_id"])
 
 
 def time_per_sample(ratings: pd.DataFrame, design: dict) -> pd.Series:
@@ -277,9 +299,10 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     if usable.empty:
         raise NoResponses("no complete assignment is left to analyse")
     workers = _screen(usable, design, min_r, z_limit, max_outlier_share, mushra_ref_min, mushra_ref_share)
+    unheard = without_headphones(complete, design)
     trapped = set(trap_counts.index[trap_counts["n_traps_failed"] > 0])
     gold_flagged = set(gold_counts.index[gold_counts["n_gold_missed"] > max_gold_miss_share * gold_counts["n_gold"]])
-    flagged = set(workers.loc[workers["flagged"], "worker_id"]) | trapped | gold_flagged
+    flagged = set(workers.loc[workers["flagged"], "worker_id"]) | trapped | gold_flagged | unheard
     used = usable[~usable["worker_id"].isin(flagged)]
     if used.empty:
         raise NoResponses("every worker was flagged by screening; nothing is left to estimate from")
@@ -297,17 +320,21 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     workers[counted] = workers[counted].fillna(0).astype(int)
     workers["flag_trap"] = workers["n_traps_failed"] > 0
     workers["flag_gold"] = workers["worker_id"].isin(gold_flagged)
+    workers["flag_headphones"] = workers["worker_id"].isin(unheard)
     workers["reason"] = workers["reason"].fillna("")
     trap_reason = [f"chose another score than asked on {n} of {m} trapping trial(s)"
                    for n, m in zip(workers["n_traps_failed"], workers["n_traps"])]
     gold_reason = [f"rated {n} of {m} gold sample(s) more than {GOLD_TOLERANCE} point from the known score "
                    f"({n / max(m, 1):.0%}, more than {max_gold_miss_share:.0%})"
                    for n, m in zip(workers["n_gold_missed"], workers["n_gold"])]
-    workers["reason"] = ["; ".join(filter(None, [r, t if by_trap else "", g if by_gold else ""]))
-                         for r, t, by_trap, g, by_gold in zip(workers["reason"], trap_reason, workers["flag_trap"],
-                                                              gold_reason, workers["flag_gold"])]
+    headphone_reason = "rated without a passed headphone check (the study requires one)"
+    workers["reason"] = ["; ".join(filter(None, [r, t if by_trap else "", g if by_gold else "",
+                                                 headphone_reason if by_ear else ""]))
+                         for r, t, by_trap, g, by_gold, by_ear in zip(workers["reason"], trap_reason, workers["flag_trap"],
+                                                                      gold_reason, workers["flag_gold"],
+                                                                      workers["flag_headphones"])]
     workers["flagged"] = (workers["flagged"].astype("boolean").fillna(False).astype(bool) | workers["flag_trap"]
-                          | workers["flag_gold"])
+                          | workers["flag_gold"] | workers["flag_headphones"])
     for col in ("flag_correlation", "flag_outliers", "flag_mushra_reference"):
         workers[col] = workers[col].astype("boolean").fillna(False).astype(bool)
     workers["reason"] = workers["reason"].fillna("")

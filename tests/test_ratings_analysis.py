@@ -293,3 +293,19 @@ def test_gold_flags_simulated_random_raters_and_passes_honest_ones():
     spammers = set(raw.loc[raw["spammer"], "worker_id"])
     assert w.loc[sorted(spammers), "flag_gold"].sum() >= 6
     assert w.loc[~w.index.isin(spammers), "flag_gold"].mean() <= 0.1
+
+
+@pytest.mark.parametrize("required, media, outcomes, flagged", [
+    (True, "audio", {"a": "6/6", "b": "5/6", "c": "4/6"}, {"c"}),
+    (True, "audio", {"a": "6/6", "b": None, "c": "5/6"}, {"b"}),  # no outcome: not through the page
+    (False, "audio", {"a": None, "b": "1/6", "c": None}, set()),  # the study runs no check
+    (True, "image", {"a": None, "b": None, "c": None}, set()),  # images: the page runs none
+])
+def test_a_headphone_study_flags_ratings_without_a_passed_check(required, media, outcomes, flagged):
+    rows = table([(w, f"src{i}/A", 3 + (i % 2)) for w in "abc" for i in range(3)])
+    rows["headphone_check"] = rows["worker_id"].map(outcomes)
+    design = {**hand_design(), "media_kind": media, "study": {"headphone_check": required}}
+    w = analyze_ratings(rows, design, min_r=-2).workers.set_index("worker_id")
+    assert set(w.index[w["flag_headphones"]]) == flagged == set(w.index[w["flagged"]])
+    for worker in flagged:
+        assert w.loc[worker, "reason"] == "rated without a passed headphone check (the study requires one)"
