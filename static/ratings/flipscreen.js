@@ -7,9 +7,9 @@
  */
 import { $ } from "../runner/screens.js";
 import { watchVisible } from "../runner/layout.js";
-import { el } from "./dom.js";
+import { el, ratingControl } from "./dom.js";
 import { FlipViews, REFERENCE, flipKey, sampleLetter } from "./flip.js";
-import { mushraBand, mushraIncomplete, scaleButtons } from "./logic.js";
+import { screenStatus } from "./logic.js";
 
 function viewName(view) {
   return view === REFERENCE ? "Reference" : "Sample " + sampleLetter(view);
@@ -24,17 +24,6 @@ function targetKind(target) {
 }
 
 /** The rating control of one sample: a 0–100 slider (MUSHRA) or a 5-point menu. */
-function ratingControl(trial, name) {
-  if (trial.scale === "mushra") {
-    return { input: el("input", { type: "range", min: 0, max: 100, step: 1, value: 50, disabled: true,
-      "aria-label": "Score of " + name }), shown: el("output", {}, "not rated") };
-  }
-  const input = el("select", { "aria-label": "Rating of " + name, disabled: true });
-  input.append(el("option", { value: "" }, "choose…"));
-  scaleButtons(trial).forEach((b) => input.append(el("option", { value: b.value }, b.value + " " + b.label)));
-  return { input, shown: null };
-}
-
 /**
  * Runs one flip-compare screen of image `trials` (one source); resolves when Next is pressed
  * with [{trial, response, report}] in screen order, report being FlipViews.report().
@@ -71,15 +60,9 @@ export async function flipScreen(trials) {
     scale.append(row);
   }
   const rows = trials.map((trial, k) => {
-    const { input, shown } = ratingControl(trial, viewName(k));
-    const state = { trial, input, touched: false };
-    input.addEventListener("input", () => {
-      state.touched = input.value !== "";
-      if (shown) shown.textContent = input.value + " " + mushraBand(input.value, trial.labels);
-      update();
-    });
+    const state = ratingControl(trial, viewName(k), () => update());
     const row = el("div", { class: "flip-row" });
-    row.append(viewButton(k, String(k + 1)), input, ...(shown ? [shown] : []));
+    row.append(viewButton(k, String(k + 1)), state.input, ...(state.shown ? [state.shown] : []));
     scale.append(row);
     return state;
   });
@@ -99,7 +82,7 @@ export async function flipScreen(trials) {
     image.decode().then(() => {
       if (mine !== turn) return;
       watch = watchVisible(image);
-      if (view !== REFERENCE) rows[view].input.disabled = false;
+      if (view !== REFERENCE) rows[view].unlock();
     }).catch(() => {
       if (mine === turn) caption.textContent = "Showing: " + viewName(view) + " — it did not load: show another picture, then this one again.";
     });
@@ -115,10 +98,9 @@ export async function flipScreen(trials) {
   $("rate-question").textContent = first.scale === "mushra" ?
     "Rate every sample from 0 to 100 compared with the reference" : "Rate the quality of every sample";
   function update() {
-    const missing = first.scale === "mushra" ? mushraIncomplete(rows.map((r) => (r.touched ? r.input.value : null)))
-      : (rows.every((r) => r.touched) ? null : "Rate every sample.");
-    next.disabled = missing !== null;
-    $("rate-hint").textContent = missing && rows.every((r) => r.touched) ? missing : hint;
+    const status = screenStatus(first.scale, rows.map((r) => (r.touched ? r.input.value : null)), hint);
+    next.disabled = !status.ready;
+    $("rate-hint").textContent = status.hint;
   }
   function onKey(ev) {
     const action = flipKey(ev.key, { nSamples: trials.length, hasReference, target: targetKind(ev.target),

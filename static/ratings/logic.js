@@ -64,9 +64,16 @@ export function mushraIncomplete(scores) {
 }
 
 /**
- * Counts what happens to one audio or video sample: plays, whether it played to the end,
- * replays (plays after the first), and the time from showing it to rating it.
+ * Whether a multi-sample screen may go on, and the hint to show: `values` are the samples' scores
+ * (null: not rated yet). Every sample must be rated, and for MUSHRA one at 100. Until every sample
+ * has a score the screen's own `hint` stays; then the hint says what still stops Next.
  */
+export function screenStatus(scale, values, hint) {
+  const missing = scale === "mushra" ? mushraIncomplete(values)
+    : (values.every((v) => v !== null) ? null : "Rate every sample.");
+  return { ready: missing === null, hint: missing && values.every((v) => v !== null) ? missing : hint };
+}
+
 /** Share of a sample that must have been played, as the union of the played ranges, for "played to
  * the end": a seek to the last moment fires `ended` too, after a few milliseconds of sound. */
 export const PLAYED_SHARE = 0.95;
@@ -79,6 +86,10 @@ export function playedSeconds(ranges) {
   return total;
 }
 
+/**
+ * Counts what happens to one audio or video sample: plays, whether it played to the end,
+ * replays (plays after the first), and the time from showing it to rating it.
+ */
 export class Playback {
   constructor(now = () => performance.now()) {
     this.now = now;

@@ -8,14 +8,14 @@
  * queue and handing the code to MTurk are the MVT runner's modules (static/runner/).
  */
 import { deviceInfo } from "../runner/layout.js";
-import { el } from "./dom.js";
+import { el, ratingControl } from "./dom.js";
 import { flipScreen } from "./flipscreen.js";
 import { complete, createApi, createQueue, refusalSentence } from "../runner/api.js";
 import { $, clicked, setNetProblem, show, stop } from "../runner/screens.js";
 import { makeStore } from "../runner/store.js";
 import { returnSentence, submitToPlatform } from "../runner/submit.js";
 import { headphoneCheck } from "./headphone_check.js";
-import { Playback, groupScreens, keyToScore, mushraBand, mushraIncomplete, scaleButtons, screenOfTrial } from "./logic.js";
+import { Playback, groupScreens, keyToScore, scaleButtons, screenOfTrial, screenStatus } from "./logic.js";
 
 const cfg = JSON.parse($("mvt-config").textContent);
 const store = makeStore("mvt:" + cfg.link + ":" + cfg.assignment_id + ":");
@@ -172,36 +172,18 @@ async function multiScreen(trials, token) {
   const rows = trials.map((trial, k) => {
     const name = "Sample " + LETTERS[k % 26];
     const media = mediaElement(trial.media_type, trial.media_url, name);
+    const state = Object.assign(ratingControl(trial, name, () => update()), { media });
+    media.node.addEventListener("play", state.unlock);
     const row = el("div", { class: "mushra-row" });
-    let input;
-    let shown = null;
-    if (trial.scale === "mushra") {
-      input = el("input", { type: "range", min: 0, max: 100, step: 1, value: 50, disabled: trial.media_type !== "image",
-        "aria-label": "Score of " + name });
-      shown = el("output", {}, "not rated");
-    } else {
-      input = el("select", { "aria-label": "Rating of " + name, disabled: trial.media_type !== "image" });
-      input.append(el("option", { value: "" }, "choose…"));
-      scaleButtons(trial).forEach((b) => input.append(el("option", { value: b.value }, b.value + " " + b.label)));
-    }
-    const state = { trial, media, input, touched: false };
-    input.addEventListener("input", () => {
-      state.touched = input.value !== "";
-      if (shown) shown.textContent = input.value + " " + mushraBand(input.value, trial.labels);
-      update();
-    });
-    media.node.addEventListener("play", () => { input.disabled = false; });
-    row.append(el("span", {}, name), media.node, input, ...(shown ? [shown] : []));
+    row.append(el("span", {}, name), media.node, state.input, ...(state.shown ? [state.shown] : []));
     scale.append(row);
     return state;
   });
   const hint = $("rate-hint").textContent;
   function update() {
-    const missing = first.scale === "mushra" ? mushraIncomplete(rows.map((r) => (r.touched ? r.input.value : null)))
-      : (rows.every((r) => r.touched) ? null : "Rate every sample.");
-    next.disabled = missing !== null;
-    // Once every sample has a score, say what still stops Next (MUSHRA: no sample at 100).
-    $("rate-hint").textContent = missing && rows.every((r) => r.touched) ? missing : hint;
+    const status = screenStatus(first.scale, rows.map((r) => (r.touched ? r.input.value : null)), hint);
+    next.disabled = !status.ready;
+    $("rate-hint").textContent = status.hint;
   }
   update();
   await new Promise((resolve) => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  PLAYED_SHARE, Playback, groupScreens, playedSeconds, keyToScore, mushraBand, mushraIncomplete, scaleButtons, screenOfTrial,
+  PLAYED_SHARE, Playback, groupScreens, playedSeconds, screenStatus, keyToScore, mushraBand, mushraIncomplete, scaleButtons, screenOfTrial,
 } from "../../static/ratings/logic.js";
 
 const ACR = ["Excellent", "Good", "Fair", "Poor", "Bad"];
@@ -76,4 +76,14 @@ test("a MUSHRA screen needs every sample rated and one at 100 (the hidden refere
   assert.equal(mushraIncomplete(["90", "20", "40"]),
     "Rate at least one sample 100: the reference is hidden among the samples.");
   assert.equal(mushraIncomplete(["90", "100", "0"]), null);
+});
+
+test("a multi-sample screen goes on once every sample is rated (MUSHRA: one at 100); the hint says what stops it", () => {
+  const own = "Play a sample before rating it.";
+  assert.deepEqual(screenStatus("acr", ["5", null], own), { ready: false, hint: own });
+  assert.deepEqual(screenStatus("acr", ["5", "1"], own), { ready: true, hint: own });
+  assert.deepEqual(screenStatus("mushra", ["90", null], own), { ready: false, hint: own });
+  assert.deepEqual(screenStatus("mushra", ["90", "40"], own),
+    { ready: false, hint: "Rate at least one sample 100: the reference is hidden among the samples." });
+  assert.deepEqual(screenStatus("mushra", ["100", "40"], own), { ready: true, hint: own });
 });
