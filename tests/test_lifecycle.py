@@ -125,10 +125,18 @@ def test_load_into_an_empty_store_warns_when_a_server_uses_another(tmp_path, syn
         assert result.returncode == 0, result.stderr
         assert result.stderr.splitlines()[0] == \
             f"store: embedded Redis at {other.resolve()} (unix socket {socket_path(other)})"
-        assert (f"warning: this store was empty, and the server running on this machine does not use it: "
-                f"https://127.0.0.1:{server.port} (pid {server.proc.pid}) uses embedded Redis at {served.resolve()}"
-                ) in result.stderr
+        warning = result.stderr.splitlines()[1]
+        assert warning.startswith("warning: this store was empty, and no server running on this machine uses it: ")
+        # (other servers running on this machine are listed too)
+        assert (f"https://127.0.0.1:{server.port} (pid {server.proc.pid}) uses embedded Redis at {served.resolve()}"
+                in warning)
         again = mvt(["load", str(synthetic_experiment)], other)
         assert "warning" not in again.stderr  # not empty any more
+        second = ServerProcess(tmp_path / "second", None, workers=1).start()
+        try:  # the (empty) store of one running server, while another uses its own: no warning
+            mine = mvt(["load", str(synthetic_experiment)], tmp_path / "second")
+            assert mine.returncode == 0 and "warning" not in mine.stderr, mine.stderr
+        finally:
+            second.stop()
     finally:
         server.stop()

@@ -343,8 +343,8 @@ def registered_server(store: Store, address: str) -> Iterator[None]:
         entry.unlink(missing_ok=True)
 
 
-def other_servers(url: str) -> list[dict]:
-    """Servers running on this machine on a store other than ``url`` (entries of dead processes skipped)."""
+def running_servers() -> list[dict]:
+    """Servers running on this machine, as they noted themselves (entries of dead processes removed)."""
     found = []
     for entry in sorted(_servers_dir().glob("*.json")) if _servers_dir().is_dir() else []:
         with contextlib.suppress(OSError, ValueError):
@@ -354,18 +354,19 @@ def other_servers(url: str) -> list[dict]:
             except ProcessLookupError:
                 entry.unlink(missing_ok=True)  # a server killed before it could remove its entry
                 continue
-            if info["url"] != url:
-                found.append(info)
+            found.append(info)
     return found
 
 
 def empty_store_warning(r, url: str) -> str | None:
-    """A warning when the store ``r`` holds no experiment while a server on this machine uses another one."""
+    """A warning when the store ``r`` holds no experiment, no server on this machine uses it and
+    one uses another store (the experiment was most likely meant for that one)."""
     if r.exists(keys.links_index()):
         return None
-    others = other_servers(url)
-    if not others:
+    servers = running_servers()
+    others = [s for s in servers if s["url"] != url]
+    if not others or len(others) < len(servers):  # none elsewhere, or one serves this store
         return None
     where = "; ".join(f"{o['address']} (pid {o['pid']}) uses {o['store']}" for o in others)
-    return (f"warning: this store was empty, and the server running on this machine does not use it: {where}. "
+    return (f"warning: this store was empty, and no server running on this machine uses it: {where}. "
             "Workers of that server will not see this experiment; set MVT_DATA_DIR or MVT_REDIS_URL to its store.")
