@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,13 +51,16 @@ class RatingTruth:
     by_algorithm: dict[str, float]
     by_sample: dict[str, float]
     p_careless: float
+    careless_workers: set[str] = field(default_factory=set)
+    """Ids of the simulated workers who answered carelessly (screening should flag them)."""
 
     def summary(self) -> dict:
         """True MOS per algorithm and the model's parameters, JSON-ready (``simulation.json``)."""
         p = self.population
         return {"scale": self.scale, "true_mos_by_algorithm": {a: round(v, 4) for a, v in self.by_algorithm.items()},
                 "latent_mu": p.mu, "sd_worker": p.sd_worker, "sd_item": p.sd_item, "sd_noise": p.sd_noise,
-                "p_careless": self.p_careless, "samples": len(self.by_sample)}
+                "p_careless": self.p_careless, "samples": len(self.by_sample),
+                "careless_workers": sorted(self.careless_workers)}
 
     def write_csv(self, path: Path) -> None:
         """``scope,algorithm,sample_id,latent_mu,true_mos``: a row per algorithm, then one per sample."""
@@ -147,11 +150,14 @@ class RatingAnswers:
         effects = dict(zip(samples, (float(e) for e in rng.normal(0, sd_item, len(samples)))))
         return cls(design, stimuli, population, effects, p_careless)
 
-    def new_worker(self, rng: np.random.Generator) -> Rater:
+    def new_worker(self, rng: np.random.Generator, worker_id: str = "") -> Rater:
         """A rater with a drawn bias, careless with probability ``p_careless``, and the headphone
         screening's outcome they passed with (5 or 6 of 6; only sent when the study runs it)."""
-        return Rater(float(rng.normal(0, self.population.sd_worker)), bool(rng.random() < self.p_careless),
-                     f"{int(rng.integers(5, 7))}/6" if self.headphone_check else "6/6")
+        rater = Rater(float(rng.normal(0, self.population.sd_worker)), bool(rng.random() < self.p_careless),
+                      f"{int(rng.integers(5, 7))}/6" if self.headphone_check else "6/6")
+        if rater.careless and worker_id:
+            self.truth.careless_workers.add(worker_id)
+        return rater
 
     def screens(self, trials: list[dict]) -> list[range]:
         """Runs of consecutive trials with the same ``screen`` (the page's ``groupScreens``)."""

@@ -218,7 +218,7 @@ class Answers(Protocol):
 
     truth: Truth
 
-    def new_worker(self, rng: np.random.Generator) -> object:
+    def new_worker(self, rng: np.random.Generator, worker_id: str = "") -> object:
         """The per-worker state (e.g. a rater's bias), drawn once per simulated worker."""
 
     def screens(self, trials: list[dict]) -> list[range]:
@@ -236,7 +236,7 @@ class RecognitionAnswers:
     def __init__(self, truth: GroundTruth, videos: dict):
         self.truth, self.videos = truth, videos
 
-    def new_worker(self, rng: np.random.Generator) -> None:
+    def new_worker(self, rng: np.random.Generator, worker_id: str = "") -> None:
         """MVT workers differ only through the draws (the model has no worker effect)."""
         return None
 
@@ -299,7 +299,7 @@ class _Worker:
 
     def __init__(self, sim: "_Simulation", worker_id: str, rng: np.random.Generator):
         self.sim, self.worker_id, self.rng = sim, worker_id, rng
-        self.state = sim.answers.new_worker(rng)
+        self.state = sim.answers.new_worker(rng, worker_id)
 
     async def request(self, route: str, payload: dict, method: str = "POST") -> _Reply | None:
         """POST ``payload`` (GET: as the query) with retries on network errors and 5xx (as the

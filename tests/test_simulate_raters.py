@@ -100,3 +100,12 @@ def test_answers_carry_the_fields_the_rating_page_sends(media_type, n, headphone
     assert all(("view_ms" in f and f["stimulus_visible"] is True) == flip for f in fields)
     sent = {f.get("headphone_check") for f in fields}
     assert sent <= {"5/6", "6/6"} if headphones and media_type == "audio" else sent == {None}
+
+
+def test_the_truth_names_the_careless_raters():
+    answers, rng = strategy("acr", 0.5), np.random.default_rng(4)
+    raters = {f"SIM{i:03d}": answers.new_worker(rng, f"SIM{i:03d}") for i in range(200)}
+    careless = {w for w, r in raters.items() if r.careless}
+    assert 60 < len(careless) < 140  # p = 0.5 of 200
+    assert answers.truth.careless_workers == careless
+    assert answers.truth.summary()["careless_workers"] == sorted(careless)
