@@ -155,6 +155,51 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
     assert len({row["image_id"].split("/")[0] for row in rows}) == 1  # one source on the screen
 
 
+@pytest.mark.parametrize("design, width, height", [
+    ("mushra", 1366, 650), ("same-source", 1366, 650), ("mushra", 390, 844), ("same-source", 390, 844)])
+def test_audio_screen_controls_are_not_covered_by_the_players(
+        page, redis, _running_server, ratings_mushra, tmp_path, shots, design, width, height):
+    """Inside the landing layout, each sample's slider or menu on a several-sample audio screen is
+    wholly visible: its left end, where a low score's thumb and the menu's text are, is not under
+    the sample's player (it was: the player overflowed its 6em column)."""
+    from playwright.sync_api import expect
+
+    from stimuli.ratings_build import build_ratings
+
+    if design == "mushra":
+        exp_dir, link = ratings_mushra, "mushra-001"
+    else:
+        exp_dir, link = tmp_path / "same", "same-001"
+        build_ratings(RATINGS_SAMPLES / "audio.tsv", exp_dir, design="same-source", samples_per_task=4,
+                      ratings_per_sample=1, base_url=BASE_URL)
+    load_experiment(redis, exp_dir)
+    page.set_viewport_size({"width": width, "height": height})
+    base_url = _running_server[0]
+    page.goto(f"{base_url}/mturk/landing?" + urlencode({"link": link, "assignmentId": f"A-{width}",
+                                                       "workerId": f"W{width}", "hitId": "H1",
+                                                       "turkSubmitTo": base_url}))
+    task = page.frame_locator("#mvt-frame")
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    expect(task.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
+    frame = page.frame(url=re.compile(r"/experiment\.html"))
+    control = "slider" if design == "mushra" else "combobox"
+    name = "Score of Sample" if design == "mushra" else "Rating of Sample"
+    for k in range(4):
+        task.locator(f".mushra-row:nth-child({k + 1}) audio").evaluate("a => a.play()")  # unlocks the control
+        widget = task.get_by_role(control, name=f"{name} {'ABCD'[k]}")
+        expect(widget).to_be_enabled()
+        widget.fill("0") if design == "mushra" else widget.select_option("1")
+        widget.scroll_into_view_if_needed()
+        box = widget.bounding_box()  # page coordinates; elementFromPoint wants the frame's
+        frame_box = page.locator("#mvt-frame").bounding_box()
+        hit = frame.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); return e && e.tagName; }",
+                             [box["x"] - frame_box["x"] + 3, box["y"] - frame_box["y"] + box["height"] / 2])
+        assert hit == ("INPUT" if design == "mushra" else "SELECT"), (k, hit)
+    assert frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    page.screenshot(path=shots / f"audio_{design}_{width}x{height}.png")
+
+
 # The test's ears: records each stereo buffer the page makes (per third of it, which tone is quietest
 # in the left channel and which is in antiphase) and plays buffers 8x fast. The page itself never
 # says which tone was quieter.
