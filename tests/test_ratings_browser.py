@@ -24,13 +24,16 @@ pytestmark = [
 ]
 
 
-def open_task(page, base_url: str, link: str, worker: str = "W1") -> None:
+def open_task(page, base_url: str, link: str, worker: str = "W1") -> str:
+    """Open ``link`` as ``worker``, agree and start; returns the instructions the worker read."""
     from playwright.sync_api import expect
 
     page.goto(f"{base_url}/experiment.html?link={link}&assignmentId=A-{worker}&workerId={worker}&hitId=H1")
     page.get_by_role("button", name="I agree — continue").click()
     expect(page.get_by_role("heading", name="Instructions")).to_be_visible()
+    instructions = page.locator("#instructions-text").inner_text()
     page.get_by_role("button", name="Start").click()
+    return instructions
 
 
 def play_to_end(page, selector: str) -> None:
@@ -113,7 +116,11 @@ def test_dsis_images_side_by_side_with_flip(page, redis, _running_server, rating
 
     base_url = _running_server[0]
     load_experiment(redis, ratings_dsis_images)
-    open_task(page, base_url, "dsis-001", worker="W3")
+    instructions = open_task(page, base_url, "dsis-001", worker="W3")
+    assert instructions == (
+        "Look at the reference and the test sample (F shows the reference in the sample's place and back). Rate how "
+        "much the test sample is degraded compared with the reference, from Imperceptible (5) to Very annoying (1). "
+        "Number keys 1–5 choose, Enter confirms.")
     expect(page.get_by_role("img", name="Reference", exact=True)).to_be_visible()
     sample = page.get_by_role("img", name="Sample")
     src = sample.get_attribute("src")
@@ -139,8 +146,12 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
     build_ratings(RATINGS_SAMPLES / "audio.tsv", exp_dir, design="same-source", samples_per_task=4,
                   ratings_per_sample=1, base_url=BASE_URL)
     load_experiment(redis, exp_dir)
-    open_task(page, _running_server[0], "same-001", worker="W4")
+    instructions = open_task(page, _running_server[0], "same-001", worker="W4")
+    # Digits choose nothing on this screen: the instructions say so by not offering them.
+    assert instructions == ("Listen to every sample on each screen (all are versions of one recording), then choose "
+                            "each sample's overall quality from Excellent (5) to Bad (1) in the menu beside it.")
     expect(page.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
+    expect(page.locator("#rate-hint")).to_have_text("Play a sample before rating it.")
     next_button = page.get_by_role("button", name="Next")
     for k, value in enumerate(["5", "4", "3", "1"]):
         menu = page.get_by_role("combobox", name=f"Rating of Sample {'ABCD'[k]}")

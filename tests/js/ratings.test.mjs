@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  Playback, groupScreens, keyToScore, mushraBand, mushraIncomplete, scaleButtons, screenOfTrial,
+  Playback, groupScreens, instructionsText, keyToScore, mushraBand, mushraIncomplete, scaleButtons, screenOfTrial,
 } from "../../static/ratings/logic.js";
 
 const ACR = ["Excellent", "Good", "Fair", "Poor", "Bad"];
@@ -53,4 +53,26 @@ test("a MUSHRA screen needs every sample rated and one at 100 (the hidden refere
   assert.equal(mushraIncomplete(["90", "20", "40"]),
     "Rate at least one sample 100: the reference is hidden among the samples.");
   assert.equal(mushraIncomplete(["90", "100", "0"]), null);
+});
+
+test("the instructions name the keys that work on the task's kind of screen", () => {
+  const trial = (scale, media_type) => ({ scale, media_type, labels: ACR });
+  const keys = "Number keys 1–5 choose, Enter confirms.";
+  const cases = [
+    // [scale, media, samples on the first screen, sentences that must appear, that must not]
+    ["acr", "audio", 1, ["Listen to each sample to the end", keys], ["menu"]],
+    ["acr", "video", 1, ["Watch each sample to the end", keys], []],
+    ["acr", "image", 1, ["Look at each sample, then rate", keys], ["to the end"]],
+    ["acr", "audio", 4, ["one recording", "in the menu beside it"], [keys, "flips"]],
+    ["acr", "image", 3, ["one picture", "press its number) to show that sample", "F or Space flips back"], [keys]],
+    ["dcr", "audio", 1, ["the test sample to the end", "Very annoying (1)", keys], ["F shows"]],
+    ["dcr", "image", 1, ["F shows the reference in the sample's place", keys], ["to the end", "Play"]],
+    ["mushra", "audio", 4, ["from 0 (bad) to 100", "give it 100"], [keys, "flips"]],
+    ["mushra", "image", 4, ["letter or Reference (or press its number, R)", "F or Space flips back"], [keys]],
+  ];
+  for (const [scale, media, n, present, absent] of cases) {
+    const text = instructionsText(trial(scale, media), n);
+    for (const s of present) assert.ok(text.includes(s), `${scale} ${media} ${n}: "${s}" missing in "${text}"`);
+    for (const s of absent) assert.ok(!text.includes(s), `${scale} ${media} ${n}: "${s}" in "${text}"`);
+  }
 });
