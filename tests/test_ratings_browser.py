@@ -211,6 +211,37 @@ def test_audio_screen_controls_are_not_covered_by_the_players(
     page.screenshot(path=shots / f"audio_{design}_{width}x{height}.png")
 
 
+@pytest.mark.parametrize("fixture, link, study, heading, about, instructions", [
+    ("ratings_acr", "acr-001", {"title": "Speech quality", "instructions": "Rate how natural each voice sounds."},
+     "Speech quality", "the quality of sounds. You will rate short samples on a scale. It takes about 5–10 minutes. "
+     "Please use headphones in a quiet place.", "Rate how natural each voice sounds."),
+    ("ratings_dsis_images", "dsis-001", {}, "Quality rating task",
+     "the quality of pictures. You will rate short samples on a scale. It takes about 5–10 minutes.",
+     "Look at the reference and the test sample (F shows"),
+])
+def test_consent_and_instructions_use_the_study_files_words_and_name_the_media(
+        page, redis, _running_server, request, tmp_path, fixture, link, study, heading, about, instructions):
+    """``[ratings] title`` heads the consent and ``instructions`` replaces the page's own (both were
+    accepted by the build and never shown); the consent names the study's media (was "sounds,
+    pictures or videos" and headphones for every study)."""
+    import json
+    import shutil
+
+    from playwright.sync_api import expect
+
+    exp = tmp_path / request.getfixturevalue(fixture).name
+    shutil.copytree(request.getfixturevalue(fixture), exp)
+    design = json.loads((exp / "design.json").read_text())
+    design["study"] = study
+    (exp / "design.json").write_text(json.dumps(design))
+    load_experiment(redis, exp)
+    page.goto(f"{_running_server[0]}/experiment.html?link={link}&assignmentId=A-W8&workerId=W8&hitId=H1")
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    expect(page.locator("#screen-consent p").first).to_have_text("This is a research study about " + about)
+    page.get_by_role("button", name="I agree — continue").click()
+    expect(page.locator("#instructions-text")).to_contain_text(instructions)
+
+
 # The test's ears: records each stereo buffer the page makes (per third of it, which tone is quietest
 # in the left channel and which is in antiphase) and plays buffers 8x fast. The page itself never
 # says which tone was quieter.

@@ -242,7 +242,8 @@ async function main() {
       return;
     }
     store("consented", true);
-    $("instructions-text").textContent = instructionsText(a.trials[0], groupScreens(a.trials)[0].trials.length);
+    $("instructions-text").textContent = (cfg.study && cfg.study.instructions) ||
+      instructionsText(a.trials[0], groupScreens(a.trials)[0].trials.length);
     show("instructions");
     await clicked($("instructions-continue"));
   }
