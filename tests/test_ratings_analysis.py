@@ -186,6 +186,31 @@ def test_outputs_are_written_and_the_report_escapes_ids(tmp_path):
     assert len(pd.read_csv(paths["by_sample"])) == 32 and len(pd.read_csv(paths["workers"])) == 12
 
 
+@pytest.mark.parametrize("design, traps, rules", [
+    ("random", False, []),
+    ("mushra", False, ["when they rate the hidden reference below 90 for more than 15 % of items (BS.1534)"]),
+    ("random", True, ["when they choose another score than a trapping trial asks for (P.808)"]),
+])
+def test_the_report_states_every_screening_rule_in_one_sentence(tmp_path, design, traps, rules):
+    """The screening note lists the rules that applied, ending in a full stop (it ended in ';'
+    without MUSHRA or gold, and never named the trap rule)."""
+    import re
+
+    algorithms = ("REF", "ANC", "B") if design == "mushra" else ("A",)
+    rows = [(w, f"src{i}/{a}", (100 if a == "REF" else 40 + 10 * i) if design == "mushra" else 2 + i)
+            for w in ("a", "b", "c") for i in range(3) for a in algorithms]
+    if traps:
+        rows += [(w, "trap/2", 2) for w in ("a", "b", "c")]
+    result = analyze_ratings(table(rows), hand_design(algorithms, design=design), min_r=-2)
+    html = write_outputs(result, tmp_path)["report"].read_text()
+    note = " ".join(re.search(r'<h2>Worker screening</h2>\s*<p class="note">(.*?)</p>', html, re.S)[1].split())
+    assert note == " ".join([
+        "A worker is flagged when their scores correlate with the other workers' item means below -2; when more",
+        "than 5 % of their ratings lie more than 2.5 standard deviations from the mean of all ratings of their",
+        "algorithm (|z| &gt; 2.5)"
+        + "".join("; " + rule for rule in rules) + ". A flagged worker's ratings enter no estimate."])
+
+
 def test_workers_csv_feeds_mturk_review_and_bonus_unchanged(tmp_path):
     from platforms.mturk.workers import Screening
 
