@@ -116,6 +116,25 @@ def test_bad_responses_are_refused(response, sample, error, message):
         analyze_ratings(table([("a", sample, response)]), hand_design())
 
 
+def test_a_study_with_every_assignment_too_fast_says_so():
+    design = hand_design()
+    design["study"] = {"min_sample_ms": 3000}
+    rows = [(w, f"src{i}/A", 3 + (i % 2), ms) for w, ms in (("a", 800.0), ("b", 1200.0)) for i in range(3)]
+    with pytest.raises(NoResponses, match=r"^all 2 complete assignment\(s\) took less than the study's min_sample_ms "
+                                          r"\(3000 ms\) per sample on average \(their means: 800 to 1200 ms\), so "
+                                          r"none is left to analyse$"):
+        analyze_ratings(table(rows), design)
+
+
+def test_a_study_with_every_worker_flagged_says_why():
+    rows = [(w, f"src{i}/A", 3 + (i % 2)) for w in ("a", "b") for i in range(3)]
+    rows += [("a", "trap/2", 5), ("b", "trap/2", 4)]
+    with pytest.raises(NoResponses, match=r"^every worker was flagged by screening; nothing is left to estimate from "
+                                          r"\(a: chose another score than asked on 1 of 1 trapping trial\(s\); "
+                                          r"b: chose another score than asked on 1 of 1 trapping trial\(s\)\)$"):
+        analyze_ratings(table(rows), hand_design(), min_r=-2)
+
+
 def test_nothing_left_is_refused():
     with pytest.raises(NoResponses, match="there are no responses to analyse"):
         analyze_ratings(table([]).reindex(columns=["worker_id", "assignment_id", "image_id", "link_id",
