@@ -200,6 +200,7 @@ def test_outputs_are_written_and_the_report_escapes_ids(tmp_path):
     html = paths["report"].read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'src="data:image/png;base64,' in html and "Per source" in html and "MUSHRA mean" in html
+    assert "no interval" not in html  # every algorithm has an interval here
     by_alg = pd.read_csv(paths["by_algorithm"])
     assert list(by_alg["algorithm"]) == sorted(ALGS) and by_alg["mushra_mean"].between(0, 100).all()
     assert len(pd.read_csv(paths["by_sample"])) == 32 and len(pd.read_csv(paths["workers"])) == 12
