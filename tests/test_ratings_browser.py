@@ -221,7 +221,7 @@ def test_audio_screen_controls_are_not_covered_by_the_players(
 ])
 def test_consent_and_instructions_use_the_study_files_words_and_name_the_media(
         page, redis, _running_server, request, tmp_path, fixture, link, study, heading, about, instructions):
-    """``[ratings] title`` heads the consent and ``instructions`` replaces the page's own (both were
+    """``[ratings] title`` heads the preview and the consent, ``instructions`` replaces the page's own (both were
     accepted by the build and never shown); the consent names the study's media (was "sounds,
     pictures or videos" and headphones for every study)."""
     import json
@@ -235,6 +235,8 @@ def test_consent_and_instructions_use_the_study_files_words_and_name_the_media(
     design["study"] = study
     (exp / "design.json").write_text(json.dumps(design))
     load_experiment(redis, exp)
+    page.goto(f"{_running_server[0]}/experiment.html?link={link}&assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1")
+    expect(page.get_by_role("heading", name=heading + " (preview)")).to_be_visible()
     page.goto(f"{_running_server[0]}/experiment.html?link={link}&assignmentId=A-W8&workerId=W8&hitId=H1")
     expect(page.get_by_role("heading", name=heading)).to_be_visible()
     expect(page.locator("#screen-consent p").first).to_have_text("This is a research study about " + about)
