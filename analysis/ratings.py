@@ -296,6 +296,11 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     per_assignment = time_per_sample(complete, design)
     slow = sorted(per_assignment.index[per_assignment < min_sample_ms]) if min_sample_ms > 0 else []
     usable = complete[~complete["assignment_id"].isin(slow)]
+    if usable.empty and slow:
+        raise NoResponses(
+            f"all {len(slow)} complete assignment(s) took less than the study's min_sample_ms ({min_sample_ms:g} ms) "
+            f"per sample on average (their means: {per_assignment.min():.0f} to {per_assignment.max():.0f} ms), so "
+            "none is left to analyse")
     if usable.empty:
         raise NoResponses("no complete assignment is left to analyse")
     workers = _screen(usable, design, min_r, z_limit, max_outlier_share, mushra_ref_min, mushra_ref_share)
@@ -304,8 +309,6 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     gold_flagged = set(gold_counts.index[gold_counts["n_gold_missed"] > max_gold_miss_share * gold_counts["n_gold"]])
     flagged = set(workers.loc[workers["flagged"], "worker_id"]) | trapped | gold_flagged | unheard
     used = usable[~usable["worker_id"].isin(flagged)]
-    if used.empty:
-        raise NoResponses("every worker was flagged by screening; nothing is left to estimate from")
     counts = df.groupby("worker_id").agg(n_ratings=("score", "size"))
     counts["n_used"] = used.groupby("worker_id").size()
     counts["n_slow_excluded"] = complete[complete["assignment_id"].isin(slow)].groupby("worker_id").size()
@@ -339,6 +342,11 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
         workers[col] = workers[col].astype("boolean").fillna(False).astype(bool)
     workers["reason"] = workers["reason"].fillna("")
     workers["complete_assignment_ids"] = workers["complete_assignment_ids"].fillna("")
+    if used.empty:
+        why = [f"{w}: {r}" for w, r in zip(workers["worker_id"], workers["reason"]) if r]
+        more = f"; and {len(why) - 5} more" if len(why) > 5 else ""
+        raise NoResponses(f"every worker was flagged by screening; nothing is left to estimate from ("
+                          + "; ".join(why[:5]) + more + ")")
 
     rows = []
     for algorithm, g in used.groupby("algorithm", sort=True):

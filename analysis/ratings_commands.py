@@ -23,7 +23,9 @@ def ratings_designs(designs: dict[str, dict]) -> dict[str, dict]:
 def _summary(result, paths) -> list[str]:
     w = result.workers
     best = result.by_algorithm.sort_values("mos", ascending=False)
-    scores = ", ".join(f"{r.algorithm} {r.mos:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]" for r in best.itertuples())
+    # A NaN interval (df < 1: one worker or one sample of the algorithm) is named, not printed as [nan, nan].
+    scores = ", ".join(f"{r.algorithm} {r.mos:.2f} " + (f"[{r.ci_low:.2f}, {r.ci_high:.2f}]" if pd.notna(r.ci_low)
+                                                        else f"[no interval, df {r.df}]") for r in best.itertuples())
     return [f"{len(result.used)} ratings used; {len(w)} workers, {int(w['flagged'].sum())} flagged; "
             f"{len(result.slow_assignments)} assignment(s) too fast; design {result.design} ({result.scale})",
             f"per algorithm: {scores}",

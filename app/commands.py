@@ -130,14 +130,14 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8443,
     ratings: Annotated[bool, typer.Option(
-        "--ratings", help="Serve a rating study (ACR of the bundled speech samples) instead.")] = False,
+        "--ratings", help="Serve a rating study of the bundled samples (--design, --media) instead.")] = False,
     design: Annotated[str, typer.Option(
         help="With --ratings: random, diff-source, same-source, mushra or dsis.")] = "random",
     media: Annotated[str, typer.Option(help="With --ratings: the bundled audio or images.")] = "audio",
 ) -> None:
-    """Build a small experiment from the bundled sample images, load it, serve it, print the URLs.
+    """Build a small experiment from the bundled samples, load it, serve it, print the URLs.
 
-    Example: mvt demo --port 8443; mvt demo --ratings --design mushra
+    Example: mvt demo --port 8443; mvt demo --ratings --design dsis --media images
     """
     from app.settings import Settings
 

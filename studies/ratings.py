@@ -145,9 +145,12 @@ class RatingsKind(StudyKind):
         return out
 
     def page_study(self, design: dict) -> dict:
-        """``{"kind": "ratings", "media_kind", "headphone_check"}``: the page runs the headphone
-        screening (``static/ratings/headphone_check.js``) before consent when the study file's
-        ``[ratings] headphone_check`` is true and the media are audio."""
+        """``{"kind": "ratings", "media_kind", "headphone_check", "title", "instructions"}``: the page
+        runs the headphone screening (``static/ratings/headphone_check.js``) before consent when the
+        study file's ``[ratings] headphone_check`` is true and the media are audio; ``title`` heads
+        the consent screen and ``instructions`` replace the page's own (None: the page's words)."""
         media = design.get("media_kind")
-        wanted = (design.get("study") or {}).get("headphone_check") is True
-        return {"kind": self.name, "media_kind": media, "headphone_check": wanted and media == "audio"}
+        settings = design.get("study") or {}
+        wanted = settings.get("headphone_check") is True
+        return {"kind": self.name, "media_kind": media, "headphone_check": wanted and media == "audio",
+                "title": settings.get("title"), "instructions": settings.get("instructions")}

@@ -128,6 +128,25 @@ def test_bad_responses_are_refused(response, sample, error, message):
         analyze_ratings(table([("a", sample, response)]), hand_design())
 
 
+def test_a_study_with_every_assignment_too_fast_says_so():
+    design = hand_design()
+    design["study"] = {"min_sample_ms": 3000}
+    rows = [(w, f"src{i}/A", 3 + (i % 2), ms) for w, ms in (("a", 800.0), ("b", 1200.0)) for i in range(3)]
+    with pytest.raises(NoResponses, match=r"^all 2 complete assignment\(s\) took less than the study's min_sample_ms "
+                                          r"\(3000 ms\) per sample on average \(their means: 800 to 1200 ms\), so "
+                                          r"none is left to analyse$"):
+        analyze_ratings(table(rows), design)
+
+
+def test_a_study_with_every_worker_flagged_says_why():
+    rows = [(w, f"src{i}/A", 3 + (i % 2)) for w in ("a", "b") for i in range(3)]
+    rows += [("a", "trap/2", 5), ("b", "trap/2", 4)]
+    with pytest.raises(NoResponses, match=r"^every worker was flagged by screening; nothing is left to estimate from "
+                                          r"\(a: chose another score than asked on 1 of 1 trapping trial\(s\); "
+                                          r"b: chose another score than asked on 1 of 1 trapping trial\(s\)\)$"):
+        analyze_ratings(table(rows), hand_design(), min_r=-2)
+
+
 def test_nothing_left_is_refused():
     with pytest.raises(NoResponses, match="there are no responses to analyse"):
         analyze_ratings(table([]).reindex(columns=["worker_id", "assignment_id", "image_id", "link_id",
@@ -193,9 +212,35 @@ def test_outputs_are_written_and_the_report_escapes_ids(tmp_path):
     html = paths["report"].read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'src="data:image/png;base64,' in html and "Per source" in html and "MUSHRA mean" in html
+    assert "no interval" not in html  # every algorithm has an interval here
     by_alg = pd.read_csv(paths["by_algorithm"])
     assert list(by_alg["algorithm"]) == sorted(ALGS) and by_alg["mushra_mean"].between(0, 100).all()
     assert len(pd.read_csv(paths["by_sample"])) == 32 and len(pd.read_csv(paths["workers"])) == 12
+
+
+@pytest.mark.parametrize("design, traps, rules", [
+    ("random", False, []),
+    ("mushra", False, ["when they rate the hidden reference below 90 for more than 15 % of items (BS.1534)"]),
+    ("random", True, ["when they choose another score than a trapping trial asks for (P.808)"]),
+])
+def test_the_report_states_every_screening_rule_in_one_sentence(tmp_path, design, traps, rules):
+    """The screening note lists the rules that applied, ending in a full stop (it ended in ';'
+    without MUSHRA or gold, and never named the trap rule)."""
+    import re
+
+    algorithms = ("REF", "ANC", "B") if design == "mushra" else ("A",)
+    rows = [(w, f"src{i}/{a}", (100 if a == "REF" else 40 + 10 * i) if design == "mushra" else 2 + i)
+            for w in ("a", "b", "c") for i in range(3) for a in algorithms]
+    if traps:
+        rows += [(w, "trap/2", 2) for w in ("a", "b", "c")]
+    result = analyze_ratings(table(rows), hand_design(algorithms, design=design), min_r=-2)
+    html = write_outputs(result, tmp_path)["report"].read_text()
+    note = " ".join(re.search(r'<h2>Worker screening</h2>\s*<p class="note">(.*?)</p>', html, re.S)[1].split())
+    assert note == " ".join([
+        "A worker is flagged when their scores correlate with the other workers' item means below -2; when more",
+        "than 5 % of their ratings lie more than 2.5 standard deviations from the mean of all ratings of their",
+        "algorithm (|z| &gt; 2.5)"
+        + "".join("; " + rule for rule in rules) + ". A flagged worker's ratings enter no estimate."])
 
 
 def test_workers_csv_feeds_mturk_review_and_bonus_unchanged(tmp_path):

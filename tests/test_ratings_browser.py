@@ -25,15 +25,15 @@ pytestmark = [
 
 
 def open_task(page, base_url: str, link: str, worker: str = "W1") -> str:
-    """Consent and start the task; returns the instructions the worker read."""
+    """Open ``link`` as ``worker``, agree and start; returns the instructions the worker read."""
     from playwright.sync_api import expect
 
     page.goto(f"{base_url}/experiment.html?link={link}&assignmentId=A-{worker}&workerId={worker}&hitId=H1")
     page.get_by_role("button", name="I agree — continue").click()
     expect(page.get_by_role("heading", name="Instructions")).to_be_visible()
-    text = page.locator("#instructions-text").inner_text()
+    instructions = page.locator("#instructions-text").inner_text()
     page.get_by_role("button", name="Start").click()
-    return text
+    return instructions
 
 
 def play_to_end(page, selector: str) -> None:
@@ -116,7 +116,11 @@ def test_dsis_images_side_by_side_with_flip(page, redis, _running_server, rating
 
     base_url = _running_server[0]
     load_experiment(redis, ratings_dsis_images)
-    open_task(page, base_url, "dsis-001", worker="W3")
+    instructions = open_task(page, base_url, "dsis-001", worker="W3")
+    assert instructions == (
+        "Look at the reference and the test sample (F shows the reference in the sample's place and back). Rate how "
+        "much the test sample is degraded compared with the reference, from Imperceptible (5) to Very annoying (1). "
+        "Number keys 1–5 choose, Enter confirms.")
     expect(page.get_by_role("img", name="Reference", exact=True)).to_be_visible()
     sample = page.get_by_role("img", name="Sample")
     src = sample.get_attribute("src")
@@ -142,10 +146,12 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
     build_ratings(RATINGS_SAMPLES / "audio.tsv", exp_dir, design="same-source", samples_per_task=4,
                   ratings_per_sample=1, base_url=BASE_URL)
     load_experiment(redis, exp_dir)
-    assert open_task(page, _running_server[0], "same-001", worker="W4") == (
-        "Listen to every sample on each screen to the end, then rate the overall quality of each one from "
-        "Excellent (5) to Bad (1).")  # no single-sample keys: each sample has its own menu
+    instructions = open_task(page, _running_server[0], "same-001", worker="W4")
+    # Digits choose nothing on this screen: the instructions say so by not offering them.
+    assert instructions == ("Listen to every sample on each screen (all are versions of one recording), then choose "
+                            "each sample's overall quality from Excellent (5) to Bad (1) in the menu beside it.")
     expect(page.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
+    expect(page.locator("#rate-hint")).to_have_text("Play a sample before rating it.")
     next_button = page.get_by_role("button", name="Next")
     for k, value in enumerate(["5", "4", "3", "1"]):
         menu = page.get_by_role("combobox", name=f"Rating of Sample {'ABCD'[k]}")
@@ -158,6 +164,84 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
     rows = rows_of(redis, "W4")
     assert sorted(row["response"] for row in rows) == ["1", "3", "4", "5"]
     assert len({row["image_id"].split("/")[0] for row in rows}) == 1  # one source on the screen
+
+
+@pytest.mark.parametrize("design, width, height", [
+    ("mushra", 1366, 650), ("same-source", 1366, 650), ("mushra", 390, 844), ("same-source", 390, 844)])
+def test_audio_screen_controls_are_not_covered_by_the_players(
+        page, redis, _running_server, ratings_mushra, tmp_path, shots, design, width, height):
+    """Inside the landing layout, each sample's slider or menu on a several-sample audio screen is
+    wholly visible: its left end, where a low score's thumb and the menu's text are, is not under
+    the sample's player (it was: the player overflowed its 6em column)."""
+    from playwright.sync_api import expect
+
+    from stimuli.ratings_build import build_ratings
+
+    if design == "mushra":
+        exp_dir, link = ratings_mushra, "mushra-001"
+    else:
+        exp_dir, link = tmp_path / "same", "same-001"
+        build_ratings(RATINGS_SAMPLES / "audio.tsv", exp_dir, design="same-source", samples_per_task=4,
+                      ratings_per_sample=1, base_url=BASE_URL)
+    load_experiment(redis, exp_dir)
+    page.set_viewport_size({"width": width, "height": height})
+    base_url = _running_server[0]
+    page.goto(f"{base_url}/mturk/landing?" + urlencode({"link": link, "assignmentId": f"A-{width}",
+                                                       "workerId": f"W{width}", "hitId": "H1",
+                                                       "turkSubmitTo": base_url}))
+    task = page.frame_locator("#mvt-frame")
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    expect(task.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
+    frame = page.frame(url=re.compile(r"/experiment\.html"))
+    control = "slider" if design == "mushra" else "combobox"
+    name = "Score of Sample" if design == "mushra" else "Rating of Sample"
+    for k in range(4):
+        task.locator(f".mushra-row:nth-child({k + 1}) audio").evaluate("a => a.play()")  # unlocks the control
+        widget = task.get_by_role(control, name=f"{name} {'ABCD'[k]}")
+        expect(widget).to_be_enabled()
+        widget.fill("0") if design == "mushra" else widget.select_option("1")
+        widget.scroll_into_view_if_needed()
+        box = widget.bounding_box()  # page coordinates; elementFromPoint wants the frame's
+        frame_box = page.locator("#mvt-frame").bounding_box()
+        hit = frame.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); return e && e.tagName; }",
+                             [box["x"] - frame_box["x"] + 3, box["y"] - frame_box["y"] + box["height"] / 2])
+        assert hit == ("INPUT" if design == "mushra" else "SELECT"), (k, hit)
+    assert frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    page.screenshot(path=shots / f"audio_{design}_{width}x{height}.png")
+
+
+@pytest.mark.parametrize("fixture, link, study, heading, about, instructions", [
+    ("ratings_acr", "acr-001", {"title": "Speech quality", "instructions": "Rate how natural each voice sounds."},
+     "Speech quality", "the quality of sounds. You will rate short samples on a scale. It takes about 5–10 minutes. "
+     "Please use headphones in a quiet place.", "Rate how natural each voice sounds."),
+    ("ratings_dsis_images", "dsis-001", {}, "Quality rating task",
+     "the quality of pictures. You will rate short samples on a scale. It takes about 5–10 minutes.",
+     "Look at the reference and the test sample (F shows"),
+])
+def test_consent_and_instructions_use_the_study_files_words_and_name_the_media(
+        page, redis, _running_server, request, tmp_path, fixture, link, study, heading, about, instructions):
+    """``[ratings] title`` heads the preview and the consent, ``instructions`` replaces the page's own (both were
+    accepted by the build and never shown); the consent names the study's media (was "sounds,
+    pictures or videos" and headphones for every study)."""
+    import json
+    import shutil
+
+    from playwright.sync_api import expect
+
+    exp = tmp_path / request.getfixturevalue(fixture).name
+    shutil.copytree(request.getfixturevalue(fixture), exp)
+    design = json.loads((exp / "design.json").read_text())
+    design["study"] = study
+    (exp / "design.json").write_text(json.dumps(design))
+    load_experiment(redis, exp)
+    page.goto(f"{_running_server[0]}/experiment.html?link={link}&assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1")
+    expect(page.get_by_role("heading", name=heading + " (preview)")).to_be_visible()
+    page.goto(f"{_running_server[0]}/experiment.html?link={link}&assignmentId=A-W8&workerId=W8&hitId=H1")
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    expect(page.locator("#screen-consent p").first).to_have_text("This is a research study about " + about)
+    page.get_by_role("button", name="I agree — continue").click()
+    expect(page.locator("#instructions-text")).to_contain_text(instructions)
 
 
 # The test's ears: records each stereo buffer the page makes (per third of it, which tone is quietest

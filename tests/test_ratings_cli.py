@@ -69,6 +69,25 @@ def test_analyze_a_rating_study_from_redis_and_from_its_csv(ratings_client, redi
     assert pd.read_csv(csv_out / "mos_by_algorithm.csv").equals(pd.read_csv(out / "mos_by_algorithm.csv"))
 
 
+def test_algorithms_without_an_interval_are_named_so(ratings_acr, tmp_path):
+    """One link taken (one sample per algorithm): the summary and the report say that there is no
+    interval and why (the summary printed "[nan, nan]", the report a bare dash)."""
+    link = json.loads((ratings_acr / "design.json").read_text())["links"][0]
+    scores = {"REF": 5, "lowpass": 4, "noise": 3, "ANC": 1}
+    pd.DataFrame([{"link_id": link["link_id"], "assignment_id": f"A{w}", "worker_id": f"W{w}", "trial": k,
+                   "image_id": t["sample_id"], "response": str(scores[t["sample_id"].split("/")[1]]),
+                   "assignment_status": "complete", "response_time_ms": 3000}
+                  for w, trials in enumerate(link["lists"]) for k, t in enumerate(trials)]).to_csv(
+        tmp_path / "r.csv", index=False)
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(tmp_path / "r.csv"),
+                                      "--ratings", str(ratings_acr)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1] == ("per algorithm: REF 5.00 [no interval, df 0], lowpass 4.00 [no interval, "
+                                             "df 0], noise 3.00 [no interval, df 0], ANC 1.00 [no interval, df 0]")
+    assert "–: no interval where df &lt; 1. The crowdMOS interval has min(workers, samples) − 1" in (
+        tmp_path / "o" / "report.html").read_text()
+
+
 def test_ratings_option_needs_a_rating_study(tmp_path, synthetic_experiment):
     (tmp_path / "r.csv").write_text("worker_id\n")
     result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(tmp_path / "r.csv"),

@@ -31,6 +31,35 @@ export function screenOfTrial(screens, resumeFrom) {
   return screens.length;
 }
 
+/**
+ * The instructions for a task whose first screen shows `nOnScreen` samples like `trial`: what to
+ * play or look at, how to rate, and the keys that work on that kind of screen (digits choose a
+ * score only on single-sample screens; on several-sample image screens they show a sample).
+ */
+export function instructionsText(trial, nOnScreen) {
+  const image = trial.media_type === "image";
+  const verb = trial.media_type === "audio" ? "Listen to" : image ? "Look at" : "Watch";
+  const flip = "Click a letter (or press its number) to show that sample in the viewing area; F or Space flips back.";
+  if (trial.scale === "mushra") {
+    return verb + " the reference and every sample on each screen, then rate each sample from 0 (bad) to 100 " +
+      "(excellent) compared with the reference. One of the samples is the reference itself: give it 100." +
+      (image ? " " + flip.replace("letter (", "letter or Reference (").replace("number)", "number, R)") : "");
+  }
+  if (nOnScreen > 1) {
+    return verb + " every sample on each screen (all are versions of one " +
+      (trial.media_type === "audio" ? "recording" : image ? "picture" : "video") + "), then choose each " +
+      "sample's overall quality from Excellent (5) to Bad (1) in the menu beside it." + (image ? " " + flip : "");
+  }
+  const keys = " Number keys 1–5 choose, Enter confirms.";
+  if (trial.scale === "dcr") {
+    return verb + " the reference and the test sample" + (image ? " (F shows the reference in the sample's " +
+      "place and back)" : " to the end") + ". Rate how much the test sample is degraded compared with the " +
+      "reference, from Imperceptible (5) to Very annoying (1)." + keys;
+  }
+  return verb + " each sample" + (image ? "" : " to the end") +
+    ", then rate its overall quality from Excellent (5) to Bad (1)." + keys;
+}
+
 /** Buttons of a 5-point scale, best first: [{value: "5", label: "Excellent", key: "5"}, ...]. */
 export function scaleButtons(trial) {
   if (trial.scale === "mushra") return [];

@@ -15,7 +15,9 @@ import { $, clicked, setNetProblem, show, stop } from "../runner/screens.js";
 import { makeStore } from "../runner/store.js";
 import { returnSentence, submitToPlatform } from "../runner/submit.js";
 import { headphoneCheck } from "./headphone_check.js";
-import { Playback, groupScreens, keyToScore, scaleButtons, screenOfTrial, screenStatus } from "./logic.js";
+import {
+  Playback, groupScreens, instructionsText, keyToScore, scaleButtons, screenOfTrial, screenStatus,
+} from "./logic.js";
 
 const cfg = JSON.parse($("mvt-config").textContent);
 const store = makeStore("mvt:" + cfg.link + ":" + cfg.assignment_id + ":");
@@ -52,25 +54,6 @@ function panel(title, media) {
   const box = el("div", { class: "stimulus" });
   box.append(el("h2", {}, title), media.node);
   return box;
-}
-
-function instructions(trial, multi) {
-  const verb = trial.media_type === "audio" ? "Listen to" : "Look at";
-  if (trial.scale === "mushra") {
-    return verb + " the reference and every sample on each screen, then rate each sample from 0 (bad) to 100 " +
-      "(excellent) compared with the reference. One of the samples is the reference itself: give it 100.";
-  }
-  if (trial.scale === "dcr") {
-    return verb + " the reference and the test sample. Rate how much the test sample is degraded compared " +
-      "with the reference, from Imperceptible (5) to Very annoying (1). Play both to the end.";
-  }
-  const toEnd = trial.media_type === "image" ? "" : " to the end";
-  if (multi) {  // same-source: several samples of one source side by side; each has its own menu
-    return verb + " every sample on each screen" + toEnd + ", then rate the overall quality of each one " +
-      "from Excellent (5) to Bad (1).";
-  }
-  return verb + " each sample" + toEnd + ", then rate its overall quality from Excellent (5) to Bad (1). " +
-    "Number keys 1–5 choose, Enter confirms.";
 }
 
 function setProgress(first, count, total) {
@@ -166,7 +149,8 @@ async function multiScreen(trials, token) {
   }
   $("rate-question").textContent = first.scale === "mushra" ?
     "Rate every sample from 0 to 100 compared with the reference" : "Rate the quality of every sample";
-  $("rate-hint").textContent = "Play a sample before rating it. Arrow keys move a focused slider.";
+  $("rate-hint").textContent = "Play a sample before rating it." +
+    (first.scale === "mushra" ? " Arrow keys move a focused slider." : "");
   const scale = $("rate-scale");
   const next = $("rate-next");
   const rows = trials.map((trial, k) => {
@@ -241,7 +225,8 @@ async function main() {
       return;
     }
     store("consented", true);
-    $("instructions-text").textContent = instructions(a.trials[0], screens.some((s) => s.trials.length > 1));
+    $("instructions-text").textContent = (cfg.study && cfg.study.instructions) ||
+      instructionsText(a.trials[0], screens[0].trials.length);
     show("instructions");
     await clicked($("instructions-continue"));
   }

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  PLAYED_SHARE, Playback, groupScreens, playedSeconds, screenStatus, keyToScore, mushraBand, mushraIncomplete, scaleButtons, screenOfTrial,
+  PLAYED_SHARE, Playback, groupScreens, instructionsText, playedSeconds, screenStatus, keyToScore, mushraBand,
+  mushraIncomplete, scaleButtons, screenOfTrial,
 } from "../../static/ratings/logic.js";
 
 const ACR = ["Excellent", "Good", "Fair", "Poor", "Bad"];
@@ -86,4 +87,26 @@ test("a multi-sample screen goes on once every sample is rated (MUSHRA: one at 1
   assert.deepEqual(screenStatus("mushra", ["90", "40"], own),
     { ready: false, hint: "Rate at least one sample 100: the reference is hidden among the samples." });
   assert.deepEqual(screenStatus("mushra", ["100", "40"], own), { ready: true, hint: own });
+});
+
+test("the instructions name the keys that work on the task's kind of screen", () => {
+  const trial = (scale, media_type) => ({ scale, media_type, labels: ACR });
+  const keys = "Number keys 1–5 choose, Enter confirms.";
+  const cases = [
+    // [scale, media, samples on the first screen, sentences that must appear, that must not]
+    ["acr", "audio", 1, ["Listen to each sample to the end", keys], ["menu"]],
+    ["acr", "video", 1, ["Watch each sample to the end", keys], []],
+    ["acr", "image", 1, ["Look at each sample, then rate", keys], ["to the end"]],
+    ["acr", "audio", 4, ["one recording", "in the menu beside it"], [keys, "flips"]],
+    ["acr", "image", 3, ["one picture", "press its number) to show that sample", "F or Space flips back"], [keys]],
+    ["dcr", "audio", 1, ["the test sample to the end", "Very annoying (1)", keys], ["F shows"]],
+    ["dcr", "image", 1, ["F shows the reference in the sample's place", keys], ["to the end", "Play"]],
+    ["mushra", "audio", 4, ["from 0 (bad) to 100", "give it 100"], [keys, "flips"]],
+    ["mushra", "image", 4, ["letter or Reference (or press its number, R)", "F or Space flips back"], [keys]],
+  ];
+  for (const [scale, media, n, present, absent] of cases) {
+    const text = instructionsText(trial(scale, media), n);
+    for (const s of present) assert.ok(text.includes(s), `${scale} ${media} ${n}: "${s}" missing in "${text}"`);
+    for (const s of absent) assert.ok(!text.includes(s), `${scale} ${media} ${n}: "${s}" in "${text}"`);
+  }
 });
