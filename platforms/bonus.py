@@ -28,7 +28,7 @@ class BonusScheme:
     top50: str = "0.00"
     top10: str = "0.00"
     min_assignments: int = 1
-    reason_base: str = "Thank you for completing {n} of our image recognition HITs."
+    reason_base: str = "Thank you for completing {n} of our tasks."  # any study kind, any platform
     reason_top50: str = "Extra bonus: your answers were among the most consistent half of all workers."
     reason_top10: str = "Extra bonus: your answers were among the most consistent 10% of all workers."
 
