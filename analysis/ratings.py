@@ -62,6 +62,10 @@ WORKER_COLUMNS = ["worker_id", "flagged", "reason", "flag_correlation", "flag_ou
                   "n_traps", "n_traps_failed", "n_gold", "n_gold_missed", "n_ratings", "n_used",
                   "n_slow_excluded", "n_incomplete_excluded", "complete_assignment_ids"]
 """Columns of ``workers.csv``, in order."""
+ALGORITHM_COLUMNS = ["algorithm", "mos", "ci_low", "ci_high", "df", "n_workers", "n_samples", "n_ratings",
+                     "sigma_w2", "sigma_s2", "sigma_u2"]
+MUSHRA_COLUMNS = ["mushra_mean", "mushra_ci_low", "mushra_ci_high"]
+"""Columns of ``mos_by_algorithm.csv`` (MUSHRA adds the BS.1534 ones)."""
 
 GOLD_TOLERANCE = 1
 """How far (scale points) a gold answer may be from the known score and still count (P.808)."""
@@ -85,6 +89,9 @@ class RatingsResult:
     used: pd.DataFrame
     slow_assignments: list[str]
     settings: dict = field(default_factory=dict)
+    nothing_left: str = ""
+    """Why no estimate could be made (every assignment too fast, every worker flagged), else empty:
+    the workers' table and the marks for replacement are still there to act on."""
 
     def flagged_assignments(self) -> list[str]:
         """Complete assignments of flagged workers and too-fast assignments (what ``--replace`` marks), sorted."""
@@ -296,12 +303,13 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     per_assignment = time_per_sample(complete, design)
     slow = sorted(per_assignment.index[per_assignment < min_sample_ms]) if min_sample_ms > 0 else []
     usable = complete[~complete["assignment_id"].isin(slow)]
+    nothing_left = ""
     if usable.empty and slow:
-        raise NoResponses(
+        nothing_left = (
             f"all {len(slow)} complete assignment(s) took less than the study's min_sample_ms ({min_sample_ms:g} ms) "
             f"per sample on average (their means: {per_assignment.min():.0f} to {per_assignment.max():.0f} ms), so "
             "none is left to analyse")
-    if usable.empty:
+    elif usable.empty:
         raise NoResponses("no complete assignment is left to analyse")
     workers = _screen(usable, design, min_r, z_limit, max_outlier_share, mushra_ref_min, mushra_ref_share)
     unheard = without_headphones(complete, design)
@@ -342,11 +350,11 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
         workers[col] = workers[col].astype("boolean").fillna(False).astype(bool)
     workers["reason"] = workers["reason"].fillna("")
     workers["complete_assignment_ids"] = workers["complete_assignment_ids"].fillna("")
-    if used.empty:
+    if used.empty and not nothing_left:
         why = [f"{w}: {r}" for w, r in zip(workers["worker_id"], workers["reason"]) if r]
         more = f"; and {len(why) - 5} more" if len(why) > 5 else ""
-        raise NoResponses(f"every worker was flagged by screening; nothing is left to estimate from ("
-                          + "; ".join(why[:5]) + more + ")")
+        nothing_left = ("every worker was flagged by screening; nothing is left to estimate from ("
+                        + "; ".join(why[:5]) + more + ")")
 
     rows = []
     for algorithm, g in used.groupby("algorithm", sort=True):
@@ -358,13 +366,14 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
             row["mushra_mean"], row["mushra_ci_low"], row["mushra_ci_high"] = t_interval(g["score"], confidence)
         rows.append(row)
     by_sample = _t_table(used, confidence)
-    return RatingsResult(design["design"], design["scale"], pd.DataFrame(rows), by_sample,
+    return RatingsResult(design["design"], design["scale"], pd.DataFrame(rows, columns=ALGORITHM_COLUMNS + (
+                             MUSHRA_COLUMNS if design["design"] == "mushra" else [])), by_sample,
                          workers[WORKER_COLUMNS], used, slow,
                          {"min_r": min_r, "z_limit": z_limit, "max_outlier_share": max_outlier_share,
                           "mushra_ref_min": mushra_ref_min, "mushra_ref_share": mushra_ref_share,
                           "min_sample_ms": min_sample_ms, "max_gold_miss_share": max_gold_miss_share,
                           "gold_tolerance": GOLD_TOLERANCE, "n_gold_trials": int(len(gold)),
-                          "confidence": confidence})
+                          "confidence": confidence}, nothing_left)
 
 
 def write_outputs(result: RatingsResult, out_dir: Path | str, *, source: str = "") -> dict[str, Path]:

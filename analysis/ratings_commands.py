@@ -28,7 +28,7 @@ def _summary(result, paths) -> list[str]:
                                                         else f"[no interval, df {r.df}]") for r in best.itertuples())
     return [f"{len(result.used)} ratings used; {len(w)} workers, {int(w['flagged'].sum())} flagged; "
             f"{len(result.slow_assignments)} assignment(s) too fast; design {result.design} ({result.scale})",
-            f"per algorithm: {scores}",
+            f"no estimate: {result.nothing_left}" if result.nothing_left else f"per algorithm: {scores}",
             "wrote " + ", ".join(str(p) for p in paths.values())]
 
 

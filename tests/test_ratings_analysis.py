@@ -128,23 +128,27 @@ def test_bad_responses_are_refused(response, sample, error, message):
         analyze_ratings(table([("a", sample, response)]), hand_design())
 
 
-def test_a_study_with_every_assignment_too_fast_says_so():
+def test_a_study_with_every_assignment_too_fast_says_so_and_keeps_them_to_replace(tmp_path):
     design = hand_design()
     design["study"] = {"min_sample_ms": 3000}
     rows = [(w, f"src{i}/A", 3 + (i % 2), ms) for w, ms in (("a", 800.0), ("b", 1200.0)) for i in range(3)]
-    with pytest.raises(NoResponses, match=r"^all 2 complete assignment\(s\) took less than the study's min_sample_ms "
-                                          r"\(3000 ms\) per sample on average \(their means: 800 to 1200 ms\), so "
-                                          r"none is left to analyse$"):
-        analyze_ratings(table(rows), design)
+    res = analyze_ratings(table(rows), design)
+    assert res.nothing_left == ("all 2 complete assignment(s) took less than the study's min_sample_ms (3000 ms) per "
+                                "sample on average (their means: 800 to 1200 ms), so none is left to analyse")
+    assert res.flagged_assignments() == ["as-a", "as-b"] and res.by_algorithm.empty
+    assert res.workers.set_index("worker_id")["n_slow_excluded"].to_dict() == {"a": 3, "b": 3}
+    paths = write_outputs(res, tmp_path)
+    assert "No estimate:" in paths["report"].read_text() and pd.read_csv(paths["workers"])["worker_id"].tolist() == ["a", "b"]
 
 
 def test_a_study_with_every_worker_flagged_says_why():
     rows = [(w, f"src{i}/A", 3 + (i % 2)) for w in ("a", "b") for i in range(3)]
     rows += [("a", "trap/2", 5), ("b", "trap/2", 4)]
-    with pytest.raises(NoResponses, match=r"^every worker was flagged by screening; nothing is left to estimate from "
-                                          r"\(a: chose another score than asked on 1 of 1 trapping trial\(s\); "
-                                          r"b: chose another score than asked on 1 of 1 trapping trial\(s\)\)$"):
-        analyze_ratings(table(rows), hand_design(), min_r=-2)
+    res = analyze_ratings(table(rows), hand_design(), min_r=-2)
+    assert res.nothing_left == ("every worker was flagged by screening; nothing is left to estimate from "
+                                "(a: chose another score than asked on 1 of 1 trapping trial(s); "
+                                "b: chose another score than asked on 1 of 1 trapping trial(s))")
+    assert res.flagged_assignments() == ["as-a", "as-b"] and res.used.empty
 
 
 def test_nothing_left_is_refused():

@@ -139,3 +139,29 @@ def test_gold_flags_from_redis_with_replace_and_the_same_from_the_exported_csv(
                                       "--ratings", str(ratings_gold)])
     assert result.exit_code == 0, result.output
     assert pd.read_csv(csv_out / "workers.csv", keep_default_na=False).set_index("worker_id").equals(workers)
+
+
+def test_a_pilot_with_every_assignment_too_fast_is_written_and_marked_for_replacement(
+        ratings_client, redis, redis_url, ratings_acr, tmp_path, monkeypatch):
+    """Nothing to estimate (every assignment faster than min_sample_ms): workers.csv and the report
+    are still written, and --replace marks every assignment, so the study can be reposted."""
+    exp = tmp_path / "exp"
+    import shutil
+
+    shutil.copytree(ratings_acr, exp)
+    design = json.loads((exp / "design.json").read_text())
+    design["study"] = {"min_sample_ms": 5000}  # the workers below take 3000 ms per sample
+    (exp / "design.json").write_text(json.dumps(design))
+    load_experiment(redis, exp)
+    take_every_list(ratings_client, design)
+    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--replace"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()[1:]
+    assert lines[0] == "0 ratings used; 3 workers, 0 flagged; 12 assignment(s) too fast; design random (acr)"
+    assert lines[1] == ("no estimate: all 12 complete assignment(s) took less than the study's min_sample_ms (5000 ms) "
+                        "per sample on average (their means: 3000 to 3000 ms), so none is left to analyse")
+    assert lines[3] == "marked 12 assignment(s) of flagged or too fast workers for replacement"
+    assert pd.read_csv(out / "workers.csv")["n_slow_excluded"].sum() == 3 * 16  # every rating of 3 workers
+    assert "No estimate:" in (out / "report.html").read_text()
