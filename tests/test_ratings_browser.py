@@ -36,6 +36,19 @@ def open_task(page, base_url: str, link: str, worker: str = "W1") -> str:
     return instructions
 
 
+def start_in_landing(page, base_url: str, link: str, width: int, height: int):
+    """Open ``link`` inside the MTurk landing layout in a ``width`` x ``height`` window, agree and
+    start; returns the task's frame."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"{base_url}/mturk/landing?" + urlencode({"link": link, "assignmentId": f"A-{width}",
+                                                       "workerId": f"W{width}", "hitId": "H1",
+                                                       "turkSubmitTo": base_url}))
+    task = page.frame_locator("#mvt-frame")
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    return task
+
+
 def play_to_end(page, selector: str) -> None:
     """Play a media element fast (8x) and wait for its ``ended`` event: proof the browser decoded it."""
     ended = page.eval_on_selector(selector, """m => new Promise((resolve) => {
@@ -184,14 +197,7 @@ def test_audio_screen_controls_are_not_covered_by_the_players(
         build_ratings(RATINGS_SAMPLES / "audio.tsv", exp_dir, design="same-source", samples_per_task=4,
                       ratings_per_sample=1, base_url=BASE_URL)
     load_experiment(redis, exp_dir)
-    page.set_viewport_size({"width": width, "height": height})
-    base_url = _running_server[0]
-    page.goto(f"{base_url}/mturk/landing?" + urlencode({"link": link, "assignmentId": f"A-{width}",
-                                                       "workerId": f"W{width}", "hitId": "H1",
-                                                       "turkSubmitTo": base_url}))
-    task = page.frame_locator("#mvt-frame")
-    task.get_by_role("button", name="I agree — continue").click()
-    task.get_by_role("button", name="Start").click()
+    task = start_in_landing(page, _running_server[0], link, width, height)
     expect(task.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
     frame = page.frame(url=re.compile(r"/experiment\.html"))
     control = "slider" if design == "mushra" else "combobox"
@@ -467,14 +473,7 @@ def test_flip_screen_fits_the_landing_layout_without_sideways_scrolling(
 
     exp_dir, link = image_study(design)
     load_experiment(redis, exp_dir)
-    page.set_viewport_size({"width": width, "height": height})
-    base_url = _running_server[0]
-    page.goto(f"{base_url}/mturk/landing?" + urlencode({"link": link, "assignmentId": f"A-{width}",
-                                                       "workerId": f"W{width}", "hitId": "H1",
-                                                       "turkSubmitTo": base_url}))
-    task = page.frame_locator("#mvt-frame")
-    task.get_by_role("button", name="I agree — continue").click()
-    task.get_by_role("button", name="Start").click()
+    task = start_in_landing(page, _running_server[0], link, width, height)
     expect(task.locator("#flip-caption")).to_have_text(
         "Showing: " + ("Reference" if design == "mushra" else "Sample A"))
     task.locator("#flip-image").evaluate("i => i.decode()")
