@@ -55,6 +55,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.crowdmos import crowdmos
+from app.csvsafe import safe_frame
 from app.errors import NoResponses, ResponsesInvalid
 
 WORKER_COLUMNS = ["worker_id", "flagged", "reason", "flag_correlation", "flag_outliers", "flag_mushra_reference",
@@ -384,8 +385,9 @@ def write_outputs(result: RatingsResult, out_dir: Path | str, *, source: str = "
     out.mkdir(parents=True, exist_ok=True)
     paths = {"by_algorithm": out / "mos_by_algorithm.csv", "by_sample": out / "mos_by_sample.csv",
              "workers": out / "workers.csv", "report": out / "report.html"}
-    result.by_algorithm.to_csv(paths["by_algorithm"], index=False)
-    result.by_sample.to_csv(paths["by_sample"], index=False)
-    result.workers.to_csv(paths["workers"], index=False)
+    # Sources, algorithms and worker ids come from outside: cells go through the CSV rule of app.csvsafe.
+    for table, name in ((result.by_algorithm, "by_algorithm"), (result.by_sample, "by_sample"),
+                        (result.workers, "workers")):
+        safe_frame(table).to_csv(paths[name], index=False)
     paths["report"].write_text(render_report(result, source=source), encoding="utf-8")
     return paths

@@ -358,3 +358,13 @@ def test_a_headphone_study_flags_ratings_without_a_passed_check(required, media,
     assert set(w.index[w["flag_headphones"]]) == flagged == set(w.index[w["flagged"]])
     for worker in flagged:
         assert w.loc[worker, "reason"] == "rated without a passed headphone check (the study requires one)"
+
+
+def test_rating_outputs_neutralise_formula_cells(tmp_path):
+    """Worker ids and algorithm names come from outside: written CSVs quote a leading = + - @ (app.csvsafe)."""
+    rows = [(w, f"src{i}/=1+2", 3 + (i % 2)) for w in ("=HYPERLINK(1)", "b", "c") for i in range(3)]
+    res = analyze_ratings(table(rows), hand_design(algorithms=("=1+2",)), min_r=-2)
+    paths = write_outputs(res, tmp_path)
+    workers = (tmp_path / "workers.csv").read_text()
+    assert "'=HYPERLINK(1)" in workers and "\n=HYPERLINK" not in workers
+    assert all(line.startswith("'=1+2,") for line in paths["by_algorithm"].read_text().splitlines()[1:])
