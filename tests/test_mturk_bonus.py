@@ -73,7 +73,7 @@ def test_bonus_commit_sends_one_token_per_worker_assignment_kind_and_never_twice
     report = pay_bonuses(client, redis, scheme, screening=screening, commit=True)
     stubber.assert_no_pending_responses()
     assert report.total("succeeded") == Decimal("0.70")
-    assert len({json.loads(v)["token"] for v in redis.hvals(keys.mturk_done("sandbox", "bonus"))}) == 4
+    assert len({json.loads(v)["token"] for v in redis.hvals(keys.platform_done("mturk", "sandbox", "bonus"))}) == 4
 
     again = pay_bonuses(client, redis, scheme, screening=screening, commit=True)
     assert [o.status for o in again.outcomes] == ["skipped"] * 4

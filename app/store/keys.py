@@ -103,15 +103,15 @@ key (builder)                            type    contents                       
 ``mvt:mturk:E:assignments``              hash    assignment id → JSON {assignment_id,          none  assignments,
 (mturk_assignments)                              worker_id, hit_id, status, submitted_at,            review
                                                  completion_code, fetched_at} as last listed
-``mvt:mturk:E:done:A`` (mturk_done)      hash    item → JSON {at, token?, amount?, …}: the     none  every changing
-                                                 action succeeded on MTurk, re-runs skip it.         command
+``mvt:mturk:E:done:A``                   hash    item → JSON {at, token?, amount?, …}: the     none  every changing
+(platform_done)                                  action succeeded on MTurk, re-runs skip it.         command
                                                  Items: assignment id (approve, reject),
                                                  ``<assignment>:<kind>`` (bonus), worker id
                                                  (block, unblock), ``<digest>:<worker>``
                                                  (notify), link id (create), HIT id (expire),
                                                  ``<hit>:<batch>:<time|assignments>`` (extend)
-``mvt:mturk:E:failed:A`` (mturk_failed)  hash    item → JSON {at, error, attempts}: the last   none  every changing
-                                                 try failed; cleared when a re-run succeeds          command
+``mvt:mturk:E:failed:A``                 hash    item → JSON {at, error, attempts}: the last   none  every changing
+(platform_failed)                                try failed; cleared when a re-run succeeds          command
 =======================================  ======  ============================================  ====  ==================
 
 Platform ledger section (writer: ``platforms/ledger.py`` for every platform's operations, e.g.
@@ -291,18 +291,6 @@ def mturk_assignments(env: str) -> str:
     """Hash assignment id → JSON summary of the assignment as MTurk last listed it."""
     return _mturk(env, "assignments")
 
-
-def mturk_done(env: str, action: str) -> str:
-    """Hash item → JSON record of an MTurk ``action`` that succeeded (re-runs skip it)."""
-    return _mturk(env, f"done:{action}")
-
-
-def mturk_failed(env: str, action: str) -> str:
-    """Hash item → JSON record of the last failed try of an MTurk ``action``."""
-    return _mturk(env, f"failed:{action}")
-
-
-# --- Platform ledgers (platforms/ledger.py) --------------------------------------------------------
 
 def platform_done(platform: str, env: str, action: str) -> str:
     """Hash item → JSON record of a platform ``action`` that succeeded (re-runs skip it)."""
