@@ -100,11 +100,12 @@ async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, a
     return {"eligible": result.eligible, "reason": reason}, cors_headers(origin)
 
 
-def media_url(settings: Settings, video_id: str, assignment_id: str, expiry_s: int) -> str:
+def media_url(settings: Settings, video_id: str, assignment_id: str, expiry_s: int, ext: str = "mp4") -> str:
     """Where the browser fetches a stimulus: this server's ``/videos/`` or ``MVT_VIDEO_BASE_URL``,
-    with the query that lets only ``assignment_id`` fetch it until ``expiry_s`` (`app.videourls`)."""
+    with the query that lets only ``assignment_id`` fetch it until ``expiry_s`` (`app.videourls`;
+    the signature covers the id, not the extension ``ext``)."""
     base = settings.video_base_url.rstrip("/") if settings.video_base_url else "/videos"
-    return f"{base}/{video_id}.mp4?{videourls.signed_query(settings.signing_key, video_id, assignment_id, expiry_s)}"
+    return f"{base}/{video_id}.{ext}?{videourls.signed_query(settings.signing_key, video_id, assignment_id, expiry_s)}"
 
 
 def url_expiry_s(settings: Settings, now_s: int | None = None) -> int:
@@ -126,7 +127,7 @@ def assignment_payload(a: Allocation, settings: Settings, now_s: int | None = No
         "resume_from": a.next_trial, "completed": a.completed, "completion_code": a.completion_code,
         "options": a.options,
         "trials": get_kind(a.kind).trials(a.video_ids, a.options,
-                                          lambda v: media_url(settings, v, a.assignment_id, expiry_s)),
+                                          lambda v, ext="mp4": media_url(settings, v, a.assignment_id, expiry_s, ext)),
     }
 
 

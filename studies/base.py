@@ -50,10 +50,10 @@ class StudyKind(ABC):
         link's data for the store; raises `app.errors.BadExperiment` naming what is wrong."""
 
     @abstractmethod
-    def trials(self, item_ids: list[str], options: list[str], media_url: Callable[[str], str]) -> list[dict]:
+    def trials(self, item_ids: list[str], options: list[str], media_url: Callable[..., str]) -> list[dict]:
         """The browser's view of an allocated list: one JSON object per trial, in order.
 
-        ``media_url(item_id)`` gives the URL the server (or CDN) serves an item under. Never
+        ``media_url(item_id, ext="mp4")`` gives the URL the server (or CDN) serves an item under. Never
         include a correct answer, a label, or anything that gives the condition away.
         """
 

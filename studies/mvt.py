@@ -51,7 +51,7 @@ class MVTKind(StudyKind):
                                 list(classes), {"fps": fps, "fixation_frames": fixation_frames}))
         return out
 
-    def trials(self, item_ids: list[str], options: list[str], media_url: Callable[[str], str]) -> list[dict]:
+    def trials(self, item_ids: list[str], options: list[str], media_url: Callable[..., str]) -> list[dict]:
         """``{"trial", "video_url"}`` per trial: the options are named once, in the assignment's
         ``options`` (the runner reads a trial's own ``options`` only when a kind sends them)."""
         return [{"trial": i, "video_url": media_url(v)} for i, v in enumerate(item_ids)]

@@ -43,12 +43,10 @@ def item_key(scale: str, screen: int, media: str, reference: str | None = None) 
     return "~".join([scale, str(screen), media, *([reference] if reference else [])])
 
 
-def _url(media_url: Callable[[str], str], name: str) -> str:
-    """``media_url`` gives ``<base>/<id>.mp4[?<signed query>]``; rating media keep their own extension
-    (the signature covers the id, not the extension)."""
+def _url(media_url: Callable[..., str], name: str) -> str:
+    """The URL of a rating medium ``<id>.<ext>`` (``media_url(id, ext)``; MVT's default is ``mp4``)."""
     media_id, ext = name.split(".")
-    path, sep, query = media_url(media_id).partition("?")
-    return f"{path.removesuffix('.mp4')}.{ext}{sep}{query}"
+    return media_url(media_id, ext)
 
 
 def _check_gold(trial: dict, gold: dict, options: list[str], link_id: str) -> None:
@@ -126,7 +124,7 @@ class RatingsKind(StudyKind):
                                 {"fps": 60, "fixation_frames": 0, "design": design.get("design", "")}))
         return out
 
-    def trials(self, item_ids: list[str], options: list[str], media_url: Callable[[str], str]) -> list[dict]:
+    def trials(self, item_ids: list[str], options: list[str], media_url: Callable[..., str]) -> list[dict]:
         """Per trial ``{"trial", "screen", "media_url", "media_type", "scale", "labels", "options"}`` and
         ``"reference_url"`` when the design shows a reference (MUSHRA, DSIS), ``"attention"`` (the score
         to choose) on a trapping trial."""

@@ -141,7 +141,7 @@ def test_broken_rating_experiments_are_refused(redis, ratings_acr, tmp_path):
 def test_trials_keep_the_extension_when_a_cdn_serves_the_media():
     kind = get_kind("ratings")
     trials = kind.trials(["dcr~0~00000000000000aa.png~00000000000000bb.png"], ["1", "2"],
-                         lambda media_id: f"https://cdn.example.org/s/{media_id}.mp4?a=A1&s=x.mp4")
+                         lambda media_id, ext="mp4": f"https://cdn.example.org/s/{media_id}.{ext}?a=A1&s=x.mp4")
     cdn = "https://cdn.example.org/s/"
     assert trials == [{"trial": 0, "screen": 0, "media_url": f"{cdn}00000000000000aa.png?a=A1&s=x.mp4",
                        "media_type": "image", "scale": "dcr", "labels": LABELS["dcr"], "options": ["1", "2"],
