@@ -23,7 +23,6 @@ function targetKind(target) {
   return tag === "BUTTON" ? "button" : "other";
 }
 
-/** The rating control of one sample: a 0–100 slider (MUSHRA) or a 5-point menu. */
 /**
  * Runs one flip-compare screen of image `trials` (one source); resolves when Next is pressed
  * with [{trial, response, report}] in screen order, report being FlipViews.report().

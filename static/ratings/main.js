@@ -9,6 +9,7 @@
  */
 import { deviceInfo } from "../runner/layout.js";
 import { el, ratingControl } from "./dom.js";
+import { sampleLetter } from "./flip.js";
 import { flipScreen } from "./flipscreen.js";
 import { complete, createApi, createQueue, refusalSentence } from "../runner/api.js";
 import { $, clicked, setNetProblem, show, stop } from "../runner/screens.js";
@@ -29,7 +30,6 @@ function refuse(err) {
 }
 
 const queue = createQueue(api, store, refuse);
-const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 let visibility = { hidden: false, blurred: false };
 let headphone = null;  // the headphone check's "correct/trials", sent with every rating
 document.addEventListener("visibilitychange", () => { if (document.hidden) visibility.hidden = true; });
@@ -154,7 +154,7 @@ async function multiScreen(trials, token) {
   const scale = $("rate-scale");
   const next = $("rate-next");
   const rows = trials.map((trial, k) => {
-    const name = "Sample " + LETTERS[k % 26];
+    const name = "Sample " + sampleLetter(k);
     const media = mediaElement(trial.media_type, trial.media_url, name);
     const state = Object.assign(ratingControl(trial, name, () => update()), { media });
     media.node.addEventListener("play", state.unlock);
@@ -230,8 +230,9 @@ async function main() {
     show("instructions");
     await clicked($("instructions-continue"));
   }
-  let index = screens.slice(0, screenOfTrial(screens, a.resume_from)).reduce((n, s) => n + s.trials.length, 0);
-  for (let i = screenOfTrial(screens, a.resume_from); i < screens.length; i++) {
+  const resumeAt = screenOfTrial(screens, a.resume_from);
+  let index = screens.slice(0, resumeAt).reduce((n, s) => n + s.trials.length, 0);
+  for (let i = resumeAt; i < screens.length; i++) {
     await runScreen(screens[i], index, a.trials.length, a.assignment_token);
     index += screens[i].trials.length;
   }

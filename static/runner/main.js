@@ -338,8 +338,7 @@ async function main() {
       // Started before a reload (or in another tab): answer it without showing it again.
       timing = resumedTiming(earlier);
     } else {
-      setTrialStatus("Loading video…");
-      show("trial");
+      show("trial");  // playTrial says "Loading video…" before it awaits anything
       try {
         timing = await playTrial(video, videos, t, key);
       } catch (err) {
