@@ -84,7 +84,7 @@ def _pooled_design(designs: dict[str, dict]) -> tuple[list[int] | None, int | No
 
 
 def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, inclusive: bool, bootstrap: int,
-                seed: int, replace: bool, block: bool, base_url: str | None, psychometric: bool,
+                seed: int, replace: bool, block: bool, base_url: str | None,
                 control_threshold: float, min_r: float, experiments=None, metadata: Path | None = None,
                 by: str | None = None, guess_rate: float | None = None, draws: bool = False,
                 verified_only: bool | None = None, ratings: Path | None = None) -> list[str]:
@@ -116,7 +116,8 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
         from app.settings import Settings
         from app.store.redis_server import open_redis
 
-        with open_redis(Settings()) as r:
+        settings = Settings()
+        with open_redis(settings) as r:
             by_experiment = experiment_links(r)
             chosen = choose_experiments(by_experiment, experiments)
             links = {link for name in chosen for link in by_experiment[name]}
@@ -126,7 +127,6 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
 
                 return run_ratings_redis(r, designs, out=out, replace=replace, block=block, min_r=min_r)
             frame_counts, n_options = _pooled_design(designs)
-            settings = Settings()
             verification = verify_responses(read_responses_redis(r, chosen), r,
                                             "sandbox" if settings.mturk_sandbox else "production")
             lines.append(verification.summary(verified_only))
@@ -211,7 +211,7 @@ def register(app: typer.Typer) -> None:
         with exit_on_error():
             for line in run_analyze(out=out, responses=responses, rule=rule.value, theta=theta, inclusive=inclusive,
                                     bootstrap=bootstrap, seed=seed, replace=replace, block=block, base_url=base_url,
-                                    psychometric=psychometric, control_threshold=control_threshold, min_r=min_r,
+                                    control_threshold=control_threshold, min_r=min_r,
                                     experiments=names, metadata=metadata, by=by, guess_rate=guess_rate, draws=draws,
                                     verified_only=verified_only, ratings=ratings):
                 typer.echo(line)

@@ -8,6 +8,9 @@ figure (the caller embeds and closes it); every number drawn is in a CSV
 
 from __future__ import annotations
 
+import base64
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -19,6 +22,14 @@ from analysis.durations import duration_ms  # noqa: E402
 
 MAX_PROFILE_PANELS = 16
 """Images drawn in the grid of accuracy profiles (a seeded random sample; all are in cells.csv)."""
+
+
+def png_base64(fig) -> str:
+    """The figure as base64 PNG text (the reports embed it), and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 def plot_text(value) -> str:

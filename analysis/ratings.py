@@ -349,7 +349,6 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
                           | workers["flag_gold"] | workers["flag_headphones"])
     for col in ("flag_correlation", "flag_outliers", "flag_mushra_reference"):
         workers[col] = workers[col].astype("boolean").fillna(False).astype(bool)
-    workers["reason"] = workers["reason"].fillna("")
     workers["complete_assignment_ids"] = workers["complete_assignment_ids"].fillna("")
     if used.empty and not nothing_left:
         why = [f"{w}: {r}" for w, r in zip(workers["worker_id"], workers["reason"]) if r]

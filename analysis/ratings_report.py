@@ -6,8 +6,6 @@ template escapes every one of them.
 
 from __future__ import annotations
 
-import base64
-import io
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,7 +16,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from analysis.figures import png_base64  # noqa: E402
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                          undefined=jinja2.StrictUndefined)
 SCALE_RANGE = {"acr": (1, 5), "dcr": (1, 5), "mushra": (0, 100)}
 
 
@@ -34,21 +36,16 @@ def bar_chart(table, scale: str, title: str) -> str:
     ax.set_ylabel("MUSHRA score" if scale == "mushra" else "MOS")
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return png_base64(fig)
 
 
 def render_report(result, *, source: str = "") -> str:
     """The report's HTML for a `analysis.ratings.RatingsResult`."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
     # The crowdMOS interval also for MUSHRA: BS.1534's t interval ignores worker and sample
     # variance and under-covers (tests/test_ratings_analysis.py); both are in the table.
     table = result.by_algorithm
     pivot = result.by_sample.pivot(index="source", columns="algorithm", values="mos")
-    return env.get_template("ratings_report.html").render(
+    return _ENV.get_template("ratings_report.html").render(
         result=result, source=source, generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         chart=bar_chart(table, result.scale,
                         f"mean per algorithm, crowdMOS {result.settings['confidence']:.0%} intervals")

@@ -9,8 +9,6 @@ of formatted cells and figures); the template only lays it out.
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +24,7 @@ import pandas as pd  # noqa: E402
 
 from analysis import figures  # noqa: E402
 from analysis.durations import duration_ms  # noqa: E402
+from analysis.figures import png_base64  # noqa: E402
 from analysis.figures import plot_text as _plot_text  # noqa: E402
 from analysis.rules import RULES  # noqa: E402
 
@@ -71,14 +70,6 @@ class Section:
         if value or kind == "table":
             self.blocks.append({"kind": kind, "value": value, **({"alt": alt} if alt else {})})
         return self
-
-
-def _png(fig) -> str:
-    """The figure as base64 PNG text (the template embeds it), and close it."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -134,7 +125,7 @@ def _class_panels(grid, panels: list[tuple[str, pd.DataFrame]], title: str) -> s
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
     fig.tight_layout()
-    return _png(fig)
+    return png_base64(fig)
 
 
 def _class_cross(table: pd.DataFrame, labels, grid, fps: float) -> pd.DataFrame:
@@ -151,7 +142,7 @@ def _class_cross(table: pd.DataFrame, labels, grid, fps: float) -> pd.DataFrame:
 def _mvt_figures(analysis, section: Section) -> None:
     mvt = analysis.mvt
     table, grid = mvt.table, mvt.frame_counts
-    section.add("figure", _png(figures.histogram_figure(analysis.histogram, mvt.fps)))
+    section.add("figure", png_base64(figures.histogram_figure(analysis.histogram, mvt.fps)))
     labels = sorted(table["label"].unique())
     by = analysis.by
     if not by:
@@ -180,7 +171,7 @@ def _mvt_figures(analysis, section: Section) -> None:
 
 
 def _accuracy_figure(accuracy: pd.DataFrame, guess: float = float("nan"), by: str | None = None) -> str:
-    return _png(figures.accuracy_figure(accuracy, guess, by))
+    return png_base64(figures.accuracy_figure(accuracy, guess, by))
 
 
 def _progress_figure(progress: pd.DataFrame) -> str:
@@ -201,7 +192,7 @@ def _progress_figure(progress: pd.DataFrame) -> str:
     ax.set_ylabel("lists")
     ax.legend(fontsize=8, ncol=4, loc="lower right")
     ax.set_title("progress per link", fontsize=10)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def _timing_figure(timing: pd.DataFrame) -> str:
@@ -214,7 +205,7 @@ def _timing_figure(timing: pd.DataFrame) -> str:
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("share presented as intended")
     ax.set_title("timing fidelity (measured trials)", fontsize=10)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def _bootstrap_line(mvt) -> list[tuple[str, str]]:
@@ -418,11 +409,11 @@ def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
         Section("Accuracy profiles of images").add(
             "p", f"{sample_text}; every image's counts, intervals and "
                  f"fitted values are in cells.csv, the fitted parameters in psychometric.csv.").add(
-            "figure", _png(figures.profiles_figure(mvt, sample, image_group)) if sample else "", alt=profiles_alt),
+            "figure", png_base64(figures.profiles_figure(mvt, sample, image_group)) if sample else "", alt=profiles_alt),
         Section("Progress per link").add("note", progress_note).add("figure", _progress_figure(analysis.progress)).add(
             "table", _table(analysis.progress, text_columns=("link_id",))),
         Section("Screening").add("p", SCREENING_POLICY).add("note", workers_note).add(
-            "figure", _png(figures.workers_figure(analysis.screening, mvt.fps,
+            "figure", png_base64(figures.workers_figure(analysis.screening, mvt.fps,
                                                   analysis.worker_groups if plot_worker_groups else None, by))
             if len(analysis.screening.profiles) else "", alt=workers_alt).add(
             "table", _table(screening_counts, text_columns=("item",))),

@@ -85,7 +85,7 @@ def test_class_names_are_plotted_as_plain_text(monkeypatch):
     assert "a$\\foo$ b" in render_report(result)
 
     figures = []
-    monkeypatch.setattr(report, "_png", lambda fig: figures.append(fig) or "")
+    monkeypatch.setattr(report, "png_base64", lambda fig: figures.append(fig) or "")
     report._accuracy_figure(result.accuracy)
     legend = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
     plt.close(figures[0])
