@@ -17,16 +17,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis.figures import png_base64  # noqa: E402
+from stimuli.ratings_build import scale_bounds  # noqa: E402
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                           undefined=jinja2.StrictUndefined)
-SCALE_RANGE = {"acr": (1, 5), "dcr": (1, 5), "mushra": (0, 100)}
 
 
 def bar_chart(table, scale: str, title: str) -> str:
     """PNG (base64) of one bar per algorithm with its interval as error bars."""
-    low, high = SCALE_RANGE[scale]
+    low, high = scale_bounds(scale)
     fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(table) + 2), 3.4))
     means = table["mos"].to_numpy(float)
     err = np.vstack([means - table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float) - means])

@@ -34,6 +34,7 @@ import numpy as np
 
 from app.csvsafe import safe_row
 from simulation.ratings import Population, careful_score
+from stimuli.ratings_build import scale_bounds
 
 SPREADS = {"five_point": (0.4, 0.3, 0.6), "mushra": (5.0, 4.0, 8.0)}
 """(sd_worker, sd_item, sd_noise) in scale points: 5-point scales (ACR, DCR) and MUSHRA (0-100)."""
@@ -83,10 +84,6 @@ class Rater:
     bias: float
     careless: bool
     headphones: str = "6/6"
-
-
-def _bounds(scale: str) -> tuple[int, int]:
-    return (0, 100) if scale == "mushra" else (1, 5)
 
 
 def _media_id(url: str) -> str:
@@ -171,7 +168,7 @@ class RatingAnswers:
 
     def answer(self, trials: list[dict], options: list[str], worker: Rater, rng: np.random.Generator) -> list[dict]:
         """Scores for one screen and the fields the rating page sends with each (its ``Playback.report``)."""
-        lo, hi = _bounds(self.scale)
+        hi = scale_bounds(self.scale)[1]
         scores = []
         for trial in trials:
             choices = trial.get("options") or options

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from stimuli.ratings_build import SCALE_OF, design_links, options_for
+from stimuli.ratings_build import SCALE_OF, design_links, options_for, scale_bounds
 from stimuli.ratings_design import plan_tasks
 
 
@@ -33,7 +33,7 @@ class Population:
 
     def true_mos(self, scale: str) -> dict[str, float]:
         """Expected rounded, clipped rating per algorithm: ``sum_k k P(round(X) = k)``, X ~ N(mu_a, total var)."""
-        lo, hi = (0, 100) if scale == "mushra" else (1, 5)
+        lo, hi = scale_bounds(scale)
         sd = np.sqrt(self.sd_worker**2 + self.sd_item**2 + self.sd_noise**2)
         points = np.arange(lo, hi + 1)
         out = {}
@@ -49,7 +49,7 @@ def careful_score(population: Population, scale: str, rng: np.random.Generator, 
                   algorithm: str | None = None, item_effect: float = 0.0, known: int | None = None) -> int:
     """One honest rating: ``clip(round(mu_a + w_i + s_j + u))`` on the scale's points, or for a gold
     trial (``known``: its score) ``clip(round(known + w_i + u))``, with ``u ~ N(0, sd_noise^2)``."""
-    lo, hi = (0, 100) if scale == "mushra" else (1, 5)
+    lo, hi = scale_bounds(scale)
     centre = known if known is not None else population.mu[algorithm] + item_effect
     return int(np.clip(np.round(centre + bias + rng.normal(0, population.sd_noise)), lo, hi))
 
@@ -75,7 +75,7 @@ def simulate_ratings(design: dict, population: Population, rng=None) -> pd.DataF
     ``spammer`` column. Raises ValueError when the pool is smaller than the lists of a link.
     """
     rng = np.random.default_rng(rng)
-    lo, hi = (0, 100) if design["scale"] == "mushra" else (1, 5)
+    lo, hi = scale_bounds(design["scale"])
     n_lists = max(len(link["lists"]) for link in design["links"])
     if population.n_workers < n_lists:
         raise ValueError(f"n_workers ({population.n_workers}) must be at least the {n_lists} lists of a link")

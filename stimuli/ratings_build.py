@@ -71,9 +71,15 @@ class RatingsBuildResult:
         return "\n".join(lines)
 
 
+def scale_bounds(scale: str) -> tuple[int, int]:
+    """Lowest and highest point of a scale: 0..100 (MUSHRA) or 1..5 (ACR, DCR)."""
+    return (0, 100) if scale == "mushra" else (1, 5)
+
+
 def options_for(scale: str) -> list[str]:
     """The answers ``record.lua`` accepts: ``"1"``..``"5"`` (ACR, DCR) or ``"0"``..``"100"`` (MUSHRA)."""
-    return [str(v) for v in range(101)] if scale == "mushra" else [str(v) for v in range(1, 6)]
+    low, high = scale_bounds(scale)
+    return [str(v) for v in range(low, high + 1)]
 
 
 def media_id(seed: int, source: str, algorithm: str, role: str, digest: str, settings: str) -> str:
