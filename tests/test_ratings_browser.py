@@ -16,7 +16,7 @@ from app.loader import load_experiment
 # The browser and page fixtures (Debian's Chromium; a page that fails on script errors and CSP
 # violations) are the worker-page tests' own.
 from tests.test_browser_pages import CHROMIUM, browser, page, shots  # noqa: E402,F401
-from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
+from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES, with_study
 
 pytestmark = [
     pytest.mark.browser,
@@ -230,17 +230,9 @@ def test_consent_and_instructions_use_the_study_files_words_and_name_the_media(
     """``[ratings] title`` heads the preview and the consent, ``instructions`` replaces the page's own (both were
     accepted by the build and never shown); the consent names the study's media (was "sounds,
     pictures or videos" and headphones for every study)."""
-    import json
-    import shutil
-
     from playwright.sync_api import expect
 
-    exp = tmp_path / request.getfixturevalue(fixture).name
-    shutil.copytree(request.getfixturevalue(fixture), exp)
-    design = json.loads((exp / "design.json").read_text())
-    design["study"] = study
-    (exp / "design.json").write_text(json.dumps(design))
-    load_experiment(redis, exp)
+    load_experiment(redis, with_study(request.getfixturevalue(fixture), tmp_path, study))
     page.goto(f"{_running_server[0]}/experiment.html?link={link}&assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1")
     expect(page.get_by_role("heading", name=heading + " (preview)")).to_be_visible()
     page.goto(f"{_running_server[0]}/experiment.html?link={link}&assignmentId=A-W8&workerId=W8&hitId=H1")
@@ -278,15 +270,7 @@ AudioBufferSourceNode.prototype.start = function (...args) { this.playbackRate.v
 
 def with_headphone_check(exp_dir: Path, tmp_path: Path, wanted: bool | None = True) -> Path:
     """A copy of a built rating study whose study file sets ``[ratings] headphone_check`` (None: unset)."""
-    import json
-    import shutil
-
-    exp = tmp_path / exp_dir.name
-    shutil.copytree(exp_dir, exp)
-    design = json.loads((exp / "design.json").read_text())
-    design["study"] = {} if wanted is None else {"headphone_check": wanted}
-    (exp / "design.json").write_text(json.dumps(design))
-    return exp
+    return with_study(exp_dir, tmp_path, {} if wanted is None else {"headphone_check": wanted})
 
 
 def screen_once(page, choose) -> str:

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.export import write_csv
 from app.loader import load_experiment
+from tests.fixtures.ratings import with_study
 
 SCORE = {"REF": 5, "lowpass": 4, "noise": 3, "ANC": 1}
 
@@ -145,13 +146,8 @@ def test_a_pilot_with_every_assignment_too_fast_is_written_and_marked_for_replac
         ratings_client, redis, redis_url, ratings_acr, tmp_path, monkeypatch):
     """Nothing to estimate (every assignment faster than min_sample_ms): workers.csv and the report
     are still written, and --replace marks every assignment, so the study can be reposted."""
-    exp = tmp_path / "exp"
-    import shutil
-
-    shutil.copytree(ratings_acr, exp)
+    exp = with_study(ratings_acr, tmp_path, {"min_sample_ms": 5000})  # the workers below take 3000 ms per sample
     design = json.loads((exp / "design.json").read_text())
-    design["study"] = {"min_sample_ms": 5000}  # the workers below take 3000 ms per sample
-    (exp / "design.json").write_text(json.dumps(design))
     load_experiment(redis, exp)
     take_every_list(ratings_client, design)
     monkeypatch.setenv("MVT_REDIS_URL", redis_url)

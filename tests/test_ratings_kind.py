@@ -14,6 +14,7 @@ from app.loader import load_experiment
 from app.store import keys
 from studies import get_kind
 from studies.ratings import LABELS
+from tests.fixtures.ratings import with_study
 
 
 @pytest.fixture
@@ -190,11 +191,8 @@ def page_config(client, link: str) -> dict:
     ("ratings_dsis_images", "dsis-001", True, False)])
 def test_the_page_is_told_to_run_the_headphone_check_only_for_audio_that_asks_for_it(
         server, redis, request, tmp_path, fixture, link, wanted, shown):
-    exp = tmp_path / "exp"
-    shutil.copytree(request.getfixturevalue(fixture), exp)
+    exp = with_study(request.getfixturevalue(fixture), tmp_path, {} if wanted is None else {"headphone_check": wanted})
     design = json.loads((exp / "design.json").read_text())
-    design["study"] = {} if wanted is None else {"headphone_check": wanted}
-    (exp / "design.json").write_text(json.dumps(design))
     load_experiment(redis, exp)
     study = page_config(server, link)["study"]
     assert (study["kind"], study["headphone_check"]) == ("ratings", shown)
