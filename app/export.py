@@ -34,9 +34,12 @@ _STATUS = {"in_progress": "in_progress", "complete": "complete", "to_replace": "
 def experiment_links(r: redis_py.Redis) -> dict[str, list[str]]:
     """Every loaded experiment id with its link ids (sorted), from the links' metadata."""
     out: dict[str, list[str]] = {}
-    for link_id in sorted(r.smembers(keys.links_index())):
-        experiment = r.hget(keys.link_meta(link_id), "experiment_id") or ""
-        out.setdefault(experiment, []).append(link_id)
+    links = sorted(r.smembers(keys.links_index()))
+    pipe = r.pipeline(transaction=False)  # one round trip, not one per link
+    for link_id in links:
+        pipe.hget(keys.link_meta(link_id), "experiment_id")
+    for link_id, experiment in zip(links, pipe.execute()):
+        out.setdefault(experiment or "", []).append(link_id)
     return dict(sorted(out.items()))
 
 
@@ -62,8 +65,8 @@ def choose_experiments(available, names=None, *, where: str = "the store") -> li
 
 
 def _link_rows(r: redis_py.Redis, link_id: str) -> list[dict]:
-    experiment = r.hget(keys.link_meta(link_id), "experiment_id") or ""
-    fps = float(r.hget(keys.link_meta(link_id), "fps") or 60)
+    experiment, fps = r.hmget(keys.link_meta(link_id), "experiment_id", "fps")
+    experiment, fps = experiment or "", float(fps or 60)
     assignments = {a: orjson.loads(raw) for a, raw in r.hgetall(keys.link_assignments(link_id)).items()}
     if not assignments:
         return []
