@@ -18,15 +18,6 @@ from app.settings import Settings
 from app.store import keys
 
 
-async def experiment_links(r, experiment_id: str) -> list[str]:
-    """The loaded links of ``experiment_id`` (read from each link's meta; once per arrival)."""
-    links = sorted(await r.smembers(keys.links_index()))
-    pipe = r.pipeline(transaction=False)
-    for link in links:
-        pipe.hget(keys.link_meta(link), "experiment_id")
-    return [link for link, owner in zip(links, await pipe.execute()) if owner == experiment_id]
-
-
 async def place(r, settings: Settings, experiment_id: str, worker_id: str, assignment_id: str,
                 group_id: str | None = None, *, rng: random.Random | None = None) -> Allocation:
     """Allocate (or resume) a list for the participant on some link of ``experiment_id``.
@@ -41,17 +32,22 @@ async def place(r, settings: Settings, experiment_id: str, worker_id: str, assig
     if held is not None:
         return await allocate(r, held, worker_id, assignment_id, group_id or "",
                               cap=settings.max_tasks_per_worker, allotted_ms=allotted_ms)
-    links = await experiment_links(r, experiment_id)
-    if not links:
-        raise UnknownLink(f"experiment {experiment_id!r} has no loaded links; load it with `mvt load`")
+    # One round trip for every loaded link: its experiment, free and to-replace lists, and whether
+    # this participant already took it (links of other experiments are dropped afterwards).
+    links = sorted(await r.smembers(keys.links_index()))
     pipe = r.pipeline(transaction=False)
     for link in links:
+        pipe.hget(keys.link_meta(link), "experiment_id")
         pipe.llen(keys.link_free(link))
         pipe.scard(keys.link_replace(link))
         pipe.hget(keys.link_workers(link), worker_id)
-    counts = await pipe.execute()
-    order = sorted(((-(counts[3 * i] + counts[3 * i + 1]), rng.random(), link)
-                    for i, link in enumerate(links) if counts[3 * i + 2] is None))
+    replies = await pipe.execute()
+    rows = [(link, *replies[4 * i:4 * i + 4]) for i, link in enumerate(links)]
+    rows = [row for row in rows if row[1] == experiment_id]
+    if not rows:
+        raise UnknownLink(f"experiment {experiment_id!r} has no loaded links; load it with `mvt load`")
+    order = sorted((-(free + to_replace), rng.random(), link)
+                   for link, _, free, to_replace, taken in rows if taken is None)
     for _, _, link in order:
         try:
             return await allocate(r, link, worker_id, assignment_id, group_id or "",
