@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 import tomllib
 from dataclasses import dataclass
@@ -25,8 +24,8 @@ from stimuli.build import OUTPUT_FILES
 from stimuli.files import experiment_id as checked_experiment_id, file_digest, write_atomic
 from stimuli.ratings_design import SINGLE_STIMULUS, plan_tasks
 from stimuli.ratings_gold import add_gold, convert_gold, read_gold
-from stimuli.ratings_input import REF, InputLine, RatingsInputError, read_ratings_input
-from stimuli.ratings_media import OUTPUT_EXT, MediaFile, convert, decoded_seconds, fetch, media_kind
+from stimuli.ratings_input import REF, RatingsInputError, read_ratings_input
+from stimuli.ratings_media import OUTPUT_EXT, MediaFile, converted, copied, fetch, media_kind
 
 SCALE_OF = {"random": "acr", "diff-source": "acr", "same-source": "acr", "mushra": "mushra", "dsis": "dcr"}
 STUDY_KEYS = {"title": str, "instructions": str, "min_sample_ms": int, "loudnorm": bool, "headphone_check": bool,
@@ -195,11 +194,8 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         mid = media_id(seed, sample[0], sample[1], role, digests[sample], conv)
         dest = videos_dir / f"{mid}.{ext}"
         if mid not in files:
-            if dest.is_file() and dest.stat().st_size:
-                files[mid] = MediaFile(dest, dest.stat().st_size, decoded_seconds(dest) if kind != "image" else 0.0)
-            else:
-                files[mid] = convert(item, local, kind, dest, loudnorm=normalise)
-                n_converted += 1
+            files[mid], now = converted(item, local, kind, dest, loudnorm=normalise)
+            n_converted += now
         return mid
 
     sample_ids = {s: make(s, "sample") for s in samples}
@@ -216,11 +212,11 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
                           lambda sample, role: media_id(seed, *sample, role, digests[sample], conv))
     gold = {}
     if golds:  # after the traps: a trap repeats one of the link's samples, never a gold file
-        converted, n_gold_converted = convert_gold(
+        gold_media, n_gold_converted = convert_gold(
             golds, kind, ext, exp_dir, normalise,
             lambda name, role, digest: media_id(seed, "gold", name, role, digest, conv))
         n_converted += n_gold_converted
-        gold = add_gold(links, converted, settings["gold_per_task"], files, videos_dir, ext,
+        gold = add_gold(links, gold_media, settings["gold_per_task"], files, videos_dir, ext,
                         np.random.default_rng([seed, 8]),
                         lambda g, role, link_id, t: media_id(seed, "gold", g.gold.name, f"{role}|{link_id}|{t}",
                                                              g.digest, conv))
@@ -303,10 +299,8 @@ def add_traps(links: list[dict], per_task: int, files: dict, ext: str, rng, trap
             shown = link["lists"][0][int(rng.integers(len(link["lists"][0])))]
             source, algorithm = shown["sample_id"].rsplit("/", 1)
             mid = trap_id((source, algorithm), f"trap|{link['link_id']}|{t}")
-            src, dest = files[shown["media_id"]].path, files[shown["media_id"]].path.with_name(f"{mid}.{ext}")
-            if not dest.is_file():
-                shutil.copyfile(src, dest)
-            files[mid] = MediaFile(dest, dest.stat().st_size, files[shown["media_id"]].duration_s)
+            shown_file = files[shown["media_id"]]
+            files[mid] = copied(shown_file, shown_file.path.with_name(f"{mid}.{ext}"))
             score = int(rng.integers(1, 6))
             trap = {"sample_id": f"trap/{score}", "media_id": mid, "screen": 10_000 + t, "trap": score,
                     **({"reference_id": shown["reference_id"]} if "reference_id" in shown else {})}

@@ -30,7 +30,6 @@ beside its reference, so a DSIS gold entry names its ``reference`` file too.
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,7 +37,7 @@ from urllib.parse import urlsplit
 from stimuli.ratings_design import SINGLE_STIMULUS
 from stimuli.ratings_input import InputLine, RatingsInputError
 from stimuli.files import file_digest
-from stimuli.ratings_media import MediaFile, convert, decoded_seconds, fetch, media_kind
+from stimuli.ratings_media import MediaFile, converted, copied, fetch, media_kind
 
 GOLD_KEYS = {"file": str, "score": int, "name": str, "reference": str}
 """Keys of one ``[[ratings.gold]]`` entry, with their types (``file`` and ``score`` required)."""
@@ -176,12 +175,9 @@ def convert_gold(golds: list[GoldSample], kind: str, ext: str, exp_dir: Path, lo
                                         f"{kind}; gold samples must be the same kind of media")
             digest = file_digest(local)
             dest = cache / f"{media_id(gold.name, role, digest)}.{ext}"
-            if dest.is_file() and dest.stat().st_size:
-                made.append((MediaFile(dest, dest.stat().st_size, decoded_seconds(dest) if kind != "image" else 0.0),
-                             digest))
-            else:
-                made.append((convert(item, local, kind, dest, loudnorm=loudnorm), digest))
-                n_converted += 1
+            media, now = converted(item, local, kind, dest, loudnorm=loudnorm)
+            made.append((media, digest))
+            n_converted += now
         out.append(ConvertedGold(gold, made[0][0], made[1][0], made[0][1]))
     return out, n_converted
 
@@ -224,8 +220,5 @@ def add_gold(links: list[dict], converted: list[ConvertedGold], per_task: int, f
 
 
 def _copy(media: MediaFile, mid: str, files: dict, videos_dir: Path, ext: str) -> str:
-    dest = videos_dir / f"{mid}.{ext}"
-    if not (dest.is_file() and dest.stat().st_size == media.n_bytes):
-        shutil.copyfile(media.path, dest)
-    files[mid] = MediaFile(dest, media.n_bytes, media.duration_s)
+    files[mid] = copied(media, videos_dir / f"{mid}.{ext}")
     return mid

@@ -80,6 +80,22 @@ def fetch(item: InputLine, cache_dir: Path) -> Path:
     return dest
 
 
+def converted(item: InputLine, local: Path, kind: str, dest: Path, *, loudnorm: bool = False) -> tuple[MediaFile, bool]:
+    """The browser-safe copy of ``local`` at ``dest``: the one an earlier build left there (its name
+    hashes the input and the settings), else `convert` now; and whether it was converted now."""
+    if dest.is_file() and dest.stat().st_size:
+        return MediaFile(dest, dest.stat().st_size, decoded_seconds(dest) if kind != "image" else 0.0), False
+    return convert(item, local, kind, dest, loudnorm=loudnorm), True
+
+
+def copied(media: MediaFile, dest: Path) -> MediaFile:
+    """``media`` again under the name ``dest`` (a trap's or gold trial's own opaque name); a file of
+    the same size already there is kept."""
+    if not (dest.is_file() and dest.stat().st_size == media.n_bytes):
+        shutil.copyfile(media.path, dest)
+    return MediaFile(dest, media.n_bytes, media.duration_s)
+
+
 def convert(item: InputLine, local: Path, kind: str, dest: Path, *, loudnorm: bool = False) -> MediaFile:
     """Write the browser-safe copy of ``local`` to ``dest`` (atomically) and measure it.
 
