@@ -9,14 +9,11 @@ failed build leaves none of them behind.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import multiprocessing
 import numbers
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -25,18 +22,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import imageio_ffmpeg
 import numpy as np
 
-from app.csvsafe import safe_row
 from app.errors import BuildOptionError, EncodeError
-from app.ids import ID_CHARS, is_id
 from stimuli import design, mp4
 from stimuli.encode import EncoderSettings, SkipFrames, splice
-from stimuli.files import experiment_id as checked_experiment_id, write_atomic
-from stimuli.images import SourceImage, fixation_frame, load_padded, scan_image_folder
+from stimuli.files import checked_base_url, links_csv, write_atomic
+from stimuli.files import experiment_id as checked_experiment_id
+from stimuli.images import fixation_frame, load_padded, scan_image_folder
 from stimuli.mask import mask_rng, phase_scramble
 from stimuli.practice import example_strip, practice_frames, practice_images
 from stimuli.study import DEFAULT_STUDY, read_study_file, study_config
@@ -115,11 +110,7 @@ def _check_options(frame_counts: Sequence[int], images_per_task: int, workers: i
         raise BuildOptionError(f"--size ({size}) must be an even number of pixels, at least 16")
     if jobs is not None and jobs < 1:
         raise BuildOptionError(f"--jobs ({jobs}) must be at least 1")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise BuildOptionError(
-            f"--base-url ({base_url!r}) must be an http(s) URL like https://host:8443")
-    return sorted(counts), base_url.rstrip("/")
+    return sorted(counts), checked_base_url(base_url)
 
 
 @dataclass(frozen=True)
@@ -344,14 +335,8 @@ def build_experiment(
             for link_id, ids, lists in links
         ],
     }
-    links_csv = io.StringIO()
-    writer = csv.writer(links_csv, lineterminator="\n")
-    writer.writerow(["HIT_Link"])
-    for link_id, _, _ in links:
-        writer.writerow(safe_row([f"{base_url}/experiment.html?link={link_id}"]))
-
     write_atomic(exp_dir / "stimuli.json", json.dumps(stimuli, indent=1) + "\n")
-    write_atomic(exp_dir / "links.csv", links_csv.getvalue())
+    write_atomic(exp_dir / "links.csv", links_csv(base_url, [link_id for link_id, _, _ in links]))
     write_atomic(exp_dir / "study.json", json.dumps(study_doc, indent=1, ensure_ascii=False) + "\n")
     write_atomic(exp_dir / "design.json", json.dumps(design_doc, indent=1) + "\n")
 

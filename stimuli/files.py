@@ -1,13 +1,18 @@
-"""What every build (``mvt build``, ``mvt build-ratings``) does with files: the experiment id
-from the folder, atomic writes (a reader never sees half a file; a crashed build leaves only a
-``.tmp-`` file the next run removes) and content digests."""
+"""What every build (``mvt build``, ``mvt build-ratings``) does with its options and files: the
+experiment id from the folder, the base URL, ``links.csv``, atomic writes (a reader never sees
+half a file; a crashed build leaves only a ``.tmp-`` file the next run removes) and content
+digests."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from app.csvsafe import safe_row
 from app.errors import BuildOptionError
 from app.ids import ID_CHARS, is_id
 
@@ -19,6 +24,24 @@ def experiment_id(exp_dir: Path, name: str | None) -> str:
         source = "--name" if name is not None else f"the folder name of EXP_DIR ({str(exp_dir)!r})"
         raise BuildOptionError(f"experiment id {value!r} from {source} must match {ID_CHARS}; choose one with --name")
     return value
+
+
+def checked_base_url(base_url: str) -> str:
+    """``--base-url`` without a trailing slash; `BuildOptionError` unless it is ``http(s)://host[:port][/path]``."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise BuildOptionError(f"--base-url ({base_url!r}) must be an http(s) URL like https://host:8443")
+    return base_url.rstrip("/")
+
+
+def links_csv(base_url: str, link_ids) -> str:
+    """``links.csv`` for MTurk's Publish Batch: the header ``HIT_Link``, then one experiment URL per link."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["HIT_Link"])
+    for link_id in link_ids:
+        writer.writerow(safe_row([f"{base_url}/experiment.html?link={link_id}"]))
+    return out.getvalue()
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:

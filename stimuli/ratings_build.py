@@ -16,12 +16,12 @@ import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import numpy as np
 
 from stimuli.build import OUTPUT_FILES
-from stimuli.files import experiment_id as checked_experiment_id, file_digest, write_atomic
+from stimuli.files import checked_base_url, file_digest, links_csv, write_atomic
+from stimuli.files import experiment_id as checked_experiment_id
 from stimuli.ratings_design import SINGLE_STIMULUS, plan_tasks
 from stimuli.ratings_gold import add_gold, convert_gold, read_gold
 from stimuli.ratings_input import REF, RatingsInputError, read_ratings_input
@@ -150,10 +150,7 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         entries (named).
     """
     started = time.perf_counter()
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise RatingsInputError(f"--base-url ({base_url!r}) must be an http(s) URL like https://host:8443")
-    base_url = base_url.rstrip("/")
+    base_url = checked_base_url(base_url)
     exp_dir = Path(exp_dir)
     experiment_id = checked_experiment_id(exp_dir, name)
     lines = read_ratings_input(input_tsv, design)
@@ -241,8 +238,7 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         "links": links,
     }
     write_atomic(exp_dir / "stimuli.json", json.dumps(stimuli, indent=1) + "\n")
-    write_atomic(exp_dir / "links.csv", "HIT_Link\n" + "".join(
-        f"{base_url}/experiment.html?link={link['link_id']}\n" for link in links))
+    write_atomic(exp_dir / "links.csv", links_csv(base_url, [link["link_id"] for link in links]))
     write_atomic(exp_dir / "design.json", json.dumps(design_doc, indent=1) + "\n")
     last = len(tasks[-1].samples)
     return RatingsBuildResult(
