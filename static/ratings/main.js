@@ -12,9 +12,9 @@ import { el, ratingControl } from "./dom.js";
 import { sampleLetter } from "./flip.js";
 import { flipScreen } from "./flipscreen.js";
 import { complete, createApi, createQueue, refusalSentence } from "../runner/api.js";
-import { $, clicked, setNetProblem, show, stop } from "../runner/screens.js";
+import { $, askConsent, clicked, setNetProblem, show, stop } from "../runner/screens.js";
 import { makeStore } from "../runner/store.js";
-import { returnSentence, submitToPlatform } from "../runner/submit.js";
+import { finishTask, returnSentence } from "../runner/submit.js";
 import { headphoneCheck } from "./headphone_check.js";
 import {
   Playback, groupScreens, instructionsText, keyToScore, scaleButtons, screenOfTrial, screenStatus,
@@ -197,13 +197,6 @@ async function runScreen(screen, index, total, token) {
   }
 }
 
-function finish(code) {
-  queue.forget();
-  $("completion-code").textContent = code;
-  show("done");
-  submitToPlatform(cfg, code);
-}
-
 async function main() {
   headphone = await headphoneCheck(cfg, store, RETURN);  // before allocation: a worker turned away holds no list
   if (headphone === false) return;
@@ -212,19 +205,12 @@ async function main() {
     a = await api("/api/assignments", { link: cfg.link, worker_id: cfg.worker_id,
       assignment_id: cfg.assignment_id, hit_id: cfg.hit_id });
   } catch (err) { refuse(err); return; }
-  if (a.completed) { finish(a.completion_code); return; }
+  if (a.completed) { finishTask(cfg, queue, a.completion_code); return; }
   queue.retoken(a.assignment_token);
   queue.pump().catch(() => {});  // ratings kept from before a reload go out now, as in the MVT runner
   const screens = groupScreens(a.trials);
-  if (!store("consented")) {
-    show("consent");
-    const choice = await Promise.race([clicked($("consent-agree")).then(() => "agree"),
-      clicked($("consent-decline")).then(() => "decline")]);
-    if (choice === "decline") {
-      stop("You did not agree to take part. " + RETURN + " Nothing has been recorded.");
-      return;
-    }
-    store("consented", true);
+  if (!store("consented")) {  // first visit: consent, then the instructions (a reload skips both)
+    if (!(await askConsent(store, RETURN))) return;
     $("instructions-text").textContent = (cfg.study && cfg.study.instructions) ||
       instructionsText(a.trials[0], screens[0].trials.length);
     show("instructions");
@@ -238,7 +224,7 @@ async function main() {
   }
   try {
     const done = await complete(api, queue, a.assignment_token);
-    finish(done.completion_code);
+    finishTask(cfg, queue, done.completion_code);
   } catch (err) { refuse(err); }
 }
 

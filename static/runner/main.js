@@ -12,12 +12,13 @@ import { trialOptions } from "./choices.js";
 import { PLAY_ARM_MS, clickStartsPlay, inputType, isPlayKey, keyStartsPlay } from "./input.js";
 import { deviceInfo, fitStage, fullyInside, isTouchDevice, measureVisible, watchVisible } from "./layout.js";
 import {
-  $, askAnswer, clicked, isStopped, setNetProblem, setPhase, setProgress, setTrialStatus, show, showCheckResult, stop,
+  $, askAnswer, askConsent, clicked, isStopped, setNetProblem, setPhase, setProgress, setTrialStatus, show,
+  showCheckResult, stop,
 } from "./screens.js";
 import {
   TAB_HEARTBEAT_MS, claimTab, keepTiming, makeStore, markPlayed, playedTrial, releaseTab, unmarkPlayed,
 } from "./store.js";
-import { returnSentence, submitToPlatform } from "./submit.js";
+import { finishTask, returnSentence } from "./submit.js";
 import { refreshFits, roundedInterval } from "./timing.js";
 import { VideoFailure, createPreloader, loadVideo, measureRefresh, playAndMeasure } from "./video.js";
 
@@ -38,14 +39,6 @@ function refuse(err) {
 }
 
 const queue = createQueue(api, store, refuse);
-
-function finishScreen(code) {
-  queue.forget();
-  if (document.fullscreenElement && document.exitFullscreen) document.exitFullscreen().catch(() => {});
-  $("completion-code").textContent = code;
-  show("done");
-  submitToPlatform(cfg, code);
-}
 
 /* Play: enabled PLAY_ARM_MS after the cross shows, then started by a fresh key press or a
  * pointer's click only (input.js), so the Enter that confirmed an answer cannot start it. */
@@ -149,21 +142,6 @@ async function deviceProblem(rules) {
       "60 Hz (or 120 Hz), so that the pictures are shown for the intended time.";
   }
   return null;
-}
-
-async function consent() {
-  if (store("consented")) return true;
-  show("consent");
-  const choice = await Promise.race([
-    clicked($("consent-agree")).then(() => "agree"),
-    clicked($("consent-decline")).then(() => "decline"),
-  ]);
-  if (choice === "decline") {
-    stop("You did not agree to take part. " + RETURN + " Nothing has been recorded.");
-    return false;
-  }
-  store("consented", true);
-  return true;
 }
 
 /**
@@ -288,7 +266,7 @@ async function main() {
       return;
     }
   }
-  if (!(await consent())) return;
+  if (!(await askConsent(store, RETURN))) return;
   const assignmentP = api("/api/assignments", {
     link: cfg.link, worker_id: cfg.worker_id, assignment_id: cfg.assignment_id, hit_id: cfg.hit_id || null,
   });
@@ -307,7 +285,7 @@ async function main() {
     refuse(err);
     return;
   }
-  if (a.completed && a.completion_code) { finishScreen(a.completion_code); return; }
+  if (a.completed && a.completion_code) { finishTask(cfg, queue, a.completion_code); return; }
   if (!(await practise(a.assignment_token))) return;
   const trials = a.trials;
   const n = trials.length;
@@ -373,7 +351,7 @@ async function main() {
   show("loading");
   try {
     const done = await complete(api, queue, a.assignment_token, comment);
-    finishScreen(done.completion_code);
+    finishTask(cfg, queue, done.completion_code);
   } catch (err) {
     if (err && err.status === 409 && err.reason !== "incomplete") {
       refuse(err);

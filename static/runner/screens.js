@@ -39,6 +39,25 @@ export function stop(message) {
   stopped = true;
 }
 
+/**
+ * The consent screen, once per assignment (`store` remembers the answer): resolves true once
+ * the worker agrees; a decline shows the stop screen with the platform's `returnSentence`.
+ */
+export async function askConsent(store, returnSentence) {
+  if (store("consented")) return true;
+  show("consent");
+  const choice = await Promise.race([
+    clicked($("consent-agree")).then(() => "agree"),
+    clicked($("consent-decline")).then(() => "decline"),
+  ]);
+  if (choice === "decline") {
+    stop("You did not agree to take part. " + returnSentence + " Nothing has been recorded.");
+    return false;
+  }
+  store("consented", true);
+  return true;
+}
+
 /** Resolves on the element's next click. */
 export function clicked(el) {
   return new Promise((resolve) => {

@@ -6,7 +6,7 @@
  * itself; inside the landing layout's iframe (no turkSubmitTo) it hands the code to the
  * layout, which submits.
  */
-import { $ } from "./screens.js";
+import { $, show } from "./screens.js";
 
 /** How this platform's participant gives the task back (MTurk: return the HIT). */
 export function returnSentence(cfg) {
@@ -37,4 +37,13 @@ export function submitToPlatform(cfg, code) {
     return;
   }
   $("done-status").textContent = "Copy this code into the HIT page on MTurk to get paid.";
+}
+
+/** The done screen with the completion `code`, handed to the platform; the answer queue is done with. */
+export function finishTask(cfg, queue, code) {
+  queue.forget();
+  if (document.fullscreenElement && document.exitFullscreen) document.exitFullscreen().catch(() => {});
+  $("completion-code").textContent = code;
+  show("done");
+  submitToPlatform(cfg, code);
 }
