@@ -6,6 +6,7 @@
  * are made here with Web Audio; nothing is downloaded and no study sample is played.
  */
 import { $, clicked, show, stop } from "../runner/screens.js";
+import { screenOut } from "../runner/submit.js";
 import { calibrationSamples, keyToTone, planTrials, scoreCheck, trialSamples } from "./headphones.js";
 
 /** Whether this study asks for the check: its media are audio and its study file says so. */
@@ -148,9 +149,7 @@ export async function headphoneCheck(cfg, store, returnSentence) {
   const result = scoreCheck(trials, answers);
   if (!result.passed) {
     store("headphone_failed", result.label);
-    stop(failMessage(result.label));
-    const out = cfg.finish && cfg.finish.screened_out_url;  // as the MVT runner's device rules do
-    if (out) setTimeout(() => { window.location.assign(out); }, 4000);
+    screenOut(cfg, failMessage(result.label));
     return false;
   }
   store("headphone_check", result.label);

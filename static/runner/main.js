@@ -18,7 +18,7 @@ import {
 import {
   TAB_HEARTBEAT_MS, claimTab, keepTiming, makeStore, markPlayed, playedTrial, releaseTab, unmarkPlayed,
 } from "./store.js";
-import { finishTask, returnSentence } from "./submit.js";
+import { finishTask, returnSentence, screenOut } from "./submit.js";
 import { refreshFits, roundedInterval } from "./timing.js";
 import { VideoFailure, createPreloader, loadVideo, measureRefresh, playAndMeasure } from "./video.js";
 
@@ -259,10 +259,7 @@ async function main() {
     if (!(await eligible())) return;
     const problem = await deviceProblem(study.device);
     if (problem) {
-      stop(problem + " " + RETURN + " Nothing has been recorded.");
-      // A platform with a screened-out code takes the participant back with it (no pay, no penalty).
-      const out = cfg.finish && cfg.finish.screened_out_url;
-      if (out) setTimeout(() => { window.location.assign(out); }, 4000);
+      screenOut(cfg, problem + " " + RETURN + " Nothing has been recorded.");
       return;
     }
   }

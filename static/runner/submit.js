@@ -6,7 +6,7 @@
  * itself; inside the landing layout's iframe (no turkSubmitTo) it hands the code to the
  * layout, which submits.
  */
-import { $, show } from "./screens.js";
+import { $, show, stop } from "./screens.js";
 
 /** How this platform's participant gives the task back (MTurk: return the HIT). */
 export function returnSentence(cfg) {
@@ -46,4 +46,14 @@ export function finishTask(cfg, queue, code) {
   $("completion-code").textContent = code;
   show("done");
   submitToPlatform(cfg, code);
+}
+
+/**
+ * Stops with `message` and, where the platform has a screened-out code (Prolific, panels), takes
+ * the participant back there after 4 s (no pay, no penalty).
+ */
+export function screenOut(cfg, message) {
+  stop(message);
+  const out = cfg.finish && cfg.finish.screened_out_url;
+  if (out) setTimeout(() => { window.location.assign(out); }, 4000);
 }
