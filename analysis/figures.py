@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.durations import duration_ms  # noqa: E402
+from analysis.durations import duration_ms, duration_ms_exact  # noqa: E402
 
 MAX_PROFILE_PANELS = 16
 """Images drawn in the grid of accuracy profiles (a seeded random sample; all are in cells.csv)."""
@@ -122,7 +122,7 @@ def profiles_figure(mvt, image_ids: list[str], image_group: dict[str, str] | Non
     cells = mvt.cells.set_index("image_id")
     table = mvt.table.set_index("image_id")
     psy = mvt.psychometric.set_index("image_id")
-    x_all = np.asarray(mvt.frame_counts) * 1000.0 / mvt.fps
+    x_all = duration_ms_exact(mvt.frame_counts, mvt.fps)
     curve_x = np.geomspace(x_all.min() * 0.8, x_all.max() * 1.2, 120) if len(x_all) else np.zeros(0)
     for ax, image in zip(axes.ravel(), image_ids):
         c = cells.loc[[image]]
@@ -169,12 +169,12 @@ def _worker_lines(ax, prof: pd.DataFrame, fps: float) -> None:
     flagged workers in red, on a log duration axis."""
     for _, g in prof.groupby("worker_id", sort=True):
         bad = bool(g["flagged"].iloc[0])
-        ax.plot(g["frames"] * 1000.0 / fps, g["accuracy"], marker="." if len(g) == 1 else None,
+        ax.plot(duration_ms_exact(g["frames"], fps), g["accuracy"], marker="." if len(g) == 1 else None,
                 color="#cc3311" if bad else "#999", alpha=0.9 if bad else 0.35, lw=1.2 if bad else 0.7,
                 zorder=3 if bad else 2)
     ax.set_xscale("log")
     frames = sorted(prof["frames"].unique())
-    ax.set_xticks([f * 1000.0 / fps for f in frames], [str(duration_ms(f, fps)) for f in frames], fontsize=7)
+    ax.set_xticks(duration_ms_exact(frames, fps), [str(duration_ms(f, fps)) for f in frames], fontsize=7)
     ax.minorticks_off()
     ax.set_xlabel("duration (ms)")
     ax.set_ylabel("worker's proportion correct")

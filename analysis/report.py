@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis import figures  # noqa: E402
-from analysis.durations import duration_ms  # noqa: E402
+from analysis.durations import duration_ms, duration_ms_exact  # noqa: E402
 from analysis.figures import png_base64  # noqa: E402
 from analysis.figures import plot_text as _plot_text  # noqa: E402
 from analysis.rules import RULES  # noqa: E402
@@ -244,7 +244,7 @@ def rules_comparison(mvt) -> pd.DataFrame:
         counts = r[f"status_{rule}"].value_counts()
         rows.append({"rule": rule, "ok": int(counts.get("ok", 0)), "unrecognised": int(counts.get("unrecognised", 0)),
                      "insufficient": int(counts.get("insufficient", 0)), "differ_from_used": int((answer != chosen).sum())})
-    grid = np.asarray(mvt.frame_counts) * 1000.0 / mvt.fps
+    grid = duration_ms_exact(mvt.frame_counts, mvt.fps)
     t = r["threshold_ms"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     # the shortest tested duration at or above the threshold: the grid's reading of the threshold
     j = np.searchsorted(grid, t - 1e-9)
