@@ -27,12 +27,13 @@ def serve(
     from app.settings import Settings
 
     from app.serve import run_server
+    from app.store.redis_server import store_description
 
     with exit_on_error():
         settings = Settings()
 
         def ready(store, scheme: str) -> None:
-            typer.echo(f"store: {store_line(store, settings)}")
+            typer.echo(f"store: {store_description(store, settings)}")
             typer.echo(f"serving {scheme}://{host}:{port}; Ctrl-C stops")
 
         run_server(settings, host=host, port=port, certfile=certfile, keyfile=keyfile, workers=workers,
@@ -144,6 +145,7 @@ def demo(
     from app.loader import load_experiment
     from app.store.connect import client_from_url
     from app.serve import build_demo, run_server
+    from app.store.redis_server import store_description
 
     with exit_on_error():
         settings = Settings()
@@ -159,7 +161,7 @@ def demo(
         link = json.loads((exp_dir / "design.json").read_text())["links"][0]["link_id"]
 
         def ready(store, scheme: str) -> None:
-            typer.echo(f"store: {store_line(store, settings)}")
+            typer.echo(f"store: {store_description(store, settings)}")
             client = client_from_url(store.url)
             try:
                 typer.echo(load_experiment(client, exp_dir).summary())
@@ -171,19 +173,6 @@ def demo(
             typer.echo("the certificate is self-signed: accept it in the browser once. Ctrl-C stops.")
 
         run_server(settings, host=host, port=port, on_ready=ready)
-
-
-def store_line(store, settings: Settings) -> str:
-    """What ``mvt serve`` prints after ``store:``: the embedded Redis's folder, or the URL and its kind."""
-    if not settings.redis_url:
-        return store.description
-    from app.store.connect import client_from_url, describe
-
-    client = client_from_url(store.url, timeout_s=settings.redis_timeout_s)
-    try:
-        return describe(client, store.url)
-    finally:
-        client.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -318,11 +318,25 @@ def open_redis(settings: Settings, say: Callable[[str], None] | None = _stderr) 
             raise RedisUnavailable(f"cannot reach Redis at {redact(store.url)}: {exc}") from None
         client.mvt_store_url = store.url
         if say is not None:
-            say(f"store: {describe(client, store.url) if settings.redis_url else store.description}")
+            say(f"store: {store_description(store, settings, client)}")
         try:
             yield client
         finally:
             client.close()
+
+
+def store_description(store: Store, settings: Settings, client=None) -> str:
+    """What every store command prints after ``store:``: the embedded Redis's folder and owner, or
+    the URL and its kind (single Redis or cluster: asked of ``client``, else of a short-lived one)."""
+    if not settings.redis_url:
+        return store.description
+    if client is not None:
+        return describe(client, store.url)
+    client = client_from_url(store.url, timeout_s=settings.redis_timeout_s)
+    try:
+        return describe(client, store.url)
+    finally:
+        client.close()
 
 
 def _servers_dir() -> Path:
