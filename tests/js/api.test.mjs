@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 
 import { ApiError, backoffMs, createApi, createQueue, refusalSentence, retryWaitMs } from "../../static/runner/api.js";
+import { memoryStore } from "./memory_store.mjs";
 
 test("backoff doubles from 0.5 s up to 15 s, with ±25 % jitter", () => {
   const middle = () => 0.5;
@@ -20,16 +21,6 @@ test("a refusal shows the server's sentence for its reason, else its detail, els
   assert.equal(refusalSentence(new ApiError(409, null), REASONS, "F."), "F.");
   assert.equal(refusalSentence(new ApiError(409, { reason: "constructor" }), REASONS, "F."), "F.");
 });
-
-function memoryStore(initial = {}) {
-  const data = new Map(Object.entries(initial).map(([k, v]) => [k, JSON.stringify(v)]));
-  const store = (key, ...value) => {
-    if (value.length === 0) return data.has(key) ? JSON.parse(data.get(key)) : null;
-    data.set(key, JSON.stringify(value[0]));
-    return null;
-  };
-  return { store, data: (key) => JSON.parse(data.get(key) ?? "null") };
-}
 
 test("queued answers are sent in order and forgotten once the server has them", async () => {
   const sent = [];

@@ -4,20 +4,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { countdown } from "../../static/runner/api.js";
+import { memoryStore } from "./memory_store.mjs";
 import { PLAY_ARM_MS, clickStartsPlay, inputType, keyStartsPlay } from "../../static/runner/input.js";
 import { fittedSize, fullyInside } from "../../static/runner/layout.js";
 import {
   TAB_STALE_MS, claimTab, keepTiming, markPlayed, playedTrial, releaseTab, unmarkPlayed,
 } from "../../static/runner/store.js";
-
-function memoryStore() {
-  const data = {};
-  return (key, ...value) => {
-    if (value.length === 0) return key in data ? JSON.parse(data[key]) : null;
-    data[key] = JSON.stringify(value[0]);
-    return null;
-  };
-}
 
 test("a box is wholly visible when the visible rectangle is as large (1 px rounding allowed)", () => {
   const box = { width: 400, height: 400 };
@@ -56,7 +48,7 @@ test("the input type names the keyboard or the last pointer", () => {
 });
 
 test("one tab holds an assignment until its claim goes stale or it lets go", () => {
-  const store = memoryStore();
+  const store = memoryStore().store;
   assert.equal(claimTab(store, "a", 0), true);
   assert.equal(claimTab(store, "b", 1000), false);
   assert.equal(claimTab(store, "a", 1500), true);  // heartbeat
@@ -69,7 +61,7 @@ test("one tab holds an assignment until its claim goes stale or it lets go", () 
 });
 
 test("a trial is marked played before its video starts and keeps its timing after", () => {
-  const store = memoryStore();
+  const store = memoryStore().store;
   assert.equal(playedTrial(store, 3), null);
   assert.equal(markPlayed(store, 3), 1);
   assert.deepEqual(playedTrial(store, 3), { plays: 1, timing: null });  // a reload mid-video
