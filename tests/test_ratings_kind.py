@@ -15,6 +15,7 @@ from app.store import keys
 from studies import get_kind
 from studies.ratings import LABELS
 from tests.fixtures.ratings import with_study
+from tests.test_pages import config_of
 
 
 @pytest.fixture
@@ -182,8 +183,7 @@ def test_worker_page_and_mturk_preview_follow_the_links_kind(server, redis, rati
 
 def page_config(client, link: str) -> dict:
     """The worker page's config, as the page's script reads it."""
-    html = client.get(f"/experiment.html?link={link}&assignmentId=A1&workerId=W1&hitId=H1").text
-    return json.loads(re.search(r'<script type="application/json" id="mvt-config">(.*?)</script>', html, re.S)[1])
+    return config_of(client.get(f"/experiment.html?link={link}&assignmentId=A1&workerId=W1&hitId=H1").text)
 
 
 @pytest.mark.parametrize("fixture, link, wanted, shown", [

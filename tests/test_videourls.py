@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import ssl
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
-import pytest
-
 from app.videourls import signed_query
-
-
-@pytest.fixture
-def client(synthetic_server):
-    ctx = ssl.create_default_context(cafile=str(synthetic_server.certfile))
-    with httpx.Client(base_url=synthetic_server.base_url, verify=ctx, timeout=10) as c:
-        yield c
+from tests.test_api import client  # noqa: F401 (a fixture)
 
 
 def video_urls(client, worker, assignment):
