@@ -36,13 +36,25 @@ def shots() -> Path:
     return directory
 
 
-def new_page(browser, width: int, height: int, **options):
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": width, "height": height},
-                                  screen={"width": width, "height": height + 118}, **options)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    return page, problems
+@pytest.fixture
+def sized_page(browser):
+    """``sized_page(width, height, **context options)``: a page in a window of that size (the
+    screen 118 px taller, as a browser's bars take); the test fails on any script error."""
+    opened = []
+
+    def make(width: int, height: int, **options):
+        context = browser.new_context(ignore_https_errors=True, viewport={"width": width, "height": height},
+                                      screen={"width": width, "height": height + 118}, **options)
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        opened.append((context, problems))
+        return page
+
+    yield make
+    for context, problems in opened:
+        context.close()
+        assert problems == []
 
 
 def landing(server, link: str, assignment: str, worker: str) -> str:
@@ -110,12 +122,12 @@ def play_and_answer(page, task, t: int, shots: Path | None = None, prefix: str =
 
 
 @pytest.mark.parametrize("size", sorted(SIZES))
-def test_stimulus_on_screen_in_the_landing_layout_and_a_reload_does_not_replay(live_server, browser, shots, size):
+def test_stimulus_on_screen_in_the_landing_layout_and_a_reload_does_not_replay(live_server, sized_page, shots, size):
     """Cross, video and Play inside the worker's window; recorded as wholly visible; a reload on
     the answer screen goes back to that answer without showing the video again (plays = 1)."""
     from playwright.sync_api import expect
 
-    page, problems = new_page(browser, *SIZES[size])
+    page = sized_page(*SIZES[size])
     link = links_of(live_server.exp_dir)[0]
     assignment = f"ASSIGN-SEEN-{size}"
     page.goto(landing(live_server, link, assignment, f"WORKER-SEEN-{size}"))
@@ -153,14 +165,12 @@ def test_stimulus_on_screen_in_the_landing_layout_and_a_reload_does_not_replay(l
     # The reload fetched trial 3's video (preloaded), never trial 2's again.
     trial2 = rows[1]["video_id"]
     assert not [url for url in videos[1:] if trial2 in url], videos
-    assert problems == []
-    page.context.close()
 
 
-def test_a_stimulus_scrolled_partly_away_while_playing_is_flagged(live_server, browser, shots):
+def test_a_stimulus_scrolled_partly_away_while_playing_is_flagged(live_server, sized_page, shots):
     from playwright.sync_api import expect
 
-    page, problems = new_page(browser, 1280, 720)
+    page = sized_page(1280, 720)
     link = links_of(live_server.exp_dir)[0]
     assignment = "ASSIGN-SCROLLED"
     page.goto(landing(live_server, link, assignment, "WORKER-SCROLLED"))
@@ -178,15 +188,13 @@ def test_a_stimulus_scrolled_partly_away_while_playing_is_flagged(live_server, b
     (row,) = rows_of(live_server, assignment, 1, page)
     assert row["stimulus_visible"] is False, row
     assert row["timing_ok"] is False, row
-    assert problems == []
-    page.context.close()
 
 
-def test_a_phone_is_told_before_consent_and_nothing_is_allocated(live_server, browser, shots):
+def test_a_phone_is_told_before_consent_and_nothing_is_allocated(live_server, sized_page, shots):
     """The default device rules keep touch devices out; with touch allowed, a phone plays in view."""
     from playwright.sync_api import expect
 
-    page, problems = new_page(browser, 390, 844, has_touch=True, is_mobile=True, device_scale_factor=3)
+    page = sized_page(390, 844, has_touch=True, is_mobile=True, device_scale_factor=3)
     link = links_of(live_server.exp_dir)[0]
     page.goto(landing(live_server, link, "ASSIGN-PHONE", "WORKER-PHONE"))
     task = page.frame_locator("#mvt-frame")
@@ -217,15 +225,13 @@ def test_a_phone_is_told_before_consent_and_nothing_is_allocated(live_server, br
     (row,) = rows_of(live_server, "ASSIGN-PHONE2", 1, page)
     assert row["input_type"] == "touch" and row["dpr"] == 3, row
     assert row["stimulus_visible"] is True or row["timing_ok"] is False, row
-    assert problems == []
-    page.context.close()
 
 
-def test_a_30_hz_display_is_told_before_consent_and_nothing_is_allocated(live_server, browser, shots):
+def test_a_30_hz_display_is_told_before_consent_and_nothing_is_allocated(live_server, sized_page, shots):
     """At 30 Hz every other video frame is never shown: the default refresh rule turns it away."""
     from playwright.sync_api import expect
 
-    page, problems = new_page(browser, 1280, 720)
+    page = sized_page(1280, 720)
     # A display refreshing 30 times a second, as requestAnimationFrame sees it (every frame).
     page.add_init_script("window.requestAnimationFrame = (cb) => setTimeout(() => cb(performance.now()), 1000 / 30);")
     link = links_of(live_server.exp_dir)[0]
@@ -236,14 +242,12 @@ def test_a_30_hz_display_is_told_before_consent_and_nothing_is_allocated(live_se
     expect(task.locator("#stop-message")).to_contain_text("Please return the HIT. Nothing has been recorded.")
     page.screenshot(path=shots / "1280x720_refused_30hz.png")
     assert live_server.redis.keys("*WORKER-30HZ*") == []
-    assert problems == []
-    page.context.close()
 
 
-def test_a_direct_link_to_a_full_link_says_so_before_consent(live_server, browser, shots):
+def test_a_direct_link_to_a_full_link_says_so_before_consent(live_server, sized_page, shots):
     from playwright.sync_api import expect
 
-    page, problems = new_page(browser, 1280, 720)
+    page = sized_page(1280, 720)
     page.route("**/api/eligibility*", lambda route: route.fulfill(json={"eligible": False, "reason": "link_full"}))
     link = links_of(live_server.exp_dir)[0]
     page.goto(f"{live_server.base_url}/experiment.html?link={link}&b=ASSIGN-FULLLINK&c=HIT1&d=WORKER-FULLLINK")
@@ -252,14 +256,12 @@ def test_a_direct_link_to_a_full_link_says_so_before_consent(live_server, browse
     expect(page.get_by_role("button", name="I agree — continue")).to_be_hidden()
     page.screenshot(path=shots / "1280x720_link_full.png")
     assert live_server.redis.keys("*WORKER-FULLLINK*") == []
-    assert problems == []
-    page.context.close()
 
 
-def test_a_second_tab_of_the_assignment_does_nothing(live_server, browser, shots):
+def test_a_second_tab_of_the_assignment_does_nothing(live_server, sized_page, shots):
     from playwright.sync_api import expect
 
-    page, problems = new_page(browser, 1280, 720)
+    page = sized_page(1280, 720)
     link = links_of(live_server.exp_dir)[0]
     url = f"{live_server.base_url}/experiment.html?link={link}&b=ASSIGN-TABS&c=HIT1&d=WORKER-TABS"
     page.goto(url)
@@ -272,16 +274,14 @@ def test_a_second_tab_of_the_assignment_does_nothing(live_server, browser, shots
     second.close()
     page.get_by_role("button", name="I agree — continue").click()
     expect(page.get_by_role("heading", name="Instructions")).to_be_visible()
-    assert problems == []
-    page.context.close()
 
 
 @pytest.mark.parametrize("failure", ["corrupt", "missing", "reset"])
 def test_a_broken_video_makes_a_bounded_number_of_requests_and_ends_on_the_return_screen(
-        live_server, browser, shots, failure):
+        live_server, sized_page, shots, failure):
     from playwright.sync_api import expect
 
-    page, problems = new_page(browser, 1280, 720)
+    page = sized_page(1280, 720)
     requests: list[str] = []
 
     def broken(route):
@@ -308,14 +308,12 @@ def test_a_broken_video_makes_a_bounded_number_of_requests_and_ends_on_the_retur
     assert 2 <= n <= 4, requests
     failures = live_server.redis.hgetall(keys.link_failures(link))
     assert json.loads(failures[assignment])["trial"] == 0
-    assert problems == []
-    page.context.close()
 
 
-def test_the_confirming_enter_does_not_start_the_next_video(live_server, browser):
+def test_the_confirming_enter_does_not_start_the_next_video(live_server, sized_page):
     from playwright.sync_api import expect
 
-    page, problems = new_page(browser, 1280, 720)
+    page = sized_page(1280, 720)
     link = links_of(live_server.exp_dir)[1]
     page.goto(f"{live_server.base_url}/experiment.html?link={link}&b=ASSIGN-ENTER&c=HIT1&d=WORKER-ENTER")
     start_task(page, page)
@@ -336,14 +334,12 @@ def test_the_confirming_enter_does_not_start_the_next_video(live_server, browser
     expect(page.get_by_text("What did the picture show?")).to_be_hidden()
     page.keyboard.press("Space")  # its own fresh press
     expect(page.get_by_text("What did the picture show?")).to_be_visible(timeout=10000)
-    assert problems == []
-    page.context.close()
 
 
-def test_a_worker_blocked_mid_task_is_refused_at_the_next_response(live_server, browser, shots):
+def test_a_worker_blocked_mid_task_is_refused_at_the_next_response(live_server, sized_page, shots):
     from playwright.sync_api import expect
 
-    page, problems = new_page(browser, 1280, 720)
+    page = sized_page(1280, 720)
     link = links_of(live_server.exp_dir)[0]
     page.goto(landing(live_server, link, "ASSIGN-MIDBLOCK", "WORKER-MIDBLOCK"))
     task = page.frame_locator("#mvt-frame")
@@ -356,15 +352,13 @@ def test_a_worker_blocked_mid_task_is_refused_at_the_next_response(live_server, 
         "Sorry, your worker ID cannot take part in this study. Please return the HIT.", timeout=10000)
     page.screenshot(path=shots / "1280x720_blocked_mid_task.png")
     assert len(rows_of(live_server, "ASSIGN-MIDBLOCK", 2, page)) == 1
-    assert problems == []
-    page.context.close()
 
 
-def test_fifty_options_fit_with_next_in_view_at_1366x650(live_server, browser, shots):
+def test_fifty_options_fit_with_next_in_view_at_1366x650(live_server, sized_page, shots):
     from playwright.sync_api import expect
 
     names = [f"Class {i}" for i in range(50, 0, -2)] + [f"class {i}" for i in range(49, 0, -2)]
-    page, problems = new_page(browser, 1366, 650)
+    page = sized_page(1366, 650)
     page.route("**/api/assignments", with_options(names))
     link = links_of(live_server.exp_dir)[1]
     page.goto(landing(live_server, link, "ASSIGN-FIFTY", "WORKER-FIFTY"))
@@ -383,8 +377,6 @@ def test_fifty_options_fit_with_next_in_view_at_1366x650(live_server, browser, s
     filter_box.press("Enter")
     expect(task.locator("#answer-filter-note")).to_have_text(
         "11 options match — type more, or pick one with the mouse or a number key.")
-    assert problems == []
-    page.context.close()
 
 
 @pytest.fixture(scope="module")
@@ -405,13 +397,13 @@ def practice_experiment(tmp_path_factory) -> Path:
     return root / "exp"
 
 
-def test_the_study_speaks_its_own_words_and_practice_is_never_recorded(live_server, browser, shots,
+def test_the_study_speaks_its_own_words_and_practice_is_never_recorded(live_server, sized_page, shots,
                                                                        practice_experiment):
     from playwright.sync_api import expect
 
     live_server.load(practice_experiment)
     study = json.loads((practice_experiment / "study.json").read_text())
-    page, problems = new_page(browser, 1280, 720)
+    page = sized_page(1280, 720)
     page.goto(landing(live_server, "shapes-001", "ASSIGN-PRACTICE", "WORKER-PRACTICE"))
     task = page.frame_locator("#mvt-frame")
     expect(task.get_by_role("heading", name="Shapes at a glance")).to_be_visible(timeout=10000)
@@ -451,5 +443,3 @@ def test_the_study_speaks_its_own_words_and_practice_is_never_recorded(live_serv
     assert [row["trial"] for row in rows] == [0]
     assert not practice_ids & {row["video_id"] for row in rows}
     assert {row["label"] for row in rows} <= {"circle", "square"}
-    assert problems == []
-    page.context.close()
