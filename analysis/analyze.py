@@ -22,13 +22,13 @@ from analysis.durations import duration_ms
 from analysis.mvt import MVT_COLUMNS, MVTResult, estimate_mvt
 from analysis.screening import WORKER_COLUMNS, ScreeningResult, screen_workers
 from analysis.suspicion import suspicious_workers
-from app.csvsafe import safe_frame, safe_row
-from app.errors import ExperimentChoice, NoResponses, ResponsesInvalid
+from kernel.csvsafe import safe_frame, safe_row
+from kernel.errors import ExperimentChoice, NoResponses, ResponsesInvalid
 
 PROGRESS_COLUMNS = ["link_id", "n_lists", "complete", "in_progress", "to_replace", "free", "replaced",
                     "expired", "flagged"]
 """Columns of `Analysis.progress`; counts of assignments per link. From Redis, ``n_lists``,
-``complete``, ``in_progress``, ``to_replace`` and ``free`` come from ``app.admin.link_progress``;
+``complete``, ``in_progress``, ``to_replace`` and ``free`` come from ``kernel.admin.link_progress``;
 from a CSV ``n_lists``, ``to_replace`` and ``free`` are unknown (empty). ``flagged`` counts
 complete assignments of flagged workers (what ``--replace`` would mark)."""
 
@@ -116,7 +116,7 @@ def timing_summary(responses: pd.DataFrame, *, fps: float = 60) -> pd.DataFrame:
 
 def progress_from_responses(responses: pd.DataFrame, screening: ScreeningResult,
                             link_progress=None) -> pd.DataFrame:
-    """Assignments per link: from ``app.admin.link_progress`` rows when given, else counted
+    """Assignments per link: from ``kernel.admin.link_progress`` rows when given, else counted
     from the responses' ``assignment_status``; plus flagged complete assignments per link."""
     flagged_ids = set(screening.flagged_assignments())
     per_assignment = responses.drop_duplicates("assignment_id")[["link_id", "assignment_id", "assignment_status"]]
@@ -184,7 +184,7 @@ def select_experiments(responses: pd.DataFrame, names=None) -> tuple[pd.DataFram
     With no names: all responses when they hold one experiment (or do not say), else
     `ExperimentChoice` listing them. Returns the selected rows and the experiment ids.
     """
-    from app.export import choose_experiments
+    from kernel.export import choose_experiments
 
     if "experiment" not in responses.columns or responses["experiment"].fillna("").eq("").all():
         if names:
@@ -319,7 +319,7 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
         The design's duration grid; default the frame counts present.
     n_choices : int, optional
         Answer options shown per trial (the design's classes), for the guess rate.
-    link_progress : list of app.admin.LinkProgress, optional
+    link_progress : list of kernel.admin.LinkProgress, optional
         Progress per link from Redis; without it progress is counted from the responses.
     source : str, optional
         Where the responses came from, for the report.
@@ -460,7 +460,7 @@ def repost_table(link_progress, *, base_url: str | Mapping[str, str] | None = No
 
     Parameters
     ----------
-    link_progress : list of app.admin.LinkProgress
+    link_progress : list of kernel.admin.LinkProgress
         Progress per link after marking (``to_replace`` counts lists awaiting a new worker).
     base_url : str or mapping of str to str, optional
         The experiment's base URL (``design.json``), or one per link id; links become

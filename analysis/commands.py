@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from app.errors import ExperimentChoice, ReplaceNeedsRedis, exit_on_error
+from kernel.errors import ExperimentChoice, ReplaceNeedsRedis, exit_on_error
 
 
 class Rule(str, enum.Enum):
@@ -40,7 +40,7 @@ def designs_from_redis(r) -> dict[str, dict]:
     The loader records each link's ``videos`` folder; ``design.json`` sits next to it. Links
     whose experiment folder is gone are left out.
     """
-    from app.store import keys
+    from kernel.store import keys
 
     designs: dict[str, dict] = {}
     cache: dict[str, dict | None] = {}
@@ -110,11 +110,11 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
         table, chosen = select_experiments(read_responses_csv(responses), experiments)
         result = analyze(add_metadata(table, meta, by), source=str(responses), experiments=chosen, **options)
     else:
-        from app import admin
-        from app.export import choose_experiments, experiment_links
+        from kernel import admin
+        from kernel.export import choose_experiments, experiment_links
         from analysis.verified import verify_responses
-        from app.settings import Settings
-        from app.store.redis_server import open_redis
+        from kernel.settings import Settings
+        from kernel.store.redis_server import open_redis
 
         settings = Settings()
         with open_redis(settings) as r:

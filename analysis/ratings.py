@@ -55,8 +55,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis.crowdmos import crowdmos
-from app.csvsafe import safe_frame
-from app.errors import NoResponses, ResponsesInvalid
+from kernel.csvsafe import safe_frame
+from kernel.errors import NoResponses, ResponsesInvalid
 
 WORKER_COLUMNS = ["worker_id", "flagged", "reason", "flag_correlation", "flag_outliers", "flag_mushra_reference",
                   "flag_trap", "flag_gold", "flag_headphones", "correlation", "n_r_items", "outlier_share", "hidden_ref_below_share",
@@ -251,7 +251,7 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     Parameters
     ----------
     raw : pandas.DataFrame
-        Responses (`app.export.RESPONSE_COLUMNS`, or a CSV of ``mvt export``).
+        Responses (`kernel.export.RESPONSE_COLUMNS`, or a CSV of ``mvt export``).
     design : dict
         The study's ``design.json`` (``kind`` ``ratings``).
     min_r, z_limit, max_outlier_share, mushra_ref_min, mushra_ref_share : float
@@ -384,7 +384,7 @@ def write_outputs(result: RatingsResult, out_dir: Path | str, *, source: str = "
     out.mkdir(parents=True, exist_ok=True)
     paths = {"by_algorithm": out / "mos_by_algorithm.csv", "by_sample": out / "mos_by_sample.csv",
              "workers": out / "workers.csv", "report": out / "report.html"}
-    # Sources, algorithms and worker ids come from outside: cells go through the CSV rule of app.csvsafe.
+    # Sources, algorithms and worker ids come from outside: cells go through the CSV rule of kernel.csvsafe.
     for table, name in ((result.by_algorithm, "by_algorithm"), (result.by_sample, "by_sample"),
                         (result.workers, "workers")):
         safe_frame(table).to_csv(paths[name], index=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from app.errors import BadExperiment
+from kernel.errors import BadExperiment
 
 
 def ratings_designs(designs: dict[str, dict]) -> dict[str, dict]:
@@ -53,8 +53,8 @@ def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, 
                       min_r: float) -> list[str]:
     """Analyse the one rating experiment loaded in Redis; ``--replace``/``--block`` act on flagged workers."""
     from analysis.ratings import analyze_ratings, write_outputs
-    from app import admin
-    from app.export import iter_response_rows
+    from kernel import admin
+    from kernel.export import iter_response_rows
 
     experiments = ratings_designs(designs)
     if len(experiments) > 1:

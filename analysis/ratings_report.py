@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis.figures import png_base64  # noqa: E402
-from stimuli.ratings_build import scale_bounds  # noqa: E402
+from kernel.scales import scale_bounds  # noqa: E402
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,

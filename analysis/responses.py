@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app.csvsafe import restore_frame
-from app.errors import ResponsesInvalid
+from kernel.csvsafe import restore_frame
+from kernel.errors import ResponsesInvalid
 
 REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label",
                     "frames", "duration_ms", "response", "correct", "response_time_ms",
@@ -170,7 +170,7 @@ def read_responses_csv(path: Path | str) -> pd.DataFrame:
 
 
 def responses_from_rows(rows: Iterable[dict]) -> pd.DataFrame:
-    """Prepare a responses table from dicts such as ``app.export.iter_response_rows`` yields."""
+    """Prepare a responses table from dicts such as ``kernel.export.iter_response_rows`` yields."""
     rows = list(rows)
     if not rows:
         return prepare_responses(pd.DataFrame({c: pd.Series(dtype=object) for c in REQUIRED_COLUMNS}))
@@ -182,8 +182,8 @@ def responses_from_rows(rows: Iterable[dict]) -> pd.DataFrame:
 
 
 def read_responses_redis(r, experiments=None) -> pd.DataFrame:
-    """Every recorded response in Redis (``app.export.iter_response_rows``), of `experiments`
+    """Every recorded response in Redis (``kernel.export.iter_response_rows``), of `experiments`
     (ids) when given, prepared."""
-    from app.export import iter_response_rows
+    from kernel.export import iter_response_rows
 
     return responses_from_rows(iter_response_rows(r, experiments))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import orjson
 import pandas as pd
 
-from app.store import keys
+from kernel.store import keys
 
 CONFIRMED = frozenset({"Submitted", "Approved", "APPROVED", "AWAITING REVIEW"})
 """MTurk and Prolific statuses that confirm a worker did the work (rejected work is not used)."""
@@ -70,7 +70,7 @@ def verify_responses(responses: pd.DataFrame, r, env: str) -> Verification:
     Parameters
     ----------
     responses : pandas.DataFrame
-        Needs ``assignment_id`` and ``worker_id`` (as from ``app.export.iter_response_rows``).
+        Needs ``assignment_id`` and ``worker_id`` (as from ``kernel.export.iter_response_rows``).
     r : redis.Redis
         The store holding the records of ``mvt mturk assignments`` (decode_responses=True).
     env : str

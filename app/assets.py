@@ -2,10 +2,9 @@
 
 - `STATIC_DIR`: the trial runner (ES modules, CSS, example picture), served under ``/static``;
 - `TEMPLATES_DIR`: the Jinja2 pages the server renders (``/experiment.html``, preview, errors);
-- `LANDING_FILE`: ``mturk_landing/landing.html``, the layout pasted into MTurk's Design Layout.
 
-In a source checkout they are the repository's ``static/`` and ``mturk_landing/`` folders; an
-installed wheel carries them inside the package as ``app/_assets/`` (``pyproject.toml``,
+In a source checkout they are the repository's ``static/`` folder; an
+installed wheel carries it inside the package as ``app/_assets/`` (``pyproject.toml``,
 ``force-include``), so ``pip install`` serves the same pages.
 """
 
@@ -24,4 +23,3 @@ def _asset_dir(name: str) -> Path:
 
 STATIC_DIR = _asset_dir("static")
 TEMPLATES_DIR = _PACKAGE / "templates"
-LANDING_FILE = _asset_dir("mturk_landing") / "landing.html"

@@ -7,8 +7,8 @@ import hmac
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.errors import AdminDisabled, NotAuthorized
-from app.settings import Settings
+from kernel.errors import AdminDisabled, NotAuthorized
+from kernel.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="MVT_ADMIN_TOKEN")
 

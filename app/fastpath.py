@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from app import service
-from app.errors import MVTError
-from app.ids import ID_RE
-from app.limits import client_ip
+from kernel.errors import MVTError
+from kernel.ids import ID_RE
+from kernel.limits import client_ip
 from app.validation import AssignmentIn, CompleteIn, ResponseIn
 
 _JSON = (b"content-type", b"application/json")

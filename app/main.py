@@ -15,15 +15,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import service
 from app.assets import STATIC_DIR
-from app.errors import MVTError, RedisUnavailable
+from kernel.errors import MVTError, RedisUnavailable
 from app.fastpath import HotPaths, replay_body
-from app.store.connect import client_from_url, redact, upgrade_legacy_keys
-from app.store.fastredis import connect as connect_fast
-from app.store.scripts import scripts_for
+from kernel.store.connect import client_from_url, redact, upgrade_legacy_keys
+from kernel.store.fastredis import connect as connect_fast
+from kernel.store.scripts import scripts_for
 from app.routes import admin as admin_routes
 from app.routes import api, pages
 from app.routes.api import json_response
-from app.settings import Settings
+from kernel.plugins import load_plugins
+from kernel.settings import Settings
 
 log = logging.getLogger("mvt")
 REDIS_POOL_SIZE = 64
@@ -166,6 +167,8 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
     app.include_router(api.router)
     app.include_router(admin_routes.router)
     app.include_router(pages.router)
+    for platform_router in pages.platform_routers():
+        app.include_router(platform_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     if hot_paths:
         app.add_middleware(HotPaths, state=app.state)
@@ -174,5 +177,7 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
 
 
 def app_from_environment() -> FastAPI:
-    """Factory for ``uvicorn --factory`` (``mvt serve --workers N``): settings from the environment."""
+    """Factory for ``uvicorn --factory`` (``mvt serve --workers N``): settings and plug-ins
+    (``MVT_PLUGINS``, `kernel.plugins`) from the environment."""
+    load_plugins()
     return create_app(Settings())

@@ -60,7 +60,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         cls = type(self)
         if cls.read_timeout_s is None or cls.max_open is None:
-            from app.settings import Settings
+            from kernel.settings import Settings
 
             settings = Settings()
             cls.read_timeout_s = cls.read_timeout_s or settings.read_timeout_s

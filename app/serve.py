@@ -6,23 +6,21 @@ import os
 import signal
 from pathlib import Path
 
-from app.errors import MVTError
+from kernel.errors import MVTError
 from app.protocol import GuardedHttpToolsProtocol, raise_open_file_limit
-from app.store.redis_server import embedded_store, registered_server
-from app.settings import Settings
+from kernel.store.redis_server import embedded_store, registered_server
+from kernel.settings import Settings
 from app.tls import ensure_self_signed
 
 KEEP_ALIVE_S = 10
 """Idle seconds before a kept-alive connection is closed: a worker's page asks every few seconds."""
-DEMO_FRAME_COUNTS = (2, 4, 8, 30, 60)
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "stimuli" / "samples"
 
 
 def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443, certfile: Path | None = None,
                keyfile: Path | None = None, workers: int = 1, plain_http: bool = False,
                proxy_headers: bool = False, on_ready=None) -> None:
     """Serve the app until interrupted. Starts (and stops) the embedded Redis unless MVT_REDIS_URL is set,
-    holding its data folder and restarting it if it exits (`app.store.redis_server`).
+    holding its data folder and restarting it if it exits (`kernel.store.redis_server`).
 
     ``on_ready(store, scheme)`` runs once Redis is up, before uvicorn starts.
     """
@@ -56,14 +54,3 @@ def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443,
 
 def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
-
-
-def build_demo(settings: Settings, base_url: str) -> Path:
-    """Build the demo experiment from the bundled samples into ``MVT_DATA_DIR/demo-exp`` (once)."""
-    from stimuli.build import build_experiment
-
-    exp_dir = settings.data_dir.resolve() / "demo-exp"
-    if not (exp_dir / "design.json").exists():
-        build_experiment(SAMPLES_DIR, exp_dir, frame_counts=list(DEMO_FRAME_COUNTS), images_per_task=8,
-                         workers=1, base_url=base_url, size=384, name="demo")
-    return exp_dir

@@ -16,14 +16,14 @@ import time
 
 import orjson
 
-from app import limits, videourls
-from app.assignments import Allocation, allocate, eligibility, now_ms, refusal_message
-from app.errors import LinkFull, MVTError, PreviewAssignment, RateLimited, UnknownLink
-from app.responses import PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response
-from app.settings import Settings
-from app.tokens import completion_code, make_token, read_token
+from kernel import limits, videourls
+from kernel.assignments import Allocation, allocate, eligibility, now_ms, refusal_message
+from kernel.errors import LinkFull, MVTError, PreviewAssignment, RateLimited, UnknownLink
+from kernel.responses import PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response
+from kernel.settings import Settings
+from kernel.tokens import completion_code, make_token, read_token
 from app.validation import CompleteIn, FailureIn, ResponseIn
-from platforms.mturk.platform import PREVIEW_ASSIGNMENT
+from platforms import preview_ids
 from studies import get_kind
 
 UNAVAILABLE = {"detail": "the database is unavailable right now; try again in a minute",
@@ -78,7 +78,7 @@ async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, a
                              origin: str | None, client: str | None = None) -> tuple[dict, dict]:
     """The JSON of `EligibilityOut` and its CORS headers.
 
-    With a ``client`` address the question is charged to it (`app.limits`); raises `RateLimited`
+    With a ``client`` address the question is charged to it (`kernel.limits`); raises `RateLimited`
     (carrying the CORS headers, so that MTurk's page can read the refusal).
     """
     now = now_ms()
@@ -102,7 +102,7 @@ async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, a
 
 def media_url(settings: Settings, video_id: str, assignment_id: str, expiry_s: int, ext: str = "mp4") -> str:
     """Where the browser fetches a stimulus: this server's ``/videos/`` or ``MVT_VIDEO_BASE_URL``,
-    with the query that lets only ``assignment_id`` fetch it until ``expiry_s`` (`app.videourls`;
+    with the query that lets only ``assignment_id`` fetch it until ``expiry_s`` (`kernel.videourls`;
     the signature covers the id, not the extension ``ext``)."""
     base = settings.video_base_url.rstrip("/") if settings.video_base_url else "/videos"
     return f"{base}/{video_id}.{ext}?{videourls.signed_query(settings.signing_key, video_id, assignment_id, expiry_s)}"
@@ -135,10 +135,10 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
                            hit_id: str | None, client: str | None = None) -> dict:
     """Allocate (or resume) the assignment's list; the JSON of `AssignmentOut`.
 
-    Refuses MTurk's preview assignment id, then, with a ``client`` address, a client over its
-    limits (`app.limits`, `RateLimited`), then whatever `allocate` refuses.
+    Refuses a platform's preview assignment id (MTurk's), then, with a ``client`` address, a client over its
+    limits (`kernel.limits`, `RateLimited`), then whatever `allocate` refuses.
     """
-    if assignment_id == PREVIEW_ASSIGNMENT:
+    if assignment_id in preview_ids():
         raise PreviewAssignment("this is MTurk's preview: accept the HIT to start the task")
     now = now_ms()
     admit = None if client is None else limits.admit_assignment(r, settings, client, worker_id, assignment_id, now)

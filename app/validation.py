@@ -2,7 +2,7 @@
 
 One module for payload validation: the FastAPI routes (`app.routes.api`) declare these models,
 so ``/docs`` is exact, and the hot paths (`app.fastpath`) validate the same bodies with them.
-Ids follow `app.ids`.
+Ids follow `kernel.ids`.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.ids import ID_PATTERN
+from kernel.ids import ID_PATTERN
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="1–64 characters from A–Z, a–z, 0–9, _ and -")]
 FRAME_LOG_RE = re.compile(r"^[0-9]{1,7}-[0-9]{1,7}(,[0-9]{1,7}-[0-9]{1,7})*$")
 HEADPHONE_RE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})$")
-VIDEO_NAME_RE = re.compile(r"^([0-9a-f]{16})\.(mp4|m4a|png)$")
-MEDIA_TYPES = {"mp4": "video/mp4", "m4a": "audio/mp4", "png": "image/png"}
+MEDIA_NAME_RE = re.compile(r"^([0-9a-f]{16})\.([a-z0-9]{1,5})$")
+"""A stimulus file name: an opaque id and an extension, which must be one of a registered study
+kind's media types (`studies.media_types`)."""
 """Media type of each stimulus extension (MVT videos; rating studies' audio and images)."""
 
 

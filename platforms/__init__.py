@@ -1,19 +1,49 @@
 """Recruitment platforms: how participants arrive, how they finish, and the platform's operations.
 
-One subpackage per platform (`platforms.mturk`, `platforms.prolific`); each implements
+One subpackage or module per platform (`platforms.mturk`, `platforms.prolific`,
+`platforms.panel`); each implements
 `platforms.base.Platform` (see docs/contracts.md). Their operations share `platforms.ledger`
 (never twice), `platforms.cli` (session and printout), `platforms.bonus` and
-`platforms.screening`. May import `app` (settings, errors, ids, the store, admin) and
-`analysis` (screening results for review and bonuses). The server's pages use only the
-`Platform` interface from `PLATFORMS`; a platform's operations are imported by its commands.
+`platforms.screening`. May import `kernel` (settings, errors, ids, the store, admin) and
+`analysis` (screening results for review and bonuses). The server (`app`) uses only the
+`Platform` interface from `PLATFORMS`: it includes each platform's router and reads its words; a
+platform's operations are imported by its commands.
 """
 
 from __future__ import annotations
 
 from platforms.base import Arrival, ArrivalError, Platform
 from platforms.mturk.platform import MTurkPlatform
+from platforms.panel import PanelPlatform
 from platforms.prolific.platform import ProlificPlatform
 
-PLATFORMS: dict[str, Platform] = {platform.name: platform for platform in (MTurkPlatform(), ProlificPlatform())}
+PLATFORMS: dict[str, Platform] = {}
 
-__all__ = ["PLATFORMS", "Arrival", "ArrivalError", "Platform"]
+
+def register_platform(platform: Platform) -> Platform:
+    """Add ``platform`` to `PLATFORMS` (a plug-in's module calls this when imported, see
+    `kernel.plugins`); its routes, words and commands then appear by registration alone."""
+    if platform.name in PLATFORMS and type(PLATFORMS[platform.name]) is not type(platform):
+        raise ValueError(f"platform name {platform.name!r} is taken by {type(PLATFORMS[platform.name]).__name__}")
+    PLATFORMS[platform.name] = platform
+    return platform
+
+
+def preview_ids() -> frozenset[str]:
+    """Assignment ids that mean "only looking" on some platform (nothing is allocated for them)."""
+    return frozenset().union(*(platform.preview_ids for platform in PLATFORMS.values()))
+
+
+def confirmed_records(r, responses, settings) -> dict[str, dict]:
+    """Every registered platform's `Platform.confirmed` records, merged (for `analysis.verified`)."""
+    out: dict[str, dict] = {}
+    for platform in PLATFORMS.values():
+        out.update(platform.confirmed(r, responses, settings))
+    return out
+
+
+for _platform in (MTurkPlatform(), ProlificPlatform(), PanelPlatform()):
+    register_platform(_platform)
+
+__all__ = ["PLATFORMS", "Arrival", "ArrivalError", "Platform", "confirmed_records", "preview_ids",
+           "register_platform"]

@@ -1,10 +1,13 @@
 """The interface a recruitment platform implements (docs/contracts.md, "Recruitment platforms").
 
-A platform supplies three things: how a participant arrives (`Platform.arrival`, from the
-query string of the page the platform opens), how they finish (`Platform.finish`, what the
-runner does with the completion code), and its operations (`Platform.register_commands`,
-commands that follow the ledger: dry run by default, every action recorded, never twice).
-Allocation, gating, tokens and storage are the server's and the same for every platform.
+A platform supplies: how a participant arrives (`Platform.arrival`, from the query string of
+the page the platform opens) and the routes that page is served on (`Platform.router`); how they
+finish (`Platform.finish`, what the runner does with the completion code); the words its
+participants read (`Platform.words`); which submissions its own records confirm
+(`Platform.confirmed`, for ``mvt analyze``'s verified rows); and its operations
+(`Platform.register_commands`, commands that follow the ledger: dry run by default, every action
+recorded, never twice). Allocation, gating, tokens and storage are the kernel's and the same for
+every platform; the server (`app`) composes the platforms' routers and never names one.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 
 class ArrivalError(ValueError):
@@ -22,7 +26,7 @@ class ArrivalError(ValueError):
 class Arrival:
     """Who arrived, as the server's allocation knows them.
 
-    ``worker_id`` and ``assignment_id`` follow `app.ids`; ``hit_id`` is the platform's grouping
+    ``worker_id`` and ``assignment_id`` follow `kernel.ids`; ``hit_id`` is the platform's grouping
     id when it has one (MTurk's HIT); ``link`` is None when the server is to choose the link.
     ``preview`` means the participant only looks (MTurk's preview): no list is given.
     """
@@ -39,6 +43,20 @@ class Platform(ABC):
 
     #: the platform's name (``mturk``)
     name: str
+    #: what its participants read (the page config's ``words``, the templates): ``platform`` (its
+    #: name as participants know it), ``task`` (what they accept: HIT, study), ``participant_id``
+    #: (what their id is called) and ``return_sentence`` (how they give a task back)
+    words: ClassVar[dict[str, str]] = {
+        "platform": "the panel", "task": "study", "participant_id": "participant ID",
+        "return_sentence": "Please close this page and tell the researcher.",
+    }
+    #: assignment ids the platform sends while a participant only looks (MTurk's preview): the
+    #: server allocates nothing for them
+    preview_ids: ClassVar[frozenset[str]] = frozenset()
+    #: origins that may frame the worker pages (CSP ``frame-ancestors``) and receive their forms
+    #: (``form-action``), e.g. MTurk's sites
+    frame_ancestors: ClassVar[tuple[str, ...]] = ()
+    form_action: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def arrival(self, query: Mapping[str, str]) -> Arrival:
@@ -56,3 +74,24 @@ class Platform(ABC):
     @abstractmethod
     def register_commands(self, cli) -> None:
         """Add the platform's operations (``mvt mturk …``) to the ``mvt`` CLI."""
+
+    def router(self, pages: Any):
+        """The platform's routes (a FastAPI ``APIRouter``), or None.
+
+        ``pages`` is the server's page kit (`app.routes.pages.PAGES`): ``error_page``,
+        ``preview_page``, ``runner_page``, ``place_and_run``, ``experiment_study``, ``templates``,
+        ``security_headers``, ``own_origin``. The platform parses its arrival and hands the
+        participant to the kit; it never touches allocation or the store directly.
+        """
+        return None
+
+    def confirmed(self, r, responses, settings) -> dict[str, dict]:
+        """Which of ``responses``' assignments the platform's own records speak for.
+
+        ``{assignment_id: {"worker_id": …, "status": "confirmed" | "rejected" | "other"}}``
+        (``responses`` is the export's table: ``assignment_id``, ``worker_id``,
+        ``assignment_status``). ``mvt analyze`` (`analysis.verified`) keeps a row whose
+        assignment is confirmed for its worker. Default: nothing (no records).
+        """
+        return {}
+

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from platforms.inputs import parse_amount
 from platforms.screening import Screening
-from app.errors import PlatformBadInput
+from kernel.errors import PlatformBadInput
 
 KINDS = ("base", "top50", "top10")
 

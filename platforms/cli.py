@@ -38,9 +38,9 @@ def session(connect: Callable[[Any], Any], describe: Callable[[Any], str]) -> It
     ``connect(settings)`` makes the client; ``describe(client)`` is the first line printed (which
     platform and environment). A domain error or bad setting becomes one stderr line, exit 1.
     """
-    from app.errors import MVTError
-    from app.settings import Settings
-    from app.store.redis_server import open_redis
+    from kernel.errors import MVTError
+    from kernel.settings import Settings
+    from kernel.store.redis_server import open_redis
 
     try:
         settings = Settings()

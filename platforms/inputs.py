@@ -1,6 +1,6 @@
 """Inputs every platform command shares: money amounts and files of ids.
 
-Errors are `app.errors.PlatformBadInput` (``MTurkBadInput`` and ``ProlificBadInput`` are its
+Errors are `kernel.errors.PlatformBadInput` (``MTurkBadInput`` and ``ProlificBadInput`` are its
 kinds), so one message serves both platforms: MTurk pays in US dollars, Prolific in the
 workspace's currency.
 """
@@ -11,7 +11,7 @@ import csv
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from app.errors import PlatformBadInput
+from kernel.errors import PlatformBadInput
 
 
 MAX_AMOUNT = Decimal("100000")

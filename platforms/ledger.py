@@ -8,7 +8,7 @@ the same command again). The result is a `Report` the CLI prints (``platforms/cl
 A `Scope` is a platform and one of its environments (``mturk``/``sandbox``,
 ``prolific``/``production``): trying a study in a sandbox never marks real work as done. MTurk's
 keys are ``mvt:mturk:<env>:done:<action>`` as before this module existed, so stored ledgers
-stay valid; the key schema is in ``app/store/keys.py``.
+stay valid; the key schema is in ``kernel/store/keys.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from app.store import keys
+from kernel.store import keys
 
 
 @dataclass(frozen=True)

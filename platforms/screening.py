@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.csvsafe import restore
-from app.errors import PlatformBadInput
+from kernel.csvsafe import restore
+from kernel.errors import PlatformBadInput
 
 _TRUE = {"1", "true", "yes", "y", "t"}
 

@@ -31,15 +31,15 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.assignments import allocate  # noqa: E402
-from app.loader import load_experiment  # noqa: E402
-from app.store.connect import client_from_url  # noqa: E402
-from app.store.redis_server import socket_path  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from kernel.assignments import allocate  # noqa: E402
+from studies.loader import load_experiment  # noqa: E402
+from kernel.store.connect import client_from_url  # noqa: E402
+from kernel.store.redis_server import socket_path  # noqa: E402
+from kernel.settings import Settings  # noqa: E402
 from simulation.cluster import LocalCluster  # noqa: E402
 from simulation.stack import RedisProcess, free_port  # noqa: E402
-from app.tokens import make_token  # noqa: E402
-from tests.fixtures.server import write_experiment  # noqa: E402
+from kernel.tokens import make_token  # noqa: E402
+from simulation.synthetic import write_experiment  # noqa: E402
 
 N_LINKS, N_LISTS, N_TRIALS = 300, 200, 8
 N_RETURNING = 5000
@@ -164,7 +164,7 @@ def prepare(settings: Settings, url: str, tag: str) -> dict:
     load_experiment(r, settings.data_dir / "bench-exp")
 
     async def allocate_many():
-        from app.store.fastredis import connect
+        from kernel.store.fastredis import connect
 
         ar = await connect(url)
         out = []
@@ -222,7 +222,7 @@ def main() -> None:
                                                             "returning_assignment", "responses"])
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--limits", choices=["on", "off"], default="on",
-                        help="per-client limits (app/limits.py): on = checked on every request but set too high to "
+                        help="per-client limits (kernel/limits.py): on = checked on every request but set too high to "
                              "refuse wrk's single address, so the figures include their cost; off = not checked")
     args = parser.parse_args()
     if args.store == "embedded" and args.servers > 1:

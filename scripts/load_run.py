@@ -16,7 +16,7 @@ import redis as redis_py
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from simulation.audit import audit  # noqa: E402
-from app.loader import load_experiment  # noqa: E402
+from studies.loader import load_experiment  # noqa: E402
 from simulation.workers import WorkerModel, simulate_async  # noqa: E402
 from simulation.stack import (RedisProcess, ServerProcess, build_load_experiment, kill_and_restart,  # noqa: E402
                        stored_responses, wait_for_stored)

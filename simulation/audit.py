@@ -11,8 +11,8 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from app.store import keys
-from app.export import iter_response_rows
+from kernel.store import keys
+from kernel.export import iter_response_rows
 
 LIVE = ("in_progress", "complete", "to_replace")
 

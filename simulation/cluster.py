@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis as redis_py
 
-from app.store.redis_server import redis_server_executable
+from kernel.store.redis_server import redis_server_executable
 
 
 N_SLOTS = 16384

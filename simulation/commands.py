@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from app.errors import exit_on_error
+from kernel.errors import exit_on_error
 
 
 def simulate_command(

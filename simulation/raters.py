@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.csvsafe import safe_row
+from kernel.csvsafe import safe_row
 from simulation.ratings import Population, careful_score
-from stimuli.ratings_build import scale_bounds
+from kernel.scales import scale_bounds
 
 SPREADS = {"five_point": (0.4, 0.3, 0.6), "mushra": (5.0, 4.0, 8.0)}
 """(sd_worker, sd_item, sd_noise) in scale points: 5-point scales (ACR, DCR) and MUSHRA (0-100)."""

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from stimuli.ratings_build import SCALE_OF, design_links, options_for, scale_bounds
+from kernel.scales import options_for, scale_bounds
+from stimuli.ratings_build import SCALE_OF, design_links
 from stimuli.ratings_design import plan_tasks
 
 

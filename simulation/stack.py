@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis as redis_py
 
-from app.store.redis_server import redis_server_executable
+from kernel.store.redis_server import redis_server_executable
 
 SECRET_KEY = "stack-secret-key-0123456789abcdef0123456789"
 
@@ -71,7 +71,7 @@ class RedisProcess:
             self.proc.wait(timeout=20)
 
 
-# Simulated workers all come from 127.0.0.1: the per-client limits (app/limits.py) would refuse them.
+# Simulated workers all come from 127.0.0.1: the per-client limits (kernel/limits.py) would refuse them.
 SIMULATION_LIMITS = {f"MVT_LIMIT_{name}": "0" for name in (
     "ASSIGNMENTS_PER_MINUTE", "ASSIGNMENTS_PER_WORKER_PER_MINUTE", "HELD_PER_CLIENT", "ELIGIBILITY_PER_MINUTE",
     "ELIGIBILITY_PER_WORKER_PER_MINUTE")}
@@ -114,7 +114,7 @@ class ServerProcess:
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                  "--workers", str(self.workers)],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 preexec_fn=self._limit_files if self.open_files else None)
@@ -150,7 +150,7 @@ class ServerProcess:
 
 def stored_responses(r) -> int:
     """Responses stored over every loaded link; -1 while Redis cannot be reached."""
-    from app.store import keys
+    from kernel.store import keys
 
     try:
         return sum(r.hlen(keys.link_responses(link)) for link in r.smembers(keys.links_index()))

@@ -35,7 +35,7 @@ import aiohttp
 import numpy as np
 from scipy.stats import norm
 
-from app.csvsafe import safe_row
+from kernel.csvsafe import safe_row
 
 FPS = 60
 

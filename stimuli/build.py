@@ -26,7 +26,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from app.errors import BuildOptionError, EncodeError
+from kernel.errors import BuildOptionError, EncodeError
 from stimuli import design, mp4
 from stimuli.encode import EncoderSettings, SkipFrames, splice
 from stimuli.files import checked_base_url, links_csv, write_atomic
@@ -403,3 +403,18 @@ def _encode_all(jobs_todo: list[_Job], size: int, seed: int, fixation_frames: in
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return written
+
+
+DEMO_FRAME_COUNTS = (2, 4, 8, 30, 60)
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+"""The bundled sample images (CC0) that ``mvt demo`` builds its experiment from."""
+
+
+def build_demo(data_dir: Path, base_url: str) -> Path:
+    """Build the demo experiment from the bundled samples into ``data_dir/demo-exp`` (once)."""
+    exp_dir = Path(data_dir).resolve() / "demo-exp"
+    if not (exp_dir / "design.json").exists():
+        build_experiment(SAMPLES_DIR, exp_dir, frame_counts=list(DEMO_FRAME_COUNTS), images_per_task=8,
+                         workers=1, base_url=base_url, size=384, name="demo")
+    return exp_dir
+

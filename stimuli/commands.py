@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.errors import BuildOptionError, exit_on_error
+from kernel.errors import BuildOptionError, exit_on_error
 
 
 def build(

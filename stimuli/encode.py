@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import imageio_ffmpeg
 import numpy as np
 
-from app.errors import EncodeError
+from kernel.errors import EncodeError
 from stimuli import h264
 
 # BT.709 (the colour space x264 is told to signal in the VUI), limited range.

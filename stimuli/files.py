@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from app.csvsafe import safe_row
-from app.errors import BuildOptionError
-from app.ids import ID_CHARS, is_id
+from kernel.csvsafe import safe_row
+from kernel.errors import BuildOptionError
+from kernel.ids import ID_CHARS, is_id
 
 
 def experiment_id(exp_dir: Path, name: str | None) -> str:

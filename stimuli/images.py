@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from app.errors import ImageFolderError
+from kernel.errors import ImageFolderError
 
 #: Background of every frame (image padding, fixation screen), RGB.
 GREY = (128, 128, 128)

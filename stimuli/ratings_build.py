@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kernel.scales import options_for, scale_bounds  # noqa: F401 (scale_bounds: for the build's callers)
 from stimuli.build import OUTPUT_FILES
 from stimuli.files import checked_base_url, file_digest, links_csv, write_atomic
 from stimuli.files import experiment_id as checked_experiment_id
@@ -68,17 +69,6 @@ class RatingsBuildResult:
         if self.gold_per_task:
             lines.append(f"gold: {self.gold_per_task} of the {self.n_gold} gold sample(s) in every list")
         return "\n".join(lines)
-
-
-def scale_bounds(scale: str) -> tuple[int, int]:
-    """Lowest and highest point of a scale: 0..100 (MUSHRA) or 1..5 (ACR, DCR)."""
-    return (0, 100) if scale == "mushra" else (1, 5)
-
-
-def options_for(scale: str) -> list[str]:
-    """The answers ``record.lua`` accepts: ``"1"``..``"5"`` (ACR, DCR) or ``"0"``..``"100"`` (MUSHRA)."""
-    low, high = scale_bounds(scale)
-    return [str(v) for v in range(low, high + 1)]
 
 
 def media_id(seed: int, source: str, algorithm: str, role: str, digest: str, settings: str) -> str:

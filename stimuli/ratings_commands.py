@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.errors import exit_on_error
+from kernel.errors import exit_on_error
 
 
 class Design(str, enum.Enum):

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import BuildOptionError
+from kernel.errors import BuildOptionError
 
 DESIGNS = ("random", "diff-source", "same-source", "mushra", "dsis")
 """The designs of ``mvt build-ratings --design`` (crowdMOS's)."""

@@ -33,8 +33,8 @@ import math
 import tomllib
 from pathlib import Path
 
-from app.errors import BuildOptionError
-from app.ids import is_id
+from kernel.errors import BuildOptionError
+from kernel.ids import is_id
 
 # Per trial beyond the video: pressing Play, answering, loading (s); and once per task (min).
 ANSWER_S = 4.0

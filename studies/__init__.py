@@ -16,7 +16,28 @@ from studies.base import LinkData, StudyKind
 from studies.mvt import MVTKind
 from studies.ratings import RatingsKind
 
-KINDS: dict[str, StudyKind] = {kind.name: kind for kind in (MVTKind(), RatingsKind())}
+KINDS: dict[str, StudyKind] = {}
+
+
+def register_kind(kind: StudyKind) -> StudyKind:
+    """Add ``kind`` to `KINDS` (a plug-in's module calls this when imported, see `kernel.plugins`):
+    its build command, page, analysis and simulated answers then work by registration alone."""
+    if kind.name in KINDS and type(KINDS[kind.name]) is not type(kind):
+        raise ValueError(f"study kind name {kind.name!r} is taken by {type(KINDS[kind.name]).__name__}")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def media_types() -> dict[str, str]:
+    """Extension → content type of every registered kind's media (what ``/videos/`` serves)."""
+    out: dict[str, str] = {}
+    for kind in KINDS.values():
+        out.update(kind.media_types)
+    return out
+
+
+for _kind in (MVTKind(), RatingsKind()):
+    register_kind(_kind)
 
 
 def get_kind(name: str | None) -> StudyKind:
@@ -27,4 +48,4 @@ def get_kind(name: str | None) -> StudyKind:
         raise ValueError(f"study kind {name!r} is not one of {sorted(KINDS)}") from None
 
 
-__all__ = ["KINDS", "LinkData", "StudyKind", "get_kind"]
+__all__ = ["KINDS", "LinkData", "StudyKind", "get_kind", "media_types", "register_kind"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.errors import BadExperiment
+from kernel.errors import BadExperiment
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,14 @@ class StudyKind(ABC):
 
     #: the kind's name, stored in each link's meta as ``kind``
     name: str
+    #: the worker page (a template of ``app/templates``), its preview (what a participant sees
+    #: before accepting) and the kind's browser module (served from ``static/``, run by the
+    #: common session ``static/common/session.js``)
+    page_template: str = "experiment.html"
+    preview_template: str = "preview.html"
+    page_module: str = "/static/runner/kind.js"
+    #: file extensions of the kind's media and their content types (``/videos/<id>.<ext>``)
+    media_types: dict[str, str] = {"mp4": "video/mp4"}
 
     @abstractmethod
     def register_commands(self, cli) -> None:
@@ -47,7 +55,7 @@ class StudyKind(ABC):
     @abstractmethod
     def link_data(self, design: dict, stimuli: dict, exp_dir: Path) -> list[LinkData]:
         """Validate a built experiment (its ``design.json`` and ``stimuli.json``) and give each
-        link's data for the store; raises `app.errors.BadExperiment` naming what is wrong."""
+        link's data for the store; raises `kernel.errors.BadExperiment` naming what is wrong."""
 
     @abstractmethod
     def trials(self, item_ids: list[str], options: list[str], media_url: Callable[..., str]) -> list[dict]:
@@ -57,10 +65,16 @@ class StudyKind(ABC):
         include a correct answer, a label, or anything that gives the condition away.
         """
 
+    def default_study(self) -> dict:
+        """The study (words, rules) of an experiment loaded without ``study.json``."""
+        from stimuli.study import DEFAULT_STUDY
+
+        return dict(DEFAULT_STUDY)
+
     def page_study(self, design: dict) -> dict | None:
         """What the kind's worker page needs before a list is allocated, for an experiment whose
         build wrote no ``study.json``: stored as the experiment's study and served as the page
-        config's ``study``. None (the default): the page gets `stimuli.study.DEFAULT_STUDY`.
+        config's ``study``. None (the default): the page gets `default_study`.
         Never anything that gives a sample or condition away."""
         return None
 

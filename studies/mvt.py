@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from app.errors import BadExperiment
-from app.ids import ID_CHARS, is_id
+from kernel.errors import BadExperiment
+from kernel.ids import ID_CHARS, is_id
 from studies.base import LinkData, StudyKind, checked_links, checked_strings
 
 VIDEO_ID_RE = re.compile(r"^[0-9a-f]{16}$")

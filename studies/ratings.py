@@ -23,8 +23,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from app.errors import BadExperiment
-from app.ids import ID_CHARS, is_id
+from kernel.errors import BadExperiment
+from kernel.ids import ID_CHARS, is_id
 from studies.base import LinkData, StudyKind, checked_links, checked_strings
 
 MEDIA_RE = re.compile(r"^[0-9a-f]{16}\.(m4a|png|mp4)$")
@@ -62,6 +62,10 @@ class RatingsKind(StudyKind):
     """Mean Opinion Score studies: rate each sample on an ACR, DCR or MUSHRA scale."""
 
     name = "ratings"
+    page_template = "ratings.html"
+    preview_template = "ratings_preview.html"
+    page_module = "/static/ratings/kind.js"
+    media_types = {"m4a": "audio/mp4", "png": "image/png", "mp4": "video/mp4"}
 
     def register_commands(self, cli) -> None:
         """``mvt build-ratings``."""

@@ -12,9 +12,9 @@ import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from app.export import RESPONSE_COLUMNS
+from kernel.export import RESPONSE_COLUMNS
 from app.main import create_app
-from app.settings import Settings
+from kernel.settings import Settings
 from tests.fixtures.server import ADMIN_TOKEN
 
 pytestmark = pytest.mark.both_stores
@@ -89,7 +89,7 @@ def test_progress_replace_block_and_export(client):
 
 
 def cli(args, redis_url):
-    from app import commands
+    from cli import server as commands
 
     app = typer.Typer()
     commands.register(app)
@@ -135,7 +135,7 @@ def test_cli_load_of_a_missing_folder_is_one_line_after_the_store(redis_url, sto
      "error: MVT_ADMIN_TOKEN must be at least 16 characters (or unset to disable admin routes)\n"),
 ])
 def test_cli_bad_settings_are_one_line_naming_the_variable(redis_url, tmp_path, env, message):
-    from app import commands
+    from cli import server as commands
 
     app = typer.Typer()
     commands.register(app)

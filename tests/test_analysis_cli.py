@@ -16,7 +16,7 @@ from analysis.analyze import OUTPUT_FILES
 from analysis.mvt import MVT_COLUMNS
 from analysis.responses import REQUIRED_COLUMNS
 from analysis.screening import WORKER_COLUMNS
-from app.cli import cli
+from cli import cli
 from tests.fixtures.redis import run_with_async_redis
 
 EVIL_LABEL = "<img src=x onerror=alert(1)>"
@@ -178,11 +178,11 @@ def test_missing_csv_and_bad_theta(tmp_path):
 @pytest.mark.slow  # several full analyses, each rendering the report
 @pytest.mark.both_stores
 def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url, store_kind, tmp_path, monkeypatch):
-    from app import admin
-    from app.assignments import allocate
-    from app.loader import load_experiment
-    from app.responses import complete, record_response
-    from app.tokens import TokenData
+    from kernel import admin
+    from kernel.assignments import allocate
+    from studies.loader import load_experiment
+    from kernel.responses import complete, record_response
+    from kernel.tokens import TokenData
     from tests.fixtures.server import write_experiment
 
     exp_dir = write_experiment(tmp_path / "exp", n_links=2, n_lists=5, n_trials=4, classes=("cat", "dog"),
@@ -240,7 +240,7 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
     assert "lists per link from the server (Redis)" in report
     # `mvt export`'s CSV gives the same estimates as reading Redis (the marked assignments now
     # show as replaced, so re-analyse both ways after marking)
-    from app.export import write_csv
+    from kernel.export import write_csv
 
     write_csv(redis, tmp_path / "export.csv")
     for args, name in [([], "redis"), (["--responses", str(tmp_path / "export.csv")], "csv")]:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import cli
+from cli import cli
 from tests.fixtures.redis import run_with_async_redis
 
 
@@ -21,9 +21,9 @@ def without_store(output: str) -> str:
 
 def _run_workers(redis_url, lists_by_link, answer):
     """Every list of every link done by its own worker; answer(trial) says right or wrong."""
-    from app.assignments import allocate
-    from app.responses import complete, record_response
-    from app.tokens import TokenData
+    from kernel.assignments import allocate
+    from kernel.responses import complete, record_response
+    from kernel.tokens import TokenData
 
     async def scenario(r):
         for link_id, lists in sorted(lists_by_link.items()):
@@ -40,7 +40,7 @@ def _run_workers(redis_url, lists_by_link, answer):
 
 
 def _load(redis, exp_dir):
-    from app.loader import load_experiment
+    from studies.loader import load_experiment
 
     load_experiment(redis, exp_dir)
     design = json.loads((exp_dir / "design.json").read_text())

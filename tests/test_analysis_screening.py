@@ -8,7 +8,7 @@ from scipy import stats
 
 from analysis.responses import REQUIRED_COLUMNS, prepare_responses, read_responses_csv
 from analysis.screening import WORKER_COLUMNS, screen_workers
-from app.errors import ResponsesInvalid
+from kernel.errors import ResponsesInvalid
 
 FRAMES = (1, 6, 60)
 

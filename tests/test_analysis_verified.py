@@ -7,7 +7,7 @@ import json
 import pandas as pd
 
 from analysis.verified import verify_responses
-from app.store import keys
+from kernel.store import keys
 
 
 def rows(*pairs, trials=2):
@@ -64,11 +64,11 @@ def test_prolific_submissions_confirm_sessions_of_their_participant(redis):
 def test_mvt_analyze_drops_forged_completes_when_platform_records_exist(redis, redis_url, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from app.assignments import allocate
-    from app.cli import cli
-    from app.loader import load_experiment
-    from app.responses import complete, record_response
-    from app.tokens import TokenData
+    from kernel.assignments import allocate
+    from cli import cli
+    from studies.loader import load_experiment
+    from kernel.responses import complete, record_response
+    from kernel.tokens import TokenData
     from tests.fixtures.redis import run_with_async_redis
     from tests.fixtures.server import write_experiment
 

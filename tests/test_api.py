@@ -9,8 +9,8 @@ import ssl
 import httpx
 import pytest
 
-from app.store import keys
-from app.assignments import completion_record
+from kernel.store import keys
+from kernel.assignments import completion_record
 
 pytestmark = pytest.mark.both_stores
 
@@ -220,7 +220,7 @@ def test_videos_are_served_with_ranges_and_strict_names(client, synthetic_server
     assert part.headers["content-range"] == f"bytes 4-11/{len(full.content)}"
     r = client.get("/videos/..%2F..%2Fdesign.json")
     assert r.status_code == 404
-    from app.videourls import signed_query
+    from kernel.videourls import signed_query
 
     query = signed_query(synthetic_server.settings.signing_key, "0123456789abcdef", "A1", 4_000_000_000)
     r = client.get(f"/videos/0123456789abcdef.mp4?{query}")
@@ -252,9 +252,9 @@ def test_fastapi_routes_answer_like_the_hot_paths(redis, redis_url, synthetic_ex
     """With hot paths off, FastAPI's own routes serve the same answers (they are the fallback)."""
     from fastapi.testclient import TestClient
 
-    from app.loader import load_experiment
+    from studies.loader import load_experiment
     from app.main import create_app
-    from app.settings import Settings
+    from kernel.settings import Settings
 
     load_experiment(redis, synthetic_experiment)
     settings = Settings(_env_file=None, data_dir=tmp_path, redis_url=redis_url, secret_key="k" * 32)
@@ -274,9 +274,9 @@ def test_fastapi_routes_answer_like_the_hot_paths(redis, redis_url, synthetic_ex
 
 
 def test_video_urls_use_MVT_VIDEO_BASE_URL_when_set(tmp_path):
-    from app.assignments import Allocation
+    from kernel.assignments import Allocation
     from app.service import assignment_payload
-    from app.settings import Settings
+    from kernel.settings import Settings
 
     a = Allocation("A1", "L1", "W1", 0, True, ["0123456789abcdef"], 0, False, None, 1, ["cat"])
     settings = Settings(_env_file=None, data_dir=tmp_path, secret_key="k" * 32,

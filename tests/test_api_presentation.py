@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from app.admin import block_workers
-from app.export import RESPONSE_COLUMNS, iter_response_rows
-from app.store import keys
+from kernel.admin import block_workers
+from kernel.export import RESPONSE_COLUMNS, iter_response_rows
+from kernel.store import keys
 from tests.test_api import answer, client, start  # noqa: F401 (client is a fixture)
 
 SEEN = {"stimulus_visible": True, "plays": 1, "viewport_w": 1366, "viewport_h": 650, "screen_w": 1366,

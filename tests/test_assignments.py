@@ -6,14 +6,14 @@ import asyncio
 
 import pytest
 
-from app import admin, export
-from app.store import keys
-from app.assignments import allocate, completion_record, eligibility
-from app.errors import (AssignmentExpired, AssignmentReplaced, BadTrial, CapReached, Incomplete, LinkFull,
+from kernel import admin, export
+from kernel.store import keys
+from kernel.assignments import allocate, completion_record, eligibility
+from kernel.errors import (AssignmentExpired, AssignmentReplaced, BadTrial, CapReached, Incomplete, LinkFull,
                         SeenLink, UnknownLink, WorkerBlocked, WrongWorker)
-from app.loader import load_experiment
-from app.responses import complete, record_response
-from app.tokens import TokenData, completion_code
+from studies.loader import load_experiment
+from kernel.responses import complete, record_response
+from kernel.tokens import TokenData, completion_code
 from tests.fixtures.redis import run_with_async_redis
 from tests.fixtures.server import write_experiment
 
@@ -202,7 +202,7 @@ def test_a_refused_concurrent_request_does_not_drop_a_link_the_worker_holds(exp,
     """
     from dataclasses import replace
 
-    from app.store.scripts import scripts_for
+    from kernel.store.scripts import scripts_for
 
     async def scenario(r):
         await alloc(r, "synth-001", "W9", "AX")

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from app.store import keys
+from kernel.store import keys
 
 
 def raw_get(base_url: str, path: str) -> tuple[int, bytes]:
@@ -25,13 +25,13 @@ def raw_get(base_url: str, path: str) -> tuple[int, bytes]:
 
 
 @pytest.mark.parametrize("path", [
-    "/static/../app/settings.py",
+    "/static/../kernel/settings.py",
     "/static/..%2fapp%2fsettings.py",
     "/static/%2e%2e/%2e%2e/etc/passwd",
     "/videos/../design.json",
     "/videos/..%2f..%2fstimuli.json",
     "/videos/%2e%2e%2fdesign.json",
-    "/mturk/../app/settings.py",
+    "/mturk/../kernel/settings.py",
 ])
 def test_path_traversal_reaches_no_file(synthetic_server, path):
     status, body = raw_get(synthetic_server.base_url, path)

@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from app.admin import block_workers
-from app.assignments import completion_record
-from app.export import iter_response_rows
+from kernel.admin import block_workers
+from kernel.assignments import completion_record
+from kernel.export import iter_response_rows
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
@@ -137,7 +137,7 @@ def test_landing_preview_shows_instructions_only(live_server, page, shots):
     ("no_reason", "Sorry, you cannot take part in this task. Please return the HIT."),
 ])
 def test_runner_tells_a_refused_worker_the_servers_sentence(live_server, page, case, expected):
-    """The sentences come from app/reasons.py through the page's config, not from the runner."""
+    """The sentences come from kernel/reasons.py through the page's config, not from the runner."""
     from playwright.sync_api import expect
 
     worker = f"WORKER-REFUSED-{case.upper()}"
@@ -244,7 +244,7 @@ def test_landing_inside_mturks_layout_wrapper_submits_mturks_form(live_server, p
     """
     from playwright.sync_api import expect
 
-    from app.routes.pages import render_landing
+    from platforms.mturk.landing import render_landing
 
     link = links_of(live_server.exp_dir)[0]
     layout = render_landing(f"{live_server.base_url}/experiment.html?link={link}")

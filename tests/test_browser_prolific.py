@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from app.store import keys
+from kernel.store import keys
 from tests.test_browser_pages import CHROMIUM, answer_trial, browser, page  # noqa: F401 (fixtures)
 
 pytestmark = [
@@ -46,7 +46,7 @@ def test_a_participant_is_placed_takes_the_task_and_is_sent_back_with_the_code(l
 def test_a_participant_who_cannot_be_placed_is_asked_to_return_the_study(live_server, page):
     from playwright.sync_api import expect
 
-    from app.admin import block_workers
+    from kernel.admin import block_workers
 
     block_workers(live_server.redis, ["PPID-BLOCKED"])
     page.goto(prolific_url(live_server, "PPID-BLOCKED", "SESSION-BLOCKED"))

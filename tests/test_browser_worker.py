@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from app.admin import block_workers
-from app.export import iter_response_rows
-from app.store import keys
+from kernel.admin import block_workers
+from kernel.export import iter_response_rows
+from kernel.store import keys
 from tests.test_browser_pages import (CHROMIUM, browser, links_of, mturk_params,  # noqa: F401 (browser: fixture)
                                       with_options)
 

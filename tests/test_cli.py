@@ -21,7 +21,7 @@ def _fastest_s(args: list[str], runs: int = 3) -> float:
 
 
 def test_help_imports_no_heavy_library():
-    code = "import sys; from app.cli import cli; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    code = "import sys; from cli import cli; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
     loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
     assert loaded == ""
 
@@ -32,5 +32,5 @@ def test_help_starts_within_50_times_a_bare_python(command):
     # not fail it;
     # before the lazy imports `mvt --help` took ~130x (1.4 s against 0.011 s).
     bare = _fastest_s([sys.executable, "-c", "pass"])
-    helped = _fastest_s([sys.executable, "-m", "app.cli", *command, "--help"])
+    helped = _fastest_s([sys.executable, "-m", "cli", *command, "--help"])
     assert helped < 50 * max(bare, 0.01), f"mvt {' '.join(command)} --help took {helped:.3f} s, bare python {bare:.3f} s"

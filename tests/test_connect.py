@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from redis.cluster import RedisCluster
 
-from app.loader import load_experiment
-from app.settings import Settings
-from app.store import keys
-from app.store.connect import client_from_url, describe, upgrade_legacy_keys
-from app.store.redis_server import open_redis
+from studies.loader import load_experiment
+from kernel.settings import Settings
+from kernel.store import keys
+from kernel.store.connect import client_from_url, describe, upgrade_legacy_keys
+from kernel.store.redis_server import open_redis
 
 
 def test_the_factory_gives_redis_cluster_for_any_node_of_a_cluster(local_cluster, single_redis_url):

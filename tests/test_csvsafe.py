@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import cli
-from app.csvsafe import restore, safe_cell
+from cli import cli
+from kernel.csvsafe import restore, safe_cell
 from tests.fixtures.redis import run_with_async_redis
 
 FORMULA_CLASSES = ("=1+2", "@SUM(A1)", "+cmd", "-2+3")
@@ -38,10 +38,10 @@ def live_cells(path: Path) -> list[tuple[int, str]]:
 
 
 def test_formula_classes_and_ids_are_inert_in_every_csv(redis, redis_url, tmp_path, monkeypatch):
-    from app.assignments import allocate
-    from app.loader import load_experiment
-    from app.responses import complete, record_response
-    from app.tokens import TokenData
+    from kernel.assignments import allocate
+    from studies.loader import load_experiment
+    from kernel.responses import complete, record_response
+    from kernel.tokens import TokenData
     from tests.fixtures.server import write_experiment
 
     # link ids "-x-001" and a worker "-BAD" start with "-" too; the id rule allows it
@@ -95,7 +95,7 @@ def test_formula_classes_and_ids_are_inert_in_every_csv(redis, redis_url, tmp_pa
 def test_platform_readers_restore_what_analysis_wrote(tmp_path, redis):
     from platforms.mturk.inputs import read_repost
     from platforms.mturk.workers import Screening
-    from app.store import keys
+    from kernel.store import keys
 
     workers = tmp_path / "workers.csv"
     workers.write_text("worker_id,flagged,reason\n'-BAD,true,control accuracy\nW1,false,\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from app.settings import Settings
+from kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +52,7 @@ def test_dockerfile_runs_mvt_serve_as_non_root_with_a_healthcheck():
 def test_container_command_options_are_accepted_by_the_real_cli():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     cmd = json.loads([rest for w, rest in dockerfile_instructions() if w == "CMD"][-1])
-    help_text = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--help"],
+    help_text = subprocess.run([sys.executable, "-m", "cli", "serve", "--help"],
                                capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})
     assert help_text.returncode == 0, help_text.stderr
     for command in (cmd, compose["services"]["server"]["command"]):

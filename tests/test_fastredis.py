@@ -8,7 +8,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from app.store.fastredis import FastRedis, pack
+from kernel.store.fastredis import FastRedis, pack
 
 
 def run(coro):
@@ -126,9 +126,9 @@ def test_a_command_issued_on_a_connection_lost_meanwhile_fails_and_later_replies
 def test_a_redis_that_never_answers_the_handshake_fails_fast(monkeypatch):
     import time
 
-    import app.store.fastredis
+    import kernel.store.fastredis
 
-    monkeypatch.setattr(app.store.fastredis, "CONNECT_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(kernel.store.fastredis, "CONNECT_TIMEOUT_S", 0.3)
 
     async def scenario():
         async def silent(reader, writer):
@@ -151,7 +151,7 @@ def test_a_redis_that_never_answers_the_handshake_fails_fast(monkeypatch):
 # --- Redis Cluster -------------------------------------------------------------------------------
 
 def test_connect_detects_a_cluster_from_any_node_even_a_replica(local_cluster, redis_url):
-    from app.store.fastredis import FastRedisCluster, connect
+    from kernel.store.fastredis import FastRedisCluster, connect
 
     async def kinds():
         found = []
@@ -167,7 +167,7 @@ def test_connect_detects_a_cluster_from_any_node_even_a_replica(local_cluster, r
 
 
 def test_a_wrong_slot_map_is_repaired_by_moved_replies(local_cluster):
-    from app.store.fastredis import connect
+    from kernel.store.fastredis import connect
 
     async def scenario():
         r = await connect(local_cluster.url)
@@ -190,7 +190,7 @@ def test_a_wrong_slot_map_is_repaired_by_moved_replies(local_cluster):
 
 
 def test_scripts_are_loaded_on_each_node_that_lacks_them(local_cluster):
-    from app.store.fastredis import connect
+    from kernel.store.fastredis import connect
 
     for port in local_cluster.ports:
         local_cluster.client(port).script_flush()
@@ -206,8 +206,8 @@ def test_scripts_are_loaded_on_each_node_that_lacks_them(local_cluster):
 
 def test_ask_during_a_slot_migration_is_followed(local_cluster):
     """A slot half-way between two masters: keys already moved are answered by the target after ASKING."""
-    from app.store.connect import client_from_url
-    from app.store.fastredis import connect
+    from kernel.store.connect import client_from_url
+    from kernel.store.fastredis import connect
 
     key = "{ask-test}:k"
     source = local_cluster.master_of(key)

@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from app.loader import load_experiment
-from app.settings import Settings
-from app.store import keys
-from app.store.connect import client_from_url
+from studies.loader import load_experiment
+from kernel.settings import Settings
+from kernel.store import keys
+from kernel.store.connect import client_from_url
 from simulation.stack import RedisProcess
 from tests.fixtures.server import SECRET_KEY, _ThreadServer, free_port, make_certificate
 

@@ -1,9 +1,9 @@
-"""Every key builder in app/store/keys.py is documented in the module's schema table."""
+"""Every key builder in kernel/store/keys.py is documented in the module's schema table."""
 
 import inspect
 import re
 
-from app.store import keys
+from kernel.store import keys
 
 
 SERVER_BUILDERS = {"links_index", "video_dirs", "blocked_index", "assignment_links", "link_meta", "link_options", "link_lists",

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.store.redis_server import socket_path
+from kernel.store.redis_server import socket_path
 from simulation.stack import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def mvt(args: list[str], data_dir: Path, **popen) -> subprocess.CompletedProcess:
     """Run ``mvt ARGS`` with the embedded Redis of ``data_dir``."""
     env = {k: v for k, v in os.environ.items() if k != "MVT_REDIS_URL"}
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], env={**env, "MVT_DATA_DIR": str(data_dir)},
+    return subprocess.run([sys.executable, "-m", "cli", *args], env={**env, "MVT_DATA_DIR": str(data_dir)},
                           capture_output=True, text=True, timeout=90, **popen)
 
 
@@ -65,7 +65,7 @@ def test_load_and_serve_started_together_then_block_and_a_second_serve(tmp_path,
     data = tmp_path / "data"
     server = ServerProcess(data, None, workers=1)
     env = {k: v for k, v in os.environ.items() if k != "MVT_REDIS_URL"}
-    load = subprocess.Popen([sys.executable, "-m", "app.cli", "load", str(synthetic_experiment)],
+    load = subprocess.Popen([sys.executable, "-m", "cli", "load", str(synthetic_experiment)],
                             env={**env, "MVT_DATA_DIR": str(data)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:

@@ -9,10 +9,10 @@ import ssl
 import httpx
 import pytest
 
-from app import limits
-from app.errors import RateLimited
-from app.settings import Settings
-from app.store import keys
+from kernel import limits
+from kernel.errors import RateLimited
+from kernel.settings import Settings
+from kernel.store import keys
 from tests.fixtures.redis import run_with_async_redis
 from tests.fixtures.server import write_experiment
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from app.store import keys
-from app.errors import BadExperiment
-from app.loader import load_experiment
+from kernel.store import keys
+from kernel.errors import BadExperiment
+from studies.loader import load_experiment
 from tests.fixtures.server import write_experiment
 
 pytestmark = pytest.mark.both_stores

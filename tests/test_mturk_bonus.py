@@ -11,7 +11,7 @@ from platforms.mturk.bonus import BonusScheme, pay_bonuses, plan_bonuses, top_wo
 from platforms.mturk.ledger import token
 from tests.fixtures.mturk import stubbed_client
 from platforms.mturk.workers import Screening
-from app.store import keys
+from kernel.store import keys
 
 SCHEME = BonusScheme(per_hit="0.10", top50="0.05", top10="0.10", min_assignments=2)
 
@@ -95,7 +95,7 @@ def test_bonus_whose_token_mturk_already_processed_counts_as_paid(redis):
 
 
 def test_bad_amount_is_refused_with_its_value():
-    from app.errors import PlatformBadInput
+    from kernel.errors import PlatformBadInput
 
     with pytest.raises(PlatformBadInput, match=r"top50 bonus \('0.055'\) must be a non-negative amount with at most two decimals"):
         BonusScheme(per_hit="0.10", top50="0.055")

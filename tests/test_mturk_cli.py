@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from platforms.mturk import commands as mturk_commands
 from platforms.mturk.ledger import token
 from tests.fixtures.mturk import assignment, http_client, record_backoff, stubbed_client
-from app.store import keys
-from app.cli import cli
+from kernel.store import keys
+from cli import cli
 
 SANDBOX_LINE = ("MTurk SANDBOX (https://mturk-requester-sandbox.us-east-1.amazonaws.com): "
                 "no real money moves.")
@@ -40,7 +40,7 @@ def mturk(redis, monkeypatch, tmp_path):
         yield redis
 
     monkeypatch.setattr(mturk_commands, "make_client", fake_make_client)
-    monkeypatch.setattr("app.store.redis_server.open_redis", fake_open_redis)
+    monkeypatch.setattr("kernel.store.redis_server.open_redis", fake_open_redis)
     record_backoff(monkeypatch)
 
     class Runner:
@@ -195,7 +195,7 @@ def test_missing_aws_credentials_is_one_error_line(redis, monkeypatch, tmp_path)
     def fake_open_redis(settings):
         yield redis
 
-    monkeypatch.setattr("app.store.redis_server.open_redis", fake_open_redis)
+    monkeypatch.setattr("kernel.store.redis_server.open_redis", fake_open_redis)
     monkeypatch.setattr(mturk_commands, "make_client", lambda sandbox, endpoint_url=None: make_client(sandbox))
     result = CliRunner().invoke(cli, ["mturk", "balance"])
     assert result.exit_code == 1

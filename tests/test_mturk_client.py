@@ -7,7 +7,7 @@ import pytest
 from platforms.mturk.client import (MAX_ATTEMPTS, PRODUCTION_ENDPOINT, SANDBOX_ENDPOINT, call,
                                     environment_of, make_client, paginate, target_line)
 from tests.fixtures.mturk import http_client, record_backoff, stubbed_client
-from app.errors import MTurkCallFailed
+from kernel.errors import MTurkCallFailed
 
 
 @pytest.mark.parametrize("sandbox, endpoint, env", [(True, SANDBOX_ENDPOINT, "sandbox"),

@@ -11,8 +11,8 @@ from platforms.mturk.hits import HITSettings, create_hits, expire_hits, extend_h
 from platforms.mturk.inputs import read_links, read_repost
 from platforms.mturk.ledger import token
 from tests.fixtures.mturk import stubbed_client
-from app.store import keys
-from app.errors import MTurkBadInput
+from kernel.store import keys
+from kernel.errors import MTurkBadInput
 
 QUESTION_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"
 
@@ -109,7 +109,7 @@ def test_external_question_escapes_the_url_and_refuses_http():
     ("countries", ("usa",), "two-letter ISO"), ("min_approval_rate", 101, "percentage"),
 ])
 def test_hit_settings_refuse_bad_values(field, value, message):
-    from app.errors import PlatformBadInput
+    from kernel.errors import PlatformBadInput
 
     with pytest.raises(PlatformBadInput, match=message):
         HITSettings(**{"reward": "1.00", field: value})
@@ -136,7 +136,7 @@ def test_extend_from_repost_csv_adds_assignments_once_per_batch(redis, exp_dir, 
     client, stubber = stubbed_client()
     redis.hset(keys.mturk_link_hits("sandbox"), mapping={"exp1-001": "HIT001", "exp1-002": "HIT002"})
     from analysis.analyze import repost_table, write_repost
-    from app.admin import LinkProgress
+    from kernel.admin import LinkProgress
 
     progress = [LinkProgress("exp1-001", 6, 4, 0, 2, 0), LinkProgress("exp1-002", 6, 6, 0, 0, 0)]
     repost = write_repost(repost_table(progress, base_url="https://mvt.example.org:8443"),

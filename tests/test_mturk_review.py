@@ -1,7 +1,7 @@
 """assignments (paged listing, stored) and review (approve/reject/hold, once) against the Stubber.
 
 Most tests give `review` the server's completion records through its ``completion_lookup``
-argument, in the shape of ``app.assignments.completion_record``; the last one writes them
+argument, in the shape of ``kernel.assignments.completion_record``; the last one writes them
 through the server library (allocate, record, complete) and lets `review` read them itself.
 """
 
@@ -21,7 +21,7 @@ STATUSES = ["Submitted", "Approved", "Rejected"]
 
 
 def server_records(*rows):
-    """A ``completion_lookup`` answering like ``app.assignments.completion_record``."""
+    """A ``completion_lookup`` answering like ``kernel.assignments.completion_record``."""
     records = {a: {"assignment_id": a, "worker_id": w, "hit_id": "HIT1", "link_id": "exp1-001",
                    "completion_code": code, "completed_at": "2026-11-23T12:00:00.000Z"}
                for a, w, code in rows}
@@ -154,10 +154,10 @@ def test_review_policy_refuses_contradictions():
 
 def test_review_checks_codes_against_the_server_library(redis, redis_url, tmp_path):
     """End to end on the server side: a finished and an unfinished assignment, real records."""
-    from app.assignments import allocate
-    from app.loader import load_experiment
-    from app.responses import complete, record_response
-    from app.tokens import TokenData, completion_code
+    from kernel.assignments import allocate
+    from studies.loader import load_experiment
+    from kernel.responses import complete, record_response
+    from kernel.tokens import TokenData, completion_code
     from tests.fixtures.server import write_experiment
 
     load_experiment(redis, write_experiment(tmp_path / "e", n_links=1, n_lists=2, n_trials=2))

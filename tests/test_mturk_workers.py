@@ -6,8 +6,8 @@ import pytest
 
 from tests.fixtures.mturk import stubbed_client
 from platforms.mturk.workers import Screening, block_workers, notify_workers, unblock_workers
-from app.admin import blocked_workers
-from app.errors import MTurkBadInput
+from kernel.admin import blocked_workers
+from kernel.errors import MTurkBadInput
 
 
 def test_block_dry_run_changes_nothing(redis):

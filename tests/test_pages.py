@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 
-from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
+from kernel.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
 from app.routes import pages
+from platforms.mturk.landing import render_landing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def client() -> TestClient:
     app = FastAPI()
     app.include_router(pages.router)
+    for platform_router in pages.platform_routers():
+        app.include_router(platform_router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     return TestClient(app, base_url="https://testserver")
 
@@ -113,7 +116,7 @@ def test_landing_layout_file_is_a_pasteable_snippet():
 
 
 def test_landing_escapes_the_hit_link():
-    html = pages.render_landing('https://h/experiment.html?link=a"><script>x</script>')
+    html = render_landing('https://h/experiment.html?link=a"><script>x</script>')
     assert "<script>x" not in html
     assert "&#34;&gt;&lt;script&gt;" in html
 

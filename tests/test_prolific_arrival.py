@@ -1,4 +1,4 @@
-"""Prolific participants arrive without a link: the server places them (app/placement.py)."""
+"""Prolific participants arrive without a link: the server places them (kernel/placement.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from app import admin
-from app.store import keys
+from kernel import admin
+from kernel.store import keys
 from platforms.prolific.studies import default_completion_code
 
 
@@ -143,7 +143,7 @@ def test_a_url_parameter_panel_is_configured_by_the_study_file(synthetic_server,
     ('id_param = "x"\ncolour = "red"', "[panel] may hold only"),
 ])
 def test_a_bad_panel_table_is_refused_naming_the_key(tmp_path, panel, message):
-    from app.errors import BuildOptionError
+    from kernel.errors import BuildOptionError
     from stimuli.study import read_study_file
 
     (tmp_path / "study.toml").write_text("[panel]\n" + panel + "\n")

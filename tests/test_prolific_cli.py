@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.store import keys
+from kernel.store import keys
 from platforms.prolific.studies import default_completion_code
 from tests.fixtures.prolific import finish_on_server, prolific, prolific_fake, write_design  # noqa: F401
 
@@ -66,7 +66,7 @@ def test_create_study_dry_run_then_commit_then_rerun(prolific, tmp_path):
 
 
 def test_exclude_earlier_keeps_out_earlier_participants_and_server_blocks(prolific, tmp_path):
-    from app.admin import block_workers
+    from kernel.admin import block_workers
 
     study_id = create_and_publish(prolific, tmp_path)
     prolific.fake.add_submission(study_id, P1)
@@ -189,7 +189,7 @@ def test_still_throttled_is_failed_and_exit_1_then_rerun_retries(prolific, tmp_p
 
 
 def test_block_adds_to_group_and_blocks_on_our_server_once(prolific, tmp_path):
-    from app.admin import blocked_workers
+    from kernel.admin import blocked_workers
 
     group = "e" * 24
     prolific.fake.groups[group] = []

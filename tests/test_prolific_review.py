@@ -51,10 +51,10 @@ def test_review_policy_refuses_bad_decisions(kwargs, message):
 
 def test_review_against_the_server_library(prolific_fake, redis, redis_url, tmp_path):
     """A session the server saw finish is approved; one it saw start only is held."""
-    from app.assignments import allocate
-    from app.loader import load_experiment
-    from app.responses import complete, record_response
-    from app.tokens import TokenData, completion_code
+    from kernel.assignments import allocate
+    from studies.loader import load_experiment
+    from kernel.responses import complete, record_response
+    from kernel.tokens import TokenData, completion_code
     from tests.fixtures.server import write_experiment
 
     load_experiment(redis, write_experiment(tmp_path / "e", n_links=1, n_lists=2, n_trials=2))

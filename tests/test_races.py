@@ -9,9 +9,9 @@ from collections import Counter
 import httpx
 import pytest
 
-from app import admin
-from app.store import keys
-from app.loader import load_experiment
+from kernel import admin
+from kernel.store import keys
+from studies.loader import load_experiment
 from tests.fixtures.server import write_experiment
 
 pytestmark = pytest.mark.both_stores

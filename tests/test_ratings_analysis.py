@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from analysis.ratings import analyze_ratings, t_interval, write_outputs
-from app.errors import NoResponses, ResponsesInvalid
+from kernel.errors import NoResponses, ResponsesInvalid
 from simulation.ratings import Population, simulate_ratings, synthetic_design
 
 ALGS = ["ANC", "REF", "lowpass", "noise"]
@@ -361,7 +361,7 @@ def test_a_headphone_study_flags_ratings_without_a_passed_check(required, media,
 
 
 def test_rating_outputs_neutralise_formula_cells(tmp_path):
-    """Worker ids and algorithm names come from outside: written CSVs quote a leading = + - @ (app.csvsafe)."""
+    """Worker ids and algorithm names come from outside: written CSVs quote a leading = + - @ (kernel.csvsafe)."""
     rows = [(w, f"src{i}/=1+2", 3 + (i % 2)) for w in ("=HYPERLINK(1)", "b", "c") for i in range(3)]
     res = analyze_ratings(table(rows), hand_design(algorithms=("=1+2",)), min_r=-2)
     paths = write_outputs(res, tmp_path)

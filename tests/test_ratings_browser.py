@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from app.export import iter_response_rows
-from app.loader import load_experiment
+from kernel.export import iter_response_rows
+from studies.loader import load_experiment
 
 # The browser and page fixtures (Debian's Chromium; a page that fails on script errors and CSP
 # violations) are the worker-page tests' own.

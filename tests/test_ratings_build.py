@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from app.cli import cli
+from cli import cli
 from stimuli.ratings_build import build_ratings
 from stimuli.ratings_input import RatingsInputError, read_ratings_input
 from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES

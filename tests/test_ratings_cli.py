@@ -7,9 +7,9 @@ import json
 import pandas as pd
 from typer.testing import CliRunner
 
-from app.cli import cli
-from app.export import write_csv
-from app.loader import load_experiment
+from cli import cli
+from kernel.export import write_csv
+from studies.loader import load_experiment
 from tests.fixtures.ratings import with_study
 
 SCORE = {"REF": 5, "lowpass": 4, "noise": 3, "ANC": 1}

@@ -8,10 +8,10 @@ import shutil
 
 import pytest
 
-from app.errors import BadExperiment
-from app.export import iter_response_rows
-from app.loader import load_experiment
-from app.store import keys
+from kernel.errors import BadExperiment
+from kernel.export import iter_response_rows
+from studies.loader import load_experiment
+from kernel.store import keys
 from studies import get_kind
 from studies.ratings import LABELS
 from tests.fixtures.ratings import with_study

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import cli
+from cli import cli
 from tests.fixtures.ratings import RATINGS_SAMPLES
 
 # design -> (input file, K): the README's "--design mushra --samples-per-task 4", "--design dsis with

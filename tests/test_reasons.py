@@ -1,4 +1,4 @@
-"""Refusal sentences (app/reasons.py): one source, served to the runner, copied into the landing layout."""
+"""Refusal sentences (kernel/reasons.py): one source, served to the runner, copied into the landing layout."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
-from app import errors, reasons
-from app.reasons import BEGIN, END, FALLBACK_SENTENCE, WORKER_SENTENCES
+from kernel import errors
+from kernel.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
+from platforms.mturk import landing as reasons
+from platforms.mturk.landing import BEGIN, END
 
 REFUSALS = ["blocked", "seen_link", "cap_reached", "link_full", "unknown_link", "expired", "replaced",
             "wrong_worker", "preview", "bad_token", "rate_limited", "other_tab"]
@@ -34,7 +36,7 @@ def test_every_refusal_a_worker_can_meet_has_one_sentence():
 def test_landing_layout_carries_the_generated_copy():
     text = reasons.LANDING_FILE.read_text(encoding="utf-8")
     assert text.count(BEGIN) == 1 and text.count(END) == 1
-    assert reasons.with_landing_block(text) == text, "run: python -m app.reasons --write-landing"
+    assert reasons.with_landing_block(text) == text, "run: python -m platforms.mturk.landing --write-landing"
 
 
 def test_landing_copy_is_rewritten_from_the_python_source():
@@ -62,6 +64,6 @@ def test_write_landing_rewrites_a_stale_copy_once(tmp_path, monkeypatch, capsys)
 
 
 def test_without_option_the_block_is_printed():
-    out = subprocess.run([sys.executable, "-m", "app.reasons"], capture_output=True, text=True, check=True,
+    out = subprocess.run([sys.executable, "-m", "platforms.mturk.landing"], capture_output=True, text=True, check=True,
                          cwd=reasons.LANDING_FILE.parent.parent)
     assert out.stdout == reasons.landing_block() + "\n"

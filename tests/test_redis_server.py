@@ -2,9 +2,9 @@
 
 import redis as redis_py
 
-from app.store import keys
-from app.store.redis_server import EmbeddedRedis, open_redis, socket_path
-from app.settings import Settings
+from kernel.store import keys
+from kernel.store.redis_server import EmbeddedRedis, open_redis, socket_path
+from kernel.settings import Settings
 
 
 def test_open_redis_starts_and_stops_an_embedded_server_with_aof(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.loader import load_experiment
+from studies.loader import load_experiment
 from simulation.stack import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.both_stores]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from app.store.redis_server import EmbeddedRedis
+from kernel.store.redis_server import EmbeddedRedis
 from app.tls import ensure_self_signed
 from tests.fixtures.redis import free_port
 

@@ -97,7 +97,7 @@ def test_responses_survive_kill_9_of_the_server_and_of_redis(tmp_path, study_exp
 
     import redis as redis_py
 
-    from app.loader import load_experiment
+    from studies.loader import load_experiment
     from simulation.workers import simulate_async
 
     redis_proc = RedisProcess(tmp_path / "redis").start()
@@ -130,8 +130,8 @@ def test_responses_survive_kill_9_of_the_server_and_of_redis(tmp_path, study_exp
 
 
 def test_abandoned_tasks_are_excluded_then_replaced_by_new_simulated_workers(live_server, study_experiment):
-    from app.store import keys
-    from app.admin import mark_for_replacement
+    from kernel.store import keys
+    from kernel.admin import mark_for_replacement
 
     live_server.load(study_experiment)
     truth = step_truth(study_experiment)

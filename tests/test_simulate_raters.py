@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from app.cli import cli
+from cli import cli
 from simulation.raters import RatingAnswers
 from simulation.ratings import Population
 

@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
-from app.loader import load_experiment
-from app.store.connect import client_from_url
+from studies.loader import load_experiment
+from kernel.store.connect import client_from_url
 from simulation.stack import RedisProcess, ServerProcess
 
 pytestmark = pytest.mark.slow

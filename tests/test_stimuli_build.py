@@ -26,7 +26,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "stimuli" / "samples"
 
 @pytest.fixture(scope="module")
 def mvt() -> typer.Typer:
-    """A CLI with just the ``build`` command, registered as app/cli.py does."""
+    """A CLI with just the ``build`` command, registered as cli/__init__.py does."""
     app = typer.Typer()
 
     @app.callback()
@@ -288,7 +288,7 @@ def test_videos_are_written_under_temporary_names(tmp_path, monkeypatch):
 
 
 def test_installed_mvt_command_reports_bad_input(tmp_path):
-    """Through the real console script (app/cli.py registers `build`)."""
+    """Through the real console script (cli/__init__.py registers `build`)."""
     mvt_exe = Path(sys.executable).parent / "mvt"
     if not mvt_exe.exists():
         pytest.skip("the mvt console script is not installed next to this Python")

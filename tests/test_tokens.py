@@ -5,9 +5,9 @@ import ipaddress
 import pytest
 from cryptography import x509
 
-from app.errors import BadToken
+from kernel.errors import BadToken
 from app.tls import ensure_self_signed
-from app.tokens import TokenData, check_completion_code, completion_code, make_token, read_token
+from kernel.tokens import TokenData, check_completion_code, completion_code, make_token, read_token
 
 KEY = b"s" * 32
 

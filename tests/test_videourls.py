@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from app.videourls import signed_query
+from kernel.videourls import signed_query
 from tests.test_api import client  # noqa: F401 (a fixture)
 
 

@@ -33,7 +33,7 @@ def test_wheel_holds_runner_templates_landing_lua_and_every_package(wheel):
     static = {p.relative_to(ROOT / "static").as_posix() for p in (ROOT / "static").rglob("*") if p.is_file()}
     assert {f"app/_assets/static/{name}" for name in static} <= names
     assert "app/_assets/mturk_landing/landing.html" in names
-    assert {"app/templates/experiment.html", "app/store/lua/allocate.lua", "studies/mvt.py",
+    assert {"app/templates/experiment.html", "kernel/store/lua/allocate.lua", "studies/mvt.py",
             "platforms/mturk/commands.py", "simulation/workers.py", "stimuli/samples/circle/circle_1.png"} <= names
 
 
@@ -43,11 +43,11 @@ def test_installed_wheel_serves_the_worker_page_its_scripts_and_the_landing(whee
                    check=True, capture_output=True)
     # PYTHONPATH puts the installed copy before the source checkout (on the path as an editable install).
     env = {**os.environ, "PYTHONPATH": str(target), "MVT_DATA_DIR": str(tmp_path / "data")}
-    where = subprocess.run([sys.executable, "-c", "import app.assets as a; print(a.STATIC_DIR, a.LANDING_FILE)"],
+    where = subprocess.run([sys.executable, "-c", "import app.assets as a, platforms.mturk.landing as m; print(a.STATIC_DIR, m.LANDING_FILE)"],
                            env=env, cwd=tmp_path, check=True, capture_output=True, text=True).stdout.split()
     assert all(Path(p).is_relative_to(target) for p in where)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"https://127.0.0.1:{port}"
     try:

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from app import admin, export
+from kernel import admin, export
 from app.deps import get_sync_redis, require_admin
-from app.ids import ID_PATTERN
+from kernel.ids import ID_PATTERN
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)], tags=["admin"])
 

@@ -14,14 +14,17 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from app import service, videourls
+from app import service
+
+from kernel import videourls
 from app.deps import get_redis, get_settings
-from app.errors import NotFound
-from app.ids import ID_PATTERN
-from app.limits import client_ip
-from app.settings import Settings
-from app.store import keys
-from app.validation import (MEDIA_TYPES, REFUSALS, VIDEO_NAME_RE, AssignmentIn, AssignmentOut, CompleteIn,
+from kernel.errors import NotFound
+from kernel.ids import ID_PATTERN
+from kernel.limits import client_ip
+from kernel.settings import Settings
+from kernel.store import keys
+from studies import media_types
+from app.validation import (MEDIA_NAME_RE, REFUSALS, AssignmentIn, AssignmentOut, CompleteIn,
                             CompleteOut, EligibilityOut, FailureIn, Refusal, ResponseIn, ResponseOut)
 
 router = APIRouter()
@@ -96,14 +99,15 @@ async def post_failure(body: FailureIn, r=Depends(get_redis), settings: Settings
 async def get_video(name: str, request: Request, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
     """A stimulus by its opaque id (an MVT video, or a rating study's .m4a/.png), with the query its
     assignment was given (``a``, ``e``, ``s``; range requests supported)."""
-    match = VIDEO_NAME_RE.fullmatch(name)
-    if match is None:
+    types = media_types()
+    match = MEDIA_NAME_RE.fullmatch(name)
+    if match is None or match.group(2) not in types:
         raise NotFound(f"video name {name[:80]!r} must be 16 lowercase hex characters followed by "
-                       ".mp4, .m4a or .png")
+                       f"{', '.join('.' + ext for ext in list(types)[:-1])} or .{list(types)[-1]}")
     videourls.check(settings.signing_key, match.group(1), request.query_params)
     path = await _find_video(request, r, match.group(1), match.group(2))
     # private: a shared cache would hand one assignment's file to a request signed for another
-    return FileResponse(path, media_type=MEDIA_TYPES[match.group(2)],
+    return FileResponse(path, media_type=types[match.group(2)],
                         headers={"Cache-Control": "private, max-age=3600"})
 
 

@@ -1,15 +1,14 @@
-"""Pages for workers: the trial runner, and local stand-ins for MTurk's side.
+"""Pages for workers, and the kit each recruitment platform's routes render them with.
 
-- ``GET /experiment.html`` — the trial runner (``static/runner/main.js`` and its modules), or in MTurk's preview
-  (``assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE``) the instructions only.
-- ``GET /mturk/landing`` — ``mturk_landing/landing.html`` with ``${HIT_Link}`` filled in, so
-  the layout an experimenter pastes into MTurk can be tried locally with fake MTurk
-  parameters in the query.
-- ``POST /mturk/externalSubmit`` — shows the fields MTurk's ``externalSubmit`` would receive.
 - ``GET /example.png?link=L`` — the instructions' example picture of the link's experiment.
+- The platforms' own routes (`platforms.base.Platform.router`: ``/experiment.html`` and
+  ``/mturk/*`` for MTurk, ``/prolific``, ``/panel``) parse how a participant arrived and call
+  `PAGES`: the preview, the kind's runner page (the kind names its template, `studies`), the
+  placement of a participant who arrived without a link, and the error page.
 
 The runner's config carries the experiment's ``study`` (``study.json`` as ``mvt load`` stored it:
-its words, practice trials and device rules; `stimuli.study.DEFAULT_STUDY` without one).
+its words, practice trials and device rules; the kind's default study without one) and the
+platform's ``words``.
 
 Query values are checked against a charset and reach the page only through Jinja2's
 autoescaping or a ``|tojson`` JSON block, never inlined into script.
@@ -18,41 +17,34 @@ autoescaping or a ``|tojson`` JSON block, never inlined into script.
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
-from urllib.parse import parse_qsl
+from types import SimpleNamespace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
-from markupsafe import escape
 
-from app import limits
-from app.assets import LANDING_FILE, STATIC_DIR, TEMPLATES_DIR
-from app.assignments import now_ms
-from app.errors import MVTError, RateLimited
-from app.ids import ID_RE, is_id
-from app.placement import place
-from app.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
+from app.assets import STATIC_DIR, TEMPLATES_DIR
 from app.service import media_url, url_expiry_s
-from app.store import keys
-from stimuli.study import DEFAULT_STUDY
-from platforms import PLATFORMS, Arrival, ArrivalError
-from platforms.mturk.platform import origin_of
-from platforms.panel import PanelPlatform
-from platforms.prolific.platform import ProlificPlatform, study_codes
+from kernel import limits
+from kernel.assignments import now_ms
+from kernel.errors import MVTError, RateLimited
+from kernel.ids import ID_RE, is_id
+from kernel.origins import origin_of
+from kernel.placement import place
+from kernel.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
+from kernel.store import keys
+from platforms import PLATFORMS, Arrival, Platform
+from studies import get_kind
 
 router = APIRouter()
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
-# Where MTurk shows a HIT: the worker site, and the content domain of Design Layout projects.
-MTURK_FRAME_ANCESTORS = "https://*.mturk.com https://*.mturkcontent.com https://mturkcontent.com"
-# externalSubmit may redirect within MTurk's sites, and form-action applies to redirects too.
-MTURK_FORM_ACTION = "https://*.mturk.com"
 VIDEO_CSS_PX = 512
 
 
-def _own_origin(request: Request) -> str:
+def own_origin(request: Request) -> str:
+    """This server's origin as the browser reached it."""
     return str(request.base_url).rstrip("/")
 
 
@@ -61,7 +53,8 @@ def _video_origin(request: Request) -> str | None:
     return origin_of(getattr(settings, "video_base_url", None))
 
 
-def _security_headers(csp: str) -> dict[str, str]:
+def security_headers(csp: str) -> dict[str, str]:
+    """The headers every worker page is sent with, ``csp`` its Content-Security-Policy."""
     return {
         "Content-Security-Policy": csp,
         "X-Content-Type-Options": "nosniff",
@@ -71,9 +64,14 @@ def _security_headers(csp: str) -> dict[str, str]:
     }
 
 
-def _runner_csp(request: Request) -> str:
+def _platform_origins(attribute: str) -> str:
+    return " ".join(sorted({o for platform in PLATFORMS.values() for o in getattr(platform, attribute)}))
+
+
+def runner_csp(request: Request) -> str:
+    """The worker pages' policy: own scripts only; framed and submitting only where a platform shows them."""
     video = _video_origin(request) or ""
-    own = _own_origin(request)
+    own = own_origin(request)
     return "; ".join([
         "default-src 'none'",
         "script-src 'self'",
@@ -81,24 +79,33 @@ def _runner_csp(request: Request) -> str:
         "img-src 'self' data: blob:",
         f"media-src 'self' blob: {video}".strip(),
         f"connect-src 'self' {video}".strip(),
-        f"form-action 'self' {own} {MTURK_FORM_ACTION}",
-        f"frame-ancestors 'self' {MTURK_FRAME_ANCESTORS}",
+        f"form-action 'self' {own} {_platform_origins('form_action')}".strip(),
+        f"frame-ancestors 'self' {_platform_origins('frame_ancestors')}".strip(),
         "base-uri 'none'",
     ])
 
 
-def _error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
+def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
+    """A page that says why the participant cannot go on."""
     return templates.TemplateResponse(
         request, "error.html", {"title": title, "message": message},
-        status_code=status_code, headers=_security_headers(_runner_csp(request)),
+        status_code=status_code, headers=security_headers(runner_csp(request)),
     )
 
 
-async def link_page(request: Request, link: str | None, assignment_id: str | None = None) -> tuple[dict, bool]:
+async def experiment_study(request: Request, experiment: str | None) -> dict | None:
+    """The experiment's study (``study.json`` as ``mvt load`` stored it), or None."""
+    if not is_id(experiment):
+        return None
+    raw = await request.app.state.redis.execute_command("GET", keys.experiment_study(experiment))
+    return json.loads(raw) if raw else None
+
+
+async def link_page(request: Request, link: str | None, assignment_id: str | None = None):
     """What the page of ``link`` needs from the store, in one read of the link's meta: its
-    experiment's study settings (``study.json`` as loaded, else `DEFAULT_STUDY`; practice trials
-    get their ``video_url`` signed for ``assignment_id``, ``example_url`` says where the example
-    is) and whether the link is a rating study's (its own pages)."""
+    experiment's study settings (``study.json`` as loaded, else the kind's default; practice
+    trials get their ``video_url`` signed for ``assignment_id``, ``example_url`` says where the
+    example is) and the link's study kind (`studies`), which names the page."""
     r = getattr(request.app.state, "redis", None)
     study, kind = None, None
     if link and r is not None and ID_RE.fullmatch(link):
@@ -106,37 +113,31 @@ async def link_page(request: Request, link: str | None, assignment_id: str | Non
         if experiment_id:
             raw = await r.execute_command("GET", keys.experiment_study(experiment_id))
             study = json.loads(raw) if raw else None
-    study = study or {**DEFAULT_STUDY, "n_trials": None, "practice": [], "example": None}
+    study_kind = get_kind(kind)
+    study = study or {**study_kind.default_study(), "n_trials": None, "practice": [], "example": None}
     settings = getattr(request.app.state, "settings", None)  # a bare router in page tests has none
     if settings is not None:
         expiry_s = url_expiry_s(settings)
         study["practice"] = [{**p, "video_url": media_url(settings, p["video_id"], assignment_id or "preview",
                                                           expiry_s)} for p in study.get("practice", [])]
     study["example_url"] = f"/example.png?link={link}" if study.get("example") else "/static/example.png"
-    return study, kind == "ratings"
+    return study, study_kind
 
 
-@router.get("/experiment.html", response_class=HTMLResponse, include_in_schema=False)
-async def experiment_page(request: Request) -> HTMLResponse:
-    """The worker's page: ``?link=L&b=ASSIGNMENT_ID&c=HIT_ID&d=WORKER_ID`` (or MTurk's names)."""
-    platform = PLATFORMS["mturk"]
-    try:
-        arrival = platform.arrival(request.query_params)
-    except ArrivalError as exc:
-        return _error_page(request, 400, "This task link is incomplete", str(exc))
-    if arrival.preview:
-        study, ratings = await link_page(request, arrival.link)
-        return templates.TemplateResponse(
-            request, "ratings_preview.html" if ratings else "preview.html",
-            {"video_css_px": VIDEO_CSS_PX, "study": study},
-            headers=_security_headers(_runner_csp(request)),
-        )
-    return await runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))
+async def preview_page(request: Request, platform: Platform, link: str | None) -> HTMLResponse:
+    """What a participant sees before accepting (MTurk's preview): the kind's preview, nothing allocated."""
+    study, kind = await link_page(request, link)
+    return templates.TemplateResponse(
+        request, kind.preview_template,
+        {"video_css_px": VIDEO_CSS_PX, "study": study, "words": platform.words},
+        headers=security_headers(runner_csp(request)),
+    )
 
 
-async def runner_page(request: Request, arrival: Arrival, finish: dict) -> HTMLResponse:
-    """The trial runner for a participant who arrived (``arrival``) and finishes by ``finish``."""
-    study, ratings = await link_page(request, arrival.link, arrival.assignment_id)
+async def runner_page(request: Request, platform: Platform, arrival: Arrival) -> HTMLResponse:
+    """The kind's runner for a participant who arrived on ``platform`` (``arrival``)."""
+    study, kind = await link_page(request, arrival.link, arrival.assignment_id)
+    finish = platform.finish(request.query_params, own_origin(request))
     config = {
         "link": arrival.link,
         "assignment_id": arrival.assignment_id,
@@ -149,13 +150,48 @@ async def runner_page(request: Request, arrival: Arrival, finish: dict) -> HTMLR
         "expected_hz": 60,
         "reasons": WORKER_SENTENCES,
         "reason_fallback": FALLBACK_SENTENCE,
+        "words": platform.words,
+        "kind": kind.name,
+        "kind_module": kind.page_module,
         "study": study,
     }
     return templates.TemplateResponse(
-        request, "ratings.html" if ratings else "experiment.html",
-        {"config": config, "video_css_px": VIDEO_CSS_PX, "study": study},
-        headers=_security_headers(_runner_csp(request)),
+        request, kind.page_template,
+        {"config": config, "video_css_px": VIDEO_CSS_PX, "study": study, "words": platform.words},
+        headers=security_headers(runner_csp(request)),
     )
+
+
+async def place_and_run(request: Request, platform: Platform, arrival: Arrival, experiment: str) -> HTMLResponse:
+    """Place a participant who arrived without a link (`kernel.placement`), charged to their
+    client like a task request; the runner page, or a page that says why not (nothing is
+    allocated then)."""
+    settings = request.app.state.settings
+    r, client = request.app.state.redis, limits.client_ip(request.scope)
+    try:
+        # Placing allocates, so it is charged to the client like POST /api/assignments.
+        await limits.admit_assignment(r, settings, client, arrival.worker_id, arrival.assignment_id, now_ms())
+    except RateLimited as exc:
+        response = error_page(request, 429, "Too many requests", f"{WORKER_SENTENCES['rate_limited']} ({exc})")
+        response.headers.update(exc.headers)
+        return response
+    try:
+        placed = await place(r, settings, experiment, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
+    except MVTError as exc:
+        await limits.release(r, settings, client, arrival.assignment_id)
+        sentence = WORKER_SENTENCES.get(exc.reason, FALLBACK_SENTENCE)
+        return error_page(request, 409, f"Please return this {platform.words['task']}",
+                          f"{sentence} Nothing was recorded for you: {platform.words['return_sentence']}")
+    arrival = Arrival(placed.link_id, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
+    return await runner_page(request, platform, arrival)
+
+
+PAGES = SimpleNamespace(
+    templates=templates, security_headers=security_headers, runner_csp=runner_csp, own_origin=own_origin,
+    error_page=error_page, experiment_study=experiment_study, preview_page=preview_page,
+    runner_page=runner_page, place_and_run=place_and_run,
+)
+"""The page kit handed to each platform's `Platform.router`."""
 
 
 @router.get("/example.png", include_in_schema=False)
@@ -172,115 +208,6 @@ async def example_image(request: Request) -> FileResponse:
                                                                "X-Content-Type-Options": "nosniff"})
 
 
-def render_landing(hit_link: str) -> str:
-    """``landing.html`` as MTurk would render it for the CSV row ``HIT_Link=hit_link``."""
-    return LANDING_FILE.read_text(encoding="utf-8").replace("${HIT_Link}", str(escape(hit_link)))
-
-
-@router.get("/mturk/landing", response_class=HTMLResponse, include_in_schema=False)
-def landing_preview(request: Request) -> HTMLResponse:
-    """The MTurk layout with ``${HIT_Link}`` = ``{this server}/experiment.html?link=L``.
-
-    Add MTurk's parameters to try it: ``?link=L&assignmentId=A&workerId=W&hitId=H&turkSubmitTo=…``
-    (``turkSubmitTo`` set to this server's address submits to the local stand-in).
-    """
-    link = request.query_params.get("link")
-    if not link or not ID_RE.fullmatch(link):
-        return _error_page(request, 400, "No task link",
-                           "Add ?link=LINK_ID (a link id from links.csv) to the address.")
-    own = _own_origin(request)
-    nonce = secrets.token_urlsafe(16)
-    snippet = render_landing(f"{own}/experiment.html?link={link}")
-    snippet = snippet.replace("<script>", f'<script nonce="{nonce}">')
-    snippet = snippet.replace("<style>", f'<style nonce="{nonce}">')
-    csp = "; ".join([
-        "default-src 'none'",
-        f"script-src 'nonce-{nonce}'",
-        f"style-src 'nonce-{nonce}'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "frame-src 'self'",
-        f"form-action 'self' {own} {MTURK_FORM_ACTION}",
-        "frame-ancestors 'self'",
-        "base-uri 'none'",
-    ])
-    return templates.TemplateResponse(
-        request, "landing_preview.html", {"snippet": snippet},
-        headers=_security_headers(csp),
-    )
-
-
-@router.post("/mturk/externalSubmit", response_class=HTMLResponse, include_in_schema=False)
-async def external_submit(request: Request) -> HTMLResponse:
-    """Local stand-in for MTurk's ``externalSubmit``: lists the fields it received."""
-    body = (await request.body())[:64 * 1024].decode("utf-8", errors="replace")
-    fields = parse_qsl(body, keep_blank_values=True)
-    fields += [(k, v) for k, v in request.query_params.multi_items()]
-    return templates.TemplateResponse(
-        request, "external_submit.html", {"fields": fields},
-        headers=_security_headers(_runner_csp(request)),
-    )
-
-
-@router.get("/prolific", response_class=HTMLResponse, include_in_schema=False)
-async def prolific_page(request: Request) -> HTMLResponse:
-    """A Prolific participant's page: placed on a link of ``experiment`` (`app.placement`), or asked
-    to return the study when no link can take them (nothing is allocated then)."""
-    settings = request.app.state.settings
-    experiment = request.query_params.get("experiment") or settings.prolific_experiment
-    try:
-        arrival = ProlificPlatform().arrival(request.query_params)
-    except ArrivalError as exc:
-        return _error_page(request, 400, "This study link is incomplete", str(exc))
-    if not is_id(experiment):
-        return _error_page(request, 400, "This study link is incomplete",
-                           "The study's address names no experiment (experiment=…); please tell the researcher.")
-    code, screened_out = await study_codes(request.app.state.redis, settings, arrival.hit_id, experiment)
-    platform = ProlificPlatform(settings.prolific_completion_url, code, screened_out)
-    return await _place_and_run(request, platform, arrival, experiment,
-                                "Nothing was recorded for you: please return the study on Prolific "
-                                "(\u201cStop without completing\u201d).")
-
-
-@router.get("/panel", response_class=HTMLResponse, include_in_schema=False)
-async def panel_page(request: Request) -> HTMLResponse:
-    """A URL-parameter panel's participant (``[panel]`` of the experiment's study file), placed
-    like a Prolific participant."""
-    experiment = request.query_params.get("experiment")
-    study = None
-    if is_id(experiment):
-        raw = await request.app.state.redis.execute_command("GET", keys.experiment_study(experiment))
-        study = json.loads(raw) if raw else None
-    if not study or not study.get("panel"):
-        return _error_page(request, 400, "This study link is incomplete",
-                           "The study's address names no experiment set up for a panel (experiment=…, with "
-                           "[panel] in its study file); please tell the researcher.")
-    platform = PanelPlatform(experiment, study["panel"])
-    try:
-        arrival = platform.arrival(request.query_params)
-    except ArrivalError as exc:
-        return _error_page(request, 400, "This study link is incomplete", str(exc))
-    return await _place_and_run(request, platform, arrival, experiment,
-                                "Nothing was recorded for you: please close this page and tell the researcher.")
-
-
-async def _place_and_run(request: Request, platform, arrival: Arrival, experiment: str, unplaced: str) -> HTMLResponse:
-    """Place a participant who arrived without a link, charged to their client like a task
-    request; the runner page, or a page that says why not (``unplaced`` ends it)."""
-    settings = request.app.state.settings
-    r, client = request.app.state.redis, limits.client_ip(request.scope)
-    try:
-        # Placing allocates, so it is charged to the client like POST /api/assignments.
-        await limits.admit_assignment(r, settings, client, arrival.worker_id, arrival.assignment_id, now_ms())
-    except RateLimited as exc:
-        response = _error_page(request, 429, "Too many requests", f"{WORKER_SENTENCES['rate_limited']} ({exc})")
-        response.headers.update(exc.headers)
-        return response
-    try:
-        placed = await place(r, settings, experiment, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
-    except MVTError as exc:
-        await limits.release(r, settings, client, arrival.assignment_id)
-        sentence = WORKER_SENTENCES.get(exc.reason, FALLBACK_SENTENCE)
-        return _error_page(request, 409, "Please return this study", f"{sentence} {unplaced}")
-    arrival = Arrival(placed.link_id, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
-    return await runner_page(request, arrival, platform.finish(request.query_params, _own_origin(request)))
+def platform_routers() -> list[APIRouter]:
+    """Every registered platform's routes (`Platform.router`), for `app.main.create_app`."""
+    return [r for r in (platform.router(PAGES) for platform in PLATFORMS.values()) if r is not None]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from platforms.mturk.client import environment_of, paginate
 from platforms.mturk.ledger import Action, Outcome, Report, execute, now_iso
 from platforms.screening import Screening
-from app.store import keys
-from app.errors import MTurkCallFailed
+from kernel.store import keys
+from kernel.errors import MTurkCallFailed
 
 COMPLETION_FIELD = "completion_code"
 STATUSES = ("Submitted", "Approved", "Rejected")
@@ -112,7 +112,7 @@ class ReviewPolicy:
 
 
 def _server_completion(r, assignment_id: str) -> dict | None:
-    from app.assignments import completion_record
+    from kernel.assignments import completion_record
 
     return completion_record(r, assignment_id)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.errors import MTurkCallFailed, MTurkNoCredentials
+from kernel.errors import MTurkCallFailed, MTurkNoCredentials
 
 REGION = "us-east-1"
 SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"

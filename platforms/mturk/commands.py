@@ -247,7 +247,7 @@ def create_hits_command(
     from platforms.mturk.hits import create_hits
     from platforms.mturk.inputs import read_links
 
-    from app.settings import Settings
+    from kernel.settings import Settings
 
     with _session(ctx) as (client, r):
         settings = HITSettings(reward=reward, title=title, description=description, keywords=keywords,

@@ -13,8 +13,8 @@ from platforms.mturk.client import environment_of, paginate
 from platforms.inputs import parse_amount
 from platforms.mturk.inputs import HITLink
 from platforms.mturk.ledger import Action, Report, execute, forget_done, now_iso, token
-from app.store import keys
-from app.errors import MTurkBadInput, NoHITs
+from kernel.store import keys
+from kernel.errors import MTurkBadInput, NoHITs
 
 EXTERNAL_QUESTION_NS = ("http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/"
                         "2006-07-14/ExternalQuestion.xsd")

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from app.csvsafe import restore
-from app.store import keys
-from app.errors import MTurkBadInput
+from kernel.csvsafe import restore
+from kernel.store import keys
+from kernel.errors import MTurkBadInput
 from platforms.inputs import read_column
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from platforms import ledger
 from platforms.ledger import Action, Outcome, Report, Scope, now_iso, token
 from platforms.mturk.client import call, environment_of
-from app.errors import MTurkCallFailed
+from kernel.errors import MTurkCallFailed
 
 __all__ = ["Action", "Outcome", "Report", "now_iso", "token", "done_record", "failed_record",
            "record_done", "record_failed", "forget_done", "done_items", "execute"]

@@ -9,13 +9,18 @@ preview of a HIT not yet accepted.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
-from app.ids import is_id
+from kernel.ids import is_id
+from kernel.origins import origin_of
 from platforms.base import Arrival, ArrivalError, Platform
 
 PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"
 SUBMIT_ORIGINS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
+# Where MTurk shows a HIT: the worker site, and the content domain of Design Layout projects.
+FRAME_ANCESTORS = ("https://*.mturk.com", "https://*.mturkcontent.com", "https://mturkcontent.com")
+# externalSubmit may redirect within MTurk's sites, and form-action applies to redirects too.
+FORM_ACTION = ("https://*.mturk.com",)
+CONFIRMED, REJECTED = frozenset({"Submitted", "Approved"}), frozenset({"Rejected"})
 
 
 def _pick(query: Mapping[str, str], *names: str) -> str | None:
@@ -26,20 +31,15 @@ def _pick(query: Mapping[str, str], *names: str) -> str | None:
     return None
 
 
-def origin_of(url: str | None) -> str | None:
-    """``scheme://host[:port]`` of an absolute http(s) URL, else None."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 class MTurkPlatform(Platform):
     """Amazon Mechanical Turk: one HIT per link, the completion code through externalSubmit."""
 
     name = "mturk"
+    words = {"platform": "MTurk", "task": "HIT", "participant_id": "worker ID",
+             "return_sentence": "Please return the HIT."}
+    preview_ids = frozenset({PREVIEW_ASSIGNMENT})
+    frame_ancestors = FRAME_ANCESTORS
+    form_action = FORM_ACTION
 
     def arrival(self, query: Mapping[str, str]) -> Arrival:
         """The link and ids from MTurk's parameters; a preview when MTurk says so or sends none."""
@@ -73,3 +73,27 @@ class MTurkPlatform(Platform):
         from platforms.mturk import commands
 
         commands.register(cli)
+
+    def router(self, pages):
+        """``/experiment.html`` (the HIT's page), ``/mturk/landing`` and ``/mturk/externalSubmit``
+        (local stand-ins for MTurk's side); see `platforms.mturk.routes`."""
+        from platforms.mturk.routes import router
+
+        return router(self, pages)
+
+    def confirmed(self, r, responses, settings) -> dict[str, dict]:
+        """Assignments ``mvt mturk assignments`` stored for the environment (``MVT_MTURK_SANDBOX``):
+        ``Submitted``/``Approved`` confirm, ``Rejected`` rejects."""
+        import orjson
+
+        from kernel.store import keys
+
+        env = "sandbox" if settings.mturk_sandbox else "production"
+        out = {}
+        for assignment_id, raw in r.hgetall(keys.mturk_assignments(env)).items():
+            rec = orjson.loads(raw)
+            status = rec.get("status")
+            out[assignment_id] = {"worker_id": rec.get("worker_id"), "status": "confirmed" if status in CONFIRMED
+                                  else "rejected" if status in REJECTED else "other"}
+        return out
+

@@ -10,7 +10,7 @@ from platforms.mturk.client import call, environment_of
 from platforms.screening import Screening  # noqa: F401  (re-exported: scripts import it from here)
 from platforms.mturk.ledger import (Action, Outcome, Report, done_record, execute, forget_done,
                                    record_done, record_failed)
-from app.errors import MTurkBadInput, MTurkCallFailed
+from kernel.errors import MTurkBadInput, MTurkCallFailed
 
 WORKER_ID = re.compile(r"^A[A-Z0-9]{1,63}$")
 NOTIFY_BATCH = 100
@@ -24,7 +24,7 @@ def check_worker_ids(worker_ids: list[str]) -> list[str]:
 
 def block_workers(client, r, worker_ids: list[str], *, reason: str, commit: bool) -> Report:
     """Block workers on MTurk and on our server together (each once until unblocked)."""
-    from app.admin import block_workers as block_on_server
+    from kernel.admin import block_workers as block_on_server
 
     env = environment_of(client)
     report = Report("block", env, commit)
@@ -44,7 +44,7 @@ def block_workers(client, r, worker_ids: list[str], *, reason: str, commit: bool
 
 def unblock_workers(client, r, worker_ids: list[str], *, reason: str = "", commit: bool) -> Report:
     """Lift MTurk blocks and ours together (each once until blocked again)."""
-    from app.admin import unblock_workers as unblock_on_server
+    from kernel.admin import unblock_workers as unblock_on_server
 
     env = environment_of(client)
     report = Report("unblock", env, commit)

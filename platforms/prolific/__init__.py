@@ -1,5 +1,5 @@
 """Prolific: participants arrive with ``PROLIFIC_PID``, ``STUDY_ID`` and ``SESSION_ID`` at
-``/prolific``; the server places them on a link (`app.placement`) and sends them back to
+``/prolific``; the server places them on a link (`kernel.placement`) and sends them back to
 Prolific's completion URL with the study's completion code at the end (`platform`).
 
 Operations go through its REST API, safe by default (dry run) and never twice (Redis ledger):

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app.errors import MVTError, PlatformBadInput
+from kernel.errors import MVTError, PlatformBadInput
 
 PRODUCTION_URL = "https://api.prolific.com"
 API_PREFIX = "/api/v1"

@@ -29,7 +29,7 @@ def check_participant_ids(participant_ids: list[str]) -> list[str]:
 def block_participants(client: ProlificClient, r, participant_ids: list[str], *, group_id: str,
                        commit: bool) -> Report:
     """Add participants to the block group on Prolific and block them on our server, each once."""
-    from app.admin import block_workers
+    from kernel.admin import block_workers
 
     report = new_report(client, "block", commit)
     actions = [Action("block", f"{group_id}:{pid}", f"block participant {pid} (group {group_id} and our server)",

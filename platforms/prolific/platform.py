@@ -5,7 +5,7 @@ Arrival: the study URL set on Prolific is
 (Prolific fills in the ``{{%…%}}`` placeholders; ``experiment`` may be left out when one
 experiment is loaded). The participant id is the worker id, the session id the assignment id
 (a new session is a new attempt), the study id the group id. There is no link in the URL: the
-server chooses one (`app.placement`).
+server chooses one (`kernel.placement`).
 
 Finish: a redirect to ``MVT_PROLIFIC_COMPLETION_URL`` with ``{code}`` replaced by the study's
 completion code (`study_codes`: ``MVT_PROLIFIC_COMPLETION_CODE``, else the code
@@ -19,8 +19,8 @@ from collections.abc import Mapping
 
 import json
 
-from app.ids import is_id
-from app.store import keys
+from kernel.ids import is_id
+from kernel.store import keys
 from platforms.base import Arrival, ArrivalError, Platform
 
 ID_PARAMS = (("participant id", "PROLIFIC_PID"), ("session id", "SESSION_ID"), ("study id", "STUDY_ID"))
@@ -30,6 +30,8 @@ class ProlificPlatform(Platform):
     """Prolific: one study URL for everyone, the server places each participant on a link."""
 
     name = "prolific"
+    words = {"platform": "Prolific", "task": "study", "participant_id": "Prolific ID",
+             "return_sentence": "Please return the study on Prolific (\u201cStop without completing\u201d)."}
 
     def __init__(self, completion_url: str = "https://app.prolific.com/submissions/complete?cc={code}",
                  completion_code: str = "", screened_out_code: str | None = None):
@@ -47,10 +49,31 @@ class ProlificPlatform(Platform):
     def finish(self, query: Mapping[str, str], own_origin: str) -> dict:
         """Back to Prolific with the study's completion code (or its screened-out code, when set)."""
         finish = {"method": "redirect", "url": self.completion_url.replace("{code}", self.completion_code),
-                  "return_sentence": "Please return the study on Prolific (\u201cStop without completing\u201d)."}
+                  "return_sentence": self.words["return_sentence"]}
         if self.screened_out_code:
             finish["screened_out_url"] = self.completion_url.replace("{code}", self.screened_out_code)
         return finish
+
+    def router(self, pages):
+        """``GET /prolific``: the participant is placed on a link of ``experiment`` (`kernel.placement`),
+        or asked to return the study when no link can take them (nothing is allocated then)."""
+        from platforms.prolific.routes import router
+
+        return router(self, pages)
+
+    def confirmed(self, r, responses, settings) -> dict[str, dict]:
+        """Submissions ``mvt prolific submissions`` stored (both environments), by SESSION_ID:
+        ``APPROVED``/``AWAITING REVIEW`` confirm, ``REJECTED`` rejects."""
+        from platforms.prolific.records import stored
+
+        out = {}
+        for env in ("production", "test"):
+            for session, sub in stored(r, env, "submissions").items():
+                status = sub.get("status")
+                out[session] = {"worker_id": sub.get("participant_id"),
+                                "status": "confirmed" if status in ("APPROVED", "AWAITING REVIEW")
+                                else "rejected" if status == "REJECTED" else "other"}
+        return out
 
     def register_commands(self, cli) -> None:
         """``mvt prolific …``."""

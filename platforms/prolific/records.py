@@ -1,7 +1,7 @@
 """Prolific's view of the ledger and what we keep of Prolific: our studies and their submissions.
 
 Ledger scope ``prolific``/<environment> (``platforms/ledger.py``); records in
-``mvt:prolific:<env>:studies`` and ``…:submissions`` (``app/store/keys.py``).
+``mvt:prolific:<env>:studies`` and ``…:submissions`` (``kernel/store/keys.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from platforms import ledger
 from platforms.ledger import Action, Report, Scope
 from platforms.prolific.client import ProlificBadInput, ProlificCallFailed, ProlificClient
-from app.store import keys
+from kernel.store import keys
 
 PLATFORM = "Prolific"
 

@@ -131,7 +131,7 @@ class StudySettings:
 
 def earlier_participants(r, env: str) -> list[str]:
     """Participants of every study we stored submissions of, and those our server blocks."""
-    from app.admin import blocked_workers
+    from kernel.admin import blocked_workers
 
     seen = {s["participant_id"] for s in stored(r, env, "submissions").values()}
     return sorted(seen | set(blocked_workers(r)))

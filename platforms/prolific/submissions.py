@@ -10,7 +10,7 @@ and ``POST /api/v1/submissions/{id}/request-return/`` with ``request_return_reas
 (https://docs.prolific.com/api-reference/submissions/request-submission-return).
 
 The server stores a Prolific participant's SESSION_ID as the assignment id and PROLIFIC_PID
-as the worker id, so a submission is checked with ``app.assignments.completion_record``.
+as the worker id, so a submission is checked with ``kernel.assignments.completion_record``.
 `review` decides from the stored copy only, so its dry run is exactly what ``--commit`` does.
 """
 
@@ -94,7 +94,7 @@ class ReviewPolicy:
 
 
 def _server_completion(r, session_id: str) -> dict | None:
-    from app.assignments import completion_record
+    from kernel.assignments import completion_record
 
     return completion_record(r, session_id)
 

@@ -32,7 +32,7 @@ export class ApiError extends Error {
 
 /**
  * What the worker is told about a refused request: the server's sentence for its reason
- * (config.reasons, from app/reasons.py), else the server's own detail, else the fallback.
+ * (config.reasons, from kernel/reasons.py), else the server's own detail, else the fallback.
  */
 export function refusalSentence(err, reasons, fallback) {
   const known = err && err.reason && Object.prototype.hasOwnProperty.call(reasons, err.reason);

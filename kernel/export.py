@@ -10,11 +10,11 @@ from pathlib import Path
 import orjson
 import redis as redis_py
 
-from app.csvsafe import safe_row
-from app.store import keys
-from app.assignments import iso_ms
-from app.errors import ExperimentChoice
-from app.responses import PRESENTATION_FIELDS
+from kernel.csvsafe import safe_row
+from kernel.store import keys
+from kernel.assignments import iso_ms
+from kernel.errors import ExperimentChoice
+from kernel.responses import PRESENTATION_FIELDS
 
 RESPONSE_COLUMNS = (
     "link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label", "frames", "duration_ms",
@@ -25,7 +25,7 @@ RESPONSE_COLUMNS = (
 )
 """Columns of the responses CSV, in order (docs/interfaces.md's, then docs/contracts.md's, then
 extras: ``experiment`` (the link's ``experiment_id``), the presentation fields of
-`app.responses.PRESENTATION_FIELDS` and the assignment's debrief ``comment``)."""
+`kernel.responses.PRESENTATION_FIELDS` and the assignment's debrief ``comment``)."""
 
 _STATUS = {"in_progress": "in_progress", "complete": "complete", "to_replace": "replaced",
            "replaced": "replaced", "expired": "expired"}

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from app.store import keys
-from app.errors import UnknownAssignment
-from app.store.scripts import refusal, scripts_for
+from kernel.store import keys
+from kernel.errors import UnknownAssignment
+from kernel.store.scripts import refusal, scripts_for
 
 
 def now_ms() -> int:
@@ -86,7 +86,7 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
                    cap: int, allotted_ms: int, now: int | None = None, admit=None) -> Allocation:
     """Give ``assignment_id`` a list of ``link_id`` (or the one it already has).
 
-    ``admit``, an awaitable such as `app.limits.admit_assignment`, runs together with the first
+    ``admit``, an awaitable such as `kernel.limits.admit_assignment`, runs together with the first
     script (one write to Redis); when it raises, nothing is allocated and the exception propagates.
 
     Raises `WorkerBlocked`, `CapReached`, `UnknownLink`, `SeenLink`, `LinkFull`, `WrongWorker`,

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import orjson
 import redis as redis_py
 
-from app.store import keys
-from app.assignments import assignment_link
-from app.store.scripts import scripts_for
+from kernel.store import keys
+from kernel.assignments import assignment_link
+from kernel.store.scripts import scripts_for
 
 
 @dataclass(frozen=True)

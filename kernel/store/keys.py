@@ -3,17 +3,17 @@
 Keys start with ``mvt:`` and are ``:``-separated. Keys of one link share the hash tag
 ``{<link_id>}``, keys of one worker the tag ``{w:<worker_id>}`` and the global indexes the tag
 ``{g}``, so each Lua script touches one hash slot and stays valid on Redis Cluster; a pipeline
-that mixes tags is split by slot by the client (``app/store/fastredis.py``, redis-py's
+that mixes tags is split by slot by the client (``kernel/store/fastredis.py``, redis-py's
 ``RedisCluster``). Ids match ``[A-Za-z0-9_-]{1,64}``, so they
 cannot contain ``{``, ``}`` or ``:``. No key has a TTL: an experiment's data is kept until an
 operator deletes it (the client limits below excepted).
 
-Experiment server section (writers: loader = ``app/loader.py`` via ``mvt load``,
-allocate = ``app/store/lua/allocate.lua``, reserve = ``app/store/lua/reserve.lua``,
-record = ``app/store/lua/record.lua``, complete = ``app/store/lua/complete.lua``,
-replace = ``app/store/lua/replace.lua``, admin = ``app/admin.py``, service = ``app/responses.py``
+Experiment server section (writers: loader = ``studies/loader.py`` via ``mvt load``,
+allocate = ``kernel/store/lua/allocate.lua``, reserve = ``kernel/store/lua/reserve.lua``,
+record = ``kernel/store/lua/record.lua``, complete = ``kernel/store/lua/complete.lua``,
+replace = ``kernel/store/lua/replace.lua``, admin = ``kernel/admin.py``, service = ``kernel/responses.py``
 (``POST /api/failure``),
-assignments = ``app/assignments.py`` after allocate.lua):
+assignments = ``kernel/assignments.py`` after allocate.lua):
 
 =======================================  ======  ============================================  ====  ==================
 key (builder)                            type    contents                                      TTL   writer
@@ -64,8 +64,8 @@ key (builder)                            type    contents                       
 (worker_blocked)
 =======================================  ======  ============================================  ====  ==================
 
-Client limits section (writer: ``app/store/lua/ratelimit.lua`` via ``app/limits.py``; removal of a
-held assignment: ``app/limits.py``). ``IP`` is the client address as the server sees it (IPv6
+Client limits section (writer: ``kernel/store/lua/ratelimit.lua`` via ``kernel/limits.py``; removal of a
+held assignment: ``kernel/limits.py``). ``IP`` is the client address as the server sees it (IPv6
 addresses keep their colons); every key of one client shares the hash tag ``{ip:<IP>}``. Unlike
 the keys above these expire by themselves: a missing bucket is a full one.
 
@@ -85,7 +85,7 @@ key (builder)                            type    contents                       
 
 Before version 0.2 the four global keys had no hash tag (``mvt:links``, ``mvt:video-dirs``,
 ``mvt:blocked``, ``mvt:assignment-links``: `LEGACY_GLOBAL_KEYS`); the server and every command
-that opens the store move them to the names above (``app/store/connect.py``).
+that opens the store move them to the names above (``kernel/store/connect.py``).
 
 MTurk bookkeeping section (writer: ``platforms/mturk/`` via ``mvt mturk …``; builders at the end of
 this module). ``E`` is the MTurk environment, ``sandbox`` or ``production``, so that trying a study

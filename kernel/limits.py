@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import math
 
-from app.errors import RateLimited
-from app.settings import Settings
-from app.store import keys
-from app.store.scripts import scripts_for
+from kernel.errors import RateLimited
+from kernel.settings import Settings
+from kernel.store import keys
+from kernel.store.scripts import scripts_for
 
 UNKNOWN_CLIENT = "unknown"
 

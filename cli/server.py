@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.errors import exit_on_error
+from kernel.errors import exit_on_error
 
 
 def serve(
@@ -24,10 +24,10 @@ def serve(
 
     Example: mvt serve --host 0.0.0.0 --port 8443 --workers 2
     """
-    from app.settings import Settings
+    from kernel.settings import Settings
 
     from app.serve import run_server
-    from app.store.redis_server import store_description
+    from kernel.store.redis_server import store_description
 
     with exit_on_error():
         settings = Settings()
@@ -45,10 +45,10 @@ def load(exp_dir: Annotated[Path, typer.Argument(help="A folder written by `mvt 
 
     Example: mvt load exp1
     """
-    from app.settings import Settings
+    from kernel.settings import Settings
 
-    from app.loader import load_experiment
-    from app.store.redis_server import empty_store_warning, open_redis
+    from studies.loader import load_experiment
+    from kernel.store.redis_server import empty_store_warning, open_redis
 
     settings = Settings()
     with exit_on_error(), open_redis(settings) as r:
@@ -69,9 +69,9 @@ def export(
 
     Example: mvt export responses.csv --experiment exp1
     """
-    from app.export import choose_experiments, experiment_links, write_csv
-    from app.settings import Settings
-    from app.store.redis_server import open_redis
+    from kernel.export import choose_experiments, experiment_links, write_csv
+    from kernel.settings import Settings
+    from kernel.store.redis_server import open_redis
 
     with exit_on_error(), open_redis(Settings()) as r:
         chosen = choose_experiments(experiment_links(r), experiment)
@@ -84,10 +84,10 @@ def replace(assignment_ids: Annotated[list[str], typer.Argument(help="Assignment
 
     Example: mvt replace 3ABC... 3DEF...
     """
-    from app.settings import Settings
+    from kernel.settings import Settings
 
-    from app.admin import mark_for_replacement
-    from app.store.redis_server import open_redis
+    from kernel.admin import mark_for_replacement
+    from kernel.store.redis_server import open_redis
 
     with exit_on_error(), open_redis(Settings()) as r:
         marked = mark_for_replacement(r, assignment_ids)
@@ -102,10 +102,10 @@ def block(worker_ids: Annotated[list[str], typer.Argument(help="Worker ids.")]) 
 
     Example: mvt block A1B2C3D4E5
     """
-    from app.settings import Settings
+    from kernel.settings import Settings
 
-    from app.admin import blocked_workers, block_workers
-    from app.store.redis_server import open_redis
+    from kernel.admin import blocked_workers, block_workers
+    from kernel.store.redis_server import open_redis
 
     with exit_on_error(), open_redis(Settings()) as r:
         block_workers(r, worker_ids)
@@ -117,10 +117,10 @@ def unblock(worker_ids: Annotated[list[str], typer.Argument(help="Worker ids.")]
 
     Example: mvt unblock A1B2C3D4E5
     """
-    from app.settings import Settings
+    from kernel.settings import Settings
 
-    from app.admin import blocked_workers, unblock_workers
-    from app.store.redis_server import open_redis
+    from kernel.admin import blocked_workers, unblock_workers
+    from kernel.store.redis_server import open_redis
 
     with exit_on_error(), open_redis(Settings()) as r:
         unblock_workers(r, worker_ids)
@@ -140,12 +140,13 @@ def demo(
 
     Example: mvt demo --port 8443; mvt demo --ratings --design dsis --media images
     """
-    from app.settings import Settings
+    from kernel.settings import Settings
 
-    from app.loader import load_experiment
-    from app.store.connect import client_from_url
-    from app.serve import build_demo, run_server
-    from app.store.redis_server import store_description
+    from studies.loader import load_experiment
+    from kernel.store.connect import client_from_url
+    from app.serve import run_server
+    from stimuli.build import build_demo
+    from kernel.store.redis_server import store_description
 
     with exit_on_error():
         settings = Settings()
@@ -157,7 +158,7 @@ def demo(
         elif (design, media) != ("random", "audio"):
             raise typer.BadParameter("--design and --media choose a rating demo: add --ratings")
         else:
-            exp_dir = build_demo(settings, base)
+            exp_dir = build_demo(settings.data_dir, base)
         link = json.loads((exp_dir / "design.json").read_text())["links"][0]["link_id"]
 
         def ready(store, scheme: str) -> None:

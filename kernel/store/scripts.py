@@ -1,4 +1,4 @@
-"""The Lua scripts in ``app/store/lua/``, registered once per client, and their refusal codes.
+"""The Lua scripts in ``kernel/store/lua/``, registered once per client, and their refusal codes.
 
 Each script touches the keys of one hash slot only (a link's, or a worker's), so they stay
 valid on Redis Cluster. Time comes from the server process as an argument, so every server
@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from app import errors
+from kernel import errors
 
 SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace", "ratelimit")
 
 
 def script_source(name: str) -> str:
-    """The text of ``app/store/lua/<name>.lua``."""
-    return resources.files("app.store.lua").joinpath(f"{name}.lua").read_text()
+    """The text of ``kernel/store/lua/<name>.lua``."""
+    return resources.files("kernel.store.lua").joinpath(f"{name}.lua").read_text()
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import hmac
 import re
 from dataclasses import dataclass
 
-from app.errors import BadToken
-from app.ids import ID_CHARS
+from kernel.errors import BadToken
+from kernel.ids import ID_CHARS
 
 _TOKEN_RE = re.compile(rf"^({ID_CHARS})\.({ID_CHARS})\.({ID_CHARS})\.(\d{{1,6}})\.([A-Za-z0-9_-]{{43}})$")
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import redis as redis_py
 
-from app.store import keys
-from app.errors import BadExperiment
-from app.ids import ID_CHARS, is_id
+from kernel.store import keys
+from kernel.errors import BadExperiment
+from kernel.ids import ID_CHARS, is_id
 from studies import get_kind
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import redis as redis_py
 from redis.cluster import RedisCluster
 
-from app.store import keys
+from kernel.store import keys
 
 
 def is_cluster(url: str, timeout_s: float = 2.0) -> bool:

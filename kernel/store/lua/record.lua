@@ -6,7 +6,7 @@
 -- KEYS[4] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
 -- KEYS[5] = keys.link_options(L)      set of the answer options
 -- ARGV[1] = assignment id, ARGV[2] = list index (from the signed token), ARGV[3] = trial
--- ARGV[4] = the response JSON object without correct/timing_ok/presented_frames (app/responses.py)
+-- ARGV[4] = the response JSON object without correct/timing_ok/presented_frames (kernel/responses.py)
 -- ARGV[5] = the chosen option
 -- ARGV[6] = frame_log: ascending, disjoint "a-b" ranges of confirmed frame indices ("" when null)
 -- ARGV[7] = now (ms since epoch)

@@ -3,7 +3,7 @@
 No platform API: the experimenter's study file says it all (``[panel]`` in ``study.toml``,
 `stimuli.study`): the name of the parameter that carries the participant's id, the completion
 URL template (``{code}``, and optionally ``{id}``) and the codes. Participants arrive at
-``/panel?experiment=EXP&<id_param>=ID``; the server places them like Prolific's (`app.placement`).
+``/panel?experiment=EXP&<id_param>=ID``; the server places them like Prolific's (`kernel.placement`).
 A panel gives no session id, so the assignment id is derived from the experiment and the
 participant: one attempt per participant and experiment, and a return visit resumes it.
 """
@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from app.ids import is_id
+from kernel.ids import is_id
 from platforms.base import Arrival, ArrivalError, Platform
 
 
@@ -43,12 +43,28 @@ class PanelPlatform(Platform):
     def finish(self, query: Mapping[str, str], own_origin: str) -> dict:
         """Back to the panel with the completion code (and the screened-out code when set)."""
         participant = query.get(self.panel.get("id_param", ""), "")
-        finish = {"method": "redirect", "return_sentence": "Please close this page and tell the researcher.",
+        finish = {"method": "redirect", "return_sentence": self.words["return_sentence"],
                   "url": _url(self.panel["completion_url"], self.panel["completion_code"], participant)}
         if self.panel.get("screened_out_code"):
             finish["screened_out_url"] = _url(self.panel["completion_url"], self.panel["screened_out_code"],
                                               participant)
         return finish
+
+    def router(self, pages):
+        """``GET /panel?experiment=EXP&<id_param>=ID``: the participant of a panel configured by the
+        experiment's study file, placed like a Prolific participant."""
+        from platforms.panel.routes import router
+
+        return router(self, pages)
+
+    def confirmed(self, r, responses, settings) -> dict[str, dict]:
+        """A panel has no API: the server's own completion record confirms its participants'
+        assignments (``panel-…`` ids whose ``assignment_status`` is ``complete``)."""
+        if "assignment_status" not in responses.columns:
+            return {}
+        rows = responses[responses["assignment_id"].astype(str).str.startswith("panel-")]
+        return {a: {"worker_id": w, "status": "confirmed" if s == "complete" else "other"}
+                for a, w, s in zip(rows["assignment_id"], rows["worker_id"], rows["assignment_status"])}
 
     def register_commands(self, cli) -> None:
         """None: a panel has no API."""

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import time
 
-from app.errors import BadVideoLink
+from kernel.errors import BadVideoLink
 
 
 def _signature(key: bytes, video_id: str, assignment_id: str, expiry_s: int) -> str:

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
             tmp.replace(path)
         return path.read_text().strip().encode()
 
-    # Per-client limits (app/limits.py); 0 turns one off. Appended here: see .env.example.
+    # Per-client limits (kernel/limits.py); 0 turns one off. Appended here: see .env.example.
     limit_assignments_per_minute: int = Field(default=60, ge=0)
     limit_assignments_per_worker_per_minute: int = Field(default=10, ge=0)
     limit_held_per_client: int = Field(default=100, ge=0)

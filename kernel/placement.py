@@ -3,7 +3,7 @@
 MTurk fixes the link per HIT; a panel sends every participant to one study URL, so the server
 places them: `place` tries the experiment's links, most free lists first (ties in random
 order, so concurrent arrivals spread), skipping links the participant already holds or held,
-and allocates with the same atomic `app.assignments.allocate` as MTurk (no-repeat gate, cap,
+and allocates with the same atomic `kernel.assignments.allocate` as MTurk (no-repeat gate, cap,
 blocks, expiry, replacement). A participant who already has an assignment is put back on its
 link (resume). Nothing is allocated when no link can take them.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import random
 
-from app.assignments import Allocation, allocate
-from app.errors import LinkFull, SeenLink, UnknownLink
-from app.settings import Settings
-from app.store import keys
+from kernel.assignments import Allocation, allocate
+from kernel.errors import LinkFull, SeenLink, UnknownLink
+from kernel.settings import Settings
+from kernel.store import keys
 
 
 async def place(r, settings: Settings, experiment_id: str, worker_id: str, assignment_id: str,

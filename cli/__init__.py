@@ -1,19 +1,30 @@
-"""The ``mvt`` command line: a thin layer over library functions.
+"""The ``mvt`` command line: a thin layer over library functions, and the one composition root.
 
-Each part of the system registers its own commands from its ``commands`` module; each study
-kind its build command and each recruitment platform its operations. Command modules import their heavy libraries (numpy, pandas,
+The only package that imports every other (README, "Layout"). Each part registers its own
+commands: the server's (`cli.server`), each registered study kind its build command and each
+registered recruitment platform its operations; plug-ins named in ``MVT_PLUGINS`` are imported
+first (`kernel.plugins`), so a kind or platform outside this repository appears by registration. Command modules import their heavy libraries (numpy, pandas,
 boto3, uvicorn) inside the commands, so ``mvt --help`` starts fast (tests/test_cli.py).
 """
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from analysis import commands as analysis_commands
+from cli import server as server_commands
+from kernel.plugins import PluginError, load_plugins
 from platforms import PLATFORMS
-from app import commands as server_commands
 from simulation.commands import simulate_command
 from studies import KINDS
+
+try:
+    load_plugins()
+except PluginError as exc:
+    print(f"error: {exc}", file=sys.stderr)
+    raise SystemExit(1) from None
 
 cli = typer.Typer(
     name="mvt",

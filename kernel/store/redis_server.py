@@ -35,10 +35,10 @@ from pathlib import Path
 
 import redis as redis_py
 
-from app.errors import DataDirInUse, RedisUnavailable
-from app.settings import Settings
-from app.store import keys
-from app.store.connect import client_from_url, describe, redact, upgrade_legacy_keys
+from kernel.errors import DataDirInUse, RedisUnavailable
+from kernel.settings import Settings
+from kernel.store import keys
+from kernel.store.connect import client_from_url, describe, redact, upgrade_legacy_keys
 
 # Unix socket paths are limited to 107 bytes on Linux.
 _MAX_SOCKET_PATH = 100

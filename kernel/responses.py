@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import orjson
 
-from app.store import keys
-from app.assignments import now_ms
-from app.errors import WorkerBlocked
-from app.store.scripts import refusal, scripts_for
-from app.tokens import TokenData
+from kernel.store import keys
+from kernel.assignments import now_ms
+from kernel.errors import WorkerBlocked
+from kernel.store.scripts import refusal, scripts_for
+from kernel.tokens import TokenData
 
 TIMING_FIELDS = ("response_time_ms", "dropped_frames", "refresh_interval_ms", "hidden_during_video",
                  "blurred_during_video", "timing_source", "frames_presented_total", "frame_log")

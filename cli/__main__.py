@@ -1,0 +1,5 @@
+"""``python -m cli``: the ``mvt`` command."""
+
+from cli import main
+
+main()
