@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from kernel.errors import ExperimentChoice, ReplaceNeedsRedis, exit_on_error
+from kernel.errors import BadExperiment, ExperimentChoice, ReplaceNeedsRedis, exit_on_error
 
 
 class Rule(str, enum.Enum):
@@ -83,74 +83,125 @@ def _pooled_design(designs: dict[str, dict]) -> tuple[list[int] | None, int | No
     return list(grid) or None, n_options or None
 
 
-def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, inclusive: bool, bootstrap: int,
-                seed: int, replace: bool, block: bool, base_url: str | None,
-                control_threshold: float, min_r: float, experiments=None, metadata: Path | None = None,
-                by: str | None = None, guess_rate: float | None = None, draws: bool = False,
-                verified_only: bool | None = None, ratings: Path | None = None) -> list[str]:
-    """Run the analysis behind ``mvt analyze`` and return the summary lines it prints."""
-    if responses is not None and (replace or block):
+@dataclasses.dataclass
+class AnalysisRequest:
+    """What ``mvt analyze`` hands the chosen experiments' study kind (`studies.base.StudyKind.analyze`).
+
+    ``r`` is the open store (None with ``--responses``), ``experiments``, ``links`` and ``designs``
+    (``design.json`` by link id) what was chosen in it; ``design_dir`` is ``--ratings EXP_DIR``
+    with a CSV; ``confirmed(table)`` gives the platforms' records of the table's assignments
+    (`platforms.confirmed_records`, for `analysis.verified`); ``options`` every other CLI option.
+    """
+
+    out: Path
+    options: dict
+    responses: Path | None = None
+    design_dir: Path | None = None
+    r: object = None
+    settings: object = None
+    experiments: list[str] = dataclasses.field(default_factory=list)
+    links: set[str] = dataclasses.field(default_factory=set)
+    designs: dict[str, dict] = dataclasses.field(default_factory=dict)
+    confirmed: object = None
+
+
+def run_analyze(*, out: Path, responses: Path | None, kind_of, confirmed=None, experiments=None,
+                ratings: Path | None = None, **options) -> list[str]:
+    """Run the analysis behind ``mvt analyze`` and return the summary lines it prints.
+
+    ``kind_of(design_or_None)`` is the study kind of an experiment's ``design.json`` (the CLI
+    passes `studies.kind_of`; None: a CSV without ``--ratings``); the chosen experiments must be
+    of one kind, whose ``analyze`` runs. ``confirmed(r, table, settings)`` gives the platforms'
+    records (`platforms.confirmed_records`).
+    """
+    if responses is not None and (options.get("replace") or options.get("block")):
         raise ReplaceNeedsRedis(
             "--replace and --block change assignments in Redis, but --responses reads a CSV; "
             "run mvt analyze without --responses, with MVT_REDIS_URL (or MVT_DATA_DIR) pointing at the server")
-    if ratings is not None and responses is not None:
-        from analysis.ratings_commands import run_ratings_csv
+    if responses is not None:
+        design = None
+        if ratings is not None:
+            path = Path(ratings) / "design.json"
+            try:
+                design = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise BadExperiment(f"--ratings {ratings}: cannot read {path} ({exc})") from None
+        request = AnalysisRequest(out=out, options=options, responses=responses, design_dir=ratings,
+                                  experiments=experiments)
+        return kind_of(design).analyze(request)
+    from kernel.export import choose_experiments, experiment_links
+    from kernel.settings import Settings
+    from kernel.store.redis_server import open_redis
 
-        return run_ratings_csv(out=out, responses=responses, exp_dir=ratings, min_r=min_r)
+    settings = Settings()
+    with open_redis(settings) as r:
+        by_experiment = experiment_links(r)
+        chosen = choose_experiments(by_experiment, experiments)
+        links = {link for name in chosen for link in by_experiment[name]}
+        designs = {link: d for link, d in designs_from_redis(r).items() if link in links}
+        kinds = {}
+        for design in designs.values():
+            kinds.setdefault(kind_of(design).name, kind_of(design))
+        if len(kinds) > 1:
+            raise ExperimentChoice(f"the chosen experiments are of different study kinds ({', '.join(sorted(kinds))}); "
+                                   f"analyse each kind on its own with --experiment")
+        kind = next(iter(kinds.values())) if kinds else kind_of(None)
+        request = AnalysisRequest(out=out, options=options, r=r, settings=settings, experiments=chosen, links=links,
+                                  designs=designs,
+                                  confirmed=None if confirmed is None else (lambda table: confirmed(r, table, settings)))
+        return kind.analyze(request)
+
+
+def run_mvt(request: AnalysisRequest) -> list[str]:
+    """``mvt analyze`` for MVT experiments (the MVT kind's analysis)."""
     from analysis.analyze import (add_metadata, analyze, progress_from_responses, read_metadata, repost_table,
                                   select_experiments, write_outputs, write_repost)
     from analysis.responses import read_responses_csv, read_responses_redis
 
-    options = dict(rule=rule, theta=theta, inclusive=inclusive, n_bootstrap=bootstrap, rng=seed,
-                   control_threshold=control_threshold, min_r=min_r, psychometric=True, guess_rate=guess_rate,
-                   by=by)
-    meta = read_metadata(metadata) if metadata is not None else None
+    o = request.options
+    rule, by, out = o["rule"], o.get("by"), request.out
+    replace, block = o.get("replace", False), o.get("block", False)
+    options = dict(rule=rule, theta=o["theta"], inclusive=o["inclusive"], n_bootstrap=o["bootstrap"], rng=o["seed"],
+                   control_threshold=o["control_threshold"], min_r=o["min_r"], psychometric=True,
+                   guess_rate=o.get("guess_rate"), by=by)
+    if request.design_dir is not None:
+        path = Path(request.design_dir) / "design.json"
+        raise BadExperiment(f"--ratings {request.design_dir}: {path} is not a rating study (kind mvt)")
+    meta = read_metadata(o["metadata"]) if o.get("metadata") is not None else None
     lines = []
-    if responses is not None:
-        table, chosen = select_experiments(read_responses_csv(responses), experiments)
-        result = analyze(add_metadata(table, meta, by), source=str(responses), experiments=chosen, **options)
+    if request.responses is not None:
+        table, chosen = select_experiments(read_responses_csv(request.responses), request.experiments)
+        result = analyze(add_metadata(table, meta, by), source=str(request.responses), experiments=chosen, **options)
     else:
         from kernel import admin
-        from kernel.export import choose_experiments, experiment_links
         from analysis.verified import verify_responses
-        from kernel.settings import Settings
-        from kernel.store.redis_server import open_redis
 
-        settings = Settings()
-        with open_redis(settings) as r:
-            by_experiment = experiment_links(r)
-            chosen = choose_experiments(by_experiment, experiments)
-            links = {link for name in chosen for link in by_experiment[name]}
-            designs = {link: d for link, d in designs_from_redis(r).items() if link in links}
-            if any(d.get("kind") == "ratings" for d in designs.values()):
-                from analysis.ratings_commands import run_ratings_redis
-
-                return run_ratings_redis(r, designs, out=out, replace=replace, block=block, min_r=min_r)
-            frame_counts, n_options = _pooled_design(designs)
-            verification = verify_responses(read_responses_redis(r, chosen), r,
-                                            "sandbox" if settings.mturk_sandbox else "production")
-            lines.append(verification.summary(verified_only))
-            table = add_metadata(verification.kept(verified_only).drop(columns=["verified"]), meta, by)
+        r, links, designs = request.r, request.links, request.designs
+        frame_counts, n_options = _pooled_design(designs)
+        table = read_responses_redis(r, request.experiments)
+        verification = verify_responses(table, request.confirmed(table) if request.confirmed else {})
+        lines.append(verification.summary(o.get("verified_only")))
+        table = add_metadata(verification.kept(o.get("verified_only")).drop(columns=["verified"]), meta, by)
+        progress = [p for p in admin.link_progress(r) if p.link_id in links]
+        result = analyze(table, link_progress=progress, source="redis", frame_counts=frame_counts,
+                         n_choices=n_options, experiments=tuple(request.experiments), **options)
+        flagged_workers = result.screening.workers.loc[result.screening.workers["flagged"], "worker_id"].tolist()
+        if replace:
+            marked = admin.mark_for_replacement(r, result.screening.flagged_assignments())
             progress = [p for p in admin.link_progress(r) if p.link_id in links]
-            result = analyze(table, link_progress=progress, source="redis", frame_counts=frame_counts,
-                             n_choices=n_options, experiments=tuple(chosen), **options)
-            flagged_workers = result.screening.workers.loc[result.screening.workers["flagged"], "worker_id"].tolist()
-            if replace:
-                marked = admin.mark_for_replacement(r, result.screening.flagged_assignments())
-                progress = [p for p in admin.link_progress(r) if p.link_id in links]
-                result = dataclasses.replace(
-                    result, progress=progress_from_responses(result.responses, result.screening, progress))
-                urls = base_url or {link: d["base_url"] for link, d in designs.items() if d.get("base_url")}
-                repost = repost_table(progress, base_url=urls)
-                Path(out).mkdir(parents=True, exist_ok=True)
-                write_repost(repost, Path(out) / "repost.csv")
-                lines.append(f"marked {len(marked)} assignment(s) of {len(flagged_workers)} flagged worker(s) for "
-                             f"replacement; {int(repost['n_assignments'].sum())} assignment(s) to repost on "
-                             f"{len(repost)} link(s) ({Path(out) / 'repost.csv'})")
-            if block:
-                admin.block_workers(r, flagged_workers)
-                lines.append(f"blocked {len(flagged_workers)} flagged worker(s)")
-    paths = write_outputs(result, out, draws=draws)
+            result = dataclasses.replace(
+                result, progress=progress_from_responses(result.responses, result.screening, progress))
+            urls = o.get("base_url") or {link: d["base_url"] for link, d in designs.items() if d.get("base_url")}
+            repost = repost_table(progress, base_url=urls)
+            Path(out).mkdir(parents=True, exist_ok=True)
+            write_repost(repost, Path(out) / "repost.csv")
+            lines.append(f"marked {len(marked)} assignment(s) of {len(flagged_workers)} flagged worker(s) for "
+                         f"replacement; {int(repost['n_assignments'].sum())} assignment(s) to repost on "
+                         f"{len(repost)} link(s) ({Path(out) / 'repost.csv'})")
+        if block:
+            admin.block_workers(r, flagged_workers)
+            lines.append(f"blocked {len(flagged_workers)} flagged worker(s)")
+    paths = write_outputs(result, out, draws=o.get("draws", False))
     s = result.screening.summary()
     c = result.mvt.status_counts()
     lines.insert(0, f"{s['responses']} responses, {s['used']} used; {s['workers']} workers, {s['flagged']} flagged; "
@@ -163,8 +214,9 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
     return lines
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``mvt analyze`` to the ``mvt`` CLI."""
+def register(app: typer.Typer, *, kind_of, confirmed=None) -> None:
+    """Add ``mvt analyze`` to the ``mvt`` CLI; ``kind_of`` and ``confirmed`` as for `run_analyze`
+    (the CLI, the composition root, passes the study kinds' and the platforms')."""
 
     @app.command("analyze", help=ANALYZE_HELP, context_settings={"allow_extra_args": True})
     def analyze_command(
@@ -209,8 +261,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"unexpected argument(s) {' '.join(ctx.args)}", param_hint="--experiment")
         names = [*(experiment or []), *ctx.args] or None
         with exit_on_error():
-            for line in run_analyze(out=out, responses=responses, rule=rule.value, theta=theta, inclusive=inclusive,
-                                    bootstrap=bootstrap, seed=seed, replace=replace, block=block, base_url=base_url,
+            for line in run_analyze(out=out, responses=responses, kind_of=kind_of, confirmed=confirmed,
+                                    rule=rule.value, theta=theta, inclusive=inclusive, bootstrap=bootstrap, seed=seed, replace=replace, block=block, base_url=base_url,
                                     control_threshold=control_threshold, min_r=min_r,
                                     experiments=names, metadata=metadata, by=by, guess_rate=guess_rate, draws=draws,
                                     verified_only=verified_only, ratings=ratings):

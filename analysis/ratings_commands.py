@@ -1,8 +1,7 @@
 """``mvt analyze`` for rating studies: read the responses and the design, analyse, write, summarise.
 
-`analysis.commands` hands over here when the responses belong to a ``ratings`` experiment
-(from Redis: a loaded link's design.json says ``"kind": "ratings"``; from a CSV: ``--ratings
-EXP_DIR`` names the built study).
+The rating kind's analysis (`studies.ratings.RatingsKind.analyze` calls `run_ratings`): from Redis
+the chosen experiments' links (their design.json), from a CSV the study ``--ratings EXP_DIR`` names.
 """
 
 from __future__ import annotations
@@ -16,8 +15,20 @@ from kernel.errors import BadExperiment
 
 
 def ratings_designs(designs: dict[str, dict]) -> dict[str, dict]:
-    """The rating experiments among loaded links' designs, by experiment id."""
-    return {d["experiment_id"]: d for d in designs.values() if d.get("kind") == "ratings"}
+    """The rating experiments of the chosen links' designs (all of the rating kind), by experiment id."""
+    return {d["experiment_id"]: d for d in designs.values()}
+
+
+def run_ratings(request) -> list[str]:
+    """``mvt analyze`` for rating experiments (an `analysis.commands.AnalysisRequest`)."""
+    o = request.options
+    if request.responses is not None:
+        if request.design_dir is None:
+            raise BadExperiment("a rating study's responses CSV needs --ratings EXP_DIR (the built study)")
+        return run_ratings_csv(out=request.out, responses=request.responses, exp_dir=request.design_dir,
+                               min_r=o["min_r"])
+    return run_ratings_redis(request.r, request.designs, out=request.out, replace=o.get("replace", False),
+                             block=o.get("block", False), min_r=o["min_r"])
 
 
 def _summary(result, paths) -> list[str]:
@@ -42,8 +53,6 @@ def run_ratings_csv(*, out: Path, responses: Path, exp_dir: Path, min_r: float) 
         design = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise BadExperiment(f"--ratings {exp_dir}: cannot read {path} ({exc})") from None
-    if design.get("kind") != "ratings":
-        raise BadExperiment(f"--ratings {exp_dir}: {path} is not a rating study (kind {design.get('kind')!r})")
     raw = pd.read_csv(responses, dtype=str, keep_default_na=False, na_values=[""])
     result = analyze_ratings(raw, design, min_r=min_r)
     return _summary(result, write_outputs(result, out, source=str(responses)))

@@ -2,18 +2,17 @@
 
 Anyone can call the API with invented worker and assignment ids and answer every trial, so a
 ``complete`` assignment on the server proves nothing about who did it. The platform's own record
-does: for MTurk, ``mvt mturk assignments`` stores every assignment MTurk lists under
-``keys.mturk_assignments(env)`` (``env`` = ``sandbox`` or ``production``); an assignment is
-confirmed when MTurk has it as ``Submitted`` or ``Approved`` with the same assignment id **and**
-worker id. For Prolific, ``mvt prolific submissions`` stores each submission (its id is the
-SESSION_ID the server stored as the assignment id) under
-``keys.platform_records("prolific", env, "submissions")``; a submission confirms the work when
-its participant is the worker and its status is ``APPROVED`` or ``AWAITING REVIEW``.
+does. Each registered platform says which assignments its records speak for
+(`platforms.base.Platform.confirmed`, gathered by `platforms.confirmed_records` and handed in by
+the CLI): MTurk's assignments stored by ``mvt mturk assignments`` (``Submitted``/``Approved``
+confirm), Prolific's submissions stored by ``mvt prolific submissions`` (``APPROVED``/``AWAITING
+REVIEW``), and a URL-parameter panel, which has no API, by the server's own completion record.
+An assignment is confirmed when its record says ``confirmed`` **for the same worker id**.
 
-``--verified-only`` semantics (for ``mvt analyze``): when platform records exist for the
-environment (at least one stored assignment), keep only ``verified`` rows, by default; with no
-records (data gathered without platform access) every row stays and is marked ``unverified``,
-and ``--verified-only`` then keeps nothing and says so. ``--no-verified-only`` keeps every row.
+``--verified-only`` semantics (for ``mvt analyze``): when platform records exist (at least one),
+keep only ``verified`` rows, by default; with no records (data gathered without platform access)
+every row stays and is marked ``unverified``, and ``--verified-only`` then keeps nothing and says
+so. ``--no-verified-only`` keeps every row.
 """
 
 from __future__ import annotations
@@ -21,19 +20,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-import orjson
 import pandas as pd
 
-from kernel.store import keys
-
-CONFIRMED = frozenset({"Submitted", "Approved", "APPROVED", "AWAITING REVIEW"})
-"""MTurk and Prolific statuses that confirm a worker did the work (rejected work is not used)."""
-REJECTED = frozenset({"Rejected", "REJECTED"})
-PROLIFIC_ENVS = ("production", "test")
-
 REASONS = ("no_platform_record", "other_worker", "rejected", "not_submitted")
-"""Why a row is unverified: MTurk has no such assignment; it has it for another worker id; it was
-rejected; any other status (e.g. Returned, Abandoned)."""
+"""Why a row is unverified: no platform has such an assignment; it has it for another worker id;
+it was rejected; any other status (e.g. Returned, Abandoned)."""
 
 
 @dataclass(frozen=True)
@@ -64,17 +55,16 @@ class Verification:
         return f"{n_ok} of {n} responses verified by the platform; dropped {n - n_ok} ({why})"
 
 
-def verify_responses(responses: pd.DataFrame, r, env: str) -> Verification:
-    """Mark each response row by the MTurk record of its assignment.
+def verify_responses(responses: pd.DataFrame, records: dict[str, dict]) -> Verification:
+    """Mark each response row by the platform record of its assignment.
 
     Parameters
     ----------
     responses : pandas.DataFrame
         Needs ``assignment_id`` and ``worker_id`` (as from ``kernel.export.iter_response_rows``).
-    r : redis.Redis
-        The store holding the records of ``mvt mturk assignments`` (decode_responses=True).
-    env : str
-        ``"sandbox"`` or ``"production"``.
+    records : dict
+        ``{assignment_id: {"worker_id": …, "status": "confirmed" | "rejected" | "other"}}``, the
+        platforms' records (`platforms.confirmed_records`).
 
     Returns
     -------
@@ -85,11 +75,6 @@ def verify_responses(responses: pd.DataFrame, r, env: str) -> Verification:
     missing = [c for c in ("assignment_id", "worker_id") if c not in responses.columns]
     if missing:
         raise ValueError(f"responses lack the columns {missing} (have {list(responses.columns)})")
-    records = {a: orjson.loads(raw) for a, raw in r.hgetall(keys.mturk_assignments(env)).items()}
-    for prolific_env in PROLIFIC_ENVS:
-        for session, raw in r.hgetall(keys.platform_records("prolific", prolific_env, "submissions")).items():
-            sub = orjson.loads(raw)
-            records[session] = {"worker_id": sub.get("participant_id"), "status": sub.get("status")}
     ids = sorted(set(responses["assignment_id"].astype(str)))
     found = {a: records[a] for a in ids if a in records}
 
@@ -100,9 +85,9 @@ def verify_responses(responses: pd.DataFrame, r, env: str) -> Verification:
         if rec.get("worker_id") != worker_id:
             return "other_worker"
         status = rec.get("status")
-        if status in CONFIRMED:
+        if status == "confirmed":
             return "verified"
-        return "rejected" if status in REJECTED else "not_submitted"
+        return "rejected" if status == "rejected" else "not_submitted"
 
     out = responses.copy()
     out["verification"] = [why(str(a), str(w)) for a, w in zip(out["assignment_id"], out["worker_id"])]

@@ -3,9 +3,9 @@
 The HTTP client and its concurrency are shared by every study kind: a worker asks
 ``GET /api/eligibility`` (as the MTurk landing page does), takes a list with ``POST
 /api/assignments``, answers trial after trial with ``POST /api/responses``, reloads and resumes,
-and completes. What a worker *answers* is a kind's `Answers` strategy: recognition of MVT videos
-here (`RecognitionAnswers`), opinion scores in `simulation.raters`; `answers_for` picks one by
-``design.json``'s ``kind``.
+and completes. What a worker *answers* is a kind's `Answers` strategy, chosen by the study kind
+(`studies.base.StudyKind.simulated_answers`): recognition of MVT videos here
+(`RecognitionAnswers`, the default), opinion scores in `simulation.raters`.
 
 MVT: each image gets a true recognition threshold; a simulated worker answers correctly with the
 psychometric probability
@@ -256,30 +256,10 @@ class RecognitionAnswers:
         return out
 
 
-def answers_for(exp_dir: Path, *, model: WorkerModel = WorkerModel(), rng=None,
-                truth: GroundTruth | None = None) -> Answers:
-    """The answering strategy of the experiment's kind (``design.json``'s ``kind``, absent = ``mvt``).
-
-    MVT: `RecognitionAnswers` with ``truth``, else thresholds drawn by `draw_truth`. Ratings:
-    `simulation.raters.RatingAnswers.draw` (a known-MOS population); ``truth`` must be None.
-
-    Raises
-    ------
-    ValueError
-        For an unknown kind, or a ``truth`` given for a rating study.
-    """
-    exp_dir = Path(exp_dir)
-    design = json.loads((exp_dir / "design.json").read_text())
-    kind = design.get("kind", "mvt")
-    if kind == "ratings":
-        from simulation.raters import RatingAnswers
-
-        if truth is not None:
-            raise ValueError(f"truth ({type(truth).__name__}) is for MVT studies; {exp_dir} is a rating study")
-        return RatingAnswers.draw(exp_dir, rng=rng)
-    if kind != "mvt":
-        raise ValueError(f"kind ({kind!r}) in {exp_dir / 'design.json'} must be mvt or ratings")
-    videos = json.loads((exp_dir / "stimuli.json").read_text())["videos"]
+def recognition_answers(exp_dir: Path, *, model: WorkerModel = WorkerModel(), rng=None,
+                        truth: GroundTruth | None = None) -> RecognitionAnswers:
+    """MVT answers for the experiment in ``exp_dir``: ``truth``, else thresholds drawn by `draw_truth`."""
+    videos = json.loads((Path(exp_dir) / "stimuli.json").read_text())["videos"]
     return RecognitionAnswers(truth or draw_truth(exp_dir, model=model, rng=rng), videos)
 
 
@@ -457,14 +437,15 @@ async def simulate_async(base_url: str, exp_dir: Path, *, n_workers: int, concur
                          verify: bool = False, worker_prefix: str = "SIM") -> SimulationResult:
     """Run ``n_workers`` simulated workers, at most ``concurrency`` at a time, against a server.
 
-    ``answers`` is the answering strategy; default `answers_for` the experiment (with ``truth``
-    for an MVT study). The result's ``truth`` is the strategy's.
+    ``answers`` is the answering strategy (the study kind's, `studies.base.StudyKind.simulated_answers`);
+    default: MVT recognition (`RecognitionAnswers`, with ``truth`` or thresholds drawn by
+    `draw_truth`). The result's ``truth`` is the strategy's.
     """
     if n_workers < 1 or concurrency < 1:
         raise ValueError(f"n_workers ({n_workers}) and concurrency ({concurrency}) must be >= 1")
     rng = np.random.default_rng(rng)
     exp_dir = Path(exp_dir)
-    answers = answers or answers_for(exp_dir, model=model, rng=rng, truth=truth)
+    answers = answers or recognition_answers(exp_dir, model=model, rng=rng, truth=truth)
     design = json.loads((exp_dir / "design.json").read_text())
     links = [link["link_id"] for link in design["links"]]
     result = SimulationResult(truth=answers.truth)

@@ -28,6 +28,11 @@ def register_kind(kind: StudyKind) -> StudyKind:
     return kind
 
 
+def kind_of(design: dict | None) -> StudyKind:
+    """The kind of a built experiment's ``design.json`` (``kind``; absent or no design: MVT)."""
+    return get_kind((design or {}).get("kind"))
+
+
 def media_types() -> dict[str, str]:
     """Extension → content type of every registered kind's media (what ``/videos/`` serves)."""
     out: dict[str, str] = {}
@@ -48,4 +53,4 @@ def get_kind(name: str | None) -> StudyKind:
         raise ValueError(f"study kind {name!r} is not one of {sorted(KINDS)}") from None
 
 
-__all__ = ["KINDS", "LinkData", "StudyKind", "get_kind", "media_types", "register_kind"]
+__all__ = ["KINDS", "LinkData", "StudyKind", "get_kind", "kind_of", "media_types", "register_kind"]

@@ -32,9 +32,10 @@ class LinkData:
 class StudyKind(ABC):
     """One kind of study (MVT recognition, rating, ...): the parts the rest of the system calls.
 
-    Its analysis is not a method: ``mvt analyze`` (`analysis.commands`) reads each experiment's
-    ``design.json`` ``kind`` and runs that kind's analysis, which needs the design, the store (for
-    ``--replace``/``--block``) and options no common signature would share.
+    The kind owns its whole path: its build command, what ``mvt load`` stores, the trials the
+    browser gets, its page and browser module, its analysis (``mvt analyze`` runs the analysis of
+    the chosen experiments' kind), its simulated answers and its media types. Nothing outside
+    ``studies/`` compares a kind's name.
     """
 
     #: the kind's name, stored in each link's meta as ``kind``
@@ -47,6 +48,8 @@ class StudyKind(ABC):
     page_module: str = "/static/runner/kind.js"
     #: file extensions of the kind's media and their content types (``/videos/<id>.<ext>``)
     media_types: dict[str, str] = {"mp4": "video/mp4"}
+    #: ``mvt simulate`` options the kind's simulated answers take (beyond the worker model)
+    simulation_options: frozenset[str] = frozenset()
 
     @abstractmethod
     def register_commands(self, cli) -> None:
@@ -64,6 +67,18 @@ class StudyKind(ABC):
         ``media_url(item_id, ext="mp4")`` gives the URL the server (or CDN) serves an item under. Never
         include a correct answer, a label, or anything that gives the condition away.
         """
+
+    @abstractmethod
+    def simulated_answers(self, exp_dir: Path, *, model, rng, options: dict):
+        """How simulated workers answer this kind's trials (``mvt simulate``): an
+        `simulation.workers.Answers` strategy for the experiment built in ``exp_dir``. ``model``
+        is the `simulation.workers.WorkerModel`; ``options`` holds only `simulation_options`.
+        Raises ValueError for options that do not fit the experiment."""
+
+    @abstractmethod
+    def analyze(self, request) -> list[str]:
+        """``mvt analyze`` for experiments of this kind: read, analyse, write ``request.out``;
+        the summary lines to print. ``request`` is an `analysis.commands.AnalysisRequest`."""
 
     def default_study(self) -> dict:
         """The study (words, rules) of an experiment loaded without ``study.json``."""

@@ -51,6 +51,18 @@ class MVTKind(StudyKind):
                                 list(classes), {"fps": fps, "fixation_frames": fixation_frames}))
         return out
 
+    def simulated_answers(self, exp_dir: Path, *, model, rng, options: dict):
+        """Recognition from a psychometric model (`simulation.workers.recognition_answers`)."""
+        from simulation.workers import recognition_answers
+
+        return recognition_answers(exp_dir, model=model, rng=rng)
+
+    def analyze(self, request) -> list[str]:
+        """MVT per image, accuracy, screening, report (`analysis.commands.run_mvt`)."""
+        from analysis.commands import run_mvt
+
+        return run_mvt(request)
+
     def trials(self, item_ids: list[str], options: list[str], media_url: Callable[..., str]) -> list[dict]:
         """``{"trial", "video_url"}`` per trial: the options are named once, in the assignment's
         ``options`` (the runner reads a trial's own ``options`` only when a kind sends them)."""

@@ -66,6 +66,20 @@ class RatingsKind(StudyKind):
     preview_template = "ratings_preview.html"
     page_module = "/static/ratings/kind.js"
     media_types = {"m4a": "audio/mp4", "png": "image/png", "mp4": "video/mp4"}
+    simulation_options = frozenset({"careless", "mu"})
+
+    def simulated_answers(self, exp_dir: Path, *, model, rng, options: dict):
+        """Raters of a population with known MOS (`simulation.raters.RatingAnswers.draw`):
+        ``mu`` (latent mean per algorithm), ``careless`` (share of careless raters)."""
+        from simulation.raters import RatingAnswers
+
+        return RatingAnswers.draw(exp_dir, rng=rng, mu=options.get("mu"), p_careless=options.get("careless", 0.0))
+
+    def analyze(self, request) -> list[str]:
+        """MOS per algorithm and sample, rater screening, report (`analysis.ratings_commands`)."""
+        from analysis.ratings_commands import run_ratings
+
+        return run_ratings(request)
 
     def register_commands(self, cli) -> None:
         """``mvt build-ratings``."""

@@ -1,13 +1,21 @@
-"""analysis.verified: forged completes are dropped when MTurk's records exist (real Redis)."""
+"""analysis.verified with the registered platforms' records: forged completes are dropped when records exist (real Redis)."""
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pandas as pd
 
 from analysis.verified import verify_responses
 from kernel.store import keys
+from platforms import confirmed_records
+
+PRODUCTION = SimpleNamespace(mturk_sandbox=False)
+
+
+def verify(table, redis):
+    return verify_responses(table, confirmed_records(redis, table, PRODUCTION))
 
 
 def rows(*pairs, trials=2):
@@ -27,7 +35,7 @@ def test_forged_and_foreign_assignments_are_dropped(redis):
     store(redis, "production", "A4", "REAL", "Submitted")
     store(redis, "sandbox", "FORGED", "X1", "Approved")      # another environment's record does not count
     table = rows(("A1", "W1"), ("A2", "W2"), ("A3", "W3"), ("A4", "THIEF"), ("FORGED", "X1"))
-    v = verify_responses(table, redis, "production")
+    v = verify(table, redis)
     assert v.has_platform_records
     assert v.responses.groupby("assignment_id")["verification"].first().to_dict() == {
         "A1": "verified", "A2": "verified", "A3": "rejected", "A4": "other_worker", "FORGED": "no_platform_record"}
@@ -39,7 +47,7 @@ def test_forged_and_foreign_assignments_are_dropped(redis):
 
 
 def test_without_platform_records_every_row_stays_unverified(redis):
-    v = verify_responses(rows(("A1", "W1")), redis, "production")
+    v = verify(rows(("A1", "W1")), redis)
     assert not v.has_platform_records and v.responses["verification"].tolist() == ["no_platform_record"] * 2
     assert len(v.kept()) == 2 and len(v.kept(verified_only=True)) == 0
     assert v.summary() == "no platform records: all 2 responses unverified, all kept"
@@ -56,9 +64,18 @@ def test_prolific_submissions_confirm_sessions_of_their_participant(redis):
     submission("S3", "P3", "REJECTED")
     submission("S4", "P4", "RETURNED")
     table = rows(("S1", "P1"), ("S2", "P2"), ("S3", "P3"), ("S4", "P4"), ("S5", "P5"), ("S1", "OTHER"), trials=1)
-    v = verify_responses(table, redis, "production")
+    v = verify(table, redis)
     assert v.responses["verification"].tolist() == ["verified", "verified", "rejected", "not_submitted",
                                                    "no_platform_record", "other_worker"]
+
+
+def test_a_panel_participant_is_confirmed_by_the_servers_completion_record_beside_mturk_records(redis):
+    """A panel has no API: once MTurk records exist, its completed assignments still count."""
+    store(redis, "production", "A1", "W1", "Submitted")
+    table = rows(("A1", "W1"), ("panel-abc", "P1"), ("panel-def", "P2"), trials=1)
+    table["assignment_status"] = ["complete", "complete", "in_progress"]
+    v = verify(table, redis)
+    assert v.responses["verification"].tolist() == ["verified", "verified", "not_submitted"]
 
 
 def test_mvt_analyze_drops_forged_completes_when_platform_records_exist(redis, redis_url, tmp_path, monkeypatch):

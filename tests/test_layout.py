@@ -20,10 +20,10 @@ ALLOWED = {
     "kernel": set(),
     "stimuli": {"kernel"},
     "analysis": {"kernel"},
-    "studies": {"kernel", "stimuli", "analysis"},
+    "simulation": {"kernel", "stimuli", "analysis"},
+    "studies": {"kernel", "stimuli", "analysis", "simulation"},
     "platforms": {"kernel", "analysis"},
     "app": {"kernel", "studies", "platforms"},
-    "simulation": {"kernel", "app", "studies", "stimuli", "analysis"},
     "cli": {"kernel", "stimuli", "analysis", "studies", "platforms", "app", "simulation"},
     "scripts": {"kernel", "stimuli", "analysis", "studies", "platforms", "app", "simulation", "cli"},
 }

@@ -96,7 +96,7 @@ def test_ratings_option_needs_a_rating_study(tmp_path, synthetic_experiment):
     assert result.exit_code == 1
     design = synthetic_experiment / "design.json"
     assert result.output == (f"error: --ratings {synthetic_experiment}: {design} is not a "
-                             f"rating study (kind None)\n")
+                             f"rating study (kind mvt)\n")
 
 
 def gold_misser(worker: str, trial: dict) -> int:

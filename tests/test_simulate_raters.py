@@ -81,7 +81,7 @@ def test_simulate_refuses_latent_means_that_do_not_fit_the_study(ratings_acr, ar
 def test_simulate_refuses_rating_options_for_an_mvt_study(synthetic_experiment):
     result = CliRunner().invoke(cli, ["simulate", str(synthetic_experiment), "--careless", "0.1"])
     assert result.exit_code == 2
-    assert "--careless and --mu are for rating studies" in " ".join(result.output.replace("│", " ").split())
+    assert "--careless is not an option of mvt studies" in " ".join(result.output.replace("│", " ").split())
 
 
 @pytest.mark.parametrize("media_type, n, headphones", [("image", 3, False), ("audio", 3, True), ("image", 1, True)])

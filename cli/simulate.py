@@ -1,4 +1,5 @@
-"""``mvt simulate``: simulated workers (MVT) or raters (rating studies) against a running server."""
+"""``mvt simulate``: simulated workers against a running server, answering as the experiment's study kind says
+(`studies.base.StudyKind.simulated_answers`: MVT workers recognise, raters score)."""
 
 from __future__ import annotations
 
@@ -38,23 +39,26 @@ def simulate_command(
 
     Example: mvt simulate exp1 --workers 200 --concurrency 50 --out sim/
     """
-    from simulation.workers import WorkerModel, answers_for, simulate
+    from simulation.workers import WorkerModel, simulate
+    from studies import get_kind
 
     with exit_on_error():
         design = json.loads((exp_dir / "design.json").read_text())
+        kind = get_kind(design.get("kind"))
         model = WorkerModel(think_ms=think_ms, p_reload=p_reload, p_abandon=p_abandon,
                             p_retry=p_retry, tasks_per_worker=tasks_per_worker)
-        if design.get("kind") == "ratings":
-            from simulation.raters import RatingAnswers
-
-            try:
-                answers = RatingAnswers.draw(exp_dir, rng=seed, mu=_latent_means(mu), p_careless=careless)
-            except ValueError as exc:
-                raise typer.BadParameter(str(exc), param_hint="--mu") from None
-        elif careless or mu:
-            raise typer.BadParameter(f"--careless and --mu are for rating studies; {exp_dir} is an MVT study")
-        else:
-            answers = answers_for(exp_dir, model=model, rng=seed)
+        given = {"careless": careless or None, "mu": _latent_means(mu)}
+        extra = sorted(name for name, value in given.items() if value is not None and name not in kind.simulation_options)
+        if extra:
+            named = " and ".join("--" + name for name in extra)
+            takes = ", ".join("--" + name for name in sorted(kind.simulation_options)) or "none of them"
+            raise typer.BadParameter(f"{named} {'is not an option' if len(extra) == 1 else 'are not options'} of "
+                                     f"{kind.name} studies ({exp_dir} is one); they take {takes}")
+        try:
+            answers = kind.simulated_answers(exp_dir, model=model, rng=seed,
+                                             options={k: v for k, v in given.items() if v is not None})
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--mu") from None
         result = simulate(base_url or design["base_url"], exp_dir, n_workers=workers,
                           concurrency=concurrency, model=model, rng=seed, verify=verify, answers=answers)
         summary = result.summary()
