@@ -49,6 +49,17 @@ def start_in_landing(page, base_url: str, link: str, width: int, height: int):
     return task
 
 
+def finish_debrief(task, comment: str = "") -> None:
+    """After the last rating: the debrief's optional comment, then Finish; the done screen shows."""
+    from playwright.sync_api import expect
+
+    expect(task.get_by_role("heading", name="Thank you — one last, optional question")).to_be_visible()
+    if comment:
+        task.get_by_label("Anything you want to tell us about the task (optional):").fill(comment)
+    task.get_by_role("button", name="Finish and get my code").click()
+    expect(task.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+
+
 def play_to_end(page, selector: str) -> None:
     """Play a media element fast (8x) and wait for its ``ended`` event: proof the browser decoded it."""
     ended = page.eval_on_selector(selector, """m => new Promise((resolve) => {
@@ -84,7 +95,7 @@ def test_acr_audio_must_play_to_the_end_and_is_keyboard_usable(page, redis, _run
         page.keyboard.press(score)
         expect(page.locator(f'[role=radio][data-value="{score}"]')).to_have_attribute("aria-checked", "true")
         page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(page)
     expect(page.locator("#completion-code")).to_have_text(re.compile(r"^MVT(-[A-Z2-7]{4}){4}$"))
     expect(page.locator("#done-status")).to_have_text("Copy this code into the HIT page on MTurk to get paid.")
     rows = rows_of(redis, "W1")
@@ -120,7 +131,7 @@ def test_mushra_sliders_with_the_reference(page, redis, _running_server, ratings
     first.fill("100")
     expect(next_button).to_be_enabled()
     next_button.click()
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(page)
     assert sorted(row["response"] for row in rows_of(redis, "W2")) == sorted(values)
 
 
@@ -173,7 +184,7 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
         menu.select_option(value)
     expect(next_button).to_be_enabled()
     next_button.click()
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(page)
     rows = rows_of(redis, "W4")
     assert sorted(row["response"] for row in rows) == ["1", "3", "4", "5"]
     assert len({row["image_id"].split("/")[0] for row in rows}) == 1  # one source on the screen
@@ -311,7 +322,7 @@ def test_a_worker_with_headphones_passes_the_check_and_every_rating_carries_it(
         play_to_end(page, "#stimuli audio")
         page.keyboard.press("4")
         page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(page)
     assert [row["headphone_check"] for row in rows_of(redis, "W5")] == ["5/6"] * 4
 
 
@@ -434,7 +445,7 @@ def test_image_screens_flip_between_samples_in_place(page, redis, _running_serve
         page.get_by_role("slider", name="Score of Sample A").fill("100")
     expect(next_button).to_be_enabled()
     next_button.click()
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(page)
     rows = sorted(rows_of(redis, "W5"), key=lambda row: row["trial"])
     assert [row["response"] for row in rows] == values
     # Times each sample was put on view above ("1" on the shown Sample A counts nothing).
@@ -480,7 +491,7 @@ def test_flip_screen_fits_the_landing_layout_without_sideways_scrolling(
     next_button.scroll_into_view_if_needed()
     expect(next_button).to_be_in_viewport()
     next_button.click()
-    expect(task.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(task)
 
 
 # ---------------------------------------------------------------------------- video
@@ -537,7 +548,7 @@ def test_acr_video_unlocks_the_scale_only_after_playing_to_the_end(page, redis, 
         expect(excellent).to_be_enabled()
         page.keyboard.press(score)
         page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(page)
     rows = sorted(rows_of(redis, "W6"), key=lambda row: row["trial"])
     # The first sample was started four times (part way, from near the end, to the end, again): three replays.
     assert [(row["response"], row["playback_completed"], row["replays"]) for row in rows] == [
