@@ -10,12 +10,15 @@ from urllib.parse import urlencode
 
 import pytest
 
+from app.admin import block_workers, link_progress
 from app.export import iter_response_rows
 from app.loader import load_experiment
+from app.store import keys
 
 # The browser and page fixtures (Debian's Chromium; a page that fails on script errors and CSP
 # violations) are the worker-page tests' own.
 from tests.test_browser_pages import CHROMIUM, browser, page, shots  # noqa: E402,F401
+from tests.test_browser_worker import sized_page  # noqa: E402,F401 (fixture)
 from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES, with_study
 
 pytestmark = [
@@ -595,3 +598,121 @@ def test_a_flip_picture_that_does_not_load_cannot_be_rated(page, redis, _running
     for name in "ABC":
         expect(page.get_by_role("combobox", name=f"Rating of Sample {name}")).to_be_disabled()
     expect(page.get_by_role("button", name="Next")).to_be_disabled()
+
+
+# ---------------------------------------------------------------------------- the session (common/session.js)
+
+def held(redis, link: str) -> tuple[int, int]:
+    """The link's lists (in progress, free), as the store holds them."""
+    (progress,) = [p for p in link_progress(redis) if p.link_id == link]
+    return progress.in_progress, progress.free
+
+
+def landing_task(page, base_url: str, link: str, assignment: str, worker: str):
+    """Open ``link`` inside the MTurk landing layout for ``worker``; returns the task's frame."""
+    page.goto(f"{base_url}/mturk/landing?" + urlencode({"link": link, "assignmentId": assignment,
+                                                       "workerId": worker, "hitId": "H1",
+                                                       "turkSubmitTo": base_url}))
+    return page.frame_locator("#mvt-frame")
+
+
+@pytest.mark.parametrize("width, height", [(1366, 650), (390, 844)])
+def test_a_rating_list_is_allocated_only_after_consent(sized_page, redis, _running_server, ratings_dsis_images,
+                                                       shots, width, height):
+    """Opening the page and declining hold nothing (the screen says "Nothing has been recorded" and it is
+    true); agreeing allocates the list. The rating page allocated on opening before."""
+    from playwright.sync_api import expect
+
+    base_url = _running_server[0]
+    load_experiment(redis, ratings_dsis_images)
+    phone = {"has_touch": True, "is_mobile": True, "device_scale_factor": 3} if width < 500 else {}
+    page = sized_page(width, height, **phone)
+    _, free = held(redis, "dsis-001")
+    task = landing_task(page, base_url, "dsis-001", f"A-NO-{width}", f"WNO{width}")
+    expect(task.get_by_role("button", name="I agree — continue")).to_be_visible()
+    page.screenshot(path=shots / f"ratings_consent_{width}x{height}.png")
+    assert held(redis, "dsis-001") == (0, free)
+    assert redis.hget(keys.assignment_links(), f"A-NO-{width}") is None
+    task.get_by_role("button", name="I do not agree").click()
+    expect(task.locator("#stop-message")).to_have_text(
+        "You did not agree to take part. Please return the HIT. Nothing has been recorded.")
+    assert held(redis, "dsis-001") == (0, free)
+    assert redis.hget(keys.assignment_links(), f"A-NO-{width}") is None
+
+    task = landing_task(page, base_url, "dsis-001", f"A-YES-{width}", f"WYES{width}")
+    expect(task.get_by_role("button", name="I agree — continue")).to_be_visible()
+    assert held(redis, "dsis-001") == (0, free)
+    task.get_by_role("button", name="I agree — continue").click()
+    expect(task.get_by_role("heading", name="Instructions")).to_be_visible()
+    assert held(redis, "dsis-001") == (1, free - 1)
+    assert redis.hget(keys.assignment_links(), f"A-YES-{width}") == "dsis-001"
+
+
+def test_a_second_tab_of_a_rating_assignment_is_told_to_close(sized_page, redis, _running_server, ratings_acr,
+                                                              shots):
+    from playwright.sync_api import expect
+
+    load_experiment(redis, ratings_acr)
+    page = sized_page(1366, 650)
+    url = f"{_running_server[0]}/experiment.html?link=acr-001&assignmentId=A-TABS&workerId=WTABS&hitId=H1"
+    page.goto(url)
+    expect(page.get_by_role("button", name="I agree — continue")).to_be_visible()
+    second = page.context.new_page()
+    second.goto(url)
+    expect(second.locator("#stop-message")).to_have_text(
+        "This task is already open in another tab or window. Please continue there and close this one.")
+    expect(second.get_by_role("button", name="I agree — continue")).to_be_hidden()
+    second.screenshot(path=shots / "ratings_second_tab_1366x650.png")
+    assert held(redis, "acr-001")[0] == 0  # the second tab allocated nothing
+    second.close()
+    page.get_by_role("button", name="I agree — continue").click()
+    expect(page.get_by_role("heading", name="Instructions")).to_be_visible()
+    assert held(redis, "acr-001")[0] == 1
+
+
+@pytest.mark.parametrize("headphones", [False, True])
+def test_a_blocked_worker_is_told_before_consent_and_before_the_headphone_check(
+        sized_page, redis, _running_server, ratings_acr, tmp_path, shots, headphones):
+    """The page asks the server first (GET /api/eligibility): a blocked worker reads the server's sentence,
+    is offered no consent and no headphone check, and holds nothing."""
+    from playwright.sync_api import expect
+
+    load_experiment(redis, with_headphone_check(ratings_acr, tmp_path, headphones or None))
+    block_workers(redis, ["WBLOCKED"])
+    page = sized_page(1366, 650)
+    page.goto(f"{_running_server[0]}/experiment.html?link=acr-001&assignmentId=A-BLOCKED&workerId=WBLOCKED&hitId=H1")
+    expect(page.locator("#stop-message")).to_have_text(
+        "Sorry, your worker ID cannot take part in this study. Please return the HIT.")
+    for name in ("I agree — continue", "Play"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_be_hidden()
+    page.screenshot(path=shots / f"ratings_blocked{'_headphones' if headphones else ''}_1366x650.png")
+    assert held(redis, "acr-001")[0] == 0
+    assert redis.hget(keys.assignment_links(), "A-BLOCKED") is None
+
+
+@pytest.mark.parametrize("width, height", [(1366, 650), (390, 844)])
+def test_the_debrief_comment_reaches_every_exported_row(sized_page, redis, _running_server, ratings_dsis_images,
+                                                         shots, width, height):
+    from playwright.sync_api import expect
+
+    base_url = _running_server[0]
+    load_experiment(redis, ratings_dsis_images)
+    phone = {"has_touch": True, "is_mobile": True, "device_scale_factor": 3} if width < 500 else {}
+    page = sized_page(width, height, **phone)
+    worker = f"WDEBRIEF{width}"
+    task = landing_task(page, base_url, "dsis-001", f"A-DEBRIEF-{width}", worker)
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    for k in range(3):
+        expect(task.get_by_role("heading", name=f"Sample {k + 1} of 3")).to_be_visible()
+        task.get_by_role("radio", name="4 Perceptible but not annoying").click()
+        task.get_by_role("button", name="Next").click()
+    expect(task.get_by_role("heading", name="Thank you — one last, optional question")).to_be_visible()
+    comment = "The second picture looked blurred."
+    task.get_by_label("Anything you want to tell us about the task (optional):").fill(comment)
+    page.screenshot(path=shots / f"ratings_debrief_{width}x{height}.png")
+    task.get_by_role("button", name="Finish and get my code").click()
+    expect(task.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    rows = rows_of(redis, worker)
+    assert [row["response"] for row in rows] == ["4", "4", "4"]
+    assert {row["comment"] for row in rows} == {comment}
