@@ -680,12 +680,15 @@ def test_a_blocked_worker_is_told_before_consent_and_before_the_headphone_check(
     load_experiment(redis, with_headphone_check(ratings_acr, tmp_path, headphones or None))
     block_workers(redis, ["WBLOCKED"])
     page = sized_page(1366, 650)
+    asked = []
+    page.on("request", lambda r: asked.append(r.url.split("?")[0].rsplit("/", 1)[-1]) if "/api/" in r.url else None)
     page.goto(f"{_running_server[0]}/experiment.html?link=acr-001&assignmentId=A-BLOCKED&workerId=WBLOCKED&hitId=H1")
     expect(page.locator("#stop-message")).to_have_text(
         "Sorry, your worker ID cannot take part in this study. Please return the HIT.")
     for name in ("I agree — continue", "Play"):
         expect(page.get_by_role("button", name=name, exact=True)).to_be_hidden()
     page.screenshot(path=shots / f"ratings_blocked{'_headphones' if headphones else ''}_1366x650.png")
+    assert asked == ["eligibility"]  # told by the eligibility check, never by a refused allocation
     assert held(redis, "acr-001")[0] == 0
     assert redis.hget(keys.assignment_links(), "A-BLOCKED") is None
 
