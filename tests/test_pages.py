@@ -94,7 +94,7 @@ def test_preview_shows_instructions_and_nothing_that_starts_the_task(client, par
     assert "Accept the HIT" in r.text
     assert "Photosensitivity warning" in r.text
     assert "/static/example.png" in r.text
-    assert "/static/runner/" not in r.text and "mvt-config" not in r.text
+    assert "/static/runner/" not in r.text and "/static/common/" not in r.text and "mvt-config" not in r.text
 
 
 def test_landing_preview_fills_hit_link_and_runs_its_script_under_a_nonce(client):

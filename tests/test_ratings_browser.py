@@ -719,3 +719,53 @@ def test_the_debrief_comment_reaches_every_exported_row(sized_page, redis, _runn
     rows = rows_of(redis, worker)
     assert [row["response"] for row in rows] == ["4", "4", "4"]
     assert {row["comment"] for row in rows} == {comment}
+
+
+def with_config(page, change) -> None:
+    """Serve the worker page with its ``mvt-config`` JSON changed by ``change(cfg)`` and its markup by
+    ``change.markup(html)`` if given: what the server will send once it names words or a kind module."""
+    import json
+
+    def handle(route):
+        response = route.fetch()
+        html = response.text()
+        start = html.index('id="mvt-config">') + len('id="mvt-config">')
+        end = html.index("</script>", start)
+        cfg = json.loads(html[start:end])
+        change(cfg)
+        html = html[:start] + json.dumps(cfg) + html[end:]
+        html = getattr(change, "markup", lambda h: h)(html)
+        route.fulfill(response=response, body=html)
+
+    page.route("**/experiment.html?*", handle)
+
+
+def test_the_page_reads_the_platforms_words_and_the_configs_kind_module(page, redis, _running_server, ratings_acr):
+    """``words.return_sentence`` replaces MTurk's, and the config's ``kind_module`` wins over the
+    script's ``data-kind`` (here broken on purpose)."""
+    from playwright.sync_api import expect
+
+    load_experiment(redis, ratings_acr)
+
+    def change(cfg):
+        cfg["words"] = {"task": "study", "participant_id": "participant ID",
+                        "return_sentence": "Please return the study on Prolific."}
+        cfg["kind_module"] = "/static/ratings/kind.js"
+    change.markup = lambda html: html.replace('data-kind="/static/ratings/kind.js"', 'data-kind="/static/nowhere.js"')
+    with_config(page, change)
+    page.goto(f"{_running_server[0]}/experiment.html?link=acr-001&assignmentId=A-WORDS&workerId=WWORDS&hitId=H1")
+    assert page.locator("script[data-kind]").get_attribute("data-kind") == "/static/nowhere.js"
+    page.get_by_role("button", name="I do not agree").click()
+    expect(page.locator("#stop-message")).to_have_text(
+        "You did not agree to take part. Please return the study on Prolific. Nothing has been recorded.")
+
+
+def test_a_kind_module_of_another_origin_is_not_loaded(page, redis, _running_server, ratings_acr):
+    from playwright.sync_api import expect
+
+    load_experiment(redis, ratings_acr)
+    with_config(page, lambda cfg: cfg.update(kind_module="https://example.org/kind.js"))
+    page.goto(f"{_running_server[0]}/experiment.html?link=acr-001&assignmentId=A-EVIL&workerId=WEVIL&hitId=H1")
+    expect(page.locator("#stop-message")).to_contain_text(
+        "the study kind module https://example.org/kind.js is not on this server")
+    expect(page.get_by_role("button", name="I agree — continue")).to_be_hidden()
