@@ -24,6 +24,49 @@ import { VideoFailure, createPreloader, loadVideo, measureRefresh, playAndMeasur
 // Load, decode or play failures of one video before the page asks the worker to return the HIT.
 const MAX_PLAY_TRIES = 3;
 
+/** Full screen for the trials, where the browser (and the frame's host) allows it. */
+function offerFullscreen() {
+  if (!document.fullscreenEnabled || document.fullscreenElement) return;
+  $("fullscreen").hidden = false;
+  $("fullscreen-offer").hidden = false;
+  $("fullscreen").addEventListener("click", () => {
+    document.documentElement.requestFullscreen().then(() => {
+      $("fullscreen").hidden = true;
+      $("fullscreen-offer").hidden = true;
+    }, () => {
+      $("fullscreen-offer").textContent = "Your browser did not allow full screen; you can go on without it.";
+    });
+  });
+}
+
+/**
+ * The study's device rules (study.json): a sentence when this device (`touch`: a phone or
+ * tablet) cannot meet them, else null.
+ */
+async function deviceProblem(rules, touch) {
+  if (touch && !rules.touch_allowed) {
+    return "This task needs a computer with a mouse or keyboard; it cannot be done on a phone or tablet.";
+  }
+  // The browser's bars and the trial's progress line and Play button take about 200 px.
+  const room = Math.min(window.screen.width - 20, window.screen.height - 200);
+  if (room < rules.min_stimulus_px) {
+    return "Your screen is too small for this task: the videos need at least " + rules.min_stimulus_px +
+      " by " + rules.min_stimulus_px + " pixels.";
+  }
+  const interval = await measureRefresh(0.25);  // a busy computer's skipped frames are not the display's
+  const hz = interval ? 1000 / interval : null;
+  if (!refreshFits(hz, rules.refresh_tolerance_hz)) {
+    return "Your screen refreshes about " + Math.round(hz) + " times per second; this task needs a display at " +
+      "60 Hz (or 120 Hz), so that the pictures are shown for the intended time.";
+  }
+  return null;
+}
+
+/** The answer of a trial whose video was started before a reload: measured, or null timing. */
+function resumedTiming(rec) {
+  return rec.timing || { presented_frames: null, frame_log: null, timing_source: "none", stimulus_visible: null };
+}
+
 /**
  * The MVT kind's hooks for common/session.js (ctx: its `cfg`, `study`, `store`, `queue`,
  * `tabId`, `touch`, `returnSentence`, `screenOut`).
@@ -67,41 +110,6 @@ export function createKind(ctx) {
     play.focus({ preventScroll: true });
     armedAt = performance.now();
     return new Promise((resolve) => { onPlay = resolve; });
-  }
-
-  /** Full screen for the trials, where the browser (and the frame's host) allows it. */
-  function offerFullscreen() {
-    if (!document.fullscreenEnabled || document.fullscreenElement) return;
-    $("fullscreen").hidden = false;
-    $("fullscreen-offer").hidden = false;
-    $("fullscreen").addEventListener("click", () => {
-      document.documentElement.requestFullscreen().then(() => {
-        $("fullscreen").hidden = true;
-        $("fullscreen-offer").hidden = true;
-      }, () => {
-        $("fullscreen-offer").textContent = "Your browser did not allow full screen; you can go on without it.";
-      });
-    });
-  }
-
-  /** The study's device rules (study.json): a sentence when this device cannot meet them. */
-  async function deviceProblem(rules) {
-    if (touch && !rules.touch_allowed) {
-      return "This task needs a computer with a mouse or keyboard; it cannot be done on a phone or tablet.";
-    }
-    // The browser's bars and the trial's progress line and Play button take about 200 px.
-    const room = Math.min(window.screen.width - 20, window.screen.height - 200);
-    if (room < rules.min_stimulus_px) {
-      return "Your screen is too small for this task: the videos need at least " + rules.min_stimulus_px +
-        " by " + rules.min_stimulus_px + " pixels.";
-    }
-    const interval = await measureRefresh(0.25);  // a busy computer's skipped frames are not the display's
-    const hz = interval ? 1000 / interval : null;
-    if (!refreshFits(hz, rules.refresh_tolerance_hz)) {
-      return "Your screen refreshes about " + Math.round(hz) + " times per second; this task needs a display at " +
-        "60 Hz (or 120 Hz), so that the pictures are shown for the intended time.";
-    }
-    return null;
   }
 
   /**
@@ -205,12 +213,6 @@ export function createKind(ctx) {
     return true;
   }
 
-  /** The answer of a trial whose video was started before a reload: measured, or null timing. */
-  function resumedTiming(rec) {
-    return rec.timing || { presented_frames: null, frame_log: null, timing_source: "none", stimulus_visible: null };
-  }
-
-
   /** After consent, while the list is allocated: the instructions, once per assignment. */
   async function whileAllocating() {
     if (!store("instructed")) {
@@ -284,7 +286,7 @@ export function createKind(ctx) {
   }
   return {
     deviceRules: async () => {
-      const problem = await deviceProblem(study.device);
+      const problem = await deviceProblem(study.device, touch);
       if (!problem) return true;
       ctx.screenOut(problem + " " + RETURN + " Nothing has been recorded.");
       return false;
