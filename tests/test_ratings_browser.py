@@ -769,3 +769,26 @@ def test_a_kind_module_of_another_origin_is_not_loaded(page, redis, _running_ser
     expect(page.locator("#stop-message")).to_contain_text(
         "the study kind module https://example.org/kind.js is not on this server")
     expect(page.get_by_role("button", name="I agree — continue")).to_be_hidden()
+
+
+def test_a_reload_mid_task_goes_on_at_the_next_sample_under_the_same_list(page, redis, _running_server,
+                                                                          ratings_dsis_images):
+    """After consent a reload asks neither consent nor the instructions again and resumes the same
+    assignment (no second list); the debrief follows the last sample."""
+    from playwright.sync_api import expect
+
+    load_experiment(redis, ratings_dsis_images)
+    open_task(page, _running_server[0], "dsis-001", worker="WRELOAD")
+    page.get_by_role("radio", name="4 Perceptible but not annoying").click()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Sample 2 of 3")).to_be_visible()
+    assert len(rows_of(redis, "WRELOAD")) == 1
+    page.reload()
+    for k in (2, 3):
+        expect(page.get_by_role("heading", name=f"Sample {k} of 3")).to_be_visible()
+        page.get_by_role("radio", name="2 Annoying").click()
+        page.get_by_role("button", name="Next").click()
+    finish_debrief(page)
+    assert [row["response"] for row in rows_of(redis, "WRELOAD")] == ["4", "2", "2"]
+    (progress,) = [p for p in link_progress(redis) if p.link_id == "dsis-001"]
+    assert (progress.in_progress, progress.complete) == (0, 1)
