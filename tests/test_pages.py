@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from pathlib import Path
 
@@ -41,7 +42,8 @@ def test_runner_page_carries_ids_in_a_json_block(client):
     assert cfg["link"] == "exp1-001"
     assert (cfg["assignment_id"], cfg["hit_id"], cfg["worker_id"]) == ("A1", "H1", "W1")
     assert cfg["turk_submit_to"] is None
-    assert '<script type="module" src="/static/runner/main.js"></script>' in r.text
+    assert ('<script type="module" src="/static/common/session.js" data-kind="/static/runner/kind.js"></script>'
+            in r.text)
     assert (cfg["reasons"], cfg["reason_fallback"]) == (WORKER_SENTENCES, FALLBACK_SENTENCE)
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
@@ -95,7 +97,7 @@ def test_preview_shows_instructions_and_nothing_that_starts_the_task(client, par
     assert "Accept the HIT" in r.text
     assert "Photosensitivity warning" in r.text
     assert "/static/example.png" in r.text
-    assert "/static/runner/" not in r.text and "mvt-config" not in r.text
+    assert "/static/runner/" not in r.text and "/static/common/" not in r.text and "mvt-config" not in r.text
 
 
 def test_landing_preview_fills_hit_link_and_runs_its_script_under_a_nonce(client):
@@ -142,13 +144,18 @@ def test_static_runner_assets_are_served(client):
 
 def test_runner_modules_are_served_as_javascript_and_every_import_resolves(client):
     """Browsers refuse a module script served with a non-JavaScript type; a bad import path
-    stops the whole runner."""
-    todo, seen = ["main.js"], set()
+    stops the whole runner. From the session and each kind's module every module of
+    ``static/common``, ``static/runner`` and ``static/ratings`` is reached."""
+    todo, seen = ["common/session.js", "runner/kind.js", "ratings/kind.js"], set()
     while todo:
         name = todo.pop()
         seen.add(name)
-        r = client.get(f"/static/runner/{name}")
+        r = client.get(f"/static/{name}")
         assert r.status_code == 200, name
         assert r.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript"), name
-        todo += [m for m in re.findall(r'from "\./([a-z]+\.js)"', r.text) if m not in seen]
-    assert seen == {p.name for p in (ROOT / "static" / "runner").glob("*.js")}
+        folder = posixpath.dirname(name)
+        imported = {posixpath.normpath(posixpath.join(folder, m))
+                    for m in re.findall(r'from "(\.\.?/[a-z_/]+\.js)"', r.text)}
+        todo += [m for m in imported if m not in seen]
+    assert seen == {p.relative_to(ROOT / "static").as_posix()
+                    for folder in ("common", "runner", "ratings") for p in (ROOT / "static" / folder).glob("*.js")}

@@ -10,12 +10,15 @@ from urllib.parse import urlencode
 
 import pytest
 
+from kernel.admin import block_workers, link_progress
 from kernel.export import iter_response_rows
+from kernel.store import keys
 from studies.loader import load_experiment
 
 # The browser and page fixtures (Debian's Chromium; a page that fails on script errors and CSP
 # violations) are the worker-page tests' own.
 from tests.test_browser_pages import CHROMIUM, browser, page, shots  # noqa: E402,F401
+from tests.test_browser_worker import sized_page  # noqa: E402,F401 (fixture)
 from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES, with_study
 
 pytestmark = [
@@ -47,6 +50,17 @@ def start_in_landing(page, base_url: str, link: str, width: int, height: int):
     task.get_by_role("button", name="I agree — continue").click()
     task.get_by_role("button", name="Start").click()
     return task
+
+
+def finish_debrief(task, comment: str = "") -> None:
+    """After the last rating: the debrief's optional comment, then Finish; the done screen shows."""
+    from playwright.sync_api import expect
+
+    expect(task.get_by_role("heading", name="Thank you — one last, optional question")).to_be_visible()
+    if comment:
+        task.get_by_label("Anything you want to tell us about the task (optional):").fill(comment)
+    task.get_by_role("button", name="Finish and get my code").click()
+    expect(task.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
 
 
 def play_to_end(page, selector: str) -> None:
@@ -84,7 +98,7 @@ def test_acr_audio_must_play_to_the_end_and_is_keyboard_usable(page, redis, _run
         page.keyboard.press(score)
         expect(page.locator(f'[role=radio][data-value="{score}"]')).to_have_attribute("aria-checked", "true")
         page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(page)
     expect(page.locator("#completion-code")).to_have_text(re.compile(r"^MVT(-[A-Z2-7]{4}){4}$"))
     expect(page.locator("#done-status")).to_have_text("Copy this code into the HIT page on MTurk to get paid.")
     rows = rows_of(redis, "W1")
@@ -120,7 +134,7 @@ def test_mushra_sliders_with_the_reference(page, redis, _running_server, ratings
     first.fill("100")
     expect(next_button).to_be_enabled()
     next_button.click()
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(page)
     assert sorted(row["response"] for row in rows_of(redis, "W2")) == sorted(values)
 
 
@@ -173,7 +187,7 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
         menu.select_option(value)
     expect(next_button).to_be_enabled()
     next_button.click()
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(page)
     rows = rows_of(redis, "W4")
     assert sorted(row["response"] for row in rows) == ["1", "3", "4", "5"]
     assert len({row["image_id"].split("/")[0] for row in rows}) == 1  # one source on the screen
@@ -311,7 +325,7 @@ def test_a_worker_with_headphones_passes_the_check_and_every_rating_carries_it(
         play_to_end(page, "#stimuli audio")
         page.keyboard.press("4")
         page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(page)
     assert [row["headphone_check"] for row in rows_of(redis, "W5")] == ["5/6"] * 4
 
 
@@ -434,7 +448,7 @@ def test_image_screens_flip_between_samples_in_place(page, redis, _running_serve
         page.get_by_role("slider", name="Score of Sample A").fill("100")
     expect(next_button).to_be_enabled()
     next_button.click()
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(page)
     rows = sorted(rows_of(redis, "W5"), key=lambda row: row["trial"])
     assert [row["response"] for row in rows] == values
     # Times each sample was put on view above ("1" on the shown Sample A counts nothing).
@@ -480,7 +494,7 @@ def test_flip_screen_fits_the_landing_layout_without_sideways_scrolling(
     next_button.scroll_into_view_if_needed()
     expect(next_button).to_be_in_viewport()
     next_button.click()
-    expect(task.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(task)
 
 
 # ---------------------------------------------------------------------------- video
@@ -537,7 +551,7 @@ def test_acr_video_unlocks_the_scale_only_after_playing_to_the_end(page, redis, 
         expect(excellent).to_be_enabled()
         page.keyboard.press(score)
         page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    finish_debrief(page)
     rows = sorted(rows_of(redis, "W6"), key=lambda row: row["trial"])
     # The first sample was started four times (part way, from near the end, to the end, again): three replays.
     assert [(row["response"], row["playback_completed"], row["replays"]) for row in rows] == [
@@ -584,3 +598,197 @@ def test_a_flip_picture_that_does_not_load_cannot_be_rated(page, redis, _running
     for name in "ABC":
         expect(page.get_by_role("combobox", name=f"Rating of Sample {name}")).to_be_disabled()
     expect(page.get_by_role("button", name="Next")).to_be_disabled()
+
+
+# ---------------------------------------------------------------------------- the session (common/session.js)
+
+def held(redis, link: str) -> tuple[int, int]:
+    """The link's lists (in progress, free), as the store holds them."""
+    (progress,) = [p for p in link_progress(redis) if p.link_id == link]
+    return progress.in_progress, progress.free
+
+
+def landing_task(page, base_url: str, link: str, assignment: str, worker: str):
+    """Open ``link`` inside the MTurk landing layout for ``worker``; returns the task's frame."""
+    page.goto(f"{base_url}/mturk/landing?" + urlencode({"link": link, "assignmentId": assignment,
+                                                       "workerId": worker, "hitId": "H1",
+                                                       "turkSubmitTo": base_url}))
+    return page.frame_locator("#mvt-frame")
+
+
+@pytest.mark.parametrize("width, height", [(1366, 650), (390, 844)])
+def test_a_rating_list_is_allocated_only_after_consent(sized_page, redis, _running_server, ratings_dsis_images,
+                                                       shots, width, height):
+    """Opening the page and declining hold nothing (the screen says "Nothing has been recorded" and it is
+    true); agreeing allocates the list. The rating page allocated on opening before."""
+    from playwright.sync_api import expect
+
+    base_url = _running_server[0]
+    load_experiment(redis, ratings_dsis_images)
+    phone = {"has_touch": True, "is_mobile": True, "device_scale_factor": 3} if width < 500 else {}
+    page = sized_page(width, height, **phone)
+    _, free = held(redis, "dsis-001")
+    task = landing_task(page, base_url, "dsis-001", f"A-NO-{width}", f"WNO{width}")
+    expect(task.get_by_role("button", name="I agree — continue")).to_be_visible()
+    page.screenshot(path=shots / f"ratings_consent_{width}x{height}.png")
+    assert held(redis, "dsis-001") == (0, free)
+    assert redis.hget(keys.assignment_links(), f"A-NO-{width}") is None
+    task.get_by_role("button", name="I do not agree").click()
+    expect(task.locator("#stop-message")).to_have_text(
+        "You did not agree to take part. Please return the HIT. Nothing has been recorded.")
+    assert held(redis, "dsis-001") == (0, free)
+    assert redis.hget(keys.assignment_links(), f"A-NO-{width}") is None
+
+    task = landing_task(page, base_url, "dsis-001", f"A-YES-{width}", f"WYES{width}")
+    expect(task.get_by_role("button", name="I agree — continue")).to_be_visible()
+    assert held(redis, "dsis-001") == (0, free)
+    task.get_by_role("button", name="I agree — continue").click()
+    expect(task.get_by_role("heading", name="Instructions")).to_be_visible()
+    assert held(redis, "dsis-001") == (1, free - 1)
+    assert redis.hget(keys.assignment_links(), f"A-YES-{width}") == "dsis-001"
+
+
+def test_a_second_tab_of_a_rating_assignment_is_told_to_close(sized_page, redis, _running_server, ratings_acr,
+                                                              shots):
+    from playwright.sync_api import expect
+
+    load_experiment(redis, ratings_acr)
+    page = sized_page(1366, 650)
+    url = f"{_running_server[0]}/experiment.html?link=acr-001&assignmentId=A-TABS&workerId=WTABS&hitId=H1"
+    page.goto(url)
+    expect(page.get_by_role("button", name="I agree — continue")).to_be_visible()
+    second = page.context.new_page()
+    second.goto(url)
+    expect(second.locator("#stop-message")).to_have_text(
+        "This task is already open in another tab or window. Please continue there and close this one.")
+    expect(second.get_by_role("button", name="I agree — continue")).to_be_hidden()
+    second.screenshot(path=shots / "ratings_second_tab_1366x650.png")
+    assert held(redis, "acr-001")[0] == 0  # the second tab allocated nothing
+    second.close()
+    page.get_by_role("button", name="I agree — continue").click()
+    expect(page.get_by_role("heading", name="Instructions")).to_be_visible()
+    assert held(redis, "acr-001")[0] == 1
+
+
+@pytest.mark.parametrize("headphones", [False, True])
+def test_a_blocked_worker_is_told_before_consent_and_before_the_headphone_check(
+        sized_page, redis, _running_server, ratings_acr, tmp_path, shots, headphones):
+    """The page asks the server first (GET /api/eligibility): a blocked worker reads the server's sentence,
+    is offered no consent and no headphone check, and holds nothing."""
+    from playwright.sync_api import expect
+
+    load_experiment(redis, with_headphone_check(ratings_acr, tmp_path, headphones or None))
+    block_workers(redis, ["WBLOCKED"])
+    page = sized_page(1366, 650)
+    asked = []
+    page.on("request", lambda r: asked.append(r.url.split("?")[0].rsplit("/", 1)[-1]) if "/api/" in r.url else None)
+    page.goto(f"{_running_server[0]}/experiment.html?link=acr-001&assignmentId=A-BLOCKED&workerId=WBLOCKED&hitId=H1")
+    expect(page.locator("#stop-message")).to_have_text(
+        "Sorry, your worker ID cannot take part in this study. Please return the HIT.")
+    for name in ("I agree — continue", "Play"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_be_hidden()
+    page.screenshot(path=shots / f"ratings_blocked{'_headphones' if headphones else ''}_1366x650.png")
+    assert asked == ["eligibility"]  # told by the eligibility check, never by a refused allocation
+    assert held(redis, "acr-001")[0] == 0
+    assert redis.hget(keys.assignment_links(), "A-BLOCKED") is None
+
+
+@pytest.mark.parametrize("width, height", [(1366, 650), (390, 844)])
+def test_the_debrief_comment_reaches_every_exported_row(sized_page, redis, _running_server, ratings_dsis_images,
+                                                         shots, width, height):
+    from playwright.sync_api import expect
+
+    base_url = _running_server[0]
+    load_experiment(redis, ratings_dsis_images)
+    phone = {"has_touch": True, "is_mobile": True, "device_scale_factor": 3} if width < 500 else {}
+    page = sized_page(width, height, **phone)
+    worker = f"WDEBRIEF{width}"
+    task = landing_task(page, base_url, "dsis-001", f"A-DEBRIEF-{width}", worker)
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    for k in range(3):
+        expect(task.get_by_role("heading", name=f"Sample {k + 1} of 3")).to_be_visible()
+        task.get_by_role("radio", name="4 Perceptible but not annoying").click()
+        task.get_by_role("button", name="Next").click()
+    expect(task.get_by_role("heading", name="Thank you — one last, optional question")).to_be_visible()
+    comment = "The second picture looked blurred."
+    task.get_by_label("Anything you want to tell us about the task (optional):").fill(comment)
+    page.screenshot(path=shots / f"ratings_debrief_{width}x{height}.png")
+    task.get_by_role("button", name="Finish and get my code").click()
+    expect(task.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
+    rows = rows_of(redis, worker)
+    assert [row["response"] for row in rows] == ["4", "4", "4"]
+    assert {row["comment"] for row in rows} == {comment}
+
+
+def with_config(page, change) -> None:
+    """Serve the worker page with its ``mvt-config`` JSON changed by ``change(cfg)`` and its markup by
+    ``change.markup(html)`` if given: what the server will send once it names words or a kind module."""
+    import json
+
+    def handle(route):
+        response = route.fetch()
+        html = response.text()
+        start = html.index('id="mvt-config">') + len('id="mvt-config">')
+        end = html.index("</script>", start)
+        cfg = json.loads(html[start:end])
+        change(cfg)
+        html = html[:start] + json.dumps(cfg) + html[end:]
+        html = getattr(change, "markup", lambda h: h)(html)
+        route.fulfill(response=response, body=html)
+
+    page.route("**/experiment.html?*", handle)
+
+
+def test_the_page_reads_the_platforms_words_and_the_configs_kind_module(page, redis, _running_server, ratings_acr):
+    """``words.return_sentence`` replaces MTurk's, and the config's ``kind_module`` wins over the
+    script's ``data-kind`` (here broken on purpose)."""
+    from playwright.sync_api import expect
+
+    load_experiment(redis, ratings_acr)
+
+    def change(cfg):
+        cfg["words"] = {"task": "study", "participant_id": "participant ID",
+                        "return_sentence": "Please return the study on Prolific."}
+        cfg["kind_module"] = "/static/ratings/kind.js"
+    change.markup = lambda html: html.replace('data-kind="/static/ratings/kind.js"', 'data-kind="/static/nowhere.js"')
+    with_config(page, change)
+    page.goto(f"{_running_server[0]}/experiment.html?link=acr-001&assignmentId=A-WORDS&workerId=WWORDS&hitId=H1")
+    assert page.locator("script[data-kind]").get_attribute("data-kind") == "/static/nowhere.js"
+    page.get_by_role("button", name="I do not agree").click()
+    expect(page.locator("#stop-message")).to_have_text(
+        "You did not agree to take part. Please return the study on Prolific. Nothing has been recorded.")
+
+
+def test_a_kind_module_of_another_origin_is_not_loaded(page, redis, _running_server, ratings_acr):
+    from playwright.sync_api import expect
+
+    load_experiment(redis, ratings_acr)
+    with_config(page, lambda cfg: cfg.update(kind_module="https://example.org/kind.js"))
+    page.goto(f"{_running_server[0]}/experiment.html?link=acr-001&assignmentId=A-EVIL&workerId=WEVIL&hitId=H1")
+    expect(page.locator("#stop-message")).to_contain_text(
+        "the study kind module https://example.org/kind.js is not on this server")
+    expect(page.get_by_role("button", name="I agree — continue")).to_be_hidden()
+
+
+def test_a_reload_mid_task_goes_on_at_the_next_sample_under_the_same_list(page, redis, _running_server,
+                                                                          ratings_dsis_images):
+    """After consent a reload asks neither consent nor the instructions again and resumes the same
+    assignment (no second list); the debrief follows the last sample."""
+    from playwright.sync_api import expect
+
+    load_experiment(redis, ratings_dsis_images)
+    open_task(page, _running_server[0], "dsis-001", worker="WRELOAD")
+    page.get_by_role("radio", name="4 Perceptible but not annoying").click()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Sample 2 of 3")).to_be_visible()
+    assert len(rows_of(redis, "WRELOAD")) == 1
+    page.reload()
+    for k in (2, 3):
+        expect(page.get_by_role("heading", name=f"Sample {k} of 3")).to_be_visible()
+        page.get_by_role("radio", name="2 Annoying").click()
+        page.get_by_role("button", name="Next").click()
+    finish_debrief(page)
+    assert [row["response"] for row in rows_of(redis, "WRELOAD")] == ["4", "2", "2"]
+    (progress,) = [p for p in link_progress(redis) if p.link_id == "dsis-001"]
+    assert (progress.in_progress, progress.complete) == (0, 1)

@@ -174,9 +174,9 @@ def test_worker_page_and_mturk_preview_follow_the_links_kind(server, redis, rati
     load_experiment(redis, ratings_acr)
     load_experiment(redis, synthetic_experiment)
     page = server.get("/experiment.html?link=acr-001&assignmentId=A1&workerId=W1&hitId=H1").text
-    assert "/static/ratings/main.js" in page and "/static/runner/main.js" not in page
+    assert 'data-kind="/static/ratings/kind.js"' in page and "/static/runner/kind.js" not in page
     mvt = server.get("/experiment.html?link=synth-001&assignmentId=A1&workerId=W1&hitId=H1").text
-    assert "/static/runner/main.js" in mvt and "/static/ratings/main.js" not in mvt
+    assert 'data-kind="/static/runner/kind.js"' in mvt and "/static/ratings/kind.js" not in mvt
     preview = server.get("/experiment.html?link=acr-001&assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1").text
     assert "Quality rating task (preview)" in preview and "Photosensitivity" not in preview
 

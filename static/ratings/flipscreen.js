@@ -5,8 +5,8 @@
  * crowdMOS's external HIT did. Beside it each sample's rating control, unlocked once the sample
  * has been shown. The rules (keys, view accounting) are flip.js.
  */
-import { $ } from "../runner/screens.js";
-import { watchVisible } from "../runner/layout.js";
+import { $ } from "../common/screens.js";
+import { watchVisible } from "../common/layout.js";
 import { el, ratingControl } from "./dom.js";
 import { FlipViews, REFERENCE, flipKey, sampleLetter } from "./flip.js";
 import { screenStatus } from "./logic.js";

@@ -5,8 +5,8 @@
  * screening (headphones.js holds its rules), then a pass screen or the stop screen. The tones
  * are made here with Web Audio; nothing is downloaded and no study sample is played.
  */
-import { $, clicked, show, stop } from "../runner/screens.js";
-import { screenOut } from "../runner/submit.js";
+import { $, clicked, show, stop } from "../common/screens.js";
+import { screenOut } from "../common/submit.js";
 import { calibrationSamples, keyToTone, planTrials, scoreCheck, trialSamples } from "./headphones.js";
 
 /** Whether this study asks for the check: its media are audio and its study file says so. */

@@ -3,7 +3,7 @@
  * <video>, playing it while recording requestVideoFrameCallback samples, and measuring the
  * display's refresh. The arithmetic on what was recorded is in timing.js.
  */
-import { backoffMs, countdown } from "./api.js";
+import { backoffMs, countdown } from "../common/api.js";
 import { medianInterval, playbackTiming, stallLimitMs } from "./timing.js";
 
 // Requests per video before the page gives up and asks the worker to return the HIT.

@@ -1,8 +1,8 @@
-// static/runner/api.js: backoff schedule, refusal sentences, the answer queue, retried POSTs.
+// static/common/api.js: backoff schedule, refusal sentences, the answer queue, retried POSTs.
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 
-import { ApiError, backoffMs, createApi, createQueue, refusalSentence, retryWaitMs } from "../../static/runner/api.js";
+import { ApiError, backoffMs, createApi, createQueue, refusalSentence, retryWaitMs } from "../../static/common/api.js";
 import { memoryStore } from "./memory_store.mjs";
 
 test("backoff doubles from 0.5 s up to 15 s, with ±25 % jitter", () => {

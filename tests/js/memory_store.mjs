@@ -1,4 +1,4 @@
-// A stand-in for the runner's localStorage-backed store (static/runner/store.js makeStore): the same
+// A stand-in for the runner's localStorage-backed store (static/common/store.js makeStore): the same
 // call shape, store(key) reads and store(key, value) writes, kept in memory. Not a test file.
 
 /** `{ store, data }`: the store function, and `data(key)` to read what was written. */

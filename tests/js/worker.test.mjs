@@ -1,15 +1,16 @@
-// The pure rules behind what a worker sees: layout.js (on screen, fitting), input.js (what
-// starts a video), store.js (one tab, played trials) and api.js (countdown).
+// The pure rules behind what a worker sees: common/layout.js (on screen), runner/stage.js
+// (fitting), runner/input.js (what starts a video), common/store.js (one tab), runner/played.js
+// (played trials) and common/api.js (countdown).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { countdown } from "../../static/runner/api.js";
+import { countdown } from "../../static/common/api.js";
 import { memoryStore } from "./memory_store.mjs";
 import { PLAY_ARM_MS, clickStartsPlay, inputType, keyStartsPlay } from "../../static/runner/input.js";
-import { fittedSize, fullyInside } from "../../static/runner/layout.js";
-import {
-  TAB_STALE_MS, claimTab, keepTiming, markPlayed, playedTrial, releaseTab, unmarkPlayed,
-} from "../../static/runner/store.js";
+import { fullyInside } from "../../static/common/layout.js";
+import { TAB_STALE_MS, claimTab, releaseTab } from "../../static/common/store.js";
+import { keepTiming, markPlayed, playedTrial, unmarkPlayed } from "../../static/runner/played.js";
+import { fittedSize } from "../../static/runner/stage.js";
 
 test("a box is wholly visible when the visible rectangle is as large (1 px rounding allowed)", () => {
   const box = { width: 400, height: 400 };

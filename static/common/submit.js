@@ -1,22 +1,19 @@
 /*
  * Handing the completion code to the recruitment platform, as the server's `finish` config
- * says (platforms/base.py). A redirecting platform (Prolific) gets the participant back with
- * the study's code. For MTurk: with turkSubmitTo
+ * says (platforms/base.py), for every study kind. A redirecting platform (Prolific, a panel) gets
+ * the participant back with the study's code. For MTurk: with turkSubmitTo
  * (top level, or MTurk's own frame for an ExternalQuestion HIT) the runner submits the HIT
  * itself; inside the landing layout's iframe (no turkSubmitTo) it hands the code to the
  * layout, which submits.
  */
 import { $, show, stop } from "./screens.js";
-
-/** How this platform's participant gives the task back (MTurk: return the HIT). */
-export function returnSentence(cfg) {
-  return (cfg.finish && cfg.finish.return_sentence) || "Please return the HIT.";
-}
+import { redirectHost } from "./words.js";
 
 export function submitToPlatform(cfg, code) {
   const finish = cfg.finish || {};
   if (finish.method === "redirect") {
-    $("done-status").textContent = "Taking you back to Prolific to record your completion…";
+    const host = redirectHost(finish.url);
+    $("done-status").textContent = "Taking you back" + (host ? " to " + host : "") + " to record your completion…";
     setTimeout(() => { window.location.assign(finish.url); }, 1500);
     return;
   }
