@@ -169,6 +169,9 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
     app.include_router(pages.router)
     for platform_router in pages.platform_routers():
         app.include_router(platform_router)
+    # A kind's own browser files (a plug-in's) before the project's: /static/kinds/<name>/…
+    for name, directory in pages.use_kind_assets().items():
+        app.mount(f"/static/kinds/{name}", StaticFiles(directory=directory), name=f"static-{name}")
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     if hot_paths:
         app.add_middleware(HotPaths, state=app.state)

@@ -46,6 +46,9 @@ class StudyKind(ABC):
     page_template: str = "experiment.html"
     preview_template: str = "preview.html"
     page_module: str = "/static/runner/kind.js"
+    #: a folder with the kind's own ``templates/`` and ``static/`` (served under
+    #: ``/static/kinds/<name>/``), for a kind outside this repository; None: the project's own
+    assets_dir: Path | None = None
     #: file extensions of the kind's media and their content types (``/videos/<id>.<ext>``)
     media_types: dict[str, str] = {"mp4": "video/mp4"}
     #: ``mvt simulate`` options the kind's simulated answers take (beyond the worker model)

@@ -32,7 +32,7 @@ def test_wheel_holds_runner_templates_landing_lua_and_every_package(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     static = {p.relative_to(ROOT / "static").as_posix() for p in (ROOT / "static").rglob("*") if p.is_file()}
     assert {f"app/_assets/static/{name}" for name in static} <= names
-    assert "app/_assets/mturk_landing/landing.html" in names
+    assert "platforms/mturk/_landing/landing.html" in names
     assert {"app/templates/experiment.html", "kernel/store/lua/allocate.lua", "studies/mvt.py",
             "platforms/mturk/commands.py", "simulation/workers.py", "stimuli/samples/circle/circle_1.png"} <= names
 

@@ -35,12 +35,27 @@ from kernel.placement import place
 from kernel.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
 from kernel.store import keys
 from platforms import PLATFORMS, Arrival, Platform
-from studies import get_kind
+from studies import KINDS, get_kind
 
 router = APIRouter()
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 VIDEO_CSS_PX = 512
+
+
+def use_kind_assets() -> dict[str, Path]:
+    """Put each plug-in kind's ``templates/`` on the template search path; return its ``static/`` folder.
+
+    For every registered kind that brings its own assets (a plug-in kind's
+    `StudyKind.assets_dir`), served under ``/static/kinds/<name>/``. Its ``templates/`` folder
+    joins the template search path here, after the project's own, so a kind's page can extend
+    ``runner_base.html``."""
+    from jinja2 import ChoiceLoader, FileSystemLoader
+
+    dirs = {kind.name: Path(kind.assets_dir) for kind in KINDS.values() if kind.assets_dir is not None}
+    templates.env.loader = ChoiceLoader([FileSystemLoader(TEMPLATES_DIR),
+                                         *(FileSystemLoader(d / "templates") for d in dirs.values())])
+    return {name: d / "static" for name, d in dirs.items() if (d / "static").is_dir()}
 
 
 def own_origin(request: Request) -> str:
