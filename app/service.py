@@ -17,8 +17,9 @@ import time
 import orjson
 
 from kernel import limits, videourls
-from kernel.assignments import Allocation, allocate, eligibility, now_ms, refusal_message
-from kernel.errors import LinkFull, MVTError, PreviewAssignment, RateLimited, UnknownLink
+from kernel.assignments import Allocation, allocate, eligibility, now_ms
+from kernel.reasons import refusal
+from kernel.errors import MVTError, RateLimited, UnknownLink
 from kernel.responses import PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response
 from kernel.settings import Settings
 from kernel.tokens import completion_code, make_token, read_token
@@ -139,7 +140,7 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
     limits (`kernel.limits`, `RateLimited`), then whatever `allocate` refuses.
     """
     if assignment_id in preview_ids():
-        raise PreviewAssignment("this is MTurk's preview: accept the HIT to start the task")
+        raise refusal("preview")
     now = now_ms()
     admit = None if client is None else limits.admit_assignment(r, settings, client, worker_id, assignment_id, now)
     try:
@@ -151,7 +152,7 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
         if client is not None:
             await limits.release(r, settings, client, assignment_id)
         if isinstance(exc, UnknownLink):
-            raise LinkFull(refusal_message("link_full", link, worker_id, assignment_id, 0)) from None
+            raise refusal("link_full", link=link, worker=worker_id, assignment=assignment_id) from None
         raise
     if a.completed and client is not None:
         await limits.release(r, settings, client, assignment_id)

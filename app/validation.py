@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kernel.ids import ID_PATTERN
+from kernel.reasons import ELIGIBILITY_REASONS
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="1–64 characters from A–Z, a–z, 0–9, _ and -")]
 FRAME_LOG_RE = re.compile(r"^[0-9]{1,7}-[0-9]{1,7}(,[0-9]{1,7}-[0-9]{1,7})*$")
@@ -27,7 +28,7 @@ class EligibilityOut(BaseModel):
     """Whether the worker may start (or resume) a task on the link."""
 
     eligible: bool
-    reason: Literal["blocked", "seen_link", "cap_reached", "link_full", "unknown_link"] | None
+    reason: Literal[ELIGIBILITY_REASONS] | None
 
 
 class Refusal(BaseModel):

@@ -29,7 +29,8 @@ import orjson
 
 from kernel.store import keys
 from kernel.errors import UnknownAssignment
-from kernel.store.scripts import refusal, scripts_for
+from kernel.reasons import refusal
+from kernel.store.scripts import scripts_for
 
 
 def now_ms() -> int:
@@ -53,23 +54,6 @@ class Allocation:
     n_trials: int
     options: list[str]
     kind: str = "mvt"
-
-
-def refusal_message(reason: str, link_id: str, worker_id: str, assignment_id: str, cap: int) -> str:
-    """The sentence of a refusal ``reason`` (the ``detail`` of the HTTP answer)."""
-    return {
-        "blocked": f"worker {worker_id} is blocked from this experiment",
-        "cap_reached": f"worker {worker_id} has already done the maximum of {cap} tasks of this experiment",
-        "unknown_link": f"link {link_id!r} is not part of any loaded experiment; check the HIT's link",
-        "seen_link": f"worker {worker_id} has already seen the images of link {link_id}; "
-                     "each worker may do one task per link",
-        "link_full": f"every list of link {link_id} is taken; return this HIT and try another one",
-        "wrong_worker": f"assignment {assignment_id} belongs to another worker",
-        "expired": f"assignment {assignment_id} was idle too long and its task went to another worker; "
-                   "please return this HIT",
-        "replaced": f"assignment {assignment_id} was replaced and its task went to another worker; "
-                    "please return this HIT",
-    }.get(reason, f"allocation refused ({reason})")
 
 
 async def _unreserve(r, link_id: str, worker_id: str) -> None:
@@ -107,7 +91,7 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
                 await _unreserve(r, link_id, worker_id)
             raise admitted
     if reserved in ("blocked", "cap_reached"):
-        raise refusal(reserved, refusal_message(reserved, link_id, worker_id, assignment_id, cap))
+        raise refusal(reserved, link=link_id, worker=worker_id, assignment=assignment_id, cap=cap)
     result = await scripts.allocate(
         keys=[keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id), keys.link_slots(link_id),
               keys.link_assignments(link_id), keys.link_workers(link_id), keys.link_activity(link_id),
@@ -119,7 +103,7 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         # request of theirs), so the link stays in their set.
         if reserved == "added" and result[1] != "seen_link":
             await _unreserve(r, link_id, worker_id)
-        raise refusal(result[1], refusal_message(result[1], link_id, worker_id, assignment_id, cap))
+        raise refusal(result[1], link=link_id, worker=worker_id, assignment=assignment_id, cap=cap)
     if outcome == "new":
         pipe = r.pipeline(transaction=False)
         pipe.hsetnx(keys.assignment_links(), assignment_id, link_id)

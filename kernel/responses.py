@@ -16,7 +16,8 @@ import orjson
 from kernel.store import keys
 from kernel.assignments import now_ms
 from kernel.errors import WorkerBlocked
-from kernel.store.scripts import refusal, scripts_for
+from kernel.reasons import refusal
+from kernel.store.scripts import scripts_for
 from kernel.tokens import TokenData
 
 TIMING_FIELDS = ("response_time_ms", "dropped_frames", "refresh_interval_ms", "hidden_during_video",
@@ -59,17 +60,8 @@ class Completion:
 
 def _refused(reason: str, token: TokenData, trial: int | None = None, n_done: int = 0, n_trials: int = 0,
              response: str | None = None):
-    messages = {
-        "unknown_assignment": f"assignment {token.assignment_id} has no list on link {token.link_id}; "
-                              "reload the task page",
-        "expired": f"assignment {token.assignment_id} was idle too long and its task went to another worker",
-        "replaced": f"assignment {token.assignment_id} was replaced and its task went to another worker",
-        "bad_trial": f"trial {trial} does not exist in this task",
-        "bad_response": f"response {response!r} is not one of this task's answer options",
-        "incomplete": f"only {n_done} of {n_trials} trials are recorded; finish every trial first",
-        "other_tab": f"trial {trial} was already answered in another tab or window of this task",
-    }
-    return refusal(reason, messages.get(reason, f"refused ({reason})"))
+    return refusal(reason, assignment=token.assignment_id, link=token.link_id, trial=trial, n_done=n_done,
+                   n_trials=n_trials, response=response)
 
 
 async def record_response(r, token: TokenData, trial: int, response: str, timing: dict,

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 
-from kernel.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
+from kernel.reasons import FALLBACK_SENTENCE, worker_sentences
 from app.routes import pages
 from platforms.mturk.landing import render_landing
 
@@ -44,7 +44,7 @@ def test_runner_page_carries_ids_in_a_json_block(client):
     assert cfg["turk_submit_to"] is None
     assert ('<script type="module" src="/static/common/session.js" data-kind="/static/runner/kind.js"></script>'
             in r.text)
-    assert (cfg["reasons"], cfg["reason_fallback"]) == (WORKER_SENTENCES, FALLBACK_SENTENCE)
+    assert (cfg["reasons"], cfg["reason_fallback"]) == (worker_sentences(), FALLBACK_SENTENCE)
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert "frame-ancestors 'self' https://*.mturk.com" in csp

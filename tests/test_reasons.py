@@ -1,14 +1,18 @@
-"""Refusal sentences (kernel/reasons.py): one source, served to the runner, copied into the landing layout."""
+"""The table of refusal reasons (kernel/reasons.py): every reason a script can return, one sentence per
+platform's words, served to the runner and copied into the landing layout."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from kernel import errors
-from kernel.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
+from kernel.reasons import FALLBACK_SENTENCE, REASONS, refusal, worker_sentences
+from platforms import PLATFORMS
 from platforms.mturk import landing as reasons
 from platforms.mturk.landing import BEGIN, END
 
@@ -23,6 +27,40 @@ def error_reasons() -> set[str]:
         found.add(cls.reason)
         todo.extend(cls.__subclasses__())
     return found
+
+
+WORKER_SENTENCES = worker_sentences()
+LUA = Path(__file__).resolve().parent.parent / "kernel" / "store" / "lua"
+
+
+def test_every_reason_a_lua_script_returns_is_in_the_table():
+    returned = set()
+    for script in LUA.glob("*.lua"):
+        text = script.read_text()
+        returned |= set(re.findall(r"\{'refused', '(\w+)'", text))
+        if re.search(r"\{'refused', rec\.status", text):  # only after checking for these two
+            returned |= {"expired", "replaced"}
+    assert returned and returned <= set(REASONS), sorted(returned - set(REASONS))
+    for word in returned:
+        assert isinstance(refusal(word, link="L1", worker="W1", assignment="A1", cap=3, trial=2, response="x",
+                                  n_done=1, n_trials=4), REASONS[word].error)
+    for word, reason in REASONS.items():
+        assert reason.status_code == reason.error.status_code and reason.error.reason == word
+
+
+def test_a_detail_names_the_values_it_has():
+    exc = refusal("cap_reached", worker="W9", cap=3, link="L1")
+    assert (str(exc), exc.status_code) == ("worker W9 has already done the maximum of 3 tasks of this experiment", 409)
+    assert str(refusal("incomplete", n_done=2)) == "only 2 of ? trials are recorded; finish every trial first"
+
+
+@pytest.mark.parametrize("name", ["mturk", "prolific", "panel"])
+def test_each_platform_reads_its_own_words(name):
+    sentences = worker_sentences(PLATFORMS[name].words)
+    assert sorted(sentences) == sorted(REFUSALS)
+    assert f"your {PLATFORMS[name].words['participant_id']} cannot" in sentences["blocked"]
+    if name != "mturk":
+        assert "worker ID" not in " ".join(sentences.values())
 
 
 def test_every_refusal_a_worker_can_meet_has_one_sentence():

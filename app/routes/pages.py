@@ -32,7 +32,7 @@ from kernel.errors import MVTError, RateLimited
 from kernel.ids import ID_RE, is_id
 from kernel.origins import origin_of
 from kernel.placement import place
-from kernel.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
+from kernel.reasons import FALLBACK_SENTENCE, worker_sentences
 from kernel.store import keys
 from platforms import PLATFORMS, Arrival, Platform
 from studies import KINDS, get_kind
@@ -163,7 +163,7 @@ async def runner_page(request: Request, platform: Platform, arrival: Arrival) ->
         "api_base": "",
         "video_css_px": VIDEO_CSS_PX,
         "expected_hz": 60,
-        "reasons": WORKER_SENTENCES,
+        "reasons": worker_sentences(platform.words),
         "reason_fallback": FALLBACK_SENTENCE,
         "words": platform.words,
         "kind": kind.name,
@@ -187,14 +187,14 @@ async def place_and_run(request: Request, platform: Platform, arrival: Arrival, 
         # Placing allocates, so it is charged to the client like POST /api/assignments.
         await limits.admit_assignment(r, settings, client, arrival.worker_id, arrival.assignment_id, now_ms())
     except RateLimited as exc:
-        response = error_page(request, 429, "Too many requests", f"{WORKER_SENTENCES['rate_limited']} ({exc})")
+        response = error_page(request, 429, "Too many requests", f"{worker_sentences(platform.words)['rate_limited']} ({exc})")
         response.headers.update(exc.headers)
         return response
     try:
         placed = await place(r, settings, experiment, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
     except MVTError as exc:
         await limits.release(r, settings, client, arrival.assignment_id)
-        sentence = WORKER_SENTENCES.get(exc.reason, FALLBACK_SENTENCE)
+        sentence = worker_sentences(platform.words).get(exc.reason, FALLBACK_SENTENCE)
         return error_page(request, 409, f"Please return this {platform.words['task']}",
                           f"{sentence} Nothing was recorded for you: {platform.words['return_sentence']}")
     arrival = Arrival(placed.link_id, arrival.worker_id, arrival.assignment_id, arrival.hit_id)

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from kernel import errors
-
 SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace", "ratelimit")
 
 
@@ -40,25 +38,3 @@ def scripts_for(r) -> Scripts:
         found = Scripts(**{name: r.register_script(script_source(name)) for name in SCRIPT_NAMES})
         r._mvt_scripts = found
     return found
-
-
-REFUSALS: dict[str, type[errors.MVTError]] = {
-    "blocked": errors.WorkerBlocked,
-    "cap_reached": errors.CapReached,
-    "unknown_link": errors.UnknownLink,
-    "seen_link": errors.SeenLink,
-    "link_full": errors.LinkFull,
-    "wrong_worker": errors.WrongWorker,
-    "expired": errors.AssignmentExpired,
-    "replaced": errors.AssignmentReplaced,
-    "unknown_assignment": errors.UnknownAssignment,
-    "bad_trial": errors.BadTrial,
-    "bad_response": errors.BadResponse,
-    "incomplete": errors.Incomplete,
-    "other_tab": errors.AnsweredElsewhere,
-}
-
-
-def refusal(reason: str, message: str) -> errors.MVTError:
-    """The domain exception for a script's refusal code ``reason``."""
-    return REFUSALS.get(reason, errors.MVTError)(message)

@@ -20,8 +20,8 @@ from pathlib import Path
 from markupsafe import escape
 
 from kernel.ids import ID_PATTERN
-from kernel.reasons import FALLBACK_SENTENCE, WORKER_SENTENCES
-from platforms.mturk.platform import PREVIEW_ASSIGNMENT, SUBMIT_ORIGINS
+from kernel.reasons import FALLBACK_SENTENCE, worker_sentences
+from platforms.mturk.platform import PREVIEW_ASSIGNMENT, SUBMIT_ORIGINS, MTurkPlatform
 
 _BUNDLED = Path(__file__).resolve().parent / "_landing"
 LANDING_FILE = (_BUNDLED if _BUNDLED.is_dir() else Path(__file__).resolve().parents[2] / "mturk_landing") / "landing.html"
@@ -38,7 +38,7 @@ def landing_block() -> str:
     One line: the readable copy is the dict above, and a second one-sentence-a-line copy would
     be a duplicated block in the layout.
     """
-    sentences = json.dumps(WORKER_SENTENCES, ensure_ascii=False)
+    sentences = json.dumps(worker_sentences(MTurkPlatform.words), ensure_ascii=False)
     fallback = json.dumps(FALLBACK_SENTENCE, ensure_ascii=False)
     return (f"{BEGIN}\n  var ID = /{ID_PATTERN}/;\n  var PREVIEW = {json.dumps(PREVIEW_ASSIGNMENT)};\n"
             f"  var SUBMIT_ORIGINS = {json.dumps(list(SUBMIT_ORIGINS))};\n  var REASONS = {sentences};\n"
