@@ -44,10 +44,12 @@ DEFAULT_DEVICE = {"min_stimulus_px": 256, "touch_allowed": False, "refresh_toler
 PANEL_KEYS = {"id_param": True, "completion_url": True, "completion_code": True, "screened_out_code": False}
 """The ``[panel]`` table: key → required."""
 DEFAULT_CONSENT = (
-    "This is a research study about how quickly people recognise pictures. We record your worker ID, "
+    "This is a research study about how quickly people recognise pictures. We record your {participant_id}, "
     "your answers, how long you took to answer and how the videos played in your browser (e.g. whether "
     "frames were skipped, your window size). We use them only for this research and for paying you. "
-    "Taking part is voluntary; you may stop at any time by returning the HIT.")
+    "Taking part is voluntary; you may stop at any time by returning the {task}.")
+"""The default consent text. ``{participant_id}`` and ``{task}`` are the participant's platform's words
+(worker ID and HIT on MTurk; the page fills them in), in a study file's own consent text too."""
 DEFAULT_STUDY = {
     "title": "Picture recognition task",
     "description": "You will watch short videos and say what each one showed.",

@@ -149,3 +149,15 @@ def test_a_bad_panel_table_is_refused_naming_the_key(tmp_path, panel, message):
     (tmp_path / "study.toml").write_text("[panel]\n" + panel + "\n")
     with pytest.raises(BuildOptionError, match=re.escape(message)):
         read_study_file(tmp_path / "study.toml")
+
+
+def test_a_prolific_participant_reads_prolifics_words_on_consent_and_in_the_page_config(synthetic_server):
+    page = arrive(synthetic_server, "PW1")
+    assert page.status_code == 200
+    consent = re.search(r'<section id="screen-consent".*?</section>', page.text, re.S).group(0)
+    assert "We record your Prolific ID" in consent and "by returning the study." in consent
+    assert "worker ID" not in consent and "HIT" not in consent
+    config = json.loads(re.search(r'<script type="application/json" id="mvt-config">(.*?)</script>',
+                                  page.text, re.S).group(1))
+    assert config["words"]["participant_id"] == "Prolific ID"
+    assert config["reasons"]["blocked"] == "Sorry, your Prolific ID cannot take part in this study."
