@@ -1,7 +1,7 @@
 """The MTurk landing layout (``mturk_landing/landing.html``): where it is, and its generated block.
 
 The layout must stay a single pasteable file, so it carries a generated copy of the id rule
-(`kernel.ids`), MTurk's preview id and submit origins (`platforms.mturk.platform`) and the refusal
+(`kernel.ids`), MTurk's preview id and submit origins (`platforms.mturk.site`) and the refusal
 sentences (`kernel.reasons`) between marker comments. Regenerate it with
 ``python -m platforms.mturk.landing --write-landing``; ``tests/test_reasons.py`` fails while the
 copy differs.
@@ -21,7 +21,7 @@ from markupsafe import escape
 
 from kernel.ids import ID_PATTERN
 from kernel.reasons import FALLBACK_SENTENCE, worker_sentences
-from platforms.mturk.platform import PREVIEW_ASSIGNMENT, SUBMIT_ORIGINS, MTurkPlatform
+from platforms.mturk.site import PREVIEW_ASSIGNMENT, SUBMIT_ORIGINS, WORDS
 
 _BUNDLED = Path(__file__).resolve().parent / "_landing"
 LANDING_FILE = (_BUNDLED if _BUNDLED.is_dir() else Path(__file__).resolve().parents[2] / "mturk_landing") / "landing.html"
@@ -32,13 +32,13 @@ END = "/* reasons:end */"
 
 def landing_block() -> str:
     """The JavaScript the landing layout carries between its markers, markers included: the id
-    rule (`kernel.ids`), MTurk's preview id and submit origins (`platforms.mturk.platform`) and
+    rule (`kernel.ids`), MTurk's preview id and submit origins (`platforms.mturk.site`) and
     the refusal sentences.
 
     One line: the readable copy is the dict above, and a second one-sentence-a-line copy would
     be a duplicated block in the layout.
     """
-    sentences = json.dumps(worker_sentences(MTurkPlatform.words), ensure_ascii=False)
+    sentences = json.dumps(worker_sentences(WORDS), ensure_ascii=False)
     fallback = json.dumps(FALLBACK_SENTENCE, ensure_ascii=False)
     return (f"{BEGIN}\n  var ID = /{ID_PATTERN}/;\n  var PREVIEW = {json.dumps(PREVIEW_ASSIGNMENT)};\n"
             f"  var SUBMIT_ORIGINS = {json.dumps(list(SUBMIT_ORIGINS))};\n  var REASONS = {sentences};\n"

@@ -13,13 +13,8 @@ from collections.abc import Mapping
 from kernel.ids import is_id
 from kernel.origins import origin_of
 from platforms.base import Arrival, ArrivalError, Platform
+from platforms.mturk.site import FORM_ACTION, FRAME_ANCESTORS, PREVIEW_ASSIGNMENT, SUBMIT_ORIGINS, WORDS
 
-PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"
-SUBMIT_ORIGINS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
-# Where MTurk shows a HIT: the worker site, and the content domain of Design Layout projects.
-FRAME_ANCESTORS = ("https://*.mturk.com", "https://*.mturkcontent.com", "https://mturkcontent.com")
-# externalSubmit may redirect within MTurk's sites, and form-action applies to redirects too.
-FORM_ACTION = ("https://*.mturk.com",)
 CONFIRMED, REJECTED = frozenset({"Submitted", "Approved"}), frozenset({"Rejected"})
 
 
@@ -35,8 +30,7 @@ class MTurkPlatform(Platform):
     """Amazon Mechanical Turk: one HIT per link, the completion code through externalSubmit."""
 
     name = "mturk"
-    words = {"platform": "MTurk", "task": "HIT", "participant_id": "worker ID",
-             "return_sentence": "Please return the HIT."}
+    words = WORDS
     preview_ids = frozenset({PREVIEW_ASSIGNMENT})
     frame_ancestors = FRAME_ANCESTORS
     form_action = FORM_ACTION

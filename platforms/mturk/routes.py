@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from kernel.ids import ID_RE
 from platforms.base import ArrivalError
 from platforms.mturk.landing import render_landing
-from platforms.mturk.platform import FORM_ACTION
+from platforms.mturk.site import FORM_ACTION
 
 
 def router(platform, pages) -> APIRouter:
