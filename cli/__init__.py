@@ -16,7 +16,8 @@ import typer
 from analysis import commands as analysis_commands
 from cli import server as server_commands
 from cli.simulate import simulate_command
-from kernel.plugins import PluginError, load_plugins
+from kernel.errors import PluginError
+from kernel.plugins import load_plugins
 from platforms import PLATFORMS, confirmed_records
 from studies import KINDS, kind_of
 

@@ -274,3 +274,10 @@ class DataDirInUse(MVTError):
 
     reason = "data_dir_in_use"
     status_code = 503
+
+
+class PluginError(MVTError):
+    """A module named in MVT_PLUGINS could not be imported."""
+
+    reason = "bad_plugin"
+

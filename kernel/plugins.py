@@ -11,13 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 
-from kernel.errors import MVTError
-
-
-class PluginError(MVTError):
-    """A module named in MVT_PLUGINS could not be imported."""
-
-    reason = "bad_plugin"
+from kernel.errors import PluginError
 
 
 def plugin_names(value: str | None = None) -> list[str]:
