@@ -100,7 +100,7 @@ def test_landing_keeps_the_task_hidden_from_ineligible_workers(live_server, page
         r = httpx.post(f"{live_server.base_url}/api/assignments", verify=False, json={
             "link": link, "worker_id": worker, "assignment_id": "ASSIGN-EARLIER", "hit_id": "HIT0"})
         assert r.status_code == 200, r.text
-        expected = "You have already done this task. Each worker can do it only once."
+        expected = "You have already done this task. Each participant can do it only once."
     page.goto(landing_url(live_server, link, **mturk_params("ASSIGN-NEW", worker, live_server)))
     expect(page.locator("#mvt-refused-text")).to_have_text(expected)
     expect(page.get_by_text("Please return this HIT")).to_be_visible()
