@@ -1,0 +1,451 @@
+"""Adaptive MVT studies: a per-image posterior over the MVT bin, a stopping rule, the next answers.
+
+The fixed design asks every image at every duration the same number of times (7 x 6 = 42
+answers in the published study). Most of those answers fall where the outcome is already
+certain. An adaptive study asks in batches and spends each batch where an image's MVT bin is
+still uncertain. This module is the decision, in pure numpy; ``mvt next-batch``
+(`stimuli.adaptive`) turns it into links.
+
+Model (per image)
+    ``P(correct | d) = g + (1 - g - lapse) * Phi((ln d - mu) / sigma)``, the cumulative normal
+    on log duration of `analysis.psychometric`, monotone in ``d``, with the study's guess rate
+    ``g = 1 / answer options`` and a lapse rate (Wichmann & Hill 2001, Percept. Psychophys.
+    63:1293). The parameters ``(mu, sigma, lapse)`` live on a grid (`psychometric_grid`);
+    ``mu`` reaches far beyond the longest duration, so "never recognised" is inside the model.
+MVT bin
+    For a monotone curve every rule of `analysis.rules` (``stable``, ``first``, ``isotonic``)
+    gives the same population answer: the index of the shortest duration with ``P > theta``
+    (``P >= theta`` inclusive), or ``D`` ("unrecognised") when not even the longest duration is
+    recognised. Each grid point therefore has one bin; the posterior over bins is the
+    posterior mass of the grid points in each bin.
+Posterior
+    Binomial likelihood of the counts ``k`` of ``n`` per duration times a prior over the grid
+    (`bin_posterior`). The prior is uniform over the grid or, better, learned from all images of
+    the study by expectation-maximisation of the grid weights (`empirical_prior`; the
+    nonparametric maximum-likelihood mixing distribution of Laird 1978, JASA 73:805 — empirical
+    Bayes in the sense of Robbins 1956).
+Stopping rule
+    An image is finished when one bin holds at least ``confidence`` (0.9) of its posterior, or
+    when it has as many answers as the fixed design gives it (``max_answers``, 42).
+Next answers
+    For every unfinished image and duration the expected reduction of the bin's entropy from
+    ``block`` more answers there, ``H(bin) - E_k[H(bin | k)]`` with ``k`` from the posterior
+    predictive (the Psi method of Kontsevich & Tyler 1999, Vision Res. 39:2729, with the MVT
+    bin as the quantity of interest instead of the threshold). The ``answers // block``
+    durations with the largest reduction each get ``block`` answers (`plan_next_answers`).
+
+Everything is vectorised over images: ``(I, D)`` counts, ``(G, D)`` grid probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+from analysis.rules import check_rule, index_from_recognition
+
+DEFAULT_CONFIDENCE = 0.9
+"""Posterior mass one bin must hold for an image to be finished (``--confidence``)."""
+
+DEFAULT_MAX_ANSWERS = 42
+"""Answers per image of the fixed design (7 workers x 6 durations): an image stops there."""
+
+
+@dataclass(frozen=True)
+class PsychometricGrid:
+    """The parameter grid of the per-image model and each grid point's MVT bin.
+
+    Attributes
+    ----------
+    duration_ms : ndarray of float, shape (D,)
+        The tested durations, ascending (ms).
+    guess : float
+        Guess rate ``g``, 1 / answer options.
+    theta : float
+        Recognition threshold on the proportion correct.
+    inclusive : bool
+        Recognised means ``P >= theta`` instead of ``P > theta``.
+    mu_log_ms, sigma_log, lapse : ndarray of float, shape (G,)
+        Every grid point's parameters.
+    p : ndarray of float, shape (G, D)
+        ``P(correct | d)`` of every grid point at every duration.
+    bins : ndarray of int, shape (G,)
+        Every grid point's MVT bin, ``0 .. D-1`` or ``D`` (unrecognised).
+    """
+
+    duration_ms: np.ndarray
+    guess: float
+    theta: float
+    inclusive: bool
+    mu_log_ms: np.ndarray
+    sigma_log: np.ndarray
+    lapse: np.ndarray
+    p: np.ndarray
+    bins: np.ndarray
+
+    @property
+    def n_bins(self) -> int:
+        """``D + 1``: one bin per duration and "unrecognised"."""
+        return self.duration_ms.size + 1
+
+    def uniform_prior(self) -> np.ndarray:
+        """Equal weight on every grid point, shape (G,)."""
+        return np.full(self.bins.size, 1.0 / self.bins.size)
+
+
+def psychometric_grid(duration_ms, *, guess: float, theta: float = 0.5, inclusive: bool = False,
+                      n_mu: int = 80, sigma_log=(0.15, 0.3, 0.6, 1.2),
+                      lapse=(0.0, 0.05, 0.1)) -> PsychometricGrid:
+    """The grid of ``(mu, sigma, lapse)`` and its MVT bins for one study's durations.
+
+    ``mu`` runs evenly in log duration from a quarter of the shortest duration to four times
+    the longest, so that images recognised below the shortest and above the longest duration
+    are both representable.
+
+    Parameters
+    ----------
+    duration_ms : array_like of float, shape (D,)
+        The study's durations in ms, distinct and positive.
+    guess : float
+        Guess rate ``1 / answer options``, in [0, 1).
+    theta : float, optional
+        Recognition threshold, default 0.5.
+    inclusive : bool, optional
+        ``P >= theta`` counts as recognised.
+    n_mu : int, optional
+        Grid points of ``mu``, default 80.
+    sigma_log : sequence of float, optional
+        Slopes (natural-log ms), default ``(0.15, 0.3, 0.6, 1.2)``.
+    lapse : sequence of float, optional
+        Lapse rates, default ``(0, 0.05, 0.1)`` (the range `analysis.psychometric` fits).
+
+    Returns
+    -------
+    PsychometricGrid
+
+    Raises
+    ------
+    ValueError
+        For no or non-positive durations, a guess rate outside [0, 1) or a bad theta.
+
+    Examples
+    --------
+    >>> grid = psychometric_grid([16.7, 100, 10000], guess=0.1)
+    >>> grid.p.shape, sorted(set(grid.bins.tolist()))
+    ((960, 3), [0, 1, 2, 3])
+    """
+    check_rule("stable", theta)
+    duration_ms = np.sort(np.asarray(duration_ms, dtype=float))
+    if duration_ms.size == 0 or not np.all(duration_ms > 0):
+        raise ValueError(f"duration_ms ({duration_ms.tolist()!r}) must be one or more positive durations")
+    if not 0 <= guess < 1:
+        raise ValueError(f"guess ({guess!r}) must be a proportion in [0, 1)")
+    mu_axis = np.linspace(np.log(duration_ms[0] / 4), np.log(duration_ms[-1] * 4), n_mu)
+    mu, sigma, lam = (a.ravel() for a in np.meshgrid(mu_axis, np.asarray(sigma_log, float),
+                                                      np.asarray(lapse, float), indexing="ij"))
+    z = (np.log(duration_ms)[None, :] - mu[:, None]) / sigma[:, None]
+    p = guess + (1 - guess - lam[:, None]) * special.ndtr(z)
+    rec = p >= theta if inclusive else p > theta
+    bins = index_from_recognition(rec.T, "stable")
+    return PsychometricGrid(duration_ms=duration_ms, guess=float(guess), theta=float(theta),
+                            inclusive=inclusive, mu_log_ms=mu, sigma_log=sigma, lapse=lam,
+                            p=np.clip(p, 1e-9, 1 - 1e-9), bins=np.asarray(bins, dtype=np.int64))
+
+
+def _log_likelihood(grid: PsychometricGrid, k, n) -> np.ndarray:
+    """Binomial log-likelihood (without the binomial coefficient) of every image at every grid point, (I, G)."""
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    return k @ np.log(grid.p).T + (n - k) @ np.log1p(-grid.p).T
+
+
+def _normalise_log(log_w: np.ndarray) -> np.ndarray:
+    log_w = log_w - log_w.max(axis=-1, keepdims=True)
+    w = np.exp(log_w)
+    return w / w.sum(axis=-1, keepdims=True)
+
+
+def empirical_prior(grid: PsychometricGrid, k, n, *, n_iter: int = 100, floor: float = 0.01) -> np.ndarray:
+    """Grid weights learned from all images of a study (empirical Bayes).
+
+    Expectation-maximisation of the mixing weights ``pi``: ``pi <- mean_i posterior_i(pi)``
+    (Laird 1978), starting from uniform; the result is mixed with ``floor`` of the uniform
+    prior so that no grid point is ruled out before its image has been asked.
+
+    Parameters
+    ----------
+    grid : PsychometricGrid
+    k, n : array_like of int, shape (I, D)
+        Correct answers and answers per image and duration.
+    n_iter : int, optional
+        EM iterations, default 100.
+    floor : float, optional
+        Share of the uniform prior mixed in, default 0.01.
+
+    Returns
+    -------
+    ndarray of float, shape (G,)
+        Prior weights summing to 1 (uniform when there are no images).
+
+    Examples
+    --------
+    >>> grid = psychometric_grid([16.7, 10000], guess=0.5, n_mu=10, sigma_log=(0.3,), lapse=(0.0,))
+    >>> prior = empirical_prior(grid, [[5, 5]] * 3, [[5, 5]] * 3)
+    >>> bool(prior[grid.bins == 0].sum() > 0.9)
+    True
+    """
+    uniform = grid.uniform_prior()
+    log_lik = _log_likelihood(grid, k, n)
+    if log_lik.shape[0] == 0:
+        return uniform
+    lik = np.exp(log_lik - log_lik.max(axis=1, keepdims=True))
+    pi = uniform.copy()
+    for _ in range(n_iter):
+        # mean_i lik_ig pi_g / sum_h lik_ih pi_h, as two matrix products
+        pi = pi * (lik.T @ (1.0 / (lik @ pi))) / lik.shape[0]
+    return (1 - floor) * pi + floor * uniform
+
+
+@dataclass(frozen=True)
+class BinPosterior:
+    """Every image's posterior over its MVT bin, and whether it is finished.
+
+    Attributes
+    ----------
+    weights : ndarray of float, shape (I, G)
+        Posterior over the grid.
+    bins : ndarray of float, shape (I, D + 1)
+        Posterior probability of each bin (``D`` = unrecognised).
+    n_answers : ndarray of int, shape (I,)
+        Answers each image has.
+    finished : ndarray of bool, shape (I,)
+        The stopping rule: ``bins.max() >= confidence`` or ``n_answers >= max_answers``.
+    confidence : float
+    max_answers : int
+    """
+
+    weights: np.ndarray
+    bins: np.ndarray
+    n_answers: np.ndarray
+    finished: np.ndarray
+    confidence: float
+    max_answers: int
+
+    @property
+    def map_bin(self) -> np.ndarray:
+        """The most probable bin of every image, shape (I,): the adaptive MVT estimate."""
+        return self.bins.argmax(axis=1)
+
+    @property
+    def map_probability(self) -> np.ndarray:
+        """Posterior probability of the most probable bin, shape (I,)."""
+        return self.bins.max(axis=1)
+
+    @property
+    def entropy_bits(self) -> np.ndarray:
+        """Entropy of the bin posterior in bits, shape (I,)."""
+        return _entropy_bits(self.bins)
+
+
+def _entropy_bits(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.where(p > 0, p * np.log2(p), 0.0).sum(axis=-1)
+
+
+def bin_posterior(grid: PsychometricGrid, k, n, *, prior=None, confidence: float = DEFAULT_CONFIDENCE,
+                  max_answers: int = DEFAULT_MAX_ANSWERS) -> BinPosterior:
+    """Posterior over the MVT bin of every image, with the stopping rule applied.
+
+    ``w_ig ∝ prior_g * prod_d p_gd^k_id (1 - p_gd)^(n_id - k_id)``;
+    ``P(bin = b | data_i) = sum_{g : bin_g = b} w_ig``.
+
+    Parameters
+    ----------
+    grid : PsychometricGrid
+    k, n : array_like of int, shape (I, D)
+        Correct answers and answers per image and duration (durations as in `grid`).
+    prior : array_like of float, shape (G,), optional
+        Grid prior, default uniform (`empirical_prior` learns one from the study).
+    confidence : float, optional
+        Posterior mass of one bin that finishes an image, default 0.9.
+    max_answers : int, optional
+        Answers that finish an image whatever its posterior, default 42 (the fixed design).
+
+    Returns
+    -------
+    BinPosterior
+
+    Raises
+    ------
+    ValueError
+        For counts of the wrong shape, ``k > n`` or negative counts, a confidence outside
+        (0, 1] or max_answers < 1.
+
+    Examples
+    --------
+    >>> grid = psychometric_grid([16.7, 100, 10000], guess=0.1)
+    >>> post = bin_posterior(grid, [[7, 7, 7], [0, 0, 1]], [[7, 7, 7], [7, 7, 7]])
+    >>> post.map_bin.tolist(), post.finished.tolist()
+    ([0, 3], [True, True])
+    """
+    k = np.atleast_2d(np.asarray(k, dtype=np.int64))
+    n = np.atleast_2d(np.asarray(n, dtype=np.int64))
+    d = grid.duration_ms.size
+    if k.shape != n.shape or k.shape[-1] != d:
+        raise ValueError(f"k and n (shapes {k.shape}, {n.shape}) must both be (images, {d} durations)")
+    if np.any(n < 0) or np.any(k < 0) or np.any(k > n):
+        raise ValueError("counts must satisfy 0 <= k <= n")
+    if not 0 < confidence <= 1:
+        raise ValueError(f"confidence ({confidence!r}) must be in (0, 1]")
+    if max_answers < 1:
+        raise ValueError(f"max_answers ({max_answers!r}) must be at least 1")
+    prior = grid.uniform_prior() if prior is None else np.asarray(prior, dtype=float)
+    with np.errstate(divide="ignore"):
+        log_w = _log_likelihood(grid, k, n) + np.log(prior)[None, :]
+    weights = _normalise_log(log_w)
+    onehot = np.eye(grid.n_bins)[grid.bins]
+    bins = weights @ onehot
+    total = n.sum(axis=1)
+    finished = (bins.max(axis=1) >= confidence) | (total >= max_answers)
+    return BinPosterior(weights=weights, bins=bins, n_answers=total, finished=finished,
+                        confidence=float(confidence), max_answers=int(max_answers))
+
+
+def expected_entropy_reduction(grid: PsychometricGrid, posterior: BinPosterior, block: int) -> np.ndarray:
+    """Expected reduction of the bin entropy (bits) from ``block`` more answers at each duration.
+
+    ``EIG_id = H(bin_i) - sum_k P_i(k | d) H(bin_i | k at d)``, with
+    ``P_i(k | d) = sum_g w_ig Binom(k; block, p_gd)`` the posterior predictive.
+
+    Parameters
+    ----------
+    grid : PsychometricGrid
+    posterior : BinPosterior
+    block : int
+        Answers added at one duration, at least 1.
+
+    Returns
+    -------
+    ndarray of float, shape (I, D)
+        Non-negative (up to rounding) expected reductions.
+    """
+    if block < 1:
+        raise ValueError(f"block ({block!r}) must be at least 1")
+    onehot = np.eye(grid.n_bins)[grid.bins]
+    h_now = posterior.entropy_bits
+    ks = np.arange(block + 1)
+    out = np.empty((posterior.weights.shape[0], grid.duration_ms.size))
+    for j in range(grid.duration_ms.size):
+        pmf = stats.binom.pmf(ks[None, :], block, grid.p[:, j][:, None])  # (G, block+1)
+        expected = np.zeros(posterior.weights.shape[0])
+        for kk in ks:
+            joint = (posterior.weights * pmf[:, kk]) @ onehot            # (I, D+1)
+            p_k = joint.sum(axis=1)
+            cond = joint / np.maximum(p_k, 1e-300)[:, None]
+            expected += p_k * _entropy_bits(cond)
+        out[:, j] = h_now - expected
+    return np.maximum(out, 0.0)
+
+
+@dataclass(frozen=True)
+class AnswerPlan:
+    """Answers to ask per image and duration in the next batch.
+
+    Attributes
+    ----------
+    counts : ndarray of int, shape (I, D)
+        Answers to add; zero rows for finished images.
+    gain_bits : ndarray of float, shape (I, D)
+        The expected entropy reductions the choice was made from (zero for finished images).
+    posterior : BinPosterior
+        The posterior the plan was made from.
+    """
+
+    counts: np.ndarray
+    gain_bits: np.ndarray
+    posterior: BinPosterior
+
+    @property
+    def n_answers(self) -> int:
+        """Answers the plan asks for in all."""
+        return int(self.counts.sum())
+
+    @property
+    def n_images(self) -> int:
+        """Images the plan asks about."""
+        return int((self.counts.sum(axis=1) > 0).sum())
+
+
+def plan_next_answers(grid: PsychometricGrid, posterior: BinPosterior, *, answers_per_image: int,
+                      block: int = 2, budget: int | None = None) -> AnswerPlan:
+    """Which durations each unfinished image is asked at in the next batch.
+
+    Each unfinished image gets ``answers_per_image`` answers (fewer when it would pass
+    ``max_answers``), ``block`` at each of its durations with the largest
+    `expected_entropy_reduction` (a duration may get two blocks when fewer durations than
+    blocks are left). With a ``budget`` (answers in all), images are served in order of their
+    posterior entropy, most uncertain first, until the budget is spent.
+
+    Parameters
+    ----------
+    grid : PsychometricGrid
+    posterior : BinPosterior
+    answers_per_image : int
+        Answers per unfinished image in this batch, at least 1.
+    block : int, optional
+        Answers per chosen duration, default 2.
+    budget : int, optional
+        Most answers in all.
+
+    Returns
+    -------
+    AnswerPlan
+    """
+    if answers_per_image < 1:
+        raise ValueError(f"answers_per_image ({answers_per_image!r}) must be at least 1")
+    if budget is not None and budget < 0:
+        raise ValueError(f"budget ({budget!r}) must not be negative")
+    n_img, d = posterior.weights.shape[0], grid.duration_ms.size
+    counts = np.zeros((n_img, d), dtype=np.int64)
+    gain = np.zeros((n_img, d))
+    todo = np.flatnonzero(~posterior.finished)
+    if todo.size:
+        sub = BinPosterior(weights=posterior.weights[todo], bins=posterior.bins[todo],
+                           n_answers=posterior.n_answers[todo], finished=posterior.finished[todo],
+                           confidence=posterior.confidence, max_answers=posterior.max_answers)
+        gain[todo] = expected_entropy_reduction(grid, sub, block)
+    room = np.maximum(posterior.max_answers - posterior.n_answers, 0)
+    order = todo[np.argsort(-posterior.entropy_bits[todo], kind="stable")]
+    left = budget if budget is not None else np.iinfo(np.int64).max
+    for i in order:
+        want = int(min(answers_per_image, room[i], left))
+        if want <= 0:
+            continue
+        ranked = np.argsort(-gain[i], kind="stable")
+        j = 0
+        while want > 0:
+            take = min(block, want)
+            counts[i, ranked[j % d]] += take
+            want -= take
+            left -= take
+            j += 1
+    return AnswerPlan(counts=counts, gain_bits=gain, posterior=posterior)
+
+
+def true_bins(p_correct, *, theta: float = 0.5, inclusive: bool = False) -> np.ndarray:
+    """The MVT bin of known accuracy curves (for simulations), shape (I,).
+
+    The shortest duration recognised there and at every longer one, by the population
+    proportion correct (``stable``; for monotone curves every rule agrees); ``D`` when the
+    longest duration is not recognised.
+
+    Examples
+    --------
+    >>> true_bins([[0.2, 0.6, 0.9], [0.1, 0.2, 0.4]]).tolist()
+    [1, 3]
+    """
+    p = np.atleast_2d(np.asarray(p_correct, dtype=float))
+    rec = p >= theta if inclusive else p > theta
+    return np.asarray(index_from_recognition(rec.T, "stable"), dtype=np.int64)
