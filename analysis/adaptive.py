@@ -449,3 +449,89 @@ def true_bins(p_correct, *, theta: float = 0.5, inclusive: bool = False) -> np.n
     p = np.atleast_2d(np.asarray(p_correct, dtype=float))
     rec = p >= theta if inclusive else p > theta
     return np.asarray(index_from_recognition(rec.T, "stable"), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class NextBatch:
+    """The decision for the next batch of a study, read from its responses so far.
+
+    Attributes
+    ----------
+    wanted : dict
+        ``image_id -> {frames: answers}`` to ask next (only images wanting some).
+    table : pandas.DataFrame
+        One row per image: ``image_id, label, n_answers, mvt_ms`` (the most probable bin:
+        whole ms, empty when unrecognised), ``status`` (``ok`` / ``unrecognised``),
+        ``p_mvt`` (its posterior probability), ``entropy_bits``, ``finished``,
+        ``next_answers``, then ``p_f<frames>`` per duration and ``p_unrecognised``.
+    plan : AnswerPlan
+    """
+
+    wanted: dict
+    table: object
+    plan: AnswerPlan
+
+    @property
+    def n_finished(self) -> int:
+        """Images the stopping rule has finished."""
+        return int(self.plan.posterior.finished.sum())
+
+
+def next_batch_from_cells(cells, image_ids, labels, frame_counts, *, n_options: int, fps: float = 60,
+                          theta: float = 0.5, inclusive: bool = False,
+                          confidence: float = DEFAULT_CONFIDENCE, max_answers: int = DEFAULT_MAX_ANSWERS,
+                          answers_per_image: int = 6, block: int = 2, budget: int | None = None) -> NextBatch:
+    """Posterior of every image from ``cells.csv`` of ``mvt analyze`` and the answers to ask next.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        ``image_id, frames, n, k`` per (image, duration) (``cells.csv``); images or durations
+        absent count as never asked.
+    image_ids, labels : sequence of str
+        The study's images and their classes.
+    frame_counts : sequence of int
+        The design's durations in frames.
+    n_options : int
+        Answer options per trial (guess rate ``1 / n_options``).
+    fps, theta, inclusive, confidence, max_answers, answers_per_image, block, budget
+        As in `psychometric_grid`, `bin_posterior` and `plan_next_answers`.
+
+    Returns
+    -------
+    NextBatch
+    """
+    import pandas as pd
+
+    grid_frames = np.asarray(sorted(frame_counts), dtype=np.int64)
+    ids = list(image_ids)
+    row = {image_id: i for i, image_id in enumerate(ids)}
+    col = {int(f): j for j, f in enumerate(grid_frames)}
+    k = np.zeros((len(ids), grid_frames.size), dtype=np.int64)
+    n = np.zeros_like(k)
+    for image_id, frames, nn, kk in zip(cells["image_id"], cells["frames"], cells["n"], cells["k"]):
+        i, j = row.get(str(image_id)), col.get(int(frames))
+        if i is not None and j is not None:
+            n[i, j] += int(nn)
+            k[i, j] += int(kk)
+    grid = psychometric_grid(grid_frames * 1000.0 / fps, guess=1.0 / n_options, theta=theta, inclusive=inclusive)
+    prior = empirical_prior(grid, k, n)
+    posterior = bin_posterior(grid, k, n, prior=prior, confidence=confidence, max_answers=max_answers)
+    plan = plan_next_answers(grid, posterior, answers_per_image=answers_per_image, block=block, budget=budget)
+    wanted = {ids[i]: {int(grid_frames[j]): int(plan.counts[i, j]) for j in np.flatnonzero(plan.counts[i])}
+              for i in np.flatnonzero(plan.counts.sum(axis=1))}
+    d = grid_frames.size
+    shown_ms = np.floor(grid_frames * 1000.0 / fps + 0.5).astype(np.int64)
+    best = posterior.map_bin
+    table = pd.DataFrame({
+        "image_id": ids, "label": list(labels), "n_answers": posterior.n_answers,
+        "mvt_ms": pd.array(np.where(best < d, shown_ms[np.minimum(best, d - 1)], 0), dtype="Int64"),
+        "status": np.where(best < d, "ok", "unrecognised"),
+        "p_mvt": posterior.map_probability.round(4), "entropy_bits": posterior.entropy_bits.round(4),
+        "finished": posterior.finished, "next_answers": plan.counts.sum(axis=1),
+    })
+    table.loc[best == d, "mvt_ms"] = pd.NA
+    for j, f in enumerate(grid_frames):
+        table[f"p_f{f}"] = posterior.bins[:, j].round(4)
+    table["p_unrecognised"] = posterior.bins[:, d].round(4)
+    return NextBatch(wanted=wanted, table=table, plan=plan)
