@@ -4,7 +4,10 @@ Allocation is two Lua scripts, each atomic within one hash slot (valid on Redis 
 
 1. ``reserve.lua`` on the worker's keys: refuse a blocked worker; a link already in the
    worker's set passes (resume, or refusal below); otherwise add it unless the set already
-   holds ``MVT_MAX_TASKS_PER_WORKER`` links.
+   holds ``MVT_MAX_TASKS_PER_WORKER`` links, or (adaptive studies, whose batches regroup images
+   into new links) the worker was given another link showing one of this link's images
+   (``seen_link``; the link's images, ``keys.link_images``, are read just before and passed in,
+   and added to the worker's ``keys.worker_images`` in the same script).
 2. ``allocate.lua`` on the link's keys: the same assignment gets the same list; a worker who
    ever held a list of the link is refused (``seen_link``); then a never-used list, else a list
    marked for replacement, else the unfinished list idle longest if idle more than
@@ -63,6 +66,8 @@ def refusal_message(reason: str, link_id: str, worker_id: str, assignment_id: st
         "unknown_link": f"link {link_id!r} is not part of any loaded experiment; check the HIT's link",
         "seen_link": f"worker {worker_id} has already seen the images of link {link_id}; "
                      "each worker may do one task per link",
+        "seen_image": f"worker {worker_id} has already seen images of link {link_id} in another task of this "
+                      "experiment; each worker sees an image once",
         "link_full": f"every list of link {link_id} is taken; return this HIT and try another one",
         "wrong_worker": f"assignment {assignment_id} belongs to another worker",
         "expired": f"assignment {assignment_id} was idle too long and its task went to another worker; "
@@ -72,13 +77,19 @@ def refusal_message(reason: str, link_id: str, worker_id: str, assignment_id: st
     }.get(reason, f"allocation refused ({reason})")
 
 
-async def _unreserve(r, link_id: str, worker_id: str) -> None:
-    """Take ``link_id`` out of the worker's set again after a refusal, unless they hold a list of it."""
+async def _unreserve(r, link_id: str, worker_id: str, images) -> None:
+    """Take ``link_id`` (and its images) out of the worker's sets again after a refusal, unless
+    they hold a list of it. The images were not in the set before (reserve.lua refuses a link
+    showing a seen image), so removing them forgets nothing the worker saw."""
     await r.srem(keys.worker_links(worker_id), link_id)
+    if images:
+        await r.srem(keys.worker_images(worker_id), *images)
     if await r.hget(keys.link_workers(link_id), worker_id) is not None:
         # A concurrent request of this worker won the link before the SREM: put it back.
         pipe = r.pipeline(transaction=False)
         pipe.sadd(keys.worker_links(worker_id), link_id)
+        if images:
+            pipe.sadd(keys.worker_images(worker_id), *images)
         await pipe.execute()
 
 
@@ -94,8 +105,12 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     """
     scripts = scripts_for(r)
     now = now_ms() if now is None else now
-    reserve = scripts.reserve(keys=[keys.worker_links(worker_id), keys.worker_blocked(worker_id)],
-                              args=[link_id, cap])
+    # The link's slot holds its images, the worker's slot the images they saw: read the one,
+    # then check and write the other atomically in reserve.lua. Empty for a fixed design.
+    images = sorted(await r.smembers(keys.link_images(link_id)))
+    reserve = scripts.reserve(keys=[keys.worker_links(worker_id), keys.worker_blocked(worker_id),
+                                    keys.worker_images(worker_id)],
+                              args=[link_id, cap, *images])
     if admit is None:
         reserved = await reserve
     else:
@@ -104,9 +119,9 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
             raise reserved
         if isinstance(admitted, BaseException):
             if reserved == "added":
-                await _unreserve(r, link_id, worker_id)
+                await _unreserve(r, link_id, worker_id, images)
             raise admitted
-    if reserved in ("blocked", "cap_reached"):
+    if reserved in ("blocked", "cap_reached", "seen_image"):
         raise refusal(reserved, refusal_message(reserved, link_id, worker_id, assignment_id, cap))
     result = await scripts.allocate(
         keys=[keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id), keys.link_slots(link_id),
@@ -118,7 +133,7 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         # seen_link: the worker holds a list of the link (maybe won just now by a concurrent
         # request of theirs), so the link stays in their set.
         if reserved == "added" and result[1] != "seen_link":
-            await _unreserve(r, link_id, worker_id)
+            await _unreserve(r, link_id, worker_id, images)
         raise refusal(result[1], refusal_message(result[1], link_id, worker_id, assignment_id, cap))
     if outcome == "new":
         pipe = r.pipeline(transaction=False)
@@ -126,6 +141,8 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         if reserved == "seen":
             # A concurrent request of this worker may have removed the link after its own refusal.
             pipe.sadd(keys.worker_links(worker_id), link_id)
+            if images:
+                pipe.sadd(keys.worker_images(worker_id), *images)
         await pipe.execute()
     _, index, video_ids, next_trial, done, code, n_trials, options, kind = result
     return Allocation(assignment_id, link_id, worker_id, int(index), outcome == "new", orjson.loads(video_ids),
@@ -144,7 +161,9 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
                       cap: int, allotted_ms: int, now: int | None = None) -> Eligibility:
     """The landing page's check, mirroring `allocate` without changing anything (one round trip).
 
-    Reasons: ``blocked``, ``cap_reached``, ``unknown_link``, ``seen_link``, ``link_full``.
+    Reasons: ``blocked``, ``cap_reached``, ``unknown_link``, ``seen_link`` (also: another link
+    given to the worker showed one of this link's images), ``link_full``. A second round trip only
+    when the link has images (adaptive studies), the worker was not given it and has seen images.
     """
     now = now_ms() if now is None else now
     pipe = r.pipeline(transaction=False)
@@ -156,7 +175,9 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
     pipe.llen(keys.link_free(link_id))
     pipe.scard(keys.link_replace(link_id))
     pipe.zrange(keys.link_activity(link_id), 0, 0, withscores=True)
-    blocked, member, n_links, exists, held, n_free, n_replace, oldest = await pipe.execute()
+    pipe.smembers(keys.link_images(link_id))
+    pipe.scard(keys.worker_images(worker_id))
+    blocked, member, n_links, exists, held, n_free, n_replace, oldest, images, n_seen = await pipe.execute()
     if blocked:
         return Eligibility(False, "blocked")
     if not member and n_links >= cap:
@@ -170,6 +191,10 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
             if status in ("in_progress", "complete", "to_replace"):
                 return Eligibility(True, None)
         return Eligibility(False, "seen_link")
+    if images and n_seen and not member:
+        seen = await r.pipeline(transaction=False).smismember(keys.worker_images(worker_id), *images).execute()
+        if any(seen[0]):
+            return Eligibility(False, "seen_link")
     if n_free or n_replace or (oldest and oldest[0][1] <= now - allotted_ms):
         return Eligibility(True, None)
     return Eligibility(False, "link_full")

@@ -93,6 +93,10 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
         pipe.hset(keys.link_answers(link_id), mapping={f"{i}:{j}": json.dumps(answer)
                                                        for (i, j), answer in link.answers.items()})
         pipe.rpush(keys.link_free(link_id), *range(len(link.lists)))
+        if "adaptive" in design:
+            # Batches regroup images into new links: the gate is "seen any image of this link".
+            pipe.sadd(keys.link_images(link_id), *sorted({f"{experiment_id}/{answer[2]}"
+                                                          for answer in link.answers.values()}))
         pipe.execute()
         loaded.append(link_id)
     r.sadd(keys.links_index(), *(link.link_id for link in link_data))

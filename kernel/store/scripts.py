@@ -47,6 +47,7 @@ REFUSALS: dict[str, type[errors.MVTError]] = {
     "cap_reached": errors.CapReached,
     "unknown_link": errors.UnknownLink,
     "seen_link": errors.SeenLink,
+    "seen_image": errors.SeenLink,
     "link_full": errors.LinkFull,
     "wrong_worker": errors.WrongWorker,
     "expired": errors.AssignmentExpired,
