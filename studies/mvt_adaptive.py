@@ -7,12 +7,16 @@ experiment (`stimuli.batches`). Lives with the MVT kind because it joins the two
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kernel.errors import BadExperiment, BuildOptionError, exit_on_error
+
+if TYPE_CHECKING:
+    from stimuli.batches import BatchResult
 
 
 def next_batch(
@@ -35,48 +39,77 @@ def next_batch(
 
         mvt next-batch exp1 --from results/ --budget 5000 && mvt load exp1
     """
+    with exit_on_error():
+        if budget is not None and budget < 1:
+            raise BuildOptionError(f"--budget ({budget}) must be at least 1")
+        outcome = next_batch_of(exp_dir, from_dir, budget=budget, answers_per_image=answers_per_image,
+                                confidence=confidence, max_answers=max_answers, theta=theta,
+                                images_per_task=images_per_task)
+    typer.echo(f"{outcome.n_finished} of {outcome.n_images} images finished after {outcome.done} batch(es); "
+               f"posterior per image in {outcome.posterior_csv}")
+    if outcome.batch is None:
+        typer.echo("no image needs more answers: the study is finished")
+        return
+    result = outcome.batch
+    typer.echo(f"batch {result.batch}: {len(result.link_ids)} links, {result.n_lists} lists, {result.n_answers} "
+               f"answers for {result.n_images} images; links in {result.links_csv}; "
+               f"now run `mvt load {exp_dir}`")
+
+
+@dataclass(frozen=True)
+class NextBatchOutcome:
+    """What `next_batch_of` decided and wrote: the posterior file, and the new batch (None when finished)."""
+
+    done: int
+    n_images: int
+    n_finished: int
+    posterior_csv: Path
+    batch: BatchResult | None
+
+
+def next_batch_of(exp_dir: Path, results_dir: Path, *, budget: int | None = None, answers_per_image: int = 6,
+                  confidence: float = 0.9, max_answers: int = 42, theta: float = 0.5,
+                  images_per_task: int | None = None) -> NextBatchOutcome:
+    """The work of ``mvt next-batch``: decide from ``results_dir/cells.csv``, append the batch.
+
+    Writes ``exp_dir/posterior-after-batch-B.csv`` (B the batches so far; per image its batches
+    and bin posterior) and, unless every image is finished, batch B + 1 (`stimuli.batches`).
+    Raises `BadExperiment` or `BuildOptionError` with a sentence.
+    """
     import pandas as pd
 
     from analysis.adaptive import next_batch_from_cells
     from stimuli.batches import append_batch, read_design
 
-    with exit_on_error():
-        if budget is not None and budget < 1:
-            raise BuildOptionError(f"--budget ({budget}) must be at least 1")
-        design, stimuli = read_design(exp_dir)
-        cells_path = from_dir / "cells.csv"
-        if not cells_path.is_file():
-            raise BadExperiment(f"{cells_path} is missing; run `mvt analyze --out {from_dir}` first")
-        cells = pd.read_csv(cells_path)
-        missing = {"image_id", "frames", "n", "k"} - set(cells.columns)
-        if missing:
-            raise BadExperiment(f"{cells_path} lacks the column(s) {', '.join(sorted(missing))}")
-        image_ids = sorted(stimuli["images"])
-        try:
-            decision = next_batch_from_cells(
-                cells, image_ids, [stimuli["images"][i]["label"] for i in image_ids], design["frame_counts"],
-                n_options=len(design["classes"]), fps=design.get("fps", 60), theta=theta, confidence=confidence,
-                max_answers=max_answers, answers_per_image=answers_per_image, budget=budget)
-        except ValueError as exc:
-            raise BuildOptionError(str(exc)) from None
-        batches: dict[str, set[int]] = {}
-        for link in design["links"]:
-            for image_id in link["image_ids"]:
-                batches.setdefault(image_id, set()).add(int(link.get("batch", 1)))
-        table = decision.table
-        table.insert(3, "batches", [" ".join(map(str, sorted(batches.get(i, ())))) for i in image_ids])
-        done = int(design["adaptive"].get("batches", 1))
-        out = exp_dir / f"posterior-after-batch-{done}.csv"
-        table.to_csv(out, index=False)
-        typer.echo(f"{decision.n_finished} of {len(image_ids)} images finished after {done} batch(es); "
-                   f"posterior per image in {out}")
-        if not decision.wanted:
-            typer.echo("no image needs more answers: the study is finished")
-            return
-        result = append_batch(exp_dir, decision.wanted, images_per_task=images_per_task)
-    typer.echo(f"batch {result.batch}: {len(result.link_ids)} links, {result.n_lists} lists, {result.n_answers} "
-               f"answers for {result.n_images} images; links in {result.links_csv}; "
-               f"now run `mvt load {exp_dir}`")
+    exp_dir, results_dir = Path(exp_dir), Path(results_dir)
+    design, stimuli = read_design(exp_dir)
+    cells_path = results_dir / "cells.csv"
+    if not cells_path.is_file():
+        raise BadExperiment(f"{cells_path} is missing; run `mvt analyze --out {results_dir}` first")
+    cells = pd.read_csv(cells_path)
+    missing = {"image_id", "frames", "n", "k"} - set(cells.columns)
+    if missing:
+        raise BadExperiment(f"{cells_path} lacks the column(s) {', '.join(sorted(missing))}")
+    image_ids = sorted(stimuli["images"])
+    try:
+        decision = next_batch_from_cells(
+            cells, image_ids, [stimuli["images"][i]["label"] for i in image_ids], design["frame_counts"],
+            n_options=len(design["classes"]), fps=design.get("fps", 60), theta=theta, confidence=confidence,
+            max_answers=max_answers, answers_per_image=answers_per_image, budget=budget)
+    except ValueError as exc:
+        raise BuildOptionError(str(exc)) from None
+    batches: dict[str, set[int]] = {}
+    for link in design["links"]:
+        for image_id in link["image_ids"]:
+            batches.setdefault(image_id, set()).add(int(link.get("batch", 1)))
+    table = decision.table
+    table.insert(3, "batches", [" ".join(map(str, sorted(batches.get(i, ())))) for i in image_ids])
+    done = int(design["adaptive"].get("batches", 1))
+    out = exp_dir / f"posterior-after-batch-{done}.csv"
+    table.to_csv(out, index=False)
+    batch = append_batch(exp_dir, decision.wanted, images_per_task=images_per_task) if decision.wanted else None
+    return NextBatchOutcome(done=done, n_images=len(image_ids), n_finished=decision.n_finished,
+                            posterior_csv=out, batch=batch)
 
 
 def register(app: typer.Typer) -> None:
