@@ -535,3 +535,93 @@ def next_batch_from_cells(cells, image_ids, labels, frame_counts, *, n_options: 
         table[f"p_f{f}"] = posterior.bins[:, j].round(4)
     table["p_unrecognised"] = posterior.bins[:, d].round(4)
     return NextBatch(wanted=wanted, table=table, plan=plan)
+
+
+def predicted_accuracy(grid: PsychometricGrid, posterior: BinPosterior) -> np.ndarray:
+    """Posterior predictive proportion correct of every image at every duration, shape (I, D).
+
+    ``p_id = sum_g w_ig p_gd``.
+    """
+    return posterior.weights @ grid.p
+
+
+@dataclass(frozen=True)
+class ExpectationScreening:
+    """Workers right much less often than the model expects on their own trials.
+
+    Attributes
+    ----------
+    n, k : ndarray of int, shape (W,)
+        Each worker's trials and correct answers.
+    expected : ndarray of float, shape (W,)
+        ``sum_t p_t``, the expected correct answers (posterior predictive of each trial).
+    z : ndarray of float, shape (W,)
+        ``(k + 0.5 - expected) / sqrt(sum_t p_t (1 - p_t))`` (normal approximation of the
+        Poisson-binomial, with continuity correction).
+    flagged : ndarray of bool, shape (W,)
+        ``z < Phi^-1(alpha)``.
+    alpha : float
+    """
+
+    n: np.ndarray
+    k: np.ndarray
+    expected: np.ndarray
+    z: np.ndarray
+    flagged: np.ndarray
+    alpha: float
+
+
+def screen_by_expectation(p_trial, worker_codes, correct, *, n_workers: int | None = None,
+                          alpha: float = 0.001) -> ExpectationScreening:
+    """Flag workers whose correct answers fall far below what their trials predict.
+
+    The fixed design's control rule reads a worker's accuracy at the longest duration,
+    assuming those trials are easy (most images are recognised at 10 s). An adaptive batch
+    asks the longest duration mostly of the images that may never be recognised, so honest
+    workers fail it there (measured: `simulation.adaptive_screening`). This test compares each
+    worker with the model instead: under the posterior predictive ``p_t`` of each of their
+    trials, the number right is Poisson-binomial with mean ``sum p_t`` and variance
+    ``sum p_t (1 - p_t)``; a worker is flagged when the one-sided normal-approximation p-value
+    of their count is below `alpha`. A random guesser (``p = g``) on 50 trials whose predicted
+    accuracy averages 0.6 sits about 8 standard deviations low.
+
+    Parameters
+    ----------
+    p_trial : array_like of float, shape (T,)
+        Predicted proportion correct of every trial (`predicted_accuracy` at its image and
+        duration; the worker's own answers are in the posterior too, which makes the test
+        slightly lenient).
+    worker_codes : array_like of int, shape (T,)
+        Worker index ``0 .. W-1`` of every trial.
+    correct : array_like of bool, shape (T,)
+    n_workers : int, optional
+        W, default ``max(worker_codes) + 1``.
+    alpha : float, optional
+        One-sided false-alarm rate per worker under the model, default 0.001.
+
+    Returns
+    -------
+    ExpectationScreening
+
+    Examples
+    --------
+    >>> s = screen_by_expectation([0.9] * 20 + [0.9] * 20, [0] * 20 + [1] * 20, [True] * 20 + [False] * 18 + [True] * 2)
+    >>> s.flagged.tolist()
+    [False, True]
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha ({alpha!r}) must be in (0, 1)")
+    p = np.asarray(p_trial, dtype=float)
+    codes = np.asarray(worker_codes, dtype=np.int64)
+    hit = np.asarray(correct, dtype=bool)
+    if not (p.shape == codes.shape == hit.shape):
+        raise ValueError(f"p_trial, worker_codes and correct (shapes {p.shape}, {codes.shape}, {hit.shape}) "
+                         "must have one entry per trial")
+    w = int(n_workers if n_workers is not None else (codes.max() + 1 if codes.size else 0))
+    n = np.bincount(codes, minlength=w)
+    k = np.bincount(codes, weights=hit, minlength=w).astype(np.int64)
+    expected = np.bincount(codes, weights=p, minlength=w)
+    var = np.bincount(codes, weights=p * (1 - p), minlength=w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(var > 0, (k + 0.5 - expected) / np.sqrt(var), 0.0)
+    return ExpectationScreening(n=n, k=k, expected=expected, z=z, flagged=z < special.ndtri(alpha), alpha=float(alpha))

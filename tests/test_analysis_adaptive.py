@@ -141,3 +141,38 @@ def test_adaptive_beats_the_fixed_design_at_equal_money():
     assert adaptive.answers_per_image <= fixed.answers_per_image + 3
     assert adaptive.agreement > fixed.agreement
     assert adaptive.insufficient == 0
+
+
+def test_expectation_screening_flags_guessers_not_honest_workers(grid):
+    from analysis.adaptive import predicted_accuracy, screen_by_expectation
+    rng = np.random.default_rng(11)
+    points = rng.integers(0, grid.bins.size, 200)
+    n = np.full((200, 6), 20)
+    post = bin_posterior(grid, rng.binomial(n, grid.p[points]), n)
+    p_hat = predicted_accuracy(grid, post)
+    assert p_hat.shape == (200, 6) and ((p_hat >= grid.guess - 1e-9) & (p_hat <= 1)).all()
+    # 40 workers x 50 trials; the first 10 always guess, the rest answer from the true curves.
+    image = rng.integers(0, 200, (40, 50))
+    duration = rng.integers(0, 6, (40, 50))
+    p_true = grid.p[points][image, duration]
+    p_answer = np.where(np.arange(40)[:, None] < 10, grid.guess, p_true)
+    correct = rng.random((40, 50)) < p_answer
+    codes = np.repeat(np.arange(40), 50)
+    s = screen_by_expectation(p_hat[image, duration].ravel(), codes, correct.ravel())
+    assert s.flagged[:10].all() and not s.flagged[10:].any()
+    assert (s.n == 50).all() and (s.k == correct.sum(axis=1)).all()
+    with pytest.raises(ValueError, match=r"alpha \(0\)"):
+        screen_by_expectation([0.5], [0], [True], alpha=0)
+
+
+def test_screening_rates_in_fixed_and_adaptive_lists():
+    # The project's control rule misreads honest workers of later adaptive batches (they see the
+    # longest duration mostly for hard images); the model-based test does not.
+    from analysis.adaptive_sim import FRAME_COUNTS, simulated_images
+    from simulation.adaptive_screening import adaptive_screening, fixed_screening
+    sim = simulated_images(400, rng=2)
+    fixed = fixed_screening(sim, FRAME_COUNTS, share_random=0.1, rng=3)
+    adaptive = adaptive_screening(sim, FRAME_COUNTS, share_random=0.1, rng=3)
+    for outcome in (fixed, adaptive):
+        assert outcome.random_flagged_model == 1.0 and outcome.honest_flagged_model < 0.02
+    assert adaptive.honest_flagged > fixed.honest_flagged
