@@ -465,11 +465,14 @@ class NextBatch:
         ``p_mvt`` (its posterior probability), ``entropy_bits``, ``finished``,
         ``next_answers``, then ``p_f<frames>`` per duration and ``p_unrecognised``.
     plan : AnswerPlan
+    flagged_workers : tuple of str
+        Workers `next_batch_from_responses` left out (`screen_by_expectation`); empty from cells.
     """
 
     wanted: dict
     table: object
     plan: AnswerPlan
+    flagged_workers: tuple = ()
 
     @property
     def n_finished(self) -> int:
@@ -625,3 +628,58 @@ def screen_by_expectation(p_trial, worker_codes, correct, *, n_workers: int | No
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(var > 0, (k + 0.5 - expected) / np.sqrt(var), 0.0)
     return ExpectationScreening(n=n, k=k, expected=expected, z=z, flagged=z < special.ndtri(alpha), alpha=float(alpha))
+
+
+def next_batch_from_responses(responses, image_ids, labels, frame_counts, *, n_options: int, fps: float = 60,
+                              alpha: float = 0.001, **options) -> NextBatch:
+    """`next_batch_from_cells` from the responses themselves, screened by `screen_by_expectation`.
+
+    Usable responses are those of complete assignments whose timing was not found wrong (as in
+    ``mvt analyze``). The posterior of every image from all of them predicts each trial; the
+    workers `screen_by_expectation` flags are left out and the decision is made from the rest.
+
+    Parameters
+    ----------
+    responses : pandas.DataFrame
+        Prepared responses (`analysis.responses`): ``worker_id, image_id, frames, correct,
+        assignment_status, timing_ok``.
+    image_ids, labels, frame_counts, n_options, fps
+        As in `next_batch_from_cells`.
+    alpha : float, optional
+        The screening's false-alarm rate, default 0.001.
+    **options
+        ``theta, inclusive, confidence, max_answers, answers_per_image, block, budget``.
+
+    Returns
+    -------
+    NextBatch
+        With ``flagged_workers``.
+    """
+    import pandas as pd
+
+    usable = (responses["assignment_status"] == "complete").to_numpy()
+    if "timing_ok" in responses:
+        usable = usable & ~(responses["timing_ok"] == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
+    used = responses[usable]
+    grid_frames = np.asarray(sorted(frame_counts), dtype=np.int64)
+    row = pd.Index([str(i) for i in image_ids]).get_indexer(used["image_id"].astype(str))
+    col = pd.Index(grid_frames).get_indexer(used["frames"].astype(np.int64))
+    keep = (row >= 0) & (col >= 0)
+    used, row, col = used[keep], row[keep], col[keep]
+    correct = used["correct"].to_numpy(dtype=bool)
+    k = np.zeros((len(image_ids), grid_frames.size), dtype=np.int64)
+    n = np.zeros_like(k)
+    np.add.at(n, (row, col), 1)
+    np.add.at(k, (row, col), correct)
+    grid = psychometric_grid(grid_frames * 1000.0 / fps, guess=1.0 / n_options,
+                             theta=options.get("theta", 0.5), inclusive=options.get("inclusive", False))
+    posterior = bin_posterior(grid, k, n, prior=empirical_prior(grid, k, n))
+    codes, workers = pd.factorize(used["worker_id"], sort=True)
+    screening = screen_by_expectation(predicted_accuracy(grid, posterior)[row, col], codes, correct,
+                                      n_workers=len(workers), alpha=alpha)
+    flagged = screening.flagged[codes]
+    cells = pd.DataFrame({"image_id": np.asarray(image_ids, dtype=object)[row[~flagged]],
+                          "frames": grid_frames[col[~flagged]], "n": 1, "k": correct[~flagged].astype(np.int64)})
+    decision = next_batch_from_cells(cells, image_ids, labels, frame_counts, n_options=n_options, fps=fps, **options)
+    return NextBatch(wanted=decision.wanted, table=decision.table, plan=decision.plan,
+                     flagged_workers=tuple(str(w) for w in np.asarray(workers)[screening.flagged]))

@@ -2,8 +2,8 @@
 
 `simulate_adaptive` runs simulated workers (`simulation.workers`) on the loaded batch, analyses
 every batch's responses so far (`analysis.analyze`, pooled by experiment as ``mvt analyze``
-does) into ``cells.csv``, lets ``mvt next-batch``'s library function decide and append the next
-batch (`studies.mvt_adaptive.next_batch_of`), loads it (`studies.loader`) and starts again. The
+does) into ``cells.csv``, exports them (``mvt export``) and lets ``mvt next-batch --responses``'s
+library function decide and append the next batch (`studies.mvt_adaptive.next_batch_of`), loads it (`studies.loader`) and starts again. The
 same worker ids come back in every batch, so the image gate is exercised; `repeated_images`
 counts, from the store's allocation records, every image a worker was given twice.
 """
@@ -136,11 +136,17 @@ def simulate_adaptive(r, base_url: str, exp_dir: Path, results_dir: Path, *, n_b
     rng = np.random.default_rng(rng)
     exp_dir, results_dir = Path(exp_dir), Path(results_dir)
     answers = answers_for(exp_dir, model=model, rng=rng, truth=truth)
+    experiment_id = json.loads((exp_dir / "design.json").read_text())["experiment_id"]
     runs, finished, n_first = [], 0, 0
     for batch in range(1, n_batches + 1):
         if batch > 1:
-            _cells(r, exp_dir, results_dir / f"batch-{batch - 1}")
-            outcome = next_batch_of(exp_dir, results_dir / f"batch-{batch - 1}",
+            from kernel.export import write_csv
+
+            done_dir = results_dir / f"batch-{batch - 1}"
+            _cells(r, exp_dir, done_dir)
+            # As an experimenter would: `mvt export` then `mvt next-batch --responses` (model screening).
+            write_csv(r, done_dir / "responses.csv", [experiment_id])
+            outcome = next_batch_of(exp_dir, None, responses=done_dir / "responses.csv",
                                     answers_per_image=answers_per_image, budget=budget, confidence=confidence)
             finished = outcome.n_finished
             if outcome.batch is None:

@@ -128,3 +128,64 @@ def test_next_batch_refuses_a_fixed_design_and_missing_results(mvt, tmp_path):
     assert out.exit_code == 1 and "cells.csv is missing; run `mvt analyze --out" in out.output
     out = invoke(mvt, "next-batch", exp_dir, "--from", tmp_path, "--budget", 0)
     assert out.exit_code == 1 and "--budget (0) must be at least 1" in out.output
+
+
+def fake_responses(exp_dir: Path, rng, guessers=()) -> pd.DataFrame:
+    """A responses CSV as `mvt export` writes it: each list of the design answered by its own worker."""
+    design = json.loads((exp_dir / "design.json").read_text())
+    rows = []
+    for link in design["links"]:
+        for index, trials in enumerate(link["lists"]):
+            worker = f"W{link['link_id']}x{index}".replace("-", "")
+            for t, trial in enumerate(trials):
+                p = 0.5 if worker in guessers else 0.2 + 0.75 * trial["frames"] / 6
+                correct = bool(rng.random() < p)
+                rows.append({"experiment": design["experiment_id"], "link_id": link["link_id"],
+                             "assignment_id": f"A{worker}", "worker_id": worker, "hit_id": "H", "trial": t,
+                             "image_id": trial["image_id"], "label": trial["label"], "frames": trial["frames"],
+                             "duration_ms": trial["frames"] * 1000 / 60,
+                             "response": trial["label"] if correct else "other", "correct": correct,
+                             "response_time_ms": 900, "presented_frames": trial["frames"],
+                             "submitted_at": "2026-12-06T10:00:00.000Z", "assignment_status": "complete",
+                             "timing_ok": True})
+    return pd.DataFrame(rows)
+
+
+def test_next_batch_from_responses_screens_by_the_model_and_no_build_writes_only_the_posterior(mvt, tmp_path):
+    images = tiny_folder(tmp_path / "images", n_per_class=4)
+    exp_dir = tmp_path / "adapt"
+    assert invoke(mvt, "build", images, exp_dir, "--frame-counts", *FRAME_COUNTS, "--images-per-task", 8,
+                  "--workers", 4, "--base-url", "https://127.0.0.1:8443", "--size", 32, "--adaptive").exit_code == 0
+    responses = fake_responses(exp_dir, np.random.default_rng(1))
+    responses.to_csv(tmp_path / "responses.csv", index=False)
+    before = (exp_dir / "design.json").read_text()
+    out = invoke(mvt, "next-batch", exp_dir, "--responses", tmp_path / "responses.csv", "--no-build")
+    assert out.exit_code == 0, out.output
+    assert "no batch built (--no-build)" in out.output or "the study is finished" in out.output
+    assert (exp_dir / "design.json").read_text() == before
+    assert len(pd.read_csv(exp_dir / "posterior-after-batch-1.csv")) == 8
+    out = invoke(mvt, "next-batch", exp_dir, "--responses", tmp_path / "responses.csv", "--from", tmp_path)
+    assert out.exit_code == 1 and "give either --from RESULTS_DIR" in out.output
+
+
+def test_model_screening_leaves_out_guessers():
+    from analysis.adaptive import next_batch_from_responses
+    from analysis.responses import prepare_responses
+    rng = np.random.default_rng(4)
+    rows = []
+    for w in range(30):
+        guesser = w < 3
+        for i in range(40):
+            frames = [1, 3, 6][(i + w) % 3]
+            p = 0.5 if guesser else [0.55, 0.9, 0.97][[1, 3, 6].index(frames)]
+            correct = bool(rng.random() < p)
+            rows.append({"link_id": "L", "assignment_id": f"A{w}", "worker_id": f"W{w:02d}", "hit_id": "H",
+                         "trial": i, "image_id": f"img{i}", "label": "a", "frames": frames,
+                         "duration_ms": frames * 1000 / 60, "response": "a" if correct else "b",
+                         "correct": correct, "response_time_ms": 900, "presented_frames": frames,
+                         "submitted_at": "2026-12-06T10:00:00.000Z", "assignment_status": "complete",
+                         "timing_ok": True})
+    table = prepare_responses(pd.DataFrame(rows))
+    decision = next_batch_from_responses(table, [f"img{i}" for i in range(40)], ["a"] * 40, [1, 3, 6], n_options=2)
+    assert set(decision.flagged_workers) <= {"W00", "W01", "W02"} and decision.flagged_workers
+    assert len(decision.table) == 40
