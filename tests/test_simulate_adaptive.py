@@ -63,3 +63,12 @@ def test_mvt_simulate_batches_runs_the_study_from_the_command_line(live_server, 
     assert summary["repeated_images"] == 0
     assert len(summary["batches"]) >= 2 and summary["responses"] > summary["batches"][0]["acknowledged"]
     assert (tmp_path / "sim" / "batch-1" / "cells.csv").is_file()
+    # mvt export and mvt analyze see every batch of the experiment.
+    assert CliRunner().invoke(cli, ["export", str(tmp_path / "all.csv"), "--experiment", "adaptive"]).exit_code == 0
+    exported = pd.read_csv(tmp_path / "all.csv")
+    assert len(exported) == summary["responses"]
+    assert exported["link_id"].str.contains("-b2-").any()
+    analyzed = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "results"), "--bootstrap", "0",
+                                                 "--experiment", "adaptive"])
+    assert analyzed.exit_code == 0, analyzed.output
+    assert pd.read_csv(tmp_path / "results" / "workers.csv")["n_responses"].sum() == summary["responses"]
