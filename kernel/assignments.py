@@ -6,7 +6,7 @@ Allocation is two Lua scripts, each atomic within one hash slot (valid on Redis 
    worker's set passes (resume, or refusal below); otherwise add it unless the set already
    holds ``MVT_MAX_TASKS_PER_WORKER`` links, or (adaptive studies, whose batches regroup images
    into new links) the worker was given another link showing one of this link's images
-   (``seen_link``; the link's images, ``keys.link_images``, are read just before and passed in,
+   (``seen_link``; the link's images, a field of its meta, are read just before and passed in,
    and added to the worker's ``keys.worker_images`` in the same script).
 2. ``allocate.lua`` on the link's keys: the same assignment gets the same list; a worker who
    ever held a list of the link is refused (``seen_link``); then a never-used list, else a list
@@ -107,7 +107,8 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     now = now_ms() if now is None else now
     # The link's slot holds its images, the worker's slot the images they saw: read the one,
     # then check and write the other atomically in reserve.lua. Empty for a fixed design.
-    images = sorted(await r.smembers(keys.link_images(link_id)))
+    raw_images = await r.hget(keys.link_meta(link_id), "images")
+    images = orjson.loads(raw_images) if raw_images else []
     reserve = scripts.reserve(keys=[keys.worker_links(worker_id), keys.worker_blocked(worker_id),
                                     keys.worker_images(worker_id)],
                               args=[link_id, cap, *images])
@@ -163,21 +164,21 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
 
     Reasons: ``blocked``, ``cap_reached``, ``unknown_link``, ``seen_link`` (also: another link
     given to the worker showed one of this link's images), ``link_full``. A second round trip only
-    when the link has images (adaptive studies), the worker was not given it and has seen images.
+    when the link has images (adaptive studies) and the worker was not given it; a fixed design's
+    link costs what it did.
     """
     now = now_ms() if now is None else now
     pipe = r.pipeline(transaction=False)
     pipe.exists(keys.worker_blocked(worker_id))
     pipe.sismember(keys.worker_links(worker_id), link_id)
     pipe.scard(keys.worker_links(worker_id))
-    pipe.exists(keys.link_meta(link_id))
+    pipe.hmget(keys.link_meta(link_id), "n_lists", "images")
     pipe.hget(keys.link_workers(link_id), worker_id)
     pipe.llen(keys.link_free(link_id))
     pipe.scard(keys.link_replace(link_id))
     pipe.zrange(keys.link_activity(link_id), 0, 0, withscores=True)
-    pipe.smembers(keys.link_images(link_id))
-    pipe.scard(keys.worker_images(worker_id))
-    blocked, member, n_links, exists, held, n_free, n_replace, oldest, images, n_seen = await pipe.execute()
+    blocked, member, n_links, meta, held, n_free, n_replace, oldest = await pipe.execute()
+    exists, images = meta[0] is not None, meta[1]
     if blocked:
         return Eligibility(False, "blocked")
     if not member and n_links >= cap:
@@ -191,8 +192,9 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
             if status in ("in_progress", "complete", "to_replace"):
                 return Eligibility(True, None)
         return Eligibility(False, "seen_link")
-    if images and n_seen and not member:
-        seen = await r.pipeline(transaction=False).smismember(keys.worker_images(worker_id), *images).execute()
+    if images and not member:
+        seen = await r.pipeline(transaction=False).smismember(keys.worker_images(worker_id),
+                                                              *orjson.loads(images)).execute()
         if any(seen[0]):
             return Eligibility(False, "seen_link")
     if n_free or n_replace or (oldest and oldest[0][1] <= now - allotted_ms):

@@ -50,7 +50,7 @@ def adaptive(redis, tmp_path):
 
 
 def test_a_link_showing_a_seen_image_is_refused_and_a_disjoint_one_is_not(adaptive, redis_url):
-    assert adaptive.smembers(keys.link_images("synth-b2-001")) == {"synth/img1_0", "synth/img2_0"}
+    assert json.loads(adaptive.hget(keys.link_meta("synth-b2-001"), "images")) == ["synth/img1_0", "synth/img2_0"]
 
     async def scenario(r):
         await alloc(r, "synth-001", "W1", "A1")
@@ -112,4 +112,4 @@ def test_a_fixed_design_keeps_no_image_records(redis, redis_url, tmp_path):
         await alloc(r, "synth-002", "W1", "A2")
         assert await r.smembers(keys.worker_images("W1")) == set()
     run_with_async_redis(redis_url, scenario)
-    assert redis.exists(keys.link_images("synth-001")) == 0
+    assert redis.hget(keys.link_meta("synth-001"), "images") is None

@@ -360,8 +360,8 @@ class _Pipeline:
     def llen(self, key):
         return self._add(None, "LLEN", key)
 
-    def smembers(self, key):
-        return self._add(set, "SMEMBERS", key)
+    def hmget(self, key, *fields):
+        return self._add(None, "HMGET", key, *fields)
 
     def smismember(self, key, *members):
         return self._add(lambda flags: [bool(f) for f in flags], "SMISMEMBER", key, *members)

@@ -27,7 +27,10 @@ key (builder)                            type    contents                       
 ``mvt:link:{L}:meta`` (link_meta)        hash    experiment_id, kind (study kind, ``mvt``      none  loader
                                                  when absent), n_lists, n_trials, the kind's
                                                  meta (MVT: fps, fixation_frames), options
-                                                 (JSON list), design_hash, videos_dir
+                                                 (JSON list), design_hash, videos_dir; for an
+                                                 adaptive study's link images (JSON list of
+                                                 ``<experiment>/<image id>`` it shows: batches
+                                                 regroup images into new links)
 ``mvt:link:{L}:options``                 set     the answer options (class names)              none  loader
 (link_options)
 ``mvt:link:{L}:lists`` (link_lists)      hash    list index → JSON list of video ids, in       none  loader
@@ -58,16 +61,14 @@ key (builder)                            type    contents                       
                                                  studies: media kind, headphone check)
 ``mvt:link:{L}:failures``                hash    assignment id → JSON {trial, reason, at_ms}:  none  service
 (link_failures)                                  why the page gave up (``POST /api/failure``)
-``mvt:link:{L}:images`` (link_images)    set     ``<experiment>/<image id>`` of every image    none  loader
-                                                 the link shows (adaptive studies only: their
-                                                 batches regroup images into new links)
 ``mvt:worker:{w:W}:links``               set     link ids this worker was ever given (or is    none  reserve
 (worker_links)                                   being given) a list of; its size is the cap
 ``mvt:worker:{w:W}:blocked``             string  ``1`` while the worker is blocked             none  admin
 (worker_blocked)
 ``mvt:worker:{w:W}:images``              set     ``<experiment>/<image id>`` of every image    none  reserve
-(worker_images)                                  of the (adaptive) links the worker was given;
-                                                 a link showing one of them is refused
+(worker_images)                                  of the (adaptive) links the worker was given
+                                                 (their meta's images); a link showing one of
+                                                 them is refused
 =======================================  ======  ============================================  ====  ==================
 
 Client limits section (writer: ``kernel/store/lua/ratelimit.lua`` via ``kernel/limits.py``; removal of a
@@ -239,11 +240,6 @@ def link_failures(link_id: str) -> str:
     return _link(link_id, "failures")
 
 
-def link_images(link_id: str) -> str:
-    """Set of ``<experiment>/<image id>`` a link shows (adaptive studies only)."""
-    return _link(link_id, "images")
-
-
 def worker_images(worker_id: str) -> str:
     """Set of ``<experiment>/<image id>`` of the adaptive links a worker was given."""
     return f"{PREFIX}:worker:{{w:{worker_id}}}:images"
@@ -283,7 +279,7 @@ LEGACY_GLOBAL_KEYS = {f"{PREFIX}:links": links_index(), f"{PREFIX}:video-dirs": 
 """Old name → current name of each global key (the old names had no hash tag)."""
 
 LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
-                     link_workers, link_activity, link_replace, link_responses, link_failures, link_images)
+                     link_workers, link_activity, link_replace, link_responses, link_failures)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
 
 

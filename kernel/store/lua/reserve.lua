@@ -4,7 +4,7 @@
 -- KEYS[3] = keys.worker_images(W)   set of "<experiment>/<image id>" the worker's links showed
 -- ARGV[1] = link id
 -- ARGV[2] = cap: MVT_MAX_TASKS_PER_WORKER
--- ARGV[3..] = the link's images, "<experiment>/<image id>" (keys.link_images; none for a fixed design)
+-- ARGV[3..] = the link's images, "<experiment>/<image id>" (its meta's images; none for a fixed design)
 -- returns "blocked" | "seen" (link already in the set; nothing changed)
 --       | "cap_reached" | "seen_image" (the worker was given another link showing one of the images)
 --       | "added" (link and images added; the caller must SREM them again if the link refuses)
