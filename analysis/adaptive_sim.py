@@ -168,10 +168,17 @@ def _outcome(design: str, sim: SimulatedImages, estimate, n, batches: int) -> De
                          insufficient=float((~ok).mean()))
 
 
-def run_fixed(sim: SimulatedImages, workers: int, *, rng=None, share_random: float = 0.05) -> DesignOutcome:
-    """The fixed design: ``workers`` answers per image and duration, MVT by the stable rule."""
+def run_fixed(sim: SimulatedImages, workers: int, *, rng=None, share_random: float = 0.05,
+              posterior: bool = False) -> DesignOutcome:
+    """The fixed design: ``workers`` answers per image and duration, MVT by the stable rule (what
+    ``mvt analyze`` reports) or, with `posterior`, the adaptive study's estimate (the most
+    probable bin under a learned prior), to separate the design's gain from the estimator's."""
     n = np.full(sim.p_true.shape, workers, dtype=np.int64)
     k = answer(sim, n, share_random=share_random, rng=rng)
+    if posterior:
+        grid = psychometric_grid(sim.duration_ms, guess=sim.guess)
+        est = bin_posterior(grid, k, n, prior=empirical_prior(grid, k, n)).map_bin
+        return _outcome(f"fixed {workers} x {sim.duration_ms.size}, most probable bin", sim, est, n, 1)
     est = mvt_index(k, n, rule="stable", theta=0.5)
     return _outcome(f"fixed {workers} x {sim.duration_ms.size}, stable rule", sim, est, n, 1)
 

@@ -174,5 +174,9 @@ def test_screening_rates_in_fixed_and_adaptive_lists():
     fixed = fixed_screening(sim, FRAME_COUNTS, share_random=0.1, rng=3)
     adaptive = adaptive_screening(sim, FRAME_COUNTS, share_random=0.1, rng=3)
     for outcome in (fixed, adaptive):
-        assert outcome.random_flagged_model == 1.0 and outcome.honest_flagged_model < 0.02
+        # (a guesser given a short last list of a batch can escape: too few trials to tell)
+        assert outcome.random_flagged_model >= 0.9 and outcome.honest_flagged_model < 0.02
     assert adaptive.honest_flagged > fixed.honest_flagged
+    # On an adaptive study the rule meets unasked cells; the posterior does not.
+    assert adaptive.agreement_model > adaptive.agreement_rule
+    assert adaptive.answers_per_image < fixed.answers_per_image / 2 + 3 and adaptive.batches <= 4
