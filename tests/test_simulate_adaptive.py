@@ -24,6 +24,7 @@ def adaptive_experiment(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.both_stores
 def test_three_batches_through_the_server_show_no_worker_an_image_twice(live_server, adaptive_experiment, tmp_path):
     live_server.load(adaptive_experiment)
     model = WorkerModel(p_reload=0.05, p_retry=0.05, tasks_per_worker=3)
