@@ -29,6 +29,9 @@ def simulate_command(
                                    "raters (random scores, traps failed but by chance)."),
     mu: list[str] = typer.Option(None, "--mu", help="Rating studies: an algorithm's latent mean, ALG=VALUE in "
                                  "scale points (repeat for every algorithm); default drawn from the seed."),
+    batches: int = typer.Option(1, "--batches", min=1, help="Adaptive studies (mvt build --adaptive): run this "
+                                "many batches, each analysed, followed by `mvt next-batch` and `mvt load` "
+                                "(needs the server's store: MVT_REDIS_URL or MVT_DATA_DIR); --out is required."),
 ) -> None:
     """Drive the real HTTP API with simulated workers and write the ground truth.
 
@@ -47,6 +50,9 @@ def simulate_command(
         kind = get_kind(design.get("kind"))
         model = WorkerModel(think_ms=think_ms, p_reload=p_reload, p_abandon=p_abandon,
                             p_retry=p_retry, tasks_per_worker=tasks_per_worker)
+        if batches > 1:
+            _simulate_adaptive(exp_dir, design, batches, out, base_url, concurrency, model, seed, verify)
+            return
         given = {"careless": careless or None, "mu": _latent_means(mu)}
         extra = sorted(name for name, value in given.items() if value is not None and name not in kind.simulation_options)
         if extra:
@@ -67,6 +73,24 @@ def simulate_command(
             result.truth.write_csv(out / "truth.csv")
             (out / "simulation.json").write_text(json.dumps(summary, indent=2))
         typer.echo(json.dumps(summary, indent=2))
+
+
+def _simulate_adaptive(exp_dir, design, batches, out, base_url, concurrency, model, seed, verify) -> None:
+    """``mvt simulate --batches N``: a whole adaptive study (`studies.mvt_adaptive_simulation`)."""
+    from kernel.settings import Settings
+    from kernel.store.redis_server import open_redis
+    from studies.mvt_adaptive_simulation import simulate_adaptive
+
+    if "adaptive" not in design:
+        raise typer.BadParameter(f"{exp_dir} is not an adaptive study (mvt build … --adaptive)", param_hint="--batches")
+    if out is None:
+        raise typer.BadParameter("an adaptive run writes each batch's analysis: give --out DIR", param_hint="--out")
+    with open_redis(Settings()) as r:
+        run = simulate_adaptive(r, base_url or design["base_url"], exp_dir, out, n_batches=batches,
+                                concurrency=concurrency, model=model, rng=seed, verify=verify)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "simulation.json").write_text(json.dumps(run.summary(), indent=2))
+    typer.echo(json.dumps(run.summary(), indent=2))
 
 
 def _latent_means(pairs: list[str] | None) -> dict[str, float] | None:

@@ -4,7 +4,10 @@ Allocation is two Lua scripts, each atomic within one hash slot (valid on Redis 
 
 1. ``reserve.lua`` on the worker's keys: refuse a blocked worker; a link already in the
    worker's set passes (resume, or refusal below); otherwise add it unless the set already
-   holds ``MVT_MAX_TASKS_PER_WORKER`` links.
+   holds ``MVT_MAX_TASKS_PER_WORKER`` links, or (adaptive studies, whose batches regroup images
+   into new links) the worker was given another link showing one of this link's images
+   (``seen_link``; the link's images, a field of its meta, are read just before and passed in,
+   and added to the worker's ``keys.worker_images`` in the same script).
 2. ``allocate.lua`` on the link's keys: the same assignment gets the same list; a worker who
    ever held a list of the link is refused (``seen_link``); then a never-used list, else a list
    marked for replacement, else the unfinished list idle longest if idle more than
@@ -56,13 +59,19 @@ class Allocation:
     kind: str = "mvt"
 
 
-async def _unreserve(r, link_id: str, worker_id: str) -> None:
-    """Take ``link_id`` out of the worker's set again after a refusal, unless they hold a list of it."""
+async def _unreserve(r, link_id: str, worker_id: str, images) -> None:
+    """Take ``link_id`` (and its images) out of the worker's sets again after a refusal, unless
+    they hold a list of it. The images were not in the set before (reserve.lua refuses a link
+    showing a seen image), so removing them forgets nothing the worker saw."""
     await r.srem(keys.worker_links(worker_id), link_id)
+    if images:
+        await r.srem(keys.worker_images(worker_id), *images)
     if await r.hget(keys.link_workers(link_id), worker_id) is not None:
         # A concurrent request of this worker won the link before the SREM: put it back.
         pipe = r.pipeline(transaction=False)
         pipe.sadd(keys.worker_links(worker_id), link_id)
+        if images:
+            pipe.sadd(keys.worker_images(worker_id), *images)
         await pipe.execute()
 
 
@@ -78,8 +87,13 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     """
     scripts = scripts_for(r)
     now = now_ms() if now is None else now
-    reserve = scripts.reserve(keys=[keys.worker_links(worker_id), keys.worker_blocked(worker_id)],
-                              args=[link_id, cap])
+    # The link's slot holds its images, the worker's slot the images they saw: read the one,
+    # then check and write the other atomically in reserve.lua. Empty for a fixed design.
+    raw_images = await r.hget(keys.link_meta(link_id), "images")
+    images = orjson.loads(raw_images) if raw_images else []
+    reserve = scripts.reserve(keys=[keys.worker_links(worker_id), keys.worker_blocked(worker_id),
+                                    keys.worker_images(worker_id)],
+                              args=[link_id, cap, *images])
     if admit is None:
         reserved = await reserve
     else:
@@ -88,9 +102,9 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
             raise reserved
         if isinstance(admitted, BaseException):
             if reserved == "added":
-                await _unreserve(r, link_id, worker_id)
+                await _unreserve(r, link_id, worker_id, images)
             raise admitted
-    if reserved in ("blocked", "cap_reached"):
+    if reserved in ("blocked", "cap_reached", "seen_image"):
         raise refusal(reserved, link=link_id, worker=worker_id, assignment=assignment_id, cap=cap)
     result = await scripts.allocate(
         keys=[keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id), keys.link_slots(link_id),
@@ -102,7 +116,7 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         # seen_link: the worker holds a list of the link (maybe won just now by a concurrent
         # request of theirs), so the link stays in their set.
         if reserved == "added" and result[1] != "seen_link":
-            await _unreserve(r, link_id, worker_id)
+            await _unreserve(r, link_id, worker_id, images)
         raise refusal(result[1], link=link_id, worker=worker_id, assignment=assignment_id, cap=cap)
     if outcome == "new":
         pipe = r.pipeline(transaction=False)
@@ -110,6 +124,8 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         if reserved == "seen":
             # A concurrent request of this worker may have removed the link after its own refusal.
             pipe.sadd(keys.worker_links(worker_id), link_id)
+            if images:
+                pipe.sadd(keys.worker_images(worker_id), *images)
         await pipe.execute()
     _, index, video_ids, next_trial, done, code, n_trials, options, kind = result
     return Allocation(assignment_id, link_id, worker_id, int(index), outcome == "new", orjson.loads(video_ids),
@@ -128,19 +144,23 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
                       cap: int, allotted_ms: int, now: int | None = None) -> Eligibility:
     """The landing page's check, mirroring `allocate` without changing anything (one round trip).
 
-    Reasons: ``blocked``, ``cap_reached``, ``unknown_link``, ``seen_link``, ``link_full``.
+    Reasons: ``blocked``, ``cap_reached``, ``unknown_link``, ``seen_link`` (also: another link
+    given to the worker showed one of this link's images), ``link_full``. A second round trip only
+    when the link has images (adaptive studies) and the worker was not given it; a fixed design's
+    link costs what it did.
     """
     now = now_ms() if now is None else now
     pipe = r.pipeline(transaction=False)
     pipe.exists(keys.worker_blocked(worker_id))
     pipe.sismember(keys.worker_links(worker_id), link_id)
     pipe.scard(keys.worker_links(worker_id))
-    pipe.exists(keys.link_meta(link_id))
+    pipe.hmget(keys.link_meta(link_id), "n_lists", "images")
     pipe.hget(keys.link_workers(link_id), worker_id)
     pipe.llen(keys.link_free(link_id))
     pipe.scard(keys.link_replace(link_id))
     pipe.zrange(keys.link_activity(link_id), 0, 0, withscores=True)
-    blocked, member, n_links, exists, held, n_free, n_replace, oldest = await pipe.execute()
+    blocked, member, n_links, meta, held, n_free, n_replace, oldest = await pipe.execute()
+    exists, images = meta[0] is not None, meta[1]
     if blocked:
         return Eligibility(False, "blocked")
     if not member and n_links >= cap:
@@ -154,6 +174,11 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
             if status in ("in_progress", "complete", "to_replace"):
                 return Eligibility(True, None)
         return Eligibility(False, "seen_link")
+    if images and not member:
+        seen = await r.pipeline(transaction=False).smismember(keys.worker_images(worker_id),
+                                                              *orjson.loads(images)).execute()
+        if any(seen[0]):
+            return Eligibility(False, "seen_link")
     if n_free or n_replace or (oldest and oldest[0][1] <= now - allotted_ms):
         return Eligibility(True, None)
     return Eligibility(False, "link_full")

@@ -30,11 +30,13 @@ class Reason:
     error: type[errors.MVTError]
     detail: str
     sentence: str | None = None
+    #: the script's word when it differs from the error's (the API answers with ``error.reason``)
+    script_word: str | None = None
 
     @property
     def word(self) -> str:
-        """The reason word the API answers with."""
-        return self.error.reason
+        """The reason word of the table: the script's, else the one the API answers with."""
+        return self.script_word or self.error.reason
 
     @property
     def status_code(self) -> int:
@@ -48,6 +50,8 @@ _TABLE = (
     Reason(errors.SeenLink, "worker {worker} has already seen the images of link {link}; "
                             "each worker may do one task per link",
            "You have already done this task. Each participant can do it only once."),
+    Reason(errors.SeenLink, "worker {worker} has already seen images of link {link} in another task of this "
+                            "experiment; each worker sees an image once", script_word="seen_image"),
     Reason(errors.CapReached, "worker {worker} has already done the maximum of {cap} tasks of this experiment",
            "You have reached the maximum number of tasks one participant can do in this study."),
     Reason(errors.LinkFull, "every list of link {link} is taken; return this HIT and try another one",

@@ -186,6 +186,7 @@ def build_experiment(
     verify: bool = False,
     study: str | os.PathLike | None = None,
     practice_dir: str | os.PathLike | None = None,
+    adaptive: bool = False,
 ) -> BuildResult:
     """Build the stimulus videos, the balanced design and the MTurk links of an experiment.
 
@@ -229,6 +230,10 @@ def build_experiment(
         Called as ``progress(videos_done, videos_total)`` as videos are finished.
     verify : bool
         Fully decode already finished videos before keeping them.
+    adaptive : bool
+        The first batch of an adaptive study (`stimuli.batches`): ``design.json`` gets
+        ``"adaptive": {"batches": 1}`` and every link ``"batch": 1``; ``links-batch-1.csv``
+        repeats ``links.csv``. ``mvt next-batch`` adds the later batches.
 
     Returns
     -------
@@ -328,15 +333,19 @@ def build_experiment(
         "frame_counts": counts, "classes": sorted(set(labels.values())), "workers": workers,
         "seed": seed, "images_per_task": images_per_task,
         "links": [
-            {"link_id": link_id, "image_ids": ids,
+            {"link_id": link_id, **({"batch": 1} if adaptive else {}), "image_ids": ids,
              "lists": [[{"video_id": vid(t.image_id, t.frames), "image_id": t.image_id,
                          "label": t.label, "frames": t.frames} for t in trials]
                        for trials in lists]}
             for link_id, ids, lists in links
         ],
     }
+    if adaptive:
+        design_doc["adaptive"] = {"batches": 1}
     write_atomic(exp_dir / "stimuli.json", json.dumps(stimuli, indent=1) + "\n")
     write_atomic(exp_dir / "links.csv", links_csv(base_url, [link_id for link_id, _, _ in links]))
+    if adaptive:
+        write_atomic(exp_dir / "links-batch-1.csv", links_csv(base_url, [link_id for link_id, _, _ in links]))
     write_atomic(exp_dir / "study.json", json.dumps(study_doc, indent=1, ensure_ascii=False) + "\n")
     write_atomic(exp_dir / "design.json", json.dumps(design_doc, indent=1) + "\n")
 

@@ -34,6 +34,9 @@ def build(
              "(see README); what it leaves out is derived from the design.")] = None,
     practice_dir: Annotated[Path | None, typer.Option(
         help="ImageFolder of practice images [default: the bundled samples].")] = None,
+    adaptive: Annotated[bool, typer.Option(
+        "--adaptive", help="First batch of an adaptive study (use --workers 2); later batches: "
+                           "`mvt next-batch`.")] = False,
 ) -> None:
     """Build stimulus videos, the balanced design and links.csv.
 
@@ -65,7 +68,8 @@ def build(
                 image_dir, exp_dir, frame_counts=frame_counts, images_per_task=images_per_task,
                 workers=workers, base_url=base_url, size=size, fixation_ms=fixation_ms,
                 mask_ms=mask_ms, seed=seed, jobs=jobs, name=name,
-                progress=progress if show else None, verify=verify, study=study, practice_dir=practice_dir)
+                progress=progress if show else None, verify=verify, study=study, practice_dir=practice_dir,
+                adaptive=adaptive)
     typer.echo(
         f"{result.n_videos} videos for {result.n_images} images ({result.n_encoded} built, "
         f"{result.n_skipped} already there) in {result.seconds:.1f} s; "

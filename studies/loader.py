@@ -87,6 +87,9 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
             "experiment_id": experiment_id, "kind": kind.name, "n_lists": len(link.lists),
             "n_trials": len(link.lists[0]), **link.meta, "options": json.dumps(link.options),
             "design_hash": design_hash, "videos_dir": str(videos_dir),
+            # Batches regroup images into new links: the gate is "seen any image of this link".
+            **({"images": json.dumps(sorted({f"{experiment_id}/{answer[2]}" for answer in link.answers.values()}))}
+               if "adaptive" in design else {}),
         })
         pipe.sadd(keys.link_options(link_id), *link.options)
         pipe.hset(keys.link_lists(link_id), mapping={str(i): json.dumps(items) for i, items in enumerate(link.lists)})

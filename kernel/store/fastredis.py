@@ -360,6 +360,12 @@ class _Pipeline:
     def llen(self, key):
         return self._add(None, "LLEN", key)
 
+    def hmget(self, key, *fields):
+        return self._add(None, "HMGET", key, *fields)
+
+    def smismember(self, key, *members):
+        return self._add(lambda flags: [bool(f) for f in flags], "SMISMEMBER", key, *members)
+
     def zrange(self, key, start, end, withscores=False):
         if not withscores:
             return self._add(None, "ZRANGE", key, start, end)

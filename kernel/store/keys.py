@@ -27,7 +27,10 @@ key (builder)                            type    contents                       
 ``mvt:link:{L}:meta`` (link_meta)        hash    experiment_id, kind (study kind, ``mvt``      none  loader
                                                  when absent), n_lists, n_trials, the kind's
                                                  meta (MVT: fps, fixation_frames), options
-                                                 (JSON list), design_hash, videos_dir
+                                                 (JSON list), design_hash, videos_dir; for an
+                                                 adaptive study's link images (JSON list of
+                                                 ``<experiment>/<image id>`` it shows: batches
+                                                 regroup images into new links)
 ``mvt:link:{L}:options``                 set     the answer options (class names)              none  loader
 (link_options)
 ``mvt:link:{L}:lists`` (link_lists)      hash    list index → JSON list of video ids, in       none  loader
@@ -62,6 +65,10 @@ key (builder)                            type    contents                       
 (worker_links)                                   being given) a list of; its size is the cap
 ``mvt:worker:{w:W}:blocked``             string  ``1`` while the worker is blocked             none  admin
 (worker_blocked)
+``mvt:worker:{w:W}:images``              set     ``<experiment>/<image id>`` of every image    none  reserve
+(worker_images)                                  of the (adaptive) links the worker was given
+                                                 (their meta's images); a link showing one of
+                                                 them is refused
 =======================================  ======  ============================================  ====  ==================
 
 Client limits section (writer: ``kernel/store/lua/ratelimit.lua`` via ``kernel/limits.py``; removal of a
@@ -231,6 +238,11 @@ def link_responses(link_id: str) -> str:
 def link_failures(link_id: str) -> str:
     """Hash assignment id → JSON {trial, reason, at_ms} of the page giving up."""
     return _link(link_id, "failures")
+
+
+def worker_images(worker_id: str) -> str:
+    """Set of ``<experiment>/<image id>`` of the adaptive links a worker was given."""
+    return f"{PREFIX}:worker:{{w:{worker_id}}}:images"
 
 
 def worker_links(worker_id: str) -> str:

@@ -1,0 +1,191 @@
+"""Adaptive batches: `mvt build --adaptive`, `mvt next-batch`, and loading batches into one experiment."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from stimuli import commands
+from stimuli.batches import batch_links
+from studies import mvt_adaptive
+from tests.test_stimuli_build import tiny_folder
+
+FRAME_COUNTS = ["1", "3", "6"]
+
+
+@pytest.fixture(scope="module")
+def mvt() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def root() -> None:
+        """mvt"""
+
+    commands.register(app)
+    mvt_adaptive.register(app)
+    return app
+
+
+def invoke(mvt, *args):
+    return CliRunner().invoke(mvt, [*map(str, args)])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_batch_links_ask_exactly_what_is_wanted_once_per_list(seed):
+    rng = np.random.default_rng(seed)
+    labels = {f"img{i}": f"c{i % 3}" for i in range(40)}
+    wanted = {}
+    for image_id in labels:
+        per = Counter(rng.choice([1, 3, 6, 9], size=int(rng.choice([0, 2, 4, 6]))).tolist())
+        wanted[image_id] = {int(f): c for f, c in per.items()}
+    links = batch_links(wanted, labels, images_per_task=7, rng=seed)
+    got: dict[str, Counter] = {}
+    for lists in links:
+        assert len({len(trials) for trials in lists}) == 1          # every list of a link equally long
+        for trials in lists:
+            ids = [t.image_id for t in trials]
+            assert len(ids) == len(set(ids))                        # an image at most once per list
+            for t in trials:
+                got.setdefault(t.image_id, Counter())[t.frames] += 1
+                assert t.label == labels[t.image_id]
+    assert got == {i: Counter(w) for i, w in wanted.items() if sum(w.values())}
+
+
+def fake_cells(exp_dir: Path, rng) -> pd.DataFrame:
+    """cells.csv as `mvt analyze` writes it, from the design's answers with random outcomes."""
+    design = json.loads((exp_dir / "design.json").read_text())
+    rows = Counter()
+    for link in design["links"]:
+        for trials in link["lists"]:
+            for t in trials:
+                rows[(t["image_id"], t["frames"])] += 1
+    out = [{"image_id": i, "frames": f, "n": n, "k": int(rng.binomial(n, 0.5 + 0.1 * f / 6))}
+           for (i, f), n in sorted(rows.items())]
+    return pd.DataFrame(out)
+
+
+def test_build_adaptive_then_two_batches_in_one_experiment(mvt, tmp_path, redis):
+    from studies.loader import load_experiment
+
+    images = tiny_folder(tmp_path / "images", n_per_class=4)
+    exp_dir = tmp_path / "adapt"
+    result = invoke(mvt, "build", images, exp_dir, "--frame-counts", *FRAME_COUNTS, "--images-per-task", 4,
+                    "--workers", 1, "--base-url", "https://127.0.0.1:8443", "--size", 32, "--adaptive")
+    assert result.exit_code == 0, result.output
+    first = json.loads((exp_dir / "design.json").read_text())
+    assert first["adaptive"] == {"batches": 1}
+    assert {link["batch"] for link in first["links"]} == {1}
+    assert (exp_dir / "links-batch-1.csv").read_text() == (exp_dir / "links.csv").read_text()
+    assert load_experiment(redis, exp_dir).loaded == tuple(link["link_id"] for link in first["links"])
+    videos_before = sorted(p.name for p in (exp_dir / "videos").iterdir())
+
+    rng = np.random.default_rng(0)
+    for batch in (2, 3):
+        results = tmp_path / f"results{batch}"
+        results.mkdir()
+        fake_cells(exp_dir, rng).to_csv(results / "cells.csv", index=False)
+        before = json.loads((exp_dir / "design.json").read_text())
+        out = invoke(mvt, "next-batch", exp_dir, "--from", results, "--answers-per-image", 4)
+        assert out.exit_code == 0, out.output
+        after = json.loads((exp_dir / "design.json").read_text())
+        new = after["links"][len(before["links"]):]
+        assert after["links"][:len(before["links"])] == before["links"]   # earlier links unchanged
+        assert after["adaptive"]["batches"] == batch and new
+        assert all(link["batch"] == batch and link["link_id"].startswith(f"adapt-b{batch}-") for link in new)
+        assert f"batch {batch}: {len(new)} links" in out.output
+        csv_rows = (exp_dir / f"links-batch-{batch}.csv").read_text().splitlines()
+        assert csv_rows[1:] == [f"https://127.0.0.1:8443/experiment.html?link={link['link_id']}" for link in new]
+        posterior = pd.read_csv(exp_dir / f"posterior-after-batch-{batch - 1}.csv")
+        assert len(posterior) == 8
+        assert all(str(b).split()[0] == "1" and len(str(b).split()) <= batch - 1 for b in posterior["batches"])
+        asked = {t["image_id"]: 0 for link in new for trials in link["lists"] for t in trials}
+        assert set(asked) == set(posterior.loc[posterior["next_answers"] > 0, "image_id"])
+        loaded = load_experiment(redis, exp_dir)
+        assert loaded.loaded == tuple(link["link_id"] for link in new)
+        assert loaded.experiment_id == "adapt"
+    assert sorted(p.name for p in (exp_dir / "videos").iterdir()) == videos_before
+
+
+def test_next_batch_refuses_a_fixed_design_and_missing_results(mvt, tmp_path):
+    images = tiny_folder(tmp_path / "images")
+    exp_dir = tmp_path / "fixed"
+    assert invoke(mvt, "build", images, exp_dir, "--frame-counts", *FRAME_COUNTS, "--images-per-task", 2,
+                  "--workers", 1, "--base-url", "https://127.0.0.1:8443", "--size", 32).exit_code == 0
+    out = invoke(mvt, "next-batch", exp_dir, "--from", tmp_path)
+    assert out.exit_code == 1
+    assert "is not an adaptive MVT study; build one with `mvt build … --adaptive`" in out.output
+    design = json.loads((exp_dir / "design.json").read_text())
+    design["adaptive"] = {"batches": 1}
+    (exp_dir / "design.json").write_text(json.dumps(design))
+    out = invoke(mvt, "next-batch", exp_dir, "--from", tmp_path / "nowhere")
+    assert out.exit_code == 1 and "cells.csv is missing; run `mvt analyze --out" in out.output
+    out = invoke(mvt, "next-batch", exp_dir, "--from", tmp_path, "--budget", 0)
+    assert out.exit_code == 1 and "--budget (0) must be at least 1" in out.output
+
+
+def fake_responses(exp_dir: Path, rng, guessers=()) -> pd.DataFrame:
+    """A responses CSV as `mvt export` writes it: each list of the design answered by its own worker."""
+    design = json.loads((exp_dir / "design.json").read_text())
+    rows = []
+    for link in design["links"]:
+        for index, trials in enumerate(link["lists"]):
+            worker = f"W{link['link_id']}x{index}".replace("-", "")
+            for t, trial in enumerate(trials):
+                p = 0.5 if worker in guessers else 0.2 + 0.75 * trial["frames"] / 6
+                correct = bool(rng.random() < p)
+                rows.append({"experiment": design["experiment_id"], "link_id": link["link_id"],
+                             "assignment_id": f"A{worker}", "worker_id": worker, "hit_id": "H", "trial": t,
+                             "image_id": trial["image_id"], "label": trial["label"], "frames": trial["frames"],
+                             "duration_ms": trial["frames"] * 1000 / 60,
+                             "response": trial["label"] if correct else "other", "correct": correct,
+                             "response_time_ms": 900, "presented_frames": trial["frames"],
+                             "submitted_at": "2026-12-06T10:00:00.000Z", "assignment_status": "complete",
+                             "timing_ok": True})
+    return pd.DataFrame(rows)
+
+
+def test_next_batch_from_responses_screens_by_the_model_and_no_build_writes_only_the_posterior(mvt, tmp_path):
+    images = tiny_folder(tmp_path / "images", n_per_class=4)
+    exp_dir = tmp_path / "adapt"
+    assert invoke(mvt, "build", images, exp_dir, "--frame-counts", *FRAME_COUNTS, "--images-per-task", 8,
+                  "--workers", 4, "--base-url", "https://127.0.0.1:8443", "--size", 32, "--adaptive").exit_code == 0
+    responses = fake_responses(exp_dir, np.random.default_rng(1))
+    responses.to_csv(tmp_path / "responses.csv", index=False)
+    before = (exp_dir / "design.json").read_text()
+    out = invoke(mvt, "next-batch", exp_dir, "--responses", tmp_path / "responses.csv", "--no-build")
+    assert out.exit_code == 0, out.output
+    assert "no batch built (--no-build)" in out.output or "the study is finished" in out.output
+    assert (exp_dir / "design.json").read_text() == before
+    assert len(pd.read_csv(exp_dir / "posterior-after-batch-1.csv")) == 8
+    out = invoke(mvt, "next-batch", exp_dir, "--responses", tmp_path / "responses.csv", "--from", tmp_path)
+    assert out.exit_code == 1 and "give either --from RESULTS_DIR" in out.output
+
+
+def test_model_screening_leaves_out_guessers():
+    from analysis.adaptive import next_batch_from_responses
+    from analysis.responses import prepare_responses
+    rng = np.random.default_rng(4)
+    rows = []
+    for w in range(30):
+        guesser = w < 3
+        for i in range(40):
+            frames = [1, 3, 6][(i + w) % 3]
+            p = 0.5 if guesser else [0.55, 0.9, 0.97][[1, 3, 6].index(frames)]
+            correct = bool(rng.random() < p)
+            rows.append({"link_id": "L", "assignment_id": f"A{w}", "worker_id": f"W{w:02d}", "hit_id": "H",
+                         "trial": i, "image_id": f"img{i}", "label": "a", "frames": frames,
+                         "duration_ms": frames * 1000 / 60, "response": "a" if correct else "b",
+                         "correct": correct, "response_time_ms": 900, "presented_frames": frames,
+                         "submitted_at": "2026-12-06T10:00:00.000Z", "assignment_status": "complete",
+                         "timing_ok": True})
+    table = prepare_responses(pd.DataFrame(rows))
+    decision = next_batch_from_responses(table, [f"img{i}" for i in range(40)], ["a"] * 40, [1, 3, 6], n_options=2)
+    assert set(decision.flagged_workers) <= {"W00", "W01", "W02"} and decision.flagged_workers
+    assert len(decision.table) == 40
