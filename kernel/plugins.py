@@ -15,9 +15,16 @@ from kernel.errors import PluginError
 
 
 def plugin_names(value: str | None = None) -> list[str]:
-    """The module names in ``value`` (default: the ``MVT_PLUGINS`` environment variable)."""
-    raw = os.environ.get("MVT_PLUGINS", "") if value is None else value
-    return [name.strip() for name in raw.split(",") if name.strip()]
+    """The module names in ``value``; default ``MVT_PLUGINS`` from the environment, else from ``.env``
+    in the current folder (the rule `kernel.settings.Settings` follows; read here without the other
+    settings, which the commands check when they run)."""
+    if value is None:
+        value = os.environ.get("MVT_PLUGINS")
+    if value is None and os.path.isfile(".env"):
+        from dotenv import dotenv_values
+
+        value = dotenv_values(".env").get("MVT_PLUGINS")
+    return [name.strip() for name in (value or "").split(",") if name.strip()]
 
 
 def load_plugins(value: str | None = None) -> list[str]:

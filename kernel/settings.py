@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     prolific_completion_url: str = "https://app.prolific.com/submissions/complete?cc={code}"
     read_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_connections: int = Field(default=1000, ge=10)
+    # Read by kernel/plugins.py before the commands and routes exist (the same environment-then-.env
+    # rule); declared here so that it is checked, documented and listed like every setting.
+    plugins: str = ""
 
     @field_validator("admin_token", "secret_key")
     @classmethod

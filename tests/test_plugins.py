@@ -49,6 +49,15 @@ def test_an_unknown_plugin_stops_the_cli_with_one_line(plugin_env):
     assert done.stderr.startswith("error: MVT_PLUGINS names 'tests.fixtures.no_such_kind', which cannot be imported")
 
 
+def test_plugins_named_in_dot_env_are_loaded_too(plugin_env, tmp_path):
+    (tmp_path / ".env").write_text("MVT_PLUGINS=lab_kind_that_is_not_installed\n")
+    env = {k: v for k, v in plugin_env.items() if k != "MVT_PLUGINS"}
+    done = subprocess.run([sys.executable, "-m", "cli", "--help"], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: MVT_PLUGINS names 'lab_kind_that_is_not_installed', which cannot be imported")
+
+
 def test_echo_kind_and_fake_platform_end_to_end(plugin_env, tmp_path, browser, shots):  # noqa: F811
     port = free_port()
     base = f"https://127.0.0.1:{port}"
