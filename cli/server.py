@@ -40,22 +40,32 @@ def serve(
                    plain_http=plain_http, proxy_headers=proxy_headers, on_ready=ready)
 
 
-def load(exp_dir: Annotated[Path, typer.Argument(help="A folder written by `mvt build`.")]) -> None:
+def load(
+    exp_dir: Annotated[Path, typer.Argument(help="A folder written by `mvt build`.")],
+    new_store: Annotated[bool, typer.Option(
+        "--new-store", help="Load into a new or empty store even while servers on this machine use others.")] = False,
+) -> None:
     """Put a built experiment into Redis (idempotent).
+
+    Refuses a new or empty store that no running server uses while another server runs (the
+    experiment would reach no worker), unless --new-store.
 
     Example: mvt load exp1
     """
+    from kernel.errors import NoStore
     from kernel.settings import Settings
 
     from studies.loader import load_experiment
-    from kernel.store.redis_server import empty_store_warning, open_redis
+    from kernel.store.redis_server import open_redis, unserved_store_refusal
 
-    settings = Settings()
-    with exit_on_error(), open_redis(settings) as r:
-        warning = empty_store_warning(r, r.mvt_store_url)
-        typer.echo(load_experiment(r, exp_dir).summary())
-        if warning:
-            typer.echo(warning, err=True)
+    with exit_on_error():
+        settings = Settings()
+        if not new_store and (refusal := unserved_store_refusal(settings)):
+            raise NoStore(refusal)
+        with open_redis(settings) as r:
+            if not new_store and (refusal := unserved_store_refusal(settings, r, r.mvt_store_url)):
+                raise NoStore(refusal)
+            typer.echo(load_experiment(r, exp_dir).summary())
 
 
 def export(
@@ -69,11 +79,13 @@ def export(
 
     Example: mvt export responses.csv --experiment exp1
     """
-    from kernel.export import choose_experiments, experiment_links, write_csv
+    from kernel.export import check_writable, choose_experiments, experiment_links, write_csv
     from kernel.settings import Settings
     from kernel.store.redis_server import open_redis
 
-    with exit_on_error(), open_redis(Settings()) as r:
+    with exit_on_error():
+        check_writable(out)  # before the store is opened: a typo costs no wait
+    with exit_on_error(), open_redis(Settings(), read_only=True) as r:
         chosen = choose_experiments(experiment_links(r), experiment)
         n = write_csv(r, out, chosen)
         typer.echo(f"wrote {n} responses to {out}")
@@ -89,7 +101,7 @@ def replace(assignment_ids: Annotated[list[str], typer.Argument(help="Assignment
     from kernel.admin import mark_for_replacement
     from kernel.store.redis_server import open_redis
 
-    with exit_on_error(), open_redis(Settings()) as r:
+    with exit_on_error(), open_redis(Settings(), read_only=True) as r:
         marked = mark_for_replacement(r, assignment_ids)
         typer.echo(f"marked {len(marked)} of {len(assignment_ids)} assignments for replacement")
         for assignment_id in assignment_ids:

@@ -116,26 +116,32 @@ def test_a_killed_redis_is_restarted_and_a_killed_server_leaves_no_redis(tmp_pat
         server.stop()
 
 
-def test_load_into_an_empty_store_warns_when_a_server_uses_another(tmp_path, synthetic_experiment):
+def test_load_into_an_empty_store_refuses_when_a_server_uses_another(tmp_path, synthetic_experiment):
     served = tmp_path / "served"
     server = ServerProcess(served, None, workers=1).start()
     try:
         other = tmp_path / "elsewhere"
         result = mvt(["load", str(synthetic_experiment)], other)
-        assert result.returncode == 0, result.stderr
-        assert result.stderr.splitlines()[0] == \
-            f"store: embedded Redis at {other.resolve()} (unix socket {socket_path(other)})"
-        warning = result.stderr.splitlines()[1]
-        assert warning.startswith("warning: this store was empty, and no server running on this machine uses it: ")
+        assert (result.returncode, result.stdout) == (1, ""), result.stderr
+        refusal = result.stderr.splitlines()
+        assert len(refusal) == 1 and refusal[0].startswith(
+            f"error: no store in {other.resolve()} (MVT_DATA_DIR) yet, and no server running on this machine "
+            "would see an experiment loaded into a new one; stores of the servers running on this machine: ")
         # (other servers running on this machine are listed too)
-        assert (f"https://127.0.0.1:{server.port} (pid {server.proc.pid}) uses embedded Redis at {served.resolve()}"
-                in warning)
+        assert (f"MVT_DATA_DIR={served.resolve()} (mvt serve at https://127.0.0.1:{server.port}, "
+                f"pid {server.proc.pid})" in refusal[0])
+        assert refusal[0].endswith("; or add --new-store to create one here anyway")
+        assert not other.exists()
+        forced = mvt(["load", str(synthetic_experiment), "--new-store"], other)
+        assert forced.returncode == 0, forced.stderr
+        assert forced.stderr.splitlines()[0] == \
+            f"store: embedded Redis at {other.resolve()} (unix socket {socket_path(other)})"
         again = mvt(["load", str(synthetic_experiment)], other)
-        assert "warning" not in again.stderr  # not empty any more
+        assert again.returncode == 0 and "error" not in again.stderr  # not empty any more
         second = ServerProcess(tmp_path / "second", None, workers=1).start()
-        try:  # the (empty) store of one running server, while another uses its own: no warning
+        try:  # the (empty) store of one running server, while another uses its own: loaded
             mine = mvt(["load", str(synthetic_experiment)], tmp_path / "second")
-            assert mine.returncode == 0 and "warning" not in mine.stderr, mine.stderr
+            assert mine.returncode == 0 and "error" not in mine.stderr, mine.stderr
         finally:
             second.stop()
     finally:
