@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from stimuli.files import experiment_id as checked_experiment_id
 from stimuli.ratings_design import SINGLE_STIMULUS, plan_tasks
 from stimuli.ratings_gold import add_gold, convert_gold, read_gold
 from stimuli.ratings_input import REF, RatingsInputError, read_ratings_input
+from stimuli.study import read_study_file
 from stimuli.ratings_media import OUTPUT_EXT, MediaFile, converted, copied, fetch, media_kind
 
 SCALE_OF = {"random": "acr", "diff-source": "acr", "same-source": "acr", "mushra": "mushra", "dsis": "dcr"}
@@ -77,14 +77,15 @@ def media_id(seed: int, source: str, algorithm: str, role: str, digest: str, set
 
 
 def read_study(path: str | os.PathLike | None) -> dict:
-    """The ``[ratings]`` table of a study file, checked against `STUDY_KEYS` (empty without a file)."""
-    if path is None:
-        return {}
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise RatingsInputError(f"cannot read the study file {path} ({exc})") from None
+    """A rating study's settings: the study file's shared keys (title, description, minutes, pay,
+    contact, consent, ``[panel]``; read by `stimuli.study.read_study_file`, as ``mvt build`` reads
+    them) and its ``[ratings]`` table, checked against `STUDY_KEYS`, in one dict (empty without a file)."""
+    data = read_study_file(path, kind="ratings")
     table = data.get("ratings", {})
+    if not isinstance(table, dict):
+        raise RatingsInputError(f"{path}: ratings must be a table ([ratings])")
+    if "title" in table and "title" in data:
+        raise RatingsInputError(f"{path}: title is given twice (at the top and under [ratings]); keep one")
     for key, value in table.items():
         expected = STUDY_KEYS.get(key)
         if expected is None:
@@ -95,7 +96,7 @@ def read_study(path: str | os.PathLike | None) -> dict:
         elif not isinstance(value, expected) or (expected is int and (isinstance(value, bool) or value < 0)):
             raise RatingsInputError(f"{path}: [ratings] {key} ({value!r}) must be a {expected.__name__}"
                                     + (" >= 0" if expected is int else ""))
-    return dict(table)
+    return {**{key: value for key, value in data.items() if key != "ratings"}, **table}
 
 
 def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, design: str,

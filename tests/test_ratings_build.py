@@ -345,3 +345,81 @@ def test_the_bundled_gold_example_builds_as_the_readme_says(tmp_path):
     assert re.fullmatch(r"16 audio samples \(20 files, 18 converted, [\d.]+ MB, 40\.0 s of media\) in [\d.]+ s; "
                         r"4 links x 5 lists in .*links.csv \(design random\)\n"
                         r"gold: 1 of the 2 gold sample\(s\) in every list\n", result.output)
+
+
+SHARED_STUDY = '''title = "Speech quality"
+description = "Listen to short recordings and rate each one."
+minutes = 6
+pay = "GBP 1.50"
+contact = "lab@example.org"
+consent = """We record your ratings for the Example Lab.
+
+You may stop at any time."""
+
+[panel]
+id_param = "survey_code"
+completion_url = "https://sona.example.edu/done?c={code}&id={id}"
+completion_code = "OK1"
+
+[ratings]
+min_sample_ms = 1500
+'''
+
+
+def build_ratings_cli(tmp_path: Path, study: Path, exp: str = "words"):
+    tsv = write_input(tmp_path, audio_rows(sources=(1,), algorithms=("REF", "noise")))
+    return CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / exp), "--design", "random",
+                                    "--samples-per-task", "2", "--ratings-per-sample", "1", "--base-url", BASE_URL,
+                                    "--study", str(study)])
+
+
+def test_the_study_files_shared_keys_are_kept_as_mvt_build_keeps_them(tmp_path):
+    from studies import get_kind
+
+    study = tmp_path / "study.toml"
+    study.write_text(SHARED_STUDY)
+    result = build_ratings_cli(tmp_path, study)
+    assert result.exit_code == 0, result.output
+    design = json.loads((tmp_path / "words" / "design.json").read_text())
+    panel = {"id_param": "survey_code", "completion_url": "https://sona.example.edu/done?c={code}&id={id}",
+             "completion_code": "OK1"}
+    assert design["study"] == {
+        "title": "Speech quality", "description": "Listen to short recordings and rate each one.", "minutes": 6,
+        "pay": "GBP 1.50", "contact": "lab@example.org",
+        "consent": "We record your ratings for the Example Lab.\n\nYou may stop at any time.",
+        "panel": panel, "min_sample_ms": 1500}
+    page = get_kind("ratings").page_study(design)
+    assert {k: page[k] for k in ("title", "description", "minutes", "pay", "contact", "panel")} == {
+        "title": "Speech quality", "description": "Listen to short recordings and rate each one.", "minutes": 6,
+        "pay": "GBP 1.50", "contact": "lab@example.org", "panel": panel}
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('titel = "Speech quality"\n',
+     "unknown key 'titel'; expected some of consent, contact, description, minutes, panel, pay, ratings, title"),
+    ("practice_trials = 2\n", "practice_trials is read only by mvt build, not by mvt build-ratings; remove it"),
+    ("[device]\ntouch_allowed = true\n", "device is read only by mvt build, not by mvt build-ratings; remove it"),
+    ("minutes = -1\n", "minutes (-1) must be a number ≥ 0"),
+    ('consent = ""\n', "consent ('') must be non-empty text"),
+    ('[panel]\nid_param = "x"\n', "panel.completion_url (None) must be non-empty text"),
+    ('title = "A"\n[ratings]\ntitle = "B"\n', "title is given twice (at the top and under [ratings]); keep one"),
+])
+def test_a_bad_study_file_key_is_refused_by_name(tmp_path, toml, message):
+    study = tmp_path / "study.toml"
+    study.write_text(toml)
+    result = build_ratings_cli(tmp_path, study)
+    assert result.exit_code == 1
+    prefix = f"{study}: " if "twice" in message else f"study file {study}: "
+    assert result.output == f"error: {prefix}{message}\n"
+    assert not (tmp_path / "words" / "design.json").exists()
+
+
+def test_mvt_build_refuses_a_ratings_table_by_name(tmp_path):
+    from stimuli.study import read_study_file
+    from kernel.errors import BuildOptionError
+
+    study = tmp_path / "study.toml"
+    study.write_text("[ratings]\nmin_sample_ms = 1\n")
+    with pytest.raises(BuildOptionError, match=f"^study file {re.escape(str(study))}: ratings is read only by "
+                                               r"mvt build-ratings, not by mvt build; remove it$"):
+        read_study_file(study)
