@@ -19,7 +19,7 @@ def build(
         help="Image durations in frames at 60 fps, e.g. 1 3 6 9 15 600 (after IMAGE_DIR EXP_DIR).")],
     images_per_task: Annotated[int, typer.Option(help="Images per link (HIT).")],
     workers: Annotated[int, typer.Option(help="Workers per link.")],
-    base_url: Annotated[str, typer.Option(help="Server URL for links.csv, https://HOST:PORT.")],
+    base_url: Annotated[str, typer.Option(help="Server URL workers reach, for links.csv: https://NAME:PORT (not http://, not 127.0.0.1).")],
     size: Annotated[int, typer.Option(help="Side of the square video in pixels.")] = 512,
     fixation_ms: Annotated[float, typer.Option(help="Fixation cross duration (ms).")] = 500,
     mask_ms: Annotated[float, typer.Option(help="Mask duration (ms).")] = 500,
@@ -46,8 +46,11 @@ def build(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from stimuli.build import build_experiment
+    from stimuli.files import base_url_warning, checked_base_url
 
     with exit_on_error():
+        if warning := base_url_warning(checked_base_url(base_url)):
+            typer.echo(warning, err=True)
         frame_counts = [*frame_counts, *_extra_frame_counts(ctx.args)]
         show = sys.stderr.isatty()
         # No auto-refresh thread: the builder forks its encoder processes while this runs.

@@ -21,6 +21,7 @@ from stimuli.ratings_input import RatingsInputError, read_ratings_input
 from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
 
 AUDIO = RATINGS_SAMPLES / "audio"
+PUBLIC_URL = "https://mos.example.org:8443"  # for the CLI: BASE_URL (127.0.0.1) gets a warning line
 
 
 def write_input(tmp_path: Path, rows: list[str]) -> Path:
@@ -148,12 +149,12 @@ def test_cli_builds_and_reports(tmp_path):
     tsv = write_input(tmp_path, audio_rows(sources=(1, 2, 3), algorithms=("REF", "noise")))
     result = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp1"), "--design", "diff-source",
                                       "--samples-per-task", "3", "--ratings-per-sample", "2",
-                                      "--base-url", BASE_URL])
+                                      "--base-url", PUBLIC_URL])
     assert result.exit_code == 0, result.output
     assert re.fullmatch(r"6 audio samples \(6 files, 6 converted, 0\.\d MB, 12\.0 s of media\) in [\d.]+ s; "
                         r"2 links x 2 lists in .*links.csv \(design diff-source\)\n", result.output)
     bad = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp2"), "--design", "mushra",
-                                   "--samples-per-task", "3", "--ratings-per-sample", "2", "--base-url", BASE_URL])
+                                   "--samples-per-task", "3", "--ratings-per-sample", "2", "--base-url", PUBLIC_URL])
     assert bad.exit_code == 1
     assert f"error: {tsv}, line 1: source 'speech1' has no ANC line" in bad.output
 
@@ -336,10 +337,27 @@ def test_gold_joins_every_list_under_new_names_and_screens(ratings_gold):
     assert design["study"]["gold_per_task"] == 1
 
 
+def test_a_base_url_on_this_machine_gets_a_warning_first(tmp_path):
+    tsv = write_input(tmp_path, audio_rows(sources=(1,), algorithms=("REF", "noise")))
+    result = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp1"), "--design", "random",
+                                      "--samples-per-task", "2", "--ratings-per-sample", "1", "--base-url", BASE_URL])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (f"warning: --base-url {BASE_URL} is this machine's own address: workers' browsers "
+                             "cannot reach it (fine for trying the study here); build again with the name or "
+                             "address workers reach before publishing links.csv\n")
+    placeholder = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp2"), "--design", "random",
+                                           "--samples-per-task", "2", "--ratings-per-sample", "1",
+                                           "--base-url", "https://HOST:8443"])
+    assert (placeholder.exit_code, placeholder.output) == (1, (
+        "error: --base-url ('https://HOST:8443') still holds the placeholder HOST: give the name or address "
+        "workers reach this server at, e.g. https://mvt.example.org:8443\n"))
+    assert not (tmp_path / "exp2").exists()
+
+
 def test_the_bundled_gold_example_builds_as_the_readme_says(tmp_path):
     result = CliRunner().invoke(cli, ["build-ratings", str(RATINGS_SAMPLES / "audio.tsv"), str(tmp_path / "gold1"),
                                       "--design", "random", "--samples-per-task", "4", "--ratings-per-sample", "5",
-                                      "--study", str(RATINGS_SAMPLES / "study_gold.toml"), "--base-url", BASE_URL])
+                                      "--study", str(RATINGS_SAMPLES / "study_gold.toml"), "--base-url", PUBLIC_URL])
     assert result.exit_code == 0, result.output
     # 16 samples + 2 gold converted; 4 links x 1 gold copy each
     assert re.fullmatch(r"16 audio samples \(20 files, 18 converted, [\d.]+ MB, 40\.0 s of media\) in [\d.]+ s; "
@@ -369,7 +387,7 @@ min_sample_ms = 1500
 def build_ratings_cli(tmp_path: Path, study: Path, exp: str = "words"):
     tsv = write_input(tmp_path, audio_rows(sources=(1,), algorithms=("REF", "noise")))
     return CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / exp), "--design", "random",
-                                    "--samples-per-task", "2", "--ratings-per-sample", "1", "--base-url", BASE_URL,
+                                    "--samples-per-task", "2", "--ratings-per-sample", "1", "--base-url", PUBLIC_URL,
                                     "--study", str(study)])
 
 
