@@ -31,6 +31,10 @@ def simulate_command(
 ) -> None:
     """Drive the real HTTP API with simulated workers and write the ground truth.
 
+    Exits 1, saying why, when simulated workers could not finish their tasks. They all come from
+    one address, so a server's per-client limits (MVT_LIMIT_*) would throttle them as one client:
+    simulate against a scratch server started with the limits off (the error names the settings).
+
     The experiment's kind (design.json) decides how they answer: MVT workers recognise images
     from a psychometric model; raters of a rating study score samples from a population with
     known MOS per algorithm (simulation/raters.py). truth.csv holds the true MVT per image, or
@@ -63,6 +67,12 @@ def simulate_command(
             result.truth.write_csv(out / "truth.csv")
             (out / "simulation.json").write_text(json.dumps(summary, indent=2))
         typer.echo(json.dumps(summary, indent=2))
+    from simulation.stack import SIMULATION_LIMITS
+
+    problem = result.problem(" ".join(f"{name}=0" for name in SIMULATION_LIMITS))
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1)
 
 
 def _latent_means(pairs: list[str] | None) -> dict[str, float] | None:
