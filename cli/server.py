@@ -1,4 +1,4 @@
-"""Commands of the experiment server: serve, load, export, replace, block, unblock, demo."""
+"""Commands of the experiment server: serve, load, export, drop, replace, block, unblock, demo."""
 
 from __future__ import annotations
 
@@ -89,6 +89,31 @@ def export(
         chosen = choose_experiments(experiment_links(r), experiment)
         n = write_csv(r, out, chosen)
         typer.echo(f"wrote {n} responses to {out}")
+
+
+def drop(
+    experiment: Annotated[str, typer.Argument(help="The experiment id to remove (as mvt load printed it).")],
+    commit: Annotated[bool, typer.Option("--commit", help="Remove it; without this only show what would go.")] = False,
+) -> None:
+    """Remove an experiment (a demo, a pilot) from the store: its links, lists, assignments,
+    responses and index entries. A dry run unless --commit; export its responses first.
+
+    Example: mvt drop pilot1; mvt drop pilot1 --commit
+    """
+    from kernel.drop import drop as drop_experiment
+    from kernel.drop import plan_drop
+    from kernel.settings import Settings
+    from kernel.store.redis_server import open_redis
+
+    with exit_on_error(), open_redis(Settings(), read_only=True) as r:
+        plan = plan_drop(r, experiment)
+        if not commit:
+            typer.echo(f"would remove {plan.summary()}")
+            typer.echo(f"Dry run: nothing was removed. Export its responses first (mvt export FILE --experiment "
+                       f"{experiment}), then add --commit.")
+            return
+        drop_experiment(r, plan)
+        typer.echo(f"removed {plan.summary()}")
 
 
 def replace(assignment_ids: Annotated[list[str], typer.Argument(help="Assignment ids.")]) -> None:
@@ -190,5 +215,5 @@ def demo(
 
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the ``mvt`` CLI."""
-    for command in (serve, load, export, replace, block, unblock, demo):
+    for command in (serve, load, export, drop, replace, block, unblock, demo):
         app.command(command.__name__)(command)
