@@ -31,6 +31,8 @@ PRODUCTION_URL = "https://api.prolific.com"
 API_PREFIX = "/api/v1"
 MAX_ATTEMPTS = 6
 MAX_WAIT_S = 60.0
+MAX_PAGES = 1000
+"""Pages of one listing followed at most: a listing that goes on (or whose next link loops) is an error."""
 
 
 class ProlificNoToken(MVTError):
@@ -172,10 +174,20 @@ class ProlificClient:
             return response.json() if response.content else {}
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def pages(self, path: str, *, subject: str, params: dict | None = None) -> Iterator[dict]:
-        """Every item of a paged listing (``results``, next page at ``_links.next.href``)."""
+    def pages(self, path: str, *, subject: str, params: dict | None = None,
+              max_pages: int = MAX_PAGES) -> Iterator[dict]:
+        """Every item of a paged listing (``results``, next page at ``_links.next.href``).
+
+        Raises `ProlificCallFailed` after ``max_pages`` pages, or when a next link names a page
+        already read, instead of following the listing for ever.
+        """
         url: str | None = path
+        seen: set[str] = set()
         while url:
+            if len(seen) >= max_pages or url in seen:
+                why = f"more than {max_pages} pages" if url not in seen else f"its next link loops back to {url}"
+                raise ProlificCallFailed(f"{subject}: stopped following the listing: {why}")
+            seen.add(url)
             page = self.request("GET", url, params=params, subject=subject)
             yield from page.get("results", [])
             url = ((page.get("_links") or {}).get("next") or {}).get("href")
