@@ -1,6 +1,5 @@
 """``mvt analyze``: MVT per image, accuracy, worker screening, report; optional replacement."""
 
-from __future__ import annotations
 
 import dataclasses
 import enum

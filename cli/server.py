@@ -1,6 +1,5 @@
 """Commands of the experiment server: serve, load, export, drop, replace, block, unblock, demo."""
 
-from __future__ import annotations
 
 import json
 from pathlib import Path

@@ -1,6 +1,5 @@
 """``mvt simulate``: simulated workers (MVT) or raters (rating studies) against a running server."""
 
-from __future__ import annotations
 
 import json
 import math

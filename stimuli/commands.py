@@ -1,6 +1,5 @@
 """`mvt build`: the stimulus builder's command."""
 
-from __future__ import annotations
 
 import sys
 from pathlib import Path

@@ -1,6 +1,5 @@
 """`mvt build-ratings`: the rating-study builder's command."""
 
-from __future__ import annotations
 
 import enum
 from pathlib import Path

@@ -7,7 +7,6 @@ what they would do unless given ``--commit``. httpx and the operation modules ar
 inside the commands, so ``mvt --help`` stays fast.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,6 +16,7 @@ import typer
 from platforms.cli import CommitOption, WorkersCsvOption, given_ids, print_report, session
 
 prolific_app = typer.Typer(
+    rich_markup_mode=None,  # plain help: [ratings] and [default: …] are words, not markup
     name="prolific",
     help="Prolific operations (token from PROLIFIC_TOKEN); nothing changes without --commit.",
     no_args_is_help=True,
