@@ -10,6 +10,27 @@ import typer
 from kernel.errors import exit_on_error
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Raise `MVTError` (one line, before anything is started or printed) when ``host:port`` is taken,
+    naming the mvt server that holds it when one on this machine noted itself there."""
+    import socket
+
+    from kernel.errors import MVTError
+    from kernel.store.redis_server import running_servers
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            holders = [s for s in running_servers() if s["address"].rsplit(":", 1)[-1] == str(port)]
+            who = (f"mvt serve (pid {holders[0]['pid']}) serves {holders[0]['address']} there" if holders
+                   else "another program uses it")
+            raise MVTError(f"cannot listen on {host}:{port} ({exc.strerror}): {who}; stop it or choose "
+                           "another --port") from None
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8443,
@@ -30,6 +51,7 @@ def serve(
 
     with exit_on_error():
         settings = Settings()
+        _check_port_free(host, port)
 
         def ready(store, scheme: str) -> None:
             typer.echo(f"store: {store_description(store, settings)}")
@@ -186,6 +208,7 @@ def demo(
 
     with exit_on_error():
         settings = Settings()
+        _check_port_free(host, port)
         base = f"https://{host}:{port}"
         if ratings:
             from stimuli.ratings_build import build_ratings_demo

@@ -134,3 +134,22 @@ def test_demo_design_without_ratings_is_refused(tmp_path):
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "--design and --media choose a rating demo: add --ratings" in out
+
+
+def test_a_busy_port_is_one_error_line_before_anything_starts(tmp_path):
+    import socket
+
+    (tmp_path / "tmp").mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**{k: v for k, v in os.environ.items() if k != "MVT_REDIS_URL"},
+               "MVT_DATA_DIR": str(tmp_path / "data"), "TMPDIR": str(tmp_path / "tmp")}
+        for command in ("serve", "demo"):
+            done = subprocess.run([sys.executable, "-m", "cli", command, "--port", str(port)], env=env,
+                                  capture_output=True, text=True, timeout=60)
+            assert (done.returncode, done.stdout) == (1, ""), done.stderr
+            assert done.stderr == (f"error: cannot listen on 127.0.0.1:{port} (Address already in use): another "
+                                   "program uses it; stop it or choose another --port\n")
+    assert not (tmp_path / "data" / "redis").exists()  # no Redis was started
