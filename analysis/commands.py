@@ -116,7 +116,7 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
         from kernel.store.redis_server import open_redis
 
         settings = Settings()
-        with open_redis(settings, read_only=True) as r:
+        with open_redis(settings, existing=True) as r:
             by_experiment = experiment_links(r)
             chosen = choose_experiments(by_experiment, experiments)
             links = {link for name in chosen for link in by_experiment[name]}

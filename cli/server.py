@@ -106,7 +106,7 @@ def export(
 
     with exit_on_error():
         check_writable(out)  # before the store is opened: a typo costs no wait
-    with exit_on_error(), open_redis(Settings(), read_only=True) as r:
+    with exit_on_error(), open_redis(Settings(), existing=True) as r:
         chosen = choose_experiments(experiment_links(r), experiment)
         n = write_csv(r, out, chosen)
         typer.echo(f"wrote {n} responses to {out}")
@@ -126,7 +126,7 @@ def drop(
     from kernel.settings import Settings
     from kernel.store.redis_server import open_redis
 
-    with exit_on_error(), open_redis(Settings(), read_only=True) as r:
+    with exit_on_error(), open_redis(Settings(), existing=True) as r:
         plan = plan_drop(r, experiment)
         if not commit:
             typer.echo(f"would remove {plan.summary()}")
@@ -147,7 +147,7 @@ def replace(assignment_ids: Annotated[list[str], typer.Argument(help="Assignment
     from kernel.admin import mark_for_replacement
     from kernel.store.redis_server import open_redis
 
-    with exit_on_error(), open_redis(Settings(), read_only=True) as r:
+    with exit_on_error(), open_redis(Settings(), existing=True) as r:
         marked = mark_for_replacement(r, assignment_ids)
         typer.echo(f"marked {len(marked)} of {len(assignment_ids)} assignments for replacement")
         for assignment_id in assignment_ids:

@@ -33,7 +33,8 @@ def machine(tmp_path) -> Path:
     return tmp_path / "tmp"
 
 
-@pytest.mark.parametrize("command", [["export", "out.csv"], ["analyze", "--out", "results"], ["replace", "A1"]])
+@pytest.mark.parametrize("command", [["export", "out.csv"], ["analyze", "--out", "results"], ["replace", "A1"],
+                                     ["drop", "pilot"]])
 def test_a_reading_command_in_a_folder_without_a_store_creates_none(tmp_path, machine, command):
     data = tmp_path / "mvt-data"
     result = mvt(command, data, machine, cwd=tmp_path)
@@ -92,3 +93,15 @@ def test_reads_elsewhere_name_the_running_servers_store_and_load_refuses_a_new_o
         assert (exported.returncode, exported.stdout) == (0, "wrote 0 responses to out.csv\n"), exported.stderr
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("command", [["prolific", "submissions", "--study-id", "S1"],
+                                     ["mturk", "assignments", "--hit-id", "H1"]])
+def test_a_platform_command_in_a_folder_without_a_store_creates_none(tmp_path, machine, command):
+    data = tmp_path / "mvt-data"
+    result = mvt(command, data, machine, cwd=tmp_path)
+    assert result.returncode == 1
+    assert len(result.stdout.splitlines()) == 1   # which platform it would talk to
+    assert result.stderr == (f"error: no store in {data} (MVT_DATA_DIR), and this command creates none; "
+                             f"{NONE_RUNNING}\n")
+    assert not data.exists()

@@ -328,15 +328,16 @@ def _stderr(line: str) -> None:
 
 @contextlib.contextmanager
 def open_redis(settings: Settings, say: Callable[[str], None] | None = _stderr, *,
-               read_only: bool = False) -> Iterator[redis_py.Redis]:
+               existing: bool = False) -> Iterator[redis_py.Redis]:
     """A client (decode_responses=True) to ``MVT_REDIS_URL`` or to the embedded server (`embedded_store`).
 
     ``say`` gets one line naming the store first (``store: …``), so an operator sees where a
-    command reads and writes. ``read_only`` is for commands that only read (export, analyze …):
-    they never create an embedded store, and a store holding no experiment raises `NoStore`
-    naming where stores are on this machine, instead of a result from nothing.
+    command reads and writes. ``existing`` is for commands that work on a loaded experiment (export,
+    analyze, replace, drop, the platforms' operations): they never create an embedded store, and a
+    store holding no experiment raises `NoStore` naming where stores are on this machine, instead
+    of a result from nothing.
     """
-    with embedded_store(settings, create=not read_only) as store:
+    with embedded_store(settings, create=not existing) as store:
         try:
             client = client_from_url(store.url, timeout_s=settings.redis_timeout_s)
             client.ping()
@@ -347,7 +348,7 @@ def open_redis(settings: Settings, say: Callable[[str], None] | None = _stderr, 
         if say is not None:
             say(f"store: {store_description(store, settings, client)}")
         try:
-            if read_only and not client.exists(keys.links_index()):
+            if existing and not client.exists(keys.links_index()):
                 raise NoStore(f"this store holds no experiment (load one with mvt load EXP_DIR); "
                               f"{stores_on_this_machine()}")
             yield client
