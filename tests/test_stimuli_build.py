@@ -221,6 +221,19 @@ def test_bad_image_folders_get_one_error_line(mvt, tmp_path, kind):
     assert not (tmp_path / "exp").exists()
 
 
+def test_every_bad_image_is_named_in_one_error_line(mvt, tmp_path):
+    root = tmp_path / "images"
+    tiny_folder(root)
+    (root / "a" / "notes.txt").write_text("hello")
+    (root / "b" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (root / "zebra").mkdir()
+    result = run(mvt, root, tmp_path / "exp", *OPTIONS)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (f"error: image folder '{root}' has 3 problems: '{root / 'a' / 'notes.txt'}' is not an "
+                             f"image (unknown file format); '{root / 'b' / 'gone.png'}' is a broken link; class folder "
+                             f"'{root / 'zebra'}' has no images\n")
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--frame-counts", "1", "0"], "frame counts ([1, 0]) must be positive whole numbers; 0 is not"),
     (["--frame-counts", "3", "-6"], "frame counts ([3, -6]) must be positive whole numbers; -6 is not"),
