@@ -221,6 +221,15 @@ def test_bad_image_folders_get_one_error_line(mvt, tmp_path, kind):
     assert not (tmp_path / "exp").exists()
 
 
+def test_a_single_class_build_warns_before_building(mvt, tmp_path):
+    images = tiny_folder(tmp_path / "images", classes=("cats",))
+    result = run(mvt, images, tmp_path / "exp1", *OPTIONS)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (f"warning: {images} has one class folder ('cats'): every trial offers that one answer, "
+                             "so every answer counts as correct; an ImageFolder has a folder per class "
+                             "(<class>/<image>)\n")
+
+
 def test_every_bad_image_is_named_in_one_error_line(mvt, tmp_path):
     root = tmp_path / "images"
     tiny_folder(root)
