@@ -102,7 +102,7 @@ def read_study(path: str | os.PathLike | None) -> dict:
 def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, design: str,
                   samples_per_task: int, ratings_per_sample: int, base_url: str,
                   study: str | os.PathLike | None = None, seed: int = 0, name: str | None = None,
-                  loudnorm: bool | None = None) -> RatingsBuildResult:
+                  loudnorm: bool | None = None, progress=None) -> RatingsBuildResult:
     """Convert the media, plan the design and write a rating study's files.
 
     Parameters
@@ -129,6 +129,8 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         Experiment id; default the name of ``exp_dir``.
     loudnorm : bool, optional
         Loudness-normalise audio (EBU R128); default the study file's ``loudnorm``, else off.
+    progress : callable, optional
+        ``progress(done, total)`` after each sample and reference file is converted or found.
 
     Returns
     -------
@@ -175,8 +177,11 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
     files: dict[str, MediaFile] = {}
     n_converted = 0
 
+    n_sources = len({s for s, _ in samples}) if design in ("mushra", "dsis") else 0
+    total, done = len(samples) + n_sources, 0
+
     def make(sample, role: str) -> str:
-        nonlocal n_converted
+        nonlocal n_converted, done
         item = by_sample[sample]
         local = locals_[sample]
         mid = media_id(seed, sample[0], sample[1], role, digests[sample], conv)
@@ -184,6 +189,9 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         if mid not in files:
             files[mid], now = converted(item, local, kind, dest, loudnorm=normalise)
             n_converted += now
+        done += 1
+        if progress is not None:
+            progress(done, total)
         return mid
 
     sample_ids = {s: make(s, "sample") for s in samples}

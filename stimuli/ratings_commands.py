@@ -41,15 +41,27 @@ def build_ratings_command(
         mvt build-ratings stimuli/samples_ratings/audio.tsv mos1 --design random
         --samples-per-task 8 --ratings-per-sample 5 --base-url https://mos.example.org:8443
     """
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from stimuli.files import base_url_warning, checked_base_url
     from stimuli.ratings_build import build_ratings
 
     with exit_on_error():
         if warning := base_url_warning(checked_base_url(base_url)):
             typer.echo(warning, err=True)
-        result = build_ratings(input_tsv, exp_dir, design=design.value, samples_per_task=samples_per_task,
-                               ratings_per_sample=ratings_per_sample, base_url=base_url, study=study, seed=seed,
-                               name=name, loudnorm=loudnorm)
+        show = sys.stderr.isatty()
+        bar = Progress(TextColumn("media"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                       disable=not show, transient=True, console=Console(stderr=True))
+        task = bar.add_task("media", total=None)
+        with bar:
+            result = build_ratings(input_tsv, exp_dir, design=design.value, samples_per_task=samples_per_task,
+                                   ratings_per_sample=ratings_per_sample, base_url=base_url, study=study,
+                                   seed=seed, name=name, loudnorm=loudnorm,
+                                   progress=(lambda done, total: bar.update(task, completed=done, total=total))
+                                   if show else None)
     typer.echo(result.summary())
 
 

@@ -441,3 +441,11 @@ def test_mvt_build_refuses_a_ratings_table_by_name(tmp_path):
     with pytest.raises(BuildOptionError, match=f"^study file {re.escape(str(study))}: ratings is read only by "
                                                r"mvt build-ratings, not by mvt build; remove it$"):
         read_study_file(study)
+
+
+def test_progress_counts_every_converted_file(tmp_path):
+    tsv = write_input(tmp_path, audio_rows(sources=(1, 2), algorithms=("REF", "noise", "lowpass", "ANC")))
+    seen = []
+    build_ratings(tsv, tmp_path / "exp", design="mushra", samples_per_task=4, ratings_per_sample=1,
+                  base_url=BASE_URL, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(i, 10) for i in range(1, 11)]   # 8 samples, then the 2 sources' references
