@@ -68,8 +68,9 @@ def load(
 ) -> None:
     """Put a built experiment into Redis (idempotent).
 
-    Refuses a new or empty store that no running server uses while another server runs (the
-    experiment would reach no worker), unless --new-store.
+    Refuses a new or empty MVT_DATA_DIR store that no running server uses while another server
+    runs (the experiment would reach no worker), unless --new-store; with MVT_REDIS_URL (which
+    servers on other hosts may use) it only warns.
 
     Example: mvt load exp1
     """
@@ -77,7 +78,7 @@ def load(
     from kernel.settings import Settings
 
     from studies.loader import load_experiment
-    from kernel.store.redis_server import open_redis, unserved_store_refusal
+    from kernel.store.redis_server import empty_store_warning, open_redis, unserved_store_refusal
 
     with exit_on_error():
         settings = Settings()
@@ -86,7 +87,10 @@ def load(
         with open_redis(settings) as r:
             if not new_store and (refusal := unserved_store_refusal(settings, r, r.mvt_store_url)):
                 raise NoStore(refusal)
+            warning = empty_store_warning(r, r.mvt_store_url) if settings.redis_url else None
             typer.echo(load_experiment(r, exp_dir).summary())
+            if warning:
+                typer.echo(warning, err=True)
 
 
 def export(

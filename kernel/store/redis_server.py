@@ -405,14 +405,18 @@ def running_servers() -> list[dict]:
 
 
 def unserved_store_refusal(settings: Settings, r=None, url: str | None = None) -> str | None:
-    """Why ``mvt load`` should not load into this store, or None: it is new or empty, no server on this
-    machine uses it, and one uses another (the experiment was most likely meant for that one).
+    """Why ``mvt load`` should not load into this embedded store, or None: it is new or empty, no
+    server on this machine uses it, and one uses another (the experiment was most likely meant
+    for that one). A store named by ``MVT_REDIS_URL`` is never refused: servers on other hosts
+    may use it unseen (`empty_store_warning` says what this machine can tell).
 
-    Without ``r``, asked before opening the store: refuses an embedded store that does not exist yet.
+    Without ``r``, asked before opening the store: refuses a store that does not exist yet.
     """
+    if settings.redis_url:
+        return None
     servers = running_servers()
     if r is None:
-        if settings.redis_url or has_embedded_store(settings.data_dir) or not servers:
+        if has_embedded_store(settings.data_dir) or not servers:
             return None
         return (f"no store in {settings.data_dir.resolve()} (MVT_DATA_DIR) yet, and no server running on this "
                 f"machine would see an experiment loaded into a new one; {stores_on_this_machine()}; "
@@ -424,3 +428,17 @@ def unserved_store_refusal(settings: Settings, r=None, url: str | None = None) -
         return None
     return (f"this store is empty and no server running on this machine uses it, so no worker would see "
             f"the experiment; {stores_on_this_machine()}; or add --new-store to load here anyway")
+
+
+def empty_store_warning(r, url: str) -> str | None:
+    """A warning when the store ``r`` holds no experiment, no server on this machine uses it and
+    one uses another (for a ``MVT_REDIS_URL`` store, which servers elsewhere may use)."""
+    if r.exists(keys.links_index()):
+        return None
+    servers = running_servers()
+    others = [s for s in servers if s["url"] != url]
+    if not others or len(others) < len(servers):  # none elsewhere, or one serves this store
+        return None
+    where = "; ".join(f"{o['address']} (pid {o['pid']}) uses {o['store']}" for o in others)
+    return (f"warning: this store was empty, and no server running on this machine uses it: {where}. "
+            "Workers of that server will not see this experiment; set MVT_DATA_DIR or MVT_REDIS_URL to its store.")
