@@ -50,10 +50,11 @@ def build(
     with exit_on_error():
         if warning := base_url_warning(checked_base_url(base_url)):
             typer.echo(warning, err=True)
-        classes = sorted(p.name for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        classes = sorted(p for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith(".")) \
             if image_dir.is_dir() else []
-        if len(classes) == 1:  # before the long part, so a mistake costs no encoding time
-            typer.echo(f"warning: {image_dir} has one class folder ({classes[0]!r}): every trial offers that one "
+        # Before the long part, so a mistake costs no encoding time (an empty folder is an error below).
+        if len(classes) == 1 and any(not f.name.startswith(".") for f in classes[0].iterdir()):
+            typer.echo(f"warning: {image_dir} has one class folder ({classes[0].name!r}): every trial offers that one "
                        "answer, so every answer counts as correct; an ImageFolder has a folder per class "
                        "(<class>/<image>)", err=True)
         frame_counts = [*frame_counts, *_extra_frame_counts(ctx.args)]
