@@ -31,6 +31,33 @@ def _check_port_free(host: str, port: int) -> None:
                            "another --port") from None
 
 
+def _quiet_interrupt(record) -> bool:
+    """Logging filter: no traceback for the tasks a second Ctrl-C cancels (uvicorn logs starlette's
+    lifespan traceback as an error, and then that shutdown "failed")."""
+    import asyncio
+
+    exc = record.exc_info[1] if record.exc_info else None
+    while exc is not None:
+        if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+            return False
+        exc = exc.__context__
+    message = record.getMessage()
+    if message.startswith("Traceback") and message.rstrip().endswith(("CancelledError", "KeyboardInterrupt")):
+        _quiet_interrupt.cancelled = True
+        return False
+    return not (message == "Application shutdown failed. Exiting." and getattr(_quiet_interrupt, "cancelled", False))
+
+
+def _stopped_line() -> str:
+    """What ``mvt serve`` says once stopped: how many requests still arriving were told to retry."""
+    from app.protocol import GuardedHttpToolsProtocol
+
+    n = GuardedHttpToolsProtocol.told_to_retry
+    told = f"; {n} request{'s' if n != 1 else ''} still arriving {'were' if n != 1 else 'was'} told to retry (503)" \
+        if n else ""
+    return f"stopped{told}"
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8443,
@@ -41,6 +68,9 @@ def serve(
     proxy_headers: Annotated[bool, typer.Option("--proxy-headers", help="Trust X-Forwarded-* headers.")] = False,
 ) -> None:
     """Serve the experiment over HTTPS (self-signed certificate in MVT_DATA_DIR unless given).
+
+    Ctrl-C stops within 2 s: requests still arriving get 503 (the page retries), requests read in
+    full get 2 s to be answered; a second Ctrl-C stops at once.
 
     Example: mvt serve --host 0.0.0.0 --port 8443 --workers 2
     """
@@ -57,8 +87,12 @@ def serve(
             typer.echo(f"store: {store_description(store, settings)}")
             typer.echo(f"serving {scheme}://{host}:{port}; Ctrl-C stops")
 
+        import logging
+
+        logging.getLogger("uvicorn.error").addFilter(_quiet_interrupt)
         run_server(settings, host=host, port=port, certfile=certfile, keyfile=keyfile, workers=workers,
                    plain_http=plain_http, proxy_headers=proxy_headers, on_ready=ready)
+        typer.echo(_stopped_line())
 
 
 def load(
