@@ -1,6 +1,5 @@
 """``mvt analyze``: MVT per image, accuracy, worker screening, report; optional replacement."""
 
-from __future__ import annotations
 
 import dataclasses
 import enum
@@ -134,7 +133,7 @@ def run_analyze(*, out: Path, responses: Path | None, kind_of, confirmed=None, e
     from kernel.store.redis_server import open_redis
 
     settings = Settings()
-    with open_redis(settings) as r:
+    with open_redis(settings, existing=True) as r:
         by_experiment = experiment_links(r)
         chosen = choose_experiments(by_experiment, experiments)
         links = {link for name in chosen for link in by_experiment[name]}

@@ -113,3 +113,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._reading_since = None  # read in full: answering it (a video to a slow phone) has no deadline here
         super().on_message_complete()
+
+    told_to_retry = 0
+    """Requests answered 503 by `shutdown` in this process (``mvt serve`` says how many on exit)."""
+
+    def shutdown(self) -> None:
+        """At Ctrl-C: a request still arriving (nothing answered yet) gets 503 with ``Retry-After``
+        at once, so the browser's retry reaches the server after its restart; requests read in
+        full are answered within uvicorn's ``timeout_graceful_shutdown``."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_started or cycle.response_complete or not cycle.more_body:
+            super().shutdown()
+            return
+        body = b'{"detail":"the server is restarting; retry in a few seconds","reason":"unavailable"}'
+        self.transport.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+                             b"retry-after: 2\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
+                             % (len(body), body))
+        cycle.response_started = cycle.response_complete = cycle.disconnected = True  # the app's answer is dropped
+        cycle.message_event.set()  # its receive() now returns http.disconnect
+        type(self).told_to_retry += 1
+        self.transport.close()

@@ -14,6 +14,9 @@ from app.tls import ensure_self_signed
 
 KEEP_ALIVE_S = 10
 """Idle seconds before a kept-alive connection is closed: a worker's page asks every few seconds."""
+SHUTDOWN_GRACE_S = 2
+"""Seconds a stopping server gives requests read in full to be answered (requests still arriving
+get 503 at once: `app.protocol.GuardedHttpToolsProtocol.shutdown`)."""
 
 
 def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443, certfile: Path | None = None,
@@ -49,7 +52,7 @@ def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443,
                     loop="uvloop", http=GuardedHttpToolsProtocol, proxy_headers=proxy_headers,
                     forwarded_allow_ips="*" if proxy_headers else None, access_log=False,
                     log_level="warning", timeout_keep_alive=KEEP_ALIVE_S, backlog=4096,
-                    limit_concurrency=settings.max_connections, **tls)
+                    limit_concurrency=settings.max_connections, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **tls)
 
 
 def _exit_on_sigterm(signum, frame) -> None:

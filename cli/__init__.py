@@ -28,6 +28,7 @@ except PluginError as exc:
     raise SystemExit(1) from None
 
 cli = typer.Typer(
+    rich_markup_mode=None,  # plain help: [ratings] and [default: …] are words, not markup
     name="mvt",
     help="Minimum Viewing Time experiments: build stimuli, serve them, analyse responses.",
     no_args_is_help=True,

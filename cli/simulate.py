@@ -1,7 +1,6 @@
 """``mvt simulate``: simulated workers against a running server, answering as the experiment's study kind says
 (`studies.base.StudyKind.simulated_answers`: MVT workers recognise, raters score)."""
 
-from __future__ import annotations
 
 import json
 import math
@@ -34,6 +33,10 @@ def simulate_command(
                                 "(needs the server's store: MVT_REDIS_URL or MVT_DATA_DIR); --out is required."),
 ) -> None:
     """Drive the real HTTP API with simulated workers and write the ground truth.
+
+    Exits 1, saying why, when simulated workers could not finish their tasks. They all come from
+    one address, so a server's per-client limits (MVT_LIMIT_*) would throttle them as one client:
+    simulate against a scratch server started with the limits off (the error names the settings).
 
     The experiment's kind (design.json) decides how they answer: MVT workers recognise images
     from a psychometric model; raters of a rating study score samples from a population with
@@ -73,6 +76,12 @@ def simulate_command(
             result.truth.write_csv(out / "truth.csv")
             (out / "simulation.json").write_text(json.dumps(summary, indent=2))
         typer.echo(json.dumps(summary, indent=2))
+    from simulation.stack import SIMULATION_LIMITS
+
+    problem = result.problem(" ".join(f"{name}=0" for name in SIMULATION_LIMITS))
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1)
 
 
 def _simulate_adaptive(exp_dir, design, batches, out, base_url, concurrency, model, seed, verify) -> None:

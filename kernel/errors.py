@@ -245,6 +245,14 @@ class NoHITs(MVTError):
     status_code = 400
 
 
+class OutputUnwritable(MVTError):
+    """A file a command was asked to write cannot be written (no such folder, no permission)."""
+
+
+class NoStore(MVTError):
+    """A command that only reads found no store holding an experiment where it looked (it creates none)."""
+
+
 class ExperimentChoice(MVTError):
     """The experiments to analyse or export are ambiguous (several in the store, none named), unknown, or
     too different to pool (other durations or answer options)."""

@@ -13,7 +13,7 @@ import redis as redis_py
 from kernel.csvsafe import safe_row
 from kernel.store import keys
 from kernel.assignments import iso_ms
-from kernel.errors import ExperimentChoice
+from kernel.errors import ExperimentChoice, OutputUnwritable
 from kernel.responses import PRESENTATION_FIELDS
 
 RESPONSE_COLUMNS = (
@@ -135,14 +135,40 @@ def write_rows(rows, out) -> int:
     return n
 
 
+def check_writable(path: Path | str) -> Path:
+    """``path`` as a `Path`, after checking that a file can be written there.
+
+    Raises
+    ------
+    OutputUnwritable
+        If the folder does not exist, is not a folder, or ``path`` is a folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputUnwritable(f"cannot write {path}: it is a folder; name a file, e.g. {path / 'responses.csv'}")
+    if not path.parent.is_dir():
+        raise OutputUnwritable(f"cannot write {path}: the folder {path.parent} does not exist")
+    return path
+
+
 def write_csv(r: redis_py.Redis, path: Path | str, experiments=None) -> int:
     """Write every recorded response (of `experiments`, when given) to ``path`` (CSV, header
-    row); return the number of rows."""
-    path = Path(path)
+    row); return the number of rows.
+
+    Raises
+    ------
+    OutputUnwritable
+        If ``path`` cannot be written (`check_writable`, or the system refuses it).
+    """
+    path = check_writable(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        n = write_rows(iter_response_rows(r, experiments), f)
-    tmp.replace(path)
+    try:
+        with open(tmp, "w", newline="") as f:
+            n = write_rows(iter_response_rows(r, experiments), f)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputUnwritable(f"cannot write {path}: {exc.strerror or exc}") from None
     return n
 
 

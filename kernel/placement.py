@@ -5,12 +5,16 @@ places them: `place` tries the experiment's links, most free lists first (ties i
 order, so concurrent arrivals spread), skipping links the participant already holds or held,
 and allocates with the same atomic `kernel.assignments.allocate` as MTurk (no-repeat gate, cap,
 blocks, expiry, replacement). A participant who already has an assignment is put back on its
-link (resume). Nothing is allocated when no link can take them.
+link (resume), and so is one who comes back under a new assignment (Prolific: a new SESSION_ID)
+while an earlier one is unfinished: the allocation is the earlier assignment's, so they carry on
+with their list instead of taking a second. Nothing is allocated when no link can take them.
 """
 
 from __future__ import annotations
 
 import random
+
+import orjson
 
 from kernel.assignments import Allocation, allocate
 from kernel.errors import LinkFull, SeenLink, UnknownLink
@@ -46,6 +50,14 @@ async def place(r, settings: Settings, experiment_id: str, worker_id: str, assig
     rows = [row for row in rows if row[1] == experiment_id]
     if not rows:
         raise UnknownLink(f"experiment {experiment_id!r} has no loaded links; load it with `mvt load`")
+    pipe = r.pipeline(transaction=False)
+    earlier = [(link, taken) for link, _, _, _, taken in rows if taken is not None]
+    for link, taken in earlier:
+        pipe.hget(keys.link_assignments(link), taken)
+    for (link, taken), raw in zip(earlier, await pipe.execute() if earlier else []):
+        if raw and orjson.loads(raw).get("status") == "in_progress":
+            return await allocate(r, link, worker_id, taken, group_id or "",
+                                  cap=settings.max_tasks_per_worker, allotted_ms=allotted_ms)
     order = sorted((-(free + to_replace), rng.random(), link)
                    for link, _, free, to_replace, taken in rows if taken is None)
     for _, _, link in order:

@@ -37,6 +37,8 @@ def session(connect: Callable[[Any], Any], describe: Callable[[Any], str]) -> It
 
     ``connect(settings)`` makes the client; ``describe(client)`` is the first line printed (which
     platform and environment). A domain error or bad setting becomes one stderr line, exit 1.
+    The store must exist and hold an experiment: the ledger and the server's records live there,
+    so a command run elsewhere refuses instead of starting an empty store.
     """
     from kernel.errors import MVTError
     from kernel.settings import Settings
@@ -46,7 +48,7 @@ def session(connect: Callable[[Any], Any], describe: Callable[[Any], str]) -> It
         settings = Settings()
         client = connect(settings)
         typer.echo(describe(client))
-        with open_redis(settings) as r:
+        with open_redis(settings, existing=True) as r:
             yield client, r
     except (MVTError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)

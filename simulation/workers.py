@@ -106,6 +106,28 @@ class SimulationResult:
     assignments: dict[str, tuple[str, str]] = field(default_factory=dict)
     acked_keys: set[tuple[str, int]] = field(default_factory=set)
     seconds: float = 0.0
+    rate_limited: int = 0
+    unfinished_workers: int = 0
+    n_workers: int = 0
+    ended: set[str] = field(default_factory=set)
+
+    def left_in_progress(self) -> int:
+        """Assignments a simulated worker started and neither completed nor abandoned (by the model)."""
+        return len(set(self.assignments) - self.ended)
+
+    def problem(self, limit_settings: str = "MVT_LIMIT_*=0") -> str | None:
+        """Why simulated workers could not finish, as one sentence for the CLI; None when every worker
+        finished its tasks (or was refused by design: a full link, the task cap, a block)."""
+        if not self.unfinished_workers:
+            return None
+        causes = ", ".join(f"{cause} ×{n}" for cause, n in self.errors.most_common(3))
+        line = (f"{self.unfinished_workers} of {self.n_workers} simulated workers could not finish "
+                f"({self.left_in_progress()} lists left in progress; {causes})")
+        if self.rate_limited:
+            line += (f"; the server answered {self.rate_limited} requests with 429 (rate_limited): its per-client "
+                     "limits count every simulated worker as one client at this address. Simulate against a "
+                     f"scratch server started with the limits off ({limit_settings}), never the study's own")
+        return line
 
     def record_latency(self, route: str, ms: float) -> None:
         self.latencies_ms.setdefault(route, []).append(ms)
@@ -125,6 +147,9 @@ class SimulationResult:
             "abandoned_assignments": self.abandoned,
             "reloads": self.reloads,
             "resume_mismatches": self.resume_mismatches,
+            "unfinished_workers": self.unfinished_workers,
+            "left_in_progress": self.left_in_progress(),
+            "rate_limited": self.rate_limited,
             "refusals": dict(self.refusals),
             "errors": dict(self.errors),
             "requests": n_requests,
@@ -299,10 +324,18 @@ class _Worker:
                 async with sent as answer:
                     body = await answer.json(content_type=None) if answer.status < 500 else None
                     response = _Reply(answer.status, body)
+                    retry_after = answer.headers.get("Retry-After")
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 self.sim.result.errors[f"{route}: {type(exc).__name__}"] += 1
             else:
                 self.sim.result.record_latency(route, (time.perf_counter() - t0) * 1000)
+                if response.status_code == 429:  # as the browser does: wait as told, while the budget lasts
+                    self.sim.result.rate_limited += 1
+                    wait = _seconds(retry_after)
+                    if time.monotonic() + wait >= deadline:
+                        return response  # the caller counts it among the errors
+                    await asyncio.sleep(wait)
+                    continue
                 if response.status_code < 500:
                     return response
                 self.sim.result.errors[f"{route}: HTTP {response.status_code}"] += 1
@@ -316,7 +349,9 @@ class _Worker:
         return await self.request(route, payload)
 
     async def run(self, links: list[str]) -> None:
-        tasks_done = 0
+        """Up to ``tasks_per_worker`` tasks on the links in random order; a worker whose tasks ended
+        in errors (not refusals by design) is counted in ``unfinished_workers``."""
+        tasks_done, failed = 0, False
         for link in self.rng.permutation(links):
             if tasks_done >= self.sim.model.tasks_per_worker:
                 return
@@ -325,6 +360,9 @@ class _Worker:
                 return
             if outcome in ("complete", "abandoned"):
                 tasks_done += 1
+            failed = failed or outcome == "error"
+        if failed and tasks_done < self.sim.model.tasks_per_worker:
+            self.sim.result.unfinished_workers += 1
 
     async def eligible(self, link: str, assignment_id: str) -> str | None:
         """The landing page's check before Accept: None when eligible, else the refusal reason."""
@@ -383,6 +421,7 @@ class _Worker:
         while trial < len(trials):
             if abandon_at is not None and trial >= abandon_at:
                 sim.result.abandoned += 1
+                sim.result.ended.add(assignment_id)
                 return "abandoned"
             if self.rng.random() < model.p_reload:
                 sim.result.reloads += 1
@@ -420,9 +459,18 @@ class _Worker:
         response = await self.post("/api/complete", {"assignment_token": task["assignment_token"]})
         if response is not None and response.status_code == 200:
             sim.result.completed += 1
+            sim.result.ended.add(assignment_id)
             return "complete"
         sim.result.errors["/api/complete: refused"] += 1
         return "error"
+
+
+def _seconds(retry_after: str | None) -> float:
+    """A 429's ``Retry-After`` in seconds (1 when missing or not a number)."""
+    try:
+        return max(float(retry_after), 0.0)
+    except (TypeError, ValueError):
+        return 1.0
 
 
 class _Simulation:
@@ -448,7 +496,7 @@ async def simulate_async(base_url: str, exp_dir: Path, *, n_workers: int, concur
     answers = answers or recognition_answers(exp_dir, model=model, rng=rng, truth=truth)
     design = json.loads((exp_dir / "design.json").read_text())
     links = [link["link_id"] for link in design["links"]]
-    result = SimulationResult(truth=answers.truth)
+    result = SimulationResult(truth=answers.truth, n_workers=n_workers)
     # aiohttp, not httpx: on this 2-core machine httpx's client costs 10-20x more CPU per
     # request than aiohttp's (162 vs 3,383 req/s at 200 connections), which would make the
     # simulator, not the server, the bottleneck of a load run.

@@ -1,6 +1,5 @@
 """`mvt build`: the stimulus builder's command."""
 
-from __future__ import annotations
 
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ def build(
         help="Image durations in frames at 60 fps, e.g. 1 3 6 9 15 600 (after IMAGE_DIR EXP_DIR).")],
     images_per_task: Annotated[int, typer.Option(help="Images per link (HIT).")],
     workers: Annotated[int, typer.Option(help="Workers per link.")],
-    base_url: Annotated[str, typer.Option(help="Server URL for links.csv, https://HOST:PORT.")],
+    base_url: Annotated[str, typer.Option(help="Server URL workers reach, for links.csv: https://NAME:PORT (not http://, not 127.0.0.1).")],
     size: Annotated[int, typer.Option(help="Side of the square video in pixels.")] = 512,
     fixation_ms: Annotated[float, typer.Option(help="Fixation cross duration (ms).")] = 500,
     mask_ms: Annotated[float, typer.Option(help="Mask duration (ms).")] = 500,
@@ -49,8 +48,18 @@ def build(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from stimuli.build import build_experiment
+    from stimuli.files import base_url_warning, checked_base_url
 
     with exit_on_error():
+        if warning := base_url_warning(checked_base_url(base_url)):
+            typer.echo(warning, err=True)
+        classes = sorted(p for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if image_dir.is_dir() else []
+        # Before the long part, so a mistake costs no encoding time (an empty folder is an error below).
+        if len(classes) == 1 and any(not f.name.startswith(".") for f in classes[0].iterdir()):
+            typer.echo(f"warning: {image_dir} has one class folder ({classes[0].name!r}): every trial offers that one "
+                       "answer, so every answer counts as correct; an ImageFolder has a folder per class "
+                       "(<class>/<image>)", err=True)
         frame_counts = [*frame_counts, *_extra_frame_counts(ctx.args)]
         show = sys.stderr.isatty()
         # No auto-refresh thread: the builder forks its encoder processes while this runs.

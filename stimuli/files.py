@@ -26,12 +26,56 @@ def experiment_id(exp_dir: Path, name: str | None) -> str:
     return value
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+"""Hosts that name the machine a browser runs on: a worker's browser never reaches the server there."""
+PLACEHOLDER_HOSTS = ("host", "hostname", "your-host", "server")
+"""Words the docs write where the server's name goes (``https://HOST:8443``), never a real host."""
+
+
 def checked_base_url(base_url: str) -> str:
-    """``--base-url`` without a trailing slash; `BuildOptionError` unless it is ``http(s)://host[:port][/path]``."""
+    """``--base-url`` without a trailing slash, checked for what workers' browsers can open.
+
+    ``https://host[:port][/path]``; ``http://`` only on this machine (`LOOPBACK_HOSTS`, for a local
+    try: MTurk and Prolific need HTTPS, and ``mvt serve`` serves it). `base_url_warning` says what is
+    allowed but probably a mistake.
+
+    Raises
+    ------
+    BuildOptionError
+        If it is no http(s) URL, keeps the docs' placeholder (``HOST``, ``PORT``), names the listening
+        address ``0.0.0.0``, or is ``http://`` to another machine.
+    """
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise BuildOptionError(f"--base-url ({base_url!r}) must be an http(s) URL like https://host:8443")
+        raise BuildOptionError(f"--base-url ({base_url!r}) must be an https URL like https://mvt.example.org:8443")
+    host = parts.hostname or ""
+    try:
+        parts.port
+    except ValueError:
+        raise BuildOptionError(f"--base-url ({base_url!r}): the port must be a number like 8443 (the one "
+                               "mvt serve --port listens on)") from None
+    if host in PLACEHOLDER_HOSTS:
+        raise BuildOptionError(f"--base-url ({base_url!r}) still holds the placeholder {parts.hostname.upper()}: "
+                               "give the name or address workers reach this server at, e.g. "
+                               "https://mvt.example.org:8443")
+    if host in ("0.0.0.0", "::"):
+        raise BuildOptionError(f"--base-url ({base_url!r}) names {host}, the address a server listens on, not one "
+                               "a browser can open: give the name or address workers reach this server at")
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+        raise BuildOptionError(f"--base-url ({base_url!r}) must use https://: MTurk and Prolific show only HTTPS "
+                               "pages, and mvt serve serves HTTPS (behind a proxy, give the proxy's https URL)")
     return base_url.rstrip("/")
+
+
+def base_url_warning(base_url: str) -> str | None:
+    """A warning for a `checked_base_url` that is allowed but reaches no worker (this machine's own
+    address), else None."""
+    parts = urlsplit(base_url)
+    if parts.hostname not in LOOPBACK_HOSTS:
+        return None
+    return (f"warning: --base-url {base_url} is this machine's own address: workers' browsers cannot reach it "
+            "(fine for trying the study here); build again with the name or address workers reach before "
+            "publishing links.csv")
 
 
 def links_csv(base_url: str, link_ids) -> str:

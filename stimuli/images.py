@@ -55,7 +55,8 @@ def scan_image_folder(image_dir: str | os.PathLike) -> list[SourceImage]:
     ------
     ImageFolderError
         The folder is missing or has no class folders, a class folder has no images, a file is
-        not a readable image, or two files share a name (image ids must be unique).
+        not a readable image, or two files share a name (image ids must be unique); every such
+        problem of the folder is named in the one message.
     """
     root = Path(image_dir)
     if not root.is_dir():
@@ -70,21 +71,30 @@ def scan_image_folder(image_dir: str | os.PathLike) -> list[SourceImage]:
             f"image folder {str(root)!r} has no class folders (expected <class>/<image> files)")
     images: list[SourceImage] = []
     seen: dict[str, Path] = {}
+    problems: list[str] = []  # every bad input, so one run lists them all
     for cls in classes:
         with os.scandir(cls.path) as it:
             entries = _visible(it)
         if not entries:
-            raise ImageFolderError(f"class folder {str(Path(cls.path))!r} has no images")
+            problems.append(f"class folder {str(Path(cls.path))!r} has no images")
         for entry in entries:
             path = Path(entry.path)
-            check_image(path)
+            try:
+                check_image(path)
+            except ImageFolderError as exc:
+                problems.append(str(exc))
+                continue
             image_id = path.stem
             if image_id in seen:
-                raise ImageFolderError(
-                    f"duplicate image name {image_id!r}: {str(seen[image_id])!r} and {str(path)!r}"
-                    " (image ids are file names without extension and must be unique)")
+                problems.append(f"duplicate image name {image_id!r}: {str(seen[image_id])!r} and {str(path)!r}"
+                                " (image ids are file names without extension and must be unique)")
+                continue
             seen[image_id] = path
             images.append(SourceImage(image_id=image_id, label=cls.name, path=path))
+    if len(problems) == 1:
+        raise ImageFolderError(problems[0])
+    if problems:
+        raise ImageFolderError(f"image folder {str(root)!r} has {len(problems)} problems: " + "; ".join(problems))
     return images
 
 

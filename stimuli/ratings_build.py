@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from stimuli.files import experiment_id as checked_experiment_id
 from stimuli.ratings_design import SINGLE_STIMULUS, plan_tasks
 from stimuli.ratings_gold import add_gold, convert_gold, read_gold
 from stimuli.ratings_input import REF, RatingsInputError, read_ratings_input
+from stimuli.study import read_study_file
 from stimuli.ratings_media import OUTPUT_EXT, MediaFile, converted, copied, fetch, media_kind
 
 SCALE_OF = {"random": "acr", "diff-source": "acr", "same-source": "acr", "mushra": "mushra", "dsis": "dcr"}
@@ -77,14 +77,15 @@ def media_id(seed: int, source: str, algorithm: str, role: str, digest: str, set
 
 
 def read_study(path: str | os.PathLike | None) -> dict:
-    """The ``[ratings]`` table of a study file, checked against `STUDY_KEYS` (empty without a file)."""
-    if path is None:
-        return {}
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise RatingsInputError(f"cannot read the study file {path} ({exc})") from None
+    """A rating study's settings: the study file's shared keys (title, description, minutes, pay,
+    contact, consent, ``[panel]``; read by `stimuli.study.read_study_file`, as ``mvt build`` reads
+    them) and its ``[ratings]`` table, checked against `STUDY_KEYS`, in one dict (empty without a file)."""
+    data = read_study_file(path, kind="ratings")
     table = data.get("ratings", {})
+    if not isinstance(table, dict):
+        raise RatingsInputError(f"{path}: ratings must be a table ([ratings])")
+    if "title" in table and "title" in data:
+        raise RatingsInputError(f"{path}: title is given twice (at the top and under [ratings]); keep one")
     for key, value in table.items():
         expected = STUDY_KEYS.get(key)
         if expected is None:
@@ -95,13 +96,13 @@ def read_study(path: str | os.PathLike | None) -> dict:
         elif not isinstance(value, expected) or (expected is int and (isinstance(value, bool) or value < 0)):
             raise RatingsInputError(f"{path}: [ratings] {key} ({value!r}) must be a {expected.__name__}"
                                     + (" >= 0" if expected is int else ""))
-    return dict(table)
+    return {**{key: value for key, value in data.items() if key != "ratings"}, **table}
 
 
 def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, design: str,
                   samples_per_task: int, ratings_per_sample: int, base_url: str,
                   study: str | os.PathLike | None = None, seed: int = 0, name: str | None = None,
-                  loudnorm: bool | None = None) -> RatingsBuildResult:
+                  loudnorm: bool | None = None, progress=None) -> RatingsBuildResult:
     """Convert the media, plan the design and write a rating study's files.
 
     Parameters
@@ -128,6 +129,8 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         Experiment id; default the name of ``exp_dir``.
     loudnorm : bool, optional
         Loudness-normalise audio (EBU R128); default the study file's ``loudnorm``, else off.
+    progress : callable, optional
+        ``progress(done, total)`` after each sample and reference file is converted or found.
 
     Returns
     -------
@@ -174,8 +177,11 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
     files: dict[str, MediaFile] = {}
     n_converted = 0
 
+    n_sources = len({s for s, _ in samples}) if design in ("mushra", "dsis") else 0
+    total, done = len(samples) + n_sources, 0
+
     def make(sample, role: str) -> str:
-        nonlocal n_converted
+        nonlocal n_converted, done
         item = by_sample[sample]
         local = locals_[sample]
         mid = media_id(seed, sample[0], sample[1], role, digests[sample], conv)
@@ -183,6 +189,9 @@ def build_ratings(input_tsv: str | os.PathLike, exp_dir: str | os.PathLike, *, d
         if mid not in files:
             files[mid], now = converted(item, local, kind, dest, loudnorm=normalise)
             n_converted += now
+        done += 1
+        if progress is not None:
+            progress(done, total)
         return mid
 
     sample_ids = {s: make(s, "sample") for s in samples}

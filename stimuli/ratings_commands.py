@@ -1,6 +1,5 @@
 """`mvt build-ratings`: the rating-study builder's command."""
 
-from __future__ import annotations
 
 import enum
 from pathlib import Path
@@ -27,7 +26,7 @@ def build_ratings_command(
     design: Annotated[Design, typer.Option(help="random, diff-source, same-source, mushra or dsis.")],
     samples_per_task: Annotated[int, typer.Option(help="Samples rated in one task (link).")],
     ratings_per_sample: Annotated[int, typer.Option(help="Ratings of every sample (lists per link).")],
-    base_url: Annotated[str, typer.Option(help="Server URL for links.csv, https://HOST:PORT.")],
+    base_url: Annotated[str, typer.Option(help="Server URL workers reach, for links.csv: https://NAME:PORT (not http://, not 127.0.0.1).")],
     study: Annotated[Path | None, typer.Option(help="TOML study file with a [ratings] table.")] = None,
     seed: Annotated[int, typer.Option(help="Seeds the design and the opaque file names.")] = 0,
     name: Annotated[str | None, typer.Option(
@@ -42,12 +41,27 @@ def build_ratings_command(
         mvt build-ratings stimuli/samples_ratings/audio.tsv mos1 --design random
         --samples-per-task 8 --ratings-per-sample 5 --base-url https://mos.example.org:8443
     """
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from stimuli.files import base_url_warning, checked_base_url
     from stimuli.ratings_build import build_ratings
 
     with exit_on_error():
-        result = build_ratings(input_tsv, exp_dir, design=design.value, samples_per_task=samples_per_task,
-                               ratings_per_sample=ratings_per_sample, base_url=base_url, study=study, seed=seed,
-                               name=name, loudnorm=loudnorm)
+        if warning := base_url_warning(checked_base_url(base_url)):
+            typer.echo(warning, err=True)
+        show = sys.stderr.isatty()
+        bar = Progress(TextColumn("media"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                       disable=not show, transient=True, console=Console(stderr=True))
+        task = bar.add_task("media", total=None)
+        with bar:
+            result = build_ratings(input_tsv, exp_dir, design=design.value, samples_per_task=samples_per_task,
+                                   ratings_per_sample=ratings_per_sample, base_url=base_url, study=study,
+                                   seed=seed, name=name, loudnorm=loudnorm,
+                                   progress=(lambda done, total: bar.update(task, completed=done, total=total))
+                                   if show else None)
     typer.echo(result.summary())
 
 

@@ -59,6 +59,11 @@ DEFAULT_STUDY = {
 """What the page says and checks when an experiment was built without a study file."""
 
 _TEXT_KEYS = ("title", "description", "pay", "contact", "consent")
+SHARED_KEYS = ("title", "description", "minutes", "pay", "contact", "consent", "panel")
+"""Keys every study kind honours (`mvt build` and `mvt build-ratings`)."""
+KIND_KEYS = {"mvt": ("practice_trials", "device"), "ratings": ("ratings",)}
+"""Keys (and tables) of the study file that only one kind's build reads, by kind."""
+_BUILD_OF = {"mvt": "mvt build", "ratings": "mvt build-ratings"}
 
 
 def estimated_minutes(n_trials: int, mean_video_s: float, n_practice: int = 0) -> int:
@@ -71,8 +76,18 @@ def estimated_minutes(n_trials: int, mean_video_s: float, n_practice: int = 0) -
     return math.ceil((n_trials + n_practice) * per_trial_s / 60 + OVERHEAD_MIN)
 
 
-def read_study_file(path: Path | str | None) -> dict:
-    """The study file's settings (empty without a file); raises `BuildOptionError` naming a bad key."""
+def read_study_file(path: Path | str | None, kind: str = "mvt") -> dict:
+    """The study file's settings (empty without a file), for the build of study ``kind``.
+
+    The one parser of study files: `SHARED_KEYS` are checked here for every kind, and so are the
+    MVT-only keys; a kind's own table (``[ratings]``) is returned as it is, for its build to check.
+
+    Raises
+    ------
+    BuildOptionError
+        Naming an unknown key (a misspelling such as ``titel``), a key of another kind's build, or a
+        bad value.
+    """
     if path is None:
         return {}
     path = Path(path)
@@ -80,10 +95,16 @@ def read_study_file(path: Path | str | None) -> dict:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise BuildOptionError(f"study file {path} cannot be read ({exc})") from None
-    known = set(DEFAULT_STUDY)
+    known = set(SHARED_KEYS) | set(KIND_KEYS[kind])
+    for other, only in KIND_KEYS.items():
+        misplaced = sorted(set(raw) & set(only) - known)
+        if misplaced:
+            raise BuildOptionError(f"study file {path}: {', '.join(misplaced)} is read only by {_BUILD_OF[other]}, "
+                                   f"not by {_BUILD_OF[kind]}; remove it")
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise BuildOptionError(f"study file {path}: unknown keys {unknown}; expected some of {sorted(known)}")
+        raise BuildOptionError(f"study file {path}: unknown key{'s' if len(unknown) > 1 else ''} "
+                               f"{', '.join(map(repr, unknown))}; expected some of {', '.join(sorted(known))}")
     for key in _TEXT_KEYS:
         if key in raw and not (isinstance(raw[key], str) and raw[key].strip()):
             raise BuildOptionError(f"study file {path}: {key} ({raw[key]!r}) must be non-empty text")

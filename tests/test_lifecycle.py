@@ -19,9 +19,18 @@ from simulation.stack import ServerProcess, free_port
 pytestmark = pytest.mark.slow
 
 
+def machine(tmp_path: Path) -> dict:
+    """Environment of this test's processes: a TMPDIR of its own, so the servers other test runs
+    have registered on this machine (`running_servers`) do not take part."""
+    folder = tmp_path / "machine"
+    folder.mkdir(exist_ok=True)
+    return {"TMPDIR": str(folder)}
+
+
 def mvt(args: list[str], data_dir: Path, **popen) -> subprocess.CompletedProcess:
-    """Run ``mvt ARGS`` with the embedded Redis of ``data_dir``."""
+    """Run ``mvt ARGS`` with the embedded Redis of ``data_dir`` (in a test's tmp_path)."""
     env = {k: v for k, v in os.environ.items() if k != "MVT_REDIS_URL"}
+    env.update(machine(data_dir.parent))
     return subprocess.run([sys.executable, "-m", "cli", *args], env={**env, "MVT_DATA_DIR": str(data_dir)},
                           capture_output=True, text=True, timeout=90, **popen)
 
@@ -63,8 +72,8 @@ def wait_until(check, timeout_s: float, what: str):
 
 def test_load_and_serve_started_together_then_block_and_a_second_serve(tmp_path, synthetic_experiment):
     data = tmp_path / "data"
-    server = ServerProcess(data, None, workers=1)
-    env = {k: v for k, v in os.environ.items() if k != "MVT_REDIS_URL"}
+    server = ServerProcess(data, None, workers=1, env=machine(tmp_path))
+    env = {**{k: v for k, v in os.environ.items() if k != "MVT_REDIS_URL"}, **machine(tmp_path)}
     load = subprocess.Popen([sys.executable, "-m", "cli", "load", str(synthetic_experiment)],
                             env={**env, "MVT_DATA_DIR": str(data)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -93,7 +102,7 @@ def test_load_and_serve_started_together_then_block_and_a_second_serve(tmp_path,
 
 def test_a_killed_redis_is_restarted_and_a_killed_server_leaves_no_redis(tmp_path, synthetic_experiment):
     data = tmp_path / "data"
-    server = ServerProcess(data, None, workers=1).start()
+    server = ServerProcess(data, None, workers=1, env=machine(tmp_path)).start()
     try:
         assert mvt(["load", str(synthetic_experiment)], data).returncode == 0
         first = assign(server, "W1", "A1")
@@ -116,26 +125,31 @@ def test_a_killed_redis_is_restarted_and_a_killed_server_leaves_no_redis(tmp_pat
         server.stop()
 
 
-def test_load_into_an_empty_store_warns_when_a_server_uses_another(tmp_path, synthetic_experiment):
+def test_load_into_an_empty_store_refuses_when_a_server_uses_another(tmp_path, synthetic_experiment):
     served = tmp_path / "served"
-    server = ServerProcess(served, None, workers=1).start()
+    server = ServerProcess(served, None, workers=1, env=machine(tmp_path)).start()
     try:
         other = tmp_path / "elsewhere"
         result = mvt(["load", str(synthetic_experiment)], other)
-        assert result.returncode == 0, result.stderr
-        assert result.stderr.splitlines()[0] == \
+        assert (result.returncode, result.stdout) == (1, ""), result.stderr
+        refusal = result.stderr.splitlines()
+        assert len(refusal) == 1 and refusal[0].startswith(
+            f"error: no store in {other.resolve()} (MVT_DATA_DIR) yet, and no server running on this machine "
+            "would see an experiment loaded into a new one; stores of the servers running on this machine: ")
+        assert (f"MVT_DATA_DIR={served.resolve()} (mvt serve at https://127.0.0.1:{server.port}, "
+                f"pid {server.proc.pid})" in refusal[0])
+        assert refusal[0].endswith("; or add --new-store to create one here anyway")
+        assert not other.exists()
+        forced = mvt(["load", str(synthetic_experiment), "--new-store"], other)
+        assert forced.returncode == 0, forced.stderr
+        assert forced.stderr.splitlines()[0] == \
             f"store: embedded Redis at {other.resolve()} (unix socket {socket_path(other)})"
-        warning = result.stderr.splitlines()[1]
-        assert warning.startswith("warning: this store was empty, and no server running on this machine uses it: ")
-        # (other servers running on this machine are listed too)
-        assert (f"https://127.0.0.1:{server.port} (pid {server.proc.pid}) uses embedded Redis at {served.resolve()}"
-                in warning)
         again = mvt(["load", str(synthetic_experiment)], other)
-        assert "warning" not in again.stderr  # not empty any more
-        second = ServerProcess(tmp_path / "second", None, workers=1).start()
-        try:  # the (empty) store of one running server, while another uses its own: no warning
+        assert again.returncode == 0 and "error" not in again.stderr  # not empty any more
+        second = ServerProcess(tmp_path / "second", None, workers=1, env=machine(tmp_path)).start()
+        try:  # the (empty) store of one running server, while another uses its own: loaded
             mine = mvt(["load", str(synthetic_experiment)], tmp_path / "second")
-            assert mine.returncode == 0 and "warning" not in mine.stderr, mine.stderr
+            assert mine.returncode == 0 and "error" not in mine.stderr, mine.stderr
         finally:
             second.stop()
     finally:

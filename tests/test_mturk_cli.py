@@ -36,7 +36,7 @@ def mturk(redis, monkeypatch, tmp_path):
         return made["client"]
 
     @contextlib.contextmanager
-    def fake_open_redis(settings):
+    def fake_open_redis(settings, **_):
         yield redis
 
     monkeypatch.setattr(mturk_commands, "make_client", fake_make_client)
@@ -192,7 +192,7 @@ def test_missing_aws_credentials_is_one_error_line(redis, monkeypatch, tmp_path)
     monkeypatch.chdir(tmp_path)
 
     @contextlib.contextmanager
-    def fake_open_redis(settings):
+    def fake_open_redis(settings, **_):
         yield redis
 
     monkeypatch.setattr("kernel.store.redis_server.open_redis", fake_open_redis)

@@ -44,13 +44,27 @@ def test_simultaneous_arrivals_fill_every_list_exactly_once_then_are_asked_to_re
     assert r.hget(keys.assignment_links(), "S-P99") is None
 
 
-def test_a_returning_session_gets_its_own_link_back_and_a_new_session_another_link(synthetic_server):
-    first = placed_link(arrive(synthetic_server, "PA", "SESSION-1"))
-    assert placed_link(arrive(synthetic_server, "PA", "SESSION-1")) == first
-    again = arrive(synthetic_server, "PA", "SESSION-2")  # the same participant's second attempt
-    assert again.status_code == 200 and placed_link(again) != first
+def config_of(page: httpx.Response) -> dict:
+    return json.loads(re.search(r'id="mvt-config">(.*?)</script>', page.text, re.S).group(1))
+
+
+@pytest.mark.both_stores
+def test_a_returning_participant_resumes_their_unfinished_list_under_a_new_session(synthetic_server):
+    first = arrive(synthetic_server, "PA", "SESSION-1")
+    link = placed_link(first)
+    assert placed_link(arrive(synthetic_server, "PA", "SESSION-1")) == link
+    again = arrive(synthetic_server, "PA", "SESSION-2")  # returned the study on Prolific and took it again
+    assert again.status_code == 200
+    assert (placed_link(again), config_of(again)["assignment_id"]) == (link, "SESSION-1")
     r = synthetic_server.redis
-    assert sum(r.hlen(keys.link_slots(link)) for link in ("synth-001", "synth-002")) == 2
+    assert sum(r.hlen(keys.link_slots(link)) for link in ("synth-001", "synth-002")) == 1   # one list, not two
+    assert r.hget(keys.assignment_links(), "SESSION-2") is None
+    # Once that list is finished, a new session is a new attempt: another link.
+    record = json.loads(r.hget(keys.link_assignments(link), "SESSION-1"))
+    r.hset(keys.link_assignments(link), "SESSION-1", json.dumps({**record, "status": "complete"}))
+    third = arrive(synthetic_server, "PA", "SESSION-3")
+    assert third.status_code == 200 and placed_link(third) != link
+    assert config_of(third)["assignment_id"] == "SESSION-3"
 
 
 def test_links_fill_evenly(synthetic_server):

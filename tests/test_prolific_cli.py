@@ -72,6 +72,7 @@ def test_exclude_earlier_keeps_out_earlier_participants_and_server_blocks(prolif
     prolific.fake.add_submission(study_id, P1)
     assert prolific("submissions").exit_code == 0
     block_workers(prolific.redis_client, [P2])
+    prolific.fake.filters.append("custom_blocklist")  # listed by GET /api/v1/filters/ for this account
     write_design(tmp_path / "exp2", name="exp2")
     result = prolific("create-study", str(tmp_path / "exp2"), "--reward", "1.00", "--minutes", "5",
                       "--exclude-earlier", "--commit")
@@ -218,9 +219,9 @@ def test_message_each_participant_once(prolific, tmp_path):
 
 def test_missing_token_is_one_clear_error_line(prolific, monkeypatch):
     monkeypatch.delenv("PROLIFIC_TOKEN")
-    result = prolific("submissions")
+    result = prolific("submissions", "--study-id", "S1")
     assert result.exit_code == 1
-    assert result.stdout == ""
+    assert result.stdout == target(prolific.fake) + "\n"   # the token is needed once something is fetched
     assert result.stderr == ("error: PROLIFIC_TOKEN is not set: create an API token in Prolific (Settings → "
                              "API token) and `export PROLIFIC_TOKEN=…` (mvt reads it when a command runs and "
                              "never stores it)\n")
@@ -269,4 +270,53 @@ def test_bad_reward_is_one_line_without_dollars_and_creates_nothing(prolific, tm
     result = prolific("create-study", str(tmp_path / "exp1"), "--reward", reward, "--minutes", "5", "--commit")
     assert result.exit_code == 1
     assert sentence in result.output and "dollar" not in result.output
+    assert prolific.fake.studies == {}
+
+
+def test_screened_out_participants_get_prolifics_current_code_types(prolific, tmp_path):
+    write_design(tmp_path / "exp1")
+    base = ["create-study", str(tmp_path / "exp1"), "--reward", "1.50", "--minutes", "12", "--screened-out-code",
+            "OUT1", "--commit"]
+    assert prolific(*base).exit_code == 0
+    assert prolific(*base, "--screen-out-reward", "0.20", "--batch", "b2").exit_code == 0
+    first, second = (s["completion_codes"][1] for s in prolific.fake.studies.values())
+    assert first == {"code": "OUT1", "code_type": "INCOMPATIBLE_DEVICE", "actions": [
+        {"action": "REQUEST_RETURN", "return_reason": "Your device does not meet this study's requirements (screen "
+                                                      "size, input or display), so the study could not start; "
+                                                      "please return it."}]}
+    assert second == {"code": "OUT1", "code_type": "FIXED_SCREENOUT", "actions": [
+        {"action": "FIXED_SCREEN_OUT_PAYMENT", "fixed_screen_out_reward": 20, "slots": 6}]}
+    too_much = prolific(*base, "--screen-out-reward", "1.50", "--batch", "b3")
+    assert (too_much.exit_code, too_much.stderr) == (
+        1, "error: screen-out reward (1.50) must be less than the reward (1.50), as Prolific requires\n")
+
+
+def test_excluding_by_id_checks_prolifics_filter_list_first(prolific, tmp_path):
+    write_design(tmp_path / "exp1")
+    (tmp_path / "ids.txt").write_text(f"{P1}\n{P2}\n")
+    args = ["create-study", str(tmp_path / "exp1"), "--reward", "1.50", "--minutes", "12",
+            "--workers-file", str(tmp_path / "ids.txt"), "--commit"]
+    refused = prolific(*args)
+    assert refused.exit_code == 1
+    assert refused.stderr == ("error: Prolific's filter list (GET /api/v1/filters/) has no 'custom_blocklist' to keep "
+                              "2 participants out; put them in a participant group instead (mvt prolific block "
+                              "--workers-file FILE --group-id GROUP --commit) and give --exclude-group GROUP\n")
+    assert prolific.fake.studies == {}
+    prolific.fake.filters.append("custom_blocklist")
+    assert prolific(*args).exit_code == 0
+    (study,) = prolific.fake.studies.values()
+    assert study["filters"] == [{"filter_id": "custom_blocklist", "selected_values": [P1, P2]}]
+
+
+def test_a_dry_run_that_fetches_nothing_needs_no_token(prolific, tmp_path, monkeypatch):
+    write_design(tmp_path / "exp1")
+    monkeypatch.delenv("PROLIFIC_TOKEN")
+    dry = prolific("create-study", str(tmp_path / "exp1"), "--reward", "1.50", "--minutes", "12")
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout.splitlines()[-1].startswith("Dry run: 1 to do")
+    committed = prolific("create-study", str(tmp_path / "exp1"), "--reward", "1.50", "--minutes", "12", "--commit")
+    assert committed.exit_code == 1
+    assert committed.stderr.endswith(
+        "PROLIFIC_TOKEN is not set: create an API token in Prolific (Settings → API token) and `export "
+        "PROLIFIC_TOKEN=…` (mvt reads it when a command runs and never stores it)\n")
     assert prolific.fake.studies == {}

@@ -77,3 +77,18 @@ def test_lost_answer_of_an_unsafe_call_is_not_repeated_and_says_outcome_unknown(
         client.request("POST", "/bulk-bonus-payments/B/pay/", subject="bulk bonus B")
     assert info.value.unknown_outcome and len(seen) == 1
     listener.close()
+
+
+def test_a_listing_is_followed_to_a_page_cap_and_never_round_a_loop(prolific_fake):
+    client, _ = client_for(prolific_fake)
+    for i in range(5):
+        prolific_fake.add_submission("S1", f"P{i}")
+    prolific_fake.studies["S1"] = {"id": "S1", "status": "ACTIVE"}
+    path = "/studies/S1/submissions/"
+    assert [s["participant_id"] for s in client.pages(path, subject="study S1")] == [f"P{i}" for i in range(5)]
+    with pytest.raises(ProlificCallFailed, match=r"^study S1: stopped following the listing: more than 2 pages$"):
+        list(client.pages(path, subject="study S1", max_pages=2))
+    prolific_fake.stuck_next = True
+    with pytest.raises(ProlificCallFailed, match=r"^study S1: stopped following the listing: its next link loops "
+                                                 r"back to .*/submissions/\?page=1$"):
+        list(client.pages(path + "?page=1", subject="study S1"))

@@ -21,6 +21,7 @@ from stimuli.ratings_input import RatingsInputError, read_ratings_input
 from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
 
 AUDIO = RATINGS_SAMPLES / "audio"
+PUBLIC_URL = "https://mos.example.org:8443"  # for the CLI: BASE_URL (127.0.0.1) gets a warning line
 
 
 def write_input(tmp_path: Path, rows: list[str]) -> Path:
@@ -148,12 +149,12 @@ def test_cli_builds_and_reports(tmp_path):
     tsv = write_input(tmp_path, audio_rows(sources=(1, 2, 3), algorithms=("REF", "noise")))
     result = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp1"), "--design", "diff-source",
                                       "--samples-per-task", "3", "--ratings-per-sample", "2",
-                                      "--base-url", BASE_URL])
+                                      "--base-url", PUBLIC_URL])
     assert result.exit_code == 0, result.output
     assert re.fullmatch(r"6 audio samples \(6 files, 6 converted, 0\.\d MB, 12\.0 s of media\) in [\d.]+ s; "
                         r"2 links x 2 lists in .*links.csv \(design diff-source\)\n", result.output)
     bad = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp2"), "--design", "mushra",
-                                   "--samples-per-task", "3", "--ratings-per-sample", "2", "--base-url", BASE_URL])
+                                   "--samples-per-task", "3", "--ratings-per-sample", "2", "--base-url", PUBLIC_URL])
     assert bad.exit_code == 1
     assert f"error: {tsv}, line 1: source 'speech1' has no ANC line" in bad.output
 
@@ -336,12 +337,115 @@ def test_gold_joins_every_list_under_new_names_and_screens(ratings_gold):
     assert design["study"]["gold_per_task"] == 1
 
 
+def test_a_base_url_on_this_machine_gets_a_warning_first(tmp_path):
+    tsv = write_input(tmp_path, audio_rows(sources=(1,), algorithms=("REF", "noise")))
+    result = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp1"), "--design", "random",
+                                      "--samples-per-task", "2", "--ratings-per-sample", "1", "--base-url", BASE_URL])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (f"warning: --base-url {BASE_URL} is this machine's own address: workers' browsers "
+                             "cannot reach it (fine for trying the study here); build again with the name or "
+                             "address workers reach before publishing links.csv\n")
+    placeholder = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp2"), "--design", "random",
+                                           "--samples-per-task", "2", "--ratings-per-sample", "1",
+                                           "--base-url", "https://HOST:8443"])
+    assert (placeholder.exit_code, placeholder.output) == (1, (
+        "error: --base-url ('https://HOST:8443') still holds the placeholder HOST: give the name or address "
+        "workers reach this server at, e.g. https://mvt.example.org:8443\n"))
+    assert not (tmp_path / "exp2").exists()
+
+
 def test_the_bundled_gold_example_builds_as_the_readme_says(tmp_path):
     result = CliRunner().invoke(cli, ["build-ratings", str(RATINGS_SAMPLES / "audio.tsv"), str(tmp_path / "gold1"),
                                       "--design", "random", "--samples-per-task", "4", "--ratings-per-sample", "5",
-                                      "--study", str(RATINGS_SAMPLES / "study_gold.toml"), "--base-url", BASE_URL])
+                                      "--study", str(RATINGS_SAMPLES / "study_gold.toml"), "--base-url", PUBLIC_URL])
     assert result.exit_code == 0, result.output
     # 16 samples + 2 gold converted; 4 links x 1 gold copy each
     assert re.fullmatch(r"16 audio samples \(20 files, 18 converted, [\d.]+ MB, 40\.0 s of media\) in [\d.]+ s; "
                         r"4 links x 5 lists in .*links.csv \(design random\)\n"
                         r"gold: 1 of the 2 gold sample\(s\) in every list\n", result.output)
+
+
+SHARED_STUDY = '''title = "Speech quality"
+description = "Listen to short recordings and rate each one."
+minutes = 6
+pay = "GBP 1.50"
+contact = "lab@example.org"
+consent = """We record your ratings for the Example Lab.
+
+You may stop at any time."""
+
+[panel]
+id_param = "survey_code"
+completion_url = "https://sona.example.edu/done?c={code}&id={id}"
+completion_code = "OK1"
+
+[ratings]
+min_sample_ms = 1500
+'''
+
+
+def build_ratings_cli(tmp_path: Path, study: Path, exp: str = "words"):
+    tsv = write_input(tmp_path, audio_rows(sources=(1,), algorithms=("REF", "noise")))
+    return CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / exp), "--design", "random",
+                                    "--samples-per-task", "2", "--ratings-per-sample", "1", "--base-url", PUBLIC_URL,
+                                    "--study", str(study)])
+
+
+def test_the_study_files_shared_keys_are_kept_as_mvt_build_keeps_them(tmp_path):
+    from studies import get_kind
+
+    study = tmp_path / "study.toml"
+    study.write_text(SHARED_STUDY)
+    result = build_ratings_cli(tmp_path, study)
+    assert result.exit_code == 0, result.output
+    design = json.loads((tmp_path / "words" / "design.json").read_text())
+    panel = {"id_param": "survey_code", "completion_url": "https://sona.example.edu/done?c={code}&id={id}",
+             "completion_code": "OK1"}
+    assert design["study"] == {
+        "title": "Speech quality", "description": "Listen to short recordings and rate each one.", "minutes": 6,
+        "pay": "GBP 1.50", "contact": "lab@example.org",
+        "consent": "We record your ratings for the Example Lab.\n\nYou may stop at any time.",
+        "panel": panel, "min_sample_ms": 1500}
+    page = get_kind("ratings").page_study(design)
+    assert {k: page[k] for k in ("title", "description", "minutes", "pay", "contact", "panel")} == {
+        "title": "Speech quality", "description": "Listen to short recordings and rate each one.", "minutes": 6,
+        "pay": "GBP 1.50", "contact": "lab@example.org", "panel": panel}
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('titel = "Speech quality"\n',
+     "unknown key 'titel'; expected some of consent, contact, description, minutes, panel, pay, ratings, title"),
+    ("practice_trials = 2\n", "practice_trials is read only by mvt build, not by mvt build-ratings; remove it"),
+    ("[device]\ntouch_allowed = true\n", "device is read only by mvt build, not by mvt build-ratings; remove it"),
+    ("minutes = -1\n", "minutes (-1) must be a number ≥ 0"),
+    ('consent = ""\n', "consent ('') must be non-empty text"),
+    ('[panel]\nid_param = "x"\n', "panel.completion_url (None) must be non-empty text"),
+    ('title = "A"\n[ratings]\ntitle = "B"\n', "title is given twice (at the top and under [ratings]); keep one"),
+])
+def test_a_bad_study_file_key_is_refused_by_name(tmp_path, toml, message):
+    study = tmp_path / "study.toml"
+    study.write_text(toml)
+    result = build_ratings_cli(tmp_path, study)
+    assert result.exit_code == 1
+    prefix = f"{study}: " if "twice" in message else f"study file {study}: "
+    assert result.output == f"error: {prefix}{message}\n"
+    assert not (tmp_path / "words" / "design.json").exists()
+
+
+def test_mvt_build_refuses_a_ratings_table_by_name(tmp_path):
+    from stimuli.study import read_study_file
+    from kernel.errors import BuildOptionError
+
+    study = tmp_path / "study.toml"
+    study.write_text("[ratings]\nmin_sample_ms = 1\n")
+    with pytest.raises(BuildOptionError, match=f"^study file {re.escape(str(study))}: ratings is read only by "
+                                               r"mvt build-ratings, not by mvt build; remove it$"):
+        read_study_file(study)
+
+
+def test_progress_counts_every_converted_file(tmp_path):
+    tsv = write_input(tmp_path, audio_rows(sources=(1, 2), algorithms=("REF", "noise", "lowpass", "ANC")))
+    seen = []
+    build_ratings(tsv, tmp_path / "exp", design="mushra", samples_per_task=4, ratings_per_sample=1,
+                  base_url=BASE_URL, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(i, 10) for i in range(1, 11)]   # 8 samples, then the 2 sources' references

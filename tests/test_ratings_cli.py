@@ -161,3 +161,21 @@ def test_a_pilot_with_every_assignment_too_fast_is_written_and_marked_for_replac
     assert lines[3] == "marked 12 assignment(s) of flagged or too fast workers for replacement"
     assert pd.read_csv(out / "workers.csv")["n_slow_excluded"].sum() == 3 * 16  # every rating of 3 workers
     assert "No estimate:" in (out / "report.html").read_text()
+
+
+def test_the_rating_page_shows_the_study_files_words_and_serves_its_panel(ratings_client, redis, tmp_path):
+    from tests.test_ratings_build import SHARED_STUDY, build_ratings_cli
+
+    study = tmp_path / "study.toml"
+    study.write_text(SHARED_STUDY)
+    assert build_ratings_cli(tmp_path, study, exp="spoken").exit_code == 0
+    load_experiment(redis, tmp_path / "spoken")
+    page = ratings_client.get("/panel", params={"experiment": "spoken", "survey_code": "S-1"})
+    assert page.status_code == 200, page.text
+    text = " ".join(page.text.split())
+    assert '<h1 id="consent-title" tabindex="-1">Speech quality</h1>' in text
+    assert ("<p>Listen to short recordings and rate each one. It takes about 6 minutes. Pay: GBP 1.50. "
+            "Please use headphones in a quiet place.</p>") in text
+    assert ("<p>We record your ratings for the Example Lab.</p> <p>You may stop at any time.</p> "
+            "<p>Questions: lab@example.org.</p>") in text
+    assert "We record your worker ID" not in text

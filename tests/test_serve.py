@@ -134,3 +134,69 @@ def test_demo_design_without_ratings_is_refused(tmp_path):
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "--design and --media choose a rating demo: add --ratings" in out
+
+
+def test_a_busy_port_is_one_error_line_before_anything_starts(tmp_path):
+    import socket
+
+    (tmp_path / "tmp").mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**{k: v for k, v in os.environ.items() if k != "MVT_REDIS_URL"},
+               "MVT_DATA_DIR": str(tmp_path / "data"), "TMPDIR": str(tmp_path / "tmp")}
+        for command in ("serve", "demo"):
+            done = subprocess.run([sys.executable, "-m", "cli", command, "--port", str(port)], env=env,
+                                  capture_output=True, text=True, timeout=60)
+            assert (done.returncode, done.stdout) == (1, ""), done.stderr
+            assert done.stderr == (f"error: cannot listen on 127.0.0.1:{port} (Address already in use): another "
+                                   "program uses it; stop it or choose another --port\n")
+    assert not (tmp_path / "data" / "redis").exists()  # no Redis was started
+
+
+def _serve_with_a_request_arriving(tmp_path, port: int):
+    """``mvt serve`` with one TLS connection whose request body is still arriving."""
+    import socket
+
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MVT_")},
+           "MVT_DATA_DIR": str(tmp_path / "data"), "TMPDIR": str(tmp_path / "tmp")}
+    proc = subprocess.Popen([MVT, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    wait_healthy(f"https://127.0.0.1:{port}/healthz", proc)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    conn = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1")
+    conn.sendall(b"POST /api/responses HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100\r\n\r\n{")
+    time.sleep(0.3)
+    return proc, conn
+
+
+def test_ctrl_c_tells_a_request_still_arriving_to_retry_and_stops_within_2_s(tmp_path):
+    port = free_port()
+    proc, conn = _serve_with_a_request_arriving(tmp_path, port)
+    t0 = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    conn.settimeout(5)
+    answer = conn.recv(4096)
+    conn.close()
+    out, _ = proc.communicate(timeout=30)
+    assert time.monotonic() - t0 < 2.0
+    assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and b"retry-after: 2\r\n" in answer
+    assert answer.endswith(b'{"detail":"the server is restarting; retry in a few seconds","reason":"unavailable"}')
+    assert proc.returncode == 0
+    assert out.splitlines()[-1] == "stopped; 1 request still arriving was told to retry (503)"
+
+
+def test_a_second_ctrl_c_stops_at_once_without_a_traceback(tmp_path):
+    port = free_port()
+    proc, conn = _serve_with_a_request_arriving(tmp_path, port)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.3)  # the client has not closed its side: the server is still waiting for it
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    conn.close()
+    assert "Traceback" not in out and "Error" not in out, out
+    assert out.splitlines()[-1] == "stopped; 1 request still arriving was told to retry (503)"

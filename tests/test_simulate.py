@@ -158,3 +158,54 @@ def test_abandoned_tasks_are_excluded_then_replaced_by_new_simulated_workers(liv
     assert sorted(a for a, s in statuses.items() if s == "replaced") == unfinished
     report = audit(live_server.redis, max_tasks_per_worker=4, acked_keys=first.acked_keys | second.acked_keys)
     assert report.ok, report.violations
+
+
+def test_simulate_exits_1_and_says_why_when_the_server_throttles_its_workers(redis, redis_url, synthetic_experiment,
+                                                                             tmp_path):
+    from typer.testing import CliRunner
+
+    from app.main import create_app
+    from cli import cli
+    from kernel.settings import Settings
+    from studies.loader import load_experiment
+    from tests.fixtures.redis import free_port
+    from tests.fixtures.server import ADMIN_TOKEN, NO_LIMITS, SECRET_KEY, _ThreadServer, make_certificate
+
+    load_experiment(redis, synthetic_experiment)
+    certfile, keyfile = make_certificate(tmp_path)
+    throttled = {**NO_LIMITS, "limit_assignments_per_minute": 1}  # a bucket of 2 starts, then 429 for ~60 s
+    settings = Settings(_env_file=None, data_dir=tmp_path, redis_url=redis_url, admin_token=ADMIN_TOKEN,
+                        secret_key=SECRET_KEY, allotted_minutes=60, max_tasks_per_worker=4, **throttled)
+    port = free_port()
+    server = _ThreadServer(create_app(settings), port, certfile, keyfile)
+    server.start()
+    try:
+        run = CliRunner().invoke(cli, ["simulate", str(synthetic_experiment), "--workers", "5", "--concurrency", "5",
+                                       "--base-url", f"https://127.0.0.1:{port}", "--p-reload", "0",
+                                       "--p-retry", "0"])
+    finally:
+        server.stop()
+    assert run.exit_code == 1, run.output
+    summary = json.loads(run.stdout)
+    assert (summary["completed_assignments"], summary["unfinished_workers"], summary["rate_limited"]) == (2, 3, 6)
+    limits = ("MVT_LIMIT_ASSIGNMENTS_PER_MINUTE=0 MVT_LIMIT_ASSIGNMENTS_PER_WORKER_PER_MINUTE=0 "
+              "MVT_LIMIT_HELD_PER_CLIENT=0 MVT_LIMIT_ELIGIBILITY_PER_MINUTE=0 "
+              "MVT_LIMIT_ELIGIBILITY_PER_WORKER_PER_MINUTE=0")
+    assert run.stderr == (
+        "error: 3 of 5 simulated workers could not finish (0 lists left in progress; /api/assignments: HTTP 429 ×6); "
+        "the server answered 6 requests with 429 (rate_limited): its per-client limits count every simulated worker "
+        "as one client at this address. Simulate against a scratch server started with the limits off "
+        f"({limits}), never the study's own\n")
+
+
+def test_simulate_exits_0_when_every_simulated_worker_finished(synthetic_server):
+    from typer.testing import CliRunner
+
+    from cli import cli
+
+    run = CliRunner().invoke(cli, ["simulate", str(synthetic_server.exp_dir), "--workers", "4",
+                                   "--base-url", synthetic_server.base_url])
+    assert (run.exit_code, run.stderr) == (0, ""), run.output
+    summary = json.loads(run.stdout)
+    assert (summary["completed_assignments"], summary["unfinished_workers"], summary["left_in_progress"],
+            summary["rate_limited"]) == (4, 0, 0, 0)

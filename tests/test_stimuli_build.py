@@ -52,7 +52,7 @@ def tiny_folder(root: Path, n_per_class: int = 2, classes=("a", "b")) -> Path:
 
 
 OPTIONS = ["--frame-counts", "1", "3", "--images-per-task", "2", "--workers", "1",
-           "--base-url", "https://127.0.0.1:8443", "--size", "32"]
+           "--base-url", "https://mvt.example.org:8443", "--size", "32"]
 
 
 def tree(exp_dir: Path) -> dict[str, str]:
@@ -71,8 +71,8 @@ def test_build_writes_the_contracted_files(mvt, tmp_path):
         f"2 links in {exp / 'links.csv'}\n")
     assert (exp / "links.csv").read_text() == (
         "HIT_Link\n"
-        "https://127.0.0.1:8443/experiment.html?link=exp1-001\n"
-        "https://127.0.0.1:8443/experiment.html?link=exp1-002\n")
+        "https://mvt.example.org:8443/experiment.html?link=exp1-001\n"
+        "https://mvt.example.org:8443/experiment.html?link=exp1-002\n")
     stimuli = json.loads((exp / "stimuli.json").read_text())
     assert {k: stimuli[k] for k in ("version", "fps", "size", "fixation_frames", "mask_frames",
                                     "frame_counts", "seed")} == {
@@ -94,7 +94,7 @@ def test_build_writes_the_contracted_files(mvt, tmp_path):
     design = json.loads((exp / "design.json").read_text())
     assert {k: design[k] for k in ("version", "experiment_id", "base_url", "fps", "frame_counts",
                                    "classes", "workers", "seed", "images_per_task")} == {
-        "version": 1, "experiment_id": "exp1", "base_url": "https://127.0.0.1:8443", "fps": 60,
+        "version": 1, "experiment_id": "exp1", "base_url": "https://mvt.example.org:8443", "fps": 60,
         "frame_counts": [1, 3], "classes": ["a", "b"], "workers": 1, "seed": 0,
         "images_per_task": 2}
     assert set(design["links"][0]) == {"link_id", "image_ids", "lists"}
@@ -221,6 +221,28 @@ def test_bad_image_folders_get_one_error_line(mvt, tmp_path, kind):
     assert not (tmp_path / "exp").exists()
 
 
+def test_a_single_class_build_warns_before_building(mvt, tmp_path):
+    images = tiny_folder(tmp_path / "images", classes=("cats",))
+    result = run(mvt, images, tmp_path / "exp1", *OPTIONS)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (f"warning: {images} has one class folder ('cats'): every trial offers that one answer, "
+                             "so every answer counts as correct; an ImageFolder has a folder per class "
+                             "(<class>/<image>)\n")
+
+
+def test_every_bad_image_is_named_in_one_error_line(mvt, tmp_path):
+    root = tmp_path / "images"
+    tiny_folder(root)
+    (root / "a" / "notes.txt").write_text("hello")
+    (root / "b" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (root / "zebra").mkdir()
+    result = run(mvt, root, tmp_path / "exp", *OPTIONS)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (f"error: image folder '{root}' has 3 problems: '{root / 'a' / 'notes.txt'}' is not an "
+                             f"image (unknown file format); '{root / 'b' / 'gone.png'}' is a broken link; class folder "
+                             f"'{root / 'zebra'}' has no images\n")
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--frame-counts", "1", "0"], "frame counts ([1, 0]) must be positive whole numbers; 0 is not"),
     (["--frame-counts", "3", "-6"], "frame counts ([3, -6]) must be positive whole numbers; -6 is not"),
@@ -228,8 +250,20 @@ def test_bad_image_folders_get_one_error_line(mvt, tmp_path, kind):
     (["--frame-counts", "1", "x"], "frame count 'x' is not a whole number (give IMAGE_DIR EXP_DIR before the options)"),
     (["--images-per-task", "0"], "--images-per-task (0) must be at least 1"),
     (["--workers", "0"], "--workers (0) must be at least 1"),
-    (["--base-url", "ftp://host"], "--base-url ('ftp://host') must be an http(s) URL like https://host:8443"),
-    (["--base-url", "127.0.0.1:8443"], "--base-url ('127.0.0.1:8443') must be an http(s) URL like https://host:8443"),
+    (["--base-url", "ftp://host"], "--base-url ('ftp://host') must be an https URL like https://mvt.example.org:8443"),
+    (["--base-url", "127.0.0.1:8443"],
+     "--base-url ('127.0.0.1:8443') must be an https URL like https://mvt.example.org:8443"),
+    (["--base-url", "http://mvt.example.org:8443"],
+     "--base-url ('http://mvt.example.org:8443') must use https://: MTurk and Prolific show only HTTPS pages, "
+     "and mvt serve serves HTTPS (behind a proxy, give the proxy's https URL)"),
+    (["--base-url", "https://HOST:8443"],
+     "--base-url ('https://HOST:8443') still holds the placeholder HOST: give the name or address workers "
+     "reach this server at, e.g. https://mvt.example.org:8443"),
+    (["--base-url", "https://HOST:PORT"],
+     "--base-url ('https://HOST:PORT'): the port must be a number like 8443 (the one mvt serve --port listens on)"),
+    (["--base-url", "https://0.0.0.0:8443"],
+     "--base-url ('https://0.0.0.0:8443') names 0.0.0.0, the address a server listens on, not one a browser "
+     "can open: give the name or address workers reach this server at"),
     (["--size", "33"], "--size (33) must be an even number of pixels, at least 16"),
     (["--fixation-ms", "5"], "--fixation-ms (5.0 ms) must last at least one frame (16.67 ms at 60 fps)"),
     (["--mask-ms", "0"], "--mask-ms (0.0 ms) must last at least one frame (16.67 ms at 60 fps)"),
@@ -240,12 +274,25 @@ def test_bad_image_folders_get_one_error_line(mvt, tmp_path, kind):
 def test_bad_options_get_one_error_line(mvt, tmp_path, args, message):
     images = tiny_folder(tmp_path / "images")
     defaults = {"--frame-counts": ["1", "3"], "--images-per-task": ["2"], "--workers": ["1"],
-                "--base-url": ["https://127.0.0.1:8443"], "--size": ["32"]}
+                "--base-url": ["https://mvt.example.org:8443"], "--size": ["32"]}
     defaults.pop(args[0], None)
     options = [x for k, v in defaults.items() for x in (k, *v)] + args
     result = run(mvt, images, tmp_path / "exp", *options)
     assert (result.exit_code, result.stderr) == (1, f"error: {message}\n")
     assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.parametrize("base_url", ["https://127.0.0.1:8443", "http://localhost:8000"])
+def test_a_base_url_on_this_machine_builds_with_a_warning_first(mvt, tmp_path, base_url):
+    images = tiny_folder(tmp_path / "images")
+    options = [*OPTIONS[:OPTIONS.index("--base-url")], "--base-url", base_url, "--size", "32"]
+    result = run(mvt, images, tmp_path / "exp1", *options)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (f"warning: --base-url {base_url} is this machine's own address: workers' browsers "
+                             "cannot reach it (fine for trying the study here); build again with the name or "
+                             "address workers reach before publishing links.csv\n")
+    assert (tmp_path / "exp1" / "links.csv").read_text().splitlines()[1] == \
+        f"{base_url}/experiment.html?link=exp1-001"
 
 
 def test_bad_input_leaves_a_finished_experiment_alone(mvt, tmp_path):

@@ -197,7 +197,9 @@ async def place_and_run(request: Request, platform: Platform, arrival: Arrival, 
         sentence = worker_sentences(platform.words).get(exc.reason, FALLBACK_SENTENCE)
         return error_page(request, 409, f"Please return this {platform.words['task']}",
                           f"{sentence} Nothing was recorded for you: {platform.words['return_sentence']}")
-    arrival = Arrival(placed.link_id, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
+    if placed.assignment_id != arrival.assignment_id:  # resumed their unfinished earlier assignment
+        await limits.release(r, settings, client, arrival.assignment_id)
+    arrival = Arrival(placed.link_id, arrival.worker_id, placed.assignment_id, arrival.hit_id)
     return await runner_page(request, platform, arrival)
 
 

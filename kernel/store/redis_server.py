@@ -35,7 +35,7 @@ from pathlib import Path
 
 import redis as redis_py
 
-from kernel.errors import DataDirInUse, RedisUnavailable
+from kernel.errors import DataDirInUse, NoStore, RedisUnavailable
 from kernel.settings import Settings
 from kernel.store import keys
 from kernel.store.connect import client_from_url, describe, redact, upgrade_legacy_keys
@@ -246,17 +246,41 @@ _OWNED: dict[Path, list] = {}  # data dir -> [lock, Store, users] for nested use
 LOCK_WAIT_S = 60.0
 
 
+def has_embedded_store(data_dir: Path) -> bool:
+    """Whether ``data_dir`` already holds an embedded store (its append-only file), or a Redis answers there."""
+    workdir = data_dir.resolve() / "redis"
+    return ((workdir / "appendonlydir").is_dir() or (workdir / "appendonly.aof").is_file()
+            or EmbeddedRedis(data_dir).running())
+
+
+def stores_on_this_machine() -> str:
+    """Where the stores of the servers running on this machine are, and how to point a command at one."""
+    servers = running_servers()
+    if not servers:
+        return ("no mvt server is running on this machine; set MVT_DATA_DIR to the folder `mvt serve` used "
+                "(default ./mvt-data where it was started) or MVT_REDIS_URL to its Redis")
+    pointers = []
+    for s in servers:
+        where = f"MVT_DATA_DIR={s['data_dir']}" if s.get("data_dir") else f"MVT_REDIS_URL={redact(s['url'])}"
+        pointers.append(f"{where} (mvt serve at {s['address']}, pid {s['pid']})")
+    return "stores of the servers running on this machine: " + "; ".join(pointers)
+
+
 @contextlib.contextmanager
-def embedded_store(settings: Settings, role: str = "command") -> Iterator[Store]:
+def embedded_store(settings: Settings, role: str = "command", *, create: bool = True) -> Iterator[Store]:
     """The store to use: ``MVT_REDIS_URL``, or the embedded Redis of ``MVT_DATA_DIR`` (see the module doc).
 
     ``role="serve"`` owns the folder for the whole run and supervises its Redis; raises
-    `DataDirInUse` when another server holds the folder.
+    `DataDirInUse` when another server holds the folder. With ``create=False`` a folder without a
+    store raises `NoStore` (naming the stores of running servers) instead of getting a new one.
     """
     if settings.redis_url:
         yield Store(settings.redis_url, redact(settings.redis_url))
         return
     data_dir = settings.data_dir.resolve()
+    if not create and data_dir not in _OWNED and not has_embedded_store(data_dir):
+        raise NoStore(f"no store in {data_dir} (MVT_DATA_DIR), and this command creates none; "
+                      f"{stores_on_this_machine()}")
     if data_dir in _OWNED and role == "command":
         _OWNED[data_dir][2] += 1
         try:
@@ -303,13 +327,17 @@ def _stderr(line: str) -> None:
 
 
 @contextlib.contextmanager
-def open_redis(settings: Settings, say: Callable[[str], None] | None = _stderr) -> Iterator[redis_py.Redis]:
+def open_redis(settings: Settings, say: Callable[[str], None] | None = _stderr, *,
+               existing: bool = False) -> Iterator[redis_py.Redis]:
     """A client (decode_responses=True) to ``MVT_REDIS_URL`` or to the embedded server (`embedded_store`).
 
     ``say`` gets one line naming the store first (``store: …``), so an operator sees where a
-    command reads and writes.
+    command reads and writes. ``existing`` is for commands that work on a loaded experiment (export,
+    analyze, replace, drop, the platforms' operations): they never create an embedded store, and a
+    store holding no experiment raises `NoStore` naming where stores are on this machine, instead
+    of a result from nothing.
     """
-    with embedded_store(settings) as store:
+    with embedded_store(settings, create=not existing) as store:
         try:
             client = client_from_url(store.url, timeout_s=settings.redis_timeout_s)
             client.ping()
@@ -320,6 +348,9 @@ def open_redis(settings: Settings, say: Callable[[str], None] | None = _stderr) 
         if say is not None:
             say(f"store: {store_description(store, settings, client)}")
         try:
+            if existing and not client.exists(keys.links_index()):
+                raise NoStore(f"this store holds no experiment (load one with mvt load EXP_DIR); "
+                              f"{stores_on_this_machine()}")
             yield client
         finally:
             client.close()
@@ -349,8 +380,9 @@ def registered_server(store: Store, address: str) -> Iterator[None]:
     folder = _servers_dir()
     folder.mkdir(mode=0o700, exist_ok=True)
     entry = folder / f"{os.getpid()}.json"
+    data_dir = str(store.server.data_dir.resolve()) if store.server is not None else None
     entry.write_text(json.dumps({"pid": os.getpid(), "address": address, "url": store.url,
-                                 "store": store.description}))
+                                 "store": store.description, "data_dir": data_dir}))
     try:
         yield
     finally:
@@ -372,9 +404,35 @@ def running_servers() -> list[dict]:
     return found
 
 
+def unserved_store_refusal(settings: Settings, r=None, url: str | None = None) -> str | None:
+    """Why ``mvt load`` should not load into this embedded store, or None: it is new or empty, no
+    server on this machine uses it, and one uses another (the experiment was most likely meant
+    for that one). A store named by ``MVT_REDIS_URL`` is never refused: servers on other hosts
+    may use it unseen (`empty_store_warning` says what this machine can tell).
+
+    Without ``r``, asked before opening the store: refuses a store that does not exist yet.
+    """
+    if settings.redis_url:
+        return None
+    servers = running_servers()
+    if r is None:
+        if has_embedded_store(settings.data_dir) or not servers:
+            return None
+        return (f"no store in {settings.data_dir.resolve()} (MVT_DATA_DIR) yet, and no server running on this "
+                f"machine would see an experiment loaded into a new one; {stores_on_this_machine()}; "
+                "or add --new-store to create one here anyway")
+    if r.exists(keys.links_index()):
+        return None
+    others = [s for s in servers if s["url"] != url]
+    if not others or len(others) < len(servers):  # none elsewhere, or one serves this store
+        return None
+    return (f"this store is empty and no server running on this machine uses it, so no worker would see "
+            f"the experiment; {stores_on_this_machine()}; or add --new-store to load here anyway")
+
+
 def empty_store_warning(r, url: str) -> str | None:
     """A warning when the store ``r`` holds no experiment, no server on this machine uses it and
-    one uses another store (the experiment was most likely meant for that one)."""
+    one uses another (for a ``MVT_REDIS_URL`` store, which servers elsewhere may use)."""
     if r.exists(keys.links_index()):
         return None
     servers = running_servers()

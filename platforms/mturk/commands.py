@@ -5,7 +5,6 @@ with the boto3 client and the Redis client, and prints what it did. Commands tha
 anything on MTurk only say what they would do unless given ``--commit``.
 """
 
-from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
@@ -18,6 +17,7 @@ from platforms.cli import CommitOption, WorkersCsvOption, given_ids, print_repor
 from platforms.mturk.hits import HITSettings
 
 mturk_app = typer.Typer(
+    rich_markup_mode=None,  # plain help: [ratings] and [default: …] are words, not markup
     name="mturk",
     help="MTurk operations (sandbox unless MVT_MTURK_SANDBOX=false); nothing changes without --commit.",
     no_args_is_help=True,

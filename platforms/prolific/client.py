@@ -31,6 +31,8 @@ PRODUCTION_URL = "https://api.prolific.com"
 API_PREFIX = "/api/v1"
 MAX_ATTEMPTS = 6
 MAX_WAIT_S = 60.0
+MAX_PAGES = 1000
+"""Pages of one listing followed at most: a listing that goes on (or whose next link loops) is an error."""
 
 
 class ProlificNoToken(MVTError):
@@ -98,8 +100,9 @@ class ProlificClient:
 
     Parameters
     ----------
-    token : str
-        The API token (``Authorization: Token <token>``).
+    token : str or None
+        The API token (``Authorization: Token <token>``). None: a client for dry runs that fetch
+        nothing; its first request raises `ProlificNoToken`.
     base_url : str
         ``https://api.prolific.com`` unless testing against a stand-in.
     attempts : int
@@ -108,13 +111,14 @@ class ProlificClient:
         Waits between tries (seconds); tests may pass one that does not wait.
     """
 
-    def __init__(self, token: str, base_url: str = PRODUCTION_URL, *, attempts: int = MAX_ATTEMPTS,
+    def __init__(self, token: str | None, base_url: str = PRODUCTION_URL, *, attempts: int = MAX_ATTEMPTS,
                  sleep: Callable[[float], None] = time.sleep, timeout_s: float = 30.0):
         self.base_url = base_url.rstrip("/")
         self.attempts = attempts
         self.sleep = sleep
+        self.has_token = bool(token)
         self.http = httpx.Client(base_url=self.base_url + API_PREFIX, timeout=timeout_s,
-                                 headers={"Authorization": f"Token {token}"},
+                                 headers={"Authorization": f"Token {token}"} if token else {},
                                  transport=httpx.HTTPTransport(retries=2, verify=_tls()))
 
     @property
@@ -147,6 +151,8 @@ class ProlificClient:
         ProlificCallFailed
             Prolific refused the call, or it was still throttled after ``attempts`` tries.
         """
+        if not self.has_token:
+            token_from_env()  # raises the sentence saying how to set PROLIFIC_TOKEN
         idempotent = method == "GET" if idempotent is None else idempotent
         for attempt in range(1, self.attempts + 1):
             try:
@@ -172,10 +178,20 @@ class ProlificClient:
             return response.json() if response.content else {}
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def pages(self, path: str, *, subject: str, params: dict | None = None) -> Iterator[dict]:
-        """Every item of a paged listing (``results``, next page at ``_links.next.href``)."""
+    def pages(self, path: str, *, subject: str, params: dict | None = None,
+              max_pages: int = MAX_PAGES) -> Iterator[dict]:
+        """Every item of a paged listing (``results``, next page at ``_links.next.href``).
+
+        Raises `ProlificCallFailed` after ``max_pages`` pages, or when a next link names a page
+        already read, instead of following the listing for ever.
+        """
         url: str | None = path
+        seen: set[str] = set()
         while url:
+            if len(seen) >= max_pages or url in seen:
+                why = f"more than {max_pages} pages" if url not in seen else f"its next link loops back to {url}"
+                raise ProlificCallFailed(f"{subject}: stopped following the listing: {why}")
+            seen.add(url)
             page = self.request("GET", url, params=params, subject=subject)
             yield from page.get("results", [])
             url = ((page.get("_links") or {}).get("next") or {}).get("href")
@@ -183,6 +199,10 @@ class ProlificClient:
 
 
 def make_client(token: str | None = None, base_url: str | None = None, **kwargs: Any) -> ProlificClient:
-    """The client for ``PROLIFIC_API_URL`` (default api.prolific.com) with ``PROLIFIC_TOKEN``."""
-    return ProlificClient(token or token_from_env(),
+    """The client for ``PROLIFIC_API_URL`` (default api.prolific.com) with ``PROLIFIC_TOKEN``.
+
+    Without a token the client still plans dry runs that fetch nothing (create-study without
+    participants to exclude, the transitions); its first API call says how to set the token.
+    """
+    return ProlificClient(token or os.environ.get("PROLIFIC_TOKEN", "").strip() or None,
                           base_url or os.environ.get("PROLIFIC_API_URL") or PRODUCTION_URL, **kwargs)

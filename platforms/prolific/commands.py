@@ -7,7 +7,6 @@ what they would do unless given ``--commit``. httpx and the operation modules ar
 inside the commands, so ``mvt --help`` stays fast.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,6 +16,7 @@ import typer
 from platforms.cli import CommitOption, WorkersCsvOption, given_ids, print_report, session
 
 prolific_app = typer.Typer(
+    rich_markup_mode=None,  # plain help: [ratings] and [default: …] are words, not markup
     name="prolific",
     help="Prolific operations (token from PROLIFIC_TOKEN); nothing changes without --commit.",
     no_args_is_help=True,
@@ -58,12 +58,19 @@ def create_study_command(
         description: Annotated[str, typer.Option(help="What participants read before taking part.")] = (
             "Watch short videos of briefly flashed images and say what each one showed. Needs a desktop browser."),
         completion_code: Annotated[Optional[str], typer.Option(help="Code of a finished task (default: derived from the experiment).")] = None,
-        screened_out_code: Annotated[str, typer.Option(help="Code for participants screened out early (optional).")] = "",
+        screened_out_code: Annotated[str, typer.Option(help=(
+            "Code for participants the device rules turn away before consent: they are asked to return "
+            "the study (optional)."))] = "",
+        screen_out_reward: Annotated[str, typer.Option(help=(
+            "Pay participants with the screened-out code this fixed amount instead (Prolific's in-study "
+            "screening; less than the reward)."))] = "",
         device: Annotated[Optional[list[str]], typer.Option(help="desktop, tablet or mobile (repeatable; default desktop).")] = None,
         country_id: Annotated[Optional[list[str]], typer.Option(help="Prolific choice id of current-country-of-residence (repeatable).")] = None,
         exclude_group: Annotated[Optional[list[str]], typer.Option(help="Participant group to keep out, e.g. the one `block` fills (repeatable).")] = None,
         exclude_earlier: Annotated[bool, typer.Option(help="Keep out participants of our earlier studies and those our server blocks.")] = False,
-        exclude_file: ParticipantsFileOption = None,
+        exclude_file: Annotated[Optional[Path], typer.Option(
+            "--workers-file", exists=True, dir_okay=False,
+            help="Participants to keep out of the study: ids one per line, or a worker_id column.")] = None,
         batch: Annotated[str, typer.Option(help="Name a new batch to create another study for the same experiment.")] = "",
         commit: CommitOption = False) -> None:
     """Create the draft study: places = the experiment's lists, reward, time, codes, filters.
@@ -84,7 +91,7 @@ def create_study_command(
             completion_code=completion_code or default_completion_code(experiment.name),
             screened_out_code=screened_out_code, devices=tuple(device or ("desktop",)),
             countries=tuple(country_id or ()), exclude_groups=tuple(exclude_group or ()),
-            exclude_participants=tuple(dict.fromkeys(excluded)))
+            exclude_participants=tuple(dict.fromkeys(excluded)), screen_out_reward=screen_out_reward)
         report = create_study(client, r, experiment, settings, commit=commit, batch=batch)
         print_report(report, money=True, price=amount)
         if report.having("succeeded"):

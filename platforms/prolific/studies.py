@@ -10,6 +10,15 @@ PAUSE, START (resume) or STOP. Fields: ``external_study_url`` (placeholders
 ``filters`` (``filter_id`` + ``selected_values``; block lists: ``participant_group_blocklist``
 and ``custom_blocklist``; country: ``current-country-of-residence`` with Prolific's choice ids
 from ``GET /api/v1/filters/``). See https://docs.prolific.com/api-reference/studies/the-study-object
+
+Codes: a finished task is ``COMPLETED`` (reviewed by hand). A participant our device rules turn
+away before consent gets the screened-out code, as ``INCOMPATIBLE_DEVICE`` with the action
+``REQUEST_RETURN`` (``return_reason``: they did no work, so they return the study); with a
+screen-out reward it is ``FIXED_SCREENOUT`` with ``FIXED_SCREEN_OUT_PAYMENT``
+(``fixed_screen_out_reward`` in cents, ``slots``: how many may be screened out), Prolific's
+in-study screening, which pays that amount. (``OTHER``, used before, is an ordinary completion
+that waits for manual review.) ``custom_blocklist`` is used only after ``GET /api/v1/filters/``
+lists it, as it is not in Prolific's published reference.
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ COMPLETE_URL = "https://app.prolific.com/submissions/complete?cc="
 DEVICES = ("desktop", "tablet", "mobile")
 TRANSITIONS = {"publish": "PUBLISH", "pause": "PAUSE", "resume": "START", "stop": "STOP"}
 _UNDOES = {"PAUSE": "START", "START": "PAUSE"}
+SCREENED_OUT_REASON = ("Your device does not meet this study's requirements (screen size, input or display), "
+                       "so the study could not start; please return it.")
+BLOCKLIST_FILTER = "custom_blocklist"
 
 
 @dataclass(frozen=True)
@@ -81,9 +93,16 @@ class StudySettings:
     countries: tuple[str, ...] = ()
     exclude_groups: tuple[str, ...] = ()
     exclude_participants: tuple[str, ...] = ()
+    screen_out_reward: str = ""
 
     def __post_init__(self):
-        parse_amount(self.reward, "reward")
+        reward = parse_amount(self.reward, "reward")
+        if self.screen_out_reward:
+            if not self.screened_out_code:
+                raise ProlificBadInput("a screen-out reward needs a screened-out code (--screened-out-code)")
+            if parse_amount(self.screen_out_reward, "screen-out reward") >= reward:
+                raise ProlificBadInput(f"screen-out reward ({self.screen_out_reward}) must be less than the "
+                                       f"reward ({self.reward}), as Prolific requires")
         if self.estimated_minutes < 1:
             raise ProlificBadInput(f"estimated minutes ({self.estimated_minutes}) must be at least 1")
         for device in self.devices:
@@ -102,16 +121,21 @@ class StudySettings:
         """The JSON of ``POST /api/v1/studies/``."""
         codes = [{"code": self.completion_code, "code_type": "COMPLETED",
                   "actions": [{"action": "MANUALLY_REVIEW"}]}]
-        if self.screened_out_code:
-            codes.append({"code": self.screened_out_code, "code_type": "OTHER",
-                          "actions": [{"action": "MANUALLY_REVIEW"}]})
+        if self.screened_out_code and self.screen_out_reward:
+            cents = int(parse_amount(self.screen_out_reward, "screen-out reward") * 100)
+            codes.append({"code": self.screened_out_code, "code_type": "FIXED_SCREENOUT",
+                          "actions": [{"action": "FIXED_SCREEN_OUT_PAYMENT", "fixed_screen_out_reward": cents,
+                                       "slots": experiment.n_lists}]})
+        elif self.screened_out_code:
+            codes.append({"code": self.screened_out_code, "code_type": "INCOMPATIBLE_DEVICE",
+                          "actions": [{"action": "REQUEST_RETURN", "return_reason": SCREENED_OUT_REASON}]})
         filters = []
         if self.countries:
             filters.append({"filter_id": "current-country-of-residence", "selected_values": list(self.countries)})
         if self.exclude_groups:
             filters.append({"filter_id": "participant_group_blocklist", "selected_values": list(self.exclude_groups)})
         if self.exclude_participants:
-            filters.append({"filter_id": "custom_blocklist", "selected_values": list(self.exclude_participants)})
+            filters.append({"filter_id": BLOCKLIST_FILTER, "selected_values": list(self.exclude_participants)})
         return {"name": self.name, "internal_name": experiment.name, "description": self.description,
                 "external_study_url": experiment.study_url, "prolific_id_option": "url_parameters",
                 "completion_codes": codes, "total_available_places": experiment.n_lists,
@@ -153,6 +177,8 @@ def create_study(client: ProlificClient, r, experiment: Experiment, settings: St
             "screened_out_code": settings.screened_out_code, "created_at": now_iso(), "source": "create-study"})
         return {"study_id": study_id}
 
+    if settings.exclude_participants:
+        check_filter(client, BLOCKLIST_FILTER, f"keep {len(settings.exclude_participants)} participants out")
     reward = parse_amount(settings.reward, "reward")
     action = Action("create-study", f"{experiment.name}:{batch}" if batch else experiment.name,
                     f"create draft study {settings.name!r}: {experiment.n_lists} places at {reward}, "
@@ -160,6 +186,16 @@ def create_study(client: ProlificClient, r, experiment: Experiment, settings: St
                     subject=f"experiment {experiment.name}", amount=reward * experiment.n_lists,
                     on_success=on_success)
     return execute(client, r, [action], commit=commit, report=report)
+
+
+def check_filter(client: ProlificClient, filter_id: str, purpose: str) -> None:
+    """Raise `ProlificBadInput` unless ``GET /api/v1/filters/`` lists ``filter_id`` (needs the token)."""
+    known = {f.get("filter_id") for f in client.pages("/filters/", subject="the filter list")}
+    if filter_id not in known:
+        raise ProlificBadInput(
+            f"Prolific's filter list (GET /api/v1/filters/) has no {filter_id!r} to {purpose}; put them in a "
+            "participant group instead (mvt prolific block --workers-file FILE --group-id GROUP --commit) and "
+            "give --exclude-group GROUP")
 
 
 def created_study(r, env: str, experiment: str) -> str | None:
