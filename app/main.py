@@ -21,7 +21,7 @@ from kernel.store.connect import client_from_url, redact, upgrade_legacy_keys
 from kernel.store.fastredis import connect as connect_fast
 from kernel.store.scripts import scripts_for
 from app.routes import admin as admin_routes
-from app.routes import api, pages
+from app.routes import api, control as control_routes, pages
 from app.routes.api import json_response
 from kernel.plugins import load_plugins
 from kernel.settings import Settings
@@ -166,6 +166,7 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
 
     app.include_router(api.router)
     app.include_router(admin_routes.router)
+    app.include_router(control_routes.router)
     app.include_router(pages.router)
     for platform_router in pages.platform_routers():
         app.include_router(platform_router)

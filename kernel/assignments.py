@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import orjson
 
 from kernel.store import keys
+from kernel.control import count_event
 from kernel.errors import UnknownAssignment
 from kernel.reasons import refusal
 from kernel.store.scripts import scripts_for
@@ -107,6 +108,7 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     if outcome == "new":
         pipe = r.pipeline(transaction=False)
         pipe.hsetnx(keys.assignment_links(), assignment_id, link_id)
+        count_event(pipe, "arrivals", link_id, now)
         if reserved == "seen":
             # A concurrent request of this worker may have removed the link after its own refusal.
             pipe.sadd(keys.worker_links(worker_id), link_id)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # field -> (minimum length, what leaving it unset does)
 _SECRET_RULES = {"admin_token": (16, "to disable admin routes"),
+                 "viewer_token": (16, "to have no read-only sign-in"),
                  "secret_key": (32, "to generate one in MVT_DATA_DIR")}
 
 
@@ -29,6 +30,7 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(default=2.0, gt=0, le=60)
     redis_wait_replicas: int = Field(default=0, ge=0, le=10)
     admin_token: SecretStr | None = None
+    viewer_token: SecretStr | None = None
     secret_key: SecretStr | None = None
     allotted_minutes: int = Field(default=60, ge=1)
     max_tasks_per_worker: int = Field(default=4, ge=1)
@@ -41,7 +43,7 @@ class Settings(BaseSettings):
     read_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_connections: int = Field(default=1000, ge=10)
 
-    @field_validator("admin_token", "secret_key")
+    @field_validator("admin_token", "viewer_token", "secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None, info) -> SecretStr | None:
         minimum, unset = _SECRET_RULES[info.field_name]
@@ -73,3 +75,7 @@ class Settings(BaseSettings):
     limit_held_per_client: int = Field(default=100, ge=0)
     limit_eligibility_per_minute: int = Field(default=600, ge=0)
     limit_eligibility_per_worker_per_minute: int = Field(default=60, ge=0)
+
+    # The control room (/admin/, app/routes/control.py). Appended here: see .env.example.
+    admin_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    admin_signin_per_minute: int = Field(default=10, ge=1)

@@ -85,6 +85,12 @@ class Platform(ABC):
         """
         return None
 
+    def control_summary(self, r, experiment_id: str, link_ids: list[str], records: list[dict]) -> str | None:
+        """One line on the experiment as this platform knows it, for the control room (``/admin/``,
+        ``mvt status``): its HITs, its study, its participants. ``records`` are the experiment's
+        assignment records (each with its ``assignment_id``). None (the default): not on this platform."""
+        return None
+
     def confirmed(self, r, responses, settings) -> dict[str, dict]:
         """Which of ``responses``' assignments the platform's own records speak for.
 

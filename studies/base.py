@@ -53,6 +53,8 @@ class StudyKind(ABC):
     media_types: dict[str, str] = {"mp4": "video/mp4"}
     #: ``mvt simulate`` options the kind's simulated answers take (beyond the worker model)
     simulation_options: frozenset[str] = frozenset()
+    #: what the control room (``/admin/``, ``mvt status``) calls the kind; empty: its name
+    title: str = ""
 
     @abstractmethod
     def register_commands(self, cli) -> None:
@@ -88,6 +90,12 @@ class StudyKind(ABC):
         from stimuli.study import DEFAULT_STUDY
 
         return dict(DEFAULT_STUDY)
+
+    def control_figures(self, records: list[dict]) -> dict[str, str]:
+        """The kind's own live figures in the control room (``/admin/``, ``mvt status``): label → text,
+        from one experiment's assignment records (``keys.link_assignments`` values, never responses).
+        Default: the trials answered so far."""
+        return {"trials answered": str(sum(int(rec.get("n_done") or 0) for rec in records))}
 
     def page_study(self, design: dict) -> dict | None:
         """What the kind's worker page needs before a list is allocated, for an experiment whose

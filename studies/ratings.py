@@ -62,6 +62,7 @@ class RatingsKind(StudyKind):
     """Mean Opinion Score studies: rate each sample on an ACR, DCR or MUSHRA scale."""
 
     name = "ratings"
+    title = "Ratings (crowdMOS)"
     page_template = "ratings.html"
     preview_template = "ratings_preview.html"
     page_module = "/static/ratings/kind.js"

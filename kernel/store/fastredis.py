@@ -360,6 +360,12 @@ class _Pipeline:
     def llen(self, key):
         return self._add(None, "LLEN", key)
 
+    def hincrby(self, key, field, amount=1):
+        return self._add(None, "HINCRBY", key, field, amount)
+
+    def expire(self, key, seconds):
+        return self._add(bool, "EXPIRE", key, seconds)
+
     def zrange(self, key, start, end, withscores=False):
         if not withscores:
             return self._add(None, "ZRANGE", key, start, end)

@@ -27,7 +27,9 @@ key (builder)                            type    contents                       
 ``mvt:link:{L}:meta`` (link_meta)        hash    experiment_id, kind (study kind, ``mvt``      none  loader
                                                  when absent), n_lists, n_trials, the kind's
                                                  meta (MVT: fps, fixation_frames), options
-                                                 (JSON list), design_hash, videos_dir
+                                                 (JSON list), design_hash, videos_dir;
+                                                 paused (``1`` while the researcher holds new
+                                                 arrivals: kernel/control.py, read by allocate)
 ``mvt:link:{L}:options``                 set     the answer options (class names)              none  loader
 (link_options)
 ``mvt:link:{L}:lists`` (link_lists)      hash    list index → JSON list of video ids, in       none  loader
@@ -81,6 +83,23 @@ key (builder)                            type    contents                       
 ``mvt:limit:{ip:IP}:held``               zset    assignment id → ms first admitted: the        allotted ratelimit,
 (limit_held)                                     client's unfinished assignments (removed on   time     limits
                                                  completion, pruned after the allotted time)
+=======================================  ======  ============================================  =======  ==================
+
+Control room section (writers: ``kernel/control.py``, called by allocation
+(``kernel/assignments.py``), completion (``kernel/responses.py``) and the ``/admin/`` page). ``M``
+is a minute (ms since the epoch // 60000), ``V`` an event, ``arrivals`` (a new list handed out) or
+``completions`` (an assignment completed for the first time). These keep the page's figures
+without a scan of responses; the per-minute counts expire by themselves.
+
+=======================================  ======  ============================================  =======  ==================
+key (builder)                            type    contents                                      TTL      writer
+=======================================  ======  ============================================  =======  ==================
+``mvt:{g}:per-minute:V:M``               hash    link id → how many ``V`` events the link      2 h      allocate,
+(minute_counts)                                  had in minute ``M``                                    complete
+``mvt:{g}:control-log`` (control_log)    list    JSON {at_ms, who, action, target, why},       none     control room
+                                                 newest first, trimmed to 500 entries
+``mvt:limit:{ip:IP}:signin``             string  sign-in attempts of client ``IP`` on          60 s     control room
+(signin_attempts)                                ``/admin/`` in the current minute
 =======================================  ======  ============================================  =======  ==================
 
 Before version 0.2 the four global keys had no hash tag (``mvt:links``, ``mvt:video-dirs``,
@@ -260,6 +279,21 @@ def limit_worker_bucket(ip: str, name: str, worker_id: str) -> str:
 def limit_held(ip: str) -> str:
     """Sorted set assignment id → ms first admitted: unfinished assignments of client ``ip``."""
     return _limit(ip, "held")
+
+
+def minute_counts(event: str, minute: int) -> str:
+    """Hash link id → count of ``event`` (``arrivals``, ``completions``) in ``minute``."""
+    return _global(f"per-minute:{event}:{minute}")
+
+
+def control_log() -> str:
+    """List of JSON records of the control room's actions, newest first."""
+    return _global("control-log")
+
+
+def signin_attempts(ip: str) -> str:
+    """String: sign-in attempts of client ``ip`` in the current minute."""
+    return _limit(ip, "signin")
 
 
 LEGACY_GLOBAL_KEYS = {f"{PREFIX}:links": links_index(), f"{PREFIX}:video-dirs": video_dirs(),

@@ -81,6 +81,17 @@ class MTurkPlatform(Platform):
 
         return router(self, pages)
 
+    def control_summary(self, r, experiment_id: str, link_ids: list[str], records: list[dict]) -> str | None:
+        """The HITs ``mvt mturk create-hits`` made for the experiment's links, per environment."""
+        from kernel.store import keys
+
+        parts = []
+        for env in ("sandbox", "production"):
+            hits = [h for h in r.hmget(keys.mturk_link_hits(env), link_ids) if h] if link_ids else []
+            if hits:
+                parts.append(f"{len(hits)} HIT{'s' if len(hits) != 1 else ''} ({env})")
+        return "MTurk: " + ", ".join(parts) if parts else None
+
     def confirmed(self, r, responses, settings) -> dict[str, dict]:
         """Assignments ``mvt mturk assignments`` stored for the environment (``MVT_MTURK_SANDBOX``):
         ``Submitted``/``Approved`` confirm, ``Rejected`` rejects."""

@@ -61,6 +61,16 @@ class ProlificPlatform(Platform):
 
         return router(self, pages)
 
+    def control_summary(self, r, experiment_id: str, link_ids: list[str], records: list[dict]) -> str | None:
+        """The Prolific study ``mvt prolific create-study`` recorded for the experiment."""
+        from platforms.prolific.records import stored
+
+        for env in ("production", "test"):
+            study = stored(r, env, "studies").get(experiment_id)
+            if study:
+                return f"Prolific study {study.get('study_id')} ({study.get('places', '?')} places)"
+        return None
+
     def confirmed(self, r, responses, settings) -> dict[str, dict]:
         """Submissions ``mvt prolific submissions`` stored (both environments), by SESSION_ID:
         ``APPROVED``/``AWAITING REVIEW`` confirm, ``REJECTED`` rejects."""

@@ -1,0 +1,196 @@
+"""The control room's figures: one `ExperimentStatus` per loaded experiment, for ``/admin/`` and ``mvt status``.
+
+Read from what the server keeps anyway, never from responses: per link its meta hash, its free
+lists and its assignment records (a bounded scan: one record per participant who started), and
+the per-minute counts allocation and completion maintain (`kernel.control`). The kind's own
+figures come from `studies.base.StudyKind.control_figures`, the platforms' lines from
+`platforms.base.Platform.control_summary`, so a registered kind or platform appears here by
+registration.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import orjson
+
+from kernel import control
+from kernel.store import keys
+from platforms import PLATFORMS
+from studies import get_kind
+
+
+@dataclass(frozen=True)
+class LinkCell:
+    """One link in the completion grid: lists done, in progress, free, to replace, and its share done."""
+
+    link_id: str
+    n_lists: int
+    done: int
+    in_progress: int
+    free: int
+    to_replace: int
+
+    @property
+    def share_done(self) -> float:
+        """Lists done over lists of the link (0 for a link without lists)."""
+        return self.done / self.n_lists if self.n_lists else 0.0
+
+
+@dataclass(frozen=True)
+class ExperimentStatus:
+    """Where one experiment stands now. Counts are lists (one participant's task each)."""
+
+    experiment_id: str
+    kind: str
+    kind_title: str
+    platforms: list[str]
+    paused: bool
+    n_lists: int
+    free: int
+    in_progress: int
+    done: int
+    expired: int
+    to_replace: int
+    links: list[LinkCell]
+    arrivals_per_minute: list[int]
+    completions_per_minute: list[int]
+    median_task_s: float | None
+    figures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def arrivals_last_hour(self) -> int:
+        """New lists handed out in the last `kernel.control.WINDOW_MINUTES` minutes."""
+        return sum(self.arrivals_per_minute)
+
+    @property
+    def completions_last_hour(self) -> int:
+        """Assignments completed in the last `kernel.control.WINDOW_MINUTES` minutes."""
+        return sum(self.completions_per_minute)
+
+    @property
+    def share_done(self) -> float:
+        """Lists done over all lists."""
+        return self.done / self.n_lists if self.n_lists else 0.0
+
+    @property
+    def eta_minutes(self) -> float | None:
+        """Minutes to finish the lists not done at the last hour's completion rate; None without completions."""
+        rate = self.completions_last_hour / len(self.completions_per_minute or [0])
+        return (self.n_lists - self.done) / rate if rate else None
+
+    def as_json(self) -> dict:
+        """The JSON of ``GET /admin/status.json`` for this experiment."""
+        return {"experiment": self.experiment_id, "kind": self.kind, "platforms": self.platforms,
+                "state": "paused" if self.paused else "open", "lists": self.n_lists, "free": self.free,
+                "in_progress": self.in_progress, "done": self.done, "expired": self.expired,
+                "to_replace": self.to_replace, "arrivals_last_hour": self.arrivals_last_hour,
+                "completions_last_hour": self.completions_last_hour,
+                "arrivals_per_minute": self.arrivals_per_minute, "completions_per_minute": self.completions_per_minute,
+                "median_task_s": self.median_task_s, "eta_minutes": self.eta_minutes, "figures": self.figures,
+                "links": [{"link": c.link_id, "lists": c.n_lists, "done": c.done, "in_progress": c.in_progress,
+                           "free": c.free, "to_replace": c.to_replace} for c in self.links]}
+
+
+def _link_rows(r) -> list[tuple[str, list, int, list[dict]]]:
+    """Per loaded link: (link id, meta [experiment, kind, n_lists, paused], free lists, assignment records)."""
+    links = sorted(r.smembers(keys.links_index()))
+    pipe = r.pipeline(transaction=False)
+    for link in links:
+        pipe.hmget(keys.link_meta(link), ["experiment_id", "kind", "n_lists", "paused"])
+        pipe.llen(keys.link_free(link))
+        pipe.hgetall(keys.link_assignments(link))
+    replies = pipe.execute()
+    rows = []
+    for i, link in enumerate(links):
+        meta, n_free, assignments = replies[3 * i:3 * i + 3]
+        records = [{**orjson.loads(raw), "assignment_id": a} for a, raw in assignments.items()]
+        rows.append((link, meta, int(n_free), records))
+    return rows
+
+
+def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[ExperimentStatus]:
+    """Every loaded experiment's status (sync client), sorted by experiment id.
+
+    An unfinished assignment idle for more than ``allotted_minutes`` counts as expired: the next
+    arrival on its link takes its list over (``allocate.lua``).
+    """
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    idle_before = now_ms - allotted_minutes * 60_000
+    arrivals = control.per_minute(r, "arrivals", now_ms)
+    completions = control.per_minute(r, "completions", now_ms)
+    grouped: dict[str, list] = {}
+    for link, meta, n_free, records in _link_rows(r):
+        grouped.setdefault(meta[0] or "?", []).append((link, meta, n_free, records))
+    out = []
+    for experiment_id, rows in sorted(grouped.items()):
+        kind = get_kind(rows[0][1][1])
+        cells, all_records, expired = [], [], 0
+        for link, meta, n_free, records in rows:
+            counts = {"complete": 0, "in_progress": 0, "to_replace": 0}
+            for rec in records:
+                status = rec.get("status")
+                if status == "in_progress" and max(rec.get("active_ms") or 0, rec.get("started_ms") or 0) < idle_before:
+                    status = "expired"
+                if status == "expired":
+                    expired += 1
+                elif status in counts:
+                    counts[status] += 1
+            cells.append(LinkCell(link, int(meta[2] or 0), counts["complete"], counts["in_progress"], n_free,
+                                  counts["to_replace"]))
+            all_records.extend(records)
+        link_ids = [c.link_id for c in cells]
+        durations = [(rec["completed_ms"] - rec["started_ms"]) / 1000 for rec in all_records
+                     if rec.get("completed_ms") and rec.get("started_ms")]
+        summaries = [line for p in PLATFORMS.values()
+                     if (line := p.control_summary(r, experiment_id, link_ids, all_records))]
+        out.append(ExperimentStatus(
+            experiment_id=experiment_id, kind=kind.name, kind_title=kind.title or kind.name, platforms=summaries,
+            paused=all(row[1][3] == "1" for row in rows), n_lists=sum(c.n_lists for c in cells),
+            free=sum(c.free for c in cells), in_progress=sum(c.in_progress for c in cells),
+            done=sum(c.done for c in cells), expired=expired, to_replace=sum(c.to_replace for c in cells),
+            links=cells,
+            arrivals_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in arrivals],
+            completions_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in completions],
+            median_task_s=statistics.median(durations) if durations else None,
+            figures=kind.control_figures(all_records)))
+    return out
+
+
+def experiment_links(r, experiment_id: str) -> list[str]:
+    """The loaded links of ``experiment_id``, sorted."""
+    links = sorted(r.smembers(keys.links_index()))
+    pipe = r.pipeline(transaction=False)
+    for link in links:
+        pipe.hget(keys.link_meta(link), "experiment_id")
+    return [link for link, exp in zip(links, pipe.execute()) if exp == experiment_id]
+
+
+@dataclass(frozen=True)
+class WorkerAssignment:
+    """One assignment of a worker, with its trials as recorded."""
+
+    link_id: str
+    assignment_id: str
+    record: dict
+    trials: list[dict]
+
+
+def worker_view(r, worker_id: str) -> tuple[bool, list[WorkerAssignment]]:
+    """Whether ``worker_id`` is blocked, and their assignments (with recorded trials), by link."""
+    blocked = bool(r.exists(keys.worker_blocked(worker_id)))
+    out = []
+    for link in sorted(r.smembers(keys.worker_links(worker_id))):
+        assignment_id = r.hget(keys.link_workers(link), worker_id)
+        raw = r.hget(keys.link_assignments(link), assignment_id) if assignment_id else None
+        if raw is None:
+            continue
+        record = orjson.loads(raw)
+        n_trials = int(r.hget(keys.link_meta(link), "n_trials") or 0)
+        fields = [f"{assignment_id}:{t}" for t in range(n_trials)]
+        responses = r.hmget(keys.link_responses(link), fields) if fields else []
+        trials = [{"trial": t, **orjson.loads(raw_response)} for t, raw_response in enumerate(responses) if raw_response]
+        out.append(WorkerAssignment(link, assignment_id, record, trials))
+    return blocked, out
