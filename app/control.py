@@ -194,3 +194,33 @@ def worker_view(r, worker_id: str) -> tuple[bool, list[WorkerAssignment]]:
         trials = [{"trial": t, **orjson.loads(raw_response)} for t, raw_response in enumerate(responses) if raw_response]
         out.append(WorkerAssignment(link, assignment_id, record, trials))
     return blocked, out
+
+
+STATUS_COLUMNS = ("experiment", "kind", "state", "lists", "free", "in progress", "done", "expired", "to replace",
+                  "done %", "arrivals/h", "completions/h", "median task", "ETA")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def status_rows(experiments: list[ExperimentStatus]) -> list[tuple[str, ...]]:
+    """One row of `STATUS_COLUMNS` per experiment: the figures the ``/admin/`` page shows."""
+    return [(e.experiment_id, e.kind, "paused" if e.paused else "open", str(e.n_lists), str(e.free),
+             str(e.in_progress), str(e.done), str(e.expired), str(e.to_replace), f"{100 * e.share_done:.0f}",
+             str(e.arrivals_last_hour), str(e.completions_last_hour), _duration(e.median_task_s),
+             _duration(None if e.eta_minutes is None else e.eta_minutes * 60)) for e in experiments]
+
+
+def status_table(experiments: list[ExperimentStatus]) -> str:
+    """``mvt status``'s table: a header, one aligned row per experiment, then each one's platform and kind lines."""
+    rows = [STATUS_COLUMNS, *status_rows(experiments)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(STATUS_COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+             for row in rows]
+    for e in experiments:
+        extra = [*e.platforms, *(f"{label}: {value}" for label, value in e.figures.items())]
+        lines.append(f"{e.experiment_id}: {'; '.join(extra) if extra else 'no platform records'}")
+    return "\n".join(lines)

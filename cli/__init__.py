@@ -15,6 +15,7 @@ import typer
 
 from analysis import commands as analysis_commands
 from cli import server as server_commands
+from cli import status as status_commands
 from cli.simulate import simulate_command
 from kernel.plugins import PluginError, load_plugins
 from platforms import PLATFORMS, confirmed_records
@@ -36,6 +37,7 @@ cli = typer.Typer(
 for kind in KINDS.values():
     kind.register_commands(cli)
 server_commands.register(cli)
+status_commands.register(cli)
 analysis_commands.register(cli, kind_of=kind_of, confirmed=confirmed_records)
 for platform in PLATFORMS.values():
     platform.register_commands(cli)

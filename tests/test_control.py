@@ -172,3 +172,37 @@ def test_hostile_comments_are_text_on_the_worker_page(control_server):
             hostile = client.get(f"/admin/workers/{worker_id}")
             assert hostile.status_code == 404 and "is not a worker id" in hostile.text
             assert "<script>" not in hostile.text and "=cmd|'" not in hostile.text
+
+
+def test_mvt_status_prints_the_pages_figures(control_server, redis_url):
+    import typer
+    from typer.testing import CliRunner
+
+    from cli import status as commands
+    from tests.test_admin import store_line
+
+    def cli(args, url):
+        app = typer.Typer()
+        commands.register(app)
+        app.command("unused")(lambda: None)  # more than one command: typer keeps the command name
+        return CliRunner().invoke(app, args, env={"MVT_REDIS_URL": url})
+
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")
+        do_task(api, "W2", "A2", complete=False)
+    client, csrf = signed_in(control_server)
+    with contextlib.closing(client):
+        client.post("/admin/actions/pause", data={"experiment": "synth", "csrf": csrf})
+        shown = client.get("/admin/status.json").json()["experiments"][0]
+    result = cli(["status"], redis_url)
+    header, row, extra = result.output.removeprefix(store_line(redis_url, "single")).splitlines()
+    assert result.exit_code == 0
+    assert header.split() == ["experiment", "kind", "state", "lists", "free", "in", "progress", "done", "expired", "to",
+                              "replace", "done", "%", "arrivals/h", "completions/h", "median", "task", "ETA"]
+    cells = row.split()
+    assert cells[:12] == ["synth", "mvt", "paused", "8", "6", "1", "1", "0", "0", "12", "2", "1"]
+    assert [shown[k] for k in ("lists", "free", "in_progress", "done", "arrivals_last_hour")] == [8, 6, 1, 1, 2]
+    assert extra == "synth: trials answered: 6"
+    missing = cli(["status", "nope"], redis_url)
+    assert missing.exit_code == 1 and missing.output.endswith(
+        "error: experiment 'nope' is not loaded (loaded: synth); load it with `mvt load EXP_DIR`\n")
