@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import service
+from app import eventlog, service
 from app.assets import STATIC_DIR
 from kernel.errors import MVTError, RedisUnavailable
 from app.fastpath import HotPaths, replay_body
@@ -140,6 +140,7 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
     app = FastAPI(title="mvt-server", version="0.1.0", lifespan=lifespan,
                   description="Minimum Viewing Time experiments on Amazon Mechanical Turk.")
     app.state.settings = settings
+    eventlog.configure(settings.log_format)
     app.state.video_dirs = None
 
     @app.exception_handler(MVTError)

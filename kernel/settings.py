@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from functools import cached_property
+from typing import Literal
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -79,3 +80,5 @@ class Settings(BaseSettings):
     # The control room (/admin/, app/routes/control.py). Appended here: see .env.example.
     admin_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     admin_signin_per_minute: int = Field(default=10, ge=1)
+    # One line per allocation, completion and refusal (`mvt serve --log-format` sets it).
+    log_format: Literal["off", "text", "json"] = "off"
