@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Literal
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < minimum:
             raise ValueError(f"MVT_{info.field_name.upper()} must be at least {minimum} characters (or unset {unset})")
         return value
+
+    @model_validator(mode="after")
+    def _viewer_is_not_admin(self) -> Settings:
+        if (self.viewer_token is not None and self.admin_token is not None
+                and self.viewer_token.get_secret_value() == self.admin_token.get_secret_value()):
+            raise ValueError("MVT_VIEWER_TOKEN must differ from MVT_ADMIN_TOKEN (the viewer token signs in read-only)")
+        return self
 
     @cached_property
     def signing_key(self) -> bytes:
