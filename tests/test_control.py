@@ -206,3 +206,17 @@ def test_mvt_status_prints_the_pages_figures(control_server, redis_url):
     missing = cli(["status", "nope"], redis_url)
     assert missing.exit_code == 1 and missing.output.endswith(
         "error: experiment 'nope' is not loaded (loaded: synth); load it with `mvt load EXP_DIR`\n")
+
+
+def test_a_paused_experiment_turns_prolific_arrivals_away_in_their_words(control_server):
+    from tests.test_prolific_arrival import arrive
+
+    first = arrive(control_server, "P1")
+    assert first.status_code == 200
+    control.set_paused(control_server.redis, ["synth-001", "synth-002"], True)
+    late = arrive(control_server, "P2")
+    assert late.status_code == 409
+    assert "The researcher has paused this study for now: no new tasks are handed out. Please return the study" \
+        in late.text
+    assert control_server.redis.hget(keys.assignment_links(), "S-P2") is None
+    assert arrive(control_server, "P1").status_code == 200  # the participant who holds a list goes on
