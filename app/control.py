@@ -94,58 +94,76 @@ class ExperimentStatus:
                            "free": c.free, "to_replace": c.to_replace} for c in self.links]}
 
 
-def _link_rows(r) -> list[tuple[str, list, int, list[dict]]]:
-    """Per loaded link: (link id, meta [experiment, kind, n_lists, paused], free lists, assignment records)."""
+SAMPLE_RECORDS = 2000
+"""Assignment records read per experiment for the median task time and the kind's and platforms'
+figures: every record of a smaller experiment, else an even random sample across its links."""
+
+
+def _link_rows(r, idle_before: int) -> list[tuple[str, list, list[int]]]:
+    """Per loaded link: (link id, meta [experiment, kind, n_lists, paused], counts [free, handed out,
+    unfinished holders, idle holders, to replace, records]) in one pipeline of cheap commands."""
     links = sorted(r.smembers(keys.links_index()))
     pipe = r.pipeline(transaction=False)
     for link in links:
         pipe.hmget(keys.link_meta(link), ["experiment_id", "kind", "n_lists", "paused"])
         pipe.llen(keys.link_free(link))
-        pipe.hgetall(keys.link_assignments(link))
+        pipe.hlen(keys.link_slots(link))
+        pipe.zcard(keys.link_activity(link))
+        pipe.zcount(keys.link_activity(link), "-inf", f"({idle_before}")
+        pipe.scard(keys.link_replace(link))
+        pipe.hlen(keys.link_assignments(link))
     replies = pipe.execute()
-    rows = []
-    for i, link in enumerate(links):
-        meta, n_free, assignments = replies[3 * i:3 * i + 3]
-        records = [{**orjson.loads(raw), "assignment_id": a} for a, raw in assignments.items()]
-        rows.append((link, meta, int(n_free), records))
-    return rows
+    return [(link, replies[7 * i], [int(n) for n in replies[7 * i + 1:7 * i + 7]]) for i, link in enumerate(links)]
+
+
+def _sample_records(r, link_ids: list[str], n_records: int) -> list[dict]:
+    """Every assignment record of the links when they hold at most `SAMPLE_RECORDS`, else about that
+    many drawn at random, evenly across the links (each with its ``assignment_id``)."""
+    pipe = r.pipeline(transaction=False)
+    per_link = -(-SAMPLE_RECORDS // max(len(link_ids), 1))
+    for link in link_ids:
+        if n_records <= SAMPLE_RECORDS:
+            pipe.hgetall(keys.link_assignments(link))
+        else:
+            pipe.hrandfield(keys.link_assignments(link), per_link, withvalues=True)
+    out = []
+    for reply in pipe.execute():
+        pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2])
+        out.extend({**orjson.loads(raw), "assignment_id": a} for a, raw in pairs)
+    return out
 
 
 def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[ExperimentStatus]:
     """Every loaded experiment's status (sync client), sorted by experiment id.
 
-    An unfinished assignment idle for more than ``allotted_minutes`` counts as expired: the next
-    arrival on its link takes its list over (``allocate.lua``).
+    Counts come from each link's free list, slots, activity and replace set (never from the
+    records): done = lists handed out − unfinished holders − lists to replace; an unfinished holder
+    idle for more than ``allotted_minutes`` counts as expired, since the next arrival on its link
+    takes its list over (``allocate.lua``). The median task time and the kind's and platforms'
+    figures read at most `SAMPLE_RECORDS` records per experiment.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     idle_before = now_ms - allotted_minutes * 60_000
     arrivals = control.per_minute(r, "arrivals", now_ms)
     completions = control.per_minute(r, "completions", now_ms)
     grouped: dict[str, list] = {}
-    for link, meta, n_free, records in _link_rows(r):
-        grouped.setdefault(meta[0] or "?", []).append((link, meta, n_free, records))
+    for link, meta, counts in _link_rows(r, idle_before):
+        grouped.setdefault(meta[0] or "?", []).append((link, meta, counts))
     out = []
     for experiment_id, rows in sorted(grouped.items()):
         kind = get_kind(rows[0][1][1])
-        cells, all_records, expired = [], [], 0
-        for link, meta, n_free, records in rows:
-            counts = {"complete": 0, "in_progress": 0, "to_replace": 0}
-            for rec in records:
-                status = rec.get("status")
-                if status == "in_progress" and max(rec.get("active_ms") or 0, rec.get("started_ms") or 0) < idle_before:
-                    status = "expired"
-                if status == "expired":
-                    expired += 1
-                elif status in counts:
-                    counts[status] += 1
-            cells.append(LinkCell(link, int(meta[2] or 0), counts["complete"], counts["in_progress"], n_free,
-                                  counts["to_replace"]))
-            all_records.extend(records)
+        cells, expired, n_records = [], 0, 0
+        for link, meta, (n_free, handed_out, unfinished, idle, to_replace, records) in rows:
+            cells.append(LinkCell(link, int(meta[2] or 0), handed_out - unfinished - to_replace, unfinished - idle,
+                                  n_free, to_replace))
+            expired += idle
+            n_records += records
         link_ids = [c.link_id for c in cells]
-        durations = [(rec["completed_ms"] - rec["started_ms"]) / 1000 for rec in all_records
+        sample = _sample_records(r, link_ids, n_records)
+        durations = [(rec["completed_ms"] - rec["started_ms"]) / 1000 for rec in sample
                      if rec.get("completed_ms") and rec.get("started_ms")]
         summaries = [line for p in PLATFORMS.values()
-                     if (line := p.control_summary(r, experiment_id, link_ids, all_records))]
+                     if (line := p.control_summary(r, experiment_id, link_ids, sample))]
         out.append(ExperimentStatus(
             experiment_id=experiment_id, kind=kind.name, kind_title=kind.title or kind.name, platforms=summaries,
             paused=all(row[1][3] == "1" for row in rows), n_lists=sum(c.n_lists for c in cells),
@@ -155,7 +173,7 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
             arrivals_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in arrivals],
             completions_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in completions],
             median_task_s=statistics.median(durations) if durations else None,
-            figures=kind.control_figures(all_records)))
+            figures=kind.control_figures(sample)))
     return out
 
 

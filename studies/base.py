@@ -93,9 +93,13 @@ class StudyKind(ABC):
 
     def control_figures(self, records: list[dict]) -> dict[str, str]:
         """The kind's own live figures in the control room (``/admin/``, ``mvt status``): label → text,
-        from one experiment's assignment records (``keys.link_assignments`` values, never responses).
-        Default: the trials answered so far."""
-        return {"trials answered": str(sum(int(rec.get("n_done") or 0) for rec in records))}
+        from one experiment's assignment records (``keys.link_assignments`` values, never responses;
+        a random sample of `app.control.SAMPLE_RECORDS` in a large experiment, so give shares and
+        medians, not totals). Default: the median number of trials done by tasks in progress."""
+        import statistics
+
+        done = [int(rec.get("n_done") or 0) for rec in records if rec.get("status") == "in_progress"]
+        return {"trials done per task in progress (median)": f"{statistics.median(done):g}" if done else "-"}
 
     def page_study(self, design: dict) -> dict | None:
         """What the kind's worker page needs before a list is allocated, for an experiment whose

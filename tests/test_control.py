@@ -151,9 +151,9 @@ def test_overview_counts_lists_and_minutes(control_server):
     assert (e.experiment_id, e.kind, e.n_lists, e.done, e.in_progress, e.free, e.expired) == ("synth", "mvt", 8, 1, 1,
                                                                                               6, 0)
     assert (e.arrivals_last_hour, e.completions_last_hour, len(e.arrivals_per_minute)) == (2, 1, 60)
-    assert e.figures == {"trials answered": "6"} and e.median_task_s is not None
+    assert e.figures == {"trials done per task in progress (median)": "3"} and e.median_task_s is not None
     # After the allotted time an unfinished assignment counts as expired (the next arrival takes it over).
-    [later] = overview(r, allotted_minutes=60, now_ms=e.arrivals_per_minute and 10**13)
+    [later] = overview(r, allotted_minutes=60, now_ms=10**13)
     assert (later.in_progress, later.expired, later.arrivals_last_hour) == (0, 1, 0)
 
 
@@ -202,7 +202,7 @@ def test_mvt_status_prints_the_pages_figures(control_server, redis_url):
     cells = row.split()
     assert cells[:12] == ["synth", "mvt", "paused", "8", "6", "1", "1", "0", "0", "12", "2", "1"]
     assert [shown[k] for k in ("lists", "free", "in_progress", "done", "arrivals_last_hour")] == [8, 6, 1, 1, 2]
-    assert extra == "synth: trials answered: 6"
+    assert extra == "synth: trials done per task in progress (median): 3"
     missing = cli(["status", "nope"], redis_url)
     assert missing.exit_code == 1 and missing.output.endswith(
         "error: experiment 'nope' is not loaded (loaded: synth); load it with `mvt load EXP_DIR`\n")
@@ -220,3 +220,21 @@ def test_a_paused_experiment_turns_prolific_arrivals_away_in_their_words(control
         in late.text
     assert control_server.redis.hget(keys.assignment_links(), "S-P2") is None
     assert arrive(control_server, "P1").status_code == 200  # the participant who holds a list goes on
+
+
+def test_a_large_experiment_is_counted_exactly_and_its_records_sampled(control_server, monkeypatch):
+    import app.control as figures
+    from kernel.admin import mark_for_replacement
+
+    with https_client(control_server) as api:
+        for k in range(4):
+            do_task(api, f"W{k}", f"A{k}", link="synth-001")
+        do_task(api, "W8", "A8", link="synth-002", complete=False)
+    mark_for_replacement(control_server.redis, ["A0"])
+    monkeypatch.setattr(figures, "SAMPLE_RECORDS", 2)
+    [e] = overview(control_server.redis, allotted_minutes=60)
+    assert (e.done, e.to_replace, e.in_progress, e.free) == (3, 1, 1, 3)
+    assert [(c.link_id, c.done, c.to_replace, c.in_progress, c.free) for c in e.links] == [
+        ("synth-001", 3, 1, 0, 0), ("synth-002", 0, 0, 1, 3)]
+    sample = figures._sample_records(control_server.redis, ["synth-001", "synth-002"], 5)
+    assert len(sample) == 2 and {rec["assignment_id"][0] for rec in sample} == {"A"}

@@ -28,7 +28,10 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 OVERVIEW_CACHE_S = 2.0
-"""Dashboards open together share one computation of the overview per this many seconds."""
+OVERVIEW_CPU_SHARE = 0.05
+"""Dashboards open together share one computation of the overview, kept for `OVERVIEW_CACHE_S` or 1 /
+`OVERVIEW_CPU_SHARE` times as long as it took (whichever is longer), so that watching a large study
+takes at most about 5 % of a server process from the workers (1000 links × 42 lists: ~0.15 s, kept 3 s)."""
 REFRESH_MS = 3000
 ACTIONS = ("block", "unblock", "replace", "pause", "resume")
 _ID = re.compile(ID_PATTERN)
@@ -76,8 +79,10 @@ def _overview(request: Request) -> list[figures.ExperimentStatus]:
     state = request.app.state
     cached = getattr(state, "control_overview", None)
     now = time.monotonic()
-    if cached is None or now - cached[0] > OVERVIEW_CACHE_S:
-        cached = (now, figures.overview(state.sync_redis, state.settings.allotted_minutes))
+    if cached is None or now > cached[0]:
+        experiments = figures.overview(state.sync_redis, state.settings.allotted_minutes)
+        took = time.monotonic() - now
+        cached = (now + max(OVERVIEW_CACHE_S, took / OVERVIEW_CPU_SHARE), experiments)
         state.control_overview = cached
     return cached[1]
 
