@@ -66,9 +66,9 @@ class ProlificPlatform(Platform):
         from platforms.prolific.records import stored
 
         for env in ("production", "test"):
-            study = stored(r, env, "studies").get(experiment_id)
-            if study:
-                return f"Prolific study {study.get('study_id')} ({study.get('places', '?')} places)"
+            for study in stored(r, env, "studies").values():
+                if study.get("experiment") == experiment_id:
+                    return f"Prolific study {study.get('study_id')} ({study.get('places', '?')} places)"
         return None
 
     def confirmed(self, r, responses, settings) -> dict[str, dict]:
