@@ -238,3 +238,19 @@ def test_a_large_experiment_is_counted_exactly_and_its_records_sampled(control_s
         ("synth-001", 3, 1, 0, 0), ("synth-002", 0, 0, 1, 3)]
     sample = figures._sample_records(control_server.redis, ["synth-001", "synth-002"], 5)
     assert len(sample) == 2 and {rec["assignment_id"][0] for rec in sample} == {"A"}
+
+
+def test_a_prolific_experiment_shows_its_study_and_effective_hourly_pay(control_server):
+    import orjson
+
+    r = control_server.redis
+    r.hset(keys.platform_records("prolific", "test", "studies"), "STUDY9",
+           orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")
+    raw = orjson.loads(r.hget(keys.link_assignments("synth-001"), "A1"))
+    raw["started_ms"] = raw["completed_ms"] - 6 * 60_000  # a six-minute task
+    r.hset(keys.link_assignments("synth-001"), "A1", orjson.dumps(raw))
+    [e] = overview(r, allotted_minutes=60)
+    assert e.platforms == ["Prolific study STUDY9 (8 places); reward 1.50, median task 6.0 min: 15.00 an hour "
+                           "(Prolific's minimum £6.00 / $8.00)"]
