@@ -59,6 +59,7 @@ class ExperimentStatus:
     completions_per_minute: list[int]
     median_task_s: float | None
     figures: dict[str, str] = field(default_factory=dict)
+    refusals_last_hour: dict[str, int] = field(default_factory=dict)
 
     @property
     def arrivals_last_hour(self) -> int:
@@ -90,6 +91,7 @@ class ExperimentStatus:
                 "completions_last_hour": self.completions_last_hour,
                 "arrivals_per_minute": self.arrivals_per_minute, "completions_per_minute": self.completions_per_minute,
                 "median_task_s": self.median_task_s, "eta_minutes": self.eta_minutes, "figures": self.figures,
+                "refusals_last_hour": self.refusals_last_hour,
                 "links": [{"link": c.link_id, "lists": c.n_lists, "done": c.done, "in_progress": c.in_progress,
                            "free": c.free, "to_replace": c.to_replace} for c in self.links]}
 
@@ -146,6 +148,12 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
     idle_before = now_ms - allotted_minutes * 60_000
     arrivals = control.per_minute(r, "arrivals", now_ms)
     completions = control.per_minute(r, "completions", now_ms)
+    refused: dict[str, dict[str, int]] = {}
+    for minute in control.per_minute(r, "refusals", now_ms):
+        for field_name, n in minute.items():
+            link, _, reason = field_name.partition(":")
+            refused.setdefault(link, {}).setdefault(reason, 0)
+            refused[link][reason] += n
     grouped: dict[str, list] = {}
     for link, meta, counts in _link_rows(r, idle_before):
         grouped.setdefault(meta[0] or "?", []).append((link, meta, counts))
@@ -173,8 +181,16 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
             arrivals_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in arrivals],
             completions_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in completions],
             median_task_s=statistics.median(durations) if durations else None,
-            figures=kind.control_figures(sample)))
+            figures=kind.control_figures(sample), refusals_last_hour=_by_reason(refused, link_ids)))
     return out
+
+
+def _by_reason(refused: dict[str, dict[str, int]], link_ids: list[str]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for link in link_ids:
+        for reason, n in refused.get(link, {}).items():
+            total[reason] = total.get(reason, 0) + n
+    return dict(sorted(total.items(), key=lambda item: (-item[1], item[0])))
 
 
 def experiment_links(r, experiment_id: str) -> list[str]:
@@ -240,5 +256,8 @@ def status_table(experiments: list[ExperimentStatus]) -> str:
              for row in rows]
     for e in experiments:
         extra = [*e.platforms, *(f"{label}: {value}" for label, value in e.figures.items())]
+        if e.refusals_last_hour:
+            extra.append("refused in the last hour: " + ", ".join(f"{reason} {n}" for reason, n
+                                                                   in e.refusals_last_hour.items()))
         lines.append(f"{e.experiment_id}: {'; '.join(extra) if extra else 'no platform records'}")
     return "\n".join(lines)

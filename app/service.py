@@ -19,6 +19,7 @@ import orjson
 from app import eventlog
 from kernel import limits, videourls
 from kernel.assignments import Allocation, allocate, eligibility, now_ms
+from kernel.control import count_event
 from kernel.reasons import refusal
 from kernel.errors import MVTError, RateLimited, UnknownLink
 from kernel.responses import PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response
@@ -154,6 +155,11 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
     except MVTError as exc:
         eventlog.event("refusal", reason=exc.reason, link=link, worker=worker_id, assignment=assignment_id,
                        client=client)
+        if not isinstance(exc, UnknownLink):
+            # Counted for the control room; an unknown link is not, so made-up ids add no fields.
+            pipe = r.pipeline(transaction=False)
+            count_event(pipe, "refusals", f"{link}:{exc.reason}", now)
+            await pipe.execute()
         if client is not None:
             await limits.release(r, settings, client, assignment_id)
         if isinstance(exc, UnknownLink):

@@ -16,7 +16,8 @@ import orjson
 
 from kernel.store import keys
 
-EVENTS = ("arrivals", "completions")
+EVENTS = ("arrivals", "completions", "refusals")
+"""Counted per minute. ``refusals`` count per ``<link>:<reason>`` field (a link id holds no ``:``)."""
 MINUTE_TTL_S = 2 * 3600
 WINDOW_MINUTES = 60
 LOG_LENGTH = 500

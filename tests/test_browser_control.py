@@ -88,7 +88,12 @@ def test_sign_in_and_watch_progress_move(page, control_server, shots):
     assert field(page, "arrivals").inner_text() == "4" and field(page, "completions").inner_text() == "3"
     assert page.locator(".grid [role=listitem]").count() == 2
     assert page.locator("svg.spark.arrivals rect").count() >= 1
+    with https_client(control_server) as api:  # refused: seen the link already
+        api.post("/api/assignments", json={"link": "synth-001", "worker_id": "W0", "assignment_id": "A-again"})
+    expect(field(page, "refusals")).to_have_text("seen_link 1", timeout=15_000)
     page.screenshot(path=str(shots / "control-overview-1280.png"))
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.screenshot(path=str(shots / "control-overview-1920.png"))
 
 
 def test_block_a_worker_from_the_page_and_see_them_refused(page, control_server, shots):

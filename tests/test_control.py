@@ -117,6 +117,7 @@ def test_block_pause_and_replace_are_done_logged_and_refused_to_workers(control_
         status = client.get("/admin/status.json").json()["experiments"][0]
         assert (status["state"], status["done"], status["arrivals_last_hour"], status["completions_last_hour"]) == (
             "paused", 1, 1, 1)
+        assert status["refusals_last_hour"] == {"blocked": 1, "paused": 1}
 
         client.post("/admin/actions/resume", data={"experiment": "synth", "csrf": csrf})
         assert api.post("/api/assignments", json={"link": "synth-002", "worker_id": "W3",

@@ -87,15 +87,16 @@ key (builder)                            type    contents                       
 
 Control room section (writers: ``kernel/control.py``, called by allocation
 (``kernel/assignments.py``), completion (``kernel/responses.py``) and the ``/admin/`` page). ``M``
-is a minute (ms since the epoch // 60000), ``V`` an event, ``arrivals`` (a new list handed out) or
-``completions`` (an assignment completed for the first time). These keep the page's figures
+is a minute (ms since the epoch // 60000), ``V`` an event: ``arrivals`` (a new list handed out),
+``completions`` (an assignment completed for the first time) or ``refusals`` (a refused request for a
+list of a loaded link, counted per ``<link id>:<reason>``; rate limits are not counted). These keep the page's figures
 without a scan of responses; the per-minute counts expire by themselves.
 
 =======================================  ======  ============================================  =======  ==================
 key (builder)                            type    contents                                      TTL      writer
 =======================================  ======  ============================================  =======  ==================
-``mvt:{g}:per-minute:V:M``               hash    link id → how many ``V`` events the link      2 h      allocate,
-(minute_counts)                                  had in minute ``M``                                    complete
+``mvt:{g}:per-minute:V:M``               hash    link id (refusals: ``<link>:<reason>``) →     2 h      allocate,
+(minute_counts)                                  how many ``V`` events it had in minute ``M``           complete, service
 ``mvt:{g}:control-log`` (control_log)    list    JSON {at_ms, who, action, target, why},       none     control room
                                                  newest first, trimmed to 500 entries
 ``mvt:limit:{ip:IP}:signin``             string  sign-in attempts of client ``IP`` on          60 s     control room
