@@ -96,6 +96,18 @@ def test_sign_in_and_watch_progress_move(page, control_server, shots):
     page.screenshot(path=str(shots / "control-overview-1920.png"))
 
 
+def test_the_refresh_keeps_what_the_researcher_is_typing(page, control_server):
+    sign_in(page, control_server)
+    why = page.locator('article[data-experiment="synth"]').get_by_label("why: Pause arrivals")
+    why.fill("half a reas")
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")
+    page.wait_for_timeout(4_000)  # longer than one refresh
+    assert why.input_value() == "half a reas" and field(page, "done").inner_text() == "0"
+    page.locator("header.bar").click()  # the field loses focus: the next refresh goes through
+    expect(field(page, "done")).to_have_text("1", timeout=10_000)
+
+
 def test_block_a_worker_from_the_page_and_see_them_refused(page, control_server, shots):
     sign_in(page, control_server)
     page.get_by_label("Block worker ids").fill("W-bad")

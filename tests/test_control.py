@@ -255,3 +255,13 @@ def test_a_prolific_experiment_shows_its_study_and_effective_hourly_pay(control_
     [e] = overview(r, allotted_minutes=60)
     assert e.platforms == ["Prolific study STUDY9 (8 places); reward 1.50, median task 6.0 min: 15.00 an hour "
                            "(Prolific's minimum £6.00 / $8.00)"]
+
+
+def test_sign_out_ends_the_session_in_the_browser_and_needs_the_csrf_token(control_server):
+    client, csrf = signed_in(control_server)
+    with contextlib.closing(client):
+        assert client.post("/admin/signout", data={}).status_code == 403
+        out = client.post("/admin/signout", data={"csrf": csrf})
+        assert out.status_code == 303 and out.headers["set-cookie"].startswith("__Host-mvt_admin=; Max-Age=0;")
+        client.cookies.clear()
+        assert 'action="/admin/signin"' in client.get("/admin/").text
