@@ -204,12 +204,13 @@ def experiment_links(r, experiment_id: str) -> list[str]:
 
 @dataclass(frozen=True)
 class WorkerAssignment:
-    """One assignment of a worker, with its trials as recorded."""
+    """One assignment of a worker, with its trials as recorded and the columns its kind shows."""
 
     link_id: str
     assignment_id: str
     record: dict
     trials: list[dict]
+    columns: tuple[tuple[str, str], ...] = ()
 
 
 def worker_view(r, worker_id: str) -> tuple[bool, list[WorkerAssignment]]:
@@ -222,12 +223,17 @@ def worker_view(r, worker_id: str) -> tuple[bool, list[WorkerAssignment]]:
         if raw is None:
             continue
         record = orjson.loads(raw)
-        n_trials = int(r.hget(keys.link_meta(link), "n_trials") or 0)
-        fields = [f"{assignment_id}:{t}" for t in range(n_trials)]
+        n_trials, kind = r.hmget(keys.link_meta(link), ["n_trials", "kind"])
+        fields = [f"{assignment_id}:{t}" for t in range(int(n_trials or 0))]
         responses = r.hmget(keys.link_responses(link), fields) if fields else []
         trials = [{"trial": t, **orjson.loads(raw_response)} for t, raw_response in enumerate(responses) if raw_response]
-        out.append(WorkerAssignment(link, assignment_id, record, trials))
+        out.append(WorkerAssignment(link, assignment_id, record, trials, get_kind(kind).control_trial_columns))
     return blocked, out
+
+
+def worker_platform_lines(r, worker_id: str) -> list[str]:
+    """What every registered platform's records say of the worker (`Platform.worker_status`)."""
+    return [line for p in PLATFORMS.values() for line in p.worker_status(r, worker_id)]
 
 
 STATUS_COLUMNS = ("experiment", "kind", "state", "lists", "free", "in progress", "done", "expired", "to replace",

@@ -91,6 +91,11 @@ class Platform(ABC):
         assignment records (each with its ``assignment_id``). None (the default): not on this platform."""
         return None
 
+    def worker_status(self, r, worker_id: str) -> list[str]:
+        """Lines on one worker as this platform's records know them (their submissions and the
+        platform actions done on them), for ``/admin/workers/<id>``. Default: none."""
+        return []
+
     def confirmed(self, r, responses, settings) -> dict[str, dict]:
         """Which of ``responses``' assignments the platform's own records speak for.
 

@@ -55,6 +55,10 @@ class StudyKind(ABC):
     simulation_options: frozenset[str] = frozenset()
     #: what the control room (``/admin/``, ``mvt status``) calls the kind; empty: its name
     title: str = ""
+    #: the columns of a worker's trials on ``/admin/workers/<id>``: (heading, stored response field)
+    control_trial_columns: tuple[tuple[str, str], ...] = (
+        ("answer", "response"), ("correct", "correct"), ("timing ok", "timing_ok"),
+        ("frames shown", "presented_frames"), ("answer time (ms)", "response_time_ms"), ("plays", "plays"))
 
     @abstractmethod
     def register_commands(self, cli) -> None:

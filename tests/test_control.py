@@ -265,3 +265,25 @@ def test_sign_out_ends_the_session_in_the_browser_and_needs_the_csrf_token(contr
         assert out.status_code == 303 and out.headers["set-cookie"].startswith("__Host-mvt_admin=; Max-Age=0;")
         client.cookies.clear()
         assert 'action="/admin/signin"' in client.get("/admin/").text
+
+
+def test_a_workers_page_shows_the_kinds_columns_and_the_platforms_records(control_server):
+    import orjson
+
+    r = control_server.redis
+    r.hset(keys.mturk_assignments("sandbox"), "MA1", orjson.dumps({"worker_id": "W1", "status": "Submitted",
+                                                                 "submitted_at": "2026-12-06T10:00:00Z"}))
+    r.hset(keys.platform_records("prolific", "test", "submissions"), "SUB1",
+           orjson.dumps({"participant_id": "W1", "status": "AWAITING REVIEW", "study_id": "STUDY9"}))
+    r.hset(keys.platform_records("prolific", "test", "submissions"), "SUB2",
+           orjson.dumps({"participant_id": "W2", "status": "APPROVED", "study_id": "STUDY9"}))
+    client, _ = signed_in(control_server)
+    api = https_client(control_server)
+    with contextlib.closing(client), api:
+        do_task(api, "W1", "A1")
+        page = client.get("/admin/workers/W1").text
+    assert "MTurk sandbox: assignment MA1 Submitted (submitted 2026-12-06T10:00:00Z)" in page
+    assert "Prolific test: submission SUB1 AWAITING REVIEW (study STUDY9)" in page and "SUB2" not in page
+    headings = re.findall(r'<th scope="col">([^<]+)</th>', page)
+    assert headings == ["trial", "answer", "correct", "timing ok", "frames shown", "answer time (ms)", "plays",
+                        "received"]

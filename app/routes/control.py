@@ -267,4 +267,4 @@ def worker_page(request: Request, worker_id: str):
     log = [e for e in control.activity(r, control.LOG_LENGTH) if worker_id in e["target"].split()
            or any(a.assignment_id in e["target"].split() for a in assignments)]
     return _page(request, "control_worker.html", worker_id=worker_id, blocked=blocked, assignments=assignments,
-                 log=log, **_context(request, session))
+                 log=log, platform_lines=figures.worker_platform_lines(r, worker_id), **_context(request, session))

@@ -72,6 +72,15 @@ class ProlificPlatform(Platform):
                         _hourly_pay(study.get("reward_cents"), records)
         return None
 
+    def worker_status(self, r, worker_id: str) -> list[str]:
+        """The participant's submissions as ``mvt prolific submissions`` last stored them."""
+        from platforms.prolific.records import stored
+
+        return [f"Prolific {env}: submission {sid} {sub.get('status')} (study {sub.get('study_id')})"
+                for env in ("production", "test")
+                for sid, sub in sorted(stored(r, env, "submissions").items())
+                if sub.get("participant_id") == worker_id]
+
     def confirmed(self, r, responses, settings) -> dict[str, dict]:
         """Submissions ``mvt prolific submissions`` stored (both environments), by SESSION_ID:
         ``APPROVED``/``AWAITING REVIEW`` confirm, ``REJECTED`` rejects."""
