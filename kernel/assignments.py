@@ -130,7 +130,7 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
                       cap: int, allotted_ms: int, now: int | None = None) -> Eligibility:
     """The landing page's check, mirroring `allocate` without changing anything (one round trip).
 
-    Reasons: ``blocked``, ``cap_reached``, ``unknown_link``, ``seen_link``, ``link_full``.
+    Reasons: ``blocked``, ``cap_reached``, ``unknown_link``, ``seen_link``, ``paused``, ``link_full``.
     """
     now = now_ms() if now is None else now
     pipe = r.pipeline(transaction=False)
@@ -142,7 +142,8 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
     pipe.llen(keys.link_free(link_id))
     pipe.scard(keys.link_replace(link_id))
     pipe.zrange(keys.link_activity(link_id), 0, 0, withscores=True)
-    blocked, member, n_links, exists, held, n_free, n_replace, oldest = await pipe.execute()
+    pipe.hget(keys.link_meta(link_id), "paused")
+    blocked, member, n_links, exists, held, n_free, n_replace, oldest, paused = await pipe.execute()
     if blocked:
         return Eligibility(False, "blocked")
     if not member and n_links >= cap:
@@ -156,6 +157,8 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
             if status in ("in_progress", "complete", "to_replace"):
                 return Eligibility(True, None)
         return Eligibility(False, "seen_link")
+    if paused == "1":
+        return Eligibility(False, "paused")
     if n_free or n_replace or (oldest and oldest[0][1] <= now - allotted_ms):
         return Eligibility(True, None)
     return Eligibility(False, "link_full")

@@ -83,7 +83,7 @@ _TABLE = (
 REASONS: dict[str, Reason] = {reason.word: reason for reason in _TABLE}
 """Every refusal by its reason word."""
 
-ELIGIBILITY_REASONS = ("blocked", "seen_link", "cap_reached", "link_full", "unknown_link")
+ELIGIBILITY_REASONS = ("blocked", "seen_link", "cap_reached", "link_full", "unknown_link", "paused")
 """The reasons ``GET /api/eligibility`` may answer (docs/interfaces.md)."""
 
 FALLBACK_SENTENCE = "Sorry, you cannot take part in this task."

@@ -107,6 +107,10 @@ def test_block_pause_and_replace_are_done_logged_and_refused_to_workers(control_
         assert (refused.status_code, refused.json()["reason"]) == (409, "blocked")
 
         client.post("/admin/actions/pause", data={"experiment": "synth", "why": "fix a typo", "csrf": csrf})
+        ask = {"link": "synth-002", "worker_id": "W3"}
+        assert api.get("/api/eligibility", params=ask).json() == {"eligible": False, "reason": "paused"}
+        assert api.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W1",
+                                                    "assignment_id": "A1"}).json()["eligible"] is True
         paused = api.post("/api/assignments", json={"link": "synth-002", "worker_id": "W3", "assignment_id": "A3"})
         assert paused.status_code == 409 and paused.json() == {
             "detail": "new arrivals on link synth-002 are paused by the researcher; nothing was allocated",
