@@ -291,3 +291,12 @@ def test_a_workers_page_shows_the_kinds_columns_and_the_platforms_records(contro
     headings = re.findall(r'<th scope="col">([^<]+)</th>', page)
     assert headings == ["trial", "answer", "correct", "timing ok", "frames shown", "answer time (ms)", "plays",
                         "received"]
+
+
+def test_actions_through_the_bearer_routes_appear_in_the_activity_log(control_server):
+    with https_client(control_server) as api:
+        answer = api.post("/admin/block", json={"worker_ids": ["W4", "W5"]},
+                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert answer.json() == {"blocked": ["W4", "W5"]}
+    [entry] = control.activity(control_server.redis)
+    assert (entry["who"], entry["action"], entry["target"]) == ("bearer token", "block", "W4 W5")
