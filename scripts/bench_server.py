@@ -258,7 +258,8 @@ def main() -> None:
             server_env["MVT_REDIS_URL"] = url
         servers.append(subprocess.Popen([str(ROOT / ".venv" / "bin" / "mvt"), "serve", "--host", "127.0.0.1",
                                          "--port", str(port), "--workers", str(args.workers)], env=server_env,
-                                        cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+                                        cwd=tmp, stdout=open(tmp / f"server{i}.log", "wb"),  # noqa: SIM115
+                                        stderr=subprocess.STDOUT))  # a file: a full pipe (its event log) would stall it
         bases.append(f"https://127.0.0.1:{port}")
     print(f"(store: {args.store}; {args.servers} server(s) x {args.workers} worker process(es))", flush=True)
     results = []
@@ -271,7 +272,7 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.1)
             else:
-                raise SystemExit(f"server did not start: {server.stdout.read() if server.poll() is not None else ''}")
+                raise SystemExit(f"server did not start: {(tmp / f'server{bases.index(base)}.log').read_text()}")
         for n_conn in args.connections:
             started = time.monotonic()
             data = prepare(settings, url, f"C{n_conn}")
