@@ -60,3 +60,35 @@ def test_text_lines_and_off(served, capsys):
     with served("off") as c:
         task(c, "W3", "A3")
     assert "allocation" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, looks_like", [([], "text"), (["--log-format", "json"], "json")])
+def test_mvt_serve_logs_an_allocation(tmp_path, synthetic_experiment, args, looks_like):
+    import subprocess
+
+    import httpx
+
+    from tests.fixtures.redis import free_port
+    from tests.test_serve import MVT, run_mvt, stop, wait_healthy
+
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MVT_")} | {
+        "MVT_DATA_DIR": str(data_dir)}
+    subprocess.run([MVT, "load", str(synthetic_experiment)], env=env, check=True, capture_output=True)
+    port = free_port()
+    proc = run_mvt(["serve", "--port", str(port), *args], data_dir)
+    try:
+        wait_healthy(f"https://127.0.0.1:{port}/healthz", proc)
+        got = httpx.post(f"https://127.0.0.1:{port}/api/assignments", verify=False,
+                         json={"link": "synth-001", "worker_id": "W1", "assignment_id": "A1"})
+        assert got.status_code == 200
+    finally:
+        out = stop(proc)
+    [line] = [x for x in out.splitlines() if "allocation" in x]
+    if looks_like == "json":
+        assert json.loads(line) | {"at": "-", "client": "-"} == {
+            "at": "-", "event": "allocation", "link": "synth-001", "worker": "W1", "assignment": "A1", "list": 0,
+            "new": True, "client": "-"}
+    else:
+        assert " allocation link=synth-001 worker=W1 assignment=A1 list=0 new=True client=127.0.0.1" in line
