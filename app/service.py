@@ -148,9 +148,8 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
     try:
         a = await allocate(r, link, worker_id, assignment_id, hit_id or "", cap=settings.max_tasks_per_worker,
                            allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit)
-    except RateLimited as exc:
-        eventlog.event("refusal", reason=exc.reason, link=link, worker=worker_id, assignment=assignment_id,
-                       client=client)
+    except RateLimited:
+        # Not logged: a flood would become a flood of log lines (the limiter is its own record).
         raise
     except MVTError as exc:
         eventlog.event("refusal", reason=exc.reason, link=link, worker=worker_id, assignment=assignment_id,
