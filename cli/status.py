@@ -1,4 +1,4 @@
-"""``mvt status``: the control room's figures (``/admin/``) as a table in the terminal."""
+"""``mvt status``, ``mvt pause``, ``mvt resume``: the control room (``/admin/``) in the terminal."""
 
 from __future__ import annotations
 
@@ -50,6 +50,43 @@ def status(
                 return
 
 
+def _set_paused(experiment: str, reason: str, paused: bool) -> None:
+    from app.control import experiment_links
+    from kernel import control
+    from kernel.errors import NotFound
+    from kernel.settings import Settings
+    from kernel.store.redis_server import open_redis
+
+    with exit_on_error(), open_redis(Settings()) as r:
+        links = experiment_links(r, experiment)
+        if not links:
+            raise NotFound(f"experiment {experiment!r} is not loaded; load it with `mvt load EXP_DIR`")
+        control.set_paused(r, links, paused)
+        control.log_action(r, "command line", "pause" if paused else "resume", experiment, reason)
+        typer.echo(f"{'paused' if paused else 'reopened'} new arrivals of {experiment} ({len(links)} links)"
+                   + ("; workers who hold a task can finish it" if paused else ""))
+
+
+def pause(experiment: Annotated[str, typer.Argument(help="Experiment id.")],
+          reason: Annotated[str, typer.Option(help="Why, for the activity log.")] = "") -> None:
+    """Hold new arrivals of an experiment: nothing new is allocated, held tasks go on.
+
+    Example: mvt pause exp1 --reason "typo in the consent text"
+    """
+    _set_paused(experiment, reason, True)
+
+
+def resume(experiment: Annotated[str, typer.Argument(help="Experiment id.")],
+           reason: Annotated[str, typer.Option(help="Why, for the activity log.")] = "") -> None:
+    """Reopen new arrivals of a paused experiment.
+
+    Example: mvt resume exp1
+    """
+    _set_paused(experiment, reason, False)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``mvt status``."""
+    """Add ``mvt status``, ``mvt pause`` and ``mvt resume``."""
     app.command("status")(status)
+    app.command("pause")(pause)
+    app.command("resume")(resume)

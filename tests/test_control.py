@@ -300,3 +300,23 @@ def test_actions_through_the_bearer_routes_appear_in_the_activity_log(control_se
         assert answer.json() == {"blocked": ["W4", "W5"]}
     [entry] = control.activity(control_server.redis)
     assert (entry["who"], entry["action"], entry["target"]) == ("bearer token", "block", "W4 W5")
+
+
+def test_mvt_pause_and_resume_from_the_terminal(control_server, redis_url):
+    import typer
+    from typer.testing import CliRunner
+
+    from cli import status as commands
+
+    app = typer.Typer()
+    commands.register(app)
+    run = lambda *args: CliRunner().invoke(app, list(args), env={"MVT_REDIS_URL": redis_url})  # noqa: E731
+    paused = run("pause", "synth", "--reason", "out of money")
+    assert paused.exit_code == 0 and paused.output.splitlines()[-1] == (
+        "paused new arrivals of synth (2 links); workers who hold a task can finish it")
+    assert overview(control_server.redis, 60)[0].paused
+    assert run("resume", "synth").output.splitlines()[-1] == "reopened new arrivals of synth (2 links)"
+    assert [(e["who"], e["action"], e["why"]) for e in control.activity(control_server.redis)] == [
+        ("command line", "resume", ""), ("command line", "pause", "out of money")]
+    missing = run("pause", "nope")
+    assert missing.exit_code == 1 and "error: experiment 'nope' is not loaded" in missing.output
