@@ -59,6 +59,8 @@ class ExperimentStatus:
     completions_per_minute: list[int]
     median_task_s: float | None
     figures: dict[str, str] = field(default_factory=dict)
+    arrivals_per_hour: list[int] = field(default_factory=list)
+    completions_per_hour: list[int] = field(default_factory=list)
     refusals_last_hour: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -72,6 +74,16 @@ class ExperimentStatus:
         return sum(self.completions_per_minute)
 
     @property
+    def arrivals_last_day(self) -> int:
+        """New lists handed out in the last `kernel.control.WINDOW_HOURS` hours."""
+        return sum(self.arrivals_per_hour)
+
+    @property
+    def completions_last_day(self) -> int:
+        """Assignments completed in the last `kernel.control.WINDOW_HOURS` hours."""
+        return sum(self.completions_per_hour)
+
+    @property
     def share_done(self) -> float:
         """Lists done over all lists."""
         return self.done / self.n_lists if self.n_lists else 0.0
@@ -79,7 +91,9 @@ class ExperimentStatus:
     @property
     def eta_minutes(self) -> float | None:
         """Minutes to finish the lists not done at the last hour's completion rate; None without completions."""
-        rate = self.completions_last_hour / len(self.completions_per_minute or [0])
+        rate = self.completions_last_hour / max(len(self.completions_per_minute), 1)
+        if not rate:  # a quiet hour: the day's rate
+            rate = self.completions_last_day / max(60 * len(self.completions_per_hour), 1)
         return (self.n_lists - self.done) / rate if rate else None
 
     def as_json(self) -> dict:
@@ -89,6 +103,7 @@ class ExperimentStatus:
                 "in_progress": self.in_progress, "done": self.done, "expired": self.expired,
                 "to_replace": self.to_replace, "arrivals_last_hour": self.arrivals_last_hour,
                 "completions_last_hour": self.completions_last_hour,
+                "arrivals_last_day": self.arrivals_last_day, "completions_last_day": self.completions_last_day,
                 "arrivals_per_minute": self.arrivals_per_minute, "completions_per_minute": self.completions_per_minute,
                 "median_task_s": self.median_task_s, "eta_minutes": self.eta_minutes, "figures": self.figures,
                 "refusals_last_hour": self.refusals_last_hour,
@@ -148,6 +163,8 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
     idle_before = now_ms - allotted_minutes * 60_000
     arrivals = control.per_minute(r, "arrivals", now_ms)
     completions = control.per_minute(r, "completions", now_ms)
+    arrivals_h = control.per_hour(r, "arrivals", now_ms)
+    completions_h = control.per_hour(r, "completions", now_ms)
     refused: dict[str, dict[str, int]] = {}
     for minute in control.per_minute(r, "refusals", now_ms):
         for field_name, n in minute.items():
@@ -180,6 +197,8 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
             links=cells,
             arrivals_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in arrivals],
             completions_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in completions],
+            arrivals_per_hour=[sum(h.get(link, 0) for link in link_ids) for h in arrivals_h],
+            completions_per_hour=[sum(h.get(link, 0) for link in link_ids) for h in completions_h],
             median_task_s=statistics.median(durations) if durations else None,
             figures=kind.control_figures(sample), refusals_last_hour=_by_reason(refused, link_ids)))
     return out
@@ -237,7 +256,7 @@ def worker_platform_lines(r, worker_id: str) -> list[str]:
 
 
 STATUS_COLUMNS = ("experiment", "kind", "state", "lists", "free", "in progress", "done", "expired", "to replace",
-                  "done %", "arrivals/h", "completions/h", "median task", "ETA")
+                  "done %", "arrivals/h", "completions/h", "completions/24h", "median task", "ETA")
 
 
 def _duration(seconds: float | None) -> str:
@@ -250,7 +269,8 @@ def status_rows(experiments: list[ExperimentStatus]) -> list[tuple[str, ...]]:
     """One row of `STATUS_COLUMNS` per experiment: the figures the ``/admin/`` page shows."""
     return [(e.experiment_id, e.kind, "paused" if e.paused else "open", str(e.n_lists), str(e.free),
              str(e.in_progress), str(e.done), str(e.expired), str(e.to_replace), f"{100 * e.share_done:.0f}",
-             str(e.arrivals_last_hour), str(e.completions_last_hour), _duration(e.median_task_s),
+             str(e.arrivals_last_hour), str(e.completions_last_hour), str(e.completions_last_day),
+             _duration(e.median_task_s),
              _duration(None if e.eta_minutes is None else e.eta_minutes * 60)) for e in experiments]
 
 

@@ -19,7 +19,9 @@ from kernel.store import keys
 EVENTS = ("arrivals", "completions", "refusals")
 """Counted per minute. ``refusals`` count per ``<link>:<reason>`` field (a link id holds no ``:``)."""
 MINUTE_TTL_S = 2 * 3600
+HOUR_TTL_S = 25 * 3600
 WINDOW_MINUTES = 60
+WINDOW_HOURS = 24
 LOG_LENGTH = 500
 SIGNIN_WINDOW_S = 60
 
@@ -31,9 +33,10 @@ def minute_of(ms: int) -> int:
 
 def count_event(pipe, event: str, link_id: str, now_ms: int) -> None:
     """Add one ``event`` of ``link_id`` at ``now_ms`` to the pipeline ``pipe`` (sync, async or fast)."""
-    key = keys.minute_counts(event, minute_of(now_ms))
-    pipe.hincrby(key, link_id, 1)
-    pipe.expire(key, MINUTE_TTL_S)
+    for key, ttl_s in ((keys.minute_counts(event, minute_of(now_ms)), MINUTE_TTL_S),
+                       (keys.hour_counts(event, int(now_ms) // 3_600_000), HOUR_TTL_S)):
+        pipe.hincrby(key, link_id, 1)
+        pipe.expire(key, ttl_s)
 
 
 def per_minute(r, event: str, now_ms: int | None = None, minutes: int = WINDOW_MINUTES) -> list[dict[str, int]]:
@@ -43,6 +46,16 @@ def per_minute(r, event: str, now_ms: int | None = None, minutes: int = WINDOW_M
     pipe = r.pipeline(transaction=False)
     for minute in range(last - minutes + 1, last + 1):
         pipe.hgetall(keys.minute_counts(event, minute))
+    return [{link: int(n) for link, n in counts.items()} for counts in pipe.execute()]
+
+
+def per_hour(r, event: str, now_ms: int | None = None, hours: int = WINDOW_HOURS) -> list[dict[str, int]]:
+    """Link id → count of ``event`` for each of the last ``hours`` hours, oldest first (sync client)."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    last = int(now_ms) // 3_600_000
+    pipe = r.pipeline(transaction=False)
+    for hour in range(last - hours + 1, last + 1):
+        pipe.hgetall(keys.hour_counts(event, hour))
     return [{link: int(n) for link, n in counts.items()} for counts in pipe.execute()]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 
 import pytest
 
@@ -156,6 +157,11 @@ def test_overview_counts_lists_and_minutes(control_server):
     assert (e.experiment_id, e.kind, e.n_lists, e.done, e.in_progress, e.free, e.expired) == ("synth", "mvt", 8, 1, 1,
                                                                                               6, 0)
     assert (e.arrivals_last_hour, e.completions_last_hour, len(e.arrivals_per_minute)) == (2, 1, 60)
+    assert (e.arrivals_last_day, e.completions_last_day, len(e.completions_per_hour)) == (2, 1, 24)
+    # An hour later the minute counts are gone, the hour counts still there: the ETA uses the day's rate.
+    [hour_on] = overview(r, allotted_minutes=600, now_ms=int(time.time() * 1000) + 3_600_000)
+    assert (hour_on.completions_last_hour, hour_on.completions_last_day) == (0, 1)
+    assert hour_on.eta_minutes == pytest.approx(7 / (1 / (60 * 24)))
     assert e.figures == {"trials done per task in progress (median)": "3"} and e.median_task_s is not None
     # After the allotted time an unfinished assignment counts as expired (the next arrival takes it over).
     [later] = overview(r, allotted_minutes=60, now_ms=10**13)
@@ -203,9 +209,10 @@ def test_mvt_status_prints_the_pages_figures(control_server, redis_url):
     header, row, extra = result.output.removeprefix(store_line(redis_url, "single")).splitlines()
     assert result.exit_code == 0
     assert header.split() == ["experiment", "kind", "state", "lists", "free", "in", "progress", "done", "expired", "to",
-                              "replace", "done", "%", "arrivals/h", "completions/h", "median", "task", "ETA"]
+                              "replace", "done", "%", "arrivals/h", "completions/h", "completions/24h", "median",
+                              "task", "ETA"]
     cells = row.split()
-    assert cells[:12] == ["synth", "mvt", "paused", "8", "6", "1", "1", "0", "0", "12", "2", "1"]
+    assert cells[:13] == ["synth", "mvt", "paused", "8", "6", "1", "1", "0", "0", "12", "2", "1", "1"]
     assert [shown[k] for k in ("lists", "free", "in_progress", "done", "arrivals_last_hour")] == [8, 6, 1, 1, 2]
     assert extra == "synth: trials done per task in progress (median): 3"
     missing = cli(["status", "nope"], redis_url)

@@ -97,6 +97,8 @@ key (builder)                            type    contents                       
 =======================================  ======  ============================================  =======  ==================
 ``mvt:{g}:per-minute:V:M``               hash    link id (refusals: ``<link>:<reason>``) →     2 h      allocate,
 (minute_counts)                                  how many ``V`` events it had in minute ``M``           complete, service
+``mvt:{g}:per-hour:V:H``                 hash    the same per hour ``H`` (ms // 3600000)        25 h     allocate,
+(hour_counts)                                                                                           complete, service
 ``mvt:{g}:control-log`` (control_log)    list    JSON {at_ms, who, action, target, why},       none     control room
                                                  newest first, trimmed to 500 entries
 ``mvt:limit:{ip:IP}:signin``             string  sign-in attempts of client ``IP`` on          60 s     control room
@@ -285,6 +287,11 @@ def limit_held(ip: str) -> str:
 def minute_counts(event: str, minute: int) -> str:
     """Hash link id → count of ``event`` (``arrivals``, ``completions``) in ``minute``."""
     return _global(f"per-minute:{event}:{minute}")
+
+
+def hour_counts(event: str, hour: int) -> str:
+    """Hash link id → count of ``event`` in ``hour``."""
+    return _global(f"per-hour:{event}:{hour}")
 
 
 def control_log() -> str:
