@@ -116,6 +116,22 @@ SAMPLE_RECORDS = 2000
 figures: every record of a smaller experiment, else an even random sample across its links."""
 
 
+SAMPLE_RESPONSES = 1000
+"""Responses read per experiment for the kind's live data quality (a random sample across its links)."""
+
+
+def _sample_responses(r, link_ids: list[str]) -> list[dict]:
+    """About `SAMPLE_RESPONSES` recorded responses drawn at random, evenly across the links."""
+    per_link = -(-SAMPLE_RESPONSES // max(len(link_ids), 1))
+    pipe = r.pipeline(transaction=False)
+    for link in link_ids:
+        pipe.hrandfield(keys.link_responses(link), per_link, withvalues=True)
+    out = []
+    for reply in pipe.execute():
+        out.extend(orjson.loads(raw) for raw in (reply or [])[1::2])
+    return out
+
+
 def _link_rows(r, idle_before: int) -> list[tuple[str, list, list[int]]]:
     """Per loaded link: (link id, meta [experiment, kind, n_lists, paused], counts [free, handed out,
     unfinished holders, idle holders, to replace, records]) in one pipeline of cheap commands."""
@@ -200,7 +216,7 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
             arrivals_per_hour=[sum(h.get(link, 0) for link in link_ids) for h in arrivals_h],
             completions_per_hour=[sum(h.get(link, 0) for link in link_ids) for h in completions_h],
             median_task_s=statistics.median(durations) if durations else None,
-            figures=kind.control_figures(sample), refusals_last_hour=_by_reason(refused, link_ids)))
+            figures={**kind.control_figures(sample), **kind.control_quality(_sample_responses(r, link_ids))}, refusals_last_hour=_by_reason(refused, link_ids)))
     return out
 
 

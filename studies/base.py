@@ -105,6 +105,31 @@ class StudyKind(ABC):
         done = [int(rec.get("n_done") or 0) for rec in records if rec.get("status") == "in_progress"]
         return {"trials done per task in progress (median)": f"{statistics.median(done):g}" if done else "-"}
 
+    def control_quality(self, responses: list[dict]) -> dict[str, str]:
+        """Live data quality in the control room: label → text, from a random sample of one
+        experiment's recorded responses (`app.control.SAMPLE_RESPONSES` at most; never all of them).
+        Default: the share of trials with good timing, overall and by the display's devicePixelRatio
+        and refresh rate."""
+        if not responses:
+            return {}
+
+        def share(rows: list[dict]) -> str:
+            good = sum(1 for row in rows if row.get("timing_ok"))
+            return f"{100 * good / len(rows):.0f} % of {len(rows)}"
+
+        out = {"timing ok (sampled trials)": share(responses)}
+        for label, key in (("by devicePixelRatio", lambda row: row.get("dpr")),
+                           ("by refresh rate (Hz)", lambda row: round(1000 / row["refresh_interval_ms"])
+                            if row.get("refresh_interval_ms") else None)):
+            groups: dict = {}
+            for row in responses:
+                if (value := key(row)) is not None:
+                    groups.setdefault(value, []).append(row)
+            if groups:
+                out[f"timing ok {label}"] = "; ".join(f"{value:g}: {share(rows)}"
+                                                       for value, rows in sorted(groups.items()))
+        return out
+
     def page_study(self, design: dict) -> dict | None:
         """What the kind's worker page needs before a list is allocated, for an experiment whose
         build wrote no ``study.json``: stored as the experiment's study and served as the page

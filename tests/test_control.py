@@ -162,7 +162,8 @@ def test_overview_counts_lists_and_minutes(control_server):
     [hour_on] = overview(r, allotted_minutes=600, now_ms=int(time.time() * 1000) + 3_600_000)
     assert (hour_on.completions_last_hour, hour_on.completions_last_day) == (0, 1)
     assert hour_on.eta_minutes == pytest.approx(7 / (1 / (60 * 24)))
-    assert e.figures == {"trials done per task in progress (median)": "3"} and e.median_task_s is not None
+    assert e.figures == {"trials done per task in progress (median)": "3", "timing ok (sampled trials)": "100 % of 6"}
+    assert e.median_task_s is not None
     # After the allotted time an unfinished assignment counts as expired (the next arrival takes it over).
     [later] = overview(r, allotted_minutes=60, now_ms=10**13)
     assert (later.in_progress, later.expired, later.arrivals_last_hour) == (0, 1, 0)
@@ -214,7 +215,7 @@ def test_mvt_status_prints_the_pages_figures(control_server, redis_url):
     cells = row.split()
     assert cells[:13] == ["synth", "mvt", "paused", "8", "6", "1", "1", "0", "0", "12", "2", "1", "1"]
     assert [shown[k] for k in ("lists", "free", "in_progress", "done", "arrivals_last_hour")] == [8, 6, 1, 1, 2]
-    assert extra == "synth: trials done per task in progress (median): 3"
+    assert extra == "synth: trials done per task in progress (median): 3; timing ok (sampled trials): 100 % of 6"
     missing = cli(["status", "nope"], redis_url)
     assert missing.exit_code == 1 and missing.output.endswith(
         "error: experiment 'nope' is not loaded (loaded: synth); load it with `mvt load EXP_DIR`\n")
@@ -327,3 +328,15 @@ def test_mvt_pause_and_resume_from_the_terminal(control_server, redis_url):
         ("command line", "resume", ""), ("command line", "pause", "out of money")]
     missing = run("pause", "nope")
     assert missing.exit_code == 1 and "error: experiment 'nope' is not loaded" in missing.output
+
+
+def test_the_kinds_live_quality_groups_timing_by_display():
+    from studies import get_kind
+
+    rows = ([{"timing_ok": True, "dpr": 1, "refresh_interval_ms": 16.67}] * 3
+            + [{"timing_ok": False, "dpr": 2, "refresh_interval_ms": 8.33}, {"timing_ok": True, "dpr": 2}])
+    assert get_kind("mvt").control_quality(rows) == {
+        "timing ok (sampled trials)": "80 % of 5",
+        "timing ok by devicePixelRatio": "1: 100 % of 3; 2: 50 % of 2",
+        "timing ok by refresh rate (Hz)": "60: 100 % of 3; 120: 0 % of 1"}
+    assert get_kind("mvt").control_quality([]) == {}
