@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import service
+from app import eventlog, service
 from app.assets import STATIC_DIR
 from kernel.errors import MVTError, RedisUnavailable
 from app.fastpath import HotPaths, replay_body
@@ -21,7 +21,7 @@ from kernel.store.connect import client_from_url, redact, upgrade_legacy_keys
 from kernel.store.fastredis import connect as connect_fast
 from kernel.store.scripts import scripts_for
 from app.routes import admin as admin_routes
-from app.routes import api, pages
+from app.routes import api, control as control_routes, pages
 from app.routes.api import json_response
 from kernel.plugins import load_plugins
 from kernel.settings import Settings
@@ -140,6 +140,7 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
     app = FastAPI(title="mvt-server", version="0.1.0", lifespan=lifespan,
                   description="Minimum Viewing Time experiments on Amazon Mechanical Turk.")
     app.state.settings = settings
+    eventlog.configure(settings.log_format)
     app.state.video_dirs = None
 
     @app.exception_handler(MVTError)
@@ -166,6 +167,7 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
 
     app.include_router(api.router)
     app.include_router(admin_routes.router)
+    app.include_router(control_routes.router)
     app.include_router(pages.router)
     for platform_router in pages.platform_routers():
         app.include_router(platform_router)

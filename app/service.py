@@ -16,8 +16,10 @@ import time
 
 import orjson
 
+from app import eventlog
 from kernel import limits, videourls
 from kernel.assignments import Allocation, allocate, eligibility, now_ms
+from kernel.control import count_event
 from kernel.reasons import refusal
 from kernel.errors import MVTError, RateLimited, UnknownLink
 from kernel.responses import PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response
@@ -147,8 +149,16 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
         a = await allocate(r, link, worker_id, assignment_id, hit_id or "", cap=settings.max_tasks_per_worker,
                            allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit)
     except RateLimited:
+        # Not logged: a flood would become a flood of log lines (the limiter is its own record).
         raise
     except MVTError as exc:
+        eventlog.event("refusal", reason=exc.reason, link=link, worker=worker_id, assignment=assignment_id,
+                       client=client)
+        if not isinstance(exc, UnknownLink):
+            # Counted for the control room; an unknown link is not, so made-up ids add no fields.
+            pipe = r.pipeline(transaction=False)
+            count_event(pipe, "refusals", f"{link}:{exc.reason}", now)
+            await pipe.execute()
         if client is not None:
             await limits.release(r, settings, client, assignment_id)
         if isinstance(exc, UnknownLink):
@@ -156,6 +166,8 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
         raise
     if a.completed and client is not None:
         await limits.release(r, settings, client, assignment_id)
+    eventlog.event("allocation", link=a.link_id, worker=worker_id, assignment=assignment_id, list=a.list_index,
+                   new=a.new, client=client)
     return assignment_payload(a, settings)
 
 
@@ -163,14 +175,26 @@ async def record(r, settings: Settings, body: ResponseIn) -> dict:
     """Check the token, record the response; the JSON of `ResponseOut`."""
     token = read_token(settings.signing_key, body.assignment_token)
     timing = {name: getattr(body, name) for name in TIMING_FIELDS + PRESENTATION_FIELDS}
-    rec = await record_response(r, token, body.trial, body.response, timing)
+    try:
+        rec = await record_response(r, token, body.trial, body.response, timing)
+    except MVTError as exc:
+        eventlog.event("refusal", reason=exc.reason, link=token.link_id, worker=token.worker_id,
+                       assignment=token.assignment_id, trial=body.trial)
+        raise
     return {"recorded": True, "duplicate": rec.duplicate, "next_trial": rec.next_trial, "timing_ok": rec.timing_ok}
 
 
 async def finish(r, settings: Settings, body: CompleteIn, client: str | None = None) -> dict:
     """Check the token, complete the assignment; the JSON of `CompleteOut`. The ``client`` no longer holds it."""
     token = read_token(settings.signing_key, body.assignment_token)
-    done = await complete(r, token, completion_code(settings.signing_key, token), comment=body.comment)
+    try:
+        done = await complete(r, token, completion_code(settings.signing_key, token), comment=body.comment)
+    except MVTError as exc:
+        eventlog.event("refusal", reason=exc.reason, link=token.link_id, worker=token.worker_id,
+                       assignment=token.assignment_id, client=client)
+        raise
+    eventlog.event("completion", link=token.link_id, worker=token.worker_id, assignment=token.assignment_id,
+                   client=client)
     if client is not None:
         await limits.release(r, settings, client, done.assignment_id)
     return {"completion_code": done.completion_code, "assignment_id": done.assignment_id, "n_trials": done.n_trials}

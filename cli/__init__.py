@@ -15,6 +15,7 @@ import typer
 
 from analysis import commands as analysis_commands
 from cli import server as server_commands
+from cli import status as status_commands
 from cli.simulate import simulate_command
 from kernel.errors import PluginError
 from kernel.plugins import load_plugins
@@ -38,6 +39,7 @@ cli = typer.Typer(
 for kind in KINDS.values():
     kind.register_commands(cli)
 server_commands.register(cli)
+status_commands.register(cli)
 analysis_commands.register(cli, kind_of=kind_of, confirmed=confirmed_records)
 for platform in PLATFORMS.values():
     platform.register_commands(cli)

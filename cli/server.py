@@ -66,6 +66,8 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Server processes (one per core is fastest).")] = 1,
     plain_http: Annotated[bool, typer.Option("--plain-http", help="No TLS: only behind an HTTPS proxy.")] = False,
     proxy_headers: Annotated[bool, typer.Option("--proxy-headers", help="Trust X-Forwarded-* headers.")] = False,
+    log_format: Annotated[str, typer.Option(help="One line per allocation, completion and refusal on stderr: "
+                                                 "text, json or off.")] = "text",
 ) -> None:
     """Serve the experiment over HTTPS (self-signed certificate in MVT_DATA_DIR unless given).
 
@@ -79,6 +81,10 @@ def serve(
     from app.serve import run_server
     from kernel.store.redis_server import store_description
 
+    import os
+
+    # Through the environment, so that every server process (--workers N) reads it.
+    os.environ["MVT_LOG_FORMAT"] = log_format
     with exit_on_error():
         settings = Settings()
         _check_port_free(host, port)

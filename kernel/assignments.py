@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import orjson
 
 from kernel.store import keys
+from kernel.control import count_event
 from kernel.errors import UnknownAssignment
 from kernel.reasons import refusal
 from kernel.store.scripts import scripts_for
@@ -121,6 +122,7 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     if outcome == "new":
         pipe = r.pipeline(transaction=False)
         pipe.hsetnx(keys.assignment_links(), assignment_id, link_id)
+        count_event(pipe, "arrivals", link_id, now)
         if reserved == "seen":
             # A concurrent request of this worker may have removed the link after its own refusal.
             pipe.sadd(keys.worker_links(worker_id), link_id)
@@ -145,22 +147,22 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
     """The landing page's check, mirroring `allocate` without changing anything (one round trip).
 
     Reasons: ``blocked``, ``cap_reached``, ``unknown_link``, ``seen_link`` (also: another link
-    given to the worker showed one of this link's images), ``link_full``. A second round trip only
-    when the link has images (adaptive studies) and the worker was not given it; a fixed design's
-    link costs what it did.
+    given to the worker showed one of this link's images), ``paused``, ``link_full``. A second
+    round trip only when the link has images (adaptive studies) and the worker was not given it;
+    a fixed design's link costs what it did.
     """
     now = now_ms() if now is None else now
     pipe = r.pipeline(transaction=False)
     pipe.exists(keys.worker_blocked(worker_id))
     pipe.sismember(keys.worker_links(worker_id), link_id)
     pipe.scard(keys.worker_links(worker_id))
-    pipe.hmget(keys.link_meta(link_id), "n_lists", "images")
+    pipe.hmget(keys.link_meta(link_id), "n_lists", "images", "paused")
     pipe.hget(keys.link_workers(link_id), worker_id)
     pipe.llen(keys.link_free(link_id))
     pipe.scard(keys.link_replace(link_id))
     pipe.zrange(keys.link_activity(link_id), 0, 0, withscores=True)
     blocked, member, n_links, meta, held, n_free, n_replace, oldest = await pipe.execute()
-    exists, images = meta[0] is not None, meta[1]
+    exists, images, paused = meta[0] is not None, meta[1], meta[2]
     if blocked:
         return Eligibility(False, "blocked")
     if not member and n_links >= cap:
@@ -179,6 +181,8 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
                                                               *orjson.loads(images)).execute()
         if any(seen[0]):
             return Eligibility(False, "seen_link")
+    if paused == "1":
+        return Eligibility(False, "paused")
     if n_free or n_replace or (oldest and oldest[0][1] <= now - allotted_ms):
         return Eligibility(True, None)
     return Eligibility(False, "link_full")

@@ -89,6 +89,13 @@ class LinkFull(MVTError):
     status_code = 409
 
 
+class ExperimentPaused(MVTError):
+    """The researcher paused new arrivals for the link's experiment; returning workers keep their lists."""
+
+    reason = "paused"
+    status_code = 409
+
+
 class AssignmentExpired(MVTError):
     """The assignment was idle too long and its list went to another worker."""
 

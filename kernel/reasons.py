@@ -58,6 +58,10 @@ _TABLE = (
            "This task is full: enough participants have already done it."),
     Reason(errors.UnknownLink, "link {link!r} is not part of any loaded experiment; check the HIT's link",
            "This task is not known to the task server (the {task} is set up wrongly)."),
+    Reason(errors.ExperimentPaused, "new arrivals on link {link} are paused by the researcher; nothing was "
+                                    "allocated",
+           "The researcher has paused this study for now: no new tasks are handed out. Please return the "
+           "{task} or try again later."),
     Reason(errors.AssignmentExpired, "assignment {assignment} was idle too long and its task went to another "
                                      "worker; please return this HIT",
            "The time allowed for this task has run out."),
@@ -83,7 +87,7 @@ _TABLE = (
 REASONS: dict[str, Reason] = {reason.word: reason for reason in _TABLE}
 """Every refusal by its reason word."""
 
-ELIGIBILITY_REASONS = ("blocked", "seen_link", "cap_reached", "link_full", "unknown_link")
+ELIGIBILITY_REASONS = ("blocked", "seen_link", "cap_reached", "link_full", "unknown_link", "paused")
 """The reasons ``GET /api/eligibility`` may answer (docs/interfaces.md)."""
 
 FALLBACK_SENTENCE = "Sorry, you cannot take part in this task."

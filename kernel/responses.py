@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import orjson
 
 from kernel.store import keys
+from kernel.control import count_event
 from kernel.assignments import now_ms
 from kernel.errors import WorkerBlocked
 from kernel.reasons import refusal
@@ -113,6 +114,11 @@ async def complete(r, token: TokenData, code: str, now: int | None = None, comme
         args=[token.assignment_id, token.list_index, now, code, comment or ""])
     if result[0] == "refused":
         raise _refused(result[1], token, n_done=int(result[2]), n_trials=int(result[3]))
+    if int(result[3]) == now:
+        # Completed by this call (a repeat answers the first completion's time): count it once.
+        pipe = r.pipeline(transaction=False)
+        count_event(pipe, "completions", token.link_id, now)
+        await pipe.execute()
     return Completion(token.assignment_id, result[1], int(result[2]), int(result[3]))
 
 

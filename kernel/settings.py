@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import secrets
 from functools import cached_property
+from typing import Literal
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 # field -> (minimum length, what leaving it unset does)
 _SECRET_RULES = {"admin_token": (16, "to disable admin routes"),
+                 "viewer_token": (16, "to have no read-only sign-in"),
                  "secret_key": (32, "to generate one in MVT_DATA_DIR")}
 
 
@@ -29,6 +31,7 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(default=2.0, gt=0, le=60)
     redis_wait_replicas: int = Field(default=0, ge=0, le=10)
     admin_token: SecretStr | None = None
+    viewer_token: SecretStr | None = None
     secret_key: SecretStr | None = None
     allotted_minutes: int = Field(default=60, ge=1)
     max_tasks_per_worker: int = Field(default=4, ge=1)
@@ -44,13 +47,20 @@ class Settings(BaseSettings):
     # rule); declared here so that it is checked, documented and listed like every setting.
     plugins: str = ""
 
-    @field_validator("admin_token", "secret_key")
+    @field_validator("admin_token", "viewer_token", "secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None, info) -> SecretStr | None:
         minimum, unset = _SECRET_RULES[info.field_name]
         if value is not None and len(value.get_secret_value()) < minimum:
             raise ValueError(f"MVT_{info.field_name.upper()} must be at least {minimum} characters (or unset {unset})")
         return value
+
+    @model_validator(mode="after")
+    def _viewer_is_not_admin(self) -> Settings:
+        if (self.viewer_token is not None and self.admin_token is not None
+                and self.viewer_token.get_secret_value() == self.admin_token.get_secret_value()):
+            raise ValueError("MVT_VIEWER_TOKEN must differ from MVT_ADMIN_TOKEN (the viewer token signs in read-only)")
+        return self
 
     @cached_property
     def signing_key(self) -> bytes:
@@ -76,3 +86,9 @@ class Settings(BaseSettings):
     limit_held_per_client: int = Field(default=100, ge=0)
     limit_eligibility_per_minute: int = Field(default=600, ge=0)
     limit_eligibility_per_worker_per_minute: int = Field(default=60, ge=0)
+
+    # The control room (/admin/, app/routes/control.py). Appended here: see .env.example.
+    admin_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    admin_signin_per_minute: int = Field(default=10, ge=1)
+    # One line per allocation, completion and refusal (`mvt serve --log-format` sets it).
+    log_format: Literal["off", "text", "json"] = "off"

@@ -85,6 +85,17 @@ class Platform(ABC):
         """
         return None
 
+    def control_summary(self, r, experiment_id: str, link_ids: list[str], records: list[dict]) -> str | None:
+        """One line on the experiment as this platform knows it, for the control room (``/admin/``,
+        ``mvt status``): its HITs, its study, its participants. ``records`` are the experiment's
+        assignment records (each with its ``assignment_id``). None (the default): not on this platform."""
+        return None
+
+    def worker_status(self, r, worker_id: str) -> list[str]:
+        """Lines on one worker as this platform's records know them (their submissions and the
+        platform actions done on them), for ``/admin/workers/<id>``. Default: none."""
+        return []
+
     def confirmed(self, r, responses, settings) -> dict[str, dict]:
         """Which of ``responses``' assignments the platform's own records speak for.
 

@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -192,6 +193,26 @@ def prepare(settings: Settings, url: str, tag: str) -> dict:
 
 
 SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789"
+ADMIN_TOKEN = "bench-admin-token-0123456789"
+DASHBOARD_POLL_S = 3.0
+
+
+def watch_dashboards(bases: list[str], n: int) -> threading.Event:
+    """``n`` signed-in control rooms (spread over the servers) polling ``/admin/overview`` like the page
+    does; set the returned event to stop them."""
+    stop = threading.Event()
+
+    def watch(base: str) -> None:
+        with httpx.Client(base_url=base, verify=False, timeout=30) as client:
+            client.post("/admin/signin", data={"token": ADMIN_TOKEN})
+            while not stop.wait(DASHBOARD_POLL_S):
+                client.get("/admin/overview")
+
+    for i in range(n):
+        threading.Thread(target=watch, args=(bases[i % len(bases)],), daemon=True).start()
+    if n:
+        print(f"({n} control rooms polling /admin/overview every {DASHBOARD_POLL_S:g} s)", flush=True)
+    return stop
 
 
 def run_wrk(wrk: str, bases: list[str], script: Path, n_conn: int, threads: int, duration: int) -> dict:
@@ -221,6 +242,8 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="+", default=["eligibility", "first_assignment",
                                                             "returning_assignment", "responses"])
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--dashboards", type=int, default=0,
+                        help="signed-in control rooms (/admin/) polling the overview every 3 s during the runs")
     parser.add_argument("--limits", choices=["on", "off"], default="on",
                         help="per-client limits (kernel/limits.py): on = checked on every request but set too high to "
                              "refuse wrk's single address, so the figures include their cost; off = not checked")
@@ -238,6 +261,7 @@ def main() -> None:
     print(f"(wrote the synthetic experiment in {time.monotonic() - started:.1f} s)", flush=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MVT_")}
     env["MVT_SECRET_KEY"] = SECRET_KEY
+    env["MVT_ADMIN_TOKEN"], env["MVT_ADMIN_SIGNIN_PER_MINUTE"] = ADMIN_TOKEN, "1000"
     for name in ("ASSIGNMENTS_PER_MINUTE", "ASSIGNMENTS_PER_WORKER_PER_MINUTE", "HELD_PER_CLIENT",
                  "ELIGIBILITY_PER_MINUTE", "ELIGIBILITY_PER_WORKER_PER_MINUTE"):
         env[f"MVT_LIMIT_{name}"] = "1000000000" if args.limits == "on" else "0"
@@ -258,7 +282,8 @@ def main() -> None:
             server_env["MVT_REDIS_URL"] = url
         servers.append(subprocess.Popen([str(ROOT / ".venv" / "bin" / "mvt"), "serve", "--host", "127.0.0.1",
                                          "--port", str(port), "--workers", str(args.workers)], env=server_env,
-                                        cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+                                        cwd=tmp, stdout=open(tmp / f"server{i}.log", "wb"),  # noqa: SIM115
+                                        stderr=subprocess.STDOUT))  # a file: a full pipe (its event log) would stall it
         bases.append(f"https://127.0.0.1:{port}")
     print(f"(store: {args.store}; {args.servers} server(s) x {args.workers} worker process(es))", flush=True)
     results = []
@@ -271,7 +296,8 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.1)
             else:
-                raise SystemExit(f"server did not start: {server.stdout.read() if server.poll() is not None else ''}")
+                raise SystemExit(f"server did not start: {(tmp / f'server{bases.index(base)}.log').read_text()}")
+        watching = watch_dashboards(bases, args.dashboards)
         for n_conn in args.connections:
             started = time.monotonic()
             data = prepare(settings, url, f"C{n_conn}")
@@ -291,6 +317,7 @@ def main() -> None:
                       f"p99 {row['p99_ms']:6.1f} ms  requests {row['requests']:6d}  non-2xx {row['non_2xx']}  "
                       f"server CPU {row['server_cpu_us_per_request']:5.0f} us/req"
                       + (f"  socket errors: {row['socket_errors']}" if row["socket_errors"] else ""), flush=True)
+        watching.set()
     finally:
         for server in servers:
             server.send_signal(signal.SIGINT)

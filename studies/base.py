@@ -53,6 +53,12 @@ class StudyKind(ABC):
     media_types: dict[str, str] = {"mp4": "video/mp4"}
     #: ``mvt simulate`` options the kind's simulated answers take (beyond the worker model)
     simulation_options: frozenset[str] = frozenset()
+    #: what the control room (``/admin/``, ``mvt status``) calls the kind; empty: its name
+    title: str = ""
+    #: the columns of a worker's trials on ``/admin/workers/<id>``: (heading, stored response field)
+    control_trial_columns: tuple[tuple[str, str], ...] = (
+        ("answer", "response"), ("correct", "correct"), ("timing ok", "timing_ok"),
+        ("frames shown", "presented_frames"), ("answer time (ms)", "response_time_ms"), ("plays", "plays"))
 
     @abstractmethod
     def register_commands(self, cli) -> None:
@@ -88,6 +94,41 @@ class StudyKind(ABC):
         from stimuli.study import DEFAULT_STUDY
 
         return dict(DEFAULT_STUDY)
+
+    def control_figures(self, records: list[dict]) -> dict[str, str]:
+        """The kind's own live figures in the control room (``/admin/``, ``mvt status``): label → text,
+        from one experiment's assignment records (``keys.link_assignments`` values, never responses;
+        a random sample of `app.control.SAMPLE_RECORDS` in a large experiment, so give shares and
+        medians, not totals). Default: the median number of trials done by tasks in progress."""
+        import statistics
+
+        done = [int(rec.get("n_done") or 0) for rec in records if rec.get("status") == "in_progress"]
+        return {"trials done per task in progress (median)": f"{statistics.median(done):g}" if done else "-"}
+
+    def control_quality(self, responses: list[dict]) -> dict[str, str]:
+        """Live data quality in the control room: label → text, from a random sample of one
+        experiment's recorded responses (`app.control.SAMPLE_RESPONSES` at most; never all of them).
+        Default: the share of trials with good timing, overall and by the display's devicePixelRatio
+        and refresh rate."""
+        if not responses:
+            return {}
+
+        def share(rows: list[dict]) -> str:
+            good = sum(1 for row in rows if row.get("timing_ok"))
+            return f"{100 * good / len(rows):.0f} % of {len(rows)}"
+
+        out = {"timing ok (sampled trials)": share(responses)}
+        for label, key in (("by devicePixelRatio", lambda row: row.get("dpr")),
+                           ("by refresh rate (Hz)", lambda row: round(1000 / row["refresh_interval_ms"])
+                            if row.get("refresh_interval_ms") else None)):
+            groups: dict = {}
+            for row in responses:
+                if (value := key(row)) is not None:
+                    groups.setdefault(value, []).append(row)
+            if groups:
+                out[f"timing ok {label}"] = "; ".join(f"{value:g}: {share(rows)}"
+                                                       for value, rows in sorted(groups.items()))
+        return out
 
     def page_study(self, design: dict) -> dict | None:
         """What the kind's worker page needs before a list is allocated, for an experiment whose

@@ -23,6 +23,7 @@ class MVTKind(StudyKind):
     """Minimum Viewing Time: fixation, the image for N frames, a mask; name what you saw."""
 
     name = "mvt"
+    title = "MVT recognition"
 
     def register_commands(self, cli) -> None:
         """``mvt build`` and ``mvt next-batch`` (adaptive studies)."""

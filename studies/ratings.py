@@ -62,6 +62,10 @@ class RatingsKind(StudyKind):
     """Mean Opinion Score studies: rate each sample on an ACR, DCR or MUSHRA scale."""
 
     name = "ratings"
+    title = "Ratings (crowdMOS)"
+    control_trial_columns = (("rating", "response"), ("trap or gold agreed", "correct"), ("timing ok", "timing_ok"),
+                             ("answer time (ms)", "response_time_ms"), ("replays", "replays"),
+                             ("played to the end", "playback_completed"), ("headphone check", "headphone_check"))
     page_template = "ratings.html"
     preview_template = "ratings_preview.html"
     page_module = "/static/ratings/kind.js"

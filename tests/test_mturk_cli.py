@@ -146,7 +146,9 @@ def test_create_hits_from_links_csv_needs_max_assignments(mturk, tmp_path):
     assert "pass --max-assignments (workers x durations) or give design.json" in result.stderr
     ok = mturk("create-hits", str(tmp_path / "links.csv"), "--reward", "1.00", "--max-assignments", "14")
     assert ok.exit_code == 0, ok.output
-    assert ok.stdout.splitlines()[2] == (" would  create HIT for link exp1-001: 14 assignments at $1.00, "
+    # A HIT of 10 or more assignments pays MTurk 20 % + 20 % of the reward.
+    assert ok.stdout.splitlines()[2].startswith("Cost: rewards $14.00 + fee $5.60 = $19.60; MTurk fee 20 %")
+    assert ok.stdout.splitlines()[3] == (" would  create HIT for link exp1-001: 14 assignments at $1.00, "
                                          "https://h.example/experiment.html?link=exp1-001")
 
 

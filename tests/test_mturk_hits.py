@@ -73,6 +73,10 @@ def test_create_hits_dry_run_makes_no_call(redis, exp_dir):
     assert report.notes[0] == ("Each HIT: 'Recognise briefly shown images', $1.50 per assignment, 60 min "
                                "to do it, listed 7 days, auto-approved after 3 days; workers: approval "
                                "rate >= 97%, >= 500 approved HITs, in US, CA.")
+    # 12 assignments x $1.50: 20 % fee ($0.30 each); HITs of 6 assignments pay no large-HIT fee.
+    assert report.notes[1] == ("Cost: rewards $18.00 + fee $3.60 = $21.60; MTurk fee 20 % of rewards, +20 % for "
+                               "HITs of 10 or more assignments, at least 0.01 per assignment "
+                               "(https://www.mturk.com/pricing, read 2026-10-07).")
     assert our_hits(redis, "sandbox") == {}
 
 

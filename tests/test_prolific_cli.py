@@ -41,6 +41,9 @@ def test_create_study_dry_run_then_commit_then_rerun(prolific, tmp_path):
         f"Draft study 'Recognise briefly shown images' for experiment exp1: 6 places at 1.50 each, about "
         f"12 min; devices: desktop; countries (Prolific ids): 1; excluding groups {'f' * 24}. Participants "
         f"finish at https://app.prolific.com/submissions/complete?cc={CODE}",
+        "Cost: rewards 9.00 + fee 3.00 = 12.00 (academic or non-profit rate 33.3 %; corporate 42.8 %: 12.84), "
+        "from https://www.prolific.com/pricing read 2026-09-20; pay 7.50 an hour at 12 min (Prolific's minimum: "
+        "£6.00 / $8.00 an hour).",
         f" would  create draft study 'Recognise briefly shown images': 6 places at 1.50, {url}",
         "Dry run: 1 to do (9.00 (study currency)), 0 skipped (already done), 0 failed. Nothing was "
         "changed on Prolific; add --commit to do it."]
@@ -49,7 +52,7 @@ def test_create_study_dry_run_then_commit_then_rerun(prolific, tmp_path):
     done = prolific(*args, "--commit")
     assert done.exit_code == 0, done.output
     (study_id, study), = prolific.fake.studies.items()
-    assert done.stdout.splitlines()[2:] == [
+    assert done.stdout.splitlines()[3:] == [
         f"  done  create draft study 'Recognise briefly shown images': 6 places at 1.50, {url}",
         "Summary: 1 succeeded (9.00 (study currency)), 0 skipped (already done), 0 failed.",
         f"Draft study id {study_id}; next: `mvt prolific publish`."]

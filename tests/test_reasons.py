@@ -17,7 +17,7 @@ from platforms.mturk import landing as reasons
 from platforms.mturk.landing import BEGIN, END
 
 REFUSALS = ["blocked", "seen_link", "cap_reached", "link_full", "unknown_link", "expired", "replaced",
-            "wrong_worker", "preview", "bad_token", "rate_limited", "other_tab"]
+            "wrong_worker", "preview", "bad_token", "rate_limited", "other_tab", "paused"]
 
 
 def error_reasons() -> set[str]:

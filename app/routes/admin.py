@@ -9,11 +9,14 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from kernel import admin, export
+from kernel import admin, control, export
 from app.deps import get_sync_redis, require_admin
 from kernel.ids import ID_PATTERN
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)], tags=["admin"])
+
+BEARER = "bearer token"
+"""Who the control room's activity log names for an action through these routes."""
 
 Ids = Annotated[list[Annotated[str, Field(pattern=ID_PATTERN)]], Field(min_length=1, max_length=1000)]
 
@@ -60,6 +63,8 @@ def get_progress(r=Depends(get_sync_redis)):
 def post_replace(body: ReplaceIn, r=Depends(get_sync_redis)):
     """Mark assignments for replacement: the next new worker on each link takes the list over."""
     marked = admin.mark_for_replacement(r, body.assignment_ids)
+    if marked:
+        control.log_action(r, BEARER, "replace", " ".join(marked))
     return {"marked": marked, "not_marked": [a for a in body.assignment_ids if a not in marked]}
 
 
@@ -67,6 +72,7 @@ def post_replace(body: ReplaceIn, r=Depends(get_sync_redis)):
 def post_block(body: WorkersIn, r=Depends(get_sync_redis)):
     """Block workers from new and unfinished tasks."""
     admin.block_workers(r, body.worker_ids)
+    control.log_action(r, BEARER, "block", " ".join(body.worker_ids))
     return {"blocked": admin.blocked_workers(r)}
 
 
@@ -74,6 +80,7 @@ def post_block(body: WorkersIn, r=Depends(get_sync_redis)):
 def post_unblock(body: WorkersIn, r=Depends(get_sync_redis)):
     """Lift blocks."""
     admin.unblock_workers(r, body.worker_ids)
+    control.log_action(r, BEARER, "unblock", " ".join(body.worker_ids))
     return {"blocked": admin.blocked_workers(r)}
 
 

@@ -365,6 +365,11 @@ class _Pipeline:
 
     def smismember(self, key, *members):
         return self._add(lambda flags: [bool(f) for f in flags], "SMISMEMBER", key, *members)
+    def hincrby(self, key, field, amount=1):
+        return self._add(None, "HINCRBY", key, field, amount)
+
+    def expire(self, key, seconds):
+        return self._add(bool, "EXPIRE", key, seconds)
 
     def zrange(self, key, start, end, withscores=False):
         if not withscores:

@@ -30,7 +30,9 @@ key (builder)                            type    contents                       
                                                  (JSON list), design_hash, videos_dir; for an
                                                  adaptive study's link images (JSON list of
                                                  ``<experiment>/<image id>`` it shows: batches
-                                                 regroup images into new links)
+                                                 regroup images into new links); paused (``1``
+                                                 while the researcher holds new arrivals:
+                                                 kernel/control.py, read by allocate)
 ``mvt:link:{L}:options``                 set     the answer options (class names)              none  loader
 (link_options)
 ``mvt:link:{L}:lists`` (link_lists)      hash    list index → JSON list of video ids, in       none  loader
@@ -88,6 +90,26 @@ key (builder)                            type    contents                       
 ``mvt:limit:{ip:IP}:held``               zset    assignment id → ms first admitted: the        allotted ratelimit,
 (limit_held)                                     client's unfinished assignments (removed on   time     limits
                                                  completion, pruned after the allotted time)
+=======================================  ======  ============================================  =======  ==================
+
+Control room section (writers: ``kernel/control.py``, called by allocation
+(``kernel/assignments.py``), completion (``kernel/responses.py``) and the ``/admin/`` page). ``M``
+is a minute (ms since the epoch // 60000), ``V`` an event: ``arrivals`` (a new list handed out),
+``completions`` (an assignment completed for the first time) or ``refusals`` (a refused request for a
+list of a loaded link, counted per ``<link id>:<reason>``; rate limits are not counted). These keep the page's figures
+without a scan of responses; the per-minute counts expire by themselves.
+
+=======================================  ======  ============================================  =======  ==================
+key (builder)                            type    contents                                      TTL      writer
+=======================================  ======  ============================================  =======  ==================
+``mvt:{g}:per-minute:V:M``               hash    link id (refusals: ``<link>:<reason>``) →     2 h      allocate,
+(minute_counts)                                  how many ``V`` events it had in minute ``M``           complete, service
+``mvt:{g}:per-hour:V:H``                 hash    the same per hour ``H`` (ms // 3600000)        25 h     allocate,
+(hour_counts)                                                                                           complete, service
+``mvt:{g}:control-log`` (control_log)    list    JSON {at_ms, who, action, target, why},       none     control room
+                                                 newest first, trimmed to 500 entries
+``mvt:limit:{ip:IP}:signin``             string  sign-in attempts of client ``IP`` on          60 s     control room
+(signin_attempts)                                ``/admin/`` in the current minute
 =======================================  ======  ============================================  =======  ==================
 
 Before version 0.2 the four global keys had no hash tag (``mvt:links``, ``mvt:video-dirs``,
@@ -272,6 +294,26 @@ def limit_worker_bucket(ip: str, name: str, worker_id: str) -> str:
 def limit_held(ip: str) -> str:
     """Sorted set assignment id → ms first admitted: unfinished assignments of client ``ip``."""
     return _limit(ip, "held")
+
+
+def minute_counts(event: str, minute: int) -> str:
+    """Hash link id → count of ``event`` (``arrivals``, ``completions``) in ``minute``."""
+    return _global(f"per-minute:{event}:{minute}")
+
+
+def hour_counts(event: str, hour: int) -> str:
+    """Hash link id → count of ``event`` in ``hour``."""
+    return _global(f"per-hour:{event}:{hour}")
+
+
+def control_log() -> str:
+    """List of JSON records of the control room's actions, newest first."""
+    return _global("control-log")
+
+
+def signin_attempts(ip: str) -> str:
+    """String: sign-in attempts of client ``ip`` in the current minute."""
+    return _limit(ip, "signin")
 
 
 LEGACY_GLOBAL_KEYS = {f"{PREFIX}:links": links_index(), f"{PREFIX}:video-dirs": video_dirs(),

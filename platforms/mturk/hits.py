@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from platforms.mturk.client import environment_of, paginate
+from platforms.fees import MTURK, cost_note
 from platforms.inputs import parse_amount
 from platforms.mturk.inputs import HITLink
 from platforms.mturk.ledger import Action, Report, execute, forget_done, now_iso, token
@@ -148,6 +149,8 @@ def create_hits(client, r, links: list[HITLink], settings: HITSettings, *, commi
         "AutoApprovalDelayInSeconds": int(settings.auto_approval_days * 86400),
         "QualificationRequirements": settings.qualification_requirements(),
     }
+    report.notes.append(cost_note(MTURK, parse_amount(settings.reward, "reward"),
+                                  [link.max_assignments for link in links], lambda amount: f"${amount}"))
     actions = []
     for link in links:
         if link.max_assignments < 1:

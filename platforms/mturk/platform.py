@@ -75,6 +75,36 @@ class MTurkPlatform(Platform):
 
         return router(self, pages)
 
+    def control_summary(self, r, experiment_id: str, link_ids: list[str], records: list[dict]) -> str | None:
+        """The HITs ``mvt mturk create-hits`` made for the experiment's links, per environment."""
+        from kernel.store import keys
+
+        parts = []
+        for env in ("sandbox", "production"):
+            hits = [h for h in r.hmget(keys.mturk_link_hits(env), link_ids) if h] if link_ids else []
+            if hits:
+                parts.append(f"{len(hits)} HIT{'s' if len(hits) != 1 else ''} ({env})")
+        return "MTurk: " + ", ".join(parts) if parts else None
+
+    def worker_status(self, r, worker_id: str) -> list[str]:
+        """The worker's assignments as ``mvt mturk assignments`` last stored them, and MTurk blocks."""
+        import orjson
+
+        from kernel.store import keys
+
+        lines = []
+        for env in ("sandbox", "production"):
+            for assignment_id, raw in sorted(r.hgetall(keys.mturk_assignments(env)).items()):
+                rec = orjson.loads(raw)
+                if rec.get("worker_id") == worker_id:
+                    lines.append(f"MTurk {env}: assignment {assignment_id} {rec.get('status')}"
+                                 f" (submitted {rec.get('submitted_at') or '-'})")
+            for action in ("block", "unblock"):
+                done = r.hget(keys.platform_done("mturk", env, action), worker_id)
+                if done:
+                    lines.append(f"MTurk {env}: {action}ed on MTurk at {orjson.loads(done).get('at')}")
+        return lines
+
     def confirmed(self, r, responses, settings) -> dict[str, dict]:
         """Assignments ``mvt mturk assignments`` stored for the environment (``MVT_MTURK_SANDBOX``):
         ``Submitted``/``Approved`` confirm, ``Rejected`` rejects."""

@@ -57,6 +57,11 @@ class PanelPlatform(Platform):
 
         return router(self, pages)
 
+    def control_summary(self, r, experiment_id: str, link_ids: list[str], records: list[dict]) -> str | None:
+        """How many panel participants (``panel-…`` assignment ids) arrived."""
+        n = sum(1 for rec in records if str(rec.get("assignment_id", "")).startswith("panel-"))
+        return f"panel: {n} participant{'s' if n != 1 else ''}" if n else None
+
     def confirmed(self, r, responses, settings) -> dict[str, dict]:
         """A panel has no API: the server's own completion record confirms its participants'
         assignments (``panel-…`` ids whose ``assignment_status`` is ``complete``)."""

@@ -61,6 +61,26 @@ class ProlificPlatform(Platform):
 
         return router(self, pages)
 
+    def control_summary(self, r, experiment_id: str, link_ids: list[str], records: list[dict]) -> str | None:
+        """The Prolific study ``mvt prolific create-study`` recorded for the experiment."""
+        from platforms.prolific.records import stored
+
+        for env in ("production", "test"):
+            for study in stored(r, env, "studies").values():
+                if study.get("experiment") == experiment_id:
+                    return f"Prolific study {study.get('study_id')} ({study.get('places', '?')} places)" + \
+                        _hourly_pay(study.get("reward_cents"), records)
+        return None
+
+    def worker_status(self, r, worker_id: str) -> list[str]:
+        """The participant's submissions as ``mvt prolific submissions`` last stored them."""
+        from platforms.prolific.records import stored
+
+        return [f"Prolific {env}: submission {sid} {sub.get('status')} (study {sub.get('study_id')})"
+                for env in ("production", "test")
+                for sid, sub in sorted(stored(r, env, "submissions").items())
+                if sub.get("participant_id") == worker_id]
+
     def confirmed(self, r, responses, settings) -> dict[str, dict]:
         """Submissions ``mvt prolific submissions`` stored (both environments), by SESSION_ID:
         ``APPROVED``/``AWAITING REVIEW`` confirm, ``REJECTED`` rejects."""
@@ -96,3 +116,20 @@ async def study_codes(r, settings, study_id: str, experiment: str) -> tuple[str,
             break
     code = settings.prolific_completion_code or recorded.get("completion_code") or default_completion_code(experiment)
     return code, recorded.get("screened_out_code")
+
+
+def _hourly_pay(reward_cents, records: list[dict]) -> str:
+    """``; reward 1.50, median task 6.0 min: 15.00 an hour (minimum …)``: the effective pay the
+    experiment's completed tasks imply, against Prolific's minimum (`platforms.fees`)."""
+    import statistics
+
+    from platforms.fees import PROLIFIC_MIN_HOURLY
+
+    minutes = [(rec["completed_ms"] - rec["started_ms"]) / 60_000 for rec in records
+               if rec.get("completed_ms") and rec.get("started_ms")]
+    if not reward_cents or not minutes or statistics.median(minutes) <= 0:
+        return ""
+    median = statistics.median(minutes)
+    hourly = reward_cents / 100 * 60 / median
+    return (f"; reward {reward_cents / 100:.2f}, median task {median:.1f} min: {hourly:.2f} an hour "
+            f"(Prolific's minimum {PROLIFIC_MIN_HOURLY})")

@@ -26,7 +26,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from decimal import Decimal
 
+from platforms.fees import PROLIFIC_ACADEMIC, PROLIFIC_CORPORATE, PROLIFIC_MIN_HOURLY, percent
 from platforms.ledger import Action, Report, forget_done, now_iso, token
 from platforms.inputs import parse_amount
 from platforms.prolific.client import ProlificBadInput, ProlificClient
@@ -153,6 +155,17 @@ class StudySettings:
                 f"{'; '.join(w for w in who if w)}. Participants finish at {COMPLETE_URL}{self.completion_code}")
 
 
+def prolific_cost_note(reward: Decimal, places: int, minutes: int) -> str:
+    """The study's cost with Prolific's fee (both account rates) and the pay per hour (`platforms.fees`)."""
+    rewards, academic = PROLIFIC_ACADEMIC.cost(reward, [1] * places)
+    _, corporate = PROLIFIC_CORPORATE.cost(reward, [1] * places)
+    hourly = (reward * 60 / minutes).quantize(Decimal("0.01")) if minutes else None
+    return (f"Cost: rewards {rewards} + fee {academic} = {rewards + academic} (academic or non-profit rate "
+            f"{percent(PROLIFIC_ACADEMIC.rate)} %; corporate {percent(PROLIFIC_CORPORATE.rate)} %: "
+            f"{rewards + corporate}), from {PROLIFIC_ACADEMIC.source} read {PROLIFIC_ACADEMIC.read_on}; "
+            f"pay {hourly} an hour at {minutes} min (Prolific's minimum: {PROLIFIC_MIN_HOURLY} an hour).")
+
+
 def earlier_participants(r, env: str) -> list[str]:
     """Participants of every study we stored submissions of, and those our server blocks."""
     from kernel.admin import blocked_workers
@@ -180,6 +193,7 @@ def create_study(client: ProlificClient, r, experiment: Experiment, settings: St
     if settings.exclude_participants:
         check_filter(client, BLOCKLIST_FILTER, f"keep {len(settings.exclude_participants)} participants out")
     reward = parse_amount(settings.reward, "reward")
+    report.notes.append(prolific_cost_note(reward, experiment.n_lists, settings.estimated_minutes))
     action = Action("create-study", f"{experiment.name}:{batch}" if batch else experiment.name,
                     f"create draft study {settings.name!r}: {experiment.n_lists} places at {reward}, "
                     f"{experiment.study_url}", "POST /studies/", settings.body(experiment),

@@ -1,5 +1,5 @@
 -- Give an assignment a list of a link, atomically (link hash slot). O(log n) in the link's history.
--- KEYS[1] = keys.link_meta(L)         hash: n_trials, options, kind
+-- KEYS[1] = keys.link_meta(L)         hash: n_trials, options, kind, paused
 -- KEYS[2] = keys.link_lists(L)        hash: list index -> JSON video ids
 -- KEYS[3] = keys.link_free(L)         list of never-used list indices
 -- KEYS[4] = keys.link_slots(L)        hash: list index -> holding assignment id
@@ -12,9 +12,9 @@
 -- returns {outcome, list index, list JSON, next trial, completed 0/1, code or "", n_trials, options JSON,
 --          study kind or ""}
 --         with outcome "new" or "resume"; or {"refused", reason} with reason one of
---         unknown_link, wrong_worker, expired, replaced, seen_link, link_full
+--         unknown_link, wrong_worker, expired, replaced, seen_link, paused, link_full
 local worker, asg, now = ARGV[1], ARGV[2], tonumber(ARGV[4])
-local meta = redis.call('HMGET', KEYS[1], 'n_trials', 'options', 'kind')
+local meta = redis.call('HMGET', KEYS[1], 'n_trials', 'options', 'kind', 'paused')
 if not meta[1] then
   return {'refused', 'unknown_link'}
 end
@@ -43,6 +43,10 @@ end
 
 if redis.call('HEXISTS', KEYS[6], worker) == 1 then
   return {'refused', 'seen_link'}
+end
+-- Paused (kernel/control.py): returning assignments resumed above; nothing new is handed out.
+if meta[4] == '1' then
+  return {'refused', 'paused'}
 end
 
 local function take_over(old_asg, new_status)

@@ -1,0 +1,305 @@
+"""The control room's figures: one `ExperimentStatus` per loaded experiment, for ``/admin/`` and ``mvt status``.
+
+Read from what the server keeps anyway, never from responses: per link its meta hash, its free
+lists and its assignment records (a bounded scan: one record per participant who started), and
+the per-minute counts allocation and completion maintain (`kernel.control`). The kind's own
+figures come from `studies.base.StudyKind.control_figures`, the platforms' lines from
+`platforms.base.Platform.control_summary`, so a registered kind or platform appears here by
+registration.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import orjson
+
+from kernel import control
+from kernel.store import keys
+from platforms import PLATFORMS
+from studies import get_kind
+
+
+@dataclass(frozen=True)
+class LinkCell:
+    """One link in the completion grid: lists done, in progress, free, to replace, and its share done."""
+
+    link_id: str
+    n_lists: int
+    done: int
+    in_progress: int
+    free: int
+    to_replace: int
+
+    @property
+    def share_done(self) -> float:
+        """Lists done over lists of the link (0 for a link without lists)."""
+        return self.done / self.n_lists if self.n_lists else 0.0
+
+
+@dataclass(frozen=True)
+class ExperimentStatus:
+    """Where one experiment stands now. Counts are lists (one participant's task each)."""
+
+    experiment_id: str
+    kind: str
+    kind_title: str
+    platforms: list[str]
+    paused: bool
+    n_lists: int
+    free: int
+    in_progress: int
+    done: int
+    expired: int
+    to_replace: int
+    links: list[LinkCell]
+    arrivals_per_minute: list[int]
+    completions_per_minute: list[int]
+    median_task_s: float | None
+    figures: dict[str, str] = field(default_factory=dict)
+    arrivals_per_hour: list[int] = field(default_factory=list)
+    completions_per_hour: list[int] = field(default_factory=list)
+    refusals_last_hour: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def arrivals_last_hour(self) -> int:
+        """New lists handed out in the last `kernel.control.WINDOW_MINUTES` minutes."""
+        return sum(self.arrivals_per_minute)
+
+    @property
+    def completions_last_hour(self) -> int:
+        """Assignments completed in the last `kernel.control.WINDOW_MINUTES` minutes."""
+        return sum(self.completions_per_minute)
+
+    @property
+    def arrivals_last_day(self) -> int:
+        """New lists handed out in the last `kernel.control.WINDOW_HOURS` hours."""
+        return sum(self.arrivals_per_hour)
+
+    @property
+    def completions_last_day(self) -> int:
+        """Assignments completed in the last `kernel.control.WINDOW_HOURS` hours."""
+        return sum(self.completions_per_hour)
+
+    @property
+    def share_done(self) -> float:
+        """Lists done over all lists."""
+        return self.done / self.n_lists if self.n_lists else 0.0
+
+    @property
+    def eta_minutes(self) -> float | None:
+        """Minutes to finish the lists not done at the last hour's completion rate; None without completions."""
+        rate = self.completions_last_hour / max(len(self.completions_per_minute), 1)
+        if not rate:  # a quiet hour: the day's rate
+            rate = self.completions_last_day / max(60 * len(self.completions_per_hour), 1)
+        return (self.n_lists - self.done) / rate if rate else None
+
+    def as_json(self) -> dict:
+        """The JSON of ``GET /admin/status.json`` for this experiment."""
+        return {"experiment": self.experiment_id, "kind": self.kind, "platforms": self.platforms,
+                "state": "paused" if self.paused else "open", "lists": self.n_lists, "free": self.free,
+                "in_progress": self.in_progress, "done": self.done, "expired": self.expired,
+                "to_replace": self.to_replace, "arrivals_last_hour": self.arrivals_last_hour,
+                "completions_last_hour": self.completions_last_hour,
+                "arrivals_last_day": self.arrivals_last_day, "completions_last_day": self.completions_last_day,
+                "arrivals_per_minute": self.arrivals_per_minute, "completions_per_minute": self.completions_per_minute,
+                "median_task_s": self.median_task_s, "eta_minutes": self.eta_minutes, "figures": self.figures,
+                "refusals_last_hour": self.refusals_last_hour,
+                "links": [{"link": c.link_id, "lists": c.n_lists, "done": c.done, "in_progress": c.in_progress,
+                           "free": c.free, "to_replace": c.to_replace} for c in self.links]}
+
+
+SAMPLE_RECORDS = 2000
+"""Assignment records read per experiment for the median task time and the kind's and platforms'
+figures: every record of a smaller experiment, else an even random sample across its links."""
+
+
+SAMPLE_RESPONSES = 1000
+"""Responses read per experiment for the kind's live data quality (a random sample across its links)."""
+
+
+def _sample_responses(r, link_ids: list[str]) -> list[dict]:
+    """About `SAMPLE_RESPONSES` recorded responses drawn at random, evenly across the links."""
+    per_link = -(-SAMPLE_RESPONSES // max(len(link_ids), 1))
+    pipe = r.pipeline(transaction=False)
+    for link in link_ids:
+        pipe.hrandfield(keys.link_responses(link), per_link, withvalues=True)
+    out = []
+    for reply in pipe.execute():
+        out.extend(orjson.loads(raw) for raw in (reply or [])[1::2])
+    return out
+
+
+def _link_rows(r, idle_before: int) -> list[tuple[str, list, list[int]]]:
+    """Per loaded link: (link id, meta [experiment, kind, n_lists, paused], counts [free, handed out,
+    unfinished holders, idle holders, to replace, records]) in one pipeline of cheap commands."""
+    links = sorted(r.smembers(keys.links_index()))
+    pipe = r.pipeline(transaction=False)
+    for link in links:
+        pipe.hmget(keys.link_meta(link), ["experiment_id", "kind", "n_lists", "paused"])
+        pipe.llen(keys.link_free(link))
+        pipe.hlen(keys.link_slots(link))
+        pipe.zcard(keys.link_activity(link))
+        pipe.zcount(keys.link_activity(link), "-inf", f"({idle_before}")
+        pipe.scard(keys.link_replace(link))
+        pipe.hlen(keys.link_assignments(link))
+    replies = pipe.execute()
+    return [(link, replies[7 * i], [int(n) for n in replies[7 * i + 1:7 * i + 7]]) for i, link in enumerate(links)]
+
+
+def _sample_records(r, link_ids: list[str], n_records: int) -> list[dict]:
+    """Every assignment record of the links when they hold at most `SAMPLE_RECORDS`, else about that
+    many drawn at random, evenly across the links (each with its ``assignment_id``)."""
+    pipe = r.pipeline(transaction=False)
+    per_link = -(-SAMPLE_RECORDS // max(len(link_ids), 1))
+    for link in link_ids:
+        if n_records <= SAMPLE_RECORDS:
+            pipe.hgetall(keys.link_assignments(link))
+        else:
+            pipe.hrandfield(keys.link_assignments(link), per_link, withvalues=True)
+    out = []
+    for reply in pipe.execute():
+        pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2])
+        out.extend({**orjson.loads(raw), "assignment_id": a} for a, raw in pairs)
+    return out
+
+
+def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[ExperimentStatus]:
+    """Every loaded experiment's status (sync client), sorted by experiment id.
+
+    Counts come from each link's free list, slots, activity and replace set (never from the
+    records): done = lists handed out − unfinished holders − lists to replace; an unfinished holder
+    idle for more than ``allotted_minutes`` counts as expired, since the next arrival on its link
+    takes its list over (``allocate.lua``). The median task time and the kind's and platforms'
+    figures read at most `SAMPLE_RECORDS` records per experiment.
+    """
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    idle_before = now_ms - allotted_minutes * 60_000
+    arrivals = control.per_minute(r, "arrivals", now_ms)
+    completions = control.per_minute(r, "completions", now_ms)
+    arrivals_h = control.per_hour(r, "arrivals", now_ms)
+    completions_h = control.per_hour(r, "completions", now_ms)
+    refused: dict[str, dict[str, int]] = {}
+    for minute in control.per_minute(r, "refusals", now_ms):
+        for field_name, n in minute.items():
+            link, _, reason = field_name.partition(":")
+            refused.setdefault(link, {}).setdefault(reason, 0)
+            refused[link][reason] += n
+    grouped: dict[str, list] = {}
+    for link, meta, counts in _link_rows(r, idle_before):
+        grouped.setdefault(meta[0] or "?", []).append((link, meta, counts))
+    out = []
+    for experiment_id, rows in sorted(grouped.items()):
+        kind = get_kind(rows[0][1][1])
+        cells, expired, n_records = [], 0, 0
+        for link, meta, (n_free, handed_out, unfinished, idle, to_replace, records) in rows:
+            cells.append(LinkCell(link, int(meta[2] or 0), handed_out - unfinished - to_replace, unfinished - idle,
+                                  n_free, to_replace))
+            expired += idle
+            n_records += records
+        link_ids = [c.link_id for c in cells]
+        sample = _sample_records(r, link_ids, n_records)
+        durations = [(rec["completed_ms"] - rec["started_ms"]) / 1000 for rec in sample
+                     if rec.get("completed_ms") and rec.get("started_ms")]
+        summaries = [line for p in PLATFORMS.values()
+                     if (line := p.control_summary(r, experiment_id, link_ids, sample))]
+        out.append(ExperimentStatus(
+            experiment_id=experiment_id, kind=kind.name, kind_title=kind.title or kind.name, platforms=summaries,
+            paused=all(row[1][3] == "1" for row in rows), n_lists=sum(c.n_lists for c in cells),
+            free=sum(c.free for c in cells), in_progress=sum(c.in_progress for c in cells),
+            done=sum(c.done for c in cells), expired=expired, to_replace=sum(c.to_replace for c in cells),
+            links=cells,
+            arrivals_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in arrivals],
+            completions_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in completions],
+            arrivals_per_hour=[sum(h.get(link, 0) for link in link_ids) for h in arrivals_h],
+            completions_per_hour=[sum(h.get(link, 0) for link in link_ids) for h in completions_h],
+            median_task_s=statistics.median(durations) if durations else None,
+            figures={**kind.control_figures(sample), **kind.control_quality(_sample_responses(r, link_ids))}, refusals_last_hour=_by_reason(refused, link_ids)))
+    return out
+
+
+def _by_reason(refused: dict[str, dict[str, int]], link_ids: list[str]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for link in link_ids:
+        for reason, n in refused.get(link, {}).items():
+            total[reason] = total.get(reason, 0) + n
+    return dict(sorted(total.items(), key=lambda item: (-item[1], item[0])))
+
+
+def experiment_links(r, experiment_id: str) -> list[str]:
+    """The loaded links of ``experiment_id``, sorted."""
+    links = sorted(r.smembers(keys.links_index()))
+    pipe = r.pipeline(transaction=False)
+    for link in links:
+        pipe.hget(keys.link_meta(link), "experiment_id")
+    return [link for link, exp in zip(links, pipe.execute()) if exp == experiment_id]
+
+
+@dataclass(frozen=True)
+class WorkerAssignment:
+    """One assignment of a worker, with its trials as recorded and the columns its kind shows."""
+
+    link_id: str
+    assignment_id: str
+    record: dict
+    trials: list[dict]
+    columns: tuple[tuple[str, str], ...] = ()
+
+
+def worker_view(r, worker_id: str) -> tuple[bool, list[WorkerAssignment]]:
+    """Whether ``worker_id`` is blocked, and their assignments (with recorded trials), by link."""
+    blocked = bool(r.exists(keys.worker_blocked(worker_id)))
+    out = []
+    for link in sorted(r.smembers(keys.worker_links(worker_id))):
+        assignment_id = r.hget(keys.link_workers(link), worker_id)
+        raw = r.hget(keys.link_assignments(link), assignment_id) if assignment_id else None
+        if raw is None:
+            continue
+        record = orjson.loads(raw)
+        n_trials, kind = r.hmget(keys.link_meta(link), ["n_trials", "kind"])
+        fields = [f"{assignment_id}:{t}" for t in range(int(n_trials or 0))]
+        responses = r.hmget(keys.link_responses(link), fields) if fields else []
+        trials = [{"trial": t, **orjson.loads(raw_response)} for t, raw_response in enumerate(responses) if raw_response]
+        out.append(WorkerAssignment(link, assignment_id, record, trials, get_kind(kind).control_trial_columns))
+    return blocked, out
+
+
+def worker_platform_lines(r, worker_id: str) -> list[str]:
+    """What every registered platform's records say of the worker (`Platform.worker_status`)."""
+    return [line for p in PLATFORMS.values() for line in p.worker_status(r, worker_id)]
+
+
+STATUS_COLUMNS = ("experiment", "kind", "state", "lists", "free", "in progress", "done", "expired", "to replace",
+                  "done %", "arrivals/h", "completions/h", "completions/24h", "median task", "ETA")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def status_rows(experiments: list[ExperimentStatus]) -> list[tuple[str, ...]]:
+    """One row of `STATUS_COLUMNS` per experiment: the figures the ``/admin/`` page shows."""
+    return [(e.experiment_id, e.kind, "paused" if e.paused else "open", str(e.n_lists), str(e.free),
+             str(e.in_progress), str(e.done), str(e.expired), str(e.to_replace), f"{100 * e.share_done:.0f}",
+             str(e.arrivals_last_hour), str(e.completions_last_hour), str(e.completions_last_day),
+             _duration(e.median_task_s),
+             _duration(None if e.eta_minutes is None else e.eta_minutes * 60)) for e in experiments]
+
+
+def status_table(experiments: list[ExperimentStatus]) -> str:
+    """``mvt status``'s table: a header, one aligned row per experiment, then each one's platform and kind lines."""
+    rows = [STATUS_COLUMNS, *status_rows(experiments)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(STATUS_COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+             for row in rows]
+    for e in experiments:
+        extra = [*e.platforms, *(f"{label}: {value}" for label, value in e.figures.items())]
+        if e.refusals_last_hour:
+            extra.append("refused in the last hour: " + ", ".join(f"{reason} {n}" for reason, n
+                                                                   in e.refusals_last_hour.items()))
+        lines.append(f"{e.experiment_id}: {'; '.join(extra) if extra else 'no platform records'}")
+    return "\n".join(lines)

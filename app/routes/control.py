@@ -1,0 +1,270 @@
+"""The control room: ``/admin/``, the researcher's live page on ``mvt serve``.
+
+Sign-in with ``MVT_ADMIN_TOKEN`` (acts) or ``MVT_VIEWER_TOKEN`` (only looks) by a POSTed form gives
+a session cookie (`app.adminauth`); attempts are counted per client address
+(``MVT_ADMIN_SIGNIN_PER_MINUTE``). Every action is a POSTed form carrying the session's CSRF token,
+is refused to viewers (403) and is recorded in the activity log (who, when, why). Pages are
+rendered here; ``static/control/control.js`` refreshes the overview by polling ``/admin/overview``.
+The bearer-token JSON routes (``app/routes/admin.py``) are unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from app import adminauth, control as figures
+from app.routes.pages import security_headers, templates
+from kernel import admin, control
+from kernel.ids import ID_PATTERN
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+OVERVIEW_CACHE_S = 2.0
+OVERVIEW_CPU_SHARE = 0.05
+"""Dashboards open together share one computation of the overview, kept for `OVERVIEW_CACHE_S` or 1 /
+`OVERVIEW_CPU_SHARE` times as long as it took (whichever is longer), so that watching a large study
+takes at most about 5 % of a server process from the workers (1000 links × 42 lists: ~0.15 s, kept 3 s)."""
+REFRESH_MS = 3000
+ACTIONS = ("block", "unblock", "replace", "pause", "resume")
+_ID = re.compile(ID_PATTERN)
+WHY_MAX = 500
+
+
+def control_time(ms) -> str:
+    """A time in ms since the epoch as the page shows it: UTC, to the second."""
+    if not ms:
+        return "–"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(ms) / 1000))
+
+
+templates.env.filters["control_time"] = control_time
+
+
+def _headers() -> dict[str, str]:
+    return {**security_headers(CSP), "X-Frame-Options": "DENY"}
+
+
+def _page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers.update(_headers())
+    return response
+
+
+def _message(request: Request, status: int, title: str, sentence: str) -> HTMLResponse:
+    return _page(request, "control_message.html", status, title=title, sentence=sentence)
+
+
+def _session(request: Request) -> adminauth.Session | None:
+    return adminauth.read(request.app.state.settings, request.cookies.get(adminauth.COOKIE))
+
+
+def _disabled(request: Request) -> HTMLResponse | None:
+    if request.app.state.settings.admin_token is None:
+        return _message(request, 403, "Control room disabled",
+                        "The control room is disabled: set MVT_ADMIN_TOKEN (at least 16 characters) and restart "
+                        "the server.")
+    return None
+
+
+def _overview(request: Request) -> list[figures.ExperimentStatus]:
+    """The overview, computed at most once per `OVERVIEW_CACHE_S` per server process."""
+    state = request.app.state
+    cached = getattr(state, "control_overview", None)
+    now = time.monotonic()
+    if cached is None or now > cached[0]:
+        experiments = figures.overview(state.sync_redis, state.settings.allotted_minutes)
+        took = time.monotonic() - now
+        cached = (now + max(OVERVIEW_CACHE_S, took / OVERVIEW_CPU_SHARE), experiments)
+        state.control_overview = cached
+    return cached[1]
+
+
+def _forget_overview(request: Request) -> None:
+    request.app.state.control_overview = None
+
+
+def _context(request: Request, session: adminauth.Session) -> dict:
+    return {"session": session, "csrf": adminauth.csrf_token(request.app.state.settings, session),
+            "refresh_ms": REFRESH_MS, "now_text": control_time(time.time() * 1000)}
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", "replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+@router.get("", include_in_schema=False)
+def admin_root() -> RedirectResponse:
+    """``/admin`` → ``/admin/``."""
+    return RedirectResponse("/admin/", status_code=308)
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request):
+    """The sign-in form, or (signed in) the experiments, the blocked workers and the activity log."""
+    if (refused := _disabled(request)) is not None:
+        return refused
+    session = _session(request)
+    if session is None:
+        return _page(request, "control_signin.html", viewer=request.app.state.settings.viewer_token is not None)
+    r = request.app.state.sync_redis
+    return _page(request, "control.html", experiments=_overview(request), blocked=admin.blocked_workers(r),
+                 log=control.activity(r), **_context(request, session))
+
+
+@router.get("/overview", response_class=HTMLResponse)
+def overview_fragment(request: Request):
+    """The experiments section alone, for the page's live refresh."""
+    session = _session(request)
+    if session is None:
+        return _message(request, 401, "Signed out", "Your session has ended; sign in again.")
+    r = request.app.state.sync_redis
+    return _page(request, "_control_overview.html", experiments=_overview(request), blocked=admin.blocked_workers(r),
+                 log=control.activity(r), **_context(request, session))
+
+
+@router.get("/status.json")
+def status_json(request: Request):
+    """The overview as JSON (``mvt status`` prints the same figures)."""
+    if _session(request) is None:
+        return JSONResponse({"detail": "sign in at /admin/ first", "reason": "not_authorized"}, 401,
+                            headers=_headers())
+    return JSONResponse({"experiments": [e.as_json() for e in _overview(request)]}, headers=_headers())
+
+
+@router.post("/signin")
+async def signin(request: Request):
+    """Check the token of the form; on success set the session cookie and go to ``/admin/``."""
+    if (refused := _disabled(request)) is not None:
+        return refused
+    settings, r = request.app.state.settings, request.app.state.sync_redis
+    client = request.client.host if request.client else "unknown"
+    if not await run_in_threadpool(control.signin_allowed, r, client, settings.admin_signin_per_minute):
+        response = _page(request, "control_signin.html", 429, viewer=settings.viewer_token is not None,
+                         error="Too many sign-in attempts from your address; wait a minute and try again.")
+        response.headers["Retry-After"] = str(control.SIGNIN_WINDOW_S)
+        return response
+    form = await _form(request)
+    role = adminauth.role_for_token(settings, form.get("token", ""))
+    if role is None:
+        return _page(request, "control_signin.html", 401, viewer=settings.viewer_token is not None,
+                     error="That token is neither MVT_ADMIN_TOKEN nor MVT_VIEWER_TOKEN.")
+    cookie, session = adminauth.issue(settings, role)
+    response = RedirectResponse("/admin/", status_code=303)
+    response.headers["Set-Cookie"] = adminauth.cookie_header(cookie, settings.admin_session_hours * 3600)
+    return response
+
+
+def _checked(request: Request, form: dict, act: bool = True) -> tuple[adminauth.Session | None, Response | None]:
+    """The session of a POSTed form, or the refusal: 401 signed out, 403 bad CSRF token, 403 viewer."""
+    session = _session(request)
+    if session is None:
+        return None, _message(request, 401, "Signed out", "Your session has ended; sign in again.")
+    if not adminauth.csrf_ok(request.app.state.settings, session, form.get("csrf")):
+        return None, _message(request, 403, "Refused", "The form's CSRF token is missing or is not this session's; "
+                                                       "reload the page and try again.")
+    if act and not session.can_act:
+        return None, _message(request, 403, "Read-only", "You are signed in as a viewer: you can look but not act.")
+    return session, None
+
+
+@router.post("/signout")
+async def signout(request: Request):
+    """End the session (the cookie is removed)."""
+    session, refused = _checked(request, await _form(request), act=False)
+    if refused is not None:
+        return refused
+    response = RedirectResponse("/admin/", status_code=303)
+    response.headers["Set-Cookie"] = adminauth.cookie_header("", 0)
+    return response
+
+
+def _ids(text: str) -> list[str]:
+    return [part for part in re.split(r"[\s,]+", text.strip()) if part]
+
+
+def _act(request: Request, session: adminauth.Session, action: str, form: dict) -> tuple[int, str]:
+    """Do ``action``; the HTTP status and the sentence saying what happened (also logged)."""
+    r = request.app.state.sync_redis
+    why = form.get("why", "").strip()[:WHY_MAX]
+    field = {"block": "worker_id", "unblock": "worker_id", "replace": "assignment_id"}.get(action, "experiment")
+    ids = _ids(form.get(field, ""))
+    if not ids or len(ids) > 100 or not all(_ID.fullmatch(i) for i in ids):
+        return 422, (f"{field} must be 1 to 100 ids of letters, digits, '_' and '-' "
+                     f"(got {form.get(field, '')[:60]!r})")
+    if action == "block":
+        admin.block_workers(r, ids)
+        done = f"blocked {', '.join(ids)}"
+    elif action == "unblock":
+        admin.unblock_workers(r, ids)
+        done = f"unblocked {', '.join(ids)}"
+    elif action == "replace":
+        marked = admin.mark_for_replacement(r, ids)
+        rest = [i for i in ids if i not in marked]
+        done = (f"marked {', '.join(marked)} for replacement" if marked else "marked nothing") + (
+            f"; not marked (unknown, already marked or taken over): {', '.join(rest)}" if rest else "")
+    else:
+        links = [link for e in ids for link in figures.experiment_links(r, e)]
+        if not links:
+            return 404, f"no loaded experiment is called {', '.join(ids)}"
+        control.set_paused(r, links, action == "pause")
+        done = (f"paused new arrivals of {', '.join(ids)}" if action == "pause"
+                else f"reopened new arrivals of {', '.join(ids)}")
+    control.log_action(r, session.who, action, " ".join(ids), why)
+    _forget_overview(request)
+    return 200, done
+
+
+@router.post("/actions/{action}")
+async def act(request: Request, action: str):
+    """One of `ACTIONS` from a form (``worker_id``, ``assignment_id`` or ``experiment``; ``why``; ``csrf``);
+    back to the page it came from (``back``, a path under ``/admin/``)."""
+    form = await _form(request)
+    session, refused = _checked(request, form)
+    if refused is not None:
+        return refused
+    if action not in ACTIONS:
+        return _message(request, 404, "Unknown action", f"there is no action {action[:40]!r}; "
+                                                        f"the actions are {', '.join(ACTIONS)}")
+    status, sentence = await run_in_threadpool(_act, request, session, action, form)
+    if status != 200:
+        return _message(request, status, "Not done", sentence)
+    back = form.get("back", "/admin/")
+    if not back.startswith("/admin/") or "//" in back or "\\" in back:
+        back = "/admin/"
+    return RedirectResponse(back, status_code=303)
+
+
+@router.get("/workers/")
+def find_worker(request: Request, id: str = ""):  # noqa: A002 - the search form's field
+    """The search form's target: on to the worker's page."""
+    from urllib.parse import quote
+
+    return RedirectResponse(f"/admin/workers/{quote(id.strip()[:100], safe='')}", status_code=303)
+
+
+@router.get("/workers/{worker_id}", response_class=HTMLResponse)
+def worker_page(request: Request, worker_id: str):
+    """One worker: blocked or not, their assignments with every recorded trial, the actions on them."""
+    if (refused := _disabled(request)) is not None:
+        return refused
+    session = _session(request)
+    if session is None:
+        return RedirectResponse("/admin/", status_code=303)
+    if not _ID.fullmatch(worker_id):
+        return _message(request, 404, "No such worker", f"{worker_id[:80]!r} is not a worker id (letters, digits, "
+                                                        "'_' and '-')")
+    r = request.app.state.sync_redis
+    blocked, assignments = figures.worker_view(r, worker_id)
+    log = [e for e in control.activity(r, control.LOG_LENGTH) if worker_id in e["target"].split()
+           or any(a.assignment_id in e["target"].split() for a in assignments)]
+    return _page(request, "control_worker.html", worker_id=worker_id, blocked=blocked, assignments=assignments,
+                 log=log, platform_lines=figures.worker_platform_lines(r, worker_id), **_context(request, session))

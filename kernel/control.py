@@ -1,0 +1,96 @@
+"""What the control room keeps in Redis: per-minute arrivals and completions, paused links, the activity log.
+
+The counts are written by the paths that already write (allocation adds to the pipeline it sends
+anyway; completion sends one more pipeline, once per task), so the ``/admin/`` page and
+``mvt status`` read at most `WINDOW_MINUTES` small hashes instead of scanning responses. Pausing
+sets ``paused`` in each link's meta hash, which ``allocate.lua`` reads in the same call that would
+hand out a list, so a paused link never gives out a new one while assignments already held resume.
+Keys: ``kernel/store/keys.py`` ("Control room section").
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from kernel.store import keys
+
+EVENTS = ("arrivals", "completions", "refusals")
+"""Counted per minute. ``refusals`` count per ``<link>:<reason>`` field (a link id holds no ``:``)."""
+MINUTE_TTL_S = 2 * 3600
+HOUR_TTL_S = 25 * 3600
+WINDOW_MINUTES = 60
+WINDOW_HOURS = 24
+LOG_LENGTH = 500
+SIGNIN_WINDOW_S = 60
+
+
+def minute_of(ms: int) -> int:
+    """The minute (ms since the epoch // 60000) holding time ``ms``."""
+    return int(ms) // 60_000
+
+
+def count_event(pipe, event: str, link_id: str, now_ms: int) -> None:
+    """Add one ``event`` of ``link_id`` at ``now_ms`` to the pipeline ``pipe`` (sync, async or fast)."""
+    for key, ttl_s in ((keys.minute_counts(event, minute_of(now_ms)), MINUTE_TTL_S),
+                       (keys.hour_counts(event, int(now_ms) // 3_600_000), HOUR_TTL_S)):
+        pipe.hincrby(key, link_id, 1)
+        pipe.expire(key, ttl_s)
+
+
+def per_minute(r, event: str, now_ms: int | None = None, minutes: int = WINDOW_MINUTES) -> list[dict[str, int]]:
+    """Link id → count of ``event`` for each of the last ``minutes`` minutes, oldest first (sync client)."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    last = minute_of(now_ms)
+    pipe = r.pipeline(transaction=False)
+    for minute in range(last - minutes + 1, last + 1):
+        pipe.hgetall(keys.minute_counts(event, minute))
+    return [{link: int(n) for link, n in counts.items()} for counts in pipe.execute()]
+
+
+def per_hour(r, event: str, now_ms: int | None = None, hours: int = WINDOW_HOURS) -> list[dict[str, int]]:
+    """Link id → count of ``event`` for each of the last ``hours`` hours, oldest first (sync client)."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    last = int(now_ms) // 3_600_000
+    pipe = r.pipeline(transaction=False)
+    for hour in range(last - hours + 1, last + 1):
+        pipe.hgetall(keys.hour_counts(event, hour))
+    return [{link: int(n) for link, n in counts.items()} for counts in pipe.execute()]
+
+
+def set_paused(r, link_ids, paused: bool) -> None:
+    """Hold (``paused=True``) or reopen new arrivals on ``link_ids``; returning assignments are not affected."""
+    pipe = r.pipeline(transaction=False)
+    for link_id in link_ids:
+        if paused:
+            pipe.hset(keys.link_meta(link_id), "paused", "1")
+        else:
+            pipe.hdel(keys.link_meta(link_id), "paused")
+    pipe.execute()
+
+
+def log_action(r, who: str, action: str, target: str, why: str = "", now_ms: int | None = None) -> dict:
+    """Record one action of the control room (newest first, the last `LOG_LENGTH` kept); the record."""
+    entry = {"at_ms": int(time.time() * 1000) if now_ms is None else now_ms, "who": who, "action": action,
+             "target": target, "why": why}
+    pipe = r.pipeline(transaction=False)
+    pipe.lpush(keys.control_log(), orjson.dumps(entry))
+    pipe.ltrim(keys.control_log(), 0, LOG_LENGTH - 1)
+    pipe.execute()
+    return entry
+
+
+def activity(r, limit: int = 50) -> list[dict]:
+    """The latest ``limit`` actions, newest first."""
+    return [orjson.loads(raw) for raw in r.lrange(keys.control_log(), 0, limit - 1)]
+
+
+def signin_allowed(r, ip: str, per_minute: int) -> bool:
+    """Count one sign-in attempt of client ``ip``; False once it made more than ``per_minute`` this minute."""
+    pipe = r.pipeline(transaction=False)
+    # SET NX EX starts the window (EXPIRE's NX needs Redis 7; the embedded server is 6.2).
+    pipe.set(keys.signin_attempts(ip), 0, ex=SIGNIN_WINDOW_S, nx=True)
+    pipe.incr(keys.signin_attempts(ip))
+    _, attempts = pipe.execute()
+    return int(attempts) <= per_minute

@@ -1,0 +1,342 @@
+"""The control room (``/admin/``) over HTTPS: sign-in, sessions, CSRF, viewers, actions, pause, the figures."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+
+import pytest
+
+from app import adminauth
+from app.control import overview
+from kernel import control
+from kernel.store import keys
+from tests.fixtures.control import (SIGNIN_PER_MINUTE, VIEWER_TOKEN, _control_running,  # noqa: F401 (fixtures)
+                                    control_server, https_client)
+from tests.fixtures.server import ADMIN_TOKEN
+from tests.test_admin import do_task
+
+
+def signed_in(server, token=ADMIN_TOKEN):
+    """A client with a session of ``token``'s role, and the page's CSRF token."""
+    client = https_client(server)
+    answer = client.post("/admin/signin", data={"token": token})
+    assert answer.status_code == 303 and answer.headers["location"] == "/admin/"
+    page = client.get("/admin/")
+    return client, re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
+
+
+def test_signin_sets_a_strict_http_only_secure_cookie_and_no_token_in_urls(control_server):
+    with https_client(control_server) as client:
+        first = client.get("/admin/")
+        assert first.status_code == 200 and 'action="/admin/signin"' in first.text and 'method="post"' in first.text
+        assert "script-src 'self'" in first.headers["content-security-policy"]
+        answer = client.post("/admin/signin", data={"token": ADMIN_TOKEN})
+        cookie = answer.headers["set-cookie"]
+        assert cookie.startswith("__Host-mvt_admin=admin.")
+        assert {"Secure", "HttpOnly", "SameSite=Strict", "Path=/"} <= {p.strip() for p in cookie.split(";")}
+        assert ADMIN_TOKEN not in cookie and ADMIN_TOKEN not in answer.headers["location"]
+        page = client.get("/admin/")
+        assert "synth" in page.text and "signed in as <strong>admin</strong>" in page.text
+
+
+def test_a_wrong_token_is_refused_and_sign_in_attempts_are_limited(control_server):
+    with https_client(control_server) as client:
+        for _ in range(SIGNIN_PER_MINUTE):
+            wrong = client.post("/admin/signin", data={"token": "not-the-token-at-all"})
+            assert wrong.status_code == 401
+            assert "That token is neither MVT_ADMIN_TOKEN nor MVT_VIEWER_TOKEN." in wrong.text
+        limited = client.post("/admin/signin", data={"token": ADMIN_TOKEN})
+        assert limited.status_code == 429 and limited.headers["retry-after"] == "60"
+        assert "Too many sign-in attempts from your address; wait a minute and try again." in limited.text
+        assert "set-cookie" not in limited.headers
+
+
+@pytest.mark.parametrize("cookie", ["", "admin.0123.9999999999.00", "viewer.abc.9999999999.deadbeef"])
+def test_forged_session_cookies_are_not_sessions(control_server, cookie):
+    with https_client(control_server) as client:
+        client.cookies.set(adminauth.COOKIE, cookie)
+        assert 'action="/admin/signin"' in client.get("/admin/").text
+        assert client.get("/admin/status.json").status_code == 401
+
+
+def test_a_session_signed_before_a_token_changed_is_over(control_server):
+    settings = control_server.settings
+    cookie, _ = adminauth.issue(settings, "admin")
+    assert adminauth.read(settings, cookie) is not None
+    changed = settings.model_copy(update={"admin_token": type(settings.admin_token)("another-admin-token-0123")})
+    assert adminauth.read(changed, cookie) is None
+    assert adminauth.read(settings, cookie, now_s=2**40) is None
+
+
+@pytest.mark.parametrize("csrf", [None, "", "0" * 64])
+def test_actions_without_this_sessions_csrf_token_are_refused(control_server, csrf):
+    client, _ = signed_in(control_server)
+    with contextlib.closing(client):
+        form = {"worker_id": "W9", "why": "spam"} | ({} if csrf is None else {"csrf": csrf})
+        answer = client.post("/admin/actions/block", data=form)
+        assert answer.status_code == 403
+        assert "The form&#39;s CSRF token is missing or is not this session&#39;s" in answer.text
+        assert not control_server.redis.exists(keys.worker_blocked("W9"))
+
+
+def test_a_viewer_sees_everything_and_changes_nothing(control_server):
+    client, csrf = signed_in(control_server, VIEWER_TOKEN)
+    with contextlib.closing(client):
+        page = client.get("/admin/")
+        assert "signed in as <strong>viewer</strong> (read-only)" in page.text
+        assert 'action="/admin/actions/' not in page.text
+        for action, form in [("block", {"worker_id": "W9"}), ("pause", {"experiment": "synth"}),
+                             ("replace", {"assignment_id": "A1"})]:
+            answer = client.post(f"/admin/actions/{action}", data={**form, "csrf": csrf})
+            assert answer.status_code == 403 and "You are signed in as a viewer: you can look but not act." in answer.text
+        assert client.get("/admin/status.json").json()["experiments"][0]["state"] == "open"
+        assert not control_server.redis.exists(keys.worker_blocked("W9"))
+        assert control.activity(control_server.redis) == []
+
+
+def test_block_pause_and_replace_are_done_logged_and_refused_to_workers(control_server):
+    client, csrf = signed_in(control_server)
+    api = https_client(control_server)
+    with contextlib.closing(client), api:
+        done = do_task(api, "W1", "A1")
+        answer = client.post("/admin/actions/block", data={"worker_id": "W2", "why": "bot", "csrf": csrf,
+                                                           "back": "/admin/workers/W2"})
+        assert answer.status_code == 303 and answer.headers["location"] == "/admin/workers/W2"
+        refused = api.post("/api/assignments", json={"link": "synth-001", "worker_id": "W2", "assignment_id": "A2"})
+        assert (refused.status_code, refused.json()["reason"]) == (409, "blocked")
+
+        client.post("/admin/actions/pause", data={"experiment": "synth", "why": "fix a typo", "csrf": csrf})
+        ask = {"link": "synth-002", "worker_id": "W3"}
+        assert api.get("/api/eligibility", params=ask).json() == {"eligible": False, "reason": "paused"}
+        assert api.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W1",
+                                                    "assignment_id": "A1"}).json()["eligible"] is True
+        paused = api.post("/api/assignments", json={"link": "synth-002", "worker_id": "W3", "assignment_id": "A3"})
+        assert paused.status_code == 409 and paused.json() == {
+            "detail": "new arrivals on link synth-002 are paused by the researcher; nothing was allocated",
+            "reason": "paused"}
+        assert control_server.redis.hget(keys.link_workers("synth-002"), "W3") is None
+        resumed = api.post("/api/assignments", json={"link": "synth-001", "worker_id": "W1", "assignment_id": "A1"})
+        assert resumed.status_code == 200 and resumed.json()["completed"] is True
+        status = client.get("/admin/status.json").json()["experiments"][0]
+        assert (status["state"], status["done"], status["arrivals_last_hour"], status["completions_last_hour"]) == (
+            "paused", 1, 1, 1)
+        assert status["refusals_last_hour"] == {"blocked": 1, "paused": 1}
+
+        client.post("/admin/actions/resume", data={"experiment": "synth", "csrf": csrf})
+        assert api.post("/api/assignments", json={"link": "synth-002", "worker_id": "W3",
+                                                  "assignment_id": "A3"}).status_code == 200
+        client.post("/admin/actions/replace", data={"assignment_id": done["assignment_id"], "csrf": csrf})
+        log = control.activity(control_server.redis)
+        assert [(e["who"].split()[0], e["action"], e["target"], e["why"]) for e in log] == [
+            ("admin", "replace", "A1", ""), ("admin", "resume", "synth", ""), ("admin", "pause", "synth", "fix a typo"),
+            ("admin", "block", "W2", "bot")]
+        page = client.get("/admin/").text
+        assert "fix a typo" in page and "to replace" in page
+
+
+def test_bad_action_input_is_refused_with_a_sentence(control_server):
+    client, csrf = signed_in(control_server)
+    with contextlib.closing(client):
+        bad = client.post("/admin/actions/block", data={"worker_id": "<script>", "csrf": csrf})
+        assert bad.status_code == 422 and "worker_id must be 1 to 100 ids" in bad.text and "<script>" not in bad.text
+        assert client.post("/admin/actions/pause", data={"experiment": "nope", "csrf": csrf}).status_code == 404
+        assert client.post("/admin/actions/delete", data={"csrf": csrf}).status_code == 404
+        off_site = client.post("/admin/actions/block", data={"worker_id": "W5", "csrf": csrf,
+                                                             "back": "//evil.example/admin/"})
+        assert off_site.headers["location"] == "/admin/"
+
+
+def test_overview_counts_lists_and_minutes(control_server):
+    r = control_server.redis
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")
+        do_task(api, "W2", "A2", complete=False)
+    [e] = overview(r, allotted_minutes=60)
+    assert (e.experiment_id, e.kind, e.n_lists, e.done, e.in_progress, e.free, e.expired) == ("synth", "mvt", 8, 1, 1,
+                                                                                              6, 0)
+    assert (e.arrivals_last_hour, e.completions_last_hour, len(e.arrivals_per_minute)) == (2, 1, 60)
+    assert (e.arrivals_last_day, e.completions_last_day, len(e.completions_per_hour)) == (2, 1, 24)
+    # An hour later the minute counts are gone, the hour counts still there: the ETA uses the day's rate.
+    [hour_on] = overview(r, allotted_minutes=600, now_ms=int(time.time() * 1000) + 3_600_000)
+    assert (hour_on.completions_last_hour, hour_on.completions_last_day) == (0, 1)
+    assert hour_on.eta_minutes == pytest.approx(7 / (1 / (60 * 24)))
+    assert e.figures == {"trials done per task in progress (median)": "3", "timing ok (sampled trials)": "100 % of 6"}
+    assert e.median_task_s is not None
+    # After the allotted time an unfinished assignment counts as expired (the next arrival takes it over).
+    [later] = overview(r, allotted_minutes=60, now_ms=10**13)
+    assert (later.in_progress, later.expired, later.arrivals_last_hour) == (0, 1, 0)
+
+
+def test_hostile_comments_are_text_on_the_worker_page(control_server):
+    client, _ = signed_in(control_server)
+    api = https_client(control_server)
+    with contextlib.closing(client), api:
+        body = do_task(api, "W1", "A1", complete=False)
+        api.post("/api/complete", json={"assignment_token": body["assignment_token"],
+                                        "comment": "<script>alert(1)</script> =cmd|' /C calc'!A0"})
+        page = client.get("/admin/workers/W1")
+        assert page.status_code == 200
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; =cmd|&#39; /C calc&#39;!A0" in page.text
+        assert "<script>alert" not in page.text
+        for worker_id in ("%3Cscript%3Ealert(1)", "=cmd|' calc'!A0"):
+            hostile = client.get(f"/admin/workers/{worker_id}")
+            assert hostile.status_code == 404 and "is not a worker id" in hostile.text
+            assert "<script>" not in hostile.text and "=cmd|'" not in hostile.text
+
+
+def test_mvt_status_prints_the_pages_figures(control_server, redis_url):
+    import typer
+    from typer.testing import CliRunner
+
+    from cli import status as commands
+    from tests.test_admin import store_line
+
+    def cli(args, url):
+        app = typer.Typer()
+        commands.register(app)
+        app.command("unused")(lambda: None)  # more than one command: typer keeps the command name
+        return CliRunner().invoke(app, args, env={"MVT_REDIS_URL": url})
+
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")
+        do_task(api, "W2", "A2", complete=False)
+    client, csrf = signed_in(control_server)
+    with contextlib.closing(client):
+        client.post("/admin/actions/pause", data={"experiment": "synth", "csrf": csrf})
+        shown = client.get("/admin/status.json").json()["experiments"][0]
+    result = cli(["status"], redis_url)
+    header, row, extra = result.output.removeprefix(store_line(redis_url, "single")).splitlines()
+    assert result.exit_code == 0
+    assert header.split() == ["experiment", "kind", "state", "lists", "free", "in", "progress", "done", "expired", "to",
+                              "replace", "done", "%", "arrivals/h", "completions/h", "completions/24h", "median",
+                              "task", "ETA"]
+    cells = row.split()
+    assert cells[:13] == ["synth", "mvt", "paused", "8", "6", "1", "1", "0", "0", "12", "2", "1", "1"]
+    assert [shown[k] for k in ("lists", "free", "in_progress", "done", "arrivals_last_hour")] == [8, 6, 1, 1, 2]
+    assert extra == "synth: trials done per task in progress (median): 3; timing ok (sampled trials): 100 % of 6"
+    missing = cli(["status", "nope"], redis_url)
+    assert missing.exit_code == 1 and missing.output.endswith(
+        "error: experiment 'nope' is not loaded (loaded: synth); load it with `mvt load EXP_DIR`\n")
+
+
+def test_a_paused_experiment_turns_prolific_arrivals_away_in_their_words(control_server):
+    from tests.test_prolific_arrival import arrive
+
+    first = arrive(control_server, "P1")
+    assert first.status_code == 200
+    control.set_paused(control_server.redis, ["synth-001", "synth-002"], True)
+    late = arrive(control_server, "P2")
+    assert late.status_code == 409
+    assert "The researcher has paused this study for now: no new tasks are handed out. Please return the study" \
+        in late.text
+    assert control_server.redis.hget(keys.assignment_links(), "S-P2") is None
+    assert arrive(control_server, "P1").status_code == 200  # the participant who holds a list goes on
+
+
+def test_a_large_experiment_is_counted_exactly_and_its_records_sampled(control_server, monkeypatch):
+    import app.control as figures
+    from kernel.admin import mark_for_replacement
+
+    with https_client(control_server) as api:
+        for k in range(4):
+            do_task(api, f"W{k}", f"A{k}", link="synth-001")
+        do_task(api, "W8", "A8", link="synth-002", complete=False)
+    mark_for_replacement(control_server.redis, ["A0"])
+    monkeypatch.setattr(figures, "SAMPLE_RECORDS", 2)
+    [e] = overview(control_server.redis, allotted_minutes=60)
+    assert (e.done, e.to_replace, e.in_progress, e.free) == (3, 1, 1, 3)
+    assert [(c.link_id, c.done, c.to_replace, c.in_progress, c.free) for c in e.links] == [
+        ("synth-001", 3, 1, 0, 0), ("synth-002", 0, 0, 1, 3)]
+    sample = figures._sample_records(control_server.redis, ["synth-001", "synth-002"], 5)
+    assert len(sample) == 2 and {rec["assignment_id"][0] for rec in sample} == {"A"}
+
+
+def test_a_prolific_experiment_shows_its_study_and_effective_hourly_pay(control_server):
+    import orjson
+
+    r = control_server.redis
+    r.hset(keys.platform_records("prolific", "test", "studies"), "STUDY9",
+           orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")
+    raw = orjson.loads(r.hget(keys.link_assignments("synth-001"), "A1"))
+    raw["started_ms"] = raw["completed_ms"] - 6 * 60_000  # a six-minute task
+    r.hset(keys.link_assignments("synth-001"), "A1", orjson.dumps(raw))
+    [e] = overview(r, allotted_minutes=60)
+    assert e.platforms == ["Prolific study STUDY9 (8 places); reward 1.50, median task 6.0 min: 15.00 an hour "
+                           "(Prolific's minimum £6.00 / $8.00)"]
+
+
+def test_sign_out_ends_the_session_in_the_browser_and_needs_the_csrf_token(control_server):
+    client, csrf = signed_in(control_server)
+    with contextlib.closing(client):
+        assert client.post("/admin/signout", data={}).status_code == 403
+        out = client.post("/admin/signout", data={"csrf": csrf})
+        assert out.status_code == 303 and out.headers["set-cookie"].startswith("__Host-mvt_admin=; Max-Age=0;")
+        client.cookies.clear()
+        assert 'action="/admin/signin"' in client.get("/admin/").text
+
+
+def test_a_workers_page_shows_the_kinds_columns_and_the_platforms_records(control_server):
+    import orjson
+
+    r = control_server.redis
+    r.hset(keys.mturk_assignments("sandbox"), "MA1", orjson.dumps({"worker_id": "W1", "status": "Submitted",
+                                                                 "submitted_at": "2026-12-06T10:00:00Z"}))
+    r.hset(keys.platform_records("prolific", "test", "submissions"), "SUB1",
+           orjson.dumps({"participant_id": "W1", "status": "AWAITING REVIEW", "study_id": "STUDY9"}))
+    r.hset(keys.platform_records("prolific", "test", "submissions"), "SUB2",
+           orjson.dumps({"participant_id": "W2", "status": "APPROVED", "study_id": "STUDY9"}))
+    client, _ = signed_in(control_server)
+    api = https_client(control_server)
+    with contextlib.closing(client), api:
+        do_task(api, "W1", "A1")
+        page = client.get("/admin/workers/W1").text
+    assert "MTurk sandbox: assignment MA1 Submitted (submitted 2026-12-06T10:00:00Z)" in page
+    assert "Prolific test: submission SUB1 AWAITING REVIEW (study STUDY9)" in page and "SUB2" not in page
+    headings = re.findall(r'<th scope="col">([^<]+)</th>', page)
+    assert headings == ["trial", "answer", "correct", "timing ok", "frames shown", "answer time (ms)", "plays",
+                        "received"]
+
+
+def test_actions_through_the_bearer_routes_appear_in_the_activity_log(control_server):
+    with https_client(control_server) as api:
+        answer = api.post("/admin/block", json={"worker_ids": ["W4", "W5"]},
+                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert answer.json() == {"blocked": ["W4", "W5"]}
+    [entry] = control.activity(control_server.redis)
+    assert (entry["who"], entry["action"], entry["target"]) == ("bearer token", "block", "W4 W5")
+
+
+def test_mvt_pause_and_resume_from_the_terminal(control_server, redis_url):
+    import typer
+    from typer.testing import CliRunner
+
+    from cli import status as commands
+
+    app = typer.Typer()
+    commands.register(app)
+    run = lambda *args: CliRunner().invoke(app, list(args), env={"MVT_REDIS_URL": redis_url})  # noqa: E731
+    paused = run("pause", "synth", "--reason", "out of money")
+    assert paused.exit_code == 0 and paused.output.splitlines()[-1] == (
+        "paused new arrivals of synth (2 links); workers who hold a task can finish it")
+    assert overview(control_server.redis, 60)[0].paused
+    assert run("resume", "synth").output.splitlines()[-1] == "reopened new arrivals of synth (2 links)"
+    assert [(e["who"], e["action"], e["why"]) for e in control.activity(control_server.redis)] == [
+        ("command line", "resume", ""), ("command line", "pause", "out of money")]
+    missing = run("pause", "nope")
+    assert missing.exit_code == 1 and "error: experiment 'nope' is not loaded" in missing.output
+
+
+def test_the_kinds_live_quality_groups_timing_by_display():
+    from studies import get_kind
+
+    rows = ([{"timing_ok": True, "dpr": 1, "refresh_interval_ms": 16.67}] * 3
+            + [{"timing_ok": False, "dpr": 2, "refresh_interval_ms": 8.33}, {"timing_ok": True, "dpr": 2}])
+    assert get_kind("mvt").control_quality(rows) == {
+        "timing ok (sampled trials)": "80 % of 5",
+        "timing ok by devicePixelRatio": "1: 100 % of 3; 2: 50 % of 2",
+        "timing ok by refresh rate (Hz)": "60: 100 % of 3; 120: 0 % of 1"}
+    assert get_kind("mvt").control_quality([]) == {}
