@@ -2,8 +2,8 @@
 
 Anyone can invent worker and assignment ids, so a single client could otherwise take every list
 of a study in a minute and hold them for the allotted time. The limits are per client address
-(the ASGI scope's client: the peer, or with ``mvt serve --proxy-headers`` the address uvicorn
-took from ``X-Forwarded-For`` of a trusted proxy) and per (address, worker id), in Redis so that
+(the ASGI scope's client: the peer, or behind a proxy in ``MVT_TRUSTED_PROXIES`` /
+``--forwarded-allow-ips`` the rightmost untrusted ``X-Forwarded-For`` entry, `app.serve.proxy_options`) and per (address, worker id), in Redis so that
 every server process and host shares them. One script (``ratelimit.lua``) checks them all and
 charges them only together; it runs in the same write to Redis as the allocation's first script,
 so a request costs no extra round trip.

@@ -144,3 +144,76 @@ def test_a_greedy_client_gets_its_share_while_honest_workers_are_served(limited_
     # nothing is left reserved for the refused invented workers
     assert not any(limited_server.redis.exists(keys.worker_links(f"G{n}")) for n in range(300)
                    if f"GA{n}" not in {r.json()["assignment_id"] for r in won})
+
+
+# --- client addresses behind proxies (`mvt serve`, a real subprocess) ---------------------------------
+
+@pytest.fixture
+def proxied_serve(tmp_path):
+    """``start(*args)``: `mvt serve` over HTTPS with 4 eligibility checks a minute per address (bucket 8)
+    and the extra ``args``; yields its base URL. Stopped at teardown."""
+    import os
+    import subprocess
+
+    from tests.fixtures.redis import free_port
+    from tests.test_serve import MVT, stop, wait_healthy
+
+    procs = []
+
+    def start(*args):
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MVT_")}
+        env.update(MVT_DATA_DIR=str(tmp_path / "data"), MVT_LIMIT_ELIGIBILITY_PER_MINUTE="4",
+                   MVT_LIMIT_ELIGIBILITY_PER_WORKER_PER_MINUTE="0")
+        proc = subprocess.Popen([MVT, "serve", "--port", str(port), *args], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(proc)
+        wait_healthy(f"https://127.0.0.1:{port}/healthz", proc)
+        return f"https://127.0.0.1:{port}"
+    yield start
+    for proc in procs:
+        stop(proc)
+
+
+def eligibility_statuses(base_url: str, peer: str, forwarded_for: list[str]) -> list[int]:
+    """Status of one eligibility check from the TCP peer ``peer`` per X-Forwarded-For value."""
+    transport = httpx.HTTPTransport(verify=False, local_address=peer)
+    with httpx.Client(base_url=base_url, transport=transport, timeout=10) as client:
+        return [client.get("/api/eligibility", params={"link": "x-001", "worker_id": f"W{n}"},
+                           headers={"X-Forwarded-For": xff}).status_code for n, xff in enumerate(forwarded_for)]
+
+
+def test_a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing(proxied_serve):
+    base_url = proxied_serve("--proxy-headers", "--forwarded-allow-ips", "127.0.0.2")
+    # every request claims another address; the peer 127.0.0.1 is not the proxy, so all are its own
+    got = eligibility_statuses(base_url, "127.0.0.1", [f"10.9.0.{n}" for n in range(12)])
+    assert got == [200] * 8 + [429] * 4, f"a spoofed X-Forwarded-For escaped the per-address limit: {got}"
+    # the proxy's own clients are not charged for it
+    assert eligibility_statuses(base_url, "127.0.0.2", ["10.0.0.9"]) == [200]
+
+
+def test_the_real_address_behind_a_trusted_proxy_is_limited(proxied_serve):
+    base_url = proxied_serve("--forwarded-allow-ips", "127.0.0.2, 127.0.0.3")
+    # the proxy appends the real peer 10.0.0.7 to whatever the client sent; a second trusted hop
+    # (127.0.0.3) is skipped: the rightmost untrusted entry is the client
+    claims = [f"10.9.0.{n}, 10.0.0.7" if n % 2 else f"10.9.0.{n}, 10.0.0.7, 127.0.0.3" for n in range(12)]
+    got = eligibility_statuses(base_url, "127.0.0.2", claims)
+    assert got == [200] * 8 + [429] * 4, f"the client behind the proxy was not limited by its real address: {got}"
+    # another real address behind the same proxy has its own budget
+    assert eligibility_statuses(base_url, "127.0.0.2", ["10.9.0.1, 10.0.0.8"] * 2) == [200, 200]
+
+
+def test_proxy_settings_refuse_a_wildcard_and_bad_addresses(tmp_path):
+    from pydantic import ValidationError
+
+    from app.serve import proxy_options
+    from kernel.errors import MVTError
+
+    with pytest.raises(ValidationError, match=r"MVT_TRUSTED_PROXIES must list the proxies' addresses, not '\*'"):
+        Settings(_env_file=None, trusted_proxies="*")
+    with pytest.raises(MVTError, match=r"--forwarded-allow-ips entry 'proxy.local' must be an IP address"):
+        proxy_options(Settings(_env_file=None), forwarded_allow_ips="10.0.0.1,proxy.local")
+    s = Settings(_env_file=None, trusted_proxies="10.0.0.0/8")
+    assert proxy_options(s) == {"proxy_headers": True, "forwarded_allow_ips": "10.0.0.0/8"}
+    assert proxy_options(Settings(_env_file=None), proxy_headers=True) == \
+        {"proxy_headers": True, "forwarded_allow_ips": "127.0.0.1,::1"}
