@@ -21,9 +21,10 @@ from kernel.assignments import Allocation, allocate, eligibility, now_ms, refusa
 from kernel.errors import LinkFull, MVTError, PreviewAssignment, RateLimited, UnknownLink
 from kernel.responses import PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response
 from kernel.settings import Settings
-from kernel.tokens import completion_code, make_token, read_token
+from kernel.store import keys
+from kernel.tokens import TokenData, completion_code, make_token, read_token
 from app.validation import CompleteIn, FailureIn, ResponseIn
-from platforms import preview_ids
+from platforms import PLATFORMS, Finished, preview_ids
 from studies import get_kind
 
 UNAVAILABLE = {"detail": "the database is unavailable right now; try again in a minute",
@@ -125,7 +126,7 @@ def assignment_payload(a: Allocation, settings: Settings, now_s: int | None = No
         "assignment_token": make_token(settings.signing_key, a.assignment_id, a.link_id, a.worker_id, a.list_index),
         "assignment_id": a.assignment_id, "link": a.link_id, "n_trials": a.n_trials,
         "resume_from": a.next_trial, "completed": a.completed, "completion_code": a.completion_code,
-        "options": a.options,
+        "completion_url": None, "options": a.options,
         "trials": get_kind(a.kind).trials(a.video_ids, a.options,
                                           lambda v, ext="mp4": media_url(settings, v, a.assignment_id, expiry_s, ext)),
     }
@@ -155,7 +156,29 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
         raise
     if a.completed and client is not None:
         await limits.release(r, settings, client, assignment_id)
-    return assignment_payload(a, settings)
+    payload = assignment_payload(a, settings)
+    if a.completed:  # a reload after the work: the platform's URL again
+        token = TokenData(a.assignment_id, a.link_id, a.worker_id, a.list_index)
+        payload["completion_url"] = await completion_url(r, settings, token, a.completion_code)
+    return payload
+
+
+async def completion_url(r, settings: Settings, token: TokenData, code: str, platform=None) -> str | None:
+    """The completion URL of the platform the token's participant arrived from (`Platform.completion_url`;
+    None for MTurk and for assignments begun without a page of such a platform). ``platform``, when the
+    caller read it already (``keys.link_platforms``), saves reading it here."""
+    if platform is None:
+        platform = await r.execute_command("HGET", keys.link_platforms(token.link_id), token.assignment_id)
+    found = PLATFORMS.get(platform.decode() if isinstance(platform, bytes) else platform) if platform else None
+    if found is None:
+        return None
+    experiment, record = await asyncio.gather(
+        r.execute_command("HGET", keys.link_meta(token.link_id), "experiment_id"),
+        r.execute_command("HGET", keys.link_assignments(token.link_id), token.assignment_id))
+    hit_id = (orjson.loads(record).get("hit") if record else "") or ""
+    experiment = experiment.decode() if isinstance(experiment, bytes) else experiment or ""
+    return await found.completion_url(r, settings, Finished(experiment, token.link_id, token.worker_id,
+                                                            token.assignment_id, hit_id, code))
 
 
 async def record(r, settings: Settings, body: ResponseIn) -> dict:
@@ -169,10 +192,15 @@ async def record(r, settings: Settings, body: ResponseIn) -> dict:
 async def finish(r, settings: Settings, body: CompleteIn, client: str | None = None) -> dict:
     """Check the token, complete the assignment; the JSON of `CompleteOut`. The ``client`` no longer holds it."""
     token = read_token(settings.signing_key, body.assignment_token)
-    done = await complete(r, token, completion_code(settings.signing_key, token), comment=body.comment)
+    # the platform's name is read alongside (one round trip); its URL is built only once the work is complete
+    done, platform = await asyncio.gather(
+        complete(r, token, completion_code(settings.signing_key, token), comment=body.comment),
+        r.execute_command("HGET", keys.link_platforms(token.link_id), token.assignment_id))
     if client is not None:
         await limits.release(r, settings, client, done.assignment_id)
-    return {"completion_code": done.completion_code, "assignment_id": done.assignment_id, "n_trials": done.n_trials}
+    url = await completion_url(r, settings, token, done.completion_code, platform) if platform else None
+    return {"completion_code": done.completion_code, "assignment_id": done.assignment_id, "n_trials": done.n_trials,
+            "completion_url": url}
 
 
 async def report_failure(r, settings: Settings, body: FailureIn) -> dict:

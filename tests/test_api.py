@@ -148,7 +148,7 @@ def test_responses_resume_and_complete(client, synthetic_server):
     r = client.post("/api/complete", json={"assignment_token": token})
     assert r.status_code == 200
     code = r.json()["completion_code"]
-    assert r.json() == {"completion_code": code, "assignment_id": "A1", "n_trials": 3}
+    assert r.json() == {"completion_code": code, "assignment_id": "A1", "n_trials": 3, "completion_url": None}
     assert re.fullmatch(r"MVT-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}", code)
     assert client.post("/api/complete", json={"assignment_token": token}).json()["completion_code"] == code
     again = start(client).json()

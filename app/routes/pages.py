@@ -138,6 +138,10 @@ async def runner_page(request: Request, platform: Platform, arrival: Arrival) ->
     """The kind's runner for a participant who arrived on ``platform`` (``arrival``)."""
     study, kind = await link_page(request, arrival.link, arrival.assignment_id)
     finish = platform.finish(request.query_params, own_origin(request))
+    r = getattr(request.app.state, "redis", None)
+    if platform.codes_at_completion and r is not None and arrival.link and is_id(arrival.assignment_id):
+        # The completion URL holds the platform's code: built and sent only at POST /api/complete.
+        await r.execute_command("HSET", keys.link_platforms(arrival.link), arrival.assignment_id, platform.name)
     config = {
         "link": arrival.link,
         "assignment_id": arrival.assignment_id,

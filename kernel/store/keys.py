@@ -12,7 +12,7 @@ Experiment server section (writers: loader = ``studies/loader.py`` via ``mvt loa
 allocate = ``kernel/store/lua/allocate.lua``, reserve = ``kernel/store/lua/reserve.lua``,
 record = ``kernel/store/lua/record.lua``, complete = ``kernel/store/lua/complete.lua``,
 replace = ``kernel/store/lua/replace.lua``, admin = ``kernel/admin.py``, service = ``kernel/responses.py``
-(``POST /api/failure``),
+(``POST /api/failure``), pages = ``app/routes/pages.py`` (a participant's arrival),
 assignments = ``kernel/assignments.py`` after allocate.lua):
 
 =======================================  ======  ============================================  ====  ==================
@@ -58,6 +58,10 @@ key (builder)                            type    contents                       
                                                  studies: media kind, headphone check)
 ``mvt:link:{L}:failures``                hash    assignment id → JSON {trial, reason, at_ms}:  none  service
 (link_failures)                                  why the page gave up (``POST /api/failure``)
+``mvt:link:{L}:platforms``               hash    assignment id → name of the platform it       none  pages
+(link_platforms)                                 arrived from, for platforms whose completion
+                                                 URL (with the code) is built only at
+                                                 ``POST /api/complete``
 ``mvt:worker:{w:W}:links``               set     link ids this worker was ever given (or is    none  reserve
 (worker_links)                                   being given) a list of; its size is the cap
 ``mvt:worker:{w:W}:blocked``             string  ``1`` while the worker is blocked             none  admin
@@ -233,6 +237,11 @@ def link_failures(link_id: str) -> str:
     return _link(link_id, "failures")
 
 
+def link_platforms(link_id: str) -> str:
+    """Hash assignment id → the platform it arrived from (platforms that finish with a code URL)."""
+    return _link(link_id, "platforms")
+
+
 def worker_links(worker_id: str) -> str:
     """Set of link ids a worker was given a list of."""
     return f"{PREFIX}:worker:{{w:{worker_id}}}:links"
@@ -267,7 +276,7 @@ LEGACY_GLOBAL_KEYS = {f"{PREFIX}:links": links_index(), f"{PREFIX}:video-dirs": 
 """Old name → current name of each global key (the old names had no hash tag)."""
 
 LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
-                     link_workers, link_activity, link_replace, link_responses, link_failures)
+                     link_workers, link_activity, link_replace, link_responses, link_failures, link_platforms)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
 
 

@@ -14,6 +14,8 @@ from ``GET /api/v1/filters/``). See https://docs.prolific.com/api-reference/stud
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,9 +59,12 @@ class Experiment:
         return cls(name, design["base_url"].rstrip("/"), n_lists)
 
 
-def default_completion_code(experiment: str) -> str:
-    """A completion code fixed by the experiment's name (8 capitals and digits)."""
-    return "C" + token("prolific-completion", experiment)[4:11].upper()
+def default_completion_code(key: bytes, experiment: str) -> str:
+    """A completion code fixed by the experiment's name and the server's secret ``key`` (8 capitals
+    and digits). Unkeyed, anyone who knows the experiment's name could compute it offline and submit
+    the study without working."""
+    digest = hmac.new(key, f"prolific-completion|{experiment}".encode(), hashlib.sha256).hexdigest()
+    return "C" + digest[:7].upper()
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,7 @@ async function main() {
     a = await api("/api/assignments", { link: cfg.link, worker_id: cfg.worker_id,
       assignment_id: cfg.assignment_id, hit_id: cfg.hit_id });
   } catch (err) { refuse(err); return; }
-  if (a.completed) { finishTask(cfg, queue, a.completion_code); return; }
+  if (a.completed) { finishTask(cfg, queue, a.completion_code, a.completion_url); return; }
   queue.retoken(a.assignment_token);
   queue.pump().catch(() => {});  // ratings kept from before a reload go out now, as in the MVT runner
   const screens = groupScreens(a.trials);
@@ -224,7 +224,7 @@ async function main() {
   }
   try {
     const done = await complete(api, queue, a.assignment_token);
-    finishTask(cfg, queue, done.completion_code);
+    finishTask(cfg, queue, done.completion_code, done.completion_url);
   } catch (err) { refuse(err); }
 }
 

@@ -282,7 +282,7 @@ async function main() {
     refuse(err);
     return;
   }
-  if (a.completed && a.completion_code) { finishTask(cfg, queue, a.completion_code); return; }
+  if (a.completed && a.completion_code) { finishTask(cfg, queue, a.completion_code, a.completion_url); return; }
   if (!(await practise(a.assignment_token))) return;
   const trials = a.trials;
   const n = trials.length;
@@ -348,7 +348,7 @@ async function main() {
   show("loading");
   try {
     const done = await complete(api, queue, a.assignment_token, comment);
-    finishTask(cfg, queue, done.completion_code);
+    finishTask(cfg, queue, done.completion_code, done.completion_url);
   } catch (err) {
     if (err && err.status === 409 && err.reason !== "incomplete") {
       refuse(err);
