@@ -10,19 +10,60 @@ Closing slow connections is not enough when they outnumber the file descriptors:
 libuv accepts and at once closes whatever waits in the backlog, normal requests included. So a
 process holds at most `open_connections_cap` connections (``MVT_MAX_CONNECTIONS``, and some
 descriptors below the open-file limit); a new connection beyond it closes the connection that
-has been reading (or idle) longest, which under a slowloris is the attacker's, not a worker's
-request that is read in milliseconds.
+has been waiting longest — for its TLS handshake, for its request to arrive, or idle — which
+under a slowloris or a handshake flood is the attacker's, not a worker's request that is read in
+milliseconds.
+
+TLS: the event loop's own TLS wrapping hands a connection to the protocol only once its handshake
+is done, and waits 60 s for it, so connections that never finish a handshake were invisible to
+both guards (500 of them and 256 open files: no honest request served). With `GuardedConfig`
+the listening socket is plain TCP and the protocol starts TLS itself (``loop.start_tls``, the same
+TLS code): a connection counts from its first byte, its handshake must finish within
+``MVT_HANDSHAKE_TIMEOUT_S``, and it can be evicted while still shaking hands.
 """
 
 from __future__ import annotations
 
+import asyncio
 import resource
+import ssl
 
+import uvicorn
+from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEADER_BYTES = 64 * 1024
 SPARE_FILES = 64
 """Descriptors kept free for Redis, logs, video files and connections still in their TLS handshake."""
+
+
+UNAVAILABLE_BODY = (b'{"detail":"the server is busy right now; try again in a few seconds",'
+                    b'"reason":"server_busy"}')
+
+
+async def json_service_unavailable(scope, receive, send) -> None:
+    """uvicorn's answer when a process is over ``limit_concurrency``, as every other 503 of the
+    server: JSON with a reason and ``Retry-After`` (uvicorn's own is plain text without it)."""
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", b"%d" % len(UNAVAILABLE_BODY)),
+                            (b"retry-after", b"1"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": UNAVAILABLE_BODY, "more_body": False})
+
+
+# uvicorn's protocol looks this name up in its module on every refused request.
+httptools_impl.service_unavailable = json_service_unavailable
+
+
+class GuardedConfig(uvicorn.Config):
+    """A uvicorn ``Config`` whose TLS is started by `GuardedHttpToolsProtocol` on each connection
+    (``tls_context``) rather than by the listening socket (``ssl`` stays None), so that connections
+    still in their handshake are under the guard's deadline and budget."""
+
+    def load(self) -> None:
+        """uvicorn's ``load``, then the TLS context moved from ``ssl`` to ``tls_context``."""
+        super().load()
+        self.tls_context, self.ssl = self.ssl, None
 
 
 def open_connections_cap(max_connections: int) -> int:
@@ -41,6 +82,62 @@ def raise_open_file_limit() -> int:
     return hard
 
 
+class _Handshake(asyncio.Protocol):
+    """The raw connection's protocol while its TLS handshake runs: hands every byte to the TLS layer
+    ``tls`` and notes that the client spoke (a client that never sends a ClientHello is evicted
+    first). Registered in ``handshaking`` (raw transport → this) until the handshake ends; the TLS
+    layer then talks to the transport directly."""
+
+    def __init__(self, tls, handshaking: dict, raw, since: float):
+        self.tls, self.handshaking, self.raw, self.since, self.spoke = tls, handshaking, raw, since, False
+        handshaking[raw] = self
+
+    def data_received(self, data: bytes) -> None:
+        self.spoke = True
+        view = memoryview(data)
+        while view:
+            buf = self.tls.get_buffer(len(view))
+            n = min(len(buf), len(view))
+            buf[:n] = view[:n]
+            self.tls.buffer_updated(n)
+            view = view[n:]
+
+    def eof_received(self):
+        return self.tls.eof_received()
+
+    def connection_lost(self, exc) -> None:
+        self.handshaking.pop(self.raw, None)
+        self.tls.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.tls.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.tls.resume_writing()
+
+    def ended(self, done) -> None:
+        """The handshake's waiter is done: succeeded (the TLS layer takes the transport over) or failed."""
+        self.handshaking.pop(self.raw, None)
+        if done.cancelled() or done.exception() is not None:
+            return  # failed or timed out: the TLS layer closes the connection
+        if not self.raw.is_closing():
+            self.raw.set_protocol(self.tls)
+
+    def evict(self) -> None:
+        """Close the connection at once (it is taking a place another needs)."""
+        self.handshaking.pop(self.raw, None)
+        self.raw.abort()
+
+
+def _tls_protocol_class(loop):
+    """The event loop's own TLS protocol: uvloop's (Cython) on uvloop, else asyncio's."""
+    if type(loop).__module__.startswith("uvloop"):
+        from uvloop.loop import SSLProtocol
+    else:
+        from asyncio.sslproto import SSLProtocol
+    return SSLProtocol
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """`HttpToolsProtocol` closing connections whose request is not read in time or whose headers are too large.
 
@@ -51,35 +148,80 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     read_timeout_s: float | None = None
     """Seconds a request may take to arrive; ``MVT_READ_TIMEOUT_S`` unless set on a subclass."""
+    handshake_timeout_s: float | None = None
+    """Seconds a TLS handshake may take; ``MVT_HANDSHAKE_TIMEOUT_S`` unless set on a subclass."""
     max_open: int | None = None
     """`open_connections_cap` of ``MVT_MAX_CONNECTIONS`` unless set on a subclass."""
     SWEEP_S = 0.5
     _sweeping: dict = {}  # event loop -> its sweep timer (one per process in practice)
+    _handshakes: dict = {}  # event loop -> {raw transport: its _Handshake}, until the TLS handshake ends
+    _arriving: dict = {}  # event loop -> connections accepted whose connection_made has not run yet
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         cls = type(self)
-        if cls.read_timeout_s is None or cls.max_open is None:
+        if cls.read_timeout_s is None or cls.max_open is None or cls.handshake_timeout_s is None:
             from kernel.settings import Settings
 
             settings = Settings()
             cls.read_timeout_s = cls.read_timeout_s or settings.read_timeout_s
+            cls.handshake_timeout_s = cls.handshake_timeout_s or settings.handshake_timeout_s
             cls.max_open = cls.max_open or open_connections_cap(settings.max_connections)
         self._reading_since: float | None = None  # None: no request being read
+        self._idle_since = 0.0  # when the last request was read (a kept-alive connection's wait)
         self._in_headers, self._header_bytes = False, 0
+        self._tls_context = getattr(self.config, "tls_context", None)
+        self._handshaking = self._handshakes.setdefault(self.loop, {})
+        # Counted from the accept: the loop calls this factory as it accepts, and connection_made only
+        # later, so making room here keeps the descriptors of an accept burst within the budget.
+        self._make_room()
+        self._arriving[self.loop] = self._arriving.get(self.loop, 0) + 1
+        self._counted = True
 
     def connection_made(self, transport) -> None:
-        if len(self.connections) >= self.max_open:
-            self._evict_slowest()
+        if self._counted is True:
+            self._counted = "made"
+            self._arriving[self.loop] -= 1
+        if self._tls_context is not None:
+            # A raw TCP connection: TLS started under the deadline, evictable while it shakes hands.
+            self._tls_context, context = None, self._tls_context
+            self._start_tls(transport, context)
+            return
         super().connection_made(transport)
         self._reading_since = self.loop.time()
         if self.loop not in self._sweeping:
             self._sweeping[self.loop] = self.loop.call_later(self.SWEEP_S, self._sweep, self.loop, self.connections)
 
-    def _evict_slowest(self) -> None:
-        idle = [c for c in self.connections if c.cycle is None or c.cycle.response_complete]
-        if idle:
-            victim = min(idle, key=lambda c: c._reading_since or 0.0)
+    def _start_tls(self, raw, context) -> None:
+        """Put the event loop's own TLS layer between ``raw`` and this protocol, as the loop does for a
+        TLS server (and ``loop.start_tls``), but now, under `handshake_timeout_s`: it calls
+        connection_made with the TLS transport once the handshake is done."""
+        waiter = self.loop.create_future()
+        tls = _tls_protocol_class(self.loop)(self.loop, self, context, waiter, server_side=True,
+                                             ssl_handshake_timeout=self.handshake_timeout_s)
+        shim = _Handshake(tls, self._handshaking, raw, self.loop.time())
+        waiter.add_done_callback(shim.ended)
+        raw.set_protocol(shim)
+        tls.connection_made(raw)
+
+    def _make_room(self) -> None:
+        """Close the connection waiting longest (handshake, request or idle) when the budget is full."""
+        if len(self.connections) + len(self._handshaking) + self._arriving.get(self.loop, 0) < self.max_open:
+            return
+        # a handshake whose client has not said a word first, then whoever has waited longest
+        silent = [shim for shim in self._handshaking.values() if not shim.spoke]
+        if silent:
+            min(silent, key=lambda shim: shim.since).evict()
+            return
+        waiting = [(c._idle_since if c._reading_since is None else c._reading_since, c) for c in self.connections
+                   if c.cycle is None or c.cycle.response_complete]
+        waiting += [(shim.since, shim) for shim in self._handshaking.values()]
+        if not waiting:
+            return
+        _, victim = min(waiting, key=lambda item: item[0])
+        if isinstance(victim, _Handshake):
+            victim.evict()
+        else:
             victim.transport.close()
             self.connections.discard(victim)
 
@@ -112,4 +254,5 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._reading_since = None  # read in full: answering it (a video to a slow phone) has no deadline here
+        self._idle_since = self.loop.time()
         super().on_message_complete()

@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 from kernel.errors import MVTError
-from app.protocol import GuardedHttpToolsProtocol, raise_open_file_limit
+from app.protocol import GuardedConfig, GuardedHttpToolsProtocol, raise_open_file_limit
 from kernel.store.redis_server import embedded_store, registered_server
 from kernel.settings import LOOPBACK_PROXIES, Settings, trusted_proxy_list
 from app.tls import ensure_self_signed
@@ -73,10 +73,20 @@ def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443,
         if on_ready is not None:
             on_ready(store, scheme)
         tls = {} if plain_http else {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
-        uvicorn.run("app.main:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                    loop="uvloop", http=GuardedHttpToolsProtocol, **proxies, access_log=False,
-                    log_level="warning", timeout_keep_alive=KEEP_ALIVE_S, backlog=4096,
-                    limit_concurrency=settings.max_connections, **tls)
+        # uvicorn.run, with the config whose TLS the protocol starts itself (handshake deadline and budget)
+        config = GuardedConfig("app.main:app_from_environment", factory=True, host=host, port=port,
+                               workers=workers, loop="uvloop", http=GuardedHttpToolsProtocol, **proxies,
+                               access_log=False, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S,
+                               backlog=4096, limit_concurrency=settings.max_connections, **tls)
+        server = uvicorn.Server(config)
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            server.run()
+            if not server.started:
+                raise MVTError(f"the server could not listen on {host}:{port} (see the message above)")
 
 
 def _exit_on_sigterm(signum, frame) -> None:

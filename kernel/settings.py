@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     prolific_completion_url: str = "https://app.prolific.com/submissions/complete?cc={code}"
     read_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_connections: int = Field(default=1000, ge=10)
+    handshake_timeout_s: float = Field(default=5.0, gt=0, le=60)
     trusted_proxies: str = ""
 
     @field_validator("trusted_proxies")
