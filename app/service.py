@@ -84,7 +84,8 @@ async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, a
     """
     now = now_ms()
     check = eligibility(r, link, worker_id, assignment_id, cap=settings.max_tasks_per_worker,
-                        allotted_ms=settings.allotted_minutes * 60_000, now=now)
+                        allotted_ms=settings.allotted_minutes * 60_000, now=now,
+                        first_trial_ms=settings.first_trial_minutes * 60_000)
     if client is None:
         result = await check
     else:
@@ -145,7 +146,8 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
     admit = None if client is None else limits.admit_assignment(r, settings, client, worker_id, assignment_id, now)
     try:
         a = await allocate(r, link, worker_id, assignment_id, hit_id or "", cap=settings.max_tasks_per_worker,
-                           allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit)
+                           allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit,
+                           first_trial_ms=settings.first_trial_minutes * 60_000)
     except RateLimited:
         raise
     except MVTError as exc:

@@ -110,3 +110,5 @@ class Settings(BaseSettings):
     limit_held_per_client: int = Field(default=100, ge=0)
     limit_eligibility_per_minute: int = Field(default=600, ge=0)
     limit_eligibility_per_worker_per_minute: int = Field(default=60, ge=0)
+    limit_arrivals_per_min: int = Field(default=600, ge=0)
+    first_trial_minutes: int = Field(default=15, ge=1)

@@ -65,10 +65,88 @@ def test_held_cap_counts_distinct_unfinished_assignments(redis, redis_url):
     ask = lambda a, at=T0: lambda r: limits.admit_assignment(r, s, "10.0.0.1", "W", a, at)  # noqa: E731
     got = outcomes(redis_url, [ask("A1"), ask("A2"), ask("A3"), ask("A4"), ask("A1"),
                                lambda r: limits.release(r, s, "10.0.0.1", "A2"), ask("A4"), ask("A5", T0 + 1000)])
-    assert got == ["ok", "ok", "ok", 3600, "ok", "ok", "ok", 3599], got
+    assert got == ["ok", "ok", "ok", 60, "ok", "ok", "ok", 60], got
     assert sorted(redis.zrange(keys.limit_held("10.0.0.1"), 0, -1)) == ["A1", "A3", "A4"]
-    # after the allotted time the oldest no longer count
-    assert outcomes(redis_url, [ask("A6", T0 + 3_600_001)]) == ["ok"]
+    # admitted, but never given a list (an allocation that died in flight): forgotten after a minute
+    assert outcomes(redis_url, [ask("A6", T0 + 59_000), ask("A6", T0 + 61_000)]) == [60, "ok"]
+
+
+def hold_lists(redis, redis_url, tmp_path, s, n, at):
+    """``n`` assignments A0.. admitted to 10.0.0.1 and given lists of link hold-001 at ``at``; their tokens."""
+    from kernel.assignments import allocate
+    from kernel.tokens import TokenData
+    from studies.loader import load_experiment
+
+    load_experiment(redis, write_experiment(tmp_path / "exp", experiment_id="hold", n_links=1, n_lists=8,
+                                            n_trials=3))
+
+    async def scenario(r):
+        tokens = []
+        for k in range(n):
+            admit = limits.admit_assignment(r, s, "10.0.0.1", f"W{k}", f"A{k}", at)
+            a = await allocate(r, "hold-001", f"W{k}", f"A{k}", "H", cap=4, allotted_ms=s.allotted_minutes * 60_000,
+                               now=at, admit=admit, first_trial_ms=s.first_trial_minutes * 60_000)
+            tokens.append(TokenData(a.assignment_id, a.link_id, a.worker_id, a.list_index))
+        return tokens
+    return run_with_async_redis(redis_url, scenario)
+
+
+def test_a_list_kept_alive_by_answers_stays_charged_to_its_address(redis, redis_url, tmp_path):
+    """The held set forgot an assignment MVT_ALLOTTED_MINUTES after admitting it, while answers kept its
+    list alive: one address went 100 → 184 → 249 lists (issue 24). Now a hold ends only with the list:
+    completion (from any address), expiry, or replacement."""
+    from kernel.responses import complete, record_response
+
+    s = settings(limit_held_per_client=3, first_trial_minutes=10)
+    tokens = hold_lists(redis, redis_url, tmp_path, s, 3, T0)
+    hour = 3_600_000
+    ask = lambda a, at: lambda r: limits.admit_assignment(r, s, "10.0.0.1", "WX", a, at)  # noqa: E731
+
+    async def answer(r, token, trial, at):
+        await record_response(r, token, trial, "cat", {}, now=at)
+
+    # answers every 50 minutes keep all three lists alive past the allotted time after admission
+    run_with_async_redis(redis_url, lambda r: asyncio.gather(*(answer(r, t, 0, T0 + hour - 600_000) for t in tokens)))
+    assert outcomes(redis_url, [ask("B1", T0 + hour + 60_000)]) == [60], "a live list was forgotten"
+    # completed (say from another address, so its hold was not released there): the hold ends
+    async def finish(r):
+        for trial in (1, 2):
+            await answer(r, tokens[0], trial, T0 + hour)
+        await complete(r, tokens[0], "code", now=T0 + hour)
+    run_with_async_redis(redis_url, finish)
+    assert outcomes(redis_url, [ask("B1", T0 + hour + 60_000), ask("B2", T0 + hour + 60_000)]) == ["ok", 60]
+    # idle for the allotted time since its last answer (T0 + 50 min): expired, the hold ends
+    assert outcomes(redis_url, [ask("B2", T0 + 2 * hour - 600_000 + 1)]) == ["ok"]
+    # (B1 never got a list here: an admission older than a minute without one is forgotten too)
+    assert redis.zrange(keys.limit_held("10.0.0.1"), 0, -1) == ["B2"]
+
+
+def test_a_holder_without_a_first_answer_gives_its_list_up_after_the_first_trial_minutes(redis, redis_url, tmp_path):
+    from kernel.assignments import allocate, eligibility
+    from kernel.errors import LinkFull
+
+    s = settings(limit_held_per_client=8, first_trial_minutes=10)
+    hold_lists(redis, redis_url, tmp_path, s, 8, T0)     # every list of the link, none answered
+    minute = 60_000
+
+    async def newcomer(r, at):
+        check = await eligibility(r, "hold-001", "N1", cap=4, allotted_ms=3_600_000, now=at,
+                                  first_trial_ms=10 * minute)
+        try:
+            a = await allocate(r, "hold-001", "N1", "NA1", "H", cap=4, allotted_ms=3_600_000, now=at,
+                               first_trial_ms=10 * minute)
+        except LinkFull:
+            return check.eligible, None
+        return check.eligible, a.list_index
+    assert run_with_async_redis(redis_url, lambda r: newcomer(r, T0 + 10 * minute - 1)) == (False, None)
+    eligible, index = run_with_async_redis(redis_url, lambda r: newcomer(r, T0 + 10 * minute))
+    assert eligible and index is not None, "an unanswered hold older than MVT_FIRST_TRIAL_MINUTES kept its list"
+    records = redis.hgetall(keys.link_assignments("hold-001"))
+    expired = [a for a, raw in records.items() if '"status":"expired"' in raw]
+    assert len(expired) == 1 and expired[0].startswith("A")
+    # and the address that held it is charged for one list fewer
+    assert outcomes(redis_url, [lambda r: limits.admit_assignment(r, s, "10.0.0.1", "WX", "C1",
+                                                                  T0 + 10 * minute + 1)]) == ["ok"]
 
 
 def test_eligibility_buckets(redis, redis_url):

@@ -46,6 +46,11 @@ key (builder)                            type    contents                       
 (link_workers)                                   (kept after expiry/replacement: seen is seen)
 ``mvt:link:{L}:activity``                zset    assignment id → last activity (ms since       none  allocate, record,
 (link_activity)                                  epoch), unfinished slot holders only                complete, replace
+``mvt:link:{L}:unstarted``               zset    assignment id → ms it started, for holders    none  allocate
+(link_unstarted)                                 that had not answered a trial then; one
+                                                 still without an answer after
+                                                 MVT_FIRST_TRIAL_MINUTES gives its list up
+                                                 (stale entries are dropped by allocate)
 ``mvt:link:{L}:replace``                 set     list indices whose holder is marked for       none  replace, allocate
 (link_replace)                                   replacement and not yet taken over
 ``mvt:link:{L}:responses``               hash    ``<assignment>:<trial>`` → JSON response      none  record
@@ -82,9 +87,15 @@ key (builder)                            type    contents                       
 ``mvt:limit:{ip:IP}:N:w:W``              hash    the same for one worker id from that client   refill   ratelimit
 (limit_worker_bucket)                                                                          time
                                                                                                + 1 s
-``mvt:limit:{ip:IP}:held``               zset    assignment id → ms first admitted: the        allotted ratelimit,
-(limit_held)                                     client's unfinished assignments (removed on   time     limits
-                                                 completion, pruned after the allotted time)
+``mvt:limit:{arr:E}:arrivals``           hash    tokens, at: the token bucket of new           refill   ratelimit
+(limit_arrivals)                                 participants placed in experiment ``E``       time
+                                                 (``/prolific``, ``/panel``), all addresses    + 1 s
+                                                 together (``MVT_LIMIT_ARRIVALS_PER_MIN``)
+``mvt:limit:{ip:IP}:held``               zset    assignment id → ms first admitted: the        7 days   ratelimit,
+(limit_held)                                     client's assignments that hold a list         after    limits
+                                                 (removed on completion, and by limits when    the last
+                                                 the cap is reached for those that no longer   admission
+                                                 hold one: completed, expired, replaced)
 =======================================  ======  ============================================  =======  ==================
 
 Before version 0.2 the four global keys had no hash tag (``mvt:links``, ``mvt:video-dirs``,
@@ -222,6 +233,11 @@ def link_activity(link_id: str) -> str:
     return _link(link_id, "activity")
 
 
+def link_unstarted(link_id: str) -> str:
+    """Sorted set assignment id → ms started, holders that had not answered a trial (pruned lazily)."""
+    return _link(link_id, "unstarted")
+
+
 def link_replace(link_id: str) -> str:
     """Set of list indices marked for replacement."""
     return _link(link_id, "replace")
@@ -266,6 +282,11 @@ def limit_worker_bucket(ip: str, name: str, worker_id: str) -> str:
     return _limit(ip, f"{name}:w:{worker_id}")
 
 
+def limit_arrivals(experiment_id: str) -> str:
+    """Hash: token bucket of new participants placed in an experiment, from every address."""
+    return f"{PREFIX}:limit:{{arr:{experiment_id}}}:arrivals"
+
+
 def limit_held(ip: str) -> str:
     """Sorted set assignment id → ms first admitted: unfinished assignments of client ``ip``."""
     return _limit(ip, "held")
@@ -276,7 +297,8 @@ LEGACY_GLOBAL_KEYS = {f"{PREFIX}:links": links_index(), f"{PREFIX}:video-dirs": 
 """Old name → current name of each global key (the old names had no hash tag)."""
 
 LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
-                     link_workers, link_activity, link_replace, link_responses, link_failures, link_platforms)
+                     link_workers, link_activity, link_replace, link_responses, link_failures, link_platforms,
+                     link_unstarted)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
 
 
