@@ -25,6 +25,7 @@ TLS code): a connection counts from its first byte, its handshake must finish wi
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import ssl
 
@@ -58,12 +59,37 @@ httptools_impl.service_unavailable = json_service_unavailable
 class GuardedConfig(uvicorn.Config):
     """A uvicorn ``Config`` whose TLS is started by `GuardedHttpToolsProtocol` on each connection
     (``tls_context``) rather than by the listening socket (``ssl`` stays None), so that connections
-    still in their handshake are under the guard's deadline and budget."""
+    still in their handshake are under the guard's deadline and budget.
+
+    ``supervisor_pid``, when set (``mvt serve --workers N``), is the process the workers die with:
+    each worker asks the kernel for SIGTERM when its parent dies, so a kill -9 of the supervisor
+    frees the port instead of leaving workers that hold it and answer 503 forever.
+    """
+
+    supervisor_pid: int | None = None
 
     def load(self) -> None:
-        """uvicorn's ``load``, then the TLS context moved from ``ssl`` to ``tls_context``."""
+        """uvicorn's ``load``, then the TLS context moved from ``ssl`` to ``tls_context``; in a worker
+        process, bound to die with `supervisor_pid`."""
         super().load()
         self.tls_context, self.ssl = self.ssl, None
+        if self.supervisor_pid is not None and os.getpid() != self.supervisor_pid:
+            die_with_parent(self.supervisor_pid)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent dies (Linux ``PR_SET_PDEATHSIG``);
+    if ``parent_pid`` is already gone, exit now. Elsewhere nothing is done."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def open_connections_cap(max_connections: int) -> int:

@@ -82,6 +82,7 @@ def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443,
         if workers > 1:
             from uvicorn.supervisors import Multiprocess
 
+            config.supervisor_pid = os.getpid()  # the workers die with this process, kill -9 included
             Multiprocess(config, sockets=[config.bind_socket()]).run()
         else:
             server.run()

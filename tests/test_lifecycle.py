@@ -140,3 +140,42 @@ def test_load_into_an_empty_store_warns_when_a_server_uses_another(tmp_path, syn
             second.stop()
     finally:
         server.stop()
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_kill_9_of_the_supervisor_takes_its_workers_down_and_frees_the_port(tmp_path, synthetic_experiment):
+    """kill -9 of the main `mvt serve --workers 2` process (only it, not its group) left both workers
+    holding the port and answering 503 forever, and a new `mvt serve` exited "Address already in use"."""
+    data = tmp_path / "data"
+    server = ServerProcess(data, None, workers=2).start()
+    again = None
+    try:
+        supervisor = server.proc.pid
+        workers = wait_until(lambda: [p for p in children_of(supervisor)
+                                      if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
+                             or None, 10, "no worker processes")
+        assert len(workers) == 2, workers
+        os.kill(supervisor, signal.SIGKILL)
+        server.proc.wait()
+        t0 = time.monotonic()
+        wait_until(lambda: not any(alive(w) for w in workers), 10, f"workers {workers} outlived their supervisor")
+        print(f"workers gone {time.monotonic() - t0:.2f} s after kill -9 of the supervisor")
+        again = ServerProcess(data, None, workers=2, port=server.port).start(timeout_s=30)
+        assert httpx.get(f"{again.base_url}/healthz", verify=False, timeout=5).status_code == 200
+    finally:
+        if again is not None:
+            again.stop()
+        server.stop()
