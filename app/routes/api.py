@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import orjson
+import redis as redis_py
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
@@ -125,6 +126,14 @@ async def _find_video(request: Request, r, video_id: str, ext: str = "mp4") -> P
 
 @router.get("/healthz")
 async def healthz(r=Depends(get_redis)):
-    """``{"status": "ok"}`` when the server and its Redis answer."""
-    await r.ping()
+    """``{"status": "ok"}`` when the server and its Redis answer; 503 ``{"status": "loading"}`` (with
+    ``Retry-After``) while Redis replays its AOF after a restart."""
+    try:
+        await r.ping()
+    except (redis_py.ResponseError, redis_py.BusyLoadingError) as exc:
+        if not str(exc).startswith("LOADING") and not isinstance(exc, redis_py.BusyLoadingError):
+            raise
+        return json_response({"status": "loading", "reason": "redis_loading",
+                              "detail": "the database is loading its data after a restart; try again shortly"},
+                             503, headers={"Retry-After": "5"})
     return json_response({"status": "ok"})
