@@ -181,7 +181,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     SWEEP_S = 0.5
     _sweeping: dict = {}  # event loop -> its sweep timer (one per process in practice)
     _handshakes: dict = {}  # event loop -> {raw transport: its _Handshake}, until the TLS handshake ends
-    _arriving: dict = {}  # event loop -> connections accepted whose connection_made has not run yet
+    _arriving: dict = {}  # event loop -> {protocol: loop time accepted} until its connection_made runs
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -200,14 +200,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._handshaking = self._handshakes.setdefault(self.loop, {})
         # Counted from the accept: the loop calls this factory as it accepts, and connection_made only
         # later, so making room here keeps the descriptors of an accept burst within the budget.
+        self._arrivals = self._arriving.setdefault(self.loop, {})
         self._make_room()
-        self._arriving[self.loop] = self._arriving.get(self.loop, 0) + 1
-        self._counted = True
+        self._arrivals[self] = self.loop.time()
 
     def connection_made(self, transport) -> None:
-        if self._counted is True:
-            self._counted = "made"
-            self._arriving[self.loop] -= 1
+        self._arrivals.pop(self, None)
         if self._tls_context is not None:
             # A raw TCP connection: TLS started under the deadline, evictable while it shakes hands.
             self._tls_context, context = None, self._tls_context
@@ -232,8 +230,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _make_room(self) -> None:
         """Close the connection waiting longest (handshake, request or idle) when the budget is full."""
-        if len(self.connections) + len(self._handshaking) + self._arriving.get(self.loop, 0) < self.max_open:
+        if len(self.connections) + len(self._handshaking) + len(self._arrivals) < self.max_open:
             return
+        stale = [c for c, since in self._arrivals.items() if since < self.loop.time() - 1.0]
+        for c in stale:  # connection_made runs in the loop's next pass; one that never did is gone
+            self._arrivals.pop(c, None)
         # a handshake whose client has not said a word first, then whoever has waited longest
         silent = [shim for shim in self._handshaking.values() if not shim.spoke]
         if silent:
