@@ -17,7 +17,11 @@ export function returnSentence(cfg) {
 export function submitToPlatform(cfg, code, completionUrl = null) {
   const finish = cfg.finish || {};
   const url = completionUrl || finish.url;
-  if (finish.method === "redirect" && url) {
+  if (finish.method === "redirect") {
+    if (!url) {  // the server gave no URL (an assignment begun before it noted the platform)
+      $("done-status").textContent = `Enter this code on ${(cfg.words && cfg.words.platform) || "the study's site"} to finish.`;
+      return;
+    }
     $("done-status").textContent = "Taking you back to Prolific to record your completion…";
     setTimeout(() => { window.location.assign(url); }, 1500);
     return;
