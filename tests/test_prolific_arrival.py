@@ -172,8 +172,14 @@ def test_a_url_parameter_panel_is_configured_by_the_study_file(synthetic_server,
                                           "screened_out_url": "https://sona.example.edu/done?c=OUT1&id=S-17",
                                           "return_sentence": "Please close this page and tell the researcher."}
     assert "c=OK1" not in first.text, "the panel's completion code is readable at arrival"
+    check = f"{synthetic_server.base_url}/panel/check?experiment=sona&survey_code=S-17"
+    assert httpx.get(check, verify=False).json() == {"experiment": "sona", "participant": "S-17", "completed": False}
     assert work_and_complete(synthetic_server, first)[1]["completion_url"] == \
         "https://sona.example.edu/done?c=OK1&id=S-17"
+    # the panel's server can ask before crediting (one completion code for everyone proves nothing)
+    assert httpx.get(check, verify=False).json() == {"experiment": "sona", "participant": "S-17", "completed": True}
+    assert httpx.get(check.replace("S-17", "S-99"), verify=False).json()["completed"] is False
+    assert httpx.get(check.replace("sona", "synth"), verify=False).status_code == 404
     assert placed_link(visit(experiment="sona", survey_code="S-17")) == "sona-001"   # the same list again
     assert placed_link(visit(experiment="sona", survey_code="S-18")) == "sona-001"
     full = visit(experiment="sona", survey_code="S-19")
