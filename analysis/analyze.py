@@ -9,7 +9,6 @@ responses (one or more experiments; image metadata for ``--by``).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from analysis.durations import duration_ms
 from analysis.mvt import MVT_COLUMNS, MVTResult, estimate_mvt
 from analysis.screening import WORKER_COLUMNS, ScreeningResult, screen_workers
 from analysis.suspicion import suspicious_workers
-from kernel.csvsafe import safe_frame, safe_row
+from kernel import csvsafe
 from kernel.errors import ExperimentChoice, NoResponses, ResponsesInvalid
 
 PROGRESS_COLUMNS = ["link_id", "n_lists", "complete", "in_progress", "to_replace", "free", "replaced",
@@ -375,13 +374,11 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
     """Write a table as CSV: empty fields for missing values, booleans as true/false (as `mvt export`)."""
-    df = safe_frame(df)
+    df = df.copy()
     for col in df.columns:
         if df[col].dtype == bool or str(df[col].dtype) == "boolean":
             df[col] = df[col].map({True: "true", False: "false"}).astype(object)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False, lineterminator="\n", float_format="%.6g")
-    tmp.replace(path)
+    csvsafe.write_frame(df, path, float_format="%.6g")
 
 
 OUTPUT_FILES = ("mvt.csv", "accuracy.csv", "workers.csv", "cells.csv", "report.html", "worker_profiles.csv",
@@ -484,7 +481,7 @@ def write_repost(table: pd.DataFrame, path: Path | str) -> Path:
     """Write `repost_table` output as ``repost.csv`` (first header cell exactly ``HIT_Link``)."""
     path = Path(path)
     with open(path, "w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
+        writer = csvsafe.writer(f)
         writer.writerow(REPOST_COLUMNS)
-        writer.writerows(map(safe_row, table[REPOST_COLUMNS].itertuples(index=False, name=None)))
+        writer.writerows(table[REPOST_COLUMNS].itertuples(index=False, name=None))
     return path

@@ -55,7 +55,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.crowdmos import crowdmos
-from kernel.csvsafe import safe_frame
+from kernel import csvsafe
 from kernel.errors import NoResponses, ResponsesInvalid
 
 WORKER_COLUMNS = ["worker_id", "flagged", "reason", "flag_correlation", "flag_outliers", "flag_mushra_reference",
@@ -387,6 +387,6 @@ def write_outputs(result: RatingsResult, out_dir: Path | str, *, source: str = "
     # Sources, algorithms and worker ids come from outside: cells go through the CSV rule of kernel.csvsafe.
     for table, name in ((result.by_algorithm, "by_algorithm"), (result.by_sample, "by_sample"),
                         (result.workers, "workers")):
-        safe_frame(table).to_csv(paths[name], index=False)
+        csvsafe.write_frame(table, paths[name])
     paths["report"].write_text(render_report(result, source=source), encoding="utf-8")
     return paths

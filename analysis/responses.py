@@ -30,7 +30,7 @@ REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", 
 """Columns every responses table must have (docs/interfaces.md)."""
 
 TEXT_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "image_id", "label", "response", "submitted_at",
-                "assignment_status", "timing_source", "video_id", "frame_log", "experiment")
+                "assignment_status", "timing_source", "video_id", "frame_log", "experiment", "comment", "tab_id")
 
 STATUSES = ("complete", "in_progress", "replaced", "expired")
 FPS = 60

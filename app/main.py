@@ -80,9 +80,9 @@ def validation_sentence(errors) -> str:
     if kind == "json_invalid":
         sentence = "the request body is not valid JSON"
     elif where == "body" and not field and kind == "missing":
-        sentence = "the request body is missing: send a JSON object (see /docs)"
+        sentence = "the request body is missing: send a JSON object"
     elif where == "body" and not field:
-        sentence = "the request body must be a JSON object (see /docs)"
+        sentence = "the request body must be a JSON object"
     else:
         what = "query parameter" if where == "query" else f"{where} field"
         sentence = f"{what} {field!r}: {first.get('msg', 'is invalid')}"
@@ -137,8 +137,10 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
             if redis is None:
                 app.state.sync_redis.close()
 
-    app = FastAPI(title="mvt-server", version="0.1.0", lifespan=lifespan,
-                  description="Minimum Viewing Time experiments on Amazon Mechanical Turk.")
+    # No public /docs or /openapi.json: they listed the admin routes to anyone. The schema is at
+    # /admin/openapi.json, behind the admin token (app/routes/admin.py).
+    app = FastAPI(title="mvt-server", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None, description="Minimum Viewing Time experiments on Amazon Mechanical Turk.")
     app.state.settings = settings
     eventlog.configure(settings.log_format)
     app.state.video_dirs = None

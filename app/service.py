@@ -24,9 +24,10 @@ from kernel.reasons import refusal
 from kernel.errors import MVTError, RateLimited, UnknownLink
 from kernel.responses import PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response
 from kernel.settings import Settings
-from kernel.tokens import completion_code, make_token, read_token
+from kernel.store import keys
+from kernel.tokens import TokenData, completion_code, make_token, read_token
 from app.validation import CompleteIn, FailureIn, ResponseIn
-from platforms import preview_ids
+from platforms import PLATFORMS, Finished, preview_ids
 from studies import get_kind
 
 UNAVAILABLE = {"detail": "the database is unavailable right now; try again in a minute",
@@ -86,7 +87,8 @@ async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, a
     """
     now = now_ms()
     check = eligibility(r, link, worker_id, assignment_id, cap=settings.max_tasks_per_worker,
-                        allotted_ms=settings.allotted_minutes * 60_000, now=now)
+                        allotted_ms=settings.allotted_minutes * 60_000, now=now,
+                        first_trial_ms=settings.first_trial_minutes * 60_000)
     if client is None:
         result = await check
     else:
@@ -128,7 +130,7 @@ def assignment_payload(a: Allocation, settings: Settings, now_s: int | None = No
         "assignment_token": make_token(settings.signing_key, a.assignment_id, a.link_id, a.worker_id, a.list_index),
         "assignment_id": a.assignment_id, "link": a.link_id, "n_trials": a.n_trials,
         "resume_from": a.next_trial, "completed": a.completed, "completion_code": a.completion_code,
-        "options": a.options,
+        "completion_url": None, "options": a.options,
         "trials": get_kind(a.kind).trials(a.video_ids, a.options,
                                           lambda v, ext="mp4": media_url(settings, v, a.assignment_id, expiry_s, ext)),
     }
@@ -147,7 +149,8 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
     admit = None if client is None else limits.admit_assignment(r, settings, client, worker_id, assignment_id, now)
     try:
         a = await allocate(r, link, worker_id, assignment_id, hit_id or "", cap=settings.max_tasks_per_worker,
-                           allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit)
+                           allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit,
+                           first_trial_ms=settings.first_trial_minutes * 60_000)
     except RateLimited:
         # Not logged: a flood would become a flood of log lines (the limiter is its own record).
         raise
@@ -168,7 +171,29 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
         await limits.release(r, settings, client, assignment_id)
     eventlog.event("allocation", link=a.link_id, worker=worker_id, assignment=assignment_id, list=a.list_index,
                    new=a.new, client=client)
-    return assignment_payload(a, settings)
+    payload = assignment_payload(a, settings)
+    if a.completed:  # a reload after the work: the platform's URL again
+        token = TokenData(a.assignment_id, a.link_id, a.worker_id, a.list_index)
+        payload["completion_url"] = await completion_url(r, settings, token, a.completion_code)
+    return payload
+
+
+async def completion_url(r, settings: Settings, token: TokenData, code: str, platform=None) -> str | None:
+    """The completion URL of the platform the token's participant arrived from (`Platform.completion_url`;
+    None for MTurk and for assignments begun without a page of such a platform). ``platform``, when the
+    caller read it already (``keys.link_platforms``), saves reading it here."""
+    if platform is None:
+        platform = await r.execute_command("HGET", keys.link_platforms(token.link_id), token.assignment_id)
+    found = PLATFORMS.get(platform.decode() if isinstance(platform, bytes) else platform) if platform else None
+    if found is None:
+        return None
+    experiment, record = await asyncio.gather(
+        r.execute_command("HGET", keys.link_meta(token.link_id), "experiment_id"),
+        r.execute_command("HGET", keys.link_assignments(token.link_id), token.assignment_id))
+    hit_id = (orjson.loads(record).get("hit") if record else "") or ""
+    experiment = experiment.decode() if isinstance(experiment, bytes) else experiment or ""
+    return await found.completion_url(r, settings, Finished(experiment, token.link_id, token.worker_id,
+                                                            token.assignment_id, hit_id, code))
 
 
 async def record(r, settings: Settings, body: ResponseIn) -> dict:
@@ -187,8 +212,11 @@ async def record(r, settings: Settings, body: ResponseIn) -> dict:
 async def finish(r, settings: Settings, body: CompleteIn, client: str | None = None) -> dict:
     """Check the token, complete the assignment; the JSON of `CompleteOut`. The ``client`` no longer holds it."""
     token = read_token(settings.signing_key, body.assignment_token)
+    # the platform's name is read alongside (one round trip); its URL is built only once the work is complete
     try:
-        done = await complete(r, token, completion_code(settings.signing_key, token), comment=body.comment)
+        done, platform = await asyncio.gather(
+            complete(r, token, completion_code(settings.signing_key, token), comment=body.comment),
+            r.execute_command("HGET", keys.link_platforms(token.link_id), token.assignment_id))
     except MVTError as exc:
         eventlog.event("refusal", reason=exc.reason, link=token.link_id, worker=token.worker_id,
                        assignment=token.assignment_id, client=client)
@@ -197,7 +225,9 @@ async def finish(r, settings: Settings, body: CompleteIn, client: str | None = N
                    client=client)
     if client is not None:
         await limits.release(r, settings, client, done.assignment_id)
-    return {"completion_code": done.completion_code, "assignment_id": done.assignment_id, "n_trials": done.n_trials}
+    url = await completion_url(r, settings, token, done.completion_code, platform) if platform else None
+    return {"completion_code": done.completion_code, "assignment_id": done.assignment_id, "n_trials": done.n_trials,
+            "completion_url": url}
 
 
 async def report_failure(r, settings: Settings, body: FailureIn) -> dict:

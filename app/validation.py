@@ -67,6 +67,8 @@ class AssignmentOut(BaseModel):
     resume_from: int
     completed: bool
     completion_code: str | None
+    completion_url: str | None = Field(default=None, description="where the participant goes with the "
+                                       "platform's completion code (Prolific, panels), once completed")
     options: list[str]
     trials: list[TrialOut]
 
@@ -169,11 +171,13 @@ class FailureIn(BaseModel):
 
 
 class CompleteOut(BaseModel):
-    """The server-issued completion code."""
+    """The server-issued completion code, and where a redirecting platform's participant goes now."""
 
     completion_code: str
     assignment_id: str
     n_trials: int
+    completion_url: str | None = Field(default=None, description="the platform's completion URL with its "
+                                       "code (Prolific, panels); given only here, never before the work")
 
 
 REFUSALS = {409: {"model": Refusal, "description": "not eligible (see reason)"},

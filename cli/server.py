@@ -65,7 +65,12 @@ def serve(
     keyfile: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="TLS private key (PEM).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Server processes (one per core is fastest).")] = 1,
     plain_http: Annotated[bool, typer.Option("--plain-http", help="No TLS: only behind an HTTPS proxy.")] = False,
-    proxy_headers: Annotated[bool, typer.Option("--proxy-headers", help="Trust X-Forwarded-* headers.")] = False,
+    proxy_headers: Annotated[bool, typer.Option(
+        "--proxy-headers", help="Read X-Forwarded-For/-Proto from trusted proxies: --forwarded-allow-ips, "
+                                "else MVT_TRUSTED_PROXIES, else a proxy on this host (127.0.0.1, ::1).")] = False,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        "--forwarded-allow-ips", help="Comma-separated proxy addresses or networks trusted to name the client "
+                                      "(implies --proxy-headers; overrides MVT_TRUSTED_PROXIES).")] = None,
     log_format: Annotated[str, typer.Option(help="One line per allocation, completion and refusal on stderr: "
                                                  "text, json or off.")] = "text",
 ) -> None:
@@ -75,6 +80,7 @@ def serve(
     full get 2 s to be answered; a second Ctrl-C stops at once.
 
     Example: mvt serve --host 0.0.0.0 --port 8443 --workers 2
+    Behind a proxy at 10.0.0.5: mvt serve --plain-http --forwarded-allow-ips 10.0.0.5
     """
     from kernel.settings import Settings
 
@@ -97,7 +103,8 @@ def serve(
 
         logging.getLogger("uvicorn.error").addFilter(_quiet_interrupt)
         run_server(settings, host=host, port=port, certfile=certfile, keyfile=keyfile, workers=workers,
-                   plain_http=plain_http, proxy_headers=proxy_headers, on_ready=ready)
+                   plain_http=plain_http, proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,
+                   on_ready=ready)
         typer.echo(_stopped_line())
 
 

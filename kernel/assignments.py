@@ -77,8 +77,13 @@ async def _unreserve(r, link_id: str, worker_id: str, images) -> None:
 
 
 async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: str, *,
-                   cap: int, allotted_ms: int, now: int | None = None, admit=None) -> Allocation:
+                   cap: int, allotted_ms: int, now: int | None = None, admit=None,
+                   first_trial_ms: int | None = None) -> Allocation:
     """Give ``assignment_id`` a list of ``link_id`` (or the one it already has).
+
+    With no list free, the list of a holder idle for ``allotted_ms`` is taken over (expired), or
+    else of one that has not answered a trial ``first_trial_ms`` (default: ``allotted_ms``) after
+    its start (``MVT_FIRST_TRIAL_MINUTES``).
 
     ``admit``, an awaitable such as `kernel.limits.admit_assignment`, runs together with the first
     script (one write to Redis); when it raises, nothing is allocated and the exception propagates.
@@ -110,8 +115,8 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     result = await scripts.allocate(
         keys=[keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id), keys.link_slots(link_id),
               keys.link_assignments(link_id), keys.link_workers(link_id), keys.link_activity(link_id),
-              keys.link_replace(link_id)],
-        args=[worker_id, assignment_id, hit_id, now, allotted_ms])
+              keys.link_replace(link_id), keys.link_unstarted(link_id)],
+        args=[worker_id, assignment_id, hit_id, now, allotted_ms, first_trial_ms or allotted_ms])
     outcome = result[0]
     if outcome == "refused":
         # seen_link: the worker holds a list of the link (maybe won just now by a concurrent
@@ -143,7 +148,8 @@ class Eligibility:
 
 
 async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None = None, *,
-                      cap: int, allotted_ms: int, now: int | None = None) -> Eligibility:
+                      cap: int, allotted_ms: int, now: int | None = None,
+                      first_trial_ms: int | None = None) -> Eligibility:
     """The landing page's check, mirroring `allocate` without changing anything (one round trip).
 
     Reasons: ``blocked``, ``cap_reached``, ``unknown_link``, ``seen_link`` (also: another link
@@ -161,7 +167,8 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
     pipe.llen(keys.link_free(link_id))
     pipe.scard(keys.link_replace(link_id))
     pipe.zrange(keys.link_activity(link_id), 0, 0, withscores=True)
-    blocked, member, n_links, meta, held, n_free, n_replace, oldest = await pipe.execute()
+    pipe.zrange(keys.link_unstarted(link_id), 0, 0, withscores=True)
+    blocked, member, n_links, meta, held, n_free, n_replace, oldest, unstarted = await pipe.execute()
     exists, images, paused = meta[0] is not None, meta[1], meta[2]
     if blocked:
         return Eligibility(False, "blocked")
@@ -185,6 +192,8 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
         return Eligibility(False, "paused")
     if n_free or n_replace or (oldest and oldest[0][1] <= now - allotted_ms):
         return Eligibility(True, None)
+    if unstarted and unstarted[0][1] <= now - (first_trial_ms or allotted_ms):
+        return Eligibility(True, None)  # probably: allocate checks that it is still unanswered
     return Eligibility(False, "link_full")
 
 

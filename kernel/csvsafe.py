@@ -1,4 +1,4 @@
-"""CSV cells a spreadsheet cannot run: the one rule every CSV the project writes goes through.
+r"""CSV cells a spreadsheet cannot run: the one rule every CSV the project writes goes through.
 
 A cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is a formula (or
 becomes one) when Excel, LibreOffice or Google Sheets opens the file; a class folder named
@@ -12,13 +12,28 @@ The rule, for every cell of every column:
   number (``-1.5``, ``+3``, ``1e-05``), is read by spreadsheets as a number, never as a formula,
   and analysis keeps reading it as a number; ``-2+3`` is not a plain number and is quoted;
 - text whose first character is one of the six above is prefixed with ``'``;
+- text whose first visible character is one of them, or its full-width or small form (``＝``
+  ``＋`` ``－`` ``＠``, ``﹦`` …: anything NFKC folds to one of the four), after leading whitespace
+  (spaces, newlines, no-break spaces) and invisible format characters (zero-width space and
+  joiners, word joiner, byte-order mark, bidi marks: Unicode category Cf), is prefixed too:
+  importers that trim cells (Google Sheets, LibreOffice's "trim spaces") or fold widths would
+  otherwise find the formula;
 - so that reading back is exact, text that already starts with quotes followed by one of the six
   (``'=x``) gets one more quote too; `restore` removes exactly one.
+
+Every writer goes through `writer` (rows) or `write_frame` (pandas tables): they also quote each
+field holding a carriage return, a newline or a double quote. Python's csv module with
+``lineterminator="\n"`` leaves a bare ``\r`` unquoted, and spreadsheets and csv readers then split
+the row there (a hostile debrief comment ``"ok\r=HYPERLINK(…)"`` became a second row whose
+first cell was a live formula). Both keep ``\n`` line ends.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import unicodedata
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet cell a formula (OWASP's list)."""
@@ -26,15 +41,31 @@ TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@")
+"""Characters that start a formula when they are the first visible one, in any width (NFKC)."""
+
+
+def _invisible(ch: str) -> bool:
+    return ch.isspace() or unicodedata.category(ch) == "Cf"
+
+
 def _needs_quote(text: str) -> bool:
-    return text.lstrip("'").startswith(TRIGGERS) and not _NUMBER.fullmatch(text)
+    if _NUMBER.fullmatch(text):
+        return False
+    head = text.lstrip("'")
+    if head.startswith(TRIGGERS):
+        return True
+    i = 0
+    while i < len(head) and _invisible(head[i]):
+        i += 1
+    return i < len(head) and unicodedata.normalize("NFKC", head[i])[:1] in FORMULA_STARTS
 
 
 def safe_cell(value):
-    """``value`` as a CSV cell that no spreadsheet evaluates; non-text values are returned unchanged.
+    r"""``value`` as a CSV cell that no spreadsheet evaluates; non-text values are returned unchanged.
 
-    >>> [safe_cell(v) for v in ("=1+2", "@SUM(A1)", "-2+3", "-1.5", "cat", -1.5, "'=x")]
-    ["'=1+2", "'@SUM(A1)", "'-2+3", '-1.5', 'cat', -1.5, "''=x"]
+    >>> [safe_cell(v) for v in ("=1+2", "@SUM(A1)", "-2+3", "-1.5", "cat", -1.5, "'=x", " =1", "\u200b@x", "＝1")]
+    ["'=1+2", "'@SUM(A1)", "'-2+3", '-1.5', 'cat', -1.5, "''=x", "' =1", "'\u200b@x", "'＝1"]
     """
     if isinstance(value, str) and _needs_quote(value):
         return "'" + value
@@ -75,3 +106,66 @@ def restore_frame(df, columns):
         if col in df.columns:
             df[col] = df[col].map(restore)
     return df
+
+
+class _Writer:
+    """A csv writer whose rows go through `safe_row` and whose fields with CR, LF or quotes are quoted."""
+
+    def __init__(self, out):
+        self._out = out
+        self._buf = io.StringIO()
+        # csv quotes a field holding any character of the line terminator: with the default "\r\n"
+        # that is every field with a CR or a LF; the row's own "\r\n" is then made "\n".
+        self._csv = csv.writer(self._buf)
+
+    def writerow(self, values) -> None:
+        """Write one row of ``values`` (made safe by `safe_row`)."""
+        self._buf.seek(0)
+        self._buf.truncate()
+        self._csv.writerow(safe_row(values))
+        self._out.write(self._buf.getvalue()[:-2] + "\n")
+
+    def writerows(self, rows) -> None:
+        """`writerow` for each of ``rows``."""
+        for row in rows:
+            self.writerow(row)
+
+
+def writer(out) -> _Writer:
+    r"""A CSV writer on the text stream ``out`` (opened with ``newline=""``) for every CSV the project
+    writes: cells through `safe_cell`, fields with ``\r``, ``\n`` or ``"`` quoted, rows ended by ``\n``.
+
+    >>> buf = io.StringIO(); writer(buf).writerow(["ok\r=1", "-1.5", " @x"]); buf.getvalue()
+    '"ok\r=1",-1.5,\' @x\n'
+    """
+    return _Writer(out)
+
+
+def _lf_rows(text: str) -> str:
+    r"""CSV ``text`` whose rows end in ``\r\n`` with every ``\r\n`` outside quoted fields made ``\n``."""
+    out, quoted, i = [], False, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "\r" and not quoted and text.startswith("\r\n", i):
+            ch, i = "\n", i + 1
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def write_frame(df, path, **to_csv) -> None:
+    """Write the pandas DataFrame ``df`` through `safe_frame` to ``path`` as `writer` would (no index).
+
+    ``to_csv`` are further arguments for ``DataFrame.to_csv`` (e.g. ``float_format``). The file is
+    written under a temporary name beside ``path``, then renamed over it.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    text = safe_frame(df).to_csv(None, index=False, lineterminator="\r\n", **to_csv)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        f.write(_lf_rows(text))
+    tmp.replace(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import orjson
 import redis as redis_py
 
-from kernel.csvsafe import safe_row
+from kernel import csvsafe
 from kernel.store import keys
 from kernel.assignments import iso_ms
 from kernel.errors import ExperimentChoice, OutputUnwritable
@@ -126,11 +125,11 @@ def _cell(value) -> str:
 
 def write_rows(rows, out) -> int:
     """Write ``rows`` as CSV with a header to the text stream ``out``; return the row count."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out)
     writer.writerow(RESPONSE_COLUMNS)
     n = 0
     for row in rows:
-        writer.writerow(safe_row(_cell(row[c]) for c in RESPONSE_COLUMNS))
+        writer.writerow(_cell(row[c]) for c in RESPONSE_COLUMNS)
         n += 1
     return n
 

@@ -2,8 +2,8 @@
 
 Anyone can invent worker and assignment ids, so a single client could otherwise take every list
 of a study in a minute and hold them for the allotted time. The limits are per client address
-(the ASGI scope's client: the peer, or with ``mvt serve --proxy-headers`` the address uvicorn
-took from ``X-Forwarded-For`` of a trusted proxy) and per (address, worker id), in Redis so that
+(the ASGI scope's client: the peer, or behind a proxy in ``MVT_TRUSTED_PROXIES`` /
+``--forwarded-allow-ips`` the rightmost untrusted ``X-Forwarded-For`` entry, `app.serve.proxy_options`) and per (address, worker id), in Redis so that
 every server process and host shares them. One script (``ratelimit.lua``) checks them all and
 charges them only together; it runs in the same write to Redis as the allocation's first script,
 so a request costs no extra round trip.
@@ -15,8 +15,9 @@ LIMIT_ASSIGNMENTS_PER_MINUTE   client               60 a minute, bucket of 120  
                                (address)            (``POST /api/assignments``, new or resume)  60 reloads
 LIMIT_ASSIGNMENTS_PER_WORKER   client + worker id   10 a minute, bucket of 20                   a few reloads
 _PER_MINUTE
-LIMIT_HELD_PER_CLIENT          client               100 unfinished assignments at once (each    30
-                                                    held until completed or MVT_ALLOTTED_MINUTES)
+LIMIT_HELD_PER_CLIENT          client               100 assignments holding a list at once      30
+                                                    (charged as long as the list is held: until
+                                                    completed, expired or replaced)
 LIMIT_ELIGIBILITY_PER_MINUTE   client               600 a minute, bucket of 1,200               HIT browsing
 LIMIT_ELIGIBILITY_PER_WORKER   client + worker id   60 a minute, bucket of 120
 _PER_MINUTE
@@ -28,7 +29,10 @@ Every bucket holds two minutes' worth. 0 turns a limit off. A refused request ge
 
 from __future__ import annotations
 
+import asyncio
 import math
+
+import orjson
 
 from kernel.errors import RateLimited
 from kernel.settings import Settings
@@ -36,6 +40,10 @@ from kernel.store import keys
 from kernel.store.scripts import scripts_for
 
 UNKNOWN_CLIENT = "unknown"
+HELD_FULL_WAIT_MS = 60_000
+"""Retry-After of a client at its held cap: its holds end only when it completes or they expire."""
+IN_FLIGHT_MS = 60_000
+"""A held assignment without a record yet is an allocation in flight for this long, then forgotten."""
 
 
 def client_ip(scope) -> str:
@@ -53,15 +61,18 @@ def _buckets(ip: str, name: str, worker_id: str, per_minute: int, per_worker_per
     return found
 
 
-async def _admit(r, ip: str, buckets, held: int, member: str, window_ms: int, now_ms: int, what: str) -> None:
+async def _admit(r, ip: str, buckets, held: int, member: str, hold_ms: tuple[int, int], now_ms: int,
+                 what: str, whose: str = "from this address") -> None:
     hold = bool(held and member)
     if not buckets and not hold:
         return
     keys_ = [k for k, _ in buckets] + ([keys.limit_held(ip)] if hold else [])
-    args = [now_ms, member if hold else "", held, window_ms]
+    args = [now_ms, member if hold else "", held, HELD_FULL_WAIT_MS]
     for _, per_minute in buckets:
         args += [per_minute, 2 * per_minute]
     wait_ms, which = await scripts_for(r).ratelimit(keys=keys_, args=args)
+    if int(wait_ms) and int(which) > len(buckets) and await _forget_ended_holds(r, ip, now_ms, *hold_ms):
+        wait_ms, which = await scripts_for(r).ratelimit(keys=keys_, args=args)
     if int(wait_ms) == 0:
         return
     retry_after_s = max(1, math.ceil(int(wait_ms) / 1000))
@@ -69,7 +80,7 @@ async def _admit(r, ip: str, buckets, held: int, member: str, window_ms: int, no
         message = (f"this address already holds {held} unfinished tasks, the most one address may hold; "
                    f"try again in {retry_after_s} s")
     else:
-        message = f"too many {what} from this address; try again in {retry_after_s} s"
+        message = f"too many {what} {whose}; try again in {retry_after_s} s"
     raise RateLimited(message, retry_after_s)
 
 
@@ -79,14 +90,71 @@ async def admit_assignment(r, settings: Settings, ip: str, worker_id: str, assig
     buckets = _buckets(ip, "assignments", worker_id, settings.limit_assignments_per_minute,
                        settings.limit_assignments_per_worker_per_minute)
     await _admit(r, ip, buckets, settings.limit_held_per_client, assignment_id,
-                 settings.allotted_minutes * 60_000, now_ms, "task requests")
+                 (settings.allotted_minutes * 60_000, settings.first_trial_minutes * 60_000), now_ms, "task requests")
+
+
+async def admit_arrival(r, settings: Settings, experiment_id: str, now_ms: int) -> None:
+    """Charge a new participant placed in ``experiment_id`` (``/prolific``, ``/panel``) to the experiment's
+    bucket, shared by every address (``MVT_LIMIT_ARRIVALS_PER_MIN``); raises `RateLimited`.
+
+    Per-address limits slow one address; this bounds how fast any number of addresses can take an
+    experiment's lists with invented participant ids.
+    """
+    if settings.limit_arrivals_per_min:
+        await _admit(r, experiment_id, [(keys.limit_arrivals(experiment_id), settings.limit_arrivals_per_min)],
+                     0, "", (0, 0), now_ms, "participants arriving", "at this study right now")
 
 
 async def admit_eligibility(r, settings: Settings, ip: str, worker_id: str, now_ms: int) -> None:
     """Charge a ``GET /api/eligibility`` to its client; raises `RateLimited`."""
     buckets = _buckets(ip, "eligibility", worker_id, settings.limit_eligibility_per_minute,
                        settings.limit_eligibility_per_worker_per_minute)
-    await _admit(r, ip, buckets, 0, "", 0, now_ms, "eligibility checks")
+    await _admit(r, ip, buckets, 0, "", (0, 0), now_ms, "eligibility checks")
+
+
+def holds_a_list(record: dict | None, activity_ms, now_ms: int, allotted_ms: int, first_trial_ms: int) -> bool:
+    """Whether an assignment (its ``record`` in ``keys.link_assignments``, its last activity in
+    ``keys.link_activity``) still keeps a list from others: unfinished, active within the allotted
+    time, and, before its first answer, started within the first-trial time."""
+    if record is None or record.get("completed_ms") or record.get("status") not in ("in_progress", "to_replace"):
+        return False
+    if activity_ms is None or float(activity_ms) <= now_ms - allotted_ms:
+        return False
+    return bool(record.get("n_done")) or record.get("started_ms", now_ms) > now_ms - first_trial_ms
+
+
+async def _forget_ended_holds(r, ip: str, now_ms: int, allotted_ms: int, first_trial_ms: int) -> int:
+    """Remove from the client's held set the assignments that no longer hold a list; how many.
+
+    The held set forgets nothing with time (a list kept alive by answers stays charged to its
+    client); this is run when the client reaches its cap, so its cost falls on that client.
+    """
+    held = await r.execute_command("ZRANGE", keys.limit_held(ip), 0, -1, "WITHSCORES")
+    # RESP2 answers member, score, member, …; RESP3 [member, score] pairs
+    pairs = [tuple(p) for p in held] if held and isinstance(held[0], (list, tuple)) else list(zip(held[::2], held[1::2]))
+    if not pairs:
+        return 0
+    members = [m.decode() if isinstance(m, bytes) else m for m, _ in pairs]
+    links = await r.execute_command("HMGET", keys.assignment_links(), *members)
+    lookups = []
+    for member, link in zip(members, links):
+        if link:
+            link = link.decode() if isinstance(link, bytes) else link
+            lookups += [("HGET", keys.link_assignments(link), member), ("ZSCORE", keys.link_activity(link), member)]
+    found = await asyncio.gather(*(r.execute_command(*command) for command in lookups))
+    records = iter(found)
+    ended = []
+    for (member, admitted_ms), link in zip(zip(members, (float(s) for _, s in pairs)), links):
+        if not link:
+            if admitted_ms <= now_ms - IN_FLIGHT_MS:
+                ended.append(member)
+            continue
+        raw, activity = next(records), next(records)
+        if not holds_a_list(orjson.loads(raw) if raw else None, activity, now_ms, allotted_ms, first_trial_ms):
+            ended.append(member)
+    if ended:
+        await r.execute_command("ZREM", keys.limit_held(ip), *ended)
+    return len(ended)
 
 
 async def release(r, settings: Settings, ip: str, assignment_id: str) -> None:

@@ -35,7 +35,8 @@ async def place(r, settings: Settings, experiment_id: str, worker_id: str, assig
     held = await r.hget(keys.assignment_links(), assignment_id)
     if held is not None:
         return await allocate(r, held, worker_id, assignment_id, group_id or "",
-                              cap=settings.max_tasks_per_worker, allotted_ms=allotted_ms)
+                              cap=settings.max_tasks_per_worker, allotted_ms=allotted_ms,
+                              first_trial_ms=settings.first_trial_minutes * 60_000)
     # One round trip for every loaded link: its experiment, free and to-replace lists, and whether
     # this participant already took it (links of other experiments are dropped afterwards).
     links = sorted(await r.smembers(keys.links_index()))
@@ -63,7 +64,8 @@ async def place(r, settings: Settings, experiment_id: str, worker_id: str, assig
     for _, _, link in order:
         try:
             return await allocate(r, link, worker_id, assignment_id, group_id or "",
-                                  cap=settings.max_tasks_per_worker, allotted_ms=allotted_ms)
+                                  cap=settings.max_tasks_per_worker, allotted_ms=allotted_ms,
+                                  first_trial_ms=settings.first_trial_minutes * 60_000)
         except (LinkFull, SeenLink):
             continue
     raise LinkFull(f"every list of experiment {experiment_id} is taken or was seen by participant {worker_id}")

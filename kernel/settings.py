@@ -6,6 +6,7 @@ with a sentence naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import cached_property
 from typing import Literal
@@ -13,6 +14,35 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+LOOPBACK_PROXIES = "127.0.0.1,::1"
+"""Whom ``mvt serve --proxy-headers`` trusts when no proxy address is given: a proxy on this host."""
+
+
+def trusted_proxy_list(value: str, name: str = "MVT_TRUSTED_PROXIES") -> str:
+    """``value`` (comma-separated IP addresses and networks) checked and normalised to ``a,b/n,…``.
+
+    ``*`` is refused: uvicorn then takes the *leftmost* ``X-Forwarded-For`` entry from any peer,
+    which every client writes itself. Raises ValueError with a sentence naming ``name``.
+
+    >>> trusted_proxy_list(" 10.0.0.1, 10.1.0.0/16 ,")
+    '10.0.0.1,10.1.0.0/16'
+    """
+    found = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        if item == "*":
+            raise ValueError(f"{name} must list the proxies' addresses, not '*' (which lets every client "
+                             f"choose its own address and escape the per-client limits)")
+        try:
+            found.append(str(ipaddress.ip_network(item, strict=False)) if "/" in item else
+                         str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise ValueError(f"{name} entry {item!r} must be an IP address or network (e.g. 10.0.0.5 or "
+                             f"10.0.0.0/24)") from None
+    return ",".join(found)
 
 
 # field -> (minimum length, what leaving it unset does)
@@ -46,6 +76,13 @@ class Settings(BaseSettings):
     # Read by kernel/plugins.py before the commands and routes exist (the same environment-then-.env
     # rule); declared here so that it is checked, documented and listed like every setting.
     plugins: str = ""
+    handshake_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        return trusted_proxy_list(value)
 
     @field_validator("admin_token", "viewer_token", "secret_key")
     @classmethod
@@ -92,3 +129,5 @@ class Settings(BaseSettings):
     admin_signin_per_minute: int = Field(default=10, ge=1)
     # One line per allocation, completion and refusal (`mvt serve --log-format` sets it).
     log_format: Literal["off", "text", "json"] = "off"
+    limit_arrivals_per_min: int = Field(default=600, ge=0)
+    first_trial_minutes: int = Field(default=15, ge=1)

@@ -12,7 +12,7 @@ platform's operations are imported by its commands.
 
 from __future__ import annotations
 
-from platforms.base import Arrival, ArrivalError, Platform
+from platforms.base import Arrival, ArrivalError, Finished, Platform
 from platforms.mturk.platform import MTurkPlatform
 from platforms.panel import PanelPlatform
 from platforms.prolific.platform import ProlificPlatform
@@ -45,5 +45,5 @@ def confirmed_records(r, responses, settings) -> dict[str, dict]:
 for _platform in (MTurkPlatform(), ProlificPlatform(), PanelPlatform()):
     register_platform(_platform)
 
-__all__ = ["PLATFORMS", "Arrival", "ArrivalError", "Platform", "confirmed_records", "preview_ids",
+__all__ = ["PLATFORMS", "Arrival", "ArrivalError", "Finished", "Platform", "confirmed_records", "preview_ids",
            "register_platform"]

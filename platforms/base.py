@@ -23,6 +23,20 @@ class ArrivalError(ValueError):
 
 
 @dataclass(frozen=True)
+class Finished:
+    """A completed assignment, as `Platform.completion_url` sees it: the link's ``experiment``, the
+    ``link``, the participant's ``worker_id``, ``assignment_id`` and ``hit_id`` (group: MTurk's HIT,
+    Prolific's study), and the server's signed completion ``code``."""
+
+    experiment: str
+    link: str
+    worker_id: str
+    assignment_id: str
+    hit_id: str
+    code: str
+
+
+@dataclass(frozen=True)
 class Arrival:
     """Who arrived, as the server's allocation knows them.
 
@@ -57,6 +71,10 @@ class Platform(ABC):
     #: (``form-action``), e.g. MTurk's sites
     frame_ancestors: ClassVar[tuple[str, ...]] = ()
     form_action: ClassVar[tuple[str, ...]] = ()
+    #: whether the participant finishes at a URL holding the platform's completion code
+    #: (`completion_url`); the server then notes the platform at arrival and answers
+    #: ``POST /api/complete`` with the URL
+    codes_at_completion: ClassVar[bool] = False
 
     @abstractmethod
     def arrival(self, query: Mapping[str, str]) -> Arrival:
@@ -68,8 +86,15 @@ class Platform(ABC):
 
         ``{"method": "mturk_submit", "submit_to": origin | None}`` posts MTurk's
         externalSubmit form (or, framed in the landing layout, tells the layout to submit);
-        a redirecting platform returns ``{"method": "redirect", "url": …}``.
+        a redirecting platform returns ``{"method": "redirect", …}`` without a URL: the page
+        config is readable before any work, so a URL holding the platform's completion code is
+        given only in the answer to ``POST /api/complete`` (`completion_url`).
         """
+
+    async def completion_url(self, r, settings, done: Finished) -> str | None:
+        """Where the participant of ``done`` goes with the platform's completion code, built when the
+        work is complete (``POST /api/complete``, `codes_at_completion`); None: nowhere (MTurk)."""
+        return None
 
     @abstractmethod
     def register_commands(self, cli) -> None:

@@ -25,14 +25,13 @@ formula with ``mu = mu_a + s_j`` and no sample spread.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from kernel.csvsafe import safe_row
+from kernel import csvsafe
 from simulation.ratings import Population, careful_score
 from kernel.scales import scale_bounds
 
@@ -66,15 +65,15 @@ class RatingTruth:
     def write_csv(self, path: Path) -> None:
         """``scope,algorithm,sample_id,latent_mu,true_mos``: a row per algorithm, then one per sample."""
         with open(path, "w", newline="") as f:
-            writer = csv.writer(f)
+            writer = csvsafe.writer(f)
             writer.writerow(["scope", "algorithm", "sample_id", "latent_mu", "true_mos"])
             for algorithm, mos in sorted(self.by_algorithm.items()):
-                writer.writerow(safe_row(["algorithm", algorithm, "", f"{self.population.mu[algorithm]:.4f}",
-                                          f"{mos:.6f}"]))
+                writer.writerow(["algorithm", algorithm, "", f"{self.population.mu[algorithm]:.4f}",
+                                          f"{mos:.6f}"])
             for sample_id, mos in sorted(self.by_sample.items()):
                 algorithm = sample_id.rsplit("/", 1)[1]
                 latent = self.population.mu[algorithm] + self.sample_effects[sample_id]
-                writer.writerow(safe_row(["sample", algorithm, sample_id, f"{latent:.4f}", f"{mos:.6f}"]))
+                writer.writerow(["sample", algorithm, sample_id, f"{latent:.4f}", f"{mos:.6f}"])
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ and can be written next to the analysis for comparison.
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import math
 import time
@@ -35,7 +34,7 @@ import aiohttp
 import numpy as np
 from scipy.stats import norm
 
-from kernel.csvsafe import safe_row
+from kernel import csvsafe
 
 FPS = 60
 
@@ -79,14 +78,14 @@ class GroundTruth:
     def write_csv(self, path: Path) -> None:
         """One row per image: threshold, true MVT, true accuracy at each duration."""
         with open(path, "w", newline="") as f:
-            writer = csv.writer(f)
+            writer = csvsafe.writer(f)
             writer.writerow(["image_id", "label", "threshold_ms", "true_mvt_frames",
                              *(f"p_{n}" for n in self.frame_counts)])
             for image_id, label in sorted(self.labels.items()):
                 mvt = self.true_mvt_frames(image_id)
-                writer.writerow(safe_row([image_id, label, f"{self.threshold_ms[image_id]:.3f}",
+                writer.writerow([image_id, label, f"{self.threshold_ms[image_id]:.3f}",
                                  "" if mvt is None else mvt,
-                                 *(f"{p:.6f}" for p in self.p_correct[image_id])]))
+                                 *(f"{p:.6f}" for p in self.p_correct[image_id])])
 
 
 @dataclass

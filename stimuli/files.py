@@ -5,14 +5,13 @@ digests."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kernel.csvsafe import safe_row
+from kernel import csvsafe
 from kernel.errors import BuildOptionError
 from kernel.ids import ID_CHARS, is_id
 
@@ -81,10 +80,10 @@ def base_url_warning(base_url: str) -> str | None:
 def links_csv(base_url: str, link_ids) -> str:
     """``links.csv`` for MTurk's Publish Batch: the header ``HIT_Link``, then one experiment URL per link."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out)
     writer.writerow(["HIT_Link"])
     for link_id in link_ids:
-        writer.writerow(safe_row([f"{base_url}/experiment.html?link={link_id}"]))
+        writer.writerow([f"{base_url}/experiment.html?link={link_id}"])
     return out.getvalue()
 
 

@@ -141,3 +141,12 @@ def test_cli_bad_settings_are_one_line_naming_the_variable(redis_url, tmp_path, 
     commands.register(app)
     result = CliRunner().invoke(app, ["export", str(tmp_path / "x.csv")], env={"MVT_REDIS_URL": redis_url, **env})
     assert (result.exit_code, result.output) == (1, message)
+
+
+def test_the_openapi_schema_is_for_the_experimenter_only(client):
+    """/docs and /openapi.json were public and listed the admin routes."""
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404, path
+    assert client.get("/admin/openapi.json").status_code == 401
+    schema = client.get("/admin/openapi.json", headers=AUTH)
+    assert schema.status_code == 200 and "/api/assignments" in schema.json()["paths"]

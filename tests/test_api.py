@@ -148,7 +148,7 @@ def test_responses_resume_and_complete(client, synthetic_server):
     r = client.post("/api/complete", json={"assignment_token": token})
     assert r.status_code == 200
     code = r.json()["completion_code"]
-    assert r.json() == {"completion_code": code, "assignment_id": "A1", "n_trials": 3}
+    assert r.json() == {"completion_code": code, "assignment_id": "A1", "n_trials": 3, "completion_url": None}
     assert re.fullmatch(r"MVT-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}", code)
     assert client.post("/api/complete", json={"assignment_token": token}).json()["completion_code"] == code
     again = start(client).json()
@@ -171,9 +171,9 @@ def test_forged_tokens_are_refused(client, change, status, detail):
 
 
 @pytest.mark.parametrize("body, status, detail", [
-    (b"", 422, "the request body is missing: send a JSON object (see /docs)"),
+    (b"", 422, "the request body is missing: send a JSON object"),
     (b"{", 422, "the request body is not valid JSON"),
-    (b"[1, 2]", 422, "the request body must be a JSON object (see /docs)"),
+    (b"[1, 2]", 422, "the request body must be a JSON object"),
     (b'{"trial": 0, "response": "cat"}', 422, "body field 'assignment_token': Field required"),
     (b'{"assignment_token": "x", "trial": -1, "response": "cat"}', 422,
      "body field 'trial': Input should be greater than or equal to 0 (got '-1')"),

@@ -82,3 +82,45 @@ def test_headers_over_64_kib_close_the_connection(synthetic_server, n_header_byt
         except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
             reply = b""
     assert reply.startswith(b"HTTP/1.1 200") == answered, reply
+
+
+def test_a_process_over_its_concurrency_limit_answers_503_json_with_retry_after(tmp_path):
+    """uvicorn's own refusal (``limit_concurrency``) was plain text without Retry-After; the runner and the
+    landing layout read ``reason`` and retry after ``Retry-After`` from every 503."""
+    import threading
+    import time
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    from app.protocol import GuardedConfig, GuardedHttpToolsProtocol
+    from tests.fixtures.redis import free_port
+    from tests.fixtures.server import make_certificate
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict:
+        return {"ok": True}
+
+    certfile, keyfile = make_certificate(tmp_path)
+    port = free_port()
+    config = GuardedConfig(app, host="127.0.0.1", port=port, ssl_certfile=str(certfile), ssl_keyfile=str(keyfile),
+                           http=GuardedHttpToolsProtocol, log_level="error", limit_concurrency=2, loop="asyncio")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        url = f"https://127.0.0.1:{port}/ping"
+        with httpx.Client(verify=False) as first, httpx.Client(verify=False) as second:
+            assert first.get(url).status_code == 200   # kept alive: with the second, 2 connections
+            refused = second.get(url)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert refused.json() == {"detail": "the server is busy right now; try again in a few seconds",
+                              "reason": "server_busy"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from pathlib import Path
@@ -24,6 +25,12 @@ NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
     ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("-exp-001", "'-exp-001"), ("'=x", "''=x"), ("''@x", "'''@x"),
     ("-1.5", "-1.5"), ("+3", "+3"), ("1e-05", "1e-05"), ("cat", "cat"), ("'quoted", "'quoted"), ("", ""),
     (-1.5, -1.5), (None, None),
+    # formulas behind leading whitespace, invisible characters and in full-width or small forms
+    (" =1+2", "' =1+2"), ("\n=1", "'\n=1"), ("\u00a0@x", "'\u00a0@x"), ("\u3000+1", "'\u3000+1"),
+    ("\u200b=1", "'\u200b=1"), ("\ufeff@x", "'\ufeff@x"), ("\u2060\u200d -cmd", "'\u2060\u200d -cmd"),
+    ("\u202e=1", "'\u202e=1"), ("＝1+2", "'＝1+2"), ("＋cmd", "'＋cmd"), ("－2", "'－2"), ("＠SUM(A1)", "'＠SUM(A1)"),
+    ("﹦1", "'﹦1"), (" \u200b＝1", "' \u200b＝1"), ("' =x", "'' =x"),
+    (" cat", " cat"), ("\u200bcat", "\u200bcat"), ("ok =1", "ok =1"), ("a＝b", "a＝b"),
 ])
 def test_safe_cell_and_restore_round_trip(raw, written):
     assert safe_cell(raw) == written, f"safe_cell({raw!r}) gave {safe_cell(raw)!r}, expected {written!r}"
@@ -31,10 +38,11 @@ def test_safe_cell_and_restore_round_trip(raw, written):
 
 
 def live_cells(path: Path) -> list[tuple[int, str]]:
-    """Cells of a CSV that a spreadsheet would evaluate: (row number, cell)."""
+    """Cells of a CSV that a spreadsheet would evaluate, also after trimming: (row number, cell)."""
     with open(path, newline="") as f:
         return [(n, cell) for n, row in enumerate(csv.reader(f)) for cell in row
-                if cell[:1] in ("=", "+", "-", "@", "\t", "\r") and not NUMBER.fullmatch(cell)]
+                if (cell[:1] in ("=", "+", "-", "@", "\t", "\r") or cell.strip("\u200b\ufeff \n\r\t")[:1] in "=+-@＝＋－＠")
+                and cell.strip() and not NUMBER.fullmatch(cell)]
 
 
 def test_formula_classes_and_ids_are_inert_in_every_csv(redis, redis_url, tmp_path, monkeypatch):
@@ -104,3 +112,70 @@ def test_platform_readers_restore_what_analysis_wrote(tmp_path, redis):
     repost = tmp_path / "repost.csv"
     repost.write_text("HIT_Link,n_assignments,link_id\n'-x-001,2,'-x-001\n")
     assert read_repost(repost, redis, "sandbox") == {"HIT1": 2}
+
+
+HOSTILE_COMMENTS = ("fine\r=HYPERLINK(\"http://evil.example\",\"x\")", "two\nlines, \"quoted\"\r\n@SUM(A1)",
+                    " =1+2", "\u200b＝cmd", "plain")
+
+
+@pytest.mark.parametrize("rows", [[["a\rb", "=1"], ["c", "d\r\ne"]], [["\r"], ["x\ny"]]])
+def test_writer_quotes_carriage_returns_and_newlines(rows):
+    from kernel.csvsafe import writer
+
+    buf = io.StringIO()
+    writer(buf).writerows(rows)
+    text = buf.getvalue()
+    assert text.count("\n") - sum(c.count("\n") for row in rows for c in row) == len(rows)   # rows end in \n
+    read = list(csv.reader(io.StringIO(text, newline="")))
+    assert [[restore(c) for c in row] for row in read] == rows
+
+
+def test_write_frame_quotes_carriage_returns(tmp_path):
+    from kernel.csvsafe import write_frame
+
+    df = pd.DataFrame({"comment": ["ok\r=1", "x"], "n": [1.5, float("nan")]})
+    write_frame(df, tmp_path / "t.csv", float_format="%.6g")
+    assert (tmp_path / "t.csv").read_bytes() == b'comment,n\n"ok\r=1",1.5\nx,\n'
+
+
+def test_hostile_comment_round_trips_through_export_and_analyze(redis, redis_url, tmp_path, monkeypatch):
+    """A debrief comment with a bare CR, a newline, quotes and hidden formulas stays one cell in `mvt export`
+    and in /admin/export.csv's text, and `mvt analyze --responses` reads the export back to the same comment."""
+    from analysis.responses import read_responses_csv
+    from kernel.assignments import allocate
+    from kernel.export import csv_text
+    from kernel.responses import complete, record_response
+    from kernel.tokens import TokenData
+    from studies.loader import load_experiment
+    from tests.fixtures.server import write_experiment
+
+    exp_dir = write_experiment(tmp_path / "exp", experiment_id="cr", n_links=1, n_lists=5, n_trials=3,
+                               classes=("cat", "dog"), frame_counts=(1, 6))
+    load_experiment(redis, exp_dir)
+    (link,) = json.loads((exp_dir / "design.json").read_text())["links"]
+
+    async def scenario(r):
+        for n, comment in enumerate(HOSTILE_COMMENTS):
+            a = await allocate(r, link["link_id"], f"W{n}", f"A{n}", "HIT", cap=4, allotted_ms=3_600_000)
+            token = TokenData(a.assignment_id, a.link_id, a.worker_id, a.list_index)
+            for t, trial in enumerate(link["lists"][a.list_index]):
+                await record_response(r, token, t, trial["label"], {})
+            await complete(r, token, "code", comment=comment)
+
+    run_with_async_redis(redis_url, scenario)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
+    export = tmp_path / "responses.csv"
+    result = CliRunner().invoke(cli, ["export", str(export)])
+    assert result.exit_code == 0, result.output
+    n_responses = 3 * len(HOSTILE_COMMENTS)
+    for text in (export.read_bytes().decode(), csv_text(redis)):
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        assert len(rows) == 1 + n_responses and {len(row) for row in rows} == {len(rows[0])}
+        comments = [row[rows[0].index("comment")] for row in rows[1:]]
+        assert sorted({restore(c) for c in comments}) == sorted(HOSTILE_COMMENTS)
+    assert live_cells(export) == []
+    assert sorted(read_responses_csv(export)["comment"]) == sorted(c for c in HOSTILE_COMMENTS for _ in range(3))
+    result = CliRunner().invoke(cli, ["analyze", "--responses", str(export), "--out", str(tmp_path / "out"),
+                                      "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output

@@ -33,6 +33,18 @@ def test_every_setting_is_documented_in_env_example():
     assert expected == documented
 
 
+def test_every_setting_has_a_comment_in_env_example_and_a_row_in_the_interfaces():
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    table = (ROOT / "docs" / "interfaces.md").read_text()
+    for name in Settings.model_fields:
+        var = f"MVT_{name.upper()}"
+        at = next(i for i, line in enumerate(lines) if re.match(rf"^#?\s*{var}=", line))
+        while at > 0 and re.match(r"^#?\s*MVT_[A-Z_]+=", lines[at - 1]):   # a block of examples shares one comment
+            at -= 1
+        assert at > 0 and lines[at - 1].startswith("# "), f"{var} has no comment above it in .env.example"
+        assert f"| `{var}` |" in table, f"{var} has no row in docs/interfaces.md's settings table"
+
+
 def test_dockerfile_runs_mvt_serve_as_non_root_with_a_healthcheck():
     rows = dockerfile_instructions()
     words = [w for w, _ in rows]

@@ -154,3 +154,86 @@ def test_load_into_an_empty_store_refuses_when_a_server_uses_another(tmp_path, s
             second.stop()
     finally:
         server.stop()
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_kill_9_of_the_supervisor_takes_its_workers_down_and_frees_the_port(tmp_path, synthetic_experiment):
+    """kill -9 of the main `mvt serve --workers 2` process (only it, not its group) left both workers
+    holding the port and answering 503 forever, and a new `mvt serve` exited "Address already in use"."""
+    data = tmp_path / "data"
+    server = ServerProcess(data, None, workers=2).start()
+    again = None
+    try:
+        supervisor = server.proc.pid
+        workers = wait_until(lambda: [p for p in children_of(supervisor)
+                                      if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
+                             or None, 10, "no worker processes")
+        assert len(workers) == 2, workers
+        os.kill(supervisor, signal.SIGKILL)
+        server.proc.wait()
+        t0 = time.monotonic()
+        wait_until(lambda: not any(alive(w) for w in workers), 10, f"workers {workers} outlived their supervisor")
+        print(f"workers gone {time.monotonic() - t0:.2f} s after kill -9 of the supervisor")
+        again = ServerProcess(data, None, workers=2, port=server.port).start(timeout_s=30)
+        assert httpx.get(f"{again.base_url}/healthz", verify=False, timeout=5).status_code == 200
+    finally:
+        if again is not None:
+            again.stop()
+        server.stop()
+
+
+def write_aof(path: Path, n_keys: int) -> None:
+    """An AOF of ``n_keys`` SET commands (RESP), as Redis would have written it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        for start in range(0, n_keys, 100_000):
+            f.write(b"".join(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1\r\nv\r\n" % (len(k), k)
+                             for k in (b"load:%d" % i for i in range(start, min(n_keys, start + 100_000)))))
+
+
+@pytest.mark.slow
+def test_a_slow_aof_load_is_waited_for_and_healthz_says_loading(tmp_path):
+    """After a kill -9 of the embedded Redis the supervisor restarts it and waits however long its AOF
+    takes to load (it stopped supervising when a load took more than 10 s); meanwhile /healthz answers
+    503 {"status": "loading"} with Retry-After, then ok, with every key back."""
+    import redis as redis_py
+
+    data = tmp_path / "data"
+    n_keys = 2_000_000
+    write_aof(data / "redis" / "appendonly.aof", n_keys)
+    server = ServerProcess(data, None, workers=1).start(timeout_s=120)   # the first load is waited for too
+    try:
+        old = redis_pid(data)
+        os.kill(old, signal.SIGKILL)
+        seen, deadline = [], time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                got = httpx.get(f"{server.base_url}/healthz", verify=False, timeout=5)
+                seen.append((got.status_code, got.json().get("status"), got.headers.get("retry-after")))
+                if got.status_code == 200 and redis_pid(data) != old:
+                    break
+            except (httpx.HTTPError, ValueError):
+                seen.append("no answer")
+            time.sleep(0.02)
+        assert seen[-1] == (200, "ok", None), seen[-5:]
+        assert (503, "loading", "5") in seen, f"/healthz never said loading: {sorted(set(map(str, seen)))}"
+        client = redis_py.Redis(unix_socket_path=str(socket_path(data)))
+        assert client.dbsize() == n_keys
+        client.close()
+        log = server.log_path.read_text()
+        assert "restarting it" in log and "could not restart" not in log, log[-2000:]
+    finally:
+        server.stop()

@@ -65,10 +65,88 @@ def test_held_cap_counts_distinct_unfinished_assignments(redis, redis_url):
     ask = lambda a, at=T0: lambda r: limits.admit_assignment(r, s, "10.0.0.1", "W", a, at)  # noqa: E731
     got = outcomes(redis_url, [ask("A1"), ask("A2"), ask("A3"), ask("A4"), ask("A1"),
                                lambda r: limits.release(r, s, "10.0.0.1", "A2"), ask("A4"), ask("A5", T0 + 1000)])
-    assert got == ["ok", "ok", "ok", 3600, "ok", "ok", "ok", 3599], got
+    assert got == ["ok", "ok", "ok", 60, "ok", "ok", "ok", 60], got
     assert sorted(redis.zrange(keys.limit_held("10.0.0.1"), 0, -1)) == ["A1", "A3", "A4"]
-    # after the allotted time the oldest no longer count
-    assert outcomes(redis_url, [ask("A6", T0 + 3_600_001)]) == ["ok"]
+    # admitted, but never given a list (an allocation that died in flight): forgotten after a minute
+    assert outcomes(redis_url, [ask("A6", T0 + 59_000), ask("A6", T0 + 61_000)]) == [60, "ok"]
+
+
+def hold_lists(redis, redis_url, tmp_path, s, n, at):
+    """``n`` assignments A0.. admitted to 10.0.0.1 and given lists of link hold-001 at ``at``; their tokens."""
+    from kernel.assignments import allocate
+    from kernel.tokens import TokenData
+    from studies.loader import load_experiment
+
+    load_experiment(redis, write_experiment(tmp_path / "exp", experiment_id="hold", n_links=1, n_lists=8,
+                                            n_trials=3))
+
+    async def scenario(r):
+        tokens = []
+        for k in range(n):
+            admit = limits.admit_assignment(r, s, "10.0.0.1", f"W{k}", f"A{k}", at)
+            a = await allocate(r, "hold-001", f"W{k}", f"A{k}", "H", cap=4, allotted_ms=s.allotted_minutes * 60_000,
+                               now=at, admit=admit, first_trial_ms=s.first_trial_minutes * 60_000)
+            tokens.append(TokenData(a.assignment_id, a.link_id, a.worker_id, a.list_index))
+        return tokens
+    return run_with_async_redis(redis_url, scenario)
+
+
+def test_a_list_kept_alive_by_answers_stays_charged_to_its_address(redis, redis_url, tmp_path):
+    """The held set forgot an assignment MVT_ALLOTTED_MINUTES after admitting it, while answers kept its
+    list alive: one address went 100 → 184 → 249 lists (issue 24). Now a hold ends only with the list:
+    completion (from any address), expiry, or replacement."""
+    from kernel.responses import complete, record_response
+
+    s = settings(limit_held_per_client=3, first_trial_minutes=10)
+    tokens = hold_lists(redis, redis_url, tmp_path, s, 3, T0)
+    hour = 3_600_000
+    ask = lambda a, at: lambda r: limits.admit_assignment(r, s, "10.0.0.1", "WX", a, at)  # noqa: E731
+
+    async def answer(r, token, trial, at):
+        await record_response(r, token, trial, "cat", {}, now=at)
+
+    # answers every 50 minutes keep all three lists alive past the allotted time after admission
+    run_with_async_redis(redis_url, lambda r: asyncio.gather(*(answer(r, t, 0, T0 + hour - 600_000) for t in tokens)))
+    assert outcomes(redis_url, [ask("B1", T0 + hour + 60_000)]) == [60], "a live list was forgotten"
+    # completed (say from another address, so its hold was not released there): the hold ends
+    async def finish(r):
+        for trial in (1, 2):
+            await answer(r, tokens[0], trial, T0 + hour)
+        await complete(r, tokens[0], "code", now=T0 + hour)
+    run_with_async_redis(redis_url, finish)
+    assert outcomes(redis_url, [ask("B1", T0 + hour + 60_000), ask("B2", T0 + hour + 60_000)]) == ["ok", 60]
+    # idle for the allotted time since its last answer (T0 + 50 min): expired, the hold ends
+    assert outcomes(redis_url, [ask("B2", T0 + 2 * hour - 600_000 + 1)]) == ["ok"]
+    # (B1 never got a list here: an admission older than a minute without one is forgotten too)
+    assert redis.zrange(keys.limit_held("10.0.0.1"), 0, -1) == ["B2"]
+
+
+def test_a_holder_without_a_first_answer_gives_its_list_up_after_the_first_trial_minutes(redis, redis_url, tmp_path):
+    from kernel.assignments import allocate, eligibility
+    from kernel.errors import LinkFull
+
+    s = settings(limit_held_per_client=8, first_trial_minutes=10)
+    hold_lists(redis, redis_url, tmp_path, s, 8, T0)     # every list of the link, none answered
+    minute = 60_000
+
+    async def newcomer(r, at):
+        check = await eligibility(r, "hold-001", "N1", cap=4, allotted_ms=3_600_000, now=at,
+                                  first_trial_ms=10 * minute)
+        try:
+            a = await allocate(r, "hold-001", "N1", "NA1", "H", cap=4, allotted_ms=3_600_000, now=at,
+                               first_trial_ms=10 * minute)
+        except LinkFull:
+            return check.eligible, None
+        return check.eligible, a.list_index
+    assert run_with_async_redis(redis_url, lambda r: newcomer(r, T0 + 10 * minute - 1)) == (False, None)
+    eligible, index = run_with_async_redis(redis_url, lambda r: newcomer(r, T0 + 10 * minute))
+    assert eligible and index is not None, "an unanswered hold older than MVT_FIRST_TRIAL_MINUTES kept its list"
+    records = redis.hgetall(keys.link_assignments("hold-001"))
+    expired = [a for a, raw in records.items() if '"status":"expired"' in raw]
+    assert len(expired) == 1 and expired[0].startswith("A")
+    # and the address that held it is charged for one list fewer
+    assert outcomes(redis_url, [lambda r: limits.admit_assignment(r, s, "10.0.0.1", "WX", "C1",
+                                                                  T0 + 10 * minute + 1)]) == ["ok"]
 
 
 def test_eligibility_buckets(redis, redis_url):
@@ -144,3 +222,76 @@ def test_a_greedy_client_gets_its_share_while_honest_workers_are_served(limited_
     # nothing is left reserved for the refused invented workers
     assert not any(limited_server.redis.exists(keys.worker_links(f"G{n}")) for n in range(300)
                    if f"GA{n}" not in {r.json()["assignment_id"] for r in won})
+
+
+# --- client addresses behind proxies (`mvt serve`, a real subprocess) ---------------------------------
+
+@pytest.fixture
+def proxied_serve(tmp_path):
+    """``start(*args)``: `mvt serve` over HTTPS with 4 eligibility checks a minute per address (bucket 8)
+    and the extra ``args``; yields its base URL. Stopped at teardown."""
+    import os
+    import subprocess
+
+    from tests.fixtures.redis import free_port
+    from tests.test_serve import MVT, stop, wait_healthy
+
+    procs = []
+
+    def start(*args):
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MVT_")}
+        env.update(MVT_DATA_DIR=str(tmp_path / "data"), MVT_LIMIT_ELIGIBILITY_PER_MINUTE="4",
+                   MVT_LIMIT_ELIGIBILITY_PER_WORKER_PER_MINUTE="0")
+        proc = subprocess.Popen([MVT, "serve", "--port", str(port), *args], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(proc)
+        wait_healthy(f"https://127.0.0.1:{port}/healthz", proc)
+        return f"https://127.0.0.1:{port}"
+    yield start
+    for proc in procs:
+        stop(proc)
+
+
+def eligibility_statuses(base_url: str, peer: str, forwarded_for: list[str]) -> list[int]:
+    """Status of one eligibility check from the TCP peer ``peer`` per X-Forwarded-For value."""
+    transport = httpx.HTTPTransport(verify=False, local_address=peer)
+    with httpx.Client(base_url=base_url, transport=transport, timeout=10) as client:
+        return [client.get("/api/eligibility", params={"link": "x-001", "worker_id": f"W{n}"},
+                           headers={"X-Forwarded-For": xff}).status_code for n, xff in enumerate(forwarded_for)]
+
+
+def test_a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing(proxied_serve):
+    base_url = proxied_serve("--proxy-headers", "--forwarded-allow-ips", "127.0.0.2")
+    # every request claims another address; the peer 127.0.0.1 is not the proxy, so all are its own
+    got = eligibility_statuses(base_url, "127.0.0.1", [f"10.9.0.{n}" for n in range(12)])
+    assert got == [200] * 8 + [429] * 4, f"a spoofed X-Forwarded-For escaped the per-address limit: {got}"
+    # the proxy's own clients are not charged for it
+    assert eligibility_statuses(base_url, "127.0.0.2", ["10.0.0.9"]) == [200]
+
+
+def test_the_real_address_behind_a_trusted_proxy_is_limited(proxied_serve):
+    base_url = proxied_serve("--forwarded-allow-ips", "127.0.0.2, 127.0.0.3")
+    # the proxy appends the real peer 10.0.0.7 to whatever the client sent; a second trusted hop
+    # (127.0.0.3) is skipped: the rightmost untrusted entry is the client
+    claims = [f"10.9.0.{n}, 10.0.0.7" if n % 2 else f"10.9.0.{n}, 10.0.0.7, 127.0.0.3" for n in range(12)]
+    got = eligibility_statuses(base_url, "127.0.0.2", claims)
+    assert got == [200] * 8 + [429] * 4, f"the client behind the proxy was not limited by its real address: {got}"
+    # another real address behind the same proxy has its own budget
+    assert eligibility_statuses(base_url, "127.0.0.2", ["10.9.0.1, 10.0.0.8"] * 2) == [200, 200]
+
+
+def test_proxy_settings_refuse_a_wildcard_and_bad_addresses(tmp_path):
+    from pydantic import ValidationError
+
+    from app.serve import proxy_options
+    from kernel.errors import MVTError
+
+    with pytest.raises(ValidationError, match=r"MVT_TRUSTED_PROXIES must list the proxies' addresses, not '\*'"):
+        Settings(_env_file=None, trusted_proxies="*")
+    with pytest.raises(MVTError, match=r"--forwarded-allow-ips entry 'proxy.local' must be an IP address"):
+        proxy_options(Settings(_env_file=None), forwarded_allow_ips="10.0.0.1,proxy.local")
+    s = Settings(_env_file=None, trusted_proxies="10.0.0.0/8")
+    assert proxy_options(s) == {"proxy_headers": True, "forwarded_allow_ips": "10.0.0.0/8"}
+    assert proxy_options(Settings(_env_file=None), proxy_headers=True) == \
+        {"proxy_headers": True, "forwarded_allow_ips": "127.0.0.1,::1"}

@@ -88,23 +88,70 @@ def test_missing_prolific_ids_or_experiment_get_a_clear_page(synthetic_server):
     assert page.status_code == 409 and "Please return this study" in page.text
 
 
-def finish_of(page: httpx.Response) -> dict:
-    return json.loads(re.search(r'id="mvt-config">(.*?)</script>', page.text, re.S).group(1))["finish"]
+def config_of(page: httpx.Response) -> dict:
+    return json.loads(re.search(r'id="mvt-config">(.*?)</script>', page.text, re.S).group(1))
 
 
-def test_the_finish_redirects_to_prolific_with_the_studys_code(synthetic_server, monkeypatch):
+def work_and_complete(server, page: httpx.Response) -> tuple[dict, dict]:
+    """Do the task of the participant ``page`` placed (every trial answered), then complete it:
+    ``(assignment answer, complete answer)``."""
+    config = config_of(page)
+    with httpx.Client(base_url=server.base_url, verify=False, timeout=30) as client:
+        a = client.post("/api/assignments", json={"link": config["link"], "worker_id": config["worker_id"],
+                                                   "assignment_id": config["assignment_id"],
+                                                   "hit_id": config["hit_id"]}).json()
+        assert a["completion_url"] is None
+        for trial in a["trials"]:
+            client.post("/api/responses", json={"assignment_token": a["assignment_token"], "trial": trial["trial"],
+                                                "response": a["options"][0]}).raise_for_status()
+        done = client.post("/api/complete", json={"assignment_token": a["assignment_token"]})
+        done.raise_for_status()
+        again = client.post("/api/assignments", json={"link": config["link"], "worker_id": config["worker_id"],
+                                                       "assignment_id": config["assignment_id"],
+                                                       "hit_id": config["hit_id"]}).json()
+    return again, done.json()
+
+
+def test_the_prolific_code_reaches_the_browser_only_in_the_complete_answer(synthetic_server, monkeypatch):
     complete = "https://app.prolific.com/submissions/complete?cc="
-    # No setting and no recorded study: the code create-study derives from the experiment's name.
-    finish = finish_of(arrive(synthetic_server, "PF"))
-    assert (finish["method"], finish["url"]) == ("redirect", complete + default_completion_code("synth"))
-    assert "screened_out_url" not in finish and "return the study on Prolific" in finish["return_sentence"]
-    # The code create-study recorded for this STUDY_ID.
+    # No setting and no recorded study: the code create-study derives from the experiment's name and the secret.
+    code = default_completion_code(synthetic_server.settings.signing_key, "synth")
+    assert code != default_completion_code(b"another-secret-another-secret-0123", "synth")
+    page = arrive(synthetic_server, "PF")
+    assert code not in page.text, "the completion code is readable at arrival"
+    assert config_of(page)["finish"] == {"method": "redirect",
+                                         "return_sentence": "Please return the study on Prolific "
+                                                            "(\u201cStop without completing\u201d)."}
+    with httpx.Client(base_url=synthetic_server.base_url, verify=False, timeout=30) as client:
+        config = config_of(page)
+        a = client.post("/api/assignments", json={"link": config["link"], "worker_id": "PF",
+                                                   "assignment_id": "S-PF", "hit_id": "STUDY1"}).json()
+        early = client.post("/api/complete", json={"assignment_token": a["assignment_token"]})
+    assert early.status_code == 409 and code not in early.text      # no code before the work is done
+    resumed, done = work_and_complete(synthetic_server, page)
+    assert done["completion_url"] == complete + code
+    assert resumed["completed"] and resumed["completion_url"] == complete + code   # a reload after the work
+    # The codes create-study recorded for this STUDY_ID: the screened-out one is in the page (it pays nothing).
     synthetic_server.redis.hset(keys.platform_records("prolific", "production", "studies"), "STUDY1", json.dumps(
         {"study_id": "STUDY1", "completion_code": "REC0RDED", "screened_out_code": "SCR33N"}))
-    finish = finish_of(arrive(synthetic_server, "PG"))
-    assert (finish["url"], finish["screened_out_url"]) == (complete + "REC0RDED", complete + "SCR33N")
+    page = arrive(synthetic_server, "PG")
+    assert "REC0RDED" not in page.text and config_of(page)["finish"]["screened_out_url"] == complete + "SCR33N"
+    assert work_and_complete(synthetic_server, page)[1]["completion_url"] == complete + "REC0RDED"
     monkeypatch.setattr(synthetic_server.settings, "prolific_completion_code", "C0DE42")
-    assert finish_of(arrive(synthetic_server, "PH"))["url"] == complete + "C0DE42"
+    page = arrive(synthetic_server, "PH")
+    assert "C0DE42" not in page.text
+    assert work_and_complete(synthetic_server, page)[1]["completion_url"] == complete + "C0DE42"
+
+
+def test_an_mturk_complete_answer_has_no_completion_url(synthetic_server):
+    with httpx.Client(base_url=synthetic_server.base_url, verify=False, timeout=30) as client:
+        a = client.post("/api/assignments", json={"link": "synth-001", "worker_id": "MT1", "assignment_id": "MTA1",
+                                                   "hit_id": "H"}).json()
+        for trial in a["trials"]:
+            client.post("/api/responses", json={"assignment_token": a["assignment_token"], "trial": trial["trial"],
+                                                "response": a["options"][0]})
+        done = client.post("/api/complete", json={"assignment_token": a["assignment_token"]}).json()
+    assert done["completion_url"] is None and done["completion_code"]
 
 
 def test_placing_is_charged_to_the_client_like_a_task_request(synthetic_server, monkeypatch):
@@ -135,9 +182,18 @@ def test_a_url_parameter_panel_is_configured_by_the_study_file(synthetic_server,
 
     first = visit(experiment="sona", survey_code="S-17")
     assert first.status_code == 200 and placed_link(first) == "sona-001"
-    assert finish_of(first) == {"method": "redirect", "url": "https://sona.example.edu/done?c=OK1&id=S-17",
-                                "screened_out_url": "https://sona.example.edu/done?c=OUT1&id=S-17",
-                                "return_sentence": "Please close this page and tell the researcher."}
+    assert config_of(first)["finish"] == {"method": "redirect",
+                                          "screened_out_url": "https://sona.example.edu/done?c=OUT1&id=S-17",
+                                          "return_sentence": "Please close this page and tell the researcher."}
+    assert "c=OK1" not in first.text, "the panel's completion code is readable at arrival"
+    check = f"{synthetic_server.base_url}/panel/check?experiment=sona&survey_code=S-17"
+    assert httpx.get(check, verify=False).json() == {"experiment": "sona", "participant": "S-17", "completed": False}
+    assert work_and_complete(synthetic_server, first)[1]["completion_url"] == \
+        "https://sona.example.edu/done?c=OK1&id=S-17"
+    # the panel's server can ask before crediting (one completion code for everyone proves nothing)
+    assert httpx.get(check, verify=False).json() == {"experiment": "sona", "participant": "S-17", "completed": True}
+    assert httpx.get(check.replace("S-17", "S-99"), verify=False).json()["completed"] is False
+    assert httpx.get(check.replace("sona", "synth"), verify=False).status_code == 404
     assert placed_link(visit(experiment="sona", survey_code="S-17")) == "sona-001"   # the same list again
     assert placed_link(visit(experiment="sona", survey_code="S-18")) == "sona-001"
     full = visit(experiment="sona", survey_code="S-19")
@@ -175,3 +231,24 @@ def test_a_prolific_participant_reads_prolifics_words_on_consent_and_in_the_page
                                   page.text, re.S).group(1))
     assert config["words"]["participant_id"] == "Prolific ID"
     assert config["reasons"]["blocked"] == "Sorry, your Prolific ID cannot take part in this study."
+def test_an_arrival_flood_from_many_addresses_is_bounded_by_the_experiments_arrival_rate(synthetic_server,
+                                                                                         monkeypatch):
+    """Per-address limits do not stop invented participant ids from many addresses (49 addresses held
+    4,900 lists in 12.6 s, issue 24); MVT_LIMIT_ARRIVALS_PER_MIN bounds new placements per experiment."""
+    monkeypatch.setattr(synthetic_server.settings, "limit_arrivals_per_min", 2)      # bucket of 4
+
+    def arrive_from(address: str, pid: str) -> httpx.Response:
+        query = {"experiment": "synth", "PROLIFIC_PID": pid, "STUDY_ID": "STUDY1", "SESSION_ID": f"S-{pid}"}
+        transport = httpx.HTTPTransport(verify=False, local_address=address)
+        with httpx.Client(transport=transport, timeout=30) as client:
+            return client.get(f"{synthetic_server.base_url}/prolific?{urlencode(query)}")
+
+    pages = [arrive_from(f"127.0.0.{n + 2}", f"FLOOD{n}") for n in range(6)]
+    assert [p.status_code for p in pages] == [200] * 4 + [429] * 2
+    assert "too many participants arriving at this study right now" in pages[4].text
+    assert pages[4].headers["Retry-After"]
+    r = synthetic_server.redis
+    assert sum(r.hlen(keys.link_slots(link)) for link in ("synth-001", "synth-002")) == 4
+    assert r.hget(keys.assignment_links(), "S-FLOOD4") is None
+    # a participant already placed comes back (a reload): not a new arrival, still served
+    assert arrive_from("127.0.0.2", "FLOOD0").status_code == 200

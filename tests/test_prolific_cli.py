@@ -9,10 +9,11 @@ import pytest
 
 from kernel.store import keys
 from platforms.prolific.studies import default_completion_code
+from tests.fixtures.server import SECRET_KEY
 from tests.fixtures.prolific import finish_on_server, prolific, prolific_fake, write_design  # noqa: F401
 
 P1, P2, P3 = "a" * 24, "b" * 24, "c" * 24
-CODE = default_completion_code("exp1")
+CODE = default_completion_code(SECRET_KEY.encode(), "exp1")
 
 
 def target(fake) -> str:

@@ -43,3 +43,19 @@ def test_an_expired_url_is_refused(client, synthetic_server):
     expired = signed_query(synthetic_server.settings.signing_key, video_id, "A1", 1_000_000_000)
     assert refusal(client.get(f"{path}?{expired}")) == (403, {
         "detail": "this video link has expired; reload the task page to continue", "reason": "bad_video_link"})
+
+
+def test_urls_die_with_their_assignment_when_it_is_replaced(client, synthetic_server):
+    """A replaced assignment's signed URLs stayed valid until their expiry (up to 70 minutes)."""
+    from kernel.admin import mark_for_replacement
+
+    mine = video_urls(client, "W1", "A1")
+    assert client.get(mine[0]).status_code == 200
+    assert mark_for_replacement(synthetic_server.redis, ["A1"]) == ["A1"]
+    assert client.get(mine[0]).status_code == 200          # marked only: A1 still holds its list
+    for n in range(2, 6):                                   # the 3 free lists, then A1's list goes to a new worker
+        video_urls(client, f"W{n}", f"A{n}")
+    status, body = refusal(client.get(mine[0]))
+    assert status == 403 and body["reason"] == "bad_video_link"
+    assert body["detail"] == ("this video link belonged to assignment A1, which was replaced; its videos can no "
+                              "longer be fetched")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from kernel import admin, control, export
@@ -89,3 +89,9 @@ def get_export(r=Depends(get_sync_redis)):
     """Every recorded response as CSV (the `mvt export` columns)."""
     return PlainTextResponse(export.csv_text(r), media_type="text/csv",
                              headers={"Content-Disposition": 'attachment; filename="responses.csv"'})
+
+
+@router.get("/openapi.json", include_in_schema=False)
+def openapi_schema(request: Request) -> JSONResponse:
+    """The server's OpenAPI schema (every route, the admin ones included), for the experimenter only."""
+    return JSONResponse(request.app.openapi())

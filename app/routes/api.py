@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import orjson
+import redis as redis_py
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
@@ -18,7 +19,7 @@ from app import service
 
 from kernel import videourls
 from app.deps import get_redis, get_settings
-from kernel.errors import NotFound
+from kernel.errors import BadVideoLink, NotFound
 from kernel.ids import ID_PATTERN
 from kernel.limits import client_ip
 from kernel.settings import Settings
@@ -104,11 +105,26 @@ async def get_video(name: str, request: Request, r=Depends(get_redis), settings:
     if match is None or match.group(2) not in types:
         raise NotFound(f"video name {name[:80]!r} must be 16 lowercase hex characters followed by "
                        f"{', '.join('.' + ext for ext in list(types)[:-1])} or .{list(types)[-1]}")
-    videourls.check(settings.signing_key, match.group(1), request.query_params)
+    assignment_id = videourls.check(settings.signing_key, match.group(1), request.query_params)
+    await _refuse_revoked(r, assignment_id)
     path = await _find_video(request, r, match.group(1), match.group(2))
     # private: a shared cache would hand one assignment's file to a request signed for another
     return FileResponse(path, media_type=types[match.group(2)],
                         headers={"Cache-Control": "private, max-age=3600"})
+
+
+async def _refuse_revoked(r, assignment_id: str) -> None:
+    """`BadVideoLink` when the URL's assignment lost its list (replaced or expired): its signed URLs
+    die with it rather than at their expiry time. Practice videos (no assignment record) pass."""
+    link = await r.execute_command("HGET", keys.assignment_links(), assignment_id)
+    if not link:
+        return
+    raw = await r.execute_command("HGET", keys.link_assignments(link.decode() if isinstance(link, bytes) else link),
+                                  assignment_id)
+    status = orjson.loads(raw).get("status") if raw else None
+    if status in ("replaced", "expired"):
+        raise BadVideoLink(f"this video link belonged to assignment {assignment_id}, which was {status}; "
+                           "its videos can no longer be fetched")
 
 
 async def _find_video(request: Request, r, video_id: str, ext: str = "mp4") -> Path:
@@ -125,6 +141,14 @@ async def _find_video(request: Request, r, video_id: str, ext: str = "mp4") -> P
 
 @router.get("/healthz")
 async def healthz(r=Depends(get_redis)):
-    """``{"status": "ok"}`` when the server and its Redis answer."""
-    await r.ping()
+    """``{"status": "ok"}`` when the server and its Redis answer; 503 ``{"status": "loading"}`` (with
+    ``Retry-After``) while Redis replays its AOF after a restart."""
+    try:
+        await r.ping()
+    except (redis_py.ResponseError, redis_py.BusyLoadingError) as exc:
+        if not str(exc).startswith("LOADING") and not isinstance(exc, redis_py.BusyLoadingError):
+            raise
+        return json_response({"status": "loading", "reason": "redis_loading",
+                              "detail": "the database is loading its data after a restart; try again shortly"},
+                             503, headers={"Retry-After": "5"})
     return json_response({"status": "ok"})

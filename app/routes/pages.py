@@ -153,6 +153,10 @@ async def runner_page(request: Request, platform: Platform, arrival: Arrival) ->
     """The kind's runner for a participant who arrived on ``platform`` (``arrival``)."""
     study, kind = await link_page(request, arrival.link, arrival.assignment_id)
     finish = platform.finish(request.query_params, own_origin(request))
+    r = getattr(request.app.state, "redis", None)
+    if platform.codes_at_completion and r is not None and arrival.link and is_id(arrival.assignment_id):
+        # The completion URL holds the platform's code: built and sent only at POST /api/complete.
+        await r.execute_command("HSET", keys.link_platforms(arrival.link), arrival.assignment_id, platform.name)
     config = {
         "link": arrival.link,
         "assignment_id": arrival.assignment_id,
@@ -184,8 +188,15 @@ async def place_and_run(request: Request, platform: Platform, arrival: Arrival, 
     settings = request.app.state.settings
     r, client = request.app.state.redis, limits.client_ip(request.scope)
     try:
-        # Placing allocates, so it is charged to the client like POST /api/assignments.
+        # Placing allocates, so it is charged to the client like POST /api/assignments, and a new
+        # participant to the experiment's arrivals (every address together).
         await limits.admit_assignment(r, settings, client, arrival.worker_id, arrival.assignment_id, now_ms())
+        if await r.hget(keys.assignment_links(), arrival.assignment_id) is None:
+            try:
+                await limits.admit_arrival(r, settings, experiment, now_ms())
+            except RateLimited:
+                await limits.release(r, settings, client, arrival.assignment_id)
+                raise
     except RateLimited as exc:
         response = error_page(request, 429, "Too many requests", f"{worker_sentences(platform.words)['rate_limited']} ({exc})")
         response.headers.update(exc.headers)

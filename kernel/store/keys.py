@@ -12,7 +12,7 @@ Experiment server section (writers: loader = ``studies/loader.py`` via ``mvt loa
 allocate = ``kernel/store/lua/allocate.lua``, reserve = ``kernel/store/lua/reserve.lua``,
 record = ``kernel/store/lua/record.lua``, complete = ``kernel/store/lua/complete.lua``,
 replace = ``kernel/store/lua/replace.lua``, admin = ``kernel/admin.py``, service = ``kernel/responses.py``
-(``POST /api/failure``),
+(``POST /api/failure``), pages = ``app/routes/pages.py`` (a participant's arrival),
 assignments = ``kernel/assignments.py`` after allocate.lua):
 
 =======================================  ======  ============================================  ====  ==================
@@ -51,6 +51,11 @@ key (builder)                            type    contents                       
 (link_workers)                                   (kept after expiry/replacement: seen is seen)
 ``mvt:link:{L}:activity``                zset    assignment id → last activity (ms since       none  allocate, record,
 (link_activity)                                  epoch), unfinished slot holders only                complete, replace
+``mvt:link:{L}:unstarted``               zset    assignment id → ms it started, for holders    none  allocate
+(link_unstarted)                                 that had not answered a trial then; one
+                                                 still without an answer after
+                                                 MVT_FIRST_TRIAL_MINUTES gives its list up
+                                                 (stale entries are dropped by allocate)
 ``mvt:link:{L}:replace``                 set     list indices whose holder is marked for       none  replace, allocate
 (link_replace)                                   replacement and not yet taken over
 ``mvt:link:{L}:responses``               hash    ``<assignment>:<trial>`` → JSON response      none  record
@@ -63,6 +68,10 @@ key (builder)                            type    contents                       
                                                  studies: media kind, headphone check)
 ``mvt:link:{L}:failures``                hash    assignment id → JSON {trial, reason, at_ms}:  none  service
 (link_failures)                                  why the page gave up (``POST /api/failure``)
+``mvt:link:{L}:platforms``               hash    assignment id → name of the platform it       none  pages
+(link_platforms)                                 arrived from, for platforms whose completion
+                                                 URL (with the code) is built only at
+                                                 ``POST /api/complete``
 ``mvt:worker:{w:W}:links``               set     link ids this worker was ever given (or is    none  reserve
 (worker_links)                                   being given) a list of; its size is the cap
 ``mvt:worker:{w:W}:blocked``             string  ``1`` while the worker is blocked             none  admin
@@ -87,9 +96,15 @@ key (builder)                            type    contents                       
 ``mvt:limit:{ip:IP}:N:w:W``              hash    the same for one worker id from that client   refill   ratelimit
 (limit_worker_bucket)                                                                          time
                                                                                                + 1 s
-``mvt:limit:{ip:IP}:held``               zset    assignment id → ms first admitted: the        allotted ratelimit,
-(limit_held)                                     client's unfinished assignments (removed on   time     limits
-                                                 completion, pruned after the allotted time)
+``mvt:limit:{arr:E}:arrivals``           hash    tokens, at: the token bucket of new           refill   ratelimit
+(limit_arrivals)                                 participants placed in experiment ``E``       time
+                                                 (``/prolific``, ``/panel``), all addresses    + 1 s
+                                                 together (``MVT_LIMIT_ARRIVALS_PER_MIN``)
+``mvt:limit:{ip:IP}:held``               zset    assignment id → ms first admitted: the        7 days   ratelimit,
+(limit_held)                                     client's assignments that hold a list         after    limits
+                                                 (removed on completion, and by limits when    the last
+                                                 the cap is reached for those that no longer   admission
+                                                 hold one: completed, expired, replaced)
 =======================================  ======  ============================================  =======  ==================
 
 Control room section (writers: ``kernel/control.py``, called by allocation
@@ -247,6 +262,11 @@ def link_activity(link_id: str) -> str:
     return _link(link_id, "activity")
 
 
+def link_unstarted(link_id: str) -> str:
+    """Sorted set assignment id → ms started, holders that had not answered a trial (pruned lazily)."""
+    return _link(link_id, "unstarted")
+
+
 def link_replace(link_id: str) -> str:
     """Set of list indices marked for replacement."""
     return _link(link_id, "replace")
@@ -265,6 +285,9 @@ def link_failures(link_id: str) -> str:
 def worker_images(worker_id: str) -> str:
     """Set of ``<experiment>/<image id>`` of the adaptive links a worker was given."""
     return f"{PREFIX}:worker:{{w:{worker_id}}}:images"
+def link_platforms(link_id: str) -> str:
+    """Hash assignment id → the platform it arrived from (platforms that finish with a code URL)."""
+    return _link(link_id, "platforms")
 
 
 def worker_links(worker_id: str) -> str:
@@ -289,6 +312,11 @@ def limit_bucket(ip: str, name: str) -> str:
 def limit_worker_bucket(ip: str, name: str, worker_id: str) -> str:
     """Hash: token bucket ``name`` of one worker id from client ``ip``."""
     return _limit(ip, f"{name}:w:{worker_id}")
+
+
+def limit_arrivals(experiment_id: str) -> str:
+    """Hash: token bucket of new participants placed in an experiment, from every address."""
+    return f"{PREFIX}:limit:{{arr:{experiment_id}}}:arrivals"
 
 
 def limit_held(ip: str) -> str:
@@ -321,7 +349,8 @@ LEGACY_GLOBAL_KEYS = {f"{PREFIX}:links": links_index(), f"{PREFIX}:video-dirs": 
 """Old name → current name of each global key (the old names had no hash tag)."""
 
 LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
-                     link_workers, link_activity, link_replace, link_responses, link_failures)
+                     link_workers, link_activity, link_replace, link_responses, link_failures, link_platforms,
+                     link_unstarted)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
 
 

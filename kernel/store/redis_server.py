@@ -89,13 +89,29 @@ class EmbeddedRedis:
 
     def running(self) -> bool:
         """Whether a server answers on the socket (ours or another process's)."""
+        return self.state() == "ready"
+
+    def state(self) -> str:
+        """``ready`` (answers), ``loading`` (replaying its AOF: refuses commands with LOADING) or ``down``."""
         if not socket_path(self.data_dir).exists():
-            return False
-        client = redis_py.Redis.from_url(self.url, socket_connect_timeout=0.5)
+            return "down"
+        client = redis_py.Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=2)
         try:
-            return bool(client.ping())
+            return "ready" if client.ping() else "down"
+        except redis_py.BusyLoadingError:
+            return "loading"
         except redis_py.RedisError:
-            return False
+            return "down"
+        finally:
+            client.close()
+
+    def loading_percent(self) -> float | None:
+        """How much of its AOF a loading server has read (``INFO persistence``), or None."""
+        client = redis_py.Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=2)
+        try:
+            return float(client.info("persistence").get("loading_loaded_perc", 0.0))
+        except (redis_py.RedisError, ValueError):
+            return None
         finally:
             client.close()
 
@@ -115,8 +131,13 @@ class EmbeddedRedis:
             time.sleep(0.05)
         return True
 
-    def start(self, timeout_s: float = 10.0) -> None:
-        """Start the server (the caller holds the folder's lock and stopped any stale one)."""
+    def start(self, timeout_s: float = 10.0, say: Callable[[str], None] | None = None) -> None:
+        """Start the server (the caller holds the folder's lock and stopped any stale one).
+
+        ``timeout_s`` is for the server to answer at all; a server loading its AOF (which can take
+        minutes for a large one) is waited for as long as it loads, with ``say`` told the progress
+        every 5 s. Raises `RedisUnavailable` (the process is stopped, supervision is not).
+        """
         sock = socket_path(self.data_dir)
         sock.unlink(missing_ok=True)
         workdir = self.data_dir.resolve() / "redis"
@@ -131,31 +152,62 @@ class EmbeddedRedis:
             preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout_s
+        next_report = time.monotonic() + 5
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RedisUnavailable(f"the embedded redis-server exited with code {self.process.returncode}; "
                                        f"see {log}")
-            if self.running():
+            state = self.state()
+            if state == "ready":
                 return
+            if state == "loading":
+                deadline = time.monotonic() + timeout_s  # loading is progress: wait for it
+                if say is not None and time.monotonic() >= next_report:
+                    percent = self.loading_percent()
+                    say(f"mvt: the embedded Redis is loading its AOF ({percent or 0:.0f} %)")
+                    next_report = time.monotonic() + 5
             time.sleep(0.02)
-        self.stop()
+        self._terminate()
         raise RedisUnavailable(f"the embedded redis-server did not answer on {sock} within {timeout_s:.0f} s")
 
-    def supervise(self, interval_s: float = 0.2) -> None:
-        """Restart the server whenever it exits (until `stop`), from a daemon thread; AOF keeps the data."""
+    def supervise(self, interval_s: float = 0.2, max_backoff_s: float = 30.0) -> None:
+        """Restart the server whenever it exits (until `stop`), from a daemon thread; AOF keeps the data.
+
+        A restart that fails is retried after 1 s, 2 s, 4 s … (at most ``max_backoff_s``), for as
+        long as it takes: it never gives up (it gave up after one failed restart). A slow AOF load
+        is waited for (`start`), with its progress on stderr.
+        """
+        def say(line: str) -> None:
+            print(line, file=sys.stderr, flush=True)
+
         def watch():
+            backoff_s = 1.0
             while not self._stopping.wait(interval_s):
                 process = self.process
-                if process is None or process.poll() is None:
+                if process is not None and process.poll() is None:
                     continue
-                print(f"mvt: the embedded Redis exited with code {process.returncode}; restarting it",
-                      file=sys.stderr, flush=True)
+                if process is not None:
+                    say(f"mvt: the embedded Redis exited with code {process.returncode}; restarting it")
                 try:
-                    self.start()
+                    self.start(say=say)
                     self.restarts += 1
-                except RedisUnavailable as exc:
-                    print(f"mvt: could not restart the embedded Redis: {exc}", file=sys.stderr, flush=True)
+                    backoff_s = 1.0
+                except (RedisUnavailable, OSError) as exc:
+                    self.process = None
+                    say(f"mvt: could not restart the embedded Redis: {exc}; trying again in {backoff_s:.0f} s")
+                    if self._stopping.wait(backoff_s):
+                        return
+                    backoff_s = min(max_backoff_s, backoff_s * 2)
         threading.Thread(target=watch, name="mvt-redis-supervisor", daemon=True).start()
+
+    def _terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
     def stop(self) -> None:
         """Stop the server if this object started it (SIGTERM: Redis flushes the AOF first)."""
@@ -310,7 +362,7 @@ def embedded_store(settings: Settings, role: str = "command", *, create: bool = 
         if server.stop_stale():
             print(f"mvt: stopped a Redis left running in {data_dir} by an owner that is gone",
                   file=sys.stderr, flush=True)
-        server.start()
+        server.start(say=_stderr)
         if role == "serve":
             server.supervise()
         store = Store(server.url, shown, server)

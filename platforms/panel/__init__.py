@@ -11,10 +11,12 @@ participant: one attempt per participant and experiment, and a return visit resu
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from urllib.parse import quote
 
 from kernel.ids import is_id
+from kernel.store import keys
 from platforms.base import Arrival, ArrivalError, Platform
 
 
@@ -26,6 +28,7 @@ class PanelPlatform(Platform):
     """A panel configured by the study file's ``[panel]`` table."""
 
     name = "panel"
+    codes_at_completion = True
 
     def __init__(self, experiment: str = "", panel: dict | None = None):
         self.experiment, self.panel = experiment, panel or {}
@@ -41,14 +44,23 @@ class PanelPlatform(Platform):
         return Arrival(None, participant, f"panel-{digest}", self.experiment)
 
     def finish(self, query: Mapping[str, str], own_origin: str) -> dict:
-        """Back to the panel with the completion code (and the screened-out code when set)."""
+        """Back to the panel at the end (the URL with the completion code comes with the complete
+        answer: `completion_url`), or with the screened-out code when set."""
         participant = query.get(self.panel.get("id_param", ""), "")
-        finish = {"method": "redirect", "return_sentence": self.words["return_sentence"],
-                  "url": _url(self.panel["completion_url"], self.panel["completion_code"], participant)}
+        finish = {"method": "redirect", "return_sentence": self.words["return_sentence"]}
         if self.panel.get("screened_out_code"):
             finish["screened_out_url"] = _url(self.panel["completion_url"], self.panel["screened_out_code"],
                                               participant)
         return finish
+
+    async def completion_url(self, r, settings, done) -> str | None:
+        """The study file's ``panel.completion_url`` with its ``completion_code`` and the participant's id,
+        read from the experiment's stored study when the work is complete."""
+        raw = await r.execute_command("GET", keys.experiment_study(done.experiment))
+        panel = (json.loads(raw) if raw else {}).get("panel") or {}
+        if not panel.get("completion_url"):
+            return None
+        return _url(panel["completion_url"], panel.get("completion_code", ""), done.worker_id)
 
     def router(self, pages):
         """``GET /panel?experiment=EXP&<id_param>=ID``: the participant of a panel configured by the

@@ -78,6 +78,7 @@ def create_study_command(
     Example: mvt prolific create-study exp1 --reward 1.50 --minutes 12 --exclude-earlier --commit
     """
     from platforms.inputs import read_ids
+    from kernel.settings import Settings
     from platforms.prolific.studies import (Experiment, StudySettings, create_study, created_study,
                                             default_completion_code, earlier_participants)
 
@@ -88,7 +89,7 @@ def create_study_command(
             excluded += earlier_participants(r, client.environment)
         settings = StudySettings(
             name=name, description=description, reward=reward, estimated_minutes=minutes,
-            completion_code=completion_code or default_completion_code(experiment.name),
+            completion_code=completion_code or default_completion_code(Settings().signing_key, experiment.name),
             screened_out_code=screened_out_code, devices=tuple(device or ("desktop",)),
             countries=tuple(country_id or ()), exclude_groups=tuple(exclude_group or ()),
             exclude_participants=tuple(dict.fromkeys(excluded)), screen_out_reward=screen_out_reward)

@@ -9,8 +9,11 @@ server chooses one (`kernel.placement`).
 
 Finish: a redirect to ``MVT_PROLIFIC_COMPLETION_URL`` with ``{code}`` replaced by the study's
 completion code (`study_codes`: ``MVT_PROLIFIC_COMPLETION_CODE``, else the code
-``mvt prolific create-study`` recorded for the STUDY_ID, else the experiment's default code);
-the server's own signed completion code stays in the assignment's record for review.
+``mvt prolific create-study`` recorded for the STUDY_ID, else the experiment's default code, keyed
+with the server's secret). Anyone who has that code can submit the study without working, so it is
+built only when the work is complete and sent only in the answer to ``POST /api/complete``
+(`ProlificPlatform.completion_url`), never in the page config at arrival; the server's own signed
+completion code stays in the assignment's record for review.
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ class ProlificPlatform(Platform):
     words = {"platform": "Prolific", "task": "study", "participant_id": "Prolific ID",
              "return_sentence": "Please return the study on Prolific (\u201cStop without completing\u201d)."}
 
-    def __init__(self, completion_url: str = "https://app.prolific.com/submissions/complete?cc={code}",
-                 completion_code: str = "", screened_out_code: str | None = None):
-        self.completion_url, self.completion_code = completion_url, completion_code
-        self.screened_out_code = screened_out_code
+    codes_at_completion = True
+
+    def __init__(self, completion_url_template: str = "https://app.prolific.com/submissions/complete?cc={code}",
+                 screened_out_code: str | None = None):
+        self.completion_url_template, self.screened_out_code = completion_url_template, screened_out_code
 
     def arrival(self, query: Mapping[str, str]) -> Arrival:
         """``PROLIFIC_PID`` → worker, ``SESSION_ID`` → assignment, ``STUDY_ID`` → group; no link."""
@@ -47,12 +51,17 @@ class ProlificPlatform(Platform):
         return Arrival(None, query["PROLIFIC_PID"], query["SESSION_ID"], query["STUDY_ID"])
 
     def finish(self, query: Mapping[str, str], own_origin: str) -> dict:
-        """Back to Prolific with the study's completion code (or its screened-out code, when set)."""
-        finish = {"method": "redirect", "url": self.completion_url.replace("{code}", self.completion_code),
-                  "return_sentence": self.words["return_sentence"]}
+        """Back to Prolific at the end (the URL with the code comes with the complete answer), or with
+        the screened-out code, when the study has one, if the device rules turn the participant away."""
+        finish = {"method": "redirect", "return_sentence": self.words["return_sentence"]}
         if self.screened_out_code:
-            finish["screened_out_url"] = self.completion_url.replace("{code}", self.screened_out_code)
+            finish["screened_out_url"] = self.completion_url_template.replace("{code}", self.screened_out_code)
         return finish
+
+    async def completion_url(self, r, settings, done) -> str | None:
+        """``MVT_PROLIFIC_COMPLETION_URL`` with the study's completion code (`study_codes`)."""
+        code, _ = await study_codes(r, settings, done.hit_id, done.experiment)
+        return settings.prolific_completion_url.replace("{code}", code)
 
     def router(self, pages):
         """``GET /prolific``: the participant is placed on a link of ``experiment`` (`kernel.placement`),
@@ -104,8 +113,8 @@ class ProlificPlatform(Platform):
 
 async def study_codes(r, settings, study_id: str, experiment: str) -> tuple[str, str | None]:
     """The completion and screened-out codes Prolific expects for ``study_id``: the setting, else
-    what ``create-study`` recorded, else the experiment's default completion code (the same rule
-    ``create-study`` uses when given none) and no screened-out code."""
+    what ``create-study`` recorded, else the experiment's default completion code (the same rule,
+    keyed with the server's secret, that ``create-study`` uses when given none) and no screened-out code."""
     from platforms.prolific.studies import default_completion_code
 
     recorded = {}
@@ -114,7 +123,7 @@ async def study_codes(r, settings, study_id: str, experiment: str) -> tuple[str,
         if raw:
             recorded = json.loads(raw)
             break
-    code = settings.prolific_completion_code or recorded.get("completion_code") or default_completion_code(experiment)
+    code = settings.prolific_completion_code or recorded.get("completion_code") or default_completion_code(settings.signing_key, experiment)
     return code, recorded.get("screened_out_code")
 
 

@@ -25,8 +25,8 @@ def router(platform, pages) -> APIRouter:
         if not is_id(experiment):
             return pages.error_page(request, 400, "This study link is incomplete", "The study's address names "
                                     "no experiment (experiment=…); please tell the researcher.")
-        code, screened_out = await study_codes(request.app.state.redis, settings, arrival.hit_id, experiment)
-        configured = ProlificPlatform(settings.prolific_completion_url, code, screened_out)
+        _, screened_out = await study_codes(request.app.state.redis, settings, arrival.hit_id, experiment)
+        configured = ProlificPlatform(settings.prolific_completion_url, screened_out)
         return await pages.place_and_run(request, configured, arrival, experiment)
 
     return routes

@@ -23,13 +23,15 @@ lists it, as it is not in Prolific's published reference.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from decimal import Decimal
 
 from platforms.fees import PROLIFIC_ACADEMIC, PROLIFIC_CORPORATE, PROLIFIC_MIN_HOURLY, percent
-from platforms.ledger import Action, Report, forget_done, now_iso, token
+from platforms.ledger import Action, Report, forget_done, now_iso
 from platforms.inputs import parse_amount
 from platforms.prolific.client import ProlificBadInput, ProlificClient
 from platforms.prolific.records import execute, new_report, scope, select_study, store, stored
@@ -71,9 +73,12 @@ class Experiment:
         return cls(name, design["base_url"].rstrip("/"), n_lists)
 
 
-def default_completion_code(experiment: str) -> str:
-    """A completion code fixed by the experiment's name (8 capitals and digits)."""
-    return "C" + token("prolific-completion", experiment)[4:11].upper()
+def default_completion_code(key: bytes, experiment: str) -> str:
+    """A completion code fixed by the experiment's name and the server's secret ``key`` (8 capitals
+    and digits). Unkeyed, anyone who knows the experiment's name could compute it offline and submit
+    the study without working."""
+    digest = hmac.new(key, f"prolific-completion|{experiment}".encode(), hashlib.sha256).hexdigest()
+    return "C" + digest[:7].upper()
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ export const OUTCOMES = Object.freeze([
  * - `allocate()` → promise of the assignment (the server's answer to POST /api/assignments);
  *   its rejection goes to `refuse(err)`;
  * - `whileAllocating()`: screens shown while the allocation runs (MVT: the instructions);
- * - `finish(code)`: hands a completion code to the platform;
+ * - `finish(code, url)`: hands a completion code to the platform (`url`: the server's `completion_url`, for a redirecting platform);
  * - `beforeTrials(assignment)` → bool: the kind's screens between allocation and trials
  *   (MVT: practice; ratings: instructions); false when it stopped the page;
  * - `startQueue(assignment)`: answers kept from before a reload go to the new token and out;
@@ -67,7 +67,7 @@ export async function runSequence(steps) {
     return "refused";
   }
   if (assignment.completed && assignment.completion_code) {
-    await steps.finish(assignment.completion_code);
+    await steps.finish(assignment.completion_code, assignment.completion_url);
     return "finished";
   }
   if (!(await steps.beforeTrials(assignment))) return "stopped";

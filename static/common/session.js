@@ -96,7 +96,7 @@ async function completeTask(a, comment) {
   show("loading");
   try {
     const done = await complete(api, queue, a.assignment_token, comment);
-    finishTask(cfg, queue, done.completion_code);
+    finishTask(cfg, queue, done.completion_code, done.completion_url);
     return true;
   } catch (err) {
     if (err && err.status === 409 && err.reason !== "incomplete") {
@@ -126,7 +126,7 @@ async function main() {
     }),
     whileAllocating: () => (kind.whileAllocating ? kind.whileAllocating() : show("loading")),
     refuse,
-    finish: (code) => finishTask(cfg, queue, code),
+    finish: (code, url) => finishTask(cfg, queue, code, url),
     beforeTrials: (a) => (kind.beforeTrials ? kind.beforeTrials(a) : true),
     startQueue: (a) => {
       queue.retoken(a.assignment_token);

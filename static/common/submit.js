@@ -1,7 +1,8 @@
 /*
  * Handing the completion code to the recruitment platform, as the server's `finish` config
  * says (platforms/base.py), for every study kind. A redirecting platform (Prolific, a panel) gets
- * the participant back with the study's code. For MTurk: with turkSubmitTo
+ * the participant back with the study's code at the `completion_url` of the server's complete
+ * answer: the page config never holds it (it is readable before any work). For MTurk: with turkSubmitTo
  * (top level, or MTurk's own frame for an ExternalQuestion HIT) the runner submits the HIT
  * itself; inside the landing layout's iframe (no turkSubmitTo) it hands the code to the
  * layout, which submits.
@@ -9,12 +10,17 @@
 import { $, show, stop } from "./screens.js";
 import { redirectHost } from "./words.js";
 
-export function submitToPlatform(cfg, code) {
+export function submitToPlatform(cfg, code, completionUrl = null) {
   const finish = cfg.finish || {};
+  const url = completionUrl || finish.url;
   if (finish.method === "redirect") {
-    const host = redirectHost(finish.url);
+    if (!url) {  // the server gave no URL (an assignment begun before it noted the platform)
+      $("done-status").textContent = `Enter this code on ${(cfg.words && cfg.words.platform) || "the study's site"} to finish.`;
+      return;
+    }
+    const host = redirectHost(url);
     $("done-status").textContent = "Taking you back" + (host ? " to " + host : "") + " to record your completion…";
-    setTimeout(() => { window.location.assign(finish.url); }, 1500);
+    setTimeout(() => { window.location.assign(url); }, 1500);
     return;
   }
   if (cfg.turk_submit_to) {
@@ -36,13 +42,16 @@ export function submitToPlatform(cfg, code) {
   $("done-status").textContent = "Copy this code into the HIT page on MTurk to get paid.";
 }
 
-/** The done screen with the completion `code`, handed to the platform; the answer queue is done with. */
-export function finishTask(cfg, queue, code) {
+/**
+ * The done screen with the completion `code`, handed to the platform (a redirecting one at
+ * `completionUrl`, from the server's answer); the answer queue is done with.
+ */
+export function finishTask(cfg, queue, code, completionUrl = null) {
   queue.forget();
   if (document.fullscreenElement && document.exitFullscreen) document.exitFullscreen().catch(() => {});
   $("completion-code").textContent = code;
   show("done");
-  submitToPlatform(cfg, code);
+  submitToPlatform(cfg, code, completionUrl);
 }
 
 /**

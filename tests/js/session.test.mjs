@@ -86,10 +86,11 @@ test("an allocation that throws at once is a refusal too", async () => {
 
 test("a completed assignment gets its code again without trials, debrief or completion", async () => {
   const codes = [];
-  const r = recorder({ allocate: () => ({ ...ASSIGNMENT, completed: true, completion_code: "MVT-X" }),
-    finish: (code) => { codes.push(code); } });
+  const r = recorder({ allocate: () => ({ ...ASSIGNMENT, completed: true, completion_code: "MVT-X",
+    completion_url: "https://app.prolific.com/submissions/complete?cc=C1" }),
+    finish: (code, url) => { codes.push([code, url]); } });
   assert.equal(await runSequence(r.steps), "finished");
-  assert.deepEqual(codes, ["MVT-X"]);
+  assert.deepEqual(codes, [["MVT-X", "https://app.prolific.com/submissions/complete?cc=C1"]]);
   for (const step of ["beforeTrials", "runTrials", "debrief", "complete"]) assert.ok(!r.log.includes(step), step);
 });
 

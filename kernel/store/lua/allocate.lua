@@ -7,8 +7,10 @@
 -- KEYS[6] = keys.link_workers(L)      hash: worker id -> assignment id
 -- KEYS[7] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
 -- KEYS[8] = keys.link_replace(L)      set of list indices marked for replacement
+-- KEYS[9] = keys.link_unstarted(L)    zset: holder that had not answered a trial -> ms it started
 -- ARGV[1] = worker id, ARGV[2] = assignment id, ARGV[3] = hit id
 -- ARGV[4] = now (ms since epoch, server clock), ARGV[5] = allotted time (ms)
+-- ARGV[6] = first-trial time (ms): a holder without an answer this long after its start gives its list up
 -- returns {outcome, list index, list JSON, next trial, completed 0/1, code or "", n_trials, options JSON,
 --          study kind or ""}
 --         with outcome "new" or "resume"; or {"refused", reason} with reason one of
@@ -55,21 +57,51 @@ local function take_over(old_asg, new_status)
   redis.call('HSET', KEYS[5], old_asg, cjson.encode(old))
 end
 
+local function expire(old_asg)
+  redis.call('ZREM', KEYS[7], old_asg)
+  redis.call('ZREM', KEYS[9], old_asg)
+  local old = cjson.decode(redis.call('HGET', KEYS[5], old_asg))
+  old.status = 'expired'
+  redis.call('HSET', KEYS[5], old_asg, cjson.encode(old))
+  return tostring(old.list)
+end
+
+-- the longest-waiting holder that has not answered a first trial within ARGV[6] ms, if any; entries
+-- of holders that answered since (or finished, or lost their list) are dropped on the way (bounded)
+local function unstarted_too_long()
+  for _ = 1, 20 do
+    local first = redis.call('ZRANGE', KEYS[9], 0, 0, 'WITHSCORES')
+    if not first[1] or tonumber(first[2]) > now - tonumber(ARGV[6]) then
+      return nil
+    end
+    local raw_old = redis.call('HGET', KEYS[5], first[1])
+    local old = raw_old and cjson.decode(raw_old)
+    if old and old.status == 'in_progress' and old.n_done == 0 and not old.completed_ms then
+      return first[1]
+    end
+    redis.call('ZREM', KEYS[9], first[1])
+  end
+  return nil
+end
+
 local index = redis.call('LPOP', KEYS[3])
 if not index then
   index = redis.call('SPOP', KEYS[8])
   if index then
-    take_over(redis.call('HGET', KEYS[4], index), 'replaced')
+    local old_asg = redis.call('HGET', KEYS[4], index)
+    redis.call('ZREM', KEYS[9], old_asg)
+    take_over(old_asg, 'replaced')
   else
     local oldest = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
     if oldest[1] and tonumber(oldest[2]) <= now - tonumber(ARGV[5]) then
-      redis.call('ZREM', KEYS[7], oldest[1])
-      local old = cjson.decode(redis.call('HGET', KEYS[5], oldest[1]))
-      index = tostring(old.list)
-      old.status = 'expired'
-      redis.call('HSET', KEYS[5], oldest[1], cjson.encode(old))
+      index = expire(oldest[1])
     else
-      return {'refused', 'link_full'}
+      local unstarted = unstarted_too_long()
+      if unstarted then
+        index = expire(unstarted)
+      else
+        return {'refused', 'link_full'}
+      end
     end
   end
 end
@@ -80,4 +112,5 @@ redis.call('HSET', KEYS[4], index, asg)
 redis.call('HSET', KEYS[5], asg, cjson.encode(rec))
 redis.call('HSET', KEYS[6], worker, asg)
 redis.call('ZADD', KEYS[7], now, asg)
+redis.call('ZADD', KEYS[9], now, asg)
 return answer('new', rec)

@@ -5,11 +5,14 @@
 -- KEYS[n+1]  = keys.limit_held(IP)  zset: assignment id -> ms it was first admitted (only when ARGV[2] ~= '')
 -- ARGV[1] = now (ms since epoch, server clock)
 -- ARGV[2] = assignment id to hold, or '' for no held check (eligibility)
--- ARGV[3] = most assignments one client may hold, ARGV[4] = how long one is held at most (ms)
+-- ARGV[3] = most assignments one client may hold, ARGV[4] = ms to wait when that many are held
+-- (held assignments are not forgotten with time here: kernel/limits.py removes those that no
+-- longer hold a list, and the set expires HELD_TTL_MS after its last admission)
 -- ARGV[3+2i], ARGV[4+2i] = refill per minute and burst (bucket size) of KEYS[i]
 -- returns {0, 0} when admitted (each bucket charged one token, the assignment held), else
 --         {wait ms until it would be admitted, i} refused by KEYS[i], nothing charged
 local now, member = tonumber(ARGV[1]), ARGV[2]
+local HELD_TTL_MS = 7 * 24 * 3600 * 1000
 local n = #KEYS
 if member ~= '' then n = n - 1 end
 
@@ -28,16 +31,14 @@ for i = 1, n do
 end
 
 if member ~= '' then
-  local held, window = KEYS[n + 1], tonumber(ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', held, '-inf', now - window)
+  local held = KEYS[n + 1]
   if not redis.call('ZSCORE', held, member) then
     if redis.call('ZCARD', held) >= tonumber(ARGV[3]) then
-      local oldest = redis.call('ZRANGE', held, 0, 0, 'WITHSCORES')
-      return {math.max(1, math.ceil(tonumber(oldest[2]) + window - now)), n + 1}
+      return {math.max(1, tonumber(ARGV[4])), n + 1}
     end
     redis.call('ZADD', held, now, member)
   end
-  redis.call('PEXPIRE', held, window)
+  redis.call('PEXPIRE', held, HELD_TTL_MS)
 end
 
 for i = 1, n do
