@@ -303,7 +303,7 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             n_bootstrap: int = 1000, rng=0, control_threshold: float = 0.6, min_r: float = 0.25,
             frame_counts=None, psychometric: bool = True, n_choices: int | None = None,
             link_progress=None, source: str = "", fps: float | None = None, guess_rate: float | None = None,
-            by: str | None = None, experiments: tuple[str, ...] = ()) -> Analysis:
+            by: str | None = None, experiments: tuple[str, ...] = (), ddof: int = 1) -> Analysis:
     """Screen workers, estimate MVTs and accuracies, and summarise progress and timing.
 
     Parameters
@@ -328,6 +328,9 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
         (60 when that is not possible).
     guess_rate : float, optional
         Psychometric guess rate, overriding `n_choices` (`guess_rate_for`).
+    ddof : {0, 1}, optional
+        Delta degrees of freedom of the crowdMOS variances of ``accuracy.csv`` (default 1:
+        unbiased sample variances; 0 is the plain mean of squares).
     by : str, optional
         Column of `responses` that splits tables and figures (``--by``).
     experiments : tuple of str, optional
@@ -365,7 +368,7 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
         groups = per_image.reindex(mvt.table["image_id"]).reset_index(drop=True)
         for frame in (mvt.table, mvt.rules, mvt.psychometric):
             frame.insert(2, by, groups.to_numpy()) if by not in frame.columns else None
-    accuracy = accuracy_table(used, frame_counts=grid, fps=fps, by=by)
+    accuracy = accuracy_table(used, frame_counts=grid, fps=fps, by=by, ddof=ddof)
     progress = progress_from_responses(responses, screening, link_progress)
     return Analysis(responses=responses, screening=screening, mvt=mvt, accuracy=accuracy, progress=progress,
                     timing=timing_summary(responses, fps=fps), source=source, by=by,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from analysis.options import check_analysis_options
 from kernel.errors import ExperimentChoice, ReplaceNeedsRedis, exit_on_error
 
 
@@ -87,8 +88,14 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
                 seed: int, replace: bool, block: bool, base_url: str | None,
                 control_threshold: float, min_r: float, experiments=None, metadata: Path | None = None,
                 by: str | None = None, guess_rate: float | None = None, draws: bool = False,
-                verified_only: bool | None = None, ratings: Path | None = None) -> list[str]:
-    """Run the analysis behind ``mvt analyze`` and return the summary lines it prints."""
+                verified_only: bool | None = None, ratings: Path | None = None, ddof: int = 1,
+                rating_screen: dict | None = None) -> list[str]:
+    """Run the analysis behind ``mvt analyze`` and return the summary lines it prints.
+
+    ``rating_screen`` holds the rating studies' screening options (``z_limit``, ``max_outlier_share``,
+    ``min_screen_ratings``, ``screen``; `analysis.ratings.analyze_ratings`).
+    """
+    rating_options = {**(rating_screen or {}), "ddof": ddof}
     if responses is not None and (replace or block):
         raise ReplaceNeedsRedis(
             "--replace and --block change assignments in Redis, but --responses reads a CSV; "
@@ -96,14 +103,14 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
     if ratings is not None and responses is not None:
         from analysis.ratings_commands import run_ratings_csv
 
-        return run_ratings_csv(out=out, responses=responses, exp_dir=ratings, min_r=min_r)
+        return run_ratings_csv(out=out, responses=responses, exp_dir=ratings, min_r=min_r, **rating_options)
     from analysis.analyze import (add_metadata, analyze, progress_from_responses, read_metadata, repost_table,
                                   select_experiments, write_outputs, write_repost)
     from analysis.responses import read_responses_csv, read_responses_redis
 
     options = dict(rule=rule, theta=theta, inclusive=inclusive, n_bootstrap=bootstrap, rng=seed,
                    control_threshold=control_threshold, min_r=min_r, psychometric=True, guess_rate=guess_rate,
-                   by=by)
+                   by=by, ddof=ddof)
     meta = read_metadata(metadata) if metadata is not None else None
     lines = []
     if responses is not None:
@@ -125,7 +132,8 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
             if any(d.get("kind") == "ratings" for d in designs.values()):
                 from analysis.ratings_commands import run_ratings_redis
 
-                return run_ratings_redis(r, designs, out=out, replace=replace, block=block, min_r=min_r)
+                return run_ratings_redis(r, designs, out=out, replace=replace, block=block, min_r=min_r,
+                                         **rating_options)
             frame_counts, n_options = _pooled_design(designs)
             verification = verify_responses(read_responses_redis(r, chosen), r,
                                             "sandbox" if settings.mturk_sandbox else "production")
@@ -193,8 +201,20 @@ def register(app: typer.Typer) -> None:
                                           "(threshold_ms, psychometric.csv) now always runs."),
         control_threshold: float = typer.Option(0.6, "--control-threshold", help="Flag workers whose accuracy "
                                                 "at the longest duration is below this."),
-        min_r: float = typer.Option(0.25, "--min-r", help="Flag workers whose accuracy profile correlates "
-                                    "with everybody else's below this."),
+        min_r: float = typer.Option(0.25, "--min-r", help="Flag workers whose accuracy profile (ratings: "
+                                    "scores) correlates with everybody else's below this (-1..1)."),
+        ddof: int = typer.Option(1, "--ddof", help="Delta degrees of freedom of the crowdMOS variances: 1 "
+                                 "(unbiased sample variances) or 0 [default: 1]."),
+        z_limit: float = typer.Option(2.5, "--z-limit", help="Ratings: a rating is an outlier beyond this many "
+                                      "standard deviations from its algorithm's mean (and more than one scale step "
+                                      "from it and from its sample's mean)."),
+        max_outlier_share: float = typer.Option(0.05, "--max-outlier-share", help="Ratings: flag workers with "
+                                                "more than this share of outliers (0..1)."),
+        min_screen_ratings: int = typer.Option(20, "--min-screen-ratings", help="Ratings: the outlier rule "
+                                               "applies to workers with at least this many ratings."),
+        no_rating_screen: bool = typer.Option(False, "--no-rating-screen", help="Ratings: turn the correlation "
+                                              "and outlier rules off (traps, gold, headphones and the MUSHRA "
+                                              "reference rule stay)."),
         verified_only: bool | None = typer.Option(None, "--verified-only/--all-work", help="Keep only work the "
                                                   "platform's records confirm (mvt mturk assignments, mvt prolific "
                                                   "submissions) [default: on when such records exist]."),
@@ -209,9 +229,15 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"unexpected argument(s) {' '.join(ctx.args)}", param_hint="--experiment")
         names = [*(experiment or []), *ctx.args] or None
         with exit_on_error():
+            check_analysis_options(min_r=min_r, z_limit=z_limit, max_outlier_share=max_outlier_share,
+                                   min_screen_ratings=min_screen_ratings, ddof=ddof,
+                                   control_threshold=control_threshold)
             for line in run_analyze(out=out, responses=responses, rule=rule.value, theta=theta, inclusive=inclusive,
                                     bootstrap=bootstrap, seed=seed, replace=replace, block=block, base_url=base_url,
                                     control_threshold=control_threshold, min_r=min_r,
                                     experiments=names, metadata=metadata, by=by, guess_rate=guess_rate, draws=draws,
-                                    verified_only=verified_only, ratings=ratings):
+                                    verified_only=verified_only, ratings=ratings, ddof=ddof,
+                                    rating_screen=dict(z_limit=z_limit, max_outlier_share=max_outlier_share,
+                                                       min_screen_ratings=min_screen_ratings,
+                                                       screen=not no_rating_screen)):
                 typer.echo(line)

@@ -23,18 +23,20 @@ def ratings_designs(designs: dict[str, dict]) -> dict[str, dict]:
 def _summary(result, paths) -> list[str]:
     w = result.workers
     best = result.by_algorithm.sort_values("mos", ascending=False)
-    # A NaN interval (df < 1: one worker or one sample of the algorithm) is named, not printed as [nan, nan].
-    scores = ", ".join(f"{r.algorithm} {r.mos:.2f} " + (f"[{r.ci_low:.2f}, {r.ci_high:.2f}]" if pd.notna(r.ci_low)
-                                                        else f"[no interval, df {r.df}]") for r in best.itertuples())
+    # Every interval is on the scale with positive width; one that is not crowdMOS names its method.
+    scores = ", ".join(f"{r.algorithm} {r.mos:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
+                       + ("" if r.ci_method == "crowdmos" else f" ({r.ci_method})") for r in best.itertuples())
     return [f"{len(result.used)} ratings used; {len(w)} workers, {int(w['flagged'].sum())} flagged; "
             f"{len(result.slow_assignments)} assignment(s) too fast; design {result.design} ({result.scale})",
             f"no estimate: {result.nothing_left}" if result.nothing_left else f"per algorithm: {scores}",
             "wrote " + ", ".join(str(p) for p in paths.values())]
 
 
-def run_ratings_csv(*, out: Path, responses: Path, exp_dir: Path, min_r: float) -> list[str]:
+def run_ratings_csv(*, out: Path, responses: Path, exp_dir: Path, min_r: float, **options) -> list[str]:
     """Analyse a responses CSV of the rating study built in ``exp_dir`` (``--replace`` and
-    ``--block`` were refused before: a CSV changes nothing in Redis)."""
+    ``--block`` were refused before: a CSV changes nothing in Redis); ``options`` go to
+    `analysis.ratings.analyze_ratings` (``ddof``, ``z_limit``, ``max_outlier_share``, ``min_screen_ratings``,
+    ``screen``)."""
     from analysis.ratings import analyze_ratings, write_outputs
 
     path = Path(exp_dir) / "design.json"
@@ -45,13 +47,14 @@ def run_ratings_csv(*, out: Path, responses: Path, exp_dir: Path, min_r: float) 
     if design.get("kind") != "ratings":
         raise BadExperiment(f"--ratings {exp_dir}: {path} is not a rating study (kind {design.get('kind')!r})")
     raw = pd.read_csv(responses, dtype=str, keep_default_na=False, na_values=[""])
-    result = analyze_ratings(raw, design, min_r=min_r)
+    result = analyze_ratings(raw, design, min_r=min_r, **options)
     return _summary(result, write_outputs(result, out, source=str(responses)))
 
 
 def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, block: bool,
-                      min_r: float) -> list[str]:
-    """Analyse the one rating experiment loaded in Redis; ``--replace``/``--block`` act on flagged workers."""
+                      min_r: float, **options) -> list[str]:
+    """Analyse the one rating experiment loaded in Redis; ``--replace``/``--block`` act on flagged workers;
+    ``options`` as for `run_ratings_csv`."""
     from analysis.ratings import analyze_ratings, write_outputs
     from kernel import admin
     from kernel.export import iter_response_rows
@@ -63,7 +66,7 @@ def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, 
                             f"analyse one at a time with --experiment NAME")
     (experiment_id, design), = experiments.items()
     raw = pd.DataFrame(list(iter_response_rows(r, [experiment_id])))
-    result = analyze_ratings(raw, design, min_r=min_r)
+    result = analyze_ratings(raw, design, min_r=min_r, **options)
     lines = _summary(result, write_outputs(result, out, source=f"redis (experiment {experiment_id})"))
     if replace:
         marked = admin.mark_for_replacement(r, result.flagged_assignments())

@@ -179,6 +179,10 @@ class NoResponses(MVTError):
     """There are no usable responses to analyse (none recorded, or all excluded by screening)."""
 
 
+class AnalysisOptionError(MVTError):
+    """An option of `mvt analyze` has a value the analysis cannot use."""
+
+
 class ReplaceNeedsRedis(MVTError):
     """`mvt analyze --replace/--block` was asked to change assignments but is reading a CSV, not Redis."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from cli import cli
@@ -70,9 +71,10 @@ def test_analyze_a_rating_study_from_redis_and_from_its_csv(ratings_client, redi
     assert pd.read_csv(csv_out / "mos_by_algorithm.csv").equals(pd.read_csv(out / "mos_by_algorithm.csv"))
 
 
-def test_algorithms_without_an_interval_are_named_so(ratings_acr, tmp_path):
-    """One link taken (one sample per algorithm): the summary and the report say that there is no
-    interval and why (the summary printed "[nan, nan]", the report a bare dash)."""
+def test_algorithms_without_a_crowdmos_interval_get_a_bounded_one(ratings_acr, tmp_path):
+    """One link taken (one sample per algorithm, df 0): each algorithm still gets an interval on the
+    1-5 scale with positive width, named by its method (the summary printed "[nan, nan]", then
+    "[no interval, df 0]")."""
     link = json.loads((ratings_acr / "design.json").read_text())["links"][0]
     scores = {"REF": 5, "lowpass": 4, "noise": 3, "ANC": 1}
     pd.DataFrame([{"link_id": link["link_id"], "assignment_id": f"A{w}", "worker_id": f"W{w}", "trial": k,
@@ -83,10 +85,15 @@ def test_algorithms_without_an_interval_are_named_so(ratings_acr, tmp_path):
     result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(tmp_path / "r.csv"),
                                       "--ratings", str(ratings_acr)])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[1] == ("per algorithm: REF 5.00 [no interval, df 0], lowpass 4.00 [no interval, "
-                                             "df 0], noise 3.00 [no interval, df 0], ANC 1.00 [no interval, df 0]")
-    assert "–: no interval where df &lt; 1. The crowdMOS interval has min(workers, samples) − 1" in (
-        tmp_path / "o" / "report.html").read_text()
+    table = pd.read_csv(tmp_path / "o" / "mos_by_algorithm.csv").set_index("algorithm")
+    assert (table["df"] == 0).all() and (table["ci_method"] == "wilson on the rescaled mean: ν < 2").all()
+    assert (table["ci_low"] >= 1).all() and (table["ci_high"] <= 5).all() and (table["ci_high"] > table["ci_low"]).all()
+    assert ((table["ci_low"] <= table["mos"]) & (table["mos"] <= table["ci_high"])).all()
+    assert result.output.splitlines()[1] == "per algorithm: " + ", ".join(
+        f"{a} {table.loc[a, 'mos']:.2f} [{table.loc[a, 'ci_low']:.2f}, {table.loc[a, 'ci_high']:.2f}] "
+        f"(wilson on the rescaled mean: ν < 2)" for a in ("REF", "lowpass", "noise", "ANC"))
+    report = " ".join((tmp_path / "o" / "report.html").read_text().split())
+    assert "Where ν &lt; 2 or its variance is 0 (every rating equal) the interval is the Wilson score interval" in report
 
 
 def test_ratings_option_needs_a_rating_study(tmp_path, synthetic_experiment):
@@ -161,3 +168,34 @@ def test_a_pilot_with_every_assignment_too_fast_is_written_and_marked_for_replac
     assert lines[3] == "marked 12 assignment(s) of flagged or too fast workers for replacement"
     assert pd.read_csv(out / "workers.csv")["n_slow_excluded"].sum() == 3 * 16  # every rating of 3 workers
     assert "No estimate:" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--min-r", "-2", "error: --min-r (-2) must be a correlation from -1 to 1\n"),
+    ("--z-limit", "0", "error: --z-limit (0) must be a positive number of standard deviations\n"),
+    ("--max-outlier-share", "1.5", "error: --max-outlier-share (1.5) must be a share from 0 to below 1\n"),
+    ("--min-screen-ratings", "0", "error: --min-screen-ratings (0) must be at least 1\n"),
+    ("--ddof", "2", "error: --ddof (2) must be 0 or 1\n"),
+])
+def test_bad_screening_options_are_one_line_errors(tmp_path, option, value, message):
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses",
+                                      str(tmp_path / "r.csv"), option, value])
+    assert (result.exit_code, result.output) == (1, message)
+    assert not (tmp_path / "o").exists()
+
+
+def test_screening_options_reach_the_rating_analysis(ratings_client, redis, ratings_acr, tmp_path):
+    """--no-rating-screen keeps the scale inverter; --ddof 0 is written per algorithm."""
+    load_experiment(redis, ratings_acr)
+    take_every_list(ratings_client, json.loads((ratings_acr / "design.json").read_text()))
+    write_csv(redis, tmp_path / "responses.csv")
+    out = tmp_path / "o"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(tmp_path / "responses.csv"),
+                                      "--ratings", str(ratings_acr), "--no-rating-screen", "--ddof", "0"])
+    assert result.exit_code == 0, result.output
+    workers = pd.read_csv(out / "workers.csv").set_index("worker_id")
+    assert not workers["flagged"].any() and workers.loc["INV", "correlation_status"] == "not applicable: rating screen off"
+    assert (pd.read_csv(out / "mos_by_algorithm.csv")["ddof"] == 0).all()
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(tmp_path / "responses.csv"),
+                                      "--ratings", str(ratings_acr)])
+    assert pd.read_csv(out / "workers.csv").set_index("worker_id").loc["INV", "flag_correlation"]
