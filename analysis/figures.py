@@ -39,6 +39,34 @@ def plot_text(value) -> str:
     return " " + text if text.startswith("_") else text
 
 
+def shorten(name, width: int) -> str:
+    """`name` (any text) in at most `width` characters: the middle replaced by ``…`` when longer,
+    so both the start and the end of a file name stay readable."""
+    text = str(name)
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = width // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+def panel_title(name, value: str, width: int = 48) -> str:
+    """``name: value`` in about `width` characters, shortening the name and never the value.
+
+    Titles used to be cut at 48 characters, which cut the MVT after long (ImageNet-style) file
+    names: "MVT 10000 ms" became "MVT 1000". The value is kept whole even when it alone is
+    longer than `width`.
+
+    Examples
+    --------
+    >>> panel_title("n01440764_10026_a_very_long_imagenet_file_name.JPEG (tench)", "MVT 10000 ms")
+    'n01440764_10026_a…ame.JPEG (tench): MVT 10000 ms'
+    """
+    tail = f": {value}"
+    return plot_text(shorten(name, max(width - len(tail), 8))) + plot_text(tail)
+
+
 def histogram_figure(histogram: pd.DataFrame, fps: float):
     """Images per MVT bin with 95 % bootstrap intervals (error bars), one bar per group."""
     groups = list(dict.fromkeys(histogram["group"]))
@@ -146,9 +174,9 @@ def profiles_figure(mvt, image_ids: list[str], image_group: dict[str, str] | Non
         if row["status"] == "ok":
             ax.axvline(float(row["mvt_ms_exact"]), color="#4477aa", lw=1)
         status = f"MVT {row['mvt_ms']} ms" if row["status"] == "ok" else str(row["status"])
-        title = plot_text(f"{image} ({row['label']}): {status}")[:48]
+        title = panel_title(f"{image} ({row['label']})", status)
         if image_group is not None:
-            title += "\n" + plot_text(image_group[image])[:48]
+            title += "\n" + plot_text(shorten(image_group[image], 48))
         ax.set_title(title, fontsize=7)
         ax.set_xscale("log")
         ax.set_ylim(-0.03, 1.03)
@@ -199,8 +227,8 @@ def workers_figure(screening, fps: float, group_profiles: pd.DataFrame | None = 
             _worker_lines(ax, group_profiles[group_profiles["group"] == g], fps)
             part = group_profiles[group_profiles["group"] == g]
             n_flagged = part.loc[part["flagged"], "worker_id"].nunique()
-            ax.set_title(plot_text(f"{by} = {g if g else '(none)'}: {part['worker_id'].nunique()} workers, "
-                                   f"{n_flagged} flagged (red)")[:70], fontsize=9)
+            ax.set_title(panel_title(f"{by} = {g if g else '(none)'}",
+                                     f"{part['worker_id'].nunique()} workers, {n_flagged} flagged (red)", 70), fontsize=9)
         for ax in grid_axes[1:].ravel()[len(groups):]:
             ax.set_visible(False)
     w = screening.workers.set_index("worker_id")

@@ -232,15 +232,28 @@ def _psychometric_line(analysis) -> list[tuple[str, str]]:
              f"cumulative normal on log duration with lapse, {analysis.guess_source}")]
 
 
+def _answers(status, frames) -> np.ndarray:
+    """``status:frames`` per image as plain strings, a missing MVT written ``-``: so an image
+    unrecognised under two rules reads the same under both (missing values never compare equal,
+    and under pandas 3 ``astype(str)`` keeps them missing)."""
+    status = pd.Series(status).astype(object)
+    frames = pd.Series(frames).astype(object)
+    status = status.where(status.notna(), "-").astype(str).to_numpy()
+    frames = np.array(["-" if pd.isna(f) else str(int(f)) for f in frames], dtype=object)
+    return np.array([f"{a}:{b}" for a, b in zip(status, frames)], dtype=object)
+
+
 def rules_comparison(mvt) -> pd.DataFrame:
     """How the rules compare: per rule the images ``ok``/``unrecognised``/``insufficient`` and
     how many images get another answer (status or MVT) than under the rule used; the
-    psychometric threshold counts as agreeing when it falls within (previous duration, MVT]."""
+    psychometric threshold counts as agreeing when it falls within (previous duration, MVT].
+    Two rules agree on an image when both give the same status and the same MVT, a missing MVT
+    (unrecognised, insufficient) being equal to a missing one: unrecognised = unrecognised."""
     r = mvt.rules
-    chosen = r[f"status_{mvt.rule}"].astype(str) + ":" + r[f"mvt_frames_{mvt.rule}"].astype(str)
+    chosen = _answers(r[f"status_{mvt.rule}"], r[f"mvt_frames_{mvt.rule}"])
     rows = []
     for rule in RULES:
-        answer = r[f"status_{rule}"].astype(str) + ":" + r[f"mvt_frames_{rule}"].astype(str)
+        answer = _answers(r[f"status_{rule}"], r[f"mvt_frames_{rule}"])
         counts = r[f"status_{rule}"].value_counts()
         rows.append({"rule": rule, "ok": int(counts.get("ok", 0)), "unrecognised": int(counts.get("unrecognised", 0)),
                      "insufficient": int(counts.get("insufficient", 0)), "differ_from_used": int((answer != chosen).sum())})
@@ -248,16 +261,17 @@ def rules_comparison(mvt) -> pd.DataFrame:
     t = r["threshold_ms"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     # the shortest tested duration at or above the threshold: the grid's reading of the threshold
     j = np.searchsorted(grid, t - 1e-9)
-    t_status = np.where(np.isnan(t), r["threshold_status"].map({"unrecognised": "unrecognised"}).fillna("other"),
+    t_status = np.where(np.isnan(t), r["threshold_status"].astype(object).map({"unrecognised": "unrecognised"})
+                        .fillna("other").to_numpy(dtype=object),
                         np.where(j < grid.size, "ok", "unrecognised"))
-    t_answer = pd.Series(t_status, dtype=object) + ":" + pd.Series(
-        np.where((~np.isnan(t)) & (j < grid.size), np.asarray(mvt.frame_counts)[np.minimum(j, grid.size - 1)], -1)
-    ).astype(str).replace("-1", "<NA>")
+    t_frames = [np.asarray(mvt.frame_counts)[min(k, grid.size - 1)] if not np.isnan(v) and k < grid.size else None
+                for v, k in zip(t, j)]
+    t_answer = _answers(t_status, t_frames)
     st = r["threshold_status"].value_counts()
     rows.append({"rule": "psychometric", "ok": int((~np.isnan(t)).sum()),
                  "unrecognised": int(st.get("unrecognised", 0)),
                  "insufficient": int(st.get("insufficient", 0) + st.get("not_reached", 0) + st.get("no_data", 0)),
-                 "differ_from_used": int((t_answer.to_numpy() != chosen.to_numpy()).sum())})
+                 "differ_from_used": int((t_answer != chosen).sum())})
     return pd.DataFrame(rows, columns=["rule", "ok", "unrecognised", "insufficient", "differ_from_used"])
 
 
