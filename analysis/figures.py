@@ -92,8 +92,9 @@ def histogram_figure(histogram: pd.DataFrame, fps: float):
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("images")
     n_boot = int(histogram["n_bootstrap"].iloc[0]) if len(histogram) else 0
-    ax.set_title("MVT histogram" + (f" (bars: 95% bootstrap interval, {n_boot} resamples)" if n_boot else ""),
-                 fontsize=10)
+    ax.set_title("MVT histogram" + (f"; black segments: 2.5–97.5 % quantiles of the bin's count over {n_boot} "
+                                    "bootstrap resamples\n(not an interval around the bar: it need not contain it)"
+                                    if n_boot else ""), fontsize=9)
     if groups != [""]:
         ax.legend(fontsize=8, title="group")
     return fig

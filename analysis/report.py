@@ -26,6 +26,7 @@ from analysis import figures  # noqa: E402
 from analysis.durations import duration_ms, duration_ms_exact  # noqa: E402
 from analysis.figures import png_base64  # noqa: E402
 from analysis.figures import plot_text as _plot_text  # noqa: E402
+from analysis.psychometric import censored_median, format_ms  # noqa: E402
 from analysis.rules import RULES  # noqa: E402
 
 MAX_CLASS_PANELS = 24
@@ -226,9 +227,14 @@ def _psychometric_line(analysis) -> list[tuple[str, str]]:
     if thresholds.empty:
         return []
     status = table["threshold_status"].value_counts()
+    grid = duration_ms_exact(analysis.mvt.frame_counts, analysis.mvt.fps)
+    median = censored_median(table["threshold_ms"].astype("Float64").to_numpy(dtype=float, na_value=np.nan),
+                             table["threshold_status"].to_numpy(dtype=object), float(grid[0]), float(grid[-1]))
     return [("psychometric thresholds",
-             f"{len(thresholds)} images; median {float(thresholds.median()):.0f} ms; outside the tested durations "
-             f"(flagged): {int(status.get('below_range', 0))} below, {int(status.get('above_range', 0))} above; "
+             f"{len(thresholds)} images; median {median} (thresholds outside the tested durations count as "
+             f"censored: below {format_ms(grid[0])} as '< {format_ms(grid[0])}', above {format_ms(grid[-1])} as "
+             f"'> {format_ms(grid[-1])}'; mvt.csv threshold_text); outside the tested durations: "
+             f"{int(status.get('below_range', 0))} below, {int(status.get('above_range', 0))} above; "
              f"cumulative normal on log duration with lapse, {analysis.guess_source}")]
 
 

@@ -79,7 +79,7 @@ def test_analyze_from_csv_writes_every_output(tmp_path, responses_csv):
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
     assert OUTPUT_FILES[:5] == ("mvt.csv", "accuracy.csv", "workers.csv", "cells.csv", "report.html")
     assert header(out / "mvt.csv") == MVT_COLUMNS + ["p_mvt_f1", "p_mvt_f6", "p_mvt_f60", "threshold_ms",
-                                                     "threshold_status"]
+                                                     "threshold_status", "threshold_text"]
     assert header(out / "accuracy.csv") == ACCURACY_COLUMNS
     assert header(out / "workers.csv") == WORKER_COLUMNS
     assert header(out / "cells.csv") == ["image_id", "label", "frames", "duration_ms", "n", "k", "p", "wilson_low",

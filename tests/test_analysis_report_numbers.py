@@ -60,3 +60,31 @@ def test_panel_titles_shorten_60_character_names_never_the_mvt():
         name = title[: -len(f": {expected}")]
         assert "…" in name and name.startswith(image[:10]) and name.endswith(f"({row['label']})")
     assert sum(t.endswith(": MVT 10000 ms") for t in titles) == 3
+
+
+def test_thresholds_outside_the_tested_durations_are_bounds_not_values():
+    """Issue 22: on a study whose shortest duration is 100 ms most thresholds were extrapolated below
+    it and the report gave their median as a value ("median 54 ms")."""
+    import numpy as np
+
+    from analysis.report import render_report
+
+    df = synthetic_responses(n_images=30, n_classes=4, frame_counts=(6, 9, 15, 600), workers_per_link=4,
+                             share_random_workers=0, rng=5)  # 100 ms .. 10 s; true thresholds ~ 60 ms
+    result = analyze(df, n_bootstrap=0)
+    table = result.mvt.table
+    below = table["threshold_status"] == "below_range"
+    assert below.sum() > len(table) / 2
+    assert (table.loc[below, "threshold_text"] == "< 100 ms").all()
+    ok = table["threshold_status"] == "ok"
+    assert (table.loc[ok, "threshold_text"] == [f"{int(np.floor(v + 0.5))} ms" for v in table.loc[ok, "threshold_ms"]]).all()
+    html = " ".join(render_report(result).split())
+    assert "median &lt; 100 ms (thresholds outside the tested durations count as censored" in html
+
+
+def test_the_histogram_caption_says_what_its_segments_are():
+    from analysis.figures import histogram_figure
+
+    result = analyze(synthetic_responses(n_images=30, n_classes=4, frame_counts=(1, 6, 60), rng=1), n_bootstrap=50)
+    title = histogram_figure(result.histogram, 60).axes[0].get_title()
+    assert "quantiles of the bin's count over 50 bootstrap resamples" in title and "need not contain it" in title
