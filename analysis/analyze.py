@@ -303,7 +303,8 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             n_bootstrap: int = 1000, rng=0, control_threshold: float = 0.6, min_r: float = 0.25,
             frame_counts=None, psychometric: bool = True, n_choices: int | None = None,
             link_progress=None, source: str = "", fps: float | None = None, guess_rate: float | None = None,
-            by: str | None = None, experiments: tuple[str, ...] = (), ddof: int = 1) -> Analysis:
+            by: str | None = None, experiments: tuple[str, ...] = (), ddof: int = 1,
+            standing_flags: dict[str, str] | None = None) -> Analysis:
     """Screen workers, estimate MVTs and accuracies, and summarise progress and timing.
 
     Parameters
@@ -331,6 +332,8 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
     ddof : {0, 1}, optional
         Delta degrees of freedom of the crowdMOS variances of ``accuracy.csv`` (default 1:
         unbiased sample variances; 0 is the plain mean of squares).
+    standing_flags : dict, optional
+        Worker id → reason of flags stored by earlier analyses (`analysis.flags`); they stay flagged.
     by : str, optional
         Column of `responses` that splits tables and figures (``--by``).
     experiments : tuple of str, optional
@@ -350,7 +353,7 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
     grid = np.unique(np.asarray(frame_counts if frame_counts is not None else responses["frames"], dtype=np.int64))
     fps = fps or infer_fps(responses)
     screening = screen_workers(responses, control_threshold=control_threshold, min_r=min_r, frame_counts=grid,
-                               fps=fps)
+                               fps=fps, standing=standing_flags)
     used = screening.used
     if len(used) == 0:
         s = screening.summary()

@@ -140,8 +140,14 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
             lines.append(verification.summary(verified_only))
             table = add_metadata(verification.kept(verified_only).drop(columns=["verified"]), meta, by)
             progress = [p for p in admin.link_progress(r) if p.link_id in links]
+            from analysis.flags import MVT_NUMBERS, MVT_RULES, keep_flags, stored_reasons
+            from kernel.flags import stored_flags
+
             result = analyze(table, link_progress=progress, source="redis", frame_counts=frame_counts,
-                             n_choices=n_options, experiments=tuple(chosen), **options)
+                             n_choices=n_options, experiments=tuple(chosen),
+                             standing_flags=stored_reasons(stored_flags(r)), **options)
+            flag_line = keep_flags(r, result.screening.workers, rules=MVT_RULES, numbers=MVT_NUMBERS,
+                                   experiments=chosen)
             flagged_workers = result.screening.workers.loc[result.screening.workers["flagged"], "worker_id"].tolist()
             if replace:
                 marked = admin.mark_for_replacement(r, result.screening.flagged_assignments())
@@ -168,11 +174,37 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
         lines.insert(0, f"experiment(s): {', '.join(result.experiments)}")
     lines.insert(len(lines) - (2 if replace and block else 1 if replace or block else 0),
                  "wrote " + ", ".join(str(p) for p in paths.values()))
+    if responses is None:
+        lines.append(flag_line)
     return lines
 
 
+def run_unflag(worker_id: str, reason: str) -> str:
+    """Clear a worker's stored analysis flag (`kernel.flags.clear_flag`) and say what was cleared."""
+    from kernel.flags import clear_flag
+    from kernel.settings import Settings
+    from kernel.store.redis_server import open_redis
+
+    with open_redis(Settings()) as r:
+        record = clear_flag(r, worker_id, reason)
+    flag = record["flag"]
+    return (f"cleared the flag of {worker_id} (analysis run {flag.get('run')}, {flag.get('at')}: "
+            f"{flag.get('reason') or 'no reason recorded'}); reason kept: {reason}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``mvt analyze`` to the ``mvt`` CLI."""
+    """Add ``mvt analyze`` and ``mvt unflag`` to the ``mvt`` CLI."""
+
+    @app.command("unflag")
+    def unflag_command(worker: str = typer.Argument(..., help="The worker (platform participant) id."),
+                       reason: str = typer.Option(..., "--reason", help="Why the flag is cleared (kept in the "
+                                                  "store with the cleared flag).")) -> None:
+        """Clear a worker's flag stored by mvt analyze, keeping the reason; review and bonus then treat them as unflagged.
+
+        Example: mvt unflag A1B2C3D4E5 --reason "checked the answers by hand: attentive"
+        """
+        with exit_on_error():
+            typer.echo(run_unflag(worker, reason))
 
     @app.command("analyze", help=ANALYZE_HELP, context_settings={"allow_extra_args": True})
     def analyze_command(

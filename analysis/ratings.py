@@ -91,7 +91,7 @@ WORKER_COLUMNS = ["worker_id", "flagged", "reason", "flag_correlation", "flag_ou
                   "flag_trap", "flag_gold", "flag_headphones", "correlation", "n_r_items", "correlation_status",
                   "outlier_share", "n_outliers", "outlier_status", "hidden_ref_below_share",
                   "n_traps", "n_traps_failed", "n_gold", "n_gold_missed", "n_ratings", "n_used",
-                  "n_slow_excluded", "n_incomplete_excluded", "complete_assignment_ids"]
+                  "n_slow_excluded", "n_incomplete_excluded", "complete_assignment_ids", "flag_stored"]
 """Columns of ``workers.csv``, in order."""
 ALGORITHM_COLUMNS = ["algorithm", "mos", "ci_low", "ci_high", "ci_method", "ci_clipped", "df", "ddof", "n_workers",
                      "n_samples", "n_ratings", "sigma_w2", "sigma_s2", "sigma_u2", "crowdmos_low", "crowdmos_high"]
@@ -360,7 +360,7 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
                     max_outlier_share: float = 0.05, mushra_ref_min: float = 90, mushra_ref_share: float = 0.15,
                     min_sample_ms: float | None = None, max_gold_miss_share: float | None = None,
                     confidence: float = 0.95, ddof: int = 1, min_screen_ratings: int = MIN_SCREEN_RATINGS,
-                    screen: bool = True) -> RatingsResult:
+                    screen: bool = True, standing_flags: dict[str, str] | None = None) -> RatingsResult:
     """Screen workers and estimate MOS (or MUSHRA means) per algorithm and per sample.
 
     Parameters
@@ -385,6 +385,9 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
         Ratings a worker needs before the z-score outlier rule applies, default `MIN_SCREEN_RATINGS` (20).
     screen : bool, optional
         False turns the correlation and z-score rules off (``--no-rating-screen``).
+    standing_flags : dict, optional
+        Worker id → reason of a flag stored by an earlier analysis (`analysis.flags`): the worker
+        stays flagged (``flag_stored``) and their ratings enter no estimate.
 
     Returns
     -------
@@ -436,7 +439,8 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     unheard = without_headphones(complete, design)
     trapped = set(trap_counts.index[trap_counts["n_traps_failed"] > 0])
     gold_flagged = set(gold_counts.index[gold_counts["n_gold_missed"] > max_gold_miss_share * gold_counts["n_gold"]])
-    flagged = set(workers.loc[workers["flagged"], "worker_id"]) | trapped | gold_flagged | unheard
+    standing_flags = standing_flags or {}
+    flagged = set(workers.loc[workers["flagged"], "worker_id"]) | trapped | gold_flagged | unheard | set(standing_flags)
     used = usable[~usable["worker_id"].isin(flagged)]
     counts = df.groupby("worker_id").agg(n_ratings=("score", "size"))
     counts["n_used"] = used.groupby("worker_id").size()
@@ -465,8 +469,12 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
                          for r, t, by_trap, g, by_gold, by_ear in zip(workers["reason"], trap_reason, workers["flag_trap"],
                                                                       gold_reason, workers["flag_gold"],
                                                                       workers["flag_headphones"])]
+    workers["flag_stored"] = workers["worker_id"].isin(standing_flags)
+    only_stored = workers["flag_stored"] & ~(workers["flagged"].astype("boolean").fillna(False).astype(bool)
+                                             | workers["flag_trap"] | workers["flag_gold"] | workers["flag_headphones"])
+    workers.loc[only_stored, "reason"] = workers.loc[only_stored, "worker_id"].map(standing_flags)
     workers["flagged"] = (workers["flagged"].astype("boolean").fillna(False).astype(bool) | workers["flag_trap"]
-                          | workers["flag_gold"] | workers["flag_headphones"])
+                          | workers["flag_gold"] | workers["flag_headphones"] | workers["flag_stored"])
     for col in ("flag_correlation", "flag_outliers", "flag_mushra_reference"):
         workers[col] = workers[col].astype("boolean").fillna(False).astype(bool)
     workers["n_outliers"] = workers["n_outliers"].fillna(0).astype(int)

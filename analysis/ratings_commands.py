@@ -65,8 +65,11 @@ def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, 
         raise BadExperiment(f"the store holds {len(experiments)} rating experiments ({names}); "
                             f"analyse one at a time with --experiment NAME")
     (experiment_id, design), = experiments.items()
+    from analysis.flags import RATING_NUMBERS, RATING_RULES, keep_flags, stored_reasons
+    from kernel.flags import stored_flags
+
     raw = pd.DataFrame(list(iter_response_rows(r, [experiment_id])))
-    result = analyze_ratings(raw, design, min_r=min_r, **options)
+    result = analyze_ratings(raw, design, min_r=min_r, standing_flags=stored_reasons(stored_flags(r)), **options)
     lines = _summary(result, write_outputs(result, out, source=f"redis (experiment {experiment_id})"))
     if replace:
         marked = admin.mark_for_replacement(r, result.flagged_assignments())
@@ -75,4 +78,6 @@ def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, 
         flagged = result.workers.loc[result.workers["flagged"], "worker_id"].tolist()
         admin.block_workers(r, flagged)
         lines.append(f"blocked {len(flagged)} flagged worker(s)")
+    lines.append(keep_flags(r, result.workers, rules=RATING_RULES, numbers=RATING_NUMBERS,
+                            experiments=[experiment_id]))
     return lines

@@ -43,9 +43,10 @@ WORKER_COLUMNS = ["worker_id", "flagged", "reason", "flag_control", "flag_correl
                   "control_frames", "control_n", "control_accuracy", "profile_r", "profile_n_durations",
                   "n_responses", "n_used", "n_incomplete_excluded", "n_timing_excluded",
                   "n_assignments", "n_complete_assignments", "complete_assignment_ids",
-                  "control_status", "correlation_status", "n_durations_seen"]
+                  "control_status", "correlation_status", "n_durations_seen", "flag_stored"]
 """Columns of ``workers.csv``, in order. ``control_frames`` is the longest duration the worker
-saw (``control_n``/``control_accuracy`` there); ``*_status`` say whether each rule applied."""
+saw (``control_n``/``control_accuracy`` there); ``*_status`` say whether each rule applied;
+``flag_stored`` is true for a standing flag of an earlier analysis run (`analysis.flags`)."""
 
 PROFILE_COLUMNS = ["worker_id", "frames", "duration_ms", "n", "k", "accuracy", "others_accuracy"]
 """Columns of ``worker_profiles.csv``: each worker's accuracy per duration seen, and everybody
@@ -123,7 +124,7 @@ def _rowwise_pearson(x: np.ndarray, y: np.ndarray, mask: np.ndarray):
 
 
 def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, min_r: float = 0.25,
-                   frame_counts=None, fps: float = 60) -> ScreeningResult:
+                   frame_counts=None, fps: float = 60, standing: dict[str, str] | None = None) -> ScreeningResult:
     """Flag workers and select the responses that feed the estimates (module docstring).
 
     Parameters
@@ -138,6 +139,9 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
         The duration grid; the longest is the control duration. Default: frame counts present.
     fps : float, optional
         Frame rate, for the milliseconds in reasons, default 60.
+    standing : dict, optional
+        Worker id → reason of a standing flag from an earlier analysis (`analysis.flags`): such a
+        worker stays flagged (``flag_stored``) and their responses feed no estimate.
 
     Returns
     -------
@@ -227,7 +231,11 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
     n_done = done.groupby("worker_id")["assignment_id"].nunique().reindex(worker_ids, fill_value=0)
     done_ids = done.groupby("worker_id")["assignment_id"].agg(lambda s: " ".join(sorted(set(s)))).reindex(
         worker_ids, fill_value="")
-    flagged = flag_control | flag_corr
+    standing = standing or {}
+    flag_stored = np.isin(np.asarray(worker_ids, dtype=object), list(standing)) if n_workers else np.zeros(0, bool)
+    for i in np.flatnonzero(flag_stored & ~(flag_control | flag_corr)):
+        reasons[i] = standing[worker_ids[i]]
+    flagged = flag_control | flag_corr | flag_stored
     used_mask = usable & ~flagged[codes] if n_workers else usable
     workers = pd.DataFrame({
         "worker_id": np.asarray(worker_ids, dtype=object),
@@ -243,7 +251,7 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
         "n_assignments": n_assign.to_numpy(), "n_complete_assignments": n_done.to_numpy(),
         "complete_assignment_ids": done_ids.to_numpy(dtype=object),
         "control_status": control_status, "correlation_status": corr_status,
-        "n_durations_seen": seen.sum(axis=1).astype(np.int64),
+        "n_durations_seen": seen.sum(axis=1).astype(np.int64), "flag_stored": flag_stored,
     }, columns=WORKER_COLUMNS)
     used = responses[used_mask].reset_index(drop=True)
     wi, di = np.nonzero(seen)

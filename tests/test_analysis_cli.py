@@ -214,7 +214,8 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
                                       "--base-url", "https://mvt.example.org:8443/", "--bootstrap", "100"])
     assert result.exit_code == 0, result.output
     kind = "Redis Cluster, 3 masters" if store_kind == "cluster" else "single Redis"
-    assert result.output.splitlines() == [
+    *lines, flag_line = result.output.splitlines()
+    assert lines == [
         f"store: {redis_url} ({kind})",
         "experiment(s): synth",
         "36 responses, 24 used; 5 workers, 1 flagged; 8 images: 8 with an MVT, 0 unrecognised, 0 insufficient "
@@ -225,6 +226,8 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
         f"({out / 'repost.csv'})",
         "blocked 1 flagged worker(s)",
     ]
+    assert re.fullmatch(r"flags: 1 raised by this analysis \(1 new\), 1 standing in the store \(run "
+                        r"\d{8}T\d{6}Z-[0-9a-f]{4}; mvt unflag WORKER --reason TEXT clears one\)", flag_line)
     assert (out / "repost.csv").read_text() == (
         "HIT_Link,n_assignments,link_id\n"
         "https://mvt.example.org:8443/experiment.html?link=synth-001,1,synth-001\n"
@@ -247,7 +250,18 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
         result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / name), "--bootstrap", "50", *args])
         assert result.exit_code == 0, result.output
     assert (tmp_path / "redis" / "mvt.csv").read_text() == (tmp_path / "csv" / "mvt.csv").read_text()
-    assert (tmp_path / "redis" / "workers.csv").read_text() == (tmp_path / "csv" / "workers.csv").read_text()
+    # BAD's work is marked for replacement, so no usable trial is left: from Redis the standing flag
+    # keeps BAD flagged (it read flagged = false before); a CSV has no store to keep flags in
+    from_redis = pd.read_csv(tmp_path / "redis" / "workers.csv", keep_default_na=False).set_index("worker_id")
+    from_csv = pd.read_csv(tmp_path / "csv" / "workers.csv", keep_default_na=False).set_index("worker_id")
+    assert from_redis.loc["BAD", "flagged"] and from_redis.loc["BAD", "flag_stored"]
+    assert from_redis.loc["BAD", "correlation_status"] == "not applicable: no usable trials"
+    assert from_redis.loc["BAD", "reason"].startswith("standing flag from analysis run ")
+    assert from_redis.loc["BAD", "reason"].endswith("): control rule: accuracy 0.00 (0/4) at 6 frames (100 ms), "
+                                                    "the longest duration seen, is below 0.6")
+    assert not from_csv.loc["BAD", "flagged"]
+    same = [c for c in from_csv.columns if c not in ("flagged", "reason", "flag_stored")]
+    assert from_redis[same].equals(from_csv[same]) and from_redis.drop(index="BAD").equals(from_csv.drop(index="BAD"))
     # without --base-url the links come from design.json next to the loaded videos
     result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "again"), "--replace", "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
