@@ -304,7 +304,7 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             frame_counts=None, psychometric: bool = True, n_choices: int | None = None,
             link_progress=None, source: str = "", fps: float | None = None, guess_rate: float | None = None,
             by: str | None = None, experiments: tuple[str, ...] = (), ddof: int = 1,
-            standing_flags: dict[str, str] | None = None) -> Analysis:
+            standing_flags: dict[str, str] | None = None, min_correlation_trials: int = 20) -> Analysis:
     """Screen workers, estimate MVTs and accuracies, and summarise progress and timing.
 
     Parameters
@@ -334,6 +334,8 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
         unbiased sample variances; 0 is the plain mean of squares).
     standing_flags : dict, optional
         Worker id → reason of flags stored by earlier analyses (`analysis.flags`); they stay flagged.
+    min_correlation_trials : int, optional
+        Usable trials a worker needs for the correlation rule (`analysis.screening`), default 20.
     by : str, optional
         Column of `responses` that splits tables and figures (``--by``).
     experiments : tuple of str, optional
@@ -352,8 +354,10 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
         raise NoResponses("there are no responses to analyse; run the experiment (or pass a non-empty --responses CSV)")
     grid = np.unique(np.asarray(frame_counts if frame_counts is not None else responses["frames"], dtype=np.int64))
     fps = fps or infer_fps(responses)
+    guess, guess_source = guess_rate_for(responses, n_choices, guess_rate)
     screening = screen_workers(responses, control_threshold=control_threshold, min_r=min_r, frame_counts=grid,
-                               fps=fps, standing=standing_flags)
+                               fps=fps, standing=standing_flags, guess_rate=guess,
+                               min_correlation_trials=min_correlation_trials)
     used = screening.used
     if len(used) == 0:
         s = screening.summary()
@@ -361,7 +365,6 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             f"no responses are left after screening ({s['responses']} recorded: {s['incomplete_excluded']} in "
             f"incomplete/replaced/expired assignments, {s['timing_excluded']} with wrong timing, "
             f"{s['flagged']} of {s['workers']} workers flagged); lower --control-threshold or --min-r to keep more workers")
-    guess, guess_source = guess_rate_for(responses, n_choices, guess_rate)
     mvt = estimate_mvt(used, frame_counts=grid, rule=rule, theta=theta, inclusive=inclusive,
                        n_bootstrap=n_bootstrap, rng=rng, psychometric=psychometric, guess_rate=guess, fps=fps)
     groups = worker_groups = None

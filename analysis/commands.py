@@ -89,7 +89,7 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
                 control_threshold: float, min_r: float, experiments=None, metadata: Path | None = None,
                 by: str | None = None, guess_rate: float | None = None, draws: bool = False,
                 verified_only: bool | None = None, ratings: Path | None = None, ddof: int = 1,
-                rating_screen: dict | None = None) -> list[str]:
+                rating_screen: dict | None = None, min_correlation_trials: int = 20) -> list[str]:
     """Run the analysis behind ``mvt analyze`` and return the summary lines it prints.
 
     ``rating_screen`` holds the rating studies' screening options (``z_limit``, ``max_outlier_share``,
@@ -110,7 +110,7 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
 
     options = dict(rule=rule, theta=theta, inclusive=inclusive, n_bootstrap=bootstrap, rng=seed,
                    control_threshold=control_threshold, min_r=min_r, psychometric=True, guess_rate=guess_rate,
-                   by=by, ddof=ddof)
+                   by=by, ddof=ddof, min_correlation_trials=min_correlation_trials)
     meta = read_metadata(metadata) if metadata is not None else None
     lines = []
     if responses is not None:
@@ -235,6 +235,8 @@ def register(app: typer.Typer) -> None:
                                                 "at the longest duration is below this."),
         min_r: float = typer.Option(0.25, "--min-r", help="Flag workers whose accuracy profile (ratings: "
                                     "scores) correlates with everybody else's below this (-1..1)."),
+        min_correlation_trials: int = typer.Option(20, "--min-correlation-trials", help="MVT: the correlation "
+                                                   "rule applies to workers with at least this many usable trials."),
         ddof: int = typer.Option(1, "--ddof", help="Delta degrees of freedom of the crowdMOS variances: 1 "
                                  "(unbiased sample variances) or 0 [default: 1]."),
         z_limit: float = typer.Option(2.5, "--z-limit", help="Ratings: a rating is an outlier beyond this many "
@@ -263,12 +265,13 @@ def register(app: typer.Typer) -> None:
         with exit_on_error():
             check_analysis_options(min_r=min_r, z_limit=z_limit, max_outlier_share=max_outlier_share,
                                    min_screen_ratings=min_screen_ratings, ddof=ddof,
-                                   control_threshold=control_threshold)
+                                   control_threshold=control_threshold, min_correlation_trials=min_correlation_trials)
             for line in run_analyze(out=out, responses=responses, rule=rule.value, theta=theta, inclusive=inclusive,
                                     bootstrap=bootstrap, seed=seed, replace=replace, block=block, base_url=base_url,
                                     control_threshold=control_threshold, min_r=min_r,
                                     experiments=names, metadata=metadata, by=by, guess_rate=guess_rate, draws=draws,
                                     verified_only=verified_only, ratings=ratings, ddof=ddof,
+                                    min_correlation_trials=min_correlation_trials,
                                     rating_screen=dict(z_limit=z_limit, max_outlier_share=max_outlier_share,
                                                        min_screen_ratings=min_screen_ratings,
                                                        screen=not no_rating_screen)):

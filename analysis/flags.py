@@ -13,8 +13,9 @@ import math
 
 import pandas as pd
 
-MVT_RULES = {"flag_control": "control", "flag_correlation": "correlation"}
-MVT_NUMBERS = ["control_accuracy", "control_n", "control_frames", "profile_r", "profile_n_durations"]
+MVT_RULES = {"flag_control": "control", "flag_correlation": "correlation", "flag_chance": "chance"}
+MVT_NUMBERS = ["control_accuracy", "control_n", "control_frames", "profile_r", "profile_n_durations", "chance_k",
+               "chance_n", "chance_p_value"]
 RATING_RULES = {"flag_correlation": "correlation", "flag_outliers": "outliers",
                 "flag_mushra_reference": "mushra_reference", "flag_trap": "trap", "flag_gold": "gold",
                 "flag_headphones": "headphones"}

@@ -8,7 +8,8 @@ from kernel.errors import AnalysisOptionError
 
 
 def check_analysis_options(*, min_r: float = 0.25, z_limit: float = 2.5, max_outlier_share: float = 0.05,
-                           min_screen_ratings: int = 20, ddof: int = 1, control_threshold: float = 0.6) -> None:
+                           min_screen_ratings: int = 20, ddof: int = 1, control_threshold: float = 0.6,
+                           min_correlation_trials: int = 20) -> None:
     """Refuse option values the screening or interval arithmetic cannot use.
 
     Parameters
@@ -25,6 +26,8 @@ def check_analysis_options(*, min_r: float = 0.25, z_limit: float = 2.5, max_out
         0 or 1 (``--ddof``): the crowdMOS variances' delta degrees of freedom.
     control_threshold : float
         A proportion in [0, 1] (``--control-threshold``).
+    min_correlation_trials : int
+        At least 1 (``--min-correlation-trials``).
 
     Raises
     ------
@@ -43,6 +46,7 @@ def check_analysis_options(*, min_r: float = 0.25, z_limit: float = 2.5, max_out
         ("--z-limit", z_limit, z_limit > 0 and math.isfinite(z_limit), "a positive number of standard deviations"),
         ("--max-outlier-share", max_outlier_share, 0 <= max_outlier_share < 1, "a share from 0 to below 1"),
         ("--min-screen-ratings", min_screen_ratings, min_screen_ratings >= 1, "at least 1"),
+        ("--min-correlation-trials", min_correlation_trials, min_correlation_trials >= 1, "at least 1"),
         ("--ddof", ddof, ddof in (0, 1), "0 or 1"),
         ("--control-threshold", control_threshold, 0 <= control_threshold <= 1, "a proportion from 0 to 1"),
     ]

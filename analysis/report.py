@@ -328,9 +328,17 @@ def _screening_counts(analysis) -> list[tuple[str, int]]:
         ("workers", s["workers"]), ("flagged (any rule)", s["flagged"]),
         (f"flagged: control accuracy below {sc.control_threshold:g}", s["flag_control"]),
         (f"flagged: profile correlation below {sc.min_r:g}", s["flag_correlation"]),
-        ("control rule not applicable (never saw the control duration)", s["control_not_applicable"]),
-        ("correlation rule not applicable (fewer than 3 durations, or a constant profile)",
+        ("flagged: chance rule (accuracy consistent with guessing, binomial test at 5 %)", s["flag_chance"]),
+        ("flagged: standing flag of an earlier analysis (mvt unflag clears one)",
+         int(sc.workers["flag_stored"].sum())),
+        ("control rule not applicable (never saw the control duration, or too few control trials to keep "
+         "honest workers' flag rate at 2 %)", s["control_not_applicable"]),
+        ("correlation rule not applicable (fewer than 3 durations or 20 trials, or a constant profile)",
          s["correlation_not_applicable"]),
+        ("chance rule not applicable (too few trials, or honest accuracy too near chance, to keep honest "
+         "workers' flag rate at 2 %)", s["chance_not_applicable"]),
+        ("no rule could judge the worker: the design gives screening too little power for them",
+         s["no_rule_applied"]),
         ("responses excluded: incomplete, replaced or expired assignment", s["incomplete_excluded"]),
         ("responses excluded: presented frames differ from intended", s["timing_excluded"]),
         ("responses excluded: from flagged workers", s["flagged_excluded"]),
@@ -341,8 +349,12 @@ def _screening_counts(analysis) -> list[tuple[str, int]]:
 SCREENING_POLICY = (
     "Control rule: uses the longest duration the worker saw; it applies when that is the control (longest) "
     "duration and flags accuracy there below the threshold. Correlation rule: Pearson r of the worker's accuracy "
-    "per duration with everybody else's; it applies only where the worker saw at least 3 durations and both "
-    "profiles vary, otherwise it is not applicable (never a flag). A worker right on every trial is never flagged.")
+    "per duration with everybody else's; it applies only where the worker saw at least 3 durations in at least 20 "
+    "trials and both profiles vary, otherwise it is not applicable (never a flag). Chance rule: flags a worker whose "
+    "correct count over all their trials is consistent with guessing (one-sided binomial test against the guess "
+    "rate at 5 %), in any design. The control and chance rules apply only where an honest worker (everybody else's "
+    "accuracy on the same durations) would be flagged with probability at most 2 %. A worker right on every trial "
+    "is never flagged. Measured error rates by design: docs/analysis.md (scripts/bench_screening).")
 
 
 def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
