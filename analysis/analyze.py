@@ -20,17 +20,19 @@ import pandas as pd
 from analysis.accuracy import accuracy_table
 from analysis.durations import duration_ms
 from analysis.mvt import MVT_COLUMNS, MVTResult, estimate_mvt
+from analysis.responses import USABLE_STATUSES, status_note
 from analysis.screening import WORKER_COLUMNS, ScreeningResult, screen_workers
 from analysis.suspicion import suspicious_workers
 from kernel.csvsafe import safe_frame, safe_row
 from kernel.errors import ExperimentChoice, NoResponses, ResponsesInvalid
 
 PROGRESS_COLUMNS = ["link_id", "n_lists", "complete", "in_progress", "to_replace", "free", "replaced",
-                    "expired", "flagged"]
+                    "expired", "flagged", "unknown"]
 """Columns of `Analysis.progress`; counts of assignments per link. From Redis, ``n_lists``,
 ``complete``, ``in_progress``, ``to_replace`` and ``free`` come from ``kernel.admin.link_progress``;
 from a CSV ``n_lists``, ``to_replace`` and ``free`` are unknown (empty). ``flagged`` counts
-complete assignments of flagged workers (what ``--replace`` would mark)."""
+complete assignments of flagged workers (what ``--replace`` would mark); ``unknown`` assignments
+whose responses carry no ``assignment_status`` (kept and used, `analysis.responses`)."""
 
 TIMING_COLUMNS = ["frames", "duration_ms", "n_trials", "n_measured", "n_timing_ok", "n_timing_wrong",
                   "share_ok", "n_fewer_frames", "n_more_frames", "mean_abs_frame_error", "n_hidden", "n_blurred"]
@@ -81,6 +83,8 @@ class Analysis:
     guess_source: str = ""
     experiments: tuple[str, ...] = ()
     worker_groups: pd.DataFrame | None = None
+    notes: tuple[str, ...] = ()
+    """Lines ``mvt analyze`` prints about the input (e.g. `analysis.responses.status_note`)."""
 
 
 def infer_fps(responses: pd.DataFrame, default: float = 60.0) -> float:
@@ -93,7 +97,7 @@ def infer_fps(responses: pd.DataFrame, default: float = 60.0) -> float:
 
 def timing_summary(responses: pd.DataFrame, *, fps: float = 60) -> pd.DataFrame:
     """Timing fidelity per intended frame count, over trials of complete assignments."""
-    df = responses[responses["assignment_status"] == "complete"]
+    df = responses[responses["assignment_status"].isin(USABLE_STATUSES)]
     rows = []
     for f, g in df.groupby("frames", sort=True):
         presented = g["presented_frames"].astype("Float64")
@@ -128,7 +132,7 @@ def progress_from_responses(responses: pd.DataFrame, screening: ScreeningResult,
     for link in links:
         c = counts.loc[link] if link in counts.index else pd.Series(dtype=int)
         row = {"link_id": link, "replaced": int(c.get("replaced", 0)), "expired": int(c.get("expired", 0)),
-               "flagged": int(flagged.get(link, 0))}
+               "flagged": int(flagged.get(link, 0)), "unknown": int(c.get("unknown", 0))}
         if link_progress is not None:
             p = known.get(link)
             row.update(n_lists=p.n_lists if p else pd.NA, complete=p.complete if p else 0,
@@ -162,7 +166,7 @@ def worker_group_profiles(responses: pd.DataFrame, screening: ScreeningResult, b
                           fps: float = 60) -> pd.DataFrame:
     """Each worker's ``k/n`` per group of `by` and duration (`WORKER_GROUP_COLUMNS`), sorted."""
     grid = np.asarray(frame_counts, dtype=np.int64)
-    usable = ((responses["assignment_status"] == "complete").to_numpy()
+    usable = (responses["assignment_status"].isin(USABLE_STATUSES).to_numpy()
               & ~(responses["timing_ok"] == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
               & responses["frames"].isin(grid).to_numpy())
     df = pd.DataFrame({"group": responses[by].astype(str), "worker_id": responses["worker_id"],
@@ -379,7 +383,7 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
     return Analysis(responses=responses, screening=screening, mvt=mvt, accuracy=accuracy, progress=progress,
                     timing=timing_summary(responses, fps=fps), source=source, by=by,
                     histogram=mvt_histogram(mvt, groups), guess_source=guess_source, experiments=tuple(experiments),
-                    worker_groups=worker_groups)
+                    worker_groups=worker_groups, notes=tuple(filter(None, [status_note(responses)])))
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:

@@ -174,6 +174,8 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
         lines.insert(0, f"experiment(s): {', '.join(result.experiments)}")
     lines.insert(len(lines) - (2 if replace and block else 1 if replace or block else 0),
                  "wrote " + ", ".join(str(p) for p in paths.values()))
+    for note in result.notes:
+        lines.insert(1 + bool(result.experiments), note)
     if responses is None:
         lines.append(flag_line)
     return lines

@@ -83,6 +83,7 @@ from scipy import stats
 
 from analysis.crowdmos import crowdmos
 from analysis.intervals import bounded_mean_interval
+from analysis.responses import USABLE_STATUSES, status_note
 from kernel.csvsafe import safe_frame
 from kernel.errors import NoResponses, ResponsesInvalid
 from kernel.scales import scale_bounds
@@ -165,10 +166,10 @@ def ratings_table(raw: pd.DataFrame, design: dict) -> pd.DataFrame:
     if unknown.any():
         raise ResponsesInvalid(f"sample {df.loc[unknown, 'image_id'].iloc[0]!r} is not in the design")
     df[["source", "algorithm"]] = df["image_id"].str.rsplit("/", n=1, expand=True)
-    if "assignment_status" not in df.columns or df["assignment_status"].isna().all():
-        from analysis.responses import infer_assignment_status
-
-        df["assignment_status"] = infer_assignment_status(df)
+    # a missing status is "unknown" and kept like "complete" (analysis.responses)
+    status = df.get("assignment_status", pd.Series("", index=df.index))
+    status = status.astype(object).where(status.notna(), "").astype(str).str.strip().replace("", "unknown")
+    df["assignment_status"] = status
     df["response_time_ms"] = pd.to_numeric(df.get("response_time_ms"), errors="coerce")
     return df
 
@@ -405,24 +406,25 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
         For a ``max_gold_miss_share`` outside 0..1.
     """
     df = ratings_table(raw, design)
+    df_all = df
     if min_sample_ms is None:
         min_sample_ms = float(design.get("study", {}).get("min_sample_ms", 0))
     if max_gold_miss_share is None:
         max_gold_miss_share = float(design.get("study", {}).get("max_gold_miss_share", 0))
     if not 0 <= max_gold_miss_share <= 1:
         raise ValueError(f"max_gold_miss_share ({max_gold_miss_share!r}) must be a share from 0 to 1")
-    traps = df[df["trap"] & (df["assignment_status"] == "complete")]
+    traps = df[df["trap"] & df["assignment_status"].isin(USABLE_STATUSES)]
     failed = traps["score"] != traps["image_id"].str.split("/").str[1].astype(float)
     trap_counts = pd.DataFrame({"n_traps": traps.groupby("worker_id").size(),
                                 "n_traps_failed": failed.groupby(traps["worker_id"]).sum()})
-    gold = df[df["gold"] & (df["assignment_status"] == "complete")]
+    gold = df[df["gold"] & df["assignment_status"].isin(USABLE_STATUSES)]
     missed = (gold["score"] - gold["image_id"].map(gold_scores(design))).abs() > GOLD_TOLERANCE
     gold_counts = pd.DataFrame({"n_gold": gold.groupby("worker_id").size(),
                                 "n_gold_missed": missed.groupby(gold["worker_id"]).sum()})
     df = df[~df["trap"] & ~df["gold"]]
     if df.empty:
         raise NoResponses("there are no ratings to analyse (only trapping and gold trials)")
-    complete = df[df["assignment_status"] == "complete"]
+    complete = df[df["assignment_status"].isin(USABLE_STATUSES)]
     per_assignment = time_per_sample(complete, design)
     slow = sorted(per_assignment.index[per_assignment < min_sample_ms]) if min_sample_ms > 0 else []
     usable = complete[~complete["assignment_id"].isin(slow)]
@@ -445,7 +447,7 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     counts = df.groupby("worker_id").agg(n_ratings=("score", "size"))
     counts["n_used"] = used.groupby("worker_id").size()
     counts["n_slow_excluded"] = complete[complete["assignment_id"].isin(slow)].groupby("worker_id").size()
-    counts["n_incomplete_excluded"] = df[df["assignment_status"] != "complete"].groupby("worker_id").size()
+    counts["n_incomplete_excluded"] = df[~df["assignment_status"].isin(USABLE_STATUSES)].groupby("worker_id").size()
     counts = counts.fillna(0).astype(int)
     counts["complete_assignment_ids"] = complete.groupby("worker_id")["assignment_id"].agg(
         lambda s: " ".join(sorted(set(s))))
@@ -511,7 +513,8 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
                           "min_sample_ms": min_sample_ms, "max_gold_miss_share": max_gold_miss_share,
                           "gold_tolerance": GOLD_TOLERANCE, "n_gold_trials": int(len(gold)),
                           "confidence": confidence, "ddof": ddof, "min_screen_ratings": min_screen_ratings,
-                          "screen": screen, "scale_step": scale_step(design)}, nothing_left)
+                          "screen": screen, "scale_step": scale_step(design),
+                          "status_note": status_note(df_all)}, nothing_left)
 
 
 def write_outputs(result: RatingsResult, out_dir: Path | str, *, source: str = "") -> dict[str, Path]:

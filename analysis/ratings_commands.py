@@ -26,8 +26,10 @@ def _summary(result, paths) -> list[str]:
     # Every interval is on the scale with positive width; one that is not crowdMOS names its method.
     scores = ", ".join(f"{r.algorithm} {r.mos:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
                        + ("" if r.ci_method == "crowdmos" else f" ({r.ci_method})") for r in best.itertuples())
+    note = [result.settings["status_note"]] if result.settings.get("status_note") else []
     return [f"{len(result.used)} ratings used; {len(w)} workers, {int(w['flagged'].sum())} flagged; "
             f"{len(result.slow_assignments)} assignment(s) too fast; design {result.design} ({result.scale})",
+            *note,
             f"no estimate: {result.nothing_left}" if result.nothing_left else f"per algorithm: {scores}",
             "wrote " + ", ".join(str(p) for p in paths.values())]
 

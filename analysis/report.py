@@ -181,7 +181,8 @@ def _progress_figure(progress: pd.DataFrame) -> str:
     fig, ax = plt.subplots(figsize=(9, 3))
     x = np.arange(1, len(progress) + 1)
     bottom = np.zeros(len(progress))
-    parts = [("complete", "#228833"), ("in_progress", "#ccbb44"), ("to_replace", "#ee6677"), ("free", "#dddddd")]
+    parts = [("complete", "#228833"), ("unknown", "#88ccee"), ("in_progress", "#ccbb44"), ("to_replace", "#ee6677"),
+             ("free", "#dddddd")]
     for column, color in parts:
         values = progress[column].astype("Float64").fillna(0).to_numpy(dtype=float)
         if values.any():

@@ -57,6 +57,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.durations import duration_ms
+from analysis.responses import USABLE_STATUSES
 
 MIN_CORRELATION_DURATIONS = 3
 """The correlation rule needs at least this many durations seen by the worker."""
@@ -233,7 +234,7 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
     if not -1 <= min_r <= 1:
         raise ValueError(f"min_r ({min_r!r}) must be a correlation in [-1, 1]")
     grid = np.unique(np.asarray(frame_counts if frame_counts is not None else responses["frames"], dtype=np.int64))
-    complete = (responses["assignment_status"] == "complete").to_numpy()
+    complete = responses["assignment_status"].isin(USABLE_STATUSES).to_numpy()
     timing_bad = (responses["timing_ok"] == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
     usable = complete & ~timing_bad
     codes, worker_ids = pd.factorize(responses["worker_id"], sort=True)
@@ -366,7 +367,7 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
         "profile_r": r, "profile_n_durations": m.astype(np.int64),
         "n_responses": per_worker(np.ones(len(codes), bool)),
         "n_used": per_worker(used_mask),
-        "n_incomplete_excluded": per_worker(status != "complete"),
+        "n_incomplete_excluded": per_worker(~np.isin(status, USABLE_STATUSES)),
         "n_timing_excluded": per_worker(complete & timing_bad),
         "n_assignments": n_assign.to_numpy(), "n_complete_assignments": n_done.to_numpy(),
         "complete_assignment_ids": done_ids.to_numpy(dtype=object),

@@ -76,6 +76,8 @@ def test_analyze_from_csv_writes_every_output(tmp_path, responses_csv):
     assert result.output.splitlines() == [
         "70 responses, 56 used; 5 workers, 1 flagged; 5 images: 3 with an MVT, 1 unrecognised, 1 insufficient "
         "(rule stable)",
+        "assignment_status missing for 70 response(s) of 5 assignment(s): kept as 'unknown' (used like complete "
+        "ones; mvt export writes the column)",
         "wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES),
     ]
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)

@@ -125,7 +125,8 @@ def test_csv_without_status_or_timing_columns(tmp_path):
                     "L1,A1,W1,H1,1,img2,cat,6,,cat,true,500,,2026-01-01\n"
                     "L1,A2,W2,H1,0,img1,cat,1,16.667,cat,1,500,2,2026-01-01\n")
     df = read_responses_csv(path)
-    assert df["assignment_status"].tolist() == ["complete", "complete", "in_progress"]
+    # no status column: "unknown", kept (A2 answered fewer trials; it was guessed in_progress and dropped)
+    assert df["assignment_status"].tolist() == ["unknown", "unknown", "unknown"]
     assert df["timing_ok"].tolist() == [True, pd.NA, False]
     assert df["correct"].tolist() == [False, True, True]
     assert df["duration_ms"].tolist() == pytest.approx([16.667, 100.0, 16.667])
@@ -170,3 +171,27 @@ def test_csv_keeps_labels_that_look_like_missing_values(tmp_path):
     df = read_responses_csv(path)
     assert df["label"].tolist() == ["NA", "null"] and df["response"].tolist() == ["null", "null"]
     assert df["correct"].tolist() == [False, True]
+
+
+def test_empty_status_cells_are_unknown_and_kept(tmp_path):
+    """Issue 22: 35 empty assignment_status cells made the whole column be guessed from trial counts,
+    dropping 1,869 responses of shorter assignments. Recorded statuses stay; empty ones are unknown."""
+    from analysis.analyze import analyze
+
+    path = tmp_path / "r.csv"
+    lines = [CSV_HEADER + ",assignment_status"]
+    for w in range(4):
+        n = 6 if w < 3 else 3  # W3 answered fewer trials (e.g. a shorter list)
+        for t in range(n):
+            frames = (1, 6, 60)[t % 3]
+            status = "" if w == 0 else ("replaced" if w == 2 else "complete")
+            lines.append(f"L1,A{w},W{w},H1,{t},img{t},cat,{frames},,cat,true,500,{frames},2026-01-01,{status}")
+    path.write_text("\n".join(lines) + "\n")
+    df = read_responses_csv(path)
+    assert df.groupby("worker_id")["assignment_status"].first().to_dict() == {
+        "W0": "unknown", "W1": "complete", "W2": "replaced", "W3": "complete"}
+    result = analyze(df, n_bootstrap=0, psychometric=False)
+    w = result.screening.workers.set_index("worker_id")
+    assert w["n_used"].to_dict() == {"W0": 6, "W1": 6, "W2": 0, "W3": 3}
+    assert result.notes == ("assignment_status missing for 6 response(s) of 1 assignment(s): kept as 'unknown' "
+                            "(used like complete ones; mvt export writes the column)",)
