@@ -29,7 +29,7 @@ Reads the responses from Redis (MVT_REDIS_URL, else the embedded server in MVT_D
 
 With --replace (Redis only) the flagged workers' assignments are marked for replacement and DIR/repost.csv lists the links that need assignments again.
 
-Rating studies (mvt build-ratings) are analysed as such: from Redis when the chosen experiment is one, from a CSV with --ratings EXP_DIR. They write DIR/mos_by_algorithm.csv, DIR/mos_by_sample.csv, DIR/workers.csv and DIR/report.html (analysis.ratings).
+Rating studies (mvt build-ratings) are analysed as such: from Redis when the chosen experiment is one, from a CSV with --ratings EXP_DIR. They write DIR/mos_by_algorithm.csv, DIR/mos_by_sample.csv, DIR/workers.csv, DIR/report.html and DIR/progress.csv, with --replace also DIR/repost.csv (analysis.ratings).
 
 Example: mvt analyze --out results --experiment exp1 --metadata images.csv --by source --bootstrap 1000
 """

@@ -129,6 +129,8 @@ class RatingsResult:
     used: pd.DataFrame
     slow_assignments: list[str]
     settings: dict = field(default_factory=dict)
+    responses: pd.DataFrame | None = None
+    """Every rating response (typed, traps and gold included), for ``progress.csv``."""
     nothing_left: str = ""
     """Why no estimate could be made (every assignment too fast, every worker flagged), else empty:
     the workers' table and the marks for replacement are still there to act on."""
@@ -514,7 +516,7 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
                           "gold_tolerance": GOLD_TOLERANCE, "n_gold_trials": int(len(gold)),
                           "confidence": confidence, "ddof": ddof, "min_screen_ratings": min_screen_ratings,
                           "screen": screen, "scale_step": scale_step(design),
-                          "status_note": status_note(df_all)}, nothing_left)
+                          "status_note": status_note(df_all)}, responses=df_all, nothing_left=nothing_left)
 
 
 def write_outputs(result: RatingsResult, out_dir: Path | str, *, source: str = "") -> dict[str, Path]:

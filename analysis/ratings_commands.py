@@ -34,6 +34,17 @@ def _summary(result, paths) -> list[str]:
             "wrote " + ", ".join(str(p) for p in paths.values())]
 
 
+def write_progress(result, out: Path, link_progress=None) -> Path:
+    """``progress.csv`` of a rating study (`analysis.analyze.PROGRESS_COLUMNS`): assignments per link
+    from Redis (``link_progress``) or counted from the responses, with flagged complete assignments."""
+    from analysis.analyze import progress_from_responses
+
+    path = Path(out) / "progress.csv"
+    progress = progress_from_responses(result.responses, result, link_progress)
+    progress.to_csv(path, index=False)
+    return path
+
+
 def run_ratings_csv(*, out: Path, responses: Path, exp_dir: Path, min_r: float, **options) -> list[str]:
     """Analyse a responses CSV of the rating study built in ``exp_dir`` (``--replace`` and
     ``--block`` were refused before: a CSV changes nothing in Redis); ``options`` go to
@@ -50,7 +61,9 @@ def run_ratings_csv(*, out: Path, responses: Path, exp_dir: Path, min_r: float, 
         raise BadExperiment(f"--ratings {exp_dir}: {path} is not a rating study (kind {design.get('kind')!r})")
     raw = pd.read_csv(responses, dtype=str, keep_default_na=False, na_values=[""])
     result = analyze_ratings(raw, design, min_r=min_r, **options)
-    return _summary(result, write_outputs(result, out, source=str(responses)))
+    paths = write_outputs(result, out, source=str(responses))
+    paths["progress"] = write_progress(result, out)
+    return _summary(result, paths)
 
 
 def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, block: bool,
@@ -72,10 +85,21 @@ def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, 
 
     raw = pd.DataFrame(list(iter_response_rows(r, [experiment_id])))
     result = analyze_ratings(raw, design, min_r=min_r, standing_flags=stored_reasons(stored_flags(r)), **options)
-    lines = _summary(result, write_outputs(result, out, source=f"redis (experiment {experiment_id})"))
+    links = {link["link_id"] for link in design.get("links", [])}
+    paths = write_outputs(result, out, source=f"redis (experiment {experiment_id})")
+    paths["progress"] = write_progress(result, out, [p for p in admin.link_progress(r) if p.link_id in links])
+    lines = _summary(result, paths)
     if replace:
+        from analysis.analyze import repost_table, write_repost
+
         marked = admin.mark_for_replacement(r, result.flagged_assignments())
-        lines.append(f"marked {len(marked)} assignment(s) of flagged or too fast workers for replacement")
+        progress = [p for p in admin.link_progress(r) if p.link_id in links]
+        write_progress(result, out, progress)
+        repost = repost_table(progress, base_url=design.get("base_url"))
+        write_repost(repost, Path(out) / "repost.csv")
+        lines.append(f"marked {len(marked)} assignment(s) of flagged or too fast workers for replacement; "
+                     f"{int(repost['n_assignments'].sum())} assignment(s) to repost on {len(repost)} link(s) "
+                     f"({Path(out) / 'repost.csv'})")
     if block:
         flagged = result.workers.loc[result.workers["flagged"], "worker_id"].tolist()
         admin.block_workers(r, flagged)

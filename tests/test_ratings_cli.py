@@ -57,7 +57,16 @@ def test_analyze_a_rating_study_from_redis_and_from_its_csv(ratings_client, redi
     assert store == f"store: {redis_url} (single Redis)"
     assert lines[0] == "32 ratings used; 3 workers, 1 flagged; 0 assignment(s) too fast; design random (acr)"
     assert lines[1].startswith("per algorithm: REF 5.00 [") and "lowpass 4.00 [" in lines[1]
-    assert lines[3] == "marked 4 assignment(s) of flagged or too fast workers for replacement"
+    assert lines[3] == ("marked 4 assignment(s) of flagged or too fast workers for replacement; 4 assignment(s) to "
+                        f"repost on 4 link(s) ({out / 'repost.csv'})")
+    # issue 22: rating studies write repost.csv and progress.csv like MVT studies
+    repost = pd.read_csv(out / "repost.csv")
+    assert list(repost.columns) == ["HIT_Link", "n_assignments", "link_id"] and repost["n_assignments"].tolist() == [1] * 4
+    assert repost["HIT_Link"].tolist() == [f"{design['base_url'].rstrip('/')}/experiment.html?link={link}"
+                                           for link in repost["link_id"]]
+    progress = pd.read_csv(out / "progress.csv").set_index("link_id")
+    assert progress["to_replace"].tolist() == [1] * 4 and progress["flagged"].tolist() == [1] * 4
+    assert (progress["complete"] == 2).all()
     workers = pd.read_csv(out / "workers.csv").set_index("worker_id")
     assert workers.loc["INV", "reason"] == "scores correlate with the other workers' item means at r = -1.00 < 0.25"
     by_alg = pd.read_csv(out / "mos_by_algorithm.csv").set_index("algorithm")
@@ -127,7 +136,7 @@ def test_gold_flags_from_redis_with_replace_and_the_same_from_the_exported_csv(
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[1] == "32 ratings used; 3 workers, 1 flagged; 0 assignment(s) too fast; design random (acr)"
-    assert lines[4] == "marked 4 assignment(s) of flagged or too fast workers for replacement"
+    assert lines[4].startswith("marked 4 assignment(s) of flagged or too fast workers for replacement; 4 assignment(s)")
     workers = pd.read_csv(out / "workers.csv", keep_default_na=False).set_index("worker_id")
     assert workers.loc["MISS", "reason"] == ("rated 4 of 4 gold sample(s) more than 1 point from the known score "
                                              "(100%, more than 0%)")
@@ -165,7 +174,8 @@ def test_a_pilot_with_every_assignment_too_fast_is_written_and_marked_for_replac
     assert lines[0] == "0 ratings used; 3 workers, 0 flagged; 12 assignment(s) too fast; design random (acr)"
     assert lines[1] == ("no estimate: all 12 complete assignment(s) took less than the study's min_sample_ms (5000 ms) "
                         "per sample on average (their means: 3000 to 3000 ms), so none is left to analyse")
-    assert lines[3] == "marked 12 assignment(s) of flagged or too fast workers for replacement"
+    assert lines[3].startswith("marked 12 assignment(s) of flagged or too fast workers for replacement; 12 assignment(s) "
+                               "to repost on 4 link(s)")
     assert pd.read_csv(out / "workers.csv")["n_slow_excluded"].sum() == 3 * 16  # every rating of 3 workers
     assert "No estimate:" in (out / "report.html").read_text()
 
