@@ -48,7 +48,7 @@ def render_report(result, *, source: str = "") -> str:
     return _ENV.get_template("ratings_report.html").render(
         result=result, source=source, generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         chart=bar_chart(table, result.scale,
-                        f"mean per algorithm, crowdMOS {result.settings['confidence']:.0%} intervals")
+                        f"mean per algorithm, {result.settings['confidence']:.0%} intervals (method: table)")
         if len(table) else "",
         algorithms=result.by_algorithm.to_dict("records"), samples=result.by_sample.to_dict("records"),
         per_source=pivot.reset_index().to_dict("records"), per_source_columns=list(pivot.columns),

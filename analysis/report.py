@@ -284,13 +284,16 @@ def rules_comparison(mvt) -> pd.DataFrame:
 
 def _interval_line(accuracy: pd.DataFrame) -> str:
     rows = accuracy[accuracy["n_responses"] > 0]
-    fallback = int(rows["ci_method"].str.startswith("wilson").sum())
+    fallback = int((rows["ci_method"] == "wilson: too few for crowdMOS").sum())
+    flat = int((rows["ci_method"] == "wilson: crowdMOS variance 0").sum())
     clipped = int(rows["ci_clipped"].fillna(False).astype(bool).sum())
     dfs = rows["df"].dropna().astype(int)
     span = f"ν from {dfs.min()} to {dfs.max()}" if len(dfs) else "no rows"
     return (f"crowdMOS (workers × images variance components, ddof = {rows['ddof'].iloc[0] if len(rows) else 1:g}, "
             f"t quantile with ν = min(workers, images) − 1; {span}). {fallback} of {len(rows)} rows have ν < 2 or "
-            f"fewer than 3 workers: too few for crowdMOS, Wilson interval instead; {clipped} crowdMOS intervals "
+            f"fewer than 3 workers: too few for crowdMOS, Wilson interval instead; {flat} rows have every answer "
+            f"right or every answer wrong (crowdMOS variance 0, a zero-width interval): Wilson interval instead; "
+            f"{clipped} crowdMOS intervals "
             f"left [0, 1] and were clipped (see ci_method, crowdmos_low/high in accuracy.csv)")
 
 
