@@ -94,9 +94,9 @@ def _table(df: pd.DataFrame, text_columns=(), max_rows: int = MAX_TABLE_ROWS) ->
     return Table(columns, rows, max(0, len(df) - max_rows))
 
 
-def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str) -> None:
-    """One small panel: images per MVT (frames), then unrecognised and insufficient."""
-    labels = [str(f) for f in frame_counts] + ["unrec.", "insuff."]
+def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str, fps: float = 60) -> None:
+    """One small panel: images per MVT (whole ms, like the main histogram), then unrecognised and insufficient."""
+    labels = [str(v) for v in duration_ms(np.asarray(frame_counts), fps)] + ["unrec.", "insuff."]
     ok = table[table["status"] == "ok"]["mvt_frames"].astype(int)
     counts = [int((ok == f).sum()) for f in frame_counts]
     counts += [int((table["status"] == "unrecognised").sum()), int((table["status"] == "insufficient").sum())]
@@ -113,15 +113,15 @@ def _group_name(by: str, group: str) -> str:
     return f"{by} = {group if group else '(none)'}"
 
 
-def _class_panels(grid, panels: list[tuple[str, pd.DataFrame]], title: str) -> str:
+def _class_panels(grid, panels: list[tuple[str, pd.DataFrame]], title: str, fps: float = 60) -> str:
     """Per-class MVT histograms, one small panel per ``(title, rows)``, as base64 PNG."""
     cols = min(4, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharey=True)
     for ax, (name, part) in zip(axes.ravel(), panels):
-        _mvt_histogram(part, grid, ax, _plot_text(name))
+        _mvt_histogram(part, grid, ax, _plot_text(name), fps)
         ax.tick_params(axis="x", labelsize=7)
-        ax.set_xlabel("MVT (frames)", fontsize=8)
+        ax.set_xlabel("MVT (ms)", fontsize=8)
     fig.suptitle(title, fontsize=11)
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
@@ -149,7 +149,7 @@ def _mvt_figures(analysis, section: Section) -> None:
     if not by:
         if 1 < len(labels) <= MAX_CLASS_PANELS:
             section.add("figure", _class_panels(grid, [(label, table[table["label"] == label])
-                                                              for label in labels], "MVT per class"))
+                                                              for label in labels], "MVT per class", mvt.fps))
         # Per-class counts as a table too (also when there are too many classes to plot).
         section.add("table", _table(_class_cross(table, labels, grid, mvt.fps), text_columns=("class",)))
         return
@@ -160,7 +160,7 @@ def _mvt_figures(analysis, section: Section) -> None:
     panels = [(f"{label}\n{_group_name(by, g)}", table[(group_of == g) & (table["label"] == label)])
               for g in groups for label in sorted(table.loc[group_of == g, "label"].unique())]
     if 1 < len(panels) <= MAX_CLASS_PANELS:
-        section.add("figure", _class_panels(grid, panels, f"MVT per class and {by}"),
+        section.add("figure", _class_panels(grid, panels, f"MVT per class and {by}", mvt.fps),
                     alt=f"MVT per class, split by {by}: " + "; ".join(_group_name(by, g) for g in groups))
     crosses = []
     for g in groups:

@@ -88,3 +88,16 @@ def test_the_histogram_caption_says_what_its_segments_are():
     result = analyze(synthetic_responses(n_images=30, n_classes=4, frame_counts=(1, 6, 60), rng=1), n_bootstrap=50)
     title = histogram_figure(result.histogram, 60).axes[0].get_title()
     assert "quantiles of the bin's count over 50 bootstrap resamples" in title and "need not contain it" in title
+
+
+def test_per_class_panels_are_in_ms_like_the_main_histogram():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from analysis.report import _mvt_histogram
+
+    table = pd.DataFrame({"status": ["ok", "ok", "unrecognised"], "mvt_frames": [6, 600, None]})
+    fig, ax = plt.subplots()
+    _mvt_histogram(table, [1, 6, 600], ax, "class", 60)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["17", "100", "10000", "unrec.", "insuff."]
+    plt.close(fig)
