@@ -133,7 +133,8 @@ def run_analyze(*, out: Path, responses: Path | None, rule: str, theta: float, i
                 from analysis.ratings_commands import run_ratings_redis
 
                 return run_ratings_redis(r, designs, out=out, replace=replace, block=block, min_r=min_r,
-                                         **rating_options)
+                                         verified_only=verified_only,
+                                         env="sandbox" if settings.mturk_sandbox else "production", **rating_options)
             frame_counts, n_options = _pooled_design(designs)
             verification = verify_responses(read_responses_redis(r, chosen), r,
                                             "sandbox" if settings.mturk_sandbox else "production")

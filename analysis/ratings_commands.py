@@ -67,9 +67,12 @@ def run_ratings_csv(*, out: Path, responses: Path, exp_dir: Path, min_r: float, 
 
 
 def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, block: bool,
-                      min_r: float, **options) -> list[str]:
+                      min_r: float, verified_only: bool | None = None, env: str = "production",
+                      **options) -> list[str]:
     """Analyse the one rating experiment loaded in Redis; ``--replace``/``--block`` act on flagged workers;
-    ``options`` as for `run_ratings_csv`."""
+    ``options`` as for `run_ratings_csv`. ``verified_only`` as for MVT studies (`analysis.verified`):
+    keep only work the platform's records confirm (default: when such records exist); the line
+    saying what was kept comes first."""
     from analysis.ratings import analyze_ratings, write_outputs
     from kernel import admin
     from kernel.export import iter_response_rows
@@ -83,7 +86,12 @@ def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, 
     from analysis.flags import RATING_NUMBERS, RATING_RULES, keep_flags, stored_reasons
     from kernel.flags import stored_flags
 
+    from analysis.verified import verify_responses
+
     raw = pd.DataFrame(list(iter_response_rows(r, [experiment_id])))
+    verification = verify_responses(raw, r, env) if len(raw) else None
+    if verification is not None:
+        raw = verification.kept(verified_only).drop(columns=["verified", "verification"])
     result = analyze_ratings(raw, design, min_r=min_r, standing_flags=stored_reasons(stored_flags(r)), **options)
     links = {link["link_id"] for link in design.get("links", [])}
     paths = write_outputs(result, out, source=f"redis (experiment {experiment_id})")
@@ -104,6 +112,8 @@ def run_ratings_redis(r, designs: dict[str, dict], *, out: Path, replace: bool, 
         flagged = result.workers.loc[result.workers["flagged"], "worker_id"].tolist()
         admin.block_workers(r, flagged)
         lines.append(f"blocked {len(flagged)} flagged worker(s)")
+    if verification is not None:
+        lines.append(verification.summary(verified_only))
     lines.append(keep_flags(r, result.workers, rules=RATING_RULES, numbers=RATING_NUMBERS,
                             experiments=[experiment_id]))
     return lines

@@ -209,3 +209,26 @@ def test_screening_options_reach_the_rating_analysis(ratings_client, redis, rati
     result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(tmp_path / "responses.csv"),
                                       "--ratings", str(ratings_acr)])
     assert pd.read_csv(out / "workers.csv").set_index("worker_id").loc["INV", "flag_correlation"]
+
+
+def test_rating_analysis_honours_verified_only(ratings_client, redis, redis_url, ratings_acr, tmp_path, monkeypatch):
+    """Issue 22: rating studies ignored --verified-only. MTurk lists only W1's and W2's submissions:
+    by default (records exist) INV's completed work is dropped; --all-work keeps it."""
+    from kernel.store import keys
+
+    load_experiment(redis, ratings_acr)
+    design = json.loads((ratings_acr / "design.json").read_text())
+    take_every_list(ratings_client, design)
+    for link in design["links"]:
+        for worker in ("W1", "W2"):
+            assignment_id = f"{link['link_id']}-{worker}"
+            redis.hset(keys.mturk_assignments("sandbox"), assignment_id, json.dumps(
+                {"assignment_id": assignment_id, "worker_id": worker, "hit_id": "H", "status": "Submitted"}))
+    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "v")])
+    assert result.exit_code == 0, result.output
+    assert "32 of 48 responses verified by the platform; dropped 16 (16 no_platform_record)" in result.output
+    assert sorted(pd.read_csv(tmp_path / "v" / "workers.csv")["worker_id"]) == ["W1", "W2"]
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "all"), "--all-work"])
+    assert result.exit_code == 0, result.output
+    assert sorted(pd.read_csv(tmp_path / "all" / "workers.csv")["worker_id"]) == ["INV", "W1", "W2"]
