@@ -250,3 +250,43 @@ def workers_figure(screening, fps: float, group_profiles: pd.DataFrame | None = 
     axes[2].set_xlabel("r with everybody else's profile")
     fig.tight_layout()
     return fig
+
+
+def mvt_vs_threshold_figure(mvt):
+    """Per image: the rule's MVT (x, tested durations) against the psychometric threshold (y, log ms).
+
+    Thresholds outside the tested durations are censored: drawn at the bound as open triangles
+    (▼ "< shortest", ▲ "> longest"), never at their extrapolated value. Images without an MVT or a
+    threshold are left out (counted in the title). Points are jittered sideways so that images at
+    one duration do not hide each other.
+    """
+    table = mvt.table
+    grid = duration_ms_exact(mvt.frame_counts, mvt.fps)
+    lo, hi = float(grid[0]), float(grid[-1])
+    ok = (table["status"] == "ok").to_numpy()
+    t = table["threshold_ms"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    status = table["threshold_status"].to_numpy(dtype=object)
+    x = table["mvt_ms_exact"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    jitter = np.exp(np.random.default_rng(0).uniform(-0.08, 0.08, len(table)))
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    shown = 0
+    for mask, y, marker, label in (
+            (ok & (status == "ok"), t, "o", "threshold inside the tested durations"),
+            (ok & (status == "below_range"), np.full(len(t), lo), "v", f"below {duration_ms([mvt.frame_counts[0]], mvt.fps)[0]} ms (censored)"),
+            (ok & (status == "above_range"), np.full(len(t), hi), "^", f"above {duration_ms([mvt.frame_counts[-1]], mvt.fps)[0]} ms (censored)")):
+        if mask.any():
+            ax.scatter(x[mask] * jitter[mask], y[mask], marker=marker, s=14, alpha=0.6,
+                       facecolors="none" if marker != "o" else None, edgecolors="#4477aa", label=label)
+            shown += int(mask.sum())
+    ax.plot([lo * 0.8, hi * 1.2], [lo * 0.8, hi * 1.2], color="#888", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(grid, [str(v) for v in duration_ms(mvt.frame_counts, mvt.fps)], fontsize=7)
+    ax.minorticks_off()
+    ax.set_xlabel(f"MVT, rule '{mvt.rule}' (ms)")
+    ax.set_ylabel("psychometric threshold (ms)")
+    ax.set_title(f"{shown} of {len(table)} images (with an MVT and a threshold); dashed: equal", fontsize=9)
+    if shown:
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig

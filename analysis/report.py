@@ -437,7 +437,9 @@ def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
             "p", f"Every rule on the same counts, with the same control policy; 'differ' counts images whose status "
                  f"or MVT differs from rule '{mvt.rule}' (per image: rules.csv). The psychometric threshold is read "
                  f"as the shortest tested duration at or above it.").add(
-            "table", _table(rules, text_columns=("rule",))),
+            "table", _table(rules, text_columns=("rule",))).add(
+            "figure", png_base64(figures.mvt_vs_threshold_figure(mvt)),
+            alt="MVT of the rule against the psychometric threshold per image"),
         Section("Accuracy versus duration").add(
             "p", "Proportion correct with 95% intervals; dashed line: chance (the psychometric guess rate). "
                  + _interval_line(acc) + ".").add("figure", _accuracy_figure(acc, mvt.guess_rate, by)).add(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
 import pytest
 
 matplotlib.use("Agg")
@@ -101,3 +102,18 @@ def test_per_class_panels_are_in_ms_like_the_main_histogram():
     _mvt_histogram(table, [1, 6, 600], ax, "class", 60)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["17", "100", "10000", "unrec.", "insuff."]
     plt.close(fig)
+
+
+def test_mvt_against_threshold_draws_censored_thresholds_at_the_bound():
+    from analysis.figures import mvt_vs_threshold_figure
+
+    df = synthetic_responses(n_images=30, n_classes=4, frame_counts=(6, 9, 15, 600), workers_per_link=4,
+                             share_random_workers=0, rng=5)
+    mvt = analyze(df, n_bootstrap=0).mvt
+    fig = mvt_vs_threshold_figure(mvt)
+    ax = fig.axes[0]
+    below = (mvt.table["status"] == "ok") & (mvt.table["threshold_status"] == "below_range")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "below 100 ms (censored)" in labels
+    censored = ax.collections[labels.index("below 100 ms (censored)")].get_offsets()
+    assert len(censored) == below.sum() and np.allclose(censored[:, 1], 100.0)
