@@ -453,3 +453,11 @@ def test_every_rating_interval_is_on_the_scale_with_positive_width(ddof):
     for t in (alg, res.by_sample):
         assert (t["ci_low"] >= 1).all() and (t["ci_high"] <= 5).all() and (t["ci_high"] > t["ci_low"]).all()
         assert ((t["ci_low"] <= t["mos"]) & (t["mos"] <= t["ci_high"])).all()
+
+
+def test_the_rating_report_has_a_per_worker_figure(tmp_path):
+    rows = ceiling_study(n_workers=10, n_sources=4)
+    res = analyze_ratings(table(rows), hand_design(("REF", "B", "C"), n_sources=4))
+    html = write_outputs(res, tmp_path)["report"].read_text()
+    assert html.count("data:image/png;base64,") == 2
+    assert 'alt="per worker: correlation with the other workers\' item means against the share' in html
