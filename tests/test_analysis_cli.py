@@ -344,7 +344,8 @@ def test_by_splits_class_panels_profiles_and_workers(tmp_path, responses_csv):
     html = (out / "report.html").read_text()
     groups = "source = ImageNet; source = ObjectNet"
     alts = re.findall(r'<img alt="([^"]*)"', html)
-    assert alts == ["plot", f"MVT per class, split by source: {groups}", "plot",
+    assert alts == ["plot", f"MVT per class, split by source: {groups}",
+                    "MVT of the rule against the psychometric threshold per image", "plot",
                     f"accuracy profiles of sampled images, split by source: {groups}", "plot",
                     f"workers&#39; profiles, split by source: {groups}", "plot"]
     assert "A random sample of 5 of 5 images, up to 8 per source (2 of 2 source = ImageNet, " \
