@@ -10,6 +10,10 @@ Interval policy (`proportion_interval`), around the crowdMOS arithmetic of
   images (with ν = 1 the t quantile is 12.7; with ν = 0 there is none): the row says
   ``too few for crowdMOS`` and ``ci_low``/``ci_high`` are the Wilson score interval of the
   pooled responses instead (responses treated as independent; Clopper-Pearson beside it).
+- Where the crowdMOS variance of the mean is 0 — every answer right (k = n) or every answer
+  wrong (k = 0), so every variance component is 0 — crowdMOS gives a zero-width interval
+  ([1, 1] for 21/21). The row uses the Wilson interval instead (``wilson: crowdMOS variance 0``),
+  which has positive width for every n ≥ 1 (21/21: [0.845, 1]).
 - A proportion's interval is kept in [0, 1]: a crowdMOS limit outside is clipped and the
   row says so (``ci_clipped``, ``ci_method``); the unclipped limits stay in
   ``crowdmos_low``/``crowdmos_high``. Wilson and Clopper-Pearson cannot leave [0, 1].
@@ -32,8 +36,8 @@ ACCURACY_COLUMNS = ["scope", "label", "frames", "duration_ms", "n_responses", "n
 """Columns of ``accuracy.csv``: ``scope`` is ``overall`` (``label`` empty), ``class``, or
 ``group`` (with ``--by``: ``group`` holds the group's value, ``label`` empty);
 ``ci_low``/``ci_high`` the interval chosen by the interval policy (module docstring), named by
-``ci_method`` (``crowdmos``, ``crowdmos clipped to [0, 1]`` or ``wilson: too few for
-crowdMOS``); ``df`` is ν, ``ddof`` the variances' delta degrees of freedom; ``sigma_*`` the
+``ci_method`` (``crowdmos``, ``crowdmos clipped to [0, 1]``, ``wilson: too few for
+crowdMOS`` or ``wilson: crowdMOS variance 0``); ``df`` is ν, ``ddof`` the variances' delta degrees of freedom; ``sigma_*`` the
 crowdMOS variance components; ``wilson_*`` and ``cp_*`` the Wilson and Clopper-Pearson
 intervals treating responses as independent; ``duration_ms`` whole ms, ``duration_ms_exact``
 exact."""
@@ -71,6 +75,13 @@ def proportion_interval(res, k: int, n: int, confidence: float = 0.95) -> dict:
     >>> out = proportion_interval(res, 3, 4)
     >>> out["ci_method"], round(out["ci_low"], 4), round(out["ci_high"], 4), out["df"]
     ('wilson: too few for crowdMOS', 0.3006, 0.9544, 1)
+
+    Every answer right: crowdMOS has variance 0 (a zero-width interval); Wilson is used.
+
+    >>> workers, images = [w for w in "abc" for _ in range(7)], [i for _ in range(3) for i in range(7)]
+    >>> out = proportion_interval(crowdmos([1] * 21, workers, images), 21, 21)
+    >>> out["ci_method"], round(out["ci_low"], 3), out["ci_high"]
+    ('wilson: crowdMOS variance 0', 0.845, 1.0)
     """
     w = wilson_interval(k, n, confidence)
     cp = clopper_pearson_interval(k, n, confidence)
@@ -79,6 +90,9 @@ def proportion_interval(res, k: int, n: int, confidence: float = 0.95) -> dict:
            "cp_low": float(cp.low), "cp_high": float(cp.high), "ci_clipped": False}
     if res.df < MIN_CROWDMOS_DF or res.n_workers < MIN_CROWDMOS_WORKERS or not np.isfinite(res.ci_low):
         out.update(ci_low=float(w.low), ci_high=float(w.high), ci_method="wilson: too few for crowdMOS")
+        return out
+    if not res.var_mean > 0:
+        out.update(ci_low=float(w.low), ci_high=float(w.high), ci_method="wilson: crowdMOS variance 0")
         return out
     low, high = min(max(res.ci_low, 0.0), 1.0), min(max(res.ci_high, 0.0), 1.0)
     clipped = (low, high) != (res.ci_low, res.ci_high)

@@ -19,17 +19,19 @@ import pandas as pd
 from analysis.accuracy import accuracy_table
 from analysis.durations import duration_ms
 from analysis.mvt import MVT_COLUMNS, MVTResult, estimate_mvt
+from analysis.responses import USABLE_STATUSES, status_note
 from analysis.screening import WORKER_COLUMNS, ScreeningResult, screen_workers
 from analysis.suspicion import suspicious_workers
 from kernel import csvsafe
 from kernel.errors import ExperimentChoice, NoResponses, ResponsesInvalid
 
 PROGRESS_COLUMNS = ["link_id", "n_lists", "complete", "in_progress", "to_replace", "free", "replaced",
-                    "expired", "flagged"]
+                    "expired", "flagged", "unknown"]
 """Columns of `Analysis.progress`; counts of assignments per link. From Redis, ``n_lists``,
 ``complete``, ``in_progress``, ``to_replace`` and ``free`` come from ``kernel.admin.link_progress``;
 from a CSV ``n_lists``, ``to_replace`` and ``free`` are unknown (empty). ``flagged`` counts
-complete assignments of flagged workers (what ``--replace`` would mark)."""
+complete assignments of flagged workers (what ``--replace`` would mark); ``unknown`` assignments
+whose responses carry no ``assignment_status`` (kept and used, `analysis.responses`)."""
 
 TIMING_COLUMNS = ["frames", "duration_ms", "n_trials", "n_measured", "n_timing_ok", "n_timing_wrong",
                   "share_ok", "n_fewer_frames", "n_more_frames", "mean_abs_frame_error", "n_hidden", "n_blurred"]
@@ -80,6 +82,8 @@ class Analysis:
     guess_source: str = ""
     experiments: tuple[str, ...] = ()
     worker_groups: pd.DataFrame | None = None
+    notes: tuple[str, ...] = ()
+    """Lines ``mvt analyze`` prints about the input (e.g. `analysis.responses.status_note`)."""
 
 
 def infer_fps(responses: pd.DataFrame, default: float = 60.0) -> float:
@@ -92,7 +96,7 @@ def infer_fps(responses: pd.DataFrame, default: float = 60.0) -> float:
 
 def timing_summary(responses: pd.DataFrame, *, fps: float = 60) -> pd.DataFrame:
     """Timing fidelity per intended frame count, over trials of complete assignments."""
-    df = responses[responses["assignment_status"] == "complete"]
+    df = responses[responses["assignment_status"].isin(USABLE_STATUSES)]
     rows = []
     for f, g in df.groupby("frames", sort=True):
         presented = g["presented_frames"].astype("Float64")
@@ -127,7 +131,7 @@ def progress_from_responses(responses: pd.DataFrame, screening: ScreeningResult,
     for link in links:
         c = counts.loc[link] if link in counts.index else pd.Series(dtype=int)
         row = {"link_id": link, "replaced": int(c.get("replaced", 0)), "expired": int(c.get("expired", 0)),
-               "flagged": int(flagged.get(link, 0))}
+               "flagged": int(flagged.get(link, 0)), "unknown": int(c.get("unknown", 0))}
         if link_progress is not None:
             p = known.get(link)
             row.update(n_lists=p.n_lists if p else pd.NA, complete=p.complete if p else 0,
@@ -161,7 +165,7 @@ def worker_group_profiles(responses: pd.DataFrame, screening: ScreeningResult, b
                           fps: float = 60) -> pd.DataFrame:
     """Each worker's ``k/n`` per group of `by` and duration (`WORKER_GROUP_COLUMNS`), sorted."""
     grid = np.asarray(frame_counts, dtype=np.int64)
-    usable = ((responses["assignment_status"] == "complete").to_numpy()
+    usable = (responses["assignment_status"].isin(USABLE_STATUSES).to_numpy()
               & ~(responses["timing_ok"] == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
               & responses["frames"].isin(grid).to_numpy())
     df = pd.DataFrame({"group": responses[by].astype(str), "worker_id": responses["worker_id"],
@@ -302,7 +306,8 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             n_bootstrap: int = 1000, rng=0, control_threshold: float = 0.6, min_r: float = 0.25,
             frame_counts=None, psychometric: bool = True, n_choices: int | None = None,
             link_progress=None, source: str = "", fps: float | None = None, guess_rate: float | None = None,
-            by: str | None = None, experiments: tuple[str, ...] = ()) -> Analysis:
+            by: str | None = None, experiments: tuple[str, ...] = (), ddof: int = 1,
+            standing_flags: dict[str, str] | None = None, min_correlation_trials: int = 20) -> Analysis:
     """Screen workers, estimate MVTs and accuracies, and summarise progress and timing.
 
     Parameters
@@ -327,6 +332,13 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
         (60 when that is not possible).
     guess_rate : float, optional
         Psychometric guess rate, overriding `n_choices` (`guess_rate_for`).
+    ddof : {0, 1}, optional
+        Delta degrees of freedom of the crowdMOS variances of ``accuracy.csv`` (default 1:
+        unbiased sample variances; 0 is the plain mean of squares).
+    standing_flags : dict, optional
+        Worker id → reason of flags stored by earlier analyses (`analysis.flags`); they stay flagged.
+    min_correlation_trials : int, optional
+        Usable trials a worker needs for the correlation rule (`analysis.screening`), default 20.
     by : str, optional
         Column of `responses` that splits tables and figures (``--by``).
     experiments : tuple of str, optional
@@ -345,8 +357,10 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
         raise NoResponses("there are no responses to analyse; run the experiment (or pass a non-empty --responses CSV)")
     grid = np.unique(np.asarray(frame_counts if frame_counts is not None else responses["frames"], dtype=np.int64))
     fps = fps or infer_fps(responses)
+    guess, guess_source = guess_rate_for(responses, n_choices, guess_rate)
     screening = screen_workers(responses, control_threshold=control_threshold, min_r=min_r, frame_counts=grid,
-                               fps=fps)
+                               fps=fps, standing=standing_flags, guess_rate=guess,
+                               min_correlation_trials=min_correlation_trials)
     used = screening.used
     if len(used) == 0:
         s = screening.summary()
@@ -354,7 +368,6 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             f"no responses are left after screening ({s['responses']} recorded: {s['incomplete_excluded']} in "
             f"incomplete/replaced/expired assignments, {s['timing_excluded']} with wrong timing, "
             f"{s['flagged']} of {s['workers']} workers flagged); lower --control-threshold or --min-r to keep more workers")
-    guess, guess_source = guess_rate_for(responses, n_choices, guess_rate)
     mvt = estimate_mvt(used, frame_counts=grid, rule=rule, theta=theta, inclusive=inclusive,
                        n_bootstrap=n_bootstrap, rng=rng, psychometric=psychometric, guess_rate=guess, fps=fps)
     groups = worker_groups = None
@@ -364,12 +377,12 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
         groups = per_image.reindex(mvt.table["image_id"]).reset_index(drop=True)
         for frame in (mvt.table, mvt.rules, mvt.psychometric):
             frame.insert(2, by, groups.to_numpy()) if by not in frame.columns else None
-    accuracy = accuracy_table(used, frame_counts=grid, fps=fps, by=by)
+    accuracy = accuracy_table(used, frame_counts=grid, fps=fps, by=by, ddof=ddof)
     progress = progress_from_responses(responses, screening, link_progress)
     return Analysis(responses=responses, screening=screening, mvt=mvt, accuracy=accuracy, progress=progress,
                     timing=timing_summary(responses, fps=fps), source=source, by=by,
                     histogram=mvt_histogram(mvt, groups), guess_source=guess_source, experiments=tuple(experiments),
-                    worker_groups=worker_groups)
+                    worker_groups=worker_groups, notes=tuple(filter(None, [status_note(responses)])))
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:

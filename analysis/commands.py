@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from analysis.options import check_analysis_options
 from kernel.errors import BadExperiment, ExperimentChoice, ReplaceNeedsRedis, exit_on_error
 
 
@@ -162,7 +163,8 @@ def run_mvt(request: AnalysisRequest) -> list[str]:
     replace, block = o.get("replace", False), o.get("block", False)
     options = dict(rule=rule, theta=o["theta"], inclusive=o["inclusive"], n_bootstrap=o["bootstrap"], rng=o["seed"],
                    control_threshold=o["control_threshold"], min_r=o["min_r"], psychometric=True,
-                   guess_rate=o.get("guess_rate"), by=by)
+                   guess_rate=o.get("guess_rate"), by=by, ddof=o.get("ddof", 1),
+                   min_correlation_trials=o.get("min_correlation_trials", 20))
     if request.design_dir is not None:
         path = Path(request.design_dir) / "design.json"
         raise BadExperiment(f"--ratings {request.design_dir}: {path} is not a rating study (kind mvt)")
@@ -182,8 +184,14 @@ def run_mvt(request: AnalysisRequest) -> list[str]:
         lines.append(verification.summary(o.get("verified_only")))
         table = add_metadata(verification.kept(o.get("verified_only")).drop(columns=["verified"]), meta, by)
         progress = [p for p in admin.link_progress(r) if p.link_id in links]
+        from analysis.flags import MVT_NUMBERS, MVT_RULES, keep_flags, stored_reasons
+        from kernel.flags import stored_flags
+
         result = analyze(table, link_progress=progress, source="redis", frame_counts=frame_counts,
-                         n_choices=n_options, experiments=tuple(request.experiments), **options)
+                         n_choices=n_options, experiments=tuple(request.experiments),
+                         standing_flags=stored_reasons(stored_flags(r)), **options)
+        flag_line = keep_flags(r, result.screening.workers, rules=MVT_RULES, numbers=MVT_NUMBERS,
+                               experiments=request.experiments)
         flagged_workers = result.screening.workers.loc[result.screening.workers["flagged"], "worker_id"].tolist()
         if replace:
             marked = admin.mark_for_replacement(r, result.screening.flagged_assignments())
@@ -210,12 +218,40 @@ def run_mvt(request: AnalysisRequest) -> list[str]:
         lines.insert(0, f"experiment(s): {', '.join(result.experiments)}")
     lines.insert(len(lines) - (2 if replace and block else 1 if replace or block else 0),
                  "wrote " + ", ".join(str(p) for p in paths.values()))
+    for note in result.notes:
+        lines.insert(1 + bool(result.experiments), note)
+    if request.responses is None:
+        lines.append(flag_line)
     return lines
 
 
+def run_unflag(worker_id: str, reason: str) -> str:
+    """Clear a worker's stored analysis flag (`kernel.flags.clear_flag`) and say what was cleared."""
+    from kernel.flags import clear_flag
+    from kernel.settings import Settings
+    from kernel.store.redis_server import open_redis
+
+    with open_redis(Settings()) as r:
+        record = clear_flag(r, worker_id, reason)
+    flag = record["flag"]
+    return (f"cleared the flag of {worker_id} (analysis run {flag.get('run')}, {flag.get('at')}: "
+            f"{flag.get('reason') or 'no reason recorded'}); reason kept: {reason}")
+
+
 def register(app: typer.Typer, *, kind_of, confirmed=None) -> None:
-    """Add ``mvt analyze`` to the ``mvt`` CLI; ``kind_of`` and ``confirmed`` as for `run_analyze`
-    (the CLI, the composition root, passes the study kinds' and the platforms')."""
+    """Add ``mvt analyze`` and ``mvt unflag`` to the ``mvt`` CLI; ``kind_of`` and ``confirmed`` as for
+    `run_analyze` (the CLI, the composition root, passes the study kinds' and the platforms')."""
+
+    @app.command("unflag")
+    def unflag_command(worker: str = typer.Argument(..., help="The worker (platform participant) id."),
+                       reason: str = typer.Option(..., "--reason", help="Why the flag is cleared (kept in the "
+                                                  "store with the cleared flag).")) -> None:
+        """Clear a worker's flag stored by mvt analyze, keeping the reason; review and bonus then treat them as unflagged.
+
+        Example: mvt unflag A1B2C3D4E5 --reason "checked the answers by hand: attentive"
+        """
+        with exit_on_error():
+            typer.echo(run_unflag(worker, reason))
 
     @app.command("analyze", help=ANALYZE_HELP, context_settings={"allow_extra_args": True})
     def analyze_command(
@@ -244,8 +280,22 @@ def register(app: typer.Typer, *, kind_of, confirmed=None) -> None:
                                           "(threshold_ms, psychometric.csv) now always runs."),
         control_threshold: float = typer.Option(0.6, "--control-threshold", help="Flag workers whose accuracy "
                                                 "at the longest duration is below this."),
-        min_r: float = typer.Option(0.25, "--min-r", help="Flag workers whose accuracy profile correlates "
-                                    "with everybody else's below this."),
+        min_r: float = typer.Option(0.25, "--min-r", help="Flag workers whose accuracy profile (ratings: "
+                                    "scores) correlates with everybody else's below this (-1..1)."),
+        min_correlation_trials: int = typer.Option(20, "--min-correlation-trials", help="MVT: the correlation "
+                                                   "rule applies to workers with at least this many usable trials."),
+        ddof: int = typer.Option(1, "--ddof", help="Delta degrees of freedom of the crowdMOS variances: 1 "
+                                 "(unbiased sample variances) or 0 [default: 1]."),
+        z_limit: float = typer.Option(2.5, "--z-limit", help="Ratings: a rating is an outlier beyond this many "
+                                      "standard deviations from its algorithm's mean (and more than one scale step "
+                                      "from it and from its sample's mean)."),
+        max_outlier_share: float = typer.Option(0.05, "--max-outlier-share", help="Ratings: flag workers with "
+                                                "more than this share of outliers (0..1)."),
+        min_screen_ratings: int = typer.Option(20, "--min-screen-ratings", help="Ratings: the outlier rule "
+                                               "applies to workers with at least this many ratings."),
+        no_rating_screen: bool = typer.Option(False, "--no-rating-screen", help="Ratings: turn the correlation "
+                                              "and outlier rules off (traps, gold, headphones and the MUSHRA "
+                                              "reference rule stay)."),
         verified_only: bool | None = typer.Option(None, "--verified-only/--all-work", help="Keep only work the "
                                                   "platform's records confirm (mvt mturk assignments, mvt prolific "
                                                   "submissions) [default: on when such records exist]."),
@@ -260,9 +310,17 @@ def register(app: typer.Typer, *, kind_of, confirmed=None) -> None:
             raise typer.BadParameter(f"unexpected argument(s) {' '.join(ctx.args)}", param_hint="--experiment")
         names = [*(experiment or []), *ctx.args] or None
         with exit_on_error():
+            check_analysis_options(min_r=min_r, z_limit=z_limit, max_outlier_share=max_outlier_share,
+                                   min_screen_ratings=min_screen_ratings, ddof=ddof,
+                                   control_threshold=control_threshold, min_correlation_trials=min_correlation_trials)
             for line in run_analyze(out=out, responses=responses, kind_of=kind_of, confirmed=confirmed,
-                                    rule=rule.value, theta=theta, inclusive=inclusive, bootstrap=bootstrap, seed=seed, replace=replace, block=block, base_url=base_url,
+                                    rule=rule.value, theta=theta, inclusive=inclusive,
+                                    bootstrap=bootstrap, seed=seed, replace=replace, block=block, base_url=base_url,
                                     control_threshold=control_threshold, min_r=min_r,
                                     experiments=names, metadata=metadata, by=by, guess_rate=guess_rate, draws=draws,
-                                    verified_only=verified_only, ratings=ratings):
+                                    verified_only=verified_only, ratings=ratings, ddof=ddof,
+                                    min_correlation_trials=min_correlation_trials,
+                                    rating_screen=dict(z_limit=z_limit, max_outlier_share=max_outlier_share,
+                                                       min_screen_ratings=min_screen_ratings,
+                                                       screen=not no_rating_screen)):
                 typer.echo(line)

@@ -39,6 +39,34 @@ def plot_text(value) -> str:
     return " " + text if text.startswith("_") else text
 
 
+def shorten(name, width: int) -> str:
+    """`name` (any text) in at most `width` characters: the middle replaced by ``…`` when longer,
+    so both the start and the end of a file name stay readable."""
+    text = str(name)
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = width // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+def panel_title(name, value: str, width: int = 48) -> str:
+    """``name: value`` in about `width` characters, shortening the name and never the value.
+
+    Titles used to be cut at 48 characters, which cut the MVT after long (ImageNet-style) file
+    names: "MVT 10000 ms" became "MVT 1000". The value is kept whole even when it alone is
+    longer than `width`.
+
+    Examples
+    --------
+    >>> panel_title("n01440764_10026_a_very_long_imagenet_file_name.JPEG (tench)", "MVT 10000 ms")
+    'n01440764_10026_a…ame.JPEG (tench): MVT 10000 ms'
+    """
+    tail = f": {value}"
+    return plot_text(shorten(name, max(width - len(tail), 8))) + plot_text(tail)
+
+
 def histogram_figure(histogram: pd.DataFrame, fps: float):
     """Images per MVT bin with 95 % bootstrap intervals (error bars), one bar per group."""
     groups = list(dict.fromkeys(histogram["group"]))
@@ -64,8 +92,9 @@ def histogram_figure(histogram: pd.DataFrame, fps: float):
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("images")
     n_boot = int(histogram["n_bootstrap"].iloc[0]) if len(histogram) else 0
-    ax.set_title("MVT histogram" + (f" (bars: 95% bootstrap interval, {n_boot} resamples)" if n_boot else ""),
-                 fontsize=10)
+    ax.set_title("MVT histogram" + (f"; black segments: 2.5–97.5 % quantiles of the bin's count over {n_boot} "
+                                    "bootstrap resamples\n(not an interval around the bar: it need not contain it)"
+                                    if n_boot else ""), fontsize=9)
     if groups != [""]:
         ax.legend(fontsize=8, title="group")
     return fig
@@ -146,9 +175,9 @@ def profiles_figure(mvt, image_ids: list[str], image_group: dict[str, str] | Non
         if row["status"] == "ok":
             ax.axvline(float(row["mvt_ms_exact"]), color="#4477aa", lw=1)
         status = f"MVT {row['mvt_ms']} ms" if row["status"] == "ok" else str(row["status"])
-        title = plot_text(f"{image} ({row['label']}): {status}")[:48]
+        title = panel_title(f"{image} ({row['label']})", status)
         if image_group is not None:
-            title += "\n" + plot_text(image_group[image])[:48]
+            title += "\n" + plot_text(shorten(image_group[image], 48))
         ax.set_title(title, fontsize=7)
         ax.set_xscale("log")
         ax.set_ylim(-0.03, 1.03)
@@ -199,8 +228,8 @@ def workers_figure(screening, fps: float, group_profiles: pd.DataFrame | None = 
             _worker_lines(ax, group_profiles[group_profiles["group"] == g], fps)
             part = group_profiles[group_profiles["group"] == g]
             n_flagged = part.loc[part["flagged"], "worker_id"].nunique()
-            ax.set_title(plot_text(f"{by} = {g if g else '(none)'}: {part['worker_id'].nunique()} workers, "
-                                   f"{n_flagged} flagged (red)")[:70], fontsize=9)
+            ax.set_title(panel_title(f"{by} = {g if g else '(none)'}",
+                                     f"{part['worker_id'].nunique()} workers, {n_flagged} flagged (red)", 70), fontsize=9)
         for ax in grid_axes[1:].ravel()[len(groups):]:
             ax.set_visible(False)
     w = screening.workers.set_index("worker_id")
@@ -219,5 +248,45 @@ def workers_figure(screening, fps: float, group_profiles: pd.DataFrame | None = 
     axes[2].axvline(screening.min_r, color="#cc3311", ls="--")
     axes[2].set_title(f"profile r ({int(applied.sum())} workers; rule applied)", fontsize=9)
     axes[2].set_xlabel("r with everybody else's profile")
+    fig.tight_layout()
+    return fig
+
+
+def mvt_vs_threshold_figure(mvt):
+    """Per image: the rule's MVT (x, tested durations) against the psychometric threshold (y, log ms).
+
+    Thresholds outside the tested durations are censored: drawn at the bound as open triangles
+    (▼ "< shortest", ▲ "> longest"), never at their extrapolated value. Images without an MVT or a
+    threshold are left out (counted in the title). Points are jittered sideways so that images at
+    one duration do not hide each other.
+    """
+    table = mvt.table
+    grid = duration_ms_exact(mvt.frame_counts, mvt.fps)
+    lo, hi = float(grid[0]), float(grid[-1])
+    ok = (table["status"] == "ok").to_numpy()
+    t = table["threshold_ms"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    status = table["threshold_status"].to_numpy(dtype=object)
+    x = table["mvt_ms_exact"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    jitter = np.exp(np.random.default_rng(0).uniform(-0.08, 0.08, len(table)))
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    shown = 0
+    for mask, y, marker, label in (
+            (ok & (status == "ok"), t, "o", "threshold inside the tested durations"),
+            (ok & (status == "below_range"), np.full(len(t), lo), "v", f"below {duration_ms([mvt.frame_counts[0]], mvt.fps)[0]} ms (censored)"),
+            (ok & (status == "above_range"), np.full(len(t), hi), "^", f"above {duration_ms([mvt.frame_counts[-1]], mvt.fps)[0]} ms (censored)")):
+        if mask.any():
+            ax.scatter(x[mask] * jitter[mask], y[mask], marker=marker, s=14, alpha=0.6,
+                       facecolors="none" if marker != "o" else None, edgecolors="#4477aa", label=label)
+            shown += int(mask.sum())
+    ax.plot([lo * 0.8, hi * 1.2], [lo * 0.8, hi * 1.2], color="#888", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(grid, [str(v) for v in duration_ms(mvt.frame_counts, mvt.fps)], fontsize=7)
+    ax.minorticks_off()
+    ax.set_xlabel(f"MVT, rule '{mvt.rule}' (ms)")
+    ax.set_ylabel("psychometric threshold (ms)")
+    ax.set_title(f"{shown} of {len(table)} images (with an MVT and a threshold); dashed: equal", fontsize=9)
+    if shown:
+        ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig

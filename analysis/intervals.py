@@ -79,8 +79,9 @@ def wilson_interval(k, n, confidence: float = 0.95) -> ProportionInterval:
         denom = 1 + z**2 / n
         center = (p + z**2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    low = np.clip(center - half, 0, 1)
-    high = np.clip(center + half, 0, 1)
+    # The Wilson interval contains p exactly; min/max only undo round-off at p = 0 and p = 1.
+    low = np.clip(np.minimum(center - half, p), 0, 1)
+    high = np.clip(np.maximum(center + half, p), 0, 1)
     return ProportionInterval(low=low, high=high, method="wilson", confidence=confidence)
 
 
@@ -105,3 +106,69 @@ def clopper_pearson_interval(k, n, confidence: float = 0.95) -> ProportionInterv
     low = np.where(empty, np.nan, low)
     high = np.where(empty, np.nan, high)
     return ProportionInterval(low=low, high=high, method="clopper-pearson", confidence=confidence)
+
+
+def bounded_mean_interval(mean, n, lower: float, upper: float, confidence: float = 0.95) -> ProportionInterval:
+    """Wilson score interval for the mean of ``n`` scores bounded by ``[lower, upper]``.
+
+    The fallback of rating intervals where crowdMOS or Student t has nothing to work with (every
+    score equal, so the variance is 0, or ν < 2). The mean is rescaled to ``p = (mean - lower) /
+    (upper - lower)`` in [0, 1] and given the Wilson score interval for ``n`` trials:
+    ``(p + z²/2n ± z sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)``, mapped back to the scale. Among
+    variables on [0, 1] with mean p the two-point (Bernoulli) one has the largest variance,
+    p(1-p), so this interval is at least as wide as a normal interval with the true variance:
+    conservative, never outside the scale, and of positive width for every ``n >= 1`` (at the
+    ceiling, ``p = 1``, the lower limit is ``n / (n + z²)``). Scores are treated as independent.
+
+    Parameters
+    ----------
+    mean : array_like of float
+        Mean scores, within ``[lower, upper]``.
+    n : array_like of int
+        Number of scores behind each mean (>= 1); broadcasts against `mean`.
+    lower, upper : float
+        The scale's lowest and highest point (1 and 5 for ACR, 0 and 100 for MUSHRA).
+    confidence : float, optional
+        Confidence level, default 0.95.
+
+    Returns
+    -------
+    ProportionInterval
+        Limits on the scale (method ``"wilson on the rescaled mean"``); NaN where ``n == 0``.
+
+    Raises
+    ------
+    ValueError
+        If ``upper <= lower``, a mean lies outside the scale, ``n`` is negative or `confidence`
+        is not in (0, 1).
+
+    Examples
+    --------
+    Twenty ratings of 5 on a 1–5 scale:
+
+    >>> ci = bounded_mean_interval(5.0, 20, 1, 5)
+    >>> round(float(ci.low), 2), float(ci.high)
+    (4.36, 5.0)
+    """
+    mean = np.asarray(mean, dtype=float)
+    n = np.asarray(n, dtype=float)
+    if not upper > lower:
+        raise ValueError(f"the scale's upper bound ({upper!r}) must exceed its lower bound ({lower!r})")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence ({confidence!r}) must be between 0 and 1, exclusive")
+    if np.any(n < 0):
+        raise ValueError("the number of scores n must not be negative")
+    span = upper - lower
+    p = (mean - lower) / span
+    if np.any((p < -1e-12) | (p > 1 + 1e-12)):
+        raise ValueError(f"every mean must lie on the scale [{lower:g}, {upper:g}]")
+    p = np.clip(p, 0, 1)
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = 1 + z**2 / n
+        center = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+        # the interval contains p exactly; min/max only undo round-off at the scale's ends
+        low = np.where(n > 0, lower + span * np.clip(np.minimum(center - half, p), 0, 1), np.nan)
+        high = np.where(n > 0, lower + span * np.clip(np.maximum(center + half, p), 0, 1), np.nan)
+    return ProportionInterval(low=low, high=high, method="wilson on the rescaled mean", confidence=confidence)

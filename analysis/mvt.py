@@ -16,7 +16,7 @@ from analysis.bootstrap import bootstrap_mvt, ordered_interval
 from analysis.durations import duration_ms as rounded_ms
 from analysis.durations import duration_ms_exact
 from analysis.intervals import clopper_pearson_interval, wilson_interval
-from analysis.psychometric import psychometric_fits
+from analysis.psychometric import psychometric_fits, threshold_text
 from analysis.rules import RULES, above_theta, check_rule, excess_over_theta, isotonic_fit, mvt_index
 
 FPS = 60
@@ -44,7 +44,9 @@ class MVTResult:
         ``p_mvt_f<frames>`` for each duration (bootstrap probabilities), ``threshold_ms``
         (psychometric threshold, empty unless fitted) and ``threshold_status``
         (`analysis.psychometric.threshold_status`, or ``unrecognised``/``insufficient`` by the
-        control policy, ``not_fitted``).
+        control policy, ``not_fitted``) and ``threshold_text`` (how a person reads it:
+        ``54 ms``, ``< 100 ms`` below the shortest tested duration, ``> 10 s`` above the longest,
+        `analysis.psychometric.threshold_text`).
     cells : pandas.DataFrame
         One row per (image, duration): ``image_id, label, frames, duration_ms, n, k, p,
         wilson_low, wilson_high, cp_low, cp_high, recognised, duration_ms_exact, isotonic_p,
@@ -255,6 +257,8 @@ def estimate_mvt(responses: pd.DataFrame, *, frame_counts=None, rule: str = "sta
         t_status = np.where(n.sum(axis=1) == 0, "no_data", t_status).astype(object)
     table["threshold_ms"] = pd.array(threshold, dtype="Float64")
     table["threshold_status"] = t_status
+    table["threshold_text"] = threshold_text(threshold, t_status, float(duration_ms[0]), float(duration_ms[-1])) \
+        if len(duration_ms) else ""
 
     wilson = wilson_interval(k, n, confidence)
     cp = clopper_pearson_interval(k, n, confidence)

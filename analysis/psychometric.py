@@ -217,6 +217,69 @@ def threshold_status(threshold_ms, min_ms: float, max_ms: float, has_data=True) 
     return np.where(has_data, out, "no_data").astype(object)
 
 
+def format_ms(ms: float) -> str:
+    """A duration as a person reads it: whole seconds as ``10 s``, else whole ms (``100 ms``).
+
+    >>> format_ms(100.0), format_ms(10000.0), format_ms(16.667)
+    ('100 ms', '10 s', '17 ms')
+    """
+    whole = int(np.floor(ms + 0.5))
+    return f"{whole // 1000} s" if whole >= 1000 and whole % 1000 == 0 else f"{whole} ms"
+
+
+def threshold_text(threshold_ms, status, min_ms: float, max_ms: float) -> np.ndarray:
+    """How a threshold is reported: ``54 ms`` inside the tested durations, ``< 100 ms`` below the
+    shortest, ``> 10 s`` above the longest (an extrapolation is a bound, not a value), else empty.
+
+    Examples
+    --------
+    >>> threshold_text([54.2, 31.0, 20000.0, np.nan], ["ok", "below_range", "above_range", "unrecognised"],
+    ...                100, 10000).tolist()
+    ['54 ms', '< 100 ms', '> 10 s', '']
+    """
+    t = np.asarray(threshold_ms, dtype=float)
+    status = np.asarray(status, dtype=object)
+    return np.array([format_ms(v) if s == "ok" and np.isfinite(v) else f"< {format_ms(min_ms)}" if s == "below_range"
+                     else f"> {format_ms(max_ms)}" if s == "above_range" else "" for v, s in zip(t, status)],
+                    dtype=object)
+
+
+def censored_median(threshold_ms, status, min_ms: float, max_ms: float) -> str:
+    """The median of thresholds some of which are censored at the tested range, as text.
+
+    A threshold below the shortest tested duration counts as "somewhere below ``min_ms``", one
+    above the longest as "somewhere above ``max_ms``" (`threshold_status` ``below_range`` /
+    ``above_range``); others (unrecognised, not reached) are left out. Censored values are put
+    at the bound and the median taken; if a middle order statistic is censored the median is only
+    a bound: ``< x`` (the true median is below the one computed with values raised to ``min_ms``),
+    ``> x`` likewise. Empty text when there is no threshold.
+
+    Examples
+    --------
+    >>> censored_median([30, 40, 150, 200, 50], ["below_range", "below_range", "ok", "ok", "below_range"], 100, 10000)
+    '< 100 ms'
+    >>> censored_median([30, 150, 200], ["below_range", "ok", "ok"], 100, 10000)
+    '150 ms'
+    """
+    t = np.asarray(threshold_ms, dtype=float)
+    status = np.asarray(status, dtype=object)
+    keep = ((status == "ok") & np.isfinite(t)) | (status == "below_range") | (status == "above_range")
+    if not keep.any():
+        return ""
+    rank = np.where(status[keep] == "below_range", -np.inf, np.where(status[keep] == "above_range", np.inf, t[keep]))
+    ordered = np.sort(rank)
+    n = ordered.size
+    middle = ordered[[(n - 1) // 2, n // 2]]
+    value = float(np.median(np.clip(ordered, min_ms, max_ms)))
+    if np.isneginf(middle).any() and np.isposinf(middle).any():
+        return f"between < {format_ms(min_ms)} and > {format_ms(max_ms)}"
+    if np.isneginf(middle).any():
+        return f"< {format_ms(value)}"
+    if np.isposinf(middle).any():
+        return f"> {format_ms(value)}"
+    return format_ms(value)
+
+
 def psychometric_fits(duration_ms, k, n, *, guess: float, theta: float = 0.5, max_lapse: float = 0.1,
                       n_mu: int = 160, n_sigma: int = 32, chunk: int = 512) -> PsychometricFits:
     """Fitted parameters and thresholds of many images at once (grid maximum likelihood).

@@ -26,6 +26,7 @@ from analysis import figures  # noqa: E402
 from analysis.durations import duration_ms, duration_ms_exact  # noqa: E402
 from analysis.figures import png_base64  # noqa: E402
 from analysis.figures import plot_text as _plot_text  # noqa: E402
+from analysis.psychometric import censored_median, format_ms  # noqa: E402
 from analysis.rules import RULES  # noqa: E402
 
 MAX_CLASS_PANELS = 24
@@ -93,9 +94,9 @@ def _table(df: pd.DataFrame, text_columns=(), max_rows: int = MAX_TABLE_ROWS) ->
     return Table(columns, rows, max(0, len(df) - max_rows))
 
 
-def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str) -> None:
-    """One small panel: images per MVT (frames), then unrecognised and insufficient."""
-    labels = [str(f) for f in frame_counts] + ["unrec.", "insuff."]
+def _mvt_histogram(table: pd.DataFrame, frame_counts, ax, title: str, fps: float = 60) -> None:
+    """One small panel: images per MVT (whole ms, like the main histogram), then unrecognised and insufficient."""
+    labels = [str(v) for v in duration_ms(np.asarray(frame_counts), fps)] + ["unrec.", "insuff."]
     ok = table[table["status"] == "ok"]["mvt_frames"].astype(int)
     counts = [int((ok == f).sum()) for f in frame_counts]
     counts += [int((table["status"] == "unrecognised").sum()), int((table["status"] == "insufficient").sum())]
@@ -112,15 +113,15 @@ def _group_name(by: str, group: str) -> str:
     return f"{by} = {group if group else '(none)'}"
 
 
-def _class_panels(grid, panels: list[tuple[str, pd.DataFrame]], title: str) -> str:
+def _class_panels(grid, panels: list[tuple[str, pd.DataFrame]], title: str, fps: float = 60) -> str:
     """Per-class MVT histograms, one small panel per ``(title, rows)``, as base64 PNG."""
     cols = min(4, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharey=True)
     for ax, (name, part) in zip(axes.ravel(), panels):
-        _mvt_histogram(part, grid, ax, _plot_text(name))
+        _mvt_histogram(part, grid, ax, _plot_text(name), fps)
         ax.tick_params(axis="x", labelsize=7)
-        ax.set_xlabel("MVT (frames)", fontsize=8)
+        ax.set_xlabel("MVT (ms)", fontsize=8)
     fig.suptitle(title, fontsize=11)
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
@@ -148,7 +149,7 @@ def _mvt_figures(analysis, section: Section) -> None:
     if not by:
         if 1 < len(labels) <= MAX_CLASS_PANELS:
             section.add("figure", _class_panels(grid, [(label, table[table["label"] == label])
-                                                              for label in labels], "MVT per class"))
+                                                              for label in labels], "MVT per class", mvt.fps))
         # Per-class counts as a table too (also when there are too many classes to plot).
         section.add("table", _table(_class_cross(table, labels, grid, mvt.fps), text_columns=("class",)))
         return
@@ -159,7 +160,7 @@ def _mvt_figures(analysis, section: Section) -> None:
     panels = [(f"{label}\n{_group_name(by, g)}", table[(group_of == g) & (table["label"] == label)])
               for g in groups for label in sorted(table.loc[group_of == g, "label"].unique())]
     if 1 < len(panels) <= MAX_CLASS_PANELS:
-        section.add("figure", _class_panels(grid, panels, f"MVT per class and {by}"),
+        section.add("figure", _class_panels(grid, panels, f"MVT per class and {by}", mvt.fps),
                     alt=f"MVT per class, split by {by}: " + "; ".join(_group_name(by, g) for g in groups))
     crosses = []
     for g in groups:
@@ -180,7 +181,8 @@ def _progress_figure(progress: pd.DataFrame) -> str:
     fig, ax = plt.subplots(figsize=(9, 3))
     x = np.arange(1, len(progress) + 1)
     bottom = np.zeros(len(progress))
-    parts = [("complete", "#228833"), ("in_progress", "#ccbb44"), ("to_replace", "#ee6677"), ("free", "#dddddd")]
+    parts = [("complete", "#228833"), ("unknown", "#88ccee"), ("in_progress", "#ccbb44"), ("to_replace", "#ee6677"),
+             ("free", "#dddddd")]
     for column, color in parts:
         values = progress[column].astype("Float64").fillna(0).to_numpy(dtype=float)
         if values.any():
@@ -226,21 +228,39 @@ def _psychometric_line(analysis) -> list[tuple[str, str]]:
     if thresholds.empty:
         return []
     status = table["threshold_status"].value_counts()
+    grid = duration_ms_exact(analysis.mvt.frame_counts, analysis.mvt.fps)
+    median = censored_median(table["threshold_ms"].astype("Float64").to_numpy(dtype=float, na_value=np.nan),
+                             table["threshold_status"].to_numpy(dtype=object), float(grid[0]), float(grid[-1]))
     return [("psychometric thresholds",
-             f"{len(thresholds)} images; median {float(thresholds.median()):.0f} ms; outside the tested durations "
-             f"(flagged): {int(status.get('below_range', 0))} below, {int(status.get('above_range', 0))} above; "
+             f"{len(thresholds)} images; median {median} (thresholds outside the tested durations count as "
+             f"censored: below {format_ms(grid[0])} as '< {format_ms(grid[0])}', above {format_ms(grid[-1])} as "
+             f"'> {format_ms(grid[-1])}'; mvt.csv threshold_text); outside the tested durations: "
+             f"{int(status.get('below_range', 0))} below, {int(status.get('above_range', 0))} above; "
              f"cumulative normal on log duration with lapse, {analysis.guess_source}")]
+
+
+def _answers(status, frames) -> np.ndarray:
+    """``status:frames`` per image as plain strings, a missing MVT written ``-``: so an image
+    unrecognised under two rules reads the same under both (missing values never compare equal,
+    and under pandas 3 ``astype(str)`` keeps them missing)."""
+    status = pd.Series(status).astype(object)
+    frames = pd.Series(frames).astype(object)
+    status = status.where(status.notna(), "-").astype(str).to_numpy()
+    frames = np.array(["-" if pd.isna(f) else str(int(f)) for f in frames], dtype=object)
+    return np.array([f"{a}:{b}" for a, b in zip(status, frames)], dtype=object)
 
 
 def rules_comparison(mvt) -> pd.DataFrame:
     """How the rules compare: per rule the images ``ok``/``unrecognised``/``insufficient`` and
     how many images get another answer (status or MVT) than under the rule used; the
-    psychometric threshold counts as agreeing when it falls within (previous duration, MVT]."""
+    psychometric threshold counts as agreeing when it falls within (previous duration, MVT].
+    Two rules agree on an image when both give the same status and the same MVT, a missing MVT
+    (unrecognised, insufficient) being equal to a missing one: unrecognised = unrecognised."""
     r = mvt.rules
-    chosen = r[f"status_{mvt.rule}"].astype(str) + ":" + r[f"mvt_frames_{mvt.rule}"].astype(str)
+    chosen = _answers(r[f"status_{mvt.rule}"], r[f"mvt_frames_{mvt.rule}"])
     rows = []
     for rule in RULES:
-        answer = r[f"status_{rule}"].astype(str) + ":" + r[f"mvt_frames_{rule}"].astype(str)
+        answer = _answers(r[f"status_{rule}"], r[f"mvt_frames_{rule}"])
         counts = r[f"status_{rule}"].value_counts()
         rows.append({"rule": rule, "ok": int(counts.get("ok", 0)), "unrecognised": int(counts.get("unrecognised", 0)),
                      "insufficient": int(counts.get("insufficient", 0)), "differ_from_used": int((answer != chosen).sum())})
@@ -248,28 +268,32 @@ def rules_comparison(mvt) -> pd.DataFrame:
     t = r["threshold_ms"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     # the shortest tested duration at or above the threshold: the grid's reading of the threshold
     j = np.searchsorted(grid, t - 1e-9)
-    t_status = np.where(np.isnan(t), r["threshold_status"].map({"unrecognised": "unrecognised"}).fillna("other"),
+    t_status = np.where(np.isnan(t), r["threshold_status"].astype(object).map({"unrecognised": "unrecognised"})
+                        .fillna("other").to_numpy(dtype=object),
                         np.where(j < grid.size, "ok", "unrecognised"))
-    t_answer = pd.Series(t_status, dtype=object) + ":" + pd.Series(
-        np.where((~np.isnan(t)) & (j < grid.size), np.asarray(mvt.frame_counts)[np.minimum(j, grid.size - 1)], -1)
-    ).astype(str).replace("-1", "<NA>")
+    t_frames = [np.asarray(mvt.frame_counts)[min(k, grid.size - 1)] if not np.isnan(v) and k < grid.size else None
+                for v, k in zip(t, j)]
+    t_answer = _answers(t_status, t_frames)
     st = r["threshold_status"].value_counts()
     rows.append({"rule": "psychometric", "ok": int((~np.isnan(t)).sum()),
                  "unrecognised": int(st.get("unrecognised", 0)),
                  "insufficient": int(st.get("insufficient", 0) + st.get("not_reached", 0) + st.get("no_data", 0)),
-                 "differ_from_used": int((t_answer.to_numpy() != chosen.to_numpy()).sum())})
+                 "differ_from_used": int((t_answer != chosen).sum())})
     return pd.DataFrame(rows, columns=["rule", "ok", "unrecognised", "insufficient", "differ_from_used"])
 
 
 def _interval_line(accuracy: pd.DataFrame) -> str:
     rows = accuracy[accuracy["n_responses"] > 0]
-    fallback = int(rows["ci_method"].str.startswith("wilson").sum())
+    fallback = int((rows["ci_method"] == "wilson: too few for crowdMOS").sum())
+    flat = int((rows["ci_method"] == "wilson: crowdMOS variance 0").sum())
     clipped = int(rows["ci_clipped"].fillna(False).astype(bool).sum())
     dfs = rows["df"].dropna().astype(int)
     span = f"ν from {dfs.min()} to {dfs.max()}" if len(dfs) else "no rows"
     return (f"crowdMOS (workers × images variance components, ddof = {rows['ddof'].iloc[0] if len(rows) else 1:g}, "
             f"t quantile with ν = min(workers, images) − 1; {span}). {fallback} of {len(rows)} rows have ν < 2 or "
-            f"fewer than 3 workers: too few for crowdMOS, Wilson interval instead; {clipped} crowdMOS intervals "
+            f"fewer than 3 workers: too few for crowdMOS, Wilson interval instead; {flat} rows have every answer "
+            f"right or every answer wrong (crowdMOS variance 0, a zero-width interval): Wilson interval instead; "
+            f"{clipped} crowdMOS intervals "
             f"left [0, 1] and were clipped (see ci_method, crowdmos_low/high in accuracy.csv)")
 
 
@@ -308,9 +332,17 @@ def _screening_counts(analysis) -> list[tuple[str, int]]:
         ("workers", s["workers"]), ("flagged (any rule)", s["flagged"]),
         (f"flagged: control accuracy below {sc.control_threshold:g}", s["flag_control"]),
         (f"flagged: profile correlation below {sc.min_r:g}", s["flag_correlation"]),
-        ("control rule not applicable (never saw the control duration)", s["control_not_applicable"]),
-        ("correlation rule not applicable (fewer than 3 durations, or a constant profile)",
+        ("flagged: chance rule (accuracy consistent with guessing, binomial test at 5 %)", s["flag_chance"]),
+        ("flagged: standing flag of an earlier analysis (mvt unflag clears one)",
+         int(sc.workers["flag_stored"].sum())),
+        ("control rule not applicable (never saw the control duration, or too few control trials to keep "
+         "honest workers' flag rate at 2 %)", s["control_not_applicable"]),
+        ("correlation rule not applicable (fewer than 3 durations or 20 trials, or a constant profile)",
          s["correlation_not_applicable"]),
+        ("chance rule not applicable (too few trials, or honest accuracy too near chance, to keep honest "
+         "workers' flag rate at 2 %)", s["chance_not_applicable"]),
+        ("no rule could judge the worker: the design gives screening too little power for them",
+         s["no_rule_applied"]),
         ("responses excluded: incomplete, replaced or expired assignment", s["incomplete_excluded"]),
         ("responses excluded: presented frames differ from intended", s["timing_excluded"]),
         ("responses excluded: from flagged workers", s["flagged_excluded"]),
@@ -321,8 +353,12 @@ def _screening_counts(analysis) -> list[tuple[str, int]]:
 SCREENING_POLICY = (
     "Control rule: uses the longest duration the worker saw; it applies when that is the control (longest) "
     "duration and flags accuracy there below the threshold. Correlation rule: Pearson r of the worker's accuracy "
-    "per duration with everybody else's; it applies only where the worker saw at least 3 durations and both "
-    "profiles vary, otherwise it is not applicable (never a flag). A worker right on every trial is never flagged.")
+    "per duration with everybody else's; it applies only where the worker saw at least 3 durations in at least 20 "
+    "trials and both profiles vary, otherwise it is not applicable (never a flag). Chance rule: flags a worker whose "
+    "correct count over all their trials is consistent with guessing (one-sided binomial test against the guess "
+    "rate at 5 %), in any design. The control and chance rules apply only where an honest worker (everybody else's "
+    "accuracy on the same durations) would be flagged with probability at most 2 %. A worker right on every trial "
+    "is never flagged. Measured error rates by design: docs/analysis.md (scripts/bench_screening).")
 
 
 def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
@@ -401,7 +437,9 @@ def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
             "p", f"Every rule on the same counts, with the same control policy; 'differ' counts images whose status "
                  f"or MVT differs from rule '{mvt.rule}' (per image: rules.csv). The psychometric threshold is read "
                  f"as the shortest tested duration at or above it.").add(
-            "table", _table(rules, text_columns=("rule",))),
+            "table", _table(rules, text_columns=("rule",))).add(
+            "figure", png_base64(figures.mvt_vs_threshold_figure(mvt)),
+            alt="MVT of the rule against the psychometric threshold per image"),
         Section("Accuracy versus duration").add(
             "p", "Proportion correct with 95% intervals; dashed line: chance (the psychometric guess rate). "
                  + _interval_line(acc) + ".").add("figure", _accuracy_figure(acc, mvt.guess_rate, by)).add(

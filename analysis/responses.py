@@ -8,9 +8,17 @@ plus two columns analysis relies on:
     as recorded by the server when present; otherwise ``presented_frames == frames`` where
     the browser measured presented frames, missing where it did not.
 ``assignment_status``
-    ``complete``, ``in_progress``, ``replaced`` or ``expired`` as recorded by the server; for a
-    CSV without the column, an assignment is ``complete`` when it answered as many distinct
-    trials as the most any assignment answered on its link, else ``in_progress``.
+    ``complete``, ``in_progress``, ``replaced`` or ``expired`` as recorded by the server
+    (``mvt export`` writes it). Where a CSV lacks the column, or a row's cell is empty, the
+    status is ``unknown``: such responses are **kept** like complete ones (`USABLE_STATUSES`) and
+    `status_note` gives the line ``mvt analyze`` prints about them. (Before, a CSV with 35 empty
+    cells had every status guessed from trial counts and 1,869 responses of shorter assignments
+    dropped without a word.)
+
+Columns of a responses CSV (``mvt export``; docs/analysis.md "Inputs"): required
+`REQUIRED_COLUMNS` (a missing one is refused by name); optional ``assignment_status``,
+``timing_ok``, ``experiment``, ``hidden_during_video``, ``blurred_during_video``,
+``dropped_frames`` and any other column (kept, e.g. for ``--by``).
 """
 
 from __future__ import annotations
@@ -32,7 +40,9 @@ REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", 
 TEXT_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "image_id", "label", "response", "submitted_at",
                 "assignment_status", "timing_source", "video_id", "frame_log", "experiment", "comment", "tab_id")
 
-STATUSES = ("complete", "in_progress", "replaced", "expired")
+STATUSES = ("complete", "in_progress", "replaced", "expired", "unknown")
+USABLE_STATUSES = ("complete", "unknown")
+"""Statuses whose responses feed the estimates: complete assignments, and those whose status is not known."""
 FPS = 60
 
 _TRUE = {"true", "1", "yes", "t", "y", "1.0"}
@@ -128,15 +138,32 @@ def prepare_responses(raw: pd.DataFrame, *, fps: int = FPS) -> pd.DataFrame:
     if "dropped_frames" in df.columns:
         df["dropped_frames"] = pd.to_numeric(df["dropped_frames"], errors="coerce")
 
-    if "assignment_status" in df.columns and df["assignment_status"].fillna("").astype(str).ne("").all():
-        status = df["assignment_status"].astype(str)
-        unknown = sorted(set(status) - set(STATUSES))
-        if unknown:
-            raise ResponsesInvalid(f"column 'assignment_status' has {unknown[0]!r}; expected one of {', '.join(STATUSES)}")
+    if "assignment_status" in df.columns:
+        status = df["assignment_status"].astype(object).where(df["assignment_status"].notna(), "").astype(str)
+        status = status.str.strip().replace("", "unknown")
+        bad = sorted(set(status) - set(STATUSES))
+        if bad:
+            raise ResponsesInvalid(f"column 'assignment_status' has {bad[0]!r}; expected one of {', '.join(STATUSES)}")
         df["assignment_status"] = status
     else:
-        df["assignment_status"] = infer_assignment_status(df)
+        df["assignment_status"] = "unknown"
     return df.reset_index(drop=True)
+
+
+def status_note(responses: pd.DataFrame) -> str:
+    """The line saying how many responses have no recorded assignment status (kept as ``unknown``), or "".
+
+    Examples
+    --------
+    >>> status_note(pd.DataFrame({"assignment_id": ["A", "A", "B"], "assignment_status": ["unknown"] * 2 + ["complete"]}))
+    "assignment_status missing for 2 response(s) of 1 assignment(s): kept as 'unknown' (used like complete ones; mvt export writes the column)"
+    """
+    unknown = responses["assignment_status"] == "unknown"
+    if not unknown.any():
+        return ""
+    return (f"assignment_status missing for {int(unknown.sum())} response(s) of "
+            f"{responses.loc[unknown, 'assignment_id'].nunique()} assignment(s): kept as 'unknown' (used like "
+            f"complete ones; mvt export writes the column)")
 
 
 def infer_assignment_status(df: pd.DataFrame) -> pd.Series:

@@ -186,6 +186,14 @@ class NoResponses(MVTError):
     """There are no usable responses to analyse (none recorded, or all excluded by screening)."""
 
 
+class AnalysisOptionError(MVTError):
+    """An option of `mvt analyze` has a value the analysis cannot use."""
+
+
+class NotFlagged(MVTError):
+    """`mvt unflag` named a worker who has no stored analysis flag."""
+
+
 class ReplaceNeedsRedis(MVTError):
     """`mvt analyze --replace/--block` was asked to change assignments but is reading a CSV, not Redis."""
 

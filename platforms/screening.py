@@ -1,6 +1,10 @@
-"""Per-worker screening from analysis (``workers.csv``), used by every platform's review and bonus.
+"""Per-worker screening from analysis (``workers.csv`` and the flags stored in Redis), used by every
+platform's review and bonus.
 
 A worker id here is the platform's participant id: an MTurk WorkerId, a Prolific PROLIFIC_PID.
+Review and bonus read the standing flags ``mvt analyze`` stored (`kernel.flags`) whether or not a
+``--workers`` file is given (`with_stored`), so a worker flagged by an earlier analysis is held and
+gets no bonus even when a later workers.csv no longer lists them as flagged; ``mvt unflag`` clears one.
 """
 
 from __future__ import annotations
@@ -52,3 +56,19 @@ class Screening:
                     if not math.isnan(value):
                         screening.correlation[worker_id] = value
         return screening
+
+
+def with_stored(r, screening: Screening | None) -> Screening:
+    """`screening` (or an empty one) plus every standing flag stored in Redis by ``mvt analyze``.
+
+    A worker flagged in both keeps the workers.csv reason; one flagged only in the store gets the
+    stored reason and the analysis run that flagged them.
+    """
+    from kernel.flags import stored_flags
+
+    merged = Screening(flagged=dict(screening.flagged) if screening else {},
+                       correlation=dict(screening.correlation) if screening else {})
+    for worker_id, flag in stored_flags(r).items():
+        merged.flagged.setdefault(worker_id, f"{flag.get('reason') or 'no reason recorded'} "
+                                             f"(stored flag, analysis run {flag.get('run', '?')})")
+    return merged

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+
+import pytest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,3 +20,17 @@ def test_bench_analysis_smoke():
                         r"accuracy \+ crowdMOS [\d.]+ s", lines[1])
     assert lines[2].startswith("total ") and "for 19,992 responses" in lines[2]
     assert [line.split(" ")[0] for line in lines[3:]] == ["reading", "analyze()", "writing"]
+
+
+@pytest.mark.slow
+def test_bench_screening_prints_the_table():
+    out = subprocess.run([str(ROOT / "scripts" / "bench_screening"), "--reps", "2"], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0].split() == ["design", "images/task", "duration", "honest", "honest", "flagged", "random",
+                                "random", "flagged", "no", "rule", "applied"]
+    rows = [line.split() for line in lines[1:] if line.startswith(("within", "between"))]
+    assert [r[1] for r in rows[:5]] == ["6", "8", "12", "20", "50"] and len(rows) == 5 + 3 * 6
+    honest_flagged = [float(next(c for c in r if c.endswith("%")).rstrip("%")) for r in rows]
+    assert max(honest_flagged) <= 2  # honest workers flagged at most 2 %
+    assert lines[-5].startswith("rating study") and len(lines[-4:]) == 4

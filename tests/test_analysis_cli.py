@@ -59,6 +59,8 @@ def header(path: Path) -> list[str]:
     return path.read_text().splitlines()[0].split(",")
 
 
+# Each worker answers 14 trials, below the correlation rule's default minimum of 20: the tests with
+# this CSV lower it (--min-correlation-trials 1) so the evil worker is still flagged by that rule.
 @pytest.fixture
 def responses_csv(tmp_path):
     path = tmp_path / "responses.csv"
@@ -68,18 +70,20 @@ def responses_csv(tmp_path):
 
 def test_analyze_from_csv_writes_every_output(tmp_path, responses_csv):
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(responses_csv),
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(responses_csv), "--min-correlation-trials", "1",
                                       "--bootstrap", "200", "--seed", "1"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "70 responses, 56 used; 5 workers, 1 flagged; 5 images: 3 with an MVT, 1 unrecognised, 1 insufficient "
         "(rule stable)",
+        "assignment_status missing for 70 response(s) of 5 assignment(s): kept as 'unknown' (used like complete "
+        "ones; mvt export writes the column)",
         "wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES),
     ]
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
     assert OUTPUT_FILES[:5] == ("mvt.csv", "accuracy.csv", "workers.csv", "cells.csv", "report.html")
     assert header(out / "mvt.csv") == MVT_COLUMNS + ["p_mvt_f1", "p_mvt_f6", "p_mvt_f60", "threshold_ms",
-                                                     "threshold_status"]
+                                                     "threshold_status", "threshold_text"]
     assert header(out / "accuracy.csv") == ACCURACY_COLUMNS
     assert header(out / "workers.csv") == WORKER_COLUMNS
     assert header(out / "cells.csv") == ["image_id", "label", "frames", "duration_ms", "n", "k", "p", "wilson_low",
@@ -113,9 +117,12 @@ def test_analyze_from_csv_writes_every_output(tmp_path, responses_csv):
 
     workers = pd.read_csv(out / "workers.csv", keep_default_na=False).set_index("worker_id")
     assert workers["flagged"].to_dict() == {"W1": False, "W2": False, "W3": False, "W4": False, EVIL_WORKER: True}
-    assert workers.loc[EVIL_WORKER, "reason"] == (
-        "control rule: accuracy 0.00 (0/5) at 60 frames (1000 ms), the longest duration seen, is below 0.6; "
-        "correlation rule: r = -0.87 over 3 durations is below 0.25")
+    # 5 control trials where the others had 0.80: an honest worker would fail the control rule with
+    # probability P(Binomial(5, 0.8) <= 2) = 5.8 % > 2 %, so the rule does not apply (issue 22)
+    assert workers.loc[EVIL_WORKER, "reason"] == "correlation rule: r = -0.87 over 3 durations is below 0.25"
+    assert workers.loc[EVIL_WORKER, "control_status"] == (
+        "not applicable: with 5 control trial(s) an honest worker (others' accuracy there 0.80) would be flagged "
+        "with probability 5.8% (the rule needs at most 2%)")
 
     report = (out / "report.html").read_text()
     for raw in (EVIL_LABEL, EVIL_WORKER):
@@ -132,7 +139,7 @@ def test_bootstrap_output_is_reproducible_by_seed(tmp_path, responses_csv):
     outputs = []
     for run, seed in enumerate([7, 7, 8]):
         out = tmp_path / f"out{run}"
-        result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(responses_csv),
+        result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(responses_csv), "--min-correlation-trials", "1",
                                           "--bootstrap", "300", "--seed", str(seed), "--min-r", "-1",
                                           "--control-threshold", "0"])
         assert result.exit_code == 0, result.output
@@ -144,7 +151,7 @@ def test_bootstrap_output_is_reproducible_by_seed(tmp_path, responses_csv):
 @pytest.mark.parametrize(("rule", "expected_a"), [("first", "100"), ("isotonic", "100")])
 def test_rules_and_inclusive_option(tmp_path, responses_csv, rule, expected_a):
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(responses_csv),
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(responses_csv), "--min-correlation-trials", "1",
                                       "--rule", rule, "--theta", "0.5", "--inclusive", "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].endswith(f"(rule {rule})")
@@ -156,7 +163,7 @@ def test_rules_and_inclusive_option(tmp_path, responses_csv, rule, expected_a):
 
 @pytest.mark.parametrize("option", ["--replace", "--block"])
 def test_replace_is_refused_for_a_csv(tmp_path, responses_csv, option):
-    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(responses_csv),
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(responses_csv), "--min-correlation-trials", "1",
                                       option])
     assert result.exit_code == 1
     assert result.output == (
@@ -214,7 +221,8 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
                                       "--base-url", "https://mvt.example.org:8443/", "--bootstrap", "100"])
     assert result.exit_code == 0, result.output
     kind = "Redis Cluster, 3 masters" if store_kind == "cluster" else "single Redis"
-    assert result.output.splitlines() == [
+    *lines, flag_line = result.output.splitlines()
+    assert lines == [
         f"store: {redis_url} ({kind})",
         "experiment(s): synth",
         "36 responses, 24 used; 5 workers, 1 flagged; 8 images: 8 with an MVT, 0 unrecognised, 0 insufficient "
@@ -225,6 +233,8 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
         f"({out / 'repost.csv'})",
         "blocked 1 flagged worker(s)",
     ]
+    assert re.fullmatch(r"flags: 1 raised by this analysis \(1 new\), 1 standing in the store \(run "
+                        r"\d{8}T\d{6}Z-[0-9a-f]{4}; mvt unflag WORKER --reason TEXT clears one\)", flag_line)
     assert (out / "repost.csv").read_text() == (
         "HIT_Link,n_assignments,link_id\n"
         "https://mvt.example.org:8443/experiment.html?link=synth-001,1,synth-001\n"
@@ -247,7 +257,18 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
         result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / name), "--bootstrap", "50", *args])
         assert result.exit_code == 0, result.output
     assert (tmp_path / "redis" / "mvt.csv").read_text() == (tmp_path / "csv" / "mvt.csv").read_text()
-    assert (tmp_path / "redis" / "workers.csv").read_text() == (tmp_path / "csv" / "workers.csv").read_text()
+    # BAD's work is marked for replacement, so no usable trial is left: from Redis the standing flag
+    # keeps BAD flagged (it read flagged = false before); a CSV has no store to keep flags in
+    from_redis = pd.read_csv(tmp_path / "redis" / "workers.csv", keep_default_na=False).set_index("worker_id")
+    from_csv = pd.read_csv(tmp_path / "csv" / "workers.csv", keep_default_na=False).set_index("worker_id")
+    assert from_redis.loc["BAD", "flagged"] and from_redis.loc["BAD", "flag_stored"]
+    assert from_redis.loc["BAD", "correlation_status"] == "not applicable: no usable trials"
+    assert from_redis.loc["BAD", "reason"].startswith("standing flag from analysis run ")
+    assert from_redis.loc["BAD", "reason"].endswith("): control rule: accuracy 0.00 (0/4) at 6 frames (100 ms), "
+                                                    "the longest duration seen, is below 0.6")
+    assert not from_csv.loc["BAD", "flagged"]
+    same = [c for c in from_csv.columns if c not in ("flagged", "reason", "flag_stored")]
+    assert from_redis[same].equals(from_csv[same]) and from_redis.drop(index="BAD").equals(from_csv.drop(index="BAD"))
     # without --base-url the links come from design.json next to the loaded videos
     result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "again"), "--replace", "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
@@ -292,15 +313,19 @@ def test_no_responses_and_unreachable_redis(tmp_path, monkeypatch):
     assert result.output.startswith("error: cannot reach Redis at redis://127.0.0.1:")
 
 
-def test_everyone_screened_out_is_explained(tmp_path):
-    path = tmp_path / "r.csv"
-    path.write_text(",".join(REQUIRED_COLUMNS) + "\n"
-                    "L1,A1,W1,H1,0,img1,cat,1,16.667,cat,true,500,,x\n"
-                    "L1,A1,W1,H1,1,img2,cat,6,100,dog,false,500,,x\n")
-    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(path)])
-    assert (result.exit_code, result.output) == (1, (
-        "error: no responses are left after screening (2 recorded: 0 in incomplete/replaced/expired assignments, "
-        "0 with wrong timing, 1 of 1 workers flagged); lower --control-threshold or --min-r to keep more workers\n"))
+def test_everyone_screened_out_is_explained():
+    # one worker with a standing flag (no rule could judge them: nobody else answered): nothing is left
+    from analysis.analyze import analyze
+    from analysis.responses import prepare_responses
+    from kernel.errors import NoResponses
+
+    rows = pd.DataFrame([dict(zip(REQUIRED_COLUMNS, line.split(","))) for line in (
+        "L1,A1,W1,H1,0,img1,cat,1,16.667,cat,true,500,,x", "L1,A1,W1,H1,1,img2,cat,6,100,dog,false,500,,x")])
+    with pytest.raises(NoResponses) as info:
+        analyze(prepare_responses(rows), n_bootstrap=0, standing_flags={"W1": "standing flag from analysis run R"})
+    assert str(info.value) == (
+        "no responses are left after screening (2 recorded: 0 in incomplete/replaced/expired assignments, "
+        "0 with wrong timing, 1 of 1 workers flagged); lower --control-threshold or --min-r to keep more workers")
 
 
 def test_by_splits_class_panels_profiles_and_workers(tmp_path, responses_csv):
@@ -312,14 +337,15 @@ def test_by_splits_class_panels_profiles_and_workers(tmp_path, responses_csv):
     meta = tmp_path / "meta.csv"
     meta.write_text("image_id,source\na,ImageNet\nb,ImageNet\nc,ObjectNet\nd,ObjectNet\ne,ObjectNet\n")
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(responses_csv),
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(responses_csv), "--min-correlation-trials", "1",
                                       "--metadata", str(meta), "--by", "source", "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES + BY_OUTPUT_FILES)
     html = (out / "report.html").read_text()
     groups = "source = ImageNet; source = ObjectNet"
     alts = re.findall(r'<img alt="([^"]*)"', html)
-    assert alts == ["plot", f"MVT per class, split by source: {groups}", "plot",
+    assert alts == ["plot", f"MVT per class, split by source: {groups}",
+                    "MVT of the rule against the psychometric threshold per image", "plot",
                     f"accuracy profiles of sampled images, split by source: {groups}", "plot",
                     f"workers&#39; profiles, split by source: {groups}", "plot"]
     assert "A random sample of 5 of 5 images, up to 8 per source (2 of 2 source = ImageNet, " \

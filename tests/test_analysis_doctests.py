@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["analysis.intervals", "analysis.rules", "analysis.bootstrap", "analysis.psychometric", "analysis.mvt",
-           "analysis.crowdmos", "analysis.synthetic", "analysis.durations", "analysis.accuracy"]
+           "analysis.crowdmos", "analysis.synthetic", "analysis.durations", "analysis.accuracy", "analysis.options",
+           "analysis.ratings", "analysis.figures", "analysis.screening"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -145,3 +145,24 @@ def test_histogram_intervals_come_from_the_draws():
     assert (h["ci_low"] <= h["ci_high"]).all()
     again = mvt_histogram(result.mvt)
     pd.testing.assert_frame_equal(again, h)
+
+
+@pytest.mark.parametrize("correct, expected", [(1, (0.8454, 1.0)), (0, (0.0, 0.1546))])
+def test_all_right_or_all_wrong_cells_get_wilson_not_zero_width(correct, expected):
+    # 3 workers x 7 images, every answer right (21/21) or wrong (0/21): every crowdMOS variance is 0
+    # and its interval [1, 1] / [0, 0]; Wilson of 21/21: low = 21 / (21 + z^2) = 0.8454
+    df = pd.DataFrame({"worker_id": np.repeat(list("abc"), 7), "image_id": np.tile(range(7), 3),
+                       "label": "cat", "frames": 6, "correct": correct})
+    row = accuracy_table(df).query("scope == 'overall'").iloc[0]
+    assert row.ci_method == "wilson: crowdMOS variance 0" and row.df == 2
+    assert row.crowdmos_low == row.crowdmos_high == correct
+    assert (round(row.ci_low, 4), round(row.ci_high, 4)) == expected and row.ci_high > row.ci_low
+
+
+@pytest.mark.parametrize("ddof", [0, 1])
+def test_ddof_reaches_accuracy_csv(ddof):
+    df = synthetic_responses(n_images=30, n_classes=3, frame_counts=(1, 6, 60), workers_per_link=4, rng=1)
+    acc = analyze(df, n_bootstrap=0, ddof=ddof).accuracy
+    assert (acc["ddof"] == ddof).all()
+    one = accuracy_table(df, ddof=1).set_index(["scope", "label", "frames"])["sigma_u2"]
+    assert (acc.set_index(["scope", "label", "frames"])["sigma_u2"] == one).all() == (ddof == 1)

@@ -42,14 +42,16 @@ PANEL = (
 )
 
 
+# The panel's workers answer 8 to 14 trials: below the correlation rule's default minimum of 20
+# (analysis.screening.MIN_CORRELATION_TRIALS); these tests check the rule's arithmetic, so they lower it.
 @pytest.fixture
 def panel():
     return prepare_responses(pd.DataFrame(PANEL))
 
 
 def test_flags_and_reasons(panel):
-    w = screen_workers(panel).workers.set_index("worker_id")
-    assert list(screen_workers(panel).workers.columns) == WORKER_COLUMNS
+    w = screen_workers(panel, min_correlation_trials=1).workers.set_index("worker_id")
+    assert list(screen_workers(panel, min_correlation_trials=1).workers.columns) == WORKER_COLUMNS
     assert w["flagged"].to_dict() == {"W1": False, "W2": False, "W3": False, "W4": True, "W5": True,
                                       "W6": False, "W7": False, "W8": False}
     assert w.loc["W4", "flag_control"] and not w.loc["W4", "flag_correlation"]
@@ -63,13 +65,18 @@ def test_flags_and_reasons(panel):
     assert w.loc["W6", "reason"] == "" and w.loc["W6", "control_accuracy"] == 1.0
     assert w.loc["W6", "correlation_status"] == "not applicable: accuracy is the same (1.00) at every duration"
     assert w.loc["W7", "correlation_status"] == "not applicable: 1 duration(s) seen, the rule needs 3"
-    assert w.loc["W7", "control_status"] == "applied" and w.loc["W7", "control_accuracy"] == 1.0
+    # 3 control trials where the others had 19/22: an honest worker fails (k <= 1) with probability
+    # P(Binomial(3, 19/22) <= 1) = 5.1 % > 2 %, so the control rule does not apply (issue 22)
+    assert w.loc["W7", "control_status"] == (
+        "not applicable: with 3 control trial(s) an honest worker (others' accuracy there 0.86) would be flagged "
+        "with probability 5.1% (the rule needs at most 2%)") and w.loc["W7", "control_accuracy"] == 1.0
+    assert w.loc["W4", "control_status"] == "applied"  # 4 trials where the others had 20/21: 1.4 %
     assert w.loc["W8", "reason"] == "" and w.loc["W8", "n_incomplete_excluded"] == 2 and w.loc["W8", "n_used"] == 0
     assert w.loc["W8", "control_status"] == "not applicable: no usable trials"
 
 
 def test_profile_r_is_pearson_against_leave_one_out_profile(panel):
-    result = screen_workers(panel)
+    result = screen_workers(panel, min_correlation_trials=1)
     usable = panel[(panel["assignment_status"] == "complete") & (panel["timing_ok"] != False)]  # noqa: E712
     for worker in ("W1", "W4", "W5"):
         mine = usable[usable["worker_id"] == worker].groupby("frames")["correct"].mean()
@@ -80,7 +87,7 @@ def test_profile_r_is_pearson_against_leave_one_out_profile(panel):
 
 
 def test_exclusions_and_used_responses(panel):
-    result = screen_workers(panel)
+    result = screen_workers(panel, min_correlation_trials=1)
     w = result.workers.set_index("worker_id")
     assert w.loc["W1", "n_timing_excluded"] == 1 and w.loc["W1", "n_used"] == 12 and w.loc["W1", "n_responses"] == 13
     assert w.loc["W1", "n_assignments"] == 2 and w.loc["W1", "complete_assignment_ids"] == "A-W1 A-W1-late"
@@ -95,7 +102,7 @@ def test_exclusions_and_used_responses(panel):
 
 @pytest.mark.parametrize(("threshold", "flag_w4"), [(0.5, False), (0.51, True)])
 def test_control_threshold_is_strict(panel, threshold, flag_w4):
-    w = screen_workers(panel, control_threshold=threshold).workers.set_index("worker_id")
+    w = screen_workers(panel, control_threshold=threshold, min_correlation_trials=1).workers.set_index("worker_id")
     assert bool(w.loc["W4", "flag_control"]) is flag_w4
 
 
@@ -118,7 +125,8 @@ def test_csv_without_status_or_timing_columns(tmp_path):
                     "L1,A1,W1,H1,1,img2,cat,6,,cat,true,500,,2026-01-01\n"
                     "L1,A2,W2,H1,0,img1,cat,1,16.667,cat,1,500,2,2026-01-01\n")
     df = read_responses_csv(path)
-    assert df["assignment_status"].tolist() == ["complete", "complete", "in_progress"]
+    # no status column: "unknown", kept (A2 answered fewer trials; it was guessed in_progress and dropped)
+    assert df["assignment_status"].tolist() == ["unknown", "unknown", "unknown"]
     assert df["timing_ok"].tolist() == [True, pd.NA, False]
     assert df["correct"].tolist() == [False, True, True]
     assert df["duration_ms"].tolist() == pytest.approx([16.667, 100.0, 16.667])
@@ -163,3 +171,27 @@ def test_csv_keeps_labels_that_look_like_missing_values(tmp_path):
     df = read_responses_csv(path)
     assert df["label"].tolist() == ["NA", "null"] and df["response"].tolist() == ["null", "null"]
     assert df["correct"].tolist() == [False, True]
+
+
+def test_empty_status_cells_are_unknown_and_kept(tmp_path):
+    """Issue 22: 35 empty assignment_status cells made the whole column be guessed from trial counts,
+    dropping 1,869 responses of shorter assignments. Recorded statuses stay; empty ones are unknown."""
+    from analysis.analyze import analyze
+
+    path = tmp_path / "r.csv"
+    lines = [CSV_HEADER + ",assignment_status"]
+    for w in range(4):
+        n = 6 if w < 3 else 3  # W3 answered fewer trials (e.g. a shorter list)
+        for t in range(n):
+            frames = (1, 6, 60)[t % 3]
+            status = "" if w == 0 else ("replaced" if w == 2 else "complete")
+            lines.append(f"L1,A{w},W{w},H1,{t},img{t},cat,{frames},,cat,true,500,{frames},2026-01-01,{status}")
+    path.write_text("\n".join(lines) + "\n")
+    df = read_responses_csv(path)
+    assert df.groupby("worker_id")["assignment_status"].first().to_dict() == {
+        "W0": "unknown", "W1": "complete", "W2": "replaced", "W3": "complete"}
+    result = analyze(df, n_bootstrap=0, psychometric=False)
+    w = result.screening.workers.set_index("worker_id")
+    assert w["n_used"].to_dict() == {"W0": 6, "W1": 6, "W2": 0, "W3": 3}
+    assert result.notes == ("assignment_status missing for 6 response(s) of 1 assignment(s): kept as 'unknown' "
+                            "(used like complete ones; mvt export writes the column)",)

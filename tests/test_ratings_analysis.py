@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from analysis.intervals import bounded_mean_interval
 from analysis.ratings import analyze_ratings, t_interval, write_outputs
 from kernel.errors import NoResponses, ResponsesInvalid
 from simulation.ratings import Population, simulate_ratings, synthetic_design
@@ -38,11 +39,16 @@ def test_per_algorithm_is_the_crowdmos_hand_computed_case():
     row = res.by_algorithm.iloc[0]
     half = stats.t.ppf(0.975, 1) * np.sqrt(0.1 * 18 / 36 + 1.4 / 6)
     assert (row.algorithm, row.mos, row.df, row.n_workers, row.n_samples, row.n_ratings) == ("A", 3.5, 1, 2, 3, 6)
-    assert (row.ci_low, row.ci_high) == pytest.approx((3.5 - half, 3.5 + half))
+    assert (row.crowdmos_low, row.crowdmos_high) == pytest.approx((3.5 - half, 3.5 + half))  # [-3.26, 10.26]
     assert (row.sigma_w2, row.sigma_s2, row.sigma_u2) == pytest.approx((0.1, 0.0, 1.4))
+    # nu = 1 < 2: the bounded fallback, Wilson of p = (3.5 - 1) / 4 with n = 6 ratings, on the scale
+    wilson = bounded_mean_interval(3.5, 6, 1, 5)
+    assert row.ci_method == "wilson on the rescaled mean: ν < 2" and not row.ci_clipped
+    assert (row.ci_low, row.ci_high) == pytest.approx((float(wilson.low), float(wilson.high)))
+    assert 1 < row.ci_low < 3.5 < row.ci_high < 5
     sample = res.by_sample.set_index("sample_id").loc["src1/A"]  # ratings 5 and 2
-    assert (sample.mos, sample.n_ratings) == (3.5, 2)
-    assert sample.ci_high - 3.5 == pytest.approx(stats.t.ppf(0.975, 1) * np.std([5, 2], ddof=1) / np.sqrt(2))
+    assert (sample.mos, sample.n_ratings, sample.df) == (3.5, 2, 1)
+    assert sample.ci_method == "wilson on the rescaled mean: ν < 2" and 1 < sample.ci_low < sample.ci_high < 5
 
 
 def test_t_interval_edges():
@@ -241,9 +247,10 @@ def test_the_report_states_every_screening_rule_in_one_sentence(tmp_path, design
     html = write_outputs(result, tmp_path)["report"].read_text()
     note = " ".join(re.search(r'<h2>Worker screening</h2>\s*<p class="note">(.*?)</p>', html, re.S)[1].split())
     assert note == " ".join([
-        "A worker is flagged when their scores correlate with the other workers' item means below -2; when more",
-        "than 5 % of their ratings lie more than 2.5 standard deviations from the mean of all ratings of their",
-        "algorithm (|z| &gt; 2.5)"
+        "A worker is flagged when their scores correlate with the other workers' item means below -2 (over at",
+        "least 3 samples); when more than 5 % of their ratings (at least 20) lie more than 2.5 standard deviations",
+        "from the mean of all ratings of their algorithm (|z| &gt; 2.5) and more than 1 scale step from both that",
+        "mean and the sample's mean"
         + "".join("; " + rule for rule in rules) + ". A flagged worker's ratings enter no estimate."])
 
 
@@ -368,3 +375,89 @@ def test_rating_outputs_neutralise_formula_cells(tmp_path):
     workers = (tmp_path / "workers.csv").read_text()
     assert "'=HYPERLINK(1)" in workers and "\n=HYPERLINK" not in workers
     assert all(line.startswith("'=1+2,") for line in paths["by_algorithm"].read_text().splitlines()[1:])
+
+
+def ceiling_study(seed=0, n_workers=30, n_sources=8):
+    """Honest raters of REF near the ceiling (5 with probability 0.9, else 4: 4.9 ± 0.3) and of two
+    lower algorithms (B: 3 or 4, C: 1, 2 or 3), each rating within one step of the algorithm's
+    mean; each worker rates every sample once (3 n_sources ratings)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for w in range(n_workers):
+        for i in range(n_sources):
+            rows.append((f"h{w}", f"src{i}/REF", 5 if rng.random() < 0.9 else 4))
+            rows.append((f"h{w}", f"src{i}/B", int(rng.choice([3, 4], p=[0.6, 0.4]))))
+            rows.append((f"h{w}", f"src{i}/C", int(rng.choice([1, 2, 3], p=[0.25, 0.5, 0.25]))))
+    return rows
+
+
+def test_an_algorithm_rated_near_the_ceiling_keeps_every_honest_rater():
+    """Issue 22: a single honest "4" for a reference rated 4.9 ± 0.3 has |z| ≈ 3; with the z-score taken
+    within the algorithm, every worker with two such 4s among 24 ratings (8 % > 5 %) was removed. A
+    rating within one scale step of the mean is never an outlier; a worker rating the reference 1 is."""
+    rows = ceiling_study()
+    rows += [("liar", s, 1 if s.endswith("/REF") else 3) for s in {s for _, s, _ in rows}]
+    res = analyze_ratings(table(rows), hand_design(("REF", "B", "C"), n_sources=8))
+    w = res.workers.set_index("worker_id")
+    honest = w.drop(index="liar")
+    fours = pd.Series([x for _, s, x in rows if s.endswith("/REF")]).eq(4).sum()
+    assert fours > 10 and not honest["flagged"].any(), honest.loc[honest["flagged"], "reason"]
+    assert (honest["n_outliers"] == 0).all() and (honest["outlier_status"] == "applied").all()
+    assert w.loc["liar", "flag_outliers"] and w.loc["liar", "n_outliers"] == 8
+    assert w.loc["liar", "reason"].endswith("; 8 of 24 ratings (33%) are z-score outliers (|z| > 2.5 and more than 1 "
+                                            "scale step from the mean), more than 5%")
+    ref = res.by_algorithm.set_index("algorithm").loc["REF"]
+    assert ref.n_workers == 30 and 4.8 < ref.mos < 5
+    assert 1 <= ref.ci_low < ref.mos < ref.ci_high <= 5
+
+
+def test_the_outlier_rule_needs_a_minimum_of_ratings():
+    """18 ratings (below 20): one far rating (5.6 %) no longer flags; the row says the rule did not apply."""
+    rows = ceiling_study(n_sources=6)
+    rows += [("few", f"src{i}/{a}", 1 if (i, a) == (0, "REF") else {"REF": 5, "B": 3, "C": 2}[a])
+             for i in range(6) for a in ("REF", "B", "C")]
+    res = analyze_ratings(table(rows), hand_design(("REF", "B", "C"), n_sources=6))
+    few = res.workers.set_index("worker_id").loc["few"]
+    assert few.n_outliers == 1 and not few.flag_outliers and not few.flagged
+    assert few.outlier_status == "not applicable: fewer than 20 ratings"
+    res = analyze_ratings(table(rows), hand_design(("REF", "B", "C"), n_sources=6), min_screen_ratings=18)
+    assert res.workers.set_index("worker_id").loc["few", "flag_outliers"]
+
+
+def test_screen_off_keeps_a_scale_inverter():
+    items = [f"src{i}/A" for i in range(5)]
+    rows = [(w, s, x) for w in ("h1", "h2", "h3") for s, x in zip(items, range(1, 6))]
+    rows += [("inv", s, 6 - x) for s, x in zip(items, range(1, 6))]
+    res = analyze_ratings(table(rows), hand_design(n_sources=5), screen=False)
+    inv = res.workers.set_index("worker_id").loc["inv"]
+    assert not inv.flagged and inv.correlation_status == "not applicable: rating screen off"
+    assert res.by_algorithm.iloc[0].n_workers == 4
+
+
+@pytest.mark.parametrize("ddof", [0, 1])
+def test_every_rating_interval_is_on_the_scale_with_positive_width(ddof):
+    """Every REF rating 5 (variance 0): crowdMOS gives [5, 5]; the bounded fallback is used. A crowdMOS
+    interval reaching past 5 is clipped and says so. Samples with one rating still get an interval."""
+    rows = [(f"h{w}", f"src{i}/REF", 5) for w in range(6) for i in range(4)]
+    rows += [(f"h{w}", f"src{i}/B", 5 if (w + i) % 6 else 3) for w in range(6) for i in range(4)]
+    rows += [("h0", "src0/C", 2), ("h1", "src1/C", 4)]
+    res = analyze_ratings(table(rows), hand_design(("REF", "B", "C"), n_sources=4), min_r=-1, ddof=ddof)
+    alg = res.by_algorithm.set_index("algorithm")
+    assert (alg["ddof"] == ddof).all()
+    assert alg.loc["REF", "ci_method"] == "wilson on the rescaled mean: variance 0"
+    assert alg.loc["REF", "crowdmos_low"] == alg.loc["REF", "crowdmos_high"] == 5
+    assert alg.loc["REF", "ci_low"] == pytest.approx(1 + 4 * 24 / (24 + stats.norm.ppf(0.975) ** 2))
+    assert alg.loc["B", "crowdmos_high"] > 5 and alg.loc["B", "ci_high"] == 5 and alg.loc["B", "ci_clipped"]
+    assert alg.loc["B", "ci_method"] == "crowdmos clipped to [1, 5]"
+    assert alg.loc["C", "ci_method"] == "wilson on the rescaled mean: ν < 2"
+    for t in (alg, res.by_sample):
+        assert (t["ci_low"] >= 1).all() and (t["ci_high"] <= 5).all() and (t["ci_high"] > t["ci_low"]).all()
+        assert ((t["ci_low"] <= t["mos"]) & (t["mos"] <= t["ci_high"])).all()
+
+
+def test_the_rating_report_has_a_per_worker_figure(tmp_path):
+    rows = ceiling_study(n_workers=10, n_sources=4)
+    res = analyze_ratings(table(rows), hand_design(("REF", "B", "C"), n_sources=4))
+    html = write_outputs(res, tmp_path)["report"].read_text()
+    assert html.count("data:image/png;base64,") == 2
+    assert 'alt="per worker: correlation with the other workers\' item means against the share' in html

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from cli import cli
@@ -56,7 +57,16 @@ def test_analyze_a_rating_study_from_redis_and_from_its_csv(ratings_client, redi
     assert store == f"store: {redis_url} (single Redis)"
     assert lines[0] == "32 ratings used; 3 workers, 1 flagged; 0 assignment(s) too fast; design random (acr)"
     assert lines[1].startswith("per algorithm: REF 5.00 [") and "lowpass 4.00 [" in lines[1]
-    assert lines[3] == "marked 4 assignment(s) of flagged or too fast workers for replacement"
+    assert lines[3] == ("marked 4 assignment(s) of flagged or too fast workers for replacement; 4 assignment(s) to "
+                        f"repost on 4 link(s) ({out / 'repost.csv'})")
+    # issue 22: rating studies write repost.csv and progress.csv like MVT studies
+    repost = pd.read_csv(out / "repost.csv")
+    assert list(repost.columns) == ["HIT_Link", "n_assignments", "link_id"] and repost["n_assignments"].tolist() == [1] * 4
+    assert repost["HIT_Link"].tolist() == [f"{design['base_url'].rstrip('/')}/experiment.html?link={link}"
+                                           for link in repost["link_id"]]
+    progress = pd.read_csv(out / "progress.csv").set_index("link_id")
+    assert progress["to_replace"].tolist() == [1] * 4 and progress["flagged"].tolist() == [1] * 4
+    assert (progress["complete"] == 2).all()
     workers = pd.read_csv(out / "workers.csv").set_index("worker_id")
     assert workers.loc["INV", "reason"] == "scores correlate with the other workers' item means at r = -1.00 < 0.25"
     by_alg = pd.read_csv(out / "mos_by_algorithm.csv").set_index("algorithm")
@@ -70,9 +80,10 @@ def test_analyze_a_rating_study_from_redis_and_from_its_csv(ratings_client, redi
     assert pd.read_csv(csv_out / "mos_by_algorithm.csv").equals(pd.read_csv(out / "mos_by_algorithm.csv"))
 
 
-def test_algorithms_without_an_interval_are_named_so(ratings_acr, tmp_path):
-    """One link taken (one sample per algorithm): the summary and the report say that there is no
-    interval and why (the summary printed "[nan, nan]", the report a bare dash)."""
+def test_algorithms_without_a_crowdmos_interval_get_a_bounded_one(ratings_acr, tmp_path):
+    """One link taken (one sample per algorithm, df 0): each algorithm still gets an interval on the
+    1-5 scale with positive width, named by its method (the summary printed "[nan, nan]", then
+    "[no interval, df 0]")."""
     link = json.loads((ratings_acr / "design.json").read_text())["links"][0]
     scores = {"REF": 5, "lowpass": 4, "noise": 3, "ANC": 1}
     pd.DataFrame([{"link_id": link["link_id"], "assignment_id": f"A{w}", "worker_id": f"W{w}", "trial": k,
@@ -83,10 +94,15 @@ def test_algorithms_without_an_interval_are_named_so(ratings_acr, tmp_path):
     result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(tmp_path / "r.csv"),
                                       "--ratings", str(ratings_acr)])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[1] == ("per algorithm: REF 5.00 [no interval, df 0], lowpass 4.00 [no interval, "
-                                             "df 0], noise 3.00 [no interval, df 0], ANC 1.00 [no interval, df 0]")
-    assert "–: no interval where df &lt; 1. The crowdMOS interval has min(workers, samples) − 1" in (
-        tmp_path / "o" / "report.html").read_text()
+    table = pd.read_csv(tmp_path / "o" / "mos_by_algorithm.csv").set_index("algorithm")
+    assert (table["df"] == 0).all() and (table["ci_method"] == "wilson on the rescaled mean: ν < 2").all()
+    assert (table["ci_low"] >= 1).all() and (table["ci_high"] <= 5).all() and (table["ci_high"] > table["ci_low"]).all()
+    assert ((table["ci_low"] <= table["mos"]) & (table["mos"] <= table["ci_high"])).all()
+    assert result.output.splitlines()[1] == "per algorithm: " + ", ".join(
+        f"{a} {table.loc[a, 'mos']:.2f} [{table.loc[a, 'ci_low']:.2f}, {table.loc[a, 'ci_high']:.2f}] "
+        f"(wilson on the rescaled mean: ν < 2)" for a in ("REF", "lowpass", "noise", "ANC"))
+    report = " ".join((tmp_path / "o" / "report.html").read_text().split())
+    assert "Where ν &lt; 2 or its variance is 0 (every rating equal) the interval is the Wilson score interval" in report
 
 
 def test_ratings_option_needs_a_rating_study(tmp_path, synthetic_experiment):
@@ -120,7 +136,7 @@ def test_gold_flags_from_redis_with_replace_and_the_same_from_the_exported_csv(
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[1] == "32 ratings used; 3 workers, 1 flagged; 0 assignment(s) too fast; design random (acr)"
-    assert lines[4] == "marked 4 assignment(s) of flagged or too fast workers for replacement"
+    assert lines[4].startswith("marked 4 assignment(s) of flagged or too fast workers for replacement; 4 assignment(s)")
     workers = pd.read_csv(out / "workers.csv", keep_default_na=False).set_index("worker_id")
     assert workers.loc["MISS", "reason"] == ("rated 4 of 4 gold sample(s) more than 1 point from the known score "
                                              "(100%, more than 0%)")
@@ -158,7 +174,8 @@ def test_a_pilot_with_every_assignment_too_fast_is_written_and_marked_for_replac
     assert lines[0] == "0 ratings used; 3 workers, 0 flagged; 12 assignment(s) too fast; design random (acr)"
     assert lines[1] == ("no estimate: all 12 complete assignment(s) took less than the study's min_sample_ms (5000 ms) "
                         "per sample on average (their means: 3000 to 3000 ms), so none is left to analyse")
-    assert lines[3] == "marked 12 assignment(s) of flagged or too fast workers for replacement"
+    assert lines[3].startswith("marked 12 assignment(s) of flagged or too fast workers for replacement; 12 assignment(s) "
+                               "to repost on 4 link(s)")
     assert pd.read_csv(out / "workers.csv")["n_slow_excluded"].sum() == 3 * 16  # every rating of 3 workers
     assert "No estimate:" in (out / "report.html").read_text()
 
@@ -179,3 +196,55 @@ def test_the_rating_page_shows_the_study_files_words_and_serves_its_panel(rating
     assert ("<p>We record your ratings for the Example Lab.</p> <p>You may stop at any time.</p> "
             "<p>Questions: lab@example.org.</p>") in text
     assert "We record your worker ID" not in text
+@pytest.mark.parametrize("option, value, message", [
+    ("--min-r", "-2", "error: --min-r (-2) must be a correlation from -1 to 1\n"),
+    ("--z-limit", "0", "error: --z-limit (0) must be a positive number of standard deviations\n"),
+    ("--max-outlier-share", "1.5", "error: --max-outlier-share (1.5) must be a share from 0 to below 1\n"),
+    ("--min-screen-ratings", "0", "error: --min-screen-ratings (0) must be at least 1\n"),
+    ("--ddof", "2", "error: --ddof (2) must be 0 or 1\n"),
+])
+def test_bad_screening_options_are_one_line_errors(tmp_path, option, value, message):
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses",
+                                      str(tmp_path / "r.csv"), option, value])
+    assert (result.exit_code, result.output) == (1, message)
+    assert not (tmp_path / "o").exists()
+
+
+def test_screening_options_reach_the_rating_analysis(ratings_client, redis, ratings_acr, tmp_path):
+    """--no-rating-screen keeps the scale inverter; --ddof 0 is written per algorithm."""
+    load_experiment(redis, ratings_acr)
+    take_every_list(ratings_client, json.loads((ratings_acr / "design.json").read_text()))
+    write_csv(redis, tmp_path / "responses.csv")
+    out = tmp_path / "o"
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(tmp_path / "responses.csv"),
+                                      "--ratings", str(ratings_acr), "--no-rating-screen", "--ddof", "0"])
+    assert result.exit_code == 0, result.output
+    workers = pd.read_csv(out / "workers.csv").set_index("worker_id")
+    assert not workers["flagged"].any() and workers.loc["INV", "correlation_status"] == "not applicable: rating screen off"
+    assert (pd.read_csv(out / "mos_by_algorithm.csv")["ddof"] == 0).all()
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--responses", str(tmp_path / "responses.csv"),
+                                      "--ratings", str(ratings_acr)])
+    assert pd.read_csv(out / "workers.csv").set_index("worker_id").loc["INV", "flag_correlation"]
+
+
+def test_rating_analysis_honours_verified_only(ratings_client, redis, redis_url, ratings_acr, tmp_path, monkeypatch):
+    """Issue 22: rating studies ignored --verified-only. MTurk lists only W1's and W2's submissions:
+    by default (records exist) INV's completed work is dropped; --all-work keeps it."""
+    from kernel.store import keys
+
+    load_experiment(redis, ratings_acr)
+    design = json.loads((ratings_acr / "design.json").read_text())
+    take_every_list(ratings_client, design)
+    for link in design["links"]:
+        for worker in ("W1", "W2"):
+            assignment_id = f"{link['link_id']}-{worker}"
+            redis.hset(keys.mturk_assignments("sandbox"), assignment_id, json.dumps(
+                {"assignment_id": assignment_id, "worker_id": worker, "hit_id": "H", "status": "Submitted"}))
+    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "v")])
+    assert result.exit_code == 0, result.output
+    assert "32 of 48 responses verified by the platform; dropped 16 (16 no_platform_record)" in result.output
+    assert sorted(pd.read_csv(tmp_path / "v" / "workers.csv")["worker_id"]) == ["W1", "W2"]
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "all"), "--all-work"])
+    assert result.exit_code == 0, result.output
+    assert sorted(pd.read_csv(tmp_path / "all" / "workers.csv")["worker_id"]) == ["INV", "W1", "W2"]

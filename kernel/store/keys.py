@@ -127,6 +127,26 @@ key (builder)                            type    contents                       
 (signin_attempts)                                ``/admin/`` in the current minute
 =======================================  ======  ============================================  =======  ==================
 
+Analysis flags section (writer: ``kernel/flags.py``, called by ``mvt analyze`` (record) and ``mvt unflag``
+(clear); readers: analysis (earlier flags stay flagged) and every platform's review, bonus and block
+(``platforms/screening.py``)). A flag stays until ``mvt unflag`` clears it with a reason.
+
+=======================================  ======  ============================================  ====  ==================
+key (builder)                            type    contents                                      TTL   writer
+=======================================  ======  ============================================  ====  ==================
+``mvt:{g}:flags`` (worker_flags)         hash    worker id → JSON {worker_id, reason, rules,   none  analyze
+                                                 numbers, experiments, at, run, first_at,
+                                                 first_run}: the worker's standing flag (the
+                                                 rules that flagged them, their numbers, the
+                                                 analysis run and its time)
+``mvt:{g}:unflagged`` (worker_unflagged) hash    worker id → JSON {worker_id, reason, at,      none  unflag
+                                                 flag}: why and when a flag was cleared (the
+                                                 cleared flag kept in ``flag``)
+``mvt:{g}:analysis-runs``                list    JSON {run, at, experiments, source,           none  analyze
+(analysis_runs)                                  n_flagged, n_new}, one per ``mvt analyze``
+                                                 that read Redis, oldest first
+=======================================  ======  ============================================  ====  ==================
+
 Before version 0.2 the four global keys had no hash tag (``mvt:links``, ``mvt:video-dirs``,
 ``mvt:blocked``, ``mvt:assignment-links``: `LEGACY_GLOBAL_KEYS`); the server and every command
 that opens the store move them to the names above (``kernel/store/connect.py``).
@@ -206,6 +226,21 @@ def blocked_index() -> str:
 def assignment_links() -> str:
     """Hash assignment id → link id."""
     return _global("assignment-links")
+
+
+def worker_flags() -> str:
+    """Hash worker id → JSON of the worker's standing analysis flag."""
+    return _global("flags")
+
+
+def worker_unflagged() -> str:
+    """Hash worker id → JSON {reason, at, flag} of the last cleared flag."""
+    return _global("unflagged")
+
+
+def analysis_runs() -> str:
+    """List of JSON records of the analyses that stored flags, oldest first."""
+    return _global("analysis-runs")
 
 
 def experiment_study(experiment_id: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from platforms.mturk.client import environment_of, paginate
 from platforms.mturk.ledger import Action, Outcome, Report, execute, now_iso
-from platforms.screening import Screening
+from platforms.screening import Screening, with_stored
 from kernel.store import keys
 from kernel.errors import MTurkCallFailed
 
@@ -139,6 +139,7 @@ def review(client, r, *, policy: ReviewPolicy = ReviewPolicy(), screening: Scree
     """
     env = environment_of(client)
     report = Report("review", env, commit)
+    screening = with_stored(r, screening)
     stored = stored_assignments(r, env)
     if not stored:
         report.notes.append("no assignments stored: run `mvt mturk assignments` first.")

@@ -8,7 +8,7 @@ from platforms.bonus import BonusScheme, plan_bonuses, top_workers
 from platforms.mturk.assignments import stored_assignments
 from platforms.mturk.client import environment_of
 from platforms.mturk.ledger import Action, Report, execute, token
-from platforms.screening import Screening
+from platforms.screening import Screening, with_stored
 
 __all__ = ["BonusScheme", "plan_bonuses", "top_workers", "approved_by_worker", "pay_bonuses"]
 
@@ -31,7 +31,7 @@ def pay_bonuses(client, r, scheme: BonusScheme, *, screening: Screening | None =
     """
     env = environment_of(client)
     report = Report("bonus", env, commit)
-    payments, lines = plan_bonuses(approved_by_worker(r, env), screening, scheme)
+    payments, lines = plan_bonuses(approved_by_worker(r, env), with_stored(r, screening), scheme)
     report.notes.extend(lines)
     actions = []
     for p in payments:

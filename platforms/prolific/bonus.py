@@ -21,7 +21,7 @@ from platforms.bonus import BonusPayment, BonusScheme, plan_bonuses
 from platforms.ledger import Outcome, Report, done_record, failed_record, record_done, record_failed
 from platforms.prolific.client import ProlificCallFailed, ProlificClient
 from platforms.prolific.records import new_report, scope, select_study, stored
-from platforms.screening import Screening
+from platforms.screening import Screening, with_stored
 
 
 def approved_by_participant(r, env: str, study_id: str) -> dict[str, list[str]]:
@@ -48,7 +48,7 @@ def pay_bonuses(client: ProlificClient, r, study_id: str | None, scheme: BonusSc
     env, where = client.environment, scope(client)
     sid = select_study(r, env, study_id)["study_id"]
     report = new_report(client, "bonus", commit)
-    payments, lines = plan_bonuses(approved_by_participant(r, env, sid), screening, scheme,
+    payments, lines = plan_bonuses(approved_by_participant(r, env, sid), with_stored(r, screening), scheme,
                                    who="participant", price=str)
     report.notes.extend(lines)
     pending = []

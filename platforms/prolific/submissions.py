@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from platforms.ledger import Action, Outcome, Report, now_iso
 from platforms.prolific.client import ProlificBadInput, ProlificCallFailed, ProlificClient
 from platforms.prolific.records import execute, new_report, select_study, store, stored
-from platforms.screening import Screening
+from platforms.screening import Screening, with_stored
 
 AWAITING_REVIEW = "AWAITING REVIEW"
 REJECTION_CATEGORIES = ("TOO_QUICKLY", "TOO_SLOWLY", "FAILED_INSTRUCTIONS", "INCOMP_LONGITUDINAL",
@@ -128,6 +128,7 @@ def review(client: ProlificClient, r, study_id: str | None, *, policy: ReviewPol
     study = select_study(r, env, study_id)
     sid = study["study_id"]
     report = new_report(client, "review", commit)
+    screening = with_stored(r, screening)
     submissions = {k: v for k, v in stored(r, env, "submissions").items() if v["study_id"] == sid}
     if not submissions:
         report.notes.append(f"no submissions stored for study {sid}: run `mvt prolific submissions` first.")
