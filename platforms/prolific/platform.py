@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import json
 
 from kernel.ids import is_id
-from kernel.store import keys
 from platforms.base import Arrival, ArrivalError, Platform
+from platforms.prolific.codes import study_codes
 
 ID_PARAMS = (("participant id", "PROLIFIC_PID"), ("session id", "SESSION_ID"), ("study id", "STUDY_ID"))
 
@@ -109,22 +108,6 @@ class ProlificPlatform(Platform):
         from platforms.prolific import commands
 
         commands.register(cli)
-
-
-async def study_codes(r, settings, study_id: str, experiment: str) -> tuple[str, str | None]:
-    """The completion and screened-out codes Prolific expects for ``study_id``: the setting, else
-    what ``create-study`` recorded, else the experiment's default completion code (the same rule,
-    keyed with the server's secret, that ``create-study`` uses when given none) and no screened-out code."""
-    from platforms.prolific.studies import default_completion_code
-
-    recorded = {}
-    for env in ("production", "test"):
-        raw = await r.hget(keys.platform_records("prolific", env, "studies"), study_id)
-        if raw:
-            recorded = json.loads(raw)
-            break
-    code = settings.prolific_completion_code or recorded.get("completion_code") or default_completion_code(settings.signing_key, experiment)
-    return code, recorded.get("screened_out_code")
 
 
 def _hourly_pay(reward_cents, records: list[dict]) -> str:

@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from kernel.ids import is_id
 from platforms.base import ArrivalError
-from platforms.prolific.platform import ProlificPlatform, study_codes
+from platforms.prolific.codes import study_codes
 
 
 def router(platform, pages) -> APIRouter:
@@ -26,7 +26,7 @@ def router(platform, pages) -> APIRouter:
             return pages.error_page(request, 400, "This study link is incomplete", "The study's address names "
                                     "no experiment (experiment=…); please tell the researcher.")
         _, screened_out = await study_codes(request.app.state.redis, settings, arrival.hit_id, experiment)
-        configured = ProlificPlatform(settings.prolific_completion_url, screened_out)
+        configured = type(platform)(settings.prolific_completion_url, screened_out)
         return await pages.place_and_run(request, configured, arrival, experiment)
 
     return routes
