@@ -59,6 +59,25 @@ def per_hour(r, event: str, now_ms: int | None = None, hours: int = WINDOW_HOURS
     return [{link: int(n) for link, n in counts.items()} for counts in pipe.execute()]
 
 
+def forget_links(r, link_ids, now_ms: int | None = None) -> None:
+    """Take ``link_ids`` out of every count that may still live (2 h of minutes, 25 h of hours):
+    ``mvt drop`` leaves nothing of an experiment behind (sync client)."""
+    drop = set(link_ids)
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    minute, hour = minute_of(now_ms), int(now_ms) // 3_600_000
+    names = [keys.minute_counts(event, m) for event in EVENTS for m in range(minute - MINUTE_TTL_S // 60, minute + 1)]
+    names += [keys.hour_counts(event, h) for event in EVENTS for h in range(hour - HOUR_TTL_S // 3600, hour + 1)]
+    pipe = r.pipeline(transaction=False)
+    for name in names:
+        pipe.hkeys(name)
+    stale = [(name, [f for f in fields if f.split(":", 1)[0] in drop]) for name, fields in zip(names, pipe.execute())]
+    pipe = r.pipeline(transaction=False)
+    for name, fields in stale:
+        if fields:
+            pipe.hdel(name, *fields)
+    pipe.execute()
+
+
 def set_paused(r, link_ids, paused: bool) -> None:
     """Hold (``paused=True``) or reopen new arrivals on ``link_ids``; returning assignments are not affected."""
     pipe = r.pipeline(transaction=False)

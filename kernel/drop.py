@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from kernel.export import choose_experiments, experiment_links
+from kernel import control
 from kernel.store import keys
 
 
@@ -102,4 +103,5 @@ def drop(r, plan: DropPlan) -> int:
     pipe.execute()
     if plan.video_dir:
         r.srem(keys.video_dirs(), plan.video_dir)
+    control.forget_links(r, plan.links)
     return deleted

@@ -56,9 +56,12 @@ def test_drop_removes_one_experiment_and_leaves_the_others(synthetic_server, cli
     # Everything else is as it was, but for the pilot's entries in the shared keys.
     emptied = {"mvt:worker:{w:W2}:links", "mvt:worker:{w:W3}:links"}   # the pilot was their only link
     assert {k for k in before if "pilot" not in k} - emptied == set(after)
-    shared = {"mvt:{g}:links", "mvt:{g}:video-dirs", "mvt:{g}:assignment-links", "mvt:worker:{w:W1}:links"}
+    counts = {k for k in before if ":per-minute:" in k or ":per-hour:" in k}   # the control room's, by link
+    shared = {"mvt:{g}:links", "mvt:{g}:video-dirs", "mvt:{g}:assignment-links", "mvt:worker:{w:W1}:links", *counts}
     assert {k: v for k, v in after.items() if k not in shared} == \
         {k: v for k, v in before.items() if "pilot" not in k and k not in shared | emptied}
+    assert counts and {k: after[k] for k in counts} == \
+        {k: {f: n for f, n in before[k].items() if not f.startswith("pilot-")} for k in counts}
     assert after["mvt:worker:{w:W1}:links"] == {"synth-001"}
     assert after["mvt:{g}:links"] == {"synth-001", "synth-002"}
     assert set(after["mvt:{g}:assignment-links"]) == {"A1"}
