@@ -20,10 +20,11 @@ from kernel import limits, videourls
 from kernel.assignments import Allocation, allocate, eligibility, now_ms
 from kernel.reasons import refusal
 from kernel.errors import MVTError, RateLimited, UnknownLink
-from kernel.responses import PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response
+from kernel.responses import (PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response,
+                              record_start)
 from kernel.settings import Settings
 from kernel.tokens import completion_code, make_token, read_token
-from app.validation import CompleteIn, FailureIn, ResponseIn
+from app.validation import CompleteIn, FailureIn, ResponseIn, TrialStartIn
 from platforms import preview_ids
 from studies import get_kind
 
@@ -165,6 +166,12 @@ async def record(r, settings: Settings, body: ResponseIn) -> dict:
     timing = {name: getattr(body, name) for name in TIMING_FIELDS + PRESENTATION_FIELDS}
     rec = await record_response(r, token, body.trial, body.response, timing)
     return {"recorded": True, "duplicate": rec.duplicate, "next_trial": rec.next_trial, "timing_ok": rec.timing_ok}
+
+
+async def start_trial(r, settings: Settings, body: TrialStartIn) -> dict:
+    """Check the token, count the announced start (``POST /api/trial-start``); the JSON of `TrialStartOut`."""
+    token = read_token(settings.signing_key, body.assignment_token)
+    return {"plays": await record_start(r, token, body.trial, body.start_id)}
 
 
 async def finish(r, settings: Settings, body: CompleteIn, client: str | None = None) -> dict:

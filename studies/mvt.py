@@ -32,11 +32,12 @@ class MVTKind(StudyKind):
 
     def link_data(self, design: dict, stimuli: dict, exp_dir: Path) -> list[LinkData]:
         """Each link's lists of video ids and hidden answers ``[label, frames, image_id, video_id,
-        fixation_frames]``; checks every video id is in ``stimuli.json`` and on disk."""
+        fixation_frames, mask_frames]``; checks every video id is in ``stimuli.json`` and on disk."""
         classes = checked_strings(design, "classes", "class names")
         links = checked_links(design, exp_dir)
         videos = stimuli.get("videos", {})
         fixation_frames = stimuli.get("fixation_frames", 30)
+        mask_frames = stimuli.get("mask_frames", 30)
         fps = design.get("fps", stimuli.get("fps", 60))
         checked: set[str] = set()
         out = []
@@ -44,7 +45,8 @@ class MVTKind(StudyKind):
             link_id = _check_link(link, videos, exp_dir / "videos", checked)
             answers = {
                 (i, j): [t.get("label", videos[t["video_id"]].get("label")), t["frames"],
-                         t.get("image_id", videos[t["video_id"]].get("image_id")), t["video_id"], fixation_frames]
+                         t.get("image_id", videos[t["video_id"]].get("image_id")), t["video_id"], fixation_frames,
+                         mask_frames]
                 for i, trials in enumerate(link["lists"]) for j, t in enumerate(trials)
             }
             out.append(LinkData(link_id, [[t["video_id"] for t in trials] for trials in link["lists"]], answers,
