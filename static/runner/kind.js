@@ -15,7 +15,7 @@ import { deviceInfo, fullyInside, measureVisible, watchVisible } from "../common
 import { $, clicked, show, stop } from "../common/screens.js";
 import { trialOptions } from "./choices.js";
 import { PLAY_ARM_MS, clickStartsPlay, inputType, isPlayKey, keyStartsPlay } from "./input.js";
-import { keepTiming, markPlayed, playedTrial, unmarkPlayed } from "./played.js";
+import { keepTiming, markLeft, markPlayed, playedTrial, unmarkPlayed } from "./played.js";
 import { askAnswer, setPhase, setProgress, setTrialStatus, showCheckResult } from "./screens.js";
 import { fitStage } from "./stage.js";
 import { refreshFits, roundedInterval } from "./timing.js";
@@ -62,9 +62,23 @@ async function deviceProblem(rules, touch) {
   return null;
 }
 
-/** The answer of a trial whose video was started before a reload: measured, or null timing. */
+/**
+ * The answer of a trial whose video was started before a reload: measured, or no timing and
+ * interrupted (the page was left while it played: Back, Forward, reload, closed).
+ */
 function resumedTiming(rec) {
-  return rec.timing || { presented_frames: null, frame_log: null, timing_source: "none", stimulus_visible: null };
+  return rec.timing || { presented_frames: null, frame_log: null, timing_source: "none", stimulus_visible: null,
+    interrupted: "navigation" };
+}
+
+/** The timing of a trial the server says was already started elsewhere: not shown again. */
+function unseenTiming(plays) {
+  return { presented_frames: null, frame_log: null, timing_source: "none", stimulus_visible: null, plays };
+}
+
+/** A fresh id for one viewing of a trial (POST /api/trial-start; retries repeat it). */
+function newStartId() {
+  return "s" + Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
 }
 
 /**
@@ -117,8 +131,9 @@ export function createKind(ctx) {
    * failed load or play a few times with a countdown, then throws VideoFailure. Practice trials
    * (key null) are not remembered as played.
    */
-  async function playTrial(video, videos, t, key) {
+  async function playTrial(video, videos, t, key, token) {
     const rules = study.device;
+    const startId = newStartId();
     let why = "";
     for (let tries = 0; tries < MAX_PLAY_TRIES; tries++) {
       if (tries > 0) {
@@ -141,12 +156,18 @@ export function createKind(ctx) {
         "then press Play.");
       const how = await playPressed();
       setTrialStatus("");
+      if (key !== null) {
+        markPlayed(store, key);
+        // The server counts every viewing, from whatever browser: a trial started before (another
+        // profile, device or tab) is answered without showing it again, and excluded there.
+        const plays = await announceStart(token, key, startId);
+        if (plays > 1) return unseenTiming(plays);
+      }
       const before = await measureVisible(video);
       const watch = watchVisible(video);
-      if (key !== null) markPlayed(store, key);
       let timing;
       try {
-        timing = await playAndMeasure(video);
+        timing = await playAndMeasure(video, () => { if (key !== null) markLeft(store, key); });
       } catch (err) {
         watch.stop();
         if (key !== null) unmarkPlayed(store, key);
@@ -154,15 +175,37 @@ export function createKind(ctx) {
         continue;
       }
       const seen = watch.stop();
+      const cssPx = video.getBoundingClientRect().width;
       Object.assign(timing, deviceInfo(), {
         stimulus_visible: before.visible !== null && fullyInside(before.box, before.visible) && seen !== false,
         input_type: how,
-        video_px: Math.round(video.getBoundingClientRect().width),
+        video_px: Math.round(cssPx),
+        drawn_device_px: Math.round(cssPx * (window.devicePixelRatio || 1) * 10) / 10,
       });
       if (key !== null) keepTiming(store, key, timing);
       return timing;
     }
     throw new VideoFailure("the video could not be played (" + why + ")");
+  }
+
+  /**
+   * POST /api/trial-start before trial `key` plays: the number of viewings the server knows of,
+   * this one included. When the server cannot be reached in three tries the video plays anyway
+   * (the answer then carries the page's own count).
+   */
+  async function announceStart(token, key, startId) {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const res = await fetch(cfg.api_base + "/api/trial-start", {
+          method: "POST", headers: { "Content-Type": "application/json" }, cache: "no-store",
+          body: JSON.stringify({ assignment_token: token, trial: key, start_id: startId }),
+        });
+        if (res.ok) return (await res.json()).plays;
+        if (res.status < 500 && res.status !== 429) return 1;
+      } catch (e) { /* offline: try again */ }
+      await sleep(backoffMs(attempt));
+    }
+    return 1;
   }
 
   /** The worker cannot go on: record why (best effort, once) and ask them to return the HIT. */
@@ -259,7 +302,7 @@ export function createKind(ctx) {
       } else {
         show("trial");  // playTrial says "Loading video…" before it awaits anything
         try {
-          timing = await playTrial(video, videos, t, key);
+          timing = await playTrial(video, videos, t, key, a.assignment_token);
         } catch (err) {
           if (!(err instanceof VideoFailure)) throw err;
           giveUp(a.assignment_token, t, err);

@@ -1,0 +1,199 @@
+"""What was really on screen, checked by an independent frame probe against the exported row.
+
+An injected observer (``PROBE``) logs its own ``requestVideoFrameCallback`` samples of the
+trial video, independently of the page's code, and can hold a chosen frame on screen (a stall:
+pause from the frame's callback, resume after N ms; docs: /work/shared/FACTS.md). Each case
+plays trial 1 inside the landing layout at 1366x650 (or on Prolific's arrival URL) and compares
+the probe with the row ``mvt export`` writes: no row says ``timing_ok`` true where the probe
+saw the image held, the mask cut, or the page left.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.test_browser_pages import CHROMIUM, browser, links_of  # noqa: F401 (browser: fixture)
+from tests.test_browser_worker import landing, rows_of, shots, sized_page, start_task  # noqa: F401 (fixtures)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"),
+]
+
+FPS = 60
+PERIOD_MS = 1000 / FPS
+
+PROBE = """(() => {
+  // The test's own observer of the trial video: its samples [index, presentedFrames, time] per
+  // playback, and (cfg.stall_frame) a frame held cfg.stall_ms on screen in the first playback.
+  const cfg = %s;
+  const probe = { plays: [], hidden: [] };
+  window.__probe = probe;
+  document.addEventListener("visibilitychange", () => { probe.hidden.push(document.hidden); });
+  document.addEventListener("play", (ev) => {
+    const video = ev.target;
+    if (!(video instanceof HTMLVideoElement) || video.id !== "video") return;
+    if (video.__probeRun && video.__probeRun.src === video.currentSrc) return;  // resumed after a stall
+    const run = { src: video.currentSrc, samples: [], stalled: null };
+    video.__probeRun = run;
+    probe.plays.push(run);
+    const stallHere = cfg.stall_frame !== null && probe.plays.length === 1;
+    const onFrame = (now, meta) => {
+      if (video.__probeRun !== run) return;
+      const idx = Math.round(meta.mediaTime * 60);
+      run.samples.push([idx, meta.presentedFrames, meta.expectedDisplayTime || meta.presentationTime || now]);
+      if (stallHere && run.stalled === null && idx >= cfg.stall_frame) {
+        run.stalled = idx;
+        video.pause();
+        setTimeout(() => { video.play(); }, cfg.stall_ms);
+      }
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  }, true);
+})()"""
+
+
+def probe_time(samples: list, frame: int) -> float | None:
+    """When ``frame`` came on screen by the probe's samples: its own sample, or interpolated between
+    neighbours whose gap is nominal; None when a frame between them was held."""
+    for k, (idx, _, t) in enumerate(samples):
+        if idx == frame:
+            return t
+        if idx > frame:
+            if k == 0:
+                return None
+            i0, _, t0 = samples[k - 1]
+            if abs((t - t0) - (idx - i0) * PERIOD_MS) <= PERIOD_MS / 2:
+                return t0 + (frame - i0) * PERIOD_MS
+            return None
+    return None
+
+
+def probe_view(run: dict, fixation: int, frames: int, mask: int) -> dict:
+    """The probe's account of one playback: image on-screen ms (None: unknown), mask frames it saw."""
+    samples = []
+    for s in run["samples"]:
+        if not samples or s[0] > samples[-1][0]:
+            samples.append(s)
+    first_mask = fixation + frames
+    t_on, t_off = probe_time(samples, fixation), probe_time(samples, first_mask)
+    in_mask = [s for s in samples if first_mask <= s[0] < first_mask + mask]
+    mask_seen = in_mask[-1][1] - in_mask[0][1] + 1 + (in_mask[0][0] - first_mask) if in_mask else 0
+    return {"image_ms": None if t_on is None or t_off is None else t_off - t_on, "mask_frames": mask_seen,
+            "stalled_at": run["stalled"]}
+
+
+def probe_says_ok(view: dict, frames: int, mask: int) -> bool:
+    """Whether the probe saw the image for N frames (within half a refresh) and the whole mask."""
+    return (view["image_ms"] is not None and abs(view["image_ms"] - frames * PERIOD_MS) <= PERIOD_MS / 2
+            and view["mask_frames"] >= mask)
+
+
+def first_trial_with(stimuli: dict, frames: int):
+    """A route handler putting a trial of ``frames`` image frames first in the task's list."""
+    def handler(route):
+        response = route.fetch()
+        data = response.json()
+        n_frames = lambda trial: stimuli["videos"][trial["video_url"].rsplit("/", 1)[1].split(".")[0]]["frames"]
+        data["trials"].sort(key=lambda trial: n_frames(trial) != frames)
+        route.fulfill(response=response, json=data)
+    return handler
+
+
+def task_frame(page):
+    return next(f for f in page.frames if "experiment.html" in f.url)
+
+
+def open_task(server, page, assignment: str, where: str):
+    """The task's frame locator (landing layout) or the page itself (Prolific's arrival URL)."""
+    if where == "landing":
+        link = links_of(server.exp_dir)[0]
+        page.goto(landing(server, link, assignment, f"W-{assignment}"))
+        return page.frame_locator("#mvt-frame")
+    page.goto(f"{server.base_url}/prolific?" + urlencode(
+        {"experiment": "small", "PROLIFIC_PID": f"P-{assignment}", "STUDY_ID": "STUDY-P", "SESSION_ID": assignment}))
+    return page
+
+
+def answer_current(task):
+    from playwright.sync_api import expect
+
+    expect(task.get_by_text("What did the picture show?")).to_be_visible(timeout=20000)
+    task.locator(".choice").first.click()
+    task.get_by_role("button", name="Next").click()
+
+
+CASES = {
+    # case: (image frames of trial 1, probe stall frame offset from the first image frame or None, stall ms)
+    "normal": (6, None, 0),
+    # 3 frames: when the probe's callback misses frame 30 it holds 31, still inside the image
+    "stall_first_image_300": (3, 0, 300),
+    "stall_first_image_2500": (3, 0, 2500),
+    "stall_last_image": (6, 5, 300),
+    "stall_first_mask_300": (3, 3, 300),
+    "stall_first_mask_2500": (3, 3, 2500),
+}
+
+
+@pytest.mark.parametrize("where", ["landing", "prolific"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_exported_row_agrees_with_an_independent_frame_probe(live_server, sized_page, shots, case, where):
+    from playwright.sync_api import expect
+
+    if where == "prolific" and case not in ("normal", "stall_first_image_2500"):
+        pytest.skip("Prolific's arrival runs the same page: two cases suffice")
+    stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
+    fixation, mask = stimuli["fixation_frames"], stimuli["mask_frames"]
+    frames, offset, stall_ms = CASES[case]
+    page = sized_page(1366, 650)
+    page.route("**/api/assignments", first_trial_with(stimuli, frames))
+    page.add_init_script(PROBE % json.dumps(
+        {"stall_frame": None if offset is None else fixation + offset, "stall_ms": stall_ms}))
+    assignment = f"A-PROBE-{case}-{where}".replace("_", "-")
+    task = open_task(live_server, page, assignment, where)
+    if where == "landing":
+        start_task(page, task)
+    else:
+        task.get_by_role("button", name="I agree — continue").click()
+        task.get_by_role("button", name="Continue").click()
+        start = task.get_by_role("button", name="Start the task")
+        expect(start).to_be_enabled(timeout=10000)
+        start.click()
+    play = task.get_by_role("button", name="Play")
+    expect(play).to_be_enabled(timeout=20000)
+    play.click()
+    page.wait_for_timeout(300)
+    page.screenshot(path=shots / f"probe_{where}_{case}_during.png")
+    answer_current(task)
+    frame = task_frame(page) if where == "landing" else page.main_frame
+    (row,) = rows_of(live_server, assignment, 1, page)
+    run = frame.evaluate("window.__probe.plays[0]")
+    view = probe_view(run, fixation, frames, mask)
+    print(f"\n{case}/{where}: probe {view}; row timing_ok={row['timing_ok']} reason={row['timing_reason']} "
+          f"image_ms={row['image_ms_measured']} mask={row['mask_frames_presented']} plays={row['plays']} "
+          f"log={row['frame_log']}")
+    assert int(row["frames"]) == frames
+    assert row["plays"] == 1
+    if row["timing_ok"]:
+        assert probe_says_ok(view, frames, mask), (view, row)
+    if row["image_ms_measured"] is not None and view["image_ms"] is not None:
+        assert row["image_ms_measured"] == pytest.approx(view["image_ms"], abs=2), (view, row)
+    if not probe_says_ok(view, frames, mask):
+        # The probe saw the image held (or could not time it), or the mask cut: never a valid trial.
+        assert row["timing_ok"] is False and row["timing_reason"] is not None, (view, row)
+    if case.startswith("stall_first_image") and (view["image_ms"] is None or view["image_ms"] > 250):
+        assert row["timing_reason"] in ("image_time", "image_time_unknown"), row
+    if case == "stall_first_image_2500" or case == "stall_first_mask_2500":
+        # The runner stops waiting 2 s after the natural end: the mask was cut short.
+        assert row["timing_ok"] is False, row
+        assert row["mask_frames_presented"] is not None and row["mask_frames_presented"] < mask, row
+    if case == "normal":
+        assert row["timing_ok"] is True and row["timing_reason"] is None, row
+        assert row["image_ms_measured"] == pytest.approx(frames * PERIOD_MS, abs=PERIOD_MS / 2), row
+        assert row["mask_frames_presented"] == mask, row
