@@ -29,9 +29,9 @@
 --   plays = the announced starts (KEYS[6]), else ARGV[14];
 --   timing_ok = true only when none of these holds, else false with timing_reason the first of:
 --     replayed (plays > 1), navigation, hidden, blurred, not_visible, unmeasured (no frame_log),
---     image_frames (presented_frames ~= N), mask_onset_missing (frame m not confirmed),
---     image_time_unknown (no frame_times, or image_ms_measured null), image_time (more than half
---     a refresh from N x P), mask_short (mask_frames_presented < mask_frames).
+--     image_time (image_ms_measured more than half a refresh from N x P), image_frames
+--     (presented_frames ~= N), mask_onset_missing (frame m not confirmed), image_time_unknown
+--     (no frame_times, or image_ms_measured null), mask_short (mask_frames_presented < mask_frames).
 --   Answers without frames (rating studies) keep timing_ok null unless a reason before
 --   "unmeasured" applies.
 -- A repeat of a recorded trial is a duplicate (a retry), unless both carry a tab id and they
@@ -137,10 +137,10 @@ elseif ARGV[8] ~= '' and (frames > 0 or ARGV[6] ~= '') then reason = ARGV[8]
 elseif ARGV[9] == '1' then reason = 'not_visible'
 elseif frames > 0 then
   if ARGV[6] == '' then reason = 'unmeasured'
+  elseif measured and math.abs(measured - frames * period) > refresh / 2 then reason = 'image_time'
   elseif n_presented ~= frames then reason = 'image_frames'
   elseif not onset then reason = 'mask_onset_missing'
   elseif not measured then reason = 'image_time_unknown'
-  elseif math.abs(measured - frames * period) > refresh / 2 then reason = 'image_time'
   elseif n_mask and n_mask < mask then reason = 'mask_short'
   end
 end
