@@ -197,3 +197,60 @@ def test_the_exported_row_agrees_with_an_independent_frame_probe(live_server, si
         assert row["timing_ok"] is True and row["timing_reason"] is None, row
         assert row["image_ms_measured"] == pytest.approx(frames * PERIOD_MS, abs=PERIOD_MS / 2), row
         assert row["mask_frames_presented"] == mask, row
+
+
+HIDE = """(() => {
+  // The tab hidden for 600 ms (what a worker switching tabs does to the page). Playwright keeps
+  // pages visible and this Chromium did not hide one over CDP (Page.setWebLifecycleState, focus
+  // emulation off with another page in front, a minimised window), so the page's own view of
+  // visibility is overridden, and visibilitychange fired, as the browser would.
+  const set = (hidden) => {
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => hidden ? "hidden" : "visible" });
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+  set(true);
+  setTimeout(() => { set(false); }, 600);
+})()"""
+
+
+@pytest.mark.parametrize("how", ["back_forward", "hidden"])
+def test_a_video_interrupted_by_back_or_a_hidden_tab_is_not_a_measured_trial(live_server, sized_page, shots, how):
+    from playwright.sync_api import expect
+
+    stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
+    page = sized_page(1366, 650)
+    page.route("**/api/assignments", first_trial_with(stimuli, 30))
+    page.add_init_script(PROBE % json.dumps({"stall_frame": None, "stall_ms": 0}))
+    assignment = f"A-INTERRUPT-{how}".replace("_", "-")
+    task = open_task(live_server, page, assignment, "landing")
+    start_task(page, task)
+    play = task.get_by_role("button", name="Play")
+    expect(play).to_be_enabled(timeout=20000)
+    play.click()
+    page.wait_for_timeout(300)
+    if how == "back_forward":
+        page.go_back()
+        page.wait_for_timeout(300)
+        page.go_forward()
+        task = page.frame_locator("#mvt-frame")
+        start = task.get_by_role("button", name="Start the task")
+        expect(start).to_be_enabled(timeout=15000)
+        page.screenshot(path=shots / "interrupted_back_forward_return.png")
+        start.click()
+        page.screenshot(path=shots / "interrupted_back_forward_answer.png")
+        expect(task.get_by_role("button", name="Play")).to_be_hidden()
+    else:
+        task_frame(page).evaluate(HIDE)
+        page.wait_for_timeout(800)
+        probe = task_frame(page).evaluate("window.__probe")
+        assert probe["hidden"][:2] == [True, False] and probe["plays"], probe
+    answer_current(task)
+    (row,) = rows_of(live_server, assignment, 1, page)
+    print(f"\n{how}: timing_ok={row['timing_ok']} reason={row['timing_reason']} log={row['frame_log']} "
+          f"interrupted={row['interrupted']} hidden={row['hidden_during_video']}")
+    assert row["timing_ok"] is False, row
+    if how == "back_forward":
+        assert (row["timing_reason"], row["interrupted"], row["frame_log"]) == ("navigation", "navigation", None), row
+    else:
+        assert (row["timing_reason"], row["hidden_during_video"]) == ("hidden", True), row
