@@ -94,7 +94,8 @@ async def record_response(r, token: TokenData, trial: int, response: str, timing
         args=[token.assignment_id, token.list_index, trial, orjson.dumps(record), response,
               timing.get("frame_log") or "", now, distraction(timing), int(presentation_failed(timing)),
               timing.get("tab_id") or "", timing.get("frame_times") or "", "" if not refresh else refresh,
-              timing.get("interrupted") or "", "" if plays is None else plays])
+              timing.get("interrupted") or "", "" if plays is None else plays,
+              "" if timing.get("drawn_device_px") is None else timing["drawn_device_px"]])
     if result[0] == "refused":
         raise _refused(result[1], token, trial, response=response)
     flag = int(result[2])

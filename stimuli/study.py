@@ -19,6 +19,8 @@ Example ``study.toml`` (every key optional)::
     min_stimulus_px = 256          # smallest video side the worker's window must show, CSS px
     touch_allowed = false          # phones and tablets
     refresh_tolerance_hz = 3       # how far from 60 Hz (or a multiple) the display may be
+    display_px = 512               # the video's side on screen, device px (default: the built --size)
+    max_rescale = 1.5              # drawn within 0.75-1.5x of display_px, else told / excluded
 
     [panel]                        # any panel that passes an id in the URL (SONA, Connect, ...)
     id_param = "participant"       # /panel?experiment=EXP&participant=ID
@@ -40,7 +42,11 @@ from kernel.ids import is_id
 ANSWER_S = 4.0
 OVERHEAD_MIN = 2.0
 
-DEFAULT_DEVICE = {"min_stimulus_px": 256, "touch_allowed": False, "refresh_tolerance_hz": 3.0}
+DEFAULT_DEVICE = {"min_stimulus_px": 256, "touch_allowed": False, "refresh_tolerance_hz": 3.0, "display_px": None,
+                  "max_rescale": 1.5}
+"""``display_px``: the video's side on the worker's screen in device pixels (None: the built
+``--size``); ``max_rescale``: the drawn side must lie within max_rescale / 2 and max_rescale
+times that (1.5: 0.75-1.5x), checked before consent and per trial."""
 PANEL_KEYS = {"id_param": True, "completion_url": True, "completion_code": True, "screened_out_code": False}
 """The ``[panel]`` table: key → required."""
 DEFAULT_CONSENT = (
@@ -95,7 +101,10 @@ def read_study_file(path: Path | str | None) -> dict:
         raise BuildOptionError(f"study file {path}: [device] may hold only {sorted(DEFAULT_DEVICE)}")
     if "touch_allowed" in device and not isinstance(device["touch_allowed"], bool):
         raise BuildOptionError(f"study file {path}: device.touch_allowed must be true or false")
-    for key in ("min_stimulus_px", "refresh_tolerance_hz"):
+    if "max_rescale" in device and (isinstance(device["max_rescale"], bool)
+                                    or not isinstance(device["max_rescale"], (int, float)) or device["max_rescale"] < 1):
+        raise BuildOptionError(f"study file {path}: device.max_rescale ({device['max_rescale']!r}) must be a number ≥ 1")
+    for key in ("min_stimulus_px", "refresh_tolerance_hz", "display_px"):
         if key in device and (isinstance(device[key], bool) or not isinstance(device[key], (int, float))
                               or device[key] < 0):
             raise BuildOptionError(f"study file {path}: device.{key} ({device[key]!r}) must be a number ≥ 0")

@@ -254,3 +254,38 @@ def test_a_video_interrupted_by_back_or_a_hidden_tab_is_not_a_measured_trial(liv
         assert (row["timing_reason"], row["interrupted"], row["frame_log"]) == ("navigation", "navigation", None), row
     else:
         assert (row["timing_reason"], row["hidden_during_video"]) == ("hidden", True), row
+
+
+def test_the_stimulus_is_drawn_at_its_built_size_at_zoom_125_and_the_row_says_so(live_server, browser, shots):
+    """Browser zoom 125 % (devicePixelRatio 1.25, a window of 1366/1.25 CSS px): the 128 px video is
+    drawn 102.4 CSS px wide, 128 device px; the row records it and the layout's window, not the frame's."""
+    from playwright.sync_api import expect
+
+    stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
+    size = stimuli["size"]
+    width, height = round(1366 / 1.25), round(650 / 1.25)
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": width, "height": height},
+                                  screen={"width": width, "height": round(768 / 1.25)}, device_scale_factor=1.25)
+    try:
+        page = context.new_page()
+        page.add_init_script(PROBE % json.dumps({"stall_frame": None, "stall_ms": 0}))
+        page.route("**/api/assignments", first_trial_with(stimuli, 6))
+        task = open_task(live_server, page, "A-ZOOM-125", "landing")
+        start_task(page, task)
+        play = task.get_by_role("button", name="Play")
+        expect(play).to_be_enabled(timeout=20000)
+        page.screenshot(path=shots / "zoom125_trial.png")
+        box = task.locator("#video").bounding_box()
+        assert box["width"] == pytest.approx(size / 1.25, abs=1), box
+        play.click()
+        answer_current(task)
+        (row,) = rows_of(live_server, "A-ZOOM-125", 1, page)
+    finally:
+        context.close()
+    print(f"\nzoom 125: video_px={row['video_px']} drawn={row['drawn_device_px']} dpr={row['dpr']} "
+          f"viewport={row['viewport_w']}x{row['viewport_h']} top={row['top_viewport_w']}x{row['top_viewport_h']} "
+          f"timing_ok={row['timing_ok']} reason={row['timing_reason']}")
+    assert row["dpr"] == 1.25 and row["drawn_device_px"] == pytest.approx(size, abs=1.5), row
+    assert (row["top_viewport_w"], row["top_viewport_h"]) == (width, height), row
+    assert row["viewport_w"] < width, row  # the frame inside the layout is narrower than the window
+    assert row["timing_reason"] != "rescaled", row

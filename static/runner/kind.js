@@ -39,11 +39,41 @@ function offerFullscreen() {
   });
 }
 
+/** The video's side on screen in device px (study.json: device.display_px, else the built size), or null. */
+function shownPx(study) {
+  return (study.device && study.device.display_px) || study.size_px || null;
+}
+
+/** Whether a video drawn `drawn` device px keeps the study's rule: within max_rescale / 2 … max_rescale × shown. */
+export function rescaleFits(drawn, shown, maxRescale = 1.5) {
+  if (!shown || !drawn) return true;
+  return drawn >= shown * maxRescale / 2 && drawn <= shown * maxRescale;
+}
+
+/* The worker's window: this page's own at top level; inside the landing layout's frame, the
+ * layout answers "mvt-viewport-ask" with its window's size. */
+let topView = null;
+if (window.parent !== window) {
+  window.addEventListener("message", (ev) => {
+    const d = ev.data;
+    if (ev.source === window.parent && d && d.type === "mvt-viewport" && Number.isFinite(d.width)) {
+      topView = { top_viewport_w: Math.round(d.width), top_viewport_h: Math.round(d.height) };
+    }
+  });
+}
+function askTopViewport() {
+  if (window.parent !== window) window.parent.postMessage({ type: "mvt-viewport-ask" }, "*");
+}
+function topViewport() {
+  if (window.parent === window) return { top_viewport_w: Math.round(window.innerWidth), top_viewport_h: Math.round(window.innerHeight) };
+  return topView || { top_viewport_w: null, top_viewport_h: null };
+}
+
 /**
  * The study's device rules (study.json): a sentence when this device (`touch`: a phone or
  * tablet) cannot meet them, else null.
  */
-async function deviceProblem(rules, touch) {
+async function deviceProblem(rules, touch, shown) {
   if (touch && !rules.touch_allowed) {
     return "This task needs a computer with a mouse or keyboard; it cannot be done on a phone or tablet.";
   }
@@ -52,6 +82,11 @@ async function deviceProblem(rules, touch) {
   if (room < rules.min_stimulus_px) {
     return "Your screen is too small for this task: the videos need at least " + rules.min_stimulus_px +
       " by " + rules.min_stimulus_px + " pixels.";
+  }
+  const dpr = window.devicePixelRatio || 1;
+  if (shown && room * dpr < shown * (rules.max_rescale || 1.5) / 2) {
+    return "Your screen is too small to show the pictures at their size (" + shown + " pixels): they would be " +
+      "shrunk to less than " + Math.round(100 * (rules.max_rescale || 1.5) / 2) + " %.";
   }
   const interval = await measureRefresh(0.25);  // a busy computer's skipped frames are not the display's
   const hz = interval ? 1000 / interval : null;
@@ -149,11 +184,20 @@ export function createKind(ctx) {
         why = err.message;
         continue;
       }
-      const fit = await fitStage($("screen-trial"), video, rules.min_stimulus_px, cfg.video_css_px);
-      setTrialStatus(fit.fits ? (touch ? "Look at the cross in the middle, then tap Play." :
-        "Look at the cross in the middle, then press Play (or the space bar).") :
-        "The whole video does not fit on your screen: make the window larger or zoom out (Ctrl and −), " +
-        "then press Play.");
+      askTopViewport();
+      // The video's CSS size draws its built pixels one to one on this screen (zoom included in
+      // devicePixelRatio); without a known size, the page's default.
+      const shown = shownPx(study);
+      const dpr = window.devicePixelRatio || 1;
+      const maxCss = shown ? shown / dpr : cfg.video_css_px;
+      const fit = await fitStage($("screen-trial"), video, Math.min(rules.min_stimulus_px, maxCss), maxCss);
+      const drawn = fit.size * dpr;
+      setTrialStatus(!fit.fits ? "The whole video does not fit on your screen: make the window larger or zoom " +
+        "out (Ctrl and −), then press Play." :
+        !rescaleFits(drawn, shown, rules.max_rescale) ? "The pictures are shown at " + Math.round(100 * drawn / shown) +
+        " % of their size: set your browser's zoom to 100 % (Ctrl and 0), then press Play." :
+        touch ? "Look at the cross in the middle, then tap Play." :
+        "Look at the cross in the middle, then press Play (or the space bar).");
       const how = await playPressed();
       setTrialStatus("");
       if (key !== null) {
@@ -176,7 +220,7 @@ export function createKind(ctx) {
       }
       const seen = watch.stop();
       const cssPx = video.getBoundingClientRect().width;
-      Object.assign(timing, deviceInfo(), {
+      Object.assign(timing, deviceInfo(), topViewport(), {
         stimulus_visible: before.visible !== null && fullyInside(before.box, before.visible) && seen !== false,
         input_type: how,
         video_px: Math.round(cssPx),
@@ -329,7 +373,7 @@ export function createKind(ctx) {
   }
   return {
     deviceRules: async () => {
-      const problem = await deviceProblem(study.device, touch);
+      const problem = await deviceProblem(study.device, touch, shownPx(study));
       if (!problem) return true;
       ctx.screenOut(problem + " " + RETURN + " Nothing has been recorded.");
       return false;

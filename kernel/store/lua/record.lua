@@ -1,7 +1,8 @@
 -- Record one trial's response, first write wins (link hash slot).
 -- KEYS[1] = keys.link_assignments(L)  hash: assignment id -> JSON record
 -- KEYS[2] = keys.link_answers(L)      hash: "<list>:<trial>" -> JSON [label, frames, image_id, video_id,
---                                     fixation_frames, mask_frames (absent in stores loaded before 0.4)]
+--                                     fixation_frames, mask_frames, display_px, max_rescale] (MVT; the
+--                                     last three absent in stores loaded before 0.4)
 -- KEYS[3] = keys.link_responses(L)    hash: "<assignment>:<trial>" -> JSON response
 -- KEYS[4] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
 -- KEYS[5] = keys.link_options(L)      set of the answer options
@@ -20,6 +21,7 @@
 -- ARGV[12] = the refresh interval in ms the page measured ("" when unknown: one video frame)
 -- ARGV[13] = why the video was interrupted ("navigation"; "" when it was not)
 -- ARGV[14] = the page's own count of plays ("" when null): used only when no start was announced
+-- ARGV[15] = drawn_device_px: the video's side as drawn in device px ("" when null)
 -- Per trial, with lo = fixation_frames, N = frames, m = lo + N (first mask frame), P = 1000/fps:
 --   presented_frames = confirmed indices in [lo, m);
 --   mask_frames_presented = confirmed indices in [m, m + mask_frames);
@@ -28,7 +30,8 @@
 --     refresh; null when f has no sample and the gap around it is not nominal (a held frame);
 --   plays = the announced starts (KEYS[6]), else ARGV[14];
 --   timing_ok = true only when none of these holds, else false with timing_reason the first of:
---     replayed (plays > 1), navigation, hidden, blurred, not_visible, unmeasured (no frame_log),
+--     replayed (plays > 1), navigation, hidden, blurred, not_visible, rescaled (drawn_device_px
+--     outside [max_rescale / 2, max_rescale] x display_px), unmeasured (no frame_log),
 --     image_time (image_ms_measured more than half a refresh from N x P), image_frames
 --     (presented_frames ~= N), mask_onset_missing (frame m not confirmed), image_time_unknown
 --     (no frame_times, or image_ms_measured null), mask_short (mask_frames_presented < mask_frames).
@@ -130,11 +133,14 @@ if starts then
 elseif ARGV[14] ~= '' then
   plays = tonumber(ARGV[14])
 end
+local drawn, shown_px, max_rescale = tonumber(ARGV[15]), tonumber(answer[7]), tonumber(answer[8]) or 1.5
 local reason = nil
 if plays and plays > 1 then reason = 'replayed'
 elseif ARGV[13] ~= '' then reason = 'navigation'
 elseif ARGV[8] ~= '' and (frames > 0 or ARGV[6] ~= '') then reason = ARGV[8]
 elseif ARGV[9] == '1' then reason = 'not_visible'
+elseif drawn and shown_px and (drawn < shown_px * max_rescale / 2 or drawn > shown_px * max_rescale) then
+  reason = 'rescaled'
 elseif frames > 0 then
   if ARGV[6] == '' then reason = 'unmeasured'
   elseif measured and math.abs(measured - frames * period) > refresh / 2 then reason = 'image_time'
