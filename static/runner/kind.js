@@ -17,7 +17,7 @@ import { trialOptions } from "./choices.js";
 import { PLAY_ARM_MS, clickStartsPlay, inputType, isPlayKey, keyStartsPlay } from "./input.js";
 import { keepTiming, markLeft, markPlayed, playedTrial, unmarkPlayed } from "./played.js";
 import { askAnswer, setPhase, setProgress, setTrialStatus, showCheckResult } from "./screens.js";
-import { fitStage } from "./stage.js";
+import { fitStage, rescaleFits } from "./stage.js";
 import { refreshFits, roundedInterval } from "./timing.js";
 import { VideoFailure, createPreloader, loadVideo, measureRefresh, playAndMeasure } from "./video.js";
 
@@ -44,11 +44,6 @@ function shownPx(study) {
   return (study.device && study.device.display_px) || study.size_px || null;
 }
 
-/** Whether a video drawn `drawn` device px keeps the study's rule: within max_rescale / 2 … max_rescale × shown. */
-export function rescaleFits(drawn, shown, maxRescale = 1.5) {
-  if (!shown || !drawn) return true;
-  return drawn >= shown * maxRescale / 2 && drawn <= shown * maxRescale;
-}
 
 /* The worker's window: this page's own at top level; inside the landing layout's frame, the
  * layout answers "mvt-viewport-ask" with its window's size. */
