@@ -101,13 +101,14 @@ def _check_link(link: dict, videos: dict, videos_dir: Path, checked: set) -> str
 
 
 def _display_rule(exp_dir: Path, stimuli: dict) -> tuple[int | None, float]:
-    """The video's side on screen in device px (the study's ``display_px``, else the built size;
+    """The video's side on screen in device px (the study file's ``display_px``, else the built size;
     None when neither is known) and ``max_rescale`` (`stimuli.study.DEFAULT_DEVICE`)."""
     import json
 
     try:
-        device = json.loads((Path(exp_dir) / "study.json").read_text()).get("device") or {}
+        study = json.loads((Path(exp_dir) / "study.json").read_text())
     except (OSError, ValueError):
-        device = {}
-    shown = device.get("display_px") or stimuli.get("size")
+        study = {}
+    device = study.get("device") or {}
+    shown = study.get("display_px") or stimuli.get("size")
     return (int(shown) if shown else None), float(device.get("max_rescale") or 1.5)

@@ -39,9 +39,9 @@ function offerFullscreen() {
   });
 }
 
-/** The video's side on screen in device px (study.json: device.display_px, else the built size), or null. */
+/** The video's side on screen in device px (study.json: display_px, else the built size size_px), or null. */
 function shownPx(study) {
-  return (study.device && study.device.display_px) || study.size_px || null;
+  return study.display_px || study.size_px || null;
 }
 
 
