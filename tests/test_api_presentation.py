@@ -69,7 +69,8 @@ def _times(last: int, held: dict[int, float] | None = None, skip=()) -> str:
 
 
 @pytest.mark.parametrize("case", ["normal", "held_first_image_300", "held_first_image_unsampled", "held_last_image",
-                                  "held_fixation", "held_first_mask", "short_mask", "missing_first_mask",
+                                  "held_fixation", "held_first_mask", "short_mask", "dropped_mask_frame",
+                                  "last_callback_missed", "missing_first_mask",
                                   "hidden", "no_frame_times"])
 def test_the_image_is_measured_in_time_and_the_mask_in_frames(client, synthetic_server, case):
     token = token_of(client)
@@ -90,9 +91,16 @@ def test_the_image_is_measured_in_time_and_the_mask_in_frames(client, synthetic_
         times = _times(end, {lo - 5: 400})
     elif case == "held_first_mask":  # the mask stays longer: harmless
         times = _times(end, {m: 400})
-    elif case == "short_mask":
+    elif case == "short_mask":  # the runner stopped waiting on a stalled video 3 frames into the mask
         log, times = f"0-{m + 2}", _times(m + 2)
         expected = (False, "mask_short", round(n * 1000 / 60, 1), 3)
+    elif case == "dropped_mask_frame":  # the frame before it stayed longer: the mask is as long
+        log = f"0-{m + 5},{m + 8}-{end}"
+        times = _times(end, {m + 6: 1000 / 60}, skip={m + 7})
+        expected = (True, None, round(n * 1000 / 60, 1), mask - 2)
+    elif case == "last_callback_missed":
+        log, times = f"0-{end - 1}", _times(end - 1)
+        expected = (True, None, round(n * 1000 / 60, 1), mask - 1)
     elif case == "missing_first_mask":
         log = f"0-{m - 1},{m + 1}-{end}"
         expected = (False, "mask_onset_missing", round(n * 1000 / 60, 1), mask - 1)

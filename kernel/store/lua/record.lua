@@ -34,7 +34,10 @@
 --     outside [max_rescale / 2, max_rescale] x display_px), unmeasured (no frame_log),
 --     image_time (image_ms_measured more than half a refresh from N x P), image_frames
 --     (presented_frames ~= N), mask_onset_missing (frame m not confirmed), image_time_unknown
---     (no frame_times, or image_ms_measured null), mask_short (mask_frames_presented < mask_frames).
+--     (no frame_times, or image_ms_measured null), mask_short (playback stopped before the last
+--     mask frame: frame_times end before index m + mask_frames - 2, a last callback may be missed;
+--     without frame_times, mask_frames_presented < mask_frames). A dropped mask frame does not
+--     shorten the mask, whose last frame stays on screen after the video ends.
 --   Answers without frames (rating studies) keep timing_ok null unless a reason before
 --   "unmeasured" applies.
 -- A repeat of a recorded trial is a duplicate (a retry), unless both carry a tab id and they
@@ -98,7 +101,7 @@ if ARGV[6] ~= '' then
 end
 local period = 1000 / 60
 local refresh = tonumber(ARGV[12]) or period
-local measured = nil
+local measured, last_sampled = nil, nil
 if ARGV[11] ~= '' and frames > 0 then
   local idx, at = {}, {}
   for i, t in string.gmatch(ARGV[11], '(%d+):(%-?[%d.]+)') do
@@ -119,6 +122,7 @@ if ARGV[11] ~= '' and frames > 0 then
     end
     return nil
   end
+  last_sampled = idx[#idx]
   local t_on, t_off = time_of(lo), time_of(first_mask)
   if t_on and t_off then
     measured = t_off - t_on
@@ -147,7 +151,8 @@ elseif frames > 0 then
   elseif n_presented ~= frames then reason = 'image_frames'
   elseif not onset then reason = 'mask_onset_missing'
   elseif not measured then reason = 'image_time_unknown'
-  elseif n_mask and n_mask < mask then reason = 'mask_short'
+  elseif mask and last_sampled and last_sampled < first_mask + mask - 2 then reason = 'mask_short'
+  elseif mask and not last_sampled and n_mask < mask then reason = 'mask_short'
   end
 end
 local timing_ok, flag = 'null', -1
