@@ -46,7 +46,9 @@ PROBE = """(() => {
     const onFrame = (now, meta) => {
       if (video.__probeRun !== run) return;
       const idx = Math.round(meta.mediaTime * 60);
-      run.samples.push([idx, meta.presentedFrames, meta.expectedDisplayTime || meta.presentationTime || now]);
+      // Whether the video was on the page's current screen (the runner hides it when it moves on).
+      run.samples.push([idx, meta.presentedFrames, meta.expectedDisplayTime || meta.presentationTime || now,
+                        video.offsetParent !== null]);
       if (stallHere && run.stalled === null && idx >= cfg.stall_frame) {
         run.stalled = idx;
         video.pause();
@@ -79,20 +81,25 @@ def probe_view(run: dict, fixation: int, frames: int, mask: int) -> dict:
     """The probe's account of one playback: image on-screen ms (None: unknown), mask frames it saw."""
     samples = []
     for s in run["samples"]:
+        if not s[3]:
+            break  # the runner moved on: what the video does after that is not on screen
         if not samples or s[0] > samples[-1][0]:
-            samples.append(s)
+            samples.append(s[:3])
     first_mask = fixation + frames
     t_on, t_off = probe_time(samples, fixation), probe_time(samples, first_mask)
     in_mask = [s for s in samples if first_mask <= s[0] < first_mask + mask]
     mask_seen = in_mask[-1][1] - in_mask[0][1] + 1 + (in_mask[0][0] - first_mask) if in_mask else 0
+    # The last mask frame stays on screen once the video ends, and a dropped frame holds the one
+    # before it: the mask is cut only when playback stopped on screen before its last frames.
+    reached = bool(samples) and samples[-1][0] >= first_mask + mask - 2
     return {"image_ms": None if t_on is None or t_off is None else t_off - t_on, "mask_frames": mask_seen,
-            "stalled_at": run["stalled"]}
+            "mask_reached_end": reached, "stalled_at": run["stalled"]}
 
 
 def probe_says_ok(view: dict, frames: int, mask: int) -> bool:
-    """Whether the probe saw the image for N frames (within half a refresh) and the whole mask."""
+    """Whether the probe saw the image for N frames (within half a refresh) and the mask to its end."""
     return (view["image_ms"] is not None and abs(view["image_ms"] - frames * PERIOD_MS) <= PERIOD_MS / 2
-            and view["mask_frames"] >= mask)
+            and view["mask_reached_end"])
 
 
 def first_trial_with(stimuli: dict, frames: int):
