@@ -296,3 +296,43 @@ def test_the_stimulus_is_drawn_at_its_built_size_at_zoom_125_and_the_row_says_so
     assert (row["top_viewport_w"], row["top_viewport_h"]) == (width, height), row
     assert row["viewport_w"] < width, row  # the frame inside the layout is narrower than the window
     assert row["timing_reason"] != "rescaled", row
+
+
+@pytest.mark.parametrize("where", ["landing", "prolific"])
+def test_a_trial_started_in_another_profile_is_a_replay_counted_by_the_server(live_server, browser, where):
+    """The same task opened in a fresh profile (a private window, another device) after trial 1
+    was started: the server says it was seen, the page goes to the answer without the video, and
+    the row says plays 2, timing_ok false, replayed."""
+    from playwright.sync_api import expect
+
+    stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
+    assignment = f"A-REPLAY-{where}"
+    probes = []
+    for profile in ("first", "fresh"):
+        context = browser.new_context(ignore_https_errors=True, viewport={"width": 1366, "height": 650})
+        try:
+            page = context.new_page()
+            page.route("**/api/assignments", first_trial_with(stimuli, 6))
+            page.add_init_script(PROBE % json.dumps({"stall_frame": None, "stall_ms": 0}))
+            task = open_task(live_server, page, assignment, where)
+            if where == "landing":
+                start_task(page, task)
+            else:
+                task.get_by_role("button", name="I agree — continue").click()
+                task.get_by_role("button", name="Continue").click()
+                start = task.get_by_role("button", name="Start the task")
+                expect(start).to_be_enabled(timeout=10000)
+                start.click()
+            play = task.get_by_role("button", name="Play")
+            expect(play).to_be_enabled(timeout=20000)
+            play.click()
+            expect(task.get_by_text("What did the picture show?")).to_be_visible(timeout=20000)
+            frame = task_frame(page) if where == "landing" else page.main_frame
+            probes.append(len(frame.evaluate("window.__probe.plays")))
+            if profile == "fresh":
+                answer_current(task)
+                (row,) = rows_of(live_server, assignment, 1, page)
+        finally:
+            context.close()  # the first profile closes the window on the answer screen, unanswered
+    assert probes == [1, 0], probes  # the fresh profile never played the video
+    assert (row["plays"], row["timing_ok"], row["timing_reason"]) == (2, False, "replayed"), row
