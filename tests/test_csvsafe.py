@@ -58,7 +58,11 @@ def test_formula_classes_and_ids_are_inert_in_every_csv(redis, redis_url, tmp_pa
                 for t, trial in enumerate(link_lists[a.list_index]):
                     right = (trial["frames"] == 1) if worker == "-BAD" else (trial["frames"] == 6)
                     wrong = next(c for c in FORMULA_CLASSES if c != trial["label"])
-                    await record_response(r, token, t, trial["label"] if right else wrong, {})
+                    # a perfectly timed playback (fixation 30, mask 30): a measured trial
+                    m, end = 30 + trial["frames"], 59 + trial["frames"]
+                    timing = {"frame_log": f"0-{end}",
+                              "frame_times": f"0:0.0,{m}:{m * 1000 / 60:.1f},{end}:{end * 1000 / 60:.1f}"}
+                    await record_response(r, token, t, trial["label"] if right else wrong, timing)
                 await complete(r, token, f"code-{worker}")
 
     run_with_async_redis(redis_url, scenario)
