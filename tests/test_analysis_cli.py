@@ -182,6 +182,7 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
     from kernel.assignments import allocate
     from studies.loader import load_experiment
     from kernel.responses import complete, record_response
+    from tests.fixtures.server import measured
     from kernel.tokens import TokenData
     from tests.fixtures.server import write_experiment
 
@@ -202,7 +203,7 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
                         break           # never finishes
                     right = trial["frames"] == 6 if worker != "BAD" else trial["frames"] == 1
                     answer = trial["label"] if right else ("dog" if trial["label"] == "cat" else "cat")
-                    await record_response(r, token, t, answer, {})
+                    await record_response(r, token, t, answer, measured(trial["frames"]))
                 if worker != "SLOW":
                     await complete(r, token, f"code-{worker}")
 
@@ -297,7 +298,9 @@ def test_everyone_screened_out_is_explained(tmp_path):
     path.write_text(",".join(REQUIRED_COLUMNS) + "\n"
                     "L1,A1,W1,H1,0,img1,cat,1,16.667,cat,true,500,,x\n"
                     "L1,A1,W1,H1,1,img2,cat,6,100,dog,false,500,,x\n")
-    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(path)])
+    # No timing in these rows: kept with --keep-unmeasured, so that screening is what removes them.
+    result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(path),
+                                      "--keep-unmeasured"])
     assert (result.exit_code, result.output) == (1, (
         "error: no responses are left after screening (2 recorded: 0 in incomplete/replaced/expired assignments, "
         "0 with wrong timing, 1 of 1 workers flagged); lower --control-threshold or --min-r to keep more workers\n"))

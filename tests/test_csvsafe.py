@@ -41,6 +41,7 @@ def test_formula_classes_and_ids_are_inert_in_every_csv(redis, redis_url, tmp_pa
     from kernel.assignments import allocate
     from studies.loader import load_experiment
     from kernel.responses import complete, record_response
+    from tests.fixtures.server import measured
     from kernel.tokens import TokenData
     from tests.fixtures.server import write_experiment
 
@@ -58,11 +59,7 @@ def test_formula_classes_and_ids_are_inert_in_every_csv(redis, redis_url, tmp_pa
                 for t, trial in enumerate(link_lists[a.list_index]):
                     right = (trial["frames"] == 1) if worker == "-BAD" else (trial["frames"] == 6)
                     wrong = next(c for c in FORMULA_CLASSES if c != trial["label"])
-                    # a perfectly timed playback (fixation 30, mask 30): a measured trial
-                    m, end = 30 + trial["frames"], 59 + trial["frames"]
-                    timing = {"frame_log": f"0-{end}",
-                              "frame_times": f"0:0.0,{m}:{m * 1000 / 60:.1f},{end}:{end * 1000 / 60:.1f}"}
-                    await record_response(r, token, t, trial["label"] if right else wrong, timing)
+                    await record_response(r, token, t, trial["label"] if right else wrong, measured(trial["frames"]))
                 await complete(r, token, f"code-{worker}")
 
     run_with_async_redis(redis_url, scenario)
