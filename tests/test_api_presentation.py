@@ -70,7 +70,7 @@ def _times(last: int, held: dict[int, float] | None = None, skip=()) -> str:
 
 @pytest.mark.parametrize("case", ["normal", "held_first_image_300", "held_first_image_unsampled", "held_last_image",
                                   "held_fixation", "held_first_mask", "short_mask", "dropped_mask_frame",
-                                  "last_callback_missed", "missing_first_mask",
+                                  "last_callback_missed", "missing_first_mask", "zoomed_within_rule", "rescaled",
                                   "hidden", "no_frame_times"])
 def test_the_image_is_measured_in_time_and_the_mask_in_frames(client, synthetic_server, case):
     token = token_of(client)
@@ -107,6 +107,11 @@ def test_the_image_is_measured_in_time_and_the_mask_in_frames(client, synthetic_
     elif case == "hidden":
         extra = {"hidden_during_video": True}
         expected = (False, "hidden", round(n * 1000 / 60, 1), mask)
+    elif case == "zoomed_within_rule":  # 128 px built, drawn 160 device px (zoom 125 %): 1.25x
+        extra = {"drawn_device_px": 160.0}
+    elif case == "rescaled":  # drawn 512 device px: 4x the 128 px built
+        extra = {"drawn_device_px": 512.0}
+        expected = (False, "rescaled", round(n * 1000 / 60, 1), mask)
     elif case == "no_frame_times":
         times = None
         expected = (False, "image_time_unknown", None, mask)
