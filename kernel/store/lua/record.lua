@@ -32,9 +32,9 @@
 --   timing_ok = true only when none of these holds, else false with timing_reason the first of:
 --     replayed (plays > 1), navigation, hidden, blurred, not_visible, rescaled (drawn_device_px
 --     outside [max_rescale / 2, max_rescale] x display_px), unmeasured (no frame_log),
---     image_time (image_ms_measured more than half a refresh from N x P), image_frames
---     (presented_frames ~= N), mask_onset_missing (frame m not confirmed), image_time_unknown
---     (no frame_times, or image_ms_measured null), mask_short (playback stopped before the last
+--     image_time (image_ms_measured more than half a refresh from N x P), image_time_unknown
+--     (no frame_times, or image_ms_measured null: a frame held where the page had no sample),
+--     image_frames (presented_frames ~= N), mask_onset_missing (frame m not confirmed), mask_short (playback stopped before the last
 --     mask frame: frame_times end before index m + mask_frames - 2, a last callback may be missed;
 --     without frame_times, mask_frames_presented < mask_frames). A dropped mask frame does not
 --     shorten the mask, whose last frame stays on screen after the video ends.
@@ -148,9 +148,9 @@ elseif drawn and shown_px and (drawn < shown_px * max_rescale / 2 or drawn > sho
 elseif frames > 0 then
   if ARGV[6] == '' then reason = 'unmeasured'
   elseif measured and math.abs(measured - frames * period) > refresh / 2 then reason = 'image_time'
+  elseif not measured then reason = 'image_time_unknown'
   elseif n_presented ~= frames then reason = 'image_frames'
   elseif not onset then reason = 'mask_onset_missing'
-  elseif not measured then reason = 'image_time_unknown'
   elseif mask and last_sampled and last_sampled < first_mask + mask - 2 then reason = 'mask_short'
   elseif mask and not last_sampled and n_mask < mask then reason = 'mask_short'
   end
