@@ -152,6 +152,21 @@ def run_analyze(*, out: Path, responses: Path | None, kind_of, confirmed=None, e
         return kind.analyze(request)
 
 
+def _without_unmeasured(table, keep: bool, lines: list[str]):
+    """MVT trials with no timing verdict and no measured frames get ``timing_ok`` false (so every
+    analysis excludes them like a wrong timing) unless ``keep``; a line says how many."""
+    if "timing_ok" not in table.columns or keep:
+        return table
+    verdict = table["timing_ok"].astype("string").str.strip().replace("", None)
+    frames = table["presented_frames"].astype("string").str.strip().replace("", None)
+    unmeasured = (verdict.isna() & frames.isna()).to_numpy(dtype=bool)
+    if unmeasured.any():
+        lines.append(f"{int(unmeasured.sum())} trial(s) without timing excluded (--keep-unmeasured keeps them)")
+        table = table.copy()
+        table["timing_ok"] = table["timing_ok"].astype(object).where(~unmeasured, False)
+    return table
+
+
 def run_mvt(request: AnalysisRequest) -> list[str]:
     """``mvt analyze`` for MVT experiments (the MVT kind's analysis)."""
     from analysis.analyze import (add_metadata, analyze, progress_from_responses, read_metadata, repost_table,
@@ -172,6 +187,7 @@ def run_mvt(request: AnalysisRequest) -> list[str]:
     lines = []
     if request.responses is not None:
         table, chosen = select_experiments(read_responses_csv(request.responses), request.experiments)
+        table = _without_unmeasured(table, o.get("keep_unmeasured", False), lines)
         result = analyze(add_metadata(table, meta, by), source=str(request.responses), experiments=chosen, **options)
     else:
         from kernel import admin
@@ -179,7 +195,8 @@ def run_mvt(request: AnalysisRequest) -> list[str]:
 
         r, links, designs = request.r, request.links, request.designs
         frame_counts, n_options = _pooled_design(designs)
-        table = read_responses_redis(r, request.experiments)
+        table = _without_unmeasured(read_responses_redis(r, request.experiments), o.get("keep_unmeasured", False),
+                                    lines)
         verification = verify_responses(table, request.confirmed(table) if request.confirmed else {})
         lines.append(verification.summary(o.get("verified_only")))
         table = add_metadata(verification.kept(o.get("verified_only")).drop(columns=["verified"]), meta, by)
@@ -301,6 +318,9 @@ def register(app: typer.Typer, *, kind_of, confirmed=None) -> None:
                                                   "submissions) [default: on when such records exist]."),
         ratings: Path | None = typer.Option(None, "--ratings", help="With --responses: the EXP_DIR of the rating "
                                             "study they belong to (from Redis, rating studies are found by kind)."),
+        keep_unmeasured: bool = typer.Option(False, "--keep-unmeasured", help="Keep MVT trials with no timing "
+                                             "verdict (old exports; by default they are excluded like a wrong "
+                                             "timing)."),
     ) -> None:
         if not 0 <= theta < 1:
             raise typer.BadParameter(f"theta ({theta!r}) must be a proportion in [0, 1)", param_hint="--theta")
@@ -322,5 +342,6 @@ def register(app: typer.Typer, *, kind_of, confirmed=None) -> None:
                                     min_correlation_trials=min_correlation_trials,
                                     rating_screen=dict(z_limit=z_limit, max_outlier_share=max_outlier_share,
                                                        min_screen_ratings=min_screen_ratings,
-                                                       screen=not no_rating_screen)):
+                                                       screen=not no_rating_screen),
+                                    keep_unmeasured=keep_unmeasured):
                 typer.echo(line)

@@ -2,7 +2,7 @@
 
 FastAPI's dependency injection and routing cost more CPU per request than the Redis work of
 the hot routes. `HotPaths` answers well-formed requests to ``GET /api/eligibility`` and
-``POST /api/assignments|responses|complete`` itself, validating with the same models
+``POST /api/assignments|responses|trial-start|complete`` itself, validating with the same models
 (`app.validation`) and calling the same operations (`app.service`) as the FastAPI routes in
 `app.routes.api`. Anything it does not accept as well-formed goes on to FastAPI unchanged, so
 every error sentence and the OpenAPI schema come from one place.
@@ -19,7 +19,7 @@ from app import service
 from kernel.errors import MVTError
 from kernel.ids import ID_RE
 from kernel.limits import client_ip
-from app.validation import AssignmentIn, CompleteIn, ResponseIn
+from app.validation import AssignmentIn, CompleteIn, ResponseIn, TrialStartIn
 
 _JSON = (b"content-type", b"application/json")
 
@@ -54,7 +54,8 @@ class HotPaths:
         # path -> (model, handler, whether the answer may be gzip-compressed: only a task's list is long)
         self.posts = {"/api/assignments": (AssignmentIn, self._assignment, True),
                       "/api/responses": (ResponseIn, self._response, False),
-                      "/api/complete": (CompleteIn, self._complete, False)}
+                      "/api/complete": (CompleteIn, self._complete, False),
+                      "/api/trial-start": (TrialStartIn, self._trial_start, False)}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
@@ -122,6 +123,9 @@ class HotPaths:
 
     async def _response(self, body: ResponseIn, client: str):
         return await service.record(self.state.redis, self.state.settings, body), None
+
+    async def _trial_start(self, body: TrialStartIn, client: str):
+        return await service.start_trial(self.state.redis, self.state.settings, body), None
 
     async def _complete(self, body: CompleteIn, client: str):
         return await service.finish(self.state.redis, self.state.settings, body, client), None

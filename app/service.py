@@ -22,11 +22,12 @@ from kernel.assignments import Allocation, allocate, eligibility, now_ms
 from kernel.control import count_event
 from kernel.reasons import refusal
 from kernel.errors import MVTError, RateLimited, UnknownLink
-from kernel.responses import PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response
+from kernel.responses import (PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response,
+                              record_start)
 from kernel.settings import Settings
 from kernel.store import keys
 from kernel.tokens import TokenData, completion_code, make_token, read_token
-from app.validation import CompleteIn, FailureIn, ResponseIn
+from app.validation import CompleteIn, FailureIn, ResponseIn, TrialStartIn
 from platforms import PLATFORMS, Finished, preview_ids
 from studies import get_kind
 
@@ -207,6 +208,12 @@ async def record(r, settings: Settings, body: ResponseIn) -> dict:
                        assignment=token.assignment_id, trial=body.trial)
         raise
     return {"recorded": True, "duplicate": rec.duplicate, "next_trial": rec.next_trial, "timing_ok": rec.timing_ok}
+
+
+async def start_trial(r, settings: Settings, body: TrialStartIn) -> dict:
+    """Check the token, count the announced start (``POST /api/trial-start``); the JSON of `TrialStartOut`."""
+    token = read_token(settings.signing_key, body.assignment_token)
+    return {"plays": await record_start(r, token, body.trial, body.start_id)}
 
 
 async def finish(r, settings: Settings, body: CompleteIn, client: str | None = None) -> dict:

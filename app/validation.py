@@ -17,6 +17,7 @@ from kernel.reasons import ELIGIBILITY_REASONS
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="1–64 characters from A–Z, a–z, 0–9, _ and -")]
 FRAME_LOG_RE = re.compile(r"^[0-9]{1,7}-[0-9]{1,7}(,[0-9]{1,7}-[0-9]{1,7})*$")
+FRAME_TIMES_RE = re.compile(r"^[0-9]{1,7}:[0-9]{1,7}(\.[0-9])?(,[0-9]{1,7}:[0-9]{1,7}(\.[0-9])?)*$")
 HEADPHONE_RE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})$")
 MEDIA_NAME_RE = re.compile(r"^([0-9a-f]{16})\.([a-z0-9]{1,5})$")
 """A stimulus file name: an opaque id and an extension, which must be one of a registered study
@@ -90,6 +91,19 @@ class ResponseIn(BaseModel):
     frame_log: str | None = Field(default=None, max_length=4000,
                                   description="ascending, disjoint inclusive ranges of confirmed frame indices")
     frames_presented_total: int | None = Field(default=None, ge=0, le=10_000_000)
+    frame_times: str | None = Field(
+        default=None, max_length=12_000,
+        description="one 'index:ms' per requestVideoFrameCallback sample, ascending: the frame index and its "
+                    "expected display time in ms since the first sample's (one decimal)")
+    interrupted: Literal["navigation"] | None = Field(
+        default=None, description="the video's page was left (Back, Forward, reload, closed) while it played")
+    drawn_device_px: float | None = Field(
+        default=None, ge=0, le=100_000, description="the video's side as drawn, device px (CSS px x devicePixelRatio,"
+                                                     " which includes the browser's zoom)")
+    top_viewport_w: int | None = Field(default=None, ge=0, le=100_000,
+                                       description="the top-level window's viewport, CSS px (inside the landing "
+                                                   "layout: the layout's window, not the frame)")
+    top_viewport_h: int | None = Field(default=None, ge=0, le=100_000)
     # How the stimulus was presented (docs/contracts.md): all nullable, all stored and exported.
     stimulus_visible: bool | None = Field(
         default=None, description="the whole video was inside the worker's visible viewport for the whole stimulus")
@@ -128,6 +142,21 @@ class ResponseIn(BaseModel):
                              f"trials, e.g. '5/6'")
         return value
 
+    @field_validator("frame_times")
+    @classmethod
+    def _times_ascending(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not FRAME_TIMES_RE.fullmatch(value):
+            raise ValueError(f"frame_times ({value[:40]!r}) must look like '0:0,1:16.7,3:50.0'")
+        previous = -1
+        for part in value.split(","):
+            index = int(part.split(":")[0])
+            if index <= previous:
+                raise ValueError(f"frame_times index {index} must be greater than the one before ({previous})")
+            previous = index
+        return value
+
     @field_validator("frame_log")
     @classmethod
     def _ranges_ascending(cls, value: str | None) -> str | None:
@@ -142,6 +171,21 @@ class ResponseIn(BaseModel):
                 raise ValueError(f"frame_log range {part!r} must be ascending and not overlap the one before")
             previous = b
         return value
+
+
+class TrialStartIn(BaseModel):
+    """The browser is about to play a trial's video (sent before every start)."""
+
+    model_config = ConfigDict(extra="ignore")
+    assignment_token: str = Field(max_length=300)
+    trial: int = Field(ge=0, le=100_000)
+    start_id: Id = Field(description="drawn by the page for this viewing; a retry of the request repeats it")
+
+
+class TrialStartOut(BaseModel):
+    """How many viewings of the trial the server knows of, this one included."""
+
+    plays: int = Field(description="1 for a first viewing; more means the trial was started before (replayed)")
 
 
 class ResponseOut(BaseModel):

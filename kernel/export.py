@@ -13,14 +13,14 @@ from kernel import csvsafe
 from kernel.store import keys
 from kernel.assignments import iso_ms
 from kernel.errors import ExperimentChoice, OutputUnwritable
-from kernel.responses import PRESENTATION_FIELDS
+from kernel.responses import MEASURED_FIELDS, PRESENTATION_FIELDS
 
 RESPONSE_COLUMNS = (
     "link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label", "frames", "duration_ms",
     "response", "correct", "response_time_ms", "presented_frames", "submitted_at", "dropped_frames",
     "refresh_interval_ms", "hidden_during_video", "blurred_during_video", "timing_ok", "assignment_status",
     "video_id", "list_index", "timing_source", "frames_presented_total", "frame_log", "experiment",
-    *PRESENTATION_FIELDS, "comment",
+    *PRESENTATION_FIELDS, "comment", *MEASURED_FIELDS,
 )
 """Columns of the responses CSV, in order (docs/interfaces.md's, then docs/contracts.md's, then
 extras: ``experiment`` (the link's ``experiment_id``), the presentation fields of
@@ -92,6 +92,7 @@ def _link_rows(r: redis_py.Redis, link_id: str) -> list[dict]:
             "frames_presented_total": resp.get("frames_presented_total"), "frame_log": resp.get("frame_log"),
             "experiment": experiment,
             **{name: resp.get(name) for name in PRESENTATION_FIELDS}, "comment": rec.get("comment"),
+            **{name: resp.get(name) for name in MEASURED_FIELDS},
         })
     rows.sort(key=lambda row: (row["assignment_id"], row["trial"]))
     return rows

@@ -3,8 +3,10 @@
 A response is stored once per (assignment, trial): the first write wins and repeats are
 reported as duplicates, so retries and double clicks are harmless. ``correct`` is computed
 in Redis from the hidden answer; so are ``presented_frames`` (the image frames the browser
-confirmed in its ``frame_log``) and ``timing_ok`` (exactly the intended frames, page visible and
-focused; null without a frame log).
+confirmed in its ``frame_log``), ``image_ms_measured`` (first image frame to first mask frame on
+screen, from ``frame_times``), ``mask_frames_presented``, ``plays`` (the starts the browser
+announced, `record_start`) and ``timing_ok`` with its ``timing_reason`` (record.lua's header has
+the rules). The page never learns a trial's duration: it sends measurements, the server decides.
 """
 
 from __future__ import annotations
@@ -27,17 +29,26 @@ TIMING_FIELDS = ("response_time_ms", "dropped_frames", "refresh_interval_ms", "h
 
 PRESENTATION_FIELDS = ("stimulus_visible", "plays", "viewport_w", "viewport_h", "screen_w", "screen_h", "video_px",
                        "dpr", "fullscreen", "input_type", "tab_id", "replays", "playback_completed",
-                       "view_ms", "headphone_check")
-"""How the stimulus was presented (client fields, stored and exported as they came)."""
+                       "view_ms", "headphone_check", "interrupted", "drawn_device_px", "top_viewport_w",
+                       "top_viewport_h", "frame_times")
+"""How the stimulus was presented (client fields, stored and exported as they came; ``plays`` is
+replaced by the server's count of announced starts when there is one)."""
+
+MEASURED_FIELDS = ("image_ms_measured", "mask_frames_presented", "timing_reason")
+"""Computed by record.lua from the client's measurements and the hidden answer, exported."""
 
 
 def presentation_failed(fields: dict) -> bool:
-    """Whether the stimulus was not seen as designed: not wholly on screen, or played more than once.
+    """Whether the stimulus was not wholly on screen: ``timing_ok`` false (``not_visible``) even
+    without a frame log, so analysis excludes it like a trial with a dropped frame."""
+    return fields.get("stimulus_visible") is False
 
-    Such a trial gets ``timing_ok`` false even without a frame log, so analysis excludes it
-    like a trial with a dropped frame.
-    """
-    return fields.get("stimulus_visible") is False or (fields.get("plays") or 0) > 1
+
+def distraction(fields: dict) -> str:
+    """``hidden`` or ``blurred`` when the page was so during the video, else ``""``."""
+    if fields.get("hidden_during_video"):
+        return "hidden"
+    return "blurred" if fields.get("blurred_during_video") else ""
 
 
 @dataclass(frozen=True)
@@ -75,19 +86,37 @@ async def record_response(r, token: TokenData, trial: int, response: str, timing
     now = now_ms() if now is None else now
     await refuse_blocked(r, token)
     record = {"trial": trial, "response": response, **{k: timing.get(k) for k in TIMING_FIELDS},
-              **{k: timing.get(k) for k in PRESENTATION_FIELDS}, "received_ms": now}
-    frame_log = timing.get("frame_log")
-    distracted = bool(timing.get("hidden_during_video")) or bool(timing.get("blurred_during_video"))
+              **{k: timing.get(k) for k in PRESENTATION_FIELDS if k != "plays"}, "received_ms": now}
+    refresh, plays = timing.get("refresh_interval_ms"), timing.get("plays")
     result = await scripts_for(r).record(
         keys=[keys.link_assignments(token.link_id), keys.link_answers(token.link_id),
               keys.link_responses(token.link_id), keys.link_activity(token.link_id),
-              keys.link_options(token.link_id)],
+              keys.link_options(token.link_id), keys.link_starts(token.link_id)],
         args=[token.assignment_id, token.list_index, trial, orjson.dumps(record), response,
-              frame_log or "", now, int(distracted), int(presentation_failed(timing)), timing.get("tab_id") or ""])
+              timing.get("frame_log") or "", now, distraction(timing), int(presentation_failed(timing)),
+              timing.get("tab_id") or "", timing.get("frame_times") or "", "" if not refresh else refresh,
+              timing.get("interrupted") or "", "" if plays is None else plays,
+              "" if timing.get("drawn_device_px") is None else timing["drawn_device_px"]])
     if result[0] == "refused":
         raise _refused(result[1], token, trial, response=response)
     flag = int(result[2])
     return Recorded(result[0] == "duplicate", int(result[1]), None if flag < 0 else bool(flag))
+
+
+async def record_start(r, token: TokenData, trial: int, start_id: str) -> int:
+    """Count one announced start of ``trial``'s video (``POST /api/trial-start``); the trial's plays so far.
+
+    Idempotent per ``start_id`` (a retried request counts once); any other start of the same trial,
+    from whatever browser, profile or device, counts again, and record.lua then stores the
+    response with ``timing_ok`` false, ``timing_reason`` ``replayed``. Raises `BadTrial`,
+    `AssignmentExpired`, `AssignmentReplaced` or `UnknownAssignment`.
+    """
+    result = await scripts_for(r).start(
+        keys=[keys.link_assignments(token.link_id), keys.link_answers(token.link_id), keys.link_starts(token.link_id)],
+        args=[token.assignment_id, token.list_index, trial, start_id])
+    if result[0] == "refused":
+        raise _refused(result[1], token, trial)
+    return int(result[1])
 
 
 async def refuse_blocked(r, token: TokenData) -> None:

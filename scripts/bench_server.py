@@ -2,7 +2,7 @@
 
 Starts ``mvt serve --workers N`` on a throw-away data dir with its embedded Redis and a synthetic
 experiment, then runs wrk for each scenario (eligibility, first-time assignment, returning
-assignment, response writes) at each connection count, bounded by ``--duration`` per run, and
+assignment, response writes, and on request ``trial_start``: the announcement before each video) at each connection count, bounded by ``--duration`` per run, and
 prints req/s, p50 and p99 latency, non-2xx counts and the servers' CPU per request.
 
 ``--store single`` uses a redis-server on TCP, ``--store cluster`` (or ``--cluster``) a local
@@ -92,6 +92,17 @@ function request()
   return wrk.format("POST", "/api/assignments", {["Content-Type"] = "application/json"}, BODIES[(k % #BODIES) + 1])
 end
 """
+    elif kind == "trial_start":
+        # POST /api/trial-start, sent once before every video: a new start id per request.
+        body = "TOKENS = " + lua_list(data["tokens"]) + """
+function request()
+  local k = next_k()
+  local n = #TOKENS
+  local trial = math.floor(k / n) % TRIALS
+  local b = '{"assignment_token":"' .. TOKENS[(k % n) + 1] .. '","trial":' .. trial .. ',"start_id":"RUN' .. k .. '"}'
+  return wrk.format("POST", "/api/trial-start", {["Content-Type"] = "application/json"}, b)
+end
+""".replace("RUN", run_tag)
     else:
         body = "TOKENS = " + lua_list(data["tokens"]) + """
 function request()

@@ -255,10 +255,12 @@ class Answers(Protocol):
 
 class RecognitionAnswers:
     """MVT: one video per screen, an option drawn from the psychometric model (`draw_answer`),
-    and the presentation fields of a runner without frame timing (``timing_source`` "none")."""
+    and the measurements of a browser that showed every frame on time (a frame log of the whole
+    video and three frame times, the server interpolating between them): the server counts a
+    simulated trial as measured."""
 
-    def __init__(self, truth: GroundTruth, videos: dict):
-        self.truth, self.videos = truth, videos
+    def __init__(self, truth: GroundTruth, videos: dict, fixation_frames: int = 30):
+        self.truth, self.videos, self.fixation_frames = truth, videos, fixation_frames
 
     def new_worker(self, rng: np.random.Generator, worker_id: str = "") -> None:
         """MVT workers differ only through the draws (the model has no worker effect)."""
@@ -274,17 +276,23 @@ class RecognitionAnswers:
         for trial in trials:
             video_id = trial["video_url"].rsplit("/", 1)[-1].split(".", 1)[0]
             response = draw_answer(self.truth, self.videos[video_id], trial.get("options") or options, rng)
+            video = self.videos[video_id]
+            last = video.get("total_frames", 2 * self.fixation_frames + video["frames"]) - 1
+            first_mask = self.fixation_frames + video["frames"]
+            times = ",".join(f"{i}:{i * 1000.0 / FPS:.1f}" for i in sorted({0, first_mask, last}))
             out.append({"response": response, "response_time_ms": 800.0, "presented_frames": None,
-                        "dropped_frames": None, "refresh_interval_ms": 1000.0 / FPS, "hidden_during_video": False,
-                        "blurred_during_video": False, "timing_source": "none"})
+                        "dropped_frames": 0, "refresh_interval_ms": 1000.0 / FPS, "hidden_during_video": False,
+                        "blurred_during_video": False, "timing_source": "rvfc", "frame_log": f"0-{last}",
+                        "frame_times": times})
         return out
 
 
 def recognition_answers(exp_dir: Path, *, model: WorkerModel = WorkerModel(), rng=None,
                         truth: GroundTruth | None = None) -> RecognitionAnswers:
     """MVT answers for the experiment in ``exp_dir``: ``truth``, else thresholds drawn by `draw_truth`."""
-    videos = json.loads((Path(exp_dir) / "stimuli.json").read_text())["videos"]
-    return RecognitionAnswers(truth or draw_truth(exp_dir, model=model, rng=rng), videos)
+    stimuli = json.loads((Path(exp_dir) / "stimuli.json").read_text())
+    return RecognitionAnswers(truth or draw_truth(exp_dir, model=model, rng=rng), stimuli["videos"],
+                              stimuli.get("fixation_frames", 30))
 
 
 @dataclass(frozen=True)

@@ -313,7 +313,8 @@ def build_experiment(
     mean_video_s = (fixation_frames + float(np.mean(counts)) + mask_frames) / FPS
     study_doc = study_config(study_raw, n_trials=min(images_per_task, len(images)), mean_video_s=mean_video_s,
                              example="example.png", practice=practice_doc)
-    study_doc.update(fixation_ms=round(fixation_frames * 1000 / FPS), mask_ms=round(mask_frames * 1000 / FPS))
+    study_doc.update(fixation_ms=round(fixation_frames * 1000 / FPS), mask_ms=round(mask_frames * 1000 / FPS),
+                     size_px=size)
 
     stimuli = {
         "version": 1, "fps": FPS, "size": size, "fixation_frames": fixation_frames,

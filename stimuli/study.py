@@ -14,11 +14,13 @@ Example ``study.toml`` (every key optional)::
     consent = "This is a research study of the Example Lab ..."
     minutes = 8                    # estimated; default computed from the design
     practice_trials = 2            # from images outside the study set (the bundled samples)
+    display_px = 512               # the video's side on screen, device px (default: the built --size)
 
     [device]
     min_stimulus_px = 256          # smallest video side the worker's window must show, CSS px
     touch_allowed = false          # phones and tablets
     refresh_tolerance_hz = 3       # how far from 60 Hz (or a multiple) the display may be
+    max_rescale = 1.5              # drawn within 0.75-1.5x of display_px, else told / excluded
 
     [panel]                        # any panel that passes an id in the URL (SONA, Connect, ...)
     id_param = "participant"       # /panel?experiment=EXP&participant=ID
@@ -40,7 +42,10 @@ from kernel.ids import is_id
 ANSWER_S = 4.0
 OVERHEAD_MIN = 2.0
 
-DEFAULT_DEVICE = {"min_stimulus_px": 256, "touch_allowed": False, "refresh_tolerance_hz": 3.0}
+DEFAULT_DEVICE = {"min_stimulus_px": 256, "touch_allowed": False, "refresh_tolerance_hz": 3.0, "max_rescale": 1.5}
+"""``max_rescale``: the video's side as drawn, in device pixels, must lie within max_rescale / 2
+and max_rescale times the study's ``display_px`` (default: the built ``--size``), so 1.5 allows
+0.75-1.5x; checked before consent and per trial."""
 PANEL_KEYS = {"id_param": True, "completion_url": True, "completion_code": True, "screened_out_code": False}
 """The ``[panel]`` table: key → required."""
 DEFAULT_CONSENT = (
@@ -54,7 +59,7 @@ DEFAULT_STUDY = {
     "title": "Picture recognition task",
     "description": "You will watch short videos and say what each one showed.",
     "minutes": None, "pay": None, "contact": None, "consent": DEFAULT_CONSENT, "practice_trials": 2,
-    "device": DEFAULT_DEVICE, "panel": None,
+    "device": DEFAULT_DEVICE, "panel": None, "display_px": None,
 }
 """What the page says and checks when an experiment was built without a study file."""
 
@@ -111,11 +116,18 @@ def read_study_file(path: Path | str | None, kind: str = "mvt") -> dict:
     for key, kind in (("minutes", (int, float)), ("practice_trials", int)):
         if key in raw and (not isinstance(raw[key], kind) or isinstance(raw[key], bool) or raw[key] < 0):
             raise BuildOptionError(f"study file {path}: {key} ({raw[key]!r}) must be a number ≥ 0")
+    if "display_px" in raw and (isinstance(raw["display_px"], bool) or not isinstance(raw["display_px"], int)
+                                or raw["display_px"] < 16):
+        raise BuildOptionError(f"study file {path}: display_px ({raw['display_px']!r}) must be a whole number of "
+                               f"device pixels ≥ 16")
     device = raw.get("device", {})
     if not isinstance(device, dict) or set(device) - set(DEFAULT_DEVICE):
         raise BuildOptionError(f"study file {path}: [device] may hold only {sorted(DEFAULT_DEVICE)}")
     if "touch_allowed" in device and not isinstance(device["touch_allowed"], bool):
         raise BuildOptionError(f"study file {path}: device.touch_allowed must be true or false")
+    if "max_rescale" in device and (isinstance(device["max_rescale"], bool)
+                                    or not isinstance(device["max_rescale"], (int, float)) or device["max_rescale"] < 1):
+        raise BuildOptionError(f"study file {path}: device.max_rescale ({device['max_rescale']!r}) must be a number ≥ 1")
     for key in ("min_stimulus_px", "refresh_tolerance_hz"):
         if key in device and (isinstance(device[key], bool) or not isinstance(device[key], (int, float))
                               or device[key] < 0):

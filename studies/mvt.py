@@ -35,11 +35,13 @@ class MVTKind(StudyKind):
 
     def link_data(self, design: dict, stimuli: dict, exp_dir: Path) -> list[LinkData]:
         """Each link's lists of video ids and hidden answers ``[label, frames, image_id, video_id,
-        fixation_frames]``; checks every video id is in ``stimuli.json`` and on disk."""
+        fixation_frames, mask_frames, display px, max_rescale]``; checks every video id is in ``stimuli.json`` and on disk."""
         classes = checked_strings(design, "classes", "class names")
         links = checked_links(design, exp_dir)
         videos = stimuli.get("videos", {})
         fixation_frames = stimuli.get("fixation_frames", 30)
+        mask_frames = stimuli.get("mask_frames", 30)
+        shown_px, max_rescale = _display_rule(exp_dir, stimuli)
         fps = design.get("fps", stimuli.get("fps", 60))
         checked: set[str] = set()
         out = []
@@ -47,7 +49,8 @@ class MVTKind(StudyKind):
             link_id = _check_link(link, videos, exp_dir / "videos", checked)
             answers = {
                 (i, j): [t.get("label", videos[t["video_id"]].get("label")), t["frames"],
-                         t.get("image_id", videos[t["video_id"]].get("image_id")), t["video_id"], fixation_frames]
+                         t.get("image_id", videos[t["video_id"]].get("image_id")), t["video_id"], fixation_frames,
+                         mask_frames, shown_px, max_rescale]
                 for i, trials in enumerate(link["lists"]) for j, t in enumerate(trials)
             }
             out.append(LinkData(link_id, [[t["video_id"] for t in trials] for trials in link["lists"]], answers,
@@ -98,3 +101,17 @@ def _check_link(link: dict, videos: dict, videos_dir: Path, checked: set) -> str
             if not isinstance(trial.get("frames"), int) or trial["frames"] < 1:
                 raise BadExperiment(f"frames {trial.get('frames')!r} of video {video_id} must be a positive integer")
     return link_id
+
+
+def _display_rule(exp_dir: Path, stimuli: dict) -> tuple[int | None, float]:
+    """The video's side on screen in device px (the study file's ``display_px``, else the built size;
+    None when neither is known) and ``max_rescale`` (`stimuli.study.DEFAULT_DEVICE`)."""
+    import json
+
+    try:
+        study = json.loads((Path(exp_dir) / "study.json").read_text())
+    except (OSError, ValueError):
+        study = {}
+    device = study.get("device") or {}
+    shown = study.get("display_px") or stimuli.get("size")
+    return (int(shown) if shown else None), float(device.get("max_rescale") or 1.5)

@@ -29,12 +29,16 @@ def client(synthetic_server):
         yield c
 
 
+# A played video whose every frame was seen on time, whatever its image frames (a measured trial).
+EVERY_FRAME_TIME = ",".join(f"{i}:{i * 1000 / 60:.1f}" for i in range(101))
+
+
 def do_task(client, worker, assignment, link="synth-001", complete=True):
     body = client.post("/api/assignments", json={"link": link, "worker_id": worker, "assignment_id": assignment,
                                                  "hit_id": "H1"}).json()
     for trial in body["trials"]:
         client.post("/api/responses", json={"assignment_token": body["assignment_token"], "trial": trial["trial"],
-                                            "response": "cat", "frame_log": "0-100"})
+                                            "response": "cat", "frame_log": "0-100", "frame_times": EVERY_FRAME_TIME})
     if complete:
         client.post("/api/complete", json={"assignment_token": body["assignment_token"]})
     return body

@@ -189,6 +189,7 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
     from kernel.assignments import allocate
     from studies.loader import load_experiment
     from kernel.responses import complete, record_response
+    from tests.fixtures.server import measured
     from kernel.tokens import TokenData
     from tests.fixtures.server import write_experiment
 
@@ -209,7 +210,7 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
                         break           # never finishes
                     right = trial["frames"] == 6 if worker != "BAD" else trial["frames"] == 1
                     answer = trial["label"] if right else ("dog" if trial["label"] == "cat" else "cat")
-                    await record_response(r, token, t, answer, {})
+                    await record_response(r, token, t, answer, measured(trial["frames"]))
                 if worker != "SLOW":
                     await complete(r, token, f"code-{worker}")
 

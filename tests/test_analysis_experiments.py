@@ -23,6 +23,7 @@ def _run_workers(redis_url, lists_by_link, answer):
     """Every list of every link done by its own worker; answer(trial) says right or wrong."""
     from kernel.assignments import allocate
     from kernel.responses import complete, record_response
+    from tests.fixtures.server import measured
     from kernel.tokens import TokenData
 
     async def scenario(r):
@@ -34,7 +35,7 @@ def _run_workers(redis_url, lists_by_link, answer):
                 for t, trial in enumerate(lists[a.list_index]):
                     right = answer(trial)
                     await record_response(r, token, t, trial["label"] if right else
-                                          ("dog" if trial["label"] == "cat" else "cat"), {})
+                                          ("dog" if trial["label"] == "cat" else "cat"), measured(trial["frames"]))
                 await complete(r, token, f"code-{worker}")
     run_with_async_redis(redis_url, scenario)
 

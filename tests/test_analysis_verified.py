@@ -85,6 +85,7 @@ def test_mvt_analyze_drops_forged_completes_when_platform_records_exist(redis, r
     from cli import cli
     from studies.loader import load_experiment
     from kernel.responses import complete, record_response
+    from tests.fixtures.server import measured
     from kernel.tokens import TokenData
     from tests.fixtures.redis import run_with_async_redis
     from tests.fixtures.server import write_experiment
@@ -98,7 +99,7 @@ def test_mvt_analyze_drops_forged_completes_when_platform_records_exist(redis, r
             a = await allocate(r, "synth-001", worker, f"A-{worker}", "H1", cap=4, allotted_ms=3_600_000)
             token = TokenData(a.assignment_id, a.link_id, a.worker_id, a.list_index)
             for t, trial in enumerate(lists[a.list_index]):
-                await record_response(r, token, t, trial["label"], {})
+                await record_response(r, token, t, trial["label"], measured(trial["frames"]))
             await complete(r, token, f"code-{worker}")
 
     run_with_async_redis(redis_url, scenario)

@@ -34,6 +34,11 @@ def answer(client, token, trial, response="cat", **timing):
                                                **timing})
 
 
+def nominal_times(last: int, first: int = 0, period_ms: float = 1000 / 60) -> str:
+    """``frame_times`` of frames first..last each shown for one video frame."""
+    return ",".join(f"{i}:{(i - first) * period_ms:.1f}" for i in range(first, last + 1))
+
+
 def test_healthz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
 
@@ -131,7 +136,8 @@ def test_assignment_refusal_reasons(client, synthetic_server):
 
 def test_responses_resume_and_complete(client, synthetic_server):
     token = start(client).json()["assignment_token"]
-    r = answer(client, token, 0, frame_log="0-80", timing_source="rvfc", response_time_ms=512.5,
+    r = answer(client, token, 0, frame_log="0-80", frame_times=nominal_times(80), timing_source="rvfc",
+               response_time_ms=512.5,
                dropped_frames=0, refresh_interval_ms=16.7, hidden_during_video=False, blurred_during_video=False,
                frames_presented_total=66)
     assert r.status_code == 200 and r.json() == {"recorded": True, "duplicate": False, "next_trial": 1,
@@ -143,8 +149,9 @@ def test_responses_resume_and_complete(client, synthetic_server):
     assert (r.status_code, r.json()) == (409, {"detail": "only 1 of 3 trials are recorded; finish every trial first",
                                                "reason": "incomplete"})
     assert answer(client, token, 2, "dog").json()["next_trial"] == 1
+    # No measurement: not a measured trial (unmeasured), never null for an MVT trial.
     assert answer(client, token, 1, "dog").json() == {"recorded": True, "duplicate": False, "next_trial": 3,
-                                                      "timing_ok": None}
+                                                      "timing_ok": False}
     r = client.post("/api/complete", json={"assignment_token": token})
     assert r.status_code == 200
     code = r.json()["completion_code"]

@@ -96,7 +96,9 @@ def test_responses_resume_complete_replace_and_export(exp, redis_url):
     async def scenario(r):
         a = await alloc(r, "synth-001", "W1", "A1")
         t = token(a)
-        rec = await record_response(r, t, 1, "dog", {"frame_log": "0-100", "timing_source": "rvfc"})
+        times = ",".join(f"{i}:{i * 1000 / 60:.1f}" for i in range(101))
+        rec = await record_response(r, t, 1, "dog", {"frame_log": "0-100", "frame_times": times,
+                                                     "timing_source": "rvfc"})
         assert (rec.duplicate, rec.next_trial) == (False, 0)
         rec = await record_response(r, t, 0, "dog", {"frame_log": "0-29,31-100"})
         assert (rec.duplicate, rec.next_trial, rec.timing_ok) == (False, 2, False)

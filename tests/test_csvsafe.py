@@ -49,6 +49,7 @@ def test_formula_classes_and_ids_are_inert_in_every_csv(redis, redis_url, tmp_pa
     from kernel.assignments import allocate
     from studies.loader import load_experiment
     from kernel.responses import complete, record_response
+    from tests.fixtures.server import measured
     from kernel.tokens import TokenData
     from tests.fixtures.server import write_experiment
 
@@ -66,7 +67,7 @@ def test_formula_classes_and_ids_are_inert_in_every_csv(redis, redis_url, tmp_pa
                 for t, trial in enumerate(link_lists[a.list_index]):
                     right = (trial["frames"] == 1) if worker == "-BAD" else (trial["frames"] == 6)
                     wrong = next(c for c in FORMULA_CLASSES if c != trial["label"])
-                    await record_response(r, token, t, trial["label"] if right else wrong, {})
+                    await record_response(r, token, t, trial["label"] if right else wrong, measured(trial["frames"]))
                 await complete(r, token, f"code-{worker}")
 
     run_with_async_redis(redis_url, scenario)
@@ -156,7 +157,7 @@ def test_hostile_comment_round_trips_through_export_and_analyze(redis, redis_url
     from kernel.responses import complete, record_response
     from kernel.tokens import TokenData
     from studies.loader import load_experiment
-    from tests.fixtures.server import write_experiment
+    from tests.fixtures.server import measured, write_experiment
 
     exp_dir = write_experiment(tmp_path / "exp", experiment_id="cr", n_links=1, n_lists=5, n_trials=3,
                                classes=("cat", "dog"), frame_counts=(1, 6))
@@ -168,7 +169,7 @@ def test_hostile_comment_round_trips_through_export_and_analyze(redis, redis_url
             a = await allocate(r, link["link_id"], f"W{n}", f"A{n}", "HIT", cap=4, allotted_ms=3_600_000)
             token = TokenData(a.assignment_id, a.link_id, a.worker_id, a.list_index)
             for t, trial in enumerate(link["lists"][a.list_index]):
-                await record_response(r, token, t, trial["label"], {})
+                await record_response(r, token, t, trial["label"], measured(trial["frames"]))
             await complete(r, token, "code", comment=comment)
 
     run_with_async_redis(redis_url, scenario)

@@ -21,8 +21,9 @@ def test_load_puts_every_link_and_list_into_redis(redis, tmp_path):
     meta = redis.hgetall(keys.link_meta("synth-001"))
     assert (meta["n_lists"], meta["n_trials"], json.loads(meta["options"])) == ("5", "4", ["cat", "dog"])
     assert len(json.loads(redis.hget(keys.link_lists("synth-001"), "0"))) == 4
-    label, frames, image_id, video_id, fixation = json.loads(redis.hget(keys.link_answers("synth-001"), "0:1"))
-    assert (label, image_id, fixation) == ("dog", "img1_1", 30)
+    label, frames, image_id, video_id, fixation, mask, shown_px, max_rescale = json.loads(
+        redis.hget(keys.link_answers("synth-001"), "0:1"))
+    assert (label, image_id, fixation, mask, shown_px, max_rescale) == ("dog", "img1_1", 30, 30, 128, 1.5)
 
 
 def test_loading_twice_changes_nothing(redis, tmp_path):

@@ -792,3 +792,58 @@ def test_a_reload_mid_task_goes_on_at_the_next_sample_under_the_same_list(page, 
     assert [row["response"] for row in rows_of(redis, "WRELOAD")] == ["4", "2", "2"]
     (progress,) = [p for p in link_progress(redis) if p.link_id == "dsis-001"]
     assert (progress.in_progress, progress.complete) == (0, 1)
+
+
+def test_keys_work_after_a_click_on_the_player_and_enter_never_replays(page, redis, _running_server, ratings_acr):
+    """A click on the player's controls leaves the keys with the rating: a number chooses, Enter
+    confirms (it does not play the sample again), and one player plays at a time."""
+    from playwright.sync_api import expect
+
+    base_url = _running_server[0]
+    load_experiment(redis, ratings_acr)
+    open_task(page, base_url, "acr-001", worker="W-KEYS")
+    expect(page.get_by_role("heading", name="Sample 1 of 4")).to_be_visible()
+    play_to_end(page, "#stimuli audio")
+    player = page.locator("#stimuli audio")
+    box = player.bounding_box()
+    page.mouse.click(box["x"] + 16, box["y"] + box["height"] / 2)  # the ▶ at the controls' left
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.activeElement && document.activeElement.id") == "rate-scale"
+    page.keyboard.press("3")
+    expect(page.locator('[role=radio][data-value="3"]')).to_have_attribute("aria-checked", "true")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Sample 2 of 4")).to_be_visible()
+    (row,) = rows_of(redis, "W-KEYS")
+    assert row["response"] == "3" and row["replays"] <= 1, row
+
+
+def test_starting_one_player_pauses_the_others(page, redis, _running_server, ratings_mushra):
+    from playwright.sync_api import expect
+
+    base_url = _running_server[0]
+    load_experiment(redis, ratings_mushra)
+    open_task(page, base_url, "mushra-001", worker="W-ONE")
+    expect(page.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
+    paused = page.evaluate("""async () => {
+        const players = [...document.querySelectorAll("audio")];
+        await players[0].play();
+        await players[1].play();
+        await new Promise((r) => setTimeout(r, 100));
+        return players.map((p) => p.paused);
+    }""")
+    assert paused[0] is True and paused[1] is False and all(paused[2:]), paused
+
+
+def test_dsis_pictures_record_view_time_and_visibility(page, redis, _running_server, ratings_dsis_images):
+    from playwright.sync_api import expect
+
+    base_url = _running_server[0]
+    load_experiment(redis, ratings_dsis_images)
+    open_task(page, base_url, "dsis-001", worker="W-DSIS")
+    expect(page.get_by_role("img", name="Sample")).to_be_visible()
+    page.wait_for_timeout(600)
+    page.get_by_role("radio", name="4 Perceptible but not annoying").click()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Sample 2 of 3")).to_be_visible()
+    (row,) = rows_of(redis, "W-DSIS")
+    assert row["view_ms"] >= 500 and row["stimulus_visible"] is True, row

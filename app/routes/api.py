@@ -26,7 +26,8 @@ from kernel.settings import Settings
 from kernel.store import keys
 from studies import media_types
 from app.validation import (MEDIA_NAME_RE, REFUSALS, AssignmentIn, AssignmentOut, CompleteIn,
-                            CompleteOut, EligibilityOut, FailureIn, Refusal, ResponseIn, ResponseOut)
+                            CompleteOut, EligibilityOut, FailureIn, Refusal, ResponseIn, ResponseOut,
+                            TrialStartIn, TrialStartOut)
 
 router = APIRouter()
 
@@ -77,6 +78,16 @@ async def post_assignment(body: AssignmentIn, request: Request, r=Depends(get_re
 async def post_response(body: ResponseIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
     """Record one trial's answer; repeating it is harmless (first write wins)."""
     return json_response(await service.record(r, settings, body))
+
+
+@router.post("/api/trial-start", response_model=TrialStartOut, responses=REFUSALS)
+async def post_trial_start(body: TrialStartIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
+    """The page is about to play a trial's video: count the viewing (a retry with the same start id counts once).
+
+    ``plays`` above 1 means the trial was started before, from this or another browser; its answer
+    is then stored with ``timing_ok`` false (``replayed``) and the page goes to the answer unseen.
+    """
+    return json_response(await service.start_trial(r, settings, body))
 
 
 @router.post("/api/complete", response_model=CompleteOut, responses=REFUSALS)

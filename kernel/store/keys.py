@@ -10,7 +10,7 @@ operator deletes it (the client limits below excepted).
 
 Experiment server section (writers: loader = ``studies/loader.py`` via ``mvt load``,
 allocate = ``kernel/store/lua/allocate.lua``, reserve = ``kernel/store/lua/reserve.lua``,
-record = ``kernel/store/lua/record.lua``, complete = ``kernel/store/lua/complete.lua``,
+record = ``kernel/store/lua/record.lua``, start = ``kernel/store/lua/start.lua``, complete = ``kernel/store/lua/complete.lua``,
 replace = ``kernel/store/lua/replace.lua``, admin = ``kernel/admin.py``, service = ``kernel/responses.py``
 (``POST /api/failure``), pages = ``app/routes/pages.py`` (a participant's arrival),
 assignments = ``kernel/assignments.py`` after allocate.lua):
@@ -38,7 +38,8 @@ key (builder)                            type    contents                       
 ``mvt:link:{L}:lists`` (link_lists)      hash    list index → JSON list of video ids, in       none  loader
                                                  trial order (what the browser may know)
 ``mvt:link:{L}:answers``                 hash    ``<list>:<trial>`` → JSON ``[label, frames,   none  loader
-(link_answers)                                   image_id, video_id, fixation_frames]``
+(link_answers)                                   image_id, video_id, fixation_frames,
+                                                 mask_frames]`` (MVT; mask_frames since 0.4)
                                                  (never sent out)
 ``mvt:link:{L}:free`` (link_free)        list    list indices never handed out                 none  loader, allocate
 ``mvt:link:{L}:slots`` (link_slots)      hash    list index → assignment id holding it now     none  allocate
@@ -66,6 +67,10 @@ key (builder)                            type    contents                       
                                                  rules, served in the worker page's config;
                                                  without one the kind's ``page_study`` (rating
                                                  studies: media kind, headphone check)
+``mvt:link:{L}:starts``                  hash    ``<assignment>:<trial>`` → comma-separated    none  start
+(link_starts)                                    start ids the browser announced before
+                                                 playing (``POST /api/trial-start``); their
+                                                 number is the trial's ``plays``
 ``mvt:link:{L}:failures``                hash    assignment id → JSON {trial, reason, at_ms}:  none  service
 (link_failures)                                  why the page gave up (``POST /api/failure``)
 ``mvt:link:{L}:platforms``               hash    assignment id → name of the platform it       none  pages
@@ -268,7 +273,7 @@ def link_lists(link_id: str) -> str:
 
 
 def link_answers(link_id: str) -> str:
-    """Hash ``<list>:<trial>`` → JSON ``[label, frames, image_id, video_id, fixation_frames]``."""
+    """Hash ``<list>:<trial>`` → JSON ``[label, frames, image_id, video_id, fixation_frames, mask_frames]``."""
     return _link(link_id, "answers")
 
 
@@ -310,6 +315,11 @@ def link_replace(link_id: str) -> str:
 def link_responses(link_id: str) -> str:
     """Hash ``<assignment>:<trial>`` → JSON response."""
     return _link(link_id, "responses")
+
+
+def link_starts(link_id: str) -> str:
+    """Hash ``<assignment>:<trial>`` → comma-separated start ids announced before playing."""
+    return _link(link_id, "starts")
 
 
 def link_failures(link_id: str) -> str:
@@ -385,7 +395,7 @@ LEGACY_GLOBAL_KEYS = {f"{PREFIX}:links": links_index(), f"{PREFIX}:video-dirs": 
 
 LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
                      link_workers, link_activity, link_replace, link_responses, link_failures, link_platforms,
-                     link_unstarted)
+                     link_unstarted, link_starts)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
 
 

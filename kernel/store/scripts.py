@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace", "ratelimit")
+SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace", "ratelimit", "start")
 
 
 def script_source(name: str) -> str:
@@ -29,6 +29,7 @@ class Scripts:
     complete: Any
     replace: Any
     ratelimit: Any
+    start: Any
 
 
 def scripts_for(r) -> Scripts:

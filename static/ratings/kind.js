@@ -8,7 +8,7 @@
  * common/session.js runs the sequence around it (tab claim, eligibility, consent, allocation,
  * debrief, completion) through `createKind(ctx)`.
  */
-import { deviceInfo } from "../common/layout.js";
+import { deviceInfo, fullyInside, measureVisible } from "../common/layout.js";
 import { $, clicked, show } from "../common/screens.js";
 import { el, ratingControl } from "./dom.js";
 import { sampleLetter } from "./flip.js";
@@ -25,6 +25,33 @@ export function createKind(ctx) {
   let headphone = null;  // the headphone check's "correct/trials", sent with every rating
   document.addEventListener("visibilitychange", () => { if (document.hidden) visibility.hidden = true; });
   window.addEventListener("blur", () => { visibility.blurred = true; });
+  // One player at a time: starting one pauses every other on the page.
+  document.addEventListener("play", (ev) => {
+    document.querySelectorAll("audio, video").forEach((m) => { if (m !== ev.target && !m.paused) m.pause(); });
+  }, true);
+  // Keys belong to the rating: a click on a player's controls leaves the focus on the player,
+  // where Enter would play it again and number keys would not reach the page. Focus goes back
+  // to the scale when a focused player starts or stops (the media controls keep pointer events
+  // to themselves); Enter and number keys aimed at a player are the page's.
+  for (const type of ["play", "pause"]) {
+    document.addEventListener(type, (ev) => {
+      if (ev.target === document.activeElement) setTimeout(() => { focusScale(); }, 0);
+    }, true);
+  }
+  document.addEventListener("keydown", (ev) => {
+    const target = ev.target;
+    if (!target || !target.matches || !target.matches("audio, video")) return;
+    if (ev.key === "Enter" || /^[0-9]$/.test(ev.key)) {
+      ev.preventDefault();
+      focusScale();
+    }
+  }, true);
+
+  function focusScale() {
+    const scale = $("rate-scale");
+    if (!scale.hasAttribute("tabindex")) scale.setAttribute("tabindex", "-1");
+    scale.focus({ preventScroll: true });
+  }
 
   /** A player (audio, video) or picture for `url`, with its Playback counter. */
   function mediaElement(type, url, label) {
@@ -39,6 +66,36 @@ export function createKind(ctx) {
       node.addEventListener("ended", () => playback.onEnded(node.played, node.duration));
     }
     return { node, playback };
+  }
+
+  /**
+   * While a picture is rated: how long the page was visible (view_ms) and whether the picture was
+   * ever wholly on the worker's screen (stimulus_visible), as flip screens report per image.
+   */
+  function watchSeen(node) {
+    let visibleMs = 0;
+    let since = document.hidden ? null : performance.now();
+    let whole = false;
+    const onVis = () => {
+      if (document.hidden && since !== null) { visibleMs += performance.now() - since; since = null; }
+      else if (!document.hidden && since === null) since = performance.now();
+    };
+    document.addEventListener("visibilitychange", onVis);
+    const io = new IntersectionObserver((entries) => {
+      for (const e of entries) if (e.isIntersecting && fullyInside(e.boundingClientRect, e.intersectionRect)) whole = true;
+    }, { threshold: [0, 0.5, 0.99, 1] });
+    io.observe(node);
+    measureVisible(node).then((m) => { if (m.visible && fullyInside(m.box, m.visible)) whole = true; });
+    return {
+      stop() {
+        onVis();
+        if (since !== null) visibleMs += performance.now() - since;
+        since = null;
+        document.removeEventListener("visibilitychange", onVis);
+        io.disconnect();
+        return { view_ms: Math.round(visibleMs), stimulus_visible: whole };
+      },
+    };
   }
 
   function panel(title, media) {
@@ -123,12 +180,16 @@ export function createKind(ctx) {
     }
     document.addEventListener("keydown", onKey);
     update();
+    const seen = watchSeen(sample.node);
     await new Promise((resolve) => {
       $("rate-form").onsubmit = (ev) => { ev.preventDefault(); if (!next.disabled) resolve(); };
     });
     document.removeEventListener("keydown", onKey);
     players.forEach((p) => { if (p.node.pause) p.node.pause(); });
-    await send(token, trial, chosen, sample.playback.report(trial.media_type)).catch(() => {});
+    const report = sample.playback.report(trial.media_type);
+    if (trial.media_type === "image") Object.assign(report, seen.stop());
+    else seen.stop();
+    await send(token, trial, chosen, report).catch(() => {});
   }
 
   /** Several samples of one source: MUSHRA sliders (with the reference) or 5-point menus. */

@@ -15,9 +15,9 @@ import { deviceInfo, fullyInside, measureVisible, watchVisible } from "../common
 import { $, clicked, show, stop } from "../common/screens.js";
 import { trialOptions } from "./choices.js";
 import { PLAY_ARM_MS, clickStartsPlay, inputType, isPlayKey, keyStartsPlay } from "./input.js";
-import { keepTiming, markPlayed, playedTrial, unmarkPlayed } from "./played.js";
+import { keepTiming, markLeft, markPlayed, playedTrial, unmarkPlayed } from "./played.js";
 import { askAnswer, setPhase, setProgress, setTrialStatus, showCheckResult } from "./screens.js";
-import { fitStage } from "./stage.js";
+import { fitStage, rescaleFits } from "./stage.js";
 import { refreshFits, roundedInterval } from "./timing.js";
 import { VideoFailure, createPreloader, loadVideo, measureRefresh, playAndMeasure } from "./video.js";
 
@@ -39,11 +39,36 @@ function offerFullscreen() {
   });
 }
 
+/** The video's side on screen in device px (study.json: display_px, else the built size size_px), or null. */
+function shownPx(study) {
+  return study.display_px || study.size_px || null;
+}
+
+
+/* The worker's window: this page's own at top level; inside the landing layout's frame, the
+ * layout answers "mvt-viewport-ask" with its window's size. */
+let topView = null;
+if (window.parent !== window) {
+  window.addEventListener("message", (ev) => {
+    const d = ev.data;
+    if (ev.source === window.parent && d && d.type === "mvt-viewport" && Number.isFinite(d.width)) {
+      topView = { top_viewport_w: Math.round(d.width), top_viewport_h: Math.round(d.height) };
+    }
+  });
+}
+function askTopViewport() {
+  if (window.parent !== window) window.parent.postMessage({ type: "mvt-viewport-ask" }, "*");
+}
+function topViewport() {
+  if (window.parent === window) return { top_viewport_w: Math.round(window.innerWidth), top_viewport_h: Math.round(window.innerHeight) };
+  return topView || { top_viewport_w: null, top_viewport_h: null };
+}
+
 /**
  * The study's device rules (study.json): a sentence when this device (`touch`: a phone or
  * tablet) cannot meet them, else null.
  */
-async function deviceProblem(rules, touch) {
+async function deviceProblem(rules, touch, shown) {
   if (touch && !rules.touch_allowed) {
     return "This task needs a computer with a mouse or keyboard; it cannot be done on a phone or tablet.";
   }
@@ -52,6 +77,11 @@ async function deviceProblem(rules, touch) {
   if (room < rules.min_stimulus_px) {
     return "Your screen is too small for this task: the videos need at least " + rules.min_stimulus_px +
       " by " + rules.min_stimulus_px + " pixels.";
+  }
+  const dpr = window.devicePixelRatio || 1;
+  if (shown && room * dpr < shown * (rules.max_rescale || 1.5) / 2) {
+    return "Your screen is too small to show the pictures at their size (" + shown + " pixels): they would be " +
+      "shrunk to less than " + Math.round(100 * (rules.max_rescale || 1.5) / 2) + " %.";
   }
   const interval = await measureRefresh(0.25);  // a busy computer's skipped frames are not the display's
   const hz = interval ? 1000 / interval : null;
@@ -62,9 +92,23 @@ async function deviceProblem(rules, touch) {
   return null;
 }
 
-/** The answer of a trial whose video was started before a reload: measured, or null timing. */
+/**
+ * The answer of a trial whose video was started before a reload: measured, or no timing and
+ * interrupted (the page was left while it played: Back, Forward, reload, closed).
+ */
 function resumedTiming(rec) {
-  return rec.timing || { presented_frames: null, frame_log: null, timing_source: "none", stimulus_visible: null };
+  return rec.timing || { presented_frames: null, frame_log: null, timing_source: "none", stimulus_visible: null,
+    interrupted: "navigation" };
+}
+
+/** The timing of a trial the server says was already started elsewhere: not shown again. */
+function unseenTiming(plays) {
+  return { presented_frames: null, frame_log: null, timing_source: "none", stimulus_visible: null, plays };
+}
+
+/** A fresh id for one viewing of a trial (POST /api/trial-start; retries repeat it). */
+function newStartId() {
+  return "s" + Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
 }
 
 /**
@@ -117,8 +161,9 @@ export function createKind(ctx) {
    * failed load or play a few times with a countdown, then throws VideoFailure. Practice trials
    * (key null) are not remembered as played.
    */
-  async function playTrial(video, videos, t, key) {
+  async function playTrial(video, videos, t, key, token) {
     const rules = study.device;
+    const startId = newStartId();
     let why = "";
     for (let tries = 0; tries < MAX_PLAY_TRIES; tries++) {
       if (tries > 0) {
@@ -134,19 +179,34 @@ export function createKind(ctx) {
         why = err.message;
         continue;
       }
-      const fit = await fitStage($("screen-trial"), video, rules.min_stimulus_px, cfg.video_css_px);
-      setTrialStatus(fit.fits ? (touch ? "Look at the cross in the middle, then tap Play." :
-        "Look at the cross in the middle, then press Play (or the space bar).") :
-        "The whole video does not fit on your screen: make the window larger or zoom out (Ctrl and −), " +
-        "then press Play.");
+      askTopViewport();
+      // The video's CSS size draws its built pixels one to one on this screen (zoom included in
+      // devicePixelRatio); without a known size, the page's default.
+      const shown = shownPx(study);
+      const dpr = window.devicePixelRatio || 1;
+      const maxCss = shown ? shown / dpr : cfg.video_css_px;
+      const fit = await fitStage($("screen-trial"), video, Math.min(rules.min_stimulus_px, maxCss), maxCss);
+      const drawn = fit.size * dpr;
+      setTrialStatus(!fit.fits ? "The whole video does not fit on your screen: make the window larger or zoom " +
+        "out (Ctrl and −), then press Play." :
+        !rescaleFits(drawn, shown, rules.max_rescale) ? "The pictures are shown at " + Math.round(100 * drawn / shown) +
+        " % of their size: set your browser's zoom to 100 % (Ctrl and 0), then press Play." :
+        touch ? "Look at the cross in the middle, then tap Play." :
+        "Look at the cross in the middle, then press Play (or the space bar).");
       const how = await playPressed();
       setTrialStatus("");
+      if (key !== null) {
+        markPlayed(store, key);
+        // The server counts every viewing, from whatever browser: a trial started before (another
+        // profile, device or tab) is answered without showing it again, and excluded there.
+        const plays = await announceStart(token, key, startId);
+        if (plays > 1) return unseenTiming(plays);
+      }
       const before = await measureVisible(video);
       const watch = watchVisible(video);
-      if (key !== null) markPlayed(store, key);
       let timing;
       try {
-        timing = await playAndMeasure(video);
+        timing = await playAndMeasure(video, () => { if (key !== null) markLeft(store, key); });
       } catch (err) {
         watch.stop();
         if (key !== null) unmarkPlayed(store, key);
@@ -154,15 +214,37 @@ export function createKind(ctx) {
         continue;
       }
       const seen = watch.stop();
-      Object.assign(timing, deviceInfo(), {
+      const cssPx = video.getBoundingClientRect().width;
+      Object.assign(timing, deviceInfo(), topViewport(), {
         stimulus_visible: before.visible !== null && fullyInside(before.box, before.visible) && seen !== false,
         input_type: how,
-        video_px: Math.round(video.getBoundingClientRect().width),
+        video_px: Math.round(cssPx),
+        drawn_device_px: Math.round(cssPx * (window.devicePixelRatio || 1) * 10) / 10,
       });
       if (key !== null) keepTiming(store, key, timing);
       return timing;
     }
     throw new VideoFailure("the video could not be played (" + why + ")");
+  }
+
+  /**
+   * POST /api/trial-start before trial `key` plays: the number of viewings the server knows of,
+   * this one included. When the server cannot be reached in three tries the video plays anyway
+   * (the answer then carries the page's own count).
+   */
+  async function announceStart(token, key, startId) {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const res = await fetch(cfg.api_base + "/api/trial-start", {
+          method: "POST", headers: { "Content-Type": "application/json" }, cache: "no-store",
+          body: JSON.stringify({ assignment_token: token, trial: key, start_id: startId }),
+        });
+        if (res.ok) return (await res.json()).plays;
+        if (res.status < 500 && res.status !== 429) return 1;
+      } catch (e) { /* offline: try again */ }
+      await sleep(backoffMs(attempt));
+    }
+    return 1;
   }
 
   /** The worker cannot go on: record why (best effort, once) and ask them to return the HIT. */
@@ -259,7 +341,7 @@ export function createKind(ctx) {
       } else {
         show("trial");  // playTrial says "Loading video…" before it awaits anything
         try {
-          timing = await playTrial(video, videos, t, key);
+          timing = await playTrial(video, videos, t, key, a.assignment_token);
         } catch (err) {
           if (!(err instanceof VideoFailure)) throw err;
           giveUp(a.assignment_token, t, err);
@@ -286,7 +368,7 @@ export function createKind(ctx) {
   }
   return {
     deviceRules: async () => {
-      const problem = await deviceProblem(study.device, touch);
+      const problem = await deviceProblem(study.device, touch, shownPx(study));
       if (!problem) return true;
       ctx.screenOut(problem + " " + RETURN + " Nothing has been recorded.");
       return false;

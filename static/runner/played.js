@@ -29,6 +29,14 @@ export function playedTrial(store, trial) {
   return played[trial] || null;
 }
 
+/** The page was left while trial's video played: a resume answers it as interrupted. */
+export function markLeft(store, trial) {
+  const played = store("played") || {};
+  if (!played[trial]) return;
+  played[trial].interrupted = "navigation";
+  store("played", played);
+}
+
 /** Takes back a markPlayed whose video never started (play() was refused). */
 export function unmarkPlayed(store, trial) {
   const played = store("played") || {};

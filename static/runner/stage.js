@@ -15,6 +15,15 @@ export function fittedSize(current, box, visible, min, max) {
   return Math.max(min, Math.min(max, size));
 }
 
+/**
+ * Whether a video drawn `drawn` device px keeps the study's device rule: within max_rescale / 2
+ * and max_rescale times the size it should be shown at (`shown`, device px; unknown passes).
+ */
+export function rescaleFits(drawn, shown, maxRescale = 1.5) {
+  if (!shown || !drawn) return true;
+  return drawn >= shown * maxRescale / 2 && drawn <= shown * maxRescale;
+}
+
 function setVideoSize(px) {
   document.documentElement.style.setProperty("--video-px", px + "px");
 }

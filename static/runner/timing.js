@@ -6,6 +6,7 @@
 
 export const FPS = 60;
 export const FRAME_LOG_MAX = 4000;
+export const FRAME_TIMES_MAX = 12000;
 // A video that has not ended this long after its natural end is treated as stalled.
 export const STALL_GRACE_MS = 2000;
 
@@ -46,8 +47,37 @@ export function frameLog(samples, fps = FPS) {
   return text;
 }
 
+/*
+ * When each sampled frame was on screen: "index:ms,..." with ms since the first sample's time
+ * (one decimal), one entry per requestVideoFrameCallback sample with a new frame index. The
+ * server, which alone knows where the image starts and ends, reads the image segment's on-screen
+ * time from it (a held frame shows as a long gap). null without samples or when too long.
+ */
+export function frameTimes(samples, fps = FPS) {
+  const out = [];
+  let last = -1;
+  let t0 = null;
+  for (const sample of samples) {
+    const idx = frameIndex(sample.mediaTime, fps);
+    if (idx <= last || typeof sample.t !== "number" || !isFinite(sample.t)) continue;
+    if (t0 === null) t0 = sample.t;
+    out.push(idx + ":" + (Math.round((sample.t - t0) * 10) / 10).toFixed(1));
+    last = idx;
+  }
+  const text = out.join(",");
+  if (!text || text.length > FRAME_TIMES_MAX) return null;
+  return text;
+}
+
+/** A sample's on-screen time (ms): the frame's expected display time, else its presentation time, else now. */
+export function sampleTime(now, meta) {
+  if (meta && typeof meta.expectedDisplayTime === "number" && meta.expectedDisplayTime > 0) return meta.expectedDisplayTime;
+  if (meta && typeof meta.presentationTime === "number" && meta.presentationTime > 0) return meta.presentationTime;
+  return now;
+}
+
 /**
- * The timing fields of one playback. samples: [{mediaTime, presentedFrames}] from
+ * The timing fields of one playback. samples: [{mediaTime, presentedFrames, t}] from
  * requestVideoFrameCallback (rvfc true); q0/q1: {total, dropped} from
  * getVideoPlaybackQuality before and after, or null; stalled: playback never ended.
  */
@@ -63,6 +93,7 @@ export function playbackTiming({ samples, q0, q1, rvfc, stalled }) {
   return {
     presented_frames: null,
     frame_log: log,
+    frame_times: rvfc ? frameTimes(samples) : null,
     frames_presented_total: total,
     dropped_frames: dropped,
     timing_source: log !== null ? "rvfc" : (q0 && !stalled ? "playback_quality" : "none"),

@@ -4,7 +4,7 @@
  * display's refresh. The arithmetic on what was recorded is in timing.js.
  */
 import { backoffMs, countdown } from "../common/api.js";
-import { medianInterval, playbackTiming, stallLimitMs } from "./timing.js";
+import { medianInterval, playbackTiming, sampleTime, stallLimitMs } from "./timing.js";
 
 // Requests per video before the page gives up and asks the worker to return the HIT.
 export const MAX_DOWNLOADS = 4;
@@ -94,23 +94,31 @@ function quality(video) {
 /**
  * Plays the loaded video once; resolves with the response's timing fields when it ends, or
  * when it stalls or errors (then its held frame does not count). Rejects if play() fails.
+ * onLeave() is called when the page is left (Back, Forward, reload, closed) mid-video: a page
+ * restored from the back/forward cache resolves with `interrupted: "navigation"`.
  */
-export function playAndMeasure(video) {
+export function playAndMeasure(video, onLeave = () => {}) {
   return new Promise((resolve, reject) => {
     const samples = [];
     let settled = false;
     let watchdog = null;
     let hiddenDuring = document.hidden;
     let blurredDuring = !document.hasFocus();
+    let interrupted = null;
     const rvfc = typeof video.requestVideoFrameCallback === "function";
     const q0 = quality(video);
     function onFrame(now, meta) {
       if (settled) return;
-      samples.push({ mediaTime: meta.mediaTime, presentedFrames: meta.presentedFrames });
+      samples.push({ mediaTime: meta.mediaTime, presentedFrames: meta.presentedFrames, t: sampleTime(now, meta) });
       video.requestVideoFrameCallback(onFrame);
     }
     function onVisibility() { if (document.hidden) hiddenDuring = true; }
     function onBlur() { blurredDuring = true; }
+    function onPageHide() {
+      interrupted = "navigation";
+      hiddenDuring = true;
+      onLeave();
+    }
     function onError() { finish(true); }
     function settle() {
       // Ends playback bookkeeping once; false when it already ended.
@@ -120,19 +128,22 @@ export function playAndMeasure(video) {
       video.removeEventListener("error", onError);
       document.removeEventListener("visibilitychange", onVisibility);
       window.removeEventListener("blur", onBlur);
+      window.removeEventListener("pagehide", onPageHide);
       return true;
     }
     function finish(stalled) {
       if (!settle()) return;
       if (stalled) video.pause();
       const timing = playbackTiming({ samples, q0, q1: quality(video), rvfc, stalled });
-      resolve(Object.assign(timing, { hidden_during_video: hiddenDuring, blurred_during_video: blurredDuring }));
+      resolve(Object.assign(timing, { hidden_during_video: hiddenDuring, blurred_during_video: blurredDuring,
+        interrupted }));
     }
     // Registered before play(): otherwise the first frames may get no callback (checked in
     // headless Chromium; docs/contracts.md, frame_log).
     if (rvfc) video.requestVideoFrameCallback(onFrame);
     document.addEventListener("visibilitychange", onVisibility);
     window.addEventListener("blur", onBlur);
+    window.addEventListener("pagehide", onPageHide);
     video.addEventListener("ended", () => {
       // The last frame's callback can arrive just after "ended".
       setTimeout(() => { finish(false); }, 60);

@@ -3,11 +3,16 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  FRAME_LOG_MAX, frameIndex, frameLog, medianInterval, playbackTiming, refreshFits, roundedInterval, stallLimitMs,
+  FRAME_LOG_MAX, FRAME_TIMES_MAX, frameIndex, frameLog, frameTimes, medianInterval, playbackTiming, refreshFits,
+  roundedInterval, sampleTime, stallLimitMs,
 } from "../../static/runner/timing.js";
 
-// [frame index, presentedFrames] pairs → requestVideoFrameCallback samples at 60 fps.
-const at = (pairs) => pairs.map(([idx, pf]) => ({ mediaTime: idx / 60, presentedFrames: pf }));
+// [frame index, presentedFrames] pairs → requestVideoFrameCallback samples at 60 fps, each shown
+// at its nominal time (t, ms) after a page clock of 5000 ms.
+const at = (pairs) => pairs.map(([idx, pf]) => ({ mediaTime: idx / 60, presentedFrames: pf, t: 5000 + idx * 1000 / 60 }));
+// The frame_times of frames from..to shown at their nominal times.
+const nominal = (from, to) => Array.from({ length: to - from + 1 },
+  (_, k) => (from + k) + ":" + (Math.round(k * 10000 / 60) / 10).toFixed(1)).join(",");
 const run = (from, to, pf0) => Array.from({ length: to - from + 1 }, (_, k) => [from + k, pf0 + k]);
 
 test("a perfectly played 6-frame stimulus (fixation 30, mask 30) is one range", () => {
@@ -67,15 +72,39 @@ test("a finished playback reports its log, its presentations and the drops count
     samples: at(run(0, 65, 101)), q0: { total: 10, dropped: 1 }, q1: { total: 77, dropped: 2 }, rvfc: true, stalled: false,
   });
   assert.deepEqual(timing, {
-    presented_frames: null, frame_log: "0-65", frames_presented_total: 66, dropped_frames: 1, timing_source: "rvfc",
+    presented_frames: null, frame_log: "0-65", frame_times: nominal(0, 65), frames_presented_total: 66,
+    dropped_frames: 1, timing_source: "rvfc",
   });
+});
+
+test("frame times say how long each sampled frame stayed: a held frame is a long gap", () => {
+  const samples = at(run(0, 33, 1));
+  samples.slice(31).forEach((s) => { s.t += 2500; });  // frame 30 held 2.5 s (a stall)
+  assert.equal(frameTimes(samples), nominal(0, 30) + ",31:3016.7,32:3033.3,33:3050.0");
+});
+
+test("frame times skip repeated frames and samples without a time, and give up when too long", () => {
+  const samples = at([[0, 1], [1, 2], [1, 3], [3, 5]]);
+  samples[3].t = NaN;
+  assert.equal(frameTimes(samples), "0:0.0,1:16.7");
+  assert.equal(frameTimes([]), null);
+  const long = at(run(0, 5000, 1));
+  assert.ok(nominal(0, 5000).length > FRAME_TIMES_MAX);
+  assert.equal(frameTimes(long), null);
+});
+
+test("a sample's time is the frame's expected display time, else its presentation time, else now", () => {
+  assert.equal(sampleTime(10, { expectedDisplayTime: 30, presentationTime: 20 }), 30);
+  assert.equal(sampleTime(10, { presentationTime: 20 }), 20);
+  assert.equal(sampleTime(10, {}), 10);
 });
 
 test("a stalled playback does not count the frame it was stuck on", () => {
   const samples = at(run(0, 40, 1));
   const timing = playbackTiming({ samples, q0: null, q1: null, rvfc: true, stalled: true });
   assert.deepEqual(timing, {
-    presented_frames: null, frame_log: "0-39", frames_presented_total: 40, dropped_frames: null, timing_source: "rvfc",
+    presented_frames: null, frame_log: "0-39", frame_times: nominal(0, 40), frames_presented_total: 40,
+    dropped_frames: null, timing_source: "rvfc",
   });
   assert.equal(samples.length, 41, "the caller's samples are left as they were");
 });
@@ -91,12 +120,13 @@ test("without requestVideoFrameCallback the playback-quality counters are used, 
   const q0 = { total: 5, dropped: 0 };
   const q1 = { total: 71, dropped: 3 };
   assert.deepEqual(playbackTiming({ samples: [], q0, q1, rvfc: false, stalled: false }), {
-    presented_frames: null, frame_log: null, frames_presented_total: 63, dropped_frames: 3,
+    presented_frames: null, frame_log: null, frame_times: null, frames_presented_total: 63, dropped_frames: 3,
     timing_source: "playback_quality",
   });
   assert.equal(playbackTiming({ samples: [], q0, q1, rvfc: false, stalled: true }).timing_source, "none");
   assert.deepEqual(playbackTiming({ samples: [], q0: null, q1: null, rvfc: false, stalled: false }), {
-    presented_frames: null, frame_log: null, frames_presented_total: null, dropped_frames: null, timing_source: "none",
+    presented_frames: null, frame_log: null, frame_times: null, frames_presented_total: null, dropped_frames: null,
+    timing_source: "none",
   });
 });
 

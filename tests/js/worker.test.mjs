@@ -9,8 +9,8 @@ import { memoryStore } from "./memory_store.mjs";
 import { PLAY_ARM_MS, clickStartsPlay, inputType, keyStartsPlay } from "../../static/runner/input.js";
 import { fullyInside } from "../../static/common/layout.js";
 import { TAB_STALE_MS, claimTab, releaseTab } from "../../static/common/store.js";
-import { keepTiming, markPlayed, playedTrial, unmarkPlayed } from "../../static/runner/played.js";
-import { fittedSize } from "../../static/runner/stage.js";
+import { keepTiming, markLeft, markPlayed, playedTrial, unmarkPlayed } from "../../static/runner/played.js";
+import { fittedSize, rescaleFits } from "../../static/runner/stage.js";
 
 test("a box is wholly visible when the visible rectangle is as large (1 px rounding allowed)", () => {
   const box = { width: 400, height: 400 };
@@ -80,4 +80,23 @@ test("a countdown ticks whole seconds down to the end", async () => {
   await countdown(1200, (s) => ticks.push(s));
   assert.deepEqual(ticks, [2, 1]);
   assert.ok(Date.now() - t0 >= 1150);
+});
+
+test("the drawn video keeps the rescale rule within max_rescale / 2 and max_rescale times its size", () => {
+  assert.equal(rescaleFits(512, 512), true);
+  assert.equal(rescaleFits(384, 512), true);   // 0.75x
+  assert.equal(rescaleFits(383, 512), false);
+  assert.equal(rescaleFits(768, 512), true);   // 1.5x
+  assert.equal(rescaleFits(1024, 512), false); // dpr 2 drawing 512 CSS px
+  assert.equal(rescaleFits(1024, 512, 2), true);
+  assert.equal(rescaleFits(300, null), true);  // an experiment built before sizes were known
+});
+
+test("a trial whose page was left mid-video is remembered as interrupted", () => {
+  const { store } = memoryStore();
+  markPlayed(store, 3);
+  markLeft(store, 3);
+  assert.deepEqual(playedTrial(store, 3), { plays: 1, timing: null, interrupted: "navigation" });
+  markLeft(store, 4);  // never started: nothing to remember
+  assert.equal(playedTrial(store, 4), null);
 });

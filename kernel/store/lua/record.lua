@@ -1,21 +1,45 @@
 -- Record one trial's response, first write wins (link hash slot).
 -- KEYS[1] = keys.link_assignments(L)  hash: assignment id -> JSON record
 -- KEYS[2] = keys.link_answers(L)      hash: "<list>:<trial>" -> JSON [label, frames, image_id, video_id,
---                                     fixation_frames]
+--                                     fixation_frames, mask_frames, display_px, max_rescale] (MVT; the
+--                                     last three absent in stores loaded before 0.4)
 -- KEYS[3] = keys.link_responses(L)    hash: "<assignment>:<trial>" -> JSON response
 -- KEYS[4] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
 -- KEYS[5] = keys.link_options(L)      set of the answer options
+-- KEYS[6] = keys.link_starts(L)       hash: "<assignment>:<trial>" -> start ids (start.lua)
 -- ARGV[1] = assignment id, ARGV[2] = list index (from the signed token), ARGV[3] = trial
--- ARGV[4] = the response JSON object without correct/timing_ok/presented_frames (kernel/responses.py)
+-- ARGV[4] = the response JSON object without correct/timing_ok/presented_frames/plays and the
+--           measured fields (kernel/responses.py)
 -- ARGV[5] = the chosen option
 -- ARGV[6] = frame_log: ascending, disjoint "a-b" ranges of confirmed frame indices ("" when null)
 -- ARGV[7] = now (ms since epoch)
--- ARGV[8] = "1" when the page was hidden or blurred during the video, else "0"
--- ARGV[9] = "1" when the stimulus was not wholly on screen or was played more than once, else "0"
+-- ARGV[8] = "hidden" or "blurred" when the page was hidden or blurred during the video, else ""
+-- ARGV[9] = "1" when the stimulus was not wholly on screen, else "0"
 -- ARGV[10] = the answering tab's id ("" when unknown)
--- presented_frames = confirmed indices in [fixation_frames, fixation_frames + frames);
--- timing_ok = presented_frames == frames and ARGV[8] == "0" (null without a frame_log), and
--- false whenever ARGV[9] == "1"
+-- ARGV[11] = frame_times: "index:ms,..." one per requestVideoFrameCallback sample, ms since the
+--            first sample's expected display time ("" when null)
+-- ARGV[12] = the refresh interval in ms the page measured ("" when unknown: one video frame)
+-- ARGV[13] = why the video was interrupted ("navigation"; "" when it was not)
+-- ARGV[14] = the page's own count of plays ("" when null): used only when no start was announced
+-- ARGV[15] = drawn_device_px: the video's side as drawn in device px ("" when null)
+-- Per trial, with lo = fixation_frames, N = frames, m = lo + N (first mask frame), P = 1000/fps:
+--   presented_frames = confirmed indices in [lo, m);
+--   mask_frames_presented = confirmed indices in [m, m + mask_frames);
+--   image_ms_measured = time(m) - time(lo), where time(f) is f's sample time, or interpolated
+--     between the samples around f when their gap is (their index difference) x P within half a
+--     refresh; null when f has no sample and the gap around it is not nominal (a held frame);
+--   plays = the announced starts (KEYS[6]), else ARGV[14];
+--   timing_ok = true only when none of these holds, else false with timing_reason the first of:
+--     replayed (plays > 1), navigation, hidden, blurred, not_visible, rescaled (drawn_device_px
+--     outside [max_rescale / 2, max_rescale] x display_px), unmeasured (no frame_log),
+--     image_time (image_ms_measured more than half a refresh from N x P), image_time_unknown
+--     (no frame_times, or image_ms_measured null: a frame held where the page had no sample),
+--     image_frames (presented_frames ~= N), mask_onset_missing (frame m not confirmed), mask_short (playback stopped before the last
+--     mask frame: frame_times end before index m + mask_frames - 2, a last callback may be missed;
+--     without frame_times, mask_frames_presented < mask_frames). A dropped mask frame does not
+--     shorten the mask, whose last frame stays on screen after the video ends.
+--   Answers without frames (rating studies) keep timing_ok null unless a reason before
+--   "unmeasured" applies.
 -- A repeat of a recorded trial is a duplicate (a retry), unless both carry a tab id and they
 -- differ: then it is another tab's late answer, refused with other_tab.
 -- returns {outcome, next trial, timing_ok (1, 0, or -1 for unknown)} with outcome
@@ -52,22 +76,99 @@ end
 local answer = cjson.decode(answer_raw)
 local correct = 'false'
 if ARGV[5] == answer[1] then correct = 'true' end
-local timing_ok, flag, presented = 'null', -1, 'null'
-if ARGV[6] ~= '' then
-  local frames = tonumber(answer[2])
-  local lo = tonumber(answer[5])
-  local hi = lo + frames - 1
+local frames = tonumber(answer[2]) or 0
+local lo = tonumber(answer[5]) or 0
+local mask = tonumber(answer[6])
+local first_mask = lo + frames
+local function count_in(log, from_idx, to_idx)
   local count = 0
-  for a, b in string.gmatch(ARGV[6], '(%d+)-(%d+)') do
-    local from, to = math.max(tonumber(a), lo), math.min(tonumber(b), hi)
+  for a, b in string.gmatch(log, '(%d+)-(%d+)') do
+    local from, to = math.max(tonumber(a), from_idx), math.min(tonumber(b), to_idx)
     if to >= from then count = count + to - from + 1 end
   end
-  presented = tostring(count)
-  if count == frames and ARGV[8] == '0' then timing_ok, flag = 'true', 1 else timing_ok, flag = 'false', 0 end
+  return count
 end
-if ARGV[9] == '1' then timing_ok, flag = 'false', 0 end
+local presented, mask_presented, image_ms = 'null', 'null', 'null'
+local n_presented, n_mask, onset = nil, nil, false
+if ARGV[6] ~= '' then
+  n_presented = count_in(ARGV[6], lo, first_mask - 1)
+  presented = tostring(n_presented)
+  onset = count_in(ARGV[6], first_mask, first_mask) == 1
+  if mask then
+    n_mask = count_in(ARGV[6], first_mask, first_mask + mask - 1)
+    mask_presented = tostring(n_mask)
+  end
+end
+local period = 1000 / 60
+local refresh = tonumber(ARGV[12]) or period
+local measured, last_sampled = nil, nil
+if ARGV[11] ~= '' and frames > 0 then
+  local idx, at = {}, {}
+  for i, t in string.gmatch(ARGV[11], '(%d+):(%-?[%d.]+)') do
+    idx[#idx + 1] = tonumber(i)
+    at[#at + 1] = tonumber(t)
+  end
+  local function time_of(f)
+    for k = 1, #idx do
+      if idx[k] == f then return at[k] end
+      if idx[k] > f then
+        if k == 1 then return nil end
+        local gap = at[k] - at[k - 1]
+        if math.abs(gap - (idx[k] - idx[k - 1]) * period) <= refresh / 2 then
+          return at[k - 1] + (f - idx[k - 1]) * period
+        end
+        return nil
+      end
+    end
+    return nil
+  end
+  last_sampled = idx[#idx]
+  local t_on, t_off = time_of(lo), time_of(first_mask)
+  if t_on and t_off then
+    measured = t_off - t_on
+    image_ms = string.format('%.1f', measured)
+  end
+end
+local plays = nil
+local starts = redis.call('HGET', KEYS[6], field)
+if starts then
+  plays = 0
+  for _ in string.gmatch(starts, '[^,]+') do plays = plays + 1 end
+elseif ARGV[14] ~= '' then
+  plays = tonumber(ARGV[14])
+end
+local drawn, shown_px, max_rescale = tonumber(ARGV[15]), tonumber(answer[7]), tonumber(answer[8]) or 1.5
+local reason = nil
+if plays and plays > 1 then reason = 'replayed'
+elseif ARGV[13] ~= '' then reason = 'navigation'
+elseif ARGV[8] ~= '' and (frames > 0 or ARGV[6] ~= '') then reason = ARGV[8]
+elseif ARGV[9] == '1' then reason = 'not_visible'
+elseif drawn and shown_px and (drawn < shown_px * max_rescale / 2 or drawn > shown_px * max_rescale) then
+  reason = 'rescaled'
+elseif frames > 0 then
+  if ARGV[6] == '' then reason = 'unmeasured'
+  elseif measured and math.abs(measured - frames * period) > refresh / 2 then reason = 'image_time'
+  elseif not measured then reason = 'image_time_unknown'
+  elseif n_presented ~= frames then reason = 'image_frames'
+  elseif not onset then reason = 'mask_onset_missing'
+  elseif mask and last_sampled and last_sampled < first_mask + mask - 2 then reason = 'mask_short'
+  elseif mask and not last_sampled and n_mask < mask then reason = 'mask_short'
+  end
+end
+local timing_ok, flag = 'null', -1
+if reason then
+  timing_ok, flag = 'false', 0
+elseif frames > 0 then
+  timing_ok, flag = 'true', 1
+end
+local function quoted(v)
+  if v then return '"' .. v .. '"' end
+  return 'null'
+end
 redis.call('HSET', KEYS[3], field, '{"correct":' .. correct .. ',"timing_ok":' .. timing_ok ..
-  ',"presented_frames":' .. presented .. ',' .. string.sub(ARGV[4], 2))
+  ',"presented_frames":' .. presented .. ',"image_ms_measured":' .. image_ms ..
+  ',"mask_frames_presented":' .. mask_presented .. ',"timing_reason":' .. quoted(reason) ..
+  ',"plays":' .. (plays and tostring(plays) or 'null') .. ',' .. string.sub(ARGV[4], 2))
 rec.n_done = rec.n_done + 1
 while redis.call('HEXISTS', KEYS[3], asg .. ':' .. rec.next) == 1 do
   rec.next = rec.next + 1
