@@ -21,7 +21,7 @@ def run_study(redis, redis_url, tmp_path):
     from kernel.responses import complete, record_response
     from kernel.tokens import TokenData
     from studies.loader import load_experiment
-    from tests.fixtures.server import write_experiment
+    from tests.fixtures.server import measured, write_experiment
 
     exp_dir = write_experiment(tmp_path / "exp", n_links=2, n_lists=4, n_trials=4, classes=("cat", "dog"),
                                frame_counts=(1, 6))
@@ -36,7 +36,7 @@ def run_study(redis, redis_url, tmp_path):
                 for t, trial in enumerate(lists[link_id][a.list_index]):
                     right = trial["frames"] == 6 if worker != "BAD" else trial["frames"] == 1
                     await record_response(r, token, t, trial["label"] if right else
-                                          ("dog" if trial["label"] == "cat" else "cat"), {})
+                                          ("dog" if trial["label"] == "cat" else "cat"), measured(trial["frames"]))
                 await complete(r, token, f"code-{worker}")
 
     run_with_async_redis(redis_url, scenario)
