@@ -6,7 +6,6 @@ Screenshots at 1280×720 go to ``$MVT_SCREENSHOT_DIR`` (default: a temporary dir
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import pytest
@@ -17,30 +16,12 @@ from kernel.store import keys
 from tests.fixtures.control import VIEWER_TOKEN, _control_running, control_server, https_client  # noqa: F401
 from tests.fixtures.server import ADMIN_TOKEN
 from tests.test_admin import do_task
-from tests.test_browser_pages import ARGS, CHROMIUM
+from tests.test_browser_pages import CHROMIUM, browser, shots  # noqa: F401 (fixtures)
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    directory = Path(os.environ.get("MVT_SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
-    directory.mkdir(parents=True, exist_ok=True)
-    print(f"\nscreenshots in {directory}")
-    return directory
 
 
 @pytest.fixture

@@ -214,13 +214,7 @@ class EmbeddedRedis:
         self._stopping.set()
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self._terminate()
         self.process = None
 
 
