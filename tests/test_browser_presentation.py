@@ -128,6 +128,24 @@ def open_task(server, page, assignment: str, where: str):
     return page
 
 
+def play_first_trial(page, task, where: str) -> None:
+    """Agree, read the instructions, start, and press Play on the first trial (inside the landing
+    layout through `start_task`; on Prolific's arrival URL the same buttons on the page itself)."""
+    from playwright.sync_api import expect
+
+    if where == "landing":
+        start_task(page, task)
+    else:
+        task.get_by_role("button", name="I agree — continue").click()
+        task.get_by_role("button", name="Continue").click()
+        start = task.get_by_role("button", name="Start the task")
+        expect(start).to_be_enabled(timeout=10000)
+        start.click()
+    play = task.get_by_role("button", name="Play")
+    expect(play).to_be_enabled(timeout=20000)
+    play.click()
+
+
 def answer_current(task):
     from playwright.sync_api import expect
 
@@ -151,7 +169,6 @@ CASES = {
 @pytest.mark.parametrize("where", ["landing", "prolific"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_exported_row_agrees_with_an_independent_frame_probe(live_server, sized_page, shots, case, where):
-    from playwright.sync_api import expect
 
     if where == "prolific" and case not in ("normal", "stall_first_image_2500"):
         pytest.skip("Prolific's arrival runs the same page: two cases suffice")
@@ -164,17 +181,7 @@ def test_the_exported_row_agrees_with_an_independent_frame_probe(live_server, si
         {"stall_frame": None if offset is None else fixation + offset, "stall_ms": stall_ms}))
     assignment = f"A-PROBE-{case}-{where}".replace("_", "-")
     task = open_task(live_server, page, assignment, where)
-    if where == "landing":
-        start_task(page, task)
-    else:
-        task.get_by_role("button", name="I agree — continue").click()
-        task.get_by_role("button", name="Continue").click()
-        start = task.get_by_role("button", name="Start the task")
-        expect(start).to_be_enabled(timeout=10000)
-        start.click()
-    play = task.get_by_role("button", name="Play")
-    expect(play).to_be_enabled(timeout=20000)
-    play.click()
+    play_first_trial(page, task, where)
     page.wait_for_timeout(300)
     page.screenshot(path=shots / f"probe_{where}_{case}_during.png")
     answer_current(task)
@@ -316,17 +323,7 @@ def test_a_trial_started_in_another_profile_is_a_replay_counted_by_the_server(li
             page.route("**/api/assignments", first_trial_with(stimuli, 6))
             page.add_init_script(PROBE % json.dumps({"stall_frame": None, "stall_ms": 0}))
             task = open_task(live_server, page, assignment, where)
-            if where == "landing":
-                start_task(page, task)
-            else:
-                task.get_by_role("button", name="I agree — continue").click()
-                task.get_by_role("button", name="Continue").click()
-                start = task.get_by_role("button", name="Start the task")
-                expect(start).to_be_enabled(timeout=10000)
-                start.click()
-            play = task.get_by_role("button", name="Play")
-            expect(play).to_be_enabled(timeout=20000)
-            play.click()
+            play_first_trial(page, task, where)
             expect(task.get_by_text("What did the picture show?")).to_be_visible(timeout=20000)
             frame = task_frame(page) if where == "landing" else page.main_frame
             probes.append(len(frame.evaluate("window.__probe.plays")))
