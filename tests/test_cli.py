@@ -4,59 +4,28 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 
 HEAVY = ("numpy", "pandas", "scipy", "boto3", "botocore", "uvicorn", "matplotlib", "aiohttp", "fastapi")
 
 
-def _fastest_s(args: list[str], runs: int = 3) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(args, check=True, capture_output=True)
-        best = min(best, time.perf_counter() - start)
-    return best
+@pytest.mark.parametrize("command", [[], ["build"], ["analyze"], ["serve"], ["mturk"], ["prolific"], ["status"]])
+def test_help_imports_no_heavy_library(command):
+    # What makes help slow is importing these (before the lazy imports `mvt --help` took ~130x a
+    # bare python); which modules a run loaded is exact, a wall-clock bound on a shared box is not.
+    # The time itself is measured by scripts/bench_help.
+    code = (
+        "import sys\n"
+        f"sys.argv = ['mvt', *{command!r}, '--help']\n"
+        "from cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert "Usage" in out
+    assert out.strip().splitlines()[-1] == "LOADED="
 
-
-def test_help_imports_no_heavy_library():
-    code = "import sys; from cli import cli; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
-    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
-    assert loaded == ""
-
-
-@pytest.mark.parametrize("command", [[], ["build"], ["analyze"], ["serve"], ["mturk"]])
-def test_help_starts_within_50_times_a_bare_python(command):
-    # A generous ratio to `python -c pass` on the same machine (~0.5 s here), so a busy box does
-    # not fail it;
-    # before the lazy imports `mvt --help` took ~130x (1.4 s against 0.011 s).
-    bare = _fastest_s([sys.executable, "-c", "pass"])
-    helped = _fastest_s([sys.executable, "-m", "cli", *command, "--help"])
-    assert helped < 50 * max(bare, 0.01), f"mvt {' '.join(command)} --help took {helped:.3f} s, bare python {bare:.3f} s"
-
-
-def _cpu_s(args: list[str]) -> float:
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(args, check=True, capture_output=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
-def test_help_costs_about_what_uvicorn_help_costs():
-    # CPU time, not wall time: five other test runs share these two cores. Alternating runs, the
-    # fastest of each; the goal is 1.2x (measured 1.18x here), the bound leaves room for noise.
-    # Before plain help and evaluated annotations it was ~2.5x (0.31 s against 0.125 s).
-    from pathlib import Path
-
-    uvicorn = str(Path(sys.executable).with_name("uvicorn"))
-    mvt, ref = float("inf"), float("inf")
-    for _ in range(7):
-        mvt = min(mvt, _cpu_s([sys.executable, "-m", "cli", "--help"]))
-        ref = min(ref, _cpu_s([uvicorn, "--help"]))
-    assert mvt < 1.3 * ref, f"mvt --help used {mvt:.3f} s of CPU, uvicorn --help {ref:.3f} s"
 
 
 def _all_commands():

@@ -22,7 +22,7 @@ from kernel.store.connect import client_from_url
 from simulation.stack import RedisProcess
 from tests.fixtures.server import SECRET_KEY, _ThreadServer, free_port, make_certificate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 TIMEOUT_S = 1.0
 
 

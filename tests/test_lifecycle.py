@@ -16,7 +16,7 @@ import pytest
 from kernel.store.redis_server import socket_path
 from simulation.stack import ServerProcess, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def machine(tmp_path: Path) -> dict:

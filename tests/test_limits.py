@@ -193,6 +193,7 @@ def test_a_lab_of_30_workers_behind_one_address_is_never_refused(limited_server)
     assert statuses == [[200] * 6] * 30, f"a lab behind one NAT was refused: {statuses}"
 
 
+@pytest.mark.serial
 def test_a_greedy_client_gets_its_share_while_honest_workers_are_served(limited_server):
     async def greedy():
         async with client_for(limited_server, "127.0.0.1") as client:

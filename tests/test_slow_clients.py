@@ -14,7 +14,7 @@ from studies.loader import load_experiment
 from kernel.store.connect import client_from_url
 from simulation.stack import RedisProcess, ServerProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 READ_TIMEOUT_S = 2.0
 N_SLOW, N_NORMAL, DURATION_S = 300, 60, 6.0
 
