@@ -58,17 +58,13 @@ def test_batch_links_ask_exactly_what_is_wanted_once_per_list(seed):
     assert got == {i: Counter(w) for i, w in wanted.items() if sum(w.values())}
 
 
-def fake_cells(exp_dir: Path, rng) -> pd.DataFrame:
-    """cells.csv as `mvt analyze` writes it, from the design's answers with random outcomes."""
+def analysed(exp_dir: Path, rng, results: Path) -> None:
+    """`mvt analyze` of an adaptive study (analysis.adaptive_analysis) over fake answers to every batch so far."""
+    from analysis.adaptive_analysis import analyze_adaptive, write_adaptive_outputs
+    from analysis.responses import prepare_responses
+
     design = json.loads((exp_dir / "design.json").read_text())
-    rows = Counter()
-    for link in design["links"]:
-        for trials in link["lists"]:
-            for t in trials:
-                rows[(t["image_id"], t["frames"])] += 1
-    out = [{"image_id": i, "frames": f, "n": n, "k": int(rng.binomial(n, 0.5 + 0.1 * f / 6))}
-           for (i, f), n in sorted(rows.items())]
-    return pd.DataFrame(out)
+    write_adaptive_outputs(analyze_adaptive(prepare_responses(fake_responses(exp_dir, rng)), design), results)
 
 
 def test_build_adaptive_then_two_batches_in_one_experiment(mvt, tmp_path, redis):
@@ -89,10 +85,9 @@ def test_build_adaptive_then_two_batches_in_one_experiment(mvt, tmp_path, redis)
     rng = np.random.default_rng(0)
     for batch in (2, 3):
         results = tmp_path / f"results{batch}"
-        results.mkdir()
-        fake_cells(exp_dir, rng).to_csv(results / "cells.csv", index=False)
+        analysed(exp_dir, rng, results)
         before = json.loads((exp_dir / "design.json").read_text())
-        out = invoke(mvt, "next-batch", exp_dir, "--from", results, "--answers-per-image", 4)
+        out = invoke(mvt, "next-batch", exp_dir, "--from", results, "--answers-per-image", 4, "--confidence", 0.999)
         assert out.exit_code == 0, out.output
         after = json.loads((exp_dir / "design.json").read_text())
         new = after["links"][len(before["links"]):]
@@ -110,7 +105,24 @@ def test_build_adaptive_then_two_batches_in_one_experiment(mvt, tmp_path, redis)
         loaded = load_experiment(redis, exp_dir)
         assert loaded.loaded == tuple(link["link_id"] for link in new)
         assert loaded.experiment_id == "adapt"
+        # Planning again from the same answers would duplicate the batch just built: refused, nothing written.
+        design_text = (exp_dir / "design.json").read_text()
+        again = invoke(mvt, "next-batch", exp_dir, "--from", results, "--answers-per-image", 4, "--confidence", 0.999)
+        assert again.exit_code == 1
+        assert (f"batch {batch} of adapt has no answers in {results / 'batches.csv'}: a batch planned now would ask "
+                f"again what batch {batch} asks") in again.output.replace("\n", "")
+        assert (exp_dir / "design.json").read_text() == design_text
+        assert not (exp_dir / f"links-batch-{batch + 1}.csv").exists()
     assert sorted(p.name for p in (exp_dir / "videos").iterdir()) == videos_before
+    # Building again would drop batches 2 and 3: refused before anything is written.
+    design_text = (exp_dir / "design.json").read_text()
+    rebuilt = invoke(mvt, "build", images, exp_dir, "--frame-counts", *FRAME_COUNTS, "--images-per-task", 4,
+                     "--workers", 1, "--base-url", "https://127.0.0.1:8443", "--size", 32, "--adaptive")
+    assert rebuilt.exit_code == 1
+    assert (f"{exp_dir} holds the adaptive study 'adapt' with batches 1 to 3; building it again would rewrite "
+            f"design.json with batch 1 only and lose batch(es) 2 3") in rebuilt.output.replace("\n", "")
+    assert (exp_dir / "design.json").read_text() == design_text
+    assert load_experiment(redis, exp_dir).loaded == ()
 
 
 def test_next_batch_refuses_a_fixed_design_and_missing_results(mvt, tmp_path):
