@@ -178,6 +178,15 @@ def test_next_batch_from_responses_screens_by_the_model_and_no_build_writes_only
     assert len(pd.read_csv(exp_dir / "posterior-after-batch-1.csv")) == 8
     out = invoke(mvt, "next-batch", exp_dir, "--responses", tmp_path / "responses.csv", "--from", tmp_path)
     assert out.exit_code == 1 and "give either --from RESULTS_DIR" in out.output
+    # Batch 2 from batch 1's answers; the same answers again would ask batch 2's questions twice: refused.
+    out = invoke(mvt, "next-batch", exp_dir, "--responses", tmp_path / "responses.csv", "--confidence", 0.999)
+    assert out.exit_code == 0 and "batch 2: " in out.output, out.output
+    built = (exp_dir / "design.json").read_text()
+    out = invoke(mvt, "next-batch", exp_dir, "--responses", tmp_path / "responses.csv", "--confidence", 0.999)
+    assert out.exit_code == 1
+    assert ("batch 2 of adapt has no answers in the responses CSV: a batch planned now would ask again what batch 2 "
+            "asks. Load it (`mvt load") in out.output.replace("\n", "")
+    assert (exp_dir / "design.json").read_text() == built
 
 
 def test_model_screening_leaves_out_guessers():
