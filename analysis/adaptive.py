@@ -248,6 +248,37 @@ class BinPosterior:
         """Entropy of the bin posterior in bits, shape (I,)."""
         return _entropy_bits(self.bins)
 
+    def credible_interval(self, mass: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Equal-tailed credible interval of every image's bin on the ordered scale.
+
+        The bins are ordered by duration with "unrecognised" (``D``) after the longest. The
+        low limit is the first bin whose cumulative posterior exceeds ``(1 - mass) / 2``, the
+        high limit the first whose cumulative posterior reaches ``(1 + mass) / 2``
+        (`analysis.bootstrap.ordered_interval` applied to posterior probabilities instead of
+        bootstrap counts). The interval holds at least `mass` of the posterior and always holds
+        the most probable bin (whose probability is at least ``1 / (D + 1)``, more than either
+        tail for ``D < 39``).
+
+        Returns
+        -------
+        low, high : ndarray of int, shape (I,)
+            Bin limits, ``0 .. D``.
+
+        Examples
+        --------
+        >>> post = BinPosterior(weights=np.ones((1, 1)), bins=np.array([[0.01, 0.9, 0.05, 0.04]]),
+        ...                     n_answers=np.array([12]), finished=np.array([True]), confidence=0.9,
+        ...                     max_answers=42)
+        >>> [a.tolist() for a in post.credible_interval(0.95)]
+        [[1], [3]]
+        """
+        from analysis.bootstrap import ordered_interval
+
+        if not 0 < mass < 1:
+            raise ValueError(f"mass ({mass!r}) must be in (0, 1)")
+        # ordered_interval's last column counts undetermined draws; a posterior has none.
+        return ordered_interval(np.column_stack([self.bins, np.zeros(len(self.bins))]), mass)
+
 
 def _entropy_bits(p: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -630,13 +661,127 @@ def screen_by_expectation(p_trial, worker_codes, correct, *, n_workers: int | No
     return ExpectationScreening(n=n, k=k, expected=expected, z=z, flagged=z < special.ndtri(alpha), alpha=float(alpha))
 
 
+@dataclass(frozen=True)
+class ScreenedPosterior:
+    """The posterior of every image after the model-based screening (`screened_posterior`).
+
+    Attributes
+    ----------
+    grid : PsychometricGrid
+    image_ids : list of str
+        The images, in the order of the rows of `k`, `n` and `posterior`.
+    frame_counts : ndarray of int, shape (D,)
+        The durations in frames, ascending.
+    k, n : ndarray of int, shape (I, D)
+        Correct answers and answers of the workers kept.
+    posterior : BinPosterior
+        From `k` and `n` under a prior learned from them (`empirical_prior`).
+    screening : ExpectationScreening
+        The test of every worker with usable answers (order of `worker_ids`).
+    worker_ids : ndarray of str, shape (W,)
+    flagged : ndarray of bool, shape (W,)
+        Left out: flagged by `screening` or by a standing flag.
+    usable : pandas.DataFrame
+        The usable responses (complete assignments, timing not found wrong, an image and a
+        duration of the design) with ``row``/``col`` (image and duration index) and ``kept``.
+    """
+
+    grid: PsychometricGrid
+    image_ids: list
+    frame_counts: np.ndarray
+    k: np.ndarray
+    n: np.ndarray
+    posterior: BinPosterior
+    screening: ExpectationScreening
+    worker_ids: np.ndarray
+    flagged: np.ndarray
+    usable: object
+
+
+def screened_posterior(responses, image_ids, frame_counts, *, guess: float, fps: float = 60, theta: float = 0.5,
+                       inclusive: bool = False, alpha: float = 0.001, standing=(),
+                       confidence: float = DEFAULT_CONFIDENCE,
+                       max_answers: int = DEFAULT_MAX_ANSWERS) -> ScreenedPosterior:
+    """Every image's bin posterior from the responses, with the workers `screen_by_expectation` flags left out.
+
+    Usable responses are those of complete assignments (or of unknown status,
+    `analysis.responses.USABLE_STATUSES`) whose timing was not found wrong, at an image and a
+    duration of the design (as in ``mvt analyze``). Two passes: the posterior from every usable
+    answer except those of `standing` workers predicts each trial (`predicted_accuracy`); the
+    workers the test flags are left out and the posterior is computed again from the rest, with
+    the prior learned again. A worker's own answers are in the first posterior, which makes the
+    test slightly lenient (measured rates: docs/analysis.md, "Screening in adaptive studies").
+
+    Parameters
+    ----------
+    responses : pandas.DataFrame
+        Prepared responses (`analysis.responses`): ``worker_id, image_id, frames, correct,
+        assignment_status`` and optionally ``timing_ok``.
+    image_ids : sequence of str
+        The study's images.
+    frame_counts : sequence of int
+        The design's durations in frames.
+    guess : float
+        Guess rate, ``1 / answer options`` unless the analyst says otherwise.
+    fps, theta, inclusive
+        As in `psychometric_grid` (durations are ``frames * 1000 / fps`` ms).
+    alpha : float, optional
+        The test's one-sided false-alarm rate per worker, default 0.001.
+    standing : collection of str, optional
+        Workers flagged before (stored flags): left out of both passes.
+    confidence, max_answers
+        The stopping rule (`bin_posterior`).
+
+    Returns
+    -------
+    ScreenedPosterior
+    """
+    import pandas as pd
+
+    from analysis.responses import USABLE_STATUSES
+
+    usable = responses["assignment_status"].isin(USABLE_STATUSES).to_numpy()
+    if "timing_ok" in responses:
+        usable = usable & ~(responses["timing_ok"] == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
+    ids = [str(i) for i in image_ids]
+    grid_frames = np.asarray(sorted(int(f) for f in frame_counts), dtype=np.int64)
+    row = pd.Index(ids).get_indexer(responses["image_id"].astype(str))
+    col = pd.Index(grid_frames).get_indexer(pd.to_numeric(responses["frames"], errors="coerce").fillna(-1)
+                                            .astype(np.int64))
+    usable = usable & (row >= 0) & (col >= 0)
+    used = responses[usable].assign(row=row[usable], col=col[usable])
+    correct = used["correct"].to_numpy(dtype=bool)
+    grid = psychometric_grid(grid_frames * 1000.0 / fps, guess=guess, theta=theta, inclusive=inclusive)
+
+    def counts(mask):
+        k = np.zeros((len(ids), grid_frames.size), dtype=np.int64)
+        n = np.zeros_like(k)
+        np.add.at(n, (used["row"].to_numpy()[mask], used["col"].to_numpy()[mask]), 1)
+        np.add.at(k, (used["row"].to_numpy()[mask], used["col"].to_numpy()[mask]), correct[mask])
+        return k, n
+
+    standing_rows = used["worker_id"].astype(str).isin(set(map(str, standing))).to_numpy()
+    k, n = counts(~standing_rows)
+    first = bin_posterior(grid, k, n, prior=empirical_prior(grid, k, n))
+    codes, workers = pd.factorize(used["worker_id"].astype(str), sort=True)
+    screening = screen_by_expectation(predicted_accuracy(grid, first)[used["row"], used["col"]], codes, correct,
+                                      n_workers=len(workers), alpha=alpha)
+    flagged = screening.flagged | np.isin(np.asarray(workers, dtype=str), list(map(str, standing)))
+    kept = ~flagged[codes]
+    k, n = counts(kept)
+    posterior = bin_posterior(grid, k, n, prior=empirical_prior(grid, k, n), confidence=confidence,
+                              max_answers=max_answers)
+    return ScreenedPosterior(grid=grid, image_ids=ids, frame_counts=grid_frames, k=k, n=n, posterior=posterior,
+                             screening=screening, worker_ids=np.asarray(workers, dtype=str), flagged=flagged,
+                             usable=used.assign(kept=kept))
+
+
 def next_batch_from_responses(responses, image_ids, labels, frame_counts, *, n_options: int, fps: float = 60,
                               alpha: float = 0.001, **options) -> NextBatch:
-    """`next_batch_from_cells` from the responses themselves, screened by `screen_by_expectation`.
+    """`next_batch_from_cells` from the responses themselves, screened by `screened_posterior`.
 
-    Usable responses are those of complete assignments whose timing was not found wrong (as in
-    ``mvt analyze``). The posterior of every image from all of them predicts each trial; the
-    workers `screen_by_expectation` flags are left out and the decision is made from the rest.
+    The workers `screen_by_expectation` flags are left out and the decision is made from the
+    rest.
 
     Parameters
     ----------
@@ -657,29 +802,12 @@ def next_batch_from_responses(responses, image_ids, labels, frame_counts, *, n_o
     """
     import pandas as pd
 
-    usable = (responses["assignment_status"] == "complete").to_numpy()
-    if "timing_ok" in responses:
-        usable = usable & ~(responses["timing_ok"] == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
-    used = responses[usable]
-    grid_frames = np.asarray(sorted(frame_counts), dtype=np.int64)
-    row = pd.Index([str(i) for i in image_ids]).get_indexer(used["image_id"].astype(str))
-    col = pd.Index(grid_frames).get_indexer(used["frames"].astype(np.int64))
-    keep = (row >= 0) & (col >= 0)
-    used, row, col = used[keep], row[keep], col[keep]
-    correct = used["correct"].to_numpy(dtype=bool)
-    k = np.zeros((len(image_ids), grid_frames.size), dtype=np.int64)
-    n = np.zeros_like(k)
-    np.add.at(n, (row, col), 1)
-    np.add.at(k, (row, col), correct)
-    grid = psychometric_grid(grid_frames * 1000.0 / fps, guess=1.0 / n_options,
-                             theta=options.get("theta", 0.5), inclusive=options.get("inclusive", False))
-    posterior = bin_posterior(grid, k, n, prior=empirical_prior(grid, k, n))
-    codes, workers = pd.factorize(used["worker_id"], sort=True)
-    screening = screen_by_expectation(predicted_accuracy(grid, posterior)[row, col], codes, correct,
-                                      n_workers=len(workers), alpha=alpha)
-    flagged = screening.flagged[codes]
-    cells = pd.DataFrame({"image_id": np.asarray(image_ids, dtype=object)[row[~flagged]],
-                          "frames": grid_frames[col[~flagged]], "n": 1, "k": correct[~flagged].astype(np.int64)})
+    screened = screened_posterior(responses, image_ids, frame_counts, guess=1.0 / n_options, fps=fps,
+                                  theta=options.get("theta", 0.5), inclusive=options.get("inclusive", False),
+                                  alpha=alpha)
+    kept = screened.usable[screened.usable["kept"]]
+    cells = pd.DataFrame({"image_id": kept["image_id"].astype(str), "frames": screened.frame_counts[kept["col"]],
+                          "n": 1, "k": kept["correct"].to_numpy(dtype=np.int64)})
     decision = next_batch_from_cells(cells, image_ids, labels, frame_counts, n_options=n_options, fps=fps, **options)
     return NextBatch(wanted=decision.wanted, table=decision.table, plan=decision.plan,
-                     flagged_workers=tuple(str(w) for w in np.asarray(workers)[screening.flagged]))
+                     flagged_workers=tuple(screened.worker_ids[screened.screening.flagged]))

@@ -28,7 +28,9 @@ Reads the responses from Redis (MVT_REDIS_URL, else the embedded server in MVT_D
 
 With --replace (Redis only) the flagged workers' assignments are marked for replacement and DIR/repost.csv lists the links that need assignments again.
 
-Rating studies (mvt build-ratings) are analysed as such: from Redis when the chosen experiment is one, from a CSV with --ratings EXP_DIR. They write DIR/mos_by_algorithm.csv, DIR/mos_by_sample.csv, DIR/workers.csv and DIR/report.html (analysis.ratings).
+Rating studies (mvt build-ratings) are analysed as such: from Redis when the chosen experiment is one, from a CSV with --design EXP_DIR (also spelt --ratings). They write DIR/mos_by_algorithm.csv, DIR/mos_by_sample.csv, DIR/workers.csv and DIR/report.html (analysis.ratings).
+
+Adaptive MVT studies (mvt build --adaptive) likewise (from a CSV with --design EXP_DIR): the MVT of each image is the most probable bin of its posterior with a 95 % credible interval, workers are screened by the model, and DIR/mvt.csv, DIR/cells.csv, DIR/workers.csv, DIR/batches.csv and DIR/report.html are written (analysis.adaptive_analysis).
 
 Example: mvt analyze --out results --experiment exp1 --metadata images.csv --by source --bootstrap 1000
 """
@@ -167,11 +169,54 @@ def _without_unmeasured(table, keep: bool, lines: list[str]):
     return table
 
 
+def mvt_responses(request: AnalysisRequest, lines: list[str]):
+    """The MVT responses ``mvt analyze`` reads for `request`, and the experiments they belong to.
+
+    From a CSV: the chosen experiments' rows (`analysis.analyze.select_experiments`). From Redis:
+    the chosen experiments' rows, kept by the platforms' records (`analysis.verified`; its line
+    goes to `lines`). Either way trials without timing are excluded unless ``--keep-unmeasured``.
+    """
+    from analysis.analyze import select_experiments
+    from analysis.responses import read_responses_csv, read_responses_redis
+    from analysis.verified import verify_responses
+
+    keep = request.options.get("keep_unmeasured", False)
+    if request.responses is not None:
+        table, chosen = select_experiments(read_responses_csv(request.responses), request.experiments)
+        return _without_unmeasured(table, keep, lines), chosen
+    table = _without_unmeasured(read_responses_redis(request.r, request.experiments), keep, lines)
+    verification = verify_responses(table, request.confirmed(table) if request.confirmed else {})
+    lines.append(verification.summary(request.options.get("verified_only")))
+    return (verification.kept(request.options.get("verified_only")).drop(columns=["verified"]),
+            tuple(request.experiments))
+
+
+def act_on_flags(request: AnalysisRequest, assignments: list[str], workers: list[str], lines: list[str]):
+    """``--replace`` (mark `assignments` for replacement, write ``repost.csv``) and ``--block``
+    (block `workers`), each with its line; the links' progress after marking (None without ``--replace``)."""
+    from analysis.analyze import repost_table, write_repost
+    from kernel import admin
+
+    r, o, progress = request.r, request.options, None
+    if o.get("replace"):
+        marked = admin.mark_for_replacement(r, assignments)
+        progress = [p for p in admin.link_progress(r) if p.link_id in request.links]
+        urls = o.get("base_url") or {link: d["base_url"] for link, d in request.designs.items() if d.get("base_url")}
+        repost = repost_table(progress, base_url=urls)
+        Path(request.out).mkdir(parents=True, exist_ok=True)
+        write_repost(repost, Path(request.out) / "repost.csv")
+        lines.append(f"marked {len(marked)} assignment(s) of {len(workers)} flagged worker(s) for "
+                     f"replacement; {int(repost['n_assignments'].sum())} assignment(s) to repost on "
+                     f"{len(repost)} link(s) ({Path(request.out) / 'repost.csv'})")
+    if o.get("block"):
+        admin.block_workers(r, workers)
+        lines.append(f"blocked {len(workers)} flagged worker(s)")
+    return progress
+
+
 def run_mvt(request: AnalysisRequest) -> list[str]:
     """``mvt analyze`` for MVT experiments (the MVT kind's analysis)."""
-    from analysis.analyze import (add_metadata, analyze, progress_from_responses, read_metadata, repost_table,
-                                  select_experiments, write_outputs, write_repost)
-    from analysis.responses import read_responses_csv, read_responses_redis
+    from analysis.analyze import add_metadata, analyze, progress_from_responses, read_metadata, write_outputs
 
     o = request.options
     rule, by, out = o["rule"], o.get("by"), request.out
@@ -182,24 +227,19 @@ def run_mvt(request: AnalysisRequest) -> list[str]:
                    min_correlation_trials=o.get("min_correlation_trials", 20))
     if request.design_dir is not None:
         path = Path(request.design_dir) / "design.json"
-        raise BadExperiment(f"--ratings {request.design_dir}: {path} is not a rating study (kind mvt)")
+        raise BadExperiment(f"--design {request.design_dir}: {path} is a fixed MVT study, whose analysis needs no "
+                            f"design; leave --design out")
     meta = read_metadata(o["metadata"]) if o.get("metadata") is not None else None
     lines = []
+    table, chosen = mvt_responses(request, lines)
+    table = add_metadata(table, meta, by)
     if request.responses is not None:
-        table, chosen = select_experiments(read_responses_csv(request.responses), request.experiments)
-        table = _without_unmeasured(table, o.get("keep_unmeasured", False), lines)
-        result = analyze(add_metadata(table, meta, by), source=str(request.responses), experiments=chosen, **options)
+        result = analyze(table, source=str(request.responses), experiments=chosen, **options)
     else:
         from kernel import admin
-        from analysis.verified import verify_responses
 
         r, links, designs = request.r, request.links, request.designs
         frame_counts, n_options = _pooled_design(designs)
-        table = _without_unmeasured(read_responses_redis(r, request.experiments), o.get("keep_unmeasured", False),
-                                    lines)
-        verification = verify_responses(table, request.confirmed(table) if request.confirmed else {})
-        lines.append(verification.summary(o.get("verified_only")))
-        table = add_metadata(verification.kept(o.get("verified_only")).drop(columns=["verified"]), meta, by)
         progress = [p for p in admin.link_progress(r) if p.link_id in links]
         from analysis.flags import MVT_NUMBERS, MVT_RULES, keep_flags, stored_reasons
         from kernel.flags import stored_flags
@@ -210,21 +250,10 @@ def run_mvt(request: AnalysisRequest) -> list[str]:
         flag_line = keep_flags(r, result.screening.workers, rules=MVT_RULES, numbers=MVT_NUMBERS,
                                experiments=request.experiments)
         flagged_workers = result.screening.workers.loc[result.screening.workers["flagged"], "worker_id"].tolist()
-        if replace:
-            marked = admin.mark_for_replacement(r, result.screening.flagged_assignments())
-            progress = [p for p in admin.link_progress(r) if p.link_id in links]
+        progress = act_on_flags(request, result.screening.flagged_assignments(), flagged_workers, lines)
+        if progress is not None:
             result = dataclasses.replace(
                 result, progress=progress_from_responses(result.responses, result.screening, progress))
-            urls = o.get("base_url") or {link: d["base_url"] for link, d in designs.items() if d.get("base_url")}
-            repost = repost_table(progress, base_url=urls)
-            Path(out).mkdir(parents=True, exist_ok=True)
-            write_repost(repost, Path(out) / "repost.csv")
-            lines.append(f"marked {len(marked)} assignment(s) of {len(flagged_workers)} flagged worker(s) for "
-                         f"replacement; {int(repost['n_assignments'].sum())} assignment(s) to repost on "
-                         f"{len(repost)} link(s) ({Path(out) / 'repost.csv'})")
-        if block:
-            admin.block_workers(r, flagged_workers)
-            lines.append(f"blocked {len(flagged_workers)} flagged worker(s)")
     paths = write_outputs(result, out, draws=o.get("draws", False))
     s = result.screening.summary()
     c = result.mvt.status_counts()
@@ -316,8 +345,9 @@ def register(app: typer.Typer, *, kind_of, confirmed=None) -> None:
         verified_only: bool | None = typer.Option(None, "--verified-only/--all-work", help="Keep only work the "
                                                   "platform's records confirm (mvt mturk assignments, mvt prolific "
                                                   "submissions) [default: on when such records exist]."),
-        ratings: Path | None = typer.Option(None, "--ratings", help="With --responses: the EXP_DIR of the rating "
-                                            "study they belong to (from Redis, rating studies are found by kind)."),
+        ratings: Path | None = typer.Option(None, "--design", "--ratings", help="With --responses: the EXP_DIR of "
+                                            "the rating or adaptive MVT study they belong to, whose analysis needs "
+                                            "its design (from Redis, the study is found by its links)."),
         keep_unmeasured: bool = typer.Option(False, "--keep-unmeasured", help="Keep MVT trials with no timing "
                                              "verdict (old exports; by default they are excluded like a wrong "
                                              "timing)."),

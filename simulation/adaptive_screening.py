@@ -5,12 +5,14 @@ an adaptive study's first batch, `stimuli.batches.batch_links` for later batches
 `analysis.adaptive`), each list answered by its own simulated worker: a share of random workers
 who always guess, the rest honest with a lapse rate ``Beta(1, 19)`` (`analysis.adaptive_sim`).
 
-Screening: `analysis.screening.screen_workers` (what ``mvt analyze`` applies) and the model-based
-`analysis.adaptive.screen_by_expectation` (what ``mvt next-batch --responses`` applies, also
-before planning each adaptive batch). Reported per design: the share of random workers flagged
-(sensitivity), of honest workers flagged (false alarms), of workers the control rule applied to,
-and the agreement with the true MVT bin of the two pipelines: the stable rule on the responses
-``mvt analyze`` keeps, and the most probable bin after the model-based screening.
+Screening: `analysis.screening.screen_workers` (what ``mvt analyze`` applies to a fixed design)
+and the model-based `analysis.adaptive.screen_by_expectation` through
+`analysis.adaptive_analysis.analyze_adaptive` (what ``mvt analyze`` applies to an adaptive study,
+and ``mvt next-batch --responses`` before planning each batch). Reported per design: the share of
+random workers flagged (sensitivity), of honest workers flagged (false alarms), of workers the
+control rule applied to, the agreement with the true MVT bin of the two pipelines (the stable
+rule on the responses the rules keep; the most probable bin of ``analyze_adaptive``) and the
+coverage of the true bin by ``analyze_adaptive``'s 95 % credible interval.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.adaptive import (bin_posterior, empirical_prior, plan_next_answers, predicted_accuracy,
-                               psychometric_grid, screen_by_expectation)
+from analysis.adaptive import plan_next_answers, psychometric_grid, screened_posterior
+from analysis.adaptive_analysis import analyze_adaptive
 from analysis.adaptive_sim import SimulatedImages
 from analysis.rules import mvt_index
 from analysis.screening import screen_workers
@@ -44,21 +46,27 @@ class ScreeningOutcome:
     honest_flagged_model: float
     agreement_rule: float
     agreement_model: float
+    coverage_model: float = float("nan")
 
 
 class _Crowd:
-    """Answers lists with new simulated workers; keeps the responses and who was random."""
+    """Answers lists with new simulated workers; keeps the responses, the links (a design.json) and who was random."""
 
-    def __init__(self, sim: SimulatedImages, frame_counts, share_random: float, rng):
+    def __init__(self, sim: SimulatedImages, frame_counts, share_random: float, rng, n_options: int):
         self.sim, self.rng, self.share_random = sim, rng, share_random
         self.frame_counts = np.asarray(frame_counts, dtype=np.int64)
         self.col = {int(f): j for j, f in enumerate(frame_counts)}
         self.grid = psychometric_grid(sim.duration_ms, guess=sim.guess)
         self.rows: list[tuple] = []
         self.random: dict[str, bool] = {}
+        self.design = {"frame_counts": [int(f) for f in frame_counts], "fps": 60,
+                       "classes": [f"class{c:02d}" for c in range(n_options)], "links": []}
 
-    def answer(self, lists, row_of: dict[str, int]) -> None:
-        """Answer every list, each by a new worker."""
+    def answer(self, lists, row_of: dict[str, int], batch: int = 1) -> None:
+        """Answer every list of one link, each list by a new worker."""
+        link_id = f"sim-b{batch}-{len(self.design['links']) + 1:04d}"
+        self.design["links"].append({"link_id": link_id, "batch": batch, "lists": [
+            [{"image_id": t.image_id, "label": t.label, "frames": int(t.frames)} for t in trials] for trials in lists]})
         for trials in lists:
             worker = f"W{len(self.random)}"
             is_random = bool(self.rng.random() < self.share_random)
@@ -67,10 +75,13 @@ class _Crowd:
             for t in trials:
                 i, j = row_of[t.image_id], self.col[t.frames]
                 p = self.sim.guess if is_random else (1 - lapse) * self.sim.p_image[i, j] + lapse * self.sim.guess
-                self.rows.append((worker, i, j, t.image_id, t.label, int(t.frames), bool(self.rng.random() < p)))
+                self.rows.append((link_id, worker, i, j, t.image_id, t.label, int(t.frames),
+                                  bool(self.rng.random() < p)))
 
     def frame(self) -> pd.DataFrame:
-        df = pd.DataFrame(self.rows, columns=["worker_id", "row", "col", "image_id", "label", "frames", "correct"])
+        """The responses so far, prepared as `analysis.responses` gives them."""
+        df = pd.DataFrame(self.rows, columns=["link_id", "worker_id", "row", "col", "image_id", "label", "frames",
+                                              "correct"])
         df["assignment_id"] = "A" + df["worker_id"]
         df["assignment_status"] = "complete"
         df["timing_ok"] = pd.array([True] * len(df), dtype="boolean")
@@ -83,17 +94,8 @@ class _Crowd:
         np.add.at(k, (df["row"].to_numpy(), df["col"].to_numpy()), df["correct"].to_numpy(dtype=np.int64))
         return k, n
 
-    def model_screened(self, df: pd.DataFrame):
-        """The posterior after leaving out the workers `screen_by_expectation` flags, and the flags."""
-        k, n = self.counts(df)
-        post = bin_posterior(self.grid, k, n, prior=empirical_prior(self.grid, k, n))
-        codes, workers = pd.factorize(df["worker_id"], sort=True)
-        flags = screen_by_expectation(predicted_accuracy(self.grid, post)[df["row"], df["col"]], codes,
-                                      df["correct"].to_numpy(), n_workers=len(workers))
-        kept = df[~flags.flagged[codes]]
-        k, n = self.counts(kept)
-        post = bin_posterior(self.grid, k, n, prior=empirical_prior(self.grid, k, n))
-        return post, pd.Series(flags.flagged, index=workers)
+    def image_ids(self) -> list[str]:
+        return [f"img{i:05d}" for i in range(self.sim.p_true.shape[0])]
 
     def outcome(self, words: str, batches: int) -> ScreeningOutcome:
         df = self.frame()
@@ -102,8 +104,11 @@ class _Crowd:
         is_random = pd.Series(self.random).reindex(workers.index).to_numpy(dtype=bool)
         k_used, n_used = self.counts(screening.used)
         rule = mvt_index(k_used, n_used, rule="stable", theta=0.5)
-        post, model_flags = self.model_screened(df)
-        model_flags = model_flags.reindex(workers.index).to_numpy(dtype=bool)
+        result = analyze_adaptive(df, self.design)
+        # analyze_adaptive's rows are the design's images, sorted: the simulation's order.
+        assert list(result.mvt["image_id"]) == self.image_ids()
+        model_flags = result.workers.set_index("worker_id")["flagged"].reindex(workers.index).to_numpy(dtype=bool)
+        low, high = result.screened.posterior.credible_interval()
         truth = self.sim.true_bin
         return ScreeningOutcome(
             design=words, n_workers=len(workers), answers_per_image=len(df) / truth.size, batches=batches,
@@ -112,7 +117,9 @@ class _Crowd:
             control_applied=float((workers["control_status"] == "applied").mean()),
             random_flagged_model=float(model_flags[is_random].mean()) if is_random.any() else float("nan"),
             honest_flagged_model=float(model_flags[~is_random].mean()),
-            agreement_rule=float((rule == truth).mean()), agreement_model=float((post.map_bin == truth).mean()))
+            agreement_rule=float((rule == truth).mean()),
+            agreement_model=float((result.screened.posterior.map_bin == truth).mean()),
+            coverage_model=float(((low <= truth) & (truth <= high)).mean()))
 
 
 def _labels(sim: SimulatedImages, n_options: int) -> dict[str, str]:
@@ -125,7 +132,7 @@ def fixed_screening(sim: SimulatedImages, frame_counts, *, workers: int = 7, ima
     rng = np.random.default_rng(rng)
     labels = _labels(sim, n_options)
     row_of = {image_id: i for i, image_id in enumerate(labels)}
-    crowd = _Crowd(sim, frame_counts, share_random, rng)
+    crowd = _Crowd(sim, frame_counts, share_random, rng, n_options)
     for ids in design.image_sets(labels, images_per_task, rng):
         crowd.answer(design.latin_square_lists(ids, labels, list(frame_counts), workers, rng), row_of)
     return crowd.outcome(f"fixed {workers} x {len(frame_counts)}", 1)
@@ -140,19 +147,19 @@ def adaptive_screening(sim: SimulatedImages, frame_counts, *, first_workers: int
     labels = _labels(sim, n_options)
     ids_all = list(labels)
     row_of = {image_id: i for i, image_id in enumerate(ids_all)}
-    crowd = _Crowd(sim, frame_counts, share_random, rng)
+    crowd = _Crowd(sim, frame_counts, share_random, rng, n_options)
     for ids in design.image_sets(labels, images_per_task, rng):
         crowd.answer(design.latin_square_lists(ids, labels, list(frame_counts), first_workers, rng), row_of)
     batches = 1
     while batches < max_batches:
-        post, _ = crowd.model_screened(crowd.frame())
+        post = screened_posterior(crowd.frame(), ids_all, frame_counts, guess=sim.guess).posterior
         plan = plan_next_answers(crowd.grid, post, answers_per_image=answers_per_batch)
         wanted = {ids_all[i]: {int(frame_counts[j]): int(plan.counts[i, j]) for j in np.flatnonzero(plan.counts[i])}
                   for i in np.flatnonzero(plan.counts.sum(axis=1))}
         if not wanted:
             break
-        for lists in batch_links(wanted, labels, images_per_task, rng):
-            crowd.answer(lists, row_of)
         batches += 1
+        for lists in batch_links(wanted, labels, images_per_task, rng):
+            crowd.answer(lists, row_of, batch=batches)
     return crowd.outcome(f"adaptive, first {first_workers} x {len(frame_counts)}, then {answers_per_batch}/image",
                          batches)

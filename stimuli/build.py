@@ -168,6 +168,28 @@ def decoded_frame_count(path: str | os.PathLike) -> int:
     return sum(1 for line in proc.stdout.splitlines() if line and not line.startswith(b"#"))
 
 
+def _keep_later_batches(exp_dir: Path) -> None:
+    """Refuse to build over an adaptive study that has later batches (`stimuli.batches`).
+
+    A build writes ``design.json`` with batch 1 only, so the later batches' links (posted, loaded,
+    maybe answered) would vanish from the experiment folder. A study with batch 1 only may be
+    built again: the same options give the same design (``mvt load`` leaves it alone), other
+    options a changed one that ``mvt load`` refuses once its links have assignments.
+    """
+    try:
+        doc = json.loads((exp_dir / "design.json").read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(doc, dict) or "adaptive" not in doc:
+        return
+    later = sorted({int(link.get("batch", 1)) for link in doc.get("links", [])} - {1})
+    if later:
+        raise BuildOptionError(
+            f"{exp_dir} holds the adaptive study {doc.get('experiment_id')!r} with batches 1 to {later[-1]}; building "
+            f"it again would rewrite design.json with batch 1 only and lose batch(es) {' '.join(map(str, later))}. "
+            f"Continue it with `mvt next-batch {exp_dir} …`, or build a new study into another folder")
+
+
 def build_experiment(
     image_dir: str | os.PathLike,
     exp_dir: str | os.PathLike,
@@ -253,6 +275,7 @@ def build_experiment(
     mask_frames = frames_from_ms(mask_ms, what="--mask-ms")
     exp_dir = Path(exp_dir)
     experiment_id = checked_experiment_id(exp_dir, name)
+    _keep_later_batches(exp_dir)
     images = scan_image_folder(image_dir)
     labels = {im.image_id: im.label for im in images}
 

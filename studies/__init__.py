@@ -12,6 +12,7 @@ inside the methods that need them.
 
 from __future__ import annotations
 
+from studies.adaptive import AdaptiveMVTKind
 from studies.base import LinkData, StudyKind
 from studies.mvt import MVTKind
 from studies.ratings import RatingsKind
@@ -29,8 +30,10 @@ def register_kind(kind: StudyKind) -> StudyKind:
 
 
 def kind_of(design: dict | None) -> StudyKind:
-    """The kind of a built experiment's ``design.json`` (``kind``; absent or no design: MVT)."""
-    return get_kind((design or {}).get("kind"))
+    """The kind of a built experiment's ``design.json`` (``kind``; absent: adaptive MVT for an
+    adaptive design, else MVT; no design: MVT)."""
+    design = design or {}
+    return get_kind(design.get("kind") or (AdaptiveMVTKind.name if AdaptiveMVTKind.describes(design) else None))
 
 
 def media_types() -> dict[str, str]:
@@ -41,7 +44,7 @@ def media_types() -> dict[str, str]:
     return out
 
 
-for _kind in (MVTKind(), RatingsKind()):
+for _kind in (MVTKind(), AdaptiveMVTKind(), RatingsKind()):
     register_kind(_kind)
 
 

@@ -18,7 +18,7 @@ import redis as redis_py
 from kernel.store import keys
 from kernel.errors import BadExperiment
 from kernel.ids import ID_CHARS, is_id
-from studies import get_kind
+from studies import kind_of
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
     if not is_id(experiment_id):
         raise BadExperiment(f"experiment_id {experiment_id!r} must match {ID_CHARS}")
     try:
-        kind = get_kind(design.get("kind"))
+        kind = kind_of(design)
     except ValueError as exc:
         raise BadExperiment(f"design.json of {exp_dir}: {exc}") from None
     link_data = kind.link_data(design, stimuli, exp_dir)

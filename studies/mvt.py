@@ -26,12 +26,10 @@ class MVTKind(StudyKind):
     title = "MVT recognition"
 
     def register_commands(self, cli) -> None:
-        """``mvt build`` and ``mvt next-batch`` (adaptive studies)."""
+        """``mvt build`` (``--adaptive``: the first batch of an adaptive study, `studies.adaptive`)."""
         from stimuli import commands
-        from studies import mvt_adaptive
 
         commands.register(cli)
-        mvt_adaptive.register(cli)
 
     def link_data(self, design: dict, stimuli: dict, exp_dir: Path) -> list[LinkData]:
         """Each link's lists of video ids and hidden answers ``[label, frames, image_id, video_id,

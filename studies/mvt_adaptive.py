@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kernel import csvsafe
 from kernel.errors import BadExperiment, BuildOptionError, exit_on_error
 
 if TYPE_CHECKING:
@@ -114,10 +115,12 @@ def next_batch_of(exp_dir: Path, results_dir: Path | None, *, responses: Path | 
         cells_path = results_dir / "cells.csv"
         if not cells_path.is_file():
             raise BadExperiment(f"{cells_path} is missing; run `mvt analyze --out {results_dir}` first")
-        cells = pd.read_csv(cells_path)
+        cells = csvsafe.restore_frame(pd.read_csv(cells_path, dtype={"image_id": str}), ["image_id"])
         missing = {"image_id", "frames", "n", "k"} - set(cells.columns)
         if missing:
             raise BadExperiment(f"{cells_path} lacks the column(s) {', '.join(sorted(missing))}")
+    if build:
+        _refuse_unanswered_batch(exp_dir, design, table if responses is not None else None, results_dir)
     try:
         if responses is not None:
             decision = next_batch_from_responses(table, image_ids, labels, design["frame_counts"], **common)
@@ -133,12 +136,43 @@ def next_batch_of(exp_dir: Path, results_dir: Path | None, *, responses: Path | 
     table.insert(3, "batches", [" ".join(map(str, sorted(batches.get(i, ())))) for i in image_ids])
     done = int(design["adaptive"].get("batches", 1))
     out = exp_dir / f"posterior-after-batch-{done}.csv"
-    table.to_csv(out, index=False)
+    csvsafe.write_frame(table, out)
     batch = (append_batch(exp_dir, decision.wanted, images_per_task=images_per_task)
              if decision.wanted and build else None)
     return NextBatchOutcome(done=done, n_images=len(image_ids), n_finished=decision.n_finished,
                             posterior_csv=out, batch=batch, n_wanted=len(decision.wanted),
                             flagged_workers=decision.flagged_workers)
+
+
+def _refuse_unanswered_batch(exp_dir: Path, design: dict, responses, results_dir: Path | None) -> None:
+    """`BadExperiment` when the answers read have none from the latest batch's links.
+
+    Planning again from the answers the last plan was made from would ask the same questions a
+    second time (a duplicate batch): the latest batch must have been loaded, posted and answered
+    first. The responses CSV says by its ``link_id``s; ``mvt analyze``'s results by
+    ``batches.csv`` (`analysis.adaptive_analysis.BATCH_COLUMNS`).
+    """
+    import pandas as pd
+
+    latest = max(int(link.get("batch", 1)) for link in design["links"])
+    links = {link["link_id"] for link in design["links"] if int(link.get("batch", 1)) == latest}
+    if responses is not None:
+        answered = int(responses["link_id"].astype(str).isin(links).sum()) if "link_id" in responses else 0
+        where = "the responses CSV"
+    else:
+        path = Path(results_dir) / "batches.csv"
+        if not path.is_file():
+            raise BadExperiment(f"{path} is missing: {results_dir} was not written by `mvt analyze` of the adaptive "
+                                f"study {design['experiment_id']}; run `mvt analyze --out {results_dir} --experiment "
+                                f"{design['experiment_id']}` again")
+        batches = pd.read_csv(path)
+        answered = int(batches.loc[batches["batch"] == latest, "n_responses"].sum())
+        where = str(path)
+    if answered == 0:
+        raise BadExperiment(
+            f"batch {latest} of {design['experiment_id']} has no answers in {where}: a batch planned now would ask again "
+            f"what batch {latest} asks. Load it (`mvt load {exp_dir}`), post links-batch-{latest}.csv, collect answers, "
+            f"analyse or export again, then run `mvt next-batch` (--no-build writes only the posterior)")
 
 
 def register(app: typer.Typer) -> None:

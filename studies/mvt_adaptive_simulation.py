@@ -1,8 +1,8 @@
 """A whole adaptive MVT study through the real server: batch, analyse, next batch, load, again.
 
 `simulate_adaptive` runs simulated workers (`simulation.workers`) on the loaded batch, analyses
-every batch's responses so far (`analysis.analyze`, pooled by experiment as ``mvt analyze``
-does) into ``cells.csv``, exports them (``mvt export``) and lets ``mvt next-batch --responses``'s
+every batch's responses so far (`analysis.adaptive_analysis`, as ``mvt analyze`` does an
+adaptive study) into ``cells.csv``, exports them (``mvt export``) and lets ``mvt next-batch --responses``'s
 library function decide and append the next batch (`studies.mvt_adaptive.next_batch_of`), loads it (`studies.loader`) and starts again. The
 same worker ids come back in every batch, so the image gate is exercised; `repeated_images`
 counts, from the store's allocation records, every image a worker was given twice.
@@ -82,16 +82,14 @@ def repeated_images(r, exp_dir: Path) -> tuple[int, int]:
 
 
 def _cells(r, exp_dir: Path, results_dir: Path) -> int:
-    """Analyse every batch's responses so far (screening included) into ``results_dir/cells.csv``."""
-    from analysis.analyze import analyze
+    """Analyse every batch's responses so far as ``mvt analyze`` does an adaptive study
+    (`analysis.adaptive_analysis`) into ``results_dir`` (``cells.csv``, ``batches.csv`` …)."""
+    from analysis.adaptive_analysis import analyze_adaptive, write_adaptive_outputs
     from analysis.responses import read_responses_redis
 
     design = json.loads((exp_dir / "design.json").read_text())
     responses = read_responses_redis(r, experiments=[design["experiment_id"]])
-    result = analyze(responses, frame_counts=design["frame_counts"], n_choices=len(design["classes"]),
-                     n_bootstrap=0, psychometric=False)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    result.mvt.cells.to_csv(results_dir / "cells.csv", index=False)
+    write_adaptive_outputs(analyze_adaptive(responses, design, source="redis"), results_dir)
     return len(responses)
 
 

@@ -58,17 +58,13 @@ def test_batch_links_ask_exactly_what_is_wanted_once_per_list(seed):
     assert got == {i: Counter(w) for i, w in wanted.items() if sum(w.values())}
 
 
-def fake_cells(exp_dir: Path, rng) -> pd.DataFrame:
-    """cells.csv as `mvt analyze` writes it, from the design's answers with random outcomes."""
+def analysed(exp_dir: Path, rng, results: Path) -> None:
+    """`mvt analyze` of an adaptive study (analysis.adaptive_analysis) over fake answers to every batch so far."""
+    from analysis.adaptive_analysis import analyze_adaptive, write_adaptive_outputs
+    from analysis.responses import prepare_responses
+
     design = json.loads((exp_dir / "design.json").read_text())
-    rows = Counter()
-    for link in design["links"]:
-        for trials in link["lists"]:
-            for t in trials:
-                rows[(t["image_id"], t["frames"])] += 1
-    out = [{"image_id": i, "frames": f, "n": n, "k": int(rng.binomial(n, 0.5 + 0.1 * f / 6))}
-           for (i, f), n in sorted(rows.items())]
-    return pd.DataFrame(out)
+    write_adaptive_outputs(analyze_adaptive(prepare_responses(fake_responses(exp_dir, rng)), design), results)
 
 
 def test_build_adaptive_then_two_batches_in_one_experiment(mvt, tmp_path, redis):
@@ -89,10 +85,9 @@ def test_build_adaptive_then_two_batches_in_one_experiment(mvt, tmp_path, redis)
     rng = np.random.default_rng(0)
     for batch in (2, 3):
         results = tmp_path / f"results{batch}"
-        results.mkdir()
-        fake_cells(exp_dir, rng).to_csv(results / "cells.csv", index=False)
+        analysed(exp_dir, rng, results)
         before = json.loads((exp_dir / "design.json").read_text())
-        out = invoke(mvt, "next-batch", exp_dir, "--from", results, "--answers-per-image", 4)
+        out = invoke(mvt, "next-batch", exp_dir, "--from", results, "--answers-per-image", 4, "--confidence", 0.999)
         assert out.exit_code == 0, out.output
         after = json.loads((exp_dir / "design.json").read_text())
         new = after["links"][len(before["links"]):]
@@ -110,7 +105,24 @@ def test_build_adaptive_then_two_batches_in_one_experiment(mvt, tmp_path, redis)
         loaded = load_experiment(redis, exp_dir)
         assert loaded.loaded == tuple(link["link_id"] for link in new)
         assert loaded.experiment_id == "adapt"
+        # Planning again from the same answers would duplicate the batch just built: refused, nothing written.
+        design_text = (exp_dir / "design.json").read_text()
+        again = invoke(mvt, "next-batch", exp_dir, "--from", results, "--answers-per-image", 4, "--confidence", 0.999)
+        assert again.exit_code == 1
+        assert (f"batch {batch} of adapt has no answers in {results / 'batches.csv'}: a batch planned now would ask "
+                f"again what batch {batch} asks") in again.output.replace("\n", "")
+        assert (exp_dir / "design.json").read_text() == design_text
+        assert not (exp_dir / f"links-batch-{batch + 1}.csv").exists()
     assert sorted(p.name for p in (exp_dir / "videos").iterdir()) == videos_before
+    # Building again would drop batches 2 and 3: refused before anything is written.
+    design_text = (exp_dir / "design.json").read_text()
+    rebuilt = invoke(mvt, "build", images, exp_dir, "--frame-counts", *FRAME_COUNTS, "--images-per-task", 4,
+                     "--workers", 1, "--base-url", "https://127.0.0.1:8443", "--size", 32, "--adaptive")
+    assert rebuilt.exit_code == 1
+    assert (f"{exp_dir} holds the adaptive study 'adapt' with batches 1 to 3; building it again would rewrite "
+            f"design.json with batch 1 only and lose batch(es) 2 3") in rebuilt.output.replace("\n", "")
+    assert (exp_dir / "design.json").read_text() == design_text
+    assert load_experiment(redis, exp_dir).loaded == ()
 
 
 def test_next_batch_refuses_a_fixed_design_and_missing_results(mvt, tmp_path):
@@ -166,6 +178,15 @@ def test_next_batch_from_responses_screens_by_the_model_and_no_build_writes_only
     assert len(pd.read_csv(exp_dir / "posterior-after-batch-1.csv")) == 8
     out = invoke(mvt, "next-batch", exp_dir, "--responses", tmp_path / "responses.csv", "--from", tmp_path)
     assert out.exit_code == 1 and "give either --from RESULTS_DIR" in out.output
+    # Batch 2 from batch 1's answers; the same answers again would ask batch 2's questions twice: refused.
+    out = invoke(mvt, "next-batch", exp_dir, "--responses", tmp_path / "responses.csv", "--confidence", 0.999)
+    assert out.exit_code == 0 and "batch 2: " in out.output, out.output
+    built = (exp_dir / "design.json").read_text()
+    out = invoke(mvt, "next-batch", exp_dir, "--responses", tmp_path / "responses.csv", "--confidence", 0.999)
+    assert out.exit_code == 1
+    assert ("batch 2 of adapt has no answers in the responses CSV: a batch planned now would ask again what batch 2 "
+            "asks. Load it (`mvt load") in out.output.replace("\n", "")
+    assert (exp_dir / "design.json").read_text() == built
 
 
 def test_model_screening_leaves_out_guessers():
@@ -189,3 +210,58 @@ def test_model_screening_leaves_out_guessers():
     decision = next_batch_from_responses(table, [f"img{i}" for i in range(40)], ["a"] * 40, [1, 3, 6], n_options=2)
     assert set(decision.flagged_workers) <= {"W00", "W01", "W02"} and decision.flagged_workers
     assert len(decision.table) == 40
+
+
+def test_mvt_analyze_of_an_adaptive_study_reports_the_posterior_per_image(mvt, tmp_path):
+    from cli import cli
+
+    images = tiny_folder(tmp_path / "images", n_per_class=4)
+    exp_dir = tmp_path / "adapt"
+    assert invoke(mvt, "build", images, exp_dir, "--frame-counts", *FRAME_COUNTS, "--images-per-task", 8,
+                  "--workers", 4, "--base-url", "https://127.0.0.1:8443", "--size", 32, "--adaptive").exit_code == 0
+    responses = fake_responses(exp_dir, np.random.default_rng(1), guessers={"Wadapt001x0"})
+    responses.to_csv(tmp_path / "responses.csv", index=False)
+    out = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "results"), "--responses",
+                                   str(tmp_path / "responses.csv"), "--design", str(exp_dir)])
+    assert out.exit_code == 0, out.output
+    first = out.output.splitlines()[1]
+    assert first.startswith(f"{len(responses)} responses, ") and "(model-based screening); 8 images: " in first
+    assert first.endswith("(adaptive study: the most probable MVT of each image's posterior, 95% credible intervals)")
+    mvt_csv = pd.read_csv(tmp_path / "results" / "mvt.csv", dtype={"batches": str, "answers_by_batch": str})
+    assert len(mvt_csv) == 8 and set(mvt_csv["status"]) <= {"ok", "unrecognised"}
+    assert (mvt_csv["batches"] == "1").all() and (mvt_csv["answers_by_batch"].astype(int) <= 12).all()
+    bins = mvt_csv[["p_mvt_f1", "p_mvt_f3", "p_mvt_f6", "p_unrecognised"]].to_numpy()
+    assert np.allclose(bins.sum(axis=1), 1, atol=1e-3) and np.allclose(bins.max(axis=1), mvt_csv["p_mvt"])
+    ok = mvt_csv[mvt_csv["status"] == "ok"]
+    assert (ok["mvt_ms_ci_low"] <= ok["mvt_ms"]).all()
+    assert ((ok["mvt_ms"] <= ok["mvt_ms_ci_high"]) | ok["ci_high_unrecognised"]).all()
+    batches = pd.read_csv(tmp_path / "results" / "batches.csv")
+    assert batches[["batch", "n_responses"]].values.tolist() == [[1, len(responses)]]
+    workers = pd.read_csv(tmp_path / "results" / "workers.csv").set_index("worker_id")
+    assert workers["n_responses"].sum() == len(responses) and not workers.loc["Wadapt001x1", "flagged"]
+    report = (tmp_path / "results" / "report.html").read_text()
+    assert "<h2>Batches</h2>" in report and "answers by batch" in report and "credible interval" in report
+
+
+def test_adaptive_report_and_csvs_neutralise_hostile_image_ids(tmp_path):
+    from analysis.adaptive_analysis import analyze_adaptive, write_adaptive_outputs
+    from analysis.responses import prepare_responses
+
+    hostile = ['<img src=x onerror=alert(1)>', '=HYPERLINK("http://evil.example","x")']
+    design = {"frame_counts": [1, 6], "fps": 60, "classes": ["<b>cat</b>", "dog"],
+              "links": [{"link_id": "L1", "batch": 1, "lists": [[{"image_id": i, "label": "<b>cat</b>", "frames": f}
+                                                                  for i in hostile] for f in (1, 6)]}]}
+    rows = [{"link_id": "L1", "assignment_id": f"A{f}", "worker_id": f"W{f}", "hit_id": "H", "trial": t,
+             "image_id": i, "label": "<b>cat</b>", "frames": f, "duration_ms": f * 1000 / 60, "response": "dog",
+             "correct": f == 6, "response_time_ms": 900, "presented_frames": f,
+             "submitted_at": "2026-12-06T10:00:00.000Z", "assignment_status": "complete", "timing_ok": True}
+            for f in (1, 6) for t, i in enumerate(hostile)]
+    write_adaptive_outputs(analyze_adaptive(prepare_responses(pd.DataFrame(rows)), design), tmp_path)
+    report = (tmp_path / "report.html").read_text()
+    assert "<img src=x" not in report and "&lt;img src=x onerror=alert(1)&gt;" in report
+    assert "<b>cat</b>" not in report and "&lt;b&gt;cat&lt;/b&gt;" in report
+    import csv
+    for name in ("mvt.csv", "cells.csv"):
+        with open(tmp_path / name, newline="") as f:
+            ids = {row["image_id"] for row in csv.DictReader(f)}
+        assert ids == {hostile[0], "'" + hostile[1]}

@@ -165,18 +165,23 @@ def test_expectation_screening_flags_guessers_not_honest_workers(grid):
         screen_by_expectation([0.5], [0], [True], alpha=0)
 
 
-def test_screening_rates_in_fixed_and_adaptive_lists():
-    # The project's control rule misreads honest workers of later adaptive batches (they see the
-    # longest duration mostly for hard images); the model-based test does not.
+@pytest.mark.slow
+def test_screening_rates_and_agreement_of_mvt_analyze_on_fixed_and_adaptive_lists():
+    # Both designs on their real lists, each list its own simulated worker (10 % always guess),
+    # analysed as `mvt analyze` does an adaptive study (analysis.adaptive_analysis.analyze_adaptive).
     from analysis.adaptive_sim import FRAME_COUNTS, simulated_images
     from simulation.adaptive_screening import adaptive_screening, fixed_screening
-    sim = simulated_images(400, rng=2)
+    sim = simulated_images(1000, rng=2)
     fixed = fixed_screening(sim, FRAME_COUNTS, share_random=0.1, rng=3)
     adaptive = adaptive_screening(sim, FRAME_COUNTS, share_random=0.1, rng=3)
     for outcome in (fixed, adaptive):
         # (a guesser given a short last list of a batch can escape: too few trials to tell)
-        assert outcome.random_flagged_model >= 0.9 and outcome.honest_flagged_model < 0.02
-    assert adaptive.honest_flagged > fixed.honest_flagged
-    # On an adaptive study the rule meets unasked cells; the posterior does not.
-    assert adaptive.agreement_model > adaptive.agreement_rule
-    assert adaptive.answers_per_image < fixed.answers_per_image / 2 + 3 and adaptive.batches <= 4
+        assert outcome.random_flagged_model >= 0.9 and outcome.honest_flagged_model <= 0.01
+        # the 95 % credible interval holds the true bin at least as often as it says
+        assert outcome.coverage_model >= 0.95
+    # scripts/bench_adaptive (2000 images, 5 % guessers) measured 0.87-0.89 for the adaptive posterior;
+    # 1000 images put about 0.01 of sampling spread on that.
+    assert adaptive.agreement_model >= 0.86
+    assert adaptive.answers_per_image <= 21 and adaptive.batches <= 4
+    # The fixed design's rules flag honest workers and meet unasked cells on adaptive lists; the posterior does not.
+    assert adaptive.agreement_model > adaptive.agreement_rule + 0.2

@@ -42,3 +42,13 @@ def test_the_exports_duration_ms_is_documented_as_written(synthetic_server, tmp_
     write_csv(synthetic_server.redis, tmp_path / "r.csv")
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))
     assert {(row["frames"], row["duration_ms"]) for row in rows} == {("1", "16.667"), ("6", "100.0")}
+
+
+def test_every_output_of_an_adaptive_study_is_documented():
+    from analysis.adaptive_analysis import ADAPTIVE_MVT_COLUMNS, ADAPTIVE_OUTPUT_FILES, BATCH_COLUMNS
+
+    adaptive = DOC.split("### Analysis of an adaptive study", 1)[1].split("\n### ", 1)[0]
+    assert [name for name in ADAPTIVE_OUTPUT_FILES if f"`{name}`" not in adaptive] == []
+    words = set(re.findall(r"[a-z_0-9<>]+", adaptive))
+    assert [c for c in (*ADAPTIVE_MVT_COLUMNS, "p_unrecognised") if c not in words] == []
+    assert "batches.csv" in adaptive and all(c.removeprefix("n_") in adaptive for c in BATCH_COLUMNS)

@@ -72,4 +72,8 @@ def test_mvt_simulate_batches_runs_the_study_from_the_command_line(live_server, 
     analyzed = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "results"), "--bootstrap", "0",
                                                  "--experiment", "adaptive"])
     assert analyzed.exit_code == 0, analyzed.output
+    assert "(adaptive study: the most probable MVT of each image's posterior, 95% credible intervals)" in analyzed.output
     assert pd.read_csv(tmp_path / "results" / "workers.csv")["n_responses"].sum() == summary["responses"]
+    batches = pd.read_csv(tmp_path / "results" / "batches.csv")
+    assert batches["batch"].tolist() == list(range(1, len(summary["batches"]) + 1))
+    assert batches["n_responses"].tolist() == [b["acknowledged"] for b in summary["batches"]]
