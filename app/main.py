@@ -156,6 +156,9 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         detail = exc.detail
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not UTF-8: the same 422 as any other body that is not JSON
+            return json_response({"detail": "the request body is not valid JSON", "reason": "invalid"}, 422)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"there is nothing at {request.url.path[:100]}"
         elif exc.status_code == 405:

@@ -147,7 +147,8 @@ async def start_assignment(r, settings: Settings, link: str, worker_id: str, ass
     if assignment_id in preview_ids():
         raise refusal("preview")
     now = now_ms()
-    admit = None if client is None else limits.admit_assignment(r, settings, client, worker_id, assignment_id, now)
+    admit = None if client is None else limits.admit_participant(r, settings, client, worker_id, assignment_id, now,
+                                                                 link_id=link)
     try:
         a = await allocate(r, link, worker_id, assignment_id, hit_id or "", cap=settings.max_tasks_per_worker,
                            allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit,

@@ -88,13 +88,14 @@ class ResponseIn(BaseModel):
     hidden_during_video: bool | None = None
     blurred_during_video: bool | None = None
     timing_source: Literal["rvfc", "playback_quality", "none"] | None = None
-    frame_log: str | None = Field(default=None, max_length=4000,
-                                  description="ascending, disjoint inclusive ranges of confirmed frame indices")
+    frame_log: str | None = Field(default=None, max_length=4000, json_schema_extra={"pattern": FRAME_LOG_RE.pattern},
+                                  description="ascending, disjoint inclusive ranges of confirmed frame indices "
+                                              "(e.g. '0-30,32-65'; otherwise 422)")
     frames_presented_total: int | None = Field(default=None, ge=0, le=10_000_000)
     frame_times: str | None = Field(
-        default=None, max_length=12_000,
-        description="one 'index:ms' per requestVideoFrameCallback sample, ascending: the frame index and its "
-                    "expected display time in ms since the first sample's (one decimal)")
+        default=None, max_length=12_000, json_schema_extra={"pattern": FRAME_TIMES_RE.pattern},
+        description="one 'index:ms' per requestVideoFrameCallback sample, indices ascending (otherwise 422): the "
+                    "frame index and its expected display time in ms since the first sample's (one decimal)")
     interrupted: Literal["navigation"] | None = Field(
         default=None, description="the video's page was left (Back, Forward, reload, closed) while it played")
     drawn_device_px: float | None = Field(
@@ -127,9 +128,10 @@ class ResponseIn(BaseModel):
         default=None, description="what started the video")
     tab_id: Id | None = Field(default=None, description="the answering tab; another tab's late answer is refused")
     headphone_check: str | None = Field(
-        default=None,
-        description="rating studies: the headphone screening's outcome, correct/trials (e.g. '5/6'), sent with "
-                    "every rating of the assignment; null when the study runs no check")
+        default=None, json_schema_extra={"pattern": HEADPHONE_RE.pattern},
+        description="rating studies: the headphone screening's outcome, correct/trials with 0 < trials and "
+                    "correct <= trials (e.g. '5/6'; otherwise 422), sent with every rating of the assignment; "
+                    "null when the study runs no check")
 
     @field_validator("headphone_check")
     @classmethod

@@ -94,7 +94,7 @@ async def admit_assignment(r, settings: Settings, ip: str, worker_id: str, assig
 
 
 async def admit_arrival(r, settings: Settings, experiment_id: str, now_ms: int) -> None:
-    """Charge a new participant placed in ``experiment_id`` (``/prolific``, ``/panel``) to the experiment's
+    """Charge a new participant placed in ``experiment_id`` (through `admit_participant`) to the experiment's
     bucket, shared by every address (``MVT_LIMIT_ARRIVALS_PER_MIN``); raises `RateLimited`.
 
     Per-address limits slow one address; this bounds how fast any number of addresses can take an
@@ -103,6 +103,30 @@ async def admit_arrival(r, settings: Settings, experiment_id: str, now_ms: int) 
     if settings.limit_arrivals_per_min:
         await _admit(r, experiment_id, [(keys.limit_arrivals(experiment_id), settings.limit_arrivals_per_min)],
                      0, "", (0, 0), now_ms, "participants arriving", "at this study right now")
+
+
+async def admit_participant(r, settings: Settings, ip: str, worker_id: str, assignment_id: str, now_ms: int, *,
+                            experiment_id: str | None = None, link_id: str | None = None) -> None:
+    """Charge a request that may place a participant: to its client (`admit_assignment`) and, when
+    ``assignment_id`` has no list yet, to the arrivals of its experiment (`admit_arrival`), named
+    or read from ``link_id``'s meta. Every platform's way in (MTurk's ``POST /api/assignments``,
+    the Prolific and panel pages) goes through here; raises `RateLimited` and then holds nothing.
+    """
+    if not settings.limit_arrivals_per_min:
+        return await admit_assignment(r, settings, ip, worker_id, assignment_id, now_ms)
+    lookups = [r.hget(keys.assignment_links(), assignment_id)]
+    if experiment_id is None:
+        lookups.append(r.hget(keys.link_meta(link_id), "experiment_id"))
+    found, _ = await asyncio.gather(asyncio.gather(*lookups),
+                                    admit_assignment(r, settings, ip, worker_id, assignment_id, now_ms))
+    experiment = experiment_id or found[1]
+    if found[0] is None and experiment:  # an unknown link names no experiment: refused later as such
+        try:
+            await admit_arrival(r, settings, experiment.decode() if isinstance(experiment, bytes) else experiment,
+                                now_ms)
+        except RateLimited:
+            await release(r, settings, ip, assignment_id)
+            raise
 
 
 async def admit_eligibility(r, settings: Settings, ip: str, worker_id: str, now_ms: int) -> None:

@@ -74,7 +74,7 @@ class RedisProcess:
 # Simulated workers all come from 127.0.0.1: the per-client limits (kernel/limits.py) would refuse them.
 SIMULATION_LIMITS = {f"MVT_LIMIT_{name}": "0" for name in (
     "ASSIGNMENTS_PER_MINUTE", "ASSIGNMENTS_PER_WORKER_PER_MINUTE", "HELD_PER_CLIENT", "ELIGIBILITY_PER_MINUTE",
-    "ELIGIBILITY_PER_WORKER_PER_MINUTE")}
+    "ELIGIBILITY_PER_WORKER_PER_MINUTE", "ARRIVALS_PER_MIN")}
 
 
 class ServerProcess:

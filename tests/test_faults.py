@@ -203,3 +203,83 @@ def test_a_master_killed_during_load_fails_over_and_every_acknowledged_response_
         cluster.stop()
     assert len(acknowledged) == len(tokens) * 5
     assert stored_fields == expected  # every acknowledged response stored, nothing else
+
+
+def test_a_master_without_its_replica_refuses_writes_at_once_and_stalls_nothing(tmp_path):
+    """MVT_REDIS_WAIT_REPLICAS=1 and the replica of one master killed: Redis blocks a connection for
+    each WAIT, so every request queued behind waited one WAIT timeout more (the k-th k × 0.5 s,
+    issue 24). Now 40 answers sent at once are all answered within the command timeout + 1 s: those
+    on the replica-less master 503 with a sentence, the others 200; /healthz says degraded; with the
+    replica back the refused answers are acknowledged, and every acknowledged answer is stored."""
+    import asyncio
+
+    from app.main import create_app
+    from simulation.cluster import LocalCluster
+    from tests.fixtures.server import measured, write_experiment
+
+    cluster = LocalCluster(tmp_path / "cluster", node_timeout_ms=1000).start()
+    certfile, keyfile = make_certificate(tmp_path / "tls")
+    links = [f"synth-00{k}" for k in range(1, 7)]
+    load_experiment(client_from_url(cluster.url), write_experiment(tmp_path / "exp", n_links=6, n_lists=8,
+                                                                   n_trials=2))
+    settings = Settings(_env_file=None, data_dir=tmp_path, redis_url=cluster.url, secret_key=SECRET_KEY,
+                        redis_timeout_s=TIMEOUT_S, redis_wait_replicas=1, max_tasks_per_worker=6)
+    server = _ThreadServer(create_app(settings), free_port(), certfile, keyfile)
+    server.start()
+    base_url = f"https://127.0.0.1:{server.server.config.port}"
+    victim_master = cluster.master_of(keys.link_meta(links[0]))
+    on_victim = {link for link in links if cluster.master_of(keys.link_meta(link)) == victim_master}
+    assert on_victim != set(links), "the six links should not all hash to one master"
+    replica = int(cluster.client(victim_master).execute_command("ROLE")[2][0][1])
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, verify=False) as client:
+            async def timed(method, path, **kw):
+                t0 = time.monotonic()
+                got = await client.request(method, path, **kw)
+                return got, time.monotonic() - t0
+
+            tokens = {}
+            for n, link in enumerate(links * 7):
+                got = await client.post("/api/assignments", json={"link": link, "worker_id": f"W{n}",
+                                                                  "assignment_id": f"A{n}", "hit_id": "H1"})
+                assert got.status_code == 200, got.text
+                tokens[(link, f"A{n}")] = got.json()["assignment_token"]
+            # 40 connections open before the clock starts (40 TLS handshakes at once take seconds here)
+            await asyncio.gather(*(client.get("/healthz") for _ in range(40)))
+            cluster.kill(replica)
+            await asyncio.sleep(0.3)  # the master sees its replica's connection close
+            sent = list(tokens.items())[:40]
+            replies = await asyncio.gather(*(timed("POST", "/api/responses", json={
+                "assignment_token": token, "trial": 0, "response": "cat", **measured(1)}) for _, token in sent))
+            health = (await client.get("/healthz")).json()
+            cluster.restart(replica)
+            retried, deadline = {}, time.monotonic() + 15
+            for (link, assignment), token in sent:
+                while (link, assignment) not in retried:
+                    got = await client.post("/api/responses", json={"assignment_token": token, "trial": 0,
+                                                                    "response": "cat", **measured(1)})
+                    if got.status_code == 200:
+                        retried[(link, assignment)] = time.monotonic()
+                    assert got.status_code in (200, 503) and time.monotonic() < deadline, got.text
+                    await asyncio.sleep(0 if got.status_code == 200 else 0.2)
+            return sent, replies, health
+
+    try:
+        sent, replies, health = asyncio.run(scenario())
+        stored_fields = {(link, field) for link in links for field in client_from_url(cluster.url).hkeys(
+            keys.link_responses(link))}
+    finally:
+        server.stop()
+        cluster.stop()
+    slowest = max(elapsed for _, elapsed in replies)
+    print(f"slowest of 40 answers with a replica down: {slowest:.2f} s")
+    assert slowest <= TIMEOUT_S + 1, f"an answer took {slowest:.2f} s with a replica down"
+    for ((link, _), _), (got, _) in zip(sent, replies):
+        if link in on_victim:
+            assert (got.status_code, got.json()["reason"], got.headers["retry-after"]) == (
+                503, "redis_unavailable", "1"), got.text
+        else:
+            assert got.status_code == 200, got.text
+    assert health["status"] == "degraded" and "writes are refused until a replica is back" in health["detail"]
+    assert stored_fields == {(link, f"{assignment}:0") for (link, assignment), _ in sent}

@@ -100,29 +100,37 @@ def test_load_and_serve_started_together_then_block_and_a_second_serve(tmp_path,
         load.kill() if load.poll() is None else None
 
 
-def test_a_killed_redis_is_restarted_and_a_killed_server_leaves_no_redis(tmp_path, synthetic_experiment):
+@pytest.fixture
+def serving(tmp_path, synthetic_experiment):
+    """``(data_dir, server, first)``: `mvt serve` on its embedded Redis with the synthetic experiment
+    loaded, and its answer to assignment A1 of worker W1. Stopped at teardown."""
     data = tmp_path / "data"
     server = ServerProcess(data, None, workers=1, env=machine(tmp_path)).start()
     try:
         assert mvt(["load", str(synthetic_experiment)], data).returncode == 0
         first = assign(server, "W1", "A1")
         assert first.status_code == 200, first.text
-        old = redis_pid(data)
-        os.kill(old, signal.SIGKILL)
-        t0 = time.monotonic()
-        again = wait_until(lambda: (r := assign(server, "W1", "A1")).status_code == 200 and r, 10,
-                           "the server did not answer again after its Redis was killed")
-        print(f"served again {time.monotonic() - t0:.2f} s after kill -9 of the embedded Redis")
-        assert again.json()["assignment_token"] == first.json()["assignment_token"]  # AOF: the same list
-        new = redis_pid(data)
-        assert new != old and alive(new)
-
-        server.kill()  # kill -9 of the server's process group; its Redis runs in a session of its own
-        wait_until(lambda: not alive(new), 5, f"the Redis (pid {new}) of a killed server still runs")
-        server.start()
-        assert assign(server, "W1", "A1").json()["assignment_token"] == first.json()["assignment_token"]
+        yield data, server, first
     finally:
         server.stop()
+
+
+def test_a_killed_redis_is_restarted_and_a_killed_server_leaves_no_redis(serving):
+    data, server, first = serving
+    old = redis_pid(data)
+    os.kill(old, signal.SIGKILL)
+    t0 = time.monotonic()
+    again = wait_until(lambda: (r := assign(server, "W1", "A1")).status_code == 200 and r, 10,
+                       "the server did not answer again after its Redis was killed")
+    print(f"served again {time.monotonic() - t0:.2f} s after kill -9 of the embedded Redis")
+    assert again.json()["assignment_token"] == first.json()["assignment_token"]  # AOF: the same list
+    new = redis_pid(data)
+    assert new != old and alive(new)
+
+    server.kill()  # kill -9 of the server's process group; its Redis runs in a session of its own
+    wait_until(lambda: not alive(new), 5, f"the Redis (pid {new}) of a killed server still runs")
+    server.start()
+    assert assign(server, "W1", "A1").json()["assignment_token"] == first.json()["assignment_token"]
 
 
 def test_load_into_an_empty_store_refuses_when_a_server_uses_another(tmp_path, synthetic_experiment):
@@ -237,3 +245,37 @@ def test_a_slow_aof_load_is_waited_for_and_healthz_says_loading(tmp_path):
         assert "restarting it" in log and "could not restart" not in log, log[-2000:]
     finally:
         server.stop()
+
+
+def test_a_redis_that_will_not_restart_is_retried_with_backoff_and_requests_meanwhile_get_a_sentence(serving):
+    """kill -9 of the embedded Redis, again and again: restarted each time. Then with a damaged AOF every
+    restart fails: the server retries after 1 s, 2 s, 4 s … saying so on its log, requests get a 503
+    sentence with Retry-After (no traceback), and once the AOF is whole again it is served as before."""
+    data, server, first = serving
+    for _ in range(3):
+        old = redis_pid(data)
+        os.kill(old, signal.SIGKILL)
+        wait_until(lambda: redis_pid(data) != old and assign(server, "W1", "A1").status_code == 200, 10,
+                   "the server did not answer again after its Redis was killed")
+
+    aof = data / "redis" / "appendonly.aof"
+    whole = aof.read_bytes()
+    aof.write_bytes(whole + b"not a command\r\n")  # Redis refuses to start on it ("Bad file format")
+    os.kill(redis_pid(data), signal.SIGKILL)
+    wait_until(lambda: "trying again in 2 s" in server.log_path.read_text(), 15,
+               "the supervisor did not retry a failed restart")
+    refused = httpx.get(f"{server.base_url}/api/eligibility", params={"link": "synth-001", "worker_id": "W2"},
+                        verify=False, timeout=10)
+    assert (refused.status_code, refused.json(), refused.headers["retry-after"]) == (
+        503, {"detail": "the database is unavailable right now; try again in a minute",
+              "reason": "redis_unavailable"}, "1")
+
+    aof.write_bytes(whole)
+    again = wait_until(lambda: (r := assign(server, "W1", "A1")).status_code == 200 and r, 15,
+                       "the server was not served again once its Redis could start")
+    assert again.json()["assignment_token"] == first.json()["assignment_token"]
+    log = server.log_path.read_text()
+    assert log.count("mvt: the embedded Redis exited with code -9; restarting it") == 4, log[-3000:]
+    assert ("mvt: could not restart the embedded Redis: the embedded redis-server exited with code 1; see "
+            f"{data.resolve() / 'redis' / 'redis.log'}; trying again in 1 s") in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]

@@ -7,6 +7,7 @@ import asyncio
 import ssl
 
 import httpx
+import orjson
 import pytest
 
 from kernel import limits
@@ -14,6 +15,7 @@ from kernel.errors import RateLimited
 from kernel.settings import Settings
 from kernel.store import keys
 from tests.fixtures.redis import run_with_async_redis
+from studies.loader import load_experiment
 from tests.fixtures.server import write_experiment
 
 DEFAULTS = {name: field.default for name, field in Settings.model_fields.items() if name.startswith("limit_")}
@@ -229,8 +231,9 @@ def test_a_greedy_client_gets_its_share_while_honest_workers_are_served(limited_
 
 @pytest.fixture
 def proxied_serve(tmp_path):
-    """``start(*args)``: `mvt serve` over HTTPS with 4 eligibility checks a minute per address (bucket 8)
-    and the extra ``args``; yields its base URL. Stopped at teardown."""
+    """``start(*args, **settings)``: `mvt serve` over HTTPS with 4 eligibility checks a minute per address
+    (bucket 8), the extra ``args`` and ``MVT_…`` environment ``settings``; yields its base URL. Stopped at
+    teardown."""
     import os
     import subprocess
 
@@ -239,11 +242,11 @@ def proxied_serve(tmp_path):
 
     procs = []
 
-    def start(*args):
+    def start(*args, **settings):
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MVT_")}
-        env.update(MVT_DATA_DIR=str(tmp_path / "data"), MVT_LIMIT_ELIGIBILITY_PER_MINUTE="4",
-                   MVT_LIMIT_ELIGIBILITY_PER_WORKER_PER_MINUTE="0")
+        env.update({"MVT_DATA_DIR": str(tmp_path / "data"), "MVT_LIMIT_ELIGIBILITY_PER_MINUTE": "4",
+                    "MVT_LIMIT_ELIGIBILITY_PER_WORKER_PER_MINUTE": "0", **settings})
         proc = subprocess.Popen([MVT, "serve", "--port", str(port), *args], env=env, cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         procs.append(proc)
@@ -296,3 +299,87 @@ def test_proxy_settings_refuse_a_wildcard_and_bad_addresses(tmp_path):
     assert proxy_options(s) == {"proxy_headers": True, "forwarded_allow_ips": "10.0.0.0/8"}
     assert proxy_options(Settings(_env_file=None), proxy_headers=True) == \
         {"proxy_headers": True, "forwarded_allow_ips": "127.0.0.1,::1"}
+
+
+@pytest.mark.slow
+def test_a_flood_of_3000_requests_is_refused_by_the_limiter_and_honest_work_is_kept(proxied_serve, redis, redis_url,
+                                                                                   tmp_path):
+    """1,500 task requests with invented ids from one address, and 1,500 through a trusted proxy from
+    300 forwarded addresses, while 20 honest workers (10 direct, 10 behind the proxy) answer and
+    finish: the floods get 429 with Retry-After once their buckets are empty, every honest request
+    is served, and Redis holds every honest answer and exactly the lists the server acknowledged."""
+    import time
+
+    from tests.fixtures.server import measured
+
+    load_experiment(redis, write_experiment(tmp_path / "exp", experiment_id="fl", n_links=4, n_lists=60, n_trials=2))
+    base_url = proxied_serve("--forwarded-allow-ips", "127.0.0.3", MVT_REDIS_URL=redis_url,
+                             MVT_LIMIT_ARRIVALS_PER_MIN="30", MVT_LIMIT_ASSIGNMENTS_PER_MINUTE="10")
+    # buckets: 60 arrivals for the experiment, 20 task requests per address
+    link = lambda n: f"fl-{n % 4 + 1:03d}"  # noqa: E731
+
+    def client(peer: str) -> httpx.AsyncClient:
+        transport = httpx.AsyncHTTPTransport(verify=False, local_address=peer, limits=httpx.Limits(max_connections=20))
+        return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=60)
+
+    def honest_peer(n):  # (peer, X-Forwarded-For): even workers direct, odd ones behind the proxy
+        return (f"127.0.1.{n}", {}) if n % 2 == 0 else ("127.0.0.3", {"X-Forwarded-For": f"10.1.0.{n}"})
+
+    async def honest_start(n):
+        peer, headers = honest_peer(n)
+        async with client(peer) as c:
+            r = await c.post("/api/assignments", headers=headers, json={"link": link(n), "worker_id": f"H{n}",
+                                                                        "assignment_id": f"HA{n}", "hit_id": "H"})
+            return r.status_code, r.json().get("assignment_token")
+
+    async def honest_finish(n, token):
+        peer, headers = honest_peer(n)
+        statuses = []
+        async with client(peer) as c:
+            for trial in range(2):
+                await asyncio.sleep(0.3)  # in the middle of the flood
+                statuses.append((await c.post("/api/responses", headers=headers, json={
+                    "assignment_token": token, "trial": trial, "response": "cat", **measured(1)})).status_code)
+            statuses.append((await c.post("/api/complete", headers=headers,
+                                          json={"assignment_token": token})).status_code)
+        return statuses
+
+    async def flood(peer, forwarded, tag):
+        async with client(peer) as c:
+            async def one(n):
+                headers = {"X-Forwarded-For": forwarded(n)} if forwarded else {}
+                return await c.post("/api/assignments", headers=headers, json={
+                    "link": link(n), "worker_id": f"{tag}{n}", "assignment_id": f"{tag}A{n}", "hit_id": "H"})
+            # 16 connections, each sending its share in turn (httpx slows down with 1,500 requests queued at once)
+            async def sender(k):
+                return [await one(n) for n in range(k, 1500, 16)]
+            return [r for replies in await asyncio.gather(*(sender(k) for k in range(16))) for r in replies]
+
+    async def main():
+        started = await asyncio.gather(*(honest_start(n) for n in range(20)))
+        replies = await asyncio.gather(flood("127.0.0.2", None, "ONE"),
+                                       flood("127.0.0.3", lambda n: f"10.2.{n % 300 // 250}.{n % 250}", "MANY"),
+                                       *(honest_finish(n, token) for n, (_, token) in enumerate(started)))
+        return started, replies
+
+    t0 = time.monotonic()
+    started, (one, many, *finished) = asyncio.run(main())
+    elapsed_s = time.monotonic() - t0
+    assert [status for status, _ in started] == [200] * 20
+    assert finished == [[200, 200, 200]] * 20, "an honest worker was refused during the flood"
+    for replies in (one, many):
+        assert {r.status_code for r in replies} <= {200, 429}, {r.status_code for r in replies}
+        refused = [r for r in replies if r.status_code == 429]
+        assert refused and all(r.json()["reason"] == "rate_limited" and int(r.headers["Retry-After"]) >= 1
+                               for r in refused)
+    won_one = [r.json()["assignment_id"] for r in one if r.status_code == 200]
+    won_many = [r.json()["assignment_id"] for r in many if r.status_code == 200]
+    # one address: its bucket of 20 (+1 every 6 s); many addresses: what the arrivals bucket of 60 had left
+    assert len(won_one) <= 20 + elapsed_s / 6, len(won_one)
+    assert 20 + len(won_one) + len(won_many) <= 60 + elapsed_s / 2, (len(won_one), len(won_many))
+    # the truth in Redis: every acknowledged list, nothing else; every honest answer and completion
+    held = {a for k in range(1, 5) for a in redis.hkeys(keys.link_assignments(f"fl-{k:03d}"))}
+    assert held == {f"HA{n}" for n in range(20)} | set(won_one) | set(won_many)
+    assert sum(redis.hlen(keys.link_responses(f"fl-{k:03d}")) for k in range(1, 5)) == 40
+    records = [orjson.loads(redis.hget(keys.link_assignments(link(n)), f"HA{n}")) for n in range(20)]
+    assert all(rec.get("completed_ms") for rec in records)

@@ -231,22 +231,33 @@ def test_a_prolific_participant_reads_prolifics_words_on_consent_and_in_the_page
                                   page.text, re.S).group(1))
     assert config["words"]["participant_id"] == "Prolific ID"
     assert config["reasons"]["blocked"] == "Sorry, your Prolific ID cannot take part in this study."
+@pytest.mark.parametrize("platform", ["prolific", "mturk"])
 def test_an_arrival_flood_from_many_addresses_is_bounded_by_the_experiments_arrival_rate(synthetic_server,
-                                                                                         monkeypatch):
+                                                                                         monkeypatch, platform):
     """Per-address limits do not stop invented participant ids from many addresses (49 addresses held
-    4,900 lists in 12.6 s, issue 24); MVT_LIMIT_ARRIVALS_PER_MIN bounds new placements per experiment."""
+    4,900 lists in 12.6 s, issue 24); MVT_LIMIT_ARRIVALS_PER_MIN bounds new placements per experiment,
+    whichever way participants come in: Prolific's page, or MTurk's POST /api/assignments on a link."""
     monkeypatch.setattr(synthetic_server.settings, "limit_arrivals_per_min", 2)      # bucket of 4
 
     def arrive_from(address: str, pid: str) -> httpx.Response:
-        query = {"experiment": "synth", "PROLIFIC_PID": pid, "STUDY_ID": "STUDY1", "SESSION_ID": f"S-{pid}"}
         transport = httpx.HTTPTransport(verify=False, local_address=address)
-        with httpx.Client(transport=transport, timeout=30) as client:
-            return client.get(f"{synthetic_server.base_url}/prolific?{urlencode(query)}")
+        with httpx.Client(transport=transport, timeout=30, base_url=synthetic_server.base_url) as client:
+            if platform == "mturk":
+                return client.post("/api/assignments", json={"link": f"synth-00{1 + int(pid[-1]) % 2}",
+                                                             "worker_id": pid, "assignment_id": f"S-{pid}",
+                                                             "hit_id": "H1"})
+            query = {"experiment": "synth", "PROLIFIC_PID": pid, "STUDY_ID": "STUDY1", "SESSION_ID": f"S-{pid}"}
+            return client.get(f"/prolific?{urlencode(query)}")
 
     pages = [arrive_from(f"127.0.0.{n + 2}", f"FLOOD{n}") for n in range(6)]
     assert [p.status_code for p in pages] == [200] * 4 + [429] * 2
-    assert "too many participants arriving at this study right now" in pages[4].text
-    assert pages[4].headers["Retry-After"]
+    wait_s = int(pages[4].headers["Retry-After"])
+    assert 1 <= wait_s <= 30, "a token every 30 s"
+    refusal = f"too many participants arriving at this study right now; try again in {wait_s} s"
+    if platform == "mturk":
+        assert pages[4].json() == {"detail": refusal, "reason": "rate_limited"}
+    else:
+        assert refusal in pages[4].text
     r = synthetic_server.redis
     assert sum(r.hlen(keys.link_slots(link)) for link in ("synth-001", "synth-002")) == 4
     assert r.hget(keys.assignment_links(), "S-FLOOD4") is None

@@ -5,15 +5,20 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from kernel import admin, control, export
 from app.deps import get_sync_redis, require_admin
+from app.validation import Refusal
 from kernel.ids import ID_PATTERN
 
-router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)], tags=["admin"])
+# Every admin answer that is not a 200 is a `Refusal` (the app's handlers), the sign-in ones included.
+router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)], tags=["admin"],
+                   responses={401: {"model": Refusal, "description": "no or wrong bearer token"},
+                              403: {"model": Refusal, "description": "admin routes disabled (MVT_ADMIN_TOKEN unset)"},
+                              422: {"model": Refusal, "description": "invalid request"}})
 
 BEARER = "bearer token"
 """Who the control room's activity log names for an action through these routes."""
@@ -84,7 +89,9 @@ def post_unblock(body: WorkersIn, r=Depends(get_sync_redis)):
     return {"blocked": admin.blocked_workers(r)}
 
 
-@router.get("/export.csv", response_class=PlainTextResponse)
+# response_class=Response: the refusals stay application/json in the schema, the 200 alone is text/csv
+@router.get("/export.csv", response_class=Response,
+            responses={200: {"description": "the CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}})
 def get_export(r=Depends(get_sync_redis)):
     """Every recorded response as CSV (the `mvt export` columns)."""
     return PlainTextResponse(export.csv_text(r), media_type="text/csv",

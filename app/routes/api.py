@@ -153,7 +153,9 @@ async def _find_video(request: Request, r, video_id: str, ext: str = "mp4") -> P
 @router.get("/healthz")
 async def healthz(r=Depends(get_redis)):
     """``{"status": "ok"}`` when the server and its Redis answer; 503 ``{"status": "loading"}`` (with
-    ``Retry-After``) while Redis replays its AOF after a restart."""
+    ``Retry-After``) while Redis replays its AOF after a restart; 200 ``{"status": "degraded"}`` with a
+    sentence while writes are refused because a master lacks the replicas ``MVT_REDIS_WAIT_REPLICAS``
+    asks for."""
     try:
         await r.ping()
     except (redis_py.ResponseError, redis_py.BusyLoadingError) as exc:
@@ -162,4 +164,9 @@ async def healthz(r=Depends(get_redis)):
         return json_response({"status": "loading", "reason": "redis_loading",
                               "detail": "the database is loading its data after a restart; try again shortly"},
                              503, headers={"Retry-After": "5"})
+    degraded = getattr(r, "degraded", None)  # the hot-path client; redis-py's has no such question
+    sentence = await degraded() if degraded is not None else None
+    if sentence:
+        # 200: reads and pages are served, and every server shares the store, so none is better to send to
+        return json_response({"status": "degraded", "reason": "redis_degraded", "detail": sentence})
     return json_response({"status": "ok"})

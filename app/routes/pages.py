@@ -190,13 +190,8 @@ async def place_and_run(request: Request, platform: Platform, arrival: Arrival, 
     try:
         # Placing allocates, so it is charged to the client like POST /api/assignments, and a new
         # participant to the experiment's arrivals (every address together).
-        await limits.admit_assignment(r, settings, client, arrival.worker_id, arrival.assignment_id, now_ms())
-        if await r.hget(keys.assignment_links(), arrival.assignment_id) is None:
-            try:
-                await limits.admit_arrival(r, settings, experiment, now_ms())
-            except RateLimited:
-                await limits.release(r, settings, client, arrival.assignment_id)
-                raise
+        await limits.admit_participant(r, settings, client, arrival.worker_id, arrival.assignment_id, now_ms(),
+                                       experiment_id=experiment)
     except RateLimited as exc:
         response = error_page(request, 429, "Too many requests", f"{worker_sentences(platform.words)['rate_limited']} ({exc})")
         response.headers.update(exc.headers)

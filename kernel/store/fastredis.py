@@ -17,6 +17,15 @@ that receives nothing for that long is declared stalled, its commands fail with 
 is a timer ticking eight times per timeout, not a timer per command, so it costs nothing per
 request.
 
+With ``MVT_REDIS_WAIT_REPLICAS`` every script is followed by ``WAIT`` on the same connection (WAIT
+covers that connection's writes), and Redis runs nothing else of that connection while a WAIT
+blocks. A master without its replicas would then hold every queued command for one WAIT timeout
+each (the k-th request waited k seconds, issue 24). So a write first asks the master how many
+replicas it has (``ROLE``, trusted for `REPLICA_CHECK_S`) and is refused at once without one
+(`NoReplica`, 503), and a WAIT that falls short drops the connection, so the commands queued
+behind it fail at once instead of waiting their turn; none of them was acknowledged, and every
+script is idempotent, so clients retry. Reads are not refused.
+
 `FastRedisCluster` speaks the Cluster protocol with one `FastRedis` per master: the slot map
 comes from ``CLUSTER SLOTS``, ``MOVED`` updates it (and refreshes the whole map), ``ASK`` is
 followed once with ``ASKING``, scripts are loaded on the node that answered ``NOSCRIPT``, and a
@@ -43,7 +52,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 CONNECT_TIMEOUT_S = 5.0
 #: The default of ``MVT_REDIS_TIMEOUT_S``.
 DEFAULT_TIMEOUT_S = 2.0
+REPLICA_CHECK_S = 1.0
+"""How long a master's count of replicas (``ROLE``) is trusted before a write asks again."""
 _TICKS_PER_TIMEOUT = 8
+
+
+class NoReplica(RedisTimeoutError):
+    """A master has fewer replicas than ``MVT_REDIS_WAIT_REPLICAS``: writes are refused (503) until one is back."""
 
 
 class ConnectFailed(RedisConnectionError):
@@ -160,6 +175,9 @@ class FastRedis(_Commands):
         self._outgoing: list[bytes] = []
         self._received = 0
         self._watch: asyncio.TimerHandle | None = None
+        self._replicas: int | None = None  # as ROLE last said (None: not a master, or not asked yet)
+        self._replicas_at = float("-inf")
+        self._role: asyncio.Future | None = None
 
     def _tick(self, protocol: _Protocol, seen: int, quiet: int) -> None:
         if protocol is not self._protocol:
@@ -278,7 +296,13 @@ class FastRedis(_Commands):
         return await self._send([pack(*args)], protocol)[0]
 
     async def evalsha(self, script: _Script, keys, args, asking: bool = False):
-        """Run ``script`` by EVALSHA, loading it on NOSCRIPT (``asking``: after ASKING, in a cluster)."""
+        """Run ``script`` by EVALSHA, loading it on NOSCRIPT (``asking``: after ASKING, in a cluster).
+
+        With ``wait_replicas``, refused before it runs (`NoReplica`) while the master lacks replicas."""
+        if self.wait_replicas:
+            sentence = await self.degraded()
+            if sentence:
+                raise NoReplica(sentence)
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
             if asking:
@@ -301,10 +325,46 @@ class FastRedis(_Commands):
         Raises redis-py's ``TimeoutError`` when fewer acknowledge within half the command timeout
         (the write is then not acknowledged to the client, which retries; every script is idempotent).
         """
+        # learnt while this script ran: a WAIT now would block its connection for nothing
+        short = self._replicas is not None and self._replicas < self.wait_replicas
+        sentence = await self.degraded() if short else None
+        if sentence:
+            raise NoReplica(sentence)
+        protocol = self._protocol
         acked = await self.execute_command("WAIT", self.wait_replicas, int(self.timeout_s * 500))
         if acked < self.wait_replicas:
+            # Every command queued behind on this connection would wait for its own WAIT in turn: drop it
+            # (they fail now, unacknowledged) and refuse writes until ROLE shows the replicas again.
+            self._replicas, self._replicas_at = acked, asyncio.get_running_loop().time()
+            if protocol is not None and protocol is self._protocol:
+                self._lost(protocol)
+                protocol.transport.abort()
             raise RedisTimeoutError(f"only {acked} of {self.wait_replicas} replicas of {self.where} acknowledged "
                                     "the write (MVT_REDIS_WAIT_REPLICAS)")
+
+    async def degraded(self) -> str | None:
+        """Why writes are refused (this master has fewer replicas than ``wait_replicas``), or None.
+
+        Asks ``ROLE`` (it never blocks) when the last answer is older than `REPLICA_CHECK_S`; concurrent
+        callers share one question.
+        """
+        if not self.wait_replicas:
+            return None
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._replicas_at >= REPLICA_CHECK_S:
+            if self._role is None:
+                self._role = asyncio.ensure_future(self.execute_command("ROLE"))
+            try:
+                role = await asyncio.shield(self._role)
+            finally:
+                if self._role is not None and self._role.done():
+                    self._role = None
+            self._replicas = len(role[2]) if role[0] == "master" else None
+            self._replicas_at = loop.time()
+        if self._replicas is None or self._replicas >= self.wait_replicas:
+            return None
+        return (f"the Redis master at {self.where} has {self._replicas} of the {self.wait_replicas} replicas "
+                "MVT_REDIS_WAIT_REPLICAS asks for: writes are refused until a replica is back")
 
     async def ping(self) -> bool:
         """True when Redis answers."""
@@ -538,6 +598,12 @@ class FastRedisCluster(_Commands):
             await self.refresh()
         masters = {n for n in self.slots if n is not None}
         return all(await asyncio.gather(*(m.ping() for m in masters)))
+
+    async def degraded(self) -> str | None:
+        """Why writes to some masters are refused (`FastRedis.degraded`), or None."""
+        masters = {n for n in self.slots if n is not None}
+        sentences = [s for s in await asyncio.gather(*(m.degraded() for m in masters)) if s]
+        return "; ".join(sorted(sentences)) or None
 
 
     async def aclose(self) -> None:
