@@ -302,6 +302,7 @@ def test_proxy_settings_refuse_a_wildcard_and_bad_addresses(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_a_flood_of_3000_requests_is_refused_by_the_limiter_and_honest_work_is_kept(proxied_serve, redis, redis_url,
                                                                                    tmp_path):
     """1,500 task requests with invented ids from one address, and 1,500 through a trusted proxy from
