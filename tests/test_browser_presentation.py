@@ -128,9 +128,10 @@ def open_task(server, page, assignment: str, where: str):
     return page
 
 
-def play_first_trial(page, task, where: str) -> None:
+def play_first_trial(page, task, where: str, before_play=None) -> None:
     """Agree, read the instructions, start, and press Play on the first trial (inside the landing
-    layout through `start_task`; on Prolific's arrival URL the same buttons on the page itself)."""
+    layout through `start_task`; on Prolific's arrival URL the same buttons on the page itself);
+    ``before_play()`` runs just before the click."""
     from playwright.sync_api import expect
 
     if where == "landing":
@@ -143,6 +144,8 @@ def play_first_trial(page, task, where: str) -> None:
         start.click()
     play = task.get_by_role("button", name="Play")
     expect(play).to_be_enabled(timeout=20000)
+    if before_play:
+        before_play()
     play.click()
 
 
@@ -155,15 +158,33 @@ def answer_current(task):
 
 
 CASES = {
-    # case: (image frames of trial 1, probe stall frame offset from the first image frame or None, stall ms)
-    "normal": (6, None, 0),
+    # case: (image frames of trial 1, probe stall frame offset from the first image frame or None, stall ms,
+    #        conditions: CPU throttling rate, slow network, devicePixelRatio)
+    "normal": (6, None, 0, {}),
     # 3 frames: when the probe's callback misses frame 30 it holds 31, still inside the image
-    "stall_first_image_300": (3, 0, 300),
-    "stall_first_image_2500": (3, 0, 2500),
-    "stall_last_image": (6, 5, 300),
-    "stall_first_mask_300": (3, 3, 300),
-    "stall_first_mask_2500": (3, 3, 2500),
+    "stall_first_image_300": (3, 0, 300, {}),
+    "stall_first_image_2500": (3, 0, 2500, {}),
+    "stall_last_image": (6, 5, 300, {}),
+    "stall_first_mask_300": (3, 3, 300, {}),
+    "stall_first_mask_2500": (3, 3, 2500, {}),
+    # A busy machine: the page's main thread 4x / 8x slower from Play on (CDP Emulation.setCPUThrottlingRate).
+    "cpu_4x": (3, None, 0, {"cpu": 4}),
+    "cpu_8x": (3, None, 0, {"cpu": 8}),
+    # A slow line for the whole visit (CDP Network.emulateNetworkConditions: 400 ms, 50 kB/s down).
+    "slow_network": (6, None, 0, {"network": {"offline": False, "latency": 400, "downloadThroughput": 50_000,
+                                              "uploadThroughput": 25_000}}),
+    # A high-density screen: the video drawn at its built device pixels, half as many CSS px.
+    "dpr_2": (6, None, 0, {"dpr": 2}),
 }
+
+
+def emulate(page, conditions: dict):
+    """Apply a case's network conditions now (CDP); returns a function applying its CPU throttling."""
+    cdp = page.context.new_cdp_session(page)
+    if "network" in conditions:
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", conditions["network"])
+    return lambda: "cpu" in conditions and cdp.send("Emulation.setCPUThrottlingRate", {"rate": conditions["cpu"]})
 
 
 @pytest.mark.parametrize("where", ["landing", "prolific"])
@@ -174,17 +195,20 @@ def test_the_exported_row_agrees_with_an_independent_frame_probe(live_server, si
         pytest.skip("Prolific's arrival runs the same page: two cases suffice")
     stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
     fixation, mask = stimuli["fixation_frames"], stimuli["mask_frames"]
-    frames, offset, stall_ms = CASES[case]
-    page = sized_page(1366, 650)
+    frames, offset, stall_ms, conditions = CASES[case]
+    page = sized_page(1366, 650, **({"device_scale_factor": conditions["dpr"]} if "dpr" in conditions else {}))
+    throttle = emulate(page, conditions)
     page.route("**/api/assignments", first_trial_with(stimuli, frames))
     page.add_init_script(PROBE % json.dumps(
         {"stall_frame": None if offset is None else fixation + offset, "stall_ms": stall_ms}))
     assignment = f"A-PROBE-{case}-{where}".replace("_", "-")
     task = open_task(live_server, page, assignment, where)
-    play_first_trial(page, task, where)
+    play_first_trial(page, task, where, throttle)
     page.wait_for_timeout(300)
     page.screenshot(path=shots / f"probe_{where}_{case}_during.png")
     answer_current(task)
+    if "cpu" in conditions:
+        page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": 1})
     frame = task_frame(page) if where == "landing" else page.main_frame
     (row,) = rows_of(live_server, assignment, 1, page)
     run = frame.evaluate("window.__probe.plays[0]")
@@ -208,6 +232,9 @@ def test_the_exported_row_agrees_with_an_independent_frame_probe(live_server, si
         # The runner stops waiting 2 s after the natural end: the mask was cut short.
         assert row["timing_ok"] is False, row
         assert row["mask_frames_presented"] is not None and row["mask_frames_presented"] < mask, row
+    if "dpr" in conditions:
+        assert row["dpr"] == conditions["dpr"] and row["drawn_device_px"] == pytest.approx(stimuli["size"], abs=1.5), row
+        assert row["timing_reason"] != "rescaled", row
     if case == "normal":
         assert row["timing_ok"] is True and row["timing_reason"] is None, row
         assert row["image_ms_measured"] == pytest.approx(frames * PERIOD_MS, abs=PERIOD_MS / 2), row
