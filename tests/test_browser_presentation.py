@@ -241,37 +241,72 @@ def test_the_exported_row_agrees_with_an_independent_frame_probe(live_server, si
         assert row["mask_frames_presented"] >= mask - 2, row  # a busy machine may drop a mask frame
 
 
-HIDE = """(() => {
-  // The tab hidden for 600 ms (what a worker switching tabs does to the page). Playwright keeps
-  // pages visible and this Chromium did not hide one over CDP (Page.setWebLifecycleState, focus
-  // emulation off with another page in front, a minimised window), so the page's own view of
-  // visibility is overridden, and visibilitychange fired, as the browser would.
-  const set = (hidden) => {
-    Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
-    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => hidden ? "hidden" : "visible" });
-    document.dispatchEvent(new Event("visibilitychange"));
+TASK_JS = """(() => {
+  // The task inside the landing layout, for a page driven over raw CDP (no Playwright locators).
+  const doc = () => document.querySelector("#mvt-frame").contentDocument;
+  const visible = (el) => el && el.offsetParent !== null;
+  window.__task = {
+    doc,
+    // Where to click button `name` in the window (null while it is not shown and enabled).
+    at(name) {
+      const b = [...doc().querySelectorAll("button")].find((x) => x.textContent.trim() === name && visible(x) && !x.disabled);
+      if (!b) return null;
+      b.scrollIntoView({ block: "nearest" });
+      const frame = document.querySelector("#mvt-frame").getBoundingClientRect();
+      const box = b.getBoundingClientRect();
+      return [frame.left + box.left + box.width / 2, frame.top + box.top + box.height / 2];
+    },
+    playing() {
+      const probe = document.querySelector("#mvt-frame").contentWindow.__probe;
+      return Boolean(probe && probe.plays.length && probe.plays[0].samples.length);
+    },
+    probe: () => document.querySelector("#mvt-frame").contentWindow.__probe,
   };
-  set(true);
-  setTimeout(() => { set(false); }, 600);
+  return true;
 })()"""
+
+
+def hide_a_playing_tab(server, assignment: str) -> list[dict]:
+    """Trial 1 inside the landing layout at 1366x650 in a Chromium driven over raw CDP
+    (`tests.fixtures.rawcdp`): once its video plays, another tab is put in front for 600 ms (the
+    page really hidden: Playwright keeps its pages visible), then the answer; the exported rows."""
+    from tests.fixtures.rawcdp import RawChromium
+    from tests.test_browser_pages import ARGS
+
+    with RawChromium(CHROMIUM, 1366, 650, ARGS) as chromium:
+        chromium.init_script(PROBE % json.dumps({"stall_frame": None, "stall_ms": 0}))
+        chromium.goto(landing(server, links_of(server.exp_dir)[0], assignment, f"W-{assignment}"))
+        chromium.wait_for("document.querySelector('#mvt-frame') && " + TASK_JS)
+        for name in ("I agree — continue", "Continue", "Start the task", "Play"):
+            chromium.click_at(*chromium.wait_for(f"{TASK_JS} && window.__task.at({json.dumps(name)})"))
+        chromium.wait_for("window.__task.playing()", 10)
+        chromium.hide_for(0.6)
+        chromium.wait_for("window.__task.doc().body.innerText.includes('What did the picture show?')")
+        probe = chromium.evaluate("window.__task.probe()")
+        assert probe["hidden"][:2] == [True, False] and probe["plays"], probe  # the browser's own events
+        chromium.evaluate("window.__task.doc().querySelector('.choice').click()")
+        chromium.click_at(*chromium.wait_for("window.__task.at('Next')"))
+        return rows_of(server, assignment, 1, chromium)
 
 
 @pytest.mark.parametrize("how", ["back_forward", "hidden"])
 def test_a_video_interrupted_by_back_or_a_hidden_tab_is_not_a_measured_trial(live_server, sized_page, shots, how):
     from playwright.sync_api import expect
 
-    stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
-    page = sized_page(1366, 650)
-    page.route("**/api/assignments", first_trial_with(stimuli, 30))
-    page.add_init_script(PROBE % json.dumps({"stall_frame": None, "stall_ms": 0}))
     assignment = f"A-INTERRUPT-{how}".replace("_", "-")
-    task = open_task(live_server, page, assignment, "landing")
-    start_task(page, task)
-    play = task.get_by_role("button", name="Play")
-    expect(play).to_be_enabled(timeout=20000)
-    play.click()
-    page.wait_for_timeout(300)
-    if how == "back_forward":
+    if how == "hidden":
+        (row,) = hide_a_playing_tab(live_server, assignment)
+    else:
+        stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
+        page = sized_page(1366, 650)
+        page.route("**/api/assignments", first_trial_with(stimuli, 30))
+        page.add_init_script(PROBE % json.dumps({"stall_frame": None, "stall_ms": 0}))
+        task = open_task(live_server, page, assignment, "landing")
+        start_task(page, task)
+        play = task.get_by_role("button", name="Play")
+        expect(play).to_be_enabled(timeout=20000)
+        play.click()
+        page.wait_for_timeout(300)
         page.go_back()
         page.wait_for_timeout(300)
         page.go_forward()
@@ -282,13 +317,8 @@ def test_a_video_interrupted_by_back_or_a_hidden_tab_is_not_a_measured_trial(liv
         start.click()
         page.screenshot(path=shots / "interrupted_back_forward_answer.png")
         expect(task.get_by_role("button", name="Play")).to_be_hidden()
-    else:
-        task_frame(page).evaluate(HIDE)
-        page.wait_for_timeout(800)
-        probe = task_frame(page).evaluate("window.__probe")
-        assert probe["hidden"][:2] == [True, False] and probe["plays"], probe
-    answer_current(task)
-    (row,) = rows_of(live_server, assignment, 1, page)
+        answer_current(task)
+        (row,) = rows_of(live_server, assignment, 1, page)
     print(f"\n{how}: timing_ok={row['timing_ok']} reason={row['timing_reason']} log={row['frame_log']} "
           f"interrupted={row['interrupted']} hidden={row['hidden_during_video']}")
     assert row["timing_ok"] is False, row
