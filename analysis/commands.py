@@ -167,6 +167,16 @@ def _without_unmeasured(table, keep: bool, lines: list[str]):
     return table
 
 
+def _rescaled_note(table, lines: list[str]):
+    """A line saying how many MVT trials were drawn outside the study's ``max_rescale`` (stored with
+    ``timing_ok`` false and ``timing_reason`` ``rescaled``, so excluded like a wrong timing)."""
+    if "timing_reason" in table.columns:
+        n = int((table["timing_reason"].astype("string").str.strip() == "rescaled").fillna(False).sum())
+        if n:
+            lines.append(f"{n} trial(s) drawn outside the study's max_rescale excluded (timing_reason rescaled)")
+    return table
+
+
 def run_mvt(request: AnalysisRequest) -> list[str]:
     """``mvt analyze`` for MVT experiments (the MVT kind's analysis)."""
     from analysis.analyze import (add_metadata, analyze, progress_from_responses, read_metadata, repost_table,
@@ -187,7 +197,7 @@ def run_mvt(request: AnalysisRequest) -> list[str]:
     lines = []
     if request.responses is not None:
         table, chosen = select_experiments(read_responses_csv(request.responses), request.experiments)
-        table = _without_unmeasured(table, o.get("keep_unmeasured", False), lines)
+        table = _rescaled_note(_without_unmeasured(table, o.get("keep_unmeasured", False), lines), lines)
         result = analyze(add_metadata(table, meta, by), source=str(request.responses), experiments=chosen, **options)
     else:
         from kernel import admin
@@ -195,8 +205,8 @@ def run_mvt(request: AnalysisRequest) -> list[str]:
 
         r, links, designs = request.r, request.links, request.designs
         frame_counts, n_options = _pooled_design(designs)
-        table = _without_unmeasured(read_responses_redis(r, request.experiments), o.get("keep_unmeasured", False),
-                                    lines)
+        table = _rescaled_note(_without_unmeasured(read_responses_redis(r, request.experiments),
+                                                   o.get("keep_unmeasured", False), lines), lines)
         verification = verify_responses(table, request.confirmed(table) if request.confirmed else {})
         lines.append(verification.summary(o.get("verified_only")))
         table = add_metadata(verification.kept(o.get("verified_only")).drop(columns=["verified"]), meta, by)
