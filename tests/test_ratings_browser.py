@@ -194,7 +194,7 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
 
 
 @pytest.mark.parametrize("design, width, height", [
-    ("mushra", 1366, 650), ("mushra12", 1280, 600), ("mushra12", 1366, 650), ("same-source", 1366, 650),
+    ("mushra", 1366, 650), ("mushra12", 1280, 600), ("same-source", 1366, 650),
     ("mushra", 390, 844), ("same-source", 390, 844)])
 def test_audio_screen_controls_are_not_covered_by_the_players(
         page, redis, _running_server, request, tmp_path, shots, design, width, height):
