@@ -34,12 +34,14 @@ complete assignments of flagged workers (what ``--replace`` would mark); ``unkno
 whose responses carry no ``assignment_status`` (kept and used, `analysis.responses`)."""
 
 TIMING_COLUMNS = ["frames", "duration_ms", "n_trials", "n_measured", "n_timing_ok", "n_timing_wrong",
-                  "share_ok", "n_fewer_frames", "n_more_frames", "mean_abs_frame_error", "n_hidden", "n_blurred"]
+                  "share_ok", "n_fewer_frames", "n_more_frames", "mean_abs_frame_error", "n_hidden", "n_blurred",
+                  "n_rescaled"]
 """Columns of `Analysis.timing`, one row per intended frame count, over complete assignments:
 trials, trials whose presented frames were measured, ``timing_ok`` true / false (the server
 also counts a hidden or blurred page as wrong), share of true among known, measured trials
 that showed fewer / more frames than intended, mean absolute difference in frames, trials
-with the page hidden or blurred during the video."""
+with the page hidden or blurred during the video, trials drawn outside the study's
+``max_rescale`` (``timing_reason`` ``rescaled``: stored ``timing_ok`` false, so excluded)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ def timing_summary(responses: pd.DataFrame, *, fps: float = 60) -> pd.DataFrame:
             "mean_abs_frame_error": float(err.mean()) if len(err) else np.nan,
             "n_hidden": int(g["hidden_during_video"].fillna(False).sum()) if "hidden_during_video" in g else 0,
             "n_blurred": int(g["blurred_during_video"].fillna(False).sum()) if "blurred_during_video" in g else 0,
+            "n_rescaled": int((g["timing_reason"] == "rescaled").sum()) if "timing_reason" in g else 0,
         })
     return pd.DataFrame(rows, columns=TIMING_COLUMNS)
 

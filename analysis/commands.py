@@ -183,8 +183,8 @@ def mvt_responses(request: AnalysisRequest, lines: list[str]):
     keep = request.options.get("keep_unmeasured", False)
     if request.responses is not None:
         table, chosen = select_experiments(read_responses_csv(request.responses), request.experiments)
-        return _without_unmeasured(table, keep, lines), chosen
-    table = _without_unmeasured(read_responses_redis(request.r, request.experiments), keep, lines)
+        return _rescaled_note(_without_unmeasured(table, keep, lines), lines), chosen
+    table = _rescaled_note(_without_unmeasured(read_responses_redis(request.r, request.experiments), keep, lines), lines)
     verification = verify_responses(table, request.confirmed(table) if request.confirmed else {})
     lines.append(verification.summary(request.options.get("verified_only")))
     return (verification.kept(request.options.get("verified_only")).drop(columns=["verified"]),
@@ -212,6 +212,16 @@ def act_on_flags(request: AnalysisRequest, assignments: list[str], workers: list
         admin.block_workers(r, workers)
         lines.append(f"blocked {len(workers)} flagged worker(s)")
     return progress
+
+
+def _rescaled_note(table, lines: list[str]):
+    """A line saying how many MVT trials were drawn outside the study's ``max_rescale`` (stored with
+    ``timing_ok`` false and ``timing_reason`` ``rescaled``, so excluded like a wrong timing)."""
+    if "timing_reason" in table.columns:
+        n = int((table["timing_reason"].astype("string").str.strip() == "rescaled").fillna(False).sum())
+        if n:
+            lines.append(f"{n} trial(s) drawn outside the study's max_rescale excluded (timing_reason rescaled)")
+    return table
 
 
 def run_mvt(request: AnalysisRequest) -> list[str]:

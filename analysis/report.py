@@ -394,7 +394,8 @@ def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
                                         text_columns=("group", "bin")))
     timing_section = Section("Timing fidelity").add(
         "p", "Trials of complete assignments per intended duration; a trial whose measured presented frames differ "
-             "from the intended count is excluded.")
+             "from the intended count is excluded. n_rescaled: trials whose video was drawn outside the study's "
+             "max_rescale (browser zoom, a high-density screen), excluded too.")
     timing_png = _timing_figure(analysis.timing)
     timing_section.add("figure", timing_png) if timing_png else timing_section.add(
         "note", "No trial had a measured presented-frame count.")

@@ -119,7 +119,7 @@ class HotPaths:
 
     async def _assignment(self, body: AssignmentIn, client: str):
         return await service.start_assignment(self.state.redis, self.state.settings, body.link, body.worker_id,
-                                              body.assignment_id, body.hit_id, client), None
+                                              body.assignment_id, body.hit_id, client, body.placement), None
 
     async def _response(self, body: ResponseIn, client: str):
         return await service.record(self.state.redis, self.state.settings, body), None

@@ -26,7 +26,8 @@ from kernel.responses import (PRESENTATION_FIELDS, TIMING_FIELDS, complete, reco
                               record_start)
 from kernel.settings import Settings
 from kernel.store import keys
-from kernel.tokens import TokenData, completion_code, make_token, read_token
+from kernel.placement import place
+from kernel.tokens import TokenData, completion_code, make_token, read_placement, read_token
 from app.validation import CompleteIn, FailureIn, ResponseIn, TrialStartIn
 from platforms import PLATFORMS, Finished, preview_ids
 from studies import get_kind
@@ -137,22 +138,44 @@ def assignment_payload(a: Allocation, settings: Settings, now_s: int | None = No
     }
 
 
+async def _place(r, settings: Settings, placement: str, worker_id: str, assignment_id: str, hit_id: str | None,
+                 client: str | None, now: int) -> Allocation:
+    """A placed arrival's allocation, after consent (`kernel.placement.place` in the ticket's experiment):
+    charged to the client like a task request and, for a participant not yet holding a list, to the
+    experiment's arrivals; the platform the ticket names is noted for the completion URL."""
+    experiment, platform = read_placement(settings.signing_key, placement, worker_id, assignment_id)
+    if client is not None:
+        await limits.admit_participant(r, settings, client, worker_id, assignment_id, now, experiment_id=experiment)
+    a = await place(r, settings, experiment, worker_id, assignment_id, hit_id)
+    if client is not None and a.assignment_id != assignment_id:  # resumed their unfinished earlier assignment
+        await limits.release(r, settings, client, assignment_id)
+    if platform in PLATFORMS and PLATFORMS[platform].codes_at_completion:
+        # The completion URL holds the platform's code: built and sent only at POST /api/complete.
+        await r.execute_command("HSET", keys.link_platforms(a.link_id), a.assignment_id, platform)
+    return a
+
+
 async def start_assignment(r, settings: Settings, link: str, worker_id: str, assignment_id: str,
-                           hit_id: str | None, client: str | None = None) -> dict:
+                           hit_id: str | None, client: str | None = None, placement: str | None = None) -> dict:
     """Allocate (or resume) the assignment's list; the JSON of `AssignmentOut`.
 
     Refuses a platform's preview assignment id (MTurk's), then, with a ``client`` address, a client over its
-    limits (`kernel.limits`, `RateLimited`), then whatever `allocate` refuses.
+    limits (`kernel.limits`, `RateLimited`), then whatever `allocate` refuses. With a ``placement`` ticket
+    (a Prolific or panel arrival's page) the participant is placed in its experiment instead (`_place`;
+    the answer's ``link`` says where).
     """
     if assignment_id in preview_ids():
         raise refusal("preview")
     now = now_ms()
-    admit = None if client is None else limits.admit_participant(r, settings, client, worker_id, assignment_id, now,
-                                                                 link_id=link)
+    admit = None if client is None or placement is not None else \
+        limits.admit_participant(r, settings, client, worker_id, assignment_id, now, link_id=link)
     try:
-        a = await allocate(r, link, worker_id, assignment_id, hit_id or "", cap=settings.max_tasks_per_worker,
-                           allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit,
-                           first_trial_ms=settings.first_trial_minutes * 60_000)
+        if placement is not None:
+            a = await _place(r, settings, placement, worker_id, assignment_id, hit_id, client, now)
+        else:
+            a = await allocate(r, link, worker_id, assignment_id, hit_id or "", cap=settings.max_tasks_per_worker,
+                               allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit,
+                               first_trial_ms=settings.first_trial_minutes * 60_000)
     except RateLimited:
         # Not logged: a flood would become a flood of log lines (the limiter is its own record).
         raise

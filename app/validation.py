@@ -47,6 +47,10 @@ class AssignmentIn(BaseModel):
     worker_id: Id
     assignment_id: Id
     hit_id: Id | None = None
+    placement: str | None = Field(default=None, max_length=200,
+                                  description="a placed arrival's ticket (Prolific, a panel: the page's config): the "
+                                              "server places the participant in the ticket's experiment, "
+                                              "``link`` being only the arrival page's guess")
 
 
 class TrialOut(BaseModel):

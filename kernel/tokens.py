@@ -68,3 +68,26 @@ def completion_code(key: bytes, data: TokenData) -> str:
 def check_completion_code(key: bytes, data: TokenData, code: str) -> bool:
     """Whether ``code`` is the completion code of ``data``'s assignment (constant time)."""
     return hmac.compare_digest(completion_code(key, data).encode(), str(code).encode())
+
+
+def make_placement(key: bytes, experiment_id: str, platform: str, worker_id: str, assignment_id: str) -> str:
+    """The ticket a placed arrival's page (Prolific, a panel) sends with ``POST /api/assignments``:
+    ``<experiment>.<platform>.<signature>``, bound to the participant and assignment, so that the
+    allocation after consent places them in the experiment they arrived at and notes their platform."""
+    message = f"place|{assignment_id}|{experiment_id}|{worker_id}|{platform}".encode()
+    mac = base64.urlsafe_b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode().rstrip("=")
+    return f"{experiment_id}.{platform}.{mac}"
+
+
+def read_placement(key: bytes, ticket: str, worker_id: str, assignment_id: str) -> tuple[str, str]:
+    """``(experiment_id, platform)`` of a ticket `make_placement` made for this worker and assignment.
+
+    Raises `BadToken` when it is malformed or was made for someone else.
+    """
+    parts = ticket.split(".") if isinstance(ticket, str) else []
+    if len(parts) != 3 or not all(re.fullmatch(ID_CHARS, p) for p in parts[:2]):
+        raise BadToken("the placement ticket is malformed; open the study's link again")
+    expected = make_placement(key, parts[0], parts[1], worker_id, assignment_id)
+    if not hmac.compare_digest(ticket, expected):
+        raise BadToken("the placement ticket was not issued to this participant; open the study's link again")
+    return parts[0], parts[1]

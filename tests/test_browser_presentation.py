@@ -128,9 +128,10 @@ def open_task(server, page, assignment: str, where: str):
     return page
 
 
-def play_first_trial(page, task, where: str) -> None:
+def play_first_trial(page, task, where: str, before_play=None) -> None:
     """Agree, read the instructions, start, and press Play on the first trial (inside the landing
-    layout through `start_task`; on Prolific's arrival URL the same buttons on the page itself)."""
+    layout through `start_task`; on Prolific's arrival URL the same buttons on the page itself);
+    ``before_play()`` runs just before the click."""
     from playwright.sync_api import expect
 
     if where == "landing":
@@ -143,6 +144,8 @@ def play_first_trial(page, task, where: str) -> None:
         start.click()
     play = task.get_by_role("button", name="Play")
     expect(play).to_be_enabled(timeout=20000)
+    if before_play:
+        before_play()
     play.click()
 
 
@@ -155,15 +158,33 @@ def answer_current(task):
 
 
 CASES = {
-    # case: (image frames of trial 1, probe stall frame offset from the first image frame or None, stall ms)
-    "normal": (6, None, 0),
+    # case: (image frames of trial 1, probe stall frame offset from the first image frame or None, stall ms,
+    #        conditions: CPU throttling rate, slow network, devicePixelRatio)
+    "normal": (6, None, 0, {}),
     # 3 frames: when the probe's callback misses frame 30 it holds 31, still inside the image
-    "stall_first_image_300": (3, 0, 300),
-    "stall_first_image_2500": (3, 0, 2500),
-    "stall_last_image": (6, 5, 300),
-    "stall_first_mask_300": (3, 3, 300),
-    "stall_first_mask_2500": (3, 3, 2500),
+    "stall_first_image_300": (3, 0, 300, {}),
+    "stall_first_image_2500": (3, 0, 2500, {}),
+    "stall_last_image": (6, 5, 300, {}),
+    "stall_first_mask_300": (3, 3, 300, {}),
+    "stall_first_mask_2500": (3, 3, 2500, {}),
+    # A busy machine: the page's main thread 4x / 8x slower from Play on (CDP Emulation.setCPUThrottlingRate).
+    "cpu_4x": (3, None, 0, {"cpu": 4}),
+    "cpu_8x": (3, None, 0, {"cpu": 8}),
+    # A slow line for the whole visit (CDP Network.emulateNetworkConditions: 400 ms, 50 kB/s down).
+    "slow_network": (6, None, 0, {"network": {"offline": False, "latency": 400, "downloadThroughput": 50_000,
+                                              "uploadThroughput": 25_000}}),
+    # A high-density screen: the video drawn at its built device pixels, half as many CSS px.
+    "dpr_2": (6, None, 0, {"dpr": 2}),
 }
+
+
+def emulate(page, conditions: dict):
+    """Apply a case's network conditions now (CDP); returns a function applying its CPU throttling."""
+    cdp = page.context.new_cdp_session(page)
+    if "network" in conditions:
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", conditions["network"])
+    return lambda: "cpu" in conditions and cdp.send("Emulation.setCPUThrottlingRate", {"rate": conditions["cpu"]})
 
 
 @pytest.mark.parametrize("where", ["landing", "prolific"])
@@ -174,17 +195,20 @@ def test_the_exported_row_agrees_with_an_independent_frame_probe(live_server, si
         pytest.skip("Prolific's arrival runs the same page: two cases suffice")
     stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
     fixation, mask = stimuli["fixation_frames"], stimuli["mask_frames"]
-    frames, offset, stall_ms = CASES[case]
-    page = sized_page(1366, 650)
+    frames, offset, stall_ms, conditions = CASES[case]
+    page = sized_page(1366, 650, **({"device_scale_factor": conditions["dpr"]} if "dpr" in conditions else {}))
+    throttle = emulate(page, conditions)
     page.route("**/api/assignments", first_trial_with(stimuli, frames))
     page.add_init_script(PROBE % json.dumps(
         {"stall_frame": None if offset is None else fixation + offset, "stall_ms": stall_ms}))
     assignment = f"A-PROBE-{case}-{where}".replace("_", "-")
     task = open_task(live_server, page, assignment, where)
-    play_first_trial(page, task, where)
+    play_first_trial(page, task, where, throttle)
     page.wait_for_timeout(300)
     page.screenshot(path=shots / f"probe_{where}_{case}_during.png")
     answer_current(task)
+    if "cpu" in conditions:
+        page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": 1})
     frame = task_frame(page) if where == "landing" else page.main_frame
     (row,) = rows_of(live_server, assignment, 1, page)
     run = frame.evaluate("window.__probe.plays[0]")
@@ -208,43 +232,81 @@ def test_the_exported_row_agrees_with_an_independent_frame_probe(live_server, si
         # The runner stops waiting 2 s after the natural end: the mask was cut short.
         assert row["timing_ok"] is False, row
         assert row["mask_frames_presented"] is not None and row["mask_frames_presented"] < mask, row
+    if "dpr" in conditions:
+        assert row["dpr"] == conditions["dpr"] and row["drawn_device_px"] == pytest.approx(stimuli["size"], abs=1.5), row
+        assert row["timing_reason"] != "rescaled", row
     if case == "normal":
         assert row["timing_ok"] is True and row["timing_reason"] is None, row
         assert row["image_ms_measured"] == pytest.approx(frames * PERIOD_MS, abs=PERIOD_MS / 2), row
         assert row["mask_frames_presented"] >= mask - 2, row  # a busy machine may drop a mask frame
 
 
-HIDE = """(() => {
-  // The tab hidden for 600 ms (what a worker switching tabs does to the page). Playwright keeps
-  // pages visible and this Chromium did not hide one over CDP (Page.setWebLifecycleState, focus
-  // emulation off with another page in front, a minimised window), so the page's own view of
-  // visibility is overridden, and visibilitychange fired, as the browser would.
-  const set = (hidden) => {
-    Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
-    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => hidden ? "hidden" : "visible" });
-    document.dispatchEvent(new Event("visibilitychange"));
+TASK_JS = """(() => {
+  // The task inside the landing layout, for a page driven over raw CDP (no Playwright locators).
+  const doc = () => document.querySelector("#mvt-frame").contentDocument;
+  const visible = (el) => el && el.offsetParent !== null;
+  window.__task = {
+    doc,
+    // Where to click button `name` in the window (null while it is not shown and enabled).
+    at(name) {
+      const b = [...doc().querySelectorAll("button")].find((x) => x.textContent.trim() === name && visible(x) && !x.disabled);
+      if (!b) return null;
+      b.scrollIntoView({ block: "nearest" });
+      const frame = document.querySelector("#mvt-frame").getBoundingClientRect();
+      const box = b.getBoundingClientRect();
+      return [frame.left + box.left + box.width / 2, frame.top + box.top + box.height / 2];
+    },
+    playing() {
+      const probe = document.querySelector("#mvt-frame").contentWindow.__probe;
+      return Boolean(probe && probe.plays.length && probe.plays[0].samples.length);
+    },
+    probe: () => document.querySelector("#mvt-frame").contentWindow.__probe,
   };
-  set(true);
-  setTimeout(() => { set(false); }, 600);
+  return true;
 })()"""
+
+
+def hide_a_playing_tab(server, assignment: str) -> list[dict]:
+    """Trial 1 inside the landing layout at 1366x650 in a Chromium driven over raw CDP
+    (`tests.fixtures.rawcdp`): once its video plays, another tab is put in front for 600 ms (the
+    page really hidden: Playwright keeps its pages visible), then the answer; the exported rows."""
+    from tests.fixtures.rawcdp import RawChromium
+    from tests.test_browser_pages import ARGS
+
+    with RawChromium(CHROMIUM, 1366, 650, ARGS) as chromium:
+        chromium.init_script(PROBE % json.dumps({"stall_frame": None, "stall_ms": 0}))
+        chromium.goto(landing(server, links_of(server.exp_dir)[0], assignment, f"W-{assignment}"))
+        chromium.wait_for("document.querySelector('#mvt-frame') && " + TASK_JS)
+        for name in ("I agree — continue", "Continue", "Start the task", "Play"):
+            chromium.click_at(*chromium.wait_for(f"{TASK_JS} && window.__task.at({json.dumps(name)})"))
+        chromium.wait_for("window.__task.playing()", 10)
+        chromium.hide_for(0.6)
+        chromium.wait_for("window.__task.doc().body.innerText.includes('What did the picture show?')")
+        probe = chromium.evaluate("window.__task.probe()")
+        assert probe["hidden"][:2] == [True, False] and probe["plays"], probe  # the browser's own events
+        chromium.evaluate("window.__task.doc().querySelector('.choice').click()")
+        chromium.click_at(*chromium.wait_for("window.__task.at('Next')"))
+        return rows_of(server, assignment, 1, chromium)
 
 
 @pytest.mark.parametrize("how", ["back_forward", "hidden"])
 def test_a_video_interrupted_by_back_or_a_hidden_tab_is_not_a_measured_trial(live_server, sized_page, shots, how):
     from playwright.sync_api import expect
 
-    stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
-    page = sized_page(1366, 650)
-    page.route("**/api/assignments", first_trial_with(stimuli, 30))
-    page.add_init_script(PROBE % json.dumps({"stall_frame": None, "stall_ms": 0}))
     assignment = f"A-INTERRUPT-{how}".replace("_", "-")
-    task = open_task(live_server, page, assignment, "landing")
-    start_task(page, task)
-    play = task.get_by_role("button", name="Play")
-    expect(play).to_be_enabled(timeout=20000)
-    play.click()
-    page.wait_for_timeout(300)
-    if how == "back_forward":
+    if how == "hidden":
+        (row,) = hide_a_playing_tab(live_server, assignment)
+    else:
+        stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
+        page = sized_page(1366, 650)
+        page.route("**/api/assignments", first_trial_with(stimuli, 30))
+        page.add_init_script(PROBE % json.dumps({"stall_frame": None, "stall_ms": 0}))
+        task = open_task(live_server, page, assignment, "landing")
+        start_task(page, task)
+        play = task.get_by_role("button", name="Play")
+        expect(play).to_be_enabled(timeout=20000)
+        play.click()
+        page.wait_for_timeout(300)
         page.go_back()
         page.wait_for_timeout(300)
         page.go_forward()
@@ -255,13 +317,8 @@ def test_a_video_interrupted_by_back_or_a_hidden_tab_is_not_a_measured_trial(liv
         start.click()
         page.screenshot(path=shots / "interrupted_back_forward_answer.png")
         expect(task.get_by_role("button", name="Play")).to_be_hidden()
-    else:
-        task_frame(page).evaluate(HIDE)
-        page.wait_for_timeout(800)
-        probe = task_frame(page).evaluate("window.__probe")
-        assert probe["hidden"][:2] == [True, False] and probe["plays"], probe
-    answer_current(task)
-    (row,) = rows_of(live_server, assignment, 1, page)
+        answer_current(task)
+        (row,) = rows_of(live_server, assignment, 1, page)
     print(f"\n{how}: timing_ok={row['timing_ok']} reason={row['timing_reason']} log={row['frame_log']} "
           f"interrupted={row['interrupted']} hidden={row['hidden_during_video']}")
     assert row["timing_ok"] is False, row

@@ -1,4 +1,5 @@
-"""A Prolific participant in Chromium: placed by the server, through the task, back to Prolific."""
+"""A Prolific participant in Chromium: placed by the server after consent, through the task, back to Prolific;
+one who declines or is screened out holds nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from kernel.store import keys
 from tests.test_browser_pages import CHROMIUM, answer_trial, browser, page  # noqa: F401 (fixtures)
+from tests.test_browser_worker import rows_of
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,10 +30,12 @@ def test_a_participant_is_placed_takes_the_task_and_is_sent_back_with_the_code(l
     monkeypatch.setattr(live_server.settings, "prolific_completion_url", f"{live_server.base_url}/healthz?cc={{code}}")
     monkeypatch.setattr(live_server.settings, "prolific_completion_code", "CDONE123")
     page.goto(prolific_url(live_server, "PPID-BROWSER", "SESSION-BROWSER"))
-    link = live_server.redis.hget(keys.assignment_links(), "SESSION-BROWSER")
-    assert link is not None, "the participant was not placed on a link"
+    expect(page.get_by_role("button", name="I agree — continue")).to_be_visible()
+    assert nothing_held(live_server), "the arrival allocated a list before consent"
     page.get_by_role("button", name="I agree — continue").click()
     page.get_by_role("button", name="Continue").click()
+    link = live_server.redis.hget(keys.assignment_links(), "SESSION-BROWSER")
+    assert link is not None, "the participant was not placed on a link after consent"
     start = page.get_by_role("button", name="Start the task")
     expect(start).to_be_enabled(timeout=10000)
     start.click()
@@ -41,6 +45,27 @@ def test_a_participant_is_placed_takes_the_task_and_is_sent_back_with_the_code(l
     page.wait_for_url(f"{live_server.base_url}/healthz?cc=CDONE123", timeout=15000)
     record = live_server.redis.hget(keys.link_assignments(link), "SESSION-BROWSER")
     assert '"status":"complete"' in record and '"worker":"PPID-BROWSER"' in record
+    rows = rows_of(live_server, "SESSION-BROWSER", 8, page)
+    assert [(row["trial"], row["link_id"], row["worker_id"], row["hit_id"]) for row in rows] == \
+        [(t, link, "PPID-BROWSER", "STUDY-B") for t in range(8)]
+    assert all(row["response"] and row["plays"] == 1 and row["experiment"] == "small" for row in rows), rows
+
+
+def nothing_held(server) -> bool:
+    """No list of the experiment is held and no assignment is known: nothing was allocated."""
+    r = server.redis
+    return r.hlen(keys.assignment_links()) == 0 and all(r.hlen(keys.link_slots(link)) == 0
+                                                        for link in r.smembers(keys.links_index()))
+
+
+def test_a_participant_who_declines_consent_holds_nothing(live_server, page):
+    from playwright.sync_api import expect
+
+    page.goto(prolific_url(live_server, "PPID-DECLINE", "SESSION-DECLINE"))
+    page.get_by_role("button", name="I do not agree").click()
+    expect(page.locator("#stop-message")).to_contain_text("Please return the study on Prolific")
+    expect(page.locator("#stop-message")).not_to_contain_text("HIT")
+    assert nothing_held(live_server)
 
 
 def test_a_participant_who_cannot_be_placed_is_asked_to_return_the_study(live_server, page):
@@ -72,6 +97,7 @@ def test_a_participant_screened_out_by_the_device_rules_is_sent_back_with_the_sc
         expect(page.locator("#stop-message")).to_contain_text("cannot be done on a phone or tablet")
         expect(page.locator("#stop-message")).to_contain_text("Please return the study on Prolific")
         page.wait_for_url(f"{live_server.base_url}/healthz?cc=CSCREEN9", timeout=15000)
+        assert nothing_held(live_server)
     finally:
         live_server.settings.prolific_completion_url = saved
         context.close()

@@ -95,6 +95,8 @@ def test_preview_shows_instructions_and_nothing_that_starts_the_task(client, par
     r = client.get("/experiment.html", params=params)
     assert r.status_code == 200
     assert "Accept the HIT" in r.text
+    assert "<h1 id=\"preview-title\">Picture recognition task (preview)</h1>" in r.text   # the default study's title
+    assert "the task\n    cannot be done on a phone or tablet" in r.text                 # its device rule
     assert "Photosensitivity warning" in r.text
     assert "/static/example.png" in r.text
     assert "/static/runner/" not in r.text and "/static/common/" not in r.text and "mvt-config" not in r.text

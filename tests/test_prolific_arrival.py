@@ -1,4 +1,5 @@
-"""Prolific participants arrive without a link: the server places them (kernel/placement.py)."""
+"""Prolific participants arrive without a link: the server places them (kernel/placement.py) after
+consent, with the ticket their arrival page carries; the arrival itself allocates nothing."""
 
 from __future__ import annotations
 
@@ -23,8 +24,22 @@ def arrive(server, pid: str, session: str | None = None, **extra) -> httpx.Respo
 
 
 def placed_link(page: httpx.Response) -> str:
+    """The link the arrival page names: where the participant would be (or is) placed."""
     config = re.search(r'<script type="application/json" id="mvt-config">(.*?)</script>', page.text, re.S)
     return json.loads(config.group(1))["link"]
+
+
+def accept(server, page: httpx.Response, client: httpx.Client | None = None) -> httpx.Response:
+    """What the page sends after consent: ``POST /api/assignments`` with its placement ticket."""
+    config = config_of(page)
+    body = {key: config[key] for key in ("link", "worker_id", "assignment_id", "hit_id", "placement")}
+    if client is not None:
+        return client.post("/api/assignments", json=body)
+    return httpx.post(f"{server.base_url}/api/assignments", json=body, verify=False, timeout=30)
+
+
+def held_lists(r, links=("synth-001", "synth-002")) -> int:
+    return sum(r.hlen(keys.link_slots(link)) for link in links)
 
 
 @pytest.mark.both_stores
@@ -33,8 +48,12 @@ def test_simultaneous_arrivals_fill_every_list_exactly_once_then_are_asked_to_re
     with ThreadPoolExecutor(8) as pool:
         pages = list(pool.map(lambda i: arrive(synthetic_server, f"P{i:02d}"), range(8)))
     assert [p.status_code for p in pages] == [200] * 8
-    assert Counter(placed_link(p) for p in pages) == {"synth-001": 4, "synth-002": 4}
     r = synthetic_server.redis
+    assert held_lists(r) == 0 and r.hlen(keys.assignment_links()) == 0, "an arrival allocated before consent"
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda p: accept(synthetic_server, p), pages))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert Counter(a.json()["link"] for a in answers) == {"synth-001": 4, "synth-002": 4}
     for link in ("synth-001", "synth-002"):
         holders = r.hvals(keys.link_slots(link))
         assert len(holders) == len(set(holders)) == 4 and r.llen(keys.link_free(link)) == 0
@@ -51,13 +70,15 @@ def config_of(page: httpx.Response) -> dict:
 @pytest.mark.both_stores
 def test_a_returning_participant_resumes_their_unfinished_list_under_a_new_session(synthetic_server):
     first = arrive(synthetic_server, "PA", "SESSION-1")
-    link = placed_link(first)
+    link = accept(synthetic_server, first).json()["link"]
     assert placed_link(arrive(synthetic_server, "PA", "SESSION-1")) == link
     again = arrive(synthetic_server, "PA", "SESSION-2")  # returned the study on Prolific and took it again
     assert again.status_code == 200
     assert (placed_link(again), config_of(again)["assignment_id"]) == (link, "SESSION-1")
+    resumed = accept(synthetic_server, again).json()
+    assert (resumed["link"], resumed["assignment_id"]) == (link, "SESSION-1")
     r = synthetic_server.redis
-    assert sum(r.hlen(keys.link_slots(link)) for link in ("synth-001", "synth-002")) == 1   # one list, not two
+    assert held_lists(r) == 1   # one list, not two
     assert r.hget(keys.assignment_links(), "SESSION-2") is None
     # Once that list is finished, a new session is a new attempt: another link.
     record = json.loads(r.hget(keys.link_assignments(link), "SESSION-1"))
@@ -65,11 +86,24 @@ def test_a_returning_participant_resumes_their_unfinished_list_under_a_new_sessi
     third = arrive(synthetic_server, "PA", "SESSION-3")
     assert third.status_code == 200 and placed_link(third) != link
     assert config_of(third)["assignment_id"] == "SESSION-3"
+    assert accept(synthetic_server, third).json()["link"] != link
 
 
 def test_links_fill_evenly(synthetic_server):
-    links = [placed_link(arrive(synthetic_server, f"E{i}")) for i in range(4)]
+    links = [accept(synthetic_server, arrive(synthetic_server, f"E{i}")).json()["link"] for i in range(4)]
     assert Counter(links) == {"synth-001": 2, "synth-002": 2}
+
+
+def test_a_placement_ticket_is_only_good_for_its_own_participant(synthetic_server):
+    page = arrive(synthetic_server, "PT")
+    config = config_of(page)
+    for changed, detail in [({"worker_id": "PU"}, "was not issued to this participant"),
+                            ({"placement": "synth.prolific.forged"}, "was not issued to this participant"),
+                            ({"placement": "synth"}, "the placement ticket is malformed")]:
+        body = {**{key: config[key] for key in ("link", "worker_id", "assignment_id", "hit_id", "placement")}, **changed}
+        answer = httpx.post(f"{synthetic_server.base_url}/api/assignments", json=body, verify=False, timeout=30)
+        assert answer.status_code == 403 and detail in answer.json()["detail"], answer.text
+    assert held_lists(synthetic_server.redis) == 0
 
 
 def test_a_blocked_participant_is_told_and_nothing_is_allocated(synthetic_server):
@@ -95,20 +129,15 @@ def config_of(page: httpx.Response) -> dict:
 def work_and_complete(server, page: httpx.Response) -> tuple[dict, dict]:
     """Do the task of the participant ``page`` placed (every trial answered), then complete it:
     ``(assignment answer, complete answer)``."""
-    config = config_of(page)
     with httpx.Client(base_url=server.base_url, verify=False, timeout=30) as client:
-        a = client.post("/api/assignments", json={"link": config["link"], "worker_id": config["worker_id"],
-                                                   "assignment_id": config["assignment_id"],
-                                                   "hit_id": config["hit_id"]}).json()
+        a = accept(server, page, client).json()
         assert a["completion_url"] is None
         for trial in a["trials"]:
             client.post("/api/responses", json={"assignment_token": a["assignment_token"], "trial": trial["trial"],
                                                 "response": a["options"][0]}).raise_for_status()
         done = client.post("/api/complete", json={"assignment_token": a["assignment_token"]})
         done.raise_for_status()
-        again = client.post("/api/assignments", json={"link": config["link"], "worker_id": config["worker_id"],
-                                                       "assignment_id": config["assignment_id"],
-                                                       "hit_id": config["hit_id"]}).json()
+        again = accept(server, page, client).json()
     return again, done.json()
 
 
@@ -123,9 +152,7 @@ def test_the_prolific_code_reaches_the_browser_only_in_the_complete_answer(synth
                                          "return_sentence": "Please return the study on Prolific "
                                                             "(\u201cStop without completing\u201d)."}
     with httpx.Client(base_url=synthetic_server.base_url, verify=False, timeout=30) as client:
-        config = config_of(page)
-        a = client.post("/api/assignments", json={"link": config["link"], "worker_id": "PF",
-                                                   "assignment_id": "S-PF", "hit_id": "STUDY1"}).json()
+        a = accept(synthetic_server, page, client).json()
         early = client.post("/api/complete", json={"assignment_token": a["assignment_token"]})
     assert early.status_code == 409 and code not in early.text      # no code before the work is done
     resumed, done = work_and_complete(synthetic_server, page)
@@ -158,10 +185,11 @@ def test_placing_is_charged_to_the_client_like_a_task_request(synthetic_server, 
     # One address inventing participant ids holds at most MVT_LIMIT_HELD_PER_CLIENT unfinished tasks.
     monkeypatch.setattr(synthetic_server.settings, "limit_held_per_client", 3)
     pages = [arrive(synthetic_server, f"G{i}") for i in range(5)]
-    assert [p.status_code for p in pages] == [200, 200, 200, 429, 429]
-    assert "Too many requests came from your network" in pages[3].text and pages[3].headers["Retry-After"]
-    r = synthetic_server.redis
-    assert sum(r.hlen(keys.link_slots(link)) for link in ("synth-001", "synth-002")) == 3
+    assert [p.status_code for p in pages] == [200] * 5
+    answers = [accept(synthetic_server, p) for p in pages]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert "this address already holds 3 unfinished tasks" in answers[3].json()["detail"] and answers[3].headers["Retry-After"]
+    assert held_lists(synthetic_server.redis) == 3
 
 
 @pytest.mark.both_stores
@@ -182,6 +210,7 @@ def test_a_url_parameter_panel_is_configured_by_the_study_file(synthetic_server,
 
     first = visit(experiment="sona", survey_code="S-17")
     assert first.status_code == 200 and placed_link(first) == "sona-001"
+    assert synthetic_server.redis.hlen(keys.link_slots("sona-001")) == 0, "the arrival allocated before consent"
     assert config_of(first)["finish"] == {"method": "redirect",
                                           "screened_out_url": "https://sona.example.edu/done?c=OUT1&id=S-17",
                                           "return_sentence": "Please close this page and tell the researcher."}
@@ -195,7 +224,7 @@ def test_a_url_parameter_panel_is_configured_by_the_study_file(synthetic_server,
     assert httpx.get(check.replace("S-17", "S-99"), verify=False).json()["completed"] is False
     assert httpx.get(check.replace("sona", "synth"), verify=False).status_code == 404
     assert placed_link(visit(experiment="sona", survey_code="S-17")) == "sona-001"   # the same list again
-    assert placed_link(visit(experiment="sona", survey_code="S-18")) == "sona-001"
+    assert accept(synthetic_server, visit(experiment="sona", survey_code="S-18")).json()["link"] == "sona-001"
     full = visit(experiment="sona", survey_code="S-19")
     assert full.status_code == 409 and "This task is full" in full.text
     assert visit(experiment="sona", participant="S-20").status_code == 400          # wrong parameter name
@@ -231,6 +260,8 @@ def test_a_prolific_participant_reads_prolifics_words_on_consent_and_in_the_page
                                   page.text, re.S).group(1))
     assert config["words"]["participant_id"] == "Prolific ID"
     assert config["reasons"]["blocked"] == "Sorry, your Prolific ID cannot take part in this study."
+
+
 @pytest.mark.parametrize("platform", ["prolific", "mturk"])
 def test_an_arrival_flood_from_many_addresses_is_bounded_by_the_experiments_arrival_rate(synthetic_server,
                                                                                          monkeypatch, platform):
@@ -247,19 +278,16 @@ def test_an_arrival_flood_from_many_addresses_is_bounded_by_the_experiments_arri
                                                              "worker_id": pid, "assignment_id": f"S-{pid}",
                                                              "hit_id": "H1"})
             query = {"experiment": "synth", "PROLIFIC_PID": pid, "STUDY_ID": "STUDY1", "SESSION_ID": f"S-{pid}"}
-            return client.get(f"/prolific?{urlencode(query)}")
+            return accept(synthetic_server, client.get(f"/prolific?{urlencode(query)}"), client)
 
-    pages = [arrive_from(f"127.0.0.{n + 2}", f"FLOOD{n}") for n in range(6)]
-    assert [p.status_code for p in pages] == [200] * 4 + [429] * 2
-    wait_s = int(pages[4].headers["Retry-After"])
+    answers = [arrive_from(f"127.0.0.{n + 2}", f"FLOOD{n}") for n in range(6)]
+    assert [a.status_code for a in answers] == [200] * 4 + [429] * 2
+    wait_s = int(answers[4].headers["Retry-After"])
     assert 1 <= wait_s <= 30, "a token every 30 s"
     refusal = f"too many participants arriving at this study right now; try again in {wait_s} s"
-    if platform == "mturk":
-        assert pages[4].json() == {"detail": refusal, "reason": "rate_limited"}
-    else:
-        assert refusal in pages[4].text
+    assert answers[4].json() == {"detail": refusal, "reason": "rate_limited"}
     r = synthetic_server.redis
-    assert sum(r.hlen(keys.link_slots(link)) for link in ("synth-001", "synth-002")) == 4
+    assert held_lists(r) == 4
     assert r.hget(keys.assignment_links(), "S-FLOOD4") is None
     # a participant already placed comes back (a reload): not a new arrival, still served
     assert arrive_from("127.0.0.2", "FLOOD0").status_code == 200

@@ -18,7 +18,7 @@ from studies.loader import load_experiment
 # The browser and page fixtures (Debian's Chromium; a page that fails on script errors and CSP
 # violations) are the worker-page tests' own.
 from tests.test_browser_pages import CHROMIUM, browser, page, shots  # noqa: E402,F401
-from tests.test_browser_worker import sized_page  # noqa: E402,F401 (fixture)
+from tests.test_browser_worker import in_viewport, sized_page  # noqa: E402,F401 (fixture)
 from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES, with_study
 
 pytestmark = [
@@ -194,31 +194,38 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
 
 
 @pytest.mark.parametrize("design, width, height", [
-    ("mushra", 1366, 650), ("same-source", 1366, 650), ("mushra", 390, 844), ("same-source", 390, 844)])
+    ("mushra", 1366, 650), ("mushra12", 1280, 600), ("same-source", 1366, 650),
+    ("mushra", 390, 844), ("same-source", 390, 844)])
 def test_audio_screen_controls_are_not_covered_by_the_players(
-        page, redis, _running_server, ratings_mushra, tmp_path, shots, design, width, height):
+        page, redis, _running_server, request, tmp_path, shots, design, width, height):
     """Inside the landing layout, each sample's slider or menu on a several-sample audio screen is
     wholly visible: its left end, where a low score's thumb and the menu's text are, is not under
-    the sample's player (it was: the player overflowed its 6em column)."""
+    the sample's player (it was: the player overflowed its 6em column). On a MUSHRA screen the
+    reference's player stays in the window while each sample is rated (it scrolled away at 1280x600)."""
     from playwright.sync_api import expect
 
     from stimuli.ratings_build import build_ratings
 
-    if design == "mushra":
-        exp_dir, link = ratings_mushra, "mushra-001"
+    n = 12 if design == "mushra12" else 4
+    if design.startswith("mushra"):
+        exp_dir = request.getfixturevalue("ratings_" + design)
+        link = f"{design}-001"
     else:
         exp_dir, link = tmp_path / "same", "same-001"
         build_ratings(RATINGS_SAMPLES / "audio.tsv", exp_dir, design="same-source", samples_per_task=4,
                       ratings_per_sample=1, base_url=BASE_URL)
     load_experiment(redis, exp_dir)
     task = start_in_landing(page, _running_server[0], link, width, height)
-    expect(task.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
+    expect(task.get_by_role("heading", name=f"Sample 1–{n} of {n}")).to_be_visible()
     frame = page.frame(url=re.compile(r"/experiment\.html"))
+    design = "mushra" if design.startswith("mushra") else design
     control = "slider" if design == "mushra" else "combobox"
     name = "Score of Sample" if design == "mushra" else "Rating of Sample"
-    for k in range(4):
-        task.locator(f".mushra-row:nth-child({k + 1}) audio").evaluate("a => a.play()")  # unlocks the control
-        widget = task.get_by_role(control, name=f"{name} {'ABCD'[k]}")
+    for k in range(n):
+        row = task.locator(f".mushra-row:nth-child({k + 1}) audio")
+        row.scroll_into_view_if_needed()
+        row.evaluate("a => a.play()")  # unlocks the control
+        widget = task.get_by_role(control, name=f"{name} {'ABCDEFGHIJKL'[k]}")
         expect(widget).to_be_enabled()
         widget.fill("0") if design == "mushra" else widget.select_option("1")
         widget.scroll_into_view_if_needed()
@@ -227,6 +234,12 @@ def test_audio_screen_controls_are_not_covered_by_the_players(
         hit = frame.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); return e && e.tagName; }",
                              [box["x"] - frame_box["x"] + 3, box["y"] - frame_box["y"] + box["height"] / 2])
         assert hit == ("INPUT" if design == "mushra" else "SELECT"), (k, hit)
+        if design == "mushra":
+            reference = task.locator("#stimuli audio")
+            assert in_viewport(page, reference), (k, reference.bounding_box(), page.viewport_size)
+            assert in_viewport(page, widget), (k, widget.bounding_box())
+    if design == "mushra":
+        page.screenshot(path=shots / f"audio_{design}{n}_{width}x{height}_last.png")
     assert frame.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
     page.screenshot(path=shots / f"audio_{design}_{width}x{height}.png")
 

@@ -31,9 +31,10 @@ from kernel.assignments import now_ms
 from kernel.errors import MVTError, RateLimited
 from kernel.ids import ID_RE, is_id
 from kernel.origins import origin_of
-from kernel.placement import place
+from kernel.placement import candidate
 from kernel.reasons import FALLBACK_SENTENCE, worker_sentences
 from kernel.store import keys
+from kernel.tokens import make_placement
 from platforms import PLATFORMS, Arrival, Platform
 from studies import KINDS, get_kind
 
@@ -149,12 +150,16 @@ async def preview_page(request: Request, platform: Platform, link: str | None) -
     )
 
 
-async def runner_page(request: Request, platform: Platform, arrival: Arrival) -> HTMLResponse:
-    """The kind's runner for a participant who arrived on ``platform`` (``arrival``)."""
+async def runner_page(request: Request, platform: Platform, arrival: Arrival,
+                      placement: str | None = None) -> HTMLResponse:
+    """The kind's runner for a participant who arrived on ``platform`` (``arrival``); with a ``placement``
+    ticket (`place_and_run`) the page is placed after consent, and ``arrival.link`` is only where it
+    would be placed now (its study and kind)."""
     study, kind = await link_page(request, arrival.link, arrival.assignment_id)
     finish = platform.finish(request.query_params, own_origin(request))
     r = getattr(request.app.state, "redis", None)
-    if platform.codes_at_completion and r is not None and arrival.link and is_id(arrival.assignment_id):
+    if platform.codes_at_completion and placement is None and r is not None and arrival.link \
+            and is_id(arrival.assignment_id):
         # The completion URL holds the platform's code: built and sent only at POST /api/complete.
         await r.execute_command("HSET", keys.link_platforms(arrival.link), arrival.assignment_id, platform.name)
     config = {
@@ -173,6 +178,7 @@ async def runner_page(request: Request, platform: Platform, arrival: Arrival) ->
         "kind": kind.name,
         "kind_module": kind.page_module,
         "study": study,
+        "placement": placement,
     }
     return templates.TemplateResponse(
         request, kind.page_template,
@@ -182,31 +188,28 @@ async def runner_page(request: Request, platform: Platform, arrival: Arrival) ->
 
 
 async def place_and_run(request: Request, platform: Platform, arrival: Arrival, experiment: str) -> HTMLResponse:
-    """Place a participant who arrived without a link (`kernel.placement`), charged to their
-    client like a task request; the runner page, or a page that says why not (nothing is
-    allocated then)."""
+    """The runner page of a participant who arrived without a link, changing nothing in the store:
+    `kernel.placement.candidate` says where they would be placed (or why not: a page that says so),
+    and the page places them only after consent, with the signed ticket its config carries
+    (``POST /api/assignments`` ``placement``). A participant who declines or is screened out holds
+    nothing. The question is charged to the client like an eligibility check."""
     settings = request.app.state.settings
     r, client = request.app.state.redis, limits.client_ip(request.scope)
     try:
-        # Placing allocates, so it is charged to the client like POST /api/assignments, and a new
-        # participant to the experiment's arrivals (every address together).
-        await limits.admit_participant(r, settings, client, arrival.worker_id, arrival.assignment_id, now_ms(),
-                                       experiment_id=experiment)
+        await limits.admit_eligibility(r, settings, client, arrival.worker_id, now_ms())
     except RateLimited as exc:
         response = error_page(request, 429, "Too many requests", f"{worker_sentences(platform.words)['rate_limited']} ({exc})")
         response.headers.update(exc.headers)
         return response
     try:
-        placed = await place(r, settings, experiment, arrival.worker_id, arrival.assignment_id, arrival.hit_id)
+        found = await candidate(r, settings, experiment, arrival.worker_id, arrival.assignment_id)
     except MVTError as exc:
-        await limits.release(r, settings, client, arrival.assignment_id)
         sentence = worker_sentences(platform.words).get(exc.reason, FALLBACK_SENTENCE)
         return error_page(request, 409, f"Please return this {platform.words['task']}",
                           f"{sentence} Nothing was recorded for you: {platform.words['return_sentence']}")
-    if placed.assignment_id != arrival.assignment_id:  # resumed their unfinished earlier assignment
-        await limits.release(r, settings, client, arrival.assignment_id)
-    arrival = Arrival(placed.link_id, arrival.worker_id, placed.assignment_id, arrival.hit_id)
-    return await runner_page(request, platform, arrival)
+    ticket = make_placement(settings.signing_key, experiment, platform.name, arrival.worker_id, found.assignment_id)
+    arrival = Arrival(found.link_id, arrival.worker_id, found.assignment_id, arrival.hit_id)
+    return await runner_page(request, platform, arrival, placement=ticket)
 
 
 PAGES = SimpleNamespace(

@@ -1,7 +1,8 @@
 /*
  * The worker page's entry module for every study kind: one session, in the order of
  * sequence.js — one tab per assignment → eligibility → the kind's device rules → consent →
- * allocation (POST /api/assignments, only after consent) → the kind's screens and trials →
+ * allocation (POST /api/assignments, only after consent; a Prolific or panel arrival is placed then, with
+ * its page's `placement` ticket) → the kind's screens and trials →
  * debrief (optional comment) → completion (POST /api/complete) → the code to the platform.
  *
  * The page names its kind's module, a same-origin URL: the `kind_module` of its `mvt-config`
@@ -77,8 +78,12 @@ function holdTab() {
   return true;
 }
 
-/** Asks the server first, so a worker who may not take part is told before consent. */
+/**
+ * Asks the server first, so a worker who may not take part is told before consent. A placed
+ * arrival's page (Prolific, a panel: `cfg.placement`) was asked that by the server that sent it.
+ */
 async function eligible() {
+  if (cfg.placement) return true;
   const query = new URLSearchParams({ link: cfg.link, worker_id: cfg.worker_id, assignment_id: cfg.assignment_id });
   try {
     const res = await fetch(cfg.api_base + "/api/eligibility?" + query.toString(), { cache: "no-store" });
@@ -123,6 +128,7 @@ async function main() {
     consent: () => askConsent(store, RETURN),
     allocate: () => api("/api/assignments", {
       link: cfg.link, worker_id: cfg.worker_id, assignment_id: cfg.assignment_id, hit_id: cfg.hit_id || null,
+      placement: cfg.placement || null,
     }),
     whileAllocating: () => (kind.whileAllocating ? kind.whileAllocating() : show("loading")),
     refuse,

@@ -198,6 +198,8 @@ export function createKind(ctx) {
     const first = trials[0];
     if (first.reference_url) {
       stimuli.append(panel("Reference", mediaElement(first.media_type, first.reference_url, "Reference")));
+      // The reference stays at the top of the window while the samples below it scroll (ratings.css).
+      $("screen-rate").classList.add("reference-pinned");
     }
     $("rate-question").textContent = first.scale === "mushra" ?
       "Rate every sample from 0 to 100 compared with the reference" : "Rate the quality of every sample";
@@ -235,6 +237,7 @@ export function createKind(ctx) {
     $("stimuli").replaceChildren();
     $("rate-scale").replaceChildren();
     $("rate-status").textContent = "";
+    $("screen-rate").classList.remove("reference-pinned");
     visibility = { hidden: document.hidden, blurred: false };
     setProgress(index, screen.trials.length, total);
     show("rate");

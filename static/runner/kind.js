@@ -83,7 +83,8 @@ async function deviceProblem(rules, touch, shown) {
     return "Your screen is too small to show the pictures at their size (" + shown + " pixels): they would be " +
       "shrunk to less than " + Math.round(100 * (rules.max_rescale || 1.5) / 2) + " %.";
   }
-  const interval = await measureRefresh(0.25);  // a busy computer's skipped frames are not the display's
+  const fits = (ms) => refreshFits(1000 / ms, rules.refresh_tolerance_hz);
+  const interval = await measureRefresh(fits);  // a busy computer's skipped frames are not the display's
   const hz = interval ? 1000 / interval : null;
   if (!refreshFits(hz, rules.refresh_tolerance_hz)) {
     return "Your screen refreshes about " + Math.round(hz) + " times per second; this task needs a display at " +
@@ -323,7 +324,8 @@ export function createKind(ctx) {
     while (first < n && playedTrial(store, trials[first].trial)) first++;
     videos.preload(first);
     offerFullscreen();
-    const interval = await measureRefresh();
+    const tolerance = study.device ? study.device.refresh_tolerance_hz : 3;
+    const interval = await measureRefresh((ms) => refreshFits(1000 / ms, tolerance));
     showCheckResult(interval, cfg, start, n);
     await clicked($("check-continue"));
 

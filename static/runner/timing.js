@@ -108,8 +108,8 @@ export function stallLimitMs(durationS) {
 /**
  * The `q`-quantile (default the median) of the intervals between requestAnimationFrame
  * timestamps (ms), or null with fewer than two. A busy computer skips frames, which lengthens
- * some intervals but never shortens one: the lower quartile (q = 0.25) still finds the display's
- * own refresh when a quarter of the frames come on time.
+ * some intervals but never shortens one: a low quantile (video.js's measureRefresh takes q = 0.1)
+ * still finds the display's own refresh when a tenth of the frames come on time.
  */
 export function medianInterval(stamps, q = 0.5) {
   const d = [];

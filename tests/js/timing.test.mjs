@@ -168,4 +168,13 @@ test("medianInterval with q = 0.25 finds a 60 Hz display through skipped frames"
   // A true 30 Hz display stays at 33.3 ms in every quantile.
   const slow = Array.from({ length: 31 }, (_, i) => i * 1000 / 30);
   assert.ok(Math.abs(medianInterval(slow, 0.25) - 1000 / 30) < 1e-9);
+  assert.ok(Math.abs(medianInterval(slow, 0.1) - 1000 / 30) < 1e-9);
+});
+
+test("medianInterval with q = 0.1 (measureRefresh) finds 60 Hz when only one frame in eight comes on time", () => {
+  // A throttled main thread: gaps of 2 and 3 refreshes, every eighth frame on time.
+  const stamps = [0];
+  for (let i = 1; i <= 40; i++) stamps.push(stamps[i - 1] + (1000 / 60) * (i % 8 === 0 ? 1 : 2 + (i % 2)));
+  assert.ok(Math.abs(medianInterval(stamps, 0.1) - 1000 / 60) < 1e-9);
+  assert.ok(medianInterval(stamps, 0.25) > 30);  // the lower quartile would read about 30 Hz
 });
