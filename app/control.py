@@ -228,6 +228,56 @@ def _by_reason(refused: dict[str, dict[str, int]], link_ids: list[str]) -> dict[
     return dict(sorted(total.items(), key=lambda item: (-item[1], item[0])))
 
 
+FLAGS_SHOWN = 200
+"""Standing flags listed on the page (newest first); all of them are in ``/admin/flags.csv``."""
+
+
+@dataclass(frozen=True)
+class StandingFlag:
+    """One worker's stored flag (`kernel.flags`), as the control room lists it."""
+
+    worker_id: str
+    rules: list[str]
+    reason: str
+    numbers: dict
+    experiments: list[str]
+    at: str
+    run: str
+
+    @property
+    def numbers_text(self) -> str:
+        """The rules' numbers, ``name value`` joined by ``; `` (``-`` for none)."""
+        return "; ".join(f"{name} {value:.3g}" if isinstance(value, float) else f"{name} {value}"
+                         for name, value in sorted(self.numbers.items())) or "-"
+
+    def csv_row(self) -> list[str]:
+        """The row of `FLAG_COLUMNS` (`kernel.csvsafe.writer` makes its cells safe)."""
+        return [self.worker_id, " ".join(self.rules), self.reason, self.numbers_text, " ".join(self.experiments),
+                self.at, self.run]
+
+
+FLAG_COLUMNS = ("worker_id", "rules", "reason", "numbers", "experiments", "flagged_at", "run")
+
+
+def standing_flags(r) -> list[StandingFlag]:
+    """Every standing flag (`kernel.flags.stored_flags`), newest first: the page's list, ``flags.csv``
+    and ``mvt status``'s count."""
+    from kernel.flags import stored_flags
+
+    flags = [StandingFlag(worker_id, list(f.get("rules") or []), str(f.get("reason") or ""), dict(f.get("numbers") or {}),
+                          list(f.get("experiments") or []), str(f.get("at") or ""), str(f.get("run") or ""))
+             for worker_id, f in stored_flags(r).items()]
+    return sorted(flags, key=lambda f: (f.at, f.worker_id), reverse=True)
+
+
+def flags_line(flags: list[StandingFlag]) -> str:
+    """``mvt status``'s line on the standing flags (the page lists them)."""
+    if not flags:
+        return "standing flags: none"
+    shown = ", ".join(f.worker_id for f in flags[:10]) + (f" and {len(flags) - 10} more" if len(flags) > 10 else "")
+    return f"standing flags: {len(flags)} ({shown}); mvt unflag WORKER --reason TEXT clears one"
+
+
 def experiment_links(r, experiment_id: str) -> list[str]:
     """The loaded links of ``experiment_id``, sorted."""
     links = sorted(r.smembers(keys.links_index()))

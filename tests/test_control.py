@@ -88,7 +88,8 @@ def test_a_viewer_sees_everything_and_changes_nothing(control_server):
         assert "signed in as <strong>viewer</strong> (read-only)" in page.text
         assert 'action="/admin/actions/' not in page.text
         for action, form in [("block", {"worker_id": "W9"}), ("pause", {"experiment": "synth"}),
-                             ("replace", {"assignment_id": "A1"})]:
+                             ("replace", {"assignment_id": "A1"}), ("flag", {"worker_id": "W9", "why": "x"}),
+                             ("unflag", {"worker_id": "W9", "why": "x"})]:
             answer = client.post(f"/admin/actions/{action}", data={**form, "csrf": csrf})
             assert answer.status_code == 403 and "You are signed in as a viewer: you can look but not act." in answer.text
         assert client.get("/admin/status.json").json()["experiments"][0]["state"] == "open"
@@ -207,7 +208,8 @@ def test_mvt_status_prints_the_pages_figures(control_server, redis_url):
         client.post("/admin/actions/pause", data={"experiment": "synth", "csrf": csrf})
         shown = client.get("/admin/status.json").json()["experiments"][0]
     result = cli(["status"], redis_url)
-    header, row, extra = result.output.removeprefix(store_line(redis_url, "single")).splitlines()
+    header, row, extra, flags = result.output.removeprefix(store_line(redis_url, "single")).splitlines()
+    assert flags == "standing flags: none"
     assert result.exit_code == 0
     assert header.split() == ["experiment", "kind", "state", "lists", "free", "in", "progress", "done", "expired", "to",
                               "replace", "done", "%", "arrivals/h", "completions/h", "completions/24h", "median",
@@ -340,3 +342,58 @@ def test_the_kinds_live_quality_groups_timing_by_display():
         "timing ok by devicePixelRatio": "1: 100 % of 3; 2: 50 % of 2",
         "timing ok by refresh rate (Hz)": "60: 100 % of 3; 120: 0 % of 1"}
     assert get_kind("mvt").control_quality([]) == {}
+
+
+def test_flag_and_unflag_from_the_page_need_a_reason_are_logged_and_hostile_reasons_stay_text(control_server, redis_url):
+    import csv
+    import io
+
+    from kernel.flags import record_flags, stored_flags
+
+    r = control_server.redis
+    record_flags(r, {"W2": {"reason": "gold missed 3 of 4", "rules": ["gold"], "numbers": {"gold_miss_share": 0.75}}},
+                 experiments=["synth"])
+    hostile = "=HYPERLINK(\"http://x\")<script>alert(1)</script>\r=cmd|' /C calc'!A0"
+    client, csrf = signed_in(control_server)
+    with contextlib.closing(client):
+        empty = client.post("/admin/actions/flag", data={"worker_id": "W1", "why": "  ", "csrf": csrf})
+        assert empty.status_code == 422 and "say why you flag W1: the reason is kept with the flag" in empty.text
+        assert client.post("/admin/actions/flag", data={"worker_id": "W1", "why": hostile, "csrf": csrf,
+                                                        "back": "/admin/workers/W1"}).status_code == 303
+        assert stored_flags(r)["W1"]["rules"] == ["by hand"] and stored_flags(r)["W1"]["reason"] == hostile.strip()
+        page = client.get("/admin/").text
+        assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert "Flagged (2)" in page and "gold_miss_share 0.75" in page
+        worker = client.get("/admin/workers/W1").text
+        assert "Flagged (by hand;" in worker and 'action="/admin/actions/unflag"' in worker
+        rows = list(csv.reader(io.StringIO(client.get("/admin/flags.csv").text)))
+        assert rows[0] == ["worker_id", "rules", "reason", "numbers", "experiments", "flagged_at", "run"]
+        assert [row[:3] for row in rows[1:]][1:] == [["W2", "gold", "gold missed 3 of 4"]]
+        assert rows[1][0] == "W1" and rows[1][2] == "'" + hostile.strip()  # a spreadsheet shows it as text
+        assert len(rows) == 3  # the CR inside the reason did not split the row
+        status = status_output(redis_url)
+        assert status.splitlines()[-1] == "standing flags: 2 (W1, W2); mvt unflag WORKER --reason TEXT clears one"
+        no_why = client.post("/admin/actions/unflag", data={"worker_id": "W2", "csrf": csrf})
+        assert no_why.status_code == 422 and "W2" in stored_flags(r)
+        gone = client.post("/admin/actions/unflag", data={"worker_id": "W3", "why": "checked", "csrf": csrf})
+        assert gone.status_code == 404 and "W3 has no standing flag; nothing was cleared" in gone.text
+        assert client.post("/admin/actions/unflag", data={"worker_id": "W2", "why": "checked by hand",
+                                                          "csrf": csrf}).status_code == 303
+        assert set(stored_flags(r)) == {"W1"}
+        assert "Flagged (1)" in client.get("/admin/").text
+    assert [(e["action"], e["target"], e["why"]) for e in control.activity(r)] == [
+        ("unflag", "W2", "checked by hand"), ("flag", "W1", hostile.strip())]
+
+
+def status_output(redis_url: str) -> str:
+    """``mvt status``'s output."""
+    import typer
+    from typer.testing import CliRunner
+
+    from cli import status as commands
+
+    app = typer.Typer()
+    commands.register(app)
+    result = CliRunner().invoke(app, ["status"], env={"MVT_REDIS_URL": redis_url})
+    assert result.exit_code == 0, result.output
+    return result.output

@@ -20,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app import adminauth, control as figures
 from app.routes.pages import security_headers, templates
-from kernel import admin, control
+from kernel import admin, control, csvsafe, flags
+from kernel.store import keys
 from kernel.ids import ID_PATTERN
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -33,7 +34,9 @@ OVERVIEW_CPU_SHARE = 0.05
 `OVERVIEW_CPU_SHARE` times as long as it took (whichever is longer), so that watching a large study
 takes at most about 5 % of a server process from the workers (1000 links × 42 lists: ~0.15 s, kept 3 s)."""
 REFRESH_MS = 3000
-ACTIONS = ("block", "unblock", "replace", "pause", "resume")
+ACTIONS = ("block", "unblock", "replace", "flag", "unflag", "pause", "resume")
+NEEDS_WHY = ("flag", "unflag")
+"""Actions refused without a reason: a flag and its clearing are evidence kept with the worker."""
 _ID = re.compile(ID_PATTERN)
 WHY_MAX = 500
 
@@ -117,7 +120,7 @@ def dashboard(request: Request):
         return _page(request, "control_signin.html", viewer=request.app.state.settings.viewer_token is not None)
     r = request.app.state.sync_redis
     return _page(request, "control.html", experiments=_overview(request), blocked=admin.blocked_workers(r),
-                 log=control.activity(r), **_context(request, session))
+                 log=control.activity(r), flags=figures.standing_flags(r), **_context(request, session))
 
 
 @router.get("/overview", response_class=HTMLResponse)
@@ -128,7 +131,22 @@ def overview_fragment(request: Request):
         return _message(request, 401, "Signed out", "Your session has ended; sign in again.")
     r = request.app.state.sync_redis
     return _page(request, "_control_overview.html", experiments=_overview(request), blocked=admin.blocked_workers(r),
-                 log=control.activity(r), **_context(request, session))
+                 log=control.activity(r), flags=figures.standing_flags(r), **_context(request, session))
+
+
+@router.get("/flags.csv")
+def flags_csv(request: Request):
+    """Every standing flag as CSV (`app.control.FLAG_COLUMNS`), cells made safe for spreadsheets."""
+    import io
+
+    if _session(request) is None:
+        return _message(request, 401, "Signed out", "Your session has ended; sign in again.")
+    out = io.StringIO()
+    writer = csvsafe.writer(out)
+    writer.writerow(figures.FLAG_COLUMNS)
+    writer.writerows(f.csv_row() for f in figures.standing_flags(request.app.state.sync_redis))
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={**_headers(), "Content-Disposition": 'attachment; filename="flags.csv"'})
 
 
 @router.get("/status.json")
@@ -195,12 +213,26 @@ def _act(request: Request, session: adminauth.Session, action: str, form: dict) 
     """Do ``action``; the HTTP status and the sentence saying what happened (also logged)."""
     r = request.app.state.sync_redis
     why = form.get("why", "").strip()[:WHY_MAX]
-    field = {"block": "worker_id", "unblock": "worker_id", "replace": "assignment_id"}.get(action, "experiment")
+    field = {"replace": "assignment_id", "pause": "experiment", "resume": "experiment"}.get(action, "worker_id")
     ids = _ids(form.get(field, ""))
     if not ids or len(ids) > 100 or not all(_ID.fullmatch(i) for i in ids):
         return 422, (f"{field} must be 1 to 100 ids of letters, digits, '_' and '-' "
                      f"(got {form.get(field, '')[:60]!r})")
-    if action == "block":
+    if action in NEEDS_WHY and not why:
+        return 422, f"say why you {action} {', '.join(ids)}: the reason is kept with the flag (the why field is empty)"
+    if action == "flag":
+        for worker_id in ids:
+            flags.flag_by_hand(r, worker_id, why, session.who)
+        done = f"flagged {', '.join(ids)}"
+    elif action == "unflag":
+        cleared = [w for w in ids if r.hexists(keys.worker_flags(), w)]
+        for worker_id in cleared:
+            flags.clear_flag(r, worker_id, why)
+        if not cleared:
+            return 404, f"{', '.join(ids)} {'has' if len(ids) == 1 else 'have'} no standing flag; nothing was cleared"
+        ids = cleared
+        done = f"cleared the flag of {', '.join(cleared)}"
+    elif action == "block":
         admin.block_workers(r, ids)
         done = f"blocked {', '.join(ids)}"
     elif action == "unblock":
@@ -266,5 +298,6 @@ def worker_page(request: Request, worker_id: str):
     blocked, assignments = figures.worker_view(r, worker_id)
     log = [e for e in control.activity(r, control.LOG_LENGTH) if worker_id in e["target"].split()
            or any(a.assignment_id in e["target"].split() for a in assignments)]
-    return _page(request, "control_worker.html", worker_id=worker_id, blocked=blocked, assignments=assignments,
+    flag = next((f for f in figures.standing_flags(r) if f.worker_id == worker_id), None)
+    return _page(request, "control_worker.html", worker_id=worker_id, blocked=blocked, assignments=assignments, flag=flag,
                  log=log, platform_lines=figures.worker_platform_lines(r, worker_id), **_context(request, session))
