@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import orjson
 
@@ -40,6 +41,96 @@ class LinkCell:
 
 
 @dataclass(frozen=True)
+class Spend:
+    """One platform's spend on one experiment, in its currency: rewards and fees of the lists done
+    (owed for completed work, approved or not yet), committed (done and in progress) and projected
+    (every list done), the bonuses paid with their fees, and the pay per hour the median task time
+    implies. Computed by `spend_of`; the rule is the platform's (`platforms.base.SpendRule`)."""
+
+    platform: str
+    environment: str
+    currency: str
+    done_rewards: Decimal
+    done_fees: Decimal
+    committed_rewards: Decimal
+    committed_fees: Decimal
+    projected_rewards: Decimal
+    projected_fees: Decimal
+    bonuses: Decimal
+    bonus_fees: Decimal
+    reward: Decimal
+    hourly: Decimal | None
+    minimum_hourly: str
+    rule: str
+
+    def money(self, amount: Decimal) -> str:
+        """``amount`` in the platform's currency (``$1.50``; ``1.50`` when the currency is the account's)."""
+        return f"{self.currency}{amount:.2f}"
+
+    @property
+    def done_total(self) -> Decimal:
+        """Rewards and fees of the lists done, with the bonuses paid and their fees."""
+        return self.done_rewards + self.done_fees + self.bonuses + self.bonus_fees
+
+    @property
+    def committed_total(self) -> Decimal:
+        """`done_total` and the rewards and fees of the lists in progress."""
+        return self.committed_rewards + self.committed_fees + self.bonuses + self.bonus_fees
+
+    @property
+    def projected_total(self) -> Decimal:
+        """Every list's reward and fee, with the bonuses paid so far (later bonuses are not known yet)."""
+        return self.projected_rewards + self.projected_fees + self.bonuses + self.bonus_fees
+
+    def line(self) -> str:
+        """The spend in one line (``mvt status``; the page shows the same figures)."""
+        m = self.money
+        pay = (f"; pay {m(self.hourly)} an hour at the median task time" if self.hourly is not None else "") + (
+            f" (minimum {self.minimum_hourly})" if self.hourly is not None and self.minimum_hourly else "")
+        return (f"{self.platform} {self.environment} spend: done {m(self.done_total)} (rewards {m(self.done_rewards)}"
+                f" + fees {m(self.done_fees)} + bonuses {m(self.bonuses)} + their fees {m(self.bonus_fees)}), "
+                f"committed {m(self.committed_total)}, projected {m(self.projected_total)} at {m(self.reward)} "
+                f"per task{pay}")
+
+    def as_json(self) -> dict:
+        """The spend in ``/admin/status.json`` (amounts as strings with two decimals)."""
+        out = {k: f"{getattr(self, k):.2f}" for k in ("done_rewards", "done_fees", "committed_rewards",
+                                                      "committed_fees", "projected_rewards", "projected_fees",
+                                                      "bonuses", "bonus_fees", "reward", "done_total",
+                                                      "committed_total", "projected_total")}
+        return {"platform": self.platform, "environment": self.environment, "currency": self.currency, **out,
+                "hourly": None if self.hourly is None else f"{self.hourly:.2f}", "rule": self.rule}
+
+
+def spend_of(rule, cells: list[LinkCell], median_task_s: float | None) -> Spend:
+    """The `Spend` of a platform's `platforms.base.SpendRule` on an experiment's links (their exact counts).
+
+    Fees are the platform's fee per assignment (`platforms.fees.FeeRule.fee_per_assignment`, which
+    depends on the size of the task holding the link on MTurk) times the lists; each bonus pays the
+    base rate. Links the platform did not post are left out. The pay per hour is the reward over the
+    median task time (None without completed tasks).
+    """
+    posted = [(c, rule.rule.fee_per_assignment(rule.reward, rule.task_sizes[c.link_id]))
+              for c in cells if c.link_id in rule.task_sizes]
+
+    def cost(lists_of) -> tuple[Decimal, Decimal]:
+        """Rewards and fees of ``lists_of(cell)`` lists on every posted link."""
+        return (sum((rule.reward * lists_of(c) for c, _ in posted), Decimal(0)),
+                sum((fee * lists_of(c) for c, fee in posted), Decimal(0)))
+
+    done, done_fees = cost(lambda c: c.done)
+    committed, committed_fees = cost(lambda c: c.done + c.in_progress)
+    projected, projected_fees = cost(lambda c: c.n_lists)
+    bonuses = sum(rule.bonuses, Decimal(0))
+    bonus_fees = sum((rule.rule.fee_per_assignment(b, 1) for b in rule.bonuses if b), Decimal(0))
+    hourly = (rule.reward * 3600 / Decimal(str(median_task_s))).quantize(Decimal("0.01")) \
+        if median_task_s else None
+    text = rule.rule.describe() + (f"; {rule.note}" if rule.note else "")
+    return Spend(rule.platform, rule.environment, rule.currency, done, done_fees, committed, committed_fees,
+                 projected, projected_fees, bonuses, bonus_fees, rule.reward, hourly, rule.minimum_hourly, text)
+
+
+@dataclass(frozen=True)
 class ExperimentStatus:
     """Where one experiment stands now. Counts are lists (one participant's task each)."""
 
@@ -62,6 +153,7 @@ class ExperimentStatus:
     arrivals_per_hour: list[int] = field(default_factory=list)
     completions_per_hour: list[int] = field(default_factory=list)
     refusals_last_hour: dict[str, int] = field(default_factory=dict)
+    spend: list[Spend] = field(default_factory=list)
 
     @property
     def arrivals_last_hour(self) -> int:
@@ -106,7 +198,7 @@ class ExperimentStatus:
                 "arrivals_last_day": self.arrivals_last_day, "completions_last_day": self.completions_last_day,
                 "arrivals_per_minute": self.arrivals_per_minute, "completions_per_minute": self.completions_per_minute,
                 "median_task_s": self.median_task_s, "eta_minutes": self.eta_minutes, "figures": self.figures,
-                "refusals_last_hour": self.refusals_last_hour,
+                "refusals_last_hour": self.refusals_last_hour, "spend": [s.as_json() for s in self.spend],
                 "links": [{"link": c.link_id, "lists": c.n_lists, "done": c.done, "in_progress": c.in_progress,
                            "free": c.free, "to_replace": c.to_replace} for c in self.links]}
 
@@ -205,6 +297,9 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
                      if rec.get("completed_ms") and rec.get("started_ms")]
         summaries = [line for p in PLATFORMS.values()
                      if (line := p.control_summary(r, experiment_id, link_ids, sample))]
+        median_s = statistics.median(durations) if durations else None
+        spend = [spend_of(rule, cells, median_s) for p in PLATFORMS.values()
+                 for rule in p.spend_rules(r, experiment_id, link_ids)]
         out.append(ExperimentStatus(
             experiment_id=experiment_id, kind=kind.name, kind_title=kind.title or kind.name, platforms=summaries,
             paused=all(row[1][3] == "1" for row in rows), n_lists=sum(c.n_lists for c in cells),
@@ -215,8 +310,9 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
             completions_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in completions],
             arrivals_per_hour=[sum(h.get(link, 0) for link in link_ids) for h in arrivals_h],
             completions_per_hour=[sum(h.get(link, 0) for link in link_ids) for h in completions_h],
-            median_task_s=statistics.median(durations) if durations else None,
-            figures={**kind.control_figures(sample), **kind.control_quality(_sample_responses(r, link_ids))}, refusals_last_hour=_by_reason(refused, link_ids)))
+            median_task_s=median_s, spend=spend,
+            figures={**kind.control_figures(sample), **kind.control_quality(_sample_responses(r, link_ids))},
+            refusals_last_hour=_by_reason(refused, link_ids)))
     return out
 
 
@@ -347,7 +443,7 @@ def status_table(experiments: list[ExperimentStatus]) -> str:
     lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
              for row in rows]
     for e in experiments:
-        extra = [*e.platforms, *(f"{label}: {value}" for label, value in e.figures.items())]
+        extra = [*e.platforms, *(s.line() for s in e.spend), *(f"{label}: {value}" for label, value in e.figures.items())]
         if e.refusals_last_hour:
             extra.append("refused in the last hour: " + ", ".join(f"{reason} {n}" for reason, n
                                                                    in e.refusals_last_hour.items()))

@@ -54,6 +54,18 @@ def failed_record(r, scope: Scope, action: str, item: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
+def paid_for_links(r, scope: Scope, action: str, link_ids) -> list[Decimal]:
+    """The ``amount`` of every successful ``action`` (e.g. ``bonus``, items ``<assignment id>:<kind>``)
+    on an assignment of ``link_ids`` (looked up in ``keys.assignment_links``), one per payment."""
+    done = r.hgetall(keys.platform_done(scope.platform, scope.environment, action))
+    if not done:
+        return []
+    items = list(done.items())
+    links = r.hmget(keys.assignment_links(), [item.split(":", 1)[0] for item, _ in items])
+    wanted = set(link_ids)
+    return [Decimal(json.loads(raw).get("amount") or 0) for (_, raw), link in zip(items, links) if link in wanted]
+
+
 def record_done(r, scope: Scope, action: str, item: str, **info: Any) -> None:
     """Record that ``action`` on ``item`` succeeded, clearing an earlier failure."""
     pipe = r.pipeline()

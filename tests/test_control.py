@@ -255,20 +255,50 @@ def test_a_large_experiment_is_counted_exactly_and_its_records_sampled(control_s
     assert len(sample) == 2 and {rec["assignment_id"][0] for rec in sample} == {"A"}
 
 
-def test_a_prolific_experiment_shows_its_study_and_effective_hourly_pay(control_server):
+@pytest.mark.parametrize("platform", ["prolific", "mturk"])
+def test_spend_counts_rewards_fees_and_bonuses_by_the_platforms_rule(control_server, platform):
+    """Checked by hand: Prolific 1.50 a place at 33.3 % (0.4995 → 0.50 a place), a 0.25 bonus (fee 0.08);
+    MTurk $1.00 on a HIT of 4 assignments for synth-001 only (fee 20 %, the HIT is under 10), the
+    same bonus (fee $0.05). One task done in 6 minutes, one in progress."""
     import orjson
 
     r = control_server.redis
-    r.hset(keys.platform_records("prolific", "test", "studies"), "STUDY9",
-           orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
+    if platform == "prolific":
+        r.hset(keys.platform_records("prolific", "test", "studies"), "STUDY9",
+               orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
+        scope = ("prolific", "test")
+    else:
+        r.hset(keys.mturk_link_hits("sandbox"), "synth-001", "HIT1")
+        r.hset(keys.mturk_hits("sandbox"), "HIT1", orjson.dumps({"hit_id": "HIT1", "link_id": "synth-001",
+                                                                 "max_assignments": 4, "reward": "1.00"}))
+        scope = ("mturk", "sandbox")
     with https_client(control_server) as api:
-        do_task(api, "W1", "A1")
+        do_task(api, "W1", "A1", link="synth-001")
+        do_task(api, "W2", "A2", link="synth-001", complete=False)
+    r.hset(keys.platform_done(*scope, "bonus"), "A1:base", orjson.dumps({"amount": "0.25"}))
+    r.hset(keys.platform_done(*scope, "bonus"), "OTHER:base", orjson.dumps({"amount": "9.00"}))  # not this study's
     raw = orjson.loads(r.hget(keys.link_assignments("synth-001"), "A1"))
     raw["started_ms"] = raw["completed_ms"] - 6 * 60_000  # a six-minute task
     r.hset(keys.link_assignments("synth-001"), "A1", orjson.dumps(raw))
     [e] = overview(r, allotted_minutes=60)
-    assert e.platforms == ["Prolific study STUDY9 (8 places); reward 1.50, median task 6.0 min: 15.00 an hour "
-                           "(Prolific's minimum £6.00 / $8.00)"]
+    [spend] = e.spend
+    if platform == "prolific":
+        assert e.platforms == ["Prolific study STUDY9 (8 places)"]
+        assert spend.line() == (
+            "Prolific test spend: done 2.33 (rewards 1.50 + fees 0.50 + bonuses 0.25 + their fees 0.08), committed 4.33, "
+            "projected 16.33 at 1.50 per task; pay 15.00 an hour at the median task time (minimum £6.00 / $8.00)")
+        assert spend.rule.endswith("academic or non-profit rate; corporate accounts pay 42.8 %")
+    else:
+        assert spend.line() == (
+            "MTurk sandbox spend: done $1.50 (rewards $1.00 + fees $0.20 + bonuses $0.25 + their fees $0.05), "
+            "committed $2.70, projected $5.10 at $1.00 per task; pay $10.00 an hour at the median task time")
+    client, _ = signed_in(control_server)
+    with contextlib.closing(client):
+        shown = client.get("/admin/status.json").json()["experiments"][0]["spend"][0]
+        page = client.get("/admin/").text
+    assert (shown["done_total"], shown["committed_total"], shown["projected_total"]) == (
+        f"{spend.done_total:.2f}", f"{spend.committed_total:.2f}", f"{spend.projected_total:.2f}")
+    assert f'<td data-field="spend_projected">{spend.money(spend.projected_total)}</td>' in page
 
 
 def test_sign_out_ends_the_session_in_the_browser_and_needs_the_csrf_token(control_server):
@@ -368,11 +398,13 @@ def test_flag_and_unflag_from_the_page_need_a_reason_are_logged_and_hostile_reas
         assert "Flagged (by hand;" in worker and 'action="/admin/actions/unflag"' in worker
         rows = list(csv.reader(io.StringIO(client.get("/admin/flags.csv").text)))
         assert rows[0] == ["worker_id", "rules", "reason", "numbers", "experiments", "flagged_at", "run"]
-        assert [row[:3] for row in rows[1:]][1:] == [["W2", "gold", "gold missed 3 of 4"]]
-        assert rows[1][0] == "W1" and rows[1][2] == "'" + hostile.strip()  # a spreadsheet shows it as text
-        assert len(rows) == 3  # the CR inside the reason did not split the row
+        by_worker = {row[0]: row for row in rows[1:]}
+        assert len(rows) == 3 and set(by_worker) == {"W1", "W2"}  # the CR inside the reason did not split the row
+        assert by_worker["W2"][1:4] == ["gold", "gold missed 3 of 4", "gold_miss_share 0.75"]
+        assert by_worker["W1"][1:3] == ["by hand", "'" + hostile.strip()]  # a spreadsheet shows it as text
         status = status_output(redis_url)
-        assert status.splitlines()[-1] == "standing flags: 2 (W1, W2); mvt unflag WORKER --reason TEXT clears one"
+        assert status.splitlines()[-1] in ("standing flags: 2 (W1, W2); mvt unflag WORKER --reason TEXT clears one",
+                                           "standing flags: 2 (W2, W1); mvt unflag WORKER --reason TEXT clears one")
         no_why = client.post("/admin/actions/unflag", data={"worker_id": "W2", "csrf": csrf})
         assert no_why.status_code == 422 and "W2" in stored_flags(r)
         gone = client.post("/admin/actions/unflag", data={"worker_id": "W3", "why": "checked", "csrf": csrf})

@@ -86,6 +86,42 @@ class MTurkPlatform(Platform):
                 parts.append(f"{len(hits)} HIT{'s' if len(hits) != 1 else ''} ({env})")
         return "MTurk: " + ", ".join(parts) if parts else None
 
+    def launch_cost(self, reward, lists_per_link: list[int]) -> str | None:
+        """One HIT per link with MaxAssignments its lists (as ``mvt mturk create-hits`` posts them)."""
+        from platforms.fees import MTURK, cost_note
+
+        sizes = sorted(set(lists_per_link))
+        return cost_note(MTURK, reward, lists_per_link, lambda amount: f"${amount}",
+                         f" on MTurk ({len(lists_per_link)} HITs of {'/'.join(map(str, sizes))} assignments)")
+
+    def spend_rules(self, r, experiment_id: str, link_ids: list[str]) -> list:
+        """Per environment with HITs for the links: the reward ``create-hits`` recorded for them (HITs
+        made before it recorded rewards are left out), each HIT's MaxAssignments, the bonuses paid."""
+        import json
+        from decimal import Decimal
+
+        from kernel.store import keys
+        from platforms.base import SpendRule
+        from platforms.fees import MTURK
+        from platforms.ledger import Scope, paid_for_links
+
+        rules = []
+        for env in ("sandbox", "production"):
+            hit_ids = dict(zip(link_ids, r.hmget(keys.mturk_link_hits(env), link_ids))) if link_ids else {}
+            posted = {link: hit for link, hit in hit_ids.items() if hit}
+            if not posted:
+                continue
+            records = dict(zip(posted, r.hmget(keys.mturk_hits(env), list(posted.values()))))
+            hits = {link: json.loads(raw) for link, raw in records.items() if raw}
+            priced = {link: h for link, h in hits.items() if h.get("reward")}
+            if not priced:
+                continue
+            reward = Decimal(next(iter(priced.values()))["reward"])
+            rules.append(SpendRule("MTurk", env, reward, "$", MTURK,
+                                   {link: int(h.get("max_assignments") or 1) for link, h in priced.items()},
+                                   paid_for_links(r, Scope("mturk", env), "bonus", link_ids)))
+        return rules
+
     def worker_status(self, r, worker_id: str) -> list[str]:
         """The worker's assignments as ``mvt mturk assignments`` last stored them, and MTurk blocks."""
         import orjson
