@@ -213,14 +213,42 @@ SAMPLE_RESPONSES = 1000
 
 
 def _sample_responses(r, link_ids: list[str]) -> list[dict]:
-    """About `SAMPLE_RESPONSES` recorded responses drawn at random, evenly across the links."""
+    """About `SAMPLE_RESPONSES` recorded responses drawn at random, evenly across the links, each with
+    its ``assignment_id``, ``trial`` and the trial's hidden record: ``hidden_label`` (the correct
+    option: MVT's class, a rating trap's or gold trial's score, else None) and ``hidden_item`` (its
+    image or sample id, e.g. ``trap/1``, ``gold/<name>``). Three pipelines of one command per link."""
     per_link = -(-SAMPLE_RESPONSES // max(len(link_ids), 1))
     pipe = r.pipeline(transaction=False)
     for link in link_ids:
         pipe.hrandfield(keys.link_responses(link), per_link, withvalues=True)
+    sampled = []
+    for link, reply in zip(link_ids, pipe.execute()):
+        reply = reply or []
+        for name, raw in zip(reply[::2], reply[1::2]):
+            assignment_id, _, trial = name.rpartition(":")
+            sampled.append((link, assignment_id, int(trial), orjson.loads(raw)))
+    by_link: dict[str, list[str]] = {}
+    for link, assignment_id, _, _ in sampled:
+        by_link.setdefault(link, [])
+        if assignment_id not in by_link[link]:
+            by_link[link].append(assignment_id)
+    pipe = r.pipeline(transaction=False)
+    for link, assignments in by_link.items():
+        pipe.hmget(keys.link_assignments(link), assignments)
+    list_of = {(link, a): orjson.loads(raw).get("list") if raw else None
+               for (link, assignments), raws in zip(by_link.items(), pipe.execute()) for a, raw in zip(assignments, raws)}
+    fields: dict[str, list[str]] = {}
+    for link, assignment_id, trial, _ in sampled:
+        fields.setdefault(link, []).append(f"{list_of.get((link, assignment_id))}:{trial}")
+    pipe = r.pipeline(transaction=False)
+    for link, names in fields.items():
+        pipe.hmget(keys.link_answers(link), names)
+    answers = iter([raw for raws in (pipe.execute() if fields else []) for raw in raws])
     out = []
-    for reply in pipe.execute():
-        out.extend(orjson.loads(raw) for raw in (reply or [])[1::2])
+    for (_, assignment_id, trial, row), raw in zip(sampled, answers):
+        hidden = orjson.loads(raw) if raw else [None, None, None]
+        out.append({**row, "assignment_id": assignment_id, "trial": trial, "hidden_label": hidden[0],
+                    "hidden_item": hidden[2] if len(hidden) > 2 else None})
     return out
 
 

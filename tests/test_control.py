@@ -374,6 +374,38 @@ def test_the_kinds_live_quality_groups_timing_by_display():
     assert get_kind("mvt").control_quality([]) == {}
 
 
+def test_the_rating_kinds_live_quality_counts_traps_gold_and_headphone_checks():
+    from studies import get_kind
+
+    rated = {"timing_ok": True, "hidden_item": "speech1/noise", "hidden_label": None, "correct": False}
+    rows = ([{**rated, "assignment_id": "A1", "response": "4", "headphone_check": "6/6"}] * 5
+            + [{**rated, "hidden_item": "trap/1", "hidden_label": "1", "response": "1", "correct": True,
+                "assignment_id": "A1", "headphone_check": "6/6"},
+               {**rated, "hidden_item": "trap/5", "hidden_label": "5", "response": "4", "correct": False,
+                "assignment_id": "A2", "headphone_check": "4/6"},
+               {**rated, "hidden_item": "gold/clean", "hidden_label": "5", "response": "4", "correct": False,
+                "assignment_id": "A2", "headphone_check": "4/6"},
+               {**rated, "hidden_item": "gold/clean", "hidden_label": "5", "response": "3", "correct": False,
+                "assignment_id": "A3", "headphone_check": "5/6"}])
+    quality = get_kind("ratings").control_quality(rows)
+    assert quality["trap trials answered as asked (sampled)"] == "50 % of 2"
+    assert quality["gold trials within 1 point (sampled)"] == "50 % of 2"  # 4 of a known 5 agrees, 3 does not
+    assert quality["headphone check passed (sampled tasks)"] == "67 % of 3"  # 6/6 and 5/6 pass, 4/6 not
+    assert "headphone check passed (sampled tasks)" not in get_kind("ratings").control_quality(
+        [{k: v for k, v in row.items() if k != "headphone_check"} for row in rows])
+
+
+def test_sampled_responses_carry_their_trials_hidden_answer(control_server):
+    import app.control as figures
+
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")  # answers "cat" to every trial
+    rows = figures._sample_responses(control_server.redis, ["synth-001", "synth-002"])
+    assert len(rows) == 3 and {row["assignment_id"] for row in rows} == {"A1"}
+    assert {row["hidden_label"] for row in rows} <= {"cat", "dog"} and all(row["hidden_item"] for row in rows)
+    assert all(row["correct"] == (row["hidden_label"] == "cat") for row in rows)
+
+
 def test_flag_and_unflag_from_the_page_need_a_reason_are_logged_and_hostile_reasons_stay_text(control_server, redis_url):
     import csv
     import io
