@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from decimal import Decimal
 import re
 import time
 
@@ -461,3 +462,40 @@ def status_output(redis_url: str) -> str:
     result = CliRunner().invoke(app, ["status"], env={"MVT_REDIS_URL": redis_url})
     assert result.exit_code == 0, result.output
     return result.output
+
+
+@pytest.mark.slow
+def test_after_mvt_simulate_the_dashboard_and_mvt_status_match_the_export(control_server, redis_url, tmp_path):
+    import csv
+
+    import orjson
+    from typer.testing import CliRunner
+
+    from cli import cli
+
+    r = control_server.redis
+    r.hset(keys.platform_records("prolific", "test", "studies"), "STUDY9",
+           orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
+    env = {"MVT_REDIS_URL": redis_url}
+    run = CliRunner().invoke(cli, ["simulate", str(control_server.exp_dir), "--workers", "6", "--concurrency", "3",
+                                   "--base-url", control_server.base_url], env=env)
+    assert run.exit_code == 0, run.output
+    exported = CliRunner().invoke(cli, ["export", str(tmp_path / "responses.csv")], env=env)
+    assert exported.exit_code == 0, exported.output
+    with open(tmp_path / "responses.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    done = {row["assignment_id"] for row in rows if row["assignment_status"] == "complete"}
+    assert len(done) == 6 and len(rows) == 18
+    client, _ = signed_in(control_server)
+    with contextlib.closing(client):
+        [shown] = client.get("/admin/status.json").json()["experiments"]
+    assert (shown["done"], shown["in_progress"], shown["free"], shown["completions_last_hour"]) == (6, 0, 2, 6)
+    timing_ok = sum(row["timing_ok"] == "true" for row in rows)
+    assert shown["figures"]["timing ok (sampled trials)"] == f"{100 * timing_ok / len(rows):.0f} % of {len(rows)}"
+    [spend] = shown["spend"]
+    assert spend["done_rewards"] == f"{Decimal('1.50') * len(done):.2f}"  # 9.00 for the 6 exported tasks
+    assert spend["done_fees"] == f"{Decimal('0.50') * len(done):.2f}"  # 1.50 × 33.3 % = 0.4995 → 0.50 each
+    status = status_output(redis_url)
+    cells = status.splitlines()[2].split()
+    assert cells[:9] == ["synth", "mvt", "open", "8", "2", "0", "6", "0", "0"]
+    assert f"Prolific test spend: done {Decimal(shown['spend'][0]['done_total']):.2f} (rewards 9.00 + fees 3.00" in status
