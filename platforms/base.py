@@ -139,6 +139,20 @@ class Platform(ABC):
         assignment records (each with its ``assignment_id``). None (the default): not on this platform."""
         return None
 
+    #: operations the control room offers (``/admin/plans/<platform>/<operation>``): name → what it
+    #: does; each is shown as the dry-run plan the command would print and done only after the
+    #: researcher confirms that plan (`page_operation`)
+    page_operations: ClassVar[dict[str, str]] = {}
+    #: the options each operation takes from the page: operation → ((field, label, default), …)
+    page_options: ClassVar[dict[str, tuple[tuple[str, str, str], ...]]] = {}
+
+    def page_operation(self, r, settings, operation: str, options: Mapping[str, str], *, commit: bool):
+        """Run one of `page_operations` through the platform's ledger (dry run unless ``commit``:
+        what is done is recorded and never done twice) and return its `platforms.ledger.Report`.
+        ``options`` are the page's fields of `page_options`; raises ValueError or a
+        `kernel.errors.MVTError` naming a bad one."""
+        raise ValueError(f"{self.name} offers no operation {operation!r} on the page")
+
     def launch_cost(self, reward: Decimal, lists_per_link: list[int]) -> str | None:
         """The cost line of a built design posted on this platform at ``reward`` a task (one
         participant's list), fees included (``mvt build --reward``, through `kernel.costs`).

@@ -147,6 +147,12 @@ class Report:
         """True when nothing failed."""
         return not self.having("failed")
 
+    def digest(self) -> str:
+        """A fingerprint of what a dry run plans (each planned action's description and amount): the
+        control room commits only the plan the researcher confirmed, not one that changed since."""
+        text = "\n".join(f"{o.description}|{o.amount}" for o in self.having("planned"))
+        return hashlib.sha256(f"{self.platform}|{self.environment}|{self.operation}\n{text}".encode()).hexdigest()[:24]
+
 
 def execute(scope: Scope, r, actions: Iterable[Action], *, commit: bool, report: Report,
             perform: Callable[[Action], dict], failure: type[Exception],

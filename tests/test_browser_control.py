@@ -197,7 +197,8 @@ def test_the_control_room_has_no_serious_accessibility_violations_and_fits_a_pho
     found = {}
     for width, height in ((1280, 720), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
-        for name, path in (("overview", "/admin/"), ("worker", "/admin/workers/W1")):
+        for name, path in (("overview", "/admin/"), ("worker", "/admin/workers/W1"),
+                           ("plan", "/admin/plans/mturk/bonus?per_hit=0.10")):
             page.goto(f"{control_server.base_url}{path}")
             found[f"{name} {width}"] = serious_violations(page)
             # nothing wider than the window: no sideways scrolling of the page itself

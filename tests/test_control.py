@@ -499,3 +499,53 @@ def test_after_mvt_simulate_the_dashboard_and_mvt_status_match_the_export(contro
     cells = status.splitlines()[2].split()
     assert cells[:9] == ["synth", "mvt", "open", "8", "2", "0", "6", "0", "0"]
     assert f"Prolific test spend: done {Decimal(shown['spend'][0]['done_total']):.2f} (rewards 9.00 + fees 3.00" in status
+
+
+def test_review_on_the_page_is_the_dry_run_then_the_confirmed_plan_done_once(control_server, monkeypatch):
+    import json
+
+    from kernel.assignments import completion_record
+    from platforms.mturk.platform import MTurkPlatform
+    from tests.fixtures.mturk import stubbed_client
+
+    client, stubber = stubbed_client()
+    monkeypatch.setattr(MTurkPlatform, "operations_client", lambda self, settings: client)
+    r = control_server.redis
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")
+        do_task(api, "W2", "A2")
+    for assignment_id, worker, code in (("A1", "W1", completion_record(r, "A1")["completion_code"]),
+                                        ("A2", "W2", "NOT-THE-CODE")):
+        r.hset(keys.mturk_assignments("sandbox"), assignment_id, json.dumps(
+            {"assignment_id": assignment_id, "worker_id": worker, "hit_id": "HIT1", "status": "Submitted",
+             "submitted_at": "2026-12-06T10:00:00+00:00", "completion_code": code}))
+    viewer, _ = signed_in(control_server, VIEWER_TOKEN)
+    with contextlib.closing(viewer):
+        seen = viewer.get("/admin/plans/mturk/review").text
+    assert "would</span>\n    approve assignment A1 (worker W1, HIT HIT1): completion code matches" in seen
+    assert "HOLD</span>\n    assignment A2 (worker W2, HIT HIT1): submitted code &#39;NOT-THE-CODE&#39; is not the server&#39;s" in seen
+    assert 'name="confirm"' not in seen and "only the researcher can commit this plan" in seen
+    admin_client, csrf = signed_in(control_server)
+    with contextlib.closing(admin_client):
+        assert 'href="/admin/plans/mturk/review"' in admin_client.get("/admin/").text
+        page = admin_client.get("/admin/plans/mturk/review").text
+        assert "Dry run: 1 to do, 0 skipped (already done), 1 held for your decision, 0 failed." in " ".join(page.split())
+        digest = re.search(r'name="digest" value="([0-9a-f]+)"', page).group(1)
+        unconfirmed = admin_client.post("/admin/plans/mturk/review", data={"csrf": csrf, "digest": digest})
+        assert unconfirmed.status_code == 422 and "tick the confirmation box" in unconfirmed.text
+        stale = admin_client.post("/admin/plans/mturk/review", data={"csrf": csrf, "digest": "0" * 24, "confirm": "yes"})
+        assert stale.status_code == 409 and "The plan changed since you looked at it" in stale.text
+        stubber.add_response("approve_assignment", {}, {"AssignmentId": "A1"})
+        done = admin_client.post("/admin/plans/mturk/review", data={"csrf": csrf, "digest": digest, "confirm": "yes"})
+        assert done.status_code == 200 and "done</span>\n    approve assignment A1" in done.text
+        stubber.assert_no_pending_responses()
+        # The same confirmation again: the plan has changed (A1 is approved), nothing is sent to MTurk.
+        again = admin_client.post("/admin/plans/mturk/review", data={"csrf": csrf, "digest": digest, "confirm": "yes"})
+        assert again.status_code == 409 and "skip</span>\n    review assignment A1" in again.text
+        bonus = " ".join(admin_client.get("/admin/plans/mturk/bonus", params={"per_hit": "0.10"}).text.split())
+        assert "would</span> pay $0.10 base bonus to worker W1 for assignment A1" in bonus
+        assert "Dry run: 1 to do (0.10 before the platform's fee)" in bonus
+        bad = admin_client.get("/admin/plans/mturk/bonus", params={"per_hit": "=1+1"})
+        assert bad.status_code == 422 and "bonus (&#39;=1+1&#39;) must be an amount such as 0.50" in bad.text
+    assert [(e["action"], e["target"], e["why"]) for e in control.activity(r)] == [
+        ("mturk review", "sandbox", "1 done, 0 failed")]

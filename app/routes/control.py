@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from app import adminauth, control as figures
+from platforms import PLATFORMS
 from app.routes.pages import security_headers, templates
 from kernel import admin, control, csvsafe, flags
 from kernel.store import keys
@@ -120,7 +121,13 @@ def dashboard(request: Request):
         return _page(request, "control_signin.html", viewer=request.app.state.settings.viewer_token is not None)
     r = request.app.state.sync_redis
     return _page(request, "control.html", experiments=_overview(request), blocked=admin.blocked_workers(r),
-                 log=control.activity(r), flags=figures.standing_flags(r), **_context(request, session))
+                 log=control.activity(r), flags=figures.standing_flags(r), platforms=_offered(),
+                 **_context(request, session))
+
+
+def _offered() -> list:
+    """The registered platforms that offer operations on the page."""
+    return [p for p in PLATFORMS.values() if p.page_operations]
 
 
 @router.get("/overview", response_class=HTMLResponse)
@@ -131,7 +138,8 @@ def overview_fragment(request: Request):
         return _message(request, 401, "Signed out", "Your session has ended; sign in again.")
     r = request.app.state.sync_redis
     return _page(request, "_control_overview.html", experiments=_overview(request), blocked=admin.blocked_workers(r),
-                 log=control.activity(r), flags=figures.standing_flags(r), **_context(request, session))
+                 log=control.activity(r), flags=figures.standing_flags(r), platforms=_offered(),
+                 **_context(request, session))
 
 
 @router.get("/flags.csv")
@@ -301,3 +309,82 @@ def worker_page(request: Request, worker_id: str):
     flag = next((f for f in figures.standing_flags(r) if f.worker_id == worker_id), None)
     return _page(request, "control_worker.html", worker_id=worker_id, blocked=blocked, assignments=assignments, flag=flag,
                  log=log, platform_lines=figures.worker_platform_lines(r, worker_id), **_context(request, session))
+
+
+PLAN_LABEL = {"planned": "would", "succeeded": "done", "skipped": "skip", "failed": "FAILED", "held": "HOLD"}
+"""How a plan's outcomes are labelled (as ``mvt mturk …`` prints them, `platforms.cli.LABEL`)."""
+
+
+def _operation(request: Request, platform: str, operation: str):
+    """The registered platform offering ``operation`` on the page, or the refusal (404)."""
+    found = PLATFORMS.get(platform)
+    if found is None or operation not in found.page_operations:
+        offered = ", ".join(f"{p.name} {op}" for p in PLATFORMS.values() for op in p.page_operations) or "none"
+        return None, _message(request, 404, "No such operation", f"no platform offers {platform[:30]!r} "
+                                                                 f"{operation[:30]!r} here (offered: {offered})")
+    return found, None
+
+
+def _plan(request: Request, platform, operation: str, options: dict, commit: bool):
+    """The operation's report, or (None, the sentence of the platform's refusal)."""
+    from kernel.errors import MVTError
+
+    try:
+        return platform.page_operation(request.app.state.sync_redis, request.app.state.settings, operation, options,
+                                       commit=commit), None
+    except (MVTError, ValueError) as exc:
+        return None, str(exc)
+
+
+def _plan_page(request: Request, session, platform, operation: str, options: dict, report, status: int = 200,
+               done: bool = False) -> HTMLResponse:
+    return _page(request, "control_plan.html", status, platform=platform, operation=operation, options=options,
+                 fields=platform.page_options.get(operation, ()), report=report, labels=PLAN_LABEL, done=done,
+                 stale=status == 409, digest=report.digest(), **_context(request, session))
+
+
+@router.get("/plans/{platform}/{operation}", response_class=HTMLResponse)
+async def plan_page(request: Request, platform: str, operation: str):
+    """The dry run of a platform operation (what ``mvt <platform> <operation>`` would print), and for an
+    admin the form that commits exactly that plan after confirmation."""
+    session = _session(request)
+    if session is None:
+        return RedirectResponse("/admin/", status_code=303)
+    found, refused = _operation(request, platform, operation)
+    if refused is not None:
+        return refused
+    options = {name: request.query_params.get(name, default)[:40] for name, _, default in found.page_options.get(operation, ())}
+    report, error = await run_in_threadpool(_plan, request, found, operation, options, False)
+    if report is None:
+        return _message(request, 422, "Not planned", error)
+    return _plan_page(request, session, found, operation, options, report)
+
+
+@router.post("/plans/{platform}/{operation}", response_class=HTMLResponse)
+async def commit_plan(request: Request, platform: str, operation: str):
+    """Do the confirmed plan: refused without ``confirm``, and when the plan changed since the page
+    showed it (``digest``); then through the platform's ledger, so nothing is done twice; logged."""
+    form = await _form(request)
+    session, refused = _checked(request, form)
+    if refused is not None:
+        return refused
+    found, refused = _operation(request, platform, operation)
+    if refused is not None:
+        return refused
+    options = {name: form.get(name, default)[:40] for name, _, default in found.page_options.get(operation, ())}
+    if form.get("confirm") != "yes":
+        return _message(request, 422, "Not done", "tick the confirmation box: nothing is done on the platform "
+                                                  "without it")
+    plan, error = await run_in_threadpool(_plan, request, found, operation, options, False)
+    if plan is None:
+        return _message(request, 422, "Not done", error)
+    if plan.digest() != form.get("digest"):
+        return _plan_page(request, session, found, operation, options, plan, 409)
+    report, error = await run_in_threadpool(_plan, request, found, operation, options, True)
+    if report is None:
+        return _message(request, 422, "Not done", error)
+    done = len(report.having("succeeded"))
+    control.log_action(request.app.state.sync_redis, session.who, f"{platform} {operation}", report.environment,
+                       f"{done} done, {len(report.having('failed'))} failed"
+                       + (f", {report.total('succeeded')} paid" if report.total("succeeded") else ""))
+    return _plan_page(request, session, found, operation, options, report, done=True)
