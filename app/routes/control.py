@@ -11,6 +11,7 @@ The bearer-token JSON routes (``app/routes/admin.py``) are unchanged.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from urllib.parse import parse_qs
 
@@ -78,17 +79,32 @@ def _disabled(request: Request) -> HTMLResponse | None:
     return None
 
 
+_OVERVIEW_LOCK = threading.Lock()
+
+
 def _overview(request: Request) -> list[figures.ExperimentStatus]:
-    """The overview, computed at most once per `OVERVIEW_CACHE_S` per server process."""
+    """The overview, computed at most once per `OVERVIEW_CACHE_S` per server process.
+
+    One request computes it at a time: dashboards polling together would otherwise all find it
+    expired and compute it at once (measured: 10 dashboards then took most of the workers' CPU).
+    While one refreshes it, the others get the previous overview; only the very first waits."""
     state = request.app.state
     cached = getattr(state, "control_overview", None)
-    now = time.monotonic()
-    if cached is None or now > cached[0]:
-        experiments = figures.overview(state.sync_redis, state.settings.allotted_minutes)
-        took = time.monotonic() - now
-        cached = (now + max(OVERVIEW_CACHE_S, took / OVERVIEW_CPU_SHARE), experiments)
-        state.control_overview = cached
-    return cached[1]
+    if cached is not None and time.monotonic() <= cached[0]:
+        return cached[1]
+    if not _OVERVIEW_LOCK.acquire(blocking=cached is None):
+        return cached[1]
+    try:
+        cached = getattr(state, "control_overview", None)
+        now = time.monotonic()
+        if cached is None or now > cached[0]:
+            experiments = figures.overview(state.sync_redis, state.settings.allotted_minutes)
+            took = time.monotonic() - now
+            cached = (now + max(OVERVIEW_CACHE_S, took / OVERVIEW_CPU_SHARE), experiments)
+            state.control_overview = cached
+        return cached[1]
+    finally:
+        _OVERVIEW_LOCK.release()
 
 
 def _forget_overview(request: Request) -> None:
