@@ -549,3 +549,15 @@ def test_review_on_the_page_is_the_dry_run_then_the_confirmed_plan_done_once(con
         assert bad.status_code == 422 and "bonus (&#39;=1+1&#39;) must be an amount such as 0.50" in bad.text
     assert [(e["action"], e["target"], e["why"]) for e in control.activity(r)] == [
         ("mturk review", "sandbox", "1 done, 0 failed")]
+
+
+def test_the_shared_experiments_section_carries_each_sessions_own_csrf_token(control_server):
+    first, first_csrf = signed_in(control_server)
+    second, second_csrf = signed_in(control_server)
+    viewer, _ = signed_in(control_server, VIEWER_TOKEN)
+    with contextlib.closing(first), contextlib.closing(second), contextlib.closing(viewer):
+        pause = r'action="/admin/actions/pause"[^>]*>\s*<input type="hidden" name="csrf" value="([^"]+)"'
+        assert re.search(pause, first.get("/admin/overview").text).group(1) == first_csrf
+        assert re.search(pause, second.get("/admin/overview").text).group(1) == second_csrf != first_csrf
+        assert "/admin/actions/pause" not in viewer.get("/admin/overview").text  # its own role's rendering
+        assert first.post("/admin/actions/pause", data={"experiment": "synth", "csrf": second_csrf}).status_code == 403

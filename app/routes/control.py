@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from app import adminauth, control as figures
@@ -107,6 +108,28 @@ def _overview(request: Request) -> list[figures.ExperimentStatus]:
         _OVERVIEW_LOCK.release()
 
 
+CSRF_SLOT = "{csrf:slot}"
+"""Stands for the session's CSRF token in a cached experiments section (no id, and nothing Jinja
+escapes, holds ``{`` or ``:``)."""
+
+
+def _experiments_html(request: Request, session: adminauth.Session, csrf: str) -> Markup:
+    """The experiments section, rendered once per overview and role and shared by every dashboard
+    (its 1000-link grid is most of a poll's rendering), with this session's CSRF token put in."""
+    experiments = _overview(request)
+    state = request.app.state
+    cache = getattr(state, "control_sections", None)
+    if cache is None or cache[0] is not experiments:
+        cache = (experiments, {})
+        state.control_sections = cache
+    html = cache[1].get(session.can_act)
+    if html is None:
+        html = templates.env.get_template("_control_experiments.html").render(
+            experiments=experiments, session=session, csrf=CSRF_SLOT)
+        cache[1][session.can_act] = html
+    return Markup(html.replace(CSRF_SLOT, csrf))
+
+
 def _forget_overview(request: Request) -> None:
     request.app.state.control_overview = None
 
@@ -114,6 +137,16 @@ def _forget_overview(request: Request) -> None:
 def _context(request: Request, session: adminauth.Session) -> dict:
     return {"session": session, "csrf": adminauth.csrf_token(request.app.state.settings, session),
             "refresh_ms": REFRESH_MS, "now_text": control_time(time.time() * 1000)}
+
+
+def _overview_context(request: Request, session: adminauth.Session) -> dict:
+    """What the overview section shows: the experiments (cached, `_experiments_html`), blocked
+    workers, standing flags, the platforms' operations and the activity log."""
+    r = request.app.state.sync_redis
+    context = _context(request, session)
+    return {**context, "experiments_html": _experiments_html(request, session, context["csrf"]),
+            "blocked": admin.blocked_workers(r), "log": control.activity(r), "flags": figures.standing_flags(r),
+            "platforms": _offered()}
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -135,10 +168,7 @@ def dashboard(request: Request):
     session = _session(request)
     if session is None:
         return _page(request, "control_signin.html", viewer=request.app.state.settings.viewer_token is not None)
-    r = request.app.state.sync_redis
-    return _page(request, "control.html", experiments=_overview(request), blocked=admin.blocked_workers(r),
-                 log=control.activity(r), flags=figures.standing_flags(r), platforms=_offered(),
-                 **_context(request, session))
+    return _page(request, "control.html", **_overview_context(request, session))
 
 
 def _offered() -> list:
@@ -152,10 +182,7 @@ def overview_fragment(request: Request):
     session = _session(request)
     if session is None:
         return _message(request, 401, "Signed out", "Your session has ended; sign in again.")
-    r = request.app.state.sync_redis
-    return _page(request, "_control_overview.html", experiments=_overview(request), blocked=admin.blocked_workers(r),
-                 log=control.activity(r), flags=figures.standing_flags(r), platforms=_offered(),
-                 **_context(request, session))
+    return _page(request, "_control_overview.html", **_overview_context(request, session))
 
 
 @router.get("/flags.csv")
