@@ -561,3 +561,27 @@ def test_the_shared_experiments_section_carries_each_sessions_own_csrf_token(con
         assert re.search(pause, second.get("/admin/overview").text).group(1) == second_csrf != first_csrf
         assert "/admin/actions/pause" not in viewer.get("/admin/overview").text  # its own role's rendering
         assert first.post("/admin/actions/pause", data={"experiment": "synth", "csrf": second_csrf}).status_code == 403
+
+
+def test_prolifics_review_plan_on_the_page_reads_the_stored_submissions(control_server, monkeypatch):
+    import orjson
+
+    r = control_server.redis
+    monkeypatch.delenv("PROLIFIC_TOKEN", raising=False)  # a dry run needs no token
+    r.hset(keys.platform_records("prolific", "production", "studies"), "STUDY9",
+           orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
+    for session, participant in (("S1", "P1"), ("S2", "P2")):
+        r.hset(keys.platform_records("prolific", "production", "submissions"), session,
+               orjson.dumps({"submission_id": session, "study_id": "STUDY9", "participant_id": participant,
+                             "status": "AWAITING REVIEW", "study_code": None}))
+    with https_client(control_server) as api:
+        do_task(api, "P1", "S1")
+        do_task(api, "P2", "S2", complete=False)
+    client, _ = signed_in(control_server)
+    with contextlib.closing(client):
+        assert 'href="/admin/plans/prolific/review"' in client.get("/admin/").text
+        page = " ".join(client.get("/admin/plans/prolific/review").text.split())
+    assert "Review on Prolific (production): dry run" in page
+    assert "would</span> approve submission S1 (participant P1): session finished on the server" in page
+    assert "HOLD</span> submission S2 (participant P2): the server recorded no finished task for session S2" in page
+    assert 'name="confirm"' in page and "Nothing was changed on Prolific." in page

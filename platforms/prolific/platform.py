@@ -79,6 +79,44 @@ class ProlificPlatform(Platform):
                     return f"Prolific study {study.get('study_id')} ({study.get('places', '?')} places)"
         return None
 
+    page_operations = {
+        "review": "approve submissions awaiting review whose session finished on the server; hold the others "
+                  "and those of flagged participants for your decision (mvt prolific review)",
+        "bonus": "pay a bonus per approved submission to unflagged participants with enough of them, in one bulk "
+                 "payment (mvt prolific bonus; the top-50 %/10 % tiers need --workers on the command line)",
+    }
+    page_options = {"review": (("study", "study id (when there are several)", ""),),
+                    "bonus": (("study", "study id (when there are several)", ""),
+                              ("per_hit", "per approved submission", "0.10"),
+                              ("min_assignments", "approved submissions needed", "1"))}
+
+    def operations_client(self, settings):
+        """The Prolific client the page's operations use (``PROLIFIC_TOKEN``, ``PROLIFIC_API_URL`` from the
+        server's environment; the token is needed only to commit)."""
+        from platforms.prolific.client import make_client
+
+        return make_client()
+
+    def page_operation(self, r, settings, operation, options, *, commit: bool):
+        """``review`` (`platforms.prolific.submissions.review`, default policy, stored flags) or ``bonus``
+        (`platforms.prolific.bonus.pay_bonuses`, base bonus only) on the submissions
+        ``mvt prolific submissions`` stored."""
+        study = str(options.get("study") or "").strip() or None
+        if operation == "review":
+            from platforms.prolific.submissions import review
+
+            return review(self.operations_client(settings), r, study, commit=commit)
+        if operation == "bonus":
+            from platforms.bonus import BonusScheme
+            from platforms.prolific.bonus import pay_bonuses
+
+            minimum = str(options.get("min_assignments", "1")).strip()
+            if not minimum.isdigit():
+                raise ValueError(f"approved submissions needed ({minimum[:20]!r}) must be a whole number, at least 1")
+            scheme = BonusScheme(per_hit=str(options.get("per_hit", "0.00")), min_assignments=int(minimum))
+            return pay_bonuses(self.operations_client(settings), r, study, scheme, commit=commit)
+        return super().page_operation(r, settings, operation, options, commit=commit)
+
     def launch_cost(self, reward, lists_per_link: list[int]) -> str | None:
         """One study with a place per list (as ``mvt prolific create-study`` makes it)."""
         from platforms.prolific.studies import prolific_cost_note
