@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import orjson
 
@@ -40,6 +41,96 @@ class LinkCell:
 
 
 @dataclass(frozen=True)
+class Spend:
+    """One platform's spend on one experiment, in its currency: rewards and fees of the lists done
+    (owed for completed work, approved or not yet), committed (done and in progress) and projected
+    (every list done), the bonuses paid with their fees, and the pay per hour the median task time
+    implies. Computed by `spend_of`; the rule is the platform's (`platforms.base.SpendRule`)."""
+
+    platform: str
+    environment: str
+    currency: str
+    done_rewards: Decimal
+    done_fees: Decimal
+    committed_rewards: Decimal
+    committed_fees: Decimal
+    projected_rewards: Decimal
+    projected_fees: Decimal
+    bonuses: Decimal
+    bonus_fees: Decimal
+    reward: Decimal
+    hourly: Decimal | None
+    minimum_hourly: str
+    rule: str
+
+    def money(self, amount: Decimal) -> str:
+        """``amount`` in the platform's currency (``$1.50``; ``1.50`` when the currency is the account's)."""
+        return f"{self.currency}{amount:.2f}"
+
+    @property
+    def done_total(self) -> Decimal:
+        """Rewards and fees of the lists done, with the bonuses paid and their fees."""
+        return self.done_rewards + self.done_fees + self.bonuses + self.bonus_fees
+
+    @property
+    def committed_total(self) -> Decimal:
+        """`done_total` and the rewards and fees of the lists in progress."""
+        return self.committed_rewards + self.committed_fees + self.bonuses + self.bonus_fees
+
+    @property
+    def projected_total(self) -> Decimal:
+        """Every list's reward and fee, with the bonuses paid so far (later bonuses are not known yet)."""
+        return self.projected_rewards + self.projected_fees + self.bonuses + self.bonus_fees
+
+    def line(self) -> str:
+        """The spend in one line (``mvt status``; the page shows the same figures)."""
+        m = self.money
+        pay = (f"; pay {m(self.hourly)} an hour at the median task time" if self.hourly is not None else "") + (
+            f" (minimum {self.minimum_hourly})" if self.hourly is not None and self.minimum_hourly else "")
+        return (f"{self.platform} {self.environment} spend: done {m(self.done_total)} (rewards {m(self.done_rewards)}"
+                f" + fees {m(self.done_fees)} + bonuses {m(self.bonuses)} + their fees {m(self.bonus_fees)}), "
+                f"committed {m(self.committed_total)}, projected {m(self.projected_total)} at {m(self.reward)} "
+                f"per task{pay}")
+
+    def as_json(self) -> dict:
+        """The spend in ``/admin/status.json`` (amounts as strings with two decimals)."""
+        out = {k: f"{getattr(self, k):.2f}" for k in ("done_rewards", "done_fees", "committed_rewards",
+                                                      "committed_fees", "projected_rewards", "projected_fees",
+                                                      "bonuses", "bonus_fees", "reward", "done_total",
+                                                      "committed_total", "projected_total")}
+        return {"platform": self.platform, "environment": self.environment, "currency": self.currency, **out,
+                "hourly": None if self.hourly is None else f"{self.hourly:.2f}", "rule": self.rule}
+
+
+def spend_of(rule, cells: list[LinkCell], median_task_s: float | None) -> Spend:
+    """The `Spend` of a platform's `platforms.base.SpendRule` on an experiment's links (their exact counts).
+
+    Fees are the platform's fee per assignment (`platforms.fees.FeeRule.fee_per_assignment`, which
+    depends on the size of the task holding the link on MTurk) times the lists; each bonus pays the
+    base rate. Links the platform did not post are left out. The pay per hour is the reward over the
+    median task time (None without completed tasks).
+    """
+    posted = [(c, rule.rule.fee_per_assignment(rule.reward, rule.task_sizes[c.link_id]))
+              for c in cells if c.link_id in rule.task_sizes]
+
+    def cost(lists_of) -> tuple[Decimal, Decimal]:
+        """Rewards and fees of ``lists_of(cell)`` lists on every posted link."""
+        return (sum((rule.reward * lists_of(c) for c, _ in posted), Decimal(0)),
+                sum((fee * lists_of(c) for c, fee in posted), Decimal(0)))
+
+    done, done_fees = cost(lambda c: c.done)
+    committed, committed_fees = cost(lambda c: c.done + c.in_progress)
+    projected, projected_fees = cost(lambda c: c.n_lists)
+    bonuses = sum(rule.bonuses, Decimal(0))
+    bonus_fees = sum((rule.rule.fee_per_assignment(b, 1) for b in rule.bonuses if b), Decimal(0))
+    hourly = (rule.reward * 3600 / Decimal(str(median_task_s))).quantize(Decimal("0.01")) \
+        if median_task_s else None
+    text = rule.rule.describe() + (f"; {rule.note}" if rule.note else "")
+    return Spend(rule.platform, rule.environment, rule.currency, done, done_fees, committed, committed_fees,
+                 projected, projected_fees, bonuses, bonus_fees, rule.reward, hourly, rule.minimum_hourly, text)
+
+
+@dataclass(frozen=True)
 class ExperimentStatus:
     """Where one experiment stands now. Counts are lists (one participant's task each)."""
 
@@ -62,6 +153,7 @@ class ExperimentStatus:
     arrivals_per_hour: list[int] = field(default_factory=list)
     completions_per_hour: list[int] = field(default_factory=list)
     refusals_last_hour: dict[str, int] = field(default_factory=dict)
+    spend: list[Spend] = field(default_factory=list)
 
     @property
     def arrivals_last_hour(self) -> int:
@@ -106,7 +198,7 @@ class ExperimentStatus:
                 "arrivals_last_day": self.arrivals_last_day, "completions_last_day": self.completions_last_day,
                 "arrivals_per_minute": self.arrivals_per_minute, "completions_per_minute": self.completions_per_minute,
                 "median_task_s": self.median_task_s, "eta_minutes": self.eta_minutes, "figures": self.figures,
-                "refusals_last_hour": self.refusals_last_hour,
+                "refusals_last_hour": self.refusals_last_hour, "spend": [s.as_json() for s in self.spend],
                 "links": [{"link": c.link_id, "lists": c.n_lists, "done": c.done, "in_progress": c.in_progress,
                            "free": c.free, "to_replace": c.to_replace} for c in self.links]}
 
@@ -121,14 +213,42 @@ SAMPLE_RESPONSES = 1000
 
 
 def _sample_responses(r, link_ids: list[str]) -> list[dict]:
-    """About `SAMPLE_RESPONSES` recorded responses drawn at random, evenly across the links."""
+    """About `SAMPLE_RESPONSES` recorded responses drawn at random, evenly across the links, each with
+    its ``assignment_id``, ``trial`` and the trial's hidden record: ``hidden_label`` (the correct
+    option: MVT's class, a rating trap's or gold trial's score, else None) and ``hidden_item`` (its
+    image or sample id, e.g. ``trap/1``, ``gold/<name>``). Three pipelines of one command per link."""
     per_link = -(-SAMPLE_RESPONSES // max(len(link_ids), 1))
     pipe = r.pipeline(transaction=False)
     for link in link_ids:
         pipe.hrandfield(keys.link_responses(link), per_link, withvalues=True)
+    sampled = []
+    for link, reply in zip(link_ids, pipe.execute()):
+        reply = reply or []
+        for name, raw in zip(reply[::2], reply[1::2]):
+            assignment_id, _, trial = name.rpartition(":")
+            sampled.append((link, assignment_id, int(trial), orjson.loads(raw)))
+    by_link: dict[str, list[str]] = {}
+    for link, assignment_id, _, _ in sampled:
+        by_link.setdefault(link, [])
+        if assignment_id not in by_link[link]:
+            by_link[link].append(assignment_id)
+    pipe = r.pipeline(transaction=False)
+    for link, assignments in by_link.items():
+        pipe.hmget(keys.link_assignments(link), assignments)
+    list_of = {(link, a): orjson.loads(raw).get("list") if raw else None
+               for (link, assignments), raws in zip(by_link.items(), pipe.execute()) for a, raw in zip(assignments, raws)}
+    fields: dict[str, list[str]] = {}
+    for link, assignment_id, trial, _ in sampled:
+        fields.setdefault(link, []).append(f"{list_of.get((link, assignment_id))}:{trial}")
+    pipe = r.pipeline(transaction=False)
+    for link, names in fields.items():
+        pipe.hmget(keys.link_answers(link), names)
+    answers = iter([raw for raws in (pipe.execute() if fields else []) for raw in raws])
     out = []
-    for reply in pipe.execute():
-        out.extend(orjson.loads(raw) for raw in (reply or [])[1::2])
+    for (_, assignment_id, trial, row), raw in zip(sampled, answers):
+        hidden = orjson.loads(raw) if raw else [None, None, None]
+        out.append({**row, "assignment_id": assignment_id, "trial": trial, "hidden_label": hidden[0],
+                    "hidden_item": hidden[2] if len(hidden) > 2 else None})
     return out
 
 
@@ -205,6 +325,9 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
                      if rec.get("completed_ms") and rec.get("started_ms")]
         summaries = [line for p in PLATFORMS.values()
                      if (line := p.control_summary(r, experiment_id, link_ids, sample))]
+        median_s = statistics.median(durations) if durations else None
+        spend = [spend_of(rule, cells, median_s) for p in PLATFORMS.values()
+                 for rule in p.spend_rules(r, experiment_id, link_ids)]
         out.append(ExperimentStatus(
             experiment_id=experiment_id, kind=kind.name, kind_title=kind.title or kind.name, platforms=summaries,
             paused=all(row[1][3] == "1" for row in rows), n_lists=sum(c.n_lists for c in cells),
@@ -215,8 +338,9 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
             completions_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in completions],
             arrivals_per_hour=[sum(h.get(link, 0) for link in link_ids) for h in arrivals_h],
             completions_per_hour=[sum(h.get(link, 0) for link in link_ids) for h in completions_h],
-            median_task_s=statistics.median(durations) if durations else None,
-            figures={**kind.control_figures(sample), **kind.control_quality(_sample_responses(r, link_ids))}, refusals_last_hour=_by_reason(refused, link_ids)))
+            median_task_s=median_s, spend=spend,
+            figures={**kind.control_figures(sample), **kind.control_quality(_sample_responses(r, link_ids))},
+            refusals_last_hour=_by_reason(refused, link_ids)))
     return out
 
 
@@ -226,6 +350,56 @@ def _by_reason(refused: dict[str, dict[str, int]], link_ids: list[str]) -> dict[
         for reason, n in refused.get(link, {}).items():
             total[reason] = total.get(reason, 0) + n
     return dict(sorted(total.items(), key=lambda item: (-item[1], item[0])))
+
+
+FLAGS_SHOWN = 200
+"""Standing flags listed on the page (newest first); all of them are in ``/admin/flags.csv``."""
+
+
+@dataclass(frozen=True)
+class StandingFlag:
+    """One worker's stored flag (`kernel.flags`), as the control room lists it."""
+
+    worker_id: str
+    rules: list[str]
+    reason: str
+    numbers: dict
+    experiments: list[str]
+    at: str
+    run: str
+
+    @property
+    def numbers_text(self) -> str:
+        """The rules' numbers, ``name value`` joined by ``; `` (``-`` for none)."""
+        return "; ".join(f"{name} {value:.3g}" if isinstance(value, float) else f"{name} {value}"
+                         for name, value in sorted(self.numbers.items())) or "-"
+
+    def csv_row(self) -> list[str]:
+        """The row of `FLAG_COLUMNS` (`kernel.csvsafe.writer` makes its cells safe)."""
+        return [self.worker_id, " ".join(self.rules), self.reason, self.numbers_text, " ".join(self.experiments),
+                self.at, self.run]
+
+
+FLAG_COLUMNS = ("worker_id", "rules", "reason", "numbers", "experiments", "flagged_at", "run")
+
+
+def standing_flags(r) -> list[StandingFlag]:
+    """Every standing flag (`kernel.flags.stored_flags`), newest first: the page's list, ``flags.csv``
+    and ``mvt status``'s count."""
+    from kernel.flags import stored_flags
+
+    flags = [StandingFlag(worker_id, list(f.get("rules") or []), str(f.get("reason") or ""), dict(f.get("numbers") or {}),
+                          list(f.get("experiments") or []), str(f.get("at") or ""), str(f.get("run") or ""))
+             for worker_id, f in stored_flags(r).items()]
+    return sorted(flags, key=lambda f: (f.at, f.worker_id), reverse=True)
+
+
+def flags_line(flags: list[StandingFlag]) -> str:
+    """``mvt status``'s line on the standing flags (the page lists them)."""
+    if not flags:
+        return "standing flags: none"
+    shown = ", ".join(f.worker_id for f in flags[:10]) + (f" and {len(flags) - 10} more" if len(flags) > 10 else "")
+    return f"standing flags: {len(flags)} ({shown}); mvt unflag WORKER --reason TEXT clears one"
 
 
 def experiment_links(r, experiment_id: str) -> list[str]:
@@ -297,7 +471,7 @@ def status_table(experiments: list[ExperimentStatus]) -> str:
     lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
              for row in rows]
     for e in experiments:
-        extra = [*e.platforms, *(f"{label}: {value}" for label, value in e.figures.items())]
+        extra = [*e.platforms, *(s.line() for s in e.spend), *(f"{label}: {value}" for label, value in e.figures.items())]
         if e.refusals_last_hour:
             extra.append("refused in the last hour: " + ", ".join(f"{reason} {n}" for reason, n
                                                                    in e.refusals_last_hour.items()))

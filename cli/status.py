@@ -23,7 +23,7 @@ def status(
 
     Example: mvt status exp1 --watch
     """
-    from app.control import overview, status_table
+    from app.control import flags_line, overview, standing_flags, status_table
     from kernel.errors import NotFound
     from kernel.settings import Settings
     from kernel.store.redis_server import open_redis
@@ -40,6 +40,7 @@ def status(
                                    "`mvt load EXP_DIR`")
                 experiments = chosen
             text = status_table(experiments) if experiments else "no experiment is loaded; load one with `mvt load`"
+            text += "\n" + flags_line(standing_flags(r))
             if not watch:
                 typer.echo(text)
                 return

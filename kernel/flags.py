@@ -83,6 +83,33 @@ def record_flags(r, flags: dict[str, dict], *, experiments=(), source: str = "",
     return FlagUpdate(run=run, new=new, again=again, standing=stored_flags(r))
 
 
+def flag_by_hand(r, worker_id: str, reason: str, who: str) -> dict:
+    """Flag a worker by hand (the control room's Flag action): a standing flag like an analysis's, with
+    rule ``by hand``, ``who`` set it and why; review, bonus and the next analysis treat it alike.
+
+    A worker already flagged keeps their record (its rules and numbers are evidence); only ``by hand``
+    is added to its rules and the reason appended.
+
+    Raises
+    ------
+    AnalysisOptionError
+        If `reason` is empty.
+    """
+    if not reason.strip():
+        raise AnalysisOptionError("the reason is empty; say why the worker is flagged (it is kept with the flag)")
+    at = _now()
+    raw = r.hget(keys.worker_flags(), worker_id)
+    old = json.loads(raw) if raw else None
+    if old:
+        record = {**old, "rules": sorted({*old.get("rules", []), "by hand"}),
+                  "reason": f"{old.get('reason') or ''}; by hand: {reason}".lstrip("; "), "by": who, "at": at}
+    else:
+        record = {"worker_id": worker_id, "reason": reason, "rules": ["by hand"], "numbers": {}, "experiments": [],
+                  "at": at, "run": f"by hand ({who})", "first_at": at, "first_run": f"by hand ({who})", "by": who}
+    r.hset(keys.worker_flags(), worker_id, json.dumps(record))
+    return record
+
+
 def clear_flag(r, worker_id: str, reason: str) -> dict:
     """Clear a worker's standing flag, keeping the reason, the time and the cleared flag.
 

@@ -12,6 +12,7 @@ platform's operations are imported by its commands.
 
 from __future__ import annotations
 
+from kernel.costs import register_estimate
 from platforms.base import Arrival, ArrivalError, Finished, Platform
 from platforms.mturk.platform import MTurkPlatform
 from platforms.panel import PanelPlatform
@@ -26,6 +27,7 @@ def register_platform(platform: Platform) -> Platform:
     if platform.name in PLATFORMS and type(PLATFORMS[platform.name]) is not type(platform):
         raise ValueError(f"platform name {platform.name!r} is taken by {type(PLATFORMS[platform.name]).__name__}")
     PLATFORMS[platform.name] = platform
+    register_estimate(platform.name, platform.launch_cost)
     return platform
 
 

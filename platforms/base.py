@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar
+
+from platforms.fees import FeeRule
 
 
 class ArrivalError(ValueError):
@@ -50,6 +53,26 @@ class Arrival:
     assignment_id: str | None
     hit_id: str | None
     preview: bool = False
+
+
+@dataclass(frozen=True)
+class SpendRule:
+    """What a platform pays for one experiment's work, for the control room's spend
+    (`app.control.spend_of`): the ``reward`` per assignment in ``currency`` (``$``, ``£``, or a code),
+    the fee ``rule`` (`platforms.fees`), ``task_sizes`` (link id → assignments of the platform's task
+    holding the link: an MTurk HIT's MaxAssignments, which sets its fee; 1 elsewhere; links not
+    posted on the platform are absent), the ``bonuses`` paid so far (one amount per payment, from the
+    ledger), the platform's ``minimum_hourly`` pay (text, empty: none) and a ``note`` on the rule."""
+
+    platform: str
+    environment: str
+    reward: Decimal
+    currency: str
+    rule: FeeRule
+    task_sizes: dict[str, int]
+    bonuses: list[Decimal] = field(default_factory=list)
+    minimum_hourly: str = ""
+    note: str = ""
 
 
 class Platform(ABC):
@@ -115,6 +138,32 @@ class Platform(ABC):
         ``mvt status``): its HITs, its study, its participants. ``records`` are the experiment's
         assignment records (each with its ``assignment_id``). None (the default): not on this platform."""
         return None
+
+    #: operations the control room offers (``/admin/plans/<platform>/<operation>``): name → what it
+    #: does; each is shown as the dry-run plan the command would print and done only after the
+    #: researcher confirms that plan (`page_operation`)
+    page_operations: ClassVar[dict[str, str]] = {}
+    #: the options each operation takes from the page: operation → ((field, label, default), …)
+    page_options: ClassVar[dict[str, tuple[tuple[str, str, str], ...]]] = {}
+
+    def page_operation(self, r, settings, operation: str, options: Mapping[str, str], *, commit: bool):
+        """Run one of `page_operations` through the platform's ledger (dry run unless ``commit``:
+        what is done is recorded and never done twice) and return its `platforms.ledger.Report`.
+        ``options`` are the page's fields of `page_options`; raises ValueError or a
+        `kernel.errors.MVTError` naming a bad one."""
+        raise ValueError(f"{self.name} offers no operation {operation!r} on the page")
+
+    def launch_cost(self, reward: Decimal, lists_per_link: list[int]) -> str | None:
+        """The cost line of a built design posted on this platform at ``reward`` a task (one
+        participant's list), fees included (``mvt build --reward``, through `kernel.costs`).
+        Default: None (the platform charges nothing we know of)."""
+        return None
+
+    def spend_rules(self, r, experiment_id: str, link_ids: list[str]) -> list[SpendRule]:
+        """What the platform pays for the experiment's work, one `SpendRule` per environment it was
+        posted in, from the records its commands stored (``create-hits``, ``create-study``) and its
+        ledger's bonuses. Default: none (the platform pays nothing we know of)."""
+        return []
 
     def worker_status(self, r, worker_id: str) -> list[str]:
         """Lines on one worker as this platform's records know them (their submissions and the

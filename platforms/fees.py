@@ -79,7 +79,8 @@ PROLIFIC_MIN_HOURLY = "£6.00 / $8.00"
 """Prolific's minimum participant pay per hour (https://www.prolific.com/pricing)."""
 
 
-def cost_note(rule: FeeRule, reward: Decimal, tasks: list[int], price) -> str:
-    """One line for a command's report: rewards, the fee and the total for these tasks, and the rule."""
+def cost_note(rule: FeeRule, reward: Decimal, tasks: list[int], price, where: str = "") -> str:
+    """One line for a command's report: rewards, the fee and the total for these tasks, and the rule
+    (``where``, e.g. `` on MTurk``, follows the word Cost)."""
     rewards, fees = rule.cost(reward, tasks)
-    return f"Cost: rewards {price(rewards)} + fee {price(fees)} = {price(rewards + fees)}; {rule.describe()}."
+    return f"Cost{where}: rewards {price(rewards)} + fee {price(fees)} = {price(rewards + fees)}; {rule.describe()}."

@@ -54,6 +54,18 @@ def failed_record(r, scope: Scope, action: str, item: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
+def paid_for_links(r, scope: Scope, action: str, link_ids) -> list[Decimal]:
+    """The ``amount`` of every successful ``action`` (e.g. ``bonus``, items ``<assignment id>:<kind>``)
+    on an assignment of ``link_ids`` (looked up in ``keys.assignment_links``), one per payment."""
+    done = r.hgetall(keys.platform_done(scope.platform, scope.environment, action))
+    if not done:
+        return []
+    items = list(done.items())
+    links = r.hmget(keys.assignment_links(), [item.split(":", 1)[0] for item, _ in items])
+    wanted = set(link_ids)
+    return [Decimal(json.loads(raw).get("amount") or 0) for (_, raw), link in zip(items, links) if link in wanted]
+
+
 def record_done(r, scope: Scope, action: str, item: str, **info: Any) -> None:
     """Record that ``action`` on ``item`` succeeded, clearing an earlier failure."""
     pipe = r.pipeline()
@@ -134,6 +146,12 @@ class Report:
     def ok(self) -> bool:
         """True when nothing failed."""
         return not self.having("failed")
+
+    def digest(self) -> str:
+        """A fingerprint of what a dry run plans (each planned action's description and amount): the
+        control room commits only the plan the researcher confirmed, not one that changed since."""
+        text = "\n".join(f"{o.description}|{o.amount}" for o in self.having("planned"))
+        return hashlib.sha256(f"{self.platform}|{self.environment}|{self.operation}\n{text}".encode()).hexdigest()[:24]
 
 
 def execute(scope: Scope, r, actions: Iterable[Action], *, commit: bool, report: Report,

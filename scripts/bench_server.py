@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -239,6 +240,77 @@ def run_wrk(wrk: str, bases: list[str], script: Path, n_conn: int, threads: int,
             "socket_errors": "; ".join(p["socket_errors"] for p in parsed if p["socket_errors"])}
 
 
+def run_scenario(wrk: str, tmp: Path, servers, bases: list[str], scenario: str, tag: str, data: dict, n_conn: int,
+                 threads: int, duration: int) -> dict:
+    """One wrk run of ``scenario``; its figures with the servers' CPU per request, printed on one line."""
+    script = tmp / f"{scenario}.lua"
+    script.write_text(wrk_script(scenario, tag, data))
+    cpu_before = sum(tree_cpu_seconds(s.pid) for s in servers)
+    row = {"scenario": scenario, "connections": n_conn, **run_wrk(wrk, bases, script, n_conn, threads, duration)}
+    cpu = sum(tree_cpu_seconds(s.pid) for s in servers) - cpu_before
+    row["server_cpu_us_per_request"] = round(cpu / max(row["requests"], 1) * 1e6, 1)
+    print(f"{scenario:22s} c={n_conn:<4d} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  "
+          f"p99 {row['p99_ms']:6.1f} ms  requests {row['requests']:6d}  non-2xx {row['non_2xx']}  "
+          f"server CPU {row['server_cpu_us_per_request']:5.0f} us/req"
+          + (f"  socket errors: {row['socket_errors']}" if row["socket_errors"] else ""), flush=True)
+    return row
+
+
+@contextlib.contextmanager
+def serving(tmp: Path, settings: Settings, store_kind: str, n_servers: int, workers: int, limits: str):
+    """``(server processes, base URLs, store URL)``: ``n_servers`` ``mvt serve`` processes on a throw-away
+    store (``embedded``, ``single`` or ``cluster``), up and answering; stopped (and ``tmp`` removed) after."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MVT_")}
+    env["MVT_SECRET_KEY"] = SECRET_KEY
+    env["MVT_ADMIN_TOKEN"], env["MVT_ADMIN_SIGNIN_PER_MINUTE"] = ADMIN_TOKEN, "1000"
+    for name in ("ASSIGNMENTS_PER_MINUTE", "ASSIGNMENTS_PER_WORKER_PER_MINUTE", "HELD_PER_CLIENT",
+                 "ELIGIBILITY_PER_MINUTE", "ELIGIBILITY_PER_WORKER_PER_MINUTE"):
+        env[f"MVT_LIMIT_{name}"] = "1000000000" if limits == "on" else "0"
+    store = None
+    if store_kind == "single":
+        store = RedisProcess(tmp / "redis", appendfsync="everysec").start()
+        url = store.url
+    elif store_kind == "cluster":
+        store = LocalCluster(tmp / "cluster", appendfsync="everysec").start()
+        url = store.url
+    else:
+        url = f"unix://{socket_path(settings.data_dir)}?db=0"
+    servers, bases = [], []
+    for i in range(n_servers):
+        port = free_port()
+        server_env = {**env, "MVT_DATA_DIR": str(settings.data_dir if i == 0 else tmp / f"data{i}")}
+        if store_kind != "embedded":
+            server_env["MVT_REDIS_URL"] = url
+        servers.append(subprocess.Popen([str(ROOT / ".venv" / "bin" / "mvt"), "serve", "--host", "127.0.0.1",
+                                         "--port", str(port), "--workers", str(workers)], env=server_env,
+                                        cwd=tmp, stdout=open(tmp / f"server{i}.log", "wb"),  # noqa: SIM115
+                                        stderr=subprocess.STDOUT))  # a file: a full pipe (its event log) would stall it
+        bases.append(f"https://127.0.0.1:{port}")
+    print(f"(store: {store_kind}; {n_servers} server(s) x {workers} worker process(es))", flush=True)
+    try:
+        for base in bases:
+            for _ in range(300):
+                try:
+                    if httpx.get(f"{base}/healthz", verify=False, timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            else:
+                raise SystemExit(f"server did not start: {(tmp / f'server{bases.index(base)}.log').read_text()}")
+        yield servers, bases, url
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGINT)
+        for server in servers:
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if store is not None:
+            store.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     """Run every scenario at every connection count and print one line each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -270,44 +342,8 @@ def main() -> None:
     write_experiment(settings.data_dir / "bench-exp", experiment_id="bench", n_links=N_LINKS, n_lists=N_LISTS,
                      n_trials=N_TRIALS)
     print(f"(wrote the synthetic experiment in {time.monotonic() - started:.1f} s)", flush=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MVT_")}
-    env["MVT_SECRET_KEY"] = SECRET_KEY
-    env["MVT_ADMIN_TOKEN"], env["MVT_ADMIN_SIGNIN_PER_MINUTE"] = ADMIN_TOKEN, "1000"
-    for name in ("ASSIGNMENTS_PER_MINUTE", "ASSIGNMENTS_PER_WORKER_PER_MINUTE", "HELD_PER_CLIENT",
-                 "ELIGIBILITY_PER_MINUTE", "ELIGIBILITY_PER_WORKER_PER_MINUTE"):
-        env[f"MVT_LIMIT_{name}"] = "1000000000" if args.limits == "on" else "0"
-    store = None
-    if args.store == "single":
-        store = RedisProcess(tmp / "redis", appendfsync="everysec").start()
-        url = store.url
-    elif args.store == "cluster":
-        store = LocalCluster(tmp / "cluster", appendfsync="everysec").start()
-        url = store.url
-    else:
-        url = f"unix://{socket_path(settings.data_dir)}?db=0"
-    servers, bases = [], []
-    for i in range(args.servers):
-        port = free_port()
-        server_env = {**env, "MVT_DATA_DIR": str(settings.data_dir if i == 0 else tmp / f"data{i}")}
-        if args.store != "embedded":
-            server_env["MVT_REDIS_URL"] = url
-        servers.append(subprocess.Popen([str(ROOT / ".venv" / "bin" / "mvt"), "serve", "--host", "127.0.0.1",
-                                         "--port", str(port), "--workers", str(args.workers)], env=server_env,
-                                        cwd=tmp, stdout=open(tmp / f"server{i}.log", "wb"),  # noqa: SIM115
-                                        stderr=subprocess.STDOUT))  # a file: a full pipe (its event log) would stall it
-        bases.append(f"https://127.0.0.1:{port}")
-    print(f"(store: {args.store}; {args.servers} server(s) x {args.workers} worker process(es))", flush=True)
     results = []
-    try:
-        for server, base in zip(servers, bases):
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/healthz", verify=False, timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            else:
-                raise SystemExit(f"server did not start: {(tmp / f'server{bases.index(base)}.log').read_text()}")
+    with serving(tmp, settings, args.store, args.servers, args.workers, args.limits) as (servers, bases, url):
         watching = watch_dashboards(bases, args.dashboards)
         for n_conn in args.connections:
             started = time.monotonic()
@@ -315,31 +351,10 @@ def main() -> None:
             print(f"(loaded {N_LINKS} links x {N_LISTS} lists, {N_RETURNING} assignments for returning/responses "
                   f"in {time.monotonic() - started:.1f} s)", flush=True)
             for run, scenario in enumerate(args.scenarios):
-                tag = f"C{n_conn}S{run}"
-                script = tmp / f"{scenario}.lua"
-                script.write_text(wrk_script(scenario, tag, data))
-                cpu_before = sum(tree_cpu_seconds(s.pid) for s in servers)
-                row = {"scenario": scenario, "connections": n_conn, "store": args.store, "servers": args.servers,
-                       **run_wrk(wrk, bases, script, n_conn, args.wrk_threads, duration)}
-                cpu = sum(tree_cpu_seconds(s.pid) for s in servers) - cpu_before
-                row["server_cpu_us_per_request"] = round(cpu / max(row["requests"], 1) * 1e6, 1)
-                results.append(row)
-                print(f"{scenario:22s} c={n_conn:<4d} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  "
-                      f"p99 {row['p99_ms']:6.1f} ms  requests {row['requests']:6d}  non-2xx {row['non_2xx']}  "
-                      f"server CPU {row['server_cpu_us_per_request']:5.0f} us/req"
-                      + (f"  socket errors: {row['socket_errors']}" if row["socket_errors"] else ""), flush=True)
+                row = run_scenario(wrk, tmp, servers, bases, scenario, f"C{n_conn}S{run}", data, n_conn,
+                                   args.wrk_threads, duration)
+                results.append({**row, "store": args.store, "servers": args.servers})
         watching.set()
-    finally:
-        for server in servers:
-            server.send_signal(signal.SIGINT)
-        for server in servers:
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        if store is not None:
-            store.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
     print(f"load average after the runs (other processes included): {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

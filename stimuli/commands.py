@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from kernel.costs import launch_costs, parse_reward
 from kernel.errors import BuildOptionError, exit_on_error
 
 
@@ -36,6 +37,9 @@ def build(
     adaptive: Annotated[bool, typer.Option(
         "--adaptive", help="First batch of an adaptive study (use --workers 2); later batches: "
                            "`mvt next-batch`.")] = False,
+    reward: Annotated[str | None, typer.Option(
+        help="Reward per task (one participant's list), e.g. 1.50: prints the cost on each platform, fees "
+             "included.")] = None,
 ) -> None:
     """Build stimulus videos, the balanced design and links.csv.
 
@@ -51,6 +55,7 @@ def build(
     from stimuli.files import base_url_warning, checked_base_url
 
     with exit_on_error():
+        amount = parse_reward(reward) if reward is not None else None  # before the long part
         if warning := base_url_warning(checked_base_url(base_url)):
             typer.echo(warning, err=True)
         classes = sorted(p for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith(".")) \
@@ -86,6 +91,8 @@ def build(
     if result.last_link_images is not None:
         typer.echo(f"note: the last link has {result.last_link_images} images "
                    f"(fewer than --images-per-task {result.images_per_task})")
+    if amount is not None:
+        typer.echo("\n".join(launch_costs(amount, exp_dir)))
 
 
 def _extra_frame_counts(args: list[str]) -> list[int]:

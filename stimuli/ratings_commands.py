@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from kernel.costs import launch_costs, parse_reward
 from kernel.errors import exit_on_error
 
 
@@ -33,6 +34,9 @@ def build_ratings_command(
         help="Experiment id of 1–64 letters, digits, _ or - [default: EXP_DIR's name].")] = None,
     loudnorm: Annotated[bool | None, typer.Option(
         "--loudnorm/--no-loudnorm", help="Normalise audio loudness to -23 LUFS [default: the study file's].")] = None,
+    reward: Annotated[str | None, typer.Option(
+        help="Reward per task (one participant's list), e.g. 1.50: prints the cost on each platform, fees "
+             "included.")] = None,
 ) -> None:
     """Build a rating study (ACR, DCR/DSIS, MUSHRA): browser-safe media, the design and links.csv.
 
@@ -50,6 +54,7 @@ def build_ratings_command(
     from stimuli.ratings_build import build_ratings
 
     with exit_on_error():
+        amount = parse_reward(reward) if reward is not None else None  # before the long part
         if warning := base_url_warning(checked_base_url(base_url)):
             typer.echo(warning, err=True)
         show = sys.stderr.isatty()
@@ -63,6 +68,8 @@ def build_ratings_command(
                                    progress=(lambda done, total: bar.update(task, completed=done, total=total))
                                    if show else None)
     typer.echo(result.summary())
+    if amount is not None:
+        typer.echo("\n".join(launch_costs(amount, exp_dir)))
 
 
 def register(app: typer.Typer) -> None:

@@ -164,6 +164,39 @@ class RatingsKind(StudyKind):
             out.append(trial)
         return out
 
+    def control_quality(self, responses: list[dict]) -> dict[str, str]:
+        """The timing shares of every kind, and from the same sample: trap trials answered with the
+        score asked for, gold trials within `analysis.ratings.GOLD_TOLERANCE` of the known score (the
+        analysis's rule), and, where the page ran the headphone screening, the share of sampled tasks
+        whose outcome passes (`analysis.ratings.HEADPHONE_PASS`). A figure with no trial is left out."""
+        from analysis.ratings import GOLD_TOLERANCE, HEADPHONE_PASS
+
+        out = super().control_quality(responses)
+
+        def agreed(rows: list[dict], ok) -> str:
+            return f"{100 * sum(1 for row in rows if ok(row)) / len(rows):.0f} % of {len(rows)}"
+
+        def near(row: dict) -> bool:
+            try:
+                return abs(float(row.get("response")) - float(row["hidden_label"])) <= GOLD_TOLERANCE
+            except (TypeError, ValueError):
+                return False
+
+        item = lambda row: str(row.get("hidden_item") or "")  # noqa: E731
+        if traps := [row for row in responses if item(row).startswith("trap/")]:
+            out["trap trials answered as asked (sampled)"] = agreed(traps, lambda row: row.get("correct") is True)
+        if gold := [row for row in responses if item(row).startswith("gold/")]:
+            out[f"gold trials within {GOLD_TOLERANCE} point (sampled)"] = agreed(gold, near)
+        checks = {row.get("assignment_id"): row.get("headphone_check") for row in responses
+                  if row.get("headphone_check") is not None}
+        if checks:
+            def passed(outcome) -> bool:
+                got, _, of = str(outcome).partition("/")
+                return got.isdigit() and of.isdigit() and int(of) > 0 and int(got) >= HEADPHONE_PASS * int(of) - 1e-9
+
+            out["headphone check passed (sampled tasks)"] = agreed(list(checks.values()), passed)
+        return out
+
     def page_study(self, design: dict) -> dict:
         """``{"kind": "ratings", "media_kind", "headphone_check", "title", "instructions"}``: the page
         runs the headphone screening (``static/ratings/headphone_check.js``) before consent when the

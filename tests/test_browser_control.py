@@ -167,3 +167,46 @@ def test_hostile_comments_and_ids_are_shown_as_text(page, control_server, shots)
     with contextlib.suppress(Exception):
         page.goto(f"{control_server.base_url}/admin/workers/%3Cimg%20src=x%20onerror=alert(3)%3E")
     assert "is not a worker id" in page.get_by_role("alert").inner_text()
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's (shipped by axe-playwright-python) serious and critical violations on the page, one line each."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_the_control_room_has_no_serious_accessibility_violations_and_fits_a_phone(page, control_server, shots):
+    import orjson
+
+    from kernel.flags import record_flags
+
+    r = control_server.redis
+    r.hset(keys.platform_records("prolific", "test", "studies"), "STUDY9",
+           orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
+    record_flags(r, {"W1": {"reason": "gold missed 3 of 4", "rules": ["gold"], "numbers": {"gold_miss": 0.75}}},
+                 experiments=["synth"])
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")
+        do_task(api, "W2", "A2", complete=False)
+    page.goto(f"{control_server.base_url}/admin/")
+    assert serious_violations(page) == []
+    sign_in(page, control_server)
+    found = {}
+    for width, height in ((1280, 720), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        for name, path in (("overview", "/admin/"), ("worker", "/admin/workers/W1"),
+                           ("plan", "/admin/plans/mturk/bonus?per_hit=0.10")):
+            page.goto(f"{control_server.base_url}{path}")
+            found[f"{name} {width}"] = serious_violations(page)
+            # nothing wider than the window: no sideways scrolling of the page itself
+            wide = page.evaluate("""(w) => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1)
+                .map(e => e.tagName + '.' + (e.getAttribute('class') || '')).slice(0, 5)""", width)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} at {width} px: {wide}"
+            page.screenshot(path=str(shots / f"control-{name}-{width}.png"), full_page=True)
+    assert found == {key: [] for key in found}
+    page.goto(f"{control_server.base_url}/admin/")
+    assert "Spend on Prolific (test) at 1.50 per task" in page.locator("table.spend caption").inner_text()
+    assert page.locator('.flags li[data-worker="W1"] q.reason').inner_text() == "gold missed 3 of 4"

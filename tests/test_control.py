@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from decimal import Decimal
 import re
 import time
 
@@ -88,7 +89,8 @@ def test_a_viewer_sees_everything_and_changes_nothing(control_server):
         assert "signed in as <strong>viewer</strong> (read-only)" in page.text
         assert 'action="/admin/actions/' not in page.text
         for action, form in [("block", {"worker_id": "W9"}), ("pause", {"experiment": "synth"}),
-                             ("replace", {"assignment_id": "A1"})]:
+                             ("replace", {"assignment_id": "A1"}), ("flag", {"worker_id": "W9", "why": "x"}),
+                             ("unflag", {"worker_id": "W9", "why": "x"})]:
             answer = client.post(f"/admin/actions/{action}", data={**form, "csrf": csrf})
             assert answer.status_code == 403 and "You are signed in as a viewer: you can look but not act." in answer.text
         assert client.get("/admin/status.json").json()["experiments"][0]["state"] == "open"
@@ -207,7 +209,8 @@ def test_mvt_status_prints_the_pages_figures(control_server, redis_url):
         client.post("/admin/actions/pause", data={"experiment": "synth", "csrf": csrf})
         shown = client.get("/admin/status.json").json()["experiments"][0]
     result = cli(["status"], redis_url)
-    header, row, extra = result.output.removeprefix(store_line(redis_url, "single")).splitlines()
+    header, row, extra, flags = result.output.removeprefix(store_line(redis_url, "single")).splitlines()
+    assert flags == "standing flags: none"
     assert result.exit_code == 0
     assert header.split() == ["experiment", "kind", "state", "lists", "free", "in", "progress", "done", "expired", "to",
                               "replace", "done", "%", "arrivals/h", "completions/h", "completions/24h", "median",
@@ -222,10 +225,10 @@ def test_mvt_status_prints_the_pages_figures(control_server, redis_url):
 
 
 def test_a_paused_experiment_turns_prolific_arrivals_away_in_their_words(control_server):
-    from tests.test_prolific_arrival import arrive
+    from tests.test_prolific_arrival import accept, arrive
 
     first = arrive(control_server, "P1")
-    assert first.status_code == 200
+    assert first.status_code == 200 and accept(control_server, first).status_code == 200  # P1 holds a list
     control.set_paused(control_server.redis, ["synth-001", "synth-002"], True)
     late = arrive(control_server, "P2")
     assert late.status_code == 409
@@ -253,20 +256,50 @@ def test_a_large_experiment_is_counted_exactly_and_its_records_sampled(control_s
     assert len(sample) == 2 and {rec["assignment_id"][0] for rec in sample} == {"A"}
 
 
-def test_a_prolific_experiment_shows_its_study_and_effective_hourly_pay(control_server):
+@pytest.mark.parametrize("platform", ["prolific", "mturk"])
+def test_spend_counts_rewards_fees_and_bonuses_by_the_platforms_rule(control_server, platform):
+    """Checked by hand: Prolific 1.50 a place at 33.3 % (0.4995 → 0.50 a place), a 0.25 bonus (fee 0.08);
+    MTurk $1.00 on a HIT of 4 assignments for synth-001 only (fee 20 %, the HIT is under 10), the
+    same bonus (fee $0.05). One task done in 6 minutes, one in progress."""
     import orjson
 
     r = control_server.redis
-    r.hset(keys.platform_records("prolific", "test", "studies"), "STUDY9",
-           orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
+    if platform == "prolific":
+        r.hset(keys.platform_records("prolific", "test", "studies"), "STUDY9",
+               orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
+        scope = ("prolific", "test")
+    else:
+        r.hset(keys.mturk_link_hits("sandbox"), "synth-001", "HIT1")
+        r.hset(keys.mturk_hits("sandbox"), "HIT1", orjson.dumps({"hit_id": "HIT1", "link_id": "synth-001",
+                                                                 "max_assignments": 4, "reward": "1.00"}))
+        scope = ("mturk", "sandbox")
     with https_client(control_server) as api:
-        do_task(api, "W1", "A1")
+        do_task(api, "W1", "A1", link="synth-001")
+        do_task(api, "W2", "A2", link="synth-001", complete=False)
+    r.hset(keys.platform_done(*scope, "bonus"), "A1:base", orjson.dumps({"amount": "0.25"}))
+    r.hset(keys.platform_done(*scope, "bonus"), "OTHER:base", orjson.dumps({"amount": "9.00"}))  # not this study's
     raw = orjson.loads(r.hget(keys.link_assignments("synth-001"), "A1"))
     raw["started_ms"] = raw["completed_ms"] - 6 * 60_000  # a six-minute task
     r.hset(keys.link_assignments("synth-001"), "A1", orjson.dumps(raw))
     [e] = overview(r, allotted_minutes=60)
-    assert e.platforms == ["Prolific study STUDY9 (8 places); reward 1.50, median task 6.0 min: 15.00 an hour "
-                           "(Prolific's minimum £6.00 / $8.00)"]
+    [spend] = e.spend
+    if platform == "prolific":
+        assert e.platforms == ["Prolific study STUDY9 (8 places)"]
+        assert spend.line() == (
+            "Prolific test spend: done 2.33 (rewards 1.50 + fees 0.50 + bonuses 0.25 + their fees 0.08), committed 4.33, "
+            "projected 16.33 at 1.50 per task; pay 15.00 an hour at the median task time (minimum £6.00 / $8.00)")
+        assert spend.rule.endswith("academic or non-profit rate; corporate accounts pay 42.8 %")
+    else:
+        assert spend.line() == (
+            "MTurk sandbox spend: done $1.50 (rewards $1.00 + fees $0.20 + bonuses $0.25 + their fees $0.05), "
+            "committed $2.70, projected $5.10 at $1.00 per task; pay $10.00 an hour at the median task time")
+    client, _ = signed_in(control_server)
+    with contextlib.closing(client):
+        shown = client.get("/admin/status.json").json()["experiments"][0]["spend"][0]
+        page = client.get("/admin/").text
+    assert (shown["done_total"], shown["committed_total"], shown["projected_total"]) == (
+        f"{spend.done_total:.2f}", f"{spend.committed_total:.2f}", f"{spend.projected_total:.2f}")
+    assert f'<td data-field="spend_projected">{spend.money(spend.projected_total)}</td>' in page
 
 
 def test_sign_out_ends_the_session_in_the_browser_and_needs_the_csrf_token(control_server):
@@ -340,3 +373,215 @@ def test_the_kinds_live_quality_groups_timing_by_display():
         "timing ok by devicePixelRatio": "1: 100 % of 3; 2: 50 % of 2",
         "timing ok by refresh rate (Hz)": "60: 100 % of 3; 120: 0 % of 1"}
     assert get_kind("mvt").control_quality([]) == {}
+
+
+def test_the_rating_kinds_live_quality_counts_traps_gold_and_headphone_checks():
+    from studies import get_kind
+
+    rated = {"timing_ok": True, "hidden_item": "speech1/noise", "hidden_label": None, "correct": False}
+    rows = ([{**rated, "assignment_id": "A1", "response": "4", "headphone_check": "6/6"}] * 5
+            + [{**rated, "hidden_item": "trap/1", "hidden_label": "1", "response": "1", "correct": True,
+                "assignment_id": "A1", "headphone_check": "6/6"},
+               {**rated, "hidden_item": "trap/5", "hidden_label": "5", "response": "4", "correct": False,
+                "assignment_id": "A2", "headphone_check": "4/6"},
+               {**rated, "hidden_item": "gold/clean", "hidden_label": "5", "response": "4", "correct": False,
+                "assignment_id": "A2", "headphone_check": "4/6"},
+               {**rated, "hidden_item": "gold/clean", "hidden_label": "5", "response": "3", "correct": False,
+                "assignment_id": "A3", "headphone_check": "5/6"}])
+    quality = get_kind("ratings").control_quality(rows)
+    assert quality["trap trials answered as asked (sampled)"] == "50 % of 2"
+    assert quality["gold trials within 1 point (sampled)"] == "50 % of 2"  # 4 of a known 5 agrees, 3 does not
+    assert quality["headphone check passed (sampled tasks)"] == "67 % of 3"  # 6/6 and 5/6 pass, 4/6 not
+    assert "headphone check passed (sampled tasks)" not in get_kind("ratings").control_quality(
+        [{k: v for k, v in row.items() if k != "headphone_check"} for row in rows])
+
+
+def test_sampled_responses_carry_their_trials_hidden_answer(control_server):
+    import app.control as figures
+
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")  # answers "cat" to every trial
+    rows = figures._sample_responses(control_server.redis, ["synth-001", "synth-002"])
+    assert len(rows) == 3 and {row["assignment_id"] for row in rows} == {"A1"}
+    assert {row["hidden_label"] for row in rows} <= {"cat", "dog"} and all(row["hidden_item"] for row in rows)
+    assert all(row["correct"] == (row["hidden_label"] == "cat") for row in rows)
+
+
+def test_flag_and_unflag_from_the_page_need_a_reason_are_logged_and_hostile_reasons_stay_text(control_server, redis_url):
+    import csv
+    import io
+
+    from kernel.flags import record_flags, stored_flags
+
+    r = control_server.redis
+    record_flags(r, {"W2": {"reason": "gold missed 3 of 4", "rules": ["gold"], "numbers": {"gold_miss_share": 0.75}}},
+                 experiments=["synth"])
+    hostile = "=HYPERLINK(\"http://x\")<script>alert(1)</script>\r=cmd|' /C calc'!A0"
+    client, csrf = signed_in(control_server)
+    with contextlib.closing(client):
+        empty = client.post("/admin/actions/flag", data={"worker_id": "W1", "why": "  ", "csrf": csrf})
+        assert empty.status_code == 422 and "say why you flag W1: the reason is kept with the flag" in empty.text
+        assert client.post("/admin/actions/flag", data={"worker_id": "W1", "why": hostile, "csrf": csrf,
+                                                        "back": "/admin/workers/W1"}).status_code == 303
+        assert stored_flags(r)["W1"]["rules"] == ["by hand"] and stored_flags(r)["W1"]["reason"] == hostile.strip()
+        page = client.get("/admin/").text
+        assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert "Flagged (2)" in page and "gold_miss_share 0.75" in page
+        worker = client.get("/admin/workers/W1").text
+        assert "Flagged (by hand;" in worker and 'action="/admin/actions/unflag"' in worker
+        rows = list(csv.reader(io.StringIO(client.get("/admin/flags.csv").text)))
+        assert rows[0] == ["worker_id", "rules", "reason", "numbers", "experiments", "flagged_at", "run"]
+        by_worker = {row[0]: row for row in rows[1:]}
+        assert len(rows) == 3 and set(by_worker) == {"W1", "W2"}  # the CR inside the reason did not split the row
+        assert by_worker["W2"][1:4] == ["gold", "gold missed 3 of 4", "gold_miss_share 0.75"]
+        assert by_worker["W1"][1:3] == ["by hand", "'" + hostile.strip()]  # a spreadsheet shows it as text
+        status = status_output(redis_url)
+        assert status.splitlines()[-1] in ("standing flags: 2 (W1, W2); mvt unflag WORKER --reason TEXT clears one",
+                                           "standing flags: 2 (W2, W1); mvt unflag WORKER --reason TEXT clears one")
+        no_why = client.post("/admin/actions/unflag", data={"worker_id": "W2", "csrf": csrf})
+        assert no_why.status_code == 422 and "W2" in stored_flags(r)
+        gone = client.post("/admin/actions/unflag", data={"worker_id": "W3", "why": "checked", "csrf": csrf})
+        assert gone.status_code == 404 and "W3 has no standing flag; nothing was cleared" in gone.text
+        assert client.post("/admin/actions/unflag", data={"worker_id": "W2", "why": "checked by hand",
+                                                          "csrf": csrf}).status_code == 303
+        assert set(stored_flags(r)) == {"W1"}
+        assert "Flagged (1)" in client.get("/admin/").text
+    assert [(e["action"], e["target"], e["why"]) for e in control.activity(r)] == [
+        ("unflag", "W2", "checked by hand"), ("flag", "W1", hostile.strip())]
+
+
+def status_output(redis_url: str) -> str:
+    """``mvt status``'s output."""
+    import typer
+    from typer.testing import CliRunner
+
+    from cli import status as commands
+
+    app = typer.Typer()
+    commands.register(app)
+    result = CliRunner().invoke(app, ["status"], env={"MVT_REDIS_URL": redis_url})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.slow
+def test_after_mvt_simulate_the_dashboard_and_mvt_status_match_the_export(control_server, redis_url, tmp_path):
+    import csv
+
+    import orjson
+    from typer.testing import CliRunner
+
+    from cli import cli
+
+    r = control_server.redis
+    r.hset(keys.platform_records("prolific", "test", "studies"), "STUDY9",
+           orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
+    env = {"MVT_REDIS_URL": redis_url}
+    run = CliRunner().invoke(cli, ["simulate", str(control_server.exp_dir), "--workers", "6", "--concurrency", "3",
+                                   "--base-url", control_server.base_url], env=env)
+    assert run.exit_code == 0, run.output
+    exported = CliRunner().invoke(cli, ["export", str(tmp_path / "responses.csv")], env=env)
+    assert exported.exit_code == 0, exported.output
+    with open(tmp_path / "responses.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    done = {row["assignment_id"] for row in rows if row["assignment_status"] == "complete"}
+    assert len(done) == 6 and len(rows) == 18
+    client, _ = signed_in(control_server)
+    with contextlib.closing(client):
+        [shown] = client.get("/admin/status.json").json()["experiments"]
+    assert (shown["done"], shown["in_progress"], shown["free"], shown["completions_last_hour"]) == (6, 0, 2, 6)
+    timing_ok = sum(row["timing_ok"] == "true" for row in rows)
+    assert shown["figures"]["timing ok (sampled trials)"] == f"{100 * timing_ok / len(rows):.0f} % of {len(rows)}"
+    [spend] = shown["spend"]
+    assert spend["done_rewards"] == f"{Decimal('1.50') * len(done):.2f}"  # 9.00 for the 6 exported tasks
+    assert spend["done_fees"] == f"{Decimal('0.50') * len(done):.2f}"  # 1.50 × 33.3 % = 0.4995 → 0.50 each
+    status = status_output(redis_url)
+    cells = status.splitlines()[2].split()
+    assert cells[:9] == ["synth", "mvt", "open", "8", "2", "0", "6", "0", "0"]
+    assert f"Prolific test spend: done {Decimal(shown['spend'][0]['done_total']):.2f} (rewards 9.00 + fees 3.00" in status
+
+
+def test_review_on_the_page_is_the_dry_run_then_the_confirmed_plan_done_once(control_server, monkeypatch):
+    import json
+
+    from kernel.assignments import completion_record
+    from platforms.mturk.platform import MTurkPlatform
+    from tests.fixtures.mturk import stubbed_client
+
+    client, stubber = stubbed_client()
+    monkeypatch.setattr(MTurkPlatform, "operations_client", lambda self, settings: client)
+    r = control_server.redis
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")
+        do_task(api, "W2", "A2")
+    for assignment_id, worker, code in (("A1", "W1", completion_record(r, "A1")["completion_code"]),
+                                        ("A2", "W2", "NOT-THE-CODE")):
+        r.hset(keys.mturk_assignments("sandbox"), assignment_id, json.dumps(
+            {"assignment_id": assignment_id, "worker_id": worker, "hit_id": "HIT1", "status": "Submitted",
+             "submitted_at": "2026-12-06T10:00:00+00:00", "completion_code": code}))
+    viewer, _ = signed_in(control_server, VIEWER_TOKEN)
+    with contextlib.closing(viewer):
+        seen = viewer.get("/admin/plans/mturk/review").text
+    assert "would</span>\n    approve assignment A1 (worker W1, HIT HIT1): completion code matches" in seen
+    assert "HOLD</span>\n    assignment A2 (worker W2, HIT HIT1): submitted code &#39;NOT-THE-CODE&#39; is not the server&#39;s" in seen
+    assert 'name="confirm"' not in seen and "only the researcher can commit this plan" in seen
+    admin_client, csrf = signed_in(control_server)
+    with contextlib.closing(admin_client):
+        assert 'href="/admin/plans/mturk/review"' in admin_client.get("/admin/").text
+        page = admin_client.get("/admin/plans/mturk/review").text
+        assert "Dry run: 1 to do, 0 skipped (already done), 1 held for your decision, 0 failed." in " ".join(page.split())
+        digest = re.search(r'name="digest" value="([0-9a-f]+)"', page).group(1)
+        unconfirmed = admin_client.post("/admin/plans/mturk/review", data={"csrf": csrf, "digest": digest})
+        assert unconfirmed.status_code == 422 and "tick the confirmation box" in unconfirmed.text
+        stale = admin_client.post("/admin/plans/mturk/review", data={"csrf": csrf, "digest": "0" * 24, "confirm": "yes"})
+        assert stale.status_code == 409 and "The plan changed since you looked at it" in stale.text
+        stubber.add_response("approve_assignment", {}, {"AssignmentId": "A1"})
+        done = admin_client.post("/admin/plans/mturk/review", data={"csrf": csrf, "digest": digest, "confirm": "yes"})
+        assert done.status_code == 200 and "done</span>\n    approve assignment A1" in done.text
+        stubber.assert_no_pending_responses()
+        # The same confirmation again: the plan has changed (A1 is approved), nothing is sent to MTurk.
+        again = admin_client.post("/admin/plans/mturk/review", data={"csrf": csrf, "digest": digest, "confirm": "yes"})
+        assert again.status_code == 409 and "skip</span>\n    review assignment A1" in again.text
+        bonus = " ".join(admin_client.get("/admin/plans/mturk/bonus", params={"per_hit": "0.10"}).text.split())
+        assert "would</span> pay $0.10 base bonus to worker W1 for assignment A1" in bonus
+        assert "Dry run: 1 to do (0.10 before the platform's fee)" in bonus
+        bad = admin_client.get("/admin/plans/mturk/bonus", params={"per_hit": "=1+1"})
+        assert bad.status_code == 422 and "bonus (&#39;=1+1&#39;) must be an amount such as 0.50" in bad.text
+    assert [(e["action"], e["target"], e["why"]) for e in control.activity(r)] == [
+        ("mturk review", "sandbox", "1 done, 0 failed")]
+
+
+def test_the_shared_experiments_section_carries_each_sessions_own_csrf_token(control_server):
+    first, first_csrf = signed_in(control_server)
+    second, second_csrf = signed_in(control_server)
+    viewer, _ = signed_in(control_server, VIEWER_TOKEN)
+    with contextlib.closing(first), contextlib.closing(second), contextlib.closing(viewer):
+        pause = r'action="/admin/actions/pause"[^>]*>\s*<input type="hidden" name="csrf" value="([^"]+)"'
+        assert re.search(pause, first.get("/admin/overview").text).group(1) == first_csrf
+        assert re.search(pause, second.get("/admin/overview").text).group(1) == second_csrf != first_csrf
+        assert "/admin/actions/pause" not in viewer.get("/admin/overview").text  # its own role's rendering
+        assert first.post("/admin/actions/pause", data={"experiment": "synth", "csrf": second_csrf}).status_code == 403
+
+
+def test_prolifics_review_plan_on_the_page_reads_the_stored_submissions(control_server, monkeypatch):
+    import orjson
+
+    r = control_server.redis
+    monkeypatch.delenv("PROLIFIC_TOKEN", raising=False)  # a dry run needs no token
+    r.hset(keys.platform_records("prolific", "production", "studies"), "STUDY9",
+           orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
+    for session, participant in (("S1", "P1"), ("S2", "P2")):
+        r.hset(keys.platform_records("prolific", "production", "submissions"), session,
+               orjson.dumps({"submission_id": session, "study_id": "STUDY9", "participant_id": participant,
+                             "status": "AWAITING REVIEW", "study_code": None}))
+    with https_client(control_server) as api:
+        do_task(api, "P1", "S1")
+        do_task(api, "P2", "S2", complete=False)
+    client, _ = signed_in(control_server)
+    with contextlib.closing(client):
+        assert 'href="/admin/plans/prolific/review"' in client.get("/admin/").text
+        page = " ".join(client.get("/admin/plans/prolific/review").text.split())
+    assert "Review on Prolific (production): dry run" in page
+    assert "would</span> approve submission S1 (participant P1): session finished on the server" in page
+    assert "HOLD</span> submission S2 (participant P2): the server recorded no finished task for session S2" in page
+    assert 'name="confirm"' in page and "Nothing was changed on Prolific." in page

@@ -149,10 +149,15 @@ def test_cli_builds_and_reports(tmp_path):
     tsv = write_input(tmp_path, audio_rows(sources=(1, 2, 3), algorithms=("REF", "noise")))
     result = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp1"), "--design", "diff-source",
                                       "--samples-per-task", "3", "--ratings-per-sample", "2",
-                                      "--base-url", PUBLIC_URL])
+                                      "--base-url", PUBLIC_URL, "--reward", "0.80"])
     assert result.exit_code == 0, result.output
+    summary, mturk, prolific = result.output.splitlines()
     assert re.fullmatch(r"6 audio samples \(6 files, 6 converted, 0\.\d MB, 12\.0 s of media\) in [\d.]+ s; "
-                        r"2 links x 2 lists in .*links.csv \(design diff-source\)\n", result.output)
+                        r"2 links x 2 lists in .*links.csv \(design diff-source\)", summary)
+    # 4 tasks at 0.80: MTurk 20 % (0.16 each), Prolific 33.3 % (0.2664 -> 0.27 each; corporate 0.3424 -> 0.34)
+    assert mturk.startswith("Cost on MTurk (2 HITs of 2 assignments): rewards $3.20 + fee $0.64 = $3.84; ")
+    assert prolific.startswith("Cost on Prolific (one study of 4 places): rewards 3.20 + fee 1.08 = 4.28 (academic "
+                               "or non-profit rate 33.3 %; corporate 42.8 %: 4.56)")
     bad = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp2"), "--design", "mushra",
                                    "--samples-per-task", "3", "--ratings-per-sample", "2", "--base-url", PUBLIC_URL])
     assert bad.exit_code == 1

@@ -117,14 +117,22 @@ def test_small_experiment_file_names_reveal_nothing(small_experiment):
         assert not any(s in stem for s in secrets if not s.isdigit())
 
 
-def test_last_smaller_set_is_reported(mvt, tmp_path):
+def test_last_smaller_set_is_reported_and_the_reward_priced_on_each_platform(mvt, tmp_path):
+    import platforms  # noqa: F401 (registers the platforms' cost estimates, as the mvt command does)
+
     images = tiny_folder(tmp_path / "images", n_per_class=3)
     options = [*OPTIONS]
     options[options.index("--images-per-task") + 1] = "4"
-    result = run(mvt, images, tmp_path / "exp", *options)
+    result = run(mvt, images, tmp_path / "exp", *options, "--reward", "1.50")
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-1] == (
-        "note: the last link has 2 images (fewer than --images-per-task 4)")
+    assert result.stdout.splitlines()[-3:] == [
+        "note: the last link has 2 images (fewer than --images-per-task 4)",
+        "Cost on MTurk (2 HITs of 2 assignments): rewards $6.00 + fee $1.20 = $7.20; MTurk fee 20 % of rewards, "
+        "+20 % for HITs of 10 or more assignments, at least 0.01 per assignment (https://www.mturk.com/pricing, "
+        "read 2026-10-07).",
+        "Cost on Prolific (one study of 4 places): rewards 6.00 + fee 2.00 = 8.00 (academic or non-profit rate 33.3 %; "
+        "corporate 42.8 %: 8.56), from https://www.prolific.com/pricing read 2026-09-20; pay per hour 1.50 × 60 / "
+        "the task's minutes (Prolific's minimum: £6.00 / $8.00 an hour)."]
 
 
 def test_rebuild_is_bit_identical_and_seed_changes_it(tmp_path):
@@ -268,6 +276,7 @@ def test_every_bad_image_is_named_in_one_error_line(mvt, tmp_path):
     (["--fixation-ms", "5"], "--fixation-ms (5.0 ms) must last at least one frame (16.67 ms at 60 fps)"),
     (["--mask-ms", "0"], "--mask-ms (0.0 ms) must last at least one frame (16.67 ms at 60 fps)"),
     (["--jobs", "0"], "--jobs (0) must be at least 1"),
+    (["--reward", "1.505"], "--reward ('1.505') must be an amount per task such as 1.50 (at most two decimals, 0 to 10000)"),
     (["--name", "my exp"], "experiment id 'my exp' from --name must match [A-Za-z0-9_-]{1,64}; choose one with --name"),
     (["--sede", "1"], "no such option: --sede"),
 ])

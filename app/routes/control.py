@@ -11,16 +11,20 @@ The bearer-token JSON routes (``app/routes/admin.py``) are unchanged.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from app import adminauth, control as figures
+from platforms import PLATFORMS
 from app.routes.pages import security_headers, templates
-from kernel import admin, control
+from kernel import admin, control, csvsafe, flags
+from kernel.store import keys
 from kernel.ids import ID_PATTERN
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -33,7 +37,9 @@ OVERVIEW_CPU_SHARE = 0.05
 `OVERVIEW_CPU_SHARE` times as long as it took (whichever is longer), so that watching a large study
 takes at most about 5 % of a server process from the workers (1000 links × 42 lists: ~0.15 s, kept 3 s)."""
 REFRESH_MS = 3000
-ACTIONS = ("block", "unblock", "replace", "pause", "resume")
+ACTIONS = ("block", "unblock", "replace", "flag", "unflag", "pause", "resume")
+NEEDS_WHY = ("flag", "unflag")
+"""Actions refused without a reason: a flag and its clearing are evidence kept with the worker."""
 _ID = re.compile(ID_PATTERN)
 WHY_MAX = 500
 
@@ -74,17 +80,54 @@ def _disabled(request: Request) -> HTMLResponse | None:
     return None
 
 
+_OVERVIEW_LOCK = threading.Lock()
+
+
 def _overview(request: Request) -> list[figures.ExperimentStatus]:
-    """The overview, computed at most once per `OVERVIEW_CACHE_S` per server process."""
+    """The overview, computed at most once per `OVERVIEW_CACHE_S` per server process.
+
+    One request computes it at a time: dashboards polling together would otherwise all find it
+    expired and compute it at once (measured: 10 dashboards then took most of the workers' CPU).
+    While one refreshes it, the others get the previous overview; only the very first waits."""
     state = request.app.state
     cached = getattr(state, "control_overview", None)
-    now = time.monotonic()
-    if cached is None or now > cached[0]:
-        experiments = figures.overview(state.sync_redis, state.settings.allotted_minutes)
-        took = time.monotonic() - now
-        cached = (now + max(OVERVIEW_CACHE_S, took / OVERVIEW_CPU_SHARE), experiments)
-        state.control_overview = cached
-    return cached[1]
+    if cached is not None and time.monotonic() <= cached[0]:
+        return cached[1]
+    if not _OVERVIEW_LOCK.acquire(blocking=cached is None):
+        return cached[1]
+    try:
+        cached = getattr(state, "control_overview", None)
+        now = time.monotonic()
+        if cached is None or now > cached[0]:
+            experiments = figures.overview(state.sync_redis, state.settings.allotted_minutes)
+            took = time.monotonic() - now
+            cached = (now + max(OVERVIEW_CACHE_S, took / OVERVIEW_CPU_SHARE), experiments)
+            state.control_overview = cached
+        return cached[1]
+    finally:
+        _OVERVIEW_LOCK.release()
+
+
+CSRF_SLOT = "{csrf:slot}"
+"""Stands for the session's CSRF token in a cached experiments section (no id, and nothing Jinja
+escapes, holds ``{`` or ``:``)."""
+
+
+def _experiments_html(request: Request, session: adminauth.Session, csrf: str) -> Markup:
+    """The experiments section, rendered once per overview and role and shared by every dashboard
+    (its 1000-link grid is most of a poll's rendering), with this session's CSRF token put in."""
+    experiments = _overview(request)
+    state = request.app.state
+    cache = getattr(state, "control_sections", None)
+    if cache is None or cache[0] is not experiments:
+        cache = (experiments, {})
+        state.control_sections = cache
+    html = cache[1].get(session.can_act)
+    if html is None:
+        html = templates.env.get_template("_control_experiments.html").render(
+            experiments=experiments, session=session, csrf=CSRF_SLOT)
+        cache[1][session.can_act] = html
+    return Markup(html.replace(CSRF_SLOT, csrf))
 
 
 def _forget_overview(request: Request) -> None:
@@ -94,6 +137,16 @@ def _forget_overview(request: Request) -> None:
 def _context(request: Request, session: adminauth.Session) -> dict:
     return {"session": session, "csrf": adminauth.csrf_token(request.app.state.settings, session),
             "refresh_ms": REFRESH_MS, "now_text": control_time(time.time() * 1000)}
+
+
+def _overview_context(request: Request, session: adminauth.Session) -> dict:
+    """What the overview section shows: the experiments (cached, `_experiments_html`), blocked
+    workers, standing flags, the platforms' operations and the activity log."""
+    r = request.app.state.sync_redis
+    context = _context(request, session)
+    return {**context, "experiments_html": _experiments_html(request, session, context["csrf"]),
+            "blocked": admin.blocked_workers(r), "log": control.activity(r), "flags": figures.standing_flags(r),
+            "platforms": _offered()}
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -115,9 +168,12 @@ def dashboard(request: Request):
     session = _session(request)
     if session is None:
         return _page(request, "control_signin.html", viewer=request.app.state.settings.viewer_token is not None)
-    r = request.app.state.sync_redis
-    return _page(request, "control.html", experiments=_overview(request), blocked=admin.blocked_workers(r),
-                 log=control.activity(r), **_context(request, session))
+    return _page(request, "control.html", **_overview_context(request, session))
+
+
+def _offered() -> list:
+    """The registered platforms that offer operations on the page."""
+    return [p for p in PLATFORMS.values() if p.page_operations]
 
 
 @router.get("/overview", response_class=HTMLResponse)
@@ -126,9 +182,22 @@ def overview_fragment(request: Request):
     session = _session(request)
     if session is None:
         return _message(request, 401, "Signed out", "Your session has ended; sign in again.")
-    r = request.app.state.sync_redis
-    return _page(request, "_control_overview.html", experiments=_overview(request), blocked=admin.blocked_workers(r),
-                 log=control.activity(r), **_context(request, session))
+    return _page(request, "_control_overview.html", **_overview_context(request, session))
+
+
+@router.get("/flags.csv")
+def flags_csv(request: Request):
+    """Every standing flag as CSV (`app.control.FLAG_COLUMNS`), cells made safe for spreadsheets."""
+    import io
+
+    if _session(request) is None:
+        return _message(request, 401, "Signed out", "Your session has ended; sign in again.")
+    out = io.StringIO()
+    writer = csvsafe.writer(out)
+    writer.writerow(figures.FLAG_COLUMNS)
+    writer.writerows(f.csv_row() for f in figures.standing_flags(request.app.state.sync_redis))
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={**_headers(), "Content-Disposition": 'attachment; filename="flags.csv"'})
 
 
 @router.get("/status.json")
@@ -195,12 +264,26 @@ def _act(request: Request, session: adminauth.Session, action: str, form: dict) 
     """Do ``action``; the HTTP status and the sentence saying what happened (also logged)."""
     r = request.app.state.sync_redis
     why = form.get("why", "").strip()[:WHY_MAX]
-    field = {"block": "worker_id", "unblock": "worker_id", "replace": "assignment_id"}.get(action, "experiment")
+    field = {"replace": "assignment_id", "pause": "experiment", "resume": "experiment"}.get(action, "worker_id")
     ids = _ids(form.get(field, ""))
     if not ids or len(ids) > 100 or not all(_ID.fullmatch(i) for i in ids):
         return 422, (f"{field} must be 1 to 100 ids of letters, digits, '_' and '-' "
                      f"(got {form.get(field, '')[:60]!r})")
-    if action == "block":
+    if action in NEEDS_WHY and not why:
+        return 422, f"say why you {action} {', '.join(ids)}: the reason is kept with the flag (the why field is empty)"
+    if action == "flag":
+        for worker_id in ids:
+            flags.flag_by_hand(r, worker_id, why, session.who)
+        done = f"flagged {', '.join(ids)}"
+    elif action == "unflag":
+        cleared = [w for w in ids if r.hexists(keys.worker_flags(), w)]
+        for worker_id in cleared:
+            flags.clear_flag(r, worker_id, why)
+        if not cleared:
+            return 404, f"{', '.join(ids)} {'has' if len(ids) == 1 else 'have'} no standing flag; nothing was cleared"
+        ids = cleared
+        done = f"cleared the flag of {', '.join(cleared)}"
+    elif action == "block":
         admin.block_workers(r, ids)
         done = f"blocked {', '.join(ids)}"
     elif action == "unblock":
@@ -266,5 +349,85 @@ def worker_page(request: Request, worker_id: str):
     blocked, assignments = figures.worker_view(r, worker_id)
     log = [e for e in control.activity(r, control.LOG_LENGTH) if worker_id in e["target"].split()
            or any(a.assignment_id in e["target"].split() for a in assignments)]
-    return _page(request, "control_worker.html", worker_id=worker_id, blocked=blocked, assignments=assignments,
+    flag = next((f for f in figures.standing_flags(r) if f.worker_id == worker_id), None)
+    return _page(request, "control_worker.html", worker_id=worker_id, blocked=blocked, assignments=assignments, flag=flag,
                  log=log, platform_lines=figures.worker_platform_lines(r, worker_id), **_context(request, session))
+
+
+PLAN_LABEL = {"planned": "would", "succeeded": "done", "skipped": "skip", "failed": "FAILED", "held": "HOLD"}
+"""How a plan's outcomes are labelled (as ``mvt mturk …`` prints them, `platforms.cli.LABEL`)."""
+
+
+def _operation(request: Request, platform: str, operation: str):
+    """The registered platform offering ``operation`` on the page, or the refusal (404)."""
+    found = PLATFORMS.get(platform)
+    if found is None or operation not in found.page_operations:
+        offered = ", ".join(f"{p.name} {op}" for p in PLATFORMS.values() for op in p.page_operations) or "none"
+        return None, _message(request, 404, "No such operation", f"no platform offers {platform[:30]!r} "
+                                                                 f"{operation[:30]!r} here (offered: {offered})")
+    return found, None
+
+
+def _plan(request: Request, platform, operation: str, options: dict, commit: bool):
+    """The operation's report, or (None, the sentence of the platform's refusal)."""
+    from kernel.errors import MVTError
+
+    try:
+        return platform.page_operation(request.app.state.sync_redis, request.app.state.settings, operation, options,
+                                       commit=commit), None
+    except (MVTError, ValueError) as exc:
+        return None, str(exc)
+
+
+def _plan_page(request: Request, session, platform, operation: str, options: dict, report, status: int = 200,
+               done: bool = False) -> HTMLResponse:
+    return _page(request, "control_plan.html", status, platform=platform, operation=operation, options=options,
+                 fields=platform.page_options.get(operation, ()), report=report, labels=PLAN_LABEL, done=done,
+                 stale=status == 409, digest=report.digest(), **_context(request, session))
+
+
+@router.get("/plans/{platform}/{operation}", response_class=HTMLResponse)
+async def plan_page(request: Request, platform: str, operation: str):
+    """The dry run of a platform operation (what ``mvt <platform> <operation>`` would print), and for an
+    admin the form that commits exactly that plan after confirmation."""
+    session = _session(request)
+    if session is None:
+        return RedirectResponse("/admin/", status_code=303)
+    found, refused = _operation(request, platform, operation)
+    if refused is not None:
+        return refused
+    options = {name: request.query_params.get(name, default)[:40] for name, _, default in found.page_options.get(operation, ())}
+    report, error = await run_in_threadpool(_plan, request, found, operation, options, False)
+    if report is None:
+        return _message(request, 422, "Not planned", error)
+    return _plan_page(request, session, found, operation, options, report)
+
+
+@router.post("/plans/{platform}/{operation}", response_class=HTMLResponse)
+async def commit_plan(request: Request, platform: str, operation: str):
+    """Do the confirmed plan: refused without ``confirm``, and when the plan changed since the page
+    showed it (``digest``); then through the platform's ledger, so nothing is done twice; logged."""
+    form = await _form(request)
+    session, refused = _checked(request, form)
+    if refused is not None:
+        return refused
+    found, refused = _operation(request, platform, operation)
+    if refused is not None:
+        return refused
+    options = {name: form.get(name, default)[:40] for name, _, default in found.page_options.get(operation, ())}
+    if form.get("confirm") != "yes":
+        return _message(request, 422, "Not done", "tick the confirmation box: nothing is done on the platform "
+                                                  "without it")
+    plan, error = await run_in_threadpool(_plan, request, found, operation, options, False)
+    if plan is None:
+        return _message(request, 422, "Not done", error)
+    if plan.digest() != form.get("digest"):
+        return _plan_page(request, session, found, operation, options, plan, 409)
+    report, error = await run_in_threadpool(_plan, request, found, operation, options, True)
+    if report is None:
+        return _message(request, 422, "Not done", error)
+    done = len(report.having("succeeded"))
+    control.log_action(request.app.state.sync_redis, session.who, f"{platform} {operation}", report.environment,
+                       f"{done} done, {len(report.having('failed'))} failed"
+                       + (f", {report.total('succeeded')} paid" if report.total("succeeded") else ""))
+    return _plan_page(request, session, found, operation, options, report, done=True)

@@ -132,8 +132,9 @@ key (builder)                            type    contents                       
 (signin_attempts)                                ``/admin/`` in the current minute
 =======================================  ======  ============================================  =======  ==================
 
-Analysis flags section (writer: ``kernel/flags.py``, called by ``mvt analyze`` (record) and ``mvt unflag``
-(clear); readers: analysis (earlier flags stay flagged) and every platform's review, bonus and block
+Analysis flags section (writer: ``kernel/flags.py``, called by ``mvt analyze`` (record), ``mvt unflag``
+(clear) and the control room's Flag and Unflag actions (a flag by hand has rule ``by hand`` and
+``by``, the session that set it); readers: analysis (earlier flags stay flagged) and every platform's review, bonus and block
 (``platforms/screening.py``)). A flag stays until ``mvt unflag`` clears it with a reason.
 
 =======================================  ======  ============================================  ====  ==================

@@ -166,7 +166,8 @@ def create_hits(client, r, links: list[HITLink], settings: HITSettings, *, commi
             if not hit:
                 return {"note": "created earlier; HIT id unknown, see the requester website"}
             record = {"hit_id": hit["HITId"], "link_id": link.link_id, "url": link.url,
-                      "max_assignments": link.max_assignments, "created_at": now_iso(),
+                      "max_assignments": link.max_assignments, "reward": question_params["Reward"],
+                      "created_at": now_iso(),
                       "source": "create-hits", "hit_type_id": hit.get("HITTypeId")}
             r.hset(keys.mturk_hits(env), hit["HITId"], json.dumps(record))
             r.hset(keys.mturk_link_hits(env), link.link_id, hit["HITId"])

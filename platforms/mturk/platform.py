@@ -86,6 +86,77 @@ class MTurkPlatform(Platform):
                 parts.append(f"{len(hits)} HIT{'s' if len(hits) != 1 else ''} ({env})")
         return "MTurk: " + ", ".join(parts) if parts else None
 
+    page_operations = {
+        "review": "approve submitted assignments whose completion code matches the server's record; hold the "
+                  "others and those of flagged workers for your decision (mvt mturk review)",
+        "bonus": "pay a bonus per approved assignment to unflagged workers with enough of them (mvt mturk bonus; "
+                 "the top-50 %/10 % tiers need --workers on the command line)",
+    }
+    page_options = {"bonus": (("per_hit", "dollars per approved assignment", "0.10"),
+                              ("min_assignments", "approved assignments needed", "1"))}
+
+    def operations_client(self, settings):
+        """The boto3 client the page's operations use (``MVT_MTURK_SANDBOX``; AWS credentials from the
+        server's environment, needed only to commit)."""
+        from platforms.mturk.client import make_client
+
+        return make_client(settings.mturk_sandbox)
+
+    def page_operation(self, r, settings, operation, options, *, commit: bool):
+        """``review`` (`platforms.mturk.assignments.review` with the default policy and the stored flags)
+        or ``bonus`` (`platforms.mturk.bonus.pay_bonuses`, base bonus only), on the assignments
+        ``mvt mturk assignments`` stored."""
+        if operation == "review":
+            from platforms.mturk.assignments import review
+
+            return review(self.operations_client(settings), r, commit=commit)
+        if operation == "bonus":
+            from platforms.bonus import BonusScheme
+            from platforms.mturk.bonus import pay_bonuses
+
+            minimum = str(options.get("min_assignments", "1")).strip()
+            if not minimum.isdigit():
+                raise ValueError(f"approved assignments needed ({minimum[:20]!r}) must be a whole number, at least 1")
+            scheme = BonusScheme(per_hit=str(options.get("per_hit", "0.00")), min_assignments=int(minimum))
+            return pay_bonuses(self.operations_client(settings), r, scheme, commit=commit)
+        return super().page_operation(r, settings, operation, options, commit=commit)
+
+    def launch_cost(self, reward, lists_per_link: list[int]) -> str | None:
+        """One HIT per link with MaxAssignments its lists (as ``mvt mturk create-hits`` posts them)."""
+        from platforms.fees import MTURK, cost_note
+
+        sizes = sorted(set(lists_per_link))
+        return cost_note(MTURK, reward, lists_per_link, lambda amount: f"${amount}",
+                         f" on MTurk ({len(lists_per_link)} HITs of {'/'.join(map(str, sizes))} assignments)")
+
+    def spend_rules(self, r, experiment_id: str, link_ids: list[str]) -> list:
+        """Per environment with HITs for the links: the reward ``create-hits`` recorded for them (HITs
+        made before it recorded rewards are left out), each HIT's MaxAssignments, the bonuses paid."""
+        import json
+        from decimal import Decimal
+
+        from kernel.store import keys
+        from platforms.base import SpendRule
+        from platforms.fees import MTURK
+        from platforms.ledger import Scope, paid_for_links
+
+        rules = []
+        for env in ("sandbox", "production"):
+            hit_ids = dict(zip(link_ids, r.hmget(keys.mturk_link_hits(env), link_ids))) if link_ids else {}
+            posted = {link: hit for link, hit in hit_ids.items() if hit}
+            if not posted:
+                continue
+            records = dict(zip(posted, r.hmget(keys.mturk_hits(env), list(posted.values()))))
+            hits = {link: json.loads(raw) for link, raw in records.items() if raw}
+            priced = {link: h for link, h in hits.items() if h.get("reward")}
+            if not priced:
+                continue
+            reward = Decimal(next(iter(priced.values()))["reward"])
+            rules.append(SpendRule("MTurk", env, reward, "$", MTURK,
+                                   {link: int(h.get("max_assignments") or 1) for link, h in priced.items()},
+                                   paid_for_links(r, Scope("mturk", env), "bonus", link_ids)))
+        return rules
+
     def worker_status(self, r, worker_id: str) -> list[str]:
         """The worker's assignments as ``mvt mturk assignments`` last stored them, and MTurk blocks."""
         import orjson

@@ -76,9 +76,75 @@ class ProlificPlatform(Platform):
         for env in ("production", "test"):
             for study in stored(r, env, "studies").values():
                 if study.get("experiment") == experiment_id:
-                    return f"Prolific study {study.get('study_id')} ({study.get('places', '?')} places)" + \
-                        _hourly_pay(study.get("reward_cents"), records)
+                    return f"Prolific study {study.get('study_id')} ({study.get('places', '?')} places)"
         return None
+
+    page_operations = {
+        "review": "approve submissions awaiting review whose session finished on the server; hold the others "
+                  "and those of flagged participants for your decision (mvt prolific review)",
+        "bonus": "pay a bonus per approved submission to unflagged participants with enough of them, in one bulk "
+                 "payment (mvt prolific bonus; the top-50 %/10 % tiers need --workers on the command line)",
+    }
+    page_options = {"review": (("study", "study id (when there are several)", ""),),
+                    "bonus": (("study", "study id (when there are several)", ""),
+                              ("per_hit", "per approved submission", "0.10"),
+                              ("min_assignments", "approved submissions needed", "1"))}
+
+    def operations_client(self, settings):
+        """The Prolific client the page's operations use (``PROLIFIC_TOKEN``, ``PROLIFIC_API_URL`` from the
+        server's environment; the token is needed only to commit)."""
+        from platforms.prolific.client import make_client
+
+        return make_client()
+
+    def page_operation(self, r, settings, operation, options, *, commit: bool):
+        """``review`` (`platforms.prolific.submissions.review`, default policy, stored flags) or ``bonus``
+        (`platforms.prolific.bonus.pay_bonuses`, base bonus only) on the submissions
+        ``mvt prolific submissions`` stored."""
+        study = str(options.get("study") or "").strip() or None
+        if operation == "review":
+            from platforms.prolific.submissions import review
+
+            return review(self.operations_client(settings), r, study, commit=commit)
+        if operation == "bonus":
+            from platforms.bonus import BonusScheme
+            from platforms.prolific.bonus import pay_bonuses
+
+            minimum = str(options.get("min_assignments", "1")).strip()
+            if not minimum.isdigit():
+                raise ValueError(f"approved submissions needed ({minimum[:20]!r}) must be a whole number, at least 1")
+            scheme = BonusScheme(per_hit=str(options.get("per_hit", "0.00")), min_assignments=int(minimum))
+            return pay_bonuses(self.operations_client(settings), r, study, scheme, commit=commit)
+        return super().page_operation(r, settings, operation, options, commit=commit)
+
+    def launch_cost(self, reward, lists_per_link: list[int]) -> str | None:
+        """One study with a place per list (as ``mvt prolific create-study`` makes it)."""
+        from platforms.prolific.studies import prolific_cost_note
+
+        places = sum(lists_per_link)
+        return prolific_cost_note(reward, places, None, f" on Prolific (one study of {places} places)")
+
+    def spend_rules(self, r, experiment_id: str, link_ids: list[str]) -> list:
+        """The reward of the study ``create-study`` recorded for the experiment (per environment), at
+        the academic fee rate (`platforms.fees`; the note gives the corporate one), and the bonuses paid."""
+        from decimal import Decimal
+
+        from platforms.base import SpendRule
+        from platforms.fees import PROLIFIC_ACADEMIC, PROLIFIC_CORPORATE, PROLIFIC_MIN_HOURLY, percent
+        from platforms.ledger import Scope, paid_for_links
+        from platforms.prolific.records import stored
+
+        rules = []
+        for env in ("production", "test"):
+            for study in stored(r, env, "studies").values():
+                if study.get("experiment") == experiment_id and study.get("reward_cents"):
+                    rules.append(SpendRule(
+                        "Prolific", env, Decimal(int(study["reward_cents"])) / 100, "", PROLIFIC_ACADEMIC,
+                        dict.fromkeys(link_ids, 1), paid_for_links(r, Scope("prolific", env), "bonus", link_ids),
+                        minimum_hourly=PROLIFIC_MIN_HOURLY,
+                        note=f"academic or non-profit rate; corporate accounts pay {percent(PROLIFIC_CORPORATE.rate)} %"))
+                    break
+        return rules
 
     def worker_status(self, r, worker_id: str) -> list[str]:
         """The participant's submissions as ``mvt prolific submissions`` last stored them."""
@@ -109,19 +175,3 @@ class ProlificPlatform(Platform):
 
         commands.register(cli)
 
-
-def _hourly_pay(reward_cents, records: list[dict]) -> str:
-    """``; reward 1.50, median task 6.0 min: 15.00 an hour (minimum …)``: the effective pay the
-    experiment's completed tasks imply, against Prolific's minimum (`platforms.fees`)."""
-    import statistics
-
-    from platforms.fees import PROLIFIC_MIN_HOURLY
-
-    minutes = [(rec["completed_ms"] - rec["started_ms"]) / 60_000 for rec in records
-               if rec.get("completed_ms") and rec.get("started_ms")]
-    if not reward_cents or not minutes or statistics.median(minutes) <= 0:
-        return ""
-    median = statistics.median(minutes)
-    hourly = reward_cents / 100 * 60 / median
-    return (f"; reward {reward_cents / 100:.2f}, median task {median:.1f} min: {hourly:.2f} an hour "
-            f"(Prolific's minimum {PROLIFIC_MIN_HOURLY})")

@@ -160,15 +160,17 @@ class StudySettings:
                 f"{'; '.join(w for w in who if w)}. Participants finish at {COMPLETE_URL}{self.completion_code}")
 
 
-def prolific_cost_note(reward: Decimal, places: int, minutes: int) -> str:
-    """The study's cost with Prolific's fee (both account rates) and the pay per hour (`platforms.fees`)."""
+def prolific_cost_note(reward: Decimal, places: int, minutes: int | None, where: str = "") -> str:
+    """The study's cost with Prolific's fee (both account rates) and, given the task's ``minutes``, the
+    pay per hour (`platforms.fees`); ``where`` follows the word Cost."""
     rewards, academic = PROLIFIC_ACADEMIC.cost(reward, [1] * places)
     _, corporate = PROLIFIC_CORPORATE.cost(reward, [1] * places)
     hourly = (reward * 60 / minutes).quantize(Decimal("0.01")) if minutes else None
-    return (f"Cost: rewards {rewards} + fee {academic} = {rewards + academic} (academic or non-profit rate "
+    pay = (f"pay {hourly} an hour at {minutes} min" if minutes else f"pay per hour {reward} × 60 / the task's minutes")
+    return (f"Cost{where}: rewards {rewards} + fee {academic} = {rewards + academic} (academic or non-profit rate "
             f"{percent(PROLIFIC_ACADEMIC.rate)} %; corporate {percent(PROLIFIC_CORPORATE.rate)} %: "
             f"{rewards + corporate}), from {PROLIFIC_ACADEMIC.source} read {PROLIFIC_ACADEMIC.read_on}; "
-            f"pay {hourly} an hour at {minutes} min (Prolific's minimum: {PROLIFIC_MIN_HOURLY} an hour).")
+            f"{pay} (Prolific's minimum: {PROLIFIC_MIN_HOURLY} an hour).")
 
 
 def earlier_participants(r, env: str) -> list[str]:

@@ -1,0 +1,95 @@
+"""The control room's cost on a large study (run via scripts/bench_control), printed from one run.
+
+Starts ``mvt serve --workers 2`` on its embedded Redis with a synthetic experiment of 1000 links ×
+42 lists × 8 trials, allocates `bench_server.N_RETURNING` assignments and records responses (wrk's
+``responses`` scenario), then prints:
+
+1. the overview's cost (`app.control.overview`, what ``/admin/`` and ``mvt status`` compute): wall
+   time, this process's CPU and the Redis server's CPU (``INFO cpu``) per computation, median of 5;
+2. the hot routes (eligibility, response writes) without and with ``--dashboards`` signed-in
+   control rooms polling ``/admin/overview`` every 3 s: req/s, p50, p99, the servers' CPU per
+   request, and the ratios with/without.
+
+The figures depend on the machine's load (printed at the end); run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_server as bench  # noqa: E402
+
+from app.control import overview  # noqa: E402
+from kernel.settings import Settings  # noqa: E402
+from kernel.store.connect import client_from_url  # noqa: E402
+from simulation.synthetic import write_experiment  # noqa: E402
+
+N_LINKS, N_LISTS = 1000, 42
+
+
+def overview_cost(url: str, runs: int = 5) -> dict:
+    """Median wall ms, this process's CPU ms and Redis's CPU ms of one `overview` computation."""
+    r = client_from_url(url)
+    walls, cpus, redis_cpus = [], [], []
+    for _ in range(runs):
+        before = r.info("cpu")
+        wall, cpu = time.perf_counter(), time.process_time()
+        experiments = overview(r, 60)
+        walls.append((time.perf_counter() - wall) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+        after = r.info("cpu")
+        redis_cpus.append(sum(after[k] - before[k] for k in ("used_cpu_user", "used_cpu_sys")) * 1000)
+    r.close()
+    [e] = experiments
+    return {"wall_ms": statistics.median(walls), "cpu_ms": statistics.median(cpus),
+            "redis_cpu_ms": statistics.median(redis_cpus), "links": len(e.links), "lists": e.n_lists,
+            "in_progress": e.in_progress, "done": e.done}
+
+
+def main() -> None:
+    """Measure, then print the overview's cost and the hot routes with and without dashboards."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (max 30)")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--dashboards", type=int, default=10)
+    args = parser.parse_args()
+    duration = max(1, min(args.duration, 30))
+    wrk = bench.ensure_wrk()
+    bench.N_LINKS, bench.N_LISTS = N_LINKS, N_LISTS
+    tmp = Path(tempfile.mkdtemp(prefix="mvt-bench-control-"))
+    settings = Settings(_env_file=None, data_dir=tmp / "data", secret_key=bench.SECRET_KEY)
+    write_experiment(settings.data_dir / "bench-exp", experiment_id="bench", n_links=N_LINKS, n_lists=N_LISTS,
+                     n_trials=bench.N_TRIALS)
+    rows = {}
+    with bench.serving(tmp, settings, "embedded", 1, 2, "on") as (servers, bases, url):
+        data = bench.prepare(settings, url, "C")
+        bench.run_scenario(wrk, tmp, servers, bases, "responses", "fill", data, args.connections, 1, duration)
+        cost = overview_cost(url)
+        print(f"overview of {cost['links']} links x {N_LISTS} lists ({cost['in_progress']} in progress, "
+              f"{cost['done']} done): {cost['wall_ms']:.0f} ms wall, {cost['cpu_ms']:.0f} ms CPU here + "
+              f"{cost['redis_cpu_ms']:.0f} ms Redis CPU per computation (median of 5)", flush=True)
+        for watching in (0, args.dashboards):
+            stop = bench.watch_dashboards(bases, watching)
+            # Past the first polls (each worker process computes its first overview then): the steady state.
+            time.sleep(bench.DASHBOARD_POLL_S + 3 if watching else 0)
+            for scenario in ("eligibility", "responses"):
+                rows[scenario, watching] = bench.run_scenario(wrk, tmp, servers, bases, scenario,
+                                                              f"D{watching}{scenario}", data, args.connections, 1,
+                                                              duration)
+            stop.set()
+    for scenario in ("eligibility", "responses"):
+        without, with_ = rows[scenario, 0], rows[scenario, args.dashboards]
+        print(f"{scenario}: with {args.dashboards} dashboards / without: req/s x{with_['rps'] / without['rps']:.2f}, "
+              f"p99 x{with_['p99_ms'] / max(without['p99_ms'], 1e-9):.2f}, server CPU per request "
+              f"x{with_['server_cpu_us_per_request'] / max(without['server_cpu_us_per_request'], 1e-9):.2f}")
+    print(f"load average after the runs (other processes included): {bench.os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
