@@ -12,7 +12,9 @@
  *
  *   ctx = {cfg, study, store, api, queue, tabId, touch, words, returnSentence, refuse, screenOut}
  *   createKind(ctx) → {
- *     deviceRules?()          → bool: before consent, first visit only; false = it told the worker
+ *     sizeSubject?            : what the study file's min_stimulus_px must fit, in words ("the videos")
+ *     deviceRules?()          → bool: before consent, first visit only, after the shared rules
+ *                               (common/device.js: touch_allowed, min_stimulus_px); false = it told the worker
  *     whileAllocating?()      : after consent, while the list is allocated (default: "Loading…")
  *     beforeTrials?(a)        → bool: between allocation and trials; false = it stopped the page
  *     runTrials(a)            → bool: the kind's trials, answers into ctx.queue; false = stopped
@@ -21,6 +23,7 @@
  * Contract with the server: docs/contracts.md ("Browser ↔ server").
  */
 import { complete, createApi, createQueue, refusalSentence } from "./api.js";
+import { sharedDeviceProblem } from "./device.js";
 import { isTouchDevice } from "./layout.js";
 import { runSequence } from "./sequence.js";
 import { $, askComment, askConsent, isStopped, setNetProblem, show, stop } from "./screens.js";
@@ -119,7 +122,14 @@ async function main() {
     claimTab: holdTab,
     consented: () => Boolean(store("consented")),
     eligible,
-    deviceRules: () => (kind.deviceRules ? kind.deviceRules() : true),
+    deviceRules: () => {
+      const problem = sharedDeviceProblem(cfg.study && cfg.study.device, isTouchDevice(), window.screen, kind.sizeSubject);
+      if (problem) {
+        screenOut(cfg, problem + " " + RETURN + " Nothing has been recorded.");
+        return false;
+      }
+      return kind.deviceRules ? kind.deviceRules() : true;
+    },
     consent: () => askConsent(store, RETURN),
     allocate: () => api("/api/assignments", {
       link: cfg.link, worker_id: cfg.worker_id, assignment_id: cfg.assignment_id, hit_id: cfg.hit_id || null,
