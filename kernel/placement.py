@@ -7,7 +7,8 @@ and allocates with the same atomic `kernel.assignments.allocate` as MTurk (no-re
 blocks, expiry, replacement). A participant who already has an assignment is put back on its
 link (resume), and so is one who comes back under a new assignment (Prolific: a new SESSION_ID)
 while an earlier one is unfinished: the allocation is the earlier assignment's, so they carry on
-with their list instead of taking a second. Nothing is allocated when no link can take them.
+with their list instead of taking a second (`keys.assignment_resumed` notes which, for review).
+Nothing is allocated when no link can take them.
 """
 
 from __future__ import annotations
@@ -57,8 +58,11 @@ async def place(r, settings: Settings, experiment_id: str, worker_id: str, assig
         pipe.hget(keys.link_assignments(link), taken)
     for (link, taken), raw in zip(earlier, await pipe.execute() if earlier else []):
         if raw and orjson.loads(raw).get("status") == "in_progress":
-            return await allocate(r, link, worker_id, taken, group_id or "",
-                                  cap=settings.max_tasks_per_worker, allotted_ms=allotted_ms)
+            resumed = await allocate(r, link, worker_id, taken, group_id or "",
+                                     cap=settings.max_tasks_per_worker, allotted_ms=allotted_ms)
+            # The platform knows the new id (Prolific: the submission), the server the old one.
+            await r.execute_command("HSET", keys.assignment_resumed(), assignment_id, taken)
+            return resumed
     order = sorted((-(free + to_replace), rng.random(), link)
                    for link, _, free, to_replace, taken in rows if taken is None)
     for _, _, link in order:
