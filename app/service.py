@@ -27,7 +27,7 @@ from kernel.responses import (PRESENTATION_FIELDS, TIMING_FIELDS, complete, reco
 from kernel.settings import Settings
 from kernel.store import keys
 from kernel.tokens import TokenData, completion_code, make_token, read_token
-from app.validation import CompleteIn, FailureIn, ResponseIn, TrialStartIn
+from app.validation import AssignmentIn, CompleteIn, FailureIn, ResponseIn, TrialStartIn
 from platforms import PLATFORMS, Finished, preview_ids
 from studies import get_kind
 
@@ -235,6 +235,14 @@ async def finish(r, settings: Settings, body: CompleteIn, client: str | None = N
     url = await completion_url(r, settings, token, done.completion_code, platform) if platform else None
     return {"completion_code": done.completion_code, "assignment_id": done.assignment_id, "n_trials": done.n_trials,
             "completion_url": url}
+
+
+async def decline_consent(r, body: AssignmentIn) -> dict:
+    """``POST /api/decline``: a placed participant declined consent; ``{"released": bool}``
+    (`kernel.placement.decline`: their untouched list goes to the next arrival)."""
+    from kernel.placement import decline
+
+    return {"released": await decline(r, body.link, body.worker_id, body.assignment_id)}
 
 
 async def report_failure(r, settings: Settings, body: FailureIn) -> dict:

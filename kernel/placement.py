@@ -21,6 +21,7 @@ from kernel.assignments import Allocation, allocate
 from kernel.errors import LinkFull, SeenLink, UnknownLink
 from kernel.settings import Settings
 from kernel.store import keys
+from kernel.store.scripts import scripts_for
 
 
 async def place(r, settings: Settings, experiment_id: str, worker_id: str, assignment_id: str,
@@ -74,3 +75,24 @@ async def place(r, settings: Settings, experiment_id: str, worker_id: str, assig
             continue
     raise LinkFull(f"every list of experiment {experiment_id} is taken or was seen by participant {worker_id}")
 
+
+async def decline(r, link_id: str, worker_id: str, assignment_id: str) -> bool:
+    """A placed participant declined consent: their untouched list goes to the next arrival.
+
+    Placing allocates on arrival, before the page asks for consent, so a participant who declines
+    holds a list. It is released (replace.lua: the next new participant on the link takes it over)
+    only when the assignment is this worker's, in progress, with nothing answered; returns whether
+    it was. The ids are what `allocate` already takes to resume an assignment, so they give no
+    more power than that: an answered list is never released.
+    """
+    raw = await r.hget(keys.link_assignments(link_id), assignment_id)
+    if raw is None:
+        return False
+    record = orjson.loads(raw)
+    if record.get("worker") != worker_id or record.get("status") != "in_progress" or record.get("n_done") \
+            or record.get("next"):
+        return False
+    outcome = await scripts_for(r).replace(
+        keys=[keys.link_assignments(link_id), keys.link_slots(link_id), keys.link_activity(link_id),
+              keys.link_replace(link_id)], args=[assignment_id])
+    return outcome == "marked"

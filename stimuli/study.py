@@ -70,6 +70,8 @@ SHARED_DEVICE_KEYS = ("min_stimulus_px", "touch_allowed")
 """``[device]`` rules every kind's page applies before consent (``static/common/device.js``); the
 others (refresh rate, rescaling) only the MVT page, whose videos are timed frame by frame."""
 KIND_KEYS = {"mvt": ("practice_trials",), "ratings": ("ratings",)}
+DEVICE_KEYS = {"mvt": tuple(DEFAULT_DEVICE), "ratings": SHARED_DEVICE_KEYS}
+"""The ``[device]`` rules each kind's page checks."""
 """Keys (and tables) of the study file that only one kind's build reads, by kind."""
 _BUILD_OF = {"mvt": "mvt build", "ratings": "mvt build-ratings"}
 
@@ -126,10 +128,11 @@ def read_study_file(path: Path | str | None, kind: str = "mvt") -> dict:
     device = raw.get("device", {})
     if not isinstance(device, dict) or set(device) - set(DEFAULT_DEVICE):
         raise BuildOptionError(f"study file {path}: [device] may hold only {sorted(DEFAULT_DEVICE)}")
-    mvt_only = sorted(set(device) - set(SHARED_DEVICE_KEYS)) if kind != "mvt" else []
-    if mvt_only:
-        raise BuildOptionError(f"study file {path}: device.{', device.'.join(mvt_only)} is read only by mvt build, "
-                               f"not by {_BUILD_OF[kind]} (whose page checks {' and '.join(SHARED_DEVICE_KEYS)}); "
+    others = sorted(set(device) - set(DEVICE_KEYS[kind]))
+    if others:
+        readers = " and ".join(_BUILD_OF[k] for k, read in DEVICE_KEYS.items() if set(others) <= set(read))
+        raise BuildOptionError(f"study file {path}: device.{', device.'.join(others)} is read only by {readers}, "
+                               f"not by {_BUILD_OF[kind]} (whose page checks {' and '.join(DEVICE_KEYS[kind])}); "
                                "remove it")
     if "touch_allowed" in device and not isinstance(device["touch_allowed"], bool):
         raise BuildOptionError(f"study file {path}: device.touch_allowed must be true or false")

@@ -75,3 +75,29 @@ def test_a_participant_screened_out_by_the_device_rules_is_sent_back_with_the_sc
     finally:
         live_server.settings.prolific_completion_url = saved
         context.close()
+
+
+def test_a_participant_who_declines_consent_is_sent_back_with_no_consent_and_their_list_goes_to_the_next(
+        live_server, page, monkeypatch):
+    import json
+
+    from playwright.sync_api import expect
+
+    live_server.redis.hset(keys.platform_records("prolific", "production", "studies"), "STUDY-B", json.dumps(
+        {"study_id": "STUDY-B", "completion_code": "CDONE123", "no_consent_code": "NCONSENT1"}))
+    monkeypatch.setattr(live_server.settings, "prolific_completion_url", f"{live_server.base_url}/healthz?cc={{code}}")
+    page.goto(prolific_url(live_server, "PPID-NO", "SESSION-NO"))
+    link = live_server.redis.hget(keys.assignment_links(), "SESSION-NO")
+    held = json.loads(live_server.redis.hget(keys.link_assignments(link), "SESSION-NO"))["list"]
+    page.get_by_role("button", name="I do not agree").click()
+    expect(page.locator("#stop-message")).to_have_text(
+        "You did not agree to take part. Please return the study on Prolific (\u201cStop without completing\u201d). "
+        "Nothing has been recorded.")
+    page.wait_for_url(f"{live_server.base_url}/healthz?cc=NCONSENT1", timeout=15000)
+    assert json.loads(live_server.redis.hget(keys.link_assignments(link), "SESSION-NO"))["status"] == "to_replace"
+    # The next participant on that link takes the declined list over: nothing stays held for a decline.
+    for other in live_server.redis.smembers(keys.links_index()):  # every other list taken
+        live_server.redis.delete(keys.link_free(other))
+    page.goto(prolific_url(live_server, "PPID-NEXT", "SESSION-NEXT"))
+    assert live_server.redis.hget(keys.assignment_links(), "SESSION-NEXT") == link
+    assert json.loads(live_server.redis.hget(keys.link_assignments(link), "SESSION-NEXT"))["list"] == held

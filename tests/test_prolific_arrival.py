@@ -253,3 +253,18 @@ def test_an_arrival_flood_from_many_addresses_is_bounded_by_the_experiments_arri
     assert r.hget(keys.assignment_links(), "S-FLOOD4") is None
     # a participant already placed comes back (a reload): not a new arrival, still served
     assert arrive_from("127.0.0.2", "FLOOD0").status_code == 200
+
+
+def test_a_declined_placement_is_released_once_and_only_by_its_participant(synthetic_server):
+    """POST /api/decline: the list placed on arrival goes back, for this participant's untouched assignment only."""
+    link = placed_link(arrive(synthetic_server, "PD", "SESSION-D"))
+
+    def decline(worker: str) -> dict:
+        body = {"link": link, "worker_id": worker, "assignment_id": "SESSION-D"}
+        return httpx.post(f"{synthetic_server.base_url}/api/decline", json=body, verify=False, timeout=30).json()
+
+    assert decline("SOMEONE-ELSE") == {"released": False}
+    assert decline("PD") == {"released": True}
+    assert decline("PD") == {"released": False}   # already released
+    record = json.loads(synthetic_server.redis.hget(keys.link_assignments(link), "SESSION-D"))
+    assert record["status"] == "to_replace"

@@ -97,6 +97,13 @@ async def post_complete(body: CompleteIn, request: Request, r=Depends(get_redis)
     return json_response(await service.finish(r, settings, body, client_ip(request.scope)))
 
 
+@router.post("/api/decline", responses={422: REFUSALS[422]})
+async def post_decline(body: AssignmentIn, r=Depends(get_redis)):
+    """The participant declined consent: a list placed for them on arrival (Prolific, panels) and
+    untouched goes to the next arrival. ``{"released": bool}``; nothing to release on MTurk."""
+    return json_response(await service.decline_consent(r, body))
+
+
 @router.post("/api/failure", responses=REFUSALS)
 async def post_failure(body: FailureIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
     """The page gave up on this assignment (a video that cannot be downloaded or played): why.

@@ -28,7 +28,7 @@ import { isTouchDevice } from "./layout.js";
 import { runSequence } from "./sequence.js";
 import { $, askComment, askConsent, isStopped, setNetProblem, show, stop } from "./screens.js";
 import { TAB_HEARTBEAT_MS, claimTab, makeStore, releaseTab } from "./store.js";
-import { finishTask, screenOut } from "./submit.js";
+import { finishTask, leaveWithoutConsent, screenOut } from "./submit.js";
 import { pageWords } from "./words.js";
 
 const cfg = JSON.parse($("mvt-config").textContent);
@@ -130,7 +130,11 @@ async function main() {
       }
       return kind.deviceRules ? kind.deviceRules() : true;
     },
-    consent: () => askConsent(store, RETURN),
+    consent: async () => {
+      const agreed = await askConsent(store, RETURN);
+      if (!agreed) leaveWithoutConsent(cfg);
+      return agreed;
+    },
     allocate: () => api("/api/assignments", {
       link: cfg.link, worker_id: cfg.worker_id, assignment_id: cfg.assignment_id, hit_id: cfg.hit_id || null,
     }),

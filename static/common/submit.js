@@ -63,3 +63,18 @@ export function screenOut(cfg, message) {
   const out = cfg.finish && cfg.finish.screened_out_url;
   if (out) setTimeout(() => { window.location.assign(out); }, 4000);
 }
+
+/**
+ * After a declined consent: a list the server placed on arrival (a redirecting platform: Prolific,
+ * panels) goes back to the next participant (POST /api/decline, best effort) and, where the platform
+ * has a no-consent code (Prolific's NO_CONSENT), the participant is taken back there after 4 s.
+ */
+export function leaveWithoutConsent(cfg) {
+  if (!cfg.finish || cfg.finish.method !== "redirect") return;  // MTurk: nothing was allocated
+  fetch(cfg.api_base + "/api/decline", {
+    method: "POST", headers: { "Content-Type": "application/json" }, credentials: "same-origin", keepalive: true,
+    body: JSON.stringify({ link: cfg.link, worker_id: cfg.worker_id, assignment_id: cfg.assignment_id }),
+  }).catch(() => {});
+  const out = cfg.finish.no_consent_url;
+  if (out) setTimeout(() => { window.location.assign(out); }, 4000);
+}
