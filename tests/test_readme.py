@@ -38,11 +38,11 @@ README = (ROOT / "README.md").read_text()
 SUBSTITUTIONS = {
     "images/": str(ROOT / "stimuli" / "samples"),       # 16 bundled images in 4 classes
     "--images-per-task 50": "--images-per-task 16",     # ... so one link holds all of them
-    "stimuli/samples_ratings/audio.tsv": str(ROOT / "stimuli" / "samples_ratings" / "audio.tsv"),
 }
 """README value -> the value used here; each must occur in the README (checked)."""
 
 KEY_LINES = [
+    ("mvt samples samples", r"copied 16 images to samples/images and the rating samples to samples/ratings"),
     ("mvt build-ratings", r"16 audio samples .* 4 links x 5 lists"),
     ("mvt build", r"96 videos for 16 images .* 1 links in exp1/links.csv"),
     ("mvt load exp1", r"experiment exp1: 1 links, 42 lists; 1 loaded"),
