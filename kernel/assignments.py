@@ -228,6 +228,12 @@ def assignment_record(r, assignment_id: str) -> tuple[str, dict]:
     return link_id, orjson.loads(raw)
 
 
+def resumed_assignment(r, assignment_id: str) -> str | None:
+    """The unfinished assignment a participant resumed when they came back under ``assignment_id``
+    (Prolific: a new SESSION_ID; `kernel.placement`), or None (sync client)."""
+    return r.hget(keys.assignment_resumed(), assignment_id)
+
+
 def completion_record(r, assignment_id: str) -> dict | None:
     """``{assignment_id, worker_id, hit_id, link_id, completion_code, completed_at}`` when the
     server recorded the assignment's completion, else None. ``completed_at`` is ISO 8601 UTC."""

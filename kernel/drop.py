@@ -97,6 +97,10 @@ def drop(r, plan: DropPlan) -> int:
     deleted += r.delete(keys.experiment_study(plan.experiment))
     if plan.assignments:
         r.hdel(keys.assignment_links(), *plan.assignments)
+        mine = set(plan.assignments)
+        resumed = [new for new, old in r.hgetall(keys.assignment_resumed()).items() if old in mine]
+        if resumed:
+            r.hdel(keys.assignment_resumed(), *resumed)
     pipe = r.pipeline(transaction=False)
     for worker in plan.workers:
         pipe.srem(keys.worker_links(worker), *plan.links)

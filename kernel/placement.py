@@ -7,7 +7,7 @@ and allocates with the same atomic `kernel.assignments.allocate` as MTurk (no-re
 blocks, expiry, replacement). A participant who already has an assignment is put back on its
 link (resume), and so is one who comes back under a new assignment (Prolific: a new SESSION_ID)
 while an earlier one is unfinished: the allocation is the earlier assignment's, so they carry on
-with their list instead of taking a second. Nothing is allocated when no link can take them.
+with their list instead of taking a second (`keys.assignment_resumed` notes which, for review). Nothing is allocated when no link can take them.
 
 `candidate` answers where `place` would put them without changing anything: the arrival page asks it
 before consent, and `place` runs only after consent (``POST /api/assignments`` with the page's
@@ -25,6 +25,12 @@ from kernel.assignments import Allocation, allocate, eligibility
 from kernel.errors import CapReached, ExperimentPaused, LinkFull, SeenLink, UnknownLink, WorkerBlocked
 from kernel.settings import Settings
 from kernel.store import keys
+
+
+async def note_resumed(r, assignment_id: str, earlier_id: str) -> None:
+    """Note that ``assignment_id`` (a new arrival) resumes ``earlier_id``'s unfinished list, for review:
+    the platform knows the new id (Prolific: the submission), the server the old one. Allocates nothing."""
+    await r.execute_command("HSET", keys.assignment_resumed(), assignment_id, earlier_id)
 
 
 @dataclass(frozen=True)
@@ -125,8 +131,10 @@ async def place(r, settings: Settings, experiment_id: str, worker_id: str, assig
                               allotted_ms=allotted_ms, first_trial_ms=first_trial_ms)
     resumed = await _unfinished(r, earlier)
     if resumed is not None:
-        return await allocate(r, resumed[0], worker_id, resumed[1], group_id or "",
-                              cap=settings.max_tasks_per_worker, allotted_ms=allotted_ms)
+        allocation = await allocate(r, resumed[0], worker_id, resumed[1], group_id or "",
+                                    cap=settings.max_tasks_per_worker, allotted_ms=allotted_ms)
+        await note_resumed(r, assignment_id, resumed[1])
+        return allocation
     for link in order:
         try:
             return await allocate(r, link, worker_id, assignment_id, group_id or "",

@@ -110,7 +110,33 @@ def _extra_frame_counts(args: list[str]) -> list[int]:
     return counts
 
 
+def samples(dest: Annotated[Path, typer.Argument(file_okay=False, help="Folder to copy them into (made if needed).")]):
+    """Copy the bundled CC0 samples out of the installed package, to try the builds on.
+
+    DEST/images is an ImageFolder for mvt build (4 shapes x 4 pictures); DEST/ratings holds
+    audio.tsv and images.tsv with their files, for mvt build-ratings. Files already there are
+    overwritten with the bundled ones.
+
+    Example: mvt samples samples; mvt build-ratings samples/ratings/audio.tsv mos1 --design random ...
+    """
+    import shutil
+
+    from stimuli.practice import SAMPLES
+    from stimuli.ratings_build import SAMPLES_DIR
+
+    with exit_on_error():
+        try:
+            shutil.copytree(SAMPLES, dest / "images", dirs_exist_ok=True)
+            shutil.copytree(SAMPLES_DIR, dest / "ratings", dirs_exist_ok=True)
+        except OSError as exc:
+            raise BuildOptionError(f"cannot copy the samples into {dest} ({exc})") from None
+    n_images = sum(1 for p in (dest / "images").rglob("*.png"))
+    typer.echo(f"copied {n_images} images to {dest / 'images'} and the rating samples to {dest / 'ratings'} "
+               f"(audio.tsv, images.tsv); the licence is in each folder's LICENSE")
+
+
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the ``mvt`` CLI."""
     app.command("build", context_settings={"allow_extra_args": True,
                                            "ignore_unknown_options": True})(build)
+    app.command("samples")(samples)

@@ -64,9 +64,14 @@ DEFAULT_STUDY = {
 """What the page says and checks when an experiment was built without a study file."""
 
 _TEXT_KEYS = ("title", "description", "pay", "contact", "consent")
-SHARED_KEYS = ("title", "description", "minutes", "pay", "contact", "consent", "panel")
+SHARED_KEYS = ("title", "description", "minutes", "pay", "contact", "consent", "panel", "device")
 """Keys every study kind honours (`mvt build` and `mvt build-ratings`)."""
-KIND_KEYS = {"mvt": ("practice_trials", "device"), "ratings": ("ratings",)}
+SHARED_DEVICE_KEYS = ("min_stimulus_px", "touch_allowed")
+"""``[device]`` rules every kind's page applies before consent (``static/common/device.js``); the
+others (refresh rate, rescaling) only the MVT page, whose videos are timed frame by frame."""
+KIND_KEYS = {"mvt": ("practice_trials",), "ratings": ("ratings",)}
+DEVICE_KEYS = {"mvt": tuple(DEFAULT_DEVICE), "ratings": SHARED_DEVICE_KEYS}
+"""The ``[device]`` rules each kind's page checks."""
 """Keys (and tables) of the study file that only one kind's build reads, by kind."""
 _BUILD_OF = {"mvt": "mvt build", "ratings": "mvt build-ratings"}
 
@@ -113,8 +118,8 @@ def read_study_file(path: Path | str | None, kind: str = "mvt") -> dict:
     for key in _TEXT_KEYS:
         if key in raw and not (isinstance(raw[key], str) and raw[key].strip()):
             raise BuildOptionError(f"study file {path}: {key} ({raw[key]!r}) must be non-empty text")
-    for key, kind in (("minutes", (int, float)), ("practice_trials", int)):
-        if key in raw and (not isinstance(raw[key], kind) or isinstance(raw[key], bool) or raw[key] < 0):
+    for key, types in (("minutes", (int, float)), ("practice_trials", int)):
+        if key in raw and (not isinstance(raw[key], types) or isinstance(raw[key], bool) or raw[key] < 0):
             raise BuildOptionError(f"study file {path}: {key} ({raw[key]!r}) must be a number ≥ 0")
     if "display_px" in raw and (isinstance(raw["display_px"], bool) or not isinstance(raw["display_px"], int)
                                 or raw["display_px"] < 16):
@@ -123,6 +128,12 @@ def read_study_file(path: Path | str | None, kind: str = "mvt") -> dict:
     device = raw.get("device", {})
     if not isinstance(device, dict) or set(device) - set(DEFAULT_DEVICE):
         raise BuildOptionError(f"study file {path}: [device] may hold only {sorted(DEFAULT_DEVICE)}")
+    others = sorted(set(device) - set(DEVICE_KEYS[kind]))
+    if others:
+        readers = " and ".join(_BUILD_OF[k] for k, read in DEVICE_KEYS.items() if set(others) <= set(read))
+        raise BuildOptionError(f"study file {path}: device.{', device.'.join(others)} is read only by {readers}, "
+                               f"not by {_BUILD_OF[kind]} (whose page checks {' and '.join(DEVICE_KEYS[kind])}); "
+                               "remove it")
     if "touch_allowed" in device and not isinstance(device["touch_allowed"], bool):
         raise BuildOptionError(f"study file {path}: device.touch_allowed must be true or false")
     if "max_rescale" in device and (isinstance(device["max_rescale"], bool)

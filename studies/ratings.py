@@ -202,11 +202,13 @@ class RatingsKind(StudyKind):
         runs the headphone screening (``static/ratings/headphone_check.js``) before consent when the
         study file's ``[ratings] headphone_check`` is true and the media are audio; ``title`` heads
         the consent screen and ``instructions`` replace the page's own (None: the page's words); the
-        study file's shared words (``description``, ``minutes``, ``pay``, ``contact``, ``consent``) and
-        ``panel`` as `stimuli.study` reads them for every kind (None: the page's own)."""
+        study file's shared words (``description``, ``minutes``, ``pay``, ``contact``, ``consent``),
+        ``panel`` and ``device`` as `stimuli.study` reads them for every kind (None: the page's own;
+        ``device``: only the rules the file gives are checked, ``static/common/device.js``)."""
         media = design.get("media_kind")
         settings = design.get("study") or {}
         wanted = settings.get("headphone_check") is True
-        shared = {key: settings.get(key) for key in ("description", "minutes", "pay", "contact", "consent", "panel")}
+        shared = {key: settings.get(key)
+                  for key in ("description", "minutes", "pay", "contact", "consent", "panel", "device")}
         return {"kind": self.name, "media_kind": media, "headphone_check": wanted and media == "audio",
                 "title": settings.get("title"), "instructions": settings.get("instructions"), **shared}

@@ -58,13 +58,22 @@ def nothing_held(server) -> bool:
                                                         for link in r.smembers(keys.links_index()))
 
 
-def test_a_participant_who_declines_consent_holds_nothing(live_server, page):
+def test_a_participant_who_declines_consent_holds_nothing_and_is_sent_back_with_no_consent(live_server, page,
+                                                                                          monkeypatch):
+    import json
+
     from playwright.sync_api import expect
 
+    live_server.redis.hset(keys.platform_records("prolific", "production", "studies"), "STUDY-B", json.dumps(
+        {"study_id": "STUDY-B", "completion_code": "CDONE123", "no_consent_code": "NCONSENT1"}))
+    monkeypatch.setattr(live_server.settings, "prolific_completion_url", f"{live_server.base_url}/healthz?cc={{code}}")
     page.goto(prolific_url(live_server, "PPID-DECLINE", "SESSION-DECLINE"))
     page.get_by_role("button", name="I do not agree").click()
-    expect(page.locator("#stop-message")).to_contain_text("Please return the study on Prolific")
-    expect(page.locator("#stop-message")).not_to_contain_text("HIT")
+    expect(page.locator("#stop-message")).to_have_text(
+        "You did not agree to take part. Please return the study on Prolific (\u201cStop without completing\u201d). "
+        "Nothing has been recorded.")
+    assert nothing_held(live_server)
+    page.wait_for_url(f"{live_server.base_url}/healthz?cc=NCONSENT1", timeout=15000)
     assert nothing_held(live_server)
 
 

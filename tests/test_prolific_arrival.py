@@ -80,6 +80,7 @@ def test_a_returning_participant_resumes_their_unfinished_list_under_a_new_sessi
     r = synthetic_server.redis
     assert held_lists(r) == 1   # one list, not two
     assert r.hget(keys.assignment_links(), "SESSION-2") is None
+    assert r.hget(keys.assignment_resumed(), "SESSION-2") == "SESSION-1"   # for review: the new session's task
     # Once that list is finished, a new session is a new attempt: another link.
     record = json.loads(r.hget(keys.link_assignments(link), "SESSION-1"))
     r.hset(keys.link_assignments(link), "SESSION-1", json.dumps({**record, "status": "complete"}))

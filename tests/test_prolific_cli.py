@@ -59,8 +59,9 @@ def test_create_study_dry_run_then_commit_then_rerun(prolific, tmp_path):
         f"Draft study id {study_id}; next: `mvt prolific publish`."]
     assert (study["total_available_places"], study["reward"], study["estimated_completion_time"]) == (6, 150, 12)
     assert study["external_study_url"] == url and study["device_compatibility"] == ["desktop"]
-    assert study["completion_codes"] == [{"code": CODE, "code_type": "COMPLETED",
-                                          "actions": [{"action": "MANUALLY_REVIEW"}]}]
+    assert study["completion_codes"][0] == {"code": CODE, "code_type": "COMPLETED",
+                                            "actions": [{"action": "MANUALLY_REVIEW"}]}
+    assert [c["code_type"] for c in study["completion_codes"]] == ["COMPLETED", "NO_CONSENT"]
     assert study["filters"] == [{"filter_id": "current-country-of-residence", "selected_values": ["1"]},
                                 {"filter_id": "participant_group_blocklist", "selected_values": ["f" * 24]}]
 
@@ -290,6 +291,14 @@ def test_screened_out_participants_get_prolifics_current_code_types(prolific, tm
                                                       "please return it."}]}
     assert second == {"code": "OUT1", "code_type": "FIXED_SCREENOUT", "actions": [
         {"action": "FIXED_SCREEN_OUT_PAYMENT", "fixed_screen_out_reward": 20, "slots": 6}]}
+    for study in prolific.fake.studies.values():  # a participant who declines consent: asked to return
+        no_consent = study["completion_codes"][-1]
+        assert no_consent["code_type"] == "NO_CONSENT" and no_consent["code"].startswith("N")
+        assert no_consent["actions"] == [{"action": "REQUEST_RETURN", "return_reason": "You did not agree to take "
+                                          "part, so the study did not start; please return it."}]
+    same = prolific(*base, "--completion-code", "DONE9", "--no-consent-code", "OUT1", "--batch", "b4")
+    assert (same.exit_code, same.stderr) == (
+        1, "error: completion, screened-out and no-consent codes (DONE9, OUT1, OUT1) must differ\n")
     too_much = prolific(*base, "--screen-out-reward", "1.50", "--batch", "b3")
     assert (too_much.exit_code, too_much.stderr) == (
         1, "error: screen-out reward (1.50) must be less than the reward (1.50), as Prolific requires\n")

@@ -81,6 +81,45 @@ def test_review_against_the_server_library(prolific_fake, redis, redis_url, tmp_
     assert prolific_fake.submissions[half_id]["status"] == "AWAITING REVIEW"
 
 
+@pytest.mark.parametrize("first_status, decision", [
+    ("RETURNED", ("succeeded", "approve submission {second} (participant {p}): session finished on the server "
+                               "(resuming session {first})")),
+    ("AWAITING REVIEW", ("held", "submission {second} (participant {p}): the task was finished under the "
+                                 "participant's earlier session {first}, submitted too")),
+])
+def test_a_participant_who_resumed_under_a_new_session_is_matched_to_their_finished_task(
+        prolific_fake, redis, redis_url, tmp_path, first_status, decision):  # noqa: F811
+    """Returned on Prolific, taken again (a new SESSION_ID), finished the resumed list: that submission is approved."""
+    from kernel.placement import place
+    from kernel.responses import complete, record_response
+    from kernel.settings import Settings
+    from kernel.tokens import TokenData, completion_code
+    from studies.loader import load_experiment
+    from tests.fixtures.server import write_experiment
+
+    load_experiment(redis, write_experiment(tmp_path / "e", n_links=1, n_lists=2, n_trials=2))
+    client, study_id = setup(prolific_fake, redis)
+    first = prolific_fake.add_submission(study_id, P1, status=first_status, study_code=None)
+    second = prolific_fake.add_submission(study_id, P1, study_code="DONE1")
+    settings = Settings(secret_key="k" * 32)
+
+    async def work(r):
+        got = await place(r, settings, "synth", P1, first, study_id)
+        again = await place(r, settings, "synth", P1, second, study_id)  # back under a new session
+        assert (again.assignment_id, again.list_index) == (first, got.list_index)
+        t = TokenData(first, got.link_id, P1, got.list_index)
+        for trial in range(2):
+            await record_response(r, t, trial, "cat", {})
+        await complete(r, t, completion_code(b"k" * 32, t))
+
+    run_with_async_redis(redis_url, work)
+    fetch_submissions(client, redis, study_id)
+    outcomes = [(o.status, o.description) for o in review(client, redis, study_id, commit=True).outcomes]
+    status, text = decision
+    assert (status, text.format(first=first, second=second, p=P1)) in outcomes
+    assert prolific_fake.submissions[second]["status"] == ("APPROVED" if status == "succeeded" else "AWAITING REVIEW")
+
+
 def test_reject_sends_the_category_and_message(prolific_fake, redis):
     client, study_id = setup(prolific_fake, redis)
     sub = prolific_fake.add_submission(study_id, P1, study_code="DONE1")

@@ -362,6 +362,32 @@ def test_a_worker_on_loudspeakers_is_turned_away_before_consent_holding_nothing(
     assert redis.keys("*W6*") == []
 
 
+PHONE = {"has_touch": True, "is_mobile": True, "device_scale_factor": 3}
+
+
+@pytest.mark.parametrize("fixture, link, device, size, options, refusal", [
+    ("ratings_acr", "acr-001", {"touch_allowed": False}, (390, 844), PHONE,
+     "This task needs a computer with a mouse or keyboard; it cannot be done on a phone or tablet."),
+    ("ratings_dsis_images", "dsis-001", {"min_stimulus_px": 900}, (1280, 720), {},
+     "Your screen is too small for this task: the pictures need at least 900 by 900 pixels."),
+    ("ratings_acr", "acr-001", None, (390, 844), PHONE, None),  # no [device]: no rule checked
+])
+def test_the_study_files_device_rules_turn_a_device_away_before_consent_holding_nothing(
+        sized_page, redis, _running_server, request, tmp_path, fixture, link, device, size, options, refusal):
+    """The rating page applies the study file's [device] rules as the MVT page does (common/device.js)."""
+    from playwright.sync_api import expect
+
+    load_experiment(redis, with_study(request.getfixturevalue(fixture), tmp_path, {"device": device} if device else {}))
+    page = sized_page(*size, **options)
+    page.goto(f"{_running_server[0]}/experiment.html?link={link}&assignmentId=A-DEV&workerId=W-DEV&hitId=H1")
+    if refusal is None:
+        expect(page.get_by_role("button", name="I agree — continue")).to_be_visible()
+    else:
+        expect(page.locator("#stop-message")).to_have_text(refusal + " Please return the HIT. Nothing has been recorded.")
+        expect(page.get_by_role("button", name="I agree — continue")).to_be_hidden()
+    assert redis.keys("*W-DEV*") == []
+
+
 @pytest.mark.parametrize("fixture, link, wanted", [("ratings_acr", "acr-001", None),
                                                    ("ratings_dsis_images", "dsis-001", True)])
 def test_no_check_without_headphone_check_or_for_images(page, redis, _running_server, request, tmp_path,

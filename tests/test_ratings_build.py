@@ -384,6 +384,10 @@ id_param = "survey_code"
 completion_url = "https://sona.example.edu/done?c={code}&id={id}"
 completion_code = "OK1"
 
+[device]
+touch_allowed = true
+min_stimulus_px = 300
+
 [ratings]
 min_sample_ms = 1500
 '''
@@ -410,18 +414,22 @@ def test_the_study_files_shared_keys_are_kept_as_mvt_build_keeps_them(tmp_path):
         "title": "Speech quality", "description": "Listen to short recordings and rate each one.", "minutes": 6,
         "pay": "GBP 1.50", "contact": "lab@example.org",
         "consent": "We record your ratings for the Example Lab.\n\nYou may stop at any time.",
-        "panel": panel, "min_sample_ms": 1500}
+        "panel": panel, "min_sample_ms": 1500, "device": {"touch_allowed": True, "min_stimulus_px": 300}}
     page = get_kind("ratings").page_study(design)
-    assert {k: page[k] for k in ("title", "description", "minutes", "pay", "contact", "panel")} == {
+    assert {k: page[k] for k in ("title", "description", "minutes", "pay", "contact", "panel", "device")} == {
         "title": "Speech quality", "description": "Listen to short recordings and rate each one.", "minutes": 6,
-        "pay": "GBP 1.50", "contact": "lab@example.org", "panel": panel}
+        "pay": "GBP 1.50", "contact": "lab@example.org", "panel": panel,
+        "device": {"touch_allowed": True, "min_stimulus_px": 300}}
 
 
 @pytest.mark.parametrize(("toml", "message"), [
     ('titel = "Speech quality"\n',
-     "unknown key 'titel'; expected some of consent, contact, description, minutes, panel, pay, ratings, title"),
+     "unknown key 'titel'; expected some of consent, contact, description, device, minutes, panel, pay, ratings, "
+     "title"),
     ("practice_trials = 2\n", "practice_trials is read only by mvt build, not by mvt build-ratings; remove it"),
-    ("[device]\ntouch_allowed = true\n", "device is read only by mvt build, not by mvt build-ratings; remove it"),
+    ("[device]\ntouch_allowed = true\nmax_rescale = 2\n", "device.max_rescale is read only by mvt build, not by "
+     "mvt build-ratings (whose page checks min_stimulus_px and touch_allowed); remove it"),
+    ("[device]\nmin_stimulus_px = -1\n", "device.min_stimulus_px (-1) must be a number ≥ 0"),
     ("minutes = -1\n", "minutes (-1) must be a number ≥ 0"),
     ('consent = ""\n', "consent ('') must be non-empty text"),
     ('[panel]\nid_param = "x"\n', "panel.completion_url (None) must be non-empty text"),

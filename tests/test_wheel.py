@@ -63,3 +63,21 @@ def test_installed_wheel_serves_the_worker_page_its_scripts_and_the_landing(whee
         assert landing.status_code == 200 and "/experiment.html?link=L1" in landing.text
     finally:
         stop(proc)
+
+
+def test_installed_wheel_copies_its_bundled_samples_out(wheel, tmp_path):
+    """`mvt samples DEST` from an installed wheel: every file the rating inputs name is there to build from."""
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    done = subprocess.run([sys.executable, "-m", "cli", "samples", "samples"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ("copied 16 images to samples/images and the rating samples to samples/ratings "
+                           "(audio.tsv, images.tsv); the licence is in each folder's LICENSE\n")
+    for tsv in ("audio.tsv", "images.tsv"):
+        rows = [line.split("\t") for line in (tmp_path / "samples" / "ratings" / tsv).read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+        assert rows and all((tmp_path / "samples" / "ratings" / row[2]).is_file() for row in rows)
+    assert len(list((tmp_path / "samples" / "images").glob("*/*.png"))) == 16

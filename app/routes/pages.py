@@ -31,7 +31,7 @@ from kernel.assignments import now_ms
 from kernel.errors import MVTError, RateLimited
 from kernel.ids import ID_RE, is_id
 from kernel.origins import origin_of
-from kernel.placement import candidate
+from kernel.placement import candidate, note_resumed
 from kernel.reasons import FALLBACK_SENTENCE, worker_sentences
 from kernel.store import keys
 from kernel.tokens import make_placement
@@ -188,11 +188,12 @@ async def runner_page(request: Request, platform: Platform, arrival: Arrival,
 
 
 async def place_and_run(request: Request, platform: Platform, arrival: Arrival, experiment: str) -> HTMLResponse:
-    """The runner page of a participant who arrived without a link, changing nothing in the store:
+    """The runner page of a participant who arrived without a link, allocating nothing:
     `kernel.placement.candidate` says where they would be placed (or why not: a page that says so),
     and the page places them only after consent, with the signed ticket its config carries
     (``POST /api/assignments`` ``placement``). A participant who declines or is screened out holds
-    nothing. The question is charged to the client like an eligibility check."""
+    nothing (a participant back under a new id who would resume an earlier list is noted,
+    `kernel.placement.note_resumed`). The question is charged to the client like an eligibility check."""
     settings = request.app.state.settings
     r, client = request.app.state.redis, limits.client_ip(request.scope)
     try:
@@ -207,6 +208,8 @@ async def place_and_run(request: Request, platform: Platform, arrival: Arrival, 
         sentence = worker_sentences(platform.words).get(exc.reason, FALLBACK_SENTENCE)
         return error_page(request, 409, f"Please return this {platform.words['task']}",
                           f"{sentence} Nothing was recorded for you: {platform.words['return_sentence']}")
+    if found.assignment_id != arrival.assignment_id:  # back under a new id: review matches it to its task
+        await note_resumed(r, arrival.assignment_id, found.assignment_id)
     ticket = make_placement(settings.signing_key, experiment, platform.name, arrival.worker_id, found.assignment_id)
     arrival = Arrival(found.link_id, arrival.worker_id, found.assignment_id, arrival.hit_id)
     return await runner_page(request, platform, arrival, placement=ticket)

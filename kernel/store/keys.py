@@ -24,6 +24,10 @@ key (builder)                            type    contents                       
 ``mvt:{g}:blocked`` (blocked_index)      set     blocked worker ids (for listing)              none  admin
 ``mvt:{g}:assignment-links``             hash    assignment id → link id of its first          none  assignments
 (assignment_links)                               allocation (lookup for replace/completion)
+``mvt:{g}:assignment-resumed``           hash    a new assignment id → the participant's       none  placement
+(assignment_resumed)                             unfinished assignment it resumed (Prolific:
+                                                 a new SESSION_ID), so review matches the
+                                                 new session to the finished task
 ``mvt:link:{L}:meta`` (link_meta)        hash    experiment_id, kind (study kind, ``mvt``      none  loader
                                                  when absent), n_lists, n_trials, the kind's
                                                  meta (MVT: fps, fixation_frames), options
@@ -232,6 +236,11 @@ def blocked_index() -> str:
 def assignment_links() -> str:
     """Hash assignment id → link id."""
     return _global("assignment-links")
+
+
+def assignment_resumed() -> str:
+    """Hash new assignment id → the unfinished assignment id it resumed (placement)."""
+    return _global("assignment-resumed")
 
 
 def worker_flags() -> str:

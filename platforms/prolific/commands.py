@@ -61,6 +61,9 @@ def create_study_command(
         screened_out_code: Annotated[str, typer.Option(help=(
             "Code for participants the device rules turn away before consent: they are asked to return "
             "the study (optional)."))] = "",
+        no_consent_code: Annotated[Optional[str], typer.Option(help=(
+            "Code for participants who decline consent: Prolific asks them to return the study "
+            "(default: derived from the experiment)."))] = None,
         screen_out_reward: Annotated[str, typer.Option(help=(
             "Pay participants with the screened-out code this fixed amount instead (Prolific's in-study "
             "screening; less than the reward)."))] = "",
@@ -80,16 +83,19 @@ def create_study_command(
     from platforms.inputs import read_ids
     from kernel.settings import Settings
     from platforms.prolific.studies import (Experiment, StudySettings, create_study, created_study,
-                                            default_completion_code, earlier_participants)
+                                            default_completion_code, default_no_consent_code,
+                                            earlier_participants)
 
     with _session() as (client, r):
         experiment = Experiment.from_folder(source)
         excluded = list(read_ids(exclude_file, "worker_id")) if exclude_file else []
+        key = Settings().signing_key
         if exclude_earlier:
             excluded += earlier_participants(r, client.environment)
         settings = StudySettings(
             name=name, description=description, reward=reward, estimated_minutes=minutes,
-            completion_code=completion_code or default_completion_code(Settings().signing_key, experiment.name),
+            completion_code=completion_code or default_completion_code(key, experiment.name),
+            no_consent_code=no_consent_code or default_no_consent_code(key, experiment.name),
             screened_out_code=screened_out_code, devices=tuple(device or ("desktop",)),
             countries=tuple(country_id or ()), exclude_groups=tuple(exclude_group or ()),
             exclude_participants=tuple(dict.fromkeys(excluded)), screen_out_reward=screen_out_reward)

@@ -38,8 +38,9 @@ class ProlificPlatform(Platform):
     codes_at_completion = True
 
     def __init__(self, completion_url_template: str = "https://app.prolific.com/submissions/complete?cc={code}",
-                 screened_out_code: str | None = None):
+                 screened_out_code: str | None = None, no_consent_code: str | None = None):
         self.completion_url_template, self.screened_out_code = completion_url_template, screened_out_code
+        self.no_consent_code = no_consent_code
 
     def arrival(self, query: Mapping[str, str]) -> Arrival:
         """``PROLIFIC_PID`` → worker, ``SESSION_ID`` → assignment, ``STUDY_ID`` → group; no link."""
@@ -51,15 +52,18 @@ class ProlificPlatform(Platform):
 
     def finish(self, query: Mapping[str, str], own_origin: str) -> dict:
         """Back to Prolific at the end (the URL with the code comes with the complete answer), or with
-        the screened-out code, when the study has one, if the device rules turn the participant away."""
+        the screened-out code, when the study has one, if the device rules turn the participant away,
+        and with the no-consent code (Prolific's ``NO_CONSENT``: asked to return) if they decline."""
         finish = {"method": "redirect", "return_sentence": self.words["return_sentence"]}
         if self.screened_out_code:
             finish["screened_out_url"] = self.completion_url_template.replace("{code}", self.screened_out_code)
+        if self.no_consent_code:
+            finish["no_consent_url"] = self.completion_url_template.replace("{code}", self.no_consent_code)
         return finish
 
     async def completion_url(self, r, settings, done) -> str | None:
         """``MVT_PROLIFIC_COMPLETION_URL`` with the study's completion code (`study_codes`)."""
-        code, _ = await study_codes(r, settings, done.hit_id, done.experiment)
+        code = (await study_codes(r, settings, done.hit_id, done.experiment)).completion
         return settings.prolific_completion_url.replace("{code}", code)
 
     def router(self, pages):

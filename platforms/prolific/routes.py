@@ -25,8 +25,8 @@ def router(platform, pages) -> APIRouter:
         if not is_id(experiment):
             return pages.error_page(request, 400, "This study link is incomplete", "The study's address names "
                                     "no experiment (experiment=…); please tell the researcher.")
-        _, screened_out = await study_codes(request.app.state.redis, settings, arrival.hit_id, experiment)
-        configured = type(platform)(settings.prolific_completion_url, screened_out)
+        codes = await study_codes(request.app.state.redis, settings, arrival.hit_id, experiment)
+        configured = type(platform)(settings.prolific_completion_url, codes.screened_out, codes.no_consent)
         return await pages.place_and_run(request, configured, arrival, experiment)
 
     return routes

@@ -44,6 +44,7 @@ TRANSITIONS = {"publish": "PUBLISH", "pause": "PAUSE", "resume": "START", "stop"
 _UNDOES = {"PAUSE": "START", "START": "PAUSE"}
 SCREENED_OUT_REASON = ("Your device does not meet this study's requirements (screen size, input or display), "
                        "so the study could not start; please return it.")
+NO_CONSENT_REASON = "You did not agree to take part, so the study did not start; please return it."
 BLOCKLIST_FILTER = "custom_blocklist"
 
 
@@ -81,6 +82,13 @@ def default_completion_code(key: bytes, experiment: str) -> str:
     return "C" + digest[:7].upper()
 
 
+def default_no_consent_code(key: bytes, experiment: str) -> str:
+    """The code a participant who declines consent is sent back with, fixed like
+    `default_completion_code` (it pays nothing: Prolific asks them to return the study)."""
+    digest = hmac.new(key, f"prolific-no-consent|{experiment}".encode(), hashlib.sha256).hexdigest()
+    return "N" + digest[:7].upper()
+
+
 @dataclass(frozen=True)
 class StudySettings:
     """The draft's pay, time, codes and who may take it.
@@ -96,6 +104,7 @@ class StudySettings:
     estimated_minutes: int
     completion_code: str
     screened_out_code: str = ""
+    no_consent_code: str = ""
     devices: tuple[str, ...] = ("desktop",)
     countries: tuple[str, ...] = ()
     exclude_groups: tuple[str, ...] = ()
@@ -115,7 +124,10 @@ class StudySettings:
         for device in self.devices:
             if device not in DEVICES:
                 raise ProlificBadInput(f"device ({device!r}) must be one of {', '.join(DEVICES)}")
-        for code in filter(None, (self.completion_code, self.screened_out_code)):
+        codes = [c for c in (self.completion_code, self.screened_out_code, self.no_consent_code) if c]
+        if len(codes) != len(set(codes)):
+            raise ProlificBadInput(f"completion, screened-out and no-consent codes ({', '.join(codes)}) must differ")
+        for code in codes:
             if not code.isalnum():
                 raise ProlificBadInput(f"completion code ({code!r}) must be letters and digits")
 
@@ -136,6 +148,9 @@ class StudySettings:
         elif self.screened_out_code:
             codes.append({"code": self.screened_out_code, "code_type": "INCOMPATIBLE_DEVICE",
                           "actions": [{"action": "REQUEST_RETURN", "return_reason": SCREENED_OUT_REASON}]})
+        if self.no_consent_code:
+            codes.append({"code": self.no_consent_code, "code_type": "NO_CONSENT",
+                          "actions": [{"action": "REQUEST_RETURN", "return_reason": NO_CONSENT_REASON}]})
         filters = []
         if self.countries:
             filters.append({"filter_id": "current-country-of-residence", "selected_values": list(self.countries)})
@@ -194,7 +209,8 @@ def create_study(client: ProlificClient, r, experiment: Experiment, settings: St
             "study_id": study_id, "experiment": experiment.name, "name": settings.name,
             "places": experiment.n_lists, "reward_cents": settings.reward_cents,
             "completion_code": settings.completion_code,
-            "screened_out_code": settings.screened_out_code, "created_at": now_iso(), "source": "create-study"})
+            "screened_out_code": settings.screened_out_code, "no_consent_code": settings.no_consent_code,
+            "created_at": now_iso(), "source": "create-study"})
         return {"study_id": study_id}
 
     if settings.exclude_participants:

@@ -10,7 +10,10 @@ and ``POST /api/v1/submissions/{id}/request-return/`` with ``request_return_reas
 (https://docs.prolific.com/api-reference/submissions/request-submission-return).
 
 The server stores a Prolific participant's SESSION_ID as the assignment id and PROLIFIC_PID
-as the worker id, so a submission is checked with ``kernel.assignments.completion_record``.
+as the worker id, so a submission is checked with ``kernel.assignments.completion_record``. A
+participant who came back under a new SESSION_ID resumed their unfinished list
+(``kernel.placement``): that submission is matched to the task finished under the earlier
+session, unless the earlier session's submission claims it too (it is then held).
 `review` decides from the stored copy only, so its dry run is exactly what ``--commit`` does.
 """
 
@@ -94,9 +97,12 @@ class ReviewPolicy:
 
 
 def _server_completion(r, session_id: str) -> dict | None:
-    from kernel.assignments import completion_record
+    """The server's completion record of the session, or of the earlier session it resumed."""
+    from kernel.assignments import completion_record, resumed_assignment
 
-    return completion_record(r, session_id)
+    record = completion_record(r, session_id)
+    earlier = resumed_assignment(r, session_id) if record is None else None
+    return completion_record(r, earlier) if earlier else record
 
 
 def check_submission(submission: dict, record: dict | None, completion_code: str | None) -> str | None:
@@ -142,7 +148,12 @@ def review(client: ProlificClient, r, study_id: str | None, *, policy: ReviewPol
         if sub["status"] != AWAITING_REVIEW:
             report.outcomes.append(Outcome("skipped", f"review {who}", f"{sub['status'].lower()} on Prolific"))
             continue
-        problem = check_submission(sub, completion_lookup(r, sub_id), study.get("completion_code"))
+        record = completion_lookup(r, sub_id)
+        problem = check_submission(sub, record, study.get("completion_code"))
+        earlier = record["assignment_id"] if record and record["assignment_id"] != sub_id else None
+        finished = "session finished on the server" + (f" (resuming session {earlier})" if earlier else "")
+        if not problem and earlier and submissions.get(earlier, {}).get("status") in (AWAITING_REVIEW, "APPROVED"):
+            problem = f"the task was finished under the participant's earlier session {earlier}, submitted too"
         flags = screening.flag_reasons(sub["participant_id"]) if screening else None
         if sub_id in policy.approve:
             decision, why = "approve", "manual decision"
@@ -155,7 +166,7 @@ def review(client: ProlificClient, r, study_id: str | None, *, policy: ReviewPol
         elif flags is not None:
             decision, why = policy.flagged, f"participant flagged by screening: {flags or 'no reason given'}"
         else:
-            decision, why = "approve", "session finished on the server"
+            decision, why = "approve", finished
         if decision == "hold":
             report.outcomes.append(Outcome("held", f"{who}: {why}", "decide with --approve, --reject "
                                            "(with --category) or --request-return SUBMISSION_ID"))

@@ -6,11 +6,15 @@
 
 export function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
 
-/** Waits ms, calling tick(seconds left) now and once a second, so a status line counts down. */
+/** Waits ms, calling tick(seconds left) now and whenever that number changes, so a status line counts down. */
 export async function countdown(ms, tick) {
   const end = Date.now() + ms;
+  let shown = null;
+  // A timer may fire a millisecond before Date.now() says it is due: without `shown` the same
+  // second was then told twice.
   for (let left = ms; left > 0; left = end - Date.now()) {
-    tick(Math.ceil(left / 1000));
+    const seconds = Math.ceil(left / 1000);
+    if (seconds !== shown) tick((shown = seconds));
     await sleep(Math.min(left, 1000));
   }
 }

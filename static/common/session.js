@@ -13,7 +13,9 @@
  *
  *   ctx = {cfg, study, store, api, queue, tabId, touch, words, returnSentence, refuse, screenOut}
  *   createKind(ctx) → {
- *     deviceRules?()          → bool: before consent, first visit only; false = it told the worker
+ *     sizeSubject?            : what the study file's min_stimulus_px must fit, in words ("the videos")
+ *     deviceRules?()          → bool: before consent, first visit only, after the shared rules
+ *                               (common/device.js: touch_allowed, min_stimulus_px); false = it told the worker
  *     whileAllocating?()      : after consent, while the list is allocated (default: "Loading…")
  *     beforeTrials?(a)        → bool: between allocation and trials; false = it stopped the page
  *     runTrials(a)            → bool: the kind's trials, answers into ctx.queue; false = stopped
@@ -22,11 +24,12 @@
  * Contract with the server: docs/contracts.md ("Browser ↔ server").
  */
 import { complete, createApi, createQueue, refusalSentence } from "./api.js";
+import { sharedDeviceProblem } from "./device.js";
 import { isTouchDevice } from "./layout.js";
 import { runSequence } from "./sequence.js";
 import { $, askComment, askConsent, isStopped, setNetProblem, show, stop } from "./screens.js";
 import { TAB_HEARTBEAT_MS, claimTab, makeStore, releaseTab } from "./store.js";
-import { finishTask, screenOut } from "./submit.js";
+import { finishTask, leaveWithoutConsent, screenOut } from "./submit.js";
 import { pageWords } from "./words.js";
 
 const cfg = JSON.parse($("mvt-config").textContent);
@@ -124,8 +127,19 @@ async function main() {
     claimTab: holdTab,
     consented: () => Boolean(store("consented")),
     eligible,
-    deviceRules: () => (kind.deviceRules ? kind.deviceRules() : true),
-    consent: () => askConsent(store, RETURN),
+    deviceRules: () => {
+      const problem = sharedDeviceProblem(cfg.study && cfg.study.device, isTouchDevice(), window.screen, kind.sizeSubject);
+      if (problem) {
+        screenOut(cfg, problem + " " + RETURN + " Nothing has been recorded.");
+        return false;
+      }
+      return kind.deviceRules ? kind.deviceRules() : true;
+    },
+    consent: async () => {
+      const agreed = await askConsent(store, RETURN);
+      if (!agreed) leaveWithoutConsent(cfg);
+      return agreed;
+    },
     allocate: () => api("/api/assignments", {
       link: cfg.link, worker_id: cfg.worker_id, assignment_id: cfg.assignment_id, hit_id: cfg.hit_id || null,
       placement: cfg.placement || null,

@@ -63,3 +63,14 @@ export function screenOut(cfg, message) {
   const out = cfg.finish && cfg.finish.screened_out_url;
   if (out) setTimeout(() => { window.location.assign(out); }, 4000);
 }
+
+/**
+ * After a declined consent (nothing was allocated: every platform allocates only after consent),
+ * where the platform has a no-consent code (Prolific's NO_CONSENT) the participant is taken back
+ * there after 4 s.
+ */
+export function leaveWithoutConsent(cfg) {
+  if (!cfg.finish || cfg.finish.method !== "redirect") return;  // MTurk: the worker returns the HIT
+  const out = cfg.finish.no_consent_url;
+  if (out) setTimeout(() => { window.location.assign(out); }, 4000);
+}

@@ -282,5 +282,6 @@ export function createKind(ctx) {
     return true;
   }
 
-  return { deviceRules, beforeTrials, runTrials };
+  const sizeSubject = { image: "the pictures", video: "the videos" }[cfg.study && cfg.study.media_kind];
+  return { sizeSubject, deviceRules, beforeTrials, runTrials };
 }

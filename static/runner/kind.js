@@ -1,5 +1,6 @@
 /*
- * The MVT study kind's browser module: its device rules (touch, screen size, refresh rate), the
+ * The MVT study kind's browser module: its device rules (refresh rate, rescaling; after the
+ * session's shared touch and screen-size rules), the
  * instructions shown while the list is allocated, practice, the display check and the trials
  * (Play armed 300 ms after the cross, then a fresh key press or a pointer's click; the video
  * measured; the answer). common/session.js runs the sequence around it (tab claim, eligibility,
@@ -11,6 +12,7 @@
  * whether the trial counts.
  */
 import { backoffMs, countdown, sleep } from "../common/api.js";
+import { stimulusRoom } from "../common/device.js";
 import { deviceInfo, fullyInside, measureVisible, watchVisible } from "../common/layout.js";
 import { $, clicked, show, stop } from "../common/screens.js";
 import { trialOptions } from "./choices.js";
@@ -65,19 +67,11 @@ function topViewport() {
 }
 
 /**
- * The study's device rules (study.json): a sentence when this device (`touch`: a phone or
- * tablet) cannot meet them, else null.
+ * The MVT page's own device rules (study.json), after the shared ones (common/device.js, checked
+ * by the session): a sentence when this device cannot meet them, else null.
  */
-async function deviceProblem(rules, touch, shown) {
-  if (touch && !rules.touch_allowed) {
-    return "This task needs a computer with a mouse or keyboard; it cannot be done on a phone or tablet.";
-  }
-  // The browser's bars and the trial's progress line and Play button take about 200 px.
-  const room = Math.min(window.screen.width - 20, window.screen.height - 200);
-  if (room < rules.min_stimulus_px) {
-    return "Your screen is too small for this task: the videos need at least " + rules.min_stimulus_px +
-      " by " + rules.min_stimulus_px + " pixels.";
-  }
+async function deviceProblem(rules, shown) {
+  const room = stimulusRoom(window.screen);
   const dpr = window.devicePixelRatio || 1;
   if (shown && room * dpr < shown * (rules.max_rescale || 1.5) / 2) {
     return "Your screen is too small to show the pictures at their size (" + shown + " pixels): they would be " +
@@ -370,11 +364,12 @@ export function createKind(ctx) {
   }
   return {
     deviceRules: async () => {
-      const problem = await deviceProblem(study.device, touch, shownPx(study));
+      const problem = await deviceProblem(study.device, shownPx(study));
       if (!problem) return true;
       ctx.screenOut(problem + " " + RETURN + " Nothing has been recorded.");
       return false;
     },
+    sizeSubject: "the videos",
     whileAllocating,
     beforeTrials: (a) => practise(a.assignment_token),
     runTrials,

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 
-import { ApiError, backoffMs, createApi, createQueue, refusalSentence, retryWaitMs } from "../../static/common/api.js";
+import { ApiError, backoffMs, countdown, createApi, createQueue, refusalSentence, retryWaitMs } from "../../static/common/api.js";
 import { memoryStore } from "./memory_store.mjs";
 
 test("backoff doubles from 0.5 s up to 15 s, with ±25 % jitter", () => {
@@ -88,4 +88,17 @@ test("a 429 waits for its Retry-After (at least the backoff) and says why", asyn
   assert.ok(Date.now() - started >= 1000, `retried after ${Date.now() - started} ms, expected Retry-After 1 s`);
   assert.deepEqual(problems, ["Too many requests. Retrying in 1 s. Nothing is lost: your answers are kept " +
     "until the server has them.", null]);
+});
+
+test("a countdown tells each second once, even when its timer fires a millisecond early", async () => {
+  const realNow = Date.now;
+  const clock = [1000, 1499, 1500];  // the 500 ms sleep ends when Date.now() still says 1 ms to go
+  Date.now = () => (clock.length > 1 ? clock.shift() : clock[0]);
+  const told = [];
+  try {
+    await countdown(500, (s) => told.push(s));
+  } finally {
+    Date.now = realNow;
+  }
+  assert.deepEqual(told, [1]);
 });
