@@ -134,6 +134,23 @@ def test_between_subjects_population_is_not_flagged():
     assert result.mvt.status_counts()["ok"] > 40
 
 
+def test_between_subjects_cohorts_are_drawn_as_separate_points():
+    """Issue 22: a cohort (every worker of one duration) was a stack of one-point lines, one dot
+    per accuracy value. Now each worker is a point of its own, plus the cohort's pooled accuracy."""
+    from analysis.figures import workers_figure
+
+    result = analyze(_population(between=True), n_bootstrap=20)
+    profiles = result.screening.profiles
+    ax = workers_figure(result.screening, 60.0).axes[0]
+    (points,) = ax.collections
+    xy = points.get_offsets()
+    assert len(xy) == profiles["worker_id"].nunique() == len(np.unique(np.asarray(xy)[:, 0]))
+    assert sorted(np.round(np.asarray(xy)[:, 1], 9)) == sorted(np.round(profiles["accuracy"], 9))
+    pooled = profiles.groupby("frames").apply(lambda g: g["k"].sum() / g["n"].sum(), include_groups=False)
+    bars = sorted(round(float(line.get_ydata()[0]), 9) for line in ax.lines)
+    assert bars == sorted(np.round(pooled, 9)) and len(ax.lines) == 3  # no worker is drawn as a line
+
+
 def test_histogram_intervals_come_from_the_draws():
     df = _population()
     result = analyze(df, n_bootstrap=200, rng=3)

@@ -88,14 +88,21 @@ def test_mushra_post_screening_bs1534():
     algs = ("REF", "ANC", "B")
     design = hand_design(algs, n_sources=8, design="mushra")
     rows = []
-    for w, ref_scores in (("good", [100] * 7 + [85]), ("bad", [100] * 6 + [70, 60]), ("ok", [95] * 8)):
+    # (hidden reference, anchor) per item; BS.1534-3 §4.1.2: REF below 90, or the anchor above 90,
+    # on more than 15 % of items excludes
+    for w, ref_scores, anchor in (("good", [100] * 7 + [85], [20] * 7 + [95]), ("bad", [100] * 6 + [70, 60], [20] * 8),
+                                  ("ok", [95] * 8, [90] * 8), ("loud", [100] * 8, [20] * 6 + [91, 100])):
         for i in range(8):
-            rows += [(w, f"src{i}/REF", ref_scores[i]), (w, f"src{i}/ANC", 20 + i), (w, f"src{i}/B", 60 + i)]
+            rows += [(w, f"src{i}/REF", ref_scores[i]), (w, f"src{i}/ANC", anchor[i]), (w, f"src{i}/B", 60 + i)]
     res = analyze_ratings(table(rows), design, min_r=-2)
     w = res.workers.set_index("worker_id")
     assert w.loc["good", "hidden_ref_below_share"] == 0.125 and not w.loc["good", "flagged"]  # 12.5 % <= 15 %
+    assert w.loc["good", "anchor_above_share"] == 0.125 and w.loc["ok", "anchor_above_share"] == 0  # 90 is not above
     assert w.loc["bad", "hidden_ref_below_share"] == 0.25 and w.loc["bad", "flag_mushra_reference"]
     assert w.loc["bad", "reason"] == ("rated the hidden reference below 90 for 25% of items, more than 15%")
+    assert w.loc["loud", "anchor_above_share"] == 0.25 and w.loc["loud", "flag_mushra_reference"]
+    assert w.loc["loud", "reason"] == "rated the anchor above 90 for 25% of items, more than 15%"
+    assert not w.loc["ok", "flagged"]
     b = res.by_algorithm.set_index("algorithm").loc["B"]
     mean, low, high = t_interval(np.array([60 + i for i in range(8)] * 2, float))
     assert (b.mushra_mean, b.mushra_ci_low, b.mushra_ci_high) == pytest.approx((mean, low, high))
@@ -202,14 +209,13 @@ def test_acr_crowdmos_intervals_have_nominal_coverage():
 
 @pytest.mark.slow
 def test_mushra_crowdmos_intervals_cover_and_the_bs1534_t_interval_does_not():
-    # The simulated hidden reference spreads like any condition (sd 7), so the BS.1534 rule would
-    # exclude honest workers: it is off here (tested on its own above), and REF, clipped at 100,
+    # Honest simulated workers give the hidden reference 100 (simulation.ratings), so REF, constant,
     # is left out of the claim. Measured: crowdMOS 0.929, t interval 0.682 of 450 intervals. The
     # t interval treats all ratings of a condition as independent; workers and samples vary.
     pop = Population({"REF": 99, "lowpass": 72, "noise": 55, "ANC": 30}, sd_worker=4, sd_item=3, sd_noise=5,
                      n_workers=30)
     rate, t_rate, n = coverage(synthetic_design(16, ALGS, "mushra", 4, 8, seed=0), pop, "mushra", 150,
-                               algorithms=("ANC", "lowpass", "noise"), mushra_ref_share=1.0)
+                               algorithms=("ANC", "lowpass", "noise"))
     assert n == 450 and 0.92 <= rate <= 0.975 and t_rate < 0.8, (rate, t_rate)
 
 
@@ -230,7 +236,8 @@ def test_outputs_are_written_and_the_report_escapes_ids(tmp_path):
 
 @pytest.mark.parametrize("design, traps, rules", [
     ("random", False, []),
-    ("mushra", False, ["when they rate the hidden reference below 90 for more than 15 % of items (BS.1534)"]),
+    ("mushra", False, ["when they rate the hidden reference below 90 for more than 15 % of items, or the anchor "
+                       "above 90 for more than 15 % (BS.1534)"]),
     ("random", True, ["when they choose another score than a trapping trial asks for (P.808)"]),
 ])
 def test_the_report_states_every_screening_rule_in_one_sentence(tmp_path, design, traps, rules):
