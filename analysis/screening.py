@@ -140,6 +140,29 @@ class ScreeningResult:
         ids = self.workers.loc[self.workers["flagged"], "complete_assignment_ids"]
         return sorted({a for text in ids for a in text.split()})
 
+    def unjudged_cohorts(self) -> pd.DataFrame:
+        """Between-subjects cohorts no rule could judge: per duration ``frames``, ``n_workers`` who
+        saw only that duration and to whom no rule applied, and ``accuracy``, the pooled k/n of
+        every worker who saw only that duration (what an honest worker there scores, random
+        responders included). Empty when every one-duration worker was judged by some rule.
+
+        Why they cannot be judged: where honest accuracy is near the guess rate, a random
+        responder's count of correct answers is distributed almost like an honest worker's, so no
+        test of a worker's accuracy flags the one at 2 % honest error without missing the other
+        (docs/analysis.md, measured by `analysis.screening_rates`).
+        """
+        w = self.workers.set_index("worker_id")
+        none = (w["control_status"].str.startswith("not applicable")
+                & w["correlation_status"].str.startswith("not applicable")
+                & w["chance_status"].str.startswith("not applicable") & (w["n_durations_seen"] == 1))
+        prof = self.profiles if self.profiles is not None else pd.DataFrame(columns=PROFILE_COLUMNS)
+        single = prof[prof["worker_id"].isin(w.index[w["n_durations_seen"] == 1])]
+        pooled = single.groupby("frames")[["k", "n"]].sum()
+        unjudged = single[single["worker_id"].isin(w.index[none])].groupby("frames")["worker_id"].nunique()
+        out = pd.DataFrame({"frames": unjudged.index.astype(np.int64), "n_workers": unjudged.to_numpy(np.int64)})
+        out["accuracy"] = (pooled["k"] / pooled["n"]).reindex(unjudged.index).to_numpy(float)
+        return out
+
     def summary(self) -> dict[str, int]:
         """Counts for reports: workers, flagged by each rule, responses used and excluded."""
         w = self.workers

@@ -94,7 +94,7 @@ def test_mushra_post_screening_bs1534():
                                   ("ok", [95] * 8, [90] * 8), ("loud", [100] * 8, [20] * 6 + [91, 100])):
         for i in range(8):
             rows += [(w, f"src{i}/REF", ref_scores[i]), (w, f"src{i}/ANC", anchor[i]), (w, f"src{i}/B", 60 + i)]
-    res = analyze_ratings(table(rows), design, min_r=-2)
+    res = analyze_ratings(table(rows), design, min_r=-2, z_limit=99)  # this rule alone
     w = res.workers.set_index("worker_id")
     assert w.loc["good", "hidden_ref_below_share"] == 0.125 and not w.loc["good", "flagged"]  # 12.5 % <= 15 %
     assert w.loc["good", "anchor_above_share"] == 0.125 and w.loc["ok", "anchor_above_share"] == 0  # 90 is not above
@@ -106,6 +106,30 @@ def test_mushra_post_screening_bs1534():
     b = res.by_algorithm.set_index("algorithm").loc["B"]
     mean, low, high = t_interval(np.array([60 + i for i in range(8)] * 2, float))
     assert (b.mushra_mean, b.mushra_ci_low, b.mushra_ci_high) == pytest.approx((mean, low, high))
+
+
+@pytest.mark.parametrize("slip", [0.0, 0.05])
+def test_honest_simulated_mushra_workers_give_the_hidden_reference_100_unless_they_slip(slip):
+    """Issue 22: the simulation drew the hidden reference like any condition (99 ± 7), so BS.1534
+    excluded 7 of 37 honest simulated workers. An honest worker now gives it 100, except on the
+    stated share of slipped items, where they rate it as the best other condition."""
+    design = synthetic_design(16, ALGS, "mushra", 4, 8, seed=0)
+    pop = Population({"REF": 99, "lowpass": 72, "noise": 55, "ANC": 30}, sd_worker=4, sd_item=3, sd_noise=5,
+                     n_workers=40, n_spammers=4, ref_slip=slip)
+    raw = simulate_ratings(design, pop, rng=1)
+    ref = raw[raw["image_id"].str.endswith("/REF") & ~raw["spammer"]]["response"].astype(int)
+    assert len(ref) > 100 and (ref < 90).mean() == pytest.approx(slip, abs=0.03)
+    assert pop.true_mos("mushra")["REF"] == pytest.approx((1 - slip) * 100 + slip * pop.true_mos("mushra")["lowpass"])
+    w = analyze_ratings(raw, design).workers.set_index("worker_id")
+    spam = set(raw.loc[raw["spammer"], "worker_id"])
+    honest_flagged = w.loc[~w.index.isin(spam), "flag_mushra_reference"]
+    assert w.loc[w.index.isin(spam), "flag_mushra_reference"].all()
+    if slip == 0:
+        assert not honest_flagged.any()
+    else:  # a worker is flagged exactly when one of their few items slipped (fewer than 7 each)
+        below = raw[raw["image_id"].str.endswith("/REF") & ~raw["spammer"]].assign(
+            low=lambda d: d["response"].astype(int) < 90).groupby("worker_id")["low"].mean()
+        assert honest_flagged.sort_index().tolist() == (below > 0.15).sort_index().tolist()
 
 
 def test_minimum_working_time_excludes_fast_assignments():
