@@ -370,12 +370,13 @@ def unjudged_note(screening, fps: float, guess_rate: float) -> str:
     parts = [f"{r.n_workers} who saw only {duration_ms([r.frames], fps)[0]} ms (accuracy there {r.accuracy:.2f})"
              for r in cohorts.itertuples()]
     return (f"No rule could judge {int(cohorts['n_workers'].sum())} worker(s) of between-subjects cohorts: "
-            + "; ".join(parts) + f". Where honest accuracy is this near the guess rate ({guess_rate:.2f}), a random "
-            "responder answers about as many trials right as an honest worker, so no test of a worker's accuracy can "
-            "tell them apart (simulated with 8 or 20 trials a task: no random responder at 17 or 50 ms was flagged). Catch trials at the "
-            "control duration mixed into every list let the control rule judge them (simulated, 8 trials a task: 5 "
-            "catch trials flag every random responder and no honest worker when 5 % respond at random; with 20 % "
-            "random responders even 8 catch trials did not suffice at 17 ms). Figures: docs/analysis.md.")
+            + "; ".join(parts) + f". With so few trials, a count of correct answers this near the guess rate "
+            f"({guess_rate:.2f}) cannot tell a random responder from an honest worker without flagging more than 2 % "
+            "of honest ones (simulated with 8 or 20 trials a task: no random responder at 17 or 50 ms was flagged). "
+            "Catch trials at the control duration mixed into every list let the control rule judge them "
+            "(simulated, 8 trials a task: 5 catch trials flag every random responder and no honest worker when 5 % "
+            "respond at random; with 20 % random responders even 8 catch trials did not suffice at 17 ms). "
+            "Figures: docs/analysis.md.")
 
 
 def render_report(analysis, summary: pd.DataFrame | None = None) -> str:

@@ -146,10 +146,11 @@ class ScreeningResult:
         every worker who saw only that duration (what an honest worker there scores, random
         responders included). Empty when every one-duration worker was judged by some rule.
 
-        Why they cannot be judged: where honest accuracy is near the guess rate, a random
-        responder's count of correct answers is distributed almost like an honest worker's, so no
-        test of a worker's accuracy flags the one at 2 % honest error without missing the other
-        (docs/analysis.md, measured by `analysis.screening_rates`).
+        Why they cannot be judged: where honest accuracy is near the guess rate for the worker's
+        number of trials (17 ms; 50 ms with 8 or 20 trials), a random responder's count of correct
+        answers is distributed almost like an honest worker's, so no test of a worker's accuracy
+        flags the one at 2 % honest error without missing the other (docs/analysis.md, measured by
+        `analysis.screening_rates`; catch trials at the control duration are the remedy).
         """
         w = self.workers.set_index("worker_id")
         none = (w["control_status"].str.startswith("not applicable")

@@ -133,7 +133,7 @@ def test_between_subjects_study_with_replace_marks_nothing(redis, redis_url, tmp
     # the 17 ms cohort is right at chance level (2 options): the report says no rule can judge it, and why
     html = (out / "report.html").read_text()
     assert ("<p>No rule could judge 3 worker(s) of between-subjects cohorts: 3 who saw only 17 ms (accuracy there "
-            "0.33). Where honest accuracy is this near the guess rate (0.50)") in html
+            "0.33). With so few trials, a count of correct answers this near the guess rate (0.50) cannot tell") in html
     assert (workers["control_status"] == "applied").sum() == 3
     mvt = pd.read_csv(out / "mvt.csv", dtype=str, keep_default_na=False).set_index("image_id")
     # images 0 and 3 right at every duration (MVT 17 ms), the others from 6 frames (100 ms)

@@ -154,8 +154,8 @@ def test_between_subjects_cohorts_are_drawn_as_separate_points():
     # (the sentence in a rendered report: test_analysis_experiments' between-subjects study)
     assert unjudged_note(result.screening, 60.0, 0.2).startswith(
         "No rule could judge 12 worker(s) of between-subjects cohorts: 12 who saw only 17 ms (accuracy there 0.23). "
-        "Where honest accuracy is this near the guess rate (0.20), a random responder answers about as many trials "
-        "right as an honest worker")
+        "With so few trials, a count of correct answers this near the guess rate (0.20) cannot tell a random "
+        "responder from an honest worker")
     assert analyze(_population(), n_bootstrap=20).screening.unjudged_cohorts().empty  # within-subjects: none
 
 
