@@ -353,11 +353,11 @@ def _screen(df: pd.DataFrame, design: dict, min_r: float, z_limit: float, max_ou
                               f"{step:g} scale step from the mean), more than {max_outlier_share:.0%}"
                               if w.flag_outliers else ""),
             (w.hidden_ref_below_share > mushra_ref_share,
-             f"rated the hidden reference below {mushra_ref_min:g} for {w.hidden_ref_below_share:.0%} of items, "
-             f"more than {mushra_ref_share:.0%}"),
+             (f"rated the hidden reference below {mushra_ref_min:g} for {w.hidden_ref_below_share:.0%} of items, "
+              f"more than {mushra_ref_share:.0%}")),
             (w.anchor_above_share > mushra_ref_share,
-             f"rated the anchor above {mushra_anchor_max:g} for {w.anchor_above_share:.0%} of items, "
-             f"more than {mushra_ref_share:.0%}"))
+             (f"rated the anchor above {mushra_anchor_max:g} for {w.anchor_above_share:.0%} of items, "
+              f"more than {mushra_ref_share:.0%}")))
                   if flag)
         for w in workers.itertuples()]
     return workers.reset_index()

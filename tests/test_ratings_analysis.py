@@ -260,8 +260,8 @@ def test_outputs_are_written_and_the_report_escapes_ids(tmp_path):
 
 @pytest.mark.parametrize("design, traps, rules", [
     ("random", False, []),
-    ("mushra", False, ["when they rate the hidden reference below 90 for more than 15 % of items, or the anchor "
-                       "above 90 for more than 15 % (BS.1534)"]),
+    ("mushra", False, [("when they rate the hidden reference below 90 for more than 15 % of items, or the anchor "
+                        "above 90 for more than 15 % (BS.1534)")]),
     ("random", True, ["when they choose another score than a trapping trial asks for (P.808)"]),
 ])
 def test_the_report_states_every_screening_rule_in_one_sentence(tmp_path, design, traps, rules):
