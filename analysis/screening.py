@@ -35,9 +35,15 @@ Every rule applies only where it has a known, small error rate on honest workers
 worker is modelled by the accuracy everybody else had on the same durations (leave-one-out,
 weighted by the worker's trials per duration: ``p_w``); the rule applies when an honest worker
 with that accuracy would be flagged with probability at most ``MAX_HONEST_FLAG`` (2 %):
-``P(Binomial(n, p_w) < c) <= 0.02`` for the chance rule, ``P(Binomial(n_c, p_c) < threshold *
-n_c) <= 0.02`` for the control rule (``n_c`` control trials, ``p_c`` the others' control
-accuracy). Otherwise the status says ``not applicable: … an honest worker would be flagged with
+``P(Binomial(n, p_w) < c) <= 0.02`` for the chance rule; for the control rule (``n_c`` control
+trials, the others ``K`` right of ``N`` there, ``p_c = K/N``) the posterior predictive
+``P(X < threshold * n_c) <= 0.02`` with ``X ~ BetaBinomial(n_c, K + 1, N - K + 1)``, the count of
+a new worker like the others when their accuracy is only known from ``K`` of ``N`` (uniform
+prior). For large ``N`` it is the binomial with ``p_c``; for a small study it is what keeps the
+rule honest: with the others right on all 18 control trials the plug-in binomial (p = 1) said an
+honest worker never fails, and the rule flagged an honest simulated worker at 1 of 2 control
+trials (`mvt demo` + `mvt simulate`, 10 workers); the predictive gives 9.5 % there, so the rule
+does not apply. Otherwise the status says ``not applicable: … an honest worker would be flagged with
 probability x %``. (The binomial is conservative: trials of unequal difficulty have a
 Poisson-binomial count with less variance than a binomial of the same mean.) So the control rule
 no longer flags at 1 of 2 control trials, and the chance rule is not applicable where honest
@@ -294,7 +300,12 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
         honest_pc = np.clip(np.nan_to_num(loo_filled[rows, longest]), 0, 1)
     # flagged at the control duration iff k < threshold * n, i.e. k <= ceil(threshold * n) - 1
     control_max_k = np.ceil(control_threshold * control_n - 1e-9).astype(np.int64) - 1
-    control_honest = np.where(control_n > 0, stats.binom.cdf(control_max_k, control_n, honest_pc), 1.0)
+    # an honest worker's chance of that, predicted from the others' K of N there (beta-binomial,
+    # uniform prior): the plug-in binomial at K/N = 18/18 said an honest worker never fails
+    rest_k = (k.sum(axis=0)[None, :] - k)[rows, longest]
+    rest_n = np.maximum(n_rest[rows, longest], 0)
+    control_honest = np.where(control_n > 0, stats.betabinom.cdf(control_max_k, control_n, rest_k + 1,
+                                                                  rest_n - rest_k + 1), 1.0)
     control_on_grid = has_data & (longest == d - 1)
     control_applies = control_on_grid & (control_honest <= MAX_HONEST_FLAG)
     flag_control = control_applies & (control_acc < control_threshold)
