@@ -12,8 +12,11 @@ Screening (a worker is flagged by any rule; the rules look at the ratings of com
 enough assignments)
     - correlation (crowdMOS): Pearson r between the worker's scores and the leave-one-out item
       means (the mean of the other workers' ratings of the same sample) over the worker's items
-      that others rated too; flagged when r < ``min_r`` (0.25). Undefined r (fewer than 3 such
-      items, or constant scores on either side) does not flag (``correlation_status`` says why).
+      that at least ``MIN_OTHER_RATERS`` (2) others rated too; flagged when r < ``min_r`` (0.25).
+      Undefined r (fewer than 3 such items, or constant scores on either side) does not flag
+      (``correlation_status`` says why). With one other rater the "mean" is that rater's score, and
+      an honest worker whose only comparator was careless was flagged (`mvt demo --ratings
+      --design mushra`, 8 simulated raters, 2 ratings a sample: r = 0.08).
     - z-score outliers: each rating's ``z = (x - m_a) / s_a``, with ``m_a`` and ``s_a`` (ddof 1)
       the mean and standard deviation of all ratings of the same algorithm (the condition, whose
       items the crowdMOS model treats as exchangeable). A rating is an outlier when |z| >
@@ -114,6 +117,8 @@ SAMPLE_COLUMNS = ["sample_id", "source", "algorithm", "mos", "ci_low", "ci_high"
 
 MIN_SCREEN_RATINGS = 20
 """Ratings a worker needs before the z-score outlier rule applies (1 / 5 %: below it one outlier flags)."""
+MIN_OTHER_RATERS = 2
+"""The correlation rule counts a sample only where at least this many other workers rated it."""
 MIN_T_DF = 2
 """A t-based rating interval needs ν of at least this (ν = 1: t = 12.7); below, the bounded fallback."""
 
@@ -310,6 +315,9 @@ def _screen(df: pd.DataFrame, design: dict, min_r: float, z_limit: float, max_ou
     far = ((df["score"] - alg.transform("mean")).abs() > step + 1e-9) & \
           ((df["score"] - item.transform("mean")).abs() > step + 1e-9)
     outlier = (z.abs() > z_limit) & far
+    # an item's leave-one-out mean from one other rater is that rater's score: an honest worker whose
+    # only comparators are careless ones would correlate with noise (seen on mvt demo --ratings mushra)
+    others = others.where(item_n - 1 >= MIN_OTHER_RATERS)
     pair = pd.DataFrame({"worker_id": df["worker_id"], "x": df["score"], "y": others}).dropna()
     pair = pair.assign(xx=pair["x"] ** 2, yy=pair["y"] ** 2, xy=pair["x"] * pair["y"])
     sums = pair.groupby("worker_id")[["x", "y", "xx", "yy", "xy"]].sum()
@@ -327,7 +335,8 @@ def _screen(df: pd.DataFrame, design: dict, min_r: float, z_limit: float, max_ou
     if screen:
         workers["correlation_status"] = np.where(
             workers["correlation"].notna(), "applied",
-            np.where(workers["n_r_items"] < 3, "not applicable: fewer than 3 samples rated by others too",
+            np.where(workers["n_r_items"] < 3, f"not applicable: fewer than 3 samples rated by at least "
+                                                f"{MIN_OTHER_RATERS} others too",
                      "not applicable: constant scores"))
         workers["outlier_status"] = np.where(n_ratings >= min_screen_ratings, "applied",
                                              f"not applicable: fewer than {min_screen_ratings} ratings")

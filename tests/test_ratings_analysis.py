@@ -73,6 +73,21 @@ def test_correlation_rule_flags_a_worker_who_inverts_the_scale():
     assert res.by_algorithm.iloc[0].n_workers == 3  # the flagged worker's ratings are not used
 
 
+def test_correlation_rule_needs_two_other_raters_per_sample():
+    """One other rater's score is no item mean: an honest worker paired only with a careless one
+    (`mvt demo --ratings --design mushra`: r = 0.08, flagged) is not judged by the rule."""
+    items = [f"src{i}/A" for i in range(5)]
+    rows = [("honest", s, x) for s, x in zip(items, [1, 2, 3, 4, 5])]
+    rows += [("careless", s, x) for s, x in zip(items, [4, 1, 5, 2, 3])]
+    w = analyze_ratings(table(rows), hand_design(n_sources=5), z_limit=99).workers.set_index("worker_id")
+    assert w.loc["honest", "correlation_status"] == "not applicable: fewer than 3 samples rated by at least 2 others too"
+    assert w.loc["honest", "n_r_items"] == 0 and not w["flagged"].any()
+    # a third rater makes every sample's leave-one-out mean rest on two others: the rule applies
+    rows += [("third", s, x) for s, x in zip(items, [1, 2, 3, 5, 5])]
+    w = analyze_ratings(table(rows), hand_design(n_sources=5), z_limit=99).workers.set_index("worker_id")
+    assert (w["correlation_status"] == "applied").all() and w.loc["careless", "flag_correlation"]
+
+
 def test_z_rule_flags_more_than_5_percent_outliers():
     # 20 honest workers rate 4 on 20 items of A; "odd" rates 4 except 2 of 20 (10 %) at 1.
     items = [f"src{i}/A" for i in range(20)]
