@@ -294,7 +294,7 @@ def test_the_report_states_every_screening_rule_in_one_sentence(tmp_path, design
     note = " ".join(re.search(r'<h2>Worker screening</h2>\s*<p class="note">(.*?)</p>', html, re.S)[1].split())
     assert note == " ".join([
         "A worker is flagged when their scores correlate with the other workers' item means below -2 (over at",
-        "least 3 samples); when more than 5 % of their ratings (at least 20) lie more than 2.5 standard deviations",
+        "least 3 samples, each rated by at least 2 others); when more than 5 % of their ratings (at least 20) lie more than 2.5 standard deviations",
         "from the mean of all ratings of their algorithm (|z| &gt; 2.5) and more than 1 scale step from both that",
         "mean and the sample's mean"
         + "".join("; " + rule for rule in rules) + ". A flagged worker's ratings enter no estimate."])
