@@ -14,8 +14,8 @@ not a measured rate) they do not find it and rate it as the best other condition
 algorithm with the highest latent mean, with the sample's effect); on the page, where a screen needs a
 100, they then give that condition 100 instead (`simulation.raters`). ``mu["REF"]`` is therefore not
 used on the MUSHRA scale. (Before, the hidden reference was drawn like any condition, N(99, 7^2) with
-worker spread, so an honest worker rated it below 90 on ~9 % of items and BS.1534's post-screening
-excluded 7 of 37 honest simulated workers.)
+worker spread, so honest workers rated it below 90 on 9.5 % of items and BS.1534's post-screening
+excluded 7 of 34 honest simulated workers.)
 """
 
 from __future__ import annotations

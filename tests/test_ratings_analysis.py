@@ -126,7 +126,7 @@ def test_mushra_post_screening_bs1534():
 @pytest.mark.parametrize("slip", [0.0, 0.05])
 def test_honest_simulated_mushra_workers_give_the_hidden_reference_100_unless_they_slip(slip):
     """Issue 22: the simulation drew the hidden reference like any condition (99 ± 7), so BS.1534
-    excluded 7 of 37 honest simulated workers. An honest worker now gives it 100, except on the
+    excluded 7 of 34 honest simulated workers. An honest worker now gives it 100, except on the
     stated share of slipped items, where they rate it as the best other condition."""
     design = synthetic_design(16, ALGS, "mushra", 4, 8, seed=0)
     pop = Population({"REF": 99, "lowpass": 72, "noise": 55, "ANC": 30}, sd_worker=4, sd_item=3, sd_noise=5,
