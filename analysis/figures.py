@@ -195,12 +195,31 @@ def profiles_figure(mvt, image_ids: list[str], image_group: dict[str, str] | Non
 
 def _worker_lines(ax, prof: pd.DataFrame, fps: float) -> None:
     """Each worker's accuracy per duration (rows of ``worker_id, frames, accuracy, flagged``),
-    flagged workers in red, on a log duration axis."""
-    for _, g in prof.groupby("worker_id", sort=True):
+    flagged workers in red, on a log duration axis.
+
+    A worker who saw several durations is a line. A worker who saw one duration (a between-subjects
+    cohort: every worker of one duration) is a point, jittered sideways within the duration's column
+    (seeded, ±12 % of the duration) so that a cohort's workers with the same accuracy are separate
+    points rather than one dot; the cohort's pooled accuracy (k/n over its workers, flagged ones
+    included) is a black bar across the column.
+    """
+    n_durations = prof.groupby("worker_id")["frames"].transform("nunique")
+    for _, g in prof[n_durations > 1].groupby("worker_id", sort=True):
         bad = bool(g["flagged"].iloc[0])
-        ax.plot(duration_ms_exact(g["frames"], fps), g["accuracy"], marker="." if len(g) == 1 else None,
+        ax.plot(duration_ms_exact(g["frames"], fps), g["accuracy"],
                 color="#cc3311" if bad else "#999", alpha=0.9 if bad else 0.35, lw=1.2 if bad else 0.7,
                 zorder=3 if bad else 2)
+    single = prof[n_durations == 1].sort_values(["frames", "worker_id"])
+    if not single.empty:
+        x = duration_ms_exact(single["frames"], fps) * np.exp(
+            np.random.default_rng(0).uniform(-0.12, 0.12, len(single)))
+        bad = single["flagged"].to_numpy(bool)
+        ax.scatter(x, single["accuracy"], s=12, c=np.where(bad, "#cc3311", "#777"), alpha=0.8, zorder=3,
+                   label="one point per worker who saw one duration")
+        for frames, g in single.groupby("frames"):
+            centre = float(duration_ms_exact([frames], fps)[0])
+            pooled = g["k"].sum() / g["n"].sum()
+            ax.plot([centre * 0.85, centre / 0.85], [pooled, pooled], color="black", lw=1.5, zorder=4)
     ax.set_xscale("log")
     frames = sorted(prof["frames"].unique())
     ax.set_xticks(duration_ms_exact(frames, fps), [str(duration_ms(f, fps)) for f in frames], fontsize=7)
@@ -237,7 +256,9 @@ def workers_figure(screening, fps: float, group_profiles: pd.DataFrame | None = 
     prof = screening.profiles.assign(flagged=screening.profiles["worker_id"].isin(flagged))
     ax = axes[0]
     _worker_lines(ax, prof, fps)
-    ax.set_title(f"workers' profiles ({len(flagged)} flagged, red)", fontsize=9)
+    one = prof.groupby("worker_id")["frames"].nunique().eq(1).any()
+    ax.set_title(f"workers' profiles ({len(flagged)} flagged, red)"
+                 + ("\na point: a worker who saw one duration; bar: pooled" if one else ""), fontsize=9)
     applied = w["control_status"] == "applied"
     axes[1].hist(w.loc[applied, "control_accuracy"].dropna(), bins=np.linspace(0, 1, 21), color="#4477aa")
     axes[1].axvline(screening.control_threshold, color="#cc3311", ls="--")

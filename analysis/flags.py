@@ -20,7 +20,7 @@ RATING_RULES = {"flag_correlation": "correlation", "flag_outliers": "outliers",
                 "flag_mushra_reference": "mushra_reference", "flag_trap": "trap", "flag_gold": "gold",
                 "flag_headphones": "headphones"}
 RATING_NUMBERS = ["correlation", "n_r_items", "outlier_share", "n_outliers", "hidden_ref_below_share",
-                  "n_traps_failed", "n_gold_missed", "n_ratings"]
+                  "anchor_above_share", "n_traps_failed", "n_gold_missed", "n_ratings"]
 
 
 def stored_reasons(stored: dict[str, dict]) -> dict[str, str]:

@@ -361,6 +361,24 @@ SCREENING_POLICY = (
     "is never flagged. Measured error rates by design: docs/analysis.md (scripts/bench_screening).")
 
 
+def unjudged_note(screening, fps: float, guess_rate: float) -> str:
+    """The report's sentence on between-subjects cohorts no rule could judge (empty when none):
+    why a random responder there cannot be found by accuracy, and what can (catch trials)."""
+    cohorts = screening.unjudged_cohorts()
+    if cohorts.empty:
+        return ""
+    parts = [f"{r.n_workers} who saw only {duration_ms([r.frames], fps)[0]} ms (accuracy there {r.accuracy:.2f})"
+             for r in cohorts.itertuples()]
+    return (f"No rule could judge {int(cohorts['n_workers'].sum())} worker(s) of between-subjects cohorts: "
+            + "; ".join(parts) + f". With so few trials, a count of correct answers this near the guess rate "
+            f"({guess_rate:.2f}) cannot tell a random responder from an honest worker without flagging more than 2 % "
+            "of honest ones (simulated with 8 or 20 trials a task: no random responder at 17 or 50 ms was flagged). "
+            "Catch trials at the control duration mixed into every list let the control rule judge them "
+            "(simulated, 8 trials a task: 5 catch trials flag every random responder and no honest worker when 5 % "
+            "respond at random; with 20 % random responders even 8 catch trials did not suffice at 17 ms). "
+            "Figures: docs/analysis.md.")
+
+
 def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
     """The report of an `analysis.analyze.Analysis` as one HTML string (``summary``: `summary_table`'s,
     when the caller has written it already)."""
@@ -451,7 +469,8 @@ def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
             "figure", png_base64(figures.profiles_figure(mvt, sample, image_group)) if sample else "", alt=profiles_alt),
         Section("Progress per link").add("note", progress_note).add("figure", _progress_figure(analysis.progress)).add(
             "table", _table(analysis.progress, text_columns=("link_id",))),
-        Section("Screening").add("p", SCREENING_POLICY).add("note", workers_note).add(
+        Section("Screening").add("p", SCREENING_POLICY).add(
+            "p", unjudged_note(analysis.screening, mvt.fps, mvt.guess_rate)).add("note", workers_note).add(
             "figure", png_base64(figures.workers_figure(analysis.screening, mvt.fps,
                                                   analysis.worker_groups if plot_worker_groups else None, by))
             if len(analysis.screening.profiles) else "", alt=workers_alt).add(

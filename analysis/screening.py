@@ -35,9 +35,15 @@ Every rule applies only where it has a known, small error rate on honest workers
 worker is modelled by the accuracy everybody else had on the same durations (leave-one-out,
 weighted by the worker's trials per duration: ``p_w``); the rule applies when an honest worker
 with that accuracy would be flagged with probability at most ``MAX_HONEST_FLAG`` (2 %):
-``P(Binomial(n, p_w) < c) <= 0.02`` for the chance rule, ``P(Binomial(n_c, p_c) < threshold *
-n_c) <= 0.02`` for the control rule (``n_c`` control trials, ``p_c`` the others' control
-accuracy). Otherwise the status says ``not applicable: … an honest worker would be flagged with
+``P(Binomial(n, p_w) < c) <= 0.02`` for the chance rule; for the control rule (``n_c`` control
+trials, the others ``K`` right of ``N`` there, ``p_c = K/N``) the posterior predictive
+``P(X < threshold * n_c) <= 0.02`` with ``X ~ BetaBinomial(n_c, K + 1, N - K + 1)``, the count of
+a new worker like the others when their accuracy is only known from ``K`` of ``N`` (uniform
+prior). For large ``N`` it is the binomial with ``p_c``; for a small study it is what keeps the
+rule honest: with the others right on all 18 control trials the plug-in binomial (p = 1) said an
+honest worker never fails, and the rule flagged an honest simulated worker at 1 of 2 control
+trials (`mvt demo` + `mvt simulate`, 10 workers); the predictive gives 9.5 % there, so the rule
+does not apply. Otherwise the status says ``not applicable: … an honest worker would be flagged with
 probability x %``. (The binomial is conservative: trials of unequal difficulty have a
 Poisson-binomial count with less variance than a binomial of the same mean.) So the control rule
 no longer flags at 1 of 2 control trials, and the chance rule is not applicable where honest
@@ -139,6 +145,30 @@ class ScreeningResult:
         """Complete assignment ids of flagged workers (what ``--replace`` marks), sorted."""
         ids = self.workers.loc[self.workers["flagged"], "complete_assignment_ids"]
         return sorted({a for text in ids for a in text.split()})
+
+    def unjudged_cohorts(self) -> pd.DataFrame:
+        """Between-subjects cohorts no rule could judge: per duration ``frames``, ``n_workers`` who
+        saw only that duration and to whom no rule applied, and ``accuracy``, the pooled k/n of
+        every worker who saw only that duration (what an honest worker there scores, random
+        responders included). Empty when every one-duration worker was judged by some rule.
+
+        Why they cannot be judged: where honest accuracy is near the guess rate for the worker's
+        number of trials (17 ms; 50 ms with 8 or 20 trials), a random responder's count of correct
+        answers is distributed almost like an honest worker's, so no test of a worker's accuracy
+        flags the one at 2 % honest error without missing the other (docs/analysis.md, measured by
+        `analysis.screening_rates`; catch trials at the control duration are the remedy).
+        """
+        w = self.workers.set_index("worker_id")
+        none = (w["control_status"].str.startswith("not applicable")
+                & w["correlation_status"].str.startswith("not applicable")
+                & w["chance_status"].str.startswith("not applicable") & (w["n_durations_seen"] == 1))
+        prof = self.profiles if self.profiles is not None else pd.DataFrame(columns=PROFILE_COLUMNS)
+        single = prof[prof["worker_id"].isin(w.index[w["n_durations_seen"] == 1])]
+        pooled = single.groupby("frames")[["k", "n"]].sum()
+        unjudged = single[single["worker_id"].isin(w.index[none])].groupby("frames")["worker_id"].nunique()
+        out = pd.DataFrame({"frames": unjudged.index.astype(np.int64), "n_workers": unjudged.to_numpy(np.int64)})
+        out["accuracy"] = (pooled["k"] / pooled["n"]).reindex(unjudged.index).to_numpy(float)
+        return out
 
     def summary(self) -> dict[str, int]:
         """Counts for reports: workers, flagged by each rule, responses used and excluded."""
@@ -270,7 +300,12 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
         honest_pc = np.clip(np.nan_to_num(loo_filled[rows, longest]), 0, 1)
     # flagged at the control duration iff k < threshold * n, i.e. k <= ceil(threshold * n) - 1
     control_max_k = np.ceil(control_threshold * control_n - 1e-9).astype(np.int64) - 1
-    control_honest = np.where(control_n > 0, stats.binom.cdf(control_max_k, control_n, honest_pc), 1.0)
+    # an honest worker's chance of that, predicted from the others' K of N there (beta-binomial,
+    # uniform prior): the plug-in binomial at K/N = 18/18 said an honest worker never fails
+    rest_k = (k.sum(axis=0)[None, :] - k)[rows, longest]
+    rest_n = np.maximum(n_rest[rows, longest], 0)
+    control_honest = np.where(control_n > 0, stats.betabinom.cdf(control_max_k, control_n, rest_k + 1,
+                                                                  rest_n - rest_k + 1), 1.0)
     control_on_grid = has_data & (longest == d - 1)
     control_applies = control_on_grid & (control_honest <= MAX_HONEST_FLAG)
     flag_control = control_applies & (control_acc < control_threshold)

@@ -7,7 +7,10 @@ assignment is its own worker (each worker does one task: the hardest case for sc
 share of workers is made random responders (every answer right with probability 1/10). The
 screen is `analysis.screening.screen_workers` with the study's guess rate, as ``mvt analyze``
 runs it. Between-subjects: each worker sees all their trials at one duration (the within-subjects
-data split by duration, so a task of ``images_per_task`` trials).
+data split by duration, so a task of ``images_per_task`` trials). With ``catch_trials`` = m, every
+between-subjects worker of a shorter duration also answers m catch trials at the control (longest)
+duration (copies of m of their assignment's control trials; a random responder's are random too),
+as a between-subjects list would mix them in.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ class ScreeningRates:
                 "random_flagged": self.random_flagged, "no_rule_applied": self.no_rule_applied}
 
 
-def _population(images_per_task: int, between: bool, share_random: float, rng) -> tuple[pd.DataFrame, set]:
+def _population(images_per_task: int, between: bool, share_random: float, rng,
+                catch_trials: int = 0) -> tuple[pd.DataFrame, set]:
     gen = np.random.default_rng(rng)
     d = len(FRAME_COUNTS)
     per_task = images_per_task * d if between else images_per_task
@@ -56,7 +60,11 @@ def _population(images_per_task: int, between: bool, share_random: float, rng) -
                              rng=gen.integers(2**32))
     df["worker_id"] = df["assignment_id"]
     if between:
+        control = df[df["frames"] == FRAME_COUNTS[-1]].groupby("assignment_id").head(catch_trials)
         df["worker_id"] = df["assignment_id"] + "-f" + df["frames"].astype(str)
+        catch = [control.assign(worker_id=control["assignment_id"] + f"-f{f}") for f in FRAME_COUNTS[:-1]
+                 if catch_trials]
+        df = pd.concat([df, *catch], ignore_index=True)
         df["assignment_id"] = df["worker_id"]
     workers = df["worker_id"].unique()
     random = set(gen.choice(workers, size=max(1, int(round(share_random * workers.size))), replace=False))
@@ -66,7 +74,7 @@ def _population(images_per_task: int, between: bool, share_random: float, rng) -
 
 
 def screening_rates(images_per_task: int, *, between: bool = False, n_reps: int = 10, share_random: float = 0.2,
-                    rng=0) -> list[ScreeningRates]:
+                    rng=0, catch_trials: int = 0) -> list[ScreeningRates]:
     """Flag rates of honest and random workers over ``n_reps`` simulated studies.
 
     Parameters
@@ -79,6 +87,9 @@ def screening_rates(images_per_task: int, *, between: bool = False, n_reps: int 
         Simulated studies, default 10.
     share_random : float, optional
         Share of random responders, default 0.2.
+    catch_trials : int, optional
+        Between-subjects only: trials at the control duration added to every shorter-duration
+        worker's task (module docstring), default 0.
     rng : int or numpy.random.Generator, optional
         Seed.
 
@@ -90,9 +101,9 @@ def screening_rates(images_per_task: int, *, between: bool = False, n_reps: int 
     gen = np.random.default_rng(rng)
     rows = []
     for _ in range(n_reps):
-        df, random = _population(images_per_task, between, share_random, gen)
+        df, random = _population(images_per_task, between, share_random, gen, catch_trials)
         w = screen_workers(df, frame_counts=FRAME_COUNTS, guess_rate=1.0 / N_CLASSES).workers
-        frames = df.groupby("worker_id")["frames"].first()
+        frames = df.groupby("worker_id")["frames"].min()
         w = w.assign(random=w["worker_id"].isin(random), frames=w["worker_id"].map(frames),
                      none=(w["control_status"].str.startswith("not applicable")
                            & w["correlation_status"].str.startswith("not applicable")

@@ -9,7 +9,9 @@ each what the page asks of a person:
 
 - MUSHRA: a careful rater gives the hidden reference (algorithm ``REF``) 100, as the page's
   instructions say ("One of the samples is the reference itself: give it 100"), so every screen
-  has a 100 and Next unlocks; the true mean of ``REF`` is therefore 100.
+  has a 100 and Next unlocks; the true mean of ``REF`` is therefore 100. With
+  `Population.ref_slip` > 0 (default 0) they miss it on that share of screens and rate it as
+  the best other condition (`simulation.ratings.careful_score`), giving that one 100 instead.
 - Trapping trials: a careful rater chooses the score asked for.
 - Gold trials (``stimuli.json``'s ``gold``): a careful rater gives ``clip(round(known + w_i + u))``,
   as in `simulation.ratings.simulate_ratings`.
@@ -95,12 +97,15 @@ def rating_truth(design: dict, population: Population, sample_effects: dict[str,
     """The true MOS per algorithm and per sample of ``population`` (module docstring); MUSHRA ``REF`` is 100."""
     scale = design["scale"]
     by_algorithm = population.true_mos(scale)
-    per_sample = Population({s: population.mu[s.rsplit("/", 1)[1]] + e for s, e in sample_effects.items()},
-                            sd_worker=population.sd_worker, sd_item=0.0, sd_noise=population.sd_noise)
+    mushra = scale == "mushra" and len(population.mu) > 1
+    # a slip rates the hidden reference as the best other condition (simulation.ratings.careful_score)
+    latent = {s: population.mu[population.mistaken_for() if mushra and s.endswith("/REF") else s.rsplit("/", 1)[1]]
+              + e for s, e in sample_effects.items()}
+    per_sample = Population(latent, sd_worker=population.sd_worker, sd_item=0.0, sd_noise=population.sd_noise)
     by_sample = per_sample.true_mos(scale)
-    if scale == "mushra":
-        by_algorithm["REF"] = 100.0
-        by_sample.update({s: 100.0 for s in by_sample if s.endswith("/REF")})
+    if mushra:
+        slip = population.ref_slip
+        by_sample.update({s: (1 - slip) * 100.0 + slip * m for s, m in by_sample.items() if s.endswith("/REF")})
     return RatingTruth(scale, population, dict(sample_effects), by_algorithm, by_sample, p_careless)
 
 
@@ -180,12 +185,9 @@ class RatingAnswers:
                                             known=self.gold_of[_media_id(trial["media_url"])]))
             else:
                 sample_id = self.sample_of[_media_id(trial["media_url"])]
-                algorithm = sample_id.rsplit("/", 1)[1]
-                if self.scale == "mushra" and algorithm == "REF":
-                    scores.append(hi)
-                else:
-                    scores.append(careful_score(self.population, self.scale, rng, worker.bias, algorithm=algorithm,
-                                                item_effect=self.sample_effects[sample_id]))
+                scores.append(careful_score(self.population, self.scale, rng, worker.bias,
+                                            algorithm=sample_id.rsplit("/", 1)[1],
+                                            item_effect=self.sample_effects[sample_id]))
         if self.scale == "mushra" and hi not in scores:
             scores[int(np.argmax(scores))] = hi
         # As the page: one screen time for every sample of a screen; audio and video say whether they

@@ -33,4 +33,9 @@ def test_bench_screening_prints_the_table():
     assert [r[1] for r in rows[:5]] == ["6", "8", "12", "20", "50"] and len(rows) == 5 + 3 * 6
     honest_flagged = [float(next(c for c in r if c.endswith("%")).rstrip("%")) for r in rows]
     assert max(honest_flagged) <= 2  # honest workers flagged at most 2 %
-    assert lines[-5].startswith("rating study") and len(lines[-4:]) == 4
+    catch = lines.index(next(line for line in lines if line.startswith("catch trials")))
+    assert len([line for line in lines[catch + 1:] if line.endswith("%")]) >= 2 * 4 * 2
+    ratings = lines.index(next(line for line in lines if line.startswith("rating study")))
+    assert all(lines[i].endswith("%") for i in range(ratings + 1, ratings + 5))
+    mushra = [line.split() for line in lines[lines.index(next(x for x in lines if x.startswith("MUSHRA study"))) + 1:]]
+    assert len(mushra) == 6 and all(r[4] == "0%" and r[7] == "0.0%" for r in mushra[::3])  # no slip: none flagged

@@ -117,12 +117,13 @@ def test_analyze_from_csv_writes_every_output(tmp_path, responses_csv):
 
     workers = pd.read_csv(out / "workers.csv", keep_default_na=False).set_index("worker_id")
     assert workers["flagged"].to_dict() == {"W1": False, "W2": False, "W3": False, "W4": False, EVIL_WORKER: True}
-    # 5 control trials where the others had 0.80: an honest worker would fail the control rule with
-    # probability P(Binomial(5, 0.8) <= 2) = 5.8 % > 2 %, so the rule does not apply (issue 22)
+    # 5 control trials where the others had 16/20: an honest worker would fail the control rule with
+    # probability P(X <= 2) = 10.1 % > 2 %, X ~ BetaBinomial(5, 17, 5) (the plug-in Binomial(5, 0.8):
+    # 5.8 %), so the rule does not apply (issue 22)
     assert workers.loc[EVIL_WORKER, "reason"] == "correlation rule: r = -0.87 over 3 durations is below 0.25"
     assert workers.loc[EVIL_WORKER, "control_status"] == (
         "not applicable: with 5 control trial(s) an honest worker (others' accuracy there 0.80) would be flagged "
-        "with probability 5.8% (the rule needs at most 2%)")
+        "with probability 10.1% (the rule needs at most 2%)")
 
     report = (out / "report.html").read_text()
     for raw in (EVIL_LABEL, EVIL_WORKER):
@@ -193,7 +194,10 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
     from kernel.tokens import TokenData
     from tests.fixtures.server import write_experiment
 
-    exp_dir = write_experiment(tmp_path / "exp", n_links=2, n_lists=5, n_trials=4, classes=("cat", "dog"),
+    # 6 trials a list, 3 at the control duration: BAD's 0 of 6 there is judged, the others being right
+    # on 18 of 18 (an honest worker fails with probability 0.9 %; with 4 trials a list, 0 of 4 against
+    # 12 of 12 gives 4.4 % and the control rule rightly stays out)
+    exp_dir = write_experiment(tmp_path / "exp", n_links=2, n_lists=5, n_trials=6, classes=("cat", "dog"),
                                frame_counts=(1, 6))
     load_experiment(redis, exp_dir)
     design = json.loads((exp_dir / "design.json").read_text())
@@ -226,9 +230,9 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
     assert lines == [
         f"store: {redis_url} ({kind})",
         "experiment(s): synth",
-        "36 responses, 24 used; 5 workers, 1 flagged; 8 images: 8 with an MVT, 0 unrecognised, 0 insufficient "
+        "52 responses, 36 used; 5 workers, 1 flagged; 12 images: 12 with an MVT, 0 unrecognised, 0 insufficient "
         "(rule stable)",
-        "no platform records: all 36 responses unverified, all kept",
+        "no platform records: all 52 responses unverified, all kept",
         "wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES),
         f"marked 2 assignment(s) of 1 flagged worker(s) for replacement; 2 assignment(s) to repost on 2 link(s) "
         f"({out / 'repost.csv'})",
@@ -265,7 +269,7 @@ def test_analyze_from_redis_replaces_and_blocks_flagged_workers(redis, redis_url
     assert from_redis.loc["BAD", "flagged"] and from_redis.loc["BAD", "flag_stored"]
     assert from_redis.loc["BAD", "correlation_status"] == "not applicable: no usable trials"
     assert from_redis.loc["BAD", "reason"].startswith("standing flag from analysis run ")
-    assert from_redis.loc["BAD", "reason"].endswith("): control rule: accuracy 0.00 (0/4) at 6 frames (100 ms), "
+    assert from_redis.loc["BAD", "reason"].endswith("): control rule: accuracy 0.00 (0/6) at 6 frames (100 ms), "
                                                     "the longest duration seen, is below 0.6")
     assert not from_csv.loc["BAD", "flagged"]
     same = [c for c in from_csv.columns if c not in ("flagged", "reason", "flag_stored")]

@@ -16,14 +16,15 @@ from tests.fixtures.redis import run_with_async_redis
 
 
 def run_study(redis, redis_url, tmp_path):
-    """Two links; W1..W3 answer right at 6 frames, BAD only at 1 frame (flagged by the control rule)."""
+    """Two links; W1..W3 answer right at 6 frames, BAD only at 1 frame (flagged by the control rule: 0 of 6
+    control trials where the others were right on 18 of 18 gives an honest worker a 0.9 % chance to fail)."""
     from kernel.assignments import allocate
     from kernel.responses import complete, record_response
     from kernel.tokens import TokenData
     from studies.loader import load_experiment
     from tests.fixtures.server import measured, write_experiment
 
-    exp_dir = write_experiment(tmp_path / "exp", n_links=2, n_lists=4, n_trials=4, classes=("cat", "dog"),
+    exp_dir = write_experiment(tmp_path / "exp", n_links=2, n_lists=4, n_trials=6, classes=("cat", "dog"),
                                frame_counts=(1, 6))
     load_experiment(redis, exp_dir)
     lists = {link["link_id"]: link["lists"] for link in json.loads((exp_dir / "design.json").read_text())["links"]}

@@ -134,6 +134,31 @@ def test_between_subjects_population_is_not_flagged():
     assert result.mvt.status_counts()["ok"] > 40
 
 
+def test_between_subjects_cohorts_are_drawn_as_separate_points():
+    """Issue 22: a cohort (every worker of one duration) was a stack of one-point lines, one dot
+    per accuracy value. Now each worker is a point of its own, plus the cohort's pooled accuracy."""
+    from analysis.figures import workers_figure
+    from analysis.report import unjudged_note
+
+    result = analyze(_population(between=True), n_bootstrap=20)
+    profiles = result.screening.profiles
+    ax = workers_figure(result.screening, 60.0).axes[0]
+    (points,) = ax.collections
+    xy = points.get_offsets()
+    assert len(xy) == profiles["worker_id"].nunique() == len(np.unique(np.asarray(xy)[:, 0]))
+    assert sorted(np.round(np.asarray(xy)[:, 1], 9)) == sorted(np.round(profiles["accuracy"], 9))
+    pooled = profiles.groupby("frames").apply(lambda g: g["k"].sum() / g["n"].sum(), include_groups=False)
+    bars = sorted(round(float(line.get_ydata()[0]), 9) for line in ax.lines)
+    assert bars == sorted(np.round(pooled, 9)) and len(ax.lines) == 3  # no worker is drawn as a line
+    # the 17 ms cohort (honest accuracy 0.23, guess rate 0.20) cannot be screened, and the report says why
+    # (the sentence in a rendered report: test_analysis_experiments' between-subjects study)
+    assert unjudged_note(result.screening, 60.0, 0.2).startswith(
+        "No rule could judge 12 worker(s) of between-subjects cohorts: 12 who saw only 17 ms (accuracy there 0.23). "
+        "With so few trials, a count of correct answers this near the guess rate (0.20) cannot tell a random "
+        "responder from an honest worker")
+    assert analyze(_population(), n_bootstrap=20).screening.unjudged_cohorts().empty  # within-subjects: none
+
+
 def test_histogram_intervals_come_from_the_draws():
     df = _population()
     result = analyze(df, n_bootstrap=200, rng=3)

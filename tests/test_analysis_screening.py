@@ -39,6 +39,7 @@ PANEL = (
     + rows_for("W7", {60: [T, T, T]})                                          # one duration only
     + rows_for("W1", {1: [T]}, assignment="A-W1-late", timing_ok=False)        # timing wrong
     + rows_for("W8", {1: [F], 6: [T]}, status="in_progress")                   # incomplete
+    + rows_for("W9", {60: [T] * 20})                   # control trials enough for the rule to judge 4 of them
 )
 
 
@@ -53,7 +54,7 @@ def test_flags_and_reasons(panel):
     w = screen_workers(panel, min_correlation_trials=1).workers.set_index("worker_id")
     assert list(screen_workers(panel, min_correlation_trials=1).workers.columns) == WORKER_COLUMNS
     assert w["flagged"].to_dict() == {"W1": False, "W2": False, "W3": False, "W4": True, "W5": True,
-                                      "W6": False, "W7": False, "W8": False}
+                                      "W6": False, "W7": False, "W8": False, "W9": False}
     assert w.loc["W4", "flag_control"] and not w.loc["W4", "flag_correlation"]
     # W4 at 60 frames: 2 of 4 correct = 0.50 < 0.6
     assert w.loc["W4", "reason"] == ("control rule: accuracy 0.50 (2/4) at 60 frames (1000 ms), the longest duration "
@@ -65,14 +66,28 @@ def test_flags_and_reasons(panel):
     assert w.loc["W6", "reason"] == "" and w.loc["W6", "control_accuracy"] == 1.0
     assert w.loc["W6", "correlation_status"] == "not applicable: accuracy is the same (1.00) at every duration"
     assert w.loc["W7", "correlation_status"] == "not applicable: 1 duration(s) seen, the rule needs 3"
-    # 3 control trials where the others had 19/22: an honest worker fails (k <= 1) with probability
-    # P(Binomial(3, 19/22) <= 1) = 5.1 % > 2 %, so the control rule does not apply (issue 22)
+    # 3 control trials where the others had 39/42: an honest worker fails (k <= 1) with probability
+    # P(X <= 1) = 2.8 % > 2 %, X ~ BetaBinomial(3, 40, 4) (the others' accuracy known from 42 trials;
+    # the plug-in Binomial(3, 39/42) says 2.2 %), so the control rule does not apply (issue 22)
     assert w.loc["W7", "control_status"] == (
-        "not applicable: with 3 control trial(s) an honest worker (others' accuracy there 0.86) would be flagged "
-        "with probability 5.1% (the rule needs at most 2%)") and w.loc["W7", "control_accuracy"] == 1.0
-    assert w.loc["W4", "control_status"] == "applied"  # 4 trials where the others had 20/21: 1.4 %
+        "not applicable: with 3 control trial(s) an honest worker (others' accuracy there 0.93) would be flagged "
+        "with probability 2.8% (the rule needs at most 2%)") and w.loc["W7", "control_accuracy"] == 1.0
+    assert w.loc["W4", "control_status"] == "applied"  # 4 trials where the others had 40/41: 1.7 %
     assert w.loc["W8", "reason"] == "" and w.loc["W8", "n_incomplete_excluded"] == 2 and w.loc["W8", "n_used"] == 0
     assert w.loc["W8", "control_status"] == "not applicable: no usable trials"
+
+
+def test_control_rule_does_not_judge_1_of_2_when_the_others_were_right_on_18():
+    """Seen on `mvt demo` + `mvt simulate` (10 workers): the others right on all 18 control trials made
+    the plug-in binomial say an honest worker never fails, and an honest worker was flagged at 1 of 2.
+    The beta-binomial predictive gives P(X <= 1) = 1 - 19/21 = 9.5 %, X ~ BetaBinomial(2, 19, 1)."""
+    rows = [r for i in range(9) for r in rows_for(f"H{i}", {1: [F, T], 60: [T, T]})]
+    rows += rows_for("SLIP", {1: [F, F], 60: [T, F]})
+    w = screen_workers(prepare_responses(pd.DataFrame(rows)), guess_rate=0.5).workers.set_index("worker_id")
+    assert w.loc["SLIP", "control_status"] == (
+        "not applicable: with 2 control trial(s) an honest worker (others' accuracy there 1.00) would be flagged "
+        "with probability 9.5% (the rule needs at most 2%)")
+    assert not w["flagged"].any()
 
 
 def test_profile_r_is_pearson_against_leave_one_out_profile(panel):
@@ -91,13 +106,13 @@ def test_exclusions_and_used_responses(panel):
     w = result.workers.set_index("worker_id")
     assert w.loc["W1", "n_timing_excluded"] == 1 and w.loc["W1", "n_used"] == 12 and w.loc["W1", "n_responses"] == 13
     assert w.loc["W1", "n_assignments"] == 2 and w.loc["W1", "complete_assignment_ids"] == "A-W1 A-W1-late"
-    assert set(result.used["worker_id"]) == {"W1", "W2", "W3", "W6", "W7"}
-    assert len(result.used) == 36 + 6 + 3
+    assert set(result.used["worker_id"]) == {"W1", "W2", "W3", "W6", "W7", "W9"}
+    assert len(result.used) == 36 + 6 + 3 + 20
     assert result.flagged_assignments() == ["A-W4", "A-W5"]
     s = result.summary()
-    assert (s["workers"], s["flagged"], s["flag_control"], s["flag_correlation"]) == (8, 2, 1, 1)
+    assert (s["workers"], s["flagged"], s["flag_control"], s["flag_correlation"]) == (9, 2, 1, 1)
     assert (s["responses"], s["used"], s["incomplete_excluded"], s["timing_excluded"], s["flagged_excluded"]) == (
-        len(PANEL), 45, 2, 1, len(PANEL) - 45 - 3)
+        len(PANEL), 65, 2, 1, len(PANEL) - 65 - 3)
 
 
 @pytest.mark.parametrize(("threshold", "flag_w4"), [(0.5, False), (0.51, True)])

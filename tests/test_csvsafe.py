@@ -53,8 +53,9 @@ def test_formula_classes_and_ids_are_inert_in_every_csv(redis, redis_url, tmp_pa
     from kernel.tokens import TokenData
     from tests.fixtures.server import write_experiment
 
-    # link ids "-x-001" and a worker "-BAD" start with "-" too; the id rule allows it
-    exp_dir = write_experiment(tmp_path / "exp", experiment_id="-x", n_links=2, n_lists=5, n_trials=4,
+    # link ids "-x-001" and a worker "-BAD" start with "-" too; the id rule allows it. 6 trials a list (3 at
+    # the control duration), so that the control rule judges -BAD (0 of 6 against the others' 18 of 18)
+    exp_dir = write_experiment(tmp_path / "exp", experiment_id="-x", n_links=2, n_lists=5, n_trials=6,
                                classes=FORMULA_CLASSES, frame_counts=(1, 6))
     load_experiment(redis, exp_dir)
     lists = {link["link_id"]: link["lists"] for link in json.loads((exp_dir / "design.json").read_text())["links"]}
