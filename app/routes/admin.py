@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
@@ -85,9 +85,11 @@ def post_unblock(body: WorkersIn, r=Depends(get_sync_redis)):
 
 
 @router.get("/export.csv", response_class=PlainTextResponse)
-def get_export(r=Depends(get_sync_redis)):
-    """Every recorded response as CSV (the `mvt export` columns)."""
-    return PlainTextResponse(export.csv_text(r), media_type="text/csv",
+def get_export(experiment: Annotated[list[str] | None, Query()] = None, r=Depends(get_sync_redis)):
+    """Every recorded response (of ``?experiment=NAME``, repeatable) as CSV, with the `mvt export` columns of
+    their study kind; experiments of different kinds are refused (400), as `mvt export` refuses them."""
+    chosen = export.choose_experiments(export.experiment_links(r), experiment) if experiment else None
+    return PlainTextResponse(export.csv_text(r, chosen), media_type="text/csv",
                              headers={"Content-Disposition": 'attachment; filename="responses.csv"'})
 
 
