@@ -95,6 +95,22 @@ def test_progress_replace_block_and_export(client):
     assert all(x["submitted_at"].endswith("Z") and x["presented_frames"] for x in rows)
 
 
+def test_admin_export_of_experiments_of_different_kinds_is_refused_and_each_is_served_alone(
+        client, synthetic_server, ratings_acr):
+    from studies.loader import load_experiment
+    from studies.ratings import RatingsKind
+
+    load_experiment(synthetic_server.redis, ratings_acr)
+    r = client.get("/admin/export.csv", headers=AUTH)
+    assert (r.status_code, r.json()["detail"]) == (400, (
+        "the experiments are of different study kinds, whose responses have different columns: acr (ratings), "
+        "synth (mvt); export each kind to its own file with --experiment NAME"))
+    r = client.get("/admin/export.csv", headers=AUTH, params={"experiment": "acr"})
+    assert (r.status_code, r.text) == (200, ",".join(RatingsKind.export_columns) + "\n")
+    r = client.get("/admin/export.csv", headers=AUTH, params={"experiment": "nope"})
+    assert (r.status_code, r.json()["detail"]) == (400, "no experiment named 'nope' in the store; it holds acr, synth")
+
+
 def cli(args, redis_url):
     from cli import server as commands
 
