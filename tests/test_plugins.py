@@ -109,8 +109,10 @@ def test_echo_kind_and_fake_platform_end_to_end(plugin_env, tmp_path, browser, s
         exported = mvt(plugin_env, "export", tmp_path / "out.csv")
         assert exported.returncode == 0, exported.stderr
         rows = list(csv.DictReader(open(tmp_path / "out.csv", newline="")))
-        assert [(r["worker_id"], r["experiment"], r["response"], r["correct"]) for r in rows] == [
-            ("P1", "echo1", typed[i], "true" if i < 3 else "false") for i in range(4)]
+        assert list(rows[0])[:9] == ["experiment", "link_id", "assignment_id", "worker_id", "hit_id", "trial",
+                                     "word", "typed", "correct"]  # the kind's own columns, by registration
+        assert [(r["worker_id"], r["experiment"], r["word"], r["typed"], r["correct"]) for r in rows] == [
+            ("P1", "echo1", WORDS[i], typed[i], "true" if i < 3 else "false") for i in range(4)]
         assert {r["assignment_status"] for r in rows} == {"complete"}
         assert rows[0]["assignment_id"].startswith("fp-")
         assert rows[0]["comment"] == "'=cmd|' /C calc'!A0 <script>x</script>"
