@@ -141,6 +141,7 @@ def test_export_refuses_experiments_of_different_kinds_and_writes_each_kind_alon
         redis, redis_url, tmp_path, monkeypatch, synthetic_experiment, ratings_acr):
     """An MVT and a rating experiment have different columns: one file of both is refused, naming each
     experiment with its kind; each exports alone with its kind's header."""
+    from kernel.store import keys
     from studies.mvt import MVTKind
     from studies.ratings import RatingsKind
 
@@ -157,3 +158,6 @@ def test_export_refuses_experiments_of_different_kinds_and_writes_each_kind_alon
         result = CliRunner().invoke(cli, ["export", str(tmp_path / f"{name}.csv"), "--experiment", name])
         assert result.exit_code == 0, result.output
         assert (tmp_path / f"{name}.csv").read_text().splitlines() == [",".join(kind.export_columns)]
+    redis.hdel(keys.link_meta("synth-001"), "kind")  # links loaded before kinds existed are MVT's
+    result = CliRunner().invoke(cli, ["export", str(out), "--experiment", "synth"])
+    assert result.exit_code == 0 and out.read_text().splitlines() == [",".join(MVTKind.export_columns)]

@@ -49,6 +49,20 @@ def test_an_unknown_plugin_stops_the_cli_with_one_line(plugin_env):
     assert done.stderr.startswith("error: MVT_PLUGINS names 'tests.fixtures.no_such_kind', which cannot be imported")
 
 
+def test_a_kind_whose_export_columns_lack_a_common_one_is_refused_at_registration():
+    from studies import KINDS, register_kind
+    from studies.mvt import MVTKind
+
+    class NoWorker(MVTKind):
+        name = "no-worker"
+        export_columns = tuple(c for c in MVTKind.export_columns if c != "worker_id")
+
+    with pytest.raises(ValueError, match=r"^export_columns of study kind 'no-worker' must name each column once "
+                                         r"and include experiment, .* \(missing worker_id\)$"):
+        register_kind(NoWorker())
+    assert "no-worker" not in KINDS
+
+
 def test_plugins_named_in_dot_env_are_loaded_too(plugin_env, tmp_path):
     (tmp_path / ".env").write_text("MVT_PLUGINS=lab_kind_that_is_not_installed\n")
     env = {k: v for k, v in plugin_env.items() if k != "MVT_PLUGINS"}
