@@ -94,11 +94,12 @@ class RatingsKind(StudyKind):
             scale, screen, rest = parts[0], parts[1] if len(parts) > 1 else "", parts[3:]
             known, sample_id = answer[0], answer[2]
             trap = any(part.startswith("a=") for part in rest)
-            kind = "trap" if trap else "sample" if known is None else "gold"
-            source, algorithm = sample_id.rsplit("/", 1) if kind == "sample" and "/" in sample_id else (None, None)
+            trial_type = "trap" if trap else "sample" if known is None else "gold"
+            source, algorithm = (sample_id.rsplit("/", 1) if trial_type == "sample" and "/" in sample_id
+                                 else (None, None))
             shows_reference = source is not None and any(not part.startswith("a=") for part in rest)
             return {"screen": int(screen) if screen.isdigit() else None, "sample_id": sample_id, "source": source,
-                    "algorithm": algorithm, "trial_type": kind, "reference": f"{source}/{REF}" if shows_reference
+                    "algorithm": algorithm, "trial_type": trial_type, "reference": f"{source}/{REF}" if shows_reference
                     else None, "design": design, "rating_scale": scale or None, "rating": response["response"],
                     "expected_rating": known, "correct": None if known is None else response.get("correct"),
                     "media_id": answer[3]}
