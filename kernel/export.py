@@ -193,8 +193,7 @@ def _link_rows(r: redis_py.Redis, link_id: str) -> list[dict]:
         if items is None:
             items = lists[list_index] = orjson.loads(raw_lists.get(str(list_index)) or "[]")
         row = {**base, "trial": trial, "submitted_at": iso_ms(resp["received_ms"])}
-        for name in _CLIENT_FIELDS:
-            row[name] = resp.get(name)
+        row.update(zip(_CLIENT_FIELDS, map(resp.get, _CLIENT_FIELDS)))
         row.update(fields_of(resp, answer, items[trial] if trial < len(items) else ""))
         rows.append(row)
     rows.sort(key=lambda row: (row["assignment_id"], row["trial"]))
