@@ -135,7 +135,12 @@ def test_mushra_sliders_with_the_reference(page, redis, _running_server, ratings
     expect(next_button).to_be_enabled()
     next_button.click()
     finish_debrief(page)
-    assert sorted(row["rating"] for row in rows_of(redis, "W2")) == sorted(values)
+    rows = rows_of(redis, "W2")
+    assert sorted(row["rating"] for row in rows) == sorted(values)
+    (source,) = {row["source"] for row in rows}
+    assert sorted(row["algorithm"] for row in rows) == ["ANC", "REF", "lowpass", "noise"]
+    assert {(row["design"], row["rating_scale"], row["reference"], row["trial_type"]) for row in rows} == {
+        ("mushra", "mushra", f"{source}/REF", "sample")}  # the labelled reference shown beside each
 
 
 def test_dsis_images_side_by_side_with_flip(page, redis, _running_server, ratings_dsis_images):
@@ -191,8 +196,7 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
     rows = rows_of(redis, "W4")
     assert sorted(row["rating"] for row in rows) == ["1", "3", "4", "5"]
     assert len({row["source"] for row in rows}) == 1  # one source on the screen
-    assert {(row["design"], row["rating_scale"]) for row in rows} == {("mushra", "mushra")}
-    assert {row["reference"] for row in rows} == {rows[0]["source"] + "/REF"}  # the labelled reference shown
+    assert {(row["design"], row["rating_scale"], row["reference"]) for row in rows} == {("same-source", "acr", None)}
 
 
 @pytest.mark.parametrize("design, width, height", [
