@@ -1,7 +1,9 @@
 """Rating studies: MOS (ACR, DCR) and MUSHRA statistics with worker screening.
 
-Inputs are the responses of a ``ratings`` experiment (``image_id`` holds the sample id
-``source/algorithm``, ``response`` the scale point) and the study's ``design.json``.
+Inputs are the responses of a ``ratings`` experiment (``sample_id`` is ``source/algorithm``, ``rating``
+the scale point: `studies.ratings.RatingsKind.export_columns`) and the study's ``design.json``. A file
+exported before the ratings kind had its own columns (``image_id`` held the sample id, ``response`` the
+scale point) is read too (`OLD_COLUMNS`).
 
 Which ratings are used
     Ratings of ``complete`` assignments, from assignments whose working time per sample is at
@@ -156,6 +158,28 @@ class RatingsResult:
         return sorted({a for text in ids for a in text.split()} | set(self.slow_assignments))
 
 
+OLD_COLUMNS = {"image_id": "sample_id", "response": "rating"}
+"""A ratings CSV of ``mvt export`` before the ratings kind had its own columns: old name -> name now."""
+
+NEEDED_COLUMNS = ("link_id", "assignment_id", "worker_id", "sample_id", "rating")
+"""Columns a rating analysis cannot do without (after `OLD_COLUMNS`)."""
+
+
+def rating_columns(raw: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``raw`` with the ratings kind's column names: a file written before them (``image_id``,
+    ``response``, and no ``sample_id``) has its columns renamed by `OLD_COLUMNS`.
+
+    Raises `ResponsesInvalid` naming a needed column (`NEEDED_COLUMNS`) that the file lacks.
+    """
+    renames = {old: new for old, new in OLD_COLUMNS.items() if new not in raw.columns and old in raw.columns}
+    df = raw.rename(columns=renames) if renames else raw.copy()
+    missing = [col for col in NEEDED_COLUMNS if col not in df.columns]
+    if missing:
+        raise ResponsesInvalid(f"the ratings responses lack the column(s) {', '.join(missing)}; expected the "
+                               f"columns of mvt export ({', '.join(NEEDED_COLUMNS)}, ...)")
+    return df
+
+
 def ratings_table(raw: pd.DataFrame, design: dict) -> pd.DataFrame:
     """Typed ratings: the response columns plus ``score`` (float), ``source`` and ``algorithm``.
 
@@ -164,25 +188,25 @@ def ratings_table(raw: pd.DataFrame, design: dict) -> pd.DataFrame:
     """
     if raw.empty:
         raise NoResponses("there are no responses to analyse")
-    df = raw.copy()
-    for col in ("worker_id", "assignment_id", "image_id", "link_id"):
+    df = rating_columns(raw)
+    for col in ("worker_id", "assignment_id", "sample_id", "link_id"):
         df[col] = df[col].astype(str)
-    score = pd.to_numeric(df["response"], errors="coerce")
+    score = pd.to_numeric(df["rating"], errors="coerce")
     points = {float(o) for o in design["options"]}
     bad = ~score.isin(points)
     if bad.any():
-        raise ResponsesInvalid(f"response {df.loc[bad, 'response'].iloc[0]!r} is not a point of the "
+        raise ResponsesInvalid(f"rating {df.loc[bad, 'rating'].iloc[0]!r} is not a point of the "
                                f"{design['scale']} scale ({design['options'][0]}..{design['options'][-1]})")
     df["score"] = score.astype(float)
-    df["trap"] = df["image_id"].str.startswith("trap/")
-    df["gold"] = df["image_id"].isin(gold_scores(design))
+    df["trap"] = df["sample_id"].str.startswith("trap/")
+    df["gold"] = df["sample_id"].isin(gold_scores(design))
     samples = {t["sample_id"] for link in design["links"] for trials in link["lists"] for t in trials
                if t.get("trap") is None}
-    samples |= set(df.loc[df["trap"], "image_id"])
-    unknown = ~df["image_id"].isin(samples)
+    samples |= set(df.loc[df["trap"], "sample_id"])
+    unknown = ~df["sample_id"].isin(samples)
     if unknown.any():
-        raise ResponsesInvalid(f"sample {df.loc[unknown, 'image_id'].iloc[0]!r} is not in the design")
-    df[["source", "algorithm"]] = df["image_id"].str.rsplit("/", n=1, expand=True)
+        raise ResponsesInvalid(f"sample {df.loc[unknown, 'sample_id'].iloc[0]!r} is not in the design")
+    df[["source", "algorithm"]] = df["sample_id"].str.rsplit("/", n=1, expand=True)
     # a missing status is "unknown" and kept like "complete" (analysis.responses)
     status = df.get("assignment_status", pd.Series("", index=df.index))
     status = status.astype(object).where(status.notna(), "").astype(str).str.strip().replace("", "unknown")
@@ -223,7 +247,7 @@ def time_per_sample(ratings: pd.DataFrame, design: dict) -> pd.Series:
                  for trials in link["lists"][:1] for t in trials if "screen" in t}
     # a sample the design does not place on a screen is a screen of its own
     screens = pd.Series([screen_of.get(key, f"row{i}") for i, key in enumerate(zip(ratings["link_id"],
-                                                                                    ratings["image_id"]))],
+                                                                                    ratings["sample_id"]))],
                         index=ratings.index, dtype=object)
     per_screen = ratings.groupby([ratings["assignment_id"], screens])["response_time_ms"].max()
     total = per_screen.groupby(level=0).sum(min_count=1)
@@ -305,7 +329,7 @@ def _screen(df: pd.DataFrame, design: dict, min_r: float, z_limit: float, max_ou
             mushra_ref_min: float, mushra_ref_share: float, min_screen_ratings: int = MIN_SCREEN_RATINGS,
             screen: bool = True, mushra_anchor_max: float = 90) -> pd.DataFrame:
     """One row per worker with each rule's statistic, status and flag (`WORKER_COLUMNS` minus the counts)."""
-    item = df.groupby("image_id")["score"]
+    item = df.groupby("sample_id")["score"]
     item_n = item.transform("count")
     others = (item.transform("sum") - df["score"]) / (item_n - 1).where(item_n > 1)
     alg = df.groupby("algorithm")["score"]
@@ -374,7 +398,7 @@ def _screen(df: pd.DataFrame, design: dict, min_r: float, z_limit: float, max_ou
 
 def _t_table(used: pd.DataFrame, scale: str, confidence: float) -> pd.DataFrame:
     """`t_interval` of every sample at once, through `rating_interval` (bounded, positive width)."""
-    g = used.groupby("image_id", sort=True)
+    g = used.groupby("sample_id", sort=True)
     out = g.agg(source=("source", "first"), algorithm=("algorithm", "first"), mos=("score", "mean"),
                 sd=("score", "std"), n_ratings=("score", "size"))
     t = stats.t.ppf(0.5 + confidence / 2, np.maximum(out["n_ratings"] - 1, 1))
@@ -383,7 +407,7 @@ def _t_table(used: pd.DataFrame, scale: str, confidence: float) -> pd.DataFrame:
     limits = [rating_interval(m, m - h, m + h, d, n, scale, "t", confidence)
               for m, h, d, n in zip(out["mos"], half, out["df"], out["n_ratings"])]
     out = out.join(pd.DataFrame(limits, index=out.index, columns=["ci_low", "ci_high", "ci_method", "ci_clipped"]))
-    return out.reset_index().rename(columns={"image_id": "sample_id"})[SAMPLE_COLUMNS]
+    return out.reset_index()[SAMPLE_COLUMNS]
 
 
 def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_limit: float = 2.5,
@@ -444,11 +468,11 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
     if not 0 <= max_gold_miss_share <= 1:
         raise ValueError(f"max_gold_miss_share ({max_gold_miss_share!r}) must be a share from 0 to 1")
     traps = df[df["trap"] & df["assignment_status"].isin(USABLE_STATUSES)]
-    failed = traps["score"] != traps["image_id"].str.split("/").str[1].astype(float)
+    failed = traps["score"] != traps["sample_id"].str.split("/").str[1].astype(float)
     trap_counts = pd.DataFrame({"n_traps": traps.groupby("worker_id").size(),
                                 "n_traps_failed": failed.groupby(traps["worker_id"]).sum()})
     gold = df[df["gold"] & df["assignment_status"].isin(USABLE_STATUSES)]
-    missed = (gold["score"] - gold["image_id"].map(gold_scores(design))).abs() > GOLD_TOLERANCE
+    missed = (gold["score"] - gold["sample_id"].map(gold_scores(design))).abs() > GOLD_TOLERANCE
     gold_counts = pd.DataFrame({"n_gold": gold.groupby("worker_id").size(),
                                 "n_gold_missed": missed.groupby(gold["worker_id"]).sum()})
     df = df[~df["trap"] & ~df["gold"]]
@@ -521,7 +545,7 @@ def analyze_ratings(raw: pd.DataFrame, design: dict, *, min_r: float = 0.25, z_l
 
     rows = []
     for algorithm, g in used.groupby("algorithm", sort=True):
-        res = crowdmos(g["score"], g["worker_id"], g["image_id"], confidence=confidence, ddof=ddof)
+        res = crowdmos(g["score"], g["worker_id"], g["sample_id"], confidence=confidence, ddof=ddof)
         row = {"algorithm": algorithm, "mos": res.mean, "df": res.df, "ddof": ddof,
                "n_workers": res.n_workers, "n_samples": res.n_items, "n_ratings": res.n_scores,
                "sigma_w2": res.sigma_w2, "sigma_s2": res.sigma_s2, "sigma_u2": res.sigma_u2,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kernel import csvsafe
 from kernel.errors import BadExperiment
 
 
@@ -71,6 +72,8 @@ def run_ratings_csv(*, out: Path, responses: Path, exp_dir: Path, min_r: float, 
     except (OSError, ValueError) as exc:
         raise BadExperiment(f"--ratings {exp_dir}: cannot read {path} ({exc})") from None
     raw = pd.read_csv(responses, dtype=str, keep_default_na=False, na_values=[""])
+    # mvt export wrote formula-like text (a source named "=x") with a leading quote: read back what was stored
+    csvsafe.restore_frame(raw, raw.columns)
     result = analyze_ratings(raw, design, min_r=min_r, **options)
     paths = write_outputs(result, out, source=str(responses))
     paths["progress"] = write_progress(result, out)

@@ -145,9 +145,11 @@ def export(
     experiment: Annotated[list[str] | None, typer.Option(
         "--experiment", help="Experiment id(s) to export; needed when the store holds several.")] = None,
 ) -> None:
-    """Write every recorded response to a CSV file, one row per trial, with its experiment id.
+    """Write every recorded response to a CSV file, one row per trial, with its experiment id and the
+    columns of its study kind (MVT: image_id, label, frames ...; ratings: sample_id, rating ...).
 
-    With several experiments in the store, name them: --experiment NAME (repeatable).
+    With several experiments in the store, name them: --experiment NAME (repeatable). Experiments of
+    different kinds have different columns: export each kind to its own file.
 
     Example: mvt export responses.csv --experiment exp1
     """

@@ -50,6 +50,9 @@ def _invisible(ch: str) -> bool:
 
 
 def _needs_quote(text: str) -> bool:
+    first = text[:1]
+    if first.isascii() and first.isalnum():
+        return False  # most cells (ids, words, numbers): none of the rules below can apply; skip them
     if _NUMBER.fullmatch(text):
         return False
     head = text.lstrip("'")

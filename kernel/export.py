@@ -1,10 +1,19 @@
-"""Every recorded response, one row each: ``mvt export``, ``GET /admin/export.csv``, analysis."""
+"""Every recorded response, one row each: ``mvt export``, ``GET /admin/export.csv``, analysis.
+
+A row is the kernel's common columns (`COMMON_COLUMNS`: whose answer to which trial, timing,
+presentation, the assignment's state; filled here, in one place, for every kind) and the study kind's
+own (an MVT trial's ``image_id``, ``label``, ``frames``; a rating's ``sample_id``, ``rating``), in the
+kind's ``export_columns`` order. The kinds register their columns and row function here
+(`register_export`, called by `studies.register_kind`), so the kernel never imports a kind; one file
+holds one kind's responses (`export_kind`).
+"""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 import redis as redis_py
@@ -13,21 +22,69 @@ from kernel import csvsafe
 from kernel.store import keys
 from kernel.assignments import iso_ms
 from kernel.errors import ExperimentChoice, OutputUnwritable
-from kernel.responses import MEASURED_FIELDS, PRESENTATION_FIELDS
+from kernel.responses import PRESENTATION_FIELDS, TIMING_FIELDS
 
-RESPONSE_COLUMNS = (
-    "link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label", "frames", "duration_ms",
-    "response", "correct", "response_time_ms", "presented_frames", "submitted_at", "dropped_frames",
-    "refresh_interval_ms", "hidden_during_video", "blurred_during_video", "timing_ok", "assignment_status",
-    "video_id", "list_index", "timing_source", "frames_presented_total", "frame_log", "experiment",
-    *PRESENTATION_FIELDS, "comment", *MEASURED_FIELDS,
-)
-"""Columns of the responses CSV, in order (docs/interfaces.md's, then docs/contracts.md's, then
-extras: ``experiment`` (the link's ``experiment_id``), the presentation fields of
-`kernel.responses.PRESENTATION_FIELDS` and the assignment's debrief ``comment``)."""
+LEAD_COLUMNS = ("experiment", "link_id", "assignment_id", "worker_id", "hit_id", "trial")
+"""The columns that say whose answer to which trial a row is; a kind's own columns follow them."""
+
+TAIL_COLUMNS = ("response_time_ms", "submitted_at", "assignment_status", "list_index", "timing_ok", "timing_reason",
+                *(name for name in TIMING_FIELDS if name != "response_time_ms"), *PRESENTATION_FIELDS, "comment")
+"""How the trial was presented and answered, and the assignment's state and debrief: after a kind's own columns."""
+
+COMMON_COLUMNS = (*LEAD_COLUMNS, *TAIL_COLUMNS)
+"""Every column the kernel fills, for every kind, from the stored response and its assignment (one place):
+``submitted_at`` is the server's time of receipt (ISO 8601 UTC), ``assignment_status`` one of ``complete``,
+``in_progress``, ``replaced``, ``expired``, ``comment`` the assignment's debrief, the rest the response's
+stored fields (`kernel.responses.TIMING_FIELDS`, `kernel.responses.PRESENTATION_FIELDS`, ``timing_ok``
+and ``timing_reason`` from record.lua)."""
+
+REQUIRED_COLUMNS = (*LEAD_COLUMNS, "response_time_ms", "submitted_at", "assignment_status")
+"""The common columns every kind's export must have: analysis, verification and progress read them."""
 
 _STATUS = {"in_progress": "in_progress", "complete": "complete", "to_replace": "replaced",
            "replaced": "replaced", "expired": "expired"}
+
+
+class KindExport(Protocol):
+    """What the export needs of a study kind (`studies.base.StudyKind` supplies it)."""
+
+    name: str
+    export_columns: tuple[str, ...]
+
+    def export_fields(self, link_meta: dict) -> Callable[[dict, list, str], dict]:
+        """For one link (its stored meta), the function turning a stored response, the trial's hidden
+        answer record and its list item into the kind's own columns."""
+
+
+_KINDS: dict[str, KindExport] = {}
+_DEFAULT: list[KindExport] = []
+
+
+def register_export(kind: KindExport, *, default: bool = False) -> None:
+    """Export the responses of links of ``kind.name`` with ``kind.export_columns`` (`studies.register_kind`
+    calls this); ``default``: also links stored without a kind (loaded before kinds existed).
+
+    Raises
+    ------
+    ValueError
+        If the columns repeat a name or leave out one of `REQUIRED_COLUMNS`.
+    """
+    columns = tuple(kind.export_columns)
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing or len(set(columns)) != len(columns):
+        raise ValueError(f"export_columns of study kind {kind.name!r} must name each column once and include "
+                         f"{', '.join(REQUIRED_COLUMNS)}" + (f" (missing {', '.join(missing)})" if missing else ""))
+    _KINDS[kind.name] = kind
+    if default:
+        _DEFAULT[:] = [kind]
+
+
+def _kind_export(name: str | None) -> KindExport:
+    kind = _KINDS.get(name) if name else (_DEFAULT[0] if _DEFAULT else None)
+    if kind is None:
+        raise ExperimentChoice(f"the store holds responses of study kind {name!r}, which has no export columns "
+                               f"here (is its plug-in named in MVT_PLUGINS?)")
+    return kind
 
 
 def experiment_links(r: redis_py.Redis) -> dict[str, list[str]]:
@@ -63,47 +120,93 @@ def choose_experiments(available, names=None, *, where: str = "the store") -> li
     return available
 
 
-def _link_rows(r: redis_py.Redis, link_id: str) -> list[dict]:
-    experiment, fps = r.hmget(keys.link_meta(link_id), "experiment_id", "fps")
-    experiment, fps = experiment or "", float(fps or 60)
-    assignments = {a: orjson.loads(raw) for a, raw in r.hgetall(keys.link_assignments(link_id)).items()}
-    if not assignments:
-        return []
-    answers = r.hgetall(keys.link_answers(link_id))
-    rows = []
+def experiment_kinds(r: redis_py.Redis, experiments=None) -> dict[str, str]:
+    """The study kind of every loaded experiment (of `experiments`, when given), from its links' metadata;
+    an experiment whose links were stored without a kind has ``""``."""
+    by_experiment = experiment_links(r)
+    names = sorted(by_experiment if experiments is None else set(experiments) & set(by_experiment))
+    pipe = r.pipeline(transaction=False)
+    for name in names:
+        pipe.hget(keys.link_meta(by_experiment[name][0]), "kind")
+    return {name: kind or "" for name, kind in zip(names, pipe.execute())}
+
+
+def export_kind(r: redis_py.Redis, experiments=None) -> KindExport:
+    """The one study kind whose columns the responses of `experiments` (default: every loaded one) are
+    written with.
+
+    Raises
+    ------
+    ExperimentChoice
+        If the experiments are of different kinds (their rows have different columns), listing each
+        experiment with its kind; or a kind has no export registered.
+    """
+    kinds = experiment_kinds(r, experiments)
+    chosen = {_kind_export(kind).name for kind in kinds.values()}
+    if len(chosen) > 1:
+        listing = ", ".join(f"{name} ({_kind_export(kind).name})" for name, kind in kinds.items())
+        raise ExperimentChoice(f"the experiments are of different study kinds, whose responses have different "
+                               f"columns: {listing}; export each kind to its own file with --experiment NAME")
+    return _kind_export(next(iter(kinds.values()), None))
+
+
+def stored_responses(r: redis_py.Redis, link_id: str) -> Iterator[tuple[str, int, dict]]:
+    """``(assignment_id, trial, response)`` of every response stored for ``link_id``, in store order: the one
+    reader of the stored responses (record.lua writes them) that the export builds its rows from."""
     for field, raw in r.hscan_iter(keys.link_responses(link_id), count=1000):
         assignment_id, trial = field.rsplit(":", 1)
-        rec = assignments.get(assignment_id)
-        if rec is None:
+        yield assignment_id, int(trial), orjson.loads(raw)
+
+
+_CLIENT_FIELDS = (*TIMING_FIELDS, *PRESENTATION_FIELDS, "timing_ok", "timing_reason")
+
+
+def _link_rows(r: redis_py.Redis, link_id: str) -> list[dict]:
+    meta = r.hgetall(keys.link_meta(link_id))
+    raw_assignments = r.hgetall(keys.link_assignments(link_id))
+    if not raw_assignments:
+        return []
+    experiment = meta.get("experiment_id") or ""
+    fields_of = _kind_export(meta.get("kind")).export_fields(meta)
+    # What a row takes from its assignment, once per assignment rather than once per trial.
+    assignments = {}
+    for assignment_id, raw in raw_assignments.items():
+        rec = orjson.loads(raw)
+        assignments[assignment_id] = (rec["list"], {
+            "experiment": experiment, "link_id": link_id, "assignment_id": assignment_id, "worker_id": rec["worker"],
+            "hit_id": rec["hit"], "list_index": rec["list"],
+            "assignment_status": _STATUS.get(rec["status"], rec["status"]), "comment": rec.get("comment")})
+    raw_answers, raw_lists = r.hgetall(keys.link_answers(link_id)), r.hgetall(keys.link_lists(link_id))
+    answers: dict[str, list] = {}   # decoded once per (list, trial), shared by the assignments holding it
+    lists: dict[int, list] = {}
+    rows = []
+    for assignment_id, trial, resp in stored_responses(r, link_id):
+        held = assignments.get(assignment_id)
+        if held is None:
             continue
-        resp = orjson.loads(raw)
-        label, frames, image_id, video_id, *_ = orjson.loads(answers[f"{rec['list']}:{trial}"])
-        rows.append({
-            "link_id": link_id, "assignment_id": assignment_id, "worker_id": rec["worker"], "hit_id": rec["hit"],
-            "trial": int(trial), "image_id": image_id, "label": label, "frames": frames,
-            "duration_ms": round(frames * 1000.0 / fps, 3), "response": resp["response"],
-            "correct": resp["correct"], "response_time_ms": resp.get("response_time_ms"),
-            "presented_frames": resp.get("presented_frames"), "submitted_at": iso_ms(resp["received_ms"]),
-            "dropped_frames": resp.get("dropped_frames"), "refresh_interval_ms": resp.get("refresh_interval_ms"),
-            "hidden_during_video": resp.get("hidden_during_video"),
-            "blurred_during_video": resp.get("blurred_during_video"), "timing_ok": resp.get("timing_ok"),
-            "assignment_status": _STATUS.get(rec["status"], rec["status"]), "video_id": video_id,
-            "list_index": rec["list"], "timing_source": resp.get("timing_source"),
-            "frames_presented_total": resp.get("frames_presented_total"), "frame_log": resp.get("frame_log"),
-            "experiment": experiment,
-            **{name: resp.get(name) for name in PRESENTATION_FIELDS}, "comment": rec.get("comment"),
-            **{name: resp.get(name) for name in MEASURED_FIELDS},
-        })
+        list_index, base = held
+        key = f"{list_index}:{trial}"
+        answer = answers.get(key)
+        if answer is None:
+            answer = answers[key] = orjson.loads(raw_answers[key])
+        items = lists.get(list_index)
+        if items is None:
+            items = lists[list_index] = orjson.loads(raw_lists.get(str(list_index)) or "[]")
+        row = {**base, "trial": trial, "submitted_at": iso_ms(resp["received_ms"])}
+        row.update(zip(_CLIENT_FIELDS, map(resp.get, _CLIENT_FIELDS)))
+        row.update(fields_of(resp, answer, items[trial] if trial < len(items) else ""))
+        rows.append(row)
     rows.sort(key=lambda row: (row["assignment_id"], row["trial"]))
     return rows
 
 
 def iter_response_rows(r: redis_py.Redis, experiments=None) -> Iterator[dict]:
-    """One dict per recorded response, keys `RESPONSE_COLUMNS`, links in sorted order.
+    """One dict per recorded response, links in sorted order: the columns of its experiment's kind
+    (`export_kind`; `COMMON_COLUMNS` and the kind's own).
 
-    Missing values are None; ``correct``, ``timing_ok`` and the ``*_during_video`` flags are
-    bools (or None); ``submitted_at`` is ISO 8601 UTC (server time of receipt). With
-    `experiments` (ids), only their links' responses.
+    Missing values are None; ``timing_ok`` and the ``*_during_video`` flags are bools (or None);
+    ``submitted_at`` is ISO 8601 UTC (server time of receipt). With `experiments` (ids), only their
+    links' responses.
     """
     if experiments is None:
         links = sorted(r.smembers(keys.links_index()))
@@ -124,13 +227,13 @@ def _cell(value) -> str:
     return str(value)
 
 
-def write_rows(rows, out) -> int:
-    """Write ``rows`` as CSV with a header to the text stream ``out``; return the row count."""
+def write_rows(rows, out, columns) -> int:
+    """Write ``rows`` as CSV with the header ``columns`` to the text stream ``out``; return the row count."""
     writer = csvsafe.writer(out)
-    writer.writerow(RESPONSE_COLUMNS)
+    writer.writerow(columns)
     n = 0
     for row in rows:
-        writer.writerow(_cell(row[c]) for c in RESPONSE_COLUMNS)
+        writer.writerow([_cell(row[c]) for c in columns])
         n += 1
     return n
 
@@ -152,19 +255,22 @@ def check_writable(path: Path | str) -> Path:
 
 
 def write_csv(r: redis_py.Redis, path: Path | str, experiments=None) -> int:
-    """Write every recorded response (of `experiments`, when given) to ``path`` (CSV, header
-    row); return the number of rows.
+    """Write every recorded response (of `experiments`, when given) to ``path`` (CSV, header row, the
+    columns of their kind: `export_kind`); return the number of rows.
 
     Raises
     ------
+    ExperimentChoice
+        If the experiments are of different kinds (nothing is written).
     OutputUnwritable
         If ``path`` cannot be written (`check_writable`, or the system refuses it).
     """
     path = check_writable(path)
+    columns = export_kind(r, experiments).export_columns
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w", newline="") as f:
-            n = write_rows(iter_response_rows(r, experiments), f)
+            n = write_rows(iter_response_rows(r, experiments), f, columns)
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -172,8 +278,10 @@ def write_csv(r: redis_py.Redis, path: Path | str, experiments=None) -> int:
     return n
 
 
-def csv_text(r: redis_py.Redis) -> str:
-    """The responses CSV as one string."""
+def csv_text(r: redis_py.Redis, experiments=None) -> str:
+    """The responses CSV (of `experiments`, when given) as one string; raises `ExperimentChoice` as
+    `write_csv` does."""
     out = io.StringIO()
-    write_rows(iter_response_rows(r), out)
+    columns = export_kind(r, experiments).export_columns
+    write_rows(iter_response_rows(r, experiments), out, columns)
     return out.getvalue()

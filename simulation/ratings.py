@@ -134,6 +134,6 @@ def simulate_ratings(design: dict, population: Population, rng=None) -> pd.DataF
                                           item_effect=item[t["sample_id"]])
                 rows.append({"link_id": link["link_id"], "assignment_id": f"{link['link_id']}-a{list_index}",
                              "worker_id": f"W{worker:03d}", "hit_id": link["link_id"], "trial": trial,
-                             "image_id": t["sample_id"], "response": str(score), "assignment_status": "complete",
+                             "sample_id": t["sample_id"], "rating": str(score), "assignment_status": "complete",
                              "response_time_ms": float(rng.uniform(2500, 6000)), "spammer": bool(spammer[worker])})
     return pd.DataFrame(rows)

@@ -12,6 +12,7 @@ inside the methods that need them.
 
 from __future__ import annotations
 
+from kernel import export
 from studies.adaptive import AdaptiveMVTKind
 from studies.base import LinkData, StudyKind
 from studies.mvt import MVTKind
@@ -22,9 +23,11 @@ KINDS: dict[str, StudyKind] = {}
 
 def register_kind(kind: StudyKind) -> StudyKind:
     """Add ``kind`` to `KINDS` (a plug-in's module calls this when imported, see `kernel.plugins`):
-    its build command, page, analysis and simulated answers then work by registration alone."""
+    its build command, page, analysis, simulated answers and export columns (`kernel.export.register_export`)
+    then work by registration alone."""
     if kind.name in KINDS and type(KINDS[kind.name]) is not type(kind):
         raise ValueError(f"study kind name {kind.name!r} is taken by {type(KINDS[kind.name]).__name__}")
+    export.register_export(kind, default=not KINDS)  # the first (MVT): links stored before kinds existed
     KINDS[kind.name] = kind
     return kind
 

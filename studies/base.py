@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kernel.errors import BadExperiment
+from kernel.export import LEAD_COLUMNS, TAIL_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,24 @@ class StudyKind(ABC):
     control_trial_columns: tuple[tuple[str, str], ...] = (
         ("answer", "response"), ("correct", "correct"), ("timing ok", "timing_ok"),
         ("frames shown", "presented_frames"), ("answer time (ms)", "response_time_ms"), ("plays", "plays"))
+
+    #: the columns of the kind's responses CSV (``mvt export``), in order: the kernel's common columns
+    #: (`kernel.export.COMMON_COLUMNS`, at least `kernel.export.REQUIRED_COLUMNS`) and the kind's own,
+    #: which `export_fields` gives. Default: the trial's item id, the answer and whether it was right.
+    export_columns: tuple[str, ...] = (*LEAD_COLUMNS, "item_id", "media_id", "response", "correct", *TAIL_COLUMNS)
+
+    def export_fields(self, link_meta: dict) -> Callable[[dict, list, str], dict]:
+        """For one link (``link_meta``: what ``mvt load`` stored, e.g. ``fps``, ``design``), the function
+        ``fields(response, answer, item) -> dict`` giving the kind's own columns of one row, from the
+        stored response (a dict, as `kernel.export.stored_responses` reads it), the trial's hidden answer
+        record (`LinkData.answers`) and its list item (`LinkData.lists`). Called once per link, its
+        function once per response: keep per-link work out of the function."""
+
+        def fields(response: dict, answer: list, item: str) -> dict:
+            return {"item_id": answer[2], "media_id": answer[3], "response": response["response"],
+                    "correct": response.get("correct")}
+
+        return fields
 
     @abstractmethod
     def register_commands(self, cli) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kernel.errors import BadExperiment
 from kernel.ids import ID_CHARS, is_id
+from kernel.responses import PRESENTATION_FIELDS
 from studies.base import LinkData, StudyKind, checked_links, checked_strings
 
 VIDEO_ID_RE = re.compile(r"^[0-9a-f]{16}$")
@@ -24,6 +25,31 @@ class MVTKind(StudyKind):
 
     name = "mvt"
     title = "MVT recognition"
+    #: docs/interfaces.md's responses-CSV columns, then docs/contracts.md's, then the later additions
+    #: (a promise to analysts' scripts: never reordered, only added to at the end)
+    export_columns = (
+        "link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label", "frames", "duration_ms",
+        "response", "correct", "response_time_ms", "presented_frames", "submitted_at", "dropped_frames",
+        "refresh_interval_ms", "hidden_during_video", "blurred_during_video", "timing_ok", "assignment_status",
+        "video_id", "list_index", "timing_source", "frames_presented_total", "frame_log", "experiment",
+        *PRESENTATION_FIELDS, "comment", "image_ms_measured", "mask_frames_presented", "timing_reason",
+    )
+
+    def export_fields(self, link_meta: dict) -> Callable[[dict, list, str], dict]:
+        """``image_id``, ``label``, ``frames`` and ``video_id`` from the hidden answer, ``duration_ms`` from
+        them and the link's ``fps``; ``response``, ``correct``, ``presented_frames``, ``image_ms_measured``,
+        ``mask_frames_presented`` as record.lua stored them."""
+        fps = float(link_meta.get("fps") or 60)
+
+        def fields(response: dict, answer: list, item: str) -> dict:
+            label, frames, image_id, video_id = answer[:4]
+            return {"image_id": image_id, "label": label, "frames": frames,
+                    "duration_ms": round(frames * 1000.0 / fps, 3), "response": response["response"],
+                    "correct": response["correct"], "presented_frames": response.get("presented_frames"),
+                    "video_id": video_id, "image_ms_measured": response.get("image_ms_measured"),
+                    "mask_frames_presented": response.get("mask_frames_presented")}
+
+        return fields
 
     def register_commands(self, cli) -> None:
         """``mvt build`` (``--adaptive``: the first batch of an adaptive study, `studies.adaptive`)."""

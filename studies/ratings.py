@@ -15,6 +15,14 @@ correct option, so ``correct`` says whether they did). A gold trial (`stimuli.ra
 no marker: its item is a sample's; only its hidden record differs, with sample id ``gold/<name>``
 and the known score as the correct option (``correct`` is exact agreement; `analysis.ratings`
 applies the tolerance).
+
+Export (`RatingsKind.export_columns`): a rating's own columns, named as crowdMOS and MUSHRA analysts
+name them: ``sample_id`` (``<source>/<algorithm>``, ``trap/<score>`` or ``gold/<name>``), ``source``,
+``algorithm``, ``trial_type`` (``sample``, ``trap``, ``gold``), ``reference`` (the labelled reference
+shown with it, ``<source>/REF``), ``design``, ``rating_scale`` (``acr``, ``dcr``, ``mushra``), ``screen``,
+``rating``, ``expected_rating`` (a trap's asked-for or a gold sample's known score) and ``correct``
+(whether that was given), ``media_id``; never ``image_id``/``label``/``frames`` (before 2026-12 they held
+the sample id, nothing and 0; `analysis.ratings` still reads such files).
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kernel.errors import BadExperiment
+from kernel.export import LEAD_COLUMNS, TAIL_COLUMNS
 from kernel.ids import ID_CHARS, is_id
+from stimuli.ratings_input import REF
 from studies.base import LinkData, StudyKind, checked_links, checked_strings
 
 MEDIA_RE = re.compile(r"^[0-9a-f]{16}\.(m4a|png|mp4)$")
@@ -71,6 +81,30 @@ class RatingsKind(StudyKind):
     page_module = "/static/ratings/kind.js"
     media_types = {"m4a": "audio/mp4", "png": "image/png", "mp4": "video/mp4"}
     simulation_options = frozenset({"careless", "mu"})
+    export_columns = (*LEAD_COLUMNS, "screen", "sample_id", "source", "algorithm", "trial_type", "reference",
+                      "design", "rating_scale", "rating", "expected_rating", "correct", "media_id", *TAIL_COLUMNS)
+
+    def export_fields(self, link_meta: dict) -> Callable[[dict, list, str], dict]:
+        """A rating's own columns (the module docstring) from its hidden record ``[known score, 0, sample_id,
+        media_id, 0]``, its list item (scale, screen, reference, trap marker) and the link's ``design``."""
+        design = link_meta.get("design") or None
+
+        def fields(response: dict, answer: list, item: str) -> dict:
+            parts = item.split("~")  # scale~screen~media[~reference][~a=score] (module docstring)
+            scale, screen, rest = parts[0], parts[1] if len(parts) > 1 else "", parts[3:]
+            known, sample_id = answer[0], answer[2]
+            trap = any(part.startswith("a=") for part in rest)
+            trial_type = "trap" if trap else "sample" if known is None else "gold"
+            source, algorithm = (sample_id.rsplit("/", 1) if trial_type == "sample" and "/" in sample_id
+                                 else (None, None))
+            shows_reference = source is not None and any(not part.startswith("a=") for part in rest)
+            return {"screen": int(screen) if screen.isdigit() else None, "sample_id": sample_id, "source": source,
+                    "algorithm": algorithm, "trial_type": trial_type, "reference": f"{source}/{REF}" if shows_reference
+                    else None, "design": design, "rating_scale": scale or None, "rating": response["response"],
+                    "expected_rating": known, "correct": None if known is None else response.get("correct"),
+                    "media_id": answer[3]}
+
+        return fields
 
     def simulated_answers(self, exp_dir: Path, *, model, rng, options: dict):
         """Raters of a population with known MOS (`simulation.raters.RatingAnswers.draw`):

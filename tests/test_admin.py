@@ -12,12 +12,15 @@ import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from kernel.export import RESPONSE_COLUMNS
+from studies.mvt import MVTKind
 from app.main import create_app
 from kernel.settings import Settings
 from tests.fixtures.server import ADMIN_TOKEN
 
 pytestmark = pytest.mark.both_stores
+
+CONTRACT_HEADER = ("link_id,assignment_id,worker_id,hit_id,trial,image_id,label,frames,duration_ms,response,correct,"
+                   "response_time_ms,presented_frames,submitted_at")
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -84,12 +87,28 @@ def test_progress_replace_block_and_export(client):
     r = client.get("/admin/export.csv", headers=AUTH)
     assert r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
-    assert tuple(rows[0]) == RESPONSE_COLUMNS
+    assert tuple(rows[0]) == MVTKind.export_columns
     assert [(x["assignment_id"], x["trial"], x["assignment_status"]) for x in rows] == [
         ("A1", "0", "replaced"), ("A1", "1", "replaced"), ("A1", "2", "replaced"),
         ("A2", "0", "in_progress"), ("A2", "1", "in_progress"), ("A2", "2", "in_progress")]
     assert {x["correct"] for x in rows} == {"true", "false"}
     assert all(x["submitted_at"].endswith("Z") and x["presented_frames"] for x in rows)
+
+
+def test_admin_export_of_experiments_of_different_kinds_is_refused_and_each_is_served_alone(
+        client, synthetic_server, ratings_acr):
+    from studies.loader import load_experiment
+    from studies.ratings import RatingsKind
+
+    load_experiment(synthetic_server.redis, ratings_acr)
+    r = client.get("/admin/export.csv", headers=AUTH)
+    assert (r.status_code, r.json()["detail"]) == (400, (
+        "the experiments are of different study kinds, whose responses have different columns: acr (ratings), "
+        "synth (mvt); export each kind to its own file with --experiment NAME"))
+    r = client.get("/admin/export.csv", headers=AUTH, params={"experiment": "acr"})
+    assert (r.status_code, r.text) == (200, ",".join(RatingsKind.export_columns) + "\n")
+    r = client.get("/admin/export.csv", headers=AUTH, params={"experiment": "nope"})
+    assert (r.status_code, r.json()["detail"]) == (400, "no experiment named 'nope' in the store; it holds acr, synth")
 
 
 def cli(args, redis_url):
@@ -115,7 +134,9 @@ def test_cli_load_export_replace_block_unblock(redis, redis_url, store_kind, syn
     out = tmp_path / "responses.csv"
     result = cli(["export", str(out)], redis_url)
     assert (result.exit_code, result.output) == (0, first + f"wrote 3 responses to {out}\n")
-    assert out.read_text().splitlines()[0] == ",".join(RESPONSE_COLUMNS)
+    header = out.read_text().splitlines()[0]
+    assert header == ",".join(MVTKind.export_columns)
+    assert header.startswith(CONTRACT_HEADER + ",")  # /work/shared/INTERFACES.md, "Responses CSV"
     result = cli(["replace", "A1", "A7"], redis_url)
     assert result.output == (first + "marked 1 of 2 assignments for replacement\n"
                              "not marked: A7 (unknown, already marked, or already taken over)\n")

@@ -143,3 +143,29 @@ def test_between_subjects_study_with_replace_marks_nothing(redis, redis_url, tmp
     # images 0 and 3 right at every duration (MVT 17 ms), the others from 6 frames (100 ms)
     assert mvt["mvt_ms"].to_dict() == {"img1_0": "17", "img1_1": "100", "img1_2": "100", "img1_3": "17",
                                        "img1_4": "100", "img1_5": "100"}
+
+
+def test_export_refuses_experiments_of_different_kinds_and_writes_each_kind_alone(
+        redis, redis_url, tmp_path, monkeypatch, synthetic_experiment, ratings_acr):
+    """An MVT and a rating experiment have different columns: one file of both is refused, naming each
+    experiment with its kind; each exports alone with its kind's header."""
+    from kernel.store import keys
+    from studies.mvt import MVTKind
+    from studies.ratings import RatingsKind
+
+    _load(redis, synthetic_experiment)
+    _load(redis, ratings_acr)
+    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
+    out = tmp_path / "both.csv"
+    result = CliRunner().invoke(cli, ["export", str(out), "--experiment", "synth", "--experiment", "acr"])
+    assert (result.exit_code, without_store(result.output)) == (
+        1, "error: the experiments are of different study kinds, whose responses have different columns: "
+           "acr (ratings), synth (mvt); export each kind to its own file with --experiment NAME\n")
+    assert not out.exists() and not (tmp_path / "both.csv.tmp").exists()
+    for name, kind in (("synth", MVTKind), ("acr", RatingsKind)):
+        result = CliRunner().invoke(cli, ["export", str(tmp_path / f"{name}.csv"), "--experiment", name])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / f"{name}.csv").read_text().splitlines() == [",".join(kind.export_columns)]
+    redis.hdel(keys.link_meta("synth-001"), "kind")  # links loaded before kinds existed are MVT's
+    result = CliRunner().invoke(cli, ["export", str(out), "--experiment", "synth"])
+    assert result.exit_code == 0 and out.read_text().splitlines() == [",".join(MVTKind.export_columns)]

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from kernel.admin import block_workers
-from kernel.export import RESPONSE_COLUMNS, iter_response_rows
+from kernel.export import iter_response_rows
 from kernel.store import keys
+from studies.mvt import MVTKind
 from tests.test_api import answer, client, nominal_times, start  # noqa: F401 (client is a fixture)
 
 SEEN = {"stimulus_visible": True, "plays": 1, "viewport_w": 1366, "viewport_h": 650, "screen_w": 1366,
@@ -33,7 +34,7 @@ def test_presentation_fields_are_stored_and_exported(client, synthetic_server):
     assert r.status_code == 200, r.text
     (row,) = rows(synthetic_server)
     assert {name: row[name] for name in SEEN} == SEEN
-    assert list(RESPONSE_COLUMNS[-24:]) == [*SEEN, "replays", "playback_completed", "view_ms", "headphone_check",
+    assert list(MVTKind.export_columns[-24:]) == [*SEEN, "replays", "playback_completed", "view_ms", "headphone_check",
                                             "interrupted", "drawn_device_px", "top_viewport_w", "top_viewport_h",
                                             "frame_times", "comment", "image_ms_measured", "mask_frames_presented",
                                             "timing_reason"]

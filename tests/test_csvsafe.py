@@ -190,3 +190,44 @@ def test_hostile_comment_round_trips_through_export_and_analyze(redis, redis_url
     result = CliRunner().invoke(cli, ["analyze", "--responses", str(export), "--out", str(tmp_path / "out"),
                                       "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.slow
+def test_hostile_source_and_algorithm_names_are_inert_in_a_ratings_export(ratings_client, redis, redis_url, tmp_path,
+                                                                           monkeypatch):
+    """crowdMOS input names are free text: a source named like a formula reaches the ratings kind's own columns
+    (``sample_id``, ``source``, ``algorithm``, ``reference``) as inert cells, and analysis reads them back."""
+    from stimuli.ratings_build import build_ratings
+    from studies.loader import load_experiment
+    from tests.fixtures.ratings import RATINGS_SAMPLES
+    from tests.test_ratings_cli import take_every_list
+
+    sources = {"picture1": "=HYPERLINK(\"http://x\")", "picture2": "@SUM(A1)", "picture3": "+cmd",
+               "picture4": "\u200b-2+3"}
+    algorithms = {"REF": "REF", "jpeg90": "＝jpeg90", "jpeg20": "-jpeg20"}
+    tsv = tmp_path / "hostile.tsv"
+    lines = [line.split("\t") for line in (RATINGS_SAMPLES / "images.tsv").read_text().splitlines()]
+    tsv.write_text("".join(f"{sources[s]}\t{algorithms[a]}\t{RATINGS_SAMPLES / f}\n" for s, a, f in lines))
+    exp_dir = tmp_path / "hostile"
+    build_ratings(tsv, exp_dir, design="dsis", samples_per_task=3, ratings_per_sample=1,
+                  base_url="https://127.0.0.1:8443", seed=0)
+    load_experiment(redis, exp_dir)
+    take_every_list(ratings_client, json.loads((exp_dir / "design.json").read_text()), workers=("W1",),
+                    score_of=lambda worker, trial: 3)
+    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
+    export = tmp_path / "responses.csv"
+    result = CliRunner().invoke(cli, ["export", str(export)])
+    assert result.exit_code == 0, result.output
+    assert live_cells(export) == []
+    table = pd.read_csv(export, dtype=str, keep_default_na=False)
+    assert {restore(s) for s in table["source"]} == set(sources.values())
+    assert {restore(a) for a in table["algorithm"]} == set(algorithms.values())
+    assert {restore(r) for r in table["reference"]} == {f"{s}/REF" for s in sources.values()}
+    assert {restore(s) for s in table["sample_id"]} == {f"{s}/{a}" for s in sources.values() for a in algorithms.values()}
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["analyze", "--responses", str(export), "--ratings", str(exp_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    by_algorithm = pd.read_csv(out / "mos_by_algorithm.csv", dtype=str, keep_default_na=False)
+    assert {restore(a) for a in by_algorithm["algorithm"]} == set(algorithms.values())
+    assert [cells for name in ("mos_by_algorithm.csv", "mos_by_sample.csv", "workers.csv")
+            if (cells := live_cells(out / name))] == []

@@ -49,6 +49,20 @@ def test_an_unknown_plugin_stops_the_cli_with_one_line(plugin_env):
     assert done.stderr.startswith("error: MVT_PLUGINS names 'tests.fixtures.no_such_kind', which cannot be imported")
 
 
+def test_a_kind_whose_export_columns_lack_a_common_one_is_refused_at_registration():
+    from studies import KINDS, register_kind
+    from studies.mvt import MVTKind
+
+    class NoWorker(MVTKind):
+        name = "no-worker"
+        export_columns = tuple(c for c in MVTKind.export_columns if c != "worker_id")
+
+    with pytest.raises(ValueError, match=r"^export_columns of study kind 'no-worker' must name each column once "
+                                         r"and include experiment, .* \(missing worker_id\)$"):
+        register_kind(NoWorker())
+    assert "no-worker" not in KINDS
+
+
 def test_plugins_named_in_dot_env_are_loaded_too(plugin_env, tmp_path):
     (tmp_path / ".env").write_text("MVT_PLUGINS=lab_kind_that_is_not_installed\n")
     env = {k: v for k, v in plugin_env.items() if k != "MVT_PLUGINS"}
@@ -109,8 +123,10 @@ def test_echo_kind_and_fake_platform_end_to_end(plugin_env, tmp_path, browser, s
         exported = mvt(plugin_env, "export", tmp_path / "out.csv")
         assert exported.returncode == 0, exported.stderr
         rows = list(csv.DictReader(open(tmp_path / "out.csv", newline="")))
-        assert [(r["worker_id"], r["experiment"], r["response"], r["correct"]) for r in rows] == [
-            ("P1", "echo1", typed[i], "true" if i < 3 else "false") for i in range(4)]
+        assert list(rows[0])[:9] == ["experiment", "link_id", "assignment_id", "worker_id", "hit_id", "trial",
+                                     "word", "typed", "correct"]  # the kind's own columns, by registration
+        assert [(r["worker_id"], r["experiment"], r["word"], r["typed"], r["correct"]) for r in rows] == [
+            ("P1", "echo1", WORDS[i], typed[i], "true" if i < 3 else "false") for i in range(4)]
         assert {r["assignment_status"] for r in rows} == {"complete"}
         assert rows[0]["assignment_id"].startswith("fp-")
         assert rows[0]["comment"] == "'=cmd|' /C calc'!A0 <script>x</script>"

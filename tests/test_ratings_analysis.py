@@ -26,8 +26,8 @@ def hand_design(algorithms=("A",), n_sources=3, design="random"):
 
 def table(rows) -> pd.DataFrame:
     """Responses from (worker, sample, score[, response_time_ms]) tuples, one assignment per worker."""
-    return pd.DataFrame([{"link_id": "L", "assignment_id": f"as-{w}", "worker_id": w, "image_id": s,
-                          "response": str(x), "assignment_status": "complete",
+    return pd.DataFrame([{"link_id": "L", "assignment_id": f"as-{w}", "worker_id": w, "sample_id": s,
+                          "rating": str(x), "assignment_status": "complete",
                           "response_time_ms": rest[0] if rest else 3000.0} for w, s, x, *rest in rows])
 
 
@@ -171,8 +171,8 @@ def test_working_time_per_sample_counts_a_multi_stimulus_screen_once():
 
 
 @pytest.mark.parametrize(("response", "sample", "error", "message"), [
-    ("6", "src0/A", ResponsesInvalid, r"response '6' is not a point of the acr scale \(1..5\)"),
-    ("Good", "src0/A", ResponsesInvalid, r"response 'Good' is not a point"),
+    ("6", "src0/A", ResponsesInvalid, r"rating '6' is not a point of the acr scale \(1..5\)"),
+    ("Good", "src0/A", ResponsesInvalid, r"rating 'Good' is not a point"),
     ("3", "src9/A", ResponsesInvalid, r"sample 'src9/A' is not in the design"),
 ])
 def test_bad_responses_are_refused(response, sample, error, message):
@@ -205,8 +205,8 @@ def test_a_study_with_every_worker_flagged_says_why():
 
 def test_nothing_left_is_refused():
     with pytest.raises(NoResponses, match="there are no responses to analyse"):
-        analyze_ratings(table([]).reindex(columns=["worker_id", "assignment_id", "image_id", "link_id",
-                                                   "response"]), hand_design())
+        analyze_ratings(table([]).reindex(columns=["worker_id", "assignment_id", "sample_id", "link_id",
+                                                   "rating"]), hand_design())
 
 
 def test_simulated_study_recovers_mos_and_flags_spammers():
@@ -389,8 +389,8 @@ def test_gold_flags_simulated_random_raters_and_passes_honest_ones():
     raw = simulate_ratings(design, Population(ACR_POP.mu, n_workers=40, n_spammers=8), rng=1)
     res = analyze_ratings(raw, design, min_r=-2, z_limit=99)  # the gold rule alone
     w = res.workers.set_index("worker_id")
-    gold = raw[raw["image_id"].str.startswith("gold/")]
-    missed = (gold["response"].astype(int) - gold["image_id"].map({"gold/g0": 5, "gold/g1": 1})).abs() > 1
+    gold = raw[raw["sample_id"].str.startswith("gold/")]
+    missed = (gold["rating"].astype(int) - gold["sample_id"].map({"gold/g0": 5, "gold/g1": 1})).abs() > 1
     assert w["flag_gold"].to_dict() == (missed.groupby(gold["worker_id"]).sum() > 0).to_dict()
     spammers = set(raw.loc[raw["spammer"], "worker_id"])
     assert w.loc[sorted(spammers), "flag_gold"].sum() >= 6

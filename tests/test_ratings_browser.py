@@ -102,7 +102,7 @@ def test_acr_audio_must_play_to_the_end_and_is_keyboard_usable(page, redis, _run
     expect(page.locator("#completion-code")).to_have_text(re.compile(r"^MVT(-[A-Z2-7]{4}){4}$"))
     expect(page.locator("#done-status")).to_have_text("Copy this code into the HIT page on MTurk to get paid.")
     rows = rows_of(redis, "W1")
-    assert [row["response"] for row in rows] == scores
+    assert [row["rating"] for row in rows] == scores
     assert all(row["response_time_ms"] >= 200 and row["hidden_during_video"] is False for row in rows)
 
 
@@ -135,7 +135,12 @@ def test_mushra_sliders_with_the_reference(page, redis, _running_server, ratings
     expect(next_button).to_be_enabled()
     next_button.click()
     finish_debrief(page)
-    assert sorted(row["response"] for row in rows_of(redis, "W2")) == sorted(values)
+    rows = rows_of(redis, "W2")
+    assert sorted(row["rating"] for row in rows) == sorted(values)
+    (source,) = {row["source"] for row in rows}
+    assert sorted(row["algorithm"] for row in rows) == ["ANC", "REF", "lowpass", "noise"]
+    assert {(row["design"], row["rating_scale"], row["reference"], row["trial_type"]) for row in rows} == {
+        ("mushra", "mushra", f"{source}/REF", "sample")}  # the labelled reference shown beside each
 
 
 def test_dsis_images_side_by_side_with_flip(page, redis, _running_server, ratings_dsis_images):
@@ -161,7 +166,7 @@ def test_dsis_images_side_by_side_with_flip(page, redis, _running_server, rating
     page.get_by_role("radio", name="4 Perceptible but not annoying").click()
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_role("heading", name="Sample 2 of 3")).to_be_visible()
-    assert [row["response"] for row in rows_of(redis, "W3")] == ["4"]
+    assert [row["rating"] for row in rows_of(redis, "W3")] == ["4"]
 
 
 def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running_server, tmp_path):
@@ -189,8 +194,9 @@ def test_same_source_screen_rates_every_sample_of_a_source(page, redis, _running
     next_button.click()
     finish_debrief(page)
     rows = rows_of(redis, "W4")
-    assert sorted(row["response"] for row in rows) == ["1", "3", "4", "5"]
-    assert len({row["image_id"].split("/")[0] for row in rows}) == 1  # one source on the screen
+    assert sorted(row["rating"] for row in rows) == ["1", "3", "4", "5"]
+    assert len({row["source"] for row in rows}) == 1  # one source on the screen
+    assert {(row["design"], row["rating_scale"], row["reference"]) for row in rows} == {("same-source", "acr", None)}
 
 
 @pytest.mark.parametrize("design, width, height", [
@@ -489,7 +495,7 @@ def test_image_screens_flip_between_samples_in_place(page, redis, _running_serve
     next_button.click()
     finish_debrief(page)
     rows = sorted(rows_of(redis, "W5"), key=lambda row: row["trial"])
-    assert [row["response"] for row in rows] == values
+    assert [row["rating"] for row in rows] == values
     # Times each sample was put on view above ("1" on the shown Sample A counts nothing).
     views = {"mushra": [2, 2, 1, 1], "same-source": [3, 2, 1]}[design]
     assert [row["replays"] for row in rows] == [v - 1 for v in views]
@@ -593,7 +599,7 @@ def test_acr_video_unlocks_the_scale_only_after_playing_to_the_end(page, redis, 
     finish_debrief(page)
     rows = sorted(rows_of(redis, "W6"), key=lambda row: row["trial"])
     # The first sample was started four times (part way, from near the end, to the end, again): three replays.
-    assert [(row["response"], row["playback_completed"], row["replays"]) for row in rows] == [
+    assert [(row["rating"], row["playback_completed"], row["replays"]) for row in rows] == [
         ("4", True, 3), ("2", True, 0)]
     assert all(row["response_time_ms"] >= 1000 / 8 for row in rows)
 
@@ -756,7 +762,7 @@ def test_the_debrief_comment_reaches_every_exported_row(sized_page, redis, _runn
     task.get_by_role("button", name="Finish and get my code").click()
     expect(task.get_by_role("heading", name="Thank you — you are done")).to_be_visible()
     rows = rows_of(redis, worker)
-    assert [row["response"] for row in rows] == ["4", "4", "4"]
+    assert [row["rating"] for row in rows] == ["4", "4", "4"]
     assert {row["comment"] for row in rows} == {comment}
 
 
@@ -828,7 +834,7 @@ def test_a_reload_mid_task_goes_on_at_the_next_sample_under_the_same_list(page, 
         page.get_by_role("radio", name="2 Annoying").click()
         page.get_by_role("button", name="Next").click()
     finish_debrief(page)
-    assert [row["response"] for row in rows_of(redis, "WRELOAD")] == ["4", "2", "2"]
+    assert [row["rating"] for row in rows_of(redis, "WRELOAD")] == ["4", "2", "2"]
     (progress,) = [p for p in link_progress(redis) if p.link_id == "dsis-001"]
     assert (progress.in_progress, progress.complete) == (0, 1)
 
@@ -853,7 +859,7 @@ def test_keys_work_after_a_click_on_the_player_and_enter_never_replays(page, red
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Sample 2 of 4")).to_be_visible()
     (row,) = rows_of(redis, "W-KEYS")
-    assert row["response"] == "3" and row["replays"] <= 1, row
+    assert row["rating"] == "3" and row["replays"] <= 1, row
 
 
 def test_starting_one_player_pauses_the_others(page, redis, _running_server, ratings_mushra):

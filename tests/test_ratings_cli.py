@@ -8,9 +8,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from analysis.ratings import gold_scores
 from cli import cli
 from kernel.export import write_csv
 from studies.loader import load_experiment
+from studies.mvt import MVTKind
+from studies.ratings import RatingsKind
 from tests.fixtures.ratings import with_study
 
 SCORE = {"REF": 5, "lowpass": 4, "noise": 3, "ANC": 1}
@@ -73,11 +76,29 @@ def test_analyze_a_rating_study_from_redis_and_from_its_csv(ratings_client, redi
     assert by_alg.loc[["ANC", "REF"], "mos"].tolist() == [1.0, 5.0] and by_alg["n_workers"].eq(2).all()
 
     write_csv(redis, tmp_path / "responses.csv")
-    csv_out = tmp_path / "csv_out"
-    result = CliRunner().invoke(cli, ["analyze", "--out", str(csv_out), "--responses", str(tmp_path / "responses.csv"),
-                                      "--ratings", str(ratings_acr)])
-    assert result.exit_code == 0, result.output
-    assert pd.read_csv(csv_out / "mos_by_algorithm.csv").equals(pd.read_csv(out / "mos_by_algorithm.csv"))
+    exported = pd.read_csv(tmp_path / "responses.csv", dtype=str, keep_default_na=False)
+    assert tuple(exported.columns) == RatingsKind.export_columns  # a rating's own columns, not image_id/label/frames
+    first = exported.iloc[0]
+    source, algorithm = first["sample_id"].rsplit("/", 1)
+    assert (first["source"], first["algorithm"], first["trial_type"], first["design"], first["rating_scale"],
+            first["reference"], first["expected_rating"], first["correct"]) == (
+        source, algorithm, "sample", "random", "acr", "", "", "")
+    assert exported["rating"].tolist() == [str(inverter(w, {"sample_id": s}))
+                                           for w, s in zip(exported["worker_id"], exported["sample_id"])]
+    # The same ratings as the version before this one exported them (MVT's columns: image_id held the
+    # sample id, response the rating, frames 0): users' existing files are analysed the same.
+    old = exported.rename(columns={"sample_id": "image_id", "rating": "response", "media_id": "video_id"}).assign(
+        label="", frames="0", duration_ms="0.0", correct="false", presented_frames="", image_ms_measured="",
+        mask_frames_presented="").reindex(columns=MVTKind.export_columns)
+    old.to_csv(tmp_path / "old.csv", index=False)
+    for name in ("responses.csv", "old.csv"):
+        csv_out = tmp_path / f"out-{name}"
+        result = CliRunner().invoke(cli, ["analyze", "--out", str(csv_out), "--responses", str(tmp_path / name),
+                                          "--ratings", str(ratings_acr)])
+        assert result.exit_code == 0, result.output
+        assert pd.read_csv(csv_out / "mos_by_algorithm.csv").equals(pd.read_csv(out / "mos_by_algorithm.csv"))
+    for name in ("mos_by_sample.csv", "workers.csv", "progress.csv"):
+        assert (tmp_path / "out-old.csv" / name).read_text() == (tmp_path / "out-responses.csv" / name).read_text()
 
 
 def test_algorithms_without_a_crowdmos_interval_get_a_bounded_one(ratings_acr, tmp_path):
@@ -105,14 +126,15 @@ def test_algorithms_without_a_crowdmos_interval_get_a_bounded_one(ratings_acr, t
     assert "Where ν &lt; 2 or its variance is 0 (every rating equal) the interval is the Wilson score interval" in report
 
 
-def test_ratings_option_needs_a_rating_study(tmp_path, synthetic_experiment):
+@pytest.mark.parametrize("option", ["--design", "--ratings"])  # --ratings: the option's earlier name
+def test_design_option_is_refused_for_a_fixed_mvt_study(tmp_path, synthetic_experiment, option):
     (tmp_path / "r.csv").write_text("worker_id\n")
     result = CliRunner().invoke(cli, ["analyze", "--out", str(tmp_path / "o"), "--responses", str(tmp_path / "r.csv"),
-                                      "--ratings", str(synthetic_experiment)])
+                                      option, str(synthetic_experiment)])
     assert result.exit_code == 1
     design = synthetic_experiment / "design.json"
-    assert result.output == (f"error: --ratings {synthetic_experiment}: {design} is not a "
-                             f"rating study (kind mvt)\n")
+    assert result.output == (f"error: --design {synthetic_experiment}: {design} is a fixed MVT study, whose "
+                             f"analysis needs no design; leave --design out\n")
 
 
 def gold_misser(worker: str, trial: dict) -> int:
@@ -148,7 +170,9 @@ def test_gold_flags_from_redis_with_replace_and_the_same_from_the_exported_csv(
     assert "<th>gold missed</th>" in report and "<td>4 of 4</td>" in report
 
     exported = pd.read_csv(tmp_path / "responses.csv")
-    gold_rows = exported[exported["image_id"].str.startswith("gold/")]
+    gold_rows = exported[exported["trial_type"] == "gold"]
+    assert gold_rows["sample_id"].str.startswith("gold/").all() and gold_rows["source"].isna().all()
+    assert gold_rows["expected_rating"].tolist() == [gold_scores(design)[s] for s in gold_rows["sample_id"]]
     assert len(gold_rows) == 12 and gold_rows.groupby("worker_id")["correct"].all().to_dict() == {
         "MISS": False, "W1": True, "W3": False}  # exact agreement; the tolerance is the analysis'
     csv_out = tmp_path / "csv_out"

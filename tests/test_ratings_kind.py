@@ -77,8 +77,10 @@ def test_acr_assignment_rate_and_complete_through_the_api(server, redis, ratings
     design = json.loads((ratings_acr / "design.json").read_text())
     list_index = rows[0]["list_index"]
     expected = [t["sample_id"] for t in design["links"][0]["lists"][list_index]]
-    assert [(row["image_id"], row["response"], row["correct"], row["frames"]) for row in rows] == [
-        (sample, score, False, 0) for sample, score in zip(expected, ["5", "4", "1", "3"])]
+    assert [(row["sample_id"], row["rating"], row["correct"], row["trial_type"], row["rating_scale"])
+            for row in rows] == [(sample, score, None, "sample", "acr") for sample, score in zip(expected, ["5", "4", "1", "3"])]
+    assert [(row["source"], row["algorithm"]) for row in rows] == [tuple(sample.rsplit("/", 1)) for sample in expected]
+    assert not {"image_id", "label", "frames"} & set(rows[0])  # a rating is not exported as an MVT trial
     # Replays of a rated sample are recorded and, unlike a replayed MVT stimulus, fail nothing.
     assert [(row["replays"], row["playback_completed"], row["view_ms"], row["timing_ok"]) for row in rows] == [
         (i, True, 1000 * i, None) for i in range(4)]
@@ -167,7 +169,9 @@ def test_trapping_trial_asks_for_a_score_and_the_server_marks_it_correct(server,
     for t in body["trials"]:
         assert answer(server, body["assignment_token"], t["trial"], wrong if t is trap else "3").json()["recorded"]
     rows = {row["trial"]: row for row in iter_response_rows(redis)}
-    assert (rows[trap["trial"]]["image_id"], rows[trap["trial"]]["correct"]) == (f"trap/{trap['attention']}", False)
+    assert ({k: rows[trap["trial"]][k] for k in ("sample_id", "trial_type", "expected_rating", "rating", "correct")}
+            == {"sample_id": f"trap/{trap['attention']}", "trial_type": "trap", "expected_rating": trap["attention"],
+                "rating": wrong, "correct": False})
 
 
 def test_worker_page_and_mturk_preview_follow_the_links_kind(server, redis, ratings_acr, synthetic_experiment):
@@ -259,5 +263,6 @@ def test_a_gold_trial_is_served_like_a_sample_and_its_known_score_is_the_correct
     for t in body["trials"]:
         assert answer(server, body["assignment_token"], t["trial"], known if t is gold else "3").json()["recorded"]
     rows = {row["trial"]: row for row in iter_response_rows(redis)}
-    assert (rows[k]["image_id"], rows[k]["correct"]) == (trials[k]["sample_id"], True)
+    assert (rows[k]["sample_id"], rows[k]["trial_type"], rows[k]["correct"]) == (trials[k]["sample_id"], "gold", True)
+    assert rows[k]["expected_rating"] == known and rows[k]["rating_scale"] in ("acr", "dcr")
     assert not any(rows[j]["correct"] for j in rows if j != k)

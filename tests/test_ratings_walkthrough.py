@@ -83,11 +83,11 @@ def test_every_command_of_the_walk_through_succeeds(walk):
 def test_every_sample_is_rated_exactly_r_times_by_r_raters_in_the_export(walk):
     export = pd.read_csv(walk["tmp"] / "responses.csv", dtype=str, keep_default_na=False)
     stimuli = json.loads((walk["tmp"] / "mos1" / "stimuli.json").read_text())
-    gold = export["image_id"].str.startswith("gold/")
+    gold = export["trial_type"] == "gold"
     if walk["study"]:  # one gold trial in every list, answered like any sample
         assert gold.sum() == walk["n_lists"] and export.loc[gold, "assignment_id"].nunique() == walk["n_lists"]
     export = export[~gold]
-    per_sample = export.groupby("image_id")["worker_id"].agg(["size", "nunique"])
+    per_sample = export.groupby("sample_id")["worker_id"].agg(["size", "nunique"])
     assert sorted(per_sample.index) == sorted(stimuli["samples"])
     assert (per_sample["size"] == R).all() and (per_sample["nunique"] == R).all(), per_sample
     media = stimuli["media_kind"]
@@ -129,9 +129,9 @@ def test_the_true_mos_of_nearly_every_algorithm_is_inside_its_interval(walk):
 def test_gold_is_counted_for_every_rater_and_flags_only_misses_of_more_than_one_point(walk):
     """The gold example: each rater rated one gold sample; a flag names a miss, and only misses flag."""
     export = pd.read_csv(walk["tmp"] / "responses.csv", dtype=str, keep_default_na=False)
-    gold = export[export["image_id"].str.startswith("gold/")]
+    gold = export[export["sample_id"].str.startswith("gold/")]
     known = {"gold/clean": 5, "gold/bad": 1}
-    missed = {row.worker_id for row in gold.itertuples() if abs(int(row.response) - known[row.image_id]) > 1}
+    missed = {row.worker_id for row in gold.itertuples() if abs(int(row.rating) - known[row.sample_id]) > 1}
     for folder in ("mos-results", "again"):
         workers = pd.read_csv(walk["tmp"] / folder / "workers.csv")
         assert (workers["n_gold"] == 1).all()

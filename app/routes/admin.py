@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
@@ -91,10 +91,13 @@ def post_unblock(body: WorkersIn, r=Depends(get_sync_redis)):
 
 # response_class=Response: the refusals stay application/json in the schema, the 200 alone is text/csv
 @router.get("/export.csv", response_class=Response,
-            responses={200: {"description": "the CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}})
-def get_export(r=Depends(get_sync_redis)):
-    """Every recorded response as CSV (the `mvt export` columns)."""
-    return PlainTextResponse(export.csv_text(r), media_type="text/csv",
+            responses={200: {"description": "the CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                       400: {"model": Refusal, "description": "experiments of different study kinds, or unknown"}})
+def get_export(experiment: Annotated[list[str] | None, Query()] = None, r=Depends(get_sync_redis)):
+    """Every recorded response (of ``?experiment=NAME``, repeatable) as CSV, with the `mvt export` columns of
+    their study kind; experiments of different kinds are refused (400), as `mvt export` refuses them."""
+    chosen = export.choose_experiments(export.experiment_links(r), experiment) if experiment else None
+    return PlainTextResponse(export.csv_text(r, chosen), media_type="text/csv",
                              headers={"Content-Disposition": 'attachment; filename="responses.csv"'})
 
 
