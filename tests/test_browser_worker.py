@@ -162,7 +162,9 @@ def test_stimulus_on_screen_in_the_landing_layout_and_a_reload_does_not_replay(l
         # Drawn at the size built (--size 128), one device pixel per video pixel.
         assert row["video_px"] == 128 and row["drawn_device_px"] == 128, row
         assert (row["top_viewport_w"], row["top_viewport_h"]) == SIZES[size], row
-        assert row["timing_reason"] in (None, "image_frames", "image_time", "image_time_unknown"), row
+        # A busy machine may drop or hold a frame (measured, so flagged); never a replay, hiding or navigation.
+        assert row["timing_reason"] in (None, "image_frames", "image_time", "image_time_unknown",
+                                        "mask_onset_missing", "mask_short"), row
     assert rows[0]["timing_source"] == "rvfc"
     assert rows[1]["frame_log"] is not None  # measured before the reload, kept in localStorage
     # The reload fetched trial 3's video (preloaded), never trial 2's again.

@@ -190,7 +190,7 @@ def test_simulate_exits_1_and_says_why_when_the_server_throttles_its_workers(red
     assert (summary["completed_assignments"], summary["unfinished_workers"], summary["rate_limited"]) == (2, 3, 6)
     limits = ("MVT_LIMIT_ASSIGNMENTS_PER_MINUTE=0 MVT_LIMIT_ASSIGNMENTS_PER_WORKER_PER_MINUTE=0 "
               "MVT_LIMIT_HELD_PER_CLIENT=0 MVT_LIMIT_ELIGIBILITY_PER_MINUTE=0 "
-              "MVT_LIMIT_ELIGIBILITY_PER_WORKER_PER_MINUTE=0")
+              "MVT_LIMIT_ELIGIBILITY_PER_WORKER_PER_MINUTE=0 MVT_LIMIT_ARRIVALS_PER_MIN=0")
     assert run.stderr == (
         "error: 3 of 5 simulated workers could not finish (0 lists left in progress; /api/assignments: HTTP 429 ×6); "
         "the server answered 6 requests with 429 (rate_limited): its per-client limits count every simulated worker "
