@@ -194,8 +194,9 @@ DASHBOARD_POLL_S = 3.0
 class Target:
     """One checkout under test: its servers (``--servers`` x ``--workers``), data dirs and store."""
 
-    def __init__(self, name: str, checkout: Path, tmp: Path, args):
+    def __init__(self, name: str, checkout: Path, tmp: Path, args, log_format: str):
         self.name, self.checkout, self.tmp, self.args = name, checkout.resolve(), tmp, args
+        self.log_format = log_format
         self.python = self.checkout / ".venv" / "bin" / "python"
         if not self.python.exists():
             raise SystemExit(f"{checkout} has no .venv/bin/python (run scripts/bootstrap there)")
@@ -229,7 +230,7 @@ class Target:
                 env["MVT_REDIS_URL"] = self.url
             self.servers.append(subprocess.Popen(
                 [str(self.python), str(ROOT / "scripts" / "bench_null.py"), "serve", "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", str(self.args.workers), "--log-format", self.args.log_format],
+                 "--port", str(port), "--workers", str(self.args.workers), "--log-format", self.log_format],
                 env=env, cwd=self.tmp, stdout=open(self.tmp / f"server{i}.log", "wb"),  # noqa: SIM115
                 stderr=subprocess.STDOUT))  # a file: a full pipe (its event log) would stall it
             self.bases.append(f"https://127.0.0.1:{port}")
@@ -364,8 +365,9 @@ def main() -> None:
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=SCENARIOS[:-1],
                         help="null (the floor) is measured whenever another scenario is, for the floor multiple")
-    parser.add_argument("--log-format", choices=["off", "text", "json"], default="text",
-                        help="the servers' event log (mvt serve --log-format; written to a file)")
+    parser.add_argument("--log-format", choices=["off", "text", "json"], nargs="+", default=["text"],
+                        help="the servers' event log (mvt serve --log-format; written to a file); with --compare "
+                             "one per checkout: --compare X X --log-format off text measures the log's cost")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("PATH_A", "PATH_B"),
                         help="two checkouts (each with its .venv), measured interleaved; ratios are B/A")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3 with --compare, else 1)")
@@ -386,7 +388,10 @@ def main() -> None:
     names = ["A", "B"] if args.compare else ["this"]
 
     tmp = Path(tempfile.mkdtemp(prefix="mvt-bench-"))
-    targets = [Target(name, checkout, tmp / name, args) for name, checkout in zip(names, checkouts)]
+    if len(args.log_format) > len(checkouts):
+        parser.error("--log-format takes one format, or one per checkout of --compare")
+    formats = args.log_format * 2 if len(args.log_format) == 1 else args.log_format
+    targets = [Target(name, checkout, tmp / name, args, fmt) for name, checkout, fmt in zip(names, checkouts, formats)]
     exp_dir = tmp / "bench-exp"
     started = time.monotonic()
     write_experiment(exp_dir, experiment_id="bench", n_links=N_LINKS, n_lists=N_LISTS, n_trials=N_TRIALS,
@@ -395,7 +400,7 @@ def main() -> None:
           f"in {time.monotonic() - started:.1f} s)", flush=True)
     for target in targets:
         print(f"({target.name} = {target.checkout} at {git_head(target.checkout)}; store: {args.store}; "
-              f"{args.servers} server(s) x {args.workers} worker process(es); log format {args.log_format})", flush=True)
+              f"{args.servers} server(s) x {args.workers} worker process(es); log format {target.log_format})", flush=True)
     print(f"load average before the runs (other processes included): {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
           flush=True)
     results = []
@@ -420,7 +425,7 @@ def main() -> None:
                         script = target.tmp / f"{scenario}.lua"
                         script.write_text(wrk_script(scenario, tag, prepared[target.name]))
                         row = {"target": target.name, "round": round_no, "scenario": scenario, "connections": n_conn,
-                               "store": args.store, "servers": args.servers, "log_format": args.log_format,
+                               "store": args.store, "servers": args.servers, "log_format": target.log_format,
                                **measure(wrk, target, script, n_conn, args, duration)}
                         if scenario == "null":
                             floors[target.name] = row["cpu_us"]
