@@ -9,6 +9,8 @@ import ssl
 import httpx
 import pytest
 
+from app.assets import STATIC_DIR
+
 from kernel.store import keys
 from kernel.assignments import completion_record
 
@@ -234,6 +236,20 @@ def test_videos_are_served_with_ranges_and_strict_names(client, synthetic_server
     assert (r.status_code, r.json()["detail"]) == (404, "no loaded experiment has video 0123456789abcdef")
     r = client.get("/videos/XYZ.mp4")
     assert r.json()["detail"] == "video name 'XYZ.mp4' must be 16 lowercase hex characters followed by .mp4, .m4a or .png"
+
+
+@pytest.mark.parametrize("accept", ["gzip, deflate, br", "identity"])
+def test_static_text_is_sent_gzipped_to_clients_that_accept_it_and_revalidates(client, accept):
+    """The page's modules go out compressed (once, at start) to gzip clients, plain to others;
+    either way a revalidation with the ETag is answered 304."""
+    r = client.get("/static/common/session.js", headers={"Accept-Encoding": accept})
+    assert r.status_code == 200 and r.text == (STATIC_DIR / "common" / "session.js").read_text()
+    assert r.headers.get("content-encoding") == ("gzip" if accept.startswith("gzip") else None)
+    assert r.headers["vary"] == "Accept-Encoding"
+    again = client.get("/static/common/session.js", headers={"Accept-Encoding": accept,
+                                                             "If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
+    assert client.get("/static/example.png", headers={"Accept-Encoding": accept}).headers.get("content-encoding") is None
 
 
 def test_unknown_route_and_method(client):
