@@ -43,6 +43,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kernel.store.connect import client_from_url  # noqa: E402
 from kernel.store.redis_server import socket_path  # noqa: E402
 from simulation.cluster import LocalCluster  # noqa: E402
 from simulation.stack import RedisProcess, free_port  # noqa: E402
@@ -303,15 +304,30 @@ def run_wrk(wrk: str, bases: list[str], script: Path, n_conn: int, threads: int,
             "socket_errors": "; ".join(p["socket_errors"] for p in parsed if p["socket_errors"])}
 
 
-def measure(wrk: str, target: Target, script: Path, n_conn: int, args, duration: int) -> dict:
-    """One wrk run against ``target``: its figures and the CPU per request of its servers and Redis."""
+def measure(wrk: str, target: Target, script: Path, n_conn: int, args, duration: int, scenario: str) -> dict:
+    """One wrk run against ``target``: its figures and the CPU per request of its servers and Redis;
+    for ``responses`` also the Redis memory per stored response (``used_memory`` growth over the
+    answers recorded: each request of the run answers a trial not answered before)."""
+    memory = used_memory(target.url) if scenario == "responses" else None
     before = target.cpu()
     row = run_wrk(wrk, target.bases, script, n_conn, args.wrk_threads, duration)
     after = target.cpu()
     n = max(row["requests"], 1)
     row["cpu_us"] = round((after[0] - before[0]) / n * 1e6, 1)
     row["redis_cpu_us"] = round((after[1] - before[1]) / n * 1e6, 1)
+    if memory is not None and row["requests"] > row["non_2xx"]:
+        row["bytes_per_response"] = round((used_memory(target.url) - memory) / (row["requests"] - row["non_2xx"]))
     return row
+
+
+def used_memory(url: str) -> int:
+    """Redis ``used_memory`` (summed over a cluster's nodes)."""
+    client = client_from_url(url)
+    try:
+        info = client.info("memory")
+        return sum(v["used_memory"] for v in info.values()) if "used_memory" not in info else info["used_memory"]
+    finally:
+        client.close()
 
 
 def print_row(row: dict) -> None:
@@ -320,6 +336,7 @@ def print_row(row: dict) -> None:
     print(f"{row['target']:>6s} {row['scenario']:22s} c={row['connections']:<4d} {row['rps']:8.0f} req/s  "
           f"p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:6.1f} ms  requests {row['requests']:6d}  "
           f"non-2xx {row['non_2xx']}  CPU {row['cpu_us']:5.0f} us/req (Redis {row['redis_cpu_us']:3.0f}){floor}"
+          + (f"  Redis {row['bytes_per_response']} B/response" if "bytes_per_response" in row else "")
           + (f"  socket errors: {row['socket_errors']}" if row["socket_errors"] else ""), flush=True)
 
 
@@ -340,6 +357,10 @@ def summary(results: list[dict], names: list[str]) -> None:
                          + (f" (x{statistics.median(floor):.2f} floor)" if floor else "")
                          + f" {statistics.median(r['rps'] for r in mine):6.0f} req/s"
                          f" p99 {statistics.median(r['p99_ms'] for r in mine):5.1f} ms")
+        for name, part in zip(names, parts):
+            memory = [r["bytes_per_response"] for r in rows[name] if "bytes_per_response" in r]
+            if memory:
+                parts[names.index(name)] = part + f" {statistics.median(memory):.0f} B/response"
         line = f"{scenario:22s} c={n_conn:<4d} " + " | ".join(parts)
         if len(names) == 2:
             pairs = [(a, b) for a in rows[names[0]] for b in rows[names[1]] if a["round"] == b["round"]]
@@ -426,7 +447,7 @@ def main() -> None:
                         script.write_text(wrk_script(scenario, tag, prepared[target.name]))
                         row = {"target": target.name, "round": round_no, "scenario": scenario, "connections": n_conn,
                                "store": args.store, "servers": args.servers, "log_format": target.log_format,
-                               **measure(wrk, target, script, n_conn, args, duration)}
+                               **measure(wrk, target, script, n_conn, args, duration, scenario)}
                         if scenario == "null":
                             floors[target.name] = row["cpu_us"]
                         elif floors.get(target.name):
