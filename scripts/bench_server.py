@@ -6,7 +6,7 @@ embedded Redis and a synthetic experiment (1,000 links x 42 lists x 50 trials, t
 measured), then runs wrk for each scenario at each connection count, bounded by ``--duration``
 per run: ``null`` (a cached 2 KB body: the floor of the stack, same server, processes and TLS),
 eligibility, first-time assignment, returning assignment, response writes, and on request
-``trial_start``. Per run it prints req/s, p50 and p99 latency, non-2xx counts, the CPU per request
+``trial_start``; the assignment requests accept gzip, as browsers do. Per run it prints req/s, p50 and p99 latency, non-2xx counts, the CPU per request
 of the server processes plus their Redis (user + system time from /proc; the Redis share in
 brackets) and that CPU as a multiple of the null route's in the same round (the floor multiple).
 
@@ -94,7 +94,7 @@ function request()
   local link = "bench-" .. string.format("%03d", (k % LINKS) + 1)
   local b = '{"link":"' .. link .. '","worker_id":"RUN' .. (tid or 0) .. 'W' .. k .. '","assignment_id":"RUN'
     .. (tid or 0) .. 'A' .. k .. '","hit_id":"H1"}'
-  return wrk.format("POST", "/api/assignments", {["Content-Type"] = "application/json"}, b)
+  return wrk.format("POST", "/api/assignments", {["Content-Type"] = "application/json", ["Accept-Encoding"] = "gzip"}, b)
 end
 """
         body = body.replace("RUN", run_tag)
@@ -102,7 +102,7 @@ end
         body = "BODIES = " + lua_list(data["returning"]) + """
 function request()
   local k = next_k()
-  return wrk.format("POST", "/api/assignments", {["Content-Type"] = "application/json"}, BODIES[(k % #BODIES) + 1])
+  return wrk.format("POST", "/api/assignments", {["Content-Type"] = "application/json", ["Accept-Encoding"] = "gzip"}, BODIES[(k % #BODIES) + 1])
 end
 """
     elif kind == "trial_start":
