@@ -40,9 +40,9 @@ class PrecompressedStatic(StaticFiles):
     when the server starts; a request that accepts gzip gets those bytes with the file's own
     ``ETag``/``Last-Modified`` and ``Vary: Accept-Encoding`` (the way nginx's ``gzip_static``
     serves ``.gz`` twins), so revalidation (304) works as before. A file changed on disk since the
-    start (size or mtime differ) is served as it is now, uncompressed. The worker's page loads ~20
-    modules (~90 KB); compressed they are ~28 KB (measured on ``static/``), without any per-request
-    compression cost.
+    start (size or mtime differ) is served as it is now, uncompressed. An MVT worker's page loads 17
+    files of ``static/common``, ``static/runner`` and ``runner.css``: 74,830 bytes, 29,292 gzipped
+    (measured 2026-12-06), without any per-request compression cost.
     """
 
     COMPRESSED_SUFFIXES = (".js", ".css", ".html", ".svg", ".json", ".txt", ".mjs")

@@ -154,8 +154,9 @@ async def assignment_answer(r, settings: Settings, link: str, worker_id: str, as
     video base URL and the 10-minute expiry bucket of its URLs (`url_expiry_s`), so its bytes are
     kept per server process (`ANSWER_CACHE_SIZE`) under exactly those inputs: a returning worker
     (a reload, a second tab, the page's retry) is answered without signing 50 video URLs and
-    gzip-compressing ~6 KB again, which were ~70 % of the route's Python time (in-process timing of
-    `assignment_payload` + `encode_json` against the cached lookup, 50 trials; `scripts/bench_server`).
+    gzip-compressing ~7 KB again: the route's handler (allocation included) took 164–174 µs of CPU
+    with the answer kept against 343–375 µs without (minimum of 12 x 150 calls, 50 trials, local
+    Redis, 2026-12-06 on a loaded machine; docs/reliability.md).
     The URLs are the ones the same request would sign, so what a URL unlocks is unchanged; an
     assignment that lost its list is refused by `allocate` before the cache is read.
     """
