@@ -1,9 +1,10 @@
 """Data for `scripts/bench_server`, made with a checkout's own code (its store format).
 
 Run as ``CHECKOUT/.venv/bin/python scripts/bench_prepare.py REDIS_URL EXP_DIR SECRET TAG N N_LINKS OUT.json``
-with ``PYTHONPATH=CHECKOUT``: flushes the store, loads the experiment
-(the first time; later its keys are restored from a snapshot next to OUT.json), allocates ``N`` assignments
-(the returning workers, spread over links ``bench-001`` … ``bench-N_LINKS``) and writes their request bodies and assignment tokens to ``OUT.json``.
+with ``PYTHONPATH=CHECKOUT``: flushes the store, loads the experiment (the first time; later its
+keys are restored from a snapshot next to OUT.json, seconds instead of a minute), allocates ``N``
+assignments (the returning workers, spread over links ``bench-001`` … ``bench-N_LINKS``) and
+writes their request bodies and assignment tokens to ``OUT.json``.
 Uses only functions that main had at dd32cc8, so that a before/after comparison prepares both
 sides alike.
 """
@@ -56,7 +57,8 @@ def main() -> None:
     allocations = asyncio.run(allocate_many())
     for _ in range(600):  # let an AOF rewrite triggered by the load finish: it forks and would skew a run
         info = r.info("persistence")
-        if not (info.get("aof_rewrite_in_progress") or info.get("aof_rewrite_scheduled")):
+        nodes = info.values() if "aof_enabled" not in info else [info]  # RedisCluster: one dict per node
+        if not any(n.get("aof_rewrite_in_progress") or n.get("aof_rewrite_scheduled") for n in nodes):
             break
         time.sleep(0.1)
     r.close()
