@@ -38,7 +38,7 @@ def replay_body(body: bytes, receive):
 
 
 async def _send_json(send, status: int, payload, headers: dict | None = None, gzip_ok: bool = False) -> None:
-    body, extra = service.encode_json(payload, gzip_ok)
+    body, extra = payload if isinstance(payload, tuple) else service.encode_json(payload, gzip_ok)
     raw = [_JSON, (b"content-length", b"%d" % len(body)), *extra]
     if headers:
         raw.extend((k.lower().encode(), v.encode()) for k, v in headers.items())
@@ -51,7 +51,8 @@ class HotPaths:
 
     def __init__(self, app, state):
         self.app, self.state = app, state
-        # path -> (model, handler, whether the answer may be gzip-compressed: only a task's list is long)
+        # path -> (model, handler, whether the answer may be gzip-compressed: only a task's list is long);
+        # a handler's answer is a JSON-able payload or, already encoded, (body, extra headers)
         self.posts = {"/api/assignments": (AssignmentIn, self._assignment, True),
                       "/api/responses": (ResponseIn, self._response, False),
                       "/api/complete": (CompleteIn, self._complete, False),
@@ -115,17 +116,17 @@ class HotPaths:
             return await self.app(scope, replay_body(body, receive), send)
         gzip_ok = compress and service.accepts_gzip(
             next((v for k, v in scope["headers"] if k == b"accept-encoding"), None))
-        return await self._answer(send, handler(parsed, client_ip(scope)), gzip_ok)
+        return await self._answer(send, handler(parsed, client_ip(scope), gzip_ok), gzip_ok)
 
-    async def _assignment(self, body: AssignmentIn, client: str):
-        return await service.start_assignment(self.state.redis, self.state.settings, body.link, body.worker_id,
-                                              body.assignment_id, body.hit_id, client, body.placement), None
+    async def _assignment(self, body: AssignmentIn, client: str, gzip_ok: bool):
+        return await service.assignment_answer(self.state.redis, self.state.settings, body.link, body.worker_id,
+                                               body.assignment_id, body.hit_id, client, gzip_ok, body.placement), None
 
-    async def _response(self, body: ResponseIn, client: str):
+    async def _response(self, body: ResponseIn, client: str, gzip_ok: bool):
         return await service.record(self.state.redis, self.state.settings, body), None
 
-    async def _trial_start(self, body: TrialStartIn, client: str):
+    async def _trial_start(self, body: TrialStartIn, client: str, gzip_ok: bool):
         return await service.start_trial(self.state.redis, self.state.settings, body), None
 
-    async def _complete(self, body: CompleteIn, client: str):
+    async def _complete(self, body: CompleteIn, client: str, gzip_ok: bool):
         return await service.finish(self.state.redis, self.state.settings, body, client), None

@@ -10,11 +10,10 @@ import redis as redis_py
 import redis.asyncio as aredis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import eventlog, service
-from app.assets import STATIC_DIR
+from app.assets import STATIC_DIR, PrecompressedStatic
 from kernel.errors import MVTError, RedisUnavailable
 from app.fastpath import HotPaths, replay_body
 from kernel.store.connect import client_from_url, redact, upgrade_legacy_keys
@@ -178,8 +177,8 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
         app.include_router(platform_router)
     # A kind's own browser files (a plug-in's) before the project's: /static/kinds/<name>/…
     for name, directory in pages.use_kind_assets().items():
-        app.mount(f"/static/kinds/{name}", StaticFiles(directory=directory), name=f"static-{name}")
-    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+        app.mount(f"/static/kinds/{name}", PrecompressedStatic(directory=directory), name=f"static-{name}")
+    app.mount("/static", PrecompressedStatic(directory=STATIC_DIR, check_dir=False), name="static")
     if hot_paths:
         app.add_middleware(HotPaths, state=app.state)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

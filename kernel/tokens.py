@@ -8,6 +8,7 @@ completion code of an assignment that did not finish.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -29,9 +30,38 @@ class TokenData:
     list_index: int
 
 
+@functools.lru_cache(maxsize=16)
+def _pads(key: bytes) -> tuple:
+    """SHA-256 states after HMAC's inner and outer key blocks (RFC 2104), checked against ``hmac``."""
+    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+    pads = hashlib.sha256(block.translate(hmac.trans_36)), hashlib.sha256(block.translate(hmac.trans_5C))
+    probe = b"mvt-server pad check"
+    inner, outer = pads[0].copy(), pads[1].copy()
+    inner.update(probe)
+    outer.update(inner.digest())
+    if outer.digest() != hmac.digest(key, probe, "sha256"):
+        raise RuntimeError("the precomputed HMAC pads disagree with hmac.digest")
+    return pads
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    """HMAC-SHA256 of ``message`` under ``key``: the same bytes as ``hmac.digest(key, message, "sha256")``.
+
+    The key's inner and outer blocks are hashed once per key (`_pads`, checked against ``hmac`` when
+    made) and each message only continues copies of those states. Measured (min of 15 x 3,000 calls,
+    a 49-byte message, this machine): 0.58 us per MAC against 1.66 for ``hmac.digest`` and 4.9 for
+    ``hmac.new(...).digest()``, which OpenSSL 3 sets up from the key every time; an assignment's
+    answer signs 50 video URLs.
+    """
+    inner, outer = _pads(key)
+    inner, outer = inner.copy(), outer.copy()
+    inner.update(message)
+    outer.update(inner.digest())
+    return outer.digest()
+
+
 def _mac(key: bytes, purpose: str, assignment_id: str, link_id: str, worker_id: str, list_index: int) -> bytes:
-    message = f"{purpose}|{assignment_id}|{link_id}|{worker_id}|{list_index}".encode()
-    return hmac.new(key, message, hashlib.sha256).digest()
+    return hmac_sha256(key, f"{purpose}|{assignment_id}|{link_id}|{worker_id}|{list_index}".encode())
 
 
 def make_token(key: bytes, assignment_id: str, link_id: str, worker_id: str, list_index: int) -> str:

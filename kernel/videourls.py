@@ -10,15 +10,15 @@ allotted time (``MVT_ALLOTTED_MINUTES``); a reload of the task gets fresh ones.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import time
 
 from kernel.errors import BadVideoLink
+from kernel.tokens import hmac_sha256
 
 
 def _signature(key: bytes, video_id: str, assignment_id: str, expiry_s: int) -> str:
-    digest = hmac.new(key, f"video|{video_id}|{assignment_id}|{expiry_s}".encode(), hashlib.sha256).digest()
+    digest = hmac_sha256(key, f"video|{video_id}|{assignment_id}|{expiry_s}".encode())
     return base64.urlsafe_b64encode(digest[:18]).decode()
 
 

@@ -21,12 +21,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_server as bench  # noqa: E402
 
 from app.control import overview  # noqa: E402
-from kernel.settings import Settings  # noqa: E402
 from kernel.store.connect import client_from_url  # noqa: E402
 from simulation.synthetic import write_experiment  # noqa: E402
 
@@ -63,31 +63,44 @@ def main() -> None:
     wrk = bench.ensure_wrk()
     bench.N_LINKS, bench.N_LISTS = N_LINKS, N_LISTS
     tmp = Path(tempfile.mkdtemp(prefix="mvt-bench-control-"))
-    settings = Settings(_env_file=None, data_dir=tmp / "data", secret_key=bench.SECRET_KEY)
-    write_experiment(settings.data_dir / "bench-exp", experiment_id="bench", n_links=N_LINKS, n_lists=N_LISTS,
-                     n_trials=bench.N_TRIALS)
+    exp_dir = tmp / "bench-exp"
+    write_experiment(exp_dir, experiment_id="bench", n_links=N_LINKS, n_lists=N_LISTS, n_trials=bench.N_TRIALS)
+    # bench_server's one checkout under test: this one, embedded Redis, one server of 2 worker processes
+    options = SimpleNamespace(store="embedded", servers=1, workers=2, limits="on", wrk_threads=1)
+    target = bench.Target("this", bench.ROOT, tmp / "this", options, "text")
+    target.tmp.mkdir(parents=True)
     rows = {}
-    with bench.serving(tmp, settings, "embedded", 1, 2, "on") as (servers, bases, url):
-        data = bench.prepare(settings, url, "C")
-        bench.run_scenario(wrk, tmp, servers, bases, "responses", "fill", data, args.connections, 1, duration)
-        cost = overview_cost(url)
+
+    def run(scenario: str, tag: str, data: dict) -> dict:
+        script = target.tmp / f"{scenario}.lua"
+        script.write_text(bench.wrk_script(scenario, tag, data))
+        row = bench.measure(wrk, target, script, args.connections, options, duration, scenario)
+        print(f"{scenario:12s} {row['rps']:8.0f} req/s  p99 {row['p99_ms']:6.1f} ms  "
+              f"CPU {row['cpu_us']:5.0f} us/req (Redis {row['redis_cpu_us']:4.0f})", flush=True)
+        return row
+
+    try:
+        target.start()
+        data = target.prepare(exp_dir, "C")
+        run("responses", "fill", data)
+        cost = overview_cost(target.url)
         print(f"overview of {cost['links']} links x {N_LISTS} lists ({cost['in_progress']} in progress, "
               f"{cost['done']} done): {cost['wall_ms']:.0f} ms wall, {cost['cpu_ms']:.0f} ms CPU here + "
               f"{cost['redis_cpu_ms']:.0f} ms Redis CPU per computation (median of 5)", flush=True)
         for watching in (0, args.dashboards):
-            stop = bench.watch_dashboards(bases, watching)
+            stop = bench.watch_dashboards(target.bases, watching)
             # Past the first polls (each worker process computes its first overview then): the steady state.
             time.sleep(bench.DASHBOARD_POLL_S + 3 if watching else 0)
             for scenario in ("eligibility", "responses"):
-                rows[scenario, watching] = bench.run_scenario(wrk, tmp, servers, bases, scenario,
-                                                              f"D{watching}{scenario}", data, args.connections, 1,
-                                                              duration)
+                rows[scenario, watching] = run(scenario, f"D{watching}{scenario}", data)
             stop.set()
+    finally:
+        target.stop()
     for scenario in ("eligibility", "responses"):
         without, with_ = rows[scenario, 0], rows[scenario, args.dashboards]
         print(f"{scenario}: with {args.dashboards} dashboards / without: req/s x{with_['rps'] / without['rps']:.2f}, "
-              f"p99 x{with_['p99_ms'] / max(without['p99_ms'], 1e-9):.2f}, server CPU per request "
-              f"x{with_['server_cpu_us_per_request'] / max(without['server_cpu_us_per_request'], 1e-9):.2f}")
+              f"p99 x{with_['p99_ms'] / max(without['p99_ms'], 1e-9):.2f}, CPU per request (server + Redis) "
+              f"x{with_['cpu_us'] / max(without['cpu_us'], 1e-9):.2f}")
     print(f"load average after the runs (other processes included): {bench.os.getloadavg()[0]:.2f}")
 
 

@@ -9,6 +9,8 @@ import ssl
 import httpx
 import pytest
 
+from app.assets import STATIC_DIR
+
 from kernel.store import keys
 from kernel.assignments import completion_record
 
@@ -236,6 +238,20 @@ def test_videos_are_served_with_ranges_and_strict_names(client, synthetic_server
     assert r.json()["detail"] == "video name 'XYZ.mp4' must be 16 lowercase hex characters followed by .mp4, .m4a or .png"
 
 
+@pytest.mark.parametrize("accept", ["gzip, deflate, br", "identity"])
+def test_static_text_is_sent_gzipped_to_clients_that_accept_it_and_revalidates(client, accept):
+    """The page's modules go out compressed (once, at start) to gzip clients, plain to others;
+    either way a revalidation with the ETag is answered 304."""
+    r = client.get("/static/common/session.js", headers={"Accept-Encoding": accept})
+    assert r.status_code == 200 and r.text == (STATIC_DIR / "common" / "session.js").read_text()
+    assert r.headers.get("content-encoding") == ("gzip" if accept.startswith("gzip") else None)
+    assert r.headers["vary"] == "Accept-Encoding"
+    again = client.get("/static/common/session.js", headers={"Accept-Encoding": accept,
+                                                             "If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
+    assert client.get("/static/example.png", headers={"Accept-Encoding": accept}).headers.get("content-encoding") is None
+
+
 def test_unknown_route_and_method(client):
     assert client.get("/nothing").json() == {"detail": "there is nothing at /nothing", "reason": "http"}
     r = client.get("/api/responses")
@@ -254,6 +270,43 @@ def test_the_bundled_small_experiment_end_to_end(live_server):
             assert answer(c, body["assignment_token"], trial["trial"], body["options"][0]).status_code == 200
         assert c.post("/api/complete", json={"assignment_token": body["assignment_token"]}).status_code == 200
 
+
+def test_an_answer_leaves_in_one_tls_record(live_server):
+    """Headers and body are written together (`app.protocol._HeadersWithBody`): one TLS record
+    reaches the client, where uvicorn alone sent two (TLS 1.2: no session tickets among the records)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    ctx = ssl.create_default_context(cafile=str(live_server.certfile))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    url = urlsplit(live_server.base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname=url.hostname)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+        tls.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw.sendall(outgoing.read())
+        received, answer = b"", b""
+        while not answer.endswith(b'{"status":"ok"}'):
+            chunk = raw.recv(65536)
+            assert chunk, answer
+            received += chunk
+            incoming.write(chunk)
+            try:
+                answer += tls.read(65536)
+            except ssl.SSLWantReadError:
+                pass
+    records, at = [], 0
+    while at + 5 <= len(received):
+        records.append(received[at])
+        at += 5 + int.from_bytes(received[at + 3:at + 5], "big")
+    assert answer.startswith(b"HTTP/1.1 200 OK") and records == [23]  # one application-data record
 
 def test_fastapi_routes_answer_like_the_hot_paths(redis, redis_url, synthetic_experiment, tmp_path):
     """With hot paths off, FastAPI's own routes serve the same answers (they are the fallback)."""

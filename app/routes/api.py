@@ -68,9 +68,10 @@ async def post_assignment(body: AssignmentIn, request: Request, r=Depends(get_re
 
     gzip-compressed when the client accepts it (as the hot path does).
     """
-    payload = await service.start_assignment(r, settings, body.link, body.worker_id, body.assignment_id, body.hit_id,
-                                             client_ip(request.scope), body.placement)
-    data, extra = service.encode_json(payload, service.accepts_gzip(request.headers.get("accept-encoding")))
+    data, extra = await service.assignment_answer(r, settings, body.link, body.worker_id, body.assignment_id,
+                                                  body.hit_id, client_ip(request.scope),
+                                                  service.accepts_gzip(request.headers.get("accept-encoding")),
+                                                  body.placement)
     return Response(data, media_type="application/json", headers={k.decode(): v.decode() for k, v in extra})
 
 
