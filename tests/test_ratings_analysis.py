@@ -132,7 +132,7 @@ def test_honest_simulated_mushra_workers_give_the_hidden_reference_100_unless_th
     pop = Population({"REF": 99, "lowpass": 72, "noise": 55, "ANC": 30}, sd_worker=4, sd_item=3, sd_noise=5,
                      n_workers=40, n_spammers=4, ref_slip=slip)
     raw = simulate_ratings(design, pop, rng=1)
-    ref = raw[raw["image_id"].str.endswith("/REF") & ~raw["spammer"]]["response"].astype(int)
+    ref = raw[raw["sample_id"].str.endswith("/REF") & ~raw["spammer"]]["rating"].astype(int)
     assert len(ref) > 100 and (ref < 90).mean() == pytest.approx(slip, abs=0.03)
     assert pop.true_mos("mushra")["REF"] == pytest.approx((1 - slip) * 100 + slip * pop.true_mos("mushra")["lowpass"])
     w = analyze_ratings(raw, design).workers.set_index("worker_id")
@@ -142,8 +142,8 @@ def test_honest_simulated_mushra_workers_give_the_hidden_reference_100_unless_th
     if slip == 0:
         assert not honest_flagged.any()
     else:  # a worker is flagged exactly when one of their few items slipped (fewer than 7 each)
-        below = raw[raw["image_id"].str.endswith("/REF") & ~raw["spammer"]].assign(
-            low=lambda d: d["response"].astype(int) < 90).groupby("worker_id")["low"].mean()
+        below = raw[raw["sample_id"].str.endswith("/REF") & ~raw["spammer"]].assign(
+            low=lambda d: d["rating"].astype(int) < 90).groupby("worker_id")["low"].mean()
         assert honest_flagged.sort_index().tolist() == (below > 0.15).sort_index().tolist()
 
 
