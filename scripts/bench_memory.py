@@ -123,7 +123,7 @@ def main() -> None:
             url = f"redis://127.0.0.1:{port}/0"
             results = {}
             for name, checkout in sides:
-                env = {**os.environ, "PYTHONPATH": str(checkout)}
+                env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
                 done = subprocess.run([sys.executable, str(here / "scripts" / "bench_memory.py"), "--measure", url,
                                        "--responses", str(args.responses)], env=env, cwd=checkout, check=True,
                                       capture_output=True, text=True)
