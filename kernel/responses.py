@@ -40,8 +40,8 @@ MEASURED_FIELDS = ("image_ms_measured", "mask_frames_presented", "timing_reason"
 
 SERVER_SLOTS = ("correct", "timing_ok", "presented_frames", "image_ms_measured", "mask_frames_presented",
                 "timing_reason", "plays", "tab_id")
-"""The stored form's leading values, in this order: computed by record.lua, then the answering tab's id
-(record.lua reads these two on a repeat: `other_tab`)."""
+"""The stored form's 8 leading values, in this order: computed by record.lua, then the answering tab's id
+(record.lua reads these two on a repeat: `other_tab`); the mask follows."""
 
 CLIENT_SLOTS = ("response", "received_ms", "response_time_ms", "dropped_frames", "refresh_interval_ms",
                 "hidden_during_video", "blurred_during_video", "timing_source", "frames_presented_total", "frame_log",
@@ -57,21 +57,20 @@ USUAL = {"dropped_frames": 0, "hidden_during_video": False, "blurred_during_vide
 stored; any other field not stored is null."""
 
 
-def _usual(name: str, value) -> bool:
-    default = USUAL.get(name)
-    return value is default or (type(value) is type(default) and value == default)
+_SLOTS = tuple((1 << i, name, USUAL.get(name)) for i, name in enumerate(CLIENT_SLOTS))
 
 
 def encode_client(fields: dict) -> bytes:
     """The client's part of a stored response (record.lua's ARGV[4]): ``tab_id,mask,value,…`` (JSON without
     the brackets), the mask's bit ``i`` set when ``CLIENT_SLOTS[i]`` is stored, the values of those in order."""
-    mask, values = 0, [fields.get("tab_id")]
-    for i, name in enumerate(CLIENT_SLOTS):
-        value = fields.get(name)
-        if not _usual(name, value):
-            mask |= 1 << i
+    mask, values, get = 0, [fields.get("tab_id"), 0], fields.get
+    for bit, name, usual in _SLOTS:
+        value = get(name)
+        # the same type too: 0 is not False, 1 is not 1.0
+        if value is not usual and (usual is None or type(value) is not type(usual) or value != usual):
+            mask |= bit
             values.append(value)
-    values.insert(1, mask)
+    values[1] = mask
     return orjson.dumps(values)[1:-1]
 
 
@@ -91,11 +90,14 @@ def decode_response(raw: str | bytes, trial: int) -> dict:
     field's suffix) is not stored in the array.
     """
     values = orjson.loads(raw)
-    if isinstance(values, dict):
+    if type(values) is dict:
         return values
-    names, usual = _layout(values[len(SERVER_SLOTS)])
-    return {**dict(zip(SERVER_SLOTS, values)), "trial": trial, **usual,
-            **dict(zip(names, values[len(SERVER_SLOTS) + 1:]))}
+    names, usual = _layout(values[8])
+    out = dict(zip(SERVER_SLOTS, values))
+    out["trial"] = trial
+    out.update(usual)
+    out.update(zip(names, values[9:]))
+    return out
 
 
 def presentation_failed(fields: dict) -> bool:

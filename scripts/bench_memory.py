@@ -73,7 +73,7 @@ def measure(url: str, n: int) -> dict:
             load_experiment(r, exp_dir)
             rng = random.Random(0)
 
-            async def run():
+            async def run(body, rng):
                 ar = aredis.Redis.from_url(url, decode_responses=True)
                 tokens = []
                 for k in range(n_links):
@@ -93,7 +93,7 @@ def measure(url: str, n: int) -> dict:
                 await ar.aclose()
                 return stored, r.info("memory")["used_memory"] - before
 
-            stored, grown = asyncio.run(run())
+            stored, grown = asyncio.run(run(body, rng))
             out[body] = {"responses": stored, "bytes_per_response": round(grown / stored, 1)}
     return out
 

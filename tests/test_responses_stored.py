@@ -14,8 +14,15 @@ from app.control import worker_view
 from kernel.assignments import allocate
 from kernel.errors import AnsweredElsewhere
 from kernel.export import csv_text
-from kernel.responses import (CLIENT_SLOTS, PRESENTATION_FIELDS, SERVER_SLOTS, TIMING_FIELDS, decode_response,
-                              encode_client, record_response)
+from kernel.responses import (
+    CLIENT_SLOTS,
+    PRESENTATION_FIELDS,
+    SERVER_SLOTS,
+    TIMING_FIELDS,
+    decode_response,
+    encode_client,
+    record_response,
+)
 from kernel.store import keys
 from kernel.tokens import TokenData
 from studies.loader import load_experiment
@@ -122,6 +129,7 @@ def test_every_client_field_has_a_slot():
     assert {*CLIENT_SLOTS, "plays", "tab_id", "trial"} == {*TIMING_FIELDS, *PRESENTATION_FIELDS, "response",
                                                            "received_ms", "trial"}
     assert len(CLIENT_SLOTS) == len(set(CLIENT_SLOTS)) and not set(CLIENT_SLOTS) & set(SERVER_SLOTS)
+    assert len(SERVER_SLOTS) == 8  # record.lua writes 7 values and the tab id before the mask
 
 
 @pytest.mark.parametrize("name, value", [
