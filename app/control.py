@@ -18,6 +18,7 @@ from decimal import Decimal
 import orjson
 
 from kernel import control
+from kernel.responses import decode_response
 from kernel.store import keys
 from platforms import PLATFORMS
 from studies import get_kind
@@ -226,7 +227,7 @@ def _sample_responses(r, link_ids: list[str]) -> list[dict]:
         reply = reply or []
         for name, raw in zip(reply[::2], reply[1::2]):
             assignment_id, _, trial = name.rpartition(":")
-            sampled.append((link, assignment_id, int(trial), orjson.loads(raw)))
+            sampled.append((link, assignment_id, int(trial), decode_response(raw, int(trial))))
     by_link: dict[str, list[str]] = {}
     for link, assignment_id, _, _ in sampled:
         by_link.setdefault(link, [])
@@ -435,7 +436,8 @@ def worker_view(r, worker_id: str) -> tuple[bool, list[WorkerAssignment]]:
         n_trials, kind = r.hmget(keys.link_meta(link), ["n_trials", "kind"])
         fields = [f"{assignment_id}:{t}" for t in range(int(n_trials or 0))]
         responses = r.hmget(keys.link_responses(link), fields) if fields else []
-        trials = [{"trial": t, **orjson.loads(raw_response)} for t, raw_response in enumerate(responses) if raw_response]
+        trials = [{"trial": t, **decode_response(raw_response, t)} for t, raw_response in enumerate(responses)
+                  if raw_response]
         out.append(WorkerAssignment(link, assignment_id, record, trials, get_kind(kind).control_trial_columns))
     return blocked, out
 

@@ -22,7 +22,7 @@ from kernel import csvsafe
 from kernel.store import keys
 from kernel.assignments import iso_ms
 from kernel.errors import ExperimentChoice, OutputUnwritable
-from kernel.responses import PRESENTATION_FIELDS, TIMING_FIELDS
+from kernel.responses import PRESENTATION_FIELDS, TIMING_FIELDS, decode_response
 
 LEAD_COLUMNS = ("experiment", "link_id", "assignment_id", "worker_id", "hit_id", "trial")
 """The columns that say whose answer to which trial a row is; a kind's own columns follow them."""
@@ -155,7 +155,7 @@ def stored_responses(r: redis_py.Redis, link_id: str) -> Iterator[tuple[str, int
     reader of the stored responses (record.lua writes them) that the export builds its rows from."""
     for field, raw in r.hscan_iter(keys.link_responses(link_id), count=1000):
         assignment_id, trial = field.rsplit(":", 1)
-        yield assignment_id, int(trial), orjson.loads(raw)
+        yield assignment_id, int(trial), decode_response(raw, int(trial))
 
 
 _CLIENT_FIELDS = (*TIMING_FIELDS, *PRESENTATION_FIELDS, "timing_ok", "timing_reason")

@@ -11,6 +11,7 @@ the rules). The page never learns a trial's duration: it sends measurements, the
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import orjson
@@ -36,6 +37,67 @@ replaced by the server's count of announced starts when there is one)."""
 
 MEASURED_FIELDS = ("image_ms_measured", "mask_frames_presented", "timing_reason")
 """Computed by record.lua from the client's measurements and the hidden answer, exported."""
+
+SERVER_SLOTS = ("correct", "timing_ok", "presented_frames", "image_ms_measured", "mask_frames_presented",
+                "timing_reason", "plays", "tab_id")
+"""The stored form's 8 leading values, in this order: computed by record.lua, then the answering tab's id
+(record.lua reads these two on a repeat: `other_tab`); the mask follows."""
+
+CLIENT_SLOTS = ("response", "received_ms", "response_time_ms", "dropped_frames", "refresh_interval_ms",
+                "hidden_during_video", "blurred_during_video", "timing_source", "frames_presented_total", "frame_log",
+                "stimulus_visible", "viewport_w", "viewport_h", "screen_w", "screen_h", "video_px", "dpr",
+                "fullscreen", "input_type", "replays", "playback_completed", "view_ms", "headphone_check",
+                "interrupted", "drawn_device_px", "top_viewport_w", "top_viewport_h", "frame_times")
+"""The fields after them, bit ``i`` of the mask naming ``CLIENT_SLOTS[i]``. Append only: stored responses
+name fields by position."""
+
+USUAL = {"dropped_frames": 0, "hidden_during_video": False, "blurred_during_video": False, "timing_source": "rvfc",
+         "stimulus_visible": True, "dpr": 1.0, "fullscreen": False, "input_type": "mouse"}
+"""What a desktop browser usually sends: a field holding its usual value (same type and value) is not
+stored; any other field not stored is null."""
+
+
+_SLOTS = tuple((1 << i, name, USUAL.get(name)) for i, name in enumerate(CLIENT_SLOTS))
+
+
+def encode_client(fields: dict) -> bytes:
+    """The client's part of a stored response (record.lua's ARGV[4]): ``tab_id,mask,value,…`` (JSON without
+    the brackets), the mask's bit ``i`` set when ``CLIENT_SLOTS[i]`` is stored, the values of those in order."""
+    mask, values, get = 0, [fields.get("tab_id"), 0], fields.get
+    for bit, name, usual in _SLOTS:
+        value = get(name)
+        # the same type too: 0 is not False, 1 is not 1.0
+        if value is not usual and (usual is None or type(value) is not type(usual) or value != usual):
+            mask |= bit
+            values.append(value)
+    values[1] = mask
+    return orjson.dumps(values)[1:-1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _layout(mask: int) -> tuple[tuple[str, ...], dict]:
+    """For one mask: the stored fields' names in order, and every other field with its usual value."""
+    names = tuple(name for i, name in enumerate(CLIENT_SLOTS) if mask >> i & 1)
+    return names, {name: USUAL.get(name) for name in CLIENT_SLOTS if name not in names}
+
+
+def decode_response(raw: str | bytes, trial: int) -> dict:
+    """A stored response (``keys.link_responses``) as a dict of every field, the one reader of the stored form.
+
+    Two forms are read alike: a JSON object with every field by name (stored before 0.2; missing fields
+    are then absent, not null), and today's compact JSON array: `SERVER_SLOTS`, then a mask and the
+    values of the `CLIENT_SLOTS` it names (the others hold their `USUAL` value or null). ``trial`` (the
+    field's suffix) is not stored in the array.
+    """
+    values = orjson.loads(raw)
+    if type(values) is dict:
+        return values
+    names, usual = _layout(values[8])
+    out = dict(zip(SERVER_SLOTS, values))
+    out["trial"] = trial
+    out.update(usual)
+    out.update(zip(names, values[9:]))
+    return out
 
 
 def presentation_failed(fields: dict) -> bool:
@@ -85,14 +147,13 @@ async def record_response(r, token: TokenData, trial: int, response: str, timing
     """
     now = now_ms() if now is None else now
     await refuse_blocked(r, token)
-    record = {"trial": trial, "response": response, **{k: timing.get(k) for k in TIMING_FIELDS},
-              **{k: timing.get(k) for k in PRESENTATION_FIELDS if k != "plays"}, "received_ms": now}
+    record = encode_client({**timing, "response": response, "received_ms": now})
     refresh, plays = timing.get("refresh_interval_ms"), timing.get("plays")
     result = await scripts_for(r).record(
         keys=[keys.link_assignments(token.link_id), keys.link_answers(token.link_id),
               keys.link_responses(token.link_id), keys.link_activity(token.link_id),
               keys.link_options(token.link_id), keys.link_starts(token.link_id)],
-        args=[token.assignment_id, token.list_index, trial, orjson.dumps(record), response,
+        args=[token.assignment_id, token.list_index, trial, record, response,
               timing.get("frame_log") or "", now, distraction(timing), int(presentation_failed(timing)),
               timing.get("tab_id") or "", timing.get("frame_times") or "", "" if not refresh else refresh,
               timing.get("interrupted") or "", "" if plays is None else plays,

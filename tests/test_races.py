@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from kernel import admin
+from kernel.responses import decode_response
 from kernel.store import keys
 from studies.loader import load_experiment
 from tests.fixtures.server import write_experiment
@@ -134,4 +135,4 @@ def test_responses_race_first_write_wins(server):
     assert Counter(r.json()["duplicate"] for r in responses) == {True: 39, False: 1}
     stored = server.redis.hget(keys.link_responses("race-001"), "A1:0")
     first = next(a for a, r in zip(answers, responses) if not r.json()["duplicate"])
-    assert f'"response":"{first}"' in stored
+    assert decode_response(stored, 0)["response"] == first

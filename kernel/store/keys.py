@@ -63,9 +63,12 @@ key (builder)                            type    contents                       
                                                  (stale entries are dropped by allocate)
 ``mvt:link:{L}:replace``                 set     list indices whose holder is marked for       none  replace, allocate
 (link_replace)                                   replacement and not yet taken over
-``mvt:link:{L}:responses``               hash    ``<assignment>:<trial>`` → JSON response      none  record
-(link_responses)                                 (client fields + received_ms, correct,
-                                                 timing_ok); first write wins
+``mvt:link:{L}:responses``               hash    ``<assignment>:<trial>`` → compact JSON array none  record
+(link_responses)                                 (record.lua's computed values, tab id, mask
+                                                 of the client fields stored and their
+                                                 values; before 0.2 a JSON object), read only
+                                                 by kernel.responses.decode_response; first
+                                                 write wins
 ``mvt:experiment:E:study``               string  JSON of the experiment's ``study.json``       none  loader
 (experiment_study)                               (``stimuli/study.py``): its words and device
                                                  rules, served in the worker page's config;

@@ -3,13 +3,16 @@
 -- KEYS[2] = keys.link_answers(L)      hash: "<list>:<trial>" -> JSON [label, frames, image_id, video_id,
 --                                     fixation_frames, mask_frames, display_px, max_rescale] (MVT; the
 --                                     last three absent in stores loaded before 0.4)
--- KEYS[3] = keys.link_responses(L)    hash: "<assignment>:<trial>" -> JSON response
+-- KEYS[3] = keys.link_responses(L)    hash: "<assignment>:<trial>" -> JSON array [correct, timing_ok,
+--                                     presented_frames, image_ms_measured, mask_frames_presented, timing_reason,
+--                                     plays, then ARGV[4]] (kernel.responses.decode_response reads it; responses
+--                                     stored before 0.2 are a JSON object of every field by name)
 -- KEYS[4] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
 -- KEYS[5] = keys.link_options(L)      set of the answer options
 -- KEYS[6] = keys.link_starts(L)       hash: "<assignment>:<trial>" -> start ids (start.lua)
 -- ARGV[1] = assignment id, ARGV[2] = list index (from the signed token), ARGV[3] = trial
--- ARGV[4] = the response JSON object without correct/timing_ok/presented_frames/plays and the
---           measured fields (kernel/responses.py)
+-- ARGV[4] = the client's part, "tab_id,mask,value,...": the tab id, which of kernel.responses.CLIENT_SLOTS
+--           are stored and their values (kernel.responses.encode_client)
 -- ARGV[5] = the chosen option
 -- ARGV[6] = frame_log: ascending, disjoint "a-b" ranges of confirmed frame indices ("" when null)
 -- ARGV[7] = now (ms since epoch)
@@ -61,11 +64,18 @@ end
 local field = asg .. ':' .. trial
 local stored = redis.call('HGET', KEYS[3], field)
 if stored then
-  local tab = string.match(stored, '"tab_id":"([%w_-]+)"')
+  local tab, ok
+  if string.sub(stored, 1, 1) == '[' then
+    local values = cjson.decode(stored)
+    ok, tab = tostring(values[2]), values[8]
+    if type(tab) ~= 'string' then tab = nil end
+  else  -- stored before 0.2: a JSON object
+    ok = string.match(stored, '"timing_ok":(%a+)')
+    tab = string.match(stored, '"tab_id":"([%w_-]+)"')
+  end
   if tab and ARGV[10] ~= '' and tab ~= ARGV[10] then
     return {'refused', 'other_tab', 0}
   end
-  local ok = string.match(stored, '"timing_ok":(%a+)')
   local flag = -1
   if ok == 'true' then flag = 1 elseif ok == 'false' then flag = 0 end
   return {'duplicate', rec.next, flag}
@@ -165,10 +175,9 @@ local function quoted(v)
   if v then return '"' .. v .. '"' end
   return 'null'
 end
-redis.call('HSET', KEYS[3], field, '{"correct":' .. correct .. ',"timing_ok":' .. timing_ok ..
-  ',"presented_frames":' .. presented .. ',"image_ms_measured":' .. image_ms ..
-  ',"mask_frames_presented":' .. mask_presented .. ',"timing_reason":' .. quoted(reason) ..
-  ',"plays":' .. (plays and tostring(plays) or 'null') .. ',' .. string.sub(ARGV[4], 2))
+redis.call('HSET', KEYS[3], field, '[' .. correct .. ',' .. timing_ok .. ',' .. presented .. ',' .. image_ms ..
+  ',' .. mask_presented .. ',' .. quoted(reason) .. ',' .. (plays and tostring(plays) or 'null') .. ',' ..
+  ARGV[4] .. ']')
 rec.n_done = rec.n_done + 1
 while redis.call('HEXISTS', KEYS[3], asg .. ':' .. rec.next) == 1 do
   rec.next = rec.next + 1
