@@ -30,7 +30,7 @@ TIMING_FIELDS = ("response_time_ms", "dropped_frames", "refresh_interval_ms", "h
 PRESENTATION_FIELDS = ("stimulus_visible", "plays", "viewport_w", "viewport_h", "screen_w", "screen_h", "video_px",
                        "dpr", "fullscreen", "input_type", "tab_id", "replays", "playback_completed",
                        "view_ms", "headphone_check", "interrupted", "drawn_device_px", "top_viewport_w",
-                       "top_viewport_h", "frame_times")
+                       "top_viewport_h", "frame_times", "reference_view_ms", "reference_visible")
 """How the stimulus was presented (client fields, stored and exported as they came; ``plays`` is
 replaced by the server's count of announced starts when there is one)."""
 

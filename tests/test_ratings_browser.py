@@ -879,16 +879,49 @@ def test_starting_one_player_pauses_the_others(page, redis, _running_server, rat
     assert paused[0] is True and paused[1] is False and all(paused[2:]), paused
 
 
-def test_dsis_pictures_record_view_time_and_visibility(page, redis, _running_server, ratings_dsis_images):
+@pytest.mark.parametrize("width, height", [(1366, 650), (390, 844)])
+def test_dsis_pictures_record_view_time_and_visibility(sized_page, redis, _running_server, ratings_dsis_images,
+                                                       shots, width, height):
+    """Inside the landing layout, per picture: the reference's and the impaired sample's time wholly on the
+    worker's screen and whether each ever was; Flip gives its time to the reference; a picture scrolled out
+    of the window (the outer page scrolls, the task frame does not) gains none. Before: no view time for
+    the reference and for the sample only the page's visible time, wherever the picture was."""
     from playwright.sync_api import expect
 
     base_url = _running_server[0]
     load_experiment(redis, ratings_dsis_images)
-    open_task(page, base_url, "dsis-001", worker="W-DSIS")
-    expect(page.get_by_role("img", name="Sample")).to_be_visible()
+    phone = {"has_touch": True, "is_mobile": True, "device_scale_factor": 3} if width < 500 else {}
+    page = sized_page(width, height, **phone)
+    worker = f"WDSIS{width}"
+    task = landing_task(page, base_url, "dsis-001", f"A-DSIS-{width}", worker)
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    reference, sample = task.get_by_role("img", name="Reference", exact=True), task.get_by_role("img", name="Sample")
+    expect(sample).to_be_visible()
+    sample.scroll_into_view_if_needed()
+    reference.scroll_into_view_if_needed()
+    both = in_viewport(page, reference) and in_viewport(page, sample)
+    page.screenshot(path=shots / f"dsis_{width}x{height}.png")
     page.wait_for_timeout(600)
-    page.get_by_role("radio", name="4 Perceptible but not annoying").click()
-    page.get_by_role("button", name="Next").click()
-    expect(page.get_by_role("heading", name="Sample 2 of 3")).to_be_visible()
-    (row,) = rows_of(redis, "W-DSIS")
-    assert row["view_ms"] >= 500 and row["stimulus_visible"] is True, row
+    task.get_by_role("button", name="Flip: show the reference here (F)").click()
+    page.wait_for_timeout(400)
+    task.get_by_role("button", name="Flip back to the sample (F)").click()
+    # The window scrolled (the outer page, then the task's frame) until both pictures are above it, for
+    # 800 ms: neither gains time.
+    box = sample.bounding_box()
+    page.evaluate(f"window.scrollBy(0, {box['y'] + box['height'] + 10})")
+    box = sample.bounding_box()
+    if box["y"] + box["height"] > 0:
+        task.locator("body").evaluate(f"() => window.scrollBy(0, {box['y'] + box['height'] + 10})")
+    page.wait_for_timeout(100)
+    gone = not in_viewport(page, reference) and not in_viewport(page, sample)
+    page.wait_for_timeout(800)
+    task.get_by_role("radio", name="4 Perceptible but not annoying").click()
+    task.get_by_role("button", name="Next").click()
+    expect(task.get_by_role("heading", name="Sample 2 of 3")).to_be_visible()
+    assert both and gone
+    (row,) = rows_of(redis, worker)
+    assert row["stimulus_visible"] is True and row["reference_visible"] is True, row
+    assert row["view_ms"] >= 600, row
+    assert row["reference_view_ms"] >= row["view_ms"] + 350, row  # the 400 ms flipped are the reference's
+    assert row["reference_view_ms"] <= row["response_time_ms"] - 700, row  # the 800 ms scrolled away are no one's
