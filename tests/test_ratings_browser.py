@@ -862,21 +862,32 @@ def test_keys_work_after_a_click_on_the_player_and_enter_never_replays(page, red
     assert row["rating"] == "3" and row["replays"] <= 1, row
 
 
-def test_starting_one_player_pauses_the_others(page, redis, _running_server, ratings_mushra):
+def test_starting_one_player_pauses_the_others(sized_page, redis, _running_server, ratings_mushra):
+    """MUSHRA inside the landing layout at 1280x600: a click on one player's ▶ pauses every other
+    player on the screen (the reference's and the samples'), so one sound plays at a time."""
     from playwright.sync_api import expect
 
     base_url = _running_server[0]
     load_experiment(redis, ratings_mushra)
-    open_task(page, base_url, "mushra-001", worker="W-ONE")
-    expect(page.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
-    paused = page.evaluate("""async () => {
-        const players = [...document.querySelectorAll("audio")];
-        await players[0].play();
-        await players[1].play();
-        await new Promise((r) => setTimeout(r, 100));
-        return players.map((p) => p.paused);
-    }""")
-    assert paused[0] is True and paused[1] is False and all(paused[2:]), paused
+    page = sized_page(1280, 600)
+    task = landing_task(page, base_url, "mushra-001", "A-ONE", "W-ONE")
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    expect(task.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
+    players = task.locator("#stimuli audio, #rate-scale audio")
+    names = [players.nth(k).get_attribute("aria-label") for k in range(players.count())]
+    assert names[0] == "Reference" and len(names) == 5, names
+    playing = []
+    for k in (0, 1, 3, 2):
+        player = players.nth(k)
+        player.scroll_into_view_if_needed()
+        box = player.bounding_box()
+        page.mouse.click(box["x"] + 16, box["y"] + box["height"] / 2)  # the ▶ at the controls' left
+        expect(player).to_have_js_property("paused", False)
+        page.wait_for_timeout(150)
+        playing.append([n for j, n in enumerate(names) if not players.nth(j).evaluate("(m) => m.paused")])
+    assert playing == [["Reference"], ["Sample A"], ["Sample C"], ["Sample B"]]
+
 
 
 @pytest.mark.parametrize("width, height", [(1366, 650), (390, 844)])
