@@ -738,19 +738,26 @@ def test_a_blocked_worker_is_told_before_consent_and_before_the_headphone_check(
     assert redis.hget(keys.assignment_links(), "A-BLOCKED") is None
 
 
+def dsis_started_in_landing(sized_page, redis, base_url: str, exp_dir: Path, width: int, height: int, tag: str):
+    """The DSIS image study's first screen inside the landing layout in a ``width`` x ``height`` window (a
+    phone below 500 px); returns (page, task frame, worker id)."""
+    load_experiment(redis, exp_dir)
+    phone = {"has_touch": True, "is_mobile": True, "device_scale_factor": 3} if width < 500 else {}
+    page = sized_page(width, height, **phone)
+    worker = f"W{tag}{width}"
+    task = landing_task(page, base_url, "dsis-001", f"A-{tag}-{width}", worker)
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    return page, task, worker
+
+
 @pytest.mark.parametrize("width, height", [(1366, 650), (390, 844)])
 def test_the_debrief_comment_reaches_every_exported_row(sized_page, redis, _running_server, ratings_dsis_images,
                                                          shots, width, height):
     from playwright.sync_api import expect
 
-    base_url = _running_server[0]
-    load_experiment(redis, ratings_dsis_images)
-    phone = {"has_touch": True, "is_mobile": True, "device_scale_factor": 3} if width < 500 else {}
-    page = sized_page(width, height, **phone)
-    worker = f"WDEBRIEF{width}"
-    task = landing_task(page, base_url, "dsis-001", f"A-DEBRIEF-{width}", worker)
-    task.get_by_role("button", name="I agree — continue").click()
-    task.get_by_role("button", name="Start").click()
+    page, task, worker = dsis_started_in_landing(sized_page, redis, _running_server[0], ratings_dsis_images,
+                                                 width, height, "DEBRIEF")
     for k in range(3):
         expect(task.get_by_role("heading", name=f"Sample {k + 1} of 3")).to_be_visible()
         task.get_by_role("radio", name="4 Perceptible but not annoying").click()
@@ -895,18 +902,12 @@ def test_dsis_pictures_record_view_time_and_visibility(sized_page, redis, _runni
                                                        shots, width, height):
     """Inside the landing layout, per picture: the reference's and the impaired sample's time wholly on the
     worker's screen and whether each ever was; Flip gives its time to the reference; a picture scrolled out
-    of the window (the outer page scrolls, the task frame does not) gains none. Before: no view time for
+    of the window gains none. Before: no view time for
     the reference and for the sample only the page's visible time, wherever the picture was."""
     from playwright.sync_api import expect
 
-    base_url = _running_server[0]
-    load_experiment(redis, ratings_dsis_images)
-    phone = {"has_touch": True, "is_mobile": True, "device_scale_factor": 3} if width < 500 else {}
-    page = sized_page(width, height, **phone)
-    worker = f"WDSIS{width}"
-    task = landing_task(page, base_url, "dsis-001", f"A-DSIS-{width}", worker)
-    task.get_by_role("button", name="I agree — continue").click()
-    task.get_by_role("button", name="Start").click()
+    page, task, worker = dsis_started_in_landing(sized_page, redis, _running_server[0], ratings_dsis_images,
+                                                 width, height, "DSIS")
     reference, sample = task.get_by_role("img", name="Reference", exact=True), task.get_by_role("img", name="Sample")
     expect(sample).to_be_visible()
     sample.scroll_into_view_if_needed()
