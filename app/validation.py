@@ -119,8 +119,15 @@ class ResponseIn(BaseModel):
         default=None, description="rating studies: the audio or video sample played to its end before the rating")
     view_ms: int | None = Field(
         default=None, ge=0, le=86_400_000,
-        description="rating studies, flip-compare images: time the sample was the shown image while the page was "
-                    "visible, ms")
+        description="rating studies, images: time the sample was on view while the page was visible, ms (flip-compare: "
+                    "the shown image; single-stimulus screens: wholly inside the worker's viewport)")
+    reference_view_ms: int | None = Field(
+        default=None, ge=0, le=86_400_000,
+        description="rating studies, DSIS/DCR image screens: time the reference picture was wholly inside the "
+                    "worker's viewport while the page was visible, ms")
+    reference_visible: bool | None = Field(
+        default=None, description="rating studies, DSIS/DCR image screens: the whole reference picture was on the "
+                                  "worker's screen at some time")
     viewport_w: int | None = Field(default=None, ge=0, le=100_000, description="the page's viewport, CSS px")
     viewport_h: int | None = Field(default=None, ge=0, le=100_000)
     screen_w: int | None = Field(default=None, ge=0, le=100_000, description="the screen, CSS px")

@@ -60,8 +60,8 @@ _TABLE = (
            "This task is not known to the task server (the {task} is set up wrongly)."),
     Reason(errors.ExperimentPaused, "new arrivals on link {link} are paused by the researcher; nothing was "
                                     "allocated",
-           "The researcher has paused this study for now: no new tasks are handed out. Please return the "
-           "{task} or try again later."),
+           "The researcher has paused this study for now: no new tasks are handed out. You may try again "
+           "later."),
     Reason(errors.AssignmentExpired, "assignment {assignment} was idle too long and its task went to another "
                                      "worker; please return this HIT",
            "The time allowed for this task has run out."),

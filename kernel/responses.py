@@ -31,7 +31,7 @@ TIMING_FIELDS = ("response_time_ms", "dropped_frames", "refresh_interval_ms", "h
 PRESENTATION_FIELDS = ("stimulus_visible", "plays", "viewport_w", "viewport_h", "screen_w", "screen_h", "video_px",
                        "dpr", "fullscreen", "input_type", "tab_id", "replays", "playback_completed",
                        "view_ms", "headphone_check", "interrupted", "drawn_device_px", "top_viewport_w",
-                       "top_viewport_h", "frame_times")
+                       "top_viewport_h", "frame_times", "reference_view_ms", "reference_visible")
 """How the stimulus was presented (client fields, stored and exported as they came; ``plays`` is
 replaced by the server's count of announced starts when there is one)."""
 
@@ -47,7 +47,8 @@ CLIENT_SLOTS = ("response", "received_ms", "response_time_ms", "dropped_frames",
                 "hidden_during_video", "blurred_during_video", "timing_source", "frames_presented_total", "frame_log",
                 "stimulus_visible", "viewport_w", "viewport_h", "screen_w", "screen_h", "video_px", "dpr",
                 "fullscreen", "input_type", "replays", "playback_completed", "view_ms", "headphone_check",
-                "interrupted", "drawn_device_px", "top_viewport_w", "top_viewport_h", "frame_times")
+                "interrupted", "drawn_device_px", "top_viewport_w", "top_viewport_h", "frame_times",
+                "reference_view_ms", "reference_visible")
 """The fields after them, bit ``i`` of the mask naming ``CLIENT_SLOTS[i]``. Append only: stored responses
 name fields by position."""
 
@@ -58,6 +59,7 @@ stored; any other field not stored is null."""
 
 
 _SLOTS = tuple((1 << i, name, USUAL.get(name)) for i, name in enumerate(CLIENT_SLOTS))
+_NULLS = dict.fromkeys(CLIENT_SLOTS)
 
 
 def encode_client(fields: dict) -> bytes:
@@ -84,14 +86,14 @@ def _layout(mask: int) -> tuple[tuple[str, ...], dict]:
 def decode_response(raw: str | bytes, trial: int) -> dict:
     """A stored response (``keys.link_responses``) as a dict of every field, the one reader of the stored form.
 
-    Two forms are read alike: a JSON object with every field by name (stored before 0.2; missing fields
-    are then absent, not null), and today's compact JSON array: `SERVER_SLOTS`, then a mask and the
+    Two forms are read alike: a JSON object with every field by name (stored before 0.2; a client field
+    it lacks, one added since, reads null), and today's compact JSON array: `SERVER_SLOTS`, then a mask and the
     values of the `CLIENT_SLOTS` it names (the others hold their `USUAL` value or null). ``trial`` (the
     field's suffix) is not stored in the array.
     """
     values = orjson.loads(raw)
     if type(values) is dict:
-        return values
+        return {**_NULLS, **values}
     names, usual = _layout(values[8])
     out = dict(zip(SERVER_SLOTS, values))
     out["trial"] = trial

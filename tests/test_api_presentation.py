@@ -34,9 +34,9 @@ def test_presentation_fields_are_stored_and_exported(client, synthetic_server):
     assert r.status_code == 200, r.text
     (row,) = rows(synthetic_server)
     assert {name: row[name] for name in SEEN} == SEEN
-    assert list(MVTKind.export_columns[-24:]) == [*SEEN, "replays", "playback_completed", "view_ms", "headphone_check",
+    assert list(MVTKind.export_columns[-26:]) == [*SEEN, "replays", "playback_completed", "view_ms", "headphone_check",
                                             "interrupted", "drawn_device_px", "top_viewport_w", "top_viewport_h",
-                                            "frame_times", "comment", "image_ms_measured", "mask_frames_presented",
+                                            "frame_times", "reference_view_ms", "reference_visible", "comment", "image_ms_measured", "mask_frames_presented",
                                             "timing_reason"]
 
 

@@ -232,8 +232,8 @@ def test_a_paused_experiment_turns_prolific_arrivals_away_in_their_words(control
     control.set_paused(control_server.redis, ["synth-001", "synth-002"], True)
     late = arrive(control_server, "P2")
     assert late.status_code == 409
-    assert "The researcher has paused this study for now: no new tasks are handed out. Please return the study" \
-        in late.text
+    assert ("The researcher has paused this study for now: no new tasks are handed out. You may try again later. "
+            "Nothing was recorded for you: Please return the study on Prolific") in late.text
     assert control_server.redis.hget(keys.assignment_links(), "S-P2") is None
     assert arrive(control_server, "P1").status_code == 200  # the participant who holds a list goes on
 

@@ -738,19 +738,26 @@ def test_a_blocked_worker_is_told_before_consent_and_before_the_headphone_check(
     assert redis.hget(keys.assignment_links(), "A-BLOCKED") is None
 
 
+def dsis_started_in_landing(sized_page, redis, base_url: str, exp_dir: Path, width: int, height: int, tag: str):
+    """The DSIS image study's first screen inside the landing layout in a ``width`` x ``height`` window (a
+    phone below 500 px); returns (page, task frame, worker id)."""
+    load_experiment(redis, exp_dir)
+    phone = {"has_touch": True, "is_mobile": True, "device_scale_factor": 3} if width < 500 else {}
+    page = sized_page(width, height, **phone)
+    worker = f"W{tag}{width}"
+    task = landing_task(page, base_url, "dsis-001", f"A-{tag}-{width}", worker)
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    return page, task, worker
+
+
 @pytest.mark.parametrize("width, height", [(1366, 650), (390, 844)])
 def test_the_debrief_comment_reaches_every_exported_row(sized_page, redis, _running_server, ratings_dsis_images,
                                                          shots, width, height):
     from playwright.sync_api import expect
 
-    base_url = _running_server[0]
-    load_experiment(redis, ratings_dsis_images)
-    phone = {"has_touch": True, "is_mobile": True, "device_scale_factor": 3} if width < 500 else {}
-    page = sized_page(width, height, **phone)
-    worker = f"WDEBRIEF{width}"
-    task = landing_task(page, base_url, "dsis-001", f"A-DEBRIEF-{width}", worker)
-    task.get_by_role("button", name="I agree — continue").click()
-    task.get_by_role("button", name="Start").click()
+    page, task, worker = dsis_started_in_landing(sized_page, redis, _running_server[0], ratings_dsis_images,
+                                                 width, height, "DEBRIEF")
     for k in range(3):
         expect(task.get_by_role("heading", name=f"Sample {k + 1} of 3")).to_be_visible()
         task.get_by_role("radio", name="4 Perceptible but not annoying").click()
@@ -862,33 +869,71 @@ def test_keys_work_after_a_click_on_the_player_and_enter_never_replays(page, red
     assert row["rating"] == "3" and row["replays"] <= 1, row
 
 
-def test_starting_one_player_pauses_the_others(page, redis, _running_server, ratings_mushra):
+def test_starting_one_player_pauses_the_others(sized_page, redis, _running_server, ratings_mushra):
+    """MUSHRA inside the landing layout at 1280x600: a click on one player's ▶ pauses every other
+    player on the screen (the reference's and the samples'), so one sound plays at a time."""
     from playwright.sync_api import expect
 
     base_url = _running_server[0]
     load_experiment(redis, ratings_mushra)
-    open_task(page, base_url, "mushra-001", worker="W-ONE")
-    expect(page.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
-    paused = page.evaluate("""async () => {
-        const players = [...document.querySelectorAll("audio")];
-        await players[0].play();
-        await players[1].play();
-        await new Promise((r) => setTimeout(r, 100));
-        return players.map((p) => p.paused);
-    }""")
-    assert paused[0] is True and paused[1] is False and all(paused[2:]), paused
+    page = sized_page(1280, 600)
+    task = landing_task(page, base_url, "mushra-001", "A-ONE", "W-ONE")
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    expect(task.get_by_role("heading", name="Sample 1–4 of 4")).to_be_visible()
+    players = task.locator("#stimuli audio, #rate-scale audio")
+    names = [players.nth(k).get_attribute("aria-label") for k in range(players.count())]
+    assert names[0] == "Reference" and len(names) == 5, names
+    playing = []
+    for k in (0, 1, 3, 2):
+        player = players.nth(k)
+        player.scroll_into_view_if_needed()
+        box = player.bounding_box()
+        page.mouse.click(box["x"] + 16, box["y"] + box["height"] / 2)  # the ▶ at the controls' left
+        expect(player).to_have_js_property("paused", False)
+        page.wait_for_timeout(150)
+        playing.append([n for j, n in enumerate(names) if not players.nth(j).evaluate("(m) => m.paused")])
+    assert playing == [["Reference"], ["Sample A"], ["Sample C"], ["Sample B"]]
 
 
-def test_dsis_pictures_record_view_time_and_visibility(page, redis, _running_server, ratings_dsis_images):
+
+@pytest.mark.parametrize("width, height", [(1366, 650), (390, 844)])
+def test_dsis_pictures_record_view_time_and_visibility(sized_page, redis, _running_server, ratings_dsis_images,
+                                                       shots, width, height):
+    """Inside the landing layout, per picture: the reference's and the impaired sample's time wholly on the
+    worker's screen and whether each ever was; Flip gives its time to the reference; a picture scrolled out
+    of the window gains none. Before: no view time for
+    the reference and for the sample only the page's visible time, wherever the picture was."""
     from playwright.sync_api import expect
 
-    base_url = _running_server[0]
-    load_experiment(redis, ratings_dsis_images)
-    open_task(page, base_url, "dsis-001", worker="W-DSIS")
-    expect(page.get_by_role("img", name="Sample")).to_be_visible()
+    page, task, worker = dsis_started_in_landing(sized_page, redis, _running_server[0], ratings_dsis_images,
+                                                 width, height, "DSIS")
+    reference, sample = task.get_by_role("img", name="Reference", exact=True), task.get_by_role("img", name="Sample")
+    expect(sample).to_be_visible()
+    sample.scroll_into_view_if_needed()
+    reference.scroll_into_view_if_needed()
+    both = in_viewport(page, reference) and in_viewport(page, sample)
+    page.screenshot(path=shots / f"dsis_{width}x{height}.png")
     page.wait_for_timeout(600)
-    page.get_by_role("radio", name="4 Perceptible but not annoying").click()
-    page.get_by_role("button", name="Next").click()
-    expect(page.get_by_role("heading", name="Sample 2 of 3")).to_be_visible()
-    (row,) = rows_of(redis, "W-DSIS")
-    assert row["view_ms"] >= 500 and row["stimulus_visible"] is True, row
+    task.get_by_role("button", name="Flip: show the reference here (F)").click()
+    page.wait_for_timeout(400)
+    task.get_by_role("button", name="Flip back to the sample (F)").click()
+    # The window scrolled (the outer page, then the task's frame) until both pictures are above it, for
+    # 800 ms: neither gains time.
+    box = sample.bounding_box()
+    page.evaluate(f"window.scrollBy(0, {box['y'] + box['height'] + 10})")
+    box = sample.bounding_box()
+    if box["y"] + box["height"] > 0:
+        task.locator("body").evaluate(f"() => window.scrollBy(0, {box['y'] + box['height'] + 10})")
+    page.wait_for_timeout(100)
+    gone = not in_viewport(page, reference) and not in_viewport(page, sample)
+    page.wait_for_timeout(800)
+    task.get_by_role("radio", name="4 Perceptible but not annoying").click()
+    task.get_by_role("button", name="Next").click()
+    expect(task.get_by_role("heading", name="Sample 2 of 3")).to_be_visible()
+    assert both and gone
+    (row,) = rows_of(redis, worker)
+    assert row["stimulus_visible"] is True and row["reference_visible"] is True, row
+    assert row["view_ms"] >= 600, row
+    assert row["reference_view_ms"] >= row["view_ms"] + 350, row  # the 400 ms flipped are the reference's
+    assert row["reference_view_ms"] <= row["response_time_ms"] - 700, row  # the 800 ms scrolled away are no one's

@@ -100,7 +100,7 @@ def test_responses_stored_before_export_byte_for_byte_as_todays(redis, redis_url
     assert today.splitlines()[3] == (
         "synth-001,A1,W1,H1,2,img1_2,cat,1,16.667,cat,true,1200.0,,2023-11-14T22:13:20.102Z,2,8.333,true,,false,"
         "in_progress,3145438130c66e94,0,playback_quality,60,,synth,false,2,390,700,,844,300,1.25,true,keyboard,tab-b,"
-        "1,true,1500,5/6,navigation,375.5,,,,,,,replayed")
+        "1,true,1500,5/6,navigation,375.5,,,,,,,,,replayed")  # reference_view_ms, reference_visible empty
     assert all(len(stored[field]) < len(OLD_FORM[field]) / 3 for field in OLD_FORM)
     redis.hset(keys.link_responses("synth-001"), mapping=OLD_FORM)
     assert csv_text(redis) == today

@@ -93,7 +93,8 @@ def post_unblock(body: WorkersIn, r=Depends(get_sync_redis)):
 @router.get("/export.csv", response_class=Response,
             responses={200: {"description": "the CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
                        400: {"model": Refusal, "description": "experiments of different study kinds, or unknown"}})
-def get_export(experiment: Annotated[list[str] | None, Query()] = None, r=Depends(get_sync_redis)):
+def get_export(experiment: Annotated[list[Annotated[str, Field(pattern=ID_PATTERN)]] | None, Query()] = None,
+               r=Depends(get_sync_redis)):
     """Every recorded response (of ``?experiment=NAME``, repeatable) as CSV, with the `mvt export` columns of
     their study kind; experiments of different kinds are refused (400), as `mvt export` refuses them."""
     chosen = export.choose_experiments(export.experiment_links(r), experiment) if experiment else None

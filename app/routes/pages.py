@@ -101,10 +101,11 @@ def runner_csp(request: Request) -> str:
     ])
 
 
-def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
-    """A page that says why the participant cannot go on."""
+def error_page(request: Request, status_code: int, title: str, message: str,
+               study_title: str | None = None) -> HTMLResponse:
+    """A page that says why the participant cannot go on (above it the study's title, when known)."""
     return templates.TemplateResponse(
-        request, "error.html", {"title": title, "message": message},
+        request, "error.html", {"title": title, "message": message, "study_title": study_title},
         status_code=status_code, headers=security_headers(runner_csp(request)),
     )
 
@@ -199,15 +200,18 @@ async def place_and_run(request: Request, platform: Platform, arrival: Arrival, 
     try:
         await limits.admit_eligibility(r, settings, client, arrival.worker_id, now_ms())
     except RateLimited as exc:
-        response = error_page(request, 429, "Too many requests", f"{worker_sentences(platform.words)['rate_limited']} ({exc})")
+        title = (await experiment_study(request, experiment) or {}).get("title")
+        response = error_page(request, 429, "Too many requests",
+                              f"{worker_sentences(platform.words)['rate_limited']} ({exc})", title)
         response.headers.update(exc.headers)
         return response
     try:
         found = await candidate(r, settings, experiment, arrival.worker_id, arrival.assignment_id)
     except MVTError as exc:
         sentence = worker_sentences(platform.words).get(exc.reason, FALLBACK_SENTENCE)
+        title = (await experiment_study(request, experiment) or {}).get("title")
         return error_page(request, 409, f"Please return this {platform.words['task']}",
-                          f"{sentence} Nothing was recorded for you: {platform.words['return_sentence']}")
+                          f"{sentence} Nothing was recorded for you: {platform.words['return_sentence']}", title)
     if found.assignment_id != arrival.assignment_id:  # back under a new id: review matches it to its task
         await note_resumed(r, arrival.assignment_id, found.assignment_id)
     ticket = make_placement(settings.signing_key, experiment, platform.name, arrival.worker_id, found.assignment_id)

@@ -8,7 +8,7 @@
  * common/session.js runs the sequence around it (tab claim, eligibility, consent, allocation,
  * debrief, completion) through `createKind(ctx)`.
  */
-import { deviceInfo, fullyInside, measureVisible } from "../common/layout.js";
+import { deviceInfo, fullyInside } from "../common/layout.js";
 import { $, clicked, show } from "../common/screens.js";
 import { el, ratingControl } from "./dom.js";
 import { sampleLetter } from "./flip.js";
@@ -69,31 +69,49 @@ export function createKind(ctx) {
   }
 
   /**
-   * While a picture is rated: how long the page was visible (view_ms) and whether the picture was
-   * ever wholly on the worker's screen (stimulus_visible), as flip screens report per image.
+   * While a single-stimulus image screen is rated (ACR; DSIS: the reference beside the impaired
+   * sample), per picture: how long it was wholly inside the worker's visible viewport while the page
+   * was visible (`view_ms`), and whether it ever was (`visible`). IntersectionObserver readings, as
+   * MVT's; inside the landing layout's cross-origin frame they are taken against the top-level
+   * window (docs/contracts.md). Time goes to the picture a slot shows, not to the slot: Flip puts
+   * the reference in the sample's slot. `slots`: [{node, picture: () => name}]; call `moved()` when
+   * a slot's picture changes.
    */
-  function watchSeen(node) {
-    let visibleMs = 0;
-    let since = document.hidden ? null : performance.now();
-    let whole = false;
-    const onVis = () => {
-      if (document.hidden && since !== null) { visibleMs += performance.now() - since; since = null; }
-      else if (!document.hidden && since === null) since = performance.now();
-    };
-    document.addEventListener("visibilitychange", onVis);
+  function watchPictures(slots) {
+    const whole = new Map(slots.map((s) => [s.node, false]));
+    const stats = {};
+    const since = {};
+    function settle() {
+      const now = performance.now();
+      const on = new Set(document.hidden ? [] : slots.filter((s) => whole.get(s.node)).map((s) => s.picture()));
+      for (const s of slots) stats[s.picture()] = stats[s.picture()] || { ms: 0, visible: false };
+      for (const name of Object.keys(stats)) {
+        if (since[name] !== undefined) { stats[name].ms += now - since[name]; delete since[name]; }
+        if (on.has(name)) { since[name] = now; stats[name].visible = true; }
+      }
+    }
     const io = new IntersectionObserver((entries) => {
-      for (const e of entries) if (e.isIntersecting && fullyInside(e.boundingClientRect, e.intersectionRect)) whole = true;
+      for (const e of entries) whole.set(e.target, e.isIntersecting && fullyInside(e.boundingClientRect, e.intersectionRect));
+      settle();
     }, { threshold: [0, 0.5, 0.99, 1] });
-    io.observe(node);
-    measureVisible(node).then((m) => { if (m.visible && fullyInside(m.box, m.visible)) whole = true; });
+    // A fresh reading once a picture has loaded: an empty box is not a seen picture, and a box
+    // growing from empty to wholly visible may cross no threshold.
+    const reread = (ev) => { io.unobserve(ev.target); io.observe(ev.target); };
+    for (const s of slots) { io.observe(s.node); s.node.addEventListener("load", reread); }
+    document.addEventListener("visibilitychange", settle);
+    settle();
     return {
+      moved: settle,
       stop() {
-        onVis();
-        if (since !== null) visibleMs += performance.now() - since;
-        since = null;
-        document.removeEventListener("visibilitychange", onVis);
+        for (const e of io.takeRecords()) whole.set(e.target, e.isIntersecting && fullyInside(e.boundingClientRect, e.intersectionRect));
+        settle();
+        for (const name of Object.keys(since)) delete since[name];
+        document.removeEventListener("visibilitychange", settle);
+        for (const s of slots) s.node.removeEventListener("load", reread);
         io.disconnect();
-        return { view_ms: Math.round(visibleMs), stimulus_visible: whole };
+        const out = {};
+        for (const [name, s] of Object.entries(stats)) out[name] = { view_ms: Math.round(s.ms), visible: s.visible };
+        return out;
       },
     };
   }
@@ -121,18 +139,23 @@ export function createKind(ctx) {
     const stimuli = $("stimuli");
     const sample = mediaElement(trial.media_type, trial.media_url, "Sample");
     const players = [sample];
+    let showing = "sample";  // what the sample's slot shows (Flip swaps in the reference)
+    const slots = [{ node: sample.node, picture: () => showing }];
+    let seen = null;
     if (trial.reference_url) {
       const reference = mediaElement(trial.media_type, trial.reference_url, "Reference");
       players.unshift(reference);
       stimuli.append(panel("Reference", reference), panel("Test sample", sample));
       if (trial.media_type === "image") {
         const flip = el("button", { type: "button", id: "flip", class: "flip" }, "Flip: show the reference here (F)");
-        let showing = "sample";
+        slots.push({ node: reference.node, picture: () => "reference" });
         flip.addEventListener("click", () => {
+          if (seen) seen.moved();  // the time so far goes to the picture shown until now
           showing = showing === "sample" ? "reference" : "sample";
           sample.node.src = showing === "sample" ? trial.media_url : trial.reference_url;
           sample.node.alt = showing === "sample" ? "Sample" : "Reference (flipped)";
           flip.textContent = showing === "sample" ? "Flip: show the reference here (F)" : "Flip back to the sample (F)";
+          if (seen) seen.moved();
         });
         stimuli.append(flip);
       }
@@ -180,15 +203,23 @@ export function createKind(ctx) {
     }
     document.addEventListener("keydown", onKey);
     update();
-    const seen = watchSeen(sample.node);
+    if (trial.media_type === "image") seen = watchPictures(slots);
     await new Promise((resolve) => {
       $("rate-form").onsubmit = (ev) => { ev.preventDefault(); if (!next.disabled) resolve(); };
     });
     document.removeEventListener("keydown", onKey);
     players.forEach((p) => { if (p.node.pause) p.node.pause(); });
     const report = sample.playback.report(trial.media_type);
-    if (trial.media_type === "image") Object.assign(report, seen.stop());
-    else seen.stop();
+    if (seen) {
+      const pictures = seen.stop();
+      const none = { view_ms: 0, visible: false };
+      const { sample: shown = none, reference } = pictures;
+      Object.assign(report, { view_ms: shown.view_ms, stimulus_visible: shown.visible });
+      if (trial.reference_url) {
+        const ref = reference || none;
+        Object.assign(report, { reference_view_ms: ref.view_ms, reference_visible: ref.visible });
+      }
+    }
     await send(token, trial, chosen, report).catch(() => {});
   }
 
