@@ -131,19 +131,27 @@ def url_expiry_s(settings: Settings, now_s: int | None = None) -> int:
 def assignment_payload(a: Allocation, settings: Settings, now_s: int | None = None) -> dict:
     """The JSON of `AssignmentOut` for an allocation; the trials come from the link's study kind.
 
-    Video URLs are signed for this assignment and expire with `url_expiry_s`.
+    Video URLs are signed for this assignment (once, `kernel.videourls.assignment_query`, or per video
+    for a CDN) and expire with `url_expiry_s`.
     """
     return _payload(a, settings, url_expiry_s(settings, now_s))
 
 
 def _payload(a: Allocation, settings: Settings, expiry_s: int) -> dict:
+    if settings.video_base_url:  # a CDN checks per-video signatures with the key alone
+        def url(v, ext="mp4"):
+            return media_url(settings, v, a.assignment_id, expiry_s, ext)
+    else:  # one signature for the whole list: /videos/ checks the assignment's record
+        query = videourls.assignment_query(settings.signing_key, a.assignment_id, a.link_id, expiry_s)
+
+        def url(v, ext="mp4"):
+            return f"/videos/{v}.{ext}?{query}"
     return {
         "assignment_token": make_token(settings.signing_key, a.assignment_id, a.link_id, a.worker_id, a.list_index),
         "assignment_id": a.assignment_id, "link": a.link_id, "n_trials": a.n_trials,
         "resume_from": a.next_trial, "completed": a.completed, "completion_code": a.completion_code,
         "completion_url": None, "options": a.options,
-        "trials": get_kind(a.kind).trials(a.video_ids, a.options,
-                                          lambda v, ext="mp4": media_url(settings, v, a.assignment_id, expiry_s, ext)),
+        "trials": get_kind(a.kind).trials(a.video_ids, a.options, url),
     }
 
 

@@ -99,7 +99,7 @@ def test_assignment_gives_opaque_trials_and_the_same_list_every_time(client, syn
             body["completion_code"], body["options"]) == ("A1", "synth-001", 3, 0, False, None, ["cat", "dog"])
     for i, trial in enumerate(body["trials"]):
         assert set(trial) == {"trial", "video_url"} and trial["trial"] == i  # options once, above
-        assert re.fullmatch(r"/videos/[0-9a-f]{16}\.mp4\?a=A1&e=[0-9]+&s=[A-Za-z0-9_-]{24}", trial["video_url"])
+        assert re.fullmatch(r"/videos/[0-9a-f]{16}\.mp4\?a=A1&l=synth-001&e=[0-9]+&k=[A-Za-z0-9_-]{24}", trial["video_url"])
     design = json.loads((synthetic_server.exp_dir / "design.json").read_text())
     secrets = {t["image_id"] for link in design["links"] for lst in link["lists"] for t in lst}
     assert not any(s in first.text for s in secrets) and "frames" not in first.text
