@@ -141,7 +141,9 @@ def _payload(a: Allocation, settings: Settings, expiry_s: int) -> dict:
     if settings.video_base_url:  # a CDN checks per-video signatures with the key alone
         def url(v, ext="mp4"):
             return media_url(settings, v, a.assignment_id, expiry_s, ext)
-    else:  # one signature for the whole list: /videos/ checks the assignment's record
+    else:  # one signature for the whole list: /videos/ checks the assignment's record. Building and
+        # gzip-encoding a 50-trial answer: 120-125 us of CPU per video, 28-29 us so (min of 12 x 300
+        # calls, 2026-12-06, load 11-13)
         query = videourls.assignment_query(settings.signing_key, a.assignment_id, a.link_id, expiry_s)
 
         def url(v, ext="mp4"):
@@ -186,8 +188,8 @@ async def assignment_answer(r, settings: Settings, link: str, worker_id: str, as
     The answer of an unfinished assignment is a function of the allocation, the signing key, the
     video base URL and the 10-minute expiry bucket of its URLs (`url_expiry_s`), so its bytes are
     kept per server process (`ANSWER_CACHE_SIZE`) under exactly those inputs: a returning worker
-    (a reload, a second tab, the page's retry) is answered without signing 50 video URLs and
-    gzip-compressing ~7 KB again: the route's handler (allocation included) took 164–174 µs of CPU
+    (a reload, a second tab, the page's retry) is answered without building and
+    gzip-compressing ~6 KB again: the route's handler (allocation included) took 164–174 µs of CPU
     with the answer kept against 343–375 µs without (minimum of 12 x 150 calls, 50 trials, local
     Redis, 2026-12-06 on a loaded machine; docs/reliability.md).
     The URLs are the ones the same request would sign, so what a URL unlocks is unchanged; an
