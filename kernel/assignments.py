@@ -6,8 +6,9 @@ Allocation is two Lua scripts, each atomic within one hash slot (valid on Redis 
    worker's set passes (resume, or refusal below); otherwise add it unless the set already
    holds ``MVT_MAX_TASKS_PER_WORKER`` links, or (adaptive studies, whose batches regroup images
    into new links) the worker was given another link showing one of this link's images
-   (``seen_link``; the link's images, a field of its meta, are read just before and passed in,
-   and added to the worker's ``keys.worker_images`` in the same script).
+   (``seen_link``; the link's images, a field of its meta, are passed in as this process last
+   read them, and added to the worker's ``keys.worker_images`` in the same script; step 2
+   refuses stale ones, and both steps run again with the images read afresh).
 2. ``allocate.lua`` on the link's keys: the same assignment gets the same list; a worker who
    ever held a list of the link is refused (``seen_link``); then a never-used list, else a list
    marked for replacement, else the unfinished list idle longest if idle more than
