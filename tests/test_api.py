@@ -252,6 +252,20 @@ def test_static_text_is_sent_gzipped_to_clients_that_accept_it_and_revalidates(c
     assert client.get("/static/example.png", headers={"Accept-Encoding": accept}).headers.get("content-encoding") is None
 
 
+def test_a_versioned_static_url_is_cached_for_good_and_others_revalidate(client):
+    """The page names its entry files with their content's version (``?v=``): asked for with the current
+    version, a file may be kept a year; without one, or with an old one, it is revalidated as before."""
+    page = client.get("/experiment.html", params={"link": "synth-001", "b": "A1", "c": "H1", "d": "W1"}).text
+    url = re.search(r'src="(/static/common/session.js\?v=[0-9a-f]{16})"', page).group(1)
+    assert re.search(r'href="/static/runner.css\?v=[0-9a-f]{16}"', page)
+    for accept in ("gzip", "identity"):
+        r = client.get(url, headers={"Accept-Encoding": accept})
+        assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    for other in ("/static/common/session.js", "/static/common/session.js?v=0123456789abcdef"):
+        r = client.get(other)
+        assert r.status_code == 200 and "immutable" not in r.headers.get("cache-control", "")
+
+
 def test_unknown_route_and_method(client):
     assert client.get("/nothing").json() == {"detail": "there is nothing at /nothing", "reason": "http"}
     r = client.get("/api/responses")
