@@ -33,7 +33,7 @@ import orjson
 
 from kernel.store import keys
 from kernel.control import count_event
-from kernel.errors import UnknownAssignment
+from kernel.errors import MVTError, UnknownAssignment
 from kernel.reasons import refusal
 from kernel.store.scripts import scripts_for
 
@@ -97,7 +97,7 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     for attempt in (1, 2):
         # The link's slot holds its images, the worker's slot the images they saw: reserve.lua checks
         # and writes the worker's side with the images kept per process (`_LINK_IMAGES`), and
-        # allocate.lua, on the link's slot, refuses with stale_images when they are no longer the
+        # allocate.lua, on the link's slot, answers stale_images when they are no longer the
         # link's (a reloaded link): then they are read again and both steps retried.
         raw_images = _LINK_IMAGES.get(link_id)
         if raw_images is None or attempt == 2:
@@ -129,11 +129,12 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
                   keys.link_activity(link_id), keys.link_replace(link_id), keys.link_unstarted(link_id)],
             args=[worker_id, assignment_id, hit_id, now, allotted_ms, first_trial_ms or allotted_ms, raw_images])
         outcome = result[0]
-        if outcome == "refused" and result[1] == "stale_images" and attempt == 1:
-            if reserved == "added":
-                await _unreserve(r, link_id, worker_id, images)
-            continue
-        break
+        if outcome != "stale_images":
+            break
+        if reserved == "added":
+            await _unreserve(r, link_id, worker_id, images)
+    else:  # reloaded twice within one request: nothing was allocated
+        raise MVTError(f"link {link_id} was reloaded during this request; try again")
     if outcome == "refused":
         # seen_link: the worker holds a list of the link (maybe won just now by a concurrent
         # request of theirs), so the link stays in their set.
@@ -157,7 +158,7 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
 
 _LINK_IMAGES: dict[str, str | bytes] = {}
 """Per process: link id → its meta's ``images`` as stored ("" for none), as `allocate` last read them;
-allocate.lua refuses (stale_images) when they changed, so a stale entry costs one retry, never a
+allocate.lua answers stale_images when they changed, so a stale entry costs one retry, never a
 wrong check. Saves a round trip to Redis per allocation."""
 
 
