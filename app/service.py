@@ -131,19 +131,29 @@ def url_expiry_s(settings: Settings, now_s: int | None = None) -> int:
 def assignment_payload(a: Allocation, settings: Settings, now_s: int | None = None) -> dict:
     """The JSON of `AssignmentOut` for an allocation; the trials come from the link's study kind.
 
-    Video URLs are signed for this assignment and expire with `url_expiry_s`.
+    Video URLs are signed for this assignment (once, `kernel.videourls.assignment_query`, or per video
+    for a CDN) and expire with `url_expiry_s`.
     """
     return _payload(a, settings, url_expiry_s(settings, now_s))
 
 
 def _payload(a: Allocation, settings: Settings, expiry_s: int) -> dict:
+    if settings.video_base_url:  # a CDN checks per-video signatures with the key alone
+        def url(v, ext="mp4"):
+            return media_url(settings, v, a.assignment_id, expiry_s, ext)
+    else:  # one signature for the whole list: /videos/ checks the assignment's record. Building and
+        # gzip-encoding a 50-trial answer: 120-125 us of CPU per video, 28-29 us so (min of 12 x 300
+        # calls, 2026-12-06, load 11-13)
+        query = videourls.assignment_query(settings.signing_key, a.assignment_id, a.link_id, expiry_s)
+
+        def url(v, ext="mp4"):
+            return f"/videos/{v}.{ext}?{query}"
     return {
         "assignment_token": make_token(settings.signing_key, a.assignment_id, a.link_id, a.worker_id, a.list_index),
         "assignment_id": a.assignment_id, "link": a.link_id, "n_trials": a.n_trials,
         "resume_from": a.next_trial, "completed": a.completed, "completion_code": a.completion_code,
         "completion_url": None, "options": a.options,
-        "trials": get_kind(a.kind).trials(a.video_ids, a.options,
-                                          lambda v, ext="mp4": media_url(settings, v, a.assignment_id, expiry_s, ext)),
+        "trials": get_kind(a.kind).trials(a.video_ids, a.options, url),
     }
 
 
@@ -178,8 +188,8 @@ async def assignment_answer(r, settings: Settings, link: str, worker_id: str, as
     The answer of an unfinished assignment is a function of the allocation, the signing key, the
     video base URL and the 10-minute expiry bucket of its URLs (`url_expiry_s`), so its bytes are
     kept per server process (`ANSWER_CACHE_SIZE`) under exactly those inputs: a returning worker
-    (a reload, a second tab, the page's retry) is answered without signing 50 video URLs and
-    gzip-compressing ~7 KB again: the route's handler (allocation included) took 164–174 µs of CPU
+    (a reload, a second tab, the page's retry) is answered without building and
+    gzip-compressing ~6 KB again: the route's handler (allocation included) took 164–174 µs of CPU
     with the answer kept against 343–375 µs without (minimum of 12 x 150 calls, 50 trials, local
     Redis, 2026-12-06 on a loaded machine; docs/reliability.md).
     The URLs are the ones the same request would sign, so what a URL unlocks is unchanged; an

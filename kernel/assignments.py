@@ -6,8 +6,9 @@ Allocation is two Lua scripts, each atomic within one hash slot (valid on Redis 
    worker's set passes (resume, or refusal below); otherwise add it unless the set already
    holds ``MVT_MAX_TASKS_PER_WORKER`` links, or (adaptive studies, whose batches regroup images
    into new links) the worker was given another link showing one of this link's images
-   (``seen_link``; the link's images, a field of its meta, are read just before and passed in,
-   and added to the worker's ``keys.worker_images`` in the same script).
+   (``seen_link``; the link's images, a field of its meta, are passed in as this process last
+   read them, and added to the worker's ``keys.worker_images`` in the same script; step 2
+   refuses stale ones, and both steps run again with the images read afresh).
 2. ``allocate.lua`` on the link's keys: the same assignment gets the same list; a worker who
    ever held a list of the link is refused (``seen_link``); then a never-used list, else a list
    marked for replacement, else the unfinished list idle longest if idle more than
@@ -32,7 +33,7 @@ import orjson
 
 from kernel.store import keys
 from kernel.control import count_event
-from kernel.errors import UnknownAssignment
+from kernel.errors import MVTError, UnknownAssignment
 from kernel.reasons import refusal
 from kernel.store.scripts import scripts_for
 
@@ -93,31 +94,47 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     """
     scripts = scripts_for(r)
     now = now_ms() if now is None else now
-    # The link's slot holds its images, the worker's slot the images they saw: read the one,
-    # then check and write the other atomically in reserve.lua. Empty for a fixed design.
-    raw_images = await r.hget(keys.link_meta(link_id), "images")
-    images = orjson.loads(raw_images) if raw_images else []
-    reserve = scripts.reserve(keys=[keys.worker_links(worker_id), keys.worker_blocked(worker_id),
-                                    keys.worker_images(worker_id)],
-                              args=[link_id, cap, *images])
-    if admit is None:
-        reserved = await reserve
-    else:
-        admitted, reserved = await asyncio.gather(admit, reserve, return_exceptions=True)
-        if isinstance(reserved, BaseException):
-            raise reserved
-        if isinstance(admitted, BaseException):
-            if reserved == "added":
-                await _unreserve(r, link_id, worker_id, images)
-            raise admitted
-    if reserved in ("blocked", "cap_reached", "seen_image"):
-        raise refusal(reserved, link=link_id, worker=worker_id, assignment=assignment_id, cap=cap)
-    result = await scripts.allocate(
-        keys=[keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id), keys.link_slots(link_id),
-              keys.link_assignments(link_id), keys.link_workers(link_id), keys.link_activity(link_id),
-              keys.link_replace(link_id), keys.link_unstarted(link_id)],
-        args=[worker_id, assignment_id, hit_id, now, allotted_ms, first_trial_ms or allotted_ms])
-    outcome = result[0]
+    for attempt in (1, 2):
+        # The link's slot holds its images, the worker's slot the images they saw: reserve.lua checks
+        # and writes the worker's side with the images kept per process (`_LINK_IMAGES`), and
+        # allocate.lua, on the link's slot, answers stale_images when they are no longer the
+        # link's (a reloaded link): then they are read again and both steps retried.
+        raw_images = _LINK_IMAGES.get(link_id)
+        if raw_images is None or attempt == 2:
+            raw_images = await r.hget(keys.link_meta(link_id), "images") or ""
+            if len(_LINK_IMAGES) >= 10_000:
+                _LINK_IMAGES.clear()
+            _LINK_IMAGES[link_id] = raw_images
+        images = orjson.loads(raw_images) if raw_images else []
+        reserve = scripts.reserve(keys=[keys.worker_links(worker_id), keys.worker_blocked(worker_id),
+                                        keys.worker_images(worker_id)],
+                                  args=[link_id, cap, *images])
+        if admit is None or attempt == 2:
+            reserved = await reserve
+        else:
+            admitted, reserved = await asyncio.gather(admit, reserve, return_exceptions=True)
+            if isinstance(reserved, BaseException):
+                raise reserved
+            if isinstance(admitted, BaseException):
+                if reserved == "added":
+                    await _unreserve(r, link_id, worker_id, images)
+                raise admitted
+        if reserved == "seen_image" and attempt == 1 and images:
+            continue  # maybe refused for images the link no longer shows: read them and ask again
+        if reserved in ("blocked", "cap_reached", "seen_image"):
+            raise refusal(reserved, link=link_id, worker=worker_id, assignment=assignment_id, cap=cap)
+        result = await scripts.allocate(
+            keys=[keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id),
+                  keys.link_slots(link_id), keys.link_assignments(link_id), keys.link_workers(link_id),
+                  keys.link_activity(link_id), keys.link_replace(link_id), keys.link_unstarted(link_id)],
+            args=[worker_id, assignment_id, hit_id, now, allotted_ms, first_trial_ms or allotted_ms, raw_images])
+        outcome = result[0]
+        if outcome != "stale_images":
+            break
+        if reserved == "added":
+            await _unreserve(r, link_id, worker_id, images)
+    else:  # reloaded twice within one request: nothing was allocated
+        raise MVTError(f"link {link_id} was reloaded during this request; try again")
     if outcome == "refused":
         # seen_link: the worker holds a list of the link (maybe won just now by a concurrent
         # request of theirs), so the link stays in their set.
@@ -137,6 +154,12 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     _, index, video_ids, next_trial, done, code, n_trials, options, kind = result
     return Allocation(assignment_id, link_id, worker_id, int(index), outcome == "new", orjson.loads(video_ids),
                       int(next_trial), bool(done), code or None, int(n_trials), orjson.loads(options), kind or "mvt")
+
+
+_LINK_IMAGES: dict[str, str | bytes] = {}
+"""Per process: link id → its meta's ``images`` as stored ("" for none), as `allocate` last read them;
+allocate.lua answers stale_images when they changed, so a stale entry costs one retry, never a
+wrong check. Saves a round trip to Redis per allocation."""
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,8 @@ def hmac_sha256(key: bytes, message: bytes) -> bytes:
     The key's inner and outer blocks are hashed once per key (`_pads`, checked against ``hmac`` when
     made) and each message only continues copies of those states. Measured (min of 15 x 3,000 calls,
     a 49-byte message, this machine): 0.58 us per MAC against 1.66 for ``hmac.digest`` and 4.9 for
-    ``hmac.new(...).digest()``, which OpenSSL 3 sets up from the key every time; an assignment's
-    answer signs 50 video URLs.
+    ``hmac.new(...).digest()``, which OpenSSL 3 sets up from the key every time; every request
+    checks a token, and a CDN's answers still sign each video URL (`kernel.videourls`).
     """
     inner, outer = _pads(key)
     inner, outer = inner.copy(), outer.copy()

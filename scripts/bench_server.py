@@ -210,7 +210,7 @@ class Target:
         self.env["MVT_SECRET_KEY"] = SECRET_KEY
         self.env["MVT_ADMIN_TOKEN"], self.env["MVT_ADMIN_SIGNIN_PER_MINUTE"] = ADMIN_TOKEN, "1000"
         for limit in ("ASSIGNMENTS_PER_MINUTE", "ASSIGNMENTS_PER_WORKER_PER_MINUTE", "HELD_PER_CLIENT",
-                      "ELIGIBILITY_PER_MINUTE", "ELIGIBILITY_PER_WORKER_PER_MINUTE"):
+                      "ELIGIBILITY_PER_MINUTE", "ELIGIBILITY_PER_WORKER_PER_MINUTE", "ARRIVALS_PER_MIN"):
             self.env[f"MVT_LIMIT_{limit}"] = "1000000000" if args.limits == "on" else "0"
 
     def start(self) -> None:

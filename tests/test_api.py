@@ -99,7 +99,7 @@ def test_assignment_gives_opaque_trials_and_the_same_list_every_time(client, syn
             body["completion_code"], body["options"]) == ("A1", "synth-001", 3, 0, False, None, ["cat", "dog"])
     for i, trial in enumerate(body["trials"]):
         assert set(trial) == {"trial", "video_url"} and trial["trial"] == i  # options once, above
-        assert re.fullmatch(r"/videos/[0-9a-f]{16}\.mp4\?a=A1&e=[0-9]+&s=[A-Za-z0-9_-]{24}", trial["video_url"])
+        assert re.fullmatch(r"/videos/[0-9a-f]{16}\.mp4\?a=A1&l=synth-001&e=[0-9]+&k=[A-Za-z0-9_-]{24}", trial["video_url"])
     design = json.loads((synthetic_server.exp_dir / "design.json").read_text())
     secrets = {t["image_id"] for link in design["links"] for lst in link["lists"] for t in lst}
     assert not any(s in first.text for s in secrets) and "frames" not in first.text
@@ -250,6 +250,20 @@ def test_static_text_is_sent_gzipped_to_clients_that_accept_it_and_revalidates(c
                                                              "If-None-Match": r.headers["etag"]})
     assert again.status_code == 304
     assert client.get("/static/example.png", headers={"Accept-Encoding": accept}).headers.get("content-encoding") is None
+
+
+def test_a_versioned_static_url_is_cached_for_good_and_others_revalidate(client):
+    """The page names its entry files with their content's version (``?v=``): asked for with the current
+    version, a file may be kept a year; without one, or with an old one, it is revalidated as before."""
+    page = client.get("/experiment.html", params={"link": "synth-001", "b": "A1", "c": "H1", "d": "W1"}).text
+    url = re.search(r'src="(/static/common/session.js\?v=[0-9a-f]{16})"', page).group(1)
+    assert re.search(r'href="/static/runner.css\?v=[0-9a-f]{16}"', page)
+    for accept in ("gzip", "identity"):
+        r = client.get(url, headers={"Accept-Encoding": accept})
+        assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    for other in ("/static/common/session.js", "/static/common/session.js?v=0123456789abcdef"):
+        r = client.get(other)
+        assert r.status_code == 200 and "immutable" not in r.headers.get("cache-control", "")
 
 
 def test_unknown_route_and_method(client):

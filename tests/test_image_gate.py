@@ -113,3 +113,21 @@ def test_a_fixed_design_keeps_no_image_records(redis, redis_url, tmp_path):
         assert await r.smembers(keys.worker_images("W1")) == set()
     run_with_async_redis(redis_url, scenario)
     assert redis.hget(keys.link_meta("synth-001"), "images") is None
+
+
+def test_a_link_whose_images_changed_is_gated_by_its_new_images(redis, redis_url, tmp_path):
+    """`allocate` keeps a link's images per process; allocate.lua refuses stale ones, so after a
+    reload changed them the gate checks the new images, never the kept ones."""
+    load_experiment(redis, adaptive_experiment(tmp_path, n_lists_b2=4))
+
+    async def scenario(r):
+        await alloc(r, "synth-001", "W1", "A1")        # W1 saw img1_*
+        await alloc(r, "synth-003", "W2", "A2")        # W2 saw img3_*
+        await alloc(r, "synth-b2-001", "W3", "A3")     # kept: img1_0, img2_0
+        await r.execute_command("HSET", keys.link_meta("synth-b2-001"), "images", json.dumps(["synth/img3_0"]))
+        assert (await alloc(r, "synth-b2-001", "W4", "A4")).new    # passed with the kept images, then again
+        assert await r.smembers(keys.worker_images("W4")) == {"synth/img3_0"}
+        assert (await alloc(r, "synth-b2-001", "W1", "A5")).new    # img1_0 is no longer the link's
+        with pytest.raises(SeenLink):
+            await alloc(r, "synth-b2-001", "W2", "A6")
+    run_with_async_redis(redis_url, scenario)

@@ -42,14 +42,25 @@ def test_runner_page_carries_ids_in_a_json_block(client):
     assert cfg["link"] == "exp1-001"
     assert (cfg["assignment_id"], cfg["hit_id"], cfg["worker_id"]) == ("A1", "H1", "W1")
     assert cfg["turk_submit_to"] is None
-    assert ('<script type="module" src="/static/common/session.js" data-kind="/static/runner/kind.js"></script>'
-            in r.text)
+    assert re.search(r'<script type="module" src="/static/common/session.js\?v=[0-9a-f]{16}" '
+                     r'data-kind="/static/runner/kind.js"></script>', r.text)
     assert (cfg["reasons"], cfg["reason_fallback"]) == (worker_sentences(), FALLBACK_SENTENCE)
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert "frame-ancestors 'self' https://*.mturk.com" in csp
     assert "form-action 'self' https://testserver https://*.mturk.com" in csp
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("accept", ["gzip, deflate, br", "identity"])
+def test_runner_page_is_sent_gzipped_to_clients_that_accept_it(client, accept):
+    params = {"link": "exp1-001", "b": "A1", "c": "H1", "d": "W1"}
+    r = client.get("/experiment.html", params=params, headers={"Accept-Encoding": accept})
+    assert r.status_code == 200 and config_of(r.text)["assignment_id"] == "A1"
+    assert (r.headers.get("content-encoding"), r.headers["vary"]) == ("gzip" if accept.startswith("gzip") else None,
+                                                                      "Accept-Encoding")
+    wire = int(r.headers["content-length"])  # httpx hands the decoded page
+    assert wire == len(r.content) if accept == "identity" else wire < len(r.content) / 2
 
 
 def test_runner_page_accepts_mturk_parameter_names(client):

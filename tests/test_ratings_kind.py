@@ -57,7 +57,7 @@ def test_acr_assignment_rate_and_complete_through_the_api(server, redis, ratings
     for i, trial in enumerate(body["trials"]):
         assert trial["trial"] == i and trial["media_type"] == "audio" and trial["scale"] == "acr"
         assert trial["labels"] == ["Excellent", "Good", "Fair", "Poor", "Bad"] and "reference_url" not in trial
-        assert re.fullmatch(r"/videos/[0-9a-f]{16}\.m4a\?a=A1&e=\d+&s=[\w-]+", trial["media_url"])
+        assert re.fullmatch(r"/videos/[0-9a-f]{16}\.m4a\?a=A1&l=acr-001&e=\d+&k=[\w-]+", trial["media_url"])
     media = server.get(body["trials"][0]["media_url"])
     assert (media.status_code, media.headers["content-type"]) == (200, "audio/mp4")
     name = body["trials"][0]["media_url"].split("/")[-1].split("?")[0]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from kernel.videourls import signed_query
+import pytest
+
+from kernel.videourls import assignment_query, signed_query
 from tests.test_api import client  # noqa: F401 (a fixture)
 
 
@@ -37,10 +39,15 @@ def test_a_url_signed_for_one_assignment_is_refused_for_another(client, syntheti
         "reason": "bad_video_link"})
 
 
-def test_an_expired_url_is_refused(client, synthetic_server):
+@pytest.mark.parametrize("form", ["per assignment", "per video"])
+def test_an_expired_url_is_refused(client, synthetic_server, form):
+    """Both forms expire: the per-assignment one of an answer's trials, the per-video one of practice
+    videos (and of URLs issued before 0.2.0)."""
     path = urlsplit(video_urls(client, "W1", "A1")[0]).path
     video_id = path.rsplit("/", 1)[1].removesuffix(".mp4")
-    expired = signed_query(synthetic_server.settings.signing_key, video_id, "A1", 1_000_000_000)
+    key = synthetic_server.settings.signing_key
+    expired = assignment_query(key, "A1", "synth-001", 1_000_000_000) if form == "per assignment" else \
+        signed_query(key, video_id, "A1", 1_000_000_000)
     assert refusal(client.get(f"{path}?{expired}")) == (403, {
         "detail": "this video link has expired; reload the task page to continue", "reason": "bad_video_link"})
 
@@ -59,3 +66,22 @@ def test_urls_die_with_their_assignment_when_it_is_replaced(client, synthetic_se
     assert status == 403 and body["reason"] == "bad_video_link"
     assert body["detail"] == ("this video link belonged to assignment A1, which was replaced; its videos can no "
                               "longer be fetched")
+
+
+def test_a_list_signature_opens_only_its_own_assignments_list(client, synthetic_server):
+    """One signature covers an answer's trials; the assignment's record decides which videos it opens:
+    none under another link, none for an id without a record (practice's ``preview`` included: its
+    videos are signed one by one), and per video only the video named."""
+    mine = video_urls(client, "W1", "A1")
+    path, query = mine[0].split("?")
+    assert parse_qs(query)["l"] == ["synth-001"] and len({u.split("?")[1] for u in mine}) == 1
+    foreign = (403, {"detail": "this video link was not issued for this task; reload the task page",
+                     "reason": "bad_video_link"})
+    assert refusal(client.get(f"{path}?{query.replace('l=synth-001', 'l=synth-002')}")) == foreign
+    key, expiry = synthetic_server.settings.signing_key, int(parse_qs(query)["e"][0])
+    assert refusal(client.get(f"{path}?{assignment_query(key, 'preview', 'synth-001', expiry)}")) == foreign
+    video_id = path.rsplit("/", 1)[1].removesuffix(".mp4")
+    practice = signed_query(key, video_id, "preview", expiry)
+    assert client.get(f"{path}?{practice}").status_code == 200
+    other = next(u for u in mine if u.split("?")[0] != path).split("?")[0]
+    assert refusal(client.get(f"{other}?{practice}")) == foreign

@@ -111,14 +111,18 @@ async def post_failure(body: FailureIn, r=Depends(get_redis), settings: Settings
             responses={404: {"model": Refusal}, 403: {"model": Refusal, "description": "unsigned, foreign or expired"}})
 async def get_video(name: str, request: Request, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
     """A stimulus by its opaque id (an MVT video, or a rating study's .m4a/.png), with the query its
-    assignment was given (``a``, ``e``, ``s``; range requests supported)."""
+    assignment was given (``a``, ``l``, ``e``, ``k``, or per video ``a``, ``e``, ``s``: `kernel.videourls`;
+    range requests supported)."""
     types = media_types()
     match = MEDIA_NAME_RE.fullmatch(name)
     if match is None or match.group(2) not in types:
         raise NotFound(f"video name {name[:80]!r} must be 16 lowercase hex characters followed by "
                        f"{', '.join('.' + ext for ext in list(types)[:-1])} or .{list(types)[-1]}")
-    assignment_id = videourls.check(settings.signing_key, match.group(1), request.query_params)
-    await _refuse_revoked(r, assignment_id)
+    assignment_id, link_id = videourls.check(settings.signing_key, match.group(1), request.query_params)
+    if link_id is None:  # the per-video form (practice videos, a CDN's URLs, URLs issued before 0.2.0)
+        await _refuse_revoked(r, assignment_id)
+    else:
+        await videourls.allowed_video(r, assignment_id, link_id, match.group(1))
     path = await _find_video(request, r, match.group(1), match.group(2))
     # private: a shared cache would hand one assignment's file to a request signed for another
     return FileResponse(path, media_type=types[match.group(2)],

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace", "ratelimit", "start")
+SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace", "ratelimit", "start", "video")
 
 
 def script_source(name: str) -> str:
@@ -30,6 +30,7 @@ class Scripts:
     replace: Any
     ratelimit: Any
     start: Any
+    video: Any
 
 
 def scripts_for(r) -> Scripts:

@@ -11,14 +11,20 @@
 -- ARGV[1] = worker id, ARGV[2] = assignment id, ARGV[3] = hit id
 -- ARGV[4] = now (ms since epoch, server clock), ARGV[5] = allotted time (ms)
 -- ARGV[6] = first-trial time (ms): a holder without an answer this long after its start gives its list up
+-- ARGV[7] = the meta's images as the caller passed them to reserve.lua ("" for none): when they are no
+--           longer the link's, the script changes nothing and returns {"stale_images"} (not a refusal: the
+--           caller reads them again and retries)
 -- returns {outcome, list index, list JSON, next trial, completed 0/1, code or "", n_trials, options JSON,
 --          study kind or ""}
 --         with outcome "new" or "resume"; or {"refused", reason} with reason one of
 --         unknown_link, wrong_worker, expired, replaced, seen_link, paused, link_full
 local worker, asg, now = ARGV[1], ARGV[2], tonumber(ARGV[4])
-local meta = redis.call('HMGET', KEYS[1], 'n_trials', 'options', 'kind', 'paused')
+local meta = redis.call('HMGET', KEYS[1], 'n_trials', 'options', 'kind', 'paused', 'images')
 if not meta[1] then
   return {'refused', 'unknown_link'}
+end
+if (meta[5] or '') ~= (ARGV[7] or '') then
+  return {'stale_images'}
 end
 
 local function answer(outcome, rec)
