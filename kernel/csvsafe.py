@@ -120,17 +120,19 @@ def _map_distinct(series, fn):
     import numpy as np
     import pandas as pd
 
-    if series.dtype != object:
+    text = isinstance(series.dtype, pd.StringDtype)
+    if series.dtype != object and not text:
         return series.map(fn)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    uniques = list(uniques)
     fixed = [fn(v) for v in uniques]
-    changed = [i for i, (a, b) in enumerate(zip(uniques, fixed)) if a is not b]
+    changed = [i for i, (a, b) in enumerate(zip(uniques, fixed)) if a != b or type(a) is not type(b)]
     if not changed:
         return series
     values = series.to_numpy(dtype=object, copy=True)
     hit = np.isin(codes, changed)
     values[hit] = np.asarray(fixed, dtype=object)[codes[hit]]
-    return pd.Series(values, index=series.index, name=series.name, dtype=object)
+    return pd.Series(values, index=series.index, name=series.name, dtype=series.dtype)
 
 
 class _Writer:
