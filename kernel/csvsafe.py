@@ -107,8 +107,34 @@ def restore_frame(df, columns):
     """``df`` with `restore` applied, in place, to each of ``columns`` that it has; returns ``df``."""
     for col in columns:
         if col in df.columns:
-            df[col] = _map_distinct(df[col], restore)
+            df[col] = _restored(df[col])
     return df
+
+
+def may_hold_quoted_cells(path) -> bool:
+    """False when the CSV file at ``path`` holds no ``'`` at all, so `restore` would change no cell
+    and a reader can skip it: one byte search (memchr speed) per 16 MB block, far cheaper than
+    testing a million cells per column."""
+    with open(path, "rb") as f:
+        while block := f.read(1 << 24):
+            if b"'" in block:
+                return True
+    return False
+
+
+def _restored(series):
+    """``series.map(restore)``, with `restore` run only on the cells that start with a quote (the
+    only ones it can change), found by one vectorised test."""
+    import pandas as pd
+
+    if not isinstance(series.dtype, pd.StringDtype):  # what read_csv(dtype=str) gives; others keep map's dtype
+        return series.map(restore)
+    quoted = series.str.startswith("'").fillna(False).to_numpy(dtype=bool)
+    if not quoted.any():
+        return series
+    out = series.copy()
+    out[quoted] = series[quoted].map(restore)
+    return out
 
 
 def _map_distinct(series, fn):
