@@ -300,7 +300,7 @@ def guess_rate_for(responses: pd.DataFrame, n_options: int | None, guess_rate: f
         return guess_rate, f"guess rate {guess_rate:g} (--guess-rate)"
     if n_options:
         return 1.0 / n_options, f"guess rate 1/{n_options} (answer options shown per trial, from the design)"
-    m = max(2, len(set(responses["label"]) | set(responses["response"])))
+    m = max(2, len(set(responses["label"].unique()) | set(responses["response"].unique())))
     return 1.0 / m, (f"guess rate 1/{m} (distinct labels and answers in the responses; the design was not "
                      "available — set --guess-rate if more options were shown)")
 
