@@ -209,7 +209,8 @@ def _worker_lines(ax, prof: pd.DataFrame, fps: float) -> None:
     # same order, at a fraction of the cost with thousands of workers.
     lines = prof[n_durations > 1].sort_values("worker_id", kind="stable")
     x = duration_ms_exact(lines["frames"], fps)
-    starts = np.flatnonzero(np.r_[True, lines["worker_id"].to_numpy()[1:] != lines["worker_id"].to_numpy()[:-1]])
+    ids = lines["worker_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, dtype=np.int64)
     xy = np.column_stack([x, lines["accuracy"].to_numpy(dtype=float)])
     segments = np.split(xy, starts[1:])
     bad = lines["flagged"].to_numpy(bool)[starts]
