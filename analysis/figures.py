@@ -214,8 +214,8 @@ def _worker_lines(ax, prof: pd.DataFrame, fps: float) -> None:
     xy = np.column_stack([x, lines["accuracy"].to_numpy(dtype=float)])
     segments = np.split(xy, starts[1:])
     bad = lines["flagged"].to_numpy(bool)[starts]
-    for flagged, style in ((False, dict(colors="#999", alpha=0.35, linewidths=0.7, zorder=2)),
-                           (True, dict(colors="#cc3311", alpha=0.9, linewidths=1.2, zorder=3))):
+    for flagged, style in ((False, {"colors": "#999", "alpha": 0.35, "linewidths": 0.7, "zorder": 2}),
+                           (True, {"colors": "#cc3311", "alpha": 0.9, "linewidths": 1.2, "zorder": 3})):
         chosen = [seg for seg, b in zip(segments, bad) if b == flagged]
         if chosen:
             ax.add_collection(LineCollection(chosen, capstyle="projecting", joinstyle="round", **style))
