@@ -98,7 +98,10 @@ def infer_fps(responses: pd.DataFrame, default: float = 60.0) -> float:
 
 def timing_summary(responses: pd.DataFrame, *, fps: float = 60) -> pd.DataFrame:
     """Timing fidelity per intended frame count, over trials of complete assignments."""
-    df = responses[responses["assignment_status"].isin(USABLE_STATUSES)]
+    # only the columns read below: each group is then a small copy, not all of the export's columns
+    columns = ["frames", "presented_frames", "timing_ok"] + [
+        c for c in ("hidden_during_video", "blurred_during_video", "timing_reason") if c in responses]
+    df = responses.loc[responses["assignment_status"].isin(USABLE_STATUSES).to_numpy(), columns]
     rows = []
     for f, g in df.groupby("frames", sort=True):
         presented = g["presented_frames"].astype("Float64")
@@ -201,6 +204,9 @@ def select_experiments(responses: pd.DataFrame, names=None) -> tuple[pd.DataFram
     available = sorted(set(responses["experiment"].fillna("").astype(str)) - {""})
     chosen = choose_experiments(available, names, where="the responses")
     keep = responses["experiment"].isin(chosen)
+    if keep.all() and isinstance(responses.index, pd.RangeIndex) and responses.index.start == 0 \
+            and responses.index.step == 1:
+        return responses, tuple(chosen)  # every row kept: the same table, without copying a million rows
     return responses[keep].reset_index(drop=True), tuple(chosen)
 
 
@@ -300,7 +306,7 @@ def guess_rate_for(responses: pd.DataFrame, n_options: int | None, guess_rate: f
         return guess_rate, f"guess rate {guess_rate:g} (--guess-rate)"
     if n_options:
         return 1.0 / n_options, f"guess rate 1/{n_options} (answer options shown per trial, from the design)"
-    m = max(2, len(set(responses["label"]) | set(responses["response"])))
+    m = max(2, len(set(responses["label"].unique()) | set(responses["response"].unique())))
     return 1.0 / m, (f"guess rate 1/{m} (distinct labels and answers in the responses; the design was not "
                      "available — set --guess-rate if more options were shown)")
 

@@ -159,14 +159,20 @@ def _without_unmeasured(table, keep: bool, lines: list[str]):
     analysis excludes them like a wrong timing) unless ``keep``; a line says how many."""
     if "timing_ok" not in table.columns or keep:
         return table
-    verdict = table["timing_ok"].astype("string").str.strip().replace("", None)
-    frames = table["presented_frames"].astype("string").str.strip().replace("", None)
-    unmeasured = (verdict.isna() & frames.isna()).to_numpy(dtype=bool)
+    unmeasured = (_blank(table["timing_ok"]) & _blank(table["presented_frames"])).to_numpy(dtype=bool)
     if unmeasured.any():
         lines.append(f"{int(unmeasured.sum())} trial(s) without timing excluded (--keep-unmeasured keeps them)")
         table = table.copy()
         table["timing_ok"] = table["timing_ok"].astype(object).where(~unmeasured, False)
     return table
+
+
+def _blank(column):
+    """Missing or empty-text cells of ``column`` (typed columns, as `prepare_responses` gives, are
+    only tested for missing values: their cells are never text)."""
+    if str(column.dtype) in ("boolean", "Int64"):
+        return column.isna()
+    return column.astype("string").str.strip().replace("", None).isna()
 
 
 def mvt_responses(request: AnalysisRequest, lines: list[str]):

@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -204,11 +205,22 @@ def _worker_lines(ax, prof: pd.DataFrame, fps: float) -> None:
     included) is a black bar across the column.
     """
     n_durations = prof.groupby("worker_id")["frames"].transform("nunique")
-    for _, g in prof[n_durations > 1].groupby("worker_id", sort=True):
-        bad = bool(g["flagged"].iloc[0])
-        ax.plot(duration_ms_exact(g["frames"], fps), g["accuracy"],
-                color="#cc3311" if bad else "#999", alpha=0.9 if bad else 0.35, lw=1.2 if bad else 0.7,
-                zorder=3 if bad else 2)
+    # One collection per colour rather than one Line2D per worker: the same lines, drawn in the
+    # same order, at a fraction of the cost with thousands of workers.
+    lines = prof[n_durations > 1].sort_values("worker_id", kind="stable")
+    x = duration_ms_exact(lines["frames"], fps)
+    ids = lines["worker_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, dtype=np.int64)
+    xy = np.column_stack([x, lines["accuracy"].to_numpy(dtype=float)])
+    segments = np.split(xy, starts[1:])
+    bad = lines["flagged"].to_numpy(bool)[starts]
+    for flagged, style in ((False, {"colors": "#999", "alpha": 0.35, "linewidths": 0.7, "zorder": 2}),
+                           (True, {"colors": "#cc3311", "alpha": 0.9, "linewidths": 1.2, "zorder": 3})):
+        chosen = [seg for seg, b in zip(segments, bad) if b == flagged]
+        if chosen:
+            ax.add_collection(LineCollection(chosen, capstyle="projecting", joinstyle="round", **style))
+    if len(lines):
+        ax.autoscale_view()
     single = prof[n_durations == 1].sort_values(["frames", "worker_id"])
     if not single.empty:
         x = duration_ms_exact(single["frames"], fps) * np.exp(

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kernel.csvsafe import restore_frame
+from kernel.csvsafe import may_hold_quoted_cells, restore_frame
 from kernel.errors import ResponsesInvalid
 
 REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label",
@@ -193,7 +193,7 @@ def read_responses_csv(path: Path | str) -> pd.DataFrame:
                                f"{','.join(REQUIRED_COLUMNS)}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ResponsesInvalid(f"responses file {str(path)!r} is not a readable CSV ({exc})") from None
-    return prepare_responses(restore_frame(raw, TEXT_COLUMNS))
+    return prepare_responses(restore_frame(raw, TEXT_COLUMNS) if may_hold_quoted_cells(path) else raw)
 
 
 def responses_from_rows(rows: Iterable[dict]) -> pd.DataFrame:

@@ -99,12 +99,14 @@ def chance_critical(n, guess: float, alpha: float = CHANCE_ALPHA) -> np.ndarray:
     [3, 3, 10]
     """
     n = np.asarray(n, dtype=np.int64)
-    out = np.zeros(n.shape, dtype=np.int64)
-    for i, m in np.ndenumerate(n):
+    # once per distinct count (thousands of workers share a few)
+    distinct, inverse = np.unique(n, return_inverse=True)
+    out = np.zeros(distinct.shape, dtype=np.int64)
+    for i, m in enumerate(distinct):
         counts = np.arange(m + 2)
         tail = stats.binom.sf(counts - 1, m, guess)  # P(X >= c)
         out[i] = int(counts[np.argmax(tail <= alpha)]) if (tail <= alpha).any() else m + 1
-    return out
+    return out[inverse].reshape(n.shape)
 
 PROFILE_COLUMNS = ["worker_id", "frames", "duration_ms", "n", "k", "accuracy", "others_accuracy"]
 """Columns of ``worker_profiles.csv``: each worker's accuracy per duration seen, and everybody

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 SUSPICION_COLUMNS = ["worker_id", "frames", "n_short", "k_short", "accuracy_short", "others_accuracy_short",
@@ -74,6 +75,8 @@ def suspicious_workers(responses: pd.DataFrame, *, z_min: float = 3.0, rt_ratio_
     k = short.groupby("worker_id")["correct"].sum()
     rt = responses.groupby("worker_id")["response_time_ms"].median()
     big_n, big_k = int(n.sum()), int(k.sum())
+    n, k, others = n.to_dict(), k.to_dict(), dict(zip(rt.index, _others_median(rt.to_numpy(dtype=float))))
+    rt = rt.to_dict()
     rows = []
     for worker in sorted(responses["worker_id"].unique()):
         n_w, k_w = int(n.get(worker, 0)), int(k.get(worker, 0))
@@ -82,10 +85,41 @@ def suspicious_workers(responses: pd.DataFrame, *, z_min: float = 3.0, rt_ratio_
         if others_n:
             p = min(max(p, 0.5 / others_n), 1 - 0.5 / others_n)
         z = (k_w - n_w * p) / math.sqrt(n_w * p * (1 - p)) if n_w and others_n else math.nan
-        others_rt = float(rt.drop(worker).median()) if len(rt) > 1 else math.nan
+        others_rt = float(others.get(worker, math.nan))
         ratio = float(rt.get(worker, math.nan)) / others_rt if others_rt else math.nan
         flag = bool(n_w >= min_trials and z >= z_min and ratio >= rt_ratio_min)
         rows.append([worker, frames, n_w, k_w, k_w / n_w if n_w else math.nan, p, round(z, 4),
                      float(rt.get(worker, math.nan)), others_rt, round(ratio, 4), flag])
     table = pd.DataFrame(rows, columns=SUSPICION_COLUMNS)
     return table.sort_values("z_short", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+
+
+def _others_median(values: np.ndarray) -> np.ndarray:
+    """For each entry of ``values``, the median of all the *other* entries, missing ones skipped
+    (``pd.Series(values).drop(i).median()``; missing when there is no other entry), from one sort.
+
+    Removing a known value ``v`` from the sorted known values ``a`` (size ``m``) leaves ``b`` with
+    ``b[i] = a[i]`` below the position ``j`` of ``v`` and ``a[i + 1]`` from it; its median is
+    ``b[(m - 2) // 2]`` (``m - 1`` odd) or the mean of ``b[(m - 2) // 2]`` and ``b[(m - 1) // 2]``.
+    Removing a missing value leaves the median of all of ``a``.
+
+    >>> [float(x) for x in _others_median(np.array([1.0, 5.0, np.nan, 3.0, 3.0]))]
+    [3.0, 3.0, 3.0, 3.0, 3.0]
+    >>> [float(x) for x in _others_median(np.array([1.0, 2.0, 4.0]))]
+    [3.0, 2.5, 1.5]
+    """
+    known = np.sort(values[~np.isnan(values)])
+    m = known.size
+    out = np.full(values.shape, np.nan)
+    if values.size <= 1 or m == 0:
+        return out
+    missing = np.isnan(values)
+    out[missing] = np.median(known)
+    if m > 1:
+        j = np.searchsorted(known, values[~missing])
+        r = m - 1
+        lo, hi = (r - 1) // 2, r // 2
+        low = known[lo + (lo >= j)]
+        high = known[hi + (hi >= j)]
+        out[~missing] = (low + high) / 2 if r % 2 == 0 else low
+    return out

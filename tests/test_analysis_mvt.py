@@ -348,3 +348,20 @@ def test_proportion_equal_to_theta_is_exact(rule):
     counts = bootstrap_mvt(k, n, rule=rule, theta=0.7, inclusive=True, n_bootstrap=2000, rng=0)[0]
     # unrecognised iff the last cell's resample has < 7 of 10 correct
     assert counts[3] / 2000 == pytest.approx(stats.binom.cdf(6, 10, 0.7), abs=0.04)
+
+
+def test_psychometric_fits_of_repeated_and_shuffled_counts_match():
+    """Images with the same counts are fitted once: each image of a table with repeated, shuffled
+    rows gets exactly the parameters its counts get in the table without repeats."""
+    from analysis.psychometric import psychometric_fits
+
+    d = np.array([16.7, 50, 100, 150, 250, 10000])
+    rng = np.random.default_rng(3)
+    n = rng.integers(0, 8, (40, 6))
+    k = np.floor(n * rng.random((40, 6))).astype(int)
+    order = rng.permutation(60) % 40                                    # every row, 20 of them twice
+    once = psychometric_fits(d, k, n, guess=0.1, chunk=7)
+    again = psychometric_fits(d, k[order], n[order], guess=0.1, chunk=7)
+    for name in ("mu_log_ms", "sigma_log", "lapse", "threshold_ms"):
+        assert np.array_equal(getattr(again, name), getattr(once, name)[order], equal_nan=True), name
+    assert again.status.tolist() == once.status[order].tolist()

@@ -48,3 +48,19 @@ def test_too_few_trials_and_missing_columns():
 
 def test_doctest():
     assert doctest.testmod(analysis.suspicion).failed == 0
+
+
+def test_others_median_is_the_median_without_the_worker():
+    """The one-sort median of the other workers' medians equals dropping each worker in turn (ties,
+    missing response times, one or two workers)."""
+    import numpy as np
+
+    from analysis.suspicion import _others_median
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        values = rng.integers(0, 8, int(rng.integers(0, 25))) * rng.choice([1.0, 0.1, 1 / 3])
+        values[rng.random(values.size) < 0.2] = np.nan
+        rt = pd.Series(values, index=[f"W{i}" for i in range(values.size)])
+        expected = [float(rt.drop(w).median()) if len(rt) > 1 else math.nan for w in rt.index]
+        assert np.array_equal(_others_median(values), np.array(expected, dtype=float), equal_nan=True), values

@@ -149,6 +149,32 @@ def test_write_frame_quotes_carriage_returns(tmp_path):
     assert (tmp_path / "t.csv").read_bytes() == b'comment,n\n"ok\r=1",1.5\nx,\n'
 
 
+HOSTILE_CELLS = (*HOSTILE_COMMENTS, "=1+2", "'=x", "''@y", "-2+3", "-1.5", "+3", "\t=1", "\r=1", "\n=1", "'quoted",
+                 "\u00a0@x", "\ufeff@x", "﹦1", "a\"b", '""', "\"", "x\r\ny", "\r\n", "", None, "cat")
+
+
+def test_write_frame_and_restore_frame_match_the_row_by_row_rules(tmp_path):
+    """The whole-column paths (each distinct value once, quotes split once) give the bytes of the
+    row writer and the values of `restore` cell by cell, on every hostile cell, repeated and mixed."""
+    from kernel.csvsafe import restore_frame, write_frame, writer
+
+    cells = list(HOSTILE_CELLS) * 3
+    df = pd.DataFrame({"a": cells, "b": cells[::-1], "n": range(len(cells)), "flag": ["true", "false"] * (len(cells) // 2)
+                       + ["true"] * (len(cells) % 2)})
+    write_frame(df, tmp_path / "frame.csv")
+    buf = io.StringIO(newline="")
+    w = writer(buf)
+    w.writerow(df.columns)
+    w.writerows([["" if pd.isna(v) else v for v in row] for row in df.itertuples(index=False, name=None)])
+    assert (tmp_path / "frame.csv").read_bytes() == buf.getvalue().encode()
+    written = pd.read_csv(tmp_path / "frame.csv", dtype=str, keep_default_na=False, na_values=[""])
+    expected = written.copy()
+    for col in ("a", "b"):
+        expected[col] = expected[col].map(restore)
+    assert restore_frame(written, ("a", "b", "missing")).equals(expected)
+    assert [None if pd.isna(v) else v for v in written["a"]] == [None if v in (None, "") else v for v in cells]
+
+
 def test_hostile_comment_round_trips_through_export_and_analyze(redis, redis_url, tmp_path, monkeypatch):
     """A debrief comment with a bare CR, a newline, quotes and hidden formulas stays one cell in `mvt export`
     and in /admin/export.csv's text, and `mvt analyze --responses` reads the export back to the same comment."""
