@@ -35,7 +35,9 @@ import { pageWords } from "./words.js";
 const cfg = JSON.parse($("mvt-config").textContent);
 const words = pageWords(cfg);
 const RETURN = words.return_sentence;
-const store = makeStore("mvt:" + cfg.link + ":" + cfg.assignment_id + ":");
+// A placed arrival's link is only where the server would put them until consent (each visit may
+// name another), so its memory (tab claim, consent, unsent answers) is keyed by the assignment alone.
+const store = makeStore("mvt:" + (cfg.placement ? "placed" : cfg.link) + ":" + cfg.assignment_id + ":");
 const api = createApi(cfg.api_base, setNetProblem, cfg.reasons);
 const tabId = Math.random().toString(36).slice(2) + Date.now().toString(36);
 
