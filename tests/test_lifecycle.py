@@ -275,7 +275,11 @@ def test_a_redis_that_will_not_restart_is_retried_with_backoff_and_requests_mean
                        "the server was not served again once its Redis could start")
     assert again.json()["assignment_token"] == first.json()["assignment_token"]
     log = server.log_path.read_text()
-    assert log.count("mvt: the embedded Redis exited with code -9; restarting it") == 4, log[-3000:]
+    # Four kills, each seen by the supervisor: while Redis ran ("restarting it") or, when the kill hit the
+    # new process before the supervisor had finished starting it (a busy machine), as a failed restart.
+    noticed = (log.count("mvt: the embedded Redis exited with code -9; restarting it")
+               + log.count("mvt: could not restart the embedded Redis: the embedded redis-server exited with code -9"))
+    assert noticed == 4, log[-3000:]
     assert ("mvt: could not restart the embedded Redis: the embedded redis-server exited with code 1; see "
             f"{data.resolve() / 'redis' / 'redis.log'}; trying again in 1 s") in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
