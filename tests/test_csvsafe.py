@@ -37,6 +37,16 @@ def test_safe_cell_and_restore_round_trip(raw, written):
     assert restore(written) == raw, f"restore({written!r}) gave {restore(written)!r}, expected {raw!r}"
 
 
+def mvt_export(tmp_path: Path, monkeypatch, redis_url: str) -> Path:
+    """``mvt export`` of the store at ``redis_url`` into ``tmp_path/responses.csv``, run from ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
+    export = tmp_path / "responses.csv"
+    result = CliRunner().invoke(cli, ["export", str(export)])
+    assert result.exit_code == 0, result.output
+    return export
+
+
 def live_cells(path: Path) -> list[tuple[int, str]]:
     """Cells of a CSV that a spreadsheet would evaluate, also after trimming: (row number, cell)."""
     with open(path, newline="") as f:
@@ -72,11 +82,7 @@ def test_formula_classes_and_ids_are_inert_in_every_csv(redis, redis_url, tmp_pa
                 await complete(r, token, f"code-{worker}")
 
     run_with_async_redis(redis_url, scenario)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
-    export = tmp_path / "responses.csv"
-    result = CliRunner().invoke(cli, ["export", str(export)])
-    assert result.exit_code == 0, result.output
+    export = mvt_export(tmp_path, monkeypatch, redis_url)
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["analyze", "--out", str(out), "--replace", "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
@@ -200,11 +206,7 @@ def test_hostile_comment_round_trips_through_export_and_analyze(redis, redis_url
             await complete(r, token, "code", comment=comment)
 
     run_with_async_redis(redis_url, scenario)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
-    export = tmp_path / "responses.csv"
-    result = CliRunner().invoke(cli, ["export", str(export)])
-    assert result.exit_code == 0, result.output
+    export = mvt_export(tmp_path, monkeypatch, redis_url)
     n_responses = 3 * len(HOSTILE_COMMENTS)
     for text in (export.read_bytes().decode(), csv_text(redis)):
         rows = list(csv.reader(io.StringIO(text, newline="")))
@@ -240,10 +242,7 @@ def test_hostile_source_and_algorithm_names_are_inert_in_a_ratings_export(rating
     load_experiment(redis, exp_dir)
     take_every_list(ratings_client, json.loads((exp_dir / "design.json").read_text()), workers=("W1",),
                     score_of=lambda worker, trial: 3)
-    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
-    export = tmp_path / "responses.csv"
-    result = CliRunner().invoke(cli, ["export", str(export)])
-    assert result.exit_code == 0, result.output
+    export = mvt_export(tmp_path, monkeypatch, redis_url)
     assert live_cells(export) == []
     table = pd.read_csv(export, dtype=str, keep_default_na=False)
     assert {restore(s) for s in table["source"]} == set(sources.values())
