@@ -16,7 +16,7 @@ from kernel.store import keys
 from tests.fixtures.control import VIEWER_TOKEN, _control_running, control_server, https_client  # noqa: F401
 from tests.fixtures.server import ADMIN_TOKEN
 from tests.test_admin import do_task
-from tests.test_browser_pages import CHROMIUM, browser, shots  # noqa: F401 (fixtures)
+from tests.test_browser_pages import CHROMIUM, browser, shots, watched_page  # noqa: F401 (fixtures)
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.slow,
@@ -26,16 +26,9 @@ pytestmark = [
 
 @pytest.fixture
 def page(browser):
-    """A 1280×720 page; fails the test on script errors and Content-Security-Policy violations."""
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 720})
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    pg.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    pg.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
-    yield pg
-    context.close()
-    assert problems == []
+    """A 1280×720 page; fails the test on script errors, Content-Security-Policy violations and dialogs."""
+    with watched_page(browser, 1280, 720, dialogs_fail=True) as pg:
+        yield pg
 
 
 def sign_in(page, server, token=ADMIN_TOKEN):

@@ -6,6 +6,7 @@ printed with ``-s``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -45,17 +46,27 @@ def shots(tmp_path_factory) -> Path:
     return directory
 
 
-@pytest.fixture
-def page(browser):
-    """A fresh page; fails the test on script errors and Content-Security-Policy violations."""
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1000, "height": 1000})
+@contextlib.contextmanager
+def watched_page(browser, width: int, height: int, dialogs_fail: bool = False):
+    """A fresh page of ``width`` × ``height``; the block fails on script errors and Content-Security-Policy
+    violations (and on any dialog with ``dialogs_fail``)."""
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": width, "height": height})
     pg = context.new_page()
     problems: list[str] = []
     pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     pg.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
+    if dialogs_fail:
+        pg.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
     yield pg
     context.close()
     assert problems == []
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh 1000×1000 page (`watched_page`)."""
+    with watched_page(browser, 1000, 1000) as pg:
+        yield pg
 
 
 def links_of(exp_dir: Path) -> list[str]:
