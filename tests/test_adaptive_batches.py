@@ -15,22 +15,14 @@ from typer.testing import CliRunner
 from stimuli import commands
 from stimuli.batches import batch_links
 from studies import mvt_adaptive
-from tests.test_stimuli_build import tiny_folder
+from tests.test_stimuli_build import cli_of, tiny_folder
 
 FRAME_COUNTS = ["1", "3", "6"]
 
 
 @pytest.fixture(scope="module")
 def mvt() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def root() -> None:
-        """mvt"""
-
-    commands.register(app)
-    mvt_adaptive.register(app)
-    return app
+    return cli_of(commands, mvt_adaptive)
 
 
 def invoke(mvt, *args):

@@ -24,17 +24,23 @@ from tests.fixtures.experiment import SMALL_EXPERIMENT
 SAMPLES = Path(__file__).resolve().parent.parent / "stimuli" / "samples"
 
 
-@pytest.fixture(scope="module")
-def mvt() -> typer.Typer:
-    """A CLI with just the ``build`` command, registered as cli/__init__.py does."""
+def cli_of(*modules) -> typer.Typer:
+    """A CLI with just the commands of ``modules``, each registered as cli/__init__.py does."""
     app = typer.Typer()
 
     @app.callback()
     def root() -> None:
         """mvt"""
 
-    commands.register(app)
+    for module in modules:
+        module.register(app)
     return app
+
+
+@pytest.fixture(scope="module")
+def mvt() -> typer.Typer:
+    """A CLI with just the ``build`` command."""
+    return cli_of(commands)
 
 
 def run(mvt, *args: str):
