@@ -24,6 +24,7 @@ from tests.fixtures.server import SECRET_KEY, _ThreadServer, free_port, make_cer
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 TIMEOUT_S = 1.0
+WAIT_TIMEOUT_S = 3.0  # the replica test's command timeout (see its docstring)
 
 
 @pytest.fixture
@@ -210,7 +211,11 @@ def test_a_master_without_its_replica_refuses_writes_at_once_and_stalls_nothing(
     each WAIT, so every request queued behind waited one WAIT timeout more (the k-th k × 0.5 s,
     issue 24). Now 40 answers sent at once are all answered within the command timeout + 1 s: those
     on the replica-less master 503 with a sentence, the others 200; /healthz says degraded; with the
-    replica back the refused answers are acknowledged, and every acknowledged answer is stored."""
+    replica back the refused answers are acknowledged, and every acknowledged answer is stored.
+
+    The command timeout is 3 s here (WAIT 1.5 s): on a shared CI machine a healthy replica once took
+    over 0.5 s to acknowledge and its master's answer was refused. A stall would still show: ~20
+    answers queued behind one WAIT each on the replica-less master would take ~30 s."""
     import asyncio
 
     from app.main import create_app
@@ -223,7 +228,7 @@ def test_a_master_without_its_replica_refuses_writes_at_once_and_stalls_nothing(
     load_experiment(client_from_url(cluster.url), write_experiment(tmp_path / "exp", n_links=6, n_lists=8,
                                                                    n_trials=2))
     settings = Settings(_env_file=None, data_dir=tmp_path, redis_url=cluster.url, secret_key=SECRET_KEY,
-                        redis_timeout_s=TIMEOUT_S, redis_wait_replicas=1, max_tasks_per_worker=6)
+                        redis_timeout_s=WAIT_TIMEOUT_S, redis_wait_replicas=1, max_tasks_per_worker=6)
     server = _ThreadServer(create_app(settings), free_port(), certfile, keyfile)
     server.start()
     base_url = f"https://127.0.0.1:{server.server.config.port}"
@@ -274,7 +279,7 @@ def test_a_master_without_its_replica_refuses_writes_at_once_and_stalls_nothing(
         cluster.stop()
     slowest = max(elapsed for _, elapsed in replies)
     print(f"slowest of 40 answers with a replica down: {slowest:.2f} s")
-    assert slowest <= TIMEOUT_S + 1, f"an answer took {slowest:.2f} s with a replica down"
+    assert slowest <= WAIT_TIMEOUT_S + 1, f"an answer took {slowest:.2f} s with a replica down"
     for ((link, _), _), (got, _) in zip(sent, replies):
         if link in on_victim:
             assert (got.status_code, got.json()["reason"], got.headers["retry-after"]) == (

@@ -4,6 +4,7 @@ kill -9 of the Redis and of the server, a load into the wrong folder. Real `mvt`
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -280,6 +281,11 @@ def test_a_redis_that_will_not_restart_is_retried_with_backoff_and_requests_mean
     noticed = (log.count("mvt: the embedded Redis exited with code -9; restarting it")
                + log.count("mvt: could not restart the embedded Redis: the embedded redis-server exited with code -9"))
     assert noticed == 4, log[-3000:]
+    # The failed restarts since the last one that worked wait 1 s, 2 s, 4 s … (the first may be the kill
+    # that hit a starting Redis), and the damaged AOF is named with Redis's log.
+    since = log.rsplit("restarting it", 1)[-1]
+    waits = [int(s) for s in re.findall(r"could not restart the embedded Redis: .*; trying again in (\d+) s", since)]
+    assert waits and waits == [2 ** k for k in range(len(waits))], log[-3000:]
     assert ("mvt: could not restart the embedded Redis: the embedded redis-server exited with code 1; see "
-            f"{data.resolve() / 'redis' / 'redis.log'}; trying again in 1 s") in log, log[-3000:]
+            f"{data.resolve() / 'redis' / 'redis.log'}; trying again in ") in since, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
