@@ -338,8 +338,10 @@ def wait_recorded(page, server, assignment_id: str) -> list[dict]:
 def check_timing(rows: list[dict]) -> None:
     """Every trial measured with requestVideoFrameCallback, and the image frames as intended.
 
-    Frames can really be dropped on a busy machine (CI), so: never more than intended, nearly
-    all trials exact, a 6-frame stimulus about 6. On an idle machine every trial is exact.
+    Frames can really be dropped on a busy machine (CI; at load 20 a 6-frame image once showed 0
+    frames, 13 dropped), so: never more than intended, nearly all trials exact, a 6-frame stimulus
+    shown exactly at least once, and a trial that did not show its frames never certified. On an
+    idle machine every trial is exact.
     """
     for row in rows:
         frames, presented = int(row["frames"]), row["presented_frames"]
@@ -350,12 +352,14 @@ def check_timing(rows: list[dict]) -> None:
         assert 8 < float(row["refresh_interval_ms"]) < 40, row
         assert int(row["dropped_frames"]) >= 0, row
         assert int(row["frames_presented_total"]) > 0, row
+        if int(presented) != frames:
+            assert row["timing_ok"] in (False, "false", "False", 0, "0"), row
     print("\n(frames, presented_frames, dropped, frame_log):",
           [(row["frames"], row["presented_frames"], row["dropped_frames"], row["frame_log"]) for row in rows])
     exact = sum(int(row["presented_frames"]) == int(row["frames"]) for row in rows)
     assert exact >= len(rows) - 3
     six = [int(row["presented_frames"]) for row in rows if int(row["frames"]) == 6]
-    assert six and all(p in (4, 5, 6) for p in six) and 6 in six
+    assert 6 in six, six
 
 
 def test_full_task_through_the_landing_page_with_a_reload(live_server, page, shots):
