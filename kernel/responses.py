@@ -61,7 +61,7 @@ stored; any other field not stored is null."""
 
 
 FRAME_TIMES_COMPACT_RE = re.compile(r"^[0-9]{1,7};(?:[a-y]|\([1-9][0-9]{0,6},-?[0-9]{1,8}\))*$")
-"""``frame_times`` as the runner page sends it since 0.6 (`frame_times_text` reads it): the first sample's frame index,
+"""``frame_times`` as the runner page sends it (0.2.0; `frame_times_text` reads it): the first sample's frame index,
 ``;``, then one character per later sample (``a``–``y``), or ``(g,d)`` for one out of those characters' range."""
 
 _SAMPLE_RE = re.compile(r"([a-y])|\(([0-9]+),(-?[0-9]+)\)")
@@ -76,7 +76,7 @@ def _nominal_tenths(n_frames: int) -> int:
 
 def frame_times_text(compact: str) -> str:
     """The ``index:ms,...`` form of a compact ``frame_times`` (`FRAME_TIMES_COMPACT_RE`), exactly the text the page
-    sent before 0.6 for the same samples; any other text is returned as it is.
+    sent before 0.2.0 for the same samples; any other text is returned as it is.
 
     The compact form is lossless at the text's precision (0.1 ms). With ``i0`` the first sample's frame index and
     ``T`` a sample's time in tenths of a ms since the first sample's, each later sample is its index step
@@ -168,7 +168,8 @@ def decode_response(raw: str | bytes, trial: int) -> dict:
     Two forms are read alike: a JSON object with every field by name (stored before 0.2; a client field
     it lacks, one added since, reads null), and today's compact JSON array: `SERVER_SLOTS`, then a mask and the
     values of the `CLIENT_SLOTS` it names (the others hold their `USUAL` value or null). ``trial`` (the
-    field's suffix) is not stored in the array.
+    field's suffix) is not stored in the array. ``frame_times`` is kept as the page sent it and read as
+    ``index:ms,...`` text whichever form that was (`frame_times_text`).
     """
     values = orjson.loads(raw)
     if type(values) is dict:

@@ -156,7 +156,7 @@ def test_a_value_comes_back_with_its_type(name, value):
 
 
 def test_a_real_browser_answer_exports_the_same_row_from_every_form_sent_or_stored(redis, redis_url, tmp_path):
-    """The captured answers sent with frame_times as index:ms text (the page before 0.6) and compact (since), and
+    """The captured answers sent with frame_times as index:ms text (the page before 0.2.0) and compact (its form now), and
     stored as the JSON object of 0.1: the same exported rows, image times computed alike by record.lua."""
     classes = sorted({answer["response"] for answer in CAPTURED["answers"]})
     load_experiment(redis, write_experiment(tmp_path, n_links=1, n_lists=1, n_trials=8, classes=classes,

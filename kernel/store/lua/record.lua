@@ -21,7 +21,7 @@
 -- ARGV[10] = the answering tab's id ("" when unknown)
 -- ARGV[11] = frame_times: "index:ms,..." one per requestVideoFrameCallback sample, ms since the
 --            first sample's expected display time, or the same samples in the compact form the page
---            sends since 0.6, "first index;" and a character or "(g,d)" per later sample
+--            sends (0.2.0), "first index;" and a character or "(g,d)" per later sample
 --            (kernel.responses.frame_times_text); "" when null
 -- ARGV[12] = the refresh interval in ms the page measured ("" when unknown: one video frame)
 -- ARGV[13] = why the video was interrupted ("navigation"; "" when it was not)
