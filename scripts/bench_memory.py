@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -46,7 +47,7 @@ def long_answer(n_frames: int = 660) -> dict:
     playback's steps (index step, time step) repeated, as Chromium's callbacks came."""
     base = CAPTURED["answers"][-1]
     pairs = [(int(i), float(t)) for i, t in (part.split(":") for part in base["frame_times"].split(","))]
-    steps = [(b[0] - a[0], round((b[1] - a[1]) * 10)) for a, b in zip(pairs, pairs[1:])]
+    steps = [(b[0] - a[0], round((b[1] - a[1]) * 10)) for a, b in itertools.pairwise(pairs)]
     index, tenths, out = pairs[0][0], 0, [f"{pairs[0][0]}:0.0"]
     for k in range(10 * n_frames):
         step, dt = steps[k % len(steps)]

@@ -2,7 +2,8 @@
 
 `OLD_FORM` is what record.lua stored at 3bc28f2 (a JSON object per response) for `ANSWERS`, captured by
 running them through that commit's code; a store holding it must export, show in the control room and
-refuse another tab's late answer exactly as a store written today.
+refuse another tab's late answer exactly as a store written today. `CAPTURED` are real answers of the runner
+page: sent with ``frame_times`` compact (the page's form) or as ``index:ms`` text, they export the same rows.
 """
 
 from __future__ import annotations
