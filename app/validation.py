@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kernel.ids import ID_PATTERN
 from kernel.reasons import ELIGIBILITY_REASONS
+from kernel.responses import FRAME_TIMES_COMPACT_RE
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="1–64 characters from A–Z, a–z, 0–9, _ and -")]
 FRAME_LOG_RE = re.compile(r"^[0-9]{1,7}-[0-9]{1,7}(,[0-9]{1,7}-[0-9]{1,7})*$")
@@ -97,9 +98,12 @@ class ResponseIn(BaseModel):
                                               "(e.g. '0-30,32-65'; otherwise 422)")
     frames_presented_total: int | None = Field(default=None, ge=0, le=10_000_000)
     frame_times: str | None = Field(
-        default=None, max_length=12_000, json_schema_extra={"pattern": FRAME_TIMES_RE.pattern},
-        description="one 'index:ms' per requestVideoFrameCallback sample, indices ascending (otherwise 422): the "
-                    "frame index and its expected display time in ms since the first sample's (one decimal)")
+        default=None, max_length=12_000,
+        json_schema_extra={"pattern": f"{FRAME_TIMES_RE.pattern}|{FRAME_TIMES_COMPACT_RE.pattern}"},
+        description="the requestVideoFrameCallback samples: each sample's frame index and expected display time in "
+                    "ms since the first sample's (one decimal), either as 'index:ms,...' with indices ascending or "
+                    "compact as the runner page sends it: 'first index;' and one character a-y, or '(g,d)', per "
+                    "later sample (docs/contracts.md); otherwise 422")
     interrupted: Literal["navigation"] | None = Field(
         default=None, description="the video's page was left (Back, Forward, reload, closed) while it played")
     drawn_device_px: float | None = Field(
@@ -158,10 +162,10 @@ class ResponseIn(BaseModel):
     @field_validator("frame_times")
     @classmethod
     def _times_ascending(cls, value: str | None) -> str | None:
-        if value is None:
+        if value is None or FRAME_TIMES_COMPACT_RE.fullmatch(value):  # ascending by construction
             return value
         if not FRAME_TIMES_RE.fullmatch(value):
-            raise ValueError(f"frame_times ({value[:40]!r}) must look like '0:0,1:16.7,3:50.0'")
+            raise ValueError(f"frame_times ({value[:40]!r}) must look like '0:0,1:16.7,3:50.0' or '0;bcdc(3,-167)c'")
         previous = -1
         for part in value.split(","):
             index = int(part.split(":")[0])

@@ -12,7 +12,9 @@ the rules). The page never learns a trial's duration: it sends measurements, the
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
+from itertools import accumulate
 
 import orjson
 
@@ -58,6 +60,83 @@ USUAL = {"dropped_frames": 0, "hidden_during_video": False, "blurred_during_vide
 stored; any other field not stored is null."""
 
 
+FRAME_TIMES_COMPACT_RE = re.compile(r"^[0-9]{1,7};(?:[a-y]|\([1-9][0-9]{0,6},-?[0-9]{1,8}\))*$")
+"""``frame_times`` as the runner page sends it (0.2.0; `frame_times_text` reads it): the first sample's frame index,
+``;``, then one character per later sample (``a``–``y``), or ``(g,d)`` for one out of those characters' range."""
+
+_SAMPLE_RE = re.compile(r"([a-y])|\(([0-9]+),(-?[0-9]+)\)")
+_STEP = {chr(97 + c): (c // 5 + 1, c % 5 - 2) for c in range(25)}
+_STEP_G, _STEP_D = ({char: step[k] for char, step in _STEP.items()} for k in (0, 1))
+
+
+def _nominal_tenths(n_frames: int) -> int:
+    """``n_frames`` frames of 60 fps video in tenths of a ms, rounded: round(n x 1000/60 x 10)."""
+    return (500 * n_frames + 1) // 3
+
+
+def frame_times_text(compact: str) -> str:
+    """The ``index:ms,...`` form of a compact ``frame_times`` (`FRAME_TIMES_COMPACT_RE`), exactly the text the page
+    sent before 0.2.0 for the same samples; any other text is returned as it is.
+
+    The compact form is lossless at the text's precision (0.1 ms). With ``i0`` the first sample's frame index and
+    ``T`` a sample's time in tenths of a ms since the first sample's, each later sample is its index step
+    ``g = i - i_previous`` (>= 1) and ``d = R - R_previous``, where ``R = T - round((i - i0) x 1000/60 x 10)`` is its
+    offset from the 60 fps grid (``R`` of the first sample is 0). On a 60 Hz display ``g`` is 1 or 2 and ``d`` within
+    ±2 (the rounding of the times), written as one character ``chr(97 + 5(g - 1) + d + 2)``; another step is written
+    ``(g,d)``. record.lua reads it the same way.
+
+    Examples
+    --------
+    >>> frame_times_text("3;beb(3,-167)")
+    '3:0.0,4:16.6,5:33.4,6:50.0,9:83.3'
+    """
+    head, sep, rest = compact.partition(";")
+    if not sep:
+        return compact
+    first = int(head)
+    if "(" in rest:
+        steps = [_STEP[char] if char else (int(g), int(d)) for char, g, d in _SAMPLE_RE.findall(rest)]
+        gs, ds = [g for g, _ in steps], [d for _, d in steps]
+    else:
+        gs, ds = map(_STEP_G.__getitem__, rest), map(_STEP_D.__getitem__, rest)
+    out = [f"{first}:0.0"]
+    # running sums of the steps: each sample's frames since the first, and its offset from the grid
+    for n, offset in zip(accumulate(gs), accumulate(ds)):
+        tenths = (500 * n + 1) // 3 + offset
+        # the digits the page's toFixed(1) wrote; a negative time (never the page's) through float
+        out.append(f"{first + n}:{tenths // 10}.{tenths % 10}" if tenths >= 0 else f"{first + n}:{tenths / 10:.1f}")
+    return ",".join(out)
+
+
+def compact_frame_times(text: str) -> str:
+    """The compact form (`frame_times_text` describes it) of an ``index:ms,...`` ``frame_times`` whose first time is
+    0 (the page's times are since the first sample's), as static/runner/timing.js's ``frameTimes`` writes it.
+
+    Raises
+    ------
+    ValueError
+        If the first time is not 0 or the indices do not ascend.
+
+    Examples
+    --------
+    >>> compact_frame_times("3:0.0,4:16.6,5:33.4,6:50.0,9:83.3")
+    '3;beb(3,-167)'
+    """
+    samples = [(int(i), round(float(t) * 10)) for i, t in (part.split(":") for part in text.split(","))]
+    first, start = samples[0]
+    if start != 0:
+        raise ValueError(f"frame_times ({text[:40]!r}) must start at 0 ms to be written compactly")
+    out, index, offset = [f"{first};"], first, 0
+    for i, tenths in samples[1:]:
+        g, r = i - index, tenths - _nominal_tenths(i - first)
+        d = r - offset
+        if g < 1:
+            raise ValueError(f"frame_times index {i} must be greater than the one before ({index})")
+        out.append(chr(97 + 5 * (g - 1) + d + 2) if g <= 5 and -2 <= d <= 2 else f"({g},{d})")
+        index, offset = i, r
+    return "".join(out)
+
+
 _SLOTS = tuple((1 << i, name, USUAL.get(name)) for i, name in enumerate(CLIENT_SLOTS))
 _NULLS = dict.fromkeys(CLIENT_SLOTS)
 
@@ -89,7 +168,8 @@ def decode_response(raw: str | bytes, trial: int) -> dict:
     Two forms are read alike: a JSON object with every field by name (stored before 0.2; a client field
     it lacks, one added since, reads null), and today's compact JSON array: `SERVER_SLOTS`, then a mask and the
     values of the `CLIENT_SLOTS` it names (the others hold their `USUAL` value or null). ``trial`` (the
-    field's suffix) is not stored in the array.
+    field's suffix) is not stored in the array. ``frame_times`` is kept as the page sent it and read as
+    ``index:ms,...`` text whichever form that was (`frame_times_text`).
     """
     values = orjson.loads(raw)
     if type(values) is dict:
@@ -99,6 +179,9 @@ def decode_response(raw: str | bytes, trial: int) -> dict:
     out["trial"] = trial
     out.update(usual)
     out.update(zip(names, values[9:]))
+    times = out["frame_times"]
+    if times and ";" in times:
+        out["frame_times"] = frame_times_text(times)
     return out
 
 

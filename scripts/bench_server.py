@@ -6,7 +6,8 @@ embedded Redis and a synthetic experiment (1,000 links x 42 lists x 50 trials, t
 measured), then runs wrk for each scenario at each connection count, bounded by ``--duration``
 per run: ``null`` (a cached 2 KB body: the floor of the stack, same server, processes and TLS),
 eligibility, first-time assignment, returning assignment, response writes, and on request
-``trial_start``; the assignment requests accept gzip, as browsers do. Per run it prints req/s, p50 and p99 latency, non-2xx counts, the CPU per request
+``trial_start`` and ``browser_responses`` (response writes with the runner page's real answers,
+tests/fixtures/browser_answers.json, in the form each checkout's page sends); the assignment requests accept gzip, as browsers do. Per run it prints req/s, p50 and p99 latency, non-2xx counts, the CPU per request
 of the server processes plus their Redis (user + system time from /proc; the Redis share in
 brackets) and that CPU as a multiple of the null route's in the same round (the floor multiple).
 
@@ -116,6 +117,18 @@ function request()
   return wrk.format("POST", "/api/trial-start", {["Content-Type"] = "application/json"}, b)
 end
 """.replace("RUN", run_tag)
+    elif kind == "browser_responses":
+        # The runner page's real answers (tests/fixtures/browser_answers.json), frame_times in the form the
+        # checkout's page sends (data["compact"]: compact since 0.2.0, else index:ms text).
+        body = "TOKENS = " + lua_list(data["tokens"]) + "\nANSWERS = " + lua_list(browser_answers(data["compact"])) + """
+function request()
+  local k = next_k()
+  local n = #TOKENS
+  local trial = TRIALS - 1 - math.floor(k / n) % TRIALS  -- from the last trial down: not the ones responses wrote
+  local b = '{"assignment_token":"' .. TOKENS[(k % n) + 1] .. '","trial":' .. trial .. ',' .. ANSWERS[(trial % #ANSWERS) + 1]
+  return wrk.format("POST", "/api/responses", {["Content-Type"] = "application/json"}, b)
+end
+"""
     else:
         body = "TOKENS = " + lua_list(data["tokens"]) + """
 function request()
@@ -130,6 +143,26 @@ function request()
 end
 """
     return f"LINKS = {N_LINKS}\nTRIALS = {N_TRIALS}\n" + WRK_COMMON + body
+
+
+def browser_answers(compact: bool) -> list[str]:
+    """The captured answers of the runner page (tests/fixtures/browser_answers.json) as JSON bodies without the
+    opening brace, token and trial, answering ``class00``; frame_times compact when ``compact``."""
+    from kernel.responses import compact_frame_times
+
+    captured = json.loads((ROOT / "tests" / "fixtures" / "browser_answers.json").read_text())
+    out = []
+    for answer in captured["answers"]:
+        rest = {k: v for k, v in answer.items() if k not in ("trial", "assignment_token")} | {"response": "class00"}
+        if compact:
+            rest["frame_times"] = compact_frame_times(rest["frame_times"])
+        out.append(json.dumps(rest, separators=(",", ":"))[1:])
+    return out
+
+
+def sends_compact_frame_times(checkout: Path) -> bool:
+    """Whether the checkout's runner page sends frame_times compactly (0.2.0)."""
+    return "def compact_frame_times" in (checkout / "kernel" / "responses.py").read_text()
 
 
 def lua_list(items) -> str:
@@ -308,7 +341,7 @@ def measure(wrk: str, target: Target, script: Path, n_conn: int, args, duration:
     """One wrk run against ``target``: its figures and the CPU per request of its servers and Redis;
     for ``responses`` also the Redis memory per stored response (``used_memory`` growth over the
     answers recorded: each request of the run answers a trial not answered before)."""
-    memory = used_memory(target.url) if scenario == "responses" else None
+    memory = used_memory(target.url) if scenario in ("responses", "browser_responses") else None
     before = target.cpu()
     row = run_wrk(wrk, target.bases, script, n_conn, args.wrk_threads, duration)
     after = target.cpu()
@@ -370,7 +403,8 @@ def summary(results: list[dict], names: list[str]) -> None:
         print(line, flush=True)
 
 
-SCENARIOS = ["null", "eligibility", "first_assignment", "returning_assignment", "responses", "trial_start"]
+SCENARIOS = ["null", "eligibility", "first_assignment", "returning_assignment", "responses", "trial_start",
+             "browser_responses"]
 
 
 def main() -> None:
@@ -384,7 +418,7 @@ def main() -> None:
     parser.add_argument("--cluster", action="store_const", const="cluster", dest="store",
                         help="same as --store cluster")
     parser.add_argument("--wrk-threads", type=int, default=1)
-    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=SCENARIOS[:-1],
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=SCENARIOS[:-2],
                         help="null (the floor) is measured whenever another scenario is, for the floor multiple")
     parser.add_argument("--log-format", choices=["off", "text", "json"], nargs="+", default=["text"],
                         help="the servers' event log (mvt serve --log-format; written to a file); with --compare "
@@ -437,6 +471,7 @@ def main() -> None:
                 for target in order:
                     started = time.monotonic()
                     prepared[target.name] = target.prepare(exp_dir, f"R{round_no}C{n_conn}")
+                    prepared[target.name]["compact"] = sends_compact_frame_times(target.checkout)
                     print(f"({target.name}: store prepared, {N_RETURNING} assignments for returning/responses, "
                           f"in {time.monotonic() - started:.1f} s)", flush=True)
                 floors = {}

@@ -35,6 +35,7 @@ import numpy as np
 from scipy.stats import norm
 
 from kernel import csvsafe
+from kernel.responses import compact_frame_times
 
 FPS = 60
 
@@ -279,7 +280,8 @@ class RecognitionAnswers:
             video = self.videos[video_id]
             last = video.get("total_frames", 2 * self.fixation_frames + video["frames"]) - 1
             first_mask = self.fixation_frames + video["frames"]
-            times = ",".join(f"{i}:{i * 1000.0 / FPS:.1f}" for i in sorted({0, first_mask, last}))
+            # the compact form the runner page sends (kernel.responses.frame_times_text)
+            times = compact_frame_times(",".join(f"{i}:{i * 1000.0 / FPS:.1f}" for i in sorted({0, first_mask, last})))
             out.append({"response": response, "response_time_ms": 800.0, "presented_frames": None,
                         "dropped_frames": 0, "refresh_interval_ms": 1000.0 / FPS, "hidden_during_video": False,
                         "blurred_during_video": False, "timing_source": "rvfc", "frame_log": f"0-{last}",

@@ -16,8 +16,10 @@ from urllib.parse import urlencode
 
 import pytest
 
+from app.validation import FRAME_TIMES_RE
 from kernel.admin import block_workers
 from kernel.export import iter_response_rows
+from kernel.responses import FRAME_TIMES_COMPACT_RE
 from kernel.store import keys
 from tests.test_browser_pages import (CHROMIUM, browser, links_of, mturk_params,  # noqa: F401 (browser: fixture)
                                       with_options)
@@ -166,6 +168,10 @@ def test_stimulus_on_screen_in_the_landing_layout_and_a_reload_does_not_replay(l
         assert row["timing_reason"] in (None, "image_frames", "image_time", "image_time_unknown",
                                         "mask_onset_missing", "mask_short"), row
     assert rows[0]["timing_source"] == "rvfc"
+    # The page sent its frame times compactly; stored so, exported as index:ms text.
+    stored = json.loads(live_server.redis.hget(keys.link_responses(link), f"{assignment}:0"))
+    assert any(isinstance(value, str) and FRAME_TIMES_COMPACT_RE.fullmatch(value) for value in stored), stored
+    assert FRAME_TIMES_RE.fullmatch(rows[0]["frame_times"]), rows[0]
     assert rows[1]["frame_log"] is not None  # measured before the reload, kept in localStorage
     # The reload fetched trial 3's video (preloaded), never trial 2's again.
     trial2 = rows[1]["video_id"]

@@ -2,15 +2,22 @@
 
 `OLD_FORM` is what record.lua stored at 3bc28f2 (a JSON object per response) for `ANSWERS`, captured by
 running them through that commit's code; a store holding it must export, show in the control room and
-refuse another tab's late answer exactly as a store written today.
+refuse another tab's late answer exactly as a store written today. `CAPTURED` are real answers of the runner
+page: sent with ``frame_times`` compact (the page's form) or as ``index:ms`` text, they export the same rows.
 """
 
 from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
 
 import orjson
 import pytest
 
 from app.control import worker_view
+from app.validation import ResponseIn
 from kernel.assignments import allocate
 from kernel.errors import AnsweredElsewhere
 from kernel.export import csv_text
@@ -19,14 +26,20 @@ from kernel.responses import (
     PRESENTATION_FIELDS,
     SERVER_SLOTS,
     TIMING_FIELDS,
+    compact_frame_times,
     decode_response,
     encode_client,
+    frame_times_text,
     record_response,
 )
 from kernel.store import keys
 from kernel.tokens import TokenData
+from simulation.synthetic import write_experiment
 from studies.loader import load_experiment
 from tests.fixtures.redis import run_with_async_redis
+
+CAPTURED = json.loads((Path(__file__).parent / "fixtures" / "browser_answers.json").read_text())
+"""Eight answers as the runner page sent them from Chromium (tests/fixtures/browser_answers.json says how)."""
 
 ANSWERS = [
     (0, "cat", {}),
@@ -141,3 +154,53 @@ def test_a_value_comes_back_with_its_type(name, value):
     got = decode_response(raw, 4)[name]
     assert (got, type(got)) == (value, type(value))
     assert orjson.loads(raw)[7] is None  # no tab id
+
+
+def test_a_real_browser_answer_exports_the_same_row_from_every_form_sent_or_stored(redis, redis_url, tmp_path):
+    """The captured answers sent with frame_times as index:ms text (the page before 0.2.0) and compact (its form now), and
+    stored as the JSON object of 0.1: the same exported rows, image times computed alike by record.lua."""
+    classes = sorted({answer["response"] for answer in CAPTURED["answers"]})
+    load_experiment(redis, write_experiment(tmp_path, n_links=1, n_lists=1, n_trials=8, classes=classes,
+                                            frame_counts=(1, 3, 6, 30)))
+    link, responses = "synth-001", keys.link_responses("synth-001")
+
+    def record(form: str) -> tuple[str, dict]:
+        async def scenario(r):
+            a = await allocate(r, link, "W1", "A1", "H1", cap=4, allotted_ms=3_600_000, now=1_700_000_000_000)
+            token = TokenData(a.assignment_id, a.link_id, a.worker_id, a.list_index)
+            for answer, compact in zip(CAPTURED["answers"], CAPTURED["frame_times_compact"]):
+                sent = {**answer, "assignment_token": "t"} | ({"frame_times": compact} if form == "compact" else {})
+                body = ResponseIn.model_validate_json(json.dumps(sent))  # as the server validates it
+                timing = {name: getattr(body, name) for name in TIMING_FIELDS + PRESENTATION_FIELDS}
+                await record_response(r, token, body.trial, body.response, timing, now=1_700_000_000_100 + body.trial)
+        redis.delete(responses)
+        run_with_async_redis(redis_url, scenario)
+        return csv_text(redis), redis.hgetall(responses)
+
+    sent_as_text, stored_text = record("text")
+    sent_compact, stored_compact = record("compact")
+    assert sent_compact == sent_as_text
+    rows = sorted(csv.DictReader(io.StringIO(sent_compact)), key=lambda row: int(row["trial"]))
+    assert [row["frame_times"] for row in rows] == [answer["frame_times"] for answer in CAPTURED["answers"]]
+    measured = [row["image_ms_measured"] for row in rows]
+    assert sum(bool(value) for value in measured) >= 4, measured  # record.lua read the compact samples
+    assert all(len(stored_compact[f]) < len(stored_text[f]) / 2 for f in stored_text)
+    # Stored as the JSON object of every field by name (before 0.2), with the text form: the same rows.
+    redis.hset(responses, mapping={field: orjson.dumps({**decode_response(raw, int(field.rsplit(":", 1)[1]))})
+                                   for field, raw in stored_text.items()})
+    assert csv_text(redis) == sent_as_text
+
+
+@pytest.mark.parametrize("text", ["0:0.0", "7:0.0,9:33.3,10:50.1,400:6550.0,401:-3.0", "2:0.0,3:16.7,4:99999.9"])
+def test_compact_frame_times_read_back_as_the_text(text):
+    compact = compact_frame_times(text)
+    assert frame_times_text(compact) == text
+    assert ResponseIn(assignment_token="t", trial=0, response="x", frame_times=compact).frame_times == compact
+
+
+@pytest.mark.parametrize("sent, message", [
+    ("0;bz", "must look like"), ("0;(0,3)", "must look like"), ("0;b(2,)", "must look like"), (";b", "must look like"),
+    ("0;b\n", "must look like"), ("3:0.0,2:16.7", "must be greater than")])
+def test_malformed_frame_times_are_refused_in_either_form(sent, message):
+    with pytest.raises(ValueError, match=message):
+        ResponseIn(assignment_token="t", trial=0, response="x", frame_times=sent)

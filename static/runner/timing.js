@@ -48,25 +48,40 @@ export function frameLog(samples, fps = FPS) {
 }
 
 /*
- * When each sampled frame was on screen: "index:ms,..." with ms since the first sample's time
- * (one decimal), one entry per requestVideoFrameCallback sample with a new frame index. The
- * server, which alone knows where the image starts and ends, reads the image segment's on-screen
- * time from it (a held frame shows as a long gap). null without samples or when too long.
+ * When each sampled frame was on screen, compactly (about one character per sample): the first
+ * sample's frame index, ";", then per later sample (one per requestVideoFrameCallback sample with a
+ * new frame index) its index step g (>= 1) and d, the change of its offset from the 60 fps grid.
+ * A sample's time T is in tenths of a ms since the first sample's (the 0.1 ms the page always sent);
+ * its offset is T - round((index - first) x 1000/60 x 10). g 1-5 with d within ±2 (a 60 Hz display,
+ * callbacks skipped) is the character chr(97 + 5(g-1) + d + 2), "a"-"y"; any other step "(g,d)".
+ * The server, which alone knows where the image starts and ends, reads the image segment's on-screen
+ * time from it (a held frame shows as a long gap); kernel.responses.frame_times_text turns it back
+ * into the "index:ms,..." text the export shows. null without samples or when too long.
  */
 export function frameTimes(samples, fps = FPS) {
-  const out = [];
+  let out = null;
   let last = -1;
   let t0 = null;
+  let first = 0;
+  let offset = 0;
   for (const sample of samples) {
     const idx = frameIndex(sample.mediaTime, fps);
     if (idx <= last || typeof sample.t !== "number" || !isFinite(sample.t)) continue;
-    if (t0 === null) t0 = sample.t;
-    out.push(idx + ":" + (Math.round((sample.t - t0) * 10) / 10).toFixed(1));
+    if (t0 === null) {
+      t0 = sample.t;
+      first = idx;
+      out = idx + ";";
+    } else {
+      const r = Math.round((sample.t - t0) * 10) - Math.floor((500 * (idx - first) + 1) / 3);
+      const g = idx - last;
+      const d = r - offset;
+      out += g <= 5 && d >= -2 && d <= 2 ? String.fromCharCode(97 + 5 * (g - 1) + d + 2) : "(" + g + "," + d + ")";
+      offset = r;
+    }
     last = idx;
   }
-  const text = out.join(",");
-  if (!text || text.length > FRAME_TIMES_MAX) return null;
-  return text;
+  if (out === null || out.length > FRAME_TIMES_MAX) return null;
+  return out;
 }
 
 /** A sample's on-screen time (ms): the frame's expected display time, else its presentation time, else now. */

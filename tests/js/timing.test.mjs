@@ -1,5 +1,6 @@
 // static/runner/timing.js: frame log → confirmed ranges, drops, stalls, refresh (node --test tests/js/).
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import {
@@ -10,9 +11,8 @@ import {
 // [frame index, presentedFrames] pairs → requestVideoFrameCallback samples at 60 fps, each shown
 // at its nominal time (t, ms) after a page clock of 5000 ms.
 const at = (pairs) => pairs.map(([idx, pf]) => ({ mediaTime: idx / 60, presentedFrames: pf, t: 5000 + idx * 1000 / 60 }));
-// The frame_times of frames from..to shown at their nominal times.
-const nominal = (from, to) => Array.from({ length: to - from + 1 },
-  (_, k) => (from + k) + ":" + (Math.round(k * 10000 / 60) / 10).toFixed(1)).join(",");
+// The frame_times of frames from..to shown at their nominal times: no step off the 60 fps grid ("c").
+const nominal = (from, to) => from + ";" + "c".repeat(to - from);
 const run = (from, to, pf0) => Array.from({ length: to - from + 1 }, (_, k) => [from + k, pf0 + k]);
 
 test("a perfectly played 6-frame stimulus (fixation 30, mask 30) is one range", () => {
@@ -80,16 +80,35 @@ test("a finished playback reports its log, its presentations and the drops count
 test("frame times say how long each sampled frame stayed: a held frame is a long gap", () => {
   const samples = at(run(0, 33, 1));
   samples.slice(31).forEach((s) => { s.t += 2500; });  // frame 30 held 2.5 s (a stall)
-  assert.equal(frameTimes(samples), nominal(0, 30) + ",31:3016.7,32:3033.3,33:3050.0");
+  // 31 came 2516.7 ms after 30 (2500.0 off the grid, in tenths), 32 and 33 on time after it.
+  assert.equal(frameTimes(samples), nominal(0, 30) + "(1,25000)cc");
+});
+
+test("frame times of a real playback are the compact form the server reads back to its index:ms text", () => {
+  // Bodies captured from this page in Chromium (index:ms form) and their compact form, which
+  // kernel.responses.compact_frame_times wrote and tests/test_responses_stored.py reads back.
+  const captured = JSON.parse(readFileSync(new URL("../fixtures/browser_answers.json", import.meta.url)));
+  captured.answers.forEach((answer, k) => {
+    const samples = answer.frame_times.split(",").map((part) => {
+      const [idx, ms] = part.split(":").map(Number);
+      return { mediaTime: idx / 60, presentedFrames: idx, t: 81234.5678 + ms };
+    });
+    assert.equal(frameTimes(samples), captured.frame_times_compact[k]);
+  });
+  // Skipped callbacks (steps of 2 and 3) and the rounding of real times (±0.1 ms): one character each.
+  const jittered = at([[0, 1], [1, 2], [3, 4], [6, 7]]);
+  jittered[1].t -= 0.1;
+  jittered[2].t += 0.04;
+  assert.equal(frameTimes(jittered), "0;bim");
 });
 
 test("frame times skip repeated frames and samples without a time, and give up when too long", () => {
   const samples = at([[0, 1], [1, 2], [1, 3], [3, 5]]);
   samples[3].t = NaN;
-  assert.equal(frameTimes(samples), "0:0.0,1:16.7");
+  assert.equal(frameTimes(samples), "0;c");
   assert.equal(frameTimes([]), null);
-  const long = at(run(0, 5000, 1));
-  assert.ok(nominal(0, 5000).length > FRAME_TIMES_MAX);
+  const long = at(run(0, 13000, 1));
+  assert.ok(nominal(0, 13000).length > FRAME_TIMES_MAX);
   assert.equal(frameTimes(long), null);
 });
 

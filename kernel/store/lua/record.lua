@@ -20,7 +20,9 @@
 -- ARGV[9] = "1" when the stimulus was not wholly on screen, else "0"
 -- ARGV[10] = the answering tab's id ("" when unknown)
 -- ARGV[11] = frame_times: "index:ms,..." one per requestVideoFrameCallback sample, ms since the
---            first sample's expected display time ("" when null)
+--            first sample's expected display time, or the same samples in the compact form the page
+--            sends (0.2.0), "first index;" and a character or "(g,d)" per later sample
+--            (kernel.responses.frame_times_text); "" when null
 -- ARGV[12] = the refresh interval in ms the page measured ("" when unknown: one video frame)
 -- ARGV[13] = why the video was interrupted ("navigation"; "" when it was not)
 -- ARGV[14] = the page's own count of plays ("" when null): used only when no start was announced
@@ -114,9 +116,31 @@ local refresh = tonumber(ARGV[12]) or period
 local measured, last_sampled = nil, nil
 if ARGV[11] ~= '' and frames > 0 then
   local idx, at = {}, {}
-  for i, t in string.gmatch(ARGV[11], '(%d+):(%-?[%d.]+)') do
-    idx[#idx + 1] = tonumber(i)
-    at[#at + 1] = tonumber(t)
+  local times = ARGV[11]
+  local sep = string.find(times, ';', 1, true)
+  if sep then  -- compact (kernel.responses.frame_times_text): one character, or "(g,d)", per later sample
+    local first = tonumber(string.sub(times, 1, sep - 1))
+    local i, r, p, n = first, 0, sep + 1, #times
+    idx[1], at[1] = first, 0
+    while p <= n do
+      local c, g, d = string.byte(times, p), nil, nil
+      if c == 40 then
+        local _, e, gs, ds = string.find(times, '^%((%d+),(%-?%d+)%)', p)
+        if not e then break end
+        g, d, p = tonumber(gs), tonumber(ds), e + 1
+      else
+        c = c - 97
+        g, d, p = math.floor(c / 5) + 1, c % 5 - 2, p + 1
+      end
+      i, r = i + g, r + d
+      idx[#idx + 1] = i
+      at[#at + 1] = (math.floor((500 * (i - first) + 1) / 3) + r) / 10
+    end
+  else
+    for i, t in string.gmatch(times, '(%d+):(%-?[%d.]+)') do
+      idx[#idx + 1] = tonumber(i)
+      at[#at + 1] = tonumber(t)
+    end
   end
   local function time_of(f)
     for k = 1, #idx do
