@@ -30,6 +30,10 @@ class EligibilityOut(BaseModel):
 
     eligible: bool
     reason: Literal[ELIGIBILITY_REASONS] | None
+    study_title: str | None = Field(
+        default=None, description="with a refusal only: the title of the link's study as its study file set it "
+                                  "(null when the link is unknown or the study has none), for the landing layout "
+                                  "to name the study that refused")
 
 
 class Refusal(BaseModel):
