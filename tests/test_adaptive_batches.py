@@ -303,15 +303,14 @@ def test_analyze_replace_and_block_on_an_adaptive_study_then_the_next_batch(tmp_
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MVT_REDIS_URL", redis_url)
     results = tmp_path / "results"
-    out = CliRunner().invoke(cli, ["analyze", "--out", str(results), "--experiment", "adapt", "--replace", "--block",
-                                   "--base-url", "https://mvt.example.org:8443/"])
+    out = CliRunner().invoke(cli, ["analyze", "--out", str(results), "--experiment", "adapt", "--replace", "--block"])
     assert out.exit_code == 0, out.output
     assert "48 responses, 40 used; 6 workers, 1 flagged (model-based screening)" in out.output
     assert (f"marked 1 assignment(s) of 1 flagged worker(s) for replacement; 1 assignment(s) to repost on 1 link(s) "
             f"({results / 'repost.csv'})") in out.output
     assert "blocked 1 flagged worker(s)" in out.output.splitlines()
     assert (results / "repost.csv").read_text() == (
-        f"HIT_Link,n_assignments,link_id\nhttps://mvt.example.org:8443/experiment.html?link={link_id},1,{link_id}\n")
+        f"HIT_Link,n_assignments,link_id\nhttps://127.0.0.1:8443/experiment.html?link={link_id},1,{link_id}\n")
     workers = pd.read_csv(results / "workers.csv").set_index("worker_id")
     assert workers["flagged"].to_dict() == {"BAD": True, "W1": False, "W2": False, "W3": False, "W4": False,
                                             "W5": False}
