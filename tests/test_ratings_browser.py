@@ -594,6 +594,7 @@ def played_ms(player, rate: float) -> float:
     })""", rate)
 
 
+@pytest.mark.slow  # the reference plays at normal speed: 2 s of sound, 1 s of video
 @pytest.mark.parametrize("media", ["audio", "video"])
 def test_dsis_sounds_and_videos_record_how_long_the_reference_and_the_sample_played(
         sized_page, redis, _running_server, tmp_path, shots, media):
