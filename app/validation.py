@@ -31,6 +31,10 @@ class EligibilityOut(BaseModel):
 
     eligible: bool
     reason: Literal[ELIGIBILITY_REASONS] | None
+    study_title: str | None = Field(
+        default=None, description="with a refusal only: the title of the link's study as its study file set it "
+                                  "(null when the link is unknown or the study has none), for the landing layout "
+                                  "to name the study that refused")
 
 
 class Refusal(BaseModel):
@@ -124,14 +128,16 @@ class ResponseIn(BaseModel):
     view_ms: int | None = Field(
         default=None, ge=0, le=86_400_000,
         description="rating studies, images: time the sample was on view while the page was visible, ms (flip-compare: "
-                    "the shown image; single-stimulus screens: wholly inside the worker's viewport)")
+                    "the shown image; single-stimulus screens: wholly inside the worker's viewport); DSIS/DCR "
+                    "sounds: time the sample played; videos: time it played wholly inside the viewport")
     reference_view_ms: int | None = Field(
         default=None, ge=0, le=86_400_000,
-        description="rating studies, DSIS/DCR image screens: time the reference picture was wholly inside the "
-                    "worker's viewport while the page was visible, ms")
+        description="rating studies, DSIS/DCR screens: time the reference picture was wholly inside the "
+                    "worker's viewport while the page was visible, ms; a reference sound: time it played; a "
+                    "reference video: time it played wholly inside the viewport")
     reference_visible: bool | None = Field(
-        default=None, description="rating studies, DSIS/DCR image screens: the whole reference picture was on the "
-                                  "worker's screen at some time")
+        default=None, description="rating studies, DSIS/DCR screens: the whole reference picture (or playing "
+                                  "video) was on the worker's screen at some time; null for a sound")
     viewport_w: int | None = Field(default=None, ge=0, le=100_000, description="the page's viewport, CSS px")
     viewport_h: int | None = Field(default=None, ge=0, le=100_000)
     screen_w: int | None = Field(default=None, ge=0, le=100_000, description="the screen, CSS px")

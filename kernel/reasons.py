@@ -91,7 +91,9 @@ ELIGIBILITY_REASONS = ("blocked", "seen_link", "cap_reached", "link_full", "unkn
 """The reasons ``GET /api/eligibility`` may answer (docs/interfaces.md)."""
 
 FALLBACK_SENTENCE = "Sorry, you cannot take part in this task."
-MTURK_WORDS = {"task": "HIT", "participant_id": "worker ID"}
+NOTHING_RECORDED = "Nothing has been recorded."
+"""The last sentence of a refusal that came before anything was allocated (`turned_away`)."""
+MTURK_WORDS = {"task": "HIT", "participant_id": "worker ID", "return_sentence": "Please return the HIT."}
 """The words of the sentences where no platform's are known (the landing layout is MTurk's)."""
 
 
@@ -107,6 +109,19 @@ def worker_sentences(words: dict[str, str] | None = None) -> dict[str, str]:
     """Reason word → the participant's sentence, in ``words`` (a platform's; default MTurk's)."""
     words = {**MTURK_WORDS, **(words or {})}
     return {word: r.sentence.format_map(words) for word, r in REASONS.items() if r.sentence}
+
+
+def turned_away(problem: str, words: dict[str, str] | None = None) -> str:
+    """What a participant turned away before anything was allocated reads: ``problem`` (one or more
+    whole sentences), how to give the task back (the ``return_sentence`` of ``words``, a platform's;
+    default MTurk's) and `NOTHING_RECORDED`, each its own sentence. The pages compose the same in
+    ``static/common/words.js`` (``turnedAway``).
+
+    >>> turned_away("This task is full.", {"return_sentence": "Please return the study on Prolific."})
+    'This task is full. Please return the study on Prolific. Nothing has been recorded.'
+    """
+    back = (words or {}).get("return_sentence") or MTURK_WORDS["return_sentence"]
+    return f"{problem.strip()} {back.strip()} {NOTHING_RECORDED}"
 
 
 class _Missing(dict):

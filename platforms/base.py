@@ -127,7 +127,7 @@ class Platform(ABC):
         """The platform's routes (a FastAPI ``APIRouter``), or None.
 
         ``pages`` is the server's page kit (`app.routes.pages.PAGES`): ``error_page``,
-        ``preview_page``, ``runner_page``, ``place_and_run``, ``experiment_study``, ``templates``,
+        ``preview_page``, ``runner_page``, ``place_and_run``, ``experiment_study``, ``link_title``, ``templates``,
         ``security_headers``, ``own_origin``. The platform parses its arrival and hands the
         participant to the kit; it never touches allocation or the store directly.
         """

@@ -257,3 +257,83 @@ def test_adaptive_report_and_csvs_neutralise_hostile_image_ids(tmp_path):
         with open(tmp_path / name, newline="") as f:
             ids = {row["image_id"] for row in csv.DictReader(f)}
         assert ids == {hostile[0], "'" + hostile[1]}
+
+
+@pytest.mark.slow  # a build, two analyses and a batch: about 8 s on a quiet machine
+def test_analyze_replace_and_block_on_an_adaptive_study_then_the_next_batch(tmp_path, redis, redis_url, monkeypatch):
+    """`mvt analyze --replace --block` of an adaptive study (docs/adaptive.md): the worker the model flags
+    has their assignment marked (repost.csv names its link) and is blocked; the next new worker on the link
+    takes their list over; the flagged answers enter no posterior, so `mvt next-batch` plans from the
+    others' only; the blocked worker is refused on the new batch's links, a new worker is not."""
+    from cli import cli
+    from kernel import admin
+    from kernel.assignments import allocate, eligibility
+    from kernel.responses import complete, record_response
+    from kernel.tokens import TokenData
+    from studies.loader import load_experiment
+    from tests.fixtures.redis import run_with_async_redis
+    from tests.fixtures.server import measured
+
+    images = tiny_folder(tmp_path / "images", n_per_class=4)
+    exp_dir = tmp_path / "adapt"
+    built = CliRunner().invoke(cli, ["build", str(images), str(exp_dir), "--frame-counts", *FRAME_COUNTS,
+                                     "--images-per-task", "8", "--workers", "2", "--base-url",
+                                     "https://127.0.0.1:8443", "--size", "32", "--adaptive"])
+    assert built.exit_code == 0, built.output
+    load_experiment(redis, exp_dir)
+    (link,) = json.loads((exp_dir / "design.json").read_text())["links"]
+    link_id, lists = link["link_id"], link["lists"]
+    assert len(lists) == 6  # 2 workers x 3 durations
+
+    def answer(worker: str, right) -> list:
+        async def scenario(r):
+            a = await allocate(r, link_id, worker, f"A-{worker}", "H1", cap=4, allotted_ms=3_600_000)
+            token = TokenData(a.assignment_id, a.link_id, a.worker_id, a.list_index)
+            for t, trial in enumerate(lists[a.list_index]):
+                wrong = "b" if trial["label"] == "a" else "a"
+                await record_response(r, token, t, trial["label"] if right(trial) else wrong, measured(trial["frames"]))
+            await complete(r, token, f"code-{worker}")
+            return a.list_index
+        return run_with_async_redis(redis_url, scenario)
+
+    rng = np.random.default_rng(3)
+    honest = lambda trial: rng.random() < {1: 0.5, 3: 0.75, 6: 0.95}[trial["frames"]]  # noqa: E731
+    held = {worker: answer(worker, honest) for worker in ("W1", "W2", "W3", "W4", "W5")}
+    held["BAD"] = answer("BAD", lambda trial: False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MVT_REDIS_URL", redis_url)
+    results = tmp_path / "results"
+    out = CliRunner().invoke(cli, ["analyze", "--out", str(results), "--experiment", "adapt", "--replace", "--block"])
+    assert out.exit_code == 0, out.output
+    assert "48 responses, 40 used; 6 workers, 1 flagged (model-based screening)" in out.output
+    assert (f"marked 1 assignment(s) of 1 flagged worker(s) for replacement; 1 assignment(s) to repost on 1 link(s) "
+            f"({results / 'repost.csv'})") in out.output
+    assert "blocked 1 flagged worker(s)" in out.output.splitlines()
+    assert (results / "repost.csv").read_text() == (
+        f"HIT_Link,n_assignments,link_id\nhttps://127.0.0.1:8443/experiment.html?link={link_id},1,{link_id}\n")
+    workers = pd.read_csv(results / "workers.csv").set_index("worker_id")
+    assert workers["flagged"].to_dict() == {"BAD": True, "W1": False, "W2": False, "W3": False, "W4": False,
+                                            "W5": False}
+    assert admin.blocked_workers(redis) == ["BAD"]
+    assert [(p.link_id, p.to_replace) for p in admin.link_progress(redis)] == [(link_id, 1)]
+    # The next new worker takes BAD's list over and answers it.
+    assert answer("NEW", honest) == held["BAD"]
+    assert [(p.complete, p.to_replace) for p in admin.link_progress(redis)] == [(6, 0)]
+    out = CliRunner().invoke(cli, ["analyze", "--out", str(results), "--experiment", "adapt"])
+    assert out.exit_code == 0, out.output
+    cells = pd.read_csv(results / "cells.csv")
+    assert int(cells["n"].sum()) == 48  # W1-W5 and NEW; BAD's replaced answers are in no cell
+    workers = pd.read_csv(results / "workers.csv").set_index("worker_id")
+    assert workers.loc["BAD", "flagged"] and workers.loc["BAD", "flag_stored"] and workers.loc["BAD", "n_used"] == 0
+    # Batch 2 is planned from the answers kept, and BAD is refused on its links, a new worker is not.
+    out = CliRunner().invoke(cli, ["next-batch", str(exp_dir), "--from", str(results), "--confidence", "0.999"])
+    assert out.exit_code == 0, out.output
+    posterior = pd.read_csv(exp_dir / "posterior-after-batch-1.csv")
+    assert int(posterior["n_answers"].sum()) == 48, posterior.columns.tolist()
+    new = load_experiment(redis, exp_dir).loaded
+    assert new and all(link.startswith("adapt-b2-") for link in new), out.output
+
+    async def asked(r):
+        return [await eligibility(r, new[0], worker, cap=4, allotted_ms=3_600_000) for worker in ("BAD", "FRESH")]
+    refused, welcome = run_with_async_redis(redis_url, asked)
+    assert (refused.eligible, refused.reason, welcome.eligible) == (False, "blocked", True)

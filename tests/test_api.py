@@ -64,22 +64,22 @@ def test_eligibility_cors_is_open_to_mturk_only(client, origin, allowed):
 def test_eligibility_reasons(client, synthetic_server):
     r = synthetic_server.redis
     assert client.get("/api/eligibility", params={"link": "nope", "worker_id": "W1"}).json() == \
-        {"eligible": False, "reason": "link_full"}, "an unknown link must answer as a full one"
+        {"eligible": False, "reason": "link_full", "study_title": None}, "an unknown link must answer as a full one"
     start(client)
     assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W1"}).json() == \
-        {"eligible": False, "reason": "seen_link"}
+        {"eligible": False, "reason": "seen_link", "study_title": None}
     assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W1",
                                                   "assignment_id": "A1"}).json() == {"eligible": True, "reason": None}
     r.set(keys.worker_blocked("W9"), "1")
     assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W9"}).json() == \
-        {"eligible": False, "reason": "blocked"}
+        {"eligible": False, "reason": "blocked", "study_title": None}
     for i in range(2, 5):
         assert start(client, f"W{i}", f"A{i}").status_code == 200
     assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W5"}).json() == \
-        {"eligible": False, "reason": "link_full"}
+        {"eligible": False, "reason": "link_full", "study_title": None}
     r.sadd(keys.worker_links("W6"), "x1", "x2", "x3", "x4")
     assert client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W6"}).json() == \
-        {"eligible": False, "reason": "cap_reached"}
+        {"eligible": False, "reason": "cap_reached", "study_title": None}
 
 
 def test_eligibility_validates_its_query(client):

@@ -120,6 +120,44 @@ def test_landing_keeps_the_task_hidden_from_ineligible_workers(live_server, page
     page.screenshot(path=shots / f"landing_{case}.png", full_page=True)
 
 
+HOSTILE_TITLE = 'Cats <b>&amp;</b> "dogs" <img src=x onerror=alert(1)>'
+
+
+@pytest.mark.parametrize("width, height", [(1366, 650), (1280, 600), (390, 844)])
+def test_the_landing_and_the_incomplete_link_page_name_the_study_that_refused(live_server, browser, shots, width,
+                                                                              height):
+    """A worker with several HITs open reads which study refused them: the title the researcher set, as
+    text (markup in it stays text), in the landing layout's refusal box (from the eligibility answer)
+    and on the 400 page of a link that lacks the worker's id. Before: neither named the study."""
+    from playwright.sync_api import expect
+
+    from kernel.store import keys
+
+    link = links_of(live_server.exp_dir)[0]
+    experiment = live_server.redis.hget(keys.link_meta(link), "experiment_id")
+    study = json.loads(live_server.redis.get(keys.experiment_study(experiment)))
+    live_server.redis.set(keys.experiment_study(experiment), json.dumps({**study, "title": HOSTILE_TITLE}))
+    block_workers(live_server.redis, ["WORKER-TITLED"])
+    answer = httpx.get(f"{live_server.base_url}/api/eligibility", verify=False,
+                       params={"link": link, "worker_id": "WORKER-TITLED"})
+    assert answer.json() == {"eligible": False, "reason": "blocked", "study_title": HOSTILE_TITLE}
+    incomplete = f"{live_server.base_url}/experiment.html?link={link}&b=ASSIGN-TITLED&c=HIT1"
+    answer = httpx.get(incomplete, verify=False)
+    assert answer.status_code == 400
+    assert '<p class="study-name" id="error-study">Cats &lt;b&gt;&amp;amp;&lt;/b&gt; &#34;dogs&#34; &lt;img' in answer.text
+    with watched_page(browser, width, height) as page:
+        page.goto(landing_url(live_server, link, **mturk_params("ASSIGN-TITLED", "WORKER-TITLED", live_server)))
+        expect(page.locator("#mvt-refused-study")).to_have_text("Study: " + HOSTILE_TITLE)
+        expect(page.locator("#mvt-refused-text")).to_have_text("Sorry, your worker ID cannot take part in this study.")
+        assert page.locator("#mvt-refused b, #mvt-refused img").count() == 0
+        page.screenshot(path=shots / f"landing_refused_titled_{width}x{height}.png")
+        page.goto(incomplete)
+        expect(page.get_by_role("heading", name="This task link is incomplete")).to_be_visible()
+        expect(page.locator("#error-study")).to_have_text(HOSTILE_TITLE)
+        expect(page.get_by_text("The worker id in the address of this page is missing or not valid.")).to_be_visible()
+        page.screenshot(path=shots / f"incomplete_link_titled_{width}x{height}.png")
+
+
 def test_landing_preview_shows_instructions_only(live_server, page, shots):
     from playwright.sync_api import expect
 

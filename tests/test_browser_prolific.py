@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 
 from kernel.store import keys
-from tests.test_browser_pages import CHROMIUM, answer_trial, browser, page  # noqa: F401 (fixtures)
+from tests.test_browser_pages import CHROMIUM, answer_trial, browser, page, shots  # noqa: F401 (fixtures)
 from tests.test_browser_worker import rows_of
 
 pytestmark = [
@@ -77,7 +77,7 @@ def test_a_participant_who_declines_consent_holds_nothing_and_is_sent_back_with_
     assert nothing_held(live_server)
 
 
-def test_a_participant_who_cannot_be_placed_is_asked_to_return_the_study(live_server, page):
+def test_a_participant_who_cannot_be_placed_is_asked_to_return_the_study(live_server, page, shots):
     from playwright.sync_api import expect
 
     from kernel.admin import block_workers
@@ -85,7 +85,13 @@ def test_a_participant_who_cannot_be_placed_is_asked_to_return_the_study(live_se
     block_workers(live_server.redis, ["PPID-BLOCKED"])
     page.goto(prolific_url(live_server, "PPID-BLOCKED", "SESSION-BLOCKED"))
     expect(page.get_by_role("heading", name="Please return this study")).to_be_visible()
-    expect(page.get_by_text("return the study on Prolific")).to_be_visible()
+    # One sentence after another (before: "… Nothing was recorded for you: Please return …").
+    expect(page.locator(".card > p:not(.study-name)")).to_have_text(
+        "Sorry, your Prolific ID cannot take part in this study. Please return the study on Prolific "
+        "(\u201cStop without completing\u201d). Nothing has been recorded.")
+    for width, height in ((1366, 650), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=shots / f"prolific_refused_{width}x{height}.png")
     assert live_server.redis.hget(keys.assignment_links(), "SESSION-BLOCKED") is None
 
 

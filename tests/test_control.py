@@ -111,7 +111,7 @@ def test_block_pause_and_replace_are_done_logged_and_refused_to_workers(control_
 
         client.post("/admin/actions/pause", data={"experiment": "synth", "why": "fix a typo", "csrf": csrf})
         ask = {"link": "synth-002", "worker_id": "W3"}
-        assert api.get("/api/eligibility", params=ask).json() == {"eligible": False, "reason": "paused"}
+        assert api.get("/api/eligibility", params=ask).json() == {"eligible": False, "reason": "paused", "study_title": None}
         assert api.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W1",
                                                     "assignment_id": "A1"}).json()["eligible"] is True
         paused = api.post("/api/assignments", json={"link": "synth-002", "worker_id": "W3", "assignment_id": "A3"})
@@ -233,7 +233,8 @@ def test_a_paused_experiment_turns_prolific_arrivals_away_in_their_words(control
     late = arrive(control_server, "P2")
     assert late.status_code == 409
     assert ("The researcher has paused this study for now: no new tasks are handed out. You may try again later. "
-            "Nothing was recorded for you: Please return the study on Prolific") in late.text
+            "Please return the study on Prolific (\u201cStop without completing\u201d). Nothing has been recorded."
+            ) in late.text
     assert control_server.redis.hget(keys.assignment_links(), "S-P2") is None
     assert arrive(control_server, "P1").status_code == 200  # the participant who holds a list goes on
 

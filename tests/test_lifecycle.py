@@ -89,7 +89,7 @@ def test_load_and_serve_started_together_then_block_and_a_second_serve(tmp_path,
         assert blocked.stderr.splitlines()[0] == f"store: {shown}, owned by mvt serve (pid {server.proc.pid}, " \
                                                  f"since {blocked.stderr.split('since ')[1].split(')')[0]})"
         assert blocked.stdout == "blocked 1 workers; 1 blocked in total\n"
-        assert eligibility(server, "W2") == {"eligible": False, "reason": "blocked"}  # the live server sees it
+        assert eligibility(server, "W2") == {"eligible": False, "reason": "blocked", "study_title": None}  # the live server sees it
         assert eligibility(server, "W1") == {"eligible": True, "reason": None}  # block's exit stopped nothing
 
         second = mvt(["serve", "--port", str(free_port())], data)

@@ -1,4 +1,8 @@
-"""What a client without an assignment can learn by probing: an unknown link answers like a full one."""
+"""What a client without an assignment can learn by probing: an unknown link answers like a full one.
+
+A refusal on a link whose study has a title carries it (``study_title``, for the landing layout);
+that tells a known link from an unknown one no more than the link's preview page, which MTurk
+shows anyone, already does. The synthetic study has no title, so its answers stay alike."""
 
 from __future__ import annotations
 
@@ -24,6 +28,6 @@ def test_unknown_and_full_links_answer_alike(synthetic_server):
         # the holder of an assignment on the full link still gets their own answer
         own = client.get("/api/eligibility", params={"link": "synth-001", "worker_id": "W0", "assignment_id": "A0"})
     assert full == unknown, f"a full link answered {full}, an unknown one {unknown}"
-    assert full == (200, {"eligible": False, "reason": "link_full"}, 409, "link_full",
+    assert full == (200, {"eligible": False, "reason": "link_full", "study_title": None}, 409, "link_full",
                     "every list of link LINK is taken; return this HIT and try another one")
     assert own.json() == {"eligible": True, "reason": None}

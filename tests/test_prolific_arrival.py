@@ -117,6 +117,12 @@ def test_a_blocked_participant_is_told_and_nothing_is_allocated(synthetic_server
 def test_missing_prolific_ids_or_experiment_get_a_clear_page(synthetic_server):
     page = httpx.get(f"{synthetic_server.base_url}/prolific?experiment=synth&STUDY_ID=S&SESSION_ID=X", verify=False)
     assert page.status_code == 400 and "The participant id (PROLIFIC_PID)" in page.text
+    assert 'id="error-study"' not in page.text  # the synthetic study has no title
+    synthetic_server.redis.set(keys.experiment_study("synth"), json.dumps({"title": "Sounds <i>& noise</i>"}))
+    page = httpx.get(f"{synthetic_server.base_url}/prolific?experiment=synth&STUDY_ID=S&SESSION_ID=X", verify=False)
+    assert page.status_code == 400  # the page names the study it came from, its title as text
+    assert '<p class="study-name" id="error-study">Sounds &lt;i&gt;&amp; noise&lt;/i&gt;</p>' in page.text
+    synthetic_server.redis.delete(keys.experiment_study("synth"))
     page = arrive(synthetic_server, "PX", experiment="")
     assert page.status_code == 400 and "names no experiment" in page.text
     page = arrive(synthetic_server, "PX", experiment="nosuch")

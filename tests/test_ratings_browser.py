@@ -544,25 +544,90 @@ def test_flip_screen_fits_the_landing_layout_without_sideways_scrolling(
 
 # ---------------------------------------------------------------------------- video
 
-def video_study(tmp_path: Path) -> Path:
-    """ACR of 2 sources x 2 algorithms of 1 s 64x64 clips made with the bundled ffmpeg, 2 per task."""
+def video_study(tmp_path: Path, sources=("testsrc", "testsrc2"), algorithms=("orig", "blur"),
+                design: str = "random", samples_per_task: int = 2) -> Path:
+    """A rating study (ACR: 2 sources x 2 algorithms, 2 per task) of 1 s 64x64 clips made with the
+    bundled ffmpeg; ``REF`` among the ``algorithms`` is the unblurred clip, as DSIS needs."""
     import imageio_ffmpeg
 
     from stimuli.ratings_build import build_ratings
 
     lines = []
-    for source in ("testsrc", "testsrc2"):
-        for algorithm, chain in (("orig", "null"), ("blur", "boxblur=4")):
+    for source in sources:
+        for algorithm in algorithms:
             clip = tmp_path / f"{source}_{algorithm}.mp4"
             subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                            f"{source}=size=64x64:rate=25:duration=1", "-vf", chain, "-pix_fmt", "yuv420p",
-                            str(clip)], check=True)
+                            f"{source}=size=64x64:rate=25:duration=1", "-vf",
+                            "boxblur=4" if algorithm == "blur" else "null", "-pix_fmt", "yuv420p", str(clip)],
+                           check=True)
             lines.append(f"{source}\t{algorithm}\t{clip.name}\n")
     (tmp_path / "video.tsv").write_text("".join(lines))
     exp_dir = tmp_path / "vid"
-    build_ratings(tmp_path / "video.tsv", exp_dir, design="random", samples_per_task=2, ratings_per_sample=1,
-                  base_url=BASE_URL)
+    build_ratings(tmp_path / "video.tsv", exp_dir, design=design, samples_per_task=samples_per_task,
+                  ratings_per_sample=1, base_url=BASE_URL)
     return exp_dir
+
+
+def dsis_media_study(tmp_path: Path, media: str) -> tuple[Path, float]:
+    """A DSIS study of one impaired sample beside its reference (one link, one list): speech1's lowpass
+    sound (2 s) or a blurred 1 s clip; returns it and the clips' duration in ms."""
+    from stimuli.ratings_build import build_ratings
+
+    if media == "video":
+        return video_study(tmp_path, ("testsrc",), ("REF", "blur"), design="dsis", samples_per_task=1), 1000.0
+    audio = RATINGS_SAMPLES / "audio"
+    (tmp_path / "dsis.tsv").write_text(f"speech1\tREF\t{audio / 'speech1_REF.flac'}\n"
+                                       f"speech1\tlowpass\t{audio / 'speech1_lowpass.flac'}\n")
+    build_ratings(tmp_path / "dsis.tsv", tmp_path / "vid", design="dsis", samples_per_task=1, ratings_per_sample=1,
+                  base_url=BASE_URL)
+    return tmp_path / "vid", 2000.0
+
+
+def played_ms(player, rate: float) -> float:
+    """Play ``player`` from its start at ``rate`` to its end; the wall-clock ms from play() to ``ended``."""
+    return player.evaluate("""(m, rate) => new Promise((resolve, reject) => {
+        m.currentTime = 0;
+        m.playbackRate = rate;
+        const t0 = performance.now();
+        m.addEventListener("ended", () => resolve(performance.now() - t0), { once: true });
+        m.play().catch(reject);
+    })""", rate)
+
+
+@pytest.mark.slow  # the reference plays at normal speed: 2 s of sound, 1 s of video
+@pytest.mark.parametrize("media", ["audio", "video"])
+def test_dsis_sounds_and_videos_record_how_long_the_reference_and_the_sample_played(
+        sized_page, redis, _running_server, tmp_path, shots, media):
+    """Inside the landing layout at 1366x650: the exported row of a DSIS sound or video carries how long
+    the reference played (`reference_view_ms`) and the sample (`view_ms`), a video's only while wholly on
+    the worker's screen (`reference_visible`, `stimulus_visible`; null for a sound). The reference played at
+    normal speed, the sample at 4x. Before: both empty (only DSIS pictures had them)."""
+    from playwright.sync_api import expect
+
+    exp_dir, clip_ms = dsis_media_study(tmp_path, media)
+    load_experiment(redis, exp_dir)
+    page = sized_page(1366, 650)
+    worker = f"WDSIS{media.upper()}"
+    task = landing_task(page, _running_server[0], "vid-001", f"A-DSIS-{media}", worker)
+    task.get_by_role("button", name="I agree — continue").click()
+    task.get_by_role("button", name="Start").click()
+    reference, sample = (task.locator(f"#stimuli {media}[aria-label={name}]") for name in ("Reference", "Sample"))
+    expect(sample).to_be_visible()
+    sample.scroll_into_view_if_needed()
+    reference.scroll_into_view_if_needed()
+    assert in_viewport(page, reference) and in_viewport(page, sample)
+    reference_wall = played_ms(reference, 1)
+    sample_wall = played_ms(sample, 4)
+    page.screenshot(path=shots / f"dsis_{media}_1366x650.png")
+    task.get_by_role("radio", name="4 Perceptible but not annoying").click()
+    task.get_by_role("button", name="Next").click()
+    expect(task.get_by_role("heading", name="Thank you — one last, optional question")).to_be_visible()
+    (row,) = rows_of(redis, worker)
+    assert 0.9 * clip_ms <= row["reference_view_ms"] <= reference_wall + 100, (row, reference_wall)
+    assert 0.9 * clip_ms / 4 <= row["view_ms"] <= sample_wall + 100, (row, sample_wall)
+    assert row["reference_view_ms"] + row["view_ms"] <= row["response_time_ms"], row
+    seen = True if media == "video" else None
+    assert (row["reference_visible"], row["stimulus_visible"], row["playback_completed"]) == (seen, seen, True), row
 
 
 def test_acr_video_unlocks_the_scale_only_after_playing_to_the_end(page, redis, _running_server, tmp_path):

@@ -31,7 +31,7 @@ def test_tokens_and_codes_from_one_server_verify_on_the_other(redis, redis_url, 
             done_a = http.post(f"{a.base_url}/api/complete", json={"assignment_token": token}).json()
             assert done_a == done_b and done_a["completion_code"], (done_a, done_b)
             assert http.get(f"{a.base_url}/api/eligibility", params={"link": "synth-001", "worker_id": "W1"}
-                            ).json() == {"eligible": False, "reason": "seen_link"}
+                            ).json() == {"eligible": False, "reason": "seen_link", "study_title": None}
             forged = http.post(f"{a.base_url}/api/responses",
                                json={"assignment_token": token[:-2] + "xx", "trial": 0, "response": "cat"})
             assert forged.status_code == 403, forged.text

@@ -26,14 +26,14 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app.assets import STATIC_DIR, TEMPLATES_DIR, asset_url
-from app.service import GZIP_LEVEL, GZIP_MIN_BYTES, accepts_gzip, media_url, url_expiry_s
+from app.service import GZIP_LEVEL, GZIP_MIN_BYTES, accepts_gzip, media_url, study_title, url_expiry_s
 from kernel import limits
 from kernel.assignments import now_ms
 from kernel.errors import MVTError, RateLimited
 from kernel.ids import ID_RE, is_id
 from kernel.origins import origin_of
 from kernel.placement import candidate, note_resumed
-from kernel.reasons import FALLBACK_SENTENCE, worker_sentences
+from kernel.reasons import FALLBACK_SENTENCE, turned_away, worker_sentences
 from kernel.store import keys
 from kernel.tokens import make_placement
 from platforms import PLATFORMS, Arrival, Platform
@@ -118,6 +118,13 @@ async def experiment_study(request: Request, experiment: str | None) -> dict | N
         return None
     raw = await request.app.state.redis.execute_command("GET", keys.experiment_study(experiment))
     return json.loads(raw) if raw else None
+
+
+async def link_title(request: Request, link: str | None) -> str | None:
+    """The title of the study ``link`` belongs to (`app.service.study_title`), for a page that refuses
+    a participant of that link before it knows more."""
+    r = getattr(request.app.state, "redis", None)
+    return await study_title(r, link) if r is not None else None
 
 
 async def link_page(request: Request, link: str | None, assignment_id: str | None = None):
@@ -225,7 +232,7 @@ async def place_and_run(request: Request, platform: Platform, arrival: Arrival, 
         sentence = worker_sentences(platform.words).get(exc.reason, FALLBACK_SENTENCE)
         title = (await experiment_study(request, experiment) or {}).get("title")
         return error_page(request, 409, f"Please return this {platform.words['task']}",
-                          f"{sentence} Nothing was recorded for you: {platform.words['return_sentence']}", title)
+                          turned_away(sentence, platform.words), title)
     if found.assignment_id != arrival.assignment_id:  # back under a new id: review matches it to its task
         await note_resumed(r, arrival.assignment_id, found.assignment_id)
     ticket = make_placement(settings.signing_key, experiment, platform.name, arrival.worker_id, found.assignment_id)
@@ -235,7 +242,7 @@ async def place_and_run(request: Request, platform: Platform, arrival: Arrival, 
 
 PAGES = SimpleNamespace(
     templates=templates, security_headers=security_headers, runner_csp=runner_csp, own_origin=own_origin,
-    error_page=error_page, experiment_study=experiment_study, preview_page=preview_page,
+    error_page=error_page, experiment_study=experiment_study, link_title=link_title, preview_page=preview_page,
     runner_page=runner_page, place_and_run=place_and_run,
 )
 """The page kit handed to each platform's `Platform.router`."""

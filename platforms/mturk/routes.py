@@ -32,7 +32,8 @@ def router(platform, pages) -> APIRouter:
         try:
             arrival = platform.arrival(request.query_params)
         except ArrivalError as exc:
-            return pages.error_page(request, 400, "This task link is incomplete", str(exc))
+            return pages.error_page(request, 400, "This task link is incomplete", str(exc),
+                                    await pages.link_title(request, request.query_params.get("link")))
         if arrival.preview:
             return await pages.preview_page(request, platform, arrival.link)
         return await pages.runner_page(request, platform, arrival)

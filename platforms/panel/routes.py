@@ -32,7 +32,7 @@ def router(platform, pages) -> APIRouter:
         try:
             arrival = configured.arrival(request.query_params)
         except ArrivalError as exc:
-            return pages.error_page(request, 400, "This study link is incomplete", str(exc))
+            return pages.error_page(request, 400, "This study link is incomplete", str(exc), study.get("title"))
         return await pages.place_and_run(request, configured, arrival, experiment)
 
     @routes.get("/panel/check", include_in_schema=False)

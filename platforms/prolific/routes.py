@@ -21,7 +21,8 @@ def router(platform, pages) -> APIRouter:
         try:
             arrival = platform.arrival(request.query_params)
         except ArrivalError as exc:
-            return pages.error_page(request, 400, "This study link is incomplete", str(exc))
+            title = (await pages.experiment_study(request, experiment) or {}).get("title")
+            return pages.error_page(request, 400, "This study link is incomplete", str(exc), title)
         if not is_id(experiment):
             return pages.error_page(request, 400, "This study link is incomplete", "The study's address names "
                                     "no experiment (experiment=…); please tell the researcher.")

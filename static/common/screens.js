@@ -4,6 +4,7 @@
  * connection-problem line.
  */
 import { measureVisible } from "./layout.js";
+import { turnedAway } from "./words.js";
 
 export function $(id) { return document.getElementById(id); }
 
@@ -50,7 +51,7 @@ export async function askConsent(store, returnSentence) {
     clicked($("consent-decline")).then(() => "decline"),
   ]);
   if (choice === "decline") {
-    stop("You did not agree to take part. " + returnSentence + " Nothing has been recorded.");
+    stop(turnedAway("You did not agree to take part.", returnSentence));
     return false;
   }
   store("consented", true);

@@ -30,7 +30,7 @@ import { runSequence } from "./sequence.js";
 import { $, askComment, askConsent, isStopped, setNetProblem, show, stop } from "./screens.js";
 import { TAB_HEARTBEAT_MS, claimTab, makeStore, releaseTab } from "./store.js";
 import { finishTask, leaveWithoutConsent, screenOut } from "./submit.js";
-import { pageWords } from "./words.js";
+import { pageWords, turnedAway } from "./words.js";
 
 const cfg = JSON.parse($("mvt-config").textContent);
 const words = pageWords(cfg);
@@ -132,7 +132,7 @@ async function main() {
     deviceRules: () => {
       const problem = sharedDeviceProblem(cfg.study && cfg.study.device, isTouchDevice(), window.screen, kind.sizeSubject);
       if (problem) {
-        screenOut(cfg, problem + " " + RETURN + " Nothing has been recorded.");
+        screenOut(cfg, turnedAway(problem, RETURN));
         return false;
       }
       return kind.deviceRules ? kind.deviceRules() : true;

@@ -34,6 +34,15 @@ export function returnSentence(cfg) {
 }
 
 /**
+ * What a participant turned away before anything was allocated reads: `problem` (whole sentences),
+ * how to give the task back (`returnSentence`) and that nothing was recorded, each its own
+ * sentence (kernel/reasons.py `turned_away` composes the server's pages the same way).
+ */
+export function turnedAway(problem, returnSentence) {
+  return String(problem).trim() + " " + String(returnSentence).trim() + " Nothing has been recorded.";
+}
+
+/**
  * Where a redirecting platform takes the participant, as the done screen names it: the host of
  * `url` ("app.prolific.com"), or null when it has none.
  */

@@ -7,6 +7,7 @@
  */
 import { $, clicked, show, stop } from "../common/screens.js";
 import { screenOut } from "../common/submit.js";
+import { turnedAway } from "../common/words.js";
 import { calibrationSamples, keyToTone, planTrials, scoreCheck, trialSamples } from "./headphones.js";
 
 /** Whether this study asks for the check: its media are audio and its study file says so. */
@@ -129,15 +130,14 @@ async function trialScreen(ctx, trial, t, n) {
  */
 export async function headphoneCheck(cfg, store, returnSentence) {
   if (!wantsHeadphoneCheck(cfg.study)) return null;
-  const failMessage = (label) => "This study needs headphones, and the headphone check did not confirm that you " +
-    "are wearing them (" + label.replace("/", " of ") + " answers right). " + returnSentence +
-    " Nothing has been recorded.";
+  const failMessage = (label) => turnedAway("This study needs headphones, and the headphone check did not confirm " +
+    "that you are wearing them (" + label.replace("/", " of ") + " answers right).", returnSentence);
   if (store("headphone_failed")) { stop(failMessage(store("headphone_failed"))); return false; }
   if (store("headphone_check")) return store("headphone_check");
   const Context = window.AudioContext || window.webkitAudioContext;
   if (!Context) {
-    stop("This study plays sounds, and your browser cannot play the headphone check's tones. Please use a " +
-      "current Chrome, Firefox, Edge or Safari. " + returnSentence + " Nothing has been recorded.");
+    stop(turnedAway("This study plays sounds, and your browser cannot play the headphone check's tones. Please " +
+      "use a current Chrome, Firefox, Edge or Safari.", returnSentence));
     return false;
   }
   const ctx = new Context();

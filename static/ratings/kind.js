@@ -69,21 +69,28 @@ export function createKind(ctx) {
   }
 
   /**
-   * While a single-stimulus image screen is rated (ACR; DSIS: the reference beside the impaired
-   * sample), per picture: how long it was wholly inside the worker's visible viewport while the page
-   * was visible (`view_ms`), and whether it ever was (`visible`). IntersectionObserver readings, as
-   * MVT's; inside the landing layout's cross-origin frame they are taken against the top-level
-   * window (docs/contracts.md). Time goes to the picture a slot shows, not to the slot: Flip puts
-   * the reference in the sample's slot. `slots`: [{node, picture: () => name}]; call `moved()` when
-   * a slot's picture changes.
+   * While a single-stimulus screen is rated (ACR images; DSIS/DCR: the reference beside the
+   * impaired sample), per stimulus: how long it was seen or heard (`view_ms`) and whether it ever
+   * was wholly on the worker's screen (`visible`). A picture counts while it is wholly inside the
+   * worker's visible viewport and the page is visible; a video while it plays there; a sound while
+   * it plays (wherever the page is; `visible` null). IntersectionObserver readings, as MVT's; inside
+   * the landing layout's cross-origin frame they are taken against the top-level window
+   * (docs/contracts.md). Time goes to the picture a slot shows, not to the slot: Flip puts the
+   * reference in the sample's slot. `slots`: [{node, picture: () => name, media?: "audio" | "video"}];
+   * call `moved()` when a slot's picture changes.
    */
-  function watchPictures(slots) {
+  function watchStimuli(slots) {
     const whole = new Map(slots.map((s) => [s.node, false]));
     const stats = {};
     const since = {};
+    const playing = (node) => !node.paused && !node.ended && node.readyState >= 3;  // HAVE_FUTURE_DATA
+    const seen = (s) => (s.media === "audio" ? playing(s.node) :
+      !document.hidden && whole.get(s.node) && (!s.media || playing(s.node)));
+    const media = slots.filter((s) => s.media);
+    const PLAY_EVENTS = ["playing", "pause", "ended", "waiting", "seeking", "emptied"];
     function settle() {
       const now = performance.now();
-      const on = new Set(document.hidden ? [] : slots.filter((s) => whole.get(s.node)).map((s) => s.picture()));
+      const on = new Set(slots.filter(seen).map((s) => s.picture()));
       for (const s of slots) stats[s.picture()] = stats[s.picture()] || { ms: 0, visible: false };
       for (const name of Object.keys(stats)) {
         if (since[name] !== undefined) { stats[name].ms += now - since[name]; delete since[name]; }
@@ -97,7 +104,9 @@ export function createKind(ctx) {
     // A fresh reading once a picture has loaded: an empty box is not a seen picture, and a box
     // growing from empty to wholly visible may cross no threshold.
     const reread = (ev) => { io.unobserve(ev.target); io.observe(ev.target); };
-    for (const s of slots) { io.observe(s.node); s.node.addEventListener("load", reread); }
+    const shown = slots.filter((s) => s.media !== "audio");  // a sound's box on screen says nothing
+    for (const s of shown) { io.observe(s.node); s.node.addEventListener(s.media ? "loadeddata" : "load", reread); }
+    for (const s of media) for (const type of PLAY_EVENTS) s.node.addEventListener(type, settle);
     document.addEventListener("visibilitychange", settle);
     settle();
     return {
@@ -107,10 +116,14 @@ export function createKind(ctx) {
         settle();
         for (const name of Object.keys(since)) delete since[name];
         document.removeEventListener("visibilitychange", settle);
-        for (const s of slots) s.node.removeEventListener("load", reread);
+        for (const s of shown) s.node.removeEventListener(s.media ? "loadeddata" : "load", reread);
+        for (const s of media) for (const type of PLAY_EVENTS) s.node.removeEventListener(type, settle);
         io.disconnect();
+        const audio = new Set(slots.filter((s) => s.media === "audio").map((s) => s.picture()));
         const out = {};
-        for (const [name, s] of Object.entries(stats)) out[name] = { view_ms: Math.round(s.ms), visible: s.visible };
+        for (const [name, s] of Object.entries(stats)) {
+          out[name] = { view_ms: Math.round(s.ms), visible: audio.has(name) ? null : s.visible };
+        }
         return out;
       },
     };
@@ -140,12 +153,14 @@ export function createKind(ctx) {
     const sample = mediaElement(trial.media_type, trial.media_url, "Sample");
     const players = [sample];
     let showing = "sample";  // what the sample's slot shows (Flip swaps in the reference)
-    const slots = [{ node: sample.node, picture: () => showing }];
+    const played = trial.media_type === "image" ? undefined : trial.media_type;
+    const slots = [{ node: sample.node, picture: () => showing, media: played }];
     let seen = null;
     if (trial.reference_url) {
       const reference = mediaElement(trial.media_type, trial.reference_url, "Reference");
       players.unshift(reference);
       stimuli.append(panel("Reference", reference), panel("Test sample", sample));
+      if (played) slots.push({ node: reference.node, picture: () => "reference", media: played });
       if (trial.media_type === "image") {
         const flip = el("button", { type: "button", id: "flip", class: "flip" }, "Flip: show the reference here (F)");
         slots.push({ node: reference.node, picture: () => "reference" });
@@ -203,7 +218,8 @@ export function createKind(ctx) {
     }
     document.addEventListener("keydown", onKey);
     update();
-    if (trial.media_type === "image") seen = watchPictures(slots);
+    // Pictures on every single-stimulus screen; sounds and videos where a reference is beside them.
+    if (trial.media_type === "image" || trial.reference_url) seen = watchStimuli(slots);
     await new Promise((resolve) => {
       $("rate-form").onsubmit = (ev) => { ev.preventDefault(); if (!next.disabled) resolve(); };
     });

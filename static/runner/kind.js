@@ -15,6 +15,7 @@ import { backoffMs, countdown, sleep } from "../common/api.js";
 import { stimulusRoom } from "../common/device.js";
 import { deviceInfo, fullyInside, measureVisible, watchVisible } from "../common/layout.js";
 import { $, clicked, show, stop } from "../common/screens.js";
+import { turnedAway } from "../common/words.js";
 import { trialOptions } from "./choices.js";
 import { PLAY_ARM_MS, clickStartsPlay, inputType, isPlayKey, keyStartsPlay } from "./input.js";
 import { keepTiming, markLeft, markPlayed, playedTrial, unmarkPlayed } from "./played.js";
@@ -366,7 +367,7 @@ export function createKind(ctx) {
     deviceRules: async () => {
       const problem = await deviceProblem(study.device, shownPx(study));
       if (!problem) return true;
-      ctx.screenOut(problem + " " + RETURN + " Nothing has been recorded.");
+      ctx.screenOut(turnedAway(problem, RETURN));
       return false;
     },
     sizeSubject: "the videos",
