@@ -981,7 +981,7 @@ def test_dsis_pictures_record_view_time_and_visibility(sized_page, redis, _runni
     page.screenshot(path=shots / f"dsis_{width}x{height}.png")
     page.wait_for_timeout(600)
     task.get_by_role("button", name="Flip: show the reference here (F)").click()
-    page.wait_for_timeout(400)
+    page.wait_for_timeout(1000)
     task.get_by_role("button", name="Flip back to the sample (F)").click()
     # The window scrolled (the outer page, then the task's frame) until both pictures are above it, for
     # 800 ms: neither gains time.
@@ -1000,5 +1000,7 @@ def test_dsis_pictures_record_view_time_and_visibility(sized_page, redis, _runni
     (row,) = rows_of(redis, worker)
     assert row["stimulus_visible"] is True and row["reference_visible"] is True, row
     assert row["view_ms"] >= 600, row
-    assert row["reference_view_ms"] >= row["view_ms"] + 350, row  # the 400 ms flipped are the reference's
+    # the 1,000 ms flipped are the reference's (a busy page runs a click's handler late: 400 ms flipped
+    # once read as 331 ms at load 22, so the margin is wide)
+    assert row["reference_view_ms"] >= row["view_ms"] + 700, row
     assert row["reference_view_ms"] <= row["response_time_ms"] - 700, row  # the 800 ms scrolled away are no one's
