@@ -19,7 +19,7 @@ import pandas as pd
 from analysis.accuracy import accuracy_table
 from analysis.durations import duration_ms
 from analysis.mvt import MVT_COLUMNS, MVTResult, estimate_mvt
-from analysis.responses import USABLE_STATUSES, status_note
+from analysis.responses import REQUIRED_COLUMNS, USABLE_STATUSES, status_note
 from analysis.screening import WORKER_COLUMNS, ScreeningResult, screen_workers
 from analysis.suspicion import suspicious_workers
 from kernel import csvsafe
@@ -32,6 +32,12 @@ PROGRESS_COLUMNS = ["link_id", "n_lists", "complete", "in_progress", "to_replace
 from a CSV ``n_lists``, ``to_replace`` and ``free`` are unknown (empty). ``flagged`` counts
 complete assignments of flagged workers (what ``--replace`` would mark); ``unknown`` assignments
 whose responses carry no ``assignment_status`` (kept and used, `analysis.responses`)."""
+
+READ_COLUMNS = REQUIRED_COLUMNS + ("assignment_status", "timing_ok", "experiment", "hidden_during_video",
+                                   "blurred_during_video", "dropped_frames", "timing_reason")
+"""The columns of a responses CSV that `analyze` (and ``mvt analyze`` before it) reads; ``mvt analyze
+--responses`` reads only these, the ``--by`` column and the metadata's columns (so a clash with
+one is still refused by `add_metadata`), and skips the export's other columns."""
 
 TIMING_COLUMNS = ["frames", "duration_ms", "n_trials", "n_measured", "n_timing_ok", "n_timing_wrong",
                   "share_ok", "n_fewer_frames", "n_more_frames", "mean_abs_frame_error", "n_hidden", "n_blurred",

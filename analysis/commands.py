@@ -175,10 +175,11 @@ def _blank(column):
     return column.astype("string").str.strip().replace("", None).isna()
 
 
-def mvt_responses(request: AnalysisRequest, lines: list[str]):
+def mvt_responses(request: AnalysisRequest, lines: list[str], columns=None):
     """The MVT responses ``mvt analyze`` reads for `request`, and the experiments they belong to.
 
-    From a CSV: the chosen experiments' rows (`analysis.analyze.select_experiments`). From Redis:
+    From a CSV: the chosen experiments' rows (`analysis.analyze.select_experiments`), only
+    `columns` of it when given (`analysis.responses.read_responses_csv`). From Redis:
     the chosen experiments' rows, kept by the platforms' records (`analysis.verified`; its line
     goes to `lines`). Either way trials without timing are excluded unless ``--keep-unmeasured``.
     """
@@ -188,7 +189,7 @@ def mvt_responses(request: AnalysisRequest, lines: list[str]):
 
     keep = request.options.get("keep_unmeasured", False)
     if request.responses is not None:
-        table, chosen = select_experiments(read_responses_csv(request.responses), request.experiments)
+        table, chosen = select_experiments(read_responses_csv(request.responses, columns), request.experiments)
         return _rescaled_note(_without_unmeasured(table, keep, lines), lines), chosen
     table = _rescaled_note(_without_unmeasured(read_responses_redis(request.r, request.experiments), keep, lines), lines)
     verification = verify_responses(table, request.confirmed(table) if request.confirmed else {})
@@ -232,7 +233,7 @@ def _rescaled_note(table, lines: list[str]):
 
 def run_mvt(request: AnalysisRequest) -> list[str]:
     """``mvt analyze`` for MVT experiments (the MVT kind's analysis)."""
-    from analysis.analyze import add_metadata, analyze, progress_from_responses, read_metadata, write_outputs
+    from analysis.analyze import READ_COLUMNS, add_metadata, analyze, progress_from_responses, read_metadata, write_outputs
 
     o = request.options
     rule, by, out = o["rule"], o.get("by"), request.out
@@ -247,7 +248,8 @@ def run_mvt(request: AnalysisRequest) -> list[str]:
                             f"design; leave --design out")
     meta = read_metadata(o["metadata"]) if o.get("metadata") is not None else None
     lines = []
-    table, chosen = mvt_responses(request, lines)
+    table, chosen = mvt_responses(request, lines, READ_COLUMNS + tuple(filter(None, [by]))
+                                  + (tuple(meta.columns) if meta is not None else ()))
     table = add_metadata(table, meta, by)
     if request.responses is not None:
         result = analyze(table, source=str(request.responses), experiments=chosen, **options)
