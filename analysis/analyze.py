@@ -445,6 +445,7 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
     dict
         File name → path written.
     """
+    from analysis.background import in_background
     from analysis.report import summary_table, write_report
 
     out = Path(out_dir)
@@ -452,6 +453,20 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
     names = OUTPUT_FILES + (BY_OUTPUT_FILES if analysis.worker_groups is not None else ()) + (
         ("bootstrap_draws.csv",) if draws else ())
     paths = {name: out / name for name in names}
+    summary = summary_table(analysis)
+    # The report (its figures: most of the writing time) is drawn in a child process while the CSVs are written.
+    report = in_background(write_report, analysis, paths["report.html"], summary)
+    try:
+        _write_tables(analysis, paths, summary, draws)
+    except BaseException:
+        report.cancel()
+        raise
+    report.result()
+    return paths
+
+
+def _write_tables(analysis: Analysis, paths: dict[str, Path], summary: pd.DataFrame, draws: bool) -> None:
+    """Every CSV of `write_outputs`."""
     mvt = analysis.mvt
     mvt_cols = MVT_COLUMNS + [c for c in mvt.table.columns if c not in MVT_COLUMNS]
     _write_csv(mvt.table[mvt_cols], paths["mvt.csv"])
@@ -463,7 +478,6 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
     _write_csv(mvt.psychometric, paths["psychometric.csv"])
     _write_csv(mvt.rules, paths["rules.csv"])
     _write_csv(analysis.histogram, paths["mvt_histogram.csv"])
-    summary = summary_table(analysis)
     _write_csv(summary, paths["summary.csv"])
     _write_csv(analysis.progress, paths["progress.csv"])
     _write_csv(analysis.timing, paths["timing.csv"])
@@ -471,8 +485,6 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
         _write_csv(analysis.worker_groups, paths["worker_profiles_by_group.csv"])
     if draws:
         _write_csv(bootstrap_table(mvt), paths["bootstrap_draws.csv"])
-    write_report(analysis, paths["report.html"], summary)
-    return paths
 
 
 REPOST_COLUMNS = ["HIT_Link", "n_assignments", "link_id"]

@@ -57,6 +57,26 @@ def test_report_escapes_link_ids(report_and_analysis):
     assert "&lt;b&gt;syn-001&lt;/b&gt;" in html
 
 
+def test_report_drawn_beside_the_csvs_is_the_one_drawn_in_process(report_and_analysis, tmp_path, monkeypatch):
+    """write_outputs draws report.html in a child process while it writes the CSVs: the same report
+    (but its minute stamp) as render_report here; a failure there is raised here after every CSV is written."""
+    import analysis.report
+    from analysis.analyze import OUTPUT_FILES, write_outputs
+
+    html, result = report_and_analysis
+    write_outputs(result, tmp_path / "out")
+    stamp = re.compile(r"Generated [\d-]+ [\d:]+ UTC")
+    assert stamp.sub("", (tmp_path / "out" / "report.html").read_text(encoding="utf-8")) == stamp.sub("", html)
+
+    def fails(*args):
+        raise ValueError("no room for figures")
+
+    monkeypatch.setattr(analysis.report, "write_report", fails)
+    with pytest.raises(ValueError, match="^no room for figures$"):
+        write_outputs(result, tmp_path / "failed")
+    assert sorted(p.name for p in (tmp_path / "failed").iterdir()) == sorted(set(OUTPUT_FILES) - {"report.html"})
+
+
 @pytest.mark.parametrize("fps", [60, 30, 144])
 def test_frame_rate_is_inferred_from_durations(fps):
     df = synthetic_responses(n_images=20, frame_counts=(1, 3, 30), workers_per_link=3, rng=1, fps=fps)
