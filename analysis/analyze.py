@@ -201,19 +201,22 @@ def select_experiments(responses: pd.DataFrame, names=None) -> tuple[pd.DataFram
     """
     from kernel.export import choose_experiments
 
-    if "experiment" not in responses.columns or responses["experiment"].fillna("").eq("").all():
+    # The column's few distinct values, each read once (missing ones as ""), not a million cells.
+    values = pd.unique(responses["experiment"]) if "experiment" in responses.columns else []
+    names_present = {"" if pd.isna(v) else str(v) for v in values}
+    if not names_present - {""}:
         if names:
             raise ExperimentChoice(f"the responses do not say which experiment they belong to (no 'experiment' "
                                    f"column), so --experiment {names[0]} cannot be applied; export them again "
                                    f"with mvt export")
         return responses, ()
-    available = sorted(set(responses["experiment"].fillna("").astype(str)) - {""})
+    available = sorted(names_present - {""})
     chosen = choose_experiments(available, names, where="the responses")
-    keep = responses["experiment"].isin(chosen)
-    if keep.all() and isinstance(responses.index, pd.RangeIndex) and responses.index.start == 0 \
+    every_row = all(not pd.isna(v) and v in set(chosen) for v in values)
+    if every_row and isinstance(responses.index, pd.RangeIndex) and responses.index.start == 0 \
             and responses.index.step == 1:
         return responses, tuple(chosen)  # every row kept: the same table, without copying a million rows
-    return responses[keep].reset_index(drop=True), tuple(chosen)
+    return responses[responses["experiment"].isin(chosen)].reset_index(drop=True), tuple(chosen)
 
 
 def read_metadata(path: Path | str) -> pd.DataFrame:

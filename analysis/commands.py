@@ -225,7 +225,13 @@ def _rescaled_note(table, lines: list[str]):
     """A line saying how many MVT trials were drawn outside the study's ``max_rescale`` (stored with
     ``timing_ok`` false and ``timing_reason`` ``rescaled``, so excluded like a wrong timing)."""
     if "timing_reason" in table.columns:
-        n = int((table["timing_reason"].astype("string").str.strip() == "rescaled").fillna(False).sum())
+        import numpy as np
+        import pandas as pd
+
+        # each distinct reason tested once (as text, stripped), then counted by its code
+        codes, reasons = pd.factorize(table["timing_reason"])
+        rescaled = [i for i, reason in enumerate(reasons) if str(reason).strip() == "rescaled"]
+        n = int(np.isin(codes, rescaled).sum())
         if n:
             lines.append(f"{n} trial(s) drawn outside the study's max_rescale excluded (timing_reason rescaled)")
     return table
