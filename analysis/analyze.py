@@ -449,7 +449,7 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
         File name → path written.
     """
     from analysis.background import in_background
-    from analysis.report import summary_table, write_report
+    from analysis.report import draw_figures, summary_table, write_report
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -457,14 +457,15 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
         ("bootstrap_draws.csv",) if draws else ())
     paths = {name: out / name for name in names}
     summary = summary_table(analysis)
-    # The report (its figures: most of the writing time) is drawn in a child process while the CSVs are written.
-    report = in_background(write_report, analysis, paths["report.html"], summary)
+    # The report's costliest figures (most of the writing time) are drawn in a child process while the
+    # CSVs and the report's other figures are written and drawn here.
+    shared = in_background(draw_figures, analysis, summary)
     try:
         _write_tables(analysis, paths, summary, draws)
+        write_report(analysis, paths["report.html"], summary, shared)
     except BaseException:
-        report.cancel()
+        shared.cancel()
         raise
-    report.result()
     return paths
 
 
