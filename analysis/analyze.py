@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.accuracy import accuracy_table
+from analysis.background import in_background
 from analysis.durations import duration_ms
 from analysis.mvt import MVT_COLUMNS, MVTResult, estimate_mvt
 from analysis.responses import REQUIRED_COLUMNS, USABLE_STATUSES, status_note
@@ -386,21 +387,33 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             f"no responses are left after screening ({s['responses']} recorded: {s['incomplete_excluded']} in "
             f"incomplete/replaced/expired assignments, {s['timing_excluded']} with wrong timing, "
             f"{s['flagged']} of {s['workers']} workers flagged); lower --control-threshold or --min-r to keep more workers")
-    mvt = estimate_mvt(used, frame_counts=grid, rule=rule, theta=theta, inclusive=inclusive,
-                       n_bootstrap=n_bootstrap, rng=rng, psychometric=psychometric, guess_rate=guess, fps=fps)
-    groups = worker_groups = None
-    if by is not None:
-        worker_groups = worker_group_profiles(responses, screening, by, grid, fps)
-        per_image = used.groupby("image_id", sort=True)[by].first().astype(str)
-        groups = per_image.reindex(mvt.table["image_id"]).reset_index(drop=True)
-        for frame in (mvt.table, mvt.rules, mvt.psychometric):
-            frame.insert(2, by, groups.to_numpy()) if by not in frame.columns else None
-    accuracy = accuracy_table(used, frame_counts=grid, fps=fps, by=by, ddof=ddof)
-    progress = progress_from_responses(responses, screening, link_progress)
+    # Accuracy, progress and timing (single-threaded pandas) are computed in a child process while the
+    # MVT estimates (threaded bootstrap and grid fit) are computed here.
+    side = in_background(_side_tables, responses, used, screening, grid, fps, by, ddof, link_progress)
+    try:
+        mvt = estimate_mvt(used, frame_counts=grid, rule=rule, theta=theta, inclusive=inclusive,
+                           n_bootstrap=n_bootstrap, rng=rng, psychometric=psychometric, guess_rate=guess, fps=fps)
+        groups = worker_groups = None
+        if by is not None:
+            worker_groups = worker_group_profiles(responses, screening, by, grid, fps)
+            per_image = used.groupby("image_id", sort=True)[by].first().astype(str)
+            groups = per_image.reindex(mvt.table["image_id"]).reset_index(drop=True)
+            for frame in (mvt.table, mvt.rules, mvt.psychometric):
+                frame.insert(2, by, groups.to_numpy()) if by not in frame.columns else None
+    except BaseException:
+        side.cancel()
+        raise
+    accuracy, progress, timing = side.result()
     return Analysis(responses=responses, screening=screening, mvt=mvt, accuracy=accuracy, progress=progress,
-                    timing=timing_summary(responses, fps=fps), source=source, by=by,
+                    timing=timing, source=source, by=by,
                     histogram=mvt_histogram(mvt, groups), guess_source=guess_source, experiments=tuple(experiments),
                     worker_groups=worker_groups, notes=tuple(filter(None, [status_note(responses)])))
+
+
+def _side_tables(responses, used, screening, grid, fps, by, ddof, link_progress):
+    """`analyze`'s accuracy, progress and timing tables (computed beside the MVT estimates)."""
+    return (accuracy_table(used, frame_counts=grid, fps=fps, by=by, ddof=ddof),
+            progress_from_responses(responses, screening, link_progress), timing_summary(responses, fps=fps))
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -448,7 +461,6 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
     dict
         File name → path written.
     """
-    from analysis.background import in_background
     from analysis.report import draw_figures, summary_table, write_report
 
     out = Path(out_dir)
