@@ -92,6 +92,9 @@ class Analysis:
     experiments: tuple[str, ...] = ()
     worker_groups: pd.DataFrame | None = None
     notes: tuple[str, ...] = ()
+    suspicion: pd.DataFrame | None = None
+    """`analysis.suspicion.suspicious_workers` of the responses (``suspicion.csv``), computed beside the
+    MVT estimates; None: computed when written."""
     """Lines ``mvt analyze`` prints about the input (e.g. `analysis.responses.status_note`)."""
 
 
@@ -387,8 +390,8 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             f"no responses are left after screening ({s['responses']} recorded: {s['incomplete_excluded']} in "
             f"incomplete/replaced/expired assignments, {s['timing_excluded']} with wrong timing, "
             f"{s['flagged']} of {s['workers']} workers flagged); lower --control-threshold or --min-r to keep more workers")
-    # Accuracy, progress and timing (single-threaded pandas) are computed in a child process while the
-    # MVT estimates (threaded bootstrap and grid fit) are computed here.
+    # Accuracy, progress, timing and suspicion (single-threaded pandas) are computed in a child process
+    # while the MVT estimates (threaded bootstrap and grid fit) are computed here.
     side = in_background(_side_tables, responses, used, screening, grid, fps, by, ddof, link_progress)
     try:
         mvt = estimate_mvt(used, frame_counts=grid, rule=rule, theta=theta, inclusive=inclusive,
@@ -403,17 +406,19 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
     except BaseException:
         side.cancel()
         raise
-    accuracy, progress, timing = side.result()
+    accuracy, progress, timing, suspicion = side.result()
     return Analysis(responses=responses, screening=screening, mvt=mvt, accuracy=accuracy, progress=progress,
                     timing=timing, source=source, by=by,
                     histogram=mvt_histogram(mvt, groups), guess_source=guess_source, experiments=tuple(experiments),
-                    worker_groups=worker_groups, notes=tuple(filter(None, [status_note(responses)])))
+                    worker_groups=worker_groups, notes=tuple(filter(None, [status_note(responses)])),
+                    suspicion=suspicion)
 
 
 def _side_tables(responses, used, screening, grid, fps, by, ddof, link_progress):
-    """`analyze`'s accuracy, progress and timing tables (computed beside the MVT estimates)."""
+    """`analyze`'s accuracy, progress, timing and suspicion tables (computed beside the MVT estimates)."""
     return (accuracy_table(used, frame_counts=grid, fps=fps, by=by, ddof=ddof),
-            progress_from_responses(responses, screening, link_progress), timing_summary(responses, fps=fps))
+            progress_from_responses(responses, screening, link_progress), timing_summary(responses, fps=fps),
+            suspicious_workers(responses))
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -488,7 +493,8 @@ def _write_tables(analysis: Analysis, paths: dict[str, Path], summary: pd.DataFr
     _write_csv(mvt.table[mvt_cols], paths["mvt.csv"])
     _write_csv(analysis.accuracy, paths["accuracy.csv"])
     _write_csv(analysis.screening.workers[WORKER_COLUMNS], paths["workers.csv"])
-    _write_csv(suspicious_workers(analysis.responses), paths["suspicion.csv"])
+    _write_csv(analysis.suspicion if analysis.suspicion is not None else suspicious_workers(analysis.responses),
+               paths["suspicion.csv"])
     _write_csv(mvt.cells, paths["cells.csv"])
     _write_csv(analysis.screening.profiles, paths["worker_profiles.csv"])
     _write_csv(mvt.psychometric, paths["psychometric.csv"])

@@ -1,12 +1,12 @@
 """One function call run in a forked child process while the caller goes on: `in_background`.
 
-``mvt analyze`` computes its accuracy, progress and timing tables (single-threaded pandas, ~1 s of
-CPU on a million responses) in a child while it estimates the MVTs, and has its report's two
-costliest figures (single-threaded matplotlib, ~2.5 s) drawn in one while it writes the CSVs and
-draws the other figures: on two cores the halves overlap. A fork copies the finished analysis without pickling it; the child
-sends back only the call's result (small tables, the figures' PNG text) or its exception, which
-`Background.result` raises in the caller. Where ``fork`` is not available (Windows) the call simply
-runs at once, in the caller.
+``mvt analyze`` computes its accuracy, progress, timing and suspicion tables (single-threaded
+pandas, ~1 s of CPU on a million responses) in a child while it estimates the MVTs, and has its
+report's two costliest figures (single-threaded matplotlib, ~2.5 s) drawn in one while it writes the
+CSVs and draws the other figures: on two cores the halves overlap. A fork copies the finished
+analysis without pickling it; the child sends back only the call's result (small tables, the
+figures' PNG text) or its exception, which `Background.result` raises in the caller. Where ``fork``
+is not available (Windows) the call simply runs at once, in the caller.
 """
 
 from __future__ import annotations
