@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.accuracy import accuracy_table
+from analysis.background import in_background
 from analysis.durations import duration_ms
 from analysis.mvt import MVT_COLUMNS, MVTResult, estimate_mvt
-from analysis.responses import USABLE_STATUSES, status_note
+from analysis.responses import REQUIRED_COLUMNS, USABLE_STATUSES, status_note
 from analysis.screening import WORKER_COLUMNS, ScreeningResult, screen_workers
 from analysis.suspicion import suspicious_workers
 from kernel import csvsafe
@@ -32,6 +33,12 @@ PROGRESS_COLUMNS = ["link_id", "n_lists", "complete", "in_progress", "to_replace
 from a CSV ``n_lists``, ``to_replace`` and ``free`` are unknown (empty). ``flagged`` counts
 complete assignments of flagged workers (what ``--replace`` would mark); ``unknown`` assignments
 whose responses carry no ``assignment_status`` (kept and used, `analysis.responses`)."""
+
+READ_COLUMNS = REQUIRED_COLUMNS + ("assignment_status", "timing_ok", "experiment", "hidden_during_video",
+                                   "blurred_during_video", "dropped_frames", "timing_reason")
+"""The columns of a responses CSV that `analyze` (and ``mvt analyze`` before it) reads; ``mvt analyze
+--responses`` reads only these, the ``--by`` column and the metadata's columns (so a clash with
+one is still refused by `add_metadata`), and skips the export's other columns."""
 
 TIMING_COLUMNS = ["frames", "duration_ms", "n_trials", "n_measured", "n_timing_ok", "n_timing_wrong",
                   "share_ok", "n_fewer_frames", "n_more_frames", "mean_abs_frame_error", "n_hidden", "n_blurred",
@@ -85,6 +92,9 @@ class Analysis:
     experiments: tuple[str, ...] = ()
     worker_groups: pd.DataFrame | None = None
     notes: tuple[str, ...] = ()
+    suspicion: pd.DataFrame | None = None
+    """`analysis.suspicion.suspicious_workers` of the responses (``suspicion.csv``), computed beside the
+    MVT estimates; None: computed when written."""
     """Lines ``mvt analyze`` prints about the input (e.g. `analysis.responses.status_note`)."""
 
 
@@ -195,19 +205,22 @@ def select_experiments(responses: pd.DataFrame, names=None) -> tuple[pd.DataFram
     """
     from kernel.export import choose_experiments
 
-    if "experiment" not in responses.columns or responses["experiment"].fillna("").eq("").all():
+    # The column's few distinct values, each read once (missing ones as ""), not a million cells.
+    values = pd.unique(responses["experiment"]) if "experiment" in responses.columns else []
+    names_present = {"" if pd.isna(v) else str(v) for v in values}
+    if not names_present - {""}:
         if names:
             raise ExperimentChoice(f"the responses do not say which experiment they belong to (no 'experiment' "
                                    f"column), so --experiment {names[0]} cannot be applied; export them again "
                                    f"with mvt export")
         return responses, ()
-    available = sorted(set(responses["experiment"].fillna("").astype(str)) - {""})
+    available = sorted(names_present - {""})
     chosen = choose_experiments(available, names, where="the responses")
-    keep = responses["experiment"].isin(chosen)
-    if keep.all() and isinstance(responses.index, pd.RangeIndex) and responses.index.start == 0 \
+    every_row = all(not pd.isna(v) and v in set(chosen) for v in values)
+    if every_row and isinstance(responses.index, pd.RangeIndex) and responses.index.start == 0 \
             and responses.index.step == 1:
         return responses, tuple(chosen)  # every row kept: the same table, without copying a million rows
-    return responses[keep].reset_index(drop=True), tuple(chosen)
+    return responses[responses["experiment"].isin(chosen)].reset_index(drop=True), tuple(chosen)
 
 
 def read_metadata(path: Path | str) -> pd.DataFrame:
@@ -377,21 +390,35 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             f"no responses are left after screening ({s['responses']} recorded: {s['incomplete_excluded']} in "
             f"incomplete/replaced/expired assignments, {s['timing_excluded']} with wrong timing, "
             f"{s['flagged']} of {s['workers']} workers flagged); lower --control-threshold or --min-r to keep more workers")
-    mvt = estimate_mvt(used, frame_counts=grid, rule=rule, theta=theta, inclusive=inclusive,
-                       n_bootstrap=n_bootstrap, rng=rng, psychometric=psychometric, guess_rate=guess, fps=fps)
-    groups = worker_groups = None
-    if by is not None:
-        worker_groups = worker_group_profiles(responses, screening, by, grid, fps)
-        per_image = used.groupby("image_id", sort=True)[by].first().astype(str)
-        groups = per_image.reindex(mvt.table["image_id"]).reset_index(drop=True)
-        for frame in (mvt.table, mvt.rules, mvt.psychometric):
-            frame.insert(2, by, groups.to_numpy()) if by not in frame.columns else None
-    accuracy = accuracy_table(used, frame_counts=grid, fps=fps, by=by, ddof=ddof)
-    progress = progress_from_responses(responses, screening, link_progress)
+    # Accuracy, progress, timing and suspicion (single-threaded pandas) are computed in a child process
+    # while the MVT estimates (threaded bootstrap and grid fit) are computed here.
+    side = in_background(_side_tables, responses, used, screening, grid, fps, by, ddof, link_progress)
+    try:
+        mvt = estimate_mvt(used, frame_counts=grid, rule=rule, theta=theta, inclusive=inclusive,
+                           n_bootstrap=n_bootstrap, rng=rng, psychometric=psychometric, guess_rate=guess, fps=fps)
+        groups = worker_groups = None
+        if by is not None:
+            worker_groups = worker_group_profiles(responses, screening, by, grid, fps)
+            per_image = used.groupby("image_id", sort=True)[by].first().astype(str)
+            groups = per_image.reindex(mvt.table["image_id"]).reset_index(drop=True)
+            for frame in (mvt.table, mvt.rules, mvt.psychometric):
+                frame.insert(2, by, groups.to_numpy()) if by not in frame.columns else None
+    except BaseException:
+        side.cancel()
+        raise
+    accuracy, progress, timing, suspicion = side.result()
     return Analysis(responses=responses, screening=screening, mvt=mvt, accuracy=accuracy, progress=progress,
-                    timing=timing_summary(responses, fps=fps), source=source, by=by,
+                    timing=timing, source=source, by=by,
                     histogram=mvt_histogram(mvt, groups), guess_source=guess_source, experiments=tuple(experiments),
-                    worker_groups=worker_groups, notes=tuple(filter(None, [status_note(responses)])))
+                    worker_groups=worker_groups, notes=tuple(filter(None, [status_note(responses)])),
+                    suspicion=suspicion)
+
+
+def _side_tables(responses, used, screening, grid, fps, by, ddof, link_progress):
+    """`analyze`'s accuracy, progress, timing and suspicion tables (computed beside the MVT estimates)."""
+    return (accuracy_table(used, frame_counts=grid, fps=fps, by=by, ddof=ddof),
+            progress_from_responses(responses, screening, link_progress), timing_summary(responses, fps=fps),
+            suspicious_workers(responses))
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -439,25 +466,40 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
     dict
         File name → path written.
     """
-    from analysis.report import summary_table, write_report
+    from analysis.report import draw_figures, summary_table, write_report
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = OUTPUT_FILES + (BY_OUTPUT_FILES if analysis.worker_groups is not None else ()) + (
         ("bootstrap_draws.csv",) if draws else ())
     paths = {name: out / name for name in names}
+    summary = summary_table(analysis)
+    # The report's costliest figures (most of the writing time) are drawn in a child process while the
+    # CSVs and the report's other figures are written and drawn here.
+    shared = in_background(draw_figures, analysis, summary)
+    try:
+        _write_tables(analysis, paths, summary, draws)
+        write_report(analysis, paths["report.html"], summary, shared)
+    except BaseException:
+        shared.cancel()
+        raise
+    return paths
+
+
+def _write_tables(analysis: Analysis, paths: dict[str, Path], summary: pd.DataFrame, draws: bool) -> None:
+    """Every CSV of `write_outputs`."""
     mvt = analysis.mvt
     mvt_cols = MVT_COLUMNS + [c for c in mvt.table.columns if c not in MVT_COLUMNS]
     _write_csv(mvt.table[mvt_cols], paths["mvt.csv"])
     _write_csv(analysis.accuracy, paths["accuracy.csv"])
     _write_csv(analysis.screening.workers[WORKER_COLUMNS], paths["workers.csv"])
-    _write_csv(suspicious_workers(analysis.responses), paths["suspicion.csv"])
+    _write_csv(analysis.suspicion if analysis.suspicion is not None else suspicious_workers(analysis.responses),
+               paths["suspicion.csv"])
     _write_csv(mvt.cells, paths["cells.csv"])
     _write_csv(analysis.screening.profiles, paths["worker_profiles.csv"])
     _write_csv(mvt.psychometric, paths["psychometric.csv"])
     _write_csv(mvt.rules, paths["rules.csv"])
     _write_csv(analysis.histogram, paths["mvt_histogram.csv"])
-    summary = summary_table(analysis)
     _write_csv(summary, paths["summary.csv"])
     _write_csv(analysis.progress, paths["progress.csv"])
     _write_csv(analysis.timing, paths["timing.csv"])
@@ -465,8 +507,6 @@ def write_outputs(analysis: Analysis, out_dir: Path | str, *, draws: bool = Fals
         _write_csv(analysis.worker_groups, paths["worker_profiles_by_group.csv"])
     if draws:
         _write_csv(bootstrap_table(mvt), paths["bootstrap_draws.csv"])
-    write_report(analysis, paths["report.html"], summary)
-    return paths
 
 
 REPOST_COLUMNS = ["HIT_Link", "n_assignments", "link_id"]

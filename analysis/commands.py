@@ -175,10 +175,11 @@ def _blank(column):
     return column.astype("string").str.strip().replace("", None).isna()
 
 
-def mvt_responses(request: AnalysisRequest, lines: list[str]):
+def mvt_responses(request: AnalysisRequest, lines: list[str], columns=None):
     """The MVT responses ``mvt analyze`` reads for `request`, and the experiments they belong to.
 
-    From a CSV: the chosen experiments' rows (`analysis.analyze.select_experiments`). From Redis:
+    From a CSV: the chosen experiments' rows (`analysis.analyze.select_experiments`), only
+    `columns` of it when given (`analysis.responses.read_responses_csv`). From Redis:
     the chosen experiments' rows, kept by the platforms' records (`analysis.verified`; its line
     goes to `lines`). Either way trials without timing are excluded unless ``--keep-unmeasured``.
     """
@@ -188,7 +189,7 @@ def mvt_responses(request: AnalysisRequest, lines: list[str]):
 
     keep = request.options.get("keep_unmeasured", False)
     if request.responses is not None:
-        table, chosen = select_experiments(read_responses_csv(request.responses), request.experiments)
+        table, chosen = select_experiments(read_responses_csv(request.responses, columns), request.experiments)
         return _rescaled_note(_without_unmeasured(table, keep, lines), lines), chosen
     table = _rescaled_note(_without_unmeasured(read_responses_redis(request.r, request.experiments), keep, lines), lines)
     verification = verify_responses(table, request.confirmed(table) if request.confirmed else {})
@@ -224,7 +225,13 @@ def _rescaled_note(table, lines: list[str]):
     """A line saying how many MVT trials were drawn outside the study's ``max_rescale`` (stored with
     ``timing_ok`` false and ``timing_reason`` ``rescaled``, so excluded like a wrong timing)."""
     if "timing_reason" in table.columns:
-        n = int((table["timing_reason"].astype("string").str.strip() == "rescaled").fillna(False).sum())
+        import numpy as np
+        import pandas as pd
+
+        # each distinct reason tested once (as text, stripped), then counted by its code
+        codes, reasons = pd.factorize(table["timing_reason"])
+        rescaled = [i for i, reason in enumerate(reasons) if str(reason).strip() == "rescaled"]
+        n = int(np.isin(codes, rescaled).sum())
         if n:
             lines.append(f"{n} trial(s) drawn outside the study's max_rescale excluded (timing_reason rescaled)")
     return table
@@ -232,7 +239,7 @@ def _rescaled_note(table, lines: list[str]):
 
 def run_mvt(request: AnalysisRequest) -> list[str]:
     """``mvt analyze`` for MVT experiments (the MVT kind's analysis)."""
-    from analysis.analyze import add_metadata, analyze, progress_from_responses, read_metadata, write_outputs
+    from analysis.analyze import READ_COLUMNS, add_metadata, analyze, progress_from_responses, read_metadata, write_outputs
 
     o = request.options
     rule, by, out = o["rule"], o.get("by"), request.out
@@ -247,7 +254,8 @@ def run_mvt(request: AnalysisRequest) -> list[str]:
                             f"design; leave --design out")
     meta = read_metadata(o["metadata"]) if o.get("metadata") is not None else None
     lines = []
-    table, chosen = mvt_responses(request, lines)
+    table, chosen = mvt_responses(request, lines, READ_COLUMNS + tuple(filter(None, [by]))
+                                  + (tuple(meta.columns) if meta is not None else ()))
     table = add_metadata(table, meta, by)
     if request.responses is not None:
         result = analyze(table, source=str(request.responses), experiments=chosen, **options)

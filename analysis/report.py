@@ -9,6 +9,7 @@ of formatted cells and figures); the template only lays it out.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -140,16 +141,17 @@ def _class_cross(table: pd.DataFrame, labels, grid, fps: float) -> pd.DataFrame:
     return cross.reset_index(drop=True)
 
 
-def _mvt_figures(analysis, section: Section) -> None:
+def _mvt_figures(analysis, section: Section, figure) -> None:
     mvt = analysis.mvt
     table, grid = mvt.table, mvt.frame_counts
-    section.add("figure", png_base64(figures.histogram_figure(analysis.histogram, mvt.fps)))
+    section.add("figure", figure("histogram",
+                                 lambda: png_base64(figures.histogram_figure(analysis.histogram, mvt.fps))))
     labels = sorted(table["label"].unique())
     by = analysis.by
     if not by:
         if 1 < len(labels) <= MAX_CLASS_PANELS:
-            section.add("figure", _class_panels(grid, [(label, table[table["label"] == label])
-                                                              for label in labels], "MVT per class", mvt.fps))
+            section.add("figure", figure("class panels", lambda: _class_panels(
+                grid, [(label, table[table["label"] == label]) for label in labels], "MVT per class", mvt.fps)))
         # Per-class counts as a table too (also when there are too many classes to plot).
         section.add("table", _table(_class_cross(table, labels, grid, mvt.fps), text_columns=("class",)))
         return
@@ -160,7 +162,8 @@ def _mvt_figures(analysis, section: Section) -> None:
     panels = [(f"{label}\n{_group_name(by, g)}", table[(group_of == g) & (table["label"] == label)])
               for g in groups for label in sorted(table.loc[group_of == g, "label"].unique())]
     if 1 < len(panels) <= MAX_CLASS_PANELS:
-        section.add("figure", _class_panels(grid, panels, f"MVT per class and {by}", mvt.fps),
+        section.add("figure", figure("class panels", lambda: _class_panels(grid, panels, f"MVT per class and {by}",
+                                                                          mvt.fps)),
                     alt=f"MVT per class, split by {by}: " + "; ".join(_group_name(by, g) for g in groups))
     crosses = []
     for g in groups:
@@ -379,9 +382,17 @@ def unjudged_note(screening, fps: float, guess_rate: float) -> str:
             "Figures: docs/analysis.md.")
 
 
-def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
+SHARED_FIGURES = ("profiles", "workers")
+"""The report's costliest figures (the image profile grid, the workers' figure), which `write_report`
+can take from another process (`draw_figures`) while it draws the others."""
+
+
+def render_report(analysis, summary: pd.DataFrame | None = None, figure=None) -> str:
     """The report of an `analysis.analyze.Analysis` as one HTML string (``summary``: `summary_table`'s,
-    when the caller has written it already)."""
+    when the caller has written it already). ``figure(name, draw)`` gives each figure as base64 PNG text
+    (names: histogram, class panels, timing, rules, accuracy, profiles, progress, workers); default
+    ``draw()``."""
+    figure = figure or (lambda name, draw: draw())
     mvt = analysis.mvt
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rules = rules_comparison(mvt)
@@ -404,7 +415,7 @@ def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
     progress_note += ("; replaced and expired count assignments with responses that were marked for replacement "
                       "(or taken over) or expired; flagged counts complete assignments of flagged workers (to repost).")
     mvt_section = Section("Minimum viewing time").add("p", f"{mvt.describe_rule()}; {mvt.describe_control()}.")
-    _mvt_figures(analysis, mvt_section)
+    _mvt_figures(analysis, mvt_section, figure)
     mvt_section.add("note", "Histogram numbers with their bootstrap intervals: mvt_histogram.csv; every image: "
                             "mvt.csv; bootstrap draws: mvt analyze --draws (bootstrap_draws.csv).")
     if by:
@@ -414,7 +425,7 @@ def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
         "p", "Trials of complete assignments per intended duration; a trial whose measured presented frames differ "
              "from the intended count is excluded. n_rescaled: trials whose video was drawn outside the study's "
              "max_rescale (browser zoom, a high-density screen), excluded too.")
-    timing_png = _timing_figure(analysis.timing)
+    timing_png = figure("timing", lambda: _timing_figure(analysis.timing))
     timing_section.add("figure", timing_png) if timing_png else timing_section.add(
         "note", "No trial had a measured presented-frame count.")
     if by:
@@ -457,23 +468,26 @@ def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
                  f"or MVT differs from rule '{mvt.rule}' (per image: rules.csv). The psychometric threshold is read "
                  f"as the shortest tested duration at or above it.").add(
             "table", _table(rules, text_columns=("rule",))).add(
-            "figure", png_base64(figures.mvt_vs_threshold_figure(mvt)),
+            "figure", figure("rules", lambda: png_base64(figures.mvt_vs_threshold_figure(mvt))),
             alt="MVT of the rule against the psychometric threshold per image"),
         Section("Accuracy versus duration").add(
             "p", "Proportion correct with 95% intervals; dashed line: chance (the psychometric guess rate). "
-                 + _interval_line(acc) + ".").add("figure", _accuracy_figure(acc, mvt.guess_rate, by)).add(
+                 + _interval_line(acc) + ".").add(
+            "figure", figure("accuracy", lambda: _accuracy_figure(acc, mvt.guess_rate, by))).add(
             "table", _table(acc_shown, text_columns=("group", "ci_method"))),
         Section("Accuracy profiles of images").add(
             "p", f"{sample_text}; every image's counts, intervals and "
                  f"fitted values are in cells.csv, the fitted parameters in psychometric.csv.").add(
-            "figure", png_base64(figures.profiles_figure(mvt, sample, image_group)) if sample else "", alt=profiles_alt),
-        Section("Progress per link").add("note", progress_note).add("figure", _progress_figure(analysis.progress)).add(
+            "figure", figure("profiles", lambda: png_base64(figures.profiles_figure(mvt, sample, image_group))
+                             if sample else ""), alt=profiles_alt),
+        Section("Progress per link").add("note", progress_note).add(
+            "figure", figure("progress", lambda: _progress_figure(analysis.progress))).add(
             "table", _table(analysis.progress, text_columns=("link_id",))),
         Section("Screening").add("p", SCREENING_POLICY).add(
             "p", unjudged_note(analysis.screening, mvt.fps, mvt.guess_rate)).add("note", workers_note).add(
-            "figure", png_base64(figures.workers_figure(analysis.screening, mvt.fps,
-                                                  analysis.worker_groups if plot_worker_groups else None, by))
-            if len(analysis.screening.profiles) else "", alt=workers_alt).add(
+            "figure", figure("workers", lambda: png_base64(figures.workers_figure(
+                analysis.screening, mvt.fps, analysis.worker_groups if plot_worker_groups else None, by))
+                if len(analysis.screening.profiles) else ""), alt=workers_alt).add(
             "table", _table(screening_counts, text_columns=("item",))),
         Section("Flagged workers", 3).add(*(("table", _table(flagged, text_columns=("worker_id", "reason")))
                                            if len(flagged) else ("p", "No worker is flagged."))),
@@ -482,10 +496,39 @@ def render_report(analysis, summary: pd.DataFrame | None = None) -> str:
     return _ENV.get_template("report.html").render(sections=sections)
 
 
-def write_report(analysis, path: Path | str, summary: pd.DataFrame | None = None) -> Path:
-    """Write `render_report` output to `path` (UTF-8)."""
+def draw_figures(analysis, summary: pd.DataFrame | None = None, names=SHARED_FIGURES) -> dict[str, str]:
+    """The report's figures `names` (of `SHARED_FIGURES`) as base64 PNG text by name, as `render_report` draws them."""
+    drawn = {}
+
+    def figure(name, draw):
+        if name in names:
+            drawn[name] = draw()
+        return ""
+
+    render_report(analysis, summary, figure)
+    return drawn
+
+
+def write_report(analysis, path: Path | str, summary: pd.DataFrame | None = None, shared=None) -> Path:
+    """Write `render_report` output to `path` (UTF-8).
+
+    ``shared``: an `analysis.background.Background` drawing `draw_figures` of `SHARED_FIGURES` (e.g. in
+    a child process); the report then draws its other figures meanwhile and takes those from it, for
+    the same bytes.
+    """
     path = Path(path)
+    if shared is None:
+        html = render_report(analysis, summary)
+    else:
+        html = render_report(analysis, summary,
+                             lambda name, draw: f"@figure-{name}@" if name in SHARED_FIGURES else draw())
+        for name, png in shared.result().items():
+            # The token is matched with its src="..." quotes, which no escaped text holds; an empty figure
+            # is no <img> at all (the template's figure macro), as when drawn in place.
+            src = f'src="data:image/png;base64,@figure-{name}@"'
+            html = re.sub(rf'<img alt="[^"]*" {re.escape(src)}>', "", html) if not png \
+                else html.replace(src, f'src="data:image/png;base64,{png}"')
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_report(analysis, summary), encoding="utf-8")
+    tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)
     return path

@@ -203,6 +203,29 @@ def _lf_rows(text: str) -> str:
     return '"'.join(parts)
 
 
+def _format_floats(df, float_format: str, na_rep: str):
+    """``df`` with each float64 column as the text ``to_csv(float_format=...)`` writes for it
+    (``float_format % value``, `na_rep` for NaN), each distinct value formatted once.
+
+    pandas formats every cell through a Python closure (~2 µs a cell); a million-cell table of
+    analysis results holds far fewer distinct values (proportions of small counts, durations).
+    Values are told apart by their bits, so ``-0.0`` stays ``-0`` and ``0.0`` ``0``."""
+    import numpy as np
+    import pandas as pd
+
+    floats = [i for i, dtype in enumerate(df.dtypes) if dtype == np.float64]
+    if not floats:
+        return df
+    out = df.copy(deep=False)
+    for i in floats:
+        values = out.iloc[:, i].to_numpy()
+        codes, uniques = pd.factorize(values.view(np.int64))
+        text = np.array([float_format % v for v in uniques.view(np.float64)], dtype=object)[codes]
+        text[np.isnan(values)] = na_rep
+        out.isetitem(i, text)
+    return out
+
+
 def write_frame(df, path, **to_csv) -> None:
     """Write the pandas DataFrame ``df`` through `safe_frame` to ``path`` as `writer` would (no index).
 
@@ -212,7 +235,10 @@ def write_frame(df, path, **to_csv) -> None:
     from pathlib import Path
 
     path = Path(path)
-    text = safe_frame(df).to_csv(None, index=False, lineterminator="\r\n", **to_csv)
+    safe = safe_frame(df)
+    if isinstance(to_csv.get("float_format"), str):
+        safe = _format_floats(safe, to_csv["float_format"], to_csv.get("na_rep", ""))
+    text = safe.to_csv(None, index=False, lineterminator="\r\n", **to_csv)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         f.write(_lf_rows(text))

@@ -333,6 +333,31 @@ def test_everyone_screened_out_is_explained():
         "0 with wrong timing, 1 of 1 workers flagged); lower --control-threshold or --min-r to keep more workers")
 
 
+def test_columns_the_analysis_does_not_use_are_read_for_by_and_metadata(tmp_path, responses_csv):
+    """mvt analyze --responses reads only the columns it uses, plus --by's and the metadata's: a
+    column outside READ_COLUMNS still splits the analysis, and a metadata column of that name is
+    still refused as ambiguous."""
+    from analysis.analyze import READ_COLUMNS
+
+    df = pd.read_csv(responses_csv, dtype=str, keep_default_na=False)
+    df["input_type"] = df["image_id"].map({"a": "mouse", "b": "mouse"}).fillna("touch")
+    df.to_csv(responses_csv, index=False)
+    assert "input_type" not in READ_COLUMNS
+    out = tmp_path / "out"
+    args = ["analyze", "--out", str(out), "--responses", str(responses_csv), "--min-correlation-trials", "1",
+            "--bootstrap", "0"]
+    result = CliRunner().invoke(cli, args + ["--by", "input_type"])
+    assert result.exit_code == 0, result.output
+    mvt = pd.read_csv(out / "mvt.csv", keep_default_na=False, dtype=str)
+    assert dict(zip(mvt["image_id"], mvt["input_type"])) == {"a": "mouse", "b": "mouse", "c": "touch", "d": "touch",
+                                                             "e": "touch"}
+    meta = tmp_path / "meta.csv"
+    meta.write_text("image_id,input_type\na,pen\n")
+    result = CliRunner().invoke(cli, args + ["--metadata", str(meta)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == "error: metadata column 'input_type' is also a responses column; rename it"
+
+
 def test_by_splits_class_panels_profiles_and_workers(tmp_path, responses_csv):
     """--by source (a, b ImageNet; c, d, e ObjectNet): the per-class panels, the profile grid and
     the workers' figure are split by group (named in their alt text), the class table has a

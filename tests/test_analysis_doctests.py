@@ -9,7 +9,8 @@ import pytest
 
 MODULES = ["analysis.intervals", "analysis.rules", "analysis.bootstrap", "analysis.psychometric", "analysis.mvt",
            "analysis.crowdmos", "analysis.synthetic", "analysis.durations", "analysis.accuracy", "analysis.options",
-           "analysis.ratings", "analysis.figures", "analysis.screening"]
+           "analysis.ratings", "analysis.figures", "analysis.screening",
+           "analysis.background"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -57,6 +57,37 @@ def test_report_escapes_link_ids(report_and_analysis):
     assert "&lt;b&gt;syn-001&lt;/b&gt;" in html
 
 
+def test_report_drawn_beside_the_csvs_is_the_one_drawn_in_process(report_and_analysis, tmp_path, monkeypatch):
+    """write_outputs has the report's costliest figures drawn in a child process while it writes the
+    CSVs and draws the others: the same report (but its minute stamp) as render_report in one process;
+    a failure there is raised here after every CSV is written, and no report is written."""
+    import analysis.report
+    from analysis.analyze import OUTPUT_FILES, write_outputs
+
+    html, result = report_and_analysis
+    write_outputs(result, tmp_path / "out")
+    stamp = re.compile(r"Generated [\d-]+ [\d:]+ UTC")
+    assert stamp.sub("", (tmp_path / "out" / "report.html").read_text(encoding="utf-8")) == stamp.sub("", html)
+
+    # a shared figure that comes back empty leaves no <img>, as one drawn empty in place
+    from analysis.background import in_background
+    from analysis.report import write_report
+
+    shared = {"profiles": "", "workers": "AAAA"}
+    write_report(result, tmp_path / "empty.html", shared=in_background(lambda: shared))
+    in_place = render_report(result, None, lambda name, draw: shared[name] if name in shared else draw())
+    assert stamp.sub("", (tmp_path / "empty.html").read_text(encoding="utf-8")) == stamp.sub("", in_place)
+    assert in_place.count("<img") == html.count("<img") - 1 and 'base64,AAAA"' in in_place
+
+    def fails(*args):
+        raise ValueError("no room for figures")
+
+    monkeypatch.setattr(analysis.report, "draw_figures", fails)
+    with pytest.raises(ValueError, match="^no room for figures$"):
+        write_outputs(result, tmp_path / "failed")
+    assert sorted(p.name for p in (tmp_path / "failed").iterdir()) == sorted(set(OUTPUT_FILES) - {"report.html"})
+
+
 @pytest.mark.parametrize("fps", [60, 30, 144])
 def test_frame_rate_is_inferred_from_durations(fps):
     df = synthetic_responses(n_images=20, frame_counts=(1, 3, 30), workers_per_link=3, rng=1, fps=fps)

@@ -155,6 +155,17 @@ def test_write_frame_quotes_carriage_returns(tmp_path):
     assert (tmp_path / "t.csv").read_bytes() == b'comment,n\n"ok\r=1",1.5\nx,\n'
 
 
+def test_write_frame_formats_floats_as_pandas_does(tmp_path):
+    """Float columns formatted once per distinct value give pandas' own bytes: -0.0 stays -0,
+    NaN is empty, infinities and tiny or huge values keep %.6g's form."""
+    from kernel.csvsafe import write_frame
+
+    values = [0.0, -0.0, float("nan"), float("inf"), -float("inf"), 1 / 3, 1 / 3, -2.5e-12, 123456789.0, 0.1 + 0.2, 1.0]
+    df = pd.DataFrame({"x": values, "y": values[::-1], "id": [f"i{i}" for i in range(len(values))]})
+    write_frame(df, tmp_path / "t.csv", float_format="%.6g")
+    assert (tmp_path / "t.csv").read_text() == df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+
+
 HOSTILE_CELLS = (*HOSTILE_COMMENTS, "=1+2", "'=x", "''@y", "-2+3", "-1.5", "+3", "\t=1", "\r=1", "\n=1", "'quoted",
                  "\u00a0@x", "\ufeff@x", "﹦1", "a\"b", '""', "\"", "x\r\ny", "\r\n", "", None, "cat")
 
