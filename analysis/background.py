@@ -6,13 +6,16 @@ report's two costliest figures (single-threaded matplotlib, ~2.5 s) drawn in one
 CSVs and draws the other figures: on two cores the halves overlap. A fork copies the finished
 analysis without pickling it; the child sends back only the call's result (small tables, the
 figures' PNG text) or its exception, which `Background.result` raises in the caller. Where ``fork``
-is not available (Windows) the call simply runs at once, in the caller.
+is not available (Windows), or the caller runs other threads (a fork copies only the calling
+thread, so a lock another thread holds at that moment stays held in the child forever: a server
+thread, a test harness), the call simply runs at once, in the caller.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing
+import threading
 
 
 class Background:
@@ -93,7 +96,7 @@ def in_background(fn, *args) -> Background:
     >>> in_background(sum, [1, 2, 3]).result()
     6
     """
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
         return _Done(fn, args)
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
