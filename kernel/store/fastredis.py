@@ -77,9 +77,12 @@ def _encode(arg) -> bytes:
 
 
 def pack(*args) -> bytes:
-    """One command in RESP."""
-    encoded = [_encode(arg) for arg in args]
-    return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(d), d) for d in encoded)
+    """One command in RESP (str, bytes, int or float arguments; anything else is a ``TypeError``).
+
+    hiredis' C encoder gives the bytes this module's Python encoder gave, at 1.5 against 6.9 µs for
+    a script call of 8 arguments (2026-12-06, load 8); eligibility sends ten commands a request.
+    """
+    return hiredis.pack_command(args)
 
 
 class _Protocol(asyncio.Protocol):
