@@ -19,6 +19,7 @@ import orjson
 from app import eventlog
 from kernel import limits, videourls
 from kernel.assignments import Allocation, allocate, eligibility, now_ms
+from kernel.store.fastredis import both
 from kernel.control import count_event
 from kernel.reasons import refusal
 from kernel.errors import MVTError, RateLimited, UnknownLink
@@ -100,8 +101,7 @@ async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, a
     if client is None:
         result = await check
     else:
-        admitted, result = await asyncio.gather(limits.admit_eligibility(r, settings, client, worker_id, now), check,
-                                                return_exceptions=True)
+        admitted, result = await both(limits.admit_eligibility(r, settings, client, worker_id, now), check)
         for outcome in (admitted, result):
             if isinstance(outcome, RateLimited):
                 outcome.headers.update(cors_headers(origin))
