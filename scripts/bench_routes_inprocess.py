@@ -9,6 +9,9 @@ a redis-server over TCP (AOF ``everysec``) holding the bench experiment of `scri
 app's process per request (``time.process_time``: the server's Python, its Redis client and the
 system calls to Redis) and of redis-server per request (/proc), the minimum over ``--repeats`` runs
 of ``--requests`` requests (the run least disturbed by other work); rounds alternate the order.
+Every request of a round is a new one: new workers, a returning assignment this process has not
+answered yet (as in `scripts/bench_server`, where a process sees each about once per run), a trial
+not yet answered.
 
 ``.venv/bin/python scripts/bench_routes_inprocess.py --compare /work/wt-base .`` prints each side's
 medians over the rounds and the median of the per-round ratios B/A.
@@ -46,6 +49,7 @@ async def main():
                   "ELIGIBILITY_PER_MINUTE", "ELIGIBILITY_PER_WORKER_PER_MINUTE", "ARRIVALS_PER_MIN"):
         os.environ[f"MVT_LIMIT_{limit}"] = "1000000000"
     sys.stderr = open(os.devnull, "w")  # the event log: formatted and written, as by mvt serve, but not kept
+    from app.fastpath import replay_body
     from app.main import create_app
     from kernel.settings import Settings
     app = create_app(Settings(_env_file=None))
@@ -77,13 +81,7 @@ async def main():
                  "scheme": "https", "path": path, "raw_path": path.encode(), "query_string": query,
                  "root_path": "", "headers": headers, "client": ("127.0.0.1", 40000 + k % 1000),
                  "server": ("127.0.0.1", 8443), "state": {}}
-        sent = False
-        async def receive():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await asyncio.sleep(3600)
+        receive = replay_body(body, lambda: asyncio.sleep(3600))  # the body, then nothing (the client waits)
         status = []
         async def send(message):
             if message["type"] == "http.response.start":
@@ -103,8 +101,7 @@ async def main():
                     await asyncio.gather(*(one(route, k) for k in range(start, min(start + concurrency, base + n))))
                 row = ((time.process_time() - cpu) / n * 1e6, (redis_cpu(redis_pid) - rcpu) / n * 1e6)
                 best = row if best is None or row[0] + row[1] < best[0] + best[1] else best
-                if route in ("first_assignment", "eligibility"):
-                    base += n  # new workers each run
+                base += n  # new workers, new returning assignments, trials not yet answered
             results[route] = best
     print(json.dumps(results))
 
@@ -139,12 +136,16 @@ def main() -> None:
     parser.add_argument("--compare", nargs=2, type=Path, required=True, metavar=("PATH_A", "PATH_B"))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=2000, help="requests per run")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per route and round (the least CPU counts)")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs per route and round (the least CPU counts); requests x repeats <= 2000")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--routes", nargs="+", choices=ROUTES, default=list(ROUTES))
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from bench_server import N_CLASSES, N_LINKS, N_LISTS, N_TRIALS
+    from bench_server import N_CLASSES, N_LINKS, N_LISTS, N_RETURNING, N_TRIALS
+
+    if args.requests * args.repeats > N_RETURNING:
+        parser.error(f"--requests x --repeats must be at most {N_RETURNING} (the returning assignments prepared)")
     from simulation.stack import RedisProcess
     from simulation.synthetic import write_experiment
 
