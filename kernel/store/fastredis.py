@@ -95,11 +95,13 @@ async def both(first, second) -> tuple:
         outcome = await second
     except Exception as exc:  # noqa: BLE001 - handed back, as gather would
         outcome = exc
+    except BaseException:  # cancelled: as gather, cancel the other too
+        task.cancel()
+        raise
     try:
         return await task, outcome
     except Exception as exc:  # noqa: BLE001
         return exc, outcome
-
 
 
 class _Protocol(asyncio.Protocol):
