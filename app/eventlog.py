@@ -49,6 +49,10 @@ def configure(fmt: str) -> None:
 
 
 def event(name: str, **fields) -> None:
-    """Log one event (``allocation``, ``completion``, ``refusal``) with its fields."""
+    """Log one event (``allocation``, ``completion``, ``refusal``) with its fields.
+
+    The record is made and handled directly: ``log.info`` would first walk the stack for the caller's
+    file and line (``findCaller``), which no format prints, on every allocation.
+    """
     if log.isEnabledFor(logging.INFO):
-        log.info(name, extra={"fields": fields})
+        log.handle(log.makeRecord(log.name, logging.INFO, "", 0, name, None, None, extra={"fields": fields}))

@@ -5,7 +5,8 @@ the hot routes. `HotPaths` answers well-formed requests to ``GET /api/eligibilit
 ``POST /api/assignments|responses|trial-start|complete`` itself, validating with the same models
 (`app.validation`) and calling the same operations (`app.service`) as the FastAPI routes in
 `app.routes.api`. Anything it does not accept as well-formed goes on to FastAPI unchanged, so
-every error sentence and the OpenAPI schema come from one place.
+every error sentence and the OpenAPI schema come from one place. It runs ahead of FastAPI's own
+middleware stack (`app.main.MvtApp`), whose wrappers cost the hot routes more than the hot path.
 """
 
 from __future__ import annotations

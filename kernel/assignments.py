@@ -25,7 +25,6 @@ The hot-path functions take a ``redis.asyncio.Redis``; `completion_record` a ``r
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
@@ -35,6 +34,7 @@ from kernel.store import keys
 from kernel.control import count_event
 from kernel.errors import MVTError, UnknownAssignment
 from kernel.reasons import refusal
+from kernel.store.fastredis import both
 from kernel.store.scripts import scripts_for
 
 
@@ -112,7 +112,7 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         if admit is None or attempt == 2:
             reserved = await reserve
         else:
-            admitted, reserved = await asyncio.gather(admit, reserve, return_exceptions=True)
+            admitted, reserved = await both(admit, reserve)
             if isinstance(reserved, BaseException):
                 raise reserved
             if isinstance(admitted, BaseException):

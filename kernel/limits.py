@@ -37,6 +37,7 @@ import orjson
 from kernel.errors import RateLimited
 from kernel.settings import Settings
 from kernel.store import keys
+from kernel.store.fastredis import both
 from kernel.store.scripts import scripts_for
 
 UNKNOWN_CLIENT = "unknown"
@@ -114,11 +115,15 @@ async def admit_participant(r, settings: Settings, ip: str, worker_id: str, assi
     """
     if not settings.limit_arrivals_per_min:
         return await admit_assignment(r, settings, ip, worker_id, assignment_id, now_ms)
-    lookups = [r.hget(keys.assignment_links(), assignment_id)]
+    lookups = r.pipeline(transaction=False).hget(keys.assignment_links(), assignment_id)
     if experiment_id is None:
-        lookups.append(r.hget(keys.link_meta(link_id), "experiment_id"))
-    found, _ = await asyncio.gather(asyncio.gather(*lookups),
-                                    admit_assignment(r, settings, ip, worker_id, assignment_id, now_ms))
+        lookups.hget(keys.link_meta(link_id), "experiment_id")
+    # one pipeline, not a task per read: every POST /api/assignments comes here
+    admitted, found = await both(admit_assignment(r, settings, ip, worker_id, assignment_id, now_ms),
+                                 lookups.execute())
+    for outcome in (admitted, found):
+        if isinstance(outcome, BaseException):
+            raise outcome
     experiment = experiment_id or found[1]
     if found[0] is None and experiment:  # an unknown link names no experiment: refused later as such
         try:

@@ -8,7 +8,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from kernel.store.fastredis import FastRedis, pack
+from kernel.store.fastredis import FastRedis, both, pack
 
 
 def run(coro):
@@ -17,6 +17,31 @@ def run(coro):
 
 def test_pack_is_resp():
     assert pack("SET", "k", 5, b"v") == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n5\r\n$1\r\nv\r\n"
+
+
+def test_pack_refuses_what_redis_py_would_not_send():
+    with pytest.raises(TypeError):
+        pack("SET", "k", None)
+
+
+@pytest.mark.parametrize("first_fails, second_fails", [(False, False), (True, False), (False, True), (True, True)])
+def test_both_gives_what_gather_with_exceptions_gives(first_fails, second_fails):
+    async def step(value, fails):
+        await asyncio.sleep(0)
+        if fails:
+            raise ValueError(value)
+        return value
+
+    async def outcomes(combine):
+        got = await combine(step("a", first_fails), step("b", second_fails))
+        return [repr(x) for x in got]
+
+    async def scenario():
+        gathered = await outcomes(lambda x, y: asyncio.gather(x, y, return_exceptions=True))
+        return gathered, await outcomes(both)
+
+    gathered, ours = run(scenario())
+    assert ours == gathered
 
 
 def test_pipeline_replies_match_redis_py(redis, redis_url):

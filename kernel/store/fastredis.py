@@ -77,9 +77,31 @@ def _encode(arg) -> bytes:
 
 
 def pack(*args) -> bytes:
-    """One command in RESP."""
-    encoded = [_encode(arg) for arg in args]
-    return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(d), d) for d in encoded)
+    """One command in RESP (str, bytes, int or float arguments; anything else is a ``TypeError``).
+
+    hiredis' C encoder gives the bytes this module's Python encoder gave, at 1.5 against 6.9 µs for
+    a script call of 8 arguments (2026-12-06, load 8); eligibility sends ten commands a request.
+    """
+    return hiredis.pack_command(args)
+
+
+async def both(first, second) -> tuple:
+    """The outcomes (result or exception) of awaitables ``first`` and ``second`` run concurrently, as
+    ``asyncio.gather(first, second, return_exceptions=True)`` gives them, with one task (for ``first``)
+    instead of gather's two and its gathering future. The hot routes run a limit's script beside
+    their own Redis work this way; the commands of both leave in one write either way (`FastRedis`)."""
+    task = asyncio.ensure_future(first)
+    try:
+        outcome = await second
+    except Exception as exc:  # noqa: BLE001 - handed back, as gather would
+        outcome = exc
+    except BaseException:  # cancelled: as gather, cancel the other too
+        task.cancel()
+        raise
+    try:
+        return await task, outcome
+    except Exception as exc:  # noqa: BLE001
+        return exc, outcome
 
 
 class _Protocol(asyncio.Protocol):
