@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -131,16 +132,21 @@ def test_hundreds_of_slowloris_connections_do_not_starve_normal_requests(tmp_pat
         redis_proc.stop()
     assert statuses == [200] * N_NORMAL, (statuses, retries)
     print(f"{N_NORMAL} normal requests served with {retries} retries; {len(held)} slow connections closed "
-          f"by the server (the longest held {max(held, default=0):.2f} s), {n_cut} in their handshake")
+          f"by the server (held {statistics.median(held or [0]):.2f} s typically, {max(held, default=0):.2f} s "
+          f"at most), {n_cut} in their handshake")
     assert n_kept == 0, f"{n_kept} slow connections were still open {KEEP_TRYING_S:.0f} s after the attack"
     # under a hard limit below the attackers, part of them is closed while still in the TLS handshake
     # (counted in the connection budget from the accept, app.protocol)
     assert len(held) + n_cut >= N_SLOW, f"only {len(held)} slow connections were closed by the server " \
                                         f"(and {n_cut} in their handshake)"
-    # The server cuts a request READ_TIMEOUT_S after its handshake, checking every SWEEP_S; 2 s more for a busy
-    # machine (2.9 s was measured at load 13). Without the cut a connection is never closed (counted as kept).
-    assert max(held) < READ_TIMEOUT_S + GuardedHttpToolsProtocol.SWEEP_S + 2, \
-        f"a slow connection was held {max(held):.1f} s"
+    # The server cuts a request READ_TIMEOUT_S after its handshake, checking every SWEEP_S: the typical hold
+    # shows that deadline (the idle keep-alive's 10 s or the handshake's 5 s would show here); the longest
+    # also includes this process noticing the close while busy with 300 connections (3.99 s at load 8).
+    # Without the cut a connection is never closed (counted as kept).
+    deadline_s = READ_TIMEOUT_S + GuardedHttpToolsProtocol.SWEEP_S
+    assert statistics.median(held) < deadline_s + 1, f"slow connections were typically held " \
+                                                     f"{statistics.median(held):.1f} s"
+    assert max(held) < deadline_s + 3.5, f"a slow connection was held {max(held):.1f} s"
 
 
 N_SILENT, N_HONEST, HONEST_CONCURRENCY, FLOOD_S = 500, 1000, 8, 200.0
