@@ -144,8 +144,8 @@ def test_hundreds_of_slowloris_connections_do_not_starve_normal_requests(tmp_pat
     # also includes this process noticing the close while busy with 300 connections (3.99 s at load 8).
     # Without the cut a connection is never closed (counted as kept).
     deadline_s = READ_TIMEOUT_S + GuardedHttpToolsProtocol.SWEEP_S
-    assert statistics.median(held) < deadline_s + 1, f"slow connections were typically held " \
-                                                     f"{statistics.median(held):.1f} s"
+    assert statistics.median(held) < deadline_s + 1.5, f"slow connections were typically held " \
+                                                       f"{statistics.median(held):.1f} s"
     assert max(held) < deadline_s + 3.5, f"a slow connection was held {max(held):.1f} s"
 
 
