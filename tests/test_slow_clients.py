@@ -150,7 +150,7 @@ def test_hundreds_of_slowloris_connections_do_not_starve_normal_requests(tmp_pat
 
 
 N_SILENT, N_HONEST, HONEST_CONCURRENCY, FLOOD_S = 500, 1000, 8, 200.0
-# FLOOD_S is only an upper bound: the flood is stopped once the honest requests are done (50 s at load 10).
+# FLOOD_S is only an upper bound: the flood is stopped once the honest requests are done (27–98 s at load 8–18).
 
 
 async def never_handshake(host: str, port: int, stop_at: float, opened: list[int]) -> None:
