@@ -209,16 +209,17 @@ def test_a_refused_concurrent_request_does_not_drop_a_link_the_worker_holds(exp,
     async def scenario(r):
         await alloc(r, "synth-001", "W9", "AX")
         real = scripts_for(r)
-        b_done = asyncio.Event()
+        a_reserved, b_done = asyncio.Event(), asyncio.Event()
 
         async def allocate_script(keys=(), args=()):
             if args[1] == a_assignment:
+                a_reserved.set()  # A allocates only after its reservation
                 await b_done.wait()
             return await real.allocate(keys=keys, args=args)
         r._mvt_scripts = replace(real, allocate=allocate_script)
 
         async def b():
-            await asyncio.sleep(0.05)  # after A's reservation
+            await a_reserved.wait()  # after A's reservation (a fixed pause raced a slow Redis)
             won = await alloc(r, "synth-001", "W1", "A2")
             b_done.set()
             return won

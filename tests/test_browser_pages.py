@@ -30,8 +30,11 @@ ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--disable
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # An `expect` without its own timeout waits 15 s, not Playwright's 5 s: on a busy CI machine a page
+    # that plays a video or waits for the server can take longer (a failing check still fails, later).
+    expect.set_options(timeout=15_000)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b

@@ -196,46 +196,60 @@ def test_the_exported_row_agrees_with_an_independent_frame_probe(live_server, si
     stimuli = json.loads((live_server.exp_dir / "stimuli.json").read_text())
     fixation, mask = stimuli["fixation_frames"], stimuli["mask_frames"]
     frames, offset, stall_ms, conditions = CASES[case]
-    page = sized_page(1366, 650, **({"device_scale_factor": conditions["dpr"]} if "dpr" in conditions else {}))
-    throttle = emulate(page, conditions)
-    page.route("**/api/assignments", first_trial_with(stimuli, frames))
-    page.add_init_script(PROBE % json.dumps(
-        {"stall_frame": None if offset is None else fixation + offset, "stall_ms": stall_ms}))
-    assignment = f"A-PROBE-{case}-{where}".replace("_", "-")
-    task = open_task(live_server, page, assignment, where)
-    play_first_trial(page, task, where, throttle)
-    page.wait_for_timeout(300)
-    page.screenshot(path=shots / f"probe_{where}_{case}_during.png")
-    answer_current(task)
-    if "cpu" in conditions:
-        page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": 1})
-    frame = task_frame(page) if where == "landing" else page.main_frame
-    (row,) = rows_of(live_server, assignment, 1, page)
-    run = frame.evaluate("window.__probe.plays[0]")
-    view = probe_view(run, fixation, frames, mask)
-    print(f"\n{case}/{where}: probe {view}; row timing_ok={row['timing_ok']} reason={row['timing_reason']} "
-          f"image_ms={row['image_ms_measured']} mask={row['mask_frames_presented']} plays={row['plays']} "
-          f"log={row['frame_log']}")
-    assert int(row["frames"]) == frames
-    assert row["plays"] == 1
-    if row["timing_ok"]:
-        assert probe_says_ok(view, frames, mask), (view, row)
-    if row["image_ms_measured"] is not None and view["image_ms"] is not None:
-        assert row["image_ms_measured"] == pytest.approx(view["image_ms"], abs=2), (view, row)
-    if not probe_says_ok(view, frames, mask):
-        # The probe saw the image held (or could not time it), or the mask cut: never a valid trial.
-        assert row["timing_ok"] is False and row["timing_reason"] is not None, (view, row)
-    if case.startswith("stall_first_image") and (view["image_ms"] is None or view["image_ms"] > 250):
-        # image_frames: the held frame was the page's last sample when it gave up on the video
-        assert row["timing_reason"] in ("image_time", "image_time_unknown", "image_frames"), row
-    if case == "stall_first_image_2500" or case == "stall_first_mask_2500":
-        # The runner stops waiting 2 s after the natural end: the mask was cut short.
-        assert row["timing_ok"] is False, row
-        assert row["mask_frames_presented"] is not None and row["mask_frames_presented"] < mask, row
-    if "dpr" in conditions:
-        assert row["dpr"] == conditions["dpr"] and row["drawn_device_px"] == pytest.approx(stimuli["size"], abs=1.5), row
-        assert row["timing_reason"] != "rescaled", row
+
+    def run(attempt: int) -> tuple[dict, bool]:
+        """Play trial 1 in a new page and check the exported row against the probe; the row, and whether
+        the probe saw the trial presented as built."""
+        page = sized_page(1366, 650, **({"device_scale_factor": conditions["dpr"]} if "dpr" in conditions else {}))
+        throttle = emulate(page, conditions)
+        page.route("**/api/assignments", first_trial_with(stimuli, frames))
+        page.add_init_script(PROBE % json.dumps(
+            {"stall_frame": None if offset is None else fixation + offset, "stall_ms": stall_ms}))
+        assignment = f"A-PROBE-{case}-{where}".replace("_", "-") + (f"-{attempt}" if attempt else "")
+        task = open_task(live_server, page, assignment, where)
+        play_first_trial(page, task, where, throttle)
+        page.wait_for_timeout(300)
+        page.screenshot(path=shots / f"probe_{where}_{case}_during.png")
+        answer_current(task)
+        if "cpu" in conditions:
+            page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": 1})
+        frame = task_frame(page) if where == "landing" else page.main_frame
+        (row,) = rows_of(live_server, assignment, 1, page)
+        played = frame.evaluate("window.__probe.plays[0]")
+        view = probe_view(played, fixation, frames, mask)
+        print(f"\n{case}/{where}: probe {view}; row timing_ok={row['timing_ok']} reason={row['timing_reason']} "
+              f"image_ms={row['image_ms_measured']} mask={row['mask_frames_presented']} plays={row['plays']} "
+              f"log={row['frame_log']}")
+        assert int(row["frames"]) == frames
+        assert row["plays"] == 1
+        if row["timing_ok"]:
+            assert probe_says_ok(view, frames, mask), (view, row)
+        if row["image_ms_measured"] is not None and view["image_ms"] is not None:
+            assert row["image_ms_measured"] == pytest.approx(view["image_ms"], abs=2), (view, row)
+        if not probe_says_ok(view, frames, mask):
+            # The probe saw the image held (or could not time it), or the mask cut: never a valid trial.
+            assert row["timing_ok"] is False and row["timing_reason"] is not None, (view, row)
+        if case.startswith("stall_first_image") and (view["image_ms"] is None or view["image_ms"] > 250):
+            # image_frames: the held frame was the page's last sample when it gave up on the video
+            assert row["timing_reason"] in ("image_time", "image_time_unknown", "image_frames"), row
+        if case == "stall_first_image_2500" or case == "stall_first_mask_2500":
+            # The runner stops waiting 2 s after the natural end: the mask was cut short.
+            assert row["timing_ok"] is False, row
+            assert row["mask_frames_presented"] is not None and row["mask_frames_presented"] < mask, row
+        if "dpr" in conditions:
+            assert row["dpr"] == conditions["dpr"] and row["drawn_device_px"] == pytest.approx(stimuli["size"], abs=1.5), row
+            assert row["timing_reason"] != "rescaled", row
+        return row, probe_says_ok(view, frames, mask)
+
+    # A normal trial is valid: on a busy machine Chromium itself may drop a frame of it (the probe then
+    # sees the image short, 83 ms for 100, and the runner rightly refuses the trial, as asserted above),
+    # so it is played in a new page up to three times, until the probe saw it presented as built.
+    for attempt in range(3 if case == "normal" else 1):
+        row, presented = run(attempt)
+        if presented:
+            break
     if case == "normal":
+        assert presented, "Chromium dropped a frame of a normal trial three times in a row"
         assert row["timing_ok"] is True and row["timing_reason"] is None, row
         assert row["image_ms_measured"] == pytest.approx(frames * PERIOD_MS, abs=PERIOD_MS / 2), row
         assert row["mask_frames_presented"] >= mask - 2, row  # a busy machine may drop a mask frame
