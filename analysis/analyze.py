@@ -92,10 +92,10 @@ class Analysis:
     experiments: tuple[str, ...] = ()
     worker_groups: pd.DataFrame | None = None
     notes: tuple[str, ...] = ()
+    """Lines ``mvt analyze`` prints about the input (e.g. `analysis.responses.status_note`)."""
     suspicion: pd.DataFrame | None = None
     """`analysis.suspicion.suspicious_workers` of the responses (``suspicion.csv``), computed beside the
     MVT estimates; None: computed when written."""
-    """Lines ``mvt analyze`` prints about the input (e.g. `analysis.responses.status_note`)."""
 
 
 def infer_fps(responses: pd.DataFrame, default: float = 60.0) -> float:

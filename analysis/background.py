@@ -40,7 +40,7 @@ class Background:
                                "and no result") from None
         finally:
             self._receive.close()
-        self._process.join()
+            self._process.join()  # reaped whatever recv raised
         if not ok:
             raise value
         return value
@@ -106,8 +106,11 @@ def in_background(fn, *args) -> Background:
     gc.freeze()
     try:
         process.start()
+    except OSError:  # no memory or processes left for a fork: the call runs here, as without fork
+        send.close()
+        receive.close()
+        return _Done(fn, args)
     finally:
         gc.unfreeze()
     send.close()
     return Background(process, receive)
-

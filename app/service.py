@@ -111,8 +111,9 @@ async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, a
                 outcome.headers.update(cors_headers(origin))
             if isinstance(outcome, BaseException):
                 raise outcome
-    # A client can tell an unknown link from a full one only by holding an assignment on it (which
-    # eligibility then answers eligible): link ids are guessable, so the study's links are not listed.
+    # An unknown link answers as a full one (link ids are guessable, so the study's links are not
+    # listed); a refusal on a link whose study has a title carries that title, which tells them
+    # apart no more than the link's public preview page already does.
     reason = "link_full" if result.reason == "unknown_link" else result.reason
     answer = {"eligible": result.eligible, "reason": reason}
     if not result.eligible:

@@ -102,7 +102,7 @@ def frame_times_text(compact: str) -> str:
     out = [f"{first}:0.0"]
     # running sums of the steps: each sample's frames since the first, and its offset from the grid
     for n, offset in zip(accumulate(gs), accumulate(ds)):
-        tenths = (500 * n + 1) // 3 + offset
+        tenths = _nominal_tenths(n) + offset
         # the digits the page's toFixed(1) wrote; a negative time (never the page's) through float
         out.append(f"{first + n}:{tenths // 10}.{tenths % 10}" if tenths >= 0 else f"{first + n}:{tenths / 10:.1f}")
     return ",".join(out)
