@@ -150,11 +150,25 @@ def test_bad_action_input_is_refused_with_a_sentence(control_server):
         assert off_site.headers["location"] == "/admin/"
 
 
+FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"
+SAFARI_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/17.1 Safari/605.1.15")
+
+
 def test_overview_counts_lists_and_minutes(control_server):
+    """Two tasks: W1 on Firefox on Windows at 60 Hz and devicePixelRatio 1.25, every trial timed right;
+    W2 (unfinished) on Safari on a Mac at 120 Hz and 2, no frame log (timing_ok false: unmeasured)."""
+    from tests.test_admin import EVERY_FRAME_TIME
+
     r = control_server.redis
     with https_client(control_server) as api:
-        do_task(api, "W1", "A1")
-        do_task(api, "W2", "A2", complete=False)
+        do_task(api, "W1", "A1", measured={"frame_log": "0-100", "frame_times": EVERY_FRAME_TIME, "dpr": 1.25,
+                                           "refresh_interval_ms": 16.667}, headers={"User-Agent": FIREFOX_WINDOWS})
+        body = do_task(api, "W2", "A2", complete=False, measured={"dpr": 2.0, "refresh_interval_ms": 8.333},
+                       headers={"User-Agent": SAFARI_MAC})
+        again = api.post("/api/responses", headers={"User-Agent": FIREFOX_WINDOWS}, json={
+            "assignment_token": body["assignment_token"], "trial": 0, "response": "cat"})
+        assert again.json()["duplicate"] is True  # a repeat is not counted again
     [e] = overview(r, allotted_minutes=60)
     assert (e.experiment_id, e.kind, e.n_lists, e.done, e.in_progress, e.free, e.expired) == ("synth", "mvt", 8, 1, 1,
                                                                                               6, 0)
@@ -164,7 +178,12 @@ def test_overview_counts_lists_and_minutes(control_server):
     [hour_on] = overview(r, allotted_minutes=600, now_ms=int(time.time() * 1000) + 3_600_000)
     assert (hour_on.completions_last_hour, hour_on.completions_last_day) == (0, 1)
     assert hour_on.eta_minutes == pytest.approx(7 / (1 / (60 * 24)))
-    assert e.figures == {"trials done per task in progress (median)": "3", "timing ok (sampled trials)": "100 % of 6"}
+    assert e.figures == {"trials done per task in progress (median)": "3", "timing ok (all trials)": "50 % of 6",
+                         "timing ok by browser": "Firefox: 100 % of 3; Safari: 0 % of 3",
+                         "timing ok by OS": "Mac OS X: 0 % of 3; Windows: 100 % of 3",
+                         "timing ok by refresh rate (Hz)": "120: 0 % of 3; 60: 100 % of 3",
+                         "timing ok by devicePixelRatio": "1.25: 100 % of 3; 2: 0 % of 3"}
+    assert e.timing["browser"] == [("Firefox", 3, 3), ("Safari", 3, 0)]
     assert e.median_task_s is not None
     # After the allotted time an unfinished assignment counts as expired (the next arrival takes it over).
     [later] = overview(r, allotted_minutes=60, now_ms=10**13)
@@ -218,7 +237,9 @@ def test_mvt_status_prints_the_pages_figures(control_server, redis_url):
     cells = row.split()
     assert cells[:13] == ["synth", "mvt", "paused", "8", "6", "1", "1", "0", "0", "12", "2", "1", "1"]
     assert [shown[k] for k in ("lists", "free", "in_progress", "done", "arrivals_last_hour")] == [8, 6, 1, 1, 2]
-    assert extra == "synth: trials done per task in progress (median): 3; timing ok (sampled trials): 100 % of 6"
+    assert extra == ("synth: trials done per task in progress (median): 3; timing ok (all trials): 100 % of 6; "
+                     "timing ok by browser: ?: 100 % of 6; timing ok by OS: ?: 100 % of 6; "
+                     "timing ok by refresh rate (Hz): ?: 100 % of 6; timing ok by devicePixelRatio: ?: 100 % of 6")
     missing = cli(["status", "nope"], redis_url)
     assert missing.exit_code == 1 and missing.output.endswith(
         "error: experiment 'nope' is not loaded (loaded: synth); load it with `mvt load EXP_DIR`\n")
@@ -252,8 +273,9 @@ def test_a_large_experiment_is_counted_exactly_and_its_records_sampled(control_s
     assert (e.done, e.to_replace, e.in_progress, e.free) == (3, 1, 1, 3)
     assert [(c.link_id, c.done, c.to_replace, c.in_progress, c.free) for c in e.links] == [
         ("synth-001", 3, 1, 0, 0), ("synth-002", 0, 0, 1, 3)]
-    sample = figures._sample_records(control_server.redis, ["synth-001", "synth-002"], 5)
-    assert len(sample) == 2 and {rec["assignment_id"][0] for rec in sample} == {"A"}
+    rows = figures._link_rows(control_server.redis, idle_before=0)  # 1 record a link: 1 of synth-001's 4, A8
+    assert [len(row.records) for row in rows] == [1, 1] and rows[1].records[0]["assignment_id"] == "A8"
+    assert rows[0].records[0]["assignment_id"] in {"A0", "A1", "A2", "A3"}
 
 
 @pytest.mark.parametrize("platform", ["prolific", "mturk"])
@@ -363,16 +385,35 @@ def test_mvt_pause_and_resume_from_the_terminal(control_server, redis_url):
     assert missing.exit_code == 1 and "error: experiment 'nope' is not loaded" in missing.output
 
 
-def test_the_kinds_live_quality_groups_timing_by_display():
-    from studies import get_kind
+@pytest.mark.parametrize("user_agent, dpr, refresh_ms, display", [
+    (FIREFOX_WINDOWS, 1.0, 16.667, "Firefox|Windows|60|1"),
+    (SAFARI_MAC, 2.0, 8.333, "Safari|Mac OS X|120|2"),
+    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile "
+     "Safari/537.36", 2.625, 11.1, "Chrome Mobile|Android|90|2.62"),
+    (None, None, None, "?|?|?|?"),
+    ("<script>alert(1)</script> =cmd|' /C calc'!A0 Evil|Browser/1.0", 0, 2000, "?|?|?|?"),
+])
+def test_a_trials_display_is_its_browser_os_refresh_rate_and_pixel_ratio(user_agent, dpr, refresh_ms, display):
+    from kernel.quality import display_of
 
-    rows = ([{"timing_ok": True, "dpr": 1, "refresh_interval_ms": 16.67}] * 3
-            + [{"timing_ok": False, "dpr": 2, "refresh_interval_ms": 8.33}, {"timing_ok": True, "dpr": 2}])
-    assert get_kind("mvt").control_quality(rows) == {
-        "timing ok (sampled trials)": "80 % of 5",
-        "timing ok by devicePixelRatio": "1: 100 % of 3; 2: 50 % of 2",
-        "timing ok by refresh rate (Hz)": "60: 100 % of 3; 120: 0 % of 1"}
-    assert get_kind("mvt").control_quality([]) == {}
+    assert display_of(user_agent, dpr, refresh_ms) == display
+
+
+def test_timing_by_display_sums_the_links_counts_by_each_part():
+    from app.control import timing_figures
+    from kernel.quality import add_counts
+
+    total: dict = {}
+    add_counts(total, {"n|Firefox|Windows|60|1": "3", "ok|Firefox|Windows|60|1": "3", "n|Chrome|Windows|120|2": "1"})
+    add_counts(total, {"n|Firefox|Windows|60|1": "2", "ok|Firefox|Windows|60|1": "1", "n|Chrome|Linux|60|1": "4",
+                       "ok|Chrome|Linux|60|1": "4"})
+    assert timing_figures(total) == {
+        "timing ok (all trials)": "80 % of 10",
+        "timing ok by browser": "Chrome: 80 % of 5; Firefox: 80 % of 5",
+        "timing ok by OS": "Windows: 67 % of 6; Linux: 100 % of 4",
+        "timing ok by refresh rate (Hz)": "60: 89 % of 9; 120: 0 % of 1",
+        "timing ok by devicePixelRatio": "1: 89 % of 9; 2: 0 % of 1"}
+    assert timing_figures({}) == {}
 
 
 def test_the_rating_kinds_live_quality_counts_traps_gold_and_headphone_checks():
@@ -491,7 +532,7 @@ def test_after_mvt_simulate_the_dashboard_and_mvt_status_match_the_export(contro
         [shown] = client.get("/admin/status.json").json()["experiments"]
     assert (shown["done"], shown["in_progress"], shown["free"], shown["completions_last_hour"]) == (6, 0, 2, 6)
     timing_ok = sum(row["timing_ok"] == "true" for row in rows)
-    assert shown["figures"]["timing ok (sampled trials)"] == f"{100 * timing_ok / len(rows):.0f} % of {len(rows)}"
+    assert shown["figures"]["timing ok (all trials)"] == f"{100 * timing_ok / len(rows):.0f} % of {len(rows)}"
     [spend] = shown["spend"]
     assert spend["done_rewards"] == f"{Decimal('1.50') * len(done):.2f}"  # 9.00 for the 6 exported tasks
     assert spend["done_fees"] == f"{Decimal('0.50') * len(done):.2f}"  # 1.50 × 33.3 % = 0.4995 → 0.50 each

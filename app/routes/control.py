@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from app import adminauth, control as figures
+from app import adminauth, control as figures, overview_cache
 from platforms import PLATFORMS
 from app.routes.pages import security_headers, templates
 from kernel import admin, control, csvsafe, flags
@@ -31,11 +31,6 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-OVERVIEW_CACHE_S = 2.0
-OVERVIEW_CPU_SHARE = 0.05
-"""Dashboards open together share one computation of the overview, kept for `OVERVIEW_CACHE_S` or 1 /
-`OVERVIEW_CPU_SHARE` times as long as it took (whichever is longer), so that watching a large study
-takes at most about 5 % of a server process from the workers (1000 links × 42 lists: ~0.15 s, kept 3 s)."""
 REFRESH_MS = 3000
 ACTIONS = ("block", "unblock", "replace", "flag", "unflag", "pause", "resume")
 NEEDS_WHY = ("flag", "unflag")
@@ -81,29 +76,36 @@ def _disabled(request: Request) -> HTMLResponse | None:
 
 
 _OVERVIEW_LOCK = threading.Lock()
+RECHECK_S = 1.0
+"""How often a process whose copy is due looks for a newer shared overview (a GET of the whole copy)."""
 
 
 def _overview(request: Request) -> list[figures.ExperimentStatus]:
-    """The overview, computed at most once per `OVERVIEW_CACHE_S` per server process.
-
-    One request computes it at a time: dashboards polling together would otherwise all find it
-    expired and compute it at once (measured: 10 dashboards then took most of the workers' CPU).
-    While one refreshes it, the others get the previous overview; only the very first waits."""
+    """The overview every dashboard shares (`app.overview_cache`): this process's copy while it stands,
+    else the shared one, else (no fresh shared copy, as without a publisher) one this process computes
+    and shares, unless another is computing it. One request of this process looks at a time; the
+    others get the copy it has meanwhile, and only the very first waits."""
     state = request.app.state
-    cached = getattr(state, "control_overview", None)
-    if cached is not None and time.monotonic() <= cached[0]:
-        return cached[1]
+    r = state.sync_redis
+    cached = getattr(state, "control_overview", None)  # (next look, monotonic; Shared)
+    if cached is not None and time.monotonic() < cached[0]:
+        return cached[1].experiments
     if not _OVERVIEW_LOCK.acquire(blocking=cached is None):
-        return cached[1]
+        return cached[1].experiments
     try:
         cached = getattr(state, "control_overview", None)
-        now = time.monotonic()
-        if cached is None or now > cached[0]:
-            experiments = figures.overview(state.sync_redis, state.settings.allotted_minutes)
-            took = time.monotonic() - now
-            cached = (now + max(OVERVIEW_CACHE_S, took / OVERVIEW_CPU_SHARE), experiments)
-            state.control_overview = cached
-        return cached[1]
+        if cached is not None and time.monotonic() < cached[0]:
+            return cached[1].experiments
+        mine = cached[1] if cached is not None else None
+        shared = overview_cache.read(r)
+        if shared is not None and mine is not None and shared.at_ms == mine.at_ms:
+            shared = mine  # the copy this process has: keep its objects (and its rendered section)
+        if shared is None or shared.age_s() >= shared.interval_s + overview_cache.GRACE_S:
+            shared = (overview_cache.compute_and_share(r, state.settings.allotted_minutes) or shared
+                      or overview_cache.compute(r, state.settings.allotted_minutes))
+        due = shared.interval_s - shared.age_s()
+        state.control_overview = (time.monotonic() + max(due, RECHECK_S), shared)
+        return shared.experiments
     finally:
         _OVERVIEW_LOCK.release()
 
@@ -132,6 +134,7 @@ def _experiments_html(request: Request, session: adminauth.Session, csrf: str) -
 
 def _forget_overview(request: Request) -> None:
     request.app.state.control_overview = None
+    overview_cache.forget(request.app.state.sync_redis)
 
 
 def _context(request: Request, session: adminauth.Session) -> dict:
@@ -182,6 +185,7 @@ def overview_fragment(request: Request):
     session = _session(request)
     if session is None:
         return _message(request, 401, "Signed out", "Your session has ended; sign in again.")
+    overview_cache.mark_watched(request.app.state.sync_redis)
     return _page(request, "_control_overview.html", **_overview_context(request, session))
 
 
