@@ -10,10 +10,11 @@ registration.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import orjson
 from redis.exceptions import NoScriptError
@@ -65,6 +66,10 @@ class Spend:
     hourly: Decimal | None
     minimum_hourly: str
     rule: str
+    done_tasks: int = 0
+    projected_tasks: int = 0
+    bonus_fee_rate: Decimal = Decimal(0)
+    bonus_fee_minimum: Decimal = Decimal(0)
 
     def money(self, amount: Decimal) -> str:
         """``amount`` in the platform's currency (``$1.50``; ``1.50`` when the currency is the account's)."""
@@ -85,6 +90,26 @@ class Spend:
         """Every list's reward and fee, with the bonuses paid so far (later bonuses are not known yet)."""
         return self.projected_rewards + self.projected_fees + self.bonuses + self.bonus_fees
 
+    def bonus_fee(self, amount: Decimal) -> Decimal:
+        """The platform's fee on one bonus payment of ``amount`` (its fee rule on a task of one assignment)."""
+        return max(self.bonus_fee_minimum, (amount * self.bonus_fee_rate).quantize(Decimal("0.01"),
+                                                                                     rounding=ROUND_HALF_UP))
+
+    def bonus_tiers(self, amounts: BonusAmounts) -> list[TierCost]:
+        """What the crowdMOS bonus rule (`platforms.bonus`) at ``amounts`` implies for the tasks done and
+        for every task: the base bonus on each, the top-50 % tier's on half of them and the top-10 %
+        tier's on a tenth (rounded up, as `platforms.bonus.top_workers` keeps at least one worker),
+        each payment with the platform's fee. The tiers are by worker (screening correlation); a
+        share of the tasks assumes their workers did as many tasks as the others."""
+        out = []
+        for label, share, amount in (("base, every task", Decimal(1), amounts.per_hit),
+                                     ("top 50 %", Decimal("0.5"), amounts.top50),
+                                     ("top 10 %", Decimal("0.1"), amounts.top10)):
+            done, projected = (math.ceil(share * n) for n in (self.done_tasks, self.projected_tasks))
+            each = amount + self.bonus_fee(amount) if amount else Decimal(0)
+            out.append(TierCost(label, amount, done, each * done, projected, each * projected))
+        return out
+
     def line(self) -> str:
         """The spend in one line (``mvt status``; the page shows the same figures)."""
         m = self.money
@@ -103,6 +128,48 @@ class Spend:
                                                       "committed_total", "projected_total")}
         return {"platform": self.platform, "environment": self.environment, "currency": self.currency, **out,
                 "hourly": None if self.hourly is None else f"{self.hourly:.2f}", "rule": self.rule}
+
+
+@dataclass(frozen=True)
+class BonusAmounts:
+    """The bonus amounts to price on the page: per task, and the top-50 % and top-10 % tiers' extra."""
+
+    per_hit: Decimal
+    top50: Decimal
+    top10: Decimal
+
+    @classmethod
+    def from_query(cls, query) -> tuple[BonusAmounts | None, str]:
+        """The amounts of the page's bonus form (``per_hit``, ``top50``, ``top10``), or None with the
+        sentence saying which is wrong (an empty form: None and ``""``)."""
+        from platforms.inputs import parse_amount
+        from kernel.errors import MVTError
+
+        texts = {name: str(query.get(name) or "").strip()[:20] for name in ("per_hit", "top50", "top10")}
+        if not any(texts.values()):
+            return None, ""
+        try:
+            return cls(*(parse_amount(texts[name] or "0", what) for name, what in (
+                ("per_hit", "bonus per task"), ("top50", "top-50 % bonus"), ("top10", "top-10 % bonus")))), ""
+        except (MVTError, ValueError) as exc:
+            return None, str(exc)
+
+    @property
+    def query(self) -> str:
+        """The amounts as the page's query string."""
+        return f"per_hit={self.per_hit}&top50={self.top50}&top10={self.top10}"
+
+
+@dataclass(frozen=True)
+class TierCost:
+    """One bonus tier priced: its amount per task, the tasks it pays now (done) and at the end, with fees."""
+
+    label: str
+    amount: Decimal
+    done_tasks: int
+    done_cost: Decimal
+    projected_tasks: int
+    projected_cost: Decimal
 
 
 def spend_of(rule, cells: list[LinkCell], median_task_s: float | None) -> Spend:
@@ -130,7 +197,9 @@ def spend_of(rule, cells: list[LinkCell], median_task_s: float | None) -> Spend:
         if median_task_s else None
     text = rule.rule.describe() + (f"; {rule.note}" if rule.note else "")
     return Spend(rule.platform, rule.environment, rule.currency, done, done_fees, committed, committed_fees,
-                 projected, projected_fees, bonuses, bonus_fees, rule.reward, hourly, rule.minimum_hourly, text)
+                 projected, projected_fees, bonuses, bonus_fees, rule.reward, hourly, rule.minimum_hourly, text,
+                 done_tasks=sum(c.done for c, _ in posted), projected_tasks=sum(c.n_lists for c, _ in posted),
+                 bonus_fee_rate=rule.rule.rate, bonus_fee_minimum=rule.rule.minimum)
 
 
 @dataclass(frozen=True)

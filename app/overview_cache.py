@@ -25,7 +25,8 @@ import orjson
 from app.control import ExperimentStatus, LinkCell, Spend, overview
 from kernel.store import keys
 
-INTERVAL_S = 2.0
+INTERVAL_S = 3.0
+"""The dashboards poll every 3 s (`app.routes.control.REFRESH_MS`): a newer overview would not be seen."""
 CPU_SHARE = 0.02
 GRACE_S = 2.0
 """How much older than its interval a shared overview may be before a serving process computes one

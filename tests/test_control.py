@@ -319,9 +319,24 @@ def test_spend_counts_rewards_fees_and_bonuses_by_the_platforms_rule(control_ser
     with contextlib.closing(client):
         shown = client.get("/admin/status.json").json()["experiments"][0]["spend"][0]
         page = client.get("/admin/").text
+        priced = client.get("/admin/?per_hit=0.10&top50=0.05&top10=0.10").text
+        polled = client.get("/admin/overview?per_hit=0.10&top50=0.05&top10=0.10").text
+        wrong = client.get("/admin/?per_hit=0.10&top50=lots").text
     assert (shown["done_total"], shown["committed_total"], shown["projected_total"]) == (
         f"{spend.done_total:.2f}", f"{spend.committed_total:.2f}", f"{spend.projected_total:.2f}")
     assert f'<td data-field="spend_projected">{spend.money(spend.projected_total)}</td>' in page
+    assert 'data-field="tier_done"' not in page and 'id="bonus-tiers"' in page
+    # By hand: each payment with its fee. Prolific 33.3 %: 0.10 → 0.13, 0.05 → 0.07; 1 task done of 8:
+    # base 1 and 8 tasks, top 50 % 1 and 4, top 10 % 1 and 1. MTurk 20 %: 0.10 → 0.12, 0.05 → 0.06;
+    # 1 task done of synth-001's 4: base 1 and 4, top 50 % 1 and 2, top 10 % 1 and 1.
+    cells = re.findall(r'data-field="tiers?_(done|projected)">([^<]+)<', priced)
+    assert cells == ([("done", "0.13"), ("projected", "1.04"), ("done", "0.07"), ("projected", "0.28"),
+                      ("done", "0.13"), ("projected", "0.13"), ("done", "0.33"), ("projected", "1.45")]
+                     if platform == "prolific" else
+                     [("done", "$0.12"), ("projected", "$0.48"), ("done", "$0.06"), ("projected", "$0.12"),
+                      ("done", "$0.12"), ("projected", "$0.12"), ("done", "$0.30"), ("projected", "$0.72")])
+    assert re.findall(r'data-field="tiers?_(done|projected)">([^<]+)<', polled) == cells  # the live refresh
+    assert "top-50 % bonus (&#39;lots&#39;) must be an amount such as 0.50" in wrong and "tier_done" not in wrong
 
 
 def test_sign_out_ends_the_session_in_the_browser_and_needs_the_csrf_token(control_server):

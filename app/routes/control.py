@@ -116,19 +116,24 @@ escapes, holds ``{`` or ``:``)."""
 
 
 def _experiments_html(request: Request, session: adminauth.Session, csrf: str) -> Markup:
-    """The experiments section, rendered once per overview and role and shared by every dashboard
-    (its 1000-link grid is most of a poll's rendering), with this session's CSRF token put in."""
+    """The experiments section, rendered once per overview, role and bonus amounts and shared by every
+    dashboard (its 1000-link grid is most of a poll's rendering), with this session's CSRF token put in."""
     experiments = _overview(request)
+    amounts, amounts_error = figures.BonusAmounts.from_query(request.query_params)
     state = request.app.state
     cache = getattr(state, "control_sections", None)
     if cache is None or cache[0] is not experiments:
         cache = (experiments, {})
         state.control_sections = cache
-    html = cache[1].get(session.can_act)
+    key = (session.can_act, amounts, amounts_error)
+    html = cache[1].get(key)
     if html is None:
+        if len(cache[1]) > 16:  # bonus amounts tried one after another: keep the latest few
+            cache[1].clear()
         html = templates.env.get_template("_control_experiments.html").render(
-            experiments=experiments, session=session, csrf=CSRF_SLOT)
-        cache[1][session.can_act] = html
+            experiments=experiments, session=session, csrf=CSRF_SLOT, amounts=amounts, amounts_error=amounts_error,
+            typed={name: request.query_params.get(name, "")[:20] for name in ("per_hit", "top50", "top10")})
+        cache[1][key] = html
     return Markup(html.replace(CSRF_SLOT, csrf))
 
 
