@@ -43,7 +43,7 @@ log = logging.getLogger("mvt.control")
 
 @dataclasses.dataclass(frozen=True)
 class Shared:
-    """An overview with when it was computed (ms since the epoch) and how long that took (s)."""
+    """An overview with when it was computed (ms since the epoch) and the CPU time that took (s)."""
 
     at_ms: int
     took_s: float
@@ -90,10 +90,11 @@ def read(r) -> Shared | None:
 
 
 def compute(r, allotted_minutes: int) -> Shared:
-    """A new overview (not shared)."""
-    at_ms, started = int(time.time() * 1000), time.perf_counter()
+    """A new overview (not shared), with the CPU time it took this thread (wall time would stretch the
+    interval whenever other processes load the machine)."""
+    at_ms, started = int(time.time() * 1000), time.thread_time()
     experiments = overview(r, allotted_minutes, now_ms=at_ms)
-    return Shared(at_ms, time.perf_counter() - started, experiments)
+    return Shared(at_ms, time.thread_time() - started, experiments)
 
 
 def compute_and_share(r, allotted_minutes: int) -> Shared | None:

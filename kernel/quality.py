@@ -15,7 +15,7 @@ import re
 
 DIMENSIONS = ("browser", "OS", "refresh rate (Hz)", "devicePixelRatio")
 """The parts of a display, in the order they are stored (the page's headings)."""
-UNKNOWN = "?"
+UNKNOWN = "unknown"
 _UNSAFE = re.compile(r"[^A-Za-z0-9 ._-]")
 
 

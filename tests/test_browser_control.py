@@ -181,16 +181,18 @@ def test_the_control_room_has_no_serious_accessibility_violations_and_fits_a_pho
            orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
     record_flags(r, {"W1": {"reason": "gold missed 3 of 4", "rules": ["gold"], "numbers": {"gold_miss": 0.75}}},
                  experiments=["synth"])
+    from tests.test_control import FIREFOX_WINDOWS
+
     with https_client(control_server) as api:
-        do_task(api, "W1", "A1")
-        do_task(api, "W2", "A2", complete=False)
+        do_task(api, "W1", "A1", headers={"User-Agent": FIREFOX_WINDOWS})
+        do_task(api, "W2", "A2", complete=False, measured={"dpr": 2.0})  # no frame log: timing unknown
     page.goto(f"{control_server.base_url}/admin/")
     assert serious_violations(page) == []
     sign_in(page, control_server)
     found = {}
-    for width, height in ((1280, 720), (390, 844)):
+    for width, height in ((1280, 720), (1920, 1080), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
-        for name, path in (("overview", "/admin/"), ("worker", "/admin/workers/W1"),
+        for name, path in (("overview", "/admin/?per_hit=0.10&top50=0.05&top10=0.10"), ("worker", "/admin/workers/W1"),
                            ("plan", "/admin/plans/mturk/bonus?per_hit=0.10")):
             page.goto(f"{control_server.base_url}{path}")
             found[f"{name} {width}"] = serious_violations(page)
@@ -202,4 +204,17 @@ def test_the_control_room_has_no_serious_accessibility_violations_and_fits_a_pho
     assert found == {key: [] for key in found}
     page.goto(f"{control_server.base_url}/admin/")
     assert "Spend on Prolific (test) at 1.50 per task" in page.locator("table.spend caption").inner_text()
+    quality = page.locator('article[data-experiment="synth"] .rates')
+    expect(quality.get_by_text("timing ok by browser")).to_be_visible()
+    assert "timing ok by browser Firefox: 100 % of 3; unknown: 0 % of 3" in quality.inner_text()
+    assert page.locator("table.tiers").count() == 0  # no amounts typed: no tiers
+    page.get_by_label("per task").fill("0.10")
+    page.get_by_label("top 50 %").fill("0.05")
+    page.get_by_label("top 10 %").fill("0.10")
+    page.get_by_role("button", name="Price").click()
+    tiers = page.locator('table.tiers[data-tiers="Prolific test"]')
+    expect(tiers).to_be_visible()
+    # 1 task done of 8, Prolific's 33.3 % on each payment (0.10 → 0.13, 0.05 → 0.07): see test_control
+    assert tiers.locator('[data-field="tiers_done"]').inner_text() == "0.33"
+    assert tiers.locator('[data-field="tiers_projected"]').inner_text() == "1.45"
     assert page.locator('.flags li[data-worker="W1"] q.reason').inner_text() == "gold missed 3 of 4"

@@ -238,8 +238,9 @@ def test_mvt_status_prints_the_pages_figures(control_server, redis_url):
     assert cells[:13] == ["synth", "mvt", "paused", "8", "6", "1", "1", "0", "0", "12", "2", "1", "1"]
     assert [shown[k] for k in ("lists", "free", "in_progress", "done", "arrivals_last_hour")] == [8, 6, 1, 1, 2]
     assert extra == ("synth: trials done per task in progress (median): 3; timing ok (all trials): 100 % of 6; "
-                     "timing ok by browser: ?: 100 % of 6; timing ok by OS: ?: 100 % of 6; "
-                     "timing ok by refresh rate (Hz): ?: 100 % of 6; timing ok by devicePixelRatio: ?: 100 % of 6")
+                     "timing ok by browser: unknown: 100 % of 6; timing ok by OS: unknown: 100 % of 6; "
+                     "timing ok by refresh rate (Hz): unknown: 100 % of 6; "
+                     "timing ok by devicePixelRatio: unknown: 100 % of 6")
     missing = cli(["status", "nope"], redis_url)
     assert missing.exit_code == 1 and missing.output.endswith(
         "error: experiment 'nope' is not loaded (loaded: synth); load it with `mvt load EXP_DIR`\n")
@@ -359,6 +360,11 @@ def test_a_workers_page_shows_the_kinds_columns_and_the_platforms_records(contro
            orjson.dumps({"participant_id": "W1", "status": "AWAITING REVIEW", "study_id": "STUDY9"}))
     r.hset(keys.platform_records("prolific", "test", "submissions"), "SUB2",
            orjson.dumps({"participant_id": "W2", "status": "APPROVED", "study_id": "STUDY9"}))
+    at = "2026-12-06T11:00:00+00:00"
+    r.hset(keys.platform_done("mturk", "sandbox", "approve"), "MA1", orjson.dumps({"at": at}))
+    r.hset(keys.platform_done("mturk", "sandbox", "bonus"), "MA1:top50", orjson.dumps({"at": at, "amount": "0.05"}))
+    r.hset(keys.platform_done("prolific", "test", "reject"), "SUB1", orjson.dumps({"at": at}))
+    r.hset(keys.platform_done("prolific", "test", "approve"), "SUB2", orjson.dumps({"at": at}))  # W2's
     client, _ = signed_in(control_server)
     api = https_client(control_server)
     with contextlib.closing(client), api:
@@ -366,6 +372,8 @@ def test_a_workers_page_shows_the_kinds_columns_and_the_platforms_records(contro
         page = client.get("/admin/workers/W1").text
     assert "MTurk sandbox: assignment MA1 Submitted (submitted 2026-12-06T10:00:00Z)" in page
     assert "Prolific test: submission SUB1 AWAITING REVIEW (study STUDY9)" in page and "SUB2" not in page
+    assert f"MTurk sandbox: approved MA1 at {at}" in page and f"MTurk sandbox: paid top50 bonus 0.05 for MA1 at {at}" in page
+    assert f"Prolific test: rejected SUB1 at {at}" in page
     headings = re.findall(r'<th scope="col">([^<]+)</th>', page)
     assert headings == ["trial", "answer", "correct", "timing ok", "frames shown", "answer time (ms)", "plays",
                         "received"]
@@ -405,8 +413,8 @@ def test_mvt_pause_and_resume_from_the_terminal(control_server, redis_url):
     (SAFARI_MAC, 2.0, 8.333, "Safari|Mac OS X|120|2"),
     ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile "
      "Safari/537.36", 2.625, 11.1, "Chrome Mobile|Android|90|2.62"),
-    (None, None, None, "?|?|?|?"),
-    ("<script>alert(1)</script> =cmd|' /C calc'!A0 Evil|Browser/1.0", 0, 2000, "?|?|?|?"),
+    (None, None, None, "unknown|unknown|unknown|unknown"),
+    ("<script>alert(1)</script> =cmd|' /C calc'!A0 Evil|Browser/1.0", 0, 2000, "unknown|unknown|unknown|unknown"),
 ])
 def test_a_trials_display_is_its_browser_os_refresh_rate_and_pixel_ratio(user_agent, dpr, refresh_ms, display):
     from kernel.quality import display_of
@@ -641,3 +649,42 @@ def test_prolifics_review_plan_on_the_page_reads_the_stored_submissions(control_
     assert "would</span> approve submission S1 (participant P1): session finished on the server" in page
     assert "HOLD</span> submission S2 (participant P2): the server recorded no finished task for session S2" in page
     assert 'name="confirm"' in page and "Nothing was changed on Prolific." in page
+
+
+def test_every_dashboard_shares_one_overview_which_the_supervisors_publisher_computes(control_server, redis_url,
+                                                                                     _control_running):  # noqa: F811
+    """The overview is kept in Redis: a serving process takes the shared copy (its time is the page's),
+    a second process does not compute while one holds the lock, the publisher computes only while a
+    dashboard is open, and an action drops the copy so the page shows it at once."""
+    from app import overview_cache
+
+    r = control_server.redis
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1", headers={"User-Agent": FIREFOX_WINDOWS})
+    shared = overview_cache.compute_and_share(r, 60)
+    assert overview_cache.read(r).experiments == shared.experiments  # everything the page shows survives JSON
+    r.set(keys.control_overview_lock(), "another process")
+    assert overview_cache.compute_and_share(r, 60) is None
+    r.delete(keys.control_overview_lock(), keys.control_overview())
+
+    publisher = overview_cache.Publisher(redis_url, 60).start()
+    try:
+        time.sleep(3 * overview_cache.CHECK_S)
+        assert overview_cache.read(r) is None  # no dashboard open: nothing computed
+        client, csrf = signed_in(control_server)  # its first page computes one (none shared yet): drop it
+        r.delete(keys.control_overview())
+        _control_running[3].state.control_overview = None
+        overview_cache.mark_watched(r)
+        deadline = time.monotonic() + 30
+        while (published := overview_cache.read(r)) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert published is not None and published.experiments[0].done == 1
+        with contextlib.closing(client):
+            status = client.get("/admin/status.json").json()
+            assert status["computed_at_ms"] == published.at_ms  # taken from Redis, not computed again
+            assert status["experiments"][0]["timing_by_display"]["browser"] == [
+                {"value": "Firefox", "trials": 3, "timing_ok": 3}]
+            client.post("/admin/actions/pause", data={"experiment": "synth", "csrf": csrf})
+            assert client.get("/admin/status.json").json()["experiments"][0]["state"] == "paused"
+    finally:
+        publisher.stop()

@@ -80,7 +80,7 @@ RECHECK_S = 1.0
 """How often a process whose copy is due looks for a newer shared overview (a GET of the whole copy)."""
 
 
-def _overview(request: Request) -> list[figures.ExperimentStatus]:
+def _overview(request: Request) -> overview_cache.Shared:
     """The overview every dashboard shares (`app.overview_cache`): this process's copy while it stands,
     else the shared one, else (no fresh shared copy, as without a publisher) one this process computes
     and shares, unless another is computing it. One request of this process looks at a time; the
@@ -89,13 +89,13 @@ def _overview(request: Request) -> list[figures.ExperimentStatus]:
     r = state.sync_redis
     cached = getattr(state, "control_overview", None)  # (next look, monotonic; Shared)
     if cached is not None and time.monotonic() < cached[0]:
-        return cached[1].experiments
+        return cached[1]
     if not _OVERVIEW_LOCK.acquire(blocking=cached is None):
-        return cached[1].experiments
+        return cached[1]
     try:
         cached = getattr(state, "control_overview", None)
         if cached is not None and time.monotonic() < cached[0]:
-            return cached[1].experiments
+            return cached[1]
         mine = cached[1] if cached is not None else None
         shared = overview_cache.read(r)
         if shared is not None and mine is not None and shared.at_ms == mine.at_ms:
@@ -105,7 +105,7 @@ def _overview(request: Request) -> list[figures.ExperimentStatus]:
                       or overview_cache.compute(r, state.settings.allotted_minutes))
         due = shared.interval_s - shared.age_s()
         state.control_overview = (time.monotonic() + max(due, RECHECK_S), shared)
-        return shared.experiments
+        return shared
     finally:
         _OVERVIEW_LOCK.release()
 
@@ -118,7 +118,7 @@ escapes, holds ``{`` or ``:``)."""
 def _experiments_html(request: Request, session: adminauth.Session, csrf: str) -> Markup:
     """The experiments section, rendered once per overview, role and bonus amounts and shared by every
     dashboard (its 1000-link grid is most of a poll's rendering), with this session's CSRF token put in."""
-    experiments = _overview(request)
+    experiments = _overview(request).experiments
     amounts, amounts_error = figures.BonusAmounts.from_query(request.query_params)
     state = request.app.state
     cache = getattr(state, "control_sections", None)
@@ -153,6 +153,7 @@ def _overview_context(request: Request, session: adminauth.Session) -> dict:
     r = request.app.state.sync_redis
     context = _context(request, session)
     return {**context, "experiments_html": _experiments_html(request, session, context["csrf"]),
+            "computed_text": control_time(_overview(request).at_ms),
             "blocked": admin.blocked_workers(r), "log": control.activity(r), "flags": figures.standing_flags(r),
             "platforms": _offered()}
 
@@ -215,7 +216,9 @@ def status_json(request: Request):
     if _session(request) is None:
         return JSONResponse({"detail": "sign in at /admin/ first", "reason": "not_authorized"}, 401,
                             headers=_headers())
-    return JSONResponse({"experiments": [e.as_json() for e in _overview(request)]}, headers=_headers())
+    shared = _overview(request)
+    return JSONResponse({"computed_at_ms": shared.at_ms, "experiments": [e.as_json() for e in shared.experiments]},
+                        headers=_headers())
 
 
 @router.post("/signin")
