@@ -142,8 +142,8 @@ class BonusAmounts:
     def from_query(cls, query) -> tuple[BonusAmounts | None, str]:
         """The amounts of the page's bonus form (``per_hit``, ``top50``, ``top10``), or None with the
         sentence saying which is wrong (an empty form: None and ``""``)."""
-        from platforms.inputs import parse_amount
         from kernel.errors import MVTError
+        from platforms.inputs import parse_amount
 
         texts = {name: str(query.get(name) or "").strip()[:20] for name in ("per_hit", "top50", "top10")}
         if not any(texts.values()):

@@ -411,8 +411,8 @@ def test_mvt_pause_and_resume_from_the_terminal(control_server, redis_url):
 @pytest.mark.parametrize("user_agent, dpr, refresh_ms, display", [
     (FIREFOX_WINDOWS, 1.0, 16.667, "Firefox|Windows|60|1"),
     (SAFARI_MAC, 2.0, 8.333, "Safari|Mac OS X|120|2"),
-    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile "
-     "Safari/537.36", 2.625, 11.1, "Chrome Mobile|Android|90|2.62"),
+    (("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile "
+      "Safari/537.36"), 2.625, 11.1, "Chrome Mobile|Android|90|2.62"),
     (None, None, None, "unknown|unknown|unknown|unknown"),
     ("<script>alert(1)</script> =cmd|' /C calc'!A0 Evil|Browser/1.0", 0, 2000, "unknown|unknown|unknown|unknown"),
 ])

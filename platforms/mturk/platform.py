@@ -163,7 +163,6 @@ class MTurkPlatform(Platform):
         import orjson
 
         from kernel.store import keys
-
         from platforms.ledger import Scope, worker_ledger_lines
 
         lines = []
