@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 import time
 from decimal import Decimal
@@ -76,6 +77,17 @@ def decode(raw: bytes | str) -> Shared:
         e["timing"] = {dimension: [tuple(row) for row in rows] for dimension, rows in e["timing"].items()}
         experiments.append(ExperimentStatus(**e))
     return Shared(int(data["at_ms"]), float(data["took_s"]), experiments)
+
+
+_AT = re.compile(rb'^\{"at_ms":(\d+),')
+
+
+def shared_at_ms(r) -> int | None:
+    """When the shared overview was computed, from the head of its JSON alone (`encode` writes ``at_ms``
+    first): a process whose copy is that one reads no more of it. None: no shared overview."""
+    head = r.execute_command("GETRANGE", keys.control_overview(), 0, 40)
+    found = _AT.match(head.encode() if isinstance(head, str) else head or b"")
+    return int(found.group(1)) if found else None
 
 
 def read(r) -> Shared | None:

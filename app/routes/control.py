@@ -97,9 +97,10 @@ def _overview(request: Request) -> overview_cache.Shared:
         if cached is not None and time.monotonic() < cached[0]:
             return cached[1]
         mine = cached[1] if cached is not None else None
-        shared = overview_cache.read(r)
-        if shared is not None and mine is not None and shared.at_ms == mine.at_ms:
+        if mine is not None and overview_cache.shared_at_ms(r) == mine.at_ms:
             shared = mine  # the copy this process has: keep its objects (and its rendered section)
+        else:
+            shared = overview_cache.read(r)
         if shared is None or shared.age_s() >= shared.interval_s + overview_cache.GRACE_S:
             shared = (overview_cache.compute_and_share(r, state.settings.allotted_minutes) or shared
                       or overview_cache.compute(r, state.settings.allotted_minutes))
