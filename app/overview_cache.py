@@ -60,10 +60,15 @@ class Shared:
         return ((int(time.time() * 1000) if now_ms is None else now_ms) - self.at_ms) / 1000
 
 
+def _plain(e: ExperimentStatus) -> dict:
+    """An experiment's fields as a dict (``dataclasses.asdict`` deep-copies: 6 ms instead of 0.3 for 1000 links)."""
+    return {**vars(e), "links": [vars(c) for c in e.links], "spend": [vars(s) for s in e.spend]}
+
+
 def encode(shared: Shared) -> bytes:
     """The JSON kept in ``keys.control_overview`` (amounts as strings)."""
     return orjson.dumps({"at_ms": shared.at_ms, "took_s": shared.took_s,
-                         "experiments": [dataclasses.asdict(e) for e in shared.experiments]}, default=str)
+                         "experiments": [_plain(e) for e in shared.experiments]}, default=str)
 
 
 def decode(raw: bytes | str) -> Shared:

@@ -42,7 +42,7 @@ def field(page, name: str, experiment: str = "synth"):
     return page.locator(f'article[data-experiment="{experiment}"] [data-field="{name}"]')
 
 
-def test_sign_in_and_watch_progress_move(page, control_server, shots):
+def test_sign_in_and_watch_progress_move(page, control_server, shots, redis_url):
     page.goto(f"{control_server.base_url}/admin/")
     assert page.get_by_role("heading", name="Sign in").is_visible()
     page.screenshot(path=str(shots / "control-signin-1280.png"))
@@ -52,12 +52,25 @@ def test_sign_in_and_watch_progress_move(page, control_server, shots):
     sign_in(page, control_server)
     assert "token" not in page.url
     assert field(page, "done").inner_text() == "0" and field(page, "state").inner_text() == "open"
+    import threading
+
+    from typer.testing import CliRunner
+
+    from cli import cli
+
     with https_client(control_server) as api:
-        for k in range(3):
-            do_task(api, f"W{k}", f"A{k}")
+        do_task(api, "W0", "A0")
+        # two simulated workers take part while the page watches (it refreshes itself: no reload here)
+        simulated = []
+        run = threading.Thread(target=lambda: simulated.append(CliRunner().invoke(
+            cli, ["simulate", str(control_server.exp_dir), "--workers", "2", "--concurrency", "1",
+                  "--base-url", control_server.base_url], env={"MVT_REDIS_URL": redis_url})))
+        run.start()
+        expect(field(page, "done")).to_have_text("3", timeout=60_000)
+        run.join(timeout=60)
+        assert simulated and simulated[0].exit_code == 0, simulated and simulated[0].output
         do_task(api, "W9", "A9", complete=False)
-    # The page refreshes itself (polling /admin/overview); no reload here.
-    expect(field(page, "done")).to_have_text("3", timeout=15_000)
+    expect(field(page, "in_progress")).to_have_text("1", timeout=15_000)
     assert field(page, "in_progress").inner_text() == "1"
     assert field(page, "arrivals").inner_text() == "4" and field(page, "completions").inner_text() == "3"
     assert page.locator(".grid [role=listitem]").count() == 2
