@@ -84,15 +84,22 @@ def decode(raw: bytes | str) -> Shared:
     return Shared(int(data["at_ms"]), float(data["took_s"]), experiments)
 
 
-_AT = re.compile(rb'^\{"at_ms":(\d+),')
+_HEAD = re.compile(rb'^\{"at_ms":(\d+),"took_s":([0-9.e-]+),')
+
+
+def shared_head(r) -> tuple[int, float] | None:
+    """When the shared overview was computed and what it took, from the head of its JSON alone (`encode`
+    writes ``at_ms`` and ``took_s`` first), so that a process whose copy is that one, or the publisher
+    deciding whether one is due, reads no more of it. None: no shared overview."""
+    head = r.execute_command("GETRANGE", keys.control_overview(), 0, 80)
+    found = _HEAD.match(head.encode() if isinstance(head, str) else head or b"")
+    return (int(found.group(1)), float(found.group(2))) if found else None
 
 
 def shared_at_ms(r) -> int | None:
-    """When the shared overview was computed, from the head of its JSON alone (`encode` writes ``at_ms``
-    first): a process whose copy is that one reads no more of it. None: no shared overview."""
-    head = r.execute_command("GETRANGE", keys.control_overview(), 0, 40)
-    found = _AT.match(head.encode() if isinstance(head, str) else head or b"")
-    return int(found.group(1)) if found else None
+    """When the shared overview was computed (`shared_head`); None: no shared overview."""
+    head = shared_head(r)
+    return head[0] if head else None
 
 
 def read(r) -> Shared | None:
@@ -164,8 +171,8 @@ class Publisher:
                 r = r or client_from_url(self.url)
                 if not r.exists(keys.control_watched()):
                     continue
-                shared = read(r)
-                if shared is None or shared.age_s() >= shared.interval_s:
+                head = shared_head(r)
+                if head is None or Shared(*head, []).age_s() >= Shared(*head, []).interval_s:
                     compute_and_share(r, self.allotted_minutes)
             except Exception as exc:  # noqa: BLE001 - a Redis restart or a bad record must not end the thread
                 log.warning("control room overview not computed: %s", exc)
