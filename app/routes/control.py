@@ -92,7 +92,8 @@ def _disabled(request: Request) -> HTMLResponse | None:
 _OVERVIEW_LOCK = threading.Lock()
 _SECTIONS_LOCK = threading.Lock()
 RECHECK_S = 1.0
-"""How often a process whose copy is due looks for a newer shared overview (a GET of the whole copy)."""
+"""How often a process whose copy is due looks for a newer shared overview (the head of its JSON; all
+of it only when it is newer)."""
 
 
 def _overview(request: Request) -> overview_cache.Shared:
