@@ -9,7 +9,10 @@ Starts ``mvt serve --workers 2`` on its embedded Redis with a synthetic experime
 2. the hot routes (eligibility, response writes) without and with ``--dashboards`` signed-in
    control rooms polling ``/admin/overview`` every 3 s: req/s, p50, p99, the servers' CPU per
    request (with the part of Redis and of the supervisor process, where the overview is computed:
-   `app.overview_cache`), and the ratios with/without.
+   `app.overview_cache`), and the ratios with/without;
+3. the CPU per second of the serving processes, the supervisor and Redis on the idle server without
+   and with the dashboards (``--idle-seconds``): what watching costs, measured in CPU rather than
+   in a p99 that other processes on the machine move.
 
 The figures depend on the machine's load (printed at the end); run it on a quiet machine.
 """
@@ -63,12 +66,29 @@ def supervisor_cpu(target) -> float:
     return total
 
 
+def idle_cost(target, dashboards: int, seconds: float) -> str:
+    """CPU per second of the serving processes, the supervisor and Redis while ``dashboards`` control
+    rooms poll an otherwise idle server (less sensitive to other processes' load than a p99)."""
+    stop = bench.watch_dashboards(target.bases, dashboards)
+    time.sleep(bench.DASHBOARD_POLL_S + 2 if dashboards else 2)
+    (total, redis), supervisor, started = target.cpu(), supervisor_cpu(target), time.monotonic()
+    time.sleep(seconds)
+    (total2, redis2), supervisor2, took = target.cpu(), supervisor_cpu(target), time.monotonic() - started
+    stop.set()
+    own, in_redis = supervisor2 - supervisor, redis2 - redis
+    serving = total2 - total - in_redis - own
+    return (f"idle server, {dashboards:2d} dashboards: serving processes {serving / took * 1000:4.0f} ms CPU/s, "
+            f"supervisor {own / took * 1000:3.0f} ms/s, Redis {in_redis / took * 1000:3.0f} ms/s")
+
+
 def main() -> None:
     """Measure, then print the overview's cost and the hot routes with and without dashboards."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (max 30)")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--dashboards", type=int, default=10)
+    parser.add_argument("--idle-seconds", type=float, default=20,
+                        help="seconds of the idle-server CPU measure without and with the dashboards (0: skip)")
     args = parser.parse_args()
     duration = max(1, min(args.duration, 30))
     wrk = bench.ensure_wrk()
@@ -108,6 +128,10 @@ def main() -> None:
             for scenario in ("eligibility", "responses"):
                 rows[scenario, watching] = run(scenario, f"D{watching}{scenario}", data)
             stop.set()
+        if args.idle_seconds > 0:
+            time.sleep(bench.DASHBOARD_POLL_S)  # the last polls end
+            for watching in (0, args.dashboards):
+                print(idle_cost(target, watching, args.idle_seconds), flush=True)
     finally:
         target.stop()
     for scenario in ("eligibility", "responses"):
