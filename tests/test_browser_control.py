@@ -194,6 +194,11 @@ def test_the_control_room_has_no_serious_accessibility_violations_and_fits_a_pho
            orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
     record_flags(r, {"W1": {"reason": "gold missed 3 of 4", "rules": ["gold"], "numbers": {"gold_miss": 0.75}}},
                  experiments=["synth"])
+    r.hset(keys.platform_records("prolific", "test", "submissions"), "SUB1",
+           orjson.dumps({"participant_id": "W1", "status": "APPROVED", "study_id": "STUDY9"}))
+    r.hset(keys.platform_done("prolific", "test", "approve"), "SUB1", orjson.dumps({"at": "2026-12-06T11:00:00+00:00"}))
+    r.hset(keys.platform_done("prolific", "test", "bonus"), "SUB1:base",
+           orjson.dumps({"at": "2026-12-06T12:00:00+00:00", "amount": "0.10"}))
     from tests.test_control import FIREFOX_WINDOWS
 
     with https_client(control_server) as api:
@@ -217,6 +222,10 @@ def test_the_control_room_has_no_serious_accessibility_violations_and_fits_a_pho
     assert found == {key: [] for key in found}
     page.goto(f"{control_server.base_url}/admin/")
     assert "Spend on Prolific (test) at 1.50 per task" in page.locator("table.spend caption").inner_text()
+    page.goto(f"{control_server.base_url}/admin/workers/W1")
+    assert page.get_by_text("Prolific test: approved SUB1 at 2026-12-06T11:00:00+00:00").is_visible()
+    assert page.get_by_text("Prolific test: paid base bonus 0.10 for SUB1 at 2026-12-06T12:00:00+00:00").is_visible()
+    page.goto(f"{control_server.base_url}/admin/")
     quality = page.locator('article[data-experiment="synth"] .rates')
     expect(quality.get_by_text("timing ok by browser")).to_be_visible()
     assert "timing ok by browser Firefox: 100 % of 3; unknown: 0 % of 3" in quality.inner_text()
