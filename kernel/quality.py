@@ -1,7 +1,8 @@
 """Live timing quality by display, counted as responses are recorded (never a scan of responses).
 
-``record.lua`` adds each newly recorded trial that has a timing verdict (``timing_ok`` true or false;
-rating answers without frames have none) to its link's ``keys.link_timing`` hash, under the
+``record.lua`` adds each newly recorded trial that shows frames and has a timing verdict (``timing_ok``
+true or false: MVT's; a rating answer's verdict can only be false, so those are left out) to its
+link's ``keys.link_timing`` hash, under the
 display it was shown on: ``<browser>|<OS>|<refresh Hz>|<devicePixelRatio>``. The browser and OS
 families come from the request's User-Agent through ua-parser (Browserscope's rules, the
 ``ua-parser-builtins`` data), the ratio and rate from the page's own measurements. The control

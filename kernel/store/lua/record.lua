@@ -10,8 +10,8 @@
 -- KEYS[4] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
 -- KEYS[5] = keys.link_options(L)      set of the answer options
 -- KEYS[6] = keys.link_starts(L)       hash: "<assignment>:<trial>" -> start ids (start.lua)
--- KEYS[7] = keys.link_timing(L)       hash: "n|<display>", "ok|<display>" -> trials with a timing verdict,
---                                     those timing_ok (kernel/quality.py; the control room reads it)
+-- KEYS[7] = keys.link_timing(L)       hash: "n|<display>", "ok|<display>" -> trials with frames (MVT) and a
+--                                     timing verdict, those timing_ok (kernel/quality.py; the control room)
 -- ARGV[1] = assignment id, ARGV[2] = list index (from the signed token), ARGV[3] = trial
 -- ARGV[4] = the client's part, "tab_id,mask,value,...": the tab id, which of kernel.responses.CLIENT_SLOTS
 --           are stored and their values (kernel.responses.encode_client)
@@ -181,7 +181,7 @@ end
 redis.call('HSET', KEYS[3], field, '[' .. correct .. ',' .. timing_ok .. ',' .. presented .. ',' .. image_ms ..
   ',' .. mask_presented .. ',' .. quoted(reason) .. ',' .. (plays and tostring(plays) or 'null') .. ',' ..
   ARGV[4] .. ']')
-if flag ~= -1 and ARGV[16] ~= '' then
+if flag ~= -1 and frames > 0 and ARGV[16] ~= '' then  -- a rating answer's verdict is only ever false
   redis.call('HINCRBY', KEYS[7], 'n|' .. ARGV[16], 1)
   if flag == 1 then redis.call('HINCRBY', KEYS[7], 'ok|' .. ARGV[16], 1) end
 end
