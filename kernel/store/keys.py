@@ -140,8 +140,8 @@ key (builder)                            type    contents                       
 (hour_counts)                                                                                           complete, service
 ``mvt:{g}:control-log`` (control_log)    list    JSON {at_ms, who, action, target, why},       none     control room
                                                  newest first, trimmed to 500 entries
-``mvt:{g}:control-overview``             string  JSON of the last overview computed by any    120 s    control room
-(control_overview)                               server process ({at_ms, took_s, experiments}),
+``mvt:{g}:control-overview``             string  JSON of the last overview computed by any    120 s    control room,
+(control_overview)                               server process ({at_ms, took_s, experiments}),          mvt drop
                                                  shared by every dashboard
 ``mvt:{g}:control-overview-lock``        string  held (SET NX) by the process computing the   30 s     control room
 (control_overview_lock)                          overview, so one computes it per interval
