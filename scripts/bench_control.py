@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_server as bench  # noqa: E402
 
 from app.control import overview  # noqa: E402
+from app.overview_cache import WATCHED_S  # noqa: E402
 from kernel.store.connect import client_from_url  # noqa: E402
 from simulation.synthetic import write_experiment  # noqa: E402
 
@@ -129,7 +130,7 @@ def main() -> None:
                 rows[scenario, watching] = run(scenario, f"D{watching}{scenario}", data)
             stop.set()
         if args.idle_seconds > 0:
-            time.sleep(bench.DASHBOARD_POLL_S)  # the last polls end
+            time.sleep(WATCHED_S + 1)  # the supervisor computes until the last poll's mark expires
             for watching in (0, args.dashboards):
                 print(idle_cost(target, watching, args.idle_seconds), flush=True)
     finally:
