@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (max 30)")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--dashboards", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of without/with, interleaved")
     parser.add_argument("--idle-seconds", type=float, default=20,
                         help="seconds of the idle-server CPU measure without and with the dashboards (0: skip)")
     args = parser.parse_args()
@@ -122,13 +123,15 @@ def main() -> None:
         print(f"overview of {cost['links']} links x {N_LISTS} lists ({cost['in_progress']} in progress, "
               f"{cost['done']} done): {cost['wall_ms']:.0f} ms wall, {cost['cpu_ms']:.0f} ms CPU here + "
               f"{cost['redis_cpu_ms']:.0f} ms Redis CPU per computation (median of 5)", flush=True)
-        for watching in (0, args.dashboards):
-            stop = bench.watch_dashboards(target.bases, watching)
-            # Past the first polls (each worker process computes its first overview then): the steady state.
-            time.sleep(bench.DASHBOARD_POLL_S + 3 if watching else 0)
-            for scenario in ("eligibility", "responses"):
-                rows[scenario, watching] = run(scenario, f"D{watching}{scenario}", data)
-            stop.set()
+        for round_ in range(args.rounds):  # interleaved: the machine's load drifts between runs
+            for watching in (0, args.dashboards):
+                stop = bench.watch_dashboards(target.bases, watching)
+                # Past the first polls (each worker process computes its first overview then): the steady state.
+                time.sleep(bench.DASHBOARD_POLL_S + 3 if watching else 0)
+                for scenario in ("eligibility", "responses"):
+                    rows.setdefault((scenario, watching), []).append(
+                        run(scenario, f"D{watching}R{round_}{scenario}", data))
+                stop.set()
         if args.idle_seconds > 0:
             time.sleep(WATCHED_S + 1)  # the supervisor computes until the last poll's mark expires
             for watching in (0, args.dashboards):
@@ -136,10 +139,13 @@ def main() -> None:
     finally:
         target.stop()
     for scenario in ("eligibility", "responses"):
-        without, with_ = rows[scenario, 0], rows[scenario, args.dashboards]
-        print(f"{scenario}: with {args.dashboards} dashboards / without: req/s x{with_['rps'] / without['rps']:.2f}, "
-              f"p99 x{with_['p99_ms'] / max(without['p99_ms'], 1e-9):.2f}, CPU per request (server + Redis) "
-              f"x{with_['cpu_us'] / max(without['cpu_us'], 1e-9):.2f}")
+        def ratio(key: str) -> str:
+            """Median over the rounds of with / without (each round's pair ran one after the other)."""
+            pairs = zip(rows[scenario, args.dashboards], rows[scenario, 0])
+            return f"x{statistics.median(w[key] / max(wo[key], 1e-9) for w, wo in pairs):.2f}"
+
+        print(f"{scenario}: with {args.dashboards} dashboards / without (median of {args.rounds} rounds): req/s "
+              f"{ratio('rps')}, p99 {ratio('p99_ms')}, CPU per request (server + Redis) {ratio('cpu_us')}")
     print(f"load average after the runs (other processes included): {bench.os.getloadavg()[0]:.2f}")
 
 
