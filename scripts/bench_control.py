@@ -132,6 +132,8 @@ def main() -> None:
                     rows.setdefault((scenario, watching), []).append(
                         run(scenario, f"D{watching}R{round_}{scenario}", data))
                 stop.set()
+                if watching and round_ < args.rounds - 1:
+                    time.sleep(WATCHED_S + 1)  # no overview computed in the next round's runs without
         if args.idle_seconds > 0:
             time.sleep(WATCHED_S + 1)  # the supervisor computes until the last poll's mark expires
             for watching in (0, args.dashboards):
