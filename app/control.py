@@ -10,16 +10,19 @@ registration.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import orjson
+from redis.exceptions import NoScriptError
 
-from kernel import control
+from kernel import control, quality
 from kernel.responses import decode_response
 from kernel.store import keys
+from kernel.store.scripts import scripts_for
 from platforms import PLATFORMS
 from studies import get_kind
 
@@ -63,6 +66,10 @@ class Spend:
     hourly: Decimal | None
     minimum_hourly: str
     rule: str
+    done_tasks: int = 0
+    projected_tasks: int = 0
+    bonus_fee_rate: Decimal = Decimal(0)
+    bonus_fee_minimum: Decimal = Decimal(0)
 
     def money(self, amount: Decimal) -> str:
         """``amount`` in the platform's currency (``$1.50``; ``1.50`` when the currency is the account's)."""
@@ -83,6 +90,26 @@ class Spend:
         """Every list's reward and fee, with the bonuses paid so far (later bonuses are not known yet)."""
         return self.projected_rewards + self.projected_fees + self.bonuses + self.bonus_fees
 
+    def bonus_fee(self, amount: Decimal) -> Decimal:
+        """The platform's fee on one bonus payment of ``amount`` (its fee rule on a task of one assignment)."""
+        return max(self.bonus_fee_minimum, (amount * self.bonus_fee_rate).quantize(Decimal("0.01"),
+                                                                                     rounding=ROUND_HALF_UP))
+
+    def bonus_tiers(self, amounts: BonusAmounts) -> list[TierCost]:
+        """What the crowdMOS bonus rule (`platforms.bonus`) at ``amounts`` implies for the tasks done and
+        for every task: the base bonus on each, the top-50 % tier's on half of them and the top-10 %
+        tier's on a tenth (rounded up, as `platforms.bonus.top_workers` keeps at least one worker),
+        each payment with the platform's fee. The tiers are by worker (screening correlation); a
+        share of the tasks assumes their workers did as many tasks as the others."""
+        out = []
+        for label, share, amount in (("base, every task", Decimal(1), amounts.per_hit),
+                                     ("top 50 %", Decimal("0.5"), amounts.top50),
+                                     ("top 10 %", Decimal("0.1"), amounts.top10)):
+            done, projected = (math.ceil(share * n) for n in (self.done_tasks, self.projected_tasks))
+            each = amount + self.bonus_fee(amount) if amount else Decimal(0)
+            out.append(TierCost(label, amount, done, each * done, projected, each * projected))
+        return out
+
     def line(self) -> str:
         """The spend in one line (``mvt status``; the page shows the same figures)."""
         m = self.money
@@ -101,6 +128,48 @@ class Spend:
                                                       "committed_total", "projected_total")}
         return {"platform": self.platform, "environment": self.environment, "currency": self.currency, **out,
                 "hourly": None if self.hourly is None else f"{self.hourly:.2f}", "rule": self.rule}
+
+
+@dataclass(frozen=True)
+class BonusAmounts:
+    """The bonus amounts to price on the page: per task, and the top-50 % and top-10 % tiers' extra."""
+
+    per_hit: Decimal
+    top50: Decimal
+    top10: Decimal
+
+    @classmethod
+    def from_query(cls, query) -> tuple[BonusAmounts | None, str]:
+        """The amounts of the page's bonus form (``per_hit``, ``top50``, ``top10``), or None with the
+        sentence saying which is wrong (an empty form: None and ``""``)."""
+        from kernel.errors import MVTError
+        from platforms.inputs import parse_amount
+
+        texts = {name: str(query.get(name) or "").strip()[:20] for name in ("per_hit", "top50", "top10")}
+        if not any(texts.values()):
+            return None, ""
+        try:
+            return cls(*(parse_amount(texts[name] or "0", what) for name, what in (
+                ("per_hit", "bonus per task"), ("top50", "top-50 % bonus"), ("top10", "top-10 % bonus")))), ""
+        except (MVTError, ValueError) as exc:
+            return None, str(exc)
+
+    @property
+    def query(self) -> str:
+        """The amounts as the page's query string."""
+        return f"per_hit={self.per_hit}&top50={self.top50}&top10={self.top10}"
+
+
+@dataclass(frozen=True)
+class TierCost:
+    """One bonus tier priced: its amount per task, the tasks it pays now (done) and at the end, with fees."""
+
+    label: str
+    amount: Decimal
+    done_tasks: int
+    done_cost: Decimal
+    projected_tasks: int
+    projected_cost: Decimal
 
 
 def spend_of(rule, cells: list[LinkCell], median_task_s: float | None) -> Spend:
@@ -128,7 +197,9 @@ def spend_of(rule, cells: list[LinkCell], median_task_s: float | None) -> Spend:
         if median_task_s else None
     text = rule.rule.describe() + (f"; {rule.note}" if rule.note else "")
     return Spend(rule.platform, rule.environment, rule.currency, done, done_fees, committed, committed_fees,
-                 projected, projected_fees, bonuses, bonus_fees, rule.reward, hourly, rule.minimum_hourly, text)
+                 projected, projected_fees, bonuses, bonus_fees, rule.reward, hourly, rule.minimum_hourly, text,
+                 done_tasks=sum(c.done for c, _ in posted), projected_tasks=sum(c.n_lists for c, _ in posted),
+                 bonus_fee_rate=rule.rule.rate, bonus_fee_minimum=rule.rule.minimum)
 
 
 @dataclass(frozen=True)
@@ -155,6 +226,8 @@ class ExperimentStatus:
     completions_per_hour: list[int] = field(default_factory=list)
     refusals_last_hour: dict[str, int] = field(default_factory=dict)
     spend: list[Spend] = field(default_factory=list)
+    timing: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
+    """Per `kernel.quality.DIMENSIONS`: (value, trials with a timing verdict, timing_ok), most trials first."""
 
     @property
     def arrivals_last_hour(self) -> int:
@@ -200,17 +273,21 @@ class ExperimentStatus:
                 "arrivals_per_minute": self.arrivals_per_minute, "completions_per_minute": self.completions_per_minute,
                 "median_task_s": self.median_task_s, "eta_minutes": self.eta_minutes, "figures": self.figures,
                 "refusals_last_hour": self.refusals_last_hour, "spend": [s.as_json() for s in self.spend],
+                "timing_by_display": {dimension: [{"value": v, "trials": n, "timing_ok": ok} for v, n, ok in rows]
+                                      for dimension, rows in self.timing.items()},
                 "links": [{"link": c.link_id, "lists": c.n_lists, "done": c.done, "in_progress": c.in_progress,
                            "free": c.free, "to_replace": c.to_replace} for c in self.links]}
 
 
 SAMPLE_RECORDS = 2000
 """Assignment records read per experiment for the median task time and the kind's and platforms'
-figures: every record of a smaller experiment, else an even random sample across its links."""
+figures: every record of a link holding at most its share (this over the links), else that many
+drawn at random."""
 
 
 SAMPLE_RESPONSES = 1000
-"""Responses read per experiment for the kind's live data quality (a random sample across its links)."""
+"""Responses read per experiment for a kind's own sampled figures (`StudyKind.control_samples_responses`;
+a random sample across its links). Timing by display is counted, not sampled (`kernel.quality`)."""
 
 
 def _sample_responses(r, link_ids: list[str]) -> list[dict]:
@@ -253,37 +330,78 @@ def _sample_responses(r, link_ids: list[str]) -> list[dict]:
     return out
 
 
-def _link_rows(r, idle_before: int) -> list[tuple[str, list, list[int]]]:
-    """Per loaded link: (link id, meta [experiment, kind, n_lists, paused], counts [free, handed out,
-    unfinished holders, idle holders, to replace, records]) in one pipeline of cheap commands."""
+@dataclass(frozen=True)
+class _LinkRow:
+    """What ``link_status.lua`` says of one link."""
+
+    link_id: str
+    experiment_id: str
+    kind: str
+    n_lists: int
+    paused: bool
+    counts: list[int]  # free, handed out, unfinished holders, idle holders, to replace, records
+    records: list[dict]
+    timing: dict[str, str]
+
+
+LINKS_PER_PIPELINE = 50
+"""Links read per pipeline: Redis runs a pipeline's scripts back to back, and 1000 links' at once held it
+for about 25 ms, which every worker's request behind them waited (the hot routes' p99); 50 hold it ~1 ms."""
+
+
+def _link_rows(r, idle_before: int) -> list[_LinkRow]:
+    """Every loaded link's counts, sampled records and timing counts: one ``link_status.lua`` call per
+    link in one pipeline (one command per link instead of nine: the overview's cost was mostly
+    the client packing and parsing commands)."""
     links = sorted(r.smembers(keys.links_index()))
-    pipe = r.pipeline(transaction=False)
-    for link in links:
-        pipe.hmget(keys.link_meta(link), ["experiment_id", "kind", "n_lists", "paused"])
-        pipe.llen(keys.link_free(link))
-        pipe.hlen(keys.link_slots(link))
-        pipe.zcard(keys.link_activity(link))
-        pipe.zcount(keys.link_activity(link), "-inf", f"({idle_before}")
-        pipe.scard(keys.link_replace(link))
-        pipe.hlen(keys.link_assignments(link))
-    replies = pipe.execute()
-    return [(link, replies[7 * i], [int(n) for n in replies[7 * i + 1:7 * i + 7]]) for i, link in enumerate(links)]
-
-
-def _sample_records(r, link_ids: list[str], n_records: int) -> list[dict]:
-    """Every assignment record of the links when they hold at most `SAMPLE_RECORDS`, else about that
-    many drawn at random, evenly across the links (each with its ``assignment_id``)."""
-    pipe = r.pipeline(transaction=False)
-    per_link = -(-SAMPLE_RECORDS // max(len(link_ids), 1))
-    for link in link_ids:
-        if n_records <= SAMPLE_RECORDS:
-            pipe.hgetall(keys.link_assignments(link))
-        else:
-            pipe.hrandfield(keys.link_assignments(link), per_link, withvalues=True)
+    script = scripts_for(r).link_status
+    per_link = str(-(-SAMPLE_RECORDS // max(len(links), 1)))
+    replies = []
+    for start in range(0, len(links), LINKS_PER_PIPELINE):
+        for attempt in range(2):
+            pipe = r.pipeline(transaction=False)
+            for link in links[start:start + LINKS_PER_PIPELINE]:
+                pipe.evalsha(script.sha, 7, keys.link_meta(link), keys.link_free(link), keys.link_slots(link),
+                             keys.link_activity(link), keys.link_replace(link), keys.link_assignments(link),
+                             keys.link_timing(link), str(idle_before), per_link)
+            try:
+                replies += pipe.execute()
+                break
+            except NoScriptError:  # a Redis restarted or flushed since the script was loaded
+                if attempt:
+                    raise
+                r.script_load(script.script)
     out = []
-    for reply in pipe.execute():
-        pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2])
-        out.extend({**orjson.loads(raw), "assignment_id": a} for a, raw in pairs)
+    for link, (meta, counts, records, timing) in zip(links, replies):
+        out.append(_LinkRow(link, meta[0] or "?", meta[1] or "mvt", int(meta[2] or 0), meta[3] == "1",
+                            [int(n) for n in counts],
+                            [{**orjson.loads(raw), "assignment_id": a} for a, raw in zip(records[::2], records[1::2])],
+                            dict(zip(timing[::2], timing[1::2]))))
+    return out
+
+
+def _per_experiment(counts: list[dict[str, int]], experiment_of: dict[str, str]) -> dict[str, list[int]]:
+    """Experiment id → its count in each period, from per-period link id → count (one pass per count)."""
+    out: dict[str, list[int]] = {}
+    for i, period in enumerate(counts):
+        for link, n in period.items():
+            experiment = experiment_of.get(link)
+            if experiment is not None:
+                out.setdefault(experiment, [0] * len(counts))[i] += n
+    return out
+
+
+def timing_figures(total: dict[str, list[int]]) -> dict[str, str]:
+    """The share of trials timing_ok, overall and by each of `kernel.quality.DIMENSIONS` (label → text,
+    ``Chrome: 97 % of 1200; Firefox: 90 % of 300``, most trials first); empty without timed trials."""
+    n = sum(cell[0] for cell in total.values())
+    if not n:
+        return {}
+    ok = sum(cell[1] for cell in total.values())
+    out = {"timing ok (all trials)": f"{100 * ok / n:.0f} % of {n}"}
+    for dimension, rows in quality.shares(total).items():
+        out[f"timing ok by {dimension}"] = "; ".join(f"{value}: {100 * good / of:.0f} % of {of}"
+                                                     for value, of, good in rows)
     return out
 
 
@@ -293,35 +411,39 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
     Counts come from each link's free list, slots, activity and replace set (never from the
     records): done = lists handed out − unfinished holders − lists to replace; an unfinished holder
     idle for more than ``allotted_minutes`` counts as expired, since the next arrival on its link
-    takes its list over (``allocate.lua``). The median task time and the kind's and platforms'
-    figures read at most `SAMPLE_RECORDS` records per experiment.
+    takes its list over (``allocate.lua``). Timing by display is summed from the counts
+    ``record.lua`` keeps (`kernel.quality`). The median task time and the kind's and platforms'
+    figures read at most about `SAMPLE_RECORDS` records per experiment.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     idle_before = now_ms - allotted_minutes * 60_000
-    arrivals = control.per_minute(r, "arrivals", now_ms)
-    completions = control.per_minute(r, "completions", now_ms)
-    arrivals_h = control.per_hour(r, "arrivals", now_ms)
-    completions_h = control.per_hour(r, "completions", now_ms)
+    grouped: dict[str, list[_LinkRow]] = {}
+    for row in _link_rows(r, idle_before):
+        grouped.setdefault(row.experiment_id, []).append(row)
+    experiment_of = {row.link_id: e for e, rows in grouped.items() for row in rows}
+    arrivals = _per_experiment(control.per_minute(r, "arrivals", now_ms), experiment_of)
+    completions = _per_experiment(control.per_minute(r, "completions", now_ms), experiment_of)
+    arrivals_h = _per_experiment(control.per_hour(r, "arrivals", now_ms), experiment_of)
+    completions_h = _per_experiment(control.per_hour(r, "completions", now_ms), experiment_of)
     refused: dict[str, dict[str, int]] = {}
     for minute in control.per_minute(r, "refusals", now_ms):
         for field_name, n in minute.items():
             link, _, reason = field_name.partition(":")
-            refused.setdefault(link, {}).setdefault(reason, 0)
-            refused[link][reason] += n
-    grouped: dict[str, list] = {}
-    for link, meta, counts in _link_rows(r, idle_before):
-        grouped.setdefault(meta[0] or "?", []).append((link, meta, counts))
+            if (experiment := experiment_of.get(link)) is not None:
+                by_reason = refused.setdefault(experiment, {})
+                by_reason[reason] = by_reason.get(reason, 0) + n
     out = []
     for experiment_id, rows in sorted(grouped.items()):
-        kind = get_kind(rows[0][1][1])
-        cells, expired, n_records = [], 0, 0
-        for link, meta, (n_free, handed_out, unfinished, idle, to_replace, records) in rows:
-            cells.append(LinkCell(link, int(meta[2] or 0), handed_out - unfinished - to_replace, unfinished - idle,
+        kind = get_kind(rows[0].kind)
+        cells, expired, sample, timing = [], 0, [], {}
+        for row in rows:
+            n_free, handed_out, unfinished, idle, to_replace, _ = row.counts
+            cells.append(LinkCell(row.link_id, row.n_lists, handed_out - unfinished - to_replace, unfinished - idle,
                                   n_free, to_replace))
             expired += idle
-            n_records += records
+            sample.extend(row.records)
+            quality.add_counts(timing, row.timing)
         link_ids = [c.link_id for c in cells]
-        sample = _sample_records(r, link_ids, n_records)
         durations = [(rec["completed_ms"] - rec["started_ms"]) / 1000 for rec in sample
                      if rec.get("completed_ms") and rec.get("started_ms")]
         summaries = [line for p in PLATFORMS.values()
@@ -329,28 +451,22 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
         median_s = statistics.median(durations) if durations else None
         spend = [spend_of(rule, cells, median_s) for p in PLATFORMS.values()
                  for rule in p.spend_rules(r, experiment_id, link_ids)]
+        own = kind.control_quality(_sample_responses(r, link_ids)) if kind.control_samples_responses else {}
+        zeros_m, zeros_h = [0] * control.WINDOW_MINUTES, [0] * control.WINDOW_HOURS
         out.append(ExperimentStatus(
             experiment_id=experiment_id, kind=kind.name, kind_title=kind.title or kind.name, platforms=summaries,
-            paused=all(row[1][3] == "1" for row in rows), n_lists=sum(c.n_lists for c in cells),
+            paused=all(row.paused for row in rows), n_lists=sum(c.n_lists for c in cells),
             free=sum(c.free for c in cells), in_progress=sum(c.in_progress for c in cells),
             done=sum(c.done for c in cells), expired=expired, to_replace=sum(c.to_replace for c in cells),
-            links=cells,
-            arrivals_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in arrivals],
-            completions_per_minute=[sum(m.get(link, 0) for link in link_ids) for m in completions],
-            arrivals_per_hour=[sum(h.get(link, 0) for link in link_ids) for h in arrivals_h],
-            completions_per_hour=[sum(h.get(link, 0) for link in link_ids) for h in completions_h],
+            links=cells, arrivals_per_minute=arrivals.get(experiment_id, zeros_m),
+            completions_per_minute=completions.get(experiment_id, zeros_m),
+            arrivals_per_hour=arrivals_h.get(experiment_id, zeros_h),
+            completions_per_hour=completions_h.get(experiment_id, zeros_h),
             median_task_s=median_s, spend=spend,
-            figures={**kind.control_figures(sample), **kind.control_quality(_sample_responses(r, link_ids))},
-            refusals_last_hour=_by_reason(refused, link_ids)))
+            figures={**kind.control_figures(sample), **timing_figures(timing), **own},
+            timing=quality.shares(timing) if timing else {},
+            refusals_last_hour=dict(sorted(refused.get(experiment_id, {}).items(), key=lambda i: (-i[1], i[0])))))
     return out
-
-
-def _by_reason(refused: dict[str, dict[str, int]], link_ids: list[str]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for link in link_ids:
-        for reason, n in refused.get(link, {}).items():
-            total[reason] = total.get(reason, 0) + n
-    return dict(sorted(total.items(), key=lambda item: (-item[1], item[0])))
 
 
 FLAGS_SHOWN = 200

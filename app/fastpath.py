@@ -117,17 +117,19 @@ class HotPaths:
             return await self.app(scope, replay_body(body, receive), send)
         gzip_ok = compress and service.accepts_gzip(
             next((v for k, v in scope["headers"] if k == b"accept-encoding"), None))
-        return await self._answer(send, handler(parsed, client_ip(scope), gzip_ok), gzip_ok)
+        return await self._answer(send, handler(parsed, scope, gzip_ok), gzip_ok)
 
-    async def _assignment(self, body: AssignmentIn, client: str, gzip_ok: bool):
+    async def _assignment(self, body: AssignmentIn, scope, gzip_ok: bool):
         return await service.assignment_answer(self.state.redis, self.state.settings, body.link, body.worker_id,
-                                               body.assignment_id, body.hit_id, client, gzip_ok, body.placement), None
+                                               body.assignment_id, body.hit_id, client_ip(scope), gzip_ok,
+                                               body.placement), None
 
-    async def _response(self, body: ResponseIn, client: str, gzip_ok: bool):
-        return await service.record(self.state.redis, self.state.settings, body), None
+    async def _response(self, body: ResponseIn, scope, gzip_ok: bool):
+        user_agent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"user-agent"), None)
+        return await service.record(self.state.redis, self.state.settings, body, user_agent), None
 
-    async def _trial_start(self, body: TrialStartIn, client: str, gzip_ok: bool):
+    async def _trial_start(self, body: TrialStartIn, scope, gzip_ok: bool):
         return await service.start_trial(self.state.redis, self.state.settings, body), None
 
-    async def _complete(self, body: CompleteIn, client: str, gzip_ok: bool):
-        return await service.finish(self.state.redis, self.state.settings, body, client), None
+    async def _complete(self, body: CompleteIn, scope, gzip_ok: bool):
+        return await service.finish(self.state.redis, self.state.settings, body, client_ip(scope)), None

@@ -18,6 +18,7 @@ from kernel.errors import MVTError, RedisUnavailable
 from app.fastpath import HotPaths, replay_body
 from kernel.store.connect import client_from_url, redact, upgrade_legacy_keys
 from kernel.store.fastredis import connect as connect_fast
+from kernel import quality
 from kernel.store.scripts import scripts_for
 from app.routes import admin as admin_routes
 from app.routes import api, control as control_routes, pages
@@ -149,6 +150,7 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
         settings.signing_key  # noqa: B018 - create the key file now, not inside a request
         scripts_for(app.state.redis)
         scripts_for(app.state.sync_redis)
+        quality.warm()  # ua-parser's rules, loaded now rather than in a worker's first answer
         # Keep start-up objects out of garbage collection: full collections then stay short,
         # which keeps the tail latency of busy servers low.
         gc.collect()

@@ -87,8 +87,15 @@ def run_server(settings: Settings, *, host: str = "127.0.0.1", port: int = 8443,
             if workers > 1:
                 from uvicorn.supervisors import Multiprocess
 
+                from app.overview_cache import Publisher
+
                 config.supervisor_pid = os.getpid()  # the workers die with this process, kill -9 included
-                Multiprocess(config, sockets=[config.bind_socket()]).run()
+                # The control room's overview is computed here, in a process that serves no requests.
+                publisher = Publisher(url, settings.allotted_minutes).start()
+                try:
+                    Multiprocess(config, sockets=[config.bind_socket()]).run()
+                finally:
+                    publisher.stop()
             else:
                 server.run()
         except KeyboardInterrupt:

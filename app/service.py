@@ -301,12 +301,13 @@ async def completion_url(r, settings: Settings, token: TokenData, code: str, pla
                                                             token.assignment_id, hit_id, code))
 
 
-async def record(r, settings: Settings, body: ResponseIn) -> dict:
-    """Check the token, record the response; the JSON of `ResponseOut`."""
+async def record(r, settings: Settings, body: ResponseIn, user_agent: str | None = None) -> dict:
+    """Check the token, record the response (``user_agent``: the request's, for the control room's
+    timing by browser and OS); the JSON of `ResponseOut`."""
     token = read_token(settings.signing_key, body.assignment_token)
     timing = {name: getattr(body, name) for name in TIMING_FIELDS + PRESENTATION_FIELDS}
     try:
-        rec = await record_response(r, token, body.trial, body.response, timing)
+        rec = await record_response(r, token, body.trial, body.response, timing, user_agent=user_agent)
     except MVTError as exc:
         eventlog.event("refusal", reason=exc.reason, link=token.link_id, worker=token.worker_id,
                        assignment=token.assignment_id, trial=body.trial)

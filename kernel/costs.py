@@ -40,6 +40,36 @@ def parse_reward(text: str) -> Decimal:
     return abs(value.quantize(Decimal("0.01")))
 
 
+def parse_rate(text: str) -> float:
+    """``--arrivals-per-hour``: participants expected to start a task each hour, more than 0.
+
+    >>> parse_rate("12.5")
+    12.5
+    """
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1_000_000:
+        raise BuildOptionError(f"--arrivals-per-hour ({text!r}) must be a number of participants an hour above 0, "
+                               "such as 20")
+    return value
+
+
+def fill_time(n_tasks: int, per_hour: float) -> str:
+    """How long ``n_tasks`` take to be taken at ``per_hour`` arrivals an hour (each task one participant).
+
+    >>> fill_time(336, 20)
+    'Time to fill: 336 tasks at 20 participants an hour take about 16.8 hours (then the last ones need their task time).'
+    >>> fill_time(6, 30)
+    'Time to fill: 6 tasks at 30 participants an hour take about 12 minutes (then the last ones need their task time).'
+    """
+    hours = n_tasks / per_hour
+    took = f"{hours:.1f} hours" if hours >= 2 else f"{hours * 60:.0f} minutes"
+    return (f"Time to fill: {n_tasks} tasks at {per_hour:g} participants an hour take about {took} "
+            "(then the last ones need their task time).")
+
+
 def lists_per_link(exp_dir: Path) -> list[int]:
     """The number of lists (tasks, one participant each) of every link in ``EXP_DIR/design.json``."""
     design = json.loads((Path(exp_dir) / "design.json").read_text())

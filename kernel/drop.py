@@ -108,4 +108,5 @@ def drop(r, plan: DropPlan) -> int:
     if plan.video_dir:
         r.srem(keys.video_dirs(), plan.video_dir)
     control.forget_links(r, plan.links)
+    r.delete(keys.control_overview())  # the control room's shared overview showed it: computed anew
     return deleted

@@ -22,6 +22,7 @@ from kernel.store import keys
 from kernel.control import count_event
 from kernel.assignments import now_ms
 from kernel.errors import WorkerBlocked
+from kernel.quality import display_of
 from kernel.reasons import refusal
 from kernel.store.scripts import scripts_for
 from kernel.tokens import TokenData
@@ -224,8 +225,10 @@ def _refused(reason: str, token: TokenData, trial: int | None = None, n_done: in
 
 
 async def record_response(r, token: TokenData, trial: int, response: str, timing: dict,
-                          now: int | None = None) -> Recorded:
-    """Store ``response`` to ``trial`` of the token's assignment with the client's ``timing``.
+                          now: int | None = None, user_agent: str | None = None) -> Recorded:
+    """Store ``response`` to ``trial`` of the token's assignment with the client's ``timing``; a trial with
+    a timing verdict is counted for the control room under the display it was shown on (``user_agent``'s
+    browser and OS, `kernel.quality.display_of`).
 
     Raises `WorkerBlocked`, `BadTrial`, `AnsweredElsewhere`, `AssignmentExpired`, `AssignmentReplaced`
     or `UnknownAssignment`.
@@ -237,12 +240,13 @@ async def record_response(r, token: TokenData, trial: int, response: str, timing
     result = await scripts_for(r).record(
         keys=[keys.link_assignments(token.link_id), keys.link_answers(token.link_id),
               keys.link_responses(token.link_id), keys.link_activity(token.link_id),
-              keys.link_options(token.link_id), keys.link_starts(token.link_id)],
+              keys.link_options(token.link_id), keys.link_starts(token.link_id), keys.link_timing(token.link_id)],
         args=[token.assignment_id, token.list_index, trial, record, response,
               timing.get("frame_log") or "", now, distraction(timing), int(presentation_failed(timing)),
               timing.get("tab_id") or "", timing.get("frame_times") or "", "" if not refresh else refresh,
               timing.get("interrupted") or "", "" if plays is None else plays,
-              "" if timing.get("drawn_device_px") is None else timing["drawn_device_px"]])
+              "" if timing.get("drawn_device_px") is None else timing["drawn_device_px"],
+              display_of(user_agent, timing.get("dpr"), refresh)])
     if result[0] == "refused":
         raise _refused(result[1], token, trial, response=response)
     flag = int(result[2])

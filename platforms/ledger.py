@@ -66,6 +66,34 @@ def paid_for_links(r, scope: Scope, action: str, link_ids) -> list[Decimal]:
     return [Decimal(json.loads(raw).get("amount") or 0) for (_, raw), link in zip(items, links) if link in wanted]
 
 
+LEDGER_VERBS = (("approve", "approved"), ("reject", "rejected"), ("request-return", "asked to return"))
+
+
+def worker_ledger_lines(r, label: str, scope: Scope, assignment_ids: list[str]) -> list[str]:
+    """What the ledger of ``scope`` did to these assignments (Prolific: submissions) of one worker, one
+    line each, for the control room's worker page: approvals, rejections, returns asked, bonuses
+    paid (``<label>: approved MA1 at <time>``, ``<label>: paid top50 bonus 0.05 for MA1 at <time>``)."""
+    from platforms.bonus import KINDS
+
+    if not assignment_ids:
+        return []
+    pipe = r.pipeline(transaction=False)
+    for action, _ in LEDGER_VERBS:
+        pipe.hmget(keys.platform_done(scope.platform, scope.environment, action), assignment_ids)
+    bonus_items = [f"{a}:{kind}" for a in assignment_ids for kind in KINDS]
+    pipe.hmget(keys.platform_done(scope.platform, scope.environment, "bonus"), bonus_items)
+    *verbs, bonuses = pipe.execute()
+    lines = []
+    for (_, verb), raws in zip(LEDGER_VERBS, verbs):
+        lines += [f"{label}: {verb} {a} at {json.loads(raw).get('at')}" for a, raw in zip(assignment_ids, raws) if raw]
+    for item, raw in zip(bonus_items, bonuses):
+        if raw:
+            assignment_id, _, kind = item.rpartition(":")
+            record = json.loads(raw)
+            lines.append(f"{label}: paid {kind} bonus {record.get('amount')} for {assignment_id} at {record.get('at')}")
+    return lines
+
+
 def record_done(r, scope: Scope, action: str, item: str, **info: Any) -> None:
     """Record that ``action`` on ``item`` succeeded, clearing an earlier failure."""
     pipe = r.pipeline()

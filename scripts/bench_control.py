@@ -8,7 +8,11 @@ Starts ``mvt serve --workers 2`` on its embedded Redis with a synthetic experime
    time, this process's CPU and the Redis server's CPU (``INFO cpu``) per computation, median of 5;
 2. the hot routes (eligibility, response writes) without and with ``--dashboards`` signed-in
    control rooms polling ``/admin/overview`` every 3 s: req/s, p50, p99, the servers' CPU per
-   request, and the ratios with/without.
+   request (with the part of Redis and of the supervisor process, where the overview is computed:
+   `app.overview_cache`), and the ratios with/without;
+3. the CPU per second of the serving processes, the supervisor and Redis on the idle server without
+   and with the dashboards (``--idle-seconds``): what watching costs, measured in CPU rather than
+   in a p99 that other processes on the machine move.
 
 The figures depend on the machine's load (printed at the end); run it on a quiet machine.
 """
@@ -27,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_server as bench  # noqa: E402
 
 from app.control import overview  # noqa: E402
+from app.overview_cache import WATCHED_S  # noqa: E402
 from kernel.store.connect import client_from_url  # noqa: E402
 from simulation.synthetic import write_experiment  # noqa: E402
 
@@ -52,12 +57,40 @@ def overview_cost(url: str, runs: int = 5) -> dict:
             "in_progress": e.in_progress, "done": e.done}
 
 
+def supervisor_cpu(target) -> float:
+    """CPU seconds so far of the servers' own (supervisor) processes, which compute the control room's
+    overview and serve no requests (``mvt serve --workers N``)."""
+    total = 0.0
+    for server in target.servers:
+        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / bench.os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def idle_cost(target, dashboards: int, seconds: float) -> str:
+    """CPU per second of the serving processes, the supervisor and Redis while ``dashboards`` control
+    rooms poll an otherwise idle server (less sensitive to other processes' load than a p99)."""
+    stop = bench.watch_dashboards(target.bases, dashboards)
+    time.sleep(bench.DASHBOARD_POLL_S + 2 if dashboards else 2)
+    (total, redis), supervisor, started = target.cpu(), supervisor_cpu(target), time.monotonic()
+    time.sleep(seconds)
+    (total2, redis2), supervisor2, took = target.cpu(), supervisor_cpu(target), time.monotonic() - started
+    stop.set()
+    own, in_redis = supervisor2 - supervisor, redis2 - redis
+    serving = total2 - total - in_redis - own
+    return (f"idle server, {dashboards:2d} dashboards: serving processes {serving / took * 1000:4.0f} ms CPU/s, "
+            f"supervisor {own / took * 1000:3.0f} ms/s, Redis {in_redis / took * 1000:3.0f} ms/s")
+
+
 def main() -> None:
     """Measure, then print the overview's cost and the hot routes with and without dashboards."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (max 30)")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--dashboards", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of without/with, interleaved")
+    parser.add_argument("--idle-seconds", type=float, default=20,
+                        help="seconds of the idle-server CPU measure without and with the dashboards (0: skip)")
     args = parser.parse_args()
     duration = max(1, min(args.duration, 30))
     wrk = bench.ensure_wrk()
@@ -74,9 +107,12 @@ def main() -> None:
     def run(scenario: str, tag: str, data: dict) -> dict:
         script = target.tmp / f"{scenario}.lua"
         script.write_text(bench.wrk_script(scenario, tag, data))
+        before = supervisor_cpu(target)
         row = bench.measure(wrk, target, script, args.connections, options, duration, scenario)
+        row["supervisor_cpu_us"] = round((supervisor_cpu(target) - before) / max(row["requests"], 1) * 1e6, 1)
         print(f"{scenario:12s} {row['rps']:8.0f} req/s  p99 {row['p99_ms']:6.1f} ms  "
-              f"CPU {row['cpu_us']:5.0f} us/req (Redis {row['redis_cpu_us']:4.0f})", flush=True)
+              f"CPU {row['cpu_us']:5.0f} us/req (Redis {row['redis_cpu_us']:4.0f}, the supervisor's "
+              f"overview {row['supervisor_cpu_us']:4.0f})", flush=True)
         return row
 
     try:
@@ -87,20 +123,31 @@ def main() -> None:
         print(f"overview of {cost['links']} links x {N_LISTS} lists ({cost['in_progress']} in progress, "
               f"{cost['done']} done): {cost['wall_ms']:.0f} ms wall, {cost['cpu_ms']:.0f} ms CPU here + "
               f"{cost['redis_cpu_ms']:.0f} ms Redis CPU per computation (median of 5)", flush=True)
-        for watching in (0, args.dashboards):
-            stop = bench.watch_dashboards(target.bases, watching)
-            # Past the first polls (each worker process computes its first overview then): the steady state.
-            time.sleep(bench.DASHBOARD_POLL_S + 3 if watching else 0)
-            for scenario in ("eligibility", "responses"):
-                rows[scenario, watching] = run(scenario, f"D{watching}{scenario}", data)
-            stop.set()
+        for round_ in range(args.rounds):  # interleaved: the machine's load drifts between runs
+            for watching in (0, args.dashboards):
+                stop = bench.watch_dashboards(target.bases, watching)
+                # Past the first polls (each worker process computes its first overview then): the steady state.
+                time.sleep(bench.DASHBOARD_POLL_S + 3 if watching else 0)
+                for scenario in ("eligibility", "responses"):
+                    rows.setdefault((scenario, watching), []).append(
+                        run(scenario, f"D{watching}R{round_}{scenario}", data))
+                stop.set()
+                if watching and round_ < args.rounds - 1:
+                    time.sleep(WATCHED_S + 1)  # no overview computed in the next round's runs without
+        if args.idle_seconds > 0:
+            time.sleep(WATCHED_S + 1)  # the supervisor computes until the last poll's mark expires
+            for watching in (0, args.dashboards):
+                print(idle_cost(target, watching, args.idle_seconds), flush=True)
     finally:
         target.stop()
     for scenario in ("eligibility", "responses"):
-        without, with_ = rows[scenario, 0], rows[scenario, args.dashboards]
-        print(f"{scenario}: with {args.dashboards} dashboards / without: req/s x{with_['rps'] / without['rps']:.2f}, "
-              f"p99 x{with_['p99_ms'] / max(without['p99_ms'], 1e-9):.2f}, CPU per request (server + Redis) "
-              f"x{with_['cpu_us'] / max(without['cpu_us'], 1e-9):.2f}")
+        def ratio(key: str) -> str:
+            """Median over the rounds of with / without (each round's pair ran one after the other)."""
+            pairs = zip(rows[scenario, args.dashboards], rows[scenario, 0])
+            return f"x{statistics.median(w[key] / max(wo[key], 1e-9) for w, wo in pairs):.2f}"
+
+        print(f"{scenario}: with {args.dashboards} dashboards / without (median of {args.rounds} rounds): req/s "
+              f"{ratio('rps')}, p99 {ratio('p99_ms')}, CPU per request (server + Redis) {ratio('cpu_us')}")
     print(f"load average after the runs (other processes included): {bench.os.getloadavg()[0]:.2f}")
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kernel.costs import launch_costs, parse_reward
+from kernel.costs import fill_time, launch_costs, lists_per_link, parse_rate, parse_reward
 from kernel.errors import exit_on_error
 
 
@@ -37,6 +37,9 @@ def build_ratings_command(
     reward: Annotated[str | None, typer.Option(
         help="Reward per task (one participant's list), e.g. 1.50: prints the cost on each platform, fees "
              "included.")] = None,
+    arrivals_per_hour: Annotated[str | None, typer.Option(
+        help="Participants you expect to start a task each hour, e.g. 20: prints the time to fill every "
+             "task.")] = None,
 ) -> None:
     """Build a rating study (ACR, DCR/DSIS, MUSHRA): browser-safe media, the design and links.csv.
 
@@ -55,6 +58,7 @@ def build_ratings_command(
 
     with exit_on_error():
         amount = parse_reward(reward) if reward is not None else None  # before the long part
+        rate = parse_rate(arrivals_per_hour) if arrivals_per_hour is not None else None
         if warning := base_url_warning(checked_base_url(base_url)):
             typer.echo(warning, err=True)
         show = sys.stderr.isatty()
@@ -70,6 +74,8 @@ def build_ratings_command(
     typer.echo(result.summary())
     if amount is not None:
         typer.echo("\n".join(launch_costs(amount, exp_dir)))
+    if rate is not None:
+        typer.echo(fill_time(sum(lists_per_link(exp_dir)), rate))
 
 
 def register(app: typer.Typer) -> None:

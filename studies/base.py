@@ -56,6 +56,9 @@ class StudyKind(ABC):
     simulation_options: frozenset[str] = frozenset()
     #: what the control room (``/admin/``, ``mvt status``) calls the kind; empty: its name
     title: str = ""
+    #: whether the control room samples responses for `control_quality` (a read of up to
+    #: `app.control.SAMPLE_RESPONSES` per overview; False keeps the overview to counts and records)
+    control_samples_responses: bool = False
     #: the columns of a worker's trials on ``/admin/workers/<id>``: (heading, stored response field)
     control_trial_columns: tuple[tuple[str, str], ...] = (
         ("answer", "response"), ("correct", "correct"), ("timing ok", "timing_ok"),
@@ -125,29 +128,12 @@ class StudyKind(ABC):
         return {"trials done per task in progress (median)": f"{statistics.median(done):g}" if done else "-"}
 
     def control_quality(self, responses: list[dict]) -> dict[str, str]:
-        """Live data quality in the control room: label → text, from a random sample of one
-        experiment's recorded responses (`app.control.SAMPLE_RESPONSES` at most; never all of them).
-        Default: the share of trials with good timing, overall and by the display's devicePixelRatio
-        and refresh rate."""
-        if not responses:
-            return {}
-
-        def share(rows: list[dict]) -> str:
-            good = sum(1 for row in rows if row.get("timing_ok"))
-            return f"{100 * good / len(rows):.0f} % of {len(rows)}"
-
-        out = {"timing ok (sampled trials)": share(responses)}
-        for label, key in (("by devicePixelRatio", lambda row: row.get("dpr")),
-                           ("by refresh rate (Hz)", lambda row: round(1000 / row["refresh_interval_ms"])
-                            if row.get("refresh_interval_ms") else None)):
-            groups: dict = {}
-            for row in responses:
-                if (value := key(row)) is not None:
-                    groups.setdefault(value, []).append(row)
-            if groups:
-                out[f"timing ok {label}"] = "; ".join(f"{value:g}: {share(rows)}"
-                                                       for value, rows in sorted(groups.items()))
-        return out
+        """The kind's own live data quality in the control room: label → text, from a random sample of
+        one experiment's recorded responses (`app.control.SAMPLE_RESPONSES` at most; never all of
+        them), read only when `control_samples_responses` is true. The share of trials timing_ok
+        overall and by browser, OS, refresh rate and devicePixelRatio is shown for every kind from
+        counts kept as responses are recorded (`kernel.quality`), not from here. Default: nothing."""
+        return {}
 
     def page_study(self, design: dict) -> dict | None:
         """What the kind's worker page needs before a list is allocated, for an experiment whose

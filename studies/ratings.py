@@ -73,6 +73,7 @@ class RatingsKind(StudyKind):
 
     name = "ratings"
     title = "Ratings (crowdMOS)"
+    control_samples_responses = True  # traps, gold and headphone checks (control_quality)
     control_trial_columns = (("rating", "response"), ("trap or gold agreed", "correct"), ("timing ok", "timing_ok"),
                              ("answer time (ms)", "response_time_ms"), ("replays", "replays"),
                              ("played to the end", "playback_completed"), ("headphone check", "headphone_check"))
@@ -199,13 +200,13 @@ class RatingsKind(StudyKind):
         return out
 
     def control_quality(self, responses: list[dict]) -> dict[str, str]:
-        """The timing shares of every kind, and from the same sample: trap trials answered with the
+        """From a sample of the responses: trap trials answered with the
         score asked for, gold trials within `analysis.ratings.GOLD_TOLERANCE` of the known score (the
         analysis's rule), and, where the page ran the headphone screening, the share of sampled tasks
         whose outcome passes (`analysis.ratings.HEADPHONE_PASS`). A figure with no trial is left out."""
         from analysis.ratings import GOLD_TOLERANCE, HEADPHONE_PASS
 
-        out = super().control_quality(responses)
+        out: dict[str, str] = {}
 
         def agreed(rows: list[dict], ok) -> str:
             return f"{100 * sum(1 for row in rows if ok(row)) / len(rows):.0f} % of {len(rows)}"

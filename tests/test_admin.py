@@ -36,12 +36,16 @@ def client(synthetic_server):
 EVERY_FRAME_TIME = ",".join(f"{i}:{i * 1000 / 60:.1f}" for i in range(101))
 
 
-def do_task(client, worker, assignment, link="synth-001", complete=True):
+def do_task(client, worker, assignment, link="synth-001", complete=True, measured: dict | None = None,
+            headers: dict | None = None):
+    """Take a list of ``link`` and answer every trial "cat" with ``measured`` (default: every frame on
+    time), sending ``headers`` with each answer; complete it unless ``complete`` is False."""
     body = client.post("/api/assignments", json={"link": link, "worker_id": worker, "assignment_id": assignment,
                                                  "hit_id": "H1"}).json()
+    measured = {"frame_log": "0-100", "frame_times": EVERY_FRAME_TIME} if measured is None else measured
     for trial in body["trials"]:
-        client.post("/api/responses", json={"assignment_token": body["assignment_token"], "trial": trial["trial"],
-                                            "response": "cat", "frame_log": "0-100", "frame_times": EVERY_FRAME_TIME})
+        client.post("/api/responses", headers=headers, json={"assignment_token": body["assignment_token"],
+                                                             "trial": trial["trial"], "response": "cat", **measured})
     if complete:
         client.post("/api/complete", json={"assignment_token": body["assignment_token"]})
     return body

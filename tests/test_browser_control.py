@@ -42,7 +42,7 @@ def field(page, name: str, experiment: str = "synth"):
     return page.locator(f'article[data-experiment="{experiment}"] [data-field="{name}"]')
 
 
-def test_sign_in_and_watch_progress_move(page, control_server, shots):
+def test_sign_in_and_watch_progress_move(page, control_server, shots, redis_url):
     page.goto(f"{control_server.base_url}/admin/")
     assert page.get_by_role("heading", name="Sign in").is_visible()
     page.screenshot(path=str(shots / "control-signin-1280.png"))
@@ -52,12 +52,25 @@ def test_sign_in_and_watch_progress_move(page, control_server, shots):
     sign_in(page, control_server)
     assert "token" not in page.url
     assert field(page, "done").inner_text() == "0" and field(page, "state").inner_text() == "open"
+    import threading
+
+    from typer.testing import CliRunner
+
+    from cli import cli
+
     with https_client(control_server) as api:
-        for k in range(3):
-            do_task(api, f"W{k}", f"A{k}")
+        do_task(api, "W0", "A0")
+        # two simulated workers take part while the page watches (it refreshes itself: no reload here)
+        simulated = []
+        run = threading.Thread(target=lambda: simulated.append(CliRunner().invoke(
+            cli, ["simulate", str(control_server.exp_dir), "--workers", "2", "--concurrency", "1",
+                  "--base-url", control_server.base_url], env={"MVT_REDIS_URL": redis_url})))
+        run.start()
+        expect(field(page, "done")).to_have_text("3", timeout=60_000)
+        run.join(timeout=60)
+        assert simulated and simulated[0].exit_code == 0, simulated and simulated[0].output
         do_task(api, "W9", "A9", complete=False)
-    # The page refreshes itself (polling /admin/overview); no reload here.
-    expect(field(page, "done")).to_have_text("3", timeout=15_000)
+    expect(field(page, "in_progress")).to_have_text("1", timeout=15_000)
     assert field(page, "in_progress").inner_text() == "1"
     assert field(page, "arrivals").inner_text() == "4" and field(page, "completions").inner_text() == "3"
     assert page.locator(".grid [role=listitem]").count() == 2
@@ -181,16 +194,23 @@ def test_the_control_room_has_no_serious_accessibility_violations_and_fits_a_pho
            orjson.dumps({"study_id": "STUDY9", "experiment": "synth", "places": 8, "reward_cents": 150}))
     record_flags(r, {"W1": {"reason": "gold missed 3 of 4", "rules": ["gold"], "numbers": {"gold_miss": 0.75}}},
                  experiments=["synth"])
+    r.hset(keys.platform_records("prolific", "test", "submissions"), "SUB1",
+           orjson.dumps({"participant_id": "W1", "status": "APPROVED", "study_id": "STUDY9"}))
+    r.hset(keys.platform_done("prolific", "test", "approve"), "SUB1", orjson.dumps({"at": "2026-12-06T11:00:00+00:00"}))
+    r.hset(keys.platform_done("prolific", "test", "bonus"), "SUB1:base",
+           orjson.dumps({"at": "2026-12-06T12:00:00+00:00", "amount": "0.10"}))
+    from tests.test_control import FIREFOX_WINDOWS
+
     with https_client(control_server) as api:
-        do_task(api, "W1", "A1")
-        do_task(api, "W2", "A2", complete=False)
+        do_task(api, "W1", "A1", headers={"User-Agent": FIREFOX_WINDOWS})
+        do_task(api, "W2", "A2", complete=False, measured={"dpr": 2.0})  # no frame log: timing unknown
     page.goto(f"{control_server.base_url}/admin/")
     assert serious_violations(page) == []
     sign_in(page, control_server)
     found = {}
-    for width, height in ((1280, 720), (390, 844)):
+    for width, height in ((1280, 720), (1920, 1080), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
-        for name, path in (("overview", "/admin/"), ("worker", "/admin/workers/W1"),
+        for name, path in (("overview", "/admin/?per_hit=0.10&top50=0.05&top10=0.10"), ("worker", "/admin/workers/W1"),
                            ("plan", "/admin/plans/mturk/bonus?per_hit=0.10")):
             page.goto(f"{control_server.base_url}{path}")
             found[f"{name} {width}"] = serious_violations(page)
@@ -202,4 +222,21 @@ def test_the_control_room_has_no_serious_accessibility_violations_and_fits_a_pho
     assert found == {key: [] for key in found}
     page.goto(f"{control_server.base_url}/admin/")
     assert "Spend on Prolific (test) at 1.50 per task" in page.locator("table.spend caption").inner_text()
+    page.goto(f"{control_server.base_url}/admin/workers/W1")
+    assert page.get_by_text("Prolific test: approved SUB1 at 2026-12-06T11:00:00+00:00").is_visible()
+    assert page.get_by_text("Prolific test: paid base bonus 0.10 for SUB1 at 2026-12-06T12:00:00+00:00").is_visible()
+    page.goto(f"{control_server.base_url}/admin/")
+    quality = page.locator('article[data-experiment="synth"] .rates')
+    expect(quality.get_by_text("timing ok by browser")).to_be_visible()
+    assert "timing ok by browser Firefox: 100 % of 3; unknown: 0 % of 3" in quality.inner_text()
+    assert page.locator("table.tiers").count() == 0  # no amounts typed: no tiers
+    page.get_by_label("per task").fill("0.10")
+    page.get_by_label("top 50 %").fill("0.05")
+    page.get_by_label("top 10 %").fill("0.10")
+    page.get_by_role("button", name="Price").click()
+    tiers = page.locator('table.tiers[data-tiers="Prolific test"]')
+    expect(tiers).to_be_visible()
+    # 1 task done of 8, Prolific's 33.3 % on each payment (0.10 → 0.13, 0.05 → 0.07): see test_control
+    assert tiers.locator('[data-field="tiers_done"]').inner_text() == "0.33"
+    assert tiers.locator('[data-field="tiers_projected"]').inner_text() == "1.45"
     assert page.locator('.flags li[data-worker="W1"] q.reason').inner_text() == "gold missed 3 of 4"

@@ -150,11 +150,25 @@ def test_bad_action_input_is_refused_with_a_sentence(control_server):
         assert off_site.headers["location"] == "/admin/"
 
 
+FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"
+SAFARI_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/17.1 Safari/605.1.15")
+
+
 def test_overview_counts_lists_and_minutes(control_server):
+    """Two tasks: W1 on Firefox on Windows at 60 Hz and devicePixelRatio 1.25, every trial timed right;
+    W2 (unfinished) on Safari on a Mac at 120 Hz and 2, no frame log (timing_ok false: unmeasured)."""
+    from tests.test_admin import EVERY_FRAME_TIME
+
     r = control_server.redis
     with https_client(control_server) as api:
-        do_task(api, "W1", "A1")
-        do_task(api, "W2", "A2", complete=False)
+        do_task(api, "W1", "A1", measured={"frame_log": "0-100", "frame_times": EVERY_FRAME_TIME, "dpr": 1.25,
+                                           "refresh_interval_ms": 16.667}, headers={"User-Agent": FIREFOX_WINDOWS})
+        body = do_task(api, "W2", "A2", complete=False, measured={"dpr": 2.0, "refresh_interval_ms": 8.333},
+                       headers={"User-Agent": SAFARI_MAC})
+        again = api.post("/api/responses", headers={"User-Agent": FIREFOX_WINDOWS}, json={
+            "assignment_token": body["assignment_token"], "trial": 0, "response": "cat"})
+        assert again.json()["duplicate"] is True  # a repeat is not counted again
     [e] = overview(r, allotted_minutes=60)
     assert (e.experiment_id, e.kind, e.n_lists, e.done, e.in_progress, e.free, e.expired) == ("synth", "mvt", 8, 1, 1,
                                                                                               6, 0)
@@ -164,7 +178,12 @@ def test_overview_counts_lists_and_minutes(control_server):
     [hour_on] = overview(r, allotted_minutes=600, now_ms=int(time.time() * 1000) + 3_600_000)
     assert (hour_on.completions_last_hour, hour_on.completions_last_day) == (0, 1)
     assert hour_on.eta_minutes == pytest.approx(7 / (1 / (60 * 24)))
-    assert e.figures == {"trials done per task in progress (median)": "3", "timing ok (sampled trials)": "100 % of 6"}
+    assert e.figures == {"trials done per task in progress (median)": "3", "timing ok (all trials)": "50 % of 6",
+                         "timing ok by browser": "Firefox: 100 % of 3; Safari: 0 % of 3",
+                         "timing ok by OS": "Mac OS X: 0 % of 3; Windows: 100 % of 3",
+                         "timing ok by refresh rate (Hz)": "120: 0 % of 3; 60: 100 % of 3",
+                         "timing ok by devicePixelRatio": "1.25: 100 % of 3; 2: 0 % of 3"}
+    assert e.timing["browser"] == [("Firefox", 3, 3), ("Safari", 3, 0)]
     assert e.median_task_s is not None
     # After the allotted time an unfinished assignment counts as expired (the next arrival takes it over).
     [later] = overview(r, allotted_minutes=60, now_ms=10**13)
@@ -218,7 +237,10 @@ def test_mvt_status_prints_the_pages_figures(control_server, redis_url):
     cells = row.split()
     assert cells[:13] == ["synth", "mvt", "paused", "8", "6", "1", "1", "0", "0", "12", "2", "1", "1"]
     assert [shown[k] for k in ("lists", "free", "in_progress", "done", "arrivals_last_hour")] == [8, 6, 1, 1, 2]
-    assert extra == "synth: trials done per task in progress (median): 3; timing ok (sampled trials): 100 % of 6"
+    assert extra == ("synth: trials done per task in progress (median): 3; timing ok (all trials): 100 % of 6; "
+                     "timing ok by browser: unknown: 100 % of 6; timing ok by OS: unknown: 100 % of 6; "
+                     "timing ok by refresh rate (Hz): unknown: 100 % of 6; "
+                     "timing ok by devicePixelRatio: unknown: 100 % of 6")
     missing = cli(["status", "nope"], redis_url)
     assert missing.exit_code == 1 and missing.output.endswith(
         "error: experiment 'nope' is not loaded (loaded: synth); load it with `mvt load EXP_DIR`\n")
@@ -249,12 +271,14 @@ def test_a_large_experiment_is_counted_exactly_and_its_records_sampled(control_s
         do_task(api, "W8", "A8", link="synth-002", complete=False)
     mark_for_replacement(control_server.redis, ["A0"])
     monkeypatch.setattr(figures, "SAMPLE_RECORDS", 2)
+    monkeypatch.setattr(figures, "LINKS_PER_PIPELINE", 1)  # one pipeline per link: the same figures
     [e] = overview(control_server.redis, allotted_minutes=60)
     assert (e.done, e.to_replace, e.in_progress, e.free) == (3, 1, 1, 3)
     assert [(c.link_id, c.done, c.to_replace, c.in_progress, c.free) for c in e.links] == [
         ("synth-001", 3, 1, 0, 0), ("synth-002", 0, 0, 1, 3)]
-    sample = figures._sample_records(control_server.redis, ["synth-001", "synth-002"], 5)
-    assert len(sample) == 2 and {rec["assignment_id"][0] for rec in sample} == {"A"}
+    rows = figures._link_rows(control_server.redis, idle_before=0)  # 1 record a link: 1 of synth-001's 4, A8
+    assert [len(row.records) for row in rows] == [1, 1] and rows[1].records[0]["assignment_id"] == "A8"
+    assert rows[0].records[0]["assignment_id"] in {"A0", "A1", "A2", "A3"}
 
 
 @pytest.mark.parametrize("platform", ["prolific", "mturk"])
@@ -298,9 +322,24 @@ def test_spend_counts_rewards_fees_and_bonuses_by_the_platforms_rule(control_ser
     with contextlib.closing(client):
         shown = client.get("/admin/status.json").json()["experiments"][0]["spend"][0]
         page = client.get("/admin/").text
+        priced = client.get("/admin/?per_hit=0.10&top50=0.05&top10=0.10").text
+        polled = client.get("/admin/overview?per_hit=0.10&top50=0.05&top10=0.10").text
+        wrong = client.get("/admin/?per_hit=0.10&top50=lots").text
     assert (shown["done_total"], shown["committed_total"], shown["projected_total"]) == (
         f"{spend.done_total:.2f}", f"{spend.committed_total:.2f}", f"{spend.projected_total:.2f}")
     assert f'<td data-field="spend_projected">{spend.money(spend.projected_total)}</td>' in page
+    assert 'data-field="tier_done"' not in page and 'id="bonus-tiers"' in page
+    # By hand: each payment with its fee. Prolific 33.3 %: 0.10 → 0.13, 0.05 → 0.07; 1 task done of 8:
+    # base 1 and 8 tasks, top 50 % 1 and 4, top 10 % 1 and 1. MTurk 20 %: 0.10 → 0.12, 0.05 → 0.06;
+    # 1 task done of synth-001's 4: base 1 and 4, top 50 % 1 and 2, top 10 % 1 and 1.
+    cells = re.findall(r'data-field="tiers?_(done|projected)">([^<]+)<', priced)
+    assert cells == ([("done", "0.13"), ("projected", "1.04"), ("done", "0.07"), ("projected", "0.28"),
+                      ("done", "0.13"), ("projected", "0.13"), ("done", "0.33"), ("projected", "1.45")]
+                     if platform == "prolific" else
+                     [("done", "$0.12"), ("projected", "$0.48"), ("done", "$0.06"), ("projected", "$0.12"),
+                      ("done", "$0.12"), ("projected", "$0.12"), ("done", "$0.30"), ("projected", "$0.72")])
+    assert re.findall(r'data-field="tiers?_(done|projected)">([^<]+)<', polled) == cells  # the live refresh
+    assert "top-50 % bonus (&#39;lots&#39;) must be an amount such as 0.50" in wrong and "tier_done" not in wrong
 
 
 def test_sign_out_ends_the_session_in_the_browser_and_needs_the_csrf_token(control_server):
@@ -323,6 +362,11 @@ def test_a_workers_page_shows_the_kinds_columns_and_the_platforms_records(contro
            orjson.dumps({"participant_id": "W1", "status": "AWAITING REVIEW", "study_id": "STUDY9"}))
     r.hset(keys.platform_records("prolific", "test", "submissions"), "SUB2",
            orjson.dumps({"participant_id": "W2", "status": "APPROVED", "study_id": "STUDY9"}))
+    at = "2026-12-06T11:00:00+00:00"
+    r.hset(keys.platform_done("mturk", "sandbox", "approve"), "MA1", orjson.dumps({"at": at}))
+    r.hset(keys.platform_done("mturk", "sandbox", "bonus"), "MA1:top50", orjson.dumps({"at": at, "amount": "0.05"}))
+    r.hset(keys.platform_done("prolific", "test", "reject"), "SUB1", orjson.dumps({"at": at}))
+    r.hset(keys.platform_done("prolific", "test", "approve"), "SUB2", orjson.dumps({"at": at}))  # W2's
     client, _ = signed_in(control_server)
     api = https_client(control_server)
     with contextlib.closing(client), api:
@@ -330,6 +374,8 @@ def test_a_workers_page_shows_the_kinds_columns_and_the_platforms_records(contro
         page = client.get("/admin/workers/W1").text
     assert "MTurk sandbox: assignment MA1 Submitted (submitted 2026-12-06T10:00:00Z)" in page
     assert "Prolific test: submission SUB1 AWAITING REVIEW (study STUDY9)" in page and "SUB2" not in page
+    assert f"MTurk sandbox: approved MA1 at {at}" in page and f"MTurk sandbox: paid top50 bonus 0.05 for MA1 at {at}" in page
+    assert f"Prolific test: rejected SUB1 at {at}" in page
     headings = re.findall(r'<th scope="col">([^<]+)</th>', page)
     assert headings == ["trial", "answer", "correct", "timing ok", "frames shown", "answer time (ms)", "plays",
                         "received"]
@@ -364,16 +410,35 @@ def test_mvt_pause_and_resume_from_the_terminal(control_server, redis_url):
     assert missing.exit_code == 1 and "error: experiment 'nope' is not loaded" in missing.output
 
 
-def test_the_kinds_live_quality_groups_timing_by_display():
-    from studies import get_kind
+@pytest.mark.parametrize("user_agent, dpr, refresh_ms, display", [
+    (FIREFOX_WINDOWS, 1.0, 16.667, "Firefox|Windows|60|1"),
+    (SAFARI_MAC, 2.0, 8.333, "Safari|Mac OS X|120|2"),
+    (("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile "
+      "Safari/537.36"), 2.625, 11.1, "Chrome Mobile|Android|90|2.62"),
+    (None, None, None, "unknown|unknown|unknown|unknown"),
+    ("<script>alert(1)</script> =cmd|' /C calc'!A0 Evil|Browser/1.0", 0, 2000, "unknown|unknown|unknown|unknown"),
+])
+def test_a_trials_display_is_its_browser_os_refresh_rate_and_pixel_ratio(user_agent, dpr, refresh_ms, display):
+    from kernel.quality import display_of
 
-    rows = ([{"timing_ok": True, "dpr": 1, "refresh_interval_ms": 16.67}] * 3
-            + [{"timing_ok": False, "dpr": 2, "refresh_interval_ms": 8.33}, {"timing_ok": True, "dpr": 2}])
-    assert get_kind("mvt").control_quality(rows) == {
-        "timing ok (sampled trials)": "80 % of 5",
-        "timing ok by devicePixelRatio": "1: 100 % of 3; 2: 50 % of 2",
-        "timing ok by refresh rate (Hz)": "60: 100 % of 3; 120: 0 % of 1"}
-    assert get_kind("mvt").control_quality([]) == {}
+    assert display_of(user_agent, dpr, refresh_ms) == display
+
+
+def test_timing_by_display_sums_the_links_counts_by_each_part():
+    from app.control import timing_figures
+    from kernel.quality import add_counts
+
+    total: dict = {}
+    add_counts(total, {"n|Firefox|Windows|60|1": "3", "ok|Firefox|Windows|60|1": "3", "n|Chrome|Windows|120|2": "1"})
+    add_counts(total, {"n|Firefox|Windows|60|1": "2", "ok|Firefox|Windows|60|1": "1", "n|Chrome|Linux|60|1": "4",
+                       "ok|Chrome|Linux|60|1": "4"})
+    assert timing_figures(total) == {
+        "timing ok (all trials)": "80 % of 10",
+        "timing ok by browser": "Chrome: 80 % of 5; Firefox: 80 % of 5",
+        "timing ok by OS": "Windows: 67 % of 6; Linux: 100 % of 4",
+        "timing ok by refresh rate (Hz)": "60: 89 % of 9; 120: 0 % of 1",
+        "timing ok by devicePixelRatio": "1: 89 % of 9; 2: 0 % of 1"}
+    assert timing_figures({}) == {}
 
 
 def test_the_rating_kinds_live_quality_counts_traps_gold_and_headphone_checks():
@@ -492,7 +557,7 @@ def test_after_mvt_simulate_the_dashboard_and_mvt_status_match_the_export(contro
         [shown] = client.get("/admin/status.json").json()["experiments"]
     assert (shown["done"], shown["in_progress"], shown["free"], shown["completions_last_hour"]) == (6, 0, 2, 6)
     timing_ok = sum(row["timing_ok"] == "true" for row in rows)
-    assert shown["figures"]["timing ok (sampled trials)"] == f"{100 * timing_ok / len(rows):.0f} % of {len(rows)}"
+    assert shown["figures"]["timing ok (all trials)"] == f"{100 * timing_ok / len(rows):.0f} % of {len(rows)}"
     [spend] = shown["spend"]
     assert spend["done_rewards"] == f"{Decimal('1.50') * len(done):.2f}"  # 9.00 for the 6 exported tasks
     assert spend["done_fees"] == f"{Decimal('0.50') * len(done):.2f}"  # 1.50 × 33.3 % = 0.4995 → 0.50 each
@@ -586,3 +651,43 @@ def test_prolifics_review_plan_on_the_page_reads_the_stored_submissions(control_
     assert "would</span> approve submission S1 (participant P1): session finished on the server" in page
     assert "HOLD</span> submission S2 (participant P2): the server recorded no finished task for session S2" in page
     assert 'name="confirm"' in page and "Nothing was changed on Prolific." in page
+
+
+def test_every_dashboard_shares_one_overview_which_the_supervisors_publisher_computes(control_server, redis_url,
+                                                                                     _control_running):  # noqa: F811
+    """The overview is kept in Redis: a serving process takes the shared copy (its time is the page's),
+    a second process does not compute while one holds the lock, the publisher computes only while a
+    dashboard is open, and an action drops the copy so the page shows it at once."""
+    from app import overview_cache
+
+    r = control_server.redis
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1", headers={"User-Agent": FIREFOX_WINDOWS})
+    shared = overview_cache.compute_and_share(r, 60)
+    assert overview_cache.read(r).experiments == shared.experiments  # everything the page shows survives JSON
+    r.set(keys.control_overview_lock(), "another process")
+    assert overview_cache.compute_and_share(r, 60) is None
+    r.delete(keys.control_overview_lock(), keys.control_overview())
+
+    publisher = overview_cache.Publisher(redis_url, 60).start()
+    try:
+        time.sleep(3 * overview_cache.CHECK_S)
+        assert overview_cache.read(r) is None and overview_cache.shared_at_ms(r) is None  # no dashboard open
+        client, csrf = signed_in(control_server)  # its first page computes one (none shared yet): drop it
+        r.delete(keys.control_overview())
+        _control_running[3].state.control_overview = None
+        overview_cache.mark_watched(r)
+        deadline = time.monotonic() + 30
+        while (published := overview_cache.read(r)) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert published is not None and published.experiments[0].done == 1
+        assert overview_cache.shared_at_ms(r) == published.at_ms  # a process with this copy reads no more
+        with contextlib.closing(client):
+            status = client.get("/admin/status.json").json()
+            assert status["computed_at_ms"] == published.at_ms  # taken from Redis, not computed again
+            assert status["experiments"][0]["timing_by_display"]["browser"] == [
+                {"value": "Firefox", "trials": 3, "timing_ok": 3}]
+            client.post("/admin/actions/pause", data={"experiment": "synth", "csrf": csrf})
+            assert client.get("/admin/status.json").json()["experiments"][0]["state"] == "paused"
+    finally:
+        publisher.stop()

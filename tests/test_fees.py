@@ -11,7 +11,9 @@ from platforms import fees
 
 
 def test_doctests():
-    assert doctest.testmod(fees).failed == 0
+    from kernel import costs
+
+    assert doctest.testmod(fees).failed == 0 and doctest.testmod(costs).failed == 0
 
 
 @pytest.mark.parametrize("rule, reward, tasks, expected", [

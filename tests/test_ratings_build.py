@@ -149,9 +149,11 @@ def test_cli_builds_and_reports(tmp_path):
     tsv = write_input(tmp_path, audio_rows(sources=(1, 2, 3), algorithms=("REF", "noise")))
     result = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp1"), "--design", "diff-source",
                                       "--samples-per-task", "3", "--ratings-per-sample", "2",
-                                      "--base-url", PUBLIC_URL, "--reward", "0.80"])
+                                      "--base-url", PUBLIC_URL, "--reward", "0.80", "--arrivals-per-hour", "8"])
     assert result.exit_code == 0, result.output
-    summary, mturk, prolific = result.output.splitlines()
+    summary, mturk, prolific, fill = result.output.splitlines()
+    assert fill == ("Time to fill: 4 tasks at 8 participants an hour take about 30 minutes (then the last ones "
+                    "need their task time).")
     assert re.fullmatch(r"6 audio samples \(6 files, 6 converted, 0\.\d MB, 12\.0 s of media\) in [\d.]+ s; "
                         r"2 links x 2 lists in .*links.csv \(design diff-source\)", summary)
     # 4 tasks at 0.80: MTurk 20 % (0.16 each), Prolific 33.3 % (0.2664 -> 0.27 each; corporate 0.3424 -> 0.34)
@@ -162,6 +164,11 @@ def test_cli_builds_and_reports(tmp_path):
                                    "--samples-per-task", "3", "--ratings-per-sample", "2", "--base-url", PUBLIC_URL])
     assert bad.exit_code == 1
     assert f"error: {tsv}, line 1: source 'speech1' has no ANC line" in bad.output
+    slow = CliRunner().invoke(cli, ["build-ratings", str(tsv), str(tmp_path / "exp3"), "--design", "random",
+                                    "--samples-per-task", "3", "--ratings-per-sample", "2", "--base-url", PUBLIC_URL,
+                                    "--arrivals-per-hour", "0"])
+    assert slow.exit_code == 1 and not (tmp_path / "exp3").exists()
+    assert "error: --arrivals-per-hour ('0') must be a number of participants an hour above 0, such as 20" in slow.output
 
 
 def test_study_file_is_checked_and_kept(tmp_path):

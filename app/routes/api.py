@@ -76,9 +76,10 @@ async def post_assignment(body: AssignmentIn, request: Request, r=Depends(get_re
 
 
 @router.post("/api/responses", response_model=ResponseOut, responses=REFUSALS)
-async def post_response(body: ResponseIn, r=Depends(get_redis), settings: Settings = Depends(get_settings)):
+async def post_response(body: ResponseIn, request: Request, r=Depends(get_redis),
+                        settings: Settings = Depends(get_settings)):
     """Record one trial's answer; repeating it is harmless (first write wins)."""
-    return json_response(await service.record(r, settings, body))
+    return json_response(await service.record(r, settings, body, request.headers.get("user-agent")))
 
 
 @router.post("/api/trial-start", response_model=TrialStartOut, responses=REFUSALS)

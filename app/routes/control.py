@@ -17,10 +17,10 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
-from app import adminauth, control as figures
+from app import adminauth, control as figures, overview_cache
 from platforms import PLATFORMS
 from app.routes.pages import security_headers, templates
 from kernel import admin, control, csvsafe, flags
@@ -31,11 +31,6 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-OVERVIEW_CACHE_S = 2.0
-OVERVIEW_CPU_SHARE = 0.05
-"""Dashboards open together share one computation of the overview, kept for `OVERVIEW_CACHE_S` or 1 /
-`OVERVIEW_CPU_SHARE` times as long as it took (whichever is longer), so that watching a large study
-takes at most about 5 % of a server process from the workers (1000 links × 42 lists: ~0.15 s, kept 3 s)."""
 REFRESH_MS = 3000
 ACTIONS = ("block", "unblock", "replace", "flag", "unflag", "pause", "resume")
 NEEDS_WHY = ("flag", "unflag")
@@ -51,7 +46,21 @@ def control_time(ms) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(ms) / 1000))
 
 
+def link_grid(links) -> Markup:
+    """The completion grid's cells, one per link (a Jinja loop took 7 ms for 1000 links, this 1)."""
+    out = []
+    for c in links:
+        extra = f", {c.to_replace} to replace" if c.to_replace else ""
+        name = escape(c.link_id)
+        out.append(f'<span role="listitem" class="cell g{int(round(c.share_done * 4))}'
+                   f'{" replace" if c.to_replace else ""}" title="{name}: {c.done} of {c.n_lists} done, '
+                   f'{c.in_progress} in progress, {c.free} free{extra}" aria-label="{name}: {c.done} of '
+                   f'{c.n_lists} done"></span>')
+    return Markup("".join(out))
+
+
 templates.env.filters["control_time"] = control_time
+templates.env.filters["link_grid"] = link_grid
 
 
 def _headers() -> dict[str, str]:
@@ -81,29 +90,39 @@ def _disabled(request: Request) -> HTMLResponse | None:
 
 
 _OVERVIEW_LOCK = threading.Lock()
+_SECTIONS_LOCK = threading.Lock()
+RECHECK_S = 1.0
+"""How often a process whose copy is due looks for a newer shared overview (the head of its JSON; all
+of it only when it is newer)."""
 
 
-def _overview(request: Request) -> list[figures.ExperimentStatus]:
-    """The overview, computed at most once per `OVERVIEW_CACHE_S` per server process.
-
-    One request computes it at a time: dashboards polling together would otherwise all find it
-    expired and compute it at once (measured: 10 dashboards then took most of the workers' CPU).
-    While one refreshes it, the others get the previous overview; only the very first waits."""
+def _overview(request: Request) -> overview_cache.Shared:
+    """The overview every dashboard shares (`app.overview_cache`): this process's copy while it stands,
+    else the shared one, else (no fresh shared copy, as without a publisher) one this process computes
+    and shares, unless another is computing it. One request of this process looks at a time; the
+    others get the copy it has meanwhile, and only the very first waits."""
     state = request.app.state
-    cached = getattr(state, "control_overview", None)
-    if cached is not None and time.monotonic() <= cached[0]:
+    r = state.sync_redis
+    cached = getattr(state, "control_overview", None)  # (next look, monotonic; Shared)
+    if cached is not None and time.monotonic() < cached[0]:
         return cached[1]
     if not _OVERVIEW_LOCK.acquire(blocking=cached is None):
         return cached[1]
     try:
         cached = getattr(state, "control_overview", None)
-        now = time.monotonic()
-        if cached is None or now > cached[0]:
-            experiments = figures.overview(state.sync_redis, state.settings.allotted_minutes)
-            took = time.monotonic() - now
-            cached = (now + max(OVERVIEW_CACHE_S, took / OVERVIEW_CPU_SHARE), experiments)
-            state.control_overview = cached
-        return cached[1]
+        if cached is not None and time.monotonic() < cached[0]:
+            return cached[1]
+        mine = cached[1] if cached is not None else None
+        if mine is not None and overview_cache.shared_at_ms(r) == mine.at_ms:
+            shared = mine  # the copy this process has: keep its objects (and its rendered section)
+        else:
+            shared = overview_cache.read(r)
+        if shared is None or shared.age_s() >= shared.interval_s + overview_cache.GRACE_S:
+            shared = (overview_cache.compute_and_share(r, state.settings.allotted_minutes) or shared
+                      or overview_cache.compute(r, state.settings.allotted_minutes))
+        due = shared.interval_s - shared.age_s()
+        state.control_overview = (time.monotonic() + max(due, RECHECK_S), shared)
+        return shared
     finally:
         _OVERVIEW_LOCK.release()
 
@@ -114,24 +133,32 @@ escapes, holds ``{`` or ``:``)."""
 
 
 def _experiments_html(request: Request, session: adminauth.Session, csrf: str) -> Markup:
-    """The experiments section, rendered once per overview and role and shared by every dashboard
-    (its 1000-link grid is most of a poll's rendering), with this session's CSRF token put in."""
-    experiments = _overview(request)
+    """The experiments section, rendered once per overview, role and bonus amounts and shared by every
+    dashboard (its 1000-link grid is most of a poll's rendering), with this session's CSRF token put in."""
+    experiments = _overview(request).experiments
+    amounts, amounts_error = figures.BonusAmounts.from_query(request.query_params)
     state = request.app.state
-    cache = getattr(state, "control_sections", None)
-    if cache is None or cache[0] is not experiments:
-        cache = (experiments, {})
-        state.control_sections = cache
-    html = cache[1].get(session.can_act)
-    if html is None:
-        html = templates.env.get_template("_control_experiments.html").render(
-            experiments=experiments, session=session, csrf=CSRF_SLOT)
-        cache[1][session.can_act] = html
+    key = (session.can_act, amounts, amounts_error)
+    with _SECTIONS_LOCK:  # dashboards polling together render a new overview once, not once each
+        cache = getattr(state, "control_sections", None)
+        if cache is None or cache[0] is not experiments:
+            cache = (experiments, {})
+            state.control_sections = cache
+        html = cache[1].get(key)
+        if html is None:
+            if len(cache[1]) > 16:  # bonus amounts tried one after another: keep the latest few
+                cache[1].clear()
+            html = templates.env.get_template("_control_experiments.html").render(
+                experiments=experiments, session=session, csrf=CSRF_SLOT, amounts=amounts,
+                amounts_error=amounts_error,
+                typed={name: request.query_params.get(name, "")[:20] for name in ("per_hit", "top50", "top10")})
+            cache[1][key] = html
     return Markup(html.replace(CSRF_SLOT, csrf))
 
 
 def _forget_overview(request: Request) -> None:
     request.app.state.control_overview = None
+    overview_cache.forget(request.app.state.sync_redis)
 
 
 def _context(request: Request, session: adminauth.Session) -> dict:
@@ -145,6 +172,7 @@ def _overview_context(request: Request, session: adminauth.Session) -> dict:
     r = request.app.state.sync_redis
     context = _context(request, session)
     return {**context, "experiments_html": _experiments_html(request, session, context["csrf"]),
+            "computed_text": control_time(_overview(request).at_ms),
             "blocked": admin.blocked_workers(r), "log": control.activity(r), "flags": figures.standing_flags(r),
             "platforms": _offered()}
 
@@ -182,6 +210,7 @@ def overview_fragment(request: Request):
     session = _session(request)
     if session is None:
         return _message(request, 401, "Signed out", "Your session has ended; sign in again.")
+    overview_cache.mark_watched(request.app.state.sync_redis)
     return _page(request, "_control_overview.html", **_overview_context(request, session))
 
 
@@ -206,7 +235,9 @@ def status_json(request: Request):
     if _session(request) is None:
         return JSONResponse({"detail": "sign in at /admin/ first", "reason": "not_authorized"}, 401,
                             headers=_headers())
-    return JSONResponse({"experiments": [e.as_json() for e in _overview(request)]}, headers=_headers())
+    shared = _overview(request)
+    return JSONResponse({"computed_at_ms": shared.at_ms, "experiments": [e.as_json() for e in shared.experiments]},
+                        headers=_headers())
 
 
 @router.post("/signin")

@@ -78,6 +78,11 @@ key (builder)                            type    contents                       
 (link_starts)                                    start ids the browser announced before
                                                  playing (``POST /api/trial-start``); their
                                                  number is the trial's ``plays``
+``mvt:link:{L}:timing`` (link_timing)    hash    ``n|<display>`` and ``ok|<display>`` → the    none  record
+                                                 link's recorded trials with a timing verdict
+                                                 and those timing_ok, per display
+                                                 ``<browser>|<OS>|<Hz>|<dpr>``
+                                                 (kernel/quality.py), for the control room
 ``mvt:link:{L}:failures``                hash    assignment id → JSON {trial, reason, at_ms}:  none  service
 (link_failures)                                  why the page gave up (``POST /api/failure``)
 ``mvt:link:{L}:platforms``               hash    assignment id → name of the platform it       none  pages
@@ -135,6 +140,13 @@ key (builder)                            type    contents                       
 (hour_counts)                                                                                           complete, service
 ``mvt:{g}:control-log`` (control_log)    list    JSON {at_ms, who, action, target, why},       none     control room
                                                  newest first, trimmed to 500 entries
+``mvt:{g}:control-overview``             string  JSON of the last overview computed by any    120 s    control room,
+(control_overview)                               server process ({at_ms, took_s, experiments}),          mvt drop
+                                                 shared by every dashboard
+``mvt:{g}:control-overview-lock``        string  held (SET NX) by the process computing the   30 s     control room
+(control_overview_lock)                          overview, so one computes it per interval
+``mvt:{g}:control-watched``              string  set by each dashboard's poll: a dashboard is  15 s     control room
+(control_watched)                                open (the supervisor's publisher computes)
 ``mvt:limit:{ip:IP}:signin``             string  sign-in attempts of client ``IP`` on          60 s     control room
 (signin_attempts)                                ``/admin/`` in the current minute
 =======================================  ======  ============================================  =======  ==================
@@ -335,6 +347,11 @@ def link_starts(link_id: str) -> str:
     return _link(link_id, "starts")
 
 
+def link_timing(link_id: str) -> str:
+    """Hash ``n|<display>`` / ``ok|<display>`` → trials with a timing verdict / timing_ok, per display."""
+    return _link(link_id, "timing")
+
+
 def link_failures(link_id: str) -> str:
     """Hash assignment id → JSON {trial, reason, at_ms} of the page giving up."""
     return _link(link_id, "failures")
@@ -397,6 +414,21 @@ def control_log() -> str:
     return _global("control-log")
 
 
+def control_overview() -> str:
+    """String: JSON of the last overview computed for the control room (shared by every process)."""
+    return _global("control-overview")
+
+
+def control_overview_lock() -> str:
+    """String held by the process computing the overview (SET NX EX)."""
+    return _global("control-overview-lock")
+
+
+def control_watched() -> str:
+    """String set by every poll of a dashboard (``mvt serve``'s publisher computes while it lives)."""
+    return _global("control-watched")
+
+
 def signin_attempts(ip: str) -> str:
     """String: sign-in attempts of client ``ip`` in the current minute."""
     return _limit(ip, "signin")
@@ -408,7 +440,7 @@ LEGACY_GLOBAL_KEYS = {f"{PREFIX}:links": links_index(), f"{PREFIX}:video-dirs": 
 
 LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
                      link_workers, link_activity, link_replace, link_responses, link_failures, link_platforms,
-                     link_unstarted, link_starts)
+                     link_unstarted, link_starts, link_timing)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
 
 

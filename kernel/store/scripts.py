@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace", "ratelimit", "start", "video")
+SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace", "ratelimit", "start", "video", "link_status")
 
 
 def script_source(name: str) -> str:
@@ -31,6 +31,7 @@ class Scripts:
     ratelimit: Any
     start: Any
     video: Any
+    link_status: Any
 
 
 def scripts_for(r) -> Scripts:

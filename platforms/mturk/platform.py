@@ -158,18 +158,23 @@ class MTurkPlatform(Platform):
         return rules
 
     def worker_status(self, r, worker_id: str) -> list[str]:
-        """The worker's assignments as ``mvt mturk assignments`` last stored them, and MTurk blocks."""
+        """The worker's assignments as ``mvt mturk assignments`` last stored them, what the ledger did to
+        them (approvals, rejections, bonuses) and MTurk blocks."""
         import orjson
 
         from kernel.store import keys
+        from platforms.ledger import Scope, worker_ledger_lines
 
         lines = []
         for env in ("sandbox", "production"):
+            mine = []
             for assignment_id, raw in sorted(r.hgetall(keys.mturk_assignments(env)).items()):
                 rec = orjson.loads(raw)
                 if rec.get("worker_id") == worker_id:
+                    mine.append(assignment_id)
                     lines.append(f"MTurk {env}: assignment {assignment_id} {rec.get('status')}"
                                  f" (submitted {rec.get('submitted_at') or '-'})")
+            lines += worker_ledger_lines(r, f"MTurk {env}", Scope("mturk", env), mine)
             for action in ("block", "unblock"):
                 done = r.hget(keys.platform_done("mturk", env, action), worker_id)
                 if done:

@@ -151,13 +151,19 @@ class ProlificPlatform(Platform):
         return rules
 
     def worker_status(self, r, worker_id: str) -> list[str]:
-        """The participant's submissions as ``mvt prolific submissions`` last stored them."""
+        """The participant's submissions as ``mvt prolific submissions`` last stored them, and what the
+        ledger did to them (approvals, rejections, returns asked, bonuses)."""
+        from platforms.ledger import Scope, worker_ledger_lines
         from platforms.prolific.records import stored
 
-        return [f"Prolific {env}: submission {sid} {sub.get('status')} (study {sub.get('study_id')})"
-                for env in ("production", "test")
-                for sid, sub in sorted(stored(r, env, "submissions").items())
-                if sub.get("participant_id") == worker_id]
+        lines = []
+        for env in ("production", "test"):
+            mine = [(sid, sub) for sid, sub in sorted(stored(r, env, "submissions").items())
+                    if sub.get("participant_id") == worker_id]
+            lines += [f"Prolific {env}: submission {sid} {sub.get('status')} (study {sub.get('study_id')})"
+                      for sid, sub in mine]
+            lines += worker_ledger_lines(r, f"Prolific {env}", Scope("prolific", env), [sid for sid, _ in mine])
+        return lines
 
     def confirmed(self, r, responses, settings) -> dict[str, dict]:
         """Submissions ``mvt prolific submissions`` stored (both environments), by SESSION_ID:

@@ -15,7 +15,9 @@ function busy() {
 async function refresh() {
   if (busy()) return;
   try {
-    const answer = await fetch("/admin/overview", { credentials: "same-origin", cache: "no-store" });
+    // the page's own query (the bonus amounts it prices) goes along
+    const answer = await fetch("/admin/overview" + window.location.search,
+                               { credentials: "same-origin", cache: "no-store" });
     if (answer.status === 401) {
       live.textContent = "Signed out: reload the page to sign in again.";
       return;

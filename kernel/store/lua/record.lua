@@ -10,6 +10,8 @@
 -- KEYS[4] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
 -- KEYS[5] = keys.link_options(L)      set of the answer options
 -- KEYS[6] = keys.link_starts(L)       hash: "<assignment>:<trial>" -> start ids (start.lua)
+-- KEYS[7] = keys.link_timing(L)       hash: "n|<display>", "ok|<display>" -> trials with frames (MVT) and a
+--                                     timing verdict, those timing_ok (kernel/quality.py; the control room)
 -- ARGV[1] = assignment id, ARGV[2] = list index (from the signed token), ARGV[3] = trial
 -- ARGV[4] = the client's part, "tab_id,mask,value,...": the tab id, which of kernel.responses.CLIENT_SLOTS
 --           are stored and their values (kernel.responses.encode_client)
@@ -27,6 +29,7 @@
 -- ARGV[13] = why the video was interrupted ("navigation"; "" when it was not)
 -- ARGV[14] = the page's own count of plays ("" when null): used only when no start was announced
 -- ARGV[15] = drawn_device_px: the video's side as drawn in device px ("" when null)
+-- ARGV[16] = the display "<browser>|<OS>|<Hz>|<dpr>" (kernel.quality.display_of; "" counts nothing)
 -- Per trial, with lo = fixation_frames, N = frames, m = lo + N (first mask frame), P = 1000/fps:
 --   presented_frames = confirmed indices in [lo, m);
 --   mask_frames_presented = confirmed indices in [m, m + mask_frames);
@@ -202,6 +205,10 @@ end
 redis.call('HSET', KEYS[3], field, '[' .. correct .. ',' .. timing_ok .. ',' .. presented .. ',' .. image_ms ..
   ',' .. mask_presented .. ',' .. quoted(reason) .. ',' .. (plays and tostring(plays) or 'null') .. ',' ..
   ARGV[4] .. ']')
+if flag ~= -1 and frames > 0 and ARGV[16] ~= '' then  -- a rating answer's verdict is only ever false
+  redis.call('HINCRBY', KEYS[7], 'n|' .. ARGV[16], 1)
+  if flag == 1 then redis.call('HINCRBY', KEYS[7], 'ok|' .. ARGV[16], 1) end
+end
 rec.n_done = rec.n_done + 1
 while redis.call('HEXISTS', KEYS[3], asg .. ':' .. rec.next) == 1 do
   rec.next = rec.next + 1
