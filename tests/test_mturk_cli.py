@@ -150,6 +150,15 @@ def test_create_hits_from_links_csv_needs_max_assignments(mturk, tmp_path):
     assert ok.stdout.splitlines()[2].startswith("Cost: rewards $14.00 + fee $5.60 = $19.60; MTurk fee 20 %")
     assert ok.stdout.splitlines()[3] == (" would  create HIT for link exp1-001: 14 assignments at $1.00, "
                                          "https://h.example/experiment.html?link=exp1-001")
+    timed = mturk("create-hits", str(tmp_path / "links.csv"), "--reward", "1.00", "--max-assignments", "14",
+                  "--arrivals-per-hour", "7")
+    assert timed.exit_code == 0, timed.output
+    assert timed.stdout.splitlines()[-1] == ("Time to fill: 14 tasks at 7 participants an hour take about 2.0 hours "
+                                             "(then the last ones need their task time).")
+    bad = mturk("create-hits", str(tmp_path / "links.csv"), "--reward", "1.00", "--max-assignments", "14",
+                "--arrivals-per-hour", "soon")
+    assert bad.exit_code == 1 and bad.stderr.strip().endswith(
+        "--arrivals-per-hour ('soon') must be a number of participants an hour above 0, such as 20")
 
 
 def test_review_cli_holds_for_manual_decision(mturk):

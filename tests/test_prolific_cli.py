@@ -49,6 +49,13 @@ def test_create_study_dry_run_then_commit_then_rerun(prolific, tmp_path):
         "Dry run: 1 to do (9.00 (study currency)), 0 skipped (already done), 0 failed. Nothing was "
         "changed on Prolific; add --commit to do it."]
     assert prolific.fake.studies == {}
+    timed = prolific(*args, "--arrivals-per-hour", "30")
+    assert timed.stdout.splitlines()[-1] == ("Time to fill: 6 tasks at 30 participants an hour take about 12 minutes "
+                                             "(then the last ones need their task time).")
+    bad = prolific(*args, "--arrivals-per-hour", "-2")
+    assert bad.exit_code == 1 and "--arrivals-per-hour ('-2') must be a number of participants an hour above 0" in \
+        bad.stderr
+    assert prolific.fake.studies == {}
 
     done = prolific(*args, "--commit")
     assert done.exit_code == 0, done.output

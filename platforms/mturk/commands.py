@@ -237,12 +237,16 @@ def create_hits_command(
         country: Annotated[Optional[list[str]], typer.Option(help="Only workers in this country (ISO code; repeatable).")] = None,
         frame_height: Annotated[int, typer.Option(help="Height of MTurk's frame in pixels (0: whole window).")] = 0,
         batch: Annotated[str, typer.Option(help="Name a new batch to publish the same links again.")] = "",
+        arrivals_per_hour: Annotated[Optional[str], typer.Option(
+            help="Participants you expect to start a task each hour, e.g. 20: prints the time to fill every "
+                 "task.")] = None,
         commit: CommitOption = False) -> None:
     """Publish one HIT per experiment link (ExternalQuestion) and record the HIT ids.
 
     An alternative to the web UI with links.csv. Links that already have a HIT are skipped.
     Example: mvt mturk create-hits exp1 --reward 1.50 --country US --commit
     """
+    from kernel.costs import fill_time, parse_rate
     from platforms.mturk.client import worker_site
     from platforms.mturk.hits import create_hits
     from platforms.mturk.inputs import read_links
@@ -250,6 +254,7 @@ def create_hits_command(
     from kernel.settings import Settings
 
     with _session(ctx) as (client, r):
+        rate = parse_rate(arrivals_per_hour) if arrivals_per_hour is not None else None
         settings = HITSettings(reward=reward, title=title, description=description, keywords=keywords,
                                assignment_minutes=minutes or Settings().allotted_minutes,
                                lifetime_days=lifetime_days, auto_approval_days=auto_approve_days,
@@ -258,6 +263,8 @@ def create_hits_command(
         links = read_links(source, max_assignments)
         report = create_hits(client, r, links, settings, commit=commit, batch=batch)
         print_report(report, money=True)
+        if rate is not None:
+            typer.echo(fill_time(sum(link.max_assignments for link in links), rate))
         if commit and report.having("succeeded"):
             typer.echo(f"Workers find them at {worker_site(client)}; "
                        "then `mvt mturk assignments` to follow them.")

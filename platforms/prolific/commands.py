@@ -75,18 +75,23 @@ def create_study_command(
             "--workers-file", exists=True, dir_okay=False,
             help="Participants to keep out of the study: ids one per line, or a worker_id column.")] = None,
         batch: Annotated[str, typer.Option(help="Name a new batch to create another study for the same experiment.")] = "",
+        arrivals_per_hour: Annotated[Optional[str], typer.Option(
+            help="Participants you expect to start a task each hour, e.g. 20: prints the time to fill every "
+                 "task.")] = None,
         commit: CommitOption = False) -> None:
     """Create the draft study: places = the experiment's lists, reward, time, codes, filters.
 
     Example: mvt prolific create-study exp1 --reward 1.50 --minutes 12 --exclude-earlier --commit
     """
     from platforms.inputs import read_ids
+    from kernel.costs import fill_time, parse_rate
     from kernel.settings import Settings
     from platforms.prolific.studies import (Experiment, StudySettings, create_study, created_study,
                                             default_completion_code, default_no_consent_code,
                                             earlier_participants)
 
     with _session() as (client, r):
+        rate = parse_rate(arrivals_per_hour) if arrivals_per_hour is not None else None
         experiment = Experiment.from_folder(source)
         excluded = list(read_ids(exclude_file, "worker_id")) if exclude_file else []
         key = Settings().signing_key
@@ -101,6 +106,8 @@ def create_study_command(
             exclude_participants=tuple(dict.fromkeys(excluded)), screen_out_reward=screen_out_reward)
         report = create_study(client, r, experiment, settings, commit=commit, batch=batch)
         print_report(report, money=True, price=amount)
+        if rate is not None:
+            typer.echo(fill_time(experiment.n_lists, rate))
         if report.having("succeeded"):
             study_id = created_study(r, client.environment, experiment.name)
             typer.echo(f"Draft study id {study_id}; next: `mvt prolific publish`.")
