@@ -40,6 +40,13 @@ def parse_reward(text: str) -> Decimal:
     return abs(value.quantize(Decimal("0.01")))
 
 
+REWARD_HELP = ("Reward per task (one participant's list), e.g. 1.50: prints the cost on each platform, fees "
+               "included.")
+"""The builds' ``--reward`` help (`parse_reward`)."""
+ARRIVALS_HELP = "Participants you expect to start a task each hour, e.g. 20: prints the time to fill every task."
+"""``--arrivals-per-hour``'s help on every command that takes it (`parse_rate`, `fill_time`)."""
+
+
 def parse_rate(text: str) -> float:
     """``--arrivals-per-hour``: participants expected to start a task each hour, more than 0.
 

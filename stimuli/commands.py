@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from kernel.costs import fill_time, launch_costs, lists_per_link, parse_rate, parse_reward
+from kernel.costs import (ARRIVALS_HELP, REWARD_HELP, fill_time, launch_costs, lists_per_link, parse_rate,
+                          parse_reward)
 from kernel.errors import BuildOptionError, exit_on_error
 
 
@@ -37,12 +38,8 @@ def build(
     adaptive: Annotated[bool, typer.Option(
         "--adaptive", help="First batch of an adaptive study (use --workers 2); later batches: "
                            "`mvt next-batch`.")] = False,
-    reward: Annotated[str | None, typer.Option(
-        help="Reward per task (one participant's list), e.g. 1.50: prints the cost on each platform, fees "
-             "included.")] = None,
-    arrivals_per_hour: Annotated[str | None, typer.Option(
-        help="Participants you expect to start a task each hour, e.g. 20: prints the time to fill every "
-             "task.")] = None,
+    reward: Annotated[str | None, typer.Option(help=REWARD_HELP)] = None,
+    arrivals_per_hour: Annotated[str | None, typer.Option(help=ARRIVALS_HELP)] = None,
 ) -> None:
     """Build stimulus videos, the balanced design and links.csv.
 

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from kernel.costs import fill_time, launch_costs, lists_per_link, parse_rate, parse_reward
+from kernel.costs import (ARRIVALS_HELP, REWARD_HELP, fill_time, launch_costs, lists_per_link, parse_rate,
+                          parse_reward)
 from kernel.errors import exit_on_error
 
 
@@ -34,12 +35,8 @@ def build_ratings_command(
         help="Experiment id of 1–64 letters, digits, _ or - [default: EXP_DIR's name].")] = None,
     loudnorm: Annotated[bool | None, typer.Option(
         "--loudnorm/--no-loudnorm", help="Normalise audio loudness to -23 LUFS [default: the study file's].")] = None,
-    reward: Annotated[str | None, typer.Option(
-        help="Reward per task (one participant's list), e.g. 1.50: prints the cost on each platform, fees "
-             "included.")] = None,
-    arrivals_per_hour: Annotated[str | None, typer.Option(
-        help="Participants you expect to start a task each hour, e.g. 20: prints the time to fill every "
-             "task.")] = None,
+    reward: Annotated[str | None, typer.Option(help=REWARD_HELP)] = None,
+    arrivals_per_hour: Annotated[str | None, typer.Option(help=ARRIVALS_HELP)] = None,
 ) -> None:
     """Build a rating study (ACR, DCR/DSIS, MUSHRA): browser-safe media, the design and links.csv.
 

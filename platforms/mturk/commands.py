@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from kernel.costs import ARRIVALS_HELP
 from platforms.cli import CommitOption, WorkersCsvOption, given_ids, print_report, session
 # Its defaults are the create-hits options' defaults shown by --help; hits.py imports no boto3.
 from platforms.mturk.hits import HITSettings
@@ -237,9 +238,7 @@ def create_hits_command(
         country: Annotated[Optional[list[str]], typer.Option(help="Only workers in this country (ISO code; repeatable).")] = None,
         frame_height: Annotated[int, typer.Option(help="Height of MTurk's frame in pixels (0: whole window).")] = 0,
         batch: Annotated[str, typer.Option(help="Name a new batch to publish the same links again.")] = "",
-        arrivals_per_hour: Annotated[Optional[str], typer.Option(
-            help="Participants you expect to start a task each hour, e.g. 20: prints the time to fill every "
-                 "task.")] = None,
+        arrivals_per_hour: Annotated[Optional[str], typer.Option(help=ARRIVALS_HELP)] = None,
         commit: CommitOption = False) -> None:
     """Publish one HIT per experiment link (ExternalQuestion) and record the HIT ids.
 

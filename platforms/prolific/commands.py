@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from kernel.costs import ARRIVALS_HELP
 from platforms.cli import CommitOption, WorkersCsvOption, given_ids, print_report, session
 
 prolific_app = typer.Typer(
@@ -75,9 +76,7 @@ def create_study_command(
             "--workers-file", exists=True, dir_okay=False,
             help="Participants to keep out of the study: ids one per line, or a worker_id column.")] = None,
         batch: Annotated[str, typer.Option(help="Name a new batch to create another study for the same experiment.")] = "",
-        arrivals_per_hour: Annotated[Optional[str], typer.Option(
-            help="Participants you expect to start a task each hour, e.g. 20: prints the time to fill every "
-                 "task.")] = None,
+        arrivals_per_hour: Annotated[Optional[str], typer.Option(help=ARRIVALS_HELP)] = None,
         commit: CommitOption = False) -> None:
     """Create the draft study: places = the experiment's lists, reward, time, codes, filters.
 
