@@ -63,6 +63,10 @@ class Shared:
         """Seconds since it was computed."""
         return ((int(time.time() * 1000) if now_ms is None else now_ms) - self.at_ms) / 1000
 
+    def overdue(self, grace_s: float = 0.0) -> bool:
+        """Its interval (and ``grace_s`` more) has passed: the next one is due."""
+        return self.age_s() >= self.interval_s + grace_s
+
 
 def _plain(e: ExperimentStatus) -> dict:
     """An experiment's fields as a dict (``dataclasses.asdict`` deep-copies: 6 ms instead of 0.3 for 1000 links)."""
@@ -180,7 +184,7 @@ class Publisher:
                 if not r.exists(keys.control_watched()):
                     continue
                 head = shared_head(r)
-                if head is None or Shared(*head, []).age_s() >= Shared(*head, []).interval_s:
+                if head is None or Shared(*head, []).overdue():
                     compute_and_share(r, self.allotted_minutes)
             except Exception as exc:  # noqa: BLE001 - a Redis restart or a bad record must not end the thread
                 log.warning("control room overview not computed: %s", exc)

@@ -117,7 +117,7 @@ def _overview(request: Request) -> overview_cache.Shared:
             shared = mine  # the copy this process has: keep its objects (and its rendered section)
         else:
             shared = overview_cache.read(r)
-        if shared is None or shared.age_s() >= shared.interval_s + overview_cache.GRACE_S:
+        if shared is None or shared.overdue(overview_cache.GRACE_S):
             shared = (overview_cache.compute_and_share(r, state.settings.allotted_minutes) or shared
                       or overview_cache.compute(r, state.settings.allotted_minutes))
         due = shared.interval_s - shared.age_s()
