@@ -14,11 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kernel.ids import ID_PATTERN
 from kernel.reasons import ELIGIBILITY_REASONS
-from kernel.responses import FRAME_TIMES_COMPACT_RE
+from kernel.responses import FRAME_TIMES_COMPACT_RE, frame_times_range, frame_times_text
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="1–64 characters from A–Z, a–z, 0–9, _ and -")]
 FRAME_LOG_RE = re.compile(r"^[0-9]{1,7}-[0-9]{1,7}(,[0-9]{1,7}-[0-9]{1,7})*$")
 FRAME_TIMES_RE = re.compile(r"^[0-9]{1,7}:[0-9]{1,7}(\.[0-9])?(,[0-9]{1,7}:[0-9]{1,7}(\.[0-9])?)*$")
+_NEGATIVE_TIME_RE = re.compile(r"(?:^|,)([0-9]+):(-[0-9.]+)")
 HEADPHONE_RE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})$")
 MEDIA_NAME_RE = re.compile(r"^([0-9a-f]{16})\.([a-z0-9]{1,5})$")
 """A stimulus file name: an opaque id and an extension, which must be one of a registered study
@@ -107,7 +108,7 @@ class ResponseIn(BaseModel):
         description="the requestVideoFrameCallback samples: each sample's frame index and expected display time in "
                     "ms since the first sample's (one decimal), either as 'index:ms,...' with indices ascending or "
                     "compact as the runner page sends it: 'first index;' and one character a-y, or '(g,d)', per "
-                    "later sample (docs/contracts.md); otherwise 422")
+                    "later sample (docs/contracts.md); times 0 or more in either form; otherwise 422")
     interrupted: Literal["navigation"] | None = Field(
         default=None, description="the video's page was left (Back, Forward, reload, closed) while it played")
     drawn_device_px: float | None = Field(
@@ -168,12 +169,27 @@ class ResponseIn(BaseModel):
     @field_validator("frame_times")
     @classmethod
     def _times_ascending(cls, value: str | None) -> str | None:
-        if value is None or FRAME_TIMES_COMPACT_RE.fullmatch(value):  # ascending by construction
+        # Both forms hold the same samples, so both meet the text form's rules (FRAME_TIMES_RE's 7 digits, times
+        # 0 or more); a compact value is ascending by construction, and read as its text only when refused.
+        if value is None:
             return value
-        if not FRAME_TIMES_RE.fullmatch(value):
+        text = value
+        if FRAME_TIMES_COMPACT_RE.fullmatch(value):
+            head, _, rest = value.partition(";")
+            if "(" not in rest and int(head) + 5 * len(rest) < 10_000_000:
+                return value  # a-y steps only: times rise from 0, indices by at most 5 a character
+            last, lowest, highest = frame_times_range(value)
+            if last < 10_000_000 and 0 <= lowest and highest < 100_000_000:
+                return value
+            text = frame_times_text(value)
+        negative = _NEGATIVE_TIME_RE.search(text)
+        if negative:
+            raise ValueError(f"frame_times time {negative[2]} ms (frame {negative[1]}) must be 0 or more: times are "
+                             f"ms since the first sample's")
+        if not FRAME_TIMES_RE.fullmatch(text):
             raise ValueError(f"frame_times ({value[:40]!r}) must look like '0:0,1:16.7,3:50.0' or '0;bcdc(3,-167)c'")
         previous = -1
-        for part in value.split(","):
+        for part in text.split(","):
             index = int(part.split(":")[0])
             if index <= previous:
                 raise ValueError(f"frame_times index {index} must be greater than the one before ({previous})")

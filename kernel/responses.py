@@ -109,6 +109,30 @@ def frame_times_text(compact: str) -> str:
     return ",".join(out)
 
 
+def frame_times_range(compact: str) -> tuple[int, int, int]:
+    """The last sample's frame index and the lowest and highest sample times (tenths of a ms) of a compact
+    ``frame_times`` (`FRAME_TIMES_COMPACT_RE`), without writing its text: an ``a``-``y`` step adds at least 164
+    tenths, so within a run of them times rise and only the samples at a run's ends are looked at.
+
+    Examples
+    --------
+    >>> frame_times_range("3;beb(3,-167)")
+    (9, 0, 833)
+    """
+    head, _, rest = compact.partition(";")
+    runs = rest.split("(")
+    n, offset = sum(map(_STEP_G.__getitem__, runs[0])), sum(map(_STEP_D.__getitem__, runs[0]))
+    lowest = highest = 0
+    for run in runs[1:]:
+        highest = max(highest, _nominal_tenths(n) + offset)
+        step, _, chars = run.partition(")")
+        g, d = step.split(",")
+        n, offset = n + int(g), offset + int(d)
+        lowest = min(lowest, _nominal_tenths(n) + offset)
+        n, offset = n + sum(map(_STEP_G.__getitem__, chars)), offset + sum(map(_STEP_D.__getitem__, chars))
+    return int(head) + n, lowest, max(highest, _nominal_tenths(n) + offset)
+
+
 def compact_frame_times(text: str) -> str:
     """The compact form (`frame_times_text` describes it) of an ``index:ms,...`` ``frame_times`` whose first time is
     0 (the page's times are since the first sample's), as static/runner/timing.js's ``frameTimes`` writes it.

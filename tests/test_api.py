@@ -193,6 +193,13 @@ def test_forged_tokens_are_refused(client, change, status, detail):
      "body field 'timing_source': Input should be 'rvfc', 'playback_quality' or 'none' (got 'sundial')"),
     (b'{"assignment_token": "x", "trial": 0, "response": "cat", "view_ms": -5}', 422,
      "body field 'view_ms': Input should be greater than or equal to 0 (got '-5')"),
+    # The same samples in either form of frame_times: refused with the same sentence.
+    (b'{"assignment_token": "x", "trial": 0, "response": "cat", "frame_times": "0:0.0,1:-3.3"}', 422,
+     "body field 'frame_times': Value error, frame_times time -3.3 ms (frame 1) must be 0 or more: times are ms since "
+     "the first sample's (got '0:0.0,1:-3.3')"),
+    (b'{"assignment_token": "x", "trial": 0, "response": "cat", "frame_times": "0;(1,-200)"}', 422,
+     "body field 'frame_times': Value error, frame_times time -3.3 ms (frame 1) must be 0 or more: times are ms since "
+     "the first sample's (got '0;(1,-200)')"),
 ])
 def test_bad_response_bodies_get_a_sentence(client, body, status, detail):
     r = client.post("/api/responses", content=body, headers={"Content-Type": "application/json"})

@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
+import re
 from pathlib import Path
 
 import orjson
@@ -29,6 +31,7 @@ from kernel.responses import (
     compact_frame_times,
     decode_response,
     encode_client,
+    frame_times_range,
     frame_times_text,
     record_response,
 )
@@ -191,11 +194,31 @@ def test_a_real_browser_answer_exports_the_same_row_from_every_form_sent_or_stor
     assert csv_text(redis) == sent_as_text
 
 
-@pytest.mark.parametrize("text", ["0:0.0", "7:0.0,9:33.3,10:50.1,400:6550.0,401:-3.0", "2:0.0,3:16.7,4:99999.9"])
-def test_compact_frame_times_read_back_as_the_text(text):
+@pytest.mark.parametrize("text, refusal", [
+    ("0:0.0", None), ("7:0.0,9:33.3,10:50.1,400:6550.0,401:6533.0", None), ("2:0.0,3:16.7,4:99999.9", None),
+    ("7:0.0,9:33.3,10:50.1,400:6550.0,401:-3.0",
+     "frame_times time -3.0 ms (frame 401) must be 0 or more: times are ms since the first sample's"),
+    ("9999998:0.0,9999999:16.7,10000000:33.3", "must look like")])
+def test_compact_frame_times_read_back_as_the_text_and_are_checked_alike(text, refusal):
     compact = compact_frame_times(text)
     assert frame_times_text(compact) == text
-    assert ResponseIn(assignment_token="t", trial=0, response="x", frame_times=compact).frame_times == compact
+    for sent in (text, compact):
+        if refusal is None:
+            assert ResponseIn(assignment_token="t", trial=0, response="x", frame_times=sent).frame_times == sent
+        else:
+            with pytest.raises(ValueError, match=re.escape(refusal)):
+                ResponseIn(assignment_token="t", trial=0, response="x", frame_times=sent)
+
+
+def test_the_range_of_a_compact_frame_times_is_that_of_its_text():
+    """frame_times_range (which lets the server check a compact value without writing its text) against the text."""
+    rng = random.Random(7)
+    for _ in range(2000):
+        steps = [f"({rng.randrange(1, 20)},{rng.randrange(-3000, 3000)})" if rng.random() < 0.2
+                 else chr(97 + rng.randrange(25)) for _ in range(rng.randrange(30))]
+        compact = f"{rng.randrange(50)};" + "".join(steps)
+        samples = [(int(i), round(float(t) * 10)) for i, t in (s.split(":") for s in frame_times_text(compact).split(","))]
+        assert frame_times_range(compact) == (samples[-1][0], min(t for _, t in samples), max(t for _, t in samples))
 
 
 @pytest.mark.parametrize("sent, message", [
