@@ -17,13 +17,12 @@ import orjson
 from isal import isal_zlib
 
 from app import eventlog
-from kernel import limits, videourls
+from kernel import limits, loaded_study, videourls
 from kernel.assignments import Allocation, allocate, eligibility, now_ms
 from kernel.store.fastredis import both
 from kernel.control import count_event
 from kernel.reasons import refusal
 from kernel.errors import MVTError, RateLimited, UnknownLink
-from kernel.ids import ID_RE
 from kernel.responses import (PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response,
                               record_start)
 from kernel.settings import Settings
@@ -120,19 +119,8 @@ async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, a
         # The landing layout names the study that refused (a worker may have several HITs open). Only
         # on a refusal, so the common answer costs nothing more; the title is what the link's public
         # preview page shows anyway (`app.routes.pages.preview_page`).
-        answer["study_title"] = await study_title(r, link)
+        answer["study_title"] = await loaded_study.link_title(r, link)
     return answer, cors_headers(origin)
-
-
-async def study_title(r, link: str | None) -> str | None:
-    """The title of the study ``link`` belongs to, as its study file set it (``study.json`` as
-    ``mvt load`` stored it), or None (unknown link, no title)."""
-    if not link or not ID_RE.fullmatch(link):
-        return None
-    experiment = await r.execute_command("HGET", keys.link_meta(link), "experiment_id")
-    raw = await r.execute_command("GET", keys.experiment_study(experiment)) if experiment else None
-    title = orjson.loads(raw).get("title") if raw else None
-    return title if isinstance(title, str) and title.strip() else None
 
 
 def media_url(settings: Settings, video_id: str, assignment_id: str, expiry_s: int, ext: str = "mp4") -> str:

@@ -17,7 +17,6 @@ autoescaping or a ``|tojson`` JSON block, never inlined into script.
 from __future__ import annotations
 
 import gzip
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,8 +25,8 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app.assets import STATIC_DIR, TEMPLATES_DIR, asset_url
-from app.service import GZIP_LEVEL, GZIP_MIN_BYTES, accepts_gzip, media_url, study_title, url_expiry_s
-from kernel import limits
+from app.service import GZIP_LEVEL, GZIP_MIN_BYTES, accepts_gzip, media_url, url_expiry_s
+from kernel import limits, loaded_study
 from kernel.assignments import now_ms
 from kernel.errors import MVTError, RateLimited
 from kernel.ids import ID_RE, is_id
@@ -113,32 +112,24 @@ def error_page(request: Request, status_code: int, title: str, message: str,
 
 
 async def experiment_study(request: Request, experiment: str | None) -> dict | None:
-    """The experiment's study (``study.json`` as ``mvt load`` stored it), or None."""
-    if not is_id(experiment):
-        return None
-    raw = await request.app.state.redis.execute_command("GET", keys.experiment_study(experiment))
-    return json.loads(raw) if raw else None
+    """The experiment's study (``study.json`` as ``mvt load`` stored it: `kernel.loaded_study`), or None."""
+    return await loaded_study.experiment_study(request.app.state.redis, experiment)
 
 
 async def link_title(request: Request, link: str | None) -> str | None:
-    """The title of the study ``link`` belongs to (`app.service.study_title`), for a page that refuses
-    a participant of that link before it knows more."""
+    """The title of the study ``link`` belongs to (`kernel.loaded_study.link_title`, as the eligibility API's
+    refusals name it), for a page that refuses a participant of that link before it knows more."""
     r = getattr(request.app.state, "redis", None)
-    return await study_title(r, link) if r is not None else None
+    return await loaded_study.link_title(r, link) if r is not None else None
 
 
 async def link_page(request: Request, link: str | None, assignment_id: str | None = None):
-    """What the page of ``link`` needs from the store, in one read of the link's meta: its
+    """What the page of ``link`` needs from the store (`kernel.loaded_study.link_study`): its
     experiment's study settings (``study.json`` as loaded, else the kind's default; practice
     trials get their ``video_url`` signed for ``assignment_id``, ``example_url`` says where the
     example is) and the link's study kind (`studies`), which names the page."""
     r = getattr(request.app.state, "redis", None)
-    study, kind = None, None
-    if link and r is not None and ID_RE.fullmatch(link):
-        experiment_id, kind = await r.execute_command("HMGET", keys.link_meta(link), "experiment_id", "kind")
-        if experiment_id:
-            raw = await r.execute_command("GET", keys.experiment_study(experiment_id))
-            study = json.loads(raw) if raw else None
+    study, kind = await loaded_study.link_study(r, link) if r is not None else (None, None)
     study_kind = get_kind(kind)
     study = study or {**study_kind.default_study(), "n_trials": None, "practice": [], "example": None}
     settings = getattr(request.app.state, "settings", None)  # a bare router in page tests has none
@@ -221,7 +212,7 @@ async def place_and_run(request: Request, platform: Platform, arrival: Arrival, 
     try:
         await limits.admit_eligibility(r, settings, client, arrival.worker_id, now_ms())
     except RateLimited as exc:
-        title = (await experiment_study(request, experiment) or {}).get("title")
+        title = loaded_study.title_of(await experiment_study(request, experiment))
         response = error_page(request, 429, "Too many requests",
                               f"{worker_sentences(platform.words)['rate_limited']} ({exc})", title)
         response.headers.update(exc.headers)
@@ -230,7 +221,7 @@ async def place_and_run(request: Request, platform: Platform, arrival: Arrival, 
         found = await candidate(r, settings, experiment, arrival.worker_id, arrival.assignment_id)
     except MVTError as exc:
         sentence = worker_sentences(platform.words).get(exc.reason, FALLBACK_SENTENCE)
-        title = (await experiment_study(request, experiment) or {}).get("title")
+        title = loaded_study.title_of(await experiment_study(request, experiment))
         return error_page(request, 409, f"Please return this {platform.words['task']}",
                           turned_away(sentence, platform.words), title)
     if found.assignment_id != arrival.assignment_id:  # back under a new id: review matches it to its task

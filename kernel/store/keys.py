@@ -73,7 +73,8 @@ key (builder)                            type    contents                       
 (experiment_study)                               (``stimuli/study.py``): its words and device
                                                  rules, served in the worker page's config;
                                                  without one the kind's ``page_study`` (rating
-                                                 studies: media kind, headphone check)
+                                                 studies: media kind, headphone check); read
+                                                 only by kernel.loaded_study
 ``mvt:link:{L}:starts``                  hash    ``<assignment>:<trial>`` → comma-separated    none  start
 (link_starts)                                    start ids the browser announced before
                                                  playing (``POST /api/trial-start``); their

@@ -11,12 +11,11 @@ participant: one attempt per participant and experiment, and a return visit resu
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from urllib.parse import quote
 
 from kernel.ids import is_id
-from kernel.store import keys
+from kernel.loaded_study import experiment_study
 from platforms.base import Arrival, ArrivalError, Platform
 
 
@@ -56,8 +55,7 @@ class PanelPlatform(Platform):
     async def completion_url(self, r, settings, done) -> str | None:
         """The study file's ``panel.completion_url`` with its ``completion_code`` and the participant's id,
         read from the experiment's stored study when the work is complete."""
-        raw = await r.execute_command("GET", keys.experiment_study(done.experiment))
-        panel = (json.loads(raw) if raw else {}).get("panel") or {}
+        panel = (await experiment_study(r, done.experiment) or {}).get("panel") or {}
         if not panel.get("completion_url"):
             return None
         return _url(panel["completion_url"], panel.get("completion_code", ""), done.worker_id)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from kernel.ids import is_id
+from kernel.loaded_study import title_of
 from kernel.store import keys
 
 from platforms.base import ArrivalError
@@ -32,7 +33,7 @@ def router(platform, pages) -> APIRouter:
         try:
             arrival = configured.arrival(request.query_params)
         except ArrivalError as exc:
-            return pages.error_page(request, 400, "This study link is incomplete", str(exc), study.get("title"))
+            return pages.error_page(request, 400, "This study link is incomplete", str(exc), title_of(study))
         return await pages.place_and_run(request, configured, arrival, experiment)
 
     @routes.get("/panel/check", include_in_schema=False)

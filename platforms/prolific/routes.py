@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from kernel.ids import is_id
+from kernel.loaded_study import title_of
 from platforms.base import ArrivalError
 from platforms.prolific.codes import study_codes
 
@@ -21,7 +22,7 @@ def router(platform, pages) -> APIRouter:
         try:
             arrival = platform.arrival(request.query_params)
         except ArrivalError as exc:
-            title = (await pages.experiment_study(request, experiment) or {}).get("title")
+            title = title_of(await pages.experiment_study(request, experiment))
             return pages.error_page(request, 400, "This study link is incomplete", str(exc), title)
         if not is_id(experiment):
             return pages.error_page(request, 400, "This study link is incomplete", "The study's address names "
