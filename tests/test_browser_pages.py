@@ -101,7 +101,9 @@ def test_landing_lets_an_eligible_worker_in(live_server, page, shots):
 
 
 @pytest.mark.parametrize("case", ["blocked", "repeat"])
-def test_landing_keeps_the_task_hidden_from_ineligible_workers(live_server, page, shots, case):
+def test_landing_keeps_the_task_hidden_from_ineligible_workers(live_server, browser, shots, case):
+    """At a laptop's 1366 x 650 the refusal box reads as every refusal before allocation does: the problem, how
+    to return the HIT, "Nothing has been recorded." (kernel.reasons.NOTHING_RECORDED)."""
     from playwright.sync_api import expect
 
     link = links_of(live_server.exp_dir)[0]
@@ -115,12 +117,16 @@ def test_landing_keeps_the_task_hidden_from_ineligible_workers(live_server, page
             "link": link, "worker_id": worker, "assignment_id": "ASSIGN-EARLIER", "hit_id": "HIT0"})
         assert r.status_code == 200, r.text
         expected = "You have already done this task. Each participant can do it only once."
-    page.goto(landing_url(live_server, link, **mturk_params("ASSIGN-NEW", worker, live_server)))
-    expect(page.locator("#mvt-refused-text")).to_have_text(expected)
-    expect(page.get_by_text("Please return this HIT")).to_be_visible()
-    expect(page.locator("#mvt-task")).to_be_hidden()
-    assert page.locator("#mvt-frame").get_attribute("src") is None
-    page.screenshot(path=shots / f"landing_{case}.png", full_page=True)
+    with watched_page(browser, 1366, 650) as page:
+        page.goto(landing_url(live_server, link, **mturk_params("ASSIGN-NEW", worker, live_server)))
+        expect(page.locator("#mvt-refused-text")).to_have_text(expected)
+        expect(page.locator("#mvt-refused-return")).to_have_text(
+            "Please return this HIT (“Return” button). Nothing has been recorded. Thank you!")
+        for line in (expected, "Nothing has been recorded."):
+            expect(page.get_by_text(line)).to_be_in_viewport()
+        expect(page.locator("#mvt-task")).to_be_hidden()
+        assert page.locator("#mvt-frame").get_attribute("src") is None
+        page.screenshot(path=shots / f"landing_{case}_1366x650.png", full_page=True)
 
 
 HOSTILE_TITLE = 'Cats <b>&amp;</b> "dogs" <img src=x onerror=alert(1)>'
@@ -185,7 +191,8 @@ def test_landing_preview_shows_instructions_only(live_server, page, shots):
 
 
 @pytest.mark.parametrize("case, expected", [
-    ("blocked", "Sorry, your worker ID cannot take part in this study. Please return the HIT."),
+    ("blocked", "Sorry, your worker ID cannot take part in this study. Please return the HIT. Nothing has been "
+                "recorded."),
     ("no_reason", "Sorry, you cannot take part in this task. Please return the HIT."),
 ])
 def test_runner_tells_a_refused_worker_the_servers_sentence(live_server, page, case, expected):

@@ -278,7 +278,8 @@ def test_a_direct_link_to_a_full_link_says_so_before_consent(live_server, sized_
     link = links_of(live_server.exp_dir)[0]
     page.goto(f"{live_server.base_url}/experiment.html?link={link}&b=ASSIGN-FULLLINK&c=HIT1&d=WORKER-FULLLINK")
     expect(page.locator("#stop-message")).to_have_text(
-        "This task is full: enough participants have already done it. Please return the HIT.")
+        "This task is full: enough participants have already done it. Please return the HIT. Nothing has been "
+        "recorded.")
     expect(page.get_by_role("button", name="I agree — continue")).to_be_hidden()
     page.screenshot(path=shots / "1280x720_link_full.png")
     assert live_server.redis.keys("*WORKER-FULLLINK*") == []

@@ -794,7 +794,7 @@ def test_a_blocked_worker_is_told_before_consent_and_before_the_headphone_check(
     page.on("request", lambda r: asked.append(r.url.split("?")[0].rsplit("/", 1)[-1]) if "/api/" in r.url else None)
     page.goto(f"{_running_server[0]}/experiment.html?link=acr-001&assignmentId=A-BLOCKED&workerId=WBLOCKED&hitId=H1")
     expect(page.locator("#stop-message")).to_have_text(
-        "Sorry, your worker ID cannot take part in this study. Please return the HIT.")
+        "Sorry, your worker ID cannot take part in this study. Please return the HIT. Nothing has been recorded.")
     for name in ("I agree — continue", "Play"):
         expect(page.get_by_role("button", name=name, exact=True)).to_be_hidden()
     page.screenshot(path=shots / f"ratings_blocked{'_headphones' if headphones else ''}_1366x650.png")

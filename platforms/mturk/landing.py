@@ -2,7 +2,8 @@
 
 The layout must stay a single pasteable file, so it carries a generated copy of the id rule
 (`kernel.ids`), MTurk's preview id and submit origins (`platforms.mturk.site`) and the refusal
-sentences (`kernel.reasons`) between marker comments. Regenerate it with
+sentences (`kernel.reasons`, with the "Nothing has been recorded." every refusal before allocation ends with)
+between marker comments. Regenerate it with
 ``python -m platforms.mturk.landing --write-landing``; ``tests/test_reasons.py`` fails while the
 copy differs.
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from markupsafe import escape
 
 from kernel.ids import ID_PATTERN
-from kernel.reasons import FALLBACK_SENTENCE, worker_sentences
+from kernel.reasons import FALLBACK_SENTENCE, NOTHING_RECORDED, worker_sentences
 from platforms.mturk.site import PREVIEW_ASSIGNMENT, SUBMIT_ORIGINS, WORDS
 
 _BUNDLED = Path(__file__).resolve().parent / "_landing"
@@ -32,8 +33,8 @@ END = "/* reasons:end */"
 
 def landing_block() -> str:
     """The JavaScript the landing layout carries between its markers, markers included: the id
-    rule (`kernel.ids`), MTurk's preview id and submit origins (`platforms.mturk.site`) and
-    the refusal sentences.
+    rule (`kernel.ids`), MTurk's preview id and submit origins (`platforms.mturk.site`),
+    the refusal sentences and `kernel.reasons.NOTHING_RECORDED`.
 
     One line: the readable copy is the dict above, and a second one-sentence-a-line copy would
     be a duplicated block in the layout.
@@ -42,7 +43,8 @@ def landing_block() -> str:
     fallback = json.dumps(FALLBACK_SENTENCE, ensure_ascii=False)
     return (f"{BEGIN}\n  var ID = /{ID_PATTERN}/;\n  var PREVIEW = {json.dumps(PREVIEW_ASSIGNMENT)};\n"
             f"  var SUBMIT_ORIGINS = {json.dumps(list(SUBMIT_ORIGINS))};\n  var REASONS = {sentences};\n"
-            f"  var REASON_FALLBACK = {fallback};\n  {END}")
+            f"  var REASON_FALLBACK = {fallback};\n"
+            f"  var NOTHING_RECORDED = {json.dumps(NOTHING_RECORDED, ensure_ascii=False)};\n  {END}")
 
 
 def with_landing_block(html: str) -> str:

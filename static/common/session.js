@@ -93,8 +93,8 @@ async function eligible() {
   try {
     const res = await fetch(cfg.api_base + "/api/eligibility?" + query.toString(), { cache: "no-store" });
     const answer = res.ok ? await res.json() : null;
-    if (answer && answer.eligible === false) {
-      refuse({ reason: answer.reason, body: {} });
+    if (answer && answer.eligible === false) {  // before anything is allocated: says so, as the landing does
+      stop(turnedAway(refusalSentence({ reason: answer.reason, body: {} }, cfg.reasons, cfg.reason_fallback), RETURN));
       return false;
     }
   } catch (e) { /* the allocation refuses too, after consent */ }
