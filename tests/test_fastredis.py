@@ -173,6 +173,40 @@ def test_a_redis_that_never_answers_the_handshake_fails_fast(monkeypatch):
     assert run(scenario()) < 5
 
 
+@pytest.mark.parametrize("what", ["pipeline", "password and db"])
+def test_commands_failed_by_a_stall_are_all_read(caplog, what):
+    """A Redis that stops answering fails every command waiting on the connection at once; the client reads
+    each failure (asyncio logs "Future exception was never retrieved" for one it does not): the rest of a
+    pipeline after its first, the SELECT after a connection's AUTH."""
+    import gc
+    import logging
+
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+
+    async def scenario():
+        async def silent(reader, writer):
+            await asyncio.sleep(30)
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        if what == "pipeline":
+            r = FastRedis(f"redis://127.0.0.1:{port}/0", timeout_s=0.3)
+            call = r.pipeline().hget("h", "f").sadd("s", "m").llen("l").execute()
+        else:
+            r = FastRedis(f"redis://:secret@127.0.0.1:{port}/3", timeout_s=0.3)
+            call = r.ping()
+        with pytest.raises(RedisTimeoutError, match="sent nothing for 0.3 s"):
+            await call
+        server.close()
+        await r.aclose()
+
+    run(scenario())
+    gc.collect()  # an unread exception is logged when its future is collected
+    assert [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()] == []
+
+
 # --- Redis Cluster -------------------------------------------------------------------------------
 
 def test_connect_detects_a_cluster_from_any_node_even_a_replica(local_cluster, redis_url):

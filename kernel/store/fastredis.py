@@ -95,13 +95,38 @@ async def both(first, second) -> tuple:
         outcome = await second
     except Exception as exc:  # noqa: BLE001 - handed back, as gather would
         outcome = exc
-    except BaseException:  # cancelled: as gather, cancel the other too
+    except BaseException:  # cancelled: as gather, cancel the other too (or read its outcome, if it has one)
         task.cancel()
+        task.add_done_callback(_read)
         raise
     try:
         return await task, outcome
     except Exception as exc:  # noqa: BLE001
         return exc, outcome
+
+
+async def _settled(futures: list[asyncio.Future]) -> list:
+    """The replies of ``futures`` in order, an error as its exception. Every one is awaited: a future whose
+    exception nobody reads (the rest of a batch after its first error, when `FastRedis._fail` fails them all)
+    would be logged by asyncio as "Future exception was never retrieved"."""
+    replies = []
+    try:
+        for future in futures:
+            try:
+                replies.append(await future)
+            except (ResponseError, RedisConnectionError, RedisTimeoutError) as exc:
+                replies.append(exc)
+    except BaseException:  # cancelled while waiting: the rest are read when they end
+        for future in futures[len(replies):]:
+            future.add_done_callback(_read)
+        raise
+    return replies
+
+
+def _read(future: asyncio.Future) -> None:
+    """Mark a future's outcome as read (its exception is nobody's to raise)."""
+    if not future.cancelled():
+        future.exception()
 
 
 class _Protocol(asyncio.Protocol):
@@ -242,8 +267,9 @@ class FastRedis(_Commands):
             setup.append(("SELECT", self.db))
         # Queued before anything else can be, so every later command runs authenticated, in the db.
         try:
-            for future in self._send([pack(*command) for command in setup], protocol):
-                await future
+            for reply in await _settled(self._send([pack(*command) for command in setup], protocol)):
+                if isinstance(reply, Exception):
+                    raise reply
         except Exception:
             # Not kept: every later command would fail (NOAUTH) on it; the next one reconnects.
             self._lost(protocol)
@@ -295,22 +321,19 @@ class FastRedis(_Commands):
         self._fail(RedisConnectionError("the connection to Redis was lost"))
 
     async def execute_many(self, commands: list[tuple]) -> list:
-        """Send several commands at once; their replies in order (exceptions raised)."""
+        """Send several commands at once; their replies in order (the first exception raised, once every
+        reply is in: a failed connection fails them all, and none is left unread)."""
         protocol = self._protocol or await self._ensure()
-        futures = self._send([pack(*c) for c in commands], protocol)
-        return [await f for f in futures]
+        replies = await _settled(self._send([pack(*c) for c in commands], protocol))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     async def execute_settled(self, commands: list[tuple]) -> list:
         """Send several commands at once; their replies in order, an error reply as its exception."""
         protocol = self._protocol or await self._ensure()
-        futures = self._send([pack(*c) for c in commands], protocol)
-        replies = []
-        for future in futures:
-            try:
-                replies.append(await future)
-            except (ResponseError, RedisConnectionError, RedisTimeoutError) as exc:
-                replies.append(exc)
-        return replies
+        return await _settled(self._send([pack(*c) for c in commands], protocol))
 
     async def execute_command(self, *args):
         """One command's reply."""
