@@ -188,6 +188,10 @@ def test_every_shell_block_of_the_readme_runs(tmp_path, monkeypatch, prolific_fa
         if server is not None and server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
     assert len(ran) >= 15
+    reading = README.split("## Reading the results")[1].split("\n## ")[0]
+    for folder in ("results", "mos-results"):  # the MVT study's analysis and the rating study's
+        unnamed = sorted(f.name for f in (tmp_path / folder).iterdir() if f"`{f.name}`" not in reading)
+        assert unnamed == [], f"mvt analyze wrote {unnamed} into {folder}/: 'Reading the results' does not name them"
 
 
 def wait_until_serving(server: subprocess.Popen, port: int) -> None:

@@ -233,7 +233,7 @@ def create_hits_command(
         minutes: Annotated[Optional[int], typer.Option(help="Time a worker has per assignment (default MVT_ALLOTTED_MINUTES).")] = None,
         lifetime_days: Annotated[float, typer.Option(help="How long the HITs stay on MTurk.")] = HITSettings.lifetime_days,
         auto_approve_days: Annotated[float, typer.Option(help="Submitted work is approved automatically after this.")] = HITSettings.auto_approval_days,
-        min_approval_rate: Annotated[int, typer.Option(help="Worker approval rate at least this %% (0: any).")] = HITSettings.min_approval_rate,
+        min_approval_rate: Annotated[int, typer.Option(help="Worker approval rate at least this percentage (0: any).")] = HITSettings.min_approval_rate,
         min_approved: Annotated[int, typer.Option(help="Worker's approved HITs at least this (0: any).")] = HITSettings.min_approved,
         country: Annotated[Optional[list[str]], typer.Option(help="Only workers in this country (ISO code; repeatable).")] = None,
         frame_height: Annotated[int, typer.Option(help="Height of MTurk's frame in pixels (0: whole window).")] = 0,
