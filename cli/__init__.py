@@ -20,7 +20,9 @@ from cli.simulate import simulate_command
 from kernel.errors import PluginError
 from kernel.plugins import load_plugins
 from platforms import PLATFORMS, confirmed_records
+from platforms.cli import use_listing
 from studies import KINDS, kind_of
+from studies.loader import listing
 
 try:
     load_plugins()
@@ -41,6 +43,7 @@ for kind in KINDS.values():
 server_commands.register(cli)
 status_commands.register(cli)
 analysis_commands.register(cli, kind_of=kind_of, confirmed=confirmed_records)
+use_listing(listing)
 for platform in PLATFORMS.values():
     platform.register_commands(cli)
 cli.command("simulate")(simulate_command)

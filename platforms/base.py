@@ -21,6 +21,12 @@ from typing import Any, ClassVar
 from platforms.fees import FeeRule
 
 
+DEFAULT_LISTING = ("Recognise briefly shown images",
+                   "Watch short videos of briefly flashed images and say what each one showed. Needs a desktop browser.")
+"""(title, description) a study is listed under when neither the command, the study file nor the study
+kind gives them (`platforms.cli.listed`)."""
+
+
 class ArrivalError(ValueError):
     """The page's address lacks an id the platform always sends; the message tells the participant."""
 

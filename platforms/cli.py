@@ -15,8 +15,33 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from platforms.base import DEFAULT_LISTING
+
 if TYPE_CHECKING:
     from platforms.ledger import Report
+
+_LISTING = None
+
+
+def use_listing(listing) -> None:
+    """How the commands that list a study read an experiment folder's title and description:
+    ``listing(source)`` with ``.title`` and ``.description`` (None: not given). The CLI, the composition
+    root, passes `studies.loader.listing` (platforms do not import study kinds)."""
+    global _LISTING
+    _LISTING = listing
+
+
+def listed(source, title: str | None, description: str | None) -> tuple[str, str]:
+    """The title and description to list ``source``'s study under: the command's options, else the
+    study's (`use_listing`), else `platforms.base.DEFAULT_LISTING`."""
+    found = _LISTING(source) if _LISTING is not None and (title is None or description is None) else None
+    return (title or (found and found.title) or DEFAULT_LISTING[0],
+            description or (found and found.description) or DEFAULT_LISTING[1])
+
+
+LISTING_HELP = ("{} the platform lists the study under (default: the study file's, as the worker page shows it, "
+                "else the study kind's).")
+"""``--title``/``--name`` and ``--description`` help of the commands that list a study (`studies.loader.listing`)."""
 
 CommitOption = Annotated[bool, typer.Option("--commit", help="Do it (without: only show what would be done).")]
 WorkersCsvOption = Annotated[Path | None, typer.Option(

@@ -56,6 +56,10 @@ class StudyKind(ABC):
     simulation_options: frozenset[str] = frozenset()
     #: what the control room (``/admin/``, ``mvt status``) calls the kind; empty: its name
     title: str = ""
+    #: (title, description) a platform lists the kind's experiments under (a HIT, a Prolific study)
+    #: when the study file gives none (`studies.loader.listing`); None: the platforms' default,
+    #: worded for MVT (`platforms.base.DEFAULT_LISTING`)
+    listing: tuple[str, str] | None = None
     #: whether the control room samples responses for `control_quality` (a read of up to
     #: `app.control.SAMPLE_RESPONSES` per overview; False keeps the overview to counts and records)
     control_samples_responses: bool = False

@@ -46,6 +46,45 @@ def _read_json(path: Path) -> dict:
         raise BadExperiment(f"{path} is not valid JSON ({exc})") from None
 
 
+def _study(exp_dir: Path, design: dict, kind) -> dict | None:
+    # The study's words and device rules (stimuli/study.py), else what the kind's page needs
+    # before allocation (a rating study's headphone check); served to the page.
+    study_file = exp_dir / "study.json"
+    return _read_json(study_file) if study_file.is_file() else kind.page_study(design)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The title and description a platform lists an experiment under (a HIT, a Prolific study);
+    None: the platform's default."""
+
+    title: str | None
+    description: str | None
+
+
+def listing(source: Path | str) -> Listing:
+    """What an experiment is listed under on a platform: the title and description its worker page
+    shows (the study file's, as `load_experiment` stores them), else its kind's `StudyKind.listing`
+    (None: the platform's default).
+
+    ``source`` is the experiment folder or a file in it (``design.json``, ``links.csv``); a folder
+    without ``design.json`` (a bare ``links.csv``) gets the MVT kind's words. Raises `BadExperiment`
+    for a malformed ``design.json`` or ``study.json``.
+    """
+    exp_dir = Path(source) if Path(source).is_dir() else Path(source).parent
+    design = _read_json(exp_dir / "design.json") if (exp_dir / "design.json").is_file() else {}
+    try:
+        kind = kind_of(design)
+    except ValueError as exc:
+        raise BadExperiment(f"design.json of {exp_dir}: {exc}") from None
+    study = (_study(exp_dir, design, kind) if design else None) or {}
+    title, description = kind.listing or (None, None)
+
+    def text(value, default: str | None) -> str | None:
+        return value.strip() if isinstance(value, str) and value.strip() else default
+    return Listing(text(study.get("title"), title), text(study.get("description"), description))
+
+
 def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
     """Load ``exp_dir`` (the output of ``mvt build``) into Redis, idempotently.
 
@@ -100,10 +139,7 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
         loaded.append(link_id)
     r.sadd(keys.links_index(), *(link.link_id for link in link_data))
     r.sadd(keys.video_dirs(), str(videos_dir))
-    study_file = exp_dir / "study.json"
-    # The study's words and device rules (stimuli/study.py), else what the kind's page needs
-    # before allocation (a rating study's headphone check); served to the page.
-    study = _read_json(study_file) if study_file.is_file() else kind.page_study(design)
+    study = _study(exp_dir, design, kind)
     if study:
         r.set(keys.experiment_study(experiment_id), json.dumps(study))
     else:

@@ -73,6 +73,8 @@ class RatingsKind(StudyKind):
 
     name = "ratings"
     title = "Ratings (crowdMOS)"
+    listing = ("Rate the quality of short samples",
+               "Listen to or look at short samples and rate the quality of each one. Needs a desktop browser.")
     control_samples_responses = True  # traps, gold and headphone checks (control_quality)
     control_trial_columns = (("rating", "response"), ("trap or gold agreed", "correct"), ("timing ok", "timing_ok"),
                              ("answer time (ms)", "response_time_ms"), ("replays", "replays"),

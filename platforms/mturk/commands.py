@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from kernel.costs import ARRIVALS_HELP
-from platforms.cli import CommitOption, WorkersCsvOption, given_ids, print_report, session
+from platforms.cli import LISTING_HELP, CommitOption, listed, WorkersCsvOption, given_ids, print_report, session
 # Its defaults are the create-hits options' defaults shown by --help; hits.py imports no boto3.
 from platforms.mturk.hits import HITSettings
 
@@ -227,8 +227,8 @@ def create_hits_command(
         source: Annotated[Path, typer.Argument(exists=True, help="Experiment folder, its design.json, or links.csv.")],
         reward: Annotated[str, typer.Option(help="Dollars per assignment, e.g. 1.50.")],
         max_assignments: Annotated[Optional[int], typer.Option(min=1, help="Assignments per HIT (default from design.json: workers x durations).")] = None,
-        title: Annotated[str, typer.Option()] = HITSettings.title,
-        description: Annotated[str, typer.Option()] = HITSettings.description,
+        title: Annotated[Optional[str], typer.Option(help=LISTING_HELP.format("Title"))] = None,
+        description: Annotated[Optional[str], typer.Option(help=LISTING_HELP.format("Description"))] = None,
         keywords: Annotated[str, typer.Option()] = HITSettings.keywords,
         minutes: Annotated[Optional[int], typer.Option(help="Time a worker has per assignment (default MVT_ALLOTTED_MINUTES).")] = None,
         lifetime_days: Annotated[float, typer.Option(help="How long the HITs stay on MTurk.")] = HITSettings.lifetime_days,
@@ -254,6 +254,7 @@ def create_hits_command(
 
     with _session(ctx) as (client, r):
         rate = parse_rate(arrivals_per_hour) if arrivals_per_hour is not None else None
+        title, description = listed(source, title, description)
         settings = HITSettings(reward=reward, title=title, description=description, keywords=keywords,
                                assignment_minutes=minutes or Settings().allotted_minutes,
                                lifetime_days=lifetime_days, auto_approval_days=auto_approve_days,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+from platforms.base import DEFAULT_LISTING
 from platforms.mturk.client import environment_of, paginate
 from platforms.fees import MTURK, cost_note
 from platforms.inputs import parse_amount
@@ -39,9 +40,8 @@ class HITSettings:
     """
 
     reward: str
-    title: str = "Recognise briefly shown images"
-    description: str = ("Watch short videos of briefly flashed images and say what each one "
-                        "showed. Needs a desktop browser.")
+    title: str = DEFAULT_LISTING[0]
+    description: str = DEFAULT_LISTING[1]
     keywords: str = "image, recognition, perception, psychology, experiment, video"
     assignment_minutes: int = 60
     lifetime_days: float = 7

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from kernel.costs import ARRIVALS_HELP
-from platforms.cli import CommitOption, WorkersCsvOption, given_ids, print_report, session
+from platforms.cli import LISTING_HELP, CommitOption, listed, WorkersCsvOption, given_ids, print_report, session
 
 prolific_app = typer.Typer(
     rich_markup_mode=None,  # plain help: [ratings] and [default: …] are words, not markup
@@ -55,9 +55,8 @@ def create_study_command(
         source: Annotated[Path, typer.Argument(exists=True, help="Experiment folder or its design.json.")],
         reward: Annotated[str, typer.Option(help="Reward per participant in the account's currency, e.g. 1.50.")],
         minutes: Annotated[int, typer.Option("--minutes", min=1, help="Estimated completion time in minutes.")],
-        name: Annotated[str, typer.Option(help="Title participants see.")] = "Recognise briefly shown images",
-        description: Annotated[str, typer.Option(help="What participants read before taking part.")] = (
-            "Watch short videos of briefly flashed images and say what each one showed. Needs a desktop browser."),
+        name: Annotated[Optional[str], typer.Option(help=LISTING_HELP.format("Title"))] = None,
+        description: Annotated[Optional[str], typer.Option(help=LISTING_HELP.format("Description"))] = None,
         completion_code: Annotated[Optional[str], typer.Option(help="Code of a finished task (default: derived from the experiment).")] = None,
         screened_out_code: Annotated[str, typer.Option(help=(
             "Code for participants the device rules turn away before consent: they are asked to return "
@@ -96,6 +95,7 @@ def create_study_command(
         key = Settings().signing_key
         if exclude_earlier:
             excluded += earlier_participants(r, client.environment)
+        name, description = listed(source, name, description)
         settings = StudySettings(
             name=name, description=description, reward=reward, estimated_minutes=minutes,
             completion_code=completion_code or default_completion_code(key, experiment.name),
