@@ -406,7 +406,11 @@ class _Script:
         self.client, self.source = client, source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def __call__(self, keys=(), args=()):
+    async def __call__(self, keys=(), args=(), client=None):
+        """The script's reply; with ``client`` a pipeline of this client, queued there (returns the pipeline),
+        as redis-py's scripts do."""
+        if client is not None:
+            return client.script(self, keys, args)
         return await self.client.evalsha(self, keys, args)
 
 
@@ -415,6 +419,12 @@ class _Pipeline:
 
     def __init__(self, client):
         self.client, self.commands, self.convert = client, [], []
+        self.scripts: dict[int, tuple] = {}  # index -> (script, keys, args) of the EVALSHA queued there
+
+    def script(self, script: _Script, keys, args):
+        """Queue ``script`` (EVALSHA; loaded and run again on its own if the node answers NOSCRIPT)."""
+        self.scripts[len(self.commands)] = (script, keys, args)
+        return self._add(None, "EVALSHA", script.sha, len(keys), *keys, *args)
 
     def _add(self, convert, *command):
         self.commands.append(command)
@@ -460,7 +470,20 @@ class _Pipeline:
         return self._add(pairs, "ZRANGE", key, start, end, "WITHSCORES")
 
     async def execute(self) -> list:
-        replies = await self.client.execute_many(self.commands)
+        client, scripts = self.client, self.scripts
+        if not scripts:
+            replies = await client.execute_many(self.commands)
+        elif client.wait_replicas:  # each script followed by its WAIT (`FastRedis.evalsha`); still one write
+            replies = await asyncio.gather(*(client.evalsha(*scripts[i]) if i in scripts else client.execute_command(*c)
+                                             for i, c in enumerate(self.commands)))
+        else:
+            replies = await client.execute_settled(self.commands)
+            for i, (script, keys, args) in scripts.items():
+                if isinstance(replies[i], NoScriptError):  # not run: load it and run it alone
+                    replies[i] = await client.evalsha(script, keys, args)
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
         return [c(reply) if c else reply for c, reply in zip(self.convert, replies)]
 
 
@@ -587,6 +610,14 @@ class FastRedisCluster(_Commands):
 
     async def execute_many(self, commands: list[tuple]) -> list:
         """The commands split by node and sent concurrently; replies in order (exceptions raised)."""
+        replies = await self.execute_settled(commands)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def execute_settled(self, commands: list[tuple]) -> list:
+        """The commands split by node and sent concurrently; replies in order, an error reply as its exception."""
         groups: dict[FastRedis, list[int]] = {}
         for i, command in enumerate(commands):
             groups.setdefault(await self._for_slot(command_slot(command)), []).append(i)
@@ -609,9 +640,6 @@ class FastRedisCluster(_Commands):
             await run(*next(iter(groups.items())))
         else:
             await asyncio.gather(*(run(node, indices) for node, indices in groups.items()))
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
         return replies
 
     async def ping(self) -> bool:
