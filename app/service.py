@@ -23,8 +23,7 @@ from kernel.control import count_event
 from kernel.reasons import refusal
 from kernel.errors import MVTError, RateLimited, UnknownLink
 from kernel.ids import ID_RE
-from kernel.responses import (PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response,
-                              record_start)
+from kernel.responses import complete, record_failure, record_response, record_start
 from kernel.settings import Settings
 from kernel.store import keys
 from kernel.placement import place
@@ -300,7 +299,7 @@ async def record(r, settings: Settings, body: ResponseIn, user_agent: str | None
     """Check the token, record the response (``user_agent``: the request's, for the control room's
     timing by browser and OS); the JSON of `ResponseOut`."""
     token = read_token(settings.signing_key, body.assignment_token)
-    timing = {name: getattr(body, name) for name in TIMING_FIELDS + PRESENTATION_FIELDS}
+    timing = vars(body)  # every field by name; record_response reads the timing and presentation ones
     try:
         rec = await record_response(r, token, body.trial, body.response, timing, user_agent=user_agent)
     except MVTError as exc:

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace", "ratelimit", "start", "video", "link_status",
-                "eligible_worker", "eligible_link")
+SCRIPT_NAMES = ("reserve", "allocate", "record", "complete", "replace", "ratelimit", "start", "video", "link_status")
 
 
 def script_source(name: str) -> str:
@@ -33,8 +32,6 @@ class Scripts:
     start: Any
     video: Any
     link_status: Any
-    eligible_worker: Any
-    eligible_link: Any
 
 
 def scripts_for(r) -> Scripts:
