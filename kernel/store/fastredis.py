@@ -5,7 +5,8 @@ machinery), more than everything else in a request. This client keeps one connec
 server process, writes every command as soon as it is issued and matches replies to waiting
 futures in order (hiredis parses them), so concurrent requests share round trips. It offers the
 subset of the ``redis.asyncio.Redis`` interface the hot paths use: ``register_script``,
-``pipeline``, and a few commands. Errors are redis-py's exception classes, so the app's error
+``pipeline`` (scripts included, as redis-py's ``script(keys, args, client=pipe)``; one future for
+a pipeline's replies), and a few commands. Errors are redis-py's exception classes, so the app's error
 handling is the same. Admin and CLI code use redis-py.
 
 redis.asyncio was measured to cost 5–7x more CPU per request than this client; that is why the
@@ -111,7 +112,8 @@ def _error(reply: hiredis.ReplyError) -> ResponseError:
 
 class _Batch:
     """The replies of ``n`` commands sent together, resolving one future with their list (an error reply as
-    its exception): a future per command cost a pipeline of ten ~1 µs each (create, resolve, await)."""
+    its exception) instead of a future per command: a 9-command pipeline took 15.9–19.5 against 19.6–25.6 µs
+    of client CPU (uvloop, 50 at a time, min of 7 x 5,000, 3 alternating runs, 2026-12-06, load 11)."""
 
     __slots__ = ("future", "n", "replies")
 
