@@ -165,6 +165,14 @@ class _Protocol(asyncio.Protocol):
         self.client._lost(self)
 
 
+def _raised(replies: list) -> list:
+    """``replies``, after raising the first that is an exception."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
 class _Commands:
     """The commands the hot paths use, over ``execute_command`` (one node, or routed by slot)."""
 
@@ -179,6 +187,11 @@ class _Commands:
     async def smembers(self, key: str) -> set:
         """SMEMBERS as a set."""
         return set(await self.execute_command("SMEMBERS", key))
+
+    async def execute_many(self, commands: list[tuple]) -> list:
+        """Send several commands at once (split by node on a cluster); their replies in order (the first
+        error raised)."""
+        return _raised(await self.execute_settled(commands))
 
     def register_script(self, source: str) -> _Script:
         """A script called by EVALSHA on its keys' node (loaded there on NOSCRIPT)."""
@@ -330,14 +343,6 @@ class FastRedis(_Commands):
         self._protocol = None
         self._outgoing = []
         self._fail(RedisConnectionError("the connection to Redis was lost"))
-
-    async def execute_many(self, commands: list[tuple]) -> list:
-        """Send several commands at once; their replies in order (exceptions raised)."""
-        replies = await self.execute_settled(commands)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return replies
 
     async def execute_settled(self, commands: list[tuple]) -> list:
         """Send several commands at once; their replies in order, an error reply as its exception (a lost or
@@ -516,9 +521,7 @@ class _Pipeline:
             for i, (script, keys, args) in scripts.items():
                 if isinstance(replies[i], NoScriptError):  # not run: load it and run it alone
                     replies[i] = await client.evalsha(script, keys, args)
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
+            _raised(replies)
         return [c(reply) if c else reply for c, reply in zip(self.convert, replies)]
 
 
@@ -642,14 +645,6 @@ class FastRedisCluster(_Commands):
         """Run ``script`` on the node serving ``keys`` (all in one slot), loading it there if needed."""
         slot = key_slot(_encode(keys[0])) if keys else None
         return await self._routed(slot, lambda node, asking: node.evalsha(script, keys, args, asking))
-
-    async def execute_many(self, commands: list[tuple]) -> list:
-        """The commands split by node and sent concurrently; replies in order (exceptions raised)."""
-        replies = await self.execute_settled(commands)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return replies
 
     async def execute_settled(self, commands: list[tuple]) -> list:
         """The commands split by node and sent concurrently; replies in order, an error reply as its exception."""
