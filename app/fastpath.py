@@ -81,7 +81,11 @@ class HotPaths:
 
     @staticmethod
     def _eligibility_query(scope):
-        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        text = scope["query_string"].decode("latin-1")
+        if "%" in text or "+" in text:
+            pairs = parse_qsl(text, keep_blank_values=True)
+        else:  # nothing to unquote: the pairs parse_qsl gives, at 0.6 against 2.5 us (timeit, 3 fields)
+            pairs = [part.partition("=")[::2] for part in text.split("&") if part]
         query = dict(pairs)
         if len(query) != len(pairs):
             return None

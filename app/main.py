@@ -19,6 +19,7 @@ from app.fastpath import HotPaths, replay_body
 from kernel.store.connect import client_from_url, redact, upgrade_legacy_keys
 from kernel.store.fastredis import connect as connect_fast
 from kernel import quality
+from kernel.admin import copy_blocks
 from kernel.store.scripts import scripts_for
 from app.routes import admin as admin_routes
 from app.routes import api, control as control_routes, pages
@@ -143,6 +144,7 @@ def create_app(settings: Settings, redis: redis_py.Redis | None = None, *, hot_p
             try:
                 app.state.sync_redis = client_from_url(settings.redis_url, timeout_s=settings.redis_timeout_s)
                 upgrade_legacy_keys(app.state.sync_redis)
+                copy_blocks(app.state.sync_redis)  # blocks set before they were copied to the links
                 app.state.redis = await connect_fast(settings.redis_url, settings.redis_timeout_s,
                                                      settings.redis_wait_replicas)
             except redis_py.RedisError as exc:

@@ -19,12 +19,10 @@ from isal import isal_zlib
 from app import eventlog
 from kernel import limits, loaded_study, videourls
 from kernel.assignments import Allocation, allocate, eligibility, now_ms
-from kernel.store.fastredis import both
 from kernel.control import count_event
 from kernel.reasons import refusal
 from kernel.errors import MVTError, RateLimited, UnknownLink
-from kernel.responses import (PRESENTATION_FIELDS, TIMING_FIELDS, complete, record_failure, record_response,
-                              record_start)
+from kernel.responses import complete, record_failure, record_response, record_start
 from kernel.settings import Settings
 from kernel.store import keys
 from kernel.placement import place
@@ -98,18 +96,14 @@ async def eligibility_answer(r, settings: Settings, link: str, worker_id: str, a
     (carrying the CORS headers, so that MTurk's page can read the refusal).
     """
     now = now_ms()
-    check = eligibility(r, link, worker_id, assignment_id, cap=settings.max_tasks_per_worker,
-                        allotted_ms=settings.allotted_minutes * 60_000, now=now,
-                        first_trial_ms=settings.first_trial_minutes * 60_000)
-    if client is None:
-        result = await check
-    else:
-        admitted, result = await both(limits.admit_eligibility(r, settings, client, worker_id, now), check)
-        for outcome in (admitted, result):
-            if isinstance(outcome, RateLimited):
-                outcome.headers.update(cors_headers(origin))
-            if isinstance(outcome, BaseException):
-                raise outcome
+    charge = None if client is None else limits.eligibility_charge(settings, client, worker_id, now)
+    try:
+        result = await eligibility(r, link, worker_id, assignment_id, cap=settings.max_tasks_per_worker,
+                                   allotted_ms=settings.allotted_minutes * 60_000, now=now,
+                                   first_trial_ms=settings.first_trial_minutes * 60_000, charge=charge)
+    except RateLimited as exc:
+        exc.headers.update(cors_headers(origin))
+        raise
     # An unknown link answers as a full one (link ids are guessable, so the study's links are not
     # listed); a refusal on a link whose study has a title carries that title, which tells them
     # apart no more than the link's public preview page already does.
@@ -293,7 +287,7 @@ async def record(r, settings: Settings, body: ResponseIn, user_agent: str | None
     """Check the token, record the response (``user_agent``: the request's, for the control room's
     timing by browser and OS); the JSON of `ResponseOut`."""
     token = read_token(settings.signing_key, body.assignment_token)
-    timing = {name: getattr(body, name) for name in TIMING_FIELDS + PRESENTATION_FIELDS}
+    timing = vars(body)  # every field by name; record_response reads the timing and presentation ones
     try:
         rec = await record_response(r, token, body.trial, body.response, timing, user_agent=user_agent)
     except MVTError as exc:

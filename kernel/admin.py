@@ -45,17 +45,45 @@ def mark_for_replacement(r: redis_py.Redis, assignment_ids) -> list[str]:
 
 
 def block_workers(r: redis_py.Redis, worker_ids) -> None:
-    """Block workers: they get no new list and cannot resume one."""
+    """Block workers: they get no new list, cannot resume one, and their next response is refused.
+
+    The block is the worker's key (read by reserve.lua, the eligibility check and completion), copied
+    into ``keys.link_blocked`` of every link the worker was given, where record.lua reads it in the link's
+    hash slot: a response then costs one round trip to Redis, not a read of the worker's key before the
+    script (docs/reliability.md). The key is set first and reserve.lua refuses a blocked worker, so no link
+    given after the copy is read can miss it; `copy_blocks` copies the blocks of stores written before 0.2.0.
+    """
     for worker_id in worker_ids:
         r.set(keys.worker_blocked(worker_id), "1")
         r.sadd(keys.blocked_index(), worker_id)
+        _copy_block(r, worker_id, "sadd")
 
 
 def unblock_workers(r: redis_py.Redis, worker_ids) -> None:
     """Lift a block."""
     for worker_id in worker_ids:
+        _copy_block(r, worker_id, "srem")
         r.delete(keys.worker_blocked(worker_id))
         r.srem(keys.blocked_index(), worker_id)
+
+
+def copy_blocks(r: redis_py.Redis) -> None:
+    """Copy every block into the blocked worker's links (idempotent; run at the server's start, for stores
+    whose blocks were set before `block_workers` copied them)."""
+    for worker_id in blocked_workers(r):
+        if r.exists(keys.worker_blocked(worker_id)):
+            _copy_block(r, worker_id, "sadd")
+
+
+def _copy_block(r: redis_py.Redis, worker_id: str, how: str) -> None:
+    """Add the worker to (``sadd``) or remove them from (``srem``) the blocked set of each of their links."""
+    links = r.smembers(keys.worker_links(worker_id))
+    if links:
+        pipe = r.pipeline(transaction=False)
+        for link_id in links:
+            getattr(pipe, how)(keys.link_blocked(link_id.decode() if isinstance(link_id, bytes) else link_id),
+                               worker_id)
+        pipe.execute()
 
 
 def blocked_workers(r: redis_py.Redis) -> list[str]:

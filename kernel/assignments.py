@@ -172,26 +172,35 @@ class Eligibility:
 
 async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None = None, *,
                       cap: int, allotted_ms: int, now: int | None = None,
-                      first_trial_ms: int | None = None) -> Eligibility:
+                      first_trial_ms: int | None = None, charge=None) -> Eligibility:
     """The landing page's check, mirroring `allocate` without changing anything (one round trip).
 
     Reasons: ``blocked``, ``cap_reached``, ``unknown_link``, ``seen_link`` (also: another link
     given to the worker showed one of this link's images), ``paused``, ``link_full``. A second
     round trip only when the link has images (adaptive studies) and the worker was not given it;
     a fixed design's link costs what it did.
+
+    Nine reads (the worker's hash slot, the link's) sent in one write with ``charge`` (a
+    `kernel.limits.Charge`, the client's ``ratelimit.lua``), whose refusal is raised first (`RateLimited`);
+    their replies come back through one future (`kernel.store.fastredis`). The same reads as two read-only
+    Lua scripts cost Redis 12.6 µs of CPU a request against 4.1 (an EVALSHA costs ~5 µs before its first
+    command) and the route 5 µs more in all (in-process driver, 3 x 20,000 requests, 2026-12-06).
     """
     now = now_ms() if now is None else now
     pipe = r.pipeline(transaction=False)
-    pipe.exists(keys.worker_blocked(worker_id))
-    pipe.sismember(keys.worker_links(worker_id), link_id)
-    pipe.scard(keys.worker_links(worker_id))
-    pipe.hmget(keys.link_meta(link_id), "n_lists", "images", "paused")
-    pipe.hget(keys.link_workers(link_id), worker_id)
-    pipe.llen(keys.link_free(link_id))
-    pipe.scard(keys.link_replace(link_id))
-    pipe.zrange(keys.link_activity(link_id), 0, 0, withscores=True)
-    pipe.zrange(keys.link_unstarted(link_id), 0, 0, withscores=True)
-    blocked, member, n_links, meta, held, n_free, n_replace, oldest, unstarted = await pipe.execute()
+    if charge is not None:
+        await scripts_for(r).ratelimit(keys=charge.keys, args=charge.args, client=pipe)
+    links = keys.worker_links(worker_id)
+    meta, workers, free, replace, activity, unstarted = _check_keys(link_id)
+    pipe.exists(keys.worker_blocked(worker_id)).sismember(links, link_id).scard(links)
+    pipe.hmget(meta, "n_lists", "images", "paused").hget(workers, worker_id).llen(free).scard(replace)
+    pipe.zrange(activity, 0, 0, withscores=True).zrange(unstarted, 0, 0, withscores=True)
+    replies = await pipe.execute()
+    if charge is not None:
+        refused = charge.refusal(replies[0])
+        if refused is not None:
+            raise refused
+    blocked, member, n_links, meta, held, n_free, n_replace, oldest, unstarted = replies[-9:]
     exists, images, paused = meta[0] is not None, meta[1], meta[2]
     if blocked:
         return Eligibility(False, "blocked")
@@ -218,6 +227,21 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
     if unstarted and unstarted[0][1] <= now - (first_trial_ms or allotted_ms):
         return Eligibility(True, None)  # probably: allocate checks that it is still unanswered
     return Eligibility(False, "link_full")
+
+
+def _check_keys(link_id: str) -> tuple[str, ...]:
+    """The link's keys the check reads, made once per link and process (`_CHECK_KEYS`)."""
+    found = _CHECK_KEYS.get(link_id)
+    if found is None:
+        if len(_CHECK_KEYS) >= 10_000:
+            _CHECK_KEYS.clear()
+        found = _CHECK_KEYS[link_id] = (keys.link_meta(link_id), keys.link_workers(link_id), keys.link_free(link_id),
+                                        keys.link_replace(link_id), keys.link_activity(link_id),
+                                        keys.link_unstarted(link_id))
+    return found
+
+
+_CHECK_KEYS: dict[str, tuple[str, ...]] = {}
 
 
 def assignment_link(r, assignment_id: str) -> str | None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import dataclass
 
 import orjson
 
@@ -62,27 +63,55 @@ def _buckets(ip: str, name: str, worker_id: str, per_minute: int, per_worker_per
     return found
 
 
-async def _admit(r, ip: str, buckets, held: int, member: str, hold_ms: tuple[int, int], now_ms: int,
-                 what: str, whose: str = "from this address") -> None:
+@dataclass(frozen=True)
+class Charge:
+    """One ``ratelimit.lua`` call: its keys and arguments, and how to read its reply. A caller may queue it in
+    its own pipeline (`kernel.assignments.eligibility`: one write to Redis with the check it charges for)."""
+
+    keys: list
+    args: list
+    n_buckets: int
+    held: int
+    what: str
+    whose: str
+
+    def refusal(self, reply) -> RateLimited | None:
+        """None when the reply admits the request, else the `RateLimited` to raise."""
+        wait_ms, which = reply
+        if int(wait_ms) == 0:
+            return None
+        retry_after_s = max(1, math.ceil(int(wait_ms) / 1000))
+        if int(which) > self.n_buckets:
+            message = (f"this address already holds {self.held} unfinished tasks, the most one address may hold; "
+                       f"try again in {retry_after_s} s")
+        else:
+            message = f"too many {self.what} {self.whose}; try again in {retry_after_s} s"
+        return RateLimited(message, retry_after_s)
+
+
+def _charge(ip: str, buckets, held: int, member: str, now_ms: int, what: str,
+            whose: str = "from this address") -> Charge | None:
     hold = bool(held and member)
     if not buckets and not hold:
-        return
+        return None
     keys_ = [k for k, _ in buckets] + ([keys.limit_held(ip)] if hold else [])
     args = [now_ms, member if hold else "", held, HELD_FULL_WAIT_MS]
     for _, per_minute in buckets:
         args += [per_minute, 2 * per_minute]
-    wait_ms, which = await scripts_for(r).ratelimit(keys=keys_, args=args)
-    if int(wait_ms) and int(which) > len(buckets) and await _forget_ended_holds(r, ip, now_ms, *hold_ms):
-        wait_ms, which = await scripts_for(r).ratelimit(keys=keys_, args=args)
-    if int(wait_ms) == 0:
+    return Charge(keys_, args, len(buckets), held, what, whose)
+
+
+async def _admit(r, ip: str, buckets, held: int, member: str, hold_ms: tuple[int, int], now_ms: int,
+                 what: str, whose: str = "from this address") -> None:
+    charge = _charge(ip, buckets, held, member, now_ms, what, whose)
+    if charge is None:
         return
-    retry_after_s = max(1, math.ceil(int(wait_ms) / 1000))
-    if int(which) > len(buckets):
-        message = (f"this address already holds {held} unfinished tasks, the most one address may hold; "
-                   f"try again in {retry_after_s} s")
-    else:
-        message = f"too many {what} {whose}; try again in {retry_after_s} s"
-    raise RateLimited(message, retry_after_s)
+    reply = await scripts_for(r).ratelimit(keys=charge.keys, args=charge.args)
+    if int(reply[0]) and int(reply[1]) > len(buckets) and await _forget_ended_holds(r, ip, now_ms, *hold_ms):
+        reply = await scripts_for(r).ratelimit(keys=charge.keys, args=charge.args)
+    refused = charge.refusal(reply)
+    if refused is not None:
+        raise refused
 
 
 async def admit_assignment(r, settings: Settings, ip: str, worker_id: str, assignment_id: str,
@@ -134,11 +163,21 @@ async def admit_participant(r, settings: Settings, ip: str, worker_id: str, assi
             raise
 
 
-async def admit_eligibility(r, settings: Settings, ip: str, worker_id: str, now_ms: int) -> None:
-    """Charge a ``GET /api/eligibility`` to its client; raises `RateLimited`."""
+def eligibility_charge(settings: Settings, ip: str, worker_id: str, now_ms: int) -> Charge | None:
+    """The charge of a ``GET /api/eligibility`` to its client (None: its limits are off), for
+    `kernel.assignments.eligibility` to send with the check."""
     buckets = _buckets(ip, "eligibility", worker_id, settings.limit_eligibility_per_minute,
                        settings.limit_eligibility_per_worker_per_minute)
-    await _admit(r, ip, buckets, 0, "", (0, 0), now_ms, "eligibility checks")
+    return _charge(ip, buckets, 0, "", now_ms, "eligibility checks")
+
+
+async def admit_eligibility(r, settings: Settings, ip: str, worker_id: str, now_ms: int) -> None:
+    """Charge a ``GET /api/eligibility`` to its client; raises `RateLimited`."""
+    charge = eligibility_charge(settings, ip, worker_id, now_ms)
+    if charge is not None:
+        refused = charge.refusal(await scripts_for(r).ratelimit(keys=charge.keys, args=charge.args))
+        if refused is not None:
+            raise refused
 
 
 def holds_a_list(record: dict | None, activity_ms, now_ms: int, allotted_ms: int, first_trial_ms: int) -> bool:

@@ -254,24 +254,29 @@ async def record_response(r, token: TokenData, trial: int, response: str, timing
     a timing verdict is counted for the control room under the display it was shown on (``user_agent``'s
     browser and OS, `kernel.quality.display_of`).
 
+    One script in the link's hash slot, which also refuses a blocked worker (their block is copied to the
+    link, `kernel.admin.block_workers`): one round trip, where a read of the worker's key came first before.
+
     Raises `WorkerBlocked`, `BadTrial`, `AnsweredElsewhere`, `AssignmentExpired`, `AssignmentReplaced`
     or `UnknownAssignment`.
     """
     now = now_ms() if now is None else now
-    await refuse_blocked(r, token)
     record = encode_client({**timing, "response": response, "received_ms": now})
     refresh, plays = timing.get("refresh_interval_ms"), timing.get("plays")
     result = await scripts_for(r).record(
         keys=[keys.link_assignments(token.link_id), keys.link_answers(token.link_id),
               keys.link_responses(token.link_id), keys.link_activity(token.link_id),
-              keys.link_options(token.link_id), keys.link_starts(token.link_id), keys.link_timing(token.link_id)],
+              keys.link_options(token.link_id), keys.link_starts(token.link_id), keys.link_timing(token.link_id),
+              keys.link_blocked(token.link_id)],
         args=[token.assignment_id, token.list_index, trial, record, response,
               timing.get("frame_log") or "", now, distraction(timing), int(presentation_failed(timing)),
               timing.get("tab_id") or "", timing.get("frame_times") or "", "" if not refresh else refresh,
               timing.get("interrupted") or "", "" if plays is None else plays,
               "" if timing.get("drawn_device_px") is None else timing["drawn_device_px"],
-              display_of(user_agent, timing.get("dpr"), refresh)])
+              display_of(user_agent, timing.get("dpr"), refresh), token.worker_id])
     if result[0] == "refused":
+        if result[1] == "blocked":
+            raise _blocked(token)
         raise _refused(result[1], token, trial, response=response)
     flag = int(result[2])
     return Recorded(result[0] == "duplicate", int(result[1]), None if flag < 0 else bool(flag))
@@ -296,11 +301,15 @@ async def record_start(r, token: TokenData, trial: int, start_id: str) -> int:
 async def refuse_blocked(r, token: TokenData) -> None:
     """Raise `WorkerBlocked` when the token's worker is blocked now (a block takes effect mid-task).
 
-    A separate read: the worker's key is in another hash slot than the link's, and each script
-    stays in one slot (Redis Cluster).
+    A separate read, before completion: the worker's key is in another hash slot than the link's, and
+    each script stays in one slot (Redis Cluster). A response's check is record.lua's (`record_response`).
     """
     if await r.execute_command("EXISTS", keys.worker_blocked(token.worker_id)):
-        raise WorkerBlocked(f"worker {token.worker_id} is blocked from this experiment")
+        raise _blocked(token)
+
+
+def _blocked(token: TokenData) -> WorkerBlocked:
+    return WorkerBlocked(f"worker {token.worker_id} is blocked from this experiment")
 
 
 async def complete(r, token: TokenData, code: str, now: int | None = None, comment: str | None = None) -> Completion:

@@ -70,10 +70,14 @@ def make_token(key: bytes, assignment_id: str, link_id: str, worker_id: str, lis
     return f"{assignment_id}.{link_id}.{worker_id}.{list_index}.{sig.decode().rstrip('=')}"
 
 
+@functools.lru_cache(maxsize=4096)
 def read_token(key: bytes, token: str) -> TokenData:
     """Check ``token``'s signature (constant time) and return what it vouches for.
 
-    Raises `BadToken` when it is malformed or not signed with ``key``.
+    Raises `BadToken` when it is malformed or not signed with ``key``. Tokens that passed are remembered
+    per process under (key, token), the exact text, which a worker sends with each of their ~50 answers:
+    a repeat costs 0.3 µs instead of 5.2 (min of 5 x 5,000 calls, 2026-12-06); a refusal is not
+    remembered (an exception is not cached), so every forged token is checked in full.
     """
     match = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
     if match is None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kernel.admin import block_workers
+from kernel.admin import block_workers, unblock_workers
 from kernel.export import iter_response_rows
 from kernel.store import keys
 from studies.mvt import MVTKind
@@ -180,7 +180,7 @@ def test_a_worker_blocked_mid_task_is_refused_at_the_next_response_and_at_comple
     refused = answer(client, token, n - 1)
     assert refused.status_code == 409
     assert refused.json() == {"detail": "worker W1 is blocked from this experiment", "reason": "blocked"}
-    synthetic_server.redis.delete(keys.worker_blocked("W1"))
+    unblock_workers(synthetic_server.redis, ["W1"])  # the block (copied to the link, record.lua) is lifted
     assert answer(client, token, n - 1).status_code == 200
     block_workers(synthetic_server.redis, ["W1"])
     done = client.post("/api/complete", json={"assignment_token": token})

@@ -75,6 +75,23 @@ def test_cap_and_block(exp, redis_url):
     run_with_async_redis(redis_url, scenario)
 
 
+def test_a_block_reaches_the_next_response_also_when_set_before_links_carried_it(exp, redis_url):
+    async def scenario(r):
+        t = token(await alloc(r, "synth-001", "W1", "A1"))
+        await record_response(r, t, 0, "cat", {})
+        exp.set(keys.worker_blocked("W1"), "1")  # as a store written before 0.2.0 holds a block
+        exp.sadd(keys.blocked_index(), "W1")
+        admin.copy_blocks(exp)  # the server's start
+        with pytest.raises(WorkerBlocked, match=r"^worker W1 is blocked from this experiment$"):
+            await record_response(r, t, 1, "cat", {})
+        admin.unblock_workers(exp, ["W1"])
+        assert (await record_response(r, t, 1, "cat", {})).next_trial == 2
+        admin.block_workers(exp, ["W1"])
+        with pytest.raises(WorkerBlocked):
+            await record_response(r, t, 2, "cat", {})
+    run_with_async_redis(redis_url, scenario)
+
+
 def test_expired_slot_is_taken_over_and_the_old_worker_refused(exp, redis_url):
     async def scenario(r):
         a = await alloc(r, "synth-001", "W1", "A1", now=0)

@@ -75,6 +75,23 @@ def test_scripts_load_themselves_and_errors_are_redis_py_errors(redis, redis_url
     run(scenario())
 
 
+def test_a_pipeline_runs_each_script_once_loading_those_the_server_lacks(redis, redis_url):
+    async def scenario():
+        r = FastRedis(redis_url)
+        incr = r.register_script("return redis.call('INCR', KEYS[1])")
+        add = r.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        redis.script_flush()
+        redis.script_load(incr.source)  # one known to the server, one not (NOSCRIPT: loaded, run alone)
+        pipe = r.pipeline()
+        await incr(keys=["n"], client=pipe)
+        await add(keys=["m"], args=[10], client=pipe)
+        got = await pipe.hget("h", "f").execute()
+        await r.aclose()
+        return got
+    assert run(scenario()) == [1, 10, None]
+    assert (redis.get("n"), redis.get("m")) == ("1", "10")  # each ran once
+
+
 def test_it_reconnects_after_the_connection_is_killed(redis, redis_url):
     async def scenario():
         r = FastRedis(redis_url)
@@ -251,7 +268,8 @@ def test_a_wrong_slot_map_is_repaired_by_moved_replies(local_cluster):
     assert local_cluster.client(local_cluster.master_of("{t7}:k")).get("{t7}:k") == "7"
 
 
-def test_scripts_are_loaded_on_each_node_that_lacks_them(local_cluster):
+@pytest.mark.parametrize("how", ["alone", "pipeline"])
+def test_scripts_are_loaded_on_each_node_that_lacks_them(local_cluster, how):
     from kernel.store.fastredis import connect
 
     for port in local_cluster.ports:
@@ -260,7 +278,13 @@ def test_scripts_are_loaded_on_each_node_that_lacks_them(local_cluster):
     async def scenario():
         r = await connect(local_cluster.url)
         script = r.register_script("return redis.call('INCR', KEYS[1])")
-        got = await asyncio.gather(*(script(keys=[f"{{s{i}}}:n"]) for i in range(20)))
+        if how == "alone":
+            got = await asyncio.gather(*(script(keys=[f"{{s{i}}}:n"]) for i in range(20)))
+        else:  # one pipeline over the three masters
+            pipe = r.pipeline()
+            for i in range(20):
+                await script(keys=[f"{{p{i}}}:n"], client=pipe)
+            got = await pipe.execute()
         await r.aclose()
         return got
     assert run(scenario()) == [1] * 20

@@ -151,9 +151,18 @@ def test_a_holder_without_a_first_answer_gives_its_list_up_after_the_first_trial
                                                                   T0 + 10 * minute + 1)]) == ["ok"]
 
 
-def test_eligibility_buckets(redis, redis_url):
+@pytest.mark.parametrize("how", ["alone", "with_the_check"])
+def test_eligibility_buckets(redis, redis_url, how):
+    from kernel.assignments import eligibility
+
     s = settings(limit_eligibility_per_minute=5, limit_eligibility_per_worker_per_minute=2)
-    ask = lambda w: lambda r: limits.admit_eligibility(r, s, "10.0.0.1", w, T0)  # noqa: E731
+    if how == "alone":
+        ask = lambda w: lambda r: limits.admit_eligibility(r, s, "10.0.0.1", w, T0)  # noqa: E731
+    else:  # the route's way: the charge sent in one pipeline with the check's scripts, none loaded yet
+        redis.script_flush()
+        ask = lambda w: lambda r: eligibility(  # noqa: E731
+            r, "no-such-link", w, cap=4, allotted_ms=60_000, now=T0,
+            charge=limits.eligibility_charge(s, "10.0.0.1", w, T0))
     assert outcomes(redis_url, [ask("W1")] * 5 + [ask(f"X{n}") for n in range(7)]) == \
         ["ok"] * 4 + [30] + ["ok"] * 6 + [12]
 

@@ -83,6 +83,10 @@ key (builder)                            type    contents                       
                                                  link's recorded trials with a timing verdict
                                                  and those timing_ok, per display
                                                  ``<browser>|<OS>|<Hz>|<dpr>``
+``mvt:link:{L}:blocked``                 set     blocked worker ids among those given a list   none  admin
+(link_blocked)                                   of the link (the worker's ``blocked`` key,
+                                                 copied to each of their links so that
+                                                 record.lua refuses them in the link's slot)
                                                  (kernel/quality.py), for the control room
 ``mvt:link:{L}:failures``                hash    assignment id → JSON {trial, reason, at_ms}:  none  service
 (link_failures)                                  why the page gave up (``POST /api/failure``)
@@ -353,6 +357,11 @@ def link_timing(link_id: str) -> str:
     return _link(link_id, "timing")
 
 
+def link_blocked(link_id: str) -> str:
+    """Set of the blocked workers among those given a list of the link (`kernel.admin.block_workers`)."""
+    return _link(link_id, "blocked")
+
+
 def link_failures(link_id: str) -> str:
     """Hash assignment id → JSON {trial, reason, at_ms} of the page giving up."""
     return _link(link_id, "failures")
@@ -441,7 +450,7 @@ LEGACY_GLOBAL_KEYS = {f"{PREFIX}:links": links_index(), f"{PREFIX}:video-dirs": 
 
 LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
                      link_workers, link_activity, link_replace, link_responses, link_failures, link_platforms,
-                     link_unstarted, link_starts, link_timing)
+                     link_unstarted, link_starts, link_timing, link_blocked)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
 
 

@@ -12,6 +12,7 @@
 -- KEYS[6] = keys.link_starts(L)       hash: "<assignment>:<trial>" -> start ids (start.lua)
 -- KEYS[7] = keys.link_timing(L)       hash: "n|<display>", "ok|<display>" -> trials with frames (MVT) and a
 --                                     timing verdict, those timing_ok (kernel/quality.py; the control room)
+-- KEYS[8] = keys.link_blocked(L)      set of the blocked workers given a list of the link (kernel.admin)
 -- ARGV[1] = assignment id, ARGV[2] = list index (from the signed token), ARGV[3] = trial
 -- ARGV[4] = the client's part, "tab_id,mask,value,...": the tab id, which of kernel.responses.CLIENT_SLOTS
 --           are stored and their values (kernel.responses.encode_client)
@@ -30,6 +31,7 @@
 -- ARGV[14] = the page's own count of plays ("" when null): used only when no start was announced
 -- ARGV[15] = drawn_device_px: the video's side as drawn in device px ("" when null)
 -- ARGV[16] = the display "<browser>|<OS>|<Hz>|<dpr>" (kernel.quality.display_of; "" counts nothing)
+-- ARGV[17] = the worker id (from the signed token): a blocked worker's response is refused first
 -- Per trial, with lo = fixation_frames, N = frames, m = lo + N (first mask frame), P = 1000/fps:
 --   presented_frames = confirmed indices in [lo, m);
 --   mask_frames_presented = confirmed indices in [m, m + mask_frames);
@@ -52,8 +54,11 @@
 -- differ: then it is another tab's late answer, refused with other_tab.
 -- returns {outcome, next trial, timing_ok (1, 0, or -1 for unknown)} with outcome
 --         "recorded" or "duplicate"; or {"refused", reason, n_trials} with reason one of
---         unknown_assignment, expired, replaced, bad_trial, bad_response, other_tab
+--         blocked, unknown_assignment, expired, replaced, bad_trial, bad_response, other_tab
 local asg, trial = ARGV[1], ARGV[3]
+if redis.call('SISMEMBER', KEYS[8], ARGV[17]) == 1 then
+  return {'refused', 'blocked', 0}
+end
 local raw = redis.call('HGET', KEYS[1], asg)
 if not raw then
   return {'refused', 'unknown_assignment', 0}
