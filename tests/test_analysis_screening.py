@@ -210,3 +210,43 @@ def test_empty_status_cells_are_unknown_and_kept(tmp_path):
     assert w["n_used"].to_dict() == {"W0": 6, "W1": 6, "W2": 0, "W3": 3}
     assert result.notes == ("assignment_status missing for 6 response(s) of 1 assignment(s): kept as 'unknown' "
                             "(used like complete ones; mvt export writes the column)",)
+
+
+EXPORT_HEADER = CSV_HEADER + ",dropped_frames,hidden_during_video,blurred_during_video,timing_ok,assignment_status," \
+                             "experiment,timing_reason"
+
+
+@pytest.mark.parametrize("rows", [
+    # what mvt export writes, with the cells a reader can get wrong: a quoted empty cell, empty numbers,
+    # whole and fractional times, booleans spelt two ways or missing, an empty status, a label that
+    # looks missing, a quoted comma, a neutralised formula ('=...)
+    ['L1,A1,W1,H1,0,img1,NA,1,16.667,"",false,800,1,2026-01-01T00:00:00Z,0,false,false,true,complete,e1,',
+     "L1,A1,W1,H1,1,img2,cat,6,,cat,True,812.5,,2026-01-01T00:00:01Z,,,false,,complete,e1,rescaled",
+     'L2,A2,W2,H1,0,"img,3","\'=cmd",60,1000.0,dog,false,1200,59,2026-01-01T00:00:02Z,1,true,,false,,e1,'],
+    # optional columns with no value at all, and every time a whole number
+    ["L1,A1,W1,H1,0,img1,cat,1,16.667,cat,true,800,1,x,,,,,complete,,",
+     "L1,A1,W1,H1,1,img2,cat,6,100,dog,false,900,6,x,,,,,complete,,"],
+])
+def test_polars_reads_an_export_as_pandas_does(tmp_path, rows):
+    """`read_responses_csv` reads a well-formed export with polars (every core) and anything else
+    with pandas' reader: the prepared tables are the same, cell for cell and type for type."""
+    from analysis.analyze import READ_COLUMNS
+    from analysis.responses import _read_fast, _read_pandas
+
+    path = tmp_path / "r.csv"
+    path.write_bytes(("\r\n".join([EXPORT_HEADER, *rows]) + "\r\n").encode())
+    for wanted in (None, set(READ_COLUMNS)):
+        fast, slow = _read_fast(path, wanted), _read_pandas(path, wanted)
+        assert fast is not None  # polars read it
+        # raw too, but for whole times: pandas reads "800" as int64 (prepare_responses makes it float)
+        pd.testing.assert_frame_equal(fast, slow.astype({"response_time_ms": float}))
+        pd.testing.assert_frame_equal(prepare_responses(fast), prepare_responses(slow))
+    table = read_responses_csv(path)
+    # pandas' reader reads what polars would read otherwise: a blank line (polars: a row of missing
+    # values), a value of another type than the column's
+    path.write_bytes(("\r\n".join([EXPORT_HEADER, *rows]) + "\r\n\r\n").encode())
+    assert _read_fast(path, None) is None
+    pd.testing.assert_frame_equal(read_responses_csv(path), table)
+    path.write_text("\n".join([EXPORT_HEADER, rows[0].replace(",0,img1,", ",0.0,img1,", 1), *rows[1:]]) + "\n")
+    assert _read_fast(path, None) is None
+    pd.testing.assert_frame_equal(read_responses_csv(path), table)
