@@ -38,14 +38,7 @@ REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", 
 """Columns every responses table must have (docs/interfaces.md)."""
 
 TEXT_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "image_id", "label", "response", "submitted_at",
-                "assignment_status", "timing_source", "video_id", "frame_log", "experiment", "comment", "tab_id",
-                "timing_reason")
-
-_FAST_KINDS = {**{c: "text" for c in TEXT_COLUMNS}, "trial": "int", "frames": "int", "presented_frames": "int",
-               "dropped_frames": "int", "duration_ms": "float", "response_time_ms": "float", "correct": "bool",
-               "timing_ok": "bool", "hidden_during_video": "bool", "blurred_during_video": "bool"}
-"""The columns `read_responses_csv` reads with polars (`_read_fast`), each with the type a well-formed
-``mvt export`` gives it; a file with any other column to read goes to pandas' reader."""
+                "assignment_status", "timing_source", "video_id", "frame_log", "experiment", "comment", "tab_id")
 
 STATUSES = ("complete", "in_progress", "replaced", "expired", "unknown")
 USABLE_STATUSES = ("complete", "unknown")
@@ -131,8 +124,7 @@ def prepare_responses(raw: pd.DataFrame, *, fps: int = FPS) -> pd.DataFrame:
         raise ResponsesInvalid("column 'correct' has an empty value; every response must be marked true or false")
     df["correct"] = correct.astype(bool)
     df["presented_frames"] = _to_int(df["presented_frames"], "presented_frames", nullable=True)
-    # float whatever the cells look like ("1783" and "1783.0" alike, as either CSV reader gives them)
-    df["response_time_ms"] = pd.to_numeric(df["response_time_ms"], errors="coerce").astype(float)
+    df["response_time_ms"] = pd.to_numeric(df["response_time_ms"], errors="coerce")
 
     measured = df["presented_frames"].astype("Float64") == df["frames"].astype("Float64")
     if "timing_ok" in df.columns:
@@ -204,92 +196,16 @@ def read_responses_csv(path: Path | str, columns: Iterable[str] | None = None) -
     if not path.is_file():
         raise ResponsesInvalid(f"responses file {str(path)!r} does not exist")
     wanted = None if columns is None else set(REQUIRED_COLUMNS).union(columns)
-    raw = _read_fast(path, wanted)
-    if raw is None:
-        raw = _read_pandas(path, wanted)
-    return prepare_responses(restore_frame(raw, TEXT_COLUMNS) if may_hold_quoted_cells(path) else raw)
-
-
-def _read_pandas(path: Path, wanted: set | None) -> pd.DataFrame:
-    """The columns `wanted` (None: all) of a responses CSV as pandas' reader types them (raw, unprepared)."""
     try:
         # Ids and labels stay text ("NA" is a fine class name); numbers are parsed by the C reader.
-        return pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False, na_values=[""],
-                           usecols=None if wanted is None else wanted.__contains__)
+        raw = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False, na_values=[""],
+                          usecols=None if wanted is None else wanted.__contains__)
     except pd.errors.EmptyDataError:
         raise ResponsesInvalid(f"responses file {str(path)!r} is empty; expected a header row "
                                f"{','.join(REQUIRED_COLUMNS)}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ResponsesInvalid(f"responses file {str(path)!r} is not a readable CSV ({exc})") from None
-
-
-def _read_fast(path: Path, wanted: set | None) -> pd.DataFrame | None:
-    """`_read_pandas`'s table, read by polars on every core (a million-row export: ~0.6 s instead of ~2 s),
-    or None when the file is not a well-formed export of the columns of `_FAST_KINDS` (another column
-    to read, a value of another type, a duplicated header name, a broken row, ...): the caller then
-    reads it with pandas, whose table or error it is. Typed as pandas types these columns: text with
-    empty cells missing; whole numbers int64, or float64 with NaN where cells are empty; booleans
-    bool, or objects (True, False, NaN) where cells are empty; a column with no value float64 NaN.
-    """
-    import polars as pl
-
-    types = {"text": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean}
-    if _has_blank_line(path):
-        return None  # polars reads a blank line as a row of missing values; pandas skips it
-    try:
-        header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
-        names = [c for c in header if wanted is None or c in wanted]
-        if len(set(header)) != len(header) or not names or any(c not in _FAST_KINDS for c in names):
-            return None
-        table = pl.read_csv(path, columns=names, infer_schema=False,
-                            schema_overrides={c: types[_FAST_KINDS[c]] for c in names})
-    except Exception:  # noqa: BLE001 - whatever polars refuses, pandas reads or words the error
-        return None
-    text_dtype = pd.Series([], dtype=str).dtype  # pandas 3: its string dtype; pandas 2: object
-    data = {}
-    for name in names:
-        column, kind = table.get_column(name), _FAST_KINDS[name]
-        if kind == "text":
-            data[name] = _text_column(column.replace("", None), text_dtype)  # a quoted "" is missing to pandas too
-        elif column.null_count() == len(column):
-            data[name] = np.full(len(column), np.nan)
-        elif kind == "bool" and column.null_count():
-            values = column.to_numpy()
-            values[column.is_null().to_numpy()] = np.nan
-            data[name] = values
-        else:
-            data[name] = column.to_numpy()  # int64, float64 (NaN where missing; int64 with missing: float64), bool
-    return pd.DataFrame(data, columns=names)
-
-
-def _has_blank_line(path: Path) -> bool:
-    """Whether the file holds an empty line (or an empty line inside a quoted cell): one byte search
-    per 16 MB block."""
-    tail = b""
-    with open(path, "rb") as f:
-        while block := f.read(1 << 24):
-            block = tail + block
-            if b"\n\n" in block or b"\n\r\n" in block:
-                return True
-            tail = block[-2:]
-    return False
-
-
-def _text_column(column, dtype) -> pd.Series:
-    """A polars text column as a pandas one of `dtype`. A column of few distinct values (ids, labels,
-    statuses) becomes pandas text through its categories: each distinct text made a Python string
-    once, not a million times (~5x cheaper, and the rows share the strings)."""
-    import polars as pl
-
-    head = column.head(10_000)
-    if head.n_unique() * 4 > len(head):  # mostly distinct (time stamps): the strings themselves
-        values = column.to_numpy()
-        values[column.is_null().to_numpy()] = np.nan
-        return pd.Series(values, dtype=dtype, copy=False)
-    coded = column.cast(pl.Categorical(pl.Categories.random()))
-    categories = pd.Index(coded.dtype.categories.to_series().to_numpy(), dtype=dtype)
-    codes = coded.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
-    return pd.Series(pd.Categorical.from_codes(codes, categories=categories)).astype(dtype)
+    return prepare_responses(restore_frame(raw, TEXT_COLUMNS) if may_hold_quoted_cells(path) else raw)
 
 
 def responses_from_rows(rows: Iterable[dict]) -> pd.DataFrame:
