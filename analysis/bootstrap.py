@@ -66,10 +66,10 @@ def _bootstrap_chunk(k, n, rule, theta, inclusive, n_bootstrap, rng) -> np.ndarr
         q = _recognition_probability(kd, nd, theta, inclusive).astype(np.float32)
         rec = rng.random((d, rows, n_bootstrap), dtype=np.float32) < q[..., None]
         if observed.all():
-            idx = index_from_recognition(rec, rule)
+            idx = index_from_recognition(rec, rule, np.int16)
         else:
-            best = index_from_recognition(rec | ~observed[..., None], rule)
-            worst = index_from_recognition(rec, rule)
+            best = index_from_recognition(rec | ~observed[..., None], rule, np.int16)
+            worst = index_from_recognition(rec, rule, np.int16)
             idx = np.where(best == worst, best, d + 1)
     return idx.astype(np.int16)
 

@@ -139,12 +139,13 @@ def prepare_responses(raw: pd.DataFrame, *, fps: int = FPS) -> pd.DataFrame:
         df["dropped_frames"] = pd.to_numeric(df["dropped_frames"], errors="coerce")
 
     if "assignment_status" in df.columns:
-        status = df["assignment_status"].astype(object).where(df["assignment_status"].notna(), "").astype(str)
-        status = status.str.strip().replace("", "unknown")
-        bad = sorted(set(status) - set(STATUSES))
+        # each distinct status read once (stripped; empty or missing: unknown), not a million cells
+        codes, uniques = pd.factorize(df["assignment_status"], use_na_sentinel=True)
+        names = np.array([str(v).strip() or "unknown" for v in uniques] + ["unknown"], dtype=object)
+        bad = sorted(set(names) - set(STATUSES))
         if bad:
             raise ResponsesInvalid(f"column 'assignment_status' has {bad[0]!r}; expected one of {', '.join(STATUSES)}")
-        df["assignment_status"] = status
+        df["assignment_status"] = pd.Series(names[codes], index=df.index, dtype="str")
     else:
         df["assignment_status"] = "unknown"
     return df.reset_index(drop=True)

@@ -225,6 +225,15 @@ def _rowwise_pearson(x: np.ndarray, y: np.ndarray, mask: np.ndarray):
     return np.where(degenerate, np.nan, np.clip(r, -1, 1)), m, x_varies, y_varies
 
 
+def _distinct_calls(fn, *args):
+    """``fn(*args)`` elementwise, computed once per distinct combination of the arguments (1-D, one
+    value per worker): `scipy.stats.betabinom.cdf` sums a pmf in a Python call per element, and the
+    workers share a few dozen combinations. The same calls on the same values, so the same numbers."""
+    _, first, inverse = np.unique(np.stack([np.asarray(a, dtype=float) for a in args]), axis=1,
+                                  return_index=True, return_inverse=True)
+    return fn(*(np.asarray(a)[first] for a in args))[inverse.ravel()]
+
+
 def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, min_r: float = 0.25,
                    frame_counts=None, fps: float = 60, standing: dict[str, str] | None = None,
                    guess_rate: float | None = None,
@@ -306,8 +315,8 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
     # uniform prior): the plug-in binomial at K/N = 18/18 said an honest worker never fails
     rest_k = (k.sum(axis=0)[None, :] - k)[rows, longest]
     rest_n = np.maximum(n_rest[rows, longest], 0)
-    control_honest = np.where(control_n > 0, stats.betabinom.cdf(control_max_k, control_n, rest_k + 1,
-                                                                  rest_n - rest_k + 1), 1.0)
+    control_honest = np.where(control_n > 0, _distinct_calls(stats.betabinom.cdf, control_max_k, control_n,
+                                                             rest_k + 1, rest_n - rest_k + 1), 1.0)
     control_on_grid = has_data & (longest == d - 1)
     control_applies = control_on_grid & (control_honest <= MAX_HONEST_FLAG)
     flag_control = control_applies & (control_acc < control_threshold)
@@ -383,12 +392,18 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
         return np.bincount(codes[mask], minlength=n_workers)
 
     status = responses["assignment_status"].to_numpy()
-    assignments = responses[["worker_id", "assignment_id"]].assign(complete=complete).drop_duplicates()
-    n_assign = assignments.groupby("worker_id")["assignment_id"].nunique().reindex(worker_ids, fill_value=0)
-    done = assignments[assignments["complete"]]
-    n_done = done.groupby("worker_id")["assignment_id"].nunique().reindex(worker_ids, fill_value=0)
-    done_ids = done.groupby("worker_id")["assignment_id"].agg(lambda s: " ".join(sorted(set(s)))).reindex(
-        worker_ids, fill_value="")
+    # (worker, assignment) pairs as integer codes, assignments numbered in sorted order of their ids
+    a_codes, a_ids = pd.factorize(responses["assignment_id"], sort=True)
+    n_ids = max(a_ids.size, 1)
+    pairs = codes.astype(np.int64) * n_ids + a_codes
+    n_assign = np.bincount(np.unique(pairs) // n_ids, minlength=n_workers)
+    done_worker, done_assignment = np.divmod(np.unique(pairs[complete]), n_ids)
+    n_done = np.bincount(done_worker, minlength=n_workers)
+    done_ids = np.full(n_workers, "", dtype=object)
+    bounds = np.flatnonzero(np.diff(done_worker)) + 1
+    for worker, ids in zip(done_worker[np.r_[0, bounds]] if done_worker.size else [],
+                           np.split(np.asarray(a_ids, dtype=object)[done_assignment], bounds)):
+        done_ids[worker] = " ".join(ids)
     standing = standing or {}
     flag_stored = np.isin(np.asarray(worker_ids, dtype=object), list(standing)) if n_workers else np.zeros(0, bool)
     for i in np.flatnonzero(flag_stored & ~(flag_control | flag_corr | flag_chance)):
@@ -406,8 +421,8 @@ def screen_workers(responses: pd.DataFrame, *, control_threshold: float = 0.6, m
         "n_used": per_worker(used_mask),
         "n_incomplete_excluded": per_worker(~np.isin(status, USABLE_STATUSES)),
         "n_timing_excluded": per_worker(complete & timing_bad),
-        "n_assignments": n_assign.to_numpy(), "n_complete_assignments": n_done.to_numpy(),
-        "complete_assignment_ids": done_ids.to_numpy(dtype=object),
+        "n_assignments": n_assign, "n_complete_assignments": n_done,
+        "complete_assignment_ids": done_ids,
         "control_status": control_status, "correlation_status": corr_status,
         "n_durations_seen": seen.sum(axis=1).astype(np.int64), "flag_stored": flag_stored,
         "flag_chance": flag_chance, "chance_status": chance_status, "chance_k": chance_k, "chance_n": chance_n,

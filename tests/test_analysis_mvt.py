@@ -350,6 +350,22 @@ def test_proportion_equal_to_theta_is_exact(rule):
     assert counts[3] / 2000 == pytest.approx(stats.binom.cdf(6, 10, 0.7), abs=0.04)
 
 
+@pytest.mark.parametrize("chunk, threads", [(16, 2), (5, 1), (64, 3)])
+def test_psychometric_grid_fit_does_not_depend_on_chunks_or_threads(chunk, threads):
+    """The grid fit works through the distinct profiles in small, cache-sized products spread over
+    threads: every profile gets exactly the parameters that one product of all profiles gives."""
+    from analysis.psychometric import _grid_search
+
+    x = np.log([16.7, 50, 100, 150, 250, 10000])
+    rng = np.random.default_rng(5)
+    n = rng.integers(0, 12, (301, 6)).astype(float)
+    k = np.floor(n * rng.random((301, 6)))
+    whole = _grid_search(x, k, n, 0.1, 0.1, chunk=len(k), n_threads=1)
+    parts = _grid_search(x, k, n, 0.1, 0.1, chunk=chunk, n_threads=threads)
+    for name, a, b in zip(("mu", "sigma", "lapse"), whole, parts):
+        assert np.array_equal(a, b), name
+
+
 def test_psychometric_fits_of_repeated_and_shuffled_counts_match():
     """Images with the same counts are fitted once: each image of a table with repeated, shuffled
     rows gets exactly the parameters its counts get in the table without repeats."""
