@@ -66,6 +66,8 @@ class Spend:
     hourly: Decimal | None
     minimum_hourly: str
     rule: str
+    hourly_note: str = ""
+    """Why there is no pay per hour (`hourly` None): no task timed yet, or a median under `MIN_TIMED_S`."""
     done_tasks: int = 0
     projected_tasks: int = 0
     bonus_fee_rate: Decimal = Decimal(0)
@@ -113,7 +115,8 @@ class Spend:
     def line(self) -> str:
         """The spend in one line (``mvt status``; the page shows the same figures)."""
         m = self.money
-        pay = (f"; pay {m(self.hourly)} an hour at the median task time" if self.hourly is not None else "") + (
+        pay = (f"; pay {m(self.hourly)} an hour at the median task time" if self.hourly is not None
+               else f"; pay per hour {self.hourly_note}" if self.hourly_note else "") + (
             f" (minimum {self.minimum_hourly})" if self.hourly is not None and self.minimum_hourly else "")
         return (f"{self.platform} {self.environment} spend: done {m(self.done_total)} (rewards {m(self.done_rewards)}"
                 f" + fees {m(self.done_fees)} + bonuses {m(self.bonuses)} + their fees {m(self.bonus_fees)}), "
@@ -127,7 +130,8 @@ class Spend:
                                                       "bonuses", "bonus_fees", "reward", "done_total",
                                                       "committed_total", "projected_total")}
         return {"platform": self.platform, "environment": self.environment, "currency": self.currency, **out,
-                "hourly": None if self.hourly is None else f"{self.hourly:.2f}", "rule": self.rule}
+                "hourly": None if self.hourly is None else f"{self.hourly:.2f}", "hourly_note": self.hourly_note,
+                "rule": self.rule}
 
 
 @dataclass(frozen=True)
@@ -172,13 +176,28 @@ class TierCost:
     projected_cost: Decimal
 
 
+MIN_TIMED_S = 1.0
+"""A median task time below this (a simulated run, a clock jump) says nothing of a person's pay per hour:
+the page says "not yet measured" rather than an hourly rate hundreds of times the reward."""
+
+
+def pay_per_hour(reward: Decimal, median_task_s: float | None) -> tuple[Decimal | None, str]:
+    """The reward over the median task time, per hour, to the cent; or None with the words the page and
+    ``mvt status`` show instead (no completed task timed yet, or a median under `MIN_TIMED_S`)."""
+    if median_task_s is None:
+        return None, "not yet measured (no task completed)"
+    if median_task_s < MIN_TIMED_S:
+        return None, f"not yet measured (median task time {median_task_s:.1f} s, under {MIN_TIMED_S:.0f} s)"
+    return (reward * 3600 / Decimal(str(median_task_s))).quantize(Decimal("0.01")), ""
+
+
 def spend_of(rule, cells: list[LinkCell], median_task_s: float | None) -> Spend:
     """The `Spend` of a platform's `platforms.base.SpendRule` on an experiment's links (their exact counts).
 
     Fees are the platform's fee per assignment (`platforms.fees.FeeRule.fee_per_assignment`, which
     depends on the size of the task holding the link on MTurk) times the lists; each bonus pays the
     base rate. Links the platform did not post are left out. The pay per hour is the reward over the
-    median task time (None without completed tasks).
+    median task time (`pay_per_hour`: None, with a note, without a timed task).
     """
     posted = [(c, rule.rule.fee_per_assignment(rule.reward, rule.task_sizes[c.link_id]))
               for c in cells if c.link_id in rule.task_sizes]
@@ -193,13 +212,12 @@ def spend_of(rule, cells: list[LinkCell], median_task_s: float | None) -> Spend:
     projected, projected_fees = cost(lambda c: c.n_lists)
     bonuses = sum(rule.bonuses, Decimal(0))
     bonus_fees = sum((rule.rule.fee_per_assignment(b, 1) for b in rule.bonuses if b), Decimal(0))
-    hourly = (rule.reward * 3600 / Decimal(str(median_task_s))).quantize(Decimal("0.01")) \
-        if median_task_s else None
+    hourly, hourly_note = pay_per_hour(rule.reward, median_task_s)
     text = rule.rule.describe() + (f"; {rule.note}" if rule.note else "")
     return Spend(rule.platform, rule.environment, rule.currency, done, done_fees, committed, committed_fees,
                  projected, projected_fees, bonuses, bonus_fees, rule.reward, hourly, rule.minimum_hourly, text,
                  done_tasks=sum(c.done for c, _ in posted), projected_tasks=sum(c.n_lists for c, _ in posted),
-                 bonus_fee_rate=rule.rule.rate, bonus_fee_minimum=rule.rule.minimum)
+                 bonus_fee_rate=rule.rule.rate, bonus_fee_minimum=rule.rule.minimum, hourly_note=hourly_note)
 
 
 @dataclass(frozen=True)

@@ -691,3 +691,35 @@ def test_every_dashboard_shares_one_overview_which_the_supervisors_publisher_com
             assert client.get("/admin/status.json").json()["experiments"][0]["state"] == "paused"
     finally:
         publisher.stop()
+
+
+@pytest.mark.parametrize("task_ms", [None, 0, 400])
+def test_pay_per_hour_is_not_yet_measured_without_a_timed_task(control_server, task_ms):
+    """No completed task, or a median task time of 0.0 s or 0.4 s (a simulated run): the line and the page
+    say "not yet measured" instead of an hourly rate thousands of times the reward."""
+    import orjson
+
+    from app import overview_cache
+
+    r = control_server.redis
+    r.hset(keys.mturk_link_hits("sandbox"), "synth-001", "HIT1")
+    r.hset(keys.mturk_hits("sandbox"), "HIT1", orjson.dumps({"hit_id": "HIT1", "link_id": "synth-001",
+                                                             "max_assignments": 4, "reward": "1.00"}))
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1", link="synth-001", complete=task_ms is not None)
+    if task_ms is not None:
+        raw = orjson.loads(r.hget(keys.link_assignments("synth-001"), "A1"))
+        raw["started_ms"] = raw["completed_ms"] - task_ms
+        r.hset(keys.link_assignments("synth-001"), "A1", orjson.dumps(raw))
+    [e] = overview(r, allotted_minutes=60)
+    [spend] = e.spend
+    note = ("not yet measured (no task completed)" if task_ms is None
+            else f"not yet measured (median task time {task_ms / 1000:.1f} s, under 1 s)")
+    assert spend.hourly is None and spend.line().endswith(f"at $1.00 per task; pay per hour {note}")
+    overview_cache.forget(r)
+    client, _ = signed_in(control_server)
+    with contextlib.closing(client):
+        page = client.get("/admin/").text
+        shown = client.get("/admin/status.json").json()["experiments"][0]["spend"][0]
+    assert f'Pay per hour <span data-field="hourly">{note}</span>.' in page and "an hour</strong>" not in page
+    assert (shown["hourly"], shown["hourly_note"]) == (None, note)
