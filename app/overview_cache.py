@@ -25,7 +25,7 @@ from decimal import Decimal
 
 import orjson
 
-from app.control import ExperimentStatus, LinkCell, Spend, overview
+from app.control import QUALITY_S, ExperimentStatus, LinkCell, Spend, overview
 from kernel.store import keys
 
 INTERVAL_S = 3.0
@@ -125,7 +125,7 @@ def compute(r, allotted_minutes: int) -> Shared:
     """A new overview (not shared), with the CPU time it took this thread (wall time would stretch the
     interval whenever other processes load the machine)."""
     at_ms, started = int(time.time() * 1000), time.thread_time()
-    experiments = overview(r, allotted_minutes, now_ms=at_ms)
+    experiments = overview(r, allotted_minutes, now_ms=at_ms, quality_max_age_s=QUALITY_S)
     return Shared(at_ms, time.thread_time() - started, experiments)
 
 

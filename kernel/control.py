@@ -80,12 +80,21 @@ def forget_links(r, link_ids, now_ms: int | None = None) -> None:
 
 def set_paused(r, link_ids, paused: bool) -> None:
     """Hold (``paused=True``) or reopen new arrivals on ``link_ids``; returning assignments are not affected."""
+    from kernel import tally
+
+    link_ids = list(link_ids)
     pipe = r.pipeline(transaction=False)
     for link_id in link_ids:
+        pipe.hget(keys.link_meta(link_id), "experiment_id")
+    experiments = pipe.execute()
+    pipe = r.pipeline(transaction=False)
+    for link_id, experiment_id in zip(link_ids, experiments):
         if paused:
             pipe.hset(keys.link_meta(link_id), "paused", "1")
         else:
             pipe.hdel(keys.link_meta(link_id), "paused")
+        if experiment_id:
+            tally.paused(pipe, experiment_id, link_id, paused)
     pipe.execute()
 
 
