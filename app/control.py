@@ -306,9 +306,9 @@ that many drawn at random; `overview` reads those of up to this many unfinished 
 last completed tasks (`kernel.tally.TASK_TIMES`)."""
 
 QUALITY_S = 30.0
-"""How old a process's sums of its links' quality counts (timing by display, the kind's own) may be
-before `overview` reads every link's ``keys.link_timing`` hash again (a bounded scan of one small hash
-per link, kept off the 3-s refresh: the progress counts stay live)."""
+"""How old a process's slowly changing or sampled figures of an experiment (`_Slow`: quality counts summed
+over its links, sampled records, platforms' lines and spend rules) may be before `overview` reads them
+again (one small hash per link among them, kept off the 3-s refresh: the progress counts stay live)."""
 
 
 @dataclass(frozen=True)
@@ -387,6 +387,19 @@ def timing_figures(total: dict[str, list[int]]) -> dict[str, str]:
 
 
 @dataclass
+class _Slow:
+    """The parts of an experiment's figures that change slowly or come from samples: the records the
+    kind's and platforms' figures read, the quality counts summed over its links, the platforms' lines
+    and spend rules (`overview` keeps them up to `QUALITY_S`)."""
+
+    records: list[dict]
+    timing: dict[str, list[int]]
+    own: dict[str, int]
+    summaries: list[str]
+    rules: list
+
+
+@dataclass
 class _Experiment:
     """What the overview knows of one experiment before its figures are computed."""
 
@@ -394,22 +407,27 @@ class _Experiment:
     cells: list[LinkCell]
     paused: bool
     expired: int
-    records: list[dict]
     task_times: list[float]
-    timing: dict[str, list[int]]
-    own: dict[str, int]
+    slow: _Slow
+
+
+def _slow(r, experiment_id: str, link_ids: list[str], records: list[dict], timing: dict, own: dict) -> _Slow:
+    """The `_Slow` part of an experiment, the platforms asked now."""
+    return _Slow(records, timing, own,
+                 [line for p in PLATFORMS.values() if (line := p.control_summary(r, experiment_id, link_ids, records))],
+                 [rule for p in PLATFORMS.values() for rule in p.spend_rules(r, experiment_id, link_ids)])
 
 
 class _Events:
     """The per-minute and per-hour counts (`kernel.control`) of every experiment, read once."""
 
-    def __init__(self, r, now_ms: int, experiment_of: dict[str, str]):
-        self.arrivals = _per_experiment(control.per_minute(r, "arrivals", now_ms), experiment_of)
-        self.completions = _per_experiment(control.per_minute(r, "completions", now_ms), experiment_of)
-        self.arrivals_h = _per_experiment(control.per_hour(r, "arrivals", now_ms), experiment_of)
-        self.completions_h = _per_experiment(control.per_hour(r, "completions", now_ms), experiment_of)
+    def __init__(self, r, now_ms: int, experiment_of: dict[str, str], kept: dict | None = None):
+        self.arrivals = _per_experiment(control.per_minute(r, "arrivals", now_ms, kept=kept), experiment_of)
+        self.completions = _per_experiment(control.per_minute(r, "completions", now_ms, kept=kept), experiment_of)
+        self.arrivals_h = _per_experiment(control.per_hour(r, "arrivals", now_ms, kept=kept), experiment_of)
+        self.completions_h = _per_experiment(control.per_hour(r, "completions", now_ms, kept=kept), experiment_of)
         self.refused: dict[str, dict[str, int]] = {}
-        for minute in control.per_minute(r, "refusals", now_ms):
+        for minute in control.per_minute(r, "refusals", now_ms, kept=kept):
             for field_name, n in minute.items():
                 link, _, reason = field_name.partition(":")
                 if (experiment := experiment_of.get(link)) is not None:
@@ -420,14 +438,11 @@ class _Events:
 def _status(r, experiment_id: str, e: _Experiment, events: _Events) -> ExperimentStatus:
     """One experiment's `ExperimentStatus` from its cells, records, task times and quality counts."""
     kind = get_kind(e.kind)
-    link_ids = [c.link_id for c in e.cells]
-    summaries = [line for p in PLATFORMS.values() if (line := p.control_summary(r, experiment_id, link_ids, e.records))]
     median_s = statistics.median(e.task_times) if e.task_times else None
-    spend = [spend_of(rule, e.cells, median_s) for p in PLATFORMS.values()
-             for rule in p.spend_rules(r, experiment_id, link_ids)]
+    spend = [spend_of(rule, e.cells, median_s) for rule in e.slow.rules]
     zeros_m, zeros_h = [0] * control.WINDOW_MINUTES, [0] * control.WINDOW_HOURS
     return ExperimentStatus(
-        experiment_id=experiment_id, kind=kind.name, kind_title=kind.title or kind.name, platforms=summaries,
+        experiment_id=experiment_id, kind=kind.name, kind_title=kind.title or kind.name, platforms=e.slow.summaries,
         paused=e.paused, n_lists=sum(c.n_lists for c in e.cells), free=sum(c.free for c in e.cells),
         in_progress=sum(c.in_progress for c in e.cells), done=sum(c.done for c in e.cells), expired=e.expired,
         to_replace=sum(c.to_replace for c in e.cells), links=e.cells,
@@ -436,8 +451,9 @@ def _status(r, experiment_id: str, e: _Experiment, events: _Events) -> Experimen
         arrivals_per_hour=events.arrivals_h.get(experiment_id, zeros_h),
         completions_per_hour=events.completions_h.get(experiment_id, zeros_h),
         median_task_s=median_s, spend=spend,
-        figures={**kind.control_figures(e.records), **timing_figures(e.timing), **kind.control_quality(e.own)},
-        timing=quality.shares(e.timing) if e.timing else {},
+        figures={**kind.control_figures(e.slow.records), **timing_figures(e.slow.timing),
+                 **kind.control_quality(e.slow.own)},
+        timing=quality.shares(e.slow.timing) if e.slow.timing else {},
         refusals_last_hour=dict(sorted(events.refused.get(experiment_id, {}).items(), key=lambda i: (-i[1], i[0]))))
 
 
@@ -470,22 +486,38 @@ def overview_scan(r, allotted_minutes: int, now_ms: int | None = None) -> list[E
             quality.add_kind_counts(own, row.timing)
         times = [(rec["completed_ms"] - rec["started_ms"]) / 1000 for rec in sample
                  if rec.get("completed_ms") and rec.get("started_ms")]
+        slow = _slow(r, experiment_id, [c.link_id for c in cells], sample, timing, own)
         out.append(_status(r, experiment_id, _Experiment(rows[0].kind, cells, all(row.paused for row in rows),
-                                                         expired, sample, times, timing, own), events))
+                                                         expired, times, slow), events))
     return out
 
 
-_QUALITY: dict[str, tuple[float, tuple[str, ...], dict, dict]] = {}
-"""Per process: experiment id → (monotonic time read, (its tally's epoch, its links), timing sums, the kind's
-sums), kept `QUALITY_S`."""
+_PERIODS: dict[str, dict[str, int]] = {}
+"""Per process: the per-minute and per-hour counts of periods that have ended (`kernel.control.per_minute`),
+read once by the dashboards' overview."""
+
+_SLOW: dict[str, tuple[float, tuple, _Slow]] = {}
+"""Per process: experiment id → (monotonic time read, what it was read for, its `_Slow` part)."""
 
 
-def _quality(r, experiment_id: str, link_ids: list[str], epoch: str, max_age_s: float) -> tuple[dict, dict]:
-    """An experiment's quality counts summed over its links (timing by display, the kind's own), read
-    again when older than ``max_age_s`` or when the experiment was (re)loaded since (its tally's ``epoch``)."""
-    kept = _QUALITY.get(experiment_id)
-    if kept is not None and kept[1] == (epoch, *link_ids) and time.monotonic() - kept[0] < max_age_s:
-        return kept[2], kept[3]
+def _slow_part(r, experiment_id: str, link_ids: list[str], holders: list[str], finished: list[str],
+               valid_for: tuple, max_age_s: float) -> _Slow:
+    """An experiment's `_Slow` part: the records of ``holders`` and ``finished`` (``<link>:<assignment>``),
+    its links' quality counts, the platforms' lines and rules; kept ``max_age_s`` while ``valid_for`` (the
+    tally's epoch, the links, the latest control-room action) stays the same."""
+    kept = _SLOW.get(experiment_id)
+    if kept is not None and kept[1] == valid_for and time.monotonic() - kept[0] < max_age_s:
+        return kept[2]
+    wanted: dict[str, list[str]] = {}
+    for member in holders + finished:
+        link, _, assignment = member.partition(":")
+        wanted.setdefault(link, []).append(assignment)
+    pipe = r.pipeline(transaction=False)
+    for link, assignments in wanted.items():
+        pipe.hmget(keys.link_assignments(link), assignments)
+    records = [{**orjson.loads(raw), "assignment_id": a}
+               for (link, assignments), raws in zip(wanted.items(), pipe.execute() if wanted else [])
+               for a, raw in zip(assignments, raws) if raw]
     timing: dict[str, list[int]] = {}
     own: dict[str, int] = {}
     for start in range(0, len(link_ids), LINKS_PER_PIPELINE):
@@ -495,8 +527,9 @@ def _quality(r, experiment_id: str, link_ids: list[str], epoch: str, max_age_s: 
         for counts in pipe.execute():
             quality.add_counts(timing, counts)
             quality.add_kind_counts(own, counts)
-    _QUALITY[experiment_id] = (time.monotonic(), (epoch, *link_ids), timing, own)
-    return timing, own
+    slow = _slow(r, experiment_id, link_ids, records, timing, own)
+    _SLOW[experiment_id] = (time.monotonic(), valid_for, slow)
+    return slow
 
 
 def _tallied(r) -> dict[str, dict[str, str]]:
@@ -527,13 +560,15 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None,
 
     Per experiment: its tally hash (per link lists, handed out, unfinished, to replace, paused), its
     holders idle for more than ``allotted_minutes`` (`kernel.tally.idle_holders`), the last
-    `kernel.tally.TASK_TIMES` task times (the median task time), the records of up to
-    `SAMPLE_RECORDS` unfinished holders and of those tasks (the kind's and platforms' figures), and
-    its links' quality counts summed at most ``quality_max_age_s`` ago (0: now, as ``mvt status`` does;
-    the dashboards' shared overview passes `QUALITY_S`).
+    `kernel.tally.TASK_TIMES` task times (the median task time); and, read at most ``quality_max_age_s``
+    ago (0: now, as ``mvt status`` does; the dashboards' shared overview passes `QUALITY_S`) unless the
+    experiment was reloaded or the control room acted since, the records of up to `SAMPLE_RECORDS`
+    unfinished holders and of those tasks (the kind's and platforms' figures), its links' quality
+    counts summed (a bounded scan of one small hash per link) and the platforms' lines and spend rules.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     idle_before = now_ms - allotted_minutes * 60_000
+    last_action = r.lindex(keys.control_log(), 0)  # an action on the page (a bonus paid, …) shows at once
     found: dict[str, _Experiment] = {}
     for experiment_id, fields in sorted(_tallied(r).items()):
         links = sorted(f[:-2] for f in fields if f.endswith("|n"))
@@ -549,21 +584,12 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None,
         pipe.zrandmember(keys.tally_holders(experiment_id), SAMPLE_RECORDS)
         pipe.lrange(keys.tally_task_times(experiment_id), 0, -1)
         holders, finished = pipe.execute()
-        times = [float(entry.rpartition(":")[2]) for entry in finished]
-        wanted: dict[str, list[str]] = {}
-        for member in [*(holders or []), *(entry.rpartition(":")[0] for entry in finished)]:
-            link, _, assignment = member.partition(":")
-            wanted.setdefault(link, []).append(assignment)
-        pipe = r.pipeline(transaction=False)
-        for link, assignments in wanted.items():
-            pipe.hmget(keys.link_assignments(link), assignments)
-        records = [{**orjson.loads(raw), "assignment_id": a}
-                   for (link, assignments), raws in zip(wanted.items(), pipe.execute() if wanted else [])
-                   for a, raw in zip(assignments, raws) if raw]
-        timing, own = _quality(r, experiment_id, links, fields.get("epoch", ""), quality_max_age_s)
-        found[experiment_id] = _Experiment(fields.get("kind") or "mvt", cells, paused, sum(idle.values()), records,
-                                           times, timing, own)
-    events = _Events(r, now_ms, {c.link_id: e for e, x in found.items() for c in x.cells})
+        slow = _slow_part(r, experiment_id, links, list(holders or []), [e.rpartition(":")[0] for e in finished],
+                          (fields.get("epoch"), last_action, *links), quality_max_age_s)
+        found[experiment_id] = _Experiment(fields.get("kind") or "mvt", cells, paused, sum(idle.values()),
+                                           [float(entry.rpartition(":")[2]) for entry in finished], slow)
+    events = _Events(r, now_ms, {c.link_id: e for e, x in found.items() for c in x.cells},
+                     _PERIODS if quality_max_age_s else None)
     return [_status(r, experiment_id, e, events) for experiment_id, e in found.items()]
 
 
