@@ -500,14 +500,16 @@ _SLOW: dict[str, tuple[float, tuple, _Slow]] = {}
 """Per process: experiment id → (monotonic time read, what it was read for, its `_Slow` part)."""
 
 
-def _slow_part(r, experiment_id: str, link_ids: list[str], holders: list[str], finished: list[str],
-               valid_for: tuple, max_age_s: float) -> _Slow:
-    """An experiment's `_Slow` part: the records of ``holders`` and ``finished`` (``<link>:<assignment>``),
-    its links' quality counts, the platforms' lines and rules; kept ``max_age_s`` while ``valid_for`` (the
-    tally's epoch, the links, the latest control-room action) stays the same."""
+def _slow_part(r, experiment_id: str, link_ids: list[str], finished: list[str], valid_for: tuple,
+               max_age_s: float) -> _Slow:
+    """An experiment's `_Slow` part: the records of up to `SAMPLE_RECORDS` unfinished holders and of the
+    ``finished`` tasks (``<link>:<assignment>``), its links' quality counts, the platforms' lines and
+    rules; kept ``max_age_s`` while ``valid_for`` (the tally's epoch, the links, the latest control-room
+    action) stays the same."""
     kept = _SLOW.get(experiment_id)
     if kept is not None and kept[1] == valid_for and time.monotonic() - kept[0] < max_age_s:
         return kept[2]
+    holders = r.zrandmember(keys.tally_holders(experiment_id), SAMPLE_RECORDS) or []
     wanted: dict[str, list[str]] = {}
     for member in holders + finished:
         link, _, assignment = member.partition(":")
@@ -538,6 +540,8 @@ def _tallied(r) -> dict[str, dict[str, str]]:
     under way: `kernel.tally.recount`)."""
 
     def read() -> tuple[dict[str, dict[str, str]], int]:
+        # One HGETALL an experiment: 1000 links' 4000 fields take Redis ~0.6 ms (HSCAN in pieces of 500
+        # took 8 x 0.2 ms)
         names = sorted(r.smembers(keys.tally_index()))
         pipe = r.pipeline(transaction=False)
         for name in names:
@@ -580,11 +584,8 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None,
             n, h, u, to_replace = (int(fields.get(f"{link}|{x}") or 0) for x in "nhur")
             cells.append(LinkCell(link, n, h - u - to_replace, u - idle.get(link, 0), n - h, to_replace))
             paused = paused and fields.get(f"{link}|p") == "1"
-        pipe = r.pipeline(transaction=False)
-        pipe.zrandmember(keys.tally_holders(experiment_id), SAMPLE_RECORDS)
-        pipe.lrange(keys.tally_task_times(experiment_id), 0, -1)
-        holders, finished = pipe.execute()
-        slow = _slow_part(r, experiment_id, links, list(holders or []), [e.rpartition(":")[0] for e in finished],
+        finished = r.lrange(keys.tally_task_times(experiment_id), 0, -1)
+        slow = _slow_part(r, experiment_id, links, [e.rpartition(":")[0] for e in finished],
                           (fields.get("epoch"), last_action, *links), quality_max_age_s)
         found[experiment_id] = _Experiment(fields.get("kind") or "mvt", cells, paused, sum(idle.values()),
                                            [float(entry.rpartition(":")[2]) for entry in finished], slow)
