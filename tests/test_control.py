@@ -706,3 +706,22 @@ def test_pay_per_hour_is_not_yet_measured_without_a_timed_task(control_server, t
         shown = client.get("/admin/status.json").json()["experiments"][0]["spend"][0]
     assert f'Pay per hour <span data-field="hourly">{note}</span>.' in page and "an hour</strong>" not in page
     assert (shown["hourly"], shown["hourly_note"]) == (None, note)
+
+
+def test_a_newer_overview_saying_the_same_keeps_a_process_copy_and_a_changed_one_does_not(control_server):
+    """A process whose copy has the figures of the newer shared overview keeps its objects (no decoding, no
+    new rendering of the grid), with the newer time; figures that changed are read."""
+    from app import overview_cache
+
+    r = control_server.redis
+    first = overview_cache.compute_and_share(r, 60)
+    time.sleep(0.01)
+    second = overview_cache.compute_and_share(r, 60)
+    assert second.at_ms > first.at_ms and second.digest == first.digest != ""
+    kept = overview_cache.same_figures(first, overview_cache.shared_head(r))
+    assert kept.experiments is first.experiments and kept.at_ms == second.at_ms
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")
+    third = overview_cache.compute_and_share(r, 60)
+    assert third.digest != first.digest and overview_cache.same_figures(first, overview_cache.shared_head(r)) is None
+    assert overview_cache.read(r).experiments[0].done == 1
