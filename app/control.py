@@ -534,6 +534,11 @@ def _slow_part(r, experiment_id: str, link_ids: list[str], finished: list[str], 
     return slow
 
 
+RECOUNT_S = 60.0
+"""A process recounts every experiment (`_tallied`) at most this often."""
+_RECOUNTED = [-RECOUNT_S]
+
+
 def _tallied(r) -> dict[str, dict[str, str]]:
     """Experiment id → its tally hash (`kernel.tally`); every experiment is recounted first when the
     tallies hold fewer or more links than are loaded (a store of an earlier version, a load or drop
@@ -550,7 +555,8 @@ def _tallied(r) -> dict[str, dict[str, str]]:
         return tallies, sum(1 for t in tallies.values() for f in t if f.endswith("|n"))
 
     tallies, held = read()
-    if held != r.scard(keys.links_index()):
+    if held != r.scard(keys.links_index()) and time.monotonic() - _RECOUNTED[0] > RECOUNT_S:
+        _RECOUNTED[0] = time.monotonic()  # a link without an experiment would make every look recount
         tally.recount(r)
         tallies, _ = read()
     return tallies

@@ -34,7 +34,10 @@ def same(r, now_ms: int) -> list:
 
 @pytest.mark.both_stores  # the counts are written from pipelines that mix hash slots
 def test_the_counts_equal_the_full_scan_through_allocations_answers_expiry_replacement_reloads_and_drops(
-        redis, redis_url, store_kind, tmp_path):
+        redis, redis_url, store_kind, tmp_path, monkeypatch):
+    import app.control as figures
+
+    monkeypatch.setattr(figures, "_RECOUNTED", [-figures.RECOUNT_S])  # this process has not recounted yet
     r = redis
     study = write_experiment(tmp_path / "study", experiment_id="study", n_links=3, n_lists=3, n_trials=3)
     pilot = write_experiment(tmp_path / "pilot", experiment_id="pilot", n_links=1, n_lists=2, n_trials=2)
