@@ -1,8 +1,10 @@
 """The control room's figures: one `ExperimentStatus` per loaded experiment, for ``/admin/`` and ``mvt status``.
 
-Read from what the server keeps anyway, never from responses: per link its meta hash, its free
-lists and its assignment records (a bounded scan: one record per participant who started), and
-the per-minute counts allocation and completion maintain (`kernel.control`). The kind's own
+Read from counts kept as lists change hands, never from responses or every link: per experiment
+its tally (`kernel.tally`: lists handed out, unfinished, to replace, per link), its unfinished
+holders and last task times, the per-minute counts allocation and completion maintain
+(`kernel.control`), and its links' quality counts (`kernel.quality`, re-read every `QUALITY_S`).
+`overview_scan` computes the same from every link's keys (the reference in tests). The kind's own
 figures come from `studies.base.StudyKind.control_figures`, the platforms' lines from
 `platforms.base.Platform.control_summary`, so a registered kind or platform appears here by
 registration.
@@ -19,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import orjson
 from redis.exceptions import NoScriptError
 
-from kernel import control, quality
+from kernel import control, quality, tally
 from kernel.responses import decode_response
 from kernel.store import keys
 from kernel.store.scripts import scripts_for
@@ -66,6 +68,8 @@ class Spend:
     hourly: Decimal | None
     minimum_hourly: str
     rule: str
+    hourly_note: str = ""
+    """Why there is no pay per hour (`hourly` None): no task timed yet, or a median under `MIN_TIMED_S`."""
     done_tasks: int = 0
     projected_tasks: int = 0
     bonus_fee_rate: Decimal = Decimal(0)
@@ -113,7 +117,8 @@ class Spend:
     def line(self) -> str:
         """The spend in one line (``mvt status``; the page shows the same figures)."""
         m = self.money
-        pay = (f"; pay {m(self.hourly)} an hour at the median task time" if self.hourly is not None else "") + (
+        pay = (f"; pay {m(self.hourly)} an hour at the median task time" if self.hourly is not None
+               else f"; pay per hour {self.hourly_note}" if self.hourly_note else "") + (
             f" (minimum {self.minimum_hourly})" if self.hourly is not None and self.minimum_hourly else "")
         return (f"{self.platform} {self.environment} spend: done {m(self.done_total)} (rewards {m(self.done_rewards)}"
                 f" + fees {m(self.done_fees)} + bonuses {m(self.bonuses)} + their fees {m(self.bonus_fees)}), "
@@ -127,7 +132,8 @@ class Spend:
                                                       "bonuses", "bonus_fees", "reward", "done_total",
                                                       "committed_total", "projected_total")}
         return {"platform": self.platform, "environment": self.environment, "currency": self.currency, **out,
-                "hourly": None if self.hourly is None else f"{self.hourly:.2f}", "rule": self.rule}
+                "hourly": None if self.hourly is None else f"{self.hourly:.2f}", "hourly_note": self.hourly_note,
+                "rule": self.rule}
 
 
 @dataclass(frozen=True)
@@ -172,13 +178,28 @@ class TierCost:
     projected_cost: Decimal
 
 
+MIN_TIMED_S = 1.0
+"""A median task time below this (a simulated run, a clock jump) says nothing of a person's pay per hour:
+the page says "not yet measured" rather than an hourly rate hundreds of times the reward."""
+
+
+def pay_per_hour(reward: Decimal, median_task_s: float | None) -> tuple[Decimal | None, str]:
+    """The reward over the median task time, per hour, to the cent; or None with the words the page and
+    ``mvt status`` show instead (no completed task timed yet, or a median under `MIN_TIMED_S`)."""
+    if median_task_s is None:
+        return None, "not yet measured (no task completed)"
+    if median_task_s < MIN_TIMED_S:
+        return None, f"not yet measured (median task time {median_task_s:.1f} s, under {MIN_TIMED_S:.0f} s)"
+    return (reward * 3600 / Decimal(str(median_task_s))).quantize(Decimal("0.01")), ""
+
+
 def spend_of(rule, cells: list[LinkCell], median_task_s: float | None) -> Spend:
     """The `Spend` of a platform's `platforms.base.SpendRule` on an experiment's links (their exact counts).
 
     Fees are the platform's fee per assignment (`platforms.fees.FeeRule.fee_per_assignment`, which
     depends on the size of the task holding the link on MTurk) times the lists; each bonus pays the
     base rate. Links the platform did not post are left out. The pay per hour is the reward over the
-    median task time (None without completed tasks).
+    median task time (`pay_per_hour`: None, with a note, without a timed task).
     """
     posted = [(c, rule.rule.fee_per_assignment(rule.reward, rule.task_sizes[c.link_id]))
               for c in cells if c.link_id in rule.task_sizes]
@@ -193,13 +214,12 @@ def spend_of(rule, cells: list[LinkCell], median_task_s: float | None) -> Spend:
     projected, projected_fees = cost(lambda c: c.n_lists)
     bonuses = sum(rule.bonuses, Decimal(0))
     bonus_fees = sum((rule.rule.fee_per_assignment(b, 1) for b in rule.bonuses if b), Decimal(0))
-    hourly = (rule.reward * 3600 / Decimal(str(median_task_s))).quantize(Decimal("0.01")) \
-        if median_task_s else None
+    hourly, hourly_note = pay_per_hour(rule.reward, median_task_s)
     text = rule.rule.describe() + (f"; {rule.note}" if rule.note else "")
     return Spend(rule.platform, rule.environment, rule.currency, done, done_fees, committed, committed_fees,
                  projected, projected_fees, bonuses, bonus_fees, rule.reward, hourly, rule.minimum_hourly, text,
                  done_tasks=sum(c.done for c, _ in posted), projected_tasks=sum(c.n_lists for c, _ in posted),
-                 bonus_fee_rate=rule.rule.rate, bonus_fee_minimum=rule.rule.minimum)
+                 bonus_fee_rate=rule.rule.rate, bonus_fee_minimum=rule.rule.minimum, hourly_note=hourly_note)
 
 
 @dataclass(frozen=True)
@@ -280,54 +300,15 @@ class ExperimentStatus:
 
 
 SAMPLE_RECORDS = 2000
-"""Assignment records read per experiment for the median task time and the kind's and platforms'
-figures: every record of a link holding at most its share (this over the links), else that many
-drawn at random."""
+"""Assignment records read per experiment for the kind's and platforms' figures: the scan
+(`overview_scan`) reads every record of a link holding at most its share (this over the links), else
+that many drawn at random; `overview` reads those of up to this many unfinished holders and of the
+last completed tasks (`kernel.tally.TASK_TIMES`)."""
 
-
-SAMPLE_RESPONSES = 1000
-"""Responses read per experiment for a kind's own sampled figures (`StudyKind.control_samples_responses`;
-a random sample across its links). Timing by display is counted, not sampled (`kernel.quality`)."""
-
-
-def _sample_responses(r, link_ids: list[str]) -> list[dict]:
-    """About `SAMPLE_RESPONSES` recorded responses drawn at random, evenly across the links, each with
-    its ``assignment_id``, ``trial`` and the trial's hidden record: ``hidden_label`` (the correct
-    option: MVT's class, a rating trap's or gold trial's score, else None) and ``hidden_item`` (its
-    image or sample id, e.g. ``trap/1``, ``gold/<name>``). Three pipelines of one command per link."""
-    per_link = -(-SAMPLE_RESPONSES // max(len(link_ids), 1))
-    pipe = r.pipeline(transaction=False)
-    for link in link_ids:
-        pipe.hrandfield(keys.link_responses(link), per_link, withvalues=True)
-    sampled = []
-    for link, reply in zip(link_ids, pipe.execute()):
-        reply = reply or []
-        for name, raw in zip(reply[::2], reply[1::2]):
-            assignment_id, _, trial = name.rpartition(":")
-            sampled.append((link, assignment_id, int(trial), decode_response(raw, int(trial))))
-    by_link: dict[str, list[str]] = {}
-    for link, assignment_id, _, _ in sampled:
-        by_link.setdefault(link, [])
-        if assignment_id not in by_link[link]:
-            by_link[link].append(assignment_id)
-    pipe = r.pipeline(transaction=False)
-    for link, assignments in by_link.items():
-        pipe.hmget(keys.link_assignments(link), assignments)
-    list_of = {(link, a): orjson.loads(raw).get("list") if raw else None
-               for (link, assignments), raws in zip(by_link.items(), pipe.execute()) for a, raw in zip(assignments, raws)}
-    fields: dict[str, list[str]] = {}
-    for link, assignment_id, trial, _ in sampled:
-        fields.setdefault(link, []).append(f"{list_of.get((link, assignment_id))}:{trial}")
-    pipe = r.pipeline(transaction=False)
-    for link, names in fields.items():
-        pipe.hmget(keys.link_answers(link), names)
-    answers = iter([raw for raws in (pipe.execute() if fields else []) for raw in raws])
-    out = []
-    for (_, assignment_id, trial, row), raw in zip(sampled, answers):
-        hidden = orjson.loads(raw) if raw else [None, None, None]
-        out.append({**row, "assignment_id": assignment_id, "trial": trial, "hidden_label": hidden[0],
-                    "hidden_item": hidden[2] if len(hidden) > 2 else None})
-    return out
+QUALITY_S = 30.0
+"""How old a process's slowly changing or sampled figures of an experiment (`_Slow`: quality counts summed
+over its links, sampled records, platforms' lines and spend rules) may be before `overview` reads them
+again (one small hash per link among them, kept off the 3-s refresh: the progress counts stay live)."""
 
 
 @dataclass(frozen=True)
@@ -405,37 +386,96 @@ def timing_figures(total: dict[str, list[int]]) -> dict[str, str]:
     return out
 
 
-def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[ExperimentStatus]:
-    """Every loaded experiment's status (sync client), sorted by experiment id.
+@dataclass
+class _Slow:
+    """The parts of an experiment's figures that change slowly or come from samples: the records the
+    kind's and platforms' figures read, the quality counts summed over its links, the platforms' lines
+    and spend rules (`overview` keeps them up to `QUALITY_S`)."""
 
-    Counts come from each link's free list, slots, activity and replace set (never from the
-    records): done = lists handed out − unfinished holders − lists to replace; an unfinished holder
-    idle for more than ``allotted_minutes`` counts as expired, since the next arrival on its link
-    takes its list over (``allocate.lua``). Timing by display is summed from the counts
-    ``record.lua`` keeps (`kernel.quality`). The median task time and the kind's and platforms'
-    figures read at most about `SAMPLE_RECORDS` records per experiment.
+    records: list[dict]
+    timing: dict[str, list[int]]
+    own: dict[str, int]
+    summaries: list[str]
+    rules: list
+
+
+@dataclass
+class _Experiment:
+    """What the overview knows of one experiment before its figures are computed."""
+
+    kind: str
+    cells: list[LinkCell]
+    paused: bool
+    expired: int
+    task_times: list[float]
+    slow: _Slow
+
+
+def _slow(r, experiment_id: str, link_ids: list[str], records: list[dict], timing: dict, own: dict) -> _Slow:
+    """The `_Slow` part of an experiment, the platforms asked now."""
+    return _Slow(records, timing, own,
+                 [line for p in PLATFORMS.values() if (line := p.control_summary(r, experiment_id, link_ids, records))],
+                 [rule for p in PLATFORMS.values() for rule in p.spend_rules(r, experiment_id, link_ids)])
+
+
+class _Events:
+    """The per-minute and per-hour counts (`kernel.control`) of every experiment, read once."""
+
+    def __init__(self, r, now_ms: int, experiment_of: dict[str, str], kept: dict | None = None):
+        self.arrivals = _per_experiment(control.per_minute(r, "arrivals", now_ms, kept=kept), experiment_of)
+        self.completions = _per_experiment(control.per_minute(r, "completions", now_ms, kept=kept), experiment_of)
+        self.arrivals_h = _per_experiment(control.per_hour(r, "arrivals", now_ms, kept=kept), experiment_of)
+        self.completions_h = _per_experiment(control.per_hour(r, "completions", now_ms, kept=kept), experiment_of)
+        self.refused: dict[str, dict[str, int]] = {}
+        for minute in control.per_minute(r, "refusals", now_ms, kept=kept):
+            for field_name, n in minute.items():
+                link, _, reason = field_name.partition(":")
+                if (experiment := experiment_of.get(link)) is not None:
+                    by_reason = self.refused.setdefault(experiment, {})
+                    by_reason[reason] = by_reason.get(reason, 0) + n
+
+
+def _status(r, experiment_id: str, e: _Experiment, events: _Events) -> ExperimentStatus:
+    """One experiment's `ExperimentStatus` from its cells, records, task times and quality counts."""
+    kind = get_kind(e.kind)
+    median_s = statistics.median(e.task_times) if e.task_times else None
+    spend = [spend_of(rule, e.cells, median_s) for rule in e.slow.rules]
+    zeros_m, zeros_h = [0] * control.WINDOW_MINUTES, [0] * control.WINDOW_HOURS
+    return ExperimentStatus(
+        experiment_id=experiment_id, kind=kind.name, kind_title=kind.title or kind.name, platforms=e.slow.summaries,
+        paused=e.paused, n_lists=sum(c.n_lists for c in e.cells), free=sum(c.free for c in e.cells),
+        in_progress=sum(c.in_progress for c in e.cells), done=sum(c.done for c in e.cells), expired=e.expired,
+        to_replace=sum(c.to_replace for c in e.cells), links=e.cells,
+        arrivals_per_minute=events.arrivals.get(experiment_id, zeros_m),
+        completions_per_minute=events.completions.get(experiment_id, zeros_m),
+        arrivals_per_hour=events.arrivals_h.get(experiment_id, zeros_h),
+        completions_per_hour=events.completions_h.get(experiment_id, zeros_h),
+        median_task_s=median_s, spend=spend,
+        figures={**kind.control_figures(e.slow.records), **timing_figures(e.slow.timing),
+                 **kind.control_quality(e.slow.own)},
+        timing=quality.shares(e.slow.timing) if e.slow.timing else {},
+        refusals_last_hour=dict(sorted(events.refused.get(experiment_id, {}).items(), key=lambda i: (-i[1], i[0]))))
+
+
+def overview_scan(r, allotted_minutes: int, now_ms: int | None = None) -> list[ExperimentStatus]:
+    """Every loaded experiment's status from every link's keys (sync client), sorted by experiment id:
+    the reference `overview` must equal (tests), and what `kernel.tally.recount` rebuilds from.
+
+    Counts come from each link's free list, slots, activity and replace set: done = lists handed
+    out − unfinished holders − lists to replace; an unfinished holder idle for more than
+    ``allotted_minutes`` counts as expired, since the next arrival on its link takes its list over
+    (``allocate.lua``). Quality is summed from the counts ``record.lua`` keeps (`kernel.quality`). The
+    median task time and the kind's and platforms' figures read at most about `SAMPLE_RECORDS`
+    records per experiment.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    idle_before = now_ms - allotted_minutes * 60_000
     grouped: dict[str, list[_LinkRow]] = {}
-    for row in _link_rows(r, idle_before):
+    for row in _link_rows(r, now_ms - allotted_minutes * 60_000):
         grouped.setdefault(row.experiment_id, []).append(row)
-    experiment_of = {row.link_id: e for e, rows in grouped.items() for row in rows}
-    arrivals = _per_experiment(control.per_minute(r, "arrivals", now_ms), experiment_of)
-    completions = _per_experiment(control.per_minute(r, "completions", now_ms), experiment_of)
-    arrivals_h = _per_experiment(control.per_hour(r, "arrivals", now_ms), experiment_of)
-    completions_h = _per_experiment(control.per_hour(r, "completions", now_ms), experiment_of)
-    refused: dict[str, dict[str, int]] = {}
-    for minute in control.per_minute(r, "refusals", now_ms):
-        for field_name, n in minute.items():
-            link, _, reason = field_name.partition(":")
-            if (experiment := experiment_of.get(link)) is not None:
-                by_reason = refused.setdefault(experiment, {})
-                by_reason[reason] = by_reason.get(reason, 0) + n
+    events = _Events(r, now_ms, {row.link_id: e for e, rows in grouped.items() for row in rows})
     out = []
     for experiment_id, rows in sorted(grouped.items()):
-        kind = get_kind(rows[0].kind)
-        cells, expired, sample, timing = [], 0, [], {}
+        cells, expired, sample, timing, own = [], 0, [], {}, {}
         for row in rows:
             n_free, handed_out, unfinished, idle, to_replace, _ = row.counts
             cells.append(LinkCell(row.link_id, row.n_lists, handed_out - unfinished - to_replace, unfinished - idle,
@@ -443,30 +483,121 @@ def overview(r, allotted_minutes: int, now_ms: int | None = None) -> list[Experi
             expired += idle
             sample.extend(row.records)
             quality.add_counts(timing, row.timing)
-        link_ids = [c.link_id for c in cells]
-        durations = [(rec["completed_ms"] - rec["started_ms"]) / 1000 for rec in sample
-                     if rec.get("completed_ms") and rec.get("started_ms")]
-        summaries = [line for p in PLATFORMS.values()
-                     if (line := p.control_summary(r, experiment_id, link_ids, sample))]
-        median_s = statistics.median(durations) if durations else None
-        spend = [spend_of(rule, cells, median_s) for p in PLATFORMS.values()
-                 for rule in p.spend_rules(r, experiment_id, link_ids)]
-        own = kind.control_quality(_sample_responses(r, link_ids)) if kind.control_samples_responses else {}
-        zeros_m, zeros_h = [0] * control.WINDOW_MINUTES, [0] * control.WINDOW_HOURS
-        out.append(ExperimentStatus(
-            experiment_id=experiment_id, kind=kind.name, kind_title=kind.title or kind.name, platforms=summaries,
-            paused=all(row.paused for row in rows), n_lists=sum(c.n_lists for c in cells),
-            free=sum(c.free for c in cells), in_progress=sum(c.in_progress for c in cells),
-            done=sum(c.done for c in cells), expired=expired, to_replace=sum(c.to_replace for c in cells),
-            links=cells, arrivals_per_minute=arrivals.get(experiment_id, zeros_m),
-            completions_per_minute=completions.get(experiment_id, zeros_m),
-            arrivals_per_hour=arrivals_h.get(experiment_id, zeros_h),
-            completions_per_hour=completions_h.get(experiment_id, zeros_h),
-            median_task_s=median_s, spend=spend,
-            figures={**kind.control_figures(sample), **timing_figures(timing), **own},
-            timing=quality.shares(timing) if timing else {},
-            refusals_last_hour=dict(sorted(refused.get(experiment_id, {}).items(), key=lambda i: (-i[1], i[0])))))
+            quality.add_kind_counts(own, row.timing)
+        times = [(rec["completed_ms"] - rec["started_ms"]) / 1000 for rec in sample
+                 if rec.get("completed_ms") and rec.get("started_ms")]
+        slow = _slow(r, experiment_id, [c.link_id for c in cells], sample, timing, own)
+        out.append(_status(r, experiment_id, _Experiment(rows[0].kind, cells, all(row.paused for row in rows),
+                                                         expired, times, slow), events))
     return out
+
+
+_PERIODS: dict[str, dict[str, int]] = {}
+"""Per process: the per-minute and per-hour counts of periods that have ended (`kernel.control.per_minute`),
+read once by the dashboards' overview."""
+
+_SLOW: dict[str, tuple[float, tuple, _Slow]] = {}
+"""Per process: experiment id → (monotonic time read, what it was read for, its `_Slow` part)."""
+
+
+def _slow_part(r, experiment_id: str, link_ids: list[str], finished: list[str], valid_for: tuple,
+               max_age_s: float) -> _Slow:
+    """An experiment's `_Slow` part: the records of up to `SAMPLE_RECORDS` unfinished holders and of the
+    ``finished`` tasks (``<link>:<assignment>``), its links' quality counts, the platforms' lines and
+    rules; kept ``max_age_s`` while ``valid_for`` (the tally's epoch, the links, the latest control-room
+    action) stays the same."""
+    kept = _SLOW.get(experiment_id)
+    if kept is not None and kept[1] == valid_for and time.monotonic() - kept[0] < max_age_s:
+        return kept[2]
+    holders = r.zrandmember(keys.tally_holders(experiment_id), SAMPLE_RECORDS) or []
+    wanted: dict[str, list[str]] = {}
+    for member in holders + finished:
+        link, _, assignment = member.partition(":")
+        wanted.setdefault(link, []).append(assignment)
+    pipe = r.pipeline(transaction=False)
+    for link, assignments in wanted.items():
+        pipe.hmget(keys.link_assignments(link), assignments)
+    records = [{**orjson.loads(raw), "assignment_id": a}
+               for (link, assignments), raws in zip(wanted.items(), pipe.execute() if wanted else [])
+               for a, raw in zip(assignments, raws) if raw]
+    timing: dict[str, list[int]] = {}
+    own: dict[str, int] = {}
+    for start in range(0, len(link_ids), LINKS_PER_PIPELINE):
+        pipe = r.pipeline(transaction=False)
+        for link in link_ids[start:start + LINKS_PER_PIPELINE]:
+            pipe.hgetall(keys.link_timing(link))
+        for counts in pipe.execute():
+            quality.add_counts(timing, counts)
+            quality.add_kind_counts(own, counts)
+    slow = _slow(r, experiment_id, link_ids, records, timing, own)
+    _SLOW[experiment_id] = (time.monotonic(), valid_for, slow)
+    return slow
+
+
+RECOUNT_S = 60.0
+"""A process recounts every experiment (`_tallied`) at most this often."""
+_RECOUNTED = [-RECOUNT_S]
+
+
+def _tallied(r) -> dict[str, dict[str, str]]:
+    """Experiment id → its tally hash (`kernel.tally`); every experiment is recounted first when the
+    tallies hold fewer or more links than are loaded (a store of an earlier version, a load or drop
+    under way: `kernel.tally.recount`)."""
+
+    def read() -> tuple[dict[str, dict[str, str]], int]:
+        # One HGETALL an experiment: 1000 links' 4000 fields take Redis ~0.6 ms (HSCAN in pieces of 500
+        # took 8 x 0.2 ms)
+        names = sorted(r.smembers(keys.tally_index()))
+        pipe = r.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(keys.experiment_tally(name))
+        tallies = dict(zip(names, pipe.execute() if names else []))
+        return tallies, sum(1 for t in tallies.values() for f in t if f.endswith("|n"))
+
+    tallies, held = read()
+    if held != r.scard(keys.links_index()) and time.monotonic() - _RECOUNTED[0] > RECOUNT_S:
+        _RECOUNTED[0] = time.monotonic()  # a link without an experiment would make every look recount
+        tally.recount(r)
+        tallies, _ = read()
+    return tallies
+
+
+def overview(r, allotted_minutes: int, now_ms: int | None = None,
+             quality_max_age_s: float = 0.0) -> list[ExperimentStatus]:
+    """Every loaded experiment's status (sync client), sorted by experiment id, from the counts kept as
+    lists change hands (`kernel.tally`): O(experiments) keys, not a read of every link; the same
+    figures as `overview_scan`.
+
+    Per experiment: its tally hash (per link lists, handed out, unfinished, to replace, paused), its
+    holders idle for more than ``allotted_minutes`` (`kernel.tally.idle_holders`), the last
+    `kernel.tally.TASK_TIMES` task times (the median task time); and, read at most ``quality_max_age_s``
+    ago (0: now, as ``mvt status`` does; the dashboards' shared overview passes `QUALITY_S`) unless the
+    experiment was reloaded or the control room acted since, the records of up to `SAMPLE_RECORDS`
+    unfinished holders and of those tasks (the kind's and platforms' figures), its links' quality
+    counts summed (a bounded scan of one small hash per link) and the platforms' lines and spend rules.
+    """
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    idle_before = now_ms - allotted_minutes * 60_000
+    last_action = r.lindex(keys.control_log(), 0)  # an action on the page (a bonus paid, …) shows at once
+    found: dict[str, _Experiment] = {}
+    for experiment_id, fields in sorted(_tallied(r).items()):
+        links = sorted(f[:-2] for f in fields if f.endswith("|n"))
+        if not links:
+            continue
+        idle = tally.idle_holders(r, experiment_id, idle_before)
+        cells, paused = [], True
+        for link in links:
+            n, h, u, to_replace = (int(fields.get(f"{link}|{x}") or 0) for x in "nhur")
+            cells.append(LinkCell(link, n, h - u - to_replace, u - idle.get(link, 0), n - h, to_replace))
+            paused = paused and fields.get(f"{link}|p") == "1"
+        finished = r.lrange(keys.tally_task_times(experiment_id), 0, -1)
+        slow = _slow_part(r, experiment_id, links, [e.rpartition(":")[0] for e in finished],
+                          (fields.get("epoch"), last_action, *links), quality_max_age_s)
+        found[experiment_id] = _Experiment(fields.get("kind") or "mvt", cells, paused, sum(idle.values()),
+                                           [float(entry.rpartition(":")[2]) for entry in finished], slow)
+    events = _Events(r, now_ms, {c.link_id: e for e, x in found.items() for c in x.cells},
+                     _PERIODS if quality_max_age_s else None)
+    return [_status(r, experiment_id, e, events) for experiment_id, e in found.items()]
 
 
 FLAGS_SHOWN = 200

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
 import re
@@ -25,7 +26,7 @@ from decimal import Decimal
 
 import orjson
 
-from app.control import ExperimentStatus, LinkCell, Spend, overview
+from app.control import QUALITY_S, ExperimentStatus, LinkCell, Spend, overview
 from kernel.store import keys
 
 INTERVAL_S = 3.0
@@ -53,6 +54,9 @@ class Shared:
     at_ms: int
     took_s: float
     experiments: list[ExperimentStatus]
+    digest: str = ""
+    """A hash of the experiments' figures: a process whose copy has the same keeps its objects and its
+    rendered section when a newer overview says the same (`same_figures`)."""
 
     @property
     def interval_s(self) -> float:
@@ -74,9 +78,11 @@ def _plain(e: ExperimentStatus) -> dict:
 
 
 def encode(shared: Shared) -> bytes:
-    """The JSON kept in ``keys.control_overview`` (amounts as strings)."""
-    return orjson.dumps({"at_ms": shared.at_ms, "took_s": shared.took_s,
-                         "experiments": [_plain(e) for e in shared.experiments]}, default=str)
+    """The JSON kept in ``keys.control_overview`` (amounts as strings), with the figures' digest in its head."""
+    experiments = orjson.dumps([_plain(e) for e in shared.experiments], default=str)
+    digest = hashlib.blake2b(experiments, digest_size=8).hexdigest()
+    return orjson.dumps({"at_ms": shared.at_ms, "took_s": shared.took_s, "digest": digest,
+                         "experiments": orjson.Fragment(experiments)})
 
 
 def decode(raw: bytes | str) -> Shared:
@@ -89,25 +95,38 @@ def decode(raw: bytes | str) -> Shared:
                       for s in e["spend"]]
         e["timing"] = {dimension: [tuple(row) for row in rows] for dimension, rows in e["timing"].items()}
         experiments.append(ExperimentStatus(**e))
-    return Shared(int(data["at_ms"]), float(data["took_s"]), experiments)
+    return Shared(int(data["at_ms"]), float(data["took_s"]), experiments, str(data.get("digest") or ""))
 
 
-_HEAD = re.compile(rb'^\{"at_ms":(\d+),"took_s":([0-9.e-]+),')
+_HEAD = re.compile(rb'^\{"at_ms":(\d+),"took_s":([0-9.e-]+),(?:"digest":"([0-9a-f]*)",)?')
 
 
-def shared_head(r) -> tuple[int, float] | None:
-    """When the shared overview was computed and what it took, from the head of its JSON alone (`encode`
-    writes ``at_ms`` and ``took_s`` first), so that a process whose copy is that one, or the publisher
-    deciding whether one is due, reads no more of it. None: no shared overview."""
-    head = r.execute_command("GETRANGE", keys.control_overview(), 0, 80)
+def shared_head(r) -> tuple[int, float, str] | None:
+    """When the shared overview was computed, what it took and its figures' digest, from the head of its
+    JSON alone (`encode` writes them first), so that a process whose copy is that one or says the same,
+    or the publisher deciding whether one is due, reads no more of it. None: no shared overview."""
+    head = r.execute_command("GETRANGE", keys.control_overview(), 0, 120)
     found = _HEAD.match(head.encode() if isinstance(head, str) else head or b"")
-    return (int(found.group(1)), float(found.group(2))) if found else None
+    return (int(found.group(1)), float(found.group(2)), (found.group(3) or b"").decode()) if found else None
 
 
 def shared_at_ms(r) -> int | None:
     """When the shared overview was computed (`shared_head`); None: no shared overview."""
     head = shared_head(r)
     return head[0] if head else None
+
+
+def same_figures(mine: Shared | None, head: tuple[int, float, str] | None) -> Shared | None:
+    """``mine`` with the shared overview's time when that one says the same (its head: `shared_head`),
+    keeping ``mine``'s objects, so that its section is not decoded and rendered again (a quiet study, or
+    workers answering, changes nothing for minutes); else None."""
+    if mine is None or head is None:
+        return None
+    if head[0] == mine.at_ms:
+        return mine
+    if head[2] and head[2] == mine.digest:
+        return dataclasses.replace(mine, at_ms=head[0], took_s=head[1])
+    return None
 
 
 def read(r) -> Shared | None:
@@ -125,7 +144,7 @@ def compute(r, allotted_minutes: int) -> Shared:
     """A new overview (not shared), with the CPU time it took this thread (wall time would stretch the
     interval whenever other processes load the machine)."""
     at_ms, started = int(time.time() * 1000), time.thread_time()
-    experiments = overview(r, allotted_minutes, now_ms=at_ms)
+    experiments = overview(r, allotted_minutes, now_ms=at_ms, quality_max_age_s=QUALITY_S)
     return Shared(at_ms, time.thread_time() - started, experiments)
 
 
@@ -135,8 +154,9 @@ def compute_and_share(r, allotted_minutes: int) -> Shared | None:
         return None
     try:
         shared = compute(r, allotted_minutes)
-        r.set(keys.control_overview(), encode(shared), ex=KEEP_S)
-        return shared
+        raw = encode(shared)
+        r.set(keys.control_overview(), raw, ex=KEEP_S)
+        return dataclasses.replace(shared, digest=_HEAD.match(raw).group(3).decode())
     finally:
         r.delete(keys.control_overview_lock())
 
@@ -184,7 +204,7 @@ class Publisher:
                 if not r.exists(keys.control_watched()):
                     continue
                 head = shared_head(r)
-                if head is None or Shared(*head, []).overdue():
+                if head is None or Shared(head[0], head[1], []).overdue():
                     compute_and_share(r, self.allotted_minutes)
             except Exception as exc:  # noqa: BLE001 - a Redis restart or a bad record must not end the thread
                 log.warning("control room overview not computed: %s", exc)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import orjson
 import redis as redis_py
 
+from kernel import tally
 from kernel.store import keys
 from kernel.assignments import assignment_link
 from kernel.store.scripts import scripts_for
@@ -39,8 +40,12 @@ def mark_for_replacement(r: redis_py.Redis, assignment_ids) -> list[str]:
             keys=[keys.link_assignments(link_id), keys.link_slots(link_id), keys.link_activity(link_id),
                   keys.link_replace(link_id)],
             args=[assignment_id])
-        if outcome == "marked":
+        if outcome in ("marked", "marked_finished"):
             marked.append(assignment_id)
+            if experiment_id := r.hget(keys.link_meta(link_id), "experiment_id"):
+                pipe = r.pipeline(transaction=False)
+                tally.marked(pipe, experiment_id, link_id, assignment_id, outcome == "marked")
+                pipe.execute()
     return marked
 
 

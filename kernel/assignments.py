@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import orjson
 
 from kernel.store import keys
+from kernel import tally
 from kernel.control import count_event
 from kernel.errors import MVTError, UnknownAssignment
 from kernel.reasons import refusal
@@ -145,13 +146,15 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         pipe = r.pipeline(transaction=False)
         pipe.hsetnx(keys.assignment_links(), assignment_id, link_id)
         count_event(pipe, "arrivals", link_id, now)
+        if result[9]:  # the control room's counts (kernel/tally.py)
+            tally.allocated(pipe, result[9], link_id, assignment_id, result[10], result[11], now)
         if reserved == "seen":
             # A concurrent request of this worker may have removed the link after its own refusal.
             pipe.sadd(keys.worker_links(worker_id), link_id)
             if images:
                 pipe.sadd(keys.worker_images(worker_id), *images)
         await pipe.execute()
-    _, index, video_ids, next_trial, done, code, n_trials, options, kind = result
+    _, index, video_ids, next_trial, done, code, n_trials, options, kind = result[:9]
     return Allocation(assignment_id, link_id, worker_id, int(index), outcome == "new", orjson.loads(video_ids),
                       int(next_trial), bool(done), code or None, int(n_trials), orjson.loads(options), kind or "mvt")
 

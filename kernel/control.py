@@ -39,24 +39,48 @@ def count_event(pipe, event: str, link_id: str, now_ms: int) -> None:
         pipe.expire(key, ttl_s)
 
 
-def per_minute(r, event: str, now_ms: int | None = None, minutes: int = WINDOW_MINUTES) -> list[dict[str, int]]:
-    """Link id → count of ``event`` for each of the last ``minutes`` minutes, oldest first (sync client)."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    last = minute_of(now_ms)
-    pipe = r.pipeline(transaction=False)
-    for minute in range(last - minutes + 1, last + 1):
-        pipe.hgetall(keys.minute_counts(event, minute))
-    return [{link: int(n) for link, n in counts.items()} for counts in pipe.execute()]
+SETTLED_MS = 5_000
+"""A period is read once and kept (`per_minute`'s ``kept``) when it ended this long ago: a request counted
+with a time just before its end may arrive a little later."""
 
 
-def per_hour(r, event: str, now_ms: int | None = None, hours: int = WINDOW_HOURS) -> list[dict[str, int]]:
-    """Link id → count of ``event`` for each of the last ``hours`` hours, oldest first (sync client)."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    last = int(now_ms) // 3_600_000
+def _periods(r, names: list[str], settled: int, kept: dict | None) -> list[dict[str, int]]:
+    """Field → count of each hash in ``names``; with ``kept`` (a dict the caller keeps), the first ``settled``
+    (periods that have ended) are read once and kept there."""
+    wanted = [name for i, name in enumerate(names) if kept is None or i >= settled or name not in kept]
     pipe = r.pipeline(transaction=False)
-    for hour in range(last - hours + 1, last + 1):
-        pipe.hgetall(keys.hour_counts(event, hour))
-    return [{link: int(n) for link, n in counts.items()} for counts in pipe.execute()]
+    for name in wanted:
+        pipe.hgetall(name)
+    read = dict(zip(wanted, pipe.execute() if wanted else []))
+    out = []
+    for i, name in enumerate(names):
+        counts = kept[name] if name not in read else {field: int(n) for field, n in read[name].items()}
+        if kept is not None and i < settled and name in read:
+            if len(kept) > 4 * (WINDOW_MINUTES + WINDOW_HOURS) * len(EVENTS):
+                kept.clear()
+            kept[name] = counts
+        out.append(counts)
+    return out
+
+
+def per_minute(r, event: str, now_ms: int | None = None, minutes: int = WINDOW_MINUTES,
+               kept: dict | None = None) -> list[dict[str, int]]:
+    """Link id → count of ``event`` for each of the last ``minutes`` minutes, oldest first (sync client);
+    ``kept``: a dict in which minutes that have ended are kept between calls (`_periods`)."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    last, settled = minute_of(now_ms), minute_of(now_ms - SETTLED_MS)
+    first = last - minutes + 1
+    return _periods(r, [keys.minute_counts(event, m) for m in range(first, last + 1)], settled - first, kept)
+
+
+def per_hour(r, event: str, now_ms: int | None = None, hours: int = WINDOW_HOURS,
+             kept: dict | None = None) -> list[dict[str, int]]:
+    """Link id → count of ``event`` for each of the last ``hours`` hours, oldest first (sync client);
+    ``kept`` as for `per_minute`."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    last, settled = int(now_ms) // 3_600_000, int(now_ms - SETTLED_MS) // 3_600_000
+    first = last - hours + 1
+    return _periods(r, [keys.hour_counts(event, h) for h in range(first, last + 1)], settled - first, kept)
 
 
 def forget_links(r, link_ids, now_ms: int | None = None) -> None:
@@ -80,12 +104,21 @@ def forget_links(r, link_ids, now_ms: int | None = None) -> None:
 
 def set_paused(r, link_ids, paused: bool) -> None:
     """Hold (``paused=True``) or reopen new arrivals on ``link_ids``; returning assignments are not affected."""
+    from kernel import tally
+
+    link_ids = list(link_ids)
     pipe = r.pipeline(transaction=False)
     for link_id in link_ids:
+        pipe.hget(keys.link_meta(link_id), "experiment_id")
+    experiments = pipe.execute()
+    pipe = r.pipeline(transaction=False)
+    for link_id, experiment_id in zip(link_ids, experiments):
         if paused:
             pipe.hset(keys.link_meta(link_id), "paused", "1")
         else:
             pipe.hdel(keys.link_meta(link_id), "paused")
+        if experiment_id:
+            tally.paused(pipe, experiment_id, link_id, paused)
     pipe.execute()
 
 

@@ -1,8 +1,8 @@
 """``mvt drop EXPERIMENT``: what one experiment left in the store, and removing it.
 
 An experiment's data are its links' keys (`keys.LINK_KEY_BUILDERS`, one hash slot per link, so
-one ``DEL`` per link also works on Redis Cluster), its study (`keys.experiment_study`) and its
-entries in shared keys: the link index, the assignment → link index, each worker's set of links
+one ``DEL`` per link also works on Redis Cluster), its study (`keys.experiment_study`), the control
+room's counts (`kernel.tally`) and its entries in shared keys: the link index, the assignment → link index, each worker's set of links
 and the folder of its videos (kept while another experiment's links still use it). Worker blocks
 and the platforms' ledgers are not an experiment's: they stay.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from kernel.export import choose_experiments, experiment_links
-from kernel import control
+from kernel import control, tally
 from kernel.store import keys
 
 
@@ -71,7 +71,8 @@ def plan_drop(r, experiment: str) -> DropPlan:
         n_lists += int(lists or 0)
         dirs.add(videos_dir)
     candidates = [build(link) for link in links for build in keys.LINK_KEY_BUILDERS]
-    candidates.append(keys.experiment_study(experiment))
+    candidates += [keys.experiment_study(experiment), keys.experiment_tally(experiment), keys.tally_holders(experiment),
+                   keys.tally_task_times(experiment)]
     pipe = r.pipeline(transaction=False)
     for key in candidates:
         pipe.exists(key)
@@ -108,5 +109,6 @@ def drop(r, plan: DropPlan) -> int:
     if plan.video_dir:
         r.srem(keys.video_dirs(), plan.video_dir)
     control.forget_links(r, plan.links)
+    tally.forget(r, plan.experiment)
     r.delete(keys.control_overview())  # the control room's shared overview showed it: computed anew
     return deleted

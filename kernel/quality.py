@@ -59,6 +59,20 @@ def add_counts(total: dict[str, list[int]], counts: dict[str, str]) -> None:
             total.setdefault(display, [0, 0])[what == "ok"] += int(n)
 
 
+KIND_PREFIX = "k|"
+"""Fields of ``keys.link_timing`` that record.lua counts for the study kind (`add_kind_counts`)."""
+
+
+def add_kind_counts(total: dict[str, int], counts: dict[str, str]) -> None:
+    """Add one link's kind counts (``k|<name>`` fields of its ``keys.link_timing`` hash) to ``total``
+    (name → count): a rating trap's or gold trial's answer by its distance from the known score
+    (``trap|0``, ``gold|1``, ``gold|x`` for a non-numeric answer) and each task's headphone check
+    outcome (``headphone|5/6``), for `studies.base.StudyKind.control_quality`."""
+    for name, n in counts.items():
+        if name.startswith(KIND_PREFIX):
+            total[name[len(KIND_PREFIX):]] = total.get(name[len(KIND_PREFIX):], 0) + int(n)
+
+
 def shares(total: dict[str, list[int]]) -> dict[str, list[tuple[str, int, int]]]:
     """Per dimension of `DIMENSIONS`: (value, trials, timing_ok) for each value seen, most trials first."""
     out: dict[str, list[tuple[str, int, int]]] = {}

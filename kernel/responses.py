@@ -19,6 +19,7 @@ from itertools import accumulate
 import orjson
 
 from kernel.store import keys
+from kernel import tally
 from kernel.control import count_event
 from kernel.assignments import now_ms
 from kernel.errors import WorkerBlocked
@@ -273,13 +274,23 @@ async def record_response(r, token: TokenData, trial: int, response: str, timing
               timing.get("tab_id") or "", timing.get("frame_times") or "", "" if not refresh else refresh,
               timing.get("interrupted") or "", "" if plays is None else plays,
               "" if timing.get("drawn_device_px") is None else timing["drawn_device_px"],
-              display_of(user_agent, timing.get("dpr"), refresh), token.worker_id])
+              display_of(user_agent, timing.get("dpr"), refresh), token.worker_id, headphone_outcome(timing)])
     if result[0] == "refused":
         if result[1] == "blocked":
             raise _blocked(token)
         raise _refused(result[1], token, trial, response=response)
     flag = int(result[2])
     return Recorded(result[0] == "duplicate", int(result[1]), None if flag < 0 else bool(flag))
+
+
+_OUTCOME = re.compile(r"\d{1,3}/\d{1,3}")
+
+
+def headphone_outcome(timing: dict) -> str:
+    """The task's headphone check outcome ``"<correct>/<trials>"`` the page sent, "" when none or malformed
+    (record.lua counts it for the control room, `kernel.quality.add_kind_counts`)."""
+    value = timing.get("headphone_check")
+    return value if isinstance(value, str) and _OUTCOME.fullmatch(value) else ""
 
 
 async def record_start(r, token: TokenData, trial: int, start_id: str) -> int:
@@ -330,6 +341,9 @@ async def complete(r, token: TokenData, code: str, now: int | None = None, comme
         # Completed by this call (a repeat answers the first completion's time): count it once.
         pipe = r.pipeline(transaction=False)
         count_event(pipe, "completions", token.link_id, now)
+        if len(result) > 4 and result[4]:  # the control room's counts (kernel/tally.py); not on a repeat
+            tally.completed(pipe, result[4], token.link_id, token.assignment_id, int(result[5]) == 1,
+                            (now - int(result[6])) / 1000)
         await pipe.execute()
     return Completion(token.assignment_id, result[1], int(result[2]), int(result[3]))
 

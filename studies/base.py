@@ -60,9 +60,6 @@ class StudyKind(ABC):
     #: when the study file gives none (`studies.loader.listing`); None: the platforms' default,
     #: worded for MVT (`platforms.base.DEFAULT_LISTING`)
     listing: tuple[str, str] | None = None
-    #: whether the control room samples responses for `control_quality` (a read of up to
-    #: `app.control.SAMPLE_RESPONSES` per overview; False keeps the overview to counts and records)
-    control_samples_responses: bool = False
     #: the columns of a worker's trials on ``/admin/workers/<id>``: (heading, stored response field)
     control_trial_columns: tuple[tuple[str, str], ...] = (
         ("answer", "response"), ("correct", "correct"), ("timing ok", "timing_ok"),
@@ -131,12 +128,13 @@ class StudyKind(ABC):
         done = [int(rec.get("n_done") or 0) for rec in records if rec.get("status") == "in_progress"]
         return {"trials done per task in progress (median)": f"{statistics.median(done):g}" if done else "-"}
 
-    def control_quality(self, responses: list[dict]) -> dict[str, str]:
-        """The kind's own live data quality in the control room: label → text, from a random sample of
-        one experiment's recorded responses (`app.control.SAMPLE_RESPONSES` at most; never all of
-        them), read only when `control_samples_responses` is true. The share of trials timing_ok
-        overall and by browser, OS, refresh rate and devicePixelRatio is shown for every kind from
-        counts kept as responses are recorded (`kernel.quality`), not from here. Default: nothing."""
+    def control_quality(self, counts: dict[str, int]) -> dict[str, str]:
+        """The kind's own live data quality in the control room: label → text, from the counts
+        ``record.lua`` keeps as responses are recorded, summed over the experiment's links
+        (`kernel.quality.add_kind_counts`: ``<item class>|<distance from the known answer>`` for answers
+        without frames whose hidden record knows the answer, ``headphone|<outcome>`` per task); never
+        from responses. The share of trials timing_ok overall and by browser, OS, refresh rate and
+        devicePixelRatio is shown for every kind from counts too (`kernel.quality`). Default: nothing."""
         return {}
 
     def page_study(self, design: dict) -> dict | None:

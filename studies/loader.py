@@ -15,6 +15,7 @@ from pathlib import Path
 
 import redis as redis_py
 
+from kernel import tally
 from kernel.store import keys
 from kernel.errors import BadExperiment
 from kernel.ids import ID_CHARS, is_id
@@ -139,6 +140,7 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
         loaded.append(link_id)
     r.sadd(keys.links_index(), *(link.link_id for link in link_data))
     r.sadd(keys.video_dirs(), str(videos_dir))
+    tally.recount(r, experiment_id)  # the control room's counts of the (re)loaded links
     study = _study(exp_dir, design, kind)
     if study:
         r.set(keys.experiment_study(experiment_id), json.dumps(study))

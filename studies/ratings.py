@@ -75,7 +75,6 @@ class RatingsKind(StudyKind):
     title = "Ratings (crowdMOS)"
     listing = ("Rate the quality of short samples",
                "Listen to or look at short samples and rate the quality of each one. Needs a desktop browser.")
-    control_samples_responses = True  # traps, gold and headphone checks (control_quality)
     control_trial_columns = (("rating", "response"), ("trap or gold agreed", "correct"), ("timing ok", "timing_ok"),
                              ("answer time (ms)", "response_time_ms"), ("replays", "replays"),
                              ("played to the end", "playback_completed"), ("headphone check", "headphone_check"))
@@ -201,37 +200,32 @@ class RatingsKind(StudyKind):
             out.append(trial)
         return out
 
-    def control_quality(self, responses: list[dict]) -> dict[str, str]:
-        """From a sample of the responses: trap trials answered with the
-        score asked for, gold trials within `analysis.ratings.GOLD_TOLERANCE` of the known score (the
-        analysis's rule), and, where the page ran the headphone screening, the share of sampled tasks
-        whose outcome passes (`analysis.ratings.HEADPHONE_PASS`). A figure with no trial is left out."""
+    def control_quality(self, counts: dict[str, int]) -> dict[str, str]:
+        """Counted as answers are recorded (`kernel.quality.add_kind_counts`), exact: trap trials answered
+        with the score asked for (distance 0), gold trials within `analysis.ratings.GOLD_TOLERANCE` of
+        the known score (the analysis's rule), and, where the page ran the headphone screening, the
+        share of tasks whose outcome passes (`analysis.ratings.HEADPHONE_PASS`). A figure with no trial
+        is left out."""
         from analysis.ratings import GOLD_TOLERANCE, HEADPHONE_PASS
 
+        def share(prefix: str, ok) -> tuple[int, int]:
+            rows = [(name[len(prefix):], n) for name, n in counts.items() if name.startswith(prefix)]
+            return sum(n for value, n in rows if ok(value)), sum(n for _, n in rows)
+
+        def within(tolerance: float):
+            return lambda distance: distance != "x" and float(distance) <= tolerance + 1e-9
+
+        def passed(outcome: str) -> bool:
+            got, _, of = outcome.partition("/")
+            return got.isdigit() and of.isdigit() and int(of) > 0 and int(got) >= HEADPHONE_PASS * int(of) - 1e-9
+
         out: dict[str, str] = {}
-
-        def agreed(rows: list[dict], ok) -> str:
-            return f"{100 * sum(1 for row in rows if ok(row)) / len(rows):.0f} % of {len(rows)}"
-
-        def near(row: dict) -> bool:
-            try:
-                return abs(float(row.get("response")) - float(row["hidden_label"])) <= GOLD_TOLERANCE
-            except (TypeError, ValueError):
-                return False
-
-        item = lambda row: str(row.get("hidden_item") or "")  # noqa: E731
-        if traps := [row for row in responses if item(row).startswith("trap/")]:
-            out["trap trials answered as asked (sampled)"] = agreed(traps, lambda row: row.get("correct") is True)
-        if gold := [row for row in responses if item(row).startswith("gold/")]:
-            out[f"gold trials within {GOLD_TOLERANCE} point (sampled)"] = agreed(gold, near)
-        checks = {row.get("assignment_id"): row.get("headphone_check") for row in responses
-                  if row.get("headphone_check") is not None}
-        if checks:
-            def passed(outcome) -> bool:
-                got, _, of = str(outcome).partition("/")
-                return got.isdigit() and of.isdigit() and int(of) > 0 and int(got) >= HEADPHONE_PASS * int(of) - 1e-9
-
-            out["headphone check passed (sampled tasks)"] = agreed(list(checks.values()), passed)
+        for label, prefix, ok in (("trap trials answered as asked", "trap|", within(0)),
+                                  (f"gold trials within {GOLD_TOLERANCE} point", "gold|", within(GOLD_TOLERANCE)),
+                                  ("headphone check passed (tasks)", "headphone|", passed)):
+            good, n = share(prefix, ok)
+            if n:
+                out[label] = f"{100 * good / n:.0f} % of {n}"
         return out
 
     def page_study(self, design: dict) -> dict:

@@ -11,7 +11,7 @@ import pytest
 
 from app import adminauth
 from app.control import overview
-from kernel import control
+from kernel import control, tally
 from kernel.store import keys
 from tests.fixtures.control import (SIGNIN_PER_MINUTE, VIEWER_TOKEN, _control_running,  # noqa: F401 (fixtures)
                                     control_server, https_client)
@@ -306,6 +306,7 @@ def test_spend_counts_rewards_fees_and_bonuses_by_the_platforms_rule(control_ser
     raw = orjson.loads(r.hget(keys.link_assignments("synth-001"), "A1"))
     raw["started_ms"] = raw["completed_ms"] - 6 * 60_000  # a six-minute task
     r.hset(keys.link_assignments("synth-001"), "A1", orjson.dumps(raw))
+    tally.recount(r, "synth")  # its task time as if it had been completed so
     [e] = overview(r, allotted_minutes=60)
     [spend] = e.spend
     if platform == "prolific":
@@ -441,36 +442,17 @@ def test_timing_by_display_sums_the_links_counts_by_each_part():
     assert timing_figures({}) == {}
 
 
-def test_the_rating_kinds_live_quality_counts_traps_gold_and_headphone_checks():
+def test_the_rating_kinds_live_quality_from_its_counts():
     from studies import get_kind
 
-    rated = {"timing_ok": True, "hidden_item": "speech1/noise", "hidden_label": None, "correct": False}
-    rows = ([{**rated, "assignment_id": "A1", "response": "4", "headphone_check": "6/6"}] * 5
-            + [{**rated, "hidden_item": "trap/1", "hidden_label": "1", "response": "1", "correct": True,
-                "assignment_id": "A1", "headphone_check": "6/6"},
-               {**rated, "hidden_item": "trap/5", "hidden_label": "5", "response": "4", "correct": False,
-                "assignment_id": "A2", "headphone_check": "4/6"},
-               {**rated, "hidden_item": "gold/clean", "hidden_label": "5", "response": "4", "correct": False,
-                "assignment_id": "A2", "headphone_check": "4/6"},
-               {**rated, "hidden_item": "gold/clean", "hidden_label": "5", "response": "3", "correct": False,
-                "assignment_id": "A3", "headphone_check": "5/6"}])
-    quality = get_kind("ratings").control_quality(rows)
-    assert quality["trap trials answered as asked (sampled)"] == "50 % of 2"
-    assert quality["gold trials within 1 point (sampled)"] == "50 % of 2"  # 4 of a known 5 agrees, 3 does not
-    assert quality["headphone check passed (sampled tasks)"] == "67 % of 3"  # 6/6 and 5/6 pass, 4/6 not
-    assert "headphone check passed (sampled tasks)" not in get_kind("ratings").control_quality(
-        [{k: v for k, v in row.items() if k != "headphone_check"} for row in rows])
-
-
-def test_sampled_responses_carry_their_trials_hidden_answer(control_server):
-    import app.control as figures
-
-    with https_client(control_server) as api:
-        do_task(api, "W1", "A1")  # answers "cat" to every trial
-    rows = figures._sample_responses(control_server.redis, ["synth-001", "synth-002"])
-    assert len(rows) == 3 and {row["assignment_id"] for row in rows} == {"A1"}
-    assert {row["hidden_label"] for row in rows} <= {"cat", "dog"} and all(row["hidden_item"] for row in rows)
-    assert all(row["correct"] == (row["hidden_label"] == "cat") for row in rows)
+    counts = {"trap|0": 1, "trap|3": 1, "gold|1": 1, "gold|2": 1, "gold|x": 1,
+              "headphone|6/6": 1, "headphone|4/6": 1, "headphone|5/6": 1}
+    assert get_kind("ratings").control_quality(counts) == {
+        "trap trials answered as asked": "50 % of 2",
+        "gold trials within 1 point": "33 % of 3",  # 1 point off agrees; 2 off and a non-numeric answer do not
+        "headphone check passed (tasks)": "67 % of 3"}  # 6/6 and 5/6 pass, 4/6 not
+    assert get_kind("ratings").control_quality({"trap|0": 2}) == {"trap trials answered as asked": "100 % of 2"}
+    assert get_kind("mvt").control_quality(counts) == {}
 
 
 def test_flag_and_unflag_from_the_page_need_a_reason_are_logged_and_hostile_reasons_stay_text(control_server, redis_url):
@@ -691,3 +673,55 @@ def test_every_dashboard_shares_one_overview_which_the_supervisors_publisher_com
             assert client.get("/admin/status.json").json()["experiments"][0]["state"] == "paused"
     finally:
         publisher.stop()
+
+
+@pytest.mark.parametrize("task_ms", [None, 0, 400])
+def test_pay_per_hour_is_not_yet_measured_without_a_timed_task(control_server, task_ms):
+    """No completed task, or a median task time of 0.0 s or 0.4 s (a simulated run): the line and the page
+    say "not yet measured" instead of an hourly rate thousands of times the reward."""
+    import orjson
+
+    from app import overview_cache
+
+    r = control_server.redis
+    r.hset(keys.mturk_link_hits("sandbox"), "synth-001", "HIT1")
+    r.hset(keys.mturk_hits("sandbox"), "HIT1", orjson.dumps({"hit_id": "HIT1", "link_id": "synth-001",
+                                                             "max_assignments": 4, "reward": "1.00"}))
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1", link="synth-001", complete=task_ms is not None)
+    if task_ms is not None:
+        raw = orjson.loads(r.hget(keys.link_assignments("synth-001"), "A1"))
+        raw["started_ms"] = raw["completed_ms"] - task_ms
+        r.hset(keys.link_assignments("synth-001"), "A1", orjson.dumps(raw))
+        tally.recount(r, "synth")
+    [e] = overview(r, allotted_minutes=60)
+    [spend] = e.spend
+    note = ("not yet measured (no task completed)" if task_ms is None
+            else f"not yet measured (median task time {task_ms / 1000:.1f} s, under 1 s)")
+    assert spend.hourly is None and spend.line().endswith(f"at $1.00 per task; pay per hour {note}")
+    overview_cache.forget(r)
+    client, _ = signed_in(control_server)
+    with contextlib.closing(client):
+        page = client.get("/admin/").text
+        shown = client.get("/admin/status.json").json()["experiments"][0]["spend"][0]
+    assert f'Pay per hour <span data-field="hourly">{note}</span>.' in page and "an hour</strong>" not in page
+    assert (shown["hourly"], shown["hourly_note"]) == (None, note)
+
+
+def test_a_newer_overview_saying_the_same_keeps_a_process_copy_and_a_changed_one_does_not(control_server):
+    """A process whose copy has the figures of the newer shared overview keeps its objects (no decoding, no
+    new rendering of the grid), with the newer time; figures that changed are read."""
+    from app import overview_cache
+
+    r = control_server.redis
+    first = overview_cache.compute_and_share(r, 60)
+    time.sleep(0.01)
+    second = overview_cache.compute_and_share(r, 60)
+    assert second.at_ms > first.at_ms and second.digest == first.digest != ""
+    kept = overview_cache.same_figures(first, overview_cache.shared_head(r))
+    assert kept.experiments is first.experiments and kept.at_ms == second.at_ms
+    with https_client(control_server) as api:
+        do_task(api, "W1", "A1")
+    third = overview_cache.compute_and_share(r, 60)
+    assert third.digest != first.digest and overview_cache.same_figures(first, overview_cache.shared_head(r)) is None
+    assert overview_cache.read(r).experiments[0].done == 1

@@ -174,6 +174,42 @@ def test_trapping_trial_asks_for_a_score_and_the_server_marks_it_correct(server,
                 "rating": wrong, "correct": False})
 
 
+def test_the_control_room_counts_every_trap_gold_and_headphone_check_as_answers_are_recorded(
+        server, redis, tmp_path, ratings_gold):
+    """Exact, not sampled: two tasks with a trap each (one answered as asked), two gold trials (one a point
+    from the known score, one three), headphone checks 6/6 and 4/6 (one passes: 5/6 needed)."""
+    from app.control import overview, overview_scan
+    from stimuli.ratings_build import build_ratings
+    from tests.fixtures.ratings import BASE_URL, RATINGS_SAMPLES
+
+    study = tmp_path / "study.toml"
+    study.write_text("[ratings]\ntraps_per_task = 1\n")
+    build_ratings(RATINGS_SAMPLES / "images.tsv", tmp_path / "trap", design="dsis", samples_per_task=3,
+                  ratings_per_sample=2, base_url=BASE_URL, study=study)
+    load_experiment(redis, tmp_path / "trap")
+    load_experiment(redis, ratings_gold)
+    for worker, right, check in (("W1", True, "6/6"), ("W2", False, "4/6")):
+        body = start(server, "trap-001", worker, f"A{worker}").json()
+        for t in body["trials"]:
+            asked = t.get("attention")
+            rating = (asked if right else ("1" if asked != "1" else "2")) if asked else "3"
+            assert answer(server, body["assignment_token"], t["trial"], rating, headphone_check=check).json()["recorded"]
+    gold_link = next(link for link in sorted(redis.smembers(keys.links_index()))
+                     if any("gold/" in a for a in redis.hvals(keys.link_answers(link))))
+    for worker, off in (("G1", 1), ("G2", 3)):
+        body = start(server, gold_link, worker, f"A{worker}").json()
+        index = json.loads(redis.hget(keys.link_assignments(gold_link), f"A{worker}"))["list"]
+        for t in body["trials"]:
+            known = json.loads(redis.hget(keys.link_answers(gold_link), f"{index}:{t['trial']}"))
+            rating = str(int(known[0]) - off if int(known[0]) > off else int(known[0]) + off) if known[0] else "3"
+            assert answer(server, body["assignment_token"], t["trial"], rating).json()["recorded"]
+    by_id = {e.experiment_id: e for e in overview(redis, 60)}
+    assert {k: v for k, v in by_id["trap"].figures.items() if "trap" in k or "headphone" in k} == {
+        "trap trials answered as asked": "50 % of 2", "headphone check passed (tasks)": "50 % of 2"}
+    assert by_id["gold"].figures["gold trials within 1 point"] == "50 % of 2"
+    assert [e.figures for e in overview_scan(redis, 60)] == [e.figures for e in by_id.values()]
+
+
 def test_worker_page_and_mturk_preview_follow_the_links_kind(server, redis, ratings_acr, synthetic_experiment):
     load_experiment(redis, ratings_acr)
     load_experiment(redis, synthetic_experiment)

@@ -113,10 +113,8 @@ def _overview(request: Request) -> overview_cache.Shared:
         if cached is not None and time.monotonic() < cached[0]:
             return cached[1]
         mine = cached[1] if cached is not None else None
-        if mine is not None and overview_cache.shared_at_ms(r) == mine.at_ms:
-            shared = mine  # the copy this process has: keep its objects (and its rendered section)
-        else:
-            shared = overview_cache.read(r)
+        # the copy this process has, or a newer one saying the same: keep its objects (and rendered section)
+        shared = overview_cache.same_figures(mine, overview_cache.shared_head(r)) or overview_cache.read(r)
         if shared is None or shared.overdue(overview_cache.GRACE_S):
             shared = (overview_cache.compute_and_share(r, state.settings.allotted_minutes) or shared
                       or overview_cache.compute(r, state.settings.allotted_minutes))

@@ -535,6 +535,19 @@ class _Pipeline:
         pairs = lambda flat: [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]  # noqa: E731
         return self._add(pairs, "ZRANGE", key, start, end, "WITHSCORES")
 
+    # the control room's counts (kernel/tally.py)
+    def zadd(self, key, mapping: dict):
+        return self._add(None, "ZADD", key, *(x for member, score in mapping.items() for x in (score, member)))
+
+    def zrem(self, key, *members):
+        return self._add(None, "ZREM", key, *members)
+
+    def lpush(self, key, *values):
+        return self._add(None, "LPUSH", key, *values)
+
+    def ltrim(self, key, start, end):
+        return self._add(bool, "LTRIM", key, start, end)
+
     async def execute(self) -> list:
         client, scripts = self.client, self.scripts
         if not scripts:

@@ -154,6 +154,19 @@ key (builder)                            type    contents                       
 (control_watched)                                open (the supervisor's publisher computes)
 ``mvt:limit:{ip:IP}:signin``             string  sign-in attempts of client ``IP`` on          60 s     control room
 (signin_attempts)                                ``/admin/`` in the current minute
+``mvt:{g}:tallies`` (tally_index)        set     experiment ids whose counts below are kept    none     tally
+``mvt:{g}:tally:E`` (experiment_tally)   hash    ``kind``, ``epoch`` (new at each recount);    none     tally,
+                                                 per link ``L``: ``L|n`` lists,
+                                                 ``L|h`` handed out (its slots), ``L|u``                assignments,
+                                                 unfinished holders (its activity), ``L|r``             complete,
+                                                 marked for replacement, ``L|p`` ``1`` when             admin, control
+                                                 paused (kernel/tally.py)
+``mvt:{g}:holders:E`` (tally_holders)    zset    ``L:<assignment>`` → last activity known      none     tally,
+                                                 (ms) of each unfinished holder; a holder               assignments,
+                                                 older than the allotted time is checked                complete, admin
+                                                 against its link's activity when read
+``mvt:{g}:task-times:E``                 list    ``L:<assignment>:<seconds>`` of the last      none     complete, tally
+(tally_task_times)                               1000 completed tasks, newest first
 =======================================  ======  ============================================  =======  ==================
 
 Analysis flags section (writer: ``kernel/flags.py``, called by ``mvt analyze`` (record), ``mvt unflag``
@@ -437,6 +450,26 @@ def control_overview_lock() -> str:
 def control_watched() -> str:
     """String set by every poll of a dashboard (``mvt serve``'s publisher computes while it lives)."""
     return _global("control-watched")
+
+
+def tally_index() -> str:
+    """Set of the experiment ids whose control-room counts (`experiment_tally`) are kept."""
+    return _global("tallies")
+
+
+def experiment_tally(experiment_id: str) -> str:
+    """Hash: an experiment's per-link list counts for the control room (kernel/tally.py)."""
+    return _global(f"tally:{experiment_id}")
+
+
+def tally_holders(experiment_id: str) -> str:
+    """Sorted set ``<link>:<assignment>`` → last activity known of an experiment's unfinished holders."""
+    return _global(f"holders:{experiment_id}")
+
+
+def tally_task_times(experiment_id: str) -> str:
+    """List ``<link>:<assignment>:<seconds>`` of an experiment's last completed tasks, newest first."""
+    return _global(f"task-times:{experiment_id}")
 
 
 def signin_attempts(ip: str) -> str:

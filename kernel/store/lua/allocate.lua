@@ -16,7 +16,9 @@
 --           caller reads them again and retries)
 -- returns {outcome, list index, list JSON, next trial, completed 0/1, code or "", n_trials, options JSON,
 --          study kind or ""}
---         with outcome "new" or "resume"; or {"refused", reason} with reason one of
+--         with outcome "new" or "resume"; "new" adds, for the control room's tally (kernel/tally.py),
+--         {experiment id, where the list came from ("free", "replace" or "expire"), the assignment id that
+--         held it before or ""}; or {"refused", reason} with reason one of
 --         unknown_link, wrong_worker, expired, replaced, seen_link, paused, link_full
 local worker, asg, now = ARGV[1], ARGV[2], tonumber(ARGV[4])
 local meta = redis.call('HMGET', KEYS[1], 'n_trials', 'options', 'kind', 'paused', 'images')
@@ -91,20 +93,24 @@ local function unstarted_too_long()
 end
 
 local index = redis.call('LPOP', KEYS[3])
+local source, before = 'free', ''  -- for the tally
 if not index then
   index = redis.call('SPOP', KEYS[8])
   if index then
     local old_asg = redis.call('HGET', KEYS[4], index)
     redis.call('ZREM', KEYS[9], old_asg)
     take_over(old_asg, 'replaced')
+    source, before = 'replace', old_asg
   else
     local oldest = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
     if oldest[1] and tonumber(oldest[2]) <= now - tonumber(ARGV[5]) then
       index = expire(oldest[1])
+      source, before = 'expire', oldest[1]
     else
       local unstarted = unstarted_too_long()
       if unstarted then
         index = expire(unstarted)
+        source, before = 'expire', unstarted
       else
         return {'refused', 'link_full'}
       end
@@ -119,4 +125,7 @@ redis.call('HSET', KEYS[5], asg, cjson.encode(rec))
 redis.call('HSET', KEYS[6], worker, asg)
 redis.call('ZADD', KEYS[7], now, asg)
 redis.call('ZADD', KEYS[9], now, asg)
-return answer('new', rec)
+local out = answer('new', rec)
+-- The control room's tally (kernel/tally.py): the caller counts the change in the experiment's counts.
+out[10], out[11], out[12] = redis.call('HGET', KEYS[1], 'experiment_id') or '', source, before
+return out

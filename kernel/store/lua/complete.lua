@@ -5,7 +5,9 @@
 -- ARGV[1] = assignment id, ARGV[2] = list index (from the signed token)
 -- ARGV[3] = now (ms since epoch), ARGV[4] = completion code (server-derived)
 -- ARGV[5] = the worker's debrief comment ("" for none), kept as the record's comment
--- returns {"complete", code, n_trials, completed_ms}; or {"refused", reason, n_done, n_trials}
+-- returns {"complete", code, n_trials, completed_ms}, and when completed by this call, for the control
+--         room's tally (kernel/tally.py), {experiment id, 1 if it was an unfinished holder else 0, started_ms};
+--         or {"refused", reason, n_done, n_trials}
 --         with reason one of unknown_assignment, expired, replaced, incomplete
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 local n_trials = tonumber(redis.call('HGET', KEYS[1], 'n_trials'))
@@ -29,5 +31,6 @@ if rec.status == 'in_progress' then
   rec.status = 'complete'
 end
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(rec))
-redis.call('ZREM', KEYS[3], ARGV[1])
-return {'complete', rec.code, n_trials, rec.completed_ms}
+local unfinished = redis.call('ZREM', KEYS[3], ARGV[1])
+return {'complete', rec.code, n_trials, rec.completed_ms,
+        redis.call('HGET', KEYS[1], 'experiment_id') or '', unfinished, rec.started_ms or rec.completed_ms}

@@ -32,6 +32,7 @@
 -- ARGV[15] = drawn_device_px: the video's side as drawn in device px ("" when null)
 -- ARGV[16] = the display "<browser>|<OS>|<Hz>|<dpr>" (kernel.quality.display_of; "" counts nothing)
 -- ARGV[17] = the worker id (from the signed token): a blocked worker's response is refused first
+-- ARGV[18] = the task's headphone check outcome "<correct>/<trials>" ("" when none), counted with its first answer
 -- Per trial, with lo = fixation_frames, N = frames, m = lo + N (first mask frame), P = 1000/fps:
 --   presented_frames = confirmed indices in [lo, m);
 --   mask_frames_presented = confirmed indices in [m, m + mask_frames);
@@ -213,6 +214,20 @@ redis.call('HSET', KEYS[3], field, '[' .. correct .. ',' .. timing_ok .. ',' .. 
 if flag ~= -1 and frames > 0 and ARGV[16] ~= '' then  -- a rating answer's verdict is only ever false
   redis.call('HINCRBY', KEYS[7], 'n|' .. ARGV[16], 1)
   if flag == 1 then redis.call('HINCRBY', KEYS[7], 'ok|' .. ARGV[16], 1) end
+end
+-- The kind's own counts for the control room (kernel.quality.add_kind_counts): an answer without frames
+-- whose hidden record knows the answer (a rating trap's or gold trial's) by its distance from it, under
+-- its item's class (the id's part before "/"); a task's headphone check outcome with its first answer.
+if frames == 0 and type(answer[1]) == 'string' and type(answer[3]) == 'string' then
+  local class = string.match(answer[3], '^([%w_-]+)/')
+  if class then
+    local got, known, distance = tonumber(ARGV[5]), tonumber(answer[1]), 'x'
+    if got and known then distance = string.format('%g', math.abs(got - known)) end
+    redis.call('HINCRBY', KEYS[7], 'k|' .. class .. '|' .. distance, 1)
+  end
+end
+if (ARGV[18] or '') ~= '' and rec.n_done == 0 then
+  redis.call('HINCRBY', KEYS[7], 'k|headphone|' .. ARGV[18], 1)
 end
 rec.n_done = rec.n_done + 1
 while redis.call('HEXISTS', KEYS[3], asg .. ':' .. rec.next) == 1 do

@@ -4,8 +4,8 @@
 -- KEYS[3] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
 -- KEYS[4] = keys.link_replace(L)      set of list indices marked for replacement
 -- ARGV[1] = assignment id
--- returns "marked" | "already" (marked before) | "gone" (its list already went to someone
---         else) | "unknown_assignment"
+-- returns "marked" (an unfinished holder's list) | "marked_finished" (a completed task's list) | "already"
+--         (marked before) | "gone" (its list already went to someone else) | "unknown_assignment"
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then
   return 'unknown_assignment'
@@ -20,6 +20,7 @@ if rec.status == 'expired' or rec.status == 'replaced' or redis.call('HGET', KEY
 end
 rec.status = 'to_replace'
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
-redis.call('ZREM', KEYS[3], ARGV[1])
+local unfinished = redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('SADD', KEYS[4], index)
-return 'marked'
+if unfinished == 1 then return 'marked' end
+return 'marked_finished'
