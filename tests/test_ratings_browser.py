@@ -623,8 +623,10 @@ def test_dsis_sounds_and_videos_record_how_long_the_reference_and_the_sample_pla
     task.get_by_role("button", name="Next").click()
     expect(task.get_by_role("heading", name="Thank you — one last, optional question")).to_be_visible()
     (row,) = rows_of(redis, worker)
-    assert 0.9 * clip_ms <= row["reference_view_ms"] <= reference_wall + 100, (row, reference_wall)
-    assert 0.9 * clip_ms / 4 <= row["view_ms"] <= sample_wall + 100, (row, sample_wall)
+    # Margins for a busy machine (it failed once at load 10 with the whole suite beside it): a page that
+    # recorded nothing, or the wrong clip's time, is still far outside them.
+    assert 0.6 * clip_ms <= row["reference_view_ms"] <= reference_wall + 300, (row, reference_wall)
+    assert 0.6 * clip_ms / 4 <= row["view_ms"] <= sample_wall + 300, (row, sample_wall)
     assert row["reference_view_ms"] + row["view_ms"] <= row["response_time_ms"], row
     seen = True if media == "video" else None
     assert (row["reference_visible"], row["stimulus_visible"], row["playback_completed"]) == (seen, seen, True), row
