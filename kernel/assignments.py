@@ -20,6 +20,14 @@ theirs: removing it then would let them exceed the cap). The set may thus briefl
 the worker did not get, which can only make a concurrent request of the same worker see the
 cap early: never exceed it.
 
+Both steps' first calls leave in one write, beside the client's limits (`kernel.limits`): reserve.lua
+and allocate.lua in its read-only ``resume`` mode, which answers an assignment that holds a list and
+changes nothing (`kernel.store.fastredis.scripts_together`). A returning assignment is thus answered
+after one round trip; its activity time is then written (``ZADD XX``, not awaited) only once the
+reservation and the limits admitted it, so a refused request still changes nothing. Only an
+assignment without a list waits for the allocating call (its first write carries one more,
+read-only, script call).
+
 The hot-path functions take a ``redis.asyncio.Redis``; `completion_record` a ``redis.Redis``.
 """
 
@@ -34,7 +42,7 @@ from kernel.store import keys
 from kernel.control import count_event
 from kernel.errors import MVTError, UnknownAssignment
 from kernel.reasons import refusal
-from kernel.store.fastredis import both
+from kernel.store.fastredis import both, scripts_together
 from kernel.store.scripts import scripts_for
 
 
@@ -94,6 +102,10 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     """
     scripts = scripts_for(r)
     now = now_ms() if now is None else now
+    link_keys = [keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id), keys.link_slots(link_id),
+                 keys.link_assignments(link_id), keys.link_workers(link_id), keys.link_activity(link_id),
+                 keys.link_replace(link_id), keys.link_unstarted(link_id)]
+    worker_keys = [keys.worker_links(worker_id), keys.worker_blocked(worker_id), keys.worker_images(worker_id)]
     for attempt in (1, 2):
         # The link's slot holds its images, the worker's slot the images they saw: reserve.lua checks
         # and writes the worker's side with the images kept per process (`_LINK_IMAGES`), and
@@ -106,28 +118,36 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
                 _LINK_IMAGES.clear()
             _LINK_IMAGES[link_id] = raw_images
         images = orjson.loads(raw_images) if raw_images else []
-        reserve = scripts.reserve(keys=[keys.worker_links(worker_id), keys.worker_blocked(worker_id),
-                                        keys.worker_images(worker_id)],
-                                  args=[link_id, cap, *images])
-        if admit is None or attempt == 2:
-            reserved = await reserve
+        reserve = (scripts.reserve, worker_keys, [link_id, cap, *images])
+        link_args = [worker_id, assignment_id, hit_id, now, allotted_ms, first_trial_ms or allotted_ms, raw_images]
+        if attempt == 1:
+            # The first write asks the link, read-only, for the assignment's list beside the reservation
+            # (and the limits, ``admit``): a returning assignment is answered in this one round trip.
+            asked = scripts_together(r, reserve, (scripts.allocate, link_keys, link_args + ["resume"]))
+            if admit is None:
+                reserved, resumed = await asked
+            else:
+                admitted, asked = await both(admit, asked)
+                if isinstance(asked, BaseException):
+                    raise asked
+                reserved, resumed = asked
+                if isinstance(admitted, BaseException):
+                    if reserved == "added":
+                        await _unreserve(r, link_id, worker_id, images)
+                    raise admitted
+            for outcome in (reserved, resumed):
+                if isinstance(outcome, BaseException):
+                    raise outcome
         else:
-            admitted, reserved = await both(admit, reserve)
-            if isinstance(reserved, BaseException):
-                raise reserved
-            if isinstance(admitted, BaseException):
-                if reserved == "added":
-                    await _unreserve(r, link_id, worker_id, images)
-                raise admitted
+            reserved, resumed = await reserve[0](keys=reserve[1], args=reserve[2]), None
         if reserved == "seen_image" and attempt == 1 and images:
             continue  # maybe refused for images the link no longer shows: read them and ask again
         if reserved in ("blocked", "cap_reached", "seen_image"):
             raise refusal(reserved, link=link_id, worker=worker_id, assignment=assignment_id, cap=cap)
-        result = await scripts.allocate(
-            keys=[keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id),
-                  keys.link_slots(link_id), keys.link_assignments(link_id), keys.link_workers(link_id),
-                  keys.link_activity(link_id), keys.link_replace(link_id), keys.link_unstarted(link_id)],
-            args=[worker_id, assignment_id, hit_id, now, allotted_ms, first_trial_ms or allotted_ms, raw_images])
+        if resumed is not None and resumed[0] != "absent":
+            result = resumed
+        else:
+            result = await scripts.allocate(keys=link_keys, args=link_args)
         outcome = result[0]
         if outcome != "stale_images":
             break
@@ -151,7 +171,16 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
             if images:
                 pipe.sadd(keys.worker_images(worker_id), *images)
         await pipe.execute()
-    _, index, video_ids, next_trial, done, code, n_trials, options, kind = result
+    elif result is resumed and result[9] == "in_progress":
+        # Admitted and not blocked: the reload counts as activity (XX: not if the list went meanwhile).
+        # Nobody waits for it: lost, the list is only as idle as it was before this request.
+        touch = ("ZADD", keys.link_activity(link_id), "XX", now, assignment_id)
+        fire = getattr(r, "fire", None)
+        if fire is not None:
+            fire(*touch)
+        else:
+            await r.execute_command(*touch)
+    _, index, video_ids, next_trial, done, code, n_trials, options, kind, _ = result
     return Allocation(assignment_id, link_id, worker_id, int(index), outcome == "new", orjson.loads(video_ids),
                       int(next_trial), bool(done), code or None, int(n_trials), orjson.loads(options), kind or "mvt")
 

@@ -104,6 +104,24 @@ async def both(first, second) -> tuple:
         return exc, outcome
 
 
+async def scripts_together(r, *calls) -> list:
+    """The outcomes (result or exception, in order) of ``(script, keys, args)`` calls sent in one write.
+
+    Each script stays atomic on its own keys; they need not share a hash slot (on a cluster they are
+    sent to their nodes concurrently). `FastRedis` sends them without a task each
+    (`FastRedis.evalsha_many`); any other client runs them as ``asyncio.gather`` would.
+    """
+    many = getattr(r, "evalsha_many", None)
+    if many is not None and all(isinstance(script, _Script) for script, _, _ in calls):
+        return await many(calls)
+    return list(await asyncio.gather(*(script(keys=k, args=a) for script, k, a in calls), return_exceptions=True))
+
+
+def _drop_outcome(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: a failed fire-and-forget command is not reported
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self, client: FastRedis):
         self.client = client
@@ -316,6 +334,35 @@ class FastRedis(_Commands):
         """One command's reply."""
         protocol = self._protocol or await self._ensure()
         return await self._send([pack(*args)], protocol)[0]
+
+    def fire(self, *args) -> None:
+        """Send one command whose reply nobody waits for (it leaves with this loop turn's write); for
+        writes that may be lost without harm, e.g. a returning assignment's activity time."""
+        protocol = self._protocol
+        if protocol is None or self.wait_replicas:
+            asyncio.ensure_future(self.execute_command(*args)).add_done_callback(_drop_outcome)
+        else:
+            self._send([pack(*args)], protocol)[0].add_done_callback(_drop_outcome)
+
+    async def evalsha_many(self, calls) -> list:
+        """`scripts_together` on one node: every EVALSHA in one write, the replies (or their exceptions) in
+        order; a script the server did not know is loaded and run again alone (it had not run)."""
+        if self.wait_replicas:  # each script is followed by its WAIT (`evalsha`)
+            return list(await asyncio.gather(*(self.evalsha(s, k, a) for s, k, a in calls), return_exceptions=True))
+        protocol = self._protocol or await self._ensure()
+        futures = self._send([pack("EVALSHA", s.sha, len(k), *k, *a) for s, k, a in calls], protocol)
+        replies = []
+        for (script, k, a), future in zip(calls, futures):
+            try:
+                replies.append(await future)
+            except NoScriptError:
+                try:
+                    replies.append(await self.evalsha(script, k, a))
+                except Exception as exc:  # noqa: BLE001 - handed back, as gather would
+                    replies.append(exc)
+            except Exception as exc:  # noqa: BLE001
+                replies.append(exc)
+        return replies
 
     async def evalsha(self, script: _Script, keys, args, asking: bool = False):
         """Run ``script`` by EVALSHA, loading it on NOSCRIPT (``asking``: after ASKING, in a cluster).
@@ -579,6 +626,10 @@ class FastRedisCluster(_Commands):
                 return (await node.execute_many([("ASKING",), args]))[1]
             return await node.execute_command(*args)
         return await self._routed(command_slot(args), call)
+
+    def fire(self, *args) -> None:
+        """`FastRedis.fire` on the node serving the command's key (a task: the slot may need routing)."""
+        asyncio.ensure_future(self.execute_command(*args)).add_done_callback(_drop_outcome)
 
     async def evalsha(self, script: _Script, keys, args):
         """Run ``script`` on the node serving ``keys`` (all in one slot), loading it there if needed."""
