@@ -53,7 +53,8 @@ from simulation.synthetic import write_experiment  # noqa: E402
 N_LINKS, N_LISTS, N_TRIALS, N_CLASSES = 1000, 42, 50, 50
 """1,000 links: 42,000 lists, 40,000 left after the returning assignments, for first_assignment's new workers
 (one list each; 400 links left 14,800 and a 5 s run at 3,200 req/s ran out: 1,088 of 15,888 answers were
-link_full refusals). `measure` says so when a run still runs out."""N_RETURNING = 2000
+link_full refusals). `measure` says so when a run still runs out."""
+N_RETURNING = 2000
 
 WRK_COMMON = """
 local counter = 0
