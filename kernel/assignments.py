@@ -94,8 +94,9 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     else of one that has not answered a trial ``first_trial_ms`` (default: ``allotted_ms``) after
     its start (``MVT_FIRST_TRIAL_MINUTES``).
 
-    ``admit``, an awaitable such as `kernel.limits.admit_assignment`, runs together with the first
-    script (one write to Redis); when it raises, nothing is allocated and the exception propagates.
+    ``admit``, a `kernel.limits.Admission` (its commands sent with the first scripts, then judged) or an
+    awaitable such as `kernel.limits.admit_assignment` (run beside them), is sent in the same write to
+    Redis as the first scripts; when it raises, nothing is allocated and the exception propagates.
 
     Raises `WorkerBlocked`, `CapReached`, `UnknownLink`, `SeenLink`, `LinkFull`, `WrongWorker`,
     `AssignmentExpired` or `AssignmentReplaced`.
@@ -123,9 +124,18 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         if attempt == 1:
             # The first write asks the link, read-only, for the assignment's list beside the reservation
             # (and the limits, ``admit``): a returning assignment is answered in this one round trip.
-            asked = scripts_together(r, reserve, (scripts.allocate, link_keys, link_args + ["resume"]))
-            if admit is None:
-                reserved, resumed = await asked
+            calls = getattr(admit, "calls", None)  # a `kernel.limits.Admission`: its commands join this write
+            asked = scripts_together(r, reserve, (scripts.allocate, link_keys, link_args + ["resume"]),
+                                     *(calls() if calls else ()))
+            if admit is None or calls:
+                reserved, resumed, *admitted = await asked
+                if calls:
+                    try:
+                        await admit.judge(admitted)
+                    except BaseException:
+                        if reserved == "added":
+                            await _unreserve(r, link_id, worker_id, images)
+                        raise
             else:
                 admitted, asked = await both(admit, asked)
                 if isinstance(asked, BaseException):

@@ -37,7 +37,7 @@ import orjson
 from kernel.errors import RateLimited
 from kernel.settings import Settings
 from kernel.store import keys
-from kernel.store.fastredis import both
+from kernel.store.fastredis import scripts_together
 from kernel.store.scripts import scripts_for
 
 UNKNOWN_CLIENT = "unknown"
@@ -62,18 +62,24 @@ def _buckets(ip: str, name: str, worker_id: str, per_minute: int, per_worker_per
     return found
 
 
-async def _admit(r, ip: str, buckets, held: int, member: str, hold_ms: tuple[int, int], now_ms: int,
-                 what: str, whose: str = "from this address") -> None:
+def _charge(r, ip: str, buckets, held: int, member: str, now_ms: int):
+    """ratelimit.lua's call ``(script, keys, args)`` for `_admit`, or None when nothing is limited."""
     hold = bool(held and member)
     if not buckets and not hold:
-        return
-    keys_ = [k for k, _ in buckets] + ([keys.limit_held(ip)] if hold else [])
+        return None
     args = [now_ms, member if hold else "", held, HELD_FULL_WAIT_MS]
     for _, per_minute in buckets:
         args += [per_minute, 2 * per_minute]
-    wait_ms, which = await scripts_for(r).ratelimit(keys=keys_, args=args)
+    return scripts_for(r).ratelimit, [k for k, _ in buckets] + ([keys.limit_held(ip)] if hold else []), args
+
+
+async def _judge(r, ip: str, call, buckets, held: int, reply, hold_ms: tuple[int, int], now_ms: int,
+                 what: str, whose: str) -> None:
+    """Raise `RateLimited` when ratelimit.lua's ``reply`` to ``call`` refused (asking again once the
+    client's ended holds are forgotten, when its held cap refused)."""
+    wait_ms, which = reply
     if int(wait_ms) and int(which) > len(buckets) and await _forget_ended_holds(r, ip, now_ms, *hold_ms):
-        wait_ms, which = await scripts_for(r).ratelimit(keys=keys_, args=args)
+        wait_ms, which = await call[0](keys=call[1], args=call[2])
     if int(wait_ms) == 0:
         return
     retry_after_s = max(1, math.ceil(int(wait_ms) / 1000))
@@ -83,6 +89,14 @@ async def _admit(r, ip: str, buckets, held: int, member: str, hold_ms: tuple[int
     else:
         message = f"too many {what} {whose}; try again in {retry_after_s} s"
     raise RateLimited(message, retry_after_s)
+
+
+async def _admit(r, ip: str, buckets, held: int, member: str, hold_ms: tuple[int, int], now_ms: int,
+                 what: str, whose: str = "from this address") -> None:
+    call = _charge(r, ip, buckets, held, member, now_ms)
+    if call is not None:
+        await _judge(r, ip, call, buckets, held, await call[0](keys=call[1], args=call[2]), hold_ms, now_ms, what,
+                     whose)
 
 
 async def admit_assignment(r, settings: Settings, ip: str, worker_id: str, assignment_id: str,
@@ -113,25 +127,57 @@ async def admit_participant(r, settings: Settings, ip: str, worker_id: str, assi
     or read from ``link_id``'s meta. Every platform's way in (MTurk's ``POST /api/assignments``,
     the Prolific and panel pages) goes through here; raises `RateLimited` and then holds nothing.
     """
-    if not settings.limit_arrivals_per_min:
-        return await admit_assignment(r, settings, ip, worker_id, assignment_id, now_ms)
-    lookups = r.pipeline(transaction=False).hget(keys.assignment_links(), assignment_id)
-    if experiment_id is None:
-        lookups.hget(keys.link_meta(link_id), "experiment_id")
-    # one pipeline, not a task per read: every POST /api/assignments comes here
-    admitted, found = await both(admit_assignment(r, settings, ip, worker_id, assignment_id, now_ms),
-                                 lookups.execute())
-    for outcome in (admitted, found):
-        if isinstance(outcome, BaseException):
-            raise outcome
-    experiment = experiment_id or found[1]
-    if found[0] is None and experiment:  # an unknown link names no experiment: refused later as such
-        try:
-            await admit_arrival(r, settings, experiment.decode() if isinstance(experiment, bytes) else experiment,
-                                now_ms)
-        except RateLimited:
-            await release(r, settings, ip, assignment_id)
-            raise
+    admission = Admission(r, settings, ip, worker_id, assignment_id, now_ms, experiment_id, link_id)
+    await admission.judge(await scripts_together(r, *admission.calls()))
+
+
+class Admission:
+    """`admit_participant` in two halves, so that its first commands ride in the caller's write to Redis
+    (`kernel.assignments.allocate` sends them with its own, `scripts_together`): `calls` to send, then
+    `judge` of their replies, which raises `RateLimited` (and asks more of Redis only for an arrival or a
+    client at its held cap). The same checks and charges, without an asyncio task of their own: the
+    request's task awaits every reply (a task per concurrent step, with its WeakSet entry, was ~7 % of a
+    returning assignment's server CPU in a profile of ``scripts/bench_server``, 2026-12-06)."""
+
+    def __init__(self, r, settings: Settings, ip: str, worker_id: str, assignment_id: str, now_ms: int,
+                 experiment_id: str | None = None, link_id: str | None = None):
+        self.r, self.settings, self.ip, self.assignment_id, self.now_ms = r, settings, ip, assignment_id, now_ms
+        self.experiment_id, self.link_id = experiment_id, link_id
+        self.buckets = _buckets(ip, "assignments", worker_id, settings.limit_assignments_per_minute,
+                                settings.limit_assignments_per_worker_per_minute)
+        self.charge = _charge(r, ip, self.buckets, settings.limit_held_per_client, assignment_id, now_ms)
+
+    def calls(self) -> list:
+        """The commands to send: ratelimit.lua's call, and with an arrivals limit the reads that tell a new
+        participant (``(None, command, ())``, as `scripts_together` takes them)."""
+        found = [self.charge] if self.charge is not None else []
+        if self.settings.limit_arrivals_per_min:
+            found.append((None, ("HGET", keys.assignment_links(), self.assignment_id), ()))
+            if self.experiment_id is None:
+                found.append((None, ("HGET", keys.link_meta(self.link_id), "experiment_id"), ()))
+        return found
+
+    async def judge(self, replies: list) -> None:
+        """Raise `RateLimited` (or a reply's exception) unless the replies to `calls` admit the request."""
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        s = self.settings
+        if self.charge is not None:
+            await _judge(self.r, self.ip, self.charge, self.buckets, s.limit_held_per_client, replies[0],
+                         (s.allotted_minutes * 60_000, s.first_trial_minutes * 60_000), self.now_ms,
+                         "task requests", "from this address")
+        if not s.limit_arrivals_per_min:
+            return
+        found = replies[1 if self.charge is not None else 0:]
+        experiment = self.experiment_id or found[1]
+        if found[0] is None and experiment:  # an unknown link names no experiment: refused later as such
+            try:
+                await admit_arrival(self.r, s, experiment.decode() if isinstance(experiment, bytes) else experiment,
+                                    self.now_ms)
+            except RateLimited:
+                await release(self.r, s, self.ip, self.assignment_id)
+                raise
 
 
 async def admit_eligibility(r, settings: Settings, ip: str, worker_id: str, now_ms: int) -> None:

@@ -105,16 +105,18 @@ async def both(first, second) -> tuple:
 
 
 async def scripts_together(r, *calls) -> list:
-    """The outcomes (result or exception, in order) of ``(script, keys, args)`` calls sent in one write.
+    """The outcomes (result or exception, in order) of ``(script, keys, args)`` calls sent in one write;
+    a call ``(None, command, ())`` is a plain command (a tuple such as ``("HGET", key, field)``).
 
     Each script stays atomic on its own keys; they need not share a hash slot (on a cluster they are
     sent to their nodes concurrently). `FastRedis` sends them without a task each
     (`FastRedis.evalsha_many`); any other client runs them as ``asyncio.gather`` would.
     """
     many = getattr(r, "evalsha_many", None)
-    if many is not None and all(isinstance(script, _Script) for script, _, _ in calls):
+    if many is not None and all(script is None or isinstance(script, _Script) for script, _, _ in calls):
         return await many(calls)
-    return list(await asyncio.gather(*(script(keys=k, args=a) for script, k, a in calls), return_exceptions=True))
+    return list(await asyncio.gather(*(script(keys=k, args=a) if script is not None else r.execute_command(*k)
+                                       for script, k, a in calls), return_exceptions=True))
 
 
 def _drop_outcome(future: asyncio.Future) -> None:
@@ -348,14 +350,16 @@ class FastRedis(_Commands):
         """`scripts_together` on one node: every EVALSHA in one write, the replies (or their exceptions) in
         order; a script the server did not know is loaded and run again alone (it had not run)."""
         if self.wait_replicas:  # each script is followed by its WAIT (`evalsha`)
-            return list(await asyncio.gather(*(self.evalsha(s, k, a) for s, k, a in calls), return_exceptions=True))
+            return list(await asyncio.gather(*(self.evalsha(s, k, a) if s is not None else self.execute_command(*k)
+                                               for s, k, a in calls), return_exceptions=True))
         protocol = self._protocol or await self._ensure()
-        futures = self._send([pack("EVALSHA", s.sha, len(k), *k, *a) for s, k, a in calls], protocol)
+        futures = self._send([pack("EVALSHA", s.sha, len(k), *k, *a) if s is not None else pack(*k)
+                              for s, k, a in calls], protocol)
         replies = []
         for (script, k, a), future in zip(calls, futures):
             try:
                 replies.append(await future)
-            except NoScriptError:
+            except NoScriptError:  # only EVALSHA is answered so
                 try:
                     replies.append(await self.evalsha(script, k, a))
                 except Exception as exc:  # noqa: BLE001 - handed back, as gather would
