@@ -26,9 +26,9 @@ changes nothing (`kernel.store.fastredis.scripts_together`). A returning assignm
 after one round trip; its activity time is then written (``ZADD XX``, not awaited) only once the
 reservation and the limits admitted it, so a refused request still changes nothing. Only an
 assignment without a list waits for the allocating call (its first write carries one more,
-read-only, script call). A returning request's server + Redis CPU fell to ×0.74 (50 connections)
-and ×0.85 (200) of two round trips', a first assignment's stayed ×1.00–1.02 (`scripts/bench_server
---compare`, 3 interleaved rounds, load 11 → 7; docs/reliability.md, round 5).
+read-only, script call). A returning request's server + Redis CPU fell to ×0.74–0.95 (50 connections)
+and ×0.83–0.85 (200) of two round trips', a first assignment's stayed ×0.95–1.05 (`scripts/bench_server
+--compare`, 3 interleaved rounds, two runs at load 3–11; docs/reliability.md, round 5).
 
 The hot-path functions take a ``redis.asyncio.Redis``; `completion_record` a ``redis.Redis``.
 """
