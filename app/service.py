@@ -226,7 +226,7 @@ async def _allocate(r, settings: Settings, link: str, worker_id: str, assignment
         raise refusal("preview")
     now = now_ms()
     admit = None if client is None or placement is not None else \
-        limits.admit_participant(r, settings, client, worker_id, assignment_id, now, link_id=link)
+        limits.Admission(r, settings, client, worker_id, assignment_id, now, link_id=link)
     try:
         if placement is not None:
             a = await _place(r, settings, placement, worker_id, assignment_id, hit_id, client, now)

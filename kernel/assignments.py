@@ -20,6 +20,16 @@ theirs: removing it then would let them exceed the cap). The set may thus briefl
 the worker did not get, which can only make a concurrent request of the same worker see the
 cap early: never exceed it.
 
+Both steps' first calls leave in one write, beside the client's limits (`kernel.limits`): reserve.lua
+and allocate.lua in its read-only ``resume`` mode, which answers an assignment that holds a list and
+changes nothing (`kernel.store.fastredis.scripts_together`). A returning assignment is thus answered
+after one round trip; its activity time is then written (``ZADD XX``, not awaited) only once the
+reservation and the limits admitted it, so a refused request still changes nothing. Only an
+assignment without a list waits for the allocating call (its first write carries one more,
+read-only, script call). A returning request's server + Redis CPU fell to ×0.74–0.95 (50 connections)
+and ×0.83–0.85 (200) of two round trips', a first assignment's stayed ×0.95–1.05 (`scripts/bench_server
+--compare`, 3 interleaved rounds, two runs at load 3–11; docs/reliability.md, round 5).
+
 The hot-path functions take a ``redis.asyncio.Redis``; `completion_record` a ``redis.Redis``.
 """
 
@@ -35,7 +45,7 @@ from kernel import tally
 from kernel.control import count_event
 from kernel.errors import MVTError, UnknownAssignment
 from kernel.reasons import refusal
-from kernel.store.fastredis import both
+from kernel.store.fastredis import both, scripts_together
 from kernel.store.scripts import scripts_for
 
 
@@ -87,14 +97,19 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     else of one that has not answered a trial ``first_trial_ms`` (default: ``allotted_ms``) after
     its start (``MVT_FIRST_TRIAL_MINUTES``).
 
-    ``admit``, an awaitable such as `kernel.limits.admit_assignment`, runs together with the first
-    script (one write to Redis); when it raises, nothing is allocated and the exception propagates.
+    ``admit``, a `kernel.limits.Admission` (its commands sent with the first scripts, then judged) or an
+    awaitable such as `kernel.limits.admit_assignment` (run beside them), is sent in the same write to
+    Redis as the first scripts; when it raises, nothing is allocated and the exception propagates.
 
     Raises `WorkerBlocked`, `CapReached`, `UnknownLink`, `SeenLink`, `LinkFull`, `WrongWorker`,
     `AssignmentExpired` or `AssignmentReplaced`.
     """
     scripts = scripts_for(r)
     now = now_ms() if now is None else now
+    link_keys = [keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id), keys.link_slots(link_id),
+                 keys.link_assignments(link_id), keys.link_workers(link_id), keys.link_activity(link_id),
+                 keys.link_replace(link_id), keys.link_unstarted(link_id)]
+    worker_keys = [keys.worker_links(worker_id), keys.worker_blocked(worker_id), keys.worker_images(worker_id)]
     for attempt in (1, 2):
         # The link's slot holds its images, the worker's slot the images they saw: reserve.lua checks
         # and writes the worker's side with the images kept per process (`_LINK_IMAGES`), and
@@ -107,28 +122,45 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
                 _LINK_IMAGES.clear()
             _LINK_IMAGES[link_id] = raw_images
         images = orjson.loads(raw_images) if raw_images else []
-        reserve = scripts.reserve(keys=[keys.worker_links(worker_id), keys.worker_blocked(worker_id),
-                                        keys.worker_images(worker_id)],
-                                  args=[link_id, cap, *images])
-        if admit is None or attempt == 2:
-            reserved = await reserve
+        reserve = (scripts.reserve, worker_keys, [link_id, cap, *images])
+        link_args = [worker_id, assignment_id, hit_id, now, allotted_ms, first_trial_ms or allotted_ms, raw_images]
+        if attempt == 1:
+            # The first write asks the link, read-only, for the assignment's list beside the reservation
+            # (and the limits, ``admit``): a returning assignment is answered in this one round trip.
+            calls = getattr(admit, "calls", None)  # a `kernel.limits.Admission`: its commands join this write
+            asked = scripts_together(r, reserve, (scripts.allocate, link_keys, link_args + ["resume"]),
+                                     *(calls() if calls else ()))
+            if admit is None or calls:
+                reserved, resumed, *admitted = await asked
+                if calls:
+                    try:
+                        await admit.judge(admitted)
+                    except BaseException:
+                        if reserved == "added":
+                            await _unreserve(r, link_id, worker_id, images)
+                        raise
+            else:
+                admitted, asked = await both(admit, asked)
+                if isinstance(asked, BaseException):
+                    raise asked
+                reserved, resumed = asked
+                if isinstance(admitted, BaseException):
+                    if reserved == "added":
+                        await _unreserve(r, link_id, worker_id, images)
+                    raise admitted
+            for outcome in (reserved, resumed):
+                if isinstance(outcome, BaseException):
+                    raise outcome
         else:
-            admitted, reserved = await both(admit, reserve)
-            if isinstance(reserved, BaseException):
-                raise reserved
-            if isinstance(admitted, BaseException):
-                if reserved == "added":
-                    await _unreserve(r, link_id, worker_id, images)
-                raise admitted
+            reserved, resumed = await reserve[0](keys=reserve[1], args=reserve[2]), None
         if reserved == "seen_image" and attempt == 1 and images:
             continue  # maybe refused for images the link no longer shows: read them and ask again
         if reserved in ("blocked", "cap_reached", "seen_image"):
             raise refusal(reserved, link=link_id, worker=worker_id, assignment=assignment_id, cap=cap)
-        result = await scripts.allocate(
-            keys=[keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id),
-                  keys.link_slots(link_id), keys.link_assignments(link_id), keys.link_workers(link_id),
-                  keys.link_activity(link_id), keys.link_replace(link_id), keys.link_unstarted(link_id)],
-            args=[worker_id, assignment_id, hit_id, now, allotted_ms, first_trial_ms or allotted_ms, raw_images])
+        if resumed is not None and resumed[0] != "absent":
+            result = resumed
+        else:
+            result = await scripts.allocate(keys=link_keys, args=link_args)
         outcome = result[0]
         if outcome != "stale_images":
             break
@@ -146,14 +178,23 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         pipe = r.pipeline(transaction=False)
         pipe.hsetnx(keys.assignment_links(), assignment_id, link_id)
         count_event(pipe, "arrivals", link_id, now)
-        if result[9]:  # the control room's counts (kernel/tally.py)
-            tally.allocated(pipe, result[9], link_id, assignment_id, result[10], result[11], now)
+        if result[10]:  # the control room's counts (kernel/tally.py)
+            tally.allocated(pipe, result[10], link_id, assignment_id, result[11], result[12], now)
         if reserved == "seen":
             # A concurrent request of this worker may have removed the link after its own refusal.
             pipe.sadd(keys.worker_links(worker_id), link_id)
             if images:
                 pipe.sadd(keys.worker_images(worker_id), *images)
         await pipe.execute()
+    elif result is resumed and result[9] == "in_progress":
+        # Admitted and not blocked: the reload counts as activity (XX: not if the list went meanwhile).
+        # Nobody waits for it: lost, the list is only as idle as it was before this request.
+        touch = ("ZADD", keys.link_activity(link_id), "XX", now, assignment_id)
+        fire = getattr(r, "fire", None)
+        if fire is not None:
+            fire(*touch)
+        else:
+            await r.execute_command(*touch)
     _, index, video_ids, next_trial, done, code, n_trials, options, kind = result[:9]
     return Allocation(assignment_id, link_id, worker_id, int(index), outcome == "new", orjson.loads(video_ids),
                       int(next_trial), bool(done), code or None, int(n_trials), orjson.loads(options), kind or "mvt")

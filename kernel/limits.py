@@ -38,7 +38,7 @@ import orjson
 from kernel.errors import RateLimited
 from kernel.settings import Settings
 from kernel.store import keys
-from kernel.store.fastredis import both
+from kernel.store.fastredis import scripts_together
 from kernel.store.scripts import scripts_for
 
 UNKNOWN_CLIENT = "unknown"
@@ -66,7 +66,8 @@ def _buckets(ip: str, name: str, worker_id: str, per_minute: int, per_worker_per
 @dataclass(frozen=True)
 class Charge:
     """One ``ratelimit.lua`` call: its keys and arguments, and how to read its reply. A caller may queue it in
-    its own pipeline (`kernel.assignments.eligibility`: one write to Redis with the check it charges for)."""
+    its own write to Redis (`kernel.assignments.eligibility` with the check it charges for, `Admission` with
+    an allocation's first scripts)."""
 
     keys: list
     args: list
@@ -74,6 +75,10 @@ class Charge:
     held: int
     what: str
     whose: str
+
+    def call(self, r) -> tuple:
+        """``(script, keys, args)``, as `kernel.store.fastredis.scripts_together` takes a script call."""
+        return scripts_for(r).ratelimit, self.keys, self.args
 
     def refusal(self, reply) -> RateLimited | None:
         """None when the reply admits the request, else the `RateLimited` to raise."""
@@ -101,17 +106,22 @@ def _charge(ip: str, buckets, held: int, member: str, now_ms: int, what: str,
     return Charge(keys_, args, len(buckets), held, what, whose)
 
 
-async def _admit(r, ip: str, buckets, held: int, member: str, hold_ms: tuple[int, int], now_ms: int,
-                 what: str, whose: str = "from this address") -> None:
-    charge = _charge(ip, buckets, held, member, now_ms, what, whose)
-    if charge is None:
-        return
-    reply = await scripts_for(r).ratelimit(keys=charge.keys, args=charge.args)
-    if int(reply[0]) and int(reply[1]) > len(buckets) and await _forget_ended_holds(r, ip, now_ms, *hold_ms):
+async def _judge(r, ip: str, charge: Charge, reply, hold_ms: tuple[int, int], now_ms: int) -> None:
+    """Raise `RateLimited` when ratelimit.lua's ``reply`` to ``charge`` refused (asking again once the
+    client's ended holds are forgotten, when its held cap refused)."""
+    if int(reply[0]) and int(reply[1]) > charge.n_buckets and await _forget_ended_holds(r, ip, now_ms, *hold_ms):
         reply = await scripts_for(r).ratelimit(keys=charge.keys, args=charge.args)
     refused = charge.refusal(reply)
     if refused is not None:
         raise refused
+
+
+async def _admit(r, ip: str, buckets, held: int, member: str, hold_ms: tuple[int, int], now_ms: int,
+                 what: str, whose: str = "from this address") -> None:
+    charge = _charge(ip, buckets, held, member, now_ms, what, whose)
+    if charge is not None:
+        await _judge(r, ip, charge, await scripts_for(r).ratelimit(keys=charge.keys, args=charge.args), hold_ms,
+                     now_ms)
 
 
 async def admit_assignment(r, settings: Settings, ip: str, worker_id: str, assignment_id: str,
@@ -142,25 +152,57 @@ async def admit_participant(r, settings: Settings, ip: str, worker_id: str, assi
     or read from ``link_id``'s meta. Every platform's way in (MTurk's ``POST /api/assignments``,
     the Prolific and panel pages) goes through here; raises `RateLimited` and then holds nothing.
     """
-    if not settings.limit_arrivals_per_min:
-        return await admit_assignment(r, settings, ip, worker_id, assignment_id, now_ms)
-    lookups = r.pipeline(transaction=False).hget(keys.assignment_links(), assignment_id)
-    if experiment_id is None:
-        lookups.hget(keys.link_meta(link_id), "experiment_id")
-    # one pipeline, not a task per read: every POST /api/assignments comes here
-    admitted, found = await both(admit_assignment(r, settings, ip, worker_id, assignment_id, now_ms),
-                                 lookups.execute())
-    for outcome in (admitted, found):
-        if isinstance(outcome, BaseException):
-            raise outcome
-    experiment = experiment_id or found[1]
-    if found[0] is None and experiment:  # an unknown link names no experiment: refused later as such
-        try:
-            await admit_arrival(r, settings, experiment.decode() if isinstance(experiment, bytes) else experiment,
-                                now_ms)
-        except RateLimited:
-            await release(r, settings, ip, assignment_id)
-            raise
+    admission = Admission(r, settings, ip, worker_id, assignment_id, now_ms, experiment_id, link_id)
+    await admission.judge(await scripts_together(r, *admission.calls()))
+
+
+class Admission:
+    """`admit_participant` in two halves, so that its first commands ride in the caller's write to Redis
+    (`kernel.assignments.allocate` sends them with its own, `scripts_together`): `calls` to send, then
+    `judge` of their replies, which raises `RateLimited` (and asks more of Redis only for an arrival or a
+    client at its held cap). The same checks and charges, without an asyncio task of their own: the
+    request's task awaits every reply (a task per concurrent step, with its WeakSet entry, was ~7 % of a
+    returning assignment's server CPU in a profile of ``scripts/bench_server``, 2026-12-06)."""
+
+    def __init__(self, r, settings: Settings, ip: str, worker_id: str, assignment_id: str, now_ms: int,
+                 experiment_id: str | None = None, link_id: str | None = None):
+        self.r, self.settings, self.ip, self.assignment_id, self.now_ms = r, settings, ip, assignment_id, now_ms
+        self.experiment_id, self.link_id = experiment_id, link_id
+        self.buckets = _buckets(ip, "assignments", worker_id, settings.limit_assignments_per_minute,
+                                settings.limit_assignments_per_worker_per_minute)
+        self.charge = _charge(ip, self.buckets, settings.limit_held_per_client, assignment_id, now_ms,
+                              "task requests")
+
+    def calls(self) -> list:
+        """The commands to send: ratelimit.lua's call, and with an arrivals limit the reads that tell a new
+        participant (``(None, command, ())``, as `scripts_together` takes them)."""
+        found = [self.charge.call(self.r)] if self.charge is not None else []
+        if self.settings.limit_arrivals_per_min:
+            found.append((None, ("HGET", keys.assignment_links(), self.assignment_id), ()))
+            if self.experiment_id is None:
+                found.append((None, ("HGET", keys.link_meta(self.link_id), "experiment_id"), ()))
+        return found
+
+    async def judge(self, replies: list) -> None:
+        """Raise `RateLimited` (or a reply's exception) unless the replies to `calls` admit the request."""
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        s = self.settings
+        if self.charge is not None:
+            await _judge(self.r, self.ip, self.charge, replies[0],
+                         (s.allotted_minutes * 60_000, s.first_trial_minutes * 60_000), self.now_ms)
+        if not s.limit_arrivals_per_min:
+            return
+        found = replies[1 if self.charge is not None else 0:]
+        experiment = self.experiment_id or found[1]
+        if found[0] is None and experiment:  # an unknown link names no experiment: refused later as such
+            try:
+                await admit_arrival(self.r, s, experiment.decode() if isinstance(experiment, bytes) else experiment,
+                                    self.now_ms)
+            except RateLimited:
+                await release(self.r, s, self.ip, self.assignment_id)
+                raise
 
 
 def eligibility_charge(settings: Settings, ip: str, worker_id: str, now_ms: int) -> Charge | None:

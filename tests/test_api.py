@@ -136,6 +136,29 @@ def test_assignment_refusal_reasons(client, synthetic_server):
     assert r.json() == {"detail": "worker W8 is blocked from this experiment", "reason": "blocked"}
 
 
+def test_a_refused_reload_leaves_the_list_idle_and_an_admitted_one_touches_it(client, synthetic_server):
+    """A returning assignment is read beside its reservation and limits (one write); its activity time is
+    written only once the request is admitted, so a blocked worker's reload keeps nothing alive."""
+    import time
+
+    r = synthetic_server.redis
+    first = start(client)
+    assert first.status_code == 200
+    activity = keys.link_activity("synth-001")
+    r.zadd(activity, {"A1": 5})
+    r.set(keys.worker_blocked("W1"), "1")
+    refused = start(client)
+    assert (refused.status_code, refused.json()["detail"]) == (409, "worker W1 is blocked from this experiment")
+    assert r.zscore(activity, "A1") == 5
+    r.delete(keys.worker_blocked("W1"))
+    again = start(client)
+    assert again.status_code == 200 and again.json()["assignment_token"] == first.json()["assignment_token"]
+    deadline = time.monotonic() + 10
+    while r.zscore(activity, "A1") == 5 and time.monotonic() < deadline:  # written without being awaited
+        time.sleep(0.01)
+    assert r.zscore(activity, "A1") > time.time() * 1000 - 60_000
+
+
 def test_responses_resume_and_complete(client, synthetic_server):
     token = start(client).json()["assignment_token"]
     r = answer(client, token, 0, frame_log="0-80", frame_times=nominal_times(80), timing_source="rvfc",

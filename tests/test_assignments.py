@@ -227,10 +227,13 @@ def test_a_refused_concurrent_request_does_not_drop_a_link_the_worker_holds(exp,
         await alloc(r, "synth-001", "W9", "AX")
         real = scripts_for(r)
         a_reserved, b_done = asyncio.Event(), asyncio.Event()
+        w1_links = keys.worker_links("W1")
 
         async def allocate_script(keys=(), args=()):
-            if args[1] == a_assignment:
-                a_reserved.set()  # A allocates only after its reservation
+            if args[1] == a_assignment:  # A's calls on the link (the first is sent beside its reservation)
+                while "synth-001" not in await r.smembers(w1_links):  # A's reservation is in
+                    await asyncio.sleep(0.01)
+                a_reserved.set()
                 await b_done.wait()
             return await real.allocate(keys=keys, args=args)
         r._mvt_scripts = replace(real, allocate=allocate_script)

@@ -92,3 +92,38 @@ def test_mvt_serve_logs_an_allocation(tmp_path, synthetic_experiment, args, look
             "new": True, "client": "-"}
     else:
         assert " allocation link=synth-001 worker=W1 assignment=A1 list=0 new=True client=127.0.0.1" in line
+
+
+def test_lines_of_one_loop_turn_leave_together_in_whole_lines_within_a_pipe_write(monkeypatch):
+    """A server's lines of one event-loop turn are written together, in writes of whole lines that a pipe
+    never splits (at most 4,096 bytes), in order; outside a loop a line is written at once."""
+    import asyncio
+
+    class Stream:
+        def __init__(self):
+            self.writes = []
+
+        def write(self, text):
+            self.writes.append(text)
+
+        def flush(self):
+            pass
+
+    stream = Stream()
+    monkeypatch.setattr("sys.stderr", stream)
+    eventlog.configure("text")
+
+    async def turn():
+        for n in range(60):
+            eventlog.event("allocation", link="synth-001", worker=f"W{n}", assignment=f"A{n}", list=n, new=True)
+        assert stream.writes == []  # not yet: at the end of the turn
+        await asyncio.sleep(0)
+    try:
+        asyncio.run(turn())
+        eventlog.event("refusal", reason="blocked", worker="W9")
+    finally:
+        eventlog.configure("off")
+    lines = "".join(stream.writes).splitlines()
+    assert [line.split(" worker=")[1].split()[0] for line in lines[:60]] == [f"W{n}" for n in range(60)]
+    assert lines[60].split(" ", 1)[1] == "refusal reason=blocked worker=W9"
+    assert 1 < len(stream.writes) < 61 and all(w.endswith("\n") and len(w.encode()) <= 4096 for w in stream.writes)

@@ -92,6 +92,28 @@ def test_a_pipeline_runs_each_script_once_loading_those_the_server_lacks(redis, 
     assert (redis.get("n"), redis.get("m")) == ("1", "10")  # each ran once
 
 
+def test_scripts_together_answer_in_order_and_load_unknown_scripts(redis, redis_url):
+    """Scripts and plain commands leave in one write; each script Redis did not know is loaded and run
+    once; a failing call is its own exception; a fired command is written without being awaited."""
+    from kernel.store.fastredis import scripts_together
+
+    async def scenario():
+        r = FastRedis(redis_url)
+        incr = r.register_script("return redis.call('INCR', KEYS[1])")
+        add = r.register_script("return redis.call('SADD', KEYS[1], 'm')")
+        redis.set("str", "x")
+        redis.script_flush()
+        got = await scripts_together(r, (incr, ["n"], []), (None, ("GET", "str"), ()), (add, ["str"], []),
+                                     (incr, ["n"], []))
+        r.fire("SET", "fired", "1")
+        fired = await r.execute_command("GET", "fired")  # the same connection: after the fired SET
+        await r.aclose()
+        return got, fired
+    got, fired = run(scenario())
+    assert (got[0], got[1], got[3], fired) == (1, "x", 2, "1")
+    assert isinstance(got[2], ResponseError) and "WRONGTYPE" in str(got[2])
+
+
 def test_it_reconnects_after_the_connection_is_killed(redis, redis_url):
     async def scenario():
         r = FastRedis(redis_url)

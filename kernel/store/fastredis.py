@@ -146,6 +146,21 @@ class _Batch:
         self.future, self.n, self.replies = future, n, []
 
 
+async def scripts_together(r, *calls) -> list:
+    """The outcomes (result or exception, in order) of ``(script, keys, args)`` calls sent in one write;
+    a call ``(None, command, ())`` is a plain command (a tuple such as ``("HGET", key, field)``).
+
+    Each script stays atomic on its own keys; they need not share a hash slot (on a cluster they are
+    sent to their nodes concurrently). `FastRedis` sends them without a task each
+    (`FastRedis.evalsha_many`); any other client runs them as ``asyncio.gather`` would.
+    """
+    many = getattr(r, "evalsha_many", None)
+    if many is not None and all(script is None or isinstance(script, _Script) for script, _, _ in calls):
+        return await many(calls)
+    return list(await asyncio.gather(*(script(keys=k, args=a) if script is not None else r.execute_command(*k)
+                                       for script, k, a in calls), return_exceptions=True))
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self, client: FastRedis):
         self.client = client
@@ -382,6 +397,35 @@ class FastRedis(_Commands):
         """One command's reply."""
         protocol = self._protocol or await self._ensure()
         return await self._send([pack(*args)], protocol)[0]
+
+    def fire(self, *args) -> None:
+        """Send one command whose reply nobody waits for (it leaves with this loop turn's write); for
+        writes that may be lost without harm, e.g. a returning assignment's activity time."""
+        protocol = self._protocol
+        if protocol is None or self.wait_replicas:
+            asyncio.ensure_future(self.execute_command(*args)).add_done_callback(_read)
+        else:
+            self._send([pack(*args)], protocol)[0].add_done_callback(_read)
+
+    async def evalsha_many(self, calls) -> list:
+        """`scripts_together` on one node: every EVALSHA in one write, the replies (or their exceptions) in
+        order; a script the server did not know is loaded and run again alone (it had not run)."""
+        if self.wait_replicas:  # each script is followed by its WAIT (`evalsha`)
+            return list(await asyncio.gather(*(self.evalsha(s, k, a) if s is not None else self.execute_command(*k)
+                                               for s, k, a in calls), return_exceptions=True))
+        protocol = self._protocol or await self._ensure()
+        try:  # one future for the batch (`_Batch`); an error reply comes back as its exception
+            replies = await self._send_batch([pack("EVALSHA", s.sha, len(k), *k, *a) if s is not None else pack(*k)
+                                              for s, k, a in calls], protocol)
+        except (RedisConnectionError, RedisTimeoutError) as exc:  # lost or stalled: every call failed
+            return [exc] * len(calls)
+        for i, ((script, k, a), reply) in enumerate(zip(calls, replies)):
+            if isinstance(reply, NoScriptError):  # only EVALSHA is answered so
+                try:
+                    replies[i] = await self.evalsha(script, k, a)
+                except Exception as exc:  # noqa: BLE001 - handed back, as gather would
+                    replies[i] = exc
+        return replies
 
     async def evalsha(self, script: _Script, keys, args, asking: bool = False):
         """Run ``script`` by EVALSHA, loading it on NOSCRIPT (``asking``: after ASKING, in a cluster).
@@ -679,6 +723,10 @@ class FastRedisCluster(_Commands):
                 return (await node.execute_many([("ASKING",), args]))[1]
             return await node.execute_command(*args)
         return await self._routed(command_slot(args), call)
+
+    def fire(self, *args) -> None:
+        """`FastRedis.fire` on the node serving the command's key (a task: the slot may need routing)."""
+        asyncio.ensure_future(self.execute_command(*args)).add_done_callback(_read)
 
     async def evalsha(self, script: _Script, keys, args):
         """Run ``script`` on the node serving ``keys`` (all in one slot), loading it there if needed."""

@@ -14,8 +14,12 @@
 -- ARGV[7] = the meta's images as the caller passed them to reserve.lua ("" for none): when they are no
 --           longer the link's, the script changes nothing and returns {"stale_images"} (not a refusal: the
 --           caller reads them again and retries)
+-- ARGV[8] = "resume" to only read: an assignment holding a list is answered as below without being
+--           touched (the caller touches it, ZADD XX, once its request is admitted), any other gets
+--           {"absent"} and nothing is allocated; so this can run in the same write as reserve.lua and the
+--           limits (kernel/assignments.py). Anything else (or absent): allocate.
 -- returns {outcome, list index, list JSON, next trial, completed 0/1, code or "", n_trials, options JSON,
---          study kind or ""}
+--          study kind or "", status}
 --         with outcome "new" or "resume"; "new" adds, for the control room's tally (kernel/tally.py),
 --         {experiment id, where the list came from ("free", "replace" or "expire"), the assignment id that
 --         held it before or ""}; or {"refused", reason} with reason one of
@@ -33,7 +37,8 @@ local function answer(outcome, rec)
   local list = redis.call('HGET', KEYS[2], tostring(rec.list))
   local done = 0
   if rec.status == 'complete' or rec.completed_ms then done = 1 end
-  return {outcome, rec.list, list, rec.next, done, rec.code or '', tonumber(meta[1]), meta[2], meta[3] or ''}
+  return {outcome, rec.list, list, rec.next, done, rec.code or '', tonumber(meta[1]), meta[2], meta[3] or '',
+          rec.status}
 end
 
 local raw = redis.call('HGET', KEYS[5], asg)
@@ -45,10 +50,13 @@ if raw then
   if rec.status == 'expired' or rec.status == 'replaced' then
     return {'refused', rec.status}
   end
-  if rec.status == 'in_progress' then
+  if rec.status == 'in_progress' and ARGV[8] ~= 'resume' then
     redis.call('ZADD', KEYS[7], 'XX', now, asg)
   end
   return answer('resume', rec)
+end
+if ARGV[8] == 'resume' then
+  return {'absent'}
 end
 
 if redis.call('HEXISTS', KEYS[6], worker) == 1 then
@@ -127,5 +135,5 @@ redis.call('ZADD', KEYS[7], now, asg)
 redis.call('ZADD', KEYS[9], now, asg)
 local out = answer('new', rec)
 -- The control room's tally (kernel/tally.py): the caller counts the change in the experiment's counts.
-out[10], out[11], out[12] = redis.call('HGET', KEYS[1], 'experiment_id') or '', source, before
+out[11], out[12], out[13] = redis.call('HGET', KEYS[1], 'experiment_id') or '', source, before
 return out
