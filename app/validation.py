@@ -20,6 +20,7 @@ Id = Annotated[str, Field(pattern=ID_PATTERN, description="1–64 characters fro
 FRAME_LOG_RE = re.compile(r"^[0-9]{1,7}-[0-9]{1,7}(,[0-9]{1,7}-[0-9]{1,7})*$")
 FRAME_TIMES_RE = re.compile(r"^[0-9]{1,7}:[0-9]{1,7}(\.[0-9])?(,[0-9]{1,7}:[0-9]{1,7}(\.[0-9])?)*$")
 _NEGATIVE_TIME_RE = re.compile(r"(?:^|,)([0-9]+):(-[0-9.]+)")
+_LONG_FRAME_TIMES_RE = re.compile(r"^[0-9]+:[0-9]+(\.[0-9])?(,[0-9]+:[0-9]+(\.[0-9])?)*$")
 HEADPHONE_RE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})$")
 MEDIA_NAME_RE = re.compile(r"^([0-9a-f]{16})\.([a-z0-9]{1,5})$")
 """A stimulus file name: an opaque id and an extension, which must be one of a registered study
@@ -108,7 +109,8 @@ class ResponseIn(BaseModel):
         description="the requestVideoFrameCallback samples: each sample's frame index and expected display time in "
                     "ms since the first sample's (one decimal), either as 'index:ms,...' with indices ascending or "
                     "compact as the runner page sends it: 'first index;' and one character a-y, or '(g,d)', per "
-                    "later sample (docs/contracts.md); times 0 or more in either form; otherwise 422")
+                    "later sample (docs/contracts.md); in either form times 0 or more and indices and ms below 10000000; "
+                    "otherwise 422")
     interrupted: Literal["navigation"] | None = Field(
         default=None, description="the video's page was left (Back, Forward, reload, closed) while it played")
     drawn_device_px: float | None = Field(
@@ -186,6 +188,10 @@ class ResponseIn(BaseModel):
         if negative:
             raise ValueError(f"frame_times time {negative[2]} ms (frame {negative[1]}) must be 0 or more: times are "
                              f"ms since the first sample's")
+        if _LONG_FRAME_TIMES_RE.fullmatch(text) and not FRAME_TIMES_RE.fullmatch(text):
+            # well formed but past 7 digits (a compact value's decoded samples: no regular expression says so)
+            raise ValueError(f"frame_times samples must stay below frame index 10000000 and 10000000 ms, 7 digits "
+                             f"({text[:40]!r})")
         if not FRAME_TIMES_RE.fullmatch(text):
             raise ValueError(f"frame_times ({value[:40]!r}) must look like '0:0,1:16.7,3:50.0' or '0;bcdc(3,-167)c'")
         previous = -1

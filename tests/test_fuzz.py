@@ -23,9 +23,11 @@ EXAMPLES_PER_OPERATION = 10
 CHECKS = [not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
           checks.response_schema_conformance, checks.response_headers_conformance,
           checks.negative_data_rejection, checks.positive_data_acceptance]
-ORDER_RULES = ("must be ascending", "must be greater than the one before", "must be correct/trials")
+ORDER_RULES = ("must be ascending", "must be greater than the one before", "must be correct/trials",
+               "must be 0 or more: times are", "must stay below frame index")
 """Refusals of a schema-valid body that JSON Schema cannot express (ranges and indices in ascending
-order, correct <= trials); the field descriptions state them."""
+order, correct <= trials, a compact frame_times whose samples decode to a negative time or past 7
+digits); the field descriptions state them."""
 STORE_RULES = ("no experiment named",)
 """Refusals of schema-valid input that depend on what the store holds (an experiment not loaded: 400)."""
 

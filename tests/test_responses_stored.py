@@ -198,7 +198,8 @@ def test_a_real_browser_answer_exports_the_same_row_from_every_form_sent_or_stor
     ("0:0.0", None), ("7:0.0,9:33.3,10:50.1,400:6550.0,401:6533.0", None), ("2:0.0,3:16.7,4:99999.9", None),
     ("7:0.0,9:33.3,10:50.1,400:6550.0,401:-3.0",
      "frame_times time -3.0 ms (frame 401) must be 0 or more: times are ms since the first sample's"),
-    ("9999998:0.0,9999999:16.7,10000000:33.3", "must look like")])
+    ("9999998:0.0,9999999:16.7,10000000:33.3", "must stay below frame index 10000000 and 10000000 ms"),
+    ("0:0.0,1:9999999.9,2:10000016.6", "must stay below frame index 10000000 and 10000000 ms")])
 def test_compact_frame_times_read_back_as_the_text_and_are_checked_alike(text, refusal):
     compact = compact_frame_times(text)
     assert frame_times_text(compact) == text
