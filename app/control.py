@@ -540,9 +540,9 @@ _RECOUNTED = [-RECOUNT_S]
 
 
 def _tallied(r) -> dict[str, dict[str, str]]:
-    """Experiment id → its tally hash (`kernel.tally`); every experiment is recounted first when the
-    tallies hold fewer or more links than are loaded (a store of an earlier version, a load or drop
-    under way: `kernel.tally.recount`)."""
+    """Experiment id → its tally hash (`kernel.tally`); when the tallies hold fewer or more links than are
+    loaded (a store of an earlier version, a load or drop under way), the experiments without counts are
+    counted first (`kernel.tally.recount_untallied`; never one that has counts: a recount races traffic)."""
 
     def read() -> tuple[dict[str, dict[str, str]], int]:
         # One HGETALL an experiment: 1000 links' 4000 fields take Redis ~0.6 ms (HSCAN in pieces of 500
@@ -557,8 +557,8 @@ def _tallied(r) -> dict[str, dict[str, str]]:
     tallies, held = read()
     if held != r.scard(keys.links_index()) and time.monotonic() - _RECOUNTED[0] > RECOUNT_S:
         _RECOUNTED[0] = time.monotonic()  # a link without an experiment would make every look recount
-        tally.recount(r)
-        tallies, _ = read()
+        if tally.recount_untallied(r):
+            tallies, _ = read()
     return tallies
 
 

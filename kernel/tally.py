@@ -21,9 +21,16 @@ known here (the allocation); only holders whose known activity is that old are c
 their link's activity zset (one ZSCORE each), and their score brought up to date, so a recompute
 checks each active holder about once per allotted time.
 
-`recount` rebuilds an experiment's counts from its links (``mvt load`` does, and the overview when
-an experiment has none, e.g. a store loaded before 0.5); `forget` removes them (``mvt drop``). A
-server process killed between a script and its pipeline loses that one change until the next recount.
+`recount` rebuilds an experiment's counts from its links when it has none: its first ``mvt load``, or
+the overview's first look at a store loaded before 0.5 (`recount_untallied`). A recount is not atomic
+with the allocations it reads (their callers count them afterwards), so it is never run on an experiment
+that already has counts: loading more links into one (an adaptive study's next batch) counts each new
+link with `add_link` before its keys exist. `forget` removes the counts (``mvt drop``).
+
+A change is lost when its caller never sends its pipeline: the server process dies, or its connection to
+Redis fails or stalls, between the script and the pipeline (the client's retry resumes the assignment,
+counting nothing). The link's unfinished count then stays one too high (`idle_holders` removes the
+holder it no longer finds, but not the count) until the experiment is dropped and loaded again.
 """
 
 from __future__ import annotations
@@ -81,6 +88,32 @@ def paused(pipe, experiment_id: str, link_id: str, is_paused: bool) -> None:
         pipe.hset(keys.experiment_tally(experiment_id), f"{link_id}|p", "1")
     else:
         pipe.hdel(keys.experiment_tally(experiment_id), f"{link_id}|p")
+
+
+def add_link(r, experiment_id: str, kind: str, link_id: str, n_lists: int) -> None:
+    """Count a link about to be (re)loaded into an experiment that has counts: ``n_lists`` lists, none
+    handed out, unfinished or to replace (a link is reloaded only while it has no assignments). Called
+    before the link's keys are written, so no allocation on it can be counted first."""
+    tally = keys.experiment_tally(experiment_id)
+    pipe = r.pipeline(transaction=False)
+    pipe.hset(tally, mapping={"kind": kind, "epoch": secrets.token_hex(8), f"{link_id}|n": n_lists,
+                              f"{link_id}|h": 0, f"{link_id}|u": 0, f"{link_id}|r": 0})
+    pipe.hdel(tally, f"{link_id}|p")
+    pipe.execute()
+
+
+def is_tallied(r, experiment_id: str) -> bool:
+    """Whether the experiment has counts (`recount` or `add_link` made them)."""
+    return bool(r.sismember(keys.tally_index(), experiment_id))
+
+
+def recount_untallied(r) -> list[str]:
+    """`recount` every loaded experiment that has no counts (a store loaded before 0.5); those recounted."""
+    tallied = r.smembers(keys.tally_index())
+    missing = sorted(set(_links_of(r)) - set(tallied))
+    for experiment in missing:
+        recount(r, experiment)
+    return missing
 
 
 def _links_of(r) -> dict[str, list[tuple[str, dict]]]:

@@ -106,6 +106,7 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
     link_data = kind.link_data(design, stimuli, exp_dir)
 
     loaded, unchanged, n_lists = [], [], 0
+    tallied = tally.is_tallied(r, experiment_id)
     for raw, link in zip(design["links"], link_data):
         link_id = link.link_id
         n_lists += len(link.lists)
@@ -121,6 +122,8 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
         if held:
             raise BadExperiment(f"link {link_id} is already loaded with a different design and has {held} "
                                 f"assignments; load a new experiment under another name instead")
+        if tallied:  # the control room's counts: this link, before anyone can be given one of its lists
+            tally.add_link(r, experiment_id, kind.name, link_id, len(link.lists))
         pipe = r.pipeline(transaction=True)
         pipe.delete(*(builder(link_id) for builder in keys.LINK_KEY_BUILDERS))
         pipe.hset(meta_key, mapping={
@@ -140,7 +143,8 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
         loaded.append(link_id)
     r.sadd(keys.links_index(), *(link.link_id for link in link_data))
     r.sadd(keys.video_dirs(), str(videos_dir))
-    tally.recount(r, experiment_id)  # the control room's counts of the (re)loaded links
+    if not tallied:  # the control room's counts: a first load (or a store loaded before 0.5)
+        tally.recount(r, experiment_id)
     study = _study(exp_dir, design, kind)
     if study:
         r.set(keys.experiment_study(experiment_id), json.dumps(study))

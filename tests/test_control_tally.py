@@ -123,3 +123,33 @@ def test_overview_reads_the_counts_not_every_link(redis, tmp_path, monkeypatch):
     monkeypatch.setattr(tally, "recount", None)
     [e] = figures.overview(redis, ALLOTTED_MIN)
     assert (e.n_lists, e.free, len(e.links)) == (12, 12, 3)
+
+
+def test_loading_a_running_experiment_again_counts_an_allocation_under_way_once(redis, redis_url, tmp_path):
+    """`mvt load` of an experiment with counts (an adaptive study's next batch is loaded into the running one)
+    between an allocation's script and its caller's count: counted once. It used to recount every link,
+    reading the new holder, and then the caller's count added it a second time (in progress 2 of 3 lists,
+    the scan 1)."""
+    from dataclasses import replace
+
+    from kernel.store.scripts import scripts_for
+
+    exp = write_experiment(tmp_path / "s", experiment_id="s", n_links=1, n_lists=3, n_trials=2)
+    load_experiment(redis, exp)
+
+    async def run():
+        ar = await connect(redis_url)
+        real = scripts_for(ar)
+
+        async def allocate_script(keys=(), args=()):
+            got = await real.allocate(keys=keys, args=args)
+            if got[0] == "new":
+                load_experiment(redis, exp)  # the concurrent `mvt load s`
+            return got
+        ar._mvt_scripts = replace(real, allocate=allocate_script)
+        await allocate(ar, "s-001", "W1", "A1", "H", cap=9, allotted_ms=600_000, now=T0)
+        await ar.aclose()
+    asyncio.run(run())
+    counted = overview(redis, 10, now_ms=T0 + 1)
+    assert (counted[0].in_progress, counted[0].free) == (1, 2)
+    assert counted == overview_scan(redis, 10, now_ms=T0 + 1)

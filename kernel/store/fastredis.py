@@ -402,10 +402,16 @@ class FastRedis(_Commands):
         """Send one command whose reply nobody waits for (it leaves with this loop turn's write); for
         writes that may be lost without harm, e.g. a returning assignment's activity time."""
         protocol = self._protocol
-        if protocol is None or self.wait_replicas:
+        if self.wait_replicas:  # acknowledged by the replicas as every other write is (`wait_for_replicas`)
+            asyncio.ensure_future(self._write_and_wait(args)).add_done_callback(_read)
+        elif protocol is None:
             asyncio.ensure_future(self.execute_command(*args)).add_done_callback(_read)
         else:
             self._send([pack(*args)], protocol)[0].add_done_callback(_read)
+
+    async def _write_and_wait(self, args) -> None:
+        await self.execute_command(*args)
+        await self.wait_for_replicas()
 
     async def evalsha_many(self, calls) -> list:
         """`scripts_together` on one node: every EVALSHA in one write, the replies (or their exceptions) in
@@ -726,7 +732,14 @@ class FastRedisCluster(_Commands):
 
     def fire(self, *args) -> None:
         """`FastRedis.fire` on the node serving the command's key (a task: the slot may need routing)."""
-        asyncio.ensure_future(self.execute_command(*args)).add_done_callback(_read)
+        asyncio.ensure_future(self._fired(args)).add_done_callback(_read)
+
+    async def _fired(self, args) -> None:
+        node = await self._for_slot(command_slot(args))
+        if node.wait_replicas:
+            await node._write_and_wait(args)
+        else:
+            await self.execute_command(*args)
 
     async def evalsha(self, script: _Script, keys, args):
         """Run ``script`` on the node serving ``keys`` (all in one slot), loading it there if needed."""
@@ -746,11 +759,11 @@ class FastRedisCluster(_Commands):
             except ConnectFailed:
                 got = [None] * len(indices)
                 for j, i in enumerate(indices):
-                    got[j] = await self.execute_command(*commands[i])
+                    got[j] = await self._resent(commands[i])
             for i, reply in zip(indices, got):
                 if isinstance(reply, ResponseError) and str(reply).startswith(("MOVED", "ASK", "TRYAGAIN",
                                                                                "CLUSTERDOWN")):
-                    reply = await self.execute_command(*commands[i])
+                    reply = await self._resent(commands[i])
                 replies[i] = reply
 
         if len(groups) == 1:
@@ -758,6 +771,14 @@ class FastRedisCluster(_Commands):
         else:
             await asyncio.gather(*(run(node, indices) for node, indices in groups.items()))
         return replies
+
+    async def _resent(self, command: tuple):
+        # An error reply stays a reply, as in the batch it came from: a script's NOSCRIPT on the node a
+        # MOVED led to is then loaded by the pipeline (`_Pipeline.execute`) instead of failing it all.
+        try:
+            return await self.execute_command(*command)
+        except ResponseError as exc:
+            return exc
 
     async def ping(self) -> bool:
         """True when every master answers."""
