@@ -339,3 +339,20 @@ def test_ask_during_a_slot_migration_is_followed(local_cluster):
         for port in local_cluster.ports[:3]:  # finish the migration everywhere: the target owns the slot
             local_cluster.client(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
     assert local_cluster.master_of(key) == target
+
+
+def test_nothing_sent_together_answers_nothing_and_the_next_command_its_own_reply(redis, redis_url):
+    """A request with no limits to charge sends no script beside its own (`scripts_together` of none): an
+    empty batch must not wait at the head of the queue for replies, taking the next command's (the Prolific
+    page's placement stalled for MVT_REDIS_TIMEOUT_S, then failed)."""
+    from kernel.store.fastredis import scripts_together
+
+    async def scenario():
+        r = FastRedis(redis_url, timeout_s=60)  # a stall is not ended for us by the client's own timeout
+        await r.execute_command("PING")
+        got = await asyncio.wait_for(scripts_together(r), 10)
+        redis.set("after", "1")
+        after = await asyncio.wait_for(r.execute_command("GET", "after"), 10)
+        await r.aclose()
+        return got, after
+    assert run(scenario()) == ([], "1")

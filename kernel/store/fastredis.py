@@ -363,6 +363,10 @@ class FastRedis(_Commands):
         if protocol is not self._protocol:
             raise RedisConnectionError("the connection to Redis was lost")
         loop = asyncio.get_running_loop()
+        if not packed:  # a batch of none would wait forever at the head of the queue, taking every reply
+            done = loop.create_future()
+            done.set_result([])
+            return done
         batch = _Batch(loop.create_future(), len(packed))
         self._waiting.append(batch)
         if not self._outgoing:
