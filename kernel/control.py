@@ -46,7 +46,17 @@ with a time just before its end may arrive a little later."""
 
 def _periods(r, names: list[str], settled: int, kept: dict | None) -> list[dict[str, int]]:
     """Field → count of each hash in ``names``; with ``kept`` (a dict the caller keeps), the first ``settled``
-    (periods that have ended) are read once and kept there."""
+    (periods that have ended) are read whole once and kept there, and afterwards only their number of
+    fields (HLEN) is asked: an ended period gains no field, so a different number means ``mvt drop`` (or a
+    flushed store) took some away and the hash is read again."""
+    known = [name for i, name in enumerate(names) if kept is not None and i < settled and name in kept]
+    if known:
+        pipe = r.pipeline(transaction=False)
+        for name in known:
+            pipe.hlen(name)
+        for name, n_fields in zip(known, pipe.execute()):
+            if n_fields != len(kept[name]):
+                del kept[name]
     wanted = [name for i, name in enumerate(names) if kept is None or i >= settled or name not in kept]
     pipe = r.pipeline(transaction=False)
     for name in wanted:
