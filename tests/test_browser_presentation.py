@@ -77,8 +77,24 @@ def probe_time(samples: list, frame: int) -> float | None:
     return None
 
 
+def probe_confirmed(samples: list, lo: int, hi: int) -> int:
+    """How many frames in ``[lo, hi)`` the probe's samples confirm by docs/contracts.md's frame_log rule,
+    counted here on its own: a sampled frame, and the frames between two samples whose
+    ``presentedFrames`` advanced by as much as their index; not a frame followed by dropped ones."""
+    confirmed: set[int] = set()
+    for k, (idx, presented, _) in enumerate(samples):
+        confirmed.add(idx)
+        if k:
+            i0, p0, _ = samples[k - 1]
+            if presented - p0 == idx - i0:
+                confirmed.update(range(i0, idx))
+            elif presented - p0 < idx - i0:
+                confirmed.discard(i0)  # held on screen while the frames after it were dropped
+    return sum(lo <= i < hi for i in confirmed)
+
+
 def probe_view(run: dict, fixation: int, frames: int, mask: int) -> dict:
-    """The probe's account of one playback: image on-screen ms (None: unknown), mask frames it saw."""
+    """The probe's account of one playback: image on-screen ms (None: unknown), mask frames it confirmed."""
     samples = []
     for s in run["samples"]:
         if not s[3]:
@@ -87,12 +103,11 @@ def probe_view(run: dict, fixation: int, frames: int, mask: int) -> dict:
             samples.append(s[:3])
     first_mask = fixation + frames
     t_on, t_off = probe_time(samples, fixation), probe_time(samples, first_mask)
-    in_mask = [s for s in samples if first_mask <= s[0] < first_mask + mask]
-    mask_seen = in_mask[-1][1] - in_mask[0][1] + 1 + (in_mask[0][0] - first_mask) if in_mask else 0
     # The last mask frame stays on screen once the video ends, and a dropped frame holds the one
     # before it: the mask is cut only when playback stopped on screen before its last frames.
     reached = bool(samples) and samples[-1][0] >= first_mask + mask - 2
-    return {"image_ms": None if t_on is None or t_off is None else t_off - t_on, "mask_frames": mask_seen,
+    return {"image_ms": None if t_on is None or t_off is None else t_off - t_on,
+            "mask_frames": probe_confirmed(samples, first_mask, first_mask + mask),
             "mask_reached_end": reached, "stalled_at": run["stalled"]}
 
 
@@ -224,6 +239,12 @@ def test_the_exported_row_agrees_with_an_independent_frame_probe(live_server, si
         assert row["plays"] == 1
         if row["timing_ok"]:
             assert probe_says_ok(view, frames, mask), (view, row)
+        # The row's mask frames are those the probe confirmed, however many a busy machine dropped. The
+        # page stops sampling 60 ms after "ended" (its last callbacks may come later: record.lua allows 2
+        # frames), the probe once the video leaves the screen; of a mask cut short, the page does not count
+        # the frame the video stalled on (held on screen: docs/contracts.md, frame_log).
+        lowest = view["mask_frames"] - 2 if view["mask_reached_end"] else 0
+        assert lowest <= row["mask_frames_presented"] <= view["mask_frames"], (view, row)
         if row["image_ms_measured"] is not None and view["image_ms"] is not None:
             assert row["image_ms_measured"] == pytest.approx(view["image_ms"], abs=2), (view, row)
         if not probe_says_ok(view, frames, mask):
@@ -252,7 +273,10 @@ def test_the_exported_row_agrees_with_an_independent_frame_probe(live_server, si
         assert presented, "Chromium dropped a frame of a normal trial three times in a row"
         assert row["timing_ok"] is True and row["timing_reason"] is None, row
         assert row["image_ms_measured"] == pytest.approx(frames * PERIOD_MS, abs=PERIOD_MS / 2), row
-        assert row["mask_frames_presented"] >= mask - 2, row  # a busy machine may drop a mask frame
+        # A busy machine may drop mask frames (CI: 22 of 30 confirmed; cpu_8x here: 24): each holds the
+        # frame before it, so the mask lasts as long and the trial stays valid, its count checked against
+        # the probe above; what the trial needs is a mask played to its end, asserted by `presented`.
+        assert 0 < row["mask_frames_presented"] <= mask, row
 
 
 TASK_JS = """(() => {
