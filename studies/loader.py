@@ -47,6 +47,14 @@ def _read_json(path: Path) -> dict:
         raise BadExperiment(f"{path} is not valid JSON ({exc})") from None
 
 
+def _kind(exp_dir: Path, design: dict):
+    """The study kind of ``exp_dir``'s design (`studies.kind_of`); an unknown one is a `BadExperiment`."""
+    try:
+        return kind_of(design)
+    except ValueError as exc:
+        raise BadExperiment(f"design.json of {exp_dir}: {exc}") from None
+
+
 def _study(exp_dir: Path, design: dict, kind) -> dict | None:
     # The study's words and device rules (stimuli/study.py), else what the kind's page needs
     # before allocation (a rating study's headphone check); served to the page.
@@ -69,15 +77,13 @@ def listing(source: Path | str) -> Listing:
     (None: the platform's default).
 
     ``source`` is the experiment folder or a file in it (``design.json``, ``links.csv``); a folder
-    without ``design.json`` (a bare ``links.csv``) gets the MVT kind's words. Raises `BadExperiment`
-    for a malformed ``design.json`` or ``study.json``.
+    without ``design.json`` (a bare ``links.csv``) is an MVT experiment, listed under the platforms'
+    default (`platforms.base.DEFAULT_LISTING`, worded for MVT). Raises `BadExperiment` for a malformed
+    ``design.json`` or ``study.json``, or an unknown kind.
     """
     exp_dir = Path(source) if Path(source).is_dir() else Path(source).parent
     design = _read_json(exp_dir / "design.json") if (exp_dir / "design.json").is_file() else {}
-    try:
-        kind = kind_of(design)
-    except ValueError as exc:
-        raise BadExperiment(f"design.json of {exp_dir}: {exc}") from None
+    kind = _kind(exp_dir, design)
     study = (_study(exp_dir, design, kind) if design else None) or {}
     title, description = kind.listing or (None, None)
 
@@ -99,10 +105,7 @@ def load_experiment(r: redis_py.Redis, exp_dir: Path | str) -> LoadResult:
     experiment_id = design.get("experiment_id")
     if not is_id(experiment_id):
         raise BadExperiment(f"experiment_id {experiment_id!r} must match {ID_CHARS}")
-    try:
-        kind = kind_of(design)
-    except ValueError as exc:
-        raise BadExperiment(f"design.json of {exp_dir}: {exc}") from None
+    kind = _kind(exp_dir, design)
     link_data = kind.link_data(design, stimuli, exp_dir)
 
     loaded, unchanged, n_lists = [], [], 0

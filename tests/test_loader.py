@@ -6,7 +6,7 @@ import pytest
 
 from kernel.store import keys
 from kernel.errors import BadExperiment
-from studies.loader import load_experiment
+from studies.loader import listing, load_experiment
 from tests.fixtures.server import write_experiment
 
 pytestmark = pytest.mark.both_stores
@@ -52,3 +52,12 @@ def test_broken_experiments_are_refused_with_a_sentence(redis, tmp_path, damage,
     damage(exp)
     with pytest.raises(BadExperiment, match=message):
         load_experiment(redis, exp)
+
+
+@pytest.mark.parametrize("read", [load_experiment, lambda redis, exp: listing(exp)], ids=["load", "listing"])
+def test_an_unknown_study_kind_is_refused_naming_the_folder(redis, tmp_path, read):
+    exp = write_experiment(tmp_path / "e")
+    design = json.loads((exp / "design.json").read_text())
+    (exp / "design.json").write_text(json.dumps({**design, "kind": "nonsense"}))
+    with pytest.raises(BadExperiment, match=r"^design.json of \S+/e: study kind 'nonsense' is not one of \["):
+        read(redis, exp)
