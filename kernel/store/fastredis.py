@@ -106,24 +106,6 @@ async def both(first, second) -> tuple:
         return exc, outcome
 
 
-async def _settled(futures: list[asyncio.Future]) -> list:
-    """The replies of ``futures`` in order, an error as its exception. Every one is awaited: a future whose
-    exception nobody reads (the rest of a batch after its first error, when `FastRedis._fail` fails them all)
-    would be logged by asyncio as "Future exception was never retrieved"."""
-    replies = []
-    try:
-        for future in futures:
-            try:
-                replies.append(await future)
-            except (ResponseError, RedisConnectionError, RedisTimeoutError) as exc:
-                replies.append(exc)
-    except BaseException:  # cancelled while waiting: the rest are read when they end
-        for future in futures[len(replies):]:
-            future.add_done_callback(_read)
-        raise
-    return replies
-
-
 def _read(future: asyncio.Future) -> None:
     """Mark a future's outcome as read (its exception is nobody's to raise)."""
     if not future.cancelled():
@@ -318,9 +300,7 @@ class FastRedis(_Commands):
             setup.append(("SELECT", self.db))
         # Queued before anything else can be, so every later command runs authenticated, in the db.
         try:
-            for reply in await _settled(self._send([pack(*command) for command in setup], protocol)):
-                if isinstance(reply, Exception):
-                    raise reply
+            _raised(await self._send_batch([pack(*command) for command in setup], protocol))
         except Exception:
             # Not kept: every later command would fail (NOAUTH) on it; the next one reconnects.
             self._lost(protocol)
