@@ -319,18 +319,15 @@ class FastRedis(_Commands):
             if self._connecting is not None and self._connecting.done():
                 self._connecting = None
 
-    def _send(self, packed: list[bytes], protocol: _Protocol) -> list[asyncio.Future]:
+    def _queue(self, waiter, packed, protocol: _Protocol) -> None:
         # Commands issued during one event-loop turn leave in one write (one system call).
         if protocol is not self._protocol:
-            # Lost since the caller got it: queued, its futures would take a new connection's replies.
+            # Lost since the caller got it: queued, its waiter would take a new connection's replies.
             raise RedisConnectionError("the connection to Redis was lost")
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in packed]
-        self._waiting.extend(futures)
+        self._waiting.append(waiter)
         if not self._outgoing:
-            loop.call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._flush)
         self._outgoing.extend(packed)
-        return futures
 
     def _flush(self) -> None:
         data, self._outgoing = b"".join(self._outgoing), []
@@ -338,21 +335,20 @@ class FastRedis(_Commands):
         if data and protocol is not None and not protocol.transport.is_closing():
             protocol.transport.write(data)
 
+    def _send(self, packed: bytes, protocol: _Protocol) -> asyncio.Future:
+        # One command; the future of its reply.
+        future = asyncio.get_running_loop().create_future()
+        self._queue(future, (packed,), protocol)
+        return future
+
     def _send_batch(self, packed: list[bytes], protocol: _Protocol) -> asyncio.Future:
-        # As _send, with one future for the list of the replies.
-        if protocol is not self._protocol:
-            raise RedisConnectionError("the connection to Redis was lost")
-        loop = asyncio.get_running_loop()
+        # Several commands; one future for the list of their replies (`_Batch`).
+        future = asyncio.get_running_loop().create_future()
         if not packed:  # a batch of none would wait forever at the head of the queue, taking every reply
-            done = loop.create_future()
-            done.set_result([])
-            return done
-        batch = _Batch(loop.create_future(), len(packed))
-        self._waiting.append(batch)
-        if not self._outgoing:
-            loop.call_soon(self._flush)
-        self._outgoing.extend(packed)
-        return batch.future
+            future.set_result([])
+        else:
+            self._queue(_Batch(future, len(packed)), packed, protocol)
+        return future
 
     def _fail(self, exc: Exception) -> None:
         while self._waiting:
@@ -380,7 +376,11 @@ class FastRedis(_Commands):
     async def execute_command(self, *args):
         """One command's reply."""
         protocol = self._protocol or await self._ensure()
-        return await self._send([pack(*args)], protocol)[0]
+        return await self._send(pack(*args), protocol)
+
+    async def execute_asking(self, *args):
+        """One command's reply, the command sent after ``ASKING`` in one write (a cluster's ASK redirect)."""
+        return (await self.execute_many([("ASKING",), args]))[1]
 
     def fire(self, *args) -> None:
         """Send one command whose reply nobody waits for (it leaves with this loop turn's write); for
@@ -391,7 +391,7 @@ class FastRedis(_Commands):
         elif protocol is None:
             asyncio.ensure_future(self.execute_command(*args)).add_done_callback(_read)
         else:
-            self._send([pack(*args)], protocol)[0].add_done_callback(_read)
+            self._send(pack(*args), protocol).add_done_callback(_read)
 
     async def _write_and_wait(self, args) -> None:
         await self.execute_command(*args)
@@ -426,17 +426,12 @@ class FastRedis(_Commands):
             if sentence:
                 raise NoReplica(sentence)
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        send = self.execute_asking if asking else self.execute_command
         try:
-            if asking:
-                reply = (await self.execute_many([("ASKING",), command]))[1]
-            else:
-                reply = await self.execute_command(*command)
+            reply = await send(*command)
         except NoScriptError:
             await self.execute_command("SCRIPT", "LOAD", script.source)
-            if asking:
-                reply = (await self.execute_many([("ASKING",), command]))[1]
-            else:
-                reply = await self.execute_command(*command)
+            reply = await send(*command)
         if self.wait_replicas:
             await self.wait_for_replicas()
         return reply
@@ -708,11 +703,8 @@ class FastRedisCluster(_Commands):
 
     async def execute_command(self, *args):
         """One command's reply, from the node serving its key."""
-        async def call(node, asking):
-            if asking:
-                return (await node.execute_many([("ASKING",), args]))[1]
-            return await node.execute_command(*args)
-        return await self._routed(command_slot(args), call)
+        return await self._routed(command_slot(args), lambda node, asking: (
+            node.execute_asking if asking else node.execute_command)(*args))
 
     def fire(self, *args) -> None:
         """`FastRedis.fire` on the node serving the command's key (a task: the slot may need routing)."""
@@ -776,7 +768,6 @@ class FastRedisCluster(_Commands):
         masters = {n for n in self.slots if n is not None}
         sentences = [s for s in await asyncio.gather(*(m.degraded() for m in masters)) if s]
         return "; ".join(sorted(sentences)) or None
-
 
     async def aclose(self) -> None:
         """Close every node's connection."""
