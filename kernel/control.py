@@ -14,6 +14,7 @@ import time
 
 import orjson
 
+from kernel import tally
 from kernel.store import keys
 
 EVENTS = ("arrivals", "completions", "refusals")
@@ -31,10 +32,15 @@ def minute_of(ms: int) -> int:
     return int(ms) // 60_000
 
 
+def hour_of(ms: int) -> int:
+    """The hour (ms since the epoch // 3600000) holding time ``ms``."""
+    return int(ms) // 3_600_000
+
+
 def count_event(pipe, event: str, link_id: str, now_ms: int) -> None:
     """Add one ``event`` of ``link_id`` at ``now_ms`` to the pipeline ``pipe`` (sync, async or fast)."""
     for key, ttl_s in ((keys.minute_counts(event, minute_of(now_ms)), MINUTE_TTL_S),
-                       (keys.hour_counts(event, int(now_ms) // 3_600_000), HOUR_TTL_S)):
+                       (keys.hour_counts(event, hour_of(now_ms)), HOUR_TTL_S)):
         pipe.hincrby(key, link_id, 1)
         pipe.expire(key, ttl_s)
 
@@ -77,20 +83,22 @@ def per_minute(r, event: str, now_ms: int | None = None, minutes: int = WINDOW_M
                kept: dict | None = None) -> list[dict[str, int]]:
     """Link id → count of ``event`` for each of the last ``minutes`` minutes, oldest first (sync client);
     ``kept``: a dict in which minutes that have ended are kept between calls (`_periods`)."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    last, settled = minute_of(now_ms), minute_of(now_ms - SETTLED_MS)
-    first = last - minutes + 1
-    return _periods(r, [keys.minute_counts(event, m) for m in range(first, last + 1)], settled - first, kept)
+    return _last(r, keys.minute_counts, minute_of, event, now_ms, minutes, kept)
 
 
 def per_hour(r, event: str, now_ms: int | None = None, hours: int = WINDOW_HOURS,
              kept: dict | None = None) -> list[dict[str, int]]:
     """Link id → count of ``event`` for each of the last ``hours`` hours, oldest first (sync client);
     ``kept`` as for `per_minute`."""
+    return _last(r, keys.hour_counts, hour_of, event, now_ms, hours, kept)
+
+
+def _last(r, key_of, period_of, event: str, now_ms: int | None, n: int, kept: dict | None) -> list[dict[str, int]]:
+    # The last n periods (period_of: ms -> period number; key_of: the event's hash of a period), oldest first.
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    last, settled = int(now_ms) // 3_600_000, int(now_ms - SETTLED_MS) // 3_600_000
-    first = last - hours + 1
-    return _periods(r, [keys.hour_counts(event, h) for h in range(first, last + 1)], settled - first, kept)
+    last, settled = period_of(now_ms), period_of(now_ms - SETTLED_MS)
+    first = last - n + 1
+    return _periods(r, [key_of(event, p) for p in range(first, last + 1)], settled - first, kept)
 
 
 def forget_links(r, link_ids, now_ms: int | None = None) -> None:
@@ -98,7 +106,7 @@ def forget_links(r, link_ids, now_ms: int | None = None) -> None:
     ``mvt drop`` leaves nothing of an experiment behind (sync client)."""
     drop = set(link_ids)
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    minute, hour = minute_of(now_ms), int(now_ms) // 3_600_000
+    minute, hour = minute_of(now_ms), hour_of(now_ms)
     names = [keys.minute_counts(event, m) for event in EVENTS for m in range(minute - MINUTE_TTL_S // 60, minute + 1)]
     names += [keys.hour_counts(event, h) for event in EVENTS for h in range(hour - HOUR_TTL_S // 3600, hour + 1)]
     pipe = r.pipeline(transaction=False)
@@ -114,8 +122,6 @@ def forget_links(r, link_ids, now_ms: int | None = None) -> None:
 
 def set_paused(r, link_ids, paused: bool) -> None:
     """Hold (``paused=True``) or reopen new arrivals on ``link_ids``; returning assignments are not affected."""
-    from kernel import tally
-
     link_ids = list(link_ids)
     pipe = r.pipeline(transaction=False)
     for link_id in link_ids:

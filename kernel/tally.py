@@ -161,7 +161,7 @@ def recount(r, experiment_id: str | None = None) -> list[str]:
                     times.append((rec["completed_ms"], f"{link}:{assignment}:"
                                   f"{(rec['completed_ms'] - rec['started_ms']) / 1000:.3f}"))
         pipe = r.pipeline(transaction=True)
-        names = (keys.experiment_tally(experiment), keys.tally_holders(experiment), keys.tally_task_times(experiment))
+        names = _keys(experiment)
         pipe.delete(*names)
         if links:
             pipe.hset(names[0], mapping={"kind": links[0][1]["kind"], "epoch": secrets.token_hex(8), **tally})
@@ -177,11 +177,18 @@ def recount(r, experiment_id: str | None = None) -> list[str]:
     return chosen
 
 
+def _keys(experiment_id: str) -> tuple[str, str, str]:
+    """An experiment's counts, holders and task times."""
+    return (keys.experiment_tally(experiment_id), keys.tally_holders(experiment_id),
+            keys.tally_task_times(experiment_id))
+
+
 def forget(r, experiment_id: str) -> None:
     """Remove an experiment's counts (``mvt drop``)."""
-    r.delete(keys.experiment_tally(experiment_id), keys.tally_holders(experiment_id),
-             keys.tally_task_times(experiment_id))
-    r.srem(keys.tally_index(), experiment_id)
+    pipe = r.pipeline(transaction=True)
+    pipe.delete(*_keys(experiment_id))
+    pipe.srem(keys.tally_index(), experiment_id)
+    pipe.execute()
 
 
 def idle_holders(r, experiment_id: str, idle_before: int) -> dict[str, int]:
