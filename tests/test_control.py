@@ -455,7 +455,8 @@ def test_the_rating_kinds_live_quality_from_its_counts():
     assert get_kind("mvt").control_quality(counts) == {}
 
 
-def test_flag_and_unflag_from_the_page_need_a_reason_are_logged_and_hostile_reasons_stay_text(control_server, redis_url):
+def test_flag_and_unflag_from_the_page_need_a_reason_are_logged_and_hostile_reasons_stay_text(control_server, redis_url,
+                                                                                              monkeypatch):
     import csv
     import io
 
@@ -474,7 +475,11 @@ def test_flag_and_unflag_from_the_page_need_a_reason_are_logged_and_hostile_reas
         assert stored_flags(r)["W1"]["rules"] == ["by hand"] and stored_flags(r)["W1"]["reason"] == hostile.strip()
         page = client.get("/admin/").text
         assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-        assert "Flagged (2)" in page and "gold_miss_share 0.75" in page
+        assert "Flagged (2)" in page and "gold_miss_share 0.75" in page and "more in flags.csv" not in page
+        monkeypatch.setattr("app.control.FLAGS_SHOWN", 1)
+        shown = client.get("/admin/").text
+        assert shown.count('<li data-worker="') == 1 and "1 more in flags.csv" in shown
+        monkeypatch.undo()
         worker = client.get("/admin/workers/W1").text
         assert "Flagged (by hand;" in worker and 'action="/admin/actions/unflag"' in worker
         rows = list(csv.reader(io.StringIO(client.get("/admin/flags.csv").text)))

@@ -172,7 +172,7 @@ def _overview_context(request: Request, session: adminauth.Session) -> dict:
     return {**context, "experiments_html": _experiments_html(request, session, context["csrf"]),
             "computed_text": control_time(_overview(request).at_ms),
             "blocked": admin.blocked_workers(r), "log": control.activity(r), "flags": figures.standing_flags(r),
-            "platforms": _offered()}
+            "flags_shown": figures.FLAGS_SHOWN, "platforms": _offered()}
 
 
 async def _form(request: Request) -> dict[str, str]:
