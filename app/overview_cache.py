@@ -110,12 +110,6 @@ def shared_head(r) -> tuple[int, float, str] | None:
     return (int(found.group(1)), float(found.group(2)), (found.group(3) or b"").decode()) if found else None
 
 
-def shared_at_ms(r) -> int | None:
-    """When the shared overview was computed (`shared_head`); None: no shared overview."""
-    head = shared_head(r)
-    return head[0] if head else None
-
-
 def same_figures(mine: Shared | None, head: tuple[int, float, str] | None) -> Shared | None:
     """``mine`` with the shared overview's time when that one says the same (its head: `shared_head`),
     keeping ``mine``'s objects, so that its section is not decoded and rendered again (a quiet study, or
