@@ -92,7 +92,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (max 30)")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--dashboards", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=1, help="rounds of without/with, interleaved")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of without/with, interleaved (odd rounds: with first)")
     parser.add_argument("--idle-seconds", type=float, default=20,
                         help="seconds of the idle-server CPU measure without and with the dashboards (0: skip)")
     args = parser.parse_args()
@@ -129,8 +130,9 @@ def main() -> None:
             print(f"overview of {cost['links']} links x {N_LISTS} lists ({cost['in_progress']} in progress, "
                   f"{cost['done']} done), {what}: {cost['wall_ms']:.1f} ms wall, {cost['cpu_ms']:.1f} ms CPU here + "
                   f"{cost['redis_cpu_ms']:.1f} ms Redis CPU per computation (median of 5)", flush=True)
-        for round_ in range(args.rounds):  # interleaved: the machine's load drifts between runs
-            for watching in (0, args.dashboards):
+        for round_ in range(args.rounds):
+            # Interleaved, the order alternating from round to round: the machine's load drifts between runs.
+            for watching in (0, args.dashboards) if round_ % 2 == 0 else (args.dashboards, 0):
                 stop = bench.watch_dashboards(target.bases, watching)
                 # Past the first polls (each worker process computes its first overview then): the steady state.
                 time.sleep(bench.DASHBOARD_POLL_S + 3 if watching else 0)
@@ -138,10 +140,9 @@ def main() -> None:
                     rows.setdefault((scenario, watching), []).append(
                         run(scenario, f"D{watching}R{round_}{scenario}", data))
                 stop.set()
-                if watching and round_ < args.rounds - 1:
-                    time.sleep(WATCHED_S + 1)  # no overview computed in the next round's runs without
+                if watching:
+                    time.sleep(WATCHED_S + 1)  # the supervisor computes until the last poll's mark expires
         if args.idle_seconds > 0:
-            time.sleep(WATCHED_S + 1)  # the supervisor computes until the last poll's mark expires
             for watching in (0, args.dashboards):
                 print(idle_cost(target, watching, args.idle_seconds), flush=True)
     finally:
@@ -152,6 +153,9 @@ def main() -> None:
             pairs = zip(rows[scenario, args.dashboards], rows[scenario, 0])
             return f"x{statistics.median(w[key] / max(wo[key], 1e-9) for w, wo in pairs):.2f}"
 
+        per_round = ", ".join(f"{w['p99_ms']:.1f}/{wo['p99_ms']:.1f}"
+                              for w, wo in zip(rows[scenario, args.dashboards], rows[scenario, 0]))
+        print(f"{scenario}: p99 ms with/without per round: {per_round}")
         print(f"{scenario}: with {args.dashboards} dashboards / without (median of {args.rounds} rounds): req/s "
               f"{ratio('rps')}, p99 {ratio('p99_ms')}, CPU per request (server + Redis) {ratio('cpu_us')}")
     print(f"load average after the runs (other processes included): {bench.os.getloadavg()[0]:.2f}")

@@ -78,9 +78,12 @@ def test_sign_in_and_watch_progress_move(page, control_server, shots, redis_url)
     with https_client(control_server) as api:  # refused: seen the link already
         api.post("/api/assignments", json={"link": "synth-001", "worker_id": "W0", "assignment_id": "A-again"})
     expect(field(page, "refusals")).to_have_text("seen_link 1", timeout=15_000)
-    page.screenshot(path=str(shots / "control-overview-1280.png"))
+    # nothing changes now: the polls get 304 and no body, and the page says when it last looked
+    expect(page.locator("#live")).to_contain_text(" unchanged at ", timeout=15_000)
+    assert field(page, "refusals").inner_text() == "seen_link 1"
+    page.screenshot(path=str(shots / "control-live-1280.png"))
     page.set_viewport_size({"width": 1920, "height": 1080})
-    page.screenshot(path=str(shots / "control-overview-1920.png"))
+    page.screenshot(path=str(shots / "control-live-1920.png"))
 
 
 def test_the_refresh_keeps_what_the_researcher_is_typing(page, control_server):

@@ -616,6 +616,35 @@ def test_the_shared_experiments_section_carries_each_sessions_own_csrf_token(con
         assert first.post("/admin/actions/pause", data={"experiment": "synth", "csrf": second_csrf}).status_code == 403
 
 
+def test_a_poll_whose_page_is_current_gets_304_and_no_body_until_something_it_shows_changes(control_server):
+    admin, csrf = signed_in(control_server)
+    viewer, _ = signed_in(control_server, VIEWER_TOKEN)
+    with contextlib.closing(admin), contextlib.closing(viewer):
+        first = admin.get("/admin/overview")
+        etag = first.headers["etag"]
+        assert first.status_code == 200 and f'data-etag="{etag.replace(chr(34), "&#34;")}"' in first.text
+        again = admin.get("/admin/overview", headers={"If-None-Match": etag})
+        assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", etag)
+        assert again.headers["cache-control"] == "no-store"
+        # another role's rendering, or another session's CSRF token, is not this page
+        assert viewer.get("/admin/overview", headers={"If-None-Match": etag}).status_code == 200
+        # an action changes the side sections: the next poll gets the page again
+        assert admin.post("/admin/actions/block", data={"worker_id": "W-etag", "why": "test", "csrf": csrf,
+                                                        "back": "/admin/"}).status_code == 303
+        blocked = admin.get("/admin/overview", headers={"If-None-Match": etag})
+        assert blocked.status_code == 200 and "W-etag" in blocked.text and blocked.headers["etag"] != etag
+        etag = blocked.headers["etag"]
+        # a worker finishing a task changes the figures: once the overview is computed again, the page is sent
+        with https_client(control_server) as api:
+            do_task(api, "W1", "A1")
+        deadline = time.monotonic() + 30
+        while (fresh := admin.get("/admin/overview", headers={"If-None-Match": etag})).status_code == 304:
+            assert time.monotonic() < deadline, "the figures changed but the poll kept answering 304"
+            time.sleep(0.5)
+        assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+        assert re.search(r'data-field="done">1<', fresh.text)
+
+
 def test_prolifics_review_plan_on_the_page_reads_the_stored_submissions(control_server, monkeypatch):
     import orjson
 
