@@ -11,6 +11,7 @@ middleware stack (`app.main.MvtApp`), whose wrappers cost the hot routes more th
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
@@ -18,11 +19,13 @@ from redis.exceptions import RedisError
 
 from app import service
 from kernel.errors import MVTError
-from kernel.ids import ID_RE
+from kernel.ids import ID_CHARS, ID_RE
 from kernel.limits import client_ip
 from app.validation import AssignmentIn, CompleteIn, ResponseIn, TrialStartIn
 
 _JSON = (b"content-type", b"application/json")
+_ID = ID_CHARS.encode()
+_USUAL_QUERY = re.compile(b"link=(%b)&worker_id=(%b)(?:&assignment_id=(%b))?" % (_ID, _ID, _ID))
 
 
 def replay_body(body: bytes, receive):
@@ -81,6 +84,10 @@ class HotPaths:
 
     @staticmethod
     def _eligibility_query(scope):
+        usual = _USUAL_QUERY.fullmatch(scope["query_string"])
+        if usual is not None:  # the landing page's own query: what the general parse below gives, in 0.6 of 4.4 us
+            link, worker, assignment = usual.groups()
+            return link.decode(), worker.decode(), assignment if assignment is None else assignment.decode()
         text = scope["query_string"].decode("latin-1")
         if "%" in text or "+" in text:
             pairs = parse_qsl(text, keep_blank_values=True)

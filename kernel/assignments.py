@@ -45,7 +45,7 @@ from kernel import tally
 from kernel.control import count_event
 from kernel.errors import MVTError, UnknownAssignment
 from kernel.reasons import refusal
-from kernel.store.fastredis import both, scripts_together
+from kernel.store.fastredis import Prepacked, both, pairs, scripts_together
 from kernel.store.scripts import scripts_for
 
 
@@ -235,10 +235,15 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
     if charge is not None:
         await scripts_for(r).ratelimit(keys=charge.keys, args=charge.args, client=pipe)
     links = keys.worker_links(worker_id)
-    meta, workers, free, replace, activity, unstarted = _check_keys(link_id)
+    meta, workers, free, replace, activity, unstarted, reads = _check_keys(link_id)
     pipe.exists(keys.worker_blocked(worker_id)).sismember(links, link_id).scard(links)
-    pipe.hmget(meta, "n_lists", "images", "paused").hget(workers, worker_id).llen(free).scard(replace)
-    pipe.zrange(activity, 0, 0, withscores=True).zrange(unstarted, 0, 0, withscores=True)
+    prepacked = getattr(pipe, "prepacked", None)
+    if prepacked is not None:  # FastRedis: the link's reads were packed once (`_check_keys`)
+        prepacked(reads[0]).hget(workers, worker_id).prepacked(reads[1]).prepacked(reads[2])
+        prepacked(reads[3], pairs).prepacked(reads[4], pairs)
+    else:  # another client (redis-py's, in tests and tools)
+        pipe.hmget(meta, "n_lists", "images", "paused").hget(workers, worker_id).llen(free).scard(replace)
+        pipe.zrange(activity, 0, 0, withscores=True).zrange(unstarted, 0, 0, withscores=True)
     replies = await pipe.execute()
     if charge is not None:
         refused = charge.refusal(replies[0])
@@ -273,19 +278,24 @@ async def eligibility(r, link_id: str, worker_id: str, assignment_id: str | None
     return Eligibility(False, "link_full")
 
 
-def _check_keys(link_id: str) -> tuple[str, ...]:
-    """The link's keys the check reads, made once per link and process (`_CHECK_KEYS`)."""
+def _check_keys(link_id: str) -> tuple:
+    """The link's keys the check reads, and its five reads that name no worker as `Prepacked` commands, made
+    once per link and process (`_CHECK_KEYS`)."""
     found = _CHECK_KEYS.get(link_id)
     if found is None:
         if len(_CHECK_KEYS) >= 10_000:
             _CHECK_KEYS.clear()
-        found = _CHECK_KEYS[link_id] = (keys.link_meta(link_id), keys.link_workers(link_id), keys.link_free(link_id),
-                                        keys.link_replace(link_id), keys.link_activity(link_id),
-                                        keys.link_unstarted(link_id))
+        meta, workers, free, replace, activity, unstarted = (
+            keys.link_meta(link_id), keys.link_workers(link_id), keys.link_free(link_id), keys.link_replace(link_id),
+            keys.link_activity(link_id), keys.link_unstarted(link_id))
+        reads = (Prepacked("HMGET", meta, "n_lists", "images", "paused"), Prepacked("LLEN", free),
+                 Prepacked("SCARD", replace), Prepacked("ZRANGE", activity, 0, 0, "WITHSCORES"),
+                 Prepacked("ZRANGE", unstarted, 0, 0, "WITHSCORES"))
+        found = _CHECK_KEYS[link_id] = (meta, workers, free, replace, activity, unstarted, reads)
     return found
 
 
-_CHECK_KEYS: dict[str, tuple[str, ...]] = {}
+_CHECK_KEYS: dict[str, tuple] = {}
 
 
 def assignment_link(r, assignment_id: str) -> str | None:

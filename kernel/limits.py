@@ -100,9 +100,8 @@ def _charge(ip: str, buckets, held: int, member: str, now_ms: int, what: str,
     if not buckets and not hold:
         return None
     keys_ = [k for k, _ in buckets] + ([keys.limit_held(ip)] if hold else [])
-    args = [now_ms, member if hold else "", held, HELD_FULL_WAIT_MS]
-    for _, per_minute in buckets:
-        args += [per_minute, 2 * per_minute]
+    # each bucket holds two minutes' worth (ratelimit.lua): its refill per minute says it all
+    args = [now_ms, member if hold else "", held, HELD_FULL_WAIT_MS, *(per_minute for _, per_minute in buckets)]
     return Charge(keys_, args, len(buckets), held, what, whose)
 
 

@@ -112,16 +112,17 @@ the keys above these expire by themselves: a missing bucket is a full one.
 =======================================  ======  ============================================  =======  ==================
 key (builder)                            type    contents                                      TTL      writer
 =======================================  ======  ============================================  =======  ==================
-``mvt:limit:{ip:IP}:N`` (limit_bucket)   hash    tokens (float), at (ms of last charge): the   refill   ratelimit
-                                                 token bucket ``N`` (``assignments``,          time
-                                                 ``eligibility``) of one client                + 1 s
-``mvt:limit:{ip:IP}:N:w:W``              hash    the same for one worker id from that client   refill   ratelimit
+``mvt:limit:{ip:IP}:rate:N``             string  the bucket's theoretical arrival time (ms,     refill   ratelimit
+(limit_bucket)                                   GCRA): the rate bucket ``N``                  time
+                                                 (``assignments``, ``eligibility``) of one     + 1 s
+                                                 client; before 0.2 a hash at ``…:N``
+``mvt:limit:{ip:IP}:rate:N:w:W``         string  the same for one worker id from that client   refill   ratelimit
 (limit_worker_bucket)                                                                          time
                                                                                                + 1 s
-``mvt:limit:{arr:E}:arrivals``           hash    tokens, at: the token bucket of new           refill   ratelimit
-(limit_arrivals)                                 participants placed in experiment ``E``       time
-                                                 (``/prolific``, ``/panel``), all addresses    + 1 s
-                                                 together (``MVT_LIMIT_ARRIVALS_PER_MIN``)
+``mvt:limit:{arr:E}:rate:arrivals``      string  the same: the bucket of new participants      refill   ratelimit
+(limit_arrivals)                                 placed in experiment ``E`` (``/prolific``,    time
+                                                 ``/panel``), all addresses together           + 1 s
+                                                 (``MVT_LIMIT_ARRIVALS_PER_MIN``)
 ``mvt:limit:{ip:IP}:held``               zset    assignment id → ms first admitted: the        7 days   ratelimit,
 (limit_held)                                     client's assignments that hold a list         after    limits
                                                  (removed on completion, and by limits when    the last
@@ -403,18 +404,18 @@ def _limit(ip: str, part: str) -> str:
 
 
 def limit_bucket(ip: str, name: str) -> str:
-    """Hash: token bucket ``name`` of client ``ip`` (tokens, at)."""
-    return _limit(ip, name)
+    """String: rate bucket ``name`` of client ``ip`` (its theoretical arrival time, ratelimit.lua)."""
+    return _limit(ip, f"rate:{name}")
 
 
 def limit_worker_bucket(ip: str, name: str, worker_id: str) -> str:
-    """Hash: token bucket ``name`` of one worker id from client ``ip``."""
-    return _limit(ip, f"{name}:w:{worker_id}")
+    """String: rate bucket ``name`` of one worker id from client ``ip``."""
+    return _limit(ip, f"rate:{name}:w:{worker_id}")
 
 
 def limit_arrivals(experiment_id: str) -> str:
-    """Hash: token bucket of new participants placed in an experiment, from every address."""
-    return f"{PREFIX}:limit:{{arr:{experiment_id}}}:arrivals"
+    """String: rate bucket of new participants placed in an experiment, from every address."""
+    return f"{PREFIX}:limit:{{arr:{experiment_id}}}:rate:arrivals"
 
 
 def limit_held(ip: str) -> str:
