@@ -3,8 +3,8 @@
 `analyze` computes everything as an `Analysis`; `write_outputs` writes ``mvt.csv``,
 ``accuracy.csv``, ``workers.csv``, ``cells.csv`` and ``report.html`` and, beside them, every other
 number the report shows (`OUTPUT_FILES`); `repost_table` lists the links that need assignments
-again (``repost.csv``). `select_experiments`, `read_metadata` and `add_metadata` prepare the
-responses (one or more experiments; image metadata for ``--by``).
+again (``repost.csv``). `select_experiments` and `add_metadata` prepare the responses (one or more
+experiments; image metadata for ``--by``, read by `analysis.responses.read_metadata`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from analysis.accuracy import accuracy_table
 from analysis.background import in_background
 from analysis.durations import duration_ms
 from analysis.mvt import MVT_COLUMNS, MVTResult, estimate_mvt
-from analysis.responses import REQUIRED_COLUMNS, USABLE_STATUSES, status_note
+from analysis.responses import USABLE_STATUSES, status_note
 from analysis.screening import WORKER_COLUMNS, ScreeningResult, screen_workers
 from analysis.suspicion import suspicious_workers
 from kernel import csvsafe
@@ -33,12 +33,6 @@ PROGRESS_COLUMNS = ["link_id", "n_lists", "complete", "in_progress", "to_replace
 from a CSV ``n_lists``, ``to_replace`` and ``free`` are unknown (empty). ``flagged`` counts
 complete assignments of flagged workers (what ``--replace`` would mark); ``unknown`` assignments
 whose responses carry no ``assignment_status`` (kept and used, `analysis.responses`)."""
-
-READ_COLUMNS = REQUIRED_COLUMNS + ("assignment_status", "timing_ok", "experiment", "hidden_during_video",
-                                   "blurred_during_video", "dropped_frames", "timing_reason")
-"""The columns of a responses CSV that `analyze` (and ``mvt analyze`` before it) reads; ``mvt analyze
---responses`` reads only these, the ``--by`` column and the metadata's columns (so a clash with
-one is still refused by `add_metadata`), and skips the export's other columns."""
 
 TIMING_COLUMNS = ["frames", "duration_ms", "n_trials", "n_measured", "n_timing_ok", "n_timing_wrong",
                   "share_ok", "n_fewer_frames", "n_more_frames", "mean_abs_frame_error", "n_hidden", "n_blurred",
@@ -221,27 +215,6 @@ def select_experiments(responses: pd.DataFrame, names=None) -> tuple[pd.DataFram
             and responses.index.step == 1:
         return responses, tuple(chosen)  # every row kept: the same table, without copying a million rows
     return responses[responses["experiment"].isin(chosen)].reset_index(drop=True), tuple(chosen)
-
-
-def read_metadata(path: Path | str) -> pd.DataFrame:
-    """Image metadata for ``--metadata``: a CSV with ``image_id`` and any other columns (text).
-
-    Raises
-    ------
-    ResponsesInvalid
-        If the file is missing, has no ``image_id`` column or lists an image twice.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ResponsesInvalid(f"metadata file {str(path)!r} does not exist")
-    meta = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "image_id" not in meta.columns:
-        raise ResponsesInvalid(f"metadata file {str(path)!r} has columns {', '.join(meta.columns)}; "
-                               f"expected image_id and any others (image_id,<column>,...)")
-    twice = meta["image_id"][meta["image_id"].duplicated()]
-    if len(twice):
-        raise ResponsesInvalid(f"metadata file {str(path)!r} lists image {twice.iloc[0]!r} more than once")
-    return meta
 
 
 def add_metadata(responses: pd.DataFrame, metadata: pd.DataFrame | None, by: str | None) -> pd.DataFrame:

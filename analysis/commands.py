@@ -183,13 +183,15 @@ def mvt_responses(request: AnalysisRequest, lines: list[str], columns=None):
     the chosen experiments' rows, kept by the platforms' records (`analysis.verified`; its line
     goes to `lines`). Either way trials without timing are excluded unless ``--keep-unmeasured``.
     """
-    from analysis.analyze import select_experiments
     from analysis.responses import read_responses_csv, read_responses_redis
     from analysis.verified import verify_responses
 
     keep = request.options.get("keep_unmeasured", False)
     if request.responses is not None:
-        table, chosen = select_experiments(read_responses_csv(request.responses, columns), request.experiments)
+        table = read_responses_csv(request.responses, columns)
+        from analysis.analyze import select_experiments  # after the read (run_mvt imports it meanwhile)
+
+        table, chosen = select_experiments(table, request.experiments)
         return _rescaled_note(_without_unmeasured(table, keep, lines), lines), chosen
     table = _rescaled_note(_without_unmeasured(read_responses_redis(request.r, request.experiments), keep, lines), lines)
     verification = verify_responses(table, request.confirmed(table) if request.confirmed else {})
@@ -239,7 +241,19 @@ def _rescaled_note(table, lines: list[str]):
 
 def run_mvt(request: AnalysisRequest) -> list[str]:
     """``mvt analyze`` for MVT experiments (the MVT kind's analysis)."""
-    from analysis.analyze import READ_COLUMNS, add_metadata, analyze, progress_from_responses, read_metadata, write_outputs
+    import analysis.responses  # noqa: F401 - numpy and pandas first, here: the thread below needs them too
+    from analysis.background import import_meanwhile
+
+    # scipy, matplotlib and the analysis modules are imported while the responses are read.
+    importing = import_meanwhile("analysis.analyze", "analysis.report")
+    try:
+        return _run_mvt(request, importing)
+    finally:
+        importing.join()
+
+
+def _run_mvt(request: AnalysisRequest, importing) -> list[str]:
+    from analysis.responses import READ_COLUMNS, read_metadata
 
     o = request.options
     rule, by, out = o["rule"], o.get("by"), request.out
@@ -256,6 +270,9 @@ def run_mvt(request: AnalysisRequest) -> list[str]:
     lines = []
     table, chosen = mvt_responses(request, lines, READ_COLUMNS + tuple(filter(None, [by]))
                                   + (tuple(meta.columns) if meta is not None else ()))
+    importing.join()
+    from analysis.analyze import add_metadata, analyze, progress_from_responses, write_outputs
+
     table = add_metadata(table, meta, by)
     if request.responses is not None:
         result = analyze(table, source=str(request.responses), experiments=chosen, **options)

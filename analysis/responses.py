@@ -37,6 +37,12 @@ REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", 
                     "presented_frames", "submitted_at")
 """Columns every responses table must have (docs/interfaces.md)."""
 
+READ_COLUMNS = REQUIRED_COLUMNS + ("assignment_status", "timing_ok", "experiment", "hidden_during_video",
+                                   "blurred_during_video", "dropped_frames", "timing_reason")
+"""The columns of a responses CSV that `analysis.analyze.analyze` (and ``mvt analyze`` before it) reads; ``mvt analyze
+--responses`` reads only these, the ``--by`` column and the metadata's columns (so a clash with
+one is still refused by `add_metadata`), and skips the export's other columns."""
+
 TEXT_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "image_id", "label", "response", "submitted_at",
                 "assignment_status", "timing_source", "video_id", "frame_log", "experiment", "comment", "tab_id")
 
@@ -226,3 +232,24 @@ def read_responses_redis(r, experiments=None) -> pd.DataFrame:
     from kernel.export import iter_response_rows
 
     return responses_from_rows(iter_response_rows(r, experiments))
+
+
+def read_metadata(path: Path | str) -> pd.DataFrame:
+    """Image metadata for ``--metadata``: a CSV with ``image_id`` and any other columns (text).
+
+    Raises
+    ------
+    ResponsesInvalid
+        If the file is missing, has no ``image_id`` column or lists an image twice.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResponsesInvalid(f"metadata file {str(path)!r} does not exist")
+    meta = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "image_id" not in meta.columns:
+        raise ResponsesInvalid(f"metadata file {str(path)!r} has columns {', '.join(meta.columns)}; "
+                               f"expected image_id and any others (image_id,<column>,...)")
+    twice = meta["image_id"][meta["image_id"].duplicated()]
+    if len(twice):
+        raise ResponsesInvalid(f"metadata file {str(path)!r} lists image {twice.iloc[0]!r} more than once")
+    return meta
