@@ -178,20 +178,17 @@ def _blank(column):
 def mvt_responses(request: AnalysisRequest, lines: list[str], columns=None):
     """The MVT responses ``mvt analyze`` reads for `request`, and the experiments they belong to.
 
-    From a CSV: the chosen experiments' rows (`analysis.analyze.select_experiments`), only
+    From a CSV: the chosen experiments' rows (`analysis.responses.select_experiments`), only
     `columns` of it when given (`analysis.responses.read_responses_csv`). From Redis:
     the chosen experiments' rows, kept by the platforms' records (`analysis.verified`; its line
     goes to `lines`). Either way trials without timing are excluded unless ``--keep-unmeasured``.
     """
-    from analysis.responses import read_responses_csv, read_responses_redis
+    from analysis.responses import read_responses_csv, read_responses_redis, select_experiments
     from analysis.verified import verify_responses
 
     keep = request.options.get("keep_unmeasured", False)
     if request.responses is not None:
-        table = read_responses_csv(request.responses, columns)
-        from analysis.analyze import select_experiments  # after the read (run_mvt imports it meanwhile)
-
-        table, chosen = select_experiments(table, request.experiments)
+        table, chosen = select_experiments(read_responses_csv(request.responses, columns), request.experiments)
         return _rescaled_note(_without_unmeasured(table, keep, lines), lines), chosen
     table = _rescaled_note(_without_unmeasured(read_responses_redis(request.r, request.experiments), keep, lines), lines)
     verification = verify_responses(table, request.confirmed(table) if request.confirmed else {})
@@ -261,7 +258,7 @@ def _run_mvt(request: AnalysisRequest, importing) -> list[str]:
     options = dict(rule=rule, theta=o["theta"], inclusive=o["inclusive"], n_bootstrap=o["bootstrap"], rng=o["seed"],
                    control_threshold=o["control_threshold"], min_r=o["min_r"], psychometric=True,
                    guess_rate=o.get("guess_rate"), by=by, ddof=o.get("ddof", 1),
-                   min_correlation_trials=o.get("min_correlation_trials", 20))
+                   min_correlation_trials=o.get("min_correlation_trials", 20), early_figures=True)
     if request.design_dir is not None:
         path = Path(request.design_dir) / "design.json"
         raise BadExperiment(f"--design {request.design_dir}: {path} is a fixed MVT study, whose analysis needs no "

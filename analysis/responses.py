@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from kernel.csvsafe import may_hold_quoted_cells, restore_frame
-from kernel.errors import ResponsesInvalid
+from kernel.errors import ExperimentChoice, ResponsesInvalid
 
 REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label",
                     "frames", "duration_ms", "response", "correct", "response_time_ms",
@@ -253,3 +253,29 @@ def read_metadata(path: Path | str) -> pd.DataFrame:
     if len(twice):
         raise ResponsesInvalid(f"metadata file {str(path)!r} lists image {twice.iloc[0]!r} more than once")
     return meta
+
+
+def select_experiments(responses: pd.DataFrame, names=None) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Keep the responses of the named experiments (column ``experiment``).
+
+    With no names: all responses when they hold one experiment (or do not say), else
+    `ExperimentChoice` listing them. Returns the selected rows and the experiment ids.
+    """
+    from kernel.export import choose_experiments
+
+    # The column's few distinct values, each read once (missing ones as ""), not a million cells.
+    values = pd.unique(responses["experiment"]) if "experiment" in responses.columns else []
+    names_present = {"" if pd.isna(v) else str(v) for v in values}
+    if not names_present - {""}:
+        if names:
+            raise ExperimentChoice(f"the responses do not say which experiment they belong to (no 'experiment' "
+                                   f"column), so --experiment {names[0]} cannot be applied; export them again "
+                                   f"with mvt export")
+        return responses, ()
+    available = sorted(names_present - {""})
+    chosen = choose_experiments(available, names, where="the responses")
+    every_row = all(not pd.isna(v) and v in set(chosen) for v in values)
+    if every_row and isinstance(responses.index, pd.RangeIndex) and responses.index.start == 0 \
+            and responses.index.step == 1:
+        return responses, tuple(chosen)  # every row kept: the same table, without copying a million rows
+    return responses[responses["experiment"].isin(chosen)].reset_index(drop=True), tuple(chosen)
