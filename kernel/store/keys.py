@@ -46,6 +46,11 @@ key (builder)                            type    contents                       
                                                  mask_frames]`` (MVT; mask_frames since 0.4)
                                                  (never sent out)
 ``mvt:link:{L}:free`` (link_free)        list    list indices never handed out                 none  loader, allocate
+``mvt:link:{L}:served``                  hash    assignment id → its answer to ``POST          none  assignments,
+(link_served)                                    /api/assignments``, built once (a tag line,         allocate,
+                                                 then base64 of raw deflate: `app.service.           complete
+                                                 kept_answer`); dropped when its list is
+                                                 taken over or its task completed
 ``mvt:link:{L}:slots`` (link_slots)      hash    list index → assignment id holding it now     none  allocate
 ``mvt:link:{L}:assignments``             hash    assignment id → JSON {worker, hit, list,      none  allocate, record,
 (link_assignments)                               status, started_ms, active_ms, next,                complete, replace
@@ -320,6 +325,11 @@ def link_answers(link_id: str) -> str:
     return _link(link_id, "answers")
 
 
+def link_served(link_id: str) -> str:
+    """Hash assignment id → its kept answer (`app.service.kept_answer`), while it holds an unfinished list."""
+    return _link(link_id, "served")
+
+
 def link_free(link_id: str) -> str:
     """List of list indices never handed out."""
     return _link(link_id, "free")
@@ -481,8 +491,8 @@ LEGACY_GLOBAL_KEYS = {f"{PREFIX}:links": links_index(), f"{PREFIX}:video-dirs": 
                       f"{PREFIX}:blocked": blocked_index(), f"{PREFIX}:assignment-links": assignment_links()}
 """Old name → current name of each global key (the old names had no hash tag)."""
 
-LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
-                     link_workers, link_activity, link_replace, link_responses, link_failures, link_platforms,
+LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_served, link_free, link_slots,
+                     link_assignments, link_workers, link_activity, link_replace, link_responses, link_failures, link_platforms,
                      link_unstarted, link_starts, link_timing, link_blocked)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
 
