@@ -141,10 +141,14 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
             # answer first: the record read after it is the newer) beside the reservation and the limits
             # (``admit``): a returning assignment is answered in this one round trip.
             calls = getattr(admit, "calls", None)  # a `kernel.limits.Admission`: its commands join this write
-            asked = scripts_together(r, reserve, (None, ("HGET", served_key, assignment_id), ()),
-                                     (None, ("HGET", records, assignment_id), ()), *(calls() if calls else ()))
+            # (redis-py's clients would send each read on a connection of its own: they allocate as before)
+            reads = [(None, ("HGET", served_key, assignment_id), ()), (None, ("HGET", records, assignment_id), ())] \
+                if hasattr(r, "evalsha_many") else []
+            asked = scripts_together(r, reserve, *reads, *(calls() if calls else ()))
             if admit is None or calls:
-                reserved, kept, raw_record, *admitted = await asked
+                reserved, *admitted = await asked
+                if reads:
+                    kept, raw_record, *admitted = admitted
                 if calls:
                     try:
                         await admit.judge(admitted)
@@ -156,7 +160,9 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
                 admitted, asked = await both(admit, asked)
                 if isinstance(asked, BaseException):
                     raise asked
-                reserved, kept, raw_record = asked
+                reserved, *read = asked
+                if reads:
+                    kept, raw_record = read
                 if isinstance(admitted, BaseException):
                     if reserved == "added":
                         await _unreserve(r, link_id, worker_id, images)

@@ -572,6 +572,12 @@ class _Pipeline:
     def hdel(self, key, *fields):
         return self._add(None, "HDEL", key, *fields)
 
+    def hset(self, key, field, value):
+        return self._add(None, "HSET", key, field, value)
+
+    def hdel(self, key, *fields):
+        return self._add(None, "HDEL", key, *fields)
+
     def sadd(self, key, *members):
         return self._add(None, "SADD", key, *members)
 
