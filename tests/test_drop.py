@@ -38,17 +38,17 @@ def test_drop_removes_one_experiment_and_leaves_the_others(synthetic_server, cli
     do_task(client, "W3", "P3", link="pilot-001")
     before = snapshot(redis)
     first = store_line(redis_url, store_kind)
-    assert len([key for key in before if "pilot" in key]) == 26   # the "26 keys" below (3 the control room's counts, 1 P2's kept answer)
+    assert len([key for key in before if "pilot" in key]) == 25   # the "25 keys" below (3 the control room's counts)
 
     dry = cli(["drop", "pilot"], redis_url)
     summary = "experiment pilot: 2 links, 4 lists, 3 assignments (2 complete, 1 in_progress), 9 responses, 3 workers"
-    assert (dry.exit_code, dry.output) == (0, first + f"would remove {summary}; 26 keys\n"
+    assert (dry.exit_code, dry.output) == (0, first + f"would remove {summary}; 25 keys\n"
                                            "Dry run: nothing was removed. Export its responses first "
                                            "(mvt export FILE --experiment pilot), then add --commit.\n")
     assert snapshot(redis) == before
 
     done = cli(["drop", "pilot", "--commit"], redis_url)
-    assert (done.exit_code, done.output) == (0, first + f"removed {summary}; 26 keys\n")
+    assert (done.exit_code, done.output) == (0, first + f"removed {summary}; 25 keys\n")
     after = snapshot(redis)
     pilot_ids = ("pilot-001", "pilot-002", "P1", "P2", "P3", str(pilot / "videos"))
     assert [key for key in after if "pilot" in key] == []

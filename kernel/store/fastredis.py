@@ -566,15 +566,6 @@ class _Pipeline:
     def hsetnx(self, key, field, value):
         return self._add(bool, "HSETNX", key, field, value)
 
-    def hset(self, key, field, value):
-        return self._add(None, "HSET", key, field, value)
-
-    def hdel(self, key, *fields):
-        return self._add(None, "HDEL", key, *fields)
-
-    def hset(self, key, field, value):
-        return self._add(None, "HSET", key, field, value)
-
     def hdel(self, key, *fields):
         return self._add(None, "HDEL", key, *fields)
 
