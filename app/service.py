@@ -189,8 +189,8 @@ async def assignment_answer(r, settings: Settings, link: str, worker_id: str, as
     """Allocate (or resume) the assignment's list; the JSON of `AssignmentOut`, encoded as `encode_json`
     does (body, extra headers).
 
-    An unfinished assignment's answer is built and compressed once, when it is allocated (or first resumed
-    without one), and kept in Redis (`kept_answer`, ``keys.link_served``): a returning worker is answered
+    An unfinished assignment's answer is built and compressed once more when the assignment first comes
+    back, and kept in Redis (`kept_answer`, ``keys.link_served``): a returning worker is answered
     from it by any server process after the one round trip that also checks their block, cap and limits
     and the list's status (`kernel.assignments.allocate`).
 
@@ -200,8 +200,9 @@ async def assignment_answer(r, settings: Settings, link: str, worker_id: str, as
     the answer's ``link`` says where).
 
     The answer of an unfinished assignment is a function of the allocation, the signing key, the
-    video base URL and the 10-minute expiry bucket of its URLs (`url_expiry_s`), so its bytes are
-    kept per server process (`ANSWER_CACHE_SIZE`) under exactly those inputs: a returning worker
+    video base URL and the 10-minute expiry bucket of its URLs (`url_expiry_s`): so it is kept in Redis
+    under those (`answer_tag`), and a placed arrival's bytes per server process (`ANSWER_CACHE_SIZE`)
+    under exactly those inputs: a returning worker
     (a reload, a second tab, the page's retry) is answered without building and
     gzip-compressing ~6 KB again: the route's handler (allocation included) took 164–174 µs of CPU
     with the answer kept against 343–375 µs without (minimum of 12 x 150 calls, 50 trials, local

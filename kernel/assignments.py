@@ -20,15 +20,16 @@ theirs: removing it then would let them exceed the cap). The set may thus briefl
 the worker did not get, which can only make a concurrent request of the same worker see the
 cap early: never exceed it.
 
-Both steps' first calls leave in one write, beside the client's limits (`kernel.limits`): reserve.lua
-and allocate.lua in its read-only ``resume`` mode, which answers an assignment that holds a list and
-changes nothing (`kernel.store.fastredis.scripts_together`). A returning assignment is thus answered
-after one round trip; its activity time is then written (``ZADD XX``, not awaited) only once the
-reservation and the limits admitted it, so a refused request still changes nothing. Only an
-assignment without a list waits for the allocating call (its first write carries one more,
-read-only, script call). A returning request's server + Redis CPU fell to ×0.74–0.95 (50 connections)
-and ×0.83–0.85 (200) of two round trips', a first assignment's stayed ×0.95–1.05 (`scripts/bench_server
---compare`, 3 interleaved rounds, two runs at load 3–11; docs/reliability.md, round 5).
+Step 1 leaves in one write with the client's limits (`kernel.limits`) and two plain reads of the link's
+slot: the assignment's kept answer (``keys.link_served``) and its record
+(`kernel.store.fastredis.scripts_together`). An unfinished assignment of the worker whose kept answer
+matches the caller's tag is answered from it after this one round trip (its activity time then written,
+``ZADD XX``, not awaited, only once the reservation and the limits admitted it, so a refused request
+changes nothing); any other goes on to allocate.lua, which resumes, refuses or allocates. The answer is
+kept when an assignment first comes back (most never do). Two HGETs cost Redis less than the read-only
+call of allocate.lua they replace (an EVALSHA costs ~5 µs before its first command), which a new
+assignment paid too (docs/reliability.md, round 6). redis-py's clients (tests, tools) skip the two
+reads: they would take a pooled connection each.
 
 The hot-path functions take a ``redis.asyncio.Redis``; `completion_record` a ``redis.Redis``.
 """

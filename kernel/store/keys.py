@@ -12,7 +12,7 @@ Experiment server section (writers: loader = ``studies/loader.py`` via ``mvt loa
 allocate = ``kernel/store/lua/allocate.lua``, reserve = ``kernel/store/lua/reserve.lua``,
 record = ``kernel/store/lua/record.lua``, start = ``kernel/store/lua/start.lua``, complete = ``kernel/store/lua/complete.lua``,
 replace = ``kernel/store/lua/replace.lua``, admin = ``kernel/admin.py``, service = ``kernel/responses.py``
-(``POST /api/failure``), pages = ``app/routes/pages.py`` (a participant's arrival),
+(``POST /api/failure``; a completion's pipeline), pages = ``app/routes/pages.py`` (a participant's arrival),
 assignments = ``kernel/assignments.py`` after allocate.lua):
 
 =======================================  ======  ============================================  ====  ==================
@@ -47,10 +47,11 @@ key (builder)                            type    contents                       
                                                  (never sent out)
 ``mvt:link:{L}:free`` (link_free)        list    list indices never handed out                 none  loader, allocate
 ``mvt:link:{L}:served``                  hash    assignment id → its answer to ``POST          none  assignments,
-(link_served)                                    /api/assignments``, built once (a tag line,         allocate,
-                                                 then base64 of raw deflate: `app.service.           complete
-                                                 kept_answer`); dropped when its list is
-                                                 taken over or its task completed
+(link_served)                                    /api/assignments``, kept when it first came         allocate,
+                                                 back (a tag line, then base64 of raw                service
+                                                 deflate: `app.service.kept_answer`);
+                                                 dropped when its list is taken over or
+                                                 its task completed
 ``mvt:link:{L}:slots`` (link_slots)      hash    list index → assignment id holding it now     none  allocate
 ``mvt:link:{L}:assignments``             hash    assignment id → JSON {worker, hit, list,      none  allocate, record,
 (link_assignments)                               status, started_ms, active_ms, next,                complete, replace
