@@ -142,9 +142,10 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
             # answer first: the record read after it is the newer) beside the reservation and the limits
             # (``admit``): a returning assignment is answered in this one round trip.
             calls = getattr(admit, "calls", None)  # a `kernel.limits.Admission`: its commands join this write
-            # (redis-py's clients would send each read on a connection of its own: they allocate as before)
+            # (only `FastRedis` and `FastRedisCluster`, which have ``fire``: redis-py's clients would send each
+            # read on a pooled connection of its own, and allocate as before)
             reads = [(None, ("HGET", served_key, assignment_id), ()), (None, ("HGET", records, assignment_id), ())] \
-                if hasattr(r, "evalsha_many") else []
+                if hasattr(r, "fire") else []
             asked = scripts_together(r, reserve, *reads, *(calls() if calls else ()))
             if admit is None or calls:
                 reserved, *admitted = await asked
