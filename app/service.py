@@ -10,8 +10,13 @@ kind's `trials` shapes the trial payload (`studies`); the JSON encoding both pat
 from __future__ import annotations
 
 import asyncio
+import binascii
+import functools
+import hashlib
 import re
+import struct
 import time
+import zlib
 
 import orjson
 from isal import isal_zlib
@@ -184,14 +189,20 @@ async def assignment_answer(r, settings: Settings, link: str, worker_id: str, as
     """Allocate (or resume) the assignment's list; the JSON of `AssignmentOut`, encoded as `encode_json`
     does (body, extra headers).
 
+    An unfinished assignment's answer is built and compressed once more when the assignment first comes
+    back, and kept in Redis (`kept_answer`, ``keys.link_served``): a returning worker is answered
+    from it by any server process after the one round trip that also checks their block, cap and limits
+    and the list's status (`kernel.assignments.allocate`).
+
     Refuses a platform's preview assignment id (MTurk's), then, with a ``client`` address, a client over its
     limits (`kernel.limits`, `RateLimited`), then whatever `allocate` refuses. With a ``placement`` ticket
     (a Prolific or panel arrival's page) the participant is placed in its experiment instead (`_place`;
     the answer's ``link`` says where).
 
     The answer of an unfinished assignment is a function of the allocation, the signing key, the
-    video base URL and the 10-minute expiry bucket of its URLs (`url_expiry_s`), so its bytes are
-    kept per server process (`ANSWER_CACHE_SIZE`) under exactly those inputs: a returning worker
+    video base URL and the 10-minute expiry bucket of its URLs (`url_expiry_s`): so it is kept in Redis
+    under those (`answer_tag`), and a placed arrival's bytes per server process (`ANSWER_CACHE_SIZE`)
+    under exactly those inputs: a returning worker
     (a reload, a second tab, the page's retry) is answered without building and
     gzip-compressing ~6 KB again: the route's handler (allocation included) took 164–174 µs of CPU
     with the answer kept against 343–375 µs without (minimum of 12 x 150 calls, 50 trials, local
@@ -199,10 +210,12 @@ async def assignment_answer(r, settings: Settings, link: str, worker_id: str, as
     The URLs are the ones the same request would sign, so what a URL unlocks is unchanged; an
     assignment that lost its list is refused by `allocate` before the cache is read.
     """
-    a = await _allocate(r, settings, link, worker_id, assignment_id, hit_id, client, placement)
+    expiry_s = url_expiry_s(settings)
+    a = await _allocate(r, settings, link, worker_id, assignment_id, hit_id, client, placement, expiry_s)
     if a.completed:  # rare (a reload after the work) and carries the platform's URL: not kept
         return encode_json(await _full_payload(r, settings, a), gzip_ok)
-    expiry_s = url_expiry_s(settings)
+    if a.answer is not None:
+        return answer_from_kept(a.answer, a.next_trial, gzip_ok)
     key = (settings.signing_key, settings.video_base_url, expiry_s, gzip_ok, a.kind, a.assignment_id, a.link_id,
            a.worker_id, a.list_index, a.next_trial, a.n_trials, tuple(a.video_ids), tuple(a.options))
     found = _ANSWERS.get(key)
@@ -213,6 +226,49 @@ async def assignment_answer(r, settings: Settings, link: str, worker_id: str, as
     return found
 
 
+def answer_tag(settings: Settings, expiry_s: int) -> str:
+    """What a kept answer (`kept_answer`) was built under: its URLs' expiry (`url_expiry_s`) and a digest of
+    the signing key and video base URL (a server restarted with another key builds its answers again)."""
+    return f"{expiry_s} {_settings_digest(settings.signing_key, settings.video_base_url or '')}"
+
+
+@functools.lru_cache(maxsize=16)
+def _settings_digest(signing_key: bytes, video_base_url: str) -> str:
+    return hashlib.sha256(signing_key + b"\0" + video_base_url.encode()).hexdigest()[:16]
+
+
+def kept_answer(a: Allocation, settings: Settings, expiry_s: int) -> str:
+    """An unfinished assignment's answer as kept in Redis (``keys.link_served``) for any server process:
+    ``<crc32> <length> <base64 of raw deflate>`` of its JSON without ``resume_from`` and the closing brace,
+    compressed once (ISA-L, `GZIP_LEVEL`) and ended by a sync flush, so that `answer_from_kept` appends the
+    worker's ``resume_from`` as a stored block and sends a gzip member without compressing anything."""
+    payload = _payload(a, settings, expiry_s)
+    del payload["resume_from"]  # the one field that changes while the list is held: added per request
+    head = orjson.dumps(payload)[:-1]
+    deflate = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, -15)
+    data = deflate.compress(head) + deflate.flush(isal_zlib.Z_SYNC_FLUSH)
+    return f"{zlib.crc32(head)} {len(head)} {binascii.b2a_base64(data, newline=False).decode()}"
+
+
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, mtime 0 (the same answer, the same bytes)
+GZIP_HEADERS = [(b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
+
+
+def answer_from_kept(kept: str, next_trial: int, gzip_ok: bool) -> tuple[bytes, list]:
+    """The body and extra headers of `kept_answer`'s answer with ``resume_from`` ``next_trial``, as
+    `encode_json` would send them (gzip when allowed and at least `GZIP_MIN_BYTES` long; the JSON's keys in
+    another order). The gzip member is the kept deflate data, a final stored block with the tail, and the
+    trailer (CRC-32 continued over the tail, RFC 1952)."""
+    crc, size, data = kept.split(" ", 2)
+    tail = b',"resume_from":%d}' % next_trial
+    length = int(size) + len(tail)
+    deflated = binascii.a2b_base64(data)
+    if gzip_ok and length >= GZIP_MIN_BYTES:
+        return b"".join((_GZIP_HEADER, deflated, struct.pack("<BHH", 1, len(tail), len(tail) ^ 0xFFFF), tail,
+                         struct.pack("<II", zlib.crc32(tail, int(crc)), length & 0xFFFFFFFF))), GZIP_HEADERS
+    return isal_zlib.decompressobj(-15).decompress(deflated) + tail, []
+
+
 ANSWER_CACHE_SIZE = 2048
 """Encoded assignment answers kept per server process by `assignment_answer` (about 2 KB each gzipped,
 6 KB plain: at most ~13 MB)."""
@@ -220,8 +276,9 @@ _ANSWERS: dict[tuple, tuple[bytes, list]] = {}
 
 
 async def _allocate(r, settings: Settings, link: str, worker_id: str, assignment_id: str, hit_id: str | None,
-                    client: str | None, placement: str | None) -> Allocation:
-    """The allocation behind `assignment_answer`, with their refusals and events."""
+                    client: str | None, placement: str | None, expiry_s: int) -> Allocation:
+    """The allocation behind `assignment_answer`, with their refusals and events; a placed arrival's
+    answer is not kept (`kept_answer`)."""
     if assignment_id in preview_ids():
         raise refusal("preview")
     now = now_ms()
@@ -231,9 +288,11 @@ async def _allocate(r, settings: Settings, link: str, worker_id: str, assignment
         if placement is not None:
             a = await _place(r, settings, placement, worker_id, assignment_id, hit_id, client, now)
         else:
+            tag = answer_tag(settings, expiry_s)
             a = await allocate(r, link, worker_id, assignment_id, hit_id or "", cap=settings.max_tasks_per_worker,
                                allotted_ms=settings.allotted_minutes * 60_000, now=now, admit=admit,
-                               first_trial_ms=settings.first_trial_minutes * 60_000)
+                               first_trial_ms=settings.first_trial_minutes * 60_000, answer_tag=tag,
+                               keep_answer=lambda a: f"{tag}\n{kept_answer(a, settings, expiry_s)}")
     except RateLimited:
         # Not logged: a flood would become a flood of log lines (the limiter is its own record).
         raise

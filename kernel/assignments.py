@@ -20,15 +20,16 @@ theirs: removing it then would let them exceed the cap). The set may thus briefl
 the worker did not get, which can only make a concurrent request of the same worker see the
 cap early: never exceed it.
 
-Both steps' first calls leave in one write, beside the client's limits (`kernel.limits`): reserve.lua
-and allocate.lua in its read-only ``resume`` mode, which answers an assignment that holds a list and
-changes nothing (`kernel.store.fastredis.scripts_together`). A returning assignment is thus answered
-after one round trip; its activity time is then written (``ZADD XX``, not awaited) only once the
-reservation and the limits admitted it, so a refused request still changes nothing. Only an
-assignment without a list waits for the allocating call (its first write carries one more,
-read-only, script call). A returning request's server + Redis CPU fell to ×0.74–0.95 (50 connections)
-and ×0.83–0.85 (200) of two round trips', a first assignment's stayed ×0.95–1.05 (`scripts/bench_server
---compare`, 3 interleaved rounds, two runs at load 3–11; docs/reliability.md, round 5).
+Step 1 leaves in one write with the client's limits (`kernel.limits`) and two plain reads of the link's
+slot: the assignment's kept answer (``keys.link_served``) and its record
+(`kernel.store.fastredis.scripts_together`). An unfinished assignment of the worker whose kept answer
+matches the caller's tag is answered from it after this one round trip (its activity time then written,
+``ZADD XX``, not awaited, only once the reservation and the limits admitted it, so a refused request
+changes nothing); any other goes on to allocate.lua, which resumes, refuses or allocates. The answer is
+kept when an assignment first comes back (most never do). Two HGETs cost Redis less than the read-only
+call of allocate.lua they replace (an EVALSHA costs ~5 µs before its first command), which a new
+assignment paid too (docs/reliability.md, round 6). redis-py's clients (tests, tools) skip the two
+reads: they would take a pooled connection each.
 
 The hot-path functions take a ``redis.asyncio.Redis``; `completion_record` a ``redis.Redis``.
 """
@@ -36,7 +37,8 @@ The hot-path functions take a ``redis.asyncio.Redis``; `completion_record` a ``r
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import orjson
 
@@ -70,6 +72,8 @@ class Allocation:
     n_trials: int
     options: list[str]
     kind: str = "mvt"
+    answer: str | None = None
+    """The kept answer (`allocate`'s ``keep_answer``), when the caller asked for one."""
 
 
 async def _unreserve(r, link_id: str, worker_id: str, images) -> None:
@@ -90,7 +94,8 @@ async def _unreserve(r, link_id: str, worker_id: str, images) -> None:
 
 async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: str, *,
                    cap: int, allotted_ms: int, now: int | None = None, admit=None,
-                   first_trial_ms: int | None = None) -> Allocation:
+                   first_trial_ms: int | None = None, answer_tag: str | None = None,
+                   keep_answer: Callable[[Allocation], str] | None = None) -> Allocation:
     """Give ``assignment_id`` a list of ``link_id`` (or the one it already has).
 
     With no list free, the list of a holder idle for ``allotted_ms`` is taken over (expired), or
@@ -101,14 +106,21 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
     awaitable such as `kernel.limits.admit_assignment` (run beside them), is sent in the same write to
     Redis as the first scripts; when it raises, nothing is allocated and the exception propagates.
 
+    The answer kept for the assignment (``keys.link_served``): ``keep_answer(allocation)`` makes it (a
+    string starting with the line ``answer_tag``) when an unfinished assignment is resumed without one, and
+    it is stored; an assignment whose kept answer starts with ``answer_tag`` and whose record still shows it
+    unfinished and the worker's is answered from it (the Allocation's ``answer``, without the tag line,
+    ``video_ids`` and ``options`` empty) after the first round trip alone.
+
     Raises `WorkerBlocked`, `CapReached`, `UnknownLink`, `SeenLink`, `LinkFull`, `WrongWorker`,
     `AssignmentExpired` or `AssignmentReplaced`.
     """
     scripts = scripts_for(r)
     now = now_ms() if now is None else now
+    served_key, records = keys.link_served(link_id), keys.link_assignments(link_id)
     link_keys = [keys.link_meta(link_id), keys.link_lists(link_id), keys.link_free(link_id), keys.link_slots(link_id),
-                 keys.link_assignments(link_id), keys.link_workers(link_id), keys.link_activity(link_id),
-                 keys.link_replace(link_id), keys.link_unstarted(link_id)]
+                 records, keys.link_workers(link_id), keys.link_activity(link_id),
+                 keys.link_replace(link_id), keys.link_unstarted(link_id), served_key]
     worker_keys = [keys.worker_links(worker_id), keys.worker_blocked(worker_id), keys.worker_images(worker_id)]
     for attempt in (1, 2):
         # The link's slot holds its images, the worker's slot the images they saw: reserve.lua checks
@@ -124,14 +136,21 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         images = orjson.loads(raw_images) if raw_images else []
         reserve = (scripts.reserve, worker_keys, [link_id, cap, *images])
         link_args = [worker_id, assignment_id, hit_id, now, allotted_ms, first_trial_ms or allotted_ms, raw_images]
+        kept = raw_record = None
         if attempt == 1:
-            # The first write asks the link, read-only, for the assignment's list beside the reservation
-            # (and the limits, ``admit``): a returning assignment is answered in this one round trip.
+            # The first write reads the assignment's kept answer and record (two plain reads, the kept
+            # answer first: the record read after it is the newer) beside the reservation and the limits
+            # (``admit``): a returning assignment is answered in this one round trip.
             calls = getattr(admit, "calls", None)  # a `kernel.limits.Admission`: its commands join this write
-            asked = scripts_together(r, reserve, (scripts.allocate, link_keys, link_args + ["resume"]),
-                                     *(calls() if calls else ()))
+            # (only `FastRedis` and `FastRedisCluster`, which have ``fire``: redis-py's clients would send each
+            # read on a pooled connection of its own, and allocate as before)
+            reads = [(None, ("HGET", served_key, assignment_id), ()), (None, ("HGET", records, assignment_id), ())] \
+                if hasattr(r, "fire") else []
+            asked = scripts_together(r, reserve, *reads, *(calls() if calls else ()))
             if admit is None or calls:
-                reserved, resumed, *admitted = await asked
+                reserved, *admitted = await asked
+                if reads:
+                    kept, raw_record, *admitted = admitted
                 if calls:
                     try:
                         await admit.judge(admitted)
@@ -143,24 +162,27 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
                 admitted, asked = await both(admit, asked)
                 if isinstance(asked, BaseException):
                     raise asked
-                reserved, resumed = asked
+                reserved, *read = asked
+                if reads:
+                    kept, raw_record = read
                 if isinstance(admitted, BaseException):
                     if reserved == "added":
                         await _unreserve(r, link_id, worker_id, images)
                     raise admitted
-            for outcome in (reserved, resumed):
+            for outcome in (reserved, kept, raw_record):
                 if isinstance(outcome, BaseException):
                     raise outcome
         else:
-            reserved, resumed = await reserve[0](keys=reserve[1], args=reserve[2]), None
+            reserved = await reserve[0](keys=reserve[1], args=reserve[2])
         if reserved == "seen_image" and attempt == 1 and images:
             continue  # maybe refused for images the link no longer shows: read them and ask again
         if reserved in ("blocked", "cap_reached", "seen_image"):
             raise refusal(reserved, link=link_id, worker=worker_id, assignment=assignment_id, cap=cap)
-        if resumed is not None and resumed[0] != "absent":
-            result = resumed
-        else:
-            result = await scripts.allocate(keys=link_keys, args=link_args)
+        if kept is not None and raw_record is not None and answer_tag is not None:
+            found = await _answered(r, kept, raw_record, answer_tag, link_id, worker_id, assignment_id, now)
+            if found is not None:
+                return found
+        result = await scripts.allocate(keys=link_keys, args=link_args)
         outcome = result[0]
         if outcome != "stale_images":
             break
@@ -174,6 +196,14 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
         if reserved == "added" and result[1] != "seen_link":
             await _unreserve(r, link_id, worker_id, images)
         raise refusal(result[1], link=link_id, worker=worker_id, assignment=assignment_id, cap=cap)
+    _, index, video_ids, next_trial, done, code, n_trials, options, kind = result[:9]
+    a = Allocation(assignment_id, link_id, worker_id, int(index), outcome == "new", orjson.loads(video_ids),
+                   int(next_trial), bool(done), code or None, int(n_trials), orjson.loads(options), kind or "mvt")
+    # Kept when the assignment first comes back, not at allocation: most never do, and an allocation that
+    # kept its answer (~1.5 KB more written to Redis) cost more than a returning request saves later.
+    keep = keep_answer is not None and outcome == "resume" and not a.completed and result[9] == "in_progress"
+    if keep:
+        a = replace(a, answer=keep_answer(a))
     if outcome == "new":
         pipe = r.pipeline(transaction=False)
         pipe.hsetnx(keys.assignment_links(), assignment_id, link_id)
@@ -186,18 +216,39 @@ async def allocate(r, link_id: str, worker_id: str, assignment_id: str, hit_id: 
             if images:
                 pipe.sadd(keys.worker_images(worker_id), *images)
         await pipe.execute()
-    elif result is resumed and result[9] == "in_progress":
-        # Admitted and not blocked: the reload counts as activity (XX: not if the list went meanwhile).
-        # Nobody waits for it: lost, the list is only as idle as it was before this request.
-        touch = ("ZADD", keys.link_activity(link_id), "XX", now, assignment_id)
-        fire = getattr(r, "fire", None)
-        if fire is not None:
-            fire(*touch)
-        else:
-            await r.execute_command(*touch)
-    _, index, video_ids, next_trial, done, code, n_trials, options, kind = result[:9]
-    return Allocation(assignment_id, link_id, worker_id, int(index), outcome == "new", orjson.loads(video_ids),
-                      int(next_trial), bool(done), code or None, int(n_trials), orjson.loads(options), kind or "mvt")
+    elif keep:  # a resume without a kept answer of this tag: kept for its next request (lost: built again)
+        await _fire(r, "HSET", served_key, assignment_id, a.answer)
+    if a.answer is not None:
+        a = replace(a, answer=a.answer[a.answer.index("\n") + 1:])
+    return a
+
+
+async def _answered(r, kept: str, raw_record: str, answer_tag: str, link_id: str, worker_id: str, assignment_id: str,
+              now: int) -> Allocation | None:
+    """The returning assignment answered from its kept answer, or None when the kept answer is not for
+    ``answer_tag`` or the record (read after it) no longer shows the worker's unfinished list.
+
+    The reload counts as activity (``ZADD XX``: not if the list went meanwhile), written once the
+    reservation and the limits admitted the request. Nobody waits for it: lost, the list is only as
+    idle as it was before this request."""
+    head, newline, answer = kept.partition("\n")
+    if head != answer_tag or not newline:
+        return None
+    rec = orjson.loads(raw_record)
+    if rec.get("worker") != worker_id or rec.get("status") != "in_progress" or rec.get("completed_ms"):
+        return None  # allocate.lua refuses, or answers a completed task in full
+    await _fire(r, "ZADD", keys.link_activity(link_id), "XX", now, assignment_id)
+    return Allocation(assignment_id, link_id, worker_id, int(rec["list"]), False, [], int(rec.get("next", 0)),
+                      False, None, 0, [], "", answer=answer)
+
+
+async def _fire(r, *command) -> None:
+    """Send ``command`` without waiting for its reply (`FastRedis.fire`; other clients await it)."""
+    fire = getattr(r, "fire", None)
+    if fire is not None:
+        fire(*command)
+    else:
+        await r.execute_command(*command)
 
 
 _LINK_IMAGES: dict[str, str | bytes] = {}

@@ -353,6 +353,7 @@ async def complete(r, token: TokenData, code: str, now: int | None = None, comme
         # Completed by this call (a repeat answers the first completion's time): count it once.
         pipe = r.pipeline(transaction=False)
         count_event(pipe, "completions", token.link_id, now)
+        pipe.hdel(keys.link_served(token.link_id), token.assignment_id)  # its answer, kept while unfinished
         if len(result) > 4 and result[4]:  # the control room's counts (kernel/tally.py); not on a repeat
             tally.completed(pipe, result[4], token.link_id, token.assignment_id, int(result[5]) == 1,
                             (now - int(result[6])) / 1000)

@@ -159,6 +159,64 @@ def test_a_refused_reload_leaves_the_list_idle_and_an_admitted_one_touches_it(cl
     assert r.zscore(activity, "A1") > time.time() * 1000 - 60_000
 
 
+def test_a_kept_answer_is_refused_once_its_list_goes(client, synthetic_server):
+    """A returning assignment is answered from the answer kept in Redis when it first came back (by any
+    server process); the answer goes when another worker takes its list over, and a lost deletion still
+    refuses: the record, read in the same round trip, says the list went."""
+    import time
+
+    from kernel.admin import mark_for_replacement
+
+    r, served = synthetic_server.redis, keys.link_served("synth-001")
+    first = start(client)
+    assert first.status_code == 200 and r.hget(served, "A1") is None  # most never come back: none kept
+    assert start(client).json() == first.json()
+    deadline = time.monotonic() + 10
+    while (kept := r.hget(served, "A1")) is None and time.monotonic() < deadline:  # written without being awaited
+        time.sleep(0.01)
+    assert kept is not None
+    assert start(client).json() == first.json()
+    n = 2
+    while start(client, f"W{n}", f"A{n}").status_code == 200:
+        n += 1
+    assert mark_for_replacement(r, ["A1"]) == ["A1"]
+    assert start(client).json() == first.json()  # marked, not yet taken: the worker may go on
+    taker = start(client, "W99", "A99")
+    assert taker.status_code == 200 and taker.json()["assignment_token"].split(".")[3] == \
+        first.json()["assignment_token"].split(".")[3]
+    assert r.hget(served, "A1") is None
+    r.hset(served, "A1", kept)  # as if the takeover's deletion were lost
+    refused = start(client)
+    assert (refused.status_code, refused.json()["reason"]) == (409, "replaced")
+
+
+@pytest.mark.parametrize("n_trials", [1, 50])
+@pytest.mark.parametrize("accept", [True, False])
+def test_a_kept_answer_decodes_to_what_encode_json_sends(tmp_path, n_trials, accept):
+    """The kept answer with ``resume_from`` appended per request (a stored deflate block and the trailer
+    written by hand) decodes, gzipped or not, to the answer built afresh."""
+    import gzip
+    import zlib
+
+    from kernel.assignments import Allocation
+    from app.service import answer_from_kept, encode_json, kept_answer, _payload
+    from kernel.settings import Settings
+
+    settings = Settings(_env_file=None, data_dir=tmp_path, secret_key="k" * 32)
+    a = Allocation("A1", "L1", "W1", 3, True, [f"{i:016x}" for i in range(n_trials)], 0, False, None, n_trials,
+                   ["cat", "dog"])
+    kept = kept_answer(a, settings, 1_800_000_600)
+    for resume_from in (0, 7, n_trials):
+        expected = _payload(a, settings, 1_800_000_600) | {"resume_from": resume_from}
+        body, headers = answer_from_kept(kept, resume_from, accept)
+        assert headers == encode_json(expected, accept)[1]
+        if headers:
+            assert json.loads(gzip.decompress(body)) == expected
+            assert json.loads(zlib.decompressobj(31).decompress(body)) == expected  # as a browser streams it
+        else:
+            assert json.loads(body) == expected
+
+
 def test_responses_resume_and_complete(client, synthetic_server):
     token = start(client).json()["assignment_token"]
     r = answer(client, token, 0, frame_log="0-80", frame_times=nominal_times(80), timing_source="rvfc",
@@ -183,6 +241,7 @@ def test_responses_resume_and_complete(client, synthetic_server):
     assert r.json() == {"completion_code": code, "assignment_id": "A1", "n_trials": 3, "completion_url": None}
     assert re.fullmatch(r"MVT-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}", code)
     assert client.post("/api/complete", json={"assignment_token": token}).json()["completion_code"] == code
+    assert not synthetic_server.redis.hexists(keys.link_served("synth-001"), "A1")  # kept while unfinished
     again = start(client).json()
     assert (again["completed"], again["completion_code"], again["resume_from"]) == (True, code, 3)
     assert completion_record(synthetic_server.redis, "A1")["completion_code"] == code

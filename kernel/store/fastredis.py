@@ -563,6 +563,9 @@ class _Pipeline:
     def hsetnx(self, key, field, value):
         return self._add(bool, "HSETNX", key, field, value)
 
+    def hdel(self, key, *fields):
+        return self._add(None, "HDEL", key, *fields)
+
     def sadd(self, key, *members):
         return self._add(None, "SADD", key, *members)
 

@@ -12,7 +12,7 @@ Experiment server section (writers: loader = ``studies/loader.py`` via ``mvt loa
 allocate = ``kernel/store/lua/allocate.lua``, reserve = ``kernel/store/lua/reserve.lua``,
 record = ``kernel/store/lua/record.lua``, start = ``kernel/store/lua/start.lua``, complete = ``kernel/store/lua/complete.lua``,
 replace = ``kernel/store/lua/replace.lua``, admin = ``kernel/admin.py``, service = ``kernel/responses.py``
-(``POST /api/failure``), pages = ``app/routes/pages.py`` (a participant's arrival),
+(``POST /api/failure``; a completion's pipeline), pages = ``app/routes/pages.py`` (a participant's arrival),
 assignments = ``kernel/assignments.py`` after allocate.lua):
 
 =======================================  ======  ============================================  ====  ==================
@@ -46,6 +46,12 @@ key (builder)                            type    contents                       
                                                  mask_frames]`` (MVT; mask_frames since 0.4)
                                                  (never sent out)
 ``mvt:link:{L}:free`` (link_free)        list    list indices never handed out                 none  loader, allocate
+``mvt:link:{L}:served``                  hash    assignment id → its answer to ``POST          none  assignments,
+(link_served)                                    /api/assignments``, kept when it first came         allocate,
+                                                 back (a tag line, then base64 of raw                service
+                                                 deflate: `app.service.kept_answer`);
+                                                 dropped when its list is taken over or
+                                                 its task completed
 ``mvt:link:{L}:slots`` (link_slots)      hash    list index → assignment id holding it now     none  allocate
 ``mvt:link:{L}:assignments``             hash    assignment id → JSON {worker, hit, list,      none  allocate, record,
 (link_assignments)                               status, started_ms, active_ms, next,                complete, replace
@@ -321,6 +327,11 @@ def link_answers(link_id: str) -> str:
     return _link(link_id, "answers")
 
 
+def link_served(link_id: str) -> str:
+    """Hash assignment id → its kept answer (`app.service.kept_answer`), while it holds an unfinished list."""
+    return _link(link_id, "served")
+
+
 def link_free(link_id: str) -> str:
     """List of list indices never handed out."""
     return _link(link_id, "free")
@@ -482,8 +493,8 @@ LEGACY_GLOBAL_KEYS = {f"{PREFIX}:links": links_index(), f"{PREFIX}:video-dirs": 
                       f"{PREFIX}:blocked": blocked_index(), f"{PREFIX}:assignment-links": assignment_links()}
 """Old name → current name of each global key (the old names had no hash tag)."""
 
-LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_free, link_slots, link_assignments,
-                     link_workers, link_activity, link_replace, link_responses, link_failures, link_platforms,
+LINK_KEY_BUILDERS = (link_meta, link_options, link_lists, link_answers, link_served, link_free, link_slots,
+                     link_assignments, link_workers, link_activity, link_replace, link_responses, link_failures, link_platforms,
                      link_unstarted, link_starts, link_timing, link_blocked)
 """Every per-link key builder (the loader deletes these when it reloads a link)."""
 

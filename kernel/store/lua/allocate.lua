@@ -8,16 +8,13 @@
 -- KEYS[7] = keys.link_activity(L)     zset: unfinished holder -> last activity ms
 -- KEYS[8] = keys.link_replace(L)      set of list indices marked for replacement
 -- KEYS[9] = keys.link_unstarted(L)    zset: holder that had not answered a trial -> ms it started
+-- KEYS[10] = keys.link_served(L)      hash: assignment id -> its kept answer (dropped with a list taken over)
 -- ARGV[1] = worker id, ARGV[2] = assignment id, ARGV[3] = hit id
 -- ARGV[4] = now (ms since epoch, server clock), ARGV[5] = allotted time (ms)
 -- ARGV[6] = first-trial time (ms): a holder without an answer this long after its start gives its list up
 -- ARGV[7] = the meta's images as the caller passed them to reserve.lua ("" for none): when they are no
 --           longer the link's, the script changes nothing and returns {"stale_images"} (not a refusal: the
 --           caller reads them again and retries)
--- ARGV[8] = "resume" to only read: an assignment holding a list is answered as below without being
---           touched (the caller touches it, ZADD XX, once its request is admitted), any other gets
---           {"absent"} and nothing is allocated; so this can run in the same write as reserve.lua and the
---           limits (kernel/assignments.py). Anything else (or absent): allocate.
 -- returns {outcome, list index, list JSON, next trial, completed 0/1, code or "", n_trials, options JSON,
 --          study kind or "", status}
 --         with outcome "new" or "resume"; "new" adds, for the control room's tally (kernel/tally.py),
@@ -50,13 +47,10 @@ if raw then
   if rec.status == 'expired' or rec.status == 'replaced' then
     return {'refused', rec.status}
   end
-  if rec.status == 'in_progress' and ARGV[8] ~= 'resume' then
+  if rec.status == 'in_progress' then
     redis.call('ZADD', KEYS[7], 'XX', now, asg)
   end
   return answer('resume', rec)
-end
-if ARGV[8] == 'resume' then
-  return {'absent'}
 end
 
 if redis.call('HEXISTS', KEYS[6], worker) == 1 then
@@ -71,6 +65,7 @@ local function take_over(old_asg, new_status)
   local old = cjson.decode(redis.call('HGET', KEYS[5], old_asg))
   old.status = new_status
   redis.call('HSET', KEYS[5], old_asg, cjson.encode(old))
+  redis.call('HDEL', KEYS[10], old_asg)
 end
 
 local function expire(old_asg)
@@ -79,6 +74,7 @@ local function expire(old_asg)
   local old = cjson.decode(redis.call('HGET', KEYS[5], old_asg))
   old.status = 'expired'
   redis.call('HSET', KEYS[5], old_asg, cjson.encode(old))
+  redis.call('HDEL', KEYS[10], old_asg)
   return tostring(old.list)
 end
 
