@@ -21,6 +21,7 @@ The figures depend on the machine's load (printed at the end); run it on a quiet
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -147,6 +148,7 @@ def main() -> None:
                 print(idle_cost(target, watching, args.idle_seconds), flush=True)
     finally:
         target.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # the store and experiment: ~1.1 GB a run
     for scenario in ("eligibility", "responses"):
         def ratio(key: str) -> str:
             """Median over the rounds of with / without (each round's pair ran one after the other)."""
