@@ -3,8 +3,8 @@
 `analyze` computes everything as an `Analysis`; `write_outputs` writes ``mvt.csv``,
 ``accuracy.csv``, ``workers.csv``, ``cells.csv`` and ``report.html`` and, beside them, every other
 number the report shows (`OUTPUT_FILES`); `repost_table` lists the links that need assignments
-again (``repost.csv``). `add_metadata` joins image metadata for ``--by`` (read, like the responses of
-the chosen experiments, by `analysis.responses`).
+again (``repost.csv``). `select_experiments`, `read_metadata` and `add_metadata` prepare the
+responses (one or more experiments; image metadata for ``--by``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from analysis.accuracy import accuracy_table
 from analysis.background import in_background
 from analysis.durations import duration_ms
 from analysis.mvt import MVT_COLUMNS, MVTResult, estimate_mvt
-from analysis.responses import USABLE_STATUSES, status_note
+from analysis.responses import REQUIRED_COLUMNS, USABLE_STATUSES, status_note
 from analysis.screening import WORKER_COLUMNS, ScreeningResult, screen_workers
 from analysis.suspicion import suspicious_workers
 from kernel import csvsafe
-from kernel.errors import NoResponses, ResponsesInvalid
+from kernel.errors import ExperimentChoice, NoResponses, ResponsesInvalid
 
 PROGRESS_COLUMNS = ["link_id", "n_lists", "complete", "in_progress", "to_replace", "free", "replaced",
                     "expired", "flagged", "unknown"]
@@ -33,6 +33,12 @@ PROGRESS_COLUMNS = ["link_id", "n_lists", "complete", "in_progress", "to_replace
 from a CSV ``n_lists``, ``to_replace`` and ``free`` are unknown (empty). ``flagged`` counts
 complete assignments of flagged workers (what ``--replace`` would mark); ``unknown`` assignments
 whose responses carry no ``assignment_status`` (kept and used, `analysis.responses`)."""
+
+READ_COLUMNS = REQUIRED_COLUMNS + ("assignment_status", "timing_ok", "experiment", "hidden_during_video",
+                                   "blurred_during_video", "dropped_frames", "timing_reason")
+"""The columns of a responses CSV that `analyze` (and ``mvt analyze`` before it) reads; ``mvt analyze
+--responses`` reads only these, the ``--by`` column and the metadata's columns (so a clash with
+one is still refused by `add_metadata`), and skips the export's other columns."""
 
 TIMING_COLUMNS = ["frames", "duration_ms", "n_trials", "n_measured", "n_timing_ok", "n_timing_wrong",
                   "share_ok", "n_fewer_frames", "n_more_frames", "mean_abs_frame_error", "n_hidden", "n_blurred",
@@ -90,9 +96,6 @@ class Analysis:
     suspicion: pd.DataFrame | None = None
     """`analysis.suspicion.suspicious_workers` of the responses (``suspicion.csv``), computed beside the
     MVT estimates; None: computed when written."""
-    figures: dict | None = None
-    """`analysis.report.early_figures` (name → the table it was drawn from, base64 PNG), drawn beside the
-    MVT estimates when `analyze` is asked to (``early_figures``); the report draws the others."""
 
 
 def infer_fps(responses: pd.DataFrame, default: float = 60.0) -> float:
@@ -194,6 +197,53 @@ def worker_group_profiles(responses: pd.DataFrame, screening: ScreeningResult, b
     return out[WORKER_GROUP_COLUMNS].reset_index(drop=True)
 
 
+def select_experiments(responses: pd.DataFrame, names=None) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Keep the responses of the named experiments (column ``experiment``).
+
+    With no names: all responses when they hold one experiment (or do not say), else
+    `ExperimentChoice` listing them. Returns the selected rows and the experiment ids.
+    """
+    from kernel.export import choose_experiments
+
+    # The column's few distinct values, each read once (missing ones as ""), not a million cells.
+    values = pd.unique(responses["experiment"]) if "experiment" in responses.columns else []
+    names_present = {"" if pd.isna(v) else str(v) for v in values}
+    if not names_present - {""}:
+        if names:
+            raise ExperimentChoice(f"the responses do not say which experiment they belong to (no 'experiment' "
+                                   f"column), so --experiment {names[0]} cannot be applied; export them again "
+                                   f"with mvt export")
+        return responses, ()
+    available = sorted(names_present - {""})
+    chosen = choose_experiments(available, names, where="the responses")
+    every_row = all(not pd.isna(v) and v in set(chosen) for v in values)
+    if every_row and isinstance(responses.index, pd.RangeIndex) and responses.index.start == 0 \
+            and responses.index.step == 1:
+        return responses, tuple(chosen)  # every row kept: the same table, without copying a million rows
+    return responses[responses["experiment"].isin(chosen)].reset_index(drop=True), tuple(chosen)
+
+
+def read_metadata(path: Path | str) -> pd.DataFrame:
+    """Image metadata for ``--metadata``: a CSV with ``image_id`` and any other columns (text).
+
+    Raises
+    ------
+    ResponsesInvalid
+        If the file is missing, has no ``image_id`` column or lists an image twice.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResponsesInvalid(f"metadata file {str(path)!r} does not exist")
+    meta = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "image_id" not in meta.columns:
+        raise ResponsesInvalid(f"metadata file {str(path)!r} has columns {', '.join(meta.columns)}; "
+                               f"expected image_id and any others (image_id,<column>,...)")
+    twice = meta["image_id"][meta["image_id"].duplicated()]
+    if len(twice):
+        raise ResponsesInvalid(f"metadata file {str(path)!r} lists image {twice.iloc[0]!r} more than once")
+    return meta
+
+
 def add_metadata(responses: pd.DataFrame, metadata: pd.DataFrame | None, by: str | None) -> pd.DataFrame:
     """Join image metadata onto the responses (images it lacks get empty values) and check `by`.
 
@@ -279,15 +329,14 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             frame_counts=None, psychometric: bool = True, n_choices: int | None = None,
             link_progress=None, source: str = "", fps: float | None = None, guess_rate: float | None = None,
             by: str | None = None, experiments: tuple[str, ...] = (), ddof: int = 1,
-            standing_flags: dict[str, str] | None = None, min_correlation_trials: int = 20,
-            early_figures: bool = False) -> Analysis:
+            standing_flags: dict[str, str] | None = None, min_correlation_trials: int = 20) -> Analysis:
     """Screen workers, estimate MVTs and accuracies, and summarise progress and timing.
 
     Parameters
     ----------
     responses : pandas.DataFrame
         A prepared responses table (`analysis.responses`), one experiment or several with the
-        same durations (`analysis.responses.select_experiments`), with image metadata joined when grouping.
+        same durations (`select_experiments`), with image metadata joined when grouping.
     rule, theta, inclusive, n_bootstrap, rng, psychometric
         As in `analysis.mvt.estimate_mvt` (the psychometric fit runs by default).
     control_threshold, min_r
@@ -316,9 +365,6 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
         Column of `responses` that splits tables and figures (``--by``).
     experiments : tuple of str, optional
         The experiments the responses belong to, for the report.
-    early_figures : bool, optional
-        Also draw the report's figures of the side tables beside the MVT estimates
-        (`analysis.report.early_figures`, ``Analysis.figures``), for a report written next.
 
     Returns
     -------
@@ -346,8 +392,7 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
             f"{s['flagged']} of {s['workers']} workers flagged); lower --control-threshold or --min-r to keep more workers")
     # Accuracy, progress, timing and suspicion (single-threaded pandas) are computed in a child process
     # while the MVT estimates (threaded bootstrap and grid fit) are computed here.
-    side = in_background(_side_tables, responses, used, screening, grid, fps, by, ddof, link_progress,
-                         guess if early_figures else None)
+    side = in_background(_side_tables, responses, used, screening, grid, fps, by, ddof, link_progress)
     try:
         mvt = estimate_mvt(used, frame_counts=grid, rule=rule, theta=theta, inclusive=inclusive,
                            n_bootstrap=n_bootstrap, rng=rng, psychometric=psychometric, guess_rate=guess, fps=fps)
@@ -361,26 +406,19 @@ def analyze(responses: pd.DataFrame, *, rule: str = "stable", theta: float = 0.5
     except BaseException:
         side.cancel()
         raise
-    accuracy, progress, timing, suspicion, drawn = side.result()
+    accuracy, progress, timing, suspicion = side.result()
     return Analysis(responses=responses, screening=screening, mvt=mvt, accuracy=accuracy, progress=progress,
                     timing=timing, source=source, by=by,
                     histogram=mvt_histogram(mvt, groups), guess_source=guess_source, experiments=tuple(experiments),
                     worker_groups=worker_groups, notes=tuple(filter(None, [status_note(responses)])),
-                    suspicion=suspicion, figures=drawn)
+                    suspicion=suspicion)
 
 
-def _side_tables(responses, used, screening, grid, fps, by, ddof, link_progress, guess):
-    """`analyze`'s accuracy, progress, timing and suspicion tables (computed beside the MVT estimates),
-    and with a `guess` rate the report's figures of them (`analysis.report.early_figures`), else None."""
-    accuracy = accuracy_table(used, frame_counts=grid, fps=fps, by=by, ddof=ddof)
-    progress = progress_from_responses(responses, screening, link_progress)
-    timing = timing_summary(responses, fps=fps)
-    drawn = None
-    if guess is not None:
-        from analysis.report import early_figures
-
-        drawn = early_figures(accuracy, progress, timing, guess, by)
-    return accuracy, progress, timing, suspicious_workers(responses), drawn
+def _side_tables(responses, used, screening, grid, fps, by, ddof, link_progress):
+    """`analyze`'s accuracy, progress, timing and suspicion tables (computed beside the MVT estimates)."""
+    return (accuracy_table(used, frame_counts=grid, fps=fps, by=by, ddof=ddof),
+            progress_from_responses(responses, screening, link_progress), timing_summary(responses, fps=fps),
+            suspicious_workers(responses))
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:

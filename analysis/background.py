@@ -9,16 +9,11 @@ figures' PNG text) or its exception, which `Background.result` raises in the cal
 is not available (Windows), or the caller runs other threads (a fork copies only the calling
 thread, so a lock another thread holds at that moment stays held in the child forever: a server
 thread, a test harness), the call simply runs at once, in the caller.
-
-`import_meanwhile` imports modules in a thread while the caller goes on: ``mvt analyze --responses``
-imports scipy, matplotlib and its analysis modules (~1.3 s of CPU) while pandas' parser reads the
-CSV, which releases the interpreter's lock while it splits the text into fields.
 """
 
 from __future__ import annotations
 
 import gc
-import importlib
 import multiprocessing
 import threading
 
@@ -119,26 +114,3 @@ def in_background(fn, *args) -> Background:
         gc.unfreeze()
     send.close()
     return Background(process, receive)
-
-
-def import_meanwhile(*modules: str) -> threading.Thread:
-    """Start importing `modules` in a thread and return it; ``join()`` it before `in_background`
-    (which, while another thread runs, calls in the caller) and before using the modules.
-
-    A module whose import fails is left for the caller's own import, which fails again, with the
-    same error, where it always did.
-
-    Examples
-    --------
-    >>> import_meanwhile("json").join()
-    """
-    def run():
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except BaseException:  # noqa: BLE001 - raised again by the caller's own import
-                return
-
-    thread = threading.Thread(target=run, name="import_meanwhile")
-    thread.start()
-    return thread

@@ -178,12 +178,13 @@ def _blank(column):
 def mvt_responses(request: AnalysisRequest, lines: list[str], columns=None):
     """The MVT responses ``mvt analyze`` reads for `request`, and the experiments they belong to.
 
-    From a CSV: the chosen experiments' rows (`analysis.responses.select_experiments`), only
+    From a CSV: the chosen experiments' rows (`analysis.analyze.select_experiments`), only
     `columns` of it when given (`analysis.responses.read_responses_csv`). From Redis:
     the chosen experiments' rows, kept by the platforms' records (`analysis.verified`; its line
     goes to `lines`). Either way trials without timing are excluded unless ``--keep-unmeasured``.
     """
-    from analysis.responses import read_responses_csv, read_responses_redis, select_experiments
+    from analysis.analyze import select_experiments
+    from analysis.responses import read_responses_csv, read_responses_redis
     from analysis.verified import verify_responses
 
     keep = request.options.get("keep_unmeasured", False)
@@ -238,19 +239,7 @@ def _rescaled_note(table, lines: list[str]):
 
 def run_mvt(request: AnalysisRequest) -> list[str]:
     """``mvt analyze`` for MVT experiments (the MVT kind's analysis)."""
-    import analysis.responses  # noqa: F401 - numpy and pandas first, here: the thread below needs them too
-    from analysis.background import import_meanwhile
-
-    # scipy, matplotlib and the analysis modules are imported while the responses are read.
-    importing = import_meanwhile("analysis.analyze", "analysis.report")
-    try:
-        return _run_mvt(request, importing)
-    finally:
-        importing.join()
-
-
-def _run_mvt(request: AnalysisRequest, importing) -> list[str]:
-    from analysis.responses import READ_COLUMNS, read_metadata
+    from analysis.analyze import READ_COLUMNS, add_metadata, analyze, progress_from_responses, read_metadata, write_outputs
 
     o = request.options
     rule, by, out = o["rule"], o.get("by"), request.out
@@ -258,7 +247,7 @@ def _run_mvt(request: AnalysisRequest, importing) -> list[str]:
     options = dict(rule=rule, theta=o["theta"], inclusive=o["inclusive"], n_bootstrap=o["bootstrap"], rng=o["seed"],
                    control_threshold=o["control_threshold"], min_r=o["min_r"], psychometric=True,
                    guess_rate=o.get("guess_rate"), by=by, ddof=o.get("ddof", 1),
-                   min_correlation_trials=o.get("min_correlation_trials", 20), early_figures=True)
+                   min_correlation_trials=o.get("min_correlation_trials", 20))
     if request.design_dir is not None:
         path = Path(request.design_dir) / "design.json"
         raise BadExperiment(f"--design {request.design_dir}: {path} is a fixed MVT study, whose analysis needs no "
@@ -267,9 +256,6 @@ def _run_mvt(request: AnalysisRequest, importing) -> list[str]:
     lines = []
     table, chosen = mvt_responses(request, lines, READ_COLUMNS + tuple(filter(None, [by]))
                                   + (tuple(meta.columns) if meta is not None else ()))
-    importing.join()
-    from analysis.analyze import add_metadata, analyze, progress_from_responses, write_outputs
-
     table = add_metadata(table, meta, by)
     if request.responses is not None:
         result = analyze(table, source=str(request.responses), experiments=chosen, **options)

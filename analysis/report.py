@@ -178,33 +178,6 @@ def _accuracy_figure(accuracy: pd.DataFrame, guess: float = float("nan"), by: st
     return png_base64(figures.accuracy_figure(accuracy, guess, by))
 
 
-def early_figures(accuracy: pd.DataFrame, progress: pd.DataFrame, timing: pd.DataFrame,
-                  guess: float, by: str | None) -> dict[str, tuple[pd.DataFrame, str]]:
-    """The report's figures of `analysis.analyze`'s side tables (accuracy, timing, progress), drawn as
-    `render_report` draws them, by name, each with the table it was drawn from (`Analysis.figures`).
-
-    `analysis.analyze.analyze` draws them in its child process beside the MVT estimates, on the core
-    the estimates leave partly idle, rather than in the report's time (the progress figure's bar per
-    link costs ~0.7 s of CPU on 1,000 links). The workers' figure, which needs only the screening, is
-    not among them: drawn in the report's child (`SHARED_FIGURES`), it balances the CSVs written
-    meanwhile, and beside the estimates it would leave them too little of the second core."""
-    return {"accuracy": (accuracy, _accuracy_figure(accuracy, guess, by)), "timing": (timing, _timing_figure(timing)),
-            "progress": (progress, _progress_figure(progress))}
-
-
-def _early_or(analysis, figure):
-    """``figure(name, draw)`` that first takes `early_figures` of `analysis` (``Analysis.figures``), each
-    only while the analysis still holds the very table it was drawn from (``mvt analyze --replace``
-    counts the progress again after marking: that figure is drawn anew)."""
-    sources = {"accuracy": analysis.accuracy, "timing": analysis.timing, "progress": analysis.progress}
-    early = getattr(analysis, "figures", None) or {}
-
-    def take(name, draw):
-        source, png = early.get(name, (None, ""))
-        return png if source is not None and source is sources.get(name) else figure(name, draw)
-    return take
-
-
 def _progress_figure(progress: pd.DataFrame) -> str:
     if len(progress) < 2:
         return ""
@@ -419,7 +392,7 @@ def render_report(analysis, summary: pd.DataFrame | None = None, figure=None) ->
     when the caller has written it already). ``figure(name, draw)`` gives each figure as base64 PNG text
     (names: histogram, class panels, timing, rules, accuracy, profiles, progress, workers); default
     ``draw()``."""
-    figure = _early_or(analysis, figure or (lambda name, draw: draw()))
+    figure = figure or (lambda name, draw: draw())
     mvt = analysis.mvt
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     rules = rules_comparison(mvt)

@@ -30,18 +30,12 @@ import numpy as np
 import pandas as pd
 
 from kernel.csvsafe import may_hold_quoted_cells, restore_frame
-from kernel.errors import ExperimentChoice, ResponsesInvalid
+from kernel.errors import ResponsesInvalid
 
 REQUIRED_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "trial", "image_id", "label",
                     "frames", "duration_ms", "response", "correct", "response_time_ms",
                     "presented_frames", "submitted_at")
 """Columns every responses table must have (docs/interfaces.md)."""
-
-READ_COLUMNS = REQUIRED_COLUMNS + ("assignment_status", "timing_ok", "experiment", "hidden_during_video",
-                                   "blurred_during_video", "dropped_frames", "timing_reason")
-"""The columns of a responses CSV that `analysis.analyze.analyze` (and ``mvt analyze`` before it) reads; ``mvt analyze
---responses`` reads only these, the ``--by`` column and the metadata's columns (so a clash with
-one is still refused by `add_metadata`), and skips the export's other columns."""
 
 TEXT_COLUMNS = ("link_id", "assignment_id", "worker_id", "hit_id", "image_id", "label", "response", "submitted_at",
                 "assignment_status", "timing_source", "video_id", "frame_log", "experiment", "comment", "tab_id")
@@ -232,50 +226,3 @@ def read_responses_redis(r, experiments=None) -> pd.DataFrame:
     from kernel.export import iter_response_rows
 
     return responses_from_rows(iter_response_rows(r, experiments))
-
-
-def read_metadata(path: Path | str) -> pd.DataFrame:
-    """Image metadata for ``--metadata``: a CSV with ``image_id`` and any other columns (text).
-
-    Raises
-    ------
-    ResponsesInvalid
-        If the file is missing, has no ``image_id`` column or lists an image twice.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ResponsesInvalid(f"metadata file {str(path)!r} does not exist")
-    meta = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "image_id" not in meta.columns:
-        raise ResponsesInvalid(f"metadata file {str(path)!r} has columns {', '.join(meta.columns)}; "
-                               f"expected image_id and any others (image_id,<column>,...)")
-    twice = meta["image_id"][meta["image_id"].duplicated()]
-    if len(twice):
-        raise ResponsesInvalid(f"metadata file {str(path)!r} lists image {twice.iloc[0]!r} more than once")
-    return meta
-
-
-def select_experiments(responses: pd.DataFrame, names=None) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Keep the responses of the named experiments (column ``experiment``).
-
-    With no names: all responses when they hold one experiment (or do not say), else
-    `ExperimentChoice` listing them. Returns the selected rows and the experiment ids.
-    """
-    from kernel.export import choose_experiments
-
-    # The column's few distinct values, each read once (missing ones as ""), not a million cells.
-    values = pd.unique(responses["experiment"]) if "experiment" in responses.columns else []
-    names_present = {"" if pd.isna(v) else str(v) for v in values}
-    if not names_present - {""}:
-        if names:
-            raise ExperimentChoice(f"the responses do not say which experiment they belong to (no 'experiment' "
-                                   f"column), so --experiment {names[0]} cannot be applied; export them again "
-                                   f"with mvt export")
-        return responses, ()
-    available = sorted(names_present - {""})
-    chosen = choose_experiments(available, names, where="the responses")
-    every_row = all(not pd.isna(v) and v in set(chosen) for v in values)
-    if every_row and isinstance(responses.index, pd.RangeIndex) and responses.index.start == 0 \
-            and responses.index.step == 1:
-        return responses, tuple(chosen)  # every row kept: the same table, without copying a million rows
-    return responses[responses["experiment"].isin(chosen)].reset_index(drop=True), tuple(chosen)

@@ -337,7 +337,7 @@ def test_columns_the_analysis_does_not_use_are_read_for_by_and_metadata(tmp_path
     """mvt analyze --responses reads only the columns it uses, plus --by's and the metadata's: a
     column outside READ_COLUMNS still splits the analysis, and a metadata column of that name is
     still refused as ambiguous."""
-    from analysis.responses import READ_COLUMNS
+    from analysis.analyze import READ_COLUMNS
 
     df = pd.read_csv(responses_csv, dtype=str, keep_default_na=False)
     df["input_type"] = df["image_id"].map({"a": "mouse", "b": "mouse"}).fillna("touch")

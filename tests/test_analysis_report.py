@@ -88,25 +88,6 @@ def test_report_drawn_beside_the_csvs_is_the_one_drawn_in_process(report_and_ana
     assert sorted(p.name for p in (tmp_path / "failed").iterdir()) == sorted(set(OUTPUT_FILES) - {"report.html"})
 
 
-def test_figures_drawn_beside_the_estimates_are_the_reports(report_and_analysis):
-    """analyze(early_figures=True), as mvt analyze runs it, draws the accuracy, timing and progress
-    figures in its child process beside the MVT estimates: the report is the same; a progress
-    table replaced afterwards (mvt analyze --replace counts it again) gets its figure drawn anew."""
-    import dataclasses
-
-    html, result = report_and_analysis
-    early = analyze(result.responses, n_bootstrap=100, rng=0, early_figures=True)
-    assert sorted(early.figures) == ["accuracy", "progress", "timing"]
-    assert all(png and png in html for _, png in early.figures.values())
-    stamp = re.compile(r"Generated [\d-]+ [\d:]+ UTC")
-    assert stamp.sub("", render_report(early)) == stamp.sub("", html)
-
-    counted_again = early.progress.assign(complete=early.progress["complete"] + 1)
-    replaced = render_report(dataclasses.replace(early, progress=counted_again))
-    assert early.figures["progress"][1] not in replaced
-    assert stamp.sub("", replaced) == stamp.sub("", render_report(dataclasses.replace(result, progress=counted_again)))
-
-
 @pytest.mark.parametrize("fps", [60, 30, 144])
 def test_frame_rate_is_inferred_from_durations(fps):
     df = synthetic_responses(n_images=20, frame_counts=(1, 3, 30), workers_per_link=3, rng=1, fps=fps)
